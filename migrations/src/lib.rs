@@ -1,0 +1,18 @@
+//! The one schema Nova runs on, for SQLite and Postgres alike.
+//!
+//! Migrations are append-only: never edit one that has shipped; add a new one.
+//! Timestamps are unix milliseconds in `BIGINT` columns so that both backends
+//! compare and index them the same way.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261121_000001_init;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261121_000001_init::Migration)]
+    }
+}

@@ -1,0 +1,478 @@
+//! `nova.toml`: the workspace, its repos and offices, and optional settings.
+//!
+//! `[workspace]`, `[[repos]]` and `[[offices]]` are the contract of DESIGN.md §3; every
+//! other section has an embedded default. Unknown keys are rejected by serde with the
+//! key and its line; the checks serde cannot express (duplicate names, references to
+//! unknown repos or offices) are done here, on spanned values, so they name the line too.
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The built-in demo workspace `nova serve` runs when given no `--config`.
+pub const DEMO_TOML: &str = include_str!("demo.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    /// Syntax errors, unknown keys, missing fields and wrong types, as toml reports them
+    /// (with line, column and the offending key).
+    #[error("{origin}: {message}")]
+    Parse { origin: String, message: String },
+    #[error("{origin}, line {line}: {message}")]
+    Invalid { origin: String, line: usize, message: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    workspace: Workspace,
+    #[serde(default)]
+    repos: Vec<RawRepo>,
+    #[serde(default)]
+    offices: Vec<RawOffice>,
+    #[serde(default)]
+    server: ServerSettings,
+    #[serde(default)]
+    store: StoreSettings,
+    #[serde(default)]
+    provisioner: ProvisionerSettings,
+    #[serde(default)]
+    router: RouterSettings,
+    /// The runtime offices use unless they name their own.
+    runtime: Option<Runtime>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workspace {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRepo {
+    name: Spanned<String>,
+    description: String,
+    #[serde(default)]
+    hints: Vec<String>,
+    #[serde(default)]
+    channels: Vec<String>,
+    url: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOffice {
+    name: Spanned<String>,
+    role: String,
+    #[serde(default)]
+    repos: Vec<Spanned<String>>,
+    #[serde(default)]
+    channels: Vec<String>,
+    tier: Option<Spanned<u8>>,
+    soul: Option<String>,
+    #[serde(default)]
+    skills: Vec<String>,
+    reports_to: Option<Spanned<String>>,
+    budget: Option<Spanned<f64>>,
+    runtime: Option<Runtime>,
+    #[serde(default, with = "humantime_serde")]
+    idle_timeout: Option<Duration>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Repo {
+    pub name: String,
+    pub description: String,
+    pub hints: Vec<String>,
+    pub channels: Vec<String>,
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Office {
+    pub name: String,
+    pub role: String,
+    pub repos: Vec<String>,
+    pub channels: Vec<String>,
+    /// 1 (shared quarter vCPU) to 8 (8 vCPU / 32 GB); see DESIGN.md §5.
+    pub tier: u8,
+    /// Extra identity text placed in the office's SOUL.md.
+    pub soul: Option<String>,
+    pub skills: Vec<String>,
+    pub reports_to: Option<String>,
+    /// Monthly budget in USD, shown to the office in AGENTS.md.
+    pub budget_usd: Option<f64>,
+    pub runtime: Option<Runtime>,
+    pub idle_timeout: Duration,
+}
+
+/// How an office runs its agent: a command line run in the workspace with a clean
+/// environment. Each argument is a handlebars template over `prompt`, `run_id`,
+/// `author`, `office`, `workspace` and `office_exe` (the office daemon's own executable).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Runtime {
+    pub command: Vec<String>,
+    /// Extra, non-secret environment variables for the runtime.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// A run still going after this long is stopped and reported as failed.
+    #[serde(default = "default_run_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+fn default_run_timeout() -> Duration {
+    Duration::from_secs(30 * 60)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// The URL offices use to reach Nova; defaults to `http://{listen}`.
+    pub public_url: Option<String>,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self { listen: default_listen(), public_url: None }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettings {
+    /// Where the SQLite database, office workspaces and local snapshots live.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Overrides the database; `NOVA_DATABASE_URL` overrides this in turn.
+    pub database_url: Option<String>,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from(".nova")
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self { data_dir: default_data_dir(), database_url: None }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// Each office is a `nova-office` process on this machine.
+    Local,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvisionerSettings {
+    #[serde(default = "default_backend")]
+    pub backend: Backend,
+    /// How long an office sits idle before it is snapshotted and put to sleep.
+    #[serde(default = "default_idle_timeout", with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// How long a wake may take before the office is marked failed.
+    #[serde(default = "default_wake_timeout", with = "humantime_serde")]
+    pub wake_timeout: Duration,
+    /// zstd level for workspace snapshots (1 fastest … 19 smallest).
+    #[serde(default = "default_zstd_level")]
+    pub snapshot_compression: i32,
+}
+
+fn default_backend() -> Backend {
+    Backend::Local
+}
+fn default_idle_timeout() -> Duration {
+    Duration::from_secs(10 * 60)
+}
+fn default_wake_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_zstd_level() -> i32 {
+    3
+}
+
+impl Default for ProvisionerSettings {
+    fn default() -> Self {
+        Self {
+            backend: default_backend(),
+            idle_timeout: default_idle_timeout(),
+            wake_timeout: default_wake_timeout(),
+            snapshot_compression: default_zstd_level(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouterSettings {
+    /// Below this confidence Nova asks with a picker card instead of guessing.
+    #[serde(default = "default_min_confidence")]
+    pub min_confidence: f64,
+}
+
+fn default_min_confidence() -> f64 {
+    0.5
+}
+
+impl Default for RouterSettings {
+    fn default() -> Self {
+        Self { min_confidence: default_min_confidence() }
+    }
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub workspace: Workspace,
+    pub repos: Vec<Repo>,
+    pub offices: Vec<Office>,
+    pub server: ServerSettings,
+    pub store: StoreSettings,
+    pub provisioner: ProvisionerSettings,
+    pub router: RouterSettings,
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    pub fn demo() -> Self {
+        Self::parse(DEMO_TOML, "built-in demo workspace").expect("the demo workspace is valid")
+    }
+
+    /// Parses and validates; `origin` names the source in error messages.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            origin: origin.to_owned(),
+            message: e.to_string().trim_end().to_owned(),
+        })?;
+        Validator { text, origin }.validate(raw)
+    }
+
+    pub fn office(&self, name: &str) -> Option<&Office> {
+        self.offices.iter().find(|o| o.name == name)
+    }
+
+    pub fn repo(&self, name: &str) -> Option<&Repo> {
+        self.repos.iter().find(|r| r.name == name)
+    }
+
+    /// Every channel the config names, sorted, plus `general`.
+    pub fn channels(&self) -> Vec<String> {
+        let mut all: Vec<String> = self
+            .repos
+            .iter()
+            .flat_map(|r| r.channels.iter())
+            .chain(self.offices.iter().flat_map(|o| o.channels.iter()))
+            .cloned()
+            .chain(std::iter::once("general".to_owned()))
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+
+    /// What `nova check` prints: what this config would run.
+    pub fn summary(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        let _ = writeln!(out, "workspace {}: {} repos, {} offices", self.workspace.name, self.repos.len(), self.offices.len());
+        for repo in &self.repos {
+            let _ = writeln!(out, "  repo   {:<16} channels: {}", repo.name, list_or_dash(&repo.channels));
+        }
+        for office in &self.offices {
+            let runtime = match &office.runtime {
+                Some(r) => r.command.join(" "),
+                None => "none (prompts are answered with setup instructions)".to_owned(),
+            };
+            let _ = writeln!(
+                out,
+                "  office {:<16} tier {} repos: {}; channels: {}; runtime: {}",
+                office.name,
+                office.tier,
+                list_or_dash(&office.repos),
+                list_or_dash(&office.channels),
+                runtime
+            );
+        }
+        let _ = writeln!(
+            out,
+            "provisioner: {:?} backend, idle timeout {}, data dir {}",
+            self.provisioner.backend,
+            humantime::format_duration(self.provisioner.idle_timeout),
+            self.store.data_dir.display()
+        );
+        let _ = writeln!(out, "listen: {}", self.server.listen);
+        out
+    }
+}
+
+fn list_or_dash(items: &[String]) -> String {
+    if items.is_empty() { "-".to_owned() } else { items.join(", ") }
+}
+
+struct Validator<'a> {
+    text: &'a str,
+    origin: &'a str,
+}
+
+impl Validator<'_> {
+    fn error<T>(&self, span: std::ops::Range<usize>, message: String) -> Result<T, ConfigError> {
+        let line = self.text[..span.start.min(self.text.len())].matches('\n').count() + 1;
+        Err(ConfigError::Invalid { origin: self.origin.to_owned(), line, message })
+    }
+
+    fn name(&self, name: &Spanned<String>, what: &str) -> Result<String, ConfigError> {
+        let value = name.get_ref();
+        let valid = !value.is_empty()
+            && value.len() <= 63
+            && value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_' || c == '.')
+            && value.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+        if !valid {
+            return self.error(
+                name.span(),
+                format!("{what} name `{value}` must be 1–63 characters of a-z, 0-9, '-', '_' or '.', starting with a letter or digit"),
+            );
+        }
+        Ok(value.clone())
+    }
+
+    fn validate(&self, raw: RawConfig) -> Result<Config, ConfigError> {
+        let mut repo_names = HashSet::new();
+        let mut repos = Vec::with_capacity(raw.repos.len());
+        for repo in &raw.repos {
+            let name = self.name(&repo.name, "repo")?;
+            if !repo_names.insert(name.clone()) {
+                return self.error(repo.name.span(), format!("duplicate repo name `{name}`"));
+            }
+            repos.push(Repo {
+                name,
+                description: repo.description.clone(),
+                hints: repo.hints.clone(),
+                channels: normalize_channels(&repo.channels),
+                url: repo.url.clone(),
+            });
+        }
+
+        let mut office_names = HashSet::new();
+        for office in &raw.offices {
+            let name = self.name(&office.name, "office")?;
+            if !office_names.insert(name.clone()) {
+                return self.error(office.name.span(), format!("duplicate office name `{name}`"));
+            }
+        }
+
+        let mut offices = Vec::with_capacity(raw.offices.len());
+        for office in &raw.offices {
+            let name = office.name.get_ref().clone();
+            for repo in &office.repos {
+                if !repo_names.contains(repo.get_ref()) {
+                    return self.error(
+                        repo.span(),
+                        format!("office `{name}` names unknown repo `{}`", repo.get_ref()),
+                    );
+                }
+            }
+            if let Some(boss) = &office.reports_to {
+                if !office_names.contains(boss.get_ref()) {
+                    return self.error(boss.span(), format!("office `{name}` reports to unknown office `{}`", boss.get_ref()));
+                }
+                if boss.get_ref() == &name {
+                    return self.error(boss.span(), format!("office `{name}` cannot report to itself"));
+                }
+            }
+            if let Some(tier) = &office.tier
+                && !(1..=8).contains(tier.get_ref())
+            {
+                return self.error(tier.span(), format!("office `{name}` has tier {}, expected 1 to 8", tier.get_ref()));
+            }
+            if let Some(budget) = &office.budget
+                && !(budget.get_ref().is_finite() && *budget.get_ref() >= 0.0)
+            {
+                return self.error(budget.span(), format!("office `{name}` has a negative or invalid budget"));
+            }
+            let runtime = office.runtime.clone().or_else(|| raw.runtime.clone());
+            if let Some(runtime) = &runtime
+                && runtime.command.is_empty()
+            {
+                return self.error(office.name.span(), format!("office `{name}` has a runtime with an empty command"));
+            }
+            offices.push(Office {
+                name,
+                role: office.role.clone(),
+                repos: office.repos.iter().map(|r| r.get_ref().clone()).collect(),
+                channels: normalize_channels(&office.channels),
+                tier: office.tier.as_ref().map_or(2, |t| *t.get_ref()),
+                soul: office.soul.clone(),
+                skills: office.skills.clone(),
+                reports_to: office.reports_to.as_ref().map(|b| b.get_ref().clone()),
+                budget_usd: office.budget.as_ref().map(|b| *b.get_ref()),
+                runtime,
+                idle_timeout: office.idle_timeout.unwrap_or(raw.provisioner.idle_timeout),
+            });
+        }
+        self.check_chain_of_command(&raw.offices)?;
+
+        if !(0.0..=1.0).contains(&raw.router.min_confidence) {
+            return self.error(0..0, "router.min_confidence must be between 0 and 1".to_owned());
+        }
+        Ok(Config {
+            workspace: raw.workspace,
+            repos,
+            offices,
+            server: raw.server,
+            store: raw.store,
+            provisioner: raw.provisioner,
+            router: raw.router,
+        })
+    }
+
+    /// `reports_to` must form a tree: a cycle would leave nobody at the top.
+    fn check_chain_of_command(&self, offices: &[RawOffice]) -> Result<(), ConfigError> {
+        for start in offices {
+            let mut seen = HashSet::new();
+            let mut current = start;
+            while let Some(boss) = &current.reports_to {
+                if !seen.insert(boss.get_ref().clone()) || boss.get_ref() == start.name.get_ref() {
+                    return self.error(
+                        start.name.span(),
+                        format!("office `{}` is part of a reports_to cycle", start.name.get_ref()),
+                    );
+                }
+                match offices.iter().find(|o| o.name.get_ref() == boss.get_ref()) {
+                    Some(next) => current = next,
+                    None => break,
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn normalize_channels(channels: &[String]) -> Vec<String> {
+    channels.iter().map(|c| c.trim().trim_start_matches('#').to_lowercase()).collect()
+}
+
+#[cfg(test)]
+mod tests;

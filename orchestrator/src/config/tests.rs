@@ -1,0 +1,143 @@
+use super::*;
+
+fn parse(text: &str) -> Result<Config, String> {
+    Config::parse(text, "nova.toml").map_err(|e| e.to_string())
+}
+
+const MINIMAL: &str = r#"
+[workspace]
+name = "w"
+
+[[repos]]
+name = "api"
+description = "The API"
+
+[[offices]]
+name = "maker"
+role = "Engineer"
+repos = ["api"]
+"#;
+
+#[test]
+fn minimal_config_gets_defaults() {
+    let config = parse(MINIMAL).unwrap();
+    assert_eq!(config.offices[0].tier, 2);
+    assert_eq!(config.offices[0].idle_timeout, Duration::from_secs(600));
+    assert_eq!(config.provisioner.backend, Backend::Local);
+    assert_eq!(config.server.listen.to_string(), "127.0.0.1:8080");
+    assert!(config.offices[0].runtime.is_none());
+}
+
+#[test]
+fn shared_routing_workspace_loads() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/routing/workspace.toml");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let config = Config::parse(&text, "workspace.toml").unwrap();
+        assert_eq!(config.repos.len(), 6);
+        assert_eq!(config.offices.len(), 5);
+    }
+}
+
+#[test]
+fn demo_workspace_is_valid_and_has_a_runtime_everywhere() {
+    let config = Config::demo();
+    assert!(config.offices.iter().all(|o| o.runtime.is_some()));
+    assert!(config.channels().contains(&"payments".to_owned()));
+}
+
+#[test]
+fn unknown_key_names_key_and_line() {
+    let text = MINIMAL.replace("role = \"Engineer\"", "role = \"Engineer\"\nrol = \"typo\"");
+    insta::assert_snapshot!(parse(&text).unwrap_err(), @r#"
+    nova.toml: TOML parse error at line 12, column 1
+       |
+    12 | rol = "typo"
+       | ^^^
+    unknown field `rol`, expected one of `name`, `role`, `repos`, `channels`, `tier`, `soul`, `skills`, `reports_to`, `budget`, `runtime`, `idle_timeout`
+    "#);
+}
+
+#[test]
+fn unknown_top_level_section_is_an_error() {
+    let text = format!("{MINIMAL}\n[surfaces_typo]\nx = 1\n");
+    let err = parse(&text).unwrap_err();
+    assert!(err.contains("unknown field `surfaces_typo`"), "{err}");
+    assert!(err.contains("line 15"), "{err}");
+}
+
+#[test]
+fn missing_required_field_is_named() {
+    let text = MINIMAL.replace("role = \"Engineer\"\n", "");
+    let err = parse(&text).unwrap_err();
+    assert!(err.contains("missing field `role`"), "{err}");
+}
+
+#[test]
+fn duplicate_repo_names_the_line() {
+    let text = format!("{MINIMAL}\n[[repos]]\nname = \"api\"\ndescription = \"again\"\n");
+    insta::assert_snapshot!(parse(&text).unwrap_err(), @"nova.toml, line 15: duplicate repo name `api`");
+}
+
+#[test]
+fn duplicate_office_names_the_line() {
+    let text = format!("{MINIMAL}\n[[offices]]\nname = \"maker\"\nrole = \"x\"\n");
+    insta::assert_snapshot!(parse(&text).unwrap_err(), @"nova.toml, line 15: duplicate office name `maker`");
+}
+
+#[test]
+fn office_naming_unknown_repo_names_the_line() {
+    let text = MINIMAL.replace("repos = [\"api\"]", "repos = [\"api\", \"web\"]");
+    insta::assert_snapshot!(parse(&text).unwrap_err(), @"nova.toml, line 11: office `maker` names unknown repo `web`");
+}
+
+#[test]
+fn reports_to_must_exist_and_not_loop() {
+    let text = MINIMAL.replace("repos = [\"api\"]", "repos = [\"api\"]\nreports_to = \"boss\"");
+    assert!(parse(&text).unwrap_err().contains("reports to unknown office `boss`"));
+
+    let text = format!(
+        "{}\n[[offices]]\nname = \"lead\"\nrole = \"Lead\"\nreports_to = \"maker\"\n",
+        MINIMAL.replace("repos = [\"api\"]", "repos = [\"api\"]\nreports_to = \"lead\"")
+    );
+    assert!(parse(&text).unwrap_err().contains("reports_to cycle"));
+}
+
+#[test]
+fn tier_out_of_range_is_rejected() {
+    let text = MINIMAL.replace("repos = [\"api\"]", "repos = [\"api\"]\ntier = 9");
+    insta::assert_snapshot!(parse(&text).unwrap_err(), @"nova.toml, line 12: office `maker` has tier 9, expected 1 to 8");
+}
+
+#[test]
+fn invalid_names_are_rejected() {
+    let text = MINIMAL.replace("name = \"api\"", "name = \"My API\"");
+    assert!(parse(&text).unwrap_err().contains("repo name `My API` must be"));
+}
+
+#[test]
+fn channels_are_normalized() {
+    let text = MINIMAL.replace("repos = [\"api\"]", "repos = [\"api\"]\nchannels = [\"#Eng \"]");
+    assert_eq!(parse(&text).unwrap().offices[0].channels, vec!["eng"]);
+}
+
+#[test]
+fn office_runtime_overrides_workspace_runtime() {
+    let text = format!(
+        "{}\n[runtime]\ncommand = [\"agent\", \"{{{{prompt}}}}\"]\n",
+        MINIMAL.replace("repos = [\"api\"]", "repos = [\"api\"]\nidle_timeout = \"2m\"")
+    );
+    let config = parse(&text).unwrap();
+    assert_eq!(config.offices[0].runtime.as_ref().unwrap().command, vec!["agent", "{{prompt}}"]);
+    assert_eq!(config.offices[0].idle_timeout, Duration::from_secs(120));
+}
+
+#[test]
+fn summary_lists_what_would_run() {
+    insta::assert_snapshot!(parse(MINIMAL).unwrap().summary(), @r"
+    workspace w: 1 repos, 1 offices
+      repo   api              channels: -
+      office maker            tier 2 repos: api; channels: -; runtime: none (prompts are answered with setup instructions)
+    provisioner: Local backend, idle timeout 10m, data dir .nova
+    listen: 127.0.0.1:8080
+    ");
+}

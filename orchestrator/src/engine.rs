@@ -1,0 +1,921 @@
+//! Sessions, dispatch and the office lifecycle, all driven from the store.
+//!
+//! Surfaces record inbound events (before they acknowledge them) and poke the engine.
+//! One loop then processes pending inbound rows (route → prompt), wakes offices that
+//! have held prompts (exactly one wake per generation, via a conditional update),
+//! dispatches held prompts in order to ready offices, and puts idle offices to sleep
+//! (snapshot → stop). Because every step reads its work from the store, a restarted
+//! Nova resumes whatever the last one left.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use provisioner::local::{LocalBackend, StartSpec};
+use provisioner::protocol::{EventEnvelope, Health, RunEvent, RunRequest, RuntimeSpec};
+use provisioner::snapshot::Snapshots;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::sync::{Notify, broadcast};
+use tokio::task::JoinSet;
+
+use crate::config::Config;
+use crate::context::Templates;
+use crate::router::{RouteRequest, Router};
+use crate::store::{
+    self, InboundEffects, InboundKind, NewInbound, NewPrompt, OfficeChange, OfficeState, PromptState, Recorded, Reply,
+    Store, ThreadRoute, messages, now_ms, offices, prompts,
+};
+use crate::texts::{self, Card, RunStatus};
+
+/// How long a replica's hold on a waking or running office lasts without renewal.
+const LEASE: Duration = Duration::from_secs(30);
+/// How long a failed office waits before Nova tries to wake it again.
+const FAILED_RETRY: Duration = Duration::from_secs(30);
+/// The engine's safety-net tick, for work from other replicas and for timers.
+const TICK: Duration = Duration::from_millis(500);
+
+pub struct EngineOptions {
+    /// How to start an office daemon, e.g. `["/usr/bin/nova", "office"]`.
+    pub office_program: Vec<String>,
+    /// The URL offices use to reach this Nova.
+    pub nova_url: String,
+}
+
+/// A change the console (and later other surfaces) shows live.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Update {
+    Message { channel: String, message: MessageView },
+    Office { office: OfficeView },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageView {
+    pub id: i64,
+    pub thread_id: String,
+    pub author: String,
+    pub from_nova: bool,
+    pub kind: String,
+    pub body: String,
+    pub card: Option<Card>,
+    pub run_id: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<messages::Model> for MessageView {
+    fn from(m: messages::Model) -> Self {
+        Self {
+            card: m.card.as_deref().and_then(Card::from_json),
+            id: m.id,
+            thread_id: m.thread_id,
+            author: m.author,
+            from_nova: m.from_nova,
+            kind: m.kind,
+            body: m.body,
+            run_id: m.run_id,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OfficeView {
+    pub name: String,
+    pub role: String,
+    pub state: String,
+    pub generation: i64,
+    pub failure: Option<String>,
+    pub snapshot_bytes: Option<i64>,
+}
+
+/// What a person did, as the surfaces hand it over: already verified and typed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum InboundEvent {
+    Message { text: String },
+    /// A button on a card.
+    Action { message_id: i64, action: CardAction },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum CardAction {
+    Pick { office: String },
+}
+
+/// Why an inbound event was refused at the edge.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum Refusal {
+    #[error("unknown channel `{0}`")]
+    UnknownChannel(String),
+    #[error("unknown thread `{0}`")]
+    UnknownThread(String),
+    #[error("the message is empty")]
+    EmptyMessage,
+    #[error("the message is longer than {0} characters")]
+    TooLong(usize),
+    #[error("the author name must be 1–64 characters")]
+    BadAuthor,
+    #[error("no card {0} in this thread")]
+    UnknownCard(i64),
+    #[error("that card was already answered: {0}")]
+    AlreadyAnswered(String),
+    #[error("unknown office `{0}`")]
+    UnknownOffice(String),
+}
+
+pub const MAX_MESSAGE_CHARS: usize = 40_000;
+
+/// A person's message or click, as a surface hands it to [`Engine::accept`].
+pub struct Incoming {
+    pub surface: String,
+    pub channel: String,
+    /// `None` starts a new thread.
+    pub thread_id: Option<String>,
+    pub author: String,
+    /// Stable across redeliveries of the same event.
+    pub dedupe_key: String,
+    pub event: InboundEvent,
+}
+
+/// An office this replica started, with the credential it shares with it.
+struct Attached {
+    generation: i64,
+    endpoint: String,
+    token: String,
+}
+
+pub struct Engine {
+    config: Arc<Config>,
+    store: Store,
+    router: Router,
+    templates: Templates,
+    backend: LocalBackend,
+    snapshots: Snapshots,
+    replica: String,
+    nova_url: String,
+    http: reqwest::Client,
+    updates: broadcast::Sender<Update>,
+    work: Notify,
+    attached: StdMutex<HashMap<String, Attached>>,
+    /// Per run: the last event sequence number applied, so redeliveries are dropped.
+    applied: StdMutex<HashMap<String, u64>>,
+    tasks: tokio::sync::Mutex<JoinSet<()>>,
+}
+
+impl Engine {
+    pub async fn new(config: Arc<Config>, store: Store, options: EngineOptions) -> anyhow::Result<Arc<Self>> {
+        let data_dir = config.store.data_dir.clone();
+        std::fs::create_dir_all(&data_dir).with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+        let replica = replica_id(&data_dir)?;
+        let snapshots = Snapshots::local(&data_dir.join("snapshots"), config.provisioner.snapshot_compression)?;
+        let backend = LocalBackend::new(data_dir.join("offices"), options.office_program);
+        store.ensure_offices(config.offices.iter().map(|o| o.name.as_str())).await?;
+        let (updates, _) = broadcast::channel(1024);
+        Ok(Arc::new(Self {
+            router: Router::new(&config),
+            templates: Templates::default(),
+            config,
+            store,
+            backend,
+            snapshots,
+            replica,
+            nova_url: options.nova_url,
+            http: reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?,
+            updates,
+            work: Notify::new(),
+            attached: StdMutex::new(HashMap::new()),
+            applied: StdMutex::new(HashMap::new()),
+            tasks: tokio::sync::Mutex::new(JoinSet::new()),
+        }))
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Update> {
+        self.updates.subscribe()
+    }
+
+    /// How many office processes this replica runs right now.
+    pub async fn running_offices(&self) -> usize {
+        self.backend.running().await
+    }
+
+    /// Validates and records a person's message or click, then wakes the engine.
+    /// Returns once the event is durable: the caller may acknowledge it.
+    pub async fn accept(&self, incoming: Incoming) -> anyhow::Result<Result<Recorded, Refusal>> {
+        if let Err(refusal) = self.validate(&incoming).await? {
+            return Ok(Err(refusal));
+        }
+        let thread_id = incoming.thread_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let (kind, text) = match &incoming.event {
+            InboundEvent::Message { text } => (InboundKind::Message, text.clone()),
+            InboundEvent::Action { .. } => (InboundKind::Action, String::new()),
+        };
+        let recorded = self
+            .store
+            .record_inbound(NewInbound {
+                dedupe_key: format!("{}:{}", incoming.surface, incoming.dedupe_key),
+                surface: incoming.surface,
+                channel: incoming.channel.clone(),
+                thread_id,
+                author: incoming.author,
+                kind,
+                text,
+                body: serde_json::to_string(&incoming.event)?,
+            })
+            .await?;
+        metrics::counter!("nova_inbound_total", "duplicate" => recorded.duplicate.to_string()).increment(1);
+        if let Some(message) = &recorded.message {
+            self.publish_message(&incoming.channel, message.clone());
+        }
+        self.work.notify_one();
+        Ok(Ok(recorded))
+    }
+
+    async fn validate(&self, incoming: &Incoming) -> anyhow::Result<Result<(), Refusal>> {
+        let author = incoming.author.trim();
+        if author.is_empty() || author.chars().count() > 64 {
+            return Ok(Err(Refusal::BadAuthor));
+        }
+        if let Some(thread_id) = &incoming.thread_id {
+            match self.store.thread(thread_id).await? {
+                Some(thread) if thread.channel == incoming.channel && thread.surface == incoming.surface => {}
+                _ => return Ok(Err(Refusal::UnknownThread(thread_id.clone()))),
+            }
+        } else if incoming.surface == "console" && !self.config.channels().contains(&incoming.channel) {
+            return Ok(Err(Refusal::UnknownChannel(incoming.channel.clone())));
+        }
+        match &incoming.event {
+            InboundEvent::Message { text } => {
+                if text.trim().is_empty() {
+                    return Ok(Err(Refusal::EmptyMessage));
+                }
+                if text.chars().count() > MAX_MESSAGE_CHARS {
+                    return Ok(Err(Refusal::TooLong(MAX_MESSAGE_CHARS)));
+                }
+            }
+            InboundEvent::Action { message_id, action: CardAction::Pick { office } } => {
+                let Some(thread_id) = &incoming.thread_id else {
+                    return Ok(Err(Refusal::UnknownCard(*message_id)));
+                };
+                let card = self.store.message(*message_id).await?.filter(|m| &m.thread_id == thread_id).and_then(|m| m.card);
+                match card.as_deref().and_then(Card::from_json) {
+                    Some(Card::Picker { resolved: None, .. }) => {}
+                    Some(Card::Picker { resolved: Some(r), .. }) => {
+                        return Ok(Err(Refusal::AlreadyAnswered(texts::picked(&r.by, &r.choice))));
+                    }
+                    _ => return Ok(Err(Refusal::UnknownCard(*message_id))),
+                }
+                if self.config.office(office).is_none() {
+                    return Ok(Err(Refusal::UnknownOffice(office.clone())));
+                }
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// Runs the engine until the task is aborted (see [`Engine::shutdown`]).
+    pub async fn run(self: Arc<Self>) {
+        if let Err(error) = self.recover().await {
+            tracing::error!("recovery after restart failed: {error:#}");
+        }
+        let mut last_lease_renewal = Instant::now();
+        loop {
+            if let Err(error) = self.step().await {
+                tracing::error!("engine step failed: {error:#}");
+            }
+            if last_lease_renewal.elapsed() > LEASE / 3 {
+                if let Err(error) = self.store.renew_leases(&self.replica, LEASE).await {
+                    tracing::warn!("cannot renew office leases: {error:#}");
+                }
+                last_lease_renewal = Instant::now();
+            }
+            let _ = tokio::time::timeout(TICK, self.work.notified()).await;
+        }
+    }
+
+    /// Stops background work and every office process this replica started.
+    pub async fn shutdown(&self) {
+        self.tasks.lock().await.shutdown().await;
+        let names: Vec<String> = self.config.offices.iter().map(|o| o.name.clone()).collect();
+        for name in names {
+            let _ = self.backend.stop(&name, Duration::from_secs(2)).await;
+        }
+    }
+
+    async fn step(self: &Arc<Self>) -> anyhow::Result<()> {
+        for row in self.store.pending_inbound(100).await? {
+            let id = row.id;
+            if let Err(error) = self.process_inbound(row).await {
+                tracing::error!(inbound = id, "cannot process inbound event: {error:#}");
+            }
+        }
+        for office in self.store.all_offices().await? {
+            if let Err(error) = self.drive_office(office).await {
+                tracing::error!("office step failed: {error:#}");
+            }
+        }
+        Ok(())
+    }
+
+    /// Offices this replica ran before a restart: their processes died with it (they
+    /// exit when their stdin closes), so put them back into a consistent state now.
+    async fn recover(self: &Arc<Self>) -> anyhow::Result<()> {
+        for office in self.store.all_offices().await? {
+            if office.lease_owner.as_deref() != Some(&self.replica) {
+                continue;
+            }
+            self.recover_office(office).await?;
+        }
+        Ok(())
+    }
+
+    async fn recover_office(self: &Arc<Self>, office: offices::Model) -> anyhow::Result<()> {
+        let state = OfficeState::parse(&office.state);
+        let requeued = self.store.requeue_dispatched(&office.name).await?;
+        for prompt in requeued {
+            self.post(&prompt.thread_id, "text", &texts::rerun_after_restart(&office.name), None, None).await?;
+        }
+        match state {
+            Some(OfficeState::Waking) => {
+                // A half-restored workspace: the next wake restores it again.
+                self.set_state(&office, &[OfficeState::Waking], OfficeChange::to(OfficeState::Asleep)).await?;
+            }
+            Some(OfficeState::Ready | OfficeState::Idle | OfficeState::Snapshotting) => {
+                // The workspace on disk is the newest state: snapshot it before sleeping.
+                let mut change = OfficeChange::to(OfficeState::Snapshotting);
+                change.lease_until = Some(Some(now_ms() + LEASE.as_millis() as i64));
+                if self
+                    .set_state(&office, &[OfficeState::Ready, OfficeState::Idle, OfficeState::Snapshotting], change)
+                    .await?
+                {
+                    self.spawn_sleep(office.name.clone(), office.generation).await;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn process_inbound(&self, row: store::inbound::Model) -> anyhow::Result<()> {
+        let event: InboundEvent = serde_json::from_str(&row.body).context("inbound body is not an event")?;
+        let thread = self.store.thread(&row.thread_id).await?;
+        let mut effects = InboundEffects::default();
+        match event {
+            InboundEvent::Message { text } => {
+                let history: Vec<String> = self
+                    .store
+                    .thread_messages(&row.thread_id)
+                    .await?
+                    .into_iter()
+                    .filter(|m| !m.from_nova && m.body != text)
+                    .map(|m| m.body)
+                    .collect();
+                let route = self.router.route(&RouteRequest {
+                    channel: &row.channel,
+                    thread: &history,
+                    text: &text,
+                    thread_office: thread.as_ref().and_then(|t| t.office.as_deref()),
+                    thread_repo: thread.as_ref().and_then(|t| t.repo.as_deref()),
+                });
+                match &route.office {
+                    Some(office) => {
+                        let changed = thread.as_ref().and_then(|t| t.office.as_deref()) != Some(office.as_str());
+                        effects.thread_route = Some(ThreadRoute {
+                            thread_id: row.thread_id.clone(),
+                            repo: route.repo.name().map(str::to_owned),
+                            office: Some(office.clone()),
+                            confidence: route.confidence,
+                        });
+                        if changed {
+                            let asleep = self
+                                .store
+                                .office(office)
+                                .await?
+                                .is_none_or(|o| o.state == OfficeState::Asleep.as_str());
+                            effects.replies.push(Reply {
+                                thread_id: row.thread_id.clone(),
+                                kind: "text",
+                                body: texts::routed(&route, asleep),
+                                card: None,
+                            });
+                        }
+                        effects.prompt = Some(NewPrompt {
+                            thread_id: row.thread_id.clone(),
+                            office: office.clone(),
+                            author: row.author.clone(),
+                            text,
+                            state: PromptState::Held,
+                        });
+                    }
+                    None => {
+                        let mut options: Vec<&crate::config::Office> =
+                            route.alternatives.iter().filter_map(|name| self.config.office(name)).collect();
+                        for office in &self.config.offices {
+                            if options.len() >= 4 {
+                                break;
+                            }
+                            if !options.iter().any(|o| o.name == office.name) {
+                                options.push(office);
+                            }
+                        }
+                        let card = Card::picker(&options);
+                        effects.replies.push(Reply {
+                            thread_id: row.thread_id.clone(),
+                            kind: "card",
+                            body: card.fallback_text(),
+                            card: Some(card.to_json()),
+                        });
+                        effects.prompt = Some(NewPrompt {
+                            thread_id: row.thread_id.clone(),
+                            office: String::new(),
+                            author: row.author.clone(),
+                            text,
+                            state: PromptState::Unrouted,
+                        });
+                    }
+                }
+            }
+            InboundEvent::Action { message_id, action: CardAction::Pick { office } } => {
+                let card_message = self.store.message(message_id).await?.context("picked card vanished")?;
+                let current = card_message.card.clone().unwrap_or_default();
+                let Some(Card::Picker { options, resolved: None }) = Card::from_json(&current) else {
+                    // Someone else answered first; the click changes nothing.
+                    self.store.process_inbound(row.id, InboundEffects::default()).await?;
+                    return Ok(());
+                };
+                let resolved = Card::Picker { options, resolved: Some(texts::Resolution { by: row.author.clone(), choice: office.clone() }) };
+                effects.resolve_card = Some(store::CardResolution {
+                    message_id,
+                    expected: current,
+                    card: resolved.to_json(),
+                    body: resolved.fallback_text(),
+                });
+                effects.thread_route = Some(ThreadRoute {
+                    thread_id: row.thread_id.clone(),
+                    repo: thread.as_ref().and_then(|t| t.repo.clone()),
+                    office: Some(office.clone()),
+                    confidence: 1.0,
+                });
+                effects.assign_unrouted = Some((row.thread_id.clone(), office.clone()));
+            }
+        }
+        if let Some(changes) = self.store.process_inbound(row.id, effects).await? {
+            for message in changes {
+                self.publish_message(&row.channel, message);
+            }
+        }
+        Ok(())
+    }
+
+    async fn drive_office(self: &Arc<Self>, office: offices::Model) -> anyhow::Result<()> {
+        let Some(config) = self.config.office(&office.name) else { return Ok(()) };
+        let now = now_ms();
+        let lease_expired = office.lease_until.is_none_or(|until| until < now);
+        let mine = office.lease_owner.as_deref() == Some(self.replica.as_str());
+        match OfficeState::parse(&office.state) {
+            Some(OfficeState::Asleep) => {
+                if self.store.count_prompts(&office.name, &[PromptState::Held]).await? > 0 {
+                    self.try_wake(office).await?;
+                }
+            }
+            Some(OfficeState::Failed) => {
+                let waited = now - office.state_changed_at > FAILED_RETRY.as_millis() as i64;
+                if waited && self.store.count_prompts(&office.name, &[PromptState::Held]).await? > 0 {
+                    self.try_wake(office).await?;
+                }
+            }
+            Some(OfficeState::Ready | OfficeState::Idle) if mine => {
+                self.dispatch_held(&office).await?;
+                let office = self.store.office(&office.name).await?.context("office row vanished")?;
+                let busy = self.store.count_prompts(&office.name, &[PromptState::Held, PromptState::Dispatched]).await? > 0;
+                let idle_for = Duration::from_millis((now - office.last_active_at).max(0) as u64);
+                match OfficeState::parse(&office.state) {
+                    Some(OfficeState::Ready) if !busy => {
+                        self.set_state(&office, &[OfficeState::Ready], OfficeChange::to(OfficeState::Idle)).await?;
+                    }
+                    Some(OfficeState::Idle) if !busy && idle_for >= config.idle_timeout => {
+                        if self.set_state(&office, &[OfficeState::Idle], OfficeChange::to(OfficeState::Snapshotting)).await? {
+                            self.spawn_sleep(office.name.clone(), office.generation).await;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Some(OfficeState::Waking | OfficeState::Ready | OfficeState::Idle | OfficeState::Snapshotting)
+                if lease_expired && !mine =>
+            {
+                // Its replica died: take the office over. Its machine is gone with it.
+                let mut change = OfficeChange::to(OfficeState::Failed);
+                change.failure = Some(Some("the Nova replica that ran this office stopped".to_owned()));
+                if self.set_state(&office, &[OfficeState::parse(&office.state).unwrap_or(OfficeState::Waking)], change).await? {
+                    self.store.requeue_dispatched(&office.name).await?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn try_wake(self: &Arc<Self>, office: offices::Model) -> anyhow::Result<()> {
+        let lease = self.config.provisioner.wake_timeout + LEASE;
+        let Some(generation) = self.store.begin_wake(&office, &self.replica, lease).await? else {
+            return Ok(());
+        };
+        metrics::counter!("nova_office_wakes_total").increment(1);
+        self.publish_office(&office.name).await;
+        let engine = Arc::clone(self);
+        let name = office.name.clone();
+        self.tasks.lock().await.spawn(async move {
+            let started = Instant::now();
+            match engine.wake(&name, generation).await {
+                Ok(()) => {
+                    metrics::histogram!("nova_wake_seconds").record(started.elapsed().as_secs_f64());
+                    tracing::info!(office = %name, generation, elapsed = ?started.elapsed(), "office ready");
+                }
+                Err(error) => engine.wake_failed(&name, generation, &format!("{error:#}")).await,
+            }
+            engine.work.notify_one();
+        });
+        Ok(())
+    }
+
+    /// Restores the workspace, starts the office, checks its health, hands it its
+    /// context, then marks it ready; the engine loop then drains its held prompts.
+    async fn wake(&self, name: &str, generation: i64) -> anyhow::Result<()> {
+        let row = self.store.office(name).await?.context("office row vanished")?;
+        let workspace = self.backend.workspace(name);
+        if let Some(key) = &row.snapshot_key {
+            let manifest = self.snapshots.restore(key, &workspace).await?;
+            if manifest.runtime_version != provisioner::RUNTIME_VERSION {
+                tracing::warn!(office = name, snapshot = manifest.runtime_version, "restoring a snapshot from another runtime version");
+            }
+        }
+        let token = random_token();
+        let spec = StartSpec { office: name.to_owned(), generation, nova_url: self.nova_url.clone(), token: token.clone() };
+        let timeout = self.config.provisioner.wake_timeout;
+        let endpoint = self.backend.start(&spec, timeout).await?;
+        self.wait_healthy(&endpoint, name, generation, timeout).await?;
+        if let Some(context) = self.templates.office_context(&self.config, name)? {
+            let response = self
+                .http
+                .post(format!("{endpoint}/context"))
+                .bearer_auth(&token)
+                .json(&context)
+                .send()
+                .await
+                .context("cannot hand the office its context")?;
+            if !response.status().is_success() {
+                bail!("the office refused its context: {}", response.status());
+            }
+        }
+        self.attached
+            .lock()
+            .expect("attached lock")
+            .insert(name.to_owned(), Attached { generation, endpoint: endpoint.clone(), token: token.clone() });
+        let mut change = OfficeChange::to(OfficeState::Ready);
+        change.endpoint = Some(Some(endpoint));
+        change.token_hash = Some(Some(sha256_hex(&token)));
+        change.lease_until = Some(Some(now_ms() + LEASE.as_millis() as i64));
+        change.touch = true;
+        let row = self.store.office(name).await?.context("office row vanished")?;
+        if row.generation != generation || !self.set_state(&row, &[OfficeState::Waking], change).await? {
+            self.backend.stop(name, Duration::from_secs(2)).await?;
+            bail!("the office moved on while it was waking");
+        }
+        Ok(())
+    }
+
+    async fn wait_healthy(&self, endpoint: &str, name: &str, generation: i64, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        let mut delay = Duration::from_millis(10);
+        loop {
+            let checked = self.http.get(format!("{endpoint}/healthz")).send().await;
+            if let Ok(response) = checked
+                && let Ok(health) = response.json::<Health>().await
+            {
+                if health.office == name && health.generation == generation {
+                    return Ok(());
+                }
+                bail!("the office at {endpoint} is {} generation {}, expected {name} generation {generation}", health.office, health.generation);
+            }
+            if Instant::now() >= deadline {
+                bail!("the office did not pass its health check within {}", humantime::format_duration(timeout));
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_millis(250));
+        }
+    }
+
+    async fn wake_failed(&self, name: &str, generation: i64, reason: &str) {
+        tracing::error!(office = name, generation, "wake failed: {reason}");
+        let _ = self.backend.stop(name, Duration::from_secs(2)).await;
+        let result: anyhow::Result<()> = async {
+            let row = self.store.office(name).await?.context("office row vanished")?;
+            if row.generation != generation {
+                return Ok(());
+            }
+            let mut change = OfficeChange::to(OfficeState::Failed);
+            change.failure = Some(Some(reason.to_owned()));
+            if self.set_state(&row, &[OfficeState::Waking], change).await? {
+                let mut told = std::collections::HashSet::new();
+                for prompt in self.store.prompts_in_state(name, PromptState::Held).await? {
+                    if told.insert(prompt.thread_id.clone()) {
+                        self.post(&prompt.thread_id, "text", &texts::wake_failed(name, reason), None, None).await?;
+                    }
+                }
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(error) = result {
+            tracing::error!(office = name, "cannot record the failed wake: {error:#}");
+        }
+    }
+
+    async fn spawn_sleep(self: &Arc<Self>, name: String, generation: i64) {
+        let engine = Arc::clone(self);
+        self.publish_office(&name).await;
+        self.tasks.lock().await.spawn(async move {
+            if let Err(error) = engine.sleep(&name, generation).await {
+                tracing::error!(office = %name, "cannot put the office to sleep: {error:#}");
+                let mut change = OfficeChange::to(OfficeState::Failed);
+                change.failure = Some(Some(format!("snapshot failed: {error:#}")));
+                if let Ok(Some(row)) = engine.store.office(&name).await {
+                    let _ = engine.set_state(&row, &[OfficeState::Snapshotting], change).await;
+                }
+            }
+            engine.work.notify_one();
+        });
+    }
+
+    /// Stops the office, snapshots its workspace (fenced by generation), and only
+    /// then lets go of the workspace: nothing is deleted before the snapshot is stored.
+    async fn sleep(&self, name: &str, generation: i64) -> anyhow::Result<()> {
+        self.backend.stop(name, Duration::from_secs(5)).await?;
+        self.attached.lock().expect("attached lock").remove(name);
+        let workspace = self.backend.workspace(name);
+        let info = self.snapshots.save(name, generation, &workspace).await?;
+        metrics::histogram!("nova_snapshot_seconds").record(info.elapsed.as_secs_f64());
+        tracing::info!(office = name, generation, bytes = info.bytes, source_bytes = info.source_bytes, elapsed = ?info.elapsed, "snapshot stored");
+        let mut change = OfficeChange::to(OfficeState::Asleep);
+        change.snapshot = Some((info.key, info.bytes as i64));
+        change.endpoint = Some(None);
+        change.token_hash = Some(None);
+        change.lease_until = Some(None);
+        let row = self.store.office(name).await?.context("office row vanished")?;
+        if row.generation != generation || !self.set_state(&row, &[OfficeState::Snapshotting], change).await? {
+            bail!("a newer generation took over during the snapshot; keeping its state");
+        }
+        // The machine is gone: its disk goes with it.
+        if let Err(error) = std::fs::remove_dir_all(&workspace) {
+            tracing::warn!(office = name, "cannot remove the workspace after its snapshot: {error}");
+        }
+        Ok(())
+    }
+
+    /// Sends the office its held prompts, oldest first.
+    async fn dispatch_held(&self, office: &offices::Model) -> anyhow::Result<()> {
+        let held = self.store.prompts_in_state(&office.name, PromptState::Held).await?;
+        if held.is_empty() {
+            return Ok(());
+        }
+        let Some(config) = self.config.office(&office.name) else { return Ok(()) };
+        let attached = {
+            let attached = self.attached.lock().expect("attached lock");
+            attached.get(&office.name).filter(|a| a.generation == office.generation).map(|a| (a.endpoint.clone(), a.token.clone()))
+        };
+        let Some((endpoint, token)) = attached else { return Ok(()) };
+        if office.state == OfficeState::Idle.as_str() {
+            let mut change = OfficeChange::to(OfficeState::Ready);
+            change.touch = true;
+            self.set_state(office, &[OfficeState::Idle], change).await?;
+        }
+        for prompt in held {
+            let Some(runtime) = &config.runtime else {
+                if self.store.move_prompt(prompt.id, PromptState::Held, PromptState::Failed).await? {
+                    self.post(&prompt.thread_id, "text", &texts::no_runtime(&office.name), None, None).await?;
+                }
+                continue;
+            };
+            if !self.store.move_prompt(prompt.id, PromptState::Held, PromptState::Dispatched).await? {
+                continue;
+            }
+            let card = Card::Progress { office: office.name.clone(), status: RunStatus::Queued, objectives: vec![], lines: vec![] };
+            self.post(&prompt.thread_id, "progress", &card.fallback_text(), Some(&card), Some(&prompt.run_id)).await?;
+            let request = RunRequest {
+                run_id: prompt.run_id.clone(),
+                prompt: prompt.text.clone(),
+                author: prompt.author.clone(),
+                thread_id: prompt.thread_id.clone(),
+                runtime: RuntimeSpec { command: runtime.command.clone(), env: runtime.env.clone(), timeout_secs: runtime.timeout.as_secs().max(1) },
+            };
+            let sent = self.http.post(format!("{endpoint}/runs")).bearer_auth(&token).json(&request).send().await;
+            match sent {
+                Ok(response) if response.status().is_success() => {
+                    metrics::counter!("nova_prompts_dispatched_total").increment(1);
+                    self.store.touch_office(&office.name).await?;
+                }
+                failed => {
+                    let reason = match failed {
+                        Ok(response) => format!("the office answered {}", response.status()),
+                        Err(error) => format!("the office stopped responding ({error})"),
+                    };
+                    self.store.move_prompt(prompt.id, PromptState::Dispatched, PromptState::Held).await?;
+                    self.office_lost(office, &reason).await?;
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The office's process is gone or broken: mark it failed; its prompts wait.
+    async fn office_lost(&self, office: &offices::Model, reason: &str) -> anyhow::Result<()> {
+        self.backend.stop(&office.name, Duration::from_secs(2)).await?;
+        self.attached.lock().expect("attached lock").remove(&office.name);
+        let mut change = OfficeChange::to(OfficeState::Failed);
+        change.failure = Some(Some(reason.to_owned()));
+        if self.set_state(office, &[OfficeState::Ready, OfficeState::Idle], change).await? {
+            self.store.requeue_dispatched(&office.name).await?;
+        }
+        Ok(())
+    }
+
+    /// Applies an event an office reports. Refuses stale generations and bad tokens.
+    pub async fn office_event(&self, token: &str, envelope: EventEnvelope) -> anyhow::Result<Result<(), EventRefusal>> {
+        let Some(office) = self.store.office(&envelope.office).await? else {
+            return Ok(Err(EventRefusal::UnknownOffice));
+        };
+        let token_ok = office.token_hash.as_deref().is_some_and(|hash| constant_time_eq(hash.as_bytes(), sha256_hex(token).as_bytes()));
+        if !token_ok {
+            return Ok(Err(EventRefusal::BadToken));
+        }
+        if office.generation != envelope.generation {
+            return Ok(Err(EventRefusal::StaleGeneration));
+        }
+        let Some(prompt) = self.store.prompt_by_run(&envelope.run_id).await?.filter(|p| p.office == office.name) else {
+            return Ok(Err(EventRefusal::UnknownRun));
+        };
+        {
+            let mut applied = self.applied.lock().expect("applied lock");
+            let last = applied.get(&envelope.run_id).copied();
+            if last.is_some_and(|last| envelope.seq <= last) {
+                return Ok(Ok(()));
+            }
+            applied.insert(envelope.run_id.clone(), envelope.seq);
+        }
+        self.store.touch_office(&office.name).await?;
+        self.apply_run_event(&office.name, &prompt, envelope.event).await?;
+        Ok(Ok(()))
+    }
+
+    async fn apply_run_event(&self, office: &str, prompt: &prompts::Model, event: RunEvent) -> anyhow::Result<()> {
+        let Some(progress) = self.store.progress_message(&prompt.run_id).await? else {
+            bail!("run {} has no progress message", prompt.run_id);
+        };
+        let Some(Card::Progress { status, mut objectives, mut lines, .. }) = progress.card.as_deref().and_then(Card::from_json) else {
+            bail!("run {} has a broken progress card", prompt.run_id);
+        };
+        if matches!(status, RunStatus::Done | RunStatus::Failed) {
+            return Ok(());
+        }
+        let mut status = RunStatus::Working;
+        let mut follow_up = None;
+        match event {
+            RunEvent::Started => {}
+            RunEvent::Progress { text } => {
+                lines.push(text);
+                if lines.len() > texts::PROGRESS_LINES {
+                    lines.drain(..lines.len() - texts::PROGRESS_LINES);
+                }
+            }
+            RunEvent::Objectives { items } => objectives = items,
+            RunEvent::Result { text } => {
+                if !self.store.move_prompt(prompt.id, PromptState::Dispatched, PromptState::Done).await? {
+                    return Ok(());
+                }
+                status = RunStatus::Done;
+                follow_up = Some(("result", text));
+            }
+            RunEvent::Failed { error } => {
+                if !self.store.move_prompt(prompt.id, PromptState::Dispatched, PromptState::Failed).await? {
+                    return Ok(());
+                }
+                status = RunStatus::Failed;
+                follow_up = Some(("text", texts::run_failed(office, &error)));
+            }
+        }
+        let card = Card::Progress { office: office.to_owned(), status, objectives, lines };
+        let edited = self.store.edit_message(progress.id, &card.fallback_text(), Some(&card.to_json())).await?;
+        let channel = self.channel_of(&prompt.thread_id).await?;
+        self.publish_message(&channel, edited);
+        if let Some((kind, body)) = follow_up {
+            self.applied.lock().expect("applied lock").remove(&prompt.run_id);
+            self.post(&prompt.thread_id, kind, &body, None, Some(&prompt.run_id)).await?;
+            self.work.notify_one();
+        }
+        Ok(())
+    }
+
+    async fn channel_of(&self, thread_id: &str) -> anyhow::Result<String> {
+        Ok(self.store.thread(thread_id).await?.map(|t| t.channel).unwrap_or_default())
+    }
+
+    async fn post(&self, thread_id: &str, kind: &str, body: &str, card: Option<&Card>, run_id: Option<&str>) -> anyhow::Result<()> {
+        let card = card.map(Card::to_json);
+        let message = self.store.post_message(thread_id, kind, body, card.as_deref(), run_id).await?;
+        let channel = self.channel_of(thread_id).await?;
+        self.publish_message(&channel, message);
+        Ok(())
+    }
+
+    async fn set_state(&self, office: &offices::Model, from: &[OfficeState], change: OfficeChange) -> anyhow::Result<bool> {
+        let moved = self.store.transition(&office.name, office.generation, from, change).await?;
+        if moved {
+            self.publish_office(&office.name).await;
+        }
+        Ok(moved)
+    }
+
+    fn publish_message(&self, channel: &str, message: messages::Model) {
+        let _ = self.updates.send(Update::Message { channel: channel.to_owned(), message: message.into() });
+    }
+
+    async fn publish_office(&self, name: &str) {
+        if let Ok(Some(row)) = self.store.office(name).await {
+            let _ = self.updates.send(Update::Office { office: self.office_view(row) });
+        }
+    }
+
+    pub fn office_view(&self, row: offices::Model) -> OfficeView {
+        OfficeView {
+            role: self.config.office(&row.name).map(|o| o.role.clone()).unwrap_or_default(),
+            name: row.name,
+            state: row.state,
+            generation: row.generation,
+            failure: row.failure,
+            snapshot_bytes: row.snapshot_bytes,
+        }
+    }
+
+    pub async fn offices(&self) -> anyhow::Result<Vec<OfficeView>> {
+        Ok(self.store.all_offices().await?.into_iter().filter(|o| self.config.office(&o.name).is_some()).map(|o| self.office_view(o)).collect())
+    }
+}
+
+/// Why an office event was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum EventRefusal {
+    #[error("unknown office")]
+    UnknownOffice,
+    #[error("bad office token")]
+    BadToken,
+    #[error("the event is from an older generation of this office")]
+    StaleGeneration,
+    #[error("unknown run")]
+    UnknownRun,
+}
+
+/// A stable id for this Nova's data dir, so a restarted Nova recognises the offices it
+/// ran before and recovers them at once instead of waiting for their leases to lapse.
+fn replica_id(data_dir: &std::path::Path) -> anyhow::Result<String> {
+    let path: PathBuf = data_dir.join("replica-id");
+    if let Ok(id) = std::fs::read_to_string(&path)
+        && !id.trim().is_empty()
+    {
+        return Ok(id.trim().to_owned());
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    std::fs::write(&path, &id).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(id)
+}
+
+fn random_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    hex::encode(bytes)
+}
+
+pub fn sha256_hex(value: &str) -> String {
+    hex::encode(Sha256::digest(value.as_bytes()))
+}
+
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

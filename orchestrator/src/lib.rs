@@ -1,0 +1,11 @@
+//! The brain of Nova: config, store, router, sessions and dispatch, office lifecycle.
+//! It never sees Slack or Discord JSON: surfaces hand it typed inbound events.
+
+pub mod config;
+pub mod context;
+pub mod engine;
+pub mod router;
+pub mod store;
+pub mod texts;
+
+pub use engine::{Engine, EngineOptions, Update};

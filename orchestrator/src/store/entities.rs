@@ -1,0 +1,142 @@
+//! sea-orm entities, one module per table of `migrations/`.
+
+pub mod inbound {
+    use sea_orm::entity::prelude::*;
+
+    /// A platform event as it arrived, written before it is acknowledged.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "inbound")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        #[sea_orm(unique)]
+        pub dedupe_key: String,
+        pub surface: String,
+        pub channel: String,
+        pub thread_id: String,
+        pub author: String,
+        pub kind: String,
+        #[sea_orm(column_type = "Text")]
+        pub body: String,
+        pub received_at: i64,
+        pub processed_at: Option<i64>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod threads {
+    use sea_orm::entity::prelude::*;
+
+    /// A chat thread; one thread is one session.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "threads")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub surface: String,
+        pub channel: String,
+        #[sea_orm(column_type = "Text")]
+        pub title: String,
+        pub repo: Option<String>,
+        pub office: Option<String>,
+        pub confidence: Option<f64>,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod messages {
+    use sea_orm::entity::prelude::*;
+
+    /// What a thread shows: people's messages and Nova's replies, progress and cards.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "messages")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub thread_id: String,
+        pub author: String,
+        pub from_nova: bool,
+        pub kind: String,
+        #[sea_orm(column_type = "Text")]
+        pub body: String,
+        #[sea_orm(column_type = "Text", nullable)]
+        pub card: Option<String>,
+        pub run_id: Option<String>,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod prompts {
+    use sea_orm::entity::prelude::*;
+
+    /// A unit of work for an office: held until the office is ready, then dispatched.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "prompts")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub thread_id: String,
+        pub office: String,
+        pub author: String,
+        #[sea_orm(column_type = "Text")]
+        pub text: String,
+        pub state: String,
+        #[sea_orm(unique)]
+        pub run_id: String,
+        #[sea_orm(unique)]
+        pub inbound_id: i64,
+        pub created_at: i64,
+        pub dispatched_at: Option<i64>,
+        pub finished_at: Option<i64>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod offices {
+    use sea_orm::entity::prelude::*;
+
+    /// The lifecycle row of one office; `generation` fences every transition.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "offices")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub name: String,
+        pub state: String,
+        pub generation: i64,
+        pub lease_owner: Option<String>,
+        pub lease_until: Option<i64>,
+        pub endpoint: Option<String>,
+        pub token_hash: Option<String>,
+        pub snapshot_key: Option<String>,
+        pub snapshot_bytes: Option<i64>,
+        #[sea_orm(column_type = "Text", nullable)]
+        pub failure: Option<String>,
+        pub state_changed_at: i64,
+        pub last_active_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -1,0 +1,634 @@
+//! The store: every step of Nova is driven from here, so a restart resumes where the
+//! last process stopped. SQLite by default, Postgres for several replicas; the same
+//! conditional updates (`… WHERE state = ? AND generation = ?`) are the fence on both.
+
+pub mod entities;
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use migrations::{Migrator, MigratorTrait};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ActiveValue::{NotSet, Set},
+    ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+};
+
+pub use entities::{inbound, messages, offices, prompts, threads};
+
+/// Milliseconds since the epoch: the one clock every row uses.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: DatabaseConnection,
+}
+
+/// The database to use: `NOVA_DATABASE_URL`, then the config's `database_url`, then a
+/// SQLite file in the data dir.
+pub fn database_url(configured: Option<&str>, data_dir: &Path) -> String {
+    if let Ok(url) = std::env::var("NOVA_DATABASE_URL")
+        && !url.is_empty()
+    {
+        return url;
+    }
+    match configured {
+        Some(url) => url.to_owned(),
+        None => format!("sqlite://{}?mode=rwc", data_dir.join("nova.db").display()),
+    }
+}
+
+impl Store {
+    /// Connects and brings the schema up to date.
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let sqlite = url.starts_with("sqlite:");
+        let mut options = ConnectOptions::new(url.to_owned());
+        options
+            .sqlx_logging(false)
+            .max_connections(if sqlite { 4 } else { 16 })
+            .acquire_timeout(Duration::from_secs(10));
+        let db = Database::connect(options)
+            .await
+            .with_context(|| format!("cannot connect to the database at {}", redact_url(url)))?;
+        if sqlite {
+            // WAL lets the console read while the workers write; the busy timeout makes
+            // concurrent writers wait for each other instead of failing.
+            db.execute_unprepared("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; PRAGMA synchronous=NORMAL;")
+                .await
+                .context("cannot configure SQLite")?;
+        }
+        Migrator::up(&db, None).await.context("cannot run database migrations")?;
+        Ok(Self { db })
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Writes an inbound message, its thread (if new) and the message as the thread
+    /// shows it, in one transaction. A repeated `dedupe_key` changes nothing.
+    pub async fn record_inbound(&self, new: NewInbound) -> anyhow::Result<Recorded> {
+        let txn = self.db.begin().await?;
+        let now = now_ms();
+        let inserted = inbound::Entity::insert(inbound::ActiveModel {
+            id: NotSet,
+            dedupe_key: Set(new.dedupe_key.clone()),
+            surface: Set(new.surface.clone()),
+            channel: Set(new.channel.clone()),
+            thread_id: Set(new.thread_id.clone()),
+            author: Set(new.author.clone()),
+            kind: Set(new.kind.as_str().to_owned()),
+            body: Set(new.body.clone()),
+            received_at: Set(now),
+            processed_at: Set(None),
+        })
+        .on_conflict(OnConflict::column(inbound::Column::DedupeKey).do_nothing().to_owned())
+        .exec_without_returning(&txn)
+        .await?;
+        let row = inbound::Entity::find()
+            .filter(inbound::Column::DedupeKey.eq(&new.dedupe_key))
+            .one(&txn)
+            .await?
+            .context("inbound row vanished inside its own transaction")?;
+        if inserted == 0 {
+            txn.rollback().await?;
+            return Ok(Recorded { inbound: row, message: None, duplicate: true });
+        }
+        let mut message = None;
+        if new.kind == InboundKind::Message {
+            threads::Entity::insert(threads::ActiveModel {
+                id: Set(new.thread_id.clone()),
+                surface: Set(new.surface.clone()),
+                channel: Set(new.channel.clone()),
+                title: Set(new.text.chars().take(120).collect()),
+                repo: Set(None),
+                office: Set(None),
+                confidence: Set(None),
+                created_at: Set(now),
+                updated_at: Set(now),
+            })
+            .on_conflict(
+                OnConflict::column(threads::Column::Id)
+                    .update_column(threads::Column::UpdatedAt)
+                    .to_owned(),
+            )
+            .exec_without_returning(&txn)
+            .await?;
+            message = Some(insert_message(&txn, &new.thread_id, &new.author, false, "text", &new.text, None, None).await?);
+        }
+        txn.commit().await?;
+        Ok(Recorded { inbound: row, message, duplicate: false })
+    }
+
+    pub async fn pending_inbound(&self, limit: u64) -> anyhow::Result<Vec<inbound::Model>> {
+        Ok(inbound::Entity::find()
+            .filter(inbound::Column::ProcessedAt.is_null())
+            .order_by_asc(inbound::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await?)
+    }
+
+    pub async fn thread(&self, id: &str) -> anyhow::Result<Option<threads::Model>> {
+        Ok(threads::Entity::find_by_id(id.to_owned()).one(&self.db).await?)
+    }
+
+    pub async fn threads_in_channel(&self, surface: &str, channel: &str) -> anyhow::Result<Vec<threads::Model>> {
+        Ok(threads::Entity::find()
+            .filter(threads::Column::Surface.eq(surface))
+            .filter(threads::Column::Channel.eq(channel))
+            .order_by_desc(threads::Column::UpdatedAt)
+            .limit(200)
+            .all(&self.db)
+            .await?)
+    }
+
+    pub async fn thread_messages(&self, thread_id: &str) -> anyhow::Result<Vec<messages::Model>> {
+        Ok(messages::Entity::find()
+            .filter(messages::Column::ThreadId.eq(thread_id))
+            .order_by_asc(messages::Column::Id)
+            .all(&self.db)
+            .await?)
+    }
+
+    pub async fn message(&self, id: i64) -> anyhow::Result<Option<messages::Model>> {
+        Ok(messages::Entity::find_by_id(id).one(&self.db).await?)
+    }
+
+    pub async fn post_message(&self, thread_id: &str, kind: &str, body: &str, card: Option<&str>, run_id: Option<&str>) -> anyhow::Result<messages::Model> {
+        insert_message(&self.db, thread_id, "nova", true, kind, body, card, run_id).await
+    }
+
+    /// Edits a message in place (progress, a card reaching its terminal state).
+    pub async fn edit_message(&self, id: i64, body: &str, card: Option<&str>) -> anyhow::Result<messages::Model> {
+        messages::Entity::update_many()
+            .col_expr(messages::Column::Body, Expr::value(body))
+            .col_expr(messages::Column::Card, Expr::value(card.map(str::to_owned)))
+            .col_expr(messages::Column::UpdatedAt, Expr::value(now_ms()))
+            .filter(messages::Column::Id.eq(id))
+            .exec(&self.db)
+            .await?;
+        self.message(id).await?.context("edited message vanished")
+    }
+
+    pub async fn progress_message(&self, run_id: &str) -> anyhow::Result<Option<messages::Model>> {
+        Ok(messages::Entity::find()
+            .filter(messages::Column::RunId.eq(run_id))
+            .filter(messages::Column::Kind.eq("progress"))
+            .one(&self.db)
+            .await?)
+    }
+
+    /// Marks an inbound row processed and applies its effects in one transaction,
+    /// unless another worker got there first (then returns `false` and changes nothing).
+    pub async fn process_inbound(&self, id: i64, effects: InboundEffects) -> anyhow::Result<Option<Vec<messages::Model>>> {
+        let txn = self.db.begin().await?;
+        let now = now_ms();
+        let claimed = inbound::Entity::update_many()
+            .col_expr(inbound::Column::ProcessedAt, Expr::value(now))
+            .filter(inbound::Column::Id.eq(id))
+            .filter(inbound::Column::ProcessedAt.is_null())
+            .exec(&txn)
+            .await?;
+        if claimed.rows_affected != 1 {
+            txn.rollback().await?;
+            return Ok(None);
+        }
+        let mut posted = Vec::new();
+        if let Some(resolution) = &effects.resolve_card {
+            let resolved = messages::Entity::update_many()
+                .col_expr(messages::Column::Body, Expr::value(resolution.body.clone()))
+                .col_expr(messages::Column::Card, Expr::value(resolution.card.clone()))
+                .col_expr(messages::Column::UpdatedAt, Expr::value(now))
+                .filter(messages::Column::Id.eq(resolution.message_id))
+                .filter(messages::Column::Card.eq(resolution.expected.clone()))
+                .exec(&txn)
+                .await?;
+            if resolved.rows_affected != 1 {
+                txn.commit().await?;
+                return Ok(Some(posted));
+            }
+            posted.push(messages::Entity::find_by_id(resolution.message_id).one(&txn).await?.context("card vanished")?);
+        }
+        if let Some(route) = &effects.thread_route {
+            threads::Entity::update_many()
+                .col_expr(threads::Column::Repo, Expr::value(route.repo.clone()))
+                .col_expr(threads::Column::Office, Expr::value(route.office.clone()))
+                .col_expr(threads::Column::Confidence, Expr::value(route.confidence))
+                .col_expr(threads::Column::UpdatedAt, Expr::value(now))
+                .filter(threads::Column::Id.eq(&route.thread_id))
+                .exec(&txn)
+                .await?;
+        }
+        if let Some(prompt) = effects.prompt {
+            prompts::Entity::insert(prompts::ActiveModel {
+                id: NotSet,
+                thread_id: Set(prompt.thread_id),
+                office: Set(prompt.office),
+                author: Set(prompt.author),
+                text: Set(prompt.text),
+                state: Set(prompt.state.as_str().to_owned()),
+                run_id: Set(uuid::Uuid::new_v4().to_string()),
+                inbound_id: Set(id),
+                created_at: Set(now),
+                dispatched_at: Set(None),
+                finished_at: Set(None),
+            })
+            .exec_without_returning(&txn)
+            .await?;
+        }
+        if let Some((thread_id, office)) = &effects.assign_unrouted {
+            prompts::Entity::update_many()
+                .col_expr(prompts::Column::Office, Expr::value(office.clone()))
+                .col_expr(prompts::Column::State, Expr::value(PromptState::Held.as_str()))
+                .filter(prompts::Column::ThreadId.eq(thread_id))
+                .filter(prompts::Column::State.eq(PromptState::Unrouted.as_str()))
+                .exec(&txn)
+                .await?;
+        }
+        for reply in effects.replies {
+            posted.push(insert_message(&txn, &reply.thread_id, "nova", true, reply.kind, &reply.body, reply.card.as_deref(), None).await?);
+        }
+        txn.commit().await?;
+        Ok(Some(posted))
+    }
+
+    pub async fn prompts_in_state(&self, office: &str, state: PromptState) -> anyhow::Result<Vec<prompts::Model>> {
+        Ok(prompts::Entity::find()
+            .filter(prompts::Column::Office.eq(office))
+            .filter(prompts::Column::State.eq(state.as_str()))
+            .order_by_asc(prompts::Column::Id)
+            .all(&self.db)
+            .await?)
+    }
+
+    pub async fn prompt_by_run(&self, run_id: &str) -> anyhow::Result<Option<prompts::Model>> {
+        Ok(prompts::Entity::find().filter(prompts::Column::RunId.eq(run_id)).one(&self.db).await?)
+    }
+
+    /// Offices that have prompts waiting for them to wake.
+    pub async fn offices_with_held_prompts(&self) -> anyhow::Result<Vec<String>> {
+        let rows: Vec<String> = prompts::Entity::find()
+            .select_only()
+            .column(prompts::Column::Office)
+            .filter(prompts::Column::State.eq(PromptState::Held.as_str()))
+            .distinct()
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(rows)
+    }
+
+    /// Moves a prompt between states if it is still in `from`; `true` if this call did.
+    pub async fn move_prompt(&self, id: i64, from: PromptState, to: PromptState) -> anyhow::Result<bool> {
+        let mut update = prompts::Entity::update_many()
+            .col_expr(prompts::Column::State, Expr::value(to.as_str()))
+            .filter(prompts::Column::Id.eq(id))
+            .filter(prompts::Column::State.eq(from.as_str()));
+        match to {
+            PromptState::Dispatched => update = update.col_expr(prompts::Column::DispatchedAt, Expr::value(now_ms())),
+            PromptState::Done | PromptState::Failed => update = update.col_expr(prompts::Column::FinishedAt, Expr::value(now_ms())),
+            PromptState::Held | PromptState::Unrouted => {}
+        }
+        Ok(update.exec(&self.db).await?.rows_affected == 1)
+    }
+
+    /// Puts every dispatched prompt of an office back in the queue (its office died).
+    pub async fn requeue_dispatched(&self, office: &str) -> anyhow::Result<Vec<prompts::Model>> {
+        let dispatched = self.prompts_in_state(office, PromptState::Dispatched).await?;
+        let mut requeued = Vec::new();
+        for prompt in dispatched {
+            if self.move_prompt(prompt.id, PromptState::Dispatched, PromptState::Held).await? {
+                requeued.push(prompt);
+            }
+        }
+        Ok(requeued)
+    }
+
+    pub async fn count_prompts(&self, office: &str, states: &[PromptState]) -> anyhow::Result<u64> {
+        use sea_orm::PaginatorTrait;
+        Ok(prompts::Entity::find()
+            .filter(prompts::Column::Office.eq(office))
+            .filter(prompts::Column::State.is_in(states.iter().map(|s| s.as_str())))
+            .count(&self.db)
+            .await?)
+    }
+
+    /// Creates an `asleep` row for every configured office that has none.
+    pub async fn ensure_offices<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> anyhow::Result<()> {
+        let now = now_ms();
+        for name in names {
+            offices::Entity::insert(offices::ActiveModel {
+                name: Set(name.to_owned()),
+                state: Set(OfficeState::Asleep.as_str().to_owned()),
+                generation: Set(0),
+                lease_owner: Set(None),
+                lease_until: Set(None),
+                endpoint: Set(None),
+                token_hash: Set(None),
+                snapshot_key: Set(None),
+                snapshot_bytes: Set(None),
+                failure: Set(None),
+                state_changed_at: Set(now),
+                last_active_at: Set(now),
+            })
+            .on_conflict(OnConflict::column(offices::Column::Name).do_nothing().to_owned())
+            .exec_without_returning(&self.db)
+            .await?;
+        }
+        Ok(())
+    }
+
+    pub async fn office(&self, name: &str) -> anyhow::Result<Option<offices::Model>> {
+        Ok(offices::Entity::find_by_id(name.to_owned()).one(&self.db).await?)
+    }
+
+    pub async fn all_offices(&self) -> anyhow::Result<Vec<offices::Model>> {
+        Ok(offices::Entity::find().order_by_asc(offices::Column::Name).all(&self.db).await?)
+    }
+
+    /// The wake gate: `asleep|failed (gen) → waking (gen + 1)`. Exactly one caller per
+    /// generation wins, across processes, on SQLite and Postgres alike.
+    pub async fn begin_wake(&self, office: &offices::Model, owner: &str, lease: Duration) -> anyhow::Result<Option<i64>> {
+        let now = now_ms();
+        let next = office.generation + 1;
+        let result = offices::Entity::update_many()
+            .col_expr(offices::Column::State, Expr::value(OfficeState::Waking.as_str()))
+            .col_expr(offices::Column::Generation, Expr::value(next))
+            .col_expr(offices::Column::LeaseOwner, Expr::value(owner))
+            .col_expr(offices::Column::LeaseUntil, Expr::value(now + lease.as_millis() as i64))
+            .col_expr(offices::Column::Failure, Expr::value(Option::<String>::None))
+            .col_expr(offices::Column::StateChangedAt, Expr::value(now))
+            .filter(offices::Column::Name.eq(&office.name))
+            .filter(offices::Column::State.eq(&office.state))
+            .filter(offices::Column::State.is_in([OfficeState::Asleep.as_str(), OfficeState::Failed.as_str()]))
+            .filter(offices::Column::Generation.eq(office.generation))
+            .exec(&self.db)
+            .await?;
+        Ok((result.rows_affected == 1).then_some(next))
+    }
+
+    /// A generation-fenced transition; `false` if the office moved on meanwhile.
+    pub async fn transition(&self, name: &str, generation: i64, from: &[OfficeState], change: OfficeChange) -> anyhow::Result<bool> {
+        let now = now_ms();
+        let mut update = offices::Entity::update_many()
+            .col_expr(offices::Column::State, Expr::value(change.to.as_str()))
+            .col_expr(offices::Column::StateChangedAt, Expr::value(now))
+            .filter(offices::Column::Name.eq(name))
+            .filter(offices::Column::Generation.eq(generation))
+            .filter(offices::Column::State.is_in(from.iter().map(|s| s.as_str())));
+        if let Some(endpoint) = change.endpoint {
+            update = update.col_expr(offices::Column::Endpoint, Expr::value(endpoint));
+        }
+        if let Some(token_hash) = change.token_hash {
+            update = update.col_expr(offices::Column::TokenHash, Expr::value(token_hash));
+        }
+        if let Some((key, bytes)) = change.snapshot {
+            update = update
+                .col_expr(offices::Column::SnapshotKey, Expr::value(key))
+                .col_expr(offices::Column::SnapshotBytes, Expr::value(bytes));
+        }
+        if let Some(failure) = change.failure {
+            update = update.col_expr(offices::Column::Failure, Expr::value(failure));
+        }
+        if let Some(lease_until) = change.lease_until {
+            update = update.col_expr(offices::Column::LeaseUntil, Expr::value(lease_until));
+        }
+        if change.touch {
+            update = update.col_expr(offices::Column::LastActiveAt, Expr::value(now));
+        }
+        Ok(update.exec(&self.db).await?.rows_affected == 1)
+    }
+
+    /// Extends the lease of every office this replica holds that is not asleep.
+    pub async fn renew_leases(&self, owner: &str, lease: Duration) -> anyhow::Result<()> {
+        offices::Entity::update_many()
+            .col_expr(offices::Column::LeaseUntil, Expr::value(now_ms() + lease.as_millis() as i64))
+            .filter(offices::Column::LeaseOwner.eq(owner))
+            .filter(offices::Column::State.ne(OfficeState::Asleep.as_str()))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn touch_office(&self, name: &str) -> anyhow::Result<()> {
+        offices::Entity::update_many()
+            .col_expr(offices::Column::LastActiveAt, Expr::value(now_ms()))
+            .filter(offices::Column::Name.eq(name))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn insert_message(
+    db: &impl ConnectionTrait,
+    thread_id: &str,
+    author: &str,
+    from_nova: bool,
+    kind: &str,
+    body: &str,
+    card: Option<&str>,
+    run_id: Option<&str>,
+) -> anyhow::Result<messages::Model> {
+    let now = now_ms();
+    let model = messages::ActiveModel {
+        id: NotSet,
+        thread_id: Set(thread_id.to_owned()),
+        author: Set(author.to_owned()),
+        from_nova: Set(from_nova),
+        kind: Set(kind.to_owned()),
+        body: Set(body.to_owned()),
+        card: Set(card.map(str::to_owned)),
+        run_id: Set(run_id.map(str::to_owned)),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    let id = messages::Entity::insert(model).exec(db).await?.last_insert_id;
+    messages::Entity::find_by_id(id).one(db).await?.context("inserted message vanished")
+}
+
+/// Hides the password of a database URL in messages.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..scheme + 3], user, &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InboundKind {
+    Message,
+    Action,
+}
+
+impl InboundKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Message => "message",
+            Self::Action => "action",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewInbound {
+    pub dedupe_key: String,
+    pub surface: String,
+    pub channel: String,
+    pub thread_id: String,
+    pub author: String,
+    pub kind: InboundKind,
+    /// The text as the thread shows it (messages) or empty (actions).
+    pub text: String,
+    /// The typed event, serialized: what the worker processes.
+    pub body: String,
+}
+
+#[derive(Debug)]
+pub struct Recorded {
+    pub inbound: inbound::Model,
+    /// The person's message as the thread shows it (absent for duplicates and actions).
+    pub message: Option<messages::Model>,
+    pub duplicate: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct InboundEffects {
+    pub thread_route: Option<ThreadRoute>,
+    pub prompt: Option<NewPrompt>,
+    /// `(thread, office)`: the thread's prompts waiting for a route go to this office.
+    pub assign_unrouted: Option<(String, String)>,
+    /// A card answered by this event: applied only if the card is still unanswered,
+    /// and if it is not, none of the other effects apply either.
+    pub resolve_card: Option<CardResolution>,
+    pub replies: Vec<Reply>,
+}
+
+#[derive(Debug)]
+pub struct CardResolution {
+    pub message_id: i64,
+    /// The card as it was when the click was read.
+    pub expected: String,
+    pub card: String,
+    pub body: String,
+}
+
+#[derive(Debug)]
+pub struct ThreadRoute {
+    pub thread_id: String,
+    pub repo: Option<String>,
+    pub office: Option<String>,
+    pub confidence: f64,
+}
+
+#[derive(Debug)]
+pub struct NewPrompt {
+    pub thread_id: String,
+    pub office: String,
+    pub author: String,
+    pub text: String,
+    pub state: PromptState,
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub thread_id: String,
+    pub kind: &'static str,
+    pub body: String,
+    pub card: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PromptState {
+    /// Waiting for a person to pick the office (picker card).
+    Unrouted,
+    /// Waiting for its office to be ready.
+    Held,
+    Dispatched,
+    Done,
+    Failed,
+}
+
+impl PromptState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unrouted => "unrouted",
+            Self::Held => "held",
+            Self::Dispatched => "dispatched",
+            Self::Done => "done",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OfficeState {
+    Asleep,
+    Waking,
+    Ready,
+    Idle,
+    Snapshotting,
+    Failed,
+}
+
+impl OfficeState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Asleep => "asleep",
+            Self::Waking => "waking",
+            Self::Ready => "ready",
+            Self::Idle => "idle",
+            Self::Snapshotting => "snapshotting",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        [Self::Asleep, Self::Waking, Self::Ready, Self::Idle, Self::Snapshotting, Self::Failed]
+            .into_iter()
+            .find(|s| s.as_str() == value)
+    }
+}
+
+#[derive(Debug)]
+pub struct OfficeChange {
+    pub to: OfficeState,
+    pub endpoint: Option<Option<String>>,
+    pub token_hash: Option<Option<String>>,
+    pub snapshot: Option<(String, i64)>,
+    pub failure: Option<Option<String>>,
+    pub lease_until: Option<Option<i64>>,
+    /// Also mark the office active now (resets its idle clock).
+    pub touch: bool,
+}
+
+impl OfficeChange {
+    pub fn to(state: OfficeState) -> Self {
+        Self { to: state, endpoint: None, token_hash: None, snapshot: None, failure: None, lease_until: None, touch: false }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_database_passwords() {
+        assert_eq!(redact_url("postgres://nova:s3cret@db:5432/nova"), "postgres://nova:***@db:5432/nova");
+        assert_eq!(redact_url("sqlite://.nova/nova.db?mode=rwc"), "sqlite://.nova/nova.db?mode=rwc");
+        assert_eq!(redact_url("postgres://nova@db/nova"), "postgres://nova@db/nova");
+    }
+}

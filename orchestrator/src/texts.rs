@@ -1,0 +1,187 @@
+//! Every text Nova shows a person, and the cards. Pure functions, snapshot-tested, so a
+//! wording change is a reviewed diff.
+
+use provisioner::protocol::Objective;
+use serde::{Deserialize, Serialize};
+
+use crate::config::Office;
+use crate::router::{RepoChoice, Route};
+
+/// A card: a message with structured content that surfaces render with buttons.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Card {
+    /// "Which office should take this?" with one button per likely office.
+    Picker { options: Vec<PickOption>, resolved: Option<Resolution> },
+    /// The live view of a run, edited in place.
+    Progress { office: String, status: RunStatus, objectives: Vec<Objective>, lines: Vec<String> },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PickOption {
+    pub office: String,
+    pub role: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Resolution {
+    pub by: String,
+    pub choice: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Queued,
+    Working,
+    Done,
+    Failed,
+}
+
+/// How many progress lines a progress card keeps.
+pub const PROGRESS_LINES: usize = 5;
+
+impl Card {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("cards serialize")
+    }
+
+    pub fn from_json(json: &str) -> Option<Self> {
+        serde_json::from_str(json).ok()
+    }
+
+    pub fn picker(offices: &[&Office]) -> Self {
+        Card::Picker {
+            options: offices.iter().map(|o| PickOption { office: o.name.clone(), role: o.role.clone() }).collect(),
+            resolved: None,
+        }
+    }
+
+    /// The text a surface without rich rendering shows for this card.
+    pub fn fallback_text(&self) -> String {
+        match self {
+            Card::Picker { resolved: None, .. } => picker_question(),
+            Card::Picker { resolved: Some(r), .. } => picked(&r.by, &r.choice),
+            Card::Progress { office, status, objectives, lines } => progress(office, *status, objectives, lines),
+        }
+    }
+}
+
+pub fn routed(route: &Route, office_asleep: bool) -> String {
+    let office = route.office.as_deref().unwrap_or("?");
+    let repo = match &route.repo {
+        RepoChoice::Named(name) => format!(" · repo `{name}`"),
+        RepoChoice::None => String::new(),
+        RepoChoice::Unknown => " · repo not named".to_owned(),
+    };
+    let wake = if office_asleep { " It is asleep; waking it up." } else { "" };
+    format!("Routing to **{office}**{repo}.{wake}")
+}
+
+pub fn picker_question() -> String {
+    "I'm not sure which office should take this. Pick one:".to_owned()
+}
+
+pub fn picked(by: &str, office: &str) -> String {
+    format!("{by} picked **{office}**; this thread now goes there.")
+}
+
+pub fn no_runtime(office: &str) -> String {
+    format!(
+        "**{office}** has no runtime configured, so nothing ran. Give it one in nova.toml, for example:\n\n\
+         ```toml\n[[offices]]\nname = \"{office}\"\n# …\n[offices.runtime]\ncommand = [\"your-agent-cli\", \"--prompt\", \"{{{{prompt}}}}\"]\n```\n\n\
+         or set a workspace-wide `[runtime]`. Then send your message again."
+    )
+}
+
+pub fn wake_failed(office: &str, reason: &str) -> String {
+    format!("**{office}** could not wake: {reason}\nYour message is kept and runs when the office wakes; Nova will try again shortly.")
+}
+
+pub fn run_failed(office: &str, error: &str) -> String {
+    format!("**{office}** could not finish this: {error}")
+}
+
+pub fn rerun_after_restart(office: &str) -> String {
+    format!("**{office}** stopped while working on this (Nova restarted); running it again.")
+}
+
+pub fn progress(office: &str, status: RunStatus, objectives: &[Objective], lines: &[String]) -> String {
+    let headline = match status {
+        RunStatus::Queued => format!("**{office}** has this queued."),
+        RunStatus::Working => format!("**{office}** is working on this…"),
+        RunStatus::Done => format!("**{office}** finished."),
+        RunStatus::Failed => format!("**{office}** stopped with an error."),
+    };
+    let mut out = headline;
+    if !objectives.is_empty() {
+        out.push('\n');
+        for objective in objectives {
+            out.push_str(&format!("\n- [{}] {}", if objective.done { "x" } else { " " }, objective.text));
+        }
+    }
+    if !lines.is_empty() {
+        out.push('\n');
+        for line in lines {
+            out.push_str(&format!("\n> {line}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::router::Stage;
+
+    fn route(repo: RepoChoice) -> Route {
+        Route { repo, office: Some("maker".into()), confidence: 0.8, alternatives: vec![], stage: Stage::Scorer }
+    }
+
+    #[test]
+    fn routing_texts() {
+        insta::assert_snapshot!(routed(&route(RepoChoice::Named("payments-api".into())), true), @"Routing to **maker** · repo `payments-api`. It is asleep; waking it up.");
+        insta::assert_snapshot!(routed(&route(RepoChoice::None), false), @"Routing to **maker**.");
+        insta::assert_snapshot!(routed(&route(RepoChoice::Unknown), false), @"Routing to **maker** · repo not named.");
+    }
+
+    #[test]
+    fn picker_texts() {
+        insta::assert_snapshot!(picker_question(), @"I'm not sure which office should take this. Pick one:");
+        insta::assert_snapshot!(picked("alice", "writer"), @"alice picked **writer**; this thread now goes there.");
+    }
+
+    #[test]
+    fn failure_texts() {
+        insta::assert_snapshot!(no_runtime("maker"));
+        insta::assert_snapshot!(wake_failed("maker", "office did not report its address within 60s"));
+        insta::assert_snapshot!(run_failed("maker", "the runtime exited with exit status: 2"), @"**maker** could not finish this: the runtime exited with exit status: 2");
+        insta::assert_snapshot!(rerun_after_restart("maker"), @"**maker** stopped while working on this (Nova restarted); running it again.");
+    }
+
+    #[test]
+    fn progress_card_text() {
+        let objectives = vec![
+            Objective { text: "Read the request".into(), done: true },
+            Objective { text: "Fix it".into(), done: false },
+        ];
+        insta::assert_snapshot!(progress("maker", RunStatus::Working, &objectives, &["Reading src/cart.ts".into()]), @r"
+        **maker** is working on this…
+
+        - [x] Read the request
+        - [ ] Fix it
+
+        > Reading src/cart.ts
+        ");
+        insta::assert_snapshot!(progress("maker", RunStatus::Queued, &[], &[]), @"**maker** has this queued.");
+        insta::assert_snapshot!(progress("maker", RunStatus::Done, &[], &[]), @"**maker** finished.");
+        insta::assert_snapshot!(progress("maker", RunStatus::Failed, &[], &[]), @"**maker** stopped with an error.");
+    }
+
+    #[test]
+    fn cards_round_trip_as_json() {
+        let card = Card::Picker { options: vec![PickOption { office: "maker".into(), role: "Engineer".into() }], resolved: None };
+        insta::assert_snapshot!(card.to_json(), @r#"{"type":"picker","options":[{"office":"maker","role":"Engineer"}],"resolved":null}"#);
+        assert_eq!(Card::from_json(&card.to_json()), Some(card));
+    }
+}

@@ -1,0 +1,11 @@
+//! Office lifecycle machinery: compute backends, workspace snapshots, and the in-VM
+//! daemon `nova-office`. The provisioner never sees chat; the orchestrator drives it.
+
+pub mod example_agent;
+pub mod local;
+pub mod office;
+pub mod protocol;
+pub mod snapshot;
+
+/// The office runtime version: stamped into snapshots so an incompatible one is noticed.
+pub const RUNTIME_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,133 @@
+//! What Nova and an office say to each other over HTTP, and the JSON-lines protocol an
+//! agent runtime speaks on stdout.
+
+use serde::{Deserialize, Serialize};
+
+/// One event of a run, from the runtime through nova-office to Nova.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RunEvent {
+    /// nova-office started the runtime.
+    Started,
+    Progress { text: String },
+    /// The run's checklist, replaced as a whole each time.
+    Objectives { items: Vec<Objective> },
+    Result { text: String },
+    Failed { error: String },
+}
+
+impl RunEvent {
+    pub fn is_terminal(&self) -> bool {
+        matches!(self, Self::Result { .. } | Self::Failed { .. })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Objective {
+    pub text: String,
+    #[serde(default)]
+    pub done: bool,
+}
+
+/// A line of runtime stdout: a JSON event (`progress`, `objectives`, `result`), or
+/// plain text, which counts as progress. `None` for blank lines.
+pub fn parse_runtime_line(line: &str) -> Option<RunEvent> {
+    let line = line.trim_end();
+    if line.trim().is_empty() {
+        return None;
+    }
+    if line.trim_start().starts_with('{')
+        && let Ok(event) = serde_json::from_str::<RunEvent>(line)
+        && !matches!(event, RunEvent::Started | RunEvent::Failed { .. })
+    {
+        return Some(event);
+    }
+    Some(RunEvent::Progress { text: line.to_owned() })
+}
+
+/// What nova-office posts to Nova for each event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventEnvelope {
+    pub office: String,
+    pub generation: i64,
+    pub run_id: String,
+    /// 0, 1, 2… per run, so Nova can drop a redelivered event.
+    pub seq: u64,
+    pub event: RunEvent,
+}
+
+/// Nova → office: run this prompt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRequest {
+    pub run_id: String,
+    pub prompt: String,
+    pub author: String,
+    pub thread_id: String,
+    pub runtime: RuntimeSpec,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuntimeSpec {
+    pub command: Vec<String>,
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
+    pub timeout_secs: u64,
+}
+
+/// Nova → office on every wake: files rendered from live config (SOUL.md, AGENTS.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContextFiles {
+    pub files: Vec<ContextFile>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContextFile {
+    /// Relative to the workspace; `..` and absolute paths are refused.
+    pub path: String,
+    pub content: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Health {
+    pub office: String,
+    pub generation: i64,
+    pub version: String,
+}
+
+/// The line a local office prints first on stdout, with the address it listens on.
+pub const LISTENING_PREFIX: &str = "NOVA_OFFICE_LISTENING ";
+
+/// The header that carries the run id on every office → Nova call.
+pub const RUN_ID_HEADER: &str = "x-nova-run-id";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_lines_become_events() {
+        assert_eq!(parse_runtime_line(r#"{"type":"result","text":"done"}"#), Some(RunEvent::Result { text: "done".into() }));
+        assert_eq!(
+            parse_runtime_line(r#"{"type":"objectives","items":[{"text":"read","done":true},{"text":"write"}]}"#),
+            Some(RunEvent::Objectives {
+                items: vec![Objective { text: "read".into(), done: true }, Objective { text: "write".into(), done: false }]
+            })
+        );
+    }
+
+    #[test]
+    fn plain_text_and_unknown_json_are_progress() {
+        assert_eq!(parse_runtime_line("compiling…"), Some(RunEvent::Progress { text: "compiling…".into() }));
+        assert_eq!(parse_runtime_line(r#"{"level":"info"}"#), Some(RunEvent::Progress { text: r#"{"level":"info"}"#.into() }));
+        assert_eq!(parse_runtime_line("   "), None);
+    }
+
+    #[test]
+    fn a_runtime_cannot_forge_nova_office_events() {
+        assert_eq!(
+            parse_runtime_line(r#"{"type":"failed","error":"x"}"#),
+            Some(RunEvent::Progress { text: r#"{"type":"failed","error":"x"}"#.into() })
+        );
+    }
+}

@@ -1,0 +1,232 @@
+//! Workspace snapshots: tar + zstd into object storage, keyed by office and generation,
+//! so a late snapshot of an old generation can never be mistaken for a newer one.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload, path::Path as ObjectPath};
+use serde::{Deserialize, Serialize};
+
+/// The first entry of every snapshot archive.
+const MANIFEST: &str = ".nova-snapshot.json";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub office: String,
+    pub generation: i64,
+    pub runtime_version: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnapshotInfo {
+    pub key: String,
+    /// Compressed size.
+    pub bytes: u64,
+    /// Uncompressed size of the files archived.
+    pub source_bytes: u64,
+    pub files: u64,
+    pub elapsed: std::time::Duration,
+}
+
+#[derive(Clone)]
+pub struct Snapshots {
+    store: Arc<dyn ObjectStore>,
+    level: i32,
+}
+
+impl Snapshots {
+    pub fn new(store: Arc<dyn ObjectStore>, level: i32) -> Self {
+        Self { store, level }
+    }
+
+    /// Snapshots kept on the local filesystem under `dir`.
+    pub fn local(dir: &Path, level: i32) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create snapshot dir {}", dir.display()))?;
+        let store = object_store::local::LocalFileSystem::new_with_prefix(dir)
+            .with_context(|| format!("cannot open snapshot dir {}", dir.display()))?;
+        Ok(Self::new(Arc::new(store), level))
+    }
+
+    pub fn key(office: &str, generation: i64) -> String {
+        format!("offices/{office}/{generation:012}.tar.zst")
+    }
+
+    /// Archives `workspace`, uploads it and checks the stored size.
+    pub async fn save(&self, office: &str, generation: i64, workspace: &Path) -> anyhow::Result<SnapshotInfo> {
+        let started = Instant::now();
+        let manifest = Manifest {
+            office: office.to_owned(),
+            generation,
+            runtime_version: crate::RUNTIME_VERSION.to_owned(),
+            created_at: chrono::Utc::now().to_rfc3339(),
+        };
+        let workspace = workspace.to_owned();
+        let level = self.level;
+        let (archive, source_bytes, files) = tokio::task::spawn_blocking(move || pack(&workspace, &manifest, level))
+            .await
+            .context("snapshot task panicked")??;
+        let key = Self::key(office, generation);
+        let bytes = archive.len() as u64;
+        let path = ObjectPath::from(key.clone());
+        self.store
+            .put(&path, PutPayload::from(archive))
+            .await
+            .with_context(|| format!("cannot upload snapshot {key}"))?;
+        let stored = self.store.head(&path).await.with_context(|| format!("cannot verify snapshot {key}"))?;
+        if stored.size != bytes {
+            bail!("snapshot {key} stored {} bytes, expected {bytes}", stored.size);
+        }
+        Ok(SnapshotInfo { key, bytes, source_bytes, files, elapsed: started.elapsed() })
+    }
+
+    /// Replaces `workspace` with the snapshot's contents and returns its manifest.
+    /// The archive is unpacked beside the workspace first, so a failed restore leaves
+    /// the old workspace as it was.
+    pub async fn restore(&self, key: &str, workspace: &Path) -> anyhow::Result<Manifest> {
+        let data = self
+            .store
+            .get(&ObjectPath::from(key))
+            .await
+            .with_context(|| format!("cannot fetch snapshot {key}"))?
+            .bytes()
+            .await
+            .with_context(|| format!("cannot read snapshot {key}"))?;
+        let workspace = workspace.to_owned();
+        tokio::task::spawn_blocking(move || unpack(&data, &workspace)).await.context("restore task panicked")?
+    }
+}
+
+fn pack(workspace: &Path, manifest: &Manifest, level: i32) -> anyhow::Result<(Vec<u8>, u64, u64)> {
+    let encoder = zstd::Encoder::new(Vec::new(), level)?;
+    let mut builder = tar::Builder::new(encoder);
+    builder.follow_symlinks(false);
+    let manifest_json = serde_json::to_vec_pretty(manifest)?;
+    let mut header = tar::Header::new_gnu();
+    header.set_size(manifest_json.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    builder.append_data(&mut header, MANIFEST, manifest_json.as_slice())?;
+    let (mut bytes, mut files) = (0u64, 0u64);
+    if workspace.exists() {
+        for entry in walk(workspace)? {
+            let relative = entry.strip_prefix(workspace)?;
+            let meta = std::fs::symlink_metadata(&entry)?;
+            if meta.is_file() {
+                bytes += meta.len();
+                files += 1;
+            }
+            builder
+                .append_path_with_name(&entry, relative)
+                .with_context(|| format!("cannot archive {}", entry.display()))?;
+        }
+    }
+    let encoder = builder.into_inner()?;
+    Ok((encoder.finish()?, bytes, files))
+}
+
+/// Every path below `root`, directories before their contents, in a stable order.
+fn walk(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .with_context(|| format!("cannot list {}", dir.display()))?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<Result<_, _>>()?;
+        entries.sort();
+        for entry in entries.into_iter().rev() {
+            if std::fs::symlink_metadata(&entry)?.is_dir() {
+                stack.push(entry.clone());
+            }
+            out.push(entry);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn unpack(data: &[u8], workspace: &Path) -> anyhow::Result<Manifest> {
+    let parent = workspace.parent().context("workspace has no parent directory")?;
+    std::fs::create_dir_all(parent)?;
+    let staging = tempfile::Builder::new().prefix(".restore-").tempdir_in(parent)?;
+    let mut archive = tar::Archive::new(zstd::Decoder::new(data)?);
+    archive.set_preserve_permissions(true);
+    let mut manifest = None;
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let path = entry.path()?.into_owned();
+        if path == Path::new(MANIFEST) {
+            let mut json = String::new();
+            entry.read_to_string(&mut json)?;
+            manifest = Some(serde_json::from_str::<Manifest>(&json).context("snapshot manifest is invalid")?);
+            continue;
+        }
+        // `unpack_in` refuses paths that would escape the staging directory.
+        if !entry.unpack_in(staging.path())? {
+            bail!("snapshot entry {} escapes the workspace", path.display());
+        }
+    }
+    let manifest = manifest.context("snapshot has no manifest")?;
+    if workspace.exists() {
+        std::fs::remove_dir_all(workspace).with_context(|| format!("cannot clear {}", workspace.display()))?;
+    }
+    let staged = staging.keep();
+    std::fs::rename(&staged, workspace).with_context(|| format!("cannot move restored workspace into {}", workspace.display()))?;
+    Ok(manifest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_workspace_survives_a_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let workspace = dir.path().join("ws");
+        std::fs::create_dir_all(workspace.join("notes/deep")).unwrap();
+        std::fs::write(workspace.join("notes/deep/a.md"), "hello").unwrap();
+        std::fs::write(workspace.join("SOUL.md"), "me").unwrap();
+        let snapshots = Snapshots::local(&dir.path().join("snaps"), 3).unwrap();
+
+        let info = snapshots.save("maker", 7, &workspace).await.unwrap();
+        assert_eq!(info.key, "offices/maker/000000000007.tar.zst");
+        assert_eq!((info.files, info.source_bytes), (2, 7));
+
+        std::fs::remove_dir_all(&workspace).unwrap();
+        std::fs::create_dir_all(&workspace).unwrap();
+        std::fs::write(workspace.join("stale.txt"), "old").unwrap();
+        let manifest = snapshots.restore(&info.key, &workspace).await.unwrap();
+        assert_eq!((manifest.office.as_str(), manifest.generation), ("maker", 7));
+        assert_eq!(std::fs::read_to_string(workspace.join("notes/deep/a.md")).unwrap(), "hello");
+        assert!(!workspace.join("stale.txt").exists(), "restore replaces the workspace");
+    }
+
+    #[tokio::test]
+    async fn a_missing_snapshot_leaves_the_workspace_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let workspace = dir.path().join("ws");
+        std::fs::create_dir_all(&workspace).unwrap();
+        std::fs::write(workspace.join("keep.txt"), "x").unwrap();
+        let snapshots = Snapshots::local(&dir.path().join("snaps"), 3).unwrap();
+        let err = snapshots.restore("offices/maker/000000000001.tar.zst", &workspace).await.unwrap_err();
+        assert!(err.to_string().contains("cannot fetch snapshot"), "{err}");
+        assert!(workspace.join("keep.txt").exists());
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_snapshot_is_refused_and_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let workspace = dir.path().join("ws");
+        std::fs::create_dir_all(&workspace).unwrap();
+        std::fs::write(workspace.join("keep.txt"), "x").unwrap();
+        let store = Arc::new(object_store::memory::InMemory::new());
+        store.put(&ObjectPath::from("bad"), PutPayload::from_static(b"not zstd")).await.unwrap();
+        let snapshots = Snapshots::new(store, 3);
+        assert!(snapshots.restore("bad", &workspace).await.is_err());
+        assert!(workspace.join("keep.txt").exists());
+    }
+}
