@@ -1,0 +1,97 @@
+//! The chat surfaces, the HTTP server and the `nova` CLI. Every platform payload is
+//! verified and turned into a typed orchestrator event here, at the edge.
+
+pub mod console;
+pub mod route_cmd;
+pub mod server;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use anyhow::Context as _;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use orchestrator::config::Config;
+use orchestrator::store::{Store, database_url};
+use orchestrator::{Engine, EngineOptions};
+
+/// How to start Nova.
+pub struct Options {
+    pub config: Config,
+    /// Overrides `server.listen`.
+    pub listen: Option<SocketAddr>,
+    /// How to start an office daemon (see [`office_program`]).
+    pub office_program: Vec<String>,
+    /// Overrides the database URL (tests give each run a fresh database).
+    pub database_url: Option<String>,
+    /// Run the engine. Off, Nova only records and acknowledges: the state right after
+    /// a crash that followed an acknowledgement.
+    pub run_engine: bool,
+}
+
+/// A running Nova: the HTTP server and the engine.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub engine: Arc<Engine>,
+    server: tokio::task::JoinHandle<()>,
+    engine_task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops the server, the engine and every office process it started.
+    pub async fn stop(self) {
+        self.server.abort();
+        if let Some(task) = self.engine_task {
+            task.abort();
+            let _ = task.await;
+        }
+        let _ = self.server.await;
+        self.engine.shutdown().await;
+    }
+}
+
+/// The office program of this executable: `nova office`.
+pub fn office_program() -> anyhow::Result<Vec<String>> {
+    let exe: PathBuf = std::env::current_exe().context("cannot find the nova executable")?;
+    Ok(vec![exe.display().to_string(), "office".to_owned()])
+}
+
+/// The process-wide Prometheus recorder (installed once, shared by every server).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+pub async fn start(options: Options) -> anyhow::Result<Running> {
+    let config = Arc::new(options.config);
+    std::fs::create_dir_all(&config.store.data_dir)
+        .with_context(|| format!("cannot create data dir {}", config.store.data_dir.display()))?;
+    let url = options
+        .database_url
+        .unwrap_or_else(|| database_url(config.store.database_url.as_deref(), &config.store.data_dir));
+    let store = Store::connect(&url).await?;
+    let listen = options.listen.unwrap_or(config.server.listen);
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    let nova_url = config.server.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let engine = Engine::new(config, store, EngineOptions { office_program: options.office_program, nova_url }).await?;
+    let app = server::router(Arc::clone(&engine), metrics_handle());
+    let server = tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app).await {
+            tracing::error!("HTTP server stopped: {error}");
+        }
+    });
+    let engine_task = options.run_engine.then(|| tokio::spawn(Arc::clone(&engine).run()));
+    Ok(Running { addr, engine, server, engine_task })
+}

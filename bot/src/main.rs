@@ -1,1 +1,129 @@
-fn main() {}
+//! `nova`: the chat-ops bot and orchestrator.
+
+use std::io::BufReader;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use orchestrator::config::Config;
+use orchestrator::router::Router;
+
+#[derive(Parser)]
+#[command(name = "nova", version, about = "Run a fleet of AI agents from chat")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run Nova: the HTTP server, the console and the engine.
+    Serve {
+        /// The workspace config; without it Nova runs the built-in demo workspace.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Overrides `server.listen` (default 127.0.0.1:8080).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Validate a config and print what it would run.
+    Check {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Route JSON-lines cases (`id`, `channel`, `thread`, `text`) and print one answer each.
+    Route {
+        #[arg(long)]
+        config: PathBuf,
+        /// Cases to route; standard input when absent.
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// Compare with each case's `expect` and print accuracy (to stderr).
+        #[arg(long)]
+        eval: bool,
+    },
+    /// The office daemon, as the local backend runs it (same as `nova-office`).
+    Office {
+        #[command(subcommand)]
+        command: OfficeCommand,
+    },
+    /// The example office runtime: demonstrates the event protocol, does no real work.
+    ExampleAgent,
+}
+
+#[derive(Subcommand)]
+enum OfficeCommand {
+    Serve(provisioner::office::ServeArgs),
+}
+
+fn load_config(path: &std::path::Path) -> anyhow::Result<Config> {
+    Config::load(path).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
+        )
+        .init();
+    match run(Cli::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve { config, listen } => {
+            let config = match &config {
+                Some(path) => load_config(path)?,
+                None => {
+                    tracing::info!("no --config given: running the built-in demo workspace");
+                    Config::demo()
+                }
+            };
+            let running = bot::start(bot::Options {
+                config,
+                listen,
+                office_program: bot::office_program()?,
+                database_url: None,
+                run_engine: true,
+            })
+            .await?;
+            tracing::info!("Nova is up: open {} for the console", running.url());
+            tokio::signal::ctrl_c().await.context("cannot wait for Ctrl-C")?;
+            tracing::info!("shutting down");
+            running.stop().await;
+            Ok(())
+        }
+        Command::Check { config } => {
+            let config = load_config(&config)?;
+            print!("{}", config.summary());
+            Ok(())
+        }
+        Command::Route { config, input, eval } => {
+            let config = load_config(&config)?;
+            let router = Router::new(&config);
+            let stdout = std::io::stdout().lock();
+            let evaluation = match input {
+                Some(path) => {
+                    let file = std::fs::File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+                    bot::route_cmd::run(&router, BufReader::new(file), stdout)?
+                }
+                None => bot::route_cmd::run(&router, std::io::stdin().lock(), stdout)?,
+            };
+            if eval {
+                eprint!("{}", evaluation.report());
+            }
+            Ok(())
+        }
+        Command::Office { command: OfficeCommand::Serve(args) } => provisioner::office::serve(args).await,
+        Command::ExampleAgent => provisioner::example_agent::run(),
+    }
+}

@@ -1,0 +1,205 @@
+// The Nova console: channels, threads, live office states. Plain JS, no build step.
+'use strict';
+
+const $ = (id) => document.getElementById(id);
+const view = { channel: null, thread: null, messages: new Map() };
+
+const authorInput = $('author');
+authorInput.value = localStorage.getItem('nova.author') || 'you';
+authorInput.addEventListener('change', () => localStorage.setItem('nova.author', authorInput.value.trim()));
+
+function clientId() {
+  return (crypto.randomUUID && crypto.randomUUID()) || `${Date.now()}-${Math.random().toString(16).slice(2)}`;
+}
+
+async function api(path, body) {
+  const init = body ? { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } : {};
+  const response = await fetch(path, init);
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(data.error || `request failed (${response.status})`);
+  return data;
+}
+
+function escapeHtml(text) {
+  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
+}
+
+// Just enough Markdown for Nova's texts: code blocks, `code`, **bold**, checklists, quotes.
+function markdown(text) {
+  const parts = escapeHtml(text).split(/```(?:\w+)?\n?/);
+  return parts.map((part, i) => {
+    if (i % 2 === 1) return `<pre><code>${part}</code></pre>`;
+    const inline = (s) => s.replace(/`([^`]+)`/g, '<code>$1</code>').replace(/\*\*([^*]+)\*\*/g, '<strong>$1</strong>');
+    let html = '';
+    let list = false;
+    for (const line of part.split('\n')) {
+      const item = line.match(/^- \[( |x)\] (.*)$/);
+      if (item && !list) { html += '<ul class="checklist">'; list = true; }
+      if (!item && list) { html += '</ul>'; list = false; }
+      if (item) html += `<li>${item[1] === 'x' ? '☑' : '☐'} ${inline(item[2])}</li>`;
+      else if (line.startsWith('&gt; ')) html += `<blockquote>${inline(line.slice(5))}</blockquote>`;
+      else if (line.trim()) html += `<p>${inline(line)}</p>`;
+    }
+    return list ? html + '</ul>' : html;
+  }).join('');
+}
+
+function renderOffice(office) {
+  let li = document.querySelector(`#offices li[data-office="${office.name}"]`);
+  if (!li) {
+    li = document.createElement('li');
+    li.className = 'office';
+    li.dataset.office = office.name;
+    li.innerHTML = '<span class="name"></span><span class="state"></span>';
+    $('offices').appendChild(li);
+  }
+  li.title = office.failure ? `${office.role}\nFailed: ${office.failure}` : office.role;
+  li.querySelector('.name').textContent = office.name;
+  const state = li.querySelector('.state');
+  state.textContent = office.state;
+  state.dataset.state = office.state;
+}
+
+function renderMessage(message) {
+  view.messages.set(message.id, message);
+  let li = document.querySelector(`#messages li[data-id="${message.id}"]`);
+  if (!li) {
+    li = document.createElement('li');
+    li.dataset.id = message.id;
+    const after = [...$('messages').children].find((el) => Number(el.dataset.id) > message.id);
+    $('messages').insertBefore(li, after || null);
+  }
+  li.className = `message ${message.from_nova ? 'nova' : 'person'} ${message.kind}`;
+  li.dataset.kind = message.kind;
+  const time = new Date(message.created_at).toLocaleTimeString();
+  li.innerHTML = `<div class="who">${escapeHtml(message.from_nova ? 'Nova' : message.author)}<time>${time}</time></div>`
+    + `<div class="body">${markdown(message.body)}</div>`;
+  const card = message.card;
+  if (card && card.type === 'picker' && !card.resolved) {
+    li.classList.add('card');
+    const actions = document.createElement('div');
+    actions.className = 'actions';
+    for (const option of card.options) {
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.dataset.office = option.office;
+      button.innerHTML = `${escapeHtml(option.office)} <small>${escapeHtml(option.role.split(':')[0])}</small>`;
+      button.addEventListener('click', () => pick(message, option.office, actions));
+      actions.appendChild(button);
+    }
+    li.appendChild(actions);
+  }
+}
+
+async function pick(message, office, actions) {
+  actions.querySelectorAll('button').forEach((b) => { b.disabled = true; });
+  try {
+    await api('/api/console/actions', {
+      thread_id: message.thread_id, message_id: message.id, author: authorInput.value.trim(),
+      action: 'pick', office, client_id: clientId(),
+    });
+  } catch (error) {
+    showError('reply-error', error.message);
+    actions.querySelectorAll('button').forEach((b) => { b.disabled = false; });
+  }
+}
+
+function showError(id, text) {
+  const el = $(id);
+  el.textContent = text;
+  el.hidden = !text;
+}
+
+async function openChannel(channel) {
+  view.channel = channel;
+  view.thread = null;
+  history.replaceState(null, '', `#${channel}`);
+  document.querySelectorAll('#channels li').forEach((li) => li.classList.toggle('active', li.dataset.channel === channel));
+  $('channel-title').textContent = `#${channel}`;
+  $('channel-view').hidden = false;
+  $('thread-view').hidden = true;
+  const threads = await api(`/api/channels/${encodeURIComponent(channel)}/threads`);
+  const list = $('threads');
+  list.innerHTML = '';
+  for (const thread of threads) {
+    const li = document.createElement('li');
+    li.dataset.thread = thread.id;
+    const route = thread.office ? `→ ${thread.office}${thread.repo ? ` · ${thread.repo}` : ''}` : 'not routed yet';
+    li.innerHTML = `<div>${escapeHtml(thread.title)}</div><div class="meta">${escapeHtml(route)}</div>`;
+    li.addEventListener('click', () => openThread(thread.id, thread.title));
+    list.appendChild(li);
+  }
+}
+
+async function openThread(id, title) {
+  view.thread = id;
+  view.messages.clear();
+  history.replaceState(null, '', `#${view.channel}/${id}`);
+  $('channel-view').hidden = true;
+  $('thread-view').hidden = false;
+  $('thread-title').textContent = title || '';
+  $('messages').innerHTML = '';
+  for (const message of await api(`/api/threads/${id}/messages`)) renderMessage(message);
+}
+
+async function send(textarea, threadId, errorId) {
+  const text = textarea.value;
+  if (!text.trim()) return;
+  showError(errorId, '');
+  try {
+    const accepted = await api('/api/console/messages', {
+      channel: view.channel, thread_id: threadId, author: authorInput.value.trim(), text, client_id: clientId(),
+    });
+    textarea.value = '';
+    if (!threadId) await openThread(accepted.thread_id, text.slice(0, 120));
+  } catch (error) {
+    showError(errorId, error.message);
+  }
+}
+
+function submitOnEnter(textarea, form) {
+  textarea.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter' && !event.shiftKey) { event.preventDefault(); form.requestSubmit(); }
+  });
+}
+
+$('new-thread').addEventListener('submit', (e) => { e.preventDefault(); send($('new-text'), null, 'error'); });
+$('reply').addEventListener('submit', (e) => { e.preventDefault(); send($('reply-text'), view.thread, 'reply-error'); });
+submitOnEnter($('new-text'), $('new-thread'));
+submitOnEnter($('reply-text'), $('reply'));
+$('back').addEventListener('click', (e) => { e.preventDefault(); openChannel(view.channel); });
+
+function connect() {
+  const events = new EventSource('/api/stream');
+  events.onopen = () => { $('connection').dataset.state = 'live'; $('connection').textContent = 'live'; };
+  events.onerror = () => { $('connection').dataset.state = 'connecting'; $('connection').textContent = 'reconnecting…'; };
+  events.addEventListener('lagged', () => { if (view.thread) openThread(view.thread, $('thread-title').textContent); });
+  events.onmessage = (event) => {
+    const update = JSON.parse(event.data);
+    if (update.type === 'office') renderOffice(update.office);
+    if (update.type === 'message') {
+      if (update.message.thread_id === view.thread) renderMessage(update.message);
+      else if (!view.thread && update.channel === view.channel) openChannel(view.channel);
+    }
+  };
+}
+
+async function start() {
+  const workspace = await api('/api/workspace');
+  $('workspace-name').textContent = workspace.name;
+  for (const channel of workspace.channels) {
+    const li = document.createElement('li');
+    li.className = 'channel';
+    li.dataset.channel = channel;
+    li.textContent = `#${channel}`;
+    li.addEventListener('click', () => openChannel(channel));
+    $('channels').appendChild(li);
+  }
+  workspace.offices.forEach(renderOffice);
+  connect();
+  const [channel, thread] = location.hash.slice(1).split('/');
+  await openChannel(workspace.channels.includes(channel) ? channel : workspace.channels[0]);
+  if (thread) await openThread(thread, '');
+}
+
+start().catch((error) => showError('error', error.message));

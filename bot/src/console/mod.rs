@@ -1,0 +1,140 @@
+//! The console: the local chat surface and the first board, served from assets embedded
+//! in the binary (no build step). Its API turns form posts into typed inbound events.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse};
+use axum::Json;
+use orchestrator::engine::{CardAction, InboundEvent, Incoming, Refusal};
+use serde::{Deserialize, Serialize};
+
+use crate::server::{ApiError, ApiResult, AppState, html};
+
+const INDEX: &str = include_str!("index.html");
+const SCRIPT: &str = include_str!("console.js");
+const STYLE: &str = include_str!("console.css");
+
+pub async fn index() -> Html<&'static str> {
+    html(INDEX)
+}
+
+pub async fn script() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], SCRIPT)
+}
+
+pub async fn style() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostMessage {
+    pub channel: String,
+    pub thread_id: Option<String>,
+    pub author: String,
+    pub text: String,
+    /// Set by the browser per message, so a retried post is recorded once.
+    pub client_id: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Accepted {
+    pub thread_id: String,
+    pub inbound_id: i64,
+    pub duplicate: bool,
+}
+
+pub async fn post_message(State(state): State<AppState>, body: Result<Json<PostMessage>, JsonRejection>) -> ApiResult<(StatusCode, Json<Accepted>)> {
+    let Json(post) = body?;
+    check_client_id(&post.client_id)?;
+    let incoming = Incoming {
+        surface: "console".to_owned(),
+        channel: post.channel.trim().trim_start_matches('#').to_lowercase(),
+        thread_id: post.thread_id,
+        author: post.author.trim().to_owned(),
+        dedupe_key: post.client_id,
+        event: InboundEvent::Message { text: post.text },
+    };
+    accept(&state, incoming).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostAction {
+    pub thread_id: String,
+    pub message_id: i64,
+    pub author: String,
+    #[serde(flatten)]
+    pub action: CardAction,
+    pub client_id: String,
+}
+
+pub async fn post_action(State(state): State<AppState>, body: Result<Json<PostAction>, JsonRejection>) -> ApiResult<(StatusCode, Json<Accepted>)> {
+    let Json(post) = body?;
+    check_client_id(&post.client_id)?;
+    let thread = state
+        .engine
+        .store()
+        .thread(&post.thread_id)
+        .await?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("unknown thread `{}`", post.thread_id)))?;
+    let incoming = Incoming {
+        surface: "console".to_owned(),
+        channel: thread.channel,
+        thread_id: Some(post.thread_id),
+        author: post.author.trim().to_owned(),
+        dedupe_key: post.client_id,
+        event: InboundEvent::Action { message_id: post.message_id, action: post.action },
+    };
+    accept(&state, incoming).await
+}
+
+fn check_client_id(id: &str) -> ApiResult<()> {
+    if id.is_empty() || id.len() > 100 {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "client_id must be 1–100 characters"));
+    }
+    Ok(())
+}
+
+async fn accept(state: &AppState, incoming: Incoming) -> ApiResult<(StatusCode, Json<Accepted>)> {
+    match state.engine.accept(incoming).await? {
+        Ok(recorded) => {
+            let status = if recorded.duplicate { StatusCode::OK } else { StatusCode::ACCEPTED };
+            Ok((
+                status,
+                Json(Accepted { thread_id: recorded.inbound.thread_id, inbound_id: recorded.inbound.id, duplicate: recorded.duplicate }),
+            ))
+        }
+        Err(refusal) => {
+            let status = match refusal {
+                Refusal::UnknownThread(_) | Refusal::UnknownCard(_) | Refusal::UnknownChannel(_) => StatusCode::NOT_FOUND,
+                Refusal::AlreadyAnswered(_) => StatusCode::CONFLICT,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            Err(ApiError::new(status, refusal.to_string()))
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ThreadView {
+    pub id: String,
+    pub title: String,
+    pub office: Option<String>,
+    pub repo: Option<String>,
+    pub updated_at: i64,
+}
+
+pub async fn threads(State(state): State<AppState>, Path(channel): Path<String>) -> ApiResult<Json<Vec<ThreadView>>> {
+    if !state.engine.config().channels().contains(&channel) {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, format!("unknown channel `{channel}`")));
+    }
+    let threads = state.engine.store().threads_in_channel("console", &channel).await?;
+    Ok(Json(
+        threads
+            .into_iter()
+            .map(|t| ThreadView { id: t.id, title: t.title, office: t.office, repo: t.repo, updated_at: t.updated_at })
+            .collect(),
+    ))
+}

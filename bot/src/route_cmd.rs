@@ -1,0 +1,166 @@
+//! `nova route`: classify JSON-lines cases with the router, optionally scoring them.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+
+use anyhow::Context as _;
+use orchestrator::router::{RouteRequest, Router};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Deserialize)]
+pub struct Case {
+    pub id: String,
+    pub channel: String,
+    #[serde(default)]
+    pub thread: Vec<String>,
+    pub text: String,
+    pub expect: Option<Expect>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Expect {
+    pub repo: String,
+    pub office: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Answer {
+    pub id: String,
+    pub repo: String,
+    pub office: String,
+    pub confidence: f64,
+}
+
+pub fn answer(router: &Router, case: &Case) -> Answer {
+    let route = router.route(&RouteRequest {
+        channel: case.channel.trim_start_matches('#'),
+        thread: &case.thread,
+        text: &case.text,
+        ..Default::default()
+    });
+    Answer {
+        id: case.id.clone(),
+        repo: route.repo.label().to_owned(),
+        office: route.office.unwrap_or_else(|| "unknown".to_owned()),
+        confidence: (route.confidence * 1000.0).round() / 1000.0,
+    }
+}
+
+/// Scores answers against their cases' `expect`.
+#[derive(Debug, Default)]
+pub struct Evaluation {
+    pub cases: usize,
+    pub repo_right: usize,
+    pub office_right: usize,
+    pub both_right: usize,
+    /// `(expected, got)` office pairs that differed, with their counts.
+    pub office_confusion: BTreeMap<(String, String), usize>,
+    pub repo_confusion: BTreeMap<(String, String), usize>,
+}
+
+impl Evaluation {
+    pub fn add(&mut self, expect: &Expect, answer: &Answer) {
+        self.cases += 1;
+        let repo = expect.repo == answer.repo;
+        let office = expect.office == answer.office;
+        self.repo_right += usize::from(repo);
+        self.office_right += usize::from(office);
+        self.both_right += usize::from(repo && office);
+        if !office {
+            *self.office_confusion.entry((expect.office.clone(), answer.office.clone())).or_default() += 1;
+        }
+        if !repo {
+            *self.repo_confusion.entry((expect.repo.clone(), answer.repo.clone())).or_default() += 1;
+        }
+    }
+
+    pub fn report(&self) -> String {
+        let pct = |n: usize| if self.cases == 0 { 0.0 } else { 100.0 * n as f64 / self.cases as f64 };
+        let mut out = format!(
+            "cases: {}\nrepo accuracy:   {:5.1}% ({}/{})\noffice accuracy: {:5.1}% ({}/{})\nboth right:      {:5.1}% ({}/{})\n",
+            self.cases,
+            pct(self.repo_right),
+            self.repo_right,
+            self.cases,
+            pct(self.office_right),
+            self.office_right,
+            self.cases,
+            pct(self.both_right),
+            self.both_right,
+            self.cases
+        );
+        for (title, confusion) in [("office", &self.office_confusion), ("repo", &self.repo_confusion)] {
+            if !confusion.is_empty() {
+                out.push_str(&format!("{title} confusion (expected → got):\n"));
+                for ((expected, got), count) in confusion {
+                    out.push_str(&format!("  {expected} → {got}: {count}\n"));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Reads cases, writes one JSON answer per line to `out`; returns the evaluation.
+pub fn run(router: &Router, input: impl BufRead, mut out: impl Write) -> anyhow::Result<Evaluation> {
+    let mut evaluation = Evaluation::default();
+    for (number, line) in input.lines().enumerate() {
+        let line = line.context("cannot read input")?;
+        if line.trim().is_empty() || line.trim_start().starts_with('#') {
+            continue;
+        }
+        let case: Case = serde_json::from_str(&line).with_context(|| format!("input line {}: not a routing case", number + 1))?;
+        let answer = answer(router, &case);
+        writeln!(out, "{}", serde_json::to_string(&answer)?)?;
+        if let Some(expect) = &case.expect {
+            evaluation.add(expect, &answer);
+        }
+    }
+    Ok(evaluation)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orchestrator::config::Config;
+
+    #[test]
+    fn prints_one_answer_per_case() {
+        let router = Router::new(&Config::demo());
+        let input = r#"{"id":"a","channel":"payments","thread":[],"text":"refunds fail, please fix","expect":{"repo":"payments-api","office":"maker"}}
+{"id":"b","channel":"general","thread":[],"text":"any update?","expect":{"repo":"unknown","office":"unknown"}}
+"#;
+        let mut out = Vec::new();
+        let evaluation = run(&router, input.as_bytes(), &mut out).unwrap();
+        insta::assert_snapshot!(String::from_utf8(out).unwrap(), @r#"
+        {"id":"a","repo":"payments-api","office":"maker","confidence":1.0}
+        {"id":"b","repo":"unknown","office":"unknown","confidence":0.0}
+        "#);
+        assert_eq!((evaluation.cases, evaluation.both_right), (2, 2));
+    }
+
+    #[test]
+    fn a_malformed_case_names_its_line() {
+        let router = Router::new(&Config::demo());
+        let err = run(&router, "\n{\"id\": 1}\n".as_bytes(), Vec::new()).unwrap_err();
+        assert_eq!(err.to_string(), "input line 2: not a routing case");
+    }
+
+    #[test]
+    fn report_shows_accuracy_and_confusion() {
+        let mut evaluation = Evaluation::default();
+        let expect = Expect { repo: "api".into(), office: "maker".into() };
+        evaluation.add(&expect, &Answer { id: "1".into(), repo: "api".into(), office: "maker".into(), confidence: 1.0 });
+        evaluation.add(&expect, &Answer { id: "2".into(), repo: "unknown".into(), office: "operator".into(), confidence: 0.6 });
+        insta::assert_snapshot!(evaluation.report(), @r"
+        cases: 2
+        repo accuracy:    50.0% (1/2)
+        office accuracy:  50.0% (1/2)
+        both right:       50.0% (1/2)
+        office confusion (expected → got):
+          maker → operator: 1
+        repo confusion (expected → got):
+          api → unknown: 1
+        ");
+    }
+}
