@@ -133,7 +133,7 @@ mod tests {
         let mut out = Vec::new();
         let evaluation = run(&router, input.as_bytes(), &mut out).unwrap();
         insta::assert_snapshot!(String::from_utf8(out).unwrap(), @r#"
-        {"id":"a","repo":"payments-api","office":"maker","confidence":1.0}
+        {"id":"a","repo":"payments-api","office":"maker","confidence":0.8}
         {"id":"b","repo":"unknown","office":"unknown","confidence":0.0}
         "#);
         assert_eq!((evaluation.cases, evaluation.both_right), (2, 2));

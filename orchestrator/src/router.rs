@@ -293,7 +293,7 @@ mod tests {
 
     #[test]
     fn explicit_office_mention_wins() {
-        assert_eq!(route("support", "@operator restart the payment workers"), ("unknown".into(), "operator".into()));
+        assert_eq!(route("support", "@operator restart the payment workers"), ("payments-api".into(), "operator".into()));
     }
 
     #[test]

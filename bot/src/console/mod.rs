@@ -65,14 +65,25 @@ pub struct PostAction {
     pub thread_id: String,
     pub message_id: i64,
     pub author: String,
-    #[serde(flatten)]
-    pub action: CardAction,
+    pub action: ActionName,
+    /// For `pick`: the office chosen.
+    pub office: Option<String>,
     pub client_id: String,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionName {
+    Pick,
 }
 
 pub async fn post_action(State(state): State<AppState>, body: Result<Json<PostAction>, JsonRejection>) -> ApiResult<(StatusCode, Json<Accepted>)> {
     let Json(post) = body?;
     check_client_id(&post.client_id)?;
+    let action = match (post.action, post.office) {
+        (ActionName::Pick, Some(office)) => CardAction::Pick { office },
+        (ActionName::Pick, None) => return Err(ApiError::new(StatusCode::BAD_REQUEST, "`pick` needs an `office`")),
+    };
     let thread = state
         .engine
         .store()
@@ -85,7 +96,7 @@ pub async fn post_action(State(state): State<AppState>, body: Result<Json<PostAc
         thread_id: Some(post.thread_id),
         author: post.author.trim().to_owned(),
         dedupe_key: post.client_id,
-        event: InboundEvent::Action { message_id: post.message_id, action: post.action },
+        event: InboundEvent::Action { message_id: post.message_id, action },
     };
     accept(&state, incoming).await
 }

@@ -62,7 +62,7 @@ fn unknown_top_level_section_is_an_error() {
     let text = format!("{MINIMAL}\n[surfaces_typo]\nx = 1\n");
     let err = parse(&text).unwrap_err();
     assert!(err.contains("unknown field `surfaces_typo`"), "{err}");
-    assert!(err.contains("line 15"), "{err}");
+    assert!(err.contains("line 14"), "{err}");
 }
 
 #[test]
@@ -87,7 +87,7 @@ fn duplicate_office_names_the_line() {
 #[test]
 fn office_naming_unknown_repo_names_the_line() {
     let text = MINIMAL.replace("repos = [\"api\"]", "repos = [\"api\", \"web\"]");
-    insta::assert_snapshot!(parse(&text).unwrap_err(), @"nova.toml, line 11: office `maker` names unknown repo `web`");
+    insta::assert_snapshot!(parse(&text).unwrap_err(), @"nova.toml, line 12: office `maker` names unknown repo `web`");
 }
 
 #[test]
@@ -105,7 +105,7 @@ fn reports_to_must_exist_and_not_loop() {
 #[test]
 fn tier_out_of_range_is_rejected() {
     let text = MINIMAL.replace("repos = [\"api\"]", "repos = [\"api\"]\ntier = 9");
-    insta::assert_snapshot!(parse(&text).unwrap_err(), @"nova.toml, line 12: office `maker` has tier 9, expected 1 to 8");
+    insta::assert_snapshot!(parse(&text).unwrap_err(), @"nova.toml, line 13: office `maker` has tier 9, expected 1 to 8");
 }
 
 #[test]

@@ -266,6 +266,15 @@ impl Store {
             .await?)
     }
 
+    /// A thread's prompts, oldest first.
+    pub async fn thread_prompts(&self, thread_id: &str) -> anyhow::Result<Vec<prompts::Model>> {
+        Ok(prompts::Entity::find()
+            .filter(prompts::Column::ThreadId.eq(thread_id))
+            .order_by_asc(prompts::Column::Id)
+            .all(&self.db)
+            .await?)
+    }
+
     pub async fn prompt_by_run(&self, run_id: &str) -> anyhow::Result<Option<prompts::Model>> {
         Ok(prompts::Entity::find().filter(prompts::Column::RunId.eq(run_id)).one(&self.db).await?)
     }

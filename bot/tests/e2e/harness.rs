@@ -1,0 +1,193 @@
+//! The one end-to-end harness: the real server on a random port, a fresh database, real
+//! office processes. Tests drive it like a person would and wait on the server's own
+//! update stream, never on a clock.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bot::{Options, Running};
+use orchestrator::config::Config;
+use orchestrator::engine::{MessageView, Update};
+use orchestrator::store::{offices, prompts};
+use orchestrator::Engine;
+use serde_json::{Value, json};
+use testkit::TestDatabase;
+use tokio::sync::broadcast;
+
+/// How long any wait may take before the test fails (a guard, not a delay).
+const PATIENCE: Duration = Duration::from_secs(60);
+
+pub struct Nova {
+    running: Option<Running>,
+    db: Option<TestDatabase>,
+    pub data_dir: tempfile::TempDir,
+    pub config: Config,
+    http: reqwest::Client,
+    updates: broadcast::Receiver<Update>,
+}
+
+/// The demo workspace, made quick for tests: no pacing in the example runtime and an
+/// idle timeout long enough that offices stay up unless a test shortens it.
+pub fn test_config(data_dir: &std::path::Path) -> Config {
+    let mut config = Config::demo();
+    config.store.data_dir = data_dir.to_owned();
+    for office in &mut config.offices {
+        office.idle_timeout = Duration::from_secs(3600);
+        if let Some(runtime) = &mut office.runtime {
+            runtime.env.insert("NOVA_EXAMPLE_STEP_MS".to_owned(), "0".to_owned());
+        }
+    }
+    config
+}
+
+impl Nova {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(edit: impl FnOnce(&mut Config)) -> Self {
+        Self::launch(edit, true).await
+    }
+
+    /// Nova that records and acknowledges but processes nothing: the state right after
+    /// a crash that followed an acknowledgement.
+    pub async fn start_without_engine() -> Self {
+        Self::launch(|_| {}, false).await
+    }
+
+    async fn launch(edit: impl FnOnce(&mut Config), run_engine: bool) -> Self {
+        let data_dir = tempfile::tempdir().unwrap();
+        let mut config = test_config(data_dir.path());
+        edit(&mut config);
+        let db = TestDatabase::new().await.unwrap();
+        let running = run(&config, &db.url, run_engine).await;
+        let updates = running.engine.subscribe();
+        Self { running: Some(running), db: Some(db), data_dir, config, http: reqwest::Client::new(), updates }
+    }
+
+    /// Stops Nova (and its offices) and starts it again on the same database and data dir.
+    pub async fn restart(&mut self, edit: impl FnOnce(&mut Config)) {
+        self.running.take().unwrap().stop().await;
+        edit(&mut self.config);
+        let running = run(&self.config, &self.db.as_ref().unwrap().url, true).await;
+        self.updates = running.engine.subscribe();
+        self.running = Some(running);
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.running.as_ref().unwrap().engine
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.running.as_ref().unwrap().url())
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
+        let response = self.http.post(self.url(path)).json(body).send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        let response = self.http.get(self.url(path)).send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Starts a thread in `channel` and returns its id.
+    pub async fn say(&self, channel: &str, author: &str, text: &str) -> String {
+        let body = json!({"channel": channel, "author": author, "text": text, "client_id": uuid::Uuid::new_v4().to_string()});
+        let (status, answer) = self.post_json("/api/console/messages", &body).await;
+        assert_eq!(status, 202, "posting {text:?}: {answer}");
+        answer["thread_id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn reply(&self, thread: &str, author: &str, text: &str) {
+        let channel = self.engine().store().thread(thread).await.unwrap().unwrap().channel;
+        let body = json!({"channel": channel, "thread_id": thread, "author": author, "text": text, "client_id": uuid::Uuid::new_v4().to_string()});
+        let (status, answer) = self.post_json("/api/console/messages", &body).await;
+        assert_eq!(status, 202, "replying {text:?}: {answer}");
+    }
+
+    pub async fn click_pick(&self, thread: &str, card: i64, author: &str, office: &str) -> (u16, Value) {
+        let body = json!({"thread_id": thread, "message_id": card, "author": author, "action": "pick", "office": office, "client_id": uuid::Uuid::new_v4().to_string()});
+        self.post_json("/api/console/actions", &body).await
+    }
+
+    pub async fn messages(&self, thread: &str) -> Vec<MessageView> {
+        self.engine().store().thread_messages(thread).await.unwrap().into_iter().map(MessageView::from).collect()
+    }
+
+    pub async fn prompts(&self, thread: &str) -> Vec<prompts::Model> {
+        self.engine().store().thread_prompts(thread).await.unwrap()
+    }
+
+    pub async fn office(&self, name: &str) -> offices::Model {
+        self.engine().store().office(name).await.unwrap().unwrap()
+    }
+
+    /// Waits until `check` returns something, re-checking after every update Nova
+    /// publishes (and at least every engine tick).
+    pub async fn eventually<T>(&mut self, what: &str, check: impl AsyncFn(&Self) -> Option<T>) -> T {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            if let Some(found) = check(self).await {
+                return found;
+            }
+            let next = tokio::time::timeout_at(deadline, self.updates.recv()).await;
+            if next.is_err() {
+                panic!("timed out waiting for {what}");
+            }
+        }
+    }
+
+    /// Waits until the thread shows `count` results and returns the thread.
+    pub async fn results(&mut self, thread: &str, count: usize) -> Vec<MessageView> {
+        self.eventually(&format!("{count} result(s) in the thread"), async |nova: &Self| {
+            let messages = nova.messages(thread).await;
+            (messages.iter().filter(|m| m.kind == "result").count() >= count).then_some(messages)
+        })
+        .await
+    }
+
+    pub async fn office_reaches(&mut self, name: &str, state: &str) -> offices::Model {
+        self.eventually(&format!("{name} to be {state}"), async |nova: &Self| {
+            let office = nova.office(name).await;
+            (office.state == state).then_some(office)
+        })
+        .await
+    }
+
+    pub async fn finish(mut self) {
+        if let Some(running) = self.running.take() {
+            running.stop().await;
+        }
+        if let Some(db) = self.db.take() {
+            db.cleanup().await.unwrap();
+        }
+    }
+}
+
+async fn run(config: &Config, database_url: &str, run_engine: bool) -> Running {
+    bot::start(Options {
+        config: config.clone(),
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        office_program: vec![env!("CARGO_BIN_EXE_nova").to_owned(), "office".to_owned()],
+        database_url: Some(database_url.to_owned()),
+        run_engine,
+    })
+    .await
+    .unwrap()
+}
+
+/// A thread as a person reads it, for snapshots: `author [kind]: body`, with run ids
+/// (which differ every run) replaced.
+pub fn transcript(messages: &[MessageView]) -> String {
+    let mut out = String::new();
+    for m in messages {
+        let who = if m.from_nova { "nova".to_owned() } else { m.author.clone() };
+        let body: Vec<String> = m.body.lines().map(|l| if l.is_empty() { String::new() } else { format!("    {l}") }).collect();
+        out.push_str(&format!("{who} [{}]:\n{}\n", m.kind, body.join("\n")));
+    }
+    out
+}

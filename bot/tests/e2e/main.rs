@@ -1,0 +1,6 @@
+//! End-to-end user stories against the real server, real office processes and a fresh
+//! database (SQLite, or Postgres with NOVA_TEST_POSTGRES_URL).
+
+mod browser;
+mod harness;
+mod stories;
