@@ -50,6 +50,27 @@ enum Command {
     },
     /// The example office runtime: demonstrates the event protocol, does no real work.
     ExampleAgent,
+    /// Measure and print speed figures.
+    Bench {
+        #[command(subcommand)]
+        what: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Post → first office output, with the office up and with it asleep.
+    Wake {
+        #[arg(long, default_value_t = 20)]
+        iterations: usize,
+    },
+    /// Snapshot and restore a workspace of the given size.
+    Snapshot {
+        #[arg(long, default_value_t = 100)]
+        size_mb: usize,
+        #[arg(long, default_value_t = 3)]
+        level: i32,
+    },
 }
 
 #[derive(Subcommand)]
@@ -66,7 +87,8 @@ async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
         )
         .init();
     match run(Cli::parse()).await {
@@ -97,7 +119,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             })
             .await?;
             tracing::info!("Nova is up: open {} for the console", running.url());
-            tokio::signal::ctrl_c().await.context("cannot wait for Ctrl-C")?;
+            tokio::signal::ctrl_c()
+                .await
+                .context("cannot wait for Ctrl-C")?;
             tracing::info!("shutting down");
             running.stop().await;
             Ok(())
@@ -107,13 +131,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", config.summary());
             Ok(())
         }
-        Command::Route { config, input, eval } => {
+        Command::Route {
+            config,
+            input,
+            eval,
+        } => {
             let config = load_config(&config)?;
             let router = Router::new(&config);
             let stdout = std::io::stdout().lock();
             let evaluation = match input {
                 Some(path) => {
-                    let file = std::fs::File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+                    let file = std::fs::File::open(&path)
+                        .with_context(|| format!("cannot open {}", path.display()))?;
                     bot::route_cmd::run(&router, BufReader::new(file), stdout)?
                 }
                 None => bot::route_cmd::run(&router, std::io::stdin().lock(), stdout)?,
@@ -123,7 +152,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Office { command: OfficeCommand::Serve(args) } => provisioner::office::serve(args).await,
+        Command::Office {
+            command: OfficeCommand::Serve(args),
+        } => provisioner::office::serve(args).await,
         Command::ExampleAgent => provisioner::example_agent::run(),
+        Command::Bench {
+            what: BenchCommand::Wake { iterations },
+        } => bot::bench::wake(iterations).await,
+        Command::Bench {
+            what: BenchCommand::Snapshot { size_mb, level },
+        } => bot::bench::snapshot(size_mb, level).await,
     }
 }

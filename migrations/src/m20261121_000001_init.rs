@@ -94,7 +94,12 @@ impl MigrationTrait for Migration {
                             .auto_increment()
                             .primary_key(),
                     )
-                    .col(ColumnDef::new(Inbound::DedupeKey).string().not_null().unique_key())
+                    .col(
+                        ColumnDef::new(Inbound::DedupeKey)
+                            .string()
+                            .not_null()
+                            .unique_key(),
+                    )
                     .col(ColumnDef::new(Inbound::Surface).string().not_null())
                     .col(ColumnDef::new(Inbound::Channel).string().not_null())
                     .col(ColumnDef::new(Inbound::ThreadId).string().not_null())
@@ -121,7 +126,12 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(Threads::Table)
-                    .col(ColumnDef::new(Threads::Id).string().not_null().primary_key())
+                    .col(
+                        ColumnDef::new(Threads::Id)
+                            .string()
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new(Threads::Surface).string().not_null())
                     .col(ColumnDef::new(Threads::Channel).string().not_null())
                     .col(ColumnDef::new(Threads::Title).text().not_null())
@@ -195,8 +205,18 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Prompts::Author).string().not_null())
                     .col(ColumnDef::new(Prompts::Text).text().not_null())
                     .col(ColumnDef::new(Prompts::State).string().not_null())
-                    .col(ColumnDef::new(Prompts::RunId).string().not_null().unique_key())
-                    .col(ColumnDef::new(Prompts::InboundId).big_integer().not_null().unique_key())
+                    .col(
+                        ColumnDef::new(Prompts::RunId)
+                            .string()
+                            .not_null()
+                            .unique_key(),
+                    )
+                    .col(
+                        ColumnDef::new(Prompts::InboundId)
+                            .big_integer()
+                            .not_null()
+                            .unique_key(),
+                    )
                     .col(ColumnDef::new(Prompts::CreatedAt).big_integer().not_null())
                     .col(ColumnDef::new(Prompts::DispatchedAt).big_integer().null())
                     .col(ColumnDef::new(Prompts::FinishedAt).big_integer().null())
@@ -219,7 +239,12 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(Offices::Table)
-                    .col(ColumnDef::new(Offices::Name).string().not_null().primary_key())
+                    .col(
+                        ColumnDef::new(Offices::Name)
+                            .string()
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new(Offices::State).string().not_null())
                     .col(ColumnDef::new(Offices::Generation).big_integer().not_null())
                     .col(ColumnDef::new(Offices::LeaseOwner).string().null())
@@ -229,8 +254,16 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Offices::SnapshotKey).string().null())
                     .col(ColumnDef::new(Offices::SnapshotBytes).big_integer().null())
                     .col(ColumnDef::new(Offices::Failure).text().null())
-                    .col(ColumnDef::new(Offices::StateChangedAt).big_integer().not_null())
-                    .col(ColumnDef::new(Offices::LastActiveAt).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(Offices::StateChangedAt)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Offices::LastActiveAt)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -245,7 +278,9 @@ impl MigrationTrait for Migration {
             Threads::Table.into_iden(),
             Inbound::Table.into_iden(),
         ] {
-            manager.drop_table(Table::drop().table(table).to_owned()).await?;
+            manager
+                .drop_table(Table::drop().table(table).to_owned())
+                .await?;
         }
         Ok(())
     }

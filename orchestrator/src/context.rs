@@ -28,8 +28,14 @@ impl Default for Templates {
 
 impl Templates {
     /// The files to write into `office`'s workspace, or `None` for an unknown office.
-    pub fn office_context(&self, config: &Config, office: &str) -> anyhow::Result<Option<ContextFiles>> {
-        let Some(me) = config.office(office) else { return Ok(None) };
+    pub fn office_context(
+        &self,
+        config: &Config,
+        office: &str,
+    ) -> anyhow::Result<Option<ContextFiles>> {
+        let Some(me) = config.office(office) else {
+            return Ok(None);
+        };
         let office_json = json!({
             "name": me.name,
             "role": me.role,
@@ -44,7 +50,8 @@ impl Templates {
                 .map(|r| json!({"name": r.name, "description": r.description}))
                 .collect()
         };
-        let workspace = json!({"name": config.workspace.name, "description": config.workspace.description});
+        let workspace =
+            json!({"name": config.workspace.name, "description": config.workspace.description});
         let soul = self.registry.render(
             "soul",
             &json!({"workspace": workspace, "office": office_json, "repos": repos(&me.repos)}),
@@ -61,8 +68,14 @@ impl Templates {
         )?;
         Ok(Some(ContextFiles {
             files: vec![
-                ContextFile { path: "SOUL.md".to_owned(), content: soul },
-                ContextFile { path: "AGENTS.md".to_owned(), content: agents },
+                ContextFile {
+                    path: "SOUL.md".to_owned(),
+                    content: soul,
+                },
+                ContextFile {
+                    path: "AGENTS.md".to_owned(),
+                    content: agents,
+                },
             ],
         }))
     }
@@ -100,6 +113,11 @@ mod tests {
 
     #[test]
     fn unknown_office_has_no_context() {
-        assert!(Templates::default().office_context(&Config::demo(), "ghost").unwrap().is_none());
+        assert!(
+            Templates::default()
+                .office_context(&Config::demo(), "ghost")
+                .unwrap()
+                .is_none()
+        );
     }
 }

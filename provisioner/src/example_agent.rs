@@ -12,10 +12,16 @@ use serde_json::json;
 /// Runs the example on the prompt in `NOVA_PROMPT`. `NOVA_EXAMPLE_STEP_MS` paces the
 /// steps (default 300 ms) so that a person watching the console sees progress stream.
 pub fn run() -> anyhow::Result<()> {
-    let prompt = std::env::var("NOVA_PROMPT").context("NOVA_PROMPT is not set: run me as an office runtime")?;
+    let prompt = std::env::var("NOVA_PROMPT")
+        .context("NOVA_PROMPT is not set: run me as an office runtime")?;
     let run_id = std::env::var("NOVA_RUN_ID").unwrap_or_else(|_| "manual".to_owned());
     let author = std::env::var("NOVA_AUTHOR").unwrap_or_else(|_| "someone".to_owned());
-    let step = Duration::from_millis(std::env::var("NOVA_EXAMPLE_STEP_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(300));
+    let step = Duration::from_millis(
+        std::env::var("NOVA_EXAMPLE_STEP_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(300),
+    );
     let mut out = std::io::stdout().lock();
     let mut say = |value: serde_json::Value| -> anyhow::Result<()> {
         writeln!(out, "{value}")?;
@@ -38,7 +44,8 @@ pub fn run() -> anyhow::Result<()> {
     std::fs::create_dir_all("notes").context("cannot create notes/")?;
     let short_id: String = run_id.chars().take(8).collect();
     let path = format!("notes/{short_id}.md");
-    std::fs::write(&path, format!("# Request from {author}\n\n{prompt}\n")).with_context(|| format!("cannot write {path}"))?;
+    std::fs::write(&path, format!("# Request from {author}\n\n{prompt}\n"))
+        .with_context(|| format!("cannot write {path}"))?;
     let notes = std::fs::read_dir("notes").map(|d| d.count()).unwrap_or(1);
     say(json!({"type": "progress", "text": format!("Wrote {path}")}))?;
     say(objectives(3))?;

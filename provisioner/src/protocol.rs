@@ -9,11 +9,19 @@ use serde::{Deserialize, Serialize};
 pub enum RunEvent {
     /// nova-office started the runtime.
     Started,
-    Progress { text: String },
+    Progress {
+        text: String,
+    },
     /// The run's checklist, replaced as a whole each time.
-    Objectives { items: Vec<Objective> },
-    Result { text: String },
-    Failed { error: String },
+    Objectives {
+        items: Vec<Objective>,
+    },
+    Result {
+        text: String,
+    },
+    Failed {
+        error: String,
+    },
 }
 
 impl RunEvent {
@@ -43,7 +51,9 @@ pub fn parse_runtime_line(line: &str) -> Option<RunEvent> {
     {
         return Some(event);
     }
-    Some(RunEvent::Progress { text: line.to_owned() })
+    Some(RunEvent::Progress {
+        text: line.to_owned(),
+    })
 }
 
 /// What nova-office posts to Nova for each event.
@@ -107,19 +117,45 @@ mod tests {
 
     #[test]
     fn json_lines_become_events() {
-        assert_eq!(parse_runtime_line(r#"{"type":"result","text":"done"}"#), Some(RunEvent::Result { text: "done".into() }));
         assert_eq!(
-            parse_runtime_line(r#"{"type":"objectives","items":[{"text":"read","done":true},{"text":"write"}]}"#),
+            parse_runtime_line(r#"{"type":"result","text":"done"}"#),
+            Some(RunEvent::Result {
+                text: "done".into()
+            })
+        );
+        assert_eq!(
+            parse_runtime_line(
+                r#"{"type":"objectives","items":[{"text":"read","done":true},{"text":"write"}]}"#
+            ),
             Some(RunEvent::Objectives {
-                items: vec![Objective { text: "read".into(), done: true }, Objective { text: "write".into(), done: false }]
+                items: vec![
+                    Objective {
+                        text: "read".into(),
+                        done: true
+                    },
+                    Objective {
+                        text: "write".into(),
+                        done: false
+                    }
+                ]
             })
         );
     }
 
     #[test]
     fn plain_text_and_unknown_json_are_progress() {
-        assert_eq!(parse_runtime_line("compiling…"), Some(RunEvent::Progress { text: "compiling…".into() }));
-        assert_eq!(parse_runtime_line(r#"{"level":"info"}"#), Some(RunEvent::Progress { text: r#"{"level":"info"}"#.into() }));
+        assert_eq!(
+            parse_runtime_line("compiling…"),
+            Some(RunEvent::Progress {
+                text: "compiling…".into()
+            })
+        );
+        assert_eq!(
+            parse_runtime_line(r#"{"level":"info"}"#),
+            Some(RunEvent::Progress {
+                text: r#"{"level":"info"}"#.into()
+            })
+        );
         assert_eq!(parse_runtime_line("   "), None);
     }
 
@@ -127,7 +163,9 @@ mod tests {
     fn a_runtime_cannot_forge_nova_office_events() {
         assert_eq!(
             parse_runtime_line(r#"{"type":"failed","error":"x"}"#),
-            Some(RunEvent::Progress { text: r#"{"type":"failed","error":"x"}"#.into() })
+            Some(RunEvent::Progress {
+                text: r#"{"type":"failed","error":"x"}"#.into()
+            })
         );
     }
 }

@@ -1,11 +1,11 @@
 //! The console: the local chat surface and the first board, served from assets embedded
 //! in the binary (no build step). Its API turns form posts into typed inbound events.
 
+use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse};
-use axum::Json;
 use orchestrator::engine::{CardAction, InboundEvent, Incoming, Refusal};
 use serde::{Deserialize, Serialize};
 
@@ -20,7 +20,10 @@ pub async fn index() -> Html<&'static str> {
 }
 
 pub async fn script() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], SCRIPT)
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        SCRIPT,
+    )
 }
 
 pub async fn style() -> impl IntoResponse {
@@ -45,7 +48,10 @@ pub struct Accepted {
     pub duplicate: bool,
 }
 
-pub async fn post_message(State(state): State<AppState>, body: Result<Json<PostMessage>, JsonRejection>) -> ApiResult<(StatusCode, Json<Accepted>)> {
+pub async fn post_message(
+    State(state): State<AppState>,
+    body: Result<Json<PostMessage>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<Accepted>)> {
     let Json(post) = body?;
     check_client_id(&post.client_id)?;
     let incoming = Incoming {
@@ -77,33 +83,52 @@ pub enum ActionName {
     Pick,
 }
 
-pub async fn post_action(State(state): State<AppState>, body: Result<Json<PostAction>, JsonRejection>) -> ApiResult<(StatusCode, Json<Accepted>)> {
+pub async fn post_action(
+    State(state): State<AppState>,
+    body: Result<Json<PostAction>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<Accepted>)> {
     let Json(post) = body?;
     check_client_id(&post.client_id)?;
     let action = match (post.action, post.office) {
         (ActionName::Pick, Some(office)) => CardAction::Pick { office },
-        (ActionName::Pick, None) => return Err(ApiError::new(StatusCode::BAD_REQUEST, "`pick` needs an `office`")),
+        (ActionName::Pick, None) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "`pick` needs an `office`",
+            ));
+        }
     };
     let thread = state
         .engine
         .store()
         .thread(&post.thread_id)
         .await?
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("unknown thread `{}`", post.thread_id)))?;
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("unknown thread `{}`", post.thread_id),
+            )
+        })?;
     let incoming = Incoming {
         surface: "console".to_owned(),
         channel: thread.channel,
         thread_id: Some(post.thread_id),
         author: post.author.trim().to_owned(),
         dedupe_key: post.client_id,
-        event: InboundEvent::Action { message_id: post.message_id, action },
+        event: InboundEvent::Action {
+            message_id: post.message_id,
+            action,
+        },
     };
     accept(&state, incoming).await
 }
 
 fn check_client_id(id: &str) -> ApiResult<()> {
     if id.is_empty() || id.len() > 100 {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "client_id must be 1–100 characters"));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "client_id must be 1–100 characters",
+        ));
     }
     Ok(())
 }
@@ -111,15 +136,25 @@ fn check_client_id(id: &str) -> ApiResult<()> {
 async fn accept(state: &AppState, incoming: Incoming) -> ApiResult<(StatusCode, Json<Accepted>)> {
     match state.engine.accept(incoming).await? {
         Ok(recorded) => {
-            let status = if recorded.duplicate { StatusCode::OK } else { StatusCode::ACCEPTED };
+            let status = if recorded.duplicate {
+                StatusCode::OK
+            } else {
+                StatusCode::ACCEPTED
+            };
             Ok((
                 status,
-                Json(Accepted { thread_id: recorded.inbound.thread_id, inbound_id: recorded.inbound.id, duplicate: recorded.duplicate }),
+                Json(Accepted {
+                    thread_id: recorded.inbound.thread_id,
+                    inbound_id: recorded.inbound.id,
+                    duplicate: recorded.duplicate,
+                }),
             ))
         }
         Err(refusal) => {
             let status = match refusal {
-                Refusal::UnknownThread(_) | Refusal::UnknownCard(_) | Refusal::UnknownChannel(_) => StatusCode::NOT_FOUND,
+                Refusal::UnknownThread(_)
+                | Refusal::UnknownCard(_)
+                | Refusal::UnknownChannel(_) => StatusCode::NOT_FOUND,
                 Refusal::AlreadyAnswered(_) => StatusCode::CONFLICT,
                 _ => StatusCode::BAD_REQUEST,
             };
@@ -137,15 +172,31 @@ pub struct ThreadView {
     pub updated_at: i64,
 }
 
-pub async fn threads(State(state): State<AppState>, Path(channel): Path<String>) -> ApiResult<Json<Vec<ThreadView>>> {
+pub async fn threads(
+    State(state): State<AppState>,
+    Path(channel): Path<String>,
+) -> ApiResult<Json<Vec<ThreadView>>> {
     if !state.engine.config().channels().contains(&channel) {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, format!("unknown channel `{channel}`")));
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("unknown channel `{channel}`"),
+        ));
     }
-    let threads = state.engine.store().threads_in_channel("console", &channel).await?;
+    let threads = state
+        .engine
+        .store()
+        .threads_in_channel("console", &channel)
+        .await?;
     Ok(Json(
         threads
             .into_iter()
-            .map(|t| ThreadView { id: t.id, title: t.title, office: t.office, repo: t.repo, updated_at: t.updated_at })
+            .map(|t| ThreadView {
+                id: t.id,
+                title: t.title,
+                office: t.office,
+                repo: t.repo,
+                updated_at: t.updated_at,
+            })
             .collect(),
     ))
 }

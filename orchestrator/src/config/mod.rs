@@ -19,13 +19,20 @@ pub const DEMO_TOML: &str = include_str!("demo.toml");
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// Syntax errors, unknown keys, missing fields and wrong types, as toml reports them
     /// (with line, column and the offending key).
     #[error("{origin}: {message}")]
     Parse { origin: String, message: String },
     #[error("{origin}, line {line}: {message}")]
-    Invalid { origin: String, line: usize, message: String },
+    Invalid {
+        origin: String,
+        line: usize,
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -149,7 +156,10 @@ fn default_listen() -> SocketAddr {
 
 impl Default for ServerSettings {
     fn default() -> Self {
-        Self { listen: default_listen(), public_url: None }
+        Self {
+            listen: default_listen(),
+            public_url: None,
+        }
     }
 }
 
@@ -169,7 +179,10 @@ fn default_data_dir() -> PathBuf {
 
 impl Default for StoreSettings {
     fn default() -> Self {
-        Self { data_dir: default_data_dir(), database_url: None }
+        Self {
+            data_dir: default_data_dir(),
+            database_url: None,
+        }
     }
 }
 
@@ -234,7 +247,9 @@ fn default_min_confidence() -> f64 {
 
 impl Default for RouterSettings {
     fn default() -> Self {
-        Self { min_confidence: default_min_confidence() }
+        Self {
+            min_confidence: default_min_confidence(),
+        }
     }
 }
 
@@ -252,8 +267,10 @@ pub struct Config {
 
 impl Config {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         Self::parse(&text, &path.display().to_string())
     }
 
@@ -297,9 +314,20 @@ impl Config {
     pub fn summary(&self) -> String {
         use std::fmt::Write;
         let mut out = String::new();
-        let _ = writeln!(out, "workspace {}: {} repos, {} offices", self.workspace.name, self.repos.len(), self.offices.len());
+        let _ = writeln!(
+            out,
+            "workspace {}: {} repos, {} offices",
+            self.workspace.name,
+            self.repos.len(),
+            self.offices.len()
+        );
         for repo in &self.repos {
-            let _ = writeln!(out, "  repo   {:<16} channels: {}", repo.name, list_or_dash(&repo.channels));
+            let _ = writeln!(
+                out,
+                "  repo   {:<16} channels: {}",
+                repo.name,
+                list_or_dash(&repo.channels)
+            );
         }
         for office in &self.offices {
             let runtime = match &office.runtime {
@@ -329,7 +357,11 @@ impl Config {
 }
 
 fn list_or_dash(items: &[String]) -> String {
-    if items.is_empty() { "-".to_owned() } else { items.join(", ") }
+    if items.is_empty() {
+        "-".to_owned()
+    } else {
+        items.join(", ")
+    }
 }
 
 struct Validator<'a> {
@@ -339,16 +371,28 @@ struct Validator<'a> {
 
 impl Validator<'_> {
     fn error<T>(&self, span: std::ops::Range<usize>, message: String) -> Result<T, ConfigError> {
-        let line = self.text[..span.start.min(self.text.len())].matches('\n').count() + 1;
-        Err(ConfigError::Invalid { origin: self.origin.to_owned(), line, message })
+        let line = self.text[..span.start.min(self.text.len())]
+            .matches('\n')
+            .count()
+            + 1;
+        Err(ConfigError::Invalid {
+            origin: self.origin.to_owned(),
+            line,
+            message,
+        })
     }
 
     fn name(&self, name: &Spanned<String>, what: &str) -> Result<String, ConfigError> {
         let value = name.get_ref();
         let valid = !value.is_empty()
             && value.len() <= 63
-            && value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_' || c == '.')
-            && value.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+            && value.chars().all(|c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_' || c == '.'
+            })
+            && value
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric());
         if !valid {
             return self.error(
                 name.span(),
@@ -379,7 +423,10 @@ impl Validator<'_> {
         for office in &raw.offices {
             let name = self.name(&office.name, "office")?;
             if !office_names.insert(name.clone()) {
-                return self.error(office.name.span(), format!("duplicate office name `{name}`"));
+                return self.error(
+                    office.name.span(),
+                    format!("duplicate office name `{name}`"),
+                );
             }
         }
 
@@ -396,27 +443,48 @@ impl Validator<'_> {
             }
             if let Some(boss) = &office.reports_to {
                 if !office_names.contains(boss.get_ref()) {
-                    return self.error(boss.span(), format!("office `{name}` reports to unknown office `{}`", boss.get_ref()));
+                    return self.error(
+                        boss.span(),
+                        format!(
+                            "office `{name}` reports to unknown office `{}`",
+                            boss.get_ref()
+                        ),
+                    );
                 }
                 if boss.get_ref() == &name {
-                    return self.error(boss.span(), format!("office `{name}` cannot report to itself"));
+                    return self.error(
+                        boss.span(),
+                        format!("office `{name}` cannot report to itself"),
+                    );
                 }
             }
             if let Some(tier) = &office.tier
                 && !(1..=8).contains(tier.get_ref())
             {
-                return self.error(tier.span(), format!("office `{name}` has tier {}, expected 1 to 8", tier.get_ref()));
+                return self.error(
+                    tier.span(),
+                    format!(
+                        "office `{name}` has tier {}, expected 1 to 8",
+                        tier.get_ref()
+                    ),
+                );
             }
             if let Some(budget) = &office.budget
                 && !(budget.get_ref().is_finite() && *budget.get_ref() >= 0.0)
             {
-                return self.error(budget.span(), format!("office `{name}` has a negative or invalid budget"));
+                return self.error(
+                    budget.span(),
+                    format!("office `{name}` has a negative or invalid budget"),
+                );
             }
             let runtime = office.runtime.clone().or_else(|| raw.runtime.clone());
             if let Some(runtime) = &runtime
                 && runtime.command.is_empty()
             {
-                return self.error(office.name.span(), format!("office `{name}` has a runtime with an empty command"));
+                return self.error(
+                    office.name.span(),
+                    format!("office `{name}` has a runtime with an empty command"),
+                );
             }
             offices.push(Office {
                 name,
@@ -435,7 +503,10 @@ impl Validator<'_> {
         self.check_chain_of_command(&raw.offices)?;
 
         if !(0.0..=1.0).contains(&raw.router.min_confidence) {
-            return self.error(0..0, "router.min_confidence must be between 0 and 1".to_owned());
+            return self.error(
+                0..0,
+                "router.min_confidence must be between 0 and 1".to_owned(),
+            );
         }
         Ok(Config {
             workspace: raw.workspace,
@@ -457,7 +528,10 @@ impl Validator<'_> {
                 if !seen.insert(boss.get_ref().clone()) || boss.get_ref() == start.name.get_ref() {
                     return self.error(
                         start.name.span(),
-                        format!("office `{}` is part of a reports_to cycle", start.name.get_ref()),
+                        format!(
+                            "office `{}` is part of a reports_to cycle",
+                            start.name.get_ref()
+                        ),
                     );
                 }
                 match offices.iter().find(|o| o.name.get_ref() == boss.get_ref()) {
@@ -471,7 +545,10 @@ impl Validator<'_> {
 }
 
 fn normalize_channels(channels: &[String]) -> Vec<String> {
-    channels.iter().map(|c| c.trim().trim_start_matches('#').to_lowercase()).collect()
+    channels
+        .iter()
+        .map(|c| c.trim().trim_start_matches('#').to_lowercase())
+        .collect()
 }
 
 #[cfg(test)]

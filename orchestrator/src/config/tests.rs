@@ -92,12 +92,22 @@ fn office_naming_unknown_repo_names_the_line() {
 
 #[test]
 fn reports_to_must_exist_and_not_loop() {
-    let text = MINIMAL.replace("repos = [\"api\"]", "repos = [\"api\"]\nreports_to = \"boss\"");
-    assert!(parse(&text).unwrap_err().contains("reports to unknown office `boss`"));
+    let text = MINIMAL.replace(
+        "repos = [\"api\"]",
+        "repos = [\"api\"]\nreports_to = \"boss\"",
+    );
+    assert!(
+        parse(&text)
+            .unwrap_err()
+            .contains("reports to unknown office `boss`")
+    );
 
     let text = format!(
         "{}\n[[offices]]\nname = \"lead\"\nrole = \"Lead\"\nreports_to = \"maker\"\n",
-        MINIMAL.replace("repos = [\"api\"]", "repos = [\"api\"]\nreports_to = \"lead\"")
+        MINIMAL.replace(
+            "repos = [\"api\"]",
+            "repos = [\"api\"]\nreports_to = \"lead\""
+        )
     );
     assert!(parse(&text).unwrap_err().contains("reports_to cycle"));
 }
@@ -111,12 +121,19 @@ fn tier_out_of_range_is_rejected() {
 #[test]
 fn invalid_names_are_rejected() {
     let text = MINIMAL.replace("name = \"api\"", "name = \"My API\"");
-    assert!(parse(&text).unwrap_err().contains("repo name `My API` must be"));
+    assert!(
+        parse(&text)
+            .unwrap_err()
+            .contains("repo name `My API` must be")
+    );
 }
 
 #[test]
 fn channels_are_normalized() {
-    let text = MINIMAL.replace("repos = [\"api\"]", "repos = [\"api\"]\nchannels = [\"#Eng \"]");
+    let text = MINIMAL.replace(
+        "repos = [\"api\"]",
+        "repos = [\"api\"]\nchannels = [\"#Eng \"]",
+    );
     assert_eq!(parse(&text).unwrap().offices[0].channels, vec!["eng"]);
 }
 
@@ -124,10 +141,16 @@ fn channels_are_normalized() {
 fn office_runtime_overrides_workspace_runtime() {
     let text = format!(
         "{}\n[runtime]\ncommand = [\"agent\", \"{{{{prompt}}}}\"]\n",
-        MINIMAL.replace("repos = [\"api\"]", "repos = [\"api\"]\nidle_timeout = \"2m\"")
+        MINIMAL.replace(
+            "repos = [\"api\"]",
+            "repos = [\"api\"]\nidle_timeout = \"2m\""
+        )
     );
     let config = parse(&text).unwrap();
-    assert_eq!(config.offices[0].runtime.as_ref().unwrap().command, vec!["agent", "{{prompt}}"]);
+    assert_eq!(
+        config.offices[0].runtime.as_ref().unwrap().command,
+        vec!["agent", "{{prompt}}"]
+    );
     assert_eq!(config.offices[0].idle_timeout, Duration::from_secs(120));
 }
 
@@ -140,4 +163,22 @@ fn summary_lists_what_would_run() {
     provisioner: Local backend, idle timeout 10m, data dir .nova
     listen: 127.0.0.1:8080
     ");
+}
+
+#[test]
+fn the_example_config_documents_a_valid_config() {
+    let text = include_str!("../../../nova.example.toml");
+    let config = Config::parse(text, "nova.example.toml").unwrap();
+    assert_eq!(config.offices.len(), 2);
+    assert_eq!(config.offices[0].budget_usd, Some(50.0));
+    // `maker` brings its own runtime; `support` inherits the workspace's.
+    assert_eq!(
+        config.offices[0].runtime.as_ref().unwrap().timeout,
+        Duration::from_secs(45 * 60)
+    );
+    assert_eq!(
+        config.offices[1].runtime.as_ref().unwrap().timeout,
+        Duration::from_secs(30 * 60)
+    );
+    assert_eq!(config.offices[1].idle_timeout, Duration::from_secs(10 * 60));
 }
