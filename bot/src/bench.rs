@@ -13,9 +13,7 @@ use rand::RngCore;
 /// Percentiles of a set of durations, in milliseconds.
 pub fn summary(samples: &mut [Duration]) -> String {
     samples.sort();
-    let at = |p: f64| {
-        samples[((samples.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1000.0
-    };
+    let at = |p: f64| samples[((samples.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1000.0;
     format!(
         "n={} p50={:.1} ms p90={:.1} ms p99={:.1} ms max={:.1} ms",
         samples.len(),
@@ -35,9 +33,7 @@ pub async fn wake(iterations: usize) -> anyhow::Result<()> {
     for office in &mut config.offices {
         office.idle_timeout = Duration::from_millis(100);
         if let Some(runtime) = &mut office.runtime {
-            runtime
-                .env
-                .insert("NOVA_EXAMPLE_STEP_MS".to_owned(), "0".to_owned());
+            runtime.env.insert("NOVA_EXAMPLE_STEP_MS".to_owned(), "0".to_owned());
         }
     }
     let running = crate::start(crate::Options {
@@ -57,31 +53,19 @@ pub async fn wake(iterations: usize) -> anyhow::Result<()> {
         let thread = post(&engine, None, &format!("@maker task {i}")).await?;
         asleep.push(first_output(&mut updates, &thread.0, thread.1).await?);
         // Warm: post again in the same thread while the office is still up.
-        let again = post(
-            &engine,
-            Some(thread.0.clone()),
-            &format!("@maker follow-up {i}"),
-        )
-        .await?;
+        let again = post(&engine, Some(thread.0.clone()), &format!("@maker follow-up {i}")).await?;
         warm.push(first_output(&mut updates, &again.0, again.1).await?);
     }
     println!(
         "post → first office output, office asleep (restore + start + health + context): {}",
         summary(&mut asleep)
     );
-    println!(
-        "post → first office output, office up:                                          {}",
-        summary(&mut warm)
-    );
+    println!("post → first office output, office up:                                          {}", summary(&mut warm));
     running.stop().await;
     Ok(())
 }
 
-async fn post(
-    engine: &orchestrator::Engine,
-    thread: Option<String>,
-    text: &str,
-) -> anyhow::Result<(String, Instant)> {
+async fn post(engine: &orchestrator::Engine, thread: Option<String>, text: &str) -> anyhow::Result<(String, Instant)> {
     let started = Instant::now();
     let recorded = engine
         .accept(Incoming {
@@ -90,9 +74,7 @@ async fn post(
             thread_id: thread,
             author: "bench".to_owned(),
             dedupe_key: uuid::Uuid::new_v4().to_string(),
-            event: InboundEvent::Message {
-                text: text.to_owned(),
-            },
+            event: InboundEvent::Message { text: text.to_owned() },
         })
         .await?
         .map_err(|refusal| anyhow::anyhow!("{refusal}"))?;
@@ -110,12 +92,7 @@ async fn first_output(
             .context("no office output within 60 s")?
         {
             Ok(Update::Message { message, .. }) if message.thread_id == thread => {
-                if let Some(Card::Progress {
-                    status: RunStatus::Working,
-                    objectives,
-                    lines,
-                    ..
-                }) = &message.card
+                if let Some(Card::Progress { status: RunStatus::Working, objectives, lines, .. }) = &message.card
                     && (!objectives.is_empty() || !lines.is_empty())
                 {
                     return Ok(started.elapsed());
@@ -135,12 +112,7 @@ async fn wait_office(
     state: &str,
 ) -> anyhow::Result<()> {
     loop {
-        if engine
-            .store()
-            .office(name)
-            .await?
-            .is_some_and(|o| o.state == state)
-        {
+        if engine.store().office(name).await?.is_some_and(|o| o.state == state) {
             return Ok(());
         }
         let _ = tokio::time::timeout(Duration::from_secs(60), updates.recv())
@@ -156,11 +128,12 @@ pub async fn snapshot(size_mb: usize, level: i32) -> anyhow::Result<()> {
     let workspace = dir.path().join("workspace");
     let file_size = 256 * 1024;
     let files = size_mb * 4;
-    let text: Vec<u8> = "fn handle(request: Request) -> Result<Response> { validate(&request)?; Ok(respond(request)) }\n"
-        .bytes()
-        .cycle()
-        .take(file_size)
-        .collect();
+    let text: Vec<u8> =
+        "fn handle(request: Request) -> Result<Response> { validate(&request)?; Ok(respond(request)) }\n"
+            .bytes()
+            .cycle()
+            .take(file_size)
+            .collect();
     let mut random = vec![0u8; file_size];
     for i in 0..files {
         let sub = workspace.join(format!("dir{:02}", i % 16));

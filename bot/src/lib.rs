@@ -78,42 +78,21 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
     let config = Arc::new(options.config);
     std::fs::create_dir_all(&config.store.data_dir)
         .with_context(|| format!("cannot create data dir {}", config.store.data_dir.display()))?;
-    let url = options.database_url.unwrap_or_else(|| {
-        database_url(config.store.database_url.as_deref(), &config.store.data_dir)
-    });
+    let url = options
+        .database_url
+        .unwrap_or_else(|| database_url(config.store.database_url.as_deref(), &config.store.data_dir));
     let store = Store::connect(&url).await?;
     let listen = options.listen.unwrap_or(config.server.listen);
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
-    let nova_url = config
-        .server
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{addr}"));
-    let engine = Engine::new(
-        config,
-        store,
-        EngineOptions {
-            office_program: options.office_program,
-            nova_url,
-        },
-    )
-    .await?;
+    let nova_url = config.server.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let engine = Engine::new(config, store, EngineOptions { office_program: options.office_program, nova_url }).await?;
     let app = server::router(Arc::clone(&engine), metrics_handle());
     let server = tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, app).await {
             tracing::error!("HTTP server stopped: {error}");
         }
     });
-    let engine_task = options
-        .run_engine
-        .then(|| tokio::spawn(Arc::clone(&engine).run()));
-    Ok(Running {
-        addr,
-        engine,
-        server,
-        engine_task,
-    })
+    let engine_task = options.run_engine.then(|| tokio::spawn(Arc::clone(&engine).run()));
+    Ok(Running { addr, engine, server, engine_task })
 }

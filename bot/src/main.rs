@@ -119,9 +119,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             })
             .await?;
             tracing::info!("Nova is up: open {} for the console", running.url());
-            tokio::signal::ctrl_c()
-                .await
-                .context("cannot wait for Ctrl-C")?;
+            tokio::signal::ctrl_c().await.context("cannot wait for Ctrl-C")?;
             tracing::info!("shutting down");
             running.stop().await;
             Ok(())
@@ -131,18 +129,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", config.summary());
             Ok(())
         }
-        Command::Route {
-            config,
-            input,
-            eval,
-        } => {
+        Command::Route { config, input, eval } => {
             let config = load_config(&config)?;
             let router = Router::new(&config);
             let stdout = std::io::stdout().lock();
             let evaluation = match input {
                 Some(path) => {
-                    let file = std::fs::File::open(&path)
-                        .with_context(|| format!("cannot open {}", path.display()))?;
+                    let file = std::fs::File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
                     bot::route_cmd::run(&router, BufReader::new(file), stdout)?
                 }
                 None => bot::route_cmd::run(&router, std::io::stdin().lock(), stdout)?,
@@ -152,15 +145,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Office {
-            command: OfficeCommand::Serve(args),
-        } => provisioner::office::serve(args).await,
+        Command::Office { command: OfficeCommand::Serve(args) } => provisioner::office::serve(args).await,
         Command::ExampleAgent => provisioner::example_agent::run(),
-        Command::Bench {
-            what: BenchCommand::Wake { iterations },
-        } => bot::bench::wake(iterations).await,
-        Command::Bench {
-            what: BenchCommand::Snapshot { size_mb, level },
-        } => bot::bench::snapshot(size_mb, level).await,
+        Command::Bench { what: BenchCommand::Wake { iterations } } => bot::bench::wake(iterations).await,
+        Command::Bench { what: BenchCommand::Snapshot { size_mb, level } } => {
+            bot::bench::snapshot(size_mb, level).await
+        }
     }
 }

@@ -67,26 +67,16 @@ impl Evaluation {
         self.office_right += usize::from(office);
         self.both_right += usize::from(repo && office);
         if !office {
-            *self
-                .office_confusion
-                .entry((expect.office.clone(), answer.office.clone()))
-                .or_default() += 1;
+            *self.office_confusion.entry((expect.office.clone(), answer.office.clone())).or_default() += 1;
         }
         if !repo {
-            *self
-                .repo_confusion
-                .entry((expect.repo.clone(), answer.repo.clone()))
-                .or_default() += 1;
+            *self.repo_confusion.entry((expect.repo.clone(), answer.repo.clone())).or_default() += 1;
         }
     }
 
     pub fn report(&self) -> String {
         let pct = |n: usize| {
-            if self.cases == 0 {
-                0.0
-            } else {
-                100.0 * n as f64 / self.cases as f64
-            }
+            if self.cases == 0 { 0.0 } else { 100.0 * n as f64 / self.cases as f64 }
         };
         let mut out = format!(
             "cases: {}\nrepo accuracy:   {:5.1}% ({}/{})\noffice accuracy: {:5.1}% ({}/{})\nboth right:      {:5.1}% ({}/{})\n",
@@ -101,10 +91,7 @@ impl Evaluation {
             self.both_right,
             self.cases
         );
-        for (title, confusion) in [
-            ("office", &self.office_confusion),
-            ("repo", &self.repo_confusion),
-        ] {
+        for (title, confusion) in [("office", &self.office_confusion), ("repo", &self.repo_confusion)] {
             if !confusion.is_empty() {
                 out.push_str(&format!("{title} confusion (expected → got):\n"));
                 for ((expected, got), count) in confusion {
@@ -117,19 +104,15 @@ impl Evaluation {
 }
 
 /// Reads cases, writes one JSON answer per line to `out`; returns the evaluation.
-pub fn run(
-    router: &Router,
-    input: impl BufRead,
-    mut out: impl Write,
-) -> anyhow::Result<Evaluation> {
+pub fn run(router: &Router, input: impl BufRead, mut out: impl Write) -> anyhow::Result<Evaluation> {
     let mut evaluation = Evaluation::default();
     for (number, line) in input.lines().enumerate() {
         let line = line.context("cannot read input")?;
         if line.trim().is_empty() || line.trim_start().starts_with('#') {
             continue;
         }
-        let case: Case = serde_json::from_str(&line)
-            .with_context(|| format!("input line {}: not a routing case", number + 1))?;
+        let case: Case =
+            serde_json::from_str(&line).with_context(|| format!("input line {}: not a routing case", number + 1))?;
         let answer = answer(router, &case);
         writeln!(out, "{}", serde_json::to_string(&answer)?)?;
         if let Some(expect) = &case.expect {
@@ -169,27 +152,12 @@ mod tests {
     #[test]
     fn report_shows_accuracy_and_confusion() {
         let mut evaluation = Evaluation::default();
-        let expect = Expect {
-            repo: "api".into(),
-            office: "maker".into(),
-        };
+        let expect = Expect { repo: "api".into(), office: "maker".into() };
+        evaluation
+            .add(&expect, &Answer { id: "1".into(), repo: "api".into(), office: "maker".into(), confidence: 1.0 });
         evaluation.add(
             &expect,
-            &Answer {
-                id: "1".into(),
-                repo: "api".into(),
-                office: "maker".into(),
-                confidence: 1.0,
-            },
-        );
-        evaluation.add(
-            &expect,
-            &Answer {
-                id: "2".into(),
-                repo: "unknown".into(),
-                office: "operator".into(),
-                confidence: 0.6,
-            },
+            &Answer { id: "2".into(), repo: "unknown".into(), office: "operator".into(), confidence: 0.6 },
         );
         insta::assert_snapshot!(evaluation.report(), @r"
         cases: 2

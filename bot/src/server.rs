@@ -54,29 +54,20 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            message: message.into(),
-        }
+        Self { status, message: message.into() }
     }
 }
 
 impl From<anyhow::Error> for ApiError {
     fn from(error: anyhow::Error) -> Self {
         tracing::error!("request failed: {error:#}");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Nova could not handle this request; see its log",
-        )
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Nova could not handle this request; see its log")
     }
 }
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            format!("malformed request: {}", rejection.body_text()),
-        )
+        Self::new(StatusCode::BAD_REQUEST, format!("malformed request: {}", rejection.body_text()))
     }
 }
 
@@ -89,10 +80,7 @@ impl IntoResponse for ApiError {
 pub type ApiResult<T> = Result<T, ApiError>;
 
 async fn render_metrics(State(state): State<AppState>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
 }
 
 #[derive(Serialize)]
@@ -111,30 +99,20 @@ async fn workspace(State(state): State<AppState>) -> ApiResult<Json<WorkspaceVie
     }))
 }
 
-async fn offices(
-    State(state): State<AppState>,
-) -> ApiResult<Json<Vec<orchestrator::engine::OfficeView>>> {
+async fn offices(State(state): State<AppState>) -> ApiResult<Json<Vec<orchestrator::engine::OfficeView>>> {
     Ok(Json(state.engine.offices().await?))
 }
 
-async fn thread_messages(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Vec<MessageView>>> {
+async fn thread_messages(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Vec<MessageView>>> {
     if state.engine.store().thread(&id).await?.is_none() {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("unknown thread `{id}`"),
-        ));
+        return Err(ApiError::new(StatusCode::NOT_FOUND, format!("unknown thread `{id}`")));
     }
     let messages = state.engine.store().thread_messages(&id).await?;
     Ok(Json(messages.into_iter().map(MessageView::from).collect()))
 }
 
 /// Server-sent events: every message posted or edited and every office state change.
-async fn stream(
-    State(state): State<AppState>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+async fn stream(State(state): State<AppState>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let updates = BroadcastStream::new(state.engine.subscribe()).filter_map(|update| {
         // A lagging client skips what it missed; it reloads the thread on `lagged`.
         let event = match update {
@@ -159,26 +137,17 @@ async fn office_event(
         .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "missing office token"))?
         .to_owned();
     let Json(envelope) = body?;
-    let run_header = headers
-        .get(provisioner::protocol::RUN_ID_HEADER)
-        .and_then(|v| v.to_str().ok());
+    let run_header = headers.get(provisioner::protocol::RUN_ID_HEADER).and_then(|v| v.to_str().ok());
     if run_header != Some(envelope.run_id.as_str()) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "X-Nova-Run-Id must name the event's run",
-        ));
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "X-Nova-Run-Id must name the event's run"));
     }
     match state.engine.office_event(&token, envelope).await? {
         Ok(()) => Ok(StatusCode::NO_CONTENT),
-        Err(refusal @ EventRefusal::BadToken) => {
-            Err(ApiError::new(StatusCode::UNAUTHORIZED, refusal.to_string()))
-        }
+        Err(refusal @ EventRefusal::BadToken) => Err(ApiError::new(StatusCode::UNAUTHORIZED, refusal.to_string())),
         Err(refusal @ (EventRefusal::StaleGeneration | EventRefusal::UnknownRun)) => {
             Err(ApiError::new(StatusCode::CONFLICT, refusal.to_string()))
         }
-        Err(refusal @ EventRefusal::UnknownOffice) => {
-            Err(ApiError::new(StatusCode::NOT_FOUND, refusal.to_string()))
-        }
+        Err(refusal @ EventRefusal::UnknownOffice) => Err(ApiError::new(StatusCode::NOT_FOUND, refusal.to_string())),
     }
 }
 

@@ -87,19 +87,8 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(Inbound::Table)
-                    .col(
-                        ColumnDef::new(Inbound::Id)
-                            .big_integer()
-                            .not_null()
-                            .auto_increment()
-                            .primary_key(),
-                    )
-                    .col(
-                        ColumnDef::new(Inbound::DedupeKey)
-                            .string()
-                            .not_null()
-                            .unique_key(),
-                    )
+                    .col(ColumnDef::new(Inbound::Id).big_integer().not_null().auto_increment().primary_key())
+                    .col(ColumnDef::new(Inbound::DedupeKey).string().not_null().unique_key())
                     .col(ColumnDef::new(Inbound::Surface).string().not_null())
                     .col(ColumnDef::new(Inbound::Channel).string().not_null())
                     .col(ColumnDef::new(Inbound::ThreadId).string().not_null())
@@ -126,12 +115,7 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(Threads::Table)
-                    .col(
-                        ColumnDef::new(Threads::Id)
-                            .string()
-                            .not_null()
-                            .primary_key(),
-                    )
+                    .col(ColumnDef::new(Threads::Id).string().not_null().primary_key())
                     .col(ColumnDef::new(Threads::Surface).string().not_null())
                     .col(ColumnDef::new(Threads::Channel).string().not_null())
                     .col(ColumnDef::new(Threads::Title).text().not_null())
@@ -159,13 +143,7 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(Messages::Table)
-                    .col(
-                        ColumnDef::new(Messages::Id)
-                            .big_integer()
-                            .not_null()
-                            .auto_increment()
-                            .primary_key(),
-                    )
+                    .col(ColumnDef::new(Messages::Id).big_integer().not_null().auto_increment().primary_key())
                     .col(ColumnDef::new(Messages::ThreadId).string().not_null())
                     .col(ColumnDef::new(Messages::Author).string().not_null())
                     .col(ColumnDef::new(Messages::FromNova).boolean().not_null())
@@ -193,30 +171,14 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(Prompts::Table)
-                    .col(
-                        ColumnDef::new(Prompts::Id)
-                            .big_integer()
-                            .not_null()
-                            .auto_increment()
-                            .primary_key(),
-                    )
+                    .col(ColumnDef::new(Prompts::Id).big_integer().not_null().auto_increment().primary_key())
                     .col(ColumnDef::new(Prompts::ThreadId).string().not_null())
                     .col(ColumnDef::new(Prompts::Office).string().not_null())
                     .col(ColumnDef::new(Prompts::Author).string().not_null())
                     .col(ColumnDef::new(Prompts::Text).text().not_null())
                     .col(ColumnDef::new(Prompts::State).string().not_null())
-                    .col(
-                        ColumnDef::new(Prompts::RunId)
-                            .string()
-                            .not_null()
-                            .unique_key(),
-                    )
-                    .col(
-                        ColumnDef::new(Prompts::InboundId)
-                            .big_integer()
-                            .not_null()
-                            .unique_key(),
-                    )
+                    .col(ColumnDef::new(Prompts::RunId).string().not_null().unique_key())
+                    .col(ColumnDef::new(Prompts::InboundId).big_integer().not_null().unique_key())
                     .col(ColumnDef::new(Prompts::CreatedAt).big_integer().not_null())
                     .col(ColumnDef::new(Prompts::DispatchedAt).big_integer().null())
                     .col(ColumnDef::new(Prompts::FinishedAt).big_integer().null())
@@ -239,12 +201,7 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(Offices::Table)
-                    .col(
-                        ColumnDef::new(Offices::Name)
-                            .string()
-                            .not_null()
-                            .primary_key(),
-                    )
+                    .col(ColumnDef::new(Offices::Name).string().not_null().primary_key())
                     .col(ColumnDef::new(Offices::State).string().not_null())
                     .col(ColumnDef::new(Offices::Generation).big_integer().not_null())
                     .col(ColumnDef::new(Offices::LeaseOwner).string().null())
@@ -254,16 +211,8 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Offices::SnapshotKey).string().null())
                     .col(ColumnDef::new(Offices::SnapshotBytes).big_integer().null())
                     .col(ColumnDef::new(Offices::Failure).text().null())
-                    .col(
-                        ColumnDef::new(Offices::StateChangedAt)
-                            .big_integer()
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(Offices::LastActiveAt)
-                            .big_integer()
-                            .not_null(),
-                    )
+                    .col(ColumnDef::new(Offices::StateChangedAt).big_integer().not_null())
+                    .col(ColumnDef::new(Offices::LastActiveAt).big_integer().not_null())
                     .to_owned(),
             )
             .await?;
@@ -278,9 +227,7 @@ impl MigrationTrait for Migration {
             Threads::Table.into_iden(),
             Inbound::Table.into_iden(),
         ] {
-            manager
-                .drop_table(Table::drop().table(table).to_owned())
-                .await?;
+            manager.drop_table(Table::drop().table(table).to_owned()).await?;
         }
         Ok(())
     }

@@ -28,11 +28,7 @@ impl Default for Templates {
 
 impl Templates {
     /// The files to write into `office`'s workspace, or `None` for an unknown office.
-    pub fn office_context(
-        &self,
-        config: &Config,
-        office: &str,
-    ) -> anyhow::Result<Option<ContextFiles>> {
+    pub fn office_context(&self, config: &Config, office: &str) -> anyhow::Result<Option<ContextFiles>> {
         let Some(me) = config.office(office) else {
             return Ok(None);
         };
@@ -50,12 +46,10 @@ impl Templates {
                 .map(|r| json!({"name": r.name, "description": r.description}))
                 .collect()
         };
-        let workspace =
-            json!({"name": config.workspace.name, "description": config.workspace.description});
-        let soul = self.registry.render(
-            "soul",
-            &json!({"workspace": workspace, "office": office_json, "repos": repos(&me.repos)}),
-        )?;
+        let workspace = json!({"name": config.workspace.name, "description": config.workspace.description});
+        let soul = self
+            .registry
+            .render("soul", &json!({"workspace": workspace, "office": office_json, "repos": repos(&me.repos)}))?;
         let offices: Vec<_> = config
             .offices
             .iter()
@@ -66,18 +60,17 @@ impl Templates {
             "agents",
             &json!({"workspace": workspace, "self": me.name, "offices": offices, "repos": repos(&all_repos)}),
         )?;
-        Ok(Some(ContextFiles {
-            files: vec![
-                ContextFile {
-                    path: "SOUL.md".to_owned(),
-                    content: soul,
-                },
-                ContextFile {
-                    path: "AGENTS.md".to_owned(),
-                    content: agents,
-                },
-            ],
-        }))
+        let mut files = vec![
+            ContextFile { path: "SOUL.md".to_owned(), content: soul },
+            ContextFile { path: "AGENTS.md".to_owned(), content: agents },
+        ];
+        // Every office learns how to talk to Nova, plus the skills its config names.
+        let wanted = std::iter::once(skills::OFFICE)
+            .chain(me.skills.iter().map(String::as_str).filter(|s| *s != skills::OFFICE));
+        files.extend(
+            wanted.filter_map(skills::find).map(|skill| ContextFile { path: skill.path(), content: skill.text }),
+        );
+        Ok(Some(ContextFiles { files }))
     }
 }
 
@@ -112,12 +105,14 @@ mod tests {
     }
 
     #[test]
+    fn every_office_gets_the_office_skill() {
+        let context = Templates::default().office_context(&Config::demo(), "support").unwrap().unwrap();
+        let paths: Vec<&str> = context.files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["SOUL.md", "AGENTS.md", "skills/office/SKILL.md"]);
+    }
+
+    #[test]
     fn unknown_office_has_no_context() {
-        assert!(
-            Templates::default()
-                .office_context(&Config::demo(), "ghost")
-                .unwrap()
-                .is_none()
-        );
+        assert!(Templates::default().office_context(&Config::demo(), "ghost").unwrap().is_none());
     }
 }

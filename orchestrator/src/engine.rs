@@ -25,8 +25,8 @@ use crate::config::Config;
 use crate::context::Templates;
 use crate::router::{RouteRequest, Router};
 use crate::store::{
-    self, InboundEffects, InboundKind, NewInbound, NewPrompt, OfficeChange, OfficeState,
-    PromptState, Recorded, Reply, Store, ThreadRoute, messages, now_ms, offices, prompts,
+    self, InboundEffects, InboundKind, NewInbound, NewPrompt, OfficeChange, OfficeState, PromptState, Recorded, Reply,
+    Store, ThreadRoute, messages, now_ms, offices, prompts,
 };
 use crate::texts::{self, Card, RunStatus};
 
@@ -48,13 +48,8 @@ pub struct EngineOptions {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Update {
-    Message {
-        channel: String,
-        message: MessageView,
-    },
-    Office {
-        office: OfficeView,
-    },
+    Message { channel: String, message: MessageView },
+    Office { office: OfficeView },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -179,23 +174,13 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub async fn new(
-        config: Arc<Config>,
-        store: Store,
-        options: EngineOptions,
-    ) -> anyhow::Result<Arc<Self>> {
+    pub async fn new(config: Arc<Config>, store: Store, options: EngineOptions) -> anyhow::Result<Arc<Self>> {
         let data_dir = config.store.data_dir.clone();
-        std::fs::create_dir_all(&data_dir)
-            .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+        std::fs::create_dir_all(&data_dir).with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
         let replica = replica_id(&data_dir)?;
-        let snapshots = Snapshots::local(
-            &data_dir.join("snapshots"),
-            config.provisioner.snapshot_compression,
-        )?;
+        let snapshots = Snapshots::local(&data_dir.join("snapshots"), config.provisioner.snapshot_compression)?;
         let backend = LocalBackend::new(data_dir.join("offices"), options.office_program);
-        store
-            .ensure_offices(config.offices.iter().map(|o| o.name.as_str()))
-            .await?;
+        store.ensure_offices(config.offices.iter().map(|o| o.name.as_str())).await?;
         let (updates, _) = broadcast::channel(1024);
         Ok(Arc::new(Self {
             router: Router::new(&config),
@@ -206,9 +191,7 @@ impl Engine {
             snapshots,
             replica,
             nova_url: options.nova_url,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()?,
+            http: reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?,
             updates,
             work: Notify::new(),
             attached: StdMutex::new(HashMap::new()),
@@ -244,10 +227,7 @@ impl Engine {
         if let Err(refusal) = self.validate(&incoming).await? {
             return Ok(Err(refusal));
         }
-        let thread_id = incoming
-            .thread_id
-            .clone()
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let thread_id = incoming.thread_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let (kind, text) = match &incoming.event {
             InboundEvent::Message { text } => (InboundKind::Message, text.clone()),
             InboundEvent::Action { .. } => (InboundKind::Action, String::new()),
@@ -265,8 +245,7 @@ impl Engine {
                 body: serde_json::to_string(&incoming.event)?,
             })
             .await?;
-        metrics::counter!("nova_inbound_total", "duplicate" => recorded.duplicate.to_string())
-            .increment(1);
+        metrics::counter!("nova_inbound_total", "duplicate" => recorded.duplicate.to_string()).increment(1);
         if let Some(message) = &recorded.message {
             self.publish_message(&incoming.channel, message.clone());
         }
@@ -281,14 +260,10 @@ impl Engine {
         }
         if let Some(thread_id) = &incoming.thread_id {
             match self.store.thread(thread_id).await? {
-                Some(thread)
-                    if thread.channel == incoming.channel && thread.surface == incoming.surface => {
-                }
+                Some(thread) if thread.channel == incoming.channel && thread.surface == incoming.surface => {}
                 _ => return Ok(Err(Refusal::UnknownThread(thread_id.clone()))),
             }
-        } else if incoming.surface == "console"
-            && !self.config.channels().contains(&incoming.channel)
-        {
+        } else if incoming.surface == "console" && !self.config.channels().contains(&incoming.channel) {
             return Ok(Err(Refusal::UnknownChannel(incoming.channel.clone())));
         }
         match &incoming.event {
@@ -300,27 +275,16 @@ impl Engine {
                     return Ok(Err(Refusal::TooLong(MAX_MESSAGE_CHARS)));
                 }
             }
-            InboundEvent::Action {
-                message_id,
-                action: CardAction::Pick { office },
-            } => {
+            InboundEvent::Action { message_id, action: CardAction::Pick { office } } => {
                 let Some(thread_id) = &incoming.thread_id else {
                     return Ok(Err(Refusal::UnknownCard(*message_id)));
                 };
-                let card = self
-                    .store
-                    .message(*message_id)
-                    .await?
-                    .filter(|m| &m.thread_id == thread_id)
-                    .and_then(|m| m.card);
+                let card =
+                    self.store.message(*message_id).await?.filter(|m| &m.thread_id == thread_id).and_then(|m| m.card);
                 match card.as_deref().and_then(Card::from_json) {
                     Some(Card::Picker { resolved: None, .. }) => {}
-                    Some(Card::Picker {
-                        resolved: Some(r), ..
-                    }) => {
-                        return Ok(Err(Refusal::AlreadyAnswered(texts::picked(
-                            &r.by, &r.choice,
-                        ))));
+                    Some(Card::Picker { resolved: Some(r), .. }) => {
+                        return Ok(Err(Refusal::AlreadyAnswered(texts::picked(&r.by, &r.choice))));
                     }
                     _ => return Ok(Err(Refusal::UnknownCard(*message_id))),
                 }
@@ -392,43 +356,22 @@ impl Engine {
         let state = OfficeState::parse(&office.state);
         let requeued = self.store.requeue_dispatched(&office.name).await?;
         for prompt in requeued {
-            self.post(
-                &prompt.thread_id,
-                "text",
-                &texts::rerun_after_restart(&office.name),
-                None,
-                None,
-            )
-            .await?;
+            self.post(&prompt.thread_id, "text", &texts::rerun(&office.name, "Nova restarted"), None, None).await?;
         }
         match state {
             Some(OfficeState::Waking) => {
                 // A half-restored workspace: the next wake restores it again.
-                self.set_state(
-                    &office,
-                    &[OfficeState::Waking],
-                    OfficeChange::to(OfficeState::Asleep),
-                )
-                .await?;
+                self.set_state(&office, &[OfficeState::Waking], OfficeChange::to(OfficeState::Asleep)).await?;
             }
             Some(OfficeState::Ready | OfficeState::Idle | OfficeState::Snapshotting) => {
                 // The workspace on disk is the newest state: snapshot it before sleeping.
                 let mut change = OfficeChange::to(OfficeState::Snapshotting);
                 change.lease_until = Some(Some(now_ms() + LEASE.as_millis() as i64));
                 if self
-                    .set_state(
-                        &office,
-                        &[
-                            OfficeState::Ready,
-                            OfficeState::Idle,
-                            OfficeState::Snapshotting,
-                        ],
-                        change,
-                    )
+                    .set_state(&office, &[OfficeState::Ready, OfficeState::Idle, OfficeState::Snapshotting], change)
                     .await?
                 {
-                    self.spawn_sleep(office.name.clone(), office.generation)
-                        .await;
+                    self.spawn_sleep(office.name.clone(), office.generation).await;
                 }
             }
             _ => {}
@@ -437,8 +380,7 @@ impl Engine {
     }
 
     async fn process_inbound(&self, row: store::inbound::Model) -> anyhow::Result<()> {
-        let event: InboundEvent =
-            serde_json::from_str(&row.body).context("inbound body is not an event")?;
+        let event: InboundEvent = serde_json::from_str(&row.body).context("inbound body is not an event")?;
         let thread = self.store.thread(&row.thread_id).await?;
         let mut effects = InboundEffects::default();
         match event {
@@ -460,8 +402,7 @@ impl Engine {
                 });
                 match &route.office {
                     Some(office) => {
-                        let changed = thread.as_ref().and_then(|t| t.office.as_deref())
-                            != Some(office.as_str());
+                        let changed = thread.as_ref().and_then(|t| t.office.as_deref()) != Some(office.as_str());
                         effects.thread_route = Some(ThreadRoute {
                             thread_id: row.thread_id.clone(),
                             repo: route.repo.name().map(str::to_owned),
@@ -490,11 +431,8 @@ impl Engine {
                         });
                     }
                     None => {
-                        let mut options: Vec<&crate::config::Office> = route
-                            .alternatives
-                            .iter()
-                            .filter_map(|name| self.config.office(name))
-                            .collect();
+                        let mut options: Vec<&crate::config::Office> =
+                            route.alternatives.iter().filter_map(|name| self.config.office(name)).collect();
                         for office in &self.config.offices {
                             if options.len() >= 4 {
                                 break;
@@ -520,33 +458,17 @@ impl Engine {
                     }
                 }
             }
-            InboundEvent::Action {
-                message_id,
-                action: CardAction::Pick { office },
-            } => {
-                let card_message = self
-                    .store
-                    .message(message_id)
-                    .await?
-                    .context("picked card vanished")?;
+            InboundEvent::Action { message_id, action: CardAction::Pick { office } } => {
+                let card_message = self.store.message(message_id).await?.context("picked card vanished")?;
                 let current = card_message.card.clone().unwrap_or_default();
-                let Some(Card::Picker {
-                    options,
-                    resolved: None,
-                }) = Card::from_json(&current)
-                else {
+                let Some(Card::Picker { options, resolved: None }) = Card::from_json(&current) else {
                     // Someone else answered first; the click changes nothing.
-                    self.store
-                        .process_inbound(row.id, InboundEffects::default())
-                        .await?;
+                    self.store.process_inbound(row.id, InboundEffects::default()).await?;
                     return Ok(());
                 };
                 let resolved = Card::Picker {
                     options,
-                    resolved: Some(texts::Resolution {
-                        by: row.author.clone(),
-                        choice: office.clone(),
-                    }),
+                    resolved: Some(texts::Resolution { by: row.author.clone(), choice: office.clone() }),
                 };
                 effects.resolve_card = Some(store::CardResolution {
                     message_id,
@@ -578,36 +500,23 @@ impl Engine {
         let now = now_ms();
         let lease_expired = office.lease_until.is_none_or(|until| until < now);
         let mine = office.lease_owner.as_deref() == Some(self.replica.as_str());
-        let held = self
-            .store
-            .count_prompts(&office.name, &[PromptState::Held])
-            .await?
-            > 0;
+        let held = self.store.count_prompts(&office.name, &[PromptState::Held]).await? > 0;
         let retry_due = now - office.state_changed_at > FAILED_RETRY.as_millis() as i64;
         match OfficeState::parse(&office.state) {
             Some(OfficeState::Asleep) if held => self.try_wake(office).await?,
             Some(OfficeState::Failed) if held && retry_due => self.try_wake(office).await?,
             Some(OfficeState::Ready | OfficeState::Idle) if mine => {
+                if !self.backend.is_running(&office.name).await {
+                    return self.office_lost(&office, "its process exited").await;
+                }
                 self.dispatch_held(&office).await?;
-                let office = self
-                    .store
-                    .office(&office.name)
-                    .await?
-                    .context("office row vanished")?;
-                let busy = self
-                    .store
-                    .count_prompts(&office.name, &[PromptState::Held, PromptState::Dispatched])
-                    .await?
-                    > 0;
+                let office = self.store.office(&office.name).await?.context("office row vanished")?;
+                let busy =
+                    self.store.count_prompts(&office.name, &[PromptState::Held, PromptState::Dispatched]).await? > 0;
                 let idle_for = Duration::from_millis((now - office.last_active_at).max(0) as u64);
                 match OfficeState::parse(&office.state) {
                     Some(OfficeState::Ready) if !busy => {
-                        self.set_state(
-                            &office,
-                            &[OfficeState::Ready],
-                            OfficeChange::to(OfficeState::Idle),
-                        )
-                        .await?;
+                        self.set_state(&office, &[OfficeState::Ready], OfficeChange::to(OfficeState::Idle)).await?;
                     }
                     Some(OfficeState::Idle) if !busy && idle_for >= config.idle_timeout => {
                         self.begin_sleep(&office).await?;
@@ -615,23 +524,14 @@ impl Engine {
                     _ => {}
                 }
             }
-            Some(
-                OfficeState::Waking
-                | OfficeState::Ready
-                | OfficeState::Idle
-                | OfficeState::Snapshotting,
-            ) if lease_expired && !mine => {
+            Some(OfficeState::Waking | OfficeState::Ready | OfficeState::Idle | OfficeState::Snapshotting)
+                if lease_expired && !mine =>
+            {
                 // Its replica died: take the office over. Its machine is gone with it.
                 let mut change = OfficeChange::to(OfficeState::Failed);
-                change.failure = Some(Some(
-                    "the Nova replica that ran this office stopped".to_owned(),
-                ));
+                change.failure = Some(Some("the Nova replica that ran this office stopped".to_owned()));
                 if self
-                    .set_state(
-                        &office,
-                        &[OfficeState::parse(&office.state).unwrap_or(OfficeState::Waking)],
-                        change,
-                    )
+                    .set_state(&office, &[OfficeState::parse(&office.state).unwrap_or(OfficeState::Waking)], change)
                     .await?
                 {
                     self.store.requeue_dispatched(&office.name).await?;
@@ -668,11 +568,7 @@ impl Engine {
     /// Restores the workspace, starts the office, checks its health, hands it its
     /// context, then marks it ready; the engine loop then drains its held prompts.
     async fn wake(&self, name: &str, generation: i64) -> anyhow::Result<()> {
-        let row = self
-            .store
-            .office(name)
-            .await?
-            .context("office row vanished")?;
+        let row = self.store.office(name).await?.context("office row vanished")?;
         let workspace = self.backend.workspace(name);
         if let Some(key) = &row.snapshot_key {
             let manifest = self.snapshots.restore(key, &workspace).await?;
@@ -685,16 +581,11 @@ impl Engine {
             }
         }
         let token = random_token();
-        let spec = StartSpec {
-            office: name.to_owned(),
-            generation,
-            nova_url: self.nova_url.clone(),
-            token: token.clone(),
-        };
+        let spec =
+            StartSpec { office: name.to_owned(), generation, nova_url: self.nova_url.clone(), token: token.clone() };
         let timeout = self.config.provisioner.wake_timeout;
         let endpoint = self.backend.start(&spec, timeout).await?;
-        self.wait_healthy(&endpoint, name, generation, timeout)
-            .await?;
+        self.wait_healthy(&endpoint, name, generation, timeout).await?;
         if let Some(context) = self.templates.office_context(&self.config, name)? {
             let response = self
                 .http
@@ -708,40 +599,24 @@ impl Engine {
                 bail!("the office refused its context: {}", response.status());
             }
         }
-        self.attached.lock().expect("attached lock").insert(
-            name.to_owned(),
-            Attached {
-                generation,
-                endpoint: endpoint.clone(),
-                token: token.clone(),
-            },
-        );
+        self.attached
+            .lock()
+            .expect("attached lock")
+            .insert(name.to_owned(), Attached { generation, endpoint: endpoint.clone(), token: token.clone() });
         let mut change = OfficeChange::to(OfficeState::Ready);
         change.endpoint = Some(Some(endpoint));
         change.token_hash = Some(Some(sha256_hex(&token)));
         change.lease_until = Some(Some(now_ms() + LEASE.as_millis() as i64));
         change.touch = true;
-        let row = self
-            .store
-            .office(name)
-            .await?
-            .context("office row vanished")?;
-        if row.generation != generation
-            || !self.set_state(&row, &[OfficeState::Waking], change).await?
-        {
+        let row = self.store.office(name).await?.context("office row vanished")?;
+        if row.generation != generation || !self.set_state(&row, &[OfficeState::Waking], change).await? {
             self.backend.stop(name, Duration::from_secs(2)).await?;
             bail!("the office moved on while it was waking");
         }
         Ok(())
     }
 
-    async fn wait_healthy(
-        &self,
-        endpoint: &str,
-        name: &str,
-        generation: i64,
-        timeout: Duration,
-    ) -> anyhow::Result<()> {
+    async fn wait_healthy(&self, endpoint: &str, name: &str, generation: i64, timeout: Duration) -> anyhow::Result<()> {
         let deadline = Instant::now() + timeout;
         let mut delay = Duration::from_millis(10);
         loop {
@@ -759,10 +634,7 @@ impl Engine {
                 );
             }
             if Instant::now() >= deadline {
-                bail!(
-                    "the office did not pass its health check within {}",
-                    humantime::format_duration(timeout)
-                );
+                bail!("the office did not pass its health check within {}", humantime::format_duration(timeout));
             }
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_millis(250));
@@ -773,11 +645,7 @@ impl Engine {
         tracing::error!(office = name, generation, "wake failed: {reason}");
         let _ = self.backend.stop(name, Duration::from_secs(2)).await;
         let result: anyhow::Result<()> = async {
-            let row = self
-                .store
-                .office(name)
-                .await?
-                .context("office row vanished")?;
+            let row = self.store.office(name).await?.context("office row vanished")?;
             if row.generation != generation {
                 return Ok(());
             }
@@ -787,14 +655,7 @@ impl Engine {
                 let mut told = std::collections::HashSet::new();
                 for prompt in self.store.prompts_in_state(name, PromptState::Held).await? {
                     if told.insert(prompt.thread_id.clone()) {
-                        self.post(
-                            &prompt.thread_id,
-                            "text",
-                            &texts::wake_failed(name, reason),
-                            None,
-                            None,
-                        )
-                        .await?;
+                        self.post(&prompt.thread_id, "text", &texts::wake_failed(name, reason), None, None).await?;
                     }
                 }
             }
@@ -810,8 +671,7 @@ impl Engine {
     async fn begin_sleep(self: &Arc<Self>, office: &offices::Model) -> anyhow::Result<()> {
         let change = OfficeChange::to(OfficeState::Snapshotting);
         if self.set_state(office, &[OfficeState::Idle], change).await? {
-            self.spawn_sleep(office.name.clone(), office.generation)
-                .await;
+            self.spawn_sleep(office.name.clone(), office.generation).await;
         }
         Ok(())
     }
@@ -825,9 +685,7 @@ impl Engine {
                 let mut change = OfficeChange::to(OfficeState::Failed);
                 change.failure = Some(Some(format!("snapshot failed: {error:#}")));
                 if let Ok(Some(row)) = engine.store.office(&name).await {
-                    let _ = engine
-                        .set_state(&row, &[OfficeState::Snapshotting], change)
-                        .await;
+                    let _ = engine.set_state(&row, &[OfficeState::Snapshotting], change).await;
                 }
             }
             engine.work.notify_one();
@@ -848,34 +706,24 @@ impl Engine {
         change.endpoint = Some(None);
         change.token_hash = Some(None);
         change.lease_until = Some(None);
-        let row = self
-            .store
-            .office(name)
-            .await?
-            .context("office row vanished")?;
+        let row = self.store.office(name).await?.context("office row vanished")?;
+        // Published only once the workspace is gone, below: "asleep" means no machine.
         if row.generation != generation
-            || !self
-                .set_state(&row, &[OfficeState::Snapshotting], change)
-                .await?
+            || !self.store.transition(name, generation, &[OfficeState::Snapshotting], change).await?
         {
             bail!("a newer generation took over during the snapshot; keeping its state");
         }
         // The machine is gone: its disk goes with it.
         if let Err(error) = std::fs::remove_dir_all(&workspace) {
-            tracing::warn!(
-                office = name,
-                "cannot remove the workspace after its snapshot: {error}"
-            );
+            tracing::warn!(office = name, "cannot remove the workspace after its snapshot: {error}");
         }
+        self.publish_office(name).await;
         Ok(())
     }
 
     /// Sends the office its held prompts, oldest first.
-    async fn dispatch_held(&self, office: &offices::Model) -> anyhow::Result<()> {
-        let held = self
-            .store
-            .prompts_in_state(&office.name, PromptState::Held)
-            .await?;
+    async fn dispatch_held(self: &Arc<Self>, office: &offices::Model) -> anyhow::Result<()> {
+        let held = self.store.prompts_in_state(&office.name, PromptState::Held).await?;
         if held.is_empty() {
             return Ok(());
         }
@@ -899,27 +747,12 @@ impl Engine {
         }
         for prompt in held {
             let Some(runtime) = &config.runtime else {
-                if self
-                    .store
-                    .move_prompt(prompt.id, PromptState::Held, PromptState::Failed)
-                    .await?
-                {
-                    self.post(
-                        &prompt.thread_id,
-                        "text",
-                        &texts::no_runtime(&office.name),
-                        None,
-                        None,
-                    )
-                    .await?;
+                if self.store.move_prompt(prompt.id, PromptState::Held, PromptState::Failed).await? {
+                    self.post(&prompt.thread_id, "text", &texts::no_runtime(&office.name), None, None).await?;
                 }
                 continue;
             };
-            if !self
-                .store
-                .move_prompt(prompt.id, PromptState::Held, PromptState::Dispatched)
-                .await?
-            {
+            if !self.store.move_prompt(prompt.id, PromptState::Held, PromptState::Dispatched).await? {
                 continue;
             }
             let card = Card::Progress {
@@ -928,14 +761,20 @@ impl Engine {
                 objectives: vec![],
                 lines: vec![],
             };
-            self.post(
-                &prompt.thread_id,
-                "progress",
-                &card.fallback_text(),
-                Some(&card),
-                Some(&prompt.run_id),
-            )
-            .await?;
+            // A run sent again (its office was lost) keeps its one progress message.
+            match self.store.progress_message(&prompt.run_id).await? {
+                Some(existing) => {
+                    let edited =
+                        self.store.edit_message(existing.id, &card.fallback_text(), Some(&card.to_json())).await?;
+                    let channel = self.channel_of(&prompt.thread_id).await?;
+                    self.publish_message(&channel, edited);
+                }
+                None => {
+                    self.post(&prompt.thread_id, "progress", &card.fallback_text(), Some(&card), Some(&prompt.run_id))
+                        .await?
+                }
+            }
+            self.applied.lock().expect("applied lock").remove(&prompt.run_id);
             let request = RunRequest {
                 run_id: prompt.run_id.clone(),
                 prompt: prompt.text.clone(),
@@ -947,13 +786,7 @@ impl Engine {
                     timeout_secs: runtime.timeout.as_secs().max(1),
                 },
             };
-            let sent = self
-                .http
-                .post(format!("{endpoint}/runs"))
-                .bearer_auth(&token)
-                .json(&request)
-                .send()
-                .await;
+            let sent = self.http.post(format!("{endpoint}/runs")).bearer_auth(&token).json(&request).send().await;
             match sent {
                 Ok(response) if response.status().is_success() => {
                     metrics::counter!("nova_prompts_dispatched_total").increment(1);
@@ -964,9 +797,7 @@ impl Engine {
                         Ok(response) => format!("the office answered {}", response.status()),
                         Err(error) => format!("the office stopped responding ({error})"),
                     };
-                    self.store
-                        .move_prompt(prompt.id, PromptState::Dispatched, PromptState::Held)
-                        .await?;
+                    self.store.move_prompt(prompt.id, PromptState::Dispatched, PromptState::Held).await?;
                     self.office_lost(office, &reason).await?;
                     return Ok(());
                 }
@@ -975,32 +806,25 @@ impl Engine {
         Ok(())
     }
 
-    /// The office's process is gone or broken: mark it failed; its prompts wait.
-    async fn office_lost(&self, office: &offices::Model, reason: &str) -> anyhow::Result<()> {
-        self.backend
-            .stop(&office.name, Duration::from_secs(2))
-            .await?;
-        self.attached
-            .lock()
-            .expect("attached lock")
-            .remove(&office.name);
-        let mut change = OfficeChange::to(OfficeState::Failed);
+    /// The office's process is gone or broken. Its workspace holds the newest state of
+    /// its work, so it is snapshotted (not discarded) before the office sleeps; the
+    /// prompts it was running go back to the queue and run again on the next wake.
+    async fn office_lost(self: &Arc<Self>, office: &offices::Model, reason: &str) -> anyhow::Result<()> {
+        tracing::warn!(office = %office.name, generation = office.generation, "office lost: {reason}");
+        self.attached.lock().expect("attached lock").remove(&office.name);
+        let mut change = OfficeChange::to(OfficeState::Snapshotting);
         change.failure = Some(Some(reason.to_owned()));
-        if self
-            .set_state(office, &[OfficeState::Ready, OfficeState::Idle], change)
-            .await?
-        {
-            self.store.requeue_dispatched(&office.name).await?;
+        if self.set_state(office, &[OfficeState::Ready, OfficeState::Idle], change).await? {
+            for prompt in self.store.requeue_dispatched(&office.name).await? {
+                self.post(&prompt.thread_id, "text", &texts::rerun(&office.name, reason), None, None).await?;
+            }
+            self.spawn_sleep(office.name.clone(), office.generation).await;
         }
         Ok(())
     }
 
     /// Applies an event an office reports. Refuses stale generations and bad tokens.
-    pub async fn office_event(
-        &self,
-        token: &str,
-        envelope: EventEnvelope,
-    ) -> anyhow::Result<Result<(), EventRefusal>> {
+    pub async fn office_event(&self, token: &str, envelope: EventEnvelope) -> anyhow::Result<Result<(), EventRefusal>> {
         let Some(office) = self.store.office(&envelope.office).await? else {
             return Ok(Err(EventRefusal::UnknownOffice));
         };
@@ -1014,12 +838,7 @@ impl Engine {
         if office.generation != envelope.generation {
             return Ok(Err(EventRefusal::StaleGeneration));
         }
-        let Some(prompt) = self
-            .store
-            .prompt_by_run(&envelope.run_id)
-            .await?
-            .filter(|p| p.office == office.name)
-        else {
+        let Some(prompt) = self.store.prompt_by_run(&envelope.run_id).await?.filter(|p| p.office == office.name) else {
             return Ok(Err(EventRefusal::UnknownRun));
         };
         {
@@ -1031,26 +850,16 @@ impl Engine {
             applied.insert(envelope.run_id.clone(), envelope.seq);
         }
         self.store.touch_office(&office.name).await?;
-        self.apply_run_event(&office.name, &prompt, envelope.event)
-            .await?;
+        self.apply_run_event(&office.name, &prompt, envelope.event).await?;
         Ok(Ok(()))
     }
 
-    async fn apply_run_event(
-        &self,
-        office: &str,
-        prompt: &prompts::Model,
-        event: RunEvent,
-    ) -> anyhow::Result<()> {
+    async fn apply_run_event(&self, office: &str, prompt: &prompts::Model, event: RunEvent) -> anyhow::Result<()> {
         let Some(progress) = self.store.progress_message(&prompt.run_id).await? else {
             bail!("run {} has no progress message", prompt.run_id);
         };
-        let Some(Card::Progress {
-            status,
-            mut objectives,
-            mut lines,
-            ..
-        }) = progress.card.as_deref().and_then(Card::from_json)
+        let Some(Card::Progress { status, mut objectives, mut lines, .. }) =
+            progress.card.as_deref().and_then(Card::from_json)
         else {
             bail!("run {} has a broken progress card", prompt.run_id);
         };
@@ -1069,59 +878,34 @@ impl Engine {
             }
             RunEvent::Objectives { items } => objectives = items,
             RunEvent::Result { text } => {
-                if !self
-                    .store
-                    .move_prompt(prompt.id, PromptState::Dispatched, PromptState::Done)
-                    .await?
-                {
+                if !self.store.move_prompt(prompt.id, PromptState::Dispatched, PromptState::Done).await? {
                     return Ok(());
                 }
                 status = RunStatus::Done;
                 follow_up = Some(("result", text));
             }
             RunEvent::Failed { error } => {
-                if !self
-                    .store
-                    .move_prompt(prompt.id, PromptState::Dispatched, PromptState::Failed)
-                    .await?
-                {
+                if !self.store.move_prompt(prompt.id, PromptState::Dispatched, PromptState::Failed).await? {
                     return Ok(());
                 }
                 status = RunStatus::Failed;
                 follow_up = Some(("text", texts::run_failed(office, &error)));
             }
         }
-        let card = Card::Progress {
-            office: office.to_owned(),
-            status,
-            objectives,
-            lines,
-        };
-        let edited = self
-            .store
-            .edit_message(progress.id, &card.fallback_text(), Some(&card.to_json()))
-            .await?;
+        let card = Card::Progress { office: office.to_owned(), status, objectives, lines };
+        let edited = self.store.edit_message(progress.id, &card.fallback_text(), Some(&card.to_json())).await?;
         let channel = self.channel_of(&prompt.thread_id).await?;
         self.publish_message(&channel, edited);
         if let Some((kind, body)) = follow_up {
-            self.applied
-                .lock()
-                .expect("applied lock")
-                .remove(&prompt.run_id);
-            self.post(&prompt.thread_id, kind, &body, None, Some(&prompt.run_id))
-                .await?;
+            self.applied.lock().expect("applied lock").remove(&prompt.run_id);
+            self.post(&prompt.thread_id, kind, &body, None, Some(&prompt.run_id)).await?;
             self.work.notify_one();
         }
         Ok(())
     }
 
     async fn channel_of(&self, thread_id: &str) -> anyhow::Result<String> {
-        Ok(self
-            .store
-            .thread(thread_id)
-            .await?
-            .map(|t| t.channel)
-            .unwrap_or_default())
+        Ok(self.store.thread(thread_id).await?.map(|t| t.channel).unwrap_or_default())
     }
 
     async fn post(
@@ -1133,10 +917,7 @@ impl Engine {
         run_id: Option<&str>,
     ) -> anyhow::Result<()> {
         let card = card.map(Card::to_json);
-        let message = self
-            .store
-            .post_message(thread_id, kind, body, card.as_deref(), run_id)
-            .await?;
+        let message = self.store.post_message(thread_id, kind, body, card.as_deref(), run_id).await?;
         let channel = self.channel_of(thread_id).await?;
         self.publish_message(&channel, message);
         Ok(())
@@ -1148,10 +929,7 @@ impl Engine {
         from: &[OfficeState],
         change: OfficeChange,
     ) -> anyhow::Result<bool> {
-        let moved = self
-            .store
-            .transition(&office.name, office.generation, from, change)
-            .await?;
+        let moved = self.store.transition(&office.name, office.generation, from, change).await?;
         if moved {
             self.publish_office(&office.name).await;
         }
@@ -1159,27 +937,18 @@ impl Engine {
     }
 
     fn publish_message(&self, channel: &str, message: messages::Model) {
-        let _ = self.updates.send(Update::Message {
-            channel: channel.to_owned(),
-            message: message.into(),
-        });
+        let _ = self.updates.send(Update::Message { channel: channel.to_owned(), message: message.into() });
     }
 
     async fn publish_office(&self, name: &str) {
         if let Ok(Some(row)) = self.store.office(name).await {
-            let _ = self.updates.send(Update::Office {
-                office: self.office_view(row),
-            });
+            let _ = self.updates.send(Update::Office { office: self.office_view(row) });
         }
     }
 
     pub fn office_view(&self, row: offices::Model) -> OfficeView {
         OfficeView {
-            role: self
-                .config
-                .office(&row.name)
-                .map(|o| o.role.clone())
-                .unwrap_or_default(),
+            role: self.config.office(&row.name).map(|o| o.role.clone()).unwrap_or_default(),
             name: row.name,
             state: row.state,
             generation: row.generation,

@@ -91,12 +91,7 @@ impl Router {
             .map(|r| Profile {
                 name: r.name.clone(),
                 words: words(&format!("{} {}", r.name, r.description)).collect(),
-                phrases: r
-                    .hints
-                    .iter()
-                    .map(|h| words(h).collect())
-                    .filter(|p: &Vec<String>| !p.is_empty())
-                    .collect(),
+                phrases: r.hints.iter().map(|h| words(h).collect()).filter(|p: &Vec<String>| !p.is_empty()).collect(),
                 channels: r.channels.clone(),
                 repos: vec![],
             })
@@ -112,11 +107,7 @@ impl Router {
                 repos: o.repos.clone(),
             })
             .collect();
-        Self {
-            repos,
-            offices,
-            min_confidence: config.router.min_confidence,
-        }
+        Self { repos, offices, min_confidence: config.router.min_confidence }
     }
 
     pub fn route(&self, request: &RouteRequest<'_>) -> Route {
@@ -144,10 +135,8 @@ impl Router {
             .repos
             .iter()
             .map(|repo| {
-                let mut score = overlap(&text_words, &repo.words)
-                    + 2.0 * phrase_hits(&text_words, &repo.phrases);
-                score += 0.5
-                    * (overlap(&context, &repo.words) + 2.0 * phrase_hits(&context, &repo.phrases));
+                let mut score = overlap(&text_words, &repo.words) + 2.0 * phrase_hits(&text_words, &repo.phrases);
+                score += 0.5 * (overlap(&context, &repo.words) + 2.0 * phrase_hits(&context, &repo.phrases));
                 if repo.channels.iter().any(|c| c == request.channel) {
                     score += 1.5;
                 }
@@ -157,16 +146,13 @@ impl Router {
                 score
             })
             .collect();
-        let best_repo = best(&repo_scores)
-            .filter(|&(_, s)| s >= 1.0)
-            .map(|(i, _)| self.repos[i].name.clone());
+        let best_repo = best(&repo_scores).filter(|&(_, s)| s >= 1.0).map(|(i, _)| self.repos[i].name.clone());
 
         let office_scores: Vec<f64> = self
             .offices
             .iter()
             .map(|office| {
-                let mut score =
-                    overlap(&text_words, &office.words) + 0.5 * overlap(&context, &office.words);
+                let mut score = overlap(&text_words, &office.words) + 0.5 * overlap(&context, &office.words);
                 if office.channels.iter().any(|c| c == request.channel) {
                     score += 2.0;
                 }
@@ -177,67 +163,29 @@ impl Router {
             })
             .collect();
 
-        let mut ranked: Vec<usize> = (0..self.offices.len())
-            .filter(|&i| office_scores[i] > 0.0)
-            .collect();
+        let mut ranked: Vec<usize> = (0..self.offices.len()).filter(|&i| office_scores[i] > 0.0).collect();
         ranked.sort_by(|&a, &b| office_scores[b].total_cmp(&office_scores[a]));
-        let alternatives: Vec<String> = ranked
-            .iter()
-            .take(3)
-            .map(|&i| self.offices[i].name.clone())
-            .collect();
+        let alternatives: Vec<String> = ranked.iter().take(3).map(|&i| self.offices[i].name.clone()).collect();
 
         if let Some(office) = mentioned_office {
-            let repo = self.fit_repo(
-                &office,
-                best_repo.map_or(RepoChoice::Unknown, RepoChoice::Named),
-            );
-            return Route {
-                repo,
-                office: Some(office),
-                confidence: 1.0,
-                alternatives,
-                stage: Stage::Mention,
-            };
+            let repo = self.fit_repo(&office, best_repo.map_or(RepoChoice::Unknown, RepoChoice::Named));
+            return Route { repo, office: Some(office), confidence: 1.0, alternatives, stage: Stage::Mention };
         }
 
         let top = ranked.first().map_or(0.0, |&i| office_scores[i]);
         let second = ranked.get(1).map_or(0.0, |&i| office_scores[i]);
-        let confidence = if top <= 0.0 {
-            0.0
-        } else {
-            ((top - second) / top) * (top / 1.0).min(1.0)
-        };
-        let stage = if self
-            .offices
-            .iter()
-            .any(|o| o.channels.iter().any(|c| c == request.channel))
-        {
+        let confidence = if top <= 0.0 { 0.0 } else { ((top - second) / top) * (top / 1.0).min(1.0) };
+        let stage = if self.offices.iter().any(|o| o.channels.iter().any(|c| c == request.channel)) {
             Stage::Channel
         } else {
             Stage::Scorer
         };
         if confidence < self.min_confidence {
-            return Route {
-                repo: RepoChoice::Unknown,
-                office: None,
-                confidence,
-                alternatives,
-                stage,
-            };
+            return Route { repo: RepoChoice::Unknown, office: None, confidence, alternatives, stage };
         }
         let office = self.offices[ranked[0]].name.clone();
-        let repo = self.fit_repo(
-            &office,
-            best_repo.map_or(RepoChoice::Unknown, RepoChoice::Named),
-        );
-        Route {
-            repo,
-            office: Some(office),
-            confidence,
-            alternatives,
-            stage,
-        }
+        let repo = self.fit_repo(&office, best_repo.map_or(RepoChoice::Unknown, RepoChoice::Named));
+        Route { repo, office: Some(office), confidence, alternatives, stage }
     }
 
     /// Keeps the repo consistent with the office: `none` for offices without repos,
@@ -248,9 +196,7 @@ impl Router {
         };
         match (profile.repos.as_slice(), repo) {
             ([], _) => RepoChoice::None,
-            (_, RepoChoice::Named(name)) if profile.repos.contains(&name) => {
-                RepoChoice::Named(name)
-            }
+            (_, RepoChoice::Named(name)) if profile.repos.contains(&name) => RepoChoice::Named(name),
             ([only], _) => RepoChoice::Named(only.clone()),
             _ => RepoChoice::Unknown,
         }
@@ -268,9 +214,7 @@ impl Router {
                         || name_words.len() == 1
                             && text_words.contains(&name_words[0])
                             && r.name.len() > 3
-                            && lower
-                                .split(|c: char| !c.is_alphanumeric() && c != '-')
-                                .any(|w| w == r.name)
+                            && lower.split(|c: char| !c.is_alphanumeric() && c != '-').any(|w| w == r.name)
                 })
             })
             .map(|r| r.name.clone())
@@ -280,19 +224,12 @@ impl Router {
 fn mentioned_office(text: &str, offices: &[Profile]) -> Option<String> {
     text.split_whitespace()
         .filter_map(|w| w.strip_prefix('@'))
-        .map(|w| {
-            w.trim_end_matches(|c: char| !c.is_alphanumeric())
-                .to_lowercase()
-        })
+        .map(|w| w.trim_end_matches(|c: char| !c.is_alphanumeric()).to_lowercase())
         .find_map(|w| offices.iter().find(|o| o.name == w).map(|o| o.name.clone()))
 }
 
 fn best(scores: &[f64]) -> Option<(usize, f64)> {
-    scores
-        .iter()
-        .copied()
-        .enumerate()
-        .max_by(|a, b| a.1.total_cmp(&b.1))
+    scores.iter().copied().enumerate().max_by(|a, b| a.1.total_cmp(&b.1))
 }
 
 fn overlap(words: &[String], profile: &HashSet<String>) -> f64 {
@@ -301,18 +238,14 @@ fn overlap(words: &[String], profile: &HashSet<String>) -> f64 {
 }
 
 fn phrase_hits(words: &[String], phrases: &[Vec<String>]) -> f64 {
-    phrases
-        .iter()
-        .filter(|p| words.windows(p.len()).any(|w| w == p.as_slice()))
-        .count() as f64
+    phrases.iter().filter(|p| words.windows(p.len()).any(|w| w == p.as_slice())).count() as f64
 }
 
 const STOPWORDS: &[&str] = &[
-    "a", "an", "the", "and", "or", "of", "to", "in", "on", "for", "with", "is", "are", "it", "its",
-    "this", "that", "be", "can", "you", "we", "i", "me", "my", "our", "please", "someone", "some",
-    "at", "by", "from", "as", "so", "do", "does", "should", "would", "could", "there", "they",
-    "when", "what", "how", "any", "all", "not", "no", "up", "out", "into", "over", "same", "still",
-    "just", "look", "update", "yes", "now", "new",
+    "a", "an", "the", "and", "or", "of", "to", "in", "on", "for", "with", "is", "are", "it", "its", "this", "that",
+    "be", "can", "you", "we", "i", "me", "my", "our", "please", "someone", "some", "at", "by", "from", "as", "so",
+    "do", "does", "should", "would", "could", "there", "they", "when", "what", "how", "any", "all", "not", "no", "up",
+    "out", "into", "over", "same", "still", "just", "look", "update", "yes", "now", "new",
 ];
 
 /// Lowercased, stemmed content words.
@@ -348,15 +281,8 @@ mod tests {
     }
 
     fn route(channel: &str, text: &str) -> (String, String) {
-        let r = router().route(&RouteRequest {
-            channel,
-            text,
-            ..Default::default()
-        });
-        (
-            r.repo.label().to_owned(),
-            r.office.unwrap_or_else(|| "unknown".to_owned()),
-        )
+        let r = router().route(&RouteRequest { channel, text, ..Default::default() });
+        (r.repo.label().to_owned(), r.office.unwrap_or_else(|| "unknown".to_owned()))
     }
 
     #[test]
@@ -372,10 +298,7 @@ mod tests {
     #[test]
     fn the_demo_story_routes_to_maker_on_payments() {
         assert_eq!(
-            route(
-                "payments",
-                "the coupon field rejects valid codes, please fix"
-            ),
+            route("payments", "the coupon field rejects valid codes, please fix"),
             ("payments-api".into(), "maker".into())
         );
     }
@@ -390,30 +313,18 @@ mod tests {
 
     #[test]
     fn repo_prefix_mention_names_the_repo() {
-        assert_eq!(
-            route("eng", "repo:inventory bump the dependencies").0,
-            "inventory"
-        );
+        assert_eq!(route("eng", "repo:inventory bump the dependencies").0, "inventory");
     }
 
     #[test]
     fn office_channel_binds_the_office() {
-        assert_eq!(
-            route("data", "top 20 products by revenue this quarter"),
-            ("none".into(), "analyst".into())
-        );
+        assert_eq!(route("data", "top 20 products by revenue this quarter"), ("none".into(), "analyst".into()));
     }
 
     #[test]
     fn content_free_messages_are_unknown() {
-        assert_eq!(
-            route("general", "can someone look at this?"),
-            ("unknown".into(), "unknown".into())
-        );
-        assert_eq!(
-            route("random", "any update?"),
-            ("unknown".into(), "unknown".into())
-        );
+        assert_eq!(route("general", "can someone look at this?"), ("unknown".into(), "unknown".into()));
+        assert_eq!(route("random", "any update?"), ("unknown".into(), "unknown".into()));
     }
 
     #[test]
@@ -425,17 +336,11 @@ mod tests {
             thread_repo: Some("mobile"),
             ..Default::default()
         });
-        assert_eq!(
-            (r.repo.label(), r.office.as_deref(), r.stage),
-            ("mobile", Some("maker"), Stage::Thread)
-        );
+        assert_eq!((r.repo.label(), r.office.as_deref(), r.stage), ("mobile", Some("maker"), Stage::Thread));
     }
 
     #[test]
     fn offices_without_repos_get_none() {
-        assert_eq!(
-            route("support", "triage this morning's tickets"),
-            ("none".into(), "support".into())
-        );
+        assert_eq!(route("support", "triage this morning's tickets"), ("none".into(), "support".into()));
     }
 }

@@ -12,17 +12,9 @@ use crate::router::{RepoChoice, Route};
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Card {
     /// "Which office should take this?" with one button per likely office.
-    Picker {
-        options: Vec<PickOption>,
-        resolved: Option<Resolution>,
-    },
+    Picker { options: Vec<PickOption>, resolved: Option<Resolution> },
     /// The live view of a run, edited in place.
-    Progress {
-        office: String,
-        status: RunStatus,
-        objectives: Vec<Objective>,
-        lines: Vec<String>,
-    },
+    Progress { office: String, status: RunStatus, objectives: Vec<Objective>, lines: Vec<String> },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,13 +52,7 @@ impl Card {
 
     pub fn picker(offices: &[&Office]) -> Self {
         Card::Picker {
-            options: offices
-                .iter()
-                .map(|o| PickOption {
-                    office: o.name.clone(),
-                    role: o.role.clone(),
-                })
-                .collect(),
+            options: offices.iter().map(|o| PickOption { office: o.name.clone(), role: o.role.clone() }).collect(),
             resolved: None,
         }
     }
@@ -75,15 +61,8 @@ impl Card {
     pub fn fallback_text(&self) -> String {
         match self {
             Card::Picker { resolved: None, .. } => picker_question(),
-            Card::Picker {
-                resolved: Some(r), ..
-            } => picked(&r.by, &r.choice),
-            Card::Progress {
-                office,
-                status,
-                objectives,
-                lines,
-            } => progress(office, *status, objectives, lines),
+            Card::Picker { resolved: Some(r), .. } => picked(&r.by, &r.choice),
+            Card::Progress { office, status, objectives, lines } => progress(office, *status, objectives, lines),
         }
     }
 }
@@ -95,11 +74,7 @@ pub fn routed(route: &Route, office_asleep: bool) -> String {
         RepoChoice::None => String::new(),
         RepoChoice::Unknown => " · repo not named".to_owned(),
     };
-    let wake = if office_asleep {
-        " It is asleep; waking it up."
-    } else {
-        ""
-    };
+    let wake = if office_asleep { " It is asleep; waking it up." } else { "" };
     format!("Routing to **{office}**{repo}.{wake}")
 }
 
@@ -129,16 +104,12 @@ pub fn run_failed(office: &str, error: &str) -> String {
     format!("**{office}** could not finish this: {error}")
 }
 
-pub fn rerun_after_restart(office: &str) -> String {
-    format!("**{office}** stopped while working on this (Nova restarted); running it again.")
+/// A run interrupted by something other than the run itself, about to run again.
+pub fn rerun(office: &str, why: &str) -> String {
+    format!("**{office}** stopped while working on this ({why}); its workspace is kept and this runs again.")
 }
 
-pub fn progress(
-    office: &str,
-    status: RunStatus,
-    objectives: &[Objective],
-    lines: &[String],
-) -> String {
+pub fn progress(office: &str, status: RunStatus, objectives: &[Objective], lines: &[String]) -> String {
     let headline = match status {
         RunStatus::Queued => format!("**{office}** has this queued."),
         RunStatus::Working => format!("**{office}** is working on this…"),
@@ -149,11 +120,7 @@ pub fn progress(
     if !objectives.is_empty() {
         out.push('\n');
         for objective in objectives {
-            out.push_str(&format!(
-                "\n- [{}] {}",
-                if objective.done { "x" } else { " " },
-                objective.text
-            ));
+            out.push_str(&format!("\n- [{}] {}", if objective.done { "x" } else { " " }, objective.text));
         }
     }
     if !lines.is_empty() {
@@ -171,13 +138,7 @@ mod tests {
     use crate::router::Stage;
 
     fn route(repo: RepoChoice) -> Route {
-        Route {
-            repo,
-            office: Some("maker".into()),
-            confidence: 0.8,
-            alternatives: vec![],
-            stage: Stage::Scorer,
-        }
+        Route { repo, office: Some("maker".into()), confidence: 0.8, alternatives: vec![], stage: Stage::Scorer }
     }
 
     #[test]
@@ -196,25 +157,16 @@ mod tests {
     #[test]
     fn failure_texts() {
         insta::assert_snapshot!(no_runtime("maker"));
-        insta::assert_snapshot!(wake_failed(
-            "maker",
-            "office did not report its address within 60s"
-        ));
+        insta::assert_snapshot!(wake_failed("maker", "office did not report its address within 60s"));
         insta::assert_snapshot!(run_failed("maker", "the runtime exited with exit status: 2"), @"**maker** could not finish this: the runtime exited with exit status: 2");
-        insta::assert_snapshot!(rerun_after_restart("maker"), @"**maker** stopped while working on this (Nova restarted); running it again.");
+        insta::assert_snapshot!(rerun("maker", "its process exited"), @"**maker** stopped while working on this (its process exited); its workspace is kept and this runs again.");
     }
 
     #[test]
     fn progress_card_text() {
         let objectives = vec![
-            Objective {
-                text: "Read the request".into(),
-                done: true,
-            },
-            Objective {
-                text: "Fix it".into(),
-                done: false,
-            },
+            Objective { text: "Read the request".into(), done: true },
+            Objective { text: "Fix it".into(), done: false },
         ];
         insta::assert_snapshot!(progress("maker", RunStatus::Working, &objectives, &["Reading src/cart.ts".into()]), @r"
         **maker** is working on this…
@@ -232,10 +184,7 @@ mod tests {
     #[test]
     fn cards_round_trip_as_json() {
         let card = Card::Picker {
-            options: vec![PickOption {
-                office: "maker".into(),
-                role: "Engineer".into(),
-            }],
+            options: vec![PickOption { office: "maker".into(), role: "Engineer".into() }],
             resolved: None,
         };
         insta::assert_snapshot!(card.to_json(), @r#"{"type":"picker","options":[{"office":"maker","role":"Engineer"}],"resolved":null}"#);

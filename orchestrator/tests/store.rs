@@ -4,8 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orchestrator::store::{
-    InboundEffects, InboundKind, NewInbound, NewPrompt, OfficeChange, OfficeState, PromptState,
-    Store,
+    InboundEffects, InboundKind, NewInbound, NewPrompt, OfficeChange, OfficeState, PromptState, Store,
 };
 use testkit::TestDatabase;
 
@@ -31,9 +30,7 @@ fn message(key: &str, thread: &str) -> NewInbound {
 async fn migrations_are_idempotent() {
     let (store, db) = store().await;
     drop(store);
-    Store::connect(&db.url)
-        .await
-        .expect("a second start runs no migration twice");
+    Store::connect(&db.url).await.expect("a second start runs no migration twice");
     db.cleanup().await.unwrap();
 }
 
@@ -45,11 +42,7 @@ async fn a_redelivered_inbound_event_is_recorded_once() {
     assert!(!first.duplicate && again.duplicate);
     assert_eq!(first.inbound.id, again.inbound.id);
     assert_eq!(store.pending_inbound(10).await.unwrap().len(), 1);
-    assert_eq!(
-        store.thread_messages("t1").await.unwrap().len(),
-        1,
-        "the duplicate posted nothing"
-    );
+    assert_eq!(store.thread_messages("t1").await.unwrap().len(), 1, "the duplicate posted nothing");
     db.cleanup().await.unwrap();
 }
 
@@ -67,28 +60,9 @@ async fn an_inbound_event_is_processed_once() {
         }),
         ..Default::default()
     };
-    assert!(
-        store
-            .process_inbound(recorded.inbound.id, effects())
-            .await
-            .unwrap()
-            .is_some()
-    );
-    assert!(
-        store
-            .process_inbound(recorded.inbound.id, effects())
-            .await
-            .unwrap()
-            .is_none()
-    );
-    assert_eq!(
-        store
-            .prompts_in_state("maker", PromptState::Held)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert!(store.process_inbound(recorded.inbound.id, effects()).await.unwrap().is_some());
+    assert!(store.process_inbound(recorded.inbound.id, effects()).await.unwrap().is_none());
+    assert_eq!(store.prompts_in_state("maker", PromptState::Held).await.unwrap().len(), 1);
     assert!(store.pending_inbound(10).await.unwrap().is_empty());
     db.cleanup().await.unwrap();
 }
@@ -103,10 +77,7 @@ async fn twenty_concurrent_wakes_yield_exactly_one_winner() {
         .map(|i| {
             let (store, row) = (Arc::clone(&store), row.clone());
             tokio::spawn(async move {
-                store
-                    .begin_wake(&row, &format!("replica-{i}"), Duration::from_secs(30))
-                    .await
-                    .unwrap()
+                store.begin_wake(&row, &format!("replica-{i}"), Duration::from_secs(30)).await.unwrap()
             })
         })
         .collect();
@@ -127,33 +98,12 @@ async fn a_transition_from_an_old_generation_changes_nothing() {
     let (store, db) = store().await;
     store.ensure_offices(["maker"]).await.unwrap();
     let row = store.office("maker").await.unwrap().unwrap();
-    store
-        .begin_wake(&row, "a", Duration::from_secs(30))
-        .await
-        .unwrap()
-        .unwrap();
+    store.begin_wake(&row, "a", Duration::from_secs(30)).await.unwrap().unwrap();
     // A late snapshot of generation 0 must not put generation 1 to sleep.
-    let stale = store
-        .transition(
-            "maker",
-            0,
-            &[OfficeState::Waking],
-            OfficeChange::to(OfficeState::Asleep),
-        )
-        .await
-        .unwrap();
+    let stale =
+        store.transition("maker", 0, &[OfficeState::Waking], OfficeChange::to(OfficeState::Asleep)).await.unwrap();
     assert!(!stale);
-    assert!(
-        store
-            .transition(
-                "maker",
-                1,
-                &[OfficeState::Waking],
-                OfficeChange::to(OfficeState::Ready)
-            )
-            .await
-            .unwrap()
-    );
+    assert!(store.transition("maker", 1, &[OfficeState::Waking], OfficeChange::to(OfficeState::Ready)).await.unwrap());
     assert_eq!(store.office("maker").await.unwrap().unwrap().state, "ready");
     db.cleanup().await.unwrap();
 }
@@ -178,31 +128,10 @@ async fn a_prompt_moves_only_from_the_state_it_is_in() {
         )
         .await
         .unwrap();
-    let prompt = store
-        .prompts_in_state("maker", PromptState::Held)
-        .await
-        .unwrap()
-        .remove(0);
-    assert!(
-        store
-            .move_prompt(prompt.id, PromptState::Held, PromptState::Dispatched)
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .move_prompt(prompt.id, PromptState::Held, PromptState::Dispatched)
-            .await
-            .unwrap()
-    );
+    let prompt = store.prompts_in_state("maker", PromptState::Held).await.unwrap().remove(0);
+    assert!(store.move_prompt(prompt.id, PromptState::Held, PromptState::Dispatched).await.unwrap());
+    assert!(!store.move_prompt(prompt.id, PromptState::Held, PromptState::Dispatched).await.unwrap());
     assert_eq!(store.requeue_dispatched("maker").await.unwrap().len(), 1);
-    assert_eq!(
-        store
-            .prompts_in_state("maker", PromptState::Held)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(store.prompts_in_state("maker", PromptState::Held).await.unwrap().len(), 1);
     db.cleanup().await.unwrap();
 }

@@ -12,16 +12,11 @@ use serde_json::json;
 /// Runs the example on the prompt in `NOVA_PROMPT`. `NOVA_EXAMPLE_STEP_MS` paces the
 /// steps (default 300 ms) so that a person watching the console sees progress stream.
 pub fn run() -> anyhow::Result<()> {
-    let prompt = std::env::var("NOVA_PROMPT")
-        .context("NOVA_PROMPT is not set: run me as an office runtime")?;
+    let prompt = std::env::var("NOVA_PROMPT").context("NOVA_PROMPT is not set: run me as an office runtime")?;
     let run_id = std::env::var("NOVA_RUN_ID").unwrap_or_else(|_| "manual".to_owned());
     let author = std::env::var("NOVA_AUTHOR").unwrap_or_else(|_| "someone".to_owned());
-    let step = Duration::from_millis(
-        std::env::var("NOVA_EXAMPLE_STEP_MS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(300),
-    );
+    let step =
+        Duration::from_millis(std::env::var("NOVA_EXAMPLE_STEP_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(300));
     let mut out = std::io::stdout().lock();
     let mut say = |value: serde_json::Value| -> anyhow::Result<()> {
         writeln!(out, "{value}")?;

@@ -35,11 +35,7 @@ pub struct LocalBackend {
 
 impl LocalBackend {
     pub fn new(root: PathBuf, program: Vec<String>) -> Self {
-        Self {
-            root,
-            program,
-            children: Mutex::new(HashMap::new()),
-        }
+        Self { root, program, children: Mutex::new(HashMap::new()) }
     }
 
     pub fn workspace(&self, office: &str) -> PathBuf {
@@ -47,18 +43,10 @@ impl LocalBackend {
     }
 
     /// Starts the office process and returns the URL it listens on.
-    pub async fn start(
-        &self,
-        spec: &StartSpec,
-        startup_timeout: Duration,
-    ) -> anyhow::Result<String> {
+    pub async fn start(&self, spec: &StartSpec, startup_timeout: Duration) -> anyhow::Result<String> {
         let workspace = self.workspace(&spec.office);
-        std::fs::create_dir_all(&workspace)
-            .with_context(|| format!("cannot create {}", workspace.display()))?;
-        let (program, leading) = self
-            .program
-            .split_first()
-            .context("no office program configured")?;
+        std::fs::create_dir_all(&workspace).with_context(|| format!("cannot create {}", workspace.display()))?;
+        let (program, leading) = self.program.split_first().context("no office program configured")?;
         let mut command = Command::new(program);
         command
             .args(leading)
@@ -77,17 +65,12 @@ impl LocalBackend {
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("NOVA_OFFICE_TOKEN", &spec.token)
-            .env(
-                "RUST_LOG",
-                std::env::var("NOVA_OFFICE_LOG").unwrap_or_else(|_| "info".to_owned()),
-            )
+            .env("RUST_LOG", std::env::var("NOVA_OFFICE_LOG").unwrap_or_else(|_| "info".to_owned()))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        let mut child = command
-            .spawn()
-            .with_context(|| format!("cannot start office program {program}"))?;
+        let mut child = command.spawn().with_context(|| format!("cannot start office program {program}"))?;
         let stdout = child.stdout.take().context("office stdout not captured")?;
         let stderr = child.stderr.take().context("office stderr not captured")?;
         let office = spec.office.clone();
@@ -112,12 +95,7 @@ impl LocalBackend {
                 tracing::info!(office = %office, "{line}");
             }
         });
-        if let Some(mut old) = self
-            .children
-            .lock()
-            .await
-            .insert(spec.office.clone(), child)
-        {
+        if let Some(mut old) = self.children.lock().await.insert(spec.office.clone(), child) {
             let _ = old.kill().await;
         }
         Ok(format!("http://{address}"))

@@ -18,8 +18,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{Mutex, mpsc};
 
 use crate::protocol::{
-    ContextFiles, EventEnvelope, Health, LISTENING_PREFIX, RUN_ID_HEADER, RunEvent, RunRequest,
-    parse_runtime_line,
+    ContextFiles, EventEnvelope, Health, LISTENING_PREFIX, RUN_ID_HEADER, RunEvent, RunRequest, parse_runtime_line,
 };
 
 #[derive(Debug, Clone, clap::Args)]
@@ -51,15 +50,10 @@ struct Office {
 /// stopped. The token comes from `NOVA_OFFICE_TOKEN`.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let token = std::env::var("NOVA_OFFICE_TOKEN").context("NOVA_OFFICE_TOKEN is not set")?;
-    std::fs::create_dir_all(&args.workspace)
-        .with_context(|| format!("cannot create {}", args.workspace.display()))?;
+    std::fs::create_dir_all(&args.workspace).with_context(|| format!("cannot create {}", args.workspace.display()))?;
     let (queue, runs) = mpsc::unbounded_channel();
-    let office = Arc::new(Office {
-        args: args.clone(),
-        token: token.clone(),
-        queue,
-        accepted: Mutex::new(HashSet::new()),
-    });
+    let office =
+        Arc::new(Office { args: args.clone(), token: token.clone(), queue, accepted: Mutex::new(HashSet::new()) });
     let sink = EventSink::new(&args, token);
     tokio::spawn(run_queue(runs, args.clone(), sink));
 
@@ -79,29 +73,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             std::process::exit(0);
         });
     }
-    axum::serve(listener, app)
-        .await
-        .context("office server failed")
+    axum::serve(listener, app).await.context("office server failed")
 }
 
 fn authorized(office: &Office, headers: &HeaderMap) -> Result<(), StatusCode> {
     let expected = format!("Bearer {}", office.token);
-    let given = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let given = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
     // Constant-time: the comparison takes as long wherever the first difference is.
     let same = given.len() == expected.len()
-        && given
-            .bytes()
-            .zip(expected.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
-    if same {
-        Ok(())
-    } else {
-        Err(StatusCode::UNAUTHORIZED)
-    }
+        && given.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+    if same { Ok(()) } else { Err(StatusCode::UNAUTHORIZED) }
 }
 
 async fn health(State(office): State<Arc<Office>>) -> Json<Health> {
@@ -119,10 +100,8 @@ async fn write_context(
 ) -> Result<StatusCode, (StatusCode, String)> {
     authorized(&office, &headers).map_err(|s| (s, "bad token".to_owned()))?;
     for file in &context.files {
-        let relative = safe_relative(&file.path).ok_or((
-            StatusCode::BAD_REQUEST,
-            format!("refused path {:?}", file.path),
-        ))?;
+        let relative =
+            safe_relative(&file.path).ok_or((StatusCode::BAD_REQUEST, format!("refused path {:?}", file.path)))?;
         let path = office.args.workspace.join(relative);
         let write = || -> std::io::Result<()> {
             if let Some(parent) = path.parent() {
@@ -130,12 +109,7 @@ async fn write_context(
             }
             std::fs::write(&path, &file.content)
         };
-        write().map_err(|e| {
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("cannot write {}: {e}", file.path),
-            )
-        })?;
+        write().map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, format!("cannot write {}: {e}", file.path)))?;
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -156,32 +130,17 @@ async fn accept_run(
     if !office.accepted.lock().await.insert(run.run_id.clone()) {
         return Ok(StatusCode::OK);
     }
-    office
-        .queue
-        .send(run)
-        .map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?;
+    office.queue.send(run).map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?;
     Ok(StatusCode::ACCEPTED)
 }
 
 /// Runs prompts one at a time, in the order Nova sent them.
-async fn run_queue(
-    mut runs: mpsc::UnboundedReceiver<RunRequest>,
-    args: ServeArgs,
-    sink: EventSink,
-) {
+async fn run_queue(mut runs: mpsc::UnboundedReceiver<RunRequest>, args: ServeArgs, sink: EventSink) {
     while let Some(run) = runs.recv().await {
-        let mut emitter = Emitter {
-            sink: &sink,
-            run_id: &run.run_id,
-            seq: 0,
-        };
+        let mut emitter = Emitter { sink: &sink, run_id: &run.run_id, seq: 0 };
         emitter.emit(RunEvent::Started).await;
         if let Err(error) = execute(&run, &args, &mut emitter).await {
-            emitter
-                .emit(RunEvent::Failed {
-                    error: format!("{error:#}"),
-                })
-                .await;
+            emitter.emit(RunEvent::Failed { error: format!("{error:#}") }).await;
         }
     }
 }
@@ -202,11 +161,7 @@ impl Emitter<'_> {
     }
 }
 
-async fn execute(
-    run: &RunRequest,
-    args: &ServeArgs,
-    emitter: &mut Emitter<'_>,
-) -> anyhow::Result<()> {
+async fn execute(run: &RunRequest, args: &ServeArgs, emitter: &mut Emitter<'_>) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("cannot find the office executable")?;
     let vars = serde_json::json!({
         "prompt": run.prompt,
@@ -247,9 +202,7 @@ async fn execute(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    let mut child = command
-        .spawn()
-        .with_context(|| format!("cannot start the runtime `{program}`"))?;
+    let mut child = command.spawn().with_context(|| format!("cannot start the runtime `{program}`"))?;
     let stdout = child.stdout.take().context("runtime stdout not captured")?;
     let stderr = child.stderr.take().context("runtime stderr not captured")?;
     let stderr_tail = tokio::spawn(async move {
@@ -297,8 +250,7 @@ async fn execute(
     }
     let tail = stderr_tail.await.unwrap_or_default();
     if status.success() {
-        let text = last_progress
-            .unwrap_or_else(|| "The runtime finished without reporting anything.".to_owned());
+        let text = last_progress.unwrap_or_else(|| "The runtime finished without reporting anything.".to_owned());
         emitter.emit(RunEvent::Result { text }).await;
         Ok(())
     } else if tail.is_empty() {
@@ -310,11 +262,7 @@ async fn execute(
 
 fn humanize(duration: Duration) -> String {
     let secs = duration.as_secs();
-    if secs >= 60 {
-        format!("{} min", secs / 60)
-    } else {
-        format!("{secs} s")
-    }
+    if secs >= 60 { format!("{} min", secs / 60) } else { format!("{secs} s") }
 }
 
 /// Delivers events to Nova in order, retrying through Nova restarts.
@@ -329,10 +277,7 @@ struct EventSink {
 impl EventSink {
     fn new(args: &ServeArgs, token: String) -> Self {
         Self {
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .expect("a default HTTP client"),
+            client: reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("a default HTTP client"),
             url: format!("{}/api/office/events", args.nova_url.trim_end_matches('/')),
             token,
             office: args.office.clone(),
@@ -362,16 +307,10 @@ impl EventSink {
                 Ok(response) if response.status().is_success() => return,
                 // Nova refused the event for good (a stale generation, a bad token).
                 Ok(response) if response.status().is_client_error() => {
-                    eprintln!(
-                        "Nova refused event {seq} of run {run_id}: {}",
-                        response.status()
-                    );
+                    eprintln!("Nova refused event {seq} of run {run_id}: {}", response.status());
                     return;
                 }
-                Ok(response) => eprintln!(
-                    "event {seq} of run {run_id}: attempt {attempt}: {}",
-                    response.status()
-                ),
+                Ok(response) => eprintln!("event {seq} of run {run_id}: attempt {attempt}: {}", response.status()),
                 Err(error) => eprintln!("event {seq} of run {run_id}: attempt {attempt}: {error}"),
             }
             tokio::time::sleep(delay).await;

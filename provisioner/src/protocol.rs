@@ -51,9 +51,7 @@ pub fn parse_runtime_line(line: &str) -> Option<RunEvent> {
     {
         return Some(event);
     }
-    Some(RunEvent::Progress {
-        text: line.to_owned(),
-    })
+    Some(RunEvent::Progress { text: line.to_owned() })
 }
 
 /// What nova-office posts to Nova for each event.
@@ -119,24 +117,14 @@ mod tests {
     fn json_lines_become_events() {
         assert_eq!(
             parse_runtime_line(r#"{"type":"result","text":"done"}"#),
-            Some(RunEvent::Result {
-                text: "done".into()
-            })
+            Some(RunEvent::Result { text: "done".into() })
         );
         assert_eq!(
-            parse_runtime_line(
-                r#"{"type":"objectives","items":[{"text":"read","done":true},{"text":"write"}]}"#
-            ),
+            parse_runtime_line(r#"{"type":"objectives","items":[{"text":"read","done":true},{"text":"write"}]}"#),
             Some(RunEvent::Objectives {
                 items: vec![
-                    Objective {
-                        text: "read".into(),
-                        done: true
-                    },
-                    Objective {
-                        text: "write".into(),
-                        done: false
-                    }
+                    Objective { text: "read".into(), done: true },
+                    Objective { text: "write".into(), done: false }
                 ]
             })
         );
@@ -144,17 +132,10 @@ mod tests {
 
     #[test]
     fn plain_text_and_unknown_json_are_progress() {
-        assert_eq!(
-            parse_runtime_line("compiling…"),
-            Some(RunEvent::Progress {
-                text: "compiling…".into()
-            })
-        );
+        assert_eq!(parse_runtime_line("compiling…"), Some(RunEvent::Progress { text: "compiling…".into() }));
         assert_eq!(
             parse_runtime_line(r#"{"level":"info"}"#),
-            Some(RunEvent::Progress {
-                text: r#"{"level":"info"}"#.into()
-            })
+            Some(RunEvent::Progress { text: r#"{"level":"info"}"#.into() })
         );
         assert_eq!(parse_runtime_line("   "), None);
     }
@@ -163,9 +144,7 @@ mod tests {
     fn a_runtime_cannot_forge_nova_office_events() {
         assert_eq!(
             parse_runtime_line(r#"{"type":"failed","error":"x"}"#),
-            Some(RunEvent::Progress {
-                text: r#"{"type":"failed","error":"x"}"#.into()
-            })
+            Some(RunEvent::Progress { text: r#"{"type":"failed","error":"x"}"#.into() })
         );
     }
 }

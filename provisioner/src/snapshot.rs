@@ -45,8 +45,7 @@ impl Snapshots {
 
     /// Snapshots kept on the local filesystem under `dir`.
     pub fn local(dir: &Path, level: i32) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create snapshot dir {}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create snapshot dir {}", dir.display()))?;
         let store = object_store::local::LocalFileSystem::new_with_prefix(dir)
             .with_context(|| format!("cannot open snapshot dir {}", dir.display()))?;
         Ok(Self::new(Arc::new(store), level))
@@ -57,12 +56,7 @@ impl Snapshots {
     }
 
     /// Archives `workspace`, uploads it and checks the stored size.
-    pub async fn save(
-        &self,
-        office: &str,
-        generation: i64,
-        workspace: &Path,
-    ) -> anyhow::Result<SnapshotInfo> {
+    pub async fn save(&self, office: &str, generation: i64, workspace: &Path) -> anyhow::Result<SnapshotInfo> {
         let started = Instant::now();
         let manifest = Manifest {
             office: office.to_owned(),
@@ -72,10 +66,9 @@ impl Snapshots {
         };
         let workspace = workspace.to_owned();
         let level = self.level;
-        let (archive, source_bytes, files) =
-            tokio::task::spawn_blocking(move || pack(&workspace, &manifest, level))
-                .await
-                .context("snapshot task panicked")??;
+        let (archive, source_bytes, files) = tokio::task::spawn_blocking(move || pack(&workspace, &manifest, level))
+            .await
+            .context("snapshot task panicked")??;
         let key = Self::key(office, generation);
         let bytes = archive.len() as u64;
         let path = ObjectPath::from(key.clone());
@@ -83,24 +76,11 @@ impl Snapshots {
             .put(&path, PutPayload::from(archive))
             .await
             .with_context(|| format!("cannot upload snapshot {key}"))?;
-        let stored = self
-            .store
-            .head(&path)
-            .await
-            .with_context(|| format!("cannot verify snapshot {key}"))?;
+        let stored = self.store.head(&path).await.with_context(|| format!("cannot verify snapshot {key}"))?;
         if stored.size != bytes {
-            bail!(
-                "snapshot {key} stored {} bytes, expected {bytes}",
-                stored.size
-            );
+            bail!("snapshot {key} stored {} bytes, expected {bytes}", stored.size);
         }
-        Ok(SnapshotInfo {
-            key,
-            bytes,
-            source_bytes,
-            files,
-            elapsed: started.elapsed(),
-        })
+        Ok(SnapshotInfo { key, bytes, source_bytes, files, elapsed: started.elapsed() })
     }
 
     /// Replaces `workspace` with the snapshot's contents and returns its manifest.
@@ -116,9 +96,7 @@ impl Snapshots {
             .await
             .with_context(|| format!("cannot read snapshot {key}"))?;
         let workspace = workspace.to_owned();
-        tokio::task::spawn_blocking(move || unpack(&data, &workspace))
-            .await
-            .context("restore task panicked")?
+        tokio::task::spawn_blocking(move || unpack(&data, &workspace)).await.context("restore task panicked")?
     }
 }
 
@@ -172,13 +150,9 @@ fn walk(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 fn unpack(data: &[u8], workspace: &Path) -> anyhow::Result<Manifest> {
-    let parent = workspace
-        .parent()
-        .context("workspace has no parent directory")?;
+    let parent = workspace.parent().context("workspace has no parent directory")?;
     std::fs::create_dir_all(parent)?;
-    let staging = tempfile::Builder::new()
-        .prefix(".restore-")
-        .tempdir_in(parent)?;
+    let staging = tempfile::Builder::new().prefix(".restore-").tempdir_in(parent)?;
     let mut archive = tar::Archive::new(zstd::Decoder::new(data)?);
     archive.set_preserve_permissions(true);
     let mut manifest = None;
@@ -188,9 +162,7 @@ fn unpack(data: &[u8], workspace: &Path) -> anyhow::Result<Manifest> {
         if path == Path::new(MANIFEST) {
             let mut json = String::new();
             entry.read_to_string(&mut json)?;
-            manifest = Some(
-                serde_json::from_str::<Manifest>(&json).context("snapshot manifest is invalid")?,
-            );
+            manifest = Some(serde_json::from_str::<Manifest>(&json).context("snapshot manifest is invalid")?);
             continue;
         }
         // `unpack_in` refuses paths that would escape the staging directory.
@@ -200,16 +172,11 @@ fn unpack(data: &[u8], workspace: &Path) -> anyhow::Result<Manifest> {
     }
     let manifest = manifest.context("snapshot has no manifest")?;
     if workspace.exists() {
-        std::fs::remove_dir_all(workspace)
-            .with_context(|| format!("cannot clear {}", workspace.display()))?;
+        std::fs::remove_dir_all(workspace).with_context(|| format!("cannot clear {}", workspace.display()))?;
     }
     let staged = staging.keep();
-    std::fs::rename(&staged, workspace).with_context(|| {
-        format!(
-            "cannot move restored workspace into {}",
-            workspace.display()
-        )
-    })?;
+    std::fs::rename(&staged, workspace)
+        .with_context(|| format!("cannot move restored workspace into {}", workspace.display()))?;
     Ok(manifest)
 }
 
@@ -234,18 +201,9 @@ mod tests {
         std::fs::create_dir_all(&workspace).unwrap();
         std::fs::write(workspace.join("stale.txt"), "old").unwrap();
         let manifest = snapshots.restore(&info.key, &workspace).await.unwrap();
-        assert_eq!(
-            (manifest.office.as_str(), manifest.generation),
-            ("maker", 7)
-        );
-        assert_eq!(
-            std::fs::read_to_string(workspace.join("notes/deep/a.md")).unwrap(),
-            "hello"
-        );
-        assert!(
-            !workspace.join("stale.txt").exists(),
-            "restore replaces the workspace"
-        );
+        assert_eq!((manifest.office.as_str(), manifest.generation), ("maker", 7));
+        assert_eq!(std::fs::read_to_string(workspace.join("notes/deep/a.md")).unwrap(), "hello");
+        assert!(!workspace.join("stale.txt").exists(), "restore replaces the workspace");
     }
 
     #[tokio::test]
@@ -255,10 +213,7 @@ mod tests {
         std::fs::create_dir_all(&workspace).unwrap();
         std::fs::write(workspace.join("keep.txt"), "x").unwrap();
         let snapshots = Snapshots::local(&dir.path().join("snaps"), 3).unwrap();
-        let err = snapshots
-            .restore("offices/maker/000000000001.tar.zst", &workspace)
-            .await
-            .unwrap_err();
+        let err = snapshots.restore("offices/maker/000000000001.tar.zst", &workspace).await.unwrap_err();
         assert!(err.to_string().contains("cannot fetch snapshot"), "{err}");
         assert!(workspace.join("keep.txt").exists());
     }
@@ -270,13 +225,7 @@ mod tests {
         std::fs::create_dir_all(&workspace).unwrap();
         std::fs::write(workspace.join("keep.txt"), "x").unwrap();
         let store = Arc::new(object_store::memory::InMemory::new());
-        store
-            .put(
-                &ObjectPath::from("bad"),
-                PutPayload::from_static(b"not zstd"),
-            )
-            .await
-            .unwrap();
+        store.put(&ObjectPath::from("bad"), PutPayload::from_static(b"not zstd")).await.unwrap();
         let snapshots = Snapshots::new(store, 3);
         assert!(snapshots.restore("bad", &workspace).await.is_err());
         assert!(workspace.join("keep.txt").exists());

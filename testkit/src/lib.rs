@@ -33,23 +33,15 @@ impl TestDatabase {
     pub fn sqlite() -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("nova.db").display());
-        Ok(Self {
-            url,
-            backend: Backend::Sqlite,
-            postgres: None,
-            _dir: Some(dir),
-        })
+        Ok(Self { url, backend: Backend::Sqlite, postgres: None, _dir: Some(dir) })
     }
 
     /// Creates `nova_test_<random>` on the server `server_url` points at.
     pub async fn postgres(server_url: &str) -> anyhow::Result<Self> {
         let name = format!("nova_test_{}", uuid::Uuid::new_v4().simple());
-        let admin = Database::connect(server_url)
-            .await
-            .with_context(|| format!("cannot reach Postgres at {server_url}"))?;
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE {name}"))
-            .await?;
+        let admin =
+            Database::connect(server_url).await.with_context(|| format!("cannot reach Postgres at {server_url}"))?;
+        admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await?;
         admin.close().await?;
         let url = match server_url.rsplit_once('/') {
             Some((base, _)) if base.contains("://") && base.len() > "postgres://".len() => {
@@ -57,21 +49,14 @@ impl TestDatabase {
             }
             _ => format!("{}/{name}", server_url.trim_end_matches('/')),
         };
-        Ok(Self {
-            url,
-            backend: Backend::Postgres,
-            postgres: Some((server_url.to_owned(), name)),
-            _dir: None,
-        })
+        Ok(Self { url, backend: Backend::Postgres, postgres: Some((server_url.to_owned(), name)), _dir: None })
     }
 
     /// Drops a Postgres test database (SQLite files go with their directory).
     pub async fn cleanup(self) -> anyhow::Result<()> {
         if let Some((server, name)) = &self.postgres {
             let admin = Database::connect(server.as_str()).await?;
-            admin
-                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .await?;
+            admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
             admin.close().await?;
         }
         Ok(())

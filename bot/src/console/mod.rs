@@ -20,10 +20,7 @@ pub async fn index() -> Html<&'static str> {
 }
 
 pub async fn script() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
-        SCRIPT,
-    )
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], SCRIPT)
 }
 
 pub async fn style() -> impl IntoResponse {
@@ -92,10 +89,7 @@ pub async fn post_action(
     let action = match (post.action, post.office) {
         (ActionName::Pick, Some(office)) => CardAction::Pick { office },
         (ActionName::Pick, None) => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "`pick` needs an `office`",
-            ));
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, "`pick` needs an `office`"));
         }
     };
     let thread = state
@@ -103,32 +97,21 @@ pub async fn post_action(
         .store()
         .thread(&post.thread_id)
         .await?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                format!("unknown thread `{}`", post.thread_id),
-            )
-        })?;
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("unknown thread `{}`", post.thread_id)))?;
     let incoming = Incoming {
         surface: "console".to_owned(),
         channel: thread.channel,
         thread_id: Some(post.thread_id),
         author: post.author.trim().to_owned(),
         dedupe_key: post.client_id,
-        event: InboundEvent::Action {
-            message_id: post.message_id,
-            action,
-        },
+        event: InboundEvent::Action { message_id: post.message_id, action },
     };
     accept(&state, incoming).await
 }
 
 fn check_client_id(id: &str) -> ApiResult<()> {
     if id.is_empty() || id.len() > 100 {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "client_id must be 1–100 characters",
-        ));
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "client_id must be 1–100 characters"));
     }
     Ok(())
 }
@@ -136,11 +119,7 @@ fn check_client_id(id: &str) -> ApiResult<()> {
 async fn accept(state: &AppState, incoming: Incoming) -> ApiResult<(StatusCode, Json<Accepted>)> {
     match state.engine.accept(incoming).await? {
         Ok(recorded) => {
-            let status = if recorded.duplicate {
-                StatusCode::OK
-            } else {
-                StatusCode::ACCEPTED
-            };
+            let status = if recorded.duplicate { StatusCode::OK } else { StatusCode::ACCEPTED };
             Ok((
                 status,
                 Json(Accepted {
@@ -152,9 +131,9 @@ async fn accept(state: &AppState, incoming: Incoming) -> ApiResult<(StatusCode, 
         }
         Err(refusal) => {
             let status = match refusal {
-                Refusal::UnknownThread(_)
-                | Refusal::UnknownCard(_)
-                | Refusal::UnknownChannel(_) => StatusCode::NOT_FOUND,
+                Refusal::UnknownThread(_) | Refusal::UnknownCard(_) | Refusal::UnknownChannel(_) => {
+                    StatusCode::NOT_FOUND
+                }
                 Refusal::AlreadyAnswered(_) => StatusCode::CONFLICT,
                 _ => StatusCode::BAD_REQUEST,
             };
@@ -172,31 +151,15 @@ pub struct ThreadView {
     pub updated_at: i64,
 }
 
-pub async fn threads(
-    State(state): State<AppState>,
-    Path(channel): Path<String>,
-) -> ApiResult<Json<Vec<ThreadView>>> {
+pub async fn threads(State(state): State<AppState>, Path(channel): Path<String>) -> ApiResult<Json<Vec<ThreadView>>> {
     if !state.engine.config().channels().contains(&channel) {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("unknown channel `{channel}`"),
-        ));
+        return Err(ApiError::new(StatusCode::NOT_FOUND, format!("unknown channel `{channel}`")));
     }
-    let threads = state
-        .engine
-        .store()
-        .threads_in_channel("console", &channel)
-        .await?;
+    let threads = state.engine.store().threads_in_channel("console", &channel).await?;
     Ok(Json(
         threads
             .into_iter()
-            .map(|t| ThreadView {
-                id: t.id,
-                title: t.title,
-                office: t.office,
-                repo: t.repo,
-                updated_at: t.updated_at,
-            })
+            .map(|t| ThreadView { id: t.id, title: t.title, office: t.office, repo: t.repo, updated_at: t.updated_at })
             .collect(),
     ))
 }

@@ -18,11 +18,7 @@ async fn chromedriver() -> Option<(tokio::process::Child, u16)> {
         eprintln!("SKIPPED: chromedriver is not installed; the browser story did not run");
         return None;
     };
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let child = tokio::process::Command::new(path)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
@@ -32,14 +28,8 @@ async fn chromedriver() -> Option<(tokio::process::Child, u16)> {
         .unwrap();
     // chromedriver gives no readiness signal but its port: wait for it to accept.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "chromedriver did not start"
-        );
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        assert!(tokio::time::Instant::now() < deadline, "chromedriver did not start");
         tokio::task::yield_now().await;
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -48,11 +38,7 @@ async fn chromedriver() -> Option<(tokio::process::Child, u16)> {
 
 fn which(program: &str) -> Result<std::path::PathBuf, ()> {
     std::env::var_os("PATH")
-        .and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|p| p.join(program))
-                .find(|p| p.is_file())
-        })
+        .and_then(|paths| std::env::split_paths(&paths).map(|p| p.join(program)).find(|p| p.is_file()))
         .ok_or(())
 }
 
@@ -88,9 +74,7 @@ async fn a_person_posts_in_the_console_and_watches_the_office_work() {
             .for_element(Locator::XPath(what))
     };
 
-    wait("//li[@data-office='maker']/span[@data-state='asleep']")
-        .await
-        .unwrap();
+    wait("//li[@data-office='maker']/span[@data-state='asleep']").await.unwrap();
     let author = browser.find(Locator::Id("author")).await.unwrap();
     author.clear().await.unwrap();
     author.send_keys("alice").await.unwrap();
@@ -101,30 +85,12 @@ async fn a_person_posts_in_the_console_and_watches_the_office_work() {
         .send_keys("the coupon field rejects valid codes, please fix")
         .await
         .unwrap();
-    browser
-        .find(Locator::Id("new-send"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.find(Locator::Id("new-send")).await.unwrap().click().await.unwrap();
 
-    wait("//li[contains(@class,'message') and contains(., 'Routing to maker')]")
-        .await
-        .unwrap();
-    wait("//li[contains(@class,'result') and contains(., 'Example runtime')]")
-        .await
-        .unwrap();
-    wait("//li[@data-office='maker']/span[@data-state='idle']")
-        .await
-        .unwrap();
-    let person = browser
-        .find(Locator::XPath("//li[contains(@class,'person')]"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    wait("//li[contains(@class,'message') and contains(., 'Routing to maker')]").await.unwrap();
+    wait("//li[contains(@class,'result') and contains(., 'Example runtime')]").await.unwrap();
+    wait("//li[@data-office='maker']/span[@data-state='idle']").await.unwrap();
+    let person = browser.find(Locator::XPath("//li[contains(@class,'person')]")).await.unwrap().text().await.unwrap();
     assert!(person.starts_with("alice"), "{person}");
 
     if let Ok(dir) = std::env::var("NOVA_SCREENSHOT_DIR") {

@@ -34,9 +34,7 @@ pub fn test_config(data_dir: &std::path::Path) -> Config {
     for office in &mut config.offices {
         office.idle_timeout = Duration::from_secs(3600);
         if let Some(runtime) = &mut office.runtime {
-            runtime
-                .env
-                .insert("NOVA_EXAMPLE_STEP_MS".to_owned(), "0".to_owned());
+            runtime.env.insert("NOVA_EXAMPLE_STEP_MS".to_owned(), "0".to_owned());
         }
     }
     config
@@ -64,14 +62,7 @@ impl Nova {
         let db = TestDatabase::new().await.unwrap();
         let running = run(&config, &db.url, run_engine).await;
         let updates = running.engine.subscribe();
-        Self {
-            running: Some(running),
-            db: Some(db),
-            data_dir,
-            config,
-            http: reqwest::Client::new(),
-            updates,
-        }
+        Self { running: Some(running), db: Some(db), data_dir, config, http: reqwest::Client::new(), updates }
     }
 
     /// Stops Nova (and its offices) and starts it again on the same database and data dir.
@@ -92,13 +83,7 @@ impl Nova {
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
-        let response = self
-            .http
-            .post(self.url(path))
-            .json(body)
-            .send()
-            .await
-            .unwrap();
+        let response = self.http.post(self.url(path)).json(body).send().await.unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
@@ -111,46 +96,27 @@ impl Nova {
 
     /// Starts a thread in `channel` and returns its id.
     pub async fn say(&self, channel: &str, author: &str, text: &str) -> String {
-        let body = json!({"channel": channel, "author": author, "text": text, "client_id": uuid::Uuid::new_v4().to_string()});
+        let body =
+            json!({"channel": channel, "author": author, "text": text, "client_id": uuid::Uuid::new_v4().to_string()});
         let (status, answer) = self.post_json("/api/console/messages", &body).await;
         assert_eq!(status, 202, "posting {text:?}: {answer}");
         answer["thread_id"].as_str().unwrap().to_owned()
     }
 
     pub async fn reply(&self, thread: &str, author: &str, text: &str) {
-        let channel = self
-            .engine()
-            .store()
-            .thread(thread)
-            .await
-            .unwrap()
-            .unwrap()
-            .channel;
+        let channel = self.engine().store().thread(thread).await.unwrap().unwrap().channel;
         let body = json!({"channel": channel, "thread_id": thread, "author": author, "text": text, "client_id": uuid::Uuid::new_v4().to_string()});
         let (status, answer) = self.post_json("/api/console/messages", &body).await;
         assert_eq!(status, 202, "replying {text:?}: {answer}");
     }
 
-    pub async fn click_pick(
-        &self,
-        thread: &str,
-        card: i64,
-        author: &str,
-        office: &str,
-    ) -> (u16, Value) {
+    pub async fn click_pick(&self, thread: &str, card: i64, author: &str, office: &str) -> (u16, Value) {
         let body = json!({"thread_id": thread, "message_id": card, "author": author, "action": "pick", "office": office, "client_id": uuid::Uuid::new_v4().to_string()});
         self.post_json("/api/console/actions", &body).await
     }
 
     pub async fn messages(&self, thread: &str) -> Vec<MessageView> {
-        self.engine()
-            .store()
-            .thread_messages(thread)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(MessageView::from)
-            .collect()
+        self.engine().store().thread_messages(thread).await.unwrap().into_iter().map(MessageView::from).collect()
     }
 
     pub async fn prompts(&self, thread: &str) -> Vec<prompts::Model> {
@@ -163,11 +129,7 @@ impl Nova {
 
     /// Waits until `check` returns something, re-checking after every update Nova
     /// publishes (and at least every engine tick).
-    pub async fn eventually<T>(
-        &mut self,
-        what: &str,
-        check: impl AsyncFn(&Self) -> Option<T>,
-    ) -> T {
+    pub async fn eventually<T>(&mut self, what: &str, check: impl AsyncFn(&Self) -> Option<T>) -> T {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
             if let Some(found) = check(self).await {
@@ -182,14 +144,10 @@ impl Nova {
 
     /// Waits until the thread shows `count` results and returns the thread.
     pub async fn results(&mut self, thread: &str, count: usize) -> Vec<MessageView> {
-        self.eventually(
-            &format!("{count} result(s) in the thread"),
-            async |nova: &Self| {
-                let messages = nova.messages(thread).await;
-                (messages.iter().filter(|m| m.kind == "result").count() >= count)
-                    .then_some(messages)
-            },
-        )
+        self.eventually(&format!("{count} result(s) in the thread"), async |nova: &Self| {
+            let messages = nova.messages(thread).await;
+            (messages.iter().filter(|m| m.kind == "result").count() >= count).then_some(messages)
+        })
         .await
     }
 
@@ -228,22 +186,9 @@ async fn run(config: &Config, database_url: &str, run_engine: bool) -> Running {
 pub fn transcript(messages: &[MessageView]) -> String {
     let mut out = String::new();
     for m in messages {
-        let who = if m.from_nova {
-            "nova".to_owned()
-        } else {
-            m.author.clone()
-        };
-        let body: Vec<String> = m
-            .body
-            .lines()
-            .map(|l| {
-                if l.is_empty() {
-                    String::new()
-                } else {
-                    format!("    {l}")
-                }
-            })
-            .collect();
+        let who = if m.from_nova { "nova".to_owned() } else { m.author.clone() };
+        let body: Vec<String> =
+            m.body.lines().map(|l| if l.is_empty() { String::new() } else { format!("    {l}") }).collect();
         out.push_str(&format!("{who} [{}]:\n{}\n", m.kind, body.join("\n")));
     }
     out

@@ -22,53 +22,30 @@ async fn a_newcomer_asks_in_payments_and_an_office_does_the_work_sleeps_and_reme
     })
     .await;
 
-    let thread = nova
-        .say(
-            "payments",
-            "alice",
-            "the coupon field rejects valid codes, please fix",
-        )
-        .await;
+    let thread = nova.say("payments", "alice", "the coupon field rejects valid codes, please fix").await;
     let messages = nova.results(&thread, 1).await;
     redact_runs(|| insta::assert_snapshot!("first_answer", transcript(&messages)));
 
     // Idle, it is snapshotted and put to sleep; its machine (here: its directory) goes.
-    let asleep = nova.office_reaches("maker", "asleep").await;
+    let workspace = nova.data_dir.path().join("offices/maker/workspace");
+    let asleep = nova
+        .eventually("maker asleep without a workspace", async |nova: &Nova| {
+            let office = nova.office("maker").await;
+            (office.state == "asleep" && !workspace.exists()).then_some(office)
+        })
+        .await;
     assert_eq!(asleep.generation, 1);
-    let snapshot = nova
-        .data_dir
-        .path()
-        .join("snapshots/offices/maker/000000000001.tar.zst");
+    let snapshot = nova.data_dir.path().join("snapshots/offices/maker/000000000001.tar.zst");
     assert!(snapshot.exists(), "the workspace snapshot is stored");
-    assert_eq!(
-        asleep.snapshot_bytes,
-        Some(std::fs::metadata(&snapshot).unwrap().len() as i64)
-    );
-    assert!(
-        !nova
-            .data_dir
-            .path()
-            .join("offices/maker/workspace")
-            .exists()
-    );
+    assert_eq!(asleep.snapshot_bytes, Some(std::fs::metadata(&snapshot).unwrap().len() as i64));
 
     // A second person follows up in the same thread: the office wakes with its workspace.
-    nova.reply(&thread, "bob", "also check that gift cards still work")
-        .await;
+    nova.reply(&thread, "bob", "also check that gift cards still work").await;
     let messages = nova.results(&thread, 2).await;
     let last = messages.iter().rev().find(|m| m.kind == "result").unwrap();
-    assert!(
-        last.body.contains("this workspace now holds 2 note(s)"),
-        "{}",
-        last.body
-    );
+    assert!(last.body.contains("this workspace now holds 2 note(s)"), "{}", last.body);
     assert_eq!(nova.office("maker").await.generation, 2);
-    let authors: Vec<String> = nova
-        .prompts(&thread)
-        .await
-        .into_iter()
-        .map(|p| p.author)
-        .collect();
+    let authors: Vec<String> = nova.prompts(&thread).await.into_iter().map(|p| p.author).collect();
     assert_eq!(authors, ["alice", "bob"]);
     nova.finish().await;
 }
@@ -77,18 +54,15 @@ async fn a_newcomer_asks_in_payments_and_an_office_does_the_work_sleeps_and_reme
 async fn a_burst_of_50_prompts_wakes_one_office_and_delivers_all_in_order() {
     let mut nova = Nova::start().await;
     let nova_ref = &nova;
-    let threads = futures::future::join_all((0..5).map(|t| async move {
-        nova_ref
-            .say("eng", &format!("dev{t}"), &format!("@maker task {t}.0"))
-            .await
-    }))
+    let threads = futures::future::join_all(
+        (0..5).map(|t| async move { nova_ref.say("eng", &format!("dev{t}"), &format!("@maker task {t}.0")).await }),
+    )
     .await;
     futures::future::join_all(threads.iter().enumerate().map(|(t, thread)| {
         let nova = &nova;
         async move {
             for i in 1..10 {
-                nova.reply(thread, &format!("dev{t}"), &format!("@maker task {t}.{i}"))
-                    .await;
+                nova.reply(thread, &format!("dev{t}"), &format!("@maker task {t}.{i}")).await;
             }
         }
     }))
@@ -97,12 +71,7 @@ async fn a_burst_of_50_prompts_wakes_one_office_and_delivers_all_in_order() {
     nova.eventually("all 50 prompts to finish", async |nova: &Nova| {
         let mut done = 0;
         for thread in &threads {
-            done += nova
-                .prompts(thread)
-                .await
-                .iter()
-                .filter(|p| p.state == "done")
-                .count();
+            done += nova.prompts(thread).await.iter().filter(|p| p.state == "done").count();
         }
         (done == 50).then_some(())
     })
@@ -110,27 +79,15 @@ async fn a_burst_of_50_prompts_wakes_one_office_and_delivers_all_in_order() {
 
     let maker = nova.office("maker").await;
     assert_eq!(maker.generation, 1, "exactly one wake");
-    assert_eq!(
-        nova.engine().running_offices().await,
-        1,
-        "exactly one office process"
-    );
+    assert_eq!(nova.engine().running_offices().await, 1, "exactly one office process");
     for (t, thread) in threads.iter().enumerate() {
         let prompts = nova.prompts(thread).await;
         let texts: Vec<String> = prompts.iter().map(|p| p.text.clone()).collect();
         let expected: Vec<String> = (0..10).map(|i| format!("@maker task {t}.{i}")).collect();
         assert_eq!(texts, expected);
         let finished: Vec<i64> = prompts.iter().map(|p| p.finished_at.unwrap()).collect();
-        assert!(
-            finished.is_sorted(),
-            "thread {t} ran in order: {finished:?}"
-        );
-        let results = nova
-            .messages(thread)
-            .await
-            .into_iter()
-            .filter(|m| m.kind == "result")
-            .count();
+        assert!(finished.is_sorted(), "thread {t} ran in order: {finished:?}");
+        let results = nova.messages(thread).await.into_iter().filter(|m| m.kind == "result").count();
         assert_eq!(results, 10);
     }
     nova.finish().await;
@@ -139,22 +96,10 @@ async fn a_burst_of_50_prompts_wakes_one_office_and_delivers_all_in_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prompts_acknowledged_before_a_crash_are_delivered_after_the_restart() {
     let mut nova = Nova::start_without_engine().await;
-    let first = nova
-        .say("payments", "alice", "refunds over $500 fail, please fix")
-        .await;
-    nova.reply(
-        &first,
-        "alice",
-        "and the refund email shows the wrong amount",
-    )
-    .await;
-    let second = nova
-        .say("data", "carol", "top 20 products by revenue this quarter")
-        .await;
-    assert!(
-        nova.messages(&first).await.iter().all(|m| !m.from_nova),
-        "nothing was processed before the crash"
-    );
+    let first = nova.say("payments", "alice", "refunds over $500 fail, please fix").await;
+    nova.reply(&first, "alice", "and the refund email shows the wrong amount").await;
+    let second = nova.say("data", "carol", "top 20 products by revenue this quarter").await;
+    assert!(nova.messages(&first).await.iter().all(|m| !m.from_nova), "nothing was processed before the crash");
 
     nova.restart(|_| {}).await;
     nova.results(&first, 2).await;
@@ -177,18 +122,15 @@ async fn an_office_running_when_nova_restarts_is_snapshotted_and_its_work_rerun(
     assert!(maker.snapshot_key.is_some());
     nova.reply(&thread, "alice", "and the tax line").await;
     let messages = nova.results(&thread, 2).await;
-    assert!(
-        messages.last().unwrap().body.contains("holds 2 note(s)"),
-        "{}",
-        messages.last().unwrap().body
-    );
+    assert!(messages.last().unwrap().body.contains("holds 2 note(s)"), "{}", messages.last().unwrap().body);
     nova.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repeated_delivery_is_recorded_and_run_once() {
     let mut nova = Nova::start().await;
-    let body = json!({"channel": "eng", "author": "alice", "text": "@maker fix the flaky test", "client_id": "same-id"});
+    let body =
+        json!({"channel": "eng", "author": "alice", "text": "@maker fix the flaky test", "client_id": "same-id"});
     let (first, answer) = nova.post_json("/api/console/messages", &body).await;
     let (second, again) = nova.post_json("/api/console/messages", &body).await;
     assert_eq!((first, second), (202, 200));
@@ -207,21 +149,13 @@ async fn forged_and_malformed_requests_get_clear_errors_and_change_nothing() {
     let before = nova.messages(&thread).await.len();
     let cases = [
         ("/api/console/messages", json!("not an object"), 400),
-        (
-            "/api/console/messages",
-            json!({"channel": "eng", "author": "a", "text": "hi"}),
-            400,
-        ),
+        ("/api/console/messages", json!({"channel": "eng", "author": "a", "text": "hi"}), 400),
         (
             "/api/console/messages",
             json!({"channel": "eng", "author": "a", "text": "hi", "client_id": "x", "admin": true}),
             400,
         ),
-        (
-            "/api/console/messages",
-            json!({"channel": "nope", "author": "a", "text": "hi", "client_id": "x1"}),
-            404,
-        ),
+        ("/api/console/messages", json!({"channel": "nope", "author": "a", "text": "hi", "client_id": "x1"}), 404),
         (
             "/api/console/messages",
             json!({"channel": "eng", "thread_id": "forged", "author": "a", "text": "hi", "client_id": "x2"}),
@@ -232,16 +166,8 @@ async fn forged_and_malformed_requests_get_clear_errors_and_change_nothing() {
             json!({"channel": "payments", "thread_id": thread, "author": "a", "text": "hi", "client_id": "x3"}),
             404,
         ),
-        (
-            "/api/console/messages",
-            json!({"channel": "eng", "author": "a", "text": "   ", "client_id": "x4"}),
-            400,
-        ),
-        (
-            "/api/console/messages",
-            json!({"channel": "eng", "author": "", "text": "hi", "client_id": "x5"}),
-            400,
-        ),
+        ("/api/console/messages", json!({"channel": "eng", "author": "a", "text": "   ", "client_id": "x4"}), 400),
+        ("/api/console/messages", json!({"channel": "eng", "author": "", "text": "hi", "client_id": "x5"}), 400),
         (
             "/api/console/actions",
             json!({"thread_id": thread, "message_id": 1, "author": "a", "action": "pick", "office": "maker", "client_id": "x6"}),
@@ -260,10 +186,7 @@ async fn forged_and_malformed_requests_get_clear_errors_and_change_nothing() {
         answers.push_str(&format!("{status} {}\n", answer["error"].as_str().unwrap()));
     }
     let mut settings = insta::Settings::clone_current();
-    settings.add_filter(
-        r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
-        "<thread>",
-    );
+    settings.add_filter(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "<thread>");
     settings.bind(|| insta::assert_snapshot!(answers));
 
     // An office event with a forged token or none at all.
@@ -277,45 +200,23 @@ async fn forged_and_malformed_requests_get_clear_errors_and_change_nothing() {
         .await
         .unwrap();
     assert_eq!(forged.status(), 401);
-    let anonymous = reqwest::Client::new()
-        .post(nova.url("/api/office/events"))
-        .json(&event)
-        .send()
-        .await
-        .unwrap();
+    let anonymous = reqwest::Client::new().post(nova.url("/api/office/events")).json(&event).send().await.unwrap();
     assert_eq!(anonymous.status(), 401);
 
-    assert_eq!(
-        nova.messages(&thread).await.len(),
-        before.max(nova.messages(&thread).await.len())
-    );
-    assert!(
-        nova.messages(&thread)
-            .await
-            .iter()
-            .all(|m| !m.body.contains("pwned"))
-    );
+    assert_eq!(nova.messages(&thread).await.len(), before.max(nova.messages(&thread).await.len()));
+    assert!(nova.messages(&thread).await.iter().all(|m| !m.body.contains("pwned")));
     let (status, threads) = nova.get_json("/api/channels/eng/threads").await;
-    assert_eq!(
-        (status, threads.as_array().unwrap().len()),
-        (200, 1),
-        "no refused post made a thread"
-    );
+    assert_eq!((status, threads.as_array().unwrap().len()), (200, 1), "no refused post made a thread");
     nova.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unclear_message_gets_a_picker_and_a_click_routes_the_thread() {
     let mut nova = Nova::start().await;
-    let thread = nova
-        .say("general", "alice", "can someone look at this?")
-        .await;
+    let thread = nova.say("general", "alice", "can someone look at this?").await;
     let card = nova
         .eventually("a picker card", async |nova: &Nova| {
-            nova.messages(&thread)
-                .await
-                .into_iter()
-                .find(|m| m.kind == "card")
+            nova.messages(&thread).await.into_iter().find(|m| m.kind == "card")
         })
         .await;
     insta::assert_json_snapshot!(card.card, @r#"
@@ -344,52 +245,27 @@ async fn an_unclear_message_gets_a_picker_and_a_click_routes_the_thread() {
     "#);
 
     let (status, answer) = nova.click_pick(&thread, card.id, "bob", "ghost").await;
-    assert_eq!(
-        (status, answer["error"].as_str().unwrap()),
-        (400, "unknown office `ghost`")
-    );
+    assert_eq!((status, answer["error"].as_str().unwrap()), (400, "unknown office `ghost`"));
     let (status, _) = nova.click_pick(&thread, card.id, "bob", "support").await;
     assert_eq!(status, 202);
     let messages = nova.results(&thread, 1).await;
     let card = messages.iter().find(|m| m.id == card.id).unwrap();
-    assert_eq!(
-        card.body,
-        "bob picked **support**; this thread now goes there."
-    );
-    assert_eq!(
-        nova.engine()
-            .store()
-            .thread(&thread)
-            .await
-            .unwrap()
-            .unwrap()
-            .office
-            .as_deref(),
-        Some("support")
-    );
+    assert_eq!(card.body, "bob picked **support**; this thread now goes there.");
+    assert_eq!(nova.engine().store().thread(&thread).await.unwrap().unwrap().office.as_deref(), Some("support"));
 
     let (status, answer) = nova.click_pick(&thread, card.id, "carol", "maker").await;
     assert_eq!(status, 409);
-    assert_eq!(
-        answer["error"],
-        "that card was already answered: bob picked **support**; this thread now goes there."
-    );
+    assert_eq!(answer["error"], "that card was already answered: bob picked **support**; this thread now goes there.");
     nova.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_office_without_a_runtime_says_what_to_configure() {
-    let mut nova =
-        Nova::start_with(|config| config.offices.iter_mut().for_each(|o| o.runtime = None)).await;
-    let thread = nova
-        .say("data", "carol", "weekly returns by category, please")
-        .await;
+    let mut nova = Nova::start_with(|config| config.offices.iter_mut().for_each(|o| o.runtime = None)).await;
+    let thread = nova.say("data", "carol", "weekly returns by category, please").await;
     let message = nova
         .eventually("the setup instructions", async |nova: &Nova| {
-            nova.messages(&thread)
-                .await
-                .into_iter()
-                .find(|m| m.body.contains("has no runtime configured"))
+            nova.messages(&thread).await.into_iter().find(|m| m.body.contains("has no runtime configured"))
         })
         .await;
     assert!(message.body.contains("[offices.runtime]"));
@@ -401,36 +277,22 @@ async fn an_office_without_a_runtime_says_what_to_configure() {
 async fn a_failing_runtime_is_reported_in_the_thread() {
     let mut nova = Nova::start_with(|config| {
         let runtime = config.offices[0].runtime.as_mut().unwrap();
-        runtime.command = vec![
-            "sh".into(),
-            "-c".into(),
-            "echo looking; echo 'no such file: cart.ts' >&2; exit 3".into(),
-        ];
+        runtime.command =
+            vec!["sh".into(), "-c".into(), "echo looking; echo 'no such file: cart.ts' >&2; exit 3".into()];
     })
     .await;
     let thread = nova.say("eng", "alice", "@maker fix the cart").await;
     let failure = nova
         .eventually("the failure", async |nova: &Nova| {
-            nova.messages(&thread)
-                .await
-                .into_iter()
-                .find(|m| m.body.contains("could not finish"))
+            nova.messages(&thread).await.into_iter().find(|m| m.body.contains("could not finish"))
         })
         .await;
     insta::assert_snapshot!(failure.body, @r"
     **maker** could not finish this: the runtime exited with exit status: 3:
     no such file: cart.ts
     ");
-    let progress = nova
-        .messages(&thread)
-        .await
-        .into_iter()
-        .find(|m| m.kind == "progress")
-        .unwrap();
-    assert_eq!(
-        progress.body,
-        "**maker** stopped with an error.\n\n> looking"
-    );
+    let progress = nova.messages(&thread).await.into_iter().find(|m| m.kind == "progress").unwrap();
+    assert_eq!(progress.body, "**maker** stopped with an error.\n\n> looking");
     nova.finish().await;
 }
 
@@ -439,36 +301,20 @@ async fn each_wake_hands_the_office_its_identity_from_live_config() {
     let mut nova = Nova::start().await;
     let thread = nova.say("eng", "alice", "@maker tidy the README").await;
     nova.results(&thread, 1).await;
-    let soul =
-        std::fs::read_to_string(nova.data_dir.path().join("offices/maker/workspace/SOUL.md"))
-            .unwrap();
-    assert!(
-        soul.contains("Software engineer: implements features"),
-        "{soul}"
-    );
-    let agents = std::fs::read_to_string(
-        nova.data_dir
-            .path()
-            .join("offices/maker/workspace/AGENTS.md"),
-    )
-    .unwrap();
+    let soul = std::fs::read_to_string(nova.data_dir.path().join("offices/maker/workspace/SOUL.md")).unwrap();
+    assert!(soul.contains("Software engineer: implements features"), "{soul}");
+    let agents = std::fs::read_to_string(nova.data_dir.path().join("offices/maker/workspace/AGENTS.md")).unwrap();
     assert!(agents.contains("| **maker** (you) |"), "{agents}");
+    let skill =
+        std::fs::read_to_string(nova.data_dir.path().join("offices/maker/workspace/skills/office/SKILL.md")).unwrap();
+    assert!(skill.contains("name: office"), "{skill}");
 
-    nova.restart(|config| {
-        config.offices[0].role = "Staff engineer: owns the checkout end to end.".to_owned()
-    })
-    .await;
+    nova.restart(|config| config.offices[0].role = "Staff engineer: owns the checkout end to end.".to_owned()).await;
     nova.office_reaches("maker", "asleep").await;
-    nova.reply(&thread, "alice", "and the CONTRIBUTING file")
-        .await;
+    nova.reply(&thread, "alice", "and the CONTRIBUTING file").await;
     nova.results(&thread, 2).await;
-    let soul =
-        std::fs::read_to_string(nova.data_dir.path().join("offices/maker/workspace/SOUL.md"))
-            .unwrap();
-    assert!(
-        soul.contains("Staff engineer: owns the checkout end to end."),
-        "{soul}"
-    );
+    let soul = std::fs::read_to_string(nova.data_dir.path().join("offices/maker/workspace/SOUL.md")).unwrap();
+    assert!(soul.contains("Staff engineer: owns the checkout end to end."), "{soul}");
     nova.finish().await;
 }
 
@@ -478,34 +324,46 @@ async fn the_console_lists_channels_offices_and_threads() {
     let (status, workspace) = nova.get_json("/api/workspace").await;
     assert_eq!(status, 200);
     assert_eq!(workspace["name"], "acme");
-    assert!(
-        workspace["channels"]
-            .as_array()
-            .unwrap()
-            .contains(&json!("payments"))
-    );
-    let states: Vec<&str> = workspace["offices"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["state"].as_str().unwrap())
-        .collect();
+    assert!(workspace["channels"].as_array().unwrap().contains(&json!("payments")));
+    let states: Vec<&str> =
+        workspace["offices"].as_array().unwrap().iter().map(|o| o["state"].as_str().unwrap()).collect();
     assert_eq!(states, ["asleep"; 5]);
-    let page = reqwest::get(nova.url("/"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = reqwest::get(nova.url("/")).await.unwrap().text().await.unwrap();
     assert!(page.contains("<title>Nova console</title>"));
     let metrics = reqwest::get(nova.url("/metrics")).await.unwrap();
     assert_eq!(metrics.status(), 200);
     let (status, _) = nova.get_json("/api/channels/nope/threads").await;
     assert_eq!(status, 404);
     let (status, error) = nova.get_json("/api/threads/nope/messages").await;
-    assert_eq!(
-        (status, error["error"].as_str().unwrap()),
-        (404, "unknown thread `nope`")
-    );
+    assert_eq!((status, error["error"].as_str().unwrap()), (404, "unknown thread `nope`"));
+    nova.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_office_that_dies_mid_run_keeps_its_workspace_and_reruns_the_prompt() {
+    // The first run leaves a file in the workspace, then kills its own office daemon.
+    let crash_once = "if [ -f crashed-once ]; then echo 'recovered: the workspace kept crashed-once'; \
+                      else touch crashed-once; echo 'about to crash'; kill -9 $PPID; sleep 5; fi";
+    let mut nova = Nova::start_with(|config| {
+        config.offices[0].runtime.as_mut().unwrap().command = vec!["sh".into(), "-c".into(), crash_once.into()];
+    })
+    .await;
+    let thread = nova.say("eng", "alice", "@maker migrate the cart table").await;
+    let messages = nova.results(&thread, 1).await;
+    insta::assert_snapshot!(transcript(&messages), @r"
+    alice [text]:
+        @maker migrate the cart table
+    nova [text]:
+        Routing to **maker** · repo `storefront`. It is asleep; waking it up.
+    nova [progress]:
+        **maker** finished.
+
+        > recovered: the workspace kept crashed-once
+    nova [text]:
+        **maker** stopped while working on this (its process exited); its workspace is kept and this runs again.
+    nova [result]:
+        recovered: the workspace kept crashed-once
+    ");
+    assert_eq!(nova.office("maker").await.generation, 2, "woken once more after the loss");
     nova.finish().await;
 }

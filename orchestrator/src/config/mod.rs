@@ -19,20 +19,13 @@ pub const DEMO_TOML: &str = include_str!("demo.toml");
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     /// Syntax errors, unknown keys, missing fields and wrong types, as toml reports them
     /// (with line, column and the offending key).
     #[error("{origin}: {message}")]
     Parse { origin: String, message: String },
     #[error("{origin}, line {line}: {message}")]
-    Invalid {
-        origin: String,
-        line: usize,
-        message: String,
-    },
+    Invalid { origin: String, line: usize, message: String },
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -87,7 +80,7 @@ struct RawOffice {
     tier: Option<Spanned<u8>>,
     soul: Option<String>,
     #[serde(default)]
-    skills: Vec<String>,
+    skills: Vec<Spanned<String>>,
     reports_to: Option<Spanned<String>>,
     budget: Option<Spanned<f64>>,
     runtime: Option<Runtime>,
@@ -156,10 +149,7 @@ fn default_listen() -> SocketAddr {
 
 impl Default for ServerSettings {
     fn default() -> Self {
-        Self {
-            listen: default_listen(),
-            public_url: None,
-        }
+        Self { listen: default_listen(), public_url: None }
     }
 }
 
@@ -179,10 +169,7 @@ fn default_data_dir() -> PathBuf {
 
 impl Default for StoreSettings {
     fn default() -> Self {
-        Self {
-            data_dir: default_data_dir(),
-            database_url: None,
-        }
+        Self { data_dir: default_data_dir(), database_url: None }
     }
 }
 
@@ -247,9 +234,7 @@ fn default_min_confidence() -> f64 {
 
 impl Default for RouterSettings {
     fn default() -> Self {
-        Self {
-            min_confidence: default_min_confidence(),
-        }
+        Self { min_confidence: default_min_confidence() }
     }
 }
 
@@ -267,10 +252,8 @@ pub struct Config {
 
 impl Config {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
         Self::parse(&text, &path.display().to_string())
     }
 
@@ -322,12 +305,7 @@ impl Config {
             self.offices.len()
         );
         for repo in &self.repos {
-            let _ = writeln!(
-                out,
-                "  repo   {:<16} channels: {}",
-                repo.name,
-                list_or_dash(&repo.channels)
-            );
+            let _ = writeln!(out, "  repo   {:<16} channels: {}", repo.name, list_or_dash(&repo.channels));
         }
         for office in &self.offices {
             let runtime = match &office.runtime {
@@ -357,11 +335,7 @@ impl Config {
 }
 
 fn list_or_dash(items: &[String]) -> String {
-    if items.is_empty() {
-        "-".to_owned()
-    } else {
-        items.join(", ")
-    }
+    if items.is_empty() { "-".to_owned() } else { items.join(", ") }
 }
 
 struct Validator<'a> {
@@ -371,28 +345,16 @@ struct Validator<'a> {
 
 impl Validator<'_> {
     fn error<T>(&self, span: std::ops::Range<usize>, message: String) -> Result<T, ConfigError> {
-        let line = self.text[..span.start.min(self.text.len())]
-            .matches('\n')
-            .count()
-            + 1;
-        Err(ConfigError::Invalid {
-            origin: self.origin.to_owned(),
-            line,
-            message,
-        })
+        let line = self.text[..span.start.min(self.text.len())].matches('\n').count() + 1;
+        Err(ConfigError::Invalid { origin: self.origin.to_owned(), line, message })
     }
 
     fn name(&self, name: &Spanned<String>, what: &str) -> Result<String, ConfigError> {
         let value = name.get_ref();
         let valid = !value.is_empty()
             && value.len() <= 63
-            && value.chars().all(|c| {
-                c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_' || c == '.'
-            })
-            && value
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphanumeric());
+            && value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_' || c == '.')
+            && value.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
         if !valid {
             return self.error(
                 name.span(),
@@ -423,10 +385,7 @@ impl Validator<'_> {
         for office in &raw.offices {
             let name = self.name(&office.name, "office")?;
             if !office_names.insert(name.clone()) {
-                return self.error(
-                    office.name.span(),
-                    format!("duplicate office name `{name}`"),
-                );
+                return self.error(office.name.span(), format!("duplicate office name `{name}`"));
             }
         }
 
@@ -435,56 +394,47 @@ impl Validator<'_> {
             let name = office.name.get_ref().clone();
             for repo in &office.repos {
                 if !repo_names.contains(repo.get_ref()) {
-                    return self.error(
-                        repo.span(),
-                        format!("office `{name}` names unknown repo `{}`", repo.get_ref()),
-                    );
+                    return self.error(repo.span(), format!("office `{name}` names unknown repo `{}`", repo.get_ref()));
                 }
             }
             if let Some(boss) = &office.reports_to {
                 if !office_names.contains(boss.get_ref()) {
-                    return self.error(
-                        boss.span(),
-                        format!(
-                            "office `{name}` reports to unknown office `{}`",
-                            boss.get_ref()
-                        ),
-                    );
+                    return self
+                        .error(boss.span(), format!("office `{name}` reports to unknown office `{}`", boss.get_ref()));
                 }
                 if boss.get_ref() == &name {
+                    return self.error(boss.span(), format!("office `{name}` cannot report to itself"));
+                }
+            }
+            for skill in &office.skills {
+                if skills::find(skill.get_ref()).is_none() {
+                    let known: Vec<String> = skills::bundled().into_iter().map(|s| s.name).collect();
                     return self.error(
-                        boss.span(),
-                        format!("office `{name}` cannot report to itself"),
+                        skill.span(),
+                        format!(
+                            "office `{name}` names unknown skill `{}` (known: {})",
+                            skill.get_ref(),
+                            known.join(", ")
+                        ),
                     );
                 }
             }
             if let Some(tier) = &office.tier
                 && !(1..=8).contains(tier.get_ref())
             {
-                return self.error(
-                    tier.span(),
-                    format!(
-                        "office `{name}` has tier {}, expected 1 to 8",
-                        tier.get_ref()
-                    ),
-                );
+                return self
+                    .error(tier.span(), format!("office `{name}` has tier {}, expected 1 to 8", tier.get_ref()));
             }
             if let Some(budget) = &office.budget
                 && !(budget.get_ref().is_finite() && *budget.get_ref() >= 0.0)
             {
-                return self.error(
-                    budget.span(),
-                    format!("office `{name}` has a negative or invalid budget"),
-                );
+                return self.error(budget.span(), format!("office `{name}` has a negative or invalid budget"));
             }
             let runtime = office.runtime.clone().or_else(|| raw.runtime.clone());
             if let Some(runtime) = &runtime
                 && runtime.command.is_empty()
             {
-                return self.error(
-                    office.name.span(),
-                    format!("office `{name}` has a runtime with an empty command"),
-                );
+                return self.error(office.name.span(), format!("office `{name}` has a runtime with an empty command"));
             }
             offices.push(Office {
                 name,
@@ -493,7 +443,7 @@ impl Validator<'_> {
                 channels: normalize_channels(&office.channels),
                 tier: office.tier.as_ref().map_or(2, |t| *t.get_ref()),
                 soul: office.soul.clone(),
-                skills: office.skills.clone(),
+                skills: office.skills.iter().map(|s| s.get_ref().clone()).collect(),
                 reports_to: office.reports_to.as_ref().map(|b| b.get_ref().clone()),
                 budget_usd: office.budget.as_ref().map(|b| *b.get_ref()),
                 runtime,
@@ -503,10 +453,7 @@ impl Validator<'_> {
         self.check_chain_of_command(&raw.offices)?;
 
         if !(0.0..=1.0).contains(&raw.router.min_confidence) {
-            return self.error(
-                0..0,
-                "router.min_confidence must be between 0 and 1".to_owned(),
-            );
+            return self.error(0..0, "router.min_confidence must be between 0 and 1".to_owned());
         }
         Ok(Config {
             workspace: raw.workspace,
@@ -528,10 +475,7 @@ impl Validator<'_> {
                 if !seen.insert(boss.get_ref().clone()) || boss.get_ref() == start.name.get_ref() {
                     return self.error(
                         start.name.span(),
-                        format!(
-                            "office `{}` is part of a reports_to cycle",
-                            start.name.get_ref()
-                        ),
+                        format!("office `{}` is part of a reports_to cycle", start.name.get_ref()),
                     );
                 }
                 match offices.iter().find(|o| o.name.get_ref() == boss.get_ref()) {
@@ -545,10 +489,7 @@ impl Validator<'_> {
 }
 
 fn normalize_channels(channels: &[String]) -> Vec<String> {
-    channels
-        .iter()
-        .map(|c| c.trim().trim_start_matches('#').to_lowercase())
-        .collect()
+    channels.iter().map(|c| c.trim().trim_start_matches('#').to_lowercase()).collect()
 }
 
 #[cfg(test)]

@@ -92,22 +92,12 @@ fn office_naming_unknown_repo_names_the_line() {
 
 #[test]
 fn reports_to_must_exist_and_not_loop() {
-    let text = MINIMAL.replace(
-        "repos = [\"api\"]",
-        "repos = [\"api\"]\nreports_to = \"boss\"",
-    );
-    assert!(
-        parse(&text)
-            .unwrap_err()
-            .contains("reports to unknown office `boss`")
-    );
+    let text = MINIMAL.replace("repos = [\"api\"]", "repos = [\"api\"]\nreports_to = \"boss\"");
+    assert!(parse(&text).unwrap_err().contains("reports to unknown office `boss`"));
 
     let text = format!(
         "{}\n[[offices]]\nname = \"lead\"\nrole = \"Lead\"\nreports_to = \"maker\"\n",
-        MINIMAL.replace(
-            "repos = [\"api\"]",
-            "repos = [\"api\"]\nreports_to = \"lead\""
-        )
+        MINIMAL.replace("repos = [\"api\"]", "repos = [\"api\"]\nreports_to = \"lead\"")
     );
     assert!(parse(&text).unwrap_err().contains("reports_to cycle"));
 }
@@ -121,19 +111,12 @@ fn tier_out_of_range_is_rejected() {
 #[test]
 fn invalid_names_are_rejected() {
     let text = MINIMAL.replace("name = \"api\"", "name = \"My API\"");
-    assert!(
-        parse(&text)
-            .unwrap_err()
-            .contains("repo name `My API` must be")
-    );
+    assert!(parse(&text).unwrap_err().contains("repo name `My API` must be"));
 }
 
 #[test]
 fn channels_are_normalized() {
-    let text = MINIMAL.replace(
-        "repos = [\"api\"]",
-        "repos = [\"api\"]\nchannels = [\"#Eng \"]",
-    );
+    let text = MINIMAL.replace("repos = [\"api\"]", "repos = [\"api\"]\nchannels = [\"#Eng \"]");
     assert_eq!(parse(&text).unwrap().offices[0].channels, vec!["eng"]);
 }
 
@@ -141,16 +124,10 @@ fn channels_are_normalized() {
 fn office_runtime_overrides_workspace_runtime() {
     let text = format!(
         "{}\n[runtime]\ncommand = [\"agent\", \"{{{{prompt}}}}\"]\n",
-        MINIMAL.replace(
-            "repos = [\"api\"]",
-            "repos = [\"api\"]\nidle_timeout = \"2m\""
-        )
+        MINIMAL.replace("repos = [\"api\"]", "repos = [\"api\"]\nidle_timeout = \"2m\"")
     );
     let config = parse(&text).unwrap();
-    assert_eq!(
-        config.offices[0].runtime.as_ref().unwrap().command,
-        vec!["agent", "{{prompt}}"]
-    );
+    assert_eq!(config.offices[0].runtime.as_ref().unwrap().command, vec!["agent", "{{prompt}}"]);
     assert_eq!(config.offices[0].idle_timeout, Duration::from_secs(120));
 }
 
@@ -172,13 +149,13 @@ fn the_example_config_documents_a_valid_config() {
     assert_eq!(config.offices.len(), 2);
     assert_eq!(config.offices[0].budget_usd, Some(50.0));
     // `maker` brings its own runtime; `support` inherits the workspace's.
-    assert_eq!(
-        config.offices[0].runtime.as_ref().unwrap().timeout,
-        Duration::from_secs(45 * 60)
-    );
-    assert_eq!(
-        config.offices[1].runtime.as_ref().unwrap().timeout,
-        Duration::from_secs(30 * 60)
-    );
+    assert_eq!(config.offices[0].runtime.as_ref().unwrap().timeout, Duration::from_secs(45 * 60));
+    assert_eq!(config.offices[1].runtime.as_ref().unwrap().timeout, Duration::from_secs(30 * 60));
     assert_eq!(config.offices[1].idle_timeout, Duration::from_secs(10 * 60));
+}
+
+#[test]
+fn unknown_skill_names_the_line() {
+    let text = MINIMAL.replace("repos = [\"api\"]", "repos = [\"api\"]\nskills = [\"office\", \"telepathy\"]");
+    insta::assert_snapshot!(parse(&text).unwrap_err(), @"nova.toml, line 13: office `maker` names unknown skill `telepathy` (known: office)");
 }

@@ -12,8 +12,8 @@ use migrations::{Migrator, MigratorTrait};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
 };
 
 pub use entities::{inbound, messages, offices, prompts, threads};
@@ -57,15 +57,11 @@ impl Store {
         if sqlite {
             // WAL lets the console read while the workers write; the busy timeout makes
             // concurrent writers wait for each other instead of failing.
-            db.execute_unprepared(
-                "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; PRAGMA synchronous=NORMAL;",
-            )
-            .await
-            .context("cannot configure SQLite")?;
+            db.execute_unprepared("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; PRAGMA synchronous=NORMAL;")
+                .await
+                .context("cannot configure SQLite")?;
         }
-        Migrator::up(&db, None)
-            .await
-            .context("cannot run database migrations")?;
+        Migrator::up(&db, None).await.context("cannot run database migrations")?;
         Ok(Self { db })
     }
 
@@ -90,11 +86,7 @@ impl Store {
             received_at: Set(now),
             processed_at: Set(None),
         })
-        .on_conflict(
-            OnConflict::column(inbound::Column::DedupeKey)
-                .do_nothing()
-                .to_owned(),
-        )
+        .on_conflict(OnConflict::column(inbound::Column::DedupeKey).do_nothing().to_owned())
         .exec_without_returning(&txn)
         .await?;
         let row = inbound::Entity::find()
@@ -104,11 +96,7 @@ impl Store {
             .context("inbound row vanished inside its own transaction")?;
         if inserted == 0 {
             txn.rollback().await?;
-            return Ok(Recorded {
-                inbound: row,
-                message: None,
-                duplicate: true,
-            });
+            return Ok(Recorded { inbound: row, message: None, duplicate: true });
         }
         let mut message = None;
         if new.kind == InboundKind::Message {
@@ -123,33 +111,14 @@ impl Store {
                 created_at: Set(now),
                 updated_at: Set(now),
             })
-            .on_conflict(
-                OnConflict::column(threads::Column::Id)
-                    .update_column(threads::Column::UpdatedAt)
-                    .to_owned(),
-            )
+            .on_conflict(OnConflict::column(threads::Column::Id).update_column(threads::Column::UpdatedAt).to_owned())
             .exec_without_returning(&txn)
             .await?;
-            message = Some(
-                insert_message(
-                    &txn,
-                    &new.thread_id,
-                    &new.author,
-                    false,
-                    "text",
-                    &new.text,
-                    None,
-                    None,
-                )
-                .await?,
-            );
+            message =
+                Some(insert_message(&txn, &new.thread_id, &new.author, false, "text", &new.text, None, None).await?);
         }
         txn.commit().await?;
-        Ok(Recorded {
-            inbound: row,
-            message,
-            duplicate: false,
-        })
+        Ok(Recorded { inbound: row, message, duplicate: false })
     }
 
     pub async fn pending_inbound(&self, limit: u64) -> anyhow::Result<Vec<inbound::Model>> {
@@ -162,16 +131,10 @@ impl Store {
     }
 
     pub async fn thread(&self, id: &str) -> anyhow::Result<Option<threads::Model>> {
-        Ok(threads::Entity::find_by_id(id.to_owned())
-            .one(&self.db)
-            .await?)
+        Ok(threads::Entity::find_by_id(id.to_owned()).one(&self.db).await?)
     }
 
-    pub async fn threads_in_channel(
-        &self,
-        surface: &str,
-        channel: &str,
-    ) -> anyhow::Result<Vec<threads::Model>> {
+    pub async fn threads_in_channel(&self, surface: &str, channel: &str) -> anyhow::Result<Vec<threads::Model>> {
         Ok(threads::Entity::find()
             .filter(threads::Column::Surface.eq(surface))
             .filter(threads::Column::Channel.eq(channel))
@@ -205,12 +168,7 @@ impl Store {
     }
 
     /// Edits a message in place (progress, a card reaching its terminal state).
-    pub async fn edit_message(
-        &self,
-        id: i64,
-        body: &str,
-        card: Option<&str>,
-    ) -> anyhow::Result<messages::Model> {
+    pub async fn edit_message(&self, id: i64, body: &str, card: Option<&str>) -> anyhow::Result<messages::Model> {
         messages::Entity::update_many()
             .col_expr(messages::Column::Body, Expr::value(body))
             .col_expr(messages::Column::Card, Expr::value(card.map(str::to_owned)))
@@ -262,12 +220,7 @@ impl Store {
                 txn.commit().await?;
                 return Ok(Some(posted));
             }
-            posted.push(
-                messages::Entity::find_by_id(resolution.message_id)
-                    .one(&txn)
-                    .await?
-                    .context("card vanished")?,
-            );
+            posted.push(messages::Entity::find_by_id(resolution.message_id).one(&txn).await?.context("card vanished")?);
         }
         if let Some(route) = &effects.thread_route {
             threads::Entity::update_many()
@@ -299,10 +252,7 @@ impl Store {
         if let Some((thread_id, office)) = &effects.assign_unrouted {
             prompts::Entity::update_many()
                 .col_expr(prompts::Column::Office, Expr::value(office.clone()))
-                .col_expr(
-                    prompts::Column::State,
-                    Expr::value(PromptState::Held.as_str()),
-                )
+                .col_expr(prompts::Column::State, Expr::value(PromptState::Held.as_str()))
                 .filter(prompts::Column::ThreadId.eq(thread_id))
                 .filter(prompts::Column::State.eq(PromptState::Unrouted.as_str()))
                 .exec(&txn)
@@ -327,11 +277,7 @@ impl Store {
         Ok(Some(posted))
     }
 
-    pub async fn prompts_in_state(
-        &self,
-        office: &str,
-        state: PromptState,
-    ) -> anyhow::Result<Vec<prompts::Model>> {
+    pub async fn prompts_in_state(&self, office: &str, state: PromptState) -> anyhow::Result<Vec<prompts::Model>> {
         Ok(prompts::Entity::find()
             .filter(prompts::Column::Office.eq(office))
             .filter(prompts::Column::State.eq(state.as_str()))
@@ -350,10 +296,7 @@ impl Store {
     }
 
     pub async fn prompt_by_run(&self, run_id: &str) -> anyhow::Result<Option<prompts::Model>> {
-        Ok(prompts::Entity::find()
-            .filter(prompts::Column::RunId.eq(run_id))
-            .one(&self.db)
-            .await?)
+        Ok(prompts::Entity::find().filter(prompts::Column::RunId.eq(run_id)).one(&self.db).await?)
     }
 
     /// Offices that have prompts waiting for them to wake.
@@ -370,20 +313,13 @@ impl Store {
     }
 
     /// Moves a prompt between states if it is still in `from`; `true` if this call did.
-    pub async fn move_prompt(
-        &self,
-        id: i64,
-        from: PromptState,
-        to: PromptState,
-    ) -> anyhow::Result<bool> {
+    pub async fn move_prompt(&self, id: i64, from: PromptState, to: PromptState) -> anyhow::Result<bool> {
         let mut update = prompts::Entity::update_many()
             .col_expr(prompts::Column::State, Expr::value(to.as_str()))
             .filter(prompts::Column::Id.eq(id))
             .filter(prompts::Column::State.eq(from.as_str()));
         match to {
-            PromptState::Dispatched => {
-                update = update.col_expr(prompts::Column::DispatchedAt, Expr::value(now_ms()))
-            }
+            PromptState::Dispatched => update = update.col_expr(prompts::Column::DispatchedAt, Expr::value(now_ms())),
             PromptState::Done | PromptState::Failed => {
                 update = update.col_expr(prompts::Column::FinishedAt, Expr::value(now_ms()))
             }
@@ -394,15 +330,10 @@ impl Store {
 
     /// Puts every dispatched prompt of an office back in the queue (its office died).
     pub async fn requeue_dispatched(&self, office: &str) -> anyhow::Result<Vec<prompts::Model>> {
-        let dispatched = self
-            .prompts_in_state(office, PromptState::Dispatched)
-            .await?;
+        let dispatched = self.prompts_in_state(office, PromptState::Dispatched).await?;
         let mut requeued = Vec::new();
         for prompt in dispatched {
-            if self
-                .move_prompt(prompt.id, PromptState::Dispatched, PromptState::Held)
-                .await?
-            {
+            if self.move_prompt(prompt.id, PromptState::Dispatched, PromptState::Held).await? {
                 requeued.push(prompt);
             }
         }
@@ -419,10 +350,7 @@ impl Store {
     }
 
     /// Creates an `asleep` row for every configured office that has none.
-    pub async fn ensure_offices<'a>(
-        &self,
-        names: impl IntoIterator<Item = &'a str>,
-    ) -> anyhow::Result<()> {
+    pub async fn ensure_offices<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> anyhow::Result<()> {
         let now = now_ms();
         for name in names {
             offices::Entity::insert(offices::ActiveModel {
@@ -439,11 +367,7 @@ impl Store {
                 state_changed_at: Set(now),
                 last_active_at: Set(now),
             })
-            .on_conflict(
-                OnConflict::column(offices::Column::Name)
-                    .do_nothing()
-                    .to_owned(),
-            )
+            .on_conflict(OnConflict::column(offices::Column::Name).do_nothing().to_owned())
             .exec_without_returning(&self.db)
             .await?;
         }
@@ -451,16 +375,11 @@ impl Store {
     }
 
     pub async fn office(&self, name: &str) -> anyhow::Result<Option<offices::Model>> {
-        Ok(offices::Entity::find_by_id(name.to_owned())
-            .one(&self.db)
-            .await?)
+        Ok(offices::Entity::find_by_id(name.to_owned()).one(&self.db).await?)
     }
 
     pub async fn all_offices(&self) -> anyhow::Result<Vec<offices::Model>> {
-        Ok(offices::Entity::find()
-            .order_by_asc(offices::Column::Name)
-            .all(&self.db)
-            .await?)
+        Ok(offices::Entity::find().order_by_asc(offices::Column::Name).all(&self.db).await?)
     }
 
     /// The wake gate: `asleep|failed (gen) → waking (gen + 1)`. Exactly one caller per
@@ -474,27 +393,15 @@ impl Store {
         let now = now_ms();
         let next = office.generation + 1;
         let result = offices::Entity::update_many()
-            .col_expr(
-                offices::Column::State,
-                Expr::value(OfficeState::Waking.as_str()),
-            )
+            .col_expr(offices::Column::State, Expr::value(OfficeState::Waking.as_str()))
             .col_expr(offices::Column::Generation, Expr::value(next))
             .col_expr(offices::Column::LeaseOwner, Expr::value(owner))
-            .col_expr(
-                offices::Column::LeaseUntil,
-                Expr::value(now + lease.as_millis() as i64),
-            )
-            .col_expr(
-                offices::Column::Failure,
-                Expr::value(Option::<String>::None),
-            )
+            .col_expr(offices::Column::LeaseUntil, Expr::value(now + lease.as_millis() as i64))
+            .col_expr(offices::Column::Failure, Expr::value(Option::<String>::None))
             .col_expr(offices::Column::StateChangedAt, Expr::value(now))
             .filter(offices::Column::Name.eq(&office.name))
             .filter(offices::Column::State.eq(&office.state))
-            .filter(
-                offices::Column::State
-                    .is_in([OfficeState::Asleep.as_str(), OfficeState::Failed.as_str()]),
-            )
+            .filter(offices::Column::State.is_in([OfficeState::Asleep.as_str(), OfficeState::Failed.as_str()]))
             .filter(offices::Column::Generation.eq(office.generation))
             .exec(&self.db)
             .await?;
@@ -542,10 +449,7 @@ impl Store {
     /// Extends the lease of every office this replica holds that is not asleep.
     pub async fn renew_leases(&self, owner: &str, lease: Duration) -> anyhow::Result<()> {
         offices::Entity::update_many()
-            .col_expr(
-                offices::Column::LeaseUntil,
-                Expr::value(now_ms() + lease.as_millis() as i64),
-            )
+            .col_expr(offices::Column::LeaseUntil, Expr::value(now_ms() + lease.as_millis() as i64))
             .filter(offices::Column::LeaseOwner.eq(owner))
             .filter(offices::Column::State.ne(OfficeState::Asleep.as_str()))
             .exec(&self.db)
@@ -587,14 +491,8 @@ async fn insert_message(
         created_at: Set(now),
         updated_at: Set(now),
     };
-    let id = messages::Entity::insert(model)
-        .exec(db)
-        .await?
-        .last_insert_id;
-    messages::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .context("inserted message vanished")
+    let id = messages::Entity::insert(model).exec(db).await?.last_insert_id;
+    messages::Entity::find_by_id(id).one(db).await?.context("inserted message vanished")
 }
 
 /// Hides the password of a database URL in messages.
@@ -741,16 +639,9 @@ impl OfficeState {
     }
 
     pub fn parse(value: &str) -> Option<Self> {
-        [
-            Self::Asleep,
-            Self::Waking,
-            Self::Ready,
-            Self::Idle,
-            Self::Snapshotting,
-            Self::Failed,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == value)
+        [Self::Asleep, Self::Waking, Self::Ready, Self::Idle, Self::Snapshotting, Self::Failed]
+            .into_iter()
+            .find(|s| s.as_str() == value)
     }
 }
 
@@ -786,17 +677,8 @@ mod tests {
 
     #[test]
     fn redacts_database_passwords() {
-        assert_eq!(
-            redact_url("postgres://nova:s3cret@db:5432/nova"),
-            "postgres://nova:***@db:5432/nova"
-        );
-        assert_eq!(
-            redact_url("sqlite://.nova/nova.db?mode=rwc"),
-            "sqlite://.nova/nova.db?mode=rwc"
-        );
-        assert_eq!(
-            redact_url("postgres://nova@db/nova"),
-            "postgres://nova@db/nova"
-        );
+        assert_eq!(redact_url("postgres://nova:s3cret@db:5432/nova"), "postgres://nova:***@db:5432/nova");
+        assert_eq!(redact_url("sqlite://.nova/nova.db?mode=rwc"), "sqlite://.nova/nova.db?mode=rwc");
+        assert_eq!(redact_url("postgres://nova@db/nova"), "postgres://nova@db/nova");
     }
 }
