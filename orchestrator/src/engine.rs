@@ -831,7 +831,7 @@ impl Engine {
         let token_ok = office
             .token_hash
             .as_deref()
-            .is_some_and(|hash| constant_time_eq(hash.as_bytes(), sha256_hex(token).as_bytes()));
+            .is_some_and(|hash| provisioner::protocol::secrets_match(sha256_hex(token).as_bytes(), hash.as_bytes()));
         if !token_ok {
             return Ok(Err(EventRefusal::BadToken));
         }
@@ -1003,8 +1003,4 @@ fn random_token() -> String {
 
 pub fn sha256_hex(value: &str) -> String {
     hex::encode(Sha256::digest(value.as_bytes()))
-}
-
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -19,6 +19,7 @@ use tokio::sync::{Mutex, mpsc};
 
 use crate::protocol::{
     ContextFiles, EventEnvelope, Health, LISTENING_PREFIX, RUN_ID_HEADER, RunEvent, RunRequest, parse_runtime_line,
+    secrets_match,
 };
 
 #[derive(Debug, Clone, clap::Args)]
@@ -79,9 +80,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 fn authorized(office: &Office, headers: &HeaderMap) -> Result<(), StatusCode> {
     let expected = format!("Bearer {}", office.token);
     let given = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
-    // Constant-time: the comparison takes as long wherever the first difference is.
-    let same = given.len() == expected.len()
-        && given.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+    let same = secrets_match(given.as_bytes(), expected.as_bytes());
     if same { Ok(()) } else { Err(StatusCode::UNAUTHORIZED) }
 }
 

@@ -106,6 +106,12 @@ pub struct Health {
 /// The line a local office prints first on stdout, with the address it listens on.
 pub const LISTENING_PREFIX: &str = "NOVA_OFFICE_LISTENING ";
 
+/// Compares two secrets in constant time: as long whatever their first difference.
+pub fn secrets_match(given: &[u8], expected: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    given.ct_eq(expected).into()
+}
+
 /// The header that carries the run id on every office → Nova call.
 pub const RUN_ID_HEADER: &str = "x-nova-run-id";
 
