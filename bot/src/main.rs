@@ -42,6 +42,9 @@ enum Command {
         /// Compare with each case's `expect` and print accuracy (to stderr).
         #[arg(long)]
         eval: bool,
+        /// Add the evidence behind each answer (work concepts, office and repo scores).
+        #[arg(long)]
+        explain: bool,
     },
     /// The office daemon, as the local backend runs it (same as `nova-office`).
     Office {
@@ -129,16 +132,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", config.summary());
             Ok(())
         }
-        Command::Route { config, input, eval } => {
+        Command::Route { config, input, eval, explain } => {
             let config = load_config(&config)?;
             let router = Router::new(&config);
             let stdout = std::io::stdout().lock();
             let evaluation = match input {
                 Some(path) => {
                     let file = std::fs::File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
-                    bot::route_cmd::run(&router, BufReader::new(file), stdout)?
+                    bot::route_cmd::run(&router, BufReader::new(file), stdout, explain)?
                 }
-                None => bot::route_cmd::run(&router, std::io::stdin().lock(), stdout)?,
+                None => bot::route_cmd::run(&router, std::io::stdin().lock(), stdout, explain)?,
             };
             if eval {
                 eprint!("{}", evaluation.report());

@@ -29,20 +29,20 @@ pub struct Answer {
     pub repo: String,
     pub office: String,
     pub confidence: f64,
+    /// With `--explain`: the evidence behind the answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explain: Option<orchestrator::router::Explanation>,
 }
 
-pub fn answer(router: &Router, case: &Case) -> Answer {
-    let route = router.route(&RouteRequest {
-        channel: case.channel.trim_start_matches('#'),
-        thread: &case.thread,
-        text: &case.text,
-        ..Default::default()
-    });
+pub fn answer(router: &Router, case: &Case, explain: bool) -> Answer {
+    let request = RouteRequest { channel: &case.channel, thread: &case.thread, text: &case.text, ..Default::default() };
+    let route = router.route(&request);
     Answer {
         id: case.id.clone(),
         repo: route.repo.label().to_owned(),
         office: route.office.unwrap_or_else(|| "unknown".to_owned()),
         confidence: (route.confidence * 1000.0).round() / 1000.0,
+        explain: explain.then(|| router.explain(&request)),
     }
 }
 
@@ -104,7 +104,7 @@ impl Evaluation {
 }
 
 /// Reads cases, writes one JSON answer per line to `out`; returns the evaluation.
-pub fn run(router: &Router, input: impl BufRead, mut out: impl Write) -> anyhow::Result<Evaluation> {
+pub fn run(router: &Router, input: impl BufRead, mut out: impl Write, explain: bool) -> anyhow::Result<Evaluation> {
     let mut evaluation = Evaluation::default();
     for (number, line) in input.lines().enumerate() {
         let line = line.context("cannot read input")?;
@@ -113,7 +113,7 @@ pub fn run(router: &Router, input: impl BufRead, mut out: impl Write) -> anyhow:
         }
         let case: Case =
             serde_json::from_str(&line).with_context(|| format!("input line {}: not a routing case", number + 1))?;
-        let answer = answer(router, &case);
+        let answer = answer(router, &case, explain);
         writeln!(out, "{}", serde_json::to_string(&answer)?)?;
         if let Some(expect) = &case.expect {
             evaluation.add(expect, &answer);
@@ -134,7 +134,7 @@ mod tests {
 {"id":"b","channel":"general","thread":[],"text":"any update?","expect":{"repo":"unknown","office":"unknown"}}
 "#;
         let mut out = Vec::new();
-        let evaluation = run(&router, input.as_bytes(), &mut out).unwrap();
+        let evaluation = run(&router, input.as_bytes(), &mut out, false).unwrap();
         insta::assert_snapshot!(String::from_utf8(out).unwrap(), @r#"
         {"id":"a","repo":"payments-api","office":"maker","confidence":0.8}
         {"id":"b","repo":"unknown","office":"unknown","confidence":0.0}
@@ -145,7 +145,7 @@ mod tests {
     #[test]
     fn a_malformed_case_names_its_line() {
         let router = Router::new(&Config::demo());
-        let err = run(&router, "\n{\"id\": 1}\n".as_bytes(), Vec::new()).unwrap_err();
+        let err = run(&router, "\n{\"id\": 1}\n".as_bytes(), Vec::new(), false).unwrap_err();
         assert_eq!(err.to_string(), "input line 2: not a routing case");
     }
 

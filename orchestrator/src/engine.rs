@@ -399,6 +399,7 @@ impl Engine {
                     text: &text,
                     thread_office: thread.as_ref().and_then(|t| t.office.as_deref()),
                     thread_repo: thread.as_ref().and_then(|t| t.repo.as_deref()),
+                    channel_picks: &[],
                 });
                 match &route.office {
                     Some(office) => {

@@ -3,4 +3,5 @@
 
 mod browser;
 mod harness;
+mod routing_sets;
 mod stories;

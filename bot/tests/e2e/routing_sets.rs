@@ -1,0 +1,59 @@
+//! Routing accuracy on every workspace we have: the shared development set and our own
+//! sets in other industries (testdata/routing). A change that makes the router fit one
+//! workspace at the others' expense fails here.
+
+use std::path::{Path, PathBuf};
+
+use orchestrator::config::Config;
+use orchestrator::router::Router;
+
+/// Both repo and office right, per set.
+const BAR: f64 = 0.85;
+
+fn sets() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut sets = vec![root.join("../shared/routing")];
+    let ours = std::fs::read_dir(root.join("testdata/routing")).unwrap();
+    let mut ours: Vec<PathBuf> = ours.map(|e| e.unwrap().path()).filter(|p| p.join("cases.jsonl").exists()).collect();
+    ours.sort();
+    sets.extend(ours);
+    sets
+}
+
+#[test]
+fn every_routing_set_clears_the_bar() {
+    let mut report = String::new();
+    let mut failing = Vec::new();
+    for set in sets() {
+        let config = match Config::load(&set.join("workspace.toml")) {
+            Ok(config) => config,
+            Err(_) if !set.exists() => continue,
+            Err(error) => panic!("{}: {error}", set.display()),
+        };
+        let router = Router::new(&config);
+        let cases = std::fs::File::open(set.join("cases.jsonl")).unwrap();
+        let evaluation = bot::route_cmd::run(&router, std::io::BufReader::new(cases), std::io::sink(), false).unwrap();
+        let both = evaluation.both_right as f64 / evaluation.cases as f64;
+        report.push_str(&format!("{}: {:.1}% both right ({} cases)\n", set.display(), 100.0 * both, evaluation.cases));
+        if both < BAR {
+            failing.push(format!("{}\n{}", set.display(), evaluation.report()));
+        }
+    }
+    eprint!("{report}");
+    assert!(failing.is_empty(), "below {:.0}%:\n{}", BAR * 100.0, failing.join("\n"));
+}
+
+#[test]
+fn content_free_messages_are_unknown_in_every_workspace() {
+    for set in sets() {
+        let Ok(config) = Config::load(&set.join("workspace.toml")) else { continue };
+        let router = Router::new(&config);
+        for text in
+            ["can someone look at this?", "it's broken", "any update?", "thanks", "ping", "?", "hello there", "ok cool"]
+        {
+            let route =
+                router.route(&orchestrator::router::RouteRequest { channel: "general", text, ..Default::default() });
+            assert_eq!(route.office, None, "{}: {text:?} routed to {:?}", set.display(), route.office);
+        }
+    }
+}

@@ -1,0 +1,524 @@
+//! The router: which repo and which office a message is about.
+//!
+//! A cascade, cheapest first, each stage able to decide or pass on: the thread's route
+//! → an explicit mention (`@office`, `repo:name`) → the offline scorer (channel bindings
+//! as priors, the kind of work against office roles, the subject against repos, the
+//! thread as context) → (when configured) a fast model → a picker card. Pure and
+//! deterministic: no I/O, no clock, no weights.
+
+pub mod lexicon;
+pub mod text;
+
+use std::collections::HashMap;
+
+use crate::config::Config;
+use lexicon::{CHANGE_CONCEPTS, CODE_CONCEPTS, GENERIC_WORDS};
+use text::{LEXICON_TABLE, Tokens};
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RepoChoice {
+    Named(String),
+    /// The office's work needs no repository.
+    None,
+    /// The message does not say.
+    Unknown,
+}
+
+impl RepoChoice {
+    /// The `nova route` spelling: a repo name, `none` or `unknown`.
+    pub fn label(&self) -> &str {
+        match self {
+            Self::Named(name) => name,
+            Self::None => "none",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Self::Named(name) => Some(name),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Thread,
+    Mention,
+    Scorer,
+    Model,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Route {
+    pub repo: RepoChoice,
+    /// `None` when Nova should ask.
+    pub office: Option<String>,
+    /// How sure the router is of the office, 0 to 1.
+    pub confidence: f64,
+    /// The likeliest offices, best first (for the picker card).
+    pub alternatives: Vec<String>,
+    pub stage: Stage,
+}
+
+/// The evidence behind a route, for `nova route --explain`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Explanation {
+    pub concepts: Vec<(String, f32)>,
+    pub offices: Vec<(String, f32)>,
+    pub repos: Vec<(String, f32)>,
+}
+
+/// What the router reads about a message.
+#[derive(Debug, Clone, Default)]
+pub struct RouteRequest<'a> {
+    pub channel: &'a str,
+    /// Earlier messages of the thread, oldest first.
+    pub thread: &'a [String],
+    pub text: &'a str,
+    /// The route the thread already has, if any.
+    pub thread_office: Option<&'a str>,
+    pub thread_repo: Option<&'a str>,
+    /// Offices people picked for earlier messages in this channel, with counts.
+    pub channel_picks: &'a [(String, u32)],
+}
+
+/// Scorer weights. Chosen by reasoning about evidence strength (see the module docs of
+/// each term) and checked on development sets of several workspaces, not fitted.
+mod weights {
+    /// An office bound to the message's channel: a prior that text can overrule.
+    pub const OFFICE_CHANNEL: f32 = 1.5;
+    /// A repo bound to the message's channel.
+    pub const REPO_CHANNEL: f32 = 1.5;
+    /// Per shared content word between the message and an office's role (× idf).
+    pub const ROLE_WORD: f32 = 0.5;
+    /// An office serving the repo the message is about (× how sure that repo is).
+    pub const SERVES_SUBJECT: f32 = 0.6;
+    /// A role word that is also a repo word counts this much of a work word.
+    pub const SUBJECT_ROLE_WORD: f32 = 0.3;
+    /// A message about a repo's subject that names no kind of work ("the solver
+    /// ignores time windows") is a request for engineering, this strongly.
+    pub const DEFAULT_CODE_WORK: f32 = 0.5;
+    /// Earlier thread messages count this much of the message itself.
+    pub const CONTEXT: f32 = 0.5;
+    /// A synonym counts this much of the word itself.
+    pub const SYNONYM: f32 = 0.6;
+    /// Repo-word weights by where the word stands in the repo's config.
+    pub const REPO_NAME_WORD: f32 = 2.5;
+    pub const REPO_HINT_WORD: f32 = 2.0;
+    /// A word of a multi-word hint, alone ("delivery" of "proof of delivery").
+    pub const REPO_HINT_PHRASE_WORD: f32 = 1.2;
+    pub const REPO_DESCRIPTION_WORD: f32 = 1.0;
+    /// A generic word ("order", "page") in a repo's name or description counts this much.
+    pub const GENERIC_WORD: f32 = 0.4;
+    /// A multi-word hint matched as a phrase, on top of its words.
+    pub const HINT_PHRASE: f32 = 1.5;
+    /// The repo's full name in the text (`payments-api`, `storefront`).
+    pub const REPO_NAME_MENTION: f32 = 4.0;
+    /// Past picks in the channel: per doubling of the count.
+    pub const PICKS: f32 = 0.5;
+    /// The score of "none of them": what an office must beat to be chosen.
+    pub const UNKNOWN: f32 = 1.0;
+    /// Softmax temperature over office scores.
+    pub const TEMPERATURE: f32 = 0.6;
+    /// A repo needs this much evidence to be named.
+    pub const REPO_EVIDENCE: f32 = 1.5;
+}
+
+struct OfficeProfile {
+    name: String,
+    repos: Vec<usize>,
+    concepts: Vec<f32>,
+    /// Its work happens in a repository (engineering, operations…).
+    needs_repo: bool,
+}
+
+/// The config, analysed once, so that routing a message is a few hash lookups.
+pub struct Router {
+    repo_names: Vec<String>,
+    offices: Vec<OfficeProfile>,
+    /// stem → (repo, weight × idf)
+    repo_words: HashMap<String, Vec<(usize, f32)>>,
+    /// first stem of a multi-word hint → (repo, the hint's stems)
+    repo_phrases: HashMap<String, Vec<(usize, Vec<String>)>>,
+    /// stem → (office, idf)
+    role_words: HashMap<String, Vec<(usize, f32)>>,
+    office_channels: HashMap<String, Vec<usize>>,
+    repo_channels: HashMap<String, Vec<usize>>,
+    min_confidence: f32,
+}
+
+/// ln(1 + n / df): rarer words say more.
+fn idf(n: usize, df: usize) -> f32 {
+    (1.0 + n as f32 / df.max(1) as f32).ln()
+}
+
+impl Router {
+    pub fn new(config: &Config) -> Self {
+        let lexicon = &*LEXICON_TABLE;
+        let repo_names: Vec<String> = config.repos.iter().map(|r| r.name.clone()).collect();
+        let repo_index = |name: &str| repo_names.iter().position(|r| r == name);
+
+        // Repo vocabulary: each stem with the best weight of the fields it appears in.
+        let generic: Vec<String> = GENERIC_WORDS.iter().map(|w| text::stem(w)).collect();
+        let mut per_repo: Vec<HashMap<String, f32>> = Vec::new();
+        let mut repo_phrases: HashMap<String, Vec<(usize, Vec<String>)>> = HashMap::new();
+        for (index, repo) in config.repos.iter().enumerate() {
+            let mut vocabulary: HashMap<String, f32> = HashMap::new();
+            // Hints are what the config's author chose to point at this repo: they count
+            // in full. Names and descriptions are prose, where generic words count less.
+            let mut add = |text: &str, weight: f32, prose: bool| {
+                for word in Tokens::new(text).content {
+                    let weight = if prose && generic.contains(&word) { weight * weights::GENERIC_WORD } else { weight };
+                    let entry = vocabulary.entry(word).or_insert(0.0);
+                    *entry = entry.max(weight);
+                }
+            };
+            add(&repo.name.replace(['-', '_', '.'], " "), weights::REPO_NAME_WORD, true);
+            add(&repo.description, weights::REPO_DESCRIPTION_WORD, true);
+            for hint in &repo.hints {
+                let stems = Tokens::new(hint).all;
+                if stems.len() > 1 {
+                    add(hint, weights::REPO_HINT_PHRASE_WORD, true);
+                    repo_phrases.entry(stems[0].clone()).or_default().push((index, stems));
+                } else {
+                    add(hint, weights::REPO_HINT_WORD, false);
+                }
+            }
+            per_repo.push(vocabulary);
+        }
+        let mut repo_words: HashMap<String, Vec<(usize, f32)>> = HashMap::new();
+        let mut document_frequency: HashMap<&str, usize> = HashMap::new();
+        for vocabulary in &per_repo {
+            for word in vocabulary.keys() {
+                *document_frequency.entry(word).or_default() += 1;
+            }
+        }
+        for (index, vocabulary) in per_repo.iter().enumerate() {
+            for (word, weight) in vocabulary {
+                let weight = weight * idf(per_repo.len(), document_frequency[word.as_str()]);
+                repo_words.entry(word.clone()).or_default().push((index, weight));
+            }
+        }
+
+        // Offices: the kinds of work their roles describe, and their role words.
+        let code: Vec<usize> = CODE_CONCEPTS.iter().filter_map(|c| lexicon.concept_id(c)).collect();
+        let mut offices = Vec::new();
+        let mut role_vocabularies: Vec<Vec<String>> = Vec::new();
+        for office in &config.offices {
+            let description = format!("{} {}", office.name, office.role);
+            let tokens = Tokens::new(&description);
+            let concepts: Vec<f32> = lexicon.concepts(&tokens.all).into_iter().map(|c| c.min(1.0)).collect();
+            let total: f32 = concepts.iter().sum();
+            let in_code: f32 = code.iter().map(|&c| concepts[c]).sum();
+            offices.push(OfficeProfile {
+                name: office.name.clone(),
+                repos: office.repos.iter().filter_map(|r| repo_index(r)).collect(),
+                needs_repo: total == 0.0 || in_code >= 0.5 * total,
+                concepts,
+            });
+            role_vocabularies.push(tokens.content);
+        }
+        let mut role_frequency: HashMap<&str, usize> = HashMap::new();
+        for vocabulary in &role_vocabularies {
+            for word in vocabulary {
+                *role_frequency.entry(word).or_default() += 1;
+            }
+        }
+        let mut role_words: HashMap<String, Vec<(usize, f32)>> = HashMap::new();
+        for (index, vocabulary) in role_vocabularies.iter().enumerate() {
+            for word in vocabulary {
+                // A role word that is also a repo's subject ("patients", "deliveries")
+                // says what the office's work is about, not what kind of work it is.
+                let subject = if repo_words.contains_key(word) { weights::SUBJECT_ROLE_WORD } else { 1.0 };
+                let weight = subject * idf(role_vocabularies.len(), role_frequency[word.as_str()]);
+                role_words.entry(word.clone()).or_default().push((index, weight));
+            }
+        }
+
+        let mut office_channels: HashMap<String, Vec<usize>> = HashMap::new();
+        for (index, office) in config.offices.iter().enumerate() {
+            for channel in &office.channels {
+                office_channels.entry(channel.clone()).or_default().push(index);
+            }
+        }
+        let mut repo_channels: HashMap<String, Vec<usize>> = HashMap::new();
+        for (index, repo) in config.repos.iter().enumerate() {
+            for channel in &repo.channels {
+                repo_channels.entry(channel.clone()).or_default().push(index);
+            }
+        }
+        Self {
+            repo_names,
+            offices,
+            repo_words,
+            repo_phrases,
+            role_words,
+            office_channels,
+            repo_channels,
+            min_confidence: config.router.min_confidence as f32,
+        }
+    }
+
+    pub fn route(&self, request: &RouteRequest<'_>) -> Route {
+        let channel = request.channel.trim_start_matches('#').to_lowercase();
+        let text = Tokens::new(request.text);
+        let mentioned_office = self.mentioned_office(request.text);
+        let named_repo = self.named_repo(request.text);
+
+        // The thread already has an office: follow-ups stay with it unless redirected.
+        if let (None, Some(office)) = (&mentioned_office, request.thread_office)
+            && let Some(index) = self.offices.iter().position(|o| o.name == office)
+        {
+            let repo_scores = self.repo_scores(&text, &[], &channel, named_repo);
+            let repo = match (self.best_repo(&repo_scores, &self.offices[index].repos), request.thread_repo) {
+                (Some(repo), _) => RepoChoice::Named(self.repo_names[repo].clone()),
+                (None, Some(thread_repo)) => RepoChoice::Named(thread_repo.to_owned()),
+                (None, None) => self.fallback_repo(index),
+            };
+            return Route {
+                repo,
+                office: Some(office.to_owned()),
+                confidence: 1.0,
+                alternatives: vec![],
+                stage: Stage::Thread,
+            };
+        }
+
+        let context: Vec<Tokens> = request.thread.iter().map(|m| Tokens::new(m)).collect();
+        let repo_scores = self.repo_scores(&text, &context, &channel, named_repo);
+        let office_scores = self.office_scores(&text, &context, &channel, &repo_scores, request.channel_picks);
+
+        let mut ranked: Vec<usize> = (0..self.offices.len()).collect();
+        ranked.sort_by(|&a, &b| office_scores[b].total_cmp(&office_scores[a]).then(a.cmp(&b)));
+        let alternatives: Vec<String> =
+            ranked.iter().filter(|&&i| office_scores[i] > 0.0).take(4).map(|&i| self.offices[i].name.clone()).collect();
+
+        if let Some(index) = mentioned_office {
+            let repo = self.decide_repo(index, &repo_scores);
+            let office = Some(self.offices[index].name.clone());
+            return Route { repo, office, confidence: 1.0, alternatives, stage: Stage::Mention };
+        }
+
+        let confidence = self.confidence(&office_scores, &ranked);
+        let Some(&top) = ranked.first().filter(|_| confidence >= self.min_confidence) else {
+            let repo = match self.best_repo(&repo_scores, &(0..self.repo_names.len()).collect::<Vec<_>>()) {
+                Some(repo) if repo_scores[repo] >= 2.0 * weights::REPO_EVIDENCE => {
+                    RepoChoice::Named(self.repo_names[repo].clone())
+                }
+                _ => RepoChoice::Unknown,
+            };
+            return Route { repo, office: None, confidence: confidence as f64, alternatives, stage: Stage::Scorer };
+        };
+        let repo = if self.offices[top].needs_repo || self.changes_things(&text, &context) {
+            self.decide_repo(top, &repo_scores)
+        } else {
+            self.fallback_repo(top)
+        };
+        Route {
+            repo,
+            office: Some(self.offices[top].name.clone()),
+            confidence: confidence as f64,
+            alternatives,
+            stage: Stage::Scorer,
+        }
+    }
+
+    /// Why a message routes where it does: the work it signals and every score.
+    pub fn explain(&self, request: &RouteRequest<'_>) -> Explanation {
+        let channel = request.channel.trim_start_matches('#').to_lowercase();
+        let text = Tokens::new(request.text);
+        let context: Vec<Tokens> = request.thread.iter().map(|m| Tokens::new(m)).collect();
+        let repo_scores = self.repo_scores(&text, &context, &channel, self.named_repo(request.text));
+        let office_scores = self.office_scores(&text, &context, &channel, &repo_scores, request.channel_picks);
+        let lexicon = &*LEXICON_TABLE;
+        let round = |v: f32| (v * 100.0).round() / 100.0;
+        let sorted = |names: &mut dyn Iterator<Item = (String, f32)>| {
+            let mut all: Vec<(String, f32)> = names.filter(|(_, s)| *s > 0.0).map(|(n, s)| (n, round(s))).collect();
+            all.sort_by(|a, b| b.1.total_cmp(&a.1));
+            all
+        };
+        Explanation {
+            concepts: sorted(&mut lexicon.concepts.iter().cloned().zip(lexicon.concepts(&text.all))),
+            offices: sorted(&mut self.offices.iter().map(|o| o.name.clone()).zip(office_scores)),
+            repos: sorted(&mut self.repo_names.iter().cloned().zip(repo_scores)),
+        }
+    }
+
+    fn repo_scores(&self, text: &Tokens, context: &[Tokens], channel: &str, named: Option<usize>) -> Vec<f32> {
+        let mut scores = vec![0.0f32; self.repo_names.len()];
+        self.add_repo_evidence(&mut scores, text, 1.0);
+        for tokens in context {
+            self.add_repo_evidence(&mut scores, tokens, weights::CONTEXT);
+        }
+        for &repo in self.repo_channels.get(channel).map_or(&[][..], Vec::as_slice) {
+            scores[repo] += weights::REPO_CHANNEL;
+        }
+        if let Some(repo) = named {
+            scores[repo] += weights::REPO_NAME_MENTION;
+        }
+        scores
+    }
+
+    fn add_repo_evidence(&self, scores: &mut [f32], tokens: &Tokens, factor: f32) {
+        let lexicon = &*LEXICON_TABLE;
+        for word in &tokens.content {
+            if let Some(hits) = self.repo_words.get(word) {
+                for &(repo, weight) in hits {
+                    scores[repo] += factor * weight;
+                }
+            }
+            for synonym in lexicon.synonyms(word) {
+                if tokens.content.contains(synonym) {
+                    continue;
+                }
+                for &(repo, weight) in self.repo_words.get(synonym).map_or(&[][..], Vec::as_slice) {
+                    scores[repo] += factor * weights::SYNONYM * weight;
+                }
+            }
+        }
+        for (i, word) in tokens.all.iter().enumerate() {
+            for (repo, phrase) in self.repo_phrases.get(word).map_or(&[][..], Vec::as_slice) {
+                if tokens.all[i..].starts_with(phrase) {
+                    scores[*repo] += factor * weights::HINT_PHRASE;
+                }
+            }
+        }
+    }
+
+    fn office_scores(
+        &self,
+        text: &Tokens,
+        context: &[Tokens],
+        channel: &str,
+        repo_scores: &[f32],
+        picks: &[(String, u32)],
+    ) -> Vec<f32> {
+        let lexicon = &*LEXICON_TABLE;
+        let mut concepts = lexicon.concepts(&text.all);
+        for tokens in context {
+            for (total, extra) in concepts.iter_mut().zip(lexicon.concepts(&tokens.all)) {
+                *total += weights::CONTEXT * extra;
+            }
+        }
+        let strongest_repo = repo_scores.iter().copied().fold(0.0f32, f32::max);
+        if concepts.iter().sum::<f32>() < weights::DEFAULT_CODE_WORK && strongest_repo >= weights::REPO_EVIDENCE {
+            for concept in ["build", "fix"].iter().filter_map(|c| lexicon.concept_id(c)) {
+                concepts[concept] = concepts[concept].max(weights::DEFAULT_CODE_WORK);
+            }
+        }
+        let kind_of_work: Vec<f32> = self
+            .offices
+            .iter()
+            .map(|office| office.concepts.iter().zip(&concepts).map(|(role, message)| role * message).sum())
+            .collect();
+        let mut scores = kind_of_work.clone();
+        let mut add_role_words = |tokens: &Tokens, factor: f32| {
+            for word in &tokens.content {
+                for &(office, weight) in self.role_words.get(word).map_or(&[][..], Vec::as_slice) {
+                    scores[office] += factor * weights::ROLE_WORD * weight;
+                }
+            }
+        };
+        add_role_words(text, 1.0);
+        for tokens in context {
+            add_role_words(tokens, weights::CONTEXT);
+        }
+        for &office in self.office_channels.get(channel).map_or(&[][..], Vec::as_slice) {
+            scores[office] += weights::OFFICE_CHANNEL;
+        }
+        let message_has_work = kind_of_work.iter().any(|&k| k > 0.0);
+        if strongest_repo >= weights::REPO_EVIDENCE {
+            for (index, office) in self.offices.iter().enumerate() {
+                // Serving the subject counts only for offices that do this kind of work.
+                if message_has_work && kind_of_work[index] == 0.0 {
+                    continue;
+                }
+                let served = office.repos.iter().map(|&r| repo_scores[r]).fold(0.0f32, f32::max);
+                scores[index] += weights::SERVES_SUBJECT * (served / strongest_repo);
+            }
+        }
+        for (name, count) in picks {
+            if let Some(index) = self.offices.iter().position(|o| &o.name == name) {
+                scores[index] += weights::PICKS * (1.0 + *count as f32).log2();
+            }
+        }
+        scores
+    }
+
+    /// The top office's share against the next two and "none of them".
+    fn confidence(&self, scores: &[f32], ranked: &[usize]) -> f32 {
+        let Some(&top) = ranked.first() else { return 0.0 };
+        let t = weights::TEMPERATURE;
+        let rivals: f32 = ranked.iter().take(3).map(|&i| (scores[i] / t).exp()).sum();
+        let total = rivals + (weights::UNKNOWN / t).exp();
+        (scores[top] / t).exp() / total
+    }
+
+    /// Whether the message asks for work that changes what a repo holds, more than for
+    /// answers, replies or research.
+    fn changes_things(&self, text: &Tokens, context: &[Tokens]) -> bool {
+        let lexicon = &*LEXICON_TABLE;
+        let mut concepts = lexicon.concepts(&text.all);
+        for tokens in context {
+            for (total, extra) in concepts.iter_mut().zip(lexicon.concepts(&tokens.all)) {
+                *total += weights::CONTEXT * extra;
+            }
+        }
+        let change: f32 = CHANGE_CONCEPTS.iter().filter_map(|c| lexicon.concept_id(c)).map(|c| concepts[c]).sum();
+        let other: f32 = concepts.iter().sum::<f32>() - change;
+        change > 0.0 && change >= other
+    }
+
+    fn best_repo(&self, scores: &[f32], candidates: &[usize]) -> Option<usize> {
+        candidates
+            .iter()
+            .copied()
+            .filter(|&r| scores[r] >= weights::REPO_EVIDENCE)
+            .max_by(|&a, &b| scores[a].total_cmp(&scores[b]).then(b.cmp(&a)))
+    }
+
+    fn decide_repo(&self, office: usize, scores: &[f32]) -> RepoChoice {
+        match self.best_repo(scores, &self.offices[office].repos) {
+            Some(repo) => RepoChoice::Named(self.repo_names[repo].clone()),
+            None => self.fallback_repo(office),
+        }
+    }
+
+    /// No repo evidence: work that needs no repo gets `none`; a one-repo office, its repo.
+    fn fallback_repo(&self, office: usize) -> RepoChoice {
+        let profile = &self.offices[office];
+        match profile.repos.as_slice() {
+            [] => RepoChoice::None,
+            _ if !profile.needs_repo => RepoChoice::None,
+            [only] => RepoChoice::Named(self.repo_names[*only].clone()),
+            _ => RepoChoice::Unknown,
+        }
+    }
+
+    fn mentioned_office(&self, text: &str) -> Option<usize> {
+        text.split_whitespace()
+            .filter_map(|w| w.strip_prefix('@'))
+            .map(|w| w.trim_end_matches(|c: char| !c.is_alphanumeric()).to_lowercase())
+            .find_map(|w| self.offices.iter().position(|o| o.name == w))
+    }
+
+    /// `repo:name`, or the repo's full name as a word of the text.
+    fn named_repo(&self, text: &str) -> Option<usize> {
+        let lower = text.to_lowercase();
+        let words: Vec<&str> = lower
+            .split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_' || c == '.' || c == ':'))
+            .map(|w| w.trim_matches(|c: char| c == '.' || c == ':'))
+            .collect();
+        self.repo_names
+            .iter()
+            .position(|name| words.iter().any(|w| w.strip_prefix("repo:") == Some(name.as_str())))
+            .or_else(|| self.repo_names.iter().position(|name| words.contains(&name.as_str())))
+    }
+}
+
+#[cfg(test)]
+mod tests;

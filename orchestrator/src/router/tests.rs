@@ -1,0 +1,136 @@
+use super::*;
+
+fn demo() -> Router {
+    Router::new(&Config::demo())
+}
+
+fn route_in(router: &Router, channel: &str, thread: &[&str], text: &str) -> String {
+    let thread: Vec<String> = thread.iter().map(|s| s.to_string()).collect();
+    let route = router.route(&RouteRequest { channel, thread: &thread, text, ..Default::default() });
+    format!("{} / {}", route.repo.label(), route.office.as_deref().unwrap_or("unknown"))
+}
+
+fn route(channel: &str, text: &str) -> String {
+    route_in(&demo(), channel, &[], text)
+}
+
+#[test]
+fn the_demo_story_routes_to_maker_on_payments() {
+    assert_eq!(route("payments", "the coupon field rejects valid codes, please fix"), "payments-api / maker");
+}
+
+#[test]
+fn explicit_office_mention_wins_over_everything() {
+    assert_eq!(route("support", "@operator restart the payment workers"), "payments-api / operator");
+    assert_eq!(route("data", "@writer top 20 products by revenue"), "none / writer");
+}
+
+#[test]
+fn repo_mentions_name_the_repo() {
+    assert_eq!(route("eng", "repo:inventory bump the dependencies"), "inventory / maker");
+    assert_eq!(route("eng", "bump the dependencies in storefront"), "storefront / maker");
+}
+
+#[test]
+fn channels_are_priors_that_text_overrules() {
+    assert_eq!(route("data", "top 20 products by revenue this quarter"), "none / analyst");
+    assert_eq!(route("eng", "how many orders used a coupon in October?"), "none / analyst");
+    assert_eq!(route("mobile", "refund emails show the wrong amount"), "payments-api / maker");
+    assert_eq!(route("web", "how many visitors used the search box yesterday?"), "none / analyst");
+}
+
+#[test]
+fn the_kind_of_work_picks_the_office() {
+    assert_eq!(route("general", "roll back payments-api to the previous release"), "payments-api / operator");
+    assert_eq!(route("general", "write a blog post about our winter collection"), "none / writer");
+    assert_eq!(route("general", "customer says they were charged twice, draft a reply"), "none / support");
+    assert_eq!(route("general", "build a dashboard of weekly returns by category"), "none / analyst");
+    assert_eq!(route("general", "the product image carousel is broken on Safari"), "storefront / maker");
+}
+
+#[test]
+fn content_free_messages_are_unknown() {
+    for text in ["can someone look at this?", "it's broken", "any update?", "thanks!", "hello", "ok"] {
+        assert_eq!(route("general", text), "unknown / unknown", "{text}");
+    }
+}
+
+#[test]
+fn repo_less_work_gets_none_and_code_work_gets_unknown() {
+    assert_eq!(route("marketing", "draft release notes for the new mobile app version"), "none / writer");
+    assert_eq!(route("eng", "fix the flaky test on main"), "unknown / maker");
+    assert_eq!(route("ops", "deploy the fix"), "unknown / operator");
+}
+
+#[test]
+fn the_thread_gives_short_follow_ups_their_subject() {
+    let router = demo();
+    assert_eq!(
+        route_in(
+            &router,
+            "eng",
+            &["The app freezes on the checkout screen on some Android phones"],
+            "same problem on the Galaxy S22, can you fix it?"
+        ),
+        "mobile / maker"
+    );
+    assert_eq!(
+        route_in(
+            &router,
+            "eng",
+            &["Idea: reserve stock for 15 minutes when an item is added to the cart", "agreed"],
+            "yes please implement it"
+        ),
+        "inventory / maker"
+    );
+}
+
+#[test]
+fn a_routed_thread_keeps_its_office() {
+    let route = demo().route(&RouteRequest {
+        channel: "general",
+        text: "any update?",
+        thread_office: Some("maker"),
+        thread_repo: Some("mobile"),
+        ..Default::default()
+    });
+    assert_eq!((route.repo.label(), route.office.as_deref(), route.stage), ("mobile", Some("maker"), Stage::Thread));
+}
+
+#[test]
+fn picks_in_a_channel_lean_later_unclear_messages_their_way() {
+    let router = demo();
+    let before =
+        router.route(&RouteRequest { channel: "general", text: "please handle the renewal", ..Default::default() });
+    let picks = vec![("operator".to_owned(), 7)];
+    let after = router.route(&RouteRequest {
+        channel: "general",
+        text: "please handle the renewal",
+        channel_picks: &picks,
+        ..Default::default()
+    });
+    assert!(after.confidence > before.confidence);
+    assert_eq!(after.office.as_deref(), Some("operator"));
+}
+
+#[test]
+fn an_unsure_route_offers_alternatives() {
+    let route = demo().route(&RouteRequest { channel: "general", text: "the numbers look off", ..Default::default() });
+    assert_eq!(route.office, None);
+    assert!(route.confidence < 0.5);
+}
+
+#[test]
+fn confidence_summary_of_the_demo_story() {
+    let route = demo().route(&RouteRequest {
+        channel: "payments",
+        text: "the coupon field rejects valid codes, please fix",
+        ..Default::default()
+    });
+    assert_eq!(
+        (route.repo.label(), route.office.as_deref(), route.stage),
+        ("payments-api", Some("maker"), Stage::Scorer)
+    );
+    assert!(route.confidence > 0.9, "{}", route.confidence);
+    assert_eq!(route.alternatives[0], "maker");
+}

@@ -1,0 +1,220 @@
+//! From chat text to what the router compares: normalized, stemmed tokens, and the
+//! work concepts they signal.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use rust_stemmers::{Algorithm, Stemmer};
+
+use super::lexicon::{LEXICON, SYNONYMS};
+
+static STEMMER: LazyLock<Stemmer> = LazyLock::new(|| Stemmer::create(Algorithm::English));
+
+/// Words too common to say anything about a repo or an office.
+const STOPWORDS: &[&str] = &[
+    "a", "about", "after", "again", "all", "also", "am", "an", "and", "any", "are", "as", "at", "be", "been", "before",
+    "being", "but", "by", "can", "could", "did", "do", "doe", "does", "doing", "for", "from", "get", "go", "goe",
+    "got", "had", "has", "have", "he", "her", "here", "hi", "him", "his", "how", "i", "if", "in", "into", "is", "it",
+    "its", "just", "let", "like", "look", "me", "mine", "more", "most", "my", "new", "no", "not", "now", "of", "on",
+    "onc", "one", "or", "our", "out", "over", "pleas", "pls", "same", "see", "she", "so", "some", "someon", "someth",
+    "still", "than", "thank", "thanks", "that", "the", "their", "them", "then", "there", "these", "they", "thing",
+    "this", "those", "to", "too", "two", "up", "us", "use", "use", "very", "was", "we", "were", "what", "when",
+    "where", "which", "while", "who", "why", "will", "with", "would", "yes", "yet", "you", "your", "ok", "okay", "hey",
+    "hello", "question", "today", "tomorrow", "week", "month", "way", "show", "take", "make", "need", "want", "give",
+    "put", "keep", "say", "tell", "ask", "know", "think", "seem", "tri", "come", "anyon", "everyon", "anyth",
+    "everyth", "earlier", "later", "back", "call", "find", "work", "happen", "sure", "good", "bad", "right", "wrong",
+    "still",
+];
+
+pub fn stem(word: &str) -> String {
+    STEMMER.stem(word).into_owned()
+}
+
+pub fn is_stopword(stem: &str) -> bool {
+    STOPWORDS.contains(&stem)
+}
+
+/// Lowercases, expands contractions ("doesn't" → "does not") and splits into words.
+pub fn words(text: &str) -> Vec<String> {
+    let mut normalized = text.to_lowercase().replace(['’', '‘'], "'");
+    for (from, to) in [
+        ("can't", "can not"),
+        ("won't", "will not"),
+        ("n't", " not"),
+        ("what's", "what is"),
+        ("it's", "it is"),
+        ("that's", "that is"),
+        ("there's", "there is"),
+        ("'re", " are"),
+        ("'ve", " have"),
+        ("'ll", " will"),
+        ("'m", " am"),
+        ("'d", " would"),
+        ("'s", ""),
+    ] {
+        normalized = normalized.replace(from, to);
+    }
+    normalized
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| match w {
+            // The stem of "production" is "product": keep the two apart.
+            "production" | "productions" => "prod".to_owned(),
+            _ => w.to_owned(),
+        })
+        .collect()
+}
+
+/// Stemmed tokens of a text: all of them (for phrases) and the content words.
+#[derive(Debug, Default, Clone)]
+pub struct Tokens {
+    pub all: Vec<String>,
+    pub content: Vec<String>,
+}
+
+impl Tokens {
+    pub fn new(text: &str) -> Self {
+        let all: Vec<String> = words(text).iter().map(|w| stem(w)).collect();
+        let mut content: Vec<String> = all.iter().filter(|s| s.len() > 1 && !is_stopword(s)).cloned().collect();
+        content.sort();
+        content.dedup();
+        Self { all, content }
+    }
+}
+
+/// The concept table, stemmed once.
+pub struct Lexicon {
+    pub concepts: Vec<String>,
+    phrases: HashMap<Vec<String>, Vec<(usize, f32)>>,
+    /// `(first, last, concept, weight)`: "roll * back".
+    gapped: Vec<(String, String, usize, f32)>,
+    longest: usize,
+    synonyms: HashMap<String, Vec<String>>,
+}
+
+pub static LEXICON_TABLE: LazyLock<Lexicon> = LazyLock::new(|| Lexicon::parse(LEXICON, SYNONYMS));
+
+impl Lexicon {
+    fn parse(lexicon: &str, synonyms: &str) -> Self {
+        let mut concepts = Vec::new();
+        let mut phrases: HashMap<Vec<String>, Vec<(usize, f32)>> = HashMap::new();
+        let mut gapped = Vec::new();
+        for line in lexicon.lines().filter(|l| !l.trim().is_empty()) {
+            let (concept, triggers) = line.split_once(':').expect("lexicon lines are `concept: triggers`");
+            let id = concepts.len();
+            concepts.push(concept.trim().to_owned());
+            for trigger in triggers.split(',') {
+                let (words_part, weight) = match trigger.rsplit_once(':') {
+                    Some((w, weight)) => (w, weight.trim().parse::<f32>().expect("lexicon weights are numbers")),
+                    None => (trigger, 1.0),
+                };
+                if let Some((first, last)) = words_part.split_once('*') {
+                    gapped.push((stem(first.trim()), stem(last.trim()), id, weight));
+                    continue;
+                }
+                let key: Vec<String> = words(words_part).iter().map(|w| stem(w)).collect();
+                if key.is_empty() {
+                    continue;
+                }
+                let entry = phrases.entry(key).or_default();
+                match entry.iter_mut().find(|(c, _)| *c == id) {
+                    Some(existing) => existing.1 = existing.1.max(weight),
+                    None => entry.push((id, weight)),
+                }
+            }
+        }
+        let longest = phrases.keys().map(Vec::len).max().unwrap_or(1);
+        let synonyms = synonyms
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .map(|(word, others)| (stem(word.trim()), others.split(',').map(|o| stem(o.trim())).collect()))
+            .collect();
+        Self { concepts, phrases, gapped, longest, synonyms }
+    }
+
+    /// How strongly the tokens signal each concept (longest phrase first; a matched
+    /// phrase consumes its words). Saturates at 2 per concept.
+    pub fn concepts(&self, tokens: &[String]) -> Vec<f32> {
+        let mut scores = vec![0.0f32; self.concepts.len()];
+        for (first, last, concept, weight) in &self.gapped {
+            let found = tokens
+                .iter()
+                .enumerate()
+                .any(|(i, token)| token == first && tokens[i + 1..].iter().take(4).skip(1).any(|t| t == last));
+            if found {
+                scores[*concept] += weight;
+            }
+        }
+        let mut i = 0;
+        while i < tokens.len() {
+            let mut matched = 1;
+            for len in (1..=self.longest.min(tokens.len() - i)).rev() {
+                if let Some(hits) = self.phrases.get(&tokens[i..i + len]) {
+                    for &(concept, weight) in hits {
+                        scores[concept] += weight;
+                    }
+                    matched = len;
+                    break;
+                }
+            }
+            i += matched;
+        }
+        for score in &mut scores {
+            *score = score.min(2.0);
+        }
+        scores
+    }
+
+    pub fn concept_id(&self, name: &str) -> Option<usize> {
+        self.concepts.iter().position(|c| c == name)
+    }
+
+    pub fn synonyms(&self, stem: &str) -> &[String] {
+        self.synonyms.get(stem).map_or(&[], Vec::as_slice)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn concepts(text: &str) -> Vec<(String, f32)> {
+        let lexicon = &*LEXICON_TABLE;
+        let scores = lexicon.concepts(&Tokens::new(text).all);
+        lexicon.concepts.iter().cloned().zip(scores).filter(|(_, s)| *s > 0.0).collect()
+    }
+
+    #[test]
+    fn contractions_expand() {
+        assert_eq!(
+            words("It doesn't load, can't log in, it's down"),
+            ["it", "does", "not", "load", "can", "not", "log", "in", "it", "is", "down"]
+        );
+    }
+
+    #[test]
+    fn stems_meet_across_word_forms() {
+        assert_eq!(stem("reservations"), stem("reserve"));
+        assert_eq!(stem("fixes"), stem("fixing"));
+        assert_eq!(stem("deploys"), stem("deployed"));
+    }
+
+    #[test]
+    fn phrases_win_over_their_words() {
+        assert_eq!(concepts("site reliability engineer"), [("operate".to_owned(), 1.0)]);
+        assert_eq!(concepts("draft the release notes"), [("write".to_owned(), 1.7)]);
+    }
+
+    #[test]
+    fn work_kinds_are_recognised() {
+        assert_eq!(concepts("roll back payments")[0].0, "operate");
+        assert_eq!(concepts("how many orders last month?")[0].0, "analyze");
+        assert_eq!(concepts("the cart doesn't update")[0].0, "fix");
+        assert!(concepts("can someone look at this?").is_empty());
+    }
+
+    #[test]
+    fn content_words_drop_stopwords_and_dedupe() {
+        assert_eq!(Tokens::new("Please fix the fixes in the cart").content, ["cart", "fix"]);
+    }
+}
