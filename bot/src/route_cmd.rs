@@ -136,8 +136,8 @@ mod tests {
         let mut out = Vec::new();
         let evaluation = run(&router, input.as_bytes(), &mut out, false).unwrap();
         insta::assert_snapshot!(String::from_utf8(out).unwrap(), @r#"
-        {"id":"a","repo":"payments-api","office":"maker","confidence":0.8}
-        {"id":"b","repo":"unknown","office":"unknown","confidence":0.0}
+        {"id":"a","repo":"payments-api","office":"maker","confidence":0.971}
+        {"id":"b","repo":"unknown","office":"unknown","confidence":0.121}
         "#);
         assert_eq!((evaluation.cases, evaluation.both_right), (2, 2));
     }
@@ -153,11 +153,19 @@ mod tests {
     fn report_shows_accuracy_and_confusion() {
         let mut evaluation = Evaluation::default();
         let expect = Expect { repo: "api".into(), office: "maker".into() };
-        evaluation
-            .add(&expect, &Answer { id: "1".into(), repo: "api".into(), office: "maker".into(), confidence: 1.0 });
         evaluation.add(
             &expect,
-            &Answer { id: "2".into(), repo: "unknown".into(), office: "operator".into(), confidence: 0.6 },
+            &Answer { id: "1".into(), repo: "api".into(), office: "maker".into(), confidence: 1.0, explain: None },
+        );
+        evaluation.add(
+            &expect,
+            &Answer {
+                id: "2".into(),
+                repo: "unknown".into(),
+                office: "operator".into(),
+                confidence: 0.6,
+                explain: None,
+            },
         );
         insta::assert_snapshot!(evaluation.report(), @r"
         cases: 2
