@@ -393,13 +393,14 @@ impl Engine {
                     .filter(|m| !m.from_nova && m.body != text)
                     .map(|m| m.body)
                     .collect();
+                let picks = self.store.channel_picks(&row.surface, &row.channel).await?;
                 let route = self.router.route(&RouteRequest {
                     channel: &row.channel,
                     thread: &history,
                     text: &text,
                     thread_office: thread.as_ref().and_then(|t| t.office.as_deref()),
                     thread_repo: thread.as_ref().and_then(|t| t.repo.as_deref()),
-                    channel_picks: &[],
+                    channel_picks: &picks,
                 });
                 match &route.office {
                     Some(office) => {
@@ -483,6 +484,7 @@ impl Engine {
                     office: Some(office.clone()),
                     confidence: 1.0,
                 });
+                effects.record_pick = Some((row.surface.clone(), row.channel.clone(), office.clone()));
                 effects.assign_unrouted = Some((row.thread_id.clone(), office.clone()));
             }
         }

@@ -135,3 +135,21 @@ async fn a_prompt_moves_only_from_the_state_it_is_in() {
     assert_eq!(store.prompts_in_state("maker", PromptState::Held).await.unwrap().len(), 1);
     db.cleanup().await.unwrap();
 }
+
+#[tokio::test]
+async fn picks_are_counted_per_channel_and_office() {
+    let (store, db) = store().await;
+    for (key, office) in [("p1", "writer"), ("p2", "writer"), ("p3", "analyst")] {
+        let recorded = store.record_inbound(message(key, key)).await.unwrap();
+        let effects = InboundEffects {
+            record_pick: Some(("console".into(), "general".into(), office.into())),
+            ..Default::default()
+        };
+        store.process_inbound(recorded.inbound.id, effects).await.unwrap();
+    }
+    let mut picks = store.channel_picks("console", "general").await.unwrap();
+    picks.sort();
+    assert_eq!(picks, [("analyst".to_owned(), 1), ("writer".to_owned(), 2)]);
+    assert!(store.channel_picks("console", "eng").await.unwrap().is_empty());
+    db.cleanup().await.unwrap();
+}

@@ -252,6 +252,8 @@ async fn an_unclear_message_gets_a_picker_and_a_click_routes_the_thread() {
     let card = messages.iter().find(|m| m.id == card.id).unwrap();
     assert_eq!(card.body, "bob picked **support**; this thread now goes there.");
     assert_eq!(nova.engine().store().thread(&thread).await.unwrap().unwrap().office.as_deref(), Some("support"));
+    let picks = nova.engine().store().channel_picks("console", "general").await.unwrap();
+    assert_eq!(picks, [("support".to_owned(), 1)], "the pick informs later routing in #general");
 
     let (status, answer) = nova.click_pick(&thread, card.id, "carol", "maker").await;
     assert_eq!(status, 409);

@@ -140,3 +140,26 @@ pub mod offices {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod route_picks {
+    use sea_orm::entity::prelude::*;
+
+    /// How often people picked an office for unclear messages in a channel.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "route_picks")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub surface: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub channel: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub office: String,
+        pub count: i64,
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

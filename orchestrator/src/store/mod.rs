@@ -9,14 +9,14 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use migrations::{Migrator, MigratorTrait};
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, TransactionTrait,
 };
 
-pub use entities::{inbound, messages, offices, prompts, threads};
+pub use entities::{inbound, messages, offices, prompts, route_picks, threads};
 
 /// Milliseconds since the epoch: the one clock every row uses.
 pub fn now_ms() -> i64 {
@@ -249,6 +249,27 @@ impl Store {
             .exec_without_returning(&txn)
             .await?;
         }
+        if let Some((surface, channel, office)) = &effects.record_pick {
+            route_picks::Entity::insert(route_picks::ActiveModel {
+                surface: Set(surface.clone()),
+                channel: Set(channel.clone()),
+                office: Set(office.clone()),
+                count: Set(1),
+                updated_at: Set(now),
+            })
+            .on_conflict(
+                OnConflict::columns([
+                    route_picks::Column::Surface,
+                    route_picks::Column::Channel,
+                    route_picks::Column::Office,
+                ])
+                .value(route_picks::Column::Count, Expr::col((route_picks::Entity, route_picks::Column::Count)).add(1))
+                .value(route_picks::Column::UpdatedAt, Expr::value(now))
+                .to_owned(),
+            )
+            .exec_without_returning(&txn)
+            .await?;
+        }
         if let Some((thread_id, office)) = &effects.assign_unrouted {
             prompts::Entity::update_many()
                 .col_expr(prompts::Column::Office, Expr::value(office.clone()))
@@ -275,6 +296,16 @@ impl Store {
         }
         txn.commit().await?;
         Ok(Some(posted))
+    }
+
+    /// Offices people picked in this channel, with how often.
+    pub async fn channel_picks(&self, surface: &str, channel: &str) -> anyhow::Result<Vec<(String, u32)>> {
+        let rows = route_picks::Entity::find()
+            .filter(route_picks::Column::Surface.eq(surface))
+            .filter(route_picks::Column::Channel.eq(channel))
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().map(|r| (r.office, r.count.clamp(0, u32::MAX as i64) as u32)).collect())
     }
 
     pub async fn prompts_in_state(&self, office: &str, state: PromptState) -> anyhow::Result<Vec<prompts::Model>> {
@@ -552,6 +583,8 @@ pub struct InboundEffects {
     pub prompt: Option<NewPrompt>,
     /// `(thread, office)`: the thread's prompts waiting for a route go to this office.
     pub assign_unrouted: Option<(String, String)>,
+    /// `(surface, channel, office)`: a person picked this office in this channel.
+    pub record_pick: Option<(String, String, String)>,
     /// A card answered by this event: applied only if the card is still unanswered,
     /// and if it is not, none of the other effects apply either.
     pub resolve_card: Option<CardResolution>,
