@@ -161,3 +161,133 @@ pub async fn snapshot(size_mb: usize, level: i32) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// A synthetic workspace of `repos` repos and `offices` offices, with messages that
+/// mix kinds of work and subjects the way chat does.
+pub fn synthetic_workspace(repos: usize, offices: usize) -> (Config, Vec<String>) {
+    const SUBJECTS: &[&str] = &[
+        "billing",
+        "invoices",
+        "search",
+        "checkout",
+        "catalog",
+        "shipping",
+        "returns",
+        "loyalty",
+        "reviews",
+        "pricing",
+        "auth",
+        "sessions",
+        "notifications",
+        "email",
+        "sms",
+        "reports",
+        "exports",
+        "imports",
+        "webhooks",
+        "scheduler",
+        "inventory",
+        "warehouse",
+        "payroll",
+        "ledger",
+        "cards",
+        "disputes",
+        "onboarding",
+        "kyc",
+        "maps",
+        "routing",
+        "matchmaking",
+        "chat",
+        "video",
+        "uploads",
+        "thumbnails",
+        "feeds",
+        "ranking",
+        "ads",
+        "coupons",
+        "subscriptions",
+    ];
+    const ROLES: &[&str] = &[
+        "Software engineer: implements features, fixes bugs and opens pull requests.",
+        "Site reliability engineer: deploys, rollbacks, incidents, on-call and monitoring.",
+        "Data analyst: answers questions with SQL, builds metrics, dashboards and reports.",
+        "Writer: help articles, documentation, blog posts and release notes.",
+        "Customer support: triages tickets, answers customer questions, drafts replies.",
+        "Designer: mockups, icons, layouts and style guides.",
+        "Security engineer: audits, vulnerabilities, access reviews.",
+        "Legal counsel: contracts, terms and policies.",
+        "QA tester: test plans, reproducing bugs, regression passes.",
+        "Finance: invoices, expenses, reconciliation.",
+    ];
+    let mut text = String::from("[workspace]\nname = \"bench\"\n");
+    for r in 0..repos {
+        let (a, b) = (SUBJECTS[r % SUBJECTS.len()], SUBJECTS[(r * 7 + 3) % SUBJECTS.len()]);
+        text.push_str(&format!(
+            "[[repos]]\nname = \"svc-{r}\"\ndescription = \"Service {r}: {a} and {b} for region {r}, with APIs, jobs and an admin UI.\"\nhints = [\"{a} {r}\", \"{b}-{r}\"]\nchannels = [\"team-{r}\"]\n"
+        ));
+    }
+    for o in 0..offices {
+        let served: Vec<String> =
+            (0..repos).filter(|r| r % offices == o || (r + o) % 17 == 0).map(|r| format!("\"svc-{r}\"")).collect();
+        text.push_str(&format!(
+            "[[offices]]\nname = \"office-{o}\"\nrole = \"{}\"\nrepos = [{}]\nchannels = [\"desk-{o}\"]\n",
+            ROLES[o % ROLES.len()],
+            served.join(", ")
+        ));
+    }
+    let config = Config::parse(&text, "synthetic workspace").expect("the synthetic workspace is valid");
+    const ASKS: &[&str] = &[
+        "the {a} page crashes when I open it, please fix",
+        "deploy {a} to production tonight",
+        "how many {a} did we process last month?",
+        "write release notes for the new {a} flow",
+        "customer says their {a} is wrong, draft a reply",
+        "add a filter for {b} to the {a} admin",
+        "roll back {a} to the previous release",
+        "mock up a new {a} settings screen",
+        "can someone look at this?",
+        "{a} webhooks time out in prod right now",
+    ];
+    let messages = (0..1000)
+        .map(|i| {
+            let (a, b) = (SUBJECTS[i % SUBJECTS.len()], SUBJECTS[(i * 3 + 1) % SUBJECTS.len()]);
+            ASKS[i % ASKS.len()].replace("{a}", a).replace("{b}", b)
+        })
+        .collect();
+    (config, messages)
+}
+
+/// Offline routing latency and throughput on one core.
+pub fn route(repos: usize, offices: usize, rounds: usize) {
+    let (config, messages) = synthetic_workspace(repos, offices);
+    let built = Instant::now();
+    let router = orchestrator::router::Router::new(&config);
+    let build_time = built.elapsed();
+    let channels: Vec<String> = (0..messages.len()).map(|i| format!("team-{}", i % (repos + 20))).collect();
+    let mut samples = Vec::with_capacity(messages.len() * rounds);
+    let started = Instant::now();
+    for _ in 0..rounds {
+        for (message, channel) in messages.iter().zip(&channels) {
+            let request = orchestrator::router::RouteRequest { channel, text: message, ..Default::default() };
+            let one = Instant::now();
+            std::hint::black_box(router.route(&request));
+            samples.push(one.elapsed());
+        }
+    }
+    let total = started.elapsed();
+    let count = samples.len();
+    let mut micros: Vec<Duration> = samples;
+    micros.sort();
+    let at = |p: f64| micros[((count as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1e6;
+    println!(
+        "workspace: {repos} repos × {offices} offices (router built in {:.1} ms)",
+        build_time.as_secs_f64() * 1000.0
+    );
+    println!(
+        "offline route, one core: n={count} p50={:.1} µs p99={:.1} µs max={:.1} µs, throughput {:.0} messages/s",
+        at(0.5),
+        at(0.99),
+        at(1.0),
+        count as f64 / total.as_secs_f64()
+    );
+}

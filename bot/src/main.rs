@@ -45,6 +45,10 @@ enum Command {
         /// Add the evidence behind each answer (work concepts, office and repo scores).
         #[arg(long)]
         explain: bool,
+        /// Ask the configured model (`[model]`, NOVA_ROUTER_MODEL, OPENAI_BASE_URL,
+        /// OPENAI_API_KEY) when the offline answer is unsure.
+        #[arg(long)]
+        model: bool,
     },
     /// The office daemon, as the local backend runs it (same as `nova-office`).
     Office {
@@ -66,6 +70,15 @@ enum BenchCommand {
     Wake {
         #[arg(long, default_value_t = 20)]
         iterations: usize,
+    },
+    /// Offline routing latency and throughput on one core.
+    Route {
+        #[arg(long, default_value_t = 100)]
+        repos: usize,
+        #[arg(long, default_value_t = 50)]
+        offices: usize,
+        #[arg(long, default_value_t = 20)]
+        rounds: usize,
     },
     /// Snapshot and restore a workspace of the given size.
     Snapshot {
@@ -132,16 +145,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", config.summary());
             Ok(())
         }
-        Command::Route { config, input, eval, explain } => {
+        Command::Route { config, input, eval, explain, model } => {
             let config = load_config(&config)?;
             let router = Router::new(&config);
+            let model = match model {
+                false => None,
+                true => {
+                    let settings = config
+                        .model_settings(|key| std::env::var(key).ok().filter(|v| !v.is_empty()))
+                        .context("--model needs a model: set NOVA_ROUTER_MODEL or `model` in [model]")?;
+                    Some(orchestrator::router::model::ModelRouter::new(&config, settings))
+                }
+            };
             let stdout = std::io::stdout().lock();
             let evaluation = match input {
                 Some(path) => {
                     let file = std::fs::File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
-                    bot::route_cmd::run(&router, BufReader::new(file), stdout, explain)?
+                    bot::route_cmd::run(&router, model.as_ref(), BufReader::new(file), stdout, explain).await?
                 }
-                None => bot::route_cmd::run(&router, std::io::stdin().lock(), stdout, explain)?,
+                None => bot::route_cmd::run(&router, model.as_ref(), std::io::stdin().lock(), stdout, explain).await?,
             };
             if eval {
                 eprint!("{}", evaluation.report());
@@ -153,6 +175,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench { what: BenchCommand::Wake { iterations } } => bot::bench::wake(iterations).await,
         Command::Bench { what: BenchCommand::Snapshot { size_mb, level } } => {
             bot::bench::snapshot(size_mb, level).await
+        }
+        Command::Bench { what: BenchCommand::Route { repos, offices, rounds } } => {
+            bot::bench::route(repos, offices, rounds);
+            Ok(())
         }
     }
 }

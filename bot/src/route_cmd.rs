@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 
 use anyhow::Context as _;
+use orchestrator::router::model::{ModelCall, ModelRouter, Outcome};
 use orchestrator::router::{RouteRequest, Router};
 use serde::{Deserialize, Serialize};
 
@@ -34,16 +35,30 @@ pub struct Answer {
     pub explain: Option<orchestrator::router::Explanation>,
 }
 
-pub fn answer(router: &Router, case: &Case, explain: bool) -> Answer {
+/// Routes one case offline, then through the model when one is given and the
+/// offline answer is unsure; returns the model call if there was one.
+pub async fn answer(
+    router: &Router,
+    model: Option<&ModelRouter>,
+    case: &Case,
+    explain: bool,
+) -> (Answer, Option<ModelCall>) {
     let request = RouteRequest { channel: &case.channel, thread: &case.thread, text: &case.text, ..Default::default() };
-    let route = router.route(&request);
-    Answer {
+    let mut route = router.route(&request);
+    let mut call = None;
+    if let Some(model) = model.filter(|m| m.should_ask(&route)) {
+        let (answer, made) = model.route(&request, route).await;
+        route = answer;
+        call = Some(made);
+    }
+    let answer = Answer {
         id: case.id.clone(),
         repo: route.repo.label().to_owned(),
         office: route.office.unwrap_or_else(|| "unknown".to_owned()),
         confidence: (route.confidence * 1000.0).round() / 1000.0,
         explain: explain.then(|| router.explain(&request)),
-    }
+    };
+    (answer, call)
 }
 
 /// Scores answers against their cases' `expect`.
@@ -56,6 +71,7 @@ pub struct Evaluation {
     /// `(expected, got)` office pairs that differed, with their counts.
     pub office_confusion: BTreeMap<(String, String), usize>,
     pub repo_confusion: BTreeMap<(String, String), usize>,
+    pub model_calls: Vec<ModelCall>,
 }
 
 impl Evaluation {
@@ -91,6 +107,23 @@ impl Evaluation {
             self.both_right,
             self.cases
         );
+        if !self.model_calls.is_empty() {
+            let mut latencies: Vec<_> = self.model_calls.iter().map(|c| c.latency).collect();
+            latencies.sort();
+            let answered = self.model_calls.iter().filter(|c| c.outcome == Outcome::Answered).count();
+            let tokens: u32 = self.model_calls.iter().map(|c| c.prompt_tokens + c.completion_tokens).sum();
+            out.push_str(&format!(
+                "model: asked on {}/{} cases ({:.0}%), answered {}, fell back {}, latency p50 {:?} max {:?}, {} tokens\n",
+                self.model_calls.len(),
+                self.cases,
+                pct(self.model_calls.len()),
+                answered,
+                self.model_calls.len() - answered,
+                latencies[latencies.len() / 2],
+                latencies[latencies.len() - 1],
+                tokens
+            ));
+        }
         for (title, confusion) in [("office", &self.office_confusion), ("repo", &self.repo_confusion)] {
             if !confusion.is_empty() {
                 out.push_str(&format!("{title} confusion (expected → got):\n"));
@@ -104,7 +137,13 @@ impl Evaluation {
 }
 
 /// Reads cases, writes one JSON answer per line to `out`; returns the evaluation.
-pub fn run(router: &Router, input: impl BufRead, mut out: impl Write, explain: bool) -> anyhow::Result<Evaluation> {
+pub async fn run(
+    router: &Router,
+    model: Option<&ModelRouter>,
+    input: impl BufRead,
+    mut out: impl Write,
+    explain: bool,
+) -> anyhow::Result<Evaluation> {
     let mut evaluation = Evaluation::default();
     for (number, line) in input.lines().enumerate() {
         let line = line.context("cannot read input")?;
@@ -113,7 +152,8 @@ pub fn run(router: &Router, input: impl BufRead, mut out: impl Write, explain: b
         }
         let case: Case =
             serde_json::from_str(&line).with_context(|| format!("input line {}: not a routing case", number + 1))?;
-        let answer = answer(router, &case, explain);
+        let (answer, call) = answer(router, model, &case, explain).await;
+        evaluation.model_calls.extend(call);
         writeln!(out, "{}", serde_json::to_string(&answer)?)?;
         if let Some(expect) = &case.expect {
             evaluation.add(expect, &answer);
@@ -127,14 +167,14 @@ mod tests {
     use super::*;
     use orchestrator::config::Config;
 
-    #[test]
-    fn prints_one_answer_per_case() {
+    #[tokio::test]
+    async fn prints_one_answer_per_case() {
         let router = Router::new(&Config::demo());
         let input = r#"{"id":"a","channel":"payments","thread":[],"text":"refunds fail, please fix","expect":{"repo":"payments-api","office":"maker"}}
 {"id":"b","channel":"general","thread":[],"text":"any update?","expect":{"repo":"unknown","office":"unknown"}}
 "#;
         let mut out = Vec::new();
-        let evaluation = run(&router, input.as_bytes(), &mut out, false).unwrap();
+        let evaluation = run(&router, None, input.as_bytes(), &mut out, false).await.unwrap();
         insta::assert_snapshot!(String::from_utf8(out).unwrap(), @r#"
         {"id":"a","repo":"payments-api","office":"maker","confidence":0.971}
         {"id":"b","repo":"unknown","office":"unknown","confidence":0.121}
@@ -142,10 +182,10 @@ mod tests {
         assert_eq!((evaluation.cases, evaluation.both_right), (2, 2));
     }
 
-    #[test]
-    fn a_malformed_case_names_its_line() {
+    #[tokio::test]
+    async fn a_malformed_case_names_its_line() {
         let router = Router::new(&Config::demo());
-        let err = run(&router, "\n{\"id\": 1}\n".as_bytes(), Vec::new(), false).unwrap_err();
+        let err = run(&router, None, "\n{\"id\": 1}\n".as_bytes(), Vec::new(), false).await.unwrap_err();
         assert_eq!(err.to_string(), "input line 2: not a routing case");
     }
 

@@ -159,6 +159,8 @@ pub struct Engine {
     config: Arc<Config>,
     store: Store,
     router: Router,
+    /// The fast model, asked when the offline router is unsure (if configured).
+    model: Option<crate::router::model::ModelRouter>,
     templates: Templates,
     backend: LocalBackend,
     snapshots: Snapshots,
@@ -184,6 +186,9 @@ impl Engine {
         let (updates, _) = broadcast::channel(1024);
         Ok(Arc::new(Self {
             router: Router::new(&config),
+            model: config
+                .model_settings(|key| std::env::var(key).ok().filter(|v| !v.is_empty()))
+                .map(|settings| crate::router::model::ModelRouter::new(&config, settings)),
             templates: Templates::default(),
             config,
             store,
@@ -394,14 +399,20 @@ impl Engine {
                     .map(|m| m.body)
                     .collect();
                 let picks = self.store.channel_picks(&row.surface, &row.channel).await?;
-                let route = self.router.route(&RouteRequest {
+                let request = RouteRequest {
                     channel: &row.channel,
                     thread: &history,
                     text: &text,
                     thread_office: thread.as_ref().and_then(|t| t.office.as_deref()),
                     thread_repo: thread.as_ref().and_then(|t| t.repo.as_deref()),
                     channel_picks: &picks,
-                });
+                };
+                let mut route = self.router.route(&request);
+                if let Some(model) = self.model.as_ref().filter(|m| m.should_ask(&route)) {
+                    let (answer, call) = model.route(&request, route).await;
+                    tracing::info!(outcome = call.outcome.as_str(), latency = ?call.latency, tokens = call.prompt_tokens + call.completion_tokens, "asked the router model");
+                    route = answer;
+                }
                 match &route.office {
                     Some(office) => {
                         let changed = thread.as_ref().and_then(|t| t.office.as_deref()) != Some(office.as_str());

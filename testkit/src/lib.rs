@@ -2,6 +2,8 @@
 //! temporary directory, or a new database on the Postgres server named by
 //! `NOVA_TEST_POSTGRES_URL`). Stand-ins for Slack, Discord, models and GCE join here.
 
+pub mod openai;
+
 use anyhow::Context as _;
 use sea_orm::{ConnectionTrait, Database};
 

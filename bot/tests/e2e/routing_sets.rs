@@ -20,8 +20,8 @@ fn sets() -> Vec<PathBuf> {
     sets
 }
 
-#[test]
-fn every_routing_set_clears_the_bar() {
+#[tokio::test]
+async fn every_routing_set_clears_the_bar() {
     let mut report = String::new();
     let mut failing = Vec::new();
     for set in sets() {
@@ -32,7 +32,8 @@ fn every_routing_set_clears_the_bar() {
         };
         let router = Router::new(&config);
         let cases = std::fs::File::open(set.join("cases.jsonl")).unwrap();
-        let evaluation = bot::route_cmd::run(&router, std::io::BufReader::new(cases), std::io::sink(), false).unwrap();
+        let evaluation =
+            bot::route_cmd::run(&router, None, std::io::BufReader::new(cases), std::io::sink(), false).await.unwrap();
         let both = evaluation.both_right as f64 / evaluation.cases as f64;
         report.push_str(&format!("{}: {:.1}% both right ({} cases)\n", set.display(), 100.0 * both, evaluation.cases));
         if both < BAR {

@@ -369,3 +369,28 @@ async fn an_office_that_dies_mid_run_keeps_its_workspace_and_reruns_the_prompt()
     assert_eq!(nova.office("maker").await.generation, 2, "woken once more after the loss");
     nova.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_model_configured_an_unclear_message_is_routed_without_asking() {
+    let fake = testkit::openai::FakeOpenAi::start().await.unwrap();
+    fake.always(testkit::openai::Reply::Json(json!({
+        "repo": "none", "office": "analyst", "confidence": 0.85, "alternatives": ["maker"], "reason": "a numbers question"
+    })));
+    let base_url = fake.base_url.clone();
+    let mut nova = Nova::start_with(|config| {
+        config.model.model = Some("router-small".to_owned());
+        config.model.base_url = Some(base_url);
+    })
+    .await;
+    let thread = nova.say("general", "alice", "the numbers look off").await;
+    let messages = nova.results(&thread, 1).await;
+    assert_eq!(messages[1].body, "Routing to **analyst**. It is asleep; waking it up.");
+    assert!(messages.iter().all(|m| m.kind != "card"), "no picker was needed");
+    assert_eq!(fake.requests().len(), 1);
+
+    // A clear message never reaches the model.
+    let clear = nova.say("payments", "bob", "refunds over $500 fail with a Stripe error, please fix").await;
+    nova.results(&clear, 1).await;
+    assert_eq!(fake.requests().len(), 1);
+    nova.finish().await;
+}

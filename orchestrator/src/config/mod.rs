@@ -44,6 +44,8 @@ struct RawConfig {
     provisioner: ProvisionerSettings,
     #[serde(default)]
     router: RouterSettings,
+    #[serde(default)]
+    model: ModelFile,
     /// The runtime offices use unless they name their own.
     runtime: Option<Runtime>,
 }
@@ -238,6 +240,32 @@ impl Default for RouterSettings {
     }
 }
 
+/// `[model]`: the fast model the router asks when its offline answer is unsure.
+/// The API key is never read from the file: only from `OPENAI_API_KEY`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelFile {
+    /// The model name; `NOVA_ROUTER_MODEL` overrides it. Without one, no model is used.
+    pub model: Option<String>,
+    /// An OpenAI-compatible API base; `OPENAI_BASE_URL` overrides it.
+    pub base_url: Option<String>,
+    /// The whole call, retries included (429 and 5xx are retried at most 3 times).
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<Duration>,
+    /// Ask the model when the offline confidence is below this.
+    pub below_confidence: Option<f64>,
+}
+
+/// The model stage, resolved from `[model]` and the environment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelSettings {
+    pub model: String,
+    pub base_url: String,
+    pub api_key: Option<String>,
+    pub timeout: Duration,
+    pub below_confidence: f64,
+}
+
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -248,9 +276,25 @@ pub struct Config {
     pub store: StoreSettings,
     pub provisioner: ProvisionerSettings,
     pub router: RouterSettings,
+    pub model: ModelFile,
 }
 
 impl Config {
+    /// The model stage, if a model is named in `[model]` or `NOVA_ROUTER_MODEL`.
+    /// `env` reads an environment variable (a parameter, so tests need not set any).
+    pub fn model_settings(&self, env: impl Fn(&str) -> Option<String>) -> Option<ModelSettings> {
+        let model = env("NOVA_ROUTER_MODEL").or_else(|| self.model.model.clone())?;
+        Some(ModelSettings {
+            model,
+            base_url: env("OPENAI_BASE_URL")
+                .or_else(|| self.model.base_url.clone())
+                .unwrap_or_else(|| "https://api.openai.com/v1".to_owned()),
+            api_key: env("OPENAI_API_KEY"),
+            timeout: self.model.timeout.unwrap_or(Duration::from_secs(2)),
+            below_confidence: self.model.below_confidence.unwrap_or(0.75),
+        })
+    }
+
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text =
             std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
@@ -463,6 +507,7 @@ impl Validator<'_> {
             store: raw.store,
             provisioner: raw.provisioner,
             router: raw.router,
+            model: raw.model,
         })
     }
 

@@ -159,3 +159,29 @@ fn unknown_skill_names_the_line() {
     let text = MINIMAL.replace("repos = [\"api\"]", "repos = [\"api\"]\nskills = [\"office\", \"telepathy\"]");
     insta::assert_snapshot!(parse(&text).unwrap_err(), @"nova.toml, line 13: office `maker` names unknown skill `telepathy` (known: office)");
 }
+
+#[test]
+fn the_model_stage_comes_from_the_file_and_the_environment() {
+    let text = format!("{MINIMAL}\n[model]\nmodel = \"small\"\ntimeout = \"500ms\"\n");
+    let config = parse(&text).unwrap();
+    let settings = config.model_settings(|_| None).unwrap();
+    assert_eq!((settings.model.as_str(), settings.timeout), ("small", Duration::from_millis(500)));
+    assert_eq!(settings.base_url, "https://api.openai.com/v1");
+    let env = |key: &str| match key {
+        "NOVA_ROUTER_MODEL" => Some("fast".to_owned()),
+        "OPENAI_BASE_URL" => Some("http://127.0.0.1:9/v1".to_owned()),
+        "OPENAI_API_KEY" => Some("sk-test".to_owned()),
+        _ => None,
+    };
+    let settings = config.model_settings(env).unwrap();
+    assert_eq!(
+        (settings.model.as_str(), settings.base_url.as_str(), settings.api_key.as_deref()),
+        ("fast", "http://127.0.0.1:9/v1", Some("sk-test"))
+    );
+    assert!(parse(MINIMAL).unwrap().model_settings(|_| None).is_none(), "no model named, no model stage");
+    assert!(
+        parse(&format!("{MINIMAL}\n[model]\napi_key = \"sk-in-file\"\n"))
+            .unwrap_err()
+            .contains("unknown field `api_key`")
+    );
+}

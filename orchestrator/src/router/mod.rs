@@ -7,6 +7,7 @@
 //! deterministic: no I/O, no clock, no weights.
 
 pub mod lexicon;
+pub mod model;
 pub mod text;
 
 use std::collections::HashMap;
