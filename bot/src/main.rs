@@ -50,6 +50,18 @@ enum Command {
         #[arg(long)]
         model: bool,
     },
+    /// Print the audit trail: who did what, to which office, in which run.
+    Audit {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        office: Option<String>,
+        #[arg(long)]
+        run: Option<String>,
+        /// A duration back from now (`2h`) or an RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+    },
     /// The office daemon, as the local backend runs it (same as `nova-office`).
     Office {
         #[command(subcommand)]
@@ -167,6 +179,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             if eval {
                 eprint!("{}", evaluation.report());
+            }
+            Ok(())
+        }
+        Command::Audit { config, office, run, since } => {
+            let config = match &config {
+                Some(path) => load_config(path)?,
+                None => Config::demo(),
+            };
+            let url = orchestrator::store::database_url(config.store.database_url.as_deref(), &config.store.data_dir);
+            let store = orchestrator::store::Store::connect(&url).await?;
+            let since = since
+                .map(|s| orchestrator::store::parse_since(&s, orchestrator::store::now_ms()))
+                .transpose()
+                .map_err(|e| anyhow::anyhow!(e))?;
+            let filter = orchestrator::store::AuditFilter { office, run_id: run, since, limit: None };
+            for row in store.audit_trail(&filter).await? {
+                println!("{}", orchestrator::store::format_audit(&row));
             }
             Ok(())
         }

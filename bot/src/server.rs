@@ -43,6 +43,7 @@ pub fn router(engine: Arc<Engine>, metrics: PrometheusHandle) -> Router {
         .route("/api/console/actions", post(console::post_action))
         .route("/api/stream", get(stream))
         .route("/api/office/events", post(office_event))
+        .route("/api/audit", get(audit))
         .with_state(AppState { engine, metrics })
 }
 
@@ -149,6 +150,33 @@ async fn office_event(
         }
         Err(refusal @ EventRefusal::UnknownOffice) => Err(ApiError::new(StatusCode::NOT_FOUND, refusal.to_string())),
     }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditQuery {
+    office: Option<String>,
+    run: Option<String>,
+    since: Option<String>,
+    limit: Option<u64>,
+}
+
+/// The audit trail, filtered by office, run id and time (`since=2h` or RFC 3339).
+async fn audit(
+    State(state): State<AppState>,
+    query: Result<axum::extract::Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Vec<orchestrator::store::audit::Model>>> {
+    let axum::extract::Query(query) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let since = match &query.since {
+        Some(value) => Some(
+            orchestrator::store::parse_since(value, orchestrator::store::now_ms())
+                .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))?,
+        ),
+        None => None,
+    };
+    let filter =
+        orchestrator::store::AuditFilter { office: query.office, run_id: query.run, since, limit: query.limit };
+    Ok(Json(state.engine.store().audit_trail(&filter).await?))
 }
 
 pub fn html(page: &'static str) -> Html<&'static str> {

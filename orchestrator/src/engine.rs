@@ -413,6 +413,21 @@ impl Engine {
                     tracing::info!(outcome = call.outcome.as_str(), latency = ?call.latency, tokens = call.prompt_tokens + call.completion_tokens, "asked the router model");
                     route = answer;
                 }
+                let run_id = uuid::Uuid::new_v4().to_string();
+                effects.audit.push(store::AuditEntry {
+                    actor: row.author.clone(),
+                    office: route.office.clone(),
+                    run_id: route.office.as_ref().map(|_| run_id.clone()),
+                    action: "route",
+                    details: serde_json::json!({
+                        "thread": row.thread_id,
+                        "channel": row.channel,
+                        "repo": route.repo.label(),
+                        "office": route.office.as_deref().unwrap_or("unknown"),
+                        "confidence": (route.confidence * 1000.0).round() / 1000.0,
+                        "stage": route.stage,
+                    }),
+                });
                 match &route.office {
                     Some(office) => {
                         let changed = thread.as_ref().and_then(|t| t.office.as_deref()) != Some(office.as_str());
@@ -436,6 +451,7 @@ impl Engine {
                             });
                         }
                         effects.prompt = Some(NewPrompt {
+                            run_id,
                             thread_id: row.thread_id.clone(),
                             office: office.clone(),
                             author: row.author.clone(),
@@ -462,6 +478,7 @@ impl Engine {
                             card: Some(card.to_json()),
                         });
                         effects.prompt = Some(NewPrompt {
+                            run_id,
                             thread_id: row.thread_id.clone(),
                             office: String::new(),
                             author: row.author.clone(),
@@ -496,6 +513,13 @@ impl Engine {
                     confidence: 1.0,
                 });
                 effects.record_pick = Some((row.surface.clone(), row.channel.clone(), office.clone()));
+                effects.audit.push(store::AuditEntry {
+                    actor: row.author.clone(),
+                    office: Some(office.clone()),
+                    run_id: None,
+                    action: "pick",
+                    details: serde_json::json!({"thread": row.thread_id, "card": message_id}),
+                });
                 effects.assign_unrouted = Some((row.thread_id.clone(), office.clone()));
             }
         }
@@ -562,6 +586,7 @@ impl Engine {
             return Ok(());
         };
         metrics::counter!("nova_office_wakes_total").increment(1);
+        self.record("nova", &office.name, None, "wake", serde_json::json!({"generation": generation})).await;
         self.publish_office(&office.name).await;
         let engine = Arc::clone(self);
         let name = office.name.clone();
@@ -570,6 +595,9 @@ impl Engine {
             match engine.wake(&name, generation).await {
                 Ok(()) => {
                     metrics::histogram!("nova_wake_seconds").record(started.elapsed().as_secs_f64());
+                    let elapsed_ms = started.elapsed().as_millis() as u64;
+                    let details = serde_json::json!({"generation": generation, "elapsed_ms": elapsed_ms});
+                    engine.record("nova", &name, None, "ready", details).await;
                     tracing::info!(office = %name, generation, elapsed = ?started.elapsed(), "office ready");
                 }
                 Err(error) => engine.wake_failed(&name, generation, &format!("{error:#}")).await,
@@ -657,6 +685,8 @@ impl Engine {
 
     async fn wake_failed(&self, name: &str, generation: i64, reason: &str) {
         tracing::error!(office = name, generation, "wake failed: {reason}");
+        self.record("nova", name, None, "wake_failed", serde_json::json!({"generation": generation, "reason": reason}))
+            .await;
         let _ = self.backend.stop(name, Duration::from_secs(2)).await;
         let result: anyhow::Result<()> = async {
             let row = self.store.office(name).await?.context("office row vanished")?;
@@ -715,6 +745,8 @@ impl Engine {
         let info = self.snapshots.save(name, generation, &workspace).await?;
         metrics::histogram!("nova_snapshot_seconds").record(info.elapsed.as_secs_f64());
         tracing::info!(office = name, generation, bytes = info.bytes, source_bytes = info.source_bytes, elapsed = ?info.elapsed, "snapshot stored");
+        let details = serde_json::json!({"generation": generation, "key": info.key, "bytes": info.bytes});
+        self.record("nova", name, None, "snapshot", details).await;
         let mut change = OfficeChange::to(OfficeState::Asleep);
         change.snapshot = Some((info.key, info.bytes as i64));
         change.endpoint = Some(None);
@@ -804,6 +836,8 @@ impl Engine {
             match sent {
                 Ok(response) if response.status().is_success() => {
                     metrics::counter!("nova_prompts_dispatched_total").increment(1);
+                    let details = serde_json::json!({"thread": prompt.thread_id, "author": prompt.author});
+                    self.record("nova", &office.name, Some(&prompt.run_id), "dispatch", details).await;
                     self.store.touch_office(&office.name).await?;
                 }
                 failed => {
@@ -825,6 +859,7 @@ impl Engine {
     /// prompts it was running go back to the queue and run again on the next wake.
     async fn office_lost(self: &Arc<Self>, office: &offices::Model, reason: &str) -> anyhow::Result<()> {
         tracing::warn!(office = %office.name, generation = office.generation, "office lost: {reason}");
+        self.record("nova", &office.name, None, "office_lost", serde_json::json!({"reason": reason})).await;
         self.attached.lock().expect("attached lock").remove(&office.name);
         let mut change = OfficeChange::to(OfficeState::Snapshotting);
         change.failure = Some(Some(reason.to_owned()));
@@ -896,6 +931,14 @@ impl Engine {
                     return Ok(());
                 }
                 status = RunStatus::Done;
+                self.record(
+                    office,
+                    office,
+                    Some(&prompt.run_id),
+                    "result",
+                    serde_json::json!({"chars": text.chars().count()}),
+                )
+                .await;
                 follow_up = Some(("result", text));
             }
             RunEvent::Failed { error } => {
@@ -903,6 +946,8 @@ impl Engine {
                     return Ok(());
                 }
                 status = RunStatus::Failed;
+                self.record(office, office, Some(&prompt.run_id), "run_failed", serde_json::json!({"error": error}))
+                    .await;
                 follow_up = Some(("text", texts::run_failed(office, &error)));
             }
         }
@@ -916,6 +961,27 @@ impl Engine {
             self.work.notify_one();
         }
         Ok(())
+    }
+
+    /// Appends to the audit trail; a failure to do so is logged, never fatal to the step.
+    async fn record(
+        &self,
+        actor: &str,
+        office: &str,
+        run_id: Option<&str>,
+        action: &'static str,
+        details: serde_json::Value,
+    ) {
+        let entry = store::AuditEntry {
+            actor: actor.to_owned(),
+            office: Some(office.to_owned()),
+            run_id: run_id.map(str::to_owned),
+            action,
+            details,
+        };
+        if let Err(error) = self.store.audit(entry).await {
+            tracing::error!("cannot write the audit trail: {error:#}");
+        }
     }
 
     async fn channel_of(&self, thread_id: &str) -> anyhow::Result<String> {

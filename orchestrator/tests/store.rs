@@ -52,6 +52,7 @@ async fn an_inbound_event_is_processed_once() {
     let recorded = store.record_inbound(message("k1", "t1")).await.unwrap();
     let effects = || InboundEffects {
         prompt: Some(NewPrompt {
+            run_id: "run-1".into(),
             thread_id: "t1".into(),
             office: "maker".into(),
             author: "alice".into(),

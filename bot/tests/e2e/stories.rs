@@ -394,3 +394,39 @@ async fn with_a_model_configured_an_unclear_message_is_routed_without_asking() {
     assert_eq!(fake.requests().len(), 1);
     nova.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_step_of_a_run_is_in_the_audit_trail() {
+    let mut nova =
+        Nova::start_with(|config| config.offices.iter_mut().for_each(|o| o.idle_timeout = Duration::from_millis(200)))
+            .await;
+    let thread = nova.say("payments", "alice", "the coupon field rejects valid codes, please fix").await;
+    nova.results(&thread, 1).await;
+    nova.office_reaches("maker", "asleep").await;
+    let run = nova.prompts(&thread).await[0].run_id.clone();
+
+    let (status, trail) = nova.get_json(&format!("/api/audit?run={run}")).await;
+    assert_eq!(status, 200);
+    let steps: Vec<(String, String)> = trail
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| (row["actor"].as_str().unwrap().to_owned(), row["action"].as_str().unwrap().to_owned()))
+        .collect();
+    let expected =
+        [("alice", "route"), ("nova", "dispatch"), ("maker", "result")].map(|(a, b)| (a.to_owned(), b.to_owned()));
+    assert_eq!(steps, expected);
+
+    let (_, office_trail) = nova.get_json("/api/audit?office=maker").await;
+    let actions: Vec<&str> = office_trail.as_array().unwrap().iter().map(|r| r["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["route", "wake", "ready", "dispatch", "result", "snapshot"]);
+
+    let (status, error) = nova.get_json("/api/audit?since=yesterday").await;
+    assert_eq!(
+        (status, error["error"].as_str().unwrap()),
+        (400, "`yesterday` is neither a duration (like 2h) nor an RFC 3339 time")
+    );
+    let (_, recent) = nova.get_json("/api/audit?since=1h&office=nobody").await;
+    assert_eq!(recent, json!([]));
+    nova.finish().await;
+}

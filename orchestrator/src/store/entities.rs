@@ -163,3 +163,27 @@ pub mod route_picks {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod audit {
+    use sea_orm::entity::prelude::*;
+
+    /// One state change: who did what, to which office, in which run. Never updated.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, serde::Serialize)]
+    #[sea_orm(table_name = "audit")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub at: i64,
+        pub actor: String,
+        pub office: Option<String>,
+        pub run_id: Option<String>,
+        pub action: String,
+        #[sea_orm(column_type = "Text")]
+        pub details: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

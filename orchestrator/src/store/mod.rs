@@ -16,7 +16,7 @@ use sea_orm::{
     QuerySelect, TransactionTrait,
 };
 
-pub use entities::{inbound, messages, offices, prompts, route_picks, threads};
+pub use entities::{audit, inbound, messages, offices, prompts, route_picks, threads};
 
 /// Milliseconds since the epoch: the one clock every row uses.
 pub fn now_ms() -> i64 {
@@ -130,6 +130,26 @@ impl Store {
             .await?)
     }
 
+    /// Appends one row to the audit trail.
+    pub async fn audit(&self, entry: AuditEntry) -> anyhow::Result<()> {
+        insert_audit(&self.db, entry).await
+    }
+
+    /// The audit trail, oldest first, filtered by office, run and time.
+    pub async fn audit_trail(&self, filter: &AuditFilter) -> anyhow::Result<Vec<audit::Model>> {
+        let mut query = audit::Entity::find().order_by_asc(audit::Column::Id);
+        if let Some(office) = &filter.office {
+            query = query.filter(audit::Column::Office.eq(office));
+        }
+        if let Some(run) = &filter.run_id {
+            query = query.filter(audit::Column::RunId.eq(run));
+        }
+        if let Some(since) = filter.since {
+            query = query.filter(audit::Column::At.gte(since));
+        }
+        Ok(query.limit(filter.limit.unwrap_or(1000)).all(&self.db).await?)
+    }
+
     pub async fn thread(&self, id: &str) -> anyhow::Result<Option<threads::Model>> {
         Ok(threads::Entity::find_by_id(id.to_owned()).one(&self.db).await?)
     }
@@ -240,7 +260,7 @@ impl Store {
                 author: Set(prompt.author),
                 text: Set(prompt.text),
                 state: Set(prompt.state.as_str().to_owned()),
-                run_id: Set(uuid::Uuid::new_v4().to_string()),
+                run_id: Set(prompt.run_id),
                 inbound_id: Set(id),
                 created_at: Set(now),
                 dispatched_at: Set(None),
@@ -278,6 +298,9 @@ impl Store {
                 .filter(prompts::Column::State.eq(PromptState::Unrouted.as_str()))
                 .exec(&txn)
                 .await?;
+        }
+        for entry in effects.audit {
+            insert_audit(&txn, entry).await?;
         }
         for reply in effects.replies {
             posted.push(
@@ -498,6 +521,21 @@ impl Store {
     }
 }
 
+async fn insert_audit(db: &impl ConnectionTrait, entry: AuditEntry) -> anyhow::Result<()> {
+    audit::Entity::insert(audit::ActiveModel {
+        id: NotSet,
+        at: Set(now_ms()),
+        actor: Set(entry.actor),
+        office: Set(entry.office),
+        run_id: Set(entry.run_id),
+        action: Set(entry.action.to_owned()),
+        details: Set(entry.details.to_string()),
+    })
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn insert_message(
     db: &impl ConnectionTrait,
@@ -538,6 +576,53 @@ fn redact_url(url: &str) -> String {
         }
         _ => url.to_owned(),
     }
+}
+
+/// A row for the audit trail.
+#[derive(Debug, Clone)]
+pub struct AuditEntry {
+    /// A person's chat name, an office name, or `nova`.
+    pub actor: String,
+    pub office: Option<String>,
+    pub run_id: Option<String>,
+    /// What happened, e.g. `route`, `wake`, `dispatch`, `result`.
+    pub action: &'static str,
+    pub details: serde_json::Value,
+}
+
+/// `since` as people write it: a duration back from now (`90m`, `2h`, `1d`) or an
+/// RFC 3339 time. Returns unix milliseconds.
+pub fn parse_since(value: &str, now_ms: i64) -> Result<i64, String> {
+    if let Ok(duration) = humantime::parse_duration(value) {
+        return Ok(now_ms - duration.as_millis() as i64);
+    }
+    chrono::DateTime::parse_from_rfc3339(value)
+        .map(|t| t.timestamp_millis())
+        .map_err(|_| format!("`{value}` is neither a duration (like 2h) nor an RFC 3339 time"))
+}
+
+/// One audit row as `nova audit` prints it.
+pub fn format_audit(row: &audit::Model) -> String {
+    let at = chrono::DateTime::from_timestamp_millis(row.at)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+        .unwrap_or_default();
+    format!(
+        "{at}  {:<12} {:<14} {:<10} {:<36} {}",
+        row.actor,
+        row.action,
+        row.office.as_deref().unwrap_or("-"),
+        row.run_id.as_deref().unwrap_or("-"),
+        row.details
+    )
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct AuditFilter {
+    pub office: Option<String>,
+    pub run_id: Option<String>,
+    /// Unix milliseconds.
+    pub since: Option<i64>,
+    pub limit: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -589,6 +674,8 @@ pub struct InboundEffects {
     /// and if it is not, none of the other effects apply either.
     pub resolve_card: Option<CardResolution>,
     pub replies: Vec<Reply>,
+    /// Written in the same transaction as the effects it records.
+    pub audit: Vec<AuditEntry>,
 }
 
 #[derive(Debug)]
@@ -610,6 +697,8 @@ pub struct ThreadRoute {
 
 #[derive(Debug)]
 pub struct NewPrompt {
+    /// Chosen by the caller, so the audit row of the route can name it.
+    pub run_id: String,
     pub thread_id: String,
     pub office: String,
     pub author: String,
@@ -707,6 +796,13 @@ impl OfficeChange {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn since_takes_durations_and_times() {
+        assert_eq!(parse_since("2h", 10_000_000), Ok(10_000_000 - 7_200_000));
+        assert_eq!(parse_since("2026-11-21T00:00:00Z", 0), Ok(1_763_683_200_000));
+        assert!(parse_since("yesterday", 0).unwrap_err().contains("neither a duration"));
+    }
 
     #[test]
     fn redacts_database_passwords() {
