@@ -9,6 +9,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261121_000001_init;
 mod m20261121_000002_route_picks;
 mod m20261121_000003_audit;
+mod m20261121_000004_approvals_secrets;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000001_init::Migration),
             Box::new(m20261121_000002_route_picks::Migration),
             Box::new(m20261121_000003_audit::Migration),
+            Box::new(m20261121_000004_approvals_secrets::Migration),
         ]
     }
 }

@@ -7,5 +7,6 @@ pub mod engine;
 pub mod router;
 pub mod store;
 pub mod texts;
+pub mod vault;
 
 pub use engine::{Engine, EngineOptions, Update};

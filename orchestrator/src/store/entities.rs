@@ -187,3 +187,94 @@ pub mod audit {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod secrets {
+    use sea_orm::entity::prelude::*;
+
+    /// A vault entry: the sealed value (see `crate::vault`), never the plaintext.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "secrets")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub scope: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub name: String,
+        #[sea_orm(column_type = "Text")]
+        pub sealed: String,
+        pub key_id: String,
+        pub updated_by: String,
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod approvals {
+    use sea_orm::entity::prelude::*;
+
+    /// An office asking before it does something consequential.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, serde::Serialize)]
+    #[sea_orm(table_name = "approvals")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub office: String,
+        pub run_id: String,
+        pub thread_id: String,
+        pub message_id: Option<i64>,
+        /// The person whose prompt started the run: they may not approve it.
+        pub requester: String,
+        pub kind: String,
+        #[sea_orm(column_type = "Text")]
+        pub action: String,
+        #[sea_orm(column_type = "Text")]
+        pub details: String,
+        pub risk: String,
+        /// JSON list of the people who may decide (empty: anyone but the requester).
+        #[sea_orm(column_type = "Text")]
+        pub approvers: String,
+        pub state: String,
+        pub expires_at: i64,
+        pub decided_by: Option<String>,
+        pub decided_at: Option<i64>,
+        pub created_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod credential_requests {
+    use sea_orm::entity::prelude::*;
+
+    /// An office asking for a credential it lacks.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, serde::Serialize)]
+    #[sea_orm(table_name = "credential_requests")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub office: String,
+        pub run_id: String,
+        pub thread_id: String,
+        pub message_id: Option<i64>,
+        pub name: String,
+        #[sea_orm(column_type = "Text")]
+        pub why: String,
+        /// `office` or `workspace`: where the provided value is stored.
+        pub scope: String,
+        pub state: String,
+        pub provided_by: Option<String>,
+        pub provided_at: Option<i64>,
+        pub created_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
