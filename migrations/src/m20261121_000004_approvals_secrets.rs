@@ -95,7 +95,12 @@ impl MigrationTrait for Migration {
             .await?;
         manager
             .create_index(
-                Index::create().name("idx_approvals_state").table(Approvals::Table).col(Approvals::State).col(Approvals::ExpiresAt).to_owned(),
+                Index::create()
+                    .name("idx_approvals_state")
+                    .table(Approvals::Table)
+                    .col(Approvals::State)
+                    .col(Approvals::ExpiresAt)
+                    .to_owned(),
             )
             .await?;
         manager

@@ -1,6 +1,7 @@
 //! The brain of Nova: config, store, router, sessions and dispatch, office lifecycle.
 //! It never sees Slack or Discord JSON: surfaces hand it typed inbound events.
 
+pub mod approvals;
 pub mod config;
 pub mod context;
 pub mod engine;

@@ -15,6 +15,23 @@ pub enum Card {
     Picker { options: Vec<PickOption>, resolved: Option<Resolution> },
     /// The live view of a run, edited in place.
     Progress { office: String, status: RunStatus, objectives: Vec<Objective>, lines: Vec<String> },
+    /// An office asking before it acts; Approve / Reject until decided or expired.
+    Approval {
+        id: String,
+        office: String,
+        kind: String,
+        action: String,
+        details: String,
+        risk: String,
+        /// Empty: anyone but the requester.
+        approvers: Vec<String>,
+        expires_at: i64,
+        state: String,
+        decided_by: Option<String>,
+        decided_at: Option<i64>,
+    },
+    /// An office asking for a credential; "Provide" opens a private form.
+    Credential { id: String, office: String, name: String, why: String, state: String, provided_by: Option<String> },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,8 +80,59 @@ impl Card {
             Card::Picker { resolved: None, .. } => picker_question(),
             Card::Picker { resolved: Some(r), .. } => picked(&r.by, &r.choice),
             Card::Progress { office, status, objectives, lines } => progress(office, *status, objectives, lines),
+            Card::Approval {
+                office,
+                kind,
+                action,
+                details,
+                risk,
+                approvers,
+                expires_at,
+                state,
+                decided_by,
+                decided_at,
+                ..
+            } => {
+                let by = decided_by.as_deref().unwrap_or("someone");
+                let at = decided_at.map(clock).unwrap_or_default();
+                match state.as_str() {
+                    "approved" => format!("Approved by {by} at {at}: **{action}** (asked by **{office}**)."),
+                    "rejected" => format!("Rejected by {by} at {at}: **{action}** (asked by **{office}**)."),
+                    "expired" => format!(
+                        "Expired at {} without a decision: **{action}** (asked by **{office}**).",
+                        clock(*expires_at)
+                    ),
+                    _ => {
+                        let who = if approvers.is_empty() {
+                            "anyone but the requester".to_owned()
+                        } else {
+                            approvers.join(", ")
+                        };
+                        let details =
+                            if details.trim().is_empty() { String::new() } else { format!("\n> {}", details.trim()) };
+                        format!(
+                            "**{office}** asks for approval to **{action}** ({kind}, risk: {risk}).{details}\nWho may decide: {who}. Expires at {}.",
+                            clock(*expires_at)
+                        )
+                    }
+                }
+            }
+            Card::Credential { office, name, why, state, provided_by, .. } => match state.as_str() {
+                "provided" => format!(
+                    "**{name}** was provided by {} and stored in the vault; **{office}** can use it now.",
+                    provided_by.as_deref().unwrap_or("someone")
+                ),
+                _ => format!(
+                    "**{office}** needs the credential **{name}**: {why}\nIt goes straight into the vault: nobody in this thread sees it, and neither does the office."
+                ),
+            },
         }
     }
+}
+
+/// `HH:MM UTC` of a unix-milliseconds time.
+fn clock(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).map(|t| t.format("%H:%M UTC").to_string()).unwrap_or_default()
 }
 
 pub fn routed(route: &Route, office_asleep: bool) -> String {
@@ -179,6 +247,51 @@ mod tests {
         insta::assert_snapshot!(progress("maker", RunStatus::Queued, &[], &[]), @"**maker** has this queued.");
         insta::assert_snapshot!(progress("maker", RunStatus::Done, &[], &[]), @"**maker** finished.");
         insta::assert_snapshot!(progress("maker", RunStatus::Failed, &[], &[]), @"**maker** stopped with an error.");
+    }
+
+    fn approval(state: &str) -> Card {
+        Card::Approval {
+            id: "a1".into(),
+            office: "maker".into(),
+            kind: "destructive".into(),
+            action: "drop the table legacy_orders".into(),
+            details: "It has had no reads in 90 days.".into(),
+            risk: "high".into(),
+            approvers: vec!["alice".into(), "carol".into()],
+            expires_at: 1_763_762_400_000,
+            state: state.into(),
+            decided_by: (state != "pending" && state != "expired").then(|| "carol".into()),
+            decided_at: Some(1_763_760_600_000),
+        }
+    }
+
+    #[test]
+    fn approval_card_texts() {
+        insta::assert_snapshot!(approval("pending").fallback_text(), @r"
+        **maker** asks for approval to **drop the table legacy_orders** (destructive, risk: high).
+        > It has had no reads in 90 days.
+        Who may decide: alice, carol. Expires at 22:00 UTC.
+        ");
+        insta::assert_snapshot!(approval("approved").fallback_text(), @"Approved by carol at 21:30 UTC: **drop the table legacy_orders** (asked by **maker**).");
+        insta::assert_snapshot!(approval("rejected").fallback_text(), @"Rejected by carol at 21:30 UTC: **drop the table legacy_orders** (asked by **maker**).");
+        insta::assert_snapshot!(approval("expired").fallback_text(), @"Expired at 22:00 UTC without a decision: **drop the table legacy_orders** (asked by **maker**).");
+    }
+
+    #[test]
+    fn credential_card_texts() {
+        let card = |state: &str| Card::Credential {
+            id: "c1".into(),
+            office: "maker".into(),
+            name: "github_token".into(),
+            why: "to open the pull request".into(),
+            state: state.into(),
+            provided_by: (state == "provided").then(|| "alice".into()),
+        };
+        insta::assert_snapshot!(card("pending").fallback_text(), @r"
+        **maker** needs the credential **github_token**: to open the pull request
+        It goes straight into the vault: nobody in this thread sees it, and neither does the office.
+        ");
+        insta::assert_snapshot!(card("provided").fallback_text(), @"**github_token** was provided by alice and stored in the vault; **maker** can use it now.");
     }
 
     #[test]

@@ -100,12 +100,14 @@ impl Vault {
                 Some((id, key)) if !id.is_empty() => (Some(id.to_owned()), key),
                 _ => (None, part),
             };
-            let bytes = BASE64.decode(encoded).map_err(|_| VaultError::BadMasterKey("a key is not base64".to_owned()))?;
+            let bytes =
+                BASE64.decode(encoded).map_err(|_| VaultError::BadMasterKey("a key is not base64".to_owned()))?;
             if bytes.len() != 32 {
                 return Err(VaultError::BadMasterKey(format!("a key must be 32 bytes, this one is {}", bytes.len())));
             }
             let id = id.unwrap_or_else(|| hex::encode(&Sha256::digest(&bytes)[..4]));
-            let cipher = ChaCha20Poly1305::new_from_slice(&bytes).map_err(|_| VaultError::BadMasterKey("bad key length".to_owned()))?;
+            let cipher = ChaCha20Poly1305::new_from_slice(&bytes)
+                .map_err(|_| VaultError::BadMasterKey("bad key length".to_owned()))?;
             keys.push(MasterKey { id, cipher });
         }
         if keys.is_empty() {
@@ -255,7 +257,10 @@ mod tests {
     #[test]
     fn bad_master_keys_are_named() {
         assert_eq!(Vault::from_spec("").unwrap_err().to_string(), "NOVA_MASTER_KEY is invalid: no key given");
-        assert_eq!(Vault::from_spec("k:short!").unwrap_err().to_string(), "NOVA_MASTER_KEY is invalid: a key is not base64");
+        assert_eq!(
+            Vault::from_spec("k:short!").unwrap_err().to_string(),
+            "NOVA_MASTER_KEY is invalid: a key is not base64"
+        );
         assert!(Vault::from_spec(&BASE64.encode([0u8; 16])).unwrap_err().to_string().contains("32 bytes"));
     }
 

@@ -46,6 +46,11 @@ struct RawConfig {
     router: RouterSettings,
     #[serde(default)]
     model: ModelFile,
+    /// Role name → the chat user ids that hold it.
+    #[serde(default)]
+    roles: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    approvals: Vec<RawApprovalPolicy>,
     /// The runtime offices use unless they name their own.
     runtime: Option<Runtime>,
 }
@@ -89,6 +94,32 @@ struct RawOffice {
     #[serde(default, with = "humantime_serde")]
     idle_timeout: Option<Duration>,
 }
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApprovalPolicy {
+    kind: Spanned<String>,
+    #[serde(default)]
+    approvers: Vec<Spanned<String>>,
+    #[serde(default, with = "humantime_serde")]
+    expires: Option<Duration>,
+    over_usd: Option<f64>,
+}
+
+/// Which kind of action needs a person's approval, whose, and for how long it waits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApprovalPolicy {
+    /// What the office says it is about to do: `destructive`, `deploy`, `spend`…
+    pub kind: String,
+    /// Roles whose members may decide; empty: anyone but the requester.
+    pub approvers: Vec<String>,
+    pub expires: Duration,
+    /// For spending: at or below this amount no approval is needed.
+    pub over_usd: Option<f64>,
+}
+
+/// How long an approval waits when its policy does not say.
+pub const DEFAULT_APPROVAL_EXPIRY: Duration = Duration::from_secs(60 * 60);
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Repo {
@@ -277,6 +308,8 @@ pub struct Config {
     pub provisioner: ProvisionerSettings,
     pub router: RouterSettings,
     pub model: ModelFile,
+    pub roles: BTreeMap<String, Vec<String>>,
+    pub approvals: Vec<ApprovalPolicy>,
 }
 
 impl Config {
@@ -496,6 +529,27 @@ impl Validator<'_> {
         }
         self.check_chain_of_command(&raw.offices)?;
 
+        let mut approvals: Vec<ApprovalPolicy> = Vec::new();
+        for policy in &raw.approvals {
+            let kind = policy.kind.get_ref().clone();
+            if approvals.iter().any(|p| p.kind == kind) {
+                return self.error(policy.kind.span(), format!("duplicate approval policy for kind `{kind}`"));
+            }
+            for role in &policy.approvers {
+                if !raw.roles.contains_key(role.get_ref()) {
+                    return self.error(
+                        role.span(),
+                        format!("approval policy `{kind}` names unknown role `{}`", role.get_ref()),
+                    );
+                }
+            }
+            approvals.push(ApprovalPolicy {
+                kind,
+                approvers: policy.approvers.iter().map(|r| r.get_ref().clone()).collect(),
+                expires: policy.expires.unwrap_or(DEFAULT_APPROVAL_EXPIRY),
+                over_usd: policy.over_usd,
+            });
+        }
         if !(0.0..=1.0).contains(&raw.router.min_confidence) {
             return self.error(0..0, "router.min_confidence must be between 0 and 1".to_owned());
         }
@@ -508,6 +562,8 @@ impl Validator<'_> {
             provisioner: raw.provisioner,
             router: raw.router,
             model: raw.model,
+            roles: raw.roles,
+            approvals,
         })
     }
 

@@ -185,3 +185,17 @@ fn the_model_stage_comes_from_the_file_and_the_environment() {
             .contains("unknown field `api_key`")
     );
 }
+
+#[test]
+fn approval_policies_name_known_roles() {
+    let text = format!(
+        "{MINIMAL}\n[roles]\ndba = [\"alice\"]\n\n[[approvals]]\nkind = \"destructive\"\napprovers = [\"dba\"]\nexpires = \"30m\"\n"
+    );
+    let config = parse(&text).unwrap();
+    assert_eq!(config.approvals[0].approvers, ["dba"]);
+    assert_eq!(config.approvals[0].expires, Duration::from_secs(1800));
+    let bad = text.replace("approvers = [\"dba\"]", "approvers = [\"dbas\"]");
+    insta::assert_snapshot!(parse(&bad).unwrap_err(), @"nova.toml, line 19: approval policy `destructive` names unknown role `dbas`");
+    let twice = format!("{text}\n[[approvals]]\nkind = \"destructive\"\n");
+    assert!(parse(&twice).unwrap_err().contains("duplicate approval policy for kind `destructive`"));
+}

@@ -16,7 +16,9 @@ use sea_orm::{
     QuerySelect, TransactionTrait,
 };
 
-pub use entities::{approvals, audit, credential_requests, inbound, messages, offices, prompts, route_picks, secrets, threads};
+pub use entities::{
+    approvals, audit, credential_requests, inbound, messages, offices, prompts, route_picks, secrets, threads,
+};
 
 /// Milliseconds since the epoch: the one clock every row uses.
 pub fn now_ms() -> i64 {

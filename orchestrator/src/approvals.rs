@@ -1,0 +1,154 @@
+//! Approvals: which asks need a person, who may decide, and the one check every
+//! decision passes first. Pure functions over the config and the approval row.
+
+use std::time::Duration;
+
+use crate::config::{Config, DEFAULT_APPROVAL_EXPIRY};
+use crate::store::approvals;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Requirement {
+    /// The policy lets the office go ahead (spending under the threshold).
+    NotNeeded,
+    /// `people` may decide (empty: anyone but the requester) within `expires`.
+    Needed { people: Vec<String>, expires: Duration },
+}
+
+/// What an office's ask of `kind` (spending `amount_usd`) requires.
+pub fn requirement(config: &Config, kind: &str, amount_usd: Option<f64>) -> Requirement {
+    let members = |roles: &[String]| -> Vec<String> {
+        let mut people: Vec<String> = roles.iter().filter_map(|r| config.roles.get(r)).flatten().cloned().collect();
+        people.sort();
+        people.dedup();
+        people
+    };
+    match config.approvals.iter().find(|p| p.kind == kind) {
+        Some(policy) => {
+            if let (Some(threshold), Some(amount)) = (policy.over_usd, amount_usd)
+                && amount <= threshold
+            {
+                return Requirement::NotNeeded;
+            }
+            Requirement::Needed { people: members(&policy.approvers), expires: policy.expires }
+        }
+        // An ask no policy covers still needs a person: anyone holding a role.
+        None => {
+            let everyone: Vec<String> = config.roles.keys().cloned().collect();
+            Requirement::Needed { people: members(&everyone), expires: DEFAULT_APPROVAL_EXPIRY }
+        }
+    }
+}
+
+/// Why a person's decision was refused; each says what would work instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecisionRefusal {
+    #[error("this approval was already {state} by {by}")]
+    AlreadyDecided { state: String, by: String },
+    #[error("this approval expired")]
+    Expired,
+    #[error("{0} asked for this work, so someone else has to approve it")]
+    Requester(String),
+    #[error("{user} may not decide this; it needs one of: {people}")]
+    NotAnApprover { user: String, people: String },
+    #[error("no approval `{0}`")]
+    Unknown(String),
+}
+
+/// The permission check, first thing in every decision.
+pub fn may_decide(approval: &approvals::Model, user: &str, now_ms: i64) -> Result<(), DecisionRefusal> {
+    match approval.state.as_str() {
+        "pending" if approval.expires_at <= now_ms => return Err(DecisionRefusal::Expired),
+        "pending" => {}
+        "expired" => return Err(DecisionRefusal::Expired),
+        state => {
+            return Err(DecisionRefusal::AlreadyDecided {
+                state: state.to_owned(),
+                by: approval.decided_by.clone().unwrap_or_else(|| "someone".to_owned()),
+            });
+        }
+    }
+    if approval.requester == user {
+        return Err(DecisionRefusal::Requester(user.to_owned()));
+    }
+    let people: Vec<String> = serde_json::from_str(&approval.approvers).unwrap_or_default();
+    if !people.is_empty() && !people.iter().any(|p| p == user) {
+        return Err(DecisionRefusal::NotAnApprover { user: user.to_owned(), people: people.join(", ") });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        let mut config = Config::demo();
+        config.roles.insert("dba".into(), vec!["carol".into(), "alice".into()]);
+        config.roles.insert("finance".into(), vec!["frank".into()]);
+        config.approvals.push(crate::config::ApprovalPolicy {
+            kind: "destructive".into(),
+            approvers: vec!["dba".into()],
+            expires: Duration::from_secs(600),
+            over_usd: None,
+        });
+        config.approvals.push(crate::config::ApprovalPolicy {
+            kind: "spend".into(),
+            approvers: vec!["finance".into()],
+            expires: Duration::from_secs(600),
+            over_usd: Some(100.0),
+        });
+        config
+    }
+
+    fn approval(state: &str, requester: &str, approvers: &[&str]) -> approvals::Model {
+        approvals::Model {
+            id: "a1".into(),
+            office: "maker".into(),
+            run_id: "r".into(),
+            thread_id: "t".into(),
+            message_id: Some(1),
+            requester: requester.into(),
+            kind: "destructive".into(),
+            action: "drop table users".into(),
+            details: String::new(),
+            risk: "high".into(),
+            approvers: serde_json::to_string(approvers).unwrap(),
+            state: state.into(),
+            expires_at: 1_000,
+            decided_by: (state != "pending").then(|| "carol".into()),
+            decided_at: None,
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn policies_name_who_decides() {
+        let config = config();
+        assert_eq!(
+            requirement(&config, "destructive", None),
+            Requirement::Needed { people: vec!["alice".into(), "carol".into()], expires: Duration::from_secs(600) }
+        );
+        assert_eq!(requirement(&config, "spend", Some(40.0)), Requirement::NotNeeded);
+        assert!(matches!(requirement(&config, "spend", Some(400.0)), Requirement::Needed { .. }));
+        let Requirement::Needed { people, .. } = requirement(&config, "create_office", None) else { panic!() };
+        assert_eq!(people, ["alice", "carol", "frank"], "an uncovered kind needs anyone holding a role");
+    }
+
+    #[test]
+    fn only_an_approver_who_did_not_ask_may_decide() {
+        let pending = approval("pending", "bob", &["alice", "carol"]);
+        assert_eq!(may_decide(&pending, "alice", 0), Ok(()));
+        insta::assert_snapshot!(may_decide(&pending, "mallory", 0).unwrap_err(), @"mallory may not decide this; it needs one of: alice, carol");
+        let own = approval("pending", "alice", &["alice", "carol"]);
+        insta::assert_snapshot!(may_decide(&own, "alice", 0).unwrap_err(), @"alice asked for this work, so someone else has to approve it");
+        let open = approval("pending", "bob", &[]);
+        assert_eq!(may_decide(&open, "anyone", 0), Ok(()));
+    }
+
+    #[test]
+    fn decided_and_expired_approvals_stay_decided() {
+        insta::assert_snapshot!(may_decide(&approval("approved", "bob", &[]), "alice", 0).unwrap_err(), @"this approval was already approved by carol");
+        assert_eq!(may_decide(&approval("pending", "bob", &[]), "alice", 5_000), Err(DecisionRefusal::Expired));
+        assert_eq!(may_decide(&approval("expired", "bob", &[]), "alice", 0), Err(DecisionRefusal::Expired));
+    }
+}
