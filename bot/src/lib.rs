@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod console;
+pub mod office_api;
 pub mod route_cmd;
 pub mod server;
 

@@ -104,6 +104,11 @@ enum BenchCommand {
 #[derive(Subcommand)]
 enum OfficeCommand {
     Serve(provisioner::office::ServeArgs),
+    /// For the agent: ask a person to approve an action and wait (exit 0 approved,
+    /// 3 rejected, 4 expired).
+    RequestApproval(provisioner::office::ApprovalArgs),
+    /// For the agent: ask for a credential and wait until it is in the vault.
+    RequestCredential(provisioner::office::CredentialArgs),
 }
 
 fn load_config(path: &std::path::Path) -> anyhow::Result<Config> {
@@ -120,7 +125,7 @@ async fn main() -> std::process::ExitCode {
         )
         .init();
     match run(Cli::parse()).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
             std::process::ExitCode::FAILURE
@@ -128,7 +133,9 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    use std::process::ExitCode;
+    let done = |result: anyhow::Result<()>| result.map(|()| ExitCode::SUCCESS);
     match cli.command {
         Command::Serve { config, listen } => {
             let config = match &config {
@@ -150,12 +157,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tokio::signal::ctrl_c().await.context("cannot wait for Ctrl-C")?;
             tracing::info!("shutting down");
             running.stop().await;
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Check { config } => {
             let config = load_config(&config)?;
             print!("{}", config.summary());
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Route { config, input, eval, explain, model } => {
             let config = load_config(&config)?;
@@ -180,7 +187,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if eval {
                 eprint!("{}", evaluation.report());
             }
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Audit { config, office, run, since } => {
             let config = match &config {
@@ -197,17 +204,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             for row in store.audit_trail(&filter).await? {
                 println!("{}", orchestrator::store::format_audit(&row));
             }
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
-        Command::Office { command: OfficeCommand::Serve(args) } => provisioner::office::serve(args).await,
-        Command::ExampleAgent => provisioner::example_agent::run(),
-        Command::Bench { what: BenchCommand::Wake { iterations } } => bot::bench::wake(iterations).await,
+        Command::Office { command: OfficeCommand::Serve(args) } => done(provisioner::office::serve(args).await),
+        Command::Office { command: OfficeCommand::RequestApproval(args) } => {
+            provisioner::office::request_approval(args).await
+        }
+        Command::Office { command: OfficeCommand::RequestCredential(args) } => {
+            provisioner::office::request_credential(args).await
+        }
+        Command::ExampleAgent => done(provisioner::example_agent::run()),
+        Command::Bench { what: BenchCommand::Wake { iterations } } => done(bot::bench::wake(iterations).await),
         Command::Bench { what: BenchCommand::Snapshot { size_mb, level } } => {
-            bot::bench::snapshot(size_mb, level).await
+            done(bot::bench::snapshot(size_mb, level).await)
         }
         Command::Bench { what: BenchCommand::Route { repos, offices, rounds } } => {
             bot::bench::route(repos, offices, rounds);
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

@@ -20,7 +20,7 @@ use serde_json::json;
 use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::BroadcastStream;
 
-use crate::console;
+use crate::{console, office_api};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -43,6 +43,13 @@ pub fn router(engine: Arc<Engine>, metrics: PrometheusHandle) -> Router {
         .route("/api/console/actions", post(console::post_action))
         .route("/api/stream", get(stream))
         .route("/api/office/events", post(office_event))
+        .route("/api/office/approvals", post(office_api::ask_approval))
+        .route("/api/office/approvals/{id}", get(office_api::approval))
+        .route("/api/office/credentials", post(office_api::ask_credential))
+        .route("/api/office/credentials/{id}", get(office_api::credential))
+        .route("/api/office/secrets/{name}", get(office_api::secret))
+        .route("/api/console/credentials", post(console::provide_credential))
+        .route("/api/approvals", get(approvals))
         .route("/api/audit", get(audit))
         .with_state(AppState { engine, metrics })
 }
@@ -131,12 +138,7 @@ async fn office_event(
     headers: HeaderMap,
     body: Result<Json<EventEnvelope>, JsonRejection>,
 ) -> ApiResult<StatusCode> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "missing office token"))?
-        .to_owned();
+    let token = office_api::office_token(&headers)?;
     let Json(envelope) = body?;
     let run_header = headers.get(provisioner::protocol::RUN_ID_HEADER).and_then(|v| v.to_str().ok());
     if run_header != Some(envelope.run_id.as_str()) {
@@ -177,6 +179,25 @@ async fn audit(
     let filter =
         orchestrator::store::AuditFilter { office: query.office, run_id: query.run, since, limit: query.limit };
     Ok(Json(state.engine.store().audit_trail(&filter).await?))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApprovalsQuery {
+    state: Option<String>,
+}
+
+/// Approvals in a state (`pending` by default): what waits for a person.
+async fn approvals(
+    State(state): State<AppState>,
+    query: Result<axum::extract::Query<ApprovalsQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Vec<orchestrator::store::approvals::Model>>> {
+    let axum::extract::Query(query) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let wanted = query.state.unwrap_or_else(|| "pending".to_owned());
+    if !["pending", "approved", "rejected", "expired"].contains(&wanted.as_str()) {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, format!("unknown state `{wanted}`")));
+    }
+    Ok(Json(state.engine.approvals_in_state(&wanted).await?))
 }
 
 pub fn html(page: &'static str) -> Html<&'static str> {

@@ -70,7 +70,7 @@ impl Templates {
         files.extend(
             wanted.filter_map(skills::find).map(|skill| ContextFile { path: skill.path(), content: skill.text }),
         );
-        Ok(Some(ContextFiles { files }))
+        Ok(Some(ContextFiles { files, upstreams: config.upstreams.clone() }))
     }
 }
 

@@ -12,14 +12,14 @@ use std::time::Duration;
 use anyhow::Context as _;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{Mutex, mpsc};
 
 use crate::protocol::{
-    ContextFiles, EventEnvelope, Health, LISTENING_PREFIX, RUN_ID_HEADER, RunEvent, RunRequest, parse_runtime_line,
-    secrets_match,
+    ContextFiles, EventEnvelope, Health, LISTENING_PREFIX, RUN_ID_HEADER, RunEvent, RunRequest, Upstream,
+    parse_runtime_line, secrets_match,
 };
 
 #[derive(Debug, Clone, clap::Args)]
@@ -45,6 +45,10 @@ struct Office {
     token: String,
     queue: mpsc::UnboundedSender<RunRequest>,
     accepted: Mutex<HashSet<String>>,
+    /// Where the agent reaches this daemon: loopback only.
+    agent_api: String,
+    upstreams: Mutex<Vec<Upstream>>,
+    http: reqwest::Client,
 }
 
 /// Runs the daemon until stdin closes (with `--exit-with-stdin`) or the process is
@@ -53,10 +57,33 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let token = std::env::var("NOVA_OFFICE_TOKEN").context("NOVA_OFFICE_TOKEN is not set")?;
     std::fs::create_dir_all(&args.workspace).with_context(|| format!("cannot create {}", args.workspace.display()))?;
     let (queue, runs) = mpsc::unbounded_channel();
-    let office =
-        Arc::new(Office { args: args.clone(), token: token.clone(), queue, accepted: Mutex::new(HashSet::new()) });
+    let agent_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("cannot open the agent API")?;
+    let agent_api = format!("http://{}", agent_listener.local_addr()?);
+    let office = Arc::new(Office {
+        args: args.clone(),
+        token: token.clone(),
+        queue,
+        accepted: Mutex::new(HashSet::new()),
+        agent_api,
+        upstreams: Mutex::new(Vec::new()),
+        http: reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?,
+    });
     let sink = EventSink::new(&args, token);
-    tokio::spawn(run_queue(runs, args.clone(), sink));
+    tokio::spawn(run_queue(runs, office.clone(), sink));
+
+    // The agent's API: loopback only, never on the address Nova reaches.
+    let agent = Router::new()
+        .route("/approvals", post(agent_ask))
+        .route("/approvals/{id}", get(agent_answer))
+        .route("/credentials", post(agent_ask))
+        .route("/credentials/{id}", get(agent_answer))
+        .route("/proxy/{upstream}/{*rest}", any(proxy))
+        .with_state(office.clone());
+    tokio::spawn(async move {
+        if let Err(error) = axum::serve(agent_listener, agent).await {
+            eprintln!("agent API stopped: {error}");
+        }
+    });
 
     let app = Router::new()
         .route("/healthz", get(health))
@@ -110,6 +137,7 @@ async fn write_context(
         };
         write().map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, format!("cannot write {}: {e}", file.path)))?;
     }
+    *office.upstreams.lock().await = context.upstreams;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -134,11 +162,11 @@ async fn accept_run(
 }
 
 /// Runs prompts one at a time, in the order Nova sent them.
-async fn run_queue(mut runs: mpsc::UnboundedReceiver<RunRequest>, args: ServeArgs, sink: EventSink) {
+async fn run_queue(mut runs: mpsc::UnboundedReceiver<RunRequest>, office: Arc<Office>, sink: EventSink) {
     while let Some(run) = runs.recv().await {
         let mut emitter = Emitter { sink: &sink, run_id: &run.run_id, seq: 0 };
         emitter.emit(RunEvent::Started).await;
-        if let Err(error) = execute(&run, &args, &mut emitter).await {
+        if let Err(error) = execute(&run, &office, &mut emitter).await {
             emitter.emit(RunEvent::Failed { error: format!("{error:#}") }).await;
         }
     }
@@ -160,8 +188,14 @@ impl Emitter<'_> {
     }
 }
 
-async fn execute(run: &RunRequest, args: &ServeArgs, emitter: &mut Emitter<'_>) -> anyhow::Result<()> {
+async fn execute(run: &RunRequest, office: &Office, emitter: &mut Emitter<'_>) -> anyhow::Result<()> {
+    let args = &office.args;
     let exe = std::env::current_exe().context("cannot find the office executable")?;
+    // How the runtime calls this daemon's commands: `nova office …` or `nova-office …`.
+    let cli = match std::env::args().nth(1).as_deref() {
+        Some("office") => format!("{} office", exe.display()),
+        _ => exe.display().to_string(),
+    };
     let vars = serde_json::json!({
         "prompt": run.prompt,
         "run_id": run.run_id,
@@ -197,6 +231,9 @@ async fn execute(run: &RunRequest, args: &ServeArgs, emitter: &mut Emitter<'_>) 
         .env("NOVA_THREAD_ID", &run.thread_id)
         .env("NOVA_OFFICE", &args.office)
         .env("NOVA_WORKSPACE", &args.workspace)
+        .env("NOVA_OFFICE_API", &office.agent_api)
+        .env("NOVA_OFFICE_CLI", &cli)
+        .env("NOVA_PROXY", format!("{}/proxy", office.agent_api))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -256,6 +293,185 @@ async fn execute(run: &RunRequest, args: &ServeArgs, emitter: &mut Emitter<'_>) 
         anyhow::bail!("the runtime exited with {status}")
     } else {
         anyhow::bail!("the runtime exited with {status}:\n{tail}")
+    }
+}
+
+/// Agent → office → Nova: an approval or credential ask, with the office's token.
+async fn agent_ask(
+    State(office): State<Arc<Office>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<axum::response::Response, (StatusCode, String)> {
+    let run_id = headers
+        .get(RUN_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .ok_or((StatusCode::BAD_REQUEST, "X-Nova-Run-Id is required (it is in NOVA_RUN_ID)".to_owned()))?;
+    let request = office
+        .http
+        .post(format!("{}/api/office{}", office.args.nova_url.trim_end_matches('/'), uri.path()))
+        .bearer_auth(&office.token)
+        .header(RUN_ID_HEADER, run_id)
+        .header("content-type", "application/json")
+        .body(body);
+    relay(request).await
+}
+
+/// Agent → office → Nova: the answer to an earlier ask.
+async fn agent_answer(
+    State(office): State<Arc<Office>>,
+    uri: axum::http::Uri,
+) -> Result<axum::response::Response, (StatusCode, String)> {
+    let url = format!("{}/api/office{}", office.args.nova_url.trim_end_matches('/'), uri.path());
+    relay(office.http.get(url).bearer_auth(&office.token)).await
+}
+
+async fn relay(request: reqwest::RequestBuilder) -> Result<axum::response::Response, (StatusCode, String)> {
+    use axum::response::IntoResponse;
+    let response = request.send().await.map_err(|e| (StatusCode::BAD_GATEWAY, format!("Nova is unreachable: {e}")))?;
+    let status = StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let body = response.bytes().await.map_err(|e| (StatusCode::BAD_GATEWAY, e.to_string()))?;
+    Ok((status, [("content-type", "application/json")], body).into_response())
+}
+
+/// The secrets proxy: `/proxy/{upstream}/{rest}` → the upstream's URL with its
+/// credential injected. The agent never sees the credential; a name that is not a
+/// configured upstream is refused.
+async fn proxy(
+    State(office): State<Arc<Office>>,
+    axum::extract::Path((name, rest)): axum::extract::Path<(String, String)>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<axum::response::Response, (StatusCode, String)> {
+    use axum::response::IntoResponse;
+    let upstream = {
+        let upstreams = office.upstreams.lock().await;
+        upstreams.iter().find(|u| u.name == name).cloned().ok_or_else(|| {
+            let known: Vec<&str> = upstreams.iter().map(|u| u.name.as_str()).collect();
+            let message =
+                format!("upstream `{name}` is not configured for this office (configured: {})", known.join(", "));
+            (StatusCode::FORBIDDEN, message)
+        })?
+    };
+    let secret = office
+        .http
+        .get(format!("{}/api/office/secrets/{}", office.args.nova_url.trim_end_matches('/'), upstream.secret))
+        .bearer_auth(&office.token)
+        .send()
+        .await
+        .map_err(|e| (StatusCode::BAD_GATEWAY, format!("Nova is unreachable: {e}")))?;
+    if secret.status() == reqwest::StatusCode::NOT_FOUND {
+        let message = format!("no credential `{}` yet: ask for it with request-credential", upstream.secret);
+        return Err((StatusCode::UNAUTHORIZED, message));
+    }
+    let secret: serde_json::Value = secret.json().await.map_err(|e| (StatusCode::BAD_GATEWAY, e.to_string()))?;
+    let value = upstream.value.replace("{secret}", secret["value"].as_str().unwrap_or_default());
+    let mut url = format!("{}/{}", upstream.url.trim_end_matches('/'), rest);
+    if let Some(query) = uri.query() {
+        url.push('?');
+        url.push_str(query);
+    }
+    let method = reqwest::Method::from_bytes(method.as_str().as_bytes())
+        .map_err(|_| (StatusCode::BAD_REQUEST, "bad method".to_owned()))?;
+    let mut request = office.http.request(method, &url).body(body);
+    for (header, header_value) in &headers {
+        let hop =
+            ["host", "authorization", "connection", "content-length", "transfer-encoding"].contains(&header.as_str());
+        if !hop && !header.as_str().eq_ignore_ascii_case(&upstream.header) {
+            request = request.header(header.as_str(), header_value.as_bytes());
+        }
+    }
+    let response = request
+        .header(upstream.header.as_str(), value)
+        .send()
+        .await
+        .map_err(|e| (StatusCode::BAD_GATEWAY, format!("upstream `{name}` is unreachable: {}", e.without_url())))?;
+    let status = StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream")
+        .to_owned();
+    let body = response.bytes().await.map_err(|e| (StatusCode::BAD_GATEWAY, e.to_string()))?;
+    Ok((status, [("content-type", content_type)], body).into_response())
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ApprovalArgs {
+    /// What kind of action: destructive, deploy, spend, create_office… (policies match it).
+    #[arg(long)]
+    pub kind: String,
+    /// What exactly, in a few words: "drop the table legacy_orders".
+    #[arg(long)]
+    pub action: String,
+    #[arg(long, default_value = "")]
+    pub details: String,
+    #[arg(long, default_value = "medium")]
+    pub risk: String,
+    #[arg(long)]
+    pub amount_usd: Option<f64>,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct CredentialArgs {
+    #[arg(long)]
+    pub name: String,
+    #[arg(long)]
+    pub why: String,
+    /// `office` (default) or `workspace`.
+    #[arg(long)]
+    pub scope: Option<String>,
+}
+
+/// `request-approval`: asks, waits for a person, prints the decision. Exit status 0
+/// approved, 3 rejected, 4 expired.
+pub async fn request_approval(args: ApprovalArgs) -> anyhow::Result<std::process::ExitCode> {
+    let body = serde_json::json!({
+        "kind": args.kind, "action": args.action, "details": args.details, "risk": args.risk, "amount_usd": args.amount_usd
+    });
+    let state = ask_and_wait("approvals", body).await?;
+    Ok(std::process::ExitCode::from(match state.as_str() {
+        "approved" => 0,
+        "rejected" => 3,
+        _ => 4,
+    }))
+}
+
+/// `request-credential`: asks, waits until a person provides it (into the vault).
+pub async fn request_credential(args: CredentialArgs) -> anyhow::Result<std::process::ExitCode> {
+    let body = serde_json::json!({"name": args.name, "why": args.why, "scope": args.scope});
+    ask_and_wait("credentials", body).await?;
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Posts an ask to the office's agent API and polls until it is no longer pending.
+/// Polling (not a held connection) is what lets the wait survive a sleep and a wake.
+async fn ask_and_wait(kind: &str, body: serde_json::Value) -> anyhow::Result<String> {
+    let api = std::env::var("NOVA_OFFICE_API").context("NOVA_OFFICE_API is not set: run me from an office runtime")?;
+    let run_id = std::env::var("NOVA_RUN_ID").context("NOVA_RUN_ID is not set")?;
+    let client = reqwest::Client::new();
+    let response = client.post(format!("{api}/{kind}")).header(RUN_ID_HEADER, &run_id).json(&body).send().await?;
+    if !response.status().is_success() {
+        let error: serde_json::Value = response.json().await.unwrap_or_default();
+        anyhow::bail!("Nova refused the ask: {}", error["error"].as_str().unwrap_or("unknown error"));
+    }
+    let mut answer: serde_json::Value = response.json().await?;
+    let id = answer["id"].as_str().context("Nova's answer has no id")?.to_owned();
+    loop {
+        let state = answer["state"].as_str().unwrap_or("pending").to_owned();
+        if state != "pending" {
+            println!("{state}{}", answer["by"].as_str().map(|by| format!(" by {by}")).unwrap_or_default());
+            return Ok(state);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        match client.get(format!("{api}/{kind}/{id}")).send().await {
+            Ok(response) if response.status().is_success() => answer = response.json().await?,
+            // The office may be asleep or waking: keep waiting.
+            _ => {}
+        }
     }
 }
 

@@ -83,10 +83,36 @@ pub struct RuntimeSpec {
     pub timeout_secs: u64,
 }
 
-/// Nova → office on every wake: files rendered from live config (SOUL.md, AGENTS.md).
+/// Nova → office on every wake: files rendered from live config (SOUL.md, AGENTS.md)
+/// and the upstreams its secrets proxy may reach.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContextFiles {
     pub files: Vec<ContextFile>,
+    #[serde(default)]
+    pub upstreams: Vec<Upstream>,
+}
+
+/// A service the office's secrets proxy forwards to, injecting a credential:
+/// `http://127.0.0.1:PORT/proxy/{name}/…` → `{url}/…` with `{header}: {value}`, where
+/// `{secret}` in `value` is the vault secret `secret` (office → workspace → platform).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Upstream {
+    pub name: String,
+    pub url: String,
+    #[serde(default = "authorization")]
+    pub header: String,
+    #[serde(default = "bearer")]
+    pub value: String,
+    pub secret: String,
+}
+
+fn authorization() -> String {
+    "Authorization".to_owned()
+}
+
+fn bearer() -> String {
+    "Bearer {secret}".to_owned()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -6,7 +6,9 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse};
-use orchestrator::engine::{CardAction, InboundEvent, Incoming, Refusal};
+use orchestrator::approvals::DecisionRefusal;
+use orchestrator::engine::{CardAction, InboundEvent, Incoming, ProvideRefusal, Refusal};
+use orchestrator::texts::Card;
 use serde::{Deserialize, Serialize};
 
 use crate::server::{ApiError, ApiResult, AppState, html};
@@ -78,6 +80,8 @@ pub struct PostAction {
 #[serde(rename_all = "snake_case")]
 pub enum ActionName {
     Pick,
+    Approve,
+    Reject,
 }
 
 pub async fn post_action(
@@ -90,6 +94,10 @@ pub async fn post_action(
         (ActionName::Pick, Some(office)) => CardAction::Pick { office },
         (ActionName::Pick, None) => {
             return Err(ApiError::new(StatusCode::BAD_REQUEST, "`pick` needs an `office`"));
+        }
+        (decision @ (ActionName::Approve | ActionName::Reject), _) => {
+            let approve = matches!(decision, ActionName::Approve);
+            return decide(&state, &post.thread_id, post.message_id, post.author.trim(), approve).await;
         }
     };
     let thread = state
@@ -107,6 +115,64 @@ pub async fn post_action(
         event: InboundEvent::Action { message_id: post.message_id, action },
     };
     accept(&state, incoming).await
+}
+
+/// Approve / Reject on an approval card: decided at once (one conditional update), so
+/// the person who clicked learns right away whether their click counted.
+async fn decide(
+    state: &AppState,
+    thread_id: &str,
+    message_id: i64,
+    user: &str,
+    approve: bool,
+) -> ApiResult<(StatusCode, Json<Accepted>)> {
+    let card =
+        state.engine.store().message(message_id).await?.filter(|m| m.thread_id == thread_id).and_then(|m| m.card);
+    let Some(Card::Approval { id, .. }) = card.as_deref().and_then(Card::from_json) else {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, format!("no approval card {message_id} in this thread")));
+    };
+    match state.engine.decide(&id, user, approve).await? {
+        Ok(_) => {
+            Ok((StatusCode::OK, Json(Accepted { thread_id: thread_id.to_owned(), inbound_id: 0, duplicate: false })))
+        }
+        Err(refusal @ (DecisionRefusal::Requester(_) | DecisionRefusal::NotAnApprover { .. })) => {
+            Err(ApiError::new(StatusCode::FORBIDDEN, refusal.to_string()))
+        }
+        Err(refusal @ DecisionRefusal::Unknown(_)) => Err(ApiError::new(StatusCode::NOT_FOUND, refusal.to_string())),
+        Err(refusal) => Err(ApiError::new(StatusCode::CONFLICT, refusal.to_string())),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvideCredential {
+    pub request_id: String,
+    pub author: String,
+    pub value: String,
+}
+
+/// The private form behind a credential card's "Provide" button. The value goes
+/// straight into the vault: it is not recorded as an inbound event, not logged, and
+/// never echoed back.
+pub async fn provide_credential(
+    State(state): State<AppState>,
+    body: Result<Json<ProvideCredential>, JsonRejection>,
+) -> ApiResult<StatusCode> {
+    // A rejection's text could quote the body, and the body holds the secret.
+    let Json(provided) = body.map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "malformed request"))?;
+    let author = provided.author.trim();
+    if author.is_empty() || author.chars().count() > 64 {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "the author name must be 1–64 characters"));
+    }
+    let value = orchestrator::vault::SecretValue::new(provided.value);
+    match state.engine.provide_credential(&provided.request_id, author, value).await? {
+        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Err(refusal @ ProvideRefusal::Unknown(_)) => Err(ApiError::new(StatusCode::NOT_FOUND, refusal.to_string())),
+        Err(refusal @ ProvideRefusal::AlreadyProvided { .. }) => {
+            Err(ApiError::new(StatusCode::CONFLICT, refusal.to_string()))
+        }
+        Err(refusal @ ProvideRefusal::Empty) => Err(ApiError::new(StatusCode::BAD_REQUEST, refusal.to_string())),
+    }
 }
 
 fn check_client_id(id: &str) -> ApiResult<()> {

@@ -51,6 +51,9 @@ struct RawConfig {
     roles: BTreeMap<String, Vec<String>>,
     #[serde(default)]
     approvals: Vec<RawApprovalPolicy>,
+    /// Services offices reach through their secrets proxy.
+    #[serde(default)]
+    upstreams: Vec<Spanned<provisioner::protocol::Upstream>>,
     /// The runtime offices use unless they name their own.
     runtime: Option<Runtime>,
 }
@@ -310,6 +313,7 @@ pub struct Config {
     pub model: ModelFile,
     pub roles: BTreeMap<String, Vec<String>>,
     pub approvals: Vec<ApprovalPolicy>,
+    pub upstreams: Vec<provisioner::protocol::Upstream>,
 }
 
 impl Config {
@@ -550,6 +554,21 @@ impl Validator<'_> {
                 over_usd: policy.over_usd,
             });
         }
+        let mut upstreams: Vec<provisioner::protocol::Upstream> = Vec::new();
+        for spanned in &raw.upstreams {
+            let upstream = spanned.get_ref();
+            if upstreams.iter().any(|u| u.name == upstream.name) {
+                return self.error(spanned.span(), format!("duplicate upstream `{}`", upstream.name));
+            }
+            if !(upstream.url.starts_with("https://") || upstream.url.starts_with("http://")) {
+                return self.error(spanned.span(), format!("upstream `{}` needs an http(s) url", upstream.name));
+            }
+            if !upstream.value.contains("{secret}") {
+                return self
+                    .error(spanned.span(), format!("upstream `{}`: `value` must contain {{secret}}", upstream.name));
+            }
+            upstreams.push(upstream.clone());
+        }
         if !(0.0..=1.0).contains(&raw.router.min_confidence) {
             return self.error(0..0, "router.min_confidence must be between 0 and 1".to_owned());
         }
@@ -564,6 +583,7 @@ impl Validator<'_> {
             model: raw.model,
             roles: raw.roles,
             approvals,
+            upstreams,
         })
     }
 

@@ -2,6 +2,7 @@
 //! last process stopped. SQLite by default, Postgres for several replicas; the same
 //! conditional updates (`… WHERE state = ? AND generation = ?`) are the fence on both.
 
+mod asks;
 pub mod entities;
 
 use std::path::Path;

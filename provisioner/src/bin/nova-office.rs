@@ -15,16 +15,23 @@ enum Command {
     Serve(provisioner::office::ServeArgs),
     /// The example runtime: demonstrates the event protocol, does no real work.
     ExampleAgent,
+    /// For the agent: ask a person to approve an action and wait (exit 0 approved,
+    /// 3 rejected, 4 expired).
+    RequestApproval(provisioner::office::ApprovalArgs),
+    /// For the agent: ask for a credential and wait until it is in the vault.
+    RequestCredential(provisioner::office::CredentialArgs),
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<std::process::ExitCode> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
     match Cli::parse().command {
-        Command::Serve(args) => provisioner::office::serve(args).await,
-        Command::ExampleAgent => provisioner::example_agent::run(),
+        Command::Serve(args) => provisioner::office::serve(args).await.map(|()| std::process::ExitCode::SUCCESS),
+        Command::ExampleAgent => provisioner::example_agent::run().map(|()| std::process::ExitCode::SUCCESS),
+        Command::RequestApproval(args) => provisioner::office::request_approval(args).await,
+        Command::RequestCredential(args) => provisioner::office::request_credential(args).await,
     }
 }

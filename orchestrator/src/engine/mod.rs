@@ -21,6 +21,10 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{Notify, broadcast};
 use tokio::task::JoinSet;
 
+mod asks;
+
+pub use asks::{ApprovalAsk, AskRefusal, CredentialAsk, ProvideRefusal};
+
 use crate::config::Config;
 use crate::context::Templates;
 use crate::router::{RouteRequest, Router};
@@ -162,6 +166,7 @@ pub struct Engine {
     /// The fast model, asked when the offline router is unsure (if configured).
     model: Option<crate::router::model::ModelRouter>,
     templates: Templates,
+    vault: crate::vault::Vault,
     backend: LocalBackend,
     snapshots: Snapshots,
     replica: String,
@@ -182,6 +187,7 @@ impl Engine {
         let replica = replica_id(&data_dir)?;
         let snapshots = Snapshots::local(&data_dir.join("snapshots"), config.provisioner.snapshot_compression)?;
         let backend = LocalBackend::new(data_dir.join("offices"), options.office_program);
+        let vault = crate::vault::Vault::from_env_or_data_dir(std::env::var("NOVA_MASTER_KEY").ok(), &data_dir)?;
         store.ensure_offices(config.offices.iter().map(|o| o.name.as_str())).await?;
         let (updates, _) = broadcast::channel(1024);
         Ok(Arc::new(Self {
@@ -190,6 +196,7 @@ impl Engine {
                 .model_settings(|key| std::env::var(key).ok().filter(|v| !v.is_empty()))
                 .map(|settings| crate::router::model::ModelRouter::new(&config, settings)),
             templates: Templates::default(),
+            vault,
             config,
             store,
             backend,
@@ -331,6 +338,7 @@ impl Engine {
     }
 
     async fn step(self: &Arc<Self>) -> anyhow::Result<()> {
+        self.expire_approvals().await?;
         for row in self.store.pending_inbound(100).await? {
             let id = row.id;
             if let Err(error) = self.process_inbound(row).await {

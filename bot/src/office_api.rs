@@ -1,0 +1,108 @@
+//! The API offices call (their daemon, on behalf of the agent): asks for approvals and
+//! credentials, their answers, and secrets for the office's own proxy. Every call
+//! carries the office's bearer token; state changes carry `X-Nova-Run-Id`.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use orchestrator::engine::{ApprovalAsk, AskRefusal, CredentialAsk};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::server::{ApiError, ApiResult, AppState};
+
+/// The office's bearer token; every office route starts here.
+pub fn office_token(headers: &HeaderMap) -> ApiResult<String> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned)
+        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "missing office token"))
+}
+
+fn run_id(headers: &HeaderMap) -> ApiResult<String> {
+    headers
+        .get(provisioner::protocol::RUN_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "X-Nova-Run-Id is required"))
+}
+
+fn refused(refusal: AskRefusal) -> ApiError {
+    let status = match refusal {
+        AskRefusal::BadToken => StatusCode::UNAUTHORIZED,
+        AskRefusal::UnknownRun(_) => StatusCode::CONFLICT,
+        AskRefusal::Invalid(_) => StatusCode::BAD_REQUEST,
+        AskRefusal::NotFound => StatusCode::NOT_FOUND,
+    };
+    ApiError::new(status, refusal.to_string())
+}
+
+/// What an office learns about its ask.
+#[derive(Serialize)]
+pub struct AskState {
+    pub id: String,
+    /// `pending`, `approved`, `rejected`, `expired` or `provided`.
+    pub state: String,
+    pub by: Option<String>,
+}
+
+pub async fn ask_approval(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<ApprovalAsk>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<AskState>)> {
+    let token = office_token(&headers)?;
+    let run = run_id(&headers)?;
+    let Json(ask) = body?;
+    let approval = state.engine.ask_approval(&token, &run, ask).await?.map_err(refused)?;
+    Ok((StatusCode::CREATED, Json(AskState { id: approval.id, state: approval.state, by: approval.decided_by })))
+}
+
+pub async fn approval(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<AskState>> {
+    let token = office_token(&headers)?;
+    let approval = state.engine.approval_for_office(&token, &id).await?.map_err(refused)?;
+    Ok(Json(AskState { id: approval.id, state: approval.state, by: approval.decided_by }))
+}
+
+pub async fn ask_credential(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<CredentialAsk>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<AskState>)> {
+    let token = office_token(&headers)?;
+    let run = run_id(&headers)?;
+    let Json(ask) = body?;
+    let request = state.engine.ask_credential(&token, &run, ask).await?.map_err(refused)?;
+    Ok((StatusCode::CREATED, Json(AskState { id: request.id, state: request.state, by: request.provided_by })))
+}
+
+pub async fn credential(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<AskState>> {
+    let token = office_token(&headers)?;
+    let request = state.engine.credential_for_office(&token, &id).await?.map_err(refused)?;
+    Ok(Json(AskState { id: request.id, state: request.state, by: request.provided_by }))
+}
+
+/// For the office's secrets proxy only: the office daemon injects the value upstream;
+/// the agent never calls this (it does not hold the office token).
+pub async fn secret(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let token = office_token(&headers)?;
+    match state.engine.secret_for_office(&token, &name).await?.map_err(refused)? {
+        Some(value) => Ok(Json(json!({"value": value.expose()}))),
+        None => Err(ApiError::new(StatusCode::NOT_FOUND, format!("no secret `{name}` for this office"))),
+    }
+}

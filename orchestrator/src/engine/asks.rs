@@ -1,0 +1,359 @@
+//! What offices ask of people: approvals before consequential actions, credentials
+//! they lack. Asks arrive on the office API (authenticated by the office's token and
+//! tied to a run), become cards in the run's thread, and are answered by people on a
+//! surface. Offices poll for the answer, so waiting survives a sleep and a wake.
+
+use provisioner::protocol::Upstream;
+use serde::Deserialize;
+
+use super::Engine;
+use crate::approvals::{DecisionRefusal, Requirement, may_decide, requirement};
+use crate::store::{PromptState, approvals, credential_requests, now_ms, offices, prompts};
+use crate::texts::Card;
+use crate::vault::{Scope, SecretValue};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalAsk {
+    /// `destructive`, `deploy`, `spend`, `create_office`… (matched against policies).
+    pub kind: String,
+    pub action: String,
+    #[serde(default)]
+    pub details: String,
+    #[serde(default = "medium")]
+    pub risk: String,
+    /// For spending: how much, so a threshold can apply.
+    pub amount_usd: Option<f64>,
+}
+
+fn medium() -> String {
+    "medium".to_owned()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialAsk {
+    pub name: String,
+    pub why: String,
+    /// `office` (default: only this office) or `workspace`.
+    #[serde(default)]
+    pub scope: Option<String>,
+}
+
+/// Why an office's ask was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AskRefusal {
+    #[error("bad office token")]
+    BadToken,
+    #[error("run `{0}` is not running in this office")]
+    UnknownRun(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no such request")]
+    NotFound,
+}
+
+/// Why providing a credential was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProvideRefusal {
+    #[error("no credential request `{0}`")]
+    Unknown(String),
+    #[error("`{name}` was already provided by {by}")]
+    AlreadyProvided { name: String, by: String },
+    #[error("the value is empty")]
+    Empty,
+}
+
+impl Engine {
+    /// The office whose current token this is.
+    pub async fn authenticate_office(&self, token: &str) -> anyhow::Result<Option<offices::Model>> {
+        self.store.office_by_token_hash(&super::sha256_hex(token)).await
+    }
+
+    async fn running_prompt(&self, office: &offices::Model, run_id: &str) -> anyhow::Result<Option<prompts::Model>> {
+        Ok(self
+            .store
+            .prompt_by_run(run_id)
+            .await?
+            .filter(|p| p.office == office.name && p.state == PromptState::Dispatched.as_str()))
+    }
+
+    pub async fn ask_approval(
+        &self,
+        token: &str,
+        run_id: &str,
+        ask: ApprovalAsk,
+    ) -> anyhow::Result<Result<approvals::Model, AskRefusal>> {
+        let Some(office) = self.authenticate_office(token).await? else { return Ok(Err(AskRefusal::BadToken)) };
+        let Some(prompt) = self.running_prompt(&office, run_id).await? else {
+            return Ok(Err(AskRefusal::UnknownRun(run_id.to_owned())));
+        };
+        if ask.kind.trim().is_empty() || ask.action.trim().is_empty() {
+            return Ok(Err(AskRefusal::Invalid("an approval needs a kind and an action".to_owned())));
+        }
+        let now = now_ms();
+        let (people, expires, state, decided_by) = match requirement(&self.config, &ask.kind, ask.amount_usd) {
+            Requirement::NotNeeded => (vec![], std::time::Duration::ZERO, "approved", Some("policy".to_owned())),
+            Requirement::Needed { people, expires } => (people, expires, "pending", None),
+        };
+        let approval = approvals::Model {
+            id: uuid::Uuid::new_v4().to_string(),
+            office: office.name.clone(),
+            run_id: run_id.to_owned(),
+            thread_id: prompt.thread_id.clone(),
+            message_id: None,
+            requester: prompt.author.clone(),
+            kind: ask.kind.clone(),
+            action: ask.action.clone(),
+            details: ask.details.clone(),
+            risk: ask.risk.clone(),
+            approvers: serde_json::to_string(&people)?,
+            state: state.to_owned(),
+            expires_at: now + expires.as_millis() as i64,
+            decided_at: decided_by.as_ref().map(|_| now),
+            decided_by,
+            created_at: now,
+        };
+        self.store.insert_approval(approval.clone()).await?;
+        let details = serde_json::json!({"approval": approval.id, "kind": ask.kind, "action": ask.action, "risk": ask.risk, "state": state});
+        self.record(&office.name, &office.name, Some(run_id), "approval_requested", details).await;
+        if state == "pending" {
+            let card = approval_card(&approval);
+            let message = self.post_card(&approval.thread_id, &card, run_id).await?;
+            self.store.set_approval_card(&approval.id, message).await?;
+        }
+        Ok(Ok(self.store.approval(&approval.id).await?.unwrap_or(approval)))
+    }
+
+    /// An office reads the state of its own approval.
+    pub async fn approval_for_office(
+        &self,
+        token: &str,
+        id: &str,
+    ) -> anyhow::Result<Result<approvals::Model, AskRefusal>> {
+        let Some(office) = self.authenticate_office(token).await? else { return Ok(Err(AskRefusal::BadToken)) };
+        Ok(self.store.approval(id).await?.filter(|a| a.office == office.name).ok_or(AskRefusal::NotFound))
+    }
+
+    /// A person approves or rejects. The permission check comes first; the decision is
+    /// a conditional update, so of two simultaneous clicks exactly one decides.
+    pub async fn decide(
+        &self,
+        id: &str,
+        user: &str,
+        approve: bool,
+    ) -> anyhow::Result<Result<approvals::Model, DecisionRefusal>> {
+        let Some(approval) = self.store.approval(id).await? else {
+            return Ok(Err(DecisionRefusal::Unknown(id.to_owned())));
+        };
+        if let Err(refusal) = may_decide(&approval, user, now_ms()) {
+            return Ok(Err(refusal));
+        }
+        let state = if approve { "approved" } else { "rejected" };
+        if !self.store.decide_approval(id, state, user).await? {
+            let now = self.store.approval(id).await?.unwrap_or(approval);
+            return Ok(Err(may_decide(&now, user, now_ms()).err().unwrap_or(DecisionRefusal::Expired)));
+        }
+        let decided = self.store.approval(id).await?.unwrap_or(approval);
+        let details = serde_json::json!({"approval": id, "state": state, "action": decided.action});
+        self.record(user, &decided.office, Some(&decided.run_id), "approval_decided", details).await;
+        self.refresh_approval_card(&decided).await?;
+        Ok(Ok(decided))
+    }
+
+    pub(super) async fn expire_approvals(&self) -> anyhow::Result<()> {
+        for approval in self.store.expire_approvals().await? {
+            let details = serde_json::json!({"approval": approval.id, "action": approval.action});
+            self.record("nova", &approval.office, Some(&approval.run_id), "approval_expired", details).await;
+            self.refresh_approval_card(&approval).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn approvals_in_state(&self, state: &str) -> anyhow::Result<Vec<approvals::Model>> {
+        self.store.approvals_in_state(state).await
+    }
+
+    async fn refresh_approval_card(&self, approval: &approvals::Model) -> anyhow::Result<()> {
+        if let Some(message_id) = approval.message_id {
+            let card = approval_card(approval);
+            let edited = self.store.edit_message(message_id, &card.fallback_text(), Some(&card.to_json())).await?;
+            let channel = self.channel_of(&approval.thread_id).await?;
+            self.publish_message(&channel, edited);
+        }
+        Ok(())
+    }
+
+    pub async fn ask_credential(
+        &self,
+        token: &str,
+        run_id: &str,
+        ask: CredentialAsk,
+    ) -> anyhow::Result<Result<credential_requests::Model, AskRefusal>> {
+        let Some(office) = self.authenticate_office(token).await? else { return Ok(Err(AskRefusal::BadToken)) };
+        let Some(prompt) = self.running_prompt(&office, run_id).await? else {
+            return Ok(Err(AskRefusal::UnknownRun(run_id.to_owned())));
+        };
+        let valid_name = !ask.name.is_empty()
+            && ask.name.len() <= 64
+            && ask.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !valid_name {
+            return Ok(Err(AskRefusal::Invalid(
+                "a credential name is 1–64 characters of a-z, 0-9, '_' and '-'".to_owned(),
+            )));
+        }
+        let scope = match ask.scope.as_deref() {
+            None | Some("office") => "office",
+            Some("workspace") => "workspace",
+            Some(other) => {
+                return Ok(Err(AskRefusal::Invalid(format!("unknown scope `{other}`: use office or workspace"))));
+            }
+        };
+        // Already in the vault for this office: nothing to ask.
+        let known = self.resolve(&office.name, &ask.name).await?.is_some();
+        let now = now_ms();
+        let request = credential_requests::Model {
+            id: uuid::Uuid::new_v4().to_string(),
+            office: office.name.clone(),
+            run_id: run_id.to_owned(),
+            thread_id: prompt.thread_id.clone(),
+            message_id: None,
+            name: ask.name.clone(),
+            why: ask.why.clone(),
+            scope: scope.to_owned(),
+            state: if known { "provided" } else { "pending" }.to_owned(),
+            provided_by: known.then(|| "vault".to_owned()),
+            provided_at: known.then_some(now),
+            created_at: now,
+        };
+        self.store.insert_credential_request(request.clone()).await?;
+        let details =
+            serde_json::json!({"request": request.id, "name": ask.name, "scope": scope, "already_known": known});
+        self.record(&office.name, &office.name, Some(run_id), "credential_requested", details).await;
+        if !known {
+            let card = credential_card(&request);
+            let message = self.post_card(&request.thread_id, &card, run_id).await?;
+            self.store.set_credential_card(&request.id, message).await?;
+        }
+        Ok(Ok(self.store.credential_request(&request.id).await?.unwrap_or(request)))
+    }
+
+    pub async fn credential_for_office(
+        &self,
+        token: &str,
+        id: &str,
+    ) -> anyhow::Result<Result<credential_requests::Model, AskRefusal>> {
+        let Some(office) = self.authenticate_office(token).await? else { return Ok(Err(AskRefusal::BadToken)) };
+        Ok(self.store.credential_request(id).await?.filter(|r| r.office == office.name).ok_or(AskRefusal::NotFound))
+    }
+
+    /// A person provides a requested credential: sealed into the vault at once, never
+    /// written anywhere in plaintext; the thread only learns that it was provided.
+    pub async fn provide_credential(
+        &self,
+        id: &str,
+        user: &str,
+        value: SecretValue,
+    ) -> anyhow::Result<Result<(), ProvideRefusal>> {
+        let Some(request) = self.store.credential_request(id).await? else {
+            return Ok(Err(ProvideRefusal::Unknown(id.to_owned())));
+        };
+        if request.state != "pending" {
+            let by = request.provided_by.clone().unwrap_or_else(|| "someone".to_owned());
+            return Ok(Err(ProvideRefusal::AlreadyProvided { name: request.name, by }));
+        }
+        if value.expose().trim().is_empty() {
+            return Ok(Err(ProvideRefusal::Empty));
+        }
+        let scope = match request.scope.as_str() {
+            "workspace" => Scope::Workspace,
+            _ => Scope::Office(request.office.clone()),
+        };
+        let sealed = self.vault.seal(&scope, &request.name, &value);
+        if !self.store.mark_credential_provided(id, user).await? {
+            let again = self.store.credential_request(id).await?.unwrap_or(request);
+            let by = again.provided_by.clone().unwrap_or_else(|| "someone".to_owned());
+            return Ok(Err(ProvideRefusal::AlreadyProvided { name: again.name, by }));
+        }
+        self.store.put_secret(&scope.key(), &request.name, &sealed, self.vault.current_key_id(), user).await?;
+        let details = serde_json::json!({"request": id, "name": request.name, "scope": scope.key()});
+        self.record(user, &request.office, Some(&request.run_id), "credential_provided", details).await;
+        let provided = self.store.credential_request(id).await?.unwrap_or(request);
+        if let Some(message_id) = provided.message_id {
+            let card = credential_card(&provided);
+            let edited = self.store.edit_message(message_id, &card.fallback_text(), Some(&card.to_json())).await?;
+            let channel = self.channel_of(&provided.thread_id).await?;
+            self.publish_message(&channel, edited);
+        }
+        Ok(Ok(()))
+    }
+
+    /// A secret for an office, most specific scope first (office → workspace → platform).
+    async fn resolve(&self, office: &str, name: &str) -> anyhow::Result<Option<SecretValue>> {
+        for scope in Scope::lookup_order(office) {
+            if let Some(row) = self.store.secret(&scope.key(), name).await? {
+                return Ok(Some(self.vault.open(&scope, name, &row.sealed)?));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The office's secrets proxy asking for a credential it must inject upstream.
+    pub async fn secret_for_office(
+        &self,
+        token: &str,
+        name: &str,
+    ) -> anyhow::Result<Result<Option<SecretValue>, AskRefusal>> {
+        let Some(office) = self.authenticate_office(token).await? else { return Ok(Err(AskRefusal::BadToken)) };
+        Ok(Ok(self.resolve(&office.name, name).await?))
+    }
+
+    /// Stores a secret directly (operators seeding platform or workspace defaults).
+    pub async fn put_secret(&self, scope: &Scope, name: &str, value: &SecretValue, by: &str) -> anyhow::Result<()> {
+        let sealed = self.vault.seal(scope, name, value);
+        self.store.put_secret(&scope.key(), name, &sealed, self.vault.current_key_id(), by).await
+    }
+
+    /// The upstreams an office's secrets proxy may reach.
+    pub fn upstreams(&self) -> Vec<Upstream> {
+        self.config.upstreams.clone()
+    }
+
+    async fn post_card(&self, thread_id: &str, card: &Card, run_id: &str) -> anyhow::Result<i64> {
+        let message = self
+            .store
+            .post_message(thread_id, "card", &card.fallback_text(), Some(&card.to_json()), Some(run_id))
+            .await?;
+        let id = message.id;
+        let channel = self.channel_of(thread_id).await?;
+        self.publish_message(&channel, message);
+        Ok(id)
+    }
+}
+
+fn approval_card(approval: &approvals::Model) -> Card {
+    Card::Approval {
+        id: approval.id.clone(),
+        office: approval.office.clone(),
+        kind: approval.kind.clone(),
+        action: approval.action.clone(),
+        details: approval.details.clone(),
+        risk: approval.risk.clone(),
+        approvers: serde_json::from_str(&approval.approvers).unwrap_or_default(),
+        expires_at: approval.expires_at,
+        state: approval.state.clone(),
+        decided_by: approval.decided_by.clone(),
+        decided_at: approval.decided_at,
+    }
+}
+
+fn credential_card(request: &credential_requests::Model) -> Card {
+    Card::Credential {
+        id: request.id.clone(),
+        office: request.office.clone(),
+        name: request.name.clone(),
+        why: request.why.clone(),
+        state: request.state.clone(),
+        provided_by: request.provided_by.clone(),
+    }
+}

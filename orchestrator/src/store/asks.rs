@@ -1,0 +1,151 @@
+//! Approvals, credential requests and vault entries in the store. Every state change
+//! is a conditional update on the state it expects, so a decision happens once.
+
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+
+use super::{Store, approvals, credential_requests, now_ms, offices, secrets};
+
+impl Store {
+    pub async fn office_by_token_hash(&self, hash: &str) -> anyhow::Result<Option<offices::Model>> {
+        Ok(offices::Entity::find().filter(offices::Column::TokenHash.eq(hash)).one(self.db()).await?)
+    }
+
+    pub async fn insert_approval(&self, approval: approvals::Model) -> anyhow::Result<()> {
+        approvals::Entity::insert(approvals::ActiveModel::from(approval)).exec_without_returning(self.db()).await?;
+        Ok(())
+    }
+
+    pub async fn approval(&self, id: &str) -> anyhow::Result<Option<approvals::Model>> {
+        Ok(approvals::Entity::find_by_id(id.to_owned()).one(self.db()).await?)
+    }
+
+    pub async fn set_approval_card(&self, id: &str, message_id: i64) -> anyhow::Result<()> {
+        approvals::Entity::update_many()
+            .col_expr(approvals::Column::MessageId, Expr::value(message_id))
+            .filter(approvals::Column::Id.eq(id))
+            .exec(self.db())
+            .await?;
+        Ok(())
+    }
+
+    /// `pending → approved|rejected`, only while pending and unexpired; `true` if this
+    /// call decided it.
+    pub async fn decide_approval(&self, id: &str, state: &str, by: &str) -> anyhow::Result<bool> {
+        let now = now_ms();
+        let result = approvals::Entity::update_many()
+            .col_expr(approvals::Column::State, Expr::value(state))
+            .col_expr(approvals::Column::DecidedBy, Expr::value(by))
+            .col_expr(approvals::Column::DecidedAt, Expr::value(now))
+            .filter(approvals::Column::Id.eq(id))
+            .filter(approvals::Column::State.eq("pending"))
+            .filter(approvals::Column::ExpiresAt.gt(now))
+            .exec(self.db())
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    /// Pending approvals whose time is up, each marked expired by this call.
+    pub async fn expire_approvals(&self) -> anyhow::Result<Vec<approvals::Model>> {
+        let now = now_ms();
+        let due = approvals::Entity::find()
+            .filter(approvals::Column::State.eq("pending"))
+            .filter(approvals::Column::ExpiresAt.lte(now))
+            .all(self.db())
+            .await?;
+        let mut expired = Vec::new();
+        for approval in due {
+            let moved = approvals::Entity::update_many()
+                .col_expr(approvals::Column::State, Expr::value("expired"))
+                .filter(approvals::Column::Id.eq(&approval.id))
+                .filter(approvals::Column::State.eq("pending"))
+                .exec(self.db())
+                .await?;
+            if moved.rows_affected == 1 {
+                expired.push(approvals::Model { state: "expired".to_owned(), ..approval });
+            }
+        }
+        Ok(expired)
+    }
+
+    pub async fn approvals_in_state(&self, state: &str) -> anyhow::Result<Vec<approvals::Model>> {
+        Ok(approvals::Entity::find()
+            .filter(approvals::Column::State.eq(state))
+            .order_by_asc(approvals::Column::CreatedAt)
+            .all(self.db())
+            .await?)
+    }
+
+    pub async fn insert_credential_request(&self, request: credential_requests::Model) -> anyhow::Result<()> {
+        credential_requests::Entity::insert(credential_requests::ActiveModel::from(request))
+            .exec_without_returning(self.db())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn credential_request(&self, id: &str) -> anyhow::Result<Option<credential_requests::Model>> {
+        Ok(credential_requests::Entity::find_by_id(id.to_owned()).one(self.db()).await?)
+    }
+
+    pub async fn set_credential_card(&self, id: &str, message_id: i64) -> anyhow::Result<()> {
+        credential_requests::Entity::update_many()
+            .col_expr(credential_requests::Column::MessageId, Expr::value(message_id))
+            .filter(credential_requests::Column::Id.eq(id))
+            .exec(self.db())
+            .await?;
+        Ok(())
+    }
+
+    /// `pending → provided`; `true` if this call did it.
+    pub async fn mark_credential_provided(&self, id: &str, by: &str) -> anyhow::Result<bool> {
+        let result = credential_requests::Entity::update_many()
+            .col_expr(credential_requests::Column::State, Expr::value("provided"))
+            .col_expr(credential_requests::Column::ProvidedBy, Expr::value(by))
+            .col_expr(credential_requests::Column::ProvidedAt, Expr::value(now_ms()))
+            .filter(credential_requests::Column::Id.eq(id))
+            .filter(credential_requests::Column::State.eq("pending"))
+            .exec(self.db())
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    /// Stores a sealed value (never a plaintext) in a vault slot.
+    pub async fn put_secret(
+        &self,
+        scope: &str,
+        name: &str,
+        sealed: &str,
+        key_id: &str,
+        by: &str,
+    ) -> anyhow::Result<()> {
+        secrets::Entity::insert(secrets::ActiveModel {
+            scope: Set(scope.to_owned()),
+            name: Set(name.to_owned()),
+            sealed: Set(sealed.to_owned()),
+            key_id: Set(key_id.to_owned()),
+            updated_by: Set(by.to_owned()),
+            updated_at: Set(now_ms()),
+        })
+        .on_conflict(
+            OnConflict::columns([secrets::Column::Scope, secrets::Column::Name])
+                .update_columns([
+                    secrets::Column::Sealed,
+                    secrets::Column::KeyId,
+                    secrets::Column::UpdatedBy,
+                    secrets::Column::UpdatedAt,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(self.db())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn secret(&self, scope: &str, name: &str) -> anyhow::Result<Option<secrets::Model>> {
+        Ok(secrets::Entity::find_by_id((scope.to_owned(), name.to_owned())).one(self.db()).await?)
+    }
+
+    pub async fn all_secrets(&self) -> anyhow::Result<Vec<secrets::Model>> {
+        Ok(secrets::Entity::find().all(self.db()).await?)
+    }
+}
