@@ -56,6 +56,7 @@ impl Nova {
     }
 
     async fn launch(edit: impl FnOnce(&mut Config), run_engine: bool) -> Self {
+        capture_logs();
         let data_dir = tempfile::tempdir().unwrap();
         let mut config = test_config(data_dir.path());
         edit(&mut config);
@@ -72,6 +73,10 @@ impl Nova {
         let running = run(&self.config, &self.db.as_ref().unwrap().url, true).await;
         self.updates = running.engine.subscribe();
         self.running = Some(running);
+    }
+
+    pub fn database_url(&self) -> &str {
+        &self.db.as_ref().unwrap().url
     }
 
     pub fn engine(&self) -> &Arc<Engine> {
@@ -192,4 +197,38 @@ pub fn transcript(messages: &[MessageView]) -> String {
         out.push_str(&format!("{who} [{}]:\n{}\n", m.kind, body.join("\n")));
     }
     out
+}
+
+/// Everything Nova and its offices log during the tests of this binary, at debug level:
+/// what a secret scan reads.
+static LOGS: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+struct LogWriter;
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn capture_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter("debug,sqlx=debug,hyper=info,h2=info,reqwest=debug")
+            .with_writer(|| LogWriter)
+            .with_ansi(false)
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+    });
+}
+
+/// The captured logs so far.
+pub fn logs() -> String {
+    String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned()
 }

@@ -52,7 +52,7 @@ pub struct EngineOptions {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Update {
-    Message { channel: String, message: MessageView },
+    Message { channel: String, message: Box<MessageView> },
     Office { office: OfficeView },
 }
 
@@ -1025,7 +1025,7 @@ impl Engine {
     }
 
     fn publish_message(&self, channel: &str, message: messages::Model) {
-        let _ = self.updates.send(Update::Message { channel: channel.to_owned(), message: message.into() });
+        let _ = self.updates.send(Update::Message { channel: channel.to_owned(), message: Box::new(message.into()) });
     }
 
     async fn publish_office(&self, name: &str) {
