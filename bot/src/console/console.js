@@ -75,6 +75,33 @@ function renderMessage(message) {
   li.innerHTML = `<div class="who">${escapeHtml(message.from_nova ? 'Nova' : message.author)}<time>${time}</time></div>`
     + `<div class="body">${markdown(message.body)}</div>`;
   const card = message.card;
+  if (card && card.type === 'approval' && card.state === 'pending') {
+    li.classList.add('card');
+    const actions = document.createElement('div');
+    actions.className = 'actions';
+    for (const [label, action] of [['Approve', 'approve'], ['Reject', 'reject']]) {
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.dataset.action = action;
+      button.className = action;
+      button.textContent = label;
+      button.addEventListener('click', () => decide(message, card, action, actions));
+      actions.appendChild(button);
+    }
+    li.appendChild(actions);
+  }
+  if (card && card.type === 'credential' && card.state === 'pending') {
+    li.classList.add('card');
+    const actions = document.createElement('div');
+    actions.className = 'actions';
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.dataset.action = 'provide';
+    button.textContent = 'Provide';
+    button.addEventListener('click', () => openCredentialForm(card));
+    actions.appendChild(button);
+    li.appendChild(actions);
+  }
   if (card && card.type === 'picker' && !card.resolved) {
     li.classList.add('card');
     const actions = document.createElement('div');
@@ -101,6 +128,64 @@ async function pick(message, office, actions) {
   } catch (error) {
     showError('reply-error', error.message);
     actions.querySelectorAll('button').forEach((b) => { b.disabled = false; });
+  }
+}
+
+async function decide(message, card, action, actions) {
+  const verb = action === 'approve' ? 'Approve' : 'Reject';
+  if (!confirm(`${verb}: ${card.action}?\nAsked by ${card.office}, risk: ${card.risk}.`)) return;
+  actions.querySelectorAll('button').forEach((b) => { b.disabled = true; });
+  try {
+    await api('/api/console/actions', {
+      thread_id: message.thread_id, message_id: message.id, author: authorInput.value.trim(), action, client_id: clientId(),
+    });
+    showError('reply-error', '');
+  } catch (error) {
+    showError('reply-error', error.message);
+    actions.querySelectorAll('button').forEach((b) => { b.disabled = false; });
+  }
+  refreshApprovals();
+}
+
+// The private form behind "Provide": the value is posted once and cleared at once.
+let credentialRequest = null;
+function openCredentialForm(card) {
+  credentialRequest = card.id;
+  $('credential-name').textContent = card.name;
+  $('credential-why').textContent = `${card.office} needs it ${card.why.startsWith('to ') ? '' : 'for: '}${card.why}`;
+  $('credential-value').value = '';
+  showError('credential-error', '');
+  $('credential-dialog').showModal();
+}
+$('credential-cancel').addEventListener('click', () => { $('credential-value').value = ''; $('credential-dialog').close(); });
+$('credential-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const input = $('credential-value');
+  const value = input.value;
+  input.value = '';
+  try {
+    const response = await fetch('/api/console/credentials', {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ request_id: credentialRequest, author: authorInput.value.trim(), value }),
+    });
+    if (!response.ok) throw new Error((await response.json().catch(() => ({}))).error || `request failed (${response.status})`);
+    $('credential-dialog').close();
+  } catch (error) {
+    showError('credential-error', error.message);
+  }
+});
+
+async function refreshApprovals() {
+  const list = $('approvals');
+  const pending = await api('/api/approvals').catch(() => []);
+  list.innerHTML = '';
+  if (!pending.length) list.innerHTML = '<li class="empty">nothing</li>';
+  for (const approval of pending) {
+    const li = document.createElement('li');
+    li.dataset.approval = approval.id;
+    li.textContent = `${approval.office}: ${approval.action}`;
+    li.addEventListener('click', () => openThread(approval.thread_id, approval.action));
+    list.appendChild(li);
   }
 }
 
@@ -178,6 +263,7 @@ function connect() {
     const update = JSON.parse(event.data);
     if (update.type === 'office') renderOffice(update.office);
     if (update.type === 'message') {
+      if (update.message.card && update.message.card.type === 'approval') refreshApprovals();
       if (update.message.thread_id === view.thread) renderMessage(update.message);
       else if (!view.thread && update.channel === view.channel) openChannel(view.channel);
     }
@@ -196,6 +282,7 @@ async function start() {
     $('channels').appendChild(li);
   }
   workspace.offices.forEach(renderOffice);
+  refreshApprovals();
   connect();
   const [channel, thread] = location.hash.slice(1).split('/');
   await openChannel(workspace.channels.includes(channel) ? channel : workspace.channels[0]);

@@ -21,7 +21,7 @@ else
 fi
 "#;
 
-fn with_approvals(expires: Duration) -> impl FnOnce(&mut Config) {
+pub fn with_approvals(expires: Duration) -> impl FnOnce(&mut Config) {
     move |config: &mut Config| {
         config.roles.insert("dba".into(), vec!["carol".into(), "dave".into()]);
         config.approvals.push(ApprovalPolicy {

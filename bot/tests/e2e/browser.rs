@@ -42,15 +42,10 @@ fn which(program: &str) -> Result<std::path::PathBuf, ()> {
         .ok_or(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_person_posts_in_the_console_and_watches_the_office_work() {
-    let Some((_driver, port)) = chromedriver().await else {
-        return;
-    };
+/// A headless Chromium session, driven through chromedriver on `port`.
+async fn browser(port: u16, profile: &tempfile::TempDir) -> fantoccini::Client {
     // fantoccini's TLS stack brings a second rustls crypto provider: pick one.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let nova = Nova::start().await;
-    let profile = tempfile::tempdir().unwrap();
     let capabilities = serde_json::json!({
         "goog:chromeOptions": {
             "binary": "/usr/bin/chromium",
@@ -59,37 +54,51 @@ async fn a_person_posts_in_the_console_and_watches_the_office_work() {
                      "--window-size=1280,900", format!("--user-data-dir={}", profile.path().display())]
         }
     });
-    let browser = ClientBuilder::rustls()
+    ClientBuilder::rustls()
         .unwrap()
         .capabilities(capabilities.as_object().unwrap().clone())
         .connect(&format!("http://127.0.0.1:{port}"))
         .await
-        .unwrap();
-    browser.goto(&nova.url("/#payments")).await.unwrap();
-    let wait = |what: &'static str| {
-        browser
-            .wait()
-            .at_most(Duration::from_secs(60))
-            .every(Duration::from_millis(50))
-            .for_element(Locator::XPath(what))
-    };
+        .unwrap()
+}
 
-    wait("//li[@data-office='maker']/span[@data-state='asleep']").await.unwrap();
+/// Waits until the page shows `xpath` (the browser polls; the test does not sleep).
+async fn shows(browser: &fantoccini::Client, xpath: &str) {
+    browser
+        .wait()
+        .at_most(Duration::from_secs(60))
+        .every(Duration::from_millis(50))
+        .for_element(Locator::XPath(xpath))
+        .await
+        .unwrap_or_else(|e| panic!("the page never showed {xpath}: {e}"));
+}
+
+/// Types `name` into "You are".
+async fn be(browser: &fantoccini::Client, name: &str) {
     let author = browser.find(Locator::Id("author")).await.unwrap();
     author.clear().await.unwrap();
-    author.send_keys("alice").await.unwrap();
-    browser
-        .find(Locator::Id("new-text"))
-        .await
-        .unwrap()
-        .send_keys("the coupon field rejects valid codes, please fix")
-        .await
-        .unwrap();
-    browser.find(Locator::Id("new-send")).await.unwrap().click().await.unwrap();
+    author.send_keys(name).await.unwrap();
+}
 
-    wait("//li[contains(@class,'message') and contains(., 'Routing to maker')]").await.unwrap();
-    wait("//li[contains(@class,'result') and contains(., 'Example runtime')]").await.unwrap();
-    wait("//li[@data-office='maker']/span[@data-state='idle']").await.unwrap();
+async fn start_thread(browser: &fantoccini::Client, text: &str) {
+    browser.find(Locator::Id("new-text")).await.unwrap().send_keys(text).await.unwrap();
+    browser.find(Locator::Id("new-send")).await.unwrap().click().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_posts_in_the_console_and_watches_the_office_work() {
+    let Some((_driver, port)) = chromedriver().await else { return };
+    let nova = Nova::start().await;
+    let profile = tempfile::tempdir().unwrap();
+    let browser = browser(port, &profile).await;
+    browser.goto(&nova.url("/#payments")).await.unwrap();
+
+    shows(&browser, "//li[@data-office='maker']/span[@data-state='asleep']").await;
+    be(&browser, "alice").await;
+    start_thread(&browser, "the coupon field rejects valid codes, please fix").await;
+    shows(&browser, "//li[contains(@class,'message') and contains(., 'Routing to maker')]").await;
+    shows(&browser, "//li[contains(@class,'result') and contains(., 'Example runtime')]").await;
+    shows(&browser, "//li[@data-office='maker']/span[@data-state='idle']").await;
     let person = browser.find(Locator::XPath("//li[contains(@class,'person')]")).await.unwrap().text().await.unwrap();
     assert!(person.starts_with("alice"), "{person}");
 
@@ -97,6 +106,38 @@ async fn a_person_posts_in_the_console_and_watches_the_office_work() {
         let png = browser.screenshot().await.unwrap();
         std::fs::write(std::path::Path::new(&dir).join("console.png"), png).unwrap();
     }
+    browser.close().await.unwrap();
+    nova.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approver_approves_in_the_console_after_confirming() {
+    let Some((_driver, port)) = chromedriver().await else { return };
+    let nova = Nova::start_with(crate::asks::with_approvals(Duration::from_secs(600))).await;
+    let profile = tempfile::tempdir().unwrap();
+    let browser = browser(port, &profile).await;
+    browser.goto(&nova.url("/#eng")).await.unwrap();
+
+    be(&browser, "alice").await;
+    start_thread(&browser, "@maker drop the legacy_orders table").await;
+    shows(&browser, "//li[contains(@class,'card')]//button[@data-action='approve']").await;
+    shows(&browser, "//ul[@id='approvals']/li[contains(., 'drop the table legacy_orders')]").await;
+    if let Ok(dir) = std::env::var("NOVA_SCREENSHOT_DIR") {
+        let png = browser.screenshot().await.unwrap();
+        std::fs::write(std::path::Path::new(&dir).join("approval.png"), png).unwrap();
+    }
+
+    be(&browser, "carol").await;
+    browser.find(Locator::XPath("//button[@data-action='approve']")).await.unwrap().click().await.unwrap();
+    let question = browser.get_alert_text().await.unwrap();
+    assert!(question.starts_with("Approve: drop the table legacy_orders?"), "{question}");
+    browser.accept_alert().await.unwrap();
+
+    shows(&browser, "//li[contains(@class,'result') and contains(., 'dropped legacy_orders')]").await;
+    shows(&browser, "//li[contains(@class,'message') and contains(., 'Approved by carol')]").await;
+    shows(&browser, "//ul[@id='approvals']/li[@class='empty']").await;
+    let buttons = browser.find_all(Locator::XPath("//button[@data-action='approve']")).await.unwrap();
+    assert!(buttons.is_empty(), "the buttons are gone once decided");
     browser.close().await.unwrap();
     nova.finish().await;
 }
