@@ -32,7 +32,7 @@ fn run_id(headers: &HeaderMap) -> ApiResult<String> {
 
 fn refused(refusal: AskRefusal) -> ApiError {
     let status = match refusal {
-        AskRefusal::BadToken => StatusCode::UNAUTHORIZED,
+        AskRefusal::BadKey(_) => StatusCode::UNAUTHORIZED,
         AskRefusal::UnknownRun(_) => StatusCode::CONFLICT,
         AskRefusal::Invalid(_) => StatusCode::BAD_REQUEST,
         AskRefusal::NotFound => StatusCode::NOT_FOUND,

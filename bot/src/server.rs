@@ -146,7 +146,7 @@ async fn office_event(
     }
     match state.engine.office_event(&token, envelope).await? {
         Ok(()) => Ok(StatusCode::NO_CONTENT),
-        Err(refusal @ EventRefusal::BadToken) => Err(ApiError::new(StatusCode::UNAUTHORIZED, refusal.to_string())),
+        Err(refusal @ EventRefusal::BadKey(_)) => Err(ApiError::new(StatusCode::UNAUTHORIZED, refusal.to_string())),
         Err(refusal @ (EventRefusal::StaleGeneration | EventRefusal::UnknownRun)) => {
             Err(ApiError::new(StatusCode::CONFLICT, refusal.to_string()))
         }

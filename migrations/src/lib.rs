@@ -10,6 +10,7 @@ mod m20261121_000001_init;
 mod m20261121_000002_route_picks;
 mod m20261121_000003_audit;
 mod m20261121_000004_approvals_secrets;
+mod m20261121_000005_service_keys;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000002_route_picks::Migration),
             Box::new(m20261121_000003_audit::Migration),
             Box::new(m20261121_000004_approvals_secrets::Migration),
+            Box::new(m20261121_000005_service_keys::Migration),
         ]
     }
 }

@@ -6,6 +6,7 @@ pub mod config;
 pub mod context;
 pub mod engine;
 pub mod router;
+pub mod service_key;
 pub mod store;
 pub mod texts;
 pub mod vault;

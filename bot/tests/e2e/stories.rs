@@ -202,6 +202,25 @@ async fn forged_and_malformed_requests_get_clear_errors_and_change_nothing() {
     assert_eq!(forged.status(), 401);
     let anonymous = reqwest::Client::new().post(nova.url("/api/office/events")).json(&event).send().await.unwrap();
     assert_eq!(anonymous.status(), 401);
+    let maker = nova.office("maker").await;
+    let key_id = maker.service_key_id.unwrap();
+    for (key, error) in [
+        ("forged".to_owned(), "malformed service key: expected hsk_<id>.hss_<secret>".to_owned()),
+        ("hsk_0000.hss_abcd".to_owned(), "unknown service key hsk_0000".to_owned()),
+        (format!("hsk_{key_id}.hss_guessed"), format!("invalid secret for service key hsk_{key_id}")),
+    ] {
+        let response = reqwest::Client::new()
+            .post(nova.url("/api/office/events"))
+            .bearer_auth(&key)
+            .header("x-nova-run-id", "r")
+            .json(&event)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401);
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error"], json!(error));
+    }
 
     assert_eq!(nova.messages(&thread).await.len(), before.max(nova.messages(&thread).await.len()));
     assert!(nova.messages(&thread).await.iter().all(|m| !m.body.contains("pwned")));

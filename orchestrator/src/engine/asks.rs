@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::Engine;
 use crate::approvals::{DecisionRefusal, Requirement, may_decide, requirement};
+use crate::service_key::{KeyError, ServiceKey};
 use crate::store::{PromptState, approvals, credential_requests, now_ms, offices, prompts};
 use crate::texts::Card;
 use crate::vault::{Scope, SecretValue};
@@ -43,8 +44,8 @@ pub struct CredentialAsk {
 /// Why an office's ask was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AskRefusal {
-    #[error("bad office token")]
-    BadToken,
+    #[error("{0}")]
+    BadKey(KeyError),
     #[error("run `{0}` is not running in this office")]
     UnknownRun(String),
     #[error("{0}")]
@@ -65,9 +66,21 @@ pub enum ProvideRefusal {
 }
 
 impl Engine {
-    /// The office whose current token this is.
-    pub async fn authenticate_office(&self, token: &str) -> anyhow::Result<Option<offices::Model>> {
-        self.store.office_by_token_hash(&super::sha256_hex(token)).await
+    /// The office whose current service key this is, or why the key is refused.
+    pub async fn authenticate_office(&self, token: &str) -> anyhow::Result<Result<offices::Model, KeyError>> {
+        let key = match ServiceKey::parse(token) {
+            Ok(key) => key,
+            Err(error) => return Ok(Err(error)),
+        };
+        let Some(office) = self.store.office_by_service_key(&key.id).await? else {
+            return Ok(Err(KeyError::Unknown(key.id)));
+        };
+        match office.token_hash.as_deref().map(|hash| key.verify(hash)) {
+            Some(Ok(())) => Ok(Ok(office)),
+            Some(Err(error)) => Ok(Err(error)),
+            // Asleep: no secret is valid until the next wake.
+            None => Ok(Err(KeyError::Invalid(key.id))),
+        }
     }
 
     async fn running_prompt(&self, office: &offices::Model, run_id: &str) -> anyhow::Result<Option<prompts::Model>> {
@@ -84,7 +97,10 @@ impl Engine {
         run_id: &str,
         ask: ApprovalAsk,
     ) -> anyhow::Result<Result<approvals::Model, AskRefusal>> {
-        let Some(office) = self.authenticate_office(token).await? else { return Ok(Err(AskRefusal::BadToken)) };
+        let office = match self.authenticate_office(token).await? {
+            Ok(office) => office,
+            Err(error) => return Ok(Err(AskRefusal::BadKey(error))),
+        };
         let Some(prompt) = self.running_prompt(&office, run_id).await? else {
             return Ok(Err(AskRefusal::UnknownRun(run_id.to_owned())));
         };
@@ -131,7 +147,10 @@ impl Engine {
         token: &str,
         id: &str,
     ) -> anyhow::Result<Result<approvals::Model, AskRefusal>> {
-        let Some(office) = self.authenticate_office(token).await? else { return Ok(Err(AskRefusal::BadToken)) };
+        let office = match self.authenticate_office(token).await? {
+            Ok(office) => office,
+            Err(error) => return Ok(Err(AskRefusal::BadKey(error))),
+        };
         Ok(self.store.approval(id).await?.filter(|a| a.office == office.name).ok_or(AskRefusal::NotFound))
     }
 
@@ -190,7 +209,10 @@ impl Engine {
         run_id: &str,
         ask: CredentialAsk,
     ) -> anyhow::Result<Result<credential_requests::Model, AskRefusal>> {
-        let Some(office) = self.authenticate_office(token).await? else { return Ok(Err(AskRefusal::BadToken)) };
+        let office = match self.authenticate_office(token).await? {
+            Ok(office) => office,
+            Err(error) => return Ok(Err(AskRefusal::BadKey(error))),
+        };
         let Some(prompt) = self.running_prompt(&office, run_id).await? else {
             return Ok(Err(AskRefusal::UnknownRun(run_id.to_owned())));
         };
@@ -243,7 +265,10 @@ impl Engine {
         token: &str,
         id: &str,
     ) -> anyhow::Result<Result<credential_requests::Model, AskRefusal>> {
-        let Some(office) = self.authenticate_office(token).await? else { return Ok(Err(AskRefusal::BadToken)) };
+        let office = match self.authenticate_office(token).await? {
+            Ok(office) => office,
+            Err(error) => return Ok(Err(AskRefusal::BadKey(error))),
+        };
         Ok(self.store.credential_request(id).await?.filter(|r| r.office == office.name).ok_or(AskRefusal::NotFound))
     }
 
@@ -304,7 +329,10 @@ impl Engine {
         token: &str,
         name: &str,
     ) -> anyhow::Result<Result<Option<SecretValue>, AskRefusal>> {
-        let Some(office) = self.authenticate_office(token).await? else { return Ok(Err(AskRefusal::BadToken)) };
+        let office = match self.authenticate_office(token).await? {
+            Ok(office) => office,
+            Err(error) => return Ok(Err(AskRefusal::BadKey(error))),
+        };
         Ok(Ok(self.resolve(&office.name, name).await?))
     }
 

@@ -17,11 +17,12 @@ use provisioner::local::{LocalBackend, StartSpec};
 use provisioner::protocol::{EventEnvelope, Health, RunEvent, RunRequest, RuntimeSpec};
 use provisioner::snapshot::Snapshots;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use tokio::sync::{Notify, broadcast};
 use tokio::task::JoinSet;
 
 mod asks;
+
+use crate::service_key::{KeyError, ServiceKey};
 
 pub use asks::{ApprovalAsk, AskRefusal, CredentialAsk, ProvideRefusal};
 
@@ -630,7 +631,13 @@ impl Engine {
                 );
             }
         }
-        let token = random_token();
+        let key_id = match &row.service_key_id {
+            Some(id) => id.clone(),
+            None => self.store.assign_service_key_id(name).await?,
+        };
+        // A new secret on every wake, same id: the old generation's key stops working.
+        let key = ServiceKey::issue(&key_id);
+        let token = key.token();
         let spec =
             StartSpec { office: name.to_owned(), generation, nova_url: self.nova_url.clone(), token: token.clone() };
         let timeout = self.config.provisioner.wake_timeout;
@@ -655,7 +662,7 @@ impl Engine {
             .insert(name.to_owned(), Attached { generation, endpoint: endpoint.clone(), token: token.clone() });
         let mut change = OfficeChange::to(OfficeState::Ready);
         change.endpoint = Some(Some(endpoint));
-        change.token_hash = Some(Some(sha256_hex(&token)));
+        change.token_hash = Some(Some(key.secret_hash()));
         change.lease_until = Some(Some(now_ms() + LEASE.as_millis() as i64));
         change.touch = true;
         let row = self.store.office(name).await?.context("office row vanished")?;
@@ -882,15 +889,12 @@ impl Engine {
 
     /// Applies an event an office reports. Refuses stale generations and bad tokens.
     pub async fn office_event(&self, token: &str, envelope: EventEnvelope) -> anyhow::Result<Result<(), EventRefusal>> {
-        let Some(office) = self.store.office(&envelope.office).await? else {
-            return Ok(Err(EventRefusal::UnknownOffice));
+        let office = match self.authenticate_office(token).await? {
+            Ok(office) => office,
+            Err(error) => return Ok(Err(EventRefusal::BadKey(error))),
         };
-        let token_ok = office
-            .token_hash
-            .as_deref()
-            .is_some_and(|hash| provisioner::protocol::secrets_match(sha256_hex(token).as_bytes(), hash.as_bytes()));
-        if !token_ok {
-            return Ok(Err(EventRefusal::BadToken));
+        if office.name != envelope.office {
+            return Ok(Err(EventRefusal::UnknownOffice));
         }
         if office.generation != envelope.generation {
             return Ok(Err(EventRefusal::StaleGeneration));
@@ -1058,12 +1062,12 @@ impl Engine {
 }
 
 /// Why an office event was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EventRefusal {
-    #[error("unknown office")]
+    #[error("the event names another office than its service key")]
     UnknownOffice,
-    #[error("bad office token")]
-    BadToken,
+    #[error("{0}")]
+    BadKey(KeyError),
     #[error("the event is from an older generation of this office")]
     StaleGeneration,
     #[error("unknown run")]
@@ -1082,13 +1086,4 @@ fn replica_id(data_dir: &std::path::Path) -> anyhow::Result<String> {
     let id = uuid::Uuid::new_v4().to_string();
     std::fs::write(&path, &id).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(id)
-}
-
-fn random_token() -> String {
-    let bytes: [u8; 32] = rand::random();
-    hex::encode(bytes)
-}
-
-pub fn sha256_hex(value: &str) -> String {
-    hex::encode(Sha256::digest(value.as_bytes()))
 }

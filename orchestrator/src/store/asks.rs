@@ -7,8 +7,21 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrde
 use super::{Store, approvals, credential_requests, now_ms, offices, secrets};
 
 impl Store {
-    pub async fn office_by_token_hash(&self, hash: &str) -> anyhow::Result<Option<offices::Model>> {
-        Ok(offices::Entity::find().filter(offices::Column::TokenHash.eq(hash)).one(self.db()).await?)
+    pub async fn office_by_service_key(&self, id: &str) -> anyhow::Result<Option<offices::Model>> {
+        Ok(offices::Entity::find().filter(offices::Column::ServiceKeyId.eq(id)).one(self.db()).await?)
+    }
+
+    /// Gives an office (created before service keys existed) its key id.
+    pub async fn assign_service_key_id(&self, office: &str) -> anyhow::Result<String> {
+        let id = format!("{:016x}", rand::random::<u64>());
+        offices::Entity::update_many()
+            .col_expr(offices::Column::ServiceKeyId, Expr::value(id.clone()))
+            .filter(offices::Column::Name.eq(office))
+            .filter(offices::Column::ServiceKeyId.is_null())
+            .exec(self.db())
+            .await?;
+        let office = offices::Entity::find_by_id(office.to_owned()).one(self.db()).await?;
+        Ok(office.and_then(|o| o.service_key_id).unwrap_or(id))
     }
 
     pub async fn insert_approval(&self, approval: approvals::Model) -> anyhow::Result<()> {

@@ -133,6 +133,9 @@ pub mod offices {
         pub failure: Option<String>,
         pub state_changed_at: i64,
         pub last_active_at: i64,
+        /// The id half of the office's service key; `token_hash` is the SHA-256 of
+        /// the secret half, which rotates on every wake.
+        pub service_key_id: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -423,6 +423,7 @@ impl Store {
                 failure: Set(None),
                 state_changed_at: Set(now),
                 last_active_at: Set(now),
+                service_key_id: Set(Some(format!("{:016x}", rand::random::<u64>()))),
             })
             .on_conflict(OnConflict::column(offices::Column::Name).do_nothing().to_owned())
             .exec_without_returning(&self.db)
