@@ -62,6 +62,21 @@ enum Command {
         #[arg(long)]
         since: Option<String>,
     },
+    /// List approvals waiting for a person (or in another state).
+    Approvals {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// pending (default), approved, rejected or expired.
+        #[arg(long, default_value = "pending")]
+        state: String,
+    },
+    /// The vault: `rotate` re-seals every secret under the newest NOVA_MASTER_KEY.
+    Vault {
+        #[command(subcommand)]
+        command: VaultCommand,
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+    },
     /// The office daemon, as the local backend runs it (same as `nova-office`).
     Office {
         #[command(subcommand)]
@@ -99,6 +114,24 @@ enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         level: i32,
     },
+}
+
+#[derive(Subcommand)]
+enum VaultCommand {
+    /// Re-seal every secret under the first key of NOVA_MASTER_KEY (old keys must still
+    /// be listed after it until this has run).
+    Rotate,
+}
+
+/// The config given, or the built-in demo workspace; and its store.
+async fn config_and_store(config: Option<PathBuf>) -> anyhow::Result<(Config, orchestrator::store::Store)> {
+    let config = match &config {
+        Some(path) => load_config(path)?,
+        None => Config::demo(),
+    };
+    let url = orchestrator::store::database_url(config.store.database_url.as_deref(), &config.store.data_dir);
+    let store = orchestrator::store::Store::connect(&url).await?;
+    Ok((config, store))
 }
 
 #[derive(Subcommand)]
@@ -189,13 +222,33 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Approvals { config, state } => {
+            let (_, store) = config_and_store(config).await?;
+            let approvals = store.approvals_in_state(&state).await?;
+            if approvals.is_empty() {
+                println!("no {state} approvals");
+            }
+            for a in approvals {
+                let by = a.decided_by.map(|by| format!(" by {by}")).unwrap_or_default();
+                println!(
+                    "{}  {:<10} {:<12} {}{by}  (run {}, asked by {} for {})",
+                    a.id, a.office, a.kind, a.action, a.run_id, a.requester, a.risk
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Vault { command: VaultCommand::Rotate, config } => {
+            let (config, store) = config_and_store(config).await?;
+            let vault = orchestrator::vault::Vault::from_env_or_data_dir(
+                std::env::var("NOVA_MASTER_KEY").ok(),
+                &config.store.data_dir,
+            )?;
+            let resealed = orchestrator::vault::rotate(&store, &vault).await?;
+            println!("re-sealed {resealed} secret(s) under master key `{}`", vault.current_key_id());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Audit { config, office, run, since } => {
-            let config = match &config {
-                Some(path) => load_config(path)?,
-                None => Config::demo(),
-            };
-            let url = orchestrator::store::database_url(config.store.database_url.as_deref(), &config.store.data_dir);
-            let store = orchestrator::store::Store::connect(&url).await?;
+            let (_, store) = config_and_store(config).await?;
             let since = since
                 .map(|s| orchestrator::store::parse_since(&s, orchestrator::store::now_ms()))
                 .transpose()

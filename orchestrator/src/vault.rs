@@ -178,6 +178,28 @@ impl Vault {
     }
 }
 
+/// Re-seals every vault entry that is not under the newest master key; returns how
+/// many. Each entry is opened with the key that sealed it, so a missing old key or a
+/// tampered entry stops the rotation with an error naming the secret.
+pub async fn rotate(store: &crate::store::Store, vault: &Vault) -> anyhow::Result<usize> {
+    let mut resealed = 0;
+    for row in store.all_secrets().await? {
+        if !vault.is_stale(&row.sealed) {
+            continue;
+        }
+        let scope = match row.scope.as_str() {
+            "workspace" => Scope::Workspace,
+            "platform" => Scope::Platform,
+            office => Scope::Office(office.strip_prefix("office:").unwrap_or(office).to_owned()),
+        };
+        let value = vault.open(&scope, &row.name, &row.sealed)?;
+        let sealed = vault.seal(&scope, &row.name, &value);
+        store.put_secret(&row.scope, &row.name, &sealed, vault.current_key_id(), &row.updated_by).await?;
+        resealed += 1;
+    }
+    Ok(resealed)
+}
+
 fn associated_data(scope: &Scope, name: &str) -> String {
     format!("{}/{name}", scope.key())
 }

@@ -118,6 +118,7 @@ async fn a_prompt_moves_only_from_the_state_it_is_in() {
             recorded.inbound.id,
             InboundEffects {
                 prompt: Some(NewPrompt {
+                    run_id: "run-2".into(),
                     thread_id: "t1".into(),
                     office: "maker".into(),
                     author: "a".into(),
@@ -152,5 +153,38 @@ async fn picks_are_counted_per_channel_and_office() {
     picks.sort();
     assert_eq!(picks, [("analyst".to_owned(), 1), ("writer".to_owned(), 2)]);
     assert!(store.channel_picks("console", "eng").await.unwrap().is_empty());
+    db.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn rotating_the_master_key_reseals_every_secret() {
+    use orchestrator::vault::{Scope, SecretValue, Vault, rotate};
+    let (store, db) = store().await;
+    let old_key = "old:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+    let new_key = "new:AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=";
+    let old = Vault::from_spec(old_key).unwrap();
+    for (scope, name) in [(Scope::Office("maker".into()), "github"), (Scope::Workspace, "openai")] {
+        let sealed = old.seal(&scope, name, &SecretValue::new(format!("value-of-{name}")));
+        store.put_secret(&scope.key(), name, &sealed, old.current_key_id(), "alice").await.unwrap();
+    }
+    let both = Vault::from_spec(&format!("{new_key},{old_key}")).unwrap();
+    assert_eq!(rotate(&store, &both).await.unwrap(), 2);
+    assert_eq!(rotate(&store, &both).await.unwrap(), 0, "nothing left to re-seal");
+
+    let only_new = Vault::from_spec(new_key).unwrap();
+    let row = store.secret("office:maker", "github").await.unwrap().unwrap();
+    assert_eq!(row.key_id, "new");
+    assert_eq!(
+        only_new.open(&Scope::Office("maker".into()), "github", &row.sealed).unwrap().expose(),
+        "value-of-github"
+    );
+
+    // A tampered entry stops the rotation and is named.
+    store.put_secret("platform", "broken", "nova1:old:AAAA", "old", "mallory").await.unwrap();
+    let error = rotate(&store, &both).await.unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "the secret `broken` cannot be opened: it was tampered with, or moved from another scope"
+    );
     db.cleanup().await.unwrap();
 }
