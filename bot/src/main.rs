@@ -231,7 +231,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             for a in approvals {
                 let by = a.decided_by.map(|by| format!(" by {by}")).unwrap_or_default();
                 println!(
-                    "{}  {:<10} {:<12} {}{by}  (run {}, asked by {} for {})",
+                    "{}  {:<10} {:<12} {}{by}  (run {}, asked by {}, risk {})",
                     a.id, a.office, a.kind, a.action, a.run_id, a.requester, a.risk
                 );
             }

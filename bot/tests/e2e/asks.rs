@@ -286,3 +286,30 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+/// Asks once, then kills its own office daemon the first time; the re-run asks again.
+const ASK_THEN_CRASH_ONCE: &str = r#"
+$NOVA_OFFICE_CLI request-approval --kind destructive --action "drop the table legacy_orders" --risk high >> answers.txt
+if [ ! -f crashed-once ]; then touch crashed-once; kill -9 $PPID; sleep 5; fi
+echo "{\"type\":\"result\",\"text\":\"answers: $(tr '\n' ' ' < answers.txt)\"}"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_survives_the_office_being_lost_while_it_waits() {
+    let mut nova = Nova::start_with(|config| {
+        with_approvals(Duration::from_secs(600))(config);
+        config.offices[0].runtime.as_mut().unwrap().command =
+            vec!["sh".into(), "-c".into(), ASK_THEN_CRASH_ONCE.into()];
+    })
+    .await;
+    let thread = nova.say("eng", "alice", "@maker drop the legacy_orders table").await;
+    let card = approval_card(&mut nova, &thread).await;
+    let (status, _) = click(&nova, &thread, card.id, "carol", "approve").await;
+    assert_eq!(status, 200);
+    let messages = nova.results(&thread, 1).await;
+    let result = &messages.iter().find(|m| m.kind == "result").unwrap().body;
+    assert_eq!(result, "answers: approved by carol approved by carol ", "the re-run found the same decision");
+    let cards = messages.iter().filter(|m| matches!(m.card, Some(Card::Approval { .. }))).count();
+    assert_eq!(cards, 1, "no second approval card");
+    nova.finish().await;
+}

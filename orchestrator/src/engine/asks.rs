@@ -107,6 +107,9 @@ impl Engine {
         if ask.kind.trim().is_empty() || ask.action.trim().is_empty() {
             return Ok(Err(AskRefusal::Invalid("an approval needs a kind and an action".to_owned())));
         }
+        if let Some(earlier) = self.store.earlier_approval(run_id, &ask.kind, &ask.action).await? {
+            return Ok(Ok(earlier));
+        }
         let now = now_ms();
         let (people, expires, state, decided_by) = match requirement(&self.config, &ask.kind, ask.amount_usd) {
             Requirement::NotNeeded => (vec![], std::time::Duration::ZERO, "approved", Some("policy".to_owned())),
@@ -223,6 +226,9 @@ impl Engine {
             return Ok(Err(AskRefusal::Invalid(
                 "a credential name is 1–64 characters of a-z, 0-9, '_' and '-'".to_owned(),
             )));
+        }
+        if let Some(earlier) = self.store.earlier_credential_request(run_id, &ask.name).await? {
+            return Ok(Ok(earlier));
         }
         let scope = match ask.scope.as_deref() {
             None | Some("office") => "office",

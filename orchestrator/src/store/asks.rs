@@ -29,6 +29,35 @@ impl Store {
         Ok(())
     }
 
+    /// The run's earlier ask for the same action, unless it expired: a run that is
+    /// re-run (its office was lost) finds the answer it was waiting for.
+    pub async fn earlier_approval(
+        &self,
+        run_id: &str,
+        kind: &str,
+        action: &str,
+    ) -> anyhow::Result<Option<approvals::Model>> {
+        Ok(approvals::Entity::find()
+            .filter(approvals::Column::RunId.eq(run_id))
+            .filter(approvals::Column::Kind.eq(kind))
+            .filter(approvals::Column::Action.eq(action))
+            .filter(approvals::Column::State.ne("expired"))
+            .one(self.db())
+            .await?)
+    }
+
+    pub async fn earlier_credential_request(
+        &self,
+        run_id: &str,
+        name: &str,
+    ) -> anyhow::Result<Option<credential_requests::Model>> {
+        Ok(credential_requests::Entity::find()
+            .filter(credential_requests::Column::RunId.eq(run_id))
+            .filter(credential_requests::Column::Name.eq(name))
+            .one(self.db())
+            .await?)
+    }
+
     pub async fn approval(&self, id: &str) -> anyhow::Result<Option<approvals::Model>> {
         Ok(approvals::Entity::find_by_id(id.to_owned()).one(self.db()).await?)
     }

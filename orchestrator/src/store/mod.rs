@@ -611,7 +611,7 @@ pub fn format_audit(row: &audit::Model) -> String {
         .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
         .unwrap_or_default();
     format!(
-        "{at}  {:<12} {:<14} {:<10} {:<36} {}",
+        "{at}  {:<10} {:<20} {:<10} {:<36} {}",
         row.actor,
         row.action,
         row.office.as_deref().unwrap_or("-"),
