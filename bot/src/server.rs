@@ -7,7 +7,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures::Stream;
@@ -198,8 +198,4 @@ async fn approvals(
         return Err(ApiError::new(StatusCode::BAD_REQUEST, format!("unknown state `{wanted}`")));
     }
     Ok(Json(state.engine.approvals_in_state(&wanted).await?))
-}
-
-pub fn html(page: &'static str) -> Html<&'static str> {
-    Html(page)
 }

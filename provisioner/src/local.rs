@@ -3,7 +3,7 @@
 //! wake, stopped after its workspace is snapshotted.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -127,10 +127,6 @@ impl LocalBackend {
         let mut children = self.children.lock().await;
         children.retain(|_, c| matches!(c.try_wait(), Ok(None)));
         children.len()
-    }
-
-    pub fn root(&self) -> &Path {
-        &self.root
     }
 }
 

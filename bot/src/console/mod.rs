@@ -11,14 +11,14 @@ use orchestrator::engine::{CardAction, InboundEvent, Incoming, ProvideRefusal, R
 use orchestrator::texts::Card;
 use serde::{Deserialize, Serialize};
 
-use crate::server::{ApiError, ApiResult, AppState, html};
+use crate::server::{ApiError, ApiResult, AppState};
 
 const INDEX: &str = include_str!("index.html");
 const SCRIPT: &str = include_str!("console.js");
 const STYLE: &str = include_str!("console.css");
 
 pub async fn index() -> Html<&'static str> {
-    html(INDEX)
+    Html(INDEX)
 }
 
 pub async fn script() -> impl IntoResponse {

@@ -3,7 +3,6 @@
 //! tied to a run), become cards in the run's thread, and are answered by people on a
 //! surface. Offices poll for the answer, so waiting survives a sleep and a wake.
 
-use provisioner::protocol::Upstream;
 use serde::Deserialize;
 
 use super::Engine;
@@ -340,17 +339,6 @@ impl Engine {
             Err(error) => return Ok(Err(AskRefusal::BadKey(error))),
         };
         Ok(Ok(self.resolve(&office.name, name).await?))
-    }
-
-    /// Stores a secret directly (operators seeding platform or workspace defaults).
-    pub async fn put_secret(&self, scope: &Scope, name: &str, value: &SecretValue, by: &str) -> anyhow::Result<()> {
-        let sealed = self.vault.seal(scope, name, value);
-        self.store.put_secret(&scope.key(), name, &sealed, self.vault.current_key_id(), by).await
-    }
-
-    /// The upstreams an office's secrets proxy may reach.
-    pub fn upstreams(&self) -> Vec<Upstream> {
-        self.config.upstreams.clone()
     }
 
     async fn post_card(&self, thread_id: &str, card: &Card, run_id: &str) -> anyhow::Result<i64> {

@@ -221,10 +221,6 @@ impl Engine {
         &self.store
     }
 
-    pub fn router(&self) -> &Router {
-        &self.router
-    }
-
     pub fn subscribe(&self) -> broadcast::Receiver<Update> {
         self.updates.subscribe()
     }
