@@ -58,8 +58,11 @@ pub fn words(text: &str) -> Vec<String> {
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .map(|w| match w {
-            // The stem of "production" is "product": keep the two apart.
+            // Words whose stem is another common word's: "production" → "product",
+            // "accounting" → "account" (user accounts are not bookkeeping).
             "production" | "productions" => "prod".to_owned(),
+            "accounting" => "bookkeeping".to_owned(),
+            "accountant" | "accountants" => "bookkeeper".to_owned(),
             _ => w.to_owned(),
         })
         .collect()
@@ -190,6 +193,14 @@ mod tests {
             words("It doesn't load, can't log in, it's down"),
             ["it", "does", "not", "load", "can", "not", "log", "in", "it", "is", "down"]
         );
+    }
+
+    #[test]
+    fn words_whose_stems_collide_are_kept_apart() {
+        assert!(concepts("reset the user accounts").iter().all(|(c, _)| c != "finance"));
+        assert_eq!(concepts("the accounting team closes the books")[0].0, "finance");
+        assert_eq!(concepts("the product page")[0].0, "build");
+        assert_eq!(concepts("restart it in production")[0].0, "operate");
     }
 
     #[test]
