@@ -86,6 +86,12 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
     let listen = options.listen.unwrap_or(config.server.listen);
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
+    if !addr.ip().is_loopback() {
+        tracing::warn!(
+            "listening on {addr}: the console at / has no login and trusts the name people type, so anyone who can \
+             reach this address can post and decide approvals as anyone; put it behind authentication or listen on 127.0.0.1"
+        );
+    }
     let nova_url = config.server.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
     let engine = Engine::new(config, store, EngineOptions { office_program: options.office_program, nova_url }).await?;
     let app = server::router(Arc::clone(&engine), metrics_handle());
