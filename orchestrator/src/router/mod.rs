@@ -314,10 +314,18 @@ impl Router {
             };
             return Route { repo, office: None, confidence: confidence as f64, alternatives, stage: Stage::Scorer };
         };
-        let repo = if self.offices[top].needs_repo || self.changes_things(&text, &context) {
+        let office = &self.offices[top];
+        let repo = if office.needs_repo {
             self.decide_repo(top, &repo_scores)
         } else {
-            self.fallback_repo(top)
+            // An office that can work without a repo names one only for work that
+            // changes what the repo holds, and only on clear evidence of which.
+            let clear = office.repos.iter().any(|&r| repo_scores[r] >= 2.0 * weights::REPO_EVIDENCE);
+            if clear && self.changes_things(&text, &context) {
+                self.decide_repo(top, &repo_scores)
+            } else {
+                self.fallback_repo(top)
+            }
         };
         Route {
             repo,

@@ -26,8 +26,60 @@ const STOPWORDS: &[&str] = &[
     "still",
 ];
 
+/// Words whose Snowball stem is a common word's stem, given stems of their own: a
+/// lexicon trigger must not fire on its everyday look-alike ("conversions" on
+/// "conversation", "ads" on "added", "requirements" on "required", "monthly" on
+/// "months"). Found by stemming an English word list against the lexicon.
+const STEM_EXCEPTIONS: &[(&str, &str)] = &[
+    ("production", "prod"),
+    ("productions", "prod"),
+    ("accounting", "accounting"),
+    ("accountant", "accountant"),
+    ("accountants", "accountant"),
+    ("conversion", "conversion"),
+    ("conversions", "conversion"),
+    ("experiment", "experiment"),
+    ("experiments", "experiment"),
+    ("observability", "observability"),
+    ("ads", "ads"),
+    ("leads", "leads"),
+    ("deals", "deals"),
+    ("firing", "firing"),
+    ("staging", "staging"),
+    ("options", "options"),
+    ("alternatives", "alternatives"),
+    ("setting", "setting"),
+    ("settings", "setting"),
+    ("reporting", "reporting"),
+    ("testing", "testing"),
+    ("daily", "daily"),
+    ("weekly", "weekly"),
+    ("monthly", "monthly"),
+    ("quarterly", "quarterly"),
+    ("expense", "expense"),
+    ("expenses", "expense"),
+    ("benefits", "benefits"),
+    ("requirement", "requirement"),
+    ("requirements", "requirement"),
+    ("specification", "specification"),
+    ("specifications", "specification"),
+    ("proposal", "proposal"),
+    ("proposals", "proposal"),
+    ("exception", "exception"),
+    ("exceptions", "exception"),
+    ("engine", "engine"),
+    ("engines", "engine"),
+    ("dependency", "dependency"),
+    ("dependencies", "dependency"),
+    ("illustration", "illustration"),
+    ("illustrations", "illustration"),
+];
+
 pub fn stem(word: &str) -> String {
-    STEMMER.stem(word).into_owned()
+    match STEM_EXCEPTIONS.iter().find(|(surface, _)| *surface == word) {
+        Some((_, fixed)) => (*fixed).to_owned(),
+        None => STEMMER.stem(word).into_owned(),
+    }
 }
 
 pub fn is_stopword(stem: &str) -> bool {
@@ -54,18 +106,7 @@ pub fn words(text: &str) -> Vec<String> {
     ] {
         normalized = normalized.replace(from, to);
     }
-    normalized
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(|w| match w {
-            // Words whose stem is another common word's: "production" → "product",
-            // "accounting" → "account" (user accounts are not bookkeeping).
-            "production" | "productions" => "prod".to_owned(),
-            "accounting" => "bookkeeping".to_owned(),
-            "accountant" | "accountants" => "bookkeeper".to_owned(),
-            _ => w.to_owned(),
-        })
-        .collect()
+    normalized.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_owned).collect()
 }
 
 /// Stemmed tokens of a text: all of them (for phrases) and the content words.
@@ -201,6 +242,33 @@ mod tests {
         assert_eq!(concepts("the accounting team closes the books")[0].0, "finance");
         assert_eq!(concepts("the product page")[0].0, "build");
         assert_eq!(concepts("restart it in production")[0].0, "operate");
+    }
+
+    #[test]
+    fn everyday_words_do_not_fire_look_alike_triggers() {
+        for everyday in [
+            "we had a conversation about it",
+            "the item is added to the cart",
+            "it depends on the config",
+            "leading to confusion",
+            "login is required",
+            "specifically the header",
+            "the proposed change",
+            "except on Sundays",
+            "this instance type is expensive",
+            "for a few months",
+            "I observed it twice",
+        ] {
+            let found = concepts(everyday);
+            assert!(
+                found
+                    .iter()
+                    .all(|(c, _)| !["analyze", "sales", "planning", "finance", "hr", "operate"].contains(&c.as_str())),
+                "{everyday:?} → {found:?}"
+            );
+        }
+        assert_eq!(concepts("conversion rate this quarter")[0].0, "analyze");
+        assert_eq!(concepts("weekly report")[0].0, "analyze");
     }
 
     #[test]
