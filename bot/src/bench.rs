@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use orchestrator::Update;
 use orchestrator::config::Config;
-use orchestrator::engine::{InboundEvent, Incoming};
+use orchestrator::engine::{InboundEvent, Incoming, ThreadRef};
 use orchestrator::texts::{Card, RunStatus};
 use provisioner::snapshot::Snapshots;
 use rand::RngCore;
@@ -42,6 +42,7 @@ pub async fn wake(iterations: usize) -> anyhow::Result<()> {
         office_program: crate::office_program()?,
         database_url: None,
         run_engine: true,
+        slack: None,
     })
     .await?;
     let engine = running.engine.clone();
@@ -71,10 +72,10 @@ async fn post(engine: &orchestrator::Engine, thread: Option<String>, text: &str)
         .accept(Incoming {
             surface: "console".to_owned(),
             channel: "eng".to_owned(),
-            thread_id: thread,
+            thread: thread.map_or(ThreadRef::New, ThreadRef::Existing),
             author: "bench".to_owned(),
             dedupe_key: uuid::Uuid::new_v4().to_string(),
-            event: InboundEvent::Message { text: text.to_owned() },
+            event: InboundEvent::Message { text: text.to_owned(), context: Vec::new() },
         })
         .await?
         .map_err(|refusal| anyhow::anyhow!("{refusal}"))?;

@@ -6,6 +6,7 @@ pub mod console;
 pub mod office_api;
 pub mod route_cmd;
 pub mod server;
+pub mod slack;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -29,6 +30,8 @@ pub struct Options {
     /// Run the engine. Off, Nova only records and acknowledges: the state right after
     /// a crash that followed an acknowledgement.
     pub run_engine: bool,
+    /// Slack, if configured (see [`slack::settings::SlackSettings::from_env`]).
+    pub slack: Option<slack::settings::SlackSettings>,
 }
 
 /// A running Nova: the HTTP server and the engine.
@@ -37,6 +40,8 @@ pub struct Running {
     pub engine: Arc<Engine>,
     server: tokio::task::JoinHandle<()>,
     engine_task: Option<tokio::task::JoinHandle<()>>,
+    /// Surface workers (the Slack mirror, Socket Mode).
+    workers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
@@ -47,6 +52,10 @@ impl Running {
     /// Stops the server, the engine and every office process it started.
     pub async fn stop(self) {
         self.server.abort();
+        for worker in self.workers {
+            worker.abort();
+            let _ = worker.await;
+        }
         if let Some(task) = self.engine_task {
             task.abort();
             let _ = task.await;
@@ -76,6 +85,9 @@ pub fn metrics_handle() -> PrometheusHandle {
 }
 
 pub async fn start(options: Options) -> anyhow::Result<Running> {
+    // Two rustls crypto providers end up in the dependency tree; rustls then needs to
+    // be told which one to use.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let config = Arc::new(options.config);
     std::fs::create_dir_all(&config.store.data_dir)
         .with_context(|| format!("cannot create data dir {}", config.store.data_dir.display()))?;
@@ -94,12 +106,17 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
     }
     let nova_url = config.server.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
     let engine = Engine::new(config, store, EngineOptions { office_program: options.office_program, nova_url }).await?;
-    let app = server::router(Arc::clone(&engine), metrics_handle());
+    let slack = match options.slack {
+        Some(settings) => Some(slack::Slack::start(Arc::clone(&engine), settings).await?),
+        None => None,
+    };
+    let workers = slack.as_ref().map(|slack| slack.spawn_workers()).unwrap_or_default();
+    let app = server::router(Arc::clone(&engine), metrics_handle(), slack);
     let server = tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, app).await {
             tracing::error!("HTTP server stopped: {error}");
         }
     });
     let engine_task = options.run_engine.then(|| tokio::spawn(Arc::clone(&engine).run()));
-    Ok(Running { addr, engine, server, engine_task })
+    Ok(Running { addr, engine, server, engine_task, workers })
 }

@@ -20,15 +20,18 @@ use serde_json::json;
 use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::BroadcastStream;
 
+use crate::slack::{self, Slack};
 use crate::{console, office_api};
 
 #[derive(Clone)]
 pub struct AppState {
     pub engine: Arc<Engine>,
     pub metrics: PrometheusHandle,
+    /// Set when Slack is configured.
+    pub slack: Option<Arc<Slack>>,
 }
 
-pub fn router(engine: Arc<Engine>, metrics: PrometheusHandle) -> Router {
+pub fn router(engine: Arc<Engine>, metrics: PrometheusHandle, slack: Option<Arc<Slack>>) -> Router {
     Router::new()
         .route("/", get(console::index))
         .route("/console.js", get(console::script))
@@ -51,7 +54,10 @@ pub fn router(engine: Arc<Engine>, metrics: PrometheusHandle) -> Router {
         .route("/api/console/credentials", post(console::provide_credential))
         .route("/api/approvals", get(approvals))
         .route("/api/audit", get(audit))
-        .with_state(AppState { engine, metrics })
+        .route("/slack/events", post(slack::http::events))
+        .route("/slack/interactivity", post(slack::http::interactivity))
+        .route("/slack/commands", post(slack::http::commands))
+        .with_state(AppState { engine, metrics, slack })
 }
 
 /// An error as a client sees it: a status and one clear sentence, never a chain.

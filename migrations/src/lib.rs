@@ -11,6 +11,7 @@ mod m20261121_000002_route_picks;
 mod m20261121_000003_audit;
 mod m20261121_000004_approvals_secrets;
 mod m20261121_000005_service_keys;
+mod m20261121_000006_surface_posts;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000003_audit::Migration),
             Box::new(m20261121_000004_approvals_secrets::Migration),
             Box::new(m20261121_000005_service_keys::Migration),
+            Box::new(m20261121_000006_surface_posts::Migration),
         ]
     }
 }

@@ -23,6 +23,7 @@ fn message(key: &str, thread: &str) -> NewInbound {
         kind: InboundKind::Message,
         text: "fix the cart".to_owned(),
         body: r#"{"kind":"message","text":"fix the cart"}"#.to_owned(),
+        context: Vec::new(),
     }
 }
 

@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse};
 use orchestrator::approvals::DecisionRefusal;
-use orchestrator::engine::{CardAction, InboundEvent, Incoming, ProvideRefusal, Refusal};
+use orchestrator::engine::{CardAction, InboundEvent, Incoming, ProvideRefusal, Refusal, ThreadRef};
 use orchestrator::texts::Card;
 use serde::{Deserialize, Serialize};
 
@@ -56,10 +56,10 @@ pub async fn post_message(
     let incoming = Incoming {
         surface: "console".to_owned(),
         channel: post.channel.trim().trim_start_matches('#').to_lowercase(),
-        thread_id: post.thread_id,
+        thread: post.thread_id.map_or(ThreadRef::New, ThreadRef::Existing),
         author: post.author.trim().to_owned(),
         dedupe_key: post.client_id,
-        event: InboundEvent::Message { text: post.text },
+        event: InboundEvent::Message { text: post.text, context: Vec::new() },
     };
     accept(&state, incoming).await
 }
@@ -109,7 +109,7 @@ pub async fn post_action(
     let incoming = Incoming {
         surface: "console".to_owned(),
         channel: thread.channel,
-        thread_id: Some(post.thread_id),
+        thread: ThreadRef::Existing(post.thread_id),
         author: post.author.trim().to_owned(),
         dedupe_key: post.client_id,
         event: InboundEvent::Action { message_id: post.message_id, action },

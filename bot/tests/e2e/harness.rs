@@ -181,6 +181,7 @@ async fn run(config: &Config, database_url: &str, run_engine: bool) -> Running {
         office_program: vec![env!("CARGO_BIN_EXE_nova").to_owned(), "office".to_owned()],
         database_url: Some(database_url.to_owned()),
         run_engine,
+        slack: None,
     })
     .await
     .unwrap()

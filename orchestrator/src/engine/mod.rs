@@ -104,12 +104,12 @@ pub struct OfficeView {
 pub enum InboundEvent {
     Message {
         text: String,
+        /// Earlier messages of a platform thread Nova joins midway (author, text).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        context: Vec<(String, String)>,
     },
     /// A button on a card.
-    Action {
-        message_id: i64,
-        action: CardAction,
-    },
+    Action { message_id: i64, action: CardAction },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -141,12 +141,32 @@ pub enum Refusal {
 
 pub const MAX_MESSAGE_CHARS: usize = 40_000;
 
+/// Which thread an incoming event belongs to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ThreadRef {
+    /// Starts a thread with a fresh id (the console).
+    New,
+    /// Starts a thread whose id the platform determines (a Slack message's `ts`), so a
+    /// redelivery or a reply finds the same thread.
+    NewWithId(String),
+    /// A thread Nova already has.
+    Existing(String),
+}
+
+impl ThreadRef {
+    fn existing(&self) -> Option<&str> {
+        match self {
+            ThreadRef::Existing(id) => Some(id),
+            ThreadRef::New | ThreadRef::NewWithId(_) => None,
+        }
+    }
+}
+
 /// A person's message or click, as a surface hands it to [`Engine::accept`].
 pub struct Incoming {
     pub surface: String,
     pub channel: String,
-    /// `None` starts a new thread.
-    pub thread_id: Option<String>,
+    pub thread: ThreadRef,
     pub author: String,
     /// Stable across redeliveries of the same event.
     pub dedupe_key: String,
@@ -236,10 +256,13 @@ impl Engine {
         if let Err(refusal) = self.validate(&incoming).await? {
             return Ok(Err(refusal));
         }
-        let thread_id = incoming.thread_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        let (kind, text) = match &incoming.event {
-            InboundEvent::Message { text } => (InboundKind::Message, text.clone()),
-            InboundEvent::Action { .. } => (InboundKind::Action, String::new()),
+        let thread_id = match &incoming.thread {
+            ThreadRef::New => uuid::Uuid::new_v4().to_string(),
+            ThreadRef::NewWithId(id) | ThreadRef::Existing(id) => id.clone(),
+        };
+        let (kind, text, context) = match &incoming.event {
+            InboundEvent::Message { text, context } => (InboundKind::Message, text.clone(), context.clone()),
+            InboundEvent::Action { .. } => (InboundKind::Action, String::new(), Vec::new()),
         };
         let recorded = self
             .store
@@ -252,6 +275,7 @@ impl Engine {
                 kind,
                 text,
                 body: serde_json::to_string(&incoming.event)?,
+                context,
             })
             .await?;
         metrics::counter!("nova_inbound_total", "duplicate" => recorded.duplicate.to_string()).increment(1);
@@ -267,16 +291,16 @@ impl Engine {
         if author.is_empty() || author.chars().count() > 64 {
             return Ok(Err(Refusal::BadAuthor));
         }
-        if let Some(thread_id) = &incoming.thread_id {
+        if let Some(thread_id) = incoming.thread.existing() {
             match self.store.thread(thread_id).await? {
                 Some(thread) if thread.channel == incoming.channel && thread.surface == incoming.surface => {}
-                _ => return Ok(Err(Refusal::UnknownThread(thread_id.clone()))),
+                _ => return Ok(Err(Refusal::UnknownThread(thread_id.to_owned()))),
             }
         } else if incoming.surface == "console" && !self.config.channels().contains(&incoming.channel) {
             return Ok(Err(Refusal::UnknownChannel(incoming.channel.clone())));
         }
         match &incoming.event {
-            InboundEvent::Message { text } => {
+            InboundEvent::Message { text, .. } => {
                 if text.trim().is_empty() {
                     return Ok(Err(Refusal::EmptyMessage));
                 }
@@ -285,11 +309,11 @@ impl Engine {
                 }
             }
             InboundEvent::Action { message_id, action: CardAction::Pick { office } } => {
-                let Some(thread_id) = &incoming.thread_id else {
+                let Some(thread_id) = incoming.thread.existing() else {
                     return Ok(Err(Refusal::UnknownCard(*message_id)));
                 };
                 let card =
-                    self.store.message(*message_id).await?.filter(|m| &m.thread_id == thread_id).and_then(|m| m.card);
+                    self.store.message(*message_id).await?.filter(|m| m.thread_id == thread_id).and_then(|m| m.card);
                 match card.as_deref().and_then(Card::from_json) {
                     Some(Card::Picker { resolved: None, .. }) => {}
                     Some(Card::Picker { resolved: Some(r), .. }) => {
@@ -394,7 +418,7 @@ impl Engine {
         let thread = self.store.thread(&row.thread_id).await?;
         let mut effects = InboundEffects::default();
         match event {
-            InboundEvent::Message { text } => {
+            InboundEvent::Message { text, .. } => {
                 let history: Vec<String> = self
                     .store
                     .thread_messages(&row.thread_id)
@@ -723,6 +747,40 @@ impl Engine {
     }
 
     /// `idle → snapshotting`; the snapshot itself runs in the background.
+    /// A person asks for an office to start now (`/nova wake`). Returns the new
+    /// generation, or `None` if the office is not asleep (or another wake won).
+    pub async fn wake_office(self: &Arc<Self>, name: &str, by: &str) -> anyhow::Result<Option<i64>> {
+        let Some(office) = self.store.office(name).await? else {
+            return Ok(None);
+        };
+        if !matches!(OfficeState::parse(&office.state), Some(OfficeState::Asleep | OfficeState::Failed)) {
+            return Ok(None);
+        }
+        let before = office.generation;
+        self.record(by, name, None, "wake_requested", serde_json::json!({"generation": before})).await;
+        self.try_wake(office).await?;
+        let after = self.store.office(name).await?.map(|o| o.generation).unwrap_or(before);
+        Ok((after > before).then_some(after))
+    }
+
+    /// A person asks for an idle office to sleep now (`/nova sleep`). Returns whether
+    /// it started snapshotting.
+    pub async fn sleep_office(self: &Arc<Self>, name: &str, by: &str) -> anyhow::Result<bool> {
+        let Some(office) = self.store.office(name).await? else {
+            return Ok(false);
+        };
+        if office.lease_owner.as_deref() != Some(self.replica.as_str()) {
+            return Ok(false);
+        }
+        let change = OfficeChange::to(OfficeState::Snapshotting);
+        if !self.set_state(&office, &[OfficeState::Idle, OfficeState::Ready], change).await? {
+            return Ok(false);
+        }
+        self.record(by, name, None, "sleep_requested", serde_json::json!({"generation": office.generation})).await;
+        self.spawn_sleep(office.name.clone(), office.generation).await;
+        Ok(true)
+    }
+
     async fn begin_sleep(self: &Arc<Self>, office: &offices::Model) -> anyhow::Result<()> {
         let change = OfficeChange::to(OfficeState::Snapshotting);
         if self.set_state(office, &[OfficeState::Idle], change).await? {

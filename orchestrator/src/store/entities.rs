@@ -74,6 +74,8 @@ pub mod messages {
         pub run_id: Option<String>,
         pub created_at: i64,
         pub updated_at: i64,
+        /// Bumped by every edit; surface mirrors compare it with what they sent.
+        pub revision: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -274,6 +276,34 @@ pub mod credential_requests {
         pub provided_by: Option<String>,
         pub provided_at: Option<i64>,
         pub created_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod surface_posts {
+    use sea_orm::entity::prelude::*;
+
+    /// A Nova message mirrored to a chat platform: its id there and the revision it shows.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "surface_posts")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub message_id: i64,
+        pub surface: String,
+        /// The platform's id of the message (Slack `ts`); `None` until it is posted.
+        pub external_id: Option<String>,
+        /// The message revision the platform shows; -1 before the first post.
+        pub synced_revision: i64,
+        /// While set and in the future, one mirror is posting this message: others wait.
+        pub claimed_until: Option<i64>,
+        pub attempts: i32,
+        #[sea_orm(column_type = "Text", nullable)]
+        pub last_error: Option<String>,
+        pub updated_at: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

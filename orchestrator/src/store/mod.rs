@@ -4,6 +4,9 @@
 
 mod asks;
 pub mod entities;
+mod mirror;
+
+pub use mirror::Unsynced;
 
 use std::path::Path;
 use std::time::Duration;
@@ -18,7 +21,8 @@ use sea_orm::{
 };
 
 pub use entities::{
-    approvals, audit, credential_requests, inbound, messages, offices, prompts, route_picks, secrets, threads,
+    approvals, audit, credential_requests, inbound, messages, offices, prompts, route_picks, secrets, surface_posts,
+    threads,
 };
 
 /// Milliseconds since the epoch: the one clock every row uses.
@@ -117,6 +121,9 @@ impl Store {
             .on_conflict(OnConflict::column(threads::Column::Id).update_column(threads::Column::UpdatedAt).to_owned())
             .exec_without_returning(&txn)
             .await?;
+            for (author, text) in &new.context {
+                insert_message(&txn, &new.thread_id, author, false, "context", text, None, None).await?;
+            }
             message =
                 Some(insert_message(&txn, &new.thread_id, &new.author, false, "text", &new.text, None, None).await?);
         }
@@ -196,6 +203,7 @@ impl Store {
             .col_expr(messages::Column::Body, Expr::value(body))
             .col_expr(messages::Column::Card, Expr::value(card.map(str::to_owned)))
             .col_expr(messages::Column::UpdatedAt, Expr::value(now_ms()))
+            .col_expr(messages::Column::Revision, Expr::col(messages::Column::Revision).add(1))
             .filter(messages::Column::Id.eq(id))
             .exec(&self.db)
             .await?;
@@ -235,6 +243,7 @@ impl Store {
                 .col_expr(messages::Column::Body, Expr::value(resolution.body.clone()))
                 .col_expr(messages::Column::Card, Expr::value(resolution.card.clone()))
                 .col_expr(messages::Column::UpdatedAt, Expr::value(now))
+                .col_expr(messages::Column::Revision, Expr::col(messages::Column::Revision).add(1))
                 .filter(messages::Column::Id.eq(resolution.message_id))
                 .filter(messages::Column::Card.eq(resolution.expected.clone()))
                 .exec(&txn)
@@ -563,6 +572,7 @@ async fn insert_message(
         run_id: Set(run_id.map(str::to_owned)),
         created_at: Set(now),
         updated_at: Set(now),
+        revision: Set(0),
     };
     let id = messages::Entity::insert(model).exec(db).await?.last_insert_id;
     messages::Entity::find_by_id(id).one(db).await?.context("inserted message vanished")
@@ -656,6 +666,9 @@ pub struct NewInbound {
     pub text: String,
     /// The typed event, serialized: what the worker processes.
     pub body: String,
+    /// Earlier messages of a platform thread Nova joins midway (author, text), oldest
+    /// first: shown before the person's message and read by the router.
+    pub context: Vec<(String, String)>,
 }
 
 #[derive(Debug)]

@@ -1,0 +1,243 @@
+//! Nova's messages and cards as Slack Block Kit. Built as JSON (what Slack documents
+//! and what the snapshots show), then handed to slack-morphism's typed models.
+
+use orchestrator::texts::Card;
+use serde_json::{Value, json};
+use slack_morphism::prelude::{SlackBlock, SlackView};
+
+/// Action ids of the buttons Nova puts on cards; the interactivity handler matches them.
+pub const PICK: &str = "nova_pick";
+pub const APPROVE: &str = "nova_approve";
+pub const REJECT: &str = "nova_reject";
+pub const PROVIDE: &str = "nova_provide";
+/// The credential modal: its callback id and the input's block / action ids.
+pub const CREDENTIAL_VIEW: &str = "nova_credential";
+pub const CREDENTIAL_INPUT: &str = "credential.value";
+
+/// Slack allows 3000 characters in a section's text.
+const SECTION_LIMIT: usize = 3000;
+
+/// Converts the Markdown of Nova's texts to Slack mrkdwn: `**bold**` → `*bold*`,
+/// checklists → emoji, `&<>` escaped, fenced-code languages dropped.
+pub fn mrkdwn(markdown: &str) -> String {
+    let escaped = markdown.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    let mut out = Vec::new();
+    for line in escaped.lines() {
+        let line = if let Some(rest) = line.strip_prefix("- [x] ") {
+            format!(":white_check_mark: {rest}")
+        } else if let Some(rest) = line.strip_prefix("- [ ] ") {
+            format!(":white_large_square: {rest}")
+        } else if let Some(rest) = line.strip_prefix("&gt; ") {
+            format!("> {rest}")
+        } else if line.starts_with("```") {
+            "```".to_owned()
+        } else {
+            line.to_owned()
+        };
+        out.push(line.replace("**", "*"));
+    }
+    out.join("\n")
+}
+
+fn section(text: &str) -> Value {
+    let mut text = mrkdwn(text);
+    if text.chars().count() > SECTION_LIMIT {
+        text = text.chars().take(SECTION_LIMIT - 1).collect::<String>() + "…";
+    }
+    json!({"type": "section", "text": {"type": "mrkdwn", "text": text}})
+}
+
+fn button(text: &str, action_id: &str, value: &str) -> Value {
+    json!({"type": "button", "text": {"type": "plain_text", "text": text}, "action_id": action_id, "value": value})
+}
+
+/// The blocks of a Nova message: its text, and the buttons its card needs.
+pub fn blocks(message_id: i64, body: &str, card: Option<&Card>) -> Vec<Value> {
+    match card {
+        Some(Card::Picker { options, resolved: None }) => {
+            let buttons: Vec<Value> = options
+                .iter()
+                .enumerate()
+                .map(|(i, option)| {
+                    let mut button =
+                        button(&option.office, &format!("{PICK}_{i}"), &format!("{message_id}:{}", option.office));
+                    if i == 0 {
+                        button["style"] = json!("primary");
+                    }
+                    button
+                })
+                .collect();
+            let roles: Vec<String> = options.iter().map(|o| format!("*{}* — {}", o.office, o.role)).collect();
+            vec![
+                section(body),
+                json!({"type": "context", "elements": [{"type": "mrkdwn", "text": mrkdwn(&roles.join("\n"))}]}),
+                json!({"type": "actions", "block_id": "nova_picker", "elements": buttons}),
+            ]
+        }
+        Some(Card::Approval { id, action, office, state, .. }) if state == "pending" => {
+            let mut approve = button("Approve", APPROVE, id);
+            approve["style"] = json!("primary");
+            approve["confirm"] = json!({
+                "title": {"type": "plain_text", "text": "Approve this?"},
+                "text": {"type": "mrkdwn", "text": mrkdwn(&format!("**{office}** will **{action}**."))},
+                "confirm": {"type": "plain_text", "text": "Approve"},
+                "deny": {"type": "plain_text", "text": "Cancel"}
+            });
+            let mut reject = button("Reject", REJECT, id);
+            reject["style"] = json!("danger");
+            vec![section(body), json!({"type": "actions", "block_id": "nova_approval", "elements": [approve, reject]})]
+        }
+        Some(Card::Credential { id, state, .. }) if state == "pending" => {
+            let mut provide = button("Provide", PROVIDE, id);
+            provide["style"] = json!("primary");
+            vec![section(body), json!({"type": "actions", "block_id": "nova_credential", "elements": [provide]})]
+        }
+        _ => vec![section(body)],
+    }
+}
+
+/// The modal behind a credential card's "Provide": one input, never echoed back.
+pub fn credential_modal(request_id: &str, office: &str, name: &str, why: &str) -> Value {
+    let (block, action) = CREDENTIAL_INPUT.split_once('.').expect("block.action");
+    json!({
+        "type": "modal",
+        "callback_id": CREDENTIAL_VIEW,
+        "private_metadata": request_id,
+        "title": {"type": "plain_text", "text": "Provide a credential"},
+        "submit": {"type": "plain_text", "text": "Store in vault"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            section(&format!("**{office}** needs **{name}**: {why}")),
+            {
+                "type": "input",
+                "block_id": block,
+                "label": {"type": "plain_text", "text": name},
+                "element": {"type": "plain_text_input", "action_id": action},
+            },
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": "It goes straight into Nova's vault, encrypted. Nobody in the thread sees it, and neither does the office: its proxy adds it to requests."}]},
+        ],
+    })
+}
+
+/// Hands JSON blocks to slack-morphism's typed model.
+pub fn typed_blocks(blocks: Vec<Value>) -> anyhow::Result<Vec<SlackBlock>> {
+    Ok(serde_json::from_value(Value::Array(blocks))?)
+}
+
+pub fn typed_view(view: Value) -> anyhow::Result<SlackView> {
+    Ok(serde_json::from_value(view)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use orchestrator::texts::{PickOption, RunStatus};
+    use provisioner::protocol::Objective;
+
+    use super::*;
+
+    fn round_trips(blocks: Vec<Value>) -> Vec<Value> {
+        let typed = typed_blocks(blocks.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&typed).unwrap(), Value::Array(blocks.clone()), "slack-morphism drops nothing");
+        blocks
+    }
+
+    #[test]
+    fn converts_markdown_to_mrkdwn() {
+        insta::assert_snapshot!(
+            mrkdwn("**maker** is working on this…\n\n- [x] read the code\n- [ ] fix <the> bug & test\n\n> compiling\n```toml\nx = 1\n```"),
+            @r"
+        *maker* is working on this…
+
+        :white_check_mark: read the code
+        :white_large_square: fix &lt;the&gt; bug &amp; test
+
+        > compiling
+        ```
+        x = 1
+        ```
+        "
+        );
+    }
+
+    #[test]
+    fn picker_card() {
+        let card = Card::Picker {
+            options: vec![
+                PickOption { office: "maker".into(), role: "Software engineer".into() },
+                PickOption { office: "support".into(), role: "Customer support".into() },
+            ],
+            resolved: None,
+        };
+        insta::assert_json_snapshot!(round_trips(blocks(7, &card.fallback_text(), Some(&card))));
+    }
+
+    #[test]
+    fn approval_card_with_a_confirm_dialog() {
+        let card = Card::Approval {
+            id: "a1".into(),
+            office: "maker".into(),
+            kind: "destructive".into(),
+            action: "drop the staging table".into(),
+            details: "it is 40 GB".into(),
+            risk: "high".into(),
+            approvers: vec!["dba".into()],
+            expires_at: 1_800_000_000_000,
+            state: "pending".into(),
+            decided_by: None,
+            decided_at: None,
+        };
+        insta::assert_json_snapshot!(round_trips(blocks(8, &card.fallback_text(), Some(&card))));
+    }
+
+    #[test]
+    fn credential_card_and_modal() {
+        let card = Card::Credential {
+            id: "c1".into(),
+            office: "maker".into(),
+            name: "stripe_key".into(),
+            why: "to refund the order".into(),
+            state: "pending".into(),
+            provided_by: None,
+        };
+        insta::assert_json_snapshot!(round_trips(blocks(9, &card.fallback_text(), Some(&card))));
+        let modal = credential_modal("c1", "maker", "stripe_key", "to refund the order");
+        let typed = typed_view(modal.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&typed).unwrap(), modal, "slack-morphism drops nothing");
+        insta::assert_json_snapshot!(modal);
+    }
+
+    #[test]
+    fn progress_is_a_checklist_without_buttons() {
+        let objectives =
+            vec![Objective { text: "reproduce".into(), done: true }, Objective { text: "fix".into(), done: false }];
+        let card = Card::Progress {
+            office: "maker".into(),
+            status: RunStatus::Working,
+            objectives,
+            lines: vec!["running tests".into()],
+        };
+        insta::assert_json_snapshot!(round_trips(blocks(10, &card.fallback_text(), Some(&card))));
+    }
+
+    #[test]
+    fn a_decided_card_loses_its_buttons() {
+        let card = Card::Credential {
+            id: "c1".into(),
+            office: "maker".into(),
+            name: "stripe_key".into(),
+            why: "x".into(),
+            state: "provided".into(),
+            provided_by: Some("U1".into()),
+        };
+        let blocks = blocks(9, &card.fallback_text(), Some(&card));
+        assert_eq!(blocks.len(), 1);
+        assert_eq!(blocks[0]["type"], "section");
+    }
+
+    #[test]
+    fn long_texts_fit_in_a_section() {
+        let long = "x".repeat(5000);
+        let blocks = blocks(1, &long, None);
+        assert_eq!(blocks[0]["text"]["text"].as_str().unwrap().chars().count(), SECTION_LIMIT);
+    }
+}
