@@ -480,6 +480,11 @@ impl FakeSlack {
         self.shared.workspace.lock().unwrap().calls.clone()
     }
 
+    /// A signal that fires on every change to the workspace.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.shared.changed.subscribe()
+    }
+
     /// Waits until `check` finds something, re-checking after every change to the
     /// workspace; panics after a generous guard.
     pub async fn wait_for<T>(&self, what: &str, check: impl Fn(&FakeSlack) -> Option<T>) -> T {
@@ -598,16 +603,16 @@ fn answer(shared: &Shared, method: &str, token: &str, params: &Value) -> (String
         return ("invalid_auth".into(), error("invalid_auth"));
     }
     let mut w = shared.workspace.lock().unwrap();
-    if WRITE_METHODS.contains(&method) {
-        if let Some(retry_after) = w.rate_limits.pop_front() {
-            let response = (
-                StatusCode::TOO_MANY_REQUESTS,
-                [(header::RETRY_AFTER, retry_after.to_string())],
-                axum::Json(json!({"ok": false, "error": "ratelimited"})),
-            )
-                .into_response();
-            return ("ratelimited".into(), response);
-        }
+    if WRITE_METHODS.contains(&method)
+        && let Some(retry_after) = w.rate_limits.pop_front()
+    {
+        let response = (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, retry_after.to_string())],
+            axum::Json(json!({"ok": false, "error": "ratelimited"})),
+        )
+            .into_response();
+        return ("ratelimited".into(), response);
     }
     let text = |key: &str| params[key].as_str().map(str::to_owned);
     let result = match method {

@@ -71,7 +71,7 @@ impl SlackApi {
             }
         };
         let connector = builder.https_or_http().enable_http1().build();
-        let api_url = format!("{}/", settings.api_url.trim_end_matches('/'));
+        let api_url = settings.api_url.trim_end_matches('/').to_owned();
         let connector = SlackClientHyperConnector::from(connector).with_slack_api_url(&api_url);
         Ok(Self {
             client: SlackClient::new(connector),

@@ -168,7 +168,7 @@ pub fn disposition(message: &SlackMessage, bot_user: Option<&str>, known_thread:
     if Some(user) == bot_user {
         return Disposition::Ignore("Nova wrote it");
     }
-    if let Some(subtype) = message.subtype.as_deref().filter(|s| !PERSON_SUBTYPES.contains(s)) {
+    if message.subtype.as_deref().is_some_and(|s| !PERSON_SUBTYPES.contains(&s)) {
         return Disposition::Ignore("not a new message");
     }
     let mentioned = message.app_mention || bot_user.is_some_and(|bot| message.text.contains(&format!("<@{bot}>")));

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bot::slack::settings::SlackSettings;
 use bot::{Options, Running};
 use orchestrator::Engine;
 use orchestrator::config::Config;
@@ -12,6 +13,7 @@ use orchestrator::engine::{MessageView, Update};
 use orchestrator::store::{offices, prompts};
 use serde_json::{Value, json};
 use testkit::TestDatabase;
+use testkit::slack::FakeSlack;
 use tokio::sync::broadcast;
 
 /// How long any wait may take before the test fails (a guard, not a delay).
@@ -24,6 +26,7 @@ pub struct Nova {
     pub config: Config,
     http: reqwest::Client,
     updates: broadcast::Receiver<Update>,
+    slack: Option<SlackSettings>,
 }
 
 /// The demo workspace, made quick for tests: no pacing in the example runtime and an
@@ -55,22 +58,41 @@ impl Nova {
         Self::launch(|_| {}, false).await
     }
 
+    /// Nova with Slack configured against `slack`, the stand-in (which learns Nova's URL).
+    /// Socket Mode when `socket_mode`: then there is no signing secret, only the app token.
+    pub async fn start_on_slack(slack: &FakeSlack, socket_mode: bool, edit: impl FnOnce(&mut Config)) -> Self {
+        let settings = SlackSettings {
+            signing_secret: if socket_mode { String::new() } else { slack.signing_secret.clone() },
+            bot_token: slack.bot_token.clone(),
+            app_token: socket_mode.then(|| slack.app_token.clone()),
+            api_url: slack.api_url.clone(),
+            edit_interval: Duration::from_millis(20),
+        };
+        let nova = Self::launch_with(edit, true, Some(settings)).await;
+        slack.connect(&nova.url(""));
+        nova
+    }
+
     async fn launch(edit: impl FnOnce(&mut Config), run_engine: bool) -> Self {
+        Self::launch_with(edit, run_engine, None).await
+    }
+
+    async fn launch_with(edit: impl FnOnce(&mut Config), run_engine: bool, slack: Option<SlackSettings>) -> Self {
         capture_logs();
         let data_dir = tempfile::tempdir().unwrap();
         let mut config = test_config(data_dir.path());
         edit(&mut config);
         let db = TestDatabase::new().await.unwrap();
-        let running = run(&config, &db.url, run_engine).await;
+        let running = run(&config, &db.url, run_engine, slack.clone()).await;
         let updates = running.engine.subscribe();
-        Self { running: Some(running), db: Some(db), data_dir, config, http: reqwest::Client::new(), updates }
+        Self { running: Some(running), db: Some(db), data_dir, config, http: reqwest::Client::new(), updates, slack }
     }
 
     /// Stops Nova (and its offices) and starts it again on the same database and data dir.
     pub async fn restart(&mut self, edit: impl FnOnce(&mut Config)) {
         self.running.take().unwrap().stop().await;
         edit(&mut self.config);
-        let running = run(&self.config, &self.db.as_ref().unwrap().url, true).await;
+        let running = run(&self.config, &self.db.as_ref().unwrap().url, true, self.slack.clone()).await;
         self.updates = running.engine.subscribe();
         self.running = Some(running);
     }
@@ -174,14 +196,14 @@ impl Nova {
     }
 }
 
-async fn run(config: &Config, database_url: &str, run_engine: bool) -> Running {
+async fn run(config: &Config, database_url: &str, run_engine: bool, slack: Option<SlackSettings>) -> Running {
     bot::start(Options {
         config: config.clone(),
         listen: Some("127.0.0.1:0".parse().unwrap()),
         office_program: vec![env!("CARGO_BIN_EXE_nova").to_owned(), "office".to_owned()],
         database_url: Some(database_url.to_owned()),
         run_engine,
-        slack: None,
+        slack,
     })
     .await
     .unwrap()

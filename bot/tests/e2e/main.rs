@@ -5,4 +5,5 @@ mod asks;
 mod browser;
 mod harness;
 mod routing_sets;
+mod slack;
 mod stories;

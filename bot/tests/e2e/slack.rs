@@ -1,0 +1,372 @@
+//! Nova in Slack: user stories against the real slack-morphism client, the real server
+//! and the Slack stand-in, which signs what it sends the way Slack does.
+
+use std::time::Duration;
+
+use bot::slack::api::Content;
+use bot::slack::thread_key::ThreadKey;
+use serde_json::json;
+use testkit::slack::{FakeSlack, Posted, now_secs};
+
+use crate::asks::with_approvals;
+use crate::harness::{Nova, logs};
+
+const CHANNELS: &[(&str, &str)] = &[("C_RANDOM", "random"), ("C_ENG", "eng"), ("C_PAY", "payments")];
+
+/// Waits, re-checking whenever Slack's workspace or Nova's state changes.
+async fn until<T>(
+    nova: &Nova,
+    slack: &FakeSlack,
+    what: &str,
+    check: impl AsyncFn(&Nova, &FakeSlack) -> Option<T>,
+) -> T {
+    let mut changes = slack.changes();
+    let mut updates = nova.engine().subscribe();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(found) = check(nova, slack).await {
+            return found;
+        }
+        tokio::select! {
+            _ = changes.changed() => {}
+            _ = updates.recv() => {}
+            _ = tokio::time::sleep_until(deadline) => panic!("timed out waiting for {what}"),
+        }
+    }
+}
+
+/// Waits until the Slack thread shows exactly what Nova wrote in it (latest revisions,
+/// in order) with `results` results among them; returns Nova's messages as Slack shows them.
+async fn mirrored(nova: &Nova, slack: &FakeSlack, thread_id: &str, results: usize) -> Vec<Posted> {
+    let key = ThreadKey::parse(thread_id).unwrap();
+    until(nova, slack, &format!("Slack to show {results} result(s) of {thread_id}"), async |nova, slack| {
+        let messages = nova.messages(thread_id).await;
+        if messages.iter().filter(|m| m.kind == "result").count() < results {
+            return None;
+        }
+        let expected: Vec<String> = messages
+            .iter()
+            .filter(|m| m.from_nova)
+            .map(|m| Content::new(m.id, &m.body, m.card.as_ref()).unwrap().text)
+            .collect();
+        let shown: Vec<Posted> =
+            slack.thread(&key.channel, &key.thread_ts).into_iter().filter(|m| m.from_bot).collect();
+        (shown.iter().map(|m| m.text.clone()).collect::<Vec<_>>() == expected).then_some(shown)
+    })
+    .await
+}
+
+/// A Slack thread as people read it.
+fn transcript(messages: &[Posted]) -> String {
+    messages
+        .iter()
+        .map(|m| {
+            let who = if m.from_bot { "nova" } else { m.user.as_str() };
+            let edits = if m.history.is_empty() { String::new() } else { " (edited)".to_owned() };
+            format!("{who}{edits}: {}", m.text.replace('\n', "\n    "))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn thread_id(channel: &str, ts: &str) -> String {
+    ThreadKey::new(channel, ts).id()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mention_is_routed_worked_on_and_answered_in_its_thread_and_a_colleague_follows_up() {
+    let slack = FakeSlack::start(CHANNELS).await.unwrap();
+    let mut nova = Nova::start_on_slack(&slack, false, |_| {}).await;
+
+    let (ts, statuses) =
+        slack.user_says("C_RANDOM", "U_ALICE", "<@UNOVA> the coupon field rejects valid codes, please fix").await;
+    assert_eq!(statuses, [200, 200], "the message and app_mention events are both acknowledged");
+    let thread = thread_id("C_RANDOM", &ts);
+    let shown = mirrored(&nova, &slack, &thread, 1).await;
+    let progress = shown.iter().find(|m| m.text.contains("*maker* finished")).expect("a progress message");
+    assert!(!progress.history.is_empty(), "progress is edited in place: {progress:?}");
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(r"notes/[0-9a-f]{8}\.md", "notes/<run>.md");
+    settings.bind(|| insta::assert_snapshot!("slack_first_answer", transcript(&slack.thread("C_RANDOM", &ts))));
+
+    // A colleague replies in the thread without mentioning Nova: same session.
+    let (_, statuses) = slack.user_replies("C_RANDOM", &ts, "U_BOB", "also check that gift cards still work").await;
+    assert_eq!(statuses, [200]);
+    mirrored(&nova, &slack, &thread, 2).await;
+    let authors: Vec<String> = nova.prompts(&thread).await.into_iter().map(|p| p.author).collect();
+    assert_eq!(authors, ["U_ALICE", "U_BOB"]);
+
+    // Slack echoed every one of Nova's posts back as events; none became a prompt.
+    let echoes = slack.echo_statuses();
+    assert!(echoes.len() >= 4 && echoes.iter().all(|s| *s == 200), "{echoes:?}");
+    assert_eq!(nova.prompts(&thread).await.len(), 2);
+    assert_eq!(nova.engine().store().threads_in_channel("slack", "random").await.unwrap().len(), 1);
+    let _ = nova.office_reaches("maker", "idle").await;
+    nova.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bound_channels_listen_unbound_ones_need_a_mention() {
+    let slack = FakeSlack::start(CHANNELS).await.unwrap();
+    let nova = Nova::start_on_slack(&slack, false, |_| {}).await;
+    let (chatter, statuses) = slack.user_says("C_RANDOM", "U_ALICE", "lunch anyone?").await;
+    assert_eq!(statuses, [200]);
+    let (ask, _) = slack.user_says("C_PAY", "U_ALICE", "refunds fail for orders with a coupon").await;
+    let thread = thread_id("C_PAY", &ask);
+    mirrored(&nova, &slack, &thread, 1).await;
+    let routed = &slack.thread("C_PAY", &ask)[1];
+    assert!(routed.text.starts_with("Routing to *"), "{}", routed.text);
+    assert!(nova.engine().store().thread(&thread_id("C_RANDOM", &chatter)).await.unwrap().is_none());
+    assert!(slack.thread("C_RANDOM", &chatter).iter().all(|m| !m.from_bot), "Nova stays out of chatter");
+    nova.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mention_inside_an_existing_thread_brings_the_earlier_messages_along() {
+    let slack = FakeSlack::start(CHANNELS).await.unwrap();
+    let nova = Nova::start_on_slack(&slack, false, |_| {}).await;
+    let root = slack.add_message("C_RANDOM", None, "U_ALICE", "the payments checkout times out since this morning");
+    slack.add_message("C_RANDOM", Some(&root), "U_CAROL", "I see it too, only with coupons");
+    let (_, statuses) = slack.user_replies("C_RANDOM", &root, "U_BOB", "<@UNOVA> can you take this?").await;
+    assert_eq!(statuses, [200, 200]);
+    let thread = thread_id("C_RANDOM", &root);
+    mirrored(&nova, &slack, &thread, 1).await;
+    let context: Vec<(String, String)> =
+        nova.messages(&thread).await.into_iter().filter(|m| m.kind == "context").map(|m| (m.author, m.body)).collect();
+    assert_eq!(
+        context,
+        [
+            ("U_ALICE".to_owned(), "the payments checkout times out since this morning".to_owned()),
+            ("U_CAROL".to_owned(), "I see it too, only with coupons".to_owned())
+        ]
+    );
+    assert!(slack.calls().iter().any(|c| c.method == "conversations.replies" && c.outcome == "ok"));
+    nova.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_event_delivered_three_times_runs_once() {
+    let slack = FakeSlack::start(CHANNELS).await.unwrap();
+    let nova = Nova::start_on_slack(&slack, false, |_| {}).await;
+    let ts = slack.add_message("C_RANDOM", None, "U_ALICE", "<@UNOVA> @maker rotate the staging logs");
+    let events = slack.events_for("C_RANDOM", &ts);
+    assert_eq!(events.len(), 2, "message + app_mention");
+    assert_eq!(slack.deliver_event(&events[0]).await, 200);
+    assert_eq!(slack.redeliver_event(&events[0], 1).await, 200);
+    assert_eq!(slack.redeliver_event(&events[0], 2).await, 200);
+    assert_eq!(slack.deliver_event(&events[1]).await, 200);
+    let thread = thread_id("C_RANDOM", &ts);
+    let shown = mirrored(&nova, &slack, &thread, 1).await;
+    assert_eq!(nova.prompts(&thread).await.len(), 1);
+    assert_eq!(shown.iter().filter(|m| m.text.starts_with("Routing to")).count(), 1);
+    nova.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_replayed_and_altered_requests_get_401_and_change_nothing() {
+    let slack = FakeSlack::start(CHANNELS).await.unwrap();
+    let nova = Nova::start_on_slack(&slack, false, |_| {}).await;
+    let ts = slack.add_message("C_ENG", None, "U_MALLORY", "<@UNOVA> drop the production database");
+    let event = slack.events_for("C_ENG", &ts).remove(0);
+    let now = now_secs();
+    assert_eq!(slack.deliver_forged(&event, "a-guessed-secret", now, |_| {}).await, 401);
+    assert_eq!(slack.deliver_forged(&event, &slack.signing_secret, now - 6 * 60, |_| {}).await, 401);
+    let altered = slack
+        .deliver_forged(&event, &slack.signing_secret, now, |body| *body = body.replace("U_MALLORY", "U_ADMIN"))
+        .await;
+    assert_eq!(altered, 401);
+    let unsigned = reqwest::Client::new().post(nova.url("/slack/events")).json(&event).send().await.unwrap();
+    assert_eq!(unsigned.status().as_u16(), 401);
+    let (status, _) = slack.command("U_MALLORY", "C_ENG", "wake maker").await;
+    assert_eq!(status, 200, "the genuine command path works, so the refusals above were the signatures");
+    let store = nova.engine().store();
+    assert!(store.threads_in_channel("slack", "eng").await.unwrap().is_empty());
+    assert!(store.pending_inbound(10).await.unwrap().is_empty());
+    assert!(
+        store
+            .audit_trail(&Default::default())
+            .await
+            .unwrap()
+            .iter()
+            .all(|row| row.actor != "U_MALLORY" || row.action == "wake_requested"),
+        "nothing but the genuine command was done for the forger"
+    );
+    // A signed body that is not a Slack payload is a clear 400.
+    let (status, body) = {
+        let garbage = json!({"type": "event_callback", "event_id": "Ev1", "event": {"type": "message"}});
+        let status = slack.deliver_event(&garbage).await;
+        (status, garbage)
+    };
+    assert_eq!(status, 400, "{body}");
+    nova.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_card_is_approved_with_one_click_by_an_approver() {
+    let slack = FakeSlack::start(CHANNELS).await.unwrap();
+    let nova = Nova::start_on_slack(&slack, false, |config| {
+        with_approvals(Duration::from_secs(600))(config);
+        config.roles.insert("dba".into(), vec!["U_CAROL".into(), "U_DAVE".into()]);
+    })
+    .await;
+    let (ts, _) = slack.user_says("C_ENG", "U_ALICE", "drop the legacy_orders table, nobody uses it").await;
+    let card = until(&nova, &slack, "an approval card in Slack", async |_, slack| {
+        slack.thread("C_ENG", &ts).into_iter().find(|m| m.buttons().iter().any(|(label, _, _)| label == "Approve"))
+    })
+    .await;
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(r"\d\d:\d\d UTC", "HH:MM UTC");
+    settings.bind(|| insta::assert_snapshot!("slack_approval_card", card.text));
+
+    // The requester may not approve their own request: told privately, nothing changes.
+    assert_eq!(slack.click("U_ALICE", &card, "Approve").await, 200);
+    let refusal = until(&nova, &slack, "a private refusal", async |_, slack| {
+        slack.ephemerals().into_iter().find(|e| e.user == "U_ALICE")
+    })
+    .await;
+    assert_eq!(refusal.text, "Nothing changed: U_ALICE asked for this work, so someone else has to approve it.");
+    assert_eq!(refusal.thread_ts.as_deref(), Some(ts.as_str()));
+
+    assert_eq!(slack.click("U_CAROL", &card, "Approve").await, 200);
+    let shown = mirrored(&nova, &slack, &thread_id("C_ENG", &ts), 1).await;
+    assert!(shown.last().unwrap().text.contains("dropped legacy_orders"), "{}", transcript(&shown));
+    let decided = shown.iter().find(|m| m.ts == card.ts).unwrap();
+    assert!(decided.text.starts_with("Approved by U_CAROL"), "{}", decided.text);
+    assert!(decided.buttons().is_empty(), "a decided card has no buttons");
+
+    // A stale copy of the card clicked later: explained, never a second effect.
+    assert_eq!(slack.click("U_DAVE", &card, "Reject").await, 200);
+    let stale = until(&nova, &slack, "the stale click's explanation", async |_, slack| {
+        slack.ephemerals().into_iter().find(|e| e.user == "U_DAVE")
+    })
+    .await;
+    assert_eq!(stale.text, "Nothing changed: this approval was already approved by U_CAROL.");
+    nova.finish().await;
+}
+
+const NEEDS_KEY: &str = r#"
+$NOVA_OFFICE_CLI request-credential --name llm_key --why "to call the model API for this task" || exit 5
+echo '{"type":"result","text":"got the key it asked for"}'
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_credential_goes_through_a_modal_into_the_vault_and_nowhere_else() {
+    let secret = format!("sk-live-{}", uuid::Uuid::new_v4().simple());
+    let slack = FakeSlack::start(CHANNELS).await.unwrap();
+    let nova = Nova::start_on_slack(&slack, false, |config| {
+        config.offices[0].runtime.as_mut().unwrap().command = vec!["sh".into(), "-c".into(), NEEDS_KEY.into()];
+    })
+    .await;
+    let (ts, _) = slack.user_says("C_ENG", "U_ALICE", "@maker summarize the open bugs with the model").await;
+    let card = until(&nova, &slack, "a credential card", async |_, slack| {
+        slack.thread("C_ENG", &ts).into_iter().find(|m| m.buttons().iter().any(|(label, _, _)| label == "Provide"))
+    })
+    .await;
+    assert_eq!(slack.click("U_BOB", &card, "Provide").await, 200);
+    let view = until(&nova, &slack, "the credential modal", async |_, slack| slack.views().into_iter().next()).await;
+    assert_eq!(view.user, "U_BOB");
+    let (status, answer) = slack.submit_view("U_BOB", &view.id, &[("credential.value", "   ")]).await;
+    assert_eq!((status, answer["response_action"].as_str()), (200, Some("errors")), "an empty value is refused");
+    let (status, answer) = slack.submit_view("U_BOB", &view.id, &[("credential.value", &secret)]).await;
+    assert_eq!((status, answer), (200, json!({"response_action": "clear"})));
+
+    let shown = mirrored(&nova, &slack, &thread_id("C_ENG", &ts), 1).await;
+    assert!(shown.iter().any(|m| m.text.contains("*llm_key* was provided by U_BOB")), "{}", transcript(&shown));
+
+    // Submitting again changes nothing and says why.
+    let (_, again) = slack.submit_view("U_BOB", &view.id, &[("credential.value", "other")]).await;
+    assert_eq!(again["errors"]["credential"], "`llm_key` was already provided by U_BOB");
+
+    // The value is nowhere but the vault: not in anything Nova sent Slack, not in the
+    // thread, not in the logs, not in the database's messages or inbound rows.
+    assert!(slack.calls().iter().all(|c| !c.params.to_string().contains(&secret)));
+    assert!(slack.messages().iter().all(|m| !m.text.contains(&secret) && !m.blocks.to_string().contains(&secret)));
+    assert!(slack.ephemerals().iter().all(|e| !e.text.contains(&secret)));
+    assert!(!logs().contains(&secret), "the secret reached the logs");
+    let thread = thread_id("C_ENG", &ts);
+    assert!(nova.messages(&thread).await.iter().all(|m| !m.body.contains(&secret)));
+    nova.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_storm_delays_but_loses_and_reorders_nothing() {
+    let slack = FakeSlack::start(CHANNELS).await.unwrap();
+    let nova = Nova::start_on_slack(&slack, false, |_| {}).await;
+    slack.rate_limit(4, 1);
+    let (first, _) = slack.user_says("C_ENG", "U_ALICE", "fix the flaky cart test").await;
+    let (second, _) = slack.user_says("C_ENG", "U_BOB", "bump the logging library").await;
+    let one = mirrored(&nova, &slack, &thread_id("C_ENG", &first), 1).await;
+    let two = mirrored(&nova, &slack, &thread_id("C_ENG", &second), 1).await;
+    for shown in [&one, &two] {
+        assert!(shown[0].text.starts_with("Routing to"), "{}", transcript(shown));
+        assert!(shown.last().unwrap().text.contains("this workspace now holds"), "{}", transcript(shown));
+    }
+    let limited = slack.calls().iter().filter(|c| c.outcome == "ratelimited").count();
+    assert_eq!(limited, 4, "every 429 was answered by waiting and trying again");
+    nova.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slash_commands_report_wake_and_put_offices_to_sleep() {
+    let slack = FakeSlack::start(CHANNELS).await.unwrap();
+    let mut nova = Nova::start_on_slack(&slack, false, |config| {
+        config.roles.insert("operator".into(), vec!["U_OPS".into()]);
+    })
+    .await;
+    let (status, help) = slack.command("U_ALICE", "C_ENG", "").await;
+    assert_eq!((status, help["response_type"].as_str()), (200, Some("ephemeral")));
+    assert!(help["text"].as_str().unwrap().contains("/nova status"));
+
+    let (_, refused) = slack.command("U_ALICE", "C_ENG", "wake maker").await;
+    assert_eq!(refused["text"], "Only people with the `operator` role may do that.");
+    assert_eq!(nova.office("maker").await.state, "asleep");
+
+    let (_, woken) = slack.command("U_OPS", "C_ENG", "wake maker").await;
+    assert_eq!(woken, json!({"response_type": "in_channel", "text": "U_OPS is waking *maker* (generation 1)."}));
+    nova.office_reaches("maker", "idle").await;
+    let (_, status_text) = slack.command("U_ALICE", "C_ENG", "status").await;
+    assert!(status_text["text"].as_str().unwrap().contains("• *maker* — idle"), "{status_text}");
+
+    let (_, slept) = slack.command("U_OPS", "C_ENG", "sleep maker").await;
+    assert_eq!(slept["text"], "U_OPS put *maker* to sleep: its workspace is being snapshotted.");
+    nova.office_reaches("maker", "asleep").await;
+
+    let (_, unknown) = slack.command("U_OPS", "C_ENG", "wake nobody").await;
+    assert!(unknown["text"].as_str().unwrap().starts_with("There is no office `nobody`."), "{unknown}");
+    let (_, nonsense) = slack.command("U_OPS", "C_ENG", "deploy prod").await;
+    assert!(nonsense["text"].as_str().unwrap().starts_with("unknown command `deploy`."), "{nonsense}");
+    let (_, approvals) = slack.command("U_OPS", "C_ENG", "approvals").await;
+    assert_eq!(approvals["text"], "Nothing waits for a decision.");
+    nova.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socket_mode_serves_installs_without_a_public_url_and_survives_reconnects() {
+    let slack = FakeSlack::start(CHANNELS).await.unwrap();
+    let nova = Nova::start_on_slack(&slack, true, |_| {}).await;
+    let ts = slack.add_message("C_RANDOM", None, "U_ALICE", "<@UNOVA> tidy the docs index");
+    let event = slack.events_for("C_RANDOM", &ts).remove(0);
+    let ack = slack.send_envelope("events_api", event).await;
+    assert!(ack.get("payload").is_none(), "events are acknowledged without a payload: {ack}");
+    let thread = thread_id("C_RANDOM", &ts);
+    mirrored(&nova, &slack, &thread, 1).await;
+
+    // Slack asks for a reconnect; the next envelope arrives on the new connection.
+    slack.disconnect_socket();
+    until(&nova, &slack, "a second connection", async |_, slack| (slack.socket_connections() >= 2).then_some(())).await;
+    let reply = slack.add_message("C_RANDOM", Some(&ts), "U_BOB", "and the changelog too");
+    slack.send_envelope("events_api", slack.events_for("C_RANDOM", &reply).remove(0)).await;
+    mirrored(&nova, &slack, &thread, 2).await;
+
+    let answer = slack
+        .send_envelope(
+            "slash_commands",
+            json!({"command": "/nova", "text": "help", "user_id": "U_BOB", "channel_id": "C_RANDOM"}),
+        )
+        .await;
+    assert_eq!(answer["payload"]["response_type"], "ephemeral");
+    // Without a signing secret the HTTP endpoints accept nothing.
+    let posted = reqwest::Client::new().post(nova.url("/slack/events")).body("{}").send().await.unwrap();
+    assert_eq!(posted.status().as_u16(), 401);
+    nova.finish().await;
+}
