@@ -292,3 +292,116 @@ pub fn route(repos: usize, offices: usize, rounds: usize) {
         count as f64 / total.as_secs_f64()
     );
 }
+
+/// Slack Events API ack latency: signed `message` events in a bound channel (each a
+/// new request, so each is recorded, routed and queued) at a steady rate against the
+/// real server with its SQLite store on disk and the engine running, and, in the same
+/// run, the same load against a bare axum handler that only reads the body.
+pub async fn slack(rate: u32, seconds: u32) -> anyhow::Result<()> {
+    use testkit::slack::FakeSlack;
+    let total = (rate * seconds) as usize;
+    let slack = FakeSlack::start(&[("C_ENG", "eng")]).await?;
+    slack.echo_own_posts(false);
+    let data_dir = tempfile::tempdir()?;
+    let mut config = Config::demo();
+    config.store.data_dir = data_dir.path().to_owned();
+    let running = crate::start(crate::Options {
+        config,
+        listen: Some("127.0.0.1:0".parse()?),
+        office_program: crate::office_program()?,
+        database_url: None,
+        run_engine: true,
+        slack: Some(crate::slack::settings::SlackSettings {
+            signing_secret: slack.signing_secret.clone(),
+            bot_token: slack.bot_token.clone(),
+            app_token: None,
+            api_url: slack.api_url.clone(),
+            edit_interval: Duration::from_secs(1),
+        }),
+    })
+    .await?;
+    slack.connect(&running.url());
+
+    let bare = axum::Router::new().route("/bare", axum::routing::post(|body: bytes::Bytes| async move { body.len().to_string() }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let bare_url = format!("http://{}/bare", listener.local_addr()?);
+    let bare_server = tokio::spawn(async move {
+        let _ = axum::serve(listener, bare).await;
+    });
+
+    // Build every event before the clock starts: the load generator only signs and sends.
+    let mut warmup: Vec<Vec<u8>> = (0..total + 20)
+        .map(|i| {
+            let ts = slack.add_message("C_ENG", None, &format!("U{:04}", i % 200), &format!("fix the flaky test number {i}"));
+            slack.events_for("C_ENG", &ts).remove(0).to_string().into_bytes()
+        })
+        .collect();
+    let events = warmup.split_off(20);
+    let client = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
+    let secret = slack.signing_secret.clone();
+    let nova_url = running.url() + "/slack/events";
+    // Warm both servers (connections, the channel-name cache, page cache).
+    load(&client, &bare_url, &secret, warmup.clone(), rate).await?;
+    load(&client, &nova_url, &secret, warmup, rate).await?;
+    let mut bare_latencies = load(&client, &bare_url, &secret, events.clone(), rate).await?;
+    let mut nova_latencies = load(&client, &nova_url, &secret, events, rate).await?;
+    let recorded = running.engine.store().pending_inbound(u64::MAX).await?.len();
+    let bare_p99 = percentile(&mut bare_latencies, 0.99);
+    let nova_p99 = percentile(&mut nova_latencies, 0.99);
+    println!("signed Slack events, {rate}/s for {seconds} s, SQLite on disk, engine running:");
+    println!("  bare axum handler: {}", summary(&mut bare_latencies));
+    println!("  Nova /slack/events: {}", summary(&mut nova_latencies));
+    println!(
+        "  p50 ratio {:.2}×, p99 ratio {:.2}× (Nova / bare); events still waiting for the engine at the end: {recorded}",
+        percentile(&mut nova_latencies, 0.5).as_secs_f64() / percentile(&mut bare_latencies, 0.5).as_secs_f64(),
+        nova_p99.as_secs_f64() / bare_p99.as_secs_f64(),
+    );
+    bare_server.abort();
+    running.stop().await;
+    Ok(())
+}
+
+fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    samples.sort();
+    samples[((samples.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Sends `bodies` signed, at `rate` per second on an open-loop schedule (a slow answer
+/// does not delay the next request), and returns each request's latency. Any status
+/// but 200 is an error: the bench measures acknowledgements, not refusals.
+async fn load(
+    client: &reqwest::Client,
+    url: &str,
+    secret: &str,
+    bodies: Vec<Vec<u8>>,
+    rate: u32,
+) -> anyhow::Result<Vec<Duration>> {
+    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate)));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut tasks = tokio::task::JoinSet::new();
+    for body in bodies {
+        ticker.tick().await;
+        let timestamp = chrono::Utc::now().timestamp();
+        let request = client
+            .post(url)
+            .header("content-type", "application/json")
+            .header("x-slack-request-timestamp", timestamp.to_string())
+            .header("x-slack-signature", crate::slack::verify::sign(secret, timestamp, &body))
+            .body(body);
+        tasks.spawn(async move {
+            let started = Instant::now();
+            let response = request.send().await?;
+            let status = response.status();
+            response.bytes().await?;
+            if status != reqwest::StatusCode::OK {
+                bail!("answered {status}");
+            }
+            Ok(started.elapsed())
+        });
+    }
+    let mut latencies = Vec::new();
+    while let Some(result) = tasks.join_next().await {
+        latencies.push(result.context("a request task panicked")??);
+    }
+    Ok(latencies)
+}

@@ -107,6 +107,14 @@ enum BenchCommand {
         #[arg(long, default_value_t = 20)]
         rounds: usize,
     },
+    /// Slack Events API ack latency at a steady rate, against a bare axum handler.
+    Slack {
+        /// Signed events per second.
+        #[arg(long, default_value_t = 500)]
+        rate: u32,
+        #[arg(long, default_value_t = 10)]
+        seconds: u32,
+    },
     /// Snapshot and restore a workspace of the given size.
     Snapshot {
         #[arg(long, default_value_t = 100)]
@@ -269,6 +277,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         }
         Command::ExampleAgent => done(provisioner::example_agent::run()),
         Command::Bench { what: BenchCommand::Wake { iterations } } => done(bot::bench::wake(iterations).await),
+        Command::Bench { what: BenchCommand::Slack { rate, seconds } } => done(bot::bench::slack(rate, seconds).await),
         Command::Bench { what: BenchCommand::Snapshot { size_mb, level } } => {
             done(bot::bench::snapshot(size_mb, level).await)
         }
