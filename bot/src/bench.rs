@@ -297,7 +297,7 @@ pub fn route(repos: usize, offices: usize, rounds: usize) {
 /// new request, so each is recorded, routed and queued) at a steady rate against the
 /// real server with its SQLite store on disk and the engine running, and, in the same
 /// run, the same load against a bare axum handler that only reads the body.
-pub async fn slack(rate: u32, seconds: u32) -> anyhow::Result<()> {
+pub async fn slack(rate: u32, seconds: u32, run_engine: bool) -> anyhow::Result<()> {
     use testkit::slack::FakeSlack;
     let total = (rate * seconds) as usize;
     let slack = FakeSlack::start(&[("C_ENG", "eng")]).await?;
@@ -310,7 +310,7 @@ pub async fn slack(rate: u32, seconds: u32) -> anyhow::Result<()> {
         listen: Some("127.0.0.1:0".parse()?),
         office_program: crate::office_program()?,
         database_url: None,
-        run_engine: true,
+        run_engine,
         slack: Some(crate::slack::settings::SlackSettings {
             signing_secret: slack.signing_secret.clone(),
             bot_token: slack.bot_token.clone(),
@@ -322,7 +322,8 @@ pub async fn slack(rate: u32, seconds: u32) -> anyhow::Result<()> {
     .await?;
     slack.connect(&running.url());
 
-    let bare = axum::Router::new().route("/bare", axum::routing::post(|body: bytes::Bytes| async move { body.len().to_string() }));
+    let bare = axum::Router::new()
+        .route("/bare", axum::routing::post(|body: bytes::Bytes| async move { body.len().to_string() }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let bare_url = format!("http://{}/bare", listener.local_addr()?);
     let bare_server = tokio::spawn(async move {
@@ -332,7 +333,12 @@ pub async fn slack(rate: u32, seconds: u32) -> anyhow::Result<()> {
     // Build every event before the clock starts: the load generator only signs and sends.
     let mut warmup: Vec<Vec<u8>> = (0..total + 20)
         .map(|i| {
-            let ts = slack.add_message("C_ENG", None, &format!("U{:04}", i % 200), &format!("fix the flaky test number {i}"));
+            let ts = slack.add_message(
+                "C_ENG",
+                None,
+                &format!("U{:04}", i % 200),
+                &format!("fix the flaky test number {i}"),
+            );
             slack.events_for("C_ENG", &ts).remove(0).to_string().into_bytes()
         })
         .collect();
@@ -345,10 +351,11 @@ pub async fn slack(rate: u32, seconds: u32) -> anyhow::Result<()> {
     load(&client, &nova_url, &secret, warmup, rate).await?;
     let mut bare_latencies = load(&client, &bare_url, &secret, events.clone(), rate).await?;
     let mut nova_latencies = load(&client, &nova_url, &secret, events, rate).await?;
-    let recorded = running.engine.store().pending_inbound(u64::MAX).await?.len();
+    let recorded = running.engine.store().pending_inbound(1_000_000).await?.len();
     let bare_p99 = percentile(&mut bare_latencies, 0.99);
     let nova_p99 = percentile(&mut nova_latencies, 0.99);
-    println!("signed Slack events, {rate}/s for {seconds} s, SQLite on disk, engine running:");
+    let engine = if run_engine { "engine running" } else { "engine off (record and ack only)" };
+    println!("signed Slack events, {rate}/s for {seconds} s, SQLite on disk, {engine}:");
     println!("  bare axum handler: {}", summary(&mut bare_latencies));
     println!("  Nova /slack/events: {}", summary(&mut nova_latencies));
     println!(

@@ -114,6 +114,9 @@ enum BenchCommand {
         rate: u32,
         #[arg(long, default_value_t = 10)]
         seconds: u32,
+        /// Only record and acknowledge (no routing, no offices): the ack path alone.
+        #[arg(long)]
+        without_engine: bool,
     },
     /// Snapshot and restore a workspace of the given size.
     Snapshot {
@@ -277,7 +280,9 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         }
         Command::ExampleAgent => done(provisioner::example_agent::run()),
         Command::Bench { what: BenchCommand::Wake { iterations } } => done(bot::bench::wake(iterations).await),
-        Command::Bench { what: BenchCommand::Slack { rate, seconds } } => done(bot::bench::slack(rate, seconds).await),
+        Command::Bench { what: BenchCommand::Slack { rate, seconds, without_engine } } => {
+            done(bot::bench::slack(rate, seconds, !without_engine).await)
+        }
         Command::Bench { what: BenchCommand::Snapshot { size_mb, level } } => {
             done(bot::bench::snapshot(size_mb, level).await)
         }

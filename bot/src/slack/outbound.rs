@@ -36,12 +36,13 @@ pub async fn run(engine: Arc<Engine>, api: Arc<SlackApi>, edit_interval: Duratio
         if let Err(error) = sync(&engine, &api, edit_interval).await {
             tracing::error!("Slack mirror step failed: {error:#}");
         }
-        // Any message change may be one for Slack; otherwise check on the tick.
+        // Any change to one of Nova's messages may be one for Slack (people's own
+        // messages are already there); otherwise check on the tick.
         let _ = tokio::time::timeout(TICK, async {
             loop {
                 match updates.recv().await {
-                    Ok(Update::Message { .. }) => return,
-                    Ok(Update::Office { .. }) => continue,
+                    Ok(Update::Message { message, .. }) if message.from_nova => return,
+                    Ok(_) => continue,
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return,
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => {
                         std::future::pending::<()>().await;

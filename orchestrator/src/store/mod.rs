@@ -57,17 +57,21 @@ impl Store {
         options
             .sqlx_logging(false)
             .max_connections(if sqlite { 4 } else { 16 })
-            .acquire_timeout(Duration::from_secs(10));
+            .acquire_timeout(Duration::from_secs(10))
+            // Per connection, so every pooled connection gets them: WAL lets readers work
+            // while a writer commits; NORMAL syncs at checkpoints rather than at every
+            // commit (still durable across a process crash); the busy timeout makes
+            // concurrent writers wait for each other instead of failing.
+            .map_sqlx_sqlite_opts(|sqlite| {
+                use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+                sqlite
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(10))
+            });
         let db = Database::connect(options)
             .await
             .with_context(|| format!("cannot connect to the database at {}", redact_url(url)))?;
-        if sqlite {
-            // WAL lets the console read while the workers write; the busy timeout makes
-            // concurrent writers wait for each other instead of failing.
-            db.execute_unprepared("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; PRAGMA synchronous=NORMAL;")
-                .await
-                .context("cannot configure SQLite")?;
-        }
         Migrator::up(&db, None).await.context("cannot run database migrations")?;
         Ok(Self { db })
     }
