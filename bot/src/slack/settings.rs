@@ -126,6 +126,26 @@ mod tests {
     }
 
     #[test]
+    fn the_manifest_subscribes_to_what_nova_handles() {
+        let manifest = include_str!("../../../deploy/slack-app-manifest.yaml");
+        for needed in [
+            "/slack/events",
+            "/slack/interactivity",
+            "/slack/commands",
+            "command: /nova",
+            "- app_mention\n",
+            "- message.channels",
+            "- message.im",
+            "- chat:write ",
+            "- channels:read ",
+            "- channels:history ",
+            "- commands ",
+        ] {
+            assert!(manifest.contains(needed), "the Slack app manifest lacks {needed:?}");
+        }
+    }
+
+    #[test]
     fn debug_output_shows_no_secret() {
         let settings = read(&[("SLACK_SIGNING_SECRET", "sekrit"), ("SLACK_BOT_TOKEN", "xoxb-tok")]).unwrap().unwrap();
         let shown = format!("{settings:?}");
