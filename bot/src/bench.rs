@@ -13,7 +13,7 @@ use rand::RngCore;
 /// Percentiles of a set of durations, in milliseconds.
 pub fn summary(samples: &mut [Duration]) -> String {
     samples.sort();
-    let at = |p: f64| samples[((samples.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1000.0;
+    let at = |p: f64| percentile(samples, p).as_secs_f64() * 1000.0;
     format!(
         "n={} p50={:.1} ms p90={:.1} ms p99={:.1} ms max={:.1} ms",
         samples.len(),
@@ -352,24 +352,22 @@ pub async fn slack(rate: u32, seconds: u32, run_engine: bool) -> anyhow::Result<
     let mut bare_latencies = load(&client, &bare_url, &secret, events.clone(), rate).await?;
     let mut nova_latencies = load(&client, &nova_url, &secret, events, rate).await?;
     let recorded = running.engine.store().pending_inbound(1_000_000).await?.len();
-    let bare_p99 = percentile(&mut bare_latencies, 0.99);
-    let nova_p99 = percentile(&mut nova_latencies, 0.99);
     let engine = if run_engine { "engine running" } else { "engine off (record and ack only)" };
     println!("signed Slack events, {rate}/s for {seconds} s, SQLite on disk, {engine}:");
     println!("  bare axum handler: {}", summary(&mut bare_latencies));
     println!("  Nova /slack/events: {}", summary(&mut nova_latencies));
     println!(
         "  p50 ratio {:.2}×, p99 ratio {:.2}× (Nova / bare); events still waiting for the engine at the end: {recorded}",
-        percentile(&mut nova_latencies, 0.5).as_secs_f64() / percentile(&mut bare_latencies, 0.5).as_secs_f64(),
-        nova_p99.as_secs_f64() / bare_p99.as_secs_f64(),
+        percentile(&nova_latencies, 0.5).as_secs_f64() / percentile(&bare_latencies, 0.5).as_secs_f64(),
+        percentile(&nova_latencies, 0.99).as_secs_f64() / percentile(&bare_latencies, 0.99).as_secs_f64(),
     );
     bare_server.abort();
     running.stop().await;
     Ok(())
 }
 
-fn percentile(samples: &mut [Duration], p: f64) -> Duration {
-    samples.sort();
+/// The `p` percentile of sorted samples.
+fn percentile(samples: &[Duration], p: f64) -> Duration {
     samples[((samples.len() as f64 - 1.0) * p).round() as usize]
 }
 

@@ -19,7 +19,6 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
 use orchestrator::Engine;
-use orchestrator::approvals::DecisionRefusal;
 use orchestrator::engine::{CardAction, InboundEvent, Incoming, ProvideRefusal, ThreadRef};
 use serde_json::{Value, json};
 
@@ -260,10 +259,8 @@ impl Slack {
             }
             blocks::APPROVE | blocks::REJECT => {
                 let approve = action.action_id == blocks::APPROVE;
-                match self.engine.decide(&action.value, &action.user, approve).await? {
-                    Ok(_) => {}
-                    Err(refusal @ DecisionRefusal::Unknown(_)) => refuse(format!("Nothing changed: {refusal}.")),
-                    Err(refusal) => refuse(format!("Nothing changed: {refusal}.")),
+                if let Err(refusal) = self.engine.decide(&action.value, &action.user, approve).await? {
+                    refuse(format!("Nothing changed: {refusal}."));
                 }
             }
             blocks::PROVIDE => {
