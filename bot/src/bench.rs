@@ -43,6 +43,7 @@ pub async fn wake(iterations: usize) -> anyhow::Result<()> {
         database_url: None,
         run_engine: true,
         slack: None,
+        discord: None,
     })
     .await?;
     let engine = running.engine.clone();
@@ -318,6 +319,7 @@ pub async fn slack(rate: u32, seconds: u32, run_engine: bool) -> anyhow::Result<
             api_url: slack.api_url.clone(),
             edit_interval: Duration::from_secs(1),
         }),
+        discord: None,
     })
     .await?;
     slack.connect(&running.url());

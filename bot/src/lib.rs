@@ -3,6 +3,8 @@
 
 pub mod bench;
 pub mod console;
+pub mod discord;
+pub mod mirror;
 pub mod office_api;
 pub mod route_cmd;
 pub mod server;
@@ -32,6 +34,8 @@ pub struct Options {
     pub run_engine: bool,
     /// Slack, if configured (see [`slack::settings::SlackSettings::from_env`]).
     pub slack: Option<slack::settings::SlackSettings>,
+    /// Discord, if configured (see [`discord::settings::DiscordSettings::from_env`]).
+    pub discord: Option<discord::settings::DiscordSettings>,
 }
 
 /// A running Nova: the HTTP server and the engine.
@@ -40,7 +44,7 @@ pub struct Running {
     pub engine: Arc<Engine>,
     server: tokio::task::JoinHandle<()>,
     engine_task: Option<tokio::task::JoinHandle<()>>,
-    /// Surface workers (the Slack mirror, Socket Mode).
+    /// Surface workers (mirrors, Socket Mode, the Discord gateway).
     workers: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -110,8 +114,13 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
         Some(settings) => Some(slack::Slack::start(Arc::clone(&engine), settings).await?),
         None => None,
     };
-    let workers = slack.as_ref().map(|slack| slack.spawn_workers()).unwrap_or_default();
-    let app = server::router(Arc::clone(&engine), metrics_handle(), slack);
+    let discord = match options.discord {
+        Some(settings) => Some(discord::Discord::start(Arc::clone(&engine), settings).await?),
+        None => None,
+    };
+    let mut workers = slack.as_ref().map(|slack| slack.spawn_workers()).unwrap_or_default();
+    workers.extend(discord.as_ref().map(|discord| discord.spawn_workers()).unwrap_or_default());
+    let app = server::router(Arc::clone(&engine), metrics_handle(), slack, discord);
     let server = tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, app).await {
             tracing::error!("HTTP server stopped: {error}");

@@ -196,6 +196,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 database_url: None,
                 run_engine: true,
                 slack: bot::slack::settings::SlackSettings::from_env(|name| std::env::var(name).ok())?,
+                discord: bot::discord::settings::DiscordSettings::from_env(|name| std::env::var(name).ok())?,
             })
             .await?;
             tracing::info!("Nova is up: open {} for the console", running.url());

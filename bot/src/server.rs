@@ -20,6 +20,7 @@ use serde_json::json;
 use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::BroadcastStream;
 
+use crate::discord::{self, Discord};
 use crate::slack::{self, Slack};
 use crate::{console, office_api};
 
@@ -29,9 +30,16 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Set when Slack is configured.
     pub slack: Option<Arc<Slack>>,
+    /// Set when Discord is configured.
+    pub discord: Option<Arc<Discord>>,
 }
 
-pub fn router(engine: Arc<Engine>, metrics: PrometheusHandle, slack: Option<Arc<Slack>>) -> Router {
+pub fn router(
+    engine: Arc<Engine>,
+    metrics: PrometheusHandle,
+    slack: Option<Arc<Slack>>,
+    discord: Option<Arc<Discord>>,
+) -> Router {
     Router::new()
         .route("/", get(console::index))
         .route("/console.js", get(console::script))
@@ -57,7 +65,8 @@ pub fn router(engine: Arc<Engine>, metrics: PrometheusHandle, slack: Option<Arc<
         .route("/slack/events", post(slack::http::events))
         .route("/slack/interactivity", post(slack::http::interactivity))
         .route("/slack/commands", post(slack::http::commands))
-        .with_state(AppState { engine, metrics, slack })
+        .route("/discord/interactions", post(discord::http::interactions))
+        .with_state(AppState { engine, metrics, slack, discord })
 }
 
 /// An error as a client sees it: a status and one clear sentence, never a chain.

@@ -12,6 +12,7 @@ mod m20261121_000003_audit;
 mod m20261121_000004_approvals_secrets;
 mod m20261121_000005_service_keys;
 mod m20261121_000006_surface_posts;
+mod m20261121_000007_prewarm;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000004_approvals_secrets::Migration),
             Box::new(m20261121_000005_service_keys::Migration),
             Box::new(m20261121_000006_surface_posts::Migration),
+            Box::new(m20261121_000007_prewarm::Migration),
         ]
     }
 }

@@ -2,6 +2,7 @@
 //! temporary directory, or a new database on the Postgres server named by
 //! `NOVA_TEST_POSTGRES_URL`). Stand-ins for Slack, Discord, models and GCE join here.
 
+pub mod discord;
 pub mod openai;
 pub mod slack;
 

@@ -76,7 +76,7 @@ impl Slack {
 
     /// The background work: the mirror, and Socket Mode if configured.
     pub fn spawn_workers(self: &Arc<Self>) -> Vec<tokio::task::JoinHandle<()>> {
-        let mut tasks = vec![tokio::spawn(outbound::run(
+        let mut tasks = vec![tokio::spawn(crate::mirror::run(
             Arc::clone(&self.engine),
             Arc::clone(&self.api),
             self.settings.edit_interval,

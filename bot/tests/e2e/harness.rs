@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bot::discord::settings::DiscordSettings;
 use bot::slack::settings::SlackSettings;
 use bot::{Options, Running};
 use orchestrator::Engine;
@@ -13,6 +14,7 @@ use orchestrator::engine::{MessageView, Update};
 use orchestrator::store::{offices, prompts};
 use serde_json::{Value, json};
 use testkit::TestDatabase;
+use testkit::discord::FakeDiscord;
 use testkit::slack::FakeSlack;
 use tokio::sync::broadcast;
 
@@ -26,7 +28,14 @@ pub struct Nova {
     pub config: Config,
     http: reqwest::Client,
     updates: broadcast::Receiver<Update>,
+    surfaces: Surfaces,
+}
+
+/// The chat platforms a test's Nova talks to (stand-ins).
+#[derive(Clone, Default)]
+struct Surfaces {
     slack: Option<SlackSettings>,
+    discord: Option<DiscordSettings>,
 }
 
 /// The demo workspace, made quick for tests: no pacing in the example runtime and an
@@ -68,31 +77,45 @@ impl Nova {
             api_url: slack.api_url.clone(),
             edit_interval: Duration::from_millis(20),
         };
-        let nova = Self::launch_with(edit, true, Some(settings)).await;
+        let nova = Self::launch_with(edit, true, Surfaces { slack: Some(settings), discord: None }).await;
         slack.connect(&nova.url(""));
         nova
     }
 
-    async fn launch(edit: impl FnOnce(&mut Config), run_engine: bool) -> Self {
-        Self::launch_with(edit, run_engine, None).await
+    /// Nova with Discord configured against `discord`, the stand-in (which learns
+    /// Nova's URL for interactions sent to the endpoint).
+    pub async fn start_on_discord(discord: &FakeDiscord, edit: impl FnOnce(&mut Config)) -> Self {
+        let settings = DiscordSettings {
+            token: discord.token.clone(),
+            public_key: Some(discord.public_key.clone()),
+            api_url: Some(discord.api_url.clone()),
+            edit_interval: Duration::from_millis(20),
+        };
+        let nova = Self::launch_with(edit, true, Surfaces { slack: None, discord: Some(settings) }).await;
+        discord.connect(&nova.url(""));
+        nova
     }
 
-    async fn launch_with(edit: impl FnOnce(&mut Config), run_engine: bool, slack: Option<SlackSettings>) -> Self {
+    async fn launch(edit: impl FnOnce(&mut Config), run_engine: bool) -> Self {
+        Self::launch_with(edit, run_engine, Surfaces::default()).await
+    }
+
+    async fn launch_with(edit: impl FnOnce(&mut Config), run_engine: bool, surfaces: Surfaces) -> Self {
         capture_logs();
         let data_dir = tempfile::tempdir().unwrap();
         let mut config = test_config(data_dir.path());
         edit(&mut config);
         let db = TestDatabase::new().await.unwrap();
-        let running = run(&config, &db.url, run_engine, slack.clone()).await;
+        let running = run(&config, &db.url, run_engine, surfaces.clone()).await;
         let updates = running.engine.subscribe();
-        Self { running: Some(running), db: Some(db), data_dir, config, http: reqwest::Client::new(), updates, slack }
+        Self { running: Some(running), db: Some(db), data_dir, config, http: reqwest::Client::new(), updates, surfaces }
     }
 
     /// Stops Nova (and its offices) and starts it again on the same database and data dir.
     pub async fn restart(&mut self, edit: impl FnOnce(&mut Config)) {
         self.running.take().unwrap().stop().await;
         edit(&mut self.config);
-        let running = run(&self.config, &self.db.as_ref().unwrap().url, true, self.slack.clone()).await;
+        let running = run(&self.config, &self.db.as_ref().unwrap().url, true, self.surfaces.clone()).await;
         self.updates = running.engine.subscribe();
         self.running = Some(running);
     }
@@ -196,14 +219,15 @@ impl Nova {
     }
 }
 
-async fn run(config: &Config, database_url: &str, run_engine: bool, slack: Option<SlackSettings>) -> Running {
+async fn run(config: &Config, database_url: &str, run_engine: bool, surfaces: Surfaces) -> Running {
     bot::start(Options {
         config: config.clone(),
         listen: Some("127.0.0.1:0".parse().unwrap()),
         office_program: vec![env!("CARGO_BIN_EXE_nova").to_owned(), "office".to_owned()],
         database_url: Some(database_url.to_owned()),
         run_engine,
-        slack,
+        slack: surfaces.slack,
+        discord: surfaces.discord,
     })
     .await
     .unwrap()

@@ -230,6 +230,13 @@ pub struct ProvisionerSettings {
     /// zstd level for workspace snapshots (1 fastest … 19 smallest).
     #[serde(default = "default_zstd_level")]
     pub snapshot_compression: i32,
+    /// How long an office woken by a typing signal alone stays up waiting for the
+    /// prompt before it goes back to sleep.
+    #[serde(default = "default_prewarm_ttl", with = "humantime_serde")]
+    pub prewarm_ttl: Duration,
+    /// At most this many offices up on typing signals alone at once (0 turns prewarming off).
+    #[serde(default = "default_max_prewarms")]
+    pub max_prewarms: usize,
 }
 
 fn default_backend() -> Backend {
@@ -244,6 +251,12 @@ fn default_wake_timeout() -> Duration {
 fn default_zstd_level() -> i32 {
     3
 }
+fn default_prewarm_ttl() -> Duration {
+    Duration::from_secs(90)
+}
+fn default_max_prewarms() -> usize {
+    4
+}
 
 impl Default for ProvisionerSettings {
     fn default() -> Self {
@@ -252,6 +265,8 @@ impl Default for ProvisionerSettings {
             idle_timeout: default_idle_timeout(),
             wake_timeout: default_wake_timeout(),
             snapshot_compression: default_zstd_level(),
+            prewarm_ttl: default_prewarm_ttl(),
+            max_prewarms: default_max_prewarms(),
         }
     }
 }

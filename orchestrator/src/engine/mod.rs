@@ -21,10 +21,12 @@ use tokio::sync::{Notify, broadcast};
 use tokio::task::JoinSet;
 
 mod asks;
+mod prewarm;
 
 use crate::service_key::{KeyError, ServiceKey};
 
 pub use asks::{ApprovalAsk, AskRefusal, CredentialAsk, ProvideRefusal};
+pub use prewarm::{Prewarm, WarmSignal};
 
 use crate::config::Config;
 use crate::context::Templates;
@@ -199,6 +201,8 @@ pub struct Engine {
     /// Per run: the last event sequence number applied, so redeliveries are dropped.
     applied: StdMutex<HashMap<String, u64>>,
     tasks: tokio::sync::Mutex<JoinSet<()>>,
+    /// (person, office) → the last typing signal acted on, for rate limiting.
+    warm_signals: StdMutex<HashMap<(String, String), Instant>>,
 }
 
 impl Engine {
@@ -230,6 +234,7 @@ impl Engine {
             attached: StdMutex::new(HashMap::new()),
             applied: StdMutex::new(HashMap::new()),
             tasks: tokio::sync::Mutex::new(JoinSet::new()),
+            warm_signals: StdMutex::new(HashMap::new()),
         }))
     }
 
@@ -570,8 +575,12 @@ impl Engine {
         let held = self.store.count_prompts(&office.name, &[PromptState::Held]).await? > 0;
         let retry_due = now - office.state_changed_at > FAILED_RETRY.as_millis() as i64;
         match OfficeState::parse(&office.state) {
-            Some(OfficeState::Asleep) if held => self.try_wake(office).await?,
-            Some(OfficeState::Failed) if held && retry_due => self.try_wake(office).await?,
+            Some(OfficeState::Asleep) if held => {
+                self.try_wake(office).await?;
+            }
+            Some(OfficeState::Failed) if held && retry_due => {
+                self.try_wake(office).await?;
+            }
             Some(OfficeState::Ready | OfficeState::Idle) if mine => {
                 if !self.backend.is_running(&office.name).await {
                     return self.office_lost(&office, "its process exited").await;
@@ -585,7 +594,13 @@ impl Engine {
                     Some(OfficeState::Ready) if !busy => {
                         self.set_state(&office, &[OfficeState::Ready], OfficeChange::to(OfficeState::Idle)).await?;
                     }
-                    Some(OfficeState::Idle) if !busy && idle_for >= config.idle_timeout => {
+                    // Up on a typing signal alone: it waits for the prompt until its own deadline.
+                    Some(OfficeState::Idle) if !busy && office.prewarm_until.is_some_and(|until| now >= until) => {
+                        self.prewarm_expired(&office).await?;
+                    }
+                    Some(OfficeState::Idle)
+                        if !busy && office.prewarm_until.is_none() && idle_for >= config.idle_timeout =>
+                    {
                         self.begin_sleep(&office).await?;
                     }
                     _ => {}
@@ -609,10 +624,11 @@ impl Engine {
         Ok(())
     }
 
-    async fn try_wake(self: &Arc<Self>, office: offices::Model) -> anyhow::Result<()> {
+    /// Starts a wake unless another caller won this generation's; returns the new generation.
+    async fn try_wake(self: &Arc<Self>, office: offices::Model) -> anyhow::Result<Option<i64>> {
         let lease = self.config.provisioner.wake_timeout + LEASE;
         let Some(generation) = self.store.begin_wake(&office, &self.replica, lease).await? else {
-            return Ok(());
+            return Ok(None);
         };
         metrics::counter!("nova_office_wakes_total").increment(1);
         self.record("nova", &office.name, None, "wake", serde_json::json!({"generation": generation})).await;
@@ -633,7 +649,7 @@ impl Engine {
             }
             engine.work.notify_one();
         });
-        Ok(())
+        Ok(Some(generation))
     }
 
     /// Restores the workspace, starts the office, checks its health, hands it its
@@ -756,11 +772,8 @@ impl Engine {
         if !matches!(OfficeState::parse(&office.state), Some(OfficeState::Asleep | OfficeState::Failed)) {
             return Ok(None);
         }
-        let before = office.generation;
-        self.record(by, name, None, "wake_requested", serde_json::json!({"generation": before})).await;
-        self.try_wake(office).await?;
-        let after = self.store.office(name).await?.map(|o| o.generation).unwrap_or(before);
-        Ok((after > before).then_some(after))
+        self.record(by, name, None, "wake_requested", serde_json::json!({"generation": office.generation})).await;
+        self.try_wake(office).await
     }
 
     /// A person asks for an idle office to sleep now (`/nova sleep`). Returns whether
@@ -855,6 +868,9 @@ impl Engine {
         let Some((endpoint, token)) = attached else {
             return Ok(());
         };
+        if office.prewarm_until.is_some() {
+            self.prewarm_hit(office).await?;
+        }
         if office.state == OfficeState::Idle.as_str() {
             let mut change = OfficeChange::to(OfficeState::Ready);
             change.touch = true;

@@ -138,6 +138,11 @@ pub mod offices {
         /// The id half of the office's service key; `token_hash` is the SHA-256 of
         /// the secret half, which rotates on every wake.
         pub service_key_id: Option<String>,
+        /// Set while the office is up on a typing signal alone (a soft prewarm): it
+        /// sleeps again at this time unless a prompt arrives first.
+        pub prewarm_until: Option<i64>,
+        /// When the typing signal behind the current prewarm arrived.
+        pub prewarmed_at: Option<i64>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -437,6 +437,8 @@ impl Store {
                 state_changed_at: Set(now),
                 last_active_at: Set(now),
                 service_key_id: Set(Some(format!("{:016x}", rand::random::<u64>()))),
+                prewarm_until: Set(None),
+                prewarmed_at: Set(None),
             })
             .on_conflict(OnConflict::column(offices::Column::Name).do_nothing().to_owned())
             .exec_without_returning(&self.db)
@@ -469,6 +471,9 @@ impl Store {
             .col_expr(offices::Column::LeaseOwner, Expr::value(owner))
             .col_expr(offices::Column::LeaseUntil, Expr::value(now + lease.as_millis() as i64))
             .col_expr(offices::Column::Failure, Expr::value(Option::<String>::None))
+            // A new generation starts as a real wake; a prewarm marks itself afterwards.
+            .col_expr(offices::Column::PrewarmUntil, Expr::value(Option::<i64>::None))
+            .col_expr(offices::Column::PrewarmedAt, Expr::value(Option::<i64>::None))
             .col_expr(offices::Column::StateChangedAt, Expr::value(now))
             .filter(offices::Column::Name.eq(&office.name))
             .filter(offices::Column::State.eq(&office.state))
@@ -526,6 +531,29 @@ impl Store {
             .exec(&self.db)
             .await?;
         Ok(())
+    }
+
+    /// Marks (`Some((signal_at, until))`) or unmarks a generation as up on a typing
+    /// signal alone; a newer generation is left alone.
+    pub async fn set_prewarm(&self, name: &str, generation: i64, prewarm: Option<(i64, i64)>) -> anyhow::Result<()> {
+        offices::Entity::update_many()
+            .col_expr(offices::Column::PrewarmedAt, Expr::value(prewarm.map(|(at, _)| at)))
+            .col_expr(offices::Column::PrewarmUntil, Expr::value(prewarm.map(|(_, until)| until)))
+            .filter(offices::Column::Name.eq(name))
+            .filter(offices::Column::Generation.eq(generation))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Offices up (or waking) on a typing signal alone whose prewarm has not run out.
+    pub async fn count_prewarmed(&self, now: i64) -> anyhow::Result<u64> {
+        use sea_orm::PaginatorTrait;
+        Ok(offices::Entity::find()
+            .filter(offices::Column::PrewarmUntil.gt(now))
+            .filter(offices::Column::State.ne(OfficeState::Asleep.as_str()))
+            .count(&self.db)
+            .await?)
     }
 
     pub async fn touch_office(&self, name: &str) -> anyhow::Result<()> {

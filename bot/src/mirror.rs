@@ -1,0 +1,141 @@
+//! The outbound mirror: makes each chat thread show what the store says Nova wrote.
+//!
+//! The store is the truth; this loop finds Nova messages that a surface (Slack,
+//! Discord) does not show in their latest revision and posts or edits them. Per thread it goes strictly in order
+//! (a message is never posted before an earlier one of its thread), across threads it
+//! works in parallel. Because it always sends a message's latest state, edits that pile
+//! up while the platform rate-limits coalesce into one, and a progress message is edited at
+//! most once per `edit_interval`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use orchestrator::Engine;
+use orchestrator::engine::Update;
+use orchestrator::store::{Unsynced, messages, now_ms};
+use orchestrator::texts::Card;
+
+/// How long one mirror may hold a first post before another may take it over.
+const POST_CLAIM_MS: i64 = 60_000;
+/// After a failed call, the message waits this long before it is tried again.
+const RETRY_MS: i64 = 2_000;
+/// A message the platform refuses this many times is given up on (and logged), so one bad
+/// message cannot block its thread forever.
+const GIVE_UP_AFTER: i32 = 5;
+/// The mirror's safety-net tick (throttled edits, retries, other replicas' messages).
+const TICK: Duration = Duration::from_millis(250);
+
+/// How one platform shows Nova's messages.
+pub trait Writer: Send + Sync + 'static {
+    /// The `surface` of this platform's threads in the store.
+    const SURFACE: &'static str;
+
+    /// Posts a new message in the thread; returns the platform's id for it.
+    fn post(
+        &self,
+        thread_id: &str,
+        message: &messages::Model,
+        card: Option<&Card>,
+    ) -> impl Future<Output = anyhow::Result<String>> + Send;
+
+    /// Replaces the content of a message posted earlier.
+    fn edit(
+        &self,
+        thread_id: &str,
+        external_id: &str,
+        message: &messages::Model,
+        card: Option<&Card>,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send;
+}
+
+pub async fn run<W: Writer>(engine: Arc<Engine>, writer: Arc<W>, edit_interval: Duration) {
+    let mut updates = engine.subscribe();
+    loop {
+        if let Err(error) = sync(&engine, writer.as_ref(), edit_interval).await {
+            tracing::error!(surface = W::SURFACE, "mirror step failed: {error:#}");
+        }
+        // Any change to one of Nova's messages may be one for the platform (people's own
+        // messages are already there); otherwise check on the tick.
+        let _ = tokio::time::timeout(TICK, async {
+            loop {
+                match updates.recv().await {
+                    Ok(Update::Message { message, .. }) if message.from_nova => return,
+                    Ok(_) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                        std::future::pending::<()>().await;
+                    }
+                }
+            }
+        })
+        .await;
+    }
+}
+
+/// One pass: every thread with messages to send, in parallel; each thread in order.
+pub async fn sync<W: Writer>(engine: &Engine, writer: &W, edit_interval: Duration) -> anyhow::Result<()> {
+    let pending = engine.store().unsynced_messages(W::SURFACE, 500).await?;
+    let mut threads: BTreeMap<String, Vec<Unsynced>> = BTreeMap::new();
+    for item in pending {
+        threads.entry(item.message.thread_id.clone()).or_default().push(item);
+    }
+    let passes = threads.into_iter().map(|(thread, items)| async move {
+        if let Err(error) = sync_thread(engine, writer, &thread, items, edit_interval).await {
+            tracing::error!(thread = %thread, "cannot mirror a thread: {error:#}");
+        }
+    });
+    futures::future::join_all(passes).await;
+    Ok(())
+}
+
+async fn sync_thread<W: Writer>(
+    engine: &Engine,
+    writer: &W,
+    thread: &str,
+    items: Vec<Unsynced>,
+    edit_interval: Duration,
+) -> anyhow::Result<()> {
+    let store = engine.store();
+    for Unsynced { message, post } in items {
+        let card = message.card.as_deref().and_then(Card::from_json);
+        match post.and_then(|p| p.external_id.map(|id: String| (id, p.updated_at))) {
+            None => {
+                if !store.claim_post(message.id, W::SURFACE, POST_CLAIM_MS).await? {
+                    // Another mirror is posting it; what follows must wait for it.
+                    return Ok(());
+                }
+                match writer.post(thread, &message, card.as_ref()).await {
+                    Ok(id) => store.mark_synced(message.id, &id, message.revision).await?,
+                    Err(error) => {
+                        failed::<W>(engine, message.id, message.revision, &error).await?;
+                        // Later messages of this thread wait: order matters more than speed.
+                        return Ok(());
+                    }
+                }
+            }
+            Some((id, last_sent)) => {
+                let due = last_sent + edit_interval.as_millis() as i64;
+                if message.kind == "progress" && now_ms() < due {
+                    continue; // coalesced into the next edit
+                }
+                match writer.edit(thread, &id, &message, card.as_ref()).await {
+                    Ok(()) => store.mark_synced(message.id, &id, message.revision).await?,
+                    Err(error) => failed::<W>(engine, message.id, message.revision, &error).await?,
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn failed<W: Writer>(
+    engine: &Engine,
+    message_id: i64,
+    revision: i64,
+    error: &anyhow::Error,
+) -> anyhow::Result<()> {
+    tracing::warn!(surface = W::SURFACE, message = message_id, "the platform refused a message: {error:#}");
+    metrics::counter!("nova_mirror_failures_total", "surface" => W::SURFACE).increment(1);
+    engine.store().mark_sync_failed(message_id, revision, &format!("{error:#}"), RETRY_MS, GIVE_UP_AFTER).await
+}
