@@ -83,7 +83,7 @@ mod tests {
         DiscordSettings::from_env(|k| env.get(k).cloned())
     }
 
-    const KEY: &str = "e1a1f6a5b0c7d8e9f00112233445566778899aabbccddeeff00112233445566";
+    const KEY: &str = "e1a1f6a5b0c7d8e9f00112233445566778899aabbccddeeff001122334455667";
 
     #[test]
     fn nothing_set_means_no_discord() {

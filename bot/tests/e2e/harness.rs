@@ -219,6 +219,29 @@ impl Nova {
     }
 }
 
+/// Waits until `check` finds something, re-checking whenever a stand-in (`changes`)
+/// or Nova's state changes; panics after a generous guard.
+pub async fn until<S, T>(
+    nova: &Nova,
+    surface: &S,
+    mut changes: tokio::sync::watch::Receiver<u64>,
+    what: &str,
+    check: impl AsyncFn(&Nova, &S) -> Option<T>,
+) -> T {
+    let mut updates = nova.engine().subscribe();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        if let Some(found) = check(nova, surface).await {
+            return found;
+        }
+        tokio::select! {
+            _ = changes.changed() => {}
+            _ = updates.recv() => {}
+            _ = tokio::time::sleep_until(deadline) => panic!("timed out waiting for {what}"),
+        }
+    }
+}
+
 async fn run(config: &Config, database_url: &str, run_engine: bool, surfaces: Surfaces) -> Running {
     bot::start(Options {
         config: config.clone(),

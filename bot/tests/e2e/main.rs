@@ -3,6 +3,7 @@
 
 mod asks;
 mod browser;
+mod discord;
 mod harness;
 mod routing_sets;
 mod slack;

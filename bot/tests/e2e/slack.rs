@@ -20,19 +20,7 @@ async fn until<T>(
     what: &str,
     check: impl AsyncFn(&Nova, &FakeSlack) -> Option<T>,
 ) -> T {
-    let mut changes = slack.changes();
-    let mut updates = nova.engine().subscribe();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(found) = check(nova, slack).await {
-            return found;
-        }
-        tokio::select! {
-            _ = changes.changed() => {}
-            _ = updates.recv() => {}
-            _ = tokio::time::sleep_until(deadline) => panic!("timed out waiting for {what}"),
-        }
-    }
+    crate::harness::until(nova, slack, slack.changes(), what, check).await
 }
 
 /// Waits until the Slack thread shows exactly what Nova wrote in it (latest revisions,

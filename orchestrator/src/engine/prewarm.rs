@@ -68,6 +68,8 @@ impl Engine {
         let outcome = match OfficeState::parse(&row.state) {
             Some(OfficeState::Asleep | OfficeState::Failed) => {
                 if self.store.count_prewarmed(now).await? >= settings.max_prewarms as u64 {
+                    // Not acted on: the next signal may find a free place.
+                    self.warm_signals.lock().expect("warm signal lock").remove(&(signal.user.clone(), office.clone()));
                     Prewarm::AtCapacity { office }
                 } else {
                     self.start_prewarm(row, &signal, now, until).await?
