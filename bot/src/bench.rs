@@ -329,6 +329,9 @@ pub async fn slack(rate: u32, seconds: u32, run_engine: bool) -> anyhow::Result<
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let bare_url = format!("http://{}/bare", listener.local_addr()?);
     let bare_server = tokio::spawn(async move {
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let _ = axum::serve(listener, bare).await;
     });
 

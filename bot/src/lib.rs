@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use anyhow::Context as _;
+use axum::serve::ListenerExt as _;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use orchestrator::config::Config;
 use orchestrator::store::{Store, database_url};
@@ -122,6 +123,10 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
     workers.extend(discord.as_ref().map(|discord| discord.spawn_workers()).unwrap_or_default());
     let app = server::router(Arc::clone(&engine), metrics_handle(), slack, discord);
     let server = tokio::spawn(async move {
+        // Acks and small JSON answers go out at once, not after the peer's delayed ACK.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         if let Err(error) = axum::serve(listener, app).await {
             tracing::error!("HTTP server stopped: {error}");
         }

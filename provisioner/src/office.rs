@@ -13,6 +13,7 @@ use anyhow::Context as _;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{any, get, post};
+use axum::serve::ListenerExt as _;
 use axum::{Json, Router};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{Mutex, mpsc};
@@ -80,7 +81,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .route("/proxy/{upstream}/{*rest}", any(proxy))
         .with_state(office.clone());
     tokio::spawn(async move {
-        if let Err(error) = axum::serve(agent_listener, agent).await {
+        if let Err(error) = axum::serve(agent_listener.tap_io(no_delay), agent).await {
             eprintln!("agent API stopped: {error}");
         }
     });
@@ -101,7 +102,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             std::process::exit(0);
         });
     }
-    axum::serve(listener, app).await.context("office server failed")
+    axum::serve(listener.tap_io(no_delay), app).await.context("office server failed")
+}
+
+/// Nova and the agent wait on these answers: send them at once, not after the peer's delayed ACK.
+fn no_delay(stream: &mut tokio::net::TcpStream) {
+    let _ = stream.set_nodelay(true);
 }
 
 fn authorized(office: &Office, headers: &HeaderMap) -> Result<(), StatusCode> {

@@ -19,6 +19,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
+use axum::serve::ListenerExt as _;
 use ed25519_dalek::{Signer as _, SigningKey};
 use futures::{SinkExt as _, StreamExt as _};
 use serde_json::{Value, json};
@@ -308,7 +309,7 @@ impl FakeDiscord {
             .route("/gateway", get(gateway))
             .with_state(Arc::clone(&shared));
         tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            let _ = axum::serve(listener.tap_io(crate::no_delay), app).await;
         });
         Ok(Self {
             api_url: base,

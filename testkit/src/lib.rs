@@ -66,3 +66,9 @@ impl TestDatabase {
         Ok(())
     }
 }
+
+/// Stand-ins answer at once, like the real services: without `TCP_NODELAY`, small
+/// writes wait for the peer's delayed ACK (about 40 ms on Linux).
+pub(crate) fn no_delay(stream: &mut tokio::net::TcpStream) {
+    let _ = stream.set_nodelay(true);
+}

@@ -14,6 +14,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
+use axum::serve::ListenerExt as _;
 use futures::{SinkExt as _, StreamExt as _};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
@@ -231,7 +232,7 @@ impl FakeSlack {
             .route("/socket", get(socket))
             .with_state(Arc::clone(&shared));
         tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            let _ = axum::serve(listener.tap_io(crate::no_delay), app).await;
         });
         Ok(Self {
             api_url: format!("{base}/api"),
