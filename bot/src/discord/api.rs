@@ -91,7 +91,8 @@ impl DiscordApi {
             let request = Request::new(route, method)
                 .body(body.clone())
                 .build(&self.client, self.http.token(), self.http.proxy.as_deref())
-                .and_then(|r| r.build().map_err(Into::into))
+                .map_err(|e| CallError::Transport(e.to_string()))?
+                .build()
                 .map_err(|e| CallError::Transport(e.to_string()))?;
             let response = self.client.execute(request).await.map_err(|e| CallError::Transport(e.to_string()))?;
             let status = response.status();

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
 use orchestrator::Engine;
-use orchestrator::engine::{CardAction, InboundEvent, Incoming, ProvideRefusal, ThreadRef};
+use orchestrator::engine::{CardAction, InboundEvent, Incoming, ProvideRefusal, ThreadRef, WarmSignal};
 use serde_json::{Value, json};
 
 use api::{CallError, SlackApi};
@@ -114,9 +114,11 @@ impl Slack {
                 match event {
                     SlackEvent::Message(message) => self.on_message(&event_id, message).await?,
                     SlackEvent::EarlySignal { kind, user, channel } => {
-                        // Nothing to run yet; counted, so warm-up policies can be judged on real traffic.
                         metrics::counter!("nova_slack_early_signals_total", "kind" => kind.clone()).increment(1);
                         tracing::debug!(kind, ?user, ?channel, "someone may be about to ask");
+                        if let (Some(user), Some(channel)) = (user, channel) {
+                            self.warm_up(user, &channel).await;
+                        }
                     }
                     SlackEvent::Ignored(kind) => tracing::debug!(kind, event_id, "ignoring a Slack event"),
                 }
@@ -172,6 +174,23 @@ impl Slack {
             }
         }
         Ok(())
+    }
+
+    /// Slack sends no typing events; an assistant thread opening is the nearest thing.
+    /// The prewarm runs in the background: the acknowledgement must not wait for it.
+    async fn warm_up(&self, user: String, channel: &str) {
+        let name = match self.channel(channel).await {
+            Ok((name, _)) => name,
+            Err(error) => return tracing::debug!("no warm-up: {error:#}"),
+        };
+        let engine = Arc::clone(&self.engine);
+        tokio::spawn(async move {
+            let signal = WarmSignal { surface: SURFACE.to_owned(), channel: name, user, thread: None };
+            match engine.prewarm(signal).await {
+                Ok(outcome) => tracing::debug!(?outcome, "Slack early signal"),
+                Err(error) => tracing::warn!("cannot act on a Slack early signal: {error:#}"),
+            }
+        });
     }
 
     /// Earlier messages of a thread Nova joins midway, for routing. Best effort: a

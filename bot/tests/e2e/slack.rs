@@ -358,3 +358,22 @@ async fn socket_mode_serves_installs_without_a_public_url_and_survives_reconnect
     assert_eq!(posted.status().as_u16(), 401);
     nova.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_assistant_thread_opening_in_a_bound_channel_warms_its_office_up() {
+    let slack = FakeSlack::start(CHANNELS).await.unwrap();
+    let mut nova = Nova::start_on_slack(&slack, false, |_| {}).await;
+    let event = json!({
+        "type": "event_callback",
+        "event_id": "Ev_warm",
+        "event": {
+            "type": "assistant_thread_started",
+            "assistant_thread": {"user_id": "U_ALICE", "channel_id": "C_ENG", "thread_ts": "1700000000.000001"},
+        },
+    });
+    assert_eq!(slack.deliver_event(&event).await, 200);
+    nova.office_reaches("maker", "idle").await;
+    let office = nova.office("maker").await;
+    assert!(office.prewarm_until.is_some(), "up on the signal alone, until its prewarm runs out");
+    nova.finish().await;
+}
