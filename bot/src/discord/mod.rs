@@ -390,3 +390,23 @@ fn private(text: &str) -> CreateInteractionResponse {
         CreateInteractionResponseMessage::new().content(components::content(text)).ephemeral(true),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use serenity::all::Permissions;
+
+    /// What Nova does in a server: read, answer, open threads from messages and write in them.
+    fn needed() -> Permissions {
+        Permissions::VIEW_CHANNEL
+            | Permissions::SEND_MESSAGES
+            | Permissions::READ_MESSAGE_HISTORY
+            | Permissions::CREATE_PUBLIC_THREADS
+            | Permissions::SEND_MESSAGES_IN_THREADS
+    }
+
+    #[test]
+    fn the_readme_invite_link_asks_for_exactly_what_nova_needs() {
+        let readme = include_str!("../../../README.md");
+        assert!(readme.contains(&format!("permissions={}", needed().bits())), "README's invite URL is stale");
+    }
+}
