@@ -277,9 +277,6 @@ pub struct FakeDiscord {
     http: reqwest::Client,
 }
 
-/// Guards every wait: a test that waits longer has failed.
-const PATIENCE: Duration = Duration::from_secs(60);
-
 impl FakeDiscord {
     /// A guild with the given text channels (`(id, name)`), plus the DM channel [`DM_CHANNEL`].
     pub async fn start(channels: &[(&str, &str)]) -> anyhow::Result<Self> {
@@ -302,7 +299,8 @@ impl FakeDiscord {
             base: base.clone(),
             delivery: Mutex::new(Delivery::Gateway),
             nova_url: Mutex::new(None),
-            heartbeat_interval_ms: 5_000,
+            // Short, so that every story sees heartbeats and their acks.
+            heartbeat_interval_ms: 250,
         });
         let app = axum::Router::new()
             .route("/api/v10/{*path}", any(rest))
@@ -588,16 +586,7 @@ impl FakeDiscord {
     /// Waits until `check` finds something, re-checking after every change; panics
     /// after a generous guard.
     pub async fn wait_for<T>(&self, what: &str, check: impl Fn(&FakeDiscord) -> Option<T>) -> T {
-        let mut changed = self.shared.changed.subscribe();
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        loop {
-            if let Some(found) = check(self) {
-                return found;
-            }
-            if tokio::time::timeout_at(deadline, changed.changed()).await.is_err() {
-                panic!("timed out waiting for {what}");
-            }
-        }
+        crate::wait_until(self.shared.changed.subscribe(), what, || check(self)).await
     }
 }
 

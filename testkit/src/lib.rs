@@ -72,3 +72,24 @@ impl TestDatabase {
 pub(crate) fn no_delay(stream: &mut tokio::net::TcpStream) {
     let _ = stream.set_nodelay(true);
 }
+
+/// Guards every wait on a stand-in: a test that waits longer has failed.
+const PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Waits until `check` finds something, re-checking after every change a stand-in
+/// signals on `changed`; panics after [`PATIENCE`].
+pub(crate) async fn wait_until<T>(
+    mut changed: tokio::sync::watch::Receiver<u64>,
+    what: &str,
+    check: impl Fn() -> Option<T>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        if let Some(found) = check() {
+            return found;
+        }
+        if tokio::time::timeout_at(deadline, changed.changed()).await.is_err() {
+            panic!("timed out waiting for {what}");
+        }
+    }
+}

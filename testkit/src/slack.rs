@@ -203,9 +203,6 @@ pub struct FakeSlack {
     http: reqwest::Client,
 }
 
-/// Guards every wait: a test that waits longer has failed.
-const PATIENCE: Duration = Duration::from_secs(60);
-
 impl FakeSlack {
     /// A workspace with the given channels (`(id, name)`), plus a DM channel `D1`.
     pub async fn start(channels: &[(&str, &str)]) -> anyhow::Result<Self> {
@@ -489,16 +486,7 @@ impl FakeSlack {
     /// Waits until `check` finds something, re-checking after every change to the
     /// workspace; panics after a generous guard.
     pub async fn wait_for<T>(&self, what: &str, check: impl Fn(&FakeSlack) -> Option<T>) -> T {
-        let mut changed = self.shared.changed.subscribe();
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        loop {
-            if let Some(found) = check(self) {
-                return found;
-            }
-            if tokio::time::timeout_at(deadline, changed.changed()).await.is_err() {
-                panic!("timed out waiting for {what}");
-            }
-        }
+        crate::wait_until(self.shared.changed.subscribe(), what, || check(self)).await
     }
 
     async fn eventually<T>(&self, what: &str, check: impl Fn(&Workspace) -> Option<T>) -> T {

@@ -152,6 +152,12 @@ pub struct Origin {
     pub channel: ChannelId,
 }
 
+impl Origin {
+    fn new(id: InteractionId, application: ApplicationId, token: String, user: UserId, channel: ChannelId) -> Self {
+        Self { id, application, token, user, channel }
+    }
+}
+
 /// An interaction as Nova needs it.
 #[derive(Debug)]
 pub enum DiscordInteraction {
@@ -179,13 +185,7 @@ impl From<Interaction> for DiscordInteraction {
         match interaction {
             Interaction::Ping(_) => Self::Ping,
             Interaction::Component(c) => {
-                let origin = Origin {
-                    id: c.id,
-                    application: c.application_id,
-                    token: c.token,
-                    user: c.user.id,
-                    channel: c.channel_id,
-                };
+                let origin = Origin::new(c.id, c.application_id, c.token, c.user.id, c.channel_id);
                 Self::Button { origin, custom_id: c.data.custom_id }
             }
             Interaction::Modal(m) => {
@@ -201,13 +201,7 @@ impl From<Interaction> for DiscordInteraction {
                         _ => None,
                     })
                     .collect();
-                let origin = Origin {
-                    id: m.id,
-                    application: m.application_id,
-                    token: m.token,
-                    user: m.user.id,
-                    channel: m.channel_id,
-                };
+                let origin = Origin::new(m.id, m.application_id, m.token, m.user.id, m.channel_id);
                 Self::ModalSubmit { origin, custom_id: m.data.custom_id, values }
             }
             Interaction::Command(c) => {
@@ -220,13 +214,7 @@ impl From<Interaction> for DiscordInteraction {
                         _ => None,
                     })
                     .collect();
-                let origin = Origin {
-                    id: c.id,
-                    application: c.application_id,
-                    token: c.token,
-                    user: c.user.id,
-                    channel: c.channel_id,
-                };
+                let origin = Origin::new(c.id, c.application_id, c.token, c.user.id, c.channel_id);
                 Self::Command { origin, name: c.data.name, text: text.join(" ") }
             }
             Interaction::Autocomplete(_) => Self::Other("autocomplete"),

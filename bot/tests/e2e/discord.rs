@@ -220,6 +220,12 @@ async fn a_dropped_gateway_connection_resumes_without_missing_or_repeating_a_mes
     mirrored(&nova, &discord, &session_of(ENG, &missed), 1).await;
     let (identifies, resumes, _) = discord.gateway_counts();
     assert_eq!((identifies, resumes), (1, 1), "resumed, not re-identified");
+    let beats = discord.gateway_counts().2;
+    until(&nova, &discord, "heartbeats on the resumed connection", async |_, d| {
+        (d.gateway_counts().2 >= beats + 2).then_some(())
+    })
+    .await;
+    assert_eq!(discord.gateway_counts().0, 1, "acknowledged heartbeats keep the session");
     assert_eq!(nova.prompts(&session_of(ENG, &missed)).await.len(), 1, "handled once");
     assert_eq!(nova.prompts(&session_of(ENG, &first)).await.len(), 1, "nothing replayed twice");
     nova.finish().await;
@@ -400,4 +406,30 @@ async fn slash_commands_are_registered_and_report_wake_and_put_offices_to_sleep(
     assert_eq!(slept["data"]["content"], format!("{OPS} put **maker** to sleep: its workspace is being snapshotted."));
     nova.office_reaches("maker", "asleep").await;
     nova.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_discord_refuses_stops_nova_at_start_with_a_clear_error() {
+    let discord = FakeDiscord::start(CHANNELS).await.unwrap();
+    let data_dir = tempfile::tempdir().unwrap();
+    let db = testkit::TestDatabase::new().await.unwrap();
+    let started = bot::start(bot::Options {
+        config: crate::harness::test_config(data_dir.path()),
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        office_program: vec![],
+        database_url: Some(db.url.clone()),
+        run_engine: false,
+        slack: None,
+        discord: Some(bot::discord::settings::DiscordSettings {
+            token: "MTEw.not-the-token.x".into(),
+            public_key: None,
+            api_url: Some(discord.api_url.clone()),
+            edit_interval: Duration::from_secs(1),
+        }),
+    })
+    .await;
+    let error = format!("{:#}", started.err().expect("Nova refuses to start"));
+    assert!(error.starts_with("Discord refused DISCORD_TOKEN (401 Unauthorized)"), "{error}");
+    assert!(!error.contains("not-the-token"), "the token is not repeated: {error}");
+    db.cleanup().await.unwrap();
 }
