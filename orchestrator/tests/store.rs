@@ -111,6 +111,30 @@ async fn a_transition_from_an_old_generation_changes_nothing() {
 }
 
 #[tokio::test]
+async fn a_prewarm_mark_belongs_to_one_generation_and_counts_only_while_it_lasts() {
+    let (store, db) = store().await;
+    store.ensure_offices(["maker", "analyst"]).await.unwrap();
+    let row = store.office("maker").await.unwrap().unwrap();
+    let generation = store.begin_wake(&row, "a", Duration::from_secs(30)).await.unwrap().unwrap();
+    let now = orchestrator::store::now_ms();
+    store.set_prewarm("maker", generation, Some((now, now + 90_000))).await.unwrap();
+    // A mark for an older generation (a late signal) changes nothing.
+    store.set_prewarm("maker", generation - 1, None).await.unwrap();
+    assert_eq!(store.office("maker").await.unwrap().unwrap().prewarm_until, Some(now + 90_000));
+    assert_eq!(store.count_prewarmed(now).await.unwrap(), 1);
+    assert_eq!(store.count_prewarmed(now + 90_000).await.unwrap(), 0, "a lapsed prewarm takes no place");
+    // Asleep again (say, `/nova sleep`): no place taken, and the next wake starts unmarked.
+    let asleep = OfficeChange::to(OfficeState::Asleep);
+    assert!(store.transition("maker", generation, &[OfficeState::Waking], asleep).await.unwrap());
+    assert_eq!(store.count_prewarmed(now).await.unwrap(), 0);
+    let row = store.office("maker").await.unwrap().unwrap();
+    store.begin_wake(&row, "a", Duration::from_secs(30)).await.unwrap().unwrap();
+    let woken = store.office("maker").await.unwrap().unwrap();
+    assert_eq!((woken.prewarm_until, woken.prewarmed_at), (None, None));
+    db.cleanup().await.unwrap();
+}
+
+#[tokio::test]
 async fn a_prompt_moves_only_from_the_state_it_is_in() {
     let (store, db) = store().await;
     let recorded = store.record_inbound(message("k1", "t1")).await.unwrap();
