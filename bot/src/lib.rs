@@ -47,6 +47,7 @@ pub struct Running {
     engine_task: Option<tokio::task::JoinHandle<()>>,
     /// Surface workers (mirrors, Socket Mode, the Discord gateway).
     workers: Vec<tokio::task::JoinHandle<()>>,
+    discord: Option<Arc<discord::Discord>>,
 }
 
 impl Running {
@@ -57,6 +58,9 @@ impl Running {
     /// Stops the server, the engine and every office process it started.
     pub async fn stop(self) {
         self.server.abort();
+        if let Some(discord) = &self.discord {
+            discord.shutdown().await;
+        }
         for worker in self.workers {
             worker.abort();
             let _ = worker.await;
@@ -121,7 +125,7 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
     };
     let mut workers = slack.as_ref().map(|slack| slack.spawn_workers()).unwrap_or_default();
     workers.extend(discord.as_ref().map(|discord| discord.spawn_workers()).unwrap_or_default());
-    let app = server::router(Arc::clone(&engine), metrics_handle(), slack, discord);
+    let app = server::router(Arc::clone(&engine), metrics_handle(), slack, discord.clone());
     let server = tokio::spawn(async move {
         // Acks and small JSON answers go out at once, not after the peer's delayed ACK.
         let listener = listener.tap_io(|tcp| {
@@ -132,5 +136,5 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
         }
     });
     let engine_task = options.run_engine.then(|| tokio::spawn(Arc::clone(&engine).run()));
-    Ok(Running { addr, engine, server, engine_task, workers })
+    Ok(Running { addr, engine, server, engine_task, workers, discord })
 }

@@ -30,6 +30,8 @@ pub const BOT_USER_ID: &str = "1100000000000000002";
 pub const GUILD_ID: &str = "1100000000000000003";
 /// Interactions must get their first response within this (Discord: 3 s).
 pub const INTERACTION_TTL: Duration = Duration::from_secs(3);
+/// 2015-01-01, where Discord's snowflake clock starts.
+const DISCORD_EPOCH_MS: i64 = 1_420_070_400_000;
 /// Message flag: only the person who caused it sees the message.
 pub const EPHEMERAL: u64 = 1 << 6;
 
@@ -163,9 +165,12 @@ struct Server {
 }
 
 impl Server {
+    /// Discord's ids: milliseconds since 2015 in the high bits, so an id tells when
+    /// its message was written; strictly increasing.
     fn snowflake(&mut self) -> String {
-        self.next_id += 1;
-        (1_200_000_000_000_000_000u64 + self.next_id).to_string()
+        let since_epoch = (chrono::Utc::now().timestamp_millis() - DISCORD_EPOCH_MS).max(0) as u64;
+        self.next_id = (since_epoch << 22).max(self.next_id + 1);
+        self.next_id.to_string()
     }
 
     /// Queues an event on the session (if any) and sends it if connected.

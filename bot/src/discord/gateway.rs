@@ -34,6 +34,12 @@ impl EventHandler for Handler {
         if let Err(error) = self.discord.register_commands(ready.application.id).await {
             tracing::error!("{error:#}");
         }
+        // A new session, not a resumed one: what was sent in between is not replayed.
+        match self.discord.catch_up().await {
+            Ok(0) => {}
+            Ok(taken) => tracing::info!(taken, "took messages written while Nova was disconnected"),
+            Err(error) => tracing::warn!("cannot catch up on missed Discord messages: {error:#}"),
+        }
     }
 
     async fn resume(&self, _: Context, _: ResumedEvent) {
@@ -72,7 +78,7 @@ impl EventHandler for Handler {
     }
 }
 
-/// Keeps a gateway connection up until the task is aborted. serenity resumes dropped
+/// Keeps a gateway connection up until [`Discord::shutdown`]. serenity resumes dropped
 /// connections itself; this loop only starts over when the client gives up.
 pub async fn run(discord: Arc<Discord>) {
     let mut with_content = true;
@@ -83,7 +89,10 @@ pub async fn run(discord: Arc<Discord>) {
         let client =
             serenity::client::ClientBuilder::new_with_http(http, intents(with_content)).event_handler(handler).await;
         let outcome = match client {
-            Ok(mut client) => client.start().await,
+            Ok(mut client) => {
+                *discord.shards.lock().expect("shards lock") = Some(Arc::clone(&client.shard_manager));
+                client.start().await
+            }
             Err(error) => Err(error),
         };
         match outcome {

@@ -36,6 +36,8 @@ pub const SURFACE: &str = "discord";
 /// Discord wants a first answer to an interaction within 3 s; work that may take
 /// longer is deferred after this and the answer edited in.
 const DEFER_AFTER: Duration = Duration::from_millis(2_000);
+/// How far back sessions are checked for messages missed while disconnected.
+const CATCH_UP_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
 pub struct Discord {
     engine: Arc<Engine>,
@@ -48,6 +50,9 @@ pub struct Discord {
     /// parent channel's name.
     places: Mutex<HashMap<ChannelId, (String, Place)>>,
     verifier: Option<serenity::interactions_endpoint::Verifier>,
+    /// The gateway's shards: they run in tasks of their own and must be stopped, or a
+    /// stopped Nova would go on taking messages.
+    shards: Mutex<Option<Arc<serenity::gateway::ShardManager>>>,
 }
 
 impl Discord {
@@ -76,6 +81,7 @@ impl Discord {
             application: std::sync::OnceLock::new(),
             places: Mutex::new(HashMap::new()),
             verifier,
+            shards: Mutex::new(None),
         });
         match api.current_user().await {
             Ok(user) => {
@@ -99,6 +105,14 @@ impl Discord {
             tokio::spawn(crate::mirror::run(Arc::clone(&self.engine), writer, self.settings.edit_interval)),
             tokio::spawn(gateway::run(Arc::clone(self))),
         ]
+    }
+
+    /// Closes the gateway connection (call before stopping the workers).
+    pub async fn shutdown(&self) {
+        let shards = self.shards.lock().expect("shards lock").take();
+        if let Some(shards) = shards {
+            shards.shutdown_all().await;
+        }
     }
 
     pub fn settings(&self) -> &DiscordSettings {
@@ -133,12 +147,13 @@ impl Discord {
         Ok(found)
     }
 
-    /// MESSAGE_CREATE: a prompt, a follow-up, or nothing for Nova.
-    pub async fn on_message(&self, message: DiscordMessage) -> anyhow::Result<()> {
+    /// MESSAGE_CREATE: a prompt, a follow-up, or nothing for Nova. `true` when it
+    /// recorded something it had not seen.
+    pub async fn on_message(&self, message: DiscordMessage) -> anyhow::Result<bool> {
         let me = self.me().await?;
         // Nova's own and other bots' messages never cost a lookup.
         if message.author == me || message.automated {
-            return Ok(());
+            return Ok(false);
         }
         let (channel_name, place) = self.place(message.channel).await?;
         let key = ThreadKey::of(&message, place);
@@ -147,7 +162,7 @@ impl Discord {
         match events::disposition(&message, place, me, session, bound) {
             Disposition::Ignore(why) => {
                 tracing::debug!(message = %message.id, why, "not a prompt for Nova");
-                return Ok(());
+                return Ok(false);
             }
             Disposition::Start | Disposition::FollowUp => {}
         }
@@ -166,8 +181,11 @@ impl Discord {
             event: InboundEvent::Message { text: events::prompt_text(&message.content, me), context },
         };
         match self.engine.accept(incoming).await? {
-            Ok(recorded) if recorded.duplicate => tracing::debug!(message = %message.id, "a replayed Discord message"),
-            Ok(_) => {}
+            Ok(recorded) if recorded.duplicate => {
+                tracing::debug!(message = %message.id, "a replayed Discord message");
+                Ok(false)
+            }
+            Ok(_) => Ok(true),
             Err(refusal) => {
                 let reply = CreateMessage::new()
                     .content(components::content(&format!("I can't take that: {refusal}.")))
@@ -175,9 +193,38 @@ impl Discord {
                 if let Err(error) = self.api.send(message.channel, reply).await {
                     tracing::warn!("cannot tell {} why Nova refused: {error}", message.author);
                 }
+                Ok(false)
             }
         }
-        Ok(())
+    }
+
+    /// After a fresh gateway session (a restart, or a session Discord would not resume)
+    /// events sent meanwhile are gone from the gateway; the messages are not. Reads the
+    /// latest messages of recently active sessions and takes what it has not recorded
+    /// (message ids dedupe, so what it has is a no-op).
+    pub async fn catch_up(&self) -> anyhow::Result<usize> {
+        let since = orchestrator::store::now_ms() - CATCH_UP_WINDOW.as_millis() as i64;
+        let threads = self.engine.store().active_threads(SURFACE, since, 100).await?;
+        let mut taken = 0;
+        for thread in threads {
+            let Some(key) = ThreadKey::parse(&thread.id) else { continue };
+            let recent = match self.api.recent_messages(key.channel()).await {
+                Ok(recent) => recent,
+                Err(error) => {
+                    tracing::warn!(thread = %thread.id, "cannot catch up on a session: {error}");
+                    continue;
+                }
+            };
+            // Oldest first; only what was written since the session began (earlier
+            // messages of a thread Nova joined midway are context, not prompts).
+            for message in recent.iter().rev() {
+                if message.id.created_at().unix_timestamp() * 1000 < thread.created_at - 1000 {
+                    continue;
+                }
+                taken += usize::from(self.on_message(DiscordMessage::from(message)).await?);
+            }
+        }
+        Ok(taken)
     }
 
     /// Earlier messages of a thread Nova is mentioned in, oldest first. Best effort:

@@ -232,6 +232,27 @@ async fn a_dropped_gateway_connection_resumes_without_missing_or_repeating_a_mes
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_written_while_nova_was_down_are_taken_when_it_is_back() {
+    let discord = FakeDiscord::start(CHANNELS).await.unwrap();
+    let mut nova = connected(&discord, |_| {}).await;
+    let ask = discord.say(ENG, ALICE, "rename the checkout button");
+    let session = session_of(ENG, &ask);
+    mirrored(&nova, &discord, &session, 1).await;
+
+    // Nova stops; a colleague writes in the session's thread meanwhile. Discord gives a
+    // new gateway session nothing from before it, so only the thread itself has it.
+    nova.restart(|_| {
+        discord.say(&ask, BOB, "and make it green");
+    })
+    .await;
+    mirrored(&nova, &discord, &session, 2).await;
+    let authors: Vec<String> = nova.prompts(&session).await.into_iter().map(|p| p.author).collect();
+    assert_eq!(authors, [ALICE, BOB], "taken once, in order, the thread's earlier messages left alone");
+    assert_eq!(discord.gateway_counts().0, 2, "a new session after the restart");
+    nova.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_interactions_endpoint_answers_pings_and_refuses_bad_signatures() {
     let discord = FakeDiscord::start(CHANNELS).await.unwrap();
     let nova = connected(&discord, |_| {}).await;

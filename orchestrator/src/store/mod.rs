@@ -178,6 +178,17 @@ impl Store {
             .await?)
     }
 
+    /// A surface's sessions active since `since` (unix ms), most recent first.
+    pub async fn active_threads(&self, surface: &str, since: i64, limit: u64) -> anyhow::Result<Vec<threads::Model>> {
+        Ok(threads::Entity::find()
+            .filter(threads::Column::Surface.eq(surface))
+            .filter(threads::Column::UpdatedAt.gte(since))
+            .order_by_desc(threads::Column::UpdatedAt)
+            .limit(limit)
+            .all(&self.db)
+            .await?)
+    }
+
     pub async fn thread_messages(&self, thread_id: &str) -> anyhow::Result<Vec<messages::Model>> {
         Ok(messages::Entity::find()
             .filter(messages::Column::ThreadId.eq(thread_id))
