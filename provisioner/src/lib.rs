@@ -2,10 +2,12 @@
 //! daemon `nova-office`. The provisioner never sees chat; the orchestrator drives it.
 
 pub mod example_agent;
+pub mod gce;
 pub mod local;
 pub mod office;
 pub mod protocol;
 pub mod snapshot;
+pub mod tiers;
 
 /// The office runtime version: stamped into snapshots so an incompatible one is noticed.
 pub const RUNTIME_VERSION: &str = env!("CARGO_PKG_VERSION");

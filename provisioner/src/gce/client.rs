@@ -1,0 +1,187 @@
+//! A thin Compute Engine REST client: the handful of calls Nova needs, errors sorted
+//! into what a caller acts on, and every wait bounded.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const SCOPES: &[&str] = &["https://www.googleapis.com/auth/cloud-platform"];
+/// Compute Engine's public endpoint (`GCE_API_URL` overrides it).
+pub const DEFAULT_API_URL: &str = "https://compute.googleapis.com/compute/v1";
+
+/// What went wrong, sorted by what the caller should do about it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GceError {
+    /// The name exists: for an idempotent create, the VM is already there.
+    #[error("already exists")]
+    AlreadyExists,
+    #[error("not found")]
+    NotFound,
+    /// The per-minute API quota: wait and try again.
+    #[error("API rate limit exceeded")]
+    RateLimited,
+    /// The zone has no capacity for this machine type: try another zone.
+    #[error("zone {0} is out of capacity")]
+    Stockout(String),
+    /// A project quota (CPUs, instances): waiting will not help, people must.
+    #[error("project quota exceeded: {0}")]
+    QuotaExceeded(String),
+    #[error("GCE refused the credentials: {0}")]
+    Unauthorized(String),
+    #[error("GCE answered {status}: {message}")]
+    Api { status: u16, message: String },
+    #[error("the operation failed: {code}: {message}")]
+    OperationFailed { code: String, message: String },
+    #[error("gave up waiting after {0:?}")]
+    Timeout(Duration),
+    #[error("cannot reach GCE: {0}")]
+    Transport(String),
+}
+
+impl GceError {
+    /// Worth retrying as is, later.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::RateLimited | Self::Transport(_) | Self::Api { status: 500..=599, .. })
+    }
+}
+
+/// What to create.
+#[derive(Debug, Clone)]
+pub struct InstanceSpec {
+    pub name: String,
+    pub machine_type: String,
+    /// `projects/{p}/global/images/{image}`.
+    pub image: String,
+    pub labels: Vec<(String, String)>,
+    /// Startup metadata (the office daemon's settings).
+    pub metadata: Vec<(String, String)>,
+}
+
+/// An operation as GCE reports it.
+#[derive(Debug, Clone)]
+pub struct Operation {
+    pub name: String,
+    pub zone: String,
+    pub done: bool,
+    /// A DONE operation's first error (`code`, `message`).
+    pub error: Option<(String, String)>,
+}
+
+/// An instance as GCE reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceInfo {
+    pub name: String,
+    pub status: String,
+    pub internal_ip: Option<String>,
+}
+
+pub struct GceClient {
+    http: reqwest::Client,
+    api_url: String,
+    project: String,
+    tokens: Arc<dyn gcp_auth::TokenProvider>,
+}
+
+impl GceClient {
+    pub fn new(api_url: &str, project: &str, tokens: Arc<dyn gcp_auth::TokenProvider>) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
+        Ok(Self { http, api_url: api_url.trim_end_matches('/').to_owned(), project: project.to_owned(), tokens })
+    }
+
+    fn zone_url(&self, zone: &str, rest: &str) -> String {
+        format!("{}/projects/{}/zones/{zone}/{rest}", self.api_url, self.project)
+    }
+
+    async fn call(&self, method: reqwest::Method, url: String, body: Option<Value>) -> Result<Value, GceError> {
+        let token = self.tokens.token(SCOPES).await.map_err(|e| GceError::Unauthorized(e.to_string()))?;
+        let mut request = self.http.request(method, url).bearer_auth(token.as_str());
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.map_err(|e| GceError::Transport(e.to_string()))?;
+        let status = response.status().as_u16();
+        let answer: Value = response.json().await.unwrap_or(Value::Null);
+        if (200..300).contains(&status) {
+            return Ok(answer);
+        }
+        let message = answer["error"]["message"].as_str().unwrap_or("no message").to_owned();
+        let reason = answer["error"]["errors"][0]["reason"].as_str().unwrap_or_default();
+        metrics::counter!("nova_gce_errors_total", "status" => status.to_string()).increment(1);
+        Err(match (status, reason) {
+            (409, _) => GceError::AlreadyExists,
+            (404, _) => GceError::NotFound,
+            (403 | 429, "rateLimitExceeded" | "userRateLimitExceeded") | (429, _) => GceError::RateLimited,
+            (403, "quotaExceeded") => GceError::QuotaExceeded(message),
+            (401, _) => GceError::Unauthorized(message),
+            _ => GceError::Api { status, message },
+        })
+    }
+
+    fn operation(answer: &Value) -> Operation {
+        let error = answer["error"]["errors"][0].as_object().map(|e| {
+            let field = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+            (field("code"), field("message"))
+        });
+        Operation {
+            name: answer["name"].as_str().unwrap_or_default().to_owned(),
+            zone: answer["zone"].as_str().unwrap_or_default().rsplit('/').next().unwrap_or_default().to_owned(),
+            done: answer["status"] == "DONE",
+            error,
+        }
+    }
+
+    /// `instances.insert`. `request_id` makes a retried call a no-op on GCE's side.
+    pub async fn insert(&self, zone: &str, spec: &InstanceSpec, request_id: &str) -> Result<Operation, GceError> {
+        let project = &self.project;
+        let labels: serde_json::Map<String, Value> = spec.labels.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+        let metadata: Vec<Value> = spec.metadata.iter().map(|(k, v)| json!({"key": k, "value": v})).collect();
+        let body = json!({
+            "name": spec.name,
+            "machineType": format!("zones/{zone}/machineTypes/{}", spec.machine_type),
+            "labels": labels,
+            "metadata": {"items": metadata},
+            "disks": [{"boot": true, "autoDelete": true, "initializeParams": {"sourceImage": spec.image}}],
+            "networkInterfaces": [{"network": format!("projects/{project}/global/networks/default")}],
+            "scheduling": {"automaticRestart": false, "onHostMaintenance": "TERMINATE"},
+        });
+        let url = self.zone_url(zone, &format!("instances?requestId={request_id}"));
+        Ok(Self::operation(&self.call(reqwest::Method::POST, url, Some(body)).await?))
+    }
+
+    pub async fn get(&self, zone: &str, name: &str) -> Result<InstanceInfo, GceError> {
+        let answer = self.call(reqwest::Method::GET, self.zone_url(zone, &format!("instances/{name}")), None).await?;
+        Ok(InstanceInfo {
+            name: answer["name"].as_str().unwrap_or_default().to_owned(),
+            status: answer["status"].as_str().unwrap_or_default().to_owned(),
+            internal_ip: answer["networkInterfaces"][0]["networkIP"].as_str().map(str::to_owned),
+        })
+    }
+
+    pub async fn delete(&self, zone: &str, name: &str, request_id: &str) -> Result<Operation, GceError> {
+        let url = self.zone_url(zone, &format!("instances/{name}?requestId={request_id}"));
+        Ok(Self::operation(&self.call(reqwest::Method::DELETE, url, None).await?))
+    }
+
+    /// Waits for an operation to be DONE, until `deadline`. A DONE operation that
+    /// failed is returned as is: its error says what to do.
+    pub async fn wait(&self, operation: &Operation, deadline: Instant) -> Result<Operation, GceError> {
+        let mut current = operation.clone();
+        loop {
+            if current.done {
+                return Ok(current);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(GceError::Timeout(deadline.saturating_duration_since(now)));
+            }
+            // `wait` returns at DONE or after about two minutes; bounded by our deadline too.
+            let url = self.zone_url(&current.zone, &format!("operations/{}/wait", current.name));
+            let waited = tokio::time::timeout(deadline - now, self.call(reqwest::Method::POST, url, None)).await;
+            current = match waited {
+                Ok(answer) => Self::operation(&answer?),
+                Err(_) => return Err(GceError::Timeout(deadline - now)),
+            };
+        }
+    }
+}

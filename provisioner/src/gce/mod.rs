@@ -1,0 +1,301 @@
+//! Offices on Compute Engine VMs: create one per (office, generation) with a
+//! deterministic name and request ids (so a retry, or another replica, never makes a
+//! second), fall back to the next zone on a stockout, pace retries under the API
+//! quota, delete a VM whose agent never comes up, and stop calling GCE for a while
+//! after repeated failures instead of hammering it.
+
+pub mod client;
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use client::{GceClient, GceError, InstanceSpec};
+
+use crate::tiers::Tier;
+
+/// Where and how VMs are made.
+#[derive(Debug, Clone)]
+pub struct GceSettings {
+    pub api_url: String,
+    pub project: String,
+    /// The first zone, then the fallbacks, in order.
+    pub zones: Vec<String>,
+    /// The image offices boot from (`projects/{p}/global/images/{name}`).
+    pub image: String,
+    /// Where an office's agent answers health checks: `{ip}`, `{zone}` and `{name}`
+    /// are filled in.
+    pub health_url: String,
+    /// Create → RUNNING, per zone tried.
+    pub boot_timeout: Duration,
+    /// RUNNING → the agent answers; past this the VM is deleted (the watchdog).
+    pub health_timeout: Duration,
+    /// The first pause after a 403 `rateLimitExceeded` (doubling, up to 16×).
+    pub rate_limit_pause: Duration,
+    /// This many failed creates in a row open the circuit breaker …
+    pub breaker_after: u32,
+    /// … for this long.
+    pub breaker_cooldown: Duration,
+}
+
+impl GceSettings {
+    /// Sensible timings for real GCE (see shared/NOTES.md: boots p95 30 s, agents p99 ~2 min).
+    pub fn new(api_url: &str, project: &str, zones: Vec<String>, image: &str) -> Self {
+        Self {
+            api_url: api_url.to_owned(),
+            project: project.to_owned(),
+            zones,
+            image: image.to_owned(),
+            health_url: "http://{ip}:7878/healthz".to_owned(),
+            boot_timeout: Duration::from_secs(120),
+            health_timeout: Duration::from_secs(180),
+            rate_limit_pause: Duration::from_secs(1),
+            breaker_after: 5,
+            breaker_cooldown: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A VM that answers its health check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vm {
+    pub name: String,
+    pub zone: String,
+    pub health_url: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    #[error("every configured zone is out of capacity ({})", .0.join(", "))]
+    AllZonesOut(Vec<String>),
+    #[error("VM {name} never passed its health check within {after:?}; it was deleted")]
+    Unhealthy { name: String, after: Duration },
+    #[error("GCE failed {failures} times in a row; Nova stops asking for {remaining:?} (last: {last})")]
+    BreakerOpen { failures: u32, remaining: Duration, last: String },
+    #[error(transparent)]
+    Gce(#[from] GceError),
+}
+
+/// The VM name of an office's generation: a retry, or another replica, computes the
+/// same one, and GCE refuses a second VM of that name.
+pub fn instance_name(office: &str, generation: i64) -> String {
+    format!("nova-{}-g{generation}", label_value(office))
+}
+
+/// An office name as GCE allows it in names and labels: lowercase letters, digits, dashes.
+fn label_value(office: &str) -> String {
+    let value: String =
+        office.to_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).take(40).collect();
+    value.trim_matches('-').to_owned()
+}
+
+/// The `requestId` of one call: the same call retried gets the same id, which GCE
+/// ignores the second time.
+pub fn request_id(name: &str, zone: &str, verb: &str) -> String {
+    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, format!("nova:{verb}:{zone}:{name}").as_bytes()).to_string()
+}
+
+#[derive(Debug, Default)]
+struct Breaker {
+    failures: u32,
+    open_until: Option<Instant>,
+    last: String,
+}
+
+pub struct GceBackend {
+    client: GceClient,
+    settings: GceSettings,
+    http: reqwest::Client,
+    breaker: Mutex<Breaker>,
+}
+
+impl GceBackend {
+    pub fn new(settings: GceSettings, tokens: std::sync::Arc<dyn gcp_auth::TokenProvider>) -> anyhow::Result<Self> {
+        let client = GceClient::new(&settings.api_url, &settings.project, tokens)?;
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
+        Ok(Self { client, settings, http, breaker: Mutex::new(Breaker::default()) })
+    }
+
+    pub fn client(&self) -> &GceClient {
+        &self.client
+    }
+
+    /// Creates (or adopts) the VM of an office's generation and waits for its agent.
+    pub async fn create(&self, office: &str, generation: i64, tier: &Tier) -> Result<Vm, CreateError> {
+        {
+            let breaker = self.breaker.lock().expect("breaker lock");
+            if let Some(until) = breaker.open_until.filter(|until| *until > Instant::now()) {
+                return Err(CreateError::BreakerOpen {
+                    failures: breaker.failures,
+                    remaining: until - Instant::now(),
+                    last: breaker.last.clone(),
+                });
+            }
+        }
+        let result = self.try_create(office, generation, tier).await;
+        let mut breaker = self.breaker.lock().expect("breaker lock");
+        match &result {
+            Ok(_) => *breaker = Breaker::default(),
+            Err(error) => {
+                breaker.failures += 1;
+                breaker.last = error.to_string();
+                if breaker.failures >= self.settings.breaker_after {
+                    breaker.open_until = Some(Instant::now() + self.settings.breaker_cooldown);
+                    metrics::counter!("nova_gce_breaker_opened_total").increment(1);
+                    tracing::error!(failures = breaker.failures, "GCE keeps failing; pausing VM creation: {error}");
+                }
+            }
+        }
+        result
+    }
+
+    async fn try_create(&self, office: &str, generation: i64, tier: &Tier) -> Result<Vm, CreateError> {
+        let name = instance_name(office, generation);
+        let spec = InstanceSpec {
+            name: name.clone(),
+            machine_type: tier.machine_type.to_owned(),
+            image: self.settings.image.clone(),
+            labels: vec![
+                ("nova-office".to_owned(), label_value(office)),
+                ("nova-generation".to_owned(), generation.to_string()),
+            ],
+            metadata: vec![("nova-office".to_owned(), office.to_owned())],
+        };
+        for zone in &self.settings.zones {
+            let deadline = Instant::now() + self.settings.boot_timeout;
+            let operation = match self.insert_paced(zone, &spec, deadline).await {
+                Ok(Some(operation)) => self.client.wait(&operation, deadline).await?,
+                // Already there (an earlier attempt of ours, or another replica's): adopt it.
+                Ok(None) => {
+                    tracing::info!(vm = %name, zone, "adopting a VM that already exists");
+                    self.wait_running(zone, &name, deadline).await?;
+                    return self.wait_healthy(zone, &name).await;
+                }
+                Err(error) => return Err(error.into()),
+            };
+            match operation.error {
+                Some((code, message)) if code.starts_with("ZONE_RESOURCE_POOL_EXHAUSTED") => {
+                    metrics::counter!("nova_gce_stockouts_total", "zone" => zone.clone()).increment(1);
+                    tracing::warn!(zone, vm = %name, "stockout: {message}; trying the next zone");
+                    continue;
+                }
+                Some((code, message)) if code == "QUOTA_EXCEEDED" => {
+                    return Err(GceError::QuotaExceeded(message).into());
+                }
+                Some((code, message)) => return Err(GceError::OperationFailed { code, message }.into()),
+                None => {}
+            }
+            self.wait_running(zone, &name, deadline).await?;
+            return self.wait_healthy(zone, &name).await;
+        }
+        Err(CreateError::AllZonesOut(self.settings.zones.clone()))
+    }
+
+    /// `insert`, waiting out 403 `rateLimitExceeded` at a growing pace. `None`: the VM exists.
+    async fn insert_paced(
+        &self,
+        zone: &str,
+        spec: &InstanceSpec,
+        deadline: Instant,
+    ) -> Result<Option<client::Operation>, GceError> {
+        let id = request_id(&spec.name, zone, "insert");
+        let mut pause = self.settings.rate_limit_pause;
+        loop {
+            match self.client.insert(zone, spec, &id).await {
+                Ok(operation) => return Ok(Some(operation)),
+                Err(GceError::AlreadyExists) => return Ok(None),
+                Err(error) if error.is_transient() && Instant::now() + pause < deadline => {
+                    metrics::counter!("nova_gce_retries_total").increment(1);
+                    tracing::info!(zone, vm = %spec.name, ?pause, "GCE asked to slow down: {error}");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(self.settings.rate_limit_pause * 16);
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    async fn wait_running(&self, zone: &str, name: &str, deadline: Instant) -> Result<(), GceError> {
+        let mut pause = Duration::from_millis(5);
+        loop {
+            let status = self.client.get(zone, name).await?.status;
+            match status.as_str() {
+                "RUNNING" => return Ok(()),
+                "STOPPING" | "TERMINATED" | "SUSPENDED" => {
+                    return Err(GceError::OperationFailed { code: status, message: format!("{name} is not running") });
+                }
+                _ if Instant::now() + pause >= deadline => return Err(GceError::Timeout(self.settings.boot_timeout)),
+                _ => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+    }
+
+    /// Polls the agent until it answers; one that never does is deleted (the watchdog).
+    async fn wait_healthy(&self, zone: &str, name: &str) -> Result<Vm, CreateError> {
+        let info = self.client.get(zone, name).await?;
+        let url = self
+            .settings
+            .health_url
+            .replace("{ip}", info.internal_ip.as_deref().unwrap_or("0.0.0.0"))
+            .replace("{zone}", zone)
+            .replace("{name}", name);
+        let deadline = Instant::now() + self.settings.health_timeout;
+        let mut pause = Duration::from_millis(5);
+        loop {
+            if let Ok(response) = self.http.get(&url).send().await
+                && response.status().is_success()
+            {
+                return Ok(Vm { name: name.to_owned(), zone: zone.to_owned(), health_url: url });
+            }
+            if Instant::now() + pause >= deadline {
+                break;
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(2));
+        }
+        metrics::counter!("nova_gce_unhealthy_total").increment(1);
+        tracing::error!(vm = name, zone, "the agent never answered; deleting the VM");
+        if let Err(error) = self.delete(zone, name).await {
+            tracing::error!(vm = name, zone, "cannot delete the unhealthy VM: {error}");
+        }
+        Err(CreateError::Unhealthy { name: name.to_owned(), after: self.settings.health_timeout })
+    }
+
+    /// Deletes a VM and waits (bounded) for GCE to finish; a VM already gone is fine.
+    pub async fn delete(&self, zone: &str, name: &str) -> Result<(), GceError> {
+        let deadline = Instant::now() + self.settings.boot_timeout;
+        let operation = match self.client.delete(zone, name, &request_id(name, zone, "delete")).await {
+            Ok(operation) => operation,
+            Err(GceError::NotFound) => return Ok(()),
+            Err(error) => return Err(error),
+        };
+        let done = self.client.wait(&operation, deadline).await?;
+        match done.error {
+            Some((code, message)) => Err(GceError::OperationFailed { code, message }),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_deterministic_and_valid_for_gce() {
+        assert_eq!(instance_name("maker", 3), "nova-maker-g3");
+        assert_eq!(instance_name("Data_Team!", 12), "nova-data-team-g12");
+        let long = instance_name(&"x".repeat(100), i64::MAX);
+        assert!(long.len() <= 63, "{long}");
+        assert_eq!(
+            request_id("nova-maker-g3", "europe-west1-b", "insert"),
+            request_id("nova-maker-g3", "europe-west1-b", "insert")
+        );
+        assert_ne!(
+            request_id("nova-maker-g3", "europe-west1-b", "insert"),
+            request_id("nova-maker-g3", "europe-west1-c", "insert")
+        );
+    }
+}

@@ -1,0 +1,157 @@
+//! The GCE backend against the Compute Engine stand-in, fault by fault, with real
+//! gcp_auth service-account tokens.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use provisioner::gce::client::GceError;
+use provisioner::gce::{CreateError, GceBackend, GceSettings, instance_name, request_id};
+use provisioner::tiers::tier;
+use testkit::gce::{FakeGce, GceOptions};
+
+const ZONES: [&str; 2] = ["europe-west1-b", "europe-west1-c"];
+
+async fn backend(gce: &FakeGce, edit: impl FnOnce(&mut GceSettings)) -> GceBackend {
+    let tokens = gcp_auth::CustomServiceAccount::from_json(&gce.service_account_json()).unwrap();
+    let zones = ZONES.iter().map(|z| z.to_string()).collect();
+    let mut settings =
+        GceSettings::new(&gce.api_url, gce.project(), zones, "projects/nova-test/global/images/office-1");
+    settings.health_url = gce.health_url_template();
+    settings.boot_timeout = Duration::from_secs(10);
+    settings.health_timeout = Duration::from_millis(300);
+    settings.rate_limit_pause = Duration::from_millis(20);
+    edit(&mut settings);
+    GceBackend::new(settings, Arc::new(tokens)).unwrap()
+}
+
+fn quick() -> GceOptions {
+    GceOptions { time_factor: 0.001, ..GceOptions::default() }
+}
+
+#[tokio::test]
+async fn a_vm_is_created_in_the_first_zone_and_answers_its_health_check() {
+    let gce = FakeGce::start(quick()).await.unwrap();
+    let backend = backend(&gce, |_| {}).await;
+    let vm = backend.create("maker", 1, tier(3).unwrap()).await.unwrap();
+    assert_eq!((vm.name.as_str(), vm.zone.as_str()), ("nova-maker-g1", ZONES[0]));
+    let instances = gce.instances();
+    assert_eq!(instances.len(), 1);
+    assert_eq!(instances[0].machine_type, "e2-medium");
+    assert_eq!(instances[0].source_image, "projects/nova-test/global/images/office-1");
+    assert_eq!(instances[0].labels["nova-office"], "maker");
+}
+
+#[tokio::test]
+async fn retries_and_racing_replicas_make_one_vm() {
+    let gce = FakeGce::start(quick()).await.unwrap();
+    let backend = Arc::new(backend(&gce, |_| {}).await);
+    // Five callers (a retry loop, another replica…) wake the same generation at once.
+    let wakes: Vec<_> = (0..5)
+        .map(|_| {
+            let backend = Arc::clone(&backend);
+            tokio::spawn(async move { backend.create("maker", 7, tier(2).unwrap()).await })
+        })
+        .collect();
+    for wake in wakes {
+        assert_eq!(wake.await.unwrap().unwrap().name, "nova-maker-g7");
+    }
+    assert_eq!(gce.all_instances().len(), 1, "one VM, whoever asked and however often");
+    // The same request id twice is one operation on GCE's side, even after the VM exists.
+    let same = spec("nova-maker-g7");
+    let again = backend.client().insert(ZONES[0], &same, &request_id("nova-maker-g7", ZONES[0], "insert")).await;
+    assert!(again.is_ok(), "a repeated requestId is answered with the first operation");
+    let other_id = backend.client().insert(ZONES[0], &same, "c3f0a7e8-0000-4000-8000-000000000001").await;
+    assert_eq!(other_id.unwrap_err(), GceError::AlreadyExists);
+}
+
+fn spec(name: &str) -> provisioner::gce::client::InstanceSpec {
+    provisioner::gce::client::InstanceSpec {
+        name: name.to_owned(),
+        machine_type: "e2-small".to_owned(),
+        image: "projects/nova-test/global/images/office-1".to_owned(),
+        labels: vec![],
+        metadata: vec![],
+    }
+}
+
+#[tokio::test]
+async fn a_stockout_in_the_first_zone_wakes_the_office_in_the_second() {
+    let gce = FakeGce::start(quick()).await.unwrap();
+    gce.stock_out(ZONES[0]);
+    let backend = backend(&gce, |_| {}).await;
+    let vm = backend.create("maker", 1, tier(8).unwrap()).await.unwrap();
+    assert_eq!(vm.zone, ZONES[1]);
+    let instances = gce.instances();
+    assert_eq!((instances.len(), instances[0].zone.as_str()), (1, ZONES[1]));
+}
+
+#[tokio::test]
+async fn the_api_quota_is_waited_out_at_a_growing_pace() {
+    // Two writes per (scaled) minute: 60 ms at this time factor.
+    let gce = FakeGce::start(GceOptions { writes_per_minute: 2, ..quick() }).await.unwrap();
+    let backend = backend(&gce, |_| {}).await;
+    for generation in 1..=4 {
+        backend.create("maker", generation, tier(1).unwrap()).await.unwrap();
+    }
+    let calls = gce.calls();
+    let refused = calls.iter().filter(|c| c.status == 403).count();
+    assert!(refused >= 1, "the quota was hit: {refused}");
+    assert_eq!(gce.instances().len(), 4, "and every VM was made anyway");
+}
+
+#[tokio::test]
+async fn a_vm_that_never_becomes_healthy_is_deleted_and_reported() {
+    let gce = FakeGce::start(quick()).await.unwrap();
+    gce.never_healthy("nova-maker-");
+    let backend = backend(&gce, |_| {}).await;
+    let error = backend.create("maker", 1, tier(2).unwrap()).await.unwrap_err();
+    assert!(matches!(&error, CreateError::Unhealthy { name, .. } if name == "nova-maker-g1"), "{error}");
+    assert!(error.to_string().contains("never passed its health check"), "{error}");
+    // The watchdog deleted it: nothing is left running (and billing).
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while !gce.instances().is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the unhealthy VM is gone");
+}
+
+#[tokio::test]
+async fn repeated_failures_open_the_breaker_which_says_so_instead_of_calling_gce() {
+    let gce = FakeGce::start(quick()).await.unwrap();
+    for zone in ZONES {
+        gce.stock_out(zone);
+    }
+    let backend = backend(&gce, |s| {
+        s.breaker_after = 3;
+        s.breaker_cooldown = Duration::from_secs(60);
+    })
+    .await;
+    for generation in 1..=3 {
+        let error = backend.create("maker", generation, tier(2).unwrap()).await.unwrap_err();
+        assert!(matches!(error, CreateError::AllZonesOut(_)), "{error}");
+    }
+    let calls_before = gce.calls().len();
+    let error = backend.create("maker", 4, tier(2).unwrap()).await.unwrap_err();
+    let CreateError::BreakerOpen { failures, .. } = &error else { panic!("{error}") };
+    assert_eq!(*failures, 3);
+    assert!(error.to_string().contains("every configured zone is out of capacity"), "{error}");
+    assert_eq!(gce.calls().len(), calls_before, "an open breaker makes no calls");
+}
+
+#[tokio::test]
+async fn deleting_is_idempotent_and_bad_credentials_are_named() {
+    let gce = FakeGce::start(quick()).await.unwrap();
+    let backend = backend(&gce, |_| {}).await;
+    let vm = backend.create("maker", 1, tier(2).unwrap()).await.unwrap();
+    backend.delete(&vm.zone, &vm.name).await.unwrap();
+    backend.delete(&vm.zone, &vm.name).await.unwrap();
+    assert!(gce.instances().is_empty());
+    assert_eq!(instance_name("maker", 1), vm.name);
+
+    // Credentials revoked on GCE's side: the cached token stops working, and says so.
+    gce.revoke_tokens();
+    let error = backend.client().get(ZONES[0], "nova-maker-g1").await.unwrap_err();
+    assert!(matches!(error, GceError::Unauthorized(_)), "{error}");
+}

@@ -1,0 +1,530 @@
+//! A stateful stand-in for Compute Engine: instances that move through GCE's statuses
+//! (PROVISIONING → STAGING → RUNNING, STOPPING → TERMINATED, deletion), operations that
+//! go PENDING → RUNNING → DONE with errors inside DONE (stockouts, quota), 409 for a
+//! name that exists, `requestId` dedupe, a per-minute API quota answered with 403
+//! `rateLimitExceeded`, VMs whose agent never becomes reachable, and a token endpoint
+//! for gcp_auth. Durations follow published GCE latencies (see shared/NOTES.md) scaled
+//! by `time_factor`, so tests run in milliseconds and a simulator in realistic time.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::serve::ListenerExt as _;
+use rand::{Rng as _, SeedableRng as _};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+/// A throwaway RSA key made for this stand-in (it signs gcp_auth's JWTs in tests; it
+/// belongs to no Google account).
+const TEST_KEY: &str = include_str!("gce-test-key.pem");
+
+/// How long things take at `time_factor = 1.0` (medians and 95th percentiles from
+/// shared/NOTES.md); each draw is log-normal around them.
+#[derive(Debug, Clone, Copy)]
+pub struct Latencies {
+    /// create → RUNNING.
+    pub boot: (Duration, Duration),
+    /// RUNNING → the agent answers its health check.
+    pub agent: (Duration, Duration),
+    /// An operation on an existing VM (stop, delete).
+    pub operation: (Duration, Duration),
+}
+
+impl Default for Latencies {
+    fn default() -> Self {
+        Self {
+            boot: (Duration::from_secs(12), Duration::from_secs(30)),
+            agent: (Duration::from_secs(18), Duration::from_secs(40)),
+            operation: (Duration::from_secs(10), Duration::from_secs(30)),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct GceOptions {
+    pub project: String,
+    /// Multiplies every duration (0.001: a 12 s boot takes 12 ms).
+    pub time_factor: f64,
+    pub latencies: Latencies,
+    /// Mutating calls allowed per (scaled) minute before 403 `rateLimitExceeded`.
+    pub writes_per_minute: u32,
+    pub seed: u64,
+}
+
+impl Default for GceOptions {
+    fn default() -> Self {
+        Self {
+            project: "nova-test".to_owned(),
+            time_factor: 0.001,
+            latencies: Latencies::default(),
+            writes_per_minute: 10_000,
+            seed: 7,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Instance {
+    pub name: String,
+    pub zone: String,
+    pub machine_type: String,
+    pub source_image: String,
+    pub labels: Value,
+    pub created: Instant,
+    pub running_at: Instant,
+    /// When its agent answers health checks (`None`: never).
+    pub healthy_at: Option<Instant>,
+    pub deleting_at: Option<Instant>,
+    pub deleted_at: Option<Instant>,
+}
+
+impl Instance {
+    pub fn status(&self, now: Instant) -> &'static str {
+        match (self.deleting_at, self.deleted_at) {
+            (Some(_), Some(gone)) if now >= gone => "DELETED",
+            (Some(_), _) => "STOPPING",
+            _ if now < self.created + (self.running_at - self.created) / 3 => "PROVISIONING",
+            _ if now < self.running_at => "STAGING",
+            _ => "RUNNING",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Operation {
+    name: String,
+    zone: String,
+    kind: &'static str,
+    target: String,
+    started: Instant,
+    done_at: Instant,
+    error: Option<(&'static str, String)>,
+}
+
+impl Operation {
+    fn json(&self, base: &str, project: &str, now: Instant) -> Value {
+        let status = if now >= self.done_at {
+            "DONE"
+        } else if now >= self.started + (self.done_at - self.started) / 10 {
+            "RUNNING"
+        } else {
+            "PENDING"
+        };
+        let mut op = json!({
+            "kind": "compute#operation",
+            "name": self.name,
+            "zone": format!("{base}/projects/{project}/zones/{}", self.zone),
+            "operationType": self.kind,
+            "targetLink": format!("{base}/projects/{project}/zones/{}/instances/{}", self.zone, self.target),
+            "status": status,
+            "progress": if status == "DONE" { 100 } else { 0 },
+        });
+        if status == "DONE"
+            && let Some((code, message)) = &self.error
+        {
+            op["error"] = json!({"errors": [{"code": code, "message": message}]});
+            op["httpErrorStatusCode"] = json!(if *code == "QUOTA_EXCEEDED" { 403 } else { 503 });
+        }
+        op
+    }
+}
+
+/// One API call as a client made it.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    pub at: Instant,
+}
+
+#[derive(Default)]
+struct Cloud {
+    instances: BTreeMap<(String, String), Instance>,
+    operations: HashMap<String, Operation>,
+    request_ids: HashMap<String, String>,
+    tokens: HashSet<String>,
+    /// Zones out of capacity: every create there fails inside its operation.
+    stockouts: HashSet<String>,
+    /// Name prefixes of VMs whose agent never comes up.
+    never_healthy: Vec<String>,
+    /// Start of the current quota window and the writes in it.
+    window: Option<(Instant, u32)>,
+    calls: Vec<Call>,
+    next_op: u64,
+    rng: Option<rand::rngs::StdRng>,
+}
+
+struct Shared {
+    cloud: Mutex<Cloud>,
+    changed: watch::Sender<u64>,
+    options: GceOptions,
+    base: String,
+}
+
+impl Shared {
+    fn scaled(&self, d: Duration) -> Duration {
+        d.mul_f64(self.options.time_factor)
+    }
+
+    /// A log-normal draw with the given median and 95th percentile, scaled.
+    fn draw(&self, cloud: &mut Cloud, (p50, p95): (Duration, Duration)) -> Duration {
+        let rng = cloud.rng.get_or_insert_with(|| rand::rngs::StdRng::seed_from_u64(self.options.seed));
+        let sigma = ((p95.as_secs_f64() / p50.as_secs_f64()).ln() / 1.645).max(0.0);
+        // Box–Muller: one standard normal from two uniforms.
+        let (u1, u2): (f64, f64) = (rng.random_range(f64::EPSILON..1.0), rng.random());
+        let z = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
+        self.scaled(p50.mul_f64((sigma * z).exp()))
+    }
+}
+
+/// The stand-in: Compute Engine's REST API under `/compute/v1`, OAuth tokens at `/token`.
+pub struct FakeGce {
+    /// What `GCE_API_URL` should be.
+    pub api_url: String,
+    shared: Arc<Shared>,
+}
+
+impl FakeGce {
+    pub async fn start(options: GceOptions) -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let shared = Arc::new(Shared {
+            cloud: Mutex::new(Cloud::default()),
+            changed: watch::channel(0).0,
+            options,
+            base: base.clone(),
+        });
+        let app = axum::Router::new()
+            .route("/token", post(token))
+            .route("/compute/v1/{*path}", any(compute))
+            .route("/vm/{zone}/{name}/healthz", get(health))
+            .with_state(Arc::clone(&shared));
+        tokio::spawn(async move {
+            let _ = axum::serve(listener.tap_io(crate::no_delay), app).await;
+        });
+        Ok(Self { api_url: format!("{base}/compute/v1"), shared })
+    }
+
+    pub fn project(&self) -> &str {
+        &self.shared.options.project
+    }
+
+    /// A service-account key file (JSON) whose token endpoint is this stand-in, for
+    /// `GOOGLE_APPLICATION_CREDENTIALS`.
+    pub fn service_account_json(&self) -> String {
+        json!({
+            "type": "service_account",
+            "project_id": self.shared.options.project,
+            "private_key_id": "stand-in",
+            "private_key": TEST_KEY,
+            "client_email": format!("nova@{}.iam.gserviceaccount.com", self.shared.options.project),
+            "token_uri": format!("{}/token", self.shared.base),
+        })
+        .to_string()
+    }
+
+    /// The health URL template of this stand-in's VMs (`{zone}`, `{name}`).
+    pub fn health_url_template(&self) -> String {
+        format!("{}/vm/{{zone}}/{{name}}/healthz", self.shared.base)
+    }
+
+    /// From now on, every create in `zone` fails with `ZONE_RESOURCE_POOL_EXHAUSTED`.
+    pub fn stock_out(&self, zone: &str) {
+        self.change(|c| c.stockouts.insert(zone.to_owned()));
+    }
+
+    /// VMs whose names start with `prefix` boot but their agent never answers.
+    pub fn never_healthy(&self, prefix: &str) {
+        self.change(|c| c.never_healthy.push(prefix.to_owned()));
+    }
+
+    /// Every token issued so far stops working (a revoked or rotated key).
+    pub fn revoke_tokens(&self) {
+        self.change(|c| c.tokens.clear());
+    }
+
+    /// Instances that exist (not deleted), as (zone, name).
+    pub fn instances(&self) -> Vec<Instance> {
+        let now = Instant::now();
+        let cloud = self.shared.cloud.lock().unwrap();
+        cloud.instances.values().filter(|i| i.status(now) != "DELETED").cloned().collect()
+    }
+
+    /// Every instance ever created, deleted ones included.
+    pub fn all_instances(&self) -> Vec<Instance> {
+        self.shared.cloud.lock().unwrap().instances.values().cloned().collect()
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.shared.cloud.lock().unwrap().calls.clone()
+    }
+
+    fn change<T>(&self, f: impl FnOnce(&mut Cloud) -> T) -> T {
+        let out = f(&mut self.shared.cloud.lock().unwrap());
+        self.shared.changed.send_modify(|n| *n += 1);
+        out
+    }
+}
+
+async fn token(State(shared): State<Arc<Shared>>, body: String) -> Response {
+    let form: HashMap<String, String> = serde_urlencoded::from_str(&body).unwrap_or_default();
+    let jwt_bearer = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+    let assertion = form.get("assertion").map(String::as_str).unwrap_or_default();
+    if form.get("grant_type").map(String::as_str) != Some(jwt_bearer) || assertion.split('.').count() != 3 {
+        let error = json!({"error": "invalid_grant", "error_description": "expected a signed JWT assertion"});
+        return (StatusCode::BAD_REQUEST, axum::Json(error)).into_response();
+    }
+    let token = format!("ya29.stand-in-{}", uuid::Uuid::new_v4().simple());
+    shared.cloud.lock().unwrap().tokens.insert(token.clone());
+    axum::Json(json!({"access_token": token, "expires_in": 3599, "token_type": "Bearer"})).into_response()
+}
+
+fn error(status: StatusCode, reason: &str, message: &str) -> (StatusCode, Value) {
+    let body = json!({"error": {"code": status.as_u16(), "message": message, "errors": [{"reason": reason, "message": message, "domain": "global"}]}});
+    (status, body)
+}
+
+async fn compute(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    Path(path): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    // `operations/{op}/wait` returns when the operation is DONE or after about two
+    // minutes, whichever comes first.
+    if method == Method::POST && path.ends_with("/wait") {
+        let op = path.trim_end_matches("/wait").rsplit('/').next().unwrap_or_default().to_owned();
+        let done_at = shared.cloud.lock().unwrap().operations.get(&op).map(|o| o.done_at);
+        if let Some(done_at) = done_at {
+            let cap = Instant::now() + shared.scaled(Duration::from_secs(120));
+            tokio::time::sleep_until(done_at.min(cap).into()).await;
+        }
+    }
+    let now = Instant::now();
+    let token = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let (status, answer) = {
+        let mut cloud = shared.cloud.lock().unwrap();
+        let known = token.is_some_and(|t| cloud.tokens.contains(t));
+        let result = if !known {
+            error(StatusCode::UNAUTHORIZED, "authError", "Request had invalid authentication credentials.")
+        } else if method != Method::GET && !within_quota(&shared, &mut cloud, now) {
+            error(StatusCode::FORBIDDEN, "rateLimitExceeded", "Quota exceeded for quota metric 'Queries' per minute.")
+        } else {
+            let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+            route(&shared, &mut cloud, &method, &path, &query, &body, now)
+        };
+        cloud.calls.push(Call { method: method.to_string(), path: path.clone(), status: result.0.as_u16(), at: now });
+        result
+    };
+    shared.changed.send_modify(|n| *n += 1);
+    (status, axum::Json(answer)).into_response()
+}
+
+fn within_quota(shared: &Shared, cloud: &mut Cloud, now: Instant) -> bool {
+    let minute = shared.scaled(Duration::from_secs(60));
+    let (start, used) = cloud.window.get_or_insert((now, 0));
+    if now.duration_since(*start) >= minute {
+        *start = now;
+        *used = 0;
+    }
+    *used += 1;
+    *used <= shared.options.writes_per_minute
+}
+
+fn route(
+    shared: &Shared,
+    cloud: &mut Cloud,
+    method: &Method,
+    path: &str,
+    query: &HashMap<String, String>,
+    body: &Value,
+    now: Instant,
+) -> (StatusCode, Value) {
+    let segments: Vec<&str> = path.split('/').collect();
+    let ["projects", project, "zones", zone, rest @ ..] = segments.as_slice() else {
+        return error(StatusCode::NOT_FOUND, "notFound", "Unknown path");
+    };
+    if *project != shared.options.project {
+        return error(StatusCode::FORBIDDEN, "forbidden", "Permission denied on the project");
+    }
+    let zone = (*zone).to_owned();
+    let request_id = query.get("requestId").cloned();
+    // A repeated requestId gets the first call's operation back.
+    if let Some(id) = &request_id
+        && let Some(op) = cloud.request_ids.get(id).and_then(|name| cloud.operations.get(name))
+    {
+        return (StatusCode::OK, op.json(&shared_api(shared), project, now));
+    }
+    let answer = match (method.as_str(), rest) {
+        ("POST", ["instances"]) => insert(shared, cloud, &zone, body, now),
+        ("GET", ["instances", name]) => match cloud.instances.get(&(zone.clone(), (*name).to_owned())) {
+            Some(instance) if instance.status(now) != "DELETED" => {
+                return (StatusCode::OK, instance_json(shared, project, instance, now));
+            }
+            _ => {
+                return error(
+                    StatusCode::NOT_FOUND,
+                    "notFound",
+                    &format!("The resource 'instances/{name}' was not found"),
+                );
+            }
+        },
+        ("DELETE", ["instances", name]) => {
+            let key = (zone.clone(), (*name).to_owned());
+            let took = shared.draw(cloud, shared.options.latencies.operation);
+            match cloud.instances.get_mut(&key) {
+                Some(instance) if instance.status(now) != "DELETED" => {
+                    if instance.deleting_at.is_none() {
+                        instance.deleting_at = Some(now);
+                        instance.deleted_at = Some(now + took);
+                    }
+                    let done = instance.deleted_at.unwrap_or(now);
+                    Ok(new_operation(cloud, &zone, "delete", name, now, done, None))
+                }
+                _ => Err(error(
+                    StatusCode::NOT_FOUND,
+                    "notFound",
+                    &format!("The resource 'instances/{name}' was not found"),
+                )),
+            }
+        }
+        ("GET", ["operations", op]) | ("POST", ["operations", op, "wait"]) => {
+            return match cloud.operations.get(*op) {
+                Some(found) => (StatusCode::OK, found.json(&shared_api(shared), project, now)),
+                None => {
+                    error(StatusCode::NOT_FOUND, "notFound", &format!("The resource 'operations/{op}' was not found"))
+                }
+            };
+        }
+        _ => Err(error(StatusCode::NOT_FOUND, "notFound", "Unknown method")),
+    };
+    match answer {
+        Ok(op_name) => {
+            if let Some(id) = request_id {
+                cloud.request_ids.insert(id, op_name.clone());
+            }
+            (StatusCode::OK, cloud.operations[&op_name].json(&shared_api(shared), project, now))
+        }
+        Err(refused) => refused,
+    }
+}
+
+fn shared_api(shared: &Shared) -> String {
+    format!("{}/compute/v1", shared.base)
+}
+
+fn new_operation(
+    cloud: &mut Cloud,
+    zone: &str,
+    kind: &'static str,
+    target: &str,
+    started: Instant,
+    done_at: Instant,
+    error: Option<(&'static str, String)>,
+) -> String {
+    cloud.next_op += 1;
+    let name = format!("operation-{}-{:06}", started.elapsed().as_nanos() % 1000, cloud.next_op);
+    cloud.operations.insert(
+        name.clone(),
+        Operation {
+            name: name.clone(),
+            zone: zone.to_owned(),
+            kind,
+            target: target.to_owned(),
+            started,
+            done_at,
+            error,
+        },
+    );
+    name
+}
+
+fn insert(
+    shared: &Shared,
+    cloud: &mut Cloud,
+    zone: &str,
+    body: &Value,
+    now: Instant,
+) -> Result<String, (StatusCode, Value)> {
+    let name = body["name"].as_str().unwrap_or_default().to_owned();
+    let valid = !name.is_empty()
+        && name.len() <= 63
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !valid {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            &format!("Invalid value for field 'resource.name': '{name}'"),
+        ));
+    }
+    let key = (zone.to_owned(), name.clone());
+    if cloud.instances.get(&key).is_some_and(|i| i.status(now) != "DELETED") {
+        return Err(error(
+            StatusCode::CONFLICT,
+            "alreadyExists",
+            &format!("The resource 'projects/{}/zones/{zone}/instances/{name}' already exists", shared.options.project),
+        ));
+    }
+    let accepted = shared.draw(cloud, (Duration::from_millis(400), Duration::from_millis(1500)));
+    if cloud.stockouts.contains(zone) {
+        let message = format!("The zone '{zone}' does not have enough resources available to fulfill the request.");
+        let failed = Some(("ZONE_RESOURCE_POOL_EXHAUSTED", message));
+        return Ok(new_operation(cloud, zone, "insert", &name, now, now + accepted, failed));
+    }
+    let boot = shared.draw(cloud, shared.options.latencies.boot);
+    let agent = shared.draw(cloud, shared.options.latencies.agent);
+    let never = cloud.never_healthy.iter().any(|prefix| name.starts_with(prefix));
+    let machine_type = body["machineType"].as_str().unwrap_or_default().rsplit('/').next().unwrap_or_default();
+    let source_image = body["disks"][0]["initializeParams"]["sourceImage"].as_str().unwrap_or_default();
+    cloud.instances.insert(
+        key,
+        Instance {
+            name: name.clone(),
+            zone: zone.to_owned(),
+            machine_type: machine_type.to_owned(),
+            source_image: source_image.to_owned(),
+            labels: body["labels"].clone(),
+            created: now,
+            running_at: now + boot,
+            healthy_at: (!never).then_some(now + boot + agent),
+            deleting_at: None,
+            deleted_at: None,
+        },
+    );
+    Ok(new_operation(cloud, zone, "insert", &name, now, now + boot, None))
+}
+
+fn instance_json(shared: &Shared, project: &str, instance: &Instance, now: Instant) -> Value {
+    let api = shared_api(shared);
+    json!({
+        "kind": "compute#instance",
+        "name": instance.name,
+        "zone": format!("{api}/projects/{project}/zones/{}", instance.zone),
+        "machineType": format!("{api}/projects/{project}/zones/{}/machineTypes/{}", instance.zone, instance.machine_type),
+        "status": instance.status(now),
+        "labels": instance.labels,
+        "networkInterfaces": [{"networkIP": "127.0.0.1"}],
+    })
+}
+
+async fn health(State(shared): State<Arc<Shared>>, Path((zone, name)): Path<(String, String)>) -> StatusCode {
+    let now = Instant::now();
+    let cloud = shared.cloud.lock().unwrap();
+    match cloud.instances.get(&(zone, name)) {
+        Some(instance) if instance.status(now) == "RUNNING" && instance.healthy_at.is_some_and(|at| now >= at) => {
+            StatusCode::OK
+        }
+        // Booting, or never coming up: the port does not answer yet.
+        Some(_) => StatusCode::SERVICE_UNAVAILABLE,
+        None => StatusCode::NOT_FOUND,
+    }
+}
