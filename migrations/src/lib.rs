@@ -13,6 +13,7 @@ mod m20261121_000004_approvals_secrets;
 mod m20261121_000005_service_keys;
 mod m20261121_000006_surface_posts;
 mod m20261121_000007_prewarm;
+mod m20261121_000008_warm_pools;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000005_service_keys::Migration),
             Box::new(m20261121_000006_surface_posts::Migration),
             Box::new(m20261121_000007_prewarm::Migration),
+            Box::new(m20261121_000008_warm_pools::Migration),
         ]
     }
 }

@@ -38,7 +38,7 @@ async fn a_vm_is_created_in_the_first_zone_and_answers_its_health_check() {
     assert_eq!(instances.len(), 1);
     assert_eq!(instances[0].machine_type, "e2-medium");
     assert_eq!(instances[0].source_image, "projects/nova-test/global/images/office-1");
-    assert_eq!(instances[0].labels["nova-office"], "maker");
+    assert_eq!(instances[0].labels["nova-owner"], "maker");
 }
 
 #[tokio::test]

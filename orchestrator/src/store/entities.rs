@@ -316,3 +316,48 @@ pub mod surface_posts {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod warm_vms {
+    use sea_orm::entity::prelude::*;
+
+    /// A pre-booted VM: `warm` until an office claims it (then `claimed`, its office set).
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "warm_vms")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub name: String,
+        pub tier: i32,
+        pub image: String,
+        pub zone: String,
+        pub state: String,
+        pub office: Option<String>,
+        pub created_at: i64,
+        pub claimed_at: Option<i64>,
+        /// Unclaimed past this, it is deleted (a warm VM costs money every minute).
+        pub expires_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod leases {
+    use sea_orm::entity::prelude::*;
+
+    /// Who does a replica-wide job (the pool reconciler) until when.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "leases")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub name: String,
+        pub holder: String,
+        pub until: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -5,6 +5,7 @@
 mod asks;
 pub mod entities;
 mod mirror;
+mod pools;
 
 pub use mirror::Unsynced;
 
@@ -21,8 +22,8 @@ use sea_orm::{
 };
 
 pub use entities::{
-    approvals, audit, credential_requests, inbound, messages, offices, prompts, route_picks, secrets, surface_posts,
-    threads,
+    approvals, audit, credential_requests, inbound, leases, messages, offices, prompts, route_picks, secrets,
+    surface_posts, threads, warm_vms,
 };
 
 /// Milliseconds since the epoch: the one clock every row uses.

@@ -81,10 +81,11 @@ pub fn instance_name(office: &str, generation: i64) -> String {
     format!("nova-{}-g{generation}", label_value(office))
 }
 
-/// An office name as GCE allows it in names and labels: lowercase letters, digits, dashes.
+/// An office name as GCE allows it in names and labels: lowercase letters, digits,
+/// dashes; short enough that `nova-{office}-g{any i64}` fits GCE's 63 characters.
 fn label_value(office: &str) -> String {
     let value: String =
-        office.to_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).take(40).collect();
+        office.to_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).take(36).collect();
     value.trim_matches('-').to_owned()
 }
 
@@ -121,6 +122,12 @@ impl GceBackend {
 
     /// Creates (or adopts) the VM of an office's generation and waits for its agent.
     pub async fn create(&self, office: &str, generation: i64, tier: &Tier) -> Result<Vm, CreateError> {
+        self.create_named(&instance_name(office, generation), office, tier, &self.settings.image).await
+    }
+
+    /// Creates (or adopts) a VM with this name from `image`, labelled for `owner` (an
+    /// office, or a pool).
+    pub async fn create_named(&self, name: &str, owner: &str, tier: &Tier, image: &str) -> Result<Vm, CreateError> {
         {
             let breaker = self.breaker.lock().expect("breaker lock");
             if let Some(until) = breaker.open_until.filter(|until| *until > Instant::now()) {
@@ -131,7 +138,7 @@ impl GceBackend {
                 });
             }
         }
-        let result = self.try_create(office, generation, tier).await;
+        let result = self.try_create(name, owner, tier, image).await;
         let mut breaker = self.breaker.lock().expect("breaker lock");
         match &result {
             Ok(_) => *breaker = Breaker::default(),
@@ -148,17 +155,14 @@ impl GceBackend {
         result
     }
 
-    async fn try_create(&self, office: &str, generation: i64, tier: &Tier) -> Result<Vm, CreateError> {
-        let name = instance_name(office, generation);
+    async fn try_create(&self, name: &str, owner: &str, tier: &Tier, image: &str) -> Result<Vm, CreateError> {
+        let name = name.to_owned();
         let spec = InstanceSpec {
             name: name.clone(),
             machine_type: tier.machine_type.to_owned(),
-            image: self.settings.image.clone(),
-            labels: vec![
-                ("nova-office".to_owned(), label_value(office)),
-                ("nova-generation".to_owned(), generation.to_string()),
-            ],
-            metadata: vec![("nova-office".to_owned(), office.to_owned())],
+            image: image.to_owned(),
+            labels: vec![("nova-owner".to_owned(), label_value(owner))],
+            metadata: vec![("nova-owner".to_owned(), owner.to_owned())],
         };
         for zone in &self.settings.zones {
             let deadline = Instant::now() + self.settings.boot_timeout;
@@ -232,8 +236,13 @@ impl GceBackend {
         }
     }
 
+    /// The image offices' own VMs are created from.
+    pub fn image(&self) -> &str {
+        &self.settings.image
+    }
+
     /// Polls the agent until it answers; one that never does is deleted (the watchdog).
-    async fn wait_healthy(&self, zone: &str, name: &str) -> Result<Vm, CreateError> {
+    pub async fn wait_healthy(&self, zone: &str, name: &str) -> Result<Vm, CreateError> {
         let info = self.client.get(zone, name).await?;
         let url = self
             .settings
