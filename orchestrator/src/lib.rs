@@ -6,6 +6,7 @@ pub mod commands;
 pub mod config;
 pub mod context;
 pub mod engine;
+pub mod fleet;
 pub mod router;
 pub mod service_key;
 pub mod store;

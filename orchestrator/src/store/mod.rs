@@ -8,6 +8,7 @@ mod mirror;
 mod pools;
 
 pub use mirror::Unsynced;
+pub use pools::{CLAIMED, WARM};
 
 use std::path::Path;
 use std::time::Duration;

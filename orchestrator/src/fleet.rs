@@ -1,0 +1,240 @@
+//! Offices on GCE with warm pools: a wake claims a pre-booted VM of the office's tier
+//! when one is warm (milliseconds) and creates one otherwise (tens of seconds); one
+//! replica at a time (a lease in the store) keeps each pool at its size, refills it at
+//! a paced rate right after claims, expires members nobody claimed, and retires members
+//! of an old image a few at a time when a new image lands. A claimed VM is never
+//! retired: claims and retirements are conditional updates on the same row.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use provisioner::gce::{CreateError, GceBackend, Vm};
+use provisioner::tiers::Tier;
+use tokio::sync::Notify;
+
+use crate::store::{Store, now_ms, warm_vms};
+
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    /// Warm VMs per tier in use, at least …
+    pub floor: usize,
+    /// … and at most, following recent demand in between.
+    pub ceiling: usize,
+    /// Unclaimed for this long, a warm VM is deleted.
+    pub ttl: Duration,
+    /// Creations (and retirements of an old image) started per pass, per tier.
+    pub refill_per_pass: usize,
+    /// Demand is the number of wakes in this window.
+    pub demand_window: Duration,
+    /// How often the reconciler runs when nothing wakes it.
+    pub pass_interval: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            floor: 1,
+            ceiling: 8,
+            ttl: Duration::from_secs(2 * 3600),
+            refill_per_pass: 2,
+            demand_window: Duration::from_secs(15 * 60),
+            pass_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Where a woken office's VM came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Pool,
+    Fresh,
+}
+
+/// What one reconciler pass did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Pass {
+    pub leader: bool,
+    pub started: usize,
+    pub expired: usize,
+    pub retired: usize,
+}
+
+pub struct Fleet {
+    store: Store,
+    backend: Arc<GceBackend>,
+    settings: PoolSettings,
+    replica: String,
+    /// The tiers offices use: the pools to keep.
+    tiers: Vec<&'static Tier>,
+    image: Mutex<String>,
+    /// Recent wakes per tier, for demand-following pool sizes.
+    demand: Mutex<VecDeque<(Instant, u8)>>,
+    /// Pool VMs being created now, per tier.
+    creating: Mutex<HashMap<u8, usize>>,
+    refill: Notify,
+}
+
+impl Fleet {
+    pub fn new(
+        store: Store,
+        backend: Arc<GceBackend>,
+        settings: PoolSettings,
+        replica: &str,
+        tiers: Vec<&'static Tier>,
+    ) -> Arc<Self> {
+        let image = backend.image().to_owned();
+        Arc::new(Self {
+            store,
+            backend,
+            settings,
+            replica: replica.to_owned(),
+            tiers,
+            image: Mutex::new(image),
+            demand: Mutex::new(VecDeque::new()),
+            creating: Mutex::new(HashMap::new()),
+            refill: Notify::new(),
+        })
+    }
+
+    pub fn backend(&self) -> &GceBackend {
+        &self.backend
+    }
+
+    /// The image pools boot from; a new one retires the old members gradually.
+    pub fn set_image(&self, image: &str) {
+        *self.image.lock().expect("image lock") = image.to_owned();
+        self.refill.notify_one();
+    }
+
+    fn image(&self) -> String {
+        self.image.lock().expect("image lock").clone()
+    }
+
+    /// A VM for an office's generation: a warm one if the pool has it, else a new one
+    /// (named after the office and generation, so only one can exist).
+    pub async fn place(&self, office: &str, generation: i64, tier: &Tier) -> Result<(Vm, Source), CreateError> {
+        self.demand.lock().expect("demand lock").push_back((Instant::now(), tier.number));
+        let claimed = self.store.claim_warm_vm(tier.number as i32, &self.image(), office, now_ms()).await;
+        // Refill right away: a claim that waits for the next pass can drain the pool.
+        self.refill.notify_one();
+        match claimed {
+            Ok(Some(row)) => {
+                metrics::counter!("nova_pool_claims_total", "outcome" => "hit").increment(1);
+                let vm = Vm { health_url: String::new(), name: row.name, zone: row.zone };
+                Ok((vm, Source::Pool))
+            }
+            Ok(None) => {
+                metrics::counter!("nova_pool_claims_total", "outcome" => "empty").increment(1);
+                Ok((self.backend.create(office, generation, tier).await?, Source::Fresh))
+            }
+            Err(error) => {
+                tracing::error!("cannot claim a warm VM: {error:#}");
+                Ok((self.backend.create(office, generation, tier).await?, Source::Fresh))
+            }
+        }
+    }
+
+    /// The office is asleep (its snapshot stored): its VM goes.
+    pub async fn release(&self, vm: &Vm) -> anyhow::Result<()> {
+        self.backend.delete(&vm.zone, &vm.name).await?;
+        self.store.forget_claimed_vm(&vm.name).await
+    }
+
+    /// Runs passes until the task is aborted: every `pass_interval`, and right after claims.
+    pub async fn run(self: Arc<Self>) {
+        loop {
+            if let Err(error) = self.reconcile().await {
+                tracing::error!("pool pass failed: {error:#}");
+            }
+            let _ = tokio::time::timeout(self.settings.pass_interval, self.refill.notified()).await;
+        }
+    }
+
+    /// How many warm VMs a tier should have now.
+    fn target(&self, tier: u8) -> usize {
+        let mut demand = self.demand.lock().expect("demand lock");
+        let window = self.settings.demand_window;
+        while demand.front().is_some_and(|(at, _)| at.elapsed() > window) {
+            demand.pop_front();
+        }
+        let recent = demand.iter().filter(|(_, t)| *t == tier).count();
+        recent.clamp(self.settings.floor, self.settings.ceiling)
+    }
+
+    /// One pass, if this replica holds the pools' lease.
+    pub async fn reconcile(self: &Arc<Self>) -> anyhow::Result<Pass> {
+        let now = now_ms();
+        let lease = (self.settings.pass_interval * 3).as_millis() as i64;
+        if !self.store.take_lease("pools", &self.replica, now, now + lease).await? {
+            return Ok(Pass::default());
+        }
+        let mut pass = Pass { leader: true, ..Pass::default() };
+        let image = self.image();
+        let mut retiring: HashMap<i32, usize> = HashMap::new();
+        for stale in self.store.stale_warm_vms(&image, now).await? {
+            let expired = stale.expires_at <= now;
+            // An old image's members go a few at a time, so the pool never empties.
+            let budget = retiring.entry(stale.tier).or_default();
+            if !expired && *budget >= self.settings.refill_per_pass {
+                continue;
+            }
+            if !self.store.retire_warm_vm(&stale.name).await? {
+                continue; // claimed meanwhile: it is an office's now
+            }
+            *budget += usize::from(!expired);
+            if expired {
+                pass.expired += 1;
+                metrics::counter!("nova_pool_expired_total").increment(1);
+            } else {
+                pass.retired += 1;
+            }
+            let fleet = Arc::clone(self);
+            tokio::spawn(async move {
+                if let Err(error) = fleet.backend.delete(&stale.zone, &stale.name).await {
+                    tracing::warn!(vm = %stale.name, "cannot delete a retired pool VM: {error}");
+                }
+            });
+        }
+        for tier in self.tiers.clone() {
+            let warm = self.store.count_warm_vms(tier.number as i32, &image).await? as usize;
+            let creating = *self.creating.lock().expect("creating lock").get(&tier.number).unwrap_or(&0);
+            let missing = self.target(tier.number).saturating_sub(warm + creating);
+            for _ in 0..missing.min(self.settings.refill_per_pass) {
+                pass.started += 1;
+                *self.creating.lock().expect("creating lock").entry(tier.number).or_default() += 1;
+                let fleet = Arc::clone(self);
+                let image = image.clone();
+                tokio::spawn(async move {
+                    fleet.add_to_pool(tier, &image).await;
+                    *fleet.creating.lock().expect("creating lock").entry(tier.number).or_default() -= 1;
+                });
+            }
+        }
+        Ok(pass)
+    }
+
+    async fn add_to_pool(&self, tier: &'static Tier, image: &str) {
+        let name = format!("nova-pool-t{}-{}", tier.number, &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        match self.backend.create_named(&name, "pool", tier, image).await {
+            Ok(vm) => {
+                let now = now_ms();
+                let row = warm_vms::Model {
+                    name: vm.name,
+                    tier: tier.number as i32,
+                    image: image.to_owned(),
+                    zone: vm.zone,
+                    state: crate::store::WARM.to_owned(),
+                    office: None,
+                    created_at: now,
+                    claimed_at: None,
+                    expires_at: now + self.settings.ttl.as_millis() as i64,
+                };
+                if let Err(error) = self.store.add_warm_vm(row).await {
+                    tracing::error!(vm = %name, "cannot record a warm VM: {error:#}");
+                }
+            }
+            Err(error) => tracing::warn!(vm = %name, "cannot add a VM to the pool: {error}"),
+        }
+    }
+}

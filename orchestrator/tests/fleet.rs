@@ -1,0 +1,168 @@
+//! Warm pools and wakes on GCE (the stand-in), on SQLite and (with
+//! NOVA_TEST_POSTGRES_URL) on Postgres.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use orchestrator::fleet::{Fleet, PoolSettings, Source};
+use orchestrator::store::Store;
+use provisioner::gce::{GceBackend, GceSettings};
+use provisioner::tiers::tier;
+use testkit::TestDatabase;
+use testkit::gce::{FakeGce, GceOptions};
+
+const ZONES: [&str; 2] = ["europe-west1-b", "europe-west1-c"];
+
+fn backend(gce: &FakeGce) -> Arc<GceBackend> {
+    let tokens = gcp_auth::CustomServiceAccount::from_json(&gce.service_account_json()).unwrap();
+    let zones = ZONES.iter().map(|z| z.to_string()).collect();
+    let mut settings =
+        GceSettings::new(&gce.api_url, gce.project(), zones, "projects/nova-test/global/images/office-1");
+    settings.health_url = gce.health_url_template();
+    settings.boot_timeout = Duration::from_secs(10);
+    settings.health_timeout = Duration::from_secs(5);
+    settings.rate_limit_pause = Duration::from_millis(20);
+    Arc::new(GceBackend::new(settings, Arc::new(tokens)).unwrap())
+}
+
+fn pools(floor: usize) -> PoolSettings {
+    PoolSettings {
+        floor,
+        ceiling: floor.max(4),
+        ttl: Duration::from_secs(3600),
+        refill_per_pass: 2,
+        demand_window: Duration::from_secs(60),
+        pass_interval: Duration::from_millis(50),
+    }
+}
+
+async fn fill(fleet: &Arc<Fleet>, store: &Store, want: u64) {
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            fleet.reconcile().await.unwrap();
+            if store.count_warm_vms(2, "projects/nova-test/global/images/office-1").await.unwrap() >= want {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the pool fills");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wake_claims_a_warm_vm_and_the_pool_refills() {
+    let db = TestDatabase::new().await.unwrap();
+    let store = Store::connect(&db.url).await.unwrap();
+    let gce = FakeGce::start(GceOptions::default()).await.unwrap();
+    let fleet = Fleet::new(store.clone(), backend(&gce), pools(2), "replica-a", vec![tier(2).unwrap()]);
+    fill(&fleet, &store, 2).await;
+    let (vm, source) = fleet.place("maker", 1, tier(2).unwrap()).await.unwrap();
+    assert_eq!(source, Source::Pool);
+    assert!(vm.name.starts_with("nova-pool-t2-"), "{}", vm.name);
+    fill(&fleet, &store, 2).await;
+    // A tier with no pool: a fresh VM named after the office's generation.
+    let (fresh, source) = fleet.place("analyst", 1, tier(5).unwrap()).await.unwrap();
+    assert_eq!((source, fresh.name.as_str()), (Source::Fresh, "nova-analyst-g1"));
+    fleet.release(&vm).await.unwrap();
+    assert!(gce.instances().iter().all(|i| i.name != vm.name), "a released VM is deleted");
+    db.cleanup().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_on_twenty_asleep_offices_from_two_replicas_makes_exactly_twenty_vms() {
+    let db = TestDatabase::new().await.unwrap();
+    let store = Store::connect(&db.url).await.unwrap();
+    let gce = FakeGce::start(GceOptions::default()).await.unwrap();
+    let offices: Vec<String> = (0..20).map(|i| format!("office-{i:02}")).collect();
+    store.ensure_offices(offices.iter().map(String::as_str)).await.unwrap();
+    // Two replicas: separate stores and backends, one database, one GCE project.
+    let second = Store::connect(&db.url).await.unwrap();
+    let replicas = [
+        Fleet::new(store.clone(), backend(&gce), pools(0), "replica-a", vec![]),
+        Fleet::new(second.clone(), backend(&gce), pools(0), "replica-b", vec![]),
+    ];
+    // 200 prompts: ten for each office, half to each replica, all at once. Each tries
+    // the wake gate; only a winner asks GCE for a VM.
+    let attempts: Vec<_> = (0..200)
+        .map(|i| {
+            let fleet = Arc::clone(&replicas[i % 2]);
+            let store = if i % 2 == 0 { store.clone() } else { second.clone() };
+            let office = offices[i % 20].clone();
+            tokio::spawn(async move {
+                let row = store.office(&office).await.unwrap().unwrap();
+                let replica = format!("replica-{}", i % 2);
+                match store.begin_wake(&row, &replica, Duration::from_secs(60)).await.unwrap() {
+                    Some(generation) => Some(fleet.place(&office, generation, tier(1).unwrap()).await.unwrap().0),
+                    None => None,
+                }
+            })
+        })
+        .collect();
+    let mut woken = Vec::new();
+    for attempt in attempts {
+        woken.extend(attempt.await.unwrap());
+    }
+    assert_eq!(woken.len(), 20, "one wake per office");
+    assert_eq!(gce.all_instances().len(), 20, "exactly twenty VMs");
+    db.cleanup().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_image_retires_the_old_members_gradually_and_never_a_claimed_one() {
+    let db = TestDatabase::new().await.unwrap();
+    let store = Store::connect(&db.url).await.unwrap();
+    let gce = FakeGce::start(GceOptions::default()).await.unwrap();
+    let mut settings = pools(4);
+    settings.refill_per_pass = 1;
+    let fleet = Fleet::new(store.clone(), backend(&gce), settings, "replica-a", vec![tier(2).unwrap()]);
+    fill(&fleet, &store, 4).await;
+    let (claimed, _) = fleet.place("maker", 1, tier(2).unwrap()).await.unwrap();
+
+    fleet.set_image("projects/nova-test/global/images/office-2");
+    let pass = fleet.reconcile().await.unwrap();
+    assert_eq!(pass.retired, 1, "one old member per pass: {pass:?}");
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            fleet.reconcile().await.unwrap();
+            let old = store.count_warm_vms(2, "projects/nova-test/global/images/office-1").await.unwrap();
+            let new = store.count_warm_vms(2, "projects/nova-test/global/images/office-2").await.unwrap();
+            if old == 0 && new >= 4 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the pool moves to the new image");
+    assert!(gce.instances().iter().any(|i| i.name == claimed.name), "the claimed VM is untouched");
+    db.cleanup().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unclaimed_members_expire_and_only_one_replica_reconciles() {
+    let db = TestDatabase::new().await.unwrap();
+    let store = Store::connect(&db.url).await.unwrap();
+    let gce = FakeGce::start(GceOptions::default()).await.unwrap();
+    let mut settings = pools(2);
+    settings.ttl = Duration::from_millis(200);
+    let leader = Fleet::new(store.clone(), backend(&gce), settings.clone(), "replica-a", vec![tier(2).unwrap()]);
+    let follower = Fleet::new(store.clone(), backend(&gce), settings, "replica-b", vec![tier(2).unwrap()]);
+    assert!(leader.reconcile().await.unwrap().leader);
+    assert!(!follower.reconcile().await.unwrap().leader, "the lease is held");
+    fill(&leader, &store, 2).await;
+    let before: Vec<String> = gce.instances().into_iter().map(|i| i.name).collect();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            leader.reconcile().await.unwrap();
+            let now: Vec<String> = gce.instances().into_iter().map(|i| i.name).collect();
+            if before.iter().all(|name| !now.contains(name)) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("expired members are deleted (and replaced)");
+    db.cleanup().await.unwrap();
+}
