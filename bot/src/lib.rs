@@ -8,6 +8,7 @@ pub mod mirror;
 pub mod office_api;
 pub mod route_cmd;
 pub mod server;
+pub mod simulate;
 pub mod slack;
 
 use std::net::SocketAddr;

@@ -89,6 +89,27 @@ enum Command {
         #[command(subcommand)]
         what: BenchCommand,
     },
+    /// Run the GCE provisioner (warm pools, prewarm, scale to zero) against the GCE
+    /// stand-in in accelerated time over a trace, and print what people would wait
+    /// and what it would cost; or write a trace with --generate.
+    Simulate {
+        /// The trace to run (JSON lines; see --generate).
+        #[arg(long, required_unless_present = "generate")]
+        trace: Option<PathBuf>,
+        /// Write a synthetic day to standard output instead: `discord` (typing precedes
+        /// prompts) or `slack` (no typing signals).
+        #[arg(long)]
+        generate: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        offices: usize,
+        #[arg(long, default_value_t = 24.0)]
+        hours: f64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Real seconds per simulated second (0.002: a day in about three minutes).
+        #[arg(long, default_value_t = 0.002)]
+        time_factor: f64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -286,6 +307,21 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         }
         Command::Bench { what: BenchCommand::Snapshot { size_mb, level } } => {
             done(bot::bench::snapshot(size_mb, level).await)
+        }
+        Command::Simulate { generate: Some(kind), offices, hours, seed, .. } => {
+            let (header, events) = bot::simulate::generate(&kind, offices, hours, seed)?;
+            bot::simulate::write_trace(&header, &events, &mut std::io::stdout().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Simulate { trace, time_factor, .. } => {
+            let trace = trace.context("--trace FILE or --generate KIND")?;
+            if !(time_factor > 0.0 && time_factor <= 1.0) {
+                anyhow::bail!("--time-factor must be in (0, 1]");
+            }
+            let (header, events) = bot::simulate::read_trace(&trace)?;
+            let report = bot::simulate::run(header, events, time_factor, Default::default()).await?;
+            println!("{report}");
+            Ok(ExitCode::SUCCESS)
         }
         Command::Bench { what: BenchCommand::Route { repos, offices, rounds } } => {
             bot::bench::route(repos, offices, rounds);

@@ -139,6 +139,8 @@ impl Operation {
 pub struct Call {
     pub method: String,
     pub path: String,
+    /// The instance it concerns (from the path, or an insert's body).
+    pub instance: Option<String>,
     pub status: u16,
     pub at: Instant,
 }
@@ -256,6 +258,11 @@ impl FakeGce {
         cloud.instances.values().filter(|i| i.status(now) != "DELETED").cloned().collect()
     }
 
+    /// The stand-in's clock: how long a VM has existed, scaled back to GCE time.
+    pub fn time_factor(&self) -> f64 {
+        self.shared.options.time_factor
+    }
+
     /// Every instance ever created, deleted ones included.
     pub fn all_instances(&self) -> Vec<Instance> {
         self.shared.cloud.lock().unwrap().instances.values().cloned().collect()
@@ -313,15 +320,20 @@ async fn compute(
     let (status, answer) = {
         let mut cloud = shared.cloud.lock().unwrap();
         let known = token.is_some_and(|t| cloud.tokens.contains(t));
+        let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        let instance = body["name"].as_str().map(str::to_owned).or_else(|| {
+            let mut parts = path.split('/').skip_while(|p| *p != "instances");
+            parts.nth(1).map(|name| name.split('?').next().unwrap_or(name).to_owned())
+        });
         let result = if !known {
             error(StatusCode::UNAUTHORIZED, "authError", "Request had invalid authentication credentials.")
         } else if method != Method::GET && !within_quota(&shared, &mut cloud, now) {
             error(StatusCode::FORBIDDEN, "rateLimitExceeded", "Quota exceeded for quota metric 'Queries' per minute.")
         } else {
-            let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
             route(&shared, &mut cloud, &method, &path, &query, &body, now)
         };
-        cloud.calls.push(Call { method: method.to_string(), path: path.clone(), status: result.0.as_u16(), at: now });
+        let status = result.0.as_u16();
+        cloud.calls.push(Call { method: method.to_string(), path: path.clone(), instance, status, at: now });
         result
     };
     shared.changed.send_modify(|n| *n += 1);

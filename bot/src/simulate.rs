@@ -1,0 +1,671 @@
+//! `nova simulate`: the real GCE backend, warm pools and prewarm policy against the
+//! GCE stand-in, in accelerated time, over a day of offices, typing signals and
+//! prompts. Prints what an operator needs before spending a cent: how often people
+//! wait and for how long, VM-hours against always-on, pool waste, API calls against
+//! quota, and duplicate VMs (which must be zero).
+//!
+//! A trace is JSON lines: a header `{"kind", "hours", "offices": [{"name", "tier"}]}`,
+//! then events `{"t": seconds, "type": "typing" | "prompt", "office", "user", "work":
+//! seconds}` in time order. `nova simulate --generate discord|slack` writes one.
+
+use std::collections::{HashMap, HashSet};
+use std::io::BufRead as _;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use orchestrator::fleet::{Fleet, PoolSettings, Source};
+use orchestrator::store::Store;
+use provisioner::gce::{GceBackend, GceSettings, Vm};
+use provisioner::tiers::{self, Tier};
+use rand::{Rng as _, SeedableRng as _};
+use serde::{Deserialize, Serialize};
+use testkit::gce::{FakeGce, GceOptions};
+use tokio::sync::watch;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Header {
+    pub kind: String,
+    pub hours: f64,
+    pub offices: Vec<OfficeSpec>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OfficeSpec {
+    pub name: String,
+    pub tier: u8,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Event {
+    /// Seconds since the start of the trace.
+    pub t: f64,
+    #[serde(rename = "type")]
+    pub kind: EventKind,
+    pub office: String,
+    pub user: String,
+    /// For prompts: how long the run keeps the office busy, in seconds.
+    #[serde(default)]
+    pub work: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventKind {
+    Typing,
+    Prompt,
+}
+
+/// Policy knobs, in GCE time (the simulator scales them).
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub idle_timeout: Duration,
+    pub prewarm_ttl: Duration,
+    pub pool: PoolSettings,
+    /// Restoring a snapshot on a fresh or claimed VM (median, p95).
+    pub restore: (Duration, Duration),
+    /// Snapshotting before the VM is deleted (median, p95).
+    pub snapshot: (Duration, Duration),
+    /// GCE's per-minute write quota the stand-in enforces.
+    pub writes_per_minute: u32,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            idle_timeout: Duration::from_secs(10 * 60),
+            prewarm_ttl: Duration::from_secs(90),
+            pool: PoolSettings {
+                floor: 1,
+                ceiling: 6,
+                ttl: Duration::from_secs(2 * 3600),
+                refill_per_pass: 2,
+                demand_window: Duration::from_secs(15 * 60),
+                pass_interval: Duration::from_secs(10),
+            },
+            restore: (Duration::from_secs(3), Duration::from_secs(8)),
+            snapshot: (Duration::from_secs(5), Duration::from_secs(15)),
+            writes_per_minute: 600,
+        }
+    }
+}
+
+// ---- traces ------------------------------------------------------------------------
+
+/// A plausible day: offices used in working hours in sessions of a few prompts, a few
+/// minutes apart; on Discord each prompt is preceded by typing.
+pub fn generate(kind: &str, offices: usize, hours: f64, seed: u64) -> anyhow::Result<(Header, Vec<Event>)> {
+    let typing = match kind {
+        "discord" => true,
+        "slack" => false,
+        other => anyhow::bail!("unknown trace kind `{other}`: use discord or slack"),
+    };
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let tiers = [1u8, 2, 2, 2, 3, 3, 4, 5, 6, 8];
+    let specs: Vec<OfficeSpec> = (0..offices)
+        .map(|i| OfficeSpec { name: format!("office-{i:03}"), tier: tiers[rng.random_range(0..tiers.len())] })
+        .collect();
+    let day = hours * 3600.0;
+    // Working hours: the middle 10 h of a 24 h day, scaled to shorter traces.
+    let (open, close) = (day * 8.0 / 24.0, day * 18.0 / 24.0);
+    let mut events = Vec::new();
+    for office in &specs {
+        let sessions = poisson(&mut rng, 3.0 * hours / 24.0);
+        for _ in 0..sessions {
+            let mut t = rng.random_range(open..close);
+            let user = format!("u{}", rng.random_range(0..40));
+            let prompts = 1 + geometric(&mut rng, 0.3);
+            for _ in 0..prompts {
+                let work = lognormal(&mut rng, 60.0, 300.0);
+                if typing {
+                    let lead = lognormal(&mut rng, 12.0, 40.0).max(3.0);
+                    events.push(Event {
+                        t: (t - lead).max(0.0),
+                        kind: EventKind::Typing,
+                        office: office.name.clone(),
+                        user: user.clone(),
+                        work: 0.0,
+                    });
+                }
+                events.push(Event {
+                    t,
+                    kind: EventKind::Prompt,
+                    office: office.name.clone(),
+                    user: user.clone(),
+                    work,
+                });
+                t += work + lognormal(&mut rng, 90.0, 600.0);
+            }
+        }
+    }
+    events.retain(|e| e.t < day);
+    events.sort_by(|a, b| a.t.total_cmp(&b.t));
+    Ok((Header { kind: kind.to_owned(), hours, offices: specs }, events))
+}
+
+fn poisson(rng: &mut rand::rngs::StdRng, mean: f64) -> usize {
+    let limit = (-mean).exp();
+    let (mut k, mut p) = (0, 1.0);
+    loop {
+        p *= rng.random::<f64>();
+        if p <= limit {
+            return k;
+        }
+        k += 1;
+    }
+}
+
+fn geometric(rng: &mut rand::rngs::StdRng, p: f64) -> usize {
+    let mut k = 0;
+    while rng.random::<f64>() > p && k < 20 {
+        k += 1;
+    }
+    k
+}
+
+/// A log-normal draw with this median and 95th percentile.
+fn lognormal(rng: &mut rand::rngs::StdRng, median: f64, p95: f64) -> f64 {
+    let sigma = (p95 / median).ln() / 1.645;
+    let (u1, u2): (f64, f64) = (rng.random_range(f64::EPSILON..1.0), rng.random());
+    let z = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
+    median * (sigma * z).exp()
+}
+
+pub fn write_trace(header: &Header, events: &[Event], out: &mut impl std::io::Write) -> anyhow::Result<()> {
+    writeln!(out, "{}", serde_json::to_string(header)?)?;
+    for event in events {
+        writeln!(out, "{}", serde_json::to_string(event)?)?;
+    }
+    Ok(())
+}
+
+pub fn read_trace(path: &std::path::Path) -> anyhow::Result<(Header, Vec<Event>)> {
+    let file = std::fs::File::open(path).with_context(|| format!("cannot open trace {}", path.display()))?;
+    let mut lines = std::io::BufReader::new(file).lines();
+    let header: Header = serde_json::from_str(&lines.next().context("an empty trace")??)
+        .with_context(|| format!("{}:1: not a trace header", path.display()))?;
+    let mut events = Vec::new();
+    for (number, line) in lines.enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let event: Event = serde_json::from_str(&line)
+            .with_context(|| format!("{}:{}: not a trace event", path.display(), number + 2))?;
+        events.push(event);
+    }
+    Ok((header, events))
+}
+
+// ---- the simulation ----------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+enum Office {
+    Asleep,
+    Waking { ready: watch::Receiver<bool> },
+    Up { vm: Vm, busy_until: Instant, last_active: Instant, prewarm_until: Option<Instant> },
+    Sleeping,
+}
+
+#[derive(Default)]
+struct Tally {
+    /// Per prompt: how long its person waited for the office, GCE seconds.
+    waits: Vec<f64>,
+    ready_at_submit: usize,
+    /// Decision latency per wake: signal handled → VM claimed or first GCE call, real ms.
+    overhead_ms: Vec<f64>,
+    prewarms: usize,
+    prewarm_hits: usize,
+    prewarm_expired: usize,
+    pool_claims: HashSet<String>,
+    live: HashMap<String, usize>,
+    duplicates: usize,
+    wakes: usize,
+    wake_failures: usize,
+}
+
+struct Sim {
+    fleet: Arc<Fleet>,
+    store: Store,
+    gce: FakeGce,
+    factor: f64,
+    policy: Policy,
+    tiers: HashMap<String, &'static Tier>,
+    offices: Mutex<HashMap<String, Office>>,
+    tally: Mutex<Tally>,
+    rng: Mutex<rand::rngs::StdRng>,
+    recent_signals: Mutex<HashMap<(String, String), Instant>>,
+}
+
+impl Sim {
+    fn scaled(&self, d: Duration) -> Duration {
+        d.mul_f64(self.factor)
+    }
+
+    fn draw(&self, (median, p95): (Duration, Duration)) -> Duration {
+        let seconds = lognormal(&mut self.rng.lock().unwrap(), median.as_secs_f64(), p95.as_secs_f64());
+        self.scaled(Duration::from_secs_f64(seconds))
+    }
+
+    /// Starts waking an office if it sleeps; returns a receiver that turns true when it is up.
+    async fn wake(self: &Arc<Self>, office: &str, prewarm: bool) -> Option<watch::Receiver<bool>> {
+        let (tx, rx) = watch::channel(false);
+        {
+            let mut offices = self.offices.lock().unwrap();
+            match offices.get(office) {
+                Some(Office::Asleep) | None => {
+                    offices.insert(office.to_owned(), Office::Waking { ready: rx.clone() });
+                }
+                Some(Office::Waking { ready }) => return Some(ready.clone()),
+                _ => return None,
+            }
+        }
+        let decided = Instant::now();
+        let sim = Arc::clone(self);
+        let office = office.to_owned();
+        tokio::spawn(async move {
+            let tier = sim.tiers[&office];
+            let row = sim.store.office(&office).await.ok().flatten();
+            let generation = match row {
+                Some(row) => sim.store.begin_wake(&row, "sim", Duration::from_secs(3600)).await.ok().flatten(),
+                None => None,
+            };
+            let Some(generation) = generation else {
+                sim.offices.lock().unwrap().insert(office.clone(), Office::Asleep);
+                let _ = tx.send(true);
+                return;
+            };
+            let placed = sim.fleet.place(&office, generation, tier).await;
+            let overhead = match &placed {
+                Ok((_, Source::Pool)) => Some(decided.elapsed()),
+                Ok((vm, Source::Fresh)) => sim
+                    .gce
+                    .calls()
+                    .iter()
+                    .find(|c| c.method == "POST" && c.instance.as_deref() == Some(vm.name.as_str()))
+                    .map(|c| c.at.saturating_duration_since(decided)),
+                Err(_) => None,
+            };
+            match placed {
+                Ok((vm, source)) => {
+                    // Restore the snapshot, then the agent answers.
+                    tokio::time::sleep(sim.draw(sim.policy.restore)).await;
+                    let mut tally = sim.tally.lock().unwrap();
+                    tally.wakes += 1;
+                    if let Some(overhead) = overhead {
+                        tally.overhead_ms.push(overhead.as_secs_f64() * 1000.0);
+                    }
+                    if source == Source::Pool {
+                        tally.pool_claims.insert(vm.name.clone());
+                    }
+                    let live = tally.live.entry(office.clone()).or_default();
+                    *live += 1;
+                    if *live > 1 {
+                        tally.duplicates += 1;
+                    }
+                    if prewarm {
+                        tally.prewarms += 1;
+                    }
+                    drop(tally);
+                    let now = Instant::now();
+                    let prewarm_until = prewarm.then(|| now + sim.scaled(sim.policy.prewarm_ttl));
+                    sim.offices
+                        .lock()
+                        .unwrap()
+                        .insert(office.clone(), Office::Up { vm, busy_until: now, last_active: now, prewarm_until });
+                }
+                Err(error) => {
+                    tracing::warn!(office, "wake failed: {error}");
+                    sim.tally.lock().unwrap().wake_failures += 1;
+                    let _ = sim
+                        .store
+                        .transition(
+                            &office,
+                            generation,
+                            &[orchestrator::store::OfficeState::Waking],
+                            orchestrator::store::OfficeChange::to(orchestrator::store::OfficeState::Asleep),
+                        )
+                        .await;
+                    sim.offices.lock().unwrap().insert(office.clone(), Office::Asleep);
+                }
+            }
+            let _ = tx.send(true);
+        });
+        Some(rx)
+    }
+
+    async fn on_typing(self: &Arc<Self>, office: &str, user: &str) {
+        let key = (user.to_owned(), office.to_owned());
+        {
+            let mut recent = self.recent_signals.lock().unwrap();
+            if recent.get(&key).is_some_and(|at| at.elapsed() < self.scaled(Duration::from_secs(8))) {
+                return;
+            }
+            recent.insert(key, Instant::now());
+        }
+        let mut offices = self.offices.lock().unwrap();
+        match offices.get_mut(office) {
+            // Up already: someone typing keeps it from idling out.
+            Some(Office::Up { last_active, prewarm_until, .. }) => {
+                *last_active = Instant::now();
+                if prewarm_until.is_some() {
+                    *prewarm_until = Some(Instant::now() + self.scaled(self.policy.prewarm_ttl));
+                }
+            }
+            Some(Office::Waking { .. } | Office::Sleeping) => {}
+            Some(Office::Asleep) | None => {
+                drop(offices);
+                self.wake(office, true).await;
+            }
+        }
+    }
+
+    async fn on_prompt(self: &Arc<Self>, office: &str, work: f64) {
+        let submitted = Instant::now();
+        let ready = {
+            let mut offices = self.offices.lock().unwrap();
+            match offices.get_mut(office) {
+                Some(Office::Up { busy_until, last_active, prewarm_until, .. }) => {
+                    let now = Instant::now();
+                    *busy_until = (*busy_until).max(now) + self.scaled(Duration::from_secs_f64(work));
+                    *last_active = now;
+                    let mut tally = self.tally.lock().unwrap();
+                    if prewarm_until.take().is_some() {
+                        tally.prewarm_hits += 1;
+                    }
+                    tally.ready_at_submit += 1;
+                    tally.waits.push(0.0);
+                    return;
+                }
+                Some(Office::Waking { ready }) => Some(ready.clone()),
+                _ => None,
+            }
+        };
+        let ready = match ready {
+            Some(ready) => Some(ready),
+            None => self.wake(office, false).await,
+        };
+        let sim = Arc::clone(self);
+        let office = office.to_owned();
+        tokio::spawn(async move {
+            if let Some(mut ready) = ready {
+                let _ = ready.wait_for(|up| *up).await;
+            }
+            // Sleeping (snapshotting) or a failed wake: try again until it is up.
+            loop {
+                let state = sim.offices.lock().unwrap().get(&office).cloned();
+                match state {
+                    Some(Office::Up { .. }) => break,
+                    Some(Office::Waking { mut ready }) => {
+                        let _ = ready.wait_for(|up| *up).await;
+                    }
+                    Some(Office::Asleep) | None => {
+                        if let Some(mut ready) = sim.wake(&office, false).await {
+                            let _ = ready.wait_for(|up| *up).await;
+                        }
+                    }
+                    Some(Office::Sleeping) => tokio::time::sleep(sim.scaled(Duration::from_secs(1))).await,
+                }
+            }
+            let waited = submitted.elapsed().as_secs_f64() / sim.factor;
+            let mut offices = sim.offices.lock().unwrap();
+            if let Some(Office::Up { busy_until, last_active, prewarm_until, .. }) = offices.get_mut(&office) {
+                let now = Instant::now();
+                *busy_until = (*busy_until).max(now) + sim.scaled(Duration::from_secs_f64(work));
+                *last_active = now;
+                let mut tally = sim.tally.lock().unwrap();
+                if prewarm_until.take().is_some() {
+                    tally.prewarm_hits += 1;
+                }
+                tally.waits.push(waited);
+            }
+        });
+    }
+
+    /// Puts offices to sleep: idle past the timeout, or prewarmed with no prompt.
+    async fn sweep(self: &Arc<Self>) {
+        let now = Instant::now();
+        let idle = self.scaled(self.policy.idle_timeout);
+        let mut going = Vec::new();
+        {
+            let mut offices = self.offices.lock().unwrap();
+            for (name, office) in offices.iter_mut() {
+                if let Office::Up { vm, busy_until, last_active, prewarm_until } = office {
+                    let expired = prewarm_until.is_some_and(|until| now >= until);
+                    let idled =
+                        prewarm_until.is_none() && now >= *busy_until && now.duration_since(*last_active) >= idle;
+                    if (expired && now >= *busy_until) || idled {
+                        if expired {
+                            self.tally.lock().unwrap().prewarm_expired += 1;
+                        }
+                        going.push((name.clone(), vm.clone()));
+                        *office = Office::Sleeping;
+                    }
+                }
+            }
+        }
+        for (name, vm) in going {
+            let sim = Arc::clone(self);
+            tokio::spawn(async move {
+                tokio::time::sleep(sim.draw(sim.policy.snapshot)).await;
+                if let Err(error) = sim.fleet.release(&vm).await {
+                    tracing::warn!(vm = %vm.name, "cannot delete: {error:#}");
+                }
+                if let Ok(Some(row)) = sim.store.office(&name).await {
+                    let _ = sim
+                        .store
+                        .transition(
+                            &name,
+                            row.generation,
+                            &[orchestrator::store::OfficeState::Waking],
+                            orchestrator::store::OfficeChange::to(orchestrator::store::OfficeState::Asleep),
+                        )
+                        .await;
+                }
+                *sim.tally.lock().unwrap().live.entry(name.clone()).or_default() -= 1;
+                sim.offices.lock().unwrap().insert(name, Office::Asleep);
+            });
+        }
+    }
+}
+
+/// What a run measured.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub kind: String,
+    pub offices: usize,
+    pub hours: f64,
+    pub prompts: usize,
+    pub ready_at_submit: f64,
+    pub wait_p50: f64,
+    pub wait_p95: f64,
+    pub wait_p99: f64,
+    pub vm_hours: f64,
+    pub always_on_hours: f64,
+    pub pool_waste_hours: f64,
+    pub calls_per_minute_mean: f64,
+    pub calls_per_minute_max: usize,
+    pub quota_per_minute: u32,
+    pub duplicates: usize,
+    pub overhead_p99_ms: f64,
+    pub prewarms: usize,
+    pub prewarm_hits: usize,
+    pub prewarm_expired: usize,
+    pub wakes: usize,
+    pub wake_failures: usize,
+    pub real_seconds: f64,
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "{} trace: {} offices, {:.0} h, {} prompts ({:.0} s real)",
+            self.kind, self.offices, self.hours, self.prompts, self.real_seconds
+        )?;
+        writeln!(f, "  ready at submit:      {:.1}%", self.ready_at_submit * 100.0)?;
+        writeln!(
+            f,
+            "  time to ready:        p50 {:.1} s  p95 {:.1} s  p99 {:.1} s",
+            self.wait_p50, self.wait_p95, self.wait_p99
+        )?;
+        writeln!(
+            f,
+            "  VM-hours:             {:.1} of {:.0} always-on ({:.1}%)",
+            self.vm_hours,
+            self.always_on_hours,
+            100.0 * self.vm_hours / self.always_on_hours
+        )?;
+        writeln!(f, "  pool waste:           {:.1} VM-hours never claimed", self.pool_waste_hours)?;
+        writeln!(
+            f,
+            "  API writes per minute: mean {:.1}, max {} (quota {})",
+            self.calls_per_minute_mean, self.calls_per_minute_max, self.quota_per_minute
+        )?;
+        writeln!(
+            f,
+            "  prewarms:             {} ({} hit, {} expired)",
+            self.prewarms, self.prewarm_hits, self.prewarm_expired
+        )?;
+        writeln!(f, "  wakes:                {} ({} failed)", self.wakes, self.wake_failures)?;
+        writeln!(f, "  orchestration p99:    {:.1} ms (signal → VM claimed or first GCE call)", self.overhead_p99_ms)?;
+        write!(f, "  duplicate VMs:        {}", self.duplicates)
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+/// Runs a trace at `factor` (0.002: a simulated day takes about three minutes).
+pub async fn run(header: Header, events: Vec<Event>, factor: f64, policy: Policy) -> anyhow::Result<Report> {
+    let started = Instant::now();
+    let gce = FakeGce::start(GceOptions {
+        time_factor: factor,
+        writes_per_minute: policy.writes_per_minute,
+        ..GceOptions::default()
+    })
+    .await?;
+    let data = tempfile::tempdir()?;
+    let store = Store::connect(&format!("sqlite://{}?mode=rwc", data.path().join("sim.db").display())).await?;
+    store.ensure_offices(header.offices.iter().map(|o| o.name.as_str())).await?;
+    let tokens = gcp_auth::CustomServiceAccount::from_json(&gce.service_account_json())?;
+    let zones = vec!["europe-west1-b".to_owned(), "europe-west1-c".to_owned(), "europe-west1-d".to_owned()];
+    let mut settings =
+        GceSettings::new(&gce.api_url, gce.project(), zones, "projects/nova-test/global/images/office-1");
+    settings.health_url = gce.health_url_template();
+    let scale = |d: Duration| d.mul_f64(factor);
+    settings.boot_timeout = scale(settings.boot_timeout);
+    settings.health_timeout = scale(settings.health_timeout);
+    settings.rate_limit_pause = scale(settings.rate_limit_pause);
+    settings.breaker_cooldown = scale(settings.breaker_cooldown);
+    let backend = Arc::new(GceBackend::new(settings, Arc::new(tokens))?);
+    let mut pool = policy.pool.clone();
+    pool.ttl = scale(pool.ttl);
+    pool.demand_window = scale(pool.demand_window);
+    pool.pass_interval = scale(pool.pass_interval);
+    let mut used: Vec<&'static Tier> = header.offices.iter().filter_map(|o| tiers::tier(o.tier)).collect();
+    used.sort_by_key(|t| t.number);
+    used.dedup_by_key(|t| t.number);
+    let fleet = Fleet::new(store.clone(), backend, pool, "sim", used);
+    let reconciler = tokio::spawn(Arc::clone(&fleet).run());
+    let tiers = header
+        .offices
+        .iter()
+        .map(|o| {
+            Ok((o.name.clone(), tiers::tier(o.tier).with_context(|| format!("office {} has tier {}", o.name, o.tier))?))
+        })
+        .collect::<anyhow::Result<HashMap<_, _>>>()?;
+    let sim = Arc::new(Sim {
+        fleet,
+        store,
+        gce,
+        factor,
+        policy: policy.clone(),
+        tiers,
+        offices: Mutex::new(HashMap::new()),
+        tally: Mutex::new(Tally::default()),
+        rng: Mutex::new(rand::rngs::StdRng::seed_from_u64(11)),
+        recent_signals: Mutex::new(HashMap::new()),
+    });
+    let sweeper = {
+        let sim = Arc::clone(&sim);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(sim.scaled(Duration::from_secs(5))).await;
+                sim.sweep().await;
+            }
+        })
+    };
+    let origin = tokio::time::Instant::now();
+    let prompts = events.iter().filter(|e| e.kind == EventKind::Prompt).count();
+    for event in &events {
+        tokio::time::sleep_until(origin + Duration::from_secs_f64(event.t * factor)).await;
+        match event.kind {
+            EventKind::Typing => sim.on_typing(&event.office, &event.user).await,
+            EventKind::Prompt => sim.on_prompt(&event.office, event.work).await,
+        }
+    }
+    tokio::time::sleep_until(origin + Duration::from_secs_f64(header.hours * 3600.0 * factor)).await;
+    // Every prompt has been answered by now (or waits for a wake still in flight).
+    let guard = Instant::now() + Duration::from_secs(60);
+    while sim.tally.lock().unwrap().waits.len() < prompts && Instant::now() < guard {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    sweeper.abort();
+    reconciler.abort();
+
+    let end = Instant::now();
+    let tally = std::mem::take(&mut *sim.tally.lock().unwrap());
+    let mut waits = tally.waits.clone();
+    waits.sort_by(f64::total_cmp);
+    let mut overhead = tally.overhead_ms.clone();
+    overhead.sort_by(f64::total_cmp);
+    let hours_of = |from: Instant, to: Option<Instant>| {
+        to.unwrap_or(end).min(end).saturating_duration_since(from).as_secs_f64() / factor / 3600.0
+    };
+    let instances = sim.gce.all_instances();
+    let vm_hours: f64 = instances.iter().map(|i| hours_of(i.created, i.deleted_at)).sum();
+    let pool_waste_hours: f64 = instances
+        .iter()
+        .filter(|i| i.name.starts_with("nova-pool-") && !tally.pool_claims.contains(&i.name))
+        .map(|i| hours_of(i.created, i.deleted_at))
+        .sum();
+    let calls = sim.gce.calls();
+    let minute = Duration::from_secs(60).mul_f64(factor);
+    let mut per_minute: HashMap<u64, usize> = HashMap::new();
+    // The quota counts writes; reads are cheap and separately limited.
+    let writes: Vec<_> = calls.iter().filter(|c| c.method != "GET").collect();
+    for call in &writes {
+        let bucket = (call.at.saturating_duration_since(started).as_secs_f64() / minute.as_secs_f64()) as u64;
+        *per_minute.entry(bucket).or_default() += 1;
+    }
+    let minutes = (header.hours * 60.0).max(1.0);
+    Ok(Report {
+        kind: header.kind.clone(),
+        offices: header.offices.len(),
+        hours: header.hours,
+        prompts,
+        ready_at_submit: tally.ready_at_submit as f64 / prompts.max(1) as f64,
+        wait_p50: percentile(&waits, 0.50),
+        wait_p95: percentile(&waits, 0.95),
+        wait_p99: percentile(&waits, 0.99),
+        vm_hours,
+        always_on_hours: header.offices.len() as f64 * header.hours,
+        pool_waste_hours,
+        calls_per_minute_mean: writes.len() as f64 / minutes,
+        calls_per_minute_max: per_minute.values().copied().max().unwrap_or(0),
+        quota_per_minute: policy.writes_per_minute,
+        duplicates: tally.duplicates,
+        overhead_p99_ms: percentile(&overhead, 0.99),
+        prewarms: tally.prewarms,
+        prewarm_hits: tally.prewarm_hits,
+        prewarm_expired: tally.prewarm_expired,
+        wakes: tally.wakes,
+        wake_failures: tally.wake_failures,
+        real_seconds: started.elapsed().as_secs_f64(),
+    })
+}
