@@ -669,3 +669,41 @@ pub async fn run(header: Header, events: Vec<Event>, factor: f64, policy: Policy
         real_seconds: started.elapsed().as_secs_f64(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discord_traces_type_before_each_prompt_and_slack_traces_never_do() {
+        let (header, discord) = generate("discord", 30, 24.0, 5).unwrap();
+        assert_eq!(header.offices.len(), 30);
+        let prompts = discord.iter().filter(|e| e.kind == EventKind::Prompt).count();
+        let typing = discord.iter().filter(|e| e.kind == EventKind::Typing).count();
+        assert!(prompts > 30 && typing == prompts, "{prompts} prompts, {typing} typing signals");
+        assert!(discord.windows(2).all(|w| w[0].t <= w[1].t), "events in time order");
+        let (_, slack) = generate("slack", 30, 24.0, 5).unwrap();
+        assert!(slack.iter().all(|e| e.kind == EventKind::Prompt));
+        assert!(generate("irc", 1, 1.0, 1).is_err());
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_day() {
+        let one = generate("slack", 10, 24.0, 9).unwrap().1;
+        let two = generate("slack", 10, 24.0, 9).unwrap().1;
+        assert_eq!(serde_json::to_string(&one).unwrap(), serde_json::to_string(&two).unwrap());
+    }
+
+    #[test]
+    fn traces_round_trip_through_a_file() {
+        let (header, events) = generate("discord", 3, 24.0, 2).unwrap();
+        let file = tempfile::NamedTempFile::new().unwrap();
+        write_trace(&header, &events, &mut file.as_file()).unwrap();
+        let (read_header, read_events) = read_trace(file.path()).unwrap();
+        assert_eq!(read_header.offices.len(), 3);
+        assert_eq!(read_events.len(), events.len());
+        std::fs::write(file.path(), "{\"kind\":\"x\"}\n").unwrap();
+        let error = format!("{:#}", read_trace(file.path()).unwrap_err());
+        assert!(error.contains(":1: not a trace header"), "{error}");
+    }
+}

@@ -6,5 +6,6 @@ mod browser;
 mod discord;
 mod harness;
 mod routing_sets;
+mod simulate;
 mod slack;
 mod stories;
