@@ -343,20 +343,23 @@ impl Sim {
             }
             recent.insert(key, Instant::now());
         }
-        let mut offices = self.offices.lock().unwrap();
-        match offices.get_mut(office) {
-            // Up already: someone typing keeps it from idling out.
-            Some(Office::Up { last_active, prewarm_until, .. }) => {
-                *last_active = Instant::now();
-                if prewarm_until.is_some() {
-                    *prewarm_until = Some(Instant::now() + self.scaled(self.policy.prewarm_ttl));
+        let asleep = {
+            let mut offices = self.offices.lock().unwrap();
+            match offices.get_mut(office) {
+                // Up already: someone typing keeps it from idling out.
+                Some(Office::Up { last_active, prewarm_until, .. }) => {
+                    *last_active = Instant::now();
+                    if prewarm_until.is_some() {
+                        *prewarm_until = Some(Instant::now() + self.scaled(self.policy.prewarm_ttl));
+                    }
+                    false
                 }
+                Some(Office::Waking { .. } | Office::Sleeping) => false,
+                Some(Office::Asleep) | None => true,
             }
-            Some(Office::Waking { .. } | Office::Sleeping) => {}
-            Some(Office::Asleep) | None => {
-                drop(offices);
-                self.wake(office, true).await;
-            }
+        };
+        if asleep {
+            self.wake(office, true).await;
         }
     }
 
