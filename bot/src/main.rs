@@ -109,6 +109,17 @@ enum Command {
         /// Real seconds per simulated second (0.002: a day in about three minutes).
         #[arg(long, default_value_t = 0.002)]
         time_factor: f64,
+        /// An office with nothing to do sleeps after this.
+        #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+        idle_timeout: std::time::Duration,
+        /// A typing signal keeps an office up this long waiting for the prompt.
+        #[arg(long, default_value = "90s", value_parser = humantime::parse_duration)]
+        prewarm_ttl: std::time::Duration,
+        /// Warm VMs per tier in use, at least and at most (following demand between).
+        #[arg(long, default_value_t = 1)]
+        pool_floor: usize,
+        #[arg(long, default_value_t = 6)]
+        pool_ceiling: usize,
     },
 }
 
@@ -313,13 +324,16 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             bot::simulate::write_trace(&header, &events, &mut std::io::stdout().lock())?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Simulate { trace, time_factor, .. } => {
+        Command::Simulate { trace, time_factor, idle_timeout, prewarm_ttl, pool_floor, pool_ceiling, .. } => {
             let trace = trace.context("--trace FILE or --generate KIND")?;
             if !(time_factor > 0.0 && time_factor <= 1.0) {
                 anyhow::bail!("--time-factor must be in (0, 1]");
             }
             let (header, events) = bot::simulate::read_trace(&trace)?;
-            let report = bot::simulate::run(header, events, time_factor, Default::default()).await?;
+            let mut policy = bot::simulate::Policy { idle_timeout, prewarm_ttl, ..Default::default() };
+            policy.pool.floor = pool_floor;
+            policy.pool.ceiling = pool_ceiling.max(pool_floor);
+            let report = bot::simulate::run(header, events, time_factor, policy).await?;
             println!("{report}");
             Ok(ExitCode::SUCCESS)
         }
