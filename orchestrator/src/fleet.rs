@@ -141,14 +141,64 @@ impl Fleet {
         self.store.forget_claimed_vm(&vm.name).await
     }
 
-    /// Runs passes until the task is aborted: every `pass_interval`, and right after claims.
+    /// Runs passes until the task is aborted: every `pass_interval`, and right after
+    /// claims; every tenth pass also sweeps for orphaned VMs.
     pub async fn run(self: Arc<Self>) {
+        let mut passes = 0u64;
         loop {
-            if let Err(error) = self.reconcile().await {
-                tracing::error!("pool pass failed: {error:#}");
+            match self.reconcile().await {
+                Ok(pass) if pass.leader && passes.is_multiple_of(10) => {
+                    if let Err(error) = self.sweep_orphans(self.backend.boot_timeout()).await {
+                        tracing::error!("orphan sweep failed: {error:#}");
+                    }
+                }
+                Ok(_) => {}
+                Err(error) => tracing::error!("pool pass failed: {error:#}"),
             }
+            passes += 1;
             let _ = tokio::time::timeout(self.settings.pass_interval, self.refill.notified()).await;
         }
+    }
+
+    /// Deletes Nova's VMs that nothing accounts for: an office's VM of a generation that
+    /// is not the office's current one (or whose office sleeps: a crash came between its
+    /// snapshot and the delete), and pool VMs with no pool row (a crash between create
+    /// and record). VMs younger than `grace` are left alone: they may be on their way
+    /// to being recorded. Returns the names deleted.
+    pub async fn sweep_orphans(&self, grace: Duration) -> anyhow::Result<Vec<String>> {
+        use crate::store::OfficeState;
+        let young = chrono::Utc::now() - chrono::Duration::from_std(grace)?;
+        let mut deleted = Vec::new();
+        for zone in self.backend.zones() {
+            for (vm, owner) in self.backend.client().list_nova_instances(zone).await? {
+                if vm.created.is_none_or(|at| at > young) {
+                    continue;
+                }
+                let orphan = if owner == "pool" {
+                    !self.store.has_warm_vm(&vm.name).await?
+                } else {
+                    match (provisioner::gce::parse_instance_name(&vm.name), self.store.office(&owner).await?) {
+                        (Some((_, generation)), Some(office)) => {
+                            let current = office.generation == generation;
+                            let up = !matches!(
+                                OfficeState::parse(&office.state),
+                                Some(OfficeState::Asleep | OfficeState::Failed)
+                            );
+                            !(current && up)
+                        }
+                        // An office no longer configured, or a name Nova did not make.
+                        (_, None) | (None, _) => true,
+                    }
+                };
+                if orphan {
+                    tracing::warn!(vm = %vm.name, zone, owner, "deleting a VM nothing accounts for");
+                    metrics::counter!("nova_gce_orphans_deleted_total").increment(1);
+                    self.backend.delete(zone, &vm.name).await?;
+                    deleted.push(vm.name);
+                }
+            }
+        }
+        Ok(deleted)
     }
 
     /// How many warm VMs a tier should have now.

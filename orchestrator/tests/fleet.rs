@@ -166,3 +166,39 @@ async fn unclaimed_members_expire_and_only_one_replica_reconciles() {
     .expect("expired members are deleted (and replaced)");
     db.cleanup().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_the_snapshot_and_the_delete_leaves_no_vm_behind_after_restart() {
+    use orchestrator::store::{OfficeChange, OfficeState};
+    let db = TestDatabase::new().await.unwrap();
+    let store = Store::connect(&db.url).await.unwrap();
+    let gce = FakeGce::start(GceOptions::default()).await.unwrap();
+    store.ensure_offices(["maker"]).await.unwrap();
+    let fleet = Fleet::new(store.clone(), backend(&gce), pools(0), "replica-a", vec![]);
+    let row = store.office("maker").await.unwrap().unwrap();
+    let generation = store.begin_wake(&row, "replica-a", Duration::from_secs(60)).await.unwrap().unwrap();
+    let (vm, _) = fleet.place("maker", generation, tier(2).unwrap()).await.unwrap();
+    // The snapshot is stored and the office recorded asleep; then the process dies
+    // before it deletes the VM.
+    let mut asleep = OfficeChange::to(OfficeState::Asleep);
+    asleep.snapshot = Some(("snapshots/maker/1.tar.zst".into(), 1024));
+    assert!(store.transition("maker", generation, &[OfficeState::Waking], asleep).await.unwrap());
+    drop(fleet);
+
+    // A new process: its first sweep finds the VM nothing accounts for and deletes it.
+    let mut settings = pools(0);
+    settings.pass_interval = Duration::from_millis(20);
+    let restarted = Fleet::new(store.clone(), backend(&gce), settings, "replica-b", vec![]);
+    let deleted = restarted.sweep_orphans(Duration::ZERO).await.unwrap();
+    assert_eq!(deleted, [vm.name.clone()]);
+    assert!(gce.instances().is_empty(), "nothing left running");
+    let office = store.office("maker").await.unwrap().unwrap();
+    assert_eq!((office.state.as_str(), office.snapshot_key.as_deref()), ("asleep", Some("snapshots/maker/1.tar.zst")));
+    // The next wake is a new generation with its own VM; a sweep leaves that one alone.
+    let generation = store.begin_wake(&office, "replica-b", Duration::from_secs(60)).await.unwrap().unwrap();
+    let (next, _) = restarted.place("maker", generation, tier(2).unwrap()).await.unwrap();
+    assert_eq!(next.name, "nova-maker-g2");
+    assert!(restarted.sweep_orphans(Duration::ZERO).await.unwrap().is_empty());
+    assert_eq!(gce.instances().len(), 1);
+    db.cleanup().await.unwrap();
+}

@@ -377,6 +377,15 @@ fn route(
     }
     let answer = match (method.as_str(), rest) {
         ("POST", ["instances"]) => insert(shared, cloud, &zone, body, now),
+        ("GET", ["instances"]) => {
+            let items: Vec<Value> = cloud
+                .instances
+                .values()
+                .filter(|i| i.zone == zone && i.status(now) != "DELETED")
+                .map(|i| instance_json(shared, project, i, now))
+                .collect();
+            return (StatusCode::OK, json!({"kind": "compute#instanceList", "items": items}));
+        }
         ("GET", ["instances", name]) => match cloud.instances.get(&(zone.clone(), (*name).to_owned())) {
             Some(instance) if instance.status(now) != "DELETED" => {
                 return (StatusCode::OK, instance_json(shared, project, instance, now));
@@ -523,6 +532,7 @@ fn instance_json(shared: &Shared, project: &str, instance: &Instance, now: Insta
         "zone": format!("{api}/projects/{project}/zones/{}", instance.zone),
         "machineType": format!("{api}/projects/{project}/zones/{}/machineTypes/{}", instance.zone, instance.machine_type),
         "status": instance.status(now),
+        "creationTimestamp": (chrono::Utc::now() - now.saturating_duration_since(instance.created)).to_rfc3339(),
         "labels": instance.labels,
         "networkInterfaces": [{"networkIP": "127.0.0.1"}],
     })

@@ -104,6 +104,11 @@ impl Store {
         Ok(removed.rows_affected == 1)
     }
 
+    /// Whether a pool VM (warm or claimed) is on record.
+    pub async fn has_warm_vm(&self, name: &str) -> anyhow::Result<bool> {
+        Ok(warm_vms::Entity::find_by_id(name.to_owned()).one(&self.db).await?.is_some())
+    }
+
     /// Forgets a claimed VM (its office deleted it on sleep).
     pub async fn forget_claimed_vm(&self, name: &str) -> anyhow::Result<()> {
         warm_vms::Entity::delete_many().filter(warm_vms::Column::Name.eq(name)).exec(&self.db).await?;

@@ -74,6 +74,12 @@ pub struct InstanceInfo {
     pub name: String,
     pub status: String,
     pub internal_ip: Option<String>,
+    pub created: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+fn created(item: &Value) -> Option<chrono::DateTime<chrono::Utc>> {
+    let at = chrono::DateTime::parse_from_rfc3339(item["creationTimestamp"].as_str()?).ok()?;
+    Some(at.with_timezone(&chrono::Utc))
 }
 
 pub struct GceClient {
@@ -155,7 +161,29 @@ impl GceClient {
             name: answer["name"].as_str().unwrap_or_default().to_owned(),
             status: answer["status"].as_str().unwrap_or_default().to_owned(),
             internal_ip: answer["networkInterfaces"][0]["networkIP"].as_str().map(str::to_owned),
+            created: created(&answer),
         })
+    }
+
+    /// The instances of a zone that Nova made (labelled `nova-owner`), with their owner.
+    pub async fn list_nova_instances(&self, zone: &str) -> Result<Vec<(InstanceInfo, String)>, GceError> {
+        let url = self.zone_url(zone, "instances?filter=labels.nova-owner%3A*&maxResults=500");
+        let answer = self.call(reqwest::Method::GET, url, None).await?;
+        Ok(answer["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|item| {
+                let owner = item["labels"]["nova-owner"].as_str()?.to_owned();
+                let info = InstanceInfo {
+                    name: item["name"].as_str()?.to_owned(),
+                    status: item["status"].as_str().unwrap_or_default().to_owned(),
+                    internal_ip: item["networkInterfaces"][0]["networkIP"].as_str().map(str::to_owned),
+                    created: created(item),
+                };
+                Some((info, owner))
+            })
+            .collect())
     }
 
     pub async fn delete(&self, zone: &str, name: &str, request_id: &str) -> Result<Operation, GceError> {

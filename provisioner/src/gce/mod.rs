@@ -81,6 +81,13 @@ pub fn instance_name(office: &str, generation: i64) -> String {
     format!("nova-{}-g{generation}", label_value(office))
 }
 
+/// The (office label, generation) a VM name stands for, if it is an office's VM.
+pub fn parse_instance_name(name: &str) -> Option<(&str, i64)> {
+    let rest = name.strip_prefix("nova-")?;
+    let (office, generation) = rest.rsplit_once("-g")?;
+    Some((office, generation.parse().ok()?))
+}
+
 /// An office name as GCE allows it in names and labels: lowercase letters, digits,
 /// dashes; short enough that `nova-{office}-g{any i64}` fits GCE's 63 characters.
 fn label_value(office: &str) -> String {
@@ -236,6 +243,15 @@ impl GceBackend {
         }
     }
 
+    pub fn zones(&self) -> &[String] {
+        &self.settings.zones
+    }
+
+    /// How long a create may take: younger VMs may be on their way to being recorded.
+    pub fn boot_timeout(&self) -> Duration {
+        self.settings.boot_timeout
+    }
+
     /// The image offices' own VMs are created from.
     pub fn image(&self) -> &str {
         &self.settings.image
@@ -295,6 +311,9 @@ mod tests {
     #[test]
     fn names_are_deterministic_and_valid_for_gce() {
         assert_eq!(instance_name("maker", 3), "nova-maker-g3");
+        assert_eq!(parse_instance_name("nova-maker-g3"), Some(("maker", 3)));
+        assert_eq!(parse_instance_name("nova-big-gun-g12"), Some(("big-gun", 12)));
+        assert_eq!(parse_instance_name("web-1"), None);
         assert_eq!(instance_name("Data_Team!", 12), "nova-data-team-g12");
         let long = instance_name(&"x".repeat(100), i64::MAX);
         assert!(long.len() <= 63, "{long}");
