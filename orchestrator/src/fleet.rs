@@ -111,6 +111,40 @@ impl Fleet {
         self.image.lock().expect("image lock").clone()
     }
 
+    /// Builds a new environment image from `base` and moves the pools to it (their old
+    /// members retire gradually). One replica per `cadence`; a failed build keeps the
+    /// newest good image. `Ok(None)`: another replica builds this time.
+    pub async fn rebuild_image(&self, base: &str, version: &str, cadence: Duration) -> anyhow::Result<Option<String>> {
+        let now = now_ms();
+        if !self.store.take_lease("images", &self.replica, now, now + cadence.as_millis() as i64).await? {
+            return Ok(None);
+        }
+        match self.backend.build_image(base, version).await {
+            Ok(image) => {
+                tracing::info!(image, "a new environment image; pools move to it");
+                metrics::counter!("nova_image_builds_total", "outcome" => "ok").increment(1);
+                self.set_image(&image);
+                Ok(Some(image))
+            }
+            Err(error) => {
+                metrics::counter!("nova_image_builds_total", "outcome" => "failed").increment(1);
+                Err(anyhow::Error::new(error)
+                    .context(format!("image build {version} failed; pools keep {}", self.image())))
+            }
+        }
+    }
+
+    /// Rebuilds the image every `cadence` (default in DESIGN.md: 30 minutes).
+    pub async fn run_image_builds(self: Arc<Self>, base: String, cadence: Duration) {
+        loop {
+            tokio::time::sleep(cadence).await;
+            let version = chrono::Utc::now().format("%Y%m%d-%H%M%S").to_string();
+            if let Err(error) = self.rebuild_image(&base, &version, cadence).await {
+                tracing::error!("{error:#}");
+            }
+        }
+    }
+
     /// A VM for an office's generation: a warm one if the pool has it, else a new one
     /// (named after the office and generation, so only one can exist).
     pub async fn place(&self, office: &str, generation: i64, tier: &Tier) -> Result<(Vm, Source), CreateError> {

@@ -202,3 +202,30 @@ async fn a_crash_between_the_snapshot_and_the_delete_leaves_no_vm_behind_after_r
     assert_eq!(gce.instances().len(), 1);
     db.cleanup().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuilt_image_moves_the_pool_and_one_replica_builds_per_cadence() {
+    let db = TestDatabase::new().await.unwrap();
+    let store = Store::connect(&db.url).await.unwrap();
+    let gce = FakeGce::start(GceOptions::default()).await.unwrap();
+    let fleet = Fleet::new(store.clone(), backend(&gce), pools(2), "replica-a", vec![tier(2).unwrap()]);
+    let other = Fleet::new(store.clone(), backend(&gce), pools(2), "replica-b", vec![tier(2).unwrap()]);
+    fill(&fleet, &store, 2).await;
+    let base = "projects/debian-cloud/global/images/debian-12";
+    let cadence = Duration::from_secs(1800);
+    let image = fleet.rebuild_image(base, "v2", cadence).await.unwrap().expect("this replica builds");
+    assert_eq!(other.rebuild_image(base, "v2b", cadence).await.unwrap(), None, "one build per cadence");
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            fleet.reconcile().await.unwrap();
+            let old = store.count_warm_vms(2, "projects/nova-test/global/images/office-1").await.unwrap();
+            if old == 0 && store.count_warm_vms(2, &image).await.unwrap() >= 2 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the pool boots from the new image");
+    db.cleanup().await.unwrap();
+}

@@ -155,3 +155,33 @@ async fn deleting_is_idempotent_and_bad_credentials_are_named() {
     let error = backend.client().get(ZONES[0], "nova-maker-g1").await.unwrap_err();
     assert!(matches!(error, GceError::Unauthorized(_)), "{error}");
 }
+
+#[tokio::test]
+async fn an_image_is_built_from_a_builder_vm_that_is_then_deleted() {
+    let gce = FakeGce::start(quick()).await.unwrap();
+    let backend = backend(&gce, |_| {}).await;
+    let image = backend.build_image("projects/debian-cloud/global/images/debian-12", "20261122-0100").await.unwrap();
+    assert_eq!(image, "projects/nova-test/global/images/nova-office-20261122-0100");
+    let images = gce.images();
+    assert_eq!(images.len(), 1);
+    assert_eq!(images[0].source_disk, "zones/europe-west1-b/disks/nova-builder-20261122-0100");
+    assert_eq!(images[0].family.as_deref(), Some("nova-office"));
+    assert!(gce.instances().is_empty(), "the builder is gone");
+}
+
+#[tokio::test]
+async fn a_failed_build_leaves_no_image_and_no_builder() {
+    let gce = FakeGce::start(quick()).await.unwrap();
+    gce.never_healthy("nova-builder-");
+    let backend = backend(&gce, |_| {}).await;
+    let error = backend.build_image("projects/debian-cloud/global/images/debian-12", "v2").await.unwrap_err();
+    assert!(error.to_string().starts_with("the builder VM did not finish setup"), "{error}");
+    assert!(gce.images().is_empty());
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while !gce.instances().is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the failed builder is deleted");
+}

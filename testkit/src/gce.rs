@@ -81,6 +81,8 @@ pub struct Instance {
     pub healthy_at: Option<Instant>,
     pub deleting_at: Option<Instant>,
     pub deleted_at: Option<Instant>,
+    /// When a stop finishes (the VM is TERMINATED from then on).
+    pub stopped_at: Option<Instant>,
 }
 
 impl Instance {
@@ -88,6 +90,8 @@ impl Instance {
         match (self.deleting_at, self.deleted_at) {
             (Some(_), Some(gone)) if now >= gone => "DELETED",
             (Some(_), _) => "STOPPING",
+            _ if self.stopped_at.is_some_and(|at| now >= at) => "TERMINATED",
+            _ if self.stopped_at.is_some() => "STOPPING",
             _ if now < self.created + (self.running_at - self.created) / 3 => "PROVISIONING",
             _ if now < self.running_at => "STAGING",
             _ => "RUNNING",
@@ -118,12 +122,17 @@ impl Operation {
         let mut op = json!({
             "kind": "compute#operation",
             "name": self.name,
-            "zone": format!("{base}/projects/{project}/zones/{}", self.zone),
             "operationType": self.kind,
-            "targetLink": format!("{base}/projects/{project}/zones/{}/instances/{}", self.zone, self.target),
             "status": status,
             "progress": if status == "DONE" { 100 } else { 0 },
         });
+        if self.zone.is_empty() {
+            op["targetLink"] = json!(format!("{base}/projects/{project}/global/images/{}", self.target));
+        } else {
+            op["zone"] = json!(format!("{base}/projects/{project}/zones/{}", self.zone));
+            op["targetLink"] =
+                json!(format!("{base}/projects/{project}/zones/{}/instances/{}", self.zone, self.target));
+        }
         if status == "DONE"
             && let Some((code, message)) = &self.error
         {
@@ -145,9 +154,19 @@ pub struct Call {
     pub at: Instant,
 }
 
+/// An image made from a stopped VM's disk.
+#[derive(Debug, Clone)]
+pub struct Image {
+    pub name: String,
+    pub source_disk: String,
+    pub family: Option<String>,
+    pub ready_at: Instant,
+}
+
 #[derive(Default)]
 struct Cloud {
     instances: BTreeMap<(String, String), Instance>,
+    images: BTreeMap<String, Image>,
     operations: HashMap<String, Operation>,
     request_ids: HashMap<String, String>,
     tokens: HashSet<String>,
@@ -263,6 +282,11 @@ impl FakeGce {
         self.shared.options.time_factor
     }
 
+    /// Images, in name order.
+    pub fn images(&self) -> Vec<Image> {
+        self.shared.cloud.lock().unwrap().images.values().cloned().collect()
+    }
+
     /// Every instance ever created, deleted ones included.
     pub fn all_instances(&self) -> Vec<Instance> {
         self.shared.cloud.lock().unwrap().instances.values().cloned().collect()
@@ -361,6 +385,12 @@ fn route(
     now: Instant,
 ) -> (StatusCode, Value) {
     let segments: Vec<&str> = path.split('/').collect();
+    if let ["projects", project, "global", rest @ ..] = segments.as_slice() {
+        if *project != shared.options.project {
+            return error(StatusCode::FORBIDDEN, "forbidden", "Permission denied on the project");
+        }
+        return global(shared, cloud, method, project, rest, query, body, now);
+    }
     let ["projects", project, "zones", zone, rest @ ..] = segments.as_slice() else {
         return error(StatusCode::NOT_FOUND, "notFound", "Unknown path");
     };
@@ -417,6 +447,21 @@ fn route(
                 )),
             }
         }
+        ("POST", ["instances", name, "stop"]) => {
+            let key = (zone.clone(), (*name).to_owned());
+            let took = shared.draw(cloud, shared.options.latencies.operation);
+            match cloud.instances.get_mut(&key) {
+                Some(instance) if instance.status(now) != "DELETED" => {
+                    let done = *instance.stopped_at.get_or_insert(now + took);
+                    Ok(new_operation(cloud, &zone, "stop", name, now, done, None))
+                }
+                _ => Err(error(
+                    StatusCode::NOT_FOUND,
+                    "notFound",
+                    &format!("The resource 'instances/{name}' was not found"),
+                )),
+            }
+        }
         ("GET", ["operations", op]) | ("POST", ["operations", op, "wait"]) => {
             return match cloud.operations.get(*op) {
                 Some(found) => (StatusCode::OK, found.json(&shared_api(shared), project, now)),
@@ -435,6 +480,93 @@ fn route(
             (StatusCode::OK, cloud.operations[&op_name].json(&shared_api(shared), project, now))
         }
         Err(refused) => refused,
+    }
+}
+
+/// `projects/{p}/global/…`: images and their operations.
+#[allow(clippy::too_many_arguments)]
+fn global(
+    shared: &Shared,
+    cloud: &mut Cloud,
+    method: &Method,
+    project: &str,
+    rest: &[&str],
+    query: &HashMap<String, String>,
+    body: &Value,
+    now: Instant,
+) -> (StatusCode, Value) {
+    let api = shared_api(shared);
+    if let Some(op) =
+        query.get("requestId").and_then(|id| cloud.request_ids.get(id)).and_then(|n| cloud.operations.get(n))
+    {
+        return (StatusCode::OK, op.json(&api, project, now));
+    }
+    match (method.as_str(), rest) {
+        ("POST", ["images"]) => {
+            let name = body["name"].as_str().unwrap_or_default().to_owned();
+            if name.is_empty() {
+                return error(StatusCode::BAD_REQUEST, "invalid", "Required field 'resource.name' not specified");
+            }
+            if cloud.images.contains_key(&name) {
+                return error(
+                    StatusCode::CONFLICT,
+                    "alreadyExists",
+                    &format!("The resource 'global/images/{name}' already exists"),
+                );
+            }
+            // `zones/{zone}/disks/{disk}`: a VM's boot disk has the VM's name.
+            let source = body["sourceDisk"].as_str().unwrap_or_default().to_owned();
+            let parts: Vec<&str> = source.split('/').collect();
+            let disk = match parts.as_slice() {
+                [.., "zones", zone, "disks", disk] => cloud.instances.get(&((*zone).to_owned(), (*disk).to_owned())),
+                _ => None,
+            };
+            match disk.map(|i| i.status(now)) {
+                None | Some("DELETED") => {
+                    return error(StatusCode::NOT_FOUND, "notFound", &format!("The resource '{source}' was not found"));
+                }
+                Some("TERMINATED") => {}
+                Some(_) => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        "resourceInUseByAnotherResource",
+                        &format!("The disk resource '{source}' is already being used by a running instance"),
+                    );
+                }
+            }
+            let took = shared.draw(cloud, (Duration::from_secs(60), Duration::from_secs(180)));
+            cloud.images.insert(
+                name.clone(),
+                Image {
+                    name: name.clone(),
+                    source_disk: source,
+                    family: body["family"].as_str().map(str::to_owned),
+                    ready_at: now + took,
+                },
+            );
+            let op = new_operation(cloud, "", "insert", &name, now, now + took, None);
+            if let Some(id) = query.get("requestId") {
+                cloud.request_ids.insert(id.clone(), op.clone());
+            }
+            (StatusCode::OK, cloud.operations[&op].json(&api, project, now))
+        }
+        ("GET", ["images", name]) => match cloud.images.get(*name) {
+            Some(image) => {
+                let status = if now >= image.ready_at { "READY" } else { "PENDING" };
+                (
+                    StatusCode::OK,
+                    json!({"kind": "compute#image", "name": image.name, "status": status, "family": image.family, "sourceDisk": image.source_disk}),
+                )
+            }
+            None => {
+                error(StatusCode::NOT_FOUND, "notFound", &format!("The resource 'global/images/{name}' was not found"))
+            }
+        },
+        ("GET", ["operations", op]) | ("POST", ["operations", op, "wait"]) => match cloud.operations.get(*op) {
+            Some(found) => (StatusCode::OK, found.json(&api, project, now)),
+            None => error(StatusCode::NOT_FOUND, "notFound", &format!("The resource 'operations/{op}' was not found")),
+        },
+        _ => error(StatusCode::NOT_FOUND, "notFound", "Unknown method"),
     }
 }
 
@@ -519,6 +651,7 @@ fn insert(
             healthy_at: (!never).then_some(now + boot + agent),
             deleting_at: None,
             deleted_at: None,
+            stopped_at: None,
         },
     );
     Ok(new_operation(cloud, zone, "insert", &name, now, now + boot, None))

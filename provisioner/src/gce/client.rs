@@ -191,6 +191,32 @@ impl GceClient {
         Ok(Self::operation(&self.call(reqwest::Method::DELETE, url, None).await?))
     }
 
+    /// `instances.stop`: the VM shuts down and its disk stays.
+    pub async fn stop(&self, zone: &str, name: &str, request_id: &str) -> Result<Operation, GceError> {
+        let url = self.zone_url(zone, &format!("instances/{name}/stop?requestId={request_id}"));
+        Ok(Self::operation(&self.call(reqwest::Method::POST, url, None).await?))
+    }
+
+    /// `images.insert` from a stopped VM's boot disk (which has the VM's name).
+    pub async fn insert_image(
+        &self,
+        name: &str,
+        family: &str,
+        zone: &str,
+        disk: &str,
+        request_id: &str,
+    ) -> Result<Operation, GceError> {
+        let url = format!("{}/projects/{}/global/images?requestId={request_id}", self.api_url, self.project);
+        let body = json!({"name": name, "family": family, "sourceDisk": format!("zones/{zone}/disks/{disk}")});
+        Ok(Self::operation(&self.call(reqwest::Method::POST, url, Some(body)).await?))
+    }
+
+    /// An image's status: `PENDING`, `READY` or `FAILED`.
+    pub async fn image_status(&self, name: &str) -> Result<String, GceError> {
+        let url = format!("{}/projects/{}/global/images/{name}", self.api_url, self.project);
+        Ok(self.call(reqwest::Method::GET, url, None).await?["status"].as_str().unwrap_or_default().to_owned())
+    }
+
     /// Waits for an operation to be DONE, until `deadline`. A DONE operation that
     /// failed is returned as is: its error says what to do.
     pub async fn wait(&self, operation: &Operation, deadline: Instant) -> Result<Operation, GceError> {
@@ -204,7 +230,11 @@ impl GceClient {
                 return Err(GceError::Timeout(deadline.saturating_duration_since(now)));
             }
             // `wait` returns at DONE or after about two minutes; bounded by our deadline too.
-            let url = self.zone_url(&current.zone, &format!("operations/{}/wait", current.name));
+            let url = if current.zone.is_empty() {
+                format!("{}/projects/{}/global/operations/{}/wait", self.api_url, self.project, current.name)
+            } else {
+                self.zone_url(&current.zone, &format!("operations/{}/wait", current.name))
+            };
             let waited = tokio::time::timeout(deadline - now, self.call(reqwest::Method::POST, url, None)).await;
             current = match waited {
                 Ok(answer) => Self::operation(&answer?),

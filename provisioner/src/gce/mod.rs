@@ -5,6 +5,7 @@
 //! after repeated failures instead of hammering it.
 
 pub mod client;
+pub mod images;
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -241,6 +242,10 @@ impl GceBackend {
                 }
             }
         }
+    }
+
+    pub fn project(&self) -> &str {
+        &self.settings.project
     }
 
     pub fn zones(&self) -> &[String] {
