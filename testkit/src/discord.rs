@@ -305,7 +305,7 @@ impl FakeDiscord {
             delivery: Mutex::new(Delivery::Gateway),
             nova_url: Mutex::new(None),
             // Short, so that every story sees heartbeats and their acks.
-            heartbeat_interval_ms: 250,
+            heartbeat_interval_ms: 1000,
         });
         let app = axum::Router::new()
             .route("/api/v10/{*path}", any(rest))

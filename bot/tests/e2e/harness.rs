@@ -202,11 +202,20 @@ impl Nova {
     }
 
     pub async fn office_reaches(&mut self, name: &str, state: &str) -> offices::Model {
-        self.eventually(&format!("{name} to be {state}"), async |nova: &Self| {
-            let office = nova.office(name).await;
-            (office.state == state).then_some(office)
-        })
-        .await
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let office = self.office(name).await;
+            if office.state == state {
+                return office;
+            }
+            if tokio::time::timeout_at(deadline, self.updates.recv()).await.is_err() {
+                // Say what happened to the office instead, so a failure explains itself.
+                let filter = orchestrator::store::AuditFilter { office: Some(name.to_owned()), ..Default::default() };
+                let trail = self.engine().store().audit_trail(&filter).await.unwrap();
+                let trail: Vec<String> = trail.iter().map(orchestrator::store::format_audit).collect();
+                panic!("timed out waiting for {name} to be {state}; it is {office:?}\n{}", trail.join("\n"));
+            }
+        }
     }
 
     pub async fn finish(mut self) {
