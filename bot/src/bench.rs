@@ -150,7 +150,7 @@ pub async fn snapshot(size_mb: usize, level: i32) -> anyhow::Result<()> {
     let snapshots = Snapshots::local(&dir.path().join("snapshots"), level)?;
     let info = snapshots.save("bench", 1, &workspace).await?;
     let restore_started = Instant::now();
-    snapshots.restore(&info.key, &workspace).await?;
+    snapshots.restore(&info.key, "bench", &workspace).await?;
     let restored = restore_started.elapsed();
     println!(
         "snapshot of {:.1} MB in {} files (zstd level {level}): {:.1} MB stored, save {:.0} ms ({:.0} MB/s), restore {:.0} ms",

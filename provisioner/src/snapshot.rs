@@ -85,8 +85,9 @@ impl Snapshots {
 
     /// Replaces `workspace` with the snapshot's contents and returns its manifest.
     /// The archive is unpacked beside the workspace first, so a failed restore leaves
-    /// the old workspace as it was.
-    pub async fn restore(&self, key: &str, workspace: &Path) -> anyhow::Result<Manifest> {
+    /// the old workspace as it was. A snapshot of another office, or one written by a
+    /// runtime this one cannot read, is refused before anything is unpacked.
+    pub async fn restore(&self, key: &str, office: &str, workspace: &Path) -> anyhow::Result<Manifest> {
         let data = self
             .store
             .get(&ObjectPath::from(key))
@@ -96,7 +97,36 @@ impl Snapshots {
             .await
             .with_context(|| format!("cannot read snapshot {key}"))?;
         let workspace = workspace.to_owned();
-        tokio::task::spawn_blocking(move || unpack(&data, &workspace)).await.context("restore task panicked")?
+        let office = office.to_owned();
+        let check = move |manifest: &Manifest| -> anyhow::Result<()> {
+            if manifest.office != office {
+                bail!("snapshot {} belongs to office `{}`, not `{office}`", manifest.generation, manifest.office);
+            }
+            if !compatible(&manifest.runtime_version, crate::RUNTIME_VERSION) {
+                bail!(
+                    "the snapshot was written by runtime {} and this is {}; restoring it could corrupt the workspace, \
+                     so it was left as it is (run a compatible Nova, or wake the office from an empty workspace)",
+                    manifest.runtime_version,
+                    crate::RUNTIME_VERSION
+                );
+            }
+            Ok(())
+        };
+        tokio::task::spawn_blocking(move || unpack(&data, &workspace, check)).await.context("restore task panicked")?
+    }
+}
+
+/// Whether a runtime can read a snapshot another version wrote: the same major version
+/// (the same minor while the major is 0, as semver's pre-1.0 rule has it).
+pub fn compatible(snapshot: &str, runtime: &str) -> bool {
+    let parts = |v: &str| -> Option<(u64, u64)> {
+        let mut numbers = v.split(['.', '-', '+']);
+        Some((numbers.next()?.parse().ok()?, numbers.next()?.parse().ok()?))
+    };
+    match (parts(snapshot), parts(runtime)) {
+        (Some((0, a)), Some((0, b))) => a == b,
+        (Some((a, _)), Some((b, _))) => a == b,
+        _ => false,
     }
 }
 
@@ -149,7 +179,7 @@ fn walk(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-fn unpack(data: &[u8], workspace: &Path) -> anyhow::Result<Manifest> {
+fn unpack(data: &[u8], workspace: &Path, check: impl Fn(&Manifest) -> anyhow::Result<()>) -> anyhow::Result<Manifest> {
     let parent = workspace.parent().context("workspace has no parent directory")?;
     std::fs::create_dir_all(parent)?;
     let staging = tempfile::Builder::new().prefix(".restore-").tempdir_in(parent)?;
@@ -162,8 +192,13 @@ fn unpack(data: &[u8], workspace: &Path) -> anyhow::Result<Manifest> {
         if path == Path::new(MANIFEST) {
             let mut json = String::new();
             entry.read_to_string(&mut json)?;
-            manifest = Some(serde_json::from_str::<Manifest>(&json).context("snapshot manifest is invalid")?);
+            let parsed = serde_json::from_str::<Manifest>(&json).context("snapshot manifest is invalid")?;
+            check(&parsed)?;
+            manifest = Some(parsed);
             continue;
+        }
+        if manifest.is_none() {
+            bail!("snapshot has no manifest before its files");
         }
         // `unpack_in` refuses paths that would escape the staging directory.
         if !entry.unpack_in(staging.path())? {
@@ -200,7 +235,7 @@ mod tests {
         std::fs::remove_dir_all(&workspace).unwrap();
         std::fs::create_dir_all(&workspace).unwrap();
         std::fs::write(workspace.join("stale.txt"), "old").unwrap();
-        let manifest = snapshots.restore(&info.key, &workspace).await.unwrap();
+        let manifest = snapshots.restore(&info.key, "maker", &workspace).await.unwrap();
         assert_eq!((manifest.office.as_str(), manifest.generation), ("maker", 7));
         assert_eq!(std::fs::read_to_string(workspace.join("notes/deep/a.md")).unwrap(), "hello");
         assert!(!workspace.join("stale.txt").exists(), "restore replaces the workspace");
@@ -213,7 +248,7 @@ mod tests {
         std::fs::create_dir_all(&workspace).unwrap();
         std::fs::write(workspace.join("keep.txt"), "x").unwrap();
         let snapshots = Snapshots::local(&dir.path().join("snaps"), 3).unwrap();
-        let err = snapshots.restore("offices/maker/000000000001.tar.zst", &workspace).await.unwrap_err();
+        let err = snapshots.restore("offices/maker/000000000001.tar.zst", "maker", &workspace).await.unwrap_err();
         assert!(err.to_string().contains("cannot fetch snapshot"), "{err}");
         assert!(workspace.join("keep.txt").exists());
     }
@@ -227,7 +262,49 @@ mod tests {
         let store = Arc::new(object_store::memory::InMemory::new());
         store.put(&ObjectPath::from("bad"), PutPayload::from_static(b"not zstd")).await.unwrap();
         let snapshots = Snapshots::new(store, 3);
-        assert!(snapshots.restore("bad", &workspace).await.is_err());
+        assert!(snapshots.restore("bad", "maker", &workspace).await.is_err());
         assert!(workspace.join("keep.txt").exists());
+    }
+
+    /// A snapshot archive with this manifest and one file, as another runtime would write it.
+    async fn stored(store: &Arc<object_store::memory::InMemory>, manifest: &Manifest) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("notes.md"), "theirs").unwrap();
+        let (archive, _, _) = pack(dir.path(), manifest, 3).unwrap();
+        store.put(&ObjectPath::from("snap"), PutPayload::from(archive)).await.unwrap();
+        "snap".to_owned()
+    }
+
+    #[tokio::test]
+    async fn an_incompatible_or_foreign_snapshot_is_not_restored_blindly() {
+        let dir = tempfile::tempdir().unwrap();
+        let workspace = dir.path().join("ws");
+        std::fs::create_dir_all(&workspace).unwrap();
+        std::fs::write(workspace.join("keep.txt"), "x").unwrap();
+        let store = Arc::new(object_store::memory::InMemory::new());
+        let snapshots = Snapshots::new(store.clone(), 3);
+        let manifest = |office: &str, version: &str| Manifest {
+            office: office.into(),
+            generation: 3,
+            runtime_version: version.into(),
+            created_at: "2026-11-22T00:00:00Z".into(),
+        };
+        let key = stored(&store, &manifest("maker", "9.0.0")).await;
+        let error = snapshots.restore(&key, "maker", &workspace).await.unwrap_err();
+        assert!(error.to_string().starts_with("the snapshot was written by runtime 9.0.0"), "{error}");
+        let key = stored(&store, &manifest("analyst", crate::RUNTIME_VERSION)).await;
+        let error = snapshots.restore(&key, "maker", &workspace).await.unwrap_err();
+        assert!(error.to_string().contains("belongs to office `analyst`"), "{error}");
+        assert!(workspace.join("keep.txt").exists(), "nothing was unpacked");
+        assert!(!workspace.join("notes.md").exists());
+    }
+
+    #[test]
+    fn which_runtimes_read_which_snapshots() {
+        assert!(compatible("0.1.0", "0.1.7"));
+        assert!(!compatible("0.1.0", "0.2.0"), "before 1.0 a minor version may break the format");
+        assert!(compatible("1.2.0", "1.9.3"));
+        assert!(!compatible("1.9.0", "2.0.0"));
+        assert!(!compatible("garbage", "0.1.0"));
     }
 }

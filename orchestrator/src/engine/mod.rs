@@ -658,12 +658,14 @@ impl Engine {
         let row = self.store.office(name).await?.context("office row vanished")?;
         let workspace = self.backend.workspace(name);
         if let Some(key) = &row.snapshot_key {
-            let manifest = self.snapshots.restore(key, &workspace).await?;
+            // An incompatible snapshot fails the wake (the thread is told why) rather
+            // than being restored blindly.
+            let manifest = self.snapshots.restore(key, name, &workspace).await?;
             if manifest.runtime_version != provisioner::RUNTIME_VERSION {
-                tracing::warn!(
+                tracing::info!(
                     office = name,
                     snapshot = manifest.runtime_version,
-                    "restoring a snapshot from another runtime version"
+                    "restored a snapshot of a compatible runtime"
                 );
             }
         }
