@@ -51,6 +51,40 @@ impl Snapshots {
         Ok(Self::new(Arc::new(store), level))
     }
 
+    /// Snapshots in Cloud Storage: `url` is `gs://bucket` or `gs://bucket/prefix`.
+    /// `api_url` overrides the endpoint (a proxy or a stand-in); `credentials` is a
+    /// service-account key file (else `GOOGLE_APPLICATION_CREDENTIALS`).
+    pub fn cloud_storage(
+        url: &str,
+        api_url: Option<&str>,
+        credentials: Option<&Path>,
+        level: i32,
+    ) -> anyhow::Result<Self> {
+        let rest = url.strip_prefix("gs://").with_context(|| format!("`{url}` is not a gs://bucket/prefix URL"))?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            bail!("`{url}` names no bucket");
+        }
+        let mut builder = object_store::gcp::GoogleCloudStorageBuilder::new().with_bucket_name(bucket);
+        let credentials = credentials
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("GOOGLE_APPLICATION_CREDENTIALS").map(PathBuf::from));
+        if let Some(path) = credentials {
+            builder = builder.with_service_account_path(path.display().to_string());
+        }
+        if let Some(api_url) = api_url {
+            builder = builder.with_base_url(api_url).with_client_options(
+                object_store::ClientOptions::new().with_allow_http(api_url.starts_with("http://")),
+            );
+        }
+        let store = builder.build().with_context(|| format!("cannot use Cloud Storage bucket `{bucket}`"))?;
+        let store: Arc<dyn ObjectStore> = match prefix.trim_matches('/') {
+            "" => Arc::new(store),
+            prefix => Arc::new(object_store::prefix::PrefixStore::new(store, prefix)),
+        };
+        Ok(Self::new(store, level))
+    }
+
     pub fn key(office: &str, generation: i64) -> String {
         format!("offices/{office}/{generation:012}.tar.zst")
     }

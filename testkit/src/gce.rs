@@ -21,7 +21,7 @@ use tokio::sync::watch;
 
 /// A throwaway RSA key made for this stand-in (it signs gcp_auth's JWTs in tests; it
 /// belongs to no Google account).
-const TEST_KEY: &str = include_str!("gce-test-key.pem");
+pub(crate) const TEST_KEY: &str = include_str!("gce-test-key.pem");
 
 /// How long things take at `time_factor = 1.0` (medians and 95th percentiles from
 /// shared/NOTES.md); each draw is log-normal around them.

@@ -4,6 +4,7 @@
 
 pub mod discord;
 pub mod gce;
+pub mod gcs;
 pub mod openai;
 pub mod slack;
 

@@ -450,3 +450,30 @@ async fn every_step_of_a_run_is_in_the_audit_trail() {
     assert_eq!(recent, json!([]));
     nova.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_office_sleeps_into_cloud_storage_and_wakes_from_it_with_its_work() {
+    let gcs = testkit::gcs::FakeGcs::start().await.unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = keys.path().join("sa.json");
+    std::fs::write(&key_file, gcs.service_account_json()).unwrap();
+    let mut nova = Nova::start_with(|config| {
+        config.store.snapshots = Some("gs://nova-snapshots/acme".into());
+        config.store.snapshots_api_url = Some(gcs.api_url.clone());
+        config.store.snapshots_credentials = Some(key_file.clone());
+    })
+    .await;
+    let thread = nova.say("eng", "alice", "@maker fix the cart totals").await;
+    nova.results(&thread, 1).await;
+    nova.office_reaches("maker", "idle").await;
+    assert!(nova.engine().sleep_office("maker", "alice").await.unwrap());
+    let maker = nova.office_reaches("maker", "asleep").await;
+    let key = maker.snapshot_key.expect("a snapshot key");
+    assert!(gcs.objects("nova-snapshots").contains_key(&format!("acme/{key}")), "the snapshot is in the bucket");
+
+    // Woken again, the office finds its workspace as it left it.
+    nova.reply(&thread, "alice", "and the tax line").await;
+    let messages = nova.results(&thread, 2).await;
+    assert!(messages.last().unwrap().body.contains("holds 2 note(s)"), "{}", messages.last().unwrap().body);
+    nova.finish().await;
+}

@@ -197,6 +197,14 @@ pub struct StoreSettings {
     pub data_dir: PathBuf,
     /// Overrides the database; `NOVA_DATABASE_URL` overrides this in turn.
     pub database_url: Option<String>,
+    /// Where workspace snapshots go: `gs://bucket/prefix` for Cloud Storage (credentials
+    /// from `snapshots_credentials` or `GOOGLE_APPLICATION_CREDENTIALS`); by default a
+    /// directory in the data dir.
+    pub snapshots: Option<String>,
+    /// A service-account key file for Cloud Storage.
+    pub snapshots_credentials: Option<PathBuf>,
+    /// Cloud Storage's endpoint, for a proxy or a stand-in.
+    pub snapshots_api_url: Option<String>,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -205,7 +213,13 @@ fn default_data_dir() -> PathBuf {
 
 impl Default for StoreSettings {
     fn default() -> Self {
-        Self { data_dir: default_data_dir(), database_url: None }
+        Self {
+            data_dir: default_data_dir(),
+            database_url: None,
+            snapshots: None,
+            snapshots_credentials: None,
+            snapshots_api_url: None,
+        }
     }
 }
 

@@ -210,7 +210,16 @@ impl Engine {
         let data_dir = config.store.data_dir.clone();
         std::fs::create_dir_all(&data_dir).with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
         let replica = replica_id(&data_dir)?;
-        let snapshots = Snapshots::local(&data_dir.join("snapshots"), config.provisioner.snapshot_compression)?;
+        let level = config.provisioner.snapshot_compression;
+        let snapshots = match &config.store.snapshots {
+            Some(url) => Snapshots::cloud_storage(
+                url,
+                config.store.snapshots_api_url.as_deref(),
+                config.store.snapshots_credentials.as_deref(),
+                level,
+            )?,
+            None => Snapshots::local(&data_dir.join("snapshots"), level)?,
+        };
         let backend = LocalBackend::new(data_dir.join("offices"), options.office_program);
         let vault = crate::vault::Vault::from_env_or_data_dir(std::env::var("NOVA_MASTER_KEY").ok(), &data_dir)?;
         store.ensure_offices(config.offices.iter().map(|o| o.name.as_str())).await?;
