@@ -439,6 +439,13 @@ impl Config {
             humantime::format_duration(self.provisioner.idle_timeout),
             self.store.data_dir.display()
         );
+        let snapshots =
+            self.store.snapshots.clone().unwrap_or_else(|| format!("{}/snapshots", self.store.data_dir.display()));
+        let prewarm = match self.provisioner.max_prewarms {
+            0 => "off".to_owned(),
+            n => format!("up to {n} offices for {}", humantime::format_duration(self.provisioner.prewarm_ttl)),
+        };
+        let _ = writeln!(out, "snapshots: {snapshots}; prewarm on typing: {prewarm}");
         let _ = writeln!(out, "listen: {}", self.server.listen);
         out
     }

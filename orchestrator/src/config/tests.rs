@@ -138,6 +138,7 @@ fn summary_lists_what_would_run() {
       repo   api              channels: -
       office maker            tier 2 repos: api; channels: -; runtime: none (prompts are answered with setup instructions)
     provisioner: Local backend, idle timeout 10m, data dir .nova
+    snapshots: .nova/snapshots; prewarm on typing: up to 4 offices for 1m 30s
     listen: 127.0.0.1:8080
     ");
 }
