@@ -1008,51 +1008,53 @@ impl Engine {
         if matches!(status, RunStatus::Done | RunStatus::Failed) {
             return Ok(());
         }
-        let mut status = RunStatus::Working;
-        let mut follow_up = None;
-        match event {
-            RunEvent::Started => {}
+        let ending = match event {
+            RunEvent::Started => None,
             RunEvent::Progress { text } => {
                 lines.push(text);
                 if lines.len() > texts::PROGRESS_LINES {
                     lines.drain(..lines.len() - texts::PROGRESS_LINES);
                 }
+                None
             }
-            RunEvent::Objectives { items } => objectives = items,
+            RunEvent::Objectives { items } => {
+                objectives = items;
+                None
+            }
             RunEvent::Result { text } => {
-                if !self.store.move_prompt(prompt.id, PromptState::Dispatched, PromptState::Done).await? {
-                    return Ok(());
-                }
-                status = RunStatus::Done;
-                self.record(
-                    office,
-                    office,
-                    Some(&prompt.run_id),
-                    "result",
-                    serde_json::json!({"chars": text.chars().count()}),
-                )
-                .await;
-                follow_up = Some(("result", text));
+                let audit = ("result", serde_json::json!({"chars": text.chars().count()}));
+                Some((PromptState::Done, RunStatus::Done, "result", text, audit))
             }
             RunEvent::Failed { error } => {
-                if !self.store.move_prompt(prompt.id, PromptState::Dispatched, PromptState::Failed).await? {
-                    return Ok(());
-                }
-                status = RunStatus::Failed;
-                self.record(office, office, Some(&prompt.run_id), "run_failed", serde_json::json!({"error": error}))
-                    .await;
-                follow_up = Some(("text", texts::run_failed(office, &error)));
+                let text = texts::run_failed(office, &error);
+                Some((
+                    PromptState::Failed,
+                    RunStatus::Failed,
+                    "text",
+                    text,
+                    ("run_failed", serde_json::json!({"error": error})),
+                ))
             }
-        }
-        let card = Card::Progress { office: office.to_owned(), status, objectives, lines };
-        let edited = self.store.edit_message(progress.id, &card.fallback_text(), Some(&card.to_json())).await?;
+        };
         let channel = self.channel_of(&prompt.thread_id).await?;
+        let Some((state, status, kind, body, (action, details))) = ending else {
+            let card = Card::Progress { office: office.to_owned(), status: RunStatus::Working, objectives, lines };
+            let edited = self.store.edit_message(progress.id, &card.fallback_text(), Some(&card.to_json())).await?;
+            self.publish_message(&channel, edited);
+            return Ok(());
+        };
+        let card = Card::Progress { office: office.to_owned(), status, objectives, lines };
+        let (fallback, json) = (card.fallback_text(), card.to_json());
+        let Some((edited, posted)) =
+            self.store.finish_run(prompt, state, (progress.id, &fallback, &json), (kind, &body)).await?
+        else {
+            return Ok(()); // a redelivered ending: already applied
+        };
+        self.record(office, office, Some(&prompt.run_id), action, details).await;
         self.publish_message(&channel, edited);
-        if let Some((kind, body)) = follow_up {
-            self.applied.lock().expect("applied lock").remove(&prompt.run_id);
-            self.post(&prompt.thread_id, kind, &body, None, Some(&prompt.run_id)).await?;
-            self.work.notify_one();
-        }
+        self.publish_message(&channel, posted);
+        self.applied.lock().expect("applied lock").remove(&prompt.run_id);
+        self.work.notify_one();
         Ok(())
     }
 

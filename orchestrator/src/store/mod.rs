@@ -216,15 +216,38 @@ impl Store {
 
     /// Edits a message in place (progress, a card reaching its terminal state).
     pub async fn edit_message(&self, id: i64, body: &str, card: Option<&str>) -> anyhow::Result<messages::Model> {
-        messages::Entity::update_many()
-            .col_expr(messages::Column::Body, Expr::value(body))
-            .col_expr(messages::Column::Card, Expr::value(card.map(str::to_owned)))
-            .col_expr(messages::Column::UpdatedAt, Expr::value(now_ms()))
-            .col_expr(messages::Column::Revision, Expr::col(messages::Column::Revision).add(1))
-            .filter(messages::Column::Id.eq(id))
-            .exec(&self.db)
+        update_message(&self.db, id, body, card).await
+    }
+
+    /// Ends a run in one transaction: the prompt leaves `dispatched` for `to`, its
+    /// progress message shows the final card, and the reply (result or failure) is
+    /// posted; a crash can never leave a finished prompt without its reply. `None`:
+    /// the prompt had already left `dispatched` (a redelivered event), nothing changed.
+    pub async fn finish_run(
+        &self,
+        prompt: &prompts::Model,
+        to: PromptState,
+        progress: (i64, &str, &str),
+        reply: (&str, &str),
+    ) -> anyhow::Result<Option<(messages::Model, messages::Model)>> {
+        let txn = self.db.begin().await?;
+        let moved = prompts::Entity::update_many()
+            .col_expr(prompts::Column::State, Expr::value(to.as_str()))
+            .col_expr(prompts::Column::FinishedAt, Expr::value(now_ms()))
+            .filter(prompts::Column::Id.eq(prompt.id))
+            .filter(prompts::Column::State.eq(PromptState::Dispatched.as_str()))
+            .exec(&txn)
             .await?;
-        self.message(id).await?.context("edited message vanished")
+        if moved.rows_affected != 1 {
+            return Ok(None);
+        }
+        let (progress_id, body, card) = progress;
+        let edited = update_message(&txn, progress_id, body, Some(card)).await?;
+        let (kind, text) = reply;
+        let posted =
+            insert_message(&txn, &prompt.thread_id, "nova", true, kind, text, None, Some(&prompt.run_id)).await?;
+        txn.commit().await?;
+        Ok(Some((edited, posted)))
     }
 
     pub async fn progress_message(&self, run_id: &str) -> anyhow::Result<Option<messages::Model>> {
@@ -621,6 +644,23 @@ async fn insert_message(
     };
     let id = messages::Entity::insert(model).exec(db).await?.last_insert_id;
     messages::Entity::find_by_id(id).one(db).await?.context("inserted message vanished")
+}
+
+async fn update_message(
+    db: &impl ConnectionTrait,
+    id: i64,
+    body: &str,
+    card: Option<&str>,
+) -> anyhow::Result<messages::Model> {
+    messages::Entity::update_many()
+        .col_expr(messages::Column::Body, Expr::value(body))
+        .col_expr(messages::Column::Card, Expr::value(card.map(str::to_owned)))
+        .col_expr(messages::Column::UpdatedAt, Expr::value(now_ms()))
+        .col_expr(messages::Column::Revision, Expr::col(messages::Column::Revision).add(1))
+        .filter(messages::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    messages::Entity::find_by_id(id).one(db).await?.context("edited message vanished")
 }
 
 /// Hides the password of a database URL in messages.
