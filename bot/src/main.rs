@@ -89,6 +89,11 @@ enum Command {
         #[command(subcommand)]
         what: BenchCommand,
     },
+    /// Check a GCP project before relying on it: credentials, zones, image.
+    Gce {
+        #[command(subcommand)]
+        what: GceCommand,
+    },
     /// Run the GCE provisioner (warm pools, prewarm, scale to zero) against the GCE
     /// stand-in in accelerated time over a trace, and print what people would wait
     /// and what it would cost; or write a trace with --generate.
@@ -121,6 +126,13 @@ enum Command {
         #[arg(long, default_value_t = 6)]
         pool_ceiling: usize,
     },
+}
+
+#[derive(Subcommand)]
+enum GceCommand {
+    /// Reads GCE_PROJECT, GCE_ZONE, GCE_FALLBACK_ZONES, GCE_IMAGE, GCE_API_URL and
+    /// GOOGLE_APPLICATION_CREDENTIALS, then lists each zone and looks up the image.
+    Check,
 }
 
 #[derive(Subcommand)]
@@ -318,6 +330,23 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         }
         Command::Bench { what: BenchCommand::Snapshot { size_mb, level } } => {
             done(bot::bench::snapshot(size_mb, level).await)
+        }
+        Command::Gce { what: GceCommand::Check } => {
+            let settings = provisioner::gce::GceSettings::from_env(|name| std::env::var(name).ok())?
+                .context("GCE_PROJECT is not set (see README, \"Offices on GCE\")")?;
+            let key = std::env::var("GOOGLE_APPLICATION_CREDENTIALS")
+                .context("GOOGLE_APPLICATION_CREDENTIALS must name a service-account key file")?;
+            let tokens = gcp_auth::CustomServiceAccount::from_file(&key)
+                .with_context(|| format!("cannot read the service-account key {key}"))?;
+            let backend = provisioner::gce::GceBackend::new(settings, std::sync::Arc::new(tokens))?;
+            let checks = backend.check().await;
+            for check in &checks {
+                match &check.outcome {
+                    Ok(detail) => println!("ok    {}: {detail}", check.what),
+                    Err(error) => println!("FAIL  {}: {error}", check.what),
+                }
+            }
+            Ok(if checks.iter().all(|c| c.outcome.is_ok()) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         Command::Simulate { generate: Some(kind), offices, hours, seed, .. } => {
             let (header, events) = bot::simulate::generate(&kind, offices, hours, seed)?;

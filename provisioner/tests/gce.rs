@@ -185,3 +185,23 @@ async fn a_failed_build_leaves_no_image_and_no_builder() {
     .await
     .expect("the failed builder is deleted");
 }
+
+#[tokio::test]
+async fn check_says_what_works_and_what_does_not() {
+    let gce = FakeGce::start(quick()).await.unwrap();
+    let backend = backend(&gce, |_| {}).await;
+    let checks = backend.check().await;
+    assert_eq!(checks.len(), 3, "two zones and the image");
+    assert!(checks[..2].iter().all(|c| c.outcome.is_ok()), "{checks:?}");
+    assert_eq!(checks[2].outcome, Err("not found".to_owned()), "the image does not exist yet");
+    let image = backend.build_image("projects/debian-cloud/global/images/debian-12", "v1").await.unwrap();
+    let built = backend_with_image(&gce, &image).await;
+    assert!(built.check().await.iter().all(|c| c.outcome.is_ok()));
+    gce.revoke_tokens();
+    assert!(built.check().await.iter().all(|c| c.outcome.as_ref().is_err_and(|e| e.contains("credentials"))));
+}
+
+async fn backend_with_image(gce: &FakeGce, image: &str) -> GceBackend {
+    let image = image.to_owned();
+    backend(gce, move |s| s.image = image).await
+}

@@ -56,6 +56,87 @@ impl GceSettings {
     }
 }
 
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SettingsError {
+    #[error("{0} is not set (see README, \"Offices on GCE\")")]
+    Missing(&'static str),
+    #[error("GCE_API_URL must start with http:// or https://")]
+    BadUrl,
+    #[error("GCE_IMAGE must look like projects/PROJECT/global/images/NAME")]
+    BadImage,
+}
+
+impl GceSettings {
+    /// Reads `GCE_PROJECT`, `GCE_ZONE`, `GCE_FALLBACK_ZONES` (comma-separated),
+    /// `GCE_IMAGE` and `GCE_API_URL` through `var`. `Ok(None)`: GCE is not configured.
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, SettingsError> {
+        let var = |name: &str| var(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let Some(project) = var("GCE_PROJECT") else {
+            return Ok(None);
+        };
+        let zone = var("GCE_ZONE").ok_or(SettingsError::Missing("GCE_ZONE"))?;
+        let mut zones = vec![zone];
+        for fallback in var("GCE_FALLBACK_ZONES").unwrap_or_default().split(',').map(str::trim) {
+            if !fallback.is_empty() && !zones.iter().any(|z| z == fallback) {
+                zones.push(fallback.to_owned());
+            }
+        }
+        let image = var("GCE_IMAGE").ok_or(SettingsError::Missing("GCE_IMAGE"))?;
+        if image_name(&image).is_none() {
+            return Err(SettingsError::BadImage);
+        }
+        let api_url = var("GCE_API_URL").unwrap_or_else(|| client::DEFAULT_API_URL.to_owned());
+        if !api_url.starts_with("http://") && !api_url.starts_with("https://") {
+            return Err(SettingsError::BadUrl);
+        }
+        Ok(Some(Self::new(&api_url, &project, zones, &image)))
+    }
+}
+
+/// (project, name) of `projects/{project}/global/images/{name}`.
+pub fn image_name(image: &str) -> Option<(&str, &str)> {
+    match image.split('/').collect::<Vec<_>>().as_slice() {
+        ["projects", project, "global", "images", name] if !project.is_empty() && !name.is_empty() => {
+            Some((project, name))
+        }
+        _ => None,
+    }
+}
+
+/// One line of `nova gce check`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub what: String,
+    pub outcome: Result<String, String>,
+}
+
+impl GceBackend {
+    /// What `nova gce check` verifies before anyone relies on GCE: the credentials
+    /// work, every zone can be listed, and the image is there and ready.
+    pub async fn check(&self) -> Vec<Check> {
+        let mut checks = Vec::new();
+        for zone in self.zones() {
+            let outcome = match self.client.list_nova_instances(zone).await {
+                Ok(vms) => Ok(format!("{} Nova VM(s) there now", vms.len())),
+                Err(error) => Err(error.to_string()),
+            };
+            checks.push(Check { what: format!("list instances in {zone}"), outcome });
+        }
+        let image = self.image().to_owned();
+        let outcome = match image_name(&image) {
+            Some((project, name)) if project == self.project() => match self.client.image_status(name).await {
+                Ok(status) if status == "READY" => Ok("READY".to_owned()),
+                Ok(status) => Err(format!("the image is {status}, not READY")),
+                Err(error) => Err(error.to_string()),
+            },
+            Some(_) => Ok("in another project; not checked".to_owned()),
+            None => Err("not a projects/P/global/images/NAME path".to_owned()),
+        };
+        checks.push(Check { what: format!("image {image}"), outcome });
+        checks
+    }
+}
+
 /// A VM that answers its health check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Vm {
@@ -312,6 +393,35 @@ impl GceBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn read(pairs: &[(&str, &str)]) -> Result<Option<GceSettings>, SettingsError> {
+        let env: std::collections::HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        GceSettings::from_env(|k| env.get(k).cloned())
+    }
+
+    #[test]
+    fn settings_come_from_the_environment_with_clear_errors() {
+        assert_eq!(read(&[]).unwrap().map(|s| s.project), None);
+        let image = "projects/acme/global/images/nova-office-1";
+        let full = read(&[
+            ("GCE_PROJECT", "acme"),
+            ("GCE_ZONE", "europe-west1-b"),
+            ("GCE_FALLBACK_ZONES", "europe-west1-c, europe-west1-b,,europe-west1-d"),
+            ("GCE_IMAGE", image),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(full.zones, ["europe-west1-b", "europe-west1-c", "europe-west1-d"]);
+        assert_eq!(full.api_url, client::DEFAULT_API_URL);
+        assert_eq!(read(&[("GCE_PROJECT", "acme")]).unwrap_err(), SettingsError::Missing("GCE_ZONE"));
+        let no_image = [("GCE_PROJECT", "acme"), ("GCE_ZONE", "z")];
+        assert_eq!(read(&no_image).unwrap_err(), SettingsError::Missing("GCE_IMAGE"));
+        let bad_image = [("GCE_PROJECT", "acme"), ("GCE_ZONE", "z"), ("GCE_IMAGE", "debian-12")];
+        assert_eq!(read(&bad_image).unwrap_err(), SettingsError::BadImage);
+        let bad_url = [("GCE_PROJECT", "a"), ("GCE_ZONE", "z"), ("GCE_IMAGE", image), ("GCE_API_URL", "compute.local")];
+        assert_eq!(read(&bad_url).unwrap_err(), SettingsError::BadUrl);
+    }
 
     #[test]
     fn names_are_deterministic_and_valid_for_gce() {
