@@ -131,6 +131,9 @@ async fn status(engine: &Arc<Engine>) -> anyhow::Result<String> {
         let held = engine.store().count_prompts(&view.name, &[PromptState::Held]).await?;
         let running = engine.store().count_prompts(&view.name, &[PromptState::Dispatched]).await?;
         let _ = write!(out, "• **{}** — {}", view.name, view.state);
+        if view.prewarmed {
+            let _ = write!(out, " (warming up: someone is typing)");
+        }
         if running > 0 || held > 0 {
             let _ = write!(out, " ({running} running, {held} waiting)");
         }

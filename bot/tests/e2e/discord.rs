@@ -180,6 +180,9 @@ async fn typing_without_a_message_lets_the_prewarm_expire_and_returns_the_capaci
     discord.start_typing(ENG, ALICE);
     nova.office_reaches("maker", "idle").await;
     assert_eq!(nova.engine().running_offices().await, 1);
+    let status = slash(&nova, &discord, BOB, "status").await;
+    let text = status["data"]["content"].as_str().unwrap();
+    assert!(text.contains("• **maker** — idle (warming up: someone is typing)"), "{text}");
 
     // What the engine makes of more signals meanwhile: the same person again is rate
     // limited, and the one prewarm place is taken, so #data's office stays asleep.

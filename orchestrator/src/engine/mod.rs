@@ -98,6 +98,8 @@ pub struct OfficeView {
     pub generation: i64,
     pub failure: Option<String>,
     pub snapshot_bytes: Option<i64>,
+    /// Up (or on its way) because someone is typing, not for a prompt yet.
+    pub prewarmed: bool,
 }
 
 /// What a person did, as the surfaces hand it over: already verified and typed.
@@ -585,7 +587,9 @@ impl Engine {
         let retry_due = now - office.state_changed_at > FAILED_RETRY.as_millis() as i64;
         match OfficeState::parse(&office.state) {
             Some(OfficeState::Asleep) if held => {
-                self.try_wake(office).await?;
+                // A prompt found its office asleep: no signal came early enough.
+                let woken = self.try_wake(office).await?;
+                metrics::counter!("nova_prewarm_total", "outcome" => "miss").increment(u64::from(woken.is_some()));
             }
             Some(OfficeState::Failed) if held && retry_due => {
                 self.try_wake(office).await?;
@@ -1129,6 +1133,7 @@ impl Engine {
             generation: row.generation,
             failure: row.failure,
             snapshot_bytes: row.snapshot_bytes,
+            prewarmed: row.prewarm_until.is_some(),
         }
     }
 
