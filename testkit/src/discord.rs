@@ -660,6 +660,20 @@ fn route(
             (StatusCode::OK, json!({"url": url}))
         }
         ("GET", ["users", "@me"]) => (StatusCode::OK, user_json(BOT_USER_ID, true)),
+        ("GET", ["guilds", guild, "channels"]) => {
+            if *guild != GUILD_ID {
+                return error(StatusCode::NOT_FOUND, 10004, "Unknown Guild");
+            }
+            let server = shared.server.lock().unwrap();
+            // Threads are not listed here, as on Discord.
+            let channels: Vec<Value> = server
+                .channels
+                .values()
+                .filter(|c| c.kind == ChannelKind::Text)
+                .map(|c| server.channel_json(c))
+                .collect();
+            (StatusCode::OK, json!(channels))
+        }
         ("GET", ["channels", channel]) => {
             let server = shared.server.lock().unwrap();
             match server.channels.get(*channel) {

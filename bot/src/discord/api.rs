@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use serenity::all::{
     ApplicationId, Channel, ChannelId, CreateCommand, CreateInteractionResponse, CreateMessage, CreateThread,
-    CurrentUser, EditMessage, GuildChannel, InteractionId, Message, MessageId,
+    CurrentUser, EditMessage, GuildChannel, GuildId, InteractionId, Message, MessageId,
 };
 use serenity::http::{Http, HttpBuilder, LightMethod, Request, Route};
 
@@ -146,6 +146,11 @@ impl DiscordApi {
     pub async fn recent_messages(&self, id: ChannelId) -> Result<Vec<Message>, CallError> {
         // serenity's routes carry no query; Discord's default page is 50 messages.
         self.call("get messages", Route::ChannelMessages { channel_id: id }, LightMethod::Get, None).await
+    }
+
+    /// A server's channels (threads not included).
+    pub async fn guild_channels(&self, guild: GuildId) -> Result<Vec<GuildChannel>, CallError> {
+        self.call("get guild channels", Route::GuildChannels { guild_id: guild }, LightMethod::Get, None).await
     }
 
     pub async fn send(&self, channel: ChannelId, message: CreateMessage) -> Result<Message, CallError> {

@@ -35,7 +35,8 @@ impl EventHandler for Handler {
             tracing::error!("{error:#}");
         }
         // A new session, not a resumed one: what was sent in between is not replayed.
-        match self.discord.catch_up().await {
+        let guilds: Vec<_> = ready.guilds.iter().map(|g| g.id).collect();
+        match self.discord.catch_up(&guilds).await {
             Ok(0) => {}
             Ok(taken) => tracing::info!(taken, "took messages written while Nova was disconnected"),
             Err(error) => tracing::warn!("cannot catch up on missed Discord messages: {error:#}"),

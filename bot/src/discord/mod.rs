@@ -23,7 +23,7 @@ use orchestrator::Engine;
 use orchestrator::engine::{CardAction, InboundEvent, Incoming, Prewarm, ProvideRefusal, ThreadRef, WarmSignal};
 use serenity::all::{
     ApplicationId, Channel, ChannelId, ChannelType, CreateInteractionResponse, CreateInteractionResponseMessage,
-    CreateMessage, UserId,
+    CreateMessage, GuildId, UserId,
 };
 
 use api::{CallError, DiscordApi};
@@ -38,6 +38,8 @@ pub const SURFACE: &str = "discord";
 const DEFER_AFTER: Duration = Duration::from_millis(2_000);
 /// How far back sessions are checked for messages missed while disconnected.
 const CATCH_UP_WINDOW: Duration = Duration::from_secs(24 * 3600);
+/// At most this many channels per server are read to catch up (API calls are paced).
+const CATCH_UP_CHANNELS: usize = 100;
 
 pub struct Discord {
     engine: Arc<Engine>,
@@ -202,10 +204,10 @@ impl Discord {
     /// events sent meanwhile are gone from the gateway; the messages are not. Reads the
     /// latest messages of recently active sessions and takes what it has not recorded
     /// (message ids dedupe, so what it has is a no-op).
-    pub async fn catch_up(&self) -> anyhow::Result<usize> {
+    pub async fn catch_up(&self, guilds: &[GuildId]) -> anyhow::Result<usize> {
         let since = orchestrator::store::now_ms() - CATCH_UP_WINDOW.as_millis() as i64;
         let threads = self.engine.store().active_threads(SURFACE, since, 100).await?;
-        let mut taken = 0;
+        let mut taken = self.catch_up_channels(guilds).await?;
         for thread in threads {
             let Some(key) = ThreadKey::parse(&thread.id) else { continue };
             let recent = match self.api.recent_messages(key.channel()).await {
@@ -222,6 +224,39 @@ impl Discord {
                     continue;
                 }
                 taken += usize::from(self.on_message(DiscordMessage::from(message)).await?);
+            }
+        }
+        Ok(taken)
+    }
+
+    /// Mentions and bound-channel messages written in servers' channels after the last
+    /// Discord event Nova recorded (never before it: older history is not a prompt).
+    /// Discord's ids are snowflakes, ordered by time on Discord's clock, so the cutoff
+    /// does not depend on this machine's.
+    async fn catch_up_channels(&self, guilds: &[GuildId]) -> anyhow::Result<usize> {
+        let last_key = self.engine.store().latest_inbound_key(SURFACE).await?;
+        // Dedupe keys end in the message's or interaction's snowflake.
+        let Some(last_seen) = last_key.and_then(|key| key.rsplit(':').next()?.parse::<u64>().ok()) else {
+            return Ok(0); // Nova has never taken a Discord message: nothing can have been missed
+        };
+        let mut taken = 0;
+        for guild in guilds {
+            let channels = match self.api.guild_channels(*guild).await {
+                Ok(channels) => channels,
+                Err(error) => {
+                    tracing::warn!(%guild, "cannot list channels to catch up: {error}");
+                    continue;
+                }
+            };
+            let text = channels.into_iter().filter(|c| c.kind == ChannelType::Text).take(CATCH_UP_CHANNELS);
+            for channel in text {
+                let Ok(recent) = self.api.recent_messages(channel.id).await else { continue };
+                for message in recent.iter().rev() {
+                    if message.id.get() <= last_seen {
+                        continue;
+                    }
+                    taken += usize::from(self.on_message(DiscordMessage::from(message)).await?);
+                }
             }
         }
         Ok(taken)

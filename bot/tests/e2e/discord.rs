@@ -256,6 +256,27 @@ async fn messages_written_while_nova_was_down_are_taken_when_it_is_back() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mention_written_while_nova_was_down_is_answered_but_older_history_is_not_a_prompt() {
+    let discord = FakeDiscord::start(CHANNELS).await.unwrap();
+    // Written before Nova ever ran, in a bound channel: history, not a prompt.
+    let old = discord.say(PAYMENTS, CAROL, "refunds were slow last year");
+    let mut nova = connected(&discord, |_| {}).await;
+    let first = discord.say(ENG, ALICE, "rename the checkout button");
+    mirrored(&nova, &discord, &session_of(ENG, &first), 1).await;
+
+    let mut missed = String::new();
+    nova.restart(|_| {
+        missed = discord.say(RANDOM, BOB, &FakeDiscord::mention("the coupon field rejects valid codes"));
+    })
+    .await;
+    mirrored(&nova, &discord, &session_of(RANDOM, &missed), 1).await;
+    assert_eq!(nova.prompts(&session_of(RANDOM, &missed)).await.len(), 1);
+    assert!(nova.engine().store().thread(&session_of(PAYMENTS, &old)).await.unwrap().is_none());
+    assert_eq!(nova.prompts(&session_of(ENG, &first)).await.len(), 1, "nothing taken twice");
+    nova.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_interactions_endpoint_answers_pings_and_refuses_bad_signatures() {
     let discord = FakeDiscord::start(CHANNELS).await.unwrap();
     let nova = connected(&discord, |_| {}).await;

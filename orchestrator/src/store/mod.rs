@@ -180,6 +180,16 @@ impl Store {
             .await?)
     }
 
+    /// The dedupe key of the newest event recorded from `surface`, if any.
+    pub async fn latest_inbound_key(&self, surface: &str) -> anyhow::Result<Option<String>> {
+        let newest = inbound::Entity::find()
+            .filter(inbound::Column::Surface.eq(surface))
+            .order_by_desc(inbound::Column::Id)
+            .one(&self.db)
+            .await?;
+        Ok(newest.map(|row| row.dedupe_key))
+    }
+
     /// A surface's sessions active since `since` (unix ms), most recent first.
     pub async fn active_threads(&self, surface: &str, since: i64, limit: u64) -> anyhow::Result<Vec<threads::Model>> {
         Ok(threads::Entity::find()
