@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use provisioner::gce::{CreateError, GceBackend, Vm};
 use provisioner::tiers::Tier;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
 use crate::store::{Store, now_ms, warm_vms};
 
@@ -72,6 +72,8 @@ pub struct Fleet {
     demand: Mutex<VecDeque<(Instant, u8)>>,
     /// Pool VMs being created now, per tier.
     creating: Mutex<HashMap<u8, usize>>,
+    /// Pool creations and deletions still running, for [`Fleet::settled`].
+    in_flight: watch::Sender<usize>,
     refill: Notify,
 }
 
@@ -93,6 +95,7 @@ impl Fleet {
             image: Mutex::new(image),
             demand: Mutex::new(VecDeque::new()),
             creating: Mutex::new(HashMap::new()),
+            in_flight: watch::channel(0).0,
             refill: Notify::new(),
         })
     }
@@ -274,7 +277,7 @@ impl Fleet {
                 pass.retired += 1;
             }
             let fleet = Arc::clone(self);
-            tokio::spawn(async move {
+            self.spawn_work(async move {
                 if let Err(error) = fleet.backend.delete(&stale.zone, &stale.name).await {
                     tracing::warn!(vm = %stale.name, "cannot delete a retired pool VM: {error}");
                 }
@@ -289,13 +292,36 @@ impl Fleet {
                 *self.creating.lock().expect("creating lock").entry(tier.number).or_default() += 1;
                 let fleet = Arc::clone(self);
                 let image = image.clone();
-                tokio::spawn(async move {
+                self.spawn_work(async move {
                     fleet.add_to_pool(tier, &image).await;
                     *fleet.creating.lock().expect("creating lock").entry(tier.number).or_default() -= 1;
                 });
             }
         }
         Ok(pass)
+    }
+
+    /// Runs pool work (a creation, a deletion) in the background, counted in `in_flight`.
+    fn spawn_work(&self, work: impl Future<Output = ()> + Send + 'static) {
+        /// Counts the work done even if it panics.
+        struct Done(watch::Sender<usize>);
+        impl Drop for Done {
+            fn drop(&mut self) {
+                self.0.send_modify(|n| *n -= 1);
+            }
+        }
+        self.in_flight.send_modify(|n| *n += 1);
+        let done = Done(self.in_flight.clone());
+        tokio::spawn(async move {
+            let _done = done;
+            work.await;
+        });
+    }
+
+    /// Waits until the pool work started so far has finished: new members recorded,
+    /// retired ones deleted.
+    pub async fn settled(&self) {
+        let _ = self.in_flight.subscribe().wait_for(|n| *n == 0).await;
     }
 
     async fn add_to_pool(&self, tier: &'static Tier, image: &str) {

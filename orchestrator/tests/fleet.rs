@@ -16,8 +16,7 @@ const ZONES: [&str; 2] = ["europe-west1-b", "europe-west1-c"];
 fn backend(gce: &FakeGce) -> Arc<GceBackend> {
     let tokens = gcp_auth::CustomServiceAccount::from_json(&gce.service_account_json()).unwrap();
     let zones = ZONES.iter().map(|z| z.to_string()).collect();
-    let mut settings =
-        GceSettings::new(&gce.api_url, gce.project(), zones, "projects/nova-test/global/images/office-1");
+    let mut settings = GceSettings::new(&gce.api_url, gce.project(), zones, IMAGE);
     settings.health_url = gce.health_url_template();
     settings.boot_timeout = Duration::from_secs(10);
     settings.health_timeout = Duration::from_secs(5);
@@ -36,18 +35,26 @@ fn pools(floor: usize) -> PoolSettings {
     }
 }
 
-async fn fill(fleet: &Arc<Fleet>, store: &Store, want: u64) {
-    tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            fleet.reconcile().await.unwrap();
-            if store.count_warm_vms(2, "projects/nova-test/global/images/office-1").await.unwrap() >= want {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+/// Runs reconciler passes, each waited out to the end of its work, until `done` holds.
+async fn passes_until(fleet: &Arc<Fleet>, what: &str, done: impl AsyncFn() -> bool) {
+    for _ in 0..50 {
+        fleet.reconcile().await.unwrap();
+        fleet.settled().await;
+        if done().await {
+            return;
         }
-    })
-    .await
-    .expect("the pool fills");
+    }
+    panic!("50 reconciler passes and still not {what}");
+}
+
+async fn warm(store: &Store, image: &str) -> u64 {
+    store.count_warm_vms(2, image).await.unwrap()
+}
+
+const IMAGE: &str = "projects/nova-test/global/images/office-1";
+
+async fn fill(fleet: &Arc<Fleet>, store: &Store, want: u64) {
+    passes_until(fleet, "filled", async || warm(store, IMAGE).await >= want).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,19 +129,11 @@ async fn a_new_image_retires_the_old_members_gradually_and_never_a_claimed_one()
     fleet.set_image("projects/nova-test/global/images/office-2");
     let pass = fleet.reconcile().await.unwrap();
     assert_eq!(pass.retired, 1, "one old member per pass: {pass:?}");
-    tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            fleet.reconcile().await.unwrap();
-            let old = store.count_warm_vms(2, "projects/nova-test/global/images/office-1").await.unwrap();
-            let new = store.count_warm_vms(2, "projects/nova-test/global/images/office-2").await.unwrap();
-            if old == 0 && new >= 4 {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+    let new_image = "projects/nova-test/global/images/office-2";
+    passes_until(&fleet, "on the new image", async || {
+        warm(&store, IMAGE).await == 0 && warm(&store, new_image).await >= 4
     })
-    .await
-    .expect("the pool moves to the new image");
+    .await;
     assert!(gce.instances().iter().any(|i| i.name == claimed.name), "the claimed VM is untouched");
     db.cleanup().await.unwrap();
 }
@@ -152,18 +151,13 @@ async fn unclaimed_members_expire_and_only_one_replica_reconciles() {
     assert!(!follower.reconcile().await.unwrap().leader, "the lease is held");
     fill(&leader, &store, 2).await;
     let before: Vec<String> = gce.instances().into_iter().map(|i| i.name).collect();
-    tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            leader.reconcile().await.unwrap();
-            let now: Vec<String> = gce.instances().into_iter().map(|i| i.name).collect();
-            if before.iter().all(|name| !now.contains(name)) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    // Expiry is about time passing: let the TTL run out.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    passes_until(&leader, "replaced", async || {
+        let now: Vec<String> = gce.instances().into_iter().map(|i| i.name).collect();
+        before.iter().all(|name| !now.contains(name))
     })
-    .await
-    .expect("expired members are deleted (and replaced)");
+    .await;
     db.cleanup().await.unwrap();
 }
 
@@ -215,17 +209,9 @@ async fn a_rebuilt_image_moves_the_pool_and_one_replica_builds_per_cadence() {
     let cadence = Duration::from_secs(1800);
     let image = fleet.rebuild_image(base, "v2", cadence).await.unwrap().expect("this replica builds");
     assert_eq!(other.rebuild_image(base, "v2b", cadence).await.unwrap(), None, "one build per cadence");
-    tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            fleet.reconcile().await.unwrap();
-            let old = store.count_warm_vms(2, "projects/nova-test/global/images/office-1").await.unwrap();
-            if old == 0 && store.count_warm_vms(2, &image).await.unwrap() >= 2 {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+    passes_until(&fleet, "booting from the new image", async || {
+        warm(&store, IMAGE).await == 0 && warm(&store, &image).await >= 2
     })
-    .await
-    .expect("the pool boots from the new image");
+    .await;
     db.cleanup().await.unwrap();
 }
