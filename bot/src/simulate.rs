@@ -247,6 +247,14 @@ impl Sim {
         self.scaled(Duration::from_secs_f64(seconds))
     }
 
+    /// The office's generation is over: the wake gate opens again and it counts as asleep.
+    async fn asleep(&self, office: &str, generation: i64) {
+        use orchestrator::store::{OfficeChange, OfficeState};
+        let change = OfficeChange::to(OfficeState::Asleep);
+        let _ = self.store.transition(office, generation, &[OfficeState::Waking], change).await;
+        self.offices.lock().unwrap().insert(office.to_owned(), Office::Asleep);
+    }
+
     /// Starts waking an office if it sleeps; returns a receiver that turns true when it is up.
     async fn wake(self: &Arc<Self>, office: &str, prewarm: bool) -> Option<watch::Receiver<bool>> {
         let (tx, rx) = watch::channel(false);
@@ -278,12 +286,9 @@ impl Sim {
             let placed = sim.fleet.place(&office, generation, tier).await;
             let overhead = match &placed {
                 Ok((_, Source::Pool)) => Some(decided.elapsed()),
-                Ok((vm, Source::Fresh)) => sim
-                    .gce
-                    .calls()
-                    .iter()
-                    .find(|c| c.method == "POST" && c.instance.as_deref() == Some(vm.name.as_str()))
-                    .map(|c| c.at.saturating_duration_since(decided)),
+                Ok((vm, Source::Fresh)) => {
+                    sim.gce.first_write_for(&vm.name).map(|at| at.saturating_duration_since(decided))
+                }
                 Err(_) => None,
             };
             match placed {
@@ -317,16 +322,7 @@ impl Sim {
                 Err(error) => {
                     tracing::warn!(office, "wake failed: {error}");
                     sim.tally.lock().unwrap().wake_failures += 1;
-                    let _ = sim
-                        .store
-                        .transition(
-                            &office,
-                            generation,
-                            &[orchestrator::store::OfficeState::Waking],
-                            orchestrator::store::OfficeChange::to(orchestrator::store::OfficeState::Asleep),
-                        )
-                        .await;
-                    sim.offices.lock().unwrap().insert(office.clone(), Office::Asleep);
+                    sim.asleep(&office, generation).await;
                 }
             }
             let _ = tx.send(true);
@@ -454,19 +450,9 @@ impl Sim {
                 if let Err(error) = sim.fleet.release(&vm).await {
                     tracing::warn!(vm = %vm.name, "cannot delete: {error:#}");
                 }
-                if let Ok(Some(row)) = sim.store.office(&name).await {
-                    let _ = sim
-                        .store
-                        .transition(
-                            &name,
-                            row.generation,
-                            &[orchestrator::store::OfficeState::Waking],
-                            orchestrator::store::OfficeChange::to(orchestrator::store::OfficeState::Asleep),
-                        )
-                        .await;
-                }
                 *sim.tally.lock().unwrap().live.entry(name.clone()).or_default() -= 1;
-                sim.offices.lock().unwrap().insert(name, Office::Asleep);
+                let generation = sim.store.office(&name).await.ok().flatten().map(|row| row.generation);
+                sim.asleep(&name, generation.unwrap_or_default()).await;
             });
         }
     }

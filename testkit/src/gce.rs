@@ -292,6 +292,12 @@ impl FakeGce {
         self.shared.cloud.lock().unwrap().instances.values().cloned().collect()
     }
 
+    /// When the first write concerning `instance` (its insert) reached the stand-in.
+    pub fn first_write_for(&self, instance: &str) -> Option<Instant> {
+        let cloud = self.shared.cloud.lock().unwrap();
+        cloud.calls.iter().find(|c| c.method != "GET" && c.instance.as_deref() == Some(instance)).map(|c| c.at)
+    }
+
     pub fn calls(&self) -> Vec<Call> {
         self.shared.cloud.lock().unwrap().calls.clone()
     }
