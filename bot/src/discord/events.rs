@@ -180,6 +180,18 @@ pub enum DiscordInteraction {
     Other(&'static str),
 }
 
+impl DiscordInteraction {
+    /// Who to answer, for the interactions that have someone to answer.
+    pub fn origin(&self) -> Option<&Origin> {
+        match self {
+            Self::Button { origin, .. } | Self::ModalSubmit { origin, .. } | Self::Command { origin, .. } => {
+                Some(origin)
+            }
+            Self::Ping | Self::Other(_) => None,
+        }
+    }
+}
+
 impl From<Interaction> for DiscordInteraction {
     fn from(interaction: Interaction) -> Self {
         match interaction {

@@ -60,13 +60,12 @@ impl EventHandler for Handler {
     }
 
     async fn interaction_create(&self, _: Context, interaction: Interaction) {
-        let (id, token) = match &interaction {
-            Interaction::Component(c) => (c.id, c.token.clone()),
-            Interaction::Modal(m) => (m.id, m.token.clone()),
-            Interaction::Command(c) => (c.id, c.token.clone()),
-            _ => return,
+        let interaction = DiscordInteraction::from(interaction);
+        let Some(origin) = interaction.origin() else {
+            return; // pings and autocomplete never come over the gateway for Nova
         };
-        let response = match self.discord.answer(DiscordInteraction::from(interaction)).await {
+        let (id, token) = (origin.id, origin.token.clone());
+        let response = match self.discord.answer(interaction).await {
             Ok(response) => response,
             Err(error) => {
                 tracing::error!("cannot handle a Discord interaction: {error:#}");
