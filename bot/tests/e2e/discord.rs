@@ -90,7 +90,7 @@ async fn audit(nova: &Nova, action: &str) -> Vec<orchestrator::store::audit::Mod
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mention_opens_a_thread_where_progress_is_edited_and_a_colleague_follows_up() {
     let discord = FakeDiscord::start(CHANNELS).await.unwrap();
-    let nova = connected(&discord, |_| {}).await;
+    let nova = connected(&discord, crate::harness::paced_steps).await;
     let expected = intents::GUILD_MESSAGES | intents::GUILD_MESSAGE_TYPING | intents::DIRECT_MESSAGE_TYPING;
     assert_eq!(discord.intents() & expected, expected, "Nova asks for messages and typing");
 

@@ -52,6 +52,17 @@ pub fn test_config(data_dir: &std::path::Path) -> Config {
     config
 }
 
+/// Paces the example runtime's steps, so a run lasts long enough for a surface to show
+/// its progress before it finishes (with no pacing a run can end before the first post,
+/// and the progress message is then posted once, already final).
+pub fn paced_steps(config: &mut Config) {
+    for office in &mut config.offices {
+        if let Some(runtime) = &mut office.runtime {
+            runtime.env.insert("NOVA_EXAMPLE_STEP_MS".to_owned(), "100".to_owned());
+        }
+    }
+}
+
 impl Nova {
     pub async fn start() -> Self {
         Self::start_with(|_| {}).await

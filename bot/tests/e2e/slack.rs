@@ -64,7 +64,7 @@ fn thread_id(channel: &str, ts: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mention_is_routed_worked_on_and_answered_in_its_thread_and_a_colleague_follows_up() {
     let slack = FakeSlack::start(CHANNELS).await.unwrap();
-    let mut nova = Nova::start_on_slack(&slack, false, |_| {}).await;
+    let mut nova = Nova::start_on_slack(&slack, false, crate::harness::paced_steps).await;
 
     let (ts, statuses) =
         slack.user_says("C_RANDOM", "U_ALICE", "<@UNOVA> the coupon field rejects valid codes, please fix").await;
