@@ -44,6 +44,7 @@ pub async fn wake(iterations: usize) -> anyhow::Result<()> {
         run_engine: true,
         slack: None,
         discord: None,
+        gce: None,
     })
     .await?;
     let engine = running.engine.clone();
@@ -320,6 +321,7 @@ pub async fn slack(rate: u32, seconds: u32, run_engine: bool) -> anyhow::Result<
             edit_interval: Duration::from_secs(1),
         }),
         discord: None,
+        gce: None,
     })
     .await?;
     slack.connect(&running.url());

@@ -38,6 +38,8 @@ pub struct Options {
     pub slack: Option<slack::settings::SlackSettings>,
     /// Discord, if configured (see [`discord::settings::DiscordSettings::from_env`]).
     pub discord: Option<discord::settings::DiscordSettings>,
+    /// GCE, if configured (see [`gce_from_env`]); used by `backend = "gce"`.
+    pub gce: Option<orchestrator::engine::GceSetup>,
 }
 
 /// A running Nova: the HTTP server and the engine.
@@ -81,6 +83,27 @@ pub fn office_program() -> anyhow::Result<Vec<String>> {
     Ok(vec![exe.display().to_string(), "office".to_owned()])
 }
 
+/// GCE settings from `GCE_*` and credentials from `GOOGLE_APPLICATION_CREDENTIALS` (a
+/// service-account key file) or, without it, the machine's own service account (Nova
+/// on a GCE VM). `None`: `GCE_PROJECT` is not set.
+pub async fn gce_from_env() -> anyhow::Result<Option<orchestrator::engine::GceSetup>> {
+    let Some(settings) = provisioner::gce::GceSettings::from_env(|name| std::env::var(name).ok())? else {
+        return Ok(None);
+    };
+    let tokens: Arc<dyn gcp_auth::TokenProvider> =
+        match std::env::var("GOOGLE_APPLICATION_CREDENTIALS").ok().filter(|v| !v.is_empty()) {
+            Some(key) => Arc::new(
+                gcp_auth::CustomServiceAccount::from_file(&key)
+                    .with_context(|| format!("cannot read the service-account key {key}"))?,
+            ),
+            None => gcp_auth::provider().await.context(
+                "no GCE credentials: set GOOGLE_APPLICATION_CREDENTIALS to a service-account key file, \
+                 or run Nova on a GCE VM with a service account",
+            )?,
+        };
+    Ok(Some(orchestrator::engine::GceSetup { settings, tokens }))
+}
+
 /// The process-wide Prometheus recorder (installed once, shared by every server).
 pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -115,7 +138,8 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
         );
     }
     let nova_url = config.server.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
-    let engine = Engine::new(config, store, EngineOptions { office_program: options.office_program, nova_url }).await?;
+    let engine_options = EngineOptions { office_program: options.office_program, nova_url, gce: options.gce };
+    let engine = Engine::new(config, store, engine_options).await?;
     let slack = match options.slack {
         Some(settings) => Some(slack::Slack::start(Arc::clone(&engine), settings).await?),
         None => None,

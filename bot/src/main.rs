@@ -192,6 +192,8 @@ async fn config_and_store(config: Option<PathBuf>) -> anyhow::Result<(Config, or
 #[derive(Subcommand)]
 enum OfficeCommand {
     Serve(provisioner::office::ServeArgs),
+    /// On a pool VM: wait unassigned until Nova assigns an office, then serve it.
+    Pool(provisioner::office::PoolArgs),
     /// For the agent: ask a person to approve an action and wait (exit 0 approved,
     /// 3 rejected, 4 expired).
     RequestApproval(provisioner::office::ApprovalArgs),
@@ -241,6 +243,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 run_engine: true,
                 slack: bot::slack::settings::SlackSettings::from_env(|name| std::env::var(name).ok())?,
                 discord: bot::discord::settings::DiscordSettings::from_env(|name| std::env::var(name).ok())?,
+                gce: bot::gce_from_env().await?,
             })
             .await?;
             tracing::info!("Nova is up: open {} for the console", running.url());
@@ -317,6 +320,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Office { command: OfficeCommand::Serve(args) } => done(provisioner::office::serve(args).await),
+        Command::Office { command: OfficeCommand::Pool(args) } => done(provisioner::office::pool(args).await),
         Command::Office { command: OfficeCommand::RequestApproval(args) } => {
             provisioner::office::request_approval(args).await
         }
@@ -332,13 +336,9 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             done(bot::bench::snapshot(size_mb, level).await)
         }
         Command::Gce { what: GceCommand::Check } => {
-            let settings = provisioner::gce::GceSettings::from_env(|name| std::env::var(name).ok())?
-                .context("GCE_PROJECT is not set (see README, \"Offices on GCE\")")?;
-            let key = std::env::var("GOOGLE_APPLICATION_CREDENTIALS")
-                .context("GOOGLE_APPLICATION_CREDENTIALS must name a service-account key file")?;
-            let tokens = gcp_auth::CustomServiceAccount::from_file(&key)
-                .with_context(|| format!("cannot read the service-account key {key}"))?;
-            let backend = provisioner::gce::GceBackend::new(settings, std::sync::Arc::new(tokens))?;
+            let setup =
+                bot::gce_from_env().await?.context("GCE_PROJECT is not set (see README, \"Offices on GCE\")")?;
+            let backend = provisioner::gce::GceBackend::new(setup.settings, setup.tokens)?;
             let checks = backend.check().await;
             for check in &checks {
                 match &check.outcome {

@@ -545,7 +545,7 @@ pub async fn run(header: Header, events: Vec<Event>, factor: f64, policy: Policy
     let zones = vec!["europe-west1-b".to_owned(), "europe-west1-c".to_owned(), "europe-west1-d".to_owned()];
     let mut settings =
         GceSettings::new(&gce.api_url, gce.project(), zones, "projects/nova-test/global/images/office-1");
-    settings.health_url = gce.health_url_template();
+    settings.agent_url = gce.agent_url_template();
     let scale = |d: Duration| d.mul_f64(factor);
     settings.boot_timeout = scale(settings.boot_timeout);
     settings.health_timeout = scale(settings.health_timeout);

@@ -158,7 +158,7 @@ impl Fleet {
         match claimed {
             Ok(Some(row)) => {
                 metrics::counter!("nova_pool_claims_total", "outcome" => "hit").increment(1);
-                let vm = Vm { health_url: String::new(), name: row.name, zone: row.zone };
+                let vm = Vm { agent_url: self.backend.agent_url(&row.zone, &row.name), name: row.name, zone: row.zone };
                 Ok((vm, Source::Pool))
             }
             Ok(None) => {
@@ -199,9 +199,10 @@ impl Fleet {
 
     /// Deletes Nova's VMs that nothing accounts for: an office's VM of a generation that
     /// is not the office's current one (or whose office sleeps: a crash came between its
-    /// snapshot and the delete), and pool VMs with no pool row (a crash between create
-    /// and record). VMs younger than `grace` are left alone: they may be on their way
-    /// to being recorded. Returns the names deleted.
+    /// snapshot and the delete), pool VMs with no pool row (a crash between create and
+    /// record), and pool VMs claimed by an office that is no longer up. VMs younger
+    /// than `grace` are left alone: they may be on their way to being recorded.
+    /// Returns the names deleted.
     pub async fn sweep_orphans(&self, grace: Duration) -> anyhow::Result<Vec<String>> {
         use crate::store::OfficeState;
         let young = chrono::Utc::now() - chrono::Duration::from_std(grace)?;
@@ -211,18 +212,20 @@ impl Fleet {
                 if vm.created.is_none_or(|at| at > young) {
                     continue;
                 }
+                let up = |office: &crate::store::offices::Model| {
+                    !matches!(OfficeState::parse(&office.state), Some(OfficeState::Asleep | OfficeState::Failed))
+                };
                 let orphan = if owner == "pool" {
-                    !self.store.has_warm_vm(&vm.name).await?
+                    match self.store.warm_vm(&vm.name).await? {
+                        None => true,
+                        Some(row) => match &row.office {
+                            Some(office) => !self.store.office(office).await?.is_some_and(|o| up(&o)),
+                            None => false,
+                        },
+                    }
                 } else {
                     match (provisioner::gce::parse_instance_name(&vm.name), self.store.office(&owner).await?) {
-                        (Some((_, generation)), Some(office)) => {
-                            let current = office.generation == generation;
-                            let up = !matches!(
-                                OfficeState::parse(&office.state),
-                                Some(OfficeState::Asleep | OfficeState::Failed)
-                            );
-                            !(current && up)
-                        }
+                        (Some((_, generation)), Some(office)) => !(office.generation == generation && up(&office)),
                         // An office no longer configured, or a name Nova did not make.
                         (_, None) | (None, _) => true,
                     }
@@ -231,6 +234,7 @@ impl Fleet {
                     tracing::warn!(vm = %vm.name, zone, owner, "deleting a VM nothing accounts for");
                     metrics::counter!("nova_gce_orphans_deleted_total").increment(1);
                     self.backend.delete(zone, &vm.name).await?;
+                    self.store.forget_claimed_vm(&vm.name).await?;
                     deleted.push(vm.name);
                 }
             }

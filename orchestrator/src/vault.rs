@@ -78,6 +78,8 @@ pub enum VaultError {
 struct MasterKey {
     id: String,
     cipher: ChaCha20Poly1305,
+    /// For [`Vault::derive_key`]: keys for other purposes, never this key itself.
+    derivation: hmac::Hmac<Sha256>,
 }
 
 pub struct Vault {
@@ -108,7 +110,8 @@ impl Vault {
             let id = id.unwrap_or_else(|| hex::encode(&Sha256::digest(&bytes)[..4]));
             let cipher = ChaCha20Poly1305::new_from_slice(&bytes)
                 .map_err(|_| VaultError::BadMasterKey("bad key length".to_owned()))?;
-            keys.push(MasterKey { id, cipher });
+            let derivation = <hmac::Hmac<Sha256> as hmac::Mac>::new_from_slice(&bytes).expect("HMAC takes any key");
+            keys.push(MasterKey { id, cipher, derivation });
         }
         if keys.is_empty() {
             return Err(VaultError::BadMasterKey("no key given".to_owned()));
@@ -129,6 +132,16 @@ impl Vault {
         }
         let spec = std::fs::read_to_string(&path)?;
         Ok(Self::from_spec(spec.trim())?)
+    }
+
+    /// A key for `purpose`, derived from the newest master key (HMAC-SHA256), so every
+    /// replica with the same master key derives the same one and nothing more is stored.
+    pub fn derive_key(&self, purpose: &str) -> [u8; 32] {
+        use hmac::Mac as _;
+        let mut mac = self.keys[0].derivation.clone();
+        mac.update(b"nova-derived-key:");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
     }
 
     pub fn current_key_id(&self) -> &str {
@@ -274,6 +287,17 @@ mod tests {
         assert!(!rotated.is_stale(&resealed));
         let gone = Vault::from_spec(&format!("new:{}", key(2))).unwrap();
         insta::assert_snapshot!(gone.open(&Scope::Platform, "openai", &sealed).unwrap_err(), @"the secret `openai` was sealed under master key `old`, which is not configured");
+    }
+
+    #[test]
+    fn derived_keys_depend_on_the_master_key_and_the_purpose_only() {
+        let key = BASE64.encode([7u8; 32]);
+        let (one, same) = (Vault::from_spec(&key).unwrap(), Vault::from_spec(&format!("id:{key}")).unwrap());
+        assert_eq!(one.derive_key("gce-assign"), same.derive_key("gce-assign"), "every replica derives the same");
+        assert_ne!(one.derive_key("gce-assign"), one.derive_key("other"));
+        assert_ne!(one.derive_key("gce-assign"), [7u8; 32], "never the master key itself");
+        let other = Vault::from_spec(&BASE64.encode([8u8; 32])).unwrap();
+        assert_ne!(one.derive_key("gce-assign"), other.derive_key("gce-assign"));
     }
 
     #[test]

@@ -17,7 +17,7 @@ fn backend(gce: &FakeGce) -> Arc<GceBackend> {
     let tokens = gcp_auth::CustomServiceAccount::from_json(&gce.service_account_json()).unwrap();
     let zones = ZONES.iter().map(|z| z.to_string()).collect();
     let mut settings = GceSettings::new(&gce.api_url, gce.project(), zones, IMAGE);
-    settings.health_url = gce.health_url_template();
+    settings.agent_url = gce.agent_url_template();
     settings.boot_timeout = Duration::from_secs(10);
     settings.health_timeout = Duration::from_secs(5);
     settings.rate_limit_pause = Duration::from_millis(20);

@@ -1,6 +1,11 @@
 //! The office daemon (`nova-office serve`): runs inside the office's machine, takes
 //! prompts from Nova, runs the configured agent runtime on each in the workspace with a
 //! clean environment, and relays what the runtime reports back to Nova.
+//!
+//! On a pool VM the daemon starts unassigned (`nova-office pool`): it boots ahead of
+//! need, and Nova then assigns it an office (`POST /assign`), which restores the
+//! office's latest snapshot from object storage into the workspace. When the office
+//! goes to sleep, Nova asks it for a snapshot (`POST /snapshot`) and deletes the VM.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -19,9 +24,10 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{Mutex, mpsc};
 
 use crate::protocol::{
-    ContextFiles, EventEnvelope, Health, LISTENING_PREFIX, RUN_ID_HEADER, RunEvent, RunRequest, Upstream,
-    parse_runtime_line, secrets_match,
+    Assignment, ContextFiles, EventEnvelope, Health, LISTENING_PREFIX, RUN_ID_HEADER, RunEvent, RunRequest,
+    StoredSnapshot, Upstream, parse_runtime_line, secrets_match,
 };
+use crate::snapshot::Snapshots;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
@@ -41,6 +47,40 @@ pub struct ServeArgs {
     pub exit_with_stdin: bool,
 }
 
+#[derive(Debug, Clone, clap::Args)]
+pub struct PoolArgs {
+    /// Where the assigned office's workspace goes.
+    #[arg(long, default_value = "/var/lib/nova/workspace")]
+    pub workspace: PathBuf,
+    #[arg(long, default_value = "0.0.0.0:7878")]
+    pub listen: SocketAddr,
+    #[arg(long)]
+    pub exit_with_stdin: bool,
+}
+
+/// The daemon's HTTP state: the office it serves, once it has one.
+struct Daemon {
+    office: std::sync::OnceLock<Arc<Office>>,
+    /// On a pool VM: what assignment needs.
+    pool: Option<Pool>,
+}
+
+struct Pool {
+    workspace: PathBuf,
+    /// Only Nova, which put it in the VM's metadata, knows it.
+    assign_token: String,
+    /// One assignment at a time: a retried `/assign` waits for the first, then agrees.
+    assigning: Mutex<()>,
+}
+
+impl Daemon {
+    fn office(&self) -> Result<&Arc<Office>, (StatusCode, String)> {
+        self.office
+            .get()
+            .ok_or((StatusCode::CONFLICT, "this VM waits in a pool: no office is assigned to it yet".to_owned()))
+    }
+}
+
 struct Office {
     args: ServeArgs,
     token: String,
@@ -50,12 +90,33 @@ struct Office {
     agent_api: String,
     upstreams: Mutex<Vec<Upstream>>,
     http: reqwest::Client,
+    /// Where `/snapshot` stores the workspace (a pool VM's office; a local office is
+    /// snapshotted by Nova on the same machine).
+    snapshots: Option<Snapshots>,
+    /// Snapshotted: the office takes no more runs (its VM is about to go).
+    sealed: std::sync::atomic::AtomicBool,
 }
 
 /// Runs the daemon until stdin closes (with `--exit-with-stdin`) or the process is
 /// stopped. The token comes from `NOVA_OFFICE_TOKEN`.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let token = std::env::var("NOVA_OFFICE_TOKEN").context("NOVA_OFFICE_TOKEN is not set")?;
+    let (listen, exit_with_stdin) = (args.listen, args.exit_with_stdin);
+    let office = open_office(args, token, None).await?;
+    listen_until_stopped(Daemon { office: office.into(), pool: None }, listen, exit_with_stdin).await
+}
+
+/// Runs the daemon of a pool VM: unassigned until Nova assigns it an office. The
+/// assignment token comes from `NOVA_ASSIGN_TOKEN`.
+pub async fn pool(args: PoolArgs) -> anyhow::Result<()> {
+    let assign_token = std::env::var("NOVA_ASSIGN_TOKEN").context("NOVA_ASSIGN_TOKEN is not set")?;
+    let pool = Pool { workspace: args.workspace, assign_token, assigning: Mutex::new(()) };
+    let daemon = Daemon { office: std::sync::OnceLock::new(), pool: Some(pool) };
+    listen_until_stopped(daemon, args.listen, args.exit_with_stdin).await
+}
+
+/// Starts the office's run queue and its agent API (loopback only).
+async fn open_office(args: ServeArgs, token: String, snapshots: Option<Snapshots>) -> anyhow::Result<Arc<Office>> {
     std::fs::create_dir_all(&args.workspace).with_context(|| format!("cannot create {}", args.workspace.display()))?;
     let (queue, runs) = mpsc::unbounded_channel();
     let agent_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("cannot open the agent API")?;
@@ -68,6 +129,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         agent_api,
         upstreams: Mutex::new(Vec::new()),
         http: reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?,
+        snapshots,
+        sealed: false.into(),
     });
     let sink = EventSink::new(&args, token);
     tokio::spawn(run_queue(runs, office.clone(), sink));
@@ -85,17 +148,20 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             eprintln!("agent API stopped: {error}");
         }
     });
+    Ok(office)
+}
 
+async fn listen_until_stopped(daemon: Daemon, listen: SocketAddr, exit_with_stdin: bool) -> anyhow::Result<()> {
     let app = Router::new()
         .route("/healthz", get(health))
+        .route("/assign", post(assign))
         .route("/context", post(write_context))
         .route("/runs", post(accept_run))
-        .with_state(office);
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
+        .route("/snapshot", post(snapshot))
+        .with_state(Arc::new(daemon));
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     println!("{LISTENING_PREFIX}{}", listener.local_addr()?);
-    if args.exit_with_stdin {
+    if exit_with_stdin {
         tokio::spawn(async {
             let mut stdin = BufReader::new(tokio::io::stdin()).lines();
             while let Ok(Some(_)) = stdin.next_line().await {}
@@ -117,20 +183,96 @@ fn authorized(office: &Office, headers: &HeaderMap) -> Result<(), StatusCode> {
     if same { Ok(()) } else { Err(StatusCode::UNAUTHORIZED) }
 }
 
-async fn health(State(office): State<Arc<Office>>) -> Json<Health> {
-    Json(Health {
-        office: office.args.office.clone(),
-        generation: office.args.generation,
-        version: crate::RUNTIME_VERSION.to_owned(),
-    })
+async fn health(State(daemon): State<Arc<Daemon>>) -> Json<Health> {
+    let (office, generation) = match daemon.office.get() {
+        Some(office) => (office.args.office.clone(), office.args.generation),
+        None => (String::new(), 0),
+    };
+    Json(Health { office, generation, version: crate::RUNTIME_VERSION.to_owned() })
+}
+
+/// Nova assigns this pool VM to an office: restore its snapshot, then serve it. The
+/// same assignment again (a retry) is answered as the first was; another is refused.
+async fn assign(
+    State(daemon): State<Arc<Daemon>>,
+    headers: HeaderMap,
+    Json(assignment): Json<Assignment>,
+) -> Result<Json<Health>, (StatusCode, String)> {
+    let Some(pool) = &daemon.pool else {
+        return Err((StatusCode::CONFLICT, "this daemon was started for one office; it cannot be assigned".to_owned()));
+    };
+    let given = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !secrets_match(given.as_bytes(), format!("Bearer {}", pool.assign_token).as_bytes()) {
+        return Err((StatusCode::UNAUTHORIZED, "bad assignment token".to_owned()));
+    }
+    let _one_at_a_time = pool.assigning.lock().await;
+    if let Some(office) = daemon.office.get() {
+        let same = office.args.office == assignment.office && office.args.generation == assignment.generation;
+        if !same {
+            let message =
+                format!("this VM already serves {} generation {}", office.args.office, office.args.generation);
+            return Err((StatusCode::CONFLICT, message));
+        }
+        return Ok(health(State(daemon.clone())).await);
+    }
+    let internal = |error: anyhow::Error| (StatusCode::INTERNAL_SERVER_ERROR, format!("{error:#}"));
+    let store = &assignment.snapshots;
+    let snapshots =
+        Snapshots::cloud_storage(&store.url, store.api_url.as_deref(), None, store.compression).map_err(internal)?;
+    std::fs::create_dir_all(&pool.workspace)
+        .with_context(|| format!("cannot create {}", pool.workspace.display()))
+        .map_err(internal)?;
+    if let Some(key) = &assignment.restore {
+        snapshots.restore(key, &assignment.office, &pool.workspace).await.map_err(internal)?;
+    }
+    let args = ServeArgs {
+        office: assignment.office,
+        generation: assignment.generation,
+        workspace: pool.workspace.clone(),
+        nova_url: assignment.nova_url,
+        listen: SocketAddr::from(([0, 0, 0, 0], 0)),
+        exit_with_stdin: false,
+    };
+    let office = open_office(args, assignment.token, Some(snapshots)).await.map_err(internal)?;
+    let _ = daemon.office.set(office);
+    Ok(health(State(daemon.clone())).await)
+}
+
+/// Nova puts the office to sleep: store the workspace and take no more runs. Fenced
+/// by generation: the key names this office's generation, so it can never overwrite
+/// a newer one's.
+async fn snapshot(
+    State(daemon): State<Arc<Daemon>>,
+    headers: HeaderMap,
+) -> Result<Json<StoredSnapshot>, (StatusCode, String)> {
+    let office = daemon.office()?;
+    authorized(office, &headers).map_err(|s| (s, "bad token".to_owned()))?;
+    let Some(snapshots) = &office.snapshots else {
+        let message = "this office keeps no snapshots: Nova snapshots its workspace where it runs".to_owned();
+        return Err((StatusCode::CONFLICT, message));
+    };
+    office.sealed.store(true, std::sync::atomic::Ordering::SeqCst);
+    let args = &office.args;
+    let info = snapshots
+        .save(&args.office, args.generation, &args.workspace)
+        .await
+        .map_err(|error| (StatusCode::INTERNAL_SERVER_ERROR, format!("{error:#}")))?;
+    Ok(Json(StoredSnapshot {
+        key: info.key,
+        bytes: info.bytes,
+        source_bytes: info.source_bytes,
+        files: info.files,
+        elapsed_ms: info.elapsed.as_millis() as u64,
+    }))
 }
 
 async fn write_context(
-    State(office): State<Arc<Office>>,
+    State(daemon): State<Arc<Daemon>>,
     headers: HeaderMap,
     Json(context): Json<ContextFiles>,
 ) -> Result<StatusCode, (StatusCode, String)> {
-    authorized(&office, &headers).map_err(|s| (s, "bad token".to_owned()))?;
+    let office = daemon.office()?;
+    authorized(office, &headers).map_err(|s| (s, "bad token".to_owned()))?;
     for file in &context.files {
         let relative =
             safe_relative(&file.path).ok_or((StatusCode::BAD_REQUEST, format!("refused path {:?}", file.path)))?;
@@ -155,11 +297,15 @@ fn safe_relative(path: &str) -> Option<&Path> {
 }
 
 async fn accept_run(
-    State(office): State<Arc<Office>>,
+    State(daemon): State<Arc<Daemon>>,
     headers: HeaderMap,
     Json(run): Json<RunRequest>,
 ) -> Result<StatusCode, StatusCode> {
-    authorized(&office, &headers)?;
+    let office = daemon.office().map_err(|(status, _)| status)?;
+    authorized(office, &headers)?;
+    if office.sealed.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(StatusCode::CONFLICT);
+    }
     if !office.accepted.lock().await.insert(run.run_id.clone()) {
         return Ok(StatusCode::OK);
     }

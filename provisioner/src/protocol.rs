@@ -122,12 +122,59 @@ pub struct ContextFile {
     pub content: String,
 }
 
+/// What `/healthz` answers. A pool VM's daemon that no office has been assigned to
+/// yet answers with an empty `office` and generation 0.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Health {
     pub office: String,
     pub generation: i64,
     pub version: String,
 }
+
+/// Nova → the daemon of a pool VM (`nova office pool`): become this office's
+/// generation, with its workspace restored from `restore` first. No `Debug`: it
+/// carries the office's token.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Assignment {
+    pub office: String,
+    pub generation: i64,
+    /// Where the office posts its events.
+    pub nova_url: String,
+    /// The office's credential for Nova's API, and Nova's for this daemon from now on.
+    pub token: String,
+    /// Where the office's snapshots live: the daemon restores from and snapshots into it.
+    pub snapshots: SnapshotStore,
+    /// The snapshot key to restore first (none: a new office starts empty).
+    pub restore: Option<String>,
+}
+
+/// A snapshot store a daemon can open with the credentials of its own machine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotStore {
+    /// `gs://bucket/prefix`.
+    pub url: String,
+    /// Another Cloud Storage endpoint (a proxy, or a stand-in in tests).
+    pub api_url: Option<String>,
+    /// zstd level.
+    pub compression: i32,
+}
+
+/// The daemon → Nova: the snapshot `/snapshot` stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredSnapshot {
+    pub key: String,
+    pub bytes: u64,
+    pub source_bytes: u64,
+    pub files: u64,
+    pub elapsed_ms: u64,
+}
+
+/// The instance metadata key of the token that lets Nova assign a pool VM to an office.
+/// Nova sets it when it creates the VM; the VM's startup script hands it to the daemon
+/// as `NOVA_ASSIGN_TOKEN`.
+pub const ASSIGN_TOKEN_METADATA: &str = "nova-assign-token";
 
 /// The line a local office prints first on stdout, with the address it listens on.
 pub const LISTENING_PREFIX: &str = "NOVA_OFFICE_LISTENING ";

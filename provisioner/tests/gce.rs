@@ -16,7 +16,7 @@ async fn backend(gce: &FakeGce, edit: impl FnOnce(&mut GceSettings)) -> GceBacke
     let zones = ZONES.iter().map(|z| z.to_string()).collect();
     let mut settings =
         GceSettings::new(&gce.api_url, gce.project(), zones, "projects/nova-test/global/images/office-1");
-    settings.health_url = gce.health_url_template();
+    settings.agent_url = gce.agent_url_template();
     settings.boot_timeout = Duration::from_secs(10);
     settings.health_timeout = Duration::from_millis(300);
     settings.rate_limit_pause = Duration::from_millis(20);

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{any, post};
 use axum::serve::ListenerExt as _;
 use rand::{Rng as _, SeedableRng as _};
 use serde_json::{Value, json};
@@ -54,6 +54,19 @@ pub struct GceOptions {
     /// Mutating calls allowed per (scaled) minute before 403 `rateLimitExceeded`.
     pub writes_per_minute: u32,
     pub seed: u64,
+    /// Real office daemons on the VMs (else a VM's daemon only answers `/healthz`).
+    pub agents: Option<AgentProgram>,
+}
+
+/// What runs on each VM: `program pool …`, started when the VM's agent would come up
+/// and killed (its disk gone) when the VM is deleted. Nova reaches it through the
+/// stand-in at `/vm/{zone}/{name}/…`, as it would reach a VM at its internal address.
+#[derive(Debug, Clone)]
+pub struct AgentProgram {
+    /// The daemon program and its leading arguments (`["/…/nova", "office"]`).
+    pub program: Vec<String>,
+    /// The VM's environment (its service-account key for the snapshot bucket, say).
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for GceOptions {
@@ -64,6 +77,7 @@ impl Default for GceOptions {
             latencies: Latencies::default(),
             writes_per_minute: 10_000,
             seed: 7,
+            agents: None,
         }
     }
 }
@@ -75,6 +89,8 @@ pub struct Instance {
     pub machine_type: String,
     pub source_image: String,
     pub labels: Value,
+    /// `metadata.items` as the insert gave them.
+    pub metadata: Value,
     pub created: Instant,
     pub running_at: Instant,
     /// When its agent answers health checks (`None`: never).
@@ -186,6 +202,17 @@ struct Shared {
     changed: watch::Sender<u64>,
     options: GceOptions,
     base: String,
+    /// The daemons running on VMs (with [`GceOptions::agents`]), by (zone, name).
+    agents: tokio::sync::Mutex<HashMap<(String, String), Agent>>,
+    /// The VMs' disks.
+    disks: tempfile::TempDir,
+    http: reqwest::Client,
+}
+
+/// A VM's daemon process; dropping it kills the process.
+struct Agent {
+    address: String,
+    _process: tokio::process::Child,
 }
 
 impl Shared {
@@ -220,11 +247,14 @@ impl FakeGce {
             changed: watch::channel(0).0,
             options,
             base: base.clone(),
+            agents: tokio::sync::Mutex::new(HashMap::new()),
+            disks: tempfile::tempdir()?,
+            http: reqwest::Client::new(),
         });
         let app = axum::Router::new()
             .route("/token", post(token))
             .route("/compute/v1/{*path}", any(compute))
-            .route("/vm/{zone}/{name}/healthz", get(health))
+            .route("/vm/{zone}/{name}/{*rest}", any(vm))
             .with_state(Arc::clone(&shared));
         tokio::spawn(async move {
             let _ = axum::serve(listener.tap_io(crate::no_delay), app).await;
@@ -250,9 +280,14 @@ impl FakeGce {
         .to_string()
     }
 
-    /// The health URL template of this stand-in's VMs (`{zone}`, `{name}`).
-    pub fn health_url_template(&self) -> String {
-        format!("{}/vm/{{zone}}/{{name}}/healthz", self.shared.base)
+    /// Where this stand-in's VMs' daemons answer (`GCE_AGENT_URL`: `{zone}`, `{name}`).
+    pub fn agent_url_template(&self) -> String {
+        format!("{}/vm/{{zone}}/{{name}}", self.shared.base)
+    }
+
+    /// Ticks on every API call and state change, for tests that wait on the cloud.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.shared.changed.subscribe()
     }
 
     /// From now on, every create in `zone` fails with `ZONE_RESOURCE_POOL_EXHAUSTED`.
@@ -367,6 +402,13 @@ async fn compute(
         result
     };
     shared.changed.send_modify(|n| *n += 1);
+    // A deleted VM's daemon goes with it.
+    if method == Method::DELETE
+        && status.is_success()
+        && let ["projects", _, "zones", zone, "instances", name] = path.split('/').collect::<Vec<_>>().as_slice()
+    {
+        shared.agents.lock().await.remove(&((*zone).to_owned(), (*name).to_owned()));
+    }
     (status, axum::Json(answer)).into_response()
 }
 
@@ -652,6 +694,7 @@ fn insert(
             machine_type: machine_type.to_owned(),
             source_image: source_image.to_owned(),
             labels: body["labels"].clone(),
+            metadata: body["metadata"]["items"].clone(),
             created: now,
             running_at: now + boot,
             healthy_at: (!never).then_some(now + boot + agent),
@@ -677,15 +720,111 @@ fn instance_json(shared: &Shared, project: &str, instance: &Instance, now: Insta
     })
 }
 
-async fn health(State(shared): State<Arc<Shared>>, Path((zone, name)): Path<(String, String)>) -> StatusCode {
+/// A request to a VM's daemon. Until the VM runs and its agent is up, the port does not
+/// answer (503). Without real daemons only `/healthz` answers; with them, the request is
+/// passed to the VM's daemon, which is started the first time it is reached.
+async fn vm(
+    State(shared): State<Arc<Shared>>,
+    Path((zone, name, rest)): Path<(String, String, String)>,
+    method: Method,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     let now = Instant::now();
-    let cloud = shared.cloud.lock().unwrap();
-    match cloud.instances.get(&(zone, name)) {
-        Some(instance) if instance.status(now) == "RUNNING" && instance.healthy_at.is_some_and(|at| now >= at) => {
-            StatusCode::OK
+    let metadata = {
+        let cloud = shared.cloud.lock().unwrap();
+        match cloud.instances.get(&(zone.clone(), name.clone())) {
+            Some(i) if i.status(now) == "RUNNING" && i.healthy_at.is_some_and(|at| now >= at) => i.metadata.clone(),
+            Some(_) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
+            None => return StatusCode::NOT_FOUND.into_response(),
         }
-        // Booting, or never coming up: the port does not answer yet.
-        Some(_) => StatusCode::SERVICE_UNAVAILABLE,
-        None => StatusCode::NOT_FOUND,
+    };
+    let Some(program) = &shared.options.agents else {
+        return if rest == "healthz" { StatusCode::OK } else { StatusCode::NOT_FOUND }.into_response();
+    };
+    let address = {
+        let mut agents = shared.agents.lock().await;
+        let key = (zone.clone(), name.clone());
+        match agents.get(&key) {
+            Some(agent) => agent.address.clone(),
+            None => match start_agent(&shared, program, &zone, &name, &metadata).await {
+                Ok(agent) => agents.entry(key).or_insert(agent).address.clone(),
+                Err(error) => {
+                    return (StatusCode::BAD_GATEWAY, format!("the VM's daemon did not start: {error:#}"))
+                        .into_response();
+                }
+            },
+        }
+    };
+    let mut url = format!("http://{address}/{rest}");
+    if let Some(query) = uri.query() {
+        url = format!("{url}?{query}");
     }
+    let method = reqwest::Method::from_bytes(method.as_str().as_bytes()).unwrap_or(reqwest::Method::GET);
+    let mut request = shared.http.request(method, url).body(body);
+    for header in ["authorization", "content-type"] {
+        if let Some(value) = headers.get(header) {
+            request = request.header(header, value.as_bytes());
+        }
+    }
+    match request.send().await {
+        Ok(response) => {
+            let status = StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+            let content_type = response.headers().get("content-type").cloned();
+            let body = response.bytes().await.unwrap_or_default();
+            let mut answer = (status, body).into_response();
+            if let Some(content_type) = content_type {
+                answer.headers_mut().insert("content-type", content_type);
+            }
+            answer
+        }
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
+}
+
+/// Boots a VM's daemon: `program pool` on its own disk, with the assignment token from
+/// its metadata (as a startup script would read it from the metadata server).
+async fn start_agent(
+    shared: &Shared,
+    program: &AgentProgram,
+    zone: &str,
+    name: &str,
+    metadata: &Value,
+) -> anyhow::Result<Agent> {
+    use tokio::io::AsyncBufReadExt as _;
+    let token = metadata
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|item| item["key"] == "nova-assign-token")
+        .and_then(|item| item["value"].as_str())
+        .unwrap_or("no assignment token in this VM's metadata")
+        .to_owned();
+    let (command, leading) = program.program.split_first().ok_or_else(|| anyhow::anyhow!("no agent program"))?;
+    let disk = shared.disks.path().join(format!("{zone}-{name}"));
+    let mut process = tokio::process::Command::new(command)
+        .args(leading)
+        .args(["pool", "--listen", "127.0.0.1:0", "--exit-with-stdin", "--workspace"])
+        .arg(disk.join("workspace"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("NOVA_ASSIGN_TOKEN", token)
+        .env("RUST_LOG", std::env::var("NOVA_OFFICE_LOG").unwrap_or_else(|_| "warn".to_owned()))
+        .envs(program.env.iter().map(|(k, v)| (k, v)))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let stdout = process.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await??.unwrap_or_default();
+    let address = first
+        .strip_prefix("NOVA_OFFICE_LISTENING ")
+        .ok_or_else(|| anyhow::anyhow!("the daemon printed {first:?} instead of its address"))?
+        .trim()
+        .to_owned();
+    // Keep reading, so the daemon never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok(Agent { address, _process: process })
 }

@@ -471,6 +471,7 @@ async fn a_token_discord_refuses_stops_nova_at_start_with_a_clear_error() {
             api_url: Some(discord.api_url.clone()),
             edit_interval: Duration::from_secs(1),
         }),
+        gce: None,
     })
     .await;
     let error = format!("{:#}", started.err().expect("Nova refuses to start"));

@@ -10,11 +10,15 @@ use bot::slack::settings::SlackSettings;
 use bot::{Options, Running};
 use orchestrator::Engine;
 use orchestrator::config::Config;
+use orchestrator::engine::GceSetup;
 use orchestrator::engine::{MessageView, Update};
 use orchestrator::store::{offices, prompts};
+use provisioner::gce::GceSettings;
 use serde_json::{Value, json};
 use testkit::TestDatabase;
 use testkit::discord::FakeDiscord;
+use testkit::gce::{AgentProgram, FakeGce, GceOptions};
+use testkit::gcs::FakeGcs;
 use testkit::slack::FakeSlack;
 use tokio::sync::broadcast;
 
@@ -31,11 +35,75 @@ pub struct Nova {
     surfaces: Surfaces,
 }
 
-/// The chat platforms a test's Nova talks to (stand-ins).
+/// The chat platforms (and the cloud) a test's Nova talks to: stand-ins.
 #[derive(Clone, Default)]
 struct Surfaces {
     slack: Option<SlackSettings>,
     discord: Option<DiscordSettings>,
+    gce: Option<GceSetup>,
+}
+
+/// A cloud for offices on GCE: Compute Engine whose VMs run real office daemons, and
+/// Cloud Storage for their snapshots. Zones: `europe-west1-b`, then `europe-west1-c`.
+pub struct Cloud {
+    pub gce: FakeGce,
+    pub gcs: FakeGcs,
+    /// The service-account key both stand-ins accept (Nova's and the VMs').
+    keys: tempfile::TempDir,
+}
+
+pub const ZONES: [&str; 2] = ["europe-west1-b", "europe-west1-c"];
+pub const BUCKET: &str = "nova-snapshots";
+
+impl Cloud {
+    pub async fn start() -> Self {
+        let gcs = FakeGcs::start().await.unwrap();
+        let keys = tempfile::tempdir().unwrap();
+        std::fs::write(keys.path().join("gcs.json"), gcs.service_account_json()).unwrap();
+        let agents = AgentProgram {
+            program: vec![env!("CARGO_BIN_EXE_nova").to_owned(), "office".to_owned()],
+            env: vec![(
+                "GOOGLE_APPLICATION_CREDENTIALS".to_owned(),
+                keys.path().join("gcs.json").display().to_string(),
+            )],
+        };
+        let gce = FakeGce::start(GceOptions { agents: Some(agents), ..GceOptions::default() }).await.unwrap();
+        Self { gce, gcs, keys }
+    }
+
+    /// What `nova serve` would read from `GCE_*` and `GOOGLE_APPLICATION_CREDENTIALS`.
+    fn setup(&self) -> GceSetup {
+        let zones = ZONES.iter().map(|z| z.to_string()).collect();
+        let image = format!("projects/{}/global/images/nova-office-base", self.gce.project());
+        let mut settings = GceSettings::new(&self.gce.api_url, self.gce.project(), zones, &image);
+        settings.agent_url = self.gce.agent_url_template();
+        // The stand-in's agents answer within milliseconds; one that has not in 5 s never will.
+        settings.health_timeout = Duration::from_secs(5);
+        let tokens = gcp_auth::CustomServiceAccount::from_json(&self.gce.service_account_json()).unwrap();
+        GceSetup { settings, tokens: Arc::new(tokens) }
+    }
+
+    /// Offices on this cloud: `backend = "gce"`, snapshots in the bucket, no warm pool
+    /// (a test that wants one sets `pool_ceiling`), no image builds.
+    fn configure(&self, config: &mut Config) {
+        config.provisioner.backend = orchestrator::config::Backend::Gce;
+        config.provisioner.pool_floor = 0;
+        config.provisioner.pool_ceiling = 0;
+        config.provisioner.image_cadence = Duration::ZERO;
+        config.store.snapshots = Some(format!("gs://{BUCKET}/acme"));
+        config.store.snapshots_api_url = Some(self.gcs.api_url.clone());
+        config.store.snapshots_credentials = Some(self.keys.path().join("gcs.json"));
+    }
+
+    /// The VMs that exist now, by name.
+    pub fn vms(&self) -> Vec<String> {
+        self.gce.instances().into_iter().map(|i| i.name).collect()
+    }
+
+    /// The VMs created for an office's generation (not pool members), by name.
+    pub fn office_vms(&self) -> Vec<String> {
+        self.vms().into_iter().filter(|name| !name.starts_with("nova-pool-")).collect()
+    }
 }
 
 /// The demo workspace, made quick for tests: no pacing in the example runtime and an
@@ -88,7 +156,7 @@ impl Nova {
             api_url: slack.api_url.clone(),
             edit_interval: Duration::from_millis(20),
         };
-        let nova = Self::launch_with(edit, true, Surfaces { slack: Some(settings), discord: None }).await;
+        let nova = Self::launch_with(edit, true, Surfaces { slack: Some(settings), ..Surfaces::default() }).await;
         slack.connect(&nova.url(""));
         nova
     }
@@ -102,9 +170,18 @@ impl Nova {
             api_url: Some(discord.api_url.clone()),
             edit_interval: Duration::from_millis(20),
         };
-        let nova = Self::launch_with(edit, true, Surfaces { slack: None, discord: Some(settings) }).await;
+        let nova = Self::launch_with(edit, true, Surfaces { discord: Some(settings), ..Surfaces::default() }).await;
         discord.connect(&nova.url(""));
         nova
+    }
+
+    /// Nova whose offices run on `cloud`'s VMs (`backend = "gce"`).
+    pub async fn start_on_gce(cloud: &Cloud, edit: impl FnOnce(&mut Config)) -> Self {
+        let configure = |config: &mut Config| {
+            cloud.configure(config);
+            edit(config);
+        };
+        Self::launch_with(configure, true, Surfaces { gce: Some(cloud.setup()), ..Surfaces::default() }).await
     }
 
     async fn launch(edit: impl FnOnce(&mut Config), run_engine: bool) -> Self {
@@ -271,6 +348,7 @@ async fn run(config: &Config, database_url: &str, run_engine: bool, surfaces: Su
         run_engine,
         slack: surfaces.slack,
         discord: surfaces.discord,
+        gce: surfaces.gce,
     })
     .await
     .unwrap()

@@ -4,6 +4,7 @@
 mod asks;
 mod browser;
 mod discord;
+mod gce;
 mod harness;
 mod routing_sets;
 mod simulate;

@@ -228,6 +228,9 @@ impl Default for StoreSettings {
 pub enum Backend {
     /// Each office is a `nova-office` process on this machine.
     Local,
+    /// Each office generation is a Compute Engine VM (settings from the `GCE_*`
+    /// environment; snapshots in Cloud Storage).
+    Gce,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -251,6 +254,18 @@ pub struct ProvisionerSettings {
     /// At most this many offices up on typing signals alone at once (0 turns prewarming off).
     #[serde(default = "default_max_prewarms")]
     pub max_prewarms: usize,
+    /// GCE: warm VMs kept per tier in use, at least …
+    #[serde(default = "default_pool_floor")]
+    pub pool_floor: usize,
+    /// … and at most, following the last 15 minutes' wakes in between.
+    #[serde(default = "default_pool_ceiling")]
+    pub pool_ceiling: usize,
+    /// GCE: a warm VM nobody claims for this long is deleted.
+    #[serde(default = "default_pool_ttl", with = "humantime_serde")]
+    pub pool_ttl: Duration,
+    /// GCE: how often the environment image is rebuilt (0s: never; pools keep `GCE_IMAGE`).
+    #[serde(default = "default_image_cadence", with = "humantime_serde")]
+    pub image_cadence: Duration,
 }
 
 fn default_backend() -> Backend {
@@ -271,6 +286,18 @@ fn default_prewarm_ttl() -> Duration {
 fn default_max_prewarms() -> usize {
     4
 }
+fn default_pool_floor() -> usize {
+    1
+}
+fn default_pool_ceiling() -> usize {
+    8
+}
+fn default_pool_ttl() -> Duration {
+    Duration::from_secs(2 * 3600)
+}
+fn default_image_cadence() -> Duration {
+    Duration::from_secs(30 * 60)
+}
 
 impl Default for ProvisionerSettings {
     fn default() -> Self {
@@ -281,6 +308,10 @@ impl Default for ProvisionerSettings {
             snapshot_compression: default_zstd_level(),
             prewarm_ttl: default_prewarm_ttl(),
             max_prewarms: default_max_prewarms(),
+            pool_floor: default_pool_floor(),
+            pool_ceiling: default_pool_ceiling(),
+            pool_ttl: default_pool_ttl(),
+            image_cadence: default_image_cadence(),
         }
     }
 }
@@ -482,6 +513,22 @@ impl Validator<'_> {
     }
 
     fn validate(&self, raw: RawConfig) -> Result<Config, ConfigError> {
+        if raw.provisioner.backend == Backend::Gce
+            && !raw.store.snapshots.as_deref().is_some_and(|s| s.starts_with("gs://"))
+        {
+            let message =
+                "[provisioner] backend = \"gce\" needs [store] snapshots = \"gs://bucket/prefix\": an office's VM \
+                           is deleted when it sleeps, so its workspace must live in Cloud Storage"
+                    .to_owned();
+            return Err(ConfigError::Parse { origin: self.origin.to_owned(), message });
+        }
+        if raw.provisioner.pool_floor > raw.provisioner.pool_ceiling {
+            let message = format!(
+                "[provisioner] pool_floor ({}) is above pool_ceiling ({})",
+                raw.provisioner.pool_floor, raw.provisioner.pool_ceiling
+            );
+            return Err(ConfigError::Parse { origin: self.origin.to_owned(), message });
+        }
         let mut repo_names = HashSet::new();
         let mut repos = Vec::with_capacity(raw.repos.len());
         for repo in &raw.repos {

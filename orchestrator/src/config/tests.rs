@@ -200,3 +200,15 @@ fn approval_policies_name_known_roles() {
     let twice = format!("{text}\n[[approvals]]\nkind = \"destructive\"\n");
     assert!(parse(&twice).unwrap_err().contains("duplicate approval policy for kind `destructive`"));
 }
+
+#[test]
+fn offices_on_gce_need_their_snapshots_in_cloud_storage() {
+    let gce = format!("{MINIMAL}\n[provisioner]\nbackend = \"gce\"\n");
+    insta::assert_snapshot!(parse(&gce).unwrap_err(), @r#"nova.toml: [provisioner] backend = "gce" needs [store] snapshots = "gs://bucket/prefix": an office's VM is deleted when it sleeps, so its workspace must live in Cloud Storage"#);
+    let with_bucket = format!("{gce}pool_floor = 2\n\n[store]\nsnapshots = \"gs://nova-snapshots/acme\"\n");
+    let config = parse(&with_bucket).unwrap();
+    assert_eq!(config.provisioner.backend, Backend::Gce);
+    assert_eq!(config.provisioner.pool_floor, 2);
+    let inverted = with_bucket.replace("pool_floor = 2", "pool_floor = 9");
+    insta::assert_snapshot!(parse(&inverted).unwrap_err(), @"nova.toml: [provisioner] pool_floor (9) is above pool_ceiling (8)");
+}

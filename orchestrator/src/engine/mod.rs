@@ -14,13 +14,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use provisioner::local::{LocalBackend, StartSpec};
-use provisioner::protocol::{EventEnvelope, Health, RunEvent, RunRequest, RuntimeSpec};
+use provisioner::protocol::{EventEnvelope, Health, RunEvent, RunRequest, RuntimeSpec, SnapshotStore};
 use provisioner::snapshot::Snapshots;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, broadcast};
 use tokio::task::JoinSet;
 
 mod asks;
+pub mod compute;
 mod prewarm;
 
 use crate::service_key::{KeyError, ServiceKey};
@@ -49,6 +50,15 @@ pub struct EngineOptions {
     pub office_program: Vec<String>,
     /// The URL offices use to reach this Nova.
     pub nova_url: String,
+    /// Where `backend = "gce"` makes VMs (read from the `GCE_*` environment).
+    pub gce: Option<GceSetup>,
+}
+
+/// What the GCE backend needs besides `nova.toml`.
+#[derive(Clone)]
+pub struct GceSetup {
+    pub settings: provisioner::gce::GceSettings,
+    pub tokens: Arc<dyn gcp_auth::TokenProvider>,
 }
 
 /// A change the console (and later other surfaces) shows live.
@@ -192,8 +202,7 @@ pub struct Engine {
     model: Option<crate::router::model::ModelRouter>,
     templates: Templates,
     vault: crate::vault::Vault,
-    backend: LocalBackend,
-    snapshots: Snapshots,
+    compute: compute::Compute,
     replica: String,
     nova_url: String,
     http: reqwest::Client,
@@ -213,18 +222,47 @@ impl Engine {
         std::fs::create_dir_all(&data_dir).with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
         let replica = replica_id(&data_dir)?;
         let level = config.provisioner.snapshot_compression;
-        let snapshots = match &config.store.snapshots {
-            Some(url) => Snapshots::cloud_storage(
-                url,
-                config.store.snapshots_api_url.as_deref(),
-                config.store.snapshots_credentials.as_deref(),
-                level,
-            )?,
-            None => Snapshots::local(&data_dir.join("snapshots"), level)?,
-        };
-        let backend = LocalBackend::new(data_dir.join("offices"), options.office_program);
         let vault = crate::vault::Vault::from_env_or_data_dir(std::env::var("NOVA_MASTER_KEY").ok(), &data_dir)?;
         store.ensure_offices(config.offices.iter().map(|o| o.name.as_str())).await?;
+        let compute = match config.provisioner.backend {
+            crate::config::Backend::Local => {
+                let snapshots = match &config.store.snapshots {
+                    Some(url) => Snapshots::cloud_storage(
+                        url,
+                        config.store.snapshots_api_url.as_deref(),
+                        config.store.snapshots_credentials.as_deref(),
+                        level,
+                    )?,
+                    None => Snapshots::local(&data_dir.join("snapshots"), level)?,
+                };
+                let backend = LocalBackend::new(data_dir.join("offices"), options.office_program);
+                compute::Compute::Local { backend, snapshots }
+            }
+            crate::config::Backend::Gce => {
+                let setup = options.gce.context(
+                    "backend = \"gce\" needs GCE_PROJECT, GCE_ZONE and GCE_IMAGE (see README, \"Offices on GCE\")",
+                )?;
+                // The config check guarantees a gs:// store with the GCE backend.
+                let url = config.store.snapshots.clone().context("backend = \"gce\" needs [store] snapshots")?;
+                let store_for_daemons =
+                    SnapshotStore { url, api_url: config.store.snapshots_api_url.clone(), compression: level };
+                let backend = provisioner::gce::GceBackend::new(setup.settings, setup.tokens)?
+                    .with_assign_key(vault.derive_key("gce-assign"));
+                let mut tiers: Vec<_> =
+                    config.offices.iter().filter_map(|o| provisioner::tiers::tier(o.tier)).collect();
+                tiers.sort_by_key(|t| t.number);
+                tiers.dedup_by_key(|t| t.number);
+                let provisioner = &config.provisioner;
+                let pools = crate::fleet::PoolSettings {
+                    floor: provisioner.pool_floor,
+                    ceiling: provisioner.pool_ceiling,
+                    ttl: provisioner.pool_ttl,
+                    ..crate::fleet::PoolSettings::default()
+                };
+                let fleet = crate::fleet::Fleet::new(store.clone(), Arc::new(backend), pools, &replica, tiers);
+                compute::Compute::Gce(compute::GceCompute::new(fleet, store_for_daemons)?)
+            }
+        };
         let (updates, _) = broadcast::channel(1024);
         Ok(Arc::new(Self {
             router: Router::new(&config),
@@ -235,8 +273,7 @@ impl Engine {
             vault,
             config,
             store,
-            backend,
-            snapshots,
+            compute,
             replica,
             nova_url: options.nova_url,
             http: reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?,
@@ -257,13 +294,18 @@ impl Engine {
         &self.store
     }
 
+    /// The VM fleet, when offices run on GCE.
+    pub fn fleet(&self) -> Option<&Arc<crate::fleet::Fleet>> {
+        self.compute.fleet()
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<Update> {
         self.updates.subscribe()
     }
 
     /// How many office processes this replica runs right now.
     pub async fn running_offices(&self) -> usize {
-        self.backend.running().await
+        self.compute.running().await
     }
 
     /// Validates and records a person's message or click, then wakes the engine.
@@ -350,6 +392,15 @@ impl Engine {
         if let Err(error) = self.recover().await {
             tracing::error!("recovery after restart failed: {error:#}");
         }
+        if let Some(fleet) = self.compute.fleet() {
+            // Pools, the orphan sweep and image builds live as long as the engine loop.
+            let mut tasks = self.tasks.lock().await;
+            tasks.spawn(Arc::clone(fleet).run());
+            let cadence = self.config.provisioner.image_cadence;
+            if !cadence.is_zero() {
+                tasks.spawn(Arc::clone(fleet).run_image_builds(fleet.backend().image().to_owned(), cadence));
+            }
+        }
         let mut last_lease_renewal = Instant::now();
         loop {
             if let Err(error) = self.step().await {
@@ -368,10 +419,7 @@ impl Engine {
     /// Stops background work and every office process this replica started.
     pub async fn shutdown(&self) {
         self.tasks.lock().await.shutdown().await;
-        let names: Vec<String> = self.config.offices.iter().map(|o| o.name.clone()).collect();
-        for name in names {
-            let _ = self.backend.stop(&name, Duration::from_secs(2)).await;
-        }
+        self.compute.shutdown(self.config.offices.iter().map(|o| o.name.as_str())).await;
     }
 
     async fn step(self: &Arc<Self>) -> anyhow::Result<()> {
@@ -595,7 +643,7 @@ impl Engine {
                 self.try_wake(office).await?;
             }
             Some(OfficeState::Ready | OfficeState::Idle) if mine => {
-                if !self.backend.is_running(&office.name).await {
+                if !self.compute.is_running(&office.name).await {
                     return self.office_lost(&office, "its process exited").await;
                 }
                 self.dispatch_held(&office).await?;
@@ -669,19 +717,6 @@ impl Engine {
     /// context, then marks it ready; the engine loop then drains its held prompts.
     async fn wake(&self, name: &str, generation: i64) -> anyhow::Result<()> {
         let row = self.store.office(name).await?.context("office row vanished")?;
-        let workspace = self.backend.workspace(name);
-        if let Some(key) = &row.snapshot_key {
-            // An incompatible snapshot fails the wake (the thread is told why) rather
-            // than being restored blindly.
-            let manifest = self.snapshots.restore(key, name, &workspace).await?;
-            if manifest.runtime_version != provisioner::RUNTIME_VERSION {
-                tracing::info!(
-                    office = name,
-                    snapshot = manifest.runtime_version,
-                    "restored a snapshot of a compatible runtime"
-                );
-            }
-        }
         let key_id = match &row.service_key_id {
             Some(id) => id.clone(),
             None => self.store.assign_service_key_id(name).await?,
@@ -692,7 +727,12 @@ impl Engine {
         let spec =
             StartSpec { office: name.to_owned(), generation, nova_url: self.nova_url.clone(), token: token.clone() };
         let timeout = self.config.provisioner.wake_timeout;
-        let endpoint = self.backend.start(&spec, timeout).await?;
+        let tier = self.config.office(name).and_then(|o| provisioner::tiers::tier(o.tier)).context("unknown tier")?;
+        let started = self.compute.start(&spec, tier, row.snapshot_key.as_deref(), timeout).await?;
+        let endpoint = started.endpoint;
+        if let Some(placement) = started.placement {
+            self.record("nova", name, None, "placed", serde_json::json!(placement)).await;
+        }
         self.wait_healthy(&endpoint, name, generation, timeout).await?;
         if let Some(context) = self.templates.office_context(&self.config, name)? {
             let response = self
@@ -718,7 +758,7 @@ impl Engine {
         change.touch = true;
         let row = self.store.office(name).await?.context("office row vanished")?;
         if row.generation != generation || !self.set_state(&row, &[OfficeState::Waking], change).await? {
-            self.backend.stop(name, Duration::from_secs(2)).await?;
+            self.compute.stop(name).await;
             bail!("the office moved on while it was waking");
         }
         Ok(())
@@ -753,7 +793,7 @@ impl Engine {
         tracing::error!(office = name, generation, "wake failed: {reason}");
         self.record("nova", name, None, "wake_failed", serde_json::json!({"generation": generation, "reason": reason}))
             .await;
-        let _ = self.backend.stop(name, Duration::from_secs(2)).await;
+        self.compute.stop(name).await;
         let result: anyhow::Result<()> = async {
             let row = self.store.office(name).await?.context("office row vanished")?;
             if row.generation != generation {
@@ -836,10 +876,9 @@ impl Engine {
     /// Stops the office, snapshots its workspace (fenced by generation), and only
     /// then lets go of the workspace: nothing is deleted before the snapshot is stored.
     async fn sleep(&self, name: &str, generation: i64) -> anyhow::Result<()> {
-        self.backend.stop(name, Duration::from_secs(5)).await?;
-        self.attached.lock().expect("attached lock").remove(name);
-        let workspace = self.backend.workspace(name);
-        let info = self.snapshots.save(name, generation, &workspace).await?;
+        let attached = self.attached.lock().expect("attached lock").remove(name);
+        let daemon = attached.as_ref().map(|a| (a.endpoint.as_str(), a.token.as_str()));
+        let info = self.compute.snapshot(name, generation, daemon).await?;
         metrics::histogram!("nova_snapshot_seconds").record(info.elapsed.as_secs_f64());
         tracing::info!(office = name, generation, bytes = info.bytes, source_bytes = info.source_bytes, elapsed = ?info.elapsed, "snapshot stored");
         let details = serde_json::json!({"generation": generation, "key": info.key, "bytes": info.bytes});
@@ -856,10 +895,8 @@ impl Engine {
         {
             bail!("a newer generation took over during the snapshot; keeping its state");
         }
-        // The machine is gone: its disk goes with it.
-        if let Err(error) = std::fs::remove_dir_all(&workspace) {
-            tracing::warn!(office = name, "cannot remove the workspace after its snapshot: {error}");
-        }
+        // The machine goes, and its disk with it.
+        self.compute.release(name).await;
         self.publish_office(name).await;
         Ok(())
     }

@@ -105,8 +105,8 @@ impl Store {
     }
 
     /// Whether a pool VM (warm or claimed) is on record.
-    pub async fn has_warm_vm(&self, name: &str) -> anyhow::Result<bool> {
-        Ok(warm_vms::Entity::find_by_id(name.to_owned()).one(&self.db).await?.is_some())
+    pub async fn warm_vm(&self, name: &str) -> anyhow::Result<Option<warm_vms::Model>> {
+        Ok(warm_vms::Entity::find_by_id(name.to_owned()).one(&self.db).await?)
     }
 
     /// Forgets a claimed VM (its office deleted it on sleep).

@@ -13,6 +13,8 @@ struct Cli {
 enum Command {
     /// Serve prompts from Nova and run the office's agent runtime on them.
     Serve(provisioner::office::ServeArgs),
+    /// On a pool VM: wait unassigned until Nova assigns an office, then serve it.
+    Pool(provisioner::office::PoolArgs),
     /// The example runtime: demonstrates the event protocol, does no real work.
     ExampleAgent,
     /// For the agent: ask a person to approve an action and wait (exit 0 approved,
@@ -30,6 +32,7 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
         .init();
     match Cli::parse().command {
         Command::Serve(args) => provisioner::office::serve(args).await.map(|()| std::process::ExitCode::SUCCESS),
+        Command::Pool(args) => provisioner::office::pool(args).await.map(|()| std::process::ExitCode::SUCCESS),
         Command::ExampleAgent => provisioner::example_agent::run().map(|()| std::process::ExitCode::SUCCESS),
         Command::RequestApproval(args) => provisioner::office::request_approval(args).await,
         Command::RequestCredential(args) => provisioner::office::request_credential(args).await,

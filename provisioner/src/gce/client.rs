@@ -73,7 +73,6 @@ pub struct Operation {
 pub struct InstanceInfo {
     pub name: String,
     pub status: String,
-    pub internal_ip: Option<String>,
     pub created: Option<chrono::DateTime<chrono::Utc>>,
 }
 
@@ -160,7 +159,6 @@ impl GceClient {
         Ok(InstanceInfo {
             name: answer["name"].as_str().unwrap_or_default().to_owned(),
             status: answer["status"].as_str().unwrap_or_default().to_owned(),
-            internal_ip: answer["networkInterfaces"][0]["networkIP"].as_str().map(str::to_owned),
             created: created(&answer),
         })
     }
@@ -178,7 +176,6 @@ impl GceClient {
                 let info = InstanceInfo {
                     name: item["name"].as_str()?.to_owned(),
                     status: item["status"].as_str().unwrap_or_default().to_owned(),
-                    internal_ip: item["networkInterfaces"][0]["networkIP"].as_str().map(str::to_owned),
                     created: created(item),
                 };
                 Some((info, owner))

@@ -14,6 +14,9 @@ use client::{GceClient, GceError, InstanceSpec};
 
 use crate::tiers::Tier;
 
+/// A VM's daemon by its internal DNS name (GCE's zonal DNS) on the daemon's port.
+pub const DEFAULT_AGENT_URL: &str = "http://{name}.{zone}.c.{project}.internal:7878";
+
 /// Where and how VMs are made.
 #[derive(Debug, Clone)]
 pub struct GceSettings {
@@ -23,9 +26,11 @@ pub struct GceSettings {
     pub zones: Vec<String>,
     /// The image offices boot from (`projects/{p}/global/images/{name}`).
     pub image: String,
-    /// Where an office's agent answers health checks: `{ip}`, `{zone}` and `{name}`
-    /// are filled in.
-    pub health_url: String,
+    /// Where a VM's office daemon answers (`/healthz`, `/assign`, …): `{name}`,
+    /// `{zone}` and `{project}` are filled in. The default is the VM's internal DNS
+    /// name, so Nova must run inside the VPC (or reach it through a VPN); a name, not
+    /// an IP, so a pool VM's address needs no lookup when it is claimed.
+    pub agent_url: String,
     /// Create → RUNNING, per zone tried.
     pub boot_timeout: Duration,
     /// RUNNING → the agent answers; past this the VM is deleted (the watchdog).
@@ -46,7 +51,7 @@ impl GceSettings {
             project: project.to_owned(),
             zones,
             image: image.to_owned(),
-            health_url: "http://{ip}:7878/healthz".to_owned(),
+            agent_url: DEFAULT_AGENT_URL.to_owned(),
             boot_timeout: Duration::from_secs(120),
             health_timeout: Duration::from_secs(180),
             rate_limit_pause: Duration::from_secs(1),
@@ -60,15 +65,16 @@ impl GceSettings {
 pub enum SettingsError {
     #[error("{0} is not set (see README, \"Offices on GCE\")")]
     Missing(&'static str),
-    #[error("GCE_API_URL must start with http:// or https://")]
-    BadUrl,
+    #[error("{0} must start with http:// or https://")]
+    BadUrl(&'static str),
     #[error("GCE_IMAGE must look like projects/PROJECT/global/images/NAME")]
     BadImage,
 }
 
 impl GceSettings {
     /// Reads `GCE_PROJECT`, `GCE_ZONE`, `GCE_FALLBACK_ZONES` (comma-separated),
-    /// `GCE_IMAGE` and `GCE_API_URL` through `var`. `Ok(None)`: GCE is not configured.
+    /// `GCE_IMAGE`, `GCE_API_URL` and `GCE_AGENT_URL` through `var`. `Ok(None)`: GCE is
+    /// not configured.
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, SettingsError> {
         let var = |name: &str| var(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let Some(project) = var("GCE_PROJECT") else {
@@ -86,10 +92,15 @@ impl GceSettings {
             return Err(SettingsError::BadImage);
         }
         let api_url = var("GCE_API_URL").unwrap_or_else(|| client::DEFAULT_API_URL.to_owned());
-        if !api_url.starts_with("http://") && !api_url.starts_with("https://") {
-            return Err(SettingsError::BadUrl);
+        let agent_url = var("GCE_AGENT_URL").unwrap_or_else(|| DEFAULT_AGENT_URL.to_owned());
+        for (name, url) in [("GCE_API_URL", &api_url), ("GCE_AGENT_URL", &agent_url)] {
+            if !url.starts_with("http://") && !url.starts_with("https://") {
+                return Err(SettingsError::BadUrl(name));
+            }
         }
-        Ok(Some(Self::new(&api_url, &project, zones, &image)))
+        let mut settings = Self::new(&api_url, &project, zones, &image);
+        settings.agent_url = agent_url;
+        Ok(Some(settings))
     }
 }
 
@@ -137,12 +148,13 @@ impl GceBackend {
     }
 }
 
-/// A VM that answers its health check.
+/// A VM whose daemon answers its health check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Vm {
     pub name: String,
     pub zone: String,
-    pub health_url: String,
+    /// The daemon's base URL.
+    pub agent_url: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -196,13 +208,42 @@ pub struct GceBackend {
     settings: GceSettings,
     http: reqwest::Client,
     breaker: Mutex<Breaker>,
+    /// Signs each VM's assignment token (see [`GceBackend::assign_token`]).
+    assign_key: Option<[u8; 32]>,
 }
 
 impl GceBackend {
     pub fn new(settings: GceSettings, tokens: std::sync::Arc<dyn gcp_auth::TokenProvider>) -> anyhow::Result<Self> {
         let client = GceClient::new(&settings.api_url, &settings.project, tokens)?;
         let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
-        Ok(Self { client, settings, http, breaker: Mutex::new(Breaker::default()) })
+        Ok(Self { client, settings, http, breaker: Mutex::new(Breaker::default()), assign_key: None })
+    }
+
+    /// VMs made from now on carry an assignment token derived from `key` in their
+    /// metadata, so only whoever holds `key` (Nova's replicas) can assign them.
+    pub fn with_assign_key(mut self, key: [u8; 32]) -> Self {
+        self.assign_key = Some(key);
+        self
+    }
+
+    /// The token that assigns VM `name` to an office: an HMAC of the name, so no VM's
+    /// token opens another and nothing needs storing. `None` without an assign key.
+    pub fn assign_token(&self, name: &str) -> Option<String> {
+        use hmac::Mac as _;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.assign_key?).expect("HMAC takes any key");
+        mac.update(name.as_bytes());
+        Some(hex::encode(mac.finalize().into_bytes()))
+    }
+
+    /// The base URL of VM `name`'s daemon.
+    pub fn agent_url(&self, zone: &str, name: &str) -> String {
+        self.settings
+            .agent_url
+            .replace("{zone}", zone)
+            .replace("{name}", name)
+            .replace("{project}", &self.settings.project)
+            .trim_end_matches('/')
+            .to_owned()
     }
 
     pub fn client(&self) -> &GceClient {
@@ -251,7 +292,10 @@ impl GceBackend {
             machine_type: tier.machine_type.to_owned(),
             image: image.to_owned(),
             labels: vec![("nova-owner".to_owned(), label_value(owner))],
-            metadata: vec![("nova-owner".to_owned(), owner.to_owned())],
+            metadata: [("nova-owner".to_owned(), owner.to_owned())]
+                .into_iter()
+                .chain(self.assign_token(&name).map(|t| (crate::protocol::ASSIGN_TOKEN_METADATA.to_owned(), t)))
+                .collect(),
         };
         for zone in &self.settings.zones {
             let deadline = Instant::now() + self.settings.boot_timeout;
@@ -345,20 +389,15 @@ impl GceBackend {
 
     /// Polls the agent until it answers; one that never does is deleted (the watchdog).
     pub async fn wait_healthy(&self, zone: &str, name: &str) -> Result<Vm, CreateError> {
-        let info = self.client.get(zone, name).await?;
-        let url = self
-            .settings
-            .health_url
-            .replace("{ip}", info.internal_ip.as_deref().unwrap_or("0.0.0.0"))
-            .replace("{zone}", zone)
-            .replace("{name}", name);
+        let agent_url = self.agent_url(zone, name);
+        let url = format!("{agent_url}/healthz");
         let deadline = Instant::now() + self.settings.health_timeout;
         let mut pause = Duration::from_millis(5);
         loop {
             if let Ok(response) = self.http.get(&url).send().await
                 && response.status().is_success()
             {
-                return Ok(Vm { name: name.to_owned(), zone: zone.to_owned(), health_url: url });
+                return Ok(Vm { name: name.to_owned(), zone: zone.to_owned(), agent_url });
             }
             if Instant::now() + pause >= deadline {
                 break;
@@ -420,7 +459,10 @@ mod tests {
         let bad_image = [("GCE_PROJECT", "acme"), ("GCE_ZONE", "z"), ("GCE_IMAGE", "debian-12")];
         assert_eq!(read(&bad_image).unwrap_err(), SettingsError::BadImage);
         let bad_url = [("GCE_PROJECT", "a"), ("GCE_ZONE", "z"), ("GCE_IMAGE", image), ("GCE_API_URL", "compute.local")];
-        assert_eq!(read(&bad_url).unwrap_err(), SettingsError::BadUrl);
+        assert_eq!(read(&bad_url).unwrap_err(), SettingsError::BadUrl("GCE_API_URL"));
+        let bad_agent = [("GCE_PROJECT", "a"), ("GCE_ZONE", "z"), ("GCE_IMAGE", image), ("GCE_AGENT_URL", "vm:7878")];
+        assert_eq!(read(&bad_agent).unwrap_err(), SettingsError::BadUrl("GCE_AGENT_URL"));
+        assert_eq!(full.agent_url, DEFAULT_AGENT_URL);
     }
 
     #[test]

@@ -1,0 +1,104 @@
+//! Offices on (stand-in) Compute Engine VMs: each VM runs a real office daemon that
+//! Nova assigns the office to; the workspace travels through (stand-in) Cloud Storage.
+
+use serde_json::Value;
+
+use crate::harness::{BUCKET, Cloud, Nova, ZONES, until};
+
+/// Where each wake of `office` ran, oldest first, from the audit trail.
+async fn placements(nova: &Nova, office: &str) -> Vec<Value> {
+    let filter = orchestrator::store::AuditFilter { office: Some(office.to_owned()), ..Default::default() };
+    let trail = nova.engine().store().audit_trail(&filter).await.unwrap();
+    trail.iter().filter(|row| row.action == "placed").map(|row| serde_json::from_str(&row.details).unwrap()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_office_works_on_its_own_vm_sleeps_into_the_bucket_and_wakes_on_a_new_vm_with_its_work() {
+    let cloud = Cloud::start().await;
+    let mut nova = Nova::start_on_gce(&cloud, |_| {}).await;
+
+    let thread = nova.say("eng", "alice", "@maker fix the cart totals").await;
+    let messages = nova.results(&thread, 1).await;
+    assert!(messages.last().unwrap().body.contains("holds 1 note(s)"), "{}", messages.last().unwrap().body);
+    let placed = placements(&nova, "maker").await;
+    assert_eq!(placed.len(), 1);
+    assert_eq!((placed[0]["vm"].as_str(), placed[0]["source"].as_str()), (Some("nova-maker-g1"), Some("fresh")));
+    assert_eq!(cloud.office_vms(), ["nova-maker-g1"], "one VM, named after the office and its generation");
+
+    // Asleep: the workspace is in the bucket, and the VM is gone.
+    nova.office_reaches("maker", "idle").await;
+    assert!(nova.engine().sleep_office("maker", "alice").await.unwrap());
+    let maker = nova.office_reaches("maker", "asleep").await;
+    let key = maker.snapshot_key.expect("a snapshot key");
+    assert!(cloud.gcs.objects(BUCKET).contains_key(&format!("acme/{key}")), "the VM stored its snapshot");
+    assert_eq!(cloud.office_vms(), Vec::<String>::new(), "an office asleep costs no VM");
+
+    // The next message wakes it on a new VM, which restores the workspace first.
+    nova.reply(&thread, "alice", "and the tax line").await;
+    let messages = nova.results(&thread, 2).await;
+    assert!(messages.last().unwrap().body.contains("holds 2 note(s)"), "{}", messages.last().unwrap().body);
+    assert_eq!(placements(&nova, "maker").await[1]["vm"], "nova-maker-g2");
+    assert_eq!(cloud.office_vms(), ["nova-maker-g2"]);
+    nova.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warm_vm_from_the_pool_takes_the_office_and_the_pool_refills() {
+    let cloud = Cloud::start().await;
+    let mut nova = Nova::start_on_gce(&cloud, |config| {
+        config.provisioner.pool_floor = 1;
+        config.provisioner.pool_ceiling = 2;
+    })
+    .await;
+    let is_pool_vm = |name: &String| name.starts_with("nova-pool-");
+    let fleet = nova.engine().fleet().unwrap().clone();
+    let first = until(&nova, &cloud, cloud.gce.changes(), "a warm pool VM", async |_, cloud: &Cloud| {
+        fleet.settled().await;
+        let warm: Vec<String> = cloud.vms().into_iter().filter(is_pool_vm).collect();
+        (!warm.is_empty()).then(|| warm[0].clone())
+    })
+    .await;
+
+    let thread = nova.say("eng", "alice", "@maker fix the cart totals").await;
+    nova.results(&thread, 1).await;
+    let placed = placements(&nova, "maker").await;
+    assert_eq!((placed[0]["vm"].as_str(), placed[0]["source"].as_str()), (Some(first.as_str()), Some("pool")));
+    assert_eq!(cloud.office_vms(), Vec::<String>::new(), "no VM was created for the wake");
+
+    // The claim set off a refill: another warm VM waits for the next wake.
+    until(&nova, &cloud, cloud.gce.changes(), "the pool to refill", async |_, cloud: &Cloud| {
+        fleet.settled().await;
+        cloud.vms().into_iter().any(|name| is_pool_vm(&name) && name != first).then_some(())
+    })
+    .await;
+    nova.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stockout_in_the_first_zone_wakes_the_office_in_the_second() {
+    let cloud = Cloud::start().await;
+    cloud.gce.stock_out(ZONES[0]);
+    let mut nova = Nova::start_on_gce(&cloud, |_| {}).await;
+    let thread = nova.say("eng", "alice", "@maker fix the cart totals").await;
+    nova.results(&thread, 1).await;
+    let placed = placements(&nova, "maker").await;
+    assert_eq!((placed[0]["vm"].as_str(), placed[0]["zone"].as_str()), (Some("nova-maker-g1"), Some(ZONES[1])));
+    nova.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vm_whose_daemon_never_answers_is_deleted_and_the_thread_is_told() {
+    let cloud = Cloud::start().await;
+    cloud.gce.never_healthy("nova-maker-");
+    let mut nova = Nova::start_on_gce(&cloud, |_| {}).await;
+    let thread = nova.say("eng", "alice", "@maker fix the cart totals").await;
+    let failure = nova
+        .eventually("the wake failure in the thread", async |nova: &Nova| {
+            let messages = nova.messages(&thread).await;
+            messages.into_iter().find(|m| m.from_nova && m.body.contains("never passed its health check"))
+        })
+        .await;
+    assert!(failure.body.contains("nova-maker-g1"), "{}", failure.body);
+    assert_eq!(cloud.office_vms(), Vec::<String>::new(), "the watchdog deleted the VM");
+    nova.finish().await;
+}

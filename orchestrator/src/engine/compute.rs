@@ -1,0 +1,252 @@
+//! Where offices run.
+//!
+//! - `Local`: a `nova office serve` process per office on this machine, its workspace in
+//!   the data dir; Nova restores and stores its snapshots itself.
+//! - `Gce`: a VM per office generation, claimed from a warm pool or created (see
+//!   [`Fleet`]). Its daemon starts unassigned; Nova assigns it the office, and the
+//!   daemon restores the office's snapshot from Cloud Storage and, at sleep, stores a
+//!   new one there. Once that snapshot is recorded the VM is deleted.
+//!
+//! The engine drives both the same way: start (restoring), snapshot, release.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use provisioner::gce::Vm;
+use provisioner::local::{LocalBackend, StartSpec};
+use provisioner::protocol::{Assignment, SnapshotStore, StoredSnapshot};
+use provisioner::snapshot::{SnapshotInfo, Snapshots};
+use provisioner::tiers::Tier;
+use serde::Serialize;
+
+use crate::fleet::{Fleet, Source};
+
+pub enum Compute {
+    Local { backend: LocalBackend, snapshots: Snapshots },
+    Gce(GceCompute),
+}
+
+/// The machine a wake got, for the audit trail.
+#[derive(Debug, Clone, Serialize)]
+pub struct Placement {
+    pub vm: String,
+    pub zone: String,
+    /// `pool` (a warm VM was claimed) or `fresh` (one was created).
+    pub source: &'static str,
+}
+
+/// A started office: where its daemon answers, and on what machine.
+pub struct Started {
+    pub endpoint: String,
+    pub placement: Option<Placement>,
+}
+
+pub struct GceCompute {
+    fleet: Arc<Fleet>,
+    /// Where offices' daemons keep their snapshots.
+    snapshots: SnapshotStore,
+    http: reqwest::Client,
+    /// The VM each office this replica runs is on.
+    vms: Mutex<HashMap<String, Vm>>,
+}
+
+impl GceCompute {
+    pub fn new(fleet: Arc<Fleet>, snapshots: SnapshotStore) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(120)).build()?;
+        Ok(Self { fleet, snapshots, http, vms: Mutex::new(HashMap::new()) })
+    }
+
+    pub fn fleet(&self) -> &Arc<Fleet> {
+        &self.fleet
+    }
+
+    async fn start(&self, spec: &StartSpec, tier: &Tier, snapshot: Option<&str>) -> anyhow::Result<Started> {
+        let (vm, source) = self.fleet.place(&spec.office, spec.generation, tier).await?;
+        let placement = Placement {
+            vm: vm.name.clone(),
+            zone: vm.zone.clone(),
+            source: match source {
+                Source::Pool => "pool",
+                Source::Fresh => "fresh",
+            },
+        };
+        if let Err(error) = self.assign(&vm, spec, snapshot).await {
+            // A VM half given to an office is no use to anyone else.
+            if let Err(delete) = self.fleet.release(&vm).await {
+                tracing::error!(vm = %vm.name, "cannot delete a VM that refused its office: {delete:#}");
+            }
+            return Err(error);
+        }
+        let endpoint = vm.agent_url.clone();
+        self.vms.lock().expect("vms lock").insert(spec.office.clone(), vm);
+        Ok(Started { endpoint, placement: Some(placement) })
+    }
+
+    async fn assign(&self, vm: &Vm, spec: &StartSpec, snapshot: Option<&str>) -> anyhow::Result<()> {
+        let token = self.fleet.backend().assign_token(&vm.name).context("no assignment key is configured")?;
+        let assignment = Assignment {
+            office: spec.office.clone(),
+            generation: spec.generation,
+            nova_url: spec.nova_url.clone(),
+            token: spec.token.clone(),
+            snapshots: self.snapshots.clone(),
+            restore: snapshot.map(str::to_owned),
+        };
+        let response = self
+            .http
+            .post(format!("{}/assign", vm.agent_url))
+            .bearer_auth(token)
+            .json(&assignment)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the daemon on VM {}", vm.name))?;
+        if !response.status().is_success() {
+            let status = response.status();
+            let reason = response.text().await.unwrap_or_default();
+            bail!("VM {} did not take the office ({status}): {reason}", vm.name);
+        }
+        Ok(())
+    }
+
+    async fn snapshot(&self, office: &str, daemon: Option<(&str, &str)>) -> anyhow::Result<SnapshotInfo> {
+        let Some((endpoint, token)) = daemon else {
+            bail!(
+                "this Nova no longer holds {office}'s credentials (it restarted), so its VM cannot be asked for a snapshot"
+            );
+        };
+        let response = self
+            .http
+            .post(format!("{endpoint}/snapshot"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {office}'s VM for its snapshot"))?;
+        if !response.status().is_success() {
+            let status = response.status();
+            let reason = response.text().await.unwrap_or_default();
+            bail!("{office}'s VM could not store its snapshot ({status}): {reason}");
+        }
+        let stored: StoredSnapshot = response.json().await.context("the snapshot answer is not JSON")?;
+        Ok(SnapshotInfo {
+            key: stored.key,
+            bytes: stored.bytes,
+            source_bytes: stored.source_bytes,
+            files: stored.files,
+            elapsed: Duration::from_millis(stored.elapsed_ms),
+        })
+    }
+
+    async fn release(&self, office: &str) {
+        let vm = self.vms.lock().expect("vms lock").remove(office);
+        if let Some(vm) = vm
+            && let Err(error) = self.fleet.release(&vm).await
+        {
+            // The orphan sweep deletes it later: nothing accounts for it any more.
+            tracing::error!(office, vm = %vm.name, "cannot delete the office's VM: {error:#}");
+        }
+    }
+}
+
+impl Compute {
+    /// Brings the office up with its workspace restored from `snapshot` (if any);
+    /// returns once its daemon has started (the engine then checks its health).
+    pub async fn start(
+        &self,
+        spec: &StartSpec,
+        tier: &Tier,
+        snapshot: Option<&str>,
+        timeout: Duration,
+    ) -> anyhow::Result<Started> {
+        match self {
+            Self::Local { backend, snapshots } => {
+                if let Some(key) = snapshot {
+                    // An incompatible snapshot fails the wake (the thread is told why)
+                    // rather than being restored blindly.
+                    snapshots.restore(key, &spec.office, &backend.workspace(&spec.office)).await?;
+                }
+                Ok(Started { endpoint: backend.start(spec, timeout).await?, placement: None })
+            }
+            Self::Gce(gce) => tokio::time::timeout(timeout, gce.start(spec, tier, snapshot))
+                .await
+                .with_context(|| format!("no VM took the office within {}", humantime::format_duration(timeout)))?,
+        }
+    }
+
+    /// Stores the office's workspace under its generation; from then on the office
+    /// takes no work. `daemon` (endpoint, token) reaches the office's daemon.
+    pub async fn snapshot(
+        &self,
+        office: &str,
+        generation: i64,
+        daemon: Option<(&str, &str)>,
+    ) -> anyhow::Result<SnapshotInfo> {
+        match self {
+            Self::Local { backend, snapshots } => {
+                backend.stop(office, Duration::from_secs(5)).await?;
+                snapshots.save(office, generation, &backend.workspace(office)).await
+            }
+            Self::Gce(gce) => gce.snapshot(office, daemon).await,
+        }
+    }
+
+    /// The office is asleep (its snapshot recorded): its machine and disk go.
+    pub async fn release(&self, office: &str) {
+        match self {
+            Self::Local { backend, .. } => {
+                if let Err(error) = std::fs::remove_dir_all(backend.workspace(office)) {
+                    tracing::warn!(office, "cannot remove the workspace after its snapshot: {error}");
+                }
+            }
+            Self::Gce(gce) => gce.release(office).await,
+        }
+    }
+
+    /// A wake failed, or Nova stops: the office's process stops. A local workspace
+    /// stays on disk (the next wake restores over it); a VM is deleted.
+    pub async fn stop(&self, office: &str) {
+        match self {
+            Self::Local { backend, .. } => {
+                if let Err(error) = backend.stop(office, Duration::from_secs(2)).await {
+                    tracing::warn!(office, "cannot stop the office process: {error:#}");
+                }
+            }
+            Self::Gce(gce) => gce.release(office).await,
+        }
+    }
+
+    /// Nova stops. Local office processes stop with it (their workspaces stay on disk).
+    /// VMs are left running: deleting them would lose work not yet snapshotted, and
+    /// the orphan sweep deletes those no office accounts for any more.
+    pub async fn shutdown(&self, offices: impl Iterator<Item = &str>) {
+        if let Self::Local { .. } = self {
+            for office in offices {
+                self.stop(office).await;
+            }
+        }
+    }
+
+    /// Whether the office's machine is still there, as far as this replica knows.
+    pub async fn is_running(&self, office: &str) -> bool {
+        match self {
+            Self::Local { backend, .. } => backend.is_running(office).await,
+            Self::Gce(gce) => gce.vms.lock().expect("vms lock").contains_key(office),
+        }
+    }
+
+    /// How many offices this replica runs now.
+    pub async fn running(&self) -> usize {
+        match self {
+            Self::Local { backend, .. } => backend.running().await,
+            Self::Gce(gce) => gce.vms.lock().expect("vms lock").len(),
+        }
+    }
+
+    pub fn fleet(&self) -> Option<&Arc<Fleet>> {
+        match self {
+            Self::Local { .. } => None,
+            Self::Gce(gce) => Some(gce.fleet()),
+        }
+    }
+}
