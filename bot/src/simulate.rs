@@ -622,7 +622,8 @@ pub async fn run(header: Header, events: Vec<Event>, factor: f64, policy: Policy
         .iter()
         .filter(|i| i.name.starts_with("nova-pool-") && !tally.pool_claims.contains(&i.name))
         .map(|i| hours_of(i.created, i.deleted_at))
-        .sum();
+        // Not `sum()`: an empty float sum is -0.0, printed "-0.0".
+        .fold(0.0, |total, hours| total + hours);
     let calls = sim.gce.calls();
     let minute = Duration::from_secs(60).mul_f64(factor);
     let mut per_minute: HashMap<u64, usize> = HashMap::new();

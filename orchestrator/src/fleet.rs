@@ -209,7 +209,9 @@ impl Fleet {
         let mut deleted = Vec::new();
         for zone in self.backend.zones() {
             for (vm, owner) in self.backend.client().list_nova_instances(zone).await? {
-                if vm.created.is_none_or(|at| at > young) {
+                // Young VMs may be on their way to being recorded; a STOPPING one is
+                // usually being deleted already (by its office going to sleep, say).
+                if vm.created.is_none_or(|at| at > young) || vm.status == "STOPPING" {
                     continue;
                 }
                 let up = |office: &crate::store::offices::Model| {

@@ -215,3 +215,30 @@ async fn a_rebuilt_image_moves_the_pool_and_one_replica_builds_per_cadence() {
     .await;
     db.cleanup().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claimed_pool_vm_outlives_its_office_only_until_the_next_sweep() {
+    use orchestrator::store::{OfficeChange, OfficeState};
+    let db = TestDatabase::new().await.unwrap();
+    let store = Store::connect(&db.url).await.unwrap();
+    let gce = FakeGce::start(GceOptions::default()).await.unwrap();
+    store.ensure_offices(["maker"]).await.unwrap();
+    let fleet = Fleet::new(store.clone(), backend(&gce), pools(1), "replica-a", vec![tier(2).unwrap()]);
+    fill(&fleet, &store, 1).await;
+    let row = store.office("maker").await.unwrap().unwrap();
+    let generation = store.begin_wake(&row, "replica-a", Duration::from_secs(60)).await.unwrap().unwrap();
+    let (vm, source) = fleet.place("maker", generation, tier(2).unwrap()).await.unwrap();
+    assert_eq!(source, Source::Pool);
+    fleet.settled().await;
+    assert!(!fleet.sweep_orphans(Duration::ZERO).await.unwrap().contains(&vm.name), "its office is waking: kept");
+
+    // The office sleeps, and the process dies before it deletes the claimed VM.
+    let mut asleep = OfficeChange::to(OfficeState::Asleep);
+    asleep.snapshot = Some(("snapshots/maker/1.tar.zst".into(), 1024));
+    assert!(store.transition("maker", generation, &[OfficeState::Waking], asleep).await.unwrap());
+    let deleted = fleet.sweep_orphans(Duration::ZERO).await.unwrap();
+    assert_eq!(deleted, [vm.name.clone()], "the warm member of the pool is kept; the claimed one goes");
+    assert!(gce.instances().iter().all(|i| i.name != vm.name));
+    assert!(store.warm_vm(&vm.name).await.unwrap().is_none(), "and its pool row with it");
+    db.cleanup().await.unwrap();
+}

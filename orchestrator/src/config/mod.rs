@@ -477,6 +477,19 @@ impl Config {
             n => format!("up to {n} offices for {}", humantime::format_duration(self.provisioner.prewarm_ttl)),
         };
         let _ = writeln!(out, "snapshots: {snapshots}; prewarm on typing: {prewarm}");
+        if self.provisioner.backend == Backend::Gce {
+            let images = match self.provisioner.image_cadence {
+                cadence if cadence.is_zero() => "never rebuilt".to_owned(),
+                cadence => format!("rebuilt every {}", humantime::format_duration(cadence)),
+            };
+            let _ = writeln!(
+                out,
+                "GCE: {}–{} warm VMs per tier in use, unclaimed for {} they go; image {images}",
+                self.provisioner.pool_floor,
+                self.provisioner.pool_ceiling,
+                humantime::format_duration(self.provisioner.pool_ttl)
+            );
+        }
         let _ = writeln!(out, "listen: {}", self.server.listen);
         out
     }

@@ -209,6 +209,9 @@ fn offices_on_gce_need_their_snapshots_in_cloud_storage() {
     let config = parse(&with_bucket).unwrap();
     assert_eq!(config.provisioner.backend, Backend::Gce);
     assert_eq!(config.provisioner.pool_floor, 2);
+    let summary = config.summary();
+    let gce_line = summary.lines().find(|l| l.starts_with("GCE:")).unwrap();
+    insta::assert_snapshot!(gce_line, @"GCE: 2–8 warm VMs per tier in use, unclaimed for 2h they go; image rebuilt every 30m");
     let inverted = with_bucket.replace("pool_floor = 2", "pool_floor = 9");
     insta::assert_snapshot!(parse(&inverted).unwrap_err(), @"nova.toml: [provisioner] pool_floor (9) is above pool_ceiling (8)");
 }
