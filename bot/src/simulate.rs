@@ -483,6 +483,8 @@ pub struct Report {
     pub wakes: usize,
     pub wake_failures: usize,
     pub real_seconds: f64,
+    /// What was simulated, so a printed report says which policy its figures are for.
+    pub policy: Policy,
 }
 
 impl std::fmt::Display for Report {
@@ -491,6 +493,15 @@ impl std::fmt::Display for Report {
             f,
             "{} trace: {} offices, {:.0} h, {} prompts ({:.0} s real)",
             self.kind, self.offices, self.hours, self.prompts, self.real_seconds
+        )?;
+        let policy = &self.policy;
+        writeln!(
+            f,
+            "  policy:               idle timeout {}, pool {}–{} VMs per tier, prewarm TTL {}",
+            humantime::format_duration(policy.idle_timeout),
+            policy.pool.floor,
+            policy.pool.ceiling,
+            humantime::format_duration(policy.prewarm_ttl)
         )?;
         writeln!(f, "  ready at submit:      {:.1}%", self.ready_at_submit * 100.0)?;
         writeln!(
@@ -657,6 +668,7 @@ pub async fn run(header: Header, events: Vec<Event>, factor: f64, policy: Policy
         wakes: tally.wakes,
         wake_failures: tally.wake_failures,
         real_seconds: started.elapsed().as_secs_f64(),
+        policy: policy.clone(),
     })
 }
 
