@@ -172,6 +172,27 @@ impl Fleet {
         }
     }
 
+    /// The VM an office's generation runs on, found from the store and GCE alone (a
+    /// restarted Nova has no memory of it): the pool VM it claimed, or the VM named
+    /// after the generation in any zone. `None`: it has none.
+    pub async fn find_office_vm(&self, office: &str, generation: i64) -> anyhow::Result<Option<Vm>> {
+        if let Some(row) = self.store.claimed_vm_of(office).await? {
+            let agent_url = self.backend.agent_url(&row.zone, &row.name);
+            return Ok(Some(Vm { name: row.name, zone: row.zone, agent_url }));
+        }
+        let name = provisioner::gce::instance_name(office, generation);
+        for zone in self.backend.zones() {
+            match self.backend.client().get(zone, &name).await {
+                Ok(_) => {
+                    return Ok(Some(Vm { agent_url: self.backend.agent_url(zone, &name), name, zone: zone.clone() }));
+                }
+                Err(provisioner::gce::client::GceError::NotFound) => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Ok(None)
+    }
+
     /// The office is asleep (its snapshot stored): its VM goes.
     pub async fn release(&self, vm: &Vm) -> anyhow::Result<()> {
         self.backend.delete(&vm.zone, &vm.name).await?;

@@ -98,8 +98,9 @@ async fn a_pool_vm_takes_an_office_only_from_nova_restores_it_and_snapshots_it()
     std::fs::write(vm.workspace.join("notes/today.md"), "cart totals").unwrap();
     let refused = http.post(format!("{}/snapshot", vm.url)).bearer_auth("hsk_other.hss_x").send().await.unwrap();
     assert_eq!(refused.status(), 401);
+    // Nova's assignment token will do too: a Nova that restarted has only that one.
     let stored: StoredSnapshot =
-        http.post(format!("{}/snapshot", vm.url)).bearer_auth(OFFICE_TOKEN).send().await.unwrap().json().await.unwrap();
+        http.post(format!("{}/snapshot", vm.url)).bearer_auth(ASSIGN_TOKEN).send().await.unwrap().json().await.unwrap();
     assert_eq!(stored.key, "offices/maker/000000000002.tar.zst");
     assert!(gcs.objects("nova-snapshots").contains_key(&format!("acme/{}", stored.key)));
     assert_eq!(run().await.unwrap().status(), 409, "a snapshotted office takes no more runs");

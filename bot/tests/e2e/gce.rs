@@ -43,6 +43,26 @@ async fn an_office_works_on_its_own_vm_sleeps_into_the_bucket_and_wakes_on_a_new
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_nova_keeps_the_work_on_a_vm_it_no_longer_remembers() {
+    let cloud = Cloud::start().await;
+    let mut nova = Nova::start_on_gce(&cloud, |_| {}).await;
+    let thread = nova.say("eng", "alice", "@maker fix the cart totals").await;
+    nova.results(&thread, 1).await;
+    nova.office_reaches("maker", "idle").await;
+
+    // The new process finds the VM, has it store the workspace, and only then deletes it.
+    nova.restart(|_| {}).await;
+    let maker = nova.office_reaches("maker", "asleep").await;
+    assert_eq!(maker.snapshot_key.as_deref(), Some("offices/maker/000000000001.tar.zst"));
+    assert_eq!(cloud.office_vms(), Vec::<String>::new());
+
+    nova.reply(&thread, "alice", "and the tax line").await;
+    let messages = nova.results(&thread, 2).await;
+    assert!(messages.last().unwrap().body.contains("holds 2 note(s)"), "{}", messages.last().unwrap().body);
+    nova.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_warm_vm_from_the_pool_takes_the_office_and_the_pool_refills() {
     let cloud = Cloud::start().await;
     let mut nova = Nova::start_on_gce(&cloud, |config| {

@@ -110,11 +110,28 @@ impl GceCompute {
         Ok(())
     }
 
-    async fn snapshot(&self, office: &str, daemon: Option<(&str, &str)>) -> anyhow::Result<SnapshotInfo> {
-        let Some((endpoint, token)) = daemon else {
-            bail!(
-                "this Nova no longer holds {office}'s credentials (it restarted), so its VM cannot be asked for a snapshot"
-            );
+    /// Asks the office's daemon for a snapshot. A Nova that restarted no longer holds
+    /// the office's token or knows its VM: it finds the VM and authenticates with the
+    /// VM's assignment token instead, so the work done since the last snapshot is kept.
+    async fn snapshot(
+        &self,
+        office: &str,
+        generation: i64,
+        daemon: Option<(&str, &str)>,
+    ) -> anyhow::Result<SnapshotInfo> {
+        let (endpoint, token) = match daemon {
+            Some((endpoint, token)) => (endpoint.to_owned(), token.to_owned()),
+            None => {
+                let vm =
+                    self.fleet.find_office_vm(office, generation).await?.with_context(|| {
+                        format!("{office}'s VM is gone, so its work since the last snapshot is lost")
+                    })?;
+                let token = self.fleet.backend().assign_token(&vm.name).context("no assignment key is configured")?;
+                let endpoint = vm.agent_url.clone();
+                // Released (deleted) once the snapshot is recorded, like any other.
+                self.vms.lock().expect("vms lock").insert(office.to_owned(), vm);
+                (endpoint, token)
+            }
         };
         let response = self
             .http
@@ -187,7 +204,7 @@ impl Compute {
                 backend.stop(office, Duration::from_secs(5)).await?;
                 snapshots.save(office, generation, &backend.workspace(office)).await
             }
-            Self::Gce(gce) => gce.snapshot(office, daemon).await,
+            Self::Gce(gce) => gce.snapshot(office, generation, daemon).await,
         }
     }
 

@@ -105,6 +105,16 @@ impl Store {
     }
 
     /// Whether a pool VM (warm or claimed) is on record.
+    /// The pool VM `office` claimed, if it still has one.
+    pub async fn claimed_vm_of(&self, office: &str) -> anyhow::Result<Option<warm_vms::Model>> {
+        Ok(warm_vms::Entity::find()
+            .filter(warm_vms::Column::Office.eq(office))
+            .filter(warm_vms::Column::State.eq(CLAIMED))
+            .order_by_desc(warm_vms::Column::ClaimedAt)
+            .one(&self.db)
+            .await?)
+    }
+
     pub async fn warm_vm(&self, name: &str) -> anyhow::Result<Option<warm_vms::Model>> {
         Ok(warm_vms::Entity::find_by_id(name.to_owned()).one(&self.db).await?)
     }
