@@ -91,6 +91,8 @@ pub struct Instance {
     pub labels: Value,
     /// `metadata.items` as the insert gave them.
     pub metadata: Value,
+    /// The service account it runs as (empty: none).
+    pub service_account: String,
     pub created: Instant,
     pub running_at: Instant,
     /// When its agent answers health checks (`None`: never).
@@ -695,6 +697,7 @@ fn insert(
             source_image: source_image.to_owned(),
             labels: body["labels"].clone(),
             metadata: body["metadata"]["items"].clone(),
+            service_account: body["serviceAccounts"][0]["email"].as_str().unwrap_or_default().to_owned(),
             created: now,
             running_at: now + boot,
             healthy_at: (!never).then_some(now + boot + agent),

@@ -56,6 +56,8 @@ pub struct InstanceSpec {
     pub labels: Vec<(String, String)>,
     /// Startup metadata (the office daemon's settings).
     pub metadata: Vec<(String, String)>,
+    /// The service account the VM runs as (`default`: the project's compute default).
+    pub service_account: String,
 }
 
 /// An operation as GCE reports it.
@@ -148,6 +150,8 @@ impl GceClient {
             "metadata": {"items": metadata},
             "disks": [{"boot": true, "autoDelete": true, "initializeParams": {"sourceImage": spec.image}}],
             "networkInterfaces": [{"network": format!("projects/{project}/global/networks/default")}],
+            // Its daemon reads and writes snapshots in Cloud Storage as this account.
+            "serviceAccounts": [{"email": spec.service_account, "scopes": ["https://www.googleapis.com/auth/cloud-platform"]}],
             "scheduling": {"automaticRestart": false, "onHostMaintenance": "TERMINATE"},
         });
         let url = self.zone_url(zone, &format!("instances?requestId={request_id}"));

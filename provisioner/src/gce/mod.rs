@@ -17,6 +17,16 @@ use crate::tiers::Tier;
 /// A VM's daemon by its internal DNS name (GCE's zonal DNS) on the daemon's port.
 pub const DEFAULT_AGENT_URL: &str = "http://{name}.{zone}.c.{project}.internal:7878";
 
+/// What every VM runs at boot (its `startup-script` metadata): the office daemon in pool
+/// mode, with the assignment token Nova put in the VM's metadata. The image needs only
+/// the `nova` binary at /usr/local/bin/nova.
+pub const STARTUP_SCRIPT: &str = r#"#!/bin/sh
+metadata=http://metadata.google.internal/computeMetadata/v1/instance/attributes
+NOVA_ASSIGN_TOKEN="$(curl -sf -H 'Metadata-Flavor: Google' "$metadata/nova-assign-token")"
+export NOVA_ASSIGN_TOKEN
+exec /usr/local/bin/nova office pool --listen 0.0.0.0:7878 --workspace /var/lib/nova/workspace
+"#;
+
 /// Where and how VMs are made.
 #[derive(Debug, Clone)]
 pub struct GceSettings {
@@ -35,6 +45,9 @@ pub struct GceSettings {
     pub boot_timeout: Duration,
     /// RUNNING → the agent answers; past this the VM is deleted (the watchdog).
     pub health_timeout: Duration,
+    /// The service account VMs run as (`GCE_VM_SERVICE_ACCOUNT`; `default`: the
+    /// project's compute default). It needs access to the snapshot bucket.
+    pub vm_service_account: String,
     /// The first pause after a 403 `rateLimitExceeded` (doubling, up to 16×).
     pub rate_limit_pause: Duration,
     /// This many failed creates in a row open the circuit breaker …
@@ -52,6 +65,7 @@ impl GceSettings {
             zones,
             image: image.to_owned(),
             agent_url: DEFAULT_AGENT_URL.to_owned(),
+            vm_service_account: "default".to_owned(),
             boot_timeout: Duration::from_secs(120),
             health_timeout: Duration::from_secs(180),
             rate_limit_pause: Duration::from_secs(1),
@@ -73,7 +87,7 @@ pub enum SettingsError {
 
 impl GceSettings {
     /// Reads `GCE_PROJECT`, `GCE_ZONE`, `GCE_FALLBACK_ZONES` (comma-separated),
-    /// `GCE_IMAGE`, `GCE_API_URL` and `GCE_AGENT_URL` through `var`. `Ok(None)`: GCE is
+    /// `GCE_IMAGE`, `GCE_API_URL`, `GCE_AGENT_URL` and `GCE_VM_SERVICE_ACCOUNT` through `var`. `Ok(None)`: GCE is
     /// not configured.
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, SettingsError> {
         let var = |name: &str| var(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
@@ -100,6 +114,9 @@ impl GceSettings {
         }
         let mut settings = Self::new(&api_url, &project, zones, &image);
         settings.agent_url = agent_url;
+        if let Some(account) = var("GCE_VM_SERVICE_ACCOUNT") {
+            settings.vm_service_account = account;
+        }
         Ok(Some(settings))
     }
 }
@@ -292,10 +309,14 @@ impl GceBackend {
             machine_type: tier.machine_type.to_owned(),
             image: image.to_owned(),
             labels: vec![("nova-owner".to_owned(), label_value(owner))],
-            metadata: [("nova-owner".to_owned(), owner.to_owned())]
-                .into_iter()
-                .chain(self.assign_token(&name).map(|t| (crate::protocol::ASSIGN_TOKEN_METADATA.to_owned(), t)))
-                .collect(),
+            metadata: [
+                ("nova-owner".to_owned(), owner.to_owned()),
+                ("startup-script".to_owned(), STARTUP_SCRIPT.to_owned()),
+            ]
+            .into_iter()
+            .chain(self.assign_token(&name).map(|t| (crate::protocol::ASSIGN_TOKEN_METADATA.to_owned(), t)))
+            .collect(),
+            service_account: self.settings.vm_service_account.clone(),
         };
         for zone in &self.settings.zones {
             let deadline = Instant::now() + self.settings.boot_timeout;
