@@ -176,11 +176,14 @@ fn no_delay(stream: &mut tokio::net::TcpStream) {
     let _ = stream.set_nodelay(true);
 }
 
-fn authorized(office: &Office, headers: &HeaderMap) -> Result<(), StatusCode> {
-    let expected = format!("Bearer {}", office.token);
+/// Whether the request carries `Authorization: Bearer {secret}` (compared in constant time).
+fn bearer_is(headers: &HeaderMap, secret: &str) -> bool {
     let given = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
-    let same = secrets_match(given.as_bytes(), expected.as_bytes());
-    if same { Ok(()) } else { Err(StatusCode::UNAUTHORIZED) }
+    secrets_match(given.as_bytes(), format!("Bearer {secret}").as_bytes())
+}
+
+fn authorized(office: &Office, headers: &HeaderMap) -> Result<(), StatusCode> {
+    if bearer_is(headers, &office.token) { Ok(()) } else { Err(StatusCode::UNAUTHORIZED) }
 }
 
 async fn health(State(daemon): State<Arc<Daemon>>) -> Json<Health> {
@@ -201,8 +204,7 @@ async fn assign(
     let Some(pool) = &daemon.pool else {
         return Err((StatusCode::CONFLICT, "this daemon was started for one office; it cannot be assigned".to_owned()));
     };
-    let given = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !secrets_match(given.as_bytes(), format!("Bearer {}", pool.assign_token).as_bytes()) {
+    if !bearer_is(&headers, &pool.assign_token) {
         return Err((StatusCode::UNAUTHORIZED, "bad assignment token".to_owned()));
     }
     let _one_at_a_time = pool.assigning.lock().await;
@@ -247,11 +249,7 @@ async fn snapshot(
 ) -> Result<Json<StoredSnapshot>, (StatusCode, String)> {
     let office = daemon.office()?;
     // The office's token, or the VM's assignment token: a Nova that restarted has only that.
-    let by_assigner = daemon.pool.as_ref().is_some_and(|pool| {
-        let given = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
-        secrets_match(given.as_bytes(), format!("Bearer {}", pool.assign_token).as_bytes())
-    });
-    if !by_assigner {
+    if !daemon.pool.as_ref().is_some_and(|pool| bearer_is(&headers, &pool.assign_token)) {
         authorized(office, &headers).map_err(|s| (s, "bad token".to_owned()))?;
     }
     let Some(snapshots) = &office.snapshots else {

@@ -102,11 +102,7 @@ impl GceCompute {
             .send()
             .await
             .with_context(|| format!("cannot reach the daemon on VM {}", vm.name))?;
-        if !response.status().is_success() {
-            let status = response.status();
-            let reason = response.text().await.unwrap_or_default();
-            bail!("VM {} did not take the office ({status}): {reason}", vm.name);
-        }
+        succeeded(response, &format!("VM {} did not take the office", vm.name)).await?;
         Ok(())
     }
 
@@ -140,11 +136,7 @@ impl GceCompute {
             .send()
             .await
             .with_context(|| format!("cannot reach {office}'s VM for its snapshot"))?;
-        if !response.status().is_success() {
-            let status = response.status();
-            let reason = response.text().await.unwrap_or_default();
-            bail!("{office}'s VM could not store its snapshot ({status}): {reason}");
-        }
+        let response = succeeded(response, &format!("{office}'s VM could not store its snapshot")).await?;
         let stored: StoredSnapshot = response.json().await.context("the snapshot answer is not JSON")?;
         Ok(SnapshotInfo {
             key: stored.key,
@@ -164,6 +156,16 @@ impl GceCompute {
             tracing::error!(office, vm = %vm.name, "cannot delete the office's VM: {error:#}");
         }
     }
+}
+
+/// The daemon's answer if it succeeded, else an error: `{refusal} ({status}): {its reason}`.
+async fn succeeded(response: reqwest::Response, refusal: &str) -> anyhow::Result<reqwest::Response> {
+    if response.status().is_success() {
+        return Ok(response);
+    }
+    let status = response.status();
+    let reason = response.text().await.unwrap_or_default();
+    bail!("{refusal} ({status}): {reason}")
 }
 
 impl Compute {
