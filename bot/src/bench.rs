@@ -31,7 +31,7 @@ pub async fn wake(iterations: usize) -> anyhow::Result<()> {
     let mut config = Config::demo();
     config.store.data_dir = data_dir.path().to_owned();
     for office in &mut config.offices {
-        office.idle_timeout = Duration::from_millis(100);
+        office.set_idle_timeout(Duration::from_millis(100));
         if let Some(runtime) = &mut office.runtime {
             runtime.env.insert("NOVA_EXAMPLE_STEP_MS".to_owned(), "0".to_owned());
         }

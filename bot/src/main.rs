@@ -114,17 +114,26 @@ enum Command {
         /// Real seconds per simulated second (0.002: a day in about three minutes).
         #[arg(long, default_value_t = 0.002)]
         time_factor: f64,
-        /// An office with nothing to do sleeps after this.
-        #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
-        idle_timeout: std::time::Duration,
+        /// An office with nothing to do sleeps after this (default: nova.toml's default) …
+        #[arg(long, value_parser = humantime::parse_duration)]
+        idle_timeout: Option<std::time::Duration>,
+        /// … or after this, if a prompt woke it with no typing signal first.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        idle_timeout_without_signals: Option<std::time::Duration>,
         /// A typing signal keeps an office up this long waiting for the prompt.
-        #[arg(long, default_value = "90s", value_parser = humantime::parse_duration)]
-        prewarm_ttl: std::time::Duration,
+        #[arg(long, value_parser = humantime::parse_duration)]
+        prewarm_ttl: Option<std::time::Duration>,
+        /// At most this many offices up on typing alone (0: no prewarming).
+        #[arg(long)]
+        max_prewarms: Option<usize>,
         /// Warm VMs per tier in use, at least and at most (following demand between).
-        #[arg(long, default_value_t = 1)]
-        pool_floor: usize,
-        #[arg(long, default_value_t = 6)]
-        pool_ceiling: usize,
+        #[arg(long)]
+        pool_floor: Option<usize>,
+        #[arg(long)]
+        pool_ceiling: Option<usize>,
+        /// A warm VM unclaimed this long is deleted; a tier with no wake this long keeps no pool.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        pool_ttl: Option<std::time::Duration>,
     },
 }
 
@@ -353,15 +362,33 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             bot::simulate::write_trace(&header, &events, &mut std::io::stdout().lock())?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Simulate { trace, time_factor, idle_timeout, prewarm_ttl, pool_floor, pool_ceiling, .. } => {
+        Command::Simulate {
+            trace,
+            time_factor,
+            idle_timeout,
+            idle_timeout_without_signals,
+            prewarm_ttl,
+            max_prewarms,
+            pool_floor,
+            pool_ceiling,
+            pool_ttl,
+            ..
+        } => {
             let trace = trace.context("--trace FILE or --generate KIND")?;
             if !(time_factor > 0.0 && time_factor <= 1.0) {
                 anyhow::bail!("--time-factor must be in (0, 1]");
             }
             let (header, events) = bot::simulate::read_trace(&trace)?;
-            let mut policy = bot::simulate::Policy { idle_timeout, prewarm_ttl, ..Default::default() };
-            policy.pool.floor = pool_floor;
-            policy.pool.ceiling = pool_ceiling.max(pool_floor);
+            // What a default nova.toml does, but for what the flags say.
+            let mut policy = bot::simulate::Policy::default();
+            policy.idle_timeout = idle_timeout.unwrap_or(policy.idle_timeout);
+            policy.idle_timeout_without_signals =
+                idle_timeout_without_signals.unwrap_or(policy.idle_timeout_without_signals);
+            policy.prewarm_ttl = prewarm_ttl.unwrap_or(policy.prewarm_ttl);
+            policy.max_prewarms = max_prewarms.unwrap_or(policy.max_prewarms);
+            policy.pool.floor = pool_floor.unwrap_or(policy.pool.floor);
+            policy.pool.ceiling = pool_ceiling.unwrap_or(policy.pool.ceiling).max(policy.pool.floor);
+            policy.pool.ttl = pool_ttl.unwrap_or(policy.pool.ttl);
             let report = bot::simulate::run(header, events, time_factor, policy).await?;
             println!("{report}");
             Ok(ExitCode::SUCCESS)

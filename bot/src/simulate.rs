@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use orchestrator::config::ProvisionerSettings;
 use orchestrator::fleet::{Fleet, PoolSettings, Source};
 use orchestrator::store::Store;
 use provisioner::gce::{GceBackend, GceSettings, Vm};
@@ -60,7 +61,9 @@ pub enum EventKind {
 #[derive(Debug, Clone)]
 pub struct Policy {
     pub idle_timeout: Duration,
+    pub idle_timeout_without_signals: Duration,
     pub prewarm_ttl: Duration,
+    pub max_prewarms: usize,
     pub pool: PoolSettings,
     /// Restoring a snapshot on a fresh or claimed VM (median, p95).
     pub restore: (Duration, Duration),
@@ -70,19 +73,16 @@ pub struct Policy {
     pub writes_per_minute: u32,
 }
 
+/// What `nova serve` does with a default `[provisioner]`.
 impl Default for Policy {
     fn default() -> Self {
+        let settings = ProvisionerSettings::default();
         Self {
-            idle_timeout: Duration::from_secs(10 * 60),
-            prewarm_ttl: Duration::from_secs(90),
-            pool: PoolSettings {
-                floor: 1,
-                ceiling: 6,
-                ttl: Duration::from_secs(2 * 3600),
-                refill_per_pass: 2,
-                demand_window: Duration::from_secs(15 * 60),
-                pass_interval: Duration::from_secs(10),
-            },
+            idle_timeout: settings.idle_timeout,
+            idle_timeout_without_signals: settings.idle_timeout_without_signals,
+            prewarm_ttl: settings.prewarm_ttl,
+            max_prewarms: settings.max_prewarms,
+            pool: PoolSettings::from(&settings),
             restore: (Duration::from_secs(3), Duration::from_secs(8)),
             snapshot: (Duration::from_secs(5), Duration::from_secs(15)),
             writes_per_minute: 600,
@@ -202,8 +202,18 @@ pub fn read_trace(path: &std::path::Path) -> anyhow::Result<(Header, Vec<Event>)
 #[derive(Debug, Clone)]
 enum Office {
     Asleep,
-    Waking { ready: watch::Receiver<bool> },
-    Up { vm: Vm, busy_until: Instant, last_active: Instant, prewarm_until: Option<Instant> },
+    Waking {
+        ready: watch::Receiver<bool>,
+        prewarm: bool,
+    },
+    Up {
+        vm: Vm,
+        busy_until: Instant,
+        last_active: Instant,
+        prewarm_until: Option<Instant>,
+        /// A signal woke it or has come since: it sleeps after the shorter idle timeout.
+        announced: bool,
+    },
     Sleeping,
 }
 
@@ -217,11 +227,27 @@ struct Tally {
     prewarms: usize,
     prewarm_hits: usize,
     prewarm_expired: usize,
+    prewarms_at_capacity: usize,
     pool_claims: HashSet<String>,
     live: HashMap<String, usize>,
     duplicates: usize,
     wakes: usize,
+    fresh_wakes: usize,
     wake_failures: usize,
+    missed: Missed,
+}
+
+/// Why prompts were not ready at submit: what their office was doing when they came.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Missed {
+    /// A typing signal had started a wake that was still claiming and restoring.
+    pub prewarm_restoring: usize,
+    /// Waking for an earlier prompt, not for a signal.
+    pub behind_another_wake: usize,
+    /// Asleep, with no signal before the prompt (or one the rate limit dropped).
+    pub asleep: usize,
+    /// Snapshotting on its way to sleep.
+    pub going_to_sleep: usize,
 }
 
 struct Sim {
@@ -262,9 +288,9 @@ impl Sim {
             let mut offices = self.offices.lock().unwrap();
             match offices.get(office) {
                 Some(Office::Asleep) | None => {
-                    offices.insert(office.to_owned(), Office::Waking { ready: rx.clone() });
+                    offices.insert(office.to_owned(), Office::Waking { ready: rx.clone(), prewarm });
                 }
-                Some(Office::Waking { ready }) => return Some(ready.clone()),
+                Some(Office::Waking { ready, .. }) => return Some(ready.clone()),
                 _ => return None,
             }
         }
@@ -300,8 +326,9 @@ impl Sim {
                     if let Some(overhead) = overhead {
                         tally.overhead_ms.push(overhead.as_secs_f64() * 1000.0);
                     }
-                    if source == Source::Pool {
-                        tally.pool_claims.insert(vm.name.clone());
+                    match source {
+                        Source::Pool => drop(tally.pool_claims.insert(vm.name.clone())),
+                        Source::Fresh => tally.fresh_wakes += 1,
                     }
                     let live = tally.live.entry(office.clone()).or_default();
                     *live += 1;
@@ -314,10 +341,10 @@ impl Sim {
                     drop(tally);
                     let now = Instant::now();
                     let prewarm_until = prewarm.then(|| now + sim.scaled(sim.policy.prewarm_ttl));
-                    sim.offices
-                        .lock()
-                        .unwrap()
-                        .insert(office.clone(), Office::Up { vm, busy_until: now, last_active: now, prewarm_until });
+                    sim.offices.lock().unwrap().insert(
+                        office.clone(),
+                        Office::Up { vm, busy_until: now, last_active: now, prewarm_until, announced: prewarm },
+                    );
                 }
                 Err(error) => {
                     tracing::warn!(office, "wake failed: {error}");
@@ -332,6 +359,10 @@ impl Sim {
 
     async fn on_typing(self: &Arc<Self>, office: &str, user: &str) {
         let key = (user.to_owned(), office.to_owned());
+        self.fleet.signalled(self.tiers[office]);
+        if let Some(Office::Up { announced, .. }) = self.offices.lock().unwrap().get_mut(office) {
+            *announced = true;
+        }
         {
             let mut recent = self.recent_signals.lock().unwrap();
             if recent.get(&key).is_some_and(|at| at.elapsed() < self.scaled(Duration::from_secs(8))) {
@@ -351,7 +382,24 @@ impl Sim {
                     false
                 }
                 Some(Office::Waking { .. } | Office::Sleeping) => false,
-                Some(Office::Asleep) | None => true,
+                Some(Office::Asleep) | None => {
+                    // As the engine does: at most `max_prewarms` offices up on typing alone.
+                    let prewarmed = offices
+                        .values()
+                        .filter(|o| {
+                            matches!(
+                                o,
+                                Office::Waking { prewarm: true, .. } | Office::Up { prewarm_until: Some(_), .. }
+                            )
+                        })
+                        .count();
+                    if prewarmed >= self.policy.max_prewarms {
+                        self.tally.lock().unwrap().prewarms_at_capacity += 1;
+                        false
+                    } else {
+                        true
+                    }
+                }
             }
         };
         if asleep {
@@ -376,8 +424,23 @@ impl Sim {
                     tally.waits.push(0.0);
                     return;
                 }
-                Some(Office::Waking { ready }) => Some(ready.clone()),
-                _ => None,
+                Some(Office::Waking { ready, prewarm }) => {
+                    let mut tally = self.tally.lock().unwrap();
+                    if *prewarm {
+                        tally.missed.prewarm_restoring += 1;
+                    } else {
+                        tally.missed.behind_another_wake += 1;
+                    }
+                    Some(ready.clone())
+                }
+                Some(Office::Sleeping) => {
+                    self.tally.lock().unwrap().missed.going_to_sleep += 1;
+                    None
+                }
+                Some(Office::Asleep) | None => {
+                    self.tally.lock().unwrap().missed.asleep += 1;
+                    None
+                }
             }
         };
         let ready = match ready {
@@ -395,7 +458,7 @@ impl Sim {
                 let state = sim.offices.lock().unwrap().get(&office).cloned();
                 match state {
                     Some(Office::Up { .. }) => break,
-                    Some(Office::Waking { mut ready }) => {
+                    Some(Office::Waking { mut ready, .. }) => {
                         let _ = ready.wait_for(|up| *up).await;
                     }
                     Some(Office::Asleep) | None => {
@@ -424,12 +487,16 @@ impl Sim {
     /// Puts offices to sleep: idle past the timeout, or prewarmed with no prompt.
     async fn sweep(self: &Arc<Self>) {
         let now = Instant::now();
-        let idle = self.scaled(self.policy.idle_timeout);
         let mut going = Vec::new();
         {
             let mut offices = self.offices.lock().unwrap();
             for (name, office) in offices.iter_mut() {
-                if let Office::Up { vm, busy_until, last_active, prewarm_until } = office {
+                if let Office::Up { vm, busy_until, last_active, prewarm_until, announced } = office {
+                    let idle = self.scaled(if *announced {
+                        self.policy.idle_timeout
+                    } else {
+                        self.policy.idle_timeout_without_signals
+                    });
                     let expired = prewarm_until.is_some_and(|until| now >= until);
                     let idled =
                         prewarm_until.is_none() && now >= *busy_until && now.duration_since(*last_active) >= idle;
@@ -480,8 +547,11 @@ pub struct Report {
     pub prewarms: usize,
     pub prewarm_hits: usize,
     pub prewarm_expired: usize,
+    pub prewarms_at_capacity: usize,
     pub wakes: usize,
+    pub fresh_wakes: usize,
     pub wake_failures: usize,
+    pub missed: Missed,
     pub real_seconds: f64,
     /// What was simulated, so a printed report says which policy its figures are for.
     pub policy: Policy,
@@ -497,13 +567,22 @@ impl std::fmt::Display for Report {
         let policy = &self.policy;
         writeln!(
             f,
-            "  policy:               idle timeout {}, pool {}–{} VMs per tier, prewarm TTL {}",
+            "  policy:               idle timeout {} ({} if woken unannounced), pool {}–{} VMs per tier (TTL {}), prewarm up to {} offices for {}",
             humantime::format_duration(policy.idle_timeout),
+            humantime::format_duration(policy.idle_timeout_without_signals),
             policy.pool.floor,
             policy.pool.ceiling,
+            humantime::format_duration(policy.pool.ttl),
+            policy.max_prewarms,
             humantime::format_duration(policy.prewarm_ttl)
         )?;
         writeln!(f, "  ready at submit:      {:.1}%", self.ready_at_submit * 100.0)?;
+        let missed = &self.missed;
+        writeln!(
+            f,
+            "  not ready because:    {} prewarm still restoring, {} asleep with no signal, {} waking for an earlier prompt, {} going to sleep",
+            missed.prewarm_restoring, missed.asleep, missed.behind_another_wake, missed.going_to_sleep
+        )?;
         writeln!(
             f,
             "  time to ready:        p50 {:.1} s  p95 {:.1} s  p99 {:.1} s",
@@ -524,10 +603,14 @@ impl std::fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "  prewarms:             {} ({} hit, {} expired)",
-            self.prewarms, self.prewarm_hits, self.prewarm_expired
+            "  prewarms:             {} ({} hit, {} expired; {} signals dropped at capacity)",
+            self.prewarms, self.prewarm_hits, self.prewarm_expired, self.prewarms_at_capacity
         )?;
-        writeln!(f, "  wakes:                {} ({} failed)", self.wakes, self.wake_failures)?;
+        writeln!(
+            f,
+            "  wakes:                {} ({} on a fresh VM: the pool was empty; {} failed)",
+            self.wakes, self.fresh_wakes, self.wake_failures
+        )?;
         writeln!(f, "  orchestration p99:    {:.1} ms (signal → VM claimed or first GCE call)", self.overhead_p99_ms)?;
         write!(f, "  duplicate VMs:        {}", self.duplicates)
     }
@@ -665,7 +748,10 @@ pub async fn run(header: Header, events: Vec<Event>, factor: f64, policy: Policy
         prewarms: tally.prewarms,
         prewarm_hits: tally.prewarm_hits,
         prewarm_expired: tally.prewarm_expired,
+        prewarms_at_capacity: tally.prewarms_at_capacity,
         wakes: tally.wakes,
+        fresh_wakes: tally.fresh_wakes,
+        missed: tally.missed,
         wake_failures: tally.wake_failures,
         real_seconds: started.elapsed().as_secs_f64(),
         policy: policy.clone(),

@@ -4,6 +4,13 @@
 //! a paced rate right after claims, expires members nobody claimed, and retires members
 //! of an old image a few at a time when a new image lands. A claimed VM is never
 //! retired: claims and retirements are conditional updates on the same row.
+//!
+//! A pool is what lets a prewarm finish before its prompt arrives, so a tier keeps one
+//! while typing signals come for its offices; with none for a pool TTL (the night, or
+//! a Slack workspace, which sends none for plain messages) its pool is given back. A
+//! claim for an unannounced prompt only shortens a wait; keeping its office up longer
+//! (`idle_timeout_without_signals`) is the better use of those VM-hours, unless
+//! `pool_without_signals` says otherwise.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -21,8 +28,11 @@ pub struct PoolSettings {
     pub floor: usize,
     /// … and at most, following recent demand in between.
     pub ceiling: usize,
-    /// Unclaimed for this long, a warm VM is deleted.
+    /// Unclaimed for this long, a warm VM is deleted; with no signal for its tier for
+    /// this long, it is not replaced.
     pub ttl: Duration,
+    /// Unannounced wakes keep a tier's pool too, as signals do.
+    pub without_signals: bool,
     /// Creations (and retirements of an old image) started per pass, per tier.
     pub refill_per_pass: usize,
     /// Demand is the number of wakes in this window.
@@ -37,9 +47,23 @@ impl Default for PoolSettings {
             floor: 1,
             ceiling: 8,
             ttl: Duration::from_secs(2 * 3600),
+            without_signals: false,
             refill_per_pass: 2,
             demand_window: Duration::from_secs(15 * 60),
             pass_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The pool sizes and TTL of `[provisioner]`; the pacing is Nova's own.
+impl From<&crate::config::ProvisionerSettings> for PoolSettings {
+    fn from(settings: &crate::config::ProvisionerSettings) -> Self {
+        Self {
+            floor: settings.pool_floor,
+            ceiling: settings.pool_ceiling,
+            ttl: settings.pool_ttl,
+            without_signals: settings.pool_without_signals,
+            ..Self::default()
         }
     }
 }
@@ -70,6 +94,9 @@ pub struct Fleet {
     image: Mutex<String>,
     /// Recent wakes per tier, for demand-following pool sizes.
     demand: Mutex<VecDeque<(Instant, u8)>>,
+    /// Each tier's latest typing signal (or this fleet's start): a tier with none for a
+    /// pool TTL keeps no pool.
+    last_signal: Mutex<HashMap<u8, Instant>>,
     /// Pool VMs being created now, per tier.
     creating: Mutex<HashMap<u8, usize>>,
     /// Pool creations and deletions still running, for [`Fleet::settled`].
@@ -86,6 +113,7 @@ impl Fleet {
         tiers: Vec<&'static Tier>,
     ) -> Arc<Self> {
         let image = backend.image().to_owned();
+        let last_signal = tiers.iter().map(|tier| (tier.number, Instant::now())).collect();
         Arc::new(Self {
             store,
             backend,
@@ -94,6 +122,7 @@ impl Fleet {
             tiers,
             image: Mutex::new(image),
             demand: Mutex::new(VecDeque::new()),
+            last_signal: Mutex::new(last_signal),
             creating: Mutex::new(HashMap::new()),
             in_flight: watch::channel(0).0,
             refill: Notify::new(),
@@ -152,6 +181,9 @@ impl Fleet {
     /// (named after the office and generation, so only one can exist).
     pub async fn place(&self, office: &str, generation: i64, tier: &Tier) -> Result<(Vm, Source), CreateError> {
         self.demand.lock().expect("demand lock").push_back((Instant::now(), tier.number));
+        if self.settings.without_signals {
+            self.signalled(tier);
+        }
         let claimed = self.store.claim_warm_vm(tier.number as i32, &self.image(), office, now_ms()).await;
         // Refill right away: a claim that waits for the next pass can drain the pool.
         self.refill.notify_one();
@@ -265,8 +297,18 @@ impl Fleet {
         Ok(deleted)
     }
 
+    /// Someone is typing to an office of this tier: its people give warning, so its
+    /// pool is worth keeping.
+    pub fn signalled(&self, tier: &Tier) {
+        self.last_signal.lock().expect("last signal lock").insert(tier.number, Instant::now());
+    }
+
     /// How many warm VMs a tier should have now.
     fn target(&self, tier: u8) -> usize {
+        let last_signal = self.last_signal.lock().expect("last signal lock").get(&tier).copied();
+        if last_signal.is_none_or(|at| at.elapsed() > self.settings.ttl) {
+            return 0;
+        }
         let mut demand = self.demand.lock().expect("demand lock");
         let window = self.settings.demand_window;
         while demand.front().is_some_and(|(at, _)| at.elapsed() > window) {

@@ -29,6 +29,7 @@ fn pools(floor: usize) -> PoolSettings {
         floor,
         ceiling: floor.max(4),
         ttl: Duration::from_secs(3600),
+        without_signals: false,
         refill_per_pass: 2,
         demand_window: Duration::from_secs(60),
         pass_interval: Duration::from_millis(50),
@@ -139,7 +140,7 @@ async fn a_new_image_retires_the_old_members_gradually_and_never_a_claimed_one()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unclaimed_members_expire_and_only_one_replica_reconciles() {
+async fn unclaimed_members_expire_a_tier_without_signals_drains_and_only_one_replica_reconciles() {
     let db = TestDatabase::new().await.unwrap();
     let store = Store::connect(&db.url).await.unwrap();
     let gce = FakeGce::start(GceOptions::default()).await.unwrap();
@@ -153,11 +154,25 @@ async fn unclaimed_members_expire_and_only_one_replica_reconciles() {
     let before: Vec<String> = gce.instances().into_iter().map(|i| i.name).collect();
     // Expiry is about time passing: let the TTL run out.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    passes_until(&leader, "replaced", async || {
+    passes_until(&leader, "expired", async || {
         let now: Vec<String> = gce.instances().into_iter().map(|i| i.name).collect();
         before.iter().all(|name| !now.contains(name))
     })
     .await;
+    // No typing signal for a tier-2 office all that time: the pool is given back …
+    leader.reconcile().await.unwrap();
+    leader.settled().await;
+    assert_eq!(warm(&store, IMAGE).await, 0);
+    assert!(gce.instances().is_empty(), "{:?}", gce.instances());
+    // … an unannounced wake finds it empty and does not bring it back …
+    let (vm, source) = leader.place("maker", 1, tier(2).unwrap()).await.unwrap();
+    assert_eq!((source, vm.name.as_str()), (Source::Fresh, "nova-maker-g1"));
+    leader.reconcile().await.unwrap();
+    leader.settled().await;
+    assert_eq!(warm(&store, IMAGE).await, 0);
+    // … and someone typing to a tier-2 office does.
+    leader.signalled(tier(2).unwrap());
+    fill(&leader, &store, 2).await;
     db.cleanup().await.unwrap();
 }
 

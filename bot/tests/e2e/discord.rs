@@ -170,6 +170,35 @@ async fn typing_in_a_bound_channel_prewarms_the_office_and_the_message_finds_it_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_office_woken_without_warning_stays_up_while_one_whose_people_type_first_sleeps() {
+    let discord = FakeDiscord::start(CHANNELS).await.unwrap();
+    let mut nova = connected(&discord, |config| {
+        for office in &mut config.offices {
+            office.idle_timeout = Duration::from_millis(300);
+            office.idle_timeout_without_signals = Duration::from_secs(3600);
+        }
+    })
+    .await;
+    // #data: a message nobody was seen typing (pasted, sent from a phone, a bot's).
+    let unannounced = discord.say(DATA, BOB, "why did the nightly export shrink by half?");
+    mirrored(&nova, &discord, &session_of(DATA, &unannounced), 1).await;
+    nova.office_reaches("analyst", "idle").await;
+
+    // #eng: typing first, then the message; done after #data's.
+    discord.start_typing(ENG, ALICE);
+    nova.office_reaches("maker", "idle").await;
+    let announced = discord.say(ENG, ALICE, "the cart total ignores the coupon");
+    mirrored(&nova, &discord, &session_of(ENG, &announced), 1).await;
+
+    // The next signal can warm maker again, so it sleeps after its short timeout; the
+    // analyst, idle for longer, stays up: nothing will announce its next prompt either.
+    nova.office_reaches("maker", "asleep").await;
+    let analyst = nova.office("analyst").await;
+    assert_eq!(analyst.state, "idle", "{analyst:?}");
+    nova.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn typing_without_a_message_lets_the_prewarm_expire_and_returns_the_capacity() {
     let discord = FakeDiscord::start(CHANNELS).await.unwrap();
     let mut nova = connected(&discord, |config| {

@@ -112,7 +112,7 @@ pub fn test_config(data_dir: &std::path::Path) -> Config {
     let mut config = Config::demo();
     config.store.data_dir = data_dir.to_owned();
     for office in &mut config.offices {
-        office.idle_timeout = Duration::from_secs(3600);
+        office.set_idle_timeout(Duration::from_secs(3600));
         if let Some(runtime) = &mut office.runtime {
             runtime.env.insert("NOVA_EXAMPLE_STEP_MS".to_owned(), "0".to_owned());
         }

@@ -15,5 +15,10 @@ async fn a_simulated_morning_answers_every_prompt_without_a_duplicate_vm() {
     assert!(report.wakes > 0 && report.vm_hours > 0.0, "{report}");
     // Typing precedes every prompt: most people find their office up.
     assert!(report.ready_at_submit >= 0.5, "{report}");
+    // Every prompt not ready at submit is explained, once.
+    let missed = report.missed;
+    let explained = missed.prewarm_restoring + missed.asleep + missed.behind_another_wake + missed.going_to_sleep;
+    let ready = (report.ready_at_submit * prompts as f64).round() as usize;
+    assert_eq!(ready + explained, prompts, "{report}");
     assert!(report.calls_per_minute_max as u32 <= report.quota_per_minute, "{report}");
 }

@@ -17,7 +17,7 @@ fn redact_runs(assertions: impl FnOnce()) {
 async fn a_newcomer_asks_in_payments_and_an_office_does_the_work_sleeps_and_remembers() {
     let mut nova = Nova::start_with(|config| {
         for office in &mut config.offices {
-            office.idle_timeout = Duration::from_millis(200);
+            office.set_idle_timeout(Duration::from_millis(200));
         }
     })
     .await;
@@ -417,9 +417,10 @@ async fn with_a_model_configured_an_unclear_message_is_routed_without_asking() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_step_of_a_run_is_in_the_audit_trail() {
-    let mut nova =
-        Nova::start_with(|config| config.offices.iter_mut().for_each(|o| o.idle_timeout = Duration::from_millis(200)))
-            .await;
+    let mut nova = Nova::start_with(|config| {
+        config.offices.iter_mut().for_each(|o| o.set_idle_timeout(Duration::from_millis(200)))
+    })
+    .await;
     let thread = nova.say("payments", "alice", "the coupon field rejects valid codes, please fix").await;
     nova.results(&thread, 1).await;
     nova.office_reaches("maker", "asleep").await;

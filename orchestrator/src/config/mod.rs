@@ -148,7 +148,20 @@ pub struct Office {
     /// Monthly budget in USD, shown to the office in AGENTS.md.
     pub budget_usd: Option<f64>,
     pub runtime: Option<Runtime>,
+    /// Idle this long, the office sleeps, if typing signals warn of its prompts …
     pub idle_timeout: Duration,
+    /// … and this long if a prompt woke it unannounced: nothing will warn of the next
+    /// one either, so staying up is what keeps its people from waiting.
+    pub idle_timeout_without_signals: Duration,
+}
+
+impl Office {
+    /// Gives the office its own idle timeout, which (as in nova.toml) holds whether or
+    /// not signals announce its prompts.
+    pub fn set_idle_timeout(&mut self, idle: Duration) {
+        self.idle_timeout = idle;
+        self.idle_timeout_without_signals = idle;
+    }
 }
 
 /// How an office runs its agent: a command line run in the workspace with a clean
@@ -238,9 +251,15 @@ pub enum Backend {
 pub struct ProvisionerSettings {
     #[serde(default = "default_backend")]
     pub backend: Backend,
-    /// How long an office sits idle before it is snapshotted and put to sleep.
+    /// How long an office sits idle before it is snapshotted and put to sleep, when
+    /// typing signals announce its prompts (a prewarm can wake it before the next one).
     #[serde(default = "default_idle_timeout", with = "humantime_serde")]
     pub idle_timeout: Duration,
+    /// The same, for an office a prompt woke with no signal before it (Slack sends
+    /// none for plain messages): its next prompt will not be announced either, so it
+    /// stays up longer rather than make that person wait for a wake.
+    #[serde(default = "default_idle_timeout_without_signals", with = "humantime_serde")]
+    pub idle_timeout_without_signals: Duration,
     /// How long a wake may take before the office is marked failed.
     #[serde(default = "default_wake_timeout", with = "humantime_serde")]
     pub wake_timeout: Duration,
@@ -260,9 +279,15 @@ pub struct ProvisionerSettings {
     /// … and at most, following the last 15 minutes' wakes in between.
     #[serde(default = "default_pool_ceiling")]
     pub pool_ceiling: usize,
-    /// GCE: a warm VM nobody claims for this long is deleted.
+    /// GCE: a warm VM nobody claims for this long is deleted, and a tier no typing
+    /// signal came for in this long keeps no pool.
     #[serde(default = "default_pool_ttl", with = "humantime_serde")]
     pub pool_ttl: Duration,
+    /// GCE: keep pools for tiers whose prompts come unannounced too. Their people then
+    /// wait seconds instead of a fresh boot, for more VM-hours; by default those
+    /// VM-hours go to `idle_timeout_without_signals` instead.
+    #[serde(default)]
+    pub pool_without_signals: bool,
     /// GCE: how often the environment image is rebuilt (0s: never; pools keep `GCE_IMAGE`).
     #[serde(default = "default_image_cadence", with = "humantime_serde")]
     pub image_cadence: Duration,
@@ -272,7 +297,10 @@ fn default_backend() -> Backend {
     Backend::Local
 }
 fn default_idle_timeout() -> Duration {
-    Duration::from_secs(10 * 60)
+    Duration::from_secs(30 * 60)
+}
+fn default_idle_timeout_without_signals() -> Duration {
+    Duration::from_secs(90 * 60)
 }
 fn default_wake_timeout() -> Duration {
     Duration::from_secs(60)
@@ -304,6 +332,7 @@ impl Default for ProvisionerSettings {
         Self {
             backend: default_backend(),
             idle_timeout: default_idle_timeout(),
+            idle_timeout_without_signals: default_idle_timeout_without_signals(),
             wake_timeout: default_wake_timeout(),
             snapshot_compression: default_zstd_level(),
             prewarm_ttl: default_prewarm_ttl(),
@@ -311,6 +340,7 @@ impl Default for ProvisionerSettings {
             pool_floor: default_pool_floor(),
             pool_ceiling: default_pool_ceiling(),
             pool_ttl: default_pool_ttl(),
+            pool_without_signals: false,
             image_cadence: default_image_cadence(),
         }
     }
@@ -465,9 +495,10 @@ impl Config {
         }
         let _ = writeln!(
             out,
-            "provisioner: {:?} backend, idle timeout {}, data dir {}",
+            "provisioner: {:?} backend, idle timeout {} ({} when prompts come unannounced), data dir {}",
             self.provisioner.backend,
             humantime::format_duration(self.provisioner.idle_timeout),
+            humantime::format_duration(self.provisioner.idle_timeout_without_signals),
             self.store.data_dir.display()
         );
         let snapshots =
@@ -482,9 +513,10 @@ impl Config {
                 cadence if cadence.is_zero() => "never rebuilt".to_owned(),
                 cadence => format!("rebuilt every {}", humantime::format_duration(cadence)),
             };
+            let kept_for = if self.provisioner.pool_without_signals { "in use" } else { "people type to" };
             let _ = writeln!(
                 out,
-                "GCE: {}–{} warm VMs per tier in use, unclaimed for {} they go; image {images}",
+                "GCE: {}–{} warm VMs per tier {kept_for}, unclaimed for {} they go; image {images}",
                 self.provisioner.pool_floor,
                 self.provisioner.pool_ceiling,
                 humantime::format_duration(self.provisioner.pool_ttl)
@@ -624,7 +656,11 @@ impl Validator<'_> {
                 reports_to: office.reports_to.as_ref().map(|b| b.get_ref().clone()),
                 budget_usd: office.budget.as_ref().map(|b| *b.get_ref()),
                 runtime,
+                // An office's own timeout holds whether or not signals come.
                 idle_timeout: office.idle_timeout.unwrap_or(raw.provisioner.idle_timeout),
+                idle_timeout_without_signals: office
+                    .idle_timeout
+                    .unwrap_or(raw.provisioner.idle_timeout_without_signals),
             });
         }
         self.check_chain_of_command(&raw.offices)?;

@@ -22,7 +22,8 @@ repos = ["api"]
 fn minimal_config_gets_defaults() {
     let config = parse(MINIMAL).unwrap();
     assert_eq!(config.offices[0].tier, 2);
-    assert_eq!(config.offices[0].idle_timeout, Duration::from_secs(600));
+    assert_eq!(config.offices[0].idle_timeout, Duration::from_secs(30 * 60));
+    assert_eq!(config.offices[0].idle_timeout_without_signals, Duration::from_secs(90 * 60));
     assert_eq!(config.provisioner.backend, Backend::Local);
     assert_eq!(config.server.listen.to_string(), "127.0.0.1:8080");
     assert!(config.offices[0].runtime.is_none());
@@ -129,6 +130,11 @@ fn office_runtime_overrides_workspace_runtime() {
     let config = parse(&text).unwrap();
     assert_eq!(config.offices[0].runtime.as_ref().unwrap().command, vec!["agent", "{{prompt}}"]);
     assert_eq!(config.offices[0].idle_timeout, Duration::from_secs(120));
+    assert_eq!(
+        config.offices[0].idle_timeout_without_signals,
+        Duration::from_secs(120),
+        "an office's own holds for both"
+    );
 }
 
 #[test]
@@ -137,7 +143,7 @@ fn summary_lists_what_would_run() {
     workspace w: 1 repos, 1 offices
       repo   api              channels: -
       office maker            tier 2 repos: api; channels: -; runtime: none (prompts are answered with setup instructions)
-    provisioner: Local backend, idle timeout 10m, data dir .nova
+    provisioner: Local backend, idle timeout 30m (1h 30m when prompts come unannounced), data dir .nova
     snapshots: .nova/snapshots; prewarm on typing: up to 4 offices for 1m 30s
     listen: 127.0.0.1:8080
     ");
@@ -152,7 +158,8 @@ fn the_example_config_documents_a_valid_config() {
     // `maker` brings its own runtime; `support` inherits the workspace's.
     assert_eq!(config.offices[0].runtime.as_ref().unwrap().timeout, Duration::from_secs(45 * 60));
     assert_eq!(config.offices[1].runtime.as_ref().unwrap().timeout, Duration::from_secs(30 * 60));
-    assert_eq!(config.offices[1].idle_timeout, Duration::from_secs(10 * 60));
+    assert_eq!(config.offices[1].idle_timeout, Duration::from_secs(30 * 60));
+    assert_eq!(config.offices[1].idle_timeout_without_signals, Duration::from_secs(90 * 60));
 }
 
 #[test]
@@ -211,7 +218,7 @@ fn offices_on_gce_need_their_snapshots_in_cloud_storage() {
     assert_eq!(config.provisioner.pool_floor, 2);
     let summary = config.summary();
     let gce_line = summary.lines().find(|l| l.starts_with("GCE:")).unwrap();
-    insta::assert_snapshot!(gce_line, @"GCE: 2–8 warm VMs per tier in use, unclaimed for 2h they go; image rebuilt every 30m");
+    insta::assert_snapshot!(gce_line, @"GCE: 2–8 warm VMs per tier people type to, unclaimed for 2h they go; image rebuilt every 30m");
     let inverted = with_bucket.replace("pool_floor = 2", "pool_floor = 9");
     insta::assert_snapshot!(parse(&inverted).unwrap_err(), @"nova.toml: [provisioner] pool_floor (9) is above pool_ceiling (8)");
 }

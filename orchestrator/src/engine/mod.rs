@@ -7,7 +7,7 @@
 //! (snapshot → stop). Because every step reads its work from the store, a restarted
 //! Nova resumes whatever the last one left.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant};
@@ -214,6 +214,9 @@ pub struct Engine {
     tasks: tokio::sync::Mutex<JoinSet<()>>,
     /// (person, office) → the last typing signal acted on, for rate limiting.
     warm_signals: StdMutex<HashMap<(String, String), Instant>>,
+    /// Offices this replica woke for a prompt no signal announced, and that have heard
+    /// none since: they idle out after `idle_timeout_without_signals`.
+    unannounced: StdMutex<HashSet<String>>,
 }
 
 impl Engine {
@@ -252,13 +255,7 @@ impl Engine {
                     config.offices.iter().filter_map(|o| provisioner::tiers::tier(o.tier)).collect();
                 tiers.sort_by_key(|t| t.number);
                 tiers.dedup_by_key(|t| t.number);
-                let provisioner = &config.provisioner;
-                let pools = crate::fleet::PoolSettings {
-                    floor: provisioner.pool_floor,
-                    ceiling: provisioner.pool_ceiling,
-                    ttl: provisioner.pool_ttl,
-                    ..crate::fleet::PoolSettings::default()
-                };
+                let pools = crate::fleet::PoolSettings::from(&config.provisioner);
                 let fleet = crate::fleet::Fleet::new(store.clone(), Arc::new(backend), pools, &replica, tiers);
                 compute::Compute::Gce(compute::GceCompute::new(fleet, store_for_daemons)?)
             }
@@ -283,6 +280,7 @@ impl Engine {
             applied: StdMutex::new(HashMap::new()),
             tasks: tokio::sync::Mutex::new(JoinSet::new()),
             warm_signals: StdMutex::new(HashMap::new()),
+            unannounced: StdMutex::new(HashSet::new()),
         }))
     }
 
@@ -636,7 +634,11 @@ impl Engine {
         match OfficeState::parse(&office.state) {
             Some(OfficeState::Asleep) if held => {
                 // A prompt found its office asleep: no signal came early enough.
+                let name = office.name.clone();
                 let woken = self.try_wake(office).await?;
+                if woken.is_some() {
+                    self.unannounced.lock().expect("unannounced lock").insert(name);
+                }
                 metrics::counter!("nova_prewarm_total", "outcome" => "miss").increment(u64::from(woken.is_some()));
             }
             Some(OfficeState::Failed) if held && retry_due => {
@@ -651,6 +653,11 @@ impl Engine {
                 let busy =
                     self.store.count_prompts(&office.name, &[PromptState::Held, PromptState::Dispatched]).await? > 0;
                 let idle_for = Duration::from_millis((now - office.last_active_at).max(0) as u64);
+                let idle_timeout = if self.unannounced.lock().expect("unannounced lock").contains(&office.name) {
+                    config.idle_timeout_without_signals
+                } else {
+                    config.idle_timeout
+                };
                 match OfficeState::parse(&office.state) {
                     Some(OfficeState::Ready) if !busy => {
                         self.set_state(&office, &[OfficeState::Ready], OfficeChange::to(OfficeState::Idle)).await?;
@@ -659,9 +666,7 @@ impl Engine {
                     Some(OfficeState::Idle) if !busy && office.prewarm_until.is_some_and(|until| now >= until) => {
                         self.prewarm_expired(&office).await?;
                     }
-                    Some(OfficeState::Idle)
-                        if !busy && office.prewarm_until.is_none() && idle_for >= config.idle_timeout =>
-                    {
+                    Some(OfficeState::Idle) if !busy && office.prewarm_until.is_none() && idle_for >= idle_timeout => {
                         self.begin_sleep(&office).await?;
                     }
                     _ => {}
@@ -852,6 +857,8 @@ impl Engine {
     async fn begin_sleep(self: &Arc<Self>, office: &offices::Model) -> anyhow::Result<()> {
         let change = OfficeChange::to(OfficeState::Snapshotting);
         if self.set_state(office, &[OfficeState::Idle], change).await? {
+            // The next wake says anew whether its prompt was announced.
+            self.unannounced.lock().expect("unannounced lock").remove(&office.name);
             self.spawn_sleep(office.name.clone(), office.generation).await;
         }
         Ok(())

@@ -57,6 +57,14 @@ impl Engine {
             metrics::counter!("nova_prewarm_signals_total", "outcome" => "no_office").increment(1);
             return Ok(Prewarm::NoLikelyOffice);
         };
+        // Its people give warning: the office need not stay up for unannounced prompts,
+        // and a warm VM of its tier will let the next prewarm beat their prompt.
+        self.unannounced.lock().expect("unannounced lock").remove(&office);
+        if let Some(fleet) = self.fleet()
+            && let Some(tier) = self.config.office(&office).and_then(|o| provisioner::tiers::tier(o.tier))
+        {
+            fleet.signalled(tier);
+        }
         if !self.first_signal_in_window(&signal.user, &office) {
             return Ok(Prewarm::RateLimited { office });
         }
