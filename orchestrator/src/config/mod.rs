@@ -260,9 +260,10 @@ pub struct ProvisionerSettings {
     /// stays up longer rather than make that person wait for a wake.
     #[serde(default = "default_idle_timeout_without_signals", with = "humantime_serde")]
     pub idle_timeout_without_signals: Duration,
-    /// How long a wake may take before the office is marked failed.
-    #[serde(default = "default_wake_timeout", with = "humantime_serde")]
-    pub wake_timeout: Duration,
+    /// How long a wake may take before the office is marked failed; unset, it follows
+    /// the backend (see [`ProvisionerSettings::wake_timeout`]).
+    #[serde(default, with = "humantime_serde")]
+    pub wake_timeout: Option<Duration>,
     /// zstd level for workspace snapshots (1 fastest … 19 smallest).
     #[serde(default = "default_zstd_level")]
     pub snapshot_compression: i32,
@@ -302,9 +303,6 @@ fn default_idle_timeout() -> Duration {
 fn default_idle_timeout_without_signals() -> Duration {
     Duration::from_secs(90 * 60)
 }
-fn default_wake_timeout() -> Duration {
-    Duration::from_secs(60)
-}
 fn default_zstd_level() -> i32 {
     3
 }
@@ -327,13 +325,25 @@ fn default_image_cadence() -> Duration {
     Duration::from_secs(30 * 60)
 }
 
+impl ProvisionerSettings {
+    /// How long a wake may take: as configured, else a minute for a local process and
+    /// three on GCE, where a fresh VM boots and starts its daemon in 30–70 s and the
+    /// slowest in about two minutes.
+    pub fn wake_timeout(&self) -> Duration {
+        self.wake_timeout.unwrap_or(match self.backend {
+            Backend::Local => Duration::from_secs(60),
+            Backend::Gce => Duration::from_secs(3 * 60),
+        })
+    }
+}
+
 impl Default for ProvisionerSettings {
     fn default() -> Self {
         Self {
             backend: default_backend(),
             idle_timeout: default_idle_timeout(),
             idle_timeout_without_signals: default_idle_timeout_without_signals(),
-            wake_timeout: default_wake_timeout(),
+            wake_timeout: None,
             snapshot_compression: default_zstd_level(),
             prewarm_ttl: default_prewarm_ttl(),
             max_prewarms: default_max_prewarms(),

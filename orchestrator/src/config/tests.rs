@@ -216,6 +216,8 @@ fn offices_on_gce_need_their_snapshots_in_cloud_storage() {
     let config = parse(&with_bucket).unwrap();
     assert_eq!(config.provisioner.backend, Backend::Gce);
     assert_eq!(config.provisioner.pool_floor, 2);
+    assert_eq!(config.provisioner.wake_timeout(), Duration::from_secs(180), "a fresh VM takes up to minutes");
+    assert_eq!(parse(MINIMAL).unwrap().provisioner.wake_timeout(), Duration::from_secs(60));
     let summary = config.summary();
     let gce_line = summary.lines().find(|l| l.starts_with("GCE:")).unwrap();
     insta::assert_snapshot!(gce_line, @"GCE: 2–8 warm VMs per tier people type to, unclaimed for 2h they go; image rebuilt every 30m");

@@ -692,7 +692,7 @@ impl Engine {
 
     /// Starts a wake unless another caller won this generation's; returns the new generation.
     async fn try_wake(self: &Arc<Self>, office: offices::Model) -> anyhow::Result<Option<i64>> {
-        let lease = self.config.provisioner.wake_timeout + LEASE;
+        let lease = self.config.provisioner.wake_timeout() + LEASE;
         let Some(generation) = self.store.begin_wake(&office, &self.replica, lease).await? else {
             return Ok(None);
         };
@@ -731,7 +731,7 @@ impl Engine {
         let token = key.token();
         let spec =
             StartSpec { office: name.to_owned(), generation, nova_url: self.nova_url.clone(), token: token.clone() };
-        let timeout = self.config.provisioner.wake_timeout;
+        let timeout = self.config.provisioner.wake_timeout();
         let tier = self.config.office(name).and_then(|o| provisioner::tiers::tier(o.tier)).context("unknown tier")?;
         let started = self.compute.start(&spec, tier, row.snapshot_key.as_deref(), timeout).await?;
         let endpoint = started.endpoint;
