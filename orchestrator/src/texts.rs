@@ -177,6 +177,13 @@ pub fn rerun(office: &str, why: &str) -> String {
     format!("**{office}** stopped while working on this ({why}); its workspace is kept and this runs again.")
 }
 
+/// The office's machine went with its workspace: it resumes from its last snapshot.
+pub fn rerun_from_snapshot(office: &str, why: &str) -> String {
+    format!(
+        "**{office}** stopped while working on this ({why}). What it did since its last snapshot is lost; this runs again from that snapshot."
+    )
+}
+
 pub fn progress(office: &str, status: RunStatus, objectives: &[Objective], lines: &[String]) -> String {
     let headline = match status {
         RunStatus::Queued => format!("**{office}** has this queued."),
@@ -228,6 +235,7 @@ mod tests {
         insta::assert_snapshot!(wake_failed("maker", "office did not report its address within 60s"));
         insta::assert_snapshot!(run_failed("maker", "the runtime exited with exit status: 2"), @"**maker** could not finish this: the runtime exited with exit status: 2");
         insta::assert_snapshot!(rerun("maker", "its process exited"), @"**maker** stopped while working on this (its process exited); its workspace is kept and this runs again.");
+        insta::assert_snapshot!(rerun_from_snapshot("maker", "Compute Engine stopped or deleted its VM nova-maker-g2"), @"**maker** stopped while working on this (Compute Engine stopped or deleted its VM nova-maker-g2). What it did since its last snapshot is lost; this runs again from that snapshot.");
     }
 
     #[test]

@@ -302,6 +302,22 @@ impl FakeGce {
         self.change(|c| c.never_healthy.push(prefix.to_owned()));
     }
 
+    /// Compute Engine takes a VM back on its own (a spot preemption, a host failure): it
+    /// is TERMINATED from now on, and its daemon is gone with its memory. Nobody called
+    /// the API, so nothing tells Nova.
+    pub async fn preempt(&self, name: &str) {
+        let now = Instant::now();
+        let zone = self.change(|cloud| {
+            let (key, instance) =
+                cloud.instances.iter_mut().find(|(key, i)| key.1 == name && i.status(now) != "DELETED")?;
+            instance.stopped_at = Some(now);
+            Some(key.0.clone())
+        });
+        if let Some(zone) = zone {
+            self.shared.agents.lock().await.remove(&(zone, name.to_owned()));
+        }
+    }
+
     /// Every token issued so far stops working (a revoked or rotated key).
     pub fn revoke_tokens(&self) {
         self.change(|c| c.tokens.clear());

@@ -122,3 +122,40 @@ async fn a_vm_whose_daemon_never_answers_is_deleted_and_the_thread_is_told() {
     assert_eq!(cloud.office_vms(), Vec::<String>::new(), "the watchdog deleted the VM");
     nova.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vm_compute_engine_takes_back_mid_run_is_noticed_and_the_run_starts_again_from_the_last_snapshot() {
+    let cloud = Cloud::start().await;
+    // Runs of a few seconds, so the VM is certainly taken back before the run ends.
+    let mut nova = Nova::start_on_gce(&cloud, |config| {
+        for runtime in config.offices.iter_mut().filter_map(|office| office.runtime.as_mut()) {
+            runtime.env.insert("NOVA_EXAMPLE_STEP_MS".to_owned(), "400".to_owned());
+        }
+    })
+    .await;
+    let thread = nova.say("eng", "alice", "@maker fix the cart totals").await;
+    nova.results(&thread, 1).await;
+    nova.office_reaches("maker", "idle").await;
+    assert!(nova.engine().sleep_office("maker", "alice").await.unwrap());
+    nova.office_reaches("maker", "asleep").await;
+
+    // The next run is under way on a new VM when Compute Engine takes the VM back.
+    nova.reply(&thread, "alice", "and the tax line").await;
+    nova.eventually("the second run under way", async |nova: &Nova| {
+        nova.prompts(&thread).await.iter().any(|p| p.state == "dispatched").then_some(())
+    })
+    .await;
+    cloud.gce.preempt("nova-maker-g2").await;
+
+    // Nova notices, says so in the thread, and runs it again on a third VM from the
+    // snapshot the first one stored: the second VM's note went with its disk.
+    let messages = nova.results(&thread, 2).await;
+    let told = messages.iter().find(|m| m.body.contains("stopped while working on this")).expect("the thread is told");
+    assert!(told.body.contains("Compute Engine stopped or deleted its VM nova-maker-g2"), "{}", told.body);
+    assert!(messages.last().unwrap().body.contains("holds 2 note(s)"), "{}", messages.last().unwrap().body);
+    let vms: Vec<Value> = placements(&nova, "maker").await.into_iter().map(|p| p["vm"].clone()).collect();
+    assert_eq!(vms, ["nova-maker-g1", "nova-maker-g2", "nova-maker-g3"]);
+    // The stopped VM would still cost its disk: it is deleted.
+    nova.eventually("the stopped VM deleted", async |_| (cloud.office_vms() == ["nova-maker-g3"]).then_some(())).await;
+    nova.finish().await;
+}

@@ -9,9 +9,9 @@
 //!
 //! The engine drives both the same way: start (restoring), snapshot, release.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use provisioner::gce::Vm;
@@ -37,6 +37,16 @@ pub struct Placement {
     pub source: &'static str,
 }
 
+/// An office whose machine is gone while it was up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lost {
+    /// Why, for the audit trail and the threads whose prompts run again.
+    pub reason: String,
+    /// Whether the workspace survived (a local process's stays on disk; a VM's disk
+    /// goes with the VM, so the office resumes from its last snapshot).
+    pub workspace_kept: bool,
+}
+
 /// A started office: where its daemon answers, and on what machine.
 pub struct Started {
     pub endpoint: String,
@@ -48,14 +58,23 @@ pub struct GceCompute {
     /// Where offices' daemons keep their snapshots.
     snapshots: SnapshotStore,
     http: reqwest::Client,
-    /// The VM each office this replica runs is on.
-    vms: Mutex<HashMap<String, Vm>>,
+    /// The VM each office this replica runs is on, and when it was placed there.
+    vms: Mutex<HashMap<String, (Vm, Instant)>>,
+    /// The latest listing of Nova's VMs, to notice one lost under its office.
+    census: tokio::sync::Mutex<Census>,
+}
+
+/// Nova's VMs that were up at `taken_at` (absent: none taken yet).
+#[derive(Default)]
+struct Census {
+    taken_at: Option<Instant>,
+    up: HashSet<String>,
 }
 
 impl GceCompute {
     pub fn new(fleet: Arc<Fleet>, snapshots: SnapshotStore) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(120)).build()?;
-        Ok(Self { fleet, snapshots, http, vms: Mutex::new(HashMap::new()) })
+        Ok(Self { fleet, snapshots, http, vms: Mutex::new(HashMap::new()), census: Default::default() })
     }
 
     pub fn fleet(&self) -> &Arc<Fleet> {
@@ -80,8 +99,42 @@ impl GceCompute {
             return Err(error);
         }
         let endpoint = vm.agent_url.clone();
-        self.vms.lock().expect("vms lock").insert(spec.office.clone(), vm);
+        self.vms.lock().expect("vms lock").insert(spec.office.clone(), (vm, Instant::now()));
         Ok(Started { endpoint, placement: Some(placement) })
+    }
+
+    /// Whether the office's VM is gone (stopped by Compute Engine, deleted by someone),
+    /// from a listing at most `census_interval` old: one call per zone, however many
+    /// offices are up. A VM placed after the listing was taken is not judged by it, and
+    /// a listing that fails judges nothing.
+    async fn lost(&self, office: &str) -> Option<Lost> {
+        let (vm, placed_at) = self.vms.lock().expect("vms lock").get(office).cloned()?;
+        let mut census = self.census.lock().await;
+        if census.taken_at.is_none_or(|at| at.elapsed() >= self.fleet.backend().census_interval()) {
+            let taken_at = Instant::now();
+            let mut up = HashSet::new();
+            for zone in self.fleet.backend().zones() {
+                match self.fleet.backend().client().list_nova_instances(zone).await {
+                    Ok(vms) => up.extend(
+                        vms.into_iter()
+                            .filter(|(vm, _)| {
+                                !matches!(vm.status.as_str(), "STOPPING" | "TERMINATED" | "SUSPENDING" | "SUSPENDED")
+                            })
+                            .map(|(vm, _)| vm.name),
+                    ),
+                    Err(error) => {
+                        tracing::warn!(zone, "cannot list VMs to check on offices: {error}");
+                        return None;
+                    }
+                }
+            }
+            *census = Census { taken_at: Some(taken_at), up };
+        }
+        let judged = census.taken_at.is_some_and(|at| at > placed_at);
+        (judged && !census.up.contains(&vm.name)).then(|| Lost {
+            reason: format!("Compute Engine stopped or deleted its VM {}", vm.name),
+            workspace_kept: false,
+        })
     }
 
     async fn assign(&self, vm: &Vm, spec: &StartSpec, snapshot: Option<&str>) -> anyhow::Result<()> {
@@ -125,7 +178,7 @@ impl GceCompute {
                 let token = self.fleet.backend().assign_token(&vm.name).context("no assignment key is configured")?;
                 let endpoint = vm.agent_url.clone();
                 // Released (deleted) once the snapshot is recorded, like any other.
-                self.vms.lock().expect("vms lock").insert(office.to_owned(), vm);
+                self.vms.lock().expect("vms lock").insert(office.to_owned(), (vm, Instant::now()));
                 (endpoint, token)
             }
         };
@@ -149,7 +202,7 @@ impl GceCompute {
 
     async fn release(&self, office: &str) {
         let vm = self.vms.lock().expect("vms lock").remove(office);
-        if let Some(vm) = vm
+        if let Some((vm, _)) = vm
             && let Err(error) = self.fleet.release(&vm).await
         {
             // The orphan sweep deletes it later: nothing accounts for it any more.
@@ -247,10 +300,18 @@ impl Compute {
     }
 
     /// Whether the office's machine is still there, as far as this replica knows.
-    pub async fn is_running(&self, office: &str) -> bool {
+    /// Whether the office, up on this replica, lost its machine.
+    pub async fn lost(&self, office: &str) -> Option<Lost> {
         match self {
-            Self::Local { backend, .. } => backend.is_running(office).await,
-            Self::Gce(gce) => gce.vms.lock().expect("vms lock").contains_key(office),
+            Self::Local { backend, .. } => (!backend.is_running(office).await)
+                .then(|| Lost { reason: "its process exited".to_owned(), workspace_kept: true }),
+            Self::Gce(gce) => {
+                if !gce.vms.lock().expect("vms lock").contains_key(office) {
+                    // The snapshot looks for the VM; if it is still there, the work is kept.
+                    return Some(Lost { reason: "this Nova has no record of its VM".to_owned(), workspace_kept: true });
+                }
+                gce.lost(office).await
+            }
         }
     }
 

@@ -645,8 +645,8 @@ impl Engine {
                 self.try_wake(office).await?;
             }
             Some(OfficeState::Ready | OfficeState::Idle) if mine => {
-                if !self.compute.is_running(&office.name).await {
-                    return self.office_lost(&office, "its process exited").await;
+                if let Some(lost) = self.compute.lost(&office.name).await {
+                    return self.office_lost(&office, lost).await;
                 }
                 self.dispatch_held(&office).await?;
                 let office = self.store.office(&office.name).await?.context("office row vanished")?;
@@ -990,7 +990,8 @@ impl Engine {
                         Err(error) => format!("the office stopped responding ({error})"),
                     };
                     self.store.move_prompt(prompt.id, PromptState::Dispatched, PromptState::Held).await?;
-                    self.office_lost(office, &reason).await?;
+                    // Its workspace may well be there still: the snapshot tries.
+                    self.office_lost(office, compute::Lost { reason, workspace_kept: true }).await?;
                     return Ok(());
                 }
             }
@@ -1001,17 +1002,38 @@ impl Engine {
     /// The office's process is gone or broken. Its workspace holds the newest state of
     /// its work, so it is snapshotted (not discarded) before the office sleeps; the
     /// prompts it was running go back to the queue and run again on the next wake.
-    async fn office_lost(self: &Arc<Self>, office: &offices::Model, reason: &str) -> anyhow::Result<()> {
+    /// The office's machine went while it was up: its interrupted prompts run again,
+    /// from the workspace if it survived (snapshotted first), else from the last snapshot.
+    async fn office_lost(self: &Arc<Self>, office: &offices::Model, lost: compute::Lost) -> anyhow::Result<()> {
+        let reason = lost.reason.as_str();
         tracing::warn!(office = %office.name, generation = office.generation, "office lost: {reason}");
-        self.record("nova", &office.name, None, "office_lost", serde_json::json!({"reason": reason})).await;
+        let details = serde_json::json!({"reason": reason, "workspace_kept": lost.workspace_kept});
+        self.record("nova", &office.name, None, "office_lost", details).await;
         self.attached.lock().expect("attached lock").remove(&office.name);
         let mut change = OfficeChange::to(OfficeState::Snapshotting);
         change.failure = Some(Some(reason.to_owned()));
-        if self.set_state(office, &[OfficeState::Ready, OfficeState::Idle], change).await? {
-            for prompt in self.store.requeue_dispatched(&office.name).await? {
-                self.post(&prompt.thread_id, "text", &texts::rerun(&office.name, reason), None, None).await?;
-            }
+        if !lost.workspace_kept {
+            // Nothing to snapshot: asleep on its last snapshot, so the next prompt
+            // (or the ones requeued here) wakes it at once.
+            change = OfficeChange::to(OfficeState::Asleep);
+            change.endpoint = Some(None);
+            change.token_hash = Some(None);
+            change.lease_until = Some(None);
+        }
+        if !self.set_state(office, &[OfficeState::Ready, OfficeState::Idle], change).await? {
+            return Ok(());
+        }
+        let text = if lost.workspace_kept { texts::rerun } else { texts::rerun_from_snapshot };
+        for prompt in self.store.requeue_dispatched(&office.name).await? {
+            self.post(&prompt.thread_id, "text", &text(&office.name, reason), None, None).await?;
+        }
+        if lost.workspace_kept {
             self.spawn_sleep(office.name.clone(), office.generation).await;
+        } else {
+            // A stopped VM still exists (and costs its disk): it goes, with any pool claim.
+            self.compute.release(&office.name).await;
+            self.publish_office(&office.name).await;
+            self.work.notify_one();
         }
         Ok(())
     }

@@ -54,6 +54,9 @@ pub struct GceSettings {
     pub breaker_after: u32,
     /// … for this long.
     pub breaker_cooldown: Duration,
+    /// How often Nova lists its VMs (one call per zone) to notice one that Compute
+    /// Engine stopped or someone deleted under a running office.
+    pub census_interval: Duration,
 }
 
 impl GceSettings {
@@ -71,6 +74,7 @@ impl GceSettings {
             rate_limit_pause: Duration::from_secs(1),
             breaker_after: 5,
             breaker_cooldown: Duration::from_secs(60),
+            census_interval: Duration::from_secs(15),
         }
     }
 }
@@ -399,6 +403,10 @@ impl GceBackend {
     }
 
     /// How long a create may take: younger VMs may be on their way to being recorded.
+    pub fn census_interval(&self) -> Duration {
+        self.settings.census_interval
+    }
+
     pub fn boot_timeout(&self) -> Duration {
         self.settings.boot_timeout
     }
