@@ -155,6 +155,21 @@ async fn deleting_is_idempotent_and_bad_credentials_are_named() {
 }
 
 #[tokio::test]
+async fn listings_read_every_page_so_no_vm_looks_deleted() {
+    let gce = FakeGce::start(quick()).await.unwrap();
+    let backend = backend(&gce, |_| {}).await;
+    for generation in 1..=5 {
+        backend.create("maker", generation, tier(1).unwrap()).await.unwrap();
+    }
+    let listed = backend.client().list_nova_instances_in_pages(ZONES[0], 2).await.unwrap();
+    let mut names: Vec<String> = listed.into_iter().map(|(vm, _)| vm.name).collect();
+    names.sort();
+    assert_eq!(names, (1..=5).map(|generation| instance_name("maker", generation)).collect::<Vec<_>>());
+    let pages = gce.calls().into_iter().filter(|c| c.method == "GET" && c.path.ends_with("/instances")).count();
+    assert_eq!(pages, 3, "three pages of at most two");
+}
+
+#[tokio::test]
 async fn an_image_is_built_from_a_builder_vm_that_is_then_deleted() {
     let gce = FakeGce::start(quick()).await.unwrap();
     let backend = backend(&gce, |_| {}).await;

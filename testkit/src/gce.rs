@@ -474,13 +474,20 @@ fn route(
     let answer = match (method.as_str(), rest) {
         ("POST", ["instances"]) => insert(shared, cloud, &zone, body, now),
         ("GET", ["instances"]) => {
-            let items: Vec<Value> = cloud
-                .instances
-                .values()
-                .filter(|i| i.zone == zone && i.status(now) != "DELETED")
-                .map(|i| instance_json(shared, project, i, now))
-                .collect();
-            return (StatusCode::OK, json!({"kind": "compute#instanceList", "items": items}));
+            // Pages of `maxResults` (at most 500, GCE's limit), in name order; the
+            // page token is where the next page starts.
+            let page = query.get("maxResults").and_then(|n| n.parse::<usize>().ok()).unwrap_or(500).clamp(1, 500);
+            let start = query.get("pageToken").and_then(|t| t.parse::<usize>().ok()).unwrap_or(0);
+            let mut instances: Vec<&Instance> =
+                cloud.instances.values().filter(|i| i.zone == zone && i.status(now) != "DELETED").collect();
+            instances.sort_by(|a, b| a.name.cmp(&b.name));
+            let items: Vec<Value> =
+                instances.iter().skip(start).take(page).map(|i| instance_json(shared, project, i, now)).collect();
+            let mut answer = json!({"kind": "compute#instanceList", "items": items});
+            if start + page < instances.len() {
+                answer["nextPageToken"] = json!((start + page).to_string());
+            }
+            return (StatusCode::OK, answer);
         }
         ("GET", ["instances", name]) => match cloud.instances.get(&(zone.clone(), (*name).to_owned())) {
             Some(instance) if instance.status(now) != "DELETED" => {

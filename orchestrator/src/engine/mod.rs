@@ -217,6 +217,9 @@ pub struct Engine {
     /// Offices this replica woke for a prompt no signal announced, and that have heard
     /// none since: they idle out after `idle_timeout_without_signals`.
     unannounced: StdMutex<HashSet<String>>,
+    /// When this engine was made: recovery leaves alone what this process changed since
+    /// (surfaces may wake an office before recovery runs).
+    started_ms: i64,
 }
 
 impl Engine {
@@ -281,6 +284,7 @@ impl Engine {
             tasks: tokio::sync::Mutex::new(JoinSet::new()),
             warm_signals: StdMutex::new(HashMap::new()),
             unannounced: StdMutex::new(HashSet::new()),
+            started_ms: now_ms(),
         }))
     }
 
@@ -440,7 +444,9 @@ impl Engine {
     /// exit when their stdin closes), so put them back into a consistent state now.
     async fn recover(self: &Arc<Self>) -> anyhow::Result<()> {
         for office in self.store.all_offices().await? {
-            if office.lease_owner.as_deref() != Some(&self.replica) {
+            // Not an earlier process's leftover: a wake this one started (a typing
+            // signal that came in before recovery ran, say).
+            if office.lease_owner.as_deref() != Some(&self.replica) || office.state_changed_at >= self.started_ms {
                 continue;
             }
             self.recover_office(office).await?;

@@ -169,13 +169,26 @@ impl GceClient {
 
     /// The instances of a zone that Nova made (labelled `nova-owner`), with their owner.
     pub async fn list_nova_instances(&self, zone: &str) -> Result<Vec<(InstanceInfo, String)>, GceError> {
-        let url = self.zone_url(zone, "instances?filter=labels.nova-owner%3A*&maxResults=500");
-        let answer = self.call(reqwest::Method::GET, url, None).await?;
-        Ok(answer["items"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|item| {
+        self.list_nova_instances_in_pages(zone, 500).await
+    }
+
+    /// Every page: a VM missing from the listing would look deleted.
+    pub async fn list_nova_instances_in_pages(
+        &self,
+        zone: &str,
+        page_size: usize,
+    ) -> Result<Vec<(InstanceInfo, String)>, GceError> {
+        let mut found = Vec::new();
+        let mut page_token: Option<String> = None;
+        loop {
+            let mut url = reqwest::Url::parse(&self.zone_url(zone, "instances"))
+                .map_err(|error| GceError::Transport(format!("not a URL: {error}")))?;
+            url.query_pairs_mut()
+                .append_pair("filter", "labels.nova-owner:*")
+                .append_pair("maxResults", &page_size.to_string())
+                .extend_pairs(page_token.as_deref().map(|token| ("pageToken", token)));
+            let answer = self.call(reqwest::Method::GET, url.to_string(), None).await?;
+            found.extend(answer["items"].as_array().into_iter().flatten().filter_map(|item| {
                 let owner = item["labels"]["nova-owner"].as_str()?.to_owned();
                 let info = InstanceInfo {
                     name: item["name"].as_str()?.to_owned(),
@@ -183,8 +196,12 @@ impl GceClient {
                     created: created(item),
                 };
                 Some((info, owner))
-            })
-            .collect())
+            }));
+            match answer["nextPageToken"].as_str() {
+                Some(token) if !token.is_empty() => page_token = Some(token.to_owned()),
+                _ => return Ok(found),
+            }
+        }
     }
 
     pub async fn delete(&self, zone: &str, name: &str, request_id: &str) -> Result<Operation, GceError> {
