@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod console;
 pub mod discord;
+pub mod metrics;
 pub mod mirror;
 pub mod office_api;
 pub mod route_cmd;
@@ -13,11 +14,10 @@ pub mod slack;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use axum::serve::ListenerExt as _;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use orchestrator::config::Config;
 use orchestrator::store::{Store, database_url};
 use orchestrator::{Engine, EngineOptions};
@@ -104,19 +104,6 @@ pub async fn gce_from_env() -> anyhow::Result<Option<orchestrator::engine::GceSe
     Ok(Some(orchestrator::engine::GceSetup { settings, tokens }))
 }
 
-/// The process-wide Prometheus recorder (installed once, shared by every server).
-pub fn metrics_handle() -> PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE
-        .get_or_init(|| {
-            let recorder = PrometheusBuilder::new().build_recorder();
-            let handle = recorder.handle();
-            let _ = metrics::set_global_recorder(recorder);
-            handle
-        })
-        .clone()
-}
-
 pub async fn start(options: Options) -> anyhow::Result<Running> {
     // Two rustls crypto providers end up in the dependency tree; rustls then needs to
     // be told which one to use.
@@ -150,7 +137,7 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
     };
     let mut workers = slack.as_ref().map(|slack| slack.spawn_workers()).unwrap_or_default();
     workers.extend(discord.as_ref().map(|discord| discord.spawn_workers()).unwrap_or_default());
-    let app = server::router(Arc::clone(&engine), metrics_handle(), slack, discord.clone());
+    let app = server::router(Arc::clone(&engine), metrics::handle(), slack, discord.clone());
     let server = tokio::spawn(async move {
         // Acks and small JSON answers go out at once, not after the peer's delayed ACK.
         let listener = listener.tap_io(|tcp| {

@@ -171,6 +171,24 @@ enum BenchCommand {
         #[arg(long)]
         without_engine: bool,
     },
+    /// A burst of Slack mentions across channels: ack latency, time to each thread's
+    /// first answer, backlog after the burst (SQLite, and Postgres with --postgres);
+    /// then the engine's idle CPU with 2,000 offices.
+    Burst {
+        /// Mentions per second.
+        #[arg(long, default_value_t = 500)]
+        rate: u32,
+        #[arg(long, default_value_t = 10)]
+        seconds: u32,
+        #[arg(long, default_value_t = 20)]
+        channels: usize,
+        /// A Postgres server to run the same burst on (a fresh database is made there).
+        #[arg(long, env = "NOVA_BENCH_POSTGRES_URL")]
+        postgres: Option<String>,
+        /// Print what waits at each stage every half second (stderr).
+        #[arg(long)]
+        timeline: bool,
+    },
     /// Snapshot and restore a workspace of the given size.
     Snapshot {
         #[arg(long, default_value_t = 100)]
@@ -340,6 +358,9 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Bench { what: BenchCommand::Wake { iterations } } => done(bot::bench::wake(iterations).await),
         Command::Bench { what: BenchCommand::Slack { rate, seconds, without_engine } } => {
             done(bot::bench::slack(rate, seconds, !without_engine).await)
+        }
+        Command::Bench { what: BenchCommand::Burst { rate, seconds, channels, postgres, timeline } } => {
+            done(bot::bench::burst(rate, seconds, channels, postgres, timeline).await)
         }
         Command::Bench { what: BenchCommand::Snapshot { size_mb, level } } => {
             done(bot::bench::snapshot(size_mb, level).await)

@@ -7,10 +7,11 @@
 //! up while the platform rate-limits coalesce into one, and a progress message is edited at
 //! most once per `edit_interval`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt as _;
 use orchestrator::Engine;
 use orchestrator::engine::Update;
 use orchestrator::store::{Unsynced, messages, now_ms};
@@ -23,6 +24,9 @@ const RETRY_MS: i64 = 2_000;
 /// A message the platform refuses this many times is given up on (and logged), so one bad
 /// message cannot block its thread forever.
 const GIVE_UP_AFTER: i32 = 5;
+/// Threads sent to at once: enough to keep a burst moving, few enough not to flood the
+/// platform's connection pool.
+const THREADS_AT_ONCE: usize = 64;
 /// The mirror's safety-net tick (throttled edits, retries, other replicas' messages).
 const TICK: Duration = Duration::from_millis(250);
 
@@ -74,59 +78,82 @@ pub async fn run<W: Writer>(engine: Arc<Engine>, writer: Arc<W>, edit_interval: 
 }
 
 /// One pass: every thread with messages to send, in parallel; each thread in order.
+/// The bookkeeping is written in two transactions per pass (the claims before, what was
+/// sent after), not one per message: a burst's first answers then go out while the
+/// engine is still routing it.
 pub async fn sync<W: Writer>(engine: &Engine, writer: &W, edit_interval: Duration) -> anyhow::Result<()> {
-    let pending = engine.store().unsynced_messages(W::SURFACE, 500).await?;
+    let store = engine.store();
+    let pending = store.unsynced_messages(W::SURFACE, 500).await?;
+    let first_posts: Vec<i64> = pending
+        .iter()
+        .filter(|item| item.post.as_ref().is_none_or(|p| p.external_id.is_none()))
+        .map(|item| item.message.id)
+        .collect();
+    let claimed: HashSet<i64> = store.claim_posts(&first_posts, W::SURFACE, POST_CLAIM_MS).await?.into_iter().collect();
     let mut threads: BTreeMap<String, Vec<Unsynced>> = BTreeMap::new();
     for item in pending {
         threads.entry(item.message.thread_id.clone()).or_default().push(item);
     }
-    let passes = threads.into_iter().map(|(thread, items)| async move {
-        if let Err(error) = sync_thread(engine, writer, &thread, items, edit_interval).await {
-            tracing::error!(thread = %thread, "cannot mirror a thread: {error:#}");
+    let outcomes: Vec<Vec<Sent>> = futures::stream::iter(threads)
+        .map(|(thread, items)| Box::pin(sync_thread(writer, thread, items, &claimed, edit_interval)))
+        .buffer_unordered(THREADS_AT_ONCE)
+        .collect()
+        .await;
+    let mut synced = Vec::new();
+    for sent in outcomes.into_iter().flatten() {
+        match sent {
+            Sent::Shown { message_id, external_id, revision } => synced.push((message_id, external_id, revision)),
+            Sent::Refused { message_id, revision, error } => failed::<W>(engine, message_id, revision, &error).await?,
         }
-    });
-    futures::future::join_all(passes).await;
-    Ok(())
+    }
+    store.mark_synced(&synced).await
+}
+
+/// What became of one message in a pass.
+enum Sent {
+    Shown { message_id: i64, external_id: String, revision: i64 },
+    Refused { message_id: i64, revision: i64, error: anyhow::Error },
 }
 
 async fn sync_thread<W: Writer>(
-    engine: &Engine,
     writer: &W,
-    thread: &str,
+    thread: String,
     items: Vec<Unsynced>,
+    claimed: &HashSet<i64>,
     edit_interval: Duration,
-) -> anyhow::Result<()> {
-    let store = engine.store();
+) -> Vec<Sent> {
+    let mut sent = Vec::new();
     for Unsynced { message, post } in items {
         let card = message.card.as_deref().and_then(Card::from_json);
+        let (message_id, revision) = (message.id, message.revision);
         match post.and_then(|p| p.external_id.map(|id: String| (id, p.updated_at))) {
             None => {
-                if !store.claim_post(message.id, W::SURFACE, POST_CLAIM_MS).await? {
+                if !claimed.contains(&message_id) {
                     // Another mirror is posting it; what follows must wait for it.
-                    return Ok(());
+                    break;
                 }
-                match writer.post(thread, &message, card.as_ref()).await {
-                    Ok(id) => store.mark_synced(message.id, &id, message.revision).await?,
+                match writer.post(&thread, &message, card.as_ref()).await {
+                    Ok(external_id) => sent.push(Sent::Shown { message_id, external_id, revision }),
                     Err(error) => {
-                        failed::<W>(engine, message.id, message.revision, &error).await?;
+                        sent.push(Sent::Refused { message_id, revision, error });
                         // Later messages of this thread wait: order matters more than speed.
-                        return Ok(());
+                        break;
                     }
                 }
             }
-            Some((id, last_sent)) => {
+            Some((external_id, last_sent)) => {
                 let due = last_sent + edit_interval.as_millis() as i64;
                 if message.kind == "progress" && now_ms() < due {
                     continue; // coalesced into the next edit
                 }
-                match writer.edit(thread, &id, &message, card.as_ref()).await {
-                    Ok(()) => store.mark_synced(message.id, &id, message.revision).await?,
-                    Err(error) => failed::<W>(engine, message.id, message.revision, &error).await?,
+                match writer.edit(&thread, &external_id, &message, card.as_ref()).await {
+                    Ok(()) => sent.push(Sent::Shown { message_id, external_id, revision }),
+                    Err(error) => sent.push(Sent::Refused { message_id, revision, error }),
                 }
             }
         }
     }
-    Ok(())
+    sent
 }
 
 async fn failed<W: Writer>(

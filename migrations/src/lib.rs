@@ -14,6 +14,7 @@ mod m20261121_000005_service_keys;
 mod m20261121_000006_surface_posts;
 mod m20261121_000007_prewarm;
 mod m20261121_000008_warm_pools;
+mod m20261130_000009_throughput;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000006_surface_posts::Migration),
             Box::new(m20261121_000007_prewarm::Migration),
             Box::new(m20261121_000008_warm_pools::Migration),
+            Box::new(m20261130_000009_throughput::Migration),
         ]
     }
 }

@@ -7,6 +7,7 @@ pub mod config;
 pub mod context;
 pub mod engine;
 pub mod fleet;
+pub mod metrics;
 pub mod router;
 pub mod service_key;
 pub mod store;

@@ -41,6 +41,8 @@ pub struct Posted {
     pub blocks: Value,
     /// (text, blocks) before each edit, oldest first.
     pub history: Vec<(String, Value)>,
+    /// When the stand-in took the message (benchmarks time Nova's answers by it).
+    pub posted_at: Instant,
 }
 
 impl Posted {
@@ -295,6 +297,7 @@ impl FakeSlack {
                 text: text.to_owned(),
                 blocks: Value::Null,
                 history: Vec::new(),
+                posted_at: Instant::now(),
             });
             ts
         })
@@ -453,6 +456,17 @@ impl FakeSlack {
     }
 
     // ---- what tests read ------------------------------------------------------------
+
+    /// For each thread Nova answered in: when its first answer arrived.
+    pub fn first_answers(&self) -> HashMap<String, Instant> {
+        let mut first = HashMap::new();
+        for m in self.shared.workspace.lock().unwrap().messages.iter().filter(|m| m.from_bot) {
+            if let Some(root) = &m.thread_ts {
+                first.entry(root.clone()).or_insert(m.posted_at);
+            }
+        }
+        first
+    }
 
     pub fn messages(&self) -> Vec<Posted> {
         self.shared.workspace.lock().unwrap().messages.clone()
@@ -665,6 +679,7 @@ fn answer(shared: &Shared, method: &str, token: &str, params: &Value) -> (String
                     text: body.clone(),
                     blocks,
                     history: Vec::new(),
+                    posted_at: Instant::now(),
                 });
                 Ok(json!({
                     "channel": channel, "ts": ts,

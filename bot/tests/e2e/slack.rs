@@ -377,3 +377,74 @@ async fn an_assistant_thread_opening_in_a_bound_channel_warms_its_office_up() {
     assert!(office.prewarm_until.is_some(), "up on the signal alone, until its prewarm runs out");
     nova.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_across_channels_is_answered_while_one_office_is_busy() {
+    let ids: Vec<(String, String)> = (0..20).map(|c| (format!("C_B{c:02}"), format!("burst-{c}"))).collect();
+    let channels: Vec<(&str, &str)> = ids.iter().map(|(id, name)| (id.as_str(), name.as_str())).collect();
+    let slack = FakeSlack::start(&channels).await.unwrap();
+    // The maker works until the test says it is done.
+    let gate = tempfile::tempdir().unwrap();
+    let release = gate.path().join("release");
+    let script = format!(
+        "while [ ! -e '{}' ]; do sleep 0.02; done; echo '{{\"type\":\"result\",\"text\":\"maker done\"}}'",
+        release.display()
+    );
+    let nova = Nova::start_on_slack(&slack, false, |config| {
+        let maker = config.offices.iter_mut().find(|o| o.name == "maker").unwrap();
+        maker.runtime.as_mut().unwrap().command = vec!["sh".to_owned(), "-c".to_owned(), script];
+    })
+    .await;
+
+    let (busy_ts, _) = slack.user_says("C_B00", "U_ALICE", "<@UNOVA> @maker rewrite the checkout").await;
+    let busy = thread_id("C_B00", &busy_ts);
+    until(&nova, &slack, "the maker to be at work", async |nova, _| {
+        nova.prompts(&busy).await.first().is_some_and(|p| p.state == "dispatched").then_some(())
+    })
+    .await;
+
+    // A burst: forty mentions in twenty channels, every other one for the busy maker.
+    let asks: Vec<(String, &str, String)> = (0..40)
+        .map(|i| {
+            let office = if i % 2 == 0 { "maker" } else { "writer" };
+            (ids[i % 20].0.clone(), office, format!("<@UNOVA> @{office} task {i}"))
+        })
+        .collect();
+    let sent = futures::future::join_all(
+        asks.iter().map(|(channel, _, text)| async { slack.user_says(channel, "U_BOB", text).await }),
+    )
+    .await;
+    let threads: Vec<(String, &str)> =
+        sent.iter().zip(&asks).map(|((ts, _), (channel, office, _))| (thread_id(channel, ts), *office)).collect();
+
+    // Every thread hears from Nova, and the writer's are done, while the maker's first run goes on.
+    until(&nova, &slack, "every thread of the burst to be answered", async |nova, slack| {
+        let answered = slack.first_answers();
+        let all_answered = sent.iter().all(|(ts, _)| answered.contains_key(ts));
+        let mut writer_done = true;
+        for (thread, office) in &threads {
+            if *office == "writer" && !nova.messages(thread).await.iter().any(|m| m.kind == "result") {
+                writer_done = false;
+            }
+        }
+        (all_answered && writer_done).then_some(())
+    })
+    .await;
+    assert_eq!(nova.prompts(&busy).await[0].state, "dispatched", "the maker is still on its first run");
+    for (thread, office) in &threads {
+        let first = &nova.messages(thread).await[1];
+        assert!(first.body.starts_with(&format!("Routing to **{office}**")), "{thread}: {}", first.body);
+    }
+
+    // Once the maker is done, its queue goes on, in the order it was asked.
+    std::fs::write(&release, "").unwrap();
+    for (thread, office) in &threads {
+        if *office == "maker" {
+            until(&nova, &slack, "the maker's queue to be worked off", async |nova, _| {
+                nova.messages(thread).await.iter().any(|m| m.kind == "result").then_some(())
+            })
+            .await;
+        }
+    }
+    nova.finish().await;
+}

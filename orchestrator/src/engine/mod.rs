@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+use futures::StreamExt as _;
 use provisioner::local::{LocalBackend, StartSpec};
 use provisioner::protocol::{EventEnvelope, Health, RunEvent, RunRequest, RuntimeSpec, SnapshotStore};
 use provisioner::snapshot::Snapshots;
@@ -44,6 +45,12 @@ const LEASE: Duration = Duration::from_secs(30);
 const FAILED_RETRY: Duration = Duration::from_secs(30);
 /// The engine's safety-net tick, for work from other replicas and for timers.
 const TICK: Duration = Duration::from_millis(500);
+/// How often the gauges (offices by state, queue, backlog age) are read from the store.
+const GAUGES: Duration = Duration::from_secs(2);
+/// Inbound events read per routing round.
+const ROUTE_BATCH: u64 = 256;
+/// Events routed at once: reads overlap, and on Postgres so do the writes.
+const ROUTE_CONCURRENCY: usize = 16;
 
 pub struct EngineOptions {
     /// How to start an office daemon, e.g. `["/usr/bin/nova", "office"]`.
@@ -207,7 +214,12 @@ pub struct Engine {
     nova_url: String,
     http: reqwest::Client,
     updates: broadcast::Sender<Update>,
+    /// Offices changed or prompts queued: the office loop has work.
     work: Notify,
+    /// Inbound events recorded: the routing loop has work.
+    inbound_waiting: Notify,
+    /// Offices whose driving task runs, and whether work came for them meanwhile.
+    driving: StdMutex<HashMap<String, bool>>,
     attached: StdMutex<HashMap<String, Attached>>,
     /// Per run: the last event sequence number applied, so redeliveries are dropped.
     applied: StdMutex<HashMap<String, u64>>,
@@ -279,6 +291,8 @@ impl Engine {
             http: reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?,
             updates,
             work: Notify::new(),
+            inbound_waiting: Notify::new(),
+            driving: StdMutex::new(HashMap::new()),
             attached: StdMutex::new(HashMap::new()),
             applied: StdMutex::new(HashMap::new()),
             tasks: tokio::sync::Mutex::new(JoinSet::new()),
@@ -342,7 +356,7 @@ impl Engine {
         if let Some(message) = &recorded.message {
             self.publish_message(&incoming.channel, message.clone());
         }
-        self.work.notify_one();
+        self.inbound_waiting.notify_one();
         Ok(Ok(recorded))
     }
 
@@ -403,7 +417,74 @@ impl Engine {
                 tasks.spawn(Arc::clone(fleet).run_image_builds(fleet.backend().image().to_owned(), cadence));
             }
         }
+        tokio::join!(Arc::clone(&self).route_loop(), Arc::clone(&self).office_loop());
+    }
+
+    /// Routes what people said as soon as it is recorded, apart from the office work,
+    /// so that a busy office, a slow wake or a snapshot never delays a first answer.
+    async fn route_loop(self: Arc<Self>) {
+        loop {
+            match self.route_pending().await {
+                // More may be waiting: a burst is routed batch after batch.
+                Ok(routed) if routed > 0 => continue,
+                Ok(_) => {}
+                Err(error) => tracing::error!("routing step failed: {error:#}"),
+            }
+            let _ = tokio::time::timeout(TICK, self.inbound_waiting.notified()).await;
+        }
+    }
+
+    /// Routes one round of pending inbound events: different threads planned
+    /// concurrently, each thread's events in order, and the round written in one
+    /// transaction. Returns how many were routed.
+    async fn route_pending(&self) -> anyhow::Result<usize> {
+        let pending = self.store.pending_inbound(ROUTE_BATCH).await?;
+        let mut threads = HashSet::new();
+        // A thread's later event waits for the next round: it is routed in the light of
+        // the earlier one (its office, its replies).
+        let round: Vec<_> = pending.into_iter().filter(|row| threads.insert(row.thread_id.clone())).collect();
+        let planned: Vec<(store::inbound::Model, anyhow::Result<InboundEffects>)> = futures::stream::iter(round)
+            .map(|row| async move {
+                let plan = self.plan_inbound(&row).await;
+                (row, plan)
+            })
+            .buffered(ROUTE_CONCURRENCY)
+            .collect()
+            .await;
+        let mut batch = Vec::with_capacity(planned.len());
+        let mut channels = Vec::with_capacity(planned.len());
+        for (row, plan) in planned {
+            match plan {
+                Ok(effects) => {
+                    batch.push((row.id, effects));
+                    channels.push(row.channel);
+                }
+                Err(error) => tracing::error!(inbound = row.id, "cannot process inbound event: {error:#}"),
+            }
+        }
+        let mut routed = 0;
+        for (channel, applied) in channels.iter().zip(self.store.apply_inbound(batch).await) {
+            match applied {
+                Ok(changes) => {
+                    routed += 1;
+                    for message in changes.into_iter().flatten() {
+                        self.publish_message(channel, message);
+                    }
+                }
+                Err(error) => tracing::error!("cannot record a routed event: {error:#}"),
+            }
+        }
+        if routed > 0 {
+            // Prompts were queued: their offices have work.
+            self.work.notify_one();
+        }
+        Ok(routed)
+    }
+
+    /// Drives offices: wakes, dispatch, idling, sleep, takeovers; and the timers.
+    async fn office_loop(self: Arc<Self>) {
         let mut last_lease_renewal = Instant::now();
+        let mut last_gauges: Option<Instant> = None;
         loop {
             if let Err(error) = self.step().await {
                 tracing::error!("engine step failed: {error:#}");
@@ -413,6 +494,12 @@ impl Engine {
                     tracing::warn!("cannot renew office leases: {error:#}");
                 }
                 last_lease_renewal = Instant::now();
+            }
+            if last_gauges.is_none_or(|at| at.elapsed() >= GAUGES) {
+                if let Err(error) = crate::metrics::refresh(&self.store).await {
+                    tracing::warn!("cannot refresh the gauges: {error:#}");
+                }
+                last_gauges = Some(Instant::now());
             }
             let _ = tokio::time::timeout(TICK, self.work.notified()).await;
         }
@@ -424,18 +511,39 @@ impl Engine {
         self.compute.shutdown(self.config.offices.iter().map(|o| o.name.as_str())).await;
     }
 
+    /// One pass over the offices that have something to do: those up (or failed), and
+    /// those asleep with prompts waiting. Asleep offices with nothing waiting cost
+    /// nothing, however many there are. Each office is driven in a task of its own, so
+    /// one office dispatching a long queue holds up no other.
     async fn step(self: &Arc<Self>) -> anyhow::Result<()> {
         self.expire_approvals().await?;
-        for row in self.store.pending_inbound(100).await? {
-            let id = row.id;
-            if let Err(error) = self.process_inbound(row).await {
-                tracing::error!(inbound = id, "cannot process inbound event: {error:#}");
+        let mut tasks = self.tasks.lock().await;
+        // Finished tasks are reaped here, so the set holds only what runs.
+        while let Some(finished) = tasks.try_join_next() {
+            if let Err(error) = finished
+                && error.is_panic()
+            {
+                tracing::error!("an engine task panicked: {error}");
             }
         }
-        for office in self.store.all_offices().await? {
-            if let Err(error) = self.drive_office(office).await {
-                tracing::error!("office step failed: {error:#}");
+        for office in self.store.offices_needing_attention().await? {
+            if let Some(asked_again) = self.driving.lock().expect("driving lock").get_mut(&office.name) {
+                // Its task is still at it; it passes again once done.
+                *asked_again = true;
+                continue;
             }
+            self.driving.lock().expect("driving lock").insert(office.name.clone(), false);
+            let engine = Arc::clone(self);
+            tasks.spawn(async move {
+                let name = office.name.clone();
+                if let Err(error) = engine.drive_office(office).await {
+                    tracing::error!(office = %name, "office step failed: {error:#}");
+                }
+                let asked_again = engine.driving.lock().expect("driving lock").remove(&name);
+                if asked_again == Some(true) {
+                    engine.work.notify_one();
+                }
+            });
         }
         Ok(())
     }
@@ -481,7 +589,9 @@ impl Engine {
         Ok(())
     }
 
-    async fn process_inbound(&self, row: store::inbound::Model) -> anyhow::Result<()> {
+    /// Works out what an inbound event changes (routing it, or applying a click); reads
+    /// only, so that a round's events are planned concurrently and written together.
+    async fn plan_inbound(&self, row: &store::inbound::Model) -> anyhow::Result<InboundEffects> {
         let event: InboundEvent = serde_json::from_str(&row.body).context("inbound body is not an event")?;
         let thread = self.store.thread(&row.thread_id).await?;
         let mut effects = InboundEffects::default();
@@ -590,8 +700,7 @@ impl Engine {
                 let current = card_message.card.clone().unwrap_or_default();
                 let Some(Card::Picker { options, resolved: None }) = Card::from_json(&current) else {
                     // Someone else answered first; the click changes nothing.
-                    self.store.process_inbound(row.id, InboundEffects::default()).await?;
-                    return Ok(());
+                    return Ok(InboundEffects::default());
                 };
                 let resolved = Card::Picker {
                     options,
@@ -620,12 +729,7 @@ impl Engine {
                 effects.assign_unrouted = Some((row.thread_id.clone(), office.clone()));
             }
         }
-        if let Some(changes) = self.store.process_inbound(row.id, effects).await? {
-            for message in changes {
-                self.publish_message(&row.channel, message);
-            }
-        }
-        Ok(())
+        Ok(effects)
     }
 
     async fn drive_office(self: &Arc<Self>, office: offices::Model) -> anyhow::Result<()> {

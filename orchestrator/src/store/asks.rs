@@ -4,7 +4,7 @@
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
-use super::{Store, approvals, credential_requests, now_ms, offices, secrets};
+use super::{Lane, Store, approvals, credential_requests, now_ms, offices, secrets};
 
 impl Store {
     pub async fn office_by_service_key(&self, id: &str) -> anyhow::Result<Option<offices::Model>> {
@@ -18,14 +18,16 @@ impl Store {
             .col_expr(offices::Column::ServiceKeyId, Expr::value(id.clone()))
             .filter(offices::Column::Name.eq(office))
             .filter(offices::Column::ServiceKeyId.is_null())
-            .exec(self.db())
+            .exec(&*self.writer(Lane::Background).await)
             .await?;
         let office = offices::Entity::find_by_id(office.to_owned()).one(self.db()).await?;
         Ok(office.and_then(|o| o.service_key_id).unwrap_or(id))
     }
 
     pub async fn insert_approval(&self, approval: approvals::Model) -> anyhow::Result<()> {
-        approvals::Entity::insert(approvals::ActiveModel::from(approval)).exec_without_returning(self.db()).await?;
+        approvals::Entity::insert(approvals::ActiveModel::from(approval))
+            .exec_without_returning(&*self.writer(Lane::Background).await)
+            .await?;
         Ok(())
     }
 
@@ -66,7 +68,7 @@ impl Store {
         approvals::Entity::update_many()
             .col_expr(approvals::Column::MessageId, Expr::value(message_id))
             .filter(approvals::Column::Id.eq(id))
-            .exec(self.db())
+            .exec(&*self.writer(Lane::Background).await)
             .await?;
         Ok(())
     }
@@ -82,7 +84,7 @@ impl Store {
             .filter(approvals::Column::Id.eq(id))
             .filter(approvals::Column::State.eq("pending"))
             .filter(approvals::Column::ExpiresAt.gt(now))
-            .exec(self.db())
+            .exec(&*self.writer(Lane::Background).await)
             .await?;
         Ok(result.rows_affected == 1)
     }
@@ -101,7 +103,7 @@ impl Store {
                 .col_expr(approvals::Column::State, Expr::value("expired"))
                 .filter(approvals::Column::Id.eq(&approval.id))
                 .filter(approvals::Column::State.eq("pending"))
-                .exec(self.db())
+                .exec(&*self.writer(Lane::Background).await)
                 .await?;
             if moved.rows_affected == 1 {
                 expired.push(approvals::Model { state: "expired".to_owned(), ..approval });
@@ -120,7 +122,7 @@ impl Store {
 
     pub async fn insert_credential_request(&self, request: credential_requests::Model) -> anyhow::Result<()> {
         credential_requests::Entity::insert(credential_requests::ActiveModel::from(request))
-            .exec_without_returning(self.db())
+            .exec_without_returning(&*self.writer(Lane::Background).await)
             .await?;
         Ok(())
     }
@@ -133,7 +135,7 @@ impl Store {
         credential_requests::Entity::update_many()
             .col_expr(credential_requests::Column::MessageId, Expr::value(message_id))
             .filter(credential_requests::Column::Id.eq(id))
-            .exec(self.db())
+            .exec(&*self.writer(Lane::Background).await)
             .await?;
         Ok(())
     }
@@ -146,7 +148,7 @@ impl Store {
             .col_expr(credential_requests::Column::ProvidedAt, Expr::value(now_ms()))
             .filter(credential_requests::Column::Id.eq(id))
             .filter(credential_requests::Column::State.eq("pending"))
-            .exec(self.db())
+            .exec(&*self.writer(Lane::Background).await)
             .await?;
         Ok(result.rows_affected == 1)
     }
@@ -178,7 +180,7 @@ impl Store {
                 ])
                 .to_owned(),
         )
-        .exec_without_returning(self.db())
+        .exec_without_returning(&*self.writer(Lane::Background).await)
         .await?;
         Ok(())
     }

@@ -317,6 +317,24 @@ pub mod surface_posts {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod outbox {
+    use sea_orm::entity::prelude::*;
+
+    /// A Nova message a chat platform does not show in its latest revision yet.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "outbox")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub message_id: i64,
+        pub surface: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub mod warm_vms {
     use sea_orm::entity::prelude::*;
 

@@ -3,11 +3,15 @@
 //!
 //! The messages table is the truth; a mirror reads the latest state of each message and
 //! sends that, so edits made while the platform was rate-limiting coalesce into one.
+//! The outbox names the messages to look at, so a pass costs what is pending, not the
+//! size of the history.
 
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, OnConflict, Query};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, FromQueryResult, QueryFilter, StatementBuilder};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+};
 
-use super::{Store, messages, now_ms, surface_posts, threads};
+use super::{Lane, Store, messages, now_ms, outbox, surface_posts};
 
 /// A message the platform does not show in its latest revision, with where it is.
 #[derive(Debug, Clone)]
@@ -18,113 +22,117 @@ pub struct Unsynced {
 
 impl Store {
     /// Nova's messages in `surface` threads that the platform does not show in their
-    /// latest revision, oldest first. Messages claimed by another mirror are left out.
+    /// latest revision, oldest first, read from the outbox. Messages claimed by another
+    /// mirror (or waiting to be retried) are left out.
     pub async fn unsynced_messages(&self, surface: &str, limit: u64) -> anyhow::Result<Vec<Unsynced>> {
-        let posts = Alias::new("p");
-        let mut query = Query::select();
-        query
-            .column((messages::Entity, messages::Column::Id))
-            .from(messages::Entity)
-            .join(
-                JoinType::InnerJoin,
-                threads::Entity,
-                Expr::col((threads::Entity, threads::Column::Id))
-                    .equals((messages::Entity, messages::Column::ThreadId)),
-            )
-            .join_as(
-                JoinType::LeftJoin,
-                surface_posts::Entity,
-                posts.clone(),
-                Expr::col((posts.clone(), surface_posts::Column::MessageId))
-                    .equals((messages::Entity, messages::Column::Id)),
-            )
-            .and_where(Expr::col((threads::Entity, threads::Column::Surface)).eq(surface))
-            .and_where(Expr::col((messages::Entity, messages::Column::FromNova)).eq(true))
-            .and_where(
-                Expr::col((posts.clone(), surface_posts::Column::MessageId)).is_null().or(Expr::col((
-                    posts.clone(),
-                    surface_posts::Column::SyncedRevision,
-                ))
-                .lt(Expr::col((messages::Entity, messages::Column::Revision)))),
-            )
-            .and_where(
-                Expr::col((posts.clone(), surface_posts::Column::ClaimedUntil)).is_null().or(Expr::col((
-                    posts,
-                    surface_posts::Column::ClaimedUntil,
-                ))
-                .lt(now_ms())),
-            )
-            .order_by((messages::Entity, messages::Column::Id), sea_orm::Order::Asc)
-            .limit(limit);
-        let statement = StatementBuilder::build(&query, &self.db.get_database_backend());
-        #[derive(FromQueryResult)]
-        struct Row {
-            id: i64,
-        }
-        let ids: Vec<i64> = Row::find_by_statement(statement).all(&self.db).await?.into_iter().map(|r| r.id).collect();
-        if ids.is_empty() {
+        let queued: Vec<i64> = outbox::Entity::find()
+            .select_only()
+            .column(outbox::Column::MessageId)
+            .filter(outbox::Column::Surface.eq(surface))
+            .order_by_asc(outbox::Column::MessageId)
+            .limit(limit)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        if queued.is_empty() {
             return Ok(Vec::new());
         }
-        let found = messages::Entity::find().filter(messages::Column::Id.is_in(ids.clone())).all(&self.db).await?;
+        let found = messages::Entity::find().filter(messages::Column::Id.is_in(queued.clone())).all(&self.db).await?;
         let mut posts =
-            surface_posts::Entity::find().filter(surface_posts::Column::MessageId.is_in(ids)).all(&self.db).await?;
-        let mut out: Vec<Unsynced> = found
-            .into_iter()
-            .map(|message| {
-                let post = posts.iter().position(|p| p.message_id == message.id).map(|i| posts.swap_remove(i));
-                Unsynced { message, post }
-            })
-            .collect();
+            surface_posts::Entity::find().filter(surface_posts::Column::MessageId.is_in(queued)).all(&self.db).await?;
+        let now = now_ms();
+        let mut out = Vec::new();
+        for message in found {
+            let post = posts.iter().position(|p| p.message_id == message.id).map(|i| posts.swap_remove(i));
+            if let Some(post) = &post {
+                if post.synced_revision >= message.revision {
+                    // Shown already (the row outlived a race with a concurrent edit).
+                    dequeue(&*self.writer(Lane::Background).await, message.id, message.revision).await?;
+                    continue;
+                }
+                if post.claimed_until.is_some_and(|until| until >= now) {
+                    continue;
+                }
+            }
+            out.push(Unsynced { message, post });
+        }
         out.sort_by_key(|u| u.message.id);
         Ok(out)
     }
 
-    /// Claims the first post of a message for `hold_ms`, so that of several mirrors
-    /// (replicas) exactly one posts it. Returns false if another holds it.
-    pub async fn claim_post(&self, message_id: i64, surface: &str, hold_ms: i64) -> anyhow::Result<bool> {
+    /// Claims the first posts of messages for `hold_ms`, so that of several mirrors
+    /// (replicas) exactly one posts each; returns the ids this call claimed.
+    pub async fn claim_posts(&self, message_ids: &[i64], surface: &str, hold_ms: i64) -> anyhow::Result<Vec<i64>> {
         let now = now_ms();
-        let inserted = surface_posts::Entity::insert(surface_posts::ActiveModel {
-            message_id: Set(message_id),
-            surface: Set(surface.to_owned()),
-            external_id: Set(None),
-            synced_revision: Set(-1),
-            claimed_until: Set(Some(now + hold_ms)),
-            attempts: Set(0),
-            last_error: Set(None),
-            updated_at: Set(now),
-        })
-        .on_conflict(OnConflict::column(surface_posts::Column::MessageId).do_nothing().to_owned())
-        .exec_without_returning(&self.db)
-        .await?;
-        if inserted == 1 {
-            return Ok(true);
+        let surface = surface.to_owned();
+        let claims = self
+            .write_each(Lane::Route, message_ids, |txn, &message_id| {
+                let surface = surface.clone();
+                Box::pin(async move {
+                    let inserted = surface_posts::Entity::insert(surface_posts::ActiveModel {
+                        message_id: Set(message_id),
+                        surface: Set(surface),
+                        external_id: Set(None),
+                        synced_revision: Set(-1),
+                        claimed_until: Set(Some(now + hold_ms)),
+                        attempts: Set(0),
+                        last_error: Set(None),
+                        updated_at: Set(now),
+                    })
+                    .on_conflict(OnConflict::column(surface_posts::Column::MessageId).do_nothing().to_owned())
+                    .exec_without_returning(txn)
+                    .await?;
+                    if inserted == 1 {
+                        return Ok(true);
+                    }
+                    // A claim whose holder died (or gave up) expires; take it over.
+                    let taken = surface_posts::Entity::update_many()
+                        .col_expr(surface_posts::Column::ClaimedUntil, Expr::value(now + hold_ms))
+                        .col_expr(surface_posts::Column::UpdatedAt, Expr::value(now))
+                        .filter(surface_posts::Column::MessageId.eq(message_id))
+                        .filter(surface_posts::Column::ExternalId.is_null())
+                        .filter(
+                            surface_posts::Column::ClaimedUntil
+                                .is_null()
+                                .or(surface_posts::Column::ClaimedUntil.lt(now)),
+                        )
+                        .exec(txn)
+                        .await?;
+                    Ok(taken.rows_affected == 1)
+                })
+            })
+            .await;
+        let mut claimed = Vec::new();
+        for (&message_id, claim) in message_ids.iter().zip(claims) {
+            if claim? {
+                claimed.push(message_id);
+            }
         }
-        // A claim whose holder died (or gave up) expires; take it over.
-        let taken = surface_posts::Entity::update_many()
-            .col_expr(surface_posts::Column::ClaimedUntil, Expr::value(now + hold_ms))
-            .col_expr(surface_posts::Column::UpdatedAt, Expr::value(now))
-            .filter(surface_posts::Column::MessageId.eq(message_id))
-            .filter(surface_posts::Column::ExternalId.is_null())
-            .filter(surface_posts::Column::ClaimedUntil.is_null().or(surface_posts::Column::ClaimedUntil.lt(now)))
-            .exec(&self.db)
-            .await?;
-        Ok(taken.rows_affected == 1)
+        Ok(claimed)
     }
 
-    /// Records that the platform shows `revision` of the message as `external_id`.
-    pub async fn mark_synced(&self, message_id: i64, external_id: &str, revision: i64) -> anyhow::Result<()> {
-        surface_posts::Entity::update_many()
-            .col_expr(surface_posts::Column::ExternalId, Expr::value(external_id))
-            .col_expr(surface_posts::Column::SyncedRevision, Expr::value(revision))
-            .col_expr(surface_posts::Column::ClaimedUntil, Expr::value(Option::<i64>::None))
-            .col_expr(surface_posts::Column::Attempts, Expr::value(0))
-            .col_expr(surface_posts::Column::LastError, Expr::value(Option::<String>::None))
-            .col_expr(surface_posts::Column::UpdatedAt, Expr::value(now_ms()))
-            .filter(surface_posts::Column::MessageId.eq(message_id))
-            .filter(surface_posts::Column::SyncedRevision.lt(revision))
-            .exec(&self.db)
-            .await?;
-        Ok(())
+    /// Records that the platform shows each `(message, external id, revision)`, and
+    /// takes what is fully shown off the outbox.
+    pub async fn mark_synced(&self, synced: &[(i64, String, i64)]) -> anyhow::Result<()> {
+        let marked = self
+            .write_each(Lane::Route, synced, |txn, (message_id, external_id, revision)| {
+                Box::pin(async move {
+                    surface_posts::Entity::update_many()
+                        .col_expr(surface_posts::Column::ExternalId, Expr::value(external_id))
+                        .col_expr(surface_posts::Column::SyncedRevision, Expr::value(*revision))
+                        .col_expr(surface_posts::Column::ClaimedUntil, Expr::value(Option::<i64>::None))
+                        .col_expr(surface_posts::Column::Attempts, Expr::value(0))
+                        .col_expr(surface_posts::Column::LastError, Expr::value(Option::<String>::None))
+                        .col_expr(surface_posts::Column::UpdatedAt, Expr::value(now_ms()))
+                        .filter(surface_posts::Column::MessageId.eq(*message_id))
+                        .filter(surface_posts::Column::SyncedRevision.lt(*revision))
+                        .exec(txn)
+                        .await?;
+                    dequeue(txn, *message_id, *revision).await
+                })
+            })
+            .await;
+        marked.into_iter().collect()
     }
 
     /// Records a failed attempt; the message is retried no sooner than `retry_in_ms`.
@@ -154,10 +162,11 @@ impl Store {
             .col_expr(surface_posts::Column::ClaimedUntil, Expr::value(Some(now + retry_in_ms)))
             .col_expr(surface_posts::Column::UpdatedAt, Expr::value(now))
             .filter(surface_posts::Column::MessageId.eq(message_id))
-            .exec(&self.db)
+            .exec(&*self.writer(Lane::Background).await)
             .await?;
         if gave_up {
             tracing::error!(message = message_id, attempts, "giving up mirroring a message: {error}");
+            dequeue(&*self.writer(Lane::Background).await, message_id, revision).await?;
         }
         Ok(())
     }
@@ -178,4 +187,20 @@ impl Store {
         };
         self.message(post.message_id).await
     }
+}
+
+/// Takes a message off the outbox if the platform shows `revision` and no newer edit
+/// came since (an edit puts the message back after it is written).
+async fn dequeue(db: &impl ConnectionTrait, message_id: i64, revision: i64) -> anyhow::Result<()> {
+    let newer = messages::Entity::find()
+        .select_only()
+        .column(messages::Column::Id)
+        .filter(messages::Column::Id.eq(message_id))
+        .filter(messages::Column::Revision.gt(revision));
+    outbox::Entity::delete_many()
+        .filter(outbox::Column::MessageId.eq(message_id))
+        .filter(Expr::exists(newer.into_query()).not())
+        .exec(db)
+        .await?;
+    Ok(())
 }

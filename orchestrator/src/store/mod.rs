@@ -4,8 +4,13 @@
 
 mod asks;
 pub mod entities;
+mod gate;
 mod mirror;
 mod pools;
+mod recorder;
+
+pub use gate::Lane;
+use gate::{WriteGate, WritePermit};
 
 pub use mirror::Unsynced;
 pub use pools::{CLAIMED, WARM};
@@ -14,27 +19,57 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use futures::StreamExt as _;
+use futures::future::BoxFuture;
 use migrations::{Migrator, MigratorTrait};
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 
 pub use entities::{
-    approvals, audit, credential_requests, inbound, leases, messages, offices, prompts, route_picks, secrets,
+    approvals, audit, credential_requests, inbound, leases, messages, offices, outbox, prompts, route_picks, secrets,
     surface_posts, threads, warm_vms,
 };
+
+/// Items one SQLite write transaction takes (see [`Store::write_each`]).
+const ITEMS_PER_TURN: usize = 8;
+/// Transactions [`Store::write_each`] runs at once on Postgres.
+const PARALLEL_WRITES: usize = 16;
 
 /// Milliseconds since the epoch: the one clock every row uses.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Store {
     db: DatabaseConnection,
+    gate: WriteGate,
+    /// SQLite: commits inbound events that arrive together in one transaction.
+    recorder: Option<recorder::Recorder>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("backend", &self.db.get_database_backend()).finish()
+    }
+}
+
+/// The connection to write with, held while the [`WriteGate`] lets this writer through.
+pub(crate) struct Writer<'a> {
+    db: &'a DatabaseConnection,
+    _permit: WritePermit,
+}
+
+impl std::ops::Deref for Writer<'_> {
+    type Target = DatabaseConnection;
+
+    fn deref(&self) -> &DatabaseConnection {
+        self.db
+    }
 }
 
 /// The database to use: `NOVA_DATABASE_URL`, then the config's `database_url`, then a
@@ -58,7 +93,7 @@ impl Store {
         let mut options = ConnectOptions::new(url.to_owned());
         options
             .sqlx_logging(false)
-            .max_connections(if sqlite { 4 } else { 16 })
+            .max_connections(if sqlite { 8 } else { 16 })
             .acquire_timeout(Duration::from_secs(10))
             // Per connection, so every pooled connection gets them: WAL lets readers work
             // while a writer commits; NORMAL syncs at checkpoints rather than at every
@@ -75,66 +110,36 @@ impl Store {
             .await
             .with_context(|| format!("cannot connect to the database at {}", redact_url(url)))?;
         Migrator::up(&db, None).await.context("cannot run database migrations")?;
-        Ok(Self { db })
+        let gate = if sqlite { WriteGate::serialized() } else { WriteGate::open() };
+        let store = Self { db, gate, recorder: None };
+        // Group commit pays where writers queue for one lock; Postgres takes them at once.
+        let recorder = sqlite.then(|| recorder::Recorder::start(store.clone()));
+        Ok(Self { recorder, ..store })
     }
 
+    /// For reads. Writes go through [`Store::writer`].
     pub fn db(&self) -> &DatabaseConnection {
         &self.db
     }
 
+    /// Waits for this writer's turn (see [`gate`]); hold the result only while writing.
+    pub(crate) async fn writer(&self, lane: Lane) -> Writer<'_> {
+        Writer { _permit: self.gate.enter(lane).await, db: &self.db }
+    }
+
     /// Writes an inbound message, its thread (if new) and the message as the thread
-    /// shows it, in one transaction. A repeated `dedupe_key` changes nothing.
+    /// shows it, durably, before the caller acknowledges it. A repeated `dedupe_key`
+    /// changes nothing. Events arriving together are committed together (see
+    /// [`recorder`]), so a burst costs one commit per batch, not one per event.
     pub async fn record_inbound(&self, new: NewInbound) -> anyhow::Result<Recorded> {
-        let txn = self.db.begin().await?;
-        let now = now_ms();
-        let inserted = inbound::Entity::insert(inbound::ActiveModel {
-            id: NotSet,
-            dedupe_key: Set(new.dedupe_key.clone()),
-            surface: Set(new.surface.clone()),
-            channel: Set(new.channel.clone()),
-            thread_id: Set(new.thread_id.clone()),
-            author: Set(new.author.clone()),
-            kind: Set(new.kind.as_str().to_owned()),
-            body: Set(new.body.clone()),
-            received_at: Set(now),
-            processed_at: Set(None),
-        })
-        .on_conflict(OnConflict::column(inbound::Column::DedupeKey).do_nothing().to_owned())
-        .exec_without_returning(&txn)
-        .await?;
-        let row = inbound::Entity::find()
-            .filter(inbound::Column::DedupeKey.eq(&new.dedupe_key))
-            .one(&txn)
-            .await?
-            .context("inbound row vanished inside its own transaction")?;
-        if inserted == 0 {
-            txn.rollback().await?;
-            return Ok(Recorded { inbound: row, message: None, duplicate: true });
+        match &self.recorder {
+            Some(recorder) => recorder.record(new).await,
+            None => self
+                .write_each(Lane::Ack, &[new], |txn, new| Box::pin(record_one(txn, new)))
+                .await
+                .pop()
+                .expect("one result per item"),
         }
-        let mut message = None;
-        if new.kind == InboundKind::Message {
-            threads::Entity::insert(threads::ActiveModel {
-                id: Set(new.thread_id.clone()),
-                surface: Set(new.surface.clone()),
-                channel: Set(new.channel.clone()),
-                title: Set(new.text.chars().take(120).collect()),
-                repo: Set(None),
-                office: Set(None),
-                confidence: Set(None),
-                created_at: Set(now),
-                updated_at: Set(now),
-            })
-            .on_conflict(OnConflict::column(threads::Column::Id).update_column(threads::Column::UpdatedAt).to_owned())
-            .exec_without_returning(&txn)
-            .await?;
-            for (author, text) in &new.context {
-                insert_message(&txn, &new.thread_id, author, false, "context", text, None, None).await?;
-            }
-            message =
-                Some(insert_message(&txn, &new.thread_id, &new.author, false, "text", &new.text, None, None).await?);
-        }
-        txn.commit().await?;
-        Ok(Recorded { inbound: row, message, duplicate: false })
     }
 
     pub async fn pending_inbound(&self, limit: u64) -> anyhow::Result<Vec<inbound::Model>> {
@@ -148,7 +153,7 @@ impl Store {
 
     /// Appends one row to the audit trail.
     pub async fn audit(&self, entry: AuditEntry) -> anyhow::Result<()> {
-        insert_audit(&self.db, entry).await
+        insert_audit(&*self.writer(Lane::Background).await, entry).await
     }
 
     /// The audit trail, oldest first, filtered by office, run and time.
@@ -221,12 +226,12 @@ impl Store {
         card: Option<&str>,
         run_id: Option<&str>,
     ) -> anyhow::Result<messages::Model> {
-        insert_message(&self.db, thread_id, "nova", true, kind, body, card, run_id).await
+        insert_message(&*self.writer(Lane::Background).await, thread_id, "nova", true, kind, body, card, run_id).await
     }
 
     /// Edits a message in place (progress, a card reaching its terminal state).
     pub async fn edit_message(&self, id: i64, body: &str, card: Option<&str>) -> anyhow::Result<messages::Model> {
-        update_message(&self.db, id, body, card).await
+        update_message(&*self.writer(Lane::Background).await, id, body, card).await
     }
 
     /// Ends a run in one transaction: the prompt leaves `dispatched` for `to`, its
@@ -240,7 +245,8 @@ impl Store {
         progress: (i64, &str, &str),
         reply: (&str, &str),
     ) -> anyhow::Result<Option<(messages::Model, messages::Model)>> {
-        let txn = self.db.begin().await?;
+        let writer = self.writer(Lane::Background).await;
+        let txn = writer.begin().await?;
         let moved = prompts::Entity::update_many()
             .col_expr(prompts::Column::State, Expr::value(to.as_str()))
             .col_expr(prompts::Column::FinishedAt, Expr::value(now_ms()))
@@ -268,119 +274,75 @@ impl Store {
             .await?)
     }
 
-    /// Marks an inbound row processed and applies its effects in one transaction,
-    /// unless another worker got there first (then returns `false` and changes nothing).
-    pub async fn process_inbound(
+    /// Marks inbound rows processed and applies their effects, all in one transaction
+    /// (one turn at the write gate for a whole routing round). Per row: `None` if another
+    /// worker got there first (that row changes nothing), else the messages it posted or
+    /// edited. If the batch fails, each row is tried on its own, so one bad row fails only
+    /// itself.
+    pub async fn apply_inbound(
         &self,
-        id: i64,
-        effects: InboundEffects,
-    ) -> anyhow::Result<Option<Vec<messages::Model>>> {
-        let txn = self.db.begin().await?;
-        let now = now_ms();
-        let claimed = inbound::Entity::update_many()
-            .col_expr(inbound::Column::ProcessedAt, Expr::value(now))
-            .filter(inbound::Column::Id.eq(id))
-            .filter(inbound::Column::ProcessedAt.is_null())
-            .exec(&txn)
-            .await?;
-        if claimed.rows_affected != 1 {
-            txn.rollback().await?;
-            return Ok(None);
+        batch: Vec<(i64, InboundEffects)>,
+    ) -> Vec<anyhow::Result<Option<Vec<messages::Model>>>> {
+        self.write_each(Lane::Route, &batch, |txn, (id, effects)| Box::pin(apply_one_inbound(txn, *id, effects))).await
+    }
+
+    /// Writes each item with `write`, in as few gate turns as keep the gate free for
+    /// urgent writers: on SQLite a few items per transaction (an acknowledgement waits
+    /// for whoever holds the gate, so nobody holds it long); on Postgres each item in a
+    /// transaction of its own, many at once. If a shared transaction fails, its items
+    /// are tried one by one, so one bad item fails only itself.
+    pub(crate) async fn write_each<T: Sync, R: Send>(
+        &self,
+        lane: Lane,
+        items: &[T],
+        write: impl for<'t> Fn(&'t DatabaseTransaction, &'t T) -> BoxFuture<'t, anyhow::Result<R>> + Sync,
+    ) -> Vec<anyhow::Result<R>> {
+        let write = &write;
+        if !self.gate.is_serialized() {
+            let alone: Vec<BoxFuture<'_, anyhow::Result<Vec<R>>>> = items
+                .iter()
+                .map(|item| -> BoxFuture<'_, _> {
+                    Box::pin(self.write_together(lane, std::slice::from_ref(item), write))
+                })
+                .collect();
+            return futures::stream::iter(alone)
+                .buffered(PARALLEL_WRITES)
+                .map(|written| written.map(|mut one| one.pop().expect("one item, one result")))
+                .collect()
+                .await;
         }
-        let mut posted = Vec::new();
-        if let Some(resolution) = &effects.resolve_card {
-            let resolved = messages::Entity::update_many()
-                .col_expr(messages::Column::Body, Expr::value(resolution.body.clone()))
-                .col_expr(messages::Column::Card, Expr::value(resolution.card.clone()))
-                .col_expr(messages::Column::UpdatedAt, Expr::value(now))
-                .col_expr(messages::Column::Revision, Expr::col(messages::Column::Revision).add(1))
-                .filter(messages::Column::Id.eq(resolution.message_id))
-                .filter(messages::Column::Card.eq(resolution.expected.clone()))
-                .exec(&txn)
-                .await?;
-            if resolved.rows_affected != 1 {
-                txn.commit().await?;
-                return Ok(Some(posted));
+        let mut results = Vec::with_capacity(items.len());
+        for chunk in items.chunks(ITEMS_PER_TURN) {
+            match self.write_together(lane, chunk, write).await {
+                Ok(written) => results.extend(written.into_iter().map(Ok)),
+                Err(error) if chunk.len() == 1 => results.push(Err(error)),
+                Err(error) => {
+                    tracing::warn!(items = chunk.len(), "a shared write failed, one by one now: {error:#}");
+                    for item in chunk {
+                        let one = self.write_together(lane, std::slice::from_ref(item), write).await;
+                        results.push(one.map(|mut one| one.pop().expect("one item, one result")));
+                    }
+                }
             }
-            posted.push(messages::Entity::find_by_id(resolution.message_id).one(&txn).await?.context("card vanished")?);
         }
-        if let Some(route) = &effects.thread_route {
-            threads::Entity::update_many()
-                .col_expr(threads::Column::Repo, Expr::value(route.repo.clone()))
-                .col_expr(threads::Column::Office, Expr::value(route.office.clone()))
-                .col_expr(threads::Column::Confidence, Expr::value(route.confidence))
-                .col_expr(threads::Column::UpdatedAt, Expr::value(now))
-                .filter(threads::Column::Id.eq(&route.thread_id))
-                .exec(&txn)
-                .await?;
-        }
-        if let Some(prompt) = effects.prompt {
-            prompts::Entity::insert(prompts::ActiveModel {
-                id: NotSet,
-                thread_id: Set(prompt.thread_id),
-                office: Set(prompt.office),
-                author: Set(prompt.author),
-                text: Set(prompt.text),
-                state: Set(prompt.state.as_str().to_owned()),
-                run_id: Set(prompt.run_id),
-                inbound_id: Set(id),
-                created_at: Set(now),
-                dispatched_at: Set(None),
-                finished_at: Set(None),
-            })
-            .exec_without_returning(&txn)
-            .await?;
-        }
-        if let Some((surface, channel, office)) = &effects.record_pick {
-            route_picks::Entity::insert(route_picks::ActiveModel {
-                surface: Set(surface.clone()),
-                channel: Set(channel.clone()),
-                office: Set(office.clone()),
-                count: Set(1),
-                updated_at: Set(now),
-            })
-            .on_conflict(
-                OnConflict::columns([
-                    route_picks::Column::Surface,
-                    route_picks::Column::Channel,
-                    route_picks::Column::Office,
-                ])
-                .value(route_picks::Column::Count, Expr::col((route_picks::Entity, route_picks::Column::Count)).add(1))
-                .value(route_picks::Column::UpdatedAt, Expr::value(now))
-                .to_owned(),
-            )
-            .exec_without_returning(&txn)
-            .await?;
-        }
-        if let Some((thread_id, office)) = &effects.assign_unrouted {
-            prompts::Entity::update_many()
-                .col_expr(prompts::Column::Office, Expr::value(office.clone()))
-                .col_expr(prompts::Column::State, Expr::value(PromptState::Held.as_str()))
-                .filter(prompts::Column::ThreadId.eq(thread_id))
-                .filter(prompts::Column::State.eq(PromptState::Unrouted.as_str()))
-                .exec(&txn)
-                .await?;
-        }
-        for entry in effects.audit {
-            insert_audit(&txn, entry).await?;
-        }
-        for reply in effects.replies {
-            posted.push(
-                insert_message(
-                    &txn,
-                    &reply.thread_id,
-                    "nova",
-                    true,
-                    reply.kind,
-                    &reply.body,
-                    reply.card.as_deref(),
-                    None,
-                )
-                .await?,
-            );
+        results
+    }
+
+    /// Writes `items` in one transaction, in one turn at the gate.
+    async fn write_together<T: Sync, R: Send>(
+        &self,
+        lane: Lane,
+        items: &[T],
+        write: &(impl for<'t> Fn(&'t DatabaseTransaction, &'t T) -> BoxFuture<'t, anyhow::Result<R>> + Sync),
+    ) -> anyhow::Result<Vec<R>> {
+        let writer = self.writer(lane).await;
+        let txn = writer.begin().await?;
+        let mut written = Vec::with_capacity(items.len());
+        for item in items {
+            written.push(write(&txn, item).await?);
         }
         txn.commit().await?;
-        Ok(Some(posted))
+        Ok(written)
     }
 
     /// Offices people picked in this channel, with how often.
@@ -441,7 +403,7 @@ impl Store {
             }
             PromptState::Held | PromptState::Unrouted => {}
         }
-        Ok(update.exec(&self.db).await?.rows_affected == 1)
+        Ok(update.exec(&*self.writer(Lane::Background).await).await?.rows_affected == 1)
     }
 
     /// Puts every dispatched prompt of an office back in the queue (its office died).
@@ -487,7 +449,7 @@ impl Store {
                 prewarmed_at: Set(None),
             })
             .on_conflict(OnConflict::column(offices::Column::Name).do_nothing().to_owned())
-            .exec_without_returning(&self.db)
+            .exec_without_returning(&*self.writer(Lane::Background).await)
             .await?;
         }
         Ok(())
@@ -495,6 +457,67 @@ impl Store {
 
     pub async fn office(&self, name: &str) -> anyhow::Result<Option<offices::Model>> {
         Ok(offices::Entity::find_by_id(name.to_owned()).one(&self.db).await?)
+    }
+
+    /// Offices with something for the engine to do: every office not asleep (up,
+    /// waking, snapshotting or failed: each has timers or a replica to watch), and
+    /// asleep ones with prompts waiting. Two indexed reads, however many offices sleep.
+    pub async fn offices_needing_attention(&self) -> anyhow::Result<Vec<offices::Model>> {
+        let waited_on = self.offices_with_held_prompts().await?;
+        Ok(offices::Entity::find()
+            .filter(
+                sea_orm::Condition::any()
+                    .add(offices::Column::State.ne(OfficeState::Asleep.as_str()))
+                    .add(offices::Column::Name.is_in(waited_on)),
+            )
+            .order_by_asc(offices::Column::Name)
+            .all(&self.db)
+            .await?)
+    }
+
+    /// How many offices are in each state, and prompts in each state: for the gauges.
+    pub async fn census(&self) -> anyhow::Result<(Vec<(String, i64)>, Vec<(String, i64)>)> {
+        let offices: Vec<(String, i64)> = offices::Entity::find()
+            .select_only()
+            .column(offices::Column::State)
+            .column_as(offices::Column::Name.count(), "count")
+            .group_by(offices::Column::State)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let prompts: Vec<(String, i64)> = prompts::Entity::find()
+            .select_only()
+            .column(prompts::Column::State)
+            .column_as(prompts::Column::Id.count(), "count")
+            .filter(prompts::Column::State.is_in([PromptState::Held.as_str(), PromptState::Dispatched.as_str()]))
+            .group_by(prompts::Column::State)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok((offices, prompts))
+    }
+
+    /// Inbound events not routed yet.
+    pub async fn count_pending_inbound(&self) -> anyhow::Result<u64> {
+        use sea_orm::PaginatorTrait;
+        Ok(inbound::Entity::find().filter(inbound::Column::ProcessedAt.is_null()).count(&self.db).await?)
+    }
+
+    /// Nova messages each platform does not show in their latest revision yet.
+    pub async fn outbox_by_surface(&self) -> anyhow::Result<Vec<(String, i64)>> {
+        Ok(outbox::Entity::find()
+            .select_only()
+            .column(outbox::Column::Surface)
+            .column_as(outbox::Column::MessageId.count(), "count")
+            .group_by(outbox::Column::Surface)
+            .into_tuple()
+            .all(&self.db)
+            .await?)
+    }
+
+    /// When the oldest inbound event not yet routed was received (unix ms).
+    pub async fn oldest_pending_inbound(&self) -> anyhow::Result<Option<i64>> {
+        Ok(self.pending_inbound(1).await?.first().map(|row| row.received_at))
     }
 
     pub async fn all_offices(&self) -> anyhow::Result<Vec<offices::Model>> {
@@ -525,7 +548,7 @@ impl Store {
             .filter(offices::Column::State.eq(&office.state))
             .filter(offices::Column::State.is_in([OfficeState::Asleep.as_str(), OfficeState::Failed.as_str()]))
             .filter(offices::Column::Generation.eq(office.generation))
-            .exec(&self.db)
+            .exec(&*self.writer(Lane::Background).await)
             .await?;
         Ok((result.rows_affected == 1).then_some(next))
     }
@@ -565,7 +588,7 @@ impl Store {
         if change.touch {
             update = update.col_expr(offices::Column::LastActiveAt, Expr::value(now));
         }
-        Ok(update.exec(&self.db).await?.rows_affected == 1)
+        Ok(update.exec(&*self.writer(Lane::Background).await).await?.rows_affected == 1)
     }
 
     /// Extends the lease of every office this replica holds that is not asleep.
@@ -574,7 +597,7 @@ impl Store {
             .col_expr(offices::Column::LeaseUntil, Expr::value(now_ms() + lease.as_millis() as i64))
             .filter(offices::Column::LeaseOwner.eq(owner))
             .filter(offices::Column::State.ne(OfficeState::Asleep.as_str()))
-            .exec(&self.db)
+            .exec(&*self.writer(Lane::Background).await)
             .await?;
         Ok(())
     }
@@ -587,7 +610,7 @@ impl Store {
             .col_expr(offices::Column::PrewarmUntil, Expr::value(prewarm.map(|(_, until)| until)))
             .filter(offices::Column::Name.eq(name))
             .filter(offices::Column::Generation.eq(generation))
-            .exec(&self.db)
+            .exec(&*self.writer(Lane::Background).await)
             .await?;
         Ok(())
     }
@@ -606,10 +629,168 @@ impl Store {
         offices::Entity::update_many()
             .col_expr(offices::Column::LastActiveAt, Expr::value(now_ms()))
             .filter(offices::Column::Name.eq(name))
-            .exec(&self.db)
+            .exec(&*self.writer(Lane::Background).await)
             .await?;
         Ok(())
     }
+}
+
+/// One inbound row's effects inside [`Store::apply_inbound`]'s transaction.
+async fn apply_one_inbound(
+    txn: &DatabaseTransaction,
+    id: i64,
+    effects: &InboundEffects,
+) -> anyhow::Result<Option<Vec<messages::Model>>> {
+    let now = now_ms();
+    let claimed = inbound::Entity::update_many()
+        .col_expr(inbound::Column::ProcessedAt, Expr::value(now))
+        .filter(inbound::Column::Id.eq(id))
+        .filter(inbound::Column::ProcessedAt.is_null())
+        .exec(txn)
+        .await?;
+    if claimed.rows_affected != 1 {
+        return Ok(None);
+    }
+    let mut posted = Vec::new();
+    if let Some(resolution) = &effects.resolve_card {
+        let resolved = messages::Entity::update_many()
+            .col_expr(messages::Column::Body, Expr::value(resolution.body.clone()))
+            .col_expr(messages::Column::Card, Expr::value(resolution.card.clone()))
+            .col_expr(messages::Column::UpdatedAt, Expr::value(now))
+            .col_expr(messages::Column::Revision, Expr::col(messages::Column::Revision).add(1))
+            .filter(messages::Column::Id.eq(resolution.message_id))
+            .filter(messages::Column::Card.eq(resolution.expected.clone()))
+            .exec(txn)
+            .await?;
+        if resolved.rows_affected != 1 {
+            // Answered meanwhile: the click is used up and changes nothing.
+            return Ok(Some(posted));
+        }
+        let card = messages::Entity::find_by_id(resolution.message_id).one(txn).await?.context("card vanished")?;
+        queue_for_mirror(txn, card.id, &card.thread_id).await?;
+        posted.push(card);
+    }
+    if let Some(route) = &effects.thread_route {
+        threads::Entity::update_many()
+            .col_expr(threads::Column::Repo, Expr::value(route.repo.clone()))
+            .col_expr(threads::Column::Office, Expr::value(route.office.clone()))
+            .col_expr(threads::Column::Confidence, Expr::value(route.confidence))
+            .col_expr(threads::Column::UpdatedAt, Expr::value(now))
+            .filter(threads::Column::Id.eq(&route.thread_id))
+            .exec(txn)
+            .await?;
+    }
+    if let Some(prompt) = &effects.prompt {
+        prompts::Entity::insert(prompts::ActiveModel {
+            id: NotSet,
+            thread_id: Set(prompt.thread_id.clone()),
+            office: Set(prompt.office.clone()),
+            author: Set(prompt.author.clone()),
+            text: Set(prompt.text.clone()),
+            state: Set(prompt.state.as_str().to_owned()),
+            run_id: Set(prompt.run_id.clone()),
+            inbound_id: Set(id),
+            created_at: Set(now),
+            dispatched_at: Set(None),
+            finished_at: Set(None),
+        })
+        .exec_without_returning(txn)
+        .await?;
+    }
+    if let Some((surface, channel, office)) = &effects.record_pick {
+        route_picks::Entity::insert(route_picks::ActiveModel {
+            surface: Set(surface.clone()),
+            channel: Set(channel.clone()),
+            office: Set(office.clone()),
+            count: Set(1),
+            updated_at: Set(now),
+        })
+        .on_conflict(
+            OnConflict::columns([
+                route_picks::Column::Surface,
+                route_picks::Column::Channel,
+                route_picks::Column::Office,
+            ])
+            .value(route_picks::Column::Count, Expr::col((route_picks::Entity, route_picks::Column::Count)).add(1))
+            .value(route_picks::Column::UpdatedAt, Expr::value(now))
+            .to_owned(),
+        )
+        .exec_without_returning(txn)
+        .await?;
+    }
+    if let Some((thread_id, office)) = &effects.assign_unrouted {
+        prompts::Entity::update_many()
+            .col_expr(prompts::Column::Office, Expr::value(office.clone()))
+            .col_expr(prompts::Column::State, Expr::value(PromptState::Held.as_str()))
+            .filter(prompts::Column::ThreadId.eq(thread_id))
+            .filter(prompts::Column::State.eq(PromptState::Unrouted.as_str()))
+            .exec(txn)
+            .await?;
+    }
+    for entry in &effects.audit {
+        insert_audit(txn, entry.clone()).await?;
+    }
+    for reply in &effects.replies {
+        posted.push(
+            insert_message(txn, &reply.thread_id, "nova", true, reply.kind, &reply.body, reply.card.as_deref(), None)
+                .await?,
+        );
+    }
+    Ok(Some(posted))
+}
+
+/// One inbound event inside the recorder's transaction.
+async fn record_one(txn: &DatabaseTransaction, new: &NewInbound) -> anyhow::Result<Recorded> {
+    let now = now_ms();
+    let inserted = inbound::Entity::insert(inbound::ActiveModel {
+        id: NotSet,
+        dedupe_key: Set(new.dedupe_key.clone()),
+        surface: Set(new.surface.clone()),
+        channel: Set(new.channel.clone()),
+        thread_id: Set(new.thread_id.clone()),
+        author: Set(new.author.clone()),
+        kind: Set(new.kind.as_str().to_owned()),
+        body: Set(new.body.clone()),
+        received_at: Set(now),
+        processed_at: Set(None),
+    })
+    .on_conflict(OnConflict::column(inbound::Column::DedupeKey).do_nothing().to_owned())
+    .exec_with_returning(txn)
+    .await;
+    let row = match inserted {
+        Ok(row) => row,
+        Err(sea_orm::DbErr::RecordNotInserted) => {
+            let earlier = inbound::Entity::find()
+                .filter(inbound::Column::DedupeKey.eq(&new.dedupe_key))
+                .one(txn)
+                .await?
+                .context("a duplicate's first delivery vanished")?;
+            return Ok(Recorded { inbound: earlier, message: None, duplicate: true });
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let mut message = None;
+    if new.kind == InboundKind::Message {
+        threads::Entity::insert(threads::ActiveModel {
+            id: Set(new.thread_id.clone()),
+            surface: Set(new.surface.clone()),
+            channel: Set(new.channel.clone()),
+            title: Set(new.text.chars().take(120).collect()),
+            repo: Set(None),
+            office: Set(None),
+            confidence: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        })
+        .on_conflict(OnConflict::column(threads::Column::Id).update_column(threads::Column::UpdatedAt).to_owned())
+        .exec_without_returning(txn)
+        .await?;
+        for (author, text) in &new.context {
+            insert_message(txn, &new.thread_id, author, false, "context", text, None, None).await?;
+        }
+        message = Some(insert_message(txn, &new.thread_id, &new.author, false, "text", &new.text, None, None).await?);
+    }
+    Ok(Recorded { inbound: row, message, duplicate: false })
 }
 
 async fn insert_audit(db: &impl ConnectionTrait, entry: AuditEntry) -> anyhow::Result<()> {
@@ -652,8 +833,32 @@ async fn insert_message(
         updated_at: Set(now),
         revision: Set(0),
     };
-    let id = messages::Entity::insert(model).exec(db).await?.last_insert_id;
-    messages::Entity::find_by_id(id).one(db).await?.context("inserted message vanished")
+    let message = messages::Entity::insert(model).exec_with_returning(db).await?;
+    if from_nova {
+        queue_for_mirror(db, message.id, thread_id).await?;
+    }
+    Ok(message)
+}
+
+/// Puts a Nova message in the outbox of its thread's platform (none for the console).
+/// Called after the message's change is written: a mirror that finished the previous
+/// revision meanwhile then finds the row again.
+async fn queue_for_mirror(db: &impl ConnectionTrait, message_id: i64, thread_id: &str) -> anyhow::Result<()> {
+    let surface_of_thread = Query::select()
+        .expr(Expr::val(message_id))
+        .column(threads::Column::Surface)
+        .from(threads::Entity)
+        .and_where(Expr::col(threads::Column::Id).eq(thread_id))
+        .and_where(Expr::col(threads::Column::Surface).ne("console"))
+        .to_owned();
+    let queue = Query::insert()
+        .into_table(outbox::Entity)
+        .columns([outbox::Column::MessageId, outbox::Column::Surface])
+        .select_from(surface_of_thread)?
+        .on_conflict(OnConflict::column(outbox::Column::MessageId).do_nothing().to_owned())
+        .to_owned();
+    db.execute(&queue).await?;
+    Ok(())
 }
 
 async fn update_message(
@@ -670,7 +875,11 @@ async fn update_message(
         .filter(messages::Column::Id.eq(id))
         .exec(db)
         .await?;
-    messages::Entity::find_by_id(id).one(db).await?.context("edited message vanished")
+    let edited = messages::Entity::find_by_id(id).one(db).await?.context("edited message vanished")?;
+    if edited.from_nova {
+        queue_for_mirror(db, id, &edited.thread_id).await?;
+    }
+    Ok(edited)
 }
 
 /// Hides the password of a database URL in messages.
@@ -872,10 +1081,10 @@ impl OfficeState {
         }
     }
 
+    pub const ALL: [Self; 6] = [Self::Asleep, Self::Waking, Self::Ready, Self::Idle, Self::Snapshotting, Self::Failed];
+
     pub fn parse(value: &str) -> Option<Self> {
-        [Self::Asleep, Self::Waking, Self::Ready, Self::Idle, Self::Snapshotting, Self::Failed]
-            .into_iter()
-            .find(|s| s.as_str() == value)
+        Self::ALL.into_iter().find(|s| s.as_str() == value)
     }
 }
 

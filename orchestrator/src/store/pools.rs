@@ -5,7 +5,7 @@
 use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 
-use super::{Store, leases, warm_vms};
+use super::{Lane, Store, leases, warm_vms};
 
 pub const WARM: &str = "warm";
 pub const CLAIMED: &str = "claimed";
@@ -24,7 +24,7 @@ impl Store {
             expires_at: Set(vm.expires_at),
         })
         .on_conflict(OnConflict::column(warm_vms::Column::Name).do_nothing().to_owned())
-        .exec_without_returning(&self.db)
+        .exec_without_returning(&*self.writer(Lane::Background).await)
         .await?;
         Ok(())
     }
@@ -58,7 +58,7 @@ impl Store {
                     .col_expr(warm_vms::Column::ClaimedAt, Expr::value(now))
                     .filter(warm_vms::Column::Name.eq(&candidate.name))
                     .filter(warm_vms::Column::State.eq(WARM))
-                    .exec(&self.db)
+                    .exec(&*self.writer(Lane::Background).await)
                     .await?;
                 if claimed.rows_affected == 1 {
                     return Ok(Some(warm_vms::Model {
@@ -99,7 +99,7 @@ impl Store {
         let removed = warm_vms::Entity::delete_many()
             .filter(warm_vms::Column::Name.eq(name))
             .filter(warm_vms::Column::State.eq(WARM))
-            .exec(&self.db)
+            .exec(&*self.writer(Lane::Background).await)
             .await?;
         Ok(removed.rows_affected == 1)
     }
@@ -121,7 +121,10 @@ impl Store {
 
     /// Forgets a claimed VM (its office deleted it on sleep).
     pub async fn forget_claimed_vm(&self, name: &str) -> anyhow::Result<()> {
-        warm_vms::Entity::delete_many().filter(warm_vms::Column::Name.eq(name)).exec(&self.db).await?;
+        warm_vms::Entity::delete_many()
+            .filter(warm_vms::Column::Name.eq(name))
+            .exec(&*self.writer(Lane::Background).await)
+            .await?;
         Ok(())
     }
 
@@ -134,14 +137,14 @@ impl Store {
             until: Set(until),
         })
         .on_conflict(OnConflict::column(leases::Column::Name).do_nothing().to_owned())
-        .exec_without_returning(&self.db)
+        .exec_without_returning(&*self.writer(Lane::Background).await)
         .await?;
         let taken = leases::Entity::update_many()
             .col_expr(leases::Column::Holder, Expr::value(holder))
             .col_expr(leases::Column::Until, Expr::value(until))
             .filter(leases::Column::Name.eq(name))
             .filter(leases::Column::Holder.eq(holder).or(leases::Column::Until.lt(now)))
-            .exec(&self.db)
+            .exec(&*self.writer(Lane::Background).await)
             .await?;
         Ok(taken.rows_affected == 1)
     }
