@@ -115,7 +115,7 @@ async fn wait_office(
     state: &str,
 ) -> anyhow::Result<()> {
     loop {
-        if engine.store().office(name).await?.is_some_and(|o| o.state == state) {
+        if engine.store().office(name).await?.is_some_and(|o| o.state.as_str() == state) {
             return Ok(());
         }
         let _ = tokio::time::timeout(Duration::from_secs(60), updates.recv())
@@ -356,8 +356,9 @@ pub async fn slack(rate: u32, seconds: u32, run_engine: bool) -> anyhow::Result<
     // Warm both servers (connections, the channel-name cache, page cache).
     load(&client, &bare_url, &secret, warmup.clone(), rate).await?;
     load(&client, &nova_url, &secret, warmup, rate).await?;
-    let mut bare_latencies = load(&client, &bare_url, &secret, events.clone(), rate).await?;
-    let mut nova_latencies = load(&client, &nova_url, &secret, events, rate).await?;
+    let latencies = |acked: Vec<(Duration, Instant)>| acked.into_iter().map(|(latency, _)| latency).collect::<Vec<_>>();
+    let mut bare_latencies = latencies(load(&client, &bare_url, &secret, events.clone(), rate).await?);
+    let mut nova_latencies = latencies(load(&client, &nova_url, &secret, events, rate).await?);
     let recorded = running.engine.store().pending_inbound(1_000_000).await?.len();
     let engine = if run_engine { "engine running" } else { "engine off (record and ack only)" };
     println!("signed Slack events, {rate}/s for {seconds} s, SQLite on disk, {engine}:");
@@ -376,46 +377,6 @@ pub async fn slack(rate: u32, seconds: u32, run_engine: bool) -> anyhow::Result<
 /// The `p` percentile of sorted samples.
 fn percentile(samples: &[Duration], p: f64) -> Duration {
     samples[((samples.len() as f64 - 1.0) * p).round() as usize]
-}
-
-/// Sends `bodies` signed, at `rate` per second on an open-loop schedule (a slow answer
-/// does not delay the next request), and returns each request's latency. Any status
-/// but 200 is an error: the bench measures acknowledgements, not refusals.
-async fn load(
-    client: &reqwest::Client,
-    url: &str,
-    secret: &str,
-    bodies: Vec<Vec<u8>>,
-    rate: u32,
-) -> anyhow::Result<Vec<Duration>> {
-    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate)));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let mut tasks = tokio::task::JoinSet::new();
-    for body in bodies {
-        ticker.tick().await;
-        let timestamp = chrono::Utc::now().timestamp();
-        let request = client
-            .post(url)
-            .header("content-type", "application/json")
-            .header("x-slack-request-timestamp", timestamp.to_string())
-            .header("x-slack-signature", crate::slack::verify::sign(secret, timestamp, &body))
-            .body(body);
-        tasks.spawn(async move {
-            let started = Instant::now();
-            let response = request.send().await?;
-            let status = response.status();
-            response.bytes().await?;
-            if status != reqwest::StatusCode::OK {
-                bail!("answered {status}");
-            }
-            Ok(started.elapsed())
-        });
-    }
-    let mut latencies = Vec::new();
-    while let Some(result) = tasks.join_next().await {
-        latencies.push(result.context("a request task panicked")??);
-    }
-    Ok(latencies)
 }
 
 /// What `nova bench burst` measures on one store.
@@ -458,7 +419,9 @@ pub async fn burst(
             |d: Option<Duration>| d.map_or("not within 60 s".to_owned(), |d| format!("{:.2} s", d.as_secs_f64()));
         if name == "SQLite" {
             let rendered = crate::metrics::handle().render();
-            for (what, metric) in [("waited", "nova_store_write_wait_seconds"), ("held", "nova_store_write_hold_seconds")] {
+            for (what, metric) in
+                [("waited", "nova_store_write_wait_seconds"), ("held", "nova_store_write_hold_seconds")]
+            {
                 let quantiles: Vec<String> = rendered
                     .lines()
                     .filter(|l| l.starts_with(metric) && l.contains("quantile=\"0.99\""))
@@ -547,7 +510,7 @@ async fn burst_on(
     let url = running.url() + "/slack/events";
     let (roots, bodies): (Vec<String>, Vec<Vec<u8>>) = events.into_iter().unzip();
     let timeline = timeline.then(|| tokio::spawn(print_timeline(running.engine.store().clone())));
-    let acked = load_timed(&client, &url, &slack.signing_secret, bodies, rate).await?;
+    let acked = load(&client, &url, &slack.signing_secret, bodies, rate).await?;
     let burst_end = Instant::now();
     let store = running.engine.store().clone();
     let deadline = burst_end + Duration::from_secs(60);
@@ -653,8 +616,11 @@ fn process_cpu() -> anyhow::Result<Duration> {
     Ok(Duration::from_millis(ticks * 10))
 }
 
-/// Like [`load`], but also returns when each request was acknowledged.
-async fn load_timed(
+/// Sends `bodies` signed, at `rate` per second on an open-loop schedule (a slow answer
+/// does not delay the next request), and returns each request's latency and when it
+/// was acknowledged, in the order sent. Any status but 200 is an error: the bench
+/// measures acknowledgements, not refusals.
+async fn load(
     client: &reqwest::Client,
     url: &str,
     secret: &str,

@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod console;
 pub mod discord;
+pub mod http_error;
 pub mod metrics;
 pub mod mirror;
 pub mod office_api;

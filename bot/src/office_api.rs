@@ -2,15 +2,32 @@
 //! credentials, their answers, and secrets for the office's own proxy. Every call
 //! carries the office's bearer token; state changes carry `X-Nova-Run-Id`.
 
-use axum::Json;
+use std::sync::Arc;
+
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use orchestrator::engine::{ApprovalAsk, AskRefusal, CredentialAsk};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use orchestrator::Engine;
+use orchestrator::engine::{ApprovalAsk, AskRefusal, CredentialAsk, EventRefusal};
+use provisioner::protocol::EventEnvelope;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::server::{ApiError, ApiResult, AppState};
+use crate::http_error::{ApiError, ApiResult};
+
+/// What offices call, under `/api/office/`.
+pub fn routes(engine: Arc<Engine>) -> Router {
+    Router::new()
+        .route("/api/office/events", post(office_event))
+        .route("/api/office/approvals", post(ask_approval))
+        .route("/api/office/approvals/{id}", get(approval))
+        .route("/api/office/credentials", post(ask_credential))
+        .route("/api/office/credentials/{id}", get(credential))
+        .route("/api/office/secrets/{name}", get(secret))
+        .with_state(engine)
+}
 
 /// The office's bearer token; every office route starts here.
 pub fn office_token(headers: &HeaderMap) -> ApiResult<String> {
@@ -50,59 +67,81 @@ pub struct AskState {
 }
 
 pub async fn ask_approval(
-    State(state): State<AppState>,
+    State(engine): State<Arc<Engine>>,
     headers: HeaderMap,
     body: Result<Json<ApprovalAsk>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<AskState>)> {
     let token = office_token(&headers)?;
     let run = run_id(&headers)?;
     let Json(ask) = body?;
-    let approval = state.engine.ask_approval(&token, &run, ask).await?.map_err(refused)?;
+    let approval = engine.ask_approval(&token, &run, ask).await?.map_err(refused)?;
     Ok((StatusCode::CREATED, Json(AskState { id: approval.id, state: approval.state, by: approval.decided_by })))
 }
 
 pub async fn approval(
-    State(state): State<AppState>,
+    State(engine): State<Arc<Engine>>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Json<AskState>> {
     let token = office_token(&headers)?;
-    let approval = state.engine.approval_for_office(&token, &id).await?.map_err(refused)?;
+    let approval = engine.approval_for_office(&token, &id).await?.map_err(refused)?;
     Ok(Json(AskState { id: approval.id, state: approval.state, by: approval.decided_by }))
 }
 
 pub async fn ask_credential(
-    State(state): State<AppState>,
+    State(engine): State<Arc<Engine>>,
     headers: HeaderMap,
     body: Result<Json<CredentialAsk>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<AskState>)> {
     let token = office_token(&headers)?;
     let run = run_id(&headers)?;
     let Json(ask) = body?;
-    let request = state.engine.ask_credential(&token, &run, ask).await?.map_err(refused)?;
+    let request = engine.ask_credential(&token, &run, ask).await?.map_err(refused)?;
     Ok((StatusCode::CREATED, Json(AskState { id: request.id, state: request.state, by: request.provided_by })))
 }
 
 pub async fn credential(
-    State(state): State<AppState>,
+    State(engine): State<Arc<Engine>>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Json<AskState>> {
     let token = office_token(&headers)?;
-    let request = state.engine.credential_for_office(&token, &id).await?.map_err(refused)?;
+    let request = engine.credential_for_office(&token, &id).await?.map_err(refused)?;
     Ok(Json(AskState { id: request.id, state: request.state, by: request.provided_by }))
 }
 
 /// For the office's secrets proxy only: the office daemon injects the value upstream;
 /// the agent never calls this (it does not hold the office token).
 pub async fn secret(
-    State(state): State<AppState>,
+    State(engine): State<Arc<Engine>>,
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let token = office_token(&headers)?;
-    match state.engine.secret_for_office(&token, &name).await?.map_err(refused)? {
+    match engine.secret_for_office(&token, &name).await?.map_err(refused)? {
         Some(value) => Ok(Json(json!({"value": value.expose()}))),
         None => Err(ApiError::new(StatusCode::NOT_FOUND, format!("no secret `{name}` for this office"))),
+    }
+}
+
+/// Office → Nova: events of a run, authenticated with the office's per-wake token.
+async fn office_event(
+    State(engine): State<Arc<Engine>>,
+    headers: HeaderMap,
+    body: Result<Json<EventEnvelope>, JsonRejection>,
+) -> ApiResult<StatusCode> {
+    let token = office_token(&headers)?;
+    let Json(envelope) = body?;
+    let run_header = headers.get(provisioner::protocol::RUN_ID_HEADER).and_then(|v| v.to_str().ok());
+    if run_header != Some(envelope.run_id.as_str()) {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "X-Nova-Run-Id must name the event's run"));
+    }
+    match engine.office_event(&token, envelope).await? {
+        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Err(refusal @ EventRefusal::BadKey(_)) => Err(ApiError::new(StatusCode::UNAUTHORIZED, refusal.to_string())),
+        Err(refusal @ (EventRefusal::StaleGeneration | EventRefusal::UnknownRun)) => {
+            Err(ApiError::new(StatusCode::CONFLICT, refusal.to_string()))
+        }
+        Err(refusal @ EventRefusal::UnknownOffice) => Err(ApiError::new(StatusCode::NOT_FOUND, refusal.to_string())),
     }
 }

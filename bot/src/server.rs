@@ -3,37 +3,28 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use futures::Stream;
 use metrics_exporter_prometheus::PrometheusHandle;
 use orchestrator::Engine;
-use orchestrator::engine::{EventRefusal, MessageView};
-use provisioner::protocol::EventEnvelope;
+use orchestrator::engine::MessageView;
 use serde::Serialize;
 use serde_json::json;
 use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::BroadcastStream;
 
 use crate::discord::{self, Discord};
+use crate::http_error::{ApiError, ApiResult};
 use crate::slack::{self, Slack};
 use crate::{console, office_api};
 
-#[derive(Clone)]
-pub struct AppState {
-    pub engine: Arc<Engine>,
-    pub metrics: PrometheusHandle,
-    /// Set when Slack is configured.
-    pub slack: Option<Arc<Slack>>,
-    /// Set when Discord is configured.
-    pub discord: Option<Arc<Discord>>,
-}
-
+/// The one listener's routes: each part (console, office API, Slack, Discord) brings
+/// its own, with its own state; this only puts them together.
 pub fn router(
     engine: Arc<Engine>,
     metrics: PrometheusHandle,
@@ -41,69 +32,26 @@ pub fn router(
     discord: Option<Arc<Discord>>,
 ) -> Router {
     Router::new()
-        .route("/", get(console::index))
-        .route("/console.js", get(console::script))
-        .route("/console.css", get(console::style))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
-        .route("/metrics", get(render_metrics))
-        .route("/api/workspace", get(workspace))
-        .route("/api/offices", get(offices))
-        .route("/api/channels/{channel}/threads", get(console::threads))
-        .route("/api/threads/{id}/messages", get(thread_messages))
-        .route("/api/console/messages", post(console::post_message))
-        .route("/api/console/actions", post(console::post_action))
-        .route("/api/stream", get(stream))
-        .route("/api/office/events", post(office_event))
-        .route("/api/office/approvals", post(office_api::ask_approval))
-        .route("/api/office/approvals/{id}", get(office_api::approval))
-        .route("/api/office/credentials", post(office_api::ask_credential))
-        .route("/api/office/credentials/{id}", get(office_api::credential))
-        .route("/api/office/secrets/{name}", get(office_api::secret))
-        .route("/api/console/credentials", post(console::provide_credential))
-        .route("/api/approvals", get(approvals))
-        .route("/api/audit", get(audit))
-        .route("/slack/events", post(slack::http::events))
-        .route("/slack/interactivity", post(slack::http::interactivity))
-        .route("/slack/commands", post(slack::http::commands))
-        .route("/discord/interactions", post(discord::http::interactions))
-        .with_state(AppState { engine, metrics, slack, discord })
+        .route("/metrics", get(move || render_metrics(metrics.clone())))
+        .merge(
+            Router::new()
+                .route("/api/workspace", get(workspace))
+                .route("/api/offices", get(offices))
+                .route("/api/threads/{id}/messages", get(thread_messages))
+                .route("/api/stream", get(stream))
+                .route("/api/approvals", get(approvals))
+                .route("/api/audit", get(audit))
+                .with_state(Arc::clone(&engine)),
+        )
+        .merge(console::routes(Arc::clone(&engine)))
+        .merge(office_api::routes(engine))
+        .merge(slack::http::routes(slack))
+        .merge(discord::http::routes(discord))
 }
 
-/// An error as a client sees it: a status and one clear sentence, never a chain.
-pub struct ApiError {
-    status: StatusCode,
-    message: String,
-}
-
-impl ApiError {
-    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self { status, message: message.into() }
-    }
-}
-
-impl From<anyhow::Error> for ApiError {
-    fn from(error: anyhow::Error) -> Self {
-        tracing::error!("request failed: {error:#}");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Nova could not handle this request; see its log")
-    }
-}
-
-impl From<JsonRejection> for ApiError {
-    fn from(rejection: JsonRejection) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, format!("malformed request: {}", rejection.body_text()))
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.status, Json(json!({"error": self.message}))).into_response()
-    }
-}
-
-pub type ApiResult<T> = Result<T, ApiError>;
-
-async fn render_metrics(State(state): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+async fn render_metrics(metrics: PrometheusHandle) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], metrics.render())
 }
 
 #[derive(Serialize)]
@@ -113,30 +61,33 @@ struct WorkspaceView {
     offices: Vec<orchestrator::engine::OfficeView>,
 }
 
-async fn workspace(State(state): State<AppState>) -> ApiResult<Json<WorkspaceView>> {
-    let config = state.engine.config();
+async fn workspace(State(engine): State<Arc<Engine>>) -> ApiResult<Json<WorkspaceView>> {
+    let config = engine.config();
     Ok(Json(WorkspaceView {
         name: config.workspace.name.clone(),
         channels: config.channels(),
-        offices: state.engine.offices().await?,
+        offices: engine.offices().await?,
     }))
 }
 
-async fn offices(State(state): State<AppState>) -> ApiResult<Json<Vec<orchestrator::engine::OfficeView>>> {
-    Ok(Json(state.engine.offices().await?))
+async fn offices(State(engine): State<Arc<Engine>>) -> ApiResult<Json<Vec<orchestrator::engine::OfficeView>>> {
+    Ok(Json(engine.offices().await?))
 }
 
-async fn thread_messages(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Vec<MessageView>>> {
-    if state.engine.store().thread(&id).await?.is_none() {
+async fn thread_messages(
+    State(engine): State<Arc<Engine>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<MessageView>>> {
+    if engine.store().thread(&id).await?.is_none() {
         return Err(ApiError::new(StatusCode::NOT_FOUND, format!("unknown thread `{id}`")));
     }
-    let messages = state.engine.store().thread_messages(&id).await?;
+    let messages = engine.store().thread_messages(&id).await?;
     Ok(Json(messages.into_iter().map(MessageView::from).collect()))
 }
 
 /// Server-sent events: every message posted or edited and every office state change.
-async fn stream(State(state): State<AppState>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let updates = BroadcastStream::new(state.engine.subscribe()).filter_map(|update| {
+async fn stream(State(engine): State<Arc<Engine>>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let updates = BroadcastStream::new(engine.subscribe()).filter_map(|update| {
         // A lagging client skips what it missed; it reloads the thread on `lagged`.
         let event = match update {
             Ok(update) => Event::default().json_data(update).ok()?,
@@ -145,28 +96,6 @@ async fn stream(State(state): State<AppState>) -> Sse<impl Stream<Item = Result<
         Some(Ok(event))
     });
     Sse::new(updates).keep_alive(KeepAlive::default())
-}
-
-/// Office → Nova: events of a run, authenticated with the office's per-wake token.
-async fn office_event(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Json<EventEnvelope>, JsonRejection>,
-) -> ApiResult<StatusCode> {
-    let token = office_api::office_token(&headers)?;
-    let Json(envelope) = body?;
-    let run_header = headers.get(provisioner::protocol::RUN_ID_HEADER).and_then(|v| v.to_str().ok());
-    if run_header != Some(envelope.run_id.as_str()) {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "X-Nova-Run-Id must name the event's run"));
-    }
-    match state.engine.office_event(&token, envelope).await? {
-        Ok(()) => Ok(StatusCode::NO_CONTENT),
-        Err(refusal @ EventRefusal::BadKey(_)) => Err(ApiError::new(StatusCode::UNAUTHORIZED, refusal.to_string())),
-        Err(refusal @ (EventRefusal::StaleGeneration | EventRefusal::UnknownRun)) => {
-            Err(ApiError::new(StatusCode::CONFLICT, refusal.to_string()))
-        }
-        Err(refusal @ EventRefusal::UnknownOffice) => Err(ApiError::new(StatusCode::NOT_FOUND, refusal.to_string())),
-    }
 }
 
 #[derive(serde::Deserialize)]
@@ -180,7 +109,7 @@ struct AuditQuery {
 
 /// The audit trail, filtered by office, run id and time (`since=2h` or RFC 3339).
 async fn audit(
-    State(state): State<AppState>,
+    State(engine): State<Arc<Engine>>,
     query: Result<axum::extract::Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Vec<orchestrator::store::audit::Model>>> {
     let axum::extract::Query(query) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
@@ -193,7 +122,7 @@ async fn audit(
     };
     let filter =
         orchestrator::store::AuditFilter { office: query.office, run_id: query.run, since, limit: query.limit };
-    Ok(Json(state.engine.store().audit_trail(&filter).await?))
+    Ok(Json(engine.store().audit_trail(&filter).await?))
 }
 
 #[derive(serde::Deserialize)]
@@ -204,7 +133,7 @@ struct ApprovalsQuery {
 
 /// Approvals in a state (`pending` by default): what waits for a person.
 async fn approvals(
-    State(state): State<AppState>,
+    State(engine): State<Arc<Engine>>,
     query: Result<axum::extract::Query<ApprovalsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Vec<orchestrator::store::approvals::Model>>> {
     let axum::extract::Query(query) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
@@ -212,5 +141,5 @@ async fn approvals(
     if !["pending", "approved", "rejected", "expired"].contains(&wanted.as_str()) {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, format!("unknown state `{wanted}`")));
     }
-    Ok(Json(state.engine.approvals_in_state(&wanted).await?))
+    Ok(Json(engine.approvals_in_state(&wanted).await?))
 }

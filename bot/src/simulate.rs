@@ -275,9 +275,9 @@ impl Sim {
 
     /// The office's generation is over: the wake gate opens again and it counts as asleep.
     async fn asleep(&self, office: &str, generation: i64) {
-        use orchestrator::store::{OfficeChange, OfficeState};
-        let change = OfficeChange::to(OfficeState::Asleep);
-        let _ = self.store.transition(office, generation, &[OfficeState::Waking], change).await;
+        use orchestrator::store::{OfficeChange, Transition};
+        let change = OfficeChange::new(Transition::RecoverWaking);
+        let _ = self.store.transition(office, generation, change).await;
         self.offices.lock().unwrap().insert(office.to_owned(), Office::Asleep);
     }
 

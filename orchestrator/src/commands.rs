@@ -170,7 +170,7 @@ async fn wake(engine: &Arc<Engine>, user: &str, office: &str) -> anyhow::Result<
             Answer { text: format!("{user} is waking **{office}** (generation {generation})."), private: false }
         }
         None => {
-            let state = engine.store().office(office).await?.map(|o| o.state).unwrap_or_default();
+            let state = engine.store().office(office).await?.map_or(OfficeState::Asleep, |o| o.state);
             Answer::private(format!("**{office}** is {state}: there is nothing to wake."))
         }
     })
@@ -192,8 +192,8 @@ async fn sleep(engine: &Arc<Engine>, user: &str, office: &str) -> anyhow::Result
             private: false,
         }
     } else {
-        let state = engine.store().office(office).await?.map(|o| o.state).unwrap_or_default();
-        let hint = if state == OfficeState::Waking.as_str() { " Try again once it is ready." } else { "" };
+        let state = engine.store().office(office).await?.map_or(OfficeState::Asleep, |o| o.state);
+        let hint = if state == OfficeState::Waking { " Try again once it is ready." } else { "" };
         Answer::private(format!("**{office}** is {state}: it cannot be put to sleep now.{hint}"))
     })
 }

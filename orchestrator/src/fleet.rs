@@ -268,7 +268,7 @@ impl Fleet {
                     continue;
                 }
                 let up = |office: &crate::store::offices::Model| {
-                    !matches!(OfficeState::parse(&office.state), Some(OfficeState::Asleep | OfficeState::Failed))
+                    !matches!(office.state, OfficeState::Asleep | OfficeState::Failed)
                 };
                 let orphan = if owner == "pool" {
                     match self.store.warm_vm(&vm.name).await? {

@@ -178,7 +178,7 @@ async fn unclaimed_members_expire_a_tier_without_signals_drains_and_only_one_rep
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_between_the_snapshot_and_the_delete_leaves_no_vm_behind_after_restart() {
-    use orchestrator::store::{OfficeChange, OfficeState};
+    use orchestrator::store::{OfficeChange, Transition};
     let db = TestDatabase::new().await.unwrap();
     let store = Store::connect(&db.url).await.unwrap();
     let gce = FakeGce::start(GceOptions::default()).await.unwrap();
@@ -189,9 +189,9 @@ async fn a_crash_between_the_snapshot_and_the_delete_leaves_no_vm_behind_after_r
     let (vm, _) = fleet.place("maker", generation, tier(2).unwrap()).await.unwrap();
     // The snapshot is stored and the office recorded asleep; then the process dies
     // before it deletes the VM.
-    let mut asleep = OfficeChange::to(OfficeState::Asleep);
+    let mut asleep = OfficeChange::new(Transition::RecoverWaking);
     asleep.snapshot = Some(("snapshots/maker/1.tar.zst".into(), 1024));
-    assert!(store.transition("maker", generation, &[OfficeState::Waking], asleep).await.unwrap());
+    assert!(store.transition("maker", generation, asleep).await.unwrap());
     drop(fleet);
 
     // A new process: its first sweep finds the VM nothing accounts for and deletes it.
@@ -233,7 +233,7 @@ async fn a_rebuilt_image_moves_the_pool_and_one_replica_builds_per_cadence() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claimed_pool_vm_outlives_its_office_only_until_the_next_sweep() {
-    use orchestrator::store::{OfficeChange, OfficeState};
+    use orchestrator::store::{OfficeChange, Transition};
     let db = TestDatabase::new().await.unwrap();
     let store = Store::connect(&db.url).await.unwrap();
     let gce = FakeGce::start(GceOptions::default()).await.unwrap();
@@ -248,9 +248,9 @@ async fn a_claimed_pool_vm_outlives_its_office_only_until_the_next_sweep() {
     assert!(!fleet.sweep_orphans(Duration::ZERO).await.unwrap().contains(&vm.name), "its office is waking: kept");
 
     // The office sleeps, and the process dies before it deletes the claimed VM.
-    let mut asleep = OfficeChange::to(OfficeState::Asleep);
+    let mut asleep = OfficeChange::new(Transition::RecoverWaking);
     asleep.snapshot = Some(("snapshots/maker/1.tar.zst".into(), 1024));
-    assert!(store.transition("maker", generation, &[OfficeState::Waking], asleep).await.unwrap());
+    assert!(store.transition("maker", generation, asleep).await.unwrap());
     let deleted = fleet.sweep_orphans(Duration::ZERO).await.unwrap();
     assert_eq!(deleted, [vm.name.clone()], "the warm member of the pool is kept; the claimed one goes");
     assert!(gce.instances().iter().all(|i| i.name != vm.name));

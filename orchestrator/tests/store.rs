@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orchestrator::store::{
-    InboundEffects, InboundKind, NewInbound, NewPrompt, OfficeChange, OfficeState, PromptState, Store,
+    InboundEffects, InboundKind, NewInbound, NewPrompt, OfficeChange, PromptState, Store, Transition,
 };
 use testkit::TestDatabase;
 
@@ -62,8 +62,8 @@ async fn an_inbound_event_is_processed_once() {
         }),
         ..Default::default()
     };
-    assert!(store.process_inbound(recorded.inbound.id, effects()).await.unwrap().is_some());
-    assert!(store.process_inbound(recorded.inbound.id, effects()).await.unwrap().is_none());
+    assert!(store.apply_inbound(vec![(recorded.inbound.id, effects())]).await.remove(0).unwrap().is_some());
+    assert!(store.apply_inbound(vec![(recorded.inbound.id, effects())]).await.remove(0).unwrap().is_none());
     assert_eq!(store.prompts_in_state("maker", PromptState::Held).await.unwrap().len(), 1);
     assert!(store.pending_inbound(10).await.unwrap().is_empty());
     db.cleanup().await.unwrap();
@@ -102,11 +102,10 @@ async fn a_transition_from_an_old_generation_changes_nothing() {
     let row = store.office("maker").await.unwrap().unwrap();
     store.begin_wake(&row, "a", Duration::from_secs(30)).await.unwrap().unwrap();
     // A late snapshot of generation 0 must not put generation 1 to sleep.
-    let stale =
-        store.transition("maker", 0, &[OfficeState::Waking], OfficeChange::to(OfficeState::Asleep)).await.unwrap();
+    let stale = store.transition("maker", 0, OfficeChange::new(Transition::RecoverWaking)).await.unwrap();
     assert!(!stale);
-    assert!(store.transition("maker", 1, &[OfficeState::Waking], OfficeChange::to(OfficeState::Ready)).await.unwrap());
-    assert_eq!(store.office("maker").await.unwrap().unwrap().state, "ready");
+    assert!(store.transition("maker", 1, OfficeChange::new(Transition::Ready)).await.unwrap());
+    assert_eq!(store.office("maker").await.unwrap().unwrap().state.as_str(), "ready");
     db.cleanup().await.unwrap();
 }
 
@@ -124,8 +123,8 @@ async fn a_prewarm_mark_belongs_to_one_generation_and_counts_only_while_it_lasts
     assert_eq!(store.count_prewarmed(now).await.unwrap(), 1);
     assert_eq!(store.count_prewarmed(now + 90_000).await.unwrap(), 0, "a lapsed prewarm takes no place");
     // Asleep again (say, `/nova sleep`): no place taken, and the next wake starts unmarked.
-    let asleep = OfficeChange::to(OfficeState::Asleep);
-    assert!(store.transition("maker", generation, &[OfficeState::Waking], asleep).await.unwrap());
+    let asleep = OfficeChange::new(Transition::RecoverWaking);
+    assert!(store.transition("maker", generation, asleep).await.unwrap());
     assert_eq!(store.count_prewarmed(now).await.unwrap(), 0);
     let row = store.office("maker").await.unwrap().unwrap();
     store.begin_wake(&row, "a", Duration::from_secs(30)).await.unwrap().unwrap();
@@ -139,7 +138,7 @@ async fn a_prompt_moves_only_from_the_state_it_is_in() {
     let (store, db) = store().await;
     let recorded = store.record_inbound(message("k1", "t1")).await.unwrap();
     store
-        .process_inbound(
+        .apply_inbound(vec![(
             recorded.inbound.id,
             InboundEffects {
                 prompt: Some(NewPrompt {
@@ -152,8 +151,9 @@ async fn a_prompt_moves_only_from_the_state_it_is_in() {
                 }),
                 ..Default::default()
             },
-        )
+        )])
         .await
+        .remove(0)
         .unwrap();
     let prompt = store.prompts_in_state("maker", PromptState::Held).await.unwrap().remove(0);
     assert!(store.move_prompt(prompt.id, PromptState::Held, PromptState::Dispatched).await.unwrap());
@@ -172,7 +172,7 @@ async fn picks_are_counted_per_channel_and_office() {
             record_pick: Some(("console".into(), "general".into(), office.into())),
             ..Default::default()
         };
-        store.process_inbound(recorded.inbound.id, effects).await.unwrap();
+        store.apply_inbound(vec![(recorded.inbound.id, effects)]).await.remove(0).unwrap();
     }
     let mut picks = store.channel_picks("console", "general").await.unwrap();
     picks.sort();

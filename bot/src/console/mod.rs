@@ -1,21 +1,38 @@
 //! The console: the local chat surface and the first board, served from assets embedded
 //! in the binary (no build step). Its API turns form posts into typed inbound events.
 
-use axum::Json;
+use std::sync::Arc;
+
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use orchestrator::Engine;
 use orchestrator::approvals::DecisionRefusal;
 use orchestrator::engine::{CardAction, InboundEvent, Incoming, ProvideRefusal, Refusal, ThreadRef};
 use orchestrator::texts::Card;
 use serde::{Deserialize, Serialize};
 
-use crate::server::{ApiError, ApiResult, AppState};
+use crate::http_error::{ApiError, ApiResult};
 
 const INDEX: &str = include_str!("index.html");
 const SCRIPT: &str = include_str!("console.js");
 const STYLE: &str = include_str!("console.css");
+
+/// The console page and what it posts: people's messages, clicks and credentials.
+pub fn routes(engine: Arc<Engine>) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/console.js", get(script))
+        .route("/console.css", get(style))
+        .route("/api/channels/{channel}/threads", get(threads))
+        .route("/api/console/messages", post(post_message))
+        .route("/api/console/actions", post(post_action))
+        .route("/api/console/credentials", post(provide_credential))
+        .with_state(engine)
+}
 
 pub async fn index() -> Html<&'static str> {
     Html(INDEX)
@@ -48,7 +65,7 @@ pub struct Accepted {
 }
 
 pub async fn post_message(
-    State(state): State<AppState>,
+    State(engine): State<Arc<Engine>>,
     body: Result<Json<PostMessage>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
     let Json(post) = body?;
@@ -61,7 +78,7 @@ pub async fn post_message(
         dedupe_key: post.client_id,
         event: InboundEvent::Message { text: post.text, context: Vec::new() },
     };
-    accept(&state, incoming).await
+    accept(&engine, incoming).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -85,7 +102,7 @@ pub enum ActionName {
 }
 
 pub async fn post_action(
-    State(state): State<AppState>,
+    State(engine): State<Arc<Engine>>,
     body: Result<Json<PostAction>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
     let Json(post) = body?;
@@ -97,11 +114,10 @@ pub async fn post_action(
         }
         (decision @ (ActionName::Approve | ActionName::Reject), _) => {
             let approve = matches!(decision, ActionName::Approve);
-            return decide(&state, &post.thread_id, post.message_id, post.author.trim(), approve).await;
+            return decide(&engine, &post.thread_id, post.message_id, post.author.trim(), approve).await;
         }
     };
-    let thread = state
-        .engine
+    let thread = engine
         .store()
         .thread(&post.thread_id)
         .await?
@@ -114,24 +130,23 @@ pub async fn post_action(
         dedupe_key: post.client_id,
         event: InboundEvent::Action { message_id: post.message_id, action },
     };
-    accept(&state, incoming).await
+    accept(&engine, incoming).await
 }
 
 /// Approve / Reject on an approval card: decided at once (one conditional update), so
 /// the person who clicked learns right away whether their click counted.
 async fn decide(
-    state: &AppState,
+    engine: &Engine,
     thread_id: &str,
     message_id: i64,
     user: &str,
     approve: bool,
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
-    let card =
-        state.engine.store().message(message_id).await?.filter(|m| m.thread_id == thread_id).and_then(|m| m.card);
+    let card = engine.store().message(message_id).await?.filter(|m| m.thread_id == thread_id).and_then(|m| m.card);
     let Some(Card::Approval { id, .. }) = card.as_deref().and_then(Card::from_json) else {
         return Err(ApiError::new(StatusCode::NOT_FOUND, format!("no approval card {message_id} in this thread")));
     };
-    match state.engine.decide(&id, user, approve).await? {
+    match engine.decide(&id, user, approve).await? {
         Ok(_) => {
             Ok((StatusCode::OK, Json(Accepted { thread_id: thread_id.to_owned(), inbound_id: 0, duplicate: false })))
         }
@@ -155,7 +170,7 @@ pub struct ProvideCredential {
 /// straight into the vault: it is not recorded as an inbound event, not logged, and
 /// never echoed back.
 pub async fn provide_credential(
-    State(state): State<AppState>,
+    State(engine): State<Arc<Engine>>,
     body: Result<Json<ProvideCredential>, JsonRejection>,
 ) -> ApiResult<StatusCode> {
     // A rejection's text could quote the body, and the body holds the secret.
@@ -165,7 +180,7 @@ pub async fn provide_credential(
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "the author name must be 1–64 characters"));
     }
     let value = orchestrator::vault::SecretValue::new(provided.value);
-    match state.engine.provide_credential(&provided.request_id, author, value).await? {
+    match engine.provide_credential(&provided.request_id, author, value).await? {
         Ok(()) => Ok(StatusCode::NO_CONTENT),
         Err(refusal @ ProvideRefusal::Unknown(_)) => Err(ApiError::new(StatusCode::NOT_FOUND, refusal.to_string())),
         Err(refusal @ ProvideRefusal::AlreadyProvided { .. }) => {
@@ -182,8 +197,8 @@ fn check_client_id(id: &str) -> ApiResult<()> {
     Ok(())
 }
 
-async fn accept(state: &AppState, incoming: Incoming) -> ApiResult<(StatusCode, Json<Accepted>)> {
-    match state.engine.accept(incoming).await? {
+async fn accept(engine: &Engine, incoming: Incoming) -> ApiResult<(StatusCode, Json<Accepted>)> {
+    match engine.accept(incoming).await? {
         Ok(recorded) => {
             let status = if recorded.duplicate { StatusCode::OK } else { StatusCode::ACCEPTED };
             Ok((
@@ -217,11 +232,14 @@ pub struct ThreadView {
     pub updated_at: i64,
 }
 
-pub async fn threads(State(state): State<AppState>, Path(channel): Path<String>) -> ApiResult<Json<Vec<ThreadView>>> {
-    if !state.engine.config().channels().contains(&channel) {
+pub async fn threads(
+    State(engine): State<Arc<Engine>>,
+    Path(channel): Path<String>,
+) -> ApiResult<Json<Vec<ThreadView>>> {
+    if !engine.config().channels().contains(&channel) {
         return Err(ApiError::new(StatusCode::NOT_FOUND, format!("unknown channel `{channel}`")));
     }
-    let threads = state.engine.store().threads_in_channel("console", &channel).await?;
+    let threads = engine.store().threads_in_channel("console", &channel).await?;
     Ok(Json(
         threads
             .into_iter()

@@ -2,22 +2,31 @@
 //! Ed25519 signature over `timestamp + body` is checked first; a request that fails
 //! gets 401 and nothing else happens (Discord probes this with bad signatures).
 
-use axum::Json;
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
 use bytes::Bytes;
 use serenity::all::Interaction;
 
+use super::Discord;
 use super::events::DiscordInteraction;
-use crate::server::{ApiError, AppState};
+use crate::http_error::ApiError;
+
+/// `/discord/interactions`; without Discord configured it answers 404 with what to set.
+pub fn routes(discord: Option<Arc<Discord>>) -> Router {
+    Router::new().route("/discord/interactions", post(interactions)).with_state(discord)
+}
 
 pub async fn interactions(
-    State(state): State<AppState>,
+    State(discord): State<Option<Arc<Discord>>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let Some(discord) = state.discord.clone() else {
+    let Some(discord) = discord else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "Discord is not configured: set DISCORD_TOKEN and DISCORD_PUBLIC_KEY",

@@ -3,19 +3,30 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
 use bytes::Bytes;
 use serde_json::Value;
 
 use super::payloads::SlashCommand;
 use super::{Rejected, Slack, verify};
-use crate::server::{ApiError, AppState};
+use crate::http_error::ApiError;
 
-fn verified(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Arc<Slack>, ApiError> {
-    let Some(slack) = state.slack.clone() else {
+/// `/slack/events`, `/slack/interactivity` and `/slack/commands`; without Slack
+/// configured each answers 404 with what to set.
+pub fn routes(slack: Option<Arc<Slack>>) -> Router {
+    Router::new()
+        .route("/slack/events", post(events))
+        .route("/slack/interactivity", post(interactivity))
+        .route("/slack/commands", post(commands))
+        .with_state(slack)
+}
+
+fn verified(slack: Option<Arc<Slack>>, headers: &HeaderMap, body: &[u8]) -> Result<Arc<Slack>, ApiError> {
+    let Some(slack) = slack else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "Slack is not configured: set SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN",
@@ -50,17 +61,21 @@ fn respond(result: Result<Value, Rejected>) -> Result<Response, ApiError> {
     }
 }
 
-pub async fn events(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
-    let slack = verified(&state, &headers, &body)?;
+pub async fn events(
+    State(slack): State<Option<Arc<Slack>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let slack = verified(slack, &headers, &body)?;
     respond(slack.on_events(&body).await)
 }
 
 pub async fn interactivity(
-    State(state): State<AppState>,
+    State(slack): State<Option<Arc<Slack>>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let slack = verified(&state, &headers, &body)?;
+    let slack = verified(slack, &headers, &body)?;
     #[derive(serde::Deserialize)]
     struct Form {
         payload: String,
@@ -71,8 +86,12 @@ pub async fn interactivity(
     respond(slack.on_interaction(form.payload.as_bytes()).await)
 }
 
-pub async fn commands(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
-    let slack = verified(&state, &headers, &body)?;
+pub async fn commands(
+    State(slack): State<Option<Arc<Slack>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let slack = verified(slack, &headers, &body)?;
     let command: SlashCommand = serde_urlencoded::from_bytes(&body)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("not a slash command: {e}")))?;
     respond(slack.on_command(command).await)

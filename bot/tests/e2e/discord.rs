@@ -143,7 +143,7 @@ async fn bound_channels_listen_unbound_ones_need_a_mention_and_dms_are_one_sessi
 async fn typing_in_a_bound_channel_prewarms_the_office_and_the_message_finds_it_ready() {
     let discord = FakeDiscord::start(CHANNELS).await.unwrap();
     let mut nova = connected(&discord, |_| {}).await;
-    assert_eq!(nova.office("maker").await.state, "asleep");
+    assert_eq!(nova.office("maker").await.state.as_str(), "asleep");
 
     let typing = Instant::now();
     discord.start_typing(ENG, ALICE);
@@ -194,7 +194,7 @@ async fn an_office_woken_without_warning_stays_up_while_one_whose_people_type_fi
     // analyst, idle for longer, stays up: nothing will announce its next prompt either.
     nova.office_reaches("maker", "asleep").await;
     let analyst = nova.office("analyst").await;
-    assert_eq!(analyst.state, "idle", "{analyst:?}");
+    assert_eq!(analyst.state.as_str(), "idle", "{analyst:?}");
     nova.finish().await;
 }
 
@@ -225,7 +225,7 @@ async fn typing_without_a_message_lets_the_prewarm_expire_and_returns_the_capaci
     assert_eq!(again, Prewarm::RateLimited { office: "maker".into() });
     let full = nova.engine().prewarm(signal("data", BOB)).await.unwrap();
     assert_eq!(full, Prewarm::AtCapacity { office: "analyst".into() });
-    assert_eq!(nova.office("analyst").await.state, "asleep");
+    assert_eq!(nova.office("analyst").await.state.as_str(), "asleep");
 
     // No prompt followed: maker goes back to sleep and frees its place.
     nova.office_reaches("maker", "asleep").await;
@@ -469,7 +469,7 @@ async fn slash_commands_are_registered_and_report_wake_and_put_offices_to_sleep(
 
     let refused = slash(&nova, &discord, ALICE, "wake maker").await;
     assert_eq!(refused["data"]["content"], "Only people with the `operator` role may do that.");
-    assert_eq!(nova.office("maker").await.state, "asleep");
+    assert_eq!(nova.office("maker").await.state.as_str(), "asleep");
     let woken = slash(&nova, &discord, OPS, "wake maker").await;
     assert_eq!(woken["data"]["content"], format!("{OPS} is waking **maker** (generation 1)."));
     assert_eq!(woken["data"].get("flags").and_then(Value::as_u64).unwrap_or(0) & 64, 0, "the channel sees a wake");

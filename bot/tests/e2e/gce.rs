@@ -143,7 +143,7 @@ async fn a_vm_compute_engine_takes_back_mid_run_is_noticed_and_the_run_starts_ag
     // The next run is under way on a new VM when Compute Engine takes the VM back.
     nova.reply(&thread, "alice", "and the tax line").await;
     nova.eventually("the second run under way", async |nova: &Nova| {
-        nova.prompts(&thread).await.iter().any(|p| p.state == "dispatched").then_some(())
+        nova.prompts(&thread).await.iter().any(|p| p.state.as_str() == "dispatched").then_some(())
     })
     .await;
     cloud.gce.preempt("nova-maker-g2").await;

@@ -295,7 +295,7 @@ impl Nova {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
             let office = self.office(name).await;
-            if office.state == state {
+            if office.state.as_str() == state {
                 return office;
             }
             if tokio::time::timeout_at(deadline, self.updates.recv()).await.is_err() {

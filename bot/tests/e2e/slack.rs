@@ -307,7 +307,7 @@ async fn slash_commands_report_wake_and_put_offices_to_sleep() {
 
     let (_, refused) = slack.command("U_ALICE", "C_ENG", "wake maker").await;
     assert_eq!(refused["text"], "Only people with the `operator` role may do that.");
-    assert_eq!(nova.office("maker").await.state, "asleep");
+    assert_eq!(nova.office("maker").await.state.as_str(), "asleep");
 
     let (_, woken) = slack.command("U_OPS", "C_ENG", "wake maker").await;
     assert_eq!(woken, json!({"response_type": "in_channel", "text": "U_OPS is waking *maker* (generation 1)."}));
@@ -399,7 +399,7 @@ async fn a_burst_across_channels_is_answered_while_one_office_is_busy() {
     let (busy_ts, _) = slack.user_says("C_B00", "U_ALICE", "<@UNOVA> @maker rewrite the checkout").await;
     let busy = thread_id("C_B00", &busy_ts);
     until(&nova, &slack, "the maker to be at work", async |nova, _| {
-        nova.prompts(&busy).await.first().is_some_and(|p| p.state == "dispatched").then_some(())
+        nova.prompts(&busy).await.first().is_some_and(|p| p.state.as_str() == "dispatched").then_some(())
     })
     .await;
 
@@ -430,7 +430,7 @@ async fn a_burst_across_channels_is_answered_while_one_office_is_busy() {
         (all_answered && writer_done).then_some(())
     })
     .await;
-    assert_eq!(nova.prompts(&busy).await[0].state, "dispatched", "the maker is still on its first run");
+    assert_eq!(nova.prompts(&busy).await[0].state.as_str(), "dispatched", "the maker is still on its first run");
     for (thread, office) in &threads {
         let first = &nova.messages(thread).await[1];
         assert!(first.body.starts_with(&format!("Routing to **{office}**")), "{thread}: {}", first.body);

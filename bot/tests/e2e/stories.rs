@@ -31,7 +31,7 @@ async fn a_newcomer_asks_in_payments_and_an_office_does_the_work_sleeps_and_reme
     let asleep = nova
         .eventually("maker asleep without a workspace", async |nova: &Nova| {
             let office = nova.office("maker").await;
-            (office.state == "asleep" && !workspace.exists()).then_some(office)
+            (office.state.as_str() == "asleep" && !workspace.exists()).then_some(office)
         })
         .await;
     assert_eq!(asleep.generation, 1);
@@ -71,7 +71,7 @@ async fn a_burst_of_50_prompts_wakes_one_office_and_delivers_all_in_order() {
     nova.eventually("all 50 prompts to finish", async |nova: &Nova| {
         let mut done = 0;
         for thread in &threads {
-            done += nova.prompts(thread).await.iter().filter(|p| p.state == "done").count();
+            done += nova.prompts(thread).await.iter().filter(|p| p.state.as_str() == "done").count();
         }
         (done == 50).then_some(())
     })
@@ -291,7 +291,7 @@ async fn an_office_without_a_runtime_says_what_to_configure() {
         })
         .await;
     assert!(message.body.contains("[offices.runtime]"));
-    assert_eq!(nova.prompts(&thread).await[0].state, "failed");
+    assert_eq!(nova.prompts(&thread).await[0].state.as_str(), "failed");
     nova.finish().await;
 }
 

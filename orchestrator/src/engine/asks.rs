@@ -87,7 +87,7 @@ impl Engine {
             .store
             .prompt_by_run(run_id)
             .await?
-            .filter(|p| p.office == office.name && p.state == PromptState::Dispatched.as_str()))
+            .filter(|p| p.office == office.name && p.state == PromptState::Dispatched))
     }
 
     pub async fn ask_approval(

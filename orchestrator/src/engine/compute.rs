@@ -21,7 +21,10 @@ use provisioner::snapshot::{SnapshotInfo, Snapshots};
 use provisioner::tiers::Tier;
 use serde::Serialize;
 
+use crate::config::{Backend, Config};
 use crate::fleet::{Fleet, Source};
+use crate::store::Store;
+use crate::vault::Vault;
 
 pub enum Compute {
     Local { backend: LocalBackend, snapshots: Snapshots },
@@ -222,6 +225,53 @@ async fn succeeded(response: reqwest::Response, refusal: &str) -> anyhow::Result
 }
 
 impl Compute {
+    /// Where `nova.toml` says offices run: local processes (snapshots on disk or in a
+    /// bucket), or GCE VMs with their warm pools (snapshots in a bucket).
+    pub fn for_config(
+        config: &Config,
+        store: &Store,
+        vault: &Vault,
+        replica: &str,
+        office_program: Vec<String>,
+        gce: Option<super::GceSetup>,
+    ) -> anyhow::Result<Self> {
+        let data_dir = &config.store.data_dir;
+        let level = config.provisioner.snapshot_compression;
+        Ok(match config.provisioner.backend {
+            Backend::Local => {
+                let snapshots = match &config.store.snapshots {
+                    Some(url) => Snapshots::cloud_storage(
+                        url,
+                        config.store.snapshots_api_url.as_deref(),
+                        config.store.snapshots_credentials.as_deref(),
+                        level,
+                    )?,
+                    None => Snapshots::local(&data_dir.join("snapshots"), level)?,
+                };
+                let backend = LocalBackend::new(data_dir.join("offices"), office_program);
+                Compute::Local { backend, snapshots }
+            }
+            Backend::Gce => {
+                let setup = gce.context(
+                    "backend = \"gce\" needs GCE_PROJECT, GCE_ZONE and GCE_IMAGE (see README, \"Offices on GCE\")",
+                )?;
+                // The config check guarantees a gs:// store with the GCE backend.
+                let url = config.store.snapshots.clone().context("backend = \"gce\" needs [store] snapshots")?;
+                let store_for_daemons =
+                    SnapshotStore { url, api_url: config.store.snapshots_api_url.clone(), compression: level };
+                let backend = provisioner::gce::GceBackend::new(setup.settings, setup.tokens)?
+                    .with_assign_key(vault.derive_key("gce-assign"));
+                let mut tiers: Vec<_> =
+                    config.offices.iter().filter_map(|o| provisioner::tiers::tier(o.tier)).collect();
+                tiers.sort_by_key(|t| t.number);
+                tiers.dedup_by_key(|t| t.number);
+                let pools = crate::fleet::PoolSettings::from(&config.provisioner);
+                let fleet = Fleet::new(store.clone(), Arc::new(backend), pools, replica, tiers);
+                Compute::Gce(GceCompute::new(fleet, store_for_daemons)?)
+            }
+        })
+    }
+
     /// Brings the office up with its workspace restored from `snapshot` (if any);
     /// returns once its daemon has started (the engine then checks its health).
     pub async fn start(

@@ -73,8 +73,8 @@ impl Engine {
         };
         let now = now_ms();
         let until = now + settings.prewarm_ttl.as_millis() as i64;
-        let outcome = match OfficeState::parse(&row.state) {
-            Some(OfficeState::Asleep | OfficeState::Failed) => {
+        let outcome = match row.state {
+            OfficeState::Asleep | OfficeState::Failed => {
                 if self.store.count_prewarmed(now).await? >= settings.max_prewarms as u64 {
                     // Not acted on: the next signal may find a free place.
                     self.warm_signals.lock().expect("warm signal lock").remove(&(signal.user.clone(), office.clone()));
@@ -83,7 +83,7 @@ impl Engine {
                     self.start_prewarm(row, &signal, now, until).await?
                 }
             }
-            Some(OfficeState::Waking | OfficeState::Ready | OfficeState::Idle) if row.prewarm_until.is_some() => {
+            OfficeState::Waking | OfficeState::Ready | OfficeState::Idle if row.prewarm_until.is_some() => {
                 self.store.set_prewarm(&office, row.generation, Some((row.prewarmed_at.unwrap_or(now), until))).await?;
                 Prewarm::Extended { office }
             }

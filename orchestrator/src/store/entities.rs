@@ -98,7 +98,7 @@ pub mod prompts {
         pub author: String,
         #[sea_orm(column_type = "Text")]
         pub text: String,
-        pub state: String,
+        pub state: super::super::PromptState,
         #[sea_orm(unique)]
         pub run_id: String,
         #[sea_orm(unique)]
@@ -123,7 +123,7 @@ pub mod offices {
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub name: String,
-        pub state: String,
+        pub state: super::super::OfficeState,
         pub generation: i64,
         pub lease_owner: Option<String>,
         pub lease_until: Option<i64>,

@@ -93,7 +93,8 @@ impl WriteGate {
         waiter.receiver = None;
         // The sender lives until it is used: a handed-over gate always arrives.
         debug_assert!(handed.is_ok());
-        metrics::histogram!("nova_store_write_wait_seconds", "lane" => lane.name()).record(asked.elapsed().as_secs_f64());
+        metrics::histogram!("nova_store_write_wait_seconds", "lane" => lane.name())
+            .record(asked.elapsed().as_secs_f64());
         WritePermit { gate: Some(Arc::clone(state)), lane, since: Instant::now() }
     }
 }
@@ -150,9 +151,9 @@ mod tests {
         let order = Arc::new(Mutex::new(Vec::new()));
         let mut waiting = Vec::new();
         for (name, lane) in [("background", Lane::Background), ("route", Lane::Route), ("ack", Lane::Ack)] {
-            let (gate, order) = (gate.clone(), Arc::clone(&order));
+            let (in_line, order) = (gate.clone(), Arc::clone(&order));
             waiting.push(tokio::spawn(async move {
-                let _permit = gate.enter(lane).await;
+                let _permit = in_line.enter(lane).await;
                 order.lock().unwrap().push(name);
             }));
             // Each is in line before the next one comes.

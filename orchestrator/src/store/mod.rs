@@ -8,9 +8,11 @@ mod gate;
 mod mirror;
 mod pools;
 mod recorder;
+mod states;
 
 pub use gate::Lane;
 use gate::{WriteGate, WritePermit};
+pub use states::{OfficeState, PromptState, Transition};
 
 pub use mirror::Unsynced;
 pub use pools::{CLAIMED, WARM};
@@ -356,10 +358,21 @@ impl Store {
     }
 
     pub async fn prompts_in_state(&self, office: &str, state: PromptState) -> anyhow::Result<Vec<prompts::Model>> {
+        self.oldest_prompts(office, state, None).await
+    }
+
+    /// An office's oldest prompts in `state`, at most `limit`.
+    pub async fn oldest_prompts(
+        &self,
+        office: &str,
+        state: PromptState,
+        limit: Option<u64>,
+    ) -> anyhow::Result<Vec<prompts::Model>> {
         Ok(prompts::Entity::find()
             .filter(prompts::Column::Office.eq(office))
             .filter(prompts::Column::State.eq(state.as_str()))
             .order_by_asc(prompts::Column::Id)
+            .limit(limit)
             .all(&self.db)
             .await?)
     }
@@ -433,7 +446,7 @@ impl Store {
         for name in names {
             offices::Entity::insert(offices::ActiveModel {
                 name: Set(name.to_owned()),
-                state: Set(OfficeState::Asleep.as_str().to_owned()),
+                state: Set(OfficeState::Asleep),
                 generation: Set(0),
                 lease_owner: Set(None),
                 lease_until: Set(None),
@@ -535,7 +548,7 @@ impl Store {
         let now = now_ms();
         let next = office.generation + 1;
         let result = offices::Entity::update_many()
-            .col_expr(offices::Column::State, Expr::value(OfficeState::Waking.as_str()))
+            .col_expr(offices::Column::State, Expr::value(Transition::Wake.to()))
             .col_expr(offices::Column::Generation, Expr::value(next))
             .col_expr(offices::Column::LeaseOwner, Expr::value(owner))
             .col_expr(offices::Column::LeaseUntil, Expr::value(now + lease.as_millis() as i64))
@@ -545,8 +558,8 @@ impl Store {
             .col_expr(offices::Column::PrewarmedAt, Expr::value(Option::<i64>::None))
             .col_expr(offices::Column::StateChangedAt, Expr::value(now))
             .filter(offices::Column::Name.eq(&office.name))
-            .filter(offices::Column::State.eq(&office.state))
-            .filter(offices::Column::State.is_in([OfficeState::Asleep.as_str(), OfficeState::Failed.as_str()]))
+            .filter(offices::Column::State.eq(office.state))
+            .filter(offices::Column::State.is_in(Transition::Wake.from().iter().copied()))
             .filter(offices::Column::Generation.eq(office.generation))
             .exec(&*self.writer(Lane::Background).await)
             .await?;
@@ -554,20 +567,14 @@ impl Store {
     }
 
     /// A generation-fenced transition; `false` if the office moved on meanwhile.
-    pub async fn transition(
-        &self,
-        name: &str,
-        generation: i64,
-        from: &[OfficeState],
-        change: OfficeChange,
-    ) -> anyhow::Result<bool> {
+    pub async fn transition(&self, name: &str, generation: i64, change: OfficeChange) -> anyhow::Result<bool> {
         let now = now_ms();
         let mut update = offices::Entity::update_many()
-            .col_expr(offices::Column::State, Expr::value(change.to.as_str()))
+            .col_expr(offices::Column::State, Expr::value(change.transition.to()))
             .col_expr(offices::Column::StateChangedAt, Expr::value(now))
             .filter(offices::Column::Name.eq(name))
             .filter(offices::Column::Generation.eq(generation))
-            .filter(offices::Column::State.is_in(from.iter().map(|s| s.as_str())));
+            .filter(offices::Column::State.is_in(change.transition.from().iter().copied()));
         if let Some(endpoint) = change.endpoint {
             update = update.col_expr(offices::Column::Endpoint, Expr::value(endpoint));
         }
@@ -687,7 +694,7 @@ async fn apply_one_inbound(
             office: Set(prompt.office.clone()),
             author: Set(prompt.author.clone()),
             text: Set(prompt.text.clone()),
-            state: Set(prompt.state.as_str().to_owned()),
+            state: Set(prompt.state),
             run_id: Set(prompt.run_id.clone()),
             inbound_id: Set(id),
             created_at: Set(now),
@@ -759,7 +766,8 @@ async fn record_one(txn: &DatabaseTransaction, new: &NewInbound) -> anyhow::Resu
     .await;
     let row = match inserted {
         Ok(row) => row,
-        Err(sea_orm::DbErr::RecordNotInserted) => {
+        // Nothing came back: the dedupe key was taken (sea-orm says so either way).
+        Err(sea_orm::DbErr::RecordNotInserted | sea_orm::DbErr::RecordNotFound(_)) => {
             let earlier = inbound::Entity::find()
                 .filter(inbound::Column::DedupeKey.eq(&new.dedupe_key))
                 .one(txn)
@@ -1035,62 +1043,10 @@ pub struct Reply {
     pub card: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PromptState {
-    /// Waiting for a person to pick the office (picker card).
-    Unrouted,
-    /// Waiting for its office to be ready.
-    Held,
-    Dispatched,
-    Done,
-    Failed,
-}
-
-impl PromptState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Unrouted => "unrouted",
-            Self::Held => "held",
-            Self::Dispatched => "dispatched",
-            Self::Done => "done",
-            Self::Failed => "failed",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OfficeState {
-    Asleep,
-    Waking,
-    Ready,
-    Idle,
-    Snapshotting,
-    Failed,
-}
-
-impl OfficeState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Asleep => "asleep",
-            Self::Waking => "waking",
-            Self::Ready => "ready",
-            Self::Idle => "idle",
-            Self::Snapshotting => "snapshotting",
-            Self::Failed => "failed",
-        }
-    }
-
-    pub const ALL: [Self; 6] = [Self::Asleep, Self::Waking, Self::Ready, Self::Idle, Self::Snapshotting, Self::Failed];
-
-    pub fn parse(value: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == value)
-    }
-}
-
+/// A lifecycle move and what else changes with it (see [`Transition`]).
 #[derive(Debug)]
 pub struct OfficeChange {
-    pub to: OfficeState,
+    pub transition: Transition,
     pub endpoint: Option<Option<String>>,
     pub token_hash: Option<Option<String>>,
     pub snapshot: Option<(String, i64)>,
@@ -1101,9 +1057,9 @@ pub struct OfficeChange {
 }
 
 impl OfficeChange {
-    pub fn to(state: OfficeState) -> Self {
+    pub fn new(transition: Transition) -> Self {
         Self {
-            to: state,
+            transition,
             endpoint: None,
             token_hash: None,
             snapshot: None,

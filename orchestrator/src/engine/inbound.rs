@@ -1,0 +1,287 @@
+//! What people say, from the edge to the queue: a surface's typed event is checked and
+//! recorded before it is acknowledged; the routing loop then routes it, apart from any
+//! office work, and queues the prompt (or posts a picker card).
+
+use super::*;
+
+impl Engine {
+    /// Validates and records a person's message or click, then wakes the engine.
+    /// Returns once the event is durable: the caller may acknowledge it.
+    pub async fn accept(&self, incoming: Incoming) -> anyhow::Result<Result<Recorded, Refusal>> {
+        if let Err(refusal) = self.validate(&incoming).await? {
+            return Ok(Err(refusal));
+        }
+        let thread_id = match &incoming.thread {
+            ThreadRef::New => uuid::Uuid::new_v4().to_string(),
+            ThreadRef::NewWithId(id) | ThreadRef::Existing(id) => id.clone(),
+        };
+        let (kind, text, context) = match &incoming.event {
+            InboundEvent::Message { text, context } => (InboundKind::Message, text.clone(), context.clone()),
+            InboundEvent::Action { .. } => (InboundKind::Action, String::new(), Vec::new()),
+        };
+        let recorded = self
+            .store
+            .record_inbound(NewInbound {
+                dedupe_key: format!("{}:{}", incoming.surface, incoming.dedupe_key),
+                surface: incoming.surface,
+                channel: incoming.channel.clone(),
+                thread_id,
+                author: incoming.author,
+                kind,
+                text,
+                body: serde_json::to_string(&incoming.event)?,
+                context,
+            })
+            .await?;
+        metrics::counter!("nova_inbound_total", "duplicate" => recorded.duplicate.to_string()).increment(1);
+        if let Some(message) = &recorded.message {
+            self.publish_message(&incoming.channel, message.clone());
+        }
+        self.inbound_waiting.notify_one();
+        Ok(Ok(recorded))
+    }
+
+    pub(super) async fn validate(&self, incoming: &Incoming) -> anyhow::Result<Result<(), Refusal>> {
+        let author = incoming.author.trim();
+        if author.is_empty() || author.chars().count() > 64 {
+            return Ok(Err(Refusal::BadAuthor));
+        }
+        if let Some(thread_id) = incoming.thread.existing() {
+            match self.store.thread(thread_id).await? {
+                Some(thread) if thread.channel == incoming.channel && thread.surface == incoming.surface => {}
+                _ => return Ok(Err(Refusal::UnknownThread(thread_id.to_owned()))),
+            }
+        } else if incoming.surface == "console" && !self.config.channels().contains(&incoming.channel) {
+            return Ok(Err(Refusal::UnknownChannel(incoming.channel.clone())));
+        }
+        match &incoming.event {
+            InboundEvent::Message { text, .. } => {
+                if text.trim().is_empty() {
+                    return Ok(Err(Refusal::EmptyMessage));
+                }
+                if text.chars().count() > MAX_MESSAGE_CHARS {
+                    return Ok(Err(Refusal::TooLong(MAX_MESSAGE_CHARS)));
+                }
+            }
+            InboundEvent::Action { message_id, action: CardAction::Pick { office } } => {
+                let Some(thread_id) = incoming.thread.existing() else {
+                    return Ok(Err(Refusal::UnknownCard(*message_id)));
+                };
+                let card =
+                    self.store.message(*message_id).await?.filter(|m| m.thread_id == thread_id).and_then(|m| m.card);
+                match card.as_deref().and_then(Card::from_json) {
+                    Some(Card::Picker { resolved: None, .. }) => {}
+                    Some(Card::Picker { resolved: Some(r), .. }) => {
+                        return Ok(Err(Refusal::AlreadyAnswered(texts::picked(&r.by, &r.choice))));
+                    }
+                    _ => return Ok(Err(Refusal::UnknownCard(*message_id))),
+                }
+                if self.config.office(office).is_none() {
+                    return Ok(Err(Refusal::UnknownOffice(office.clone())));
+                }
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// Routes what people said as soon as it is recorded, apart from the office work,
+    /// so that a busy office, a slow wake or a snapshot never delays a first answer.
+    pub(super) async fn route_loop(self: Arc<Self>) {
+        loop {
+            match self.route_pending().await {
+                // More may be waiting: a burst is routed batch after batch.
+                Ok(routed) if routed > 0 => continue,
+                Ok(_) => {}
+                Err(error) => tracing::error!("routing step failed: {error:#}"),
+            }
+            let _ = tokio::time::timeout(TICK, self.inbound_waiting.notified()).await;
+        }
+    }
+
+    /// Routes one round of pending inbound events: different threads planned
+    /// concurrently, each thread's events in order, and the round written in one
+    /// transaction. Returns how many were routed.
+    pub(super) async fn route_pending(&self) -> anyhow::Result<usize> {
+        let pending = self.store.pending_inbound(ROUTE_BATCH).await?;
+        let mut threads = HashSet::new();
+        // A thread's later event waits for the next round: it is routed in the light of
+        // the earlier one (its office, its replies).
+        let round: Vec<_> = pending.into_iter().filter(|row| threads.insert(row.thread_id.clone())).collect();
+        let planned: Vec<(store::inbound::Model, anyhow::Result<InboundEffects>)> = futures::stream::iter(round)
+            .map(|row| async move {
+                let plan = self.plan_inbound(&row).await;
+                (row, plan)
+            })
+            .buffered(ROUTE_CONCURRENCY)
+            .collect()
+            .await;
+        let mut batch = Vec::with_capacity(planned.len());
+        let mut channels = Vec::with_capacity(planned.len());
+        for (row, plan) in planned {
+            match plan {
+                Ok(effects) => {
+                    batch.push((row.id, effects));
+                    channels.push(row.channel);
+                }
+                Err(error) => tracing::error!(inbound = row.id, "cannot process inbound event: {error:#}"),
+            }
+        }
+        let mut routed = 0;
+        for (channel, applied) in channels.iter().zip(self.store.apply_inbound(batch).await) {
+            match applied {
+                Ok(changes) => {
+                    routed += 1;
+                    for message in changes.into_iter().flatten() {
+                        self.publish_message(channel, message);
+                    }
+                }
+                Err(error) => tracing::error!("cannot record a routed event: {error:#}"),
+            }
+        }
+        if routed > 0 {
+            // Prompts were queued: their offices have work.
+            self.work.notify_one();
+        }
+        Ok(routed)
+    }
+
+    /// Works out what an inbound event changes (routing it, or applying a click); reads
+    /// only, so that a round's events are planned concurrently and written together.
+    pub(super) async fn plan_inbound(&self, row: &store::inbound::Model) -> anyhow::Result<InboundEffects> {
+        let event: InboundEvent = serde_json::from_str(&row.body).context("inbound body is not an event")?;
+        let thread = self.store.thread(&row.thread_id).await?;
+        let mut effects = InboundEffects::default();
+        match event {
+            InboundEvent::Message { text, .. } => {
+                let history: Vec<String> = self
+                    .store
+                    .thread_messages(&row.thread_id)
+                    .await?
+                    .into_iter()
+                    .filter(|m| !m.from_nova && m.body != text)
+                    .map(|m| m.body)
+                    .collect();
+                let picks = self.store.channel_picks(&row.surface, &row.channel).await?;
+                let request = RouteRequest {
+                    channel: &row.channel,
+                    thread: &history,
+                    text: &text,
+                    thread_office: thread.as_ref().and_then(|t| t.office.as_deref()),
+                    thread_repo: thread.as_ref().and_then(|t| t.repo.as_deref()),
+                    channel_picks: &picks,
+                };
+                let mut route = self.router.route(&request);
+                if let Some(model) = self.model.as_ref().filter(|m| m.should_ask(&route)) {
+                    let (answer, call) = model.route(&request, route).await;
+                    tracing::info!(outcome = call.outcome.as_str(), latency = ?call.latency, tokens = call.prompt_tokens + call.completion_tokens, "asked the router model");
+                    route = answer;
+                }
+                let run_id = uuid::Uuid::new_v4().to_string();
+                effects.audit.push(store::AuditEntry {
+                    actor: row.author.clone(),
+                    office: route.office.clone(),
+                    run_id: route.office.as_ref().map(|_| run_id.clone()),
+                    action: "route",
+                    details: serde_json::json!({
+                        "thread": row.thread_id,
+                        "channel": row.channel,
+                        "repo": route.repo.label(),
+                        "office": route.office.as_deref().unwrap_or("unknown"),
+                        "confidence": (route.confidence * 1000.0).round() / 1000.0,
+                        "stage": route.stage,
+                    }),
+                });
+                match &route.office {
+                    Some(office) => {
+                        let changed = thread.as_ref().and_then(|t| t.office.as_deref()) != Some(office.as_str());
+                        effects.thread_route = Some(ThreadRoute {
+                            thread_id: row.thread_id.clone(),
+                            repo: route.repo.name().map(str::to_owned),
+                            office: Some(office.clone()),
+                            confidence: route.confidence,
+                        });
+                        if changed {
+                            let asleep =
+                                self.store.office(office).await?.is_none_or(|o| o.state == OfficeState::Asleep);
+                            effects.replies.push(Reply {
+                                thread_id: row.thread_id.clone(),
+                                kind: "text",
+                                body: texts::routed(&route, asleep),
+                                card: None,
+                            });
+                        }
+                        effects.prompt = Some(NewPrompt {
+                            run_id,
+                            thread_id: row.thread_id.clone(),
+                            office: office.clone(),
+                            author: row.author.clone(),
+                            text,
+                            state: PromptState::Held,
+                        });
+                    }
+                    None => {
+                        let mut options: Vec<&crate::config::Office> =
+                            route.alternatives.iter().filter_map(|name| self.config.office(name)).collect();
+                        for office in &self.config.offices {
+                            if options.len() >= 4 {
+                                break;
+                            }
+                            if !options.iter().any(|o| o.name == office.name) {
+                                options.push(office);
+                            }
+                        }
+                        let card = Card::picker(&options);
+                        effects.replies.push(Reply {
+                            thread_id: row.thread_id.clone(),
+                            kind: "card",
+                            body: card.fallback_text(),
+                            card: Some(card.to_json()),
+                        });
+                        effects.prompt = Some(NewPrompt {
+                            run_id,
+                            thread_id: row.thread_id.clone(),
+                            office: String::new(),
+                            author: row.author.clone(),
+                            text,
+                            state: PromptState::Unrouted,
+                        });
+                    }
+                }
+            }
+            InboundEvent::Action { message_id, action: CardAction::Pick { office } } => {
+                let card_message = self.store.message(message_id).await?.context("picked card vanished")?;
+                let current = card_message.card.clone().unwrap_or_default();
+                let Some(Card::Picker { options, resolved: None }) = Card::from_json(&current) else {
+                    // Someone else answered first; the click changes nothing.
+                    return Ok(InboundEffects::default());
+                };
+                let resolved = Card::Picker {
+                    options,
+                    resolved: Some(texts::Resolution { by: row.author.clone(), choice: office.clone() }),
+                };
+                effects.resolve_card = Some(store::CardResolution {
+                    message_id,
+                    expected: current,
+                    card: resolved.to_json(),
+                    body: resolved.fallback_text(),
+                });
+                effects.thread_route = Some(ThreadRoute {
+                    thread_id: row.thread_id.clone(),
+                    repo: thread.as_ref().and_then(|t| t.repo.clone()),
+                    office: Some(office.clone()),
+                    confidence: 1.0,
+                });
+                effects.record_pick = Some((row.surface.clone(), row.channel.clone(), office.clone()));
+                effects.audit.push(store::AuditEntry {
+                    actor: row.author.clone(),
+                    office: Some(office.clone()),
+                    run_id: None,
+                    action: "pick",
+                    details: serde_json::json!({"thread": row.thread_id, "card": message_id}),
+                });
+                effects.assign_unrouted = Some((row.thread_id.clone(), office.clone()));
+            }
+        }
+        Ok(effects)
+    }
+}

@@ -1,0 +1,178 @@
+//! The states rows move through, stored as their lower-case names, and the one table
+//! of moves an office's lifecycle allows.
+
+use sea_orm::entity::prelude::*;
+use serde::Serialize;
+
+/// Where a prompt is on its way from a thread to a result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "lowercase")]
+pub enum PromptState {
+    /// Waiting for a person to pick the office (picker card).
+    #[sea_orm(string_value = "unrouted")]
+    Unrouted,
+    /// Waiting for its office to be ready, or for its turn there.
+    #[sea_orm(string_value = "held")]
+    Held,
+    /// Handed to the office, which runs it.
+    #[sea_orm(string_value = "dispatched")]
+    Dispatched,
+    #[sea_orm(string_value = "done")]
+    Done,
+    #[sea_orm(string_value = "failed")]
+    Failed,
+}
+
+impl PromptState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unrouted => "unrouted",
+            Self::Held => "held",
+            Self::Dispatched => "dispatched",
+            Self::Done => "done",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// An office's lifecycle: `asleep → waking → ready ⇄ idle → snapshotting → asleep`,
+/// and `failed` with its reason. The moves are [`Transition`]s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "lowercase")]
+pub enum OfficeState {
+    /// No machine; its workspace is its latest snapshot.
+    #[sea_orm(string_value = "asleep")]
+    Asleep,
+    #[sea_orm(string_value = "waking")]
+    Waking,
+    /// Up and running prompts.
+    #[sea_orm(string_value = "ready")]
+    Ready,
+    /// Up with nothing to do; sleeps after its idle timeout.
+    #[sea_orm(string_value = "idle")]
+    Idle,
+    #[sea_orm(string_value = "snapshotting")]
+    Snapshotting,
+    #[sea_orm(string_value = "failed")]
+    Failed,
+}
+
+impl OfficeState {
+    pub const ALL: [Self; 6] = [Self::Asleep, Self::Waking, Self::Ready, Self::Idle, Self::Snapshotting, Self::Failed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Asleep => "asleep",
+            Self::Waking => "waking",
+            Self::Ready => "ready",
+            Self::Idle => "idle",
+            Self::Snapshotting => "snapshotting",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+impl std::fmt::Display for OfficeState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for PromptState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Every move an office's lifecycle allows. Each is applied by one conditional update,
+/// fenced by the office's generation and the states it may come from, so of two
+/// replicas (or two tasks) racing, one moves and the other learns it lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter)]
+pub enum Transition {
+    /// A wake this engine won; the generation moves on with it (`Store::begin_wake`).
+    Wake,
+    /// Restored, started, healthy and briefed.
+    Ready,
+    /// Nothing left to run.
+    GoIdle,
+    /// A prompt came for an idle office.
+    Resume,
+    /// Idle past its idle timeout.
+    IdleOut,
+    /// A person asked it to sleep, or its process broke and left its workspace behind.
+    SleepNow,
+    /// Its workspace is stored and its machine released.
+    Slept,
+    /// Its machine went, and the workspace with it: back to its last snapshot.
+    Lost,
+    WakeFailed,
+    SnapshotFailed,
+    /// The replica that ran it stopped renewing its lease.
+    TakeOver,
+    /// After a restart: a wake this replica left half done.
+    RecoverWaking,
+    /// After a restart: a workspace this replica left behind, to be stored.
+    RecoverUp,
+}
+
+impl Transition {
+    /// The states this move may start from.
+    pub fn from(self) -> &'static [OfficeState] {
+        use OfficeState::*;
+        match self {
+            Self::Wake => &[Asleep, Failed],
+            Self::Ready | Self::WakeFailed | Self::RecoverWaking => &[Waking],
+            Self::GoIdle => &[Ready],
+            Self::Resume | Self::IdleOut => &[Idle],
+            Self::SleepNow | Self::Lost => &[Ready, Idle],
+            Self::Slept | Self::SnapshotFailed => &[Snapshotting],
+            Self::TakeOver => &[Waking, Ready, Idle, Snapshotting],
+            Self::RecoverUp => &[Ready, Idle, Snapshotting],
+        }
+    }
+
+    /// The state it ends in.
+    pub fn to(self) -> OfficeState {
+        use OfficeState::*;
+        match self {
+            Self::Wake => Waking,
+            Self::Ready | Self::Resume => Ready,
+            Self::GoIdle => Idle,
+            Self::IdleOut | Self::SleepNow | Self::RecoverUp => Snapshotting,
+            Self::Slept | Self::Lost | Self::RecoverWaking => Asleep,
+            Self::WakeFailed | Self::SnapshotFailed | Self::TakeOver => Failed,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::Iterable as _;
+
+    use super::*;
+
+    /// The lifecycle as a table, so a change to it shows in review.
+    #[test]
+    fn the_lifecycle_in_one_table() {
+        let table: Vec<String> = Transition::iter()
+            .map(|t| {
+                let from: Vec<&str> = t.from().iter().map(|s| s.as_str()).collect();
+                format!("{t:?}: {} → {}", from.join("|"), t.to().as_str())
+            })
+            .collect();
+        insta::assert_snapshot!(table.join("\n"));
+    }
+
+    #[test]
+    fn every_state_is_reached_and_left_and_only_a_wake_leaves_asleep() {
+        for state in OfficeState::ALL {
+            assert!(Transition::iter().any(|t| t.to() == state), "{state:?} is never reached");
+            assert!(Transition::iter().any(|t| t.from().contains(&state)), "{state:?} is never left");
+        }
+        let from_asleep: Vec<Transition> =
+            Transition::iter().filter(|t| t.from().contains(&OfficeState::Asleep)).collect();
+        assert_eq!(from_asleep, [Transition::Wake]);
+    }
+}
