@@ -94,7 +94,7 @@ impl Engine {
                 Ok(_) => {}
                 Err(error) => tracing::error!("routing step failed: {error:#}"),
             }
-            let _ = tokio::time::timeout(TICK, self.inbound_waiting.notified()).await;
+            let _ = tokio::time::timeout(INBOUND_TICK, self.inbound_waiting.notified()).await;
         }
     }
 

@@ -50,7 +50,7 @@ pub fn now_ms() -> i64 {
 pub struct Store {
     db: DatabaseConnection,
     gate: WriteGate,
-    /// SQLite: commits inbound events that arrive together in one transaction.
+    /// SQLite: commits inbound events that arrive together in few transactions.
     recorder: Option<recorder::Recorder>,
 }
 
@@ -114,7 +114,8 @@ impl Store {
         Migrator::up(&db, None).await.context("cannot run database migrations")?;
         let gate = if sqlite { WriteGate::serialized() } else { WriteGate::open() };
         let store = Self { db, gate, recorder: None };
-        // Group commit pays where writers queue for one lock; Postgres takes them at once.
+        // Group commit pays where writers queue for one lock; Postgres takes concurrent
+        // acknowledgements at once, and a batch would only make each wait for the rest.
         let recorder = sqlite.then(|| recorder::Recorder::start(store.clone()));
         Ok(Self { recorder, ..store })
     }
@@ -288,11 +289,12 @@ impl Store {
         self.write_each(Lane::Route, &batch, |txn, (id, effects)| Box::pin(apply_one_inbound(txn, *id, effects))).await
     }
 
-    /// Writes each item with `write`, in as few gate turns as keep the gate free for
-    /// urgent writers: on SQLite a few items per transaction (an acknowledgement waits
-    /// for whoever holds the gate, so nobody holds it long); on Postgres each item in a
-    /// transaction of its own, many at once. If a shared transaction fails, its items
-    /// are tried one by one, so one bad item fails only itself.
+    /// Writes each item with `write`, a few items per transaction: fewer commits (and on
+    /// Postgres fewer round trips) than one each, while no transaction holds SQLite's
+    /// gate long (an acknowledgement waits for whoever holds it). On SQLite the
+    /// transactions take turns; on Postgres several run at once. If a shared
+    /// transaction fails, its items are tried one by one, so one bad item fails only
+    /// itself.
     pub(crate) async fn write_each<T: Sync, R: Send>(
         &self,
         lane: Lane,
@@ -300,34 +302,35 @@ impl Store {
         write: impl for<'t> Fn(&'t DatabaseTransaction, &'t T) -> BoxFuture<'t, anyhow::Result<R>> + Sync,
     ) -> Vec<anyhow::Result<R>> {
         let write = &write;
-        if !self.gate.is_serialized() {
-            let alone: Vec<BoxFuture<'_, anyhow::Result<Vec<R>>>> = items
-                .iter()
-                .map(|item| -> BoxFuture<'_, _> {
-                    Box::pin(self.write_together(lane, std::slice::from_ref(item), write))
-                })
-                .collect();
-            return futures::stream::iter(alone)
-                .buffered(PARALLEL_WRITES)
-                .map(|written| written.map(|mut one| one.pop().expect("one item, one result")))
-                .collect()
-                .await;
-        }
-        let mut results = Vec::with_capacity(items.len());
-        for chunk in items.chunks(ITEMS_PER_TURN) {
-            match self.write_together(lane, chunk, write).await {
-                Ok(written) => results.extend(written.into_iter().map(Ok)),
-                Err(error) if chunk.len() == 1 => results.push(Err(error)),
-                Err(error) => {
-                    tracing::warn!(items = chunk.len(), "a shared write failed, one by one now: {error:#}");
-                    for item in chunk {
-                        let one = self.write_together(lane, std::slice::from_ref(item), write).await;
-                        results.push(one.map(|mut one| one.pop().expect("one item, one result")));
-                    }
+        let chunks: Vec<BoxFuture<'_, Vec<anyhow::Result<R>>>> = items
+            .chunks(ITEMS_PER_TURN)
+            .map(|chunk| -> BoxFuture<'_, _> { Box::pin(self.write_chunk(lane, chunk, write)) })
+            .collect();
+        let at_once = if self.gate.is_serialized() { 1 } else { PARALLEL_WRITES };
+        let written: Vec<Vec<anyhow::Result<R>>> = futures::stream::iter(chunks).buffered(at_once).collect().await;
+        written.into_iter().flatten().collect()
+    }
+
+    /// One chunk of [`Store::write_each`]: together, or one by one if that fails.
+    async fn write_chunk<T: Sync, R: Send>(
+        &self,
+        lane: Lane,
+        chunk: &[T],
+        write: &(impl for<'t> Fn(&'t DatabaseTransaction, &'t T) -> BoxFuture<'t, anyhow::Result<R>> + Sync),
+    ) -> Vec<anyhow::Result<R>> {
+        match self.write_together(lane, chunk, write).await {
+            Ok(written) => written.into_iter().map(Ok).collect(),
+            Err(error) if chunk.len() == 1 => vec![Err(error)],
+            Err(error) => {
+                tracing::warn!(items = chunk.len(), "a shared write failed, one by one now: {error:#}");
+                let mut results = Vec::with_capacity(chunk.len());
+                for item in chunk {
+                    let one = self.write_together(lane, std::slice::from_ref(item), write).await;
+                    results.push(one.map(|mut one| one.pop().expect("one item, one result")));
                 }
+                results
             }
         }
-        results
     }
 
     /// Writes `items` in one transaction, in one turn at the gate.
@@ -477,15 +480,13 @@ impl Store {
     /// asleep ones with prompts waiting. Two indexed reads, however many offices sleep.
     pub async fn offices_needing_attention(&self) -> anyhow::Result<Vec<offices::Model>> {
         let waited_on = self.offices_with_held_prompts().await?;
-        Ok(offices::Entity::find()
-            .filter(
-                sea_orm::Condition::any()
-                    .add(offices::Column::State.ne(OfficeState::Asleep.as_str()))
-                    .add(offices::Column::Name.is_in(waited_on)),
-            )
-            .order_by_asc(offices::Column::Name)
-            .all(&self.db)
-            .await?)
+        let up = OfficeState::ALL.into_iter().filter(|s| *s != OfficeState::Asleep);
+        // `IN` rather than `<> 'asleep'`, so the state index finds the few that are up.
+        let mut wanted = sea_orm::Condition::any().add(offices::Column::State.is_in(up));
+        if !waited_on.is_empty() {
+            wanted = wanted.add(offices::Column::Name.is_in(waited_on));
+        }
+        Ok(offices::Entity::find().filter(wanted).order_by_asc(offices::Column::Name).all(&self.db).await?)
     }
 
     /// How many offices are in each state, and prompts in each state: for the gauges.
