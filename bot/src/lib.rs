@@ -10,6 +10,7 @@ pub mod mirror;
 pub mod office_api;
 pub mod route_cmd;
 pub mod server;
+#[cfg(feature = "lab")]
 pub mod simulate;
 pub mod slack;
 

@@ -96,7 +96,8 @@ enum Command {
     },
     /// Run the GCE provisioner (warm pools, prewarm, scale to zero) against the GCE
     /// stand-in in accelerated time over a trace, and print what people would wait
-    /// and what it would cost; or write a trace with --generate.
+    /// and what it would cost; or write a trace with --generate. (Feature `lab`.)
+    #[cfg(feature = "lab")]
     Simulate {
         /// The trace to run (JSON lines; see --generate).
         #[arg(long, required_unless_present = "generate")]
@@ -161,6 +162,8 @@ enum BenchCommand {
         rounds: usize,
     },
     /// Slack Events API ack latency at a steady rate, against a bare axum handler.
+    /// (Feature `lab`.)
+    #[cfg(feature = "lab")]
     Slack {
         /// Signed events per second.
         #[arg(long, default_value_t = 500)]
@@ -173,7 +176,8 @@ enum BenchCommand {
     },
     /// A burst of Slack mentions across channels: ack latency, time to each thread's
     /// first answer, backlog after the burst (SQLite, and Postgres with --postgres);
-    /// then the engine's idle CPU with 2,000 offices.
+    /// then the engine's idle CPU with 2,000 offices. (Feature `lab`.)
+    #[cfg(feature = "lab")]
     Burst {
         /// Mentions per second.
         #[arg(long, default_value_t = 500)]
@@ -356,11 +360,13 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         }
         Command::ExampleAgent => done(provisioner::example_agent::run()),
         Command::Bench { what: BenchCommand::Wake { iterations } } => done(bot::bench::wake(iterations).await),
+        #[cfg(feature = "lab")]
         Command::Bench { what: BenchCommand::Slack { rate, seconds, without_engine } } => {
-            done(bot::bench::slack(rate, seconds, !without_engine).await)
+            done(bot::bench::load::slack(rate, seconds, !without_engine).await)
         }
+        #[cfg(feature = "lab")]
         Command::Bench { what: BenchCommand::Burst { rate, seconds, channels, postgres, timeline } } => {
-            done(bot::bench::burst(rate, seconds, channels, postgres, timeline).await)
+            done(bot::bench::load::burst(rate, seconds, channels, postgres, timeline).await)
         }
         Command::Bench { what: BenchCommand::Snapshot { size_mb, level } } => {
             done(bot::bench::snapshot(size_mb, level).await)
@@ -378,11 +384,13 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             }
             Ok(if checks.iter().all(|c| c.outcome.is_ok()) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
+        #[cfg(feature = "lab")]
         Command::Simulate { generate: Some(kind), offices, hours, seed, .. } => {
             let (header, events) = bot::simulate::generate(&kind, offices, hours, seed)?;
             bot::simulate::write_trace(&header, &events, &mut std::io::stdout().lock())?;
             Ok(ExitCode::SUCCESS)
         }
+        #[cfg(feature = "lab")]
         Command::Simulate {
             trace,
             time_factor,

@@ -78,11 +78,10 @@ async fn thread_messages(
     State(engine): State<Arc<Engine>>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<MessageView>>> {
-    if engine.store().thread(&id).await?.is_none() {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, format!("unknown thread `{id}`")));
+    match engine.thread_messages(&id).await? {
+        Some(messages) => Ok(Json(messages)),
+        None => Err(ApiError::new(StatusCode::NOT_FOUND, format!("unknown thread `{id}`"))),
     }
-    let messages = engine.store().thread_messages(&id).await?;
-    Ok(Json(messages.into_iter().map(MessageView::from).collect()))
 }
 
 /// Server-sent events: every message posted or edited and every office state change.
@@ -122,7 +121,7 @@ async fn audit(
     };
     let filter =
         orchestrator::store::AuditFilter { office: query.office, run_id: query.run, since, limit: query.limit };
-    Ok(Json(engine.store().audit_trail(&filter).await?))
+    Ok(Json(engine.audit_trail(&filter).await?))
 }
 
 #[derive(serde::Deserialize)]

@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use orchestrator::Engine;
 use orchestrator::approvals::DecisionRefusal;
-use orchestrator::engine::{CardAction, InboundEvent, Incoming, ProvideRefusal, Refusal, ThreadRef};
+use orchestrator::engine::{CardAction, InboundEvent, Incoming, ProvideRefusal, Refusal, ThreadRef, ThreadView};
 use orchestrator::texts::Card;
 use serde::{Deserialize, Serialize};
 
@@ -118,7 +118,6 @@ pub async fn post_action(
         }
     };
     let thread = engine
-        .store()
         .thread(&post.thread_id)
         .await?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("unknown thread `{}`", post.thread_id)))?;
@@ -142,8 +141,7 @@ async fn decide(
     user: &str,
     approve: bool,
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
-    let card = engine.store().message(message_id).await?.filter(|m| m.thread_id == thread_id).and_then(|m| m.card);
-    let Some(Card::Approval { id, .. }) = card.as_deref().and_then(Card::from_json) else {
+    let Some(Card::Approval { id, .. }) = engine.card_in_thread(thread_id, message_id).await? else {
         return Err(ApiError::new(StatusCode::NOT_FOUND, format!("no approval card {message_id} in this thread")));
     };
     match engine.decide(&id, user, approve).await? {
@@ -223,15 +221,6 @@ async fn accept(engine: &Engine, incoming: Incoming) -> ApiResult<(StatusCode, J
     }
 }
 
-#[derive(Debug, Serialize)]
-pub struct ThreadView {
-    pub id: String,
-    pub title: String,
-    pub office: Option<String>,
-    pub repo: Option<String>,
-    pub updated_at: i64,
-}
-
 pub async fn threads(
     State(engine): State<Arc<Engine>>,
     Path(channel): Path<String>,
@@ -239,11 +228,5 @@ pub async fn threads(
     if !engine.config().channels().contains(&channel) {
         return Err(ApiError::new(StatusCode::NOT_FOUND, format!("unknown channel `{channel}`")));
     }
-    let threads = engine.store().threads_in_channel("console", &channel).await?;
-    Ok(Json(
-        threads
-            .into_iter()
-            .map(|t| ThreadView { id: t.id, title: t.title, office: t.office, repo: t.repo, updated_at: t.updated_at })
-            .collect(),
-    ))
+    Ok(Json(engine.threads_in_channel("console", &channel).await?))
 }

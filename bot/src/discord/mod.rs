@@ -20,7 +20,10 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use orchestrator::Engine;
-use orchestrator::engine::{CardAction, InboundEvent, Incoming, Prewarm, ProvideRefusal, ThreadRef, WarmSignal};
+use orchestrator::engine::{
+    CardAction, InboundEvent, Incoming, Prewarm, ProvideRefusal, ThreadRef, ThreadView, WarmSignal,
+};
+use orchestrator::texts::Card;
 use serenity::all::{
     ApplicationId, Channel, ChannelId, ChannelType, CreateInteractionResponse, CreateInteractionResponseMessage,
     CreateMessage, GuildId, UserId,
@@ -159,7 +162,7 @@ impl Discord {
         }
         let (channel_name, place) = self.place(message.channel).await?;
         let key = ThreadKey::of(&message, place);
-        let session = self.engine.store().thread(&key.id()).await?.is_some_and(|t| t.surface == SURFACE);
+        let session = self.engine.is_session(SURFACE, &key.id()).await?;
         let bound = self.engine.config().channels().contains(&channel_name);
         match events::disposition(&message, place, me, session, bound) {
             Disposition::Ignore(why) => {
@@ -206,7 +209,7 @@ impl Discord {
     /// (message ids dedupe, so what it has is a no-op).
     pub async fn catch_up(&self, guilds: &[GuildId]) -> anyhow::Result<usize> {
         let since = orchestrator::store::now_ms() - CATCH_UP_WINDOW.as_millis() as i64;
-        let threads = self.engine.store().active_threads(SURFACE, since, 100).await?;
+        let threads = self.engine.sessions_since(SURFACE, since, 100).await?;
         let mut taken = self.catch_up_channels(guilds).await?;
         for thread in threads {
             let Some(key) = ThreadKey::parse(&thread.id) else { continue };
@@ -234,7 +237,7 @@ impl Discord {
     /// Discord's ids are snowflakes, ordered by time on Discord's clock, so the cutoff
     /// does not depend on this machine's.
     async fn catch_up_channels(&self, guilds: &[GuildId]) -> anyhow::Result<usize> {
-        let last_key = self.engine.store().latest_inbound_key(SURFACE).await?;
+        let last_key = self.engine.latest_event_key(SURFACE).await?;
         // Dedupe keys end in the message's or interaction's snowflake.
         let Some(last_seen) = last_key.and_then(|key| key.rsplit(':').next()?.parse::<u64>().ok()) else {
             return Ok(0); // Nova has never taken a Discord message: nothing can have been missed
@@ -357,9 +360,9 @@ impl Discord {
                     Err(refusal) => private(&format!("Nothing changed: {refusal}.")),
                 }
             }
-            Button::Approve(id) => match self.engine.store().approval(&id).await? {
-                Some(approval) if approval.state == "pending" => {
-                    let (content, rows) = components::confirm_approval(&id, &approval.office, &approval.action);
+            Button::Approve(id) => match self.engine.approval_card(&id).await? {
+                Some(Card::Approval { state, office, action, .. }) if state == "pending" => {
+                    let (content, rows) = components::confirm_approval(&id, &office, &action);
                     CreateInteractionResponse::Message(
                         CreateInteractionResponseMessage::new().content(content).components(rows).ephemeral(true),
                     )
@@ -369,15 +372,15 @@ impl Discord {
             },
             Button::ConfirmApprove(id) => self.decide(&id, &user, true, true).await?,
             Button::Reject(id) => self.decide(&id, &user, false, false).await?,
-            Button::Provide(id) => match self.engine.store().credential_request(&id).await? {
-                Some(request) if request.state == "pending" => {
-                    CreateInteractionResponse::Modal(components::credential_modal(&id, &request.name))
+            Button::Provide(id) => match self.engine.credential_card(&id).await? {
+                Some(Card::Credential { state, name, .. }) if state == "pending" => {
+                    CreateInteractionResponse::Modal(components::credential_modal(&id, &name))
                 }
-                Some(request) => {
-                    let by = request.provided_by.unwrap_or_else(|| "someone".to_owned());
-                    private(&format!("Nothing to do: {}.", ProvideRefusal::AlreadyProvided { name: request.name, by }))
+                Some(Card::Credential { name, provided_by, .. }) => {
+                    let by = provided_by.unwrap_or_else(|| "someone".to_owned());
+                    private(&format!("Nothing to do: {}.", ProvideRefusal::AlreadyProvided { name, by }))
                 }
-                None => private(&format!("Nothing to do: {}.", ProvideRefusal::Unknown(id))),
+                _ => private(&format!("Nothing to do: {}.", ProvideRefusal::Unknown(id))),
             },
             Button::CredentialForm(_) => private("That button is not one of Nova's."),
         })
@@ -407,11 +410,8 @@ impl Discord {
     }
 
     /// The Discord thread a card belongs to.
-    async fn thread_of_card(&self, message_id: i64) -> anyhow::Result<Option<orchestrator::store::threads::Model>> {
-        let Some(message) = self.engine.store().message(message_id).await? else {
-            return Ok(None);
-        };
-        Ok(self.engine.store().thread(&message.thread_id).await?.filter(|t| t.surface == SURFACE))
+    async fn thread_of_card(&self, message_id: i64) -> anyhow::Result<Option<ThreadView>> {
+        self.engine.card_thread(SURFACE, message_id).await
     }
 
     /// `/nova …`: answered at once when it is quick; otherwise deferred ("Nova is

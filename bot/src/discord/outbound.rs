@@ -39,7 +39,7 @@ impl DiscordWriter {
         if self.open.lock().expect("open threads").contains(thread_id) {
             return Ok(());
         }
-        let title = self.engine.store().thread(thread_id).await?.map(|t| t.title).unwrap_or_default();
+        let title = self.engine.thread(thread_id).await?.map(|t| t.title).unwrap_or_default();
         let thread =
             CreateThread::new(components::thread_name(&title)).auto_archive_duration(AutoArchiveDuration::OneDay);
         match self.api.start_thread(*parent, *root, thread).await {

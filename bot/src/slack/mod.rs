@@ -19,7 +19,8 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
 use orchestrator::Engine;
-use orchestrator::engine::{CardAction, InboundEvent, Incoming, ProvideRefusal, ThreadRef, WarmSignal};
+use orchestrator::engine::{CardAction, InboundEvent, Incoming, ProvideRefusal, ThreadRef, ThreadView, WarmSignal};
+use orchestrator::texts::Card;
 use serde_json::{Value, json};
 
 use api::{CallError, SlackApi};
@@ -135,7 +136,7 @@ impl Slack {
         let bot_user = self.bot_user().await;
         let root = message.thread_ts.clone().unwrap_or_else(|| message.ts.clone());
         let key = ThreadKey::new(&message.channel, &root);
-        let known = self.engine.store().thread(&key.id()).await?.is_some_and(|t| t.surface == SURFACE);
+        let known = self.engine.is_session(SURFACE, &key.id()).await?;
         // Only messages that could start a session need the channel's binding.
         let quick = payloads::disposition(&message, bot_user, known, false);
         let disposition = match quick {
@@ -282,41 +283,33 @@ impl Slack {
                     refuse(format!("Nothing changed: {refusal}."));
                 }
             }
-            blocks::PROVIDE => {
-                let request = self.engine.store().credential_request(&action.value).await?;
-                match request {
-                    Some(request) if request.state == "pending" => {
-                        let Some(trigger) = action.trigger_id.as_deref() else {
-                            refuse("Slack sent no trigger for the form; click Provide again.".to_owned());
-                            return Ok(());
-                        };
-                        let modal = blocks::credential_modal(&request.id, &request.office, &request.name, &request.why);
-                        if let Err(error) = self.api.open_view(trigger, modal).await {
-                            tracing::warn!("cannot open the credential form: {error:#}");
-                            refuse(
-                                "I could not open the form (Slack allows 3 seconds); click Provide again.".to_owned(),
-                            );
-                        }
+            blocks::PROVIDE => match self.engine.credential_card(&action.value).await? {
+                Some(Card::Credential { id, office, name, why, state, .. }) if state == "pending" => {
+                    let Some(trigger) = action.trigger_id.as_deref() else {
+                        refuse("Slack sent no trigger for the form; click Provide again.".to_owned());
+                        return Ok(());
+                    };
+                    let modal = blocks::credential_modal(&id, &office, &name, &why);
+                    if let Err(error) = self.api.open_view(trigger, modal).await {
+                        tracing::warn!("cannot open the credential form: {error:#}");
+                        refuse("I could not open the form (Slack allows 3 seconds); click Provide again.".to_owned());
                     }
-                    Some(request) => {
-                        let by = request.provided_by.unwrap_or_else(|| "someone".to_owned());
-                        let refusal = ProvideRefusal::AlreadyProvided { name: request.name, by };
-                        refuse(format!("Nothing to do: {refusal}."));
-                    }
-                    None => refuse(format!("Nothing to do: {}.", ProvideRefusal::Unknown(action.value.clone()))),
                 }
-            }
+                Some(Card::Credential { name, provided_by, .. }) => {
+                    let by = provided_by.unwrap_or_else(|| "someone".to_owned());
+                    let refusal = ProvideRefusal::AlreadyProvided { name, by };
+                    refuse(format!("Nothing to do: {refusal}."));
+                }
+                _ => refuse(format!("Nothing to do: {}.", ProvideRefusal::Unknown(action.value.clone()))),
+            },
             other => tracing::debug!(action = other, "ignoring an unknown Slack action"),
         }
         Ok(())
     }
 
     /// The Slack thread a card belongs to.
-    async fn thread_of_card(&self, message_id: i64) -> anyhow::Result<Option<orchestrator::store::threads::Model>> {
-        let Some(message) = self.engine.store().message(message_id).await? else {
-            return Ok(None);
-        };
-        Ok(self.engine.store().thread(&message.thread_id).await?.filter(|t| t.surface == SURFACE))
+    async fn thread_of_card(&self, message_id: i64) -> anyhow::Result<Option<ThreadView>> {
+        self.engine.card_thread(SURFACE, message_id).await
     }
 
     /// `/nova …`: answered in the response itself, privately unless it concerns everyone.

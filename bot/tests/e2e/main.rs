@@ -7,6 +7,7 @@ mod discord;
 mod gce;
 mod harness;
 mod routing_sets;
+#[cfg(feature = "lab")]
 mod simulate;
 mod slack;
 mod stories;

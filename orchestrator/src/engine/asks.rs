@@ -191,6 +191,16 @@ impl Engine {
         Ok(())
     }
 
+    /// An approval as its card shows it (state, office, action), for a surface's buttons.
+    pub async fn approval_card(&self, id: &str) -> anyhow::Result<Option<Card>> {
+        Ok(self.store.approval(id).await?.as_ref().map(approval_card))
+    }
+
+    /// A credential request as its card shows it, for a surface's Provide button.
+    pub async fn credential_card(&self, id: &str) -> anyhow::Result<Option<Card>> {
+        Ok(self.store.credential_request(id).await?.as_ref().map(credential_card))
+    }
+
     pub async fn approvals_in_state(&self, state: &str) -> anyhow::Result<Vec<approvals::Model>> {
         self.store.approvals_in_state(state).await
     }

@@ -38,7 +38,7 @@ use crate::service_key::{KeyError, ServiceKey};
 pub use asks::{ApprovalAsk, AskRefusal, CredentialAsk, ProvideRefusal};
 pub use prewarm::{Prewarm, WarmSignal};
 pub use runs::EventRefusal;
-pub use views::{MessageView, OfficeView, Update};
+pub use views::{MessageView, OfficeView, ThreadView, Update};
 
 use crate::config::Config;
 use crate::context::Templates;

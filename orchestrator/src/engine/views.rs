@@ -54,6 +54,32 @@ pub struct OfficeView {
     pub prewarmed: bool,
 }
 
+/// A session's thread, as surfaces and the console need it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ThreadView {
+    pub id: String,
+    pub channel: String,
+    pub title: String,
+    pub office: Option<String>,
+    pub repo: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<store::threads::Model> for ThreadView {
+    fn from(t: store::threads::Model) -> Self {
+        Self {
+            id: t.id,
+            channel: t.channel,
+            title: t.title,
+            office: t.office,
+            repo: t.repo,
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+        }
+    }
+}
+
 impl Engine {
     pub fn subscribe(&self) -> broadcast::Receiver<Update> {
         self.updates.subscribe()
@@ -90,5 +116,56 @@ impl Engine {
             .filter(|o| self.config.office(&o.name).is_some())
             .map(|o| self.office_view(o))
             .collect())
+    }
+
+    /// Whether `thread_id` is a session Nova has on `surface` (its replies then join it).
+    pub async fn is_session(&self, surface: &str, thread_id: &str) -> anyhow::Result<bool> {
+        Ok(self.store.thread(thread_id).await?.is_some_and(|t| t.surface == surface))
+    }
+
+    pub async fn thread(&self, id: &str) -> anyhow::Result<Option<ThreadView>> {
+        Ok(self.store.thread(id).await?.map(ThreadView::from))
+    }
+
+    /// A thread's messages, oldest first; `None` for a thread Nova does not have.
+    pub async fn thread_messages(&self, id: &str) -> anyhow::Result<Option<Vec<MessageView>>> {
+        if self.store.thread(id).await?.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(self.store.thread_messages(id).await?.into_iter().map(MessageView::from).collect()))
+    }
+
+    /// A channel's sessions on `surface`, most recently active first.
+    pub async fn threads_in_channel(&self, surface: &str, channel: &str) -> anyhow::Result<Vec<ThreadView>> {
+        Ok(self.store.threads_in_channel(surface, channel).await?.into_iter().map(ThreadView::from).collect())
+    }
+
+    /// `surface`'s sessions active since `since` (unix ms), most recent first.
+    pub async fn sessions_since(&self, surface: &str, since: i64, limit: u64) -> anyhow::Result<Vec<ThreadView>> {
+        Ok(self.store.active_threads(surface, since, limit).await?.into_iter().map(ThreadView::from).collect())
+    }
+
+    /// The session on `surface` that a card (one of Nova's messages) is in.
+    pub async fn card_thread(&self, surface: &str, message_id: i64) -> anyhow::Result<Option<ThreadView>> {
+        let Some(message) = self.store.message(message_id).await? else {
+            return Ok(None);
+        };
+        Ok(self.store.thread(&message.thread_id).await?.filter(|t| t.surface == surface).map(ThreadView::from))
+    }
+
+    /// The card of message `message_id` in `thread_id`, if it is one there.
+    pub async fn card_in_thread(&self, thread_id: &str, message_id: i64) -> anyhow::Result<Option<Card>> {
+        let message = self.store.message(message_id).await?.filter(|m| m.thread_id == thread_id);
+        Ok(message.and_then(|m| m.card).as_deref().and_then(Card::from_json))
+    }
+
+    /// The dedupe key of the newest event recorded from `surface`, if any.
+    pub async fn latest_event_key(&self, surface: &str) -> anyhow::Result<Option<String>> {
+        self.store.latest_inbound_key(surface).await
+    }
+
+    /// The audit trail, oldest first, filtered by office, run and time.
+    pub async fn audit_trail(&self, filter: &store::AuditFilter) -> anyhow::Result<Vec<store::audit::Model>> {
+        self.store.audit_trail(filter).await
     }
 }
