@@ -56,11 +56,11 @@ const OFFICE_SLOTS: u64 = 2;
 /// How long a failed office waits before Nova tries to wake it again.
 const FAILED_RETRY: Duration = Duration::from_secs(30);
 /// The office loop's safety-net tick, for work from other replicas and for timers.
-const TICK: Duration = Duration::from_millis(500);
+const TICK: Duration = Duration::from_secs(1);
 /// The routing loop's: this replica's events wake it at once; this is for other replicas'.
 const INBOUND_TICK: Duration = Duration::from_secs(1);
 /// How often the gauges (offices by state, queue, backlog age) are read from the store.
-const GAUGES: Duration = Duration::from_secs(2);
+const GAUGES: Duration = Duration::from_secs(5);
 /// Inbound events read per routing round.
 const ROUTE_BATCH: u64 = 256;
 /// Events routed at once: reads overlap, and on Postgres so do the writes.

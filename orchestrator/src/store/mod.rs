@@ -97,6 +97,9 @@ impl Store {
             .sqlx_logging(false)
             .max_connections(if sqlite { 8 } else { 16 })
             .acquire_timeout(Duration::from_secs(10))
+            // A SQLite connection is a file handle that cannot go stale: no ping before
+            // each use (it doubled the cost of every query).
+            .test_before_acquire(!sqlite)
             // Per connection, so every pooled connection gets them: WAL lets readers work
             // while a writer commits; NORMAL syncs at checkpoints rather than at every
             // commit (still durable across a process crash); the busy timeout makes
@@ -486,7 +489,8 @@ impl Store {
         if !waited_on.is_empty() {
             wanted = wanted.add(offices::Column::Name.is_in(waited_on));
         }
-        Ok(offices::Entity::find().filter(wanted).order_by_asc(offices::Column::Name).all(&self.db).await?)
+        // No ORDER BY: sorting by name would have SQLite walk every office by name.
+        Ok(offices::Entity::find().filter(wanted).all(&self.db).await?)
     }
 
     /// How many offices are in each state, and prompts in each state: for the gauges.
