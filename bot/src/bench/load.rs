@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use orchestrator::config::Config;
 
-use super::{percentile, summary};
+use super::{percentile, start_nova, summary};
 
 /// Slack Events API ack latency: signed `message` events in a bound channel (each a
 /// new request, so each is recorded, routed and queued) at a steady rate against the
@@ -20,23 +20,7 @@ pub async fn slack(rate: u32, seconds: u32, run_engine: bool) -> anyhow::Result<
     let data_dir = tempfile::tempdir()?;
     let mut config = Config::demo();
     config.store.data_dir = data_dir.path().to_owned();
-    let running = crate::start(crate::Options {
-        config,
-        listen: Some("127.0.0.1:0".parse()?),
-        office_program: crate::office_program()?,
-        database_url: None,
-        run_engine,
-        slack: Some(crate::slack::settings::SlackSettings {
-            signing_secret: slack.signing_secret.clone(),
-            bot_token: slack.bot_token.clone(),
-            app_token: None,
-            api_url: slack.api_url.clone(),
-            edit_interval: Duration::from_secs(1),
-        }),
-        discord: None,
-        gce: None,
-    })
-    .await?;
+    let running = start_nova(config, None, run_engine, Some(slack_settings(&slack))).await?;
     slack.connect(&running.url());
 
     let bare = axum::Router::new()
@@ -151,6 +135,17 @@ pub async fn burst(
     Ok(())
 }
 
+/// Nova's Slack settings for the stand-in, with progress edited at most once a second.
+fn slack_settings(slack: &testkit::slack::FakeSlack) -> crate::slack::settings::SlackSettings {
+    crate::slack::settings::SlackSettings {
+        signing_secret: slack.signing_secret.clone(),
+        bot_token: slack.bot_token.clone(),
+        app_token: None,
+        api_url: slack.api_url.clone(),
+        edit_interval: Duration::from_secs(1),
+    }
+}
+
 /// Every half second: what waits at each stage (to see which one falls behind).
 async fn print_timeline(store: orchestrator::store::Store) {
     let started = Instant::now();
@@ -184,23 +179,7 @@ async fn burst_on(
     let data_dir = tempfile::tempdir()?;
     let mut config = Config::parse(BURST_WORKSPACE, "burst workspace").context("the burst workspace is valid")?;
     config.store.data_dir = data_dir.path().to_owned();
-    let running = crate::start(crate::Options {
-        config,
-        listen: Some("127.0.0.1:0".parse()?),
-        office_program: crate::office_program()?,
-        database_url: Some(database_url.to_owned()),
-        run_engine: true,
-        slack: Some(crate::slack::settings::SlackSettings {
-            signing_secret: slack.signing_secret.clone(),
-            bot_token: slack.bot_token.clone(),
-            app_token: None,
-            api_url: slack.api_url.clone(),
-            edit_interval: Duration::from_secs(1),
-        }),
-        discord: None,
-        gce: None,
-    })
-    .await?;
+    let running = start_nova(config, Some(database_url.to_owned()), true, Some(slack_settings(&slack))).await?;
     slack.connect(&running.url());
     // Build every event before the clock starts: the load generator only signs and sends.
     let events: Vec<(String, Vec<u8>)> = (0..total)
@@ -294,17 +273,7 @@ async fn idle_cpu(offices: usize, over: Duration) -> anyhow::Result<()> {
     }
     let mut config = Config::parse(&text, "idle workspace")?;
     config.store.data_dir = data_dir.path().to_owned();
-    let running = crate::start(crate::Options {
-        config,
-        listen: Some("127.0.0.1:0".parse()?),
-        office_program: crate::office_program()?,
-        database_url: None,
-        run_engine: true,
-        slack: None,
-        discord: None,
-        gce: None,
-    })
-    .await?;
+    let running = start_nova(config, None, true, None).await?;
     // Let start-up work (migrations, 2,000 office rows, recovery, the WAL's first
     // checkpoint) settle first.
     tokio::time::sleep(Duration::from_secs(5)).await;

@@ -15,6 +15,26 @@ use orchestrator::texts::{Card, RunStatus};
 use provisioner::snapshot::Snapshots;
 use rand::RngCore;
 
+/// Nova on a free loopback port, as `nova serve` would run it with `config`.
+pub(crate) async fn start_nova(
+    config: Config,
+    database_url: Option<String>,
+    run_engine: bool,
+    slack: Option<crate::slack::settings::SlackSettings>,
+) -> anyhow::Result<crate::Running> {
+    crate::start(crate::Options {
+        config,
+        listen: Some("127.0.0.1:0".parse()?),
+        office_program: crate::office_program()?,
+        database_url,
+        run_engine,
+        slack,
+        discord: None,
+        gce: None,
+    })
+    .await
+}
+
 /// Percentiles of a set of durations, in milliseconds.
 pub fn summary(samples: &mut [Duration]) -> String {
     samples.sort();
@@ -41,17 +61,7 @@ pub async fn wake(iterations: usize) -> anyhow::Result<()> {
             runtime.env.insert("NOVA_EXAMPLE_STEP_MS".to_owned(), "0".to_owned());
         }
     }
-    let running = crate::start(crate::Options {
-        config,
-        listen: Some("127.0.0.1:0".parse()?),
-        office_program: crate::office_program()?,
-        database_url: None,
-        run_engine: true,
-        slack: None,
-        discord: None,
-        gce: None,
-    })
-    .await?;
+    let running = start_nova(config, None, true, None).await?;
     let engine = running.engine.clone();
     let mut updates = engine.subscribe();
     let (mut asleep, mut warm) = (Vec::new(), Vec::new());
