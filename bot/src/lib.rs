@@ -10,6 +10,7 @@ pub mod mirror;
 pub mod office_api;
 pub mod route_cmd;
 pub mod server;
+pub mod sign_in;
 #[cfg(feature = "lab")]
 pub mod simulate;
 pub mod slack;
@@ -111,8 +112,7 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
     // be told which one to use.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let config = Arc::new(options.config);
-    std::fs::create_dir_all(&config.store.data_dir)
-        .with_context(|| format!("cannot create data dir {}", config.store.data_dir.display()))?;
+    orchestrator::store::ensure_private_dir(&config.store.data_dir)?;
     let url = options
         .database_url
         .unwrap_or_else(|| database_url(config.store.database_url.as_deref(), &config.store.data_dir));
@@ -120,12 +120,6 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
     let listen = options.listen.unwrap_or(config.server.listen);
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
-    if !addr.ip().is_loopback() {
-        tracing::warn!(
-            "listening on {addr}: the console at / has no login and trusts the name people type, so anyone who can \
-             reach this address can post and decide approvals as anyone; put it behind authentication or listen on 127.0.0.1"
-        );
-    }
     let nova_url = config.server.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
     let engine_options = EngineOptions { office_program: options.office_program, nova_url, gce: options.gce };
     let engine = Engine::new(config, store, engine_options).await?;
@@ -139,7 +133,8 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
     };
     let mut workers = slack.as_ref().map(|slack| slack.spawn_workers()).unwrap_or_default();
     workers.extend(discord.as_ref().map(|discord| discord.spawn_workers()).unwrap_or_default());
-    let app = server::router(Arc::clone(&engine), metrics::handle(), slack, discord.clone());
+    let hosts = sign_in::AllowedHosts::for_config(engine.config(), addr);
+    let app = server::router(Arc::clone(&engine), metrics::handle(), slack, discord.clone(), hosts);
     let server = tokio::spawn(async move {
         // Acks and small JSON answers go out at once, not after the peer's delayed ACK.
         let listener = listener.tap_io(|tcp| {

@@ -62,6 +62,14 @@ enum Command {
         #[arg(long)]
         since: Option<String>,
     },
+    /// Print a one-time link that signs a person in to the console (15 minutes).
+    Login {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Who signs in: a person in [people] (or any name, when none are configured).
+        #[arg(long = "as")]
+        person: Option<String>,
+    },
     /// List approvals waiting for a person (or in another state).
     Approvals {
         #[arg(long)]
@@ -225,6 +233,8 @@ enum OfficeCommand {
     Serve(provisioner::office::ServeArgs),
     /// On a pool VM: wait unassigned until Nova assigns an office, then serve it.
     Pool(provisioner::office::PoolArgs),
+    /// Confine this process (Landlock), then run the agent runtime.
+    Sandbox(provisioner::sandbox::SandboxArgs),
     /// For the agent: ask a person to approve an action and wait (exit 0 approved,
     /// 3 rejected, 4 expired).
     RequestApproval(provisioner::office::ApprovalArgs),
@@ -278,6 +288,17 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             })
             .await?;
             tracing::info!("Nova is up: open {} for the console", running.url());
+            if !running.engine.anyone_signed_in().await? {
+                // To the terminal only, never the log: the link signs its opener in.
+                match running.engine.issue_login_link(None).await? {
+                    Ok((person, token)) => println!(
+                        "Sign in to the console as {person} (once, within 15 minutes): {}\n\
+                         Later, `nova login` prints a new link.",
+                        orchestrator::engine::people::login_url(running.engine.config(), &token)
+                    ),
+                    Err(refusal) => println!("Sign in with `nova login --as NAME`: {refusal}"),
+                }
+            }
             tokio::signal::ctrl_c().await.context("cannot wait for Ctrl-C")?;
             tracing::info!("shutting down");
             running.stop().await;
@@ -338,6 +359,18 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             println!("re-sealed {resealed} secret(s) under master key `{}`", vault.current_key_id());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Login { config, person } => {
+            let (config, store) = config_and_store(config).await?;
+            let fallback = orchestrator::engine::people::host_user();
+            match orchestrator::engine::people::issue_login_link(&config, &store, person.as_deref(), &fallback).await? {
+                Ok((person, token)) => {
+                    println!("Sign in as {person} (once, within 15 minutes):");
+                    println!("{}", orchestrator::engine::people::login_url(&config, &token));
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(refusal) => anyhow::bail!("{refusal}"),
+            }
+        }
         Command::Audit { config, office, run, since } => {
             let (_, store) = config_and_store(config).await?;
             let since = since
@@ -352,6 +385,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         }
         Command::Office { command: OfficeCommand::Serve(args) } => done(provisioner::office::serve(args).await),
         Command::Office { command: OfficeCommand::Pool(args) } => done(provisioner::office::pool(args).await),
+        Command::Office { command: OfficeCommand::Sandbox(args) } => provisioner::sandbox::exec(args),
         Command::Office { command: OfficeCommand::RequestApproval(args) } => {
             provisioner::office::request_approval(args).await
         }

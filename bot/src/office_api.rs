@@ -53,6 +53,7 @@ fn refused(refusal: AskRefusal) -> ApiError {
         AskRefusal::UnknownRun(_) => StatusCode::CONFLICT,
         AskRefusal::Invalid(_) => StatusCode::BAD_REQUEST,
         AskRefusal::NotFound => StatusCode::NOT_FOUND,
+        AskRefusal::NotAnUpstreamSecret(_) => StatusCode::FORBIDDEN,
     };
     ApiError::new(status, refusal.to_string())
 }

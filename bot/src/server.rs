@@ -20,8 +20,9 @@ use tokio_stream::wrappers::BroadcastStream;
 
 use crate::discord::{self, Discord};
 use crate::http_error::{ApiError, ApiResult};
+use crate::sign_in::{AllowedHosts, SignedIn};
 use crate::slack::{self, Slack};
-use crate::{console, office_api};
+use crate::{console, office_api, sign_in};
 
 /// The one listener's routes: each part (console, office API, Slack, Discord) brings
 /// its own, with its own state; this only puts them together.
@@ -30,21 +31,24 @@ pub fn router(
     metrics: PrometheusHandle,
     slack: Option<Arc<Slack>>,
     discord: Option<Arc<Discord>>,
+    hosts: AllowedHosts,
 ) -> Router {
+    // What people use, signed in, and only under Nova's own host names.
+    let for_people = Router::new()
+        .route("/api/workspace", get(workspace))
+        .route("/api/offices", get(offices))
+        .route("/api/threads/{id}/messages", get(thread_messages))
+        .route("/api/stream", get(stream))
+        .route("/api/approvals", get(approvals))
+        .route("/api/audit", get(audit))
+        .with_state(Arc::clone(&engine))
+        .merge(console::routes(Arc::clone(&engine)))
+        .merge(sign_in::routes(Arc::clone(&engine)))
+        .layer(axum::middleware::from_fn_with_state(Arc::new(hosts), sign_in::check_host));
     Router::new()
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/metrics", get(move || render_metrics(metrics.clone())))
-        .merge(
-            Router::new()
-                .route("/api/workspace", get(workspace))
-                .route("/api/offices", get(offices))
-                .route("/api/threads/{id}/messages", get(thread_messages))
-                .route("/api/stream", get(stream))
-                .route("/api/approvals", get(approvals))
-                .route("/api/audit", get(audit))
-                .with_state(Arc::clone(&engine)),
-        )
-        .merge(console::routes(Arc::clone(&engine)))
+        .merge(for_people)
         .merge(office_api::routes(engine))
         .merge(slack::http::routes(slack))
         .merge(discord::http::routes(discord))
@@ -61,7 +65,7 @@ struct WorkspaceView {
     offices: Vec<orchestrator::engine::OfficeView>,
 }
 
-async fn workspace(State(engine): State<Arc<Engine>>) -> ApiResult<Json<WorkspaceView>> {
+async fn workspace(State(engine): State<Arc<Engine>>, _: SignedIn) -> ApiResult<Json<WorkspaceView>> {
     let config = engine.config();
     Ok(Json(WorkspaceView {
         name: config.workspace.name.clone(),
@@ -70,12 +74,16 @@ async fn workspace(State(engine): State<Arc<Engine>>) -> ApiResult<Json<Workspac
     }))
 }
 
-async fn offices(State(engine): State<Arc<Engine>>) -> ApiResult<Json<Vec<orchestrator::engine::OfficeView>>> {
+async fn offices(
+    State(engine): State<Arc<Engine>>,
+    _: SignedIn,
+) -> ApiResult<Json<Vec<orchestrator::engine::OfficeView>>> {
     Ok(Json(engine.offices().await?))
 }
 
 async fn thread_messages(
     State(engine): State<Arc<Engine>>,
+    _: SignedIn,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<MessageView>>> {
     match engine.thread_messages(&id).await? {
@@ -85,7 +93,7 @@ async fn thread_messages(
 }
 
 /// Server-sent events: every message posted or edited and every office state change.
-async fn stream(State(engine): State<Arc<Engine>>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+async fn stream(State(engine): State<Arc<Engine>>, _: SignedIn) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let updates = BroadcastStream::new(engine.subscribe()).filter_map(|update| {
         // A lagging client skips what it missed; it reloads the thread on `lagged`.
         let event = match update {
@@ -109,9 +117,14 @@ struct AuditQuery {
 /// The audit trail, filtered by office, run id and time (`since=2h` or RFC 3339).
 async fn audit(
     State(engine): State<Arc<Engine>>,
+    _: SignedIn,
     query: Result<axum::extract::Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Vec<orchestrator::store::audit::Model>>> {
     let axum::extract::Query(query) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+    if query.limit.is_some_and(|limit| limit > orchestrator::store::AUDIT_PAGE_MAX) {
+        let message = format!("limit is at most {}", orchestrator::store::AUDIT_PAGE_MAX);
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, message));
+    }
     let since = match &query.since {
         Some(value) => Some(
             orchestrator::store::parse_since(value, orchestrator::store::now_ms())
@@ -133,6 +146,7 @@ struct ApprovalsQuery {
 /// Approvals in a state (`pending` by default): what waits for a person.
 async fn approvals(
     State(engine): State<Arc<Engine>>,
+    _: SignedIn,
     query: Result<axum::extract::Query<ApprovalsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Vec<orchestrator::store::approvals::Model>>> {
     let axum::extract::Query(query) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;

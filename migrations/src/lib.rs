@@ -15,6 +15,7 @@ mod m20261121_000006_surface_posts;
 mod m20261121_000007_prewarm;
 mod m20261121_000008_warm_pools;
 mod m20261130_000009_throughput;
+mod m20261201_000010_sign_in;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000007_prewarm::Migration),
             Box::new(m20261121_000008_warm_pools::Migration),
             Box::new(m20261130_000009_throughput::Migration),
+            Box::new(m20261201_000010_sign_in::Migration),
         ]
     }
 }

@@ -24,8 +24,9 @@ pub fn requirement(config: &Config, kind: &str, amount_usd: Option<f64>) -> Requ
     };
     match config.approvals.iter().find(|p| p.kind == kind) {
         Some(policy) => {
+            // Only a real, non-negative amount can fall under the threshold.
             if let (Some(threshold), Some(amount)) = (policy.over_usd, amount_usd)
-                && amount <= threshold
+                && (0.0..=threshold).contains(&amount)
             {
                 return Requirement::NotNeeded;
             }
@@ -54,8 +55,11 @@ pub enum DecisionRefusal {
     Unknown(String),
 }
 
-/// The permission check, first thing in every decision.
-pub fn may_decide(approval: &approvals::Model, user: &str, now_ms: i64) -> Result<(), DecisionRefusal> {
+/// The permission check, first thing in every decision. `identities` are every name
+/// the deciding person goes by ([`Config::identities`]): whether they click in Slack,
+/// Discord or the console, they are the same person.
+pub fn may_decide(approval: &approvals::Model, identities: &[String], now_ms: i64) -> Result<(), DecisionRefusal> {
+    let user = identities.first().map(String::as_str).unwrap_or_default();
     match approval.state.as_str() {
         "pending" if approval.expires_at <= now_ms => return Err(DecisionRefusal::Expired),
         "pending" => {}
@@ -67,11 +71,11 @@ pub fn may_decide(approval: &approvals::Model, user: &str, now_ms: i64) -> Resul
             });
         }
     }
-    if approval.requester == user {
+    if identities.contains(&approval.requester) {
         return Err(DecisionRefusal::Requester(user.to_owned()));
     }
     let people: Vec<String> = serde_json::from_str(&approval.approvers).unwrap_or_default();
-    if !people.is_empty() && !people.iter().any(|p| p == user) {
+    if !people.is_empty() && !people.iter().any(|p| identities.contains(p)) {
         return Err(DecisionRefusal::NotAnApprover { user: user.to_owned(), people: people.join(", ") });
     }
     Ok(())
@@ -130,6 +134,8 @@ mod tests {
         );
         assert_eq!(requirement(&config, "spend", Some(40.0)), Requirement::NotNeeded);
         assert!(matches!(requirement(&config, "spend", Some(400.0)), Requirement::Needed { .. }));
+        assert!(matches!(requirement(&config, "spend", Some(-400.0)), Requirement::Needed { .. }));
+        assert!(matches!(requirement(&config, "spend", Some(f64::NAN)), Requirement::Needed { .. }));
         let Requirement::Needed { people, .. } = requirement(&config, "create_office", None) else { panic!() };
         assert_eq!(people, ["alice", "carol", "frank"], "an uncovered kind needs anyone holding a role");
     }
@@ -137,18 +143,39 @@ mod tests {
     #[test]
     fn only_an_approver_who_did_not_ask_may_decide() {
         let pending = approval("pending", "bob", &["alice", "carol"]);
-        assert_eq!(may_decide(&pending, "alice", 0), Ok(()));
-        insta::assert_snapshot!(may_decide(&pending, "mallory", 0).unwrap_err(), @"mallory may not decide this; it needs one of: alice, carol");
+        assert_eq!(may_decide(&pending, &ids("alice"), 0), Ok(()));
+        insta::assert_snapshot!(may_decide(&pending, &ids("mallory"), 0).unwrap_err(), @"mallory may not decide this; it needs one of: alice, carol");
         let own = approval("pending", "alice", &["alice", "carol"]);
-        insta::assert_snapshot!(may_decide(&own, "alice", 0).unwrap_err(), @"alice asked for this work, so someone else has to approve it");
+        insta::assert_snapshot!(may_decide(&own, &ids("alice"), 0).unwrap_err(), @"alice asked for this work, so someone else has to approve it");
         let open = approval("pending", "bob", &[]);
-        assert_eq!(may_decide(&open, "anyone", 0), Ok(()));
+        assert_eq!(may_decide(&open, &ids("anyone"), 0), Ok(()));
+    }
+
+    fn ids(user: &str) -> Vec<String> {
+        vec![user.to_owned()]
+    }
+
+    #[test]
+    fn a_person_is_the_same_person_on_every_surface() {
+        let mut config = config();
+        config.people.insert(
+            "alice".into(),
+            crate::config::Person { slack: Some("U_ALICE".into()), discord: Some("1101".into()) },
+        );
+        // Alice asked in Slack; in the console she is still the requester.
+        let own = approval("pending", "U_ALICE", &["alice", "carol"]);
+        assert!(matches!(may_decide(&own, &config.identities("alice"), 0), Err(DecisionRefusal::Requester(_))));
+        // The dba role names her by name; her Discord click counts.
+        let pending = approval("pending", "bob", &["alice", "carol"]);
+        assert_eq!(may_decide(&pending, &config.identities("1101"), 0), Ok(()));
+        assert!(config.holds_role("U_ALICE", "dba"));
+        assert!(!config.holds_role("U_MALLORY", "dba"));
     }
 
     #[test]
     fn decided_and_expired_approvals_stay_decided() {
-        insta::assert_snapshot!(may_decide(&approval("approved", "bob", &[]), "alice", 0).unwrap_err(), @"this approval was already approved by carol");
-        assert_eq!(may_decide(&approval("pending", "bob", &[]), "alice", 5_000), Err(DecisionRefusal::Expired));
-        assert_eq!(may_decide(&approval("expired", "bob", &[]), "alice", 0), Err(DecisionRefusal::Expired));
+        insta::assert_snapshot!(may_decide(&approval("approved", "bob", &[]), &ids("alice"), 0).unwrap_err(), @"this approval was already approved by carol");
+        assert_eq!(may_decide(&approval("pending", "bob", &[]), &ids("alice"), 5_000), Err(DecisionRefusal::Expired));
+        assert_eq!(may_decide(&approval("expired", "bob", &[]), &ids("alice"), 0), Err(DecisionRefusal::Expired));
     }
 }

@@ -68,7 +68,7 @@ pub fn parse(text: &str) -> Result<Command, ParseError> {
 pub fn may_operate(config: &Config, user: &str) -> Result<(), String> {
     match config.roles.get(OPERATOR_ROLE) {
         None => Ok(()),
-        Some(holders) if holders.iter().any(|h| h == user) => Ok(()),
+        Some(_) if config.holds_role(user, OPERATOR_ROLE) => Ok(()),
         Some(_) => Err(format!("Only people with the `{OPERATOR_ROLE}` role may do that.")),
     }
 }

@@ -213,3 +213,21 @@ async fn rotating_the_master_key_reseals_every_secret() {
     );
     db.cleanup().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_audit_query_with_a_huge_limit_returns_what_there_is() {
+    let (store, db) = store().await;
+    for action in ["route", "wake"] {
+        let entry = orchestrator::store::AuditEntry {
+            actor: "nova".to_owned(),
+            office: Some("maker".to_owned()),
+            run_id: None,
+            action,
+            details: serde_json::json!({}),
+        };
+        store.audit(entry).await.unwrap();
+    }
+    let filter = orchestrator::store::AuditFilter { limit: Some(u64::MAX), ..Default::default() };
+    assert_eq!(store.audit_trail(&filter).await.unwrap().len(), 2);
+    db.cleanup().await.unwrap();
+}

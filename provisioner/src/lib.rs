@@ -6,6 +6,7 @@ pub mod gce;
 pub mod local;
 pub mod office;
 pub mod protocol;
+pub mod sandbox;
 pub mod snapshot;
 pub mod tiers;
 

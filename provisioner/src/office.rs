@@ -86,8 +86,11 @@ struct Office {
     token: String,
     queue: mpsc::UnboundedSender<RunRequest>,
     accepted: Mutex<HashSet<String>>,
-    /// Where the agent reaches this daemon: loopback only.
+    /// Where the agent reaches this daemon: loopback only, under a path only this
+    /// office's runtime is told (`http://127.0.0.1:{port}/{key}`), so another office's
+    /// runtime cannot use this office's proxy or asks.
     agent_api: String,
+    agent_port: u16,
     upstreams: Mutex<Vec<Upstream>>,
     http: reqwest::Client,
     /// Where `/snapshot` stores the workspace (a pool VM's office; a local office is
@@ -120,15 +123,23 @@ async fn open_office(args: ServeArgs, token: String, snapshots: Option<Snapshots
     std::fs::create_dir_all(&args.workspace).with_context(|| format!("cannot create {}", args.workspace.display()))?;
     let (queue, runs) = mpsc::unbounded_channel();
     let agent_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("cannot open the agent API")?;
-    let agent_api = format!("http://{}", agent_listener.local_addr()?);
+    let agent_port = agent_listener.local_addr()?.port();
+    let agent_key = uuid::Uuid::new_v4().simple().to_string();
+    let agent_api = format!("http://127.0.0.1:{agent_port}/{agent_key}");
     let office = Arc::new(Office {
         args: args.clone(),
         token: token.clone(),
         queue,
         accepted: Mutex::new(HashSet::new()),
         agent_api,
+        agent_port,
         upstreams: Mutex::new(Vec::new()),
-        http: reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?,
+        // A redirect would carry the injected credential to wherever the upstream
+        // points (reqwest drops only `Authorization` on a cross-host hop): never follow.
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?,
         snapshots,
         sealed: false.into(),
     });
@@ -143,6 +154,7 @@ async fn open_office(args: ServeArgs, token: String, snapshots: Option<Snapshots
         .route("/credentials/{id}", get(agent_answer))
         .route("/proxy/{upstream}/{*rest}", any(proxy))
         .with_state(office.clone());
+    let agent = Router::new().nest(&format!("/{agent_key}"), agent);
     tokio::spawn(async move {
         if let Err(error) = axum::serve(agent_listener.tap_io(no_delay), agent).await {
             eprintln!("agent API stopped: {error}");
@@ -372,14 +384,38 @@ async fn execute(run: &RunRequest, office: &Office, emitter: &mut Emitter<'_>) -
         .collect::<Result<_, _>>()
         .context("the runtime command has a bad template")?;
     let (program, rest) = argv.split_first().context("the runtime command is empty")?;
+    let scratch = crate::sandbox::scratch_dir(&args.workspace);
+    std::fs::create_dir_all(&scratch).with_context(|| format!("cannot create {}", scratch.display()))?;
+    let path = std::env::var_os("PATH").unwrap_or_default();
 
-    let mut command = tokio::process::Command::new(program);
+    let sandbox = &run.runtime.sandbox;
+    let mut command = if sandbox.enabled {
+        let mut command = tokio::process::Command::new(&exe);
+        if cli.ends_with(" office") {
+            command.arg("office");
+        }
+        command.arg("sandbox").arg("--workspace").arg(&args.workspace).arg("--scratch").arg(&scratch);
+        let readable =
+            sandbox.read.iter().cloned().chain([exe.clone()]).chain(crate::sandbox::program_path(program, Some(&path)));
+        for read in readable {
+            command.arg("--read").arg(read);
+        }
+        for port in sandbox.ports.iter().chain([&office.agent_port]) {
+            command.arg("--port").arg(port.to_string());
+        }
+        command.arg("--").arg(program).args(rest);
+        command
+    } else {
+        let mut command = tokio::process::Command::new(program);
+        command.args(rest);
+        command
+    };
     command
-        .args(rest)
         .current_dir(&args.workspace)
         .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("PATH", &path)
         .env("HOME", &args.workspace)
+        .env("TMPDIR", &scratch)
         .env("LANG", "C.UTF-8")
         .envs(&run.runtime.env)
         .env("NOVA_PROMPT", &run.prompt)
@@ -519,20 +555,27 @@ async fn proxy(
         .send()
         .await
         .map_err(|e| (StatusCode::BAD_GATEWAY, format!("Nova is unreachable: {e}")))?;
-    if secret.status() == reqwest::StatusCode::NOT_FOUND {
-        let message = format!("no credential `{}` yet: ask for it with request-credential", upstream.secret);
-        return Err((StatusCode::UNAUTHORIZED, message));
+    // Fail closed: a request without its credential never goes out.
+    match secret.status() {
+        reqwest::StatusCode::NOT_FOUND => {
+            let message = format!("no credential `{}` yet: ask for it with request-credential", upstream.secret);
+            return Err((StatusCode::UNAUTHORIZED, message));
+        }
+        status if !status.is_success() => {
+            let message = format!("Nova did not give the credential `{}` ({status})", upstream.secret);
+            return Err((StatusCode::BAD_GATEWAY, message));
+        }
+        _ => {}
     }
     let secret: serde_json::Value = secret.json().await.map_err(|e| (StatusCode::BAD_GATEWAY, e.to_string()))?;
-    let value = upstream.value.replace("{secret}", secret["value"].as_str().unwrap_or_default());
-    let mut url = format!("{}/{}", upstream.url.trim_end_matches('/'), rest);
-    if let Some(query) = uri.query() {
-        url.push('?');
-        url.push_str(query);
-    }
+    let Some(secret) = secret["value"].as_str().filter(|value| !value.is_empty()) else {
+        return Err((StatusCode::BAD_GATEWAY, format!("Nova gave no value for `{}`", upstream.secret)));
+    };
+    let value = upstream.value.replace("{secret}", secret);
+    let url = upstream_url(&upstream.url, &rest, uri.query()).map_err(|refused| (StatusCode::BAD_REQUEST, refused))?;
     let method = reqwest::Method::from_bytes(method.as_str().as_bytes())
         .map_err(|_| (StatusCode::BAD_REQUEST, "bad method".to_owned()))?;
-    let mut request = office.http.request(method, &url).body(body);
+    let mut request = office.http.request(method, url).body(body);
     for (header, header_value) in &headers {
         let hop =
             ["host", "authorization", "connection", "content-length", "transfer-encoding"].contains(&header.as_str());
@@ -554,6 +597,23 @@ async fn proxy(
         .to_owned();
     let body = response.bytes().await.map_err(|e| (StatusCode::BAD_GATEWAY, e.to_string()))?;
     Ok((status, [("content-type", content_type)], body).into_response())
+}
+
+/// The upstream URL for a proxied path: `rest` (already percent-decoded) appended to the
+/// upstream's base one segment at a time, each re-encoded, so the request stays under
+/// the base: `.` and `..` segments are refused, and an encoded `/` is just a separator.
+fn upstream_url(base: &str, rest: &str, query: Option<&str>) -> Result<reqwest::Url, String> {
+    let mut url = reqwest::Url::parse(base).map_err(|e| format!("the upstream's URL is invalid: {e}"))?;
+    let segments: Vec<&str> = rest.split(['/', '\\']).collect();
+    if segments.iter().any(|segment| matches!(*segment, "." | "..")) {
+        return Err("a proxied path stays under the upstream's base: `.` and `..` are refused".to_owned());
+    }
+    url.path_segments_mut()
+        .map_err(|()| "the upstream's URL cannot take a path".to_owned())?
+        .pop_if_empty()
+        .extend(segments);
+    url.set_query(query);
+    Ok(url)
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -704,5 +764,17 @@ mod tests {
         assert!(safe_relative("/etc/passwd").is_none());
         assert!(safe_relative("a/../../b").is_none());
         assert!(safe_relative("").is_none());
+    }
+
+    #[test]
+    fn proxied_paths_stay_under_the_upstream_base() {
+        let base = "https://api.example.com/v1/";
+        let url = |rest: &str| upstream_url(base, rest, None).map(|url| url.to_string());
+        assert_eq!(url("chat/completions").unwrap(), "https://api.example.com/v1/chat/completions");
+        assert!(url("../admin").is_err());
+        assert!(url("a/../../admin").is_err(), "decoded `..%2F..%2F` is refused");
+        assert!(url("a\\..\\..\\admin").is_err());
+        assert_eq!(url("a%2Fb/c?d").unwrap(), "https://api.example.com/v1/a%252Fb/c%3Fd", "no smuggled query");
+        assert_eq!(upstream_url(base, "x", Some("q=1")).unwrap().as_str(), "https://api.example.com/v1/x?q=1");
     }
 }

@@ -81,6 +81,8 @@ pub struct RuntimeSpec {
     #[serde(default)]
     pub env: std::collections::BTreeMap<String, String>,
     pub timeout_secs: u64,
+    #[serde(default)]
+    pub sandbox: crate::sandbox::SandboxSpec,
 }
 
 /// Nova → office on every wake: files rendered from live config (SOUL.md, AGENTS.md)

@@ -75,6 +75,8 @@ pub struct Posted {
     pub history: Vec<(String, Value)>,
     /// Set for a reply to an interaction that only its user sees.
     pub ephemeral_for: Option<String>,
+    /// Whom posting it notified: `everyone`, `here`, `user:<id>`, `role:<id>`.
+    pub pinged: Vec<String>,
 }
 
 impl Posted {
@@ -363,6 +365,7 @@ impl FakeDiscord {
                 components: json!([]),
                 history: Vec::new(),
                 ephemeral_for: None,
+                pinged: Vec::new(),
             };
             let mut event = s.message_json(&message);
             // Without the MESSAGE_CONTENT intent a bot sees the text only of messages
@@ -825,6 +828,46 @@ fn validate_message(body: &Value, edit: bool) -> Result<(), (StatusCode, Value)>
     Ok(())
 }
 
+/// Whom a message notifies, by Discord's rules: without `allowed_mentions`, every
+/// `@everyone`/`@here`, `<@user>` and `<@&role>` in its content; with it, only the kinds
+/// named in `parse` and the ids listed in `users` and `roles`.
+fn pings(content: &str, allowed: Option<&Value>) -> Vec<String> {
+    let mut mentioned = Vec::new();
+    for broadcast in ["everyone", "here"] {
+        if content.contains(&format!("@{broadcast}")) {
+            mentioned.push(("everyone", broadcast.to_owned()));
+        }
+    }
+    for part in content.split("<@").skip(1) {
+        let Some((inner, _)) = part.split_once('>') else { continue };
+        let (kind, id) = match inner.strip_prefix('&') {
+            Some(role) => ("roles", role),
+            None => ("users", inner.trim_start_matches('!')),
+        };
+        if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) {
+            mentioned.push((kind, id.to_owned()));
+        }
+    }
+    let notifies = |kind: &str, id: &str| match allowed {
+        None => true,
+        Some(allowed) => {
+            let listed = |key: &str, value: &str| {
+                allowed[key].as_array().is_some_and(|values| values.iter().any(|v| v.as_str() == Some(value)))
+            };
+            listed("parse", kind) || (kind != "everyone" && listed(kind, id))
+        }
+    };
+    mentioned
+        .into_iter()
+        .filter(|(kind, id)| notifies(kind, id))
+        .map(|(kind, id)| match kind {
+            "everyone" => id,
+            "roles" => format!("role:{id}"),
+            _ => format!("user:{id}"),
+        })
+        .collect()
+}
+
 fn create_message(s: &mut Server, channel: &str, body: &Value, ephemeral_for: Option<String>) -> (StatusCode, Value) {
     if !s.channels.contains_key(channel) {
         return error(StatusCode::NOT_FOUND, 10003, "Unknown Channel");
@@ -841,6 +884,7 @@ fn create_message(s: &mut Server, channel: &str, body: &Value, ephemeral_for: Op
         components: body.get("components").cloned().unwrap_or(json!([])),
         history: Vec::new(),
         ephemeral_for,
+        pinged: pings(body["content"].as_str().unwrap_or_default(), body.get("allowed_mentions")),
     };
     let answer = s.message_json(&message);
     let ephemeral = message.ephemeral_for.is_some();
@@ -1071,4 +1115,18 @@ fn timestamp() -> String {
 
 pub fn now_secs() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mentions_ping_unless_allowed_mentions_says_otherwise() {
+        let content = "@everyone look, <@&42> and <@!7>";
+        assert_eq!(pings(content, None), ["everyone", "role:42", "user:7"]);
+        assert_eq!(pings(content, Some(&json!({"parse": []}))), Vec::<String>::new());
+        assert_eq!(pings(content, Some(&json!({"parse": ["users"], "roles": ["42"]}))), ["role:42", "user:7"]);
+        assert_eq!(pings("mail me at a@b.c <@x>", None), Vec::<String>::new());
+    }
 }

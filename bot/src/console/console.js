@@ -4,9 +4,6 @@
 const $ = (id) => document.getElementById(id);
 const view = { channel: null, thread: null, messages: new Map() };
 
-const authorInput = $('author');
-authorInput.value = localStorage.getItem('nova.author') || 'you';
-authorInput.addEventListener('change', () => localStorage.setItem('nova.author', authorInput.value.trim()));
 
 function clientId() {
   return (crypto.randomUUID && crypto.randomUUID()) || `${Date.now()}-${Math.random().toString(16).slice(2)}`;
@@ -16,6 +13,7 @@ async function api(path, body) {
   const init = body ? { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } : {};
   const response = await fetch(path, init);
   const data = await response.json().catch(() => ({}));
+  if (response.status === 401) $('signed-out').hidden = false;
   if (!response.ok) throw new Error(data.error || `request failed (${response.status})`);
   return data;
 }
@@ -122,7 +120,7 @@ async function pick(message, office, actions) {
   actions.querySelectorAll('button').forEach((b) => { b.disabled = true; });
   try {
     await api('/api/console/actions', {
-      thread_id: message.thread_id, message_id: message.id, author: authorInput.value.trim(),
+      thread_id: message.thread_id, message_id: message.id,
       action: 'pick', office, client_id: clientId(),
     });
   } catch (error) {
@@ -137,7 +135,7 @@ async function decide(message, card, action, actions) {
   actions.querySelectorAll('button').forEach((b) => { b.disabled = true; });
   try {
     await api('/api/console/actions', {
-      thread_id: message.thread_id, message_id: message.id, author: authorInput.value.trim(), action, client_id: clientId(),
+      thread_id: message.thread_id, message_id: message.id, action, client_id: clientId(),
     });
     showError('reply-error', '');
   } catch (error) {
@@ -166,7 +164,7 @@ $('credential-form').addEventListener('submit', async (event) => {
   try {
     const response = await fetch('/api/console/credentials', {
       method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ request_id: credentialRequest, author: authorInput.value.trim(), value }),
+      body: JSON.stringify({ request_id: credentialRequest, value }),
     });
     if (!response.ok) throw new Error((await response.json().catch(() => ({}))).error || `request failed (${response.status})`);
     $('credential-dialog').close();
@@ -233,7 +231,7 @@ async function send(textarea, threadId, errorId) {
   showError(errorId, '');
   try {
     const accepted = await api('/api/console/messages', {
-      channel: view.channel, thread_id: threadId, author: authorInput.value.trim(), text, client_id: clientId(),
+      channel: view.channel, thread_id: threadId, text, client_id: clientId(),
     });
     textarea.value = '';
     if (!threadId) await openThread(accepted.thread_id, text.slice(0, 120));
@@ -271,6 +269,8 @@ function connect() {
 }
 
 async function start() {
+  const me = await api('/api/me');
+  $('me').textContent = me.person;
   const workspace = await api('/api/workspace');
   $('workspace-name').textContent = workspace.name;
   for (const channel of workspace.channels) {

@@ -16,6 +16,7 @@ use orchestrator::texts::Card;
 use serde::{Deserialize, Serialize};
 
 use crate::http_error::{ApiError, ApiResult};
+use crate::sign_in::SignedIn;
 
 const INDEX: &str = include_str!("index.html");
 const SCRIPT: &str = include_str!("console.js");
@@ -51,7 +52,6 @@ pub async fn style() -> impl IntoResponse {
 pub struct PostMessage {
     pub channel: String,
     pub thread_id: Option<String>,
-    pub author: String,
     pub text: String,
     /// Set by the browser per message, so a retried post is recorded once.
     pub client_id: String,
@@ -66,6 +66,7 @@ pub struct Accepted {
 
 pub async fn post_message(
     State(engine): State<Arc<Engine>>,
+    SignedIn(person): SignedIn,
     body: Result<Json<PostMessage>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
     let Json(post) = body?;
@@ -74,7 +75,7 @@ pub async fn post_message(
         surface: "console".to_owned(),
         channel: post.channel.trim().trim_start_matches('#').to_lowercase(),
         thread: post.thread_id.map_or(ThreadRef::New, ThreadRef::Existing),
-        author: post.author.trim().to_owned(),
+        author: person,
         dedupe_key: post.client_id,
         event: InboundEvent::Message { text: post.text, context: Vec::new() },
     };
@@ -86,7 +87,6 @@ pub async fn post_message(
 pub struct PostAction {
     pub thread_id: String,
     pub message_id: i64,
-    pub author: String,
     pub action: ActionName,
     /// For `pick`: the office chosen.
     pub office: Option<String>,
@@ -103,6 +103,7 @@ pub enum ActionName {
 
 pub async fn post_action(
     State(engine): State<Arc<Engine>>,
+    SignedIn(person): SignedIn,
     body: Result<Json<PostAction>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
     let Json(post) = body?;
@@ -114,7 +115,7 @@ pub async fn post_action(
         }
         (decision @ (ActionName::Approve | ActionName::Reject), _) => {
             let approve = matches!(decision, ActionName::Approve);
-            return decide(&engine, &post.thread_id, post.message_id, post.author.trim(), approve).await;
+            return decide(&engine, &post.thread_id, post.message_id, &person, approve).await;
         }
     };
     let thread = engine
@@ -125,7 +126,7 @@ pub async fn post_action(
         surface: "console".to_owned(),
         channel: thread.channel,
         thread: ThreadRef::Existing(post.thread_id),
-        author: post.author.trim().to_owned(),
+        author: person,
         dedupe_key: post.client_id,
         event: InboundEvent::Action { message_id: post.message_id, action },
     };
@@ -160,7 +161,6 @@ async fn decide(
 #[serde(deny_unknown_fields)]
 pub struct ProvideCredential {
     pub request_id: String,
-    pub author: String,
     pub value: String,
 }
 
@@ -169,16 +169,13 @@ pub struct ProvideCredential {
 /// never echoed back.
 pub async fn provide_credential(
     State(engine): State<Arc<Engine>>,
+    SignedIn(person): SignedIn,
     body: Result<Json<ProvideCredential>, JsonRejection>,
 ) -> ApiResult<StatusCode> {
     // A rejection's text could quote the body, and the body holds the secret.
     let Json(provided) = body.map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "malformed request"))?;
-    let author = provided.author.trim();
-    if author.is_empty() || author.chars().count() > 64 {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "the author name must be 1–64 characters"));
-    }
     let value = orchestrator::vault::SecretValue::new(provided.value);
-    match engine.provide_credential(&provided.request_id, author, value).await? {
+    match engine.provide_credential(&provided.request_id, &person, value).await? {
         Ok(()) => Ok(StatusCode::NO_CONTENT),
         Err(refusal @ ProvideRefusal::Unknown(_)) => Err(ApiError::new(StatusCode::NOT_FOUND, refusal.to_string())),
         Err(refusal @ ProvideRefusal::AlreadyProvided { .. }) => {
@@ -223,6 +220,7 @@ async fn accept(engine: &Engine, incoming: Incoming) -> ApiResult<(StatusCode, J
 
 pub async fn threads(
     State(engine): State<Arc<Engine>>,
+    _: SignedIn,
     Path(channel): Path<String>,
 ) -> ApiResult<Json<Vec<ThreadView>>> {
     if !engine.config().channels().contains(&channel) {

@@ -154,12 +154,12 @@ impl DiscordApi {
     }
 
     pub async fn send(&self, channel: ChannelId, message: CreateMessage) -> Result<Message, CallError> {
-        let body = serde_json::to_value(message).expect("builders serialize");
+        let body = pings_nobody(serde_json::to_value(message).expect("builders serialize"));
         self.call("create message", Route::ChannelMessages { channel_id: channel }, LightMethod::Post, Some(body)).await
     }
 
     pub async fn edit(&self, channel: ChannelId, message: MessageId, edit: EditMessage) -> Result<Message, CallError> {
-        let body = serde_json::to_value(edit).expect("builders serialize");
+        let body = pings_nobody(serde_json::to_value(edit).expect("builders serialize"));
         let route = Route::ChannelMessage { channel_id: channel, message_id: message };
         self.call("edit message", route, LightMethod::Patch, Some(body)).await
     }
@@ -194,7 +194,10 @@ impl DiscordApi {
         token: &str,
         response: &CreateInteractionResponse,
     ) -> Result<(), CallError> {
-        let body = serde_json::to_value(response).expect("builders serialize");
+        let mut body = serde_json::to_value(response).expect("builders serialize");
+        if let Some(data) = body.get_mut("data").filter(|data| data.is_object()) {
+            *data = pings_nobody(data.take());
+        }
         let route = Route::InteractionResponse { interaction_id: interaction, token };
         self.call::<Value>("answer interaction", route, LightMethod::Post, Some(body)).await.map(|_| ())
     }
@@ -204,4 +207,11 @@ impl DiscordApi {
         let route = Route::WebhookOriginalInteractionResponse { application_id: application, token };
         self.call::<Value>("edit interaction answer", route, LightMethod::Patch, Some(body)).await.map(|_| ())
     }
+}
+
+/// What Nova posts quotes agents and people, and an agent's text may be written to
+/// page everyone: `@everyone`, a role or a user in it stays text, never a ping.
+fn pings_nobody(mut message: Value) -> Value {
+    message["allowed_mentions"] = serde_json::json!({"parse": []});
+    message
 }

@@ -79,11 +79,12 @@ async fn shows(browser: &fantoccini::Client, xpath: &str) {
         .unwrap_or_else(|e| panic!("the page never showed {xpath}: {e}"));
 }
 
-/// Types `name` into "You are".
-async fn be(browser: &fantoccini::Client, name: &str) {
-    let author = browser.find(Locator::Id("author")).await.unwrap();
-    author.clear().await.unwrap();
-    author.send_keys(name).await.unwrap();
+/// Signs in as `name` by opening a login link (what `nova login` prints), then opens `page`.
+async fn sign_in(browser: &fantoccini::Client, nova: &Nova, name: &str, page: &str) {
+    let (_, token) = nova.engine().issue_login_link(Some(name)).await.unwrap().unwrap();
+    browser.goto(&nova.url(&format!("/login?token={token}"))).await.unwrap();
+    browser.goto(&nova.url(page)).await.unwrap();
+    shows(browser, &format!("//strong[@id='me' and text()='{name}']")).await;
 }
 
 async fn start_thread(browser: &fantoccini::Client, text: &str) {
@@ -97,10 +98,8 @@ async fn a_person_posts_in_the_console_and_watches_the_office_work() {
     let nova = Nova::start().await;
     let profile = tempfile::tempdir().unwrap();
     let browser = browser(port, &profile).await;
-    browser.goto(&nova.url("/#payments")).await.unwrap();
-
+    sign_in(&browser, &nova, "alice", "/#payments").await;
     shows(&browser, "//li[@data-office='maker']/span[@data-state='asleep']").await;
-    be(&browser, "alice").await;
     start_thread(&browser, "the coupon field rejects valid codes, please fix").await;
     shows(&browser, "//li[contains(@class,'message') and contains(., 'Routing to maker')]").await;
     shows(&browser, "//li[contains(@class,'result') and contains(., 'Example runtime')]").await;
@@ -122,9 +121,7 @@ async fn an_approver_approves_in_the_console_after_confirming() {
     let nova = Nova::start_with(crate::asks::with_approvals(Duration::from_secs(600))).await;
     let profile = tempfile::tempdir().unwrap();
     let browser = browser(port, &profile).await;
-    browser.goto(&nova.url("/#eng")).await.unwrap();
-
-    be(&browser, "alice").await;
+    sign_in(&browser, &nova, "alice", "/#eng").await;
     start_thread(&browser, "@maker drop the legacy_orders table").await;
     shows(&browser, "//li[contains(@class,'card')]//button[@data-action='approve']").await;
     shows(&browser, "//ul[@id='approvals']/li[contains(., 'drop the table legacy_orders')]").await;
@@ -133,7 +130,9 @@ async fn an_approver_approves_in_the_console_after_confirming() {
         std::fs::write(std::path::Path::new(&dir).join("approval.png"), png).unwrap();
     }
 
-    be(&browser, "carol").await;
+    let thread = nova.engine().threads_in_channel("console", "eng").await.unwrap().remove(0).id;
+    sign_in(&browser, &nova, "carol", &format!("/#eng/{thread}")).await;
+    shows(&browser, "//li[contains(@class,'card')]//button[@data-action='approve']").await;
     browser.find(Locator::XPath("//button[@data-action='approve']")).await.unwrap().click().await.unwrap();
     let question = browser.get_alert_text().await.unwrap();
     assert!(question.starts_with("Approve: drop the table legacy_orders?"), "{question}");

@@ -508,3 +508,20 @@ async fn a_token_discord_refuses_stops_nova_at_start_with_a_clear_error() {
     assert!(!error.contains("not-the-token"), "the token is not repeated: {error}");
     db.cleanup().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_that_writes_everyone_and_roles_pings_nobody() {
+    const LOUD: &str =
+        r#"echo '{"type":"result","text":"@everyone done, <@&1100000000000000900> and <@1100000000000000102> look"}'"#;
+    let discord = FakeDiscord::start(CHANNELS).await.unwrap();
+    let nova = connected(&discord, |config| {
+        config.offices[0].runtime.as_mut().unwrap().command = vec!["sh".into(), "-c".into(), LOUD.into()];
+    })
+    .await;
+    let ask = discord.say(ENG, ALICE, &FakeDiscord::mention("@maker tell everyone when it is done"));
+    let shown = mirrored(&nova, &discord, &session_of(ENG, &ask), 1).await;
+    let result = shown.iter().find(|m| m.content.contains("@everyone done")).expect("the result, word for word");
+    assert_eq!(result.pinged, Vec::<String>::new(), "the agent's mentions stay text");
+    assert!(shown.iter().all(|m| m.pinged.is_empty()), "no post of Nova's pings anyone");
+    nova.finish().await;
+}

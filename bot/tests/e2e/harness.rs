@@ -22,6 +22,9 @@ use testkit::gcs::FakeGcs;
 use testkit::slack::FakeSlack;
 use tokio::sync::broadcast;
 
+/// Who reads the API and posts when a test names nobody.
+pub const OPERATOR: &str = "operator";
+
 /// How long any wait may take before the test fails (a guard, not a delay).
 const PATIENCE: Duration = Duration::from_secs(60);
 
@@ -31,6 +34,8 @@ pub struct Nova {
     pub data_dir: tempfile::TempDir,
     pub config: Config,
     http: reqwest::Client,
+    /// Console session cookies, by person.
+    sessions: std::sync::Mutex<std::collections::HashMap<String, String>>,
     updates: broadcast::Receiver<Update>,
     surfaces: Surfaces,
 }
@@ -198,7 +203,17 @@ impl Nova {
         let db = TestDatabase::new().await.unwrap();
         let running = run(&config, &db.url, run_engine, surfaces.clone()).await;
         let updates = running.engine.subscribe();
-        Self { running: Some(running), db: Some(db), data_dir, config, http: reqwest::Client::new(), updates, surfaces }
+        let sessions = Default::default();
+        Self {
+            running: Some(running),
+            db: Some(db),
+            data_dir,
+            config,
+            http: reqwest::Client::new(),
+            sessions,
+            updates,
+            surfaces,
+        }
     }
 
     /// Stops Nova (and its offices) and starts it again on the same database and data dir.
@@ -222,14 +237,39 @@ impl Nova {
         format!("{}{path}", self.running.as_ref().unwrap().url())
     }
 
+    /// A console session's cookie for `person`, signed in the way a person does: a
+    /// login link (what `nova login` prints), opened.
+    pub async fn session(&self, person: &str) -> String {
+        if let Some(cookie) = self.sessions.lock().unwrap().get(person) {
+            return cookie.clone();
+        }
+        let (_, token) = self.engine().issue_login_link(Some(person)).await.unwrap().unwrap();
+        let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let opened = no_redirects.get(self.url(&format!("/login?token={token}"))).send().await.unwrap();
+        assert_eq!(opened.status().as_u16(), 303, "a login link opens a session");
+        let set_cookie = opened.headers()["set-cookie"].to_str().unwrap();
+        assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"), "{set_cookie}");
+        let cookie = set_cookie.split(';').next().unwrap().to_owned();
+        self.sessions.lock().unwrap().insert(person.to_owned(), cookie.clone());
+        cookie
+    }
+
+    /// Posts to the console API as a person: the body's `author` (taken out: the console
+    /// knows who posts from the session), else the operator.
     pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
-        let response = self.http.post(self.url(path)).json(body).send().await.unwrap();
+        let mut body = body.clone();
+        let author = body.as_object_mut().and_then(|fields| fields.remove("author"));
+        let person = author.as_ref().and_then(Value::as_str).unwrap_or(OPERATOR);
+        let cookie = self.session(person).await;
+        let response = self.http.post(self.url(path)).header("cookie", cookie).json(&body).send().await.unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// Reads the API as the operator.
     pub async fn get_json(&self, path: &str) -> (u16, Value) {
-        let response = self.http.get(self.url(path)).send().await.unwrap();
+        let cookie = self.session(OPERATOR).await;
+        let response = self.http.get(self.url(path)).header("cookie", cookie).send().await.unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }

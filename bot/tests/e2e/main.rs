@@ -11,3 +11,4 @@ mod routing_sets;
 mod simulate;
 mod slack;
 mod stories;
+mod trust;

@@ -46,9 +46,12 @@ struct RawConfig {
     router: RouterSettings,
     #[serde(default)]
     model: ModelFile,
-    /// Role name → the chat user ids that hold it.
+    /// Role name → who holds it: people's names (`[people]`) or chat user ids.
     #[serde(default)]
     roles: BTreeMap<String, Vec<String>>,
+    /// Who is who across the console, Slack and Discord.
+    #[serde(default)]
+    people: BTreeMap<String, Person>,
     #[serde(default)]
     approvals: Vec<RawApprovalPolicy>,
     /// Services offices reach through their secrets proxy.
@@ -177,6 +180,9 @@ pub struct Runtime {
     /// A run still going after this long is stopped and reported as failed.
     #[serde(default = "default_run_timeout", with = "humantime_serde")]
     pub timeout: Duration,
+    /// How the runtime is confined (on by default; see the README's security section).
+    #[serde(default)]
+    pub sandbox: provisioner::sandbox::SandboxSpec,
 }
 
 fn default_run_timeout() -> Duration {
@@ -190,6 +196,21 @@ pub struct ServerSettings {
     pub listen: SocketAddr,
     /// The URL offices use to reach Nova; defaults to `http://{listen}`.
     pub public_url: Option<String>,
+    /// Host names the console answers to besides loopback and `public_url`'s host
+    /// (any other `Host` is refused: a web page cannot rebind its name to Nova).
+    #[serde(default)]
+    pub hosts: Vec<String>,
+}
+
+/// One person, whichever surface they use: roles and approver lists name them, and a
+/// decision in the console counts as one in Slack or Discord.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Person {
+    /// Their Slack user id (`U…`).
+    pub slack: Option<String>,
+    /// Their Discord user id.
+    pub discord: Option<String>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -198,7 +219,7 @@ fn default_listen() -> SocketAddr {
 
 impl Default for ServerSettings {
     fn default() -> Self {
-        Self { listen: default_listen(), public_url: None }
+        Self { listen: default_listen(), public_url: None, hosts: Vec::new() }
     }
 }
 
@@ -412,6 +433,7 @@ pub struct Config {
     pub router: RouterSettings,
     pub model: ModelFile,
     pub roles: BTreeMap<String, Vec<String>>,
+    pub people: BTreeMap<String, Person>,
     pub approvals: Vec<ApprovalPolicy>,
     pub upstreams: Vec<provisioner::protocol::Upstream>,
 }
@@ -449,6 +471,37 @@ impl Config {
             message: e.to_string().trim_end().to_owned(),
         })?;
         Validator { text, origin }.validate(raw)
+    }
+
+    /// The person a user is, by name or by a chat id `[people]` gives them.
+    pub fn person(&self, user: &str) -> Option<&str> {
+        self.people.iter().find_map(|(name, person)| {
+            let known =
+                name == user || person.slack.as_deref() == Some(user) || person.discord.as_deref() == Some(user);
+            known.then_some(name.as_str())
+        })
+    }
+
+    /// Every name `user` goes by: what was given and, for a person in `[people]`, their
+    /// name and chat ids (the given one first). Roles, approver lists and requesters
+    /// match on any of them.
+    pub fn identities(&self, user: &str) -> Vec<String> {
+        let mut names = vec![user.to_owned()];
+        if let Some(name) = self.person(user) {
+            let person = &self.people[name];
+            for alias in [Some(name.to_owned()), person.slack.clone(), person.discord.clone()].into_iter().flatten() {
+                if !names.contains(&alias) {
+                    names.push(alias);
+                }
+            }
+        }
+        names
+    }
+
+    /// Whether `user` (under any of their identities) holds `role`.
+    pub fn holds_role(&self, user: &str, role: &str) -> bool {
+        let members = self.roles.get(role).map(Vec::as_slice).unwrap_or_default();
+        self.identities(user).iter().any(|identity| members.contains(identity))
     }
 
     pub fn office(&self, name: &str) -> Option<&Office> {
@@ -724,6 +777,7 @@ impl Validator<'_> {
             router: raw.router,
             model: raw.model,
             roles: raw.roles,
+            people: raw.people,
             approvals,
             upstreams,
         })

@@ -51,6 +51,8 @@ pub enum AskRefusal {
     Invalid(String),
     #[error("no such request")]
     NotFound,
+    #[error("`{0}` is not the credential of an upstream this office may use")]
+    NotAnUpstreamSecret(String),
 }
 
 /// Why providing a credential was refused.
@@ -105,6 +107,9 @@ impl Engine {
         };
         if ask.kind.trim().is_empty() || ask.action.trim().is_empty() {
             return Ok(Err(AskRefusal::Invalid("an approval needs a kind and an action".to_owned())));
+        }
+        if ask.amount_usd.is_some_and(|amount| !amount.is_finite() || amount < 0.0) {
+            return Ok(Err(AskRefusal::Invalid("an amount is a number of dollars, zero or more".to_owned())));
         }
         if let Some(earlier) = self.store.earlier_approval(run_id, &ask.kind, &ask.action).await? {
             return Ok(Ok(earlier));
@@ -167,13 +172,14 @@ impl Engine {
         let Some(approval) = self.store.approval(id).await? else {
             return Ok(Err(DecisionRefusal::Unknown(id.to_owned())));
         };
-        if let Err(refusal) = may_decide(&approval, user, now_ms()) {
+        let identities = self.config.identities(user);
+        if let Err(refusal) = may_decide(&approval, &identities, now_ms()) {
             return Ok(Err(refusal));
         }
         let state = if approve { "approved" } else { "rejected" };
         if !self.store.decide_approval(id, state, user).await? {
             let now = self.store.approval(id).await?.unwrap_or(approval);
-            return Ok(Err(may_decide(&now, user, now_ms()).err().unwrap_or(DecisionRefusal::Expired)));
+            return Ok(Err(may_decide(&now, &identities, now_ms()).err().unwrap_or(DecisionRefusal::Expired)));
         }
         let decided = self.store.approval(id).await?.unwrap_or(approval);
         let details = serde_json::json!({"approval": id, "state": state, "action": decided.action});
@@ -338,7 +344,9 @@ impl Engine {
         Ok(None)
     }
 
-    /// The office's secrets proxy asking for a credential it must inject upstream.
+    /// The office's secrets proxy asking for a credential it must inject upstream: only
+    /// ever one that a configured upstream injects, so a stolen office token still reads
+    /// no other secret in the vault.
     pub async fn secret_for_office(
         &self,
         token: &str,
@@ -348,6 +356,9 @@ impl Engine {
             Ok(office) => office,
             Err(error) => return Ok(Err(AskRefusal::BadKey(error))),
         };
+        if !self.config.upstreams.iter().any(|upstream| upstream.secret == name) {
+            return Ok(Err(AskRefusal::NotAnUpstreamSecret(name.to_owned())));
+        }
         Ok(Ok(self.resolve(&office.name, name).await?))
     }
 

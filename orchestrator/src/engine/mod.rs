@@ -29,6 +29,7 @@ mod asks;
 pub mod compute;
 mod inbound;
 mod lifecycle;
+pub mod people;
 mod prewarm;
 mod runs;
 mod views;
@@ -200,7 +201,7 @@ pub struct Engine {
 impl Engine {
     pub async fn new(config: Arc<Config>, store: Store, options: EngineOptions) -> anyhow::Result<Arc<Self>> {
         let data_dir = config.store.data_dir.clone();
-        std::fs::create_dir_all(&data_dir).with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+        store::ensure_private_dir(&data_dir)?;
         let replica = replica_id(&data_dir)?;
         let vault = crate::vault::Vault::from_env_or_data_dir(std::env::var("NOVA_MASTER_KEY").ok(), &data_dir)?;
         store.ensure_offices(config.offices.iter().map(|o| o.name.as_str())).await?;
@@ -290,6 +291,16 @@ impl Engine {
             action,
             details,
         };
+        self.append_audit(entry).await;
+    }
+
+    /// Appends what concerns no office (a person signing in) to the audit trail.
+    async fn record_global(&self, actor: &str, action: &'static str, details: serde_json::Value) {
+        let entry = store::AuditEntry { actor: actor.to_owned(), office: None, run_id: None, action, details };
+        self.append_audit(entry).await;
+    }
+
+    async fn append_audit(&self, entry: store::AuditEntry) {
         if let Err(error) = self.store.audit(entry).await {
             tracing::error!("cannot write the audit trail: {error:#}");
         }

@@ -90,6 +90,7 @@ impl Engine {
                     command: runtime.command.clone(),
                     env: runtime.env.clone(),
                     timeout_secs: runtime.timeout.as_secs().max(1),
+                    sandbox: runtime.sandbox.clone(),
                 },
             };
             let sent = self.http.post(format!("{endpoint}/runs")).bearer_auth(&token).json(&request).send().await;

@@ -335,6 +335,28 @@ pub mod outbox {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod console_tokens {
+    use sea_orm::entity::prelude::*;
+
+    /// A login link or a console session, by the SHA-256 of its token.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "console_tokens")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub token_hash: String,
+        pub kind: String,
+        pub person: String,
+        pub expires_at: i64,
+        pub used_at: Option<i64>,
+        pub created_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub mod warm_vms {
     use sea_orm::entity::prelude::*;
 

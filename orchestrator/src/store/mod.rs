@@ -8,6 +8,7 @@ mod gate;
 mod mirror;
 mod pools;
 mod recorder;
+mod sign_in;
 mod states;
 
 pub use gate::Lane;
@@ -32,14 +33,27 @@ use sea_orm::{
 };
 
 pub use entities::{
-    approvals, audit, credential_requests, inbound, leases, messages, offices, outbox, prompts, route_picks, secrets,
-    surface_posts, threads, warm_vms,
+    approvals, audit, console_tokens, credential_requests, inbound, leases, messages, offices, outbox, prompts,
+    route_picks, secrets, surface_posts, threads, warm_vms,
 };
 
 /// Items one SQLite write transaction takes (see [`Store::write_each`]).
 const ITEMS_PER_TURN: usize = 8;
 /// Transactions [`Store::write_each`] runs at once on Postgres.
 const PARALLEL_WRITES: usize = 16;
+
+/// Creates the data dir (or keeps it) readable by Nova's user only: it holds the
+/// database, the master key and every office's workspace.
+pub fn ensure_private_dir(path: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(path).with_context(|| format!("cannot create data dir {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("cannot make data dir {} private", path.display()))?;
+    }
+    Ok(())
+}
 
 /// Milliseconds since the epoch: the one clock every row uses.
 pub fn now_ms() -> i64 {
@@ -162,7 +176,8 @@ impl Store {
         insert_audit(&*self.writer(Lane::Background).await, entry).await
     }
 
-    /// The audit trail, oldest first, filtered by office, run and time.
+    /// The audit trail, oldest first, filtered by office, run and time; at most
+    /// [`AUDIT_PAGE_MAX`] rows.
     pub async fn audit_trail(&self, filter: &AuditFilter) -> anyhow::Result<Vec<audit::Model>> {
         let mut query = audit::Entity::find().order_by_asc(audit::Column::Id);
         if let Some(office) = &filter.office {
@@ -174,7 +189,8 @@ impl Store {
         if let Some(since) = filter.since {
             query = query.filter(audit::Column::At.gte(since));
         }
-        Ok(query.limit(filter.limit.unwrap_or(1000)).all(&self.db).await?)
+        let limit = Ord::min(filter.limit.unwrap_or(1000), AUDIT_PAGE_MAX);
+        Ok(query.limit(limit).all(&self.db).await?)
     }
 
     pub async fn thread(&self, id: &str) -> anyhow::Result<Option<threads::Model>> {
@@ -947,6 +963,9 @@ pub fn format_audit(row: &audit::Model) -> String {
     )
 }
 
+/// The most audit rows one query returns (a bigger limit overflows the databases' own).
+pub const AUDIT_PAGE_MAX: u64 = 10_000;
+
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 pub struct AuditFilter {
     pub office: Option<String>,
@@ -1077,6 +1096,19 @@ impl OfficeChange {
 
 #[cfg(test)]
 mod tests {
+    #[cfg(unix)]
+    #[test]
+    fn the_data_dir_is_private() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let root = tempfile::tempdir().unwrap();
+        let data_dir = root.path().join("nova");
+        super::ensure_private_dir(&data_dir).unwrap();
+        assert_eq!(std::fs::metadata(&data_dir).unwrap().permissions().mode() & 0o777, 0o700);
+        std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        super::ensure_private_dir(&data_dir).unwrap();
+        assert_eq!(std::fs::metadata(&data_dir).unwrap().permissions().mode() & 0o777, 0o700, "tightened");
+    }
+
     use super::*;
 
     #[test]

@@ -15,6 +15,9 @@ enum Command {
     Serve(provisioner::office::ServeArgs),
     /// On a pool VM: wait unassigned until Nova assigns an office, then serve it.
     Pool(provisioner::office::PoolArgs),
+    /// Confine this process (Landlock), then run the agent runtime: how the daemon
+    /// starts every runtime.
+    Sandbox(provisioner::sandbox::SandboxArgs),
     /// The example runtime: demonstrates the event protocol, does no real work.
     ExampleAgent,
     /// For the agent: ask a person to approve an action and wait (exit 0 approved,
@@ -33,6 +36,7 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
     match Cli::parse().command {
         Command::Serve(args) => provisioner::office::serve(args).await.map(|()| std::process::ExitCode::SUCCESS),
         Command::Pool(args) => provisioner::office::pool(args).await.map(|()| std::process::ExitCode::SUCCESS),
+        Command::Sandbox(args) => provisioner::sandbox::exec(args),
         Command::ExampleAgent => provisioner::example_agent::run().map(|()| std::process::ExitCode::SUCCESS),
         Command::RequestApproval(args) => provisioner::office::request_approval(args).await,
         Command::RequestCredential(args) => provisioner::office::request_credential(args).await,

@@ -1,0 +1,126 @@
+//! Trust boundaries: what an office's runtime (arbitrary code, maybe prompt-injected)
+//! can take, and what reaches Nova's console without a person signed in.
+
+use serde_json::json;
+
+use crate::harness::Nova;
+
+/// A runtime that tries what a hostile agent would, and reports each attempt as
+/// `name=GOT` or `name=refused` in its result.
+const HOSTILE: &str = r#"
+data="$NOVA_WORKSPACE/../../.."
+nova=$(tr '\0' '\n' < /proc/$PPID/cmdline | grep -A1 -x -- --nova-url | tail -1)
+own_port=$(echo "$NOVA_OFFICE_API" | sed -E 's#^http://127.0.0.1:([0-9]+)/.*#\1#')
+report=""
+attempt() {
+  name=$1; shift
+  if got=$("$@" 2>/dev/null) && [ -n "$got" ]; then report="$report $name=GOT"; else report="$report $name=refused"; fi
+}
+# The daemon's environment and memory map hold its office token.
+attempt daemon_environ sh -c "tr '\0' '\n' < /proc/$PPID/environ | grep NOVA_OFFICE_TOKEN"
+attempt daemon_memory cat /proc/$PPID/maps
+# Nova's data dir: its database and master key; other offices' workspaces.
+attempt master_key cat "$data/master.key"
+attempt data_dir ls "$data"
+attempt other_workspaces ls "$data/offices"
+# Nova's console API, directly: read approvals, approve as someone.
+attempt console_read curl -sf "$nova/api/approvals"
+attempt console_approve curl -sf -X POST -H 'content-type: application/json' \
+  -d '{"thread_id":"t","message_id":1,"action":"approve","client_id":"c"}' "$nova/api/console/actions"
+# Anything listening on loopback but its own agent API: Nova, other offices, databases.
+reachable=""
+for hex in $(awk 'NR > 1 && $4 == "0A" { split($2, a, ":"); print a[2] }' /proc/net/tcp /proc/net/tcp6 | sort -u); do
+  port=$((16#$hex))
+  [ "$port" = "$own_port" ] || [ "$port" = 80 ] || [ "$port" = 443 ] && continue
+  if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then reachable="$reachable $port"; fi
+done
+attempt loopback_ports echo $reachable
+# Its own daemon, by signal.
+attempt signal_daemon sh -c "kill -0 $PPID && echo alive"
+echo "{\"type\":\"result\",\"text\":\"attacks:$report\"}"
+"#;
+
+fn hostile(config: &mut orchestrator::config::Config, office: usize) {
+    config.offices[office].runtime.as_mut().unwrap().command = vec!["bash".into(), "-c".into(), HOSTILE.into()];
+}
+
+/// The attacks a result reports, as (name, outcome).
+fn outcomes(result: &str) -> Vec<(String, String)> {
+    let list = result.split_once("attacks:").map(|(_, list)| list).unwrap_or_else(|| panic!("no report in {result}"));
+    list.split_whitespace()
+        .map(|pair| {
+            let (name, outcome) = pair.split_once('=').unwrap();
+            (name.to_owned(), outcome.to_owned())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_runtime_gets_nothing_from_its_sandbox() {
+    let mut nova = Nova::start_with(|config| {
+        hostile(config, 0);
+        // The analyst's runtime runs unconfined, by choice: the same attacks then work,
+        // which shows they are real.
+        hostile(config, 2);
+        config.offices[2].runtime.as_mut().unwrap().sandbox.enabled = false;
+    })
+    .await;
+    // Another office is up, so there is another agent API on loopback to reach for.
+    let writer = nova.say("marketing", "alice", "@writer draft the release notes").await;
+    nova.results(&writer, 1).await;
+
+    let thread = nova.say("eng", "alice", "@maker fix the flaky test").await;
+    let result = nova.results(&thread, 1).await.into_iter().find(|m| m.kind == "result").unwrap().body;
+    let attacks = outcomes(&result);
+    assert_eq!(attacks.len(), 10, "{result}");
+    let got: Vec<&(String, String)> = attacks.iter().filter(|(_, outcome)| outcome != "refused").collect();
+    assert!(got.is_empty(), "the sandboxed runtime got {got:?}");
+
+    let unconfined = nova.say("data", "alice", "@analyst count the orders").await;
+    let result = nova.results(&unconfined, 1).await.into_iter().find(|m| m.kind == "result").unwrap().body;
+    let attacks = outcomes(&result);
+    for attack in ["daemon_environ", "daemon_memory", "data_dir", "other_workspaces", "loopback_ports"] {
+        assert!(attacks.contains(&(attack.to_owned(), "GOT".to_owned())), "unconfined, {attack} works: {result}");
+    }
+    nova.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_answers_only_people_signed_in_under_its_own_name() {
+    let nova = Nova::start().await;
+    let anonymous = reqwest::Client::new();
+    for path in ["/api/workspace", "/api/approvals", "/api/audit", "/api/stream", "/api/channels/eng/threads"] {
+        let response = anonymous.get(nova.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 401, "{path} without signing in");
+    }
+    let approve = json!({"thread_id": "t", "message_id": 1, "action": "approve", "client_id": "c"});
+    let response = anonymous.post(nova.url("/api/console/actions")).json(&approve).send().await.unwrap();
+    assert_eq!(response.status(), 401);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "not signed in: run `nova login` on the Nova host and open the link it prints");
+    let forged = anonymous.get(nova.url("/api/approvals")).header("cookie", "nova_session=forged").send().await;
+    assert_eq!(forged.unwrap().status(), 401);
+
+    // A page elsewhere whose name resolves to Nova's address (DNS rebinding).
+    let cookie = nova.session("alice").await;
+    let rebound =
+        anonymous.get(nova.url("/api/approvals")).header("host", "evil.example").header("cookie", &cookie).send().await;
+    assert_eq!(rebound.unwrap().status(), 421);
+
+    // A login link works once.
+    let (_, token) = nova.engine().issue_login_link(Some("bob")).await.unwrap().unwrap();
+    let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let first = no_redirects.get(nova.url(&format!("/login?token={token}"))).send().await.unwrap();
+    assert_eq!(first.status(), 303);
+    let again = no_redirects.get(nova.url(&format!("/login?token={token}"))).send().await.unwrap();
+    assert_eq!(again.status(), 401, "a used link signs nobody in");
+
+    // The person is who the session says, whatever the body claims.
+    let (status, me) = nova.get_json("/api/me").await;
+    assert_eq!((status, me["person"].as_str()), (200, Some(crate::harness::OPERATOR)));
+    let (status, _) = nova.get_json("/api/audit?limit=18446744073709551615").await;
+    assert_eq!(status, 400, "a huge audit limit is a clear error, not a panic");
+    let (status, _) = nova.get_json("/api/audit?limit=10000").await;
+    assert_eq!(status, 200);
+    nova.finish().await;
+}

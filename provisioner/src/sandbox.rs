@@ -1,0 +1,159 @@
+//! The runtime's sandbox. An agent runs arbitrary code and may be prompt-injected, so
+//! the daemon starts every runtime through `nova-office sandbox`, which confines itself
+//! with Landlock (unprivileged, Linux 5.13+) and then execs the runtime:
+//!
+//! - files: the system's programs and libraries read-only, the office's workspace and a
+//!   private scratch dir read-write, nothing else: not the data dir (database, master
+//!   key), not another office's workspace, not `/tmp`;
+//! - processes: Landlock forbids ptrace-ing (and so reading `/proc/<pid>/environ` or
+//!   `/mem` of) any process outside the sandbox, and sending it signals: the daemon's
+//!   office token stays the daemon's;
+//! - network: TCP connections only to the office's own agent API port, 80, 443 and the
+//!   ports the office's config allows: not Nova's listener, not the database, not
+//!   another office's agent API.
+//!
+//! Without Landlock the sandbox refuses to start the runtime unless the office's config
+//! turns it off (`runtime.sandbox.enabled = false`): running unconfined is a choice.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+
+/// Ports a runtime may always connect to: the web.
+pub const WEB_PORTS: [u16; 2] = [80, 443];
+
+/// Read-only for the runtime: where a system keeps programs, libraries and settings.
+const SYSTEM_PATHS: [&str; 11] =
+    ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc", "/opt", "/proc", "/sys", "/nix/store"];
+
+/// How an office's runtime is confined (`[runtime.sandbox]` in nova.toml).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxSpec {
+    /// Off only by choice: the runtime then runs with the daemon's rights.
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+    /// More paths the runtime may read and execute (an agent CLI's install dir).
+    #[serde(default)]
+    pub read: Vec<PathBuf>,
+    /// More TCP ports the runtime may connect to (80 and 443 always).
+    #[serde(default)]
+    pub ports: Vec<u16>,
+}
+
+fn enabled() -> bool {
+    true
+}
+
+impl Default for SandboxSpec {
+    fn default() -> Self {
+        Self { enabled: true, read: Vec::new(), ports: Vec::new() }
+    }
+}
+
+/// `nova-office sandbox`: confine this process, then become the runtime.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SandboxArgs {
+    /// Read-write for the runtime.
+    #[arg(long)]
+    pub workspace: PathBuf,
+    /// Read-write for the runtime too: its TMPDIR.
+    #[arg(long)]
+    pub scratch: PathBuf,
+    /// Read-only (and executable) for the runtime; repeatable.
+    #[arg(long = "read")]
+    pub read: Vec<PathBuf>,
+    /// A TCP port the runtime may connect to; repeatable.
+    #[arg(long = "port")]
+    pub ports: Vec<u16>,
+    /// The runtime's command line.
+    #[arg(last = true, required = true)]
+    pub command: Vec<String>,
+}
+
+/// The scratch dir of a workspace: beside it, so it is neither shared with another
+/// office nor part of the workspace's snapshot.
+pub fn scratch_dir(workspace: &Path) -> PathBuf {
+    let mut name = workspace.as_os_str().to_owned();
+    name.push(".tmp");
+    PathBuf::from(name)
+}
+
+/// Where a command's program lives, as the sandbox must allow it: a path as given, or
+/// the first match on `PATH`.
+pub fn program_path(program: &str, path_var: Option<&std::ffi::OsStr>) -> Option<PathBuf> {
+    if program.contains('/') {
+        return std::fs::canonicalize(program).ok();
+    }
+    std::env::split_paths(path_var?).map(|dir| dir.join(program)).find(|candidate| candidate.is_file())
+}
+
+/// Confines this process and execs the runtime; returns only on failure.
+pub fn exec(args: SandboxArgs) -> anyhow::Result<std::process::ExitCode> {
+    use std::os::unix::process::CommandExt as _;
+    confine(&args).context("cannot confine the runtime (set runtime.sandbox.enabled = false to run it unconfined)")?;
+    let (program, rest) = args.command.split_first().context("no runtime command")?;
+    let error = std::process::Command::new(program).args(rest).exec();
+    anyhow::bail!("cannot start the runtime `{program}`: {error}")
+}
+
+#[cfg(target_os = "linux")]
+fn confine(args: &SandboxArgs) -> anyhow::Result<()> {
+    use landlock::{
+        ABI, Access, AccessFs, AccessNet, NetPort, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope,
+        path_beneath_rules,
+    };
+    let abi = ABI::V6;
+    let read = AccessFs::from_read(abi);
+    let everything = AccessFs::from_all(abi);
+    let devices = read | AccessFs::WriteFile;
+    let ports = WEB_PORTS
+        .iter()
+        .chain(&args.ports)
+        .map(|port| Ok::<_, landlock::RulesetError>(NetPort::new(*port, AccessNet::ConnectTcp)));
+    let status = Ruleset::default()
+        .handle_access(everything)?
+        .handle_access(AccessNet::ConnectTcp)?
+        .scope(Scope::from_all(abi))?
+        .create()?
+        .add_rules(path_beneath_rules(SYSTEM_PATHS, read))?
+        .add_rules(path_beneath_rules(&args.read, read))?
+        .add_rules(path_beneath_rules(["/dev"], devices))?
+        .add_rules(path_beneath_rules([&args.workspace, &args.scratch], everything))?
+        .add_rules(ports)?
+        .restrict_self()?;
+    if status.ruleset == RulesetStatus::NotEnforced {
+        anyhow::bail!("this kernel has no Landlock, so the runtime cannot be confined");
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn confine(_: &SandboxArgs) -> anyhow::Result<()> {
+    anyhow::bail!("runtimes can be confined on Linux only")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scratch_sits_beside_the_workspace() {
+        assert_eq!(scratch_dir(Path::new("/var/lib/nova/workspace")), Path::new("/var/lib/nova/workspace.tmp"));
+    }
+
+    #[test]
+    fn a_bare_program_is_found_on_the_path() {
+        let found = program_path("sh", Some(std::ffi::OsStr::new("/nonexistent:/bin:/usr/bin"))).unwrap();
+        assert!(found.ends_with("sh"), "{found:?}");
+        assert_eq!(program_path("no-such-program-here", Some(std::ffi::OsStr::new("/bin"))), None);
+    }
+
+    #[test]
+    fn the_sandbox_is_on_unless_turned_off() {
+        let spec: SandboxSpec = serde_json::from_str("{}").unwrap();
+        assert!(spec.enabled);
+        assert!(serde_json::from_str::<SandboxSpec>(r#"{"enabeld": false}"#).is_err(), "a typo is an error");
+    }
+}
