@@ -246,8 +246,28 @@ fn load_config(path: &std::path::Path) -> anyhow::Result<Config> {
     Config::load(path).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    // The sandbox confines a single-threaded process (a user namespace needs one), so
+    // it runs before any runtime thread starts, and then becomes the agent's runtime.
+    if let Command::Office { command: OfficeCommand::Sandbox(args) } = cli.command {
+        return report(provisioner::sandbox::exec(args));
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build();
+    match runtime {
+        Ok(runtime) => runtime.block_on(run_logged(cli)),
+        Err(error) => report(Err(error.into())),
+    }
+}
+
+fn report(result: anyhow::Result<std::process::ExitCode>) -> std::process::ExitCode {
+    result.unwrap_or_else(|error| {
+        eprintln!("error: {error:#}");
+        std::process::ExitCode::FAILURE
+    })
+}
+
+async fn run_logged(cli: Cli) -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
@@ -255,13 +275,7 @@ async fn main() -> std::process::ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
         )
         .init();
-    match run(Cli::parse()).await {
-        Ok(code) => code,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    report(run(cli).await)
 }
 
 async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
@@ -385,7 +399,9 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         }
         Command::Office { command: OfficeCommand::Serve(args) } => done(provisioner::office::serve(args).await),
         Command::Office { command: OfficeCommand::Pool(args) } => done(provisioner::office::pool(args).await),
-        Command::Office { command: OfficeCommand::Sandbox(args) } => provisioner::sandbox::exec(args),
+        Command::Office { command: OfficeCommand::Sandbox(_) } => {
+            unreachable!("the sandbox runs before the runtime starts")
+        }
         Command::Office { command: OfficeCommand::RequestApproval(args) } => {
             provisioner::office::request_approval(args).await
         }

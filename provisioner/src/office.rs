@@ -103,6 +103,7 @@ struct Office {
 /// Runs the daemon until stdin closes (with `--exit-with-stdin`) or the process is
 /// stopped. The token comes from `NOVA_OFFICE_TOKEN`.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    crate::sandbox::keep_memory_private()?;
     let token = std::env::var("NOVA_OFFICE_TOKEN").context("NOVA_OFFICE_TOKEN is not set")?;
     let (listen, exit_with_stdin) = (args.listen, args.exit_with_stdin);
     let office = open_office(args, token, None).await?;
@@ -112,6 +113,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 /// Runs the daemon of a pool VM: unassigned until Nova assigns it an office. The
 /// assignment token comes from `NOVA_ASSIGN_TOKEN`.
 pub async fn pool(args: PoolArgs) -> anyhow::Result<()> {
+    crate::sandbox::keep_memory_private()?;
     let assign_token = std::env::var("NOVA_ASSIGN_TOKEN").context("NOVA_ASSIGN_TOKEN is not set")?;
     let pool = Pool { workspace: args.workspace, assign_token, assigning: Mutex::new(()) };
     let daemon = Daemon { office: std::sync::OnceLock::new(), pool: Some(pool) };

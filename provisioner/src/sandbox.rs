@@ -5,9 +5,11 @@
 //! - files: the system's programs and libraries read-only, the office's workspace and a
 //!   private scratch dir read-write, nothing else: not the data dir (database, master
 //!   key), not another office's workspace, not `/tmp`;
-//! - processes: Landlock forbids ptrace-ing (and so reading `/proc/<pid>/environ` or
-//!   `/mem` of) any process outside the sandbox, and sending it signals: the daemon's
-//!   office token stays the daemon's;
+//! - processes: the daemon is not dumpable ([`keep_memory_private`]), so a process
+//!   without `CAP_SYS_PTRACE` cannot read its `/proc/<pid>/environ`, `maps` or `mem`; a
+//!   runtime started by a root daemon sheds every capability in a user namespace of its
+//!   own first; Landlock forbids signalling any process outside the sandbox. The
+//!   daemon's office token stays the daemon's;
 //! - network: TCP connections only to the office's own agent API port, 80, 443 and the
 //!   ports the office's config allows: not Nova's listener, not the database, not
 //!   another office's agent API.
@@ -98,8 +100,30 @@ pub fn exec(args: SandboxArgs) -> anyhow::Result<std::process::ExitCode> {
     anyhow::bail!("cannot start the runtime `{program}`: {error}")
 }
 
+/// Makes this process (the daemon) non-dumpable: its environment and memory, which
+/// hold the office token, are then unreadable to any process without `CAP_SYS_PTRACE`,
+/// its runtimes included.
+#[cfg(target_os = "linux")]
+pub fn keep_memory_private() -> anyhow::Result<()> {
+    // SAFETY: prctl(PR_SET_DUMPABLE) takes plain integers and touches no memory of ours.
+    let done = unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    anyhow::ensure!(done == 0, "cannot make the daemon non-dumpable: {}", std::io::Error::last_os_error());
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn keep_memory_private() -> anyhow::Result<()> {
+    Ok(())
+}
+
 #[cfg(target_os = "linux")]
 fn confine(args: &SandboxArgs) -> anyhow::Result<()> {
+    // Root would keep CAP_SYS_PTRACE, CAP_DAC_OVERRIDE and the rest: in a user namespace
+    // of its own it holds them only over that (empty) namespace.
+    // SAFETY: geteuid and unshare take plain integers; this process is single-threaded.
+    if unsafe { libc::geteuid() } == 0 && unsafe { libc::unshare(libc::CLONE_NEWUSER) } != 0 {
+        anyhow::bail!("cannot shed root's capabilities: {}", std::io::Error::last_os_error());
+    }
     use landlock::{
         ABI, Access, AccessFs, AccessNet, NetPort, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope,
         path_beneath_rules,

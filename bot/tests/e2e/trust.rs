@@ -72,7 +72,7 @@ async fn a_hostile_runtime_gets_nothing_from_its_sandbox() {
     let thread = nova.say("eng", "alice", "@maker fix the flaky test").await;
     let result = nova.results(&thread, 1).await.into_iter().find(|m| m.kind == "result").unwrap().body;
     let attacks = outcomes(&result);
-    assert_eq!(attacks.len(), 10, "{result}");
+    assert_eq!(attacks.len(), 9, "{result}");
     let got: Vec<&(String, String)> = attacks.iter().filter(|(_, outcome)| outcome != "refused").collect();
     assert!(got.is_empty(), "the sandboxed runtime got {got:?}");
 

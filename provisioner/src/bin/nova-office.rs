@@ -27,16 +27,24 @@ enum Command {
     RequestCredential(provisioner::office::CredentialArgs),
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<std::process::ExitCode> {
+fn main() -> anyhow::Result<std::process::ExitCode> {
+    let cli = Cli::parse();
+    // The sandbox confines a single-threaded process (a user namespace needs one).
+    if let Command::Sandbox(args) = cli.command {
+        return provisioner::sandbox::exec(args);
+    }
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
-    match Cli::parse().command {
+    match cli.command {
         Command::Serve(args) => provisioner::office::serve(args).await.map(|()| std::process::ExitCode::SUCCESS),
         Command::Pool(args) => provisioner::office::pool(args).await.map(|()| std::process::ExitCode::SUCCESS),
-        Command::Sandbox(args) => provisioner::sandbox::exec(args),
+        Command::Sandbox(_) => unreachable!("the sandbox runs before the runtime starts"),
         Command::ExampleAgent => provisioner::example_agent::run().map(|()| std::process::ExitCode::SUCCESS),
         Command::RequestApproval(args) => provisioner::office::request_approval(args).await,
         Command::RequestCredential(args) => provisioner::office::request_credential(args).await,
