@@ -257,3 +257,24 @@ async fn a_claimed_pool_vm_outlives_its_office_only_until_the_next_sweep() {
     assert!(store.warm_vm(&vm.name).await.unwrap().is_none(), "and its pool row with it");
     db.cleanup().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_knows_offices_whose_names_gce_cannot_spell() {
+    let db = TestDatabase::new().await.unwrap();
+    let store = Store::connect(&db.url).await.unwrap();
+    let gce = FakeGce::start(GceOptions::default()).await.unwrap();
+    let long = "the-team-that-owns-the-quarterly-revenue-dashboards";
+    let names = ["data_team", "api.v2", long];
+    store.ensure_offices(names).await.unwrap();
+    let fleet = Fleet::new(store.clone(), backend(&gce), pools(0), "replica-a", vec![]);
+    let mut vms = Vec::new();
+    for name in names {
+        let row = store.office(name).await.unwrap().unwrap();
+        let generation = store.begin_wake(&row, "replica-a", Duration::from_secs(60)).await.unwrap().unwrap();
+        vms.push(fleet.place(name, generation, tier(2).unwrap()).await.unwrap().0.name);
+    }
+    assert_eq!(vms[0], "nova-data-team-g1", "GCE's spelling of the name");
+    assert!(fleet.sweep_orphans(Duration::ZERO).await.unwrap().is_empty(), "every waking office keeps its VM");
+    assert_eq!(gce.instances().len(), 3);
+    db.cleanup().await.unwrap();
+}

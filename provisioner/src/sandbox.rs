@@ -10,9 +10,9 @@
 //!   runtime started by a root daemon sheds every capability in a user namespace of its
 //!   own first; Landlock forbids signalling any process outside the sandbox. The
 //!   daemon's office token stays the daemon's;
-//! - network: TCP connections only to the office's own agent API port, 80, 443 and the
+//! - network: TCP connections only to the office's own agent API port, 443 and the
 //!   ports the office's config allows: not Nova's listener, not the database, not
-//!   another office's agent API.
+//!   another office's agent API, not a cloud metadata server (port 80).
 //!
 //! Without Landlock the sandbox refuses to start the runtime unless the office's config
 //! turns it off (`runtime.sandbox.enabled = false`): running unconfined is a choice.
@@ -22,8 +22,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
-/// Ports a runtime may always connect to: the web.
-pub const WEB_PORTS: [u16; 2] = [80, 443];
+/// Ports a runtime may always connect to: HTTPS. Not 80: on a cloud VM the metadata
+/// server (and its service-account tokens) answers there.
+pub const WEB_PORTS: [u16; 1] = [443];
 
 /// Read-only for the runtime: where a system keeps programs, libraries and settings.
 const SYSTEM_PATHS: [&str; 11] =
@@ -39,7 +40,8 @@ pub struct SandboxSpec {
     /// More paths the runtime may read and execute (an agent CLI's install dir).
     #[serde(default)]
     pub read: Vec<PathBuf>,
-    /// More TCP ports the runtime may connect to (80 and 443 always).
+    /// More TCP ports the runtime may connect to (443 always). Allowing 80 on GCE lets
+    /// the runtime ask the metadata server for the VM's credentials.
     #[serde(default)]
     pub ports: Vec<u16>,
 }

@@ -32,15 +32,29 @@ pub struct SnapshotInfo {
     pub elapsed: std::time::Duration,
 }
 
+/// The most a workspace may hold (uncompressed) to be snapshotted or restored: a bigger
+/// one fails with a clear error instead of filling the disk.
+pub const DEFAULT_MAX_BYTES: u64 = 16 << 30;
+
+/// Archives up to this size are uploaded in one request; bigger ones in parts.
+const SINGLE_UPLOAD: u64 = 32 << 20;
+
 #[derive(Clone)]
 pub struct Snapshots {
     store: Arc<dyn ObjectStore>,
     level: i32,
+    max_bytes: u64,
 }
 
 impl Snapshots {
     pub fn new(store: Arc<dyn ObjectStore>, level: i32) -> Self {
-        Self { store, level }
+        Self { store, level, max_bytes: DEFAULT_MAX_BYTES }
+    }
+
+    /// Caps what a snapshot may hold (uncompressed, and compressed).
+    pub fn with_max_bytes(mut self, max_bytes: u64) -> Self {
+        self.max_bytes = max_bytes;
+        self
     }
 
     /// Snapshots kept on the local filesystem under `dir`.
@@ -89,7 +103,9 @@ impl Snapshots {
         format!("offices/{office}/{generation:012}.tar.zst")
     }
 
-    /// Archives `workspace`, uploads it and checks the stored size.
+    /// Archives `workspace` into a temporary file (regular files, directories and
+    /// symlinks; a socket or FIFO an agent left behind is skipped), uploads it and
+    /// checks the stored size. Memory stays small whatever the workspace's size.
     pub async fn save(&self, office: &str, generation: i64, workspace: &Path) -> anyhow::Result<SnapshotInfo> {
         let started = Instant::now();
         let manifest = Manifest {
@@ -99,39 +115,76 @@ impl Snapshots {
             created_at: chrono::Utc::now().to_rfc3339(),
         };
         let workspace = workspace.to_owned();
-        let level = self.level;
-        let (archive, source_bytes, files) = tokio::task::spawn_blocking(move || pack(&workspace, &manifest, level))
-            .await
-            .context("snapshot task panicked")??;
+        let (level, max_bytes) = (self.level, self.max_bytes);
+        let (archive, packed) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let mut archive = tempfile::tempfile().context("cannot create a temporary file for the snapshot")?;
+            let packed = pack(&workspace, &manifest, level, &mut archive, max_bytes)?;
+            Ok((archive, packed))
+        })
+        .await
+        .context("snapshot task panicked")??;
         let key = Self::key(office, generation);
-        let bytes = archive.len() as u64;
+        let bytes = archive.metadata()?.len();
         let path = ObjectPath::from(key.clone());
-        self.store
-            .put(&path, PutPayload::from(archive))
-            .await
-            .with_context(|| format!("cannot upload snapshot {key}"))?;
+        self.upload(&path, archive, bytes).await.with_context(|| format!("cannot upload snapshot {key}"))?;
         let stored = self.store.head(&path).await.with_context(|| format!("cannot verify snapshot {key}"))?;
         if stored.size != bytes {
             bail!("snapshot {key} stored {} bytes, expected {bytes}", stored.size);
         }
-        Ok(SnapshotInfo { key, bytes, source_bytes, files, elapsed: started.elapsed() })
+        if packed.skipped > 0 {
+            tracing::warn!(office, skipped = packed.skipped, "snapshot skipped sockets, FIFOs or devices");
+        }
+        Ok(SnapshotInfo { key, bytes, source_bytes: packed.bytes, files: packed.files, elapsed: started.elapsed() })
+    }
+
+    async fn upload(&self, path: &ObjectPath, mut archive: std::fs::File, bytes: u64) -> anyhow::Result<()> {
+        use std::io::{Seek, SeekFrom};
+        archive.seek(SeekFrom::Start(0))?;
+        if bytes <= SINGLE_UPLOAD {
+            let mut data = Vec::with_capacity(bytes as usize);
+            archive.read_to_end(&mut data)?;
+            self.store.put(path, PutPayload::from(data)).await?;
+            return Ok(());
+        }
+        let mut upload = object_store::WriteMultipart::new(self.store.put_multipart(path).await?);
+        let mut chunk = vec![0u8; 8 << 20];
+        loop {
+            let read = archive.read(&mut chunk)?;
+            if read == 0 {
+                break;
+            }
+            upload.wait_for_capacity(4).await?;
+            upload.write(&chunk[..read]);
+        }
+        upload.finish().await?;
+        Ok(())
     }
 
     /// Replaces `workspace` with the snapshot's contents and returns its manifest.
-    /// The archive is unpacked beside the workspace first, so a failed restore leaves
-    /// the old workspace as it was. A snapshot of another office, or one written by a
-    /// runtime this one cannot read, is refused before anything is unpacked.
+    /// The archive is downloaded to a temporary file and unpacked beside the workspace
+    /// first, so a failed restore leaves the old workspace as it was. A snapshot of
+    /// another office, one written by a runtime this one cannot read, or one bigger
+    /// than the cap is refused before the workspace is touched.
     pub async fn restore(&self, key: &str, office: &str, workspace: &Path) -> anyhow::Result<Manifest> {
-        let data = self
-            .store
-            .get(&ObjectPath::from(key))
-            .await
-            .with_context(|| format!("cannot fetch snapshot {key}"))?
-            .bytes()
-            .await
-            .with_context(|| format!("cannot read snapshot {key}"))?;
+        use futures::StreamExt as _;
+        use std::io::Write as _;
+        let fetched =
+            self.store.get(&ObjectPath::from(key)).await.with_context(|| format!("cannot fetch snapshot {key}"))?;
+        if fetched.meta.size > self.max_bytes {
+            bail!(
+                "snapshot {key} is {} bytes, more than the {} a snapshot may hold",
+                fetched.meta.size,
+                self.max_bytes
+            );
+        }
+        let mut archive = tempfile::tempfile().context("cannot create a temporary file for the snapshot")?;
+        let mut stream = fetched.into_stream();
+        while let Some(chunk) = stream.next().await {
+            archive.write_all(&chunk.with_context(|| format!("cannot read snapshot {key}"))?)?;
+        }
         let workspace = workspace.to_owned();
         let office = office.to_owned();
+        let max_bytes = self.max_bytes;
         let check = move |manifest: &Manifest| -> anyhow::Result<()> {
             if manifest.office != office {
                 bail!("snapshot {} belongs to office `{}`, not `{office}`", manifest.generation, manifest.office);
@@ -146,7 +199,13 @@ impl Snapshots {
             }
             Ok(())
         };
-        tokio::task::spawn_blocking(move || unpack(&data, &workspace, check)).await.context("restore task panicked")?
+        tokio::task::spawn_blocking(move || {
+            use std::io::{Seek, SeekFrom};
+            archive.seek(SeekFrom::Start(0))?;
+            unpack(archive, &workspace, check, max_bytes)
+        })
+        .await
+        .context("restore task panicked")?
     }
 }
 
@@ -164,8 +223,22 @@ pub fn compatible(snapshot: &str, runtime: &str) -> bool {
     }
 }
 
-fn pack(workspace: &Path, manifest: &Manifest, level: i32) -> anyhow::Result<(Vec<u8>, u64, u64)> {
-    let encoder = zstd::Encoder::new(Vec::new(), level)?;
+/// What [`pack`] archived.
+struct Packed {
+    bytes: u64,
+    files: u64,
+    /// Sockets, FIFOs and devices: not workspace content, and not archivable.
+    skipped: u64,
+}
+
+fn pack(
+    workspace: &Path,
+    manifest: &Manifest,
+    level: i32,
+    out: &mut std::fs::File,
+    max_bytes: u64,
+) -> anyhow::Result<Packed> {
+    let encoder = zstd::Encoder::new(out, level)?;
     let mut builder = tar::Builder::new(encoder);
     builder.follow_symlinks(false);
     let manifest_json = serde_json::to_vec_pretty(manifest)?;
@@ -174,22 +247,29 @@ fn pack(workspace: &Path, manifest: &Manifest, level: i32) -> anyhow::Result<(Ve
     header.set_mode(0o644);
     header.set_cksum();
     builder.append_data(&mut header, MANIFEST, manifest_json.as_slice())?;
-    let (mut bytes, mut files) = (0u64, 0u64);
+    let mut packed = Packed { bytes: 0, files: 0, skipped: 0 };
     if workspace.exists() {
         for entry in walk(workspace)? {
             let relative = entry.strip_prefix(workspace)?;
-            let meta = std::fs::symlink_metadata(&entry)?;
-            if meta.is_file() {
-                bytes += meta.len();
-                files += 1;
+            let kind = std::fs::symlink_metadata(&entry)?.file_type();
+            if !(kind.is_file() || kind.is_dir() || kind.is_symlink()) {
+                packed.skipped += 1;
+                continue;
+            }
+            if kind.is_file() {
+                packed.bytes += std::fs::symlink_metadata(&entry)?.len();
+                packed.files += 1;
+                if packed.bytes > max_bytes {
+                    bail!("the workspace holds more than the {max_bytes} bytes a snapshot may hold");
+                }
             }
             builder
                 .append_path_with_name(&entry, relative)
                 .with_context(|| format!("cannot archive {}", entry.display()))?;
         }
     }
-    let encoder = builder.into_inner()?;
-    Ok((encoder.finish()?, bytes, files))
+    builder.into_inner()?.finish()?;
+    Ok(packed)
 }
 
 /// Every path below `root`, directories before their contents, in a stable order.
@@ -213,11 +293,17 @@ fn walk(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-fn unpack(data: &[u8], workspace: &Path, check: impl Fn(&Manifest) -> anyhow::Result<()>) -> anyhow::Result<Manifest> {
+fn unpack(
+    data: impl Read,
+    workspace: &Path,
+    check: impl Fn(&Manifest) -> anyhow::Result<()>,
+    max_bytes: u64,
+) -> anyhow::Result<Manifest> {
     let parent = workspace.parent().context("workspace has no parent directory")?;
     std::fs::create_dir_all(parent)?;
     let staging = tempfile::Builder::new().prefix(".restore-").tempdir_in(parent)?;
     let mut archive = tar::Archive::new(zstd::Decoder::new(data)?);
+    let mut unpacked = 0u64;
     archive.set_preserve_permissions(true);
     let mut manifest = None;
     for entry in archive.entries()? {
@@ -233,6 +319,15 @@ fn unpack(data: &[u8], workspace: &Path, check: impl Fn(&Manifest) -> anyhow::Re
         }
         if manifest.is_none() {
             bail!("snapshot has no manifest before its files");
+        }
+        // Files, directories and symlinks only: never a device or a FIFO.
+        let kind = entry.header().entry_type();
+        if !(kind.is_file() || kind.is_dir() || kind.is_symlink()) {
+            continue;
+        }
+        unpacked += entry.header().size()?;
+        if unpacked > max_bytes {
+            bail!("the snapshot holds more than the {max_bytes} bytes a workspace may hold");
         }
         // `unpack_in` refuses paths that would escape the staging directory.
         if !entry.unpack_in(staging.path())? {
@@ -275,6 +370,63 @@ mod tests {
         assert!(!workspace.join("stale.txt").exists(), "restore replaces the workspace");
     }
 
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_socket_or_fifo_left_in_the_workspace_is_skipped_not_fatal() {
+        let dir = tempfile::tempdir().unwrap();
+        let workspace = dir.path().join("ws");
+        std::fs::create_dir_all(&workspace).unwrap();
+        std::fs::write(workspace.join("work.md"), "done").unwrap();
+        std::os::unix::fs::symlink("work.md", workspace.join("latest")).unwrap();
+        let _socket = std::os::unix::net::UnixListener::bind(workspace.join("agent.sock")).unwrap();
+        let fifo = std::ffi::CString::new(workspace.join("pipe").to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo reads a NUL-terminated path we own.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        let snapshots = Snapshots::local(&dir.path().join("snaps"), 3).unwrap();
+        let info = snapshots.save("maker", 1, &workspace).await.unwrap();
+        let restored = dir.path().join("restored");
+        snapshots.restore(&info.key, "maker", &restored).await.unwrap();
+        assert_eq!(std::fs::read_to_string(restored.join("work.md")).unwrap(), "done");
+        assert_eq!(std::fs::read_link(restored.join("latest")).unwrap(), Path::new("work.md"));
+        assert!(!restored.join("agent.sock").exists() && !restored.join("pipe").exists());
+    }
+
+    #[tokio::test]
+    async fn a_workspace_over_the_cap_is_refused_both_ways() {
+        let dir = tempfile::tempdir().unwrap();
+        let workspace = dir.path().join("ws");
+        std::fs::create_dir_all(&workspace).unwrap();
+        std::fs::write(workspace.join("big.bin"), vec![7u8; 10_000]).unwrap();
+        let roomy = Snapshots::local(&dir.path().join("snaps"), 3).unwrap();
+        let info = roomy.save("maker", 1, &workspace).await.unwrap();
+        let tight = Snapshots::local(&dir.path().join("snaps"), 3).unwrap().with_max_bytes(5_000);
+        let error = tight.save("maker", 2, &workspace).await.unwrap_err();
+        assert!(error.to_string().contains("more than the 5000 bytes"), "{error}");
+        let restored = dir.path().join("restored");
+        std::fs::create_dir_all(&restored).unwrap();
+        std::fs::write(restored.join("keep.txt"), "x").unwrap();
+        let error = tight.restore(&info.key, "maker", &restored).await.unwrap_err();
+        assert!(error.to_string().contains("more than the 5000 bytes"), "{error}");
+        assert!(restored.join("keep.txt").exists(), "the workspace was left as it was");
+    }
+
+    #[tokio::test]
+    async fn a_big_archive_is_uploaded_in_parts() {
+        let dir = tempfile::tempdir().unwrap();
+        let workspace = dir.path().join("ws");
+        std::fs::create_dir_all(&workspace).unwrap();
+        // Random bytes do not compress: the archive is bigger than one upload.
+        let mut noise = vec![0u8; (SINGLE_UPLOAD + (1 << 20)) as usize];
+        rand::Rng::fill(&mut rand::rng(), &mut noise[..]);
+        std::fs::write(workspace.join("noise.bin"), &noise).unwrap();
+        let snapshots = Snapshots::new(Arc::new(object_store::memory::InMemory::new()), 1);
+        let info = snapshots.save("maker", 1, &workspace).await.unwrap();
+        assert!(info.bytes > SINGLE_UPLOAD, "{}", info.bytes);
+        let restored = dir.path().join("restored");
+        snapshots.restore(&info.key, "maker", &restored).await.unwrap();
+        assert_eq!(std::fs::read(restored.join("noise.bin")).unwrap(), noise);
+    }
+
     #[tokio::test]
     async fn a_missing_snapshot_leaves_the_workspace_alone() {
         let dir = tempfile::tempdir().unwrap();
@@ -304,8 +456,13 @@ mod tests {
     async fn stored(store: &Arc<object_store::memory::InMemory>, manifest: &Manifest) -> String {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("notes.md"), "theirs").unwrap();
-        let (archive, _, _) = pack(dir.path(), manifest, 3).unwrap();
-        store.put(&ObjectPath::from("snap"), PutPayload::from(archive)).await.unwrap();
+        let mut archive = tempfile::tempfile().unwrap();
+        pack(dir.path(), manifest, 3, &mut archive, u64::MAX).unwrap();
+        use std::io::{Seek, SeekFrom};
+        archive.seek(SeekFrom::Start(0)).unwrap();
+        let mut data = Vec::new();
+        archive.read_to_end(&mut data).unwrap();
+        store.put(&ObjectPath::from("snap"), PutPayload::from(data)).await.unwrap();
         "snap".to_owned()
     }
 

@@ -742,6 +742,7 @@ fn instance_json(shared: &Shared, project: &str, instance: &Instance, now: Insta
         "status": instance.status(now),
         "creationTimestamp": (chrono::Utc::now() - now.saturating_duration_since(instance.created)).to_rfc3339(),
         "labels": instance.labels,
+        "metadata": {"kind": "compute#metadata", "items": instance.metadata},
         "networkInterfaces": [{"networkIP": "127.0.0.1"}],
     })
 }

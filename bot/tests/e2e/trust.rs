@@ -31,7 +31,7 @@ attempt console_approve curl -sf -X POST -H 'content-type: application/json' \
 reachable=""
 for hex in $(awk 'NR > 1 && $4 == "0A" { split($2, a, ":"); print a[2] }' /proc/net/tcp /proc/net/tcp6 | sort -u); do
   port=$((16#$hex))
-  [ "$port" = "$own_port" ] || [ "$port" = 80 ] || [ "$port" = 443 ] && continue
+  [ "$port" = "$own_port" ] || [ "$port" = 443 ] && continue
   if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then reachable="$reachable $port"; fi
 done
 attempt loopback_ports echo $reachable

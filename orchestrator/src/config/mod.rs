@@ -654,10 +654,20 @@ impl Validator<'_> {
         }
 
         let mut office_names = HashSet::new();
+        let mut vm_names: BTreeMap<String, String> = BTreeMap::new();
         for office in &raw.offices {
             let name = self.name(&office.name, "office")?;
             if !office_names.insert(name.clone()) {
                 return self.error(office.name.span(), format!("duplicate office name `{name}`"));
+            }
+            // GCE names allow neither `_` nor `.`, and are short: two offices must not
+            // come out as one VM name.
+            let vm_name = provisioner::gce::vm_label(&name);
+            if let Some(other) = vm_names.insert(vm_name.clone(), name.clone()) {
+                let message = format!(
+                    "offices `{other}` and `{name}` would share the VM name `nova-{vm_name}-…` on GCE: rename one"
+                );
+                return self.error(office.name.span(), message);
             }
         }
 

@@ -86,6 +86,25 @@ fn duplicate_office_names_the_line() {
 }
 
 #[test]
+fn offices_that_would_share_a_vm_name_are_refused() {
+    let text = format!(
+        "{MINIMAL}\n[[offices]]\nname = \"data_team\"\nrole = \"x\"\n\n[[offices]]\nname = \"data-team\"\nrole = \"y\"\n"
+    );
+    insta::assert_snapshot!(parse(&text).unwrap_err(), @"nova.toml, line 19: offices `data_team` and `data-team` would share the VM name `nova-data-team-…` on GCE: rename one");
+}
+
+#[test]
+fn people_are_known_by_name_and_chat_ids() {
+    let text = format!("{MINIMAL}\n[people.alice]\nslack = \"U1\"\ndiscord = \"42\"\n\n[roles]\ndba = [\"alice\"]\n");
+    let config = parse(&text).unwrap();
+    assert_eq!(config.person("U1"), Some("alice"));
+    assert_eq!(config.identities("42"), ["42", "alice", "U1"]);
+    assert!(config.holds_role("U1", "dba"));
+    let typo = format!("{MINIMAL}\n[people.alice]\nslak = \"U1\"\n");
+    assert!(parse(&typo).unwrap_err().contains("unknown field `slak`"));
+}
+
+#[test]
 fn office_naming_unknown_repo_names_the_line() {
     let text = MINIMAL.replace("repos = [\"api\"]", "repos = [\"api\", \"web\"]");
     insta::assert_snapshot!(parse(&text).unwrap_err(), @"nova.toml, line 12: office `maker` names unknown repo `web`");

@@ -167,7 +167,8 @@ impl GceClient {
         })
     }
 
-    /// The instances of a zone that Nova made (labelled `nova-owner`), with their owner.
+    /// The instances of a zone that Nova made (labelled `nova-owner`), with their owner
+    /// as named in their metadata (a label mangles `_`, `.` and long names).
     pub async fn list_nova_instances(&self, zone: &str) -> Result<Vec<(InstanceInfo, String)>, GceError> {
         self.list_nova_instances_in_pages(zone, 500).await
     }
@@ -189,7 +190,11 @@ impl GceClient {
                 .extend_pairs(page_token.as_deref().map(|token| ("pageToken", token)));
             let answer = self.call(reqwest::Method::GET, url.to_string(), None).await?;
             found.extend(answer["items"].as_array().into_iter().flatten().filter_map(|item| {
-                let owner = item["labels"]["nova-owner"].as_str()?.to_owned();
+                let label = item["labels"]["nova-owner"].as_str()?;
+                let metadata = item["metadata"]["items"].as_array().into_iter().flatten();
+                let named =
+                    metadata.filter(|entry| entry["key"] == "nova-owner").find_map(|entry| entry["value"].as_str());
+                let owner = named.unwrap_or(label).to_owned();
                 let info = InstanceInfo {
                     name: item["name"].as_str()?.to_owned(),
                     status: item["status"].as_str().unwrap_or_default().to_owned(),

@@ -193,7 +193,7 @@ pub enum CreateError {
 /// The VM name of an office's generation: a retry, or another replica, computes the
 /// same one, and GCE refuses a second VM of that name.
 pub fn instance_name(office: &str, generation: i64) -> String {
-    format!("nova-{}-g{generation}", label_value(office))
+    format!("nova-{}-g{generation}", vm_label(office))
 }
 
 /// The (office label, generation) a VM name stands for, if it is an office's VM.
@@ -205,7 +205,9 @@ pub fn parse_instance_name(name: &str) -> Option<(&str, i64)> {
 
 /// An office name as GCE allows it in names and labels: lowercase letters, digits,
 /// dashes; short enough that `nova-{office}-g{any i64}` fits GCE's 63 characters.
-fn label_value(office: &str) -> String {
+/// Lossy (`data_team` and `data-team` are one): the config refuses offices that
+/// collide, and a VM's owner is read from its metadata, which keeps the name as is.
+pub fn vm_label(office: &str) -> String {
     let value: String =
         office.to_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).take(36).collect();
     value.trim_matches('-').to_owned()
@@ -312,7 +314,7 @@ impl GceBackend {
             name: name.clone(),
             machine_type: tier.machine_type.to_owned(),
             image: image.to_owned(),
-            labels: vec![("nova-owner".to_owned(), label_value(owner))],
+            labels: vec![("nova-owner".to_owned(), vm_label(owner))],
             metadata: [
                 ("nova-owner".to_owned(), owner.to_owned()),
                 ("startup-script".to_owned(), STARTUP_SCRIPT.to_owned()),
