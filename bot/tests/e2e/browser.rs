@@ -83,7 +83,9 @@ async fn shows(browser: &fantoccini::Client, xpath: &str) {
 async fn sign_in(browser: &fantoccini::Client, nova: &Nova, name: &str, page: &str) {
     let (_, token) = nova.engine().issue_login_link(Some(name)).await.unwrap().unwrap();
     browser.goto(&nova.url(&format!("/login?token={token}"))).await.unwrap();
+    // The link lands on `/`; from there a `#channel` is a same-page jump: load it anew.
     browser.goto(&nova.url(page)).await.unwrap();
+    browser.refresh().await.unwrap();
     shows(browser, &format!("//strong[@id='me' and text()='{name}']")).await;
 }
 

@@ -481,3 +481,38 @@ async fn an_office_sleeps_into_cloud_storage_and_wakes_from_it_with_its_work() {
     assert!(messages.last().unwrap().body.contains("holds 2 note(s)"), "{}", messages.last().unwrap().body);
     nova.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_that_fails_never_brings_back_an_older_workspace() {
+    // Every run adds its prompt to a log in the workspace and reports the whole log.
+    let log = r#"echo "$NOVA_PROMPT" | cut -d' ' -f2 >> log.txt; echo "{\"type\":\"result\",\"text\":\"log: $(tr '\n' ' ' < log.txt)\"}""#;
+    let mut nova = Nova::start_with(|config| {
+        config.offices[0].runtime.as_mut().unwrap().command = vec!["sh".into(), "-c".into(), log.into()];
+    })
+    .await;
+    let last_result = async |nova: &mut Nova, thread: &str| {
+        let messages = nova.results(thread, 1).await;
+        messages.iter().rev().find(|m| m.kind == "result").unwrap().body.clone()
+    };
+    let first = nova.say("eng", "alice", "@maker one").await;
+    assert_eq!(last_result(&mut nova, &first).await, "log: one ");
+    assert!(nova.engine().sleep_office("maker", "operator").await.unwrap());
+    nova.office_reaches("maker", "asleep").await;
+
+    let second = nova.say("eng", "alice", "@maker two").await;
+    assert_eq!(last_result(&mut nova, &second).await, "log: one two ", "restored from the first snapshot");
+    // Storage refuses the next snapshot: something already sits at its key.
+    let generation = nova.office("maker").await.generation;
+    let key = provisioner::snapshot::Snapshots::key("maker", generation);
+    let blocker = nova.data_dir.path().join("snapshots").join(key);
+    std::fs::create_dir_all(&blocker).unwrap();
+    assert!(nova.engine().sleep_office("maker", "operator").await.unwrap());
+    let failed = nova.office_reaches("maker", "failed").await;
+    assert!(failed.failure.unwrap().starts_with("snapshot failed"));
+
+    std::fs::remove_dir_all(&blocker).unwrap();
+    nova.engine().wake_office("maker", "operator").await.unwrap().expect("a failed office can be woken");
+    let third = nova.say("eng", "alice", "@maker three").await;
+    assert_eq!(last_result(&mut nova, &third).await, "log: one two three ", "the newer workspace was kept");
+    nova.finish().await;
+}

@@ -283,10 +283,14 @@ impl Compute {
     ) -> anyhow::Result<Started> {
         match self {
             Self::Local { backend, snapshots } => {
-                if let Some(key) = snapshot {
+                // A workspace still on disk is at least as new as the latest snapshot:
+                // it is removed only once its snapshot is recorded. One left by a
+                // snapshot that failed holds work no snapshot has, so it is kept.
+                let workspace = backend.workspace(&spec.office);
+                if let Some(key) = snapshot.filter(|_| !workspace.exists()) {
                     // An incompatible snapshot fails the wake (the thread is told why)
                     // rather than being restored blindly.
-                    snapshots.restore(key, &spec.office, &backend.workspace(&spec.office)).await?;
+                    snapshots.restore(key, &spec.office, &workspace).await?;
                 }
                 Ok(Started { endpoint: backend.start(spec, timeout).await?, placement: None })
             }
@@ -326,7 +330,7 @@ impl Compute {
     }
 
     /// A wake failed, or Nova stops: the office's process stops. A local workspace
-    /// stays on disk (the next wake restores over it); a VM is deleted.
+    /// stays on disk (the next wake keeps it); a VM is deleted.
     pub async fn stop(&self, office: &str) {
         match self {
             Self::Local { backend, .. } => {

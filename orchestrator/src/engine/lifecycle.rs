@@ -88,7 +88,7 @@ impl Engine {
         }
         match state {
             OfficeState::Waking => {
-                // A half-restored workspace: the next wake restores it again.
+                // A wake cut short (a restore is all or nothing): the next wake starts over.
                 self.set_state(&office, OfficeChange::new(Transition::RecoverWaking)).await?;
             }
             OfficeState::Ready | OfficeState::Idle | OfficeState::Snapshotting => {
