@@ -78,7 +78,7 @@ pub enum VaultError {
 struct MasterKey {
     id: String,
     cipher: ChaCha20Poly1305,
-    /// For [`Vault::derive_key`]: keys for other purposes, never this key itself.
+    /// For [`Vault::derive_keys`]: keys for other purposes, never this key itself.
     derivation: hmac::Hmac<Sha256>,
 }
 
@@ -134,14 +134,19 @@ impl Vault {
         Ok(Self::from_spec(spec.trim())?)
     }
 
-    /// A key for `purpose`, derived from the newest master key (HMAC-SHA256), so every
-    /// replica with the same master key derives the same one and nothing more is stored.
-    pub fn derive_key(&self, purpose: &str) -> [u8; 32] {
+    /// The key for `purpose` derived from each master key (HMAC-SHA256), newest first:
+    /// every replica with the same master keys derives the same ones, nothing more is
+    /// stored, and what was derived before a rotation (an older VM's assignment token)
+    /// still checks out.
+    pub fn derive_keys(&self, purpose: &str) -> Vec<[u8; 32]> {
         use hmac::Mac as _;
-        let mut mac = self.keys[0].derivation.clone();
-        mac.update(b"nova-derived-key:");
-        mac.update(purpose.as_bytes());
-        mac.finalize().into_bytes().into()
+        let derive = |key: &MasterKey| -> [u8; 32] {
+            let mut mac = key.derivation.clone();
+            mac.update(b"nova-derived-key:");
+            mac.update(purpose.as_bytes());
+            mac.finalize().into_bytes().into()
+        };
+        self.keys.iter().map(derive).collect()
     }
 
     pub fn current_key_id(&self) -> &str {
@@ -293,11 +298,20 @@ mod tests {
     fn derived_keys_depend_on_the_master_key_and_the_purpose_only() {
         let key = BASE64.encode([7u8; 32]);
         let (one, same) = (Vault::from_spec(&key).unwrap(), Vault::from_spec(&format!("id:{key}")).unwrap());
-        assert_eq!(one.derive_key("gce-assign"), same.derive_key("gce-assign"), "every replica derives the same");
-        assert_ne!(one.derive_key("gce-assign"), one.derive_key("other"));
-        assert_ne!(one.derive_key("gce-assign"), [7u8; 32], "never the master key itself");
+        assert_eq!(
+            one.derive_keys("gce-assign")[0],
+            same.derive_keys("gce-assign")[0],
+            "every replica derives the same"
+        );
+        assert_ne!(one.derive_keys("gce-assign")[0], one.derive_keys("other")[0]);
+        assert_ne!(one.derive_keys("gce-assign")[0], [7u8; 32], "never the master key itself");
         let other = Vault::from_spec(&BASE64.encode([8u8; 32])).unwrap();
-        assert_ne!(one.derive_key("gce-assign"), other.derive_key("gce-assign"));
+        assert_ne!(one.derive_keys("gce-assign")[0], other.derive_keys("gce-assign")[0]);
+        let rotated = Vault::from_spec(&format!("new:{},{key}", BASE64.encode([8u8; 32]))).unwrap();
+        assert_eq!(
+            rotated.derive_keys("gce-assign"),
+            [other.derive_keys("gce-assign")[0], one.derive_keys("gce-assign")[0]]
+        );
     }
 
     #[test]

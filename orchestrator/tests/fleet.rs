@@ -199,7 +199,7 @@ async fn a_crash_between_the_snapshot_and_the_delete_leaves_no_vm_behind_after_r
     settings.pass_interval = Duration::from_millis(20);
     let restarted = Fleet::new(store.clone(), backend(&gce), settings, "replica-b", vec![]);
     let deleted = restarted.sweep_orphans(Duration::ZERO).await.unwrap();
-    assert_eq!(deleted, [vm.name.clone()]);
+    assert_eq!(deleted, std::slice::from_ref(&vm.name));
     assert!(gce.instances().is_empty(), "nothing left running");
     let office = store.office("maker").await.unwrap().unwrap();
     assert_eq!((office.state.as_str(), office.snapshot_key.as_deref()), ("asleep", Some("snapshots/maker/1.tar.zst")));
@@ -252,7 +252,7 @@ async fn a_claimed_pool_vm_outlives_its_office_only_until_the_next_sweep() {
     asleep.snapshot = Some(("snapshots/maker/1.tar.zst".into(), 1024));
     assert!(store.transition("maker", generation, asleep).await.unwrap());
     let deleted = fleet.sweep_orphans(Duration::ZERO).await.unwrap();
-    assert_eq!(deleted, [vm.name.clone()], "the warm member of the pool is kept; the claimed one goes");
+    assert_eq!(deleted, std::slice::from_ref(&vm.name), "the warm member of the pool is kept; the claimed one goes");
     assert!(gce.instances().iter().all(|i| i.name != vm.name));
     assert!(store.warm_vm(&vm.name).await.unwrap().is_none(), "and its pool row with it");
     db.cleanup().await.unwrap();

@@ -43,12 +43,18 @@ async fn an_office_works_on_its_own_vm_sleeps_into_the_bucket_and_wakes_on_a_new
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_restarted_nova_keeps_the_work_on_a_vm_it_no_longer_remembers() {
+async fn a_restarted_nova_with_a_rotated_key_keeps_the_work_on_a_vm_it_no_longer_remembers() {
     let cloud = Cloud::start().await;
     let mut nova = Nova::start_on_gce(&cloud, |_| {}).await;
     let thread = nova.say("eng", "alice", "@maker fix the cart totals").await;
     nova.results(&thread, 1).await;
     nova.office_reaches("maker", "idle").await;
+
+    // The master key is rotated on the way (a new key first, the old one kept to open
+    // what it sealed): the VM made under the old key still answers to Nova.
+    let key_file = nova.data_dir.path().join("master.key");
+    let old_key = std::fs::read_to_string(&key_file).unwrap();
+    std::fs::write(&key_file, format!("new:CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=,{}", old_key.trim())).unwrap();
 
     // The new process finds the VM, has it store the workspace, and only then deletes it.
     nova.restart(|_| {}).await;

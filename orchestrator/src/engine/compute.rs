@@ -140,8 +140,31 @@ impl GceCompute {
         })
     }
 
+    /// POSTs to a VM's daemon with its assignment token: the newest key's, or (for a VM
+    /// made before the master key was rotated) an older one's.
+    async fn post_assigned(
+        &self,
+        vm_name: &str,
+        url: &str,
+        body: Option<&Assignment>,
+    ) -> anyhow::Result<reqwest::Response> {
+        let tokens = self.fleet.backend().assign_tokens(vm_name);
+        anyhow::ensure!(!tokens.is_empty(), "no assignment key is configured");
+        let last = tokens.len() - 1;
+        for (index, token) in tokens.into_iter().enumerate() {
+            let mut request = self.http.post(url).bearer_auth(token);
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let response = request.send().await.with_context(|| format!("cannot reach the daemon on VM {vm_name}"))?;
+            if response.status() != reqwest::StatusCode::UNAUTHORIZED || index == last {
+                return Ok(response);
+            }
+        }
+        unreachable!("the last token's answer is returned")
+    }
+
     async fn assign(&self, vm: &Vm, spec: &StartSpec, snapshot: Option<&str>) -> anyhow::Result<()> {
-        let token = self.fleet.backend().assign_token(&vm.name).context("no assignment key is configured")?;
         let assignment = Assignment {
             office: spec.office.clone(),
             generation: spec.generation,
@@ -150,14 +173,8 @@ impl GceCompute {
             snapshots: self.snapshots.clone(),
             restore: snapshot.map(str::to_owned),
         };
-        let response = self
-            .http
-            .post(format!("{}/assign", vm.agent_url))
-            .bearer_auth(token)
-            .json(&assignment)
-            .send()
-            .await
-            .with_context(|| format!("cannot reach the daemon on VM {}", vm.name))?;
+        let url = format!("{}/assign", vm.agent_url);
+        let response = self.post_assigned(&vm.name, &url, Some(&assignment)).await?;
         succeeded(response, &format!("VM {} did not take the office", vm.name)).await?;
         Ok(())
     }
@@ -171,27 +188,25 @@ impl GceCompute {
         generation: i64,
         daemon: Option<(&str, &str)>,
     ) -> anyhow::Result<SnapshotInfo> {
-        let (endpoint, token) = match daemon {
-            Some((endpoint, token)) => (endpoint.to_owned(), token.to_owned()),
+        let response = match daemon {
+            Some((endpoint, token)) => self
+                .http
+                .post(format!("{endpoint}/snapshot"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .with_context(|| format!("cannot reach {office}'s VM for its snapshot"))?,
             None => {
                 let vm =
                     self.fleet.find_office_vm(office, generation).await?.with_context(|| {
                         format!("{office}'s VM is gone, so its work since the last snapshot is lost")
                     })?;
-                let token = self.fleet.backend().assign_token(&vm.name).context("no assignment key is configured")?;
-                let endpoint = vm.agent_url.clone();
+                let (name, url) = (vm.name.clone(), format!("{}/snapshot", vm.agent_url));
                 // Released (deleted) once the snapshot is recorded, like any other.
                 self.vms.lock().expect("vms lock").insert(office.to_owned(), (vm, Instant::now()));
-                (endpoint, token)
+                self.post_assigned(&name, &url, None).await?
             }
         };
-        let response = self
-            .http
-            .post(format!("{endpoint}/snapshot"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .with_context(|| format!("cannot reach {office}'s VM for its snapshot"))?;
         let response = succeeded(response, &format!("{office}'s VM could not store its snapshot")).await?;
         let stored: StoredSnapshot = response.json().await.context("the snapshot answer is not JSON")?;
         Ok(SnapshotInfo {
@@ -260,7 +275,7 @@ impl Compute {
                 let store_for_daemons =
                     SnapshotStore { url, api_url: config.store.snapshots_api_url.clone(), compression: level };
                 let backend = provisioner::gce::GceBackend::new(setup.settings, setup.tokens)?
-                    .with_assign_key(vault.derive_key("gce-assign"));
+                    .with_assign_keys(vault.derive_keys("gce-assign"));
                 let mut tiers: Vec<_> =
                     config.offices.iter().filter_map(|o| provisioner::tiers::tier(o.tier)).collect();
                 tiers.sort_by_key(|t| t.number);

@@ -231,31 +231,40 @@ pub struct GceBackend {
     settings: GceSettings,
     http: reqwest::Client,
     breaker: Mutex<Breaker>,
-    /// Signs each VM's assignment token (see [`GceBackend::assign_token`]).
-    assign_key: Option<[u8; 32]>,
+    /// Sign each VM's assignment token (see [`GceBackend::assign_token`]), newest first.
+    assign_keys: Vec<[u8; 32]>,
 }
 
 impl GceBackend {
     pub fn new(settings: GceSettings, tokens: std::sync::Arc<dyn gcp_auth::TokenProvider>) -> anyhow::Result<Self> {
         let client = GceClient::new(&settings.api_url, &settings.project, tokens)?;
         let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
-        Ok(Self { client, settings, http, breaker: Mutex::new(Breaker::default()), assign_key: None })
+        Ok(Self { client, settings, http, breaker: Mutex::new(Breaker::default()), assign_keys: Vec::new() })
     }
 
-    /// VMs made from now on carry an assignment token derived from `key` in their
-    /// metadata, so only whoever holds `key` (Nova's replicas) can assign them.
-    pub fn with_assign_key(mut self, key: [u8; 32]) -> Self {
-        self.assign_key = Some(key);
+    /// VMs made from now on carry an assignment token derived from the first of `keys`
+    /// in their metadata, so only whoever holds the keys (Nova's replicas) can assign
+    /// them; the others (older keys, after a rotation) still reach the VMs made before.
+    pub fn with_assign_keys(mut self, keys: Vec<[u8; 32]>) -> Self {
+        self.assign_keys = keys;
         self
     }
 
     /// The token that assigns VM `name` to an office: an HMAC of the name, so no VM's
     /// token opens another and nothing needs storing. `None` without an assign key.
     pub fn assign_token(&self, name: &str) -> Option<String> {
+        self.assign_tokens(name).into_iter().next()
+    }
+
+    /// The tokens VM `name` may hold, newest key first: one of them is its own.
+    pub fn assign_tokens(&self, name: &str) -> Vec<String> {
         use hmac::Mac as _;
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.assign_key?).expect("HMAC takes any key");
-        mac.update(name.as_bytes());
-        Some(hex::encode(mac.finalize().into_bytes()))
+        let token = |key: &[u8; 32]| {
+            let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes any key");
+            mac.update(name.as_bytes());
+            hex::encode(mac.finalize().into_bytes())
+        };
+        self.assign_keys.iter().map(token).collect()
     }
 
     /// The base URL of VM `name`'s daemon.
