@@ -215,6 +215,15 @@ enum VaultCommand {
     /// Re-seal every secret under the first key of NOVA_MASTER_KEY (old keys must still
     /// be listed after it until this has run).
     Rotate,
+    /// List the secrets in the vault: scope, name, who stored it and when (never a value).
+    List,
+    /// Remove a secret: offices can no longer use it.
+    Revoke {
+        name: String,
+        /// `office:NAME`, `workspace` or `platform`.
+        #[arg(long)]
+        scope: String,
+    },
 }
 
 /// The config given, or the built-in demo workspace; and its store.
@@ -371,6 +380,37 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             )?;
             let resealed = orchestrator::vault::rotate(&store, &vault).await?;
             println!("re-sealed {resealed} secret(s) under master key `{}`", vault.current_key_id());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Vault { command: VaultCommand::List, config } => {
+            let (_, store) = config_and_store(config).await?;
+            for secret in store.all_secrets().await? {
+                let at = chrono::DateTime::from_timestamp_millis(secret.updated_at).unwrap_or_default();
+                println!(
+                    "{:<20} {:<24} by {} at {}",
+                    secret.scope,
+                    secret.name,
+                    secret.updated_by,
+                    at.format("%Y-%m-%d %H:%M UTC")
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Vault { command: VaultCommand::Revoke { name, scope }, config } => {
+            let (_, store) = config_and_store(config).await?;
+            if !store.delete_secret(&scope, &name).await? {
+                anyhow::bail!("there is no secret `{name}` in scope `{scope}` (see `nova vault list`)");
+            }
+            store
+                .audit(orchestrator::store::AuditEntry {
+                    actor: orchestrator::engine::people::host_user(),
+                    office: scope.strip_prefix("office:").map(str::to_owned),
+                    run_id: None,
+                    action: "secret_revoked",
+                    details: serde_json::json!({"name": name, "scope": scope}),
+                })
+                .await?;
+            println!("revoked `{name}` ({scope})");
             Ok(ExitCode::SUCCESS)
         }
         Command::Login { config, person } => {

@@ -81,6 +81,52 @@ pub fn may_decide(approval: &approvals::Model, identities: &[String], now_ms: i6
     Ok(())
 }
 
+/// The approval kind a workspace-wide credential needs: its value reaches every office.
+pub const WORKSPACE_CREDENTIAL: &str = "workspace_credential";
+
+/// Why a person may not provide a credential; each says who may.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProvideDenial {
+    #[error("this request expired; the office has to ask again")]
+    Expired,
+    #[error("{user} may not provide credentials; it takes one of: {roles}")]
+    NotAProvider { user: String, roles: String },
+    #[error("a credential for every office needs one of: {people}")]
+    WorkspaceNeedsApprover { people: String },
+}
+
+/// The permission check, first thing when someone provides a credential: a role the
+/// credential policy names, a request that has not expired, and for a workspace-wide
+/// credential someone who may approve that.
+pub fn may_provide(
+    config: &Config,
+    request: &crate::store::credential_requests::Model,
+    identities: &[String],
+    now_ms: i64,
+) -> Result<(), ProvideDenial> {
+    let user = identities.first().map(String::as_str).unwrap_or_default();
+    if request.created_at + config.credentials.expires.as_millis() as i64 <= now_ms {
+        return Err(ProvideDenial::Expired);
+    }
+    let roles: Vec<&String> = match config.credentials.providers.as_slice() {
+        [] => config.roles.keys().collect(),
+        named => named.iter().collect(),
+    };
+    let holds = |role: &&String| identities.iter().any(|identity| config.roles[*role].contains(identity));
+    if !roles.is_empty() && !roles.iter().any(holds) {
+        let roles = roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ");
+        return Err(ProvideDenial::NotAProvider { user: user.to_owned(), roles });
+    }
+    if request.scope == "workspace"
+        && let Requirement::Needed { people, .. } = requirement(config, WORKSPACE_CREDENTIAL, None)
+        && !people.is_empty()
+        && !people.iter().any(|p| identities.contains(p))
+    {
+        return Err(ProvideDenial::WorkspaceNeedsApprover { people: people.join(", ") });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,6 +216,47 @@ mod tests {
         assert_eq!(may_decide(&pending, &config.identities("1101"), 0), Ok(()));
         assert!(config.holds_role("U_ALICE", "dba"));
         assert!(!config.holds_role("U_MALLORY", "dba"));
+    }
+
+    fn request(scope: &str, created_at: i64) -> crate::store::credential_requests::Model {
+        crate::store::credential_requests::Model {
+            id: "c1".into(),
+            office: "maker".into(),
+            run_id: "r1".into(),
+            thread_id: "t1".into(),
+            message_id: None,
+            name: "github_token".into(),
+            why: "to push".into(),
+            scope: scope.into(),
+            state: "pending".into(),
+            provided_by: None,
+            provided_at: None,
+            created_at,
+        }
+    }
+
+    #[test]
+    fn only_a_provider_may_provide_and_only_in_time() {
+        let mut config = config();
+        let hour = 60 * 60 * 1000;
+        assert_eq!(may_provide(&config, &request("office", 0), &ids("frank"), 1), Ok(()), "any role holder");
+        insta::assert_snapshot!(may_provide(&config, &request("office", 0), &ids("mallory"), 1).unwrap_err(), @"mallory may not provide credentials; it takes one of: dba, finance");
+        assert_eq!(may_provide(&config, &request("office", 0), &ids("frank"), hour), Err(ProvideDenial::Expired));
+        config.credentials.providers = vec!["dba".into()];
+        assert!(may_provide(&config, &request("office", 0), &ids("frank"), 1).is_err(), "finance is not named");
+        // A workspace-wide credential needs whoever may approve that: anyone holding a
+        // role, unless a policy names them.
+        assert_eq!(may_provide(&config, &request("workspace", 0), &ids("alice"), 1), Ok(()));
+        config.approvals.push(crate::config::ApprovalPolicy {
+            kind: WORKSPACE_CREDENTIAL.into(),
+            approvers: vec!["finance".into()],
+            expires: Duration::from_secs(60),
+            over_usd: None,
+        });
+        insta::assert_snapshot!(may_provide(&config, &request("workspace", 0), &ids("alice"), 1).unwrap_err(), @"a credential for every office needs one of: frank");
+        let mut solo = Config::demo();
+        solo.roles.clear();
+        assert_eq!(may_provide(&solo, &request("workspace", 0), &ids("anyone"), 1), Ok(()), "a workspace of one");
     }
 
     #[test]

@@ -122,6 +122,7 @@ impl Card {
                     "**{name}** was provided by {} and stored in the vault; **{office}** can use it now.",
                     provided_by.as_deref().unwrap_or("someone")
                 ),
+                "expired" => format!("Nobody provided **{name}** in time; **{office}** has to ask again."),
                 _ => format!(
                     "**{office}** needs the credential **{name}**: {why}\nIt goes straight into the vault: nobody in this thread sees it, and neither does the office."
                 ),
@@ -300,6 +301,7 @@ mod tests {
         It goes straight into the vault: nobody in this thread sees it, and neither does the office.
         ");
         insta::assert_snapshot!(card("provided").fallback_text(), @"**github_token** was provided by alice and stored in the vault; **maker** can use it now.");
+        insta::assert_snapshot!(card("expired").fallback_text(), @"Nobody provided **github_token** in time; **maker** has to ask again.");
     }
 
     #[test]

@@ -659,11 +659,12 @@ pub async fn request_approval(args: ApprovalArgs) -> anyhow::Result<std::process
     }))
 }
 
-/// `request-credential`: asks, waits until a person provides it (into the vault).
+/// `request-credential`: asks, waits until a person provides it (into the vault). Exit
+/// status 0 provided, 4 expired.
 pub async fn request_credential(args: CredentialArgs) -> anyhow::Result<std::process::ExitCode> {
     let body = serde_json::json!({"name": args.name, "why": args.why, "scope": args.scope});
-    ask_and_wait("credentials", body).await?;
-    Ok(std::process::ExitCode::SUCCESS)
+    let state = ask_and_wait("credentials", body).await?;
+    Ok(std::process::ExitCode::from(if state == "provided" { 0 } else { 4 }))
 }
 
 /// Posts an ask to the office's agent API and polls until it is no longer pending.

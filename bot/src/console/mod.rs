@@ -182,6 +182,7 @@ pub async fn provide_credential(
             Err(ApiError::new(StatusCode::CONFLICT, refusal.to_string()))
         }
         Err(refusal @ ProvideRefusal::Empty) => Err(ApiError::new(StatusCode::BAD_REQUEST, refusal.to_string())),
+        Err(refusal @ ProvideRefusal::Denied(_)) => Err(ApiError::new(StatusCode::FORBIDDEN, refusal.to_string())),
     }
 }
 

@@ -124,3 +124,68 @@ async fn the_console_answers_only_people_signed_in_under_its_own_name() {
     assert_eq!(status, 200);
     nova.finish().await;
 }
+
+/// Asks for a credential and reports how the wait ended.
+const NEEDS_KEY: &str = r#"
+$NOVA_OFFICE_CLI request-credential --name llm_key --why "to call the model" > /dev/null
+echo "{\"type\":\"result\",\"text\":\"request-credential exited $?\"}"
+"#;
+
+fn needs_key(config: &mut orchestrator::config::Config) {
+    config.roles.insert("keyholders".into(), vec!["carol".into()]);
+    config.credentials.providers = vec!["keyholders".into()];
+    config.offices[0].runtime.as_mut().unwrap().command = vec!["sh".into(), "-c".into(), NEEDS_KEY.into()];
+}
+
+async fn credential_card(nova: &mut Nova, thread: &str) -> String {
+    nova.eventually("a credential card", async |nova: &Nova| {
+        nova.messages(thread).await.into_iter().find_map(|m| match m.card {
+            Some(orchestrator::texts::Card::Credential { id, .. }) => Some(id),
+            _ => None,
+        })
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_keyholder_provides_a_credential() {
+    let mut nova = Nova::start_with(needs_key).await;
+    let thread = nova.say("eng", "alice", "@maker summarize the bugs with the model").await;
+    let id = credential_card(&mut nova, &thread).await;
+    let provide = |person: &str| json!({"request_id": id, "author": person, "value": "sk-live-123"});
+    let (status, refused) = nova.post_json("/api/console/credentials", &provide("alice")).await;
+    assert_eq!(
+        (status, refused["error"].as_str().unwrap()),
+        (403, "alice may not provide credentials; it takes one of: keyholders")
+    );
+    let (status, _) = nova.post_json("/api/console/credentials", &provide("carol")).await;
+    assert_eq!(status, 204);
+    let messages = nova.results(&thread, 1).await;
+    assert!(messages.iter().any(|m| m.body == "request-credential exited 0"), "{messages:?}");
+    nova.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_credential_nobody_provides_expires_and_the_office_is_told() {
+    let mut nova = Nova::start_with(|config| {
+        needs_key(config);
+        config.credentials.expires = std::time::Duration::ZERO;
+    })
+    .await;
+    let thread = nova.say("eng", "alice", "@maker summarize the bugs with the model").await;
+    let messages = nova.results(&thread, 1).await;
+    assert!(messages.iter().any(|m| m.body == "request-credential exited 4"), "{messages:?}");
+    let card = messages.iter().find(|m| m.kind == "card").unwrap();
+    assert_eq!(card.body, "Nobody provided **llm_key** in time; **maker** has to ask again.");
+    let id = match &card.card {
+        Some(orchestrator::texts::Card::Credential { id, .. }) => id.clone(),
+        other => panic!("{other:?}"),
+    };
+    let late = json!({"request_id": id, "author": "carol", "value": "sk-live-123"});
+    let (status, refused) = nova.post_json("/api/console/credentials", &late).await;
+    assert_eq!(
+        (status, refused["error"].as_str().unwrap()),
+        (403, "this request expired; the office has to ask again")
+    );
+    nova.finish().await;
+}

@@ -52,6 +52,9 @@ struct RawConfig {
     /// Who is who across the console, Slack and Discord.
     #[serde(default)]
     people: BTreeMap<String, Person>,
+    /// Who may provide the credentials offices ask for, and for how long they wait.
+    #[serde(default)]
+    credentials: CredentialPolicy,
     #[serde(default)]
     approvals: Vec<RawApprovalPolicy>,
     /// Services offices reach through their secrets proxy.
@@ -200,6 +203,29 @@ pub struct ServerSettings {
     /// (any other `Host` is refused: a web page cannot rebind its name to Nova).
     #[serde(default)]
     pub hosts: Vec<String>,
+}
+
+/// Who may provide a credential an office asks for, and how long the request waits.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialPolicy {
+    /// Roles whose members may provide credentials. Empty: whoever holds any role, or
+    /// anyone while `[roles]` is empty (a workspace of one).
+    #[serde(default)]
+    pub providers: Vec<String>,
+    /// A request nobody answered within this long expires.
+    #[serde(default = "default_credential_expiry", with = "humantime_serde")]
+    pub expires: Duration,
+}
+
+fn default_credential_expiry() -> Duration {
+    Duration::from_secs(60 * 60)
+}
+
+impl Default for CredentialPolicy {
+    fn default() -> Self {
+        Self { providers: Vec::new(), expires: default_credential_expiry() }
+    }
 }
 
 /// One person, whichever surface they use: roles and approver lists name them, and a
@@ -434,6 +460,7 @@ pub struct Config {
     pub model: ModelFile,
     pub roles: BTreeMap<String, Vec<String>>,
     pub people: BTreeMap<String, Person>,
+    pub credentials: CredentialPolicy,
     pub approvals: Vec<ApprovalPolicy>,
     pub upstreams: Vec<provisioner::protocol::Upstream>,
 }
@@ -738,6 +765,10 @@ impl Validator<'_> {
         }
         self.check_chain_of_command(&raw.offices)?;
 
+        if let Some(role) = raw.credentials.providers.iter().find(|role| !raw.roles.contains_key(*role)) {
+            let message = format!("[credentials] providers names unknown role `{role}`");
+            return Err(ConfigError::Parse { origin: self.origin.to_owned(), message });
+        }
         let mut approvals: Vec<ApprovalPolicy> = Vec::new();
         for policy in &raw.approvals {
             let kind = policy.kind.get_ref().clone();
@@ -788,6 +819,7 @@ impl Validator<'_> {
             model: raw.model,
             roles: raw.roles,
             people: raw.people,
+            credentials: raw.credentials,
             approvals,
             upstreams,
         })

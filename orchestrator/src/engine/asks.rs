@@ -64,6 +64,8 @@ pub enum ProvideRefusal {
     AlreadyProvided { name: String, by: String },
     #[error("the value is empty")]
     Empty,
+    #[error("{0}")]
+    Denied(#[from] crate::approvals::ProvideDenial),
 }
 
 impl Engine {
@@ -188,6 +190,23 @@ impl Engine {
         Ok(Ok(decided))
     }
 
+    /// Credential requests nobody answered in time: their cards say so, and the office
+    /// waiting on one learns it expired.
+    pub(super) async fn expire_credential_requests(&self) -> anyhow::Result<()> {
+        let created_before = now_ms() - self.config.credentials.expires.as_millis() as i64;
+        for request in self.store.expire_credential_requests(created_before).await? {
+            let details = serde_json::json!({"request": request.id, "name": request.name});
+            self.record("nova", &request.office, Some(&request.run_id), "credential_expired", details).await;
+            if let Some(message_id) = request.message_id {
+                let card = credential_card(&request);
+                let edited = self.store.edit_message(message_id, &card.fallback_text(), Some(&card.to_json())).await?;
+                let channel = self.channel_of(&request.thread_id).await?;
+                self.publish_message(&channel, edited);
+            }
+        }
+        Ok(())
+    }
+
     pub(super) async fn expire_approvals(&self) -> anyhow::Result<()> {
         for approval in self.store.expire_approvals().await? {
             let details = serde_json::json!({"approval": approval.id, "action": approval.action});
@@ -304,9 +323,17 @@ impl Engine {
         let Some(request) = self.store.credential_request(id).await? else {
             return Ok(Err(ProvideRefusal::Unknown(id.to_owned())));
         };
+        if request.state == "expired" {
+            return Ok(Err(crate::approvals::ProvideDenial::Expired.into()));
+        }
         if request.state != "pending" {
             let by = request.provided_by.clone().unwrap_or_else(|| "someone".to_owned());
             return Ok(Err(ProvideRefusal::AlreadyProvided { name: request.name, by }));
+        }
+        if let Err(denial) =
+            crate::approvals::may_provide(&self.config, &request, &self.config.identities(user), now_ms())
+        {
+            return Ok(Err(denial.into()));
         }
         if value.expose().trim().is_empty() {
             return Ok(Err(ProvideRefusal::Empty));

@@ -35,6 +35,7 @@ impl Engine {
     /// one office dispatching a long queue holds up no other.
     pub(super) async fn step(self: &Arc<Self>) -> anyhow::Result<()> {
         self.expire_approvals().await?;
+        self.expire_credential_requests().await?;
         let mut tasks = self.tasks.lock().await;
         // Finished tasks are reaped here, so the set holds only what runs.
         while let Some(finished) = tasks.try_join_next() {

@@ -153,6 +153,43 @@ impl Store {
         Ok(result.rows_affected == 1)
     }
 
+    /// Moves pending credential requests created before `created_before` to `expired`;
+    /// returns those it moved.
+    pub async fn expire_credential_requests(
+        &self,
+        created_before: i64,
+    ) -> anyhow::Result<Vec<credential_requests::Model>> {
+        let due = credential_requests::Entity::find()
+            .filter(credential_requests::Column::State.eq("pending"))
+            .filter(credential_requests::Column::CreatedAt.lte(created_before))
+            .all(self.db())
+            .await?;
+        let mut expired = Vec::new();
+        for mut request in due {
+            let moved = credential_requests::Entity::update_many()
+                .col_expr(credential_requests::Column::State, Expr::value("expired"))
+                .filter(credential_requests::Column::Id.eq(&request.id))
+                .filter(credential_requests::Column::State.eq("pending"))
+                .exec(&*self.writer(Lane::Background).await)
+                .await?;
+            if moved.rows_affected == 1 {
+                request.state = "expired".to_owned();
+                expired.push(request);
+            }
+        }
+        Ok(expired)
+    }
+
+    /// Removes a secret from a vault slot; whether there was one.
+    pub async fn delete_secret(&self, scope: &str, name: &str) -> anyhow::Result<bool> {
+        let deleted = secrets::Entity::delete_many()
+            .filter(secrets::Column::Scope.eq(scope))
+            .filter(secrets::Column::Name.eq(name))
+            .exec(&*self.writer(Lane::Background).await)
+            .await?;
+        Ok(deleted.rows_affected > 0)
+    }
+
     /// Stores a sealed value (never a plaintext) in a vault slot.
     pub async fn put_secret(
         &self,
