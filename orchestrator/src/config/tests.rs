@@ -179,6 +179,9 @@ fn the_example_config_documents_a_valid_config() {
     assert_eq!(config.offices[1].runtime.as_ref().unwrap().timeout, Duration::from_secs(30 * 60));
     assert_eq!(config.offices[1].idle_timeout, Duration::from_secs(30 * 60));
     assert_eq!(config.offices[1].idle_timeout_without_signals, Duration::from_secs(90 * 60));
+    assert!(config.holds_role("U024BE7LH", "dba"), "Alice's Slack id holds her roles");
+    assert_eq!(config.credentials.providers, ["operator"]);
+    assert!(config.offices[1].runtime.as_ref().unwrap().sandbox.enabled);
 }
 
 #[test]
