@@ -3,9 +3,10 @@
 //! clean environment, and relays what the runtime reports back to Nova.
 //!
 //! On a pool VM the daemon starts unassigned (`nova-office pool`): it boots ahead of
-//! need, and Nova then assigns it an office (`POST /assign`), which restores the
-//! office's latest snapshot from object storage into the workspace. When the office
-//! goes to sleep, Nova asks it for a snapshot (`POST /snapshot`) and deletes the VM.
+//! need, and Nova then assigns it an office (`POST /assign`) and hands it the office's
+//! latest snapshot (`POST /restore`). When the office goes to sleep, Nova takes its
+//! snapshot (`POST /snapshot` answers with the archive) and deletes the VM. The VM
+//! never holds a storage credential: Nova reads and writes the bucket.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -24,10 +25,9 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{Mutex, mpsc};
 
 use crate::protocol::{
-    Assignment, ContextFiles, EventEnvelope, Health, LISTENING_PREFIX, RUN_ID_HEADER, RunEvent, RunRequest,
-    StoredSnapshot, Upstream, parse_runtime_line, secrets_match,
+    Assignment, ContextFiles, EventEnvelope, Health, LISTENING_PREFIX, RUN_ID_HEADER, RunEvent, RunRequest, Upstream,
+    parse_runtime_line, secrets_match,
 };
-use crate::snapshot::Snapshots;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
@@ -93,9 +93,9 @@ struct Office {
     agent_port: u16,
     upstreams: Mutex<Vec<Upstream>>,
     http: reqwest::Client,
-    /// Where `/snapshot` stores the workspace (a pool VM's office; a local office is
-    /// snapshotted by Nova on the same machine).
-    snapshots: Option<Snapshots>,
+    /// A pool VM's office: the zstd level of the archive `/snapshot` hands Nova (a local
+    /// office is snapshotted by Nova on the same machine).
+    compression: Option<i32>,
     /// Snapshotted: the office takes no more runs (its VM is about to go).
     sealed: std::sync::atomic::AtomicBool,
 }
@@ -121,7 +121,7 @@ pub async fn pool(args: PoolArgs) -> anyhow::Result<()> {
 }
 
 /// Starts the office's run queue and its agent API (loopback only).
-async fn open_office(args: ServeArgs, token: String, snapshots: Option<Snapshots>) -> anyhow::Result<Arc<Office>> {
+async fn open_office(args: ServeArgs, token: String, compression: Option<i32>) -> anyhow::Result<Arc<Office>> {
     std::fs::create_dir_all(&args.workspace).with_context(|| format!("cannot create {}", args.workspace.display()))?;
     let (queue, runs) = mpsc::unbounded_channel();
     let agent_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("cannot open the agent API")?;
@@ -142,7 +142,7 @@ async fn open_office(args: ServeArgs, token: String, snapshots: Option<Snapshots
             .timeout(Duration::from_secs(60))
             .redirect(reqwest::redirect::Policy::none())
             .build()?,
-        snapshots,
+        compression,
         sealed: false.into(),
     });
     let sink = EventSink::new(&args, token);
@@ -172,6 +172,7 @@ async fn listen_until_stopped(daemon: Daemon, listen: SocketAddr, exit_with_stdi
         .route("/context", post(write_context))
         .route("/runs", post(accept_run))
         .route("/snapshot", post(snapshot))
+        .route("/restore", post(restore))
         .with_state(Arc::new(daemon));
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     println!("{LISTENING_PREFIX}{}", listener.local_addr()?);
@@ -232,15 +233,9 @@ async fn assign(
         return Ok(health(State(daemon.clone())).await);
     }
     let internal = |error: anyhow::Error| (StatusCode::INTERNAL_SERVER_ERROR, format!("{error:#}"));
-    let store = &assignment.snapshots;
-    let snapshots =
-        Snapshots::cloud_storage(&store.url, store.api_url.as_deref(), None, store.compression).map_err(internal)?;
     std::fs::create_dir_all(&pool.workspace)
         .with_context(|| format!("cannot create {}", pool.workspace.display()))
         .map_err(internal)?;
-    if let Some(key) = &assignment.restore {
-        snapshots.restore(key, &assignment.office, &pool.workspace).await.map_err(internal)?;
-    }
     let args = ServeArgs {
         office: assignment.office,
         generation: assignment.generation,
@@ -249,40 +244,85 @@ async fn assign(
         listen: SocketAddr::from(([0, 0, 0, 0], 0)),
         exit_with_stdin: false,
     };
-    let office = open_office(args, assignment.token, Some(snapshots)).await.map_err(internal)?;
+    let office = open_office(args, assignment.token, Some(assignment.compression)).await.map_err(internal)?;
     let _ = daemon.office.set(office);
     Ok(health(State(daemon.clone())).await)
 }
 
-/// Nova puts the office to sleep: store the workspace and take no more runs. Fenced
-/// by generation: the key names this office's generation, so it can never overwrite
-/// a newer one's.
+/// Nova puts the office to sleep: the answer is the workspace's archive (Nova stores it
+/// under this generation's key), and the office takes no more runs.
 async fn snapshot(
     State(daemon): State<Arc<Daemon>>,
     headers: HeaderMap,
-) -> Result<Json<StoredSnapshot>, (StatusCode, String)> {
+) -> Result<axum::response::Response, (StatusCode, String)> {
+    use axum::response::IntoResponse;
     let office = daemon.office()?;
     // The office's token, or the VM's assignment token: a Nova that restarted has only that.
     if !daemon.pool.as_ref().is_some_and(|pool| bearer_is(&headers, &pool.assign_token)) {
         authorized(office, &headers).map_err(|s| (s, "bad token".to_owned()))?;
     }
-    let Some(snapshots) = &office.snapshots else {
+    let Some(level) = office.compression else {
         let message = "this office keeps no snapshots: Nova snapshots its workspace where it runs".to_owned();
         return Err((StatusCode::CONFLICT, message));
     };
     office.sealed.store(true, std::sync::atomic::Ordering::SeqCst);
-    let args = &office.args;
-    let info = snapshots
-        .save(&args.office, args.generation, &args.workspace)
+    let (workspace, name, generation) =
+        (office.args.workspace.clone(), office.args.office.clone(), office.args.generation);
+    let archived = tokio::task::spawn_blocking(move || {
+        crate::snapshot::archive(&workspace, &name, generation, level, crate::snapshot::DEFAULT_MAX_BYTES)
+    })
+    .await
+    .map_err(|error| (StatusCode::INTERNAL_SERVER_ERROR, format!("snapshot task failed: {error}")))?
+    .map_err(|error| (StatusCode::INTERNAL_SERVER_ERROR, format!("{error:#}")))?;
+    let body =
+        axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(archived.file)));
+    let headers = [
+        (axum::http::header::CONTENT_TYPE, "application/zstd".to_owned()),
+        (axum::http::header::CONTENT_LENGTH, archived.bytes.to_string()),
+    ];
+    let counts = [
+        (crate::protocol::SNAPSHOT_SOURCE_BYTES_HEADER, archived.source_bytes.to_string()),
+        (crate::protocol::SNAPSHOT_FILES_HEADER, archived.files.to_string()),
+    ];
+    Ok((headers, counts, body).into_response())
+}
+
+/// Nova hands a newly assigned office its workspace: the body is the snapshot archive.
+/// Only before the office's first run, so a late retry cannot roll back its work.
+async fn restore(
+    State(daemon): State<Arc<Daemon>>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Result<StatusCode, (StatusCode, String)> {
+    use futures::StreamExt as _;
+    use std::io::{Seek, SeekFrom, Write as _};
+    let office = daemon.office()?;
+    authorized(office, &headers).map_err(|s| (s, "bad token".to_owned()))?;
+    if office.compression.is_none() {
+        return Err((StatusCode::CONFLICT, "Nova restores this office's workspace where it runs".to_owned()));
+    }
+    if !office.accepted.lock().await.is_empty() {
+        return Err((StatusCode::CONFLICT, "the office has started working: its workspace is newer".to_owned()));
+    }
+    let internal = |error: anyhow::Error| (StatusCode::INTERNAL_SERVER_ERROR, format!("{error:#}"));
+    let mut archive = tempfile::tempfile().map_err(|e| internal(e.into()))?;
+    let (mut received, limit) = (0u64, crate::snapshot::DEFAULT_MAX_BYTES);
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| (StatusCode::BAD_REQUEST, format!("the archive did not arrive whole: {e}")))?;
+        received += chunk.len() as u64;
+        if received > limit {
+            return Err((StatusCode::PAYLOAD_TOO_LARGE, format!("a snapshot may hold at most {limit} bytes")));
+        }
+        archive.write_all(&chunk).map_err(|e| internal(e.into()))?;
+    }
+    archive.seek(SeekFrom::Start(0)).map_err(|e| internal(e.into()))?;
+    let (workspace, name) = (office.args.workspace.clone(), office.args.office.clone());
+    tokio::task::spawn_blocking(move || crate::snapshot::unarchive(archive, &name, &workspace, limit))
         .await
-        .map_err(|error| (StatusCode::INTERNAL_SERVER_ERROR, format!("{error:#}")))?;
-    Ok(Json(StoredSnapshot {
-        key: info.key,
-        bytes: info.bytes,
-        source_bytes: info.source_bytes,
-        files: info.files,
-        elapsed_ms: info.elapsed.as_millis() as u64,
-    }))
+        .map_err(|error| (StatusCode::INTERNAL_SERVER_ERROR, format!("restore task failed: {error}")))?
+        .map_err(|error| (StatusCode::UNPROCESSABLE_ENTITY, format!("{error:#}")))?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn write_context(

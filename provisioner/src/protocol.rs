@@ -134,8 +134,9 @@ pub struct Health {
 }
 
 /// Nova → the daemon of a pool VM (`nova office pool`): become this office's
-/// generation, with its workspace restored from `restore` first. No `Debug`: it
-/// carries the office's token.
+/// generation. Nova then pushes the workspace's snapshot (`/restore`) and, at sleep,
+/// takes a new one (`/snapshot`): the VM itself holds no storage credential. No
+/// `Debug`: it carries the office's token.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Assignment {
@@ -145,33 +146,14 @@ pub struct Assignment {
     pub nova_url: String,
     /// The office's credential for Nova's API, and Nova's for this daemon from now on.
     pub token: String,
-    /// Where the office's snapshots live: the daemon restores from and snapshots into it.
-    pub snapshots: SnapshotStore,
-    /// The snapshot key to restore first (none: a new office starts empty).
-    pub restore: Option<String>,
-}
-
-/// A snapshot store a daemon can open with the credentials of its own machine.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SnapshotStore {
-    /// `gs://bucket/prefix`.
-    pub url: String,
-    /// Another Cloud Storage endpoint (a proxy, or a stand-in in tests).
-    pub api_url: Option<String>,
-    /// zstd level.
+    /// The zstd level of the archive `/snapshot` answers with.
     pub compression: i32,
 }
 
-/// The daemon → Nova: the snapshot `/snapshot` stored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StoredSnapshot {
-    pub key: String,
-    pub bytes: u64,
-    pub source_bytes: u64,
-    pub files: u64,
-    pub elapsed_ms: u64,
-}
+/// On the archive a pool VM's `/snapshot` answers with: what it holds, uncompressed.
+pub const SNAPSHOT_SOURCE_BYTES_HEADER: &str = "x-nova-source-bytes";
+/// On the archive a pool VM's `/snapshot` answers with: how many files it holds.
+pub const SNAPSHOT_FILES_HEADER: &str = "x-nova-files";
 
 /// The instance metadata key of the token that lets Nova assign a pool VM to an office.
 /// Nova sets it when it creates the VM; the VM's startup script hands it to the daemon

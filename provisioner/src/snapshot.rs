@@ -51,6 +51,11 @@ impl Snapshots {
         Self { store, level, max_bytes: DEFAULT_MAX_BYTES }
     }
 
+    /// The zstd level archives are written at.
+    pub fn level(&self) -> i32 {
+        self.level
+    }
+
     /// Caps what a snapshot may hold (uncompressed, and compressed).
     pub fn with_max_bytes(mut self, max_bytes: u64) -> Self {
         self.max_bytes = max_bytes;
@@ -103,38 +108,38 @@ impl Snapshots {
         format!("offices/{office}/{generation:012}.tar.zst")
     }
 
-    /// Archives `workspace` into a temporary file (regular files, directories and
-    /// symlinks; a socket or FIFO an agent left behind is skipped), uploads it and
-    /// checks the stored size. Memory stays small whatever the workspace's size.
+    /// Archives `workspace` (see [`archive`]), uploads it and checks the stored size.
     pub async fn save(&self, office: &str, generation: i64, workspace: &Path) -> anyhow::Result<SnapshotInfo> {
         let started = Instant::now();
-        let manifest = Manifest {
-            office: office.to_owned(),
-            generation,
-            runtime_version: crate::RUNTIME_VERSION.to_owned(),
-            created_at: chrono::Utc::now().to_rfc3339(),
-        };
-        let workspace = workspace.to_owned();
-        let (level, max_bytes) = (self.level, self.max_bytes);
-        let (archive, packed) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-            let mut archive = tempfile::tempfile().context("cannot create a temporary file for the snapshot")?;
-            let packed = pack(&workspace, &manifest, level, &mut archive, max_bytes)?;
-            Ok((archive, packed))
-        })
-        .await
-        .context("snapshot task panicked")??;
+        let (workspace, name, level, max_bytes) = (workspace.to_owned(), office.to_owned(), self.level, self.max_bytes);
+        let archived = tokio::task::spawn_blocking(move || archive(&workspace, &name, generation, level, max_bytes))
+            .await
+            .context("snapshot task panicked")??;
+        let mut info = self.store_archive(office, generation, archived).await?;
+        info.elapsed = started.elapsed();
+        Ok(info)
+    }
+
+    /// Stores an archive as the office's snapshot for `generation` (the key names the
+    /// generation, so it never overwrites a newer one's) and checks the stored size.
+    pub async fn store_archive(&self, office: &str, generation: i64, archive: Archive) -> anyhow::Result<SnapshotInfo> {
+        let started = Instant::now();
         let key = Self::key(office, generation);
-        let bytes = archive.metadata()?.len();
         let path = ObjectPath::from(key.clone());
-        self.upload(&path, archive, bytes).await.with_context(|| format!("cannot upload snapshot {key}"))?;
+        self.upload(&path, archive.file, archive.bytes)
+            .await
+            .with_context(|| format!("cannot upload snapshot {key}"))?;
         let stored = self.store.head(&path).await.with_context(|| format!("cannot verify snapshot {key}"))?;
-        if stored.size != bytes {
-            bail!("snapshot {key} stored {} bytes, expected {bytes}", stored.size);
+        if stored.size != archive.bytes {
+            bail!("snapshot {key} stored {} bytes, expected {}", stored.size, archive.bytes);
         }
-        if packed.skipped > 0 {
-            tracing::warn!(office, skipped = packed.skipped, "snapshot skipped sockets, FIFOs or devices");
-        }
-        Ok(SnapshotInfo { key, bytes, source_bytes: packed.bytes, files: packed.files, elapsed: started.elapsed() })
+        Ok(SnapshotInfo {
+            key,
+            bytes: archive.bytes,
+            source_bytes: archive.source_bytes,
+            files: archive.files,
+            elapsed: started.elapsed(),
+        })
     }
 
     async fn upload(&self, path: &ObjectPath, mut archive: std::fs::File, bytes: u64) -> anyhow::Result<()> {
@@ -160,14 +165,20 @@ impl Snapshots {
         Ok(())
     }
 
-    /// Replaces `workspace` with the snapshot's contents and returns its manifest.
-    /// The archive is downloaded to a temporary file and unpacked beside the workspace
-    /// first, so a failed restore leaves the old workspace as it was. A snapshot of
-    /// another office, one written by a runtime this one cannot read, or one bigger
-    /// than the cap is refused before the workspace is touched.
+    /// Replaces `workspace` with the snapshot's contents and returns its manifest (see
+    /// [`unarchive`]); a failed restore leaves the old workspace as it was.
     pub async fn restore(&self, key: &str, office: &str, workspace: &Path) -> anyhow::Result<Manifest> {
+        let archive = self.fetch(key).await?;
+        let (workspace, office, max_bytes) = (workspace.to_owned(), office.to_owned(), self.max_bytes);
+        tokio::task::spawn_blocking(move || unarchive(archive, &office, &workspace, max_bytes))
+            .await
+            .context("restore task panicked")?
+    }
+
+    /// Downloads a snapshot into a temporary file (rewound), refusing one over the cap.
+    pub async fn fetch(&self, key: &str) -> anyhow::Result<std::fs::File> {
         use futures::StreamExt as _;
-        use std::io::Write as _;
+        use std::io::{Seek, SeekFrom, Write as _};
         let fetched =
             self.store.get(&ObjectPath::from(key)).await.with_context(|| format!("cannot fetch snapshot {key}"))?;
         if fetched.meta.size > self.max_bytes {
@@ -182,31 +193,62 @@ impl Snapshots {
         while let Some(chunk) = stream.next().await {
             archive.write_all(&chunk.with_context(|| format!("cannot read snapshot {key}"))?)?;
         }
-        let workspace = workspace.to_owned();
-        let office = office.to_owned();
-        let max_bytes = self.max_bytes;
-        let check = move |manifest: &Manifest| -> anyhow::Result<()> {
-            if manifest.office != office {
-                bail!("snapshot {} belongs to office `{}`, not `{office}`", manifest.generation, manifest.office);
-            }
-            if !compatible(&manifest.runtime_version, crate::RUNTIME_VERSION) {
-                bail!(
-                    "the snapshot was written by runtime {} and this is {}; restoring it could corrupt the workspace, \
-                     so it was left as it is (run a compatible Nova, or wake the office from an empty workspace)",
-                    manifest.runtime_version,
-                    crate::RUNTIME_VERSION
-                );
-            }
-            Ok(())
-        };
-        tokio::task::spawn_blocking(move || {
-            use std::io::{Seek, SeekFrom};
-            archive.seek(SeekFrom::Start(0))?;
-            unpack(archive, &workspace, check, max_bytes)
-        })
-        .await
-        .context("restore task panicked")?
+        archive.seek(SeekFrom::Start(0))?;
+        Ok(archive)
     }
+}
+
+/// A workspace archived (tar + zstd) into a temporary file, rewound.
+pub struct Archive {
+    pub file: std::fs::File,
+    /// Compressed size.
+    pub bytes: u64,
+    /// Uncompressed size of the files archived.
+    pub source_bytes: u64,
+    pub files: u64,
+}
+
+/// Archives `workspace` into a temporary file: regular files, directories and symlinks
+/// (a socket or FIFO an agent left behind is skipped), at most `max_bytes` of them.
+/// Memory stays small whatever the workspace's size. Blocking.
+pub fn archive(workspace: &Path, office: &str, generation: i64, level: i32, max_bytes: u64) -> anyhow::Result<Archive> {
+    use std::io::{Seek, SeekFrom};
+    let manifest = Manifest {
+        office: office.to_owned(),
+        generation,
+        runtime_version: crate::RUNTIME_VERSION.to_owned(),
+        created_at: chrono::Utc::now().to_rfc3339(),
+    };
+    let mut file = tempfile::tempfile().context("cannot create a temporary file for the snapshot")?;
+    let packed = pack(workspace, &manifest, level, &mut file, max_bytes)?;
+    if packed.skipped > 0 {
+        tracing::warn!(office, skipped = packed.skipped, "snapshot skipped sockets, FIFOs or devices");
+    }
+    let bytes = file.seek(SeekFrom::End(0))?;
+    file.seek(SeekFrom::Start(0))?;
+    Ok(Archive { file, bytes, source_bytes: packed.bytes, files: packed.files })
+}
+
+/// Replaces `workspace` with an archive's contents and returns its manifest. The archive
+/// is unpacked beside the workspace first, so a failed restore leaves the old workspace
+/// as it was. An archive of another office, one written by a runtime this one cannot
+/// read, or one holding more than `max_bytes` is refused. Blocking.
+pub fn unarchive(archive: std::fs::File, office: &str, workspace: &Path, max_bytes: u64) -> anyhow::Result<Manifest> {
+    let check = |manifest: &Manifest| -> anyhow::Result<()> {
+        if manifest.office != office {
+            bail!("snapshot {} belongs to office `{}`, not `{office}`", manifest.generation, manifest.office);
+        }
+        if !compatible(&manifest.runtime_version, crate::RUNTIME_VERSION) {
+            bail!(
+                "the snapshot was written by runtime {} and this is {}; restoring it could corrupt the workspace, \
+                 so it was left as it is (run a compatible Nova, or wake the office from an empty workspace)",
+                manifest.runtime_version,
+                crate::RUNTIME_VERSION
+            );
+        }
+        Ok(())
+    };
+    unpack(archive, workspace, check, max_bytes)
 }
 
 /// Whether a runtime can read a snapshot another version wrote: the same major version

@@ -39,7 +39,7 @@ async fn a_vm_is_created_in_the_first_zone_and_answers_its_health_check() {
     assert_eq!(instances[0].machine_type, "e2-medium");
     assert_eq!(instances[0].source_image, "projects/nova-test/global/images/office-1");
     assert_eq!(instances[0].labels["nova-owner"], "maker");
-    assert_eq!(instances[0].service_account, "default", "the project's compute account, for the bucket");
+    assert_eq!(instances[0].service_account, "", "no service account: the VM holds no cloud credential");
     let script = instances[0].metadata.as_array().unwrap().iter().find(|item| item["key"] == "startup-script");
     assert!(script.unwrap()["value"].as_str().unwrap().contains("nova office pool"), "it boots the daemon");
 }
@@ -74,7 +74,7 @@ fn spec(name: &str) -> provisioner::gce::client::InstanceSpec {
         image: "projects/nova-test/global/images/office-1".to_owned(),
         labels: vec![],
         metadata: vec![],
-        service_account: "default".to_owned(),
+        service_account: None,
     }
 }
 

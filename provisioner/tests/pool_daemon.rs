@@ -1,10 +1,10 @@
 //! The daemon of a pool VM (`nova-office pool`): unassigned until Nova, with the VM's
-//! assignment token, gives it an office; then it restores the office's snapshot,
-//! serves it, and stores a new snapshot when asked.
+//! assignment token, gives it an office; then Nova hands it the office's snapshot, it
+//! serves the office, and it answers Nova's `/snapshot` with the workspace's archive.
+//! The VM holds no storage credential: Nova moves the archives.
 
-use provisioner::protocol::{Assignment, Health, SnapshotStore, StoredSnapshot};
-use provisioner::snapshot::Snapshots;
-use testkit::gcs::FakeGcs;
+use provisioner::protocol::{Assignment, Health, SNAPSHOT_FILES_HEADER};
+use provisioner::snapshot::{Snapshots, archive};
 use tokio::io::AsyncBufReadExt as _;
 
 const ASSIGN_TOKEN: &str = "assign-me-4f1c";
@@ -16,13 +16,13 @@ struct PoolVm {
     _process: tokio::process::Child,
 }
 
-async fn boot(dir: &std::path::Path, key_file: &std::path::Path) -> PoolVm {
+async fn boot(dir: &std::path::Path) -> PoolVm {
     let workspace = dir.join("vm/workspace");
     let mut process = tokio::process::Command::new(env!("CARGO_BIN_EXE_nova-office"))
         .args(["pool", "--listen", "127.0.0.1:0", "--exit-with-stdin", "--workspace"])
         .arg(&workspace)
         .env("NOVA_ASSIGN_TOKEN", ASSIGN_TOKEN)
-        .env("GOOGLE_APPLICATION_CREDENTIALS", key_file)
+        .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
@@ -34,78 +34,94 @@ async fn boot(dir: &std::path::Path, key_file: &std::path::Path) -> PoolVm {
     PoolVm { url: format!("http://{address}"), workspace, _process: process }
 }
 
-fn assignment(gcs: &FakeGcs, generation: i64, restore: Option<String>) -> Assignment {
+fn assignment(generation: i64) -> Assignment {
     Assignment {
         office: "maker".into(),
         generation,
         nova_url: "http://127.0.0.1:9".into(),
         token: OFFICE_TOKEN.into(),
-        snapshots: SnapshotStore {
-            url: "gs://nova-snapshots/acme".into(),
-            api_url: Some(gcs.api_url.clone()),
-            compression: 3,
-        },
-        restore,
+        compression: 3,
     }
+}
+
+/// The bytes of an archive of `dir` as office `office` generation 1.
+fn archived(dir: &std::path::Path, office: &str) -> Vec<u8> {
+    use std::io::Read as _;
+    let mut made = archive(dir, office, 1, 3, u64::MAX).unwrap();
+    let mut bytes = Vec::new();
+    made.file.read_to_end(&mut bytes).unwrap();
+    bytes
 }
 
 #[tokio::test]
 async fn a_pool_vm_takes_an_office_only_from_nova_restores_it_and_snapshots_it() {
-    let gcs = FakeGcs::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let key_file = dir.path().join("sa.json");
-    std::fs::write(&key_file, gcs.service_account_json()).unwrap();
     // The office's previous generation left a snapshot.
     let earlier = dir.path().join("earlier");
     std::fs::create_dir_all(earlier.join("notes")).unwrap();
     std::fs::write(earlier.join("notes/plan.md"), "ship it").unwrap();
-    let snapshots =
-        Snapshots::cloud_storage("gs://nova-snapshots/acme", Some(&gcs.api_url), Some(&key_file), 3).unwrap();
-    let previous = snapshots.save("maker", 1, &earlier).await.unwrap();
+    let previous = archived(&earlier, "maker");
 
-    let vm = boot(dir.path(), &key_file).await;
+    let vm = boot(dir.path()).await;
     let http = reqwest::Client::new();
     let health: Health = http.get(format!("{}/healthz", vm.url)).send().await.unwrap().json().await.unwrap();
     assert_eq!((health.office.as_str(), health.generation), ("", 0), "unassigned");
-    let run = || {
+    let run = |id: &str| {
         let body = serde_json::json!({
-            "run_id": "r1", "prompt": "p", "author": "a", "thread_id": "t",
+            "run_id": id, "prompt": "p", "author": "a", "thread_id": "t",
             "runtime": {"command": ["true"], "timeout_secs": 5}
         });
         http.post(format!("{}/runs", vm.url)).bearer_auth(OFFICE_TOKEN).json(&body).send()
     };
-    assert_eq!(run().await.unwrap().status(), 409, "no office, no runs");
+    assert_eq!(run("r0").await.unwrap().status(), 409, "no office, no runs");
 
     let assign = |token: &'static str, body: Assignment| {
         http.post(format!("{}/assign", vm.url)).bearer_auth(token).json(&body).send()
     };
-    let forged = assign("guess", assignment(&gcs, 2, Some(previous.key.clone()))).await.unwrap();
+    let forged = assign("guess", assignment(2)).await.unwrap();
     assert_eq!(forged.status(), 401);
-    assert!(!vm.workspace.join("notes").exists(), "a refused assignment changes nothing");
-
-    let taken = assign(ASSIGN_TOKEN, assignment(&gcs, 2, Some(previous.key.clone()))).await.unwrap();
+    let taken = assign(ASSIGN_TOKEN, assignment(2)).await.unwrap();
     assert_eq!(taken.status(), 200);
     let health: Health = taken.json().await.unwrap();
     assert_eq!((health.office.as_str(), health.generation), ("maker", 2));
-    assert_eq!(std::fs::read_to_string(vm.workspace.join("notes/plan.md")).unwrap(), "ship it");
-    let again = assign(ASSIGN_TOKEN, assignment(&gcs, 2, Some(previous.key.clone()))).await.unwrap();
+    let again = assign(ASSIGN_TOKEN, assignment(2)).await.unwrap();
     assert_eq!(again.status(), 200, "a retried assignment is answered as the first");
-    let other = assign(ASSIGN_TOKEN, assignment(&gcs, 3, None)).await.unwrap();
+    let other = assign(ASSIGN_TOKEN, assignment(3)).await.unwrap();
     assert_eq!(other.status(), 409);
     assert!(other.text().await.unwrap().contains("already serves maker generation 2"));
 
-    // Sleep: the workspace goes to the bucket under this generation's key; no more runs.
+    // Nova hands it the workspace: only with the office's token, only the office's own.
+    let restore = |token: &'static str, body: Vec<u8>| {
+        http.post(format!("{}/restore", vm.url)).bearer_auth(token).body(body).send()
+    };
+    assert_eq!(restore(ASSIGN_TOKEN, previous.clone()).await.unwrap().status(), 401);
+    let foreign = restore(OFFICE_TOKEN, archived(&earlier, "analyst")).await.unwrap();
+    assert_eq!(foreign.status(), 422);
+    assert!(foreign.text().await.unwrap().contains("belongs to office `analyst`"));
+    assert!(!vm.workspace.join("notes").exists(), "a refused archive changes nothing");
+    assert_eq!(restore(OFFICE_TOKEN, previous.clone()).await.unwrap().status(), 204);
+    assert_eq!(std::fs::read_to_string(vm.workspace.join("notes/plan.md")).unwrap(), "ship it");
+
+    // Once the office works, a late restore could roll its work back: refused.
+    assert_eq!(run("r1").await.unwrap().status(), 202);
+    assert_eq!(restore(OFFICE_TOKEN, previous).await.unwrap().status(), 409);
+
+    // Sleep: the answer is the workspace's archive; no more runs.
     std::fs::write(vm.workspace.join("notes/today.md"), "cart totals").unwrap();
     let refused = http.post(format!("{}/snapshot", vm.url)).bearer_auth("hsk_other.hss_x").send().await.unwrap();
     assert_eq!(refused.status(), 401);
     // Nova's assignment token will do too: a Nova that restarted has only that one.
-    let stored: StoredSnapshot =
-        http.post(format!("{}/snapshot", vm.url)).bearer_auth(ASSIGN_TOKEN).send().await.unwrap().json().await.unwrap();
-    assert_eq!(stored.key, "offices/maker/000000000002.tar.zst");
-    assert!(gcs.objects("nova-snapshots").contains_key(&format!("acme/{}", stored.key)));
-    assert_eq!(run().await.unwrap().status(), 409, "a snapshotted office takes no more runs");
+    let taken = http.post(format!("{}/snapshot", vm.url)).bearer_auth(ASSIGN_TOKEN).send().await.unwrap();
+    assert_eq!(taken.status(), 200);
+    assert_eq!(taken.headers()[SNAPSHOT_FILES_HEADER], "2");
+    let bytes = taken.bytes().await.unwrap();
+    assert_eq!(run("r2").await.unwrap().status(), 409, "a snapshotted office takes no more runs");
 
+    let store = std::sync::Arc::new(object_store::memory::InMemory::new());
+    let snapshots = Snapshots::new(store.clone(), 3);
+    let key = Snapshots::key("maker", 2);
+    object_store::ObjectStoreExt::put(&*store, &key.as_str().into(), bytes.to_vec().into()).await.unwrap();
     let restored = dir.path().join("restored");
-    snapshots.restore(&stored.key, "maker", &restored).await.unwrap();
+    snapshots.restore(&key, "maker", &restored).await.unwrap();
     assert_eq!(std::fs::read_to_string(restored.join("notes/today.md")).unwrap(), "cart totals");
 }

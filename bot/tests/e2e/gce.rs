@@ -24,13 +24,15 @@ async fn an_office_works_on_its_own_vm_sleeps_into_the_bucket_and_wakes_on_a_new
     assert_eq!(placed.len(), 1);
     assert_eq!((placed[0]["vm"].as_str(), placed[0]["source"].as_str()), (Some("nova-maker-g1"), Some("fresh")));
     assert_eq!(cloud.office_vms(), ["nova-maker-g1"], "one VM, named after the office and its generation");
+    let accounts: Vec<String> = cloud.gce.instances().into_iter().map(|vm| vm.service_account).collect();
+    assert_eq!(accounts, [""], "a VM runs with no service account: its metadata server has no token to give");
 
     // Asleep: the workspace is in the bucket, and the VM is gone.
     nova.office_reaches("maker", "idle").await;
     assert!(nova.engine().sleep_office("maker", "alice").await.unwrap());
     let maker = nova.office_reaches("maker", "asleep").await;
     let key = maker.snapshot_key.expect("a snapshot key");
-    assert!(cloud.gcs.objects(BUCKET).contains_key(&format!("acme/{key}")), "the VM stored its snapshot");
+    assert!(cloud.gcs.objects(BUCKET).contains_key(&format!("acme/{key}")), "Nova stored the VM's archive");
     assert_eq!(cloud.office_vms(), Vec::<String>::new(), "an office asleep costs no VM");
 
     // The next message wakes it on a new VM, which restores the workspace first.
@@ -166,5 +168,18 @@ async fn a_vm_compute_engine_takes_back_mid_run_is_noticed_and_the_run_starts_ag
     assert_eq!(vms, ["nova-maker-g1", "nova-maker-g2", "nova-maker-g3"]);
     // The stopped VM would still cost its disk: it is deleted.
     nova.eventually("the stopped VM deleted", async |_| (cloud.office_vms() == ["nova-maker-g3"]).then_some(())).await;
+    nova.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_runtime_on_a_vm_gets_nothing_either() {
+    let cloud = Cloud::start().await;
+    let mut nova = Nova::start_on_gce(&cloud, |config| crate::trust::hostile(config, 0)).await;
+    let thread = nova.say("eng", "alice", "@maker fix the cart totals").await;
+    let result = nova.results(&thread, 1).await.into_iter().find(|m| m.kind == "result").unwrap().body;
+    let attacks = crate::trust::outcomes(&result);
+    assert_eq!(attacks.len(), 10, "{result}");
+    let got: Vec<_> = attacks.iter().filter(|(_, outcome)| outcome != "refused").collect();
+    assert!(got.is_empty(), "the runtime on a VM got {got:?}");
     nova.finish().await;
 }

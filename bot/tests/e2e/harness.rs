@@ -53,7 +53,7 @@ struct Surfaces {
 pub struct Cloud {
     pub gce: FakeGce,
     pub gcs: FakeGcs,
-    /// The service-account key both stand-ins accept (Nova's and the VMs').
+    /// The service-account key Cloud Storage accepts: Nova's (the VMs hold none).
     keys: tempfile::TempDir,
 }
 
@@ -65,13 +65,9 @@ impl Cloud {
         let gcs = FakeGcs::start().await.unwrap();
         let keys = tempfile::tempdir().unwrap();
         std::fs::write(keys.path().join("gcs.json"), gcs.service_account_json()).unwrap();
-        let agents = AgentProgram {
-            program: vec![env!("CARGO_BIN_EXE_nova").to_owned(), "office".to_owned()],
-            env: vec![(
-                "GOOGLE_APPLICATION_CREDENTIALS".to_owned(),
-                keys.path().join("gcs.json").display().to_string(),
-            )],
-        };
+        // The VMs' daemons get no storage credential: Nova moves their snapshots.
+        let agents =
+            AgentProgram { program: vec![env!("CARGO_BIN_EXE_nova").to_owned(), "office".to_owned()], env: Vec::new() };
         let gce = FakeGce::start(GceOptions { agents: Some(agents), ..GceOptions::default() }).await.unwrap();
         Self { gce, gcs, keys }
     }

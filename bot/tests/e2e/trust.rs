@@ -7,7 +7,7 @@ use crate::harness::Nova;
 
 /// A runtime that tries what a hostile agent would, and reports each attempt as
 /// `name=GOT` or `name=refused` in its result.
-const HOSTILE: &str = r#"
+pub const HOSTILE: &str = r#"
 data="$NOVA_WORKSPACE/../../.."
 nova=$(tr '\0' '\n' < /proc/$PPID/cmdline | grep -A1 -x -- --nova-url | tail -1)
 own_port=$(echo "$NOVA_OFFICE_API" | sed -E 's#^http://127.0.0.1:([0-9]+)/.*#\1#')
@@ -35,17 +35,20 @@ for hex in $(awk 'NR > 1 && $4 == "0A" { split($2, a, ":"); print a[2] }' /proc/
   if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then reachable="$reachable $port"; fi
 done
 attempt loopback_ports echo $reachable
+# A cloud metadata server's service-account token.
+attempt metadata_token curl -sf -m 3 -H 'Metadata-Flavor: Google' \
+  http://169.254.169.254/computeMetadata/v1/instance/service-accounts/default/token
 # Its own daemon, by signal.
 attempt signal_daemon sh -c "kill -0 $PPID && echo alive"
 echo "{\"type\":\"result\",\"text\":\"attacks:$report\"}"
 "#;
 
-fn hostile(config: &mut orchestrator::config::Config, office: usize) {
+pub fn hostile(config: &mut orchestrator::config::Config, office: usize) {
     config.offices[office].runtime.as_mut().unwrap().command = vec!["bash".into(), "-c".into(), HOSTILE.into()];
 }
 
 /// The attacks a result reports, as (name, outcome).
-fn outcomes(result: &str) -> Vec<(String, String)> {
+pub fn outcomes(result: &str) -> Vec<(String, String)> {
     let list = result.split_once("attacks:").map(|(_, list)| list).unwrap_or_else(|| panic!("no report in {result}"));
     list.split_whitespace()
         .map(|pair| {
@@ -72,7 +75,7 @@ async fn a_hostile_runtime_gets_nothing_from_its_sandbox() {
     let thread = nova.say("eng", "alice", "@maker fix the flaky test").await;
     let result = nova.results(&thread, 1).await.into_iter().find(|m| m.kind == "result").unwrap().body;
     let attacks = outcomes(&result);
-    assert_eq!(attacks.len(), 9, "{result}");
+    assert_eq!(attacks.len(), 10, "{result}");
     let got: Vec<&(String, String)> = attacks.iter().filter(|(_, outcome)| outcome != "refused").collect();
     assert!(got.is_empty(), "the sandboxed runtime got {got:?}");
 

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use provisioner::gce::Vm;
 use provisioner::local::{LocalBackend, StartSpec};
-use provisioner::protocol::{Assignment, SnapshotStore, StoredSnapshot};
+use provisioner::protocol::{Assignment, SNAPSHOT_FILES_HEADER, SNAPSHOT_SOURCE_BYTES_HEADER};
 use provisioner::snapshot::{SnapshotInfo, Snapshots};
 use provisioner::tiers::Tier;
 use serde::Serialize;
@@ -58,8 +58,9 @@ pub struct Started {
 
 pub struct GceCompute {
     fleet: Arc<Fleet>,
-    /// Where offices' daemons keep their snapshots.
-    snapshots: SnapshotStore,
+    /// Offices' snapshots: Nova reads and writes them for the VMs, which hold no
+    /// storage credential.
+    snapshots: Snapshots,
     http: reqwest::Client,
     /// The VM each office this replica runs is on, and when it was placed there.
     vms: Mutex<HashMap<String, (Vm, Instant)>>,
@@ -75,7 +76,7 @@ struct Census {
 }
 
 impl GceCompute {
-    pub fn new(fleet: Arc<Fleet>, snapshots: SnapshotStore) -> anyhow::Result<Self> {
+    pub fn new(fleet: Arc<Fleet>, snapshots: Snapshots) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(120)).build()?;
         Ok(Self { fleet, snapshots, http, vms: Mutex::new(HashMap::new()), census: Default::default() })
     }
@@ -170,12 +171,24 @@ impl GceCompute {
             generation: spec.generation,
             nova_url: spec.nova_url.clone(),
             token: spec.token.clone(),
-            snapshots: self.snapshots.clone(),
-            restore: snapshot.map(str::to_owned),
+            compression: self.snapshots.level(),
         };
         let url = format!("{}/assign", vm.agent_url);
         let response = self.post_assigned(&vm.name, &url, Some(&assignment)).await?;
         succeeded(response, &format!("VM {} did not take the office", vm.name)).await?;
+        if let Some(key) = snapshot {
+            let archive = tokio::fs::File::from_std(self.snapshots.fetch(key).await?);
+            let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(archive));
+            let response = self
+                .http
+                .post(format!("{}/restore", vm.agent_url))
+                .bearer_auth(&spec.token)
+                .body(body)
+                .send()
+                .await
+                .with_context(|| format!("cannot hand VM {} the office's workspace", vm.name))?;
+            succeeded(response, &format!("VM {} could not restore the office's workspace", vm.name)).await?;
+        }
         Ok(())
     }
 
@@ -207,15 +220,25 @@ impl GceCompute {
                 self.post_assigned(&name, &url, None).await?
             }
         };
-        let response = succeeded(response, &format!("{office}'s VM could not store its snapshot")).await?;
-        let stored: StoredSnapshot = response.json().await.context("the snapshot answer is not JSON")?;
-        Ok(SnapshotInfo {
-            key: stored.key,
-            bytes: stored.bytes,
-            source_bytes: stored.source_bytes,
-            files: stored.files,
-            elapsed: Duration::from_millis(stored.elapsed_ms),
-        })
+        let started = Instant::now();
+        let response = succeeded(response, &format!("{office}'s VM could not archive its workspace")).await?;
+        let count = |header: &str| -> u64 {
+            response.headers().get(header).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
+        };
+        let (source_bytes, files) = (count(SNAPSHOT_SOURCE_BYTES_HEADER), count(SNAPSHOT_FILES_HEADER));
+        let mut file = tempfile::tempfile().context("cannot create a temporary file for the snapshot")?;
+        let mut stream = response.bytes_stream();
+        let mut bytes = 0u64;
+        while let Some(chunk) = futures::StreamExt::next(&mut stream).await {
+            let chunk = chunk.with_context(|| format!("{office}'s archive did not arrive whole"))?;
+            bytes += chunk.len() as u64;
+            std::io::Write::write_all(&mut file, &chunk)?;
+        }
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(0))?;
+        let archive = provisioner::snapshot::Archive { file, bytes, source_bytes, files };
+        let mut info = self.snapshots.store_archive(office, generation, archive).await?;
+        info.elapsed = started.elapsed();
+        Ok(info)
     }
 
     async fn release(&self, office: &str) {
@@ -271,9 +294,13 @@ impl Compute {
                     "backend = \"gce\" needs GCE_PROJECT, GCE_ZONE and GCE_IMAGE (see README, \"Offices on GCE\")",
                 )?;
                 // The config check guarantees a gs:// store with the GCE backend.
-                let url = config.store.snapshots.clone().context("backend = \"gce\" needs [store] snapshots")?;
-                let store_for_daemons =
-                    SnapshotStore { url, api_url: config.store.snapshots_api_url.clone(), compression: level };
+                let url = config.store.snapshots.as_deref().context("backend = \"gce\" needs [store] snapshots")?;
+                let snapshots = Snapshots::cloud_storage(
+                    url,
+                    config.store.snapshots_api_url.as_deref(),
+                    config.store.snapshots_credentials.as_deref(),
+                    level,
+                )?;
                 let backend = provisioner::gce::GceBackend::new(setup.settings, setup.tokens)?
                     .with_assign_keys(vault.derive_keys("gce-assign"));
                 let mut tiers: Vec<_> =
@@ -282,7 +309,7 @@ impl Compute {
                 tiers.dedup_by_key(|t| t.number);
                 let pools = crate::fleet::PoolSettings::from(&config.provisioner);
                 let fleet = Fleet::new(store.clone(), Arc::new(backend), pools, replica, tiers);
-                Compute::Gce(GceCompute::new(fleet, store_for_daemons)?)
+                Compute::Gce(GceCompute::new(fleet, snapshots)?)
             }
         })
     }

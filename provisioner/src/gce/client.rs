@@ -56,8 +56,8 @@ pub struct InstanceSpec {
     pub labels: Vec<(String, String)>,
     /// Startup metadata (the office daemon's settings).
     pub metadata: Vec<(String, String)>,
-    /// The service account the VM runs as (`default`: the project's compute default).
-    pub service_account: String,
+    /// The service account the VM runs as, if any (none by default).
+    pub service_account: Option<String>,
 }
 
 /// An operation as GCE reports it.
@@ -143,17 +143,23 @@ impl GceClient {
         let project = &self.project;
         let labels: serde_json::Map<String, Value> = spec.labels.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
         let metadata: Vec<Value> = spec.metadata.iter().map(|(k, v)| json!({"key": k, "value": v})).collect();
-        let body = json!({
+        let mut body = json!({
             "name": spec.name,
             "machineType": format!("zones/{zone}/machineTypes/{}", spec.machine_type),
             "labels": labels,
             "metadata": {"items": metadata},
             "disks": [{"boot": true, "autoDelete": true, "initializeParams": {"sourceImage": spec.image}}],
             "networkInterfaces": [{"network": format!("projects/{project}/global/networks/default")}],
-            // Its daemon reads and writes snapshots in Cloud Storage as this account.
-            "serviceAccounts": [{"email": spec.service_account, "scopes": ["https://www.googleapis.com/auth/cloud-platform"]}],
             "scheduling": {"automaticRestart": false, "onHostMaintenance": "TERMINATE"},
         });
+        // By default a VM runs with no service account: its metadata server has no token
+        // to give (Nova reads and writes snapshots for it). One named on purpose may
+        // write logs and metrics, nothing more.
+        if let Some(email) = &spec.service_account {
+            let scopes =
+                ["https://www.googleapis.com/auth/logging.write", "https://www.googleapis.com/auth/monitoring.write"];
+            body["serviceAccounts"] = json!([{"email": email, "scopes": scopes}]);
+        }
         let url = self.zone_url(zone, &format!("instances?requestId={request_id}"));
         Ok(Self::operation(&self.call(reqwest::Method::POST, url, Some(body)).await?))
     }

@@ -45,9 +45,11 @@ pub struct GceSettings {
     pub boot_timeout: Duration,
     /// RUNNING → the agent answers; past this the VM is deleted (the watchdog).
     pub health_timeout: Duration,
-    /// The service account VMs run as (`GCE_VM_SERVICE_ACCOUNT`; `default`: the
-    /// project's compute default). It needs access to the snapshot bucket.
-    pub vm_service_account: String,
+    /// A service account for VMs to run as (`GCE_VM_SERVICE_ACCOUNT`), with logging and
+    /// monitoring scopes only. None by default: a VM needs no cloud credential (Nova
+    /// reads and writes its snapshots), so an agent that reaches the metadata server
+    /// finds no token there.
+    pub vm_service_account: Option<String>,
     /// The first pause after a 403 `rateLimitExceeded` (doubling, up to 16×).
     pub rate_limit_pause: Duration,
     /// This many failed creates in a row open the circuit breaker …
@@ -68,7 +70,7 @@ impl GceSettings {
             zones,
             image: image.to_owned(),
             agent_url: DEFAULT_AGENT_URL.to_owned(),
-            vm_service_account: "default".to_owned(),
+            vm_service_account: None,
             boot_timeout: Duration::from_secs(120),
             health_timeout: Duration::from_secs(180),
             rate_limit_pause: Duration::from_secs(1),
@@ -119,7 +121,7 @@ impl GceSettings {
         let mut settings = Self::new(&api_url, &project, zones, &image);
         settings.agent_url = agent_url;
         if let Some(account) = var("GCE_VM_SERVICE_ACCOUNT") {
-            settings.vm_service_account = account;
+            settings.vm_service_account = Some(account);
         }
         Ok(Some(settings))
     }
