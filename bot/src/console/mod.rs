@@ -32,6 +32,8 @@ pub fn routes(engine: Arc<Engine>) -> Router {
         .route("/api/console/messages", post(post_message))
         .route("/api/console/actions", post(post_action))
         .route("/api/console/credentials", post(provide_credential))
+        .route("/api/vault", get(vault))
+        .route("/api/vault/revoke", post(revoke_secret))
         .with_state(engine)
 }
 
@@ -228,4 +230,39 @@ pub async fn threads(
         return Err(ApiError::new(StatusCode::NOT_FOUND, format!("unknown channel `{channel}`")));
     }
     Ok(Json(engine.threads_in_channel("console", &channel).await?))
+}
+
+/// What the vault holds (names, scopes, who stored them; never a value).
+pub async fn vault(
+    State(engine): State<Arc<Engine>>,
+    SignedIn(person): SignedIn,
+) -> ApiResult<Json<Vec<orchestrator::engine::VaultEntry>>> {
+    let entries =
+        engine.vault_entries(&person).await?.map_err(|refusal| ApiError::new(StatusCode::FORBIDDEN, refusal))?;
+    Ok(Json(entries))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeSecret {
+    /// `office:NAME`, `workspace` or `platform`.
+    pub scope: String,
+    pub name: String,
+}
+
+/// Removes a secret from the vault: offices can no longer use it.
+pub async fn revoke_secret(
+    State(engine): State<Arc<Engine>>,
+    SignedIn(person): SignedIn,
+    body: Result<Json<RevokeSecret>, JsonRejection>,
+) -> ApiResult<StatusCode> {
+    let Json(revoke) = body?;
+    match engine.revoke_secret(&person, &revoke.scope, &revoke.name).await? {
+        Ok(true) => Ok(StatusCode::NO_CONTENT),
+        Ok(false) => {
+            let message = format!("there is no secret `{}` in scope `{}`", revoke.name, revoke.scope);
+            Err(ApiError::new(StatusCode::NOT_FOUND, message))
+        }
+        Err(refusal) => Err(ApiError::new(StatusCode::FORBIDDEN, refusal)),
+    }
 }

@@ -90,7 +90,10 @@ async fn a_hostile_runtime_gets_nothing_from_its_sandbox() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_answers_only_people_signed_in_under_its_own_name() {
-    let nova = Nova::start().await;
+    let nova = Nova::start_with(|config| {
+        config.roles.insert("operator".into(), vec!["carol".into()]);
+    })
+    .await;
     let anonymous = reqwest::Client::new();
     for path in ["/api/workspace", "/api/approvals", "/api/audit", "/api/stream", "/api/channels/eng/threads"] {
         let response = anonymous.get(nova.url(path)).send().await.unwrap();
@@ -125,6 +128,11 @@ async fn the_console_answers_only_people_signed_in_under_its_own_name() {
     assert_eq!(status, 400, "a huge audit limit is a clear error, not a panic");
     let (status, _) = nova.get_json("/api/audit?limit=10000").await;
     assert_eq!(status, 200);
+    // What the vault holds is for operators only.
+    let (status, refused) = nova.get_json("/api/vault").await;
+    assert_eq!((status, refused["error"].as_str()), (403, Some("Only people with the `operator` role may do that.")));
+    let revoke = json!({"author": "alice", "scope": "workspace", "name": "llm_key"});
+    assert_eq!(nova.post_json("/api/vault/revoke", &revoke).await.0, 403);
     nova.finish().await;
 }
 
@@ -165,6 +173,21 @@ async fn only_a_keyholder_provides_a_credential() {
     assert_eq!(status, 204);
     let messages = nova.results(&thread, 1).await;
     assert!(messages.iter().any(|m| m.body == "request-credential exited 0"), "{messages:?}");
+
+    // The vault lists names, never values; anyone may look while no `operator` role
+    // exists, and revoking takes the secret away from the office.
+    let (status, listed) = nova.get_json("/api/vault").await;
+    assert_eq!(status, 200);
+    assert_eq!(listed[0]["name"], "llm_key");
+    assert_eq!(listed[0]["scope"], "office:maker");
+    assert!(!listed.to_string().contains("sk-live-123"), "{listed}");
+    let revoke = json!({"scope": "office:maker", "name": "llm_key"});
+    let (status, _) = nova.post_json("/api/vault/revoke", &revoke).await;
+    assert_eq!(status, 204);
+    let (status, _) = nova.post_json("/api/vault/revoke", &revoke).await;
+    assert_eq!(status, 404, "gone");
+    let (_, listed) = nova.get_json("/api/vault").await;
+    assert_eq!(listed, json!([]));
     nova.finish().await;
 }
 

@@ -55,6 +55,15 @@ pub enum AskRefusal {
     NotAnUpstreamSecret(String),
 }
 
+/// A secret as people may see it: where it is and who stored it, never its value.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct VaultEntry {
+    pub scope: String,
+    pub name: String,
+    pub stored_by: String,
+    pub stored_at: i64,
+}
+
 /// Why providing a credential was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProvideRefusal {
@@ -359,6 +368,38 @@ impl Engine {
             self.publish_message(&channel, edited);
         }
         Ok(Ok(()))
+    }
+
+    /// What the vault holds, for someone who may operate the fleet: names, scopes, who
+    /// stored each and when; never a value.
+    pub async fn vault_entries(&self, user: &str) -> anyhow::Result<Result<Vec<VaultEntry>, String>> {
+        if let Err(refusal) = crate::commands::may_operate(&self.config, user) {
+            return Ok(Err(refusal));
+        }
+        let entries = self.store.all_secrets().await?.into_iter().map(|secret| VaultEntry {
+            scope: secret.scope,
+            name: secret.name,
+            stored_by: secret.updated_by,
+            stored_at: secret.updated_at,
+        });
+        Ok(Ok(entries.collect()))
+    }
+
+    /// Removes a secret from the vault (offices can no longer use it); whether there
+    /// was one. Only someone who may operate the fleet.
+    pub async fn revoke_secret(&self, user: &str, scope: &str, name: &str) -> anyhow::Result<Result<bool, String>> {
+        if let Err(refusal) = crate::commands::may_operate(&self.config, user) {
+            return Ok(Err(refusal));
+        }
+        if !self.store.delete_secret(scope, name).await? {
+            return Ok(Ok(false));
+        }
+        let details = serde_json::json!({"name": name, "scope": scope});
+        match scope.strip_prefix("office:") {
+            Some(office) => self.record(user, office, None, "secret_revoked", details).await,
+            None => self.record_global(user, "secret_revoked", details).await,
+        }
+        Ok(Ok(true))
     }
 
     /// A secret for an office, most specific scope first (office → workspace → platform).

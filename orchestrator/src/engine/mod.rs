@@ -36,7 +36,7 @@ mod views;
 
 use crate::service_key::{KeyError, ServiceKey};
 
-pub use asks::{ApprovalAsk, AskRefusal, CredentialAsk, ProvideRefusal};
+pub use asks::{ApprovalAsk, AskRefusal, CredentialAsk, ProvideRefusal, VaultEntry};
 pub use prewarm::{Prewarm, WarmSignal};
 pub use runs::EventRefusal;
 pub use views::{MessageView, OfficeView, ThreadView, Update};
