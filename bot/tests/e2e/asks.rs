@@ -155,40 +155,65 @@ get() {
   exec 3<&-
 }
 env > env.txt
-echo "llm: $(get /llm/v1/models)"
+echo "llm: $(get /llm/models)"
 echo "evil: $(get /evil/steal)"
+echo "redirect: $(get /llm/redirect)"
+echo "climb: $(get /llm/..%2Fadmin)"
 echo '{"type":"result","text":"called the model API"}'
 "#;
 
-/// A stand-in model API that accepts exactly one key, and records what it saw.
-async fn upstream(expected: String) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+/// A stand-in model API under `/v1` that accepts exactly one key and records the
+/// `Authorization` it saw on `/v1/models`, plus every path outside `/v1` anyone reached
+/// (`/v1/redirect` sends the caller to `/elsewhere` with a 302).
+struct Upstream {
+    url: String,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    outside: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+}
+
+async fn upstream(expected: String) -> Upstream {
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let outside = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let recorded = seen.clone();
-    let app = axum::Router::new().route(
-        "/v1/models",
-        axum::routing::get(move |headers: axum::http::HeaderMap| {
-            let (recorded, expected) = (recorded.clone(), expected.clone());
+    let strays = outside.clone();
+    let app = axum::Router::new()
+        .route(
+            "/v1/models",
+            axum::routing::get(move |headers: axum::http::HeaderMap| {
+                let (recorded, expected) = (recorded.clone(), expected.clone());
+                async move {
+                    let given = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+                    recorded.lock().unwrap().push(given.clone());
+                    if given == format!("Bearer {expected}") {
+                        (axum::http::StatusCode::OK, axum::Json(json!({"data": [{"id": "small"}]})))
+                    } else {
+                        (axum::http::StatusCode::UNAUTHORIZED, axum::Json(json!({"error": "invalid api key"})))
+                    }
+                }
+            }),
+        )
+        .route(
+            "/v1/redirect",
+            axum::routing::get(|| async { (axum::http::StatusCode::FOUND, [("location", "/elsewhere")]) }),
+        )
+        .fallback(move |uri: axum::http::Uri, headers: axum::http::HeaderMap| {
+            let strays = strays.clone();
             async move {
                 let given = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-                recorded.lock().unwrap().push(given.clone());
-                if given == format!("Bearer {expected}") {
-                    (axum::http::StatusCode::OK, axum::Json(json!({"data": [{"id": "small"}]})))
-                } else {
-                    (axum::http::StatusCode::UNAUTHORIZED, axum::Json(json!({"error": "invalid api key"})))
-                }
+                strays.lock().unwrap().push((uri.path().to_owned(), given));
+                "outside the API"
             }
-        }),
-    );
+        });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, seen)
+    Upstream { url, seen, outside }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_credential_is_provided_privately_and_used_through_the_proxy_without_the_agent_seeing_it() {
     let secret = format!("sk-live-{}", uuid::Uuid::new_v4().simple());
-    let (upstream_url, seen) = upstream(secret.clone()).await;
+    let Upstream { url: upstream_url, seen, outside } = upstream(secret.clone()).await;
     let mut nova = Nova::start_with(|config| {
         config.upstreams.push(provisioner::protocol::Upstream {
             name: "llm".into(),
@@ -226,6 +251,11 @@ async fn a_credential_is_provided_privately_and_used_through_the_proxy_without_t
     assert!(progress.body.contains("> llm: 200 OK"), "{}", progress.body);
     assert!(progress.body.contains("> evil: 403 Forbidden"), "{}", progress.body);
     assert_eq!(*seen.lock().unwrap(), [format!("Bearer {secret}")], "the upstream got the key, once");
+    // The proxy follows no redirect (it would carry the key elsewhere) and keeps paths
+    // under the upstream's base.
+    assert!(progress.body.contains("> redirect: 302 Found"), "{}", progress.body);
+    assert!(progress.body.contains("> climb: 400 Bad Request"), "{}", progress.body);
+    assert_eq!(*outside.lock().unwrap(), Vec::<(String, String)>::new(), "nothing outside /v1 was reached");
     let card = messages.iter().find(|m| m.id == card.id).unwrap();
     assert_eq!(card.body, "**llm_key** was provided by alice and stored in the vault; **maker** can use it now.");
 
