@@ -217,6 +217,13 @@ enum VaultCommand {
     Rotate,
     /// List the secrets in the vault: scope, name, who stored it and when (never a value).
     List,
+    /// Put a secret in the vault, read from stdin (never from the command line).
+    Set {
+        name: String,
+        /// `office:NAME`, `workspace` or `platform`.
+        #[arg(long)]
+        scope: String,
+    },
     /// Remove a secret: offices can no longer use it.
     Revoke {
         name: String,
@@ -394,6 +401,23 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     at.format("%Y-%m-%d %H:%M UTC")
                 );
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Vault { command: VaultCommand::Set { name, scope }, config } => {
+            let parsed = orchestrator::vault::Scope::parse(&scope)
+                .context("a scope is `office:NAME`, `workspace` or `platform`")?;
+            let (config, store) = config_and_store(config).await?;
+            let vault = orchestrator::vault::Vault::from_env_or_data_dir(
+                std::env::var("NOVA_MASTER_KEY").ok(),
+                &config.store.data_dir,
+            )?;
+            let mut value = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut value).context("cannot read the value")?;
+            let value = orchestrator::vault::SecretValue::new(value.trim_end_matches(['\r', '\n']).to_owned());
+            anyhow::ensure!(!value.expose().trim().is_empty(), "the value on stdin is empty");
+            let by = orchestrator::engine::people::host_user();
+            orchestrator::vault::store(&store, &vault, &parsed, &name, &value, &by).await?;
+            println!("stored `{name}` ({scope})");
             Ok(ExitCode::SUCCESS)
         }
         Command::Vault { command: VaultCommand::Revoke { name, scope }, config } => {

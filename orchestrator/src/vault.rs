@@ -36,6 +36,15 @@ impl Scope {
         }
     }
 
+    /// A scope as people write it: `office:NAME`, `workspace` or `platform`.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "workspace" => Some(Self::Workspace),
+            "platform" => Some(Self::Platform),
+            _ => text.strip_prefix("office:").filter(|name| !name.is_empty()).map(|name| Self::Office(name.to_owned())),
+        }
+    }
+
     /// The scopes to look in for an office, most specific first.
     pub fn lookup_order(office: &str) -> [Scope; 3] {
         [Scope::Office(office.to_owned()), Scope::Workspace, Scope::Platform]
@@ -196,6 +205,20 @@ impl Vault {
     }
 }
 
+/// Seals `value` and stores it in the vault slot (`scope`, `name`), replacing what was
+/// there. The plaintext goes nowhere else.
+pub async fn store(
+    store: &crate::store::Store,
+    vault: &Vault,
+    scope: &Scope,
+    name: &str,
+    value: &SecretValue,
+    by: &str,
+) -> anyhow::Result<()> {
+    let sealed = vault.seal(scope, name, value);
+    store.put_secret(&scope.key(), name, &sealed, vault.current_key_id(), by).await
+}
+
 /// Re-seals every vault entry that is not under the newest master key; returns how
 /// many. Each entry is opened with the key that sealed it, so a missing old key or a
 /// tampered entry stops the rotation with an error naming the secret.
@@ -312,6 +335,16 @@ mod tests {
             rotated.derive_keys("gce-assign"),
             [other.derive_keys("gce-assign")[0], one.derive_keys("gce-assign")[0]]
         );
+    }
+
+    #[test]
+    fn scopes_are_written_as_people_write_them() {
+        assert_eq!(Scope::parse("office:maker"), Some(Scope::Office("maker".into())));
+        assert_eq!(Scope::parse("workspace"), Some(Scope::Workspace));
+        assert_eq!(Scope::parse("platform"), Some(Scope::Platform));
+        assert_eq!(Scope::parse("office:"), None);
+        assert_eq!(Scope::parse("everyone"), None);
+        assert_eq!(Scope::parse(&Scope::Office("a.b".into()).key()), Some(Scope::Office("a.b".into())));
     }
 
     #[test]

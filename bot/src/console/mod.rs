@@ -32,7 +32,7 @@ pub fn routes(engine: Arc<Engine>) -> Router {
         .route("/api/console/messages", post(post_message))
         .route("/api/console/actions", post(post_action))
         .route("/api/console/credentials", post(provide_credential))
-        .route("/api/vault", get(vault))
+        .route("/api/vault", get(vault).post(put_secret))
         .route("/api/vault/revoke", post(revoke_secret))
         .with_state(engine)
 }
@@ -263,6 +263,33 @@ pub async fn revoke_secret(
             let message = format!("there is no secret `{}` in scope `{}`", revoke.name, revoke.scope);
             Err(ApiError::new(StatusCode::NOT_FOUND, message))
         }
+        Err(refusal) => Err(ApiError::new(StatusCode::FORBIDDEN, refusal)),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PutSecret {
+    /// `office:NAME`, `workspace` or `platform`.
+    pub scope: String,
+    pub name: String,
+    pub value: String,
+}
+
+/// Puts a secret in the vault (a platform default for an upstream, say). The value is
+/// sealed at once and never echoed back.
+pub async fn put_secret(
+    State(engine): State<Arc<Engine>>,
+    SignedIn(person): SignedIn,
+    body: Result<Json<PutSecret>, JsonRejection>,
+) -> ApiResult<StatusCode> {
+    // A rejection's text could quote the body, and the body holds the secret.
+    let Json(put) = body.map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "malformed request"))?;
+    let scope = orchestrator::vault::Scope::parse(&put.scope)
+        .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "a scope is `office:NAME`, `workspace` or `platform`"))?;
+    let value = orchestrator::vault::SecretValue::new(put.value);
+    match engine.put_secret(&person, &scope, &put.name, value).await? {
+        Ok(()) => Ok(StatusCode::NO_CONTENT),
         Err(refusal) => Err(ApiError::new(StatusCode::FORBIDDEN, refusal)),
     }
 }

@@ -35,6 +35,11 @@ for hex in $(awk 'NR > 1 && $4 == "0A" { split($2, a, ":"); print a[2] }' /proc/
   if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then reachable="$reachable $port"; fi
 done
 attempt loopback_ports echo $reachable
+# Nova's office API with the daemon's token, if it got it: the secret its upstream
+# injects, and one no upstream of its injects.
+token=$(tr '\0' '\n' < /proc/$PPID/environ 2>/dev/null | sed -n 's/^NOVA_OFFICE_TOKEN=//p')
+attempt upstream_secret curl -sf -H "Authorization: Bearer $token" "$nova/api/office/secrets/llm_key"
+attempt other_secret curl -sf -H "Authorization: Bearer $token" "$nova/api/office/secrets/db_password"
 # A cloud metadata server's service-account token.
 attempt metadata_token curl -sf -m 3 -H 'Metadata-Flavor: Google' \
   http://169.254.169.254/computeMetadata/v1/instance/service-accounts/default/token
@@ -43,8 +48,19 @@ attempt signal_daemon sh -c "kill -0 $PPID && echo alive"
 echo "{\"type\":\"result\",\"text\":\"attacks:$report\"}"
 "#;
 
+/// Office `office` runs [`HOSTILE`]; the workspace has an `llm` upstream (its key is
+/// `llm_key`).
 pub fn hostile(config: &mut orchestrator::config::Config, office: usize) {
     config.offices[office].runtime.as_mut().unwrap().command = vec!["bash".into(), "-c".into(), HOSTILE.into()];
+    if config.upstreams.is_empty() {
+        config.upstreams.push(provisioner::protocol::Upstream {
+            name: "llm".into(),
+            url: "https://api.openai.com".into(),
+            header: "Authorization".into(),
+            value: "Bearer {secret}".into(),
+            secret: "llm_key".into(),
+        });
+    }
 }
 
 /// The attacks a result reports, as (name, outcome).
@@ -68,6 +84,11 @@ async fn a_hostile_runtime_gets_nothing_from_its_sandbox() {
         config.offices[2].runtime.as_mut().unwrap().sandbox.enabled = false;
     })
     .await;
+    // The vault holds the key the `llm` upstream injects, and a database password.
+    for (name, value) in [("llm_key", "sk-live-123"), ("db_password", "hunter2")] {
+        let put = json!({"scope": "platform", "name": name, "value": value});
+        assert_eq!(nova.post_json("/api/vault", &put).await.0, 204);
+    }
     // Another office is up, so there is another agent API on loopback to reach for.
     let writer = nova.say("marketing", "alice", "@writer draft the release notes").await;
     nova.results(&writer, 1).await;
@@ -75,16 +96,20 @@ async fn a_hostile_runtime_gets_nothing_from_its_sandbox() {
     let thread = nova.say("eng", "alice", "@maker fix the flaky test").await;
     let result = nova.results(&thread, 1).await.into_iter().find(|m| m.kind == "result").unwrap().body;
     let attacks = outcomes(&result);
-    assert_eq!(attacks.len(), 10, "{result}");
+    assert_eq!(attacks.len(), 12, "{result}");
     let got: Vec<&(String, String)> = attacks.iter().filter(|(_, outcome)| outcome != "refused").collect();
     assert!(got.is_empty(), "the sandboxed runtime got {got:?}");
 
     let unconfined = nova.say("data", "alice", "@analyst count the orders").await;
     let result = nova.results(&unconfined, 1).await.into_iter().find(|m| m.kind == "result").unwrap().body;
     let attacks = outcomes(&result);
-    for attack in ["daemon_environ", "daemon_memory", "data_dir", "other_workspaces", "loopback_ports"] {
+    for attack in
+        ["daemon_environ", "daemon_memory", "data_dir", "other_workspaces", "loopback_ports", "upstream_secret"]
+    {
         assert!(attacks.contains(&(attack.to_owned(), "GOT".to_owned())), "unconfined, {attack} works: {result}");
     }
+    // Even with the office's token, Nova gives out only what its upstreams inject.
+    assert!(attacks.contains(&("other_secret".to_owned(), "refused".to_owned())), "{result}");
     nova.finish().await;
 }
 

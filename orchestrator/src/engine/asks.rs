@@ -351,13 +351,12 @@ impl Engine {
             "workspace" => Scope::Workspace,
             _ => Scope::Office(request.office.clone()),
         };
-        let sealed = self.vault.seal(&scope, &request.name, &value);
         if !self.store.mark_credential_provided(id, user).await? {
             let again = self.store.credential_request(id).await?.unwrap_or(request);
             let by = again.provided_by.clone().unwrap_or_else(|| "someone".to_owned());
             return Ok(Err(ProvideRefusal::AlreadyProvided { name: again.name, by }));
         }
-        self.store.put_secret(&scope.key(), &request.name, &sealed, self.vault.current_key_id(), user).await?;
+        crate::vault::store(&self.store, &self.vault, &scope, &request.name, &value, user).await?;
         let details = serde_json::json!({"request": id, "name": request.name, "scope": scope.key()});
         self.record(user, &request.office, Some(&request.run_id), "credential_provided", details).await;
         let provided = self.store.credential_request(id).await?.unwrap_or(request);
@@ -383,6 +382,30 @@ impl Engine {
             stored_at: secret.updated_at,
         });
         Ok(Ok(entries.collect()))
+    }
+
+    /// Puts a secret in the vault (a platform default, say), replacing what was there.
+    /// Only someone who may operate the fleet; the value goes nowhere but the vault.
+    pub async fn put_secret(
+        &self,
+        user: &str,
+        scope: &Scope,
+        name: &str,
+        value: SecretValue,
+    ) -> anyhow::Result<Result<(), String>> {
+        if let Err(refusal) = crate::commands::may_operate(&self.config, user) {
+            return Ok(Err(refusal));
+        }
+        if value.expose().trim().is_empty() {
+            return Ok(Err("the value is empty".to_owned()));
+        }
+        crate::vault::store(&self.store, &self.vault, scope, name, &value, user).await?;
+        let details = serde_json::json!({"name": name, "scope": scope.key()});
+        match scope {
+            Scope::Office(office) => self.record(user, office, None, "secret_stored", details).await,
+            _ => self.record_global(user, "secret_stored", details).await,
+        }
+        Ok(Ok(()))
     }
 
     /// Removes a secret from the vault (offices can no longer use it); whether there
