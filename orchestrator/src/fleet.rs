@@ -274,13 +274,21 @@ impl Fleet {
                     match self.store.warm_vm(&vm.name).await? {
                         None => true,
                         Some(row) => match &row.office {
-                            Some(office) => !self.store.office(office).await?.is_some_and(|o| up(&o)),
+                            Some(office) => !self
+                                .store
+                                .office(office)
+                                .await?
+                                .is_some_and(|o| up(&o) || o.state == OfficeState::Failed),
                             None => false,
                         },
                     }
                 } else {
                     match (provisioner::gce::parse_instance_name(&vm.name), self.store.office(&owner).await?) {
-                        (Some((_, generation)), Some(office)) => !(office.generation == generation && up(&office)),
+                        // A failed office's VM may hold work no snapshot has (its
+                        // snapshot failed): the next wake rescues it first.
+                        (Some((_, generation)), Some(office)) => {
+                            !(office.generation == generation && (up(&office) || office.state == OfficeState::Failed))
+                        }
                         // An office no longer configured, or a name Nova did not make.
                         (_, None) | (None, _) => true,
                     }

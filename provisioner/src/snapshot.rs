@@ -108,6 +108,11 @@ impl Snapshots {
         format!("offices/{office}/{generation:012}.tar.zst")
     }
 
+    /// The generation a snapshot key names.
+    pub fn generation_of(key: &str) -> Option<i64> {
+        key.rsplit('/').next()?.strip_suffix(".tar.zst")?.parse().ok()
+    }
+
     /// Archives `workspace` (see [`archive`]), uploads it and checks the stored size.
     pub async fn save(&self, office: &str, generation: i64, workspace: &Path) -> anyhow::Result<SnapshotInfo> {
         let started = Instant::now();
@@ -401,6 +406,7 @@ mod tests {
 
         let info = snapshots.save("maker", 7, &workspace).await.unwrap();
         assert_eq!(info.key, "offices/maker/000000000007.tar.zst");
+        assert_eq!(Snapshots::generation_of(&info.key), Some(7));
         assert_eq!((info.files, info.source_bytes), (2, 7));
 
         std::fs::remove_dir_all(&workspace).unwrap();

@@ -26,6 +26,7 @@ struct Buckets {
     generation: u64,
     /// Writes to refuse with 503, for outage tests.
     failing_writes: usize,
+    denied_writes: usize,
 }
 
 pub struct FakeGcs {
@@ -72,6 +73,12 @@ impl FakeGcs {
     pub fn fail_writes(&self, count: usize) {
         self.buckets.lock().unwrap().failing_writes = count;
     }
+
+    /// The next `count` writes are refused with 403, as when the writer's access to the
+    /// bucket was taken away (a client does not retry those).
+    pub fn deny_writes(&self, count: usize) {
+        self.buckets.lock().unwrap().denied_writes = count;
+    }
 }
 
 fn xml_error(status: StatusCode, code: &str, message: &str) -> Response {
@@ -101,6 +108,10 @@ async fn object(
     let key = (bucket, name);
     match method {
         Method::PUT => {
+            if state.denied_writes > 0 {
+                state.denied_writes -= 1;
+                return xml_error(StatusCode::FORBIDDEN, "AccessDenied", "Access denied.");
+            }
             if state.failing_writes > 0 {
                 state.failing_writes -= 1;
                 return xml_error(

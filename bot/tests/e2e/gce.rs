@@ -1,6 +1,8 @@
 //! Offices on (stand-in) Compute Engine VMs: each VM runs a real office daemon that
 //! Nova assigns the office to; the workspace travels through (stand-in) Cloud Storage.
 
+use std::time::Duration;
+
 use serde_json::Value;
 
 use crate::harness::{BUCKET, Cloud, Nova, ZONES, until};
@@ -181,5 +183,30 @@ async fn a_hostile_runtime_on_a_vm_gets_nothing_either() {
     assert_eq!(attacks.len(), 12, "{result}");
     let got: Vec<_> = attacks.iter().filter(|(_, outcome)| outcome != "refused").collect();
     assert!(got.is_empty(), "the runtime on a VM got {got:?}");
+    nova.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_the_bucket_refuses_keeps_the_vm_and_its_work_for_the_next_wake() {
+    let cloud = Cloud::start().await;
+    let mut nova = Nova::start_on_gce(&cloud, |_| {}).await;
+    let thread = nova.say("eng", "alice", "@maker fix the cart totals").await;
+    nova.results(&thread, 1).await;
+    nova.office_reaches("maker", "idle").await;
+
+    // Nova's access to the bucket is refused once: the snapshot fails.
+    cloud.gcs.deny_writes(1);
+    assert!(nova.engine().sleep_office("maker", "alice").await.unwrap());
+    let failed = nova.office_reaches("maker", "failed").await;
+    assert!(failed.failure.unwrap().starts_with("snapshot failed"));
+    assert_eq!(nova.engine().fleet().unwrap().sweep_orphans(Duration::ZERO).await.unwrap(), Vec::<String>::new());
+    assert_eq!(cloud.office_vms(), ["nova-maker-g1"], "the VM holding the only copy of the work is kept");
+
+    // The next wake takes that VM's work first, then lets it go.
+    nova.engine().wake_office("maker", "alice").await.unwrap().expect("a failed office wakes");
+    nova.reply(&thread, "alice", "and the tax line").await;
+    let messages = nova.results(&thread, 2).await;
+    assert!(messages.last().unwrap().body.contains("holds 2 note(s)"), "{}", messages.last().unwrap().body);
+    assert_eq!(cloud.office_vms(), ["nova-maker-g2"]);
     nova.finish().await;
 }

@@ -54,6 +54,9 @@ pub struct Lost {
 pub struct Started {
     pub endpoint: String,
     pub placement: Option<Placement>,
+    /// The snapshot taken of an earlier generation's VM on the way (see
+    /// [`Compute::start`]): the workspace the office now holds.
+    pub rescued: Option<SnapshotInfo>,
 }
 
 pub struct GceCompute {
@@ -85,7 +88,18 @@ impl GceCompute {
         &self.fleet
     }
 
-    async fn start(&self, spec: &StartSpec, tier: &Tier, snapshot: Option<&str>) -> anyhow::Result<Started> {
+    async fn start(
+        &self,
+        spec: &StartSpec,
+        tier: &Tier,
+        snapshot: Option<&str>,
+        stranded: Option<i64>,
+    ) -> anyhow::Result<Started> {
+        let rescued = match stranded {
+            Some(generation) => self.rescue(&spec.office, generation).await?,
+            None => None,
+        };
+        let snapshot = rescued.as_ref().map(|info| info.key.as_str()).or(snapshot);
         let (vm, source) = self.fleet.place(&spec.office, spec.generation, tier).await?;
         let placement = Placement {
             vm: vm.name.clone(),
@@ -104,7 +118,65 @@ impl GceCompute {
         }
         let endpoint = vm.agent_url.clone();
         self.vms.lock().expect("vms lock").insert(spec.office.clone(), (vm, Instant::now()));
-        Ok(Started { endpoint, placement: Some(placement) })
+        Ok(Started { endpoint, placement: Some(placement), rescued })
+    }
+
+    /// The VM of an earlier generation whose snapshot was never recorded (it failed, or
+    /// Nova stopped first) may still hold work no snapshot has: take its archive, store
+    /// it, and only then delete the VM. `None` when there is no such VM, or its daemon
+    /// never got the office (nothing to keep).
+    async fn rescue(&self, office: &str, generation: i64) -> anyhow::Result<Option<SnapshotInfo>> {
+        let Some(vm) = self.fleet.find_office_vm(office, generation).await? else {
+            return Ok(None);
+        };
+        // A VM Compute Engine stopped (or already deleted) has no daemon to answer:
+        // nothing to take from it.
+        let running = match self.fleet.backend().client().get(&vm.zone, &vm.name).await {
+            Ok(info) => info.status == "RUNNING",
+            Err(provisioner::gce::client::GceError::NotFound) => false,
+            Err(error) => return Err(error.into()),
+        };
+        if !running {
+            self.fleet.release(&vm).await?;
+            return Ok(None);
+        }
+        let response = self.post_assigned(&vm.name, &format!("{}/snapshot", vm.agent_url), None).await?;
+        if response.status() == reqwest::StatusCode::CONFLICT {
+            self.fleet.release(&vm).await?;
+            return Ok(None);
+        }
+        let info = self.take_archive(office, generation, response).await?;
+        tracing::info!(office, vm = %vm.name, generation, "kept the work of a VM whose snapshot had failed");
+        self.fleet.release(&vm).await?;
+        Ok(Some(info))
+    }
+
+    /// Stores the archive a daemon's `/snapshot` answered with, under `generation`.
+    async fn take_archive(
+        &self,
+        office: &str,
+        generation: i64,
+        response: reqwest::Response,
+    ) -> anyhow::Result<SnapshotInfo> {
+        let started = Instant::now();
+        let response = succeeded(response, &format!("{office}'s VM could not archive its workspace")).await?;
+        let count = |header: &str| -> u64 {
+            response.headers().get(header).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
+        };
+        let (source_bytes, files) = (count(SNAPSHOT_SOURCE_BYTES_HEADER), count(SNAPSHOT_FILES_HEADER));
+        let mut file = tempfile::tempfile().context("cannot create a temporary file for the snapshot")?;
+        let mut stream = response.bytes_stream();
+        let mut bytes = 0u64;
+        while let Some(chunk) = futures::StreamExt::next(&mut stream).await {
+            let chunk = chunk.with_context(|| format!("{office}'s archive did not arrive whole"))?;
+            bytes += chunk.len() as u64;
+            std::io::Write::write_all(&mut file, &chunk)?;
+        }
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(0))?;
+        let archive = provisioner::snapshot::Archive { file, bytes, source_bytes, files };
+        let mut info = self.snapshots.store_archive(office, generation, archive).await?;
+        info.elapsed = started.elapsed();
+        Ok(info)
     }
 
     /// Whether the office's VM is gone (stopped by Compute Engine, deleted by someone),
@@ -220,25 +292,7 @@ impl GceCompute {
                 self.post_assigned(&name, &url, None).await?
             }
         };
-        let started = Instant::now();
-        let response = succeeded(response, &format!("{office}'s VM could not archive its workspace")).await?;
-        let count = |header: &str| -> u64 {
-            response.headers().get(header).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
-        };
-        let (source_bytes, files) = (count(SNAPSHOT_SOURCE_BYTES_HEADER), count(SNAPSHOT_FILES_HEADER));
-        let mut file = tempfile::tempfile().context("cannot create a temporary file for the snapshot")?;
-        let mut stream = response.bytes_stream();
-        let mut bytes = 0u64;
-        while let Some(chunk) = futures::StreamExt::next(&mut stream).await {
-            let chunk = chunk.with_context(|| format!("{office}'s archive did not arrive whole"))?;
-            bytes += chunk.len() as u64;
-            std::io::Write::write_all(&mut file, &chunk)?;
-        }
-        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(0))?;
-        let archive = provisioner::snapshot::Archive { file, bytes, source_bytes, files };
-        let mut info = self.snapshots.store_archive(office, generation, archive).await?;
-        info.elapsed = started.elapsed();
-        Ok(info)
+        self.take_archive(office, generation, response).await
     }
 
     async fn release(&self, office: &str) {
@@ -316,11 +370,14 @@ impl Compute {
 
     /// Brings the office up with its workspace restored from `snapshot` (if any);
     /// returns once its daemon has started (the engine then checks its health).
+    /// `stranded`: an earlier generation that recorded no snapshot, whose machine may
+    /// still hold its work; that work is kept and restored instead.
     pub async fn start(
         &self,
         spec: &StartSpec,
         tier: &Tier,
         snapshot: Option<&str>,
+        stranded: Option<i64>,
         timeout: Duration,
     ) -> anyhow::Result<Started> {
         match self {
@@ -334,9 +391,9 @@ impl Compute {
                     // rather than being restored blindly.
                     snapshots.restore(key, &spec.office, &workspace).await?;
                 }
-                Ok(Started { endpoint: backend.start(spec, timeout).await?, placement: None })
+                Ok(Started { endpoint: backend.start(spec, timeout).await?, placement: None, rescued: None })
             }
-            Self::Gce(gce) => tokio::time::timeout(timeout, gce.start(spec, tier, snapshot))
+            Self::Gce(gce) => tokio::time::timeout(timeout, gce.start(spec, tier, snapshot, stranded))
                 .await
                 .with_context(|| format!("no VM took the office within {}", humantime::format_duration(timeout)))?,
         }

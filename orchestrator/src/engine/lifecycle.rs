@@ -211,7 +211,17 @@ impl Engine {
             StartSpec { office: name.to_owned(), generation, nova_url: self.nova_url.clone(), token: token.clone() };
         let timeout = self.config.provisioner.wake_timeout();
         let tier = self.config.office(name).and_then(|o| provisioner::tiers::tier(o.tier)).context("unknown tier")?;
-        let started = self.compute.start(&spec, tier, row.snapshot_key.as_deref(), timeout).await?;
+        // The previous generation recorded no snapshot of its own (its snapshot failed,
+        // or Nova stopped first): its machine may still hold its work.
+        let previous = generation - 1;
+        let recorded = row.snapshot_key.as_deref().and_then(provisioner::snapshot::Snapshots::generation_of);
+        let stranded = (previous >= 1 && recorded != Some(previous)).then_some(previous);
+        let started = self.compute.start(&spec, tier, row.snapshot_key.as_deref(), stranded, timeout).await?;
+        if let Some(info) = &started.rescued {
+            let details = serde_json::json!({"generation": previous, "key": info.key, "bytes": info.bytes});
+            self.record("nova", name, None, "snapshot_rescued", details).await;
+        }
+        let rescued = started.rescued.map(|info| (info.key, info.bytes as i64));
         let endpoint = started.endpoint;
         if let Some(placement) = started.placement {
             self.record("nova", name, None, "placed", serde_json::json!(placement)).await;
@@ -235,6 +245,7 @@ impl Engine {
             .expect("attached lock")
             .insert(name.to_owned(), Attached { generation, endpoint: endpoint.clone(), token: token.clone() });
         let mut change = OfficeChange::new(Transition::Ready);
+        change.snapshot = rescued;
         change.endpoint = Some(Some(endpoint));
         change.token_hash = Some(Some(key.secret_hash()));
         change.lease_until = Some(Some(now_ms() + LEASE.as_millis() as i64));
