@@ -15,9 +15,15 @@ pub const OPERATOR_ROLE: &str = "operator";
 pub enum Command {
     Help,
     Status,
-    Wake { office: String },
-    Sleep { office: String },
+    Wake {
+        office: String,
+    },
+    Sleep {
+        office: String,
+    },
     Approvals,
+    /// A one-time console sign-in link, for the person the platform says is asking.
+    Login,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -58,6 +64,7 @@ pub fn parse(text: &str) -> Result<Command, ParseError> {
         "help" | "?" => no_args("help", Command::Help),
         "status" => no_args("status", Command::Status),
         "approvals" => no_args("approvals", Command::Approvals),
+        "login" => no_args("login", Command::Login),
         "wake" => Ok(Command::Wake { office: office_arg("wake")? }),
         "sleep" => Ok(Command::Sleep { office: office_arg("sleep")? }),
         other => Err(ParseError::Unknown(other.to_owned())),
@@ -92,6 +99,7 @@ pub fn help_text() -> String {
      `/nova wake <office>` — start an office now, so it is ready when you ask\n\
      `/nova sleep <office>` — snapshot an idle office and stop its machine\n\
      `/nova approvals` — what waits for a decision\n\
+     `/nova login` — a link, only for you, that signs you in to the console\n\
      `/nova help` — this text"
         .to_owned()
 }
@@ -102,6 +110,7 @@ pub async fn execute(engine: &Arc<Engine>, user: &str, command: Command) -> anyh
         Command::Help => Ok(Answer::private(help_text())),
         Command::Status => status(engine).await.map(Answer::private),
         Command::Approvals => approvals(engine).await.map(Answer::private),
+        Command::Login => login(engine, user).await.map(Answer::private),
         Command::Wake { office } => {
             if let Err(refusal) = may_operate(engine.config(), user) {
                 return Ok(Answer::private(refusal));
@@ -123,6 +132,24 @@ pub async fn run(engine: &Arc<Engine>, user: &str, text: &str) -> anyhow::Result
         Ok(command) => execute(engine, user, command).await,
         Err(error) => Ok(Answer::private(format!("{error}.\n\n{}", help_text()))),
     }
+}
+
+/// The platform vouches for `user` (a signed request): the link signs them in as the
+/// person `[people]` says they are, or as their chat id while nobody is listed.
+async fn login(engine: &Arc<Engine>, user: &str) -> anyhow::Result<String> {
+    let name = engine.config().person(user).unwrap_or(user).to_owned();
+    Ok(match engine.issue_login_link(Some(&name)).await? {
+        Ok((person, token)) => login_text(&person, &crate::engine::people::login_url(engine.config(), &token)),
+        Err(_) => {
+            format!("You are not in this workspace's [people], so I cannot sign you in; ask an operator to add {user}.")
+        }
+    })
+}
+
+fn login_text(person: &str, url: &str) -> String {
+    format!(
+        "Sign in to the console as **{person}**: {url}\nThe link works once, within 15 minutes, and only you see it."
+    )
 }
 
 async fn status(engine: &Arc<Engine>) -> anyhow::Result<String> {
@@ -216,6 +243,15 @@ mod tests {
         assert_eq!(parse("wake maker"), Ok(Command::Wake { office: "maker".into() }));
         assert_eq!(parse("wake @Maker"), Ok(Command::Wake { office: "maker".into() }));
         assert_eq!(parse("sleep support"), Ok(Command::Sleep { office: "support".into() }));
+        assert_eq!(parse("login"), Ok(Command::Login));
+    }
+
+    #[test]
+    fn the_login_answer_says_who_and_how_long() {
+        insta::assert_snapshot!(login_text("alice", "https://nova.example.com/login?token=t"), @r"
+        Sign in to the console as **alice**: https://nova.example.com/login?token=t
+        The link works once, within 15 minutes, and only you see it.
+        ");
     }
 
     #[test]

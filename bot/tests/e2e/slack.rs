@@ -448,3 +448,32 @@ async fn a_burst_across_channels_is_answered_while_one_office_is_busy() {
     }
     nova.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nova_login_in_slack_signs_that_person_in_to_the_console() {
+    let slack = FakeSlack::start(CHANNELS).await.unwrap();
+    let nova = Nova::start_on_slack(&slack, false, |config| {
+        let alice = orchestrator::config::Person { slack: Some("U_ALICE".into()), discord: None };
+        config.people.insert("alice".into(), alice);
+    })
+    .await;
+    let (status, answer) = slack.command("U_ALICE", "C_ENG", "login").await;
+    assert_eq!((status, answer["response_type"].as_str()), (200, Some("ephemeral")), "only Alice sees it");
+    let text = answer["text"].as_str().unwrap();
+    assert!(text.starts_with("Sign in to the console as *alice*: http://127.0.0.1:"), "{text}");
+    let link = text.split_whitespace().find(|word| word.contains("/login?token=")).unwrap();
+    let path = &link[link.find("/login").unwrap()..];
+
+    let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let opened = no_redirects.get(nova.url(path)).send().await.unwrap();
+    assert_eq!(opened.status(), 303);
+    let cookie = opened.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let me: serde_json::Value =
+        no_redirects.get(nova.url("/api/me")).header("cookie", cookie).send().await.unwrap().json().await.unwrap();
+    assert_eq!(me["person"], "alice", "the person Slack vouched for, by name");
+
+    // Someone [people] does not list gets no link.
+    let (_, stranger) = slack.command("U_MALLORY", "C_ENG", "login").await;
+    assert!(stranger["text"].as_str().unwrap().starts_with("You are not in this workspace's [people]"), "{stranger}");
+    nova.finish().await;
+}
