@@ -324,7 +324,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     Ok((person, token)) => println!(
                         "Sign in to the console as {person} (once, within 15 minutes): {}\n\
                          Later, `nova login` prints a new link.",
-                        orchestrator::engine::people::login_url(running.engine.config(), &token)
+                        orchestrator::engine::people::login_url(running.engine.people_url(), &token)
                     ),
                     Err(refusal) => println!("Sign in with `nova login --as NAME`: {refusal}"),
                 }
@@ -443,7 +443,8 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             match orchestrator::engine::people::issue_login_link(&config, &store, person.as_deref(), &fallback).await? {
                 Ok((person, token)) => {
                     println!("Sign in as {person} (once, within 15 minutes):");
-                    println!("{}", orchestrator::engine::people::login_url(&config, &token));
+                    let base = orchestrator::engine::people::configured_url(&config);
+                    println!("{}", orchestrator::engine::people::login_url(&base, &token));
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(refusal) => anyhow::bail!("{refusal}"),

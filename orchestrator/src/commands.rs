@@ -139,7 +139,7 @@ pub async fn run(engine: &Arc<Engine>, user: &str, text: &str) -> anyhow::Result
 async fn login(engine: &Arc<Engine>, user: &str) -> anyhow::Result<String> {
     let name = engine.config().person(user).unwrap_or(user).to_owned();
     Ok(match engine.issue_login_link(Some(&name)).await? {
-        Ok((person, token)) => login_text(&person, &crate::engine::people::login_url(engine.config(), &token)),
+        Ok((person, token)) => login_text(&person, &crate::engine::people::login_url(engine.people_url(), &token)),
         Err(_) => {
             format!("You are not in this workspace's [people], so I cannot sign you in; ask an operator to add {user}.")
         }

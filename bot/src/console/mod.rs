@@ -174,8 +174,7 @@ pub async fn provide_credential(
     SignedIn(person): SignedIn,
     body: Result<Json<ProvideCredential>, JsonRejection>,
 ) -> ApiResult<StatusCode> {
-    // A rejection's text could quote the body, and the body holds the secret.
-    let Json(provided) = body.map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "malformed request"))?;
+    let provided = holding_a_secret(body)?;
     let value = orchestrator::vault::SecretValue::new(provided.value);
     match engine.provide_credential(&provided.request_id, &person, value).await? {
         Ok(()) => Ok(StatusCode::NO_CONTENT),
@@ -186,6 +185,12 @@ pub async fn provide_credential(
         Err(refusal @ ProvideRefusal::Empty) => Err(ApiError::new(StatusCode::BAD_REQUEST, refusal.to_string())),
         Err(refusal @ ProvideRefusal::Denied(_)) => Err(ApiError::new(StatusCode::FORBIDDEN, refusal.to_string())),
     }
+}
+
+/// A body that holds a secret: a rejection's text could quote it, so a malformed one
+/// gets a plain "malformed request".
+fn holding_a_secret<T>(body: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
+    body.map(|Json(value)| value).map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "malformed request"))
 }
 
 fn check_client_id(id: &str) -> ApiResult<()> {
@@ -283,8 +288,7 @@ pub async fn put_secret(
     SignedIn(person): SignedIn,
     body: Result<Json<PutSecret>, JsonRejection>,
 ) -> ApiResult<StatusCode> {
-    // A rejection's text could quote the body, and the body holds the secret.
-    let Json(put) = body.map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "malformed request"))?;
+    let put = holding_a_secret(body)?;
     let scope = orchestrator::vault::Scope::parse(&put.scope)
         .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "a scope is `office:NAME`, `workspace` or `platform`"))?;
     let value = orchestrator::vault::SecretValue::new(put.value);

@@ -155,6 +155,11 @@ impl Engine {
             let card = approval_card(&approval);
             let message = self.post_card(&approval.thread_id, &card, run_id).await?;
             self.store.set_approval_card(&approval.id, message).await?;
+            // Someone may have decided between the card showing and its id being
+            // recorded: that decision found no card to update, so update it here.
+            if let Some(now) = self.store.approval(&approval.id).await?.filter(|a| a.state != "pending") {
+                self.refresh_approval_card(&now).await?;
+            }
         }
         Ok(Ok(self.store.approval(&approval.id).await?.unwrap_or(approval)))
     }
@@ -206,12 +211,7 @@ impl Engine {
         for request in self.store.expire_credential_requests(created_before).await? {
             let details = serde_json::json!({"request": request.id, "name": request.name});
             self.record("nova", &request.office, Some(&request.run_id), "credential_expired", details).await;
-            if let Some(message_id) = request.message_id {
-                let card = credential_card(&request);
-                let edited = self.store.edit_message(message_id, &card.fallback_text(), Some(&card.to_json())).await?;
-                let channel = self.channel_of(&request.thread_id).await?;
-                self.publish_message(&channel, edited);
-            }
+            self.refresh_credential_card(&request).await?;
         }
         Ok(())
     }
@@ -237,6 +237,16 @@ impl Engine {
 
     pub async fn approvals_in_state(&self, state: &str) -> anyhow::Result<Vec<approvals::Model>> {
         self.store.approvals_in_state(state).await
+    }
+
+    async fn refresh_credential_card(&self, request: &credential_requests::Model) -> anyhow::Result<()> {
+        if let Some(message_id) = request.message_id {
+            let card = credential_card(request);
+            let edited = self.store.edit_message(message_id, &card.fallback_text(), Some(&card.to_json())).await?;
+            let channel = self.channel_of(&request.thread_id).await?;
+            self.publish_message(&channel, edited);
+        }
+        Ok(())
     }
 
     async fn refresh_approval_card(&self, approval: &approvals::Model) -> anyhow::Result<()> {
@@ -305,6 +315,10 @@ impl Engine {
             let card = credential_card(&request);
             let message = self.post_card(&request.thread_id, &card, run_id).await?;
             self.store.set_credential_card(&request.id, message).await?;
+            // As with approvals: a value provided before the card's id was recorded.
+            if let Some(now) = self.store.credential_request(&request.id).await?.filter(|r| r.state != "pending") {
+                self.refresh_credential_card(&now).await?;
+            }
         }
         Ok(Ok(self.store.credential_request(&request.id).await?.unwrap_or(request)))
     }
@@ -360,12 +374,7 @@ impl Engine {
         let details = serde_json::json!({"request": id, "name": request.name, "scope": scope.key()});
         self.record(user, &request.office, Some(&request.run_id), "credential_provided", details).await;
         let provided = self.store.credential_request(id).await?.unwrap_or(request);
-        if let Some(message_id) = provided.message_id {
-            let card = credential_card(&provided);
-            let edited = self.store.edit_message(message_id, &card.fallback_text(), Some(&card.to_json())).await?;
-            let channel = self.channel_of(&provided.thread_id).await?;
-            self.publish_message(&channel, edited);
-        }
+        self.refresh_credential_card(&provided).await?;
         Ok(Ok(()))
     }
 

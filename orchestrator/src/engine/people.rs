@@ -49,15 +49,17 @@ pub fn host_user() -> String {
     std::env::var("USER").ok().filter(|user| !user.trim().is_empty()).unwrap_or_else(|| "operator".to_owned())
 }
 
-/// Where a login link's token is redeemed, on the URL people reach Nova at.
-pub fn login_url(config: &Config, token: &str) -> String {
-    let base = match &config.server.public_url {
-        Some(url) => url.trim_end_matches('/').to_owned(),
-        None if config.server.listen.ip().is_unspecified() => {
-            format!("http://localhost:{}", config.server.listen.port())
-        }
-        None => format!("http://{}", config.server.listen),
-    };
+/// The URL people reach Nova at, as a config says before Nova runs (`nova login`):
+/// `public_url`, else the listen address. A running Nova knows better
+/// ([`Engine::people_url`]).
+pub fn configured_url(config: &Config) -> String {
+    config.server.public_url.clone().unwrap_or_else(|| format!("http://{}", config.server.listen))
+}
+
+/// Where a login link's token is redeemed, under `base` (Nova's URL). A wildcard
+/// listen address is no place for a browser: it becomes `localhost`.
+pub fn login_url(base: &str, token: &str) -> String {
+    let base = base.trim_end_matches('/').replace("//0.0.0.0:", "//localhost:").replace("//[::]:", "//localhost:");
     format!("{base}/login?token={token}")
 }
 
@@ -111,6 +113,11 @@ impl Engine {
         self.store.close_console_session(session).await
     }
 
+    /// Where people reach this Nova: `public_url`, else the address it listens on.
+    pub fn people_url(&self) -> &str {
+        &self.nova_url
+    }
+
     /// Whether anyone ever signed in (until then, `nova serve` prints a login link).
     pub async fn anyone_signed_in(&self) -> anyhow::Result<bool> {
         self.store.anyone_signed_in().await
@@ -137,10 +144,11 @@ mod tests {
     #[test]
     fn a_login_link_points_where_people_reach_nova() {
         let mut config = Config::demo();
-        assert_eq!(login_url(&config, "t"), "http://127.0.0.1:8080/login?token=t");
+        assert_eq!(login_url(&configured_url(&config), "t"), "http://127.0.0.1:8080/login?token=t");
         config.server.listen = "0.0.0.0:9000".parse().unwrap();
-        assert_eq!(login_url(&config, "t"), "http://localhost:9000/login?token=t");
+        assert_eq!(login_url(&configured_url(&config), "t"), "http://localhost:9000/login?token=t");
         config.server.public_url = Some("https://nova.example.com/".into());
-        assert_eq!(login_url(&config, "t"), "https://nova.example.com/login?token=t");
+        assert_eq!(login_url(&configured_url(&config), "t"), "https://nova.example.com/login?token=t");
+        assert_eq!(login_url("http://[::]:8080", "t"), "http://localhost:8080/login?token=t");
     }
 }
