@@ -337,6 +337,15 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Check { config } => {
             let config = load_config(&config)?;
             print!("{}", config.summary());
+            let sandboxed = config.offices.iter().filter_map(|o| o.runtime.as_ref()).any(|r| r.sandbox.enabled);
+            match provisioner::sandbox::landlock_abi() {
+                Some(abi) => println!("runtime sandbox: Landlock ABI {abi} on this machine"),
+                None if sandboxed => println!(
+                    "runtime sandbox: this kernel has no Landlock, so local offices' runtimes will not start \
+                     (set [runtime.sandbox] enabled = false to run them unconfined)"
+                ),
+                None => println!("runtime sandbox: off for every office"),
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Route { config, input, eval, explain, model } => {
