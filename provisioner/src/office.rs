@@ -713,11 +713,27 @@ async fn ask_and_wait(kind: &str, body: serde_json::Value) -> anyhow::Result<Str
     let api = std::env::var("NOVA_OFFICE_API").context("NOVA_OFFICE_API is not set: run me from an office runtime")?;
     let run_id = std::env::var("NOVA_RUN_ID").context("NOVA_RUN_ID is not set")?;
     let client = reqwest::Client::new();
-    let response = client.post(format!("{api}/{kind}")).header(RUN_ID_HEADER, &run_id).json(&body).send().await?;
-    if !response.status().is_success() {
-        let error: serde_json::Value = response.json().await.unwrap_or_default();
-        anyhow::bail!("Nova refused the ask: {}", error["error"].as_str().unwrap_or("unknown error"));
-    }
+    // An ask is idempotent (Nova answers a run's repeated ask with the first one), so a
+    // failure on Nova's side or on the way is asked again; a refusal is final.
+    let mut delay = Duration::from_millis(100);
+    let response = loop {
+        let sent = client.post(format!("{api}/{kind}")).header(RUN_ID_HEADER, &run_id).json(&body).send().await;
+        match sent {
+            Ok(response) if response.status().is_client_error() => {
+                let error: serde_json::Value = response.json().await.unwrap_or_default();
+                anyhow::bail!("Nova refused the ask: {}", error["error"].as_str().unwrap_or("unknown error"));
+            }
+            Ok(response) if response.status().is_success() => break response,
+            Ok(response) if delay > Duration::from_secs(10) => {
+                anyhow::bail!("Nova cannot take the ask: {}", response.status())
+            }
+            Err(error) if delay > Duration::from_secs(10) => anyhow::bail!("Nova cannot be reached: {error}"),
+            _ => {
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+        }
+    };
     let mut answer: serde_json::Value = response.json().await?;
     let id = answer["id"].as_str().context("Nova's answer has no id")?.to_owned();
     loop {

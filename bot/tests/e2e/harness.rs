@@ -372,7 +372,13 @@ pub async fn until<S, T>(
         tokio::select! {
             _ = changes.changed() => {}
             _ = updates.recv() => {}
-            _ = tokio::time::sleep_until(deadline) => panic!("timed out waiting for {what}"),
+            _ = tokio::time::sleep_until(deadline) => {
+                // Say what went wrong meanwhile (every test's warnings: the log is shared).
+                let logs = logs();
+                let troubles: Vec<&str> = logs.lines().filter(|l| l.contains(" WARN ") || l.contains(" ERROR ")).collect();
+                let recent = troubles[troubles.len().saturating_sub(30)..].join("\n");
+                panic!("timed out waiting for {what}; recent warnings and errors:\n{recent}")
+            }
         }
     }
 }
