@@ -88,7 +88,7 @@ enum Command {
     /// The office daemon, as the local backend runs it (same as `nova-office`).
     Office {
         #[command(subcommand)]
-        command: OfficeCommand,
+        command: provisioner::cli::OfficeCommand,
     },
     /// The example office runtime: demonstrates the event protocol, does no real work.
     ExampleAgent,
@@ -244,30 +244,26 @@ async fn config_and_store(config: Option<PathBuf>) -> anyhow::Result<(Config, or
     Ok((config, store))
 }
 
-#[derive(Subcommand)]
-enum OfficeCommand {
-    Serve(provisioner::office::ServeArgs),
-    /// On a pool VM: wait unassigned until Nova assigns an office, then serve it.
-    Pool(provisioner::office::PoolArgs),
-    /// Confine this process (Landlock), then run the agent runtime.
-    Sandbox(provisioner::sandbox::SandboxArgs),
-    /// For the agent: ask a person to approve an action and wait (exit 0 approved,
-    /// 3 rejected, 4 expired).
-    RequestApproval(provisioner::office::ApprovalArgs),
-    /// For the agent: ask for a credential and wait until it is in the vault.
-    RequestCredential(provisioner::office::CredentialArgs),
-}
-
 fn load_config(path: &std::path::Path) -> anyhow::Result<Config> {
     Config::load(path).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    // Called through its `nova-office` link (an office runtime's `$NOVA_OFFICE_CLI`),
+    // `nova` is `nova office`.
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let called_as = args.first().map(std::path::Path::new).and_then(|path| path.file_name());
+    if called_as.is_some_and(|name| name == provisioner::office::OFFICE_EXE_NAME) {
+        args.insert(1, "office".into());
+    }
+    let mut cli = Cli::parse_from(args);
     // The sandbox confines a single-threaded process (a user namespace needs one), so
     // it runs before any runtime thread starts, and then becomes the agent's runtime.
-    if let Command::Office { command: OfficeCommand::Sandbox(args) } = cli.command {
-        return report(provisioner::sandbox::exec(args));
+    if let Command::Office { command } = cli.command {
+        match provisioner::cli::sandbox_first(command) {
+            Ok(sandboxed) => return report(sandboxed),
+            Err(command) => cli.command = Command::Office { command },
+        }
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build();
     match runtime {
@@ -471,17 +467,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Office { command: OfficeCommand::Serve(args) } => done(provisioner::office::serve(args).await),
-        Command::Office { command: OfficeCommand::Pool(args) } => done(provisioner::office::pool(args).await),
-        Command::Office { command: OfficeCommand::Sandbox(_) } => {
-            unreachable!("the sandbox runs before the runtime starts")
-        }
-        Command::Office { command: OfficeCommand::RequestApproval(args) } => {
-            provisioner::office::request_approval(args).await
-        }
-        Command::Office { command: OfficeCommand::RequestCredential(args) } => {
-            provisioner::office::request_credential(args).await
-        }
+        Command::Office { command } => provisioner::cli::run(command).await,
         Command::ExampleAgent => done(provisioner::example_agent::run()),
         Command::Bench { what: BenchCommand::Wake { iterations } } => done(bot::bench::wake(iterations).await),
         #[cfg(feature = "lab")]

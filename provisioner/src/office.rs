@@ -8,7 +8,7 @@
 //! snapshot (`POST /snapshot` answers with the archive) and deletes the VM. The VM
 //! never holds a storage credential: Nova reads and writes the bucket.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Component, Path, PathBuf};
 use std::process::Stdio;
@@ -23,10 +23,11 @@ use axum::serve::ListenerExt as _;
 use axum::{Json, Router};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{Mutex, mpsc};
+use tokio_util::sync::CancellationToken;
 
 use crate::protocol::{
-    Assignment, ContextFiles, EventEnvelope, Health, LISTENING_PREFIX, RUN_ID_HEADER, RunEvent, RunRequest, Upstream,
-    parse_runtime_line, secrets_match,
+    Assignment, ContextFiles, EventEnvelope, Health, LISTENING_PREFIX, RUN_ID_HEADER, RunEvent, RunRequest, StopRequest,
+    Upstream, secrets_match,
 };
 
 #[derive(Debug, Clone, clap::Args)]
@@ -86,6 +87,8 @@ struct Office {
     token: String,
     queue: mpsc::UnboundedSender<RunRequest>,
     accepted: Mutex<HashSet<String>>,
+    /// Runs accepted and not yet finished, by run id: how a stop reaches them.
+    controls: std::sync::Mutex<HashMap<String, RunControl>>,
     /// Where the agent reaches this daemon: loopback only, under a path only this
     /// office's runtime is told (`http://127.0.0.1:{port}/{key}`), so another office's
     /// runtime cannot use this office's proxy or asks.
@@ -133,6 +136,7 @@ async fn open_office(args: ServeArgs, token: String, compression: Option<i32>) -
         token: token.clone(),
         queue,
         accepted: Mutex::new(HashSet::new()),
+        controls: std::sync::Mutex::new(HashMap::new()),
         agent_api,
         agent_port,
         upstreams: Mutex::new(Vec::new()),
@@ -171,6 +175,7 @@ async fn listen_until_stopped(daemon: Daemon, listen: SocketAddr, exit_with_stdi
         .route("/assign", post(assign))
         .route("/context", post(write_context))
         .route("/runs", post(accept_run))
+        .route("/runs/{run_id}/stop", post(stop_run))
         .route("/snapshot", post(snapshot))
         .route("/restore", post(restore))
         .with_state(Arc::new(daemon));
@@ -368,23 +373,69 @@ async fn accept_run(
     if !office.accepted.lock().await.insert(run.run_id.clone()) {
         return Ok(StatusCode::OK);
     }
+    office.controls.lock().expect("controls lock").insert(run.run_id.clone(), RunControl::default());
     office.queue.send(run).map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// How a stop reaches a run: queued, it never starts; running, its process group ends.
+#[derive(Clone, Default)]
+struct RunControl {
+    cancel: CancellationToken,
+    /// Who stopped it, for the thread.
+    by: Arc<std::sync::OnceLock<String>>,
+}
+
+/// Nova stops a run on someone's word. A run that has already ended is no longer here:
+/// 404, and Nova knows it finished on its own.
+async fn stop_run(
+    State(daemon): State<Arc<Daemon>>,
+    headers: HeaderMap,
+    axum::extract::Path(run_id): axum::extract::Path<String>,
+    Json(stop): Json<StopRequest>,
+) -> Result<StatusCode, StatusCode> {
+    let office = daemon.office().map_err(|(status, _)| status)?;
+    authorized(office, &headers)?;
+    let control = office.controls.lock().expect("controls lock").get(&run_id).cloned();
+    let Some(control) = control else {
+        return Err(StatusCode::NOT_FOUND);
+    };
+    let _ = control.by.set(stop.by);
+    control.cancel.cancel();
     Ok(StatusCode::ACCEPTED)
 }
 
 /// Runs prompts one at a time, in the order Nova sent them.
 async fn run_queue(mut runs: mpsc::UnboundedReceiver<RunRequest>, office: Arc<Office>, sink: EventSink) {
     while let Some(run) = runs.recv().await {
+        let control = office.controls.lock().expect("controls lock").get(&run.run_id).cloned().unwrap_or_default();
         let mut emitter = Emitter { sink: &sink, run_id: &run.run_id, seq: 0 };
         emitter.emit(RunEvent::Started).await;
-        if let Err(error) = execute(&run, &office, &mut emitter).await {
-            emitter.emit(RunEvent::Failed { error: format!("{error:#}") }).await;
+        let outcome = if control.cancel.is_cancelled() {
+            Ok(Ended::Stopped)
+        } else {
+            execute(&run, &office, &control, &mut emitter).await
+        };
+        match outcome {
+            Ok(Ended::Reported) => {}
+            Ok(Ended::Stopped) => {
+                let by = control.by.get().cloned().unwrap_or_else(|| "someone".to_owned());
+                emitter.emit(RunEvent::Stopped { by }).await;
+            }
+            Err(error) => emitter.emit(RunEvent::Failed { error: format!("{error:#}") }).await,
         }
+        office.controls.lock().expect("controls lock").remove(&run.run_id);
     }
 }
 
-/// Runs the runtime for one prompt, emitting its events; the terminal event is
-/// emitted here unless this returns an error.
+/// How a run ended, when nothing went wrong.
+enum Ended {
+    /// Its terminal event (the result) has been emitted.
+    Reported,
+    /// Someone stopped it: the runtime's process group has ended.
+    Stopped,
+}
+
 /// Numbers one run's events as it sends them.
 struct Emitter<'a> {
     sink: &'a EventSink,
@@ -399,43 +450,109 @@ impl Emitter<'_> {
     }
 }
 
-async fn execute(run: &RunRequest, office: &Office, emitter: &mut Emitter<'_>) -> anyhow::Result<()> {
+/// How long a stopped runtime's process group has to exit after SIGTERM before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(3);
+
+/// Runs the runtime for one prompt, emitting its events; the terminal event is
+/// emitted here unless this returns an error or the run was stopped.
+async fn execute(
+    run: &RunRequest,
+    office: &Office,
+    control: &RunControl,
+    emitter: &mut Emitter<'_>,
+) -> anyhow::Result<Ended> {
     let args = &office.args;
     let exe = std::env::current_exe().context("cannot find the office executable")?;
-    // How the runtime calls this daemon's commands: `nova office …` or `nova-office …`.
-    let cli = match std::env::args().nth(1).as_deref() {
-        Some("office") => format!("{} office", exe.display()),
-        _ => exe.display().to_string(),
+    let scratch = crate::sandbox::scratch_dir(&args.workspace);
+    std::fs::create_dir_all(&scratch).with_context(|| format!("cannot create {}", scratch.display()))?;
+    let cli = office_cli(&exe, &scratch)?;
+
+    let session = if run.session.is_empty() { run.run_id.clone() } else { run.session.clone() };
+    let checkout = match &run.repo {
+        Some(repo) => {
+            let proxied = match &repo.upstream {
+                Some(name) => {
+                    let upstreams = office.upstreams.lock().await;
+                    let upstream = upstreams
+                        .iter()
+                        .find(|u| &u.name == name)
+                        .with_context(|| format!("the repo's upstream `{name}` is not configured for this office"))?;
+                    Some((format!("{}/proxy/{name}", office.agent_api), upstream.url.clone()))
+                }
+                None => None,
+            };
+            let prepared = tokio::select! {
+                prepared = crate::checkout::prepare(&args.workspace, &scratch, repo, &session, &args.office, proxied) => prepared,
+                () = control.cancel.cancelled() => return Ok(Ended::Stopped),
+            };
+            let prepared = prepared.with_context(|| format!("cannot check out {}", repo.name))?;
+            match &prepared {
+                Some(checkout) => {
+                    let text = format!("Checked out {} on {}", repo.name, checkout.branch);
+                    emitter.emit(RunEvent::Progress { text }).await;
+                }
+                None => {
+                    let text = format!("{} has no url in nova.toml: working without a checkout", repo.name);
+                    emitter.emit(RunEvent::Progress { text }).await;
+                }
+            }
+            prepared
+        }
+        None => None,
     };
+    let brief = crate::checkout::brief(
+        &args.office,
+        run.repo.as_ref(),
+        checkout.as_ref(),
+        &run.transcript,
+        &run.prompt,
+        &run.author,
+    );
+    // The thread, for runtimes that read files: outside the workspace, rewritten per run.
+    let transcript_file = scratch.join("transcript.json");
+    std::fs::write(&transcript_file, serde_json::to_vec_pretty(&run.transcript)?)
+        .with_context(|| format!("cannot write {}", transcript_file.display()))?;
+    let brief_file = scratch.join("brief.md");
+    std::fs::write(&brief_file, &brief).with_context(|| format!("cannot write {}", brief_file.display()))?;
+    let workdir = checkout.as_ref().map_or(args.workspace.clone(), |c| c.dir.clone());
+    let proxy = format!("{}/proxy", office.agent_api);
+
     let vars = serde_json::json!({
         "prompt": run.prompt,
+        "brief": brief,
         "run_id": run.run_id,
         "author": run.author,
         "office": args.office,
+        "session": session,
         "workspace": args.workspace,
+        "repo_dir": workdir,
+        "proxy": proxy,
         "office_exe": exe,
     });
     let mut templates = handlebars::Handlebars::new();
     templates.set_strict_mode(true);
     templates.register_escape_fn(handlebars::no_escape);
-    let argv: Vec<String> = run
+    let render = |text: &String| templates.render_template(text, &vars);
+    let argv: Vec<String> =
+        run.runtime.command.iter().map(render).collect::<Result<_, _>>().context("the runtime command has a bad template")?;
+    let env: Vec<(&String, String)> = run
         .runtime
-        .command
+        .env
         .iter()
-        .map(|arg| templates.render_template(arg, &vars))
+        .map(|(key, value)| Ok::<_, handlebars::RenderError>((key, render(value)?)))
         .collect::<Result<_, _>>()
-        .context("the runtime command has a bad template")?;
+        .context("the runtime's env has a bad template")?;
     let (program, rest) = argv.split_first().context("the runtime command is empty")?;
-    let scratch = crate::sandbox::scratch_dir(&args.workspace);
-    std::fs::create_dir_all(&scratch).with_context(|| format!("cannot create {}", scratch.display()))?;
-    let path = std::env::var_os("PATH").unwrap_or_default();
+    // The office's commands come first on PATH, as `nova-office`.
+    let cli_dir = cli.parent().map(Path::to_path_buf).unwrap_or_default();
+    let path = std::env::join_paths(
+        std::iter::once(cli_dir).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
+    )
+    .context("PATH cannot hold the office's bin dir")?;
 
     let sandbox = &run.runtime.sandbox;
     let mut command = if sandbox.enabled {
-        let mut command = tokio::process::Command::new(&exe);
-        if cli.ends_with(" office") {
-            command.arg("office");
-        }
+        let mut command = tokio::process::Command::new(&cli);
         command.arg("sandbox").arg("--workspace").arg(&args.workspace).arg("--scratch").arg(&scratch);
         let readable =
             sandbox.read.iter().cloned().chain([exe.clone()]).chain(crate::sandbox::program_path(program, Some(&path)));
@@ -453,27 +570,34 @@ async fn execute(run: &RunRequest, office: &Office, emitter: &mut Emitter<'_>) -
         command
     };
     command
-        .current_dir(&args.workspace)
+        .current_dir(&workdir)
         .env_clear()
         .env("PATH", &path)
         .env("HOME", &args.workspace)
         .env("TMPDIR", &scratch)
         .env("LANG", "C.UTF-8")
-        .envs(&run.runtime.env)
+        .envs(env)
         .env("NOVA_PROMPT", &run.prompt)
         .env("NOVA_RUN_ID", &run.run_id)
         .env("NOVA_AUTHOR", &run.author)
         .env("NOVA_THREAD_ID", &run.thread_id)
+        .env("NOVA_SESSION", &session)
         .env("NOVA_OFFICE", &args.office)
         .env("NOVA_WORKSPACE", &args.workspace)
+        .env("NOVA_REPO_DIR", &workdir)
+        .env("NOVA_TRANSCRIPT", &transcript_file)
+        .env("NOVA_BRIEF", &brief_file)
         .env("NOVA_OFFICE_API", &office.agent_api)
         .env("NOVA_OFFICE_CLI", &cli)
-        .env("NOVA_PROXY", format!("{}/proxy", office.agent_api))
+        .env("NOVA_PROXY", &proxy)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        // Its own process group: a stop or a timeout ends whatever it started too.
+        .process_group(0)
         .kill_on_drop(true);
     let mut child = command.spawn().with_context(|| format!("cannot start the runtime `{program}`"))?;
+    let leader = child.id();
     let stdout = child.stdout.take().context("runtime stdout not captured")?;
     let stderr = child.stderr.take().context("runtime stderr not captured")?;
     let stderr_tail = tokio::spawn(async move {
@@ -489,47 +613,91 @@ async fn execute(run: &RunRequest, office: &Office, emitter: &mut Emitter<'_>) -
     });
 
     let timeout = Duration::from_secs(run.runtime.timeout_secs);
+    let mut reader = crate::presets::OutputReader::new(run.runtime.output);
     let mut last_progress = None;
     let mut finished = false;
-    let streamed = tokio::time::timeout(timeout, async {
+    let streamed = async {
         let mut lines = BufReader::new(stdout).lines();
         while let Some(line) = lines.next_line().await? {
-            let Some(event) = parse_runtime_line(&line) else {
-                continue;
-            };
-            if finished {
-                continue;
+            for event in reader.read(&line) {
+                if finished {
+                    continue;
+                }
+                if let RunEvent::Progress { text } = &event {
+                    last_progress = Some(text.clone());
+                }
+                finished = event.is_terminal();
+                emitter.emit(event).await;
             }
-            if let RunEvent::Progress { text } = &event {
-                last_progress = Some(text.clone());
-            }
-            finished = event.is_terminal();
-            emitter.emit(event).await;
         }
         child.wait().await
-    })
-    .await;
-    let status = match streamed {
+    };
+    let ended = tokio::select! {
+        status = tokio::time::timeout(timeout, streamed) => status.map_err(|_| ()),
+        () = control.cancel.cancelled() => {
+            end_group(leader).await;
+            return Ok(Ended::Stopped);
+        }
+    };
+    let status = match ended {
         Ok(status) => status.context("cannot wait for the runtime")?,
-        Err(_) => {
-            let _ = child.kill().await;
+        Err(()) => {
+            end_group(leader).await;
             anyhow::bail!("the runtime did not finish within {}", humanize(timeout));
         }
     };
+    // What it left running in its group does not outlive the run.
+    end_group(leader).await;
     if finished {
-        return Ok(());
+        return Ok(Ended::Reported);
     }
     let tail = stderr_tail.await.unwrap_or_default();
     if status.success() {
-        let text = last_progress.unwrap_or_else(|| "The runtime finished without reporting anything.".to_owned());
+        let text = reader
+            .last_message()
+            .map(str::to_owned)
+            .or(last_progress)
+            .unwrap_or_else(|| "The runtime finished without reporting anything.".to_owned());
         emitter.emit(RunEvent::Result { text }).await;
-        Ok(())
+        Ok(Ended::Reported)
     } else if tail.is_empty() {
         anyhow::bail!("the runtime exited with {status}")
     } else {
         anyhow::bail!("the runtime exited with {status}:\n{tail}")
     }
 }
+
+/// Ends a runtime's process group: SIGTERM, then SIGKILL for whatever is left after
+/// [`STOP_GRACE`].
+async fn end_group(leader: Option<u32>) {
+    let Some(leader) = leader else { return };
+    crate::sandbox::signal_group(leader, libc::SIGTERM);
+    let deadline = tokio::time::Instant::now() + STOP_GRACE;
+    while tokio::time::Instant::now() < deadline && crate::sandbox::group_alive(leader) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    crate::sandbox::signal_group(leader, libc::SIGKILL);
+}
+
+/// The office's commands as one executable path, so `"$NOVA_OFFICE_CLI" request-approval
+/// …` works quoted: `nova-office` itself, or (when the daemon runs as `nova office`) a
+/// link named `nova-office` to it in the scratch dir, which `nova` answers as `nova office`.
+fn office_cli(exe: &Path, scratch: &Path) -> anyhow::Result<PathBuf> {
+    if exe.file_name().is_some_and(|name| name == OFFICE_EXE_NAME) {
+        return Ok(exe.to_path_buf());
+    }
+    let bin = scratch.join("bin");
+    std::fs::create_dir_all(&bin).with_context(|| format!("cannot create {}", bin.display()))?;
+    let link = bin.join(OFFICE_EXE_NAME);
+    if std::fs::read_link(&link).ok().as_deref() != Some(exe) {
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(exe, &link).with_context(|| format!("cannot link {}", link.display()))?;
+    }
+    Ok(link)
+}
+
+/// The office daemon's name: as a binary, or as the link `nova` answers as `nova office`.
+pub const OFFICE_EXE_NAME: &str = "nova-office";
 
 /// Agent → office → Nova: an approval or credential ask, with the office's token.
 async fn agent_ask(
@@ -590,30 +758,10 @@ async fn proxy(
             (StatusCode::FORBIDDEN, message)
         })?
     };
-    let secret = office
-        .http
-        .get(format!("{}/api/office/secrets/{}", office.args.nova_url.trim_end_matches('/'), upstream.secret))
-        .bearer_auth(&office.token)
-        .send()
-        .await
-        .map_err(|e| (StatusCode::BAD_GATEWAY, format!("Nova is unreachable: {e}")))?;
-    // Fail closed: a request without its credential never goes out.
-    match secret.status() {
-        reqwest::StatusCode::NOT_FOUND => {
-            let message = format!("no credential `{}` yet: ask for it with request-credential", upstream.secret);
-            return Err((StatusCode::UNAUTHORIZED, message));
-        }
-        status if !status.is_success() => {
-            let message = format!("Nova did not give the credential `{}` ({status})", upstream.secret);
-            return Err((StatusCode::BAD_GATEWAY, message));
-        }
-        _ => {}
-    }
-    let secret: serde_json::Value = secret.json().await.map_err(|e| (StatusCode::BAD_GATEWAY, e.to_string()))?;
-    let Some(secret) = secret["value"].as_str().filter(|value| !value.is_empty()) else {
-        return Err((StatusCode::BAD_GATEWAY, format!("Nova gave no value for `{}`", upstream.secret)));
+    let credential = match &upstream.secret {
+        Some(secret) => Some(upstream.value.replace("{secret}", &fetch_secret(&office, secret).await?)),
+        None => None,
     };
-    let value = upstream.value.replace("{secret}", secret);
     let url = upstream_url(&upstream.url, &rest, uri.query()).map_err(|refused| (StatusCode::BAD_REQUEST, refused))?;
     let method = reqwest::Method::from_bytes(method.as_str().as_bytes())
         .map_err(|_| (StatusCode::BAD_REQUEST, "bad method".to_owned()))?;
@@ -625,8 +773,10 @@ async fn proxy(
             request = request.header(header.as_str(), header_value.as_bytes());
         }
     }
+    if let Some(credential) = credential {
+        request = request.header(upstream.header.as_str(), credential);
+    }
     let response = request
-        .header(upstream.header.as_str(), value)
         .send()
         .await
         .map_err(|e| (StatusCode::BAD_GATEWAY, format!("upstream `{name}` is unreachable: {}", e.without_url())))?;
@@ -639,6 +789,34 @@ async fn proxy(
         .to_owned();
     let body = response.bytes().await.map_err(|e| (StatusCode::BAD_GATEWAY, e.to_string()))?;
     Ok((status, [("content-type", content_type)], body).into_response())
+}
+
+/// The value of an upstream's secret, from Nova. Fails closed: a request without its
+/// credential never goes out.
+async fn fetch_secret(office: &Office, name: &str) -> Result<String, (StatusCode, String)> {
+    let secret = office
+        .http
+        .get(format!("{}/api/office/secrets/{name}", office.args.nova_url.trim_end_matches('/')))
+        .bearer_auth(&office.token)
+        .send()
+        .await
+        .map_err(|e| (StatusCode::BAD_GATEWAY, format!("Nova is unreachable: {e}")))?;
+    match secret.status() {
+        reqwest::StatusCode::NOT_FOUND => {
+            let message = format!("no credential `{name}` yet: ask for it with request-credential");
+            return Err((StatusCode::UNAUTHORIZED, message));
+        }
+        status if !status.is_success() => {
+            let message = format!("Nova did not give the credential `{name}` ({status})");
+            return Err((StatusCode::BAD_GATEWAY, message));
+        }
+        _ => {}
+    }
+    let secret: serde_json::Value = secret.json().await.map_err(|e| (StatusCode::BAD_GATEWAY, e.to_string()))?;
+    match secret["value"].as_str().filter(|value| !value.is_empty()) {
+        Some(value) => Ok(value.to_owned()),
+        None => Err((StatusCode::BAD_GATEWAY, format!("Nova gave no value for `{name}`"))),
+    }
 }
 
 /// The upstream URL for a proxied path: `rest` (already percent-decoded) appended to the
@@ -691,8 +869,9 @@ pub async fn request_approval(args: ApprovalArgs) -> anyhow::Result<std::process
     let body = serde_json::json!({
         "kind": args.kind, "action": args.action, "details": args.details, "risk": args.risk, "amount_usd": args.amount_usd
     });
-    let state = ask_and_wait("approvals", body).await?;
-    Ok(std::process::ExitCode::from(match state.as_str() {
+    let answer = ask_and_wait("approvals", body).await?;
+    println!("{}", answer.printed());
+    Ok(std::process::ExitCode::from(match answer.state.as_str() {
         "approved" => 0,
         "rejected" => 3,
         _ => 4,
@@ -703,13 +882,28 @@ pub async fn request_approval(args: ApprovalArgs) -> anyhow::Result<std::process
 /// status 0 provided, 4 expired.
 pub async fn request_credential(args: CredentialArgs) -> anyhow::Result<std::process::ExitCode> {
     let body = serde_json::json!({"name": args.name, "why": args.why, "scope": args.scope});
-    let state = ask_and_wait("credentials", body).await?;
-    Ok(std::process::ExitCode::from(if state == "provided" { 0 } else { 4 }))
+    let answer = ask_and_wait("credentials", body).await?;
+    println!("{}", answer.printed());
+    Ok(std::process::ExitCode::from(if answer.state == "provided" { 0 } else { 4 }))
+}
+
+/// How a person answered an ask.
+pub(crate) struct Answer {
+    /// `approved`, `rejected`, `provided`, `expired`.
+    pub state: String,
+    pub by: Option<String>,
+}
+
+impl Answer {
+    /// As the runtime is told: `approved by carol`.
+    pub fn printed(&self) -> String {
+        format!("{}{}", self.state, self.by.as_deref().map(|by| format!(" by {by}")).unwrap_or_default())
+    }
 }
 
 /// Posts an ask to the office's agent API and polls until it is no longer pending.
 /// Polling (not a held connection) is what lets the wait survive a sleep and a wake.
-async fn ask_and_wait(kind: &str, body: serde_json::Value) -> anyhow::Result<String> {
+pub(crate) async fn ask_and_wait(kind: &str, body: serde_json::Value) -> anyhow::Result<Answer> {
     let api = std::env::var("NOVA_OFFICE_API").context("NOVA_OFFICE_API is not set: run me from an office runtime")?;
     let run_id = std::env::var("NOVA_RUN_ID").context("NOVA_RUN_ID is not set")?;
     let client = reqwest::Client::new();
@@ -739,8 +933,7 @@ async fn ask_and_wait(kind: &str, body: serde_json::Value) -> anyhow::Result<Str
     loop {
         let state = answer["state"].as_str().unwrap_or("pending").to_owned();
         if state != "pending" {
-            println!("{state}{}", answer["by"].as_str().map(|by| format!(" by {by}")).unwrap_or_default());
-            return Ok(state);
+            return Ok(Answer { state, by: answer["by"].as_str().map(str::to_owned) });
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
         match client.get(format!("{api}/{kind}/{id}")).send().await {

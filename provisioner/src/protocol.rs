@@ -22,11 +22,27 @@ pub enum RunEvent {
     Failed {
         error: String,
     },
+    /// What a model call cost: reported by the runtime after each call (or once per
+    /// run), recorded with the run id and summed per run.
+    Usage {
+        model: String,
+        #[serde(default)]
+        input_tokens: u64,
+        #[serde(default)]
+        output_tokens: u64,
+        /// In US dollars, where the runtime knows the price.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cost_usd: Option<f64>,
+    },
+    /// Someone stopped the run: nova-office ended the runtime's process group.
+    Stopped {
+        by: String,
+    },
 }
 
 impl RunEvent {
     pub fn is_terminal(&self) -> bool {
-        matches!(self, Self::Result { .. } | Self::Failed { .. })
+        matches!(self, Self::Result { .. } | Self::Failed { .. } | Self::Stopped { .. })
     }
 }
 
@@ -47,7 +63,7 @@ pub fn parse_runtime_line(line: &str) -> Option<RunEvent> {
     }
     if line.trim_start().starts_with('{')
         && let Ok(event) = serde_json::from_str::<RunEvent>(line)
-        && !matches!(event, RunEvent::Started | RunEvent::Failed { .. })
+        && !matches!(event, RunEvent::Started | RunEvent::Failed { .. } | RunEvent::Stopped { .. })
     {
         return Some(event);
     }
@@ -72,7 +88,59 @@ pub struct RunRequest {
     pub prompt: String,
     pub author: String,
     pub thread_id: String,
+    /// A short, path-safe name for the thread's session: the branch is `nova/{session}`
+    /// and the built-in agent keeps the session's conversation under it.
+    #[serde(default)]
+    pub session: String,
+    /// The repo the thread is about, if it has one.
+    #[serde(default)]
+    pub repo: Option<RepoContext>,
+    /// The thread so far, oldest first, ending with this prompt: people, Nova and
+    /// offices, each with its author. Earlier results of the session are in it.
+    #[serde(default)]
+    pub transcript: Vec<TranscriptEntry>,
     pub runtime: RuntimeSpec,
+}
+
+/// The repo a run works on: nova-office clones or fetches it into
+/// `repos/{name}` and checks out the session's branch before the runtime starts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepoContext {
+    pub name: String,
+    /// Where to clone from; `None`: the repo has no url in nova.toml (the run goes
+    /// on without a checkout, and says so).
+    pub url: Option<String>,
+    pub default_branch: String,
+    /// The upstream (see [`Upstream`]) git goes through, so its credential is
+    /// injected by the office's proxy and never enters the runtime or `.git/config`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
+}
+
+/// Nova → office: stop this run (`POST /runs/{run_id}/stop`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StopRequest {
+    /// Who stopped it, as the thread shows them.
+    pub by: String,
+}
+
+/// Who said what in the thread.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TranscriptEntry {
+    pub author: String,
+    pub role: Speaker,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Speaker {
+    Person,
+    Nova,
+    Office,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -83,6 +151,9 @@ pub struct RuntimeSpec {
     pub timeout_secs: u64,
     #[serde(default)]
     pub sandbox: crate::sandbox::SandboxSpec,
+    /// How to read the runtime's stdout: Nova's JSON lines, or an agent CLI's own stream.
+    #[serde(default)]
+    pub output: crate::presets::OutputFormat,
 }
 
 /// Nova → office on every wake: files rendered from live config (SOUL.md, AGENTS.md)
@@ -97,6 +168,8 @@ pub struct ContextFiles {
 /// A service the office's secrets proxy forwards to, injecting a credential:
 /// `http://127.0.0.1:PORT/proxy/{name}/…` → `{url}/…` with `{header}: {value}`, where
 /// `{secret}` in `value` is the vault secret `secret` (office → workspace → platform).
+/// Without `secret` (a model server on the office's own network that takes no key),
+/// the proxy forwards without a credential.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Upstream {
@@ -106,7 +179,8 @@ pub struct Upstream {
     pub header: String,
     #[serde(default = "bearer")]
     pub value: String,
-    pub secret: String,
+    #[serde(default)]
+    pub secret: Option<String>,
 }
 
 fn authorization() -> String {

@@ -102,6 +102,23 @@ pub fn exec(args: SandboxArgs) -> anyhow::Result<std::process::ExitCode> {
     anyhow::bail!("cannot start the runtime `{program}`: {error}")
 }
 
+/// Signals a runtime's whole process group (it was started as the group's leader), so
+/// what it spawned (a shell's children, a CLI's tool processes) ends with it.
+pub fn signal_group(leader: u32, signal: i32) {
+    let Ok(group) = libc::pid_t::try_from(leader) else { return };
+    // SAFETY: kill takes plain integers; a group that has already gone is ESRCH.
+    unsafe {
+        libc::kill(-group, signal);
+    }
+}
+
+/// Whether anything of a runtime's process group is still running.
+pub fn group_alive(leader: u32) -> bool {
+    let Ok(group) = libc::pid_t::try_from(leader) else { return false };
+    // SAFETY: signal 0 only checks that the group exists.
+    unsafe { libc::kill(-group, 0) == 0 }
+}
+
 /// Makes this process (the daemon) non-dumpable: its environment and memory, which
 /// hold the office token, are then unreadable to any process without `CAP_SYS_PTRACE`,
 /// its runtimes included.

@@ -220,7 +220,7 @@ async fn a_credential_is_provided_privately_and_used_through_the_proxy_without_t
             url: upstream_url,
             header: "Authorization".into(),
             value: "Bearer {secret}".into(),
-            secret: "llm_key".into(),
+            secret: Some("llm_key".into()),
         });
         config.offices[0].runtime.as_mut().unwrap().command = vec!["bash".into(), "-c".into(), CALL_MODEL.into()];
     })

@@ -58,7 +58,7 @@ pub fn hostile(config: &mut orchestrator::config::Config, office: usize) {
             url: "https://api.openai.com".into(),
             header: "Authorization".into(),
             value: "Bearer {secret}".into(),
-            secret: "llm_key".into(),
+            secret: Some("llm_key".into()),
         });
     }
 }

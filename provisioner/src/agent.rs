@@ -1,0 +1,673 @@
+//! Nova's built-in agent (`nova-office agent`): a tool-calling loop against any
+//! OpenAI-compatible chat model (hosted, or llama.cpp server, Ollama, vLLM), reached
+//! through the office's secrets proxy so the model's key never enters the office.
+//!
+//! It is an ordinary runtime: it reads the run from the environment nova-office sets,
+//! speaks Nova's JSON lines on stdout, and runs inside the same sandbox as any other.
+//! Its conversation is kept per session in the workspace, so a follow-up in the thread
+//! continues it, across sleeps and wakes.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use async_openai::Client;
+use async_openai::config::OpenAIConfig;
+use async_openai::types::chat::{
+    ChatCompletionMessageToolCalls, ChatCompletionRequestMessage, ChatCompletionTool, ChatCompletionTools,
+    CreateChatCompletionRequestArgs, FunctionObject,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::protocol::{Objective, RunEvent, TranscriptEntry};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct AgentArgs {
+    /// The model to ask, as the endpoint names it.
+    #[arg(long, env = "NOVA_AGENT_MODEL")]
+    pub model: String,
+    /// The upstream (in nova.toml's `[[upstreams]]`) that serves the model.
+    #[arg(long, env = "NOVA_AGENT_UPSTREAM", default_value = "llm")]
+    pub upstream: String,
+    /// At most this many model calls per run.
+    #[arg(long, env = "NOVA_AGENT_MAX_STEPS", default_value_t = 40)]
+    pub max_steps: u32,
+    /// At most this many tokens (prompt and completion) per run.
+    #[arg(long, env = "NOVA_AGENT_MAX_TOKENS", default_value_t = 400_000)]
+    pub max_tokens: u64,
+    /// At most this long per run, in seconds.
+    #[arg(long, env = "NOVA_AGENT_MAX_SECONDS", default_value_t = 1800)]
+    pub max_seconds: u64,
+    /// Price of a million prompt tokens in USD, to report the run's cost.
+    #[arg(long, env = "NOVA_AGENT_INPUT_USD_PER_MTOK")]
+    pub input_usd_per_mtok: Option<f64>,
+    /// Price of a million completion tokens in USD.
+    #[arg(long, env = "NOVA_AGENT_OUTPUT_USD_PER_MTOK")]
+    pub output_usd_per_mtok: Option<f64>,
+}
+
+/// The largest tool output the model is shown: the head and tail of anything longer.
+const OUTPUT_CAP: usize = 16 * 1024;
+/// How long one `run` command may take unless the model asks for longer (at most
+/// [`MAX_COMMAND_SECS`]).
+const DEFAULT_COMMAND_SECS: u64 = 120;
+const MAX_COMMAND_SECS: u64 = 900;
+
+/// What the agent keeps of a session between runs.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Conversation {
+    messages: Vec<ChatCompletionRequestMessage>,
+    /// How many transcript entries the conversation has already been told.
+    seen: usize,
+}
+
+/// The run, as nova-office describes it in the environment.
+struct Run {
+    workspace: PathBuf,
+    repo_dir: PathBuf,
+    session: String,
+    office: String,
+    prompt: String,
+    author: String,
+    brief: String,
+    transcript: Vec<TranscriptEntry>,
+    proxy: String,
+}
+
+impl Run {
+    fn from_env() -> anyhow::Result<Self> {
+        let var = |name: &str| std::env::var(name).with_context(|| format!("{name} is not set: run me as an office runtime"));
+        let transcript = match std::env::var("NOVA_TRANSCRIPT") {
+            Ok(path) => serde_json::from_slice(&std::fs::read(&path).with_context(|| format!("cannot read {path}"))?)
+                .with_context(|| format!("{path} is not a transcript"))?,
+            Err(_) => Vec::new(),
+        };
+        let brief = match std::env::var("NOVA_BRIEF") {
+            Ok(path) => std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?,
+            Err(_) => var("NOVA_PROMPT")?,
+        };
+        let workspace = PathBuf::from(var("NOVA_WORKSPACE")?);
+        Ok(Self {
+            repo_dir: std::env::var("NOVA_REPO_DIR").map(PathBuf::from).unwrap_or_else(|_| workspace.clone()),
+            workspace,
+            session: std::env::var("NOVA_SESSION").or_else(|_| var("NOVA_RUN_ID"))?,
+            office: var("NOVA_OFFICE")?,
+            prompt: var("NOVA_PROMPT")?,
+            author: std::env::var("NOVA_AUTHOR").unwrap_or_else(|_| "someone".to_owned()),
+            brief,
+            transcript,
+            proxy: var("NOVA_PROXY")?,
+        })
+    }
+
+    fn conversation_file(&self) -> PathBuf {
+        let session: String =
+            self.session.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+        self.workspace.join(".nova").join("sessions").join(session).join("conversation.json")
+    }
+}
+
+/// Tokens spent in a run, reported once at its end (however it ends).
+#[derive(Debug, Default, Clone, Copy)]
+struct Spent {
+    input: u64,
+    output: u64,
+}
+
+pub async fn run(args: AgentArgs) -> anyhow::Result<std::process::ExitCode> {
+    let run = Run::from_env()?;
+    let started = Instant::now();
+    let config = OpenAIConfig::new()
+        .with_api_base(format!("{}/{}", run.proxy.trim_end_matches('/'), args.upstream))
+        // The proxy replaces it with the real credential (or sends none).
+        .with_api_key("from-the-office-proxy");
+    let client = Client::with_config(config);
+    let file = run.conversation_file();
+    let mut conversation: Conversation = match std::fs::read(&file) {
+        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
+        Err(_) => Conversation::default(),
+    };
+    let system = system_prompt(&run);
+    let system: ChatCompletionRequestMessage = serde_json::from_value(json!({"role": "system", "content": system}))?;
+    match conversation.messages.first_mut() {
+        Some(first @ ChatCompletionRequestMessage::System(_)) => *first = system,
+        _ => conversation.messages.insert(0, system),
+    }
+    let news = if conversation.seen == 0 { run.brief.clone() } else { follow_up(&run, conversation.seen) };
+    conversation.messages.push(serde_json::from_value(json!({"role": "user", "content": news}))?);
+    conversation.seen = run.transcript.len();
+
+    let mut spent = Spent::default();
+    let outcome = work(&args, &run, &client, &mut conversation, &mut spent, started).await;
+    save(&file, &conversation)?;
+    let cost = match (args.input_usd_per_mtok, args.output_usd_per_mtok) {
+        (None, None) => None,
+        (input, output) => Some(
+            (spent.input as f64 * input.unwrap_or(0.0) + spent.output as f64 * output.unwrap_or(0.0)) / 1_000_000.0,
+        ),
+    };
+    say(&RunEvent::Usage {
+        model: args.model.clone(),
+        input_tokens: spent.input,
+        output_tokens: spent.output,
+        cost_usd: cost,
+    });
+    match outcome {
+        Ok(answer) => {
+            say(&RunEvent::Result { text: answer });
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            eprintln!("{error:#}");
+            Ok(std::process::ExitCode::from(2))
+        }
+    }
+}
+
+/// The loop: ask the model, run the tools it calls, until it answers without one.
+async fn work(
+    args: &AgentArgs,
+    run: &Run,
+    client: &Client<OpenAIConfig>,
+    conversation: &mut Conversation,
+    spent: &mut Spent,
+    started: Instant,
+) -> anyhow::Result<String> {
+    let tools = tool_definitions();
+    for step in 1..=args.max_steps {
+        if started.elapsed() > Duration::from_secs(args.max_seconds) {
+            bail!("the agent stopped at its time limit ({} s) before finishing", args.max_seconds);
+        }
+        if spent.input + spent.output > args.max_tokens {
+            bail!("the agent stopped at its token limit ({}) before finishing", args.max_tokens);
+        }
+        let request = CreateChatCompletionRequestArgs::default()
+            .model(&args.model)
+            .messages(conversation.messages.clone())
+            .tools(tools.clone())
+            .build()?;
+        let response = client.chat().create(request).await.context("the model call failed")?;
+        if let Some(usage) = &response.usage {
+            spent.input += u64::from(usage.prompt_tokens);
+            spent.output += u64::from(usage.completion_tokens);
+        }
+        let message = response.choices.into_iter().next().context("the model answered with no choice")?.message;
+        let calls: Vec<_> = message
+            .tool_calls
+            .iter()
+            .flatten()
+            .filter_map(|call| match call {
+                ChatCompletionMessageToolCalls::Function(call) => Some(call.clone()),
+                ChatCompletionMessageToolCalls::Custom(_) => None,
+            })
+            .collect();
+        let text = message.content.clone().unwrap_or_default();
+        let mut assistant = json!({"role": "assistant", "content": text});
+        if !calls.is_empty() {
+            assistant["tool_calls"] = serde_json::to_value(&message.tool_calls)?;
+        }
+        conversation.messages.push(serde_json::from_value(assistant)?);
+        if calls.is_empty() {
+            let answer = text.trim();
+            if answer.is_empty() {
+                bail!("the model ended the run without an answer (step {step})");
+            }
+            return Ok(answer.to_owned());
+        }
+        if !text.trim().is_empty() {
+            say(&RunEvent::Progress { text: first_line(&text) });
+        }
+        for call in calls {
+            let output = match serde_json::from_str::<Value>(&call.function.arguments) {
+                Ok(arguments) => call_tool(run, &call.function.name, &arguments).await,
+                Err(error) => format!("error: the arguments are not JSON ({error}); call the tool again"),
+            };
+            let tool = json!({"role": "tool", "tool_call_id": call.id, "content": cap(&output)});
+            conversation.messages.push(serde_json::from_value(tool)?);
+        }
+    }
+    bail!("the agent stopped at its step limit ({}) before finishing", args.max_steps)
+}
+
+fn save(file: &Path, conversation: &Conversation) -> anyhow::Result<()> {
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let partial = file.with_extension("json.partial");
+    std::fs::write(&partial, serde_json::to_vec(conversation)?)?;
+    std::fs::rename(&partial, file).with_context(|| format!("cannot save {}", file.display()))
+}
+
+/// Prints one of Nova's JSON lines.
+fn say(event: &RunEvent) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{}", serde_json::to_string(event).expect("events serialize"));
+    let _ = out.flush();
+}
+
+/// Who the agent is and how it works: SOUL.md, AGENTS.md and the skills it can load.
+fn system_prompt(run: &Run) -> String {
+    let read = |name: &str| std::fs::read_to_string(run.workspace.join(name)).unwrap_or_default();
+    let skills = skill_index(&run.workspace);
+    let mut text = format!(
+        "You are {office}, an office of Nova: an AI agent with your own workspace, working for people in a chat \
+         thread. Work with the tools: read before you edit, run the tests, and keep people posted with `report` \
+         (objectives as a checklist, progress in a few words). Ask with `request_approval` before anything \
+         consequential (pushing, deploying, deleting, spending) and go on only if it is approved. When you are \
+         done, answer with what you did and what changed, in a few sentences, without calling a tool.\n\
+         Your working directory is {dir}.\n",
+        office = run.office,
+        dir = run.repo_dir.display()
+    );
+    for (name, content) in [("SOUL.md", read("SOUL.md")), ("AGENTS.md", read("AGENTS.md"))] {
+        if !content.trim().is_empty() {
+            text.push_str(&format!("\n# {name}\n{}\n", content.trim()));
+        }
+    }
+    if !skills.is_empty() {
+        text.push_str("\n# Skills (load one with `load_skill` before using it)\n");
+        for (name, description) in skills {
+            text.push_str(&format!("- {name}: {description}\n"));
+        }
+    }
+    text
+}
+
+/// What the thread said since the agent last answered, and the new ask.
+fn follow_up(run: &Run, seen: usize) -> String {
+    let new = run.transcript.get(seen..).unwrap_or_default();
+    let earlier: Vec<&TranscriptEntry> = match new.last() {
+        Some(last) if last.text == run.prompt => new[..new.len() - 1].iter().collect(),
+        _ => new.iter().collect(),
+    };
+    let mut text = String::new();
+    if !earlier.is_empty() {
+        text.push_str("New in the thread since your last answer:\n");
+        for entry in earlier {
+            text.push_str(&format!("- {}: {}\n", entry.author, entry.text));
+        }
+        text.push('\n');
+    }
+    text.push_str(&format!("{} now asks:\n{}", run.author, run.prompt));
+    text
+}
+
+/// The skills in the workspace: `skills/{name}/SKILL.md`, with its `description:` line.
+fn skill_index(workspace: &Path) -> Vec<(String, String)> {
+    let Ok(dirs) = std::fs::read_dir(workspace.join("skills")) else { return vec![] };
+    let mut skills: Vec<(String, String)> = dirs
+        .filter_map(Result::ok)
+        .filter_map(|dir| {
+            let text = std::fs::read_to_string(dir.path().join("SKILL.md")).ok()?;
+            let description = text
+                .lines()
+                .find_map(|line| line.strip_prefix("description:"))
+                .map(|d| d.trim().trim_matches('"').to_owned())
+                .unwrap_or_default();
+            Some((dir.file_name().to_string_lossy().into_owned(), description))
+        })
+        .collect();
+    skills.sort();
+    skills
+}
+
+fn tool(name: &str, description: &str, parameters: Value) -> ChatCompletionTools {
+    ChatCompletionTools::Function(ChatCompletionTool {
+        function: FunctionObject {
+            name: name.to_owned(),
+            description: Some(description.to_owned()),
+            parameters: Some(parameters),
+            strict: None,
+        },
+    })
+}
+
+fn object(properties: Value, required: &[&str]) -> Value {
+    json!({"type": "object", "properties": properties, "required": required})
+}
+
+fn tool_definitions() -> Vec<ChatCompletionTools> {
+    let string = |description: &str| json!({"type": "string", "description": description});
+    vec![
+        tool(
+            "read_file",
+            "Read a text file, with line numbers. Paths are relative to the working directory.",
+            object(
+                json!({"path": string("the file"), "offset": {"type": "integer", "description": "first line, from 1"}, "limit": {"type": "integer", "description": "how many lines"}}),
+                &["path"],
+            ),
+        ),
+        tool(
+            "write_file",
+            "Create or overwrite a file with this content.",
+            object(json!({"path": string("the file"), "content": string("the whole new content")}), &["path", "content"]),
+        ),
+        tool(
+            "edit_file",
+            "Replace text in a file: `old` must occur exactly once (or set replace_all).",
+            object(
+                json!({"path": string("the file"), "old": string("the exact text to replace"), "new": string("what replaces it"), "replace_all": {"type": "boolean"}}),
+                &["path", "old", "new"],
+            ),
+        ),
+        tool(
+            "list_files",
+            "List files matching a glob pattern, e.g. `src/**/*.rs`.",
+            object(json!({"pattern": string("a glob, relative to the working directory")}), &["pattern"]),
+        ),
+        tool(
+            "grep",
+            "Search files for a regular expression; prints path:line:text.",
+            object(
+                json!({"pattern": string("a regular expression"), "glob": string("which files, default **/*")}),
+                &["pattern"],
+            ),
+        ),
+        tool(
+            "run",
+            "Run a shell command in the working directory; prints its exit code and output.",
+            object(
+                json!({"command": string("for sh -c"), "timeout_secs": {"type": "integer", "description": "default 120, at most 900"}}),
+                &["command"],
+            ),
+        ),
+        tool(
+            "request_approval",
+            "Ask a person to approve a consequential action and wait for the decision.",
+            object(
+                json!({
+                    "kind": string("destructive, deploy, spend, push…"),
+                    "action": string("what exactly, in a few words"),
+                    "details": string("why, and what happens"),
+                    "risk": {"type": "string", "enum": ["low", "medium", "high"]},
+                    "amount_usd": {"type": "number"}
+                }),
+                &["kind", "action"],
+            ),
+        ),
+        tool(
+            "request_credential",
+            "Ask a person for a credential you lack; it goes into the vault, never to you. Then call the upstream that uses it.",
+            object(json!({"name": string("the secret's name"), "why": string("what it is for")}), &["name", "why"]),
+        ),
+        tool(
+            "call_upstream",
+            "Call a configured service through the office's proxy, which adds its credential.",
+            object(
+                json!({
+                    "upstream": string("the upstream's name"),
+                    "method": string("GET, POST…"),
+                    "path": string("under the upstream's base URL"),
+                    "body": string("the request body, if any (JSON as text)")
+                }),
+                &["upstream", "method", "path"],
+            ),
+        ),
+        tool("load_skill", "Read a skill's instructions.", object(json!({"name": string("the skill")}), &["name"])),
+        tool(
+            "report",
+            "Keep the thread posted: the checklist of objectives (replaces the last one) and/or a progress line.",
+            object(
+                json!({
+                    "objectives": {"type": "array", "items": object(json!({"text": string("the objective"), "done": {"type": "boolean"}}), &["text"])},
+                    "progress": string("what you are doing now, in a few words")
+                }),
+                &[],
+            ),
+        ),
+    ]
+}
+
+/// Runs one tool; its output, or `error: …` for the model to read and recover from.
+async fn call_tool(run: &Run, name: &str, arguments: &Value) -> String {
+    let result = match name {
+        "read_file" => read_file(run, arguments),
+        "write_file" => write_file(run, arguments),
+        "edit_file" => edit_file(run, arguments),
+        "list_files" => list_files(run, arguments),
+        "grep" => grep(run, arguments),
+        "run" => run_command(run, arguments).await,
+        "request_approval" => ask("approvals", arguments).await,
+        "request_credential" => ask("credentials", arguments).await,
+        "call_upstream" => call_upstream(run, arguments).await,
+        "load_skill" => load_skill(run, arguments),
+        "report" => report(arguments),
+        other => Err(anyhow::anyhow!("there is no tool `{other}`")),
+    };
+    result.unwrap_or_else(|error| format!("error: {error:#}"))
+}
+
+fn text_arg<'a>(arguments: &'a Value, name: &str) -> anyhow::Result<&'a str> {
+    arguments[name].as_str().with_context(|| format!("`{name}` is required"))
+}
+
+fn path_arg(run: &Run, arguments: &Value) -> anyhow::Result<PathBuf> {
+    Ok(run.repo_dir.join(text_arg(arguments, "path")?))
+}
+
+fn read_file(run: &Run, arguments: &Value) -> anyhow::Result<String> {
+    let path = path_arg(run, arguments)?;
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let offset = arguments["offset"].as_u64().unwrap_or(1).max(1) as usize;
+    let limit = arguments["limit"].as_u64().unwrap_or(2000) as usize;
+    let lines: Vec<String> =
+        text.lines().enumerate().skip(offset - 1).take(limit).map(|(n, line)| format!("{:>5}  {line}", n + 1)).collect();
+    Ok(if lines.is_empty() { "(empty)".to_owned() } else { lines.join("\n") })
+}
+
+fn write_file(run: &Run, arguments: &Value) -> anyhow::Result<String> {
+    let path = path_arg(run, arguments)?;
+    let content = text_arg(arguments, "content")?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&path, content).with_context(|| format!("cannot write {}", path.display()))?;
+    say(&RunEvent::Progress { text: format!("wrote {}", text_arg(arguments, "path")?) });
+    Ok(format!("wrote {} bytes", content.len()))
+}
+
+fn edit_file(run: &Run, arguments: &Value) -> anyhow::Result<String> {
+    let path = path_arg(run, arguments)?;
+    let (old, new) = (text_arg(arguments, "old")?, text_arg(arguments, "new")?);
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let count = text.matches(old).count();
+    let replace_all = arguments["replace_all"].as_bool().unwrap_or(false);
+    let edited = match count {
+        0 => bail!("`old` does not occur in the file: read it again and copy the text exactly"),
+        1 => text.replacen(old, new, 1),
+        _ if replace_all => text.replace(old, new),
+        n => bail!("`old` occurs {n} times: add surrounding lines to make it unique, or set replace_all"),
+    };
+    std::fs::write(&path, edited).with_context(|| format!("cannot write {}", path.display()))?;
+    say(&RunEvent::Progress { text: format!("edited {}", text_arg(arguments, "path")?) });
+    Ok(format!("replaced {} occurrence(s)", if replace_all { count } else { 1 }))
+}
+
+fn list_files(run: &Run, arguments: &Value) -> anyhow::Result<String> {
+    let pattern = text_arg(arguments, "pattern")?;
+    let full = run.repo_dir.join(pattern);
+    let mut found: Vec<String> = glob::glob(&full.to_string_lossy())
+        .context("not a glob pattern")?
+        .filter_map(Result::ok)
+        .filter(|path| !path.components().any(|c| c.as_os_str() == ".git"))
+        .map(|path| path.strip_prefix(&run.repo_dir).unwrap_or(&path).display().to_string())
+        .take(501)
+        .collect();
+    let more = found.len() > 500;
+    found.truncate(500);
+    if more {
+        found.push("… (more: narrow the pattern)".to_owned());
+    }
+    Ok(if found.is_empty() { "no files match".to_owned() } else { found.join("\n") })
+}
+
+fn grep(run: &Run, arguments: &Value) -> anyhow::Result<String> {
+    let pattern = regex::Regex::new(text_arg(arguments, "pattern")?).context("not a regular expression")?;
+    let files = run.repo_dir.join(arguments["glob"].as_str().unwrap_or("**/*"));
+    let mut hits = Vec::new();
+    for path in glob::glob(&files.to_string_lossy()).context("not a glob pattern")?.filter_map(Result::ok) {
+        if !path.is_file() || path.components().any(|c| c.as_os_str() == ".git") {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(&path) else { continue };
+        let shown = path.strip_prefix(&run.repo_dir).unwrap_or(&path).display().to_string();
+        for (n, line) in text.lines().enumerate().filter(|(_, line)| pattern.is_match(line)) {
+            hits.push(format!("{shown}:{}:{line}", n + 1));
+            if hits.len() == 200 {
+                hits.push("… (more: narrow the search)".to_owned());
+                return Ok(hits.join("\n"));
+            }
+        }
+    }
+    Ok(if hits.is_empty() { "no matches".to_owned() } else { hits.join("\n") })
+}
+
+async fn run_command(run: &Run, arguments: &Value) -> anyhow::Result<String> {
+    let command = text_arg(arguments, "command")?;
+    let timeout = Duration::from_secs(arguments["timeout_secs"].as_u64().unwrap_or(DEFAULT_COMMAND_SECS).min(MAX_COMMAND_SECS));
+    say(&RunEvent::Progress { text: format!("$ {}", first_line(command)) });
+    let child = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .current_dir(&run.repo_dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .context("cannot start sh")?;
+    let leader = child.id();
+    match tokio::time::timeout(timeout, child.wait_with_output()).await {
+        Ok(output) => {
+            let output = output?;
+            let mut text = format!("exit code {}\n", output.status.code().unwrap_or(-1));
+            text.push_str(&String::from_utf8_lossy(&output.stdout));
+            if !output.stderr.is_empty() {
+                text.push_str("\n[stderr]\n");
+                text.push_str(&String::from_utf8_lossy(&output.stderr));
+            }
+            Ok(text)
+        }
+        Err(_) => {
+            if let Some(leader) = leader {
+                crate::sandbox::signal_group(leader, libc::SIGKILL);
+            }
+            bail!("the command did not finish within {} s and was stopped", timeout.as_secs())
+        }
+    }
+}
+
+async fn ask(kind: &str, arguments: &Value) -> anyhow::Result<String> {
+    let body = match kind {
+        "approvals" => json!({
+            "kind": text_arg(arguments, "kind")?, "action": text_arg(arguments, "action")?,
+            "details": arguments["details"].as_str().unwrap_or(""), "risk": arguments["risk"].as_str().unwrap_or("medium"),
+            "amount_usd": arguments["amount_usd"].as_f64()
+        }),
+        _ => json!({"name": text_arg(arguments, "name")?, "why": text_arg(arguments, "why")?}),
+    };
+    let answer = crate::office::ask_and_wait(kind, body).await?;
+    Ok(answer.printed())
+}
+
+async fn call_upstream(run: &Run, arguments: &Value) -> anyhow::Result<String> {
+    let upstream = text_arg(arguments, "upstream")?;
+    let method = reqwest::Method::from_bytes(text_arg(arguments, "method")?.to_uppercase().as_bytes())
+        .context("not an HTTP method")?;
+    let path = text_arg(arguments, "path")?.trim_start_matches('/');
+    let url = format!("{}/{upstream}/{path}", run.proxy.trim_end_matches('/'));
+    let mut request = reqwest::Client::new().request(method, url).timeout(Duration::from_secs(120));
+    if let Some(body) = arguments["body"].as_str() {
+        request = request.header("content-type", "application/json").body(body.to_owned());
+    }
+    let response = request.send().await.context("the office proxy did not answer")?;
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    Ok(format!("HTTP {status}\n{body}"))
+}
+
+fn load_skill(run: &Run, arguments: &Value) -> anyhow::Result<String> {
+    let name = text_arg(arguments, "name")?;
+    if name.contains(['/', '\\']) || name.starts_with('.') {
+        bail!("`{name}` is not a skill name");
+    }
+    let path = run.workspace.join("skills").join(name).join("SKILL.md");
+    std::fs::read_to_string(&path).with_context(|| {
+        let known: Vec<String> = skill_index(&run.workspace).into_iter().map(|(name, _)| name).collect();
+        format!("there is no skill `{name}` (skills: {})", known.join(", "))
+    })
+}
+
+fn report(arguments: &Value) -> anyhow::Result<String> {
+    if let Some(items) = arguments["objectives"].as_array() {
+        let items = items
+            .iter()
+            .filter_map(|item| {
+                Some(Objective { text: item["text"].as_str()?.to_owned(), done: item["done"].as_bool().unwrap_or(false) })
+            })
+            .collect();
+        say(&RunEvent::Objectives { items });
+    }
+    if let Some(text) = arguments["progress"].as_str().filter(|t| !t.trim().is_empty()) {
+        say(&RunEvent::Progress { text: first_line(text) });
+    }
+    Ok("reported".to_owned())
+}
+
+/// The head and tail of a long tool output.
+fn cap(text: &str) -> String {
+    if text.len() <= OUTPUT_CAP {
+        return text.to_owned();
+    }
+    let head = floor_char_boundary(text, OUTPUT_CAP / 2);
+    let tail = ceil_char_boundary(text, text.len() - OUTPUT_CAP / 2);
+    format!("{}\n… ({} bytes left out) …\n{}", &text[..head], tail - head, &text[tail..])
+}
+
+fn floor_char_boundary(text: &str, mut at: usize) -> usize {
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
+fn ceil_char_boundary(text: &str, mut at: usize) -> usize {
+    while !text.is_char_boundary(at) {
+        at += 1;
+    }
+    at
+}
+
+fn first_line(text: &str) -> String {
+    let line = text.trim().lines().next().unwrap_or("").trim();
+    if line.chars().count() > 200 { format!("{}…", line.chars().take(200).collect::<String>()) } else { line.to_owned() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_outputs_keep_their_head_and_tail() {
+        let text = format!("{}{}", "a".repeat(20_000), "é".repeat(5_000));
+        let capped = cap(&text);
+        assert!(capped.len() < OUTPUT_CAP + 100);
+        assert!(capped.starts_with("aaa") && capped.ends_with("éé"));
+        assert_eq!(cap("short"), "short");
+    }
+
+    #[test]
+    fn the_tools_are_described_to_the_model() {
+        let names: Vec<String> = tool_definitions()
+            .into_iter()
+            .map(|tool| match tool {
+                ChatCompletionTools::Function(tool) => tool.function.name,
+                ChatCompletionTools::Custom(_) => unreachable!(),
+            })
+            .collect();
+        insta::assert_debug_snapshot!(names);
+    }
+}

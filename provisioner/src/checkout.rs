@@ -1,0 +1,213 @@
+//! What a run starts from: the repo checked out on the session's branch, and the thread
+//! written down for the runtime.
+//!
+//! nova-office (not the runtime) clones and fetches, so git's credential, where the
+//! repo needs one, comes from the office's secrets proxy: the repo's URL is rewritten
+//! to the proxy in a git config file outside the workspace, and the proxy adds the
+//! credential on the way out. Neither `.git/config` nor the runtime's environment ever
+//! holds it.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+
+use crate::protocol::{RepoContext, Speaker, TranscriptEntry};
+
+/// A run's repo, ready for the runtime.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checkout {
+    /// `repos/{name}` in the workspace.
+    pub dir: PathBuf,
+    pub branch: String,
+}
+
+/// How long one git command may take before the run fails.
+const GIT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// The branch a session works on.
+pub fn session_branch(session: &str) -> String {
+    format!("nova/{session}")
+}
+
+/// Clones the repo into `repos/{name}` (or fetches it, if it is there from an earlier
+/// run) and checks out the session's branch: the existing one, local or on the remote,
+/// or a new one from the default branch. Work another session left uncommitted is
+/// stashed, not carried over. `proxied`: the office proxy's base URL for the repo's
+/// upstream, and the upstream's URL it stands for.
+pub async fn prepare(
+    workspace: &Path,
+    scratch: &Path,
+    repo: &RepoContext,
+    session: &str,
+    office: &str,
+    proxied: Option<(String, String)>,
+) -> anyhow::Result<Option<Checkout>> {
+    let Some(url) = &repo.url else {
+        return Ok(None);
+    };
+    let name = Path::new(&repo.name);
+    if name.components().count() != 1 || !matches!(name.components().next(), Some(std::path::Component::Normal(_))) {
+        bail!("the repo name {:?} cannot be a directory name", repo.name);
+    }
+    // The proxy's address changes with every daemon: rewritten each run, outside the
+    // workspace (so never in a snapshot), and read by git through `include.path`.
+    let git_config = scratch.join("gitconfig");
+    let rewrite = match &proxied {
+        Some((proxy, upstream_url)) => format!(
+            "[url \"{}/\"]\n\tinsteadOf = {}/\n",
+            proxy.trim_end_matches('/'),
+            upstream_url.trim_end_matches('/')
+        ),
+        None => String::new(),
+    };
+    std::fs::write(&git_config, rewrite).with_context(|| format!("cannot write {}", git_config.display()))?;
+    let include = format!("include.path={}", git_config.display());
+
+    let repos = workspace.join("repos");
+    std::fs::create_dir_all(&repos).with_context(|| format!("cannot create {}", repos.display()))?;
+    let dir = repos.join(name);
+    if !dir.join(".git").exists() {
+        git(&repos, &["-c", &include, "clone", "--quiet", "--no-checkout", url, &repo.name]).await?;
+        git(&dir, &["config", "include.path", &git_config.display().to_string()]).await?;
+    } else {
+        git(&dir, &["config", "include.path", &git_config.display().to_string()]).await?;
+        git(&dir, &["fetch", "--quiet", "--prune", "origin"]).await?;
+    }
+    for (key, value) in [("user.name", office.to_owned()), ("user.email", format!("{office}@offices.nova"))] {
+        if git(&dir, &["config", "--get", key]).await.is_err() {
+            git(&dir, &["config", key, &value]).await?;
+        }
+    }
+
+    let branch = session_branch(session);
+    let current = git(&dir, &["symbolic-ref", "--quiet", "--short", "HEAD"]).await.unwrap_or_default();
+    if current.trim() != branch {
+        let dirty = !git(&dir, &["status", "--porcelain"]).await.unwrap_or_default().trim().is_empty();
+        let has_commits = git(&dir, &["rev-parse", "--verify", "--quiet", "HEAD"]).await.is_ok();
+        if dirty && has_commits {
+            let message = format!("nova: {} left unfinished", current.trim());
+            git(&dir, &["stash", "push", "--include-untracked", "--message", &message]).await?;
+        }
+        let local = git(&dir, &["rev-parse", "--verify", "--quiet", &format!("refs/heads/{branch}")]).await.is_ok();
+        let remote = format!("origin/{branch}");
+        let on_remote = git(&dir, &["rev-parse", "--verify", "--quiet", &format!("refs/remotes/{remote}")]).await.is_ok();
+        let start = format!("origin/{}", repo.default_branch);
+        if local {
+            git(&dir, &["checkout", "--quiet", &branch]).await?;
+        } else if on_remote {
+            git(&dir, &["checkout", "--quiet", "-b", &branch, "--track", &remote]).await?;
+        } else {
+            git(&dir, &["checkout", "--quiet", "--no-track", "-b", &branch, &start]).await.with_context(|| {
+                format!("the repo has no branch `{}` to start from (its `branch` in nova.toml)", repo.default_branch)
+            })?;
+        }
+    }
+    Ok(Some(Checkout { dir, branch }))
+}
+
+/// Runs git in `dir` with a clean environment (no terminal prompts, no user config);
+/// its stdout, or its stderr as the error.
+async fn git(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
+    let run = tokio::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("LANG", "C.UTF-8")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(GIT_TIMEOUT, run)
+        .await
+        .with_context(|| format!("git {} took longer than {} s", args.join(" "), GIT_TIMEOUT.as_secs()))?
+        .context("cannot run git (is it installed in the office's image?)")?;
+    if !output.status.success() {
+        bail!("git {} failed: {}", args.first().unwrap_or(&""), String::from_utf8_lossy(&output.stderr).trim());
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// What the runtime is told about the run, as text: who it is, where the repo is, the
+/// thread so far and what to do now. Agent CLIs get it as their prompt; the built-in
+/// agent as the run's first message.
+pub fn brief(
+    office: &str,
+    repo: Option<&RepoContext>,
+    checkout: Option<&Checkout>,
+    transcript: &[TranscriptEntry],
+    prompt: &str,
+    author: &str,
+) -> String {
+    let mut text = format!("You are {office}, an office of Nova, working for the people in a chat thread.\n\n");
+    match (repo, checkout) {
+        (Some(repo), Some(checkout)) => text.push_str(&format!(
+            "The thread is about the repo **{}**. It is checked out in `repos/{}` on the branch `{}` (started from `{}`): \
+             commit your changes there; push only that branch, and ask for approval first.\n\n",
+            repo.name, repo.name, checkout.branch, repo.default_branch
+        )),
+        (Some(repo), None) => text.push_str(&format!(
+            "The thread is about the repo **{}**, which has no url in nova.toml, so there is no checkout of it.\n\n",
+            repo.name
+        )),
+        (None, _) => {}
+    }
+    // The prompt is the transcript's last entry: shown once, below.
+    let earlier = match transcript.last() {
+        Some(last) if last.text == prompt => &transcript[..transcript.len() - 1],
+        _ => transcript,
+    };
+    if !earlier.is_empty() {
+        text.push_str("The thread so far, oldest first:\n");
+        for entry in earlier {
+            let who = match entry.role {
+                Speaker::Person => entry.author.clone(),
+                Speaker::Nova => "Nova".to_owned(),
+                Speaker::Office if entry.author == office => format!("{} (you)", entry.author),
+                Speaker::Office => format!("{} (office)", entry.author),
+            };
+            text.push_str(&format!("- {who}: {}\n", entry.text.replace('\n', "\n  ")));
+        }
+        text.push('\n');
+    }
+    text.push_str(&format!("{author} now asks:\n{prompt}\n"));
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(author: &str, role: Speaker, text: &str) -> TranscriptEntry {
+        TranscriptEntry { author: author.into(), role, text: text.into() }
+    }
+
+    #[test]
+    fn the_brief_names_the_repo_the_branch_and_the_thread() {
+        let repo = RepoContext {
+            name: "payments-api".into(),
+            url: Some("https://git.example.com/acme/payments-api.git".into()),
+            default_branch: "main".into(),
+            upstream: None,
+        };
+        let checkout = Checkout { dir: "/w/repos/payments-api".into(), branch: "nova/t-42".into() };
+        let transcript = vec![
+            entry("alice", Speaker::Person, "the coupon field rejects valid codes, please fix"),
+            entry("nova", Speaker::Nova, "→ maker, on payments-api"),
+            entry("maker", Speaker::Office, "Fixed: codes of 6 to 12 characters pass.\nTests pass."),
+            entry("bob", Speaker::Person, "also handle expired codes"),
+        ];
+        let brief = brief("maker", Some(&repo), Some(&checkout), &transcript, "also handle expired codes", "bob");
+        insta::assert_snapshot!(brief);
+    }
+
+    #[test]
+    fn a_repo_without_url_is_said_to_have_no_checkout() {
+        let repo = RepoContext { name: "help-center".into(), url: None, default_branch: "main".into(), upstream: None };
+        let brief = brief("writer", Some(&repo), None, &[], "write the FAQ", "carol");
+        insta::assert_snapshot!(brief);
+    }
+}
