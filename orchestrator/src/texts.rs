@@ -53,6 +53,7 @@ pub enum RunStatus {
     Working,
     Done,
     Failed,
+    Stopped,
 }
 
 /// How many progress lines a progress card keeps.
@@ -173,6 +174,34 @@ pub fn run_failed(office: &str, error: &str) -> String {
     format!("**{office}** could not finish this: {error}")
 }
 
+pub fn run_stopped(office: &str, by: &str) -> String {
+    format!("{by} stopped **{office}**. Its workspace keeps what it had done; say what to do next.")
+}
+
+pub fn stopped_before_start(office: &str, by: &str) -> String {
+    format!("{by} stopped this before **{office}** started on it.")
+}
+
+pub fn nothing_to_stop() -> String {
+    "Nothing is running in this thread to stop.".to_owned()
+}
+
+/// Whether a message in a session's thread asks to stop its run: `stop`, `cancel`,
+/// `stop it`, with or without a mention of Nova and punctuation.
+pub fn is_stop_request(text: &str) -> bool {
+    let words: Vec<String> = text
+        .split_whitespace()
+        .filter(|word| !(word.starts_with("<@") || word.starts_with('@')))
+        .map(|word| word.trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase())
+        .filter(|word| !word.is_empty())
+        .collect();
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    matches!(
+        words.as_slice(),
+        ["stop"] | ["cancel"] | ["stop", "it"] | ["stop", "please"] | ["please", "stop"] | ["nova", "stop"]
+    )
+}
+
 /// A run interrupted by something other than the run itself, about to run again.
 pub fn rerun(office: &str, why: &str) -> String {
     format!("**{office}** stopped while working on this ({why}); its workspace is kept and this runs again.")
@@ -191,6 +220,7 @@ pub fn progress(office: &str, status: RunStatus, objectives: &[Objective], lines
         RunStatus::Working => format!("**{office}** is working on this…"),
         RunStatus::Done => format!("**{office}** finished."),
         RunStatus::Failed => format!("**{office}** stopped with an error."),
+        RunStatus::Stopped => format!("**{office}** was stopped."),
     };
     let mut out = headline;
     if !objectives.is_empty() {
@@ -256,6 +286,24 @@ mod tests {
         insta::assert_snapshot!(progress("maker", RunStatus::Queued, &[], &[]), @"**maker** has this queued.");
         insta::assert_snapshot!(progress("maker", RunStatus::Done, &[], &[]), @"**maker** finished.");
         insta::assert_snapshot!(progress("maker", RunStatus::Failed, &[], &[]), @"**maker** stopped with an error.");
+        insta::assert_snapshot!(progress("maker", RunStatus::Stopped, &[], &[]), @"**maker** was stopped.");
+    }
+
+    #[test]
+    fn stop_requests_are_short_and_unambiguous() {
+        for text in ["stop", "Stop!", "<@U0NOVA> stop", "@Nova stop it", "cancel", "please stop"] {
+            assert!(is_stop_request(text), "{text}");
+        }
+        for text in ["stop the deploy of the old cart", "don't stop", "nonstop", "", "stopping criteria are wrong"] {
+            assert!(!is_stop_request(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn stop_texts() {
+        insta::assert_snapshot!(run_stopped("maker", "alice"), @"");
+        insta::assert_snapshot!(stopped_before_start("maker", "alice"), @"");
+        insta::assert_snapshot!(nothing_to_stop(), @"");
     }
 
     fn approval(state: &str) -> Card {

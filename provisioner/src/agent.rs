@@ -78,7 +78,8 @@ struct Run {
 
 impl Run {
     fn from_env() -> anyhow::Result<Self> {
-        let var = |name: &str| std::env::var(name).with_context(|| format!("{name} is not set: run me as an office runtime"));
+        let var =
+            |name: &str| std::env::var(name).with_context(|| format!("{name} is not set: run me as an office runtime"));
         let transcript = match std::env::var("NOVA_TRANSCRIPT") {
             Ok(path) => serde_json::from_slice(&std::fs::read(&path).with_context(|| format!("cannot read {path}"))?)
                 .with_context(|| format!("{path} is not a transcript"))?,
@@ -103,8 +104,11 @@ impl Run {
     }
 
     fn conversation_file(&self) -> PathBuf {
-        let session: String =
-            self.session.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+        let session: String = self
+            .session
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+            .collect();
         self.workspace.join(".nova").join("sessions").join(session).join("conversation.json")
     }
 }
@@ -342,7 +346,10 @@ fn tool_definitions() -> Vec<ChatCompletionTools> {
         tool(
             "write_file",
             "Create or overwrite a file with this content.",
-            object(json!({"path": string("the file"), "content": string("the whole new content")}), &["path", "content"]),
+            object(
+                json!({"path": string("the file"), "content": string("the whole new content")}),
+                &["path", "content"],
+            ),
         ),
         tool(
             "edit_file",
@@ -452,8 +459,13 @@ fn read_file(run: &Run, arguments: &Value) -> anyhow::Result<String> {
     let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
     let offset = arguments["offset"].as_u64().unwrap_or(1).max(1) as usize;
     let limit = arguments["limit"].as_u64().unwrap_or(2000) as usize;
-    let lines: Vec<String> =
-        text.lines().enumerate().skip(offset - 1).take(limit).map(|(n, line)| format!("{:>5}  {line}", n + 1)).collect();
+    let lines: Vec<String> = text
+        .lines()
+        .enumerate()
+        .skip(offset - 1)
+        .take(limit)
+        .map(|(n, line)| format!("{:>5}  {line}", n + 1))
+        .collect();
     Ok(if lines.is_empty() { "(empty)".to_owned() } else { lines.join("\n") })
 }
 
@@ -526,7 +538,8 @@ fn grep(run: &Run, arguments: &Value) -> anyhow::Result<String> {
 
 async fn run_command(run: &Run, arguments: &Value) -> anyhow::Result<String> {
     let command = text_arg(arguments, "command")?;
-    let timeout = Duration::from_secs(arguments["timeout_secs"].as_u64().unwrap_or(DEFAULT_COMMAND_SECS).min(MAX_COMMAND_SECS));
+    let timeout =
+        Duration::from_secs(arguments["timeout_secs"].as_u64().unwrap_or(DEFAULT_COMMAND_SECS).min(MAX_COMMAND_SECS));
     say(&RunEvent::Progress { text: format!("$ {}", first_line(command)) });
     let child = tokio::process::Command::new("sh")
         .arg("-c")
@@ -606,7 +619,10 @@ fn report(arguments: &Value) -> anyhow::Result<String> {
         let items = items
             .iter()
             .filter_map(|item| {
-                Some(Objective { text: item["text"].as_str()?.to_owned(), done: item["done"].as_bool().unwrap_or(false) })
+                Some(Objective {
+                    text: item["text"].as_str()?.to_owned(),
+                    done: item["done"].as_bool().unwrap_or(false),
+                })
             })
             .collect();
         say(&RunEvent::Objectives { items });
@@ -643,7 +659,11 @@ fn ceil_char_boundary(text: &str, mut at: usize) -> usize {
 
 fn first_line(text: &str) -> String {
     let line = text.trim().lines().next().unwrap_or("").trim();
-    if line.chars().count() > 200 { format!("{}…", line.chars().take(200).collect::<String>()) } else { line.to_owned() }
+    if line.chars().count() > 200 {
+        format!("{}…", line.chars().take(200).collect::<String>())
+    } else {
+        line.to_owned()
+    }
 }
 
 #[cfg(test)]

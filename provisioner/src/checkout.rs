@@ -91,7 +91,8 @@ pub async fn prepare(
         }
         let local = git(&dir, &["rev-parse", "--verify", "--quiet", &format!("refs/heads/{branch}")]).await.is_ok();
         let remote = format!("origin/{branch}");
-        let on_remote = git(&dir, &["rev-parse", "--verify", "--quiet", &format!("refs/remotes/{remote}")]).await.is_ok();
+        let on_remote =
+            git(&dir, &["rev-parse", "--verify", "--quiet", &format!("refs/remotes/{remote}")]).await.is_ok();
         let start = format!("origin/{}", repo.default_branch);
         if local {
             git(&dir, &["checkout", "--quiet", &branch]).await?;

@@ -26,8 +26,8 @@ use tokio::sync::{Mutex, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::protocol::{
-    Assignment, ContextFiles, EventEnvelope, Health, LISTENING_PREFIX, RUN_ID_HEADER, RunEvent, RunRequest, StopRequest,
-    Upstream, secrets_match,
+    Assignment, ContextFiles, EventEnvelope, Health, LISTENING_PREFIX, RUN_ID_HEADER, RunEvent, RunRequest,
+    StopRequest, Upstream, secrets_match,
 };
 
 #[derive(Debug, Clone, clap::Args)]
@@ -533,8 +533,13 @@ async fn execute(
     templates.set_strict_mode(true);
     templates.register_escape_fn(handlebars::no_escape);
     let render = |text: &String| templates.render_template(text, &vars);
-    let argv: Vec<String> =
-        run.runtime.command.iter().map(render).collect::<Result<_, _>>().context("the runtime command has a bad template")?;
+    let argv: Vec<String> = run
+        .runtime
+        .command
+        .iter()
+        .map(render)
+        .collect::<Result<_, _>>()
+        .context("the runtime command has a bad template")?;
     let env: Vec<(&String, String)> = run
         .runtime
         .env

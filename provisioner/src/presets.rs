@@ -26,6 +26,116 @@ pub enum OutputFormat {
     GeminiStreamJson,
 }
 
+/// A runtime by name (`runtime.preset`): the command line, environment and output
+/// format of the built-in agent or an agent CLI, its API pointed at the office's proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Preset {
+    /// Nova's built-in agent (`nova-office agent`), for any OpenAI-compatible endpoint.
+    NovaAgent,
+    /// Anthropic's Claude Code (`claude`).
+    ClaudeCode,
+    /// OpenAI's Codex CLI (`codex`).
+    Codex,
+    /// Google's Gemini CLI (`gemini`).
+    GeminiCli,
+    /// The example runtime: shows the event protocol, does no real work.
+    Example,
+}
+
+/// What the CLIs are given as their API key: the office proxy replaces it with the
+/// upstream's credential, so the real one never enters the office.
+pub const PROXY_KEY: &str = "from-the-office-proxy";
+
+impl Preset {
+    pub const ALL: [Preset; 5] = [Self::NovaAgent, Self::ClaudeCode, Self::Codex, Self::GeminiCli, Self::Example];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::NovaAgent => "nova-agent",
+            Self::ClaudeCode => "claude-code",
+            Self::Codex => "codex",
+            Self::GeminiCli => "gemini-cli",
+            Self::Example => "example",
+        }
+    }
+
+    /// The upstream its model API is reached through, unless the config names another.
+    pub fn default_upstream(self) -> Option<&'static str> {
+        match self {
+            Self::NovaAgent => Some("llm"),
+            Self::ClaudeCode => Some("anthropic"),
+            Self::Codex => Some("openai"),
+            Self::GeminiCli => Some("gemini"),
+            Self::Example => None,
+        }
+    }
+
+    /// Whether the config must name the model (the built-in agent has no default).
+    pub fn needs_model(self) -> bool {
+        self == Self::NovaAgent
+    }
+
+    pub fn output(self) -> OutputFormat {
+        match self {
+            Self::NovaAgent | Self::Example => OutputFormat::Nova,
+            Self::ClaudeCode => OutputFormat::ClaudeStreamJson,
+            Self::Codex => OutputFormat::CodexJson,
+            Self::GeminiCli => OutputFormat::GeminiStreamJson,
+        }
+    }
+
+    /// The command line, as handlebars templates over the run (`brief`, `proxy`…).
+    pub fn command(self, model: Option<&str>) -> Vec<String> {
+        let mut command: Vec<&str> = match self {
+            Self::NovaAgent => vec!["{{office_exe}}", "agent"],
+            Self::Example => vec!["{{office_exe}}", "example-agent"],
+            // The office's sandbox is what confines it, so it may act without asking;
+            // consequential steps go through request-approval (AGENTS.md says how).
+            Self::ClaudeCode => vec![
+                "claude",
+                "-p",
+                "{{brief}}",
+                "--output-format",
+                "stream-json",
+                "--verbose",
+                "--dangerously-skip-permissions",
+            ],
+            Self::Codex => vec!["codex", "exec", "--json", "--skip-git-repo-check", "--full-auto"],
+            Self::GeminiCli => vec!["gemini", "-p", "{{brief}}", "--output-format", "stream-json", "--yolo"],
+        };
+        let model_flag = match self {
+            Self::ClaudeCode => Some("--model"),
+            Self::Codex | Self::GeminiCli => Some("-m"),
+            Self::NovaAgent | Self::Example => None,
+        };
+        if let (Some(flag), Some(model)) = (model_flag, model) {
+            command.extend([flag, model]);
+        }
+        if self == Self::Codex {
+            command.push("{{brief}}");
+        }
+        command.into_iter().map(str::to_owned).collect()
+    }
+
+    /// The environment that points the CLI at the office's proxy.
+    pub fn env(self, model: Option<&str>, upstream: &str) -> std::collections::BTreeMap<String, String> {
+        let base = format!("{{{{proxy}}}}/{upstream}");
+        let pairs: Vec<(&str, String)> = match self {
+            Self::NovaAgent => {
+                let mut pairs = vec![("NOVA_AGENT_UPSTREAM", upstream.to_owned())];
+                pairs.extend(model.map(|model| ("NOVA_AGENT_MODEL", model.to_owned())));
+                pairs
+            }
+            Self::ClaudeCode => vec![("ANTHROPIC_BASE_URL", base), ("ANTHROPIC_API_KEY", PROXY_KEY.to_owned())],
+            Self::Codex => vec![("OPENAI_BASE_URL", base), ("OPENAI_API_KEY", PROXY_KEY.to_owned())],
+            Self::GeminiCli => vec![("GOOGLE_GEMINI_BASE_URL", base), ("GEMINI_API_KEY", PROXY_KEY.to_owned())],
+            Self::Example => vec![],
+        };
+        pairs.into_iter().map(|(key, value)| (key.to_owned(), value)).collect()
+    }
+}
+
 /// Reads one run's stdout, line by line, into run events.
 #[derive(Debug, Default)]
 pub struct OutputReader {
@@ -114,7 +224,8 @@ impl OutputReader {
                 });
                 let text = value["result"].as_str().unwrap_or("").trim().to_owned();
                 if value["is_error"] == true || value["subtype"] != "success" {
-                    let why = if text.is_empty() { value["subtype"].as_str().unwrap_or("error").to_owned() } else { text };
+                    let why =
+                        if text.is_empty() { value["subtype"].as_str().unwrap_or("error").to_owned() } else { text };
                     events.push(RunEvent::Progress { text: format!("Claude Code stopped: {why}") });
                 } else if !text.is_empty() {
                     events.push(RunEvent::Result { text });
@@ -247,7 +358,11 @@ fn tool_line(name: &str, input: &Value) -> String {
 
 fn first_line(text: &str) -> String {
     let line = text.lines().next().unwrap_or("").trim();
-    if line.chars().count() > 200 { format!("{}…", line.chars().take(200).collect::<String>()) } else { line.to_owned() }
+    if line.chars().count() > 200 {
+        format!("{}…", line.chars().take(200).collect::<String>())
+    } else {
+        line.to_owned()
+    }
 }
 
 #[cfg(test)]
@@ -285,6 +400,24 @@ mod tests {
     fn gemini_stream_json_gathers_deltas_into_the_result() {
         let (events, _) = read_all(OutputFormat::GeminiStreamJson, include_str!("../tests/streams/gemini.jsonl"));
         insta::assert_debug_snapshot!(events);
+    }
+
+    #[test]
+    fn presets_point_each_cli_at_the_office_proxy() {
+        let table: Vec<String> = Preset::ALL
+            .iter()
+            .map(|preset| {
+                let upstream = preset.default_upstream().unwrap_or("-");
+                format!(
+                    "{}: {:?} env {:?} output {:?}",
+                    preset.name(),
+                    preset.command(Some("the-model")),
+                    preset.env(Some("the-model"), upstream),
+                    preset.output()
+                )
+            })
+            .collect();
+        insta::assert_debug_snapshot!(table);
     }
 
     #[test]

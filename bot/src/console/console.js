@@ -100,6 +100,19 @@ function renderMessage(message) {
     actions.appendChild(button);
     li.appendChild(actions);
   }
+  if (card && card.type === 'progress' && (card.status === 'queued' || card.status === 'working')) {
+    li.classList.add('card');
+    const actions = document.createElement('div');
+    actions.className = 'actions';
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.dataset.action = 'stop';
+    button.className = 'reject';
+    button.textContent = 'Stop';
+    button.addEventListener('click', () => stop(message, actions));
+    actions.appendChild(button);
+    li.appendChild(actions);
+  }
   if (card && card.type === 'picker' && !card.resolved) {
     li.classList.add('card');
     const actions = document.createElement('div');
@@ -123,6 +136,19 @@ async function pick(message, office, actions) {
       thread_id: message.thread_id, message_id: message.id,
       action: 'pick', office, client_id: clientId(),
     });
+  } catch (error) {
+    showError('reply-error', error.message);
+    actions.querySelectorAll('button').forEach((b) => { b.disabled = false; });
+  }
+}
+
+async function stop(message, actions) {
+  actions.querySelectorAll('button').forEach((b) => { b.disabled = true; });
+  try {
+    await api('/api/console/actions', {
+      thread_id: message.thread_id, message_id: message.id, action: 'stop', client_id: clientId(),
+    });
+    showError('reply-error', '');
   } catch (error) {
     showError('reply-error', error.message);
     actions.querySelectorAll('button').forEach((b) => { b.disabled = false; });

@@ -11,7 +11,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use orchestrator::Engine;
 use orchestrator::approvals::DecisionRefusal;
-use orchestrator::engine::{CardAction, InboundEvent, Incoming, ProvideRefusal, Refusal, ThreadRef, ThreadView};
+use orchestrator::engine::{
+    CardAction, InboundEvent, Incoming, ProvideRefusal, Refusal, StopRefusal, ThreadRef, ThreadView,
+};
 use orchestrator::texts::Card;
 use serde::{Deserialize, Serialize};
 
@@ -101,6 +103,8 @@ pub enum ActionName {
     Pick,
     Approve,
     Reject,
+    /// On a progress card: stop its run.
+    Stop,
 }
 
 pub async fn post_action(
@@ -119,6 +123,7 @@ pub async fn post_action(
             let approve = matches!(decision, ActionName::Approve);
             return decide(&engine, &post.thread_id, post.message_id, &person, approve).await;
         }
+        (ActionName::Stop, _) => return stop(&engine, &post.thread_id, post.message_id, &person).await,
     };
     let thread = engine
         .thread(&post.thread_id)
@@ -156,6 +161,27 @@ async fn decide(
         }
         Err(refusal @ DecisionRefusal::Unknown(_)) => Err(ApiError::new(StatusCode::NOT_FOUND, refusal.to_string())),
         Err(refusal) => Err(ApiError::new(StatusCode::CONFLICT, refusal.to_string())),
+    }
+}
+
+/// Stop on a progress card: the office is told at once; the card and the thread show
+/// it once the runtime has ended.
+async fn stop(
+    engine: &Engine,
+    thread_id: &str,
+    message_id: i64,
+    user: &str,
+) -> ApiResult<(StatusCode, Json<Accepted>)> {
+    let Some(Card::Progress { .. }) = engine.card_in_thread(thread_id, message_id).await? else {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, format!("no progress card {message_id} in this thread")));
+    };
+    match engine.stop_card(message_id, user).await? {
+        Ok(()) => {
+            Ok((StatusCode::OK, Json(Accepted { thread_id: thread_id.to_owned(), inbound_id: 0, duplicate: false })))
+        }
+        Err(refusal @ StopRefusal::NotAllowed { .. }) => Err(ApiError::new(StatusCode::FORBIDDEN, refusal.to_string())),
+        Err(refusal @ StopRefusal::Unknown) => Err(ApiError::new(StatusCode::NOT_FOUND, refusal.to_string())),
+        Err(refusal @ StopRefusal::Ended) => Err(ApiError::new(StatusCode::CONFLICT, refusal.to_string())),
     }
 }
 

@@ -2,7 +2,7 @@
 //! it natively) and components built with serenity's builders. Custom ids carry what
 //! a click needs, and [`Button::parse`] reads them back.
 
-use orchestrator::texts::Card;
+use orchestrator::texts::{Card, RunStatus};
 use serenity::all::{
     ButtonStyle, CommandOptionType, CreateActionRow, CreateButton, CreateCommand, CreateCommandOption, CreateInputText,
     CreateModal, InputTextStyle,
@@ -31,6 +31,8 @@ pub enum Button {
     Provide(String),
     /// The credential modal itself, submitted.
     CredentialForm(String),
+    /// Stop the run of this progress card (a message in Nova's store).
+    Stop(i64),
 }
 
 impl Button {
@@ -42,6 +44,7 @@ impl Button {
             Self::Reject(id) => format!("nova:reject:{id}"),
             Self::Provide(id) => format!("nova:provide:{id}"),
             Self::CredentialForm(id) => format!("nova:credential:{id}"),
+            Self::Stop(message_id) => format!("nova:stop:{message_id}"),
         }
     }
 
@@ -63,6 +66,7 @@ impl Button {
             "reject" => Self::Reject(value),
             "provide" => Self::Provide(value),
             "credential" => Self::CredentialForm(value),
+            "stop" => Self::Stop(value.parse().ok()?),
             _ => return None,
         })
     }
@@ -120,6 +124,9 @@ pub fn message(message_id: i64, body: &str, card: Option<&Card>) -> (String, Vec
         ])],
         Some(Card::Credential { id, state, .. }) if state == "pending" => {
             vec![CreateActionRow::Buttons(vec![Button::Provide(id.clone()).build("Provide", ButtonStyle::Primary)])]
+        }
+        Some(Card::Progress { status: RunStatus::Queued | RunStatus::Working, .. }) => {
+            vec![CreateActionRow::Buttons(vec![Button::Stop(message_id).build("Stop", ButtonStyle::Danger)])]
         }
         // Decided cards and plain messages: no buttons left to click.
         _ => vec![],

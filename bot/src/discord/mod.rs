@@ -383,6 +383,11 @@ impl Discord {
                 _ => private(&format!("Nothing to do: {}.", ProvideRefusal::Unknown(id))),
             },
             Button::CredentialForm(_) => private("That button is not one of Nova's."),
+            Button::Stop(message_id) => match self.engine.stop_card(message_id, &user).await? {
+                // The thread says who stopped it once the office has.
+                Ok(()) => CreateInteractionResponse::Acknowledge,
+                Err(refusal) => private(&format!("Nothing changed: {refusal}.")),
+            },
         })
     }
 

@@ -1,7 +1,7 @@
 //! Nova's messages and cards as Slack Block Kit. Built as JSON (what Slack documents
 //! and what the snapshots show), then handed to slack-morphism's typed models.
 
-use orchestrator::texts::Card;
+use orchestrator::texts::{Card, RunStatus};
 use serde_json::{Value, json};
 use slack_morphism::prelude::{SlackBlock, SlackView};
 
@@ -10,6 +10,8 @@ pub const PICK: &str = "nova_pick";
 pub const APPROVE: &str = "nova_approve";
 pub const REJECT: &str = "nova_reject";
 pub const PROVIDE: &str = "nova_provide";
+/// Stop the run of a progress card; the value is the card's message id.
+pub const STOP: &str = "nova_stop";
 /// The credential modal: its callback id and the input's block / action ids.
 pub const CREDENTIAL_VIEW: &str = "nova_credential";
 pub const CREDENTIAL_INPUT: &str = "credential.value";
@@ -91,6 +93,11 @@ pub fn blocks(message_id: i64, body: &str, card: Option<&Card>) -> Vec<Value> {
             let mut provide = button("Provide", PROVIDE, id);
             provide["style"] = json!("primary");
             vec![section(body), json!({"type": "actions", "block_id": "nova_credential", "elements": [provide]})]
+        }
+        Some(Card::Progress { status: RunStatus::Queued | RunStatus::Working, .. }) => {
+            let mut stop = button("Stop", STOP, &message_id.to_string());
+            stop["style"] = json!("danger");
+            vec![section(body), json!({"type": "actions", "block_id": "nova_progress", "elements": [stop]})]
         }
         _ => vec![section(body)],
     }

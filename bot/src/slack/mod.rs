@@ -302,6 +302,15 @@ impl Slack {
                 }
                 _ => refuse(format!("Nothing to do: {}.", ProvideRefusal::Unknown(action.value.clone()))),
             },
+            blocks::STOP => {
+                let Ok(message_id) = action.value.parse::<i64>() else {
+                    refuse("That button is not one of Nova's.".to_owned());
+                    return Ok(());
+                };
+                if let Err(refusal) = self.engine.stop_card(message_id, &action.user).await? {
+                    refuse(format!("Nothing changed: {refusal}."));
+                }
+            }
             other => tracing::debug!(action = other, "ignoring an unknown Slack action"),
         }
         Ok(())

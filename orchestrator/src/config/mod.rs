@@ -82,6 +82,10 @@ struct RawRepo {
     #[serde(default)]
     channels: Vec<String>,
     url: Option<String>,
+    /// The branch sessions start from.
+    branch: Option<String>,
+    /// The upstream git goes through, for a repo that needs a credential.
+    upstream: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -136,7 +140,12 @@ pub struct Repo {
     pub description: String,
     pub hints: Vec<String>,
     pub channels: Vec<String>,
+    /// Where offices clone it from.
     pub url: Option<String>,
+    /// The branch each session's branch (`nova/…`) starts from.
+    pub branch: String,
+    /// The upstream whose proxy git goes through (it adds the credential).
+    pub upstream: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -170,13 +179,26 @@ impl Office {
     }
 }
 
-/// How an office runs its agent: a command line run in the workspace with a clean
-/// environment. Each argument is a handlebars template over `prompt`, `run_id`,
-/// `author`, `office`, `workspace` and `office_exe` (the office daemon's own executable).
+/// How an office runs its agent: a command line run in the repo's checkout (or the
+/// workspace) with a clean environment. Each argument and env value is a handlebars
+/// template over `prompt`, `brief` (the thread, the repo and the ask, as text),
+/// `run_id`, `author`, `office`, `session`, `workspace`, `repo_dir`, `proxy` (the
+/// office's secrets proxy) and `office_exe` (the office daemon's own executable).
+/// A `preset` (the built-in agent, or an agent CLI) fills in the command, the env and
+/// the output format.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Runtime {
+    #[serde(default)]
     pub command: Vec<String>,
+    pub preset: Option<provisioner::presets::Preset>,
+    /// The model the preset asks for (the built-in agent needs one).
+    pub model: Option<String>,
+    /// The upstream (`[[upstreams]]`) the preset's model API goes through; each preset
+    /// has a default name (`llm`, `anthropic`, `openai`, `gemini`).
+    pub upstream: Option<String>,
+    /// How nova-office reads the runtime's stdout (set by a preset).
+    pub output: Option<provisioner::presets::OutputFormat>,
     /// Extra, non-secret environment variables for the runtime.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
@@ -186,6 +208,38 @@ pub struct Runtime {
     /// How the runtime is confined (on by default; see the README's security section).
     #[serde(default)]
     pub sandbox: provisioner::sandbox::SandboxSpec,
+}
+
+/// Fills in a preset's command, env and output format; checks that the runtime can run.
+fn resolve_runtime(
+    mut runtime: Runtime,
+    upstreams: &[Spanned<provisioner::protocol::Upstream>],
+) -> Result<Runtime, String> {
+    let Some(preset) = runtime.preset else {
+        if runtime.command.is_empty() {
+            return Err("its runtime has neither a command nor a preset".to_owned());
+        }
+        return Ok(runtime);
+    };
+    if preset.needs_model() && runtime.model.is_none() {
+        return Err(format!("runtime preset `{}` needs a `model`", preset.name()));
+    }
+    if let Some(upstream) = runtime.upstream.as_deref().or(preset.default_upstream()) {
+        if !upstreams.iter().any(|u| u.get_ref().name == upstream) {
+            return Err(format!(
+                "runtime preset `{}` reaches its model through the upstream `{upstream}`, which is not in [[upstreams]]",
+                preset.name()
+            ));
+        }
+        for (key, value) in preset.env(runtime.model.as_deref(), upstream) {
+            runtime.env.entry(key).or_insert(value);
+        }
+    }
+    if runtime.command.is_empty() {
+        runtime.command = preset.command(runtime.model.as_deref());
+    }
+    runtime.output = runtime.output.or(Some(preset.output()));
+    Ok(runtime)
 }
 
 fn default_run_timeout() -> Duration {
@@ -570,7 +624,11 @@ impl Config {
         }
         for office in &self.offices {
             let runtime = match &office.runtime {
-                Some(r) => r.command.join(" "),
+                Some(r) => match (r.preset, &r.model) {
+                    (Some(preset), Some(model)) => format!("{} ({model})", preset.name()),
+                    (Some(preset), None) => preset.name().to_owned(),
+                    (None, _) => r.command.join(" "),
+                },
                 None => "none (prompts are answered with setup instructions)".to_owned(),
             };
             let _ = writeln!(
@@ -672,11 +730,20 @@ impl Validator<'_> {
                 return self.error(repo.name.span(), format!("duplicate repo name `{name}`"));
             }
             repos.push(Repo {
-                name,
+                name: name.clone(),
                 description: repo.description.clone(),
                 hints: repo.hints.clone(),
                 channels: normalize_channels(&repo.channels),
                 url: repo.url.clone(),
+                branch: repo.branch.clone().unwrap_or_else(|| "main".to_owned()),
+                upstream: match &repo.upstream {
+                    Some(upstream) if !raw.upstreams.iter().any(|u| &u.get_ref().name == upstream.get_ref()) => {
+                        let message = format!("repo `{name}` names unknown upstream `{}`", upstream.get_ref());
+                        return self.error(upstream.span(), message);
+                    }
+                    Some(upstream) => Some(upstream.get_ref().clone()),
+                    None => None,
+                },
             });
         }
 
@@ -739,12 +806,13 @@ impl Validator<'_> {
             {
                 return self.error(budget.span(), format!("office `{name}` has a negative or invalid budget"));
             }
-            let runtime = office.runtime.clone().or_else(|| raw.runtime.clone());
-            if let Some(runtime) = &runtime
-                && runtime.command.is_empty()
-            {
-                return self.error(office.name.span(), format!("office `{name}` has a runtime with an empty command"));
-            }
+            let runtime = match office.runtime.clone().or_else(|| raw.runtime.clone()) {
+                Some(runtime) => match resolve_runtime(runtime, &raw.upstreams) {
+                    Ok(runtime) => Some(runtime),
+                    Err(message) => return self.error(office.name.span(), format!("office `{name}`: {message}")),
+                },
+                None => None,
+            };
             offices.push(Office {
                 name,
                 role: office.role.clone(),

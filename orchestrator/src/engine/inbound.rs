@@ -117,9 +117,11 @@ impl Engine {
             .await;
         let mut batch = Vec::with_capacity(planned.len());
         let mut channels = Vec::with_capacity(planned.len());
+        let mut stops = Vec::new();
         for (row, plan) in planned {
             match plan {
-                Ok(effects) => {
+                Ok(mut effects) => {
+                    stops.extend(effects.stop_run.take());
                     batch.push((row.id, effects));
                     channels.push(row.channel);
                 }
@@ -138,6 +140,12 @@ impl Engine {
                 Err(error) => tracing::error!("cannot record a routed event: {error:#}"),
             }
         }
+        // Stops carried out once the "stop" is recorded (a retry finds it processed).
+        for (run_id, user) in stops {
+            if let Err(refusal) = self.stop_run(&run_id, &user).await? {
+                tracing::info!(run = run_id, "a stop in the thread changed nothing: {refusal}");
+            }
+        }
         if routed > 0 {
             // Prompts were queued: their offices have work.
             self.work.notify_one();
@@ -152,6 +160,24 @@ impl Engine {
         let thread = self.store.thread(&row.thread_id).await?;
         let mut effects = InboundEffects::default();
         match event {
+            InboundEvent::Message { text, .. } if thread.is_some() && texts::is_stop_request(&text) => {
+                let reply = match self.active_run(&row.thread_id).await? {
+                    None => Some(texts::nothing_to_stop()),
+                    Some(run) => match may_stop(&self.config, &run.author, &row.author) {
+                        Ok(()) => {
+                            effects.stop_run = Some((run.run_id, row.author.clone()));
+                            None
+                        }
+                        Err(refusal) => Some(format!("Nothing changed: {refusal}.")),
+                    },
+                };
+                effects.replies.extend(reply.map(|body| Reply {
+                    thread_id: row.thread_id.clone(),
+                    kind: "text",
+                    body,
+                    card: None,
+                }));
+            }
             InboundEvent::Message { text, .. } => {
                 let history: Vec<String> = self
                     .store

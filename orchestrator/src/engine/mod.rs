@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use futures::StreamExt as _;
 use provisioner::local::StartSpec;
-use provisioner::protocol::{EventEnvelope, Health, RunEvent, RunRequest, RuntimeSpec};
+use provisioner::protocol::{
+    EventEnvelope, Health, RepoContext, RunEvent, RunRequest, RuntimeSpec, Speaker, StopRequest, TranscriptEntry,
+};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, broadcast};
 use tokio::task::JoinSet;
@@ -39,6 +41,7 @@ use crate::service_key::{KeyError, ServiceKey};
 pub use asks::{ApprovalAsk, AskRefusal, CredentialAsk, ProvideRefusal, VaultEntry};
 pub use prewarm::{Prewarm, WarmSignal};
 pub use runs::EventRefusal;
+pub use runs::{StopRefusal, may_stop, session_name};
 pub use views::{MessageView, OfficeView, ThreadView, Update};
 
 use crate::config::Config;

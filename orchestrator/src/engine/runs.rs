@@ -16,6 +16,34 @@ pub enum EventRefusal {
     UnknownRun,
 }
 
+/// Why a stop was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StopRefusal {
+    #[error("that run is not one of Nova's")]
+    Unknown,
+    #[error("that run has already ended")]
+    Ended,
+    #[error("only {author} (who asked for it) or an operator may stop it")]
+    NotAllowed { author: String },
+}
+
+/// Who may stop a run: whoever asked for it, and operators (everyone, while the
+/// workspace names no operators).
+pub fn may_stop(config: &crate::config::Config, author: &str, user: &str) -> Result<(), StopRefusal> {
+    let same_person = config.identities(user).iter().any(|identity| identity == author);
+    if same_person || crate::commands::may_operate(config, user).is_ok() {
+        return Ok(());
+    }
+    Err(StopRefusal::NotAllowed { author: config.person(author).unwrap_or(author).to_owned() })
+}
+
+/// The path-safe name of a thread's session: its branch is `nova/{name}`.
+pub fn session_name(thread_id: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(thread_id.as_bytes());
+    format!("s-{}", &hex::encode(digest)[..12])
+}
+
 impl Engine {
     /// Sends the office its held prompts, oldest first.
     /// Only as many as keep the office busy: one running and one ready to start the
@@ -86,11 +114,15 @@ impl Engine {
                 prompt: prompt.text.clone(),
                 author: prompt.author.clone(),
                 thread_id: prompt.thread_id.clone(),
+                session: session_name(&prompt.thread_id),
+                repo: self.run_repo(&prompt.thread_id).await?,
+                transcript: self.transcript(&prompt).await?,
                 runtime: RuntimeSpec {
                     command: runtime.command.clone(),
                     env: runtime.env.clone(),
                     timeout_secs: runtime.timeout.as_secs().max(1),
                     sandbox: runtime.sandbox.clone(),
+                    output: runtime.output.unwrap_or_default(),
                 },
             };
             let sent = self.http.post(format!("{endpoint}/runs")).bearer_auth(&token).json(&request).send().await;
@@ -114,6 +146,121 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// The repo a thread is about, as its run needs it.
+    async fn run_repo(&self, thread_id: &str) -> anyhow::Result<Option<RepoContext>> {
+        let thread = self.store.thread(thread_id).await?;
+        let repo = thread.and_then(|t| t.repo).and_then(|name| self.config.repo(&name).cloned());
+        Ok(repo.map(|repo| RepoContext {
+            name: repo.name,
+            url: repo.url,
+            default_branch: repo.branch,
+            upstream: repo.upstream,
+        }))
+    }
+
+    /// The thread up to `prompt`, oldest first: what people said, Nova's notes and the
+    /// offices' results (each under its office's name). Progress and cards are left out.
+    async fn transcript(&self, prompt: &prompts::Model) -> anyhow::Result<Vec<TranscriptEntry>> {
+        let runs: HashMap<String, String> =
+            self.store.thread_prompts(&prompt.thread_id).await?.into_iter().map(|p| (p.run_id, p.office)).collect();
+        let mut entries = Vec::new();
+        for message in self.store.thread_messages(&prompt.thread_id).await? {
+            if message.created_at > prompt.created_at && !(message.body == prompt.text && !message.from_nova) {
+                break;
+            }
+            let (author, role) = match (message.from_nova, message.kind.as_str()) {
+                (false, _) => (message.author.clone(), Speaker::Person),
+                (true, "result") => match message.run_id.as_ref().and_then(|run| runs.get(run)) {
+                    Some(office) => (office.clone(), Speaker::Office),
+                    None => ("nova".to_owned(), Speaker::Nova),
+                },
+                (true, "text") => ("nova".to_owned(), Speaker::Nova),
+                _ => continue,
+            };
+            let author = match role {
+                Speaker::Person => self.config.person(&author).unwrap_or(&author).to_owned(),
+                _ => author,
+            };
+            let is_prompt = !message.from_nova && message.body == prompt.text;
+            entries.push(TranscriptEntry { author, role, text: message.body });
+            if is_prompt {
+                break;
+            }
+        }
+        Ok(entries)
+    }
+
+    /// Someone stops a run. The permission check comes first; a queued run never
+    /// starts, a running one has its runtime's process group ended by its office.
+    pub async fn stop_run(&self, run_id: &str, user: &str) -> anyhow::Result<Result<(), StopRefusal>> {
+        let Some(prompt) = self.store.prompt_by_run(run_id).await? else {
+            return Ok(Err(StopRefusal::Unknown));
+        };
+        if let Err(refusal) = may_stop(&self.config, &prompt.author, user) {
+            return Ok(Err(refusal));
+        }
+        let by = self.config.person(user).unwrap_or(user).to_owned();
+        match prompt.state {
+            PromptState::Held => {
+                if !self.store.move_prompt(prompt.id, PromptState::Held, PromptState::Stopped).await? {
+                    return Ok(Err(StopRefusal::Ended));
+                }
+                let details = serde_json::json!({"thread": prompt.thread_id, "by": by, "started": false});
+                self.record(user, &prompt.office, Some(run_id), "run_stopped", details).await;
+                self.post(&prompt.thread_id, "text", &texts::stopped_before_start(&prompt.office, &by), None, None)
+                    .await?;
+                Ok(Ok(()))
+            }
+            PromptState::Dispatched => {
+                let details = serde_json::json!({"thread": prompt.thread_id, "by": by});
+                self.record(user, &prompt.office, Some(run_id), "stop_requested", details).await;
+                let attached = {
+                    let attached = self.attached.lock().expect("attached lock");
+                    attached.get(&prompt.office).map(|a| (a.endpoint.clone(), a.token.clone()))
+                };
+                let sent = match attached {
+                    Some((endpoint, token)) => Some(
+                        self.http
+                            .post(format!("{endpoint}/runs/{run_id}/stop"))
+                            .bearer_auth(token)
+                            .json(&StopRequest { by: by.clone() })
+                            .send()
+                            .await,
+                    ),
+                    None => None,
+                };
+                match sent {
+                    Some(Ok(response)) if response.status().is_success() => {}
+                    // The office no longer has it (it was lost, or ended just now): the
+                    // run ends here, and a late result is ignored.
+                    _ => {
+                        self.apply_run_event(&prompt.office, &prompt, RunEvent::Stopped { by }).await?;
+                    }
+                }
+                Ok(Ok(()))
+            }
+            PromptState::Unrouted | PromptState::Done | PromptState::Failed | PromptState::Stopped => {
+                Ok(Err(StopRefusal::Ended))
+            }
+        }
+    }
+
+    /// A stop from a progress card's button: the card's run.
+    pub async fn stop_card(&self, message_id: i64, user: &str) -> anyhow::Result<Result<(), StopRefusal>> {
+        let run = self.store.message(message_id).await?.filter(|m| m.kind == "progress").and_then(|m| m.run_id);
+        match run {
+            Some(run) => self.stop_run(&run, user).await,
+            None => Ok(Err(StopRefusal::Unknown)),
+        }
+    }
+
+    /// The run a "stop" in a thread means: the one running, else the next queued.
+    pub(super) async fn active_run(&self, thread_id: &str) -> anyhow::Result<Option<prompts::Model>> {
+        let prompts = self.store.thread_prompts(thread_id).await?;
+        let running = prompts.iter().find(|p| p.state == PromptState::Dispatched);
+        Ok(running.or_else(|| prompts.iter().find(|p| p.state == PromptState::Held)).cloned())
     }
 
     /// Applies an event an office reports. Refuses stale generations and bad tokens.
@@ -158,7 +305,7 @@ impl Engine {
         else {
             bail!("run {} has a broken progress card", prompt.run_id);
         };
-        if matches!(status, RunStatus::Done | RunStatus::Failed) {
+        if matches!(status, RunStatus::Done | RunStatus::Failed | RunStatus::Stopped) {
             return Ok(());
         }
         let ending = match event {
@@ -177,6 +324,20 @@ impl Engine {
             RunEvent::Result { text } => {
                 let audit = ("result", serde_json::json!({"chars": text.chars().count()}));
                 Some((PromptState::Done, RunStatus::Done, "result", text, audit))
+            }
+            RunEvent::Usage { model, input_tokens, output_tokens, cost_usd } => {
+                let details = serde_json::json!({
+                    "model": model, "input_tokens": input_tokens, "output_tokens": output_tokens, "cost_usd": cost_usd
+                });
+                self.record(office, office, Some(&prompt.run_id), "usage", details).await;
+                metrics::counter!("nova_model_tokens_total", "office" => office.to_owned())
+                    .increment(input_tokens + output_tokens);
+                return Ok(());
+            }
+            RunEvent::Stopped { by } => {
+                let text = texts::run_stopped(office, &by);
+                let details = serde_json::json!({"thread": prompt.thread_id, "by": by, "started": true});
+                Some((PromptState::Stopped, RunStatus::Stopped, "text", text, ("run_stopped", details)))
             }
             RunEvent::Failed { error } => {
                 let text = texts::run_failed(office, &error);

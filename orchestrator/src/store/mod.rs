@@ -433,7 +433,7 @@ impl Store {
             .filter(prompts::Column::State.eq(from.as_str()));
         match to {
             PromptState::Dispatched => update = update.col_expr(prompts::Column::DispatchedAt, Expr::value(now_ms())),
-            PromptState::Done | PromptState::Failed => {
+            PromptState::Done | PromptState::Failed | PromptState::Stopped => {
                 update = update.col_expr(prompts::Column::FinishedAt, Expr::value(now_ms()))
             }
             PromptState::Held | PromptState::Unrouted => {}
@@ -1029,6 +1029,9 @@ pub struct InboundEffects {
     pub replies: Vec<Reply>,
     /// Written in the same transaction as the effects it records.
     pub audit: Vec<AuditEntry>,
+    /// `(run, user)`: a stop asked for in the thread. Not written: the engine carries
+    /// it out (the office ends the run) once the rest is.
+    pub stop_run: Option<(String, String)>,
 }
 
 #[derive(Debug)]

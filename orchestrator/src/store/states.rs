@@ -22,6 +22,9 @@ pub enum PromptState {
     Done,
     #[sea_orm(string_value = "failed")]
     Failed,
+    /// Someone stopped it, queued or running.
+    #[sea_orm(string_value = "stopped")]
+    Stopped,
 }
 
 impl PromptState {
@@ -32,6 +35,7 @@ impl PromptState {
             Self::Dispatched => "dispatched",
             Self::Done => "done",
             Self::Failed => "failed",
+            Self::Stopped => "stopped",
         }
     }
 }
