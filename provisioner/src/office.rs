@@ -101,6 +101,8 @@ struct Office {
     compression: Option<i32>,
     /// Snapshotted: the office takes no more runs (its VM is about to go).
     sealed: std::sync::atomic::AtomicBool,
+    /// Where run events go.
+    sink: Arc<EventSink>,
 }
 
 /// Runs the daemon until stdin closes (with `--exit-with-stdin`) or the process is
@@ -148,9 +150,9 @@ async fn open_office(args: ServeArgs, token: String, compression: Option<i32>) -
             .build()?,
         compression,
         sealed: false.into(),
+        sink: Arc::new(EventSink::new(&args, token.clone())),
     });
-    let sink = EventSink::new(&args, token);
-    tokio::spawn(run_queue(runs, office.clone(), sink));
+    tokio::spawn(run_queue(runs, office.clone()));
 
     // The agent's API: loopback only, never on the address Nova reaches.
     let agent = Router::new()
@@ -378,12 +380,22 @@ async fn accept_run(
     Ok(StatusCode::ACCEPTED)
 }
 
-/// How a stop reaches a run: queued, it never starts; running, its process group ends.
+/// How a stop reaches a run: queued, it ends at once and never starts; running, its
+/// process group ends.
 #[derive(Clone, Default)]
 struct RunControl {
     cancel: CancellationToken,
     /// Who stopped it, for the thread.
     by: Arc<std::sync::OnceLock<String>>,
+    /// Taken by whichever comes first: the queue starting the run, or a stop ending it
+    /// before it started.
+    claimed: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl RunControl {
+    fn claim(&self) -> bool {
+        !self.claimed.swap(true, std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 /// Nova stops a run on someone's word. A run that has already ended is no longer here:
@@ -400,22 +412,30 @@ async fn stop_run(
     let Some(control) = control else {
         return Err(StatusCode::NOT_FOUND);
     };
-    let _ = control.by.set(stop.by);
+    let _ = control.by.set(stop.by.clone());
     control.cancel.cancel();
+    if control.claim() {
+        // Still queued: it ends now, not after the runs ahead of it.
+        office.controls.lock().expect("controls lock").remove(&run_id);
+        let sink = office.sink.clone();
+        tokio::spawn(async move {
+            let mut emitter = Emitter { sink: &sink, run_id: &run_id, seq: 0 };
+            emitter.emit(RunEvent::Stopped { by: stop.by }).await;
+        });
+    }
     Ok(StatusCode::ACCEPTED)
 }
 
 /// Runs prompts one at a time, in the order Nova sent them.
-async fn run_queue(mut runs: mpsc::UnboundedReceiver<RunRequest>, office: Arc<Office>, sink: EventSink) {
+async fn run_queue(mut runs: mpsc::UnboundedReceiver<RunRequest>, office: Arc<Office>) {
     while let Some(run) = runs.recv().await {
         let control = office.controls.lock().expect("controls lock").get(&run.run_id).cloned().unwrap_or_default();
-        let mut emitter = Emitter { sink: &sink, run_id: &run.run_id, seq: 0 };
+        if !control.claim() {
+            continue; // stopped while queued: already reported
+        }
+        let mut emitter = Emitter { sink: &office.sink, run_id: &run.run_id, seq: 0 };
         emitter.emit(RunEvent::Started).await;
-        let outcome = if control.cancel.is_cancelled() {
-            Ok(Ended::Stopped)
-        } else {
-            execute(&run, &office, &control, &mut emitter).await
-        };
+        let outcome = execute(&run, &office, &control, &mut emitter).await;
         match outcome {
             Ok(Ended::Reported) => {}
             Ok(Ended::Stopped) => {
@@ -527,7 +547,8 @@ async fn execute(
         "workspace": args.workspace,
         "repo_dir": workdir,
         "proxy": proxy,
-        "office_exe": exe,
+        // The office's commands (`{{office_exe}} agent`), whichever way the daemon runs.
+        "office_exe": cli,
     });
     let mut templates = handlebars::Handlebars::new();
     templates.set_strict_mode(true);

@@ -28,6 +28,16 @@ pub enum Reply {
     ServerError,
     /// The reply after a delay (the server is slow, the client may give up).
     Slow(Duration, Box<Reply>),
+    /// An assistant message that calls these tools: `(name, arguments)`, with ids
+    /// `call_{n}` numbered across the stand-in's life, as a model with tools answers.
+    ToolCalls(Vec<(String, Value)>),
+}
+
+impl Reply {
+    /// One tool call.
+    pub fn tool(name: &str, arguments: Value) -> Self {
+        Self::ToolCalls(vec![(name.to_owned(), arguments)])
+    }
 }
 
 #[derive(Default)]
@@ -35,6 +45,7 @@ struct Script {
     next: VecDeque<Reply>,
     otherwise: Option<Reply>,
     requests: Vec<Value>,
+    calls_made: usize,
 }
 
 #[derive(Clone)]
@@ -84,6 +95,9 @@ async fn complete(State(script): State<Arc<Mutex<Script>>>, headers: HeaderMap, 
     if body["model"].as_str().is_none_or(str::is_empty) || !body["messages"].is_array() {
         return error(StatusCode::BAD_REQUEST, "invalid_request_error", "model and messages are required");
     }
+    if let Err(message) = check_tool_messages(&body) {
+        return error(StatusCode::BAD_REQUEST, "invalid_request_error", &message);
+    }
     let Some(mut reply) = reply else {
         return error(StatusCode::SERVICE_UNAVAILABLE, "server_error", "the stand-in has no reply scripted");
     };
@@ -103,15 +117,34 @@ async fn complete(State(script): State<Arc<Mutex<Script>>>, headers: HeaderMap, 
             }
             Reply::Json(value) => return completion(&body, value.to_string()),
             Reply::Content(content) => return completion(&body, content),
+            Reply::ToolCalls(calls) => {
+                if !body["tools"].as_array().is_some_and(|tools| !tools.is_empty()) {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_request_error",
+                        "the script calls a tool, but the request offers none",
+                    );
+                }
+                let first = {
+                    let mut script = script.lock().unwrap();
+                    script.calls_made += calls.len();
+                    script.calls_made - calls.len()
+                };
+                let calls: Vec<Value> = calls
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (name, arguments))| {
+                        json!({"id": format!("call_{}", first + i), "type": "function", "function": {"name": name, "arguments": arguments.to_string()}})
+                    })
+                    .collect();
+                return tool_completion(&body, calls);
+            }
         }
     }
 }
 
 fn completion(request: &Value, content: String) -> Response {
-    let prompt_tokens = request["messages"]
-        .as_array()
-        .map(|m| m.iter().map(|m| m["content"].as_str().unwrap_or("").split_whitespace().count()).sum::<usize>())
-        .unwrap_or(0);
+    let prompt_tokens = prompt_tokens(request);
     let completion_tokens = content.split_whitespace().count();
     Json(json!({
         "id": "chatcmpl-standin",
@@ -131,6 +164,69 @@ fn completion(request: &Value, content: String) -> Response {
         }
     }))
     .into_response()
+}
+
+/// As the API does: every `tool` message answers a call of the assistant message
+/// before it, and every call is answered before the conversation goes on.
+fn check_tool_messages(body: &Value) -> Result<(), String> {
+    let mut open: Vec<String> = Vec::new();
+    for (i, message) in body["messages"].as_array().into_iter().flatten().enumerate() {
+        match message["role"].as_str() {
+            Some("tool") => {
+                let id = message["tool_call_id"].as_str().unwrap_or("");
+                let Some(at) = open.iter().position(|call| call == id) else {
+                    return Err(format!(
+                        "messages[{i}]: a tool message must answer a preceding tool call (`{id}` is not one)"
+                    ));
+                };
+                open.remove(at);
+            }
+            _ if !open.is_empty() => {
+                return Err(format!("messages[{i}]: the tool calls {open:?} have no tool message answering them"));
+            }
+            Some("assistant") => {
+                open = message["tool_calls"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|call| call["id"].as_str().map(str::to_owned))
+                    .collect();
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn tool_completion(request: &Value, calls: Vec<Value>) -> Response {
+    let prompt_tokens = prompt_tokens(request);
+    let completion_tokens = 10 * calls.len();
+    Json(json!({
+        "id": "chatcmpl-standin",
+        "object": "chat.completion",
+        "created": 1_763_700_000,
+        "model": request["model"],
+        "choices": [{
+            "index": 0,
+            "message": {"role": "assistant", "content": null, "refusal": null, "tool_calls": calls},
+            "logprobs": null,
+            "finish_reason": "tool_calls"
+        }],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens
+        }
+    }))
+    .into_response()
+}
+
+/// Words of every message's text: a rough count, as the real usage is.
+fn prompt_tokens(request: &Value) -> usize {
+    request["messages"]
+        .as_array()
+        .map(|m| m.iter().map(|m| m["content"].as_str().unwrap_or("").split_whitespace().count()).sum::<usize>())
+        .unwrap_or(0)
 }
 
 fn error(status: StatusCode, kind: &str, message: &str) -> Response {

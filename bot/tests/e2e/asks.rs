@@ -12,7 +12,7 @@ use crate::harness::Nova;
 /// A runtime that asks before dropping a table and reports what it was told.
 const DROP_TABLE: &str = r#"
 echo "about to drop legacy_orders"
-$NOVA_OFFICE_CLI request-approval --kind destructive --action "drop the table legacy_orders" --risk high --details "No reads in 90 days."
+"$NOVA_OFFICE_CLI" request-approval --kind destructive --action "drop the table legacy_orders" --risk high --details "No reads in 90 days."
 code=$?
 if [ $code -eq 0 ]; then
   echo '{"type":"result","text":"dropped legacy_orders"}'

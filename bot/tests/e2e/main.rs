@@ -12,3 +12,4 @@ mod simulate;
 mod slack;
 mod stories;
 mod trust;
+mod work;

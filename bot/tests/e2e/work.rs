@@ -1,0 +1,331 @@
+//! Offices doing real work: the built-in agent against an OpenAI-compatible model (the
+//! stand-in, scripted with tool calls), on a repo cloned from a local bare git remote;
+//! follow-ups that continue the session; runs stopped from the thread.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use orchestrator::config::{ApprovalPolicy, Config};
+use orchestrator::texts::{Card, RunStatus};
+use serde_json::{Value, json};
+use testkit::openai::{FakeOpenAi, Reply};
+
+use crate::harness::Nova;
+
+/// A remote with one commit on `main`: a coupon check that rejects valid 10-character
+/// codes, and the repo's test, which says so.
+fn payments_remote(dir: &Path) -> PathBuf {
+    let remote = dir.join("payments-api.git");
+    let work = dir.join("seed");
+    git(dir, &["init", "--quiet", "--bare", "--initial-branch=main", remote.to_str().unwrap()]);
+    git(dir, &["init", "--quiet", "--initial-branch=main", work.to_str().unwrap()]);
+    std::fs::write(work.join("coupons.sh"), "valid() { [ ${#1} -eq 8 ]; }\n").unwrap();
+    std::fs::write(
+        work.join("test.sh"),
+        ". ./coupons.sh\nvalid SPRING25OFF && echo 'ok: 10 characters' || { echo 'FAIL: SPRING25OFF rejected'; exit 1; }\n",
+    )
+    .unwrap();
+    git(&work, &["add", "."]);
+    git(&work, &["-c", "user.name=alice", "-c", "user.email=alice@example.com", "commit", "--quiet", "-m", "coupons"]);
+    git(&work, &["push", "--quiet", remote.to_str().unwrap(), "main"]);
+    remote
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new("git").args(args).current_dir(dir).env("GIT_CONFIG_NOSYSTEM", "1").output().unwrap();
+    assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The demo workspace with `payments-api` cloned from `remote`, and `maker` on the
+/// built-in agent, its model behind the `llm` upstream (a local server: no key).
+fn agent_workspace(config: &mut Config, remote: &Path, llm: &str, sandboxed: bool) {
+    let toml = format!(
+        r#"
+[workspace]
+name = "acme"
+
+[[upstreams]]
+name = "llm"
+url = "{llm}"
+
+[[repos]]
+name = "payments-api"
+description = "Payments service: charges, refunds, coupons."
+url = "{remote}"
+
+[[offices]]
+name = "maker"
+role = "Software engineer"
+repos = ["payments-api"]
+channels = ["eng"]
+
+[offices.runtime]
+preset = "nova-agent"
+model = "small-coder"
+timeout = "2m"
+sandbox = {{ enabled = {sandboxed} }}
+
+[[offices]]
+name = "support"
+role = "Customer support"
+channels = ["support"]
+"#,
+        remote = remote.display()
+    );
+    let parsed = Config::parse(&toml, "the story's nova.toml").unwrap();
+    config.repos = parsed.repos;
+    config.offices = parsed.offices;
+    config.upstreams = parsed.upstreams;
+    for office in &mut config.offices {
+        office.set_idle_timeout(Duration::from_secs(3600));
+    }
+}
+
+/// Every message of a model request, as `role: content` lines.
+fn conversation(request: &Value) -> String {
+    request["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| format!("{}: {}", m["role"].as_str().unwrap(), m["content"].as_str().unwrap_or("")))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_built_in_agent_fixes_the_repo_runs_its_tests_and_pushes_its_branch_after_approval() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = payments_remote(dir.path());
+    let model = FakeOpenAi::start().await.unwrap();
+    // The remote is a local path, which the sandbox rightly keeps the runtime from
+    // writing: pushing needs it off here (a real remote is reached over HTTPS).
+    let mut nova = Nova::start_with(|config| {
+        agent_workspace(config, &remote, &model.base_url, false);
+        config.roles.insert("lead".into(), vec!["carol".into()]);
+        config.approvals.push(ApprovalPolicy {
+            kind: "push".into(),
+            approvers: vec!["lead".into()],
+            expires: Duration::from_secs(600),
+            over_usd: None,
+        });
+    })
+    .await;
+    model.then(Reply::ToolCalls(vec![
+        (
+            "report".into(),
+            json!({"objectives": [{"text": "Find the coupon check"}, {"text": "Fix it"}, {"text": "Run the tests"}]}),
+        ),
+        ("read_file".into(), json!({"path": "coupons.sh"})),
+    ]));
+    model.then(Reply::tool(
+        "edit_file",
+        json!({"path": "coupons.sh", "old": "[ ${#1} -eq 8 ]", "new": "[ ${#1} -ge 6 ] && [ ${#1} -le 12 ]"}),
+    ));
+    model.then(Reply::tool("run", json!({"command": "sh test.sh"})));
+    model.then(Reply::tool(
+        "request_approval",
+        json!({"kind": "push", "action": "push the branch with the coupon fix", "risk": "low"}),
+    ));
+    model.then(Reply::tool(
+        "run",
+        json!({"command": "git commit --quiet -am 'Accept coupon codes of 6 to 12 characters' && git push --quiet origin HEAD"}),
+    ));
+    model
+        .then(Reply::Content("Coupon codes of 6 to 12 characters pass now; test.sh passes; pushed the branch.".into()));
+
+    let thread =
+        nova.say("eng", "alice", "@maker the coupon field rejects valid codes in payments-api, please fix").await;
+    let card = nova
+        .eventually("an approval card", async |nova: &Nova| {
+            nova.messages(&thread).await.into_iter().find(|m| matches!(m.card, Some(Card::Approval { .. })))
+        })
+        .await;
+    assert!(card.body.contains("push the branch with the coupon fix"), "{}", card.body);
+    let click = json!({"thread_id": thread, "message_id": card.id, "author": "carol", "action": "approve", "client_id": uuid::Uuid::new_v4().to_string()});
+    assert_eq!(nova.post_json("/api/console/actions", &click).await.0, 200);
+
+    let messages = nova.results(&thread, 1).await;
+    let result = messages.iter().find(|m| m.kind == "result").unwrap();
+    assert_eq!(result.body, "Coupon codes of 6 to 12 characters pass now; test.sh passes; pushed the branch.");
+
+    // The branch is on the remote, with the fix.
+    let branch = format!("nova/{}", orchestrator::engine::session_name(&thread));
+    let fixed = git(&remote, &["show", &format!("{branch}:coupons.sh")]);
+    assert_eq!(fixed, "valid() { [ ${#1} -ge 6 ] && [ ${#1} -le 12 ]; }\n");
+    let log = git(&remote, &["log", "--format=%an: %s", &branch]);
+    assert_eq!(log, "maker: Accept coupon codes of 6 to 12 characters\nalice: coupons\n");
+    assert_eq!(git(&remote, &["rev-parse", "main"]), git(&remote, &["rev-parse", &format!("{branch}~1")]));
+
+    // The model saw the thread and the repo, and every tool's output.
+    let requests = model.requests();
+    assert_eq!(requests.len(), 6);
+    let first = conversation(&requests[0]);
+    assert!(first.contains("the coupon field rejects valid codes in payments-api"), "{first}");
+    assert!(first.contains(&format!("on the branch `{branch}`")), "{first}");
+    let last = conversation(&requests[5]);
+    assert!(last.contains("ok: 10 characters"), "the tests ran after the edit: {last}");
+    assert!(last.contains("tool: approved by carol"), "{last}");
+    assert_eq!(requests[0]["tools"].as_array().unwrap().len(), 11);
+
+    // The progress card ticked its objectives; the run's usage is in the audit trail.
+    let progress = messages.iter().find(|m| m.kind == "progress").unwrap();
+    let Some(Card::Progress { status, objectives, .. }) = &progress.card else { panic!("{progress:?}") };
+    assert_eq!(*status, RunStatus::Done);
+    assert_eq!(objectives.len(), 3);
+    let prompt = nova.prompts(&thread).await.remove(0);
+    let (_, audit) = nova.get_json(&format!("/api/audit?run={}", prompt.run_id)).await;
+    let usage = audit.as_array().unwrap().iter().find(|row| row["action"] == "usage").expect("a usage row");
+    let details: Value = serde_json::from_str(usage["details"].as_str().unwrap()).unwrap();
+    assert_eq!(details["model"], "small-coder");
+    assert!(details["input_tokens"].as_u64().unwrap() > 0 && details["output_tokens"].as_u64().unwrap() > 0);
+    nova.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_colleague_s_follow_up_continues_the_session_after_the_office_slept() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = payments_remote(dir.path());
+    let model = FakeOpenAi::start().await.unwrap();
+    let mut nova = Nova::start_with(|config| agent_workspace(config, &remote, &model.base_url, true)).await;
+    model.then(Reply::tool(
+        "edit_file",
+        json!({"path": "coupons.sh", "old": "[ ${#1} -eq 8 ]", "new": "[ ${#1} -ge 6 ] && [ ${#1} -le 12 ]"}),
+    ));
+    model.then(Reply::tool("run", json!({"command": "sh test.sh && git commit --quiet -am 'Accept longer codes'"})));
+    model.then(Reply::Content("Codes of 6 to 12 characters pass; committed on the session's branch.".into()));
+    let thread = nova.say("eng", "alice", "@maker the coupon field rejects valid codes in payments-api").await;
+    nova.results(&thread, 1).await;
+
+    assert!(nova.engine().sleep_office("maker", "alice").await.unwrap());
+    nova.office_reaches("maker", "asleep").await;
+
+    model.then(Reply::tool("run", json!({"command": "git log --format=%s -1"})));
+    model.then(Reply::Content("Expired codes are refused too.".into()));
+    nova.reply(&thread, "bob", "also handle expired codes").await;
+    let messages = nova.results(&thread, 2).await;
+    assert_eq!(messages.iter().filter(|m| m.kind == "result").last().unwrap().body, "Expired codes are refused too.");
+
+    let requests = model.requests();
+    let follow_up = conversation(requests.last().unwrap());
+    // The same conversation, continued: the first run's work and answer are in it …
+    assert!(follow_up.contains("the coupon field rejects valid codes in payments-api"), "{follow_up}");
+    assert!(follow_up.contains("assistant: Codes of 6 to 12 characters pass"), "{follow_up}");
+    // … then what the colleague asked, and the branch as the first run left it.
+    assert!(follow_up.contains("bob now asks:\nalso handle expired codes"), "{follow_up}");
+    assert!(follow_up.contains("tool: exit code 0\nAccept longer codes"), "{follow_up}");
+    assert_eq!(follow_up.matches("system: ").count(), 1, "one system message, refreshed: {follow_up}");
+    nova.finish().await;
+}
+
+/// A runtime that works until it is stopped, with a child of its own: both must end.
+const LONG_RUN: &str = r#"
+sleep 600 &
+echo $! > "$NOVA_WORKSPACE/child.pid"
+echo "working on it"
+wait
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_author_or_an_operator_stops_a_long_run_and_the_office_goes_on_with_its_queue() {
+    let mut nova = Nova::start_with(|config| {
+        config.roles.insert("operator".into(), vec!["olga".into(), "operator".into()]);
+        config.offices[0].runtime.as_mut().unwrap().command = vec!["sh".into(), "-c".into(), LONG_RUN.into()];
+    })
+    .await;
+    let thread = nova.say("eng", "alice", "@maker rebuild the search index").await;
+    let progress = nova
+        .eventually("the run working", async |nova: &Nova| {
+            nova.messages(&thread).await.into_iter().find(
+                |m| matches!(&m.card, Some(Card::Progress { lines, .. }) if lines.iter().any(|l| l == "working on it")),
+            )
+        })
+        .await;
+    let workspace = nova.data_dir.path().join("offices/maker/workspace");
+    let child: i32 = std::fs::read_to_string(workspace.join("child.pid")).unwrap().trim().parse().unwrap();
+
+    // Neither the author nor an operator: refused, in the thread.
+    nova.reply(&thread, "mallory", "stop").await;
+    nova.eventually("the refusal", async |nova: &Nova| {
+        nova.messages(&thread)
+            .await
+            .into_iter()
+            .find(|m| m.body == "Nothing changed: only alice (who asked for it) or an operator may stop it.")
+    })
+    .await;
+    let click = json!({"thread_id": thread, "message_id": progress.id, "author": "mallory", "action": "stop", "client_id": uuid::Uuid::new_v4().to_string()});
+    let (status, refusal) = nova.post_json("/api/console/actions", &click).await;
+    assert_eq!(
+        (status, refusal["error"].as_str().unwrap()),
+        (403, "only alice (who asked for it) or an operator may stop it")
+    );
+
+    // The author's Stop button ends the runtime and its child.
+    let click = json!({"thread_id": thread, "message_id": progress.id, "author": "alice", "action": "stop", "client_id": uuid::Uuid::new_v4().to_string()});
+    assert_eq!(nova.post_json("/api/console/actions", &click).await.0, 200);
+    let stopped = nova
+        .eventually("the stop in the thread", async |nova: &Nova| {
+            nova.messages(&thread).await.into_iter().find(|m| m.body.starts_with("alice stopped **maker**"))
+        })
+        .await;
+    assert_eq!(stopped.body, "alice stopped **maker**. Its workspace keeps what it had done; say what to do next.");
+    let card = nova.messages(&thread).await.into_iter().find(|m| m.id == progress.id).unwrap();
+    assert!(matches!(card.card, Some(Card::Progress { status: RunStatus::Stopped, .. })), "{card:?}");
+    // SAFETY: signal 0 only asks whether the process exists.
+    assert_ne!(unsafe { libc::kill(child, 0) }, 0, "the runtime's child {child} outlived the stop");
+    assert_eq!(nova.prompts(&thread).await[0].state, orchestrator::store::PromptState::Stopped);
+
+    // The office goes on: the next prompt runs, and an operator stops it with a word.
+    let second = nova.say("eng", "bob", "@maker rebuild the search index again").await;
+    nova.eventually("the second run working", async |nova: &Nova| {
+        nova.messages(&second).await.into_iter().find(
+            |m| matches!(&m.card, Some(Card::Progress { lines, .. }) if lines.iter().any(|l| l == "working on it")),
+        )
+    })
+    .await;
+    nova.reply(&second, "olga", "<@U0NOVA> stop").await;
+    nova.eventually("the operator's stop", async |nova: &Nova| {
+        nova.messages(&second).await.into_iter().find(|m| m.body.starts_with("olga stopped **maker**"))
+    })
+    .await;
+    let (_, audit) = nova.get_json("/api/audit?office=maker").await;
+    let stops = audit.as_array().unwrap().iter().filter(|row| row["action"] == "run_stopped").count();
+    assert_eq!(stops, 2);
+    nova.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_run_stopped_before_it_starts_never_runs() {
+    let mut nova = Nova::start_with(|config| {
+        config.offices[0].runtime.as_mut().unwrap().command = vec!["sh".into(), "-c".into(), LONG_RUN.into()];
+    })
+    .await;
+    let first = nova.say("eng", "alice", "@maker rebuild the search index").await;
+    nova.eventually("the first run working", async |nova: &Nova| {
+        nova.messages(&first).await.into_iter().find(
+            |m| matches!(&m.card, Some(Card::Progress { lines, .. }) if lines.iter().any(|l| l == "working on it")),
+        )
+    })
+    .await;
+    let second = nova.say("eng", "bob", "@maker and re-rank the results").await;
+    nova.eventually("the second queued", async |nova: &Nova| {
+        nova.prompts(&second).await.first().filter(|p| p.state != orchestrator::store::PromptState::Unrouted).cloned()
+    })
+    .await;
+    nova.reply(&second, "bob", "cancel").await;
+    nova.eventually("the second stopped", async |nova: &Nova| {
+        nova.messages(&second).await.into_iter().find(|m| m.body.contains("stopped"))
+    })
+    .await;
+    nova.reply(&first, "alice", "stop").await;
+    nova.eventually("the first stopped", async |nova: &Nova| {
+        nova.messages(&first).await.into_iter().find(|m| m.body.starts_with("alice stopped **maker**"))
+    })
+    .await;
+    assert_eq!(nova.prompts(&second).await[0].state, orchestrator::store::PromptState::Stopped);
+    // Nothing else in the thread: the stopped prompt never reached the runtime.
+    let texts: Vec<String> = nova.messages(&second).await.into_iter().map(|m| m.body).collect();
+    assert!(!texts.iter().any(|t| t.contains("working on it")), "{texts:?}");
+    nova.finish().await;
+}
