@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use orchestrator::Engine;
-use orchestrator::engine::{ApprovalAsk, AskRefusal, CredentialAsk, EventRefusal};
+use orchestrator::engine::{ApprovalAsk, AskRefusal, CredentialAsk, EventRefusal, HandoffAsk};
 use provisioner::protocol::EventEnvelope;
 use serde::Serialize;
 use serde_json::json;
@@ -26,6 +26,7 @@ pub fn routes(engine: Arc<Engine>) -> Router {
         .route("/api/office/credentials", post(ask_credential))
         .route("/api/office/credentials/{id}", get(credential))
         .route("/api/office/secrets/{name}", get(secret))
+        .route("/api/office/handoffs", post(hand_off))
         .with_state(engine)
 }
 
@@ -109,6 +110,19 @@ pub async fn credential(
     let token = office_token(&headers)?;
     let request = engine.credential_for_office(&token, &id).await?.map_err(refused)?;
     Ok(Json(AskState { id: request.id, state: request.state, by: request.provided_by }))
+}
+
+/// An office hands work to another; its outcome comes back to this session later.
+pub async fn hand_off(
+    State(engine): State<Arc<Engine>>,
+    headers: HeaderMap,
+    body: Result<Json<HandoffAsk>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    let token = office_token(&headers)?;
+    let run = run_id(&headers)?;
+    let Json(ask) = body?;
+    let to = engine.hand_off(&token, &run, ask).await?.map_err(refused)?;
+    Ok((StatusCode::CREATED, Json(json!({"to": to}))))
 }
 
 /// For the office's secrets proxy only: the office daemon injects the value upstream;

@@ -182,6 +182,19 @@ pub fn stopped_before_start(office: &str, by: &str) -> String {
     format!("{by} stopped this before **{office}** started on it.")
 }
 
+pub fn handed_off(from: &str, to: &str, text: &str) -> String {
+    format!("**{from}** hands work to **{to}**: {text}")
+}
+
+pub fn handoff_returned(from: &str, to: &str) -> String {
+    format!("**{from}** is done with what **{to}** handed over; **{to}** takes it from here.")
+}
+
+/// What the office that handed work over is told when it comes back.
+pub fn handoff_result(office: &str, outcome: &str) -> String {
+    format!("{office} finished the work you handed over:\n\n{outcome}")
+}
+
 pub fn nothing_to_stop() -> String {
     "Nothing is running in this thread to stop.".to_owned()
 }
@@ -301,9 +314,16 @@ mod tests {
 
     #[test]
     fn stop_texts() {
-        insta::assert_snapshot!(run_stopped("maker", "alice"), @"");
-        insta::assert_snapshot!(stopped_before_start("maker", "alice"), @"");
-        insta::assert_snapshot!(nothing_to_stop(), @"");
+        insta::assert_snapshot!(run_stopped("maker", "alice"), @"alice stopped **maker**. Its workspace keeps what it had done; say what to do next.");
+        insta::assert_snapshot!(stopped_before_start("maker", "alice"), @"alice stopped this before **maker** started on it.");
+        insta::assert_snapshot!(nothing_to_stop(), @"Nothing is running in this thread to stop.");
+        insta::assert_snapshot!(handed_off("maker", "writer", "write the release notes"), @"**maker** hands work to **writer**: write the release notes");
+        insta::assert_snapshot!(handoff_returned("writer", "maker"), @"**writer** is done with what **maker** handed over; **maker** takes it from here.");
+        insta::assert_snapshot!(handoff_result("writer", "Release notes are in docs/."), @r"
+        writer finished the work you handed over:
+
+        Release notes are in docs/.
+        ");
     }
 
     fn approval(state: &str) -> Card {

@@ -412,6 +412,14 @@ fn tool_definitions() -> Vec<ChatCompletionTools> {
                 &["upstream", "method", "path"],
             ),
         ),
+        tool(
+            "handoff",
+            "Hand a piece of work to another office (see AGENTS.md). It does not wait: the other office's outcome comes back to you as a new message in this session.",
+            object(
+                json!({"to": string("the office"), "prompt": string("what it should do, with what it needs to know")}),
+                &["to", "prompt"],
+            ),
+        ),
         tool("load_skill", "Read a skill's instructions.", object(json!({"name": string("the skill")}), &["name"])),
         tool(
             "report",
@@ -440,6 +448,7 @@ async fn call_tool(run: &Run, name: &str, arguments: &Value) -> String {
         "request_credential" => ask("credentials", arguments).await,
         "call_upstream" => call_upstream(run, arguments).await,
         "load_skill" => load_skill(run, arguments),
+        "handoff" => handoff(arguments).await,
         "report" => report(arguments),
         other => Err(anyhow::anyhow!("there is no tool `{other}`")),
     };
@@ -600,6 +609,11 @@ async fn call_upstream(run: &Run, arguments: &Value) -> anyhow::Result<String> {
     let status = response.status();
     let body = response.text().await.unwrap_or_default();
     Ok(format!("HTTP {status}\n{body}"))
+}
+
+async fn handoff(arguments: &Value) -> anyhow::Result<String> {
+    let to = crate::office::post_handoff(text_arg(arguments, "to")?, text_arg(arguments, "prompt")?).await?;
+    Ok(format!("handed to {to}; its outcome will come back to you as a new message"))
 }
 
 fn load_skill(run: &Run, arguments: &Value) -> anyhow::Result<String> {

@@ -24,6 +24,9 @@ pub enum OfficeCommand {
     RequestApproval(crate::office::ApprovalArgs),
     /// For the agent: ask for a credential and wait until it is in the vault.
     RequestCredential(crate::office::CredentialArgs),
+    /// For the agent: hand work to another office; its outcome comes back to this
+    /// session as a new message.
+    Handoff(crate::office::HandoffArgs),
 }
 
 /// Runs the sandbox, which must start before any thread does (a user namespace needs
@@ -45,5 +48,6 @@ pub async fn run(command: OfficeCommand) -> anyhow::Result<ExitCode> {
         OfficeCommand::ExampleAgent => done(crate::example_agent::run()),
         OfficeCommand::RequestApproval(args) => crate::office::request_approval(args).await,
         OfficeCommand::RequestCredential(args) => crate::office::request_credential(args).await,
+        OfficeCommand::Handoff(args) => crate::office::hand_off(args).await,
     }
 }

@@ -160,6 +160,7 @@ async fn open_office(args: ServeArgs, token: String, compression: Option<i32>) -
         .route("/approvals/{id}", get(agent_answer))
         .route("/credentials", post(agent_ask))
         .route("/credentials/{id}", get(agent_answer))
+        .route("/handoffs", post(agent_ask))
         .route("/proxy/{upstream}/{*rest}", any(proxy))
         .with_state(office.clone());
     let agent = Router::new().nest(&format!("/{agent_key}"), agent);
@@ -876,6 +877,43 @@ pub struct ApprovalArgs {
     pub risk: String,
     #[arg(long)]
     pub amount_usd: Option<f64>,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct HandoffArgs {
+    /// The office to hand the work to.
+    #[arg(long)]
+    pub to: String,
+    /// What it should do, as you would ask a colleague.
+    #[arg(long)]
+    pub prompt: String,
+}
+
+/// `handoff`: hands work to another office. It does not wait: the other office's
+/// outcome comes back to this session as a new message.
+pub async fn hand_off(args: HandoffArgs) -> anyhow::Result<std::process::ExitCode> {
+    let to = post_handoff(&args.to, &args.prompt).await?;
+    println!("handed to {to}; its outcome comes back to this session as a new message");
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Posts a handoff through the office's agent API; the office it went to.
+pub(crate) async fn post_handoff(to: &str, prompt: &str) -> anyhow::Result<String> {
+    let api = std::env::var("NOVA_OFFICE_API").context("NOVA_OFFICE_API is not set: run me from an office runtime")?;
+    let run_id = std::env::var("NOVA_RUN_ID").context("NOVA_RUN_ID is not set")?;
+    let response = reqwest::Client::new()
+        .post(format!("{api}/handoffs"))
+        .header(RUN_ID_HEADER, &run_id)
+        .json(&serde_json::json!({"to": to, "prompt": prompt}))
+        .send()
+        .await
+        .context("the office daemon did not answer")?;
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    if !status.is_success() {
+        anyhow::bail!("Nova refused the handoff: {}", body["error"].as_str().unwrap_or("unknown error"));
+    }
+    Ok(body["to"].as_str().unwrap_or(to).to_owned())
 }
 
 #[derive(Debug, Clone, clap::Args)]

@@ -329,3 +329,64 @@ async fn a_queued_run_stopped_before_it_starts_never_runs() {
     assert!(!texts.iter().any(|t| t.contains("working on it")), "{texts:?}");
     nova.finish().await;
 }
+
+/// maker hands the release notes to writer, then answers with what came back.
+const HANDS_OFF: &str = r#"
+case "$NOVA_PROMPT" in
+  "writer finished the work you handed over:"*)
+    printf '{"type":"result","text":"Shipped, with notes from writer: %s"}\n' "$(echo "$NOVA_PROMPT" | tail -n 1)" ;;
+  *)
+    "$NOVA_OFFICE_CLI" handoff --to writer --prompt "write the release notes for the coupon fix" || exit 9
+    "$NOVA_OFFICE_CLI" handoff --to maker --prompt "myself" 2> "$NOVA_WORKSPACE/refused.txt" && exit 8
+    echo '{"type":"result","text":"Fixed the coupons; writer does the notes."}' ;;
+esac
+"#;
+
+const WRITES_NOTES: &str = r#"echo '{"type":"result","text":"Coupons of 6 to 12 characters now pass."}'"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_office_hands_work_to_another_and_continues_from_its_outcome() {
+    let mut nova = Nova::start_with(|config| {
+        let script = |text: &str| vec!["sh".to_owned(), "-c".to_owned(), text.to_owned()];
+        for office in &mut config.offices {
+            let runtime = office.runtime.as_mut().unwrap();
+            match office.name.as_str() {
+                "maker" => runtime.command = script(HANDS_OFF),
+                "writer" => runtime.command = script(WRITES_NOTES),
+                _ => {}
+            }
+        }
+    })
+    .await;
+    let thread = nova.say("eng", "alice", "@maker fix the coupon field and ship it").await;
+    let messages = nova.results(&thread, 3).await;
+    let texts: Vec<(String, String)> =
+        messages.iter().filter(|m| m.kind != "progress").map(|m| (m.kind.clone(), m.body.clone())).collect();
+    let shown: Vec<&str> = texts.iter().map(|(_, body)| body.as_str()).collect();
+    assert!(
+        shown.contains(&"**maker** hands work to **writer**: write the release notes for the coupon fix"),
+        "{shown:#?}"
+    );
+    assert!(
+        shown.contains(&"**writer** is done with what **maker** handed over; **maker** takes it from here."),
+        "{shown:#?}"
+    );
+    let results: Vec<&str> = texts.iter().filter(|(kind, _)| kind == "result").map(|(_, body)| body.as_str()).collect();
+    assert_eq!(
+        results,
+        [
+            "Fixed the coupons; writer does the notes.",
+            "Coupons of 6 to 12 characters now pass.",
+            "Shipped, with notes from writer: Coupons of 6 to 12 characters now pass."
+        ]
+    );
+    // Each prompt ran where it belonged, and the writer's was linked to maker's run.
+    let prompts = nova.prompts(&thread).await;
+    let offices: Vec<&str> = prompts.iter().map(|p| p.office.as_str()).collect();
+    assert_eq!(offices, ["maker", "writer", "maker"]);
+    assert_eq!(prompts[1].handoff_from.as_deref(), Some(prompts[0].run_id.as_str()));
+    assert_eq!((prompts[1].author.as_str(), prompts[2].author.as_str()), ("maker", "writer"));
+    let refused = std::fs::read_to_string(nova.data_dir.path().join("offices/maker/workspace/refused.txt")).unwrap();
+    assert!(refused.contains("an office cannot hand work to itself"), "{refused}");
+    nova.finish().await;
+}

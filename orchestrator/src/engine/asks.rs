@@ -95,7 +95,11 @@ impl Engine {
         }
     }
 
-    async fn running_prompt(&self, office: &offices::Model, run_id: &str) -> anyhow::Result<Option<prompts::Model>> {
+    pub(super) async fn running_prompt(
+        &self,
+        office: &offices::Model,
+        run_id: &str,
+    ) -> anyhow::Result<Option<prompts::Model>> {
         Ok(self
             .store
             .prompt_by_run(run_id)

@@ -17,7 +17,9 @@ impl Engine {
         };
         let (kind, text, context) = match &incoming.event {
             InboundEvent::Message { text, context } => (InboundKind::Message, text.clone(), context.clone()),
-            InboundEvent::Action { .. } => (InboundKind::Action, String::new(), Vec::new()),
+            InboundEvent::Action { .. } | InboundEvent::Handoff { .. } => {
+                (InboundKind::Action, String::new(), Vec::new())
+            }
         };
         let recorded = self
             .store
@@ -78,6 +80,17 @@ impl Engine {
                 }
                 if self.config.office(office).is_none() {
                     return Ok(Err(Refusal::UnknownOffice(office.clone())));
+                }
+            }
+            InboundEvent::Handoff { to, text, .. } => {
+                if self.config.office(to).is_none() {
+                    return Ok(Err(Refusal::UnknownOffice(to.clone())));
+                }
+                if text.trim().is_empty() {
+                    return Ok(Err(Refusal::EmptyMessage));
+                }
+                if text.chars().count() > MAX_MESSAGE_CHARS {
+                    return Ok(Err(Refusal::TooLong(MAX_MESSAGE_CHARS)));
                 }
             }
         }
@@ -243,6 +256,7 @@ impl Engine {
                             author: row.author.clone(),
                             text,
                             state: PromptState::Held,
+                            handoff_from: None,
                         });
                     }
                     None => {
@@ -270,9 +284,35 @@ impl Engine {
                             author: row.author.clone(),
                             text,
                             state: PromptState::Unrouted,
+                            handoff_from: None,
                         });
                     }
                 }
+            }
+            InboundEvent::Handoff { from_run, to, text, returning } => {
+                let body = if returning {
+                    texts::handoff_returned(&row.author, &to)
+                } else {
+                    texts::handed_off(&row.author, &to, &text)
+                };
+                effects.replies.push(Reply { thread_id: row.thread_id.clone(), kind: "text", body, card: None });
+                let run_id = uuid::Uuid::new_v4().to_string();
+                effects.audit.push(store::AuditEntry {
+                    actor: row.author.clone(),
+                    office: Some(to.clone()),
+                    run_id: Some(run_id.clone()),
+                    action: if returning { "handoff_returned" } else { "handoff" },
+                    details: serde_json::json!({"thread": row.thread_id, "from_run": from_run}),
+                });
+                effects.prompt = Some(NewPrompt {
+                    run_id,
+                    thread_id: row.thread_id.clone(),
+                    office: to,
+                    author: row.author.clone(),
+                    text,
+                    state: PromptState::Held,
+                    handoff_from: (!returning).then_some(from_run),
+                });
             }
             InboundEvent::Action { message_id, action: CardAction::Pick { office } } => {
                 let card_message = self.store.message(message_id).await?.context("picked card vanished")?;

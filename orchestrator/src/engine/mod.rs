@@ -41,7 +41,7 @@ use crate::service_key::{KeyError, ServiceKey};
 pub use asks::{ApprovalAsk, AskRefusal, CredentialAsk, ProvideRefusal, VaultEntry};
 pub use prewarm::{Prewarm, WarmSignal};
 pub use runs::EventRefusal;
-pub use runs::{StopRefusal, may_stop, session_name};
+pub use runs::{HandoffAsk, MAX_HANDOFFS_PER_RUN, StopRefusal, may_stop, session_name};
 pub use views::{MessageView, OfficeView, ThreadView, Update};
 
 use crate::config::Config;
@@ -98,6 +98,15 @@ pub enum InboundEvent {
     },
     /// A button on a card.
     Action { message_id: i64, action: CardAction },
+    /// An office hands work to another (`to`), or (`returning`) a handed-over run's
+    /// outcome goes back to the office that handed it. The author is the office.
+    Handoff {
+        from_run: String,
+        to: String,
+        text: String,
+        #[serde(default)]
+        returning: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -16,6 +16,18 @@ pub enum EventRefusal {
     UnknownRun,
 }
 
+/// How much work one run may hand to other offices: a runaway agent cannot flood
+/// the fleet.
+pub const MAX_HANDOFFS_PER_RUN: u64 = 5;
+
+/// An office's request to hand work to another.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HandoffAsk {
+    pub to: String,
+    pub prompt: String,
+}
+
 /// Why a stop was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StopRefusal {
@@ -247,6 +259,90 @@ impl Engine {
         }
     }
 
+    /// An office hands work to another: a prompt for `to` in the same thread, whose
+    /// outcome comes back to this office's session when it ends. Asked by the office
+    /// (its token and a run it is running); at most [`MAX_HANDOFFS_PER_RUN`] per run.
+    pub async fn hand_off(
+        &self,
+        token: &str,
+        run_id: &str,
+        ask: HandoffAsk,
+    ) -> anyhow::Result<Result<String, AskRefusal>> {
+        use sha2::Digest as _;
+        let office = match self.authenticate_office(token).await? {
+            Ok(office) => office,
+            Err(error) => return Ok(Err(AskRefusal::BadKey(error))),
+        };
+        let Some(prompt) = self.running_prompt(&office, run_id).await? else {
+            return Ok(Err(AskRefusal::UnknownRun(run_id.to_owned())));
+        };
+        if ask.to == office.name {
+            return Ok(Err(AskRefusal::Invalid("an office cannot hand work to itself".to_owned())));
+        }
+        if self.config.office(&ask.to).is_none() {
+            let known: Vec<&str> =
+                self.config.offices.iter().map(|o| o.name.as_str()).filter(|name| *name != office.name).collect();
+            return Ok(Err(AskRefusal::Invalid(format!(
+                "there is no office `{}` (offices: {})",
+                ask.to,
+                known.join(", ")
+            ))));
+        }
+        if self.store.count_handoffs(run_id).await? >= MAX_HANDOFFS_PER_RUN {
+            let message = format!("a run may hand over at most {MAX_HANDOFFS_PER_RUN} pieces of work");
+            return Ok(Err(AskRefusal::Invalid(message)));
+        }
+        let Some(thread) = self.store.thread(&prompt.thread_id).await? else {
+            return Ok(Err(AskRefusal::UnknownRun(run_id.to_owned())));
+        };
+        let incoming = Incoming {
+            surface: thread.surface,
+            channel: thread.channel,
+            thread: ThreadRef::Existing(thread.id),
+            author: office.name.clone(),
+            // A repeated ask (the office retried) is the same handoff.
+            dedupe_key: format!(
+                "handoff:{run_id}:{}",
+                hex::encode(&sha2::Sha256::digest(format!("{}\n{}", ask.to, ask.prompt))[..8])
+            ),
+            event: InboundEvent::Handoff {
+                from_run: run_id.to_owned(),
+                to: ask.to.clone(),
+                text: ask.prompt,
+                returning: false,
+            },
+        };
+        match self.accept(incoming).await? {
+            Ok(_) => Ok(Ok(ask.to)),
+            Err(refusal) => Ok(Err(AskRefusal::Invalid(refusal.to_string()))),
+        }
+    }
+
+    /// A handed-over run ended: its outcome goes back to the office that handed it
+    /// over, as a prompt in the same session.
+    async fn return_handoff(&self, office: &str, prompt: &prompts::Model, outcome: &str) -> anyhow::Result<()> {
+        let Some(from_run) = &prompt.handoff_from else { return Ok(()) };
+        let Some(origin) = self.store.prompt_by_run(from_run).await? else { return Ok(()) };
+        let Some(thread) = self.store.thread(&prompt.thread_id).await? else { return Ok(()) };
+        let incoming = Incoming {
+            surface: thread.surface,
+            channel: thread.channel,
+            thread: ThreadRef::Existing(thread.id),
+            author: office.to_owned(),
+            dedupe_key: format!("handoff-return:{}", prompt.run_id),
+            event: InboundEvent::Handoff {
+                from_run: prompt.run_id.clone(),
+                to: origin.office,
+                text: texts::handoff_result(office, outcome),
+                returning: true,
+            },
+        };
+        if let Err(refusal) = self.accept(incoming).await? {
+            tracing::warn!(run = prompt.run_id, "the handoff's outcome could not go back: {refusal}");
+        }
+        Ok(())
+    }
+
     /// A stop from a progress card's button: the card's run.
     pub async fn stop_card(&self, message_id: i64, user: &str) -> anyhow::Result<Result<(), StopRefusal>> {
         let run = self.store.message(message_id).await?.filter(|m| m.kind == "progress").and_then(|m| m.run_id);
@@ -367,6 +463,7 @@ impl Engine {
         self.record(office, office, Some(&prompt.run_id), action, details).await;
         self.publish_message(&channel, edited);
         self.publish_message(&channel, posted);
+        self.return_handoff(office, prompt, &body).await?;
         self.applied.lock().expect("applied lock").remove(&prompt.run_id);
         self.work.notify_one();
         Ok(())

@@ -106,6 +106,8 @@ pub mod prompts {
         pub created_at: i64,
         pub dispatched_at: Option<i64>,
         pub finished_at: Option<i64>,
+        /// The run that handed this prompt over (another office's): its result goes back.
+        pub handoff_from: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

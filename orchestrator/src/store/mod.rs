@@ -408,6 +408,12 @@ impl Store {
             .await?)
     }
 
+    /// How many prompts run `run_id` has handed to other offices.
+    pub async fn count_handoffs(&self, run_id: &str) -> anyhow::Result<u64> {
+        use sea_orm::PaginatorTrait;
+        Ok(prompts::Entity::find().filter(prompts::Column::HandoffFrom.eq(run_id)).count(&self.db).await?)
+    }
+
     pub async fn prompt_by_run(&self, run_id: &str) -> anyhow::Result<Option<prompts::Model>> {
         Ok(prompts::Entity::find().filter(prompts::Column::RunId.eq(run_id)).one(&self.db).await?)
     }
@@ -721,6 +727,7 @@ async fn apply_one_inbound(
             created_at: Set(now),
             dispatched_at: Set(None),
             finished_at: Set(None),
+            handoff_from: Set(prompt.handoff_from.clone()),
         })
         .exec_without_returning(txn)
         .await?;
@@ -1060,6 +1067,8 @@ pub struct NewPrompt {
     pub author: String,
     pub text: String,
     pub state: PromptState,
+    /// A handoff: the run it came from, whose office gets the result.
+    pub handoff_from: Option<String>,
 }
 
 #[derive(Debug)]
