@@ -59,6 +59,7 @@ async fn an_inbound_event_is_processed_once() {
             author: "alice".into(),
             text: "fix".into(),
             state: PromptState::Held,
+            handoff_from: None,
         }),
         ..Default::default()
     };
@@ -148,6 +149,7 @@ async fn a_prompt_moves_only_from_the_state_it_is_in() {
                     author: "a".into(),
                     text: "x".into(),
                     state: PromptState::Held,
+                    handoff_from: None,
                 }),
                 ..Default::default()
             },

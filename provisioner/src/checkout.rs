@@ -42,6 +42,7 @@ pub async fn prepare(
     session: &str,
     office: &str,
     proxied: Option<(String, String)>,
+    isolated: bool,
 ) -> anyhow::Result<Option<Checkout>> {
     let Some(url) = &repo.url else {
         return Ok(None);
@@ -52,7 +53,8 @@ pub async fn prepare(
     }
     // The proxy's address changes with every daemon: rewritten each run, outside the
     // workspace (so never in a snapshot), and read by git through `include.path`.
-    let git_config = scratch.join("gitconfig");
+    let git_config = scratch.join("git").join(format!("{}.config", repo.name));
+    std::fs::create_dir_all(scratch.join("git")).with_context(|| format!("cannot create {}", scratch.display()))?;
     let rewrite = match &proxied {
         Some((proxy, upstream_url)) => format!(
             "[url \"{}/\"]\n\tinsteadOf = {}/\n",
@@ -81,6 +83,9 @@ pub async fn prepare(
     }
 
     let branch = session_branch(session);
+    if isolated {
+        return worktree(workspace, &dir, repo, session, &branch).await.map(Some);
+    }
     let current = git(&dir, &["symbolic-ref", "--quiet", "--short", "HEAD"]).await.unwrap_or_default();
     if current.trim() != branch {
         let dirty = !git(&dir, &["status", "--porcelain"]).await.unwrap_or_default().trim().is_empty();
@@ -105,6 +110,36 @@ pub async fn prepare(
         }
     }
     Ok(Some(Checkout { dir, branch }))
+}
+
+/// A session's own worktree, `worktrees/{session}/{name}`, on its branch: how an office
+/// that works on several sessions at once keeps them apart.
+async fn worktree(
+    workspace: &Path,
+    clone: &Path,
+    repo: &RepoContext,
+    session: &str,
+    branch: &str,
+) -> anyhow::Result<Checkout> {
+    let dir = workspace.join("worktrees").join(session).join(&repo.name);
+    if dir.join(".git").exists() {
+        return Ok(Checkout { dir, branch: branch.to_owned() });
+    }
+    let path = dir.display().to_string();
+    let local = git(clone, &["rev-parse", "--verify", "--quiet", &format!("refs/heads/{branch}")]).await.is_ok();
+    let remote = format!("origin/{branch}");
+    let on_remote = git(clone, &["rev-parse", "--verify", "--quiet", &format!("refs/remotes/{remote}")]).await.is_ok();
+    let start = format!("origin/{}", repo.default_branch);
+    if local {
+        git(clone, &["worktree", "add", "--quiet", &path, branch]).await?;
+    } else if on_remote {
+        git(clone, &["worktree", "add", "--quiet", "--track", "-b", branch, &path, &remote]).await?;
+    } else {
+        git(clone, &["worktree", "add", "--quiet", "--no-track", "-b", branch, &path, &start]).await.with_context(
+            || format!("the repo has no branch `{}` to start from (its `branch` in nova.toml)", repo.default_branch),
+        )?;
+    }
+    Ok(Checkout { dir, branch: branch.to_owned() })
 }
 
 /// Runs git in `dir` with a clean environment (no terminal prompts, no user config);
@@ -146,9 +181,12 @@ pub fn brief(
     let mut text = format!("You are {office}, an office of Nova, working for the people in a chat thread.\n\n");
     match (repo, checkout) {
         (Some(repo), Some(checkout)) => text.push_str(&format!(
-            "The thread is about the repo **{}**. It is checked out in `repos/{}` on the branch `{}` (started from `{}`): \
+            "The thread is about the repo **{}**. It is checked out in `{}` on the branch `{}` (started from `{}`): \
              commit your changes there; push only that branch, and ask for approval first.\n\n",
-            repo.name, repo.name, checkout.branch, repo.default_branch
+            repo.name,
+            checkout.dir.display(),
+            checkout.branch,
+            repo.default_branch
         )),
         (Some(repo), None) => text.push_str(&format!(
             "The thread is about the repo **{}**, which has no url in nova.toml, so there is no checkout of it.\n\n",
@@ -203,6 +241,80 @@ mod tests {
         ];
         let brief = brief("maker", Some(&repo), Some(&checkout), &transcript, "also handle expired codes", "bob");
         insta::assert_snapshot!(brief);
+    }
+
+    fn git_in(dir: &Path, args: &[&str]) -> String {
+        let output = std::process::Command::new("git").args(args).current_dir(dir).output().unwrap();
+        assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    }
+
+    /// A bare remote with `main` holding one file.
+    fn remote(dir: &Path) -> RepoContext {
+        let remote = dir.join("remote.git");
+        let seed = dir.join("seed");
+        git_in(dir, &["init", "--quiet", "--bare", "--initial-branch=main", remote.to_str().unwrap()]);
+        git_in(dir, &["init", "--quiet", "--initial-branch=main", seed.to_str().unwrap()]);
+        std::fs::write(seed.join("README"), "v1\n").unwrap();
+        git_in(&seed, &["add", "."]);
+        git_in(&seed, &["-c", "user.name=a", "-c", "user.email=a@x", "commit", "--quiet", "-m", "v1"]);
+        git_in(&seed, &["push", "--quiet", remote.to_str().unwrap(), "main"]);
+        RepoContext {
+            name: "shop".into(),
+            url: Some(remote.display().to_string()),
+            default_branch: "main".into(),
+            upstream: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn sessions_get_their_own_branch_and_keep_their_work_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = remote(dir.path());
+        let (workspace, scratch) = (dir.path().join("ws"), dir.path().join("ws.tmp"));
+        std::fs::create_dir_all(&scratch).unwrap();
+        let first = prepare(&workspace, &scratch, &repo, "s-1", "maker", None, false).await.unwrap().unwrap();
+        assert_eq!((first.dir.clone(), first.branch.as_str()), (workspace.join("repos/shop"), "nova/s-1"));
+        assert_eq!(git_in(&first.dir, &["config", "user.name"]), "maker");
+        std::fs::write(first.dir.join("README"), "s-1 was here\n").unwrap();
+
+        // Another session: the first one's unfinished work is stashed, not carried over.
+        let second = prepare(&workspace, &scratch, &repo, "s-2", "maker", None, false).await.unwrap().unwrap();
+        assert_eq!(second.branch, "nova/s-2");
+        assert_eq!(std::fs::read_to_string(second.dir.join("README")).unwrap(), "v1\n");
+        assert!(git_in(&second.dir, &["stash", "list"]).contains("nova: nova/s-1 left unfinished"));
+
+        // Back to the first: its branch again, fetched from a remote that moved on.
+        let again = prepare(&workspace, &scratch, &repo, "s-1", "maker", None, false).await.unwrap().unwrap();
+        assert_eq!(git_in(&again.dir, &["symbolic-ref", "--short", "HEAD"]), "nova/s-1");
+
+        // Side by side: each session in a worktree of its own.
+        let a = prepare(&workspace, &scratch, &repo, "s-3", "maker", None, true).await.unwrap().unwrap();
+        let b = prepare(&workspace, &scratch, &repo, "s-4", "maker", None, true).await.unwrap().unwrap();
+        assert_eq!(a.dir, workspace.join("worktrees/s-3/shop"));
+        assert_ne!(a.dir, b.dir);
+        assert_eq!(git_in(&b.dir, &["symbolic-ref", "--short", "HEAD"]), "nova/s-4");
+        let again = prepare(&workspace, &scratch, &repo, "s-3", "maker", None, true).await.unwrap().unwrap();
+        assert_eq!(again.dir, a.dir);
+    }
+
+    #[tokio::test]
+    async fn git_goes_through_the_office_proxy_and_the_credential_never_lands_in_git_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut repo = remote(dir.path());
+        let (workspace, scratch) = (dir.path().join("ws"), dir.path().join("ws.tmp"));
+        std::fs::create_dir_all(&scratch).unwrap();
+        // The proxy stands for the upstream `https://git.example.com`; the remote's real
+        // path is reached through it (a rewrite to a local path, here).
+        let remote_dir = dir.path().join("remote.git");
+        repo.url = Some("https://git.example.com/remote.git".into());
+        let proxied = Some((dir.path().display().to_string(), "https://git.example.com".to_owned()));
+        let checkout = prepare(&workspace, &scratch, &repo, "s-1", "maker", proxied, false).await.unwrap().unwrap();
+        assert_eq!(std::fs::read_to_string(checkout.dir.join("README")).unwrap(), "v1\n");
+        assert!(remote_dir.exists());
+        let config = std::fs::read_to_string(checkout.dir.join(".git/config")).unwrap();
+        assert!(config.contains("url = https://git.example.com/remote.git"), "{config}");
+        assert!(!config.contains("insteadOf"), "the rewrite lives outside the workspace: {config}");
     }
 
     #[test]

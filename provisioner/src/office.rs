@@ -103,6 +103,8 @@ struct Office {
     sealed: std::sync::atomic::AtomicBool,
     /// Where run events go.
     sink: Arc<EventSink>,
+    /// Held while a run's repo is cloned, fetched or checked out.
+    git: Mutex<()>,
 }
 
 /// Runs the daemon until stdin closes (with `--exit-with-stdin`) or the process is
@@ -151,6 +153,7 @@ async fn open_office(args: ServeArgs, token: String, compression: Option<i32>) -
         compression,
         sealed: false.into(),
         sink: Arc::new(EventSink::new(&args, token.clone())),
+        git: Mutex::new(()),
     });
     tokio::spawn(run_queue(runs, office.clone()));
 
@@ -427,26 +430,68 @@ async fn stop_run(
     Ok(StatusCode::ACCEPTED)
 }
 
-/// Runs prompts one at a time, in the order Nova sent them.
+/// Runs prompts in the order Nova sent them: a session's one after another, and as
+/// many sessions at once as the office's concurrency allows (one, by default).
 async fn run_queue(mut runs: mpsc::UnboundedReceiver<RunRequest>, office: Arc<Office>) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(0));
+    let mut granted = 0;
+    // The sessions with a run going, and what waits behind it.
+    let lanes: Arc<std::sync::Mutex<HashMap<String, std::collections::VecDeque<RunRequest>>>> = Arc::default();
     while let Some(run) = runs.recv().await {
-        let control = office.controls.lock().expect("controls lock").get(&run.run_id).cloned().unwrap_or_default();
-        if !control.claim() {
-            continue; // stopped while queued: already reported
+        let wanted = run.runtime.concurrency.max(1) as usize;
+        if wanted > granted {
+            slots.add_permits(wanted - granted);
+            granted = wanted;
         }
-        let mut emitter = Emitter { sink: &office.sink, run_id: &run.run_id, seq: 0 };
-        emitter.emit(RunEvent::Started).await;
-        let outcome = execute(&run, &office, &control, &mut emitter).await;
-        match outcome {
-            Ok(Ended::Reported) => {}
-            Ok(Ended::Stopped) => {
-                let by = control.by.get().cloned().unwrap_or_else(|| "someone".to_owned());
-                emitter.emit(RunEvent::Stopped { by }).await;
+        let session = session_of(&run);
+        {
+            let mut lanes = lanes.lock().expect("lanes lock");
+            if let Some(waiting) = lanes.get_mut(&session) {
+                waiting.push_back(run);
+                continue;
             }
-            Err(error) => emitter.emit(RunEvent::Failed { error: format!("{error:#}") }).await,
+            lanes.insert(session.clone(), std::collections::VecDeque::new());
         }
-        office.controls.lock().expect("controls lock").remove(&run.run_id);
+        let (office, slots, lanes) = (office.clone(), slots.clone(), lanes.clone());
+        tokio::spawn(async move {
+            let mut next = Some(run);
+            while let Some(run) = next {
+                {
+                    let _slot = slots.acquire().await.expect("the slots are never closed");
+                    run_one(&run, &office).await;
+                }
+                let mut lanes = lanes.lock().expect("lanes lock");
+                next = lanes.get_mut(&session).and_then(|waiting| waiting.pop_front());
+                if next.is_none() {
+                    lanes.remove(&session);
+                }
+            }
+        });
     }
+}
+
+fn session_of(run: &RunRequest) -> String {
+    if run.session.is_empty() { run.run_id.clone() } else { run.session.clone() }
+}
+
+/// One run, start to end, reported to Nova.
+async fn run_one(run: &RunRequest, office: &Arc<Office>) {
+    let control = office.controls.lock().expect("controls lock").get(&run.run_id).cloned().unwrap_or_default();
+    if !control.claim() {
+        return; // stopped while queued: already reported
+    }
+    let mut emitter = Emitter { sink: &office.sink, run_id: &run.run_id, seq: 0 };
+    emitter.emit(RunEvent::Started).await;
+    match execute(run, office, &control, &mut emitter).await {
+        Ok(Ended::Reported) => {}
+        Ok(Ended::Stopped) => {
+            let by = control.by.get().cloned().unwrap_or_else(|| "someone".to_owned());
+            emitter.emit(RunEvent::Stopped { by }).await;
+        }
+        Err(error) => emitter.emit(RunEvent::Failed { error: format!("{error:#}") }).await,
+    }
+    office.controls.lock().expect("controls lock").remove(&run.run_id);
+    let _ = std::fs::remove_dir_all(crate::sandbox::scratch_dir(&office.args.workspace).join("runs").join(&run.run_id));
 }
 
 /// How a run ended, when nothing went wrong.
@@ -488,7 +533,7 @@ async fn execute(
     std::fs::create_dir_all(&scratch).with_context(|| format!("cannot create {}", scratch.display()))?;
     let cli = office_cli(&exe, &scratch)?;
 
-    let session = if run.session.is_empty() { run.run_id.clone() } else { run.session.clone() };
+    let session = session_of(run);
     let checkout = match &run.repo {
         Some(repo) => {
             let proxied = match &repo.upstream {
@@ -502,8 +547,15 @@ async fn execute(
                 }
                 None => None,
             };
+            let isolated = run.runtime.concurrency > 1;
+            let prepare = async {
+                // One checkout at a time: sessions share the clone's refs and index.
+                let _git = office.git.lock().await;
+                crate::checkout::prepare(&args.workspace, &scratch, repo, &session, &args.office, proxied, isolated)
+                    .await
+            };
             let prepared = tokio::select! {
-                prepared = crate::checkout::prepare(&args.workspace, &scratch, repo, &session, &args.office, proxied) => prepared,
+                prepared = prepare => prepared,
                 () = control.cancel.cancelled() => return Ok(Ended::Stopped),
             };
             let prepared = prepared.with_context(|| format!("cannot check out {}", repo.name))?;
@@ -530,10 +582,12 @@ async fn execute(
         &run.author,
     );
     // The thread, for runtimes that read files: outside the workspace, rewritten per run.
-    let transcript_file = scratch.join("transcript.json");
+    let run_dir = scratch.join("runs").join(&run.run_id);
+    std::fs::create_dir_all(&run_dir).with_context(|| format!("cannot create {}", run_dir.display()))?;
+    let transcript_file = run_dir.join("transcript.json");
     std::fs::write(&transcript_file, serde_json::to_vec_pretty(&run.transcript)?)
         .with_context(|| format!("cannot write {}", transcript_file.display()))?;
-    let brief_file = scratch.join("brief.md");
+    let brief_file = run_dir.join("brief.md");
     std::fs::write(&brief_file, &brief).with_context(|| format!("cannot write {}", brief_file.display()))?;
     let workdir = checkout.as_ref().map_or(args.workspace.clone(), |c| c.dir.clone());
     let proxy = format!("{}/proxy", office.agent_api);

@@ -154,6 +154,14 @@ pub struct RuntimeSpec {
     /// How to read the runtime's stdout: Nova's JSON lines, or an agent CLI's own stream.
     #[serde(default)]
     pub output: crate::presets::OutputFormat,
+    /// How many sessions the office runs at once (a session's own runs are always one
+    /// after another). Above 1, each session works in a git worktree of its own.
+    #[serde(default = "one")]
+    pub concurrency: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// Nova → office on every wake: files rendered from live config (SOUL.md, AGENTS.md)

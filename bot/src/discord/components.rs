@@ -254,7 +254,7 @@ mod tests {
     }
 
     #[test]
-    fn progress_is_a_checklist_without_buttons() {
+    fn a_running_progress_card_has_a_stop_button() {
         let card = Card::Progress {
             office: "maker".into(),
             status: RunStatus::Working,

@@ -214,7 +214,7 @@ mod tests {
     }
 
     #[test]
-    fn progress_is_a_checklist_without_buttons() {
+    fn a_running_progress_card_has_a_stop_button() {
         let objectives =
             vec![Objective { text: "reproduce".into(), done: true }, Objective { text: "fix".into(), done: false }];
         let card = Card::Progress {
@@ -224,6 +224,14 @@ mod tests {
             lines: vec!["running tests".into()],
         };
         insta::assert_json_snapshot!(round_trips(blocks(10, &card.fallback_text(), Some(&card))));
+    }
+
+    #[test]
+    fn a_finished_progress_card_has_no_stop_button() {
+        for status in [RunStatus::Done, RunStatus::Failed, RunStatus::Stopped] {
+            let card = Card::Progress { office: "maker".into(), status, objectives: vec![], lines: vec![] };
+            assert_eq!(blocks(10, &card.fallback_text(), Some(&card)).len(), 1);
+        }
     }
 
     #[test]

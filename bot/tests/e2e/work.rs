@@ -167,7 +167,25 @@ async fn the_built_in_agent_fixes_the_repo_runs_its_tests_and_pushes_its_branch_
     let last = conversation(&requests[5]);
     assert!(last.contains("ok: 10 characters"), "the tests ran after the edit: {last}");
     assert!(last.contains("tool: approved by carol"), "{last}");
-    assert_eq!(requests[0]["tools"].as_array().unwrap().len(), 11);
+    let tools: Vec<&str> =
+        requests[0]["tools"].as_array().unwrap().iter().map(|t| t["function"]["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        tools,
+        [
+            "read_file",
+            "write_file",
+            "edit_file",
+            "list_files",
+            "grep",
+            "run",
+            "request_approval",
+            "request_credential",
+            "call_upstream",
+            "handoff",
+            "load_skill",
+            "report"
+        ]
+    );
 
     // The progress card ticked its objectives; the run's usage is in the audit trail.
     let progress = messages.iter().find(|m| m.kind == "progress").unwrap();
@@ -388,5 +406,44 @@ async fn an_office_hands_work_to_another_and_continues_from_its_outcome() {
     assert_eq!((prompts[1].author.as_str(), prompts[2].author.as_str()), ("maker", "writer"));
     let refused = std::fs::read_to_string(nova.data_dir.path().join("offices/maker/workspace/refused.txt")).unwrap();
     assert!(refused.contains("an office cannot hand work to itself"), "{refused}");
+    nova.finish().await;
+}
+
+/// Waits (up to 20 s) until two sessions' runs are going at once, then reports where
+/// it worked: run one at a time, the first would give up waiting for the second.
+const MEETS_THE_OTHER_SESSION: &str = r#"
+touch "$NOVA_WORKSPACE/started-$NOVA_SESSION"
+for _ in $(seq 400); do
+  [ "$(ls "$NOVA_WORKSPACE" | grep -c '^started-')" -ge 2 ] && break
+  sleep 0.05
+done
+[ "$(ls "$NOVA_WORKSPACE" | grep -c '^started-')" -ge 2 ] || { echo "ran alone" >&2; exit 7; }
+printf '{"type":"result","text":"worked in %s"}\n' "${NOVA_REPO_DIR#$NOVA_WORKSPACE/}"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_office_with_concurrency_works_on_two_sessions_at_once_in_worktrees_of_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = payments_remote(dir.path());
+    let mut nova = Nova::start_with(|config| {
+        agent_workspace(config, &remote, "http://127.0.0.1:9/v1", false);
+        let maker = &mut config.offices[0];
+        maker.concurrency = 2;
+        maker.runtime.as_mut().unwrap().command = vec!["sh".into(), "-c".into(), MEETS_THE_OTHER_SESSION.into()];
+    })
+    .await;
+    let first = nova.say("eng", "alice", "@maker fix the coupon field in payments-api").await;
+    let second = nova.say("eng", "bob", "@maker add gift cards to payments-api").await;
+    let mut places = Vec::new();
+    for thread in [&first, &second] {
+        let messages = nova.results(thread, 1).await;
+        let result = messages.iter().find(|m| m.kind == "result").map(|m| m.body.clone());
+        places.push(result.unwrap_or_else(|| panic!("{}", crate::harness::transcript(&messages))));
+    }
+    let expected: Vec<String> = [&first, &second]
+        .iter()
+        .map(|thread| format!("worked in worktrees/{}/payments-api", orchestrator::engine::session_name(thread)))
+        .collect();
+    assert_eq!(places, expected);
     nova.finish().await;
 }

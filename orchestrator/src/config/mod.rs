@@ -106,6 +106,8 @@ struct RawOffice {
     runtime: Option<Runtime>,
     #[serde(default, with = "humantime_serde")]
     idle_timeout: Option<Duration>,
+    /// How many sessions it works on at once (each in its own worktree).
+    concurrency: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -168,6 +170,9 @@ pub struct Office {
     /// … and this long if a prompt woke it unannounced: nothing will warn of the next
     /// one either, so staying up is what keeps its people from waiting.
     pub idle_timeout_without_signals: Duration,
+    /// How many sessions it works on at once; 1 (the default) is one run at a time.
+    /// Above 1, each session works in a worktree of its own.
+    pub concurrency: u32,
 }
 
 impl Office {
@@ -813,6 +818,12 @@ impl Validator<'_> {
                 },
                 None => None,
             };
+            if let Some(concurrency) = &office.concurrency
+                && !(1..=16).contains(concurrency.get_ref())
+            {
+                let message = format!("office `{name}` has concurrency {}, expected 1 to 16", concurrency.get_ref());
+                return self.error(concurrency.span(), message);
+            }
             offices.push(Office {
                 name,
                 role: office.role.clone(),
@@ -829,6 +840,7 @@ impl Validator<'_> {
                 idle_timeout_without_signals: office
                     .idle_timeout
                     .unwrap_or(raw.provisioner.idle_timeout_without_signals),
+                concurrency: office.concurrency.as_ref().map_or(1, |c| *c.get_ref()),
             });
         }
         self.check_chain_of_command(&raw.offices)?;

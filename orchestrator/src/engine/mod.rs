@@ -55,8 +55,9 @@ use crate::texts::{self, Card, RunStatus};
 
 /// How long a replica's hold on a waking or running office lasts without renewal.
 const LEASE: Duration = Duration::from_secs(30);
-/// Prompts an office holds at once: the one it runs and the next one.
-const OFFICE_SLOTS: u64 = 2;
+/// How many prompts an office holds beyond those it may run at once: one ready to start
+/// the moment a run ends. The rest wait in Nova, where a burst costs nothing.
+const READY_PROMPTS: u64 = 1;
 /// How long a failed office waits before Nova tries to wake it again.
 const FAILED_RETRY: Duration = Duration::from_secs(30);
 /// The office loop's safety-net tick, for work from other replicas and for timers.

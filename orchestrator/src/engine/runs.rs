@@ -58,11 +58,15 @@ pub fn session_name(thread_id: &str) -> String {
 
 impl Engine {
     /// Sends the office its held prompts, oldest first.
-    /// Only as many as keep the office busy: one running and one ready to start the
-    /// moment it ends. The rest wait here, where a burst costs nothing until their turn.
+    /// Only as many as keep the office busy: as many running as its concurrency allows
+    /// and one ready to start the moment a run ends. The rest wait here, where a burst
+    /// costs nothing until their turn.
     pub(super) async fn dispatch_held(self: &Arc<Self>, office: &offices::Model) -> anyhow::Result<()> {
+        let Some(config) = self.config.office(&office.name) else {
+            return Ok(());
+        };
         let in_flight = self.store.count_prompts(&office.name, &[PromptState::Dispatched]).await?;
-        let room = OFFICE_SLOTS.saturating_sub(in_flight);
+        let room = (u64::from(config.concurrency) + READY_PROMPTS).saturating_sub(in_flight);
         if room == 0 {
             return Ok(());
         }
@@ -70,9 +74,6 @@ impl Engine {
         if held.is_empty() {
             return Ok(());
         }
-        let Some(config) = self.config.office(&office.name) else {
-            return Ok(());
-        };
         let attached = {
             let attached = self.attached.lock().expect("attached lock");
             attached
@@ -135,6 +136,7 @@ impl Engine {
                     timeout_secs: runtime.timeout.as_secs().max(1),
                     sandbox: runtime.sandbox.clone(),
                     output: runtime.output.unwrap_or_default(),
+                    concurrency: config.concurrency,
                 },
             };
             let sent = self.http.post(format!("{endpoint}/runs")).bearer_auth(&token).json(&request).send().await;
