@@ -306,7 +306,17 @@ impl Nova {
     /// Waits until `check` returns something, re-checking after every update Nova
     /// publishes (and at least every engine tick).
     pub async fn eventually<T>(&mut self, what: &str, check: impl AsyncFn(&Self) -> Option<T>) -> T {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
+        self.eventually_within(PATIENCE, what, check).await
+    }
+
+    /// [`Nova::eventually`] with a guard of its own: for a real model on a CPU.
+    pub async fn eventually_within<T>(
+        &mut self,
+        patience: Duration,
+        what: &str,
+        check: impl AsyncFn(&Self) -> Option<T>,
+    ) -> T {
+        let deadline = tokio::time::Instant::now() + patience;
         loop {
             if let Some(found) = check(self).await {
                 return found;

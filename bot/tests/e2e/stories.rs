@@ -313,7 +313,10 @@ async fn a_failing_runtime_is_reported_in_the_thread() {
     no such file: cart.ts
     ");
     let progress = nova.messages(&thread).await.into_iter().find(|m| m.kind == "progress").unwrap();
-    assert_eq!(progress.body, "**maker** stopped with an error.\n\n> looking");
+    assert_eq!(
+        progress.body,
+        "**maker** stopped with an error.\n\n> storefront has no url in nova.toml: working without a checkout\n> looking"
+    );
     nova.finish().await;
 }
 
@@ -376,19 +379,20 @@ async fn an_office_that_dies_mid_run_keeps_its_workspace_and_reruns_the_prompt()
     let thread = nova.say("eng", "alice", "@maker migrate the cart table").await;
     let messages = nova.results(&thread, 1).await;
     insta::assert_snapshot!(transcript(&messages), @r"
-    alice [text]:
-        @maker migrate the cart table
-    nova [text]:
-        Routing to **maker** · repo `storefront`. It is asleep; waking it up.
-    nova [progress]:
-        **maker** finished.
+        alice [text]:
+            @maker migrate the cart table
+        nova [text]:
+            Routing to **maker** · repo `storefront`. It is asleep; waking it up.
+        nova [progress]:
+            **maker** finished.
 
-        > recovered: the workspace kept crashed-once
-    nova [text]:
-        **maker** stopped while working on this (its process exited); its workspace is kept and this runs again.
-    nova [result]:
-        recovered: the workspace kept crashed-once
-    ");
+            > storefront has no url in nova.toml: working without a checkout
+            > recovered: the workspace kept crashed-once
+        nova [text]:
+            **maker** stopped while working on this (its process exited); its workspace is kept and this runs again.
+        nova [result]:
+            recovered: the workspace kept crashed-once
+        ");
     assert_eq!(nova.office("maker").await.generation, 2, "woken once more after the loss");
     nova.finish().await;
 }

@@ -447,3 +447,54 @@ async fn an_office_with_concurrency_works_on_two_sessions_at_once_in_worktrees_o
     assert_eq!(places, expected);
     nova.finish().await;
 }
+
+/// Against a real OpenAI-compatible server (`NOVA_TEST_LLM_URL`, e.g. a llama.cpp
+/// server's `http://127.0.0.1:8080/v1`; `NOVA_TEST_LLM_MODEL` names the model): the
+/// built-in agent works on the repo until the run ends, and the test prints what it
+/// did. Skipped when no server is given.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_model_works_in_an_office() {
+    let Ok(llm) = std::env::var("NOVA_TEST_LLM_URL") else {
+        eprintln!("skipped: set NOVA_TEST_LLM_URL to run the built-in agent against a real model");
+        return;
+    };
+    let model = std::env::var("NOVA_TEST_LLM_MODEL").unwrap_or_else(|_| "local".to_owned());
+    let dir = tempfile::tempdir().unwrap();
+    let remote = payments_remote(dir.path());
+    let mut nova = Nova::start_with(|config| {
+        agent_workspace(config, &remote, &llm, true);
+        let runtime = config.offices[0].runtime.as_mut().unwrap();
+        runtime.env.insert("NOVA_AGENT_MODEL".into(), model.clone());
+        runtime.env.insert("NOVA_AGENT_MAX_STEPS".into(), "12".into());
+        runtime.timeout = Duration::from_secs(900);
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let thread = nova
+        .say(
+            "eng",
+            "alice",
+            "@maker in payments-api, coupons.sh only accepts codes of exactly 8 characters. Change it to accept 6 to 12 characters, then run `sh test.sh`.",
+        )
+        .await;
+    let messages = nova
+        .eventually_within(Duration::from_secs(900), "the run to end", async |nova: &Nova| {
+            let messages = nova.messages(&thread).await;
+            let ended = messages
+                .iter()
+                .any(|m| matches!(&m.card, Some(Card::Progress { status: RunStatus::Done | RunStatus::Failed, .. })));
+            ended.then_some(messages)
+        })
+        .await;
+    let workspace = nova.data_dir.path().join("offices/maker/workspace/repos/payments-api");
+    let coupons = std::fs::read_to_string(workspace.join("coupons.sh")).unwrap_or_default();
+    eprintln!(
+        "a real model ({model}) took {:.0} s:\n{}\ncoupons.sh is now:\n{coupons}",
+        started.elapsed().as_secs_f64(),
+        crate::harness::transcript(&messages)
+    );
+    let (_, audit) = nova.get_json("/api/audit?office=maker").await;
+    let usage: Vec<&Value> = audit.as_array().unwrap().iter().filter(|row| row["action"] == "usage").collect();
+    assert_eq!(usage.len(), 1, "the run reports its usage however it ends");
+    nova.finish().await;
+}

@@ -54,7 +54,7 @@ fn unknown_key_names_key_and_line() {
        |
     12 | rol = "typo"
        | ^^^
-    unknown field `rol`, expected one of `name`, `role`, `repos`, `channels`, `tier`, `soul`, `skills`, `reports_to`, `budget`, `runtime`, `idle_timeout`
+    unknown field `rol`, expected one of `name`, `role`, `repos`, `channels`, `tier`, `soul`, `skills`, `reports_to`, `budget`, `runtime`, `idle_timeout`, `concurrency`
     "#);
 }
 
