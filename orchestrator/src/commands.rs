@@ -24,6 +24,8 @@ pub enum Command {
     Approvals,
     /// A one-time console sign-in link, for the person the platform says is asking.
     Login,
+    /// Stop the run the person asked for (when it is the only one going).
+    Stop,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,6 +67,7 @@ pub fn parse(text: &str) -> Result<Command, ParseError> {
         "status" => no_args("status", Command::Status),
         "approvals" => no_args("approvals", Command::Approvals),
         "login" => no_args("login", Command::Login),
+        "stop" | "cancel" => no_args("stop", Command::Stop),
         "wake" => Ok(Command::Wake { office: office_arg("wake")? }),
         "sleep" => Ok(Command::Sleep { office: office_arg("sleep")? }),
         other => Err(ParseError::Unknown(other.to_owned())),
@@ -100,6 +103,7 @@ pub fn help_text() -> String {
      `/nova sleep <office>` — snapshot an idle office and stop its machine\n\
      `/nova approvals` — what waits for a decision\n\
      `/nova login` — a link, only for you, that signs you in to the console\n\
+     `/nova stop` — stop the run you asked for (or press Stop on its progress card)\n\
      `/nova help` — this text"
         .to_owned()
 }
@@ -111,6 +115,7 @@ pub async fn execute(engine: &Arc<Engine>, user: &str, command: Command) -> anyh
         Command::Status => status(engine).await.map(Answer::private),
         Command::Approvals => approvals(engine).await.map(Answer::private),
         Command::Login => login(engine, user).await.map(Answer::private),
+        Command::Stop => stop(engine, user).await.map(Answer::private),
         Command::Wake { office } => {
             if let Err(refusal) = may_operate(engine.config(), user) {
                 return Ok(Answer::private(refusal));
@@ -144,6 +149,38 @@ async fn login(engine: &Arc<Engine>, user: &str) -> anyhow::Result<String> {
             format!("You are not in this workspace's [people], so I cannot sign you in; ask an operator to add {user}.")
         }
     })
+}
+
+/// Stops the one run `user` has going; with several, says how to pick.
+async fn stop(engine: &Arc<Engine>, user: &str) -> anyhow::Result<String> {
+    let identities = engine.config().identities(user);
+    let runs = engine.store().active_prompts_by(&identities).await?;
+    Ok(match runs.as_slice() {
+        [] => "Nothing you asked for is running.".to_owned(),
+        [run] => match engine.stop_run(&run.run_id, user).await? {
+            Ok(()) => format!("Stopping **{}** on “{}”.", run.office, excerpt(&run.text)),
+            Err(refusal) => format!("Nothing changed: {refusal}."),
+        },
+        several => {
+            let mut out = format!(
+                "You have {} runs going; press Stop on the progress card of the one to end, or write `stop` in its thread:\n",
+                several.len()
+            );
+            for run in several {
+                let _ = writeln!(out, "• **{}**: “{}”", run.office, excerpt(&run.text));
+            }
+            out.trim_end().to_owned()
+        }
+    })
+}
+
+fn excerpt(text: &str) -> String {
+    let line = text.lines().next().unwrap_or("");
+    if line.chars().count() > 60 {
+        format!("{}…", line.chars().take(60).collect::<String>())
+    } else {
+        line.to_owned()
+    }
 }
 
 fn login_text(person: &str, url: &str) -> String {
@@ -244,6 +281,8 @@ mod tests {
         assert_eq!(parse("wake @Maker"), Ok(Command::Wake { office: "maker".into() }));
         assert_eq!(parse("sleep support"), Ok(Command::Sleep { office: "support".into() }));
         assert_eq!(parse("login"), Ok(Command::Login));
+        assert_eq!(parse("stop"), Ok(Command::Stop));
+        assert_eq!(parse("Cancel"), Ok(Command::Stop));
     }
 
     #[test]

@@ -307,9 +307,26 @@ async fn the_author_or_an_operator_stops_a_long_run_and_the_office_goes_on_with_
         nova.messages(&second).await.into_iter().find(|m| m.body.starts_with("olga stopped **maker**"))
     })
     .await;
+
+    // `/nova stop` (Slack and Discord alike) stops the one run the person asked for.
+    let answer = orchestrator::commands::run(nova.engine(), "alice", "stop").await.unwrap();
+    assert_eq!(answer.text, "Nothing you asked for is running.");
+    let third = nova.say("eng", "alice", "@maker and the synonyms").await;
+    nova.eventually("the third run working", async |nova: &Nova| {
+        nova.messages(&third).await.into_iter().find(
+            |m| matches!(&m.card, Some(Card::Progress { lines, .. }) if lines.iter().any(|l| l == "working on it")),
+        )
+    })
+    .await;
+    let answer = orchestrator::commands::run(nova.engine(), "alice", "stop").await.unwrap();
+    assert_eq!((answer.text.as_str(), answer.private), ("Stopping **maker** on “@maker and the synonyms”.", true));
+    nova.eventually("the command's stop", async |nova: &Nova| {
+        nova.messages(&third).await.into_iter().find(|m| m.body.starts_with("alice stopped **maker**"))
+    })
+    .await;
     let (_, audit) = nova.get_json("/api/audit?office=maker").await;
     let stops = audit.as_array().unwrap().iter().filter(|row| row["action"] == "run_stopped").count();
-    assert_eq!(stops, 2);
+    assert_eq!(stops, 3);
     nova.finish().await;
 }
 

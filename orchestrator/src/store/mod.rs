@@ -408,6 +408,17 @@ impl Store {
             .await?)
     }
 
+    /// The prompts someone (under any of their names) asked for that are queued or running.
+    pub async fn active_prompts_by(&self, authors: &[String]) -> anyhow::Result<Vec<prompts::Model>> {
+        let states = [PromptState::Held.as_str(), PromptState::Dispatched.as_str()];
+        Ok(prompts::Entity::find()
+            .filter(prompts::Column::Author.is_in(authors.iter().map(String::as_str)))
+            .filter(prompts::Column::State.is_in(states))
+            .order_by_asc(prompts::Column::Id)
+            .all(&self.db)
+            .await?)
+    }
+
     /// How many prompts run `run_id` has handed to other offices.
     pub async fn count_handoffs(&self, run_id: &str) -> anyhow::Result<u64> {
         use sea_orm::PaginatorTrait;
