@@ -21,6 +21,7 @@ use async_openai::types::chat::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::presets::first_line;
 use crate::protocol::{Objective, RunEvent, TranscriptEntry};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -669,15 +670,6 @@ fn ceil_char_boundary(text: &str, mut at: usize) -> usize {
         at += 1;
     }
     at
-}
-
-fn first_line(text: &str) -> String {
-    let line = text.trim().lines().next().unwrap_or("").trim();
-    if line.chars().count() > 200 {
-        format!("{}…", line.chars().take(200).collect::<String>())
-    } else {
-        line.to_owned()
-    }
 }
 
 #[cfg(test)]

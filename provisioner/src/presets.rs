@@ -356,8 +356,9 @@ fn tool_line(name: &str, input: &Value) -> String {
     format!("{name}{detail}")
 }
 
-fn first_line(text: &str) -> String {
-    let line = text.lines().next().unwrap_or("").trim();
+/// A text's first line, at most 200 characters: one progress line.
+pub(crate) fn first_line(text: &str) -> String {
+    let line = text.trim().lines().next().unwrap_or("").trim();
     if line.chars().count() > 200 {
         format!("{}…", line.chars().take(200).collect::<String>())
     } else {

@@ -118,7 +118,7 @@ async fn complete(State(script): State<Arc<Mutex<Script>>>, headers: HeaderMap, 
             Reply::Json(value) => return completion(&body, value.to_string()),
             Reply::Content(content) => return completion(&body, content),
             Reply::ToolCalls(calls) => {
-                if !body["tools"].as_array().is_some_and(|tools| !tools.is_empty()) {
+                if body["tools"].as_array().is_none_or(|tools| tools.is_empty()) {
                     return error(
                         StatusCode::BAD_REQUEST,
                         "invalid_request_error",
@@ -144,19 +144,26 @@ async fn complete(State(script): State<Arc<Mutex<Script>>>, headers: HeaderMap, 
 }
 
 fn completion(request: &Value, content: String) -> Response {
-    let prompt_tokens = prompt_tokens(request);
     let completion_tokens = content.split_whitespace().count();
+    let message = json!({"role": "assistant", "content": content, "refusal": null});
+    choice(request, message, "stop", completion_tokens)
+}
+
+fn tool_completion(request: &Value, calls: Vec<Value>) -> Response {
+    let completion_tokens = 10 * calls.len();
+    let message = json!({"role": "assistant", "content": null, "refusal": null, "tool_calls": calls});
+    choice(request, message, "tool_calls", completion_tokens)
+}
+
+/// A chat completion with one choice, as the API shapes it.
+fn choice(request: &Value, message: Value, finish_reason: &str, completion_tokens: usize) -> Response {
+    let prompt_tokens = prompt_tokens(request);
     Json(json!({
         "id": "chatcmpl-standin",
         "object": "chat.completion",
         "created": 1_763_700_000,
         "model": request["model"],
-        "choices": [{
-            "index": 0,
-            "message": {"role": "assistant", "content": content, "refusal": null},
-            "logprobs": null,
-            "finish_reason": "stop"
-        }],
+        "choices": [{"index": 0, "message": message, "logprobs": null, "finish_reason": finish_reason}],
         "usage": {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
@@ -196,29 +203,6 @@ fn check_tool_messages(body: &Value) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-fn tool_completion(request: &Value, calls: Vec<Value>) -> Response {
-    let prompt_tokens = prompt_tokens(request);
-    let completion_tokens = 10 * calls.len();
-    Json(json!({
-        "id": "chatcmpl-standin",
-        "object": "chat.completion",
-        "created": 1_763_700_000,
-        "model": request["model"],
-        "choices": [{
-            "index": 0,
-            "message": {"role": "assistant", "content": null, "refusal": null, "tool_calls": calls},
-            "logprobs": null,
-            "finish_reason": "tool_calls"
-        }],
-        "usage": {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens
-        }
-    }))
-    .into_response()
 }
 
 /// Words of every message's text: a rough count, as the real usage is.

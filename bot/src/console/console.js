@@ -89,29 +89,10 @@ function renderMessage(message) {
     li.appendChild(actions);
   }
   if (card && card.type === 'credential' && card.state === 'pending') {
-    li.classList.add('card');
-    const actions = document.createElement('div');
-    actions.className = 'actions';
-    const button = document.createElement('button');
-    button.type = 'button';
-    button.dataset.action = 'provide';
-    button.textContent = 'Provide';
-    button.addEventListener('click', () => openCredentialForm(card));
-    actions.appendChild(button);
-    li.appendChild(actions);
+    oneButton(li, 'provide', 'Provide', '', () => openCredentialForm(card));
   }
   if (card && card.type === 'progress' && (card.status === 'queued' || card.status === 'working')) {
-    li.classList.add('card');
-    const actions = document.createElement('div');
-    actions.className = 'actions';
-    const button = document.createElement('button');
-    button.type = 'button';
-    button.dataset.action = 'stop';
-    button.className = 'reject';
-    button.textContent = 'Stop';
-    button.addEventListener('click', () => stop(message, actions));
-    actions.appendChild(button);
-    li.appendChild(actions);
+    oneButton(li, 'stop', 'Stop', 'reject', (actions) => stop(message, actions));
   }
   if (card && card.type === 'picker' && !card.resolved) {
     li.classList.add('card');
@@ -127,6 +108,21 @@ function renderMessage(message) {
     }
     li.appendChild(actions);
   }
+}
+
+// A card's single button; `onClick` gets the button row, to disable while it works.
+function oneButton(li, action, label, className, onClick) {
+  li.classList.add('card');
+  const actions = document.createElement('div');
+  actions.className = 'actions';
+  const button = document.createElement('button');
+  button.type = 'button';
+  button.dataset.action = action;
+  button.className = className;
+  button.textContent = label;
+  button.addEventListener('click', () => onClick(actions));
+  actions.appendChild(button);
+  li.appendChild(actions);
 }
 
 async function pick(message, office, actions) {

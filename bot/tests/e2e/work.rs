@@ -223,7 +223,7 @@ async fn a_colleague_s_follow_up_continues_the_session_after_the_office_slept() 
     model.then(Reply::Content("Expired codes are refused too.".into()));
     nova.reply(&thread, "bob", "also handle expired codes").await;
     let messages = nova.results(&thread, 2).await;
-    assert_eq!(messages.iter().filter(|m| m.kind == "result").last().unwrap().body, "Expired codes are refused too.");
+    assert_eq!(messages.iter().rfind(|m| m.kind == "result").unwrap().body, "Expired codes are refused too.");
 
     let requests = model.requests();
     let follow_up = conversation(requests.last().unwrap());

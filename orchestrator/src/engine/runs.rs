@@ -181,7 +181,8 @@ impl Engine {
             self.store.thread_prompts(&prompt.thread_id).await?.into_iter().map(|p| (p.run_id, p.office)).collect();
         let mut entries = Vec::new();
         for message in self.store.thread_messages(&prompt.thread_id).await? {
-            if message.created_at > prompt.created_at && !(message.body == prompt.text && !message.from_nova) {
+            let is_prompt = !message.from_nova && message.body == prompt.text;
+            if message.created_at > prompt.created_at && !is_prompt {
                 break;
             }
             let (author, role) = match (message.from_nova, message.kind.as_str()) {
@@ -197,7 +198,6 @@ impl Engine {
                 Speaker::Person => self.config.person(&author).unwrap_or(&author).to_owned(),
                 _ => author,
             };
-            let is_prompt = !message.from_nova && message.body == prompt.text;
             entries.push(TranscriptEntry { author, role, text: message.body });
             if is_prompt {
                 break;
