@@ -476,10 +476,10 @@ fn session_of(run: &RunRequest) -> String {
 
 /// One run, start to end, reported to Nova.
 async fn run_one(run: &RunRequest, office: &Arc<Office>) {
-    let control = office.controls.lock().expect("controls lock").get(&run.run_id).cloned().unwrap_or_default();
-    if !control.claim() {
+    let control = office.controls.lock().expect("controls lock").get(&run.run_id).cloned();
+    let Some(control) = control.filter(RunControl::claim) else {
         return; // stopped while queued: already reported
-    }
+    };
     let mut emitter = Emitter { sink: &office.sink, run_id: &run.run_id, seq: 0 };
     emitter.emit(RunEvent::Started).await;
     match execute(run, office, &control, &mut emitter).await {

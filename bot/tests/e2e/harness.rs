@@ -323,7 +323,15 @@ impl Nova {
             }
             let next = tokio::time::timeout_at(deadline, self.updates.recv()).await;
             if next.is_err() {
-                panic!("timed out waiting for {what}");
+                // Say what Nova did meanwhile, so a failure explains itself.
+                let trail = self.engine().store().audit_trail(&Default::default()).await.unwrap();
+                let trail: Vec<String> =
+                    trail[trail.len().saturating_sub(20)..].iter().map(orchestrator::store::format_audit).collect();
+                panic!(
+                    "timed out waiting for {what}; the audit trail's end:\n{}\nrecent warnings and errors:\n{}",
+                    trail.join("\n"),
+                    recent_troubles()
+                );
             }
         }
     }
@@ -383,11 +391,7 @@ pub async fn until<S, T>(
             _ = changes.changed() => {}
             _ = updates.recv() => {}
             _ = tokio::time::sleep_until(deadline) => {
-                // Say what went wrong meanwhile (every test's warnings: the log is shared).
-                let logs = logs();
-                let troubles: Vec<&str> = logs.lines().filter(|l| l.contains(" WARN ") || l.contains(" ERROR ")).collect();
-                let recent = troubles[troubles.len().saturating_sub(30)..].join("\n");
-                panic!("timed out waiting for {what}; recent warnings and errors:\n{recent}")
+                panic!("timed out waiting for {what}; recent warnings and errors:\n{}", recent_troubles())
             }
         }
     }
@@ -406,6 +410,17 @@ async fn run(config: &Config, database_url: &str, run_engine: bool, surfaces: Su
     })
     .await
     .unwrap()
+}
+
+/// What went wrong lately, to explain a timeout: warnings, errors and what offices
+/// said on stderr (every test's: the log is shared).
+fn recent_troubles() -> String {
+    let logs = logs();
+    let troubles: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains(" WARN ") || l.contains(" ERROR ") || l.contains("provisioner::local"))
+        .collect();
+    troubles[troubles.len().saturating_sub(30)..].join("\n")
 }
 
 /// A thread as a person reads it, for snapshots: `author [kind]: body`, with run ids

@@ -216,11 +216,13 @@ impl Engine {
             return Ok(Err(refusal));
         }
         let by = self.config.person(user).unwrap_or(user).to_owned();
+        // Still queued here: it never leaves. Dispatched meanwhile: the office stops it.
+        let queued = prompt.state == PromptState::Held;
+        let stopped_here = queued && self.store.move_prompt(prompt.id, PromptState::Held, PromptState::Stopped).await?;
+        let prompt =
+            if queued && !stopped_here { self.store.prompt_by_run(run_id).await?.unwrap_or(prompt) } else { prompt };
         match prompt.state {
-            PromptState::Held => {
-                if !self.store.move_prompt(prompt.id, PromptState::Held, PromptState::Stopped).await? {
-                    return Ok(Err(StopRefusal::Ended));
-                }
+            PromptState::Held if stopped_here => {
                 let details = serde_json::json!({"thread": prompt.thread_id, "by": by, "started": false});
                 self.record(user, &prompt.office, Some(run_id), "run_stopped", details).await;
                 self.post(&prompt.thread_id, "text", &texts::stopped_before_start(&prompt.office, &by), None, None)
@@ -255,9 +257,11 @@ impl Engine {
                 }
                 Ok(Ok(()))
             }
-            PromptState::Unrouted | PromptState::Done | PromptState::Failed | PromptState::Stopped => {
-                Ok(Err(StopRefusal::Ended))
-            }
+            PromptState::Held
+            | PromptState::Unrouted
+            | PromptState::Done
+            | PromptState::Failed
+            | PromptState::Stopped => Ok(Err(StopRefusal::Ended)),
         }
     }
 
