@@ -282,6 +282,8 @@ fn report(result: anyhow::Result<std::process::ExitCode>) -> std::process::ExitC
 async fn run_logged(cli: Cli) -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // Colours only for a person at a terminal: an office runtime's stderr ends up in chat.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),

@@ -41,6 +41,9 @@ pub struct AgentArgs {
     /// At most this long per run, in seconds.
     #[arg(long, env = "NOVA_AGENT_MAX_SECONDS", default_value_t = 1800)]
     pub max_seconds: u64,
+    /// At most this many tokens in one answer of the model (a small model may ramble on).
+    #[arg(long, env = "NOVA_AGENT_MAX_ANSWER_TOKENS", default_value_t = 4096)]
+    pub max_answer_tokens: u32,
     /// Price of a million prompt tokens in USD, to report the run's cost.
     #[arg(long, env = "NOVA_AGENT_INPUT_USD_PER_MTOK")]
     pub input_usd_per_mtok: Option<f64>,
@@ -192,6 +195,7 @@ async fn work(
             .model(&args.model)
             .messages(conversation.messages.clone())
             .tools(tools.clone())
+            .max_completion_tokens(args.max_answer_tokens)
             .build()?;
         let response = client.chat().create(request).await.context("the model call failed")?;
         if let Some(usage) = &response.usage {

@@ -146,8 +146,10 @@ async fn open_office(args: ServeArgs, token: String, compression: Option<i32>) -
         upstreams: Mutex::new(Vec::new()),
         // A redirect would carry the injected credential to wherever the upstream
         // points (reqwest drops only `Authorization` on a cross-host hop): never follow.
+        // A model on a CPU may think for minutes before it answers: generous, but bounded.
         http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(PROXY_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .build()?,
         compression,
@@ -515,6 +517,9 @@ impl Emitter<'_> {
         self.seq += 1;
     }
 }
+
+/// How long one request through the secrets proxy (or one ask relayed to Nova) may take.
+const PROXY_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
 /// How long a stopped runtime's process group has to exit after SIGTERM before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(3);

@@ -18,6 +18,8 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(async {
         tracing_subscriber::fmt()
             .with_writer(std::io::stderr)
+            // Colours only at a terminal: a runtime's stderr ends up in chat.
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .init();
         provisioner::cli::run(command).await
