@@ -536,7 +536,7 @@ async fn execute(
     let exe = std::env::current_exe().context("cannot find the office executable")?;
     let scratch = crate::sandbox::scratch_dir(&args.workspace);
     std::fs::create_dir_all(&scratch).with_context(|| format!("cannot create {}", scratch.display()))?;
-    let cli = office_cli(&exe, &scratch)?;
+    let cli = office_cli(&exe, &args.workspace)?;
 
     let session = session_of(run);
     let checkout = match &run.repo {
@@ -638,10 +638,19 @@ async fn execute(
 
     let sandbox = &run.runtime.sandbox;
     let mut command = if sandbox.enabled {
-        let mut command = tokio::process::Command::new(&cli);
+        // The daemon's own executable, never a path the runtime could have swapped: the
+        // wrapper runs with the daemon's rights until it has confined itself.
+        let mut command = tokio::process::Command::new(&exe);
+        if exe.file_name().is_none_or(|name| name != OFFICE_EXE_NAME) {
+            command.arg("office");
+        }
         command.arg("sandbox").arg("--workspace").arg(&args.workspace).arg("--scratch").arg(&scratch);
-        let readable =
-            sandbox.read.iter().cloned().chain([exe.clone()]).chain(crate::sandbox::program_path(program, Some(&path)));
+        let readable = sandbox
+            .read
+            .iter()
+            .cloned()
+            .chain([exe.clone(), crate::sandbox::bin_dir(&args.workspace)])
+            .chain(crate::sandbox::program_path(program, Some(&path)));
         for read in readable {
             command.arg("--read").arg(read);
         }
@@ -767,12 +776,13 @@ async fn end_group(leader: Option<u32>) {
 
 /// The office's commands as one executable path, so `"$NOVA_OFFICE_CLI" request-approval
 /// …` works quoted: `nova-office` itself, or (when the daemon runs as `nova office`) a
-/// link named `nova-office` to it in the scratch dir, which `nova` answers as `nova office`.
-fn office_cli(exe: &Path, scratch: &Path) -> anyhow::Result<PathBuf> {
+/// link named `nova-office` to it, which `nova` answers as `nova office`. The link lives
+/// beside the workspace, where a sandboxed runtime may read but not write.
+fn office_cli(exe: &Path, workspace: &Path) -> anyhow::Result<PathBuf> {
     if exe.file_name().is_some_and(|name| name == OFFICE_EXE_NAME) {
         return Ok(exe.to_path_buf());
     }
-    let bin = scratch.join("bin");
+    let bin = crate::sandbox::bin_dir(workspace);
     std::fs::create_dir_all(&bin).with_context(|| format!("cannot create {}", bin.display()))?;
     let link = bin.join(OFFICE_EXE_NAME);
     if std::fs::read_link(&link).ok().as_deref() != Some(exe) {

@@ -84,6 +84,14 @@ pub fn scratch_dir(workspace: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// The office's commands for its runtime (`nova-office`): beside the workspace, so a
+/// confined runtime reads them and cannot replace them.
+pub fn bin_dir(workspace: &Path) -> PathBuf {
+    let mut name = workspace.as_os_str().to_owned();
+    name.push(".bin");
+    PathBuf::from(name)
+}
+
 /// Where a command's program lives, as the sandbox must allow it: a path as given, or
 /// the first match on `PATH`.
 pub fn program_path(program: &str, path_var: Option<&std::ffi::OsStr>) -> Option<PathBuf> {

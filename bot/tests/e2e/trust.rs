@@ -45,6 +45,8 @@ attempt metadata_token curl -sf -m 3 -H 'Metadata-Flavor: Google' \
   http://169.254.169.254/computeMetadata/v1/instance/service-accounts/default/token
 # Its own daemon, by signal.
 attempt signal_daemon sh -c "kill -0 $PPID && echo alive"
+# The office's commands, swapped for its own (the daemon must never run them unconfined).
+attempt replace_office_cli sh -c "ln -sf /bin/true '$NOVA_OFFICE_CLI' && echo replaced"
 echo "{\"type\":\"result\",\"text\":\"attacks:$report\"}"
 "#;
 
@@ -96,7 +98,7 @@ async fn a_hostile_runtime_gets_nothing_from_its_sandbox() {
     let thread = nova.say("eng", "alice", "@maker fix the flaky test").await;
     let result = nova.results(&thread, 1).await.into_iter().find(|m| m.kind == "result").unwrap().body;
     let attacks = outcomes(&result);
-    assert_eq!(attacks.len(), 12, "{result}");
+    assert_eq!(attacks.len(), 13, "{result}");
     let got: Vec<&(String, String)> = attacks.iter().filter(|(_, outcome)| outcome != "refused").collect();
     assert!(got.is_empty(), "the sandboxed runtime got {got:?}");
 
