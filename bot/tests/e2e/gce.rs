@@ -180,7 +180,7 @@ async fn a_hostile_runtime_on_a_vm_gets_nothing_either() {
     let thread = nova.say("eng", "alice", "@maker fix the cart totals").await;
     let result = nova.results(&thread, 1).await.into_iter().find(|m| m.kind == "result").unwrap().body;
     let attacks = crate::trust::outcomes(&result);
-    assert_eq!(attacks.len(), 12, "{result}");
+    assert_eq!(attacks.len(), crate::trust::ATTACKS, "{result}");
     let got: Vec<_> = attacks.iter().filter(|(_, outcome)| outcome != "refused").collect();
     assert!(got.is_empty(), "the runtime on a VM got {got:?}");
     nova.finish().await;

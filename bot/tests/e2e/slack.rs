@@ -477,3 +477,43 @@ async fn nova_login_in_slack_signs_that_person_in_to_the_console() {
     assert!(stranger["text"].as_str().unwrap().starts_with("You are not in this workspace's [people]"), "{stranger}");
     nova.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stop_button_on_a_progress_card_ends_the_run_for_its_author() {
+    let slack = FakeSlack::start(CHANNELS).await.unwrap();
+    let nova = Nova::start_on_slack(&slack, false, |config| {
+        config.roles.insert("operator".into(), vec!["U_OLGA".into()]);
+        config.offices[0].runtime.as_mut().unwrap().command =
+            vec!["sh".into(), "-c".into(), crate::work::LONG_RUN.into()];
+    })
+    .await;
+    let (ts, _) = slack.user_says("C_ENG", "U_ALICE", "rebuild the search index").await;
+    let card = until(&nova, &slack, "a working progress card with Stop", async |_, slack| {
+        slack
+            .thread("C_ENG", &ts)
+            .into_iter()
+            .find(|m| m.text.contains("working on it") && m.buttons().iter().any(|(label, _, _)| label == "Stop"))
+    })
+    .await;
+
+    // Someone else: told privately, the run goes on.
+    assert_eq!(slack.click("U_BOB", &card, "Stop").await, 200);
+    let refusal = until(&nova, &slack, "a private refusal", async |_, slack| {
+        slack.ephemerals().into_iter().find(|e| e.user == "U_BOB")
+    })
+    .await;
+    assert_eq!(refusal.text, "Nothing changed: only U_ALICE (who asked for it) or an operator may stop it.");
+
+    assert_eq!(slack.click("U_ALICE", &card, "Stop").await, 200);
+    let stopped = until(&nova, &slack, "the stop in the thread", async |_, slack| {
+        slack.thread("C_ENG", &ts).into_iter().find(|m| m.text.contains("stopped *maker*"))
+    })
+    .await;
+    assert!(stopped.text.starts_with("U_ALICE stopped *maker*"), "{}", stopped.text);
+    let card = until(&nova, &slack, "the card without its button", async |_, slack| {
+        slack.thread("C_ENG", &ts).into_iter().find(|m| m.ts == card.ts && m.buttons().is_empty())
+    })
+    .await;
+    assert!(card.text.contains("was stopped"), "{}", card.text);
+    nova.finish().await;
+}

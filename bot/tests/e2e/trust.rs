@@ -50,6 +50,9 @@ attempt replace_office_cli sh -c "ln -sf /bin/true '$NOVA_OFFICE_CLI' && echo re
 echo "{\"type\":\"result\",\"text\":\"attacks:$report\"}"
 "#;
 
+/// How many attacks [`HOSTILE`] reports.
+pub const ATTACKS: usize = 13;
+
 /// Office `office` runs [`HOSTILE`]; the workspace has an `llm` upstream (its key is
 /// `llm_key`).
 pub fn hostile(config: &mut orchestrator::config::Config, office: usize) {
@@ -98,7 +101,7 @@ async fn a_hostile_runtime_gets_nothing_from_its_sandbox() {
     let thread = nova.say("eng", "alice", "@maker fix the flaky test").await;
     let result = nova.results(&thread, 1).await.into_iter().find(|m| m.kind == "result").unwrap().body;
     let attacks = outcomes(&result);
-    assert_eq!(attacks.len(), 13, "{result}");
+    assert_eq!(attacks.len(), ATTACKS, "{result}");
     let got: Vec<&(String, String)> = attacks.iter().filter(|(_, outcome)| outcome != "refused").collect();
     assert!(got.is_empty(), "the sandboxed runtime got {got:?}");
 

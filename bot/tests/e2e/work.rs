@@ -238,7 +238,7 @@ async fn a_colleague_s_follow_up_continues_the_session_after_the_office_slept() 
 }
 
 /// A runtime that works until it is stopped, with a child of its own: both must end.
-const LONG_RUN: &str = r#"
+pub const LONG_RUN: &str = r#"
 sleep 600 &
 echo $! > "$NOVA_WORKSPACE/child.pid"
 echo "working on it"
