@@ -525,3 +525,45 @@ async fn an_agent_that_writes_everyone_and_roles_pings_nobody() {
     assert!(shown.iter().all(|m| m.pinged.is_empty()), "no post of Nova's pings anyone");
     nova.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stop_button_ends_a_run_for_its_author_and_explains_itself_to_others() {
+    let discord = FakeDiscord::start(CHANNELS).await.unwrap();
+    let nova = connected(&discord, |config| {
+        config.roles.insert("operator".into(), vec![OPS.into()]);
+        config.offices[0].runtime.as_mut().unwrap().command =
+            vec!["sh".into(), "-c".into(), crate::work::LONG_RUN.into()];
+    })
+    .await;
+    discord.deliver_interactions(Delivery::Endpoint);
+    let ask = discord.say(ENG, ALICE, "@maker rebuild the search index");
+    let card = until(&nova, &discord, "a working progress card with Stop", async |_, d| {
+        d.channel_messages(&ask)
+            .into_iter()
+            .find(|m| m.content.contains("working on it") && m.buttons().iter().any(|(label, _, _)| label == "Stop"))
+    })
+    .await;
+
+    // Someone else: told privately, the run goes on.
+    let (_, interaction) = discord.click(BOB, &card, "Stop").await;
+    let answer = &discord.responses(&interaction)[0];
+    assert_eq!(answer["data"]["flags"], 64);
+    assert_eq!(
+        answer["data"]["content"],
+        format!("Nothing changed: only {ALICE} (who asked for it) or an operator may stop it.")
+    );
+
+    let (status, _) = discord.click(ALICE, &card, "Stop").await;
+    assert_eq!(status, 200);
+    let stopped = until(&nova, &discord, "the stop in the thread", async |_, d| {
+        d.channel_messages(&ask).into_iter().find(|m| m.content.starts_with(&format!("{ALICE} stopped **maker**")))
+    })
+    .await;
+    assert!(stopped.content.ends_with("say what to do next."), "{}", stopped.content);
+    let card = until(&nova, &discord, "the card without its button", async |_, d| {
+        d.channel_messages(&ask).into_iter().find(|m| m.id == card.id && m.buttons().is_empty())
+    })
+    .await;
+    assert!(card.content.contains("was stopped"), "{}", card.content);
+    nova.finish().await;
+}
