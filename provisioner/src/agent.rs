@@ -9,6 +9,7 @@
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -51,6 +52,10 @@ pub struct AgentArgs {
     #[arg(long, env = "NOVA_AGENT_OUTPUT_USD_PER_MTOK")]
     pub output_usd_per_mtok: Option<f64>,
 }
+
+/// The process groups of the commands the agent is running: a stopped agent ends them
+/// too (each runs in a group of its own, so that a timeout ends all it started).
+static COMMANDS_RUNNING: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
 
 /// The largest tool output the model is shown: the head and tail of anything longer.
 const OUTPUT_CAP: usize = 16 * 1024;
@@ -147,21 +152,21 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<std::process::ExitCode> {
     conversation.messages.push(serde_json::from_value(json!({"role": "user", "content": news}))?);
     conversation.seen = run.transcript.len();
 
-    let mut spent = Spent::default();
-    let outcome = work(&args, &run, &client, &mut conversation, &mut spent, started).await;
-    save(&file, &conversation)?;
-    let cost = match (args.input_usd_per_mtok, args.output_usd_per_mtok) {
-        (None, None) => None,
-        (input, output) => Some(
-            (spent.input as f64 * input.unwrap_or(0.0) + spent.output as f64 * output.unwrap_or(0.0)) / 1_000_000.0,
-        ),
+    let spent = Arc::new(std::sync::Mutex::new(Spent::default()));
+    // Stopped (SIGTERM from nova-office): what the run spent so far is still reported.
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let outcome = tokio::select! {
+        outcome = work(&args, &run, &client, &mut conversation, &spent, started) => outcome,
+        _ = terminate.recv() => {
+            for leader in COMMANDS_RUNNING.lock().expect("commands lock").drain(..) {
+                crate::sandbox::signal_group(leader, libc::SIGKILL);
+            }
+            report_usage(&args, *spent.lock().expect("spent lock"));
+            return Ok(std::process::ExitCode::from(143));
+        }
     };
-    say(&RunEvent::Usage {
-        model: args.model.clone(),
-        input_tokens: spent.input,
-        output_tokens: spent.output,
-        cost_usd: cost,
-    });
+    save(&file, &conversation)?;
+    report_usage(&args, *spent.lock().expect("spent lock"));
     match outcome {
         Ok(answer) => {
             say(&RunEvent::Result { text: answer });
@@ -174,13 +179,29 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<std::process::ExitCode> {
     }
 }
 
+/// One `usage` event for the run: its tokens, and its cost where prices are set.
+fn report_usage(args: &AgentArgs, spent: Spent) {
+    let cost = match (args.input_usd_per_mtok, args.output_usd_per_mtok) {
+        (None, None) => None,
+        (input, output) => Some(
+            (spent.input as f64 * input.unwrap_or(0.0) + spent.output as f64 * output.unwrap_or(0.0)) / 1_000_000.0,
+        ),
+    };
+    say(&RunEvent::Usage {
+        model: args.model.clone(),
+        input_tokens: spent.input,
+        output_tokens: spent.output,
+        cost_usd: cost,
+    });
+}
+
 /// The loop: ask the model, run the tools it calls, until it answers without one.
 async fn work(
     args: &AgentArgs,
     run: &Run,
     client: &Client<OpenAIConfig>,
     conversation: &mut Conversation,
-    spent: &mut Spent,
+    spent: &std::sync::Mutex<Spent>,
     started: Instant,
 ) -> anyhow::Result<String> {
     let tools = tool_definitions();
@@ -188,7 +209,8 @@ async fn work(
         if started.elapsed() > Duration::from_secs(args.max_seconds) {
             bail!("the agent stopped at its time limit ({} s) before finishing", args.max_seconds);
         }
-        if spent.input + spent.output > args.max_tokens {
+        let so_far = *spent.lock().expect("spent lock");
+        if so_far.input + so_far.output > args.max_tokens {
             bail!("the agent stopped at its token limit ({}) before finishing", args.max_tokens);
         }
         let request = CreateChatCompletionRequestArgs::default()
@@ -199,6 +221,7 @@ async fn work(
             .build()?;
         let response = client.chat().create(request).await.context("the model call failed")?;
         if let Some(usage) = &response.usage {
+            let mut spent = spent.lock().expect("spent lock");
             spent.input += u64::from(usage.prompt_tokens);
             spent.output += u64::from(usage.completion_tokens);
         }
@@ -567,7 +590,10 @@ async fn run_command(run: &Run, arguments: &Value) -> anyhow::Result<String> {
         .spawn()
         .context("cannot start sh")?;
     let leader = child.id();
-    match tokio::time::timeout(timeout, child.wait_with_output()).await {
+    COMMANDS_RUNNING.lock().expect("commands lock").extend(leader);
+    let finished = tokio::time::timeout(timeout, child.wait_with_output()).await;
+    COMMANDS_RUNNING.lock().expect("commands lock").retain(|running| Some(*running) != leader);
+    match finished {
         Ok(output) => {
             let output = output?;
             let mut text = format!("exit code {}\n", output.status.code().unwrap_or(-1));

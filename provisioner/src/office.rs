@@ -504,6 +504,12 @@ enum Ended {
     Stopped,
 }
 
+/// Why a runtime was ended before it finished.
+enum Interruption {
+    Stopped,
+    TimedOut,
+}
+
 /// Numbers one run's events as it sends them.
 struct Emitter<'a> {
     sink: &'a EventSink,
@@ -711,32 +717,49 @@ async fn execute(
     let mut reader = crate::presets::OutputReader::new(run.runtime.output);
     let mut last_progress = None;
     let mut finished = false;
-    let streamed = async {
-        let mut lines = BufReader::new(stdout).lines();
-        while let Some(line) = lines.next_line().await? {
-            for event in reader.read(&line) {
-                if finished {
-                    continue;
+    let mut lines = BufReader::new(stdout).lines();
+    let deadline = tokio::time::Instant::now() + timeout;
+    // Until the runtime closes its stdout, is stopped, or runs out of time.
+    let interrupted = loop {
+        tokio::select! {
+            line = lines.next_line() => {
+                let Some(line) = line.context("cannot read the runtime's output")? else { break None };
+                for event in reader.read(&line) {
+                    if finished {
+                        continue;
+                    }
+                    if let RunEvent::Progress { text } = &event {
+                        last_progress = Some(text.clone());
+                    }
+                    finished = event.is_terminal();
+                    emitter.emit(event).await;
                 }
-                if let RunEvent::Progress { text } = &event {
-                    last_progress = Some(text.clone());
-                }
-                finished = event.is_terminal();
+            }
+            () = control.cancel.cancelled() => break Some(Interruption::Stopped),
+            () = tokio::time::sleep_until(deadline) => break Some(Interruption::TimedOut),
+        }
+    };
+    if let Some(interruption) = interrupted {
+        // What it says while it winds down (its usage, so a stopped run's spend is
+        // counted) still counts; nothing else does.
+        if let Some(leader) = leader {
+            crate::sandbox::signal_group(leader, libc::SIGTERM);
+        }
+        let grace = tokio::time::Instant::now() + STOP_GRACE;
+        while let Ok(Ok(Some(line))) = tokio::time::timeout_at(grace, lines.next_line()).await {
+            for event in reader.read(&line).into_iter().filter(|e| matches!(e, RunEvent::Usage { .. })) {
                 emitter.emit(event).await;
             }
         }
-        child.wait().await
-    };
-    let ended = tokio::select! {
-        status = tokio::time::timeout(timeout, streamed) => status.map_err(|_| ()),
-        () = control.cancel.cancelled() => {
-            end_group(leader).await;
-            return Ok(Ended::Stopped);
-        }
-    };
-    let status = match ended {
+        end_group(leader).await;
+        return match interruption {
+            Interruption::Stopped => Ok(Ended::Stopped),
+            Interruption::TimedOut => anyhow::bail!("the runtime did not finish within {}", humanize(timeout)),
+        };
+    }
+    let status = match tokio::time::timeout_at(deadline, child.wait()).await {
         Ok(status) => status.context("cannot wait for the runtime")?,
-        Err(()) => {
+        Err(_) => {
             end_group(leader).await;
             anyhow::bail!("the runtime did not finish within {}", humanize(timeout));
         }

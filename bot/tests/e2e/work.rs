@@ -515,3 +515,62 @@ async fn a_real_model_works_in_an_office() {
     assert_eq!(usage.len(), 1, "the run reports its usage however it ends");
     nova.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_agent_still_reports_what_it_spent_and_ends_the_command_it_ran() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = payments_remote(dir.path());
+    let model = FakeOpenAi::start().await.unwrap();
+    let mut nova = Nova::start_with(|config| agent_workspace(config, &remote, &model.base_url, true)).await;
+    model.then(Reply::tool("run", json!({"command": "echo $$ > \"$NOVA_WORKSPACE/command.pid\"; exec sleep 600"})));
+    let thread = nova.say("eng", "alice", "@maker reindex payments-api").await;
+    let progress = nova
+        .eventually("the command running", async |nova: &Nova| {
+            nova.messages(&thread).await.into_iter().find(|m| {
+                matches!(&m.card, Some(Card::Progress { lines, .. }) if lines.iter().any(|l| l.starts_with("$ echo")))
+            })
+        })
+        .await;
+    let pid_file = nova.data_dir.path().join("offices/maker/workspace/command.pid");
+    let pid: i32 = nova
+        .eventually("the command's pid", async |_: &Nova| {
+            std::fs::read_to_string(&pid_file).ok().and_then(|pid| pid.trim().parse().ok())
+        })
+        .await;
+    let click = json!({"thread_id": thread, "message_id": progress.id, "author": "alice", "action": "stop", "client_id": uuid::Uuid::new_v4().to_string()});
+    assert_eq!(nova.post_json("/api/console/actions", &click).await.0, 200);
+    nova.eventually("the stop in the thread", async |nova: &Nova| {
+        nova.messages(&thread).await.into_iter().find(|m| m.body.starts_with("alice stopped **maker**"))
+    })
+    .await;
+    let prompt = nova.prompts(&thread).await.remove(0);
+    let (_, audit) = nova.get_json(&format!("/api/audit?run={}", prompt.run_id)).await;
+    let usage = audit.as_array().unwrap().iter().find(|row| row["action"] == "usage").expect("a usage row");
+    let details: Value = serde_json::from_str(usage["details"].as_str().unwrap()).unwrap();
+    assert!(details["input_tokens"].as_u64().unwrap() > 0, "{details}");
+    // SAFETY: signal 0 only asks whether the process exists.
+    assert_ne!(unsafe { libc::kill(pid, 0) }, 0, "the agent's command {pid} outlived the stop");
+    nova.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runtime_past_its_timeout_is_ended_even_after_it_closed_its_output() {
+    let mut nova = Nova::start_with(|config| {
+        for (office, script) in [(0, "echo started; sleep 600"), (1, "echo started; exec >&-; sleep 600")] {
+            let runtime = config.offices[office].runtime.as_mut().unwrap();
+            runtime.command = vec!["sh".into(), "-c".into(), script.into()];
+            runtime.timeout = Duration::from_secs(1);
+        }
+    })
+    .await;
+    for (channel, office) in [("eng", "maker"), ("ops", "operator")] {
+        let thread = nova.say(channel, "alice", &format!("@{office} rebuild the search index")).await;
+        let failure = nova
+            .eventually("the timeout in the thread", async |nova: &Nova| {
+                nova.messages(&thread).await.into_iter().find(|m| m.body.contains("could not finish"))
+            })
+            .await;
+        assert_eq!(failure.body, format!("**{office}** could not finish this: the runtime did not finish within 1 s"));
+    }
+    nova.finish().await;
+}
