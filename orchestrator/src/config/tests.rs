@@ -246,3 +246,31 @@ fn offices_on_gce_need_their_snapshots_in_cloud_storage() {
     let inverted = with_bucket.replace("pool_floor = 2", "pool_floor = 9");
     insta::assert_snapshot!(parse(&inverted).unwrap_err(), @"nova.toml: [provisioner] pool_floor (9) is above pool_ceiling (8)");
 }
+
+#[test]
+fn a_preset_fills_in_the_runtime_and_points_it_at_its_upstream() {
+    let text = format!(
+        "{MINIMAL}concurrency = 2\n[offices.runtime]\npreset = \"nova-agent\"\nmodel = \"small-coder\"\n\n\
+         [[upstreams]]\nname = \"llm\"\nurl = \"http://10.0.0.5:8080/v1\"\n"
+    );
+    let config = parse(&text).unwrap();
+    let office = &config.offices[0];
+    assert_eq!(office.concurrency, 2);
+    let runtime = office.runtime.as_ref().unwrap();
+    assert_eq!(runtime.command, ["{{office_exe}}", "agent"]);
+    assert_eq!(runtime.env["NOVA_AGENT_MODEL"], "small-coder");
+    assert_eq!(runtime.env["NOVA_AGENT_UPSTREAM"], "llm");
+    assert_eq!(runtime.output, Some(provisioner::presets::OutputFormat::Nova));
+    assert_eq!(config.upstreams[0].secret, None, "a local model server takes no key");
+}
+
+#[test]
+fn a_preset_without_its_model_or_upstream_is_refused_with_the_line() {
+    let runtime = "[offices.runtime]\npreset = \"nova-agent\"\n";
+    insta::assert_snapshot!(parse(&format!("{MINIMAL}{runtime}")).unwrap_err(), @"nova.toml, line 10: office `maker`: runtime preset `nova-agent` needs a `model`");
+    let claude = "[offices.runtime]\npreset = \"claude-code\"\n";
+    insta::assert_snapshot!(parse(&format!("{MINIMAL}{claude}")).unwrap_err(), @"nova.toml, line 10: office `maker`: runtime preset `claude-code` reaches its model through the upstream `anthropic`, which is not in [[upstreams]]");
+    let repo = MINIMAL.replace("description = \"The API\"", "description = \"The API\"\nupstream = \"git\"");
+    insta::assert_snapshot!(parse(&repo).unwrap_err(), @"nova.toml, line 8: repo `api` names unknown upstream `git`");
+    insta::assert_snapshot!(parse(&format!("{MINIMAL}concurrency = 0\n")).unwrap_err(), @"nova.toml, line 13: office `maker` has concurrency 0, expected 1 to 16");
+}
