@@ -575,10 +575,12 @@ async fn execute(
                     let text = format!("Checked out {} on {}", repo.name, checkout.branch);
                     emitter.emit(RunEvent::Progress { text }).await;
                 }
-                None => {
+                // Said once a session, on its first run: the office has answered since.
+                None if !run.transcript.iter().any(|entry| entry.role == crate::protocol::Speaker::Office) => {
                     let text = format!("{} has no url in nova.toml: working without a checkout", repo.name);
                     emitter.emit(RunEvent::Progress { text }).await;
                 }
+                None => {}
             }
             prepared
         }

@@ -44,6 +44,8 @@ async fn a_newcomer_asks_in_payments_and_an_office_does_the_work_sleeps_and_reme
     let messages = nova.results(&thread, 2).await;
     let last = messages.iter().rev().find(|m| m.kind == "result").unwrap();
     assert!(last.body.contains("this workspace now holds 2 note(s)"), "{}", last.body);
+    let notes = messages.iter().filter(|m| m.body.contains("has no url in nova.toml")).count();
+    assert_eq!(notes, 1, "the repo's missing url is said once a session");
     assert_eq!(nova.office("maker").await.generation, 2);
     let authors: Vec<String> = nova.prompts(&thread).await.into_iter().map(|p| p.author).collect();
     assert_eq!(authors, ["alice", "bob"]);
