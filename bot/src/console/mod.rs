@@ -68,6 +68,13 @@ pub struct Accepted {
     pub duplicate: bool,
 }
 
+impl Accepted {
+    /// A click applied at once (a decision, a stop), not recorded as an inbound event.
+    fn applied(thread_id: &str) -> (StatusCode, Json<Self>) {
+        (StatusCode::OK, Json(Self { thread_id: thread_id.to_owned(), inbound_id: 0, duplicate: false }))
+    }
+}
+
 pub async fn post_message(
     State(engine): State<Arc<Engine>>,
     SignedIn(person): SignedIn,
@@ -153,9 +160,7 @@ async fn decide(
         return Err(ApiError::new(StatusCode::NOT_FOUND, format!("no approval card {message_id} in this thread")));
     };
     match engine.decide(&id, user, approve).await? {
-        Ok(_) => {
-            Ok((StatusCode::OK, Json(Accepted { thread_id: thread_id.to_owned(), inbound_id: 0, duplicate: false })))
-        }
+        Ok(_) => Ok(Accepted::applied(thread_id)),
         Err(refusal @ (DecisionRefusal::Requester(_) | DecisionRefusal::NotAnApprover { .. })) => {
             Err(ApiError::new(StatusCode::FORBIDDEN, refusal.to_string()))
         }
@@ -176,9 +181,7 @@ async fn stop(
         return Err(ApiError::new(StatusCode::NOT_FOUND, format!("no progress card {message_id} in this thread")));
     };
     match engine.stop_card(message_id, user).await? {
-        Ok(()) => {
-            Ok((StatusCode::OK, Json(Accepted { thread_id: thread_id.to_owned(), inbound_id: 0, duplicate: false })))
-        }
+        Ok(()) => Ok(Accepted::applied(thread_id)),
         Err(refusal @ StopRefusal::NotAllowed { .. }) => Err(ApiError::new(StatusCode::FORBIDDEN, refusal.to_string())),
         Err(refusal @ StopRefusal::Unknown) => Err(ApiError::new(StatusCode::NOT_FOUND, refusal.to_string())),
         Err(refusal @ StopRefusal::Ended) => Err(ApiError::new(StatusCode::CONFLICT, refusal.to_string())),
