@@ -193,10 +193,50 @@ async fn listen_until_stopped(daemon: Daemon, listen: SocketAddr, exit_with_stdi
         tokio::spawn(async {
             let mut stdin = BufReader::new(tokio::io::stdin()).lines();
             while let Ok(Some(_)) = stdin.next_line().await {}
-            std::process::exit(0);
+            exit_ending_runtimes();
         });
     }
+    // Stopped (Ctrl-C on `nova serve`, the VM shutting down): the runtimes, each in a
+    // process group of its own, end with the daemon instead of running on unattended.
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+        exit_ending_runtimes();
+    });
     axum::serve(listener.tap_io(no_delay), app).await.context("office server failed")
+}
+
+/// The process groups of the runtimes running now.
+static RUNTIME_GROUPS: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+/// A runtime's process group, known to [`exit_ending_runtimes`] while the run lasts.
+struct RuntimeGroup(Option<u32>);
+
+impl RuntimeGroup {
+    fn register(leader: Option<u32>) -> Self {
+        RUNTIME_GROUPS.lock().expect("runtime groups lock").extend(leader);
+        Self(leader)
+    }
+}
+
+impl Drop for RuntimeGroup {
+    fn drop(&mut self) {
+        if let Ok(mut groups) = RUNTIME_GROUPS.lock() {
+            groups.retain(|group| Some(*group) != self.0);
+        }
+    }
+}
+
+/// Ends every runtime's process group, then the daemon.
+fn exit_ending_runtimes() -> ! {
+    for leader in RUNTIME_GROUPS.lock().map(|groups| groups.clone()).unwrap_or_default() {
+        crate::sandbox::signal_group(leader, libc::SIGKILL);
+    }
+    std::process::exit(0)
 }
 
 /// Nova and the agent wait on these answers: send them at once, not after the peer's delayed ACK.
@@ -701,6 +741,7 @@ async fn execute(
         .kill_on_drop(true);
     let mut child = command.spawn().with_context(|| format!("cannot start the runtime `{program}`"))?;
     let leader = child.id();
+    let _registered = RuntimeGroup::register(leader);
     let stdout = child.stdout.take().context("runtime stdout not captured")?;
     let stderr = child.stderr.take().context("runtime stderr not captured")?;
     let stderr_tail = tokio::spawn(async move {

@@ -574,3 +574,35 @@ async fn a_runtime_past_its_timeout_is_ended_even_after_it_closed_its_output() {
     }
     nova.finish().await;
 }
+
+/// Waits (at most 10 s) for process `pid` to end: a pidfd turns readable when it does.
+async fn ends(pid: i32) -> bool {
+    // SAFETY: pidfd_open takes a pid and flags; the fd it returns is owned below.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return true; // already gone
+    }
+    // SAFETY: a fresh fd from pidfd_open, owned by nothing else.
+    let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
+    let watched = tokio::io::unix::AsyncFd::with_interest(fd, tokio::io::Interest::READABLE).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), watched.readable()).await.is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runtime_ends_with_its_office_when_nova_stops() {
+    let mut nova = Nova::start_with(|config| {
+        config.offices[0].runtime.as_mut().unwrap().command = vec!["sh".into(), "-c".into(), LONG_RUN.into()];
+    })
+    .await;
+    let thread = nova.say("eng", "alice", "@maker rebuild the search index").await;
+    nova.eventually("the run working", async |nova: &Nova| {
+        nova.messages(&thread).await.into_iter().find(
+            |m| matches!(&m.card, Some(Card::Progress { lines, .. }) if lines.iter().any(|l| l == "working on it")),
+        )
+    })
+    .await;
+    let workspace = nova.data_dir.path().join("offices/maker/workspace");
+    let child: i32 = std::fs::read_to_string(workspace.join("child.pid")).unwrap().trim().parse().unwrap();
+    nova.finish().await;
+    assert!(ends(child).await, "the runtime's child {child} outlived its office");
+}
