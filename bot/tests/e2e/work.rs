@@ -584,7 +584,9 @@ async fn ends(pid: i32) -> bool {
     }
     // SAFETY: a fresh fd from pidfd_open, owned by nothing else.
     let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
-    let watched = tokio::io::unix::AsyncFd::with_interest(fd, tokio::io::Interest::READABLE).unwrap();
+    // SAFETY: the AsyncFd owns the OwnedFd, which stays open (the same fd) until it drops.
+    let watched =
+        unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }.unwrap();
     tokio::time::timeout(Duration::from_secs(10), watched.readable()).await.is_ok()
 }
 
