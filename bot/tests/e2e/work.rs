@@ -237,6 +237,16 @@ async fn a_colleague_s_follow_up_continues_the_session_after_the_office_slept() 
     nova.finish().await;
 }
 
+/// Waits until the thread's run reports it is working; its progress card.
+async fn working(nova: &mut Nova, thread: &str) -> orchestrator::engine::MessageView {
+    nova.eventually("the run working", async |nova: &Nova| {
+        nova.messages(thread).await.into_iter().find(
+            |m| matches!(&m.card, Some(Card::Progress { lines, .. }) if lines.iter().any(|l| l == "working on it")),
+        )
+    })
+    .await
+}
+
 /// A runtime that works until it is stopped, with a child of its own: both must end.
 pub const LONG_RUN: &str = r#"
 sleep 600 &
@@ -253,13 +263,7 @@ async fn the_author_or_an_operator_stops_a_long_run_and_the_office_goes_on_with_
     })
     .await;
     let thread = nova.say("eng", "alice", "@maker rebuild the search index").await;
-    let progress = nova
-        .eventually("the run working", async |nova: &Nova| {
-            nova.messages(&thread).await.into_iter().find(
-                |m| matches!(&m.card, Some(Card::Progress { lines, .. }) if lines.iter().any(|l| l == "working on it")),
-            )
-        })
-        .await;
+    let progress = working(&mut nova, &thread).await;
     let workspace = nova.data_dir.path().join("offices/maker/workspace");
     let child: i32 = std::fs::read_to_string(workspace.join("child.pid")).unwrap().trim().parse().unwrap();
 
@@ -296,12 +300,7 @@ async fn the_author_or_an_operator_stops_a_long_run_and_the_office_goes_on_with_
 
     // The office goes on: the next prompt runs, and an operator stops it with a word.
     let second = nova.say("eng", "bob", "@maker rebuild the search index again").await;
-    nova.eventually("the second run working", async |nova: &Nova| {
-        nova.messages(&second).await.into_iter().find(
-            |m| matches!(&m.card, Some(Card::Progress { lines, .. }) if lines.iter().any(|l| l == "working on it")),
-        )
-    })
-    .await;
+    working(&mut nova, &second).await;
     nova.reply(&second, "olga", "<@U0NOVA> stop").await;
     nova.eventually("the operator's stop", async |nova: &Nova| {
         nova.messages(&second).await.into_iter().find(|m| m.body.starts_with("olga stopped **maker**"))
@@ -312,12 +311,7 @@ async fn the_author_or_an_operator_stops_a_long_run_and_the_office_goes_on_with_
     let answer = orchestrator::commands::run(nova.engine(), "alice", "stop").await.unwrap();
     assert_eq!(answer.text, "Nothing you asked for is running.");
     let third = nova.say("eng", "alice", "@maker and the synonyms").await;
-    nova.eventually("the third run working", async |nova: &Nova| {
-        nova.messages(&third).await.into_iter().find(
-            |m| matches!(&m.card, Some(Card::Progress { lines, .. }) if lines.iter().any(|l| l == "working on it")),
-        )
-    })
-    .await;
+    working(&mut nova, &third).await;
     let answer = orchestrator::commands::run(nova.engine(), "alice", "stop").await.unwrap();
     assert_eq!((answer.text.as_str(), answer.private), ("Stopping **maker** on “@maker and the synonyms”.", true));
     nova.eventually("the command's stop", async |nova: &Nova| {
@@ -337,12 +331,7 @@ async fn a_queued_run_stopped_before_it_starts_never_runs() {
     })
     .await;
     let first = nova.say("eng", "alice", "@maker rebuild the search index").await;
-    nova.eventually("the first run working", async |nova: &Nova| {
-        nova.messages(&first).await.into_iter().find(
-            |m| matches!(&m.card, Some(Card::Progress { lines, .. }) if lines.iter().any(|l| l == "working on it")),
-        )
-    })
-    .await;
+    working(&mut nova, &first).await;
     let second = nova.say("eng", "bob", "@maker and re-rank the results").await;
     nova.eventually("the second queued", async |nova: &Nova| {
         nova.prompts(&second).await.first().filter(|p| p.state != orchestrator::store::PromptState::Unrouted).cloned()
@@ -597,12 +586,7 @@ async fn a_runtime_ends_with_its_office_when_nova_stops() {
     })
     .await;
     let thread = nova.say("eng", "alice", "@maker rebuild the search index").await;
-    nova.eventually("the run working", async |nova: &Nova| {
-        nova.messages(&thread).await.into_iter().find(
-            |m| matches!(&m.card, Some(Card::Progress { lines, .. }) if lines.iter().any(|l| l == "working on it")),
-        )
-    })
-    .await;
+    working(&mut nova, &thread).await;
     let workspace = nova.data_dir.path().join("offices/maker/workspace");
     let child: i32 = std::fs::read_to_string(workspace.join("child.pid")).unwrap().trim().parse().unwrap();
     nova.finish().await;
