@@ -1,6 +1,7 @@
 //! The chat surfaces, the HTTP server and the `nova` CLI. Every platform payload is
 //! verified and turned into a typed orchestrator event here, at the edge.
 
+pub mod ask_cmd;
 pub mod bench;
 pub mod console;
 pub mod discord;

@@ -50,6 +50,18 @@ enum Command {
         #[arg(long)]
         model: bool,
     },
+    /// Read JSON-lines cases (`id`, `channel`, `author`, `thread`, `text`) as Nova reads
+    /// chat: work for an office, a fleet request (action and arguments), or unknown.
+    Ask {
+        #[arg(long)]
+        config: PathBuf,
+        /// Cases to read; standard input when absent.
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// Score each answer against the case's `expect` and print accuracy (to stderr).
+        #[arg(long)]
+        eval: bool,
+    },
     /// Print the audit trail: who did what, to which office, in which run.
     Audit {
         #[arg(long)]
@@ -365,6 +377,22 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     bot::route_cmd::run(&router, model.as_ref(), BufReader::new(file), stdout, explain).await?
                 }
                 None => bot::route_cmd::run(&router, model.as_ref(), std::io::stdin().lock(), stdout, explain).await?,
+            };
+            if eval {
+                eprint!("{}", evaluation.report());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ask { config, input, eval } => {
+            let config = load_config(&config)?;
+            let reader = orchestrator::ask::Reader::new(&config);
+            let stdout = std::io::stdout().lock();
+            let evaluation = match input {
+                Some(path) => {
+                    let file = std::fs::File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+                    bot::ask_cmd::run(&reader, BufReader::new(file), stdout)?
+                }
+                None => bot::ask_cmd::run(&reader, std::io::stdin().lock(), stdout)?,
             };
             if eval {
                 eprint!("{}", evaluation.report());

@@ -20,8 +20,39 @@ pub struct Case {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Expect {
-    pub repo: String,
-    pub office: String,
+    pub repo: Accepted,
+    pub office: Accepted,
+}
+
+/// An expected value: one answer, or a list of answers any of which is right.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Accepted {
+    One(String),
+    AnyOf(Vec<String>),
+}
+
+impl Accepted {
+    pub fn accepts(&self, answer: &str) -> bool {
+        match self {
+            Self::One(one) => one == answer,
+            Self::AnyOf(any) => any.iter().any(|a| a == answer),
+        }
+    }
+
+    /// How the expectation reads in a confusion table.
+    pub fn label(&self) -> String {
+        match self {
+            Self::One(one) => one.clone(),
+            Self::AnyOf(any) => any.join("|"),
+        }
+    }
+}
+
+impl From<&str> for Accepted {
+    fn from(one: &str) -> Self {
+        Self::One(one.to_owned())
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -77,16 +108,16 @@ pub struct Evaluation {
 impl Evaluation {
     pub fn add(&mut self, expect: &Expect, answer: &Answer) {
         self.cases += 1;
-        let repo = expect.repo == answer.repo;
-        let office = expect.office == answer.office;
+        let repo = expect.repo.accepts(&answer.repo);
+        let office = expect.office.accepts(&answer.office);
         self.repo_right += usize::from(repo);
         self.office_right += usize::from(office);
         self.both_right += usize::from(repo && office);
         if !office {
-            *self.office_confusion.entry((expect.office.clone(), answer.office.clone())).or_default() += 1;
+            *self.office_confusion.entry((expect.office.label(), answer.office.clone())).or_default() += 1;
         }
         if !repo {
-            *self.repo_confusion.entry((expect.repo.clone(), answer.repo.clone())).or_default() += 1;
+            *self.repo_confusion.entry((expect.repo.label(), answer.repo.clone())).or_default() += 1;
         }
     }
 
@@ -183,6 +214,14 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_list_in_expect_accepts_any_of_its_items() {
+        let router = Router::new(&Config::demo());
+        let input = r#"{"id":"a","channel":"payments","thread":[],"text":"refunds fail, please fix","expect":{"repo":["payments-api","none"],"office":["operator","maker"]}}"#;
+        let evaluation = run(&router, None, input.as_bytes(), std::io::sink(), false).await.unwrap();
+        assert_eq!((evaluation.cases, evaluation.both_right), (1, 1));
+    }
+
+    #[tokio::test]
     async fn a_malformed_case_names_its_line() {
         let router = Router::new(&Config::demo());
         let err = run(&router, None, "\n{\"id\": 1}\n".as_bytes(), Vec::new(), false).await.unwrap_err();
@@ -193,6 +232,8 @@ mod tests {
     fn report_shows_accuracy_and_confusion() {
         let mut evaluation = Evaluation::default();
         let expect = Expect { repo: "api".into(), office: "maker".into() };
+        let either = Expect { repo: Accepted::AnyOf(vec!["api".into(), "none".into()]), office: "maker".into() };
+        assert!(either.repo.accepts("none") && !either.repo.accepts("web"));
         evaluation.add(
             &expect,
             &Answer { id: "1".into(), repo: "api".into(), office: "maker".into(), confidence: 1.0, explain: None },

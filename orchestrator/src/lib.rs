@@ -2,6 +2,7 @@
 //! It never sees Slack or Discord JSON: surfaces hand it typed inbound events.
 
 pub mod approvals;
+pub mod ask;
 pub mod commands;
 pub mod config;
 pub mod context;

@@ -1,6 +1,7 @@
 //! End-to-end user stories against the real server, real office processes and a fresh
 //! database (SQLite, or Postgres with NOVA_TEST_POSTGRES_URL).
 
+mod ask_sets;
 mod asks;
 mod browser;
 mod discord;

@@ -1,0 +1,52 @@
+//! Plain-language accuracy on every workspace we have: the shared development set and
+//! our own sets in other industries (testdata/orchestrate), scored by `nova ask
+//! --eval`'s rules. A change that fits one workspace at the others' expense fails here.
+
+use std::path::{Path, PathBuf};
+
+use orchestrator::ask::Reader;
+use orchestrator::config::Config;
+
+/// Right answers (kind, action and the listed arguments), per set.
+const BAR: f64 = 0.9;
+
+/// `(cases, workspace)` per set; the shared set's workspace is the routing one.
+fn sets() -> Vec<(PathBuf, PathBuf)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let shared = root.join("../shared");
+    let mut sets = vec![(shared.join("orchestrate"), shared.join("routing/workspace.toml"))];
+    let mut ours: Vec<PathBuf> = std::fs::read_dir(root.join("testdata/orchestrate"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("cases.jsonl").exists())
+        .collect();
+    ours.sort();
+    sets.extend(ours.into_iter().map(|p| (p.clone(), p.join("workspace.toml"))));
+    sets
+}
+
+#[test]
+fn every_plain_language_set_clears_the_bar() {
+    let mut report = String::new();
+    let mut failing = Vec::new();
+    for (set, workspace) in sets() {
+        if !set.exists() {
+            continue;
+        }
+        let config = Config::load(&workspace).unwrap_or_else(|e| panic!("{}: {e}", workspace.display()));
+        let cases = std::fs::File::open(set.join("cases.jsonl")).unwrap();
+        let evaluation =
+            bot::ask_cmd::run(&Reader::new(&config), std::io::BufReader::new(cases), std::io::sink()).unwrap();
+        report.push_str(&format!(
+            "{}: {:.1}% ({} cases)\n",
+            set.display(),
+            100.0 * evaluation.accuracy(),
+            evaluation.cases
+        ));
+        if evaluation.accuracy() < BAR {
+            failing.push(format!("{}\n{}", set.display(), evaluation.report()));
+        }
+    }
+    eprint!("{report}");
+    assert!(failing.is_empty(), "below {:.0}%:\n{}", BAR * 100.0, failing.join("\n"));
+}

@@ -1,0 +1,1127 @@
+//! Plain language about the fleet: whether a message asks an office for work, asks
+//! Nova about or to change its fleet (with an action and its arguments, the
+//! vocabulary of `../shared/orchestrate/README.md`), or cannot be told (Nova asks
+//! back).
+//!
+//! Like the router, the reader is offline, pure and cheapest first: the thread decides
+//! short replies ("do it" after Nova offered something, "stop" under an office's
+//! progress); then rules over the message's words, each a few patterns with slots for
+//! the config's office names (misspellings included), try the actions from the most
+//! specific (a schedule, a new office) to the most general (a status question); what
+//! none of them claims is work when it says what to work on, and unknown when it does
+//! not. Every answer carries a confidence, so a model is asked only when the rules are
+//! unsure.
+
+pub mod when;
+pub mod words;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::config::Config;
+use crate::router::text::Tokens;
+use when::Period;
+use words::{Pattern, Words, edit_distance};
+
+/// Who wrote a message in a thread.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Speaker {
+    Person(String),
+    Nova,
+    Office(String),
+}
+
+impl Speaker {
+    /// The contract's spelling: a user id, `nova`, or `office:<name>`.
+    pub fn parse(author: &str) -> Self {
+        match author {
+            "nova" => Self::Nova,
+            _ => match author.strip_prefix("office:") {
+                Some(office) => Self::Office(office.to_owned()),
+                None => Self::Person(author.to_owned()),
+            },
+        }
+    }
+}
+
+/// One earlier message of the thread.
+#[derive(Debug, Clone)]
+pub struct Said {
+    pub speaker: Speaker,
+    pub text: String,
+}
+
+/// What the reader reads.
+#[derive(Debug, Clone, Copy)]
+pub struct Message<'a> {
+    pub channel: &'a str,
+    pub text: &'a str,
+    /// Earlier messages of the thread, oldest first.
+    pub thread: &'a [Said],
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Work,
+    Fleet,
+    Unknown,
+}
+
+/// Changes to an office, as `update_office` carries them.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct OfficeChanges {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repos: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channels: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reports_to: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tier: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget_usd: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_timeout: Option<String>,
+}
+
+impl OfficeChanges {
+    fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// A new office, as `create_office` carries it.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct NewOffice {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub role: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub repos: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reports_to: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tier: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget_usd: Option<f64>,
+}
+
+/// A new repository, as `add_repo` carries it.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct NewRepo {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<String>,
+}
+
+/// A fleet request: the contract's action vocabulary with typed arguments.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "action", content = "args", rename_all = "snake_case")]
+pub enum Action {
+    Status {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        office: Option<String>,
+    },
+    Wake {
+        office: String,
+    },
+    Sleep {
+        office: String,
+    },
+    Stop {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        office: Option<String>,
+    },
+    Approvals {},
+    Audit {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        office: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        since: Option<String>,
+    },
+    Spend {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        office: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        period: Option<Period>,
+    },
+    CreateOffice(NewOffice),
+    UpdateOffice {
+        office: String,
+        changes: OfficeChanges,
+    },
+    RetireOffice {
+        office: String,
+    },
+    AddRepo(NewRepo),
+    Schedule {
+        office: String,
+        every: String,
+        prompt: String,
+    },
+    Handoff {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        from: Option<String>,
+        to: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        prompt: Option<String>,
+    },
+    Help {},
+}
+
+impl Action {
+    /// The contract's action name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Status { .. } => "status",
+            Self::Wake { .. } => "wake",
+            Self::Sleep { .. } => "sleep",
+            Self::Stop { .. } => "stop",
+            Self::Approvals {} => "approvals",
+            Self::Audit { .. } => "audit",
+            Self::Spend { .. } => "spend",
+            Self::CreateOffice(_) => "create_office",
+            Self::UpdateOffice { .. } => "update_office",
+            Self::RetireOffice { .. } => "retire_office",
+            Self::AddRepo(_) => "add_repo",
+            Self::Schedule { .. } => "schedule",
+            Self::Handoff { .. } => "handoff",
+            Self::Help {} => "help",
+        }
+    }
+
+    /// Whether the action changes the fleet for good, and so waits for an approval.
+    pub fn is_consequential(&self) -> bool {
+        matches!(self, Self::CreateOffice(_) | Self::UpdateOffice { .. } | Self::RetireOffice { .. } | Self::AddRepo(_))
+    }
+}
+
+/// What a message is, how sure the reader is, and which rule decided.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Understanding {
+    pub kind: Kind,
+    pub action: Option<Action>,
+    /// 0 to 1; below the configured bar a model is asked.
+    pub confidence: f32,
+    /// The rule that decided, for `--explain` and the audit trail.
+    pub rule: &'static str,
+}
+
+impl Understanding {
+    fn fleet(action: Action, confidence: f32, rule: &'static str) -> Self {
+        Self { kind: Kind::Fleet, action: Some(action), confidence, rule }
+    }
+
+    fn work(confidence: f32, rule: &'static str) -> Self {
+        Self { kind: Kind::Work, action: None, confidence, rule }
+    }
+
+    fn unknown(confidence: f32, rule: &'static str) -> Self {
+        Self { kind: Kind::Unknown, action: None, confidence, rule }
+    }
+
+    /// The contract's `{"kind", "action", "args"}`.
+    pub fn to_json(&self) -> Value {
+        match &self.action {
+            Some(action) => {
+                let tagged = serde_json::to_value(action).unwrap_or_default();
+                json!({"kind": self.kind, "action": tagged["action"], "args": tagged.get("args").cloned().unwrap_or(json!({}))})
+            }
+            None => json!({"kind": self.kind, "action": null, "args": {}}),
+        }
+    }
+}
+
+/// An office name as people write it.
+struct OfficeName {
+    name: String,
+    /// `guest-services` is also `guest services`.
+    words: Vec<String>,
+}
+
+/// The config's names, read once.
+pub struct Reader {
+    offices: Vec<OfficeName>,
+    repos: Vec<String>,
+    /// channel → offices bound to it
+    channel_offices: Vec<(String, usize)>,
+}
+
+/// Whether `word` is one of a space-separated `list`.
+fn listed(list: &str, word: &str) -> bool {
+    list.split_whitespace().any(|w| w == word)
+}
+
+/// Words that never name an office, however close their spelling (`coder` is one
+/// letter from `order`).
+fn common_word(word: &str) -> bool {
+    let stem = crate::router::text::stem(word);
+    crate::router::text::is_stopword(&stem)
+        || crate::router::text::LEXICON_TABLE.concepts(std::slice::from_ref(&stem)).iter().any(|&c| c > 0.0)
+        || listed(COMMON, word)
+}
+
+const COMMON: &str = "\
+    order orders codes water later other offer after under every never their there where money number \
+    people books comes writes makes maker's";
+
+/// Words that say nothing about what to work on: "fix it", "can you help?", "same as
+/// last time" are unknown without a thread.
+const VAGUE: &str = "\
+    ani urgent discuss agre soon attent plz fix check look help thing stuff care handl again last time \
+    yesterday thought idea updat ping lol hmm cool nice great problem issu plan usual done someth \
+    somebodi nobodi whatev lmk idk guy team folk quick real asap sort matter happen deal said mention \
+    befor earlier todo task job request ask hey hi hello thank thx ty yeah yep nope yo sup ok okay k hm \
+    uh um huh wow oop sorri pleas tomorrow morn tonight anyth everyth one two anyon everyon know get \
+    going goe went gone tri figur out finish start continu proceed";
+
+/// Short replies that accept what was just offered.
+const AGREEMENT: &str = "\
+    yes yep yeah yup y sure ok okay k do it that go ahead please pls for sounds good great fine perfect \
+    proceed confirm confirmed absolutely right now let us lets then and approve approved agreed \
+    definitely of course thanks thank you alright cool 👍 yes, so make happen one";
+
+/// Verbs that stop work.
+const STOP_VERBS: &str = "stop|kill|cancel|abort|halt|terminate|interrupt";
+
+/// Words that may follow a stop verb and still mean "stop this thread's work".
+const STOP_FILLER: &str = "\
+    it that this now right please pls the run work job task everything all immediately asap we changed \
+    change our minds mind nevermind never wait no nope actually hold on up there whatever is running \
+    going thing current working you are doing just ok okay hey nova sorry not needed anymore after \
+    longer a mistake wrong one stop kill cancel abort halt terminate interrupt already enough too much \
+    thanks forget about";
+
+/// A message with this many words or fewer that only agrees.
+const SHORT_REPLY: usize = 6;
+
+/// Confidence of a rule that matched a whole pattern.
+const SURE: f32 = 0.9;
+/// Confidence of a rule that matched on weaker evidence.
+const LIKELY: f32 = 0.7;
+/// Below this, a model (when configured) is asked.
+pub const UNSURE: f32 = 0.6;
+
+/// How a pattern's `OFFICE` slot is filled.
+#[derive(Clone, Copy)]
+struct Slots<'r> {
+    reader: &'r Reader,
+    /// What `it`, `you`, `them` refer to, when something does.
+    pronoun: Option<usize>,
+    /// Whether pronouns fill the slot at all.
+    pronouns: bool,
+}
+
+impl Slots<'_> {
+    /// An office at `words[i..]`: `the`? name (`@name`, misspelled) `office`/`agent`?
+    fn fill(&self, words: &[String], i: usize) -> Option<(Option<usize>, usize)> {
+        let mut at = i;
+        while words.get(at).is_some_and(|w| matches!(w.as_str(), "the" | "our" | "that" | "this" | "my")) {
+            at += 1;
+        }
+        let found = match self.reader.office_at(words, at) {
+            Some((office, taken)) => Some((Some(office), taken)),
+            None if self.pronouns && at == i => match words.get(at).map(String::as_str) {
+                Some("it" | "them" | "you" | "your" | "him" | "her" | "yourself") if self.pronoun.is_some() => {
+                    Some((self.pronoun, 1))
+                }
+                _ => None,
+            },
+            None => None,
+        };
+        let (office, taken) = found?;
+        at += taken;
+        if words.get(at).is_some_and(|w| matches!(w.as_str(), "office" | "agent" | "bot")) {
+            at += 1;
+        }
+        Some((office, at - i))
+    }
+}
+
+impl Reader {
+    pub fn new(config: &Config) -> Self {
+        let offices = config
+            .offices
+            .iter()
+            .map(|o| OfficeName {
+                name: o.name.clone(),
+                words: o.name.to_lowercase().split(['-', '_', ' ']).map(str::to_owned).collect(),
+            })
+            .collect();
+        let channel_offices = config
+            .offices
+            .iter()
+            .enumerate()
+            .flat_map(|(i, o)| o.channels.iter().map(move |c| (c.trim_start_matches('#').to_lowercase(), i)))
+            .collect();
+        Self { offices, repos: config.repos.iter().map(|r| r.name.to_lowercase()).collect(), channel_offices }
+    }
+
+    pub fn office_name(&self, index: usize) -> &str {
+        &self.offices[index].name
+    }
+
+    /// The office named at `words[at]`, and how many words its name takes.
+    fn office_at(&self, words: &[String], at: usize) -> Option<(usize, usize)> {
+        let word = words.get(at)?.trim_start_matches('@');
+        let word = word.strip_suffix("'s").unwrap_or(word).trim_end_matches('\'');
+        // Whole names first: "guest-services", then "guest services".
+        if let Some(i) = self.offices.iter().position(|o| o.name.to_lowercase() == word) {
+            return Some((i, 1));
+        }
+        if let Some(i) = self.offices.iter().position(|o| {
+            o.words.len() > 1 && words.len() >= at + o.words.len() && {
+                let mut spelled = words[at..at + o.words.len()].to_vec();
+                spelled[0] = word.to_owned();
+                spelled == o.words
+            }
+        }) {
+            return Some((i, self.offices[i].words.len()));
+        }
+        // A misspelling: one edit for names of five letters or more, two from eight.
+        if word.len() < 5 || common_word(word) {
+            return None;
+        }
+        let mut near = self.offices.iter().enumerate().filter(|(_, o)| {
+            let name = o.name.to_lowercase();
+            let allowed = if name.len() >= 8 { 2 } else { 1 };
+            name.len() >= 5 && name.chars().next() == word.chars().next() && edit_distance(&name, word) <= allowed
+        });
+        match (near.next(), near.next()) {
+            (Some((i, _)), None) => Some((i, 1)),
+            _ => None,
+        }
+    }
+
+    /// Every office named in `words`, in order, with where.
+    fn offices_in(&self, words: &[String]) -> Vec<(usize, usize)> {
+        let mut found = Vec::new();
+        let mut at = 0;
+        while at < words.len() {
+            match self.office_at(words, at) {
+                Some((office, taken)) => {
+                    found.push((office, at));
+                    at += taken;
+                }
+                None => at += 1,
+            }
+        }
+        found
+    }
+
+    /// The office a message is addressed to with `@name`, if any.
+    fn addressed(&self, text: &str) -> Option<usize> {
+        text.split_whitespace()
+            .filter_map(|w| w.strip_prefix('@'))
+            .map(|w| w.trim_end_matches(|c: char| !c.is_alphanumeric()).to_lowercase())
+            .find_map(|w| self.offices.iter().position(|o| o.name.to_lowercase() == w))
+    }
+
+    /// The last office that spoke in the thread, or was named in it.
+    fn thread_office(&self, thread: &[Said]) -> Option<usize> {
+        thread.iter().rev().find_map(|said| match &said.speaker {
+            Speaker::Office(name) => self.offices.iter().position(|o| &o.name == name),
+            _ => self
+                .addressed(&said.text)
+                .or_else(|| self.offices_in(&Words::new(&said.text).lower).first().map(|f| f.0)),
+        })
+    }
+
+    /// Reads one message.
+    pub fn understand(&self, message: &Message<'_>) -> Understanding {
+        let text = strip_address_to_nova(message.text);
+        let words = Words::new(text);
+        if words.is_empty() {
+            return Understanding::unknown(SURE, "empty");
+        }
+        let addressed = self.addressed(text);
+        let thread_office = self.thread_office(message.thread);
+        let context = Context { addressed, thread_office, in_thread: !message.thread.is_empty() };
+
+        if words.len() <= SHORT_REPLY && words.lower.iter().all(|w| listed(AGREEMENT, w)) {
+            return self.agreement(message.thread);
+        }
+        if let Some(found) = self.read(&words, &context, message) {
+            return found;
+        }
+        self.work_or_unknown(&words, &context, message)
+    }
+
+    /// "yes", "do it": what the last message of the thread offered.
+    fn agreement(&self, thread: &[Said]) -> Understanding {
+        let Some(last) = thread.last() else {
+            return Understanding::unknown(SURE, "agreement without a thread");
+        };
+        match &last.speaker {
+            Speaker::Nova => {
+                let proposals: Vec<&str> =
+                    last.text.split_inclusive(['.', '!', '\n']).filter(|s| s.trim_end().ends_with('?')).collect();
+                let offered = self.offices_in(&Words::new(&last.text).lower).first().map(|f| f.0);
+                for proposal in proposals.iter().rev() {
+                    let words = Words::new(proposal.trim());
+                    let context = Context { addressed: None, thread_office: offered, in_thread: true };
+                    let message = Message { channel: "", text: proposal, thread: &[] };
+                    if let Some(found) = self.read(&words, &context, &message).filter(|u| u.kind == Kind::Fleet) {
+                        return Understanding { rule: "agreement to Nova's offer", ..found };
+                    }
+                }
+                Understanding::unknown(LIKELY, "agreement to nothing Nova offered")
+            }
+            // An office offered more work ("shall I open a PR?"), or a person's ask.
+            _ => Understanding::work(SURE, "agreement to an office's offer"),
+        }
+    }
+
+    /// The fleet rules, most specific first.
+    fn read(&self, words: &Words, context: &Context, message: &Message<'_>) -> Option<Understanding> {
+        let w = &words.lower;
+        let mentioned = self.offices_in(w);
+        // "it" is the office asked, the thread's, or the one this message names.
+        let pronoun = context.addressed.or(context.thread_office).or(mentioned.first().map(|f| f.0));
+        let slots = Slots { reader: self, pronoun, pronouns: true };
+        let names_only = Slots { pronouns: false, ..slots };
+        let find = |pattern: &str, slots: &Slots<'_>| {
+            let fill = |w: &[String], i: usize| slots.fill(w, i);
+            Pattern::new(pattern).find(w, &fill)
+        };
+        let any = |patterns: &[&str], slots: &Slots<'_>| patterns.iter().find_map(|p| find(p, slots));
+        let named = |office: Option<Option<usize>>| office.flatten().map(|i| self.offices[i].name.clone());
+        let first_named = mentioned.first().map(|f| self.offices[f.0].name.clone());
+
+        // A schedule: a recurrence and something to do.
+        if let Some((every, span)) = when::every(w) {
+            let office = mentioned
+                .iter()
+                .find(|(_, at)| !span.contains(at))
+                .map(|f| f.0)
+                .or(context.addressed)
+                .or_else(|| self.channel_office(message.channel));
+            if let Some(office) = office {
+                let prompt = schedule_prompt(words, &span, self, office);
+                if !prompt.is_empty() {
+                    let office = self.offices[office].name.clone();
+                    return Some(Understanding::fleet(Action::Schedule { office, every, prompt }, SURE, "schedule"));
+                }
+            }
+        }
+
+        // A new office.
+        let indefinite_office =
+            find("a|an|another|new ?new * office|agent|offices|agents", &names_only).filter(|(span, _)| {
+                // "a writer office" names an existing office, not a new one.
+                !mentioned.iter().any(|(_, at)| span.contains(at))
+            });
+        if let Some((span, _)) = indefinite_office
+            && (w.iter().take(span.start).any(|w| listed(CREATE_VERBS, w)) || w[span.start] == "new")
+        {
+            let office = self.new_office(words, span, &names_only);
+            return Some(Understanding::fleet(Action::CreateOffice(office), SURE, "create_office"));
+        }
+
+        // A new repository.
+        if let Some((span, _)) = find(
+            "add|register|connect|track|create|onboard|import|new|set ?up ?a|an|the|another ?new repo|repository|repos|repositories",
+            &names_only,
+        ) && let Some(repo) = self.new_repo(words, span.end)
+        {
+            return Some(Understanding::fleet(Action::AddRepo(repo), SURE, "add_repo"));
+        }
+
+        if let Some((span, _)) = find(
+            "add|register|connect|track|onboard|import * as|is ?a|an|the|another ?new repo|repository",
+            &names_only,
+        ) && span.len() >= 4
+            && let Some(repo) = self.new_repo(words, span.start + 1).filter(|r| !self.repos.contains(&r.name))
+        {
+            return Some(Understanding::fleet(
+                Action::AddRepo(NewRepo { description: None, ..repo }),
+                SURE,
+                "add_repo",
+            ));
+        }
+
+        // An office retired for good.
+        let retire = any(
+            &[
+                "retire|decommission|delete|remove|disband|deprovision|destroy|dismantle OFFICE",
+                "get rid of OFFICE",
+                "OFFICE * retired|decommissioned|deleted|removed",
+            ],
+            &slots,
+        );
+        let for_good = words.has_any(&["permanently", "anymore", "forever"])
+            || find("for good", &slots).is_some()
+            || find("any more|longer", &slots).is_some()
+            || find("no longer need|needs|use", &slots).is_some();
+        if let Some((_, office)) = retire.filter(|(_, o)| o.flatten().is_some()) {
+            return Some(Understanding::fleet(
+                Action::RetireOffice { office: named(office).unwrap_or_default() },
+                SURE,
+                "retire_office",
+            ));
+        }
+        if for_good
+            && words.has_any(&["remove", "retire", "delete", "shut", "need", "kill", "drop"])
+            && let Some(office) = first_named.clone()
+        {
+            return Some(Understanding::fleet(Action::RetireOffice { office }, LIKELY, "retire_office for good"));
+        }
+
+        // Work handed to another office.
+        if let Some((_, Some(Some(to)))) = any(
+            &[
+                "hand|pass|give|send|move|transfer|reassign|assign|forward|route|escalate ?it|this|that|these|everything ?one|over|off ?over|off ?back to OFFICE",
+                "hand|pass ?it|this|that ?over|off to OFFICE",
+                "handoff|hand-off to OFFICE",
+                "let|have|get OFFICE take|handle|pick|own|run|finish|continue it|this|that|over|from|the",
+                "OFFICE should|can|will|could|must take|handle|pick|own it|this|that|over",
+                "over to OFFICE",
+            ],
+            &names_only,
+        ) {
+            let from = context.thread_office.filter(|&f| f != to).map(|f| self.offices[f].name.clone());
+            let to = self.offices[to].name.clone();
+            return Some(Understanding::fleet(Action::Handoff { from, to, prompt: None }, SURE, "handoff"));
+        }
+
+        // Stopping work: an office's, or this thread's.
+        if words.lower.iter().any(|w| STOP_VERBS.split('|').any(|v| v == w)) {
+            let office_pattern = [
+                &format!("{STOP_VERBS} whatever|everything|what|all ?that|which ?of OFFICE"),
+                &format!("{STOP_VERBS} ?the OFFICE"),
+                &format!("{STOP_VERBS} ?it|the * of OFFICE"),
+            ];
+            let patterns: Vec<&str> = office_pattern.iter().map(|s| s.as_str()).collect();
+            if let Some((_, office)) = any(&patterns, &names_only) {
+                return Some(Understanding::fleet(Action::Stop { office: named(office) }, SURE, "stop an office"));
+            }
+            // "stop", "stop it", or a stop with its reason after: "please stop, the
+            // registrar froze the catalog".
+            let first_clause = words.clause_end.iter().position(|&end| end).map_or(w.len(), |i| i + 1);
+            let only_stop = |words: &[String]| {
+                words.iter().all(|w| listed(STOP_FILLER, w) || self.office_at(std::slice::from_ref(w), 0).is_some())
+            };
+            if only_stop(w) || (context.in_thread && only_stop(&w[..first_clause])) {
+                return Some(Understanding::fleet(Action::Stop { office: None }, SURE, "stop this thread"));
+            }
+        }
+
+        // Changes to an office.
+        if let Some(found) = self.update(words, &slots, &mentioned) {
+            return Some(found);
+        }
+
+        // Sleep and wake.
+        let asleep = any(
+            &[
+                "put|send|let OFFICE ?back ?to sleep|bed|rest",
+                "sleep|hibernate|park|suspend|snooze OFFICE",
+                "OFFICE ?can|should|may|could ?go ?back to sleep|bed",
+                "OFFICE can|should|may|could sleep|rest",
+                "shut|power|turn|spin|wind|scale OFFICE down|off",
+                "shut|power|turn|spin|wind|scale down|off OFFICE",
+            ],
+            &slots,
+        );
+        if let Some((_, Some(Some(office)))) = asleep {
+            let office = self.offices[office].name.clone();
+            return Some(Understanding::fleet(Action::Sleep { office }, SURE, "sleep"));
+        }
+        if let Some((_, Some(Some(office)))) = find("OFFICE still|stays|keeps * running|awake|up|on|going", &slots)
+            && words.has_prefix(&["cost", "idle", "nothing", "wast", "burn", "money", "queue", "spend", "pric"])
+        {
+            let office = self.offices[office].name.clone();
+            return Some(Understanding::fleet(Action::Sleep { office }, LIKELY, "sleep an idle office"));
+        }
+        let awake = any(
+            &[
+                "wake|waken|awaken ?up OFFICE",
+                "wake OFFICE up",
+                "start|boot|spin|warm|fire|power ?up OFFICE",
+                "get|bring|turn|start|boot|spin|warm|fire|power OFFICE up|online|ready|going|running|on|back",
+                "turn on OFFICE",
+            ],
+            &slots,
+        );
+        if let Some((span, Some(Some(office)))) = awake {
+            // "start maker on the refund bug" is work for maker.
+            let rest = Tokens::new(&words.original(|i| i >= span.end)).content;
+            let is_work = words.lower.get(span.end).is_some_and(|w| w == "on" || w == "with") && rest.len() > 1;
+            if !is_work {
+                let office = self.offices[office].name.clone();
+                return Some(Understanding::fleet(Action::Wake { office }, SURE, "wake"));
+            }
+        }
+
+        // Costs.
+        let money = words.has_prefix(&["spend", "spent", "cost", "burn", "bill", "budget", "expens", "charg"])
+            || find("how much|what * we|you|it|they|office * pay|paid|owe", &slots).is_some();
+        let about_fleet = !mentioned.is_empty()
+            || words.has_any(&["fleet", "offices", "agents", "bots", "nova", "office", "agent", "everyone", "each"])
+            || find("you|all|everything|everybody|overall|total|whole", &slots).is_some()
+                && !words.has_prefix(&BUSINESS.split_whitespace().collect::<Vec<_>>());
+        if money && about_fleet && !words.has_prefix(&BUSINESS.split_whitespace().collect::<Vec<_>>()) {
+            let office = mentioned.first().map(|f| self.offices[f.0].name.clone());
+            let period = when::period(w);
+            return Some(Understanding::fleet(Action::Spend { office, period }, SURE, "spend"));
+        }
+
+        // History.
+        let history = any(
+            &[
+                "what|anything ?else did|has|have OFFICE * do|done|doing|change|changed|work|touch|touched|ship|shipped|run|ran",
+                "what OFFICE * did|has|done|changed|worked|shipped",
+                "audit|history|log|logs|activity|timeline|record|records ?trail of|for * OFFICE",
+                "everything|all|anything OFFICE did|has|have|changed|touched|ran",
+                "who asked|requested|started|triggered|approved|ran|deployed|stopped|woke",
+            ],
+            &slots,
+        );
+        let happened = any(&["what|anything ?has|have ?been happened|happening|changed|done", "what went on"], &slots)
+            .filter(|(span, _)| self.nothing_else(words, span.clone(), &mentioned));
+        if let Some((_, office)) = history.or(happened) {
+            let office = named(office).or_else(|| first_named.clone());
+            return Some(Understanding::fleet(Action::Audit { office, since: when::since(w) }, SURE, "audit"));
+        }
+        if words.has_any(&["audit", "history"]) && (!mentioned.is_empty() || words.has_any(&["fleet", "offices"])) {
+            return Some(Understanding::fleet(
+                Action::Audit { office: first_named, since: when::since(w) },
+                LIKELY,
+                "audit",
+            ));
+        }
+
+        // Decisions waiting for people.
+        let approvals = any(
+            &[
+                "approval|approvals|approve|approving",
+                "sign ?off|offs",
+                "sign-off…|signoff…",
+                "waiting|wait|waits ?on|for me|my|us",
+                "needs|need my|our ok|okay|decision|go-ahead|input|answer",
+                "pending|open|outstanding decisions|requests|asks",
+            ],
+            &slots,
+        );
+        if let Some((span, _)) = approvals {
+            let imperative = w[span.start].starts_with("approv")
+                && span.start == 0
+                && w.len() > 1
+                && !matches!(w[1].as_str(), "list" | "queue");
+            let question = message.text.contains('?')
+                || words.has_any(&[
+                    "any",
+                    "anything",
+                    "what",
+                    "which",
+                    "who",
+                    "pending",
+                    "waiting",
+                    "show",
+                    "list",
+                    "outstanding",
+                    "open",
+                ]);
+            if question && !imperative {
+                return Some(Understanding::fleet(Action::Approvals {}, SURE, "approvals"));
+            }
+        }
+
+        // What Nova does.
+        let help = any(
+            &[
+                "what can|do you|nova do|understand|know",
+                "what can|should|do i|we ask|say|tell|type",
+                "what * commands",
+                "how ?do|can|should i|we talk|speak|use|work ?to|with you|nova|this",
+                "what kind|kinds|sort|sorts of things|stuff|requests|commands",
+                "how does nova|this work",
+                "nova help|commands",
+            ],
+            &slots,
+        );
+        if help.is_some() || matches!(w.as_slice(), [h] if h == "help" || h == "commands") {
+            return Some(Understanding::fleet(Action::Help {}, SURE, "help"));
+        }
+
+        // What offices are doing.
+        let status = any(
+            &[
+                "what|who is|are OFFICE doing|up|working|busy|on",
+                "what is on OFFICE plate",
+                "is|are OFFICE awake|up|busy|running|asleep|free|idle|working|doing|available|online|sleeping|around|on|done|finished|stuck",
+                "status ?of|for ?the OFFICE",
+                "OFFICE status",
+                "how is|are OFFICE doing|getting|going",
+                "what is going on with OFFICE",
+                "where is|are OFFICE at|with",
+            ],
+            &slots,
+        );
+        if let Some((_, office)) = status.filter(|(_, o)| o.is_some()) {
+            return Some(Understanding::fleet(Action::Status { office: named(office) }, SURE, "status of an office"));
+        }
+        let fleet_status = any(
+            &[
+                "who is|are busy|working|awake|running|on|free|idle|up|asleep",
+                "which|what offices|agents|ones|bots * awake|running|busy|up|asleep|working|doing|idle|on",
+                "is|are anyone|anybody|someone|somebody * on|working|looking|handling|doing|busy",
+                "anyone|anybody|someone|somebody ?already|currently|yet on|working|looking|handling|dealing|checking",
+                "what is everyone|everybody doing|working|up",
+                "fleet|office|offices status",
+            ],
+            &slots,
+        );
+        if fleet_status.is_some() || matches!(w.as_slice(), [s] if s == "status") {
+            return Some(Understanding::fleet(Action::Status { office: None }, SURE, "status of the fleet"));
+        }
+        None
+    }
+
+    /// Whether `words` outside `span` say nothing beyond time and the fleet's names,
+    /// so "what happened in the last hour" is history and "what happened to the
+    /// refund batch" is work.
+    fn nothing_else(&self, words: &Words, span: std::ops::Range<usize>, mentioned: &[(usize, usize)]) -> bool {
+        let rest = words.original(|i| !span.contains(&i) && !mentioned.iter().any(|(_, at)| *at == i));
+        Tokens::new(&rest)
+            .content
+            .iter()
+            .all(|w| listed(TIME_WORDS, w) || w.chars().all(|c| c.is_ascii_digit()) || listed(VAGUE, w))
+    }
+
+    fn channel_office(&self, channel: &str) -> Option<usize> {
+        let channel = channel.trim_start_matches('#').to_lowercase();
+        let mut bound = self.channel_offices.iter().filter(|(c, _)| *c == channel);
+        match (bound.next(), bound.next()) {
+            (Some((_, office)), None) => Some(*office),
+            _ => None,
+        }
+    }
+
+    fn update(&self, words: &Words, slots: &Slots<'_>, mentioned: &[(usize, usize)]) -> Option<Understanding> {
+        let w = &words.lower;
+        let find = |pattern: &str| {
+            let fill = |w: &[String], i: usize| slots.fill(w, i);
+            Pattern::new(pattern).find(w, &fill)
+        };
+        let mut changes = OfficeChanges::default();
+        let mut subject: Option<usize> = None;
+        // "support should report to the writer", "move coder under qa".
+        if let Some((span, Some(Some(manager)))) = find("report|reports|reporting|answer|answers to OFFICE")
+            .or_else(|| find("under|beneath|below OFFICE"))
+            .or_else(|| find("managed|supervised|overseen by OFFICE"))
+        {
+            let before = mentioned.iter().rev().find(|(o, at)| *at < span.start && *o != manager);
+            let after = mentioned.iter().find(|(o, at)| *at >= span.end && *o != manager);
+            if let Some(&(office, _)) = before.or(after) {
+                subject = Some(office);
+                changes.reports_to = Some(self.offices[manager].name.clone());
+            }
+        }
+        let subject_or_first = subject.or_else(|| mentioned.first().map(|f| f.0)).or(slots.pronoun);
+        if let Some(tier) = tier(w)
+            && words.has_any(&[
+                "bump",
+                "move",
+                "upgrade",
+                "downgrade",
+                "set",
+                "put",
+                "change",
+                "make",
+                "give",
+                "raise",
+                "lower",
+                "increase",
+                "reduce",
+                "drop",
+                "switch",
+                "to",
+                "on",
+                "at",
+            ])
+        {
+            changes.tier = Some(tier);
+        }
+        if let Some(budget) = money(w)
+            && words.has_prefix(&[
+                "budget", "cap", "limit", "allow", "give", "set", "raise", "lower", "increas", "reduc", "bump",
+                "spend", "max",
+            ])
+            && !words.has_any(&["how", "what"])
+        {
+            changes.budget_usd = Some(budget);
+        }
+        // "keep the writer up for an hour when it goes idle", "an idle timeout of 2h".
+        if words.has_prefix(&["idle", "inactiv", "quiet"])
+            && let Some((duration, _)) = (0..w.len()).find_map(|i| when::duration(w, i))
+        {
+            changes.idle_timeout = Some(duration);
+        }
+        // "change the writer's role to …".
+        if let Some((span, _)) = find("role|job to|is|as|should|becomes")
+            && (w[..span.start].iter().any(|w| matches!(w.as_str(), "change" | "set" | "update" | "make"))
+                || find("role is now").is_some())
+        {
+            let role = words.original(|i| i >= span.end);
+            changes.role = (!role.is_empty()).then_some(role);
+        }
+        let repos: Vec<String> = w.iter().filter(|w| self.repos.contains(w)).cloned().collect();
+        if !repos.is_empty() && words.has_any(&["access", "give", "add", "also", "own", "cover", "assign", "work"]) {
+            changes.repos = Some(repos);
+        }
+        let channels: Vec<String> = w.iter().filter_map(|w| w.strip_prefix('#')).map(str::to_owned).collect();
+        if !channels.is_empty()
+            && words.has_any(&["listen", "watch", "bind", "add", "join", "answer", "cover", "also", "move"])
+        {
+            changes.channels = Some(channels);
+        }
+        if changes.is_empty() {
+            return None;
+        }
+        let office = subject.or(subject_or_first)?;
+        Some(Understanding::fleet(
+            Action::UpdateOffice { office: self.offices[office].name.clone(), changes },
+            SURE,
+            "update_office",
+        ))
+    }
+
+    fn new_office(&self, words: &Words, span: std::ops::Range<usize>, slots: &Slots<'_>) -> NewOffice {
+        let w = &words.lower;
+        let fill = |w: &[String], i: usize| slots.fill(w, i);
+        let find = |pattern: &str| Pattern::new(pattern).find(w, &fill);
+        // The name: "called scout", "named intake", or "a localization office".
+        let called = find("called|named|call|name ?it").and_then(|(s, _)| w.get(s.end).map(|n| (n.clone(), s.end + 1)));
+        let before_office = (span.start + 1..span.end - 1)
+            .filter(|&i| !matches!(w[i].as_str(), "new" | "dedicated" | "separate" | "second" | "small" | "little"))
+            .collect::<Vec<_>>();
+        let name = called
+            .as_ref()
+            .map(|(n, _)| n.trim_matches(|c| c == '"' || c == '\'' || c == '`').to_owned())
+            .or_else(|| {
+                (!before_office.is_empty())
+                    .then(|| before_office.iter().map(|&i| w[i].as_str()).collect::<Vec<_>>().join("-"))
+            });
+        // The role: what follows "for", "that", "to", up to the end of the clause.
+        let connector = |i: &usize| {
+            w.get(*i).is_some_and(|w| {
+                matches!(w.as_str(), "for" | "that" | "which" | "who" | "to" | "handling" | "doing" | "owning")
+            })
+        };
+        let role_start = [Some(span.end), called.as_ref().map(|(_, end)| *end)]
+            .into_iter()
+            .flatten()
+            .flat_map(|at| [at, at + 1])
+            .find(connector)
+            .map(|i| i + 1);
+        let role = role_start.map(|start| {
+            let end = (start..w.len())
+                .find(|&i| {
+                    words.clause_end[i]
+                        || matches!(w.get(i + 1).map(String::as_str), Some("called" | "named"))
+                        || (w.get(i + 1).is_some_and(|n| n == "and")
+                            && matches!(w.get(i + 2).map(String::as_str), Some("call" | "name")))
+                        || matches!(w.get(i + 1).map(String::as_str), Some("reporting" | "under" | "tier" | "with" | "and") if matches!(w.get(i+2).map(String::as_str), Some("to" | "the" | "a" | "an" | "have")) || w.get(i + 1).is_some_and(|n| n == "reporting" || n == "under" || n == "tier"))
+                })
+                .map_or(w.len(), |i| i + 1);
+            words.original(|i| i >= start && i < end).trim_end_matches([',', '.', ';', ':']).to_owned()
+        });
+        let role = role.filter(|r| !r.is_empty()).or_else(|| name.clone()).unwrap_or_else(|| words.original(|_| true));
+        let reports_to = find("report|reports|reporting|answer|answers to OFFICE")
+            .or_else(|| find("under|beneath OFFICE"))
+            .or_else(|| find("managed|supervised by OFFICE"))
+            .and_then(|(_, o)| o.flatten())
+            .map(|o| self.offices[o].name.clone());
+        NewOffice {
+            name,
+            role,
+            repos: w.iter().filter(|w| self.repos.contains(w)).cloned().collect(),
+            channels: w.iter().filter_map(|w| w.strip_prefix('#')).map(str::to_owned).collect(),
+            reports_to,
+            tier: tier(w),
+            budget_usd: money(w),
+        }
+    }
+
+    fn new_repo(&self, words: &Words, after: usize) -> Option<NewRepo> {
+        let w = &words.lower;
+        let mut at = after;
+        while w.get(at).is_some_and(|w| matches!(w.as_str(), "named" | "called" | "name" | "for")) {
+            at += 1;
+        }
+        let name = w.get(at)?.trim_matches(|c| c == '"' || c == '\'' || c == '`').to_owned();
+        if name.is_empty() || name.starts_with("http") || listed(STOPWORD_NAMES, &name) {
+            return None;
+        }
+        let url =
+            words.pieces.iter().find(|p| p.starts_with("http")).map(|p| p.trim_end_matches([',', '.', ')']).to_owned());
+        let mut start = at + 1;
+        while w.get(start).is_some_and(|w| {
+            matches!(w.as_str(), "for" | "the" | "that" | "which" | "it" | "is" | "a" | "an" | "with" | "holds" | "has")
+                && !w.is_empty()
+        }) {
+            start += 1;
+        }
+        let description = words
+            .original(|i| i >= start && !w[i].starts_with("http"))
+            .trim_matches(|c: char| c == '(' || c == ')' || c == ',' || c == '.' || c == ':' || c.is_whitespace())
+            .to_owned();
+        Some(NewRepo {
+            name,
+            description: (!description.is_empty()).then_some(description),
+            url,
+            channels: w.iter().filter_map(|w| w.strip_prefix('#')).map(str::to_owned).collect(),
+        })
+    }
+
+    fn work_or_unknown(&self, words: &Words, context: &Context, message: &Message<'_>) -> Understanding {
+        let content: Vec<String> = Tokens::new(&words.original(|_| true))
+            .content
+            .into_iter()
+            .filter(|w| !listed(VAGUE, w) && !self.offices.iter().any(|o| o.name.to_lowercase() == *w))
+            .collect();
+        // Fleet words with no rule to act on them: a model should have a look.
+        let fleetish = words
+            .has_any(&["sleep", "wake", "awake", "office", "offices", "agent", "agents", "fleet", "tier", "budget"]);
+        let confidence = if fleetish { 0.5 } else { LIKELY };
+        if !content.is_empty() {
+            return Understanding::work(confidence, "says what to work on");
+        }
+        if context.in_thread
+            && (context.thread_office.is_some()
+                || message.thread.iter().any(|s| matches!(s.speaker, Speaker::Person(_))))
+        {
+            return Understanding::work(LIKELY, "a follow-up in a thread");
+        }
+        Understanding::unknown(confidence, "says nothing to act on")
+    }
+}
+
+struct Context {
+    /// The office addressed with `@name`.
+    addressed: Option<usize>,
+    /// The office this thread is with.
+    thread_office: Option<usize>,
+    in_thread: bool,
+}
+
+/// Verbs that, before "an office", ask for a new one.
+const CREATE_VERBS: &str = "\
+    create set setup spin add make start stand need want open hire build get launch provision bring new \
+    like could can should let";
+
+/// Words after "add the repo" that are not its name.
+const STOPWORD_NAMES: &str = "to for the a an and that this it in of";
+
+/// Subjects of a cost question that are the business's, not the fleet's.
+const BUSINESS: &str = "revenu sale aws cloud fuel payroll supplier vendor customer refund shipping ads marketing infrastructur price order invoice tax salar margin";
+
+/// Stems that only say when.
+const TIME_WORDS: &str = "\
+    last past hour minut day week month yesterday today sinc ago previous night morn earlier recent \
+    recently meanwhil while fleet offic nova agent";
+
+/// `tier 4`, `tier-4`, `t4`.
+fn tier(words: &[String]) -> Option<u8> {
+    words.iter().enumerate().find_map(|(i, w)| {
+        let n = if w == "tier" {
+            words.get(i + 1)?.parse::<u8>().ok()?
+        } else {
+            w.strip_prefix("tier-").and_then(|n| n.parse().ok())?
+        };
+        (1..=8).contains(&n).then_some(n)
+    })
+}
+
+/// A sum of dollars: `$40`, `$40/month`, `40 dollars`, `40 usd`, `$1.5k`.
+fn money(words: &[String]) -> Option<f64> {
+    let parse = |text: &str| -> Option<f64> {
+        let text = text.split('/').next()?.replace(',', "");
+        let (digits, scale) = match text.strip_suffix('k') {
+            Some(d) => (d.to_owned(), 1000.0),
+            None => (text, 1.0),
+        };
+        digits.parse::<f64>().ok().map(|v| v * scale)
+    };
+    words.iter().enumerate().find_map(|(i, w)| {
+        if let Some(amount) = w.strip_prefix('$') {
+            return parse(amount);
+        }
+        let next = words.get(i + 1)?;
+        if matches!(next.as_str(), "dollars" | "dollar" | "usd" | "bucks") {
+            return parse(w);
+        }
+        None
+    })
+}
+
+/// What a schedule asks for: the message without its recurrence, its office and the
+/// words that only hand the work over ("have the analyst", "ask maker to").
+fn schedule_prompt(words: &Words, span: &std::ops::Range<usize>, reader: &Reader, office: usize) -> String {
+    let w = &words.lower;
+    let mut drop: Vec<bool> = (0..w.len()).map(|i| span.contains(&i)).collect();
+    for i in 0..w.len() {
+        if reader.office_at(w, i).is_some_and(|(o, _)| o == office) {
+            drop[i] = true;
+            // "have the analyst", "ask maker to", "analyst should"
+            let mut before = i;
+            while before > 0
+                && matches!(
+                    w[before - 1].as_str(),
+                    "the" | "our" | "have" | "ask" | "get" | "tell" | "let" | "make" | "for" | "@"
+                )
+            {
+                before -= 1;
+                drop[before] = true;
+            }
+            let mut after = i + 1;
+            while after < w.len()
+                && matches!(w[after].as_str(), "to" | "should" | "will" | "must" | "can" | "office" | "agent" | "for")
+            {
+                drop[after] = true;
+                after += 1;
+            }
+        }
+    }
+    for (i, word) in w.iter().enumerate() {
+        if matches!(word.as_str(), "please" | "pls" | "nova") || (i == 0 && matches!(word.as_str(), "schedule" | "set"))
+        {
+            drop[i] = true;
+        }
+    }
+    // Leading and trailing glue: "at", "and", "then", a comma.
+    let kept: Vec<usize> = (0..w.len()).filter(|&i| !drop[i]).collect();
+    let glue = |i: &usize| matches!(w[*i].as_str(), "at" | "and" | "then" | "on" | "to");
+    let start = kept.iter().position(|i| !glue(i)).unwrap_or(kept.len());
+    let end = kept.iter().rposition(|i| !glue(i)).map_or(start, |e| e + 1);
+    let keep: Vec<usize> = kept[start..end.max(start)].to_vec();
+    words.original(|i| keep.contains(&i)).trim_matches(|c: char| c == ',' || c == '.' || c.is_whitespace()).to_owned()
+}
+
+/// "@nova", "nova,", "hey nova" at the start say who is asked, not what.
+fn strip_address_to_nova(text: &str) -> &str {
+    let trimmed = text.trim_start();
+    let lower = trimmed.to_lowercase();
+    for prefix in ["hey nova", "hi nova", "ok nova", "okay nova", "yo nova", "@nova", "nova"] {
+        if let Some(rest) = lower.strip_prefix(prefix)
+            && (rest.is_empty() || rest.starts_with([',', ':', ' ', '!', '?', '-']))
+        {
+            let rest = &trimmed[prefix.len()..];
+            return rest.trim_start_matches([',', ':', ' ', '!', '-']);
+        }
+    }
+    trimmed
+}
+
+#[cfg(test)]
+mod tests;

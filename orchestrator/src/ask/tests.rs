@@ -1,0 +1,109 @@
+use super::*;
+
+fn reader() -> Reader {
+    Reader::new(&Config::demo())
+}
+
+fn read(text: &str) -> Value {
+    reader().understand(&Message { channel: "general", text, thread: &[] }).to_json()
+}
+
+fn read_in(thread: &[(&str, &str)], text: &str) -> Value {
+    let thread: Vec<Said> = thread
+        .iter()
+        .map(|(author, text)| Said { speaker: Speaker::parse(author), text: (*text).to_owned() })
+        .collect();
+    reader().understand(&Message { channel: "general", text, thread: &thread }).to_json()
+}
+
+#[test]
+fn the_demo_fleet_has_the_offices_these_tests_name() {
+    let config = Config::demo();
+    for office in ["maker", "operator", "analyst", "writer"] {
+        assert!(config.office(office).is_some(), "{office}");
+    }
+}
+
+#[test]
+fn sleep_and_wake_in_many_words() {
+    for text in ["sleep analyst", "put the analyst to sleep", "shut analyst down", "turn off the analyst office"] {
+        assert_eq!(read(text), json!({"kind": "fleet", "action": "sleep", "args": {"office": "analyst"}}), "{text}");
+    }
+    for text in ["wake the analyst up", "pls wake up anlyst", "spin up analyst", "get analyst ready"] {
+        assert_eq!(read(text), json!({"kind": "fleet", "action": "wake", "args": {"office": "analyst"}}), "{text}");
+    }
+}
+
+#[test]
+fn stop_means_this_thread_unless_an_office_is_named() {
+    let progress = [("U1", "@maker migrate the cart"), ("office:maker", "Started: 3/14 done.")];
+    for text in ["stop", "stop it", "cancel that", "abort, we changed our minds"] {
+        assert_eq!(read_in(&progress, text), json!({"kind": "fleet", "action": "stop", "args": {}}), "{text}");
+    }
+    assert_eq!(
+        read("kill whatever operator is running, it's hammering the database"),
+        json!({"kind": "fleet", "action": "stop", "args": {"office": "operator"}})
+    );
+    assert_eq!(read("stop the cron job from sending duplicate emails")["kind"], "work");
+}
+
+#[test]
+fn agreement_takes_what_was_offered() {
+    let offer = [("nova", "analyst has been idle for 3h. Put it to sleep?")];
+    assert_eq!(read_in(&offer, "do it"), json!({"kind": "fleet", "action": "sleep", "args": {"office": "analyst"}}));
+    let office_offer = [("U1", "fix the coupons"), ("office:maker", "Found it. Shall I open a PR?")];
+    assert_eq!(read_in(&office_offer, "yes go ahead")["kind"], "work");
+    assert_eq!(read("yes go ahead")["kind"], "unknown");
+}
+
+#[test]
+fn questions_about_the_business_are_work_and_about_the_fleet_are_not() {
+    assert_eq!(read("how much revenue did gift cards bring in last month?")["kind"], "work");
+    assert_eq!(
+        read("how much has the whole fleet cost us so far this month?"),
+        json!({"kind": "fleet", "action": "spend", "args": {"period": "month"}})
+    );
+    assert_eq!(
+        read("what did the analyst burn through this week?"),
+        json!({"kind": "fleet", "action": "spend", "args": {"office": "analyst", "period": "week"}})
+    );
+    assert_eq!(read("what happened to last night's refund batch?")["kind"], "work");
+    assert_eq!(
+        read("what happened in the last 30 minutes?"),
+        json!({"kind": "fleet", "action": "audit", "args": {"since": "30m"}})
+    );
+}
+
+#[test]
+fn changes_to_the_fleet_carry_their_arguments() {
+    assert_eq!(
+        read("create an office called scout for market and competitor research, tier 1, $40 a month"),
+        json!({"kind": "fleet", "action": "create_office", "args": {
+            "name": "scout", "role": "market and competitor research", "tier": 1, "budget_usd": 40.0}})
+    );
+    assert_eq!(
+        read("bump operator to tier 4, deploys are crawling"),
+        json!({"kind": "fleet", "action": "update_office", "args": {"office": "operator", "changes": {"tier": 4}}})
+    );
+    assert_eq!(
+        read("keep the writer up for an hour when it goes idle"),
+        json!({"kind": "fleet", "action": "update_office", "args": {"office": "writer", "changes": {"idle_timeout": "1h"}}})
+    );
+    assert_eq!(
+        read("add a repo named loyalty: the points and rewards service, https://github.com/acme/loyalty"),
+        json!({"kind": "fleet", "action": "add_repo", "args": {
+            "name": "loyalty", "description": "points and rewards service", "url": "https://github.com/acme/loyalty"}})
+    );
+    assert_eq!(
+        read("every monday at 9 have the analyst post last week's signups in #data"),
+        json!({"kind": "fleet", "action": "schedule", "args": {
+            "office": "analyst", "every": "monday 09:00", "prompt": "post last week's signups in #data"}})
+    );
+}
+
+#[test]
+fn content_free_messages_are_unknown() {
+    for text in ["hmm", "any thoughts?", "fix it", "can you take care of that?", "same as last time please", "ok"] {
+        assert_eq!(read(text)["kind"], "unknown", "{text}");
+    }
+}

@@ -1,0 +1,338 @@
+//! Times in plain language: how often a schedule runs (`every`), how far back a history
+//! goes (`since`), and which accounting period a cost question means (`period`). Each
+//! reader takes the message's words and returns the value in the contract's spelling
+//! with the positions of the words it consumed, so the rest of the message can become
+//! the schedule's prompt.
+
+use std::ops::Range;
+
+const DAYS: [&str; 7] = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
+
+/// `monday`, `mondays`, `mon` → `monday`.
+fn day_name(word: &str) -> Option<&'static str> {
+    let word = word.trim_end_matches('s');
+    DAYS.iter().copied().find(|day| *day == word || (word.len() >= 3 && day.starts_with(word) && word.len() <= 4))
+}
+
+/// A clock time at `words[at..]`: `9`, `9am`, `9 am`, `9:30`, `16:00`, `4pm`, `noon`,
+/// `midnight`. Returns `HH:MM` and how many words it took.
+pub fn clock(words: &[String], at: usize) -> Option<(String, usize)> {
+    let word = words.get(at)?.as_str();
+    match word {
+        "noon" | "midday" => return Some(("12:00".into(), 1)),
+        "midnight" => return Some(("00:00".into(), 1)),
+        _ => {}
+    }
+    let (digits, suffix) = match word.find(|c: char| !(c.is_ascii_digit() || c == ':')) {
+        Some(split) => word.split_at(split),
+        None => (word, ""),
+    };
+    let (suffix, taken) = match (suffix, words.get(at + 1).map(String::as_str)) {
+        ("", Some(next @ ("am" | "pm" | "a.m" | "p.m" | "a.m." | "p.m."))) => (next, 2),
+        (suffix, _) => (suffix, 1),
+    };
+    let meridiem = match suffix.trim_end_matches('.') {
+        "" | "h" => None,
+        "am" | "a.m" => Some(false),
+        "pm" | "p.m" => Some(true),
+        _ => return None,
+    };
+    let (hour, minute) = match digits.split_once(':') {
+        Some((h, m)) if m.len() == 2 => (h.parse::<u32>().ok()?, m.parse::<u32>().ok()?),
+        Some(_) => return None,
+        None if !digits.is_empty() && digits.len() <= 2 => (digits.parse::<u32>().ok()?, 0),
+        None => return None,
+    };
+    // A bare number is a time only when it reads as one ("at 9"), which the caller
+    // checks; "9" alone is also a tier or a count.
+    let hour = match meridiem {
+        Some(pm) if (1..=12).contains(&hour) => hour % 12 + if pm { 12 } else { 0 },
+        Some(_) => return None,
+        None => hour,
+    };
+    (hour < 24 && minute < 60).then(|| (format!("{hour:02}:{minute:02}"), taken))
+}
+
+/// A number word or digits: `2`, `two`, `a`, `an`.
+pub fn number(word: &str) -> Option<u32> {
+    const WORDS: [&str; 13] =
+        ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"];
+    match word {
+        "a" | "an" => Some(1),
+        "half" => None,
+        _ => word.parse().ok().or_else(|| WORDS.iter().position(|w| *w == word).map(|n| n as u32)),
+    }
+}
+
+/// A unit word as `m`, `h` or `d`, with how many of it a week is worth for `week`.
+fn unit(word: &str) -> Option<(&'static str, u32)> {
+    match word.trim_end_matches('s') {
+        "minute" | "min" | "m" => Some(("m", 1)),
+        "hour" | "hr" | "h" => Some(("h", 1)),
+        "day" | "d" => Some(("d", 1)),
+        "week" | "wk" => Some(("d", 7)),
+        _ => None,
+    }
+}
+
+/// `2h`, `30m`, `3d` written as one word.
+fn compact_duration(word: &str) -> Option<String> {
+    let split = word.find(|c: char| !c.is_ascii_digit())?;
+    let (digits, suffix) = word.split_at(split);
+    let n: u32 = digits.parse().ok()?;
+    let (unit, times) = unit(suffix)?;
+    Some(format!("{}{unit}", n * times))
+}
+
+/// A duration at `words[at..]`: `2 hours`, `an hour`, `30 minutes`, `half an hour`, `2h`.
+pub fn duration(words: &[String], at: usize) -> Option<(String, usize)> {
+    let word = words.get(at)?;
+    if let Some(compact) = compact_duration(word) {
+        return Some((compact, 1));
+    }
+    if word == "half" && words.get(at + 1).is_some_and(|w| w == "an" || w == "a") {
+        return words.get(at + 2).filter(|w| unit(w).is_some_and(|(u, _)| u == "h")).map(|_| ("30m".into(), 3));
+    }
+    let n = number(word)?;
+    let (unit, times) = unit(words.get(at + 1)?)?;
+    Some((format!("{}{unit}", n * times), 2))
+}
+
+/// How often: the contract's `every` value and the words it spans.
+pub fn every(words: &[String]) -> Option<(String, Range<usize>)> {
+    if let Some(cron) = cron(words) {
+        return Some(cron);
+    }
+    for start in 0..words.len() {
+        let word = words[start].as_str();
+        let next = words.get(start + 1).map(String::as_str);
+        // What the words at `start` say about days, and where they end.
+        let (days, mut end): (Option<String>, usize) = match (word, next) {
+            ("every" | "each", Some("weekday" | "weekdays" | "workday" | "workdays")) => {
+                (Some("weekday".into()), start + 2)
+            }
+            ("every" | "each", Some("business")) if words.get(start + 2).is_some_and(|w| w.starts_with("day")) => {
+                (Some("weekday".into()), start + 3)
+            }
+            ("on", Some("weekdays" | "workdays")) | ("weekdays", _) => {
+                (Some("weekday".into()), start + if word == "on" { 2 } else { 1 })
+            }
+            ("monday", Some("to" | "through" | "thru" | "-"))
+                if words.get(start + 2).is_some_and(|w| w == "friday") =>
+            {
+                (Some("weekday".into()), start + 3)
+            }
+            ("mon-fri", _) => (Some("weekday".into()), start + 1),
+            ("every" | "each", Some("day" | "morning" | "night" | "evening")) | ("daily" | "nightly", _) => {
+                let end = if word == "daily" || word == "nightly" { start + 1 } else { start + 2 };
+                (Some("daily".into()), end)
+            }
+            ("every" | "each" | "on", Some(day)) if day_name(day).is_some() && (word != "on" || day.ends_with('s')) => {
+                (day_name(day).map(str::to_owned), start + 2)
+            }
+            (day, _) if day.ends_with("days") && day_name(day).is_some() => {
+                (day_name(day).map(str::to_owned), start + 1)
+            }
+            ("every" | "each", _) => {
+                // An interval: "every 30 minutes", "every hour", "every half hour".
+                let interval = match next {
+                    Some("half") if words.get(start + 2).is_some_and(|w| w.starts_with("hour")) => {
+                        Some(("30m".to_owned(), 3))
+                    }
+                    Some(unit_word) if unit(unit_word).is_some() && !unit_word.ends_with('s') => {
+                        let (unit, times) = unit(unit_word).unwrap();
+                        Some((format!("{times}{unit}"), 2))
+                    }
+                    Some(_) => duration(words, start + 1).map(|(d, n)| (d, n + 1)),
+                    None => None,
+                };
+                match interval {
+                    Some((interval, taken)) => return Some((interval, start..start + taken)),
+                    None => continue,
+                }
+            }
+            ("hourly", _) => return Some(("1h".into(), start..start + 1)),
+            _ => continue,
+        };
+        let Some(days) = days else { continue };
+        // A time of day, after or before: "at 9", "9am every monday", "in the morning".
+        let mut time = None;
+        if words.get(end).is_some_and(|w| w == "at") {
+            if let Some((t, n)) = clock(words, end + 1) {
+                time = Some(t);
+                end += 1 + n;
+            }
+        } else if let Some((t, n)) = clock(words, end).filter(|_| is_clockish(words.get(end))) {
+            time = Some(t);
+            end += n;
+        }
+        let mut begin = start;
+        if time.is_none()
+            && start >= 2
+            && words[start - 2] == "at"
+            && let Some((t, _)) = clock(words, start - 1).filter(|(_, n)| *n == 1)
+        {
+            time = Some(t);
+            begin = start - 2;
+        }
+        let time = time.unwrap_or_else(|| match word {
+            "nightly" => "00:00".into(),
+            _ if next == Some("night") => "21:00".into(),
+            _ if next == Some("evening") => "18:00".into(),
+            _ => "09:00".into(),
+        });
+        let value = if days == "daily" && word == "every" && next == Some("day") && !has_time(words, end) {
+            "1d".to_owned()
+        } else {
+            format!("{days} {time}")
+        };
+        return Some((value, begin..end));
+    }
+    None
+}
+
+fn has_time(words: &[String], end: usize) -> bool {
+    words[..end].iter().any(|w| w == "at")
+}
+
+/// A word that is a time on its own (`9am`, `16:00`), unlike a bare number.
+fn is_clockish(word: Option<&String>) -> bool {
+    word.is_some_and(|w| w.contains(':') || w.ends_with("am") || w.ends_with("pm") || w == "noon" || w == "midnight")
+}
+
+/// Five cron fields in a row, kept as the person wrote them.
+fn cron(words: &[String]) -> Option<(String, Range<usize>)> {
+    let field = |w: &String| {
+        !w.is_empty()
+            && w.chars().all(|c| c.is_ascii_digit() || "*/,-".contains(c) || c.is_ascii_alphabetic())
+            && (w.chars().any(|c| c.is_ascii_digit() || c == '*'))
+    };
+    (0..words.len().saturating_sub(4)).find_map(|start| {
+        let fields = &words[start..start + 5];
+        (fields.iter().all(field) && fields.iter().any(|w| w.contains('*')))
+            .then(|| (fields.join(" "), start..start + 5))
+    })
+}
+
+/// How far back: `since yesterday` → `1d`, `in the last 2 hours` → `2h`.
+pub fn since(words: &[String]) -> Option<String> {
+    for (i, word) in words.iter().enumerate() {
+        let next = words.get(i + 1).map(String::as_str);
+        match (word.as_str(), next) {
+            ("since" | "from", Some("yesterday")) | ("yesterday", _) => return Some("1d".into()),
+            ("last" | "past" | "previous", Some(_)) => {
+                if let Some((d, _)) = duration(words, i + 1) {
+                    return Some(d);
+                }
+                if let Some((unit, times)) = next.and_then(unit) {
+                    return Some(format!("{times}{unit}"));
+                }
+                if next == Some("night") {
+                    return Some("1d".into());
+                }
+            }
+            ("since" | "for", _) => {
+                if let Some((d, _)) = duration(words, i + 1) {
+                    return Some(d);
+                }
+            }
+            (_, Some("ago")) => {
+                if let Some((d, _)) = duration(words, i.saturating_sub(1)) {
+                    return Some(d);
+                }
+            }
+            ("this", Some("week")) => return Some("7d".into()),
+            ("this", Some("morning")) | ("today", _) => return Some("1d".into()),
+            _ => {}
+        }
+    }
+    None
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Period {
+    Day,
+    Week,
+    Month,
+}
+
+/// Which accounting period a cost question means, if it says.
+pub fn period(words: &[String]) -> Option<Period> {
+    words.iter().enumerate().find_map(|(i, w)| match w.as_str() {
+        "today" | "daily" | "yesterday" => Some(Period::Day),
+        "week" | "weekly" | "wk" => Some(Period::Week),
+        "month" | "monthly" | "mtd" => Some(Period::Month),
+        "day" if i > 0 && matches!(words[i - 1].as_str(), "a" | "per" | "this" | "the" | "each") => Some(Period::Day),
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(text: &str) -> Vec<String> {
+        text.split_whitespace().map(str::to_owned).collect()
+    }
+
+    fn every_of(text: &str) -> Option<String> {
+        every(&words(text)).map(|(v, _)| v)
+    }
+
+    #[test]
+    fn schedules_in_plain_words() {
+        assert_eq!(every_of("every monday at 9 have the analyst post").as_deref(), Some("monday 09:00"));
+        assert_eq!(every_of("every weekday at 7am post").as_deref(), Some("weekday 07:00"));
+        assert_eq!(every_of("send it every friday at 4pm").as_deref(), Some("friday 16:00"));
+        assert_eq!(every_of("every day at 08:30 have econ").as_deref(), Some("daily 08:30"));
+        assert_eq!(every_of("daily at 6 pm").as_deref(), Some("daily 18:00"));
+        assert_eq!(every_of("on mondays at noon").as_deref(), Some("monday 12:00"));
+        assert_eq!(every_of("at 9am every weekday").as_deref(), Some("weekday 09:00"));
+        assert_eq!(every_of("every 30 minutes check").as_deref(), Some("30m"));
+        assert_eq!(every_of("every hour").as_deref(), Some("1h"));
+        assert_eq!(every_of("every two hours").as_deref(), Some("2h"));
+        assert_eq!(every_of("every half hour").as_deref(), Some("30m"));
+        assert_eq!(every_of("every day").as_deref(), Some("1d"));
+        assert_eq!(every_of("run 0 9 * * 1-5 please").as_deref(), Some("0 9 * * 1-5"));
+        assert_eq!(every_of("every time it breaks"), None);
+        assert_eq!(every_of("fix everything"), None);
+    }
+
+    #[test]
+    fn the_schedule_span_covers_its_words() {
+        let text = words("every monday at 9 have the analyst post signups");
+        assert_eq!(every(&text).unwrap().1, 0..4);
+    }
+
+    #[test]
+    fn how_far_back() {
+        assert_eq!(since(&words("what did operator do since yesterday")).as_deref(), Some("1d"));
+        assert_eq!(since(&words("in the last 2 hours")).as_deref(), Some("2h"));
+        assert_eq!(since(&words("over the past 3 days")).as_deref(), Some("3d"));
+        assert_eq!(since(&words("in the last 30 minutes")).as_deref(), Some("30m"));
+        assert_eq!(since(&words("the past hour")).as_deref(), Some("1h"));
+        assert_eq!(since(&words("last week")).as_deref(), Some("7d"));
+        assert_eq!(since(&words("what happened")), None);
+    }
+
+    #[test]
+    fn periods() {
+        assert_eq!(period(&words("so far this month")), Some(Period::Month));
+        assert_eq!(period(&words("cost us today")), Some(Period::Day));
+        assert_eq!(period(&words("burn through this week")), Some(Period::Week));
+        assert_eq!(period(&words("how much has maker spent")), None);
+    }
+
+    #[test]
+    fn clock_times() {
+        let at = |t: &str| clock(&words(t), 0).map(|(v, _)| v);
+        assert_eq!(at("9").as_deref(), Some("09:00"));
+        assert_eq!(at("4pm").as_deref(), Some("16:00"));
+        assert_eq!(at("4 pm").as_deref(), Some("16:00"));
+        assert_eq!(at("12am").as_deref(), Some("00:00"));
+        assert_eq!(at("08:30").as_deref(), Some("08:30"));
+        assert_eq!(at("25:00"), None);
+        assert_eq!(at("tier"), None);
+    }
+}

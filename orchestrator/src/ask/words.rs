@@ -1,0 +1,248 @@
+//! A message as the plain-language reader sees it: lowercase words with contractions
+//! expanded, each remembering the whitespace-separated piece of the original text it
+//! came from (so a schedule's prompt keeps the person's spelling), and a small pattern
+//! language over them for the readers' rules.
+
+/// The words of a message.
+#[derive(Debug, Clone, Default)]
+pub struct Words {
+    /// Lowercase words: "what's" is `what`, `is`; "maker's" is `maker`.
+    pub lower: Vec<String>,
+    /// For each word, the piece of the original text it came from.
+    pub origin: Vec<usize>,
+    /// The original text split at whitespace.
+    pub pieces: Vec<String>,
+    /// Whether a clause ends after each word (a comma, a semicolon, a full stop…).
+    pub clause_end: Vec<bool>,
+}
+
+const CONTRACTIONS: &[(&str, &[&str])] = &[
+    ("can't", &["can", "not"]),
+    ("cannot", &["can", "not"]),
+    ("won't", &["will", "not"]),
+    ("let's", &["let", "us"]),
+    ("what's", &["what", "is"]),
+    ("who's", &["who", "is"]),
+    ("it's", &["it", "is"]),
+    ("that's", &["that", "is"]),
+    ("there's", &["there", "is"]),
+    ("where's", &["where", "is"]),
+    ("how's", &["how", "is"]),
+    ("i'm", &["i", "am"]),
+    ("i've", &["i", "have"]),
+    ("i'd", &["i", "would"]),
+    ("i'll", &["i", "will"]),
+];
+
+impl Words {
+    pub fn new(text: &str) -> Self {
+        let normalized = text.replace(['’', '‘'], "'").replace(['“', '”'], "\"");
+        let mut words = Self::default();
+        for piece in normalized.split_whitespace() {
+            let index = words.pieces.len();
+            words.pieces.push(piece.to_owned());
+            let lower = piece.to_lowercase();
+            for part in lower.split_inclusive(|c: char| ",;!?()[]{}\"<>`|".contains(c)) {
+                let ends = part.ends_with(|c: char| ",;!?()".contains(c))
+                    || (part.ends_with(['.', ':']) && !part.starts_with("http"));
+                for word in split_word(part.trim_end_matches(|c: char| ",;!?()[]{}\"<>`|".contains(c))) {
+                    words.lower.push(word);
+                    words.origin.push(index);
+                    words.clause_end.push(false);
+                }
+                if ends && let Some(last) = words.clause_end.last_mut() {
+                    *last = true;
+                }
+            }
+        }
+        words
+    }
+
+    pub fn len(&self) -> usize {
+        self.lower.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lower.is_empty()
+    }
+
+    pub fn has(&self, word: &str) -> bool {
+        self.lower.iter().any(|w| w == word)
+    }
+
+    pub fn has_any(&self, words: &[&str]) -> bool {
+        words.iter().any(|w| self.has(w))
+    }
+
+    /// Whether any word starts with one of `prefixes` (`approv` for approve, approval…).
+    pub fn has_prefix(&self, prefixes: &[&str]) -> bool {
+        self.lower.iter().any(|w| prefixes.iter().any(|p| w.starts_with(p)))
+    }
+
+    /// The original text of words `range`, as the person wrote it.
+    pub fn original(&self, keep: impl Fn(usize) -> bool) -> String {
+        let mut pieces: Vec<usize> = Vec::new();
+        for (word, &piece) in self.origin.iter().enumerate() {
+            if keep(word) && pieces.last() != Some(&piece) {
+                pieces.push(piece);
+            }
+        }
+        pieces.iter().map(|&p| self.pieces[p].as_str()).collect::<Vec<_>>().join(" ")
+    }
+}
+
+/// One piece of text between separators, as words: punctuation trimmed, contractions
+/// expanded, possessives dropped, but `$40`, `#data`, `08:30`, `fax-gateway` kept whole.
+fn split_word(part: &str) -> Vec<String> {
+    let word = part.trim_matches(|c: char| ".:'-".contains(c));
+    if word.is_empty() {
+        return vec![];
+    }
+    if let Some((_, expanded)) = CONTRACTIONS.iter().find(|(c, _)| *c == word) {
+        return expanded.iter().map(|w| (*w).to_owned()).collect();
+    }
+    if let Some(stem) = word.strip_suffix("n't") {
+        return vec![stem.to_owned(), "not".to_owned()];
+    }
+    for (suffix, expanded) in [("'re", "are"), ("'ve", "have"), ("'ll", "will"), ("'d", "would")] {
+        if let Some(stem) = word.strip_suffix(suffix) {
+            return vec![stem.to_owned(), expanded.to_owned()];
+        }
+    }
+    let word = word.strip_suffix("'s").unwrap_or(word).trim_end_matches('\'');
+    if word.starts_with("http") || word.contains(':') && word.chars().next().is_some_and(|c| c.is_ascii_digit()) {
+        return vec![word.to_owned()];
+    }
+    // "mon-fri" and "fax-gateway" stay one word; a trailing slash or a stray dot does not.
+    vec![word.trim_end_matches(['.', '/']).to_owned()]
+}
+
+/// Fills a pattern's `OFFICE` slot at a position: the value and how many words it took.
+pub type Slot<'s, S> = &'s dyn Fn(&[String], usize) -> Option<(S, usize)>;
+
+/// A pattern over words, one element per space: a literal (`sleep`), alternatives
+/// (`put|send`), a prefix (`approv…`), `*` (up to three words of anything), `?x`
+/// (an optional literal), or `OFFICE` (a slot the caller's matcher fills).
+pub struct Pattern<'p>(Vec<&'p str>);
+
+impl<'p> Pattern<'p> {
+    pub fn new(text: &'p str) -> Self {
+        Self(text.split(' ').collect())
+    }
+
+    /// The first match anywhere in `words`: its span and what the slot matched.
+    pub fn find<S: Copy>(&self, words: &[String], slot: Slot<'_, S>) -> Option<(std::ops::Range<usize>, Option<S>)> {
+        (0..words.len())
+            .find_map(|start| self.at(words, start, 0, None, slot).map(|(end, filled)| (start..end, filled)))
+    }
+
+    fn at<S: Copy>(
+        &self,
+        words: &[String],
+        i: usize,
+        p: usize,
+        filled: Option<S>,
+        slot: Slot<'_, S>,
+    ) -> Option<(usize, Option<S>)> {
+        let Some(&element) = self.0.get(p) else { return Some((i, filled)) };
+        match element {
+            "*" => (0..=3).find_map(|gap| {
+                (i + gap <= words.len()).then(|| self.at(words, i + gap, p + 1, filled, slot)).flatten()
+            }),
+            "OFFICE" => {
+                let (value, taken) = slot(words, i)?;
+                self.at(words, i + taken, p + 1, Some(value), slot)
+            }
+            optional if optional.starts_with('?') => {
+                let literal = &optional[1..];
+                if words.get(i).is_some_and(|w| literal_matches(literal, w))
+                    && let Some(found) = self.at(words, i + 1, p + 1, filled, slot)
+                {
+                    return Some(found);
+                }
+                self.at(words, i, p + 1, filled, slot)
+            }
+            literal => {
+                let word = words.get(i)?;
+                literal_matches(literal, word).then(|| self.at(words, i + 1, p + 1, filled, slot)).flatten()
+            }
+        }
+    }
+}
+
+fn literal_matches(literal: &str, word: &str) -> bool {
+    literal.split('|').any(|alt| match alt.strip_suffix('…') {
+        Some(prefix) => word.starts_with(prefix),
+        None => alt == word,
+    })
+}
+
+/// Damerau–Levenshtein distance, for misspelled office names ("opertor").
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_keep_what_matters() {
+        let words = Words::new("What's maker's plan? Bump liveops' tier to 4, $40/month at 08:30 for fax-gateway.");
+        assert_eq!(
+            words.lower,
+            [
+                "what",
+                "is",
+                "maker",
+                "plan",
+                "bump",
+                "liveops",
+                "tier",
+                "to",
+                "4",
+                "$40/month",
+                "at",
+                "08:30",
+                "for",
+                "fax-gateway"
+            ]
+        );
+        assert_eq!(words.original(|i| i >= 10), "at 08:30 for fax-gateway.");
+    }
+
+    #[test]
+    fn patterns_match_with_gaps_options_and_slots() {
+        let words = Words::new("please put the analyst to sleep now");
+        let slot = |w: &[String], i: usize| (w[i] == "analyst").then_some(("analyst", 1));
+        let (span, office) = Pattern::new("put ?the OFFICE * sleep|bed").find(&words.lower, &slot).unwrap();
+        assert_eq!((span, office), (1..6, Some("analyst")));
+        assert!(Pattern::new("put OFFICE to sleep").find(&words.lower, &slot).is_none());
+        assert!(Pattern::new("approv…").find(&Words::new("any approvals?").lower, &slot).is_some());
+    }
+
+    #[test]
+    fn misspellings_are_near() {
+        assert_eq!(edit_distance("opertor", "operator"), 1);
+        assert_eq!(edit_distance("anaylst", "analyst"), 1);
+        assert_eq!(edit_distance("writer", "waiter"), 1);
+    }
+}
