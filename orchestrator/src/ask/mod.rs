@@ -1108,9 +1108,15 @@ fn schedule_prompt(words: &Words, span: &std::ops::Range<usize>, reader: &Reader
     words.original(|i| keep.contains(&i)).trim_matches(|c: char| c == ',' || c == '.' || c.is_whitespace()).to_owned()
 }
 
-/// "@nova", "nova,", "hey nova" at the start say who is asked, not what.
+/// "@nova", "nova,", "hey nova" (or Slack's `<@U…>`) at the start say who is asked,
+/// not what.
 fn strip_address_to_nova(text: &str) -> &str {
-    let trimmed = text.trim_start();
+    let mut trimmed = text.trim_start();
+    while trimmed.starts_with("<@")
+        && let Some(end) = trimmed.find('>')
+    {
+        trimmed = trimmed[end + 1..].trim_start();
+    }
     let lower = trimmed.to_lowercase();
     for prefix in ["hey nova", "hi nova", "ok nova", "okay nova", "yo nova", "@nova", "nova"] {
         if let Some(rest) = lower.strip_prefix(prefix)

@@ -45,6 +45,12 @@ fn stop_means_this_thread_unless_an_office_is_named() {
         json!({"kind": "fleet", "action": "stop", "args": {"office": "operator"}})
     );
     assert_eq!(read("stop the cron job from sending duplicate emails")["kind"], "work");
+    for text in ["Stop!", "<@U0NOVA> stop", "@Nova stop it", "please stop"] {
+        assert_eq!(read_in(&progress, text)["action"], "stop", "{text}");
+    }
+    for text in ["stop the deploy of the old cart", "don't stop", "nonstop", "stopping criteria are wrong"] {
+        assert_ne!(read_in(&progress, text)["action"], "stop", "{text}");
+    }
 }
 
 #[test]
