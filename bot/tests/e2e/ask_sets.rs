@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use orchestrator::ask::Reader;
+use orchestrator::ask::{Kind, Message, Reader, Said, Speaker};
 use orchestrator::config::Config;
 
 /// Right answers (kind, action and the listed arguments), per set.
@@ -49,4 +49,38 @@ fn every_plain_language_set_clears_the_bar() {
     }
     eprint!("{report}");
     assert!(failing.is_empty(), "below {:.0}%:\n{}", BAR * 100.0, failing.join("\n"));
+}
+
+/// Routing cases are messages people meant as work (or too vague to route): the
+/// reader must leave them to the router, or work would be answered as a fleet request.
+/// Two are fleet questions in any reading, and listed.
+#[test]
+fn work_in_the_routing_sets_is_never_taken_for_a_fleet_request() {
+    const FLEET_QUESTIONS: &[&str] = &["hotel-16", "uni-21"]; // "is anyone looking at this?", "help"
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut sets = vec![root.join("../shared/routing")];
+    sets.extend(std::fs::read_dir(root.join("testdata/routing")).unwrap().map(|e| e.unwrap().path()));
+    let mut taken = Vec::new();
+    for set in sets.into_iter().filter(|s| s.join("cases.jsonl").exists()) {
+        let reader = Reader::new(&Config::load(&set.join("workspace.toml")).unwrap());
+        for line in std::fs::read_to_string(set.join("cases.jsonl")).unwrap().lines().filter(|l| !l.trim().is_empty()) {
+            let case: serde_json::Value = serde_json::from_str(line).unwrap();
+            let thread: Vec<Said> = case["thread"]
+                .as_array()
+                .map(|t| {
+                    t.iter()
+                        .map(|m| Said { speaker: Speaker::Person("U1".into()), text: m.as_str().unwrap().into() })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let text = case["text"].as_str().unwrap();
+            let read =
+                reader.understand(&Message { channel: case["channel"].as_str().unwrap(), text, thread: &thread });
+            let id = case["id"].as_str().unwrap();
+            if read.kind == Kind::Fleet && !FLEET_QUESTIONS.contains(&id) {
+                taken.push(format!("{id}: {text:?} → {:?}", read.action));
+            }
+        }
+    }
+    assert!(taken.is_empty(), "work read as fleet requests:\n{}", taken.join("\n"));
 }

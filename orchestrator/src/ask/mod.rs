@@ -497,8 +497,11 @@ impl Reader {
         let named = |office: Option<Option<usize>>| office.flatten().map(|i| self.offices[i].name.clone());
         let first_named = mentioned.first().map(|f| self.offices[f.0].name.clone());
 
-        // A schedule: a recurrence and something to do.
-        if let Some((every, span)) = when::every(w) {
+        // A schedule: a recurrence and something to do (a question is not one: "why
+        // does the export fail every monday?").
+        let question = message.text.trim_end().ends_with('?')
+            || w.first().is_some_and(|f| listed("why what how when is are does did do can could", f));
+        if let Some((every, span)) = when::every(w).filter(|_| !question) {
             let office = mentioned
                 .iter()
                 .find(|(_, at)| !span.contains(at))
@@ -615,8 +618,11 @@ impl Reader {
             }
         }
 
-        // Changes to an office.
-        if let Some(found) = self.update(words, &slots, &mentioned) {
+        // Changes to an office (not when the message gives an office work: "@maker add
+        // gift cards to payments-api").
+        if context.addressed.is_none()
+            && let Some(found) = self.update(words, &slots, &mentioned)
+        {
             return Some(found);
         }
 
@@ -669,7 +675,10 @@ impl Reader {
             || words.has_any(&["fleet", "offices", "agents", "bots", "nova", "office", "agent", "everyone", "each"])
             || find("you|all|everything|everybody|overall|total|whole", &slots).is_some()
                 && !words.has_prefix(&BUSINESS.split_whitespace().collect::<Vec<_>>());
-        if money && about_fleet && !words.has_prefix(&BUSINESS.split_whitespace().collect::<Vec<_>>()) {
+        // A cost question, not a statement about a budget ("the grant budget needs …").
+        let asks = message.text.trim_end().ends_with('?')
+            || w.first().is_some_and(|f| listed("how what show tell give list which who", f));
+        if money && about_fleet && asks && !words.has_prefix(&BUSINESS.split_whitespace().collect::<Vec<_>>()) {
             let office = mentioned.first().map(|f| self.offices[f.0].name.clone());
             let period = when::period(w);
             return Some(Understanding::fleet(Action::Spend { office, period }, SURE, "spend"));
@@ -740,7 +749,8 @@ impl Reader {
         let help = any(
             &[
                 "what can|do you|nova do|understand|know",
-                "what can|should|do i|we ask|say|tell|type",
+                "what can|should i|we ask|say|type",
+                "what can|should|do i|we ask|tell you|nova",
                 "what * commands",
                 "how ?do|can|should i|we talk|speak|use|work ?to|with you|nova|this",
                 "what kind|kinds|sort|sorts of things|stuff|requests|commands",
@@ -875,14 +885,13 @@ impl Reader {
             let role = words.original(|i| i >= span.end);
             changes.role = (!role.is_empty()).then_some(role);
         }
+        // "give maker access to mobile", "add mobile to maker's repos".
         let repos: Vec<String> = w.iter().filter(|w| self.repos.contains(w)).cloned().collect();
-        if !repos.is_empty() && words.has_any(&["access", "give", "add", "also", "own", "cover", "assign", "work"]) {
+        if !repos.is_empty() && words.has_any(&["access", "repos", "repositories"]) {
             changes.repos = Some(repos);
         }
         let channels: Vec<String> = w.iter().filter_map(|w| w.strip_prefix('#')).map(str::to_owned).collect();
-        if !channels.is_empty()
-            && words.has_any(&["listen", "watch", "bind", "add", "join", "answer", "cover", "also", "move"])
-        {
+        if !channels.is_empty() && words.has_any(&["listen", "watch", "bind", "join", "channels", "bound"]) {
             changes.channels = Some(channels);
         }
         if changes.is_empty() {

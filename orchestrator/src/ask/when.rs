@@ -175,6 +175,10 @@ pub fn every(words: &[String]) -> Option<(String, Range<usize>)> {
             time = Some(t);
             begin = start - 2;
         }
+        // "the nightly export", "daily standup": an adjective, unless a time says when.
+        if time.is_none() && matches!(word, "daily" | "nightly") {
+            continue;
+        }
         let time = time.unwrap_or_else(|| match word {
             "nightly" => "00:00".into(),
             _ if next == Some("night") => "21:00".into(),
@@ -297,6 +301,8 @@ mod tests {
         assert_eq!(every_of("run 0 9 * * 1-5 please").as_deref(), Some("0 9 * * 1-5"));
         assert_eq!(every_of("every time it breaks"), None);
         assert_eq!(every_of("fix everything"), None);
+        assert_eq!(every_of("why did the nightly export shrink"), None);
+        assert_eq!(every_of("the daily digest is empty"), None);
     }
 
     #[test]
