@@ -104,7 +104,8 @@ pub fn help_text() -> String {
      `/nova approvals` — what waits for a decision\n\
      `/nova login` — a link, only for you, that signs you in to the console\n\
      `/nova stop` — stop the run you asked for (or press Stop on its progress card)\n\
-     `/nova help` — this text"
+     `/nova help` — this text\n\
+     Or ask in plain words, in any thread: “what is maker doing?”, “put the analyst to sleep”, “stop”, “let operator take it from here”, “what can you do?”"
         .to_owned()
 }
 

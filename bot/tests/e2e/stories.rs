@@ -522,3 +522,60 @@ async fn a_snapshot_that_fails_never_brings_back_an_older_workspace() {
     assert_eq!(last_result(&mut nova, &third).await, "log: one two three ", "the newer workspace was kept");
     nova.finish().await;
 }
+
+/// Nova's answers in a thread, once it has given `count`.
+async fn nova_answers(nova: &mut Nova, thread: &str, count: usize) -> Vec<String> {
+    nova.eventually(&format!("{count} answer(s) from Nova"), async |nova: &Nova| {
+        let said: Vec<String> =
+            nova.messages(thread).await.into_iter().filter(|m| m.from_nova).map(|m| m.body).collect();
+        (said.len() >= count).then_some(said)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_the_console_people_ask_what_offices_cost_and_stop_an_office_by_name() {
+    let mut nova = Nova::start_with(|config| {
+        let maker = config.offices.iter_mut().find(|o| o.name == "maker").unwrap();
+        maker.budget_usd = Some(50.0);
+        // Works until stopped.
+        maker.runtime.as_mut().unwrap().command = vec!["sh".into(), "-c".into(), "sleep 600".into()];
+    })
+    .await;
+    let store = nova.engine().store().clone();
+    for (office, cost) in [("maker", 0.42), ("maker", 1.08), ("writer", 0.25)] {
+        let details = json!({"model": "m", "input_tokens": 1000, "output_tokens": 200, "cost_usd": cost});
+        let entry = orchestrator::store::AuditEntry {
+            actor: office.to_owned(),
+            office: Some(office.to_owned()),
+            run_id: None,
+            action: "usage",
+            details,
+        };
+        store.audit(entry).await.unwrap();
+    }
+    let thread = nova.say("general", "alice", "how much has maker spent this week?").await;
+    let answer = nova_answers(&mut nova, &thread, 1).await;
+    insta::assert_snapshot!(answer[0], @r"
+    **maker** spent $1.50 on models in the last 7 days.
+    • **maker**: $1.50 over 2 run(s), 2400 tokens, budget $50/month
+    (Model usage as offices report it; machine time is not priced yet.)
+    ");
+    assert!(nova.prompts(&thread).await.is_empty());
+
+    // Bob's work is running; Alice, an operator, stops it by the office's name elsewhere.
+    let work = nova.say("eng", "bob", "@maker migrate the cart to the new design system").await;
+    nova.eventually("maker working", async |nova: &Nova| {
+        let prompts = nova.prompts(&work).await;
+        (prompts.first()?.state == orchestrator::store::PromptState::Dispatched).then_some(())
+    })
+    .await;
+    let stop = nova.say("general", "alice", "kill whatever maker is running, it's hammering the database").await;
+    assert_eq!(nova_answers(&mut nova, &stop, 1).await[0], "Stopping **maker**.");
+    nova.eventually("the run stopped", async |nova: &Nova| {
+        let prompts = nova.prompts(&work).await;
+        (prompts.first()?.state == orchestrator::store::PromptState::Stopped).then_some(())
+    })
+    .await;
+    nova.finish().await;
+}
