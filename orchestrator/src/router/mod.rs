@@ -92,6 +92,8 @@ pub struct RouteRequest<'a> {
 mod weights {
     /// An office bound to the message's channel: a prior that text can overrule.
     pub const OFFICE_CHANNEL: f32 = 1.5;
+    /// The first word's kind of work counts this much again.
+    pub const LEAD_VERB: f32 = 0.5;
     /// A repo bound to the message's channel.
     pub const REPO_CHANNEL: f32 = 1.5;
     /// Per shared content word between the message and an office's role (× idf).
@@ -408,6 +410,13 @@ impl Router {
     ) -> Vec<f32> {
         let lexicon = &*LEXICON_TABLE;
         let mut concepts = lexicon.concepts(&text.all);
+        // An imperative's verb ("write the API docs for the quote endpoint") says what
+        // kind of work is asked for; the words after it may name another's subject.
+        if let Some(lead) = self.lead_word(text) {
+            for (total, extra) in concepts.iter_mut().zip(lexicon.concepts(std::slice::from_ref(lead))) {
+                *total += weights::LEAD_VERB * extra;
+            }
+        }
         for tokens in context {
             for (total, extra) in concepts.iter_mut().zip(lexicon.concepts(&tokens.all)) {
                 *total += weights::CONTEXT * extra;
@@ -456,6 +465,16 @@ impl Router {
             }
         }
         scores
+    }
+
+    /// The message's first word after courtesies and an office's name: its verb, when
+    /// the message is an imperative.
+    fn lead_word<'t>(&self, text: &'t Tokens) -> Option<&'t String> {
+        const COURTESIES: &[&str] = &[
+            "pleas", "pls", "can", "could", "would", "you", "nova", "hey", "hi", "ok", "so", "kind", "just", "also",
+            "quick", "now",
+        ];
+        text.all.iter().find(|w| !COURTESIES.contains(&w.as_str()) && !self.offices.iter().any(|o| o.name == **w))
     }
 
     /// The top office's share against the next two and "none of them".
