@@ -391,7 +391,15 @@ pub async fn until<S, T>(
             _ = changes.changed() => {}
             _ = updates.recv() => {}
             _ = tokio::time::sleep_until(deadline) => {
-                panic!("timed out waiting for {what}; recent warnings and errors:\n{}", recent_troubles())
+                // Say what Nova did meanwhile, so a failure explains itself.
+                let trail = nova.engine().store().audit_trail(&Default::default()).await.unwrap();
+                let trail: Vec<String> =
+                    trail[trail.len().saturating_sub(20)..].iter().map(orchestrator::store::format_audit).collect();
+                panic!(
+                    "timed out waiting for {what}; the audit trail's end:\n{}\nrecent warnings and errors:\n{}",
+                    trail.join("\n"),
+                    recent_troubles()
+                )
             }
         }
     }
