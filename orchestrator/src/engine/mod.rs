@@ -33,7 +33,6 @@ mod inbound;
 mod lifecycle;
 pub mod people;
 mod prewarm;
-mod requests;
 mod runs;
 mod views;
 
@@ -183,8 +182,6 @@ pub struct Engine {
     config: Arc<Config>,
     store: Store,
     router: Router,
-    /// Reads plain language about the fleet.
-    reader: crate::ask::Reader,
     /// The fast model, asked when the offline router is unsure (if configured).
     model: Option<crate::router::model::ModelRouter>,
     templates: Templates,
@@ -226,7 +223,6 @@ impl Engine {
         let (updates, _) = broadcast::channel(1024);
         Ok(Arc::new(Self {
             router: Router::new(&config),
-            reader: crate::ask::Reader::new(&config),
             model: config
                 .model_settings(|key| std::env::var(key).ok().filter(|v| !v.is_empty()))
                 .map(|settings| crate::router::model::ModelRouter::new(&config, settings)),

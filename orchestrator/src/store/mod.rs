@@ -1050,9 +1050,6 @@ pub struct InboundEffects {
     /// `(run, user)`: a stop asked for in the thread. Not written: the engine carries
     /// it out (the office ends the run) once the rest is.
     pub stop_run: Option<(String, String)>,
-    /// A fleet request in plain language. Not written: the engine answers it once the
-    /// rest is.
-    pub fleet_request: Option<crate::ask::Action>,
 }
 
 #[derive(Debug)]
