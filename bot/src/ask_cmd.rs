@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 
-use anyhow::Context as _;
 use orchestrator::ask::{Message, Reader, Said, Speaker, Understanding};
 use serde::Deserialize;
 use serde_json::Value;
@@ -147,13 +146,8 @@ impl Evaluation {
 /// Reads cases, writes one JSON answer per line to `out`; returns the evaluation.
 pub fn run(reader: &Reader, input: impl BufRead, mut out: impl Write) -> anyhow::Result<Evaluation> {
     let mut evaluation = Evaluation::default();
-    for (number, line) in input.lines().enumerate() {
-        let line = line.context("cannot read input")?;
-        if line.trim().is_empty() || line.trim_start().starts_with('#') {
-            continue;
-        }
-        let case: Case =
-            serde_json::from_str(&line).with_context(|| format!("input line {}: not a case", number + 1))?;
+    for case in crate::cases::read::<Case>(input, "a case") {
+        let case = case?;
         let understanding = answer(reader, &case);
         let printed = understanding.to_json();
         // The id first, then the contract's fields in its order, for people reading.

@@ -3,6 +3,7 @@
 
 pub mod ask_cmd;
 pub mod bench;
+pub mod cases;
 pub mod console;
 pub mod discord;
 pub mod http_error;

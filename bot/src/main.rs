@@ -1,6 +1,5 @@
 //! `nova`: the chat-ops bot and orchestrator.
 
-use std::io::BufReader;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -371,13 +370,8 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 }
             };
             let stdout = std::io::stdout().lock();
-            let evaluation = match input {
-                Some(path) => {
-                    let file = std::fs::File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
-                    bot::route_cmd::run(&router, model.as_ref(), BufReader::new(file), stdout, explain).await?
-                }
-                None => bot::route_cmd::run(&router, model.as_ref(), std::io::stdin().lock(), stdout, explain).await?,
-            };
+            let input = bot::cases::open(input.as_deref())?;
+            let evaluation = bot::route_cmd::run(&router, model.as_ref(), input, stdout, explain).await?;
             if eval {
                 eprint!("{}", evaluation.report());
             }
@@ -387,13 +381,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let config = load_config(&config)?;
             let reader = orchestrator::ask::Reader::new(&config);
             let stdout = std::io::stdout().lock();
-            let evaluation = match input {
-                Some(path) => {
-                    let file = std::fs::File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
-                    bot::ask_cmd::run(&reader, BufReader::new(file), stdout)?
-                }
-                None => bot::ask_cmd::run(&reader, std::io::stdin().lock(), stdout)?,
-            };
+            let evaluation = bot::ask_cmd::run(&reader, bot::cases::open(input.as_deref())?, stdout)?;
             if eval {
                 eprint!("{}", evaluation.report());
             }

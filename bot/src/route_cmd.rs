@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 
-use anyhow::Context as _;
 use orchestrator::router::model::{ModelCall, ModelRouter, Outcome};
 use orchestrator::router::{RouteRequest, Router};
 use serde::{Deserialize, Serialize};
@@ -176,13 +175,8 @@ pub async fn run(
     explain: bool,
 ) -> anyhow::Result<Evaluation> {
     let mut evaluation = Evaluation::default();
-    for (number, line) in input.lines().enumerate() {
-        let line = line.context("cannot read input")?;
-        if line.trim().is_empty() || line.trim_start().starts_with('#') {
-            continue;
-        }
-        let case: Case =
-            serde_json::from_str(&line).with_context(|| format!("input line {}: not a routing case", number + 1))?;
+    for case in crate::cases::read::<Case>(input, "a routing case") {
+        let case = case?;
         let (answer, call) = answer(router, model, &case, explain).await;
         evaluation.model_calls.extend(call);
         writeln!(out, "{}", serde_json::to_string(&answer)?)?;

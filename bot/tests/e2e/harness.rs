@@ -323,15 +323,7 @@ impl Nova {
             }
             let next = tokio::time::timeout_at(deadline, self.updates.recv()).await;
             if next.is_err() {
-                // Say what Nova did meanwhile, so a failure explains itself.
-                let trail = self.engine().store().audit_trail(&Default::default()).await.unwrap();
-                let trail: Vec<String> =
-                    trail[trail.len().saturating_sub(20)..].iter().map(orchestrator::store::format_audit).collect();
-                panic!(
-                    "timed out waiting for {what}; the audit trail's end:\n{}\nrecent warnings and errors:\n{}",
-                    trail.join("\n"),
-                    recent_troubles()
-                );
+                panic!("timed out waiting for {what}; {}", what_happened(self.engine()).await);
             }
         }
     }
@@ -391,18 +383,19 @@ pub async fn until<S, T>(
             _ = changes.changed() => {}
             _ = updates.recv() => {}
             _ = tokio::time::sleep_until(deadline) => {
-                // Say what Nova did meanwhile, so a failure explains itself.
-                let trail = nova.engine().store().audit_trail(&Default::default()).await.unwrap();
-                let trail: Vec<String> =
-                    trail[trail.len().saturating_sub(20)..].iter().map(orchestrator::store::format_audit).collect();
-                panic!(
-                    "timed out waiting for {what}; the audit trail's end:\n{}\nrecent warnings and errors:\n{}",
-                    trail.join("\n"),
-                    recent_troubles()
-                )
+                panic!("timed out waiting for {what}; {}", what_happened(nova.engine()).await)
             }
         }
     }
+}
+
+/// What Nova did lately (the audit trail's end) and what went wrong, so that a wait
+/// that timed out explains itself.
+async fn what_happened(engine: &Engine) -> String {
+    let trail = engine.store().audit_trail(&Default::default()).await.unwrap();
+    let trail: Vec<String> =
+        trail[trail.len().saturating_sub(20)..].iter().map(orchestrator::store::format_audit).collect();
+    format!("the audit trail's end:\n{}\nrecent warnings and errors:\n{}", trail.join("\n"), recent_troubles())
 }
 
 async fn run(config: &Config, database_url: &str, run_engine: bool, surfaces: Surfaces) -> Running {

@@ -673,12 +673,12 @@ impl Reader {
             || find("how much|what * we|you|it|they|office * pay|paid|owe", &slots).is_some();
         let about_fleet = !mentioned.is_empty()
             || words.has_any(&["fleet", "offices", "agents", "bots", "nova", "office", "agent", "everyone", "each"])
-            || find("you|all|everything|everybody|overall|total|whole", &slots).is_some()
-                && !words.has_prefix(&BUSINESS.split_whitespace().collect::<Vec<_>>());
+            || find("you|all|everything|everybody|overall|total|whole", &slots).is_some();
+        let about_business = words.has_prefix(&BUSINESS.split_whitespace().collect::<Vec<_>>());
         // A cost question, not a statement about a budget ("the grant budget needs …").
         let asks = message.text.trim_end().ends_with('?')
             || w.first().is_some_and(|f| listed("how what show tell give list which who", f));
-        if money && about_fleet && asks && !words.has_prefix(&BUSINESS.split_whitespace().collect::<Vec<_>>()) {
+        if money && about_fleet && asks && !about_business {
             let office = mentioned.first().map(|f| self.offices[f.0].name.clone());
             let period = when::period(w);
             return Some(Understanding::fleet(Action::Spend { office, period }, SURE, "spend"));
@@ -940,7 +940,13 @@ impl Reader {
                         || matches!(w.get(i + 1).map(String::as_str), Some("called" | "named"))
                         || (w.get(i + 1).is_some_and(|n| n == "and")
                             && matches!(w.get(i + 2).map(String::as_str), Some("call" | "name")))
-                        || matches!(w.get(i + 1).map(String::as_str), Some("reporting" | "under" | "tier" | "with" | "and") if matches!(w.get(i+2).map(String::as_str), Some("to" | "the" | "a" | "an" | "have")) || w.get(i + 1).is_some_and(|n| n == "reporting" || n == "under" || n == "tier"))
+                        || match (w.get(i + 1).map(String::as_str), w.get(i + 2).map(String::as_str)) {
+                            // "…, reporting to maker", "… under community", "… tier 2"
+                            (Some("reporting" | "under" | "tier"), _) => true,
+                            // "… with a budget", "… and have it report to …"
+                            (Some("with" | "and"), Some("to" | "the" | "a" | "an" | "have")) => true,
+                            _ => false,
+                        }
                 })
                 .map_or(w.len(), |i| i + 1);
             words.original(|i| i >= start && i < end).trim_end_matches([',', '.', ';', ':']).to_owned()
