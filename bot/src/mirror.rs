@@ -86,7 +86,7 @@ pub async fn sync<W: Writer>(engine: &Engine, writer: &W, edit_interval: Duratio
     let pending = store.unsynced_messages(W::SURFACE, 500).await?;
     let first_posts: Vec<i64> = pending
         .iter()
-        .filter(|item| item.post.as_ref().is_none_or(|p| p.external_id.is_none()))
+        .filter(|item| !item.held && item.post.as_ref().is_none_or(|p| p.external_id.is_none()))
         .map(|item| item.message.id)
         .collect();
     let claimed: HashSet<i64> = store.claim_posts(&first_posts, W::SURFACE, POST_CLAIM_MS).await?.into_iter().collect();
@@ -99,8 +99,17 @@ pub async fn sync<W: Writer>(engine: &Engine, writer: &W, edit_interval: Duratio
         .buffer_unordered(THREADS_AT_ONCE)
         .collect()
         .await;
+    let mut attempted = HashSet::new();
     let mut synced = Vec::new();
-    for sent in outcomes.into_iter().flatten() {
+    let outcomes: Vec<Sent> = outcomes.into_iter().flatten().collect();
+    for sent in &outcomes {
+        attempted.insert(match sent {
+            Sent::Shown { message_id, .. } | Sent::Refused { message_id, .. } => *message_id,
+        });
+    }
+    let unused: Vec<i64> = claimed.iter().copied().filter(|id| !attempted.contains(id)).collect();
+    store.release_post_claims(&unused).await?;
+    for sent in outcomes {
         match sent {
             Sent::Shown { message_id, external_id, revision } => synced.push((message_id, external_id, revision)),
             Sent::Refused { message_id, revision, error } => failed::<W>(engine, message_id, revision, &error).await?,
@@ -123,13 +132,14 @@ async fn sync_thread<W: Writer>(
     edit_interval: Duration,
 ) -> Vec<Sent> {
     let mut sent = Vec::new();
-    for Unsynced { message, post } in items {
+    for Unsynced { message, post, held } in items {
         let card = message.card.as_deref().and_then(Card::from_json);
         let (message_id, revision) = (message.id, message.revision);
         match post.and_then(|p| p.external_id.map(|id: String| (id, p.updated_at))) {
             None => {
                 if !claimed.contains(&message_id) {
-                    // Another mirror is posting it; what follows must wait for it.
+                    // Another mirror is posting it, or it waits for a retry: the thread's
+                    // later first posts wait for it.
                     break;
                 }
                 match writer.post(&thread, &message, card.as_ref()).await {
@@ -141,6 +151,7 @@ async fn sync_thread<W: Writer>(
                     }
                 }
             }
+            Some(_) if held => continue, // an edit waiting for its retry
             Some((external_id, last_sent)) => {
                 let due = last_sent + edit_interval.as_millis() as i64;
                 if message.kind == "progress" && now_ms() < due {

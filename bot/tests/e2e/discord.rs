@@ -449,6 +449,20 @@ async fn a_429_storm_delays_but_loses_and_reorders_nothing() {
     nova.finish().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_discord_refuses_is_sent_again_and_nothing_overtakes_it() {
+    let discord = FakeDiscord::start(CHANNELS).await.unwrap();
+    let nova = connected(&discord, |_| {}).await;
+    // Five 429s in a row: Nova gives the call up and tries the message again later,
+    // while the office's result is already waiting behind it.
+    discord.rate_limit(5, 0.0);
+    let ask = discord.say(ENG, ALICE, "fix the flaky cart test");
+    let shown = mirrored(&nova, &discord, &session_of(ENG, &ask), 1).await;
+    assert!(shown[0].content.starts_with("Routing to"), "{}", transcript(&shown));
+    assert!(shown.last().unwrap().content.contains("this workspace now holds"), "{}", transcript(&shown));
+    nova.finish().await;
+}
+
 /// `/nova <text>` in #eng; Nova's answer to it.
 async fn slash(nova: &Nova, discord: &FakeDiscord, user: &str, text: &str) -> Value {
     let (status, interaction) = discord.slash(user, ENG, text).await;

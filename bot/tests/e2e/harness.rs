@@ -27,6 +27,8 @@ pub const OPERATOR: &str = "operator";
 
 /// How long any wait may take before the test fails (a guard, not a delay).
 const PATIENCE: Duration = Duration::from_secs(60);
+/// How often a wait looks again without news from Nova.
+const RECHECK: Duration = Duration::from_millis(100);
 
 pub struct Nova {
     running: Option<Running>,
@@ -304,7 +306,8 @@ impl Nova {
     }
 
     /// Waits until `check` returns something, re-checking after every update Nova
-    /// publishes (and at least every engine tick).
+    /// publishes, and every [`RECHECK`] for what Nova does not publish (a file an agent
+    /// wrote, a stand-in's state).
     pub async fn eventually<T>(&mut self, what: &str, check: impl AsyncFn(&Self) -> Option<T>) -> T {
         self.eventually_within(PATIENCE, what, check).await
     }
@@ -321,10 +324,11 @@ impl Nova {
             if let Some(found) = check(self).await {
                 return found;
             }
-            let next = tokio::time::timeout_at(deadline, self.updates.recv()).await;
-            if next.is_err() {
+            if tokio::time::Instant::now() >= deadline {
                 panic!("timed out waiting for {what}; {}", what_happened(self.engine()).await);
             }
+            let _ =
+                tokio::time::timeout_at(deadline.min(tokio::time::Instant::now() + RECHECK), self.updates.recv()).await;
         }
     }
 
@@ -395,7 +399,43 @@ async fn what_happened(engine: &Engine) -> String {
     let trail = engine.store().audit_trail(&Default::default()).await.unwrap();
     let trail: Vec<String> =
         trail[trail.len().saturating_sub(20)..].iter().map(orchestrator::store::format_audit).collect();
-    format!("the audit trail's end:\n{}\nrecent warnings and errors:\n{}", trail.join("\n"), recent_troubles())
+    format!(
+        "the audit trail's end:\n{}\nwhat the mirrors have still to send:\n{}\nrecent warnings and errors:\n{}",
+        trail.join("\n"),
+        outbox(engine).await,
+        recent_troubles()
+    )
+}
+
+/// The outbox as a mirror sees it: each message a surface does not show yet, with its
+/// claim and last error.
+async fn outbox(engine: &Engine) -> String {
+    use sea_orm::{ConnectionTrait as _, Statement};
+    let db = engine.store().db();
+    let query = "SELECT o.surface, o.message_id, m.kind, m.revision, p.external_id, p.synced_revision, \
+                 p.claimed_until, p.attempts, p.last_error FROM outbox o JOIN messages m ON m.id = o.message_id \
+                 LEFT JOIN surface_posts p ON p.message_id = o.message_id ORDER BY o.message_id";
+    let rows = db.query_all_raw(Statement::from_string(db.get_database_backend(), query)).await.unwrap();
+    let now = orchestrator::store::now_ms();
+    let lines: Vec<String> = rows
+        .iter()
+        .map(|row| {
+            let claimed: Option<i64> = row.try_get("", "claimed_until").unwrap();
+            format!(
+                "{} #{} {} rev {} shown {:?} (rev {:?}) claim {:?} ms attempts {:?} {:?}",
+                row.try_get::<String>("", "surface").unwrap(),
+                row.try_get::<i64>("", "message_id").unwrap(),
+                row.try_get::<String>("", "kind").unwrap(),
+                row.try_get::<i64>("", "revision").unwrap(),
+                row.try_get::<Option<String>>("", "external_id").unwrap(),
+                row.try_get::<Option<i64>>("", "synced_revision").unwrap(),
+                claimed.map(|until| until - now),
+                row.try_get::<Option<i32>>("", "attempts").unwrap(),
+                row.try_get::<Option<String>>("", "last_error").unwrap(),
+            )
+        })
+        .collect();
+    lines.join("\n")
 }
 
 async fn run(config: &Config, database_url: &str, run_engine: bool, surfaces: Surfaces) -> Running {
@@ -420,6 +460,7 @@ fn recent_troubles() -> String {
     let troubles: Vec<&str> = logs
         .lines()
         .filter(|l| l.contains(" WARN ") || l.contains(" ERROR ") || l.contains("provisioner::local"))
+        .filter(|l| !l.contains("NOVA_MASTER_KEY is not set"))
         .collect();
     troubles[troubles.len().saturating_sub(30)..].join("\n")
 }

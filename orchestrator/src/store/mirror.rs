@@ -18,12 +18,16 @@ use super::{Lane, Store, messages, now_ms, outbox, surface_posts};
 pub struct Unsynced {
     pub message: messages::Model,
     pub post: Option<surface_posts::Model>,
+    /// Claimed by a mirror (maybe another replica) or waiting out a retry: not for this
+    /// pass. A held first post still holds back the later first posts of its thread.
+    pub held: bool,
 }
 
 impl Store {
     /// Nova's messages in `surface` threads that the platform does not show in their
-    /// latest revision, oldest first, read from the outbox. Messages claimed by another
-    /// mirror (or waiting to be retried) are left out.
+    /// latest revision, oldest first, read from the outbox. Messages claimed by a mirror
+    /// (or waiting to be retried) come marked `held`: they are not to be sent now, but
+    /// they still keep their place in their thread's order.
     pub async fn unsynced_messages(&self, surface: &str, limit: u64) -> anyhow::Result<Vec<Unsynced>> {
         let queued: Vec<i64> = outbox::Entity::find()
             .select_only()
@@ -50,11 +54,9 @@ impl Store {
                     dequeue(&*self.writer(Lane::Background).await, message.id, message.revision).await?;
                     continue;
                 }
-                if post.claimed_until.is_some_and(|until| until >= now) {
-                    continue;
-                }
             }
-            out.push(Unsynced { message, post });
+            let held = post.as_ref().is_some_and(|p| p.claimed_until.is_some_and(|until| until >= now));
+            out.push(Unsynced { message, post, held });
         }
         out.sort_by_key(|u| u.message.id);
         Ok(out)
@@ -109,6 +111,22 @@ impl Store {
             }
         }
         Ok(claimed)
+    }
+
+    /// Gives back claims this mirror took but did not use (a message behind one that
+    /// failed waits for it), so the next pass, this mirror's or another's, may post them
+    /// at once instead of after the claim runs out.
+    pub async fn release_post_claims(&self, message_ids: &[i64]) -> anyhow::Result<()> {
+        if message_ids.is_empty() {
+            return Ok(());
+        }
+        surface_posts::Entity::update_many()
+            .col_expr(surface_posts::Column::ClaimedUntil, Expr::value(Option::<i64>::None))
+            .filter(surface_posts::Column::MessageId.is_in(message_ids.iter().copied()))
+            .filter(surface_posts::Column::ExternalId.is_null())
+            .exec(&*self.writer(Lane::Route).await)
+            .await?;
+        Ok(())
     }
 
     /// Records that the platform shows each `(message, external id, revision)`, and
