@@ -48,12 +48,12 @@ impl Store {
         let mut out = Vec::new();
         for message in found {
             let post = posts.iter().position(|p| p.message_id == message.id).map(|i| posts.swap_remove(i));
-            if let Some(post) = &post {
-                if post.synced_revision >= message.revision {
-                    // Shown already (the row outlived a race with a concurrent edit).
-                    dequeue(&*self.writer(Lane::Background).await, message.id, message.revision).await?;
-                    continue;
-                }
+            if let Some(post) = &post
+                && post.synced_revision >= message.revision
+            {
+                // Shown already (the row outlived a race with a concurrent edit).
+                dequeue(&*self.writer(Lane::Background).await, message.id, message.revision).await?;
+                continue;
             }
             let held = post.as_ref().is_some_and(|p| p.claimed_until.is_some_and(|until| until >= now));
             out.push(Unsynced { message, post, held });
