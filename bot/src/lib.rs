@@ -47,6 +47,10 @@ pub struct Options {
     pub gce: Option<orchestrator::engine::GceSetup>,
 }
 
+/// How long stopping Nova waits for a mirror pass still sending (one a platform is
+/// rate-limiting may take longer; its messages are then sent again after a restart).
+const MIRROR_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A running Nova: the HTTP server and the engine.
 pub struct Running {
     pub addr: SocketAddr,
@@ -55,6 +59,8 @@ pub struct Running {
     engine_task: Option<tokio::task::JoinHandle<()>>,
     /// Surface workers (mirrors, Socket Mode, the Discord gateway).
     workers: Vec<tokio::task::JoinHandle<()>>,
+    /// The mirrors' passes in flight, finished before Nova stops.
+    mirror_passes: mirror::Passes,
     discord: Option<Arc<discord::Discord>>,
 }
 
@@ -73,6 +79,7 @@ impl Running {
             worker.abort();
             let _ = worker.await;
         }
+        mirror::drain(&self.mirror_passes, MIRROR_DRAIN).await;
         if let Some(task) = self.engine_task {
             task.abort();
             let _ = task.await;
@@ -133,8 +140,9 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
         Some(settings) => Some(discord::Discord::start(Arc::clone(&engine), settings).await?),
         None => None,
     };
-    let mut workers = slack.as_ref().map(|slack| slack.spawn_workers()).unwrap_or_default();
-    workers.extend(discord.as_ref().map(|discord| discord.spawn_workers()).unwrap_or_default());
+    let mirror_passes = mirror::Passes::default();
+    let mut workers = slack.as_ref().map(|slack| slack.spawn_workers(&mirror_passes)).unwrap_or_default();
+    workers.extend(discord.as_ref().map(|discord| discord.spawn_workers(&mirror_passes)).unwrap_or_default());
     let hosts = sign_in::AllowedHosts::for_config(engine.config(), addr);
     let app = server::router(Arc::clone(&engine), metrics::handle(), slack, discord.clone(), hosts);
     let server = tokio::spawn(async move {
@@ -147,5 +155,5 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
         }
     });
     let engine_task = options.run_engine.then(|| tokio::spawn(Arc::clone(&engine).run()));
-    Ok(Running { addr, engine, server, engine_task, workers, discord })
+    Ok(Running { addr, engine, server, engine_task, workers, mirror_passes, discord })
 }

@@ -53,11 +53,31 @@ pub trait Writer: Send + Sync + 'static {
     ) -> impl Future<Output = anyhow::Result<()>> + Send;
 }
 
-pub async fn run<W: Writer>(engine: Arc<Engine>, writer: Arc<W>, edit_interval: Duration) {
+/// Passes in flight. A pass runs as a task of its own, holding a read guard: stopping
+/// the mirror never cuts one between a post and its bookkeeping (which would post the
+/// message again after its claim ran out), and [`drain`] waits for the last one.
+pub type Passes = Arc<tokio::sync::RwLock<()>>;
+
+/// Waits (at most `patience`) for the passes in flight to finish.
+pub async fn drain(passes: &Passes, patience: Duration) {
+    if tokio::time::timeout(patience, passes.write()).await.is_err() {
+        tracing::warn!("a mirror pass was still sending when Nova stopped");
+    }
+}
+
+pub async fn run<W: Writer>(engine: Arc<Engine>, writer: Arc<W>, edit_interval: Duration, passes: Passes) {
     let mut updates = engine.subscribe();
     loop {
-        if let Err(error) = sync(&engine, writer.as_ref(), edit_interval).await {
-            tracing::error!(surface = W::SURFACE, "mirror step failed: {error:#}");
+        let guard = Arc::clone(&passes).read_owned().await;
+        let (pass_engine, pass_writer) = (Arc::clone(&engine), Arc::clone(&writer));
+        let pass = tokio::spawn(async move {
+            let _guard = guard;
+            sync(&pass_engine, pass_writer.as_ref(), edit_interval).await
+        });
+        match pass.await {
+            Ok(Err(error)) => tracing::error!(surface = W::SURFACE, "mirror step failed: {error:#}"),
+            Err(error) => tracing::error!(surface = W::SURFACE, "mirror step panicked: {error}"),
+            Ok(Ok(())) => {}
         }
         // Any change to one of Nova's messages may be one for the platform (people's own
         // messages are already there); otherwise check on the tick.

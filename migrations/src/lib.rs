@@ -17,6 +17,7 @@ mod m20261121_000008_warm_pools;
 mod m20261130_000009_throughput;
 mod m20261201_000010_sign_in;
 mod m20261202_000011_handoffs;
+mod m20261203_000012_schedules;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000009_throughput::Migration),
             Box::new(m20261201_000010_sign_in::Migration),
             Box::new(m20261202_000011_handoffs::Migration),
+            Box::new(m20261203_000012_schedules::Migration),
         ]
     }
 }

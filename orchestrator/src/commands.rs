@@ -104,7 +104,8 @@ pub fn help_text() -> String {
      `/nova approvals` — what waits for a decision\n\
      `/nova login` — a link, only for you, that signs you in to the console\n\
      `/nova stop` — stop the run you asked for (or press Stop on its progress card)\n\
-     `/nova help` — this text"
+     `/nova help` — this text\n\
+     Or ask in plain words, in any thread: “what is maker doing?”, “put the analyst to sleep”, “stop”, “let operator take it from here”, “what can you do?”"
         .to_owned()
 }
 
@@ -112,8 +113,8 @@ pub fn help_text() -> String {
 pub async fn execute(engine: &Arc<Engine>, user: &str, command: Command) -> anyhow::Result<Answer> {
     match command {
         Command::Help => Ok(Answer::private(help_text())),
-        Command::Status => status(engine).await.map(Answer::private),
-        Command::Approvals => approvals(engine).await.map(Answer::private),
+        Command::Status => fleet_status(engine).await.map(Answer::private),
+        Command::Approvals => pending_approvals(engine).await.map(Answer::private),
         Command::Login => login(engine, user).await.map(Answer::private),
         Command::Stop => stop(engine, user).await.map(Answer::private),
         Command::Wake { office } => {
@@ -189,7 +190,8 @@ fn login_text(person: &str, url: &str) -> String {
     )
 }
 
-async fn status(engine: &Arc<Engine>) -> anyhow::Result<String> {
+/// Every office and what it is doing.
+pub async fn fleet_status(engine: &Engine) -> anyhow::Result<String> {
     let mut out = String::from("**Offices**\n");
     for view in engine.offices().await? {
         let held = engine.store().count_prompts(&view.name, &[PromptState::Held]).await?;
@@ -209,7 +211,8 @@ async fn status(engine: &Arc<Engine>) -> anyhow::Result<String> {
     Ok(out.trim_end().to_owned())
 }
 
-async fn approvals(engine: &Arc<Engine>) -> anyhow::Result<String> {
+/// What waits for a person's decision.
+pub async fn pending_approvals(engine: &Engine) -> anyhow::Result<String> {
     let pending = engine.approvals_in_state("pending").await?;
     if pending.is_empty() {
         return Ok("Nothing waits for a decision.".to_owned());
@@ -227,7 +230,7 @@ async fn approvals(engine: &Arc<Engine>) -> anyhow::Result<String> {
 
 async fn wake(engine: &Arc<Engine>, user: &str, office: &str) -> anyhow::Result<Answer> {
     if engine.config().office(office).is_none() {
-        return Ok(Answer::private(unknown_office(engine.config(), office)));
+        return Ok(Answer::private(crate::texts::no_such_office(engine.config(), office)));
     }
     Ok(match engine.wake_office(office, user).await? {
         Some(generation) => {
@@ -242,7 +245,7 @@ async fn wake(engine: &Arc<Engine>, user: &str, office: &str) -> anyhow::Result<
 
 async fn sleep(engine: &Arc<Engine>, user: &str, office: &str) -> anyhow::Result<Answer> {
     if engine.config().office(office).is_none() {
-        return Ok(Answer::private(unknown_office(engine.config(), office)));
+        return Ok(Answer::private(crate::texts::no_such_office(engine.config(), office)));
     }
     let busy = engine.store().count_prompts(office, &[PromptState::Held, PromptState::Dispatched]).await?;
     if busy > 0 {
@@ -260,11 +263,6 @@ async fn sleep(engine: &Arc<Engine>, user: &str, office: &str) -> anyhow::Result
         let hint = if state == OfficeState::Waking { " Try again once it is ready." } else { "" };
         Answer::private(format!("**{office}** is {state}: it cannot be put to sleep now.{hint}"))
     })
-}
-
-fn unknown_office(config: &Config, office: &str) -> String {
-    let names: Vec<&str> = config.offices.iter().map(|o| o.name.as_str()).collect();
-    format!("There is no office `{office}`. Offices: {}.", names.join(", "))
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod engine;
 pub mod fleet;
 pub mod metrics;
 pub mod router;
+pub mod schedule;
 pub mod service_key;
 pub mod store;
 pub mod texts;

@@ -104,10 +104,11 @@ impl Discord {
     }
 
     /// The background work: the gateway and the mirror.
-    pub fn spawn_workers(self: &Arc<Self>) -> Vec<tokio::task::JoinHandle<()>> {
+    pub fn spawn_workers(self: &Arc<Self>, passes: &crate::mirror::Passes) -> Vec<tokio::task::JoinHandle<()>> {
         let writer = Arc::new(outbound::DiscordWriter::new(Arc::clone(&self.engine), Arc::clone(&self.api)));
+        let interval = self.settings.edit_interval;
         vec![
-            tokio::spawn(crate::mirror::run(Arc::clone(&self.engine), writer, self.settings.edit_interval)),
+            tokio::spawn(crate::mirror::run(Arc::clone(&self.engine), writer, interval, Arc::clone(passes))),
             tokio::spawn(gateway::run(Arc::clone(self))),
         ]
     }

@@ -76,11 +76,12 @@ impl Slack {
     }
 
     /// The background work: the mirror, and Socket Mode if configured.
-    pub fn spawn_workers(self: &Arc<Self>) -> Vec<tokio::task::JoinHandle<()>> {
+    pub fn spawn_workers(self: &Arc<Self>, passes: &crate::mirror::Passes) -> Vec<tokio::task::JoinHandle<()>> {
         let mut tasks = vec![tokio::spawn(crate::mirror::run(
             Arc::clone(&self.engine),
             Arc::clone(&self.api),
             self.settings.edit_interval,
+            Arc::clone(passes),
         ))];
         if self.settings.app_token.is_some() {
             tasks.push(tokio::spawn(socket::run(Arc::clone(self))));

@@ -583,3 +583,34 @@ async fn the_stop_button_ends_a_run_for_its_author_and_explains_itself_to_others
     assert!(card.content.contains("was stopped"), "{}", card.content);
     nova.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_discord_people_ask_about_the_fleet_in_their_own_words() {
+    let discord = FakeDiscord::start(CHANNELS).await.unwrap();
+    let nova = connected(&discord, |config| {
+        config.roles.insert("operator".into(), vec![OPS.into()]);
+    })
+    .await;
+    let question = discord.say(ENG, ALICE, "what is maker up to?");
+    let session = session_of(ENG, &question);
+    let answer = until(&nova, &discord, "Nova's answer", async |nova, _| {
+        nova.messages(&session).await.into_iter().find(|m| m.from_nova).map(|m| m.body)
+    })
+    .await;
+    assert_eq!(answer, "**maker** is asleep, with nothing running.");
+    let channel = ThreadKey::parse(&session).unwrap().channel().to_string();
+    until(&nova, &discord, "Discord to show it", async |_, discord| {
+        discord.channel_messages(&channel).iter().any(|m| m.from_bot && m.content == answer).then_some(())
+    })
+    .await;
+    assert!(nova.prompts(&session).await.is_empty(), "a question is no work");
+
+    let sleep = discord.say(ENG, BOB, "put maker to sleep");
+    let session = session_of(ENG, &sleep);
+    let refused = until(&nova, &discord, "the refusal", async |nova, _| {
+        nova.messages(&session).await.into_iter().find(|m| m.from_nova).map(|m| m.body)
+    })
+    .await;
+    assert_eq!(refused, "Only people with the `operator` role may do that.");
+    nova.finish().await;
+}

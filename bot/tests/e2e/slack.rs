@@ -517,3 +517,71 @@ async fn the_stop_button_on_a_progress_card_ends_the_run_for_its_author() {
     assert!(card.text.contains("was stopped"), "{}", card.text);
     nova.finish().await;
 }
+
+/// Nova's last message in a Slack thread, once there are `count` of them.
+async fn nova_said(nova: &Nova, slack: &FakeSlack, channel: &str, ts: &str, count: usize) -> String {
+    until(nova, slack, &format!("Nova's message {count} in {ts}"), async |_, slack| {
+        let said: Vec<Posted> = slack.thread(channel, ts).into_iter().filter(|m| m.from_bot).collect();
+        (said.len() >= count).then(|| said[count - 1].text.clone())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_ask_about_and_steer_the_fleet_in_their_own_words() {
+    let slack = FakeSlack::start(CHANNELS).await.unwrap();
+    let mut nova = Nova::start_on_slack(&slack, false, |config| {
+        config.roles.insert("operator".into(), vec!["U_OPS".into()]);
+    })
+    .await;
+
+    // A question about the fleet is answered in its thread, not routed as work.
+    let (ts, _) = slack.user_says("C_RANDOM", "U_ALICE", "<@UNOVA> which offices are awake right now?").await;
+    let answer = nova_said(&nova, &slack, "C_RANDOM", &ts, 1).await;
+    assert!(answer.starts_with("*Offices*") && answer.contains("• *maker* — asleep"), "{answer}");
+    assert!(nova.prompts(&thread_id("C_RANDOM", &ts)).await.is_empty(), "a question is no work");
+
+    // Waking is an operator's: a colleague is refused and nothing changes.
+    let (ts, _) = slack.user_says("C_RANDOM", "U_ALICE", "<@UNOVA> pls wake up the analyst").await;
+    let refused = nova_said(&nova, &slack, "C_RANDOM", &ts, 1).await;
+    assert_eq!(refused, "Only people with the `operator` role may do that.");
+    assert_eq!(nova.office("analyst").await.state.as_str(), "asleep");
+    let (ts, _) = slack.user_says("C_RANDOM", "U_OPS", "<@UNOVA> wake the anlyst up, questions are coming").await;
+    assert_eq!(nova_said(&nova, &slack, "C_RANDOM", &ts, 1).await, "U_OPS is waking *analyst* (generation 1).");
+    nova.office_reaches("analyst", "idle").await;
+    let (ts, _) = slack.user_says("C_RANDOM", "U_ALICE", "<@UNOVA> is the analyst up?").await;
+    let status = nova_said(&nova, &slack, "C_RANDOM", &ts, 1).await;
+    assert_eq!(status, "*analyst* is idle, with nothing running.");
+
+    // Work still goes to an office; then the thread hands it over in plain words.
+    let (ts, _) = slack.user_says("C_RANDOM", "U_ALICE", "<@UNOVA> @maker the coupon field rejects valid codes").await;
+    let thread = thread_id("C_RANDOM", &ts);
+    mirrored(&nova, &slack, &thread, 1).await;
+    let (_, statuses) = slack.user_replies("C_RANDOM", &ts, "U_ALICE", "actually let operator take it from here").await;
+    assert_eq!(statuses, [200]);
+    mirrored(&nova, &slack, &thread, 2).await;
+    let offices: Vec<String> = nova.prompts(&thread).await.into_iter().map(|p| p.office).collect();
+    assert_eq!(offices, ["maker", "operator"]);
+    assert!(
+        slack.thread("C_RANDOM", &ts).iter().any(|m| m.text == "U_ALICE handed this from *maker* to *operator*."),
+        "{}",
+        transcript(&slack.thread("C_RANDOM", &ts))
+    );
+
+    // History, with who asked, and every request audited.
+    let (ts, _) = slack.user_says("C_RANDOM", "U_OPS", "<@UNOVA> what did maker do in the last 2 hours?").await;
+    let history = nova_said(&nova, &slack, "C_RANDOM", &ts, 1).await;
+    assert!(history.starts_with("What happened in *maker* in the last 2h"), "{history}");
+    assert!(history.contains("route by U_ALICE"), "{history}");
+    let requests = nova
+        .engine()
+        .store()
+        .audit_trail(&Default::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|row| row.action == "request")
+        .count();
+    assert_eq!(requests, 6, "every plain-language request is in the audit trail");
+    nova.finish().await;
+}

@@ -522,3 +522,143 @@ async fn a_snapshot_that_fails_never_brings_back_an_older_workspace() {
     assert_eq!(last_result(&mut nova, &third).await, "log: one two three ", "the newer workspace was kept");
     nova.finish().await;
 }
+
+/// Nova's answers in a thread, once it has given `count`.
+async fn nova_answers(nova: &mut Nova, thread: &str, count: usize) -> Vec<String> {
+    nova.eventually(&format!("{count} answer(s) from Nova"), async |nova: &Nova| {
+        let said: Vec<String> =
+            nova.messages(thread).await.into_iter().filter(|m| m.from_nova).map(|m| m.body).collect();
+        (said.len() >= count).then_some(said)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_the_console_people_ask_what_offices_cost_and_stop_an_office_by_name() {
+    let mut nova = Nova::start_with(|config| {
+        let maker = config.offices.iter_mut().find(|o| o.name == "maker").unwrap();
+        maker.budget_usd = Some(50.0);
+        // Works until stopped.
+        maker.runtime.as_mut().unwrap().command = vec!["sh".into(), "-c".into(), "sleep 600".into()];
+    })
+    .await;
+    let store = nova.engine().store().clone();
+    for (office, cost) in [("maker", 0.42), ("maker", 1.08), ("writer", 0.25)] {
+        let details = json!({"model": "m", "input_tokens": 1000, "output_tokens": 200, "cost_usd": cost});
+        let entry = orchestrator::store::AuditEntry {
+            actor: office.to_owned(),
+            office: Some(office.to_owned()),
+            run_id: None,
+            action: "usage",
+            details,
+        };
+        store.audit(entry).await.unwrap();
+    }
+    let thread = nova.say("general", "alice", "how much has maker spent this week?").await;
+    let answer = nova_answers(&mut nova, &thread, 1).await;
+    insta::assert_snapshot!(answer[0], @r"
+    **maker** spent $1.50 on models in the last 7 days.
+    • **maker**: $1.50 over 2 run(s), 2400 tokens, budget $50/month
+    (Model usage as offices report it; machine time is not priced yet.)
+    ");
+    assert!(nova.prompts(&thread).await.is_empty());
+
+    // Bob's work is running; Alice, an operator, stops it by the office's name elsewhere.
+    let work = nova.say("eng", "bob", "@maker migrate the cart to the new design system").await;
+    nova.eventually("maker working", async |nova: &Nova| {
+        let prompts = nova.prompts(&work).await;
+        (prompts.first()?.state == orchestrator::store::PromptState::Dispatched).then_some(())
+    })
+    .await;
+    let stop = nova.say("general", "alice", "kill whatever maker is running, it's hammering the database").await;
+    assert_eq!(nova_answers(&mut nova, &stop, 1).await[0], "Stopping **maker**.");
+    nova.eventually("the run stopped", async |nova: &Nova| {
+        let prompts = nova.prompts(&work).await;
+        (prompts.first()?.state == orchestrator::store::PromptState::Stopped).then_some(())
+    })
+    .await;
+    nova.finish().await;
+}
+
+/// How many times the audit trail has `action`.
+async fn audited(nova: &Nova, action: &str) -> usize {
+    let trail = nova.engine().store().audit_trail(&Default::default()).await.unwrap();
+    trail.iter().filter(|row| row.action == action).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schedule_made_in_plain_words_runs_on_its_days_never_stacks_and_pauses() {
+    // The analyst's first run works until stopped; later ones answer at once.
+    let first_run_hangs = "if [ -f ran-once ]; then echo 'signups yesterday: 42'; else touch ran-once; echo 'counting signups'; sleep 600; fi";
+    let mut nova = Nova::start_with(|config| {
+        config.roles.insert("operator".into(), vec!["alice".into()]);
+        let analyst = config.offices.iter_mut().find(|o| o.name == "analyst").unwrap();
+        analyst.runtime.as_mut().unwrap().command = vec!["sh".into(), "-c".into(), first_run_hangs.into()];
+    })
+    .await;
+
+    // Only an operator may put recurring work on the fleet.
+    let refused = nova.say("general", "bob", "every day at 6 have the writer check the docs build").await;
+    let answer = nova_answers(&mut nova, &refused, 1).await;
+    assert_eq!(answer[0], "Nothing scheduled: Only people with the `operator` role may do that.");
+
+    let thread = nova.say("general", "alice", "every weekday at 9 have the analyst post yesterday's signups").await;
+    let answer = nova_answers(&mut nova, &thread, 1).await;
+    assert!(
+        answer[0]
+            .starts_with("Scheduled #1: **analyst** will “post yesterday's signups” weekdays at 09:00 UTC, first on "),
+        "{}",
+        answer[0]
+    );
+    nova.reply(&thread, "alice", "what's scheduled?").await;
+    let answer = nova_answers(&mut nova, &thread, 2).await;
+    assert!(
+        answer[1].contains("• #1 **analyst** weekdays at 09:00 UTC: “post yesterday's signups” (next "),
+        "{}",
+        answer[1]
+    );
+    assert!(nova.prompts(&thread).await.is_empty(), "nothing ran yet");
+
+    // The clock moves on a week: the tick queues the analyst's run in this thread.
+    let day = 86_400_000;
+    let mut now = orchestrator::store::now_ms() + 7 * day;
+    assert_eq!(nova.engine().run_due_schedules(now).await.unwrap(), 1);
+    nova.eventually("the analyst working on the tick", async |nova: &Nova| {
+        nova.messages(&thread).await.into_iter().find(|m| m.kind == "progress" && m.body.contains("counting signups"))
+    })
+    .await;
+
+    // The next tick comes while that run is still going: it is skipped, not stacked.
+    now += 7 * day;
+    assert_eq!(nova.engine().run_due_schedules(now).await.unwrap(), 1);
+    nova.eventually("the tick skipped", async |nova: &Nova| {
+        (audited(nova, "schedule_skipped").await == 1).then_some(())
+    })
+    .await;
+    assert_eq!(nova.prompts(&thread).await.len(), 1);
+
+    // Stopped, the run makes room: the following tick runs and answers in the thread.
+    nova.reply(&thread, "alice", "stop").await;
+    nova.eventually("the run stopped", async |nova: &Nova| {
+        let prompts = nova.prompts(&thread).await;
+        (prompts.first()?.state == orchestrator::store::PromptState::Stopped).then_some(())
+    })
+    .await;
+    now += 7 * day;
+    assert_eq!(nova.engine().run_due_schedules(now).await.unwrap(), 1);
+    let messages = nova.results(&thread, 1).await;
+    assert!(messages.last().unwrap().body.contains("signups yesterday: 42"), "{}", messages.last().unwrap().body);
+    assert!(messages.iter().any(|m| m.body.starts_with("Schedule #1 (weekdays at 09:00 UTC): **analyst**")));
+
+    // Paused, it takes no tick; resumed, it runs again.
+    nova.reply(&thread, "alice", "pause schedule 1").await;
+    nova.eventually("the pause confirmed", async |nova: &Nova| {
+        nova.messages(&thread).await.into_iter().find(|m| m.body.starts_with("alice paused schedule #1"))
+    })
+    .await;
+    now += 7 * day;
+    assert_eq!(nova.engine().run_due_schedules(now).await.unwrap(), 0);
+    assert_eq!(audited(&nova, "scheduled_run").await, 2);
+    assert_eq!(audited(&nova, "schedule_made").await, 1);
+    nova.finish().await;
+}

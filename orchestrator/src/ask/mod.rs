@@ -176,6 +176,29 @@ pub enum Action {
         prompt: Option<String>,
     },
     Help {},
+    /// Beyond the contract: the schedules there are, all or one office's.
+    Schedules {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        office: Option<String>,
+    },
+    /// Beyond the contract: pause, resume or remove a schedule, by its number or by
+    /// its office (when the office has only one).
+    ChangeSchedule {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<i64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        office: Option<String>,
+        change: ScheduleChange,
+    },
+}
+
+/// What becomes of a schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScheduleChange {
+    Pause,
+    Resume,
+    Remove,
 }
 
 impl Action {
@@ -196,6 +219,8 @@ impl Action {
             Self::Schedule { .. } => "schedule",
             Self::Handoff { .. } => "handoff",
             Self::Help {} => "help",
+            Self::Schedules { .. } => "schedules",
+            Self::ChangeSchedule { .. } => "change_schedule",
         }
     }
 
@@ -456,6 +481,33 @@ impl Reader {
         self.work_or_unknown(&words, &context, message)
     }
 
+    /// The schedules there are ("what's scheduled?", "list the schedules"), or one
+    /// paused, resumed or removed ("pause schedule 3", "remove the analyst's schedule").
+    fn schedule_request(&self, w: &[String], mentioned: &[(usize, usize)]) -> Option<Understanding> {
+        let at = w.iter().position(|w| matches!(w.as_str(), "schedule" | "schedules" | "scheduled"))?;
+        let office = mentioned.first().map(|f| self.offices[f.0].name.clone());
+        let id = w[at + 1..].iter().find_map(|w| w.trim_start_matches('#').parse::<i64>().ok());
+        let verb = w[..at].iter().find_map(|w| match w.as_str() {
+            "pause" | "suspend" | "hold" | "disable" | "stop" | "skip" => Some(ScheduleChange::Pause),
+            "resume" | "unpause" | "enable" | "reenable" | "restart" | "restore" => Some(ScheduleChange::Resume),
+            "remove" | "delete" | "cancel" | "drop" | "kill" | "end" | "unschedule" => Some(ScheduleChange::Remove),
+            _ => None,
+        });
+        // "delete the schedule endpoint" is work: without a number or an office, the
+        // schedule must be what the message ends on.
+        if let Some(change) = verb
+            && (id.is_some() || office.is_some() || w.len() - at <= 2)
+        {
+            let found = Action::ChangeSchedule { id, office, change };
+            return Some(Understanding::fleet(found, SURE, "change_schedule"));
+        }
+        let asks = w.len() == 1
+            || (listed("what which any list show are is", &w[0])
+                && w.len() <= 8
+                && !w.iter().any(|w| listed("every daily weekly hourly monthly each", w)));
+        asks.then(|| Understanding::fleet(Action::Schedules { office }, SURE, "schedules"))
+    }
+
     /// "yes", "do it": what the last message of the thread offered.
     fn agreement(&self, thread: &[Said]) -> Understanding {
         let Some(last) = thread.last() else {
@@ -496,6 +548,10 @@ impl Reader {
         let any = |patterns: &[&str], slots: &Slots<'_>| patterns.iter().find_map(|p| find(p, slots));
         let named = |office: Option<Option<usize>>| office.flatten().map(|i| self.offices[i].name.clone());
         let first_named = mentioned.first().map(|f| self.offices[f.0].name.clone());
+
+        if let Some(found) = self.schedule_request(w, &mentioned) {
+            return Some(found);
+        }
 
         // A schedule: a recurrence and something to do (a question is not one: "why
         // does the export fail every monday?").

@@ -113,3 +113,40 @@ fn content_free_messages_are_unknown() {
         assert_eq!(read(text)["kind"], "unknown", "{text}");
     }
 }
+
+#[test]
+fn schedules_are_listed_paused_resumed_and_removed() {
+    for text in ["schedules", "what's scheduled?", "list the schedules", "which schedules are running?"] {
+        assert_eq!(read(text), json!({"kind": "fleet", "action": "schedules", "args": {}}), "{text}");
+    }
+    assert_eq!(
+        read("what is scheduled for the analyst?"),
+        json!({"kind": "fleet", "action": "schedules", "args": {"office": "analyst"}})
+    );
+    assert_eq!(
+        read("pause schedule 3"),
+        json!({"kind": "fleet", "action": "change_schedule", "args": {"id": 3, "change": "pause"}})
+    );
+    assert_eq!(
+        read("resume schedule #3 please"),
+        json!({"kind": "fleet", "action": "change_schedule", "args": {"id": 3, "change": "resume"}})
+    );
+    assert_eq!(
+        read("remove the analyst's schedule"),
+        json!({"kind": "fleet", "action": "change_schedule", "args": {"office": "analyst", "change": "remove"}})
+    );
+    assert_eq!(
+        read("stop the writer's weekly schedule"),
+        json!({"kind": "fleet", "action": "change_schedule", "args": {"office": "writer", "change": "pause"}})
+    );
+    // Work about schedules stays work.
+    for text in [
+        "delete the schedule endpoint from the public API",
+        "fix the schedule page layout on mobile",
+        "the shift schedule export drops the last row",
+    ] {
+        assert_ne!(read(text)["kind"], "fleet", "{text}");
+    }
+    // Making one is still `schedule`.
+    assert_eq!(read("every monday at 9 have the analyst post last week's signups")["action"], "schedule");
+}

@@ -2,7 +2,9 @@
 //! recorded before it is acknowledged; the routing loop then routes it, apart from any
 //! office work, and queues the prompt (or posts a picker card).
 
+use super::requests::FleetRequest;
 use super::*;
+use crate::ask::Action;
 
 impl Engine {
     /// Validates and records a person's message or click, then wakes the engine.
@@ -17,7 +19,7 @@ impl Engine {
         };
         let (kind, text, context) = match &incoming.event {
             InboundEvent::Message { text, context } => (InboundKind::Message, text.clone(), context.clone()),
-            InboundEvent::Action { .. } | InboundEvent::Handoff { .. } => {
+            InboundEvent::Action { .. } | InboundEvent::Handoff { .. } | InboundEvent::Scheduled { .. } => {
                 (InboundKind::Action, String::new(), Vec::new())
             }
         };
@@ -82,6 +84,11 @@ impl Engine {
                     return Ok(Err(Refusal::UnknownOffice(office.clone())));
                 }
             }
+            InboundEvent::Scheduled { schedule } => {
+                if self.store.schedule(*schedule).await?.is_none() {
+                    return Ok(Err(Refusal::UnknownSchedule(*schedule)));
+                }
+            }
             InboundEvent::Handoff { to, text, .. } => {
                 if self.config.office(to).is_none() {
                     return Ok(Err(Refusal::UnknownOffice(to.clone())));
@@ -114,7 +121,7 @@ impl Engine {
     /// Routes one round of pending inbound events: different threads planned
     /// concurrently, each thread's events in order, and the round written in one
     /// transaction. Returns how many were routed.
-    pub(super) async fn route_pending(&self) -> anyhow::Result<usize> {
+    pub(super) async fn route_pending(self: &Arc<Self>) -> anyhow::Result<usize> {
         let pending = self.store.pending_inbound(ROUTE_BATCH).await?;
         let mut threads = HashSet::new();
         // A thread's later event waits for the next round: it is routed in the light of
@@ -131,10 +138,18 @@ impl Engine {
         let mut batch = Vec::with_capacity(planned.len());
         let mut channels = Vec::with_capacity(planned.len());
         let mut stops = Vec::new();
+        let mut requests = Vec::new();
+        let mut made_schedules = false;
         for (row, plan) in planned {
             match plan {
                 Ok(mut effects) => {
+                    made_schedules |= effects.new_schedule.is_some();
                     stops.extend(effects.stop_run.take());
+                    requests.extend(effects.fleet_request.take().map(|action| FleetRequest {
+                        thread_id: row.thread_id.clone(),
+                        author: row.author.clone(),
+                        action,
+                    }));
                     batch.push((row.id, effects));
                     channels.push(row.channel);
                 }
@@ -159,11 +174,45 @@ impl Engine {
                 tracing::info!(run = run_id, "a stop in the thread changed nothing: {refusal}");
             }
         }
+        // Requests that act (wake, sleep, stop an office) are carried out once recorded,
+        // each in its own task, so a slow one (a sleep's snapshot) never holds up routing.
+        for request in requests {
+            let engine = Arc::clone(self);
+            tokio::spawn(async move {
+                if let Err(error) = engine.carry_out(request).await {
+                    tracing::error!("cannot carry out a fleet request: {error:#}");
+                }
+            });
+        }
+        if made_schedules {
+            self.schedules_changed.notify_one();
+        }
         if routed > 0 {
             // Prompts were queued: their offices have work.
             self.work.notify_one();
         }
         Ok(routed)
+    }
+
+    /// "stop" in a thread: its run ends if the person may end it.
+    async fn plan_stop(&self, row: &store::inbound::Model, effects: &mut InboundEffects) -> anyhow::Result<()> {
+        let reply = match self.active_run(&row.thread_id).await? {
+            None => Some(texts::nothing_to_stop()),
+            Some(run) => match may_stop(&self.config, &run.author, &row.author) {
+                Ok(()) => {
+                    effects.stop_run = Some((run.run_id, row.author.clone()));
+                    None
+                }
+                Err(refusal) => Some(format!("Nothing changed: {refusal}.")),
+            },
+        };
+        effects.replies.extend(reply.map(|body| Reply {
+            thread_id: row.thread_id.clone(),
+            kind: "text",
+            body,
+            card: None,
+        }));
+        Ok(())
     }
 
     /// Works out what an inbound event changes (routing it, or applying a click); reads
@@ -173,25 +222,35 @@ impl Engine {
         let thread = self.store.thread(&row.thread_id).await?;
         let mut effects = InboundEffects::default();
         match event {
-            InboundEvent::Message { text, .. } if thread.is_some() && texts::is_stop_request(&text) => {
-                let reply = match self.active_run(&row.thread_id).await? {
-                    None => Some(texts::nothing_to_stop()),
-                    Some(run) => match may_stop(&self.config, &run.author, &row.author) {
-                        Ok(()) => {
-                            effects.stop_run = Some((run.run_id, row.author.clone()));
-                            None
-                        }
-                        Err(refusal) => Some(format!("Nothing changed: {refusal}.")),
-                    },
-                };
-                effects.replies.extend(reply.map(|body| Reply {
-                    thread_id: row.thread_id.clone(),
-                    kind: "text",
-                    body,
-                    card: None,
-                }));
-            }
             InboundEvent::Message { text, .. } => {
+                // Plain language about the fleet is answered, not routed to an office.
+                let thread_office = thread.as_ref().and_then(|t| t.office.as_deref());
+                if let Some(action) = self.read_request(row, &text, thread_office).await? {
+                    effects.audit.push(store::AuditEntry {
+                        actor: row.author.clone(),
+                        office: None,
+                        run_id: None,
+                        action: "request",
+                        details: serde_json::json!({"thread": row.thread_id, "text": text, "request": action}),
+                    });
+                    match action {
+                        Action::Stop { office: None } => self.plan_stop(row, &mut effects).await?,
+                        Action::Handoff { to, .. } => self.plan_handoff(row, &to, &mut effects).await?,
+                        Action::Schedule { office, every, prompt } => {
+                            self.plan_schedule(row, &office, &every, &prompt, &mut effects)?
+                        }
+                        action => match self.answer(&action).await? {
+                            Some(body) => effects.replies.push(Reply {
+                                thread_id: row.thread_id.clone(),
+                                kind: "text",
+                                body,
+                                card: None,
+                            }),
+                            None => effects.fleet_request = Some(action),
+                        },
+                    }
+                    return Ok(effects);
+                }
                 let history: Vec<String> = self
                     .store
                     .thread_messages(&row.thread_id)
@@ -289,6 +348,7 @@ impl Engine {
                     }
                 }
             }
+            InboundEvent::Scheduled { schedule } => self.plan_scheduled_run(row, schedule, &mut effects).await?,
             InboundEvent::Handoff { from_run, to, text, returning } => {
                 let body = if returning {
                     texts::handoff_returned(&row.author, &to)

@@ -33,7 +33,9 @@ mod inbound;
 mod lifecycle;
 pub mod people;
 mod prewarm;
+mod requests;
 mod runs;
+mod schedules;
 mod views;
 
 use crate::service_key::{KeyError, ServiceKey};
@@ -99,6 +101,9 @@ pub enum InboundEvent {
     },
     /// A button on a card.
     Action { message_id: i64, action: CardAction },
+    /// A schedule's tick: its prompt goes to its office, unless its last run is still going.
+    /// The author is the person who made the schedule.
+    Scheduled { schedule: i64 },
     /// An office hands work to another (`to`), or (`returning`) a handed-over run's
     /// outcome goes back to the office that handed it. The author is the office.
     Handoff {
@@ -131,6 +136,8 @@ pub enum Refusal {
     BadAuthor,
     #[error("no card {0} in this thread")]
     UnknownCard(i64),
+    #[error("no schedule #{0}")]
+    UnknownSchedule(i64),
     #[error("that card was already answered: {0}")]
     AlreadyAnswered(String),
     #[error("unknown office `{0}`")]
@@ -182,6 +189,8 @@ pub struct Engine {
     config: Arc<Config>,
     store: Store,
     router: Router,
+    /// Reads plain language about the fleet.
+    reader: crate::ask::Reader,
     /// The fast model, asked when the offline router is unsure (if configured).
     model: Option<crate::router::model::ModelRouter>,
     templates: Templates,
@@ -195,6 +204,8 @@ pub struct Engine {
     work: Notify,
     /// Inbound events recorded: the routing loop has work.
     inbound_waiting: Notify,
+    /// A schedule was made or resumed: the scheduler looks again at what is due.
+    schedules_changed: Notify,
     /// Offices whose driving task runs, and whether work came for them meanwhile.
     driving: StdMutex<HashMap<String, bool>>,
     attached: StdMutex<HashMap<String, Attached>>,
@@ -223,6 +234,7 @@ impl Engine {
         let (updates, _) = broadcast::channel(1024);
         Ok(Arc::new(Self {
             router: Router::new(&config),
+            reader: crate::ask::Reader::new(&config),
             model: config
                 .model_settings(|key| std::env::var(key).ok().filter(|v| !v.is_empty()))
                 .map(|settings| crate::router::model::ModelRouter::new(&config, settings)),
@@ -237,6 +249,7 @@ impl Engine {
             updates,
             work: Notify::new(),
             inbound_waiting: Notify::new(),
+            schedules_changed: Notify::new(),
             driving: StdMutex::new(HashMap::new()),
             attached: StdMutex::new(HashMap::new()),
             applied: StdMutex::new(HashMap::new()),
@@ -279,7 +292,11 @@ impl Engine {
                 tasks.spawn(Arc::clone(fleet).run_image_builds(fleet.backend().image().to_owned(), cadence));
             }
         }
-        tokio::join!(Arc::clone(&self).route_loop(), Arc::clone(&self).office_loop());
+        tokio::join!(
+            Arc::clone(&self).route_loop(),
+            Arc::clone(&self).office_loop(),
+            Arc::clone(&self).schedule_loop()
+        );
     }
 
     /// Stops background work and every office process this replica started.

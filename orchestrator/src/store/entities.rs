@@ -403,3 +403,32 @@ pub mod leases {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod schedules {
+    use sea_orm::entity::prelude::*;
+
+    /// A recurring prompt for an office; each run's result is posted in `thread_id`.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "schedules")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub office: String,
+        /// As the orchestration contract writes it (see [`crate::schedule::Cadence`]).
+        pub every: String,
+        #[sea_orm(column_type = "Text")]
+        pub prompt: String,
+        pub thread_id: String,
+        pub created_by: String,
+        pub created_at: i64,
+        pub next_at: i64,
+        pub paused: bool,
+        /// The run of its last tick: while that run is still going, a tick is skipped.
+        pub last_run_id: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

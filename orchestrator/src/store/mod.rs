@@ -8,6 +8,7 @@ mod gate;
 mod mirror;
 mod pools;
 mod recorder;
+mod recurring;
 mod sign_in;
 mod states;
 
@@ -34,8 +35,9 @@ use sea_orm::{
 
 pub use entities::{
     approvals, audit, console_tokens, credential_requests, inbound, leases, messages, offices, outbox, prompts,
-    route_picks, secrets, surface_posts, threads, warm_vms,
+    route_picks, schedules, secrets, surface_posts, threads, warm_vms,
 };
+pub use recurring::NewSchedule;
 
 /// Items one SQLite write transaction takes (see [`Store::write_each`]).
 const ITEMS_PER_TURN: usize = 8;
@@ -773,13 +775,27 @@ async fn apply_one_inbound(
             .exec(txn)
             .await?;
     }
+    let schedule = match &effects.new_schedule {
+        Some(new) => Some(recurring::create(txn, new).await?),
+        None => None,
+    };
+    if let Some((schedule, run_id)) = &effects.schedule_ran {
+        recurring::ran(txn, *schedule, run_id).await?;
+    }
     for entry in &effects.audit {
-        insert_audit(txn, entry.clone()).await?;
+        let mut entry = entry.clone();
+        if let (Some(id), Some(details)) = (schedule, entry.details.as_object_mut()) {
+            details.insert("schedule".to_owned(), id.into());
+        }
+        insert_audit(txn, entry).await?;
     }
     for reply in &effects.replies {
+        let body = match schedule {
+            Some(id) => reply.body.replace(SCHEDULE_ID, &id.to_string()),
+            None => reply.body.clone(),
+        };
         posted.push(
-            insert_message(txn, &reply.thread_id, "nova", true, reply.kind, &reply.body, reply.card.as_deref(), None)
-                .await?,
+            insert_message(txn, &reply.thread_id, "nova", true, reply.kind, &body, reply.card.as_deref(), None).await?,
         );
     }
     Ok(Some(posted))
@@ -1050,7 +1066,17 @@ pub struct InboundEffects {
     /// `(run, user)`: a stop asked for in the thread. Not written: the engine carries
     /// it out (the office ends the run) once the rest is.
     pub stop_run: Option<(String, String)>,
+    /// A fleet request in plain language. Not written: the engine answers it once the
+    /// rest is.
+    pub fleet_request: Option<crate::ask::Action>,
+    /// A schedule made by this message; [`SCHEDULE_ID`] in the replies becomes its number.
+    pub new_schedule: Option<NewSchedule>,
+    /// `(schedule, run)`: the run a schedule's tick queued.
+    pub schedule_ran: Option<(i64, String)>,
 }
+
+/// Where a reply names the schedule its message made (numbered only once written).
+pub const SCHEDULE_ID: &str = "{schedule}";
 
 #[derive(Debug)]
 pub struct CardResolution {

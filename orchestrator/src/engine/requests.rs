@@ -1,0 +1,258 @@
+//! Fleet requests in plain language ("what is maker doing?", "put the analyst to
+//! sleep", "stop"): read by [`crate::ask::Reader`] when a message is routed, recorded
+//! with it, and answered or carried out right after, in the thread, by the person's
+//! permission. Every request is audited with who asked.
+
+use super::*;
+use std::collections::BTreeMap;
+
+use crate::ask::{Action, Kind, Message, Said, Speaker};
+
+/// A fleet request read from a message, carried out once the message is recorded.
+#[derive(Debug, Clone)]
+pub(super) struct FleetRequest {
+    pub thread_id: String,
+    pub author: String,
+    pub action: Action,
+}
+
+impl Engine {
+    /// Reads a message as plain language; `Some` when it is about the fleet.
+    pub(super) async fn read_request(
+        &self,
+        row: &store::inbound::Model,
+        text: &str,
+        thread_office: Option<&str>,
+    ) -> anyhow::Result<Option<Action>> {
+        let earlier: Vec<Said> = self
+            .store
+            .thread_messages(&row.thread_id)
+            .await?
+            .into_iter()
+            .filter(|m| m.kind != "context" || !m.from_nova)
+            .filter(|m| !(m.author == row.author && m.body == text && !m.from_nova))
+            .map(|m| Said {
+                speaker: match (m.from_nova, m.run_id.is_some(), thread_office) {
+                    (true, true, Some(office)) => Speaker::Office(office.to_owned()),
+                    (true, _, _) => Speaker::Nova,
+                    (false, _, _) => Speaker::Person(m.author),
+                },
+                text: m.body,
+            })
+            .collect();
+        let understanding = self.reader.understand(&Message { channel: &row.channel, text, thread: &earlier });
+        Ok(match understanding.kind {
+            Kind::Fleet => understanding.action,
+            Kind::Work | Kind::Unknown => None,
+        })
+    }
+
+    /// The answer to a request that only reads (status, approvals, spend, history,
+    /// help), or the reason a change cannot be made from chat; `None` for a request
+    /// that acts, carried out once the message is recorded (see [`Engine::carry_out`]).
+    /// Computed while the message is planned, so the answer is written with it: a crash
+    /// cannot lose it.
+    pub(super) async fn answer(&self, action: &Action) -> anyhow::Result<Option<String>> {
+        Ok(Some(match action {
+            Action::Help {} => texts::plain_language_help(),
+            Action::Status { office: None } => crate::commands::fleet_status(self).await?,
+            Action::Status { office: Some(office) } => self.office_status(office).await?,
+            Action::Approvals {} => crate::commands::pending_approvals(self).await?,
+            Action::Spend { office, period } => self.spend(office.as_deref(), *period).await?,
+            Action::Audit { office, since } => self.history(office.as_deref(), since.as_deref()).await?,
+            Action::Schedules { office } => self.schedule_list(office.as_deref()).await?,
+            Action::CreateOffice(_)
+            | Action::UpdateOffice { .. }
+            | Action::RetireOffice { .. }
+            | Action::AddRepo(_) => texts::fleet_change_not_from_chat(action),
+            Action::Wake { .. }
+            | Action::Sleep { .. }
+            | Action::Stop { .. }
+            | Action::Handoff { .. }
+            | Action::Schedule { .. }
+            | Action::ChangeSchedule { .. } => return Ok(None),
+        }))
+    }
+
+    /// Carries out a request that acts (wake, sleep, stop an office's runs, change a
+    /// schedule), by the asker's permission, and says what happened in its thread.
+    pub(super) async fn carry_out(self: &Arc<Self>, request: FleetRequest) -> anyhow::Result<()> {
+        let FleetRequest { thread_id, author, action } = request;
+        let answer = match action {
+            Action::Wake { office } => {
+                crate::commands::execute(self, &author, crate::commands::Command::Wake { office }).await?.text
+            }
+            Action::Sleep { office } => {
+                crate::commands::execute(self, &author, crate::commands::Command::Sleep { office }).await?.text
+            }
+            Action::Stop { office: Some(office) } => self.stop_office(&office, &author).await?,
+            Action::ChangeSchedule { id, office, change } => {
+                self.change_schedule(&author, id, office.as_deref(), change).await?
+            }
+            other => bail!("not a request that acts on an office: {other:?}"),
+        };
+        self.post(&thread_id, "text", &answer, None, None).await
+    }
+
+    /// One office: its state, the run it is on (who asked, for how long) and its queue.
+    async fn office_status(&self, office: &str) -> anyhow::Result<String> {
+        if self.config.office(office).is_none() {
+            return Ok(texts::no_such_office(&self.config, office));
+        }
+        let state = self.store.office(office).await?.map_or(OfficeState::Asleep, |o| o.state);
+        let running = self.store.prompts_in_state(office, PromptState::Dispatched).await?;
+        let waiting = self.store.count_prompts(office, &[PromptState::Held]).await?;
+        let now = store::now_ms();
+        let runs: Vec<(String, String, i64)> = running
+            .iter()
+            .map(|p| {
+                let who = self.config.person(&p.author).unwrap_or(&p.author).to_owned();
+                (who, p.text.clone(), now - p.dispatched_at.unwrap_or(p.created_at))
+            })
+            .collect();
+        Ok(texts::office_status(office, &state.to_string(), &runs, waiting))
+    }
+
+    /// Stops every run an office has going that `user` may stop.
+    async fn stop_office(&self, office: &str, user: &str) -> anyhow::Result<String> {
+        if self.config.office(office).is_none() {
+            return Ok(texts::no_such_office(&self.config, office));
+        }
+        let running = self.store.prompts_in_state(office, PromptState::Dispatched).await?;
+        if running.is_empty() {
+            return Ok(format!("**{office}** is not running anything."));
+        }
+        let mut refusals = Vec::new();
+        let mut stopped = 0;
+        for run in running {
+            match self.stop_run(&run.run_id, user).await? {
+                Ok(()) => stopped += 1,
+                Err(refusal) => refusals.push(refusal.to_string()),
+            }
+        }
+        Ok(match (stopped, refusals.first()) {
+            (0, Some(refusal)) => format!("Nothing changed: {refusal}."),
+            (_, _) => texts::stopping(office),
+        })
+    }
+
+    /// Model spend from the usage rows of the audit trail, over a period.
+    async fn spend(&self, office: Option<&str>, period: Option<crate::ask::when::Period>) -> anyhow::Result<String> {
+        use crate::ask::when::Period;
+        if let Some(office) = office
+            && self.config.office(office).is_none()
+        {
+            return Ok(texts::no_such_office(&self.config, office));
+        }
+        let period = period.unwrap_or(Period::Month);
+        let days = match period {
+            Period::Day => 1,
+            Period::Week => 7,
+            Period::Month => 30,
+        };
+        let filter = store::AuditFilter {
+            office: office.map(str::to_owned),
+            since: Some(store::now_ms() - days * 86_400_000),
+            limit: Some(u64::MAX),
+            ..Default::default()
+        };
+        let mut by_office: BTreeMap<String, (f64, u64, u64)> = BTreeMap::new();
+        for row in self.store.audit_trail(&filter).await?.into_iter().filter(|r| r.action == "usage") {
+            let details: serde_json::Value = serde_json::from_str(&row.details).unwrap_or_default();
+            let entry = by_office.entry(row.office.unwrap_or_default()).or_default();
+            entry.0 += details["cost_usd"].as_f64().unwrap_or(0.0);
+            entry.1 += 1;
+            entry.2 += details["input_tokens"].as_u64().unwrap_or(0) + details["output_tokens"].as_u64().unwrap_or(0);
+        }
+        Ok(texts::spend(office, period, &by_office, |name| self.config.office(name).and_then(|o| o.budget_usd)))
+    }
+
+    /// What happened, and who asked for it, from the audit trail.
+    async fn history(&self, office: Option<&str>, since: Option<&str>) -> anyhow::Result<String> {
+        if let Some(office) = office
+            && self.config.office(office).is_none()
+        {
+            return Ok(texts::no_such_office(&self.config, office));
+        }
+        let back = since.and_then(|s| humantime::parse_duration(s).ok()).unwrap_or(Duration::from_secs(86_400));
+        let filter = store::AuditFilter {
+            office: office.map(str::to_owned),
+            since: Some(store::now_ms() - back.as_millis() as i64),
+            limit: Some(u64::MAX),
+            ..Default::default()
+        };
+        let rows = self.store.audit_trail(&filter).await?;
+        let entries: Vec<texts::HistoryEntry> = rows
+            .iter()
+            .rev()
+            .filter(|r| r.action != "usage")
+            .take(12)
+            .map(|r| texts::HistoryEntry {
+                at: r.at,
+                actor: self.config.person(&r.actor).unwrap_or(&r.actor).to_owned(),
+                action: r.action.clone(),
+                office: r.office.clone(),
+            })
+            .collect();
+        Ok(texts::history(office, &humantime::format_duration(back).to_string(), rows.len(), &entries))
+    }
+
+    /// Moves this thread's work to another office, with the message that asked: the
+    /// run going is stopped (by the same rule as a stop), the thread routed to `to`,
+    /// and its last ask queued there.
+    pub(super) async fn plan_handoff(
+        &self,
+        row: &store::inbound::Model,
+        to: &str,
+        effects: &mut InboundEffects,
+    ) -> anyhow::Result<()> {
+        let mut reply = |body: String| {
+            effects.replies.push(Reply { thread_id: row.thread_id.clone(), kind: "text", body, card: None });
+        };
+        if self.config.office(to).is_none() {
+            reply(texts::no_such_office(&self.config, to));
+            return Ok(());
+        }
+        let prompts = self.store.thread_prompts(&row.thread_id).await?;
+        let Some(last) = prompts.iter().rev().find(|p| p.office != to && !p.office.is_empty()) else {
+            reply(format!("There is no work in this thread to hand to **{to}**; say what it should do."));
+            return Ok(());
+        };
+        if let Some(run) = self.active_run(&row.thread_id).await? {
+            match may_stop(&self.config, &run.author, &row.author) {
+                Ok(()) => effects.stop_run = Some((run.run_id, row.author.clone())),
+                Err(refusal) => {
+                    reply(format!("Nothing changed: {refusal}."));
+                    return Ok(());
+                }
+            }
+        }
+        let thread = self.store.thread(&row.thread_id).await?;
+        effects.thread_route = Some(ThreadRoute {
+            thread_id: row.thread_id.clone(),
+            repo: thread.and_then(|t| t.repo),
+            office: Some(to.to_owned()),
+            confidence: 1.0,
+        });
+        let run_id = uuid::Uuid::new_v4().to_string();
+        effects.audit.push(store::AuditEntry {
+            actor: row.author.clone(),
+            office: Some(to.to_owned()),
+            run_id: Some(run_id.clone()),
+            action: "handoff",
+            details: serde_json::json!({"thread": row.thread_id, "from": last.office, "from_run": last.run_id}),
+        });
+        effects.prompt = Some(NewPrompt {
+            run_id,
+            thread_id: row.thread_id.clone(),
+            office: to.to_owned(),
+            author: row.author.clone(),
+            text: texts::handed_over_prompt(&last.office, &last.text),
+            state: PromptState::Held,
+            handoff_from: None,
+        });
+        let who = self.config.person(&row.author).unwrap_or(&row.author).to_owned();
+        reply(texts::handing_over(&last.office, to, &who));
+        Ok(())
+    }
+}
