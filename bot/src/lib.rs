@@ -4,6 +4,7 @@
 pub mod ask_cmd;
 pub mod bench;
 pub mod cases;
+pub mod config_watch;
 pub mod console;
 pub mod discord;
 pub mod http_error;
@@ -30,6 +31,8 @@ use orchestrator::{Engine, EngineOptions};
 /// How to start Nova.
 pub struct Options {
     pub config: Config,
+    /// The file `config` came from: its changes are picked up while Nova runs.
+    pub config_path: Option<PathBuf>,
     /// Overrides `server.listen`.
     pub listen: Option<SocketAddr>,
     /// How to start an office daemon (see [`office_program`]).
@@ -57,7 +60,7 @@ pub struct Running {
     pub engine: Arc<Engine>,
     server: tokio::task::JoinHandle<()>,
     engine_task: Option<tokio::task::JoinHandle<()>>,
-    /// Surface workers (mirrors, Socket Mode, the Discord gateway).
+    /// Surface workers (mirrors, Socket Mode, the Discord gateway) and the config watcher.
     workers: Vec<tokio::task::JoinHandle<()>>,
     /// The mirrors' passes in flight, finished before Nova stops.
     mirror_passes: mirror::Passes,
@@ -143,7 +146,7 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
     let mirror_passes = mirror::Passes::default();
     let mut workers = slack.as_ref().map(|slack| slack.spawn_workers(&mirror_passes)).unwrap_or_default();
     workers.extend(discord.as_ref().map(|discord| discord.spawn_workers(&mirror_passes)).unwrap_or_default());
-    let hosts = sign_in::AllowedHosts::for_config(engine.config(), addr);
+    let hosts = sign_in::AllowedHosts::for_config(&engine.config(), addr);
     let app = server::router(Arc::clone(&engine), metrics::handle(), slack, discord.clone(), hosts);
     let server = tokio::spawn(async move {
         // Acks and small JSON answers go out at once, not after the peer's delayed ACK.
@@ -155,5 +158,8 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
         }
     });
     let engine_task = options.run_engine.then(|| tokio::spawn(Arc::clone(&engine).run()));
+    if let Some(path) = options.config_path {
+        workers.push(tokio::spawn(config_watch::watch(Arc::clone(&engine), path)));
+    }
     Ok(Running { addr, engine, server, engine_task, workers, mirror_passes, discord })
 }

@@ -308,7 +308,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     let done = |result: anyhow::Result<()>| result.map(|()| ExitCode::SUCCESS);
     match cli.command {
         Command::Serve { config, listen } => {
-            let config = match &config {
+            let loaded = match &config {
                 Some(path) => load_config(path)?,
                 None => {
                     tracing::info!("no --config given: running the built-in demo workspace");
@@ -316,7 +316,8 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 }
             };
             let running = bot::start(bot::Options {
-                config,
+                config: loaded,
+                config_path: config,
                 listen,
                 office_program: bot::office_program()?,
                 database_url: None,

@@ -18,6 +18,7 @@ mod m20261130_000009_throughput;
 mod m20261201_000010_sign_in;
 mod m20261202_000011_handoffs;
 mod m20261203_000012_schedules;
+mod m20261203_000013_outbox_revision;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000010_sign_in::Migration),
             Box::new(m20261202_000011_handoffs::Migration),
             Box::new(m20261203_000012_schedules::Migration),
+            Box::new(m20261203_000013_outbox_revision::Migration),
         ]
     }
 }

@@ -118,13 +118,13 @@ pub async fn execute(engine: &Arc<Engine>, user: &str, command: Command) -> anyh
         Command::Login => login(engine, user).await.map(Answer::private),
         Command::Stop => stop(engine, user).await.map(Answer::private),
         Command::Wake { office } => {
-            if let Err(refusal) = may_operate(engine.config(), user) {
+            if let Err(refusal) = may_operate(&engine.config(), user) {
                 return Ok(Answer::private(refusal));
             }
             wake(engine, user, &office).await
         }
         Command::Sleep { office } => {
-            if let Err(refusal) = may_operate(engine.config(), user) {
+            if let Err(refusal) = may_operate(&engine.config(), user) {
                 return Ok(Answer::private(refusal));
             }
             sleep(engine, user, &office).await
@@ -230,7 +230,7 @@ pub async fn pending_approvals(engine: &Engine) -> anyhow::Result<String> {
 
 async fn wake(engine: &Arc<Engine>, user: &str, office: &str) -> anyhow::Result<Answer> {
     if engine.config().office(office).is_none() {
-        return Ok(Answer::private(crate::texts::no_such_office(engine.config(), office)));
+        return Ok(Answer::private(crate::texts::no_such_office(&engine.config(), office)));
     }
     Ok(match engine.wake_office(office, user).await? {
         Some(generation) => {
@@ -245,7 +245,7 @@ async fn wake(engine: &Arc<Engine>, user: &str, office: &str) -> anyhow::Result<
 
 async fn sleep(engine: &Arc<Engine>, user: &str, office: &str) -> anyhow::Result<Answer> {
     if engine.config().office(office).is_none() {
-        return Ok(Answer::private(crate::texts::no_such_office(engine.config(), office)));
+        return Ok(Answer::private(crate::texts::no_such_office(&engine.config(), office)));
     }
     let busy = engine.store().count_prompts(office, &[PromptState::Held, PromptState::Dispatched]).await?;
     if busy > 0 {

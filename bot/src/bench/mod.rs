@@ -24,6 +24,7 @@ pub(crate) async fn start_nova(
 ) -> anyhow::Result<crate::Running> {
     crate::start(crate::Options {
         config,
+        config_path: None,
         listen: Some("127.0.0.1:0".parse()?),
         office_program: crate::office_program()?,
         database_url,

@@ -54,10 +54,11 @@ fn session_of(channel: &str, message: &str) -> String {
 /// revisions, in order) with `results` results among them; returns Nova's messages there.
 async fn mirrored(nova: &Nova, discord: &FakeDiscord, session: &str, results: usize) -> Vec<Posted> {
     let channel = ThreadKey::parse(session).unwrap().channel().to_string();
-    until(nova, discord, &format!("Discord to show {results} result(s) of {session}"), async |nova, discord| {
+    let what = format!("Discord to show {results} result(s) of {session}");
+    crate::harness::until_explained(nova, discord, discord.changes(), &what, async |nova, discord| {
         let messages = nova.messages(session).await;
         if messages.iter().filter(|m| m.kind == "result").count() < results {
-            return None;
+            return Err("Nova has not the results yet".to_owned());
         }
         let expected: Vec<String> = messages
             .iter()
@@ -65,7 +66,8 @@ async fn mirrored(nova: &Nova, discord: &FakeDiscord, session: &str, results: us
             .map(|m| components::message(m.id, &m.body, m.card.as_ref()).0)
             .collect();
         let shown: Vec<Posted> = discord.channel_messages(&channel).into_iter().filter(|m| m.from_bot).collect();
-        (shown.iter().map(|m| m.content.clone()).collect::<Vec<_>>() == expected).then_some(shown)
+        let texts: Vec<String> = shown.iter().map(|m| m.content.clone()).collect();
+        if texts == expected { Ok(shown) } else { Err(format!("Nova has {expected:#?}\nDiscord shows {texts:#?}")) }
     })
     .await
 }
@@ -505,6 +507,7 @@ async fn a_token_discord_refuses_stops_nova_at_start_with_a_clear_error() {
     let db = testkit::TestDatabase::new().await.unwrap();
     let started = bot::start(bot::Options {
         config: crate::harness::test_config(data_dir.path()),
+        config_path: None,
         listen: Some("127.0.0.1:0".parse().unwrap()),
         office_program: vec![],
         database_url: Some(db.url.clone()),

@@ -40,6 +40,8 @@ pub struct Nova {
     sessions: std::sync::Mutex<std::collections::HashMap<String, String>>,
     updates: broadcast::Receiver<Update>,
     surfaces: Surfaces,
+    /// The nova.toml Nova watches, when it was started from one.
+    config_file: Option<std::path::PathBuf>,
 }
 
 /// The chat platforms (and the cloud) a test's Nova talks to: stand-ins.
@@ -199,7 +201,7 @@ impl Nova {
         let mut config = test_config(data_dir.path());
         edit(&mut config);
         let db = TestDatabase::new().await.unwrap();
-        let running = run(&config, &db.url, run_engine, surfaces.clone()).await;
+        let running = run(&config, None, &db.url, run_engine, surfaces.clone()).await;
         let updates = running.engine.subscribe();
         let sessions = Default::default();
         Self {
@@ -211,14 +213,47 @@ impl Nova {
             sessions,
             updates,
             surfaces,
+            config_file: None,
         }
+    }
+
+    /// Nova started on a nova.toml in its data dir, as `nova serve --config` starts it:
+    /// it picks up the file's changes. `toml` is the file, with `{data_dir}` where the
+    /// data dir goes.
+    pub async fn start_from_file(toml: &str) -> Self {
+        capture_logs();
+        let data_dir = tempfile::tempdir().unwrap();
+        let path = data_dir.path().join("nova.toml");
+        std::fs::write(&path, toml.replace("{data_dir}", &data_dir.path().display().to_string())).unwrap();
+        let config = Config::load(&path).unwrap();
+        let db = TestDatabase::new().await.unwrap();
+        let running = run(&config, Some(&path), &db.url, true, Surfaces::default()).await;
+        let updates = running.engine.subscribe();
+        Self {
+            running: Some(running),
+            db: Some(db),
+            data_dir,
+            config,
+            http: reqwest::Client::new(),
+            sessions: Default::default(),
+            updates,
+            surfaces: Surfaces::default(),
+            config_file: Some(path),
+        }
+    }
+
+    /// Writes Nova's nova.toml anew (see [`Nova::start_from_file`]).
+    pub fn rewrite_config(&self, toml: &str) {
+        let path = self.config_file.as_ref().expect("started from a file");
+        std::fs::write(path, toml.replace("{data_dir}", &self.data_dir.path().display().to_string())).unwrap();
     }
 
     /// Stops Nova (and its offices) and starts it again on the same database and data dir.
     pub async fn restart(&mut self, edit: impl FnOnce(&mut Config)) {
         self.running.take().unwrap().stop().await;
         edit(&mut self.config);
-        let running = run(&self.config, &self.db.as_ref().unwrap().url, true, self.surfaces.clone()).await;
+        let file = self.config_file.as_deref();
+        let running = run(&self.config, file, &self.db.as_ref().unwrap().url, true, self.surfaces.clone()).await;
         self.updates = running.engine.subscribe();
         self.running = Some(running);
     }
@@ -373,23 +408,48 @@ impl Nova {
 pub async fn until<S, T>(
     nova: &Nova,
     surface: &S,
-    mut changes: tokio::sync::watch::Receiver<u64>,
+    changes: tokio::sync::watch::Receiver<u64>,
     what: &str,
     check: impl AsyncFn(&Nova, &S) -> Option<T>,
+) -> T {
+    until_explained(nova, surface, changes, what, async |nova, surface| check(nova, surface).await.ok_or_default())
+        .await
+}
+
+/// [`until`] whose check says why it is not satisfied yet (`Err`): the last reason is
+/// in the panic message of a wait that timed out.
+pub async fn until_explained<S, T>(
+    nova: &Nova,
+    surface: &S,
+    mut changes: tokio::sync::watch::Receiver<u64>,
+    what: &str,
+    check: impl AsyncFn(&Nova, &S) -> Result<T, String>,
 ) -> T {
     let mut updates = nova.engine().subscribe();
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
-        if let Some(found) = check(nova, surface).await {
-            return found;
-        }
+        let why = match check(nova, surface).await {
+            Ok(found) => return found,
+            Err(why) => why,
+        };
         tokio::select! {
             _ = changes.changed() => {}
             _ = updates.recv() => {}
+            _ = tokio::time::sleep(RECHECK) => {}
             _ = tokio::time::sleep_until(deadline) => {
-                panic!("timed out waiting for {what}; {}", what_happened(nova.engine()).await)
+                panic!("timed out waiting for {what}: {why}\n{}", what_happened(nova.engine()).await)
             }
         }
+    }
+}
+
+trait OkOrDefault<T> {
+    fn ok_or_default(self) -> Result<T, String>;
+}
+
+impl<T> OkOrDefault<T> for Option<T> {
+    fn ok_or_default(self) -> Result<T, String> {
+        self.ok_or_else(|| "not yet".to_owned())
     }
 }
 
@@ -438,9 +498,16 @@ async fn outbox(engine: &Engine) -> String {
     lines.join("\n")
 }
 
-async fn run(config: &Config, database_url: &str, run_engine: bool, surfaces: Surfaces) -> Running {
+async fn run(
+    config: &Config,
+    config_file: Option<&std::path::Path>,
+    database_url: &str,
+    run_engine: bool,
+    surfaces: Surfaces,
+) -> Running {
     bot::start(Options {
         config: config.clone(),
+        config_path: config_file.map(ToOwned::to_owned),
         listen: Some("127.0.0.1:0".parse().unwrap()),
         office_program: vec![env!("CARGO_BIN_EXE_nova").to_owned(), "office".to_owned()],
         database_url: Some(database_url.to_owned()),

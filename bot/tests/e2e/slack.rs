@@ -27,10 +27,11 @@ async fn until<T>(
 /// in order) with `results` results among them; returns Nova's messages as Slack shows them.
 async fn mirrored(nova: &Nova, slack: &FakeSlack, thread_id: &str, results: usize) -> Vec<Posted> {
     let key = ThreadKey::parse(thread_id).unwrap();
-    until(nova, slack, &format!("Slack to show {results} result(s) of {thread_id}"), async |nova, slack| {
+    let what = format!("Slack to show {results} result(s) of {thread_id}");
+    crate::harness::until_explained(nova, slack, slack.changes(), &what, async |nova, slack| {
         let messages = nova.messages(thread_id).await;
         if messages.iter().filter(|m| m.kind == "result").count() < results {
-            return None;
+            return Err("Nova has not the results yet".to_owned());
         }
         let expected: Vec<String> = messages
             .iter()
@@ -39,7 +40,8 @@ async fn mirrored(nova: &Nova, slack: &FakeSlack, thread_id: &str, results: usiz
             .collect();
         let shown: Vec<Posted> =
             slack.thread(&key.channel, &key.thread_ts).into_iter().filter(|m| m.from_bot).collect();
-        (shown.iter().map(|m| m.text.clone()).collect::<Vec<_>>() == expected).then_some(shown)
+        let texts: Vec<String> = shown.iter().map(|m| m.text.clone()).collect();
+        if texts == expected { Ok(shown) } else { Err(format!("Nova has {expected:#?}\nSlack shows {texts:#?}")) }
     })
     .await
 }

@@ -662,3 +662,59 @@ async fn a_schedule_made_in_plain_words_runs_on_its_days_never_stacks_and_pauses
     assert_eq!(audited(&nova, "schedule_made").await, 1);
     nova.finish().await;
 }
+
+/// A workspace file with these offices (each `(name, channel)` answers "<name> did it").
+fn workspace_file(offices: &[(&str, &str)], extra: &str) -> String {
+    let mut toml = String::from(
+        "[workspace]\nname = \"acme\"\n\n[store]\ndata_dir = \"{data_dir}\"\n\n\
+         [[repos]]\nname = \"api\"\ndescription = \"The API\"\n",
+    );
+    for (name, channel) in offices {
+        toml.push_str(&format!(
+            "\n[[offices]]\nname = \"{name}\"\nrole = \"Does {name} work\"\nrepos = [\"api\"]\nchannels = [\"{channel}\"]\n\
+             [offices.runtime]\ncommand = [\"sh\", \"-c\", \"echo {name} did it\"]\n"
+        ));
+    }
+    toml.push_str(extra);
+    toml
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_nova_toml_is_picked_up_and_a_broken_one_is_refused_while_the_fleet_keeps_going() {
+    let mut nova = Nova::start_from_file(&workspace_file(&[("maker", "eng")], "")).await;
+    let thread = nova.say("eng", "alice", "rename the checkout button").await;
+    assert!(nova.results(&thread, 1).await.last().unwrap().body.contains("maker did it"));
+
+    // A new office, bound to a new channel: taken without a restart.
+    nova.rewrite_config(&workspace_file(&[("maker", "eng"), ("helpdesk", "support")], ""));
+    nova.eventually("the new office", async |nova: &Nova| nova.engine().config().office("helpdesk").map(|_| ())).await;
+    let thread = nova.say("support", "bob", "the printer queue is stuck again").await;
+    assert!(nova.results(&thread, 1).await.last().unwrap().body.contains("helpdesk did it"));
+    let trail = nova.engine().store().audit_trail(&Default::default()).await.unwrap();
+    let reloaded = trail.iter().find(|row| row.action == "config_reloaded").expect("the reload audited");
+    assert_eq!(reloaded.details, r#"{"offices_added":["helpdesk"]}"#);
+
+    // A file that does not validate is refused with its error; the fleet keeps going.
+    nova.rewrite_config(&workspace_file(&[("maker", "eng"), ("helpdesk", "support")], "\n[oops]\nkey = 1\n"));
+    nova.eventually("the broken file refused", async |nova: &Nova| {
+        (audited(nova, "config_refused").await == 1).then_some(())
+    })
+    .await;
+    let trail = nova.engine().store().audit_trail(&Default::default()).await.unwrap();
+    let refused = trail.iter().find(|row| row.action == "config_refused").unwrap();
+    assert!(refused.details.contains("oops"), "the refusal names what is wrong: {}", refused.details);
+    assert!(nova.engine().config().office("helpdesk").is_some());
+
+    // What Nova was started on takes a restart: such a file is refused too, saying so.
+    nova.rewrite_config(&workspace_file(&[("maker", "eng")], "\n[server]\nlisten = \"127.0.0.1:9\"\n"));
+    nova.eventually("the server change refused", async |nova: &Nova| {
+        (audited(nova, "config_refused").await == 2).then_some(())
+    })
+    .await;
+    let trail = nova.engine().store().audit_trail(&Default::default()).await.unwrap();
+    let refused = trail.iter().rfind(|row| row.action == "config_refused").unwrap();
+    assert!(refused.details.contains("[server] changed, which takes a restart"), "{}", refused.details);
+    let thread = nova.say("support", "bob", "and the scanner too").await;
+    assert!(nova.results(&thread, 1).await.last().unwrap().body.contains("helpdesk did it"));
+    nova.finish().await;
+}

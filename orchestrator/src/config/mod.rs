@@ -251,7 +251,7 @@ fn default_run_timeout() -> Duration {
     Duration::from_secs(30 * 60)
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSettings {
     #[serde(default = "default_listen")]
@@ -308,7 +308,7 @@ impl Default for ServerSettings {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSettings {
     /// Where the SQLite database, office workspaces and local snapshots live.
@@ -352,7 +352,7 @@ pub enum Backend {
     Gce,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProvisionerSettings {
     #[serde(default = "default_backend")]

@@ -130,7 +130,7 @@ impl Engine {
             return Ok(Ok(earlier));
         }
         let now = now_ms();
-        let (people, expires, state, decided_by) = match requirement(&self.config, &ask.kind, ask.amount_usd) {
+        let (people, expires, state, decided_by) = match requirement(&self.config(), &ask.kind, ask.amount_usd) {
             Requirement::NotNeeded => (vec![], std::time::Duration::ZERO, "approved", Some("policy".to_owned())),
             Requirement::Needed { people, expires } => (people, expires, "pending", None),
         };
@@ -192,7 +192,7 @@ impl Engine {
         let Some(approval) = self.store.approval(id).await? else {
             return Ok(Err(DecisionRefusal::Unknown(id.to_owned())));
         };
-        let identities = self.config.identities(user);
+        let identities = self.config().identities(user);
         if let Err(refusal) = may_decide(&approval, &identities, now_ms()) {
             return Ok(Err(refusal));
         }
@@ -211,7 +211,7 @@ impl Engine {
     /// Credential requests nobody answered in time: their cards say so, and the office
     /// waiting on one learns it expired.
     pub(super) async fn expire_credential_requests(&self) -> anyhow::Result<()> {
-        let created_before = now_ms() - self.config.credentials.expires.as_millis() as i64;
+        let created_before = now_ms() - self.config().credentials.expires.as_millis() as i64;
         for request in self.store.expire_credential_requests(created_before).await? {
             let details = serde_json::json!({"request": request.id, "name": request.name});
             self.record("nova", &request.office, Some(&request.run_id), "credential_expired", details).await;
@@ -358,7 +358,7 @@ impl Engine {
             return Ok(Err(ProvideRefusal::AlreadyProvided { name: request.name, by }));
         }
         if let Err(denial) =
-            crate::approvals::may_provide(&self.config, &request, &self.config.identities(user), now_ms())
+            crate::approvals::may_provide(&self.config(), &request, &self.config().identities(user), now_ms())
         {
             return Ok(Err(denial.into()));
         }
@@ -385,7 +385,7 @@ impl Engine {
     /// What the vault holds, for someone who may operate the fleet: names, scopes, who
     /// stored each and when; never a value.
     pub async fn vault_entries(&self, user: &str) -> anyhow::Result<Result<Vec<VaultEntry>, String>> {
-        if let Err(refusal) = crate::commands::may_operate(&self.config, user) {
+        if let Err(refusal) = crate::commands::may_operate(&self.config(), user) {
             return Ok(Err(refusal));
         }
         let entries = self.store.all_secrets().await?.into_iter().map(|secret| VaultEntry {
@@ -406,7 +406,7 @@ impl Engine {
         name: &str,
         value: SecretValue,
     ) -> anyhow::Result<Result<(), String>> {
-        if let Err(refusal) = crate::commands::may_operate(&self.config, user) {
+        if let Err(refusal) = crate::commands::may_operate(&self.config(), user) {
             return Ok(Err(refusal));
         }
         if value.expose().trim().is_empty() {
@@ -424,7 +424,7 @@ impl Engine {
     /// Removes a secret from the vault (offices can no longer use it); whether there
     /// was one. Only someone who may operate the fleet.
     pub async fn revoke_secret(&self, user: &str, scope: &str, name: &str) -> anyhow::Result<Result<bool, String>> {
-        if let Err(refusal) = crate::commands::may_operate(&self.config, user) {
+        if let Err(refusal) = crate::commands::may_operate(&self.config(), user) {
             return Ok(Err(refusal));
         }
         if !self.store.delete_secret(scope, name).await? {
@@ -460,7 +460,7 @@ impl Engine {
             Ok(office) => office,
             Err(error) => return Ok(Err(AskRefusal::BadKey(error))),
         };
-        if !self.config.upstreams.iter().any(|upstream| upstream.secret.as_deref() == Some(name)) {
+        if !self.config().upstreams.iter().any(|upstream| upstream.secret.as_deref() == Some(name)) {
             return Ok(Err(AskRefusal::NotAnUpstreamSecret(name.to_owned())));
         }
         Ok(Ok(self.resolve(&office.name, name).await?))

@@ -55,7 +55,7 @@ impl Engine {
                 Some(thread) if thread.channel == incoming.channel && thread.surface == incoming.surface => {}
                 _ => return Ok(Err(Refusal::UnknownThread(thread_id.to_owned()))),
             }
-        } else if incoming.surface == "console" && !self.config.channels().contains(&incoming.channel) {
+        } else if incoming.surface == "console" && !self.config().channels().contains(&incoming.channel) {
             return Ok(Err(Refusal::UnknownChannel(incoming.channel.clone())));
         }
         match &incoming.event {
@@ -80,7 +80,7 @@ impl Engine {
                     }
                     _ => return Ok(Err(Refusal::UnknownCard(*message_id))),
                 }
-                if self.config.office(office).is_none() {
+                if self.config().office(office).is_none() {
                     return Ok(Err(Refusal::UnknownOffice(office.clone())));
                 }
             }
@@ -90,7 +90,7 @@ impl Engine {
                 }
             }
             InboundEvent::Handoff { to, text, .. } => {
-                if self.config.office(to).is_none() {
+                if self.config().office(to).is_none() {
                     return Ok(Err(Refusal::UnknownOffice(to.clone())));
                 }
                 if text.trim().is_empty() {
@@ -198,7 +198,7 @@ impl Engine {
     async fn plan_stop(&self, row: &store::inbound::Model, effects: &mut InboundEffects) -> anyhow::Result<()> {
         let reply = match self.active_run(&row.thread_id).await? {
             None => Some(texts::nothing_to_stop()),
-            Some(run) => match may_stop(&self.config, &run.author, &row.author) {
+            Some(run) => match may_stop(&self.config(), &run.author, &row.author) {
                 Ok(()) => {
                     effects.stop_run = Some((run.run_id, row.author.clone()));
                     None
@@ -268,8 +268,8 @@ impl Engine {
                     thread_repo: thread.as_ref().and_then(|t| t.repo.as_deref()),
                     channel_picks: &picks,
                 };
-                let mut route = self.router.route(&request);
-                if let Some(model) = self.model.as_ref().filter(|m| m.should_ask(&route)) {
+                let mut route = self.live().router.route(&request);
+                if let Some(model) = self.live().model.as_ref().filter(|m| m.should_ask(&route)) {
                     let (answer, call) = model.route(&request, route).await;
                     tracing::info!(outcome = call.outcome.as_str(), latency = ?call.latency, tokens = call.prompt_tokens + call.completion_tokens, "asked the router model");
                     route = answer;
@@ -319,9 +319,10 @@ impl Engine {
                         });
                     }
                     None => {
+                        let config = self.config();
                         let mut options: Vec<&crate::config::Office> =
-                            route.alternatives.iter().filter_map(|name| self.config.office(name)).collect();
-                        for office in &self.config.offices {
+                            route.alternatives.iter().filter_map(|name| config.office(name)).collect();
+                        for office in &config.offices {
                             if options.len() >= 4 {
                                 break;
                             }

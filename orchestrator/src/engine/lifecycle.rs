@@ -106,7 +106,8 @@ impl Engine {
     }
 
     pub(super) async fn drive_office(self: &Arc<Self>, office: offices::Model) -> anyhow::Result<()> {
-        let Some(config) = self.config.office(&office.name) else {
+        let fleet = self.config();
+        let Some(config) = fleet.office(&office.name) else {
             return Ok(());
         };
         let now = now_ms();
@@ -170,7 +171,7 @@ impl Engine {
 
     /// Starts a wake unless another caller won this generation's; returns the new generation.
     pub(super) async fn try_wake(self: &Arc<Self>, office: offices::Model) -> anyhow::Result<Option<i64>> {
-        let lease = self.config.provisioner.wake_timeout() + LEASE;
+        let lease = self.config().provisioner.wake_timeout() + LEASE;
         let Some(generation) = self.store.begin_wake(&office, &self.replica, lease).await? else {
             return Ok(None);
         };
@@ -209,8 +210,8 @@ impl Engine {
         let token = key.token();
         let spec =
             StartSpec { office: name.to_owned(), generation, nova_url: self.nova_url.clone(), token: token.clone() };
-        let timeout = self.config.provisioner.wake_timeout();
-        let tier = self.config.office(name).and_then(|o| provisioner::tiers::tier(o.tier)).context("unknown tier")?;
+        let timeout = self.config().provisioner.wake_timeout();
+        let tier = self.config().office(name).and_then(|o| provisioner::tiers::tier(o.tier)).context("unknown tier")?;
         // The previous generation recorded no snapshot of its own (its snapshot failed,
         // or Nova stopped first): its machine may still hold its work.
         let previous = generation - 1;
@@ -227,7 +228,7 @@ impl Engine {
             self.record("nova", name, None, "placed", serde_json::json!(placement)).await;
         }
         self.wait_healthy(&endpoint, name, generation, timeout).await?;
-        if let Some(context) = self.templates.office_context(&self.config, name)? {
+        if let Some(context) = self.templates.office_context(&self.config(), name)? {
             let response = self
                 .http
                 .post(format!("{endpoint}/context"))

@@ -14,7 +14,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex as StdMutex};
+use std::sync::{Arc, Mutex as StdMutex, RwLock as StdRwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -33,6 +33,7 @@ mod inbound;
 mod lifecycle;
 pub mod people;
 mod prewarm;
+mod reload;
 mod requests;
 mod runs;
 mod schedules;
@@ -42,6 +43,7 @@ use crate::service_key::{KeyError, ServiceKey};
 
 pub use asks::{ApprovalAsk, AskRefusal, CredentialAsk, ProvideRefusal, VaultEntry};
 pub use prewarm::{Prewarm, WarmSignal};
+pub use reload::FleetChanges;
 pub use runs::EventRefusal;
 pub use runs::{HandoffAsk, MAX_HANDOFFS_PER_RUN, StopRefusal, may_stop, session_name};
 pub use views::{MessageView, OfficeView, ThreadView, Update};
@@ -185,14 +187,33 @@ struct Attached {
     token: String,
 }
 
-pub struct Engine {
+/// The config and what is built from it, swapped whole when nova.toml changes (see
+/// [`Engine::reload`]): a step reads one consistent fleet from start to end.
+struct Live {
     config: Arc<Config>,
-    store: Store,
     router: Router,
     /// Reads plain language about the fleet.
     reader: crate::ask::Reader,
     /// The fast model, asked when the offline router is unsure (if configured).
     model: Option<crate::router::model::ModelRouter>,
+}
+
+impl Live {
+    fn new(config: Arc<Config>) -> Self {
+        Self {
+            router: Router::new(&config),
+            reader: crate::ask::Reader::new(&config),
+            model: config
+                .model_settings(|key| std::env::var(key).ok().filter(|v| !v.is_empty()))
+                .map(|settings| crate::router::model::ModelRouter::new(&config, settings)),
+            config,
+        }
+    }
+}
+
+pub struct Engine {
+    live: StdRwLock<Arc<Live>>,
+    store: Store,
     templates: Templates,
     vault: crate::vault::Vault,
     compute: compute::Compute,
@@ -233,14 +254,9 @@ impl Engine {
             compute::Compute::for_config(&config, &store, &vault, &replica, options.office_program, options.gce)?;
         let (updates, _) = broadcast::channel(1024);
         Ok(Arc::new(Self {
-            router: Router::new(&config),
-            reader: crate::ask::Reader::new(&config),
-            model: config
-                .model_settings(|key| std::env::var(key).ok().filter(|v| !v.is_empty()))
-                .map(|settings| crate::router::model::ModelRouter::new(&config, settings)),
+            live: StdRwLock::new(Arc::new(Live::new(config))),
             templates: Templates::default(),
             vault,
-            config,
             store,
             compute,
             replica,
@@ -260,8 +276,13 @@ impl Engine {
         }))
     }
 
-    pub fn config(&self) -> &Config {
-        &self.config
+    fn live(&self) -> Arc<Live> {
+        Arc::clone(&self.live.read().expect("live fleet lock"))
+    }
+
+    /// The fleet's config as it is now (nova.toml changes are picked up while Nova runs).
+    pub fn config(&self) -> Arc<Config> {
+        Arc::clone(&self.live().config)
     }
 
     pub fn store(&self) -> &Store {
@@ -287,7 +308,7 @@ impl Engine {
             // Pools, the orphan sweep and image builds live as long as the engine loop.
             let mut tasks = self.tasks.lock().await;
             tasks.spawn(Arc::clone(fleet).run());
-            let cadence = self.config.provisioner.image_cadence;
+            let cadence = self.config().provisioner.image_cadence;
             if !cadence.is_zero() {
                 tasks.spawn(Arc::clone(fleet).run_image_builds(fleet.backend().image().to_owned(), cadence));
             }
@@ -302,7 +323,7 @@ impl Engine {
     /// Stops background work and every office process this replica started.
     pub async fn shutdown(&self) {
         self.tasks.lock().await.shutdown().await;
-        self.compute.shutdown(self.config.offices.iter().map(|o| o.name.as_str())).await;
+        self.compute.shutdown(self.config().offices.iter().map(|o| o.name.as_str())).await;
     }
 
     /// Appends to the audit trail; a failure to do so is logged, never fatal to the step.

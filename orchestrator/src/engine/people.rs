@@ -90,7 +90,7 @@ impl Engine {
         &self,
         wanted: Option<&str>,
     ) -> anyhow::Result<Result<(String, String), LoginRefusal>> {
-        issue_login_link(&self.config, &self.store, wanted, &host_user()).await
+        issue_login_link(&self.config(), &self.store, wanted, &host_user()).await
     }
 
     /// Opens a session for the person a login link names; `None` for a link that is

@@ -49,7 +49,7 @@ impl Engine {
     /// Acts on a typing signal. Cheap when it does nothing, so surfaces call it for
     /// every signal they get.
     pub async fn prewarm(self: &Arc<Self>, signal: WarmSignal) -> anyhow::Result<Prewarm> {
-        let settings = &self.config.provisioner;
+        let settings = &self.config().provisioner;
         if settings.max_prewarms == 0 {
             return Ok(Prewarm::NoLikelyOffice);
         }
@@ -61,7 +61,7 @@ impl Engine {
         // and a warm VM of its tier will let the next prewarm beat their prompt.
         self.unannounced.lock().expect("unannounced lock").remove(&office);
         if let Some(fleet) = self.fleet()
-            && let Some(tier) = self.config.office(&office).and_then(|o| provisioner::tiers::tier(o.tier))
+            && let Some(tier) = self.config().office(&office).and_then(|o| provisioner::tiers::tier(o.tier))
         {
             fleet.signalled(tier);
         }
@@ -144,7 +144,7 @@ impl Engine {
             thread_repo: None,
             channel_picks: &picks,
         };
-        Ok(self.router.route(&request).office)
+        Ok(self.live().router.route(&request).office)
     }
 
     fn first_signal_in_window(&self, user: &str, office: &str) -> bool {

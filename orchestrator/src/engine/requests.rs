@@ -40,7 +40,7 @@ impl Engine {
                 text: m.body,
             })
             .collect();
-        let understanding = self.reader.understand(&Message { channel: &row.channel, text, thread: &earlier });
+        let understanding = self.live().reader.understand(&Message { channel: &row.channel, text, thread: &earlier });
         Ok(match understanding.kind {
             Kind::Fleet => understanding.action,
             Kind::Work | Kind::Unknown => None,
@@ -96,8 +96,8 @@ impl Engine {
 
     /// One office: its state, the run it is on (who asked, for how long) and its queue.
     async fn office_status(&self, office: &str) -> anyhow::Result<String> {
-        if self.config.office(office).is_none() {
-            return Ok(texts::no_such_office(&self.config, office));
+        if self.config().office(office).is_none() {
+            return Ok(texts::no_such_office(&self.config(), office));
         }
         let state = self.store.office(office).await?.map_or(OfficeState::Asleep, |o| o.state);
         let running = self.store.prompts_in_state(office, PromptState::Dispatched).await?;
@@ -106,7 +106,7 @@ impl Engine {
         let runs: Vec<(String, String, i64)> = running
             .iter()
             .map(|p| {
-                let who = self.config.person(&p.author).unwrap_or(&p.author).to_owned();
+                let who = self.config().person(&p.author).unwrap_or(&p.author).to_owned();
                 (who, p.text.clone(), now - p.dispatched_at.unwrap_or(p.created_at))
             })
             .collect();
@@ -115,8 +115,8 @@ impl Engine {
 
     /// Stops every run an office has going that `user` may stop.
     async fn stop_office(&self, office: &str, user: &str) -> anyhow::Result<String> {
-        if self.config.office(office).is_none() {
-            return Ok(texts::no_such_office(&self.config, office));
+        if self.config().office(office).is_none() {
+            return Ok(texts::no_such_office(&self.config(), office));
         }
         let running = self.store.prompts_in_state(office, PromptState::Dispatched).await?;
         if running.is_empty() {
@@ -140,9 +140,9 @@ impl Engine {
     async fn spend(&self, office: Option<&str>, period: Option<crate::ask::when::Period>) -> anyhow::Result<String> {
         use crate::ask::when::Period;
         if let Some(office) = office
-            && self.config.office(office).is_none()
+            && self.config().office(office).is_none()
         {
-            return Ok(texts::no_such_office(&self.config, office));
+            return Ok(texts::no_such_office(&self.config(), office));
         }
         let period = period.unwrap_or(Period::Month);
         let days = match period {
@@ -164,15 +164,15 @@ impl Engine {
             entry.1 += 1;
             entry.2 += details["input_tokens"].as_u64().unwrap_or(0) + details["output_tokens"].as_u64().unwrap_or(0);
         }
-        Ok(texts::spend(office, period, &by_office, |name| self.config.office(name).and_then(|o| o.budget_usd)))
+        Ok(texts::spend(office, period, &by_office, |name| self.config().office(name).and_then(|o| o.budget_usd)))
     }
 
     /// What happened, and who asked for it, from the audit trail.
     async fn history(&self, office: Option<&str>, since: Option<&str>) -> anyhow::Result<String> {
         if let Some(office) = office
-            && self.config.office(office).is_none()
+            && self.config().office(office).is_none()
         {
-            return Ok(texts::no_such_office(&self.config, office));
+            return Ok(texts::no_such_office(&self.config(), office));
         }
         let back = since.and_then(|s| humantime::parse_duration(s).ok()).unwrap_or(Duration::from_secs(86_400));
         let filter = store::AuditFilter {
@@ -189,7 +189,7 @@ impl Engine {
             .take(12)
             .map(|r| texts::HistoryEntry {
                 at: r.at,
-                actor: self.config.person(&r.actor).unwrap_or(&r.actor).to_owned(),
+                actor: self.config().person(&r.actor).unwrap_or(&r.actor).to_owned(),
                 action: r.action.clone(),
                 office: r.office.clone(),
             })
@@ -209,8 +209,8 @@ impl Engine {
         let mut reply = |body: String| {
             effects.replies.push(Reply { thread_id: row.thread_id.clone(), kind: "text", body, card: None });
         };
-        if self.config.office(to).is_none() {
-            reply(texts::no_such_office(&self.config, to));
+        if self.config().office(to).is_none() {
+            reply(texts::no_such_office(&self.config(), to));
             return Ok(());
         }
         let prompts = self.store.thread_prompts(&row.thread_id).await?;
@@ -219,7 +219,7 @@ impl Engine {
             return Ok(());
         };
         if let Some(run) = self.active_run(&row.thread_id).await? {
-            match may_stop(&self.config, &run.author, &row.author) {
+            match may_stop(&self.config(), &run.author, &row.author) {
                 Ok(()) => effects.stop_run = Some((run.run_id, row.author.clone())),
                 Err(refusal) => {
                     reply(format!("Nothing changed: {refusal}."));
@@ -251,7 +251,7 @@ impl Engine {
             state: PromptState::Held,
             handoff_from: None,
         });
-        let who = self.config.person(&row.author).unwrap_or(&row.author).to_owned();
+        let who = self.config().person(&row.author).unwrap_or(&row.author).to_owned();
         reply(texts::handing_over(&last.office, to, &who));
         Ok(())
     }

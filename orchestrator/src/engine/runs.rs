@@ -62,7 +62,8 @@ impl Engine {
     /// and one ready to start the moment a run ends. The rest wait here, where a burst
     /// costs nothing until their turn.
     pub(super) async fn dispatch_held(self: &Arc<Self>, office: &offices::Model) -> anyhow::Result<()> {
-        let Some(config) = self.config.office(&office.name) else {
+        let fleet = self.config();
+        let Some(config) = fleet.office(&office.name) else {
             return Ok(());
         };
         let in_flight = self.store.count_prompts(&office.name, &[PromptState::Dispatched]).await?;
@@ -165,7 +166,7 @@ impl Engine {
     /// The repo a thread is about, as its run needs it.
     async fn run_repo(&self, thread_id: &str) -> anyhow::Result<Option<RepoContext>> {
         let thread = self.store.thread(thread_id).await?;
-        let repo = thread.and_then(|t| t.repo).and_then(|name| self.config.repo(&name).cloned());
+        let repo = thread.and_then(|t| t.repo).and_then(|name| self.config().repo(&name).cloned());
         Ok(repo.map(|repo| RepoContext {
             name: repo.name,
             url: repo.url,
@@ -195,7 +196,7 @@ impl Engine {
                 _ => continue,
             };
             let author = match role {
-                Speaker::Person => self.config.person(&author).unwrap_or(&author).to_owned(),
+                Speaker::Person => self.config().person(&author).unwrap_or(&author).to_owned(),
                 _ => author,
             };
             entries.push(TranscriptEntry { author, role, text: message.body });
@@ -212,10 +213,10 @@ impl Engine {
         let Some(prompt) = self.store.prompt_by_run(run_id).await? else {
             return Ok(Err(StopRefusal::Unknown));
         };
-        if let Err(refusal) = may_stop(&self.config, &prompt.author, user) {
+        if let Err(refusal) = may_stop(&self.config(), &prompt.author, user) {
             return Ok(Err(refusal));
         }
-        let by = self.config.person(user).unwrap_or(user).to_owned();
+        let by = self.config().person(user).unwrap_or(user).to_owned();
         // Still queued here: it never leaves. Dispatched meanwhile: the office stops it.
         let queued = prompt.state == PromptState::Held;
         let stopped_here = queued && self.store.move_prompt(prompt.id, PromptState::Held, PromptState::Stopped).await?;
@@ -285,9 +286,10 @@ impl Engine {
         if ask.to == office.name {
             return Ok(Err(AskRefusal::Invalid("an office cannot hand work to itself".to_owned())));
         }
-        if self.config.office(&ask.to).is_none() {
+        if self.config().office(&ask.to).is_none() {
+            let config = self.config();
             let known: Vec<&str> =
-                self.config.offices.iter().map(|o| o.name.as_str()).filter(|name| *name != office.name).collect();
+                config.offices.iter().map(|o| o.name.as_str()).filter(|name| *name != office.name).collect();
             return Ok(Err(AskRefusal::Invalid(format!(
                 "there is no office `{}` (offices: {})",
                 ask.to,

@@ -40,12 +40,12 @@ impl Engine {
         let mut reply = |body: String| {
             effects.replies.push(Reply { thread_id: row.thread_id.clone(), kind: "text", body, card: None });
         };
-        if let Err(refusal) = crate::commands::may_operate(&self.config, &row.author) {
+        if let Err(refusal) = crate::commands::may_operate(&self.config(), &row.author) {
             reply(texts::schedule_refused(refusal.trim_end_matches('.')));
             return Ok(());
         }
-        if self.config.office(office).is_none() {
-            reply(texts::no_such_office(&self.config, office));
+        if self.config().office(office).is_none() {
+            reply(texts::no_such_office(&self.config(), office));
             return Ok(());
         }
         let cadence = match Cadence::parse(every) {
@@ -115,7 +115,7 @@ impl Engine {
             return Ok(texts::which_schedule(office, 0));
         };
         if schedule.created_by != user
-            && let Err(refusal) = crate::commands::may_operate(&self.config, user)
+            && let Err(refusal) = crate::commands::may_operate(&self.config(), user)
         {
             return Ok(format!("Nothing changed: {}", refusal.replace("do that", "change another person's schedule")));
         }
@@ -138,7 +138,7 @@ impl Engine {
         };
         let details = serde_json::json!({"schedule": schedule.id, "change": change});
         self.record(user, &schedule.office, None, "schedule_changed", details).await;
-        let who = self.config.person(user).unwrap_or(user).to_owned();
+        let who = self.config().person(user).unwrap_or(user).to_owned();
         Ok(texts::schedule_changed(schedule.id, &schedule.office, change, &who, &when_in_words(next_at)))
     }
 

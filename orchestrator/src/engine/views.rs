@@ -97,7 +97,7 @@ impl Engine {
 
     pub fn office_view(&self, row: offices::Model) -> OfficeView {
         OfficeView {
-            role: self.config.office(&row.name).map(|o| o.role.clone()).unwrap_or_default(),
+            role: self.config().office(&row.name).map(|o| o.role.clone()).unwrap_or_default(),
             name: row.name,
             state: row.state,
             generation: row.generation,
@@ -113,7 +113,7 @@ impl Engine {
             .all_offices()
             .await?
             .into_iter()
-            .filter(|o| self.config.office(&o.name).is_some())
+            .filter(|o| self.config().office(&o.name).is_some())
             .map(|o| self.office_view(o))
             .collect())
     }

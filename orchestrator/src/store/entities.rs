@@ -329,6 +329,9 @@ pub mod outbox {
         #[sea_orm(primary_key, auto_increment = false)]
         pub message_id: i64,
         pub surface: String,
+        /// The message's revision when it was last queued: sending that revision (or a
+        /// later one) takes the row off.
+        pub revision: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -7,9 +7,7 @@
 //! size of the history.
 
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::{Lane, Store, messages, now_ms, outbox, surface_posts};
 
@@ -208,16 +206,13 @@ impl Store {
 }
 
 /// Takes a message off the outbox if the platform shows `revision` and no newer edit
-/// came since (an edit puts the message back after it is written).
+/// came since. The check is on the outbox row itself (an edit sets its revision), so on
+/// Postgres a concurrent edit either commits first and the row stays, or waits for this
+/// delete and queues the message again.
 async fn dequeue(db: &impl ConnectionTrait, message_id: i64, revision: i64) -> anyhow::Result<()> {
-    let newer = messages::Entity::find()
-        .select_only()
-        .column(messages::Column::Id)
-        .filter(messages::Column::Id.eq(message_id))
-        .filter(messages::Column::Revision.gt(revision));
     outbox::Entity::delete_many()
         .filter(outbox::Column::MessageId.eq(message_id))
-        .filter(Expr::exists(newer.into_query()).not())
+        .filter(outbox::Column::Revision.lte(revision))
         .exec(db)
         .await?;
     Ok(())

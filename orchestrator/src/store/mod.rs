@@ -907,18 +907,26 @@ async fn insert_message(
 /// Called after the message's change is written: a mirror that finished the previous
 /// revision meanwhile then finds the row again.
 async fn queue_for_mirror(db: &impl ConnectionTrait, message_id: i64, thread_id: &str) -> anyhow::Result<()> {
+    let revision = Query::select()
+        .column(messages::Column::Revision)
+        .from(messages::Entity)
+        .and_where(Expr::col(messages::Column::Id).eq(message_id))
+        .to_owned();
     let surface_of_thread = Query::select()
         .expr(Expr::val(message_id))
         .column(threads::Column::Surface)
+        .expr(revision)
         .from(threads::Entity)
         .and_where(Expr::col(threads::Column::Id).eq(thread_id))
         .and_where(Expr::col(threads::Column::Surface).ne("console"))
         .to_owned();
+    // A row already queued takes the new revision (and its lock): a mirror taking the
+    // row off for an older revision then leaves it (see `mirror::dequeue`).
     let queue = Query::insert()
         .into_table(outbox::Entity)
-        .columns([outbox::Column::MessageId, outbox::Column::Surface])
+        .columns([outbox::Column::MessageId, outbox::Column::Surface, outbox::Column::Revision])
         .select_from(surface_of_thread)?
-        .on_conflict(OnConflict::column(outbox::Column::MessageId).do_nothing().to_owned())
+        .on_conflict(OnConflict::column(outbox::Column::MessageId).update_column(outbox::Column::Revision).to_owned())
         .to_owned();
     db.execute(&queue).await?;
     Ok(())

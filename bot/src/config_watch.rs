@@ -1,0 +1,45 @@
+//! Picks up nova.toml changes while Nova runs (see [`Engine::reload`]): the file is
+//! looked at every [`LOOK_EVERY`]; a changed one is validated like at start, and
+//! either becomes the running fleet or is refused with its error (logged and audited)
+//! while the fleet keeps its config.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use orchestrator::Engine;
+use orchestrator::config::Config;
+use sha2::{Digest as _, Sha256};
+
+/// How often the file is looked at: a hash of a small file, cheap enough to do often.
+const LOOK_EVERY: Duration = Duration::from_secs(1);
+
+pub async fn watch(engine: Arc<Engine>, path: PathBuf) {
+    let mut seen = fingerprint(&path);
+    loop {
+        tokio::time::sleep(LOOK_EVERY).await;
+        let now = fingerprint(&path);
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        let shown = path.display();
+        match Config::load(&path) {
+            Ok(config) => match engine.reload(config).await {
+                Ok(Ok(changes)) if changes.is_empty() => tracing::info!("{shown} changed; the fleet is the same"),
+                Ok(Ok(changes)) => tracing::info!(?changes, "{shown} changed; the fleet now follows it"),
+                Ok(Err(refusal)) => tracing::error!("{shown} changed but is not taken: {refusal}"),
+                Err(error) => tracing::error!("cannot take the changed {shown}: {error:#}"),
+            },
+            Err(error) => {
+                tracing::error!("{shown} changed but is not valid, the running fleet keeps its config: {error}");
+                engine.refuse_config(&error.to_string()).await;
+            }
+        }
+    }
+}
+
+/// The file's content hash (`None`: it cannot be read right now, e.g. mid-rename).
+fn fingerprint(path: &std::path::Path) -> Option<[u8; 32]> {
+    std::fs::read(path).ok().map(|bytes| Sha256::digest(&bytes).into())
+}
