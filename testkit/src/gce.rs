@@ -192,6 +192,8 @@ struct Cloud {
     stockouts: HashSet<String>,
     /// Name prefixes of VMs whose agent never comes up.
     never_healthy: Vec<String>,
+    /// VMs Compute Engine takes back the moment their daemon is sent a run.
+    preempt_on_run: HashSet<String>,
     /// Start of the current quota window and the writes in it.
     window: Option<(Instant, u32)>,
     calls: Vec<Call>,
@@ -316,6 +318,13 @@ impl FakeGce {
         if let Some(zone) = zone {
             self.shared.agents.lock().await.remove(&(zone, name.to_owned()));
         }
+    }
+
+    /// Compute Engine takes the VM `name` back (it may not exist yet) the moment its
+    /// daemon is sent a run: the run is never started and the call fails, as on a VM
+    /// preempted just after it came up.
+    pub fn preempt_when_sent_a_run(&self, name: &str) {
+        self.change(|cloud| cloud.preempt_on_run.insert(name.to_owned()));
     }
 
     /// Every token issued so far stops working (a revoked or rotated key).
@@ -759,6 +768,18 @@ async fn vm(
     body: axum::body::Bytes,
 ) -> Response {
     let now = Instant::now();
+    let taken_back = {
+        let mut cloud = shared.cloud.lock().unwrap();
+        let taken_back = rest == "runs" && cloud.preempt_on_run.remove(&name);
+        if taken_back && let Some(instance) = cloud.instances.get_mut(&(zone.clone(), name.clone())) {
+            instance.stopped_at = Some(now);
+        }
+        taken_back
+    };
+    if taken_back {
+        shared.agents.lock().await.remove(&(zone, name));
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
     let metadata = {
         let cloud = shared.cloud.lock().unwrap();
         match cloud.instances.get(&(zone.clone(), name.clone())) {

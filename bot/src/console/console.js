@@ -59,6 +59,10 @@ function renderOffice(office) {
 }
 
 function renderMessage(message) {
+  // A thread's first load may answer with a message older than a live update that came
+  // meanwhile (a card decided while the page loaded): the newer one stays.
+  const shown = view.messages.get(message.id);
+  if (shown && shown.updated_at > message.updated_at) return;
   view.messages.set(message.id, message);
   let li = document.querySelector(`#messages li[data-id="${message.id}"]`);
   if (!li) {

@@ -180,13 +180,13 @@ impl GceCompute {
     }
 
     /// Whether the office's VM is gone (stopped by Compute Engine, deleted by someone),
-    /// from a listing at most `census_interval` old: one call per zone, however many
-    /// offices are up. A VM placed after the listing was taken is not judged by it, and
-    /// a listing that fails judges nothing.
-    async fn lost(&self, office: &str) -> Option<Lost> {
+    /// from a listing at most `max_age` old: one call per zone, however many offices
+    /// are up. A VM placed after the listing was taken is not judged by it, and a
+    /// listing that fails judges nothing.
+    async fn lost(&self, office: &str, max_age: Duration) -> Option<Lost> {
         let (vm, placed_at) = self.vms.lock().expect("vms lock").get(office).cloned()?;
         let mut census = self.census.lock().await;
-        if census.taken_at.is_none_or(|at| at.elapsed() >= self.fleet.backend().census_interval()) {
+        if census.taken_at.is_none_or(|at| at.elapsed() >= max_age) {
             let taken_at = Instant::now();
             let mut up = HashSet::new();
             for zone in self.fleet.backend().zones() {
@@ -452,9 +452,21 @@ impl Compute {
         }
     }
 
-    /// Whether the office's machine is still there, as far as this replica knows.
-    /// Whether the office, up on this replica, lost its machine.
+    /// Whether the office, up on this replica, lost its machine (on GCE, judged by a
+    /// listing of the zones at most `census_interval` old).
     pub async fn lost(&self, office: &str) -> Option<Lost> {
+        self.lost_by(office, None).await
+    }
+
+    /// [`Compute::lost`], asking the cloud now: the office just failed a call, and a
+    /// VM Compute Engine took back is better known at once (its work restarts from the
+    /// last snapshot) than taken for a daemon in trouble (whose workspace a snapshot
+    /// would try, in vain, to save first).
+    pub async fn lost_now(&self, office: &str) -> Option<Lost> {
+        self.lost_by(office, Some(Duration::ZERO)).await
+    }
+
+    async fn lost_by(&self, office: &str, max_age: Option<Duration>) -> Option<Lost> {
         match self {
             Self::Local { backend, .. } => (!backend.is_running(office).await)
                 .then(|| Lost { reason: "its process exited".to_owned(), workspace_kept: true }),
@@ -463,7 +475,7 @@ impl Compute {
                     // The snapshot looks for the VM; if it is still there, the work is kept.
                     return Some(Lost { reason: "this Nova has no record of its VM".to_owned(), workspace_kept: true });
                 }
-                gce.lost(office).await
+                gce.lost(office, max_age.unwrap_or_else(|| gce.fleet.backend().census_interval())).await
             }
         }
     }

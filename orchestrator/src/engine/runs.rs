@@ -154,8 +154,10 @@ impl Engine {
                         Err(error) => format!("the office stopped responding ({error})"),
                     };
                     self.store.move_prompt(prompt.id, PromptState::Dispatched, PromptState::Held).await?;
-                    // Its workspace may well be there still: the snapshot tries.
-                    self.office_lost(office, compute::Lost { reason, workspace_kept: true }).await?;
+                    // The cloud may know the machine is gone; else its workspace may well
+                    // be there still, and the snapshot tries.
+                    let lost = self.compute.lost_now(&office.name).await;
+                    self.office_lost(office, lost.unwrap_or(compute::Lost { reason, workspace_kept: true })).await?;
                     return Ok(());
                 }
             }
