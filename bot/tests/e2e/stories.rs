@@ -718,3 +718,30 @@ async fn a_changed_nova_toml_is_picked_up_and_a_broken_one_is_refused_while_the_
     assert!(nova.results(&thread, 1).await.last().unwrap().body.contains("helpdesk did it"));
     nova.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_the_reader_is_unsure_of_goes_to_the_model_and_only_that() {
+    let model = testkit::openai::FakeOpenAi::start().await.unwrap();
+    let mut nova = Nova::start_with(|config| {
+        config.model.model = Some("fast".into());
+        config.model.base_url = Some(model.base_url.clone());
+    })
+    .await;
+    // Sure offline: no model call.
+    let thread = nova.say("general", "alice", "what is maker doing?").await;
+    assert!(nova_answers(&mut nova, &thread, 1).await[0].starts_with("**maker** is"));
+    assert!(model.requests().is_empty(), "a sure reading asks no model");
+
+    // Fleet words, but no rule reads them: the model is asked, with one tool per action.
+    model.then(testkit::openai::Reply::tool("wake", json!({"office": "analyst"})));
+    let thread = nova.say("general", "alice", "the analyst office should be up before the board meeting").await;
+    let answer = nova_answers(&mut nova, &thread, 1).await;
+    assert!(answer[0].contains("analyst"), "{}", answer[0]);
+    assert_eq!(model.requests().len(), 1);
+    nova.office_reaches("analyst", "idle").await;
+    let trail = nova.engine().store().audit_trail(&Default::default()).await.unwrap();
+    let request = trail.iter().rfind(|row| row.action == "request").unwrap();
+    assert!(request.details.contains(r#""read_by":"model""#), "{}", request.details);
+    assert!(nova.prompts(&thread).await.is_empty(), "a fleet request is not routed as work");
+    nova.finish().await;
+}

@@ -12,10 +12,11 @@
 //! not. Every answer carries a confidence, so a model is asked only when the rules are
 //! unsure.
 
+pub mod model;
 pub mod when;
 pub mod words;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::config::Config;
@@ -69,7 +70,8 @@ pub enum Kind {
 }
 
 /// Changes to an office, as `update_office` carries them.
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct OfficeChanges {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
@@ -94,7 +96,8 @@ impl OfficeChanges {
 }
 
 /// A new office, as `create_office` carries it.
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct NewOffice {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -112,7 +115,8 @@ pub struct NewOffice {
 }
 
 /// A new repository, as `add_repo` carries it.
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct NewRepo {
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -124,7 +128,7 @@ pub struct NewRepo {
 }
 
 /// A fleet request: the contract's action vocabulary with typed arguments.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "action", content = "args", rename_all = "snake_case")]
 pub enum Action {
     Status {
@@ -193,7 +197,7 @@ pub enum Action {
 }
 
 /// What becomes of a schedule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ScheduleChange {
     Pause,

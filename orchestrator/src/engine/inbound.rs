@@ -225,13 +225,15 @@ impl Engine {
             InboundEvent::Message { text, .. } => {
                 // Plain language about the fleet is answered, not routed to an office.
                 let thread_office = thread.as_ref().and_then(|t| t.office.as_deref());
-                if let Some(action) = self.read_request(row, &text, thread_office).await? {
+                if let Some((action, rule)) = self.read_request(row, &text, thread_office).await? {
+                    let details =
+                        serde_json::json!({"thread": row.thread_id, "text": text, "request": action, "read_by": rule});
                     effects.audit.push(store::AuditEntry {
                         actor: row.author.clone(),
                         office: None,
                         run_id: None,
                         action: "request",
-                        details: serde_json::json!({"thread": row.thread_id, "text": text, "request": action}),
+                        details,
                     });
                     match action {
                         Action::Stop { office: None } => self.plan_stop(row, &mut effects).await?,

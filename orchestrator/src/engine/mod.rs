@@ -196,16 +196,18 @@ struct Live {
     reader: crate::ask::Reader,
     /// The fast model, asked when the offline router is unsure (if configured).
     model: Option<crate::router::model::ModelRouter>,
+    /// The same model, asked when the offline reader is unsure.
+    ask_model: Option<crate::ask::model::ModelReader>,
 }
 
 impl Live {
     fn new(config: Arc<Config>) -> Self {
+        let settings = config.model_settings(|key| std::env::var(key).ok().filter(|v| !v.is_empty()));
         Self {
             router: Router::new(&config),
             reader: crate::ask::Reader::new(&config),
-            model: config
-                .model_settings(|key| std::env::var(key).ok().filter(|v| !v.is_empty()))
-                .map(|settings| crate::router::model::ModelRouter::new(&config, settings)),
+            model: settings.clone().map(|settings| crate::router::model::ModelRouter::new(&config, settings)),
+            ask_model: settings.map(|settings| crate::ask::model::ModelReader::new(&config, settings)),
             config,
         }
     }

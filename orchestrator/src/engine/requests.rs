@@ -17,13 +17,15 @@ pub(super) struct FleetRequest {
 }
 
 impl Engine {
-    /// Reads a message as plain language; `Some` when it is about the fleet.
+    /// Reads a message as plain language, offline first and, when the reader is unsure
+    /// and a model is configured, by the model; `Some` when it is about the fleet, with
+    /// the rule that read it.
     pub(super) async fn read_request(
         &self,
         row: &store::inbound::Model,
         text: &str,
         thread_office: Option<&str>,
-    ) -> anyhow::Result<Option<Action>> {
+    ) -> anyhow::Result<Option<(Action, &'static str)>> {
         let earlier: Vec<Said> = self
             .store
             .thread_messages(&row.thread_id)
@@ -40,9 +42,18 @@ impl Engine {
                 text: m.body,
             })
             .collect();
-        let understanding = self.live().reader.understand(&Message { channel: &row.channel, text, thread: &earlier });
+        let live = self.live();
+        let message = Message { channel: &row.channel, text, thread: &earlier };
+        let mut understanding = live.reader.understand(&message);
+        if understanding.confidence < crate::ask::UNSURE
+            && let Some(model) = &live.ask_model
+        {
+            let (read, call) = model.read(&message).await;
+            tracing::info!(outcome = call.outcome.as_str(), latency = ?call.latency, "asked the model what a message means");
+            understanding = read.unwrap_or(understanding);
+        }
         Ok(match understanding.kind {
-            Kind::Fleet => understanding.action,
+            Kind::Fleet => understanding.action.map(|action| (action, understanding.rule)),
             Kind::Work | Kind::Unknown => None,
         })
     }

@@ -222,7 +222,7 @@ impl ModelRouter {
     }
 }
 
-fn classify(error: &async_openai::error::OpenAIError) -> Outcome {
+pub(crate) fn classify(error: &async_openai::error::OpenAIError) -> Outcome {
     use async_openai::error::OpenAIError;
     let text = error.to_string().to_lowercase();
     match error {
