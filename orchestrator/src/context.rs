@@ -11,17 +11,27 @@ pub struct Templates {
     registry: Handlebars<'static>,
 }
 
+/// Handlebars as every prompt of Nova's is rendered: strict (a missing field is an
+/// error, not an empty string) and unescaped (prompts are text, not HTML), with these
+/// `(name, template)` registered.
+pub(crate) fn prompt_templates(templates: &[(&str, &str)]) -> Handlebars<'static> {
+    let mut registry = Handlebars::new();
+    registry.set_strict_mode(true);
+    registry.register_escape_fn(handlebars::no_escape);
+    for (name, template) in templates {
+        registry
+            .register_template_string(name, template)
+            .unwrap_or_else(|error| panic!("the {name} prompt template is invalid: {error}"));
+    }
+    registry
+}
+
 impl Default for Templates {
     fn default() -> Self {
-        let mut registry = Handlebars::new();
-        registry.set_strict_mode(true);
-        registry.register_escape_fn(handlebars::no_escape);
-        registry
-            .register_template_string("soul", include_str!("../../prompts/soul.md.hbs"))
-            .expect("prompts/soul.md.hbs is a valid template");
-        registry
-            .register_template_string("agents", include_str!("../../prompts/agents.md.hbs"))
-            .expect("prompts/agents.md.hbs is a valid template");
+        let registry = prompt_templates(&[
+            ("soul", include_str!("../../prompts/soul.md.hbs")),
+            ("agents", include_str!("../../prompts/agents.md.hbs")),
+        ]);
         Self { registry }
     }
 }

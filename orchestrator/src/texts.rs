@@ -220,22 +220,72 @@ pub fn plain_language_help() -> String {
         .to_owned()
 }
 
-/// One office, as a status answer shows it: `(who asked, what, running for ms)`.
-pub fn office_status(office: &str, state: &str, runs: &[(String, String, i64)], waiting: u64) -> String {
-    let mut out = format!("**{office}** is {state}");
-    if runs.is_empty() {
-        out.push_str(", with nothing running");
+/// A run an office is on, as a status answer shows it.
+pub struct RunLine {
+    /// Who asked, as people know them.
+    pub who: String,
+    pub text: String,
+    pub running_ms: i64,
+    /// As the run last reported them.
+    pub objectives: Vec<Objective>,
+}
+
+/// One office, as a status answer shows it.
+pub struct OfficeStatus<'a> {
+    pub office: &'a str,
+    pub state: &'a str,
+    pub runs: &'a [RunLine],
+    pub waiting: u64,
+    /// `(how long ago, body)` of its last result.
+    pub last_result: Option<(i64, &'a str)>,
+    pub spent_month_usd: f64,
+    pub budget_usd: Option<f64>,
+}
+
+/// "under a minute", "12 min", "3 h", "2 days".
+fn how_long(ms: i64) -> String {
+    let minutes = ms / 60_000;
+    match minutes {
+        ..1 => "under a minute".to_owned(),
+        1..120 => format!("{minutes} min"),
+        120..2880 => format!("{} h", minutes / 60),
+        _ => format!("{} days", minutes / 1440),
     }
-    if waiting > 0 {
-        out.push_str(&format!(" and {waiting} waiting"));
+}
+
+impl std::fmt::Display for OfficeStatus<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "**{}** is {}", self.office, self.state)?;
+        if self.runs.is_empty() {
+            write!(f, ", with nothing running")?;
+        }
+        if self.waiting > 0 {
+            write!(f, " and {} waiting", self.waiting)?;
+        }
+        write!(f, ".")?;
+        for run in self.runs {
+            write!(f, "\n• working for {} ({}): “{}”", run.who, how_long(run.running_ms), excerpt(&run.text, 80))?;
+            if !run.objectives.is_empty() {
+                let done = run.objectives.iter().filter(|o| o.done).count();
+                write!(f, " — {done}/{} done", run.objectives.len())?;
+                if let Some(next) = run.objectives.iter().find(|o| !o.done) {
+                    write!(f, ", now: {}", excerpt(&next.text, 60))?;
+                }
+            }
+        }
+        if let Some((age, body)) = self.last_result {
+            write!(f, "\nLast result ({} ago): {}", how_long(age), excerpt(body, 100))?;
+        }
+        match self.budget_usd {
+            Some(budget) => {
+                write!(f, "\nSpent ${:.2} of its ${budget:.0} budget in the last 30 days.", self.spent_month_usd)
+            }
+            None if self.spent_month_usd > 0.0 => {
+                write!(f, "\nSpent ${:.2} in the last 30 days.", self.spent_month_usd)
+            }
+            None => Ok(()),
+        }
     }
-    out.push('.');
-    for (who, text, running_ms) in runs {
-        let minutes = running_ms / 60_000;
-        let since = if minutes < 1 { "under a minute".to_owned() } else { format!("{minutes} min") };
-        out.push_str(&format!("\n• working for {who} ({since}): “{}”", excerpt(text, 80)));
-    }
-    out
 }
 
 fn excerpt(text: &str, chars: usize) -> String {
@@ -428,6 +478,45 @@ mod tests {
 
     fn route(repo: RepoChoice) -> Route {
         Route { repo, office: Some("maker".into()), confidence: 0.8, alternatives: vec![], stage: Stage::Scorer }
+    }
+
+    #[test]
+    fn office_status_texts() {
+        let idle = OfficeStatus {
+            office: "writer",
+            state: "asleep",
+            runs: &[],
+            waiting: 0,
+            last_result: None,
+            spent_month_usd: 0.0,
+            budget_usd: None,
+        };
+        insta::assert_snapshot!(idle.to_string(), @"**writer** is asleep, with nothing running.");
+        let runs = [RunLine {
+            who: "Alice".into(),
+            text: "migrate the cart to the new design system\nand keep the old one behind a flag".into(),
+            running_ms: 12 * 60_000,
+            objectives: vec![
+                Objective { text: "Read the cart code".into(), done: true },
+                Objective { text: "Port the checkout page".into(), done: false },
+                Objective { text: "Run the tests".into(), done: false },
+            ],
+        }];
+        let busy = OfficeStatus {
+            office: "maker",
+            state: "busy",
+            runs: &runs,
+            waiting: 2,
+            last_result: Some((3 * 3_600_000, "Renamed the checkout button; tests pass.")),
+            spent_month_usd: 12.5,
+            budget_usd: Some(50.0),
+        };
+        insta::assert_snapshot!(busy.to_string(), @r"
+        **maker** is busy and 2 waiting.
+        • working for Alice (12 min): “migrate the cart to the new design system” — 1/3 done, now: Port the checkout page
+        Last result (3 h ago): Renamed the checkout button; tests pass.
+        Spent $12.50 of its $50 budget in the last 30 days.
+        ");
     }
 
     #[test]

@@ -200,21 +200,7 @@ impl Nova {
         let data_dir = tempfile::tempdir().unwrap();
         let mut config = test_config(data_dir.path());
         edit(&mut config);
-        let db = TestDatabase::new().await.unwrap();
-        let running = run(&config, None, &db.url, run_engine, surfaces.clone()).await;
-        let updates = running.engine.subscribe();
-        let sessions = Default::default();
-        Self {
-            running: Some(running),
-            db: Some(db),
-            data_dir,
-            config,
-            http: reqwest::Client::new(),
-            sessions,
-            updates,
-            surfaces,
-            config_file: None,
-        }
+        Self::boot(data_dir, config, None, run_engine, surfaces).await
     }
 
     /// Nova started on a nova.toml in its data dir, as `nova serve --config` starts it:
@@ -226,8 +212,18 @@ impl Nova {
         let path = data_dir.path().join("nova.toml");
         std::fs::write(&path, toml.replace("{data_dir}", &data_dir.path().display().to_string())).unwrap();
         let config = Config::load(&path).unwrap();
+        Self::boot(data_dir, config, Some(path), true, Surfaces::default()).await
+    }
+
+    async fn boot(
+        data_dir: tempfile::TempDir,
+        config: Config,
+        config_file: Option<std::path::PathBuf>,
+        run_engine: bool,
+        surfaces: Surfaces,
+    ) -> Self {
         let db = TestDatabase::new().await.unwrap();
-        let running = run(&config, Some(&path), &db.url, true, Surfaces::default()).await;
+        let running = run(&config, config_file.as_deref(), &db.url, run_engine, surfaces.clone()).await;
         let updates = running.engine.subscribe();
         Self {
             running: Some(running),
@@ -237,8 +233,8 @@ impl Nova {
             http: reqwest::Client::new(),
             sessions: Default::default(),
             updates,
-            surfaces: Surfaces::default(),
-            config_file: Some(path),
+            surfaces,
+            config_file,
         }
     }
 

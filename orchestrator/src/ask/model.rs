@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use super::{Action, Kind, Message, Speaker, Understanding};
 use crate::config::{Config, ModelSettings};
-use crate::router::model::{ModelCall, Outcome, classify};
+use crate::router::model::{ModelCall, Outcome, classify, openai_client};
 
 /// How sure a model's reading counts as: above the bar that asks a model.
 const MODEL_CONFIDENCE: f32 = 0.8;
@@ -122,22 +122,12 @@ fn tools(offices: &[String]) -> Vec<ChatCompletionTools> {
 
 impl ModelReader {
     pub fn new(config: &Config, settings: ModelSettings) -> Self {
-        let mut openai = OpenAIConfig::new().with_api_base(settings.base_url.clone());
-        if let Some(key) = &settings.api_key {
-            openai = openai.with_api_key(key.clone());
-        }
-        let mut prompt = Handlebars::new();
-        prompt.set_strict_mode(true);
-        prompt.register_escape_fn(handlebars::no_escape);
-        prompt
-            .register_template_string("ask", include_str!("../../../prompts/ask.hbs"))
-            .expect("prompts/ask.hbs is a valid template");
         let names: Vec<String> = config.offices.iter().map(|o| o.name.clone()).collect();
         Self {
-            client: Client::with_config(openai),
+            client: openai_client(&settings),
+            prompt: crate::context::prompt_templates(&[("ask", include_str!("../../../prompts/ask.hbs"))]),
             tools: tools(&names),
             settings,
-            prompt,
             workspace: config.workspace.name.clone(),
             offices: config.offices.iter().map(|o| (o.name.clone(), o.role.clone())).collect(),
         }

@@ -105,23 +105,43 @@ impl Engine {
         self.post(&thread_id, "text", &answer, None, None).await
     }
 
-    /// One office: its state, the run it is on (who asked, for how long) and its queue.
+    /// One office: its state, the runs it is on (who asked, for how long, how far
+    /// through its objectives), its queue, its last result and its spend this month.
     async fn office_status(&self, office: &str) -> anyhow::Result<String> {
-        if self.config().office(office).is_none() {
-            return Ok(texts::no_such_office(&self.config(), office));
-        }
+        let config = self.config();
+        let Some(office_config) = config.office(office) else {
+            return Ok(texts::no_such_office(&config, office));
+        };
         let state = self.store.office(office).await?.map_or(OfficeState::Asleep, |o| o.state);
         let running = self.store.prompts_in_state(office, PromptState::Dispatched).await?;
         let waiting = self.store.count_prompts(office, &[PromptState::Held]).await?;
         let now = store::now_ms();
-        let runs: Vec<(String, String, i64)> = running
-            .iter()
-            .map(|p| {
-                let who = self.config().person(&p.author).unwrap_or(&p.author).to_owned();
-                (who, p.text.clone(), now - p.dispatched_at.unwrap_or(p.created_at))
-            })
-            .collect();
-        Ok(texts::office_status(office, &state.to_string(), &runs, waiting))
+        let mut runs = Vec::with_capacity(running.len());
+        for prompt in &running {
+            let card = self.store.progress_message(&prompt.run_id).await?.and_then(|m| m.card);
+            let objectives = match card.as_deref().and_then(Card::from_json) {
+                Some(Card::Progress { objectives, .. }) => objectives,
+                _ => Vec::new(),
+            };
+            runs.push(texts::RunLine {
+                who: config.person(&prompt.author).unwrap_or(&prompt.author).to_owned(),
+                text: prompt.text.clone(),
+                running_ms: now - prompt.dispatched_at.unwrap_or(prompt.created_at),
+                objectives,
+            });
+        }
+        let last_result = self.store.last_result(office).await?.map(|m| (now - m.created_at, m.body));
+        let (spent, _, _) = self.spend_by_office(Some(office), 30).await?.remove(office).unwrap_or_default();
+        let status = texts::OfficeStatus {
+            office,
+            state: &state.to_string(),
+            runs: &runs,
+            waiting,
+            last_result: last_result.as_ref().map(|(age, body)| (*age, body.as_str())),
+            spent_month_usd: spent,
+            budget_usd: office_config.budget_usd,
+        };
+        Ok(status.to_string())
     }
 
     /// Stops every run an office has going that `user` may stop.
@@ -161,6 +181,17 @@ impl Engine {
             Period::Week => 7,
             Period::Month => 30,
         };
+        let by_office = self.spend_by_office(office, days).await?;
+        Ok(texts::spend(office, period, &by_office, |name| self.config().office(name).and_then(|o| o.budget_usd)))
+    }
+
+    /// Model spend per office over the last `days`, from the usage rows of the audit
+    /// trail: `office → (usd, runs, tokens)`.
+    async fn spend_by_office(
+        &self,
+        office: Option<&str>,
+        days: i64,
+    ) -> anyhow::Result<BTreeMap<String, (f64, u64, u64)>> {
         let filter = store::AuditFilter {
             office: office.map(str::to_owned),
             since: Some(store::now_ms() - days * 86_400_000),
@@ -175,7 +206,7 @@ impl Engine {
             entry.1 += 1;
             entry.2 += details["input_tokens"].as_u64().unwrap_or(0) + details["output_tokens"].as_u64().unwrap_or(0);
         }
-        Ok(texts::spend(office, period, &by_office, |name| self.config().office(name).and_then(|o| o.budget_usd)))
+        Ok(by_office)
     }
 
     /// What happened, and who asked for it, from the audit trail.

@@ -79,25 +79,25 @@ pub struct ModelRouter {
     min_confidence: f64,
 }
 
+/// A client for the configured model server.
+pub(crate) fn openai_client(settings: &ModelSettings) -> Client<OpenAIConfig> {
+    let mut openai = OpenAIConfig::new().with_api_base(settings.base_url.clone());
+    if let Some(key) = &settings.api_key {
+        openai = openai.with_api_key(key.clone());
+    }
+    Client::with_config(openai)
+}
+
 impl ModelRouter {
     pub fn new(config: &Config, settings: ModelSettings) -> Self {
-        let mut openai = OpenAIConfig::new().with_api_base(settings.base_url.clone());
-        if let Some(key) = &settings.api_key {
-            openai = openai.with_api_key(key.clone());
-        }
-        let mut prompt = Handlebars::new();
-        prompt.set_strict_mode(true);
-        prompt.register_escape_fn(handlebars::no_escape);
-        prompt
-            .register_template_string("router", include_str!("../../../prompts/router.hbs"))
-            .expect("prompts/router.hbs is a valid template");
+        let prompt = crate::context::prompt_templates(&[("router", include_str!("../../../prompts/router.hbs"))]);
         let context = json!({
             "workspace": config.workspace.name,
             "repos": config.repos.iter().map(|r| json!({"name": r.name, "description": r.description, "hints": r.hints, "channels": r.channels})).collect::<Vec<_>>(),
             "offices": config.offices.iter().map(|o| json!({"name": o.name, "role": o.role, "repos": o.repos, "channels": o.channels})).collect::<Vec<_>>(),
         });
         Self {
-            client: Client::with_config(openai),
+            client: openai_client(&settings),
             settings,
             prompt,
             context,

@@ -298,6 +298,21 @@ impl Store {
             .await?)
     }
 
+    /// The office's newest result message, if it ever gave one.
+    pub async fn last_result(&self, office: &str) -> anyhow::Result<Option<messages::Model>> {
+        let runs = Query::select()
+            .column(prompts::Column::RunId)
+            .from(prompts::Entity)
+            .and_where(Expr::col(prompts::Column::Office).eq(office))
+            .to_owned();
+        Ok(messages::Entity::find()
+            .filter(messages::Column::Kind.eq("result"))
+            .filter(messages::Column::RunId.in_subquery(runs))
+            .order_by_desc(messages::Column::Id)
+            .one(&self.db)
+            .await?)
+    }
+
     /// Marks inbound rows processed and applies their effects, all in one transaction
     /// (one turn at the write gate for a whole routing round). Per row: `None` if another
     /// worker got there first (that row changes nothing), else the messages it posted or
