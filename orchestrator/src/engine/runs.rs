@@ -378,16 +378,26 @@ impl Engine {
         if office.name != envelope.office {
             return Ok(Err(EventRefusal::UnknownOffice));
         }
+        let (run, seq) = (envelope.run_id.as_str(), envelope.seq);
         if office.generation != envelope.generation {
+            tracing::warn!(
+                office = office.name,
+                run,
+                seq,
+                generation = envelope.generation,
+                "refused an event of a stale generation"
+            );
             return Ok(Err(EventRefusal::StaleGeneration));
         }
-        let Some(prompt) = self.store.prompt_by_run(&envelope.run_id).await?.filter(|p| p.office == office.name) else {
+        let Some(prompt) = self.store.prompt_by_run(run).await?.filter(|p| p.office == office.name) else {
+            tracing::warn!(office = office.name, run, seq, "refused an event of a run the office does not have");
             return Ok(Err(EventRefusal::UnknownRun));
         };
         {
             let mut applied = self.applied.lock().expect("applied lock");
-            let last = applied.get(&envelope.run_id).copied();
-            if last.is_some_and(|last| envelope.seq <= last) {
+            let last = applied.get(run).copied();
+            if last.is_some_and(|last| seq <= last) {
+                tracing::debug!(office = office.name, run, seq, last, "an event delivered again; already applied");
                 return Ok(Ok(()));
             }
             applied.insert(envelope.run_id.clone(), envelope.seq);
