@@ -157,6 +157,10 @@ struct Server {
     calls: Vec<Call>,
     /// Upcoming 429s: `retry_after` seconds each.
     rate_limits: VecDeque<f64>,
+    /// Messages created with `enforce_nonce`, by (channel, nonce): the same create again
+    /// answers with the first message instead of a second one, as Discord does for a
+    /// few minutes.
+    nonces: HashMap<(String, String), (usize, std::time::Instant)>,
     next_id: u64,
     session: Option<Session>,
     /// The live gateway connection, if any.
@@ -868,12 +872,30 @@ fn pings(content: &str, allowed: Option<&Value>) -> Vec<String> {
         .collect()
 }
 
+/// How long Discord remembers an enforced nonce ("a few minutes").
+const NONCE_MEMORY: Duration = Duration::from_secs(5 * 60);
+
 fn create_message(s: &mut Server, channel: &str, body: &Value, ephemeral_for: Option<String>) -> (StatusCode, Value) {
     if !s.channels.contains_key(channel) {
         return error(StatusCode::NOT_FOUND, 10003, "Unknown Channel");
     }
     if let Err(invalid) = validate_message(body, false) {
         return invalid;
+    }
+    let nonce = match &body["nonce"] {
+        Value::String(nonce) => Some(nonce.clone()),
+        Value::Number(nonce) => Some(nonce.to_string()),
+        _ => None,
+    };
+    if nonce.as_ref().is_some_and(|nonce| nonce.len() > 25) {
+        return invalid_form("nonce", "Must be 25 or fewer in length.");
+    }
+    let enforced = nonce.filter(|_| body["enforce_nonce"] == true).map(|nonce| (channel.to_owned(), nonce));
+    if let Some(key) = &enforced
+        && let Some((index, at)) = s.nonces.get(key)
+        && at.elapsed() < NONCE_MEMORY
+    {
+        return (StatusCode::OK, s.message_json(&s.messages[*index].clone()));
     }
     let message = Posted {
         id: s.snowflake(),
@@ -889,6 +911,9 @@ fn create_message(s: &mut Server, channel: &str, body: &Value, ephemeral_for: Op
     let answer = s.message_json(&message);
     let ephemeral = message.ephemeral_for.is_some();
     s.messages.push(message);
+    if let Some(key) = enforced {
+        s.nonces.insert(key, (s.messages.len() - 1, std::time::Instant::now()));
+    }
     // Bots receive their own messages too (where self-reply loops come from).
     if !ephemeral {
         s.dispatch("MESSAGE_CREATE", answer.clone());

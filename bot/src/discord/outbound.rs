@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use orchestrator::Engine;
 use orchestrator::store::messages;
 use orchestrator::texts::Card;
-use serenity::all::{AutoArchiveDuration, CreateMessage, CreateThread, EditMessage, MessageId};
+use serenity::all::{AutoArchiveDuration, CreateMessage, CreateThread, EditMessage, MessageId, Nonce};
 
 use super::api::DiscordApi;
 use super::components;
@@ -63,7 +63,14 @@ impl Writer for DiscordWriter {
         let key = key(thread_id)?;
         self.open_thread(thread_id, &key).await?;
         let (content, rows) = components::message(message.id, &message.body, card);
-        let posted = self.api.send(key.channel(), CreateMessage::new().content(content).components(rows)).await?;
+        // Posting the same message again (a mirror that stopped between the post and its
+        // bookkeeping, then took it up after a restart) gets the first one back.
+        let create = CreateMessage::new()
+            .content(content)
+            .components(rows)
+            .nonce(Nonce::String(format!("nova-{}", message.id)))
+            .enforce_nonce(true);
+        let posted = self.api.send(key.channel(), create).await?;
         Ok(posted.id.to_string())
     }
 

@@ -465,6 +465,33 @@ async fn a_message_discord_refuses_is_sent_again_and_nothing_overtakes_it() {
     nova.finish().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_posted_again_after_a_crash_shows_once() {
+    use bot::mirror::Writer as _;
+    let discord = FakeDiscord::start(CHANNELS).await.unwrap();
+    let nova = connected(&discord, |_| {}).await;
+    let ask = discord.say(ENG, ALICE, "fix the flaky cart test");
+    let session = session_of(ENG, &ask);
+    let shown = mirrored(&nova, &discord, &session, 1).await;
+
+    // A Nova that crashed between posting its first answer and noting it posts it again.
+    let settings = bot::discord::settings::DiscordSettings {
+        token: discord.token.clone(),
+        public_key: None,
+        api_url: Some(discord.api_url.clone()),
+        edit_interval: Duration::from_millis(20),
+    };
+    let api = std::sync::Arc::new(bot::discord::api::DiscordApi::new(&settings).unwrap());
+    let writer = bot::discord::outbound::DiscordWriter::new(std::sync::Arc::clone(nova.engine()), api);
+    let first =
+        nova.engine().store().thread_messages(&session).await.unwrap().into_iter().find(|m| m.from_nova).unwrap();
+    let again = writer.post(&session, &first, None).await.unwrap();
+    assert_eq!(again, shown[0].id, "Discord answers with the message it already has");
+    let channel = ThreadKey::parse(&session).unwrap().channel().to_string();
+    assert_eq!(discord.channel_messages(&channel).into_iter().filter(|m| m.from_bot).count(), shown.len());
+    nova.finish().await;
+}
+
 /// `/nova <text>` in #eng; Nova's answer to it.
 async fn slash(nova: &Nova, discord: &FakeDiscord, user: &str, text: &str) -> Value {
     let (status, interaction) = discord.slash(user, ENG, text).await;
