@@ -100,28 +100,18 @@ impl Engine {
                 }
                 continue;
             };
-            if !self.store.move_prompt(prompt.id, PromptState::Held, PromptState::Dispatched).await? {
-                continue;
-            }
             let card = Card::Progress {
                 office: office.name.clone(),
                 status: RunStatus::Queued,
                 objectives: vec![],
                 lines: vec![],
             };
-            // A run sent again (its office was lost) keeps its one progress message.
-            match self.store.progress_message(&prompt.run_id).await? {
-                Some(existing) => {
-                    let edited =
-                        self.store.edit_message(existing.id, &card.fallback_text(), Some(&card.to_json())).await?;
-                    let channel = self.channel_of(&prompt.thread_id).await?;
-                    self.publish_message(&channel, edited);
-                }
-                None => {
-                    self.post(&prompt.thread_id, "progress", &card.fallback_text(), Some(&card), Some(&prompt.run_id))
-                        .await?
-                }
-            }
+            let Some(progress) = self.store.dispatch_prompt(&prompt, &card.fallback_text(), &card.to_json()).await?
+            else {
+                continue;
+            };
+            let channel = self.channel_of(&prompt.thread_id).await?;
+            self.publish_message(&channel, progress);
             self.applied.lock().expect("applied lock").remove(&prompt.run_id);
             let request = RunRequest {
                 run_id: prompt.run_id.clone(),
@@ -140,6 +130,10 @@ impl Engine {
                     concurrency: config.concurrency,
                 },
             };
+            // Stopped while its card went up: it never leaves.
+            if self.store.prompt_by_run(&prompt.run_id).await?.is_none_or(|p| p.state != PromptState::Dispatched) {
+                continue;
+            }
             let sent = self.http.post(format!("{endpoint}/runs")).bearer_auth(&token).json(&request).send().await;
             match sent {
                 Ok(response) if response.status().is_success() => {

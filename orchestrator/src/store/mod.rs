@@ -475,6 +475,54 @@ impl Store {
         Ok(update.exec(&*self.writer(Lane::Background).await).await?.rows_affected == 1)
     }
 
+    /// Dispatches a held prompt and shows its progress card (`fallback`, `card`), in one
+    /// transaction: a dispatched prompt always has its progress message, so a stop that
+    /// comes while the run is on its way to the office always finds the card to end.
+    /// A run sent again (its office was lost) keeps its one progress message. `None`:
+    /// the prompt was no longer held.
+    pub async fn dispatch_prompt(
+        &self,
+        prompt: &prompts::Model,
+        fallback: &str,
+        card: &str,
+    ) -> anyhow::Result<Option<messages::Model>> {
+        let writer = self.writer(Lane::Background).await;
+        let txn = writer.begin().await?;
+        let moved = prompts::Entity::update_many()
+            .col_expr(prompts::Column::State, Expr::value(PromptState::Dispatched.as_str()))
+            .col_expr(prompts::Column::DispatchedAt, Expr::value(now_ms()))
+            .filter(prompts::Column::Id.eq(prompt.id))
+            .filter(prompts::Column::State.eq(PromptState::Held.as_str()))
+            .exec(&txn)
+            .await?;
+        if moved.rows_affected != 1 {
+            return Ok(None);
+        }
+        let existing = messages::Entity::find()
+            .filter(messages::Column::RunId.eq(&prompt.run_id))
+            .filter(messages::Column::Kind.eq("progress"))
+            .one(&txn)
+            .await?;
+        let message = match existing {
+            Some(existing) => update_message(&txn, existing.id, fallback, Some(card)).await?,
+            None => {
+                insert_message(
+                    &txn,
+                    &prompt.thread_id,
+                    "nova",
+                    true,
+                    "progress",
+                    fallback,
+                    Some(card),
+                    Some(&prompt.run_id),
+                )
+                .await?
+            }
+        };
+        txn.commit().await?;
+        Ok(Some(message))
+    }
+
     /// Puts every dispatched prompt of an office back in the queue (its office died).
     pub async fn requeue_dispatched(&self, office: &str) -> anyhow::Result<Vec<prompts::Model>> {
         let dispatched = self.prompts_in_state(office, PromptState::Dispatched).await?;
