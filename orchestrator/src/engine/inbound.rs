@@ -225,7 +225,9 @@ impl Engine {
             InboundEvent::Message { text, .. } => {
                 // Plain language about the fleet is answered, not routed to an office.
                 let thread_office = thread.as_ref().and_then(|t| t.office.as_deref());
-                if let Some((action, rule)) = self.read_request(row, &text, thread_office).await? {
+                // Read once: the plain-language reader and the router both look at the thread.
+                let earlier = self.store.thread_messages(&row.thread_id).await?;
+                if let Some((action, rule)) = self.read_request(row, &text, &earlier, thread_office).await? {
                     let details =
                         serde_json::json!({"thread": row.thread_id, "text": text, "request": action, "read_by": rule});
                     effects.audit.push(store::AuditEntry {
@@ -253,14 +255,8 @@ impl Engine {
                     }
                     return Ok(effects);
                 }
-                let history: Vec<String> = self
-                    .store
-                    .thread_messages(&row.thread_id)
-                    .await?
-                    .into_iter()
-                    .filter(|m| !m.from_nova && m.body != text)
-                    .map(|m| m.body)
-                    .collect();
+                let history: Vec<String> =
+                    earlier.into_iter().filter(|m| !m.from_nova && m.body != text).map(|m| m.body).collect();
                 let picks = self.store.channel_picks(&row.surface, &row.channel).await?;
                 let request = RouteRequest {
                     channel: &row.channel,
@@ -270,8 +266,9 @@ impl Engine {
                     thread_repo: thread.as_ref().and_then(|t| t.repo.as_deref()),
                     channel_picks: &picks,
                 };
-                let mut route = self.live().router.route(&request);
-                if let Some(model) = self.live().model.as_ref().filter(|m| m.should_ask(&route)) {
+                let live = self.live();
+                let mut route = live.router.route(&request);
+                if let Some(model) = live.model.as_ref().filter(|m| m.should_ask(&route)) {
                     let (answer, call) = model.route(&request, route).await;
                     tracing::info!(outcome = call.outcome.as_str(), latency = ?call.latency, tokens = call.prompt_tokens + call.completion_tokens, "asked the router model");
                     route = answer;

@@ -24,22 +24,20 @@ impl Engine {
         &self,
         row: &store::inbound::Model,
         text: &str,
+        thread: &[messages::Model],
         thread_office: Option<&str>,
     ) -> anyhow::Result<Option<(Action, &'static str)>> {
-        let earlier: Vec<Said> = self
-            .store
-            .thread_messages(&row.thread_id)
-            .await?
-            .into_iter()
+        let earlier: Vec<Said> = thread
+            .iter()
             .filter(|m| m.kind != "context" || !m.from_nova)
             .filter(|m| !(m.author == row.author && m.body == text && !m.from_nova))
             .map(|m| Said {
                 speaker: match (m.from_nova, m.run_id.is_some(), thread_office) {
                     (true, true, Some(office)) => Speaker::Office(office.to_owned()),
                     (true, _, _) => Speaker::Nova,
-                    (false, _, _) => Speaker::Person(m.author),
+                    (false, _, _) => Speaker::Person(m.author.clone()),
                 },
-                text: m.body,
+                text: m.body.clone(),
             })
             .collect();
         let live = self.live();
