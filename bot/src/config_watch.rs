@@ -14,8 +14,10 @@ use sha2::{Digest as _, Sha256};
 /// How often the file is looked at: a hash of a small file, cheap enough to do often.
 const LOOK_EVERY: Duration = Duration::from_secs(1);
 
-pub async fn watch(engine: Arc<Engine>, path: PathBuf) {
-    let mut seen = fingerprint(&path);
+/// `loaded` is the text Nova started on: a change made between reading the file and
+/// this watch starting is a change too.
+pub async fn watch(engine: Arc<Engine>, path: PathBuf, loaded: Arc<str>) {
+    let mut seen: Option<[u8; 32]> = Some(Sha256::digest(loaded.as_bytes()).into());
     loop {
         tokio::time::sleep(LOOK_EVERY).await;
         let now = fingerprint(&path);

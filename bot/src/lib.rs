@@ -134,6 +134,7 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
     let nova_url = config.server.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
     let engine_options = EngineOptions { office_program: options.office_program, nova_url, gce: options.gce };
+    let loaded = Arc::clone(&config.source);
     let engine = Engine::new(config, store, engine_options).await?;
     let slack = match options.slack {
         Some(settings) => Some(slack::Slack::start(Arc::clone(&engine), settings).await?),
@@ -159,7 +160,7 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
     });
     let engine_task = options.run_engine.then(|| tokio::spawn(Arc::clone(&engine).run()));
     if let Some(path) = options.config_path {
-        workers.push(tokio::spawn(config_watch::watch(Arc::clone(&engine), path)));
+        workers.push(tokio::spawn(config_watch::watch(Arc::clone(&engine), path, loaded)));
     }
     Ok(Running { addr, engine, server, engine_task, workers, mirror_passes, discord })
 }

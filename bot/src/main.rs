@@ -61,6 +61,12 @@ enum Command {
         #[arg(long)]
         eval: bool,
     },
+    /// Print the live fleet as a config file: nova.toml with the fleet changes made
+    /// while Nova ran (from chat, the console, /api) written in. Valid for `--config`.
+    Export {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Print the audit trail: who did what, to which office, in which run.
     Audit {
         #[arg(long)]
@@ -473,6 +479,12 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 }
                 Err(refusal) => anyhow::bail!("{refusal}"),
             }
+        }
+        Command::Export { config } => {
+            let (file, store) = config_and_store(config).await?;
+            let (live, _) = orchestrator::engine::live_fleet(&store, &file).await?;
+            print!("{}", live.source);
+            Ok(ExitCode::SUCCESS)
         }
         Command::Audit { config, office, run, since } => {
             let (_, store) = config_and_store(config).await?;

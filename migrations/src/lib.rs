@@ -19,6 +19,7 @@ mod m20261201_000010_sign_in;
 mod m20261202_000011_handoffs;
 mod m20261203_000012_schedules;
 mod m20261203_000013_outbox_revision;
+mod m20261204_000014_fleet_changes;
 
 pub struct Migrator;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000011_handoffs::Migration),
             Box::new(m20261203_000012_schedules::Migration),
             Box::new(m20261203_000013_outbox_revision::Migration),
+            Box::new(m20261204_000014_fleet_changes::Migration),
         ]
     }
 }

@@ -357,13 +357,81 @@ pub fn handing_over(from: &str, to: &str, who: &str) -> String {
     format!("{who} handed this from **{from}** to **{to}**.")
 }
 
-/// A change to the fleet Nova understood but cannot make from chat yet.
-pub fn fleet_change_not_from_chat(action: &crate::ask::Action) -> String {
-    let what = serde_json::to_value(action).map(|v| v["args"].to_string()).unwrap_or_default();
-    format!(
-        "I understood this as `{}` {what}. Nova cannot change the fleet from chat yet: edit nova.toml and restart Nova.",
-        action.name()
-    )
+/// A fleet change in words, as its approval card and its outcome say it.
+pub fn fleet_change(action: &crate::ask::Action) -> String {
+    use crate::ask::Action;
+    let list = |items: &[String]| if items.is_empty() { "none".to_owned() } else { items.join(", ") };
+    let channels = |items: &[String]| {
+        if items.is_empty() {
+            "none".to_owned()
+        } else {
+            items.iter().map(|c| format!("#{c}")).collect::<Vec<_>>().join(", ")
+        }
+    };
+    let money = |usd: f64| format!("${usd:.2} a month").replace(".00 a month", " a month");
+    match action {
+        Action::CreateOffice(new) => {
+            let mut parts = vec![format!("“{}”", new.role.trim())];
+            parts.extend(new.reports_to.as_ref().map(|boss| format!("reporting to {boss}")));
+            parts.extend(new.tier.map(|tier| format!("tier {tier}")));
+            parts.extend(new.budget_usd.map(|usd| format!("budget {}", money(usd))));
+            parts.extend((!new.repos.is_empty()).then(|| format!("repos {}", list(&new.repos))));
+            parts.extend((!new.channels.is_empty()).then(|| format!("channels {}", channels(&new.channels))));
+            let name = new.name.as_deref().unwrap_or("(unnamed)");
+            format!("create the office {name}: {}", parts.join("; "))
+        }
+        Action::UpdateOffice { office, changes } => {
+            let mut parts = Vec::new();
+            parts.extend(changes.role.as_ref().map(|role| format!("role “{}”", role.trim())));
+            parts.extend(changes.repos.as_ref().map(|repos| format!("repos {}", list(repos))));
+            parts.extend(changes.channels.as_ref().map(|c| format!("channels {}", channels(c))));
+            parts.extend(changes.reports_to.as_ref().map(|boss| format!("reporting to {boss}")));
+            parts.extend(changes.tier.map(|tier| format!("tier {tier}")));
+            parts.extend(changes.budget_usd.map(|usd| format!("budget {}", money(usd))));
+            parts.extend(changes.idle_timeout.as_ref().map(|idle| format!("idle timeout {idle}")));
+            format!("change the office {office}: {}", parts.join("; "))
+        }
+        Action::RetireOffice { office } => {
+            format!("retire the office {office} (it finishes what it has going, then sleeps for good)")
+        }
+        Action::AddRepo(repo) => {
+            let mut parts = Vec::new();
+            parts.extend(repo.description.as_ref().map(|d| format!("“{}”", d.trim())));
+            parts.extend(repo.url.clone());
+            parts.extend((!repo.channels.is_empty()).then(|| format!("channels {}", channels(&repo.channels))));
+            if parts.is_empty() {
+                format!("add the repo {}", repo.name)
+            } else {
+                format!("add the repo {}: {}", repo.name, parts.join("; "))
+            }
+        }
+        other => other.name().to_owned(),
+    }
+}
+
+/// What approving does, as a confirmation says it: the office goes ahead, or (for a
+/// fleet change a person asked for) Nova makes the change.
+pub fn approval_consequence(asker: &str, kind: &str, action: &str) -> String {
+    if kind == crate::engine::FLEET_CHANGE {
+        format!("Nova will **{action}**, as {asker} asked.")
+    } else {
+        format!("**{asker}** will **{action}**.")
+    }
+}
+
+/// A fleet change that cannot be made as asked.
+pub fn fleet_change_refused(what: &str, reason: &str) -> String {
+    format!("Nothing changed: I cannot {what}, because {reason}.")
+}
+
+/// A fleet change now in force.
+pub fn fleet_changed(what: &str) -> String {
+    format!("Done: {what}. `nova export` writes the live fleet out as a config file.")
+}
+
+/// An approved fleet change that the fleet no longer takes (nova.toml changed meanwhile).
+pub fn fleet_change_left_out(what: &str, reason: &str) -> String {
+    format!("Approved, but nothing changed: the fleet no longer takes “{what}”, because {reason}.")
 }
 
 /// A schedule, as the list shows it.
@@ -627,6 +695,40 @@ mod tests {
             decided_by: (state != "pending" && state != "expired").then(|| "carol".into()),
             decided_at: Some(1_763_760_600_000),
         }
+    }
+
+    #[test]
+    fn fleet_change_texts() {
+        use crate::ask::{Action, NewOffice, NewRepo, OfficeChanges};
+        let create = Action::CreateOffice(NewOffice {
+            name: Some("scribe".into()),
+            role: "release notes ".into(),
+            repos: vec!["help-center".into()],
+            channels: vec!["releases".into()],
+            reports_to: Some("writer".into()),
+            tier: Some(2),
+            budget_usd: Some(40.0),
+        });
+        insta::assert_snapshot!(fleet_change(&create), @"create the office scribe: “release notes”; reporting to writer; tier 2; budget $40 a month; repos help-center; channels #releases");
+        let update = Action::UpdateOffice {
+            office: "writer".into(),
+            changes: OfficeChanges { idle_timeout: Some("1h".into()), budget_usd: Some(12.5), ..Default::default() },
+        };
+        insta::assert_snapshot!(fleet_change(&update), @"change the office writer: budget $12.50 a month; idle timeout 1h");
+        insta::assert_snapshot!(fleet_change(&Action::RetireOffice { office: "support".into() }), @"retire the office support (it finishes what it has going, then sleeps for good)");
+        let repo = Action::AddRepo(NewRepo {
+            name: "billing-jobs".into(),
+            url: Some("https://git.example.com/billing-jobs".into()),
+            ..Default::default()
+        });
+        insta::assert_snapshot!(fleet_change(&repo), @"add the repo billing-jobs: https://git.example.com/billing-jobs");
+        insta::assert_snapshot!(fleet_change(&Action::AddRepo(NewRepo { name: "jobs".into(), ..Default::default() })), @"add the repo jobs");
+        let what = fleet_change(&Action::RetireOffice { office: "support".into() });
+        insta::assert_snapshot!(fleet_change_refused(&what, "there is no office named `support`"), @"Nothing changed: I cannot retire the office support (it finishes what it has going, then sleeps for good), because there is no office named `support`.");
+        insta::assert_snapshot!(fleet_changed("add the repo jobs"), @"Done: add the repo jobs. `nova export` writes the live fleet out as a config file.");
+        insta::assert_snapshot!(fleet_change_left_out("add the repo jobs", "there is already a repo named `jobs`"), @"Approved, but nothing changed: the fleet no longer takes “add the repo jobs”, because there is already a repo named `jobs`.");
+        insta::assert_snapshot!(approval_consequence("alice", crate::engine::FLEET_CHANGE, "add the repo jobs"), @"Nova will **add the repo jobs**, as alice asked.");
+        insta::assert_snapshot!(approval_consequence("maker", "deploy", "deploy storefront"), @"**maker** will **deploy storefront**.");
     }
 
     #[test]

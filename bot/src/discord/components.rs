@@ -135,8 +135,9 @@ pub fn message(message_id: i64, body: &str, card: Option<&Card>) -> (String, Vec
 }
 
 /// The private confirmation a first click on Approve gets.
-pub fn confirm_approval(approval_id: &str, office: &str, action: &str) -> (String, Vec<CreateActionRow>) {
-    let text = format!("Approve? **{office}** will **{action}**. Only you see this.");
+/// `consequence`: what approving does ([`orchestrator::texts::approval_consequence`]).
+pub fn confirm_approval(approval_id: &str, consequence: &str) -> (String, Vec<CreateActionRow>) {
+    let text = format!("Approve? {consequence} Only you see this.");
     let buttons = vec![Button::ConfirmApprove(approval_id.to_owned()).build("Yes, approve", ButtonStyle::Success)];
     (content(&text), vec![CreateActionRow::Buttons(buttons)])
 }
@@ -236,7 +237,13 @@ mod tests {
             *decided_at = Some(1_700_000_060_000);
         }
         insta::assert_json_snapshot!("approval_decided", json(message(8, "", Some(&card))));
-        insta::assert_json_snapshot!("approval_confirm", json(confirm_approval("ap1", "maker", "deploy storefront")));
+        insta::assert_json_snapshot!(
+            "approval_confirm",
+            json(confirm_approval(
+                "ap1",
+                &orchestrator::texts::approval_consequence("maker", "deploy", "deploy storefront")
+            ))
+        );
     }
 
     #[test]

@@ -362,8 +362,9 @@ impl Discord {
                 }
             }
             Button::Approve(id) => match self.engine.approval_card(&id).await? {
-                Some(Card::Approval { state, office, action, .. }) if state == "pending" => {
-                    let (content, rows) = components::confirm_approval(&id, &office, &action);
+                Some(Card::Approval { state, office, kind, action, .. }) if state == "pending" => {
+                    let consequence = orchestrator::texts::approval_consequence(&office, &kind, &action);
+                    let (content, rows) = components::confirm_approval(&id, &consequence);
                     CreateInteractionResponse::Message(
                         CreateInteractionResponseMessage::new().content(content).components(rows).ephemeral(true),
                     )

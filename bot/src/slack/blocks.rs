@@ -76,12 +76,12 @@ pub fn blocks(message_id: i64, body: &str, card: Option<&Card>) -> Vec<Value> {
                 json!({"type": "actions", "block_id": "nova_picker", "elements": buttons}),
             ]
         }
-        Some(Card::Approval { id, action, office, state, .. }) if state == "pending" => {
+        Some(Card::Approval { id, action, office, kind, state, .. }) if state == "pending" => {
             let mut approve = button("Approve", APPROVE, id);
             approve["style"] = json!("primary");
             approve["confirm"] = json!({
                 "title": {"type": "plain_text", "text": "Approve this?"},
-                "text": {"type": "mrkdwn", "text": mrkdwn(&format!("**{office}** will **{action}**."))},
+                "text": {"type": "mrkdwn", "text": mrkdwn(&orchestrator::texts::approval_consequence(office, kind, action))},
                 "confirm": {"type": "plain_text", "text": "Approve"},
                 "deny": {"type": "plain_text", "text": "Cancel"}
             });

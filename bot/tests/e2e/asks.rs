@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use orchestrator::config::{ApprovalPolicy, Config};
-use orchestrator::engine::MessageView;
 use orchestrator::texts::Card;
 use serde_json::json;
 
@@ -34,23 +33,11 @@ pub fn with_approvals(expires: Duration) -> impl FnOnce(&mut Config) {
     }
 }
 
-async fn approval_card(nova: &mut Nova, thread: &str) -> MessageView {
-    nova.eventually("an approval card", async |nova: &Nova| {
-        nova.messages(thread).await.into_iter().find(|m| matches!(m.card, Some(Card::Approval { .. })))
-    })
-    .await
-}
-
-async fn click(nova: &Nova, thread: &str, card: i64, user: &str, action: &str) -> (u16, serde_json::Value) {
-    let body = json!({"thread_id": thread, "message_id": card, "author": user, "action": action, "client_id": uuid::Uuid::new_v4().to_string()});
-    nova.post_json("/api/console/actions", &body).await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_office_asks_before_dropping_a_table_and_only_an_approver_can_say_yes() {
     let mut nova = Nova::start_with(with_approvals(Duration::from_secs(600))).await;
     let thread = nova.say("eng", "alice", "@maker drop the legacy_orders table, nobody uses it").await;
-    let card = approval_card(&mut nova, &thread).await;
+    let card = nova.approval_card(&thread).await;
     assert!(
         card.body.contains("asks for approval to **drop the table legacy_orders** (destructive, risk: high)"),
         "{}",
@@ -59,17 +46,17 @@ async fn an_office_asks_before_dropping_a_table_and_only_an_approver_can_say_yes
     let (_, pending) = nova.get_json("/api/approvals").await;
     assert_eq!(pending.as_array().unwrap().len(), 1);
 
-    let (status, refusal) = click(&nova, &thread, card.id, "mallory", "approve").await;
+    let (status, refusal) = nova.click(&thread, card.id, "mallory", "approve").await;
     assert_eq!(
         (status, refusal["error"].as_str().unwrap()),
         (403, "mallory may not decide this; it needs one of: carol, dave")
     );
-    let (status, refusal) = click(&nova, &thread, card.id, "alice", "approve").await;
+    let (status, refusal) = nova.click(&thread, card.id, "alice", "approve").await;
     assert_eq!(
         (status, refusal["error"].as_str().unwrap()),
         (403, "alice asked for this work, so someone else has to approve it")
     );
-    let (status, _) = click(&nova, &thread, card.id, "carol", "approve").await;
+    let (status, _) = nova.click(&thread, card.id, "carol", "approve").await;
     assert_eq!(status, 200);
 
     let messages = nova.results(&thread, 1).await;
@@ -79,7 +66,7 @@ async fn an_office_asks_before_dropping_a_table_and_only_an_approver_can_say_yes
     let Some(Card::Approval { state, decided_by, .. }) = &card.card else { panic!() };
     assert_eq!((state.as_str(), decided_by.as_deref()), ("approved", Some("carol")));
 
-    let (status, again) = click(&nova, &thread, card.id, "dave", "reject").await;
+    let (status, again) = nova.click(&thread, card.id, "dave", "reject").await;
     assert_eq!((status, again["error"].as_str().unwrap()), (409, "this approval was already approved by carol"));
     let (_, pending) = nova.get_json("/api/approvals").await;
     assert_eq!(pending, json!([]));
@@ -109,11 +96,9 @@ async fn an_office_asks_before_dropping_a_table_and_only_an_approver_can_say_yes
 async fn two_approvers_clicking_at_once_make_one_decision() {
     let mut nova = Nova::start_with(with_approvals(Duration::from_secs(600))).await;
     let thread = nova.say("eng", "alice", "@maker drop the legacy_orders table").await;
-    let card = approval_card(&mut nova, &thread).await;
-    let (approve, reject) = tokio::join!(
-        click(&nova, &thread, card.id, "carol", "approve"),
-        click(&nova, &thread, card.id, "dave", "reject")
-    );
+    let card = nova.approval_card(&thread).await;
+    let (approve, reject) =
+        tokio::join!(nova.click(&thread, card.id, "carol", "approve"), nova.click(&thread, card.id, "dave", "reject"));
     let mut statuses = [approve.0, reject.0];
     statuses.sort();
     assert_eq!(statuses, [200, 409], "exactly one click decides: {approve:?} {reject:?}");
@@ -137,7 +122,7 @@ async fn an_approval_nobody_decides_expires_and_the_office_is_told() {
     assert_eq!(messages.iter().find(|m| m.kind == "result").unwrap().body, "did not drop legacy_orders (exit 4)");
     let card = messages.iter().find(|m| matches!(m.card, Some(Card::Approval { .. }))).unwrap();
     assert!(card.body.starts_with("Expired at "), "{}", card.body);
-    let (status, refusal) = click(&nova, &thread, card.id, "carol", "approve").await;
+    let (status, refusal) = nova.click(&thread, card.id, "carol", "approve").await;
     assert_eq!((status, refusal["error"].as_str().unwrap()), (409, "this approval expired"));
     nova.finish().await;
 }
@@ -336,8 +321,8 @@ async fn a_decision_survives_the_office_being_lost_while_it_waits() {
     })
     .await;
     let thread = nova.say("eng", "alice", "@maker drop the legacy_orders table").await;
-    let card = approval_card(&mut nova, &thread).await;
-    let (status, _) = click(&nova, &thread, card.id, "carol", "approve").await;
+    let card = nova.approval_card(&thread).await;
+    let (status, _) = nova.click(&thread, card.id, "carol", "approve").await;
     assert_eq!(status, 200);
     let messages = nova.results(&thread, 1).await;
     let result = &messages.iter().find(|m| m.kind == "result").unwrap().body;

@@ -644,3 +644,31 @@ async fn in_discord_people_ask_about_the_fleet_in_their_own_words() {
     assert_eq!(refused, "Only people with the `operator` role may do that.");
     nova.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_office_asked_for_in_discord_comes_once_a_colleague_approves_it() {
+    let discord = FakeDiscord::start(CHANNELS).await.unwrap();
+    let nova = connected(&discord, |_| {}).await;
+    discord.deliver_interactions(Delivery::Endpoint);
+    let ask = discord.say(ENG, ALICE, "set up an office called scribe for release notes under the writer");
+    let card = until(&nova, &discord, "the change's approval card", async |_, d| {
+        d.channel_messages(&ask).into_iter().find(|m| m.buttons().iter().any(|(label, _, _)| label == "Approve…"))
+    })
+    .await;
+    assert!(card.content.contains("asks for approval to **create the office scribe"), "{}", card.content);
+
+    discord.click(BOB, &card, "Approve…").await;
+    let confirm = discord.ephemerals(BOB).pop().expect("a private confirmation");
+    discord.click(BOB, &confirm, "Yes, approve").await;
+    let session = session_of(ENG, &ask);
+    let done = until(&nova, &discord, "the change made", async |nova, _| {
+        nova.messages(&session).await.into_iter().find(|m| m.body.starts_with("Done: create the office scribe"))
+    })
+    .await;
+    until(&nova, &discord, "Discord to show it", async |_, discord| {
+        discord.channel_messages(&ask).iter().any(|m| m.from_bot && m.content == done.body).then_some(())
+    })
+    .await;
+    assert!(nova.engine().config().office("scribe").is_some());
+    nova.finish().await;
+}

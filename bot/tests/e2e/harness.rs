@@ -13,6 +13,7 @@ use orchestrator::config::Config;
 use orchestrator::engine::GceSetup;
 use orchestrator::engine::{MessageView, Update};
 use orchestrator::store::{offices, prompts};
+use orchestrator::texts::Card;
 use provisioner::gce::GceSettings;
 use serde_json::{Value, json};
 use testkit::TestDatabase;
@@ -116,14 +117,29 @@ impl Cloud {
 /// The demo workspace, made quick for tests: no pacing in the example runtime and an
 /// idle timeout long enough that offices stay up unless a test shortens it.
 pub fn test_config(data_dir: &std::path::Path) -> Config {
-    let mut config = Config::demo();
-    config.store.data_dir = data_dir.to_owned();
-    for office in &mut config.offices {
-        office.set_idle_timeout(Duration::from_secs(3600));
-        if let Some(runtime) = &mut office.runtime {
-            runtime.env.insert("NOVA_EXAMPLE_STEP_MS".to_owned(), "0".to_owned());
-        }
-    }
+    // Written into the demo's text, not set on the parsed config, so the config is the
+    // text it says it was read from: fleet changes are written over that text.
+    let text = orchestrator::config::DEMO_TOML
+        .replace(
+            "[runtime]\npreset = \"example\"\n",
+            &format!(
+                "[store]\ndata_dir = {:?}\n\n[runtime]\npreset = \"example\"\nenv = {{ NOVA_EXAMPLE_STEP_MS = \"0\" }}\n",
+                data_dir.display().to_string()
+            ),
+        )
+        .replace("idle_timeout = \"30s\"\nidle_timeout_without_signals = \"30s\"", "idle_timeout = \"1h\"\nidle_timeout_without_signals = \"1h\"");
+    let config = Config::parse(&text, "the test workspace").unwrap();
+    assert_eq!(config.store.data_dir, data_dir, "the demo's text changed: update test_config");
+    assert_eq!(
+        config.offices[0].idle_timeout,
+        Duration::from_secs(3600),
+        "the demo's text changed: update test_config"
+    );
+    assert_eq!(
+        config.offices[0].runtime.as_ref().unwrap().env.get("NOVA_EXAMPLE_STEP_MS").map(String::as_str),
+        Some("0"),
+        "the demo's text changed: update test_config"
+    );
     config
 }
 
@@ -254,6 +270,11 @@ impl Nova {
         self.running = Some(running);
     }
 
+    /// The nova.toml Nova was started on (see [`Nova::start_from_file`]).
+    pub fn config_file(&self) -> Option<&std::path::Path> {
+        self.config_file.as_deref()
+    }
+
     pub fn database_url(&self) -> &str {
         &self.db.as_ref().unwrap().url
     }
@@ -322,6 +343,20 @@ impl Nova {
     pub async fn click_pick(&self, thread: &str, card: i64, author: &str, office: &str) -> (u16, Value) {
         let body = json!({"thread_id": thread, "message_id": card, "author": author, "action": "pick", "office": office, "client_id": uuid::Uuid::new_v4().to_string()});
         self.post_json("/api/console/actions", &body).await
+    }
+
+    /// Presses a card's button (`approve`, `reject`) in the console, as `user`.
+    pub async fn click(&self, thread: &str, card: i64, user: &str, action: &str) -> (u16, Value) {
+        let body = json!({"thread_id": thread, "message_id": card, "author": user, "action": action, "client_id": uuid::Uuid::new_v4().to_string()});
+        self.post_json("/api/console/actions", &body).await
+    }
+
+    /// The thread's approval card, once it shows.
+    pub async fn approval_card(&mut self, thread: &str) -> MessageView {
+        self.eventually("an approval card", async |nova: &Nova| {
+            nova.messages(thread).await.into_iter().find(|m| matches!(m.card, Some(Card::Approval { .. })))
+        })
+        .await
     }
 
     pub async fn messages(&self, thread: &str) -> Vec<MessageView> {

@@ -5,6 +5,7 @@ mod ask_sets;
 mod asks;
 mod browser;
 mod discord;
+mod fleet;
 mod gce;
 mod harness;
 mod routing_sets;

@@ -587,3 +587,24 @@ async fn people_ask_about_and_steer_the_fleet_in_their_own_words() {
     assert_eq!(requests, 6, "every plain-language request is in the audit trail");
     nova.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_office_asked_for_in_slack_comes_once_a_colleague_approves_it() {
+    let slack = FakeSlack::start(CHANNELS).await.unwrap();
+    let nova = Nova::start_on_slack(&slack, false, |_| {}).await;
+    let ask = "<@UNOVA> set up an office called scribe for release notes under the writer";
+    let (ts, _) = slack.user_says("C_RANDOM", "U_ALICE", ask).await;
+    let card = until(&nova, &slack, "the change's approval card", async |_, slack| {
+        slack.thread("C_RANDOM", &ts).into_iter().find(|m| m.buttons().iter().any(|(label, _, _)| label == "Approve"))
+    })
+    .await;
+    assert!(card.text.starts_with("*U_ALICE* asks for approval to *create the office scribe"), "{}", card.text);
+    assert!(nova.engine().config().office("scribe").is_none(), "nothing changes before the approval");
+
+    assert_eq!(slack.click("U_BOB", &card, "Approve").await, 200);
+    let done = nova_said(&nova, &slack, "C_RANDOM", &ts, 2).await;
+    assert!(done.starts_with("Done: create the office scribe"), "{done}");
+    let (ts, _) = slack.user_says("C_RANDOM", "U_ALICE", "<@UNOVA> what is scribe doing?").await;
+    assert_eq!(nova_said(&nova, &slack, "C_RANDOM", &ts, 1).await, "*scribe* is asleep, with nothing running.");
+    nova.finish().await;
+}

@@ -524,7 +524,7 @@ async fn a_snapshot_that_fails_never_brings_back_an_older_workspace() {
 }
 
 /// Nova's answers in a thread, once it has given `count`.
-async fn nova_answers(nova: &mut Nova, thread: &str, count: usize) -> Vec<String> {
+pub(crate) async fn nova_answers(nova: &mut Nova, thread: &str, count: usize) -> Vec<String> {
     nova.eventually(&format!("{count} answer(s) from Nova"), async |nova: &Nova| {
         let said: Vec<String> =
             nova.messages(thread).await.into_iter().filter(|m| m.from_nova).map(|m| m.body).collect();
@@ -581,7 +581,7 @@ async fn in_the_console_people_ask_what_offices_cost_and_stop_an_office_by_name(
 }
 
 /// How many times the audit trail has `action`.
-async fn audited(nova: &Nova, action: &str) -> usize {
+pub(crate) async fn audited(nova: &Nova, action: &str) -> usize {
     let trail = nova.engine().store().audit_trail(&Default::default()).await.unwrap();
     trail.iter().filter(|row| row.action == action).count()
 }
@@ -664,7 +664,7 @@ async fn a_schedule_made_in_plain_words_runs_on_its_days_never_stacks_and_pauses
 }
 
 /// A workspace file with these offices (each `(name, channel)` answers "<name> did it").
-fn workspace_file(offices: &[(&str, &str)], extra: &str) -> String {
+pub(crate) fn workspace_file(offices: &[(&str, &str)], extra: &str) -> String {
     let mut toml = String::from(
         "[workspace]\nname = \"acme\"\n\n[store]\ndata_dir = \"{data_dir}\"\n\n\
          [[repos]]\nname = \"api\"\ndescription = \"The API\"\n",

@@ -228,9 +228,22 @@ impl Action {
         }
     }
 
-    /// Whether the action changes the fleet for good, and so waits for an approval.
-    pub fn is_consequential(&self) -> bool {
+    /// Whether the action changes the fleet's config (see [`crate::config::edit`]).
+    pub fn changes_config(&self) -> bool {
         matches!(self, Self::CreateOffice(_) | Self::UpdateOffice { .. } | Self::RetireOffice { .. } | Self::AddRepo(_))
+    }
+
+    /// Whether a person must approve the change first: a new office, repo or access to
+    /// a repo, a retirement, a budget or a tier (what costs money or reach). A role,
+    /// channels, a boss or an idle timeout only takes the permission to change the fleet.
+    pub fn needs_approval(&self) -> bool {
+        match self {
+            Self::CreateOffice(_) | Self::RetireOffice { .. } | Self::AddRepo(_) => true,
+            Self::UpdateOffice { changes, .. } => {
+                changes.tier.is_some() || changes.budget_usd.is_some() || changes.repos.is_some()
+            }
+            _ => false,
+        }
     }
 }
 

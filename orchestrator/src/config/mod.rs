@@ -522,6 +522,9 @@ pub struct Config {
     pub credentials: CredentialPolicy,
     pub approvals: Vec<ApprovalPolicy>,
     pub upstreams: Vec<provisioner::protocol::Upstream>,
+    /// The text it was read from: nova.toml, with the fleet changes made while Nova runs
+    /// written in (see [`edit`]).
+    pub source: std::sync::Arc<str>,
 }
 
 impl Config {
@@ -902,6 +905,7 @@ impl Validator<'_> {
             credentials: raw.credentials,
             approvals,
             upstreams,
+            source: self.text.into(),
         })
     }
 
@@ -931,5 +935,6 @@ fn normalize_channels(channels: &[String]) -> Vec<String> {
     channels.iter().map(|c| c.trim().trim_start_matches('#').to_lowercase()).collect()
 }
 
+pub mod edit;
 #[cfg(test)]
 mod tests;

@@ -178,7 +178,13 @@ impl Engine {
             Ok(office) => office,
             Err(error) => return Ok(Err(AskRefusal::BadKey(error))),
         };
-        Ok(self.store.approval(id).await?.filter(|a| a.office == office.name).ok_or(AskRefusal::NotFound))
+        // A fleet change filed under this office is people's business, not the office's.
+        Ok(self
+            .store
+            .approval(id)
+            .await?
+            .filter(|a| a.office == office.name && a.kind != super::FLEET_CHANGE)
+            .ok_or(AskRefusal::NotFound))
     }
 
     /// A person approves or rejects. The permission check comes first; the decision is
@@ -205,6 +211,9 @@ impl Engine {
         let details = serde_json::json!({"approval": id, "state": state, "action": decided.action});
         self.record(user, &decided.office, Some(&decided.run_id), "approval_decided", details).await;
         self.refresh_approval_card(&decided).await?;
+        if decided.kind == super::FLEET_CHANGE {
+            self.fleet_change_decided(&decided).await?;
+        }
         Ok(Ok(decided))
     }
 
@@ -253,7 +262,7 @@ impl Engine {
         Ok(())
     }
 
-    async fn refresh_approval_card(&self, approval: &approvals::Model) -> anyhow::Result<()> {
+    pub(super) async fn refresh_approval_card(&self, approval: &approvals::Model) -> anyhow::Result<()> {
         if let Some(message_id) = approval.message_id {
             let card = approval_card(approval);
             let edited = self.store.edit_message(message_id, &card.fallback_text(), Some(&card.to_json())).await?;
@@ -478,10 +487,11 @@ impl Engine {
     }
 }
 
-fn approval_card(approval: &approvals::Model) -> Card {
+pub(super) fn approval_card(approval: &approvals::Model) -> Card {
     Card::Approval {
         id: approval.id.clone(),
-        office: approval.office.clone(),
+        // The card names who asks: the office, or the person asking for a fleet change.
+        office: if approval.kind == super::FLEET_CHANGE { approval.requester.clone() } else { approval.office.clone() },
         kind: approval.kind.clone(),
         action: approval.action.clone(),
         details: approval.details.clone(),

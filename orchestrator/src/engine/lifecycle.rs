@@ -23,6 +23,10 @@ impl Engine {
                 if let Err(error) = crate::metrics::refresh(&self.store).await {
                     tracing::warn!("cannot refresh the gauges: {error:#}");
                 }
+                // Fleet changes approved on another replica.
+                if let Err(error) = self.refresh_fleet().await {
+                    tracing::warn!("cannot take the fleet changes in force: {error:#}");
+                }
                 last_gauges = Some(Instant::now());
             }
             let _ = tokio::time::timeout(TICK, self.work.notified()).await;
@@ -108,7 +112,7 @@ impl Engine {
     pub(super) async fn drive_office(self: &Arc<Self>, office: offices::Model) -> anyhow::Result<()> {
         let fleet = self.config();
         let Some(config) = fleet.office(&office.name) else {
-            return Ok(());
+            return self.wind_down(&office).await;
         };
         let now = now_ms();
         let lease_expired = office.lease_until.is_none_or(|until| until < now);
@@ -164,6 +168,24 @@ impl Engine {
                     self.store.requeue_dispatched(&office.name).await?;
                 }
             }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// An office taken out of the fleet (retired, or gone from nova.toml) gets no new
+    /// work; once the runs it has going end, it sleeps (workspace snapshotted, machine
+    /// stopped) rather than wait out an idle timeout it no longer has.
+    async fn wind_down(self: &Arc<Self>, office: &offices::Model) -> anyhow::Result<()> {
+        let mine = office.lease_owner.as_deref() == Some(self.replica.as_str());
+        if !mine || self.store.count_prompts(&office.name, &[PromptState::Dispatched]).await? > 0 {
+            return Ok(());
+        }
+        match office.state {
+            OfficeState::Ready => {
+                self.set_state(office, OfficeChange::new(Transition::GoIdle)).await?;
+            }
+            OfficeState::Idle => self.begin_sleep(office).await?,
             _ => {}
         }
         Ok(())

@@ -29,6 +29,7 @@ use tokio::task::JoinSet;
 
 mod asks;
 pub mod compute;
+mod fleet_changes;
 mod inbound;
 mod lifecycle;
 pub mod people;
@@ -42,8 +43,9 @@ mod views;
 use crate::service_key::{KeyError, ServiceKey};
 
 pub use asks::{ApprovalAsk, AskRefusal, CredentialAsk, ProvideRefusal, VaultEntry};
+pub use fleet_changes::FLEET_CHANGE;
 pub use prewarm::{Prewarm, WarmSignal};
-pub use reload::FleetChanges;
+pub use reload::{FleetChanges, live_fleet};
 pub use runs::EventRefusal;
 pub use runs::{HandoffAsk, MAX_HANDOFFS_PER_RUN, StopRefusal, may_stop, session_name};
 pub use views::{MessageView, OfficeView, ThreadView, Update};
@@ -187,10 +189,15 @@ struct Attached {
     token: String,
 }
 
-/// The config and what is built from it, swapped whole when nova.toml changes (see
-/// [`Engine::reload`]): a step reads one consistent fleet from start to end.
+/// The config and what is built from it, swapped whole when nova.toml changes or a
+/// fleet change comes into force (see [`Engine::reload`]): a step reads one consistent
+/// fleet from start to end.
 struct Live {
     config: Arc<Config>,
+    /// nova.toml's text, which the fleet changes are written over.
+    base: Arc<str>,
+    /// The fleet changes written in, by id.
+    in_force: Vec<i64>,
     router: Router,
     /// Reads plain language about the fleet.
     reader: crate::ask::Reader,
@@ -201,7 +208,7 @@ struct Live {
 }
 
 impl Live {
-    fn new(config: Arc<Config>) -> Self {
+    fn new(config: Arc<Config>, base: Arc<str>, in_force: Vec<i64>) -> Self {
         let settings = config.model_settings(|key| std::env::var(key).ok().filter(|v| !v.is_empty()));
         Self {
             router: Router::new(&config),
@@ -209,12 +216,17 @@ impl Live {
             model: settings.clone().map(|settings| crate::router::model::ModelRouter::new(&config, settings)),
             ask_model: settings.map(|settings| crate::ask::model::ModelReader::new(&config, settings)),
             config,
+            base,
+            in_force,
         }
     }
 }
 
 pub struct Engine {
     live: StdRwLock<Arc<Live>>,
+    /// Held while a new fleet is built and swapped in, so a reload and a fleet change
+    /// coming into force at once cannot undo each other.
+    fleet_swap: tokio::sync::Mutex<()>,
     store: Store,
     templates: Templates,
     vault: crate::vault::Vault,
@@ -246,7 +258,11 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub async fn new(config: Arc<Config>, store: Store, options: EngineOptions) -> anyhow::Result<Arc<Self>> {
+    /// Starts on `file` (nova.toml as read) with the fleet changes in force written in.
+    pub async fn new(file: Arc<Config>, store: Store, options: EngineOptions) -> anyhow::Result<Arc<Self>> {
+        let base = Arc::clone(&file.source);
+        let (config, in_force) = reload::live_fleet(&store, &file).await?;
+        let config = Arc::new(config);
         let data_dir = config.store.data_dir.clone();
         store::ensure_private_dir(&data_dir)?;
         let replica = replica_id(&data_dir)?;
@@ -256,7 +272,8 @@ impl Engine {
             compute::Compute::for_config(&config, &store, &vault, &replica, options.office_program, options.gce)?;
         let (updates, _) = broadcast::channel(1024);
         Ok(Arc::new(Self {
-            live: StdRwLock::new(Arc::new(Live::new(config))),
+            live: StdRwLock::new(Arc::new(Live::new(config, base, in_force))),
+            fleet_swap: tokio::sync::Mutex::new(()),
             templates: Templates::default(),
             vault,
             store,

@@ -3,6 +3,10 @@
 //! (offices, repos, channels, roles, people, approvals, router) is swapped whole
 //! between two steps. What Nova was started on (the store, the server, the
 //! provisioner) takes a restart, and a file that changes it is refused, saying so.
+//!
+//! The file is the bootstrap: the fleet changes made while Nova runs (chat, console,
+//! `/api`; see [`crate::config::edit`]) are written over it each time, so an edit of
+//! the file keeps them, and an approval on any replica reaches every replica.
 
 use serde::Serialize;
 
@@ -62,26 +66,77 @@ fn needs_restart(old: &Config, new: &Config) -> Option<&'static str> {
     }
 }
 
+/// The live fleet over `base` (nova.toml as read): the fleet changes in force written
+/// in, in order, and their ids. A change the file no longer takes is left out, logged.
+pub async fn live_fleet(store: &Store, base: &Config) -> anyhow::Result<(Config, Vec<i64>)> {
+    let mut changes = Vec::new();
+    for row in store.fleet_changes_in_force().await? {
+        match serde_json::from_str::<crate::ask::Action>(&row.change) {
+            Ok(action) => changes.push((row.id, action)),
+            Err(error) => tracing::error!(change = row.id, "a stored fleet change is not an action: {error}"),
+        }
+    }
+    if changes.is_empty() {
+        return Ok((base.clone(), Vec::new()));
+    }
+    let (config, skipped) = crate::config::edit::apply_all(&base.source, "nova.toml", &changes)?;
+    for skipped in &skipped {
+        tracing::warn!(change = skipped.id, "a fleet change made while Nova ran is left out: {}", skipped.reason);
+    }
+    let in_force = changes.iter().map(|(id, _)| *id).filter(|id| !skipped.iter().any(|s| s.id == *id)).collect();
+    Ok((config, in_force))
+}
+
 impl Engine {
-    /// Takes a new config (already validated): `Err` says why it was refused. Offices
-    /// removed from the file are no longer routed to; work they have going finishes.
-    pub async fn reload(&self, config: Config) -> anyhow::Result<Result<FleetChanges, String>> {
-        let old = self.config();
-        if let Some(part) = needs_restart(&old, &config) {
+    /// Takes a new nova.toml (already validated): `Err` says why it was refused.
+    /// Offices removed from the fleet are no longer routed to; work they have going
+    /// finishes.
+    pub async fn reload(&self, file: Config) -> anyhow::Result<Result<FleetChanges, String>> {
+        let _swapping = self.fleet_swap.lock().await;
+        if let Some(part) = needs_restart(&self.config(), &file) {
             let refusal = format!("{part} changed, which takes a restart; the running fleet keeps its config");
             self.record_global("nova", "config_refused", serde_json::json!({"error": refusal})).await;
             return Ok(Err(refusal));
         }
-        let changes = FleetChanges::between(&old, &config);
+        let base = Arc::clone(&file.source);
+        let (config, in_force) = live_fleet(&self.store, &file).await?;
+        let changes = self.swap_fleet(config, base, in_force).await?;
+        self.record_global("nova", "config_reloaded", serde_json::to_value(&changes)?).await;
+        Ok(Ok(changes))
+    }
+
+    /// Takes the fleet changes that came into force since the fleet was last built (an
+    /// approval here or on another replica); `None` when there are none.
+    pub(super) async fn refresh_fleet(&self) -> anyhow::Result<Option<FleetChanges>> {
+        let _swapping = self.fleet_swap.lock().await;
+        let live = self.live();
+        let in_force: Vec<i64> = self.store.fleet_changes_in_force().await?.iter().map(|c| c.id).collect();
+        if in_force == live.in_force {
+            return Ok(None);
+        }
+        let file = Config::parse(&live.base, "nova.toml")?;
+        let (config, in_force) = live_fleet(&self.store, &file).await?;
+        Ok(Some(self.swap_fleet(config, Arc::clone(&live.base), in_force).await?))
+    }
+
+    /// Makes `config` the running fleet between two steps.
+    async fn swap_fleet(&self, config: Config, base: Arc<str>, in_force: Vec<i64>) -> anyhow::Result<FleetChanges> {
+        let changes = FleetChanges::between(&self.config(), &config);
+        // Names first: an iterator of closures held across the await would not be `Send`.
         let names: Vec<String> = config.offices.iter().map(|o| o.name.clone()).collect();
         self.store.ensure_offices(names.iter().map(String::as_str)).await?;
-        *self.live.write().expect("live fleet lock") = Arc::new(Live::new(Arc::new(config)));
-        self.record_global("nova", "config_reloaded", serde_json::to_value(&changes)?).await;
+        *self.live.write().expect("live fleet lock") = Arc::new(Live::new(Arc::new(config), base, in_force));
         for office in changes.offices_added.iter().chain(&changes.offices_changed) {
             self.publish_office(office).await;
         }
         self.work.notify_one();
-        Ok(Ok(changes))
+        Ok(changes)
+    }
+
+    /// The live fleet as a config file: nova.toml with the changes made while Nova
+    /// runs written in (what `nova export` prints).
+    pub fn export(&self) -> String {
+        self.config().source.to_string()
     }
 
     /// A changed nova.toml that does not validate: recorded, nothing else changes.

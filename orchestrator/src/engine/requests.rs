@@ -57,8 +57,7 @@ impl Engine {
     }
 
     /// The answer to a request that only reads (status, approvals, spend, history,
-    /// help), or the reason a change cannot be made from chat; `None` for a request
-    /// that acts, carried out once the message is recorded (see [`Engine::carry_out`]).
+    /// help); `None` for a request that acts, carried out once the message is recorded (see [`Engine::carry_out`]).
     /// Computed while the message is planned, so the answer is written with it: a crash
     /// cannot lose it.
     pub(super) async fn answer(&self, action: &Action) -> anyhow::Result<Option<String>> {
@@ -73,8 +72,8 @@ impl Engine {
             Action::CreateOffice(_)
             | Action::UpdateOffice { .. }
             | Action::RetireOffice { .. }
-            | Action::AddRepo(_) => texts::fleet_change_not_from_chat(action),
-            Action::Wake { .. }
+            | Action::AddRepo(_)
+            | Action::Wake { .. }
             | Action::Sleep { .. }
             | Action::Stop { .. }
             | Action::Handoff { .. }
@@ -84,7 +83,8 @@ impl Engine {
     }
 
     /// Carries out a request that acts (wake, sleep, stop an office's runs, change a
-    /// schedule), by the asker's permission, and says what happened in its thread.
+    /// schedule, change the fleet), by the asker's permission, and says what happened
+    /// in its thread.
     pub(super) async fn carry_out(self: &Arc<Self>, request: FleetRequest) -> anyhow::Result<()> {
         let FleetRequest { thread_id, author, action } = request;
         let answer = match action {
@@ -98,6 +98,10 @@ impl Engine {
             Action::ChangeSchedule { id, office, change } => {
                 self.change_schedule(&author, id, office.as_deref(), change).await?
             }
+            change if change.changes_config() => match self.request_fleet_change(&thread_id, &author, change).await? {
+                Some(answer) => answer,
+                None => return Ok(()),
+            },
             other => bail!("not a request that acts on an office: {other:?}"),
         };
         self.post(&thread_id, "text", &answer, None, None).await

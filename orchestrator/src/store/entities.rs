@@ -435,3 +435,28 @@ pub mod schedules {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod fleet_changes {
+    use sea_orm::entity::prelude::*;
+
+    /// A change to the fleet made while Nova runs, written over nova.toml in order
+    /// (see [`crate::config::edit`]); in force at once, or once its approval is approved.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "fleet_changes")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        /// The action, as the orchestration contract writes it (`{"action", "args"}`).
+        #[sea_orm(column_type = "Text")]
+        pub change: String,
+        pub asked_by: String,
+        pub thread_id: Option<String>,
+        pub approval_id: Option<String>,
+        pub created_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

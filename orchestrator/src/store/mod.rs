@@ -4,6 +4,7 @@
 
 mod asks;
 pub mod entities;
+mod fleet;
 mod gate;
 mod mirror;
 mod pools;
@@ -34,8 +35,8 @@ use sea_orm::{
 };
 
 pub use entities::{
-    approvals, audit, console_tokens, credential_requests, inbound, leases, messages, offices, outbox, prompts,
-    route_picks, schedules, secrets, surface_posts, threads, warm_vms,
+    approvals, audit, console_tokens, credential_requests, fleet_changes, inbound, leases, messages, offices, outbox,
+    prompts, route_picks, schedules, secrets, surface_posts, threads, warm_vms,
 };
 pub use recurring::NewSchedule;
 

@@ -1,0 +1,130 @@
+//! Changing the fleet in plain words: the asker's permission first, an approval for
+//! what costs money or reach, the change written over nova.toml and validated like it,
+//! kept across a restart and an edit of the file, and written out by `nova export`.
+
+use std::time::Duration;
+
+use orchestrator::config::Config;
+
+use crate::harness::Nova;
+use crate::stories::{audited, nova_answers, workspace_file};
+
+const OPERATORS: &str = "\n[roles]\noperator = [\"alice\", \"bob\"]\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_office_asked_for_in_chat_waits_for_approval_then_takes_work_and_outlives_a_restart() {
+    let mut nova = Nova::start_from_file(&workspace_file(&[("writer", "docs")], OPERATORS)).await;
+    let ask = "set up an office called scribe for release notes under the writer";
+
+    // Only an operator may change the fleet.
+    let refused = nova.say("general", "carol", ask).await;
+    assert_eq!(
+        nova_answers(&mut nova, &refused, 1).await[0],
+        "Nothing changed: Only people with the `operator` role may change the fleet."
+    );
+
+    // A new office waits for someone else's approval; nothing changes before it.
+    let thread = nova.say("general", "alice", ask).await;
+    let card = nova.approval_card(&thread).await;
+    insta::assert_snapshot!(card.body.split("Expires at").next().unwrap(), @r"
+    **alice** asks for approval to **create the office scribe: “release notes”; reporting to writer** (fleet_change, risk: medium).
+    Who may decide: alice, bob.
+    ");
+    assert!(nova.engine().config().office("scribe").is_none());
+    let (status, refusal) = nova.click(&thread, card.id, "alice", "approve").await;
+    assert_eq!(
+        (status, refusal["error"].as_str().unwrap()),
+        (403, "alice asked for this work, so someone else has to approve it")
+    );
+    let (status, _) = nova.click(&thread, card.id, "bob", "approve").await;
+    assert_eq!(status, 200);
+    let answers = nova_answers(&mut nova, &thread, 2).await;
+    assert_eq!(
+        answers[1],
+        "Done: create the office scribe: “release notes”; reporting to writer. `nova export` writes the live fleet out as a config file."
+    );
+
+    // The new office takes work at once, working the way the office it reports to does.
+    let work = nova.say("docs", "dave", "@scribe draft the notes for 1.2").await;
+    assert!(nova.results(&work, 1).await.last().unwrap().body.contains("writer did it"));
+    assert_eq!(nova.prompts(&work).await[0].office, "scribe");
+
+    // An idle timeout costs nothing new: it needs no approval.
+    let keep_up = nova.say("general", "alice", "keep the scribe up for an hour when it goes idle").await;
+    assert_eq!(
+        nova_answers(&mut nova, &keep_up, 1).await[0],
+        "Done: change the office scribe: idle timeout 1h. `nova export` writes the live fleet out as a config file."
+    );
+    assert_eq!(nova.engine().config().office("scribe").unwrap().idle_timeout, Duration::from_secs(3600));
+
+    // Who asked and who approved, under the change's own id.
+    let trail = nova.engine().store().audit_trail(&Default::default()).await.unwrap();
+    let changed: Vec<(&str, Option<&str>)> =
+        trail.iter().filter(|r| r.action == "fleet_changed").map(|r| (r.actor.as_str(), r.office.as_deref())).collect();
+    assert_eq!(changed, [("bob", Some("scribe")), ("alice", Some("scribe"))]);
+    assert_eq!(audited(&nova, "fleet_change_requested").await, 1);
+
+    // `nova export` prints the live fleet: the file, with the changes written in.
+    let exported = export(&nova);
+    assert!(exported.starts_with("[workspace]\nname = \"acme\""), "{exported}");
+    let config = Config::parse(&exported, "export").unwrap();
+    assert_eq!(config.office("scribe").unwrap().reports_to.as_deref(), Some("writer"));
+    assert_eq!(config.office("scribe").unwrap().idle_timeout, Duration::from_secs(3600));
+
+    // The changes outlive a restart, and an edit of the file (here, a new office).
+    nova.restart(|_| {}).await;
+    assert!(nova.engine().config().office("scribe").is_some());
+    nova.rewrite_config(&workspace_file(&[("writer", "docs"), ("helpdesk", "support")], OPERATORS));
+    nova.eventually("the edited file taken", async |nova: &Nova| nova.engine().config().office("helpdesk").map(|_| ()))
+        .await;
+    assert!(
+        nova.engine().config().office("scribe").is_some(),
+        "the file's edit keeps the chat's changes: {}",
+        crate::harness::logs()
+    );
+    nova.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retired_office_gets_no_more_work_and_goes_to_sleep() {
+    let mut nova =
+        Nova::start_from_file(&workspace_file(&[("writer", "docs"), ("helpdesk", "support")], OPERATORS)).await;
+    let work = nova.say("support", "dave", "the printer queue is stuck").await;
+    assert!(nova.results(&work, 1).await.last().unwrap().body.contains("helpdesk did it"));
+    nova.office_reaches("helpdesk", "idle").await;
+
+    // A change the fleet would not take is refused before anyone is asked.
+    let thread = nova.say("general", "alice", "set up an office called writer for more docs").await;
+    assert_eq!(
+        nova_answers(&mut nova, &thread, 1).await[0],
+        "Nothing changed: I cannot create the office writer: “more docs”, because there is already an office named `writer`."
+    );
+
+    let thread = nova.say("general", "alice", "retire helpdesk").await;
+    let card = nova.approval_card(&thread).await;
+    let (status, _) = nova.click(&thread, card.id, "bob", "reject").await;
+    assert_eq!(status, 200);
+    assert!(nova.engine().config().office("helpdesk").is_some(), "rejected: nothing changes");
+
+    let thread = nova.say("general", "alice", "retire helpdesk").await;
+    let card = nova.approval_card(&thread).await;
+    nova.click(&thread, card.id, "bob", "approve").await;
+    assert!(nova_answers(&mut nova, &thread, 2).await[1].starts_with("Done: retire the office helpdesk"));
+    assert!(nova.engine().config().office("helpdesk").is_none());
+    // Its machine is not left running: it sleeps (workspace kept) at once.
+    nova.office_reaches("helpdesk", "asleep").await;
+    assert!(!export(&nova).contains("helpdesk"));
+    nova.finish().await;
+}
+
+/// What `nova export` prints for this Nova's file and database.
+fn export(nova: &Nova) -> String {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_nova"))
+        .args(["export", "--config"])
+        .arg(nova.config_file().unwrap())
+        .env("NOVA_DATABASE_URL", nova.database_url())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap()
+}
