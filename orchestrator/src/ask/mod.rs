@@ -324,7 +324,7 @@ const VAGUE: &str = "\
     somebodi nobodi whatev lmk idk guy team folk quick real asap sort matter happen deal said mention \
     befor earlier todo task job request ask hey hi hello thank thx ty yeah yep nope yo sup ok okay k hm \
     uh um huh wow oop sorri pleas tomorrow morn tonight anyth everyth one two anyon everyon know get \
-    going goe went gone tri figur out finish start continu proceed";
+    going goe went gone tri figur out finish start continu proceed news cheer";
 
 /// Short replies that accept what was just offered.
 const AGREEMENT: &str = "\
@@ -765,6 +765,7 @@ impl Reader {
                 "audit|history|log|logs|activity|timeline|record|records ?trail of|for * OFFICE",
                 "everything|all|anything OFFICE did|has|have|changed|touched|ran",
                 "who asked|requested|started|triggered|approved|ran|deployed|stopped|woke",
+                "who touched|used|changed|messaged|pinged|called|poked|talked|spoke|worked ?to|with|on OFFICE",
             ],
             &slots,
         );

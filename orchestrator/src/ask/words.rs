@@ -41,7 +41,13 @@ impl Words {
         for piece in normalized.split_whitespace() {
             let index = words.pieces.len();
             words.pieces.push(piece.to_owned());
-            let lower = piece.to_lowercase();
+            // Markdown emphasis ("**docs** has been idle", as Nova writes), but not cron's
+            // stars ("*/15"), which stand with no letter.
+            let lower = if piece.chars().any(char::is_alphabetic) {
+                piece.replace(['*', '~'], "").to_lowercase()
+            } else {
+                piece.to_lowercase()
+            };
             for part in lower.split_inclusive(|c: char| ",;!?()[]{}\"<>`|".contains(c)) {
                 let ends = part.ends_with(|c: char| ",;!?()".contains(c))
                     || (part.ends_with(['.', ':']) && !part.starts_with("http"));
@@ -227,6 +233,12 @@ mod tests {
             ]
         );
         assert_eq!(words.original(|i| i >= 10), "at 08:30 for fax-gateway.");
+    }
+
+    #[test]
+    fn markdown_emphasis_goes_but_cron_stars_stay() {
+        assert_eq!(Words::new("**docs** has been ~~idle~~.").lower, ["docs", "has", "been", "idle"]);
+        assert_eq!(Words::new("every */15 * * * 1-5").lower, ["every", "*/15", "*", "*", "*", "1-5"]);
     }
 
     #[test]
