@@ -419,6 +419,16 @@ pub fn approval_consequence(asker: &str, kind: &str, action: &str) -> String {
     }
 }
 
+/// Why a prompt waits: its office has spent its budget.
+pub fn over_budget(office: &str, spent: f64, budget: f64) -> String {
+    format!(
+        "This waits: **{office}** has spent ${spent:.2} of its ${budget:.2} budget in the last 30 days, so it starts \
+         nothing more until its budget is raised (an operator can say “give {office} a budget of ${} a month”, \
+         which someone then approves). Then this runs.",
+        (budget * 2.0).ceil()
+    )
+}
+
 /// A fleet change that cannot be made as asked.
 pub fn fleet_change_refused(what: &str, reason: &str) -> String {
     format!("Nothing changed: I cannot {what}, because {reason}.")
@@ -695,6 +705,11 @@ mod tests {
             decided_by: (state != "pending" && state != "expired").then(|| "carol".into()),
             decided_at: Some(1_763_760_600_000),
         }
+    }
+
+    #[test]
+    fn over_budget_text() {
+        insta::assert_snapshot!(over_budget("maker", 1.5, 1.0), @"This waits: **maker** has spent $1.50 of its $1.00 budget in the last 30 days, so it starts nothing more until its budget is raised (an operator can say “give maker a budget of $2 a month”, which someone then approves). Then this runs.");
     }
 
     #[test]

@@ -128,3 +128,41 @@ fn export(nova: &Nova) -> String {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout).unwrap()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_office_over_budget_is_not_woken_until_a_raise_is_approved() {
+    let file = workspace_file(&[("writer", "docs")], OPERATORS)
+        .replace("role = \"Does writer work\"", "role = \"Does writer work\"\nbudget = 1.0");
+    let mut nova = Nova::start_from_file(&file).await;
+    // What the writer's runs reported their models cost.
+    let details = serde_json::json!({"model": "m", "input_tokens": 9000, "output_tokens": 900, "cost_usd": 1.5});
+    let usage = orchestrator::store::AuditEntry {
+        actor: "writer".into(),
+        office: Some("writer".into()),
+        run_id: None,
+        action: "usage",
+        details,
+    };
+    nova.engine().store().audit(usage).await.unwrap();
+
+    // Spend stops before the wake: the prompt waits, and its thread says why and how on.
+    let work = nova.say("docs", "dave", "@writer draft the launch post").await;
+    let answers = nova_answers(&mut nova, &work, 2).await;
+    assert!(!answers[0].contains("waking"), "{}", answers[0]);
+    let told = &answers[1];
+    assert!(told.starts_with("This waits: **writer** has spent $1.50 of its $1.00 budget"), "{told}");
+    assert_eq!(nova.office("writer").await.state.as_str(), "asleep");
+    assert_eq!(audited(&nova, "budget_stop").await, 1);
+    assert_eq!(audited(&nova, "wake").await, 0);
+
+    // A raise is a fleet change: approved, the waiting prompt runs.
+    let raise = nova.say("general", "alice", "give the writer a budget of $50 a month").await;
+    let card = nova.approval_card(&raise).await;
+    nova.click(&raise, card.id, "bob", "approve").await;
+    assert!(
+        nova_answers(&mut nova, &raise, 2).await[1].starts_with("Done: change the office writer: budget $50 a month")
+    );
+    assert!(nova.results(&work, 1).await.last().unwrap().body.contains("writer did it"));
+    assert_eq!(audited(&nova, "budget_stop").await, 1, "each thread is told once");
+    nova.finish().await;
+}

@@ -298,8 +298,10 @@ impl Engine {
                             confidence: route.confidence,
                         });
                         if changed {
+                            // An office over budget is not woken: its thread is told why instead.
                             let asleep =
-                                self.store.office(office).await?.is_none_or(|o| o.state == OfficeState::Asleep);
+                                self.store.office(office).await?.is_none_or(|o| o.state == OfficeState::Asleep)
+                                    && self.over_budget(office).await?.is_none();
                             effects.replies.push(Reply {
                                 thread_id: row.thread_id.clone(),
                                 kind: "text",

@@ -121,6 +121,10 @@ impl Engine {
         let retry_due = now - office.state_changed_at > FAILED_RETRY.as_millis() as i64;
         match office.state {
             OfficeState::Asleep if held => {
+                // Spend is stopped before the wake, not after.
+                if self.held_by_budget(&office.name).await? {
+                    return Ok(());
+                }
                 // A prompt found its office asleep: no signal came early enough.
                 let name = office.name.clone();
                 let woken = self.try_wake(office).await?;

@@ -28,6 +28,7 @@ use tokio::sync::{Notify, broadcast};
 use tokio::task::JoinSet;
 
 mod asks;
+mod budgets;
 pub mod compute;
 mod fleet_changes;
 mod inbound;
@@ -252,6 +253,8 @@ pub struct Engine {
     /// Offices this replica woke for a prompt no signal announced, and that have heard
     /// none since: they idle out after `idle_timeout_without_signals`.
     unannounced: StdMutex<HashSet<String>>,
+    /// Runs whose thread was told their office is over budget (each is told once).
+    budget_told: StdMutex<HashSet<String>>,
     /// When this engine was made: recovery leaves alone what this process changed since
     /// (surfaces may wake an office before recovery runs).
     started_ms: i64,
@@ -291,6 +294,7 @@ impl Engine {
             tasks: tokio::sync::Mutex::new(JoinSet::new()),
             warm_signals: StdMutex::new(HashMap::new()),
             unannounced: StdMutex::new(HashSet::new()),
+            budget_told: StdMutex::new(HashSet::new()),
             started_ms: now_ms(),
         }))
     }

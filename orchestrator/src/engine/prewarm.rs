@@ -43,6 +43,8 @@ pub enum Prewarm {
     AtCapacity { office: String },
     /// Nothing in the channel points at one office clearly enough.
     NoLikelyOffice,
+    /// The office has spent its budget: it is not woken for what may come.
+    OverBudget { office: String },
 }
 
 impl Engine {
@@ -99,6 +101,7 @@ impl Engine {
             Prewarm::AlreadyAwake { .. } => "awake",
             Prewarm::AtCapacity { .. } => "at_capacity",
             Prewarm::RateLimited { .. } | Prewarm::NoLikelyOffice => "skipped",
+            Prewarm::OverBudget { .. } => "over_budget",
         };
         metrics::counter!("nova_prewarm_signals_total", "outcome" => label).increment(1);
         Ok(outcome)
@@ -112,6 +115,9 @@ impl Engine {
         until: i64,
     ) -> anyhow::Result<Prewarm> {
         let office = row.name.clone();
+        if self.over_budget(&office).await?.is_some() {
+            return Ok(Prewarm::OverBudget { office });
+        }
         let Some(generation) = self.try_wake(row).await? else {
             // Another signal or a real prompt won the wake: the office is on its way.
             return Ok(Prewarm::AlreadyAwake { office });

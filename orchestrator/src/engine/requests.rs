@@ -189,19 +189,14 @@ impl Engine {
 
     /// Model spend per office over the last `days`, from the usage rows of the audit
     /// trail: `office → (usd, runs, tokens)`.
-    async fn spend_by_office(
+    pub(super) async fn spend_by_office(
         &self,
         office: Option<&str>,
         days: i64,
     ) -> anyhow::Result<BTreeMap<String, (f64, u64, u64)>> {
-        let filter = store::AuditFilter {
-            office: office.map(str::to_owned),
-            since: Some(store::now_ms() - days * 86_400_000),
-            limit: Some(u64::MAX),
-            ..Default::default()
-        };
+        let since = store::now_ms() - days * 86_400_000;
         let mut by_office: BTreeMap<String, (f64, u64, u64)> = BTreeMap::new();
-        for row in self.store.audit_trail(&filter).await?.into_iter().filter(|r| r.action == "usage") {
+        for row in self.store.usage_since(office, since).await? {
             let details: serde_json::Value = serde_json::from_str(&row.details).unwrap_or_default();
             let entry = by_office.entry(row.office.unwrap_or_default()).or_default();
             entry.0 += details["cost_usd"].as_f64().unwrap_or(0.0);

@@ -72,7 +72,7 @@ impl Engine {
             return Ok(());
         }
         let held = self.store.oldest_prompts(&office.name, PromptState::Held, Some(room)).await?;
-        if held.is_empty() {
+        if held.is_empty() || self.held_by_budget(&office.name).await? {
             return Ok(());
         }
         let attached = {

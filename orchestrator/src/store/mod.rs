@@ -196,6 +196,17 @@ impl Store {
         Ok(query.limit(limit).all(&self.db).await?)
     }
 
+    /// The usage rows (what offices report their models cost) since `since`, of one office
+    /// or all: every one of them, however many, as spend adds them all up.
+    pub async fn usage_since(&self, office: Option<&str>, since: i64) -> anyhow::Result<Vec<audit::Model>> {
+        let mut query =
+            audit::Entity::find().filter(audit::Column::Action.eq("usage")).filter(audit::Column::At.gte(since));
+        if let Some(office) = office {
+            query = query.filter(audit::Column::Office.eq(office));
+        }
+        Ok(query.all(&self.db).await?)
+    }
+
     pub async fn thread(&self, id: &str) -> anyhow::Result<Option<threads::Model>> {
         Ok(threads::Entity::find_by_id(id.to_owned()).one(&self.db).await?)
     }
