@@ -33,6 +33,7 @@ pub fn routes(engine: Arc<Engine>) -> Router {
         .route("/api/channels/{channel}/threads", get(threads))
         .route("/api/console/messages", post(post_message))
         .route("/api/console/actions", post(post_action))
+        .route("/api/fleet", post(post_fleet_change))
         .route("/api/console/credentials", post(provide_credential))
         .route("/api/vault", get(vault).post(put_secret))
         .route("/api/vault/revoke", post(revoke_secret))
@@ -89,6 +90,40 @@ pub async fn post_message(
         author: person,
         dedupe_key: post.client_id,
         event: InboundEvent::Message { text: post.text, context: Vec::new() },
+    };
+    accept(&engine, incoming).await
+}
+
+/// A fleet change asked for without words: `{"channel", "change": {"action", "args"},
+/// "client_id"}`, the action as the orchestration contract writes it. It opens a thread
+/// in `channel` (default `general`) where its approval card and outcome show.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostFleetChange {
+    #[serde(default = "general")]
+    pub channel: String,
+    pub change: orchestrator::ask::Action,
+    pub client_id: String,
+}
+
+fn general() -> String {
+    "general".to_owned()
+}
+
+pub async fn post_fleet_change(
+    State(engine): State<Arc<Engine>>,
+    SignedIn(person): SignedIn,
+    body: Result<Json<PostFleetChange>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<Accepted>)> {
+    let Json(post) = body?;
+    check_client_id(&post.client_id)?;
+    let incoming = Incoming {
+        surface: "console".to_owned(),
+        channel: post.channel.trim().trim_start_matches('#').to_lowercase(),
+        thread: ThreadRef::New,
+        author: person,
+        dedupe_key: post.client_id,
+        event: InboundEvent::FleetChange { change: post.change },
     };
     accept(&engine, incoming).await
 }

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use orchestrator::config::Config;
+use serde_json::json;
 
 use crate::harness::Nova;
 use crate::stories::{audited, nova_answers, workspace_file};
@@ -164,5 +165,52 @@ async fn an_office_over_budget_is_not_woken_until_a_raise_is_approved() {
     );
     assert!(nova.results(&work, 1).await.last().unwrap().body.contains("writer did it"));
     assert_eq!(audited(&nova, "budget_stop").await, 1, "each thread is told once");
+    nova.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_asks_for_a_fleet_change_the_way_chat_does() {
+    let mut nova = Nova::start_from_file(&workspace_file(&[("writer", "docs")], OPERATORS)).await;
+    let client_id = || uuid::Uuid::new_v4().to_string();
+
+    // Not a change, or not one Nova knows: refused with the reason, nothing recorded.
+    let help = json!({"author": "alice", "change": {"action": "help", "args": {}}, "client_id": client_id()});
+    let (status, refusal) = nova.post_json("/api/fleet", &help).await;
+    assert_eq!(
+        (status, refusal["error"].as_str().unwrap()),
+        (400, "`help` is not a fleet change: use create_office, update_office, retire_office or add_repo")
+    );
+    let unknown = json!({"author": "alice", "change": {"action": "buy_gpus", "args": {}}, "client_id": client_id()});
+    assert_eq!(nova.post_json("/api/fleet", &unknown).await.0, 400);
+    assert_eq!(audited(&nova, "request").await, 0);
+
+    // A new repo: recorded like a message (its thread shows what was asked), then the
+    // same permission check and approval card as in chat.
+    let add = json!({
+        "author": "alice",
+        "change": {"action": "add_repo", "args": {"name": "billing-jobs", "description": "Nightly billing batch jobs"}},
+        "client_id": client_id()
+    });
+    let (status, accepted) = nova.post_json("/api/fleet", &add).await;
+    assert_eq!(status, 202, "{accepted}");
+    let thread = accepted["thread_id"].as_str().unwrap().to_owned();
+    let card = nova.approval_card(&thread).await;
+    let asked = &nova.messages(&thread).await[0];
+    assert_eq!(
+        (asked.author.as_str(), asked.body.as_str()),
+        ("alice", "add the repo billing-jobs: “Nightly billing batch jobs”")
+    );
+    nova.click(&thread, card.id, "bob", "approve").await;
+    assert!(nova_answers(&mut nova, &thread, 2).await[1].starts_with("Done: add the repo billing-jobs"));
+    assert_eq!(nova.engine().config().repo("billing-jobs").unwrap().description, "Nightly billing batch jobs");
+
+    // Someone without the operator role is told so in the thread.
+    let retire = json!({"author": "carol", "change": {"action": "retire_office", "args": {"office": "writer"}}, "client_id": client_id()});
+    let (_, accepted) = nova.post_json("/api/fleet", &retire).await;
+    let thread = accepted["thread_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        nova_answers(&mut nova, &thread, 1).await[0],
+        "Nothing changed: Only people with the `operator` role may change the fleet."
+    );
     nova.finish().await;
 }

@@ -19,6 +19,8 @@ impl Engine {
         };
         let (kind, text, context) = match &incoming.event {
             InboundEvent::Message { text, context } => (InboundKind::Message, text.clone(), context.clone()),
+            // Shown in its thread as what the person asked for.
+            InboundEvent::FleetChange { change } => (InboundKind::Message, texts::fleet_change(change), Vec::new()),
             InboundEvent::Action { .. } | InboundEvent::Handoff { .. } | InboundEvent::Scheduled { .. } => {
                 (InboundKind::Action, String::new(), Vec::new())
             }
@@ -82,6 +84,11 @@ impl Engine {
                 }
                 if self.config().office(office).is_none() {
                     return Ok(Err(Refusal::UnknownOffice(office.clone())));
+                }
+            }
+            InboundEvent::FleetChange { change } => {
+                if !change.changes_config() {
+                    return Ok(Err(Refusal::NotAFleetChange(change.name())));
                 }
             }
             InboundEvent::Scheduled { schedule } => {
@@ -351,6 +358,17 @@ impl Engine {
                 }
             }
             InboundEvent::Scheduled { schedule } => self.plan_scheduled_run(row, schedule, &mut effects).await?,
+            InboundEvent::FleetChange { change } => {
+                let details = serde_json::json!({"thread": row.thread_id, "request": change, "read_by": "api"});
+                effects.audit.push(store::AuditEntry {
+                    actor: row.author.clone(),
+                    office: None,
+                    run_id: None,
+                    action: "request",
+                    details,
+                });
+                effects.fleet_request = Some(change);
+            }
             InboundEvent::Handoff { from_run, to, text, returning } => {
                 let body = if returning {
                     texts::handoff_returned(&row.author, &to)

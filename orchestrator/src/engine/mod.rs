@@ -109,6 +109,9 @@ pub enum InboundEvent {
     /// A schedule's tick: its prompt goes to its office, unless its last run is still going.
     /// The author is the person who made the schedule.
     Scheduled { schedule: i64 },
+    /// A fleet change asked for through `/api/fleet` rather than in words: it goes the
+    /// way a change read from chat goes (permission, validation, approval card).
+    FleetChange { change: crate::ask::Action },
     /// An office hands work to another (`to`), or (`returning`) a handed-over run's
     /// outcome goes back to the office that handed it. The author is the office.
     Handoff {
@@ -147,6 +150,8 @@ pub enum Refusal {
     AlreadyAnswered(String),
     #[error("unknown office `{0}`")]
     UnknownOffice(String),
+    #[error("`{0}` is not a fleet change: use create_office, update_office, retire_office or add_repo")]
+    NotAFleetChange(&'static str),
 }
 
 pub const MAX_MESSAGE_CHARS: usize = 40_000;
