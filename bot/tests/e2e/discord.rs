@@ -672,3 +672,43 @@ async fn an_office_asked_for_in_discord_comes_once_a_colleague_approves_it() {
     assert!(nova.engine().config().office("scribe").is_some());
     nova.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_discord_stop_in_a_thread_ends_its_run_and_a_schedule_fires_into_its_thread() {
+    let discord = FakeDiscord::start(CHANNELS).await.unwrap();
+    let nova = connected(&discord, |config| {
+        config.offices[0].runtime.as_mut().unwrap().command =
+            vec!["sh".into(), "-c".into(), crate::work::LONG_RUN.into()];
+    })
+    .await;
+    let ask = discord.say(ENG, ALICE, "rebuild the search index");
+    let session = session_of(ENG, &ask);
+    until(&nova, &discord, "maker working", async |nova, _| {
+        let prompts = nova.prompts(&session).await;
+        (prompts.first()?.state == orchestrator::store::PromptState::Dispatched).then_some(())
+    })
+    .await;
+    discord.say(&ask, ALICE, "stop");
+    until(&nova, &discord, "the stop shown in Discord", async |_, discord| {
+        discord.channel_messages(&ask).into_iter().find(|m| m.from_bot && m.content.contains("stopped **maker**"))
+    })
+    .await;
+    assert_eq!(nova.prompts(&session).await[0].state, orchestrator::store::PromptState::Stopped);
+
+    let made = discord.say(DATA, ALICE, "every weekday at 9 have the analyst post yesterday's signups");
+    let session = session_of(DATA, &made);
+    let answer = until(&nova, &discord, "the schedule made", async |nova, _| {
+        nova.messages(&session).await.into_iter().find(|m| m.from_nova).map(|m| m.body)
+    })
+    .await;
+    assert!(answer.starts_with("Scheduled #1: **analyst** will"), "{answer}");
+    let a_week_on = orchestrator::store::now_ms() + 7 * 86_400_000;
+    assert_eq!(nova.engine().run_due_schedules(a_week_on).await.unwrap(), 1);
+    let shown = mirrored(&nova, &discord, &session, 1).await;
+    assert!(
+        shown.iter().any(|m| m.content.starts_with("Schedule #1 (weekdays at 09:00 UTC): **analyst**")),
+        "{}",
+        transcript(&shown)
+    );
+    nova.finish().await;
+}

@@ -608,3 +608,40 @@ async fn an_office_asked_for_in_slack_comes_once_a_colleague_approves_it() {
     assert_eq!(nova_said(&nova, &slack, "C_RANDOM", &ts, 1).await, "*scribe* is asleep, with nothing running.");
     nova.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_slack_stop_in_a_thread_ends_its_run_and_a_schedule_fires_into_its_thread() {
+    let slack = FakeSlack::start(CHANNELS).await.unwrap();
+    let nova = Nova::start_on_slack(&slack, false, |config| {
+        config.offices[0].runtime.as_mut().unwrap().command =
+            vec!["sh".into(), "-c".into(), crate::work::LONG_RUN.into()];
+    })
+    .await;
+    let (ts, _) = slack.user_says("C_ENG", "U_ALICE", "rebuild the search index").await;
+    let thread = thread_id("C_ENG", &ts);
+    until(&nova, &slack, "maker working", async |nova, _| {
+        let prompts = nova.prompts(&thread).await;
+        (prompts.first()?.state == orchestrator::store::PromptState::Dispatched).then_some(())
+    })
+    .await;
+    slack.user_replies("C_ENG", &ts, "U_ALICE", "stop").await;
+    until(&nova, &slack, "the stop shown in Slack", async |_, slack| {
+        slack.thread("C_ENG", &ts).into_iter().find(|m| m.from_bot && m.text.contains("stopped *maker*"))
+    })
+    .await;
+    assert_eq!(nova.prompts(&thread).await[0].state, orchestrator::store::PromptState::Stopped);
+
+    let ask = "<@UNOVA> every weekday at 9 have the analyst post yesterday's signups";
+    let (ts, _) = slack.user_says("C_RANDOM", "U_ALICE", ask).await;
+    let made = nova_said(&nova, &slack, "C_RANDOM", &ts, 1).await;
+    assert!(made.starts_with("Scheduled #1: *analyst* will"), "{made}");
+    let a_week_on = orchestrator::store::now_ms() + 7 * 86_400_000;
+    assert_eq!(nova.engine().run_due_schedules(a_week_on).await.unwrap(), 1);
+    let shown = mirrored(&nova, &slack, &thread_id("C_RANDOM", &ts), 1).await;
+    assert!(
+        shown.iter().any(|m| m.text.starts_with("Schedule #1 (weekdays at 09:00 UTC): *analyst*")),
+        "{}",
+        transcript(&shown)
+    );
+    nova.finish().await;
+}
