@@ -67,6 +67,17 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Print model spend per office against its budget (what chat's "how much has maker
+    /// spent?" answers, and what budgets stop at).
+    Spend {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        office: Option<String>,
+        /// day, week or month (the last 1, 7 or 30 days).
+        #[arg(long, default_value = "month", value_parser = parse_period)]
+        period: orchestrator::ask::when::Period,
+    },
     /// Print the audit trail: who did what, to which office, in which run.
     Audit {
         #[arg(long)]
@@ -259,6 +270,16 @@ async fn config_and_store(config: Option<PathBuf>) -> anyhow::Result<(Config, or
     let url = orchestrator::store::database_url(config.store.database_url.as_deref(), &config.store.data_dir);
     let store = orchestrator::store::Store::connect(&url).await?;
     Ok((config, store))
+}
+
+fn parse_period(text: &str) -> Result<orchestrator::ask::when::Period, String> {
+    use orchestrator::ask::when::Period;
+    match text {
+        "day" => Ok(Period::Day),
+        "week" => Ok(Period::Week),
+        "month" => Ok(Period::Month),
+        other => Err(format!("`{other}` is not a period: use day, week or month")),
+    }
 }
 
 fn load_config(path: &std::path::Path) -> anyhow::Result<Config> {
@@ -484,6 +505,20 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let (file, store) = config_and_store(config).await?;
             let (live, _) = orchestrator::engine::live_fleet(&store, &file).await?;
             print!("{}", live.source);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Spend { config, office, period } => {
+            use orchestrator::ask::when::Period;
+            let (file, store) = config_and_store(config).await?;
+            let (live, _) = orchestrator::engine::live_fleet(&store, &file).await?;
+            let days = match period {
+                Period::Day => 1,
+                Period::Week => 7,
+                Period::Month => 30,
+            };
+            let by_office = store.spend_by_office(office.as_deref(), days).await?;
+            let budget = |name: &str| live.office(name).and_then(|o| o.budget_usd);
+            println!("{}", orchestrator::texts::spend(office.as_deref(), period, &by_office, budget).replace("**", ""));
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit { config, office, run, since } => {

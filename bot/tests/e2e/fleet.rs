@@ -120,8 +120,14 @@ async fn a_retired_office_gets_no_more_work_and_goes_to_sleep() {
 
 /// What `nova export` prints for this Nova's file and database.
 fn export(nova: &Nova) -> String {
+    nova_cli(nova, &["export"])
+}
+
+/// What a `nova` command prints for this Nova's file and database.
+fn nova_cli(nova: &Nova, command: &[&str]) -> String {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_nova"))
-        .args(["export", "--config"])
+        .args(command)
+        .arg("--config")
         .arg(nova.config_file().unwrap())
         .env("NOVA_DATABASE_URL", nova.database_url())
         .output()
@@ -145,6 +151,10 @@ async fn an_office_over_budget_is_not_woken_until_a_raise_is_approved() {
         details,
     };
     nova.engine().store().audit(usage).await.unwrap();
+
+    // `nova spend` reads the same figures.
+    let spend = nova_cli(&nova, &["spend"]);
+    assert!(spend.contains("• writer: $1.50 over 1 run(s), 9900 tokens, budget $1/month"), "{spend}");
 
     // Spend stops before the wake: the prompt waits, and its thread says why and how on.
     let work = nova.say("docs", "dave", "@writer draft the launch post").await;

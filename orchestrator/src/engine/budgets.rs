@@ -1,5 +1,5 @@
 //! Budgets that stop spend before it happens: an office whose model spend over the last
-//! [`BUDGET_DAYS`] (what its runs report, see [`Engine::spend_by_office`]) has reached
+//! [`BUDGET_DAYS`] (what its runs report, see [`Store::spend_by_office`]) has reached
 //! its `budget_usd` is not woken, warmed or sent a run. Its prompts wait, each thread is
 //! told once why and how to go on, and raising the budget (a fleet change, approved like
 //! any: "give maker a budget of $80 a month") lets them run.
@@ -15,7 +15,8 @@ impl Engine {
         let Some(budget) = self.config().office(office).and_then(|o| o.budget_usd) else {
             return Ok(None);
         };
-        let (spent, _, _) = self.spend_by_office(Some(office), BUDGET_DAYS).await?.remove(office).unwrap_or_default();
+        let (spent, _, _) =
+            self.store.spend_by_office(Some(office), BUDGET_DAYS).await?.remove(office).unwrap_or_default();
         Ok((spent >= budget).then_some((spent, budget)))
     }
 

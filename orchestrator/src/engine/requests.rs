@@ -4,7 +4,6 @@
 //! permission. Every request is audited with who asked.
 
 use super::*;
-use std::collections::BTreeMap;
 
 use crate::ask::{Action, Kind, Message, Said, Speaker};
 
@@ -133,7 +132,7 @@ impl Engine {
             });
         }
         let last_result = self.store.last_result(office).await?.map(|m| (now - m.created_at, m.body));
-        let (spent, _, _) = self.spend_by_office(Some(office), 30).await?.remove(office).unwrap_or_default();
+        let (spent, _, _) = self.store.spend_by_office(Some(office), 30).await?.remove(office).unwrap_or_default();
         let status = texts::OfficeStatus {
             office,
             state: &state.to_string(),
@@ -183,27 +182,8 @@ impl Engine {
             Period::Week => 7,
             Period::Month => 30,
         };
-        let by_office = self.spend_by_office(office, days).await?;
+        let by_office = self.store.spend_by_office(office, days).await?;
         Ok(texts::spend(office, period, &by_office, |name| self.config().office(name).and_then(|o| o.budget_usd)))
-    }
-
-    /// Model spend per office over the last `days`, from the usage rows of the audit
-    /// trail: `office → (usd, runs, tokens)`.
-    pub(super) async fn spend_by_office(
-        &self,
-        office: Option<&str>,
-        days: i64,
-    ) -> anyhow::Result<BTreeMap<String, (f64, u64, u64)>> {
-        let since = store::now_ms() - days * 86_400_000;
-        let mut by_office: BTreeMap<String, (f64, u64, u64)> = BTreeMap::new();
-        for row in self.store.usage_since(office, since).await? {
-            let details: serde_json::Value = serde_json::from_str(&row.details).unwrap_or_default();
-            let entry = by_office.entry(row.office.unwrap_or_default()).or_default();
-            entry.0 += details["cost_usd"].as_f64().unwrap_or(0.0);
-            entry.1 += 1;
-            entry.2 += details["input_tokens"].as_u64().unwrap_or(0) + details["output_tokens"].as_u64().unwrap_or(0);
-        }
-        Ok(by_office)
     }
 
     /// What happened, and who asked for it, from the audit trail.
