@@ -503,14 +503,14 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         }
         Command::Export { config } => {
             let (file, store) = config_and_store(config).await?;
-            let (live, _) = orchestrator::engine::live_fleet(&store, &file).await?;
+            let live = orchestrator::engine::live_fleet(&store, &file).await?.config;
             print!("{}", live.source);
             Ok(ExitCode::SUCCESS)
         }
         Command::Spend { config, office, period } => {
             use orchestrator::ask::when::Period;
             let (file, store) = config_and_store(config).await?;
-            let (live, _) = orchestrator::engine::live_fleet(&store, &file).await?;
+            let live = orchestrator::engine::live_fleet(&store, &file).await?.config;
             let days = match period {
                 Period::Day => 1,
                 Period::Week => 7,

@@ -83,6 +83,20 @@ async fn an_office_asked_for_in_chat_waits_for_approval_then_takes_work_and_outl
         "the file's edit keeps the chat's changes: {}",
         crate::harness::logs()
     );
+
+    // A file that now makes its own scribe wins: the chat's is left out, saying why,
+    // and the later change to it still applies.
+    let scribe = ("scribe", "notes");
+    nova.rewrite_config(&workspace_file(&[("writer", "docs"), ("helpdesk", "support"), scribe], OPERATORS));
+    nova.eventually("the chat's scribe left out", async |nova: &Nova| {
+        (audited(nova, "fleet_change_left_out").await == 1).then_some(())
+    })
+    .await;
+    let scribe = nova.engine().config().office("scribe").unwrap().clone();
+    assert_eq!(
+        (scribe.channels.as_slice(), scribe.idle_timeout),
+        (&["notes".to_owned()][..], Duration::from_secs(3600))
+    );
     nova.finish().await;
 }
 

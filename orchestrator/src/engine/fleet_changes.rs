@@ -54,7 +54,7 @@ impl Engine {
             self.refresh_fleet().await?;
             let details = serde_json::json!({"change": row.id, "action": action, "asked_by": author});
             self.record_change(author, target, &change_id, "fleet_changed", details).await;
-            return Ok(Some(match self.live().in_force.contains(&row.id) {
+            return Ok(Some(match self.live().changes_applied.contains(&row.id) {
                 true => texts::fleet_changed(&what),
                 false => texts::fleet_change_refused(&what, "the fleet changed meanwhile"),
             }));
@@ -110,7 +110,7 @@ impl Engine {
         self.refresh_fleet().await?;
         let action: Action = serde_json::from_str(&row.change)?;
         let what = texts::fleet_change(&action);
-        let answer = if self.live().in_force.contains(&row.id) {
+        let answer = if self.live().changes_applied.contains(&row.id) {
             let approved_by = approval.decided_by.clone().unwrap_or_default();
             let details = serde_json::json!({"change": row.id, "action": action, "asked_by": row.asked_by, "approved_by": approved_by});
             self.record_change(&approved_by, target(&action), &approval.run_id, "fleet_changed", details).await;

@@ -46,7 +46,7 @@ use crate::service_key::{KeyError, ServiceKey};
 pub use asks::{ApprovalAsk, AskRefusal, CredentialAsk, ProvideRefusal, VaultEntry};
 pub use fleet_changes::FLEET_CHANGE;
 pub use prewarm::{Prewarm, WarmSignal};
-pub use reload::{FleetChanges, live_fleet};
+pub use reload::{FleetChanges, LiveFleet, live_fleet};
 pub use runs::EventRefusal;
 pub use runs::{HandoffAsk, MAX_HANDOFFS_PER_RUN, StopRefusal, may_stop, session_name};
 pub use views::{MessageView, OfficeView, ThreadView, Update};
@@ -202,8 +202,10 @@ struct Live {
     config: Arc<Config>,
     /// nova.toml's text, which the fleet changes are written over.
     base: Arc<str>,
-    /// The fleet changes written in, by id.
-    in_force: Vec<i64>,
+    /// The fleet changes in force in the store when this was built, by id …
+    changes_seen: Vec<i64>,
+    /// … and those written in (the rest no longer fit nova.toml).
+    changes_applied: Vec<i64>,
     router: Router,
     /// Reads plain language about the fleet.
     reader: crate::ask::Reader,
@@ -214,7 +216,7 @@ struct Live {
 }
 
 impl Live {
-    fn new(config: Arc<Config>, base: Arc<str>, in_force: Vec<i64>) -> Self {
+    fn new(config: Arc<Config>, base: Arc<str>, changes_seen: Vec<i64>, changes_applied: Vec<i64>) -> Self {
         let settings = config.model_settings(|key| std::env::var(key).ok().filter(|v| !v.is_empty()));
         Self {
             router: Router::new(&config),
@@ -223,7 +225,8 @@ impl Live {
             ask_model: settings.map(|settings| crate::ask::model::ModelReader::new(&config, settings)),
             config,
             base,
-            in_force,
+            changes_seen,
+            changes_applied,
         }
     }
 }
@@ -269,8 +272,9 @@ impl Engine {
     /// Starts on `file` (nova.toml as read) with the fleet changes in force written in.
     pub async fn new(file: Arc<Config>, store: Store, options: EngineOptions) -> anyhow::Result<Arc<Self>> {
         let base = Arc::clone(&file.source);
-        let (config, in_force) = reload::live_fleet(&store, &file).await?;
-        let config = Arc::new(config);
+        let fleet = reload::live_fleet(&store, &file).await?;
+        let (seen, applied) = (fleet.seen, fleet.applied);
+        let config = Arc::new(fleet.config);
         let data_dir = config.store.data_dir.clone();
         store::ensure_private_dir(&data_dir)?;
         let replica = replica_id(&data_dir)?;
@@ -280,7 +284,7 @@ impl Engine {
             compute::Compute::for_config(&config, &store, &vault, &replica, options.office_program, options.gce)?;
         let (updates, _) = broadcast::channel(1024);
         Ok(Arc::new(Self {
-            live: StdRwLock::new(Arc::new(Live::new(config, base, in_force))),
+            live: StdRwLock::new(Arc::new(Live::new(config, base, seen, applied))),
             fleet_swap: tokio::sync::Mutex::new(()),
             templates: Templates::default(),
             vault,

@@ -66,25 +66,38 @@ fn needs_restart(old: &Config, new: &Config) -> Option<&'static str> {
     }
 }
 
+/// The live fleet: nova.toml with the fleet changes in force written in.
+pub struct LiveFleet {
+    pub config: Config,
+    /// Every change in force in the store, by id: the fleet is rebuilt when this changes.
+    pub seen: Vec<i64>,
+    /// Those written in.
+    pub applied: Vec<i64>,
+    /// Those the file no longer takes (it now makes the same office, say), and why.
+    pub skipped: Vec<crate::config::edit::Skipped>,
+}
+
 /// The live fleet over `base` (nova.toml as read): the fleet changes in force written
-/// in, in order, and their ids. A change the file no longer takes is left out, logged.
-pub async fn live_fleet(store: &Store, base: &Config) -> anyhow::Result<(Config, Vec<i64>)> {
+/// in, in order. A change the file no longer takes is left out, saying why.
+pub async fn live_fleet(store: &Store, base: &Config) -> anyhow::Result<LiveFleet> {
+    let mut seen = Vec::new();
     let mut changes = Vec::new();
     for row in store.fleet_changes_in_force().await? {
+        seen.push(row.id);
         match serde_json::from_str::<crate::ask::Action>(&row.change) {
             Ok(action) => changes.push((row.id, action)),
             Err(error) => tracing::error!(change = row.id, "a stored fleet change is not an action: {error}"),
         }
     }
     if changes.is_empty() {
-        return Ok((base.clone(), Vec::new()));
+        return Ok(LiveFleet { config: base.clone(), seen, applied: Vec::new(), skipped: Vec::new() });
     }
     let (config, skipped) = crate::config::edit::apply_all(&base.source, "nova.toml", &changes)?;
     for skipped in &skipped {
         tracing::warn!(change = skipped.id, "a fleet change made while Nova ran is left out: {}", skipped.reason);
     }
-    let in_force = changes.iter().map(|(id, _)| *id).filter(|id| !skipped.iter().any(|s| s.id == *id)).collect();
-    Ok((config, in_force))
+    let applied = changes.iter().map(|(id, _)| *id).filter(|id| !skipped.iter().any(|s| s.id == *id)).collect();
+    Ok(LiveFleet { config, seen, applied, skipped })
 }
 
 impl Engine {
@@ -99,8 +112,8 @@ impl Engine {
             return Ok(Err(refusal));
         }
         let base = Arc::clone(&file.source);
-        let (config, in_force) = live_fleet(&self.store, &file).await?;
-        let changes = self.swap_fleet(config, base, in_force).await?;
+        let fleet = live_fleet(&self.store, &file).await?;
+        let changes = self.swap_fleet(fleet, base).await?;
         self.record_global("nova", "config_reloaded", serde_json::to_value(&changes)?).await;
         Ok(Ok(changes))
     }
@@ -111,21 +124,27 @@ impl Engine {
         let _swapping = self.fleet_swap.lock().await;
         let live = self.live();
         let in_force: Vec<i64> = self.store.fleet_changes_in_force().await?.iter().map(|c| c.id).collect();
-        if in_force == live.in_force {
+        if in_force == live.changes_seen {
             return Ok(None);
         }
         let file = Config::parse(&live.base, "nova.toml")?;
-        let (config, in_force) = live_fleet(&self.store, &file).await?;
-        Ok(Some(self.swap_fleet(config, Arc::clone(&live.base), in_force).await?))
+        let fleet = live_fleet(&self.store, &file).await?;
+        Ok(Some(self.swap_fleet(fleet, Arc::clone(&live.base)).await?))
     }
 
-    /// Makes `config` the running fleet between two steps.
-    async fn swap_fleet(&self, config: Config, base: Arc<str>, in_force: Vec<i64>) -> anyhow::Result<FleetChanges> {
+    /// Makes `fleet` the running fleet between two steps; a change it leaves out is
+    /// audited (`fleet_change_left_out`, with why).
+    async fn swap_fleet(&self, fleet: LiveFleet, base: Arc<str>) -> anyhow::Result<FleetChanges> {
+        let LiveFleet { config, seen, applied, skipped } = fleet;
+        for left_out in &skipped {
+            let details = serde_json::json!({"change": left_out.id, "reason": left_out.reason});
+            self.record_global("nova", "fleet_change_left_out", details).await;
+        }
         let changes = FleetChanges::between(&self.config(), &config);
         // Names first: an iterator of closures held across the await would not be `Send`.
         let names: Vec<String> = config.offices.iter().map(|o| o.name.clone()).collect();
         self.store.ensure_offices(names.iter().map(String::as_str)).await?;
-        *self.live.write().expect("live fleet lock") = Arc::new(Live::new(Arc::new(config), base, in_force));
+        *self.live.write().expect("live fleet lock") = Arc::new(Live::new(Arc::new(config), base, seen, applied));
         for office in changes.offices_added.iter().chain(&changes.offices_changed) {
             self.publish_office(office).await;
         }
