@@ -123,6 +123,14 @@ impl Engine {
         if ask.kind.trim().is_empty() || ask.action.trim().is_empty() {
             return Ok(Err(AskRefusal::Invalid("an approval needs a kind and an action".to_owned())));
         }
+        // People's fleet changes only: an office's ask of that kind would show a card that
+        // reads as a person's request.
+        if ask.kind.trim() == super::FLEET_CHANGE {
+            return Ok(Err(AskRefusal::Invalid(format!(
+                "`{}` approvals are asked by people, not offices",
+                super::FLEET_CHANGE
+            ))));
+        }
         if ask.amount_usd.is_some_and(|amount| !amount.is_finite() || amount < 0.0) {
             return Ok(Err(AskRefusal::Invalid("an amount is a number of dollars, zero or more".to_owned())));
         }
