@@ -83,15 +83,21 @@ pub async fn post_message(
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
     let Json(post) = body?;
     check_client_id(&post.client_id)?;
-    let incoming = Incoming {
+    let thread = post.thread_id.map_or(ThreadRef::New, ThreadRef::Existing);
+    let event = InboundEvent::Message { text: post.text, context: Vec::new() };
+    accept(&engine, posted_in(&post.channel, thread, person, post.client_id, event)).await
+}
+
+/// What a signed-in person posted in a console channel (`#general` or `general`).
+fn posted_in(channel: &str, thread: ThreadRef, person: String, client_id: String, event: InboundEvent) -> Incoming {
+    Incoming {
         surface: "console".to_owned(),
-        channel: post.channel.trim().trim_start_matches('#').to_lowercase(),
-        thread: post.thread_id.map_or(ThreadRef::New, ThreadRef::Existing),
+        channel: channel.trim().trim_start_matches('#').to_lowercase(),
+        thread,
         author: person,
-        dedupe_key: post.client_id,
-        event: InboundEvent::Message { text: post.text, context: Vec::new() },
-    };
-    accept(&engine, incoming).await
+        dedupe_key: client_id,
+        event,
+    }
 }
 
 /// A fleet change asked for without words: `{"channel", "change": {"action", "args"},
@@ -117,15 +123,8 @@ pub async fn post_fleet_change(
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
     let Json(post) = body?;
     check_client_id(&post.client_id)?;
-    let incoming = Incoming {
-        surface: "console".to_owned(),
-        channel: post.channel.trim().trim_start_matches('#').to_lowercase(),
-        thread: ThreadRef::New,
-        author: person,
-        dedupe_key: post.client_id,
-        event: InboundEvent::FleetChange { change: post.change },
-    };
-    accept(&engine, incoming).await
+    let event = InboundEvent::FleetChange { change: post.change };
+    accept(&engine, posted_in(&post.channel, ThreadRef::New, person, post.client_id, event)).await
 }
 
 #[derive(Debug, Deserialize)]
