@@ -20,6 +20,7 @@ mod m20261202_000011_handoffs;
 mod m20261203_000012_schedules;
 mod m20261203_000013_outbox_revision;
 mod m20261204_000014_fleet_changes;
+mod m20261205_000015_tasks;
 
 pub struct Migrator;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000012_schedules::Migration),
             Box::new(m20261203_000013_outbox_revision::Migration),
             Box::new(m20261204_000014_fleet_changes::Migration),
+            Box::new(m20261205_000015_tasks::Migration),
         ]
     }
 }

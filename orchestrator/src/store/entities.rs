@@ -460,3 +460,60 @@ pub mod fleet_changes {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod tasks {
+    use sea_orm::entity::prelude::*;
+
+    use crate::store::TaskState;
+
+    /// Work with an owner office, born in a thread; see the `tasks` migration.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, serde::Serialize)]
+    #[sea_orm(table_name = "tasks")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub title: String,
+        #[sea_orm(column_type = "Text")]
+        pub body: String,
+        pub owner: Option<String>,
+        pub state: TaskState,
+        pub priority: i32,
+        pub parent_id: Option<i64>,
+        pub thread_id: String,
+        pub created_by: String,
+        pub holder: Option<String>,
+        pub holder_run: Option<String>,
+        pub claimed_via: Option<String>,
+        pub lease_until: Option<i64>,
+        pub generation: i64,
+        pub attempts: i32,
+        #[sea_orm(column_type = "Text", nullable)]
+        pub result: Option<String>,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod task_deps {
+    use sea_orm::entity::prelude::*;
+
+    /// `task_id` cannot be claimed before `depends_on` is done.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "task_deps")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub task_id: i64,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub depends_on: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -12,10 +12,12 @@ mod recorder;
 mod recurring;
 mod sign_in;
 mod states;
+mod checkout;
 
 pub use gate::Lane;
 use gate::{WriteGate, WritePermit};
-pub use states::{OfficeState, PromptState, Transition};
+pub use states::{OfficeState, PromptState, TaskState, Transition};
+pub use checkout::{Claim, NewTask};
 
 pub use mirror::Unsynced;
 pub use pools::{CLAIMED, WARM};
@@ -36,7 +38,7 @@ use sea_orm::{
 
 pub use entities::{
     approvals, audit, console_tokens, credential_requests, fleet_changes, inbound, leases, messages, offices, outbox,
-    prompts, route_picks, schedules, secrets, surface_posts, threads, warm_vms,
+    prompts, route_picks, schedules, secrets, surface_posts, task_deps, tasks, threads, warm_vms,
 };
 pub use recurring::NewSchedule;
 

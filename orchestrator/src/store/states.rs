@@ -180,3 +180,41 @@ mod tests {
         assert_eq!(from_asleep, [Transition::Wake]);
     }
 }
+
+/// Where a task is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, serde::Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "lowercase")]
+pub enum TaskState {
+    /// Waiting to be claimed (or for its dependencies).
+    #[sea_orm(string_value = "open")]
+    Open,
+    /// An office holds it, for one run.
+    #[sea_orm(string_value = "claimed")]
+    Claimed,
+    #[sea_orm(string_value = "done")]
+    Done,
+    /// Failed as often as it may; escalated.
+    #[sea_orm(string_value = "failed")]
+    Failed,
+    /// Someone stopped its run: it waits for a person, not for a retry.
+    #[sea_orm(string_value = "cancelled")]
+    Cancelled,
+}
+
+impl TaskState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Claimed => "claimed",
+            Self::Done => "done",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    /// Done, failed or cancelled: nothing happens to it any more.
+    pub fn is_closed(self) -> bool {
+        matches!(self, Self::Done | Self::Failed | Self::Cancelled)
+    }
+}

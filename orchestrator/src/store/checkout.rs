@@ -1,0 +1,294 @@
+//! Tasks in the store. A claim is one conditional update on the task's generation, so
+//! of two claimers exactly one wins (SQLite and Postgres alike); every release bumps the
+//! generation again, so an answer from a claim that was taken back changes nothing.
+
+use std::collections::{HashMap, HashSet};
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::NotSet, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder,
+    TransactionTrait,
+};
+
+use super::{Lane, PromptState, Store, TaskState, now_ms, prompts, task_deps, tasks};
+
+/// A task as it is asked for; the store checks nothing the engine has not.
+#[derive(Debug, Clone)]
+pub struct NewTask {
+    pub title: String,
+    pub body: String,
+    pub owner: Option<String>,
+    pub priority: i32,
+    pub parent_id: Option<i64>,
+    pub depends_on: Vec<i64>,
+    pub thread_id: String,
+    pub created_by: String,
+}
+
+/// What a claim came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    Claimed(tasks::Model),
+    /// Someone holds it: who, and for which run.
+    Held { holder: String, run: String },
+    /// Its dependencies that are not done yet.
+    Blocked(Vec<i64>),
+    /// It is for another office.
+    NotYours { owner: String },
+    Closed(TaskState),
+    NotFound,
+}
+
+impl Store {
+    /// Records a task and its dependencies together.
+    pub async fn create_task(&self, task: NewTask) -> anyhow::Result<tasks::Model> {
+        let now = now_ms();
+        let writer = self.writer(Lane::Background).await;
+        let txn = writer.begin().await?;
+        let row = tasks::ActiveModel {
+            id: NotSet,
+            title: Set(task.title),
+            body: Set(task.body),
+            owner: Set(task.owner),
+            state: Set(TaskState::Open),
+            priority: Set(task.priority),
+            parent_id: Set(task.parent_id),
+            thread_id: Set(task.thread_id),
+            created_by: Set(task.created_by),
+            holder: Set(None),
+            holder_run: Set(None),
+            claimed_via: Set(None),
+            lease_until: Set(None),
+            generation: Set(0),
+            attempts: Set(0),
+            result: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        };
+        let inserted = tasks::Entity::insert(row).exec_with_returning(&txn).await?;
+        let deps: HashSet<i64> = task.depends_on.into_iter().collect();
+        if !deps.is_empty() {
+            let rows = deps.into_iter().map(|depends_on| task_deps::ActiveModel {
+                task_id: Set(inserted.id),
+                depends_on: Set(depends_on),
+            });
+            task_deps::Entity::insert_many(rows).exec_without_returning(&txn).await?;
+        }
+        txn.commit().await?;
+        Ok(inserted)
+    }
+
+    pub async fn task(&self, id: i64) -> anyhow::Result<Option<tasks::Model>> {
+        Ok(tasks::Entity::find_by_id(id).one(self.db()).await?)
+    }
+
+    /// Tasks, open ones first, then by priority (highest first) and age.
+    pub async fn tasks(&self, owner: Option<&str>) -> anyhow::Result<Vec<tasks::Model>> {
+        let mut query = tasks::Entity::find();
+        if let Some(owner) = owner {
+            query = query.filter(tasks::Column::Owner.eq(owner));
+        }
+        let mut rows = query.order_by_desc(tasks::Column::Priority).order_by_asc(tasks::Column::Id).all(self.db()).await?;
+        rows.sort_by_key(|task| task.state.is_closed());
+        Ok(rows)
+    }
+
+    /// What each task waits for: task → the tasks it depends on.
+    pub async fn task_dependencies(&self, ids: &[i64]) -> anyhow::Result<HashMap<i64, Vec<i64>>> {
+        let mut deps: HashMap<i64, Vec<i64>> = HashMap::new();
+        if ids.is_empty() {
+            return Ok(deps);
+        }
+        let rows = task_deps::Entity::find()
+            .filter(task_deps::Column::TaskId.is_in(ids.iter().copied()))
+            .order_by_asc(task_deps::Column::DependsOn)
+            .all(self.db())
+            .await?;
+        for row in rows {
+            deps.entry(row.task_id).or_default().push(row.depends_on);
+        }
+        Ok(deps)
+    }
+
+    /// Of `ids`, those not done yet.
+    async fn unfinished(&self, ids: &[i64]) -> anyhow::Result<Vec<i64>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let done: HashSet<i64> = tasks::Entity::find()
+            .filter(tasks::Column::Id.is_in(ids.iter().copied()))
+            .filter(tasks::Column::State.eq(TaskState::Done))
+            .all(self.db())
+            .await?
+            .into_iter()
+            .map(|task| task.id)
+            .collect();
+        Ok(ids.iter().copied().filter(|id| !done.contains(id)).collect())
+    }
+
+    /// Open tasks with an owner and every dependency done: what Nova hands out,
+    /// highest priority first.
+    pub async fn ready_tasks(&self) -> anyhow::Result<Vec<tasks::Model>> {
+        let open = tasks::Entity::find()
+            .filter(tasks::Column::State.eq(TaskState::Open))
+            .filter(tasks::Column::Owner.is_not_null())
+            .order_by_desc(tasks::Column::Priority)
+            .order_by_asc(tasks::Column::Id)
+            .all(self.db())
+            .await?;
+        let ids: Vec<i64> = open.iter().map(|task| task.id).collect();
+        let deps = self.task_dependencies(&ids).await?;
+        let all_deps: Vec<i64> = deps.values().flatten().copied().collect::<HashSet<_>>().into_iter().collect();
+        let unfinished: HashSet<i64> = self.unfinished(&all_deps).await?.into_iter().collect();
+        Ok(open
+            .into_iter()
+            .filter(|task| deps.get(&task.id).is_none_or(|d| d.iter().all(|dep| !unfinished.contains(dep))))
+            .collect())
+    }
+
+    /// `office` claims task `id` for `run`: it wins only if the task is open, is for it
+    /// (or for anyone), and waits for nothing. `via` says who asked (`dispatch`, `office`).
+    pub async fn claim_task(
+        &self,
+        id: i64,
+        office: &str,
+        run: &str,
+        via: &str,
+        lease_until: i64,
+    ) -> anyhow::Result<Claim> {
+        let Some(task) = self.task(id).await? else { return Ok(Claim::NotFound) };
+        if let Some(refused) = self.claim_refused(&task, office).await? {
+            return Ok(refused);
+        }
+        let claimed = tasks::Entity::update_many()
+            .col_expr(tasks::Column::State, Expr::value(TaskState::Claimed.as_str()))
+            .col_expr(tasks::Column::Holder, Expr::value(office))
+            .col_expr(tasks::Column::HolderRun, Expr::value(run))
+            .col_expr(tasks::Column::ClaimedVia, Expr::value(via))
+            .col_expr(tasks::Column::LeaseUntil, Expr::value(lease_until))
+            .col_expr(tasks::Column::Generation, Expr::value(task.generation + 1))
+            .col_expr(tasks::Column::Attempts, Expr::value(task.attempts + 1))
+            .col_expr(tasks::Column::UpdatedAt, Expr::value(now_ms()))
+            .filter(tasks::Column::Id.eq(id))
+            .filter(tasks::Column::State.eq(TaskState::Open))
+            .filter(tasks::Column::Generation.eq(task.generation))
+            .exec(&*self.writer(Lane::Background).await)
+            .await?;
+        let now = self.task(id).await?;
+        match now {
+            Some(now) if claimed.rows_affected == 1 => Ok(Claim::Claimed(now)),
+            // Someone else moved it between the read and the update.
+            Some(now) => Ok(self.claim_refused(&now, office).await?.unwrap_or(Claim::Closed(now.state))),
+            None => Ok(Claim::NotFound),
+        }
+    }
+
+    /// Why `office` may not claim `task` as it stands, if it may not.
+    async fn claim_refused(&self, task: &tasks::Model, office: &str) -> anyhow::Result<Option<Claim>> {
+        match task.state {
+            TaskState::Open => {}
+            TaskState::Claimed => {
+                return Ok(Some(Claim::Held {
+                    holder: task.holder.clone().unwrap_or_default(),
+                    run: task.holder_run.clone().unwrap_or_default(),
+                }));
+            }
+            closed => return Ok(Some(Claim::Closed(closed))),
+        }
+        if let Some(owner) = task.owner.as_deref().filter(|owner| *owner != office) {
+            return Ok(Some(Claim::NotYours { owner: owner.to_owned() }));
+        }
+        let deps = self.task_dependencies(&[task.id]).await?.remove(&task.id).unwrap_or_default();
+        let waiting = self.unfinished(&deps).await?;
+        Ok((!waiting.is_empty()).then_some(Claim::Blocked(waiting)))
+    }
+
+    /// The run holding task `id` ends it (`done` or `failed`, with what it said).
+    /// `None` if that run does not hold it (any more).
+    pub async fn finish_task(
+        &self,
+        id: i64,
+        run: &str,
+        state: TaskState,
+        result: &str,
+    ) -> anyhow::Result<Option<tasks::Model>> {
+        let finished = tasks::Entity::update_many()
+            .col_expr(tasks::Column::State, Expr::value(state.as_str()))
+            .col_expr(tasks::Column::Result, Expr::value(result))
+            .col_expr(tasks::Column::LeaseUntil, Expr::value(Option::<i64>::None))
+            .col_expr(tasks::Column::UpdatedAt, Expr::value(now_ms()))
+            .filter(tasks::Column::Id.eq(id))
+            .filter(tasks::Column::State.eq(TaskState::Claimed))
+            .filter(tasks::Column::HolderRun.eq(run))
+            .exec(&*self.writer(Lane::Background).await)
+            .await?;
+        if finished.rows_affected == 0 {
+            return Ok(None);
+        }
+        self.task(id).await
+    }
+
+    /// The tasks `run` holds.
+    pub async fn tasks_held_by(&self, run: &str) -> anyhow::Result<Vec<tasks::Model>> {
+        Ok(tasks::Entity::find()
+            .filter(tasks::Column::State.eq(TaskState::Claimed))
+            .filter(tasks::Column::HolderRun.eq(run))
+            .all(self.db())
+            .await?)
+    }
+
+    /// Takes a claim back (its run ended without finishing it, or it lapsed): the task
+    /// is open again under a new generation, or `to` (`cancelled`, `failed`) with why.
+    pub async fn release_task(
+        &self,
+        task: &tasks::Model,
+        to: TaskState,
+        why: Option<&str>,
+    ) -> anyhow::Result<Option<tasks::Model>> {
+        let mut update = tasks::Entity::update_many()
+            .col_expr(tasks::Column::State, Expr::value(to.as_str()))
+            .col_expr(tasks::Column::Holder, Expr::value(Option::<String>::None))
+            .col_expr(tasks::Column::HolderRun, Expr::value(Option::<String>::None))
+            .col_expr(tasks::Column::ClaimedVia, Expr::value(Option::<String>::None))
+            .col_expr(tasks::Column::LeaseUntil, Expr::value(Option::<i64>::None))
+            .col_expr(tasks::Column::Generation, Expr::value(task.generation + 1))
+            .col_expr(tasks::Column::UpdatedAt, Expr::value(now_ms()));
+        if let Some(why) = why {
+            update = update.col_expr(tasks::Column::Result, Expr::value(why));
+        }
+        let released = update
+            .filter(tasks::Column::Id.eq(task.id))
+            .filter(tasks::Column::State.eq(TaskState::Claimed))
+            .filter(tasks::Column::Generation.eq(task.generation))
+            .exec(&*self.writer(Lane::Background).await)
+            .await?;
+        if released.rows_affected == 0 {
+            return Ok(None);
+        }
+        self.task(task.id).await
+    }
+
+    /// Claims whose lease has passed and whose run is not alive (held or running):
+    /// the claimer died before its run started, or its run ended unseen.
+    pub async fn lapsed_claims(&self, now: i64) -> anyhow::Result<Vec<tasks::Model>> {
+        let due = tasks::Entity::find()
+            .filter(tasks::Column::State.eq(TaskState::Claimed))
+            .filter(Condition::any().add(tasks::Column::LeaseUntil.lt(now)).add(tasks::Column::LeaseUntil.is_null()))
+            .all(self.db())
+            .await?;
+        let runs: Vec<String> = due.iter().filter_map(|task| task.holder_run.clone()).collect();
+        let alive: HashSet<String> = if runs.is_empty() {
+            HashSet::new()
+        } else {
+            prompts::Entity::find()
+                .filter(prompts::Column::RunId.is_in(runs))
+                .filter(prompts::Column::State.is_in([PromptState::Held, PromptState::Dispatched]))
+                .all(self.db())
+                .await?
+                .into_iter()
+                .map(|prompt| prompt.run_id)
+                .collect()
+        };
+        Ok(due.into_iter().filter(|task| task.holder_run.as_ref().is_none_or(|run| !alive.contains(run))).collect())
+    }
+}
