@@ -10,7 +10,10 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use orchestrator::Engine;
-use orchestrator::engine::{ApprovalAsk, AskRefusal, CredentialAsk, EventRefusal, HandoffAsk};
+use orchestrator::engine::{
+    ApprovalAsk, AskRefusal, CredentialAsk, EscalationAsk, EventRefusal, HandoffAsk, TaskAsk, TaskOutcome, TaskRefusal,
+};
+use orchestrator::store::tasks;
 use provisioner::protocol::EventEnvelope;
 use serde::Serialize;
 use serde_json::json;
@@ -27,6 +30,10 @@ pub fn routes(engine: Arc<Engine>) -> Router {
         .route("/api/office/credentials/{id}", get(credential))
         .route("/api/office/secrets/{name}", get(secret))
         .route("/api/office/handoffs", post(hand_off))
+        .route("/api/office/tasks", get(office_tasks).post(create_task))
+        .route("/api/office/tasks/{id}/claim", post(claim_task))
+        .route("/api/office/tasks/{id}/done", post(finish_task))
+        .route("/api/office/escalations", post(escalate))
         .with_state(engine)
 }
 
@@ -57,6 +64,74 @@ fn refused(refusal: AskRefusal) -> ApiError {
         AskRefusal::NotAnUpstreamSecret(_) => StatusCode::FORBIDDEN,
     };
     ApiError::new(status, refusal.to_string())
+}
+
+fn task_refused(refusal: TaskRefusal) -> ApiError {
+    let status = match refusal {
+        TaskRefusal::BadKey(_) => StatusCode::UNAUTHORIZED,
+        TaskRefusal::UnknownRun(_) | TaskRefusal::Held { .. } | TaskRefusal::Blocked { .. } => StatusCode::CONFLICT,
+        TaskRefusal::Closed { .. } | TaskRefusal::NotHeld(_) => StatusCode::CONFLICT,
+        TaskRefusal::Invalid(_) => StatusCode::BAD_REQUEST,
+        TaskRefusal::NotFound(_) => StatusCode::NOT_FOUND,
+        TaskRefusal::NotYours { .. } => StatusCode::FORBIDDEN,
+    };
+    ApiError::new(status, refusal.to_string())
+}
+
+/// The tasks this office may take: open ones for it or for anyone, and those it holds.
+async fn office_tasks(State(engine): State<Arc<Engine>>, headers: HeaderMap) -> ApiResult<Json<Vec<tasks::Model>>> {
+    let token = office_token(&headers)?;
+    Ok(Json(engine.office_tasks(&token).await?.map_err(task_refused)?))
+}
+
+/// An office makes a task: for another office (a sub-task), or for any.
+async fn create_task(
+    State(engine): State<Arc<Engine>>,
+    headers: HeaderMap,
+    body: Result<Json<TaskAsk>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<tasks::Model>)> {
+    let token = office_token(&headers)?;
+    let run = run_id(&headers)?;
+    let Json(ask) = body?;
+    let task = engine.office_creates_task(&token, &run, ask).await?.map_err(task_refused)?;
+    Ok((StatusCode::CREATED, Json(task)))
+}
+
+/// Checkout: of two offices claiming one task, one gets it and the other a 409 that
+/// names the holder.
+async fn claim_task(
+    State(engine): State<Arc<Engine>>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<tasks::Model>> {
+    let token = office_token(&headers)?;
+    let run = run_id(&headers)?;
+    Ok(Json(engine.office_claims_task(&token, &run, id).await?.map_err(task_refused)?))
+}
+
+async fn finish_task(
+    State(engine): State<Arc<Engine>>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    body: Result<Json<TaskOutcome>, JsonRejection>,
+) -> ApiResult<Json<tasks::Model>> {
+    let token = office_token(&headers)?;
+    let run = run_id(&headers)?;
+    let Json(outcome) = body?;
+    Ok(Json(engine.office_finishes_task(&token, &run, id, outcome).await?.map_err(task_refused)?))
+}
+
+/// An office asks the office it reports to for help.
+async fn escalate(
+    State(engine): State<Arc<Engine>>,
+    headers: HeaderMap,
+    body: Result<Json<EscalationAsk>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    let token = office_token(&headers)?;
+    let run = run_id(&headers)?;
+    let Json(ask) = body?;
+    let to = engine.office_escalates(&token, &run, ask).await?.map_err(task_refused)?;
+    Ok((StatusCode::CREATED, Json(json!({"to": to}))))
 }
 
 /// What an office learns about its ask.

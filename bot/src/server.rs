@@ -13,7 +13,7 @@ use futures::Stream;
 use metrics_exporter_prometheus::PrometheusHandle;
 use orchestrator::Engine;
 use orchestrator::engine::MessageView;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::BroadcastStream;
@@ -41,6 +41,7 @@ pub fn router(
         .route("/api/stream", get(stream))
         .route("/api/approvals", get(approvals))
         .route("/api/audit", get(audit))
+        .route("/api/tasks", get(tasks).post(console::post_task))
         .with_state(Arc::clone(&engine))
         .merge(console::routes(Arc::clone(&engine)))
         .merge(sign_in::routes(Arc::clone(&engine)))
@@ -144,6 +145,38 @@ struct ApprovalsQuery {
 }
 
 /// Approvals in a state (`pending` by default): what waits for a person.
+/// A task as the console and `/api` show it: with what it waits for.
+#[derive(Serialize)]
+struct TaskView {
+    #[serde(flatten)]
+    task: orchestrator::store::tasks::Model,
+    depends_on: Vec<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TasksQuery {
+    office: Option<String>,
+}
+
+/// Tasks, open ones first (`?office=` for one office's).
+async fn tasks(
+    State(engine): State<Arc<Engine>>,
+    _: SignedIn,
+    query: Result<axum::extract::Query<TasksQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Vec<TaskView>>> {
+    let axum::extract::Query(query) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+    if let Some(office) = query.office.as_deref().filter(|office| engine.config().office(office).is_none()) {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, format!("unknown office `{office}`")));
+    }
+    let tasks = engine.store().tasks(query.office.as_deref()).await?;
+    let ids: Vec<i64> = tasks.iter().map(|task| task.id).collect();
+    let mut deps = engine.store().task_dependencies(&ids).await?;
+    Ok(Json(
+        tasks.into_iter().map(|task| TaskView { depends_on: deps.remove(&task.id).unwrap_or_default(), task }).collect(),
+    ))
+}
+
 async fn approvals(
     State(engine): State<Arc<Engine>>,
     _: SignedIn,

@@ -22,6 +22,8 @@ enum Tasks {
     /// The thread it came from, where its runs and outcome are said.
     ThreadId,
     CreatedBy,
+    /// The run that made it, when an office did.
+    CreatedRun,
     /// The office holding the claim, the run it holds it for, and how it got it
     /// (`dispatch`: Nova handed it to the office as a run; `office`: the office claimed it).
     Holder,
@@ -60,6 +62,7 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Tasks::ParentId).big_integer().null())
                     .col(ColumnDef::new(Tasks::ThreadId).string().not_null())
                     .col(ColumnDef::new(Tasks::CreatedBy).string().not_null())
+                    .col(ColumnDef::new(Tasks::CreatedRun).string().null())
                     .col(ColumnDef::new(Tasks::Holder).string().null())
                     .col(ColumnDef::new(Tasks::HolderRun).string().null())
                     .col(ColumnDef::new(Tasks::ClaimedVia).string().null())

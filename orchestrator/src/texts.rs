@@ -190,6 +190,102 @@ pub fn handoff_returned(from: &str, to: &str) -> String {
     format!("**{from}** is done with what **{to}** handed over; **{to}** takes it from here.")
 }
 
+/// A task as the thread sees it: `#3 rotate the keys`.
+fn task_label(id: i64, title: &str) -> String {
+    format!("#{id} *{title}*")
+}
+
+/// A person's task ask, as its thread shows it.
+pub fn task_asked(title: &str, owner: Option<&str>) -> String {
+    match owner {
+        Some(owner) => format!("New task for **{owner}**: {title}"),
+        None => format!("New task for any office: {title}"),
+    }
+}
+
+pub fn task_refused(why: &str) -> String {
+    format!("No task made: {why}.")
+}
+
+pub fn task_created(id: i64, title: &str, owner: Option<&str>, waits_for: &[i64]) -> String {
+    let whom = owner.map_or_else(|| "any office may claim it".to_owned(), |owner| format!("for **{owner}**"));
+    let waits = if waits_for.is_empty() {
+        String::new()
+    } else {
+        let ids: Vec<String> = waits_for.iter().map(|id| format!("#{id}")).collect();
+        format!("; it waits for {}", ids.join(", "))
+    };
+    format!("Task {}: {whom}{waits}.", task_label(id, title))
+}
+
+pub fn task_taken(id: i64, title: &str, office: &str, attempt: i32, max: i32) -> String {
+    let again = if attempt > 1 { format!(" (attempt {attempt} of {max})") } else { String::new() };
+    format!("**{office}** takes task {}{again}.", task_label(id, title))
+}
+
+/// What the office is handed: the task, and what the tasks it waited for came to.
+pub fn task_prompt(id: i64, title: &str, body: &str, before: &[(i64, String, String)]) -> String {
+    let mut prompt = format!("Task #{id}: {title}");
+    if !body.trim().is_empty() {
+        prompt.push_str(&format!("\n\n{}", body.trim()));
+    }
+    for (dep, dep_title, result) in before {
+        prompt.push_str(&format!("\n\nIt follows task #{dep} ({dep_title}), which came to:\n{}", result.trim()));
+    }
+    prompt.push_str("\n\nYour answer closes the task: say what you did, or fail the run if you could not.");
+    prompt
+}
+
+pub fn task_done(id: i64, title: &str, office: &str) -> String {
+    format!("Task {} is done by **{office}**.", task_label(id, title))
+}
+
+pub fn task_retried(id: i64, title: &str, office: &str, attempt: i32, max: i32) -> String {
+    format!("Task {} goes back to the queue: **{office}**'s run failed (attempt {attempt} of {max}).", task_label(id, title))
+}
+
+pub fn task_escalated(id: i64, title: &str, office: &str, attempts: i32, manager: &str) -> String {
+    format!(
+        "Task {} failed {attempts} times; it goes up to **{manager}**, whom **{office}** reports to.",
+        task_label(id, title)
+    )
+}
+
+pub fn task_needs_a_person(id: i64, title: &str, office: &str, attempts: i32) -> String {
+    format!(
+        "Task {} failed {attempts} times and **{office}** reports to no office: it needs a person.",
+        task_label(id, title)
+    )
+}
+
+/// What the manager office is asked when work below it is stuck.
+pub fn escalation_prompt(office: &str, reason: &str, history: &str) -> String {
+    let mut prompt = format!("{office} reports to you and is stuck: {}", reason.trim());
+    if !history.trim().is_empty() {
+        prompt.push_str(&format!("\n\n{}", history.trim()));
+    }
+    prompt.push_str(
+        "\n\nDecide what happens: do it yourself, hand it back with directions, or tell the people in this thread what you need.",
+    );
+    prompt
+}
+
+pub fn escalated(from: &str, to: &str, reason: &str) -> String {
+    format!("**{from}** escalates to **{to}**: {reason}")
+}
+
+pub fn task_cancelled(id: i64, title: &str, office: &str) -> String {
+    format!("Task {} is cancelled: **{office}**'s run on it was stopped.", task_label(id, title))
+}
+
+pub fn task_reopened(id: i64, title: &str, office: &str) -> String {
+    format!("Task {} is open again: **{office}**'s run ended without finishing it.", task_label(id, title))
+}
+
+pub fn task_recovered(id: i64, title: &str, office: &str) -> String {
+    format!("Task {} is open again: **{office}** held it for a run that is gone.", task_label(id, title))
+}
+
 /// What the office that handed work over is told when it comes back.
 pub fn handoff_result(office: &str, outcome: &str) -> String {
     format!("{office} finished the work you handed over:\n\n{outcome}")
@@ -689,6 +785,43 @@ mod tests {
 
         Release notes are in docs/.
         ");
+    }
+
+    #[test]
+    fn task_texts() {
+        insta::assert_snapshot!(task_asked("rotate the keys", Some("maker")), @"New task for **maker**: rotate the keys");
+        insta::assert_snapshot!(task_asked("rotate the keys", None), @"New task for any office: rotate the keys");
+        insta::assert_snapshot!(task_refused("no task #9"), @"No task made: no task #9.");
+        insta::assert_snapshot!(task_created(3, "rotate the keys", Some("maker"), &[]), @"Task #3 *rotate the keys*: for **maker**.");
+        insta::assert_snapshot!(task_created(4, "backfill", None, &[1, 2]), @"Task #4 *backfill*: any office may claim it; it waits for #1, #2.");
+        insta::assert_snapshot!(task_taken(3, "rotate the keys", "maker", 1, 3), @"**maker** takes task #3 *rotate the keys*.");
+        insta::assert_snapshot!(task_taken(3, "rotate the keys", "maker", 2, 3), @"**maker** takes task #3 *rotate the keys* (attempt 2 of 3).");
+        let before = [(1, "schema".to_owned(), "Added the column.".to_owned())];
+        insta::assert_snapshot!(task_prompt(4, "backfill", "Fill it from the orders table.", &before), @r"
+            Task #4: backfill
+
+            Fill it from the orders table.
+
+            It follows task #1 (schema), which came to:
+            Added the column.
+
+            Your answer closes the task: say what you did, or fail the run if you could not.
+            ");
+        insta::assert_snapshot!(task_done(3, "rotate the keys", "maker"), @"Task #3 *rotate the keys* is done by **maker**.");
+        insta::assert_snapshot!(task_retried(3, "rotate the keys", "maker", 1, 3), @"Task #3 *rotate the keys* goes back to the queue: **maker**'s run failed (attempt 1 of 3).");
+        insta::assert_snapshot!(task_escalated(3, "rotate the keys", "maker", 3, "lead"), @"Task #3 *rotate the keys* failed 3 times; it goes up to **lead**, whom **maker** reports to.");
+        insta::assert_snapshot!(task_needs_a_person(3, "rotate the keys", "maker", 3), @"Task #3 *rotate the keys* failed 3 times and **maker** reports to no office: it needs a person.");
+        insta::assert_snapshot!(escalation_prompt("maker", "task #3 failed 3 times", "Last error: exit 2"), @r"
+            maker reports to you and is stuck: task #3 failed 3 times
+
+            Last error: exit 2
+
+            Decide what happens: do it yourself, hand it back with directions, or tell the people in this thread what you need.
+            ");
+        insta::assert_snapshot!(escalated("maker", "lead", "task #3 failed 3 times"), @"**maker** escalates to **lead**: task #3 failed 3 times");
+        insta::assert_snapshot!(task_cancelled(3, "rotate the keys", "maker"), @"Task #3 *rotate the keys* is cancelled: **maker**'s run on it was stopped.");
+        insta::assert_snapshot!(task_reopened(3, "rotate the keys", "maker"), @"Task #3 *rotate the keys* is open again: **maker**'s run ended without finishing it.");
+        insta::assert_snapshot!(task_recovered(3, "rotate the keys", "maker"), @"Task #3 *rotate the keys* is open again: **maker** held it for a run that is gone.");
     }
 
     fn approval(state: &str) -> Card {

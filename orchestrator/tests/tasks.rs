@@ -20,6 +20,7 @@ fn new_task(title: &str, owner: Option<&str>, depends_on: Vec<i64>) -> NewTask {
         depends_on,
         thread_id: "t1".to_owned(),
         created_by: "alice".to_owned(),
+        created_run: None,
     }
 }
 

@@ -27,6 +27,11 @@ pub enum OfficeCommand {
     /// For the agent: hand work to another office; its outcome comes back to this
     /// session as a new message.
     Handoff(crate::office::HandoffArgs),
+    /// For the agent: tasks (list, create, claim, done).
+    #[command(subcommand)]
+    Task(crate::work::TaskCommand),
+    /// For the agent: ask the office you report to for help, in this session's thread.
+    Escalate(crate::work::EscalateArgs),
 }
 
 /// Runs the sandbox, which must start before any thread does (a user namespace needs
@@ -49,5 +54,7 @@ pub async fn run(command: OfficeCommand) -> anyhow::Result<ExitCode> {
         OfficeCommand::RequestApproval(args) => crate::office::request_approval(args).await,
         OfficeCommand::RequestCredential(args) => crate::office::request_credential(args).await,
         OfficeCommand::Handoff(args) => crate::office::hand_off(args).await,
+        OfficeCommand::Task(command) => crate::work::task(command).await,
+        OfficeCommand::Escalate(args) => crate::work::escalate(args).await,
     }
 }

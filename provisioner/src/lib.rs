@@ -13,6 +13,7 @@ pub mod protocol;
 pub mod sandbox;
 pub mod snapshot;
 pub mod tiers;
+pub mod work;
 
 /// The office runtime version: stamped into snapshots so an incompatible one is noticed.
 pub const RUNTIME_VERSION: &str = env!("CARGO_PKG_VERSION");

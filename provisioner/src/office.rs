@@ -166,6 +166,10 @@ async fn open_office(args: ServeArgs, token: String, compression: Option<i32>) -
         .route("/credentials", post(agent_ask))
         .route("/credentials/{id}", get(agent_answer))
         .route("/handoffs", post(agent_ask))
+        .route("/tasks", post(agent_ask).get(agent_answer))
+        .route("/tasks/{id}/claim", post(agent_ask))
+        .route("/tasks/{id}/done", post(agent_ask))
+        .route("/escalations", post(agent_ask))
         .route("/proxy/{upstream}/{*rest}", any(proxy))
         .with_state(office.clone());
     let agent = Router::new().nest(&format!("/{agent_key}"), agent);

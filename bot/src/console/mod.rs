@@ -127,6 +127,31 @@ pub async fn post_fleet_change(
     accept(&engine, posted_in(&post.channel, ThreadRef::New, person, post.client_id, event)).await
 }
 
+/// A task asked for: `{"channel", "thread_id"?, "task": {"title", "body", "owner",
+/// "priority", "depends_on", "parent"}, "client_id"}`. In `thread_id` if given, else in
+/// a new thread in `channel` (default `general`), where its runs and outcome show.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostTask {
+    #[serde(default = "general")]
+    pub channel: String,
+    pub thread_id: Option<String>,
+    pub task: orchestrator::engine::TaskAsk,
+    pub client_id: String,
+}
+
+pub async fn post_task(
+    State(engine): State<Arc<Engine>>,
+    SignedIn(person): SignedIn,
+    body: Result<Json<PostTask>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<Accepted>)> {
+    let Json(post) = body?;
+    check_client_id(&post.client_id)?;
+    let thread = post.thread_id.map_or(ThreadRef::New, ThreadRef::Existing);
+    let event = InboundEvent::NewTask { task: post.task };
+    accept(&engine, posted_in(&post.channel, thread, person, post.client_id, event)).await
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PostAction {

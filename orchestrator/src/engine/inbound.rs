@@ -21,7 +21,14 @@ impl Engine {
             InboundEvent::Message { text, context } => (InboundKind::Message, text.clone(), context.clone()),
             // Shown in its thread as what the person asked for.
             InboundEvent::FleetChange { change } => (InboundKind::Message, texts::fleet_change(change), Vec::new()),
-            InboundEvent::Action { .. } | InboundEvent::Handoff { .. } | InboundEvent::Scheduled { .. } => {
+            InboundEvent::NewTask { task } => {
+                (InboundKind::Message, texts::task_asked(&task.title, task.owner.as_deref()), Vec::new())
+            }
+            InboundEvent::Action { .. }
+            | InboundEvent::Handoff { .. }
+            | InboundEvent::Scheduled { .. }
+            | InboundEvent::Task { .. }
+            | InboundEvent::Escalation { .. } => {
                 (InboundKind::Action, String::new(), Vec::new())
             }
         };
@@ -96,7 +103,20 @@ impl Engine {
                     return Ok(Err(Refusal::UnknownSchedule(*schedule)));
                 }
             }
-            InboundEvent::Handoff { to, text, .. } => {
+            InboundEvent::NewTask { task } => {
+                if task.title.trim().is_empty() {
+                    return Ok(Err(Refusal::EmptyMessage));
+                }
+                if let Some(owner) = task.owner.as_ref().filter(|owner| self.config().office(owner).is_none()) {
+                    return Ok(Err(Refusal::UnknownOffice(owner.clone())));
+                }
+            }
+            InboundEvent::Task { task, .. } => {
+                if self.store.task(*task).await?.is_none() {
+                    return Ok(Err(Refusal::UnknownTask(*task)));
+                }
+            }
+            InboundEvent::Handoff { to, text, .. } | InboundEvent::Escalation { to, prompt: text, .. } => {
                 if self.config().office(to).is_none() {
                     return Ok(Err(Refusal::UnknownOffice(to.clone())));
                 }
@@ -146,12 +166,14 @@ impl Engine {
         let mut channels = Vec::with_capacity(planned.len());
         let mut stops = Vec::new();
         let mut requests = Vec::new();
+        let mut new_tasks = Vec::new();
         let mut made_schedules = false;
         for (row, plan) in planned {
             match plan {
                 Ok(mut effects) => {
                     made_schedules |= effects.new_schedule.is_some();
                     stops.extend(effects.stop_run.take());
+                    new_tasks.extend(effects.new_task.take().map(|ask| (row.thread_id.clone(), row.author.clone(), ask)));
                     requests.extend(effects.fleet_request.take().map(|action| FleetRequest {
                         thread_id: row.thread_id.clone(),
                         author: row.author.clone(),
@@ -179,6 +201,12 @@ impl Engine {
         for (run_id, user) in stops {
             if let Err(refusal) = self.stop_run(&run_id, &user).await? {
                 tracing::info!(run = run_id, "a stop in the thread changed nothing: {refusal}");
+            }
+        }
+        // Tasks asked for, made once the ask is recorded (a retry finds it processed).
+        for (thread_id, author, ask) in new_tasks {
+            if let Err(refusal) = self.create_task(&thread_id, &author, None, ask).await? {
+                self.post(&thread_id, "text", &texts::task_refused(&refusal.to_string()), None, None).await?;
             }
         }
         // Requests that act (wake, sleep, stop an office) are carried out once recorded,
@@ -392,6 +420,29 @@ impl Engine {
                     text,
                     state: PromptState::Held,
                     handoff_from: (!returning).then_some(from_run),
+                });
+            }
+            InboundEvent::NewTask { task } => effects.new_task = Some(task),
+            InboundEvent::Task { task, run_id } => self.plan_task_run(row, task, run_id, &mut effects).await?,
+            InboundEvent::Escalation { from_run, to, reason, prompt } => {
+                let body = texts::escalated(&row.author, &to, &reason);
+                effects.replies.push(Reply { thread_id: row.thread_id.clone(), kind: "text", body, card: None });
+                let run_id = uuid::Uuid::new_v4().to_string();
+                effects.audit.push(store::AuditEntry {
+                    actor: row.author.clone(),
+                    office: Some(to.clone()),
+                    run_id: Some(run_id.clone()),
+                    action: "escalation",
+                    details: serde_json::json!({"thread": row.thread_id, "from_run": from_run, "reason": reason}),
+                });
+                effects.prompt = Some(NewPrompt {
+                    run_id,
+                    thread_id: row.thread_id.clone(),
+                    office: to,
+                    author: row.author.clone(),
+                    text: prompt,
+                    state: PromptState::Held,
+                    handoff_from: None,
                 });
             }
             InboundEvent::Action { message_id, action: CardAction::Pick { office } } => {

@@ -39,6 +39,7 @@ mod reload;
 mod requests;
 mod runs;
 mod schedules;
+mod tasks;
 mod views;
 
 use crate::service_key::{KeyError, ServiceKey};
@@ -48,6 +49,8 @@ pub use fleet_changes::FLEET_CHANGE;
 pub use prewarm::{Prewarm, WarmSignal};
 pub use reload::{FleetChanges, LiveFleet, live_fleet};
 pub use runs::EventRefusal;
+pub use crate::store::TaskAsk;
+pub use tasks::{EscalationAsk, MAX_TASK_ATTEMPTS, MAX_TASKS_PER_RUN, TaskOutcome, TaskRefusal};
 pub use runs::{HandoffAsk, MAX_HANDOFFS_PER_RUN, StopRefusal, may_stop, session_name};
 pub use views::{MessageView, OfficeView, ThreadView, Update};
 
@@ -121,6 +124,13 @@ pub enum InboundEvent {
         #[serde(default)]
         returning: bool,
     },
+    /// A ready task, claimed for `run_id`, goes to its owner as a run. The author is the
+    /// task's author.
+    Task { task: i64, run_id: String },
+    /// A person asks for a task (the console, `/api/tasks`); shown in its thread.
+    NewTask { task: crate::store::TaskAsk },
+    /// An office asks the office it reports to (`to`) for help. The author is the office.
+    Escalation { from_run: String, to: String, reason: String, prompt: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -150,6 +160,8 @@ pub enum Refusal {
     AlreadyAnswered(String),
     #[error("unknown office `{0}`")]
     UnknownOffice(String),
+    #[error("no task #{0}")]
+    UnknownTask(i64),
     #[error("`{0}` is not a fleet change: use create_office, update_office, retire_office or add_repo")]
     NotAFleetChange(&'static str),
 }
@@ -250,6 +262,8 @@ pub struct Engine {
     inbound_waiting: Notify,
     /// A schedule was made or resumed: the scheduler looks again at what is due.
     schedules_changed: Notify,
+    /// A task was made, ended or released: the task loop looks again at what is ready.
+    tasks_changed: Notify,
     /// Offices whose driving task runs, and whether work came for them meanwhile.
     driving: StdMutex<HashMap<String, bool>>,
     attached: StdMutex<HashMap<String, Attached>>,
@@ -297,6 +311,7 @@ impl Engine {
             work: Notify::new(),
             inbound_waiting: Notify::new(),
             schedules_changed: Notify::new(),
+            tasks_changed: Notify::new(),
             driving: StdMutex::new(HashMap::new()),
             attached: StdMutex::new(HashMap::new()),
             applied: StdMutex::new(HashMap::new()),
@@ -348,7 +363,8 @@ impl Engine {
         tokio::join!(
             Arc::clone(&self).route_loop(),
             Arc::clone(&self).office_loop(),
-            Arc::clone(&self).schedule_loop()
+            Arc::clone(&self).schedule_loop(),
+            Arc::clone(&self).task_loop()
         );
     }
 

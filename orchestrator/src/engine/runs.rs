@@ -478,6 +478,7 @@ impl Engine {
         self.publish_message(&channel, edited);
         self.publish_message(&channel, posted);
         self.return_handoff(office, prompt, &body).await?;
+        self.tasks_after_run(office, prompt, state, &body).await?;
         self.applied.lock().expect("applied lock").remove(&prompt.run_id);
         self.work.notify_one();
         Ok(())

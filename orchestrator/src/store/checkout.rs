@@ -23,6 +23,26 @@ pub struct NewTask {
     pub depends_on: Vec<i64>,
     pub thread_id: String,
     pub created_by: String,
+    /// The run that asks for it, when an office does.
+    pub created_run: Option<String>,
+}
+
+/// A task as people and offices ask for it.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskAsk {
+    pub title: String,
+    #[serde(default)]
+    pub body: String,
+    /// The office it is for; none: any office may claim it.
+    #[serde(default)]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub priority: i32,
+    #[serde(default)]
+    pub parent: Option<i64>,
+    #[serde(default)]
+    pub depends_on: Vec<i64>,
 }
 
 /// What a claim came to.
@@ -55,6 +75,7 @@ impl Store {
             parent_id: Set(task.parent_id),
             thread_id: Set(task.thread_id),
             created_by: Set(task.created_by),
+            created_run: Set(task.created_run),
             holder: Set(None),
             holder_run: Set(None),
             claimed_via: Set(None),
@@ -76,6 +97,12 @@ impl Store {
         }
         txn.commit().await?;
         Ok(inserted)
+    }
+
+    /// How many tasks a run has made.
+    pub async fn tasks_created_by_run(&self, run: &str) -> anyhow::Result<u64> {
+        use sea_orm::PaginatorTrait;
+        Ok(tasks::Entity::find().filter(tasks::Column::CreatedRun.eq(run)).count(self.db()).await?)
     }
 
     pub async fn task(&self, id: i64) -> anyhow::Result<Option<tasks::Model>> {

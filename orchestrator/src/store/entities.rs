@@ -481,6 +481,7 @@ pub mod tasks {
         pub parent_id: Option<i64>,
         pub thread_id: String,
         pub created_by: String,
+        pub created_run: Option<String>,
         pub holder: Option<String>,
         pub holder_run: Option<String>,
         pub claimed_via: Option<String>,

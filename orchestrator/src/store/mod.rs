@@ -17,7 +17,7 @@ mod checkout;
 pub use gate::Lane;
 use gate::{WriteGate, WritePermit};
 pub use states::{OfficeState, PromptState, TaskState, Transition};
-pub use checkout::{Claim, NewTask};
+pub use checkout::{Claim, NewTask, TaskAsk};
 
 pub use mirror::Unsynced;
 pub use pools::{CLAIMED, WARM};
@@ -1172,6 +1172,9 @@ pub struct InboundEffects {
     pub new_schedule: Option<NewSchedule>,
     /// `(schedule, run)`: the run a schedule's tick queued.
     pub schedule_ran: Option<(i64, String)>,
+    /// A task a person asked for. Not written: the engine makes it (checked, numbered,
+    /// said in the thread) once the rest is.
+    pub new_task: Option<TaskAsk>,
 }
 
 /// Where a reply names the schedule its message made (numbered only once written).

@@ -1,0 +1,96 @@
+//! The agent's commands for tasks and the chain of command (`nova-office task …`,
+//! `nova-office escalate`), through the office's agent API: the office adds its token,
+//! so the agent never holds one.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use serde_json::{Value, json};
+
+use crate::protocol::RUN_ID_HEADER;
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum TaskCommand {
+    /// The tasks this office may take (its own and those for anyone) and those it holds.
+    List,
+    /// Make a task: for another office (`--owner`), or for any office to claim.
+    Create {
+        #[arg(long)]
+        title: String,
+        #[arg(long, default_value = "")]
+        body: String,
+        #[arg(long)]
+        owner: Option<String>,
+        #[arg(long, default_value_t = 0)]
+        priority: i32,
+        /// A task that must be done first (repeat for several).
+        #[arg(long = "depends-on")]
+        depends_on: Vec<i64>,
+    },
+    /// Take a task for this run. Exit 3 if someone holds it (who is on stderr), 4 if it
+    /// waits for other tasks or is not this office's.
+    Claim { id: i64 },
+    /// End a task this run holds, with what it came to.
+    Done {
+        id: i64,
+        #[arg(long)]
+        result: String,
+        #[arg(long)]
+        failed: bool,
+    },
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct EscalateArgs {
+    /// Why you are stuck and what you need from the office you report to.
+    #[arg(long)]
+    pub reason: String,
+}
+
+/// Calls the office's agent API; the HTTP status and the JSON answer.
+async fn call(method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<(u16, Value)> {
+    let api = std::env::var("NOVA_OFFICE_API").context("NOVA_OFFICE_API is not set: run me from an office runtime")?;
+    let run_id = std::env::var("NOVA_RUN_ID").context("NOVA_RUN_ID is not set")?;
+    let mut request = reqwest::Client::new().request(method, format!("{api}{path}")).header(RUN_ID_HEADER, run_id);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.context("the office daemon did not answer")?;
+    let status = response.status().as_u16();
+    Ok((status, response.json().await.unwrap_or_default()))
+}
+
+/// Prints what Nova answered; the exit status says how it went.
+fn answered(status: u16, body: &Value) -> ExitCode {
+    if (200..300).contains(&status) {
+        println!("{body}");
+        return ExitCode::SUCCESS;
+    }
+    eprintln!("Nova refused: {}", body["error"].as_str().unwrap_or("unknown error"));
+    match status {
+        409 => ExitCode::from(3),
+        403 => ExitCode::from(4),
+        _ => ExitCode::from(1),
+    }
+}
+
+pub async fn task(command: TaskCommand) -> anyhow::Result<ExitCode> {
+    use reqwest::Method;
+    let (status, body) = match command {
+        TaskCommand::List => call(Method::GET, "/tasks", None).await?,
+        TaskCommand::Create { title, body, owner, priority, depends_on } => {
+            let ask = json!({"title": title, "body": body, "owner": owner, "priority": priority, "depends_on": depends_on});
+            call(Method::POST, "/tasks", Some(ask)).await?
+        }
+        TaskCommand::Claim { id } => call(Method::POST, &format!("/tasks/{id}/claim"), Some(json!({}))).await?,
+        TaskCommand::Done { id, result, failed } => {
+            call(Method::POST, &format!("/tasks/{id}/done"), Some(json!({"result": result, "failed": failed}))).await?
+        }
+    };
+    Ok(answered(status, &body))
+}
+
+pub async fn escalate(args: EscalateArgs) -> anyhow::Result<ExitCode> {
+    let (status, body) = call(reqwest::Method::POST, "/escalations", Some(json!({"reason": args.reason}))).await?;
+    Ok(answered(status, &body))
+}
