@@ -173,7 +173,10 @@ async fn tasks(
     let ids: Vec<i64> = tasks.iter().map(|task| task.id).collect();
     let mut deps = engine.store().task_dependencies(&ids).await?;
     Ok(Json(
-        tasks.into_iter().map(|task| TaskView { depends_on: deps.remove(&task.id).unwrap_or_default(), task }).collect(),
+        tasks
+            .into_iter()
+            .map(|task| TaskView { depends_on: deps.remove(&task.id).unwrap_or_default(), task })
+            .collect(),
     ))
 }
 

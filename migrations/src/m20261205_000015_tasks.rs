@@ -77,11 +77,18 @@ impl MigrationTrait for Migration {
             .await?;
         manager
             .create_index(
-                Index::create().name("tasks_by_state").table(Tasks::Table).col(Tasks::State).col(Tasks::Owner).to_owned(),
+                Index::create()
+                    .name("tasks_by_state")
+                    .table(Tasks::Table)
+                    .col(Tasks::State)
+                    .col(Tasks::Owner)
+                    .to_owned(),
             )
             .await?;
         manager
-            .create_index(Index::create().name("tasks_by_holder_run").table(Tasks::Table).col(Tasks::HolderRun).to_owned())
+            .create_index(
+                Index::create().name("tasks_by_holder_run").table(Tasks::Table).col(Tasks::HolderRun).to_owned(),
+            )
             .await?;
         manager
             .create_table(
@@ -95,7 +102,11 @@ impl MigrationTrait for Migration {
             .await?;
         manager
             .create_index(
-                Index::create().name("task_deps_by_dependency").table(TaskDeps::Table).col(TaskDeps::DependsOn).to_owned(),
+                Index::create()
+                    .name("task_deps_by_dependency")
+                    .table(TaskDeps::Table)
+                    .col(TaskDeps::DependsOn)
+                    .to_owned(),
             )
             .await
     }

@@ -241,7 +241,10 @@ pub fn task_done(id: i64, title: &str, office: &str) -> String {
 }
 
 pub fn task_retried(id: i64, title: &str, office: &str, attempt: i32, max: i32) -> String {
-    format!("Task {} goes back to the queue: **{office}**'s run failed (attempt {attempt} of {max}).", task_label(id, title))
+    format!(
+        "Task {} goes back to the queue: **{office}**'s run failed (attempt {attempt} of {max}).",
+        task_label(id, title)
+    )
 }
 
 pub fn task_escalated(id: i64, title: &str, office: &str, attempts: i32, manager: &str) -> String {

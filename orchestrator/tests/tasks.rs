@@ -31,9 +31,12 @@ async fn of_eight_offices_claiming_one_task_at_once_exactly_one_wins() {
     let task = store.create_task(new_task("rotate the keys", None, vec![])).await.unwrap();
     let claims = (0..8).map(|n| {
         let store = store.clone();
-        tokio::spawn(async move { store.claim_task(task.id, &format!("office{n}"), &format!("run{n}"), "office", i64::MAX).await })
+        tokio::spawn(async move {
+            store.claim_task(task.id, &format!("office{n}"), &format!("run{n}"), "office", i64::MAX).await
+        })
     });
-    let outcomes: Vec<Claim> = futures::future::join_all(claims).await.into_iter().map(|c| c.unwrap().unwrap()).collect();
+    let outcomes: Vec<Claim> =
+        futures::future::join_all(claims).await.into_iter().map(|c| c.unwrap().unwrap()).collect();
     let winners: Vec<&Claim> = outcomes.iter().filter(|c| matches!(c, Claim::Claimed(_))).collect();
     assert_eq!(winners.len(), 1, "{outcomes:?}");
     let Claim::Claimed(won) = winners[0] else { unreachable!() };
@@ -56,7 +59,10 @@ async fn a_task_waits_for_its_dependencies_and_for_its_owner() {
     let backfill = store.create_task(new_task("backfill", Some("maker"), vec![schema.id])).await.unwrap();
     let ready: Vec<i64> = store.ready_tasks().await.unwrap().iter().map(|t| t.id).collect();
     assert_eq!(ready, [schema.id]);
-    assert_eq!(store.claim_task(backfill.id, "maker", "r", "office", 0).await.unwrap(), Claim::Blocked(vec![schema.id]));
+    assert_eq!(
+        store.claim_task(backfill.id, "maker", "r", "office", 0).await.unwrap(),
+        Claim::Blocked(vec![schema.id])
+    );
     assert_eq!(
         store.claim_task(schema.id, "writer", "r", "office", 0).await.unwrap(),
         Claim::NotYours { owner: "maker".into() }

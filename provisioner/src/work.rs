@@ -79,7 +79,8 @@ pub async fn task(command: TaskCommand) -> anyhow::Result<ExitCode> {
     let (status, body) = match command {
         TaskCommand::List => call(Method::GET, "/tasks", None).await?,
         TaskCommand::Create { title, body, owner, priority, depends_on } => {
-            let ask = json!({"title": title, "body": body, "owner": owner, "priority": priority, "depends_on": depends_on});
+            let ask =
+                json!({"title": title, "body": body, "owner": owner, "priority": priority, "depends_on": depends_on});
             call(Method::POST, "/tasks", Some(ask)).await?
         }
         TaskCommand::Claim { id } => call(Method::POST, &format!("/tasks/{id}/claim"), Some(json!({}))).await?,

@@ -13,5 +13,6 @@ mod routing_sets;
 mod simulate;
 mod slack;
 mod stories;
+mod tasks;
 mod trust;
 mod work;

@@ -28,9 +28,7 @@ impl Engine {
             | InboundEvent::Handoff { .. }
             | InboundEvent::Scheduled { .. }
             | InboundEvent::Task { .. }
-            | InboundEvent::Escalation { .. } => {
-                (InboundKind::Action, String::new(), Vec::new())
-            }
+            | InboundEvent::Escalation { .. } => (InboundKind::Action, String::new(), Vec::new()),
         };
         let recorded = self
             .store
@@ -173,7 +171,8 @@ impl Engine {
                 Ok(mut effects) => {
                     made_schedules |= effects.new_schedule.is_some();
                     stops.extend(effects.stop_run.take());
-                    new_tasks.extend(effects.new_task.take().map(|ask| (row.thread_id.clone(), row.author.clone(), ask)));
+                    new_tasks
+                        .extend(effects.new_task.take().map(|ask| (row.thread_id.clone(), row.author.clone(), ask)));
                     requests.extend(effects.fleet_request.take().map(|action| FleetRequest {
                         thread_id: row.thread_id.clone(),
                         author: row.author.clone(),

@@ -44,14 +44,14 @@ mod views;
 
 use crate::service_key::{KeyError, ServiceKey};
 
+pub use crate::store::TaskAsk;
 pub use asks::{ApprovalAsk, AskRefusal, CredentialAsk, ProvideRefusal, VaultEntry};
 pub use fleet_changes::FLEET_CHANGE;
 pub use prewarm::{Prewarm, WarmSignal};
 pub use reload::{FleetChanges, LiveFleet, live_fleet};
 pub use runs::EventRefusal;
-pub use crate::store::TaskAsk;
-pub use tasks::{EscalationAsk, MAX_TASK_ATTEMPTS, MAX_TASKS_PER_RUN, TaskOutcome, TaskRefusal};
 pub use runs::{HandoffAsk, MAX_HANDOFFS_PER_RUN, StopRefusal, may_stop, session_name};
+pub use tasks::{EscalationAsk, MAX_TASK_ATTEMPTS, MAX_TASKS_PER_RUN, TaskOutcome, TaskRefusal};
 pub use views::{MessageView, OfficeView, ThreadView, Update};
 
 use crate::config::Config;

@@ -186,8 +186,7 @@ impl Engine {
         let Claim::Claimed(task) = claim else { unreachable!("a refusal is returned above") };
         let details = serde_json::json!({"task": id, "via": "office", "generation": task.generation});
         self.record(&office.name, &office.name, Some(run_id), "task_claimed", details).await;
-        self.post(&task.thread_id, "text", &texts::task_taken(id, &task.title, &office.name, 1, 1), None, None)
-            .await?;
+        self.post(&task.thread_id, "text", &texts::task_taken(id, &task.title, &office.name, 1, 1), None, None).await?;
         Ok(Ok(task))
     }
 
@@ -356,8 +355,7 @@ impl Engine {
         run_id: String,
         effects: &mut InboundEffects,
     ) -> anyhow::Result<()> {
-        let Some(task) = self.store.task(id).await?.filter(|t| t.holder_run.as_deref() == Some(run_id.as_str()))
-        else {
+        let Some(task) = self.store.task(id).await?.filter(|t| t.holder_run.as_deref() == Some(run_id.as_str())) else {
             return Ok(());
         };
         let Some(office) = task.holder.clone() else { return Ok(()) };
@@ -421,24 +419,42 @@ impl Engine {
                     if self.store.release_task(&task, TaskState::Open, Some(said)).await?.is_some() {
                         let text = texts::task_retried(task.id, &task.title, office, task.attempts, MAX_TASK_ATTEMPTS);
                         self.post(&task.thread_id, "text", &text, None, None).await?;
-                        self.record("nova", office, Some(&prompt.run_id), "task_retried", serde_json::json!({"task": task.id}))
-                            .await;
+                        self.record(
+                            "nova",
+                            office,
+                            Some(&prompt.run_id),
+                            "task_retried",
+                            serde_json::json!({"task": task.id}),
+                        )
+                        .await;
                     }
                 }
                 PromptState::Stopped => {
                     if self.store.release_task(&task, TaskState::Cancelled, Some(said)).await?.is_some() {
                         let text = texts::task_cancelled(task.id, &task.title, office);
                         self.post(&task.thread_id, "text", &text, None, None).await?;
-                        self.record("nova", office, Some(&prompt.run_id), "task_cancelled", serde_json::json!({"task": task.id}))
-                            .await;
+                        self.record(
+                            "nova",
+                            office,
+                            Some(&prompt.run_id),
+                            "task_cancelled",
+                            serde_json::json!({"task": task.id}),
+                        )
+                        .await;
                     }
                 }
                 _ => {
                     if self.store.release_task(&task, TaskState::Open, None).await?.is_some() {
                         let text = texts::task_reopened(task.id, &task.title, office);
                         self.post(&task.thread_id, "text", &text, None, None).await?;
-                        self.record("nova", office, Some(&prompt.run_id), "task_reopened", serde_json::json!({"task": task.id}))
-                            .await;
+                        self.record(
+                            "nova",
+                            office,
+                            Some(&prompt.run_id),
+                            "task_reopened",
+                            serde_json::json!({"task": task.id}),
+                        )
+                        .await;
                     }
                 }
             }
@@ -463,7 +479,8 @@ impl Engine {
                             task.attempts,
                             task.result.as_deref().unwrap_or("none")
                         );
-                        let history = format!("The task:\n{}", texts::task_prompt(task.id, &task.title, &task.body, &[]));
+                        let history =
+                            format!("The task:\n{}", texts::task_prompt(task.id, &task.title, &task.body, &[]));
                         self.escalate(&task.thread_id, office, run_id, &manager, &reason, &history).await?;
                         texts::task_escalated(task.id, &task.title, office, task.attempts, &manager)
                     }
@@ -486,7 +503,8 @@ impl Engine {
             let holder = task.holder.clone().unwrap_or_default();
             if let Some(reopened) = self.store.release_task(&task, TaskState::Open, None).await? {
                 recovered += 1;
-                let details = serde_json::json!({"task": task.id, "run": task.holder_run, "generation": reopened.generation});
+                let details =
+                    serde_json::json!({"task": task.id, "run": task.holder_run, "generation": reopened.generation});
                 self.record("nova", &holder, task.holder_run.as_deref(), "task_recovered", details).await;
                 let text = texts::task_recovered(task.id, &task.title, &holder);
                 self.post(&task.thread_id, "text", &text, None, None).await?;

@@ -50,11 +50,16 @@ pub struct TaskAsk {
 pub enum Claim {
     Claimed(tasks::Model),
     /// Someone holds it: who, and for which run.
-    Held { holder: String, run: String },
+    Held {
+        holder: String,
+        run: String,
+    },
     /// Its dependencies that are not done yet.
     Blocked(Vec<i64>),
     /// It is for another office.
-    NotYours { owner: String },
+    NotYours {
+        owner: String,
+    },
     Closed(TaskState),
     NotFound,
 }
@@ -89,10 +94,9 @@ impl Store {
         let inserted = tasks::Entity::insert(row).exec_with_returning(&txn).await?;
         let deps: HashSet<i64> = task.depends_on.into_iter().collect();
         if !deps.is_empty() {
-            let rows = deps.into_iter().map(|depends_on| task_deps::ActiveModel {
-                task_id: Set(inserted.id),
-                depends_on: Set(depends_on),
-            });
+            let rows = deps
+                .into_iter()
+                .map(|depends_on| task_deps::ActiveModel { task_id: Set(inserted.id), depends_on: Set(depends_on) });
             task_deps::Entity::insert_many(rows).exec_without_returning(&txn).await?;
         }
         txn.commit().await?;
@@ -115,7 +119,8 @@ impl Store {
         if let Some(owner) = owner {
             query = query.filter(tasks::Column::Owner.eq(owner));
         }
-        let mut rows = query.order_by_desc(tasks::Column::Priority).order_by_asc(tasks::Column::Id).all(self.db()).await?;
+        let mut rows =
+            query.order_by_desc(tasks::Column::Priority).order_by_asc(tasks::Column::Id).all(self.db()).await?;
         rows.sort_by_key(|task| task.state.is_closed());
         Ok(rows)
     }
@@ -212,18 +217,17 @@ impl Store {
 
     /// Why `office` may not claim `task` as it stands, if it may not.
     async fn claim_refused(&self, task: &tasks::Model, office: &str) -> anyhow::Result<Option<Claim>> {
-        match task.state {
-            TaskState::Open => {}
-            TaskState::Claimed => {
-                return Ok(Some(Claim::Held {
-                    holder: task.holder.clone().unwrap_or_default(),
-                    run: task.holder_run.clone().unwrap_or_default(),
-                }));
-            }
-            closed => return Ok(Some(Claim::Closed(closed))),
+        if task.state.is_closed() {
+            return Ok(Some(Claim::Closed(task.state)));
         }
         if let Some(owner) = task.owner.as_deref().filter(|owner| *owner != office) {
             return Ok(Some(Claim::NotYours { owner: owner.to_owned() }));
+        }
+        if task.state == TaskState::Claimed {
+            return Ok(Some(Claim::Held {
+                holder: task.holder.clone().unwrap_or_default(),
+                run: task.holder_run.clone().unwrap_or_default(),
+            }));
         }
         let deps = self.task_dependencies(&[task.id]).await?.remove(&task.id).unwrap_or_default();
         let waiting = self.unfinished(&deps).await?;

@@ -3,6 +3,7 @@
 //! conditional updates (`… WHERE state = ? AND generation = ?`) are the fence on both.
 
 mod asks;
+mod checkout;
 pub mod entities;
 mod fleet;
 mod gate;
@@ -12,12 +13,11 @@ mod recorder;
 mod recurring;
 mod sign_in;
 mod states;
-mod checkout;
 
+pub use checkout::{Claim, NewTask, TaskAsk};
 pub use gate::Lane;
 use gate::{WriteGate, WritePermit};
 pub use states::{OfficeState, PromptState, TaskState, Transition};
-pub use checkout::{Claim, NewTask, TaskAsk};
 
 pub use mirror::Unsynced;
 pub use pools::{CLAIMED, WARM};

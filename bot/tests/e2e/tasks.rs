@@ -1,0 +1,231 @@
+//! Tasks: asked for in the console, handed to their owner as runs in their thread,
+//! waiting for what they depend on, claimed by one office only, finished once even
+//! when their office dies, and sent up the chain of command when they keep failing.
+
+use orchestrator::config::Config;
+use orchestrator::store::TaskState;
+use serde_json::{Value, json};
+
+use crate::harness::Nova;
+use crate::stories::audited;
+
+fn script(config: &mut Config, office: &str, text: &str) {
+    let office = config.offices.iter_mut().find(|o| o.name == office).unwrap();
+    office.runtime.as_mut().unwrap().command = vec!["sh".into(), "-c".into(), text.into()];
+}
+
+/// Answers with the first line of what it was asked.
+const ANSWERS_THE_FIRST_LINE: &str = r#"printf 'did: %s\n' "$(echo "$NOVA_PROMPT" | head -n 1)""#;
+
+/// Asks for a task through `/api/tasks`; the thread it is in.
+async fn ask_task(nova: &Nova, thread: Option<&str>, task: Value) -> String {
+    let body =
+        json!({"channel": "general", "thread_id": thread, "task": task, "client_id": uuid::Uuid::new_v4().to_string()});
+    let (status, accepted) = nova.post_json("/api/tasks", &body).await;
+    assert_eq!(status, 202, "{accepted}");
+    accepted["thread_id"].as_str().unwrap().to_owned()
+}
+
+/// Waits for the task titled `title`; its `/api/tasks` view.
+async fn task_titled(nova: &mut Nova, title: &str, state: &str) -> Value {
+    let what = format!("task “{title}” {state}");
+    nova.eventually(&what, async |nova: &Nova| {
+        let (_, tasks) = nova.get_json("/api/tasks").await;
+        tasks.as_array()?.iter().find(|t| t["title"] == title && t["state"] == state).cloned()
+    })
+    .await
+}
+
+fn said_by_nova(messages: &[orchestrator::engine::MessageView]) -> Vec<String> {
+    messages.iter().filter(|m| m.author == "nova" && m.kind == "text").map(|m| m.body.clone()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_waits_for_the_one_it_depends_on_then_its_office_gets_that_outcome() {
+    let mut nova = Nova::start_with(|config| {
+        script(config, "maker", ANSWERS_THE_FIRST_LINE);
+        script(config, "writer", r#"printf 'documented, given: %s\n' "$(echo "$NOVA_PROMPT" | grep '^did:')""#);
+    })
+    .await;
+    // The writer's task is asked for first and waits for the maker's.
+    let thread = ask_task(&nova, None, json!({"title": "add a discount column", "owner": "maker"})).await;
+    let column = task_titled(&mut nova, "add a discount column", "done").await;
+    assert_eq!(column["result"], "did: Task #1: add a discount column");
+    let docs = json!({"title": "document the column", "owner": "writer", "depends_on": [column["id"]]});
+    ask_task(&nova, Some(&thread), docs).await;
+    let documented = task_titled(&mut nova, "document the column", "done").await;
+    assert_eq!(documented["depends_on"], json!([1]));
+    assert_eq!(documented["result"], "documented, given: did: Task #1: add a discount column");
+    let said = said_by_nova(&nova.messages(&thread).await);
+    insta::assert_debug_snapshot!(said, @r#"
+    [
+        "Task #1 *add a discount column*: for **maker**.",
+        "**maker** takes task #1 *add a discount column*.",
+        "Task #1 *add a discount column* is done by **maker**.",
+        "Task #2 *document the column*: for **writer**.",
+        "**writer** takes task #2 *document the column*.",
+        "Task #2 *document the column* is done by **writer**.",
+    ]
+    "#);
+
+    // A task that waits for an open one is said to wait, and starts once it is done.
+    let (status, _) =
+        nova.post_json("/api/tasks", &json!({"task": {"title": "x", "owner": "nobody"}, "client_id": "c1"})).await;
+    assert_eq!(status, 400, "an unknown owner changes nothing");
+    nova.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_tasks_for_a_sleeping_office_wake_it_once() {
+    let mut nova = Nova::start_with(|config| script(config, "writer", ANSWERS_THE_FIRST_LINE)).await;
+    let thread = ask_task(&nova, None, json!({"title": "blog post", "owner": "writer"})).await;
+    ask_task(&nova, Some(&thread), json!({"title": "release notes", "owner": "writer"})).await;
+    ask_task(&nova, Some(&thread), json!({"title": "help article", "owner": "writer", "priority": 5})).await;
+    for title in ["blog post", "release notes", "help article"] {
+        task_titled(&mut nova, title, "done").await;
+    }
+    let trail = nova.engine().store().audit_trail(&Default::default()).await.unwrap();
+    let wakes = trail.iter().filter(|row| row.action == "wake" && row.office.as_deref() == Some("writer")).count();
+    assert_eq!(wakes, 1, "three tasks, one wake");
+    assert_eq!(audited(&nova, "task_dispatched").await, 3);
+    nova.finish().await;
+}
+
+/// Both offices run this at once: one claims the task and holds it until the other has
+/// been refused; the other reports the refusal.
+const CLAIMS_TASK_ONE: &str = r#"
+if "$NOVA_OFFICE_CLI" task claim 1 > /dev/null 2> "$NOVA_WORKSPACE/refused.txt"; then
+  for _ in $(seq 400); do [ -f "$RACE_DIR/lost" ] && break; sleep 0.05; done
+  "$NOVA_OFFICE_CLI" task done 1 --result "$NOVA_OFFICE wrote it" > /dev/null || exit 9
+  echo "won"
+else
+  echo "$?" > "$RACE_DIR/lost"
+  echo "lost: $(cat "$NOVA_WORKSPACE/refused.txt")"
+fi
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_two_offices_claiming_one_task_one_wins_and_the_other_hears_who_holds_it() {
+    let race = tempfile::tempdir().unwrap();
+    let race_dir = race.path().to_str().unwrap().to_owned();
+    let mut nova = Nova::start_with(|config| {
+        for office in ["maker", "writer"] {
+            script(config, office, CLAIMS_TASK_ONE);
+            let runtime = config.offices.iter_mut().find(|o| o.name == office).unwrap().runtime.as_mut().unwrap();
+            runtime.env.insert("RACE_DIR".into(), race_dir.clone());
+            // The two runtimes meet in a directory outside their workspaces, which the
+            // sandbox (rightly) forbids.
+            runtime.sandbox.enabled = false;
+        }
+    })
+    .await;
+    ask_task(&nova, None, json!({"title": "write the launch post"})).await;
+    task_titled(&mut nova, "write the launch post", "open").await;
+    let maker = nova.say("eng", "alice", "@maker take task 1").await;
+    let writer = nova.say("marketing", "bob", "@writer take task 1").await;
+    let mut results = Vec::new();
+    for thread in [&maker, &writer] {
+        results.push(nova.results(thread, 1).await.into_iter().find(|m| m.kind == "result").unwrap().body);
+    }
+    let task = task_titled(&mut nova, "write the launch post", "done").await;
+    let winner = task["holder"].as_str().unwrap().to_owned();
+    let (won, lost) = if winner == "maker" { (&results[0], &results[1]) } else { (&results[1], &results[0]) };
+    assert_eq!(won, "won");
+    assert!(lost.starts_with(&format!("lost: Nova refused: task #1 is held by {winner} (run ")), "{lost}");
+    assert_eq!(std::fs::read_to_string(race.path().join("lost")).unwrap().trim(), "3", "a 409 exits 3");
+    assert_eq!(task["result"], format!("{winner} wrote it"));
+    nova.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_whose_office_dies_mid_work_is_finished_once() {
+    let crash_once = "if [ -f crashed-once ]; then echo 'migrated after the crash'; \
+                      else touch crashed-once; kill -9 $PPID; sleep 5; fi";
+    let mut nova = Nova::start_with(|config| {
+        script(config, "maker", crash_once);
+        // Playing the machine dying means signalling the daemon, which the sandbox forbids.
+        config.offices[0].runtime.as_mut().unwrap().sandbox.enabled = false;
+    })
+    .await;
+    let thread = ask_task(&nova, None, json!({"title": "migrate the cart table", "owner": "maker"})).await;
+    let task = task_titled(&mut nova, "migrate the cart table", "done").await;
+    assert_eq!(task["result"], "migrated after the crash");
+    assert_eq!(task["attempts"], 1, "the same claim carried over the loss: no second hand-out");
+    nova.eventually("the task said done", async |nova: &Nova| {
+        nova.messages(&thread).await.into_iter().find(|m| m.body.ends_with("is done by **maker**."))
+    })
+    .await;
+    assert_eq!(audited(&nova, "task_finished").await, 1);
+    let results: Vec<_> = nova.messages(&thread).await.into_iter().filter(|m| m.kind == "result").collect();
+    assert_eq!(results.len(), 1, "{results:?}");
+    assert_eq!(nova.office("maker").await.generation, 2, "woken once more after the loss");
+    let stored = nova.engine().store().task(1).await.unwrap().unwrap();
+    assert_eq!((stored.state, stored.generation), (TaskState::Done, 1));
+    nova.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_that_keeps_failing_goes_up_to_the_manager_with_its_history() {
+    let mut nova = Nova::start_with(|config| {
+        script(config, "operator", "echo 'the deploy key is rejected' >&2; exit 2");
+        script(config, "maker", r#"echo "$NOVA_PROMPT" | head -n 1"#);
+    })
+    .await;
+    let thread = ask_task(&nova, None, json!({"title": "roll out 2.4 to staging", "owner": "operator"})).await;
+    let task = task_titled(&mut nova, "roll out 2.4 to staging", "failed").await;
+    assert_eq!(task["attempts"], 3);
+    let messages = nova.results(&thread, 1).await;
+    let said = said_by_nova(&messages);
+    let retried: Vec<&String> = said.iter().filter(|s| s.contains("goes back to the queue")).collect();
+    assert_eq!(retried.len(), 2, "{said:#?}");
+    assert!(
+        said.contains(
+            &"Task #1 *roll out 2.4 to staging* failed 3 times; it goes up to **maker**, whom **operator** reports to."
+                .to_owned()
+        ),
+        "{said:#?}"
+    );
+    let escalated = said.iter().find(|s| s.starts_with("**operator** escalates to **maker**:")).unwrap();
+    assert!(escalated.contains("task #1 (roll out 2.4 to staging) failed 3 times. Its last outcome: "), "{escalated}");
+    let prompts = nova.prompts(&thread).await;
+    let escalation = prompts.last().unwrap();
+    assert_eq!((escalation.office.as_str(), escalation.author.as_str()), ("maker", "operator"));
+    assert!(escalation.text.contains("The task:\nTask #1: roll out 2.4 to staging"), "{}", escalation.text);
+    let result = messages.iter().find(|m| m.kind == "result").unwrap();
+    assert!(
+        result
+            .body
+            .starts_with("operator reports to you and is stuck: task #1 (roll out 2.4 to staging) failed 3 times"),
+        "{}",
+        result.body
+    );
+    nova.finish().await;
+}
+
+/// maker splits its work: a sub-task for writer, then a question to its own manager is
+/// refused (it reports to no office).
+const SPLITS_THE_WORK: &str = r#"
+"$NOVA_OFFICE_CLI" task create --title "announce the fix" --owner writer > /dev/null || exit 9
+"$NOVA_OFFICE_CLI" task claim 1 2> "$NOVA_WORKSPACE/claim.txt" && exit 8
+"$NOVA_OFFICE_CLI" escalate --reason "who signs off?" 2> "$NOVA_WORKSPACE/escalate.txt" && exit 7
+echo "fixed; writer announces it"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_office_makes_a_task_for_another_and_cannot_take_it_itself() {
+    let mut nova = Nova::start_with(|config| {
+        script(config, "maker", SPLITS_THE_WORK);
+        script(config, "writer", ANSWERS_THE_FIRST_LINE);
+    })
+    .await;
+    let thread = nova.say("eng", "alice", "@maker fix the coupon field and have it announced").await;
+    let task = task_titled(&mut nova, "announce the fix", "done").await;
+    assert_eq!((task["created_by"].as_str(), task["thread_id"].as_str()), (Some("maker"), Some(thread.as_str())));
+    assert_eq!(task["result"], "did: Task #1: announce the fix");
+    let workspace = nova.data_dir.path().join("offices/maker/workspace");
+    let claim = std::fs::read_to_string(workspace.join("claim.txt")).unwrap();
+    assert!(claim.contains("task #1 is for writer"), "{claim}");
+    let escalate = std::fs::read_to_string(workspace.join("escalate.txt")).unwrap();
+    assert!(escalate.contains("maker reports to no office"), "{escalate}");
+    nova.finish().await;
+}
