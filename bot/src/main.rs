@@ -508,15 +508,14 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Spend { config, office, period } => {
-            use orchestrator::ask::when::Period;
             let (file, store) = config_and_store(config).await?;
             let live = orchestrator::engine::live_fleet(&store, &file).await?.config;
-            let days = match period {
-                Period::Day => 1,
-                Period::Week => 7,
-                Period::Month => 30,
-            };
-            let by_office = store.spend_by_office(office.as_deref(), days).await?;
+            let now = orchestrator::store::now_ms();
+            let since = orchestrator::engine::period_start(period, now);
+            let mut by_office = orchestrator::engine::spend_since(&store, &live, since).await?;
+            if let Some(office) = &office {
+                by_office.retain(|name, _| name == office);
+            }
             let budget = |name: &str| live.office(name).and_then(|o| o.budget_usd);
             println!("{}", orchestrator::texts::spend(office.as_deref(), period, &by_office, budget).replace("**", ""));
             Ok(ExitCode::SUCCESS)

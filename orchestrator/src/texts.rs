@@ -377,10 +377,10 @@ impl std::fmt::Display for OfficeStatus<'_> {
         }
         match self.budget_usd {
             Some(budget) => {
-                write!(f, "\nSpent ${:.2} of its ${budget:.0} budget in the last 30 days.", self.spent_month_usd)
+                write!(f, "\nSpent ${:.2} of its ${budget:.0} budget this month.", self.spent_month_usd)
             }
             None if self.spent_month_usd > 0.0 => {
-                write!(f, "\nSpent ${:.2} in the last 30 days.", self.spent_month_usd)
+                write!(f, "\nSpent ${:.2} this month.", self.spent_month_usd)
             }
             None => Ok(()),
         }
@@ -399,26 +399,34 @@ fn excerpt(text: &str, chars: usize) -> String {
 pub fn spend(
     office: Option<&str>,
     period: crate::ask::when::Period,
-    by_office: &std::collections::BTreeMap<String, (f64, u64, u64)>,
+    by_office: &std::collections::BTreeMap<String, crate::engine::Spend>,
     budget: impl Fn(&str) -> Option<f64>,
 ) -> String {
     use crate::ask::when::Period;
     let window = match period {
-        Period::Day => "the last day",
-        Period::Week => "the last 7 days",
-        Period::Month => "the last 30 days",
+        Period::Day => "in the last day",
+        Period::Week => "in the last 7 days",
+        Period::Month => "this month",
     };
-    let total: f64 = by_office.values().map(|v| v.0).sum();
+    let total: f64 = by_office.values().map(crate::engine::Spend::total).sum();
     let subject = office.map_or_else(|| "The fleet".to_owned(), |o| format!("**{o}**"));
-    let mut out = format!("{subject} spent ${total:.2} on models in {window}.");
-    for (name, (usd, runs, tokens)) in by_office {
+    let mut out = format!("{subject} spent ${total:.2} {window}.");
+    for (name, spend) in by_office {
         let cap = budget(name).map(|b| format!(", budget ${b:.0}/month")).unwrap_or_default();
-        out.push_str(&format!("\n• **{name}**: ${usd:.2} over {runs} run(s), {tokens} tokens{cap}"));
+        out.push_str(&format!(
+            "\n• **{name}**: ${:.2} (models ${:.2} over {} run(s), {} tokens; machine ${:.2} for {:.1} h awake){cap}",
+            spend.total(),
+            spend.model_usd,
+            spend.runs_reporting,
+            spend.tokens,
+            spend.machine_usd,
+            spend.awake_hours
+        ));
     }
     if by_office.is_empty() {
-        out.push_str(" No office reported model usage then.");
+        out.push_str(" No office used a model or a machine then.");
     }
-    out.push_str("\n(Model usage as offices report it; machine time is not priced yet.)");
+    out.push_str("\n(Models at what runtimes report, else at `[prices]`; machines at their tier's hourly price.)");
     out
 }
 
@@ -519,12 +527,33 @@ pub fn approval_consequence(asker: &str, kind: &str, action: &str) -> String {
 }
 
 /// Why a prompt waits: its office has spent its budget.
-pub fn over_budget(office: &str, spent: f64, budget: f64) -> String {
+/// Whose budget: `maker`'s, or the workspace's.
+fn budget_of(office: &str, whose: &str) -> String {
+    if whose == office { format!("**{office}** has spent") } else { format!("{whose} has spent") }
+}
+
+pub fn over_budget(office: &str, whose: &str, spent: f64, budget: f64) -> String {
+    let raise = if whose == office {
+        format!(
+            "an operator can say “give {office} a budget of ${} a month”, which someone then approves",
+            (budget * 2.0).ceil()
+        )
+    } else {
+        "`budget` under `[workspace]` in nova.toml; Nova reads the edit at once".to_owned()
+    };
     format!(
-        "This waits: **{office}** has spent ${spent:.2} of its ${budget:.2} budget in the last 30 days, so it starts \
-         nothing more until its budget is raised (an operator can say “give {office} a budget of ${} a month”, \
-         which someone then approves). Then this runs.",
-        (budget * 2.0).ceil()
+        "This waits: {} ${spent:.2} of its ${budget:.2} budget this month, so **{office}** starts nothing more until \
+         the budget is raised ({raise}). Then this runs.",
+        budget_of(office, whose)
+    )
+}
+
+pub fn budget_critical_only(office: &str, whose: &str, spent: f64, budget: f64) -> String {
+    format!(
+        "This waits: {} ${spent:.2} of its ${budget:.2} budget this month ({:.0}%), so **{office}** only starts work \
+         marked urgent or critical until the month ends or the budget is raised. Ask again with “urgent” in it to run it now.",
+        budget_of(office, whose),
+        spent / budget * 100.0
     )
 }
 
@@ -692,7 +721,7 @@ mod tests {
         **maker** is busy and 2 waiting.
         • working for Alice (12 min): “migrate the cart to the new design system” — 1/3 done, now: Port the checkout page
         Last result (3 h ago): Renamed the checkout button; tests pass.
-        Spent $12.50 of its $50 budget in the last 30 days.
+        Spent $12.50 of its $50 budget this month.
         ");
     }
 
@@ -845,7 +874,9 @@ mod tests {
 
     #[test]
     fn over_budget_text() {
-        insta::assert_snapshot!(over_budget("maker", 1.5, 1.0), @"This waits: **maker** has spent $1.50 of its $1.00 budget in the last 30 days, so it starts nothing more until its budget is raised (an operator can say “give maker a budget of $2 a month”, which someone then approves). Then this runs.");
+        insta::assert_snapshot!(over_budget("maker", "maker", 1.5, 1.0), @"This waits: **maker** has spent $1.50 of its $1.00 budget this month, so **maker** starts nothing more until the budget is raised (an operator can say “give maker a budget of $2 a month”, which someone then approves). Then this runs.");
+        insta::assert_snapshot!(over_budget("maker", "the workspace", 500.0, 500.0), @"This waits: the workspace has spent $500.00 of its $500.00 budget this month, so **maker** starts nothing more until the budget is raised (`budget` under `[workspace]` in nova.toml; Nova reads the edit at once). Then this runs.");
+        insta::assert_snapshot!(budget_critical_only("maker", "maker", 41.0, 50.0), @"This waits: **maker** has spent $41.00 of its $50.00 budget this month (82%), so **maker** only starts work marked urgent or critical until the month ends or the budget is raised. Ask again with “urgent” in it to run it now.");
     }
 
     #[test]

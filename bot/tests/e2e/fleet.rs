@@ -168,7 +168,12 @@ async fn an_office_over_budget_is_not_woken_until_a_raise_is_approved() {
 
     // `nova spend` reads the same figures.
     let spend = nova_cli(&nova, &["spend"]);
-    assert!(spend.contains("• writer: $1.50 over 1 run(s), 9900 tokens, budget $1/month"), "{spend}");
+    assert!(
+        spend.contains(
+            "• writer: $1.50 (models $1.50 over 1 run(s), 9900 tokens; machine $0.00 for 0.0 h awake), budget $1/month"
+        ),
+        "{spend}"
+    );
 
     // Spend stops before the wake: the prompt waits, and its thread says why and how on.
     let work = nova.say("docs", "dave", "@writer draft the launch post").await;
@@ -258,5 +263,48 @@ async fn an_office_cannot_ask_for_a_fleet_change_approval() {
     assert!(result.starts_with("asked, exit ") && result != "asked, exit 0", "{result}");
     assert!(nova.engine().approvals_in_state("pending").await.unwrap().is_empty(), "no card was shown");
     assert!(nova.messages(&thread).await.iter().all(|m| m.card.is_none() || m.kind != "card"));
+    nova.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_80_percent_only_urgent_work_runs_and_a_spent_workspace_budget_stops_everyone() {
+    let file = workspace_file(&[("writer", "docs"), ("maker", "eng")], OPERATORS)
+        .replace("role = \"Does writer work\"", "role = \"Does writer work\"\nbudget = 2.0")
+        .replace("name = \"acme\"", "name = \"acme\"\nbudget = 10.0");
+    let mut nova = Nova::start_from_file(&file).await;
+    // Priced from `[prices]`-less usage: the runtime reported its cost.
+    let spent = |office: &str, cost: f64| orchestrator::store::AuditEntry {
+        actor: office.into(),
+        office: Some(office.into()),
+        run_id: None,
+        action: "usage",
+        details: serde_json::json!({"model": "m", "input_tokens": 100, "output_tokens": 10, "cost_usd": cost}),
+    };
+    nova.engine().store().audit(spent("writer", 1.7)).await.unwrap();
+
+    // 85% of the writer's budget: ordinary work waits, urgent work runs.
+    let post = nova.say("docs", "dave", "@writer draft the launch post").await;
+    let answers = nova_answers(&mut nova, &post, 2).await;
+    assert!(!answers[0].contains("waking"), "{}", answers[0]);
+    assert!(
+        answers[1].starts_with("This waits: **writer** has spent $1.70 of its $2.00 budget this month (85%)"),
+        "{}",
+        answers[1]
+    );
+    assert_eq!(nova.office("writer").await.state.as_str(), "asleep", "not woken for work it may not start");
+    let urgent = nova.say("docs", "dave", "@writer urgent: the status page says we are down, fix its wording").await;
+    assert_eq!(nova.results(&urgent, 1).await.iter().filter(|m| m.kind == "result").count(), 1);
+    assert_eq!(nova.prompts(&post).await[0].state, orchestrator::store::PromptState::Held, "still waiting");
+    assert_eq!(audited(&nova, "budget_warning").await, 1);
+
+    // The workspace's budget binds every office, even one with none of its own.
+    nova.engine().store().audit(spent("writer", 8.5)).await.unwrap();
+    let fix = nova.say("eng", "erin", "@maker fix the cart").await;
+    let answers = nova_answers(&mut nova, &fix, 2).await;
+    assert!(
+        answers[1].starts_with("This waits: the workspace has spent $10.20 of its $10.00 budget this month"),
+        "{}",
+        answers[1]
+    );
     nova.finish().await;
 }

@@ -557,9 +557,9 @@ async fn in_the_console_people_ask_what_offices_cost_and_stop_an_office_by_name(
     let thread = nova.say("general", "alice", "how much has maker spent this week?").await;
     let answer = nova_answers(&mut nova, &thread, 1).await;
     insta::assert_snapshot!(answer[0], @r"
-    **maker** spent $1.50 on models in the last 7 days.
-    • **maker**: $1.50 over 2 run(s), 2400 tokens, budget $50/month
-    (Model usage as offices report it; machine time is not priced yet.)
+    **maker** spent $1.50 in the last 7 days.
+    • **maker**: $1.50 (models $1.50 over 2 run(s), 2400 tokens; machine $0.00 for 0.0 h awake), budget $50/month
+    (Models at what runtimes report, else at `[prices]`; machines at their tier's hourly price.)
     ");
     assert!(nova.prompts(&thread).await.is_empty());
 

@@ -62,6 +62,9 @@ struct RawConfig {
     upstreams: Vec<Spanned<provisioner::protocol::Upstream>>,
     /// The runtime offices use unless they name their own.
     runtime: Option<Runtime>,
+    /// Model name → its price per million tokens.
+    #[serde(default)]
+    prices: BTreeMap<String, ModelPrice>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -70,6 +73,19 @@ pub struct Workspace {
     pub name: String,
     #[serde(default)]
     pub description: String,
+    /// What the whole fleet may spend in a calendar month, in USD (model use and machine
+    /// time); none: no limit beyond each office's own.
+    #[serde(default)]
+    pub budget: Option<f64>,
+}
+
+/// What a model costs, in USD per million tokens: how usage a runtime reports without a
+/// cost of its own is priced.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelPrice {
+    pub input: f64,
+    pub output: f64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -522,6 +538,7 @@ pub struct Config {
     pub credentials: CredentialPolicy,
     pub approvals: Vec<ApprovalPolicy>,
     pub upstreams: Vec<provisioner::protocol::Upstream>,
+    pub prices: BTreeMap<String, ModelPrice>,
     /// The text it was read from: nova.toml, with the fleet changes made while Nova runs
     /// written in (see [`edit`]).
     pub source: std::sync::Arc<str>,
@@ -891,6 +908,17 @@ impl Validator<'_> {
         if !(0.0..=1.0).contains(&raw.router.min_confidence) {
             return self.error(0..0, "router.min_confidence must be between 0 and 1".to_owned());
         }
+        if raw.workspace.budget.is_some_and(|budget| !(budget.is_finite() && budget >= 0.0)) {
+            return self.error(0..0, "workspace.budget must be a number of dollars, 0 or more".to_owned());
+        }
+        for (model, price) in &raw.prices {
+            if ![price.input, price.output].iter().all(|p| p.is_finite() && *p >= 0.0) {
+                return self.error(
+                    0..0,
+                    format!("prices.\"{model}\": input and output are USD per million tokens, 0 or more"),
+                );
+            }
+        }
         Ok(Config {
             workspace: raw.workspace,
             repos,
@@ -905,6 +933,7 @@ impl Validator<'_> {
             credentials: raw.credentials,
             approvals,
             upstreams,
+            prices: raw.prices,
             source: self.text.into(),
         })
     }

@@ -1,39 +1,310 @@
-//! Budgets that stop spend before it happens: an office whose model spend over the last
-//! [`BUDGET_DAYS`] (what its runs report, see [`Store::spend_by_office`]) has reached
-//! its `budget_usd` is not woken, warmed or sent a run. Its prompts wait, each thread is
-//! told once why and how to go on, and raising the budget (a fleet change, approved like
-//! any: "give maker a budget of $80 a month") lets them run.
+//! Budgets that stop spend before it happens. What an office costs this calendar month
+//! (UTC) is its model use (the cost its runtime reports, else its tokens at the
+//! `[prices]` of their model) plus its machine time (hours awake at its tier's price).
+//! Held against the office's `budget` and the workspace's:
+//! - at [`WARN_AT`] of either, only critical work starts (a prompt that says "urgent" or
+//!   "critical"); the thread of anything held is told once why;
+//! - at 100%, nothing starts: the office is not woken, warmed or sent a run. Raising the
+//!   budget (a fleet change, approved like any) lets the held work run.
+//!
+//! `nova spend`, the orchestrator's spend answers and the board read the same figures.
+
+use std::collections::BTreeMap;
+
+use chrono::Datelike as _;
 
 use super::*;
+use crate::config::Config;
 
-/// The window a monthly budget is held against.
-pub const BUDGET_DAYS: i64 = 30;
+/// The share of a budget past which only critical work starts.
+pub const WARN_AT: f64 = 0.8;
+
+/// What one office has cost over a span of time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Spend {
+    pub model_usd: f64,
+    pub machine_usd: f64,
+    pub awake_hours: f64,
+    pub runs_reporting: u64,
+    pub tokens: u64,
+}
+
+impl Spend {
+    pub fn total(&self) -> f64 {
+        self.model_usd + self.machine_usd
+    }
+}
+
+/// Which budget binds, and how far along it is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BudgetState {
+    Within,
+    /// Past [`WARN_AT`]: critical work only.
+    Warning {
+        scope: BudgetScope,
+        spent: f64,
+        budget: f64,
+    },
+    /// Spent: nothing starts.
+    Spent {
+        scope: BudgetScope,
+        spent: f64,
+        budget: f64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum BudgetScope {
+    Office(String),
+    Workspace,
+}
+
+/// Midnight UTC on the first of `now`'s month, in milliseconds.
+pub fn month_start(now_ms: i64) -> i64 {
+    let now = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(now_ms).unwrap_or_default();
+    let first = now.date_naive().with_day(1).unwrap_or_default();
+    first.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc().timestamp_millis()
+}
+
+/// Whether a prompt asks for work that runs even near a budget's end.
+pub fn is_critical(text: &str) -> bool {
+    text.split(|c: char| !c.is_alphanumeric())
+        .any(|word| word.eq_ignore_ascii_case("urgent") || word.eq_ignore_ascii_case("critical"))
+}
+
+/// Spend per office from audit rows (`usage`, and the lifecycle rows that bound awake
+/// time: `wake` up to `snapshot`, `office_lost` or `wake_failed`), between `since` and `until`.
+pub fn spend_from_audit(
+    config: &Config,
+    rows: &[store::audit::Model],
+    since: i64,
+    until: i64,
+) -> BTreeMap<String, Spend> {
+    let mut spend: BTreeMap<String, Spend> = BTreeMap::new();
+    let mut awake_since: HashMap<String, i64> = HashMap::new();
+    let mut awake_ms: HashMap<String, i64> = HashMap::new();
+    let mut add_awake = |office: &str, from: i64, to: i64| {
+        let span = to.min(until) - from.max(since);
+        if span > 0 {
+            *awake_ms.entry(office.to_owned()).or_default() += span;
+        }
+    };
+    for row in rows {
+        let Some(office) = row.office.as_deref() else { continue };
+        match row.action.as_str() {
+            "usage" if row.at >= since && row.at < until => {
+                let details: serde_json::Value = serde_json::from_str(&row.details).unwrap_or_default();
+                let (input, output) =
+                    (details["input_tokens"].as_u64().unwrap_or(0), details["output_tokens"].as_u64().unwrap_or(0));
+                let reported = details["cost_usd"].as_f64().filter(|cost| *cost > 0.0);
+                let priced = details["model"]
+                    .as_str()
+                    .and_then(|model| config.prices.get(model))
+                    .map(|price| (input as f64 * price.input + output as f64 * price.output) / 1_000_000.0);
+                let entry = spend.entry(office.to_owned()).or_default();
+                entry.model_usd += reported.or(priced).unwrap_or(0.0);
+                entry.runs_reporting += 1;
+                entry.tokens += input + output;
+            }
+            "wake" => {
+                awake_since.entry(office.to_owned()).or_insert(row.at);
+            }
+            "snapshot" | "office_lost" | "wake_failed" => {
+                if let Some(from) = awake_since.remove(office) {
+                    add_awake(office, from, row.at);
+                }
+            }
+            _ => {}
+        }
+    }
+    for (office, from) in awake_since {
+        add_awake(&office, from, until);
+    }
+    for (office, ms) in awake_ms {
+        let tier = config.office(&office).map_or(1, |o| o.tier);
+        let price = provisioner::tiers::tier(tier).map_or(0.0, |t| t.usd_per_hour);
+        let entry = spend.entry(office).or_default();
+        entry.awake_hours = ms as f64 / 3_600_000.0;
+        entry.machine_usd = entry.awake_hours * price;
+    }
+    spend
+}
+
+/// When a spend period began: a day or a week back, or the calendar month's start.
+pub fn period_start(period: crate::ask::when::Period, now: i64) -> i64 {
+    use crate::ask::when::Period;
+    match period {
+        Period::Day => now - 86_400_000,
+        Period::Week => now - 7 * 86_400_000,
+        Period::Month => month_start(now),
+    }
+}
+
+/// Spend per office between `since` and now, as `nova spend`, the orchestrator and the
+/// budgets all read it.
+pub async fn spend_since(store: &Store, config: &Config, since: i64) -> anyhow::Result<BTreeMap<String, Spend>> {
+    // An office awake when the span began woke before it: look back far enough to see that.
+    let rows =
+        store.audit_rows(&["usage", "wake", "snapshot", "office_lost", "wake_failed"], since - 7 * 86_400_000).await?;
+    Ok(spend_from_audit(config, &rows, since, now_ms()))
+}
 
 impl Engine {
-    /// `(spent, budget)` when the office has a budget and has spent all of it.
-    pub(super) async fn over_budget(&self, office: &str) -> anyhow::Result<Option<(f64, f64)>> {
-        let Some(budget) = self.config().office(office).and_then(|o| o.budget_usd) else {
-            return Ok(None);
-        };
-        let (spent, _, _) =
-            self.store.spend_by_office(Some(office), BUDGET_DAYS).await?.remove(office).unwrap_or_default();
-        Ok((spent >= budget).then_some((spent, budget)))
+    pub async fn spend_since(&self, since: i64) -> anyhow::Result<BTreeMap<String, Spend>> {
+        spend_since(&self.store, &self.config(), since).await
     }
 
-    /// Holds an office's prompts back while it is over budget, telling each thread once
-    /// (and the audit trail); `true` when it is over and nothing may start.
-    pub(super) async fn held_by_budget(&self, office: &str) -> anyhow::Result<bool> {
-        let Some((spent, budget)) = self.over_budget(office).await? else {
-            return Ok(false);
+    /// Where `office` stands against its budget and the workspace's this month.
+    pub(super) async fn budget_state(&self, office: &str) -> anyhow::Result<BudgetState> {
+        let config = self.config();
+        let office_budget = config.office(office).and_then(|o| o.budget_usd);
+        let workspace_budget = config.workspace.budget;
+        if office_budget.is_none() && workspace_budget.is_none() {
+            return Ok(BudgetState::Within);
+        }
+        let spend = self.spend_since(month_start(now_ms())).await?;
+        let mut state = BudgetState::Within;
+        let checks = [
+            office_budget.map(|budget| {
+                (BudgetScope::Office(office.to_owned()), spend.get(office).map_or(0.0, Spend::total), budget)
+            }),
+            workspace_budget.map(|budget| (BudgetScope::Workspace, spend.values().map(Spend::total).sum(), budget)),
+        ];
+        for (scope, spent, budget) in checks.into_iter().flatten() {
+            if spent >= budget {
+                return Ok(BudgetState::Spent { scope, spent, budget });
+            }
+            if spent >= budget * WARN_AT && state == BudgetState::Within {
+                state = BudgetState::Warning { scope, spent, budget };
+            }
+        }
+        Ok(state)
+    }
+
+    /// `(spent, budget)` when a budget `office` is held to is spent: nothing may start.
+    pub(super) async fn over_budget(&self, office: &str) -> anyhow::Result<Option<(f64, f64)>> {
+        Ok(match self.budget_state(office).await? {
+            BudgetState::Spent { spent, budget, .. } => Some((spent, budget)),
+            _ => None,
+        })
+    }
+
+    /// Whether the budget lets `office` start work asked for in `text`.
+    pub(super) async fn budget_would_start(&self, office: &str, text: &str) -> anyhow::Result<bool> {
+        Ok(match self.budget_state(office).await? {
+            BudgetState::Within => true,
+            BudgetState::Warning { .. } => is_critical(text),
+            BudgetState::Spent { .. } => false,
+        })
+    }
+
+    /// The held prompts of `office` the budget lets start now, oldest first: all of
+    /// them within budget, only critical ones past [`WARN_AT`], none once spent. The
+    /// thread of each prompt held back is told once why (and the audit trail).
+    pub(super) async fn budget_allows(
+        &self,
+        office: &str,
+        held: Vec<prompts::Model>,
+    ) -> anyhow::Result<Vec<prompts::Model>> {
+        let state = self.budget_state(office).await?;
+        let (scope, spent, budget, critical_only) = match &state {
+            BudgetState::Within => return Ok(held),
+            BudgetState::Warning { scope, spent, budget } => (scope, *spent, *budget, true),
+            BudgetState::Spent { scope, spent, budget } => (scope, *spent, *budget, false),
         };
+        let mut allowed = Vec::new();
         for prompt in self.store.oldest_prompts(office, PromptState::Held, None).await? {
+            let may_run = critical_only && is_critical(&prompt.text);
+            if may_run {
+                if held.iter().any(|h| h.id == prompt.id) {
+                    allowed.push(prompt);
+                }
+                continue;
+            }
             if !self.budget_told.lock().expect("budget lock").insert(prompt.run_id.clone()) {
                 continue;
             }
-            let details = serde_json::json!({"spent_usd": spent, "budget_usd": budget, "days": BUDGET_DAYS});
-            self.record("nova", office, Some(&prompt.run_id), "budget_stop", details).await;
-            self.post(&prompt.thread_id, "text", &texts::over_budget(office, spent, budget), None, None).await?;
+            let whose = match scope {
+                BudgetScope::Office(name) => name.clone(),
+                BudgetScope::Workspace => "the workspace".to_owned(),
+            };
+            let details = serde_json::json!({
+                "spent_usd": spent, "budget_usd": budget, "scope": whose, "critical_only": critical_only
+            });
+            let (action, text) = if critical_only {
+                ("budget_warning", texts::budget_critical_only(office, &whose, spent, budget))
+            } else {
+                ("budget_stop", texts::over_budget(office, &whose, spent, budget))
+            };
+            self.record("nova", office, Some(&prompt.run_id), action, details).await;
+            self.post(&prompt.thread_id, "text", &text, None, None).await?;
         }
-        Ok(true)
+        Ok(allowed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_month_starts_at_midnight_utc_on_the_first() {
+        // 2026-12-05T07:40:00Z
+        assert_eq!(month_start(1_796_456_400_000), 1_796_083_200_000);
+        assert_eq!(month_start(1_796_083_200_000), 1_796_083_200_000);
+    }
+
+    #[test]
+    fn critical_work_says_so() {
+        assert!(is_critical("URGENT: checkout is down"));
+        assert!(is_critical("this is critical, roll back now"));
+        assert!(!is_critical("tidy the criticality matrix"));
+        assert!(!is_critical("write the release notes"));
+    }
+
+    fn row(office: &str, action: &str, at: i64, details: serde_json::Value) -> store::audit::Model {
+        store::audit::Model {
+            id: 0,
+            at,
+            actor: "nova".into(),
+            office: Some(office.into()),
+            run_id: None,
+            action: action.into(),
+            details: details.to_string(),
+        }
+    }
+
+    #[test]
+    fn spend_is_priced_model_use_plus_machine_time() {
+        let mut config = Config::demo();
+        config.prices.insert("small".into(), crate::config::ModelPrice { input: 1.0, output: 4.0 });
+        let hour = 3_600_000;
+        let rows = [
+            // Awake from before the span: only the part inside counts.
+            row("maker", "wake", -hour, serde_json::json!({})),
+            row(
+                "maker",
+                "usage",
+                10,
+                serde_json::json!({"model": "small", "input_tokens": 1_000_000, "output_tokens": 500_000}),
+            ),
+            row(
+                "maker",
+                "usage",
+                20,
+                serde_json::json!({"model": "unknown", "input_tokens": 9, "output_tokens": 9, "cost_usd": 0.25}),
+            ),
+            row("maker", "snapshot", 2 * hour, serde_json::json!({})),
+            // Still awake at the end of the span.
+            row("writer", "wake", 3 * hour, serde_json::json!({})),
+        ];
+        let spend = spend_from_audit(&config, &rows, 0, 4 * hour);
+        let maker = spend["maker"];
+        assert!((maker.model_usd - 3.25).abs() < 1e-9, "{maker:?}");
+        assert!((maker.awake_hours - 2.0).abs() < 1e-9, "{maker:?}");
+        let tier_price = provisioner::tiers::tier(config.office("maker").unwrap().tier).unwrap().usd_per_hour;
+        assert!((maker.machine_usd - 2.0 * tier_price).abs() < 1e-9);
+        assert!((spend["writer"].awake_hours - 1.0).abs() < 1e-9);
+        assert_eq!(spend["writer"].model_usd, 0.0);
     }
 }

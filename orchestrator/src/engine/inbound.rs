@@ -332,10 +332,11 @@ impl Engine {
                             confidence: route.confidence,
                         });
                         if changed {
-                            // An office over budget is not woken: its thread is told why instead.
+                            // An office the budget keeps from this work is not woken: its
+                            // thread is told why instead.
                             let asleep =
                                 self.store.office(office).await?.is_none_or(|o| o.state == OfficeState::Asleep)
-                                    && self.over_budget(office).await?.is_none();
+                                    && self.budget_would_start(office, &text).await?;
                             effects.replies.push(Reply {
                                 thread_id: row.thread_id.clone(),
                                 kind: "text",

@@ -121,8 +121,10 @@ impl Engine {
         let retry_due = now - office.state_changed_at > FAILED_RETRY.as_millis() as i64;
         match office.state {
             OfficeState::Asleep if held => {
-                // Spend is stopped before the wake, not after.
-                if self.held_by_budget(&office.name).await? {
+                // Spend is stopped before the wake, not after: nothing wakes it that the
+                // budget would not let run.
+                let waiting = self.store.oldest_prompts(&office.name, PromptState::Held, None).await?;
+                if self.budget_allows(&office.name, waiting).await?.is_empty() {
                     return Ok(());
                 }
                 // A prompt found its office asleep: no signal came early enough.

@@ -28,7 +28,7 @@ use tokio::sync::{Notify, broadcast};
 use tokio::task::JoinSet;
 
 mod asks;
-mod budgets;
+pub mod budgets;
 pub mod compute;
 mod fleet_changes;
 mod inbound;
@@ -46,6 +46,7 @@ use crate::service_key::{KeyError, ServiceKey};
 
 pub use crate::store::TaskAsk;
 pub use asks::{ApprovalAsk, AskRefusal, CredentialAsk, ProvideRefusal, VaultEntry};
+pub use budgets::{Spend, period_start, spend_since};
 pub use fleet_changes::FLEET_CHANGE;
 pub use prewarm::{Prewarm, WarmSignal};
 pub use reload::{FleetChanges, LiveFleet, live_fleet};

@@ -132,7 +132,8 @@ impl Engine {
             });
         }
         let last_result = self.store.last_result(office).await?.map(|m| (now - m.created_at, m.body));
-        let (spent, _, _) = self.store.spend_by_office(Some(office), 30).await?.remove(office).unwrap_or_default();
+        let month = self.spend_since(budgets::month_start(now)).await?;
+        let spent = month.get(office).map_or(0.0, budgets::Spend::total);
         let status = texts::OfficeStatus {
             office,
             state: &state.to_string(),
@@ -177,12 +178,10 @@ impl Engine {
             return Ok(texts::no_such_office(&self.config(), office));
         }
         let period = period.unwrap_or(Period::Month);
-        let days = match period {
-            Period::Day => 1,
-            Period::Week => 7,
-            Period::Month => 30,
-        };
-        let by_office = self.store.spend_by_office(office, days).await?;
+        let mut by_office = self.spend_since(budgets::period_start(period, now_ms())).await?;
+        if let Some(office) = office {
+            by_office.retain(|name, _| name == office);
+        }
         Ok(texts::spend(office, period, &by_office, |name| self.config().office(name).and_then(|o| o.budget_usd)))
     }
 

@@ -72,7 +72,8 @@ impl Engine {
             return Ok(());
         }
         let held = self.store.oldest_prompts(&office.name, PromptState::Held, Some(room)).await?;
-        if held.is_empty() || self.held_by_budget(&office.name).await? {
+        let held = if held.is_empty() { held } else { self.budget_allows(&office.name, held).await? };
+        if held.is_empty() {
             return Ok(());
         }
         let attached = {

@@ -187,7 +187,7 @@ impl Engine {
         let details = serde_json::json!({"task": id, "via": "office", "generation": task.generation});
         self.record(&office.name, &office.name, Some(run_id), "task_claimed", details).await;
         self.post(&task.thread_id, "text", &texts::task_taken(id, &task.title, &office.name, 1, 1), None, None).await?;
-        Ok(Ok(task))
+        Ok(Ok(*task))
     }
 
     /// An office ends a task its run holds.

@@ -48,7 +48,7 @@ pub struct TaskAsk {
 /// What a claim came to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Claim {
-    Claimed(tasks::Model),
+    Claimed(Box<tasks::Model>),
     /// Someone holds it: who, and for which run.
     Held {
         holder: String,
@@ -208,7 +208,7 @@ impl Store {
             .await?;
         let now = self.task(id).await?;
         match now {
-            Some(now) if claimed.rows_affected == 1 => Ok(Claim::Claimed(now)),
+            Some(now) if claimed.rows_affected == 1 => Ok(Claim::Claimed(Box::new(now))),
             // Someone else moved it between the read and the update.
             Some(now) => Ok(self.claim_refused(&now, office).await?.unwrap_or(Claim::Closed(now.state))),
             None => Ok(Claim::NotFound),

@@ -201,26 +201,14 @@ impl Store {
     /// Model spend per office over the last `days`, from every usage row of the audit
     /// trail (what offices report their models cost): `office → (usd, runs, tokens)`.
     /// Chat's spend answers, budgets and `nova spend` all read this.
-    pub async fn spend_by_office(
-        &self,
-        office: Option<&str>,
-        days: i64,
-    ) -> anyhow::Result<std::collections::BTreeMap<String, (f64, u64, u64)>> {
-        let since = now_ms() - days * 86_400_000;
-        let mut query =
-            audit::Entity::find().filter(audit::Column::Action.eq("usage")).filter(audit::Column::At.gte(since));
-        if let Some(office) = office {
-            query = query.filter(audit::Column::Office.eq(office));
-        }
-        let mut by_office: std::collections::BTreeMap<String, (f64, u64, u64)> = Default::default();
-        for row in query.all(&self.db).await? {
-            let details: serde_json::Value = serde_json::from_str(&row.details).unwrap_or_default();
-            let entry = by_office.entry(row.office.unwrap_or_default()).or_default();
-            entry.0 += details["cost_usd"].as_f64().unwrap_or(0.0);
-            entry.1 += 1;
-            entry.2 += details["input_tokens"].as_u64().unwrap_or(0) + details["output_tokens"].as_u64().unwrap_or(0);
-        }
-        Ok(by_office)
+    /// Audit rows of the given actions since `since`, oldest first.
+    pub async fn audit_rows(&self, actions: &[&str], since: i64) -> anyhow::Result<Vec<audit::Model>> {
+        Ok(audit::Entity::find()
+            .filter(audit::Column::Action.is_in(actions.iter().copied()))
+            .filter(audit::Column::At.gte(since))
+            .order_by_asc(audit::Column::Id)
+            .all(&self.db)
+            .await?)
     }
 
     pub async fn thread(&self, id: &str) -> anyhow::Result<Option<threads::Model>> {
