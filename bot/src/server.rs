@@ -42,6 +42,7 @@ pub fn router(
         .route("/api/approvals", get(approvals))
         .route("/api/audit", get(audit))
         .route("/api/tasks", get(tasks).post(console::post_task))
+        .route("/api/board", get(board))
         .with_state(Arc::clone(&engine))
         .merge(console::routes(Arc::clone(&engine)))
         .merge(sign_in::routes(Arc::clone(&engine)))
@@ -145,6 +146,11 @@ struct ApprovalsQuery {
 }
 
 /// Approvals in a state (`pending` by default): what waits for a person.
+/// The fleet at a glance: offices in their chain of command, tasks, the week's figures.
+async fn board(State(engine): State<Arc<Engine>>, _: SignedIn) -> ApiResult<Json<orchestrator::engine::Board>> {
+    Ok(Json(engine.board().await?))
+}
+
 /// A task as the console and `/api` show it: with what it waits for.
 #[derive(Serialize)]
 struct TaskView {

@@ -219,9 +219,79 @@ function showError(id, text) {
   el.hidden = !text;
 }
 
+function duration(ms) {
+  if (ms == null) return '–';
+  if (ms < 1000) return `${ms} ms`;
+  if (ms < 120000) return `${(ms / 1000).toFixed(1)} s`;
+  return `${Math.round(ms / 60000)} min`;
+}
+
+function dollars(usd) { return `$${usd.toFixed(2)}`; }
+
+// One office's card on the org chart: state, what it holds, its queue, spend against budget.
+function officeCard(office) {
+  const budget = office.budget_usd;
+  const share = budget ? Math.min(1, office.spent_month_usd / budget) : 0;
+  const bar = budget
+    ? `<div class="bar" title="${dollars(office.spent_month_usd)} of ${dollars(budget)}"><span style="width:${(share * 100).toFixed(0)}%" class="${share >= 1 ? 'spent' : share >= 0.8 ? 'warn' : ''}"></span></div>`
+    : '';
+  const tasks = office.tasks.map(([id, title]) => `<div class="task">#${id} ${escapeHtml(title)}</div>`).join('');
+  const waits = office.pending_approvals ? ` · <strong>${office.pending_approvals} approval(s) waiting</strong>` : '';
+  return `<div class="office-card" data-office="${escapeHtml(office.name)}">`
+    + `<div class="head"><strong>${escapeHtml(office.name)}</strong> <span class="state" data-state="${office.state}">${office.state}</span></div>`
+    + `<div class="meta">${escapeHtml(office.role)}</div>${tasks}`
+    + `<div class="meta">${office.running} running · ${office.queued} queued · ${dollars(office.spent_month_usd)}${budget ? ` of ${dollars(budget)}` : ''} this month${waits}</div>${bar}</div>`;
+}
+
+function orgTree(offices, boss) {
+  const reports = offices.filter((o) => (o.reports_to || null) === boss
+    || (boss === null && o.reports_to && !offices.some((b) => b.name === o.reports_to)));
+  return reports.map((o) => {
+    const below = orgTree(offices, o.name);
+    return `<li>${officeCard(o)}${below ? `<ul>${below}</ul>` : ''}</li>`;
+  }).join('');
+}
+
+async function refreshBoard() {
+  if (!view.board) return;
+  const board = await api('/api/board');
+  $('board-spend').textContent = `· ${dollars(board.spent_month_usd)}${board.budget_usd != null ? ` of ${dollars(board.budget_usd)}` : ''} spent this month`;
+  $('org').innerHTML = orgTree(board.offices, null);
+  $('tasks').querySelector('tbody').innerHTML = board.tasks.map((t) => `<tr data-task="${t.id}" data-state="${t.state}">`
+    + `<td>${t.id}</td><td>${escapeHtml(t.title)}</td><td>${escapeHtml(t.owner || 'any')}</td><td>${t.state}</td>`
+    + `<td>${escapeHtml(t.holder || '')}</td><td>${t.attempts}</td></tr>`).join('')
+    || '<tr><td colspan="6" class="meta">No tasks yet.</td></tr>';
+  const most = Math.max(1, ...board.week.map((w) => w.results));
+  $('week').querySelector('tbody').innerHTML = board.week.map((w) => `<tr data-office="${escapeHtml(w.office)}">`
+    + `<td>${escapeHtml(w.office)}</td><td>${w.sessions}</td><td>${w.people}</td>`
+    + `<td><span class="spark" style="width:${(w.results / most * 4).toFixed(2)}rem"></span> ${w.results}</td>`
+    + `<td>${duration(w.first_response_ms)}</td><td>${duration(w.result_ms)}</td><td>${w.tasks_done}</td>`
+    + `<td>${dollars(w.cost_usd)}</td><td>${w.cost_per_result_usd == null ? '–' : dollars(w.cost_per_result_usd)}</td></tr>`).join('');
+}
+
+let boardRefresh = null;
+// Offices change state often: the board reads itself again at most every half second.
+function boardChanged() {
+  if (!view.board || boardRefresh) return;
+  boardRefresh = setTimeout(() => { boardRefresh = null; refreshBoard().catch(() => {}); }, 500);
+}
+
+async function openBoard() {
+  view.board = true;
+  view.thread = null;
+  history.replaceState(null, '', '#board');
+  document.querySelectorAll('nav li.channel').forEach((li) => li.classList.toggle('active', li.id === 'board-link'));
+  $('channel-view').hidden = true;
+  $('thread-view').hidden = true;
+  $('board-view').hidden = false;
+  await refreshBoard();
+}
+
 async function openChannel(channel) {
   view.channel = channel;
   view.thread = null;
+  view.board = false;
+  $('board-view').hidden = true;
   history.replaceState(null, '', `#${channel}`);
   document.querySelectorAll('#channels li').forEach((li) => li.classList.toggle('active', li.dataset.channel === channel));
   $('channel-title').textContent = `#${channel}`;
@@ -242,6 +312,8 @@ async function openChannel(channel) {
 
 async function openThread(id, title) {
   view.thread = id;
+  view.board = false;
+  $('board-view').hidden = true;
   view.messages.clear();
   history.replaceState(null, '', `#${view.channel}/${id}`);
   $('channel-view').hidden = true;
@@ -285,8 +357,9 @@ function connect() {
   events.addEventListener('lagged', () => { if (view.thread) openThread(view.thread, $('thread-title').textContent); });
   events.onmessage = (event) => {
     const update = JSON.parse(event.data);
-    if (update.type === 'office') renderOffice(update.office);
+    if (update.type === 'office') { renderOffice(update.office); boardChanged(); }
     if (update.type === 'message') {
+      boardChanged();
       if (update.message.card && update.message.card.type === 'approval') refreshApprovals();
       if (update.message.thread_id === view.thread) renderMessage(update.message);
       else if (!view.thread && update.channel === view.channel) openChannel(view.channel);
@@ -310,7 +383,9 @@ async function start() {
   workspace.offices.forEach(renderOffice);
   refreshApprovals();
   connect();
+  $('board-link').addEventListener('click', () => openBoard());
   const [channel, thread] = location.hash.slice(1).split('/');
+  if (channel === 'board') { view.channel = workspace.channels[0]; await openBoard(); return; }
   await openChannel(workspace.channels.includes(channel) ? channel : workspace.channels[0]);
   if (thread) await openThread(thread, '');
 }

@@ -148,3 +148,53 @@ async fn an_approver_approves_in_the_console_after_confirming() {
     browser.close().await.unwrap();
     nova.finish().await;
 }
+
+/// Works until the test lets it finish (a file in its workspace).
+const WAITS_FOR_GO: &str = r#"while [ ! -f "$NOVA_WORKSPACE/go" ]; do sleep 0.05; done; echo "cart migrated""#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_board_shows_the_chain_of_command_and_a_task_moving_live() {
+    let Some((_driver, port)) = chromedriver().await else { return };
+    let nova = Nova::start_with(|config| {
+        let maker = &mut config.offices[0];
+        maker.budget_usd = Some(50.0);
+        maker.runtime.as_mut().unwrap().command = vec!["sh".into(), "-c".into(), WAITS_FOR_GO.into()];
+    })
+    .await;
+    // What maker's runs reported this month: 40% of its budget.
+    let usage = orchestrator::store::AuditEntry {
+        actor: "maker".into(),
+        office: Some("maker".into()),
+        run_id: None,
+        action: "usage",
+        details: serde_json::json!({"model": "m", "input_tokens": 1000, "output_tokens": 100, "cost_usd": 20.0}),
+    };
+    nova.engine().store().audit(usage).await.unwrap();
+    let profile = tempfile::tempdir().unwrap();
+    let browser = browser(port, &profile).await;
+    sign_in(&browser, &nova, "alice", "/#board").await;
+    // The operator reports to maker: it sits below it.
+    shows(&browser, "//ul[@id='org']/li[div[@data-office='maker']]/ul/li/div[@data-office='operator']").await;
+    shows(&browser, "//div[@data-office='maker']//span[@data-state='asleep']").await;
+    shows(&browser, "//div[@data-office='maker' and contains(., '$20.00 of $50.00 this month')]").await;
+
+    let task = serde_json::json!({"title": "migrate the cart table", "owner": "maker"});
+    let (status, _) = nova.post_json("/api/tasks", &serde_json::json!({"task": task, "client_id": "board-1"})).await;
+    assert_eq!(status, 202);
+    // Live, without a reload: the office wakes and holds the task.
+    shows(&browser, "//div[@data-office='maker']//div[@class='task' and text()='#1 migrate the cart table']").await;
+    shows(&browser, "//div[@data-office='maker']//span[@data-state='ready']").await;
+    shows(&browser, "//table[@id='tasks']//tr[@data-task='1' and @data-state='claimed']").await;
+    if let Ok(dir) = std::env::var("NOVA_SCREENSHOT_DIR") {
+        let png = browser.screenshot().await.unwrap();
+        std::fs::write(std::path::Path::new(&dir).join("board.png"), png).unwrap();
+    }
+
+    std::fs::write(nova.data_dir.path().join("offices/maker/workspace/go"), "").unwrap();
+    shows(&browser, "//table[@id='tasks']//tr[@data-task='1' and @data-state='done']").await;
+    shows(&browser, "//table[@id='week']//tr[@data-office='maker']/td[4][contains(., '1')]").await;
+    let held = browser.find_all(Locator::XPath("//div[@data-office='maker']//div[@class='task']")).await.unwrap();
+    assert!(held.is_empty(), "a done task is no longer held");
+    browser.close().await.unwrap();
+    nova.finish().await;
+}

@@ -28,6 +28,7 @@ use tokio::sync::{Notify, broadcast};
 use tokio::task::JoinSet;
 
 mod asks;
+mod board;
 pub mod budgets;
 pub mod compute;
 mod fleet_changes;
@@ -46,6 +47,7 @@ use crate::service_key::{KeyError, ServiceKey};
 
 pub use crate::store::TaskAsk;
 pub use asks::{ApprovalAsk, AskRefusal, CredentialAsk, ProvideRefusal, VaultEntry};
+pub use board::{Board, BoardOffice, WeekStats};
 pub use budgets::{Spend, period_start, spend_since};
 pub use fleet_changes::FLEET_CHANGE;
 pub use prewarm::{Prewarm, WarmSignal};

@@ -412,6 +412,11 @@ impl Store {
         Ok(rows.into_iter().map(|r| (r.office, r.count.clamp(0, u32::MAX as i64) as u32)).collect())
     }
 
+    /// Prompts made since `since` (for the board's week).
+    pub async fn prompts_since(&self, since: i64) -> anyhow::Result<Vec<prompts::Model>> {
+        Ok(prompts::Entity::find().filter(prompts::Column::CreatedAt.gte(since)).all(&self.db).await?)
+    }
+
     pub async fn prompts_in_state(&self, office: &str, state: PromptState) -> anyhow::Result<Vec<prompts::Model>> {
         self.oldest_prompts(office, state, None).await
     }
