@@ -519,11 +519,25 @@ pub fn fleet_change(action: &crate::ask::Action) -> String {
 /// What approving does, as a confirmation says it: the office goes ahead, or (for a
 /// fleet change a person asked for) Nova makes the change.
 pub fn approval_consequence(asker: &str, kind: &str, action: &str) -> String {
-    if kind == crate::engine::FLEET_CHANGE {
+    if kind == crate::engine::LOOP_GUARD {
+        format!("Nova will **{action}**.")
+    } else if kind == crate::engine::FLEET_CHANGE {
         format!("Nova will **{action}**, as {asker} asked.")
     } else {
         format!("**{asker}** will **{action}**.")
     }
+}
+
+/// What approving a loop pause does.
+pub fn loop_guard_action(office: &str, runs: u64) -> String {
+    format!("let {office} go on: it has run {runs} times on work from offices with no person in between")
+}
+
+pub fn loop_guard_details(office: &str, from: &str) -> String {
+    format!(
+        "Work {from} gave {office} waits. {office} may be looping (making tasks for itself, handing work back and forth). \
+         Approve to let it run as many times again; reject, or leave it, and that work waits."
+    )
 }
 
 /// Why a prompt waits: its office has spent its budget.
@@ -911,6 +925,9 @@ mod tests {
         insta::assert_snapshot!(fleet_change_left_out("add the repo jobs", "there is already a repo named `jobs`"), @"Approved, but nothing changed: the fleet no longer takes “add the repo jobs”, because there is already a repo named `jobs`.");
         insta::assert_snapshot!(approval_consequence("alice", crate::engine::FLEET_CHANGE, "add the repo jobs"), @"Nova will **add the repo jobs**, as alice asked.");
         insta::assert_snapshot!(approval_consequence("maker", "deploy", "deploy storefront"), @"**maker** will **deploy storefront**.");
+        let pause = loop_guard_action("maker", 10);
+        insta::assert_snapshot!(approval_consequence("nova", crate::engine::LOOP_GUARD, &pause), @"Nova will **let maker go on: it has run 10 times on work from offices with no person in between**.");
+        insta::assert_snapshot!(loop_guard_details("maker", "maker"), @"Work maker gave maker waits. maker may be looping (making tasks for itself, handing work back and forth). Approve to let it run as many times again; reject, or leave it, and that work waits.");
     }
 
     #[test]

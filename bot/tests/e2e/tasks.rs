@@ -229,3 +229,47 @@ async fn an_office_makes_a_task_for_another_and_cannot_take_it_itself() {
     assert!(escalate.contains("maker reports to no office"), "{escalate}");
     nova.finish().await;
 }
+
+/// Each run makes the next step a task for maker itself, thirteen steps in all.
+const MAKES_ITS_OWN_NEXT_STEP: &str = r#"
+n=$(ls "$NOVA_WORKSPACE" | grep -c '^ran-')
+touch "$NOVA_WORKSPACE/ran-$n"
+if [ "$n" -lt 13 ]; then "$NOVA_OFFICE_CLI" task create --owner maker --title "step $((n + 1))" > /dev/null || exit 9; fi
+echo "step $n done"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_office_that_keeps_giving_itself_work_is_paused_until_a_person_lets_it_go_on() {
+    let mut nova = Nova::start_with(|config| {
+        script(config, "maker", MAKES_ITS_OWN_NEXT_STEP);
+        config.roles.insert("operator".into(), vec!["bob".into()]);
+    })
+    .await;
+    let thread = nova.say("eng", "alice", "@maker work through the migration steps").await;
+    let card = nova.approval_card(&thread).await;
+    insta::assert_snapshot!(card.body.split("Expires at").next().unwrap(), @r"
+        **nova** asks for approval to **let maker go on: it has run 10 times on work from offices with no person in between** (loop_guard, risk: medium).
+        > Work maker gave maker waits. maker may be looping (making tasks for itself, handing work back and forth). Approve to let it run as many times again; reject, or leave it, and that work waits.
+        Who may decide: bob.
+        ");
+    // Ten runs on its own work, then nothing more starts.
+    let steps = task_titled(&mut nova, "step 11", "claimed").await;
+    assert_eq!(steps["holder"], "maker");
+    let prompts = nova.prompts(&thread).await;
+    let started = prompts.iter().filter(|p| p.dispatched_at.is_some()).count();
+    assert_eq!(started, 11, "alice's prompt and ten of maker's own");
+    assert_eq!(audited(&nova, "loop_paused").await, 1);
+
+    // A person's prompt still runs while the loop waits.
+    let other = nova.say("eng", "carol", "@maker what is the cart's schema version?").await;
+    assert_eq!(nova.results(&other, 1).await.iter().filter(|m| m.kind == "result").count(), 1);
+    let waiting = nova.prompts(&thread).await.into_iter().last().unwrap();
+    assert_eq!((waiting.author.as_str(), waiting.state), ("maker", orchestrator::store::PromptState::Held));
+
+    // Approved by an operator, it goes on and finishes its steps.
+    let (status, _) = nova.click(&thread, card.id, "bob", "approve").await;
+    assert_eq!(status, 200);
+    task_titled(&mut nova, "step 13", "done").await;
+    assert_eq!(audited(&nova, "loop_resumed").await, 1);
+    nova.finish().await;
+}

@@ -123,12 +123,12 @@ impl Engine {
         if ask.kind.trim().is_empty() || ask.action.trim().is_empty() {
             return Ok(Err(AskRefusal::Invalid("an approval needs a kind and an action".to_owned())));
         }
-        // People's fleet changes only: an office's ask of that kind would show a card that
-        // reads as a person's request.
-        if ask.kind.trim() == super::FLEET_CHANGE {
+        // People's fleet changes and Nova's pauses only: an office's ask of such a kind
+        // would show a card that reads as someone else's request.
+        if is_asked_by_nova(ask.kind.trim()) {
             return Ok(Err(AskRefusal::Invalid(format!(
-                "`{}` approvals are asked by people, not offices",
-                super::FLEET_CHANGE
+                "`{}` approvals are asked by people and Nova, not offices",
+                ask.kind.trim()
             ))));
         }
         if ask.amount_usd.is_some_and(|amount| !amount.is_finite() || amount < 0.0) {
@@ -191,7 +191,7 @@ impl Engine {
             .store
             .approval(id)
             .await?
-            .filter(|a| a.office == office.name && a.kind != super::FLEET_CHANGE)
+            .filter(|a| a.office == office.name && !is_asked_by_nova(&a.kind))
             .ok_or(AskRefusal::NotFound))
     }
 
@@ -219,8 +219,10 @@ impl Engine {
         let details = serde_json::json!({"approval": id, "state": state, "action": decided.action});
         self.record(user, &decided.office, Some(&decided.run_id), "approval_decided", details).await;
         self.refresh_approval_card(&decided).await?;
-        if decided.kind == super::FLEET_CHANGE {
-            self.fleet_change_decided(&decided).await?;
+        match decided.kind.as_str() {
+            super::FLEET_CHANGE => self.fleet_change_decided(&decided).await?,
+            super::LOOP_GUARD => self.loop_guard_decided(&decided).await?,
+            _ => {}
         }
         Ok(Ok(decided))
     }
@@ -495,11 +497,16 @@ impl Engine {
     }
 }
 
+/// Kinds of approval people (fleet changes) and Nova (pauses) ask for, never offices.
+pub fn is_asked_by_nova(kind: &str) -> bool {
+    kind == super::FLEET_CHANGE || kind == super::LOOP_GUARD
+}
+
 pub(super) fn approval_card(approval: &approvals::Model) -> Card {
     Card::Approval {
         id: approval.id.clone(),
-        // The card names who asks: the office, or the person asking for a fleet change.
-        office: if approval.kind == super::FLEET_CHANGE { approval.requester.clone() } else { approval.office.clone() },
+        // The card names who asks: the office, or the person or Nova asking for the rest.
+        office: if is_asked_by_nova(&approval.kind) { approval.requester.clone() } else { approval.office.clone() },
         kind: approval.kind.clone(),
         action: approval.action.clone(),
         details: approval.details.clone(),

@@ -122,9 +122,9 @@ impl Engine {
         match office.state {
             OfficeState::Asleep if held => {
                 // Spend is stopped before the wake, not after: nothing wakes it that the
-                // budget would not let run.
+                // budget or the loop guard would not let run.
                 let waiting = self.store.oldest_prompts(&office.name, PromptState::Held, None).await?;
-                if self.budget_allows(&office.name, waiting).await?.is_empty() {
+                if self.startable(&office.name, waiting).await?.is_empty() {
                     return Ok(());
                 }
                 // A prompt found its office asleep: no signal came early enough.

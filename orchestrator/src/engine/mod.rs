@@ -34,6 +34,7 @@ pub mod compute;
 mod fleet_changes;
 mod inbound;
 mod lifecycle;
+mod loop_guard;
 pub mod people;
 mod prewarm;
 mod reload;
@@ -50,6 +51,7 @@ pub use asks::{ApprovalAsk, AskRefusal, CredentialAsk, ProvideRefusal, VaultEntr
 pub use board::{Board, BoardOffice, WeekStats};
 pub use budgets::{Spend, period_start, spend_since};
 pub use fleet_changes::FLEET_CHANGE;
+pub use loop_guard::{LOOP_GUARD, MAX_SELF_DRIVEN_RUNS};
 pub use prewarm::{Prewarm, WarmSignal};
 pub use reload::{FleetChanges, LiveFleet, live_fleet};
 pub use runs::EventRefusal;

@@ -72,7 +72,7 @@ impl Engine {
             return Ok(());
         }
         let held = self.store.oldest_prompts(&office.name, PromptState::Held, Some(room)).await?;
-        let held = if held.is_empty() { held } else { self.budget_allows(&office.name, held).await? };
+        let held = self.startable(&office.name, held).await?;
         if held.is_empty() {
             return Ok(());
         }

@@ -112,6 +112,23 @@ impl Store {
         Ok(expired)
     }
 
+    /// An office's approvals of one kind in a thread, made since `since`.
+    pub async fn approvals_of_kind(
+        &self,
+        office: &str,
+        kind: &str,
+        thread_id: &str,
+        since: i64,
+    ) -> anyhow::Result<Vec<approvals::Model>> {
+        Ok(approvals::Entity::find()
+            .filter(approvals::Column::Office.eq(office))
+            .filter(approvals::Column::ThreadId.eq(thread_id))
+            .filter(approvals::Column::Kind.eq(kind))
+            .filter(approvals::Column::CreatedAt.gte(since))
+            .all(self.db())
+            .await?)
+    }
+
     pub async fn approvals_in_state(&self, state: &str) -> anyhow::Result<Vec<approvals::Model>> {
         Ok(approvals::Entity::find()
             .filter(approvals::Column::State.eq(state))

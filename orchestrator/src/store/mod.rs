@@ -412,6 +412,38 @@ impl Store {
         Ok(rows.into_iter().map(|r| (r.office, r.count.clamp(0, u32::MAX as i64) as u32)).collect())
     }
 
+    /// The newest prompt a person (anyone not in `offices`) gave in a thread.
+    pub async fn last_prompt_by_person(
+        &self,
+        thread_id: &str,
+        offices: &[String],
+    ) -> anyhow::Result<Option<prompts::Model>> {
+        Ok(prompts::Entity::find()
+            .filter(prompts::Column::ThreadId.eq(thread_id))
+            .filter(prompts::Column::Author.is_not_in(offices.iter().cloned()))
+            .order_by_desc(prompts::Column::Id)
+            .one(&self.db)
+            .await?)
+    }
+
+    /// How many runs `office` started in a thread after `since` for work from offices.
+    pub async fn runs_from_offices(
+        &self,
+        office: &str,
+        thread_id: &str,
+        offices: &[String],
+        since: i64,
+    ) -> anyhow::Result<u64> {
+        use sea_orm::PaginatorTrait;
+        Ok(prompts::Entity::find()
+            .filter(prompts::Column::Office.eq(office))
+            .filter(prompts::Column::ThreadId.eq(thread_id))
+            .filter(prompts::Column::Author.is_in(offices.iter().cloned()))
+            .filter(prompts::Column::DispatchedAt.gt(since))
+            .count(&self.db)
+            .await?)
+    }
+
     /// Prompts made since `since` (for the board's week).
     pub async fn prompts_since(&self, since: i64) -> anyhow::Result<Vec<prompts::Model>> {
         Ok(prompts::Entity::find().filter(prompts::Column::CreatedAt.gte(since)).all(&self.db).await?)
