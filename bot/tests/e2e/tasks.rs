@@ -56,6 +56,11 @@ async fn a_task_waits_for_the_one_it_depends_on_then_its_office_gets_that_outcom
     let documented = task_titled(&mut nova, "document the column", "done").await;
     assert_eq!(documented["depends_on"], json!([1]));
     assert_eq!(documented["result"], "documented, given: did: Task #1: add a discount column");
+    // The task is done in the store a moment before its thread says so.
+    nova.eventually("the thread says task 2 is done", async |nova: &Nova| {
+        nova.messages(&thread).await.into_iter().find(|m| m.body.starts_with("Task #2 *document the column* is done"))
+    })
+    .await;
     let said = said_by_nova(&nova.messages(&thread).await);
     insta::assert_debug_snapshot!(said, @r#"
     [
@@ -174,7 +179,13 @@ async fn a_task_that_keeps_failing_goes_up_to_the_manager_with_its_history() {
     let thread = ask_task(&nova, None, json!({"title": "roll out 2.4 to staging", "owner": "operator"})).await;
     let task = task_titled(&mut nova, "roll out 2.4 to staging", "failed").await;
     assert_eq!(task["attempts"], 3);
-    let messages = nova.results(&thread, 1).await;
+    let messages = nova
+        .eventually("the manager's answer and the escalation said", async |nova: &Nova| {
+            let messages = nova.messages(&thread).await;
+            let escalated = messages.iter().any(|m| m.body.contains("it goes up to **maker**"));
+            (escalated && messages.iter().any(|m| m.kind == "result")).then_some(messages)
+        })
+        .await;
     let said = said_by_nova(&messages);
     let retried: Vec<&String> = said.iter().filter(|s| s.contains("goes back to the queue")).collect();
     assert_eq!(retried.len(), 2, "{said:#?}");
