@@ -159,7 +159,7 @@ async fn stop(engine: &Arc<Engine>, user: &str) -> anyhow::Result<String> {
     Ok(match runs.as_slice() {
         [] => "Nothing you asked for is running.".to_owned(),
         [run] => match engine.stop_run(&run.run_id, user).await? {
-            Ok(()) => format!("Stopping **{}** on “{}”.", run.office, excerpt(&run.text)),
+            Ok(()) => format!("Stopping **{}** on “{}”.", run.office, crate::texts::one_line(&run.text, 60)),
             Err(refusal) => format!("Nothing changed: {refusal}."),
         },
         several => {
@@ -168,20 +168,11 @@ async fn stop(engine: &Arc<Engine>, user: &str) -> anyhow::Result<String> {
                 several.len()
             );
             for run in several {
-                let _ = writeln!(out, "• **{}**: “{}”", run.office, excerpt(&run.text));
+                let _ = writeln!(out, "• **{}**: “{}”", run.office, crate::texts::one_line(&run.text, 60));
             }
             out.trim_end().to_owned()
         }
     })
-}
-
-fn excerpt(text: &str) -> String {
-    let line = text.lines().next().unwrap_or("");
-    if line.chars().count() > 60 {
-        format!("{}…", line.chars().take(60).collect::<String>())
-    } else {
-        line.to_owned()
-    }
 }
 
 fn login_text(person: &str, url: &str) -> String {

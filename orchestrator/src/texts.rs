@@ -195,6 +195,43 @@ fn task_label(id: i64, title: &str) -> String {
     format!("#{id} *{title}*")
 }
 
+/// The first line of `text`, cut at `limit` characters (with "…" when cut).
+pub fn one_line(text: &str, limit: usize) -> String {
+    let line = text.lines().next().unwrap_or("");
+    if line.chars().count() > limit {
+        format!("{}…", line.chars().take(limit).collect::<String>())
+    } else {
+        line.to_owned()
+    }
+}
+
+/// One task in a list.
+pub struct TaskLine<'a> {
+    pub id: i64,
+    pub title: &'a str,
+    pub owner: Option<&'a str>,
+    pub state: &'a str,
+    pub holder: Option<&'a str>,
+}
+
+/// The open tasks and those closed in the last day.
+pub fn task_list(office: Option<&str>, tasks: &[TaskLine<'_>]) -> String {
+    let whose = office.map_or_else(String::new, |o| format!(" for **{o}**"));
+    if tasks.is_empty() {
+        return format!("No tasks{whose} are open, and none closed in the last day.");
+    }
+    let mut out = format!("Tasks{whose}:");
+    for task in tasks {
+        let owner = task.owner.map_or_else(|| "any office".to_owned(), |o| format!("**{o}**"));
+        let state = match (task.state, task.holder) {
+            ("claimed", Some(holder)) => format!("{holder} is on it"),
+            (state, _) => state.to_owned(),
+        };
+        out.push_str(&format!("\n• #{} {} — for {owner}, {state}", task.id, task.title));
+    }
+    out
+}
+
 /// A person's task ask, as its thread shows it.
 pub fn task_asked(title: &str, owner: Option<&str>) -> String {
     match owner {
@@ -835,6 +872,7 @@ mod tests {
 
     #[test]
     fn task_texts() {
+        insta::assert_snapshot!(task_list(Some("maker"), &[]), @"No tasks for **maker** are open, and none closed in the last day.");
         insta::assert_snapshot!(task_asked("rotate the keys", Some("maker")), @"New task for **maker**: rotate the keys");
         insta::assert_snapshot!(task_asked("rotate the keys", None), @"New task for any office: rotate the keys");
         insta::assert_snapshot!(task_refused("no task #9"), @"No task made: no task #9.");

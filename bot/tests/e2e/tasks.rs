@@ -284,3 +284,31 @@ async fn an_office_that_keeps_giving_itself_work_is_paused_until_a_person_lets_i
     assert_eq!(audited(&nova, "loop_resumed").await, 1);
     nova.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_thread_people_make_it_a_task_and_ask_what_tasks_are_open() {
+    let mut nova = Nova::start_with(|config| {
+        script(config, "maker", ANSWERS_THE_FIRST_LINE);
+        // The analyst takes its task but never finishes while this story runs.
+        script(config, "analyst", "sleep 600");
+    })
+    .await;
+    let thread = nova.say("general", "alice", "the invoice PDF shows the wrong VAT rate for Austria").await;
+    nova.reply(&thread, "alice", "make this a task for maker").await;
+    let task = task_titled(&mut nova, "the invoice PDF shows the wrong VAT rate for Austria", "done").await;
+    assert_eq!(task["owner"], "maker");
+    assert_eq!(task["result"], "did: Task #1: the invoice PDF shows the wrong VAT rate for Austria");
+
+    let other = nova.say("data", "bob", "create a task for the analyst: rebuild the churn dashboard").await;
+    task_titled(&mut nova, "rebuild the churn dashboard", "claimed").await;
+    let list = nova.say("general", "carol", "what tasks are open?").await;
+    let answer = crate::stories::nova_answers(&mut nova, &list, 1).await;
+    insta::assert_snapshot!(answer[0], @r"
+        Tasks:
+        • #2 rebuild the churn dashboard — for **analyst**, analyst is on it
+        • #1 the invoice PDF shows the wrong VAT rate for Austria — for **maker**, done
+        ");
+    assert!(nova.prompts(&list).await.is_empty(), "a question about tasks is answered, not sent to an office");
+    assert_eq!(nova.prompts(&other).await[0].office, "analyst");
+    nova.finish().await;
+}

@@ -185,6 +185,18 @@ pub enum Action {
         #[serde(skip_serializing_if = "Option::is_none")]
         office: Option<String>,
     },
+    /// Beyond the contract: the tasks there are, all or one office's.
+    Tasks {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        office: Option<String>,
+    },
+    /// Beyond the contract: a task for `office`, titled `title` or (none) after what the
+    /// thread asked for ("make this a task for maker").
+    MakeTask {
+        office: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        title: Option<String>,
+    },
     /// Beyond the contract: pause, resume or remove a schedule, by its number or by
     /// its office (when the office has only one).
     ChangeSchedule {
@@ -224,6 +236,8 @@ impl Action {
             Self::Handoff { .. } => "handoff",
             Self::Help {} => "help",
             Self::Schedules { .. } => "schedules",
+            Self::Tasks { .. } => "tasks",
+            Self::MakeTask { .. } => "make_task",
             Self::ChangeSchedule { .. } => "change_schedule",
         }
     }
@@ -525,6 +539,46 @@ impl Reader {
         asks.then(|| Understanding::fleet(Action::Schedules { office }, SURE, "schedules"))
     }
 
+    /// A task made for an office ("make this a task for maker", "create a task for the
+    /// writer: update the pricing page"), or the tasks listed ("what tasks are open?").
+    fn task_request(
+        &self,
+        words: &Words,
+        mentioned: &[(usize, usize)],
+        message: &Message<'_>,
+    ) -> Option<Understanding> {
+        let w = &words.lower;
+        let at = w.iter().position(|w| matches!(w.as_str(), "task" | "tasks" | "todo" | "ticket"))?;
+        // "open a task", "make this a task": a verb and an article ("show open tasks" lists).
+        let makes = w[..at].iter().any(|w| listed("make turn create open add file log put raise new", w))
+            && w[..at].iter().any(|w| listed("a an new this that it", w));
+        let for_office = mentioned.iter().find(|(_, office_at)| {
+            *office_at > at && w[at + 1..*office_at].iter().all(|w| listed("for to the our", w))
+        });
+        if makes && let Some(&(office, office_at)) = for_office {
+            let title_from = (office_at + 1..w.len())
+                .find(|&i| !listed("office agent to please", &w[i]))
+                .filter(|&i| !(w.len() - i <= 2 && listed("please now thanks", &w[i])));
+            let title = title_from.map(|from| {
+                let first_piece = words.origin[from];
+                let text: Vec<&str> = words.pieces[first_piece..].iter().map(String::as_str).collect();
+                text.join(" ").trim_start_matches([':', '-', ',']).trim().trim_end_matches(['.', '!']).to_owned()
+            });
+            let refers_to_thread = w[..at].iter().any(|w| listed("this that it", w));
+            if title.as_deref().is_some_and(|t| !t.is_empty()) || (refers_to_thread && !message.thread.is_empty()) {
+                let office = self.offices[office].name.clone();
+                let title = title.filter(|t| !t.is_empty());
+                return Some(Understanding::fleet(Action::MakeTask { office, title }, SURE, "make_task"));
+            }
+        }
+        let asks = !makes
+            && w[at] == "tasks"
+            && w.len() <= 8
+            && (w.len() == 1 || listed("what which any list show are is how open", &w[0]));
+        let office = mentioned.first().map(|f| self.offices[f.0].name.clone());
+        asks.then(|| Understanding::fleet(Action::Tasks { office }, SURE, "tasks"))
+    }
+
     /// "yes", "do it": what the last message of the thread offered.
     fn agreement(&self, thread: &[Said]) -> Understanding {
         let Some(last) = thread.last() else {
@@ -567,6 +621,9 @@ impl Reader {
         let first_named = mentioned.first().map(|f| self.offices[f.0].name.clone());
 
         if let Some(found) = self.schedule_request(w, &mentioned) {
+            return Some(found);
+        }
+        if let Some(found) = self.task_request(words, &mentioned, message) {
             return Some(found);
         }
 

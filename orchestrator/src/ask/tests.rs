@@ -150,3 +150,41 @@ fn schedules_are_listed_paused_resumed_and_removed() {
     // Making one is still `schedule`.
     assert_eq!(read("every monday at 9 have the analyst post last week's signups")["action"], "schedule");
 }
+
+#[test]
+fn tasks_are_made_for_an_office_and_listed() {
+    let thread = [("U1", "the invoice PDF shows the wrong VAT rate for Austria")];
+    for text in
+        ["make this a task for maker", "turn it into a task for @maker please", "can you make that a task for maker?"]
+    {
+        assert_eq!(
+            read_in(&thread, text),
+            json!({"kind": "fleet", "action": "make_task", "args": {"office": "maker"}}),
+            "{text}"
+        );
+    }
+    assert_eq!(
+        read("create a task for the writer: update the pricing page for the new plans"),
+        json!({"kind": "fleet", "action": "make_task", "args": {"office": "writer", "title": "update the pricing page for the new plans"}})
+    );
+    assert_eq!(
+        read("open a task for analyst to rebuild the churn dashboard"),
+        json!({"kind": "fleet", "action": "make_task", "args": {"office": "analyst", "title": "rebuild the churn dashboard"}})
+    );
+    for text in ["what tasks are open?", "tasks", "list the tasks", "show open tasks"] {
+        assert_eq!(read(text), json!({"kind": "fleet", "action": "tasks", "args": {}}), "{text}");
+    }
+    assert_eq!(
+        read("what tasks does maker have?"),
+        json!({"kind": "fleet", "action": "tasks", "args": {"office": "maker"}})
+    );
+    // Work that mentions tasks is work.
+    for text in [
+        "add a task runner to the CI pipeline",
+        "the nightly export task for the warehouse fails",
+        "make this a task for maker",
+        "why do the cron tasks run twice on mondays when the clocks change?",
+    ] {
+        assert_ne!(read(text)["kind"], "fleet", "{text}");
+    }
+}

@@ -277,6 +277,30 @@ impl Engine {
                         Action::Schedule { office, every, prompt } => {
                             self.plan_schedule(row, &office, &every, &prompt, &mut effects)?
                         }
+                        Action::MakeTask { office, title } => {
+                            // "this": what the thread first asked for, with what was said after it.
+                            let asked: Vec<&messages::Model> =
+                                earlier.iter().filter(|m| !m.from_nova && m.body != text).collect();
+                            let title = title.or_else(|| asked.first().map(|m| texts::one_line(&m.body, 120)));
+                            let body = asked.iter().map(|m| format!("{}: {}", m.author, m.body)).collect::<Vec<_>>();
+                            match title {
+                                Some(title) => {
+                                    let owner = Some(office);
+                                    effects.new_task = Some(crate::store::TaskAsk {
+                                        title,
+                                        body: body.join("\n"),
+                                        owner,
+                                        ..Default::default()
+                                    });
+                                }
+                                None => effects.replies.push(Reply {
+                                    thread_id: row.thread_id.clone(),
+                                    kind: "text",
+                                    body: texts::task_refused("say what the task is, or ask in the thread it is about"),
+                                    card: None,
+                                }),
+                            }
+                        }
                         action => match self.answer(&action).await? {
                             Some(body) => effects.replies.push(Reply {
                                 thread_id: row.thread_id.clone(),

@@ -68,7 +68,9 @@ impl Engine {
             Action::Spend { office, period } => self.spend(office.as_deref(), *period).await?,
             Action::Audit { office, since } => self.history(office.as_deref(), since.as_deref()).await?,
             Action::Schedules { office } => self.schedule_list(office.as_deref()).await?,
+            Action::Tasks { office } => self.task_list(office.as_deref()).await?,
             Action::CreateOffice(_)
+            | Action::MakeTask { .. }
             | Action::UpdateOffice { .. }
             | Action::RetireOffice { .. }
             | Action::AddRepo(_)

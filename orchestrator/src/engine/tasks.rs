@@ -496,6 +496,29 @@ impl Engine {
         Ok(())
     }
 
+    /// The tasks there are (all, or one office's), as the orchestrator answers "what
+    /// tasks are open?".
+    pub(super) async fn task_list(&self, office: Option<&str>) -> anyhow::Result<String> {
+        if let Some(office) = office
+            && self.config().office(office).is_none()
+        {
+            return Ok(texts::no_such_office(&self.config(), office));
+        }
+        let tasks = self.store.tasks(office).await?;
+        let lines: Vec<texts::TaskLine> = tasks
+            .iter()
+            .filter(|t| !t.state.is_closed() || now_ms() - t.updated_at < 86_400_000)
+            .map(|t| texts::TaskLine {
+                id: t.id,
+                title: &t.title,
+                owner: t.owner.as_deref(),
+                state: t.state.as_str(),
+                holder: t.holder.as_deref(),
+            })
+            .collect();
+        Ok(texts::task_list(office, &lines))
+    }
+
     /// Takes back claims whose lease passed while their run was not alive.
     pub async fn recover_tasks(&self, now: i64) -> anyhow::Result<usize> {
         let mut recovered = 0;
