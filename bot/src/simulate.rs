@@ -8,7 +8,7 @@
 //! then events `{"t": seconds, "type": "typing" | "prompt", "office", "user", "work":
 //! seconds}` in time order. `nova simulate --generate discord|slack` writes one.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::io::BufRead as _;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -228,7 +228,8 @@ struct Tally {
     prewarm_hits: usize,
     prewarm_expired: usize,
     prewarms_at_capacity: usize,
-    pool_claims: HashSet<String>,
+    /// Pool VMs claimed, and the office each went to.
+    pool_claims: HashMap<String, String>,
     live: HashMap<String, usize>,
     duplicates: usize,
     wakes: usize,
@@ -327,7 +328,7 @@ impl Sim {
                         tally.overhead_ms.push(overhead.as_secs_f64() * 1000.0);
                     }
                     match source {
-                        Source::Pool => drop(tally.pool_claims.insert(vm.name.clone())),
+                        Source::Pool => drop(tally.pool_claims.insert(vm.name.clone(), office.clone())),
                         Source::Fresh => tally.fresh_wakes += 1,
                     }
                     let live = tally.live.entry(office.clone()).or_default();
@@ -526,6 +527,9 @@ impl Sim {
 }
 
 /// What a run measured.
+/// Where the report charges pool VMs no office claimed.
+pub const WARM_POOL: &str = "(warm pool)";
+
 #[derive(Debug, Clone)]
 pub struct Report {
     pub kind: String,
@@ -537,6 +541,8 @@ pub struct Report {
     pub wait_p95: f64,
     pub wait_p99: f64,
     pub vm_hours: f64,
+    /// What the machines cost, per office (and [`WARM_POOL`] for pool VMs never claimed).
+    pub dollars: BTreeMap<String, f64>,
     pub always_on_hours: f64,
     pub pool_waste_hours: f64,
     pub calls_per_minute_mean: f64,
@@ -596,6 +602,16 @@ impl std::fmt::Display for Report {
             100.0 * self.vm_hours / self.always_on_hours
         )?;
         writeln!(f, "  pool waste:           {:.1} VM-hours never claimed", self.pool_waste_hours)?;
+        let total: f64 = self.dollars.values().sum();
+        let mut by_office: Vec<(&String, &f64)> = self.dollars.iter().filter(|(o, _)| *o != WARM_POOL).collect();
+        by_office.sort_by(|a, b| b.1.total_cmp(a.1));
+        let top: Vec<String> = by_office.iter().take(5).map(|(o, usd)| format!("{o} ${usd:.2}")).collect();
+        writeln!(
+            f,
+            "  machine cost:         ${total:.2} (most: {}; warm pool never claimed ${:.2})",
+            top.join(", "),
+            self.dollars.get(WARM_POOL).copied().unwrap_or(0.0)
+        )?;
         writeln!(
             f,
             "  API writes per minute: mean {:.1}, max {} (quota {})",
@@ -714,10 +730,26 @@ pub async fn run(header: Header, events: Vec<Event>, factor: f64, policy: Policy
     let vm_hours: f64 = instances.iter().map(|i| hours_of(i.created, i.deleted_at)).sum();
     let pool_waste_hours: f64 = instances
         .iter()
-        .filter(|i| i.name.starts_with("nova-pool-") && !tally.pool_claims.contains(&i.name))
+        .filter(|i| i.name.starts_with("nova-pool-") && !tally.pool_claims.contains_key(&i.name))
         .map(|i| hours_of(i.created, i.deleted_at))
         // Not `sum()`: an empty float sum is -0.0, printed "-0.0".
         .fold(0.0, |total, hours| total + hours);
+    // Dollars: each VM's hours at its machine type's price, charged to the office it
+    // served (a pool VM to the office that claimed it; one never claimed to the pool).
+    let mut dollars: BTreeMap<String, f64> = BTreeMap::new();
+    for instance in &instances {
+        let price = tiers::TIERS
+            .iter()
+            .find(|t| instance.machine_type.ends_with(t.machine_type))
+            .map_or(0.0, |t| t.usd_per_hour);
+        let owner = match tally.pool_claims.get(&instance.name) {
+            Some(office) => office.clone(),
+            None if instance.name.starts_with("nova-pool-") => WARM_POOL.to_owned(),
+            None => provisioner::gce::parse_instance_name(&instance.name)
+                .map_or_else(|| instance.name.clone(), |(office, _)| office.to_owned()),
+        };
+        *dollars.entry(owner).or_default() += hours_of(instance.created, instance.deleted_at) * price;
+    }
     let calls = sim.gce.calls();
     let minute = Duration::from_secs(60).mul_f64(factor);
     let mut per_minute: HashMap<u64, usize> = HashMap::new();
@@ -738,6 +770,7 @@ pub async fn run(header: Header, events: Vec<Event>, factor: f64, policy: Policy
         wait_p95: percentile(&waits, 0.95),
         wait_p99: percentile(&waits, 0.99),
         vm_hours,
+        dollars,
         always_on_hours: header.offices.len() as f64 * header.hours,
         pool_waste_hours,
         calls_per_minute_mean: writes.len() as f64 / minutes,

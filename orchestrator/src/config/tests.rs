@@ -274,3 +274,17 @@ fn a_preset_without_its_model_or_upstream_is_refused_with_the_line() {
     insta::assert_snapshot!(parse(&repo).unwrap_err(), @"nova.toml, line 8: repo `api` names unknown upstream `git`");
     insta::assert_snapshot!(parse(&format!("{MINIMAL}concurrency = 0\n")).unwrap_err(), @"nova.toml, line 13: office `maker` has concurrency 0, expected 1 to 16");
 }
+
+#[test]
+fn prices_and_a_workspace_budget_are_read_and_checked() {
+    let text = MINIMAL.replace("name = \"w\"", "name = \"w\"\nbudget = 500.0")
+        + "\n[prices]\n\"gpt-4o-mini\" = { input = 0.15, output = 0.6 }\n";
+    let config = parse(&text).unwrap();
+    assert_eq!(config.workspace.budget, Some(500.0));
+    assert_eq!(config.prices["gpt-4o-mini"], ModelPrice { input: 0.15, output: 0.6 });
+    let typo = MINIMAL.to_owned() + "\n[prices]\n\"m\" = { input = 1.0, ouput = 2.0 }\n";
+    let error = parse(&typo).unwrap_err();
+    assert!(error.contains("ouput"), "{error}");
+    let negative = MINIMAL.replace("name = \"w\"", "name = \"w\"\nbudget = -1.0");
+    assert!(parse(&negative).unwrap_err().contains("workspace.budget must be a number of dollars"));
+}
