@@ -599,6 +599,12 @@ pub fn over_budget(office: &str, whose: &str, spent: f64, budget: f64) -> String
     )
 }
 
+pub fn budget_raise_details(office: &str, budget: f64) -> String {
+    format!(
+        "{office} has spent its ${budget:.2} budget this month; its work waits. Approving doubles the budget and the work runs."
+    )
+}
+
 pub fn budget_critical_only(office: &str, whose: &str, spent: f64, budget: f64) -> String {
     format!(
         "This waits: {} ${spent:.2} of its ${budget:.2} budget this month ({:.0}%), so **{office}** only starts work \
@@ -928,6 +934,7 @@ mod tests {
     fn over_budget_text() {
         insta::assert_snapshot!(over_budget("maker", "maker", 1.5, 1.0), @"This waits: **maker** has spent $1.50 of its $1.00 budget this month, so **maker** starts nothing more until the budget is raised (an operator can say “give maker a budget of $2 a month”, which someone then approves). Then this runs.");
         insta::assert_snapshot!(over_budget("maker", "the workspace", 500.0, 500.0), @"This waits: the workspace has spent $500.00 of its $500.00 budget this month, so **maker** starts nothing more until the budget is raised (`budget` under `[workspace]` in nova.toml; Nova reads the edit at once). Then this runs.");
+        insta::assert_snapshot!(budget_raise_details("maker", 50.0), @"maker has spent its $50.00 budget this month; its work waits. Approving doubles the budget and the work runs.");
         insta::assert_snapshot!(budget_critical_only("maker", "maker", 41.0, 50.0), @"This waits: **maker** has spent $41.00 of its $50.00 budget this month (82%), so **maker** only starts work marked urgent or critical until the month ends or the budget is raised. Ask again with “urgent” in it to run it now.");
     }
 

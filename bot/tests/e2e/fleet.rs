@@ -151,7 +151,7 @@ fn nova_cli(nova: &Nova, command: &[&str]) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_office_over_budget_is_not_woken_until_a_raise_is_approved() {
+async fn an_office_over_budget_is_not_woken_until_the_raise_nova_offers_is_approved() {
     let file = workspace_file(&[("writer", "docs")], OPERATORS)
         .replace("role = \"Does writer work\"", "role = \"Does writer work\"\nbudget = 1.0");
     let mut nova = Nova::start_from_file(&file).await;
@@ -185,14 +185,17 @@ async fn an_office_over_budget_is_not_woken_until_a_raise_is_approved() {
     assert_eq!(audited(&nova, "budget_stop").await, 1);
     assert_eq!(audited(&nova, "wake").await, 0);
 
-    // A raise is a fleet change: approved, the waiting prompt runs.
-    let raise = nova.say("general", "alice", "give the writer a budget of $50 a month").await;
-    let card = nova.approval_card(&raise).await;
-    nova.click(&raise, card.id, "bob", "approve").await;
-    assert!(
-        nova_answers(&mut nova, &raise, 2).await[1].starts_with("Done: change the office writer: budget $50 a month")
-    );
+    // Nova offers the raise in the thread, as a fleet change: approved, the prompt runs.
+    let card = nova.approval_card(&work).await;
+    insta::assert_snapshot!(card.body.split("Expires at").next().unwrap(), @r"
+        **nova** asks for approval to **change the office writer: budget $2 a month** (fleet_change, risk: medium).
+        > writer has spent its $1.00 budget this month; its work waits. Approving doubles the budget and the work runs.
+        Who may decide: alice, bob.
+        ");
+    let (status, _) = nova.click(&work, card.id, "bob", "approve").await;
+    assert_eq!(status, 200);
     assert!(nova.results(&work, 1).await.last().unwrap().body.contains("writer did it"));
+    assert_eq!(nova.engine().config().office("writer").unwrap().budget_usd, Some(2.0));
     assert_eq!(audited(&nova, "budget_stop").await, 1, "each thread is told once");
     nova.finish().await;
 }

@@ -4,8 +4,9 @@
 //! Held against the office's `budget` and the workspace's:
 //! - at [`WARN_AT`] of either, only critical work starts (a prompt that says "urgent" or
 //!   "critical"); the thread of anything held is told once why;
-//! - at 100%, nothing starts: the office is not woken, warmed or sent a run. Raising the
-//!   budget (a fleet change, approved like any) lets the held work run.
+//! - at 100%, nothing starts: the office is not woken, warmed or sent a run. Nova posts an
+//!   approval card to double the office's budget (a fleet change, approved like any);
+//!   approving it, or any raise, lets the held work run.
 //!
 //! `nova spend`, the orchestrator's spend answers and the board read the same figures.
 
@@ -238,6 +239,9 @@ impl Engine {
             };
             self.record("nova", office, Some(&prompt.run_id), action, details).await;
             self.post(&prompt.thread_id, "text", &text, None, None).await?;
+            if !critical_only && matches!(scope, BudgetScope::Office(_)) {
+                self.offer_budget_raise(&prompt.thread_id, office, budget).await?;
+            }
         }
         Ok(allowed)
     }

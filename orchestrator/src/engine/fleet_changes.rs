@@ -98,6 +98,56 @@ impl Engine {
         Ok(None)
     }
 
+    /// An office's budget is spent: Nova asks, on an approval card in `thread_id`, to
+    /// double it, so one click lets its waiting work run. Once while such a card waits.
+    pub(super) async fn offer_budget_raise(&self, thread_id: &str, office: &str, budget: f64) -> anyhow::Result<()> {
+        let offered = self.store.approvals_of_kind(office, FLEET_CHANGE, None, 0).await?;
+        if offered.iter().any(|a| a.state == "pending" && a.requester == "nova") {
+            return Ok(());
+        }
+        let changes =
+            crate::ask::OfficeChanges { budget_usd: Some((budget * 2.0).ceil().max(1.0)), ..Default::default() };
+        let action = Action::UpdateOffice { office: office.to_owned(), changes };
+        if takes(&self.config(), &action).is_err() {
+            return Ok(());
+        }
+        let (approvers, expires) = match requirement(&self.config(), FLEET_CHANGE, None) {
+            Requirement::Needed { people, expires } => (people, expires),
+            Requirement::NotNeeded => (Vec::new(), crate::config::DEFAULT_APPROVAL_EXPIRY),
+        };
+        let now = now_ms();
+        let change_id = uuid::Uuid::new_v4().to_string();
+        let approval = approvals::Model {
+            id: uuid::Uuid::new_v4().to_string(),
+            office: office.to_owned(),
+            run_id: change_id.clone(),
+            thread_id: thread_id.to_owned(),
+            message_id: None,
+            requester: "nova".to_owned(),
+            kind: FLEET_CHANGE.to_owned(),
+            action: texts::fleet_change(&action),
+            details: texts::budget_raise_details(office, budget),
+            risk: "medium".to_owned(),
+            approvers: serde_json::to_string(&approvers)?,
+            state: "pending".to_owned(),
+            expires_at: now + expires.as_millis() as i64,
+            decided_by: None,
+            decided_at: None,
+            created_at: now,
+        };
+        let change = serde_json::to_string(&action)?;
+        let row = self.store.insert_fleet_change(&change, "nova", Some(thread_id), Some(approval.clone())).await?;
+        let details = serde_json::json!({"change": row.id, "approval": approval.id, "action": action});
+        self.record_change("nova", Some(office.to_owned()), &change_id, "fleet_change_requested", details).await;
+        let card = asks::approval_card(&approval);
+        let message =
+            self.store.post_message(thread_id, "card", &card.fallback_text(), Some(&card.to_json()), None).await?;
+        self.store.set_approval_card(&approval.id, message.id).await?;
+        let channel = self.channel_of(thread_id).await?;
+        self.publish_message(&channel, message);
+        Ok(())
+    }
+
     /// A fleet change's approval was decided: approved, it is now in force (said in its
     /// thread, with who asked and who approved in the audit trail).
     pub(super) async fn fleet_change_decided(&self, approval: &approvals::Model) -> anyhow::Result<()> {

@@ -57,7 +57,7 @@ impl Engine {
         let thread = waiting.thread_id.as_str();
         let offices: Vec<String> = self.config().offices.iter().map(|o| o.name.clone()).collect();
         let last_person = self.store.last_prompt_by_person(thread, &offices).await?.map_or(0, |p| p.created_at);
-        let pauses = self.store.approvals_of_kind(office, LOOP_GUARD, thread, last_person).await?;
+        let pauses = self.store.approvals_of_kind(office, LOOP_GUARD, Some(thread), last_person).await?;
         let resumed_at = pauses.iter().filter(|a| a.state == "approved").filter_map(|a| a.decided_at).max();
         let since = resumed_at.unwrap_or(last_person).max(last_person);
         let self_driven = self.store.runs_from_offices(office, thread, &offices, since).await?;

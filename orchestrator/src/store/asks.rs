@@ -112,17 +112,19 @@ impl Store {
         Ok(expired)
     }
 
-    /// An office's approvals of one kind in a thread, made since `since`.
+    /// An office's approvals of one kind (in one thread, or any), made since `since`.
     pub async fn approvals_of_kind(
         &self,
         office: &str,
         kind: &str,
-        thread_id: &str,
+        thread_id: Option<&str>,
         since: i64,
     ) -> anyhow::Result<Vec<approvals::Model>> {
-        Ok(approvals::Entity::find()
-            .filter(approvals::Column::Office.eq(office))
-            .filter(approvals::Column::ThreadId.eq(thread_id))
+        let mut query = approvals::Entity::find().filter(approvals::Column::Office.eq(office));
+        if let Some(thread_id) = thread_id {
+            query = query.filter(approvals::Column::ThreadId.eq(thread_id));
+        }
+        Ok(query
             .filter(approvals::Column::Kind.eq(kind))
             .filter(approvals::Column::CreatedAt.gte(since))
             .all(self.db())
