@@ -416,7 +416,8 @@ impl std::fmt::Display for OfficeStatus<'_> {
             Some(budget) => {
                 write!(f, "\nSpent ${:.2} of its ${budget:.0} budget this month.", self.spent_month_usd)
             }
-            None if self.spent_month_usd > 0.0 => {
+            // A few seconds awake cost a fraction of a cent: not worth a line.
+            None if self.spent_month_usd >= 0.005 => {
                 write!(f, "\nSpent ${:.2} this month.", self.spent_month_usd)
             }
             None => Ok(()),
