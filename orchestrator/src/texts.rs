@@ -452,19 +452,22 @@ pub fn spend(
     for (name, spend) in by_office {
         let cap = budget(name).map(|b| format!(", budget ${b:.0}/month")).unwrap_or_default();
         out.push_str(&format!(
-            "\n• **{name}**: ${:.2} (models ${:.2} over {} run(s), {} tokens; machine ${:.2} for {:.1} h awake){cap}",
+            "\n• **{name}**: ${:.2} (models ${:.2} over {} run(s), {} tokens; machine ${:.2} for {:.1} h awake{}){cap}",
             spend.total(),
             spend.model_usd,
             spend.runs_reporting,
             spend.tokens,
             spend.machine_usd,
-            spend.awake_hours
+            spend.awake_hours,
+            if spend.storage_usd >= 0.005 { format!("; snapshots ${:.2}", spend.storage_usd) } else { String::new() }
         ));
     }
     if by_office.is_empty() {
         out.push_str(" No office used a model or a machine then.");
     }
-    out.push_str("\n(Models at what runtimes report, else at `[prices]`; machines at their tier's hourly price.)");
+    out.push_str(
+        "\n(Models at what runtimes report, else at `[prices]`; machines at their tier's hourly price; snapshots at $0.02 per GB-month.)",
+    );
     out
 }
 

@@ -559,7 +559,7 @@ async fn in_the_console_people_ask_what_offices_cost_and_stop_an_office_by_name(
     insta::assert_snapshot!(answer[0], @r"
     **maker** spent $1.50 in the last 7 days.
     • **maker**: $1.50 (models $1.50 over 2 run(s), 2400 tokens; machine $0.00 for 0.0 h awake), budget $50/month
-    (Models at what runtimes report, else at `[prices]`; machines at their tier's hourly price.)
+    (Models at what runtimes report, else at `[prices]`; machines at their tier's hourly price; snapshots at $0.02 per GB-month.)
     ");
     assert!(nova.prompts(&thread).await.is_empty());
 

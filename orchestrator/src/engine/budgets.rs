@@ -19,12 +19,17 @@ use crate::config::Config;
 
 /// The share of a budget past which only critical work starts.
 pub const WARN_AT: f64 = 0.8;
+/// What a stored snapshot costs: object storage (GCS Standard, us-central1), USD per
+/// GB-month of 730 hours.
+pub const SNAPSHOT_USD_PER_GB_MONTH: f64 = 0.020;
 
 /// What one office has cost over a span of time.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Spend {
     pub model_usd: f64,
     pub machine_usd: f64,
+    /// Its latest snapshot, stored while it sleeps (and after).
+    pub storage_usd: f64,
     pub awake_hours: f64,
     pub runs_reporting: u64,
     pub tokens: u64,
@@ -32,7 +37,7 @@ pub struct Spend {
 
 impl Spend {
     pub fn total(&self) -> f64 {
-        self.model_usd + self.machine_usd
+        self.model_usd + self.machine_usd + self.storage_usd
     }
 }
 
@@ -73,8 +78,9 @@ pub fn is_critical(text: &str) -> bool {
         .any(|word| word.eq_ignore_ascii_case("urgent") || word.eq_ignore_ascii_case("critical"))
 }
 
-/// Spend per office from audit rows (`usage`, and the lifecycle rows that bound awake
-/// time: `wake` up to `snapshot`, `office_lost` or `wake_failed`), between `since` and `until`.
+/// Spend per office from audit rows (`usage`; the lifecycle rows that bound awake time,
+/// `wake` up to `snapshot`, `office_lost` or `wake_failed`; and each `snapshot`'s size,
+/// stored until the next), between `since` and `until`.
 pub fn spend_from_audit(
     config: &Config,
     rows: &[store::audit::Model],
@@ -84,11 +90,15 @@ pub fn spend_from_audit(
     let mut spend: BTreeMap<String, Spend> = BTreeMap::new();
     let mut awake_since: HashMap<String, i64> = HashMap::new();
     let mut awake_ms: HashMap<String, i64> = HashMap::new();
+    let span = |from: i64, to: i64| (to.min(until) - from.max(since)).max(0);
     let mut add_awake = |office: &str, from: i64, to: i64| {
-        let span = to.min(until) - from.max(since);
-        if span > 0 {
-            *awake_ms.entry(office.to_owned()).or_default() += span;
-        }
+        *awake_ms.entry(office.to_owned()).or_default() += span(from, to);
+    };
+    // office → (stored since, bytes), and the GB-hours stored so far.
+    let mut stored: HashMap<String, (i64, f64)> = HashMap::new();
+    let mut gb_hours: HashMap<String, f64> = HashMap::new();
+    let mut add_stored = |office: &str, from: i64, to: i64, bytes: f64| {
+        *gb_hours.entry(office.to_owned()).or_default() += bytes / 1e9 * span(from, to) as f64 / 3_600_000.0;
     };
     for row in rows {
         let Some(office) = row.office.as_deref() else { continue };
@@ -114,12 +124,25 @@ pub fn spend_from_audit(
                 if let Some(from) = awake_since.remove(office) {
                     add_awake(office, from, row.at);
                 }
+                if row.action == "snapshot" {
+                    let details: serde_json::Value = serde_json::from_str(&row.details).unwrap_or_default();
+                    let bytes = details["bytes"].as_f64().unwrap_or(0.0);
+                    if let Some((from, before)) = stored.insert(office.to_owned(), (row.at, bytes)) {
+                        add_stored(office, from, row.at, before);
+                    }
+                }
             }
             _ => {}
         }
     }
     for (office, from) in awake_since {
         add_awake(&office, from, until);
+    }
+    for (office, (from, bytes)) in stored {
+        add_stored(&office, from, until, bytes);
+    }
+    for (office, gb_hours) in gb_hours {
+        spend.entry(office).or_default().storage_usd = gb_hours * SNAPSHOT_USD_PER_GB_MONTH / 730.0;
     }
     for (office, ms) in awake_ms {
         let tier = config.office(&office).map_or(1, |o| o.tier);
@@ -298,7 +321,7 @@ mod tests {
                 20,
                 serde_json::json!({"model": "unknown", "input_tokens": 9, "output_tokens": 9, "cost_usd": 0.25}),
             ),
-            row("maker", "snapshot", 2 * hour, serde_json::json!({})),
+            row("maker", "snapshot", 2 * hour, serde_json::json!({"bytes": 730_000_000_000u64})),
             // Still awake at the end of the span.
             row("writer", "wake", 3 * hour, serde_json::json!({})),
         ];
@@ -309,6 +332,8 @@ mod tests {
         let tier_price = provisioner::tiers::tier(config.office("maker").unwrap().tier).unwrap().usd_per_hour;
         assert!((maker.machine_usd - 2.0 * tier_price).abs() < 1e-9);
         assert!((spend["writer"].awake_hours - 1.0).abs() < 1e-9);
+        // 730 GB stored for the last 2 hours of the span: 1460 GB-hours, 2 GB-months.
+        assert!((maker.storage_usd - 2.0 * SNAPSHOT_USD_PER_GB_MONTH).abs() < 1e-9, "{maker:?}");
         assert_eq!(spend["writer"].model_usd, 0.0);
     }
 }
