@@ -222,6 +222,9 @@ struct Tally {
     /// Per prompt: how long its person waited for the office, GCE seconds.
     waits: Vec<f64>,
     ready_at_submit: usize,
+    /// Of the prompts a typing signal announced: how many, and how many found their office ready.
+    typed: usize,
+    ready_typed: usize,
     /// Decision latency per wake: signal handled → VM claimed or first GCE call, real ms.
     overhead_ms: Vec<f64>,
     prewarms: usize,
@@ -408,8 +411,11 @@ impl Sim {
         }
     }
 
-    async fn on_prompt(self: &Arc<Self>, office: &str, work: f64) {
+    async fn on_prompt(self: &Arc<Self>, office: &str, work: f64, typed: bool) {
         let submitted = Instant::now();
+        if typed {
+            self.tally.lock().unwrap().typed += 1;
+        }
         let ready = {
             let mut offices = self.offices.lock().unwrap();
             match offices.get_mut(office) {
@@ -422,6 +428,7 @@ impl Sim {
                         tally.prewarm_hits += 1;
                     }
                     tally.ready_at_submit += 1;
+                    tally.ready_typed += usize::from(typed);
                     tally.waits.push(0.0);
                     return;
                 }
@@ -537,12 +544,17 @@ pub struct Report {
     pub hours: f64,
     pub prompts: usize,
     pub ready_at_submit: f64,
+    /// Prompts a typing signal announced: how many, and the share that found their office ready.
+    pub typed_prompts: usize,
+    pub ready_typed: f64,
+    pub ready_untyped: f64,
     pub wait_p50: f64,
     pub wait_p95: f64,
     pub wait_p99: f64,
     pub vm_hours: f64,
     /// What the machines cost, per office (and [`WARM_POOL`] for pool VMs never claimed).
     pub dollars: BTreeMap<String, f64>,
+    pub dollars_by_tier: BTreeMap<u8, f64>,
     pub always_on_hours: f64,
     pub pool_waste_hours: f64,
     pub calls_per_minute_mean: f64,
@@ -582,7 +594,15 @@ impl std::fmt::Display for Report {
             policy.max_prewarms,
             humantime::format_duration(policy.prewarm_ttl)
         )?;
-        writeln!(f, "  ready at submit:      {:.1}%", self.ready_at_submit * 100.0)?;
+        writeln!(
+            f,
+            "  ready at submit:      {:.1}% (typed first: {:.1}% of {}; untyped: {:.1}% of {})",
+            self.ready_at_submit * 100.0,
+            self.ready_typed * 100.0,
+            self.typed_prompts,
+            self.ready_untyped * 100.0,
+            self.prompts - self.typed_prompts
+        )?;
         let missed = &self.missed;
         writeln!(
             f,
@@ -612,6 +632,9 @@ impl std::fmt::Display for Report {
             top.join(", "),
             self.dollars.get(WARM_POOL).copied().unwrap_or(0.0)
         )?;
+        let tiers: Vec<String> =
+            self.dollars_by_tier.iter().map(|(tier, usd)| format!("tier {tier} ${usd:.2}")).collect();
+        writeln!(f, "  by tier:              {}", tiers.join(", "))?;
         writeln!(
             f,
             "  API writes per minute: mean {:.1}, max {} (quota {})",
@@ -630,6 +653,25 @@ impl std::fmt::Display for Report {
         writeln!(f, "  orchestration p99:    {:.1} ms (signal → VM claimed or first GCE call)", self.overhead_p99_ms)?;
         write!(f, "  duplicate VMs:        {}", self.duplicates)
     }
+}
+
+/// The prompts (by index) that their person's typing to the same office announced:
+/// a typing signal since that person's last prompt there.
+fn announced(events: &[Event]) -> std::collections::HashSet<usize> {
+    let mut typing: std::collections::HashSet<(&str, &str)> = std::collections::HashSet::new();
+    let mut typed = std::collections::HashSet::new();
+    for (at, event) in events.iter().enumerate() {
+        let key = (event.office.as_str(), event.user.as_str());
+        match event.kind {
+            EventKind::Typing => drop(typing.insert(key)),
+            EventKind::Prompt => {
+                if typing.remove(&key) {
+                    typed.insert(at);
+                }
+            }
+        }
+    }
+    typed
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -701,11 +743,12 @@ pub async fn run(header: Header, events: Vec<Event>, factor: f64, policy: Policy
     };
     let origin = tokio::time::Instant::now();
     let prompts = events.iter().filter(|e| e.kind == EventKind::Prompt).count();
-    for event in &events {
+    let typed = announced(&events);
+    for (at, event) in events.iter().enumerate() {
         tokio::time::sleep_until(origin + Duration::from_secs_f64(event.t * factor)).await;
         match event.kind {
             EventKind::Typing => sim.on_typing(&event.office, &event.user).await,
-            EventKind::Prompt => sim.on_prompt(&event.office, event.work).await,
+            EventKind::Prompt => sim.on_prompt(&event.office, event.work, typed.contains(&at)).await,
         }
     }
     tokio::time::sleep_until(origin + Duration::from_secs_f64(header.hours * 3600.0 * factor)).await;
@@ -737,11 +780,12 @@ pub async fn run(header: Header, events: Vec<Event>, factor: f64, policy: Policy
     // Dollars: each VM's hours at its machine type's price, charged to the office it
     // served (a pool VM to the office that claimed it; one never claimed to the pool).
     let mut dollars: BTreeMap<String, f64> = BTreeMap::new();
+    let mut dollars_by_tier: BTreeMap<u8, f64> = BTreeMap::new();
     for instance in &instances {
-        let price = tiers::TIERS
-            .iter()
-            .find(|t| instance.machine_type.ends_with(t.machine_type))
-            .map_or(0.0, |t| t.usd_per_hour);
+        let tier = tiers::TIERS.iter().find(|t| instance.machine_type.ends_with(t.machine_type));
+        let price = tier.map_or(0.0, |t| t.usd_per_hour);
+        *dollars_by_tier.entry(tier.map_or(0, |t| t.number)).or_default() +=
+            hours_of(instance.created, instance.deleted_at) * price;
         let owner = match tally.pool_claims.get(&instance.name) {
             Some(office) => office.clone(),
             None if instance.name.starts_with("nova-pool-") => WARM_POOL.to_owned(),
@@ -766,11 +810,15 @@ pub async fn run(header: Header, events: Vec<Event>, factor: f64, policy: Policy
         hours: header.hours,
         prompts,
         ready_at_submit: tally.ready_at_submit as f64 / prompts.max(1) as f64,
+        typed_prompts: tally.typed,
+        ready_typed: tally.ready_typed as f64 / tally.typed.max(1) as f64,
+        ready_untyped: (tally.ready_at_submit - tally.ready_typed) as f64 / (prompts - tally.typed).max(1) as f64,
         wait_p50: percentile(&waits, 0.50),
         wait_p95: percentile(&waits, 0.95),
         wait_p99: percentile(&waits, 0.99),
         vm_hours,
         dollars,
+        dollars_by_tier,
         always_on_hours: header.offices.len() as f64 * header.hours,
         pool_waste_hours,
         calls_per_minute_mean: writes.len() as f64 / minutes,
@@ -806,6 +854,31 @@ mod tests {
         let (_, slack) = generate("slack", 30, 24.0, 5).unwrap();
         assert!(slack.iter().all(|e| e.kind == EventKind::Prompt));
         assert!(generate("irc", 1, 1.0, 1).is_err());
+    }
+
+    #[test]
+    fn a_prompt_is_announced_by_its_person_typing_to_the_same_office_since_their_last_prompt() {
+        let event = |t: f64, kind: EventKind, office: &str, user: &str| Event {
+            t,
+            kind,
+            office: office.into(),
+            user: user.into(),
+            work: 0.0,
+        };
+        let events = [
+            event(0.0, EventKind::Typing, "maker", "u1"),
+            event(30.0, EventKind::Prompt, "maker", "u1"),
+            event(31.0, EventKind::Prompt, "maker", "u2"),
+            event(32.0, EventKind::Prompt, "writer", "u1"),
+            event(500.0, EventKind::Prompt, "maker", "u1"),
+            event(900.0, EventKind::Typing, "writer", "u2"),
+            event(1500.0, EventKind::Prompt, "writer", "u2"),
+        ];
+        // The second maker prompt of u1 had no typing of its own.
+        assert_eq!(announced(&events), [1, 6].into_iter().collect());
+        let (_, discord) = generate("discord", 10, 24.0, 1).unwrap();
+        let prompts = discord.iter().filter(|e| e.kind == EventKind::Prompt).count();
+        assert_eq!(announced(&discord).len(), prompts, "every discord prompt is typed first");
     }
 
     #[test]
