@@ -74,11 +74,9 @@ impl Templates {
             ContextFile { path: "SOUL.md".to_owned(), content: soul },
             ContextFile { path: "AGENTS.md".to_owned(), content: agents },
         ];
-        // Every office learns how to talk to Nova, plus the skills its config names.
-        let wanted = std::iter::once(skills::OFFICE)
-            .chain(me.skills.iter().map(String::as_str).filter(|s| *s != skills::OFFICE));
+        // Every office learns how to talk to Nova, plus the workspace's skills and its own.
         files.extend(
-            wanted.filter_map(skills::find).map(|skill| ContextFile { path: skill.path(), content: skill.text }),
+            me.loaded_skills.iter().map(|skill| ContextFile { path: skill.path(), content: skill.text.clone() }),
         );
         Ok(Some(ContextFiles { files, upstreams: config.upstreams.clone() }))
     }

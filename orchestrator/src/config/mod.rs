@@ -65,6 +65,20 @@ struct RawConfig {
     /// Model name → its price per million tokens.
     #[serde(default)]
     prices: BTreeMap<String, ModelPrice>,
+    #[serde(default)]
+    skills: RawSkills,
+}
+
+/// `[skills]`: where the workspace's packages are, and which every office gets.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSkills {
+    /// Directories of packages (`<dir>/<name>/SKILL.md`), later ones over earlier ones.
+    #[serde(default)]
+    dirs: Vec<Spanned<String>>,
+    /// Skills every office gets (an office drops one with `"-name"`).
+    #[serde(default)]
+    workspace: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -117,6 +131,8 @@ struct RawOffice {
     soul: Option<String>,
     #[serde(default)]
     skills: Vec<Spanned<String>>,
+    /// A directory of packages for this office only, over the workspace's.
+    skills_dir: Option<Spanned<String>>,
     reports_to: Option<Spanned<String>>,
     budget: Option<Spanned<f64>>,
     runtime: Option<Runtime>,
@@ -176,7 +192,11 @@ pub struct Office {
     pub tier: u8,
     /// Extra identity text placed in the office's SOUL.md.
     pub soul: Option<String>,
+    /// As nova.toml names them (`"-name"` drops a workspace skill).
     pub skills: Vec<String>,
+    /// What it gets on every wake: `office`, the workspace's skills and its own, each
+    /// from the package that wins for it.
+    pub loaded_skills: Vec<skills::Skill>,
     pub reports_to: Option<String>,
     /// Monthly budget in USD, shown to the office in AGENTS.md.
     pub budget_usd: Option<f64>,
@@ -710,6 +730,68 @@ struct Validator<'a> {
 }
 
 impl Validator<'_> {
+    /// The bundled skills with the workspace's package directories over them.
+    fn skill_library(&self, settings: &RawSkills) -> Result<skills::Library, ConfigError> {
+        let mut library = skills::Library::bundled();
+        for dir in &settings.dirs {
+            match skills::load_dir(Path::new(dir.get_ref())) {
+                Ok(found) => library.add(found),
+                Err(error) => return self.error(dir.span(), format!("skill package {error}")),
+            }
+        }
+        Ok(library)
+    }
+
+    /// What `office` gets on every wake: `office`, the workspace's skills, its own (from
+    /// its `skills_dir` first), less those it drops with `"-name"`.
+    fn office_skills(
+        &self,
+        name: &str,
+        office: &RawOffice,
+        workspace: &skills::Library,
+        settings: &RawSkills,
+    ) -> Result<Vec<skills::Skill>, ConfigError> {
+        let mut library = workspace.clone();
+        if let Some(dir) = &office.skills_dir {
+            match skills::load_dir(Path::new(dir.get_ref())) {
+                Ok(found) => library.add(found),
+                Err(error) => return self.error(dir.span(), format!("office `{name}`: skill package {error}")),
+            }
+        }
+        let dropped: Vec<&str> = office.skills.iter().filter_map(|s| s.get_ref().strip_prefix('-')).collect();
+        if dropped.contains(&skills::OFFICE) {
+            let span = office.skills.iter().find(|s| s.get_ref() == "-office").map_or(0..0, |s| s.span());
+            return self
+                .error(span, format!("office `{name}` cannot drop the `office` skill: it is how it talks to Nova"));
+        }
+        let wanted = std::iter::once((skills::OFFICE, 0..0))
+            .chain(settings.workspace.iter().map(|s| (s.get_ref().as_str(), s.span())))
+            .chain(
+                office
+                    .skills
+                    .iter()
+                    .filter(|s| !s.get_ref().starts_with('-'))
+                    .map(|s| (s.get_ref().as_str(), s.span())),
+            );
+        let mut loaded: Vec<skills::Skill> = Vec::new();
+        for (skill, span) in wanted {
+            if dropped.contains(&skill) || loaded.iter().any(|s| s.name == skill) {
+                continue;
+            }
+            match library.get(skill) {
+                Some(found) => loaded.push(found.clone()),
+                None => {
+                    let message = format!(
+                        "office `{name}` names unknown skill `{skill}` (known: {})",
+                        library.names().join(", ")
+                    );
+                    return self.error(span, message);
+                }
+            }
+        }
+        Ok(loaded)
+    }
+
     fn error<T>(&self, span: std::ops::Range<usize>, message: String) -> Result<T, ConfigError> {
         let line = self.text[..span.start.min(self.text.len())].matches('\n').count() + 1;
         Err(ConfigError::Invalid { origin: self.origin.to_owned(), line, message })
@@ -790,6 +872,7 @@ impl Validator<'_> {
             }
         }
 
+        let library = self.skill_library(&raw.skills)?;
         let mut offices = Vec::with_capacity(raw.offices.len());
         for office in &raw.offices {
             let name = office.name.get_ref().clone();
@@ -807,19 +890,7 @@ impl Validator<'_> {
                     return self.error(boss.span(), format!("office `{name}` cannot report to itself"));
                 }
             }
-            for skill in &office.skills {
-                if skills::find(skill.get_ref()).is_none() {
-                    let known: Vec<String> = skills::bundled().into_iter().map(|s| s.name).collect();
-                    return self.error(
-                        skill.span(),
-                        format!(
-                            "office `{name}` names unknown skill `{}` (known: {})",
-                            skill.get_ref(),
-                            known.join(", ")
-                        ),
-                    );
-                }
-            }
+            let loaded_skills = self.office_skills(&name, office, &library, &raw.skills)?;
             if let Some(tier) = &office.tier
                 && !(1..=8).contains(tier.get_ref())
             {
@@ -852,6 +923,7 @@ impl Validator<'_> {
                 tier: office.tier.as_ref().map_or(2, |t| *t.get_ref()),
                 soul: office.soul.clone(),
                 skills: office.skills.iter().map(|s| s.get_ref().clone()).collect(),
+                loaded_skills,
                 reports_to: office.reports_to.as_ref().map(|b| b.get_ref().clone()),
                 budget_usd: office.budget.as_ref().map(|b| *b.get_ref()),
                 runtime,

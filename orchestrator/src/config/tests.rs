@@ -54,7 +54,7 @@ fn unknown_key_names_key_and_line() {
        |
     12 | rol = "typo"
        | ^^^
-    unknown field `rol`, expected one of `name`, `role`, `repos`, `channels`, `tier`, `soul`, `skills`, `reports_to`, `budget`, `runtime`, `idle_timeout`, `concurrency`
+    unknown field `rol`, expected one of `name`, `role`, `repos`, `channels`, `tier`, `soul`, `skills`, `skills_dir`, `reports_to`, `budget`, `runtime`, `idle_timeout`, `concurrency`
     "#);
 }
 
@@ -287,4 +287,55 @@ fn prices_and_a_workspace_budget_are_read_and_checked() {
     assert!(error.contains("ouput"), "{error}");
     let negative = MINIMAL.replace("name = \"w\"", "name = \"w\"\nbudget = -1.0");
     assert!(parse(&negative).unwrap_err().contains("workspace.budget must be a number of dollars"));
+}
+
+fn package(root: &Path, dir: &str, name: &str, description: &str) {
+    std::fs::create_dir_all(root.join(dir).join(name)).unwrap();
+    let text = format!("---\nname: {name}\ndescription: {description}\n---\n# {name}\n");
+    std::fs::write(root.join(dir).join(name).join("SKILL.md"), text).unwrap();
+}
+
+#[test]
+fn workspace_skills_reach_every_office_and_an_office_overrides_or_drops_them() {
+    let root = tempfile::tempdir().unwrap();
+    package(root.path(), "shared", "postgres", "Query the warehouse.");
+    package(root.path(), "shared", "runbooks", "What to do when.");
+    package(root.path(), "maker", "postgres", "Query the app database.");
+    let at = |dir: &str| root.path().join(dir).display().to_string();
+    let text = MINIMAL.to_owned()
+        + &format!("skills_dir = \"{}\"\nskills = [\"-runbooks\"]\n", at("maker"))
+        + "\n[[offices]]\nname = \"writer\"\nrole = \"Writer\"\n"
+        + &format!("\n[skills]\ndirs = [\"{}\"]\nworkspace = [\"postgres\", \"runbooks\"]\n", at("shared"));
+    let config = parse(&text).unwrap();
+    let loaded = |office: &str| -> Vec<(String, String)> {
+        config.office(office).unwrap().loaded_skills.iter().map(|s| (s.name.clone(), s.description.clone())).collect()
+    };
+    assert_eq!(
+        loaded("writer"),
+        [
+            ("office".into(), skills::Library::bundled().get("office").unwrap().description.clone()),
+            ("postgres".into(), "Query the warehouse.".into()),
+            ("runbooks".into(), "What to do when.".into())
+        ]
+    );
+    let maker = loaded("maker");
+    assert_eq!(maker.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["office", "postgres"]);
+    assert_eq!(maker[1].1, "Query the app database.", "the office's own package wins");
+}
+
+#[test]
+fn a_broken_package_or_an_unknown_skill_is_refused_with_where() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("pkgs/deploy")).unwrap();
+    std::fs::write(root.path().join("pkgs/deploy/SKILL.md"), "---\nname: deploy\ndescription\n---\n").unwrap();
+    let dir = root.path().join("pkgs").display().to_string();
+    let text = MINIMAL.to_owned() + &format!("\n[skills]\ndirs = [\"{dir}\"]\n");
+    let error = parse(&text).unwrap_err();
+    assert!(error.contains("skill package"), "{error}");
+    assert!(error.contains("pkgs/deploy/SKILL.md:3: SKILL.md front matter line 3 is not `key: value`"), "{error}");
+    let unknown = MINIMAL.to_owned() + "skills = [\"kubernetes\"]\n";
+    let error = parse(&unknown).unwrap_err();
+    assert!(error.contains("line 13") && error.contains("names unknown skill `kubernetes` (known: office)"), "{error}");
+    let drop_office = MINIMAL.to_owned() + "skills = [\"-office\"]\n";
+    assert!(parse(&drop_office).unwrap_err().contains("cannot drop the `office` skill"));
 }
