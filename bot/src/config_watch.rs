@@ -1,6 +1,7 @@
-//! Picks up nova.toml changes while Nova runs (see [`Engine::reload`]): the file is
-//! looked at every [`LOOK_EVERY`]; a changed one is validated like at start, and
-//! either becomes the running fleet or is refused with its error (logged and audited)
+//! Picks up nova.toml changes while Nova runs (see [`Engine::reload`]): the file, and
+//! the skill packages it names, are looked at every [`LOOK_EVERY`]; a change is
+//! validated like at start, and either becomes the running fleet (an office gets a
+//! changed skill at its next wake) or is refused with its error (logged and audited)
 //! while the fleet keeps its config.
 
 use std::path::PathBuf;
@@ -17,10 +18,10 @@ const LOOK_EVERY: Duration = Duration::from_secs(1);
 /// `loaded` is the text Nova started on: a change made between reading the file and
 /// this watch starting is a change too.
 pub async fn watch(engine: Arc<Engine>, path: PathBuf, loaded: Arc<str>) {
-    let mut seen: Option<[u8; 32]> = Some(Sha256::digest(loaded.as_bytes()).into());
+    let mut seen: Option<[u8; 32]> = Some(fingerprint_of(loaded.as_bytes(), &engine.config().skill_dirs));
     loop {
         tokio::time::sleep(LOOK_EVERY).await;
-        let now = fingerprint(&path);
+        let now = fingerprint(&path, &engine.config().skill_dirs);
         if now == seen {
             continue;
         }
@@ -41,7 +42,26 @@ pub async fn watch(engine: Arc<Engine>, path: PathBuf, loaded: Arc<str>) {
     }
 }
 
-/// The file's content hash (`None`: it cannot be read right now, e.g. mid-rename).
-fn fingerprint(path: &std::path::Path) -> Option<[u8; 32]> {
-    std::fs::read(path).ok().map(|bytes| Sha256::digest(&bytes).into())
+/// The hash of the file and the packages in `skill_dirs` (`None`: the file cannot be
+/// read right now, e.g. mid-rename).
+fn fingerprint(path: &std::path::Path, skill_dirs: &[PathBuf]) -> Option<[u8; 32]> {
+    std::fs::read(path).ok().map(|bytes| fingerprint_of(&bytes, skill_dirs))
+}
+
+fn fingerprint_of(config: &[u8], skill_dirs: &[PathBuf]) -> [u8; 32] {
+    let mut hash = Sha256::new();
+    hash.update(config);
+    for dir in skill_dirs {
+        let mut packages: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map(|entries| entries.filter_map(Result::ok).map(|e| e.path().join("SKILL.md")).collect())
+            .unwrap_or_default();
+        packages.sort();
+        for package in packages {
+            if let Ok(text) = std::fs::read(&package) {
+                hash.update(package.as_os_str().as_encoded_bytes());
+                hash.update(&text);
+            }
+        }
+    }
+    hash.finalize().into()
 }

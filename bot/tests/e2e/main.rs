@@ -11,6 +11,7 @@ mod harness;
 mod routing_sets;
 #[cfg(feature = "lab")]
 mod simulate;
+mod skills;
 mod slack;
 mod stories;
 mod tasks;

@@ -559,6 +559,9 @@ pub struct Config {
     pub approvals: Vec<ApprovalPolicy>,
     pub upstreams: Vec<provisioner::protocol::Upstream>,
     pub prices: BTreeMap<String, ModelPrice>,
+    /// Where its skill packages come from (the workspace's directories, then offices'):
+    /// a change there is a change of the config.
+    pub skill_dirs: Vec<std::path::PathBuf>,
     /// The text it was read from: nova.toml, with the fleet changes made while Nova runs
     /// written in (see [`edit`]).
     pub source: std::sync::Arc<str>,
@@ -1006,6 +1009,14 @@ impl Validator<'_> {
             approvals,
             upstreams,
             prices: raw.prices,
+            skill_dirs: raw
+                .skills
+                .dirs
+                .iter()
+                .map(|d| d.get_ref())
+                .chain(raw.offices.iter().filter_map(|o| o.skills_dir.as_ref()).map(|d| d.get_ref()))
+                .map(std::path::PathBuf::from)
+                .collect(),
             source: self.text.into(),
         })
     }

@@ -2,6 +2,8 @@
 //! them (one wake per generation), idles them, puts them to sleep (snapshot, then
 //! release), takes over those of a replica that died, and recovers after a restart.
 
+use std::collections::BTreeMap;
+
 use super::*;
 
 impl Engine {
@@ -256,7 +258,13 @@ impl Engine {
             self.record("nova", name, None, "placed", serde_json::json!(placement)).await;
         }
         self.wait_healthy(&endpoint, name, generation, timeout).await?;
-        if let Some(context) = self.templates.office_context(&self.config(), name)? {
+        // Read once: the skills handed over now are the ones every run of this wake uses.
+        let config = self.config();
+        let skills: BTreeMap<String, String> = config
+            .office(name)
+            .map(|office| office.loaded_skills.iter().map(|s| (s.name.clone(), s.revision.clone())).collect())
+            .unwrap_or_default();
+        if let Some(context) = self.templates.office_context(&config, name)? {
             let response = self
                 .http
                 .post(format!("{endpoint}/context"))
@@ -269,10 +277,11 @@ impl Engine {
                 bail!("the office refused its context: {}", response.status());
             }
         }
-        self.attached
-            .lock()
-            .expect("attached lock")
-            .insert(name.to_owned(), Attached { generation, endpoint: endpoint.clone(), token: token.clone() });
+        let details = serde_json::json!({"generation": generation, "skills": skills});
+        self.record("nova", name, None, "skills_loaded", details).await;
+        let attached =
+            Attached { generation, endpoint: endpoint.clone(), token: token.clone(), skills: Arc::new(skills) };
+        self.attached.lock().expect("attached lock").insert(name.to_owned(), attached);
         let mut change = OfficeChange::new(Transition::Ready);
         change.snapshot = rescued;
         change.endpoint = Some(Some(endpoint));

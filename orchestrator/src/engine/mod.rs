@@ -210,6 +210,8 @@ struct Attached {
     generation: i64,
     endpoint: String,
     token: String,
+    /// The skills handed over at this wake (name → revision): what its runs use.
+    skills: Arc<std::collections::BTreeMap<String, String>>,
 }
 
 /// The config and what is built from it, swapped whole when nova.toml changes or a

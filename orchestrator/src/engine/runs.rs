@@ -81,9 +81,9 @@ impl Engine {
             attached
                 .get(&office.name)
                 .filter(|a| a.generation == office.generation)
-                .map(|a| (a.endpoint.clone(), a.token.clone()))
+                .map(|a| (a.endpoint.clone(), a.token.clone(), Arc::clone(&a.skills)))
         };
-        let Some((endpoint, token)) = attached else {
+        let Some((endpoint, token, skills)) = attached else {
             return Ok(());
         };
         if office.prewarm_until.is_some() {
@@ -139,7 +139,9 @@ impl Engine {
             match sent {
                 Ok(response) if response.status().is_success() => {
                     metrics::counter!("nova_prompts_dispatched_total").increment(1);
-                    let details = serde_json::json!({"thread": prompt.thread_id, "author": prompt.author});
+                    // The run's audit pins the skills it has: their revisions at this wake.
+                    let details =
+                        serde_json::json!({"thread": prompt.thread_id, "author": prompt.author, "skills": *skills});
                     self.record("nova", &office.name, Some(&prompt.run_id), "dispatch", details).await;
                     self.store.touch_office(&office.name).await?;
                 }
