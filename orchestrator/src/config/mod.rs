@@ -679,14 +679,17 @@ impl Config {
                 },
                 None => "none (prompts are answered with setup instructions)".to_owned(),
             };
+            let skills: Vec<String> =
+                office.loaded_skills.iter().map(|s| format!("{}@{}", s.name, s.revision)).collect();
             let _ = writeln!(
                 out,
-                "  office {:<16} tier {} repos: {}; channels: {}; runtime: {}",
+                "  office {:<16} tier {} repos: {}; channels: {}; runtime: {}; skills: {}",
                 office.name,
                 office.tier,
                 list_or_dash(&office.repos),
                 list_or_dash(&office.channels),
-                runtime
+                runtime,
+                skills.join(", ")
             );
         }
         let _ = writeln!(
