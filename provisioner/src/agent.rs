@@ -448,6 +448,42 @@ fn tool_definitions() -> Vec<ChatCompletionTools> {
                 &["to", "prompt"],
             ),
         ),
+        tool(
+            "tasks",
+            "The tasks you may take (yours and those for any office) and those you hold.",
+            object(json!({}), &[]),
+        ),
+        tool(
+            "create_task",
+            "Make a task: for another office (a piece of your work it should do) or for any office. It runs when what it depends on is done.",
+            object(
+                json!({
+                    "title": string("what is to be done, in a line"),
+                    "body": string("what the office needs to know"),
+                    "owner": string("the office it is for; leave out for any office"),
+                    "depends_on": {"type": "array", "items": {"type": "integer"}, "description": "task numbers that must be done first"}
+                }),
+                &["title"],
+            ),
+        ),
+        tool(
+            "claim_task",
+            "Take a task for this run. If another office holds it, you are told who.",
+            object(json!({"id": {"type": "integer"}}), &["id"]),
+        ),
+        tool(
+            "finish_task",
+            "End a task you hold with what it came to (failed: true if you could not do it).",
+            object(
+                json!({"id": {"type": "integer"}, "result": string("what it came to"), "failed": {"type": "boolean"}}),
+                &["id", "result"],
+            ),
+        ),
+        tool(
+            "escalate",
+            "Ask the office you report to for help when you are stuck; it answers in this thread.",
+            object(json!({"reason": string("why you are stuck and what you need")}), &["reason"]),
+        ),
         tool("load_skill", "Read a skill's instructions.", object(json!({"name": string("the skill")}), &["name"])),
         tool(
             "report",
@@ -475,6 +511,7 @@ async fn call_tool(run: &Run, name: &str, arguments: &Value) -> String {
         "request_approval" => ask("approvals", arguments).await,
         "request_credential" => ask("credentials", arguments).await,
         "call_upstream" => call_upstream(run, arguments).await,
+        "tasks" | "create_task" | "claim_task" | "finish_task" | "escalate" => task_tool(name, arguments).await,
         "load_skill" => load_skill(run, arguments),
         "handoff" => handoff(arguments).await,
         "report" => report(arguments),
@@ -645,6 +682,41 @@ async fn call_upstream(run: &Run, arguments: &Value) -> anyhow::Result<String> {
 async fn handoff(arguments: &Value) -> anyhow::Result<String> {
     let to = crate::office::post_handoff(text_arg(arguments, "to")?, text_arg(arguments, "prompt")?).await?;
     Ok(format!("handed to {to}; its outcome will come back to you as a new message"))
+}
+
+/// The tools for tasks and the chain of command, through the office's agent API.
+async fn task_tool(name: &str, arguments: &Value) -> anyhow::Result<String> {
+    use crate::work::TaskCommand;
+    let id = || arguments["id"].as_i64().context("`id` is a task number");
+    let (status, body) = match name {
+        "tasks" => crate::work::task_call(TaskCommand::List).await?,
+        "create_task" => {
+            let depends_on =
+                arguments["depends_on"].as_array().map(|ids| ids.iter().filter_map(Value::as_i64).collect());
+            let command = TaskCommand::Create {
+                title: text_arg(arguments, "title")?.to_owned(),
+                body: arguments["body"].as_str().unwrap_or_default().to_owned(),
+                owner: arguments["owner"].as_str().map(str::to_owned),
+                priority: 0,
+                depends_on: depends_on.unwrap_or_default(),
+            };
+            crate::work::task_call(command).await?
+        }
+        "claim_task" => crate::work::task_call(TaskCommand::Claim { id: id()? }).await?,
+        "finish_task" => {
+            let (result, failed) =
+                (text_arg(arguments, "result")?.to_owned(), arguments["failed"].as_bool() == Some(true));
+            crate::work::task_call(TaskCommand::Done { id: id()?, result, failed }).await?
+        }
+        _ => {
+            let reason = json!({"reason": text_arg(arguments, "reason")?});
+            crate::work::call(reqwest::Method::POST, "/escalations", Some(reason)).await?
+        }
+    };
+    Ok(match body["error"].as_str() {
+        Some(error) => format!("refused (HTTP {status}): {error}"),
+        None => body.to_string(),
+    })
 }
 
 fn load_skill(run: &Run, arguments: &Value) -> anyhow::Result<String> {

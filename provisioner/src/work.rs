@@ -48,7 +48,7 @@ pub struct EscalateArgs {
 }
 
 /// Calls the office's agent API; the HTTP status and the JSON answer.
-async fn call(method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<(u16, Value)> {
+pub(crate) async fn call(method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<(u16, Value)> {
     let api = std::env::var("NOVA_OFFICE_API").context("NOVA_OFFICE_API is not set: run me from an office runtime")?;
     let run_id = std::env::var("NOVA_RUN_ID").context("NOVA_RUN_ID is not set")?;
     let mut request = reqwest::Client::new().request(method, format!("{api}{path}")).header(RUN_ID_HEADER, run_id);
@@ -75,8 +75,14 @@ fn answered(status: u16, body: &Value) -> ExitCode {
 }
 
 pub async fn task(command: TaskCommand) -> anyhow::Result<ExitCode> {
+    let (status, body) = task_call(command).await?;
+    Ok(answered(status, &body))
+}
+
+/// What a task command asks of Nova, and its answer.
+pub(crate) async fn task_call(command: TaskCommand) -> anyhow::Result<(u16, Value)> {
     use reqwest::Method;
-    let (status, body) = match command {
+    Ok(match command {
         TaskCommand::List => call(Method::GET, "/tasks", None).await?,
         TaskCommand::Create { title, body, owner, priority, depends_on } => {
             let ask =
@@ -87,8 +93,7 @@ pub async fn task(command: TaskCommand) -> anyhow::Result<ExitCode> {
         TaskCommand::Done { id, result, failed } => {
             call(Method::POST, &format!("/tasks/{id}/done"), Some(json!({"result": result, "failed": failed}))).await?
         }
-    };
-    Ok(answered(status, &body))
+    })
 }
 
 pub async fn escalate(args: EscalateArgs) -> anyhow::Result<ExitCode> {

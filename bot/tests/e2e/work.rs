@@ -182,6 +182,11 @@ async fn the_built_in_agent_fixes_the_repo_runs_its_tests_and_pushes_its_branch_
             "request_credential",
             "call_upstream",
             "handoff",
+            "tasks",
+            "create_task",
+            "claim_task",
+            "finish_task",
+            "escalate",
             "load_skill",
             "report"
         ]
@@ -595,4 +600,40 @@ async fn a_runtime_ends_with_its_office_when_nova_stops() {
     let child: i32 = std::fs::read_to_string(workspace.join("child.pid")).unwrap().trim().parse().unwrap();
     nova.finish().await;
     assert!(ends(child).await, "the runtime's child {child} outlived its office");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_built_in_agent_splits_its_work_into_a_task_for_another_office() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = payments_remote(dir.path());
+    let model = FakeOpenAi::start().await.unwrap();
+    let mut nova = Nova::start_with(|config| {
+        agent_workspace(config, &remote, &model.base_url, true);
+        let support = config.offices.iter_mut().find(|o| o.name == "support").unwrap();
+        // The demo's runtime, answering at once.
+        let mut runtime = Config::demo().offices[0].runtime.clone().unwrap();
+        runtime.command = vec!["sh".into(), "-c".into(), "echo 'customers told'".into()];
+        support.runtime = Some(runtime);
+    })
+    .await;
+    model.then(Reply::ToolCalls(vec![
+        ("create_task".into(), json!({"title": "tell the customers coupons work again", "owner": "support"})),
+        ("claim_task".into(), json!({"id": 1})),
+    ]));
+    model.then(Reply::Content("Fixed; support tells the customers.".into()));
+    let thread = nova.say("eng", "alice", "@maker fix the coupons and have the customers told").await;
+    let done = nova
+        .eventually("support's task done", async |nova: &Nova| {
+            let task = nova.engine().store().task(1).await.ok()??;
+            (task.state == orchestrator::store::TaskState::Done).then_some(task)
+        })
+        .await;
+    assert_eq!((done.owner.as_deref(), done.result.as_deref()), (Some("support"), Some("customers told")));
+    assert_eq!(done.thread_id, thread);
+    // What the tools answered the model: the task made, and the claim refused with why.
+    let requests = model.requests();
+    let answers = conversation(&requests[1]);
+    assert!(answers.contains("\"title\":\"tell the customers coupons work again\""), "{answers}");
+    assert!(answers.contains("refused (HTTP 403): task #1 is for support"), "{answers}");
+    nova.finish().await;
 }

@@ -97,7 +97,9 @@ impl Engine {
         for prompt in held {
             let Some(runtime) = &config.runtime else {
                 if self.store.move_prompt(prompt.id, PromptState::Held, PromptState::Failed).await? {
-                    self.post(&prompt.thread_id, "text", &texts::no_runtime(&office.name), None, None).await?;
+                    let said = texts::no_runtime(&office.name);
+                    self.post(&prompt.thread_id, "text", &said, None, None).await?;
+                    self.tasks_after_run(&office.name, &prompt, PromptState::Failed, &said).await?;
                 }
                 continue;
             };
@@ -225,8 +227,9 @@ impl Engine {
             PromptState::Held if stopped_here => {
                 let details = serde_json::json!({"thread": prompt.thread_id, "by": by, "started": false});
                 self.record(user, &prompt.office, Some(run_id), "run_stopped", details).await;
-                self.post(&prompt.thread_id, "text", &texts::stopped_before_start(&prompt.office, &by), None, None)
-                    .await?;
+                let said = texts::stopped_before_start(&prompt.office, &by);
+                self.post(&prompt.thread_id, "text", &said, None, None).await?;
+                self.tasks_after_run(&prompt.office, &prompt, PromptState::Stopped, &said).await?;
                 Ok(Ok(()))
             }
             PromptState::Dispatched => {
