@@ -269,6 +269,45 @@ async function refreshBoard() {
     + `<td>${dollars(w.cost_usd)}</td><td>${w.cost_per_result_usd == null ? '–' : dollars(w.cost_per_result_usd)}</td></tr>`).join('');
 }
 
+// The fleet change form: the fields the chosen action takes, posted as the contract's
+// `{"action", "args"}` to /api/fleet; the thread it opens shows the approval card.
+function showFleetFields() {
+  const action = $('fleet-action').value;
+  document.querySelectorAll('#fleet-form label[data-for]').forEach((label) => {
+    label.hidden = !label.dataset.for.split(' ').includes(action);
+  });
+}
+
+function fleetChange() {
+  const value = (id) => $(id).value.trim();
+  const number = (id) => (value(id) === '' ? undefined : Number(value(id)));
+  const action = $('fleet-action').value;
+  const office = value('fleet-office');
+  const details = { role: value('fleet-role') || undefined, reports_to: value('fleet-boss') || undefined,
+    tier: number('fleet-tier'), budget_usd: number('fleet-budget') };
+  switch (action) {
+    case 'create_office': return { action, args: { name: office || undefined, ...details, role: value('fleet-role') } };
+    case 'update_office': return { action, args: { office, changes: details } };
+    case 'retire_office': return { action, args: { office } };
+    default: return { action, args: { name: value('fleet-repo'), description: value('fleet-description') || undefined,
+      url: value('fleet-url') || undefined } };
+  }
+}
+
+$('fleet-action').addEventListener('change', showFleetFields);
+$('fleet-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  showError('fleet-error', '');
+  try {
+    const accepted = await api('/api/fleet', { channel: 'general', change: fleetChange(), client_id: clientId() });
+    view.channel = 'general';
+    await openThread(accepted.thread_id, 'Fleet change');
+  } catch (error) {
+    showError('fleet-error', error.message);
+  }
+});
+showFleetFields();
+
 let boardRefresh = null;
 // Offices change state often: the board reads itself again at most every half second.
 function boardChanged() {

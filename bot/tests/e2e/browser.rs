@@ -198,3 +198,29 @@ async fn the_board_shows_the_chain_of_command_and_a_task_moving_live() {
     browser.close().await.unwrap();
     nova.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_asks_for_a_new_office_from_the_board_form() {
+    let Some((_driver, port)) = chromedriver().await else { return };
+    let nova = Nova::start_with(|config| {
+        config.roles.insert("operator".into(), vec!["alice".into(), "bob".into()]);
+    })
+    .await;
+    let profile = tempfile::tempdir().unwrap();
+    let browser = browser(port, &profile).await;
+    sign_in(&browser, &nova, "alice", "/#board").await;
+    browser.find(Locator::Css("#fleet-change summary")).await.unwrap().click().await.unwrap();
+    // Only the fields the action takes show.
+    let repo = browser.find(Locator::Id("fleet-repo")).await.unwrap();
+    assert!(!repo.is_displayed().await.unwrap(), "a new office has no repo field");
+    for (field, text) in [("fleet-office", "scribe"), ("fleet-role", "Release notes"), ("fleet-boss", "writer")] {
+        browser.find(Locator::Id(field)).await.unwrap().send_keys(text).await.unwrap();
+    }
+    browser.find(Locator::Id("fleet-send")).await.unwrap().click().await.unwrap();
+    // The thread it opens shows the approval card, for someone else to decide.
+    shows(&browser, "//li[contains(@class,'card') and contains(., 'create the office scribe: “Release notes”; reporting to writer')]").await;
+    shows(&browser, "//ul[@id='approvals']/li[contains(., 'create the office scribe')]").await;
+    assert!(nova.engine().config().office("scribe").is_none(), "nothing changes before the approval");
+    browser.close().await.unwrap();
+    nova.finish().await;
+}

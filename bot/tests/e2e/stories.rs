@@ -449,7 +449,7 @@ async fn every_step_of_a_run_is_in_the_audit_trail() {
 
     let (_, office_trail) = nova.get_json("/api/audit?office=maker").await;
     let actions: Vec<&str> = office_trail.as_array().unwrap().iter().map(|r| r["action"].as_str().unwrap()).collect();
-    assert_eq!(actions, ["route", "wake", "ready", "dispatch", "result", "snapshot"]);
+    assert_eq!(actions, ["route", "wake", "skills_loaded", "ready", "dispatch", "result", "snapshot"]);
 
     let (status, error) = nova.get_json("/api/audit?since=yesterday").await;
     assert_eq!(
