@@ -98,6 +98,12 @@ enum Command {
         #[arg(long = "as")]
         person: Option<String>,
     },
+    /// Skills: `diff A B` shows what changed between two revisions offices were handed
+    /// (as a run's audit names them; a prefix will do).
+    Skill {
+        #[command(subcommand)]
+        command: SkillCommand,
+    },
     /// List approvals waiting for a person (or in another state).
     Approvals {
         #[arg(long)]
@@ -262,6 +268,31 @@ enum VaultCommand {
 }
 
 /// The config given, or the built-in demo workspace; and its store.
+#[derive(Subcommand)]
+enum SkillCommand {
+    Diff {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        from: String,
+        to: String,
+    },
+}
+
+/// The one kept revision `prefix` names, or why not.
+async fn skill_revision(
+    store: &orchestrator::store::Store,
+    prefix: &str,
+) -> anyhow::Result<orchestrator::store::skill_revisions::Model> {
+    let mut found = store.skill_revisions(prefix).await?;
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => anyhow::bail!(
+            "no skill revision `{prefix}` was handed to an office (see `nova audit`: dispatch rows name them)"
+        ),
+        n => anyhow::bail!("`{prefix}` names {n} revisions: give more of it"),
+    }
+}
+
 async fn config_and_store(config: Option<PathBuf>) -> anyhow::Result<(Config, orchestrator::store::Store)> {
     let config = match &config {
         Some(path) => load_config(path)?,
@@ -518,6 +549,14 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             }
             let budget = |name: &str| live.office(name).and_then(|o| o.budget_usd);
             println!("{}", orchestrator::texts::spend(office.as_deref(), period, &by_office, budget).replace("**", ""));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Skill { command: SkillCommand::Diff { config, from, to } } => {
+            let (_, store) = config_and_store(config).await?;
+            let (from, to) = (skill_revision(&store, &from).await?, skill_revision(&store, &to).await?);
+            let diff = similar::TextDiff::from_lines(&from.text, &to.text);
+            let header = (format!("{}@{}", from.name, from.revision), format!("{}@{}", to.name, to.revision));
+            print!("{}", diff.unified_diff().header(&header.0, &header.1));
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit { config, office, run, since } => {

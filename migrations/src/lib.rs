@@ -21,6 +21,7 @@ mod m20261203_000012_schedules;
 mod m20261203_000013_outbox_revision;
 mod m20261204_000014_fleet_changes;
 mod m20261205_000015_tasks;
+mod m20261205_000016_skill_revisions;
 
 pub struct Migrator;
 
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000013_outbox_revision::Migration),
             Box::new(m20261204_000014_fleet_changes::Migration),
             Box::new(m20261205_000015_tasks::Migration),
+            Box::new(m20261205_000016_skill_revisions::Migration),
         ]
     }
 }

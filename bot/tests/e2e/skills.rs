@@ -71,5 +71,21 @@ async fn a_workspace_skill_reaches_every_office_an_office_overrides_it_and_runs_
     nova.results(&later, 1).await;
     assert_eq!(pinned(&nova, "writer", "runbooks").await.last(), Some(&changed));
     assert!(read("writer").contains("Page the on-call"));
+
+    // What changed between the two revisions the runs name.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_nova"))
+        .args(["skill", "diff", &first[0][..8], &changed, "--config"])
+        .arg(nova.config_file().unwrap())
+        .env("NOVA_DATABASE_URL", nova.database_url())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let diff = String::from_utf8(output.stdout).unwrap();
+    assert!(diff.starts_with(&format!("--- runbooks@{}\n+++ runbooks@{changed}\n", first[0])), "{diff}");
+    assert!(
+        diff.contains("\n-Roll back first, then find out why.\n")
+            && diff.contains("\n+Page the on-call, then roll back.\n"),
+        "{diff}"
+    );
     nova.finish().await;
 }

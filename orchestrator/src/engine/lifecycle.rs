@@ -260,10 +260,9 @@ impl Engine {
         self.wait_healthy(&endpoint, name, generation, timeout).await?;
         // Read once: the skills handed over now are the ones every run of this wake uses.
         let config = self.config();
-        let skills: BTreeMap<String, String> = config
-            .office(name)
-            .map(|office| office.loaded_skills.iter().map(|s| (s.name.clone(), s.revision.clone())).collect())
-            .unwrap_or_default();
+        let loaded = config.office(name).map(|office| office.loaded_skills.as_slice()).unwrap_or_default();
+        self.store.keep_skill_revisions(loaded).await?;
+        let skills: BTreeMap<String, String> = loaded.iter().map(|s| (s.name.clone(), s.revision.clone())).collect();
         if let Some(context) = self.templates.office_context(&config, name)? {
             let response = self
                 .http

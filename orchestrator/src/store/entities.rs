@@ -518,3 +518,24 @@ pub mod task_deps {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod skill_revisions {
+    use sea_orm::entity::prelude::*;
+
+    /// A skill's text as an office was handed it, by its revision.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "skill_revisions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub revision: String,
+        pub name: String,
+        #[sea_orm(column_type = "Text")]
+        pub text: String,
+        pub first_seen: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

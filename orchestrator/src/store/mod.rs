@@ -38,7 +38,7 @@ use sea_orm::{
 
 pub use entities::{
     approvals, audit, console_tokens, credential_requests, fleet_changes, inbound, leases, messages, offices, outbox,
-    prompts, route_picks, schedules, secrets, surface_posts, task_deps, tasks, threads, warm_vms,
+    prompts, route_picks, schedules, secrets, skill_revisions, surface_posts, task_deps, tasks, threads, warm_vms,
 };
 pub use recurring::NewSchedule;
 
@@ -623,6 +623,32 @@ impl Store {
             .await?;
         }
         Ok(())
+    }
+
+    /// Keeps the texts of skill revisions an office was handed (each once).
+    pub async fn keep_skill_revisions(&self, skills: &[skills::Skill]) -> anyhow::Result<()> {
+        let now = now_ms();
+        for skill in skills {
+            skill_revisions::Entity::insert(skill_revisions::ActiveModel {
+                revision: Set(skill.revision.clone()),
+                name: Set(skill.name.clone()),
+                text: Set(skill.text.clone()),
+                first_seen: Set(now),
+            })
+            .on_conflict(OnConflict::column(skill_revisions::Column::Revision).do_nothing().to_owned())
+            .exec_without_returning(&*self.writer(Lane::Background).await)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// The revisions kept whose id starts with `prefix`.
+    pub async fn skill_revisions(&self, prefix: &str) -> anyhow::Result<Vec<skill_revisions::Model>> {
+        Ok(skill_revisions::Entity::find()
+            .filter(skill_revisions::Column::Revision.starts_with(prefix))
+            .order_by_asc(skill_revisions::Column::FirstSeen)
+            .all(&self.db)
+            .await?)
     }
 
     pub async fn office(&self, name: &str) -> anyhow::Result<Option<offices::Model>> {
