@@ -164,14 +164,7 @@ impl Engine {
         let details = serde_json::json!({"approval": approval.id, "kind": ask.kind, "action": ask.action, "risk": ask.risk, "state": state});
         self.record(&office.name, &office.name, Some(run_id), "approval_requested", details).await;
         if state == "pending" {
-            let card = approval_card(&approval);
-            let message = self.post_card(&approval.thread_id, &card, run_id).await?;
-            self.store.set_approval_card(&approval.id, message).await?;
-            // Someone may have decided between the card showing and its id being
-            // recorded: that decision found no card to update, so update it here.
-            if let Some(now) = self.store.approval(&approval.id).await?.filter(|a| a.state != "pending") {
-                self.refresh_approval_card(&now).await?;
-            }
+            self.show_approval(&approval, Some(run_id)).await?;
         }
         Ok(Ok(self.store.approval(&approval.id).await?.unwrap_or(approval)))
     }
@@ -483,6 +476,24 @@ impl Engine {
             return Ok(Err(AskRefusal::NotAnUpstreamSecret(name.to_owned())));
         }
         Ok(Ok(self.resolve(&office.name, name).await?))
+    }
+
+    /// Shows a pending approval as its card in its thread (`run_id`: the run it holds up,
+    /// if any). Someone may decide between the card showing and its id being recorded:
+    /// that decision found no card to update, so it shows here.
+    pub(super) async fn show_approval(&self, approval: &approvals::Model, run_id: Option<&str>) -> anyhow::Result<()> {
+        let card = approval_card(approval);
+        let message = self
+            .store
+            .post_message(&approval.thread_id, "card", &card.fallback_text(), Some(&card.to_json()), run_id)
+            .await?;
+        self.store.set_approval_card(&approval.id, message.id).await?;
+        let channel = self.channel_of(&approval.thread_id).await?;
+        self.publish_message(&channel, message);
+        if let Some(now) = self.store.approval(&approval.id).await?.filter(|a| a.state != "pending") {
+            self.refresh_approval_card(&now).await?;
+        }
+        Ok(())
     }
 
     async fn post_card(&self, thread_id: &str, card: &Card, run_id: &str) -> anyhow::Result<i64> {

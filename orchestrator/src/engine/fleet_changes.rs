@@ -46,10 +46,10 @@ impl Engine {
         if let Err(reason) = takes(&config, &action) {
             return Ok(Some(texts::fleet_change_refused(&what, &reason)));
         }
-        let change = serde_json::to_string(&action)?;
-        let change_id = uuid::Uuid::new_v4().to_string();
         let target = target(&action);
         if !action.needs_approval() {
+            let change = serde_json::to_string(&action)?;
+            let change_id = uuid::Uuid::new_v4().to_string();
             let row = self.store.insert_fleet_change(&change, author, Some(thread_id), None).await?;
             self.refresh_fleet().await?;
             let details = serde_json::json!({"change": row.id, "action": action, "asked_by": author});
@@ -59,21 +59,36 @@ impl Engine {
                 false => texts::fleet_change_refused(&what, "the fleet changed meanwhile"),
             }));
         }
-        let (approvers, expires) = match requirement(&config, FLEET_CHANGE, None) {
+        self.ask_approval_for_change(thread_id, author, &action, target, String::new()).await?;
+        Ok(None)
+    }
+
+    /// Records `action` with the approval it waits for (asked by `requester`, filed under
+    /// `target`) and shows the approval's card in the thread.
+    async fn ask_approval_for_change(
+        &self,
+        thread_id: &str,
+        requester: &str,
+        action: &Action,
+        target: Option<String>,
+        details: String,
+    ) -> anyhow::Result<()> {
+        let (approvers, expires) = match requirement(&self.config(), FLEET_CHANGE, None) {
             Requirement::Needed { people, expires } => (people, expires),
             Requirement::NotNeeded => (Vec::new(), crate::config::DEFAULT_APPROVAL_EXPIRY),
         };
         let now = now_ms();
+        let change_id = uuid::Uuid::new_v4().to_string();
         let approval = approvals::Model {
             id: uuid::Uuid::new_v4().to_string(),
             office: target.clone().unwrap_or_default(),
             run_id: change_id.clone(),
             thread_id: thread_id.to_owned(),
             message_id: None,
-            requester: author.to_owned(),
+            requester: requester.to_owned(),
             kind: FLEET_CHANGE.to_owned(),
-            action: what,
-            details: String::new(),
+            action: texts::fleet_change(action),
+            details,
             risk: "medium".to_owned(),
             approvers: serde_json::to_string(&approvers)?,
             state: "pending".to_owned(),
@@ -82,20 +97,11 @@ impl Engine {
             decided_at: None,
             created_at: now,
         };
-        let row = self.store.insert_fleet_change(&change, author, Some(thread_id), Some(approval.clone())).await?;
+        let change = serde_json::to_string(action)?;
+        let row = self.store.insert_fleet_change(&change, requester, Some(thread_id), Some(approval.clone())).await?;
         let details = serde_json::json!({"change": row.id, "approval": approval.id, "action": action});
-        self.record_change(author, target, &change_id, "fleet_change_requested", details).await;
-        let card = asks::approval_card(&approval);
-        let message =
-            self.store.post_message(thread_id, "card", &card.fallback_text(), Some(&card.to_json()), None).await?;
-        self.store.set_approval_card(&approval.id, message.id).await?;
-        let channel = self.channel_of(thread_id).await?;
-        self.publish_message(&channel, message);
-        // Decided between the card showing and its id being recorded: show the decision.
-        if let Some(decided) = self.store.approval(&approval.id).await?.filter(|a| a.state != "pending") {
-            self.refresh_approval_card(&decided).await?;
-        }
-        Ok(None)
+        self.record_change(requester, target, &change_id, "fleet_change_requested", details).await;
+        self.show_approval(&approval, None).await
     }
 
     /// An office's budget is spent: Nova asks, on an approval card in `thread_id`, to
@@ -111,41 +117,8 @@ impl Engine {
         if takes(&self.config(), &action).is_err() {
             return Ok(());
         }
-        let (approvers, expires) = match requirement(&self.config(), FLEET_CHANGE, None) {
-            Requirement::Needed { people, expires } => (people, expires),
-            Requirement::NotNeeded => (Vec::new(), crate::config::DEFAULT_APPROVAL_EXPIRY),
-        };
-        let now = now_ms();
-        let change_id = uuid::Uuid::new_v4().to_string();
-        let approval = approvals::Model {
-            id: uuid::Uuid::new_v4().to_string(),
-            office: office.to_owned(),
-            run_id: change_id.clone(),
-            thread_id: thread_id.to_owned(),
-            message_id: None,
-            requester: "nova".to_owned(),
-            kind: FLEET_CHANGE.to_owned(),
-            action: texts::fleet_change(&action),
-            details: texts::budget_raise_details(office, budget),
-            risk: "medium".to_owned(),
-            approvers: serde_json::to_string(&approvers)?,
-            state: "pending".to_owned(),
-            expires_at: now + expires.as_millis() as i64,
-            decided_by: None,
-            decided_at: None,
-            created_at: now,
-        };
-        let change = serde_json::to_string(&action)?;
-        let row = self.store.insert_fleet_change(&change, "nova", Some(thread_id), Some(approval.clone())).await?;
-        let details = serde_json::json!({"change": row.id, "approval": approval.id, "action": action});
-        self.record_change("nova", Some(office.to_owned()), &change_id, "fleet_change_requested", details).await;
-        let card = asks::approval_card(&approval);
-        let message =
-            self.store.post_message(thread_id, "card", &card.fallback_text(), Some(&card.to_json()), None).await?;
-        self.store.set_approval_card(&approval.id, message.id).await?;
-        let channel = self.channel_of(thread_id).await?;
-        self.publish_message(&channel, message);
-        Ok(())
+        let details = texts::budget_raise_details(office, budget);
+        self.ask_approval_for_change(thread_id, "nova", &action, Some(office.to_owned()), details).await
     }
 
     /// A fleet change's approval was decided: approved, it is now in force (said in its

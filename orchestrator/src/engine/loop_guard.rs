@@ -100,15 +100,7 @@ impl Engine {
         self.store.insert_approval(approval.clone()).await?;
         let details = serde_json::json!({"approval": approval.id, "self_driven_runs": runs, "waiting": waiting.run_id});
         self.record("nova", office, Some(&waiting.run_id), "loop_paused", details).await;
-        let card = asks::approval_card(&approval);
-        let message = self
-            .store
-            .post_message(&waiting.thread_id, "card", &card.fallback_text(), Some(&card.to_json()), None)
-            .await?;
-        self.store.set_approval_card(&approval.id, message.id).await?;
-        let channel = self.channel_of(&waiting.thread_id).await?;
-        self.publish_message(&channel, message);
-        Ok(())
+        self.show_approval(&approval, None).await
     }
 
     /// A pause was decided: approved, the office's waiting work goes on.
