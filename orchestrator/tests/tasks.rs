@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use orchestrator::store::{Claim, NewTask, Store, TaskState};
+use orchestrator::store::{Claim, ClaimVia, NewTask, Store, TaskState};
 use testkit::TestDatabase;
 
 async fn store() -> (Store, TestDatabase) {
@@ -32,7 +32,7 @@ async fn of_eight_offices_claiming_one_task_at_once_exactly_one_wins() {
     let claims = (0..8).map(|n| {
         let store = store.clone();
         tokio::spawn(async move {
-            store.claim_task(task.id, &format!("office{n}"), &format!("run{n}"), "office", i64::MAX).await
+            store.claim_task(task.id, &format!("office{n}"), &format!("run{n}"), ClaimVia::Office, i64::MAX).await
         })
     });
     let outcomes: Vec<Claim> =
@@ -60,21 +60,24 @@ async fn a_task_waits_for_its_dependencies_and_for_its_owner() {
     let ready: Vec<i64> = store.ready_tasks().await.unwrap().iter().map(|t| t.id).collect();
     assert_eq!(ready, [schema.id]);
     assert_eq!(
-        store.claim_task(backfill.id, "maker", "r", "office", 0).await.unwrap(),
+        store.claim_task(backfill.id, "maker", "r", ClaimVia::Office, 0).await.unwrap(),
         Claim::Blocked(vec![schema.id])
     );
     assert_eq!(
-        store.claim_task(schema.id, "writer", "r", "office", 0).await.unwrap(),
+        store.claim_task(schema.id, "writer", "r", ClaimVia::Office, 0).await.unwrap(),
         Claim::NotYours { owner: "maker".into() }
     );
-    let Claim::Claimed(_) = store.claim_task(schema.id, "maker", "r1", "dispatch", 0).await.unwrap() else {
+    let Claim::Claimed(_) = store.claim_task(schema.id, "maker", "r1", ClaimVia::Dispatch, 0).await.unwrap() else {
         panic!("maker may claim its own task");
     };
     assert!(store.finish_task(schema.id, "other-run", TaskState::Done, "x").await.unwrap().is_none());
     store.finish_task(schema.id, "r1", TaskState::Done, "migrated").await.unwrap().unwrap();
     let ready: Vec<i64> = store.ready_tasks().await.unwrap().iter().map(|t| t.id).collect();
     assert_eq!(ready, [backfill.id]);
-    assert_eq!(store.claim_task(schema.id, "maker", "r2", "office", 0).await.unwrap(), Claim::Closed(TaskState::Done));
+    assert_eq!(
+        store.claim_task(schema.id, "maker", "r2", ClaimVia::Office, 0).await.unwrap(),
+        Claim::Closed(TaskState::Done)
+    );
     drop(store);
     db.cleanup().await.unwrap();
 }
@@ -83,7 +86,8 @@ async fn a_task_waits_for_its_dependencies_and_for_its_owner() {
 async fn a_lapsed_claim_is_taken_back_and_its_old_holder_can_no_longer_finish_it() {
     let (store, db) = store().await;
     let task = store.create_task(new_task("audit", None, vec![])).await.unwrap();
-    let Claim::Claimed(held) = store.claim_task(task.id, "maker", "gone-run", "office", 1_000).await.unwrap() else {
+    let Claim::Claimed(held) = store.claim_task(task.id, "maker", "gone-run", ClaimVia::Office, 1_000).await.unwrap()
+    else {
         panic!("open task");
     };
     assert!(store.lapsed_claims(999).await.unwrap().is_empty(), "the lease still runs");

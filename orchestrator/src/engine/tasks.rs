@@ -8,7 +8,7 @@
 //! arrived, so three events that make work ready for a sleeping office wake it once.
 
 use super::*;
-use crate::store::{Claim, NewTask, TaskAsk, TaskState, tasks};
+use crate::store::{Claim, ClaimVia, NewTask, TaskAsk, TaskState, tasks};
 
 /// Runs a task gets before it goes up the chain of command.
 pub const MAX_TASK_ATTEMPTS: i32 = 3;
@@ -179,12 +179,12 @@ impl Engine {
             Err(refusal) => return Ok(Err(refusal)),
         };
         let lease = now_ms() + CLAIM_LEASE.as_millis() as i64;
-        let claim = self.store.claim_task(id, &office.name, run_id, "office", lease).await?;
+        let claim = self.store.claim_task(id, &office.name, run_id, ClaimVia::Office, lease).await?;
         if let Some(refusal) = TaskRefusal::from_claim(id, claim.clone()) {
             return Ok(Err(refusal));
         }
         let Claim::Claimed(task) = claim else { unreachable!("a refusal is returned above") };
-        let details = serde_json::json!({"task": id, "via": "office", "generation": task.generation});
+        let details = serde_json::json!({"task": id, "via": ClaimVia::Office, "generation": task.generation});
         self.record(&office.name, &office.name, Some(run_id), "task_claimed", details).await;
         self.post(&task.thread_id, "text", &texts::task_taken(id, &task.title, &office.name, 1, 1), None, None).await?;
         Ok(Ok(*task))
@@ -322,7 +322,8 @@ impl Engine {
             };
             let run_id = uuid::Uuid::new_v4().to_string();
             let lease = now_ms() + CLAIM_LEASE.as_millis() as i64;
-            let Claim::Claimed(claimed) = self.store.claim_task(task.id, &owner, &run_id, "dispatch", lease).await?
+            let Claim::Claimed(claimed) =
+                self.store.claim_task(task.id, &owner, &run_id, ClaimVia::Dispatch, lease).await?
             else {
                 continue; // claimed meanwhile (another replica, or the office itself)
             };
@@ -402,7 +403,7 @@ impl Engine {
         said: &str,
     ) -> anyhow::Result<()> {
         for task in self.store.tasks_held_by(&prompt.run_id).await? {
-            let handed_out = task.claimed_via.as_deref() == Some("dispatch");
+            let handed_out = task.claimed_via == Some(ClaimVia::Dispatch);
             match ended {
                 PromptState::Done if handed_out => {
                     if let Some(task) = self.store.finish_task(task.id, &prompt.run_id, TaskState::Done, said).await? {

@@ -10,7 +10,7 @@ use sea_orm::{
     TransactionTrait,
 };
 
-use super::{Lane, PromptState, Store, TaskState, now_ms, prompts, task_deps, tasks};
+use super::{ClaimVia, Lane, PromptState, Store, TaskState, now_ms, prompts, task_deps, tasks};
 
 /// A task as it is asked for; the store checks nothing the engine has not.
 #[derive(Debug, Clone)]
@@ -179,13 +179,13 @@ impl Store {
     }
 
     /// `office` claims task `id` for `run`: it wins only if the task is open, is for it
-    /// (or for anyone), and waits for nothing. `via` says who asked (`dispatch`, `office`).
+    /// (or for anyone), and waits for nothing. `via` says who asked.
     pub async fn claim_task(
         &self,
         id: i64,
         office: &str,
         run: &str,
-        via: &str,
+        via: ClaimVia,
         lease_until: i64,
     ) -> anyhow::Result<Claim> {
         let Some(task) = self.task(id).await? else { return Ok(Claim::NotFound) };
@@ -196,7 +196,7 @@ impl Store {
             .col_expr(tasks::Column::State, Expr::value(TaskState::Claimed.as_str()))
             .col_expr(tasks::Column::Holder, Expr::value(office))
             .col_expr(tasks::Column::HolderRun, Expr::value(run))
-            .col_expr(tasks::Column::ClaimedVia, Expr::value(via))
+            .col_expr(tasks::Column::ClaimedVia, Expr::value(sea_orm::ActiveEnum::to_value(&via)))
             .col_expr(tasks::Column::LeaseUntil, Expr::value(lease_until))
             .col_expr(tasks::Column::Generation, Expr::value(task.generation + 1))
             .col_expr(tasks::Column::Attempts, Expr::value(task.attempts + 1))

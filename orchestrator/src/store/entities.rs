@@ -484,7 +484,7 @@ pub mod tasks {
         pub created_run: Option<String>,
         pub holder: Option<String>,
         pub holder_run: Option<String>,
-        pub claimed_via: Option<String>,
+        pub claimed_via: Option<crate::store::ClaimVia>,
         pub lease_until: Option<i64>,
         pub generation: i64,
         pub attempts: i32,

@@ -17,7 +17,7 @@ mod states;
 pub use checkout::{Claim, NewTask, TaskAsk};
 pub use gate::Lane;
 use gate::{WriteGate, WritePermit};
-pub use states::{OfficeState, PromptState, TaskState, Transition};
+pub use states::{ClaimVia, OfficeState, PromptState, TaskState, Transition};
 
 pub use mirror::Unsynced;
 pub use pools::{CLAIMED, WARM};

@@ -218,3 +218,16 @@ impl TaskState {
         matches!(self, Self::Done | Self::Failed | Self::Cancelled)
     }
 }
+
+/// How a task's claim was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, serde::Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "lowercase")]
+pub enum ClaimVia {
+    /// Nova handed the task to its owner as a run: the run's end closes the task.
+    #[sea_orm(string_value = "dispatch")]
+    Dispatch,
+    /// The office claimed it itself (`task claim`): it closes it with `task done`.
+    #[sea_orm(string_value = "office")]
+    Office,
+}
