@@ -312,3 +312,30 @@ async fn in_a_thread_people_make_it_a_task_and_ask_what_tasks_are_open() {
     assert_eq!(nova.prompts(&other).await[0].office, "analyst");
     nova.finish().await;
 }
+
+/// A runaway (or prompt-injected) agent escalating again and again.
+const ESCALATES_FOUR_TIMES: &str = r#"
+for n in 1 2 3 4; do
+  "$NOVA_OFFICE_CLI" escalate --reason "stuck, take $n" > /dev/null 2> "$NOVA_WORKSPACE/escalate-$n.txt" || break
+done
+echo "escalated until $n"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_office_escalates_to_its_manager_at_most_three_times_a_run() {
+    let mut nova = Nova::start_with(|config| {
+        script(config, "operator", ESCALATES_FOUR_TIMES);
+        script(config, "maker", r#"echo "$NOVA_PROMPT" | head -n 1"#);
+    })
+    .await;
+    let thread = nova.say("ops", "alice", "@operator roll out 2.4 to staging").await;
+    let messages = nova.results(&thread, 4).await;
+    let results: Vec<&str> = messages.iter().filter(|m| m.kind == "result").map(|m| m.body.as_str()).collect();
+    assert!(results.contains(&"escalated until 4"), "{results:#?}");
+    let prompts = nova.prompts(&thread).await;
+    assert_eq!(prompts.iter().filter(|p| p.office == "maker").count(), 3, "three escalations reached maker");
+    let refused =
+        std::fs::read_to_string(nova.data_dir.path().join("offices/operator/workspace/escalate-4.txt")).unwrap();
+    assert!(refused.contains("a run may escalate at most 3 times"), "{refused}");
+    nova.finish().await;
+}

@@ -20,6 +20,8 @@ const CLAIM_LEASE: Duration = Duration::from_secs(120);
 const TASK_TICK: Duration = Duration::from_secs(5);
 /// How many tasks one run may create: a runaway agent cannot flood the board.
 pub const MAX_TASKS_PER_RUN: u64 = 20;
+/// How many times one run may escalate: a runaway agent cannot flood its manager.
+pub const MAX_ESCALATIONS_PER_RUN: u64 = 3;
 const MAX_TITLE_CHARS: usize = 200;
 
 /// Why a task request was refused. Callers branch on it (HTTP statuses).
@@ -72,6 +74,11 @@ pub struct TaskOutcome {
 #[serde(deny_unknown_fields)]
 pub struct EscalationAsk {
     pub reason: String,
+}
+
+/// An escalation's dedupe key: by the run that asks, then by what it says.
+fn escalation_key(run_id: &str, reason_hash: &str) -> String {
+    format!("escalation:{run_id}:{reason_hash}")
 }
 
 impl Engine {
@@ -242,6 +249,12 @@ impl Engine {
         let Some(manager) = self.manager_of(&office.name) else {
             return Ok(Err(TaskRefusal::Invalid(format!("{} reports to no office", office.name))));
         };
+        if self.store.count_inbound_keyed(&prompt.thread_id, &escalation_key(run_id, "")).await?
+            >= MAX_ESCALATIONS_PER_RUN
+        {
+            let message = format!("a run may escalate at most {MAX_ESCALATIONS_PER_RUN} times");
+            return Ok(Err(TaskRefusal::Invalid(message)));
+        }
         let history = self.thread_history(&prompt.thread_id).await?;
         self.escalate(&prompt.thread_id, &office.name, run_id, &manager, ask.reason.trim(), &history).await?;
         Ok(Ok(manager))
@@ -286,7 +299,7 @@ impl Engine {
             thread: ThreadRef::Existing(thread.id),
             author: office.to_owned(),
             // A repeated ask (the office retried) is the same escalation.
-            dedupe_key: format!("escalation:{run_id}:{}", hex::encode(&sha2::Sha256::digest(reason)[..8])),
+            dedupe_key: escalation_key(run_id, &hex::encode(&sha2::Sha256::digest(reason)[..8])),
             event: InboundEvent::Escalation {
                 from_run: run_id.to_owned(),
                 to: manager.to_owned(),

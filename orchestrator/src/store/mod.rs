@@ -490,6 +490,16 @@ impl Store {
     }
 
     /// How many prompts run `run_id` has handed to other offices.
+    /// How many inbound events of a thread have a dedupe key that holds `key`.
+    pub async fn count_inbound_keyed(&self, thread_id: &str, key: &str) -> anyhow::Result<u64> {
+        use sea_orm::PaginatorTrait;
+        Ok(inbound::Entity::find()
+            .filter(inbound::Column::ThreadId.eq(thread_id))
+            .filter(inbound::Column::DedupeKey.contains(key))
+            .count(&self.db)
+            .await?)
+    }
+
     pub async fn count_handoffs(&self, run_id: &str) -> anyhow::Result<u64> {
         use sea_orm::PaginatorTrait;
         Ok(prompts::Entity::find().filter(prompts::Column::HandoffFrom.eq(run_id)).count(&self.db).await?)
