@@ -4,8 +4,18 @@
 //! office may have a directory of its own whose packages override the workspace's. An
 //! office's skills are written into its workspace (`skills/<name>/SKILL.md`) on every
 //! wake, each with its revision (a hash of its text), which the run's audit names.
+//!
+//! A package may hold more than instructions: tools (`tools.json`, see [`tools`]) that the
+//! built-in agent can call once it loads the skill, and the scripts they run. Every file
+//! of a package is part of its revision.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+pub mod openapi;
+pub mod tools;
+
+pub use tools::Tool;
 
 /// Every office gets this skill: how to talk to Nova.
 pub const OFFICE: &str = "office";
@@ -19,7 +29,12 @@ pub struct Skill {
     pub version: Option<String>,
     /// The whole SKILL.md, front matter included.
     pub text: String,
-    /// What this text is: the first 12 hex digits of its SHA-256. A run pins it.
+    /// What the agent may call once it loads the skill (`tools.json`).
+    pub tools: Vec<Tool>,
+    /// The package's other files (`tools.json`, scripts), by path within the package.
+    pub files: BTreeMap<String, String>,
+    /// What the package is: the first 12 hex digits of the SHA-256 of its pinned text
+    /// ([`Skill::pinned_text`]). A run pins it.
     pub revision: String,
 }
 
@@ -54,6 +69,9 @@ pub struct PackageError {
     pub message: String,
 }
 
+/// The most a package's files may weigh together: it is copied into every office's workspace.
+pub const MAX_PACKAGE_BYTES: u64 = 4 << 20;
+
 /// The first 12 hex digits of the SHA-256 of `text`.
 pub fn revision(text: &str) -> String {
     use sha2::Digest as _;
@@ -61,22 +79,15 @@ pub fn revision(text: &str) -> String {
 }
 
 /// The packages in a directory: each subdirectory with a `SKILL.md`, named as its
-/// front matter says (which must match the directory's name).
+/// front matter says (which must match the directory's name), with its other files.
 pub fn load_dir(dir: &Path) -> Result<Vec<Skill>, PackageError> {
     let unreadable = |file: &Path, error: std::io::Error| PackageError {
         file: file.to_owned(),
         line: 0,
         message: format!("cannot read it: {error}"),
     };
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| unreadable(dir, e))?
-        .filter_map(Result::ok)
-        .map(|entry| entry.path())
-        .filter(|path| path.join("SKILL.md").is_file())
-        .collect();
-    entries.sort();
-    let mut skills = Vec::with_capacity(entries.len());
-    for package in entries {
+    let mut skills = Vec::new();
+    for package in package_dirs(dir).map_err(|e| unreadable(dir, e))? {
         let file = package.join("SKILL.md");
         let text = std::fs::read_to_string(&file).map_err(|e| unreadable(&file, e))?;
         let skill = Skill::parse(&text).map_err(|error| PackageError {
@@ -92,9 +103,64 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Skill>, PackageError> {
                 message: format!("the skill is named `{}` but its directory `{folder}`", skill.name),
             });
         }
-        skills.push(skill);
+        let mut files = BTreeMap::new();
+        let mut weight = text.len() as u64;
+        for path in package_files(&package).map_err(|e| unreadable(&package, e))? {
+            let bytes = std::fs::read(&path).map_err(|e| unreadable(&path, e))?;
+            weight += bytes.len() as u64;
+            let refuse = |message: String| PackageError { file: path.clone(), line: 0, message };
+            if weight > MAX_PACKAGE_BYTES {
+                return Err(refuse(format!("the package is over {} MiB", MAX_PACKAGE_BYTES >> 20)));
+            }
+            let content = String::from_utf8(bytes)
+                .map_err(|_| refuse("a package holds text files only (this one is not UTF-8)".to_owned()))?;
+            let relative = path.strip_prefix(&package).expect("under the package").to_string_lossy().into_owned();
+            files.insert(relative, content);
+        }
+        let tools = match files.get(tools::TOOLS_FILE) {
+            Some(text) => tools::parse_tools(text).map_err(|(line, message)| PackageError {
+                file: package.join(tools::TOOLS_FILE),
+                line,
+                message,
+            })?,
+            None => Vec::new(),
+        };
+        skills.push(skill.with_files(tools, files));
     }
     Ok(skills)
+}
+
+/// The packages in `dir`: its subdirectories with a `SKILL.md`, sorted.
+pub fn package_dirs(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut packages: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.join("SKILL.md").is_file())
+        .collect();
+    packages.sort();
+    Ok(packages)
+}
+
+/// A package's files besides its `SKILL.md`, sorted; hidden ones (`.git`) are not part of it.
+pub fn package_files(package: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    let mut dirs = vec![package.to_owned()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            let path = entry.path();
+            if entry.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            if entry.file_type()?.is_dir() {
+                dirs.push(path);
+            } else if path != package.join("SKILL.md") {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
 }
 
 /// Skills by name, the later source winning: the bundled ones, then each directory added.
@@ -152,13 +218,40 @@ impl Skill {
             description: description.filter(|d| !d.is_empty()).ok_or(SkillError::Missing("description"))?,
             version,
             text: text.to_owned(),
+            tools: Vec::new(),
+            files: BTreeMap::new(),
             revision: revision(text),
         })
+    }
+
+    /// This skill with its package's other files, and the revision they all make.
+    fn with_files(mut self, tools: Vec<Tool>, files: BTreeMap<String, String>) -> Self {
+        self.tools = tools;
+        self.files = files;
+        self.revision = revision(&self.pinned_text());
+        self
     }
 
     /// Where the skill lives in an office's workspace.
     pub fn path(&self) -> String {
         format!("skills/{}/SKILL.md", self.name)
+    }
+
+    /// Everything the package is, as one text: its `SKILL.md`, then each other file under
+    /// a `==> path <==` line. What a revision hashes and what `nova skill diff` compares.
+    pub fn pinned_text(&self) -> String {
+        let mut text = self.text.clone();
+        for (path, content) in &self.files {
+            text.push_str(&format!("\n==> {path} <==\n{content}"));
+        }
+        text
+    }
+
+    /// The files written into an office's workspace: path (under it) and content.
+    pub fn workspace_files(&self) -> Vec<(String, String)> {
+        std::iter::once((self.path(), self.text.clone()))
+            .chain(self.files.iter().map(|(path, content)| (format!("skills/{}/{path}", self.name), content.clone())))
+            .collect()
     }
 }
 
