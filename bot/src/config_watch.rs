@@ -52,14 +52,13 @@ fn fingerprint_of(config: &[u8], skill_dirs: &[PathBuf]) -> [u8; 32] {
     let mut hash = Sha256::new();
     hash.update(config);
     for dir in skill_dirs {
-        let mut packages: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map(|entries| entries.filter_map(Result::ok).map(|e| e.path().join("SKILL.md")).collect())
-            .unwrap_or_default();
-        packages.sort();
-        for package in packages {
-            if let Ok(text) = std::fs::read(&package) {
-                hash.update(package.as_os_str().as_encoded_bytes());
-                hash.update(&text);
+        for package in skills::package_dirs(dir).unwrap_or_default() {
+            let files = skills::package_files(&package).unwrap_or_default();
+            for file in std::iter::once(package.join("SKILL.md")).chain(files) {
+                if let Ok(text) = std::fs::read(&file) {
+                    hash.update(file.as_os_str().as_encoded_bytes());
+                    hash.update(&text);
+                }
             }
         }
     }

@@ -99,7 +99,8 @@ enum Command {
         person: Option<String>,
     },
     /// Skills: `diff A B` shows what changed between two revisions offices were handed
-    /// (as a run's audit names them; a prefix will do).
+    /// (as a run's audit names them; a prefix will do); `from-openapi SPEC --upstream NAME`
+    /// writes a package of tools from an OpenAPI 3 description.
     Skill {
         #[command(subcommand)]
         command: SkillCommand,
@@ -275,6 +276,23 @@ enum SkillCommand {
         config: Option<PathBuf>,
         from: String,
         to: String,
+    },
+    /// One tool per operation of an OpenAPI 3.0/3.1 spec (JSON or YAML), each calling the
+    /// API through an upstream so the office never holds its key.
+    FromOpenapi {
+        spec: PathBuf,
+        /// The `[[upstreams]]` entry the tools call through (its url: the API's base URL).
+        #[arg(long)]
+        upstream: String,
+        /// Only the operations with one of these tags (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+        /// The package's name (default: the upstream's).
+        #[arg(long)]
+        name: Option<String>,
+        /// Where the package directory goes (a `[skills] dirs` entry).
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
     },
 }
 
@@ -557,6 +575,21 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let diff = similar::TextDiff::from_lines(&from.text, &to.text);
             let header = (format!("{}@{}", from.name, from.revision), format!("{}@{}", to.name, to.revision));
             print!("{}", diff.unified_diff().header(&header.0, &header.1));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Skill { command: SkillCommand::FromOpenapi { spec, upstream, only, name, out } } => {
+            let text = std::fs::read_to_string(&spec).with_context(|| format!("cannot read {}", spec.display()))?;
+            let name = name.unwrap_or_else(|| upstream.to_lowercase());
+            let options = skills::openapi::Options { name: &name, upstream: &upstream, only_tags: &only };
+            let parsed = skills::openapi::parse(&text).with_context(|| spec.display().to_string())?;
+            let generated = skills::openapi::generate(&parsed, &options).with_context(|| spec.display().to_string())?;
+            skills::Skill::parse(&generated.skill_md).with_context(|| format!("`{name}` cannot name a skill"))?;
+            let dir = out.join(&name);
+            skills::openapi::write(&dir, &generated).with_context(|| format!("cannot write {}", dir.display()))?;
+            println!("wrote {}: {} tools through the `{upstream}` upstream", dir.display(), generated.tools.len());
+            for reason in &generated.left_out {
+                println!("  left out {reason}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit { config, office, run, since } => {

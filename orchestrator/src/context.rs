@@ -76,7 +76,10 @@ impl Templates {
         ];
         // Every office learns how to talk to Nova, plus the workspace's skills and its own.
         files.extend(
-            me.loaded_skills.iter().map(|skill| ContextFile { path: skill.path(), content: skill.text.clone() }),
+            me.loaded_skills
+                .iter()
+                .flat_map(|skill| skill.workspace_files())
+                .map(|(path, content)| ContextFile { path, content }),
         );
         Ok(Some(ContextFiles { files, upstreams: config.upstreams.clone() }))
     }

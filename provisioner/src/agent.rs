@@ -204,8 +204,13 @@ async fn work(
     spent: &std::sync::Mutex<Spent>,
     started: Instant,
 ) -> anyhow::Result<String> {
-    let tools = tool_definitions();
+    // The tools of skills loaded earlier in this session stay at hand.
+    let mut skill_tools = SkillTools::default();
+    for skill in skills_loaded_before(conversation) {
+        let _ = skill_tools.load(run, &skill);
+    }
     for step in 1..=args.max_steps {
+        let tools: Vec<ChatCompletionTools> = tool_definitions().into_iter().chain(skill_tools.definitions()).collect();
         if started.elapsed() > Duration::from_secs(args.max_seconds) {
             bail!("the agent stopped at its time limit ({} s) before finishing", args.max_seconds);
         }
@@ -216,7 +221,7 @@ async fn work(
         let request = CreateChatCompletionRequestArgs::default()
             .model(&args.model)
             .messages(conversation.messages.clone())
-            .tools(tools.clone())
+            .tools(tools)
             .max_completion_tokens(args.max_answer_tokens)
             .build()?;
         let response = client.chat().create(request).await.context("the model call failed")?;
@@ -253,7 +258,7 @@ async fn work(
         }
         for call in calls {
             let output = match serde_json::from_str::<Value>(&call.function.arguments) {
-                Ok(arguments) => call_tool(run, &call.function.name, &arguments).await,
+                Ok(arguments) => call_tool(run, &mut skill_tools, &call.function.name, &arguments).await,
                 Err(error) => format!("error: the arguments are not JSON ({error}); call the tool again"),
             };
             let tool = json!({"role": "tool", "tool_call_id": call.id, "content": cap(&output)});
@@ -500,7 +505,7 @@ fn tool_definitions() -> Vec<ChatCompletionTools> {
 }
 
 /// Runs one tool; its output, or `error: …` for the model to read and recover from.
-async fn call_tool(run: &Run, name: &str, arguments: &Value) -> String {
+async fn call_tool(run: &Run, skill_tools: &mut SkillTools, name: &str, arguments: &Value) -> String {
     let result = match name {
         "read_file" => read_file(run, arguments),
         "write_file" => write_file(run, arguments),
@@ -512,10 +517,13 @@ async fn call_tool(run: &Run, name: &str, arguments: &Value) -> String {
         "request_credential" => ask("credentials", arguments).await,
         "call_upstream" => call_upstream(run, arguments).await,
         "tasks" | "create_task" | "claim_task" | "finish_task" | "escalate" => task_tool(name, arguments).await,
-        "load_skill" => load_skill(run, arguments),
+        "load_skill" => load_skill(run, skill_tools, arguments),
         "handoff" => handoff(arguments).await,
         "report" => report(arguments),
-        other => Err(anyhow::anyhow!("there is no tool `{other}`")),
+        other => match skill_tools.get(other) {
+            Some((skill, tool)) => call_skill_tool(run, skill, tool, arguments).await,
+            None => Err(anyhow::anyhow!("there is no tool `{other}`")),
+        },
     };
     result.unwrap_or_else(|error| format!("error: {error:#}"))
 }
@@ -615,7 +623,21 @@ async fn run_command(run: &Run, arguments: &Value) -> anyhow::Result<String> {
     let timeout =
         Duration::from_secs(arguments["timeout_secs"].as_u64().unwrap_or(DEFAULT_COMMAND_SECS).min(MAX_COMMAND_SECS));
     say(&RunEvent::Progress { text: format!("$ {}", first_line(command)) });
-    let child = tokio::process::Command::new("sh")
+    shell(run, command, timeout, None).await
+}
+
+/// A skill's command tool: where its package is, and the model's arguments (JSON).
+struct ToolInput<'a> {
+    skill_dir: PathBuf,
+    arguments: &'a Value,
+}
+
+/// Runs `command` with `sh` in the working directory, in a process group of its own so
+/// a timeout or a stop ends all it started. A skill's tool gets its arguments on stdin
+/// and in `NOVA_TOOL_ARGS`, and its package's directory in `SKILL_DIR`.
+async fn shell(run: &Run, command: &str, timeout: Duration, tool: Option<ToolInput<'_>>) -> anyhow::Result<String> {
+    let mut shell = tokio::process::Command::new("sh");
+    shell
         .arg("-c")
         .arg(command)
         .current_dir(&run.repo_dir)
@@ -623,9 +645,18 @@ async fn run_command(run: &Run, arguments: &Value) -> anyhow::Result<String> {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .process_group(0)
-        .kill_on_drop(true)
-        .spawn()
-        .context("cannot start sh")?;
+        .kill_on_drop(true);
+    let input = tool.map(|tool| {
+        let arguments = tool.arguments.to_string();
+        shell.env("SKILL_DIR", &tool.skill_dir).env("NOVA_TOOL_ARGS", &arguments).stdin(std::process::Stdio::piped());
+        arguments
+    });
+    let mut child = shell.spawn().context("cannot start sh")?;
+    if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+        use tokio::io::AsyncWriteExt as _;
+        // A command that does not read its stdin closes it: that is not an error.
+        let _ = stdin.write_all(input.as_bytes()).await;
+    }
     let leader = child.id();
     COMMANDS_RUNNING.lock().expect("commands lock").extend(leader);
     let finished = tokio::time::timeout(timeout, child.wait_with_output()).await;
@@ -664,16 +695,28 @@ async fn ask(kind: &str, arguments: &Value) -> anyhow::Result<String> {
 }
 
 async fn call_upstream(run: &Run, arguments: &Value) -> anyhow::Result<String> {
-    let upstream = text_arg(arguments, "upstream")?;
-    let method = reqwest::Method::from_bytes(text_arg(arguments, "method")?.to_uppercase().as_bytes())
-        .context("not an HTTP method")?;
-    let path = text_arg(arguments, "path")?.trim_start_matches('/');
-    let url = format!("{}/{upstream}/{path}", run.proxy.trim_end_matches('/'));
-    let mut request = reqwest::Client::new().request(method, url).timeout(Duration::from_secs(120));
-    if let Some(body) = arguments["body"].as_str() {
-        request = request.header("content-type", "application/json").body(body.to_owned());
+    let request = skills::tools::Request {
+        method: text_arg(arguments, "method")?.to_uppercase(),
+        path: format!("/{}", text_arg(arguments, "path")?.trim_start_matches('/')),
+        headers: Vec::new(),
+        body: arguments["body"].as_str().map(|body| ("application/json", body.to_owned())),
+    };
+    through_proxy(run, text_arg(arguments, "upstream")?, request).await
+}
+
+/// Sends `request` to `upstream` through the office's proxy, which adds its credential;
+/// the status and the body, for the model to read.
+async fn through_proxy(run: &Run, upstream: &str, request: skills::tools::Request) -> anyhow::Result<String> {
+    let method = reqwest::Method::from_bytes(request.method.as_bytes()).context("not an HTTP method")?;
+    let url = format!("{}/{upstream}{}", run.proxy.trim_end_matches('/'), request.path);
+    let mut call = reqwest::Client::new().request(method, url).timeout(Duration::from_secs(120));
+    for (name, value) in &request.headers {
+        call = call.header(name, value);
     }
-    let response = request.send().await.context("the office proxy did not answer")?;
+    if let Some((content_type, body)) = request.body {
+        call = call.header("content-type", content_type).body(body);
+    }
+    let response = call.send().await.context("the office proxy did not answer")?;
     let status = response.status();
     let body = response.text().await.unwrap_or_default();
     Ok(format!("HTTP {status}\n{body}"))
@@ -719,16 +762,92 @@ async fn task_tool(name: &str, arguments: &Value) -> anyhow::Result<String> {
     })
 }
 
-fn load_skill(run: &Run, arguments: &Value) -> anyhow::Result<String> {
+fn load_skill(run: &Run, skill_tools: &mut SkillTools, arguments: &Value) -> anyhow::Result<String> {
     let name = text_arg(arguments, "name")?;
-    if name.contains(['/', '\\']) || name.starts_with('.') {
-        bail!("`{name}` is not a skill name");
-    }
-    let path = run.workspace.join("skills").join(name).join("SKILL.md");
-    std::fs::read_to_string(&path).with_context(|| {
+    let path = skill_dir(run, name)?.join("SKILL.md");
+    let mut text = std::fs::read_to_string(&path).with_context(|| {
         let known: Vec<String> = skill_index(&run.workspace).into_iter().map(|(name, _)| name).collect();
         format!("there is no skill `{name}` (skills: {})", known.join(", "))
-    })
+    })?;
+    let added = skill_tools.load(run, name)?;
+    if !added.is_empty() {
+        text.push_str(&format!("\n\n(The skill's tools are yours to call now: {}.)", added.join(", ")));
+    }
+    Ok(text)
+}
+
+/// Where the package of skill `name` is in the workspace.
+fn skill_dir(run: &Run, name: &str) -> anyhow::Result<PathBuf> {
+    if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+        bail!("`{name}` is not a skill name");
+    }
+    Ok(run.workspace.join("skills").join(name))
+}
+
+/// The tools of the skills loaded in this session, each with the skill it came from.
+#[derive(Default)]
+struct SkillTools(Vec<(String, skills::Tool)>);
+
+impl SkillTools {
+    /// Takes in the tools of skill `name` (its package's `tools.json`); the names of those
+    /// it added. A name the agent already has keeps its first meaning.
+    fn load(&mut self, run: &Run, name: &str) -> anyhow::Result<Vec<String>> {
+        let file = skill_dir(run, name)?.join(skills::tools::TOOLS_FILE);
+        let Ok(text) = std::fs::read_to_string(&file) else { return Ok(Vec::new()) };
+        let tools = skills::tools::parse_tools(&text)
+            .map_err(|(line, message)| anyhow::anyhow!("{}:{line}: {message}", file.display()))?;
+        let built_in = tool_definitions();
+        let mut added = Vec::new();
+        for tool in tools {
+            let taken = self.get(&tool.name).is_some()
+                || built_in.iter().any(|t| matches!(t, ChatCompletionTools::Function(f) if f.function.name == tool.name));
+            if !taken {
+                added.push(tool.name.clone());
+                self.0.push((name.to_owned(), tool));
+            }
+        }
+        Ok(added)
+    }
+
+    fn get(&self, name: &str) -> Option<&(String, skills::Tool)> {
+        self.0.iter().find(|(_, tool)| tool.name == name)
+    }
+
+    fn definitions(&self) -> Vec<ChatCompletionTools> {
+        self.0.iter().map(|(_, t)| tool(&t.name, &t.description, t.parameters.clone())).collect()
+    }
+}
+
+/// The skills this session's conversation loaded before now, in order.
+fn skills_loaded_before(conversation: &Conversation) -> Vec<String> {
+    let mut skills = Vec::new();
+    for message in &conversation.messages {
+        let message = serde_json::to_value(message).unwrap_or_default();
+        for call in message["tool_calls"].as_array().into_iter().flatten() {
+            if call["function"]["name"] == "load_skill"
+                && let Ok(arguments) = serde_json::from_str::<Value>(call["function"]["arguments"].as_str().unwrap_or(""))
+                && let Some(name) = arguments["name"].as_str()
+                && !skills.iter().any(|s| s == name)
+            {
+                skills.push(name.to_owned());
+            }
+        }
+    }
+    skills
+}
+
+/// Calls a skill's tool: its HTTP request through the office's proxy (which adds the
+/// upstream's credential), or its command.
+async fn call_skill_tool(run: &Run, skill: &str, tool: &skills::Tool, arguments: &Value) -> anyhow::Result<String> {
+    if let Some(command) = &tool.command {
+        say(&RunEvent::Progress { text: format!("{skill}: {}", tool.name) });
+        let input = ToolInput { skill_dir: skill_dir(run, skill)?, arguments };
+        return shell(run, command, Duration::from_secs(DEFAULT_COMMAND_SECS), Some(input)).await;
+    }
+    let http = tool.http.as_ref().context("the tool has neither a command nor an HTTP call")?;
+    let request = http.request(arguments).map_err(|problem| anyhow::anyhow!(problem))?;
+    say(&RunEvent::Progress { text: format!("{skill}: {} {}", request.method, first_line(&request.path)) });
+    through_proxy(run, &http.upstream, request).await
 }
 
 fn report(arguments: &Value) -> anyhow::Result<String> {

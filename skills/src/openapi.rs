@@ -124,6 +124,14 @@ pub fn generate(spec: &Value, options: &Options) -> Result<Generated, OpenApiErr
     Ok(Generated { skill_md, tools, left_out })
 }
 
+/// Writes the package into `dir` (its `SKILL.md` and `tools.json`), replacing what was there.
+pub fn write(dir: &std::path::Path, generated: &Generated) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join("SKILL.md"), &generated.skill_md)?;
+    let tools = serde_json::to_string_pretty(&generated.tools).expect("tools serialize");
+    std::fs::write(dir.join(crate::tools::TOOLS_FILE), tools + "\n")
+}
+
 /// The tags with the most operations, for an error that says which to pick.
 fn biggest(counts: &BTreeMap<&str, usize>, at_most: usize) -> String {
     let mut sorted: Vec<(&&str, &usize)> = counts.iter().collect();

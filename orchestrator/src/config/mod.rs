@@ -737,15 +737,41 @@ struct Validator<'a> {
 
 impl Validator<'_> {
     /// The bundled skills with the workspace's package directories over them.
-    fn skill_library(&self, settings: &RawSkills) -> Result<skills::Library, ConfigError> {
+    fn skill_library(&self, settings: &RawSkills, upstreams: &[&str]) -> Result<skills::Library, ConfigError> {
         let mut library = skills::Library::bundled();
         for dir in &settings.dirs {
-            match skills::load_dir(Path::new(dir.get_ref())) {
-                Ok(found) => library.add(found),
-                Err(error) => return self.error(dir.span(), format!("skill package {error}")),
-            }
+            let found = self.skill_packages(dir, upstreams, "")?;
+            library.add(found);
         }
         Ok(library)
+    }
+
+    /// The packages in `dir`, each of whose HTTP tools calls an upstream the workspace has.
+    fn skill_packages(
+        &self,
+        dir: &Spanned<String>,
+        upstreams: &[&str],
+        whose: &str,
+    ) -> Result<Vec<skills::Skill>, ConfigError> {
+        let found = match skills::load_dir(Path::new(dir.get_ref())) {
+            Ok(found) => found,
+            Err(error) => return self.error(dir.span(), format!("{whose}skill package {error}")),
+        };
+        for skill in &found {
+            for tool in &skill.tools {
+                if let Some(http) = tool.http.as_ref().filter(|http| !upstreams.contains(&http.upstream.as_str())) {
+                    let file = Path::new(dir.get_ref()).join(&skill.name).join(skills::tools::TOOLS_FILE);
+                    let message = format!(
+                        "{whose}skill package {}: tool `{}` calls the upstream `{}`, which is not in [[upstreams]]",
+                        file.display(),
+                        tool.name,
+                        http.upstream
+                    );
+                    return self.error(dir.span(), message);
+                }
+            }
+        }
+        Ok(found)
     }
 
     /// What `office` gets on every wake: `office`, the workspace's skills, its own (from
@@ -756,13 +782,11 @@ impl Validator<'_> {
         office: &RawOffice,
         workspace: &skills::Library,
         settings: &RawSkills,
+        upstreams: &[&str],
     ) -> Result<Vec<skills::Skill>, ConfigError> {
         let mut library = workspace.clone();
         if let Some(dir) = &office.skills_dir {
-            match skills::load_dir(Path::new(dir.get_ref())) {
-                Ok(found) => library.add(found),
-                Err(error) => return self.error(dir.span(), format!("office `{name}`: skill package {error}")),
-            }
+            library.add(self.skill_packages(dir, upstreams, &format!("office `{name}`: "))?);
         }
         let dropped: Vec<&str> = office.skills.iter().filter_map(|s| s.get_ref().strip_prefix('-')).collect();
         if dropped.contains(&skills::OFFICE) {
@@ -878,7 +902,8 @@ impl Validator<'_> {
             }
         }
 
-        let library = self.skill_library(&raw.skills)?;
+        let upstream_names: Vec<&str> = raw.upstreams.iter().map(|u| u.get_ref().name.as_str()).collect();
+        let library = self.skill_library(&raw.skills, &upstream_names)?;
         let mut offices = Vec::with_capacity(raw.offices.len());
         for office in &raw.offices {
             let name = office.name.get_ref().clone();
@@ -896,7 +921,7 @@ impl Validator<'_> {
                     return self.error(boss.span(), format!("office `{name}` cannot report to itself"));
                 }
             }
-            let loaded_skills = self.office_skills(&name, office, &library, &raw.skills)?;
+            let loaded_skills = self.office_skills(&name, office, &library, &raw.skills, &upstream_names)?;
             if let Some(tier) = &office.tier
                 && !(1..=8).contains(tier.get_ref())
             {

@@ -642,7 +642,7 @@ impl Store {
             skill_revisions::Entity::insert(skill_revisions::ActiveModel {
                 revision: Set(skill.revision.clone()),
                 name: Set(skill.name.clone()),
-                text: Set(skill.text.clone()),
+                text: Set(skill.pinned_text()),
                 first_seen: Set(now),
             })
             .on_conflict(OnConflict::column(skill_revisions::Column::Revision).do_nothing().to_owned())
