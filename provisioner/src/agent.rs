@@ -800,7 +800,9 @@ impl SkillTools {
         let mut added = Vec::new();
         for tool in tools {
             let taken = self.get(&tool.name).is_some()
-                || built_in.iter().any(|t| matches!(t, ChatCompletionTools::Function(f) if f.function.name == tool.name));
+                || built_in
+                    .iter()
+                    .any(|t| matches!(t, ChatCompletionTools::Function(f) if f.function.name == tool.name));
             if !taken {
                 added.push(tool.name.clone());
                 self.0.push((name.to_owned(), tool));
@@ -825,7 +827,8 @@ fn skills_loaded_before(conversation: &Conversation) -> Vec<String> {
         let message = serde_json::to_value(message).unwrap_or_default();
         for call in message["tool_calls"].as_array().into_iter().flatten() {
             if call["function"]["name"] == "load_skill"
-                && let Ok(arguments) = serde_json::from_str::<Value>(call["function"]["arguments"].as_str().unwrap_or(""))
+                && let Ok(arguments) =
+                    serde_json::from_str::<Value>(call["function"]["arguments"].as_str().unwrap_or(""))
                 && let Some(name) = arguments["name"].as_str()
                 && !skills.iter().any(|s| s == name)
             {

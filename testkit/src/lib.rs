@@ -3,6 +3,7 @@
 //! `NOVA_TEST_POSTGRES_URL`). Stand-ins for Slack, Discord, models and GCE join here.
 
 pub mod discord;
+pub mod galaxy;
 pub mod gce;
 pub mod gcs;
 pub mod openai;

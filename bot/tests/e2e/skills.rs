@@ -89,3 +89,132 @@ async fn a_workspace_skill_reaches_every_office_an_office_overrides_it_and_runs_
     );
     nova.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_skill_generated_from_an_openapi_spec_is_loaded_on_demand_and_calls_the_api_with_the_key_injected() {
+    // The office's own package has a command tool: it appends what it is given to a log.
+    let own = tempfile::tempdir().unwrap();
+    package(own.path(), "logbook", "Keep the log of what changed in the galaxy.");
+    let command =
+        r#"cat >> "$SKILL_DIR/../../logbook.jsonl" && echo >> "$SKILL_DIR/../../logbook.jsonl" && echo logged"#;
+    let tools = serde_json::json!([{"name": "log_entry", "description": "Log a change.", "command": command,
+        "parameters": {"type": "object", "properties": {"entry": {"type": "string"}}, "required": ["entry"]}}]);
+    std::fs::write(own.path().join("logbook/tools.json"), tools.to_string()).unwrap();
+
+    use serde_json::json;
+    use testkit::openai::{FakeOpenAi, Reply};
+
+    let (model, galaxy) =
+        (FakeOpenAi::start().await.unwrap(), testkit::galaxy::FakeGalaxy::start("gx-live-42").await.unwrap());
+    let packages = tempfile::tempdir().unwrap();
+    let spec = concat!(env!("CARGO_MANIFEST_DIR"), "/../testkit/specs/scalar-galaxy-3.1.yaml");
+    let generated = std::process::Command::new(env!("CARGO_BIN_EXE_nova"))
+        .args(["skill", "from-openapi", spec, "--upstream", "galaxy", "--out"])
+        .arg(packages.path())
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&generated.stdout);
+    assert!(generated.status.success(), "{}", String::from_utf8_lossy(&generated.stderr));
+    assert!(printed.contains("galaxy: 8 tools through the `galaxy` upstream"), "{printed}");
+
+    let toml = format!(
+        r#"
+[workspace]
+name = "acme"
+
+[[upstreams]]
+name = "llm"
+url = "{llm}"
+
+[[upstreams]]
+name = "galaxy"
+url = "{api}"
+secret = "galaxy_token"
+
+[skills]
+dirs = ["{packages}"]
+workspace = ["galaxy"]
+
+[[offices]]
+name = "astro"
+role = "Planetary records"
+channels = ["space"]
+skills = ["logbook"]
+skills_dir = "{own}"
+
+[offices.runtime]
+preset = "nova-agent"
+model = "small-coder"
+timeout = "2m"
+"#,
+        llm = model.base_url,
+        api = galaxy.base_url,
+        packages = packages.path().display(),
+        own = own.path().display()
+    );
+    let parsed = orchestrator::config::Config::parse(&toml, "the story's nova.toml").unwrap();
+    let mut nova = Nova::start_with(|config| {
+        config.offices = parsed.offices.clone();
+        config.upstreams = parsed.upstreams.clone();
+        config.skill_dirs = parsed.skill_dirs.clone();
+    })
+    .await;
+    let put = json!({"scope": "platform", "name": "galaxy_token", "value": "gx-live-42"});
+    assert_eq!(nova.post_json("/api/vault", &put).await.0, 204);
+
+    model.then(Reply::tool("load_skill", json!({"name": "galaxy"})));
+    model.then(Reply::ToolCalls(vec![
+        ("createPlanet".into(), json!({"body": {"name": "Hoth", "description": "Ice planet", "type": "terrestrial"}})),
+        ("getAllData".into(), json!({"limit": 2, "offset": 1})),
+    ]));
+    model.then(Reply::tool("load_skill", json!({"name": "logbook"})));
+    model.then(Reply::tool("log_entry", json!({"entry": "Added Hoth"})));
+    model.then(Reply::Content("Hoth is in the galaxy now, as planet 3 of 3.".into()));
+    let thread = nova.say("space", "dana", "@astro add Hoth, the ice planet, to the galaxy").await;
+    let result = nova.results(&thread, 1).await.into_iter().find(|m| m.kind == "result").unwrap();
+    assert_eq!(result.body, "Hoth is in the galaxy now, as planet 3 of 3.");
+
+    // The skill cost one line until it was loaded; then its tools were there to call.
+    let requests = model.requests();
+    let tools = |request: &serde_json::Value| -> Vec<String> {
+        request["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["function"]["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let system = requests[0]["messages"][0]["content"].as_str().unwrap();
+    assert!(
+        system.contains("- galaxy: Scalar Galaxy API: 8 tools calling it through the `galaxy` upstream"),
+        "{system}"
+    );
+    assert!(!tools(&requests[0]).contains(&"createPlanet".to_owned()));
+    let loaded = tools(&requests[1]);
+    assert_eq!(
+        loaded[loaded.len() - 8..],
+        ["getToken", "getMe", "getAllData", "createPlanet", "getPlanet", "updatePlanet", "deletePlanet", "createUser"]
+    );
+    let answers = requests[2]["messages"].to_string();
+    assert!(answers.contains("HTTP 201 Created") && answers.contains("\\\"name\\\":\\\"Hoth\\\""), "{answers}");
+    assert!(answers.contains("\\\"total\\\":3"), "the page the model asked for: {answers}");
+    let logged = requests[4]["messages"].to_string();
+    assert!(logged.contains("exit code 0\\nlogged"), "{logged}");
+    let log = nova.data_dir.path().join("offices/astro/workspace/logbook.jsonl");
+    assert_eq!(std::fs::read_to_string(log).unwrap(), "{\"entry\":\"Added Hoth\"}\n");
+
+    // The API saw the key; the model and the office's agent never did.
+    let received = galaxy.received();
+    assert_eq!(received.len(), 2, "{received:?}");
+    assert_eq!((received[0].method.as_str(), received[0].uri.as_str()), ("POST", "/planets"));
+    assert_eq!(received[1].uri, "/planets?limit=2&offset=1");
+    assert!(received.iter().all(|r| r.authorization.as_deref() == Some("Bearer gx-live-42")), "{received:?}");
+    assert_eq!(galaxy.planets()[2]["name"], "Hoth");
+    assert!(!serde_json::to_string(&requests).unwrap().contains("gx-live-42"), "the key reached the model");
+
+    // The run's audit pins the package: its SKILL.md and its tools.
+    let package = ::skills::load_dir(packages.path()).unwrap().remove(0);
+    assert_eq!(pinned(&nova, "astro", "galaxy").await, [package.revision.clone()]);
+    assert!(package.pinned_text().contains("\n==> tools.json <==\n["));
+    nova.finish().await;
+}

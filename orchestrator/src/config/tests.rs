@@ -340,4 +340,22 @@ fn a_broken_package_or_an_unknown_skill_is_refused_with_where() {
     assert!(error.contains("line 13") && error.contains("names unknown skill `kubernetes` (known: office)"), "{error}");
     let drop_office = MINIMAL.to_owned() + "skills = [\"-office\"]\n";
     assert!(parse(&drop_office).unwrap_err().contains("cannot drop the `office` skill"));
+
+    // A package's tools: a broken tools.json says its line; a tool that calls an
+    // upstream the workspace does not have is refused, naming the file.
+    std::fs::write(root.path().join("pkgs/deploy/SKILL.md"), "---\nname: deploy\ndescription: Ship it.\n---\n")
+        .unwrap();
+    let tools = root.path().join("pkgs/deploy/tools.json");
+    std::fs::write(&tools, "[\n  {\"name\": \"ship\", \"description\": \"Ship.\",\n   \"command\": }\n]").unwrap();
+    let error = parse(&text).unwrap_err();
+    assert!(error.contains("pkgs/deploy/tools.json:3: expected value"), "{error}");
+    let http = r#"[{"name": "ship", "description": "Ship.", "http": {"upstream": "ci", "method": "POST", "path": "/deploys"}}]"#;
+    std::fs::write(&tools, http).unwrap();
+    let error = parse(&text).unwrap_err();
+    assert!(
+        error.contains("pkgs/deploy/tools.json: tool `ship` calls the upstream `ci`, which is not in [[upstreams]]"),
+        "{error}"
+    );
+    let with_ci = text.clone() + "\n[[upstreams]]\nname = \"ci\"\nurl = \"https://ci.example.com\"\n";
+    assert!(parse(&with_ci).is_ok());
 }
