@@ -34,6 +34,7 @@ pub fn routes(engine: Arc<Engine>) -> Router {
         .route("/api/office/tasks/{id}/claim", post(claim_task))
         .route("/api/office/tasks/{id}/done", post(finish_task))
         .route("/api/office/escalations", post(escalate))
+        .route("/api/office/commands", post(command))
         .with_state(engine)
 }
 
@@ -76,6 +77,36 @@ fn task_refused(refusal: TaskRefusal) -> ApiError {
         TaskRefusal::NotYours { .. } => StatusCode::FORBIDDEN,
     };
     ApiError::new(status, refusal.to_string())
+}
+
+/// What an office asks of Nova about the fleet, in plain language (the `command` skill).
+#[derive(serde::Deserialize)]
+struct CommandAsk {
+    text: String,
+}
+
+async fn command(
+    State(engine): State<Arc<Engine>>,
+    headers: HeaderMap,
+    body: Result<Json<CommandAsk>, JsonRejection>,
+) -> ApiResult<Json<serde_json::Value>> {
+    use orchestrator::engine::office_commands::CommandRefusal;
+    let token = office_token(&headers)?;
+    let run = run_id(&headers)?;
+    let Json(ask) = body?;
+    match engine.office_command(&token, &run, &ask.text).await? {
+        Ok(answer) => Ok(Json(json!({"answer": answer}))),
+        Err(refusal) => {
+            let status = match refusal {
+                CommandRefusal::BadKey(_) => StatusCode::UNAUTHORIZED,
+                CommandRefusal::UnknownRun(_) => StatusCode::CONFLICT,
+                CommandRefusal::NotUnderstood => StatusCode::UNPROCESSABLE_ENTITY,
+                CommandRefusal::NotForOffices(_) => StatusCode::FORBIDDEN,
+                CommandRefusal::Invalid(_) => StatusCode::BAD_REQUEST,
+            };
+            Err(ApiError::new(status, refusal.to_string()))
+        }
+    }
 }
 
 /// The tasks this office may take: open ones for it or for anyone, and those it holds.

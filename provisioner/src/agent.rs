@@ -489,6 +489,11 @@ fn tool_definitions() -> Vec<ChatCompletionTools> {
             "Ask the office you report to for help when you are stuck; it answers in this thread.",
             object(json!({"reason": string("why you are stuck and what you need")}), &["reason"]),
         ),
+        tool(
+            "ask_nova",
+            "Ask Nova about the fleet in plain language: an office's status, the open tasks, the schedules, your spend; or make a task for an office (\"make a task for writer: …\"). Nova answers; it will not change or stop the fleet for you.",
+            object(json!({"text": string("the request")}), &["text"]),
+        ),
         tool("load_skill", "Read a skill's instructions.", object(json!({"name": string("the skill")}), &["name"])),
         tool(
             "report",
@@ -518,6 +523,7 @@ async fn call_tool(run: &Run, skill_tools: &mut SkillTools, name: &str, argument
         "call_upstream" => call_upstream(run, arguments).await,
         "tasks" | "create_task" | "claim_task" | "finish_task" | "escalate" => task_tool(name, arguments).await,
         "load_skill" => load_skill(run, skill_tools, arguments),
+        "ask_nova" => ask_nova(arguments).await,
         "handoff" => handoff(arguments).await,
         "report" => report(arguments),
         other => match skill_tools.get(other) {
@@ -720,6 +726,16 @@ async fn through_proxy(run: &Run, upstream: &str, request: skills::tools::Reques
     let status = response.status();
     let body = response.text().await.unwrap_or_default();
     Ok(format!("HTTP {status}\n{body}"))
+}
+
+async fn ask_nova(arguments: &Value) -> anyhow::Result<String> {
+    let text = json!({"text": text_arg(arguments, "text")?});
+    let (status, body) = crate::work::call(reqwest::Method::POST, "/commands", Some(text)).await?;
+    Ok(match (body["answer"].as_str(), body["error"].as_str()) {
+        (Some(answer), _) => answer.to_owned(),
+        (None, Some(error)) => format!("refused (HTTP {status}): {error}"),
+        (None, None) => format!("HTTP {status}: {body}"),
+    })
 }
 
 async fn handoff(arguments: &Value) -> anyhow::Result<String> {

@@ -32,6 +32,9 @@ pub enum OfficeCommand {
     Task(crate::work::TaskCommand),
     /// For the agent: ask the office you report to for help, in this session's thread.
     Escalate(crate::work::EscalateArgs),
+    /// For the agent: ask Nova about the fleet in plain language ("what is the writer
+    /// doing?", "make a task for the analyst: …"); prints Nova's answer.
+    AskNova(crate::work::AskNovaArgs),
 }
 
 /// Runs the sandbox, which must start before any thread does (a user namespace needs
@@ -56,5 +59,6 @@ pub async fn run(command: OfficeCommand) -> anyhow::Result<ExitCode> {
         OfficeCommand::Handoff(args) => crate::office::hand_off(args).await,
         OfficeCommand::Task(command) => crate::work::task(command).await,
         OfficeCommand::Escalate(args) => crate::work::escalate(args).await,
+        OfficeCommand::AskNova(args) => crate::work::ask_nova(args).await,
     }
 }

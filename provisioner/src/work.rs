@@ -47,6 +47,12 @@ pub struct EscalateArgs {
     pub reason: String,
 }
 
+#[derive(Debug, Clone, clap::Args)]
+pub struct AskNovaArgs {
+    /// The request, in plain language.
+    pub text: String,
+}
+
 /// Calls the office's agent API; the HTTP status and the JSON answer.
 pub(crate) async fn call(method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<(u16, Value)> {
     let api = std::env::var("NOVA_OFFICE_API").context("NOVA_OFFICE_API is not set: run me from an office runtime")?;
@@ -94,6 +100,15 @@ pub(crate) async fn task_call(command: TaskCommand) -> anyhow::Result<(u16, Valu
             call(Method::POST, &format!("/tasks/{id}/done"), Some(json!({"result": result, "failed": failed}))).await?
         }
     })
+}
+
+pub async fn ask_nova(args: AskNovaArgs) -> anyhow::Result<ExitCode> {
+    let (status, body) = call(reqwest::Method::POST, "/commands", Some(json!({"text": args.text}))).await?;
+    if (200..300).contains(&status) {
+        println!("{}", body["answer"].as_str().unwrap_or_default());
+        return Ok(ExitCode::SUCCESS);
+    }
+    Ok(answered(status, &body))
 }
 
 pub async fn escalate(args: EscalateArgs) -> anyhow::Result<ExitCode> {

@@ -20,7 +20,10 @@ pub use tools::Tool;
 /// Every office gets this skill: how to talk to Nova.
 pub const OFFICE: &str = "office";
 
-const BUNDLED: &[&str] = &[include_str!("../office/SKILL.md")];
+/// What an office may ask Nova about the fleet (opt in: `skills = ["command"]`).
+pub const COMMAND: &str = "command";
+
+const BUNDLED: &[&str] = &[include_str!("../office/SKILL.md"), include_str!("../command/SKILL.md")];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skill {

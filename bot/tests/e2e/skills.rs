@@ -218,3 +218,77 @@ timeout = "2m"
     assert!(package.pinned_text().contains("\n==> tools.json <==\n["));
     nova.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_office_asks_nova_about_the_fleet_and_makes_a_task_but_cannot_put_another_office_to_sleep() {
+    use serde_json::json;
+    use testkit::openai::{FakeOpenAi, Reply};
+
+    let model = FakeOpenAi::start().await.unwrap();
+    let toml = format!(
+        r#"
+[workspace]
+name = "acme"
+
+[[upstreams]]
+name = "llm"
+url = "{llm}"
+
+[[offices]]
+name = "maker"
+role = "Software engineer"
+channels = ["eng"]
+skills = ["command"]
+
+[offices.runtime]
+preset = "nova-agent"
+model = "small-coder"
+timeout = "2m"
+
+[[offices]]
+name = "writer"
+role = "Technical writer"
+channels = ["docs"]
+"#,
+        llm = model.base_url
+    );
+    let parsed = orchestrator::config::Config::parse(&toml, "the story's nova.toml").unwrap();
+    let mut nova = Nova::start_with(|config| {
+        config.offices = parsed.offices.clone();
+        config.upstreams = parsed.upstreams.clone();
+    })
+    .await;
+    model.then(Reply::tool("ask_nova", json!({"text": "make a task for writer: draft the release notes for 2.4"})));
+    model.then(Reply::tool("ask_nova", json!({"text": "what tasks are open?"})));
+    model.then(Reply::tool("ask_nova", json!({"text": "put the writer to sleep"})));
+    model.then(Reply::tool("ask_nova", json!({"text": "lorem ipsum dolor"})));
+    model.then(Reply::Content("The writer has the release notes as task #1.".into()));
+    let thread = nova.say("eng", "erin", "@maker get the release notes going").await;
+    let result = nova.results(&thread, 1).await.into_iter().find(|m| m.kind == "result").unwrap();
+    assert_eq!(result.body, "The writer has the release notes as task #1.");
+
+    let answers: Vec<String> = model.requests()[1..]
+        .iter()
+        .map(|request| {
+            let messages = request["messages"].as_array().unwrap();
+            messages.last().unwrap()["content"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(answers[0], "made task #1 for writer: draft the release notes for 2.4");
+    assert!(answers[1].contains("#1") && answers[1].contains("draft the release notes for 2.4"), "{}", answers[1]);
+    assert_eq!(
+        answers[2],
+        "refused (HTTP 403): an office may not wake or put offices to sleep: ask a person in the thread"
+    );
+    assert!(answers[3].starts_with("refused (HTTP 422): Nova did not read that"), "{}", answers[3]);
+    let tasks = nova.engine().store().tasks(Some("writer")).await.unwrap();
+    assert_eq!((tasks.len(), tasks[0].created_by.as_str()), (1, "maker"));
+
+    // Every request is audited with the run, the refused ones with why.
+    let trail = nova.engine().store().audit_trail(&Default::default()).await.unwrap();
+    let commands: Vec<_> = trail.iter().filter(|r| r.action == "office_command").collect();
+    assert_eq!(commands.len(), 4);
+    assert!(commands.iter().all(|r| r.actor == "maker" && r.run_id.is_some()));
+    assert!(commands.iter().any(|r| r.details.contains("may not wake or put offices to sleep")));
+    nova.finish().await;
+}

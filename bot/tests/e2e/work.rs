@@ -187,6 +187,7 @@ async fn the_built_in_agent_fixes_the_repo_runs_its_tests_and_pushes_its_branch_
             "claim_task",
             "finish_task",
             "escalate",
+            "ask_nova",
             "load_skill",
             "report"
         ]

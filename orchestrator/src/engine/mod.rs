@@ -35,6 +35,7 @@ mod fleet_changes;
 mod inbound;
 mod lifecycle;
 mod loop_guard;
+pub mod office_commands;
 pub mod people;
 mod prewarm;
 mod reload;
