@@ -35,6 +35,7 @@ pub fn routes(engine: Arc<Engine>) -> Router {
         .route("/api/office/tasks/{id}/done", post(finish_task))
         .route("/api/office/escalations", post(escalate))
         .route("/api/office/commands", post(command))
+        .route("/api/office/sql", post(sql))
         .with_state(engine)
 }
 
@@ -103,6 +104,42 @@ async fn command(
                 CommandRefusal::NotUnderstood => StatusCode::UNPROCESSABLE_ENTITY,
                 CommandRefusal::NotForOffices(_) => StatusCode::FORBIDDEN,
                 CommandRefusal::Invalid(_) => StatusCode::BAD_REQUEST,
+            };
+            Err(ApiError::new(status, refusal.to_string()))
+        }
+    }
+}
+
+/// An office's query for one of the workspace's databases (the `database` skill). A
+/// write that needs a person's approval is a 409 that says how to ask for it.
+async fn sql(
+    State(engine): State<Arc<Engine>>,
+    headers: HeaderMap,
+    body: Result<Json<orchestrator::engine::databases::SqlAsk>, JsonRejection>,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse as _;
+    use orchestrator::engine::databases::{SqlRefusal, WRITE_APPROVAL};
+    let token = office_token(&headers)?;
+    let run = run_id(&headers)?;
+    let Json(ask) = body?;
+    let query = ask.query.trim().trim_end_matches(';').trim_end().to_owned();
+    match engine.office_sql(&token, &run, ask).await? {
+        Ok(answer) => Ok(Json(answer).into_response()),
+        Err(refusal) => {
+            if let SqlRefusal::NeedsApproval { action, .. } = &refusal {
+                let ask = json!({"kind": WRITE_APPROVAL, "action": action, "details": query, "risk": "high"});
+                let body = json!({"error": refusal.to_string(), "needs_approval": ask});
+                return Ok((StatusCode::CONFLICT, Json(body)).into_response());
+            }
+            let status = match refusal {
+                SqlRefusal::BadKey(_) => StatusCode::UNAUTHORIZED,
+                SqlRefusal::UnknownRun(_) | SqlRefusal::AlreadyRun | SqlRefusal::NeedsApproval { .. } => {
+                    StatusCode::CONFLICT
+                }
+                SqlRefusal::NoDatabase { .. } => StatusCode::NOT_FOUND,
+                SqlRefusal::NotYours { .. } | SqlRefusal::NotApproved(_) => StatusCode::FORBIDDEN,
+                SqlRefusal::Invalid(_) => StatusCode::BAD_REQUEST,
+                SqlRefusal::Failed(_) => StatusCode::UNPROCESSABLE_ENTITY,
             };
             Err(ApiError::new(status, refusal.to_string()))
         }

@@ -66,9 +66,18 @@ impl Templates {
             .map(|o| json!({"name": o.name, "role": o.role, "repos": o.repos, "reports_to": o.reports_to}))
             .collect();
         let all_repos: Vec<String> = config.repos.iter().map(|r| r.name.clone()).collect();
+        let databases: Vec<&str> = config
+            .databases
+            .iter()
+            .filter(|d| d.offices.is_empty() || d.offices.contains(&me.name))
+            .map(|d| d.name.as_str())
+            .collect();
         let agents = self.registry.render(
             "agents",
-            &json!({"workspace": workspace, "self": me.name, "offices": offices, "repos": repos(&all_repos)}),
+            &json!({
+                "workspace": workspace, "self": me.name, "offices": offices, "repos": repos(&all_repos),
+                "databases": databases
+            }),
         )?;
         let mut files = vec![
             ContextFile { path: "SOUL.md".to_owned(), content: soul },

@@ -494,6 +494,11 @@ fn tool_definitions() -> Vec<ChatCompletionTools> {
             "Ask Nova about the fleet in plain language: an office's status, the open tasks, the schedules, your spend; or make a task for an office (\"make a task for writer: …\"). Nova answers; it will not change or stop the fleet for you.",
             object(json!({"text": string("the request")}), &["text"]),
         ),
+        tool(
+            "sql",
+            "Run one SQL statement on one of the workspace's databases (see the `database` skill). Reads run read-only; a write asks a person to approve that exact statement and waits.",
+            object(json!({"database": string("the database's name"), "query": string("one SQL statement")}), &["database", "query"]),
+        ),
         tool("load_skill", "Read a skill's instructions.", object(json!({"name": string("the skill")}), &["name"])),
         tool(
             "report",
@@ -524,6 +529,7 @@ async fn call_tool(run: &Run, skill_tools: &mut SkillTools, name: &str, argument
         "tasks" | "create_task" | "claim_task" | "finish_task" | "escalate" => task_tool(name, arguments).await,
         "load_skill" => load_skill(run, skill_tools, arguments),
         "ask_nova" => ask_nova(arguments).await,
+        "sql" => sql(arguments).await,
         "handoff" => handoff(arguments).await,
         "report" => report(arguments),
         other => match skill_tools.get(other) {
@@ -736,6 +742,29 @@ async fn ask_nova(arguments: &Value) -> anyhow::Result<String> {
         (None, Some(error)) => format!("refused (HTTP {status}): {error}"),
         (None, None) => format!("HTTP {status}: {body}"),
     })
+}
+
+async fn sql(arguments: &Value) -> anyhow::Result<String> {
+    let (database, query) = (text_arg(arguments, "database")?, text_arg(arguments, "query")?);
+    say(&RunEvent::Progress { text: format!("{database}: {}", first_line(query)) });
+    let (status, answer) = crate::work::sql_call(database, query).await?;
+    if !(200..300).contains(&status) {
+        return Ok(format!("refused (HTTP {status}): {}", answer["error"].as_str().unwrap_or("unknown error")));
+    }
+    if let Some(changed) = answer["rows_affected"].as_u64() {
+        return Ok(format!("done: {changed} rows changed"));
+    }
+    let mut text = format!("columns: {}\n", answer["columns"]);
+    for row in answer["rows"].as_array().into_iter().flatten() {
+        text.push_str(&format!("{row}\n"));
+    }
+    let rows = answer["rows"].as_array().map_or(0, Vec::len);
+    text.push_str(&if answer["truncated"] == true {
+        format!("(the first {rows} rows: narrow the query for the rest)")
+    } else {
+        format!("({rows} rows)")
+    });
+    Ok(text)
 }
 
 async fn handoff(arguments: &Value) -> anyhow::Result<String> {

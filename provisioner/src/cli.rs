@@ -35,6 +35,9 @@ pub enum OfficeCommand {
     /// For the agent: ask Nova about the fleet in plain language ("what is the writer
     /// doing?", "make a task for the analyst: …"); prints Nova's answer.
     AskNova(crate::work::AskNovaArgs),
+    /// For the agent: one SQL statement on a workspace database, run by Nova (which
+    /// holds the password); a write waits for a person's approval. Prints the rows as JSON.
+    Sql(crate::work::SqlArgs),
 }
 
 /// Runs the sandbox, which must start before any thread does (a user namespace needs
@@ -60,5 +63,6 @@ pub async fn run(command: OfficeCommand) -> anyhow::Result<ExitCode> {
         OfficeCommand::Task(command) => crate::work::task(command).await,
         OfficeCommand::Escalate(args) => crate::work::escalate(args).await,
         OfficeCommand::AskNova(args) => crate::work::ask_nova(args).await,
+        OfficeCommand::Sql(args) => crate::work::sql(args).await,
     }
 }

@@ -53,6 +53,36 @@ pub struct AskNovaArgs {
     pub text: String,
 }
 
+#[derive(Debug, Clone, clap::Args)]
+pub struct SqlArgs {
+    /// One of the workspace's `[[databases]]`.
+    #[arg(long)]
+    pub database: String,
+    /// One SQL statement. A write waits for a person's approval first.
+    pub query: String,
+}
+
+/// Runs a query through Nova; a write that needs a person's approval asks for it, waits,
+/// and runs once approved. The HTTP status and Nova's answer (or the decision, if not
+/// approved).
+pub(crate) async fn sql_call(database: &str, query: &str) -> anyhow::Result<(u16, Value)> {
+    let ask = json!({"database": database, "query": query});
+    let (status, answer) = call(reqwest::Method::POST, "/sql", Some(ask.clone())).await?;
+    if status != 409 || !answer["needs_approval"].is_object() {
+        return Ok((status, answer));
+    }
+    let decision = crate::office::ask_and_wait("approvals", answer["needs_approval"].clone()).await?;
+    if decision.state != "approved" {
+        return Ok((403, json!({"error": format!("the write was not run: it was {}", decision.printed())})));
+    }
+    call(reqwest::Method::POST, "/sql", Some(ask)).await
+}
+
+pub async fn sql(args: SqlArgs) -> anyhow::Result<ExitCode> {
+    let (status, answer) = sql_call(&args.database, &args.query).await?;
+    Ok(answered(status, &answer))
+}
+
 /// Calls the office's agent API; the HTTP status and the JSON answer.
 pub(crate) async fn call(method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<(u16, Value)> {
     let api = std::env::var("NOVA_OFFICE_API").context("NOVA_OFFICE_API is not set: run me from an office runtime")?;

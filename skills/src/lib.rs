@@ -23,7 +23,11 @@ pub const OFFICE: &str = "office";
 /// What an office may ask Nova about the fleet (opt in: `skills = ["command"]`).
 pub const COMMAND: &str = "command";
 
-const BUNDLED: &[&str] = &[include_str!("../office/SKILL.md"), include_str!("../command/SKILL.md")];
+/// SQL on the workspace's `[[databases]]`, through Nova (opt in: `skills = ["database"]`).
+pub const DATABASE: &str = "database";
+
+const BUNDLED: &[&str] =
+    &[include_str!("../office/SKILL.md"), include_str!("../command/SKILL.md"), include_str!("../database/SKILL.md")];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skill {

@@ -188,6 +188,7 @@ async fn the_built_in_agent_fixes_the_repo_runs_its_tests_and_pushes_its_branch_
             "finish_task",
             "escalate",
             "ask_nova",
+            "sql",
             "load_skill",
             "report"
         ]

@@ -67,6 +67,26 @@ struct RawConfig {
     prices: BTreeMap<String, ModelPrice>,
     #[serde(default)]
     skills: RawSkills,
+    /// Databases offices may query through Nova (the `database` skill).
+    #[serde(default)]
+    databases: Vec<Spanned<Database>>,
+}
+
+/// `[[databases]]`: a database offices query through Nova (the `database` skill). Nova
+/// holds the password (`secret`, from the vault) and runs each query itself, read-only
+/// unless a person approved the write; offices never connect or see the password.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Database {
+    pub name: String,
+    /// `postgres://user@host:5432/db` (the password is `secret`'s) or `sqlite:///path`.
+    pub url: String,
+    /// The vault secret holding the password.
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// The offices that may query it (none named: every office).
+    #[serde(default)]
+    pub offices: Vec<String>,
 }
 
 /// `[skills]`: where the workspace's packages are, and which every office gets.
@@ -558,6 +578,7 @@ pub struct Config {
     pub credentials: CredentialPolicy,
     pub approvals: Vec<ApprovalPolicy>,
     pub upstreams: Vec<provisioner::protocol::Upstream>,
+    pub databases: Vec<Database>,
     pub prices: BTreeMap<String, ModelPrice>,
     /// Where its skill packages come from (the workspace's directories, then offices'):
     /// a change there is a change of the config.
@@ -1008,6 +1029,31 @@ impl Validator<'_> {
             }
             upstreams.push(upstream.clone());
         }
+        let mut databases: Vec<Database> = Vec::new();
+        for spanned in &raw.databases {
+            let database = spanned.get_ref();
+            let refuse = |message: String| self.error(spanned.span(), format!("database `{}`: {message}", database.name));
+            if databases.iter().any(|d| d.name == database.name) {
+                return refuse("defined twice".to_owned());
+            }
+            let Some((scheme, rest)) = database.url.split_once("://") else {
+                return refuse("its url is `postgres://user@host/db` or `sqlite:///path`".to_owned());
+            };
+            if !["postgres", "postgresql", "sqlite"].contains(&scheme) {
+                return refuse(format!("`{scheme}` is not a database Nova can query (postgres, sqlite)"));
+            }
+            if scheme == "sqlite" && database.secret.is_some() {
+                return refuse("a SQLite file has no password: leave out `secret`".to_owned());
+            }
+            let authority = rest.split(['/', '?']).next().unwrap_or_default();
+            if authority.split_once('@').is_some_and(|(user, _)| user.contains(':')) {
+                return refuse("keep the password out of nova.toml: put it in the vault and name it in `secret`".to_owned());
+            }
+            if let Some(office) = database.offices.iter().find(|o| !office_names.contains(*o)) {
+                return refuse(format!("names unknown office `{office}`"));
+            }
+            databases.push(database.clone());
+        }
         if !(0.0..=1.0).contains(&raw.router.min_confidence) {
             return self.error(0..0, "router.min_confidence must be between 0 and 1".to_owned());
         }
@@ -1036,6 +1082,7 @@ impl Validator<'_> {
             credentials: raw.credentials,
             approvals,
             upstreams,
+            databases,
             prices: raw.prices,
             skill_dirs: raw
                 .skills

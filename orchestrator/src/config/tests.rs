@@ -189,7 +189,7 @@ fn the_example_config_documents_a_valid_config() {
 #[test]
 fn unknown_skill_names_the_line() {
     let text = MINIMAL.replace("repos = [\"api\"]", "repos = [\"api\"]\nskills = [\"office\", \"telepathy\"]");
-    insta::assert_snapshot!(parse(&text).unwrap_err(), @"nova.toml, line 13: office `maker` names unknown skill `telepathy` (known: office, command)");
+    insta::assert_snapshot!(parse(&text).unwrap_err(), @"nova.toml, line 13: office `maker` names unknown skill `telepathy` (known: office, command, database)");
 }
 
 #[test]
@@ -338,7 +338,7 @@ fn a_broken_package_or_an_unknown_skill_is_refused_with_where() {
     let unknown = MINIMAL.to_owned() + "skills = [\"kubernetes\"]\n";
     let error = parse(&unknown).unwrap_err();
     assert!(
-        error.contains("line 13") && error.contains("names unknown skill `kubernetes` (known: office, command)"),
+        error.contains("line 13") && error.contains("names unknown skill `kubernetes` (known: office, command, database)"),
         "{error}"
     );
     let drop_office = MINIMAL.to_owned() + "skills = [\"-office\"]\n";

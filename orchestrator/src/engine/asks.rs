@@ -451,7 +451,7 @@ impl Engine {
     }
 
     /// A secret for an office, most specific scope first (office → workspace → platform).
-    async fn resolve(&self, office: &str, name: &str) -> anyhow::Result<Option<SecretValue>> {
+    pub(super) async fn resolve(&self, office: &str, name: &str) -> anyhow::Result<Option<SecretValue>> {
         for scope in Scope::lookup_order(office) {
             if let Some(row) = self.store.secret(&scope.key(), name).await? {
                 return Ok(Some(self.vault.open(&scope, name, &row.sealed)?));

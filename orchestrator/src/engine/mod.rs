@@ -31,6 +31,7 @@ mod asks;
 mod board;
 pub mod budgets;
 pub mod compute;
+pub mod databases;
 mod fleet_changes;
 mod inbound;
 mod lifecycle;
