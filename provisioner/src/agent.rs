@@ -497,7 +497,10 @@ fn tool_definitions() -> Vec<ChatCompletionTools> {
         tool(
             "sql",
             "Run one SQL statement on one of the workspace's databases (see the `database` skill). Reads run read-only; a write asks a person to approve that exact statement and waits.",
-            object(json!({"database": string("the database's name"), "query": string("one SQL statement")}), &["database", "query"]),
+            object(
+                json!({"database": string("the database's name"), "query": string("one SQL statement")}),
+                &["database", "query"],
+            ),
         ),
         tool("load_skill", "Read a skill's instructions.", object(json!({"name": string("the skill")}), &["name"])),
         tool(

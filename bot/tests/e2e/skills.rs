@@ -292,3 +292,125 @@ channels = ["docs"]
     assert!(commands.iter().any(|r| r.details.contains("may not wake or put offices to sleep")));
     nova.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_office_reads_a_database_through_nova_and_writes_only_what_a_person_approved() {
+    use orchestrator::texts::Card;
+    use sea_orm::ConnectionTrait as _;
+    use serde_json::json;
+    use testkit::openai::{FakeOpenAi, Reply};
+
+    // The shop's database, on this run's backend (SQLite, or Postgres in CI).
+    let shop = testkit::TestDatabase::new().await.unwrap();
+    let db = sea_orm::Database::connect(&shop.url).await.unwrap();
+    db.execute_unprepared("CREATE TABLE orders (id INTEGER PRIMARY KEY, customer TEXT NOT NULL, total_cents INTEGER NOT NULL, paid BOOLEAN NOT NULL)").await.unwrap();
+    db.execute_unprepared(
+        "INSERT INTO orders VALUES (1, 'ada', 1250, true), (2, 'bob', 990, false), (3, 'cy', 4000, false)",
+    )
+    .await
+    .unwrap();
+    let postgres = shop.backend == testkit::Backend::Postgres;
+
+    let model = FakeOpenAi::start().await.unwrap();
+    let secret = if postgres { "secret = \"shop_password\"\n" } else { "" };
+    let toml = format!(
+        r#"
+[workspace]
+name = "acme"
+
+[[upstreams]]
+name = "llm"
+url = "{llm}"
+
+[[databases]]
+name = "shop"
+url = "{url}"
+{secret}
+[[offices]]
+name = "analyst"
+role = "Data analyst"
+channels = ["data"]
+skills = ["database"]
+
+[offices.runtime]
+preset = "nova-agent"
+model = "small-coder"
+timeout = "2m"
+"#,
+        llm = model.base_url,
+        url = shop.url
+    );
+    let parsed = orchestrator::config::Config::parse(&toml, "the story's nova.toml").unwrap();
+    let mut nova = Nova::start_with(|config| {
+        config.offices = parsed.offices.clone();
+        config.upstreams = parsed.upstreams.clone();
+        config.databases = parsed.databases.clone();
+    })
+    .await;
+    // Trust auth ignores it, but Nova puts it in the URL it connects with, and nowhere else.
+    let put = json!({"scope": "platform", "name": "shop_password", "value": "pg-pass-7731"});
+    assert_eq!(nova.post_json("/api/vault", &put).await.0, 204);
+
+    let unpaid = "SELECT id, customer, total_cents FROM orders WHERE paid = false ORDER BY id";
+    let sneaky = "WITH doomed AS (SELECT 3 AS id) DELETE FROM orders WHERE id IN (SELECT id FROM doomed)";
+    model.then(Reply::tool("sql", json!({"database": "shop", "query": unpaid})));
+    model.then(Reply::tool("sql", json!({"database": "shop", "query": sneaky})));
+    model.then(Reply::tool("sql", json!({"database": "shop", "query": "DELETE FROM orders WHERE id = 2;"})));
+    model.then(Reply::Content("Two orders were unpaid; bob's duplicate is gone.".into()));
+    let thread = nova.say("data", "dana", "@analyst which orders are unpaid? drop bob's duplicate").await;
+
+    let card = nova
+        .eventually("the write's approval card", async |nova: &Nova| {
+            nova.messages(&thread).await.into_iter().find(|m| matches!(m.card, Some(Card::Approval { .. })))
+        })
+        .await;
+    assert!(card.body.contains("write to the `shop` database: DELETE FROM orders WHERE id = 2"), "{}", card.body);
+    let click = json!({"thread_id": thread, "message_id": card.id, "author": "carol", "action": "approve", "client_id": uuid::Uuid::new_v4().to_string()});
+    assert_eq!(nova.post_json("/api/console/actions", &click).await.0, 200);
+    let result = nova.results(&thread, 1).await.into_iter().find(|m| m.kind == "result").unwrap();
+    assert_eq!(result.body, "Two orders were unpaid; bob's duplicate is gone.");
+
+    let requests = model.requests();
+    let system = requests[0]["messages"][0]["content"].as_str().unwrap();
+    assert!(
+        system.contains("## Databases\nYou may query these through Nova (`sql`; see the `database` skill): `shop`."),
+        "{system}"
+    );
+    let answer = |n: usize| {
+        let messages = requests[n]["messages"].as_array().unwrap();
+        messages.last().unwrap()["content"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(answer(1), "columns: [\"id\",\"customer\",\"total_cents\"]\n[2,\"bob\",990]\n[3,\"cy\",4000]\n(2 rows)");
+    // A write that reads like a read runs read-only, and the database refuses it.
+    assert!(answer(2).starts_with("refused (HTTP 422): "), "{}", answer(2));
+    assert!(answer(2).contains("read-only") || answer(2).contains("readonly"), "{}", answer(2));
+    assert_eq!(answer(3), "done: 1 rows changed");
+    let left = db
+        .query_all_raw(sea_orm::Statement::from_string(db.get_database_backend(), "SELECT id FROM orders ORDER BY id"))
+        .await
+        .unwrap();
+    let ids: Vec<i64> = left
+        .iter()
+        .map(|row| row.try_get_by_index::<i64>(0).or_else(|_| row.try_get_by_index::<i32>(0).map(i64::from)).unwrap())
+        .collect();
+    assert_eq!(ids, [1, 3]);
+    assert!(!serde_json::to_string(&requests).unwrap().contains("pg-pass-7731"), "the password reached the model");
+
+    // Every statement is in the audit trail: its text, its rows, who approved a write.
+    let trail = nova.engine().store().audit_trail(&Default::default()).await.unwrap();
+    let details = |action: &str| -> Vec<serde_json::Value> {
+        trail.iter().filter(|r| r.action == action).map(|r| serde_json::from_str(&r.details).unwrap()).collect()
+    };
+    let queries = details("database_query");
+    assert_eq!(queries.len(), 2);
+    assert_eq!((queries.iter().find(|q| q["query"] == unpaid).unwrap()["rows"]).as_u64(), Some(2));
+    assert!(queries.iter().any(|q| q["query"] == sneaky && q["failed"].is_string()));
+    let writes = details("database_write");
+    assert_eq!(writes.len(), 1);
+    assert_eq!(
+        (writes[0]["query"].as_str(), writes[0]["rows"].as_u64()),
+        (Some("DELETE FROM orders WHERE id = 2"), Some(1))
+    );
+    assert_eq!(writes[0]["approved_by"], "carol");
+    nova.finish().await;
+}

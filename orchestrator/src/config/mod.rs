@@ -1032,7 +1032,8 @@ impl Validator<'_> {
         let mut databases: Vec<Database> = Vec::new();
         for spanned in &raw.databases {
             let database = spanned.get_ref();
-            let refuse = |message: String| self.error(spanned.span(), format!("database `{}`: {message}", database.name));
+            let refuse =
+                |message: String| self.error(spanned.span(), format!("database `{}`: {message}", database.name));
             if databases.iter().any(|d| d.name == database.name) {
                 return refuse("defined twice".to_owned());
             }
@@ -1047,7 +1048,9 @@ impl Validator<'_> {
             }
             let authority = rest.split(['/', '?']).next().unwrap_or_default();
             if authority.split_once('@').is_some_and(|(user, _)| user.contains(':')) {
-                return refuse("keep the password out of nova.toml: put it in the vault and name it in `secret`".to_owned());
+                return refuse(
+                    "keep the password out of nova.toml: put it in the vault and name it in `secret`".to_owned(),
+                );
             }
             if let Some(office) = database.offices.iter().find(|o| !office_names.contains(*o)) {
                 return refuse(format!("names unknown office `{office}`"));

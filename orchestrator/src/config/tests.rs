@@ -338,7 +338,8 @@ fn a_broken_package_or_an_unknown_skill_is_refused_with_where() {
     let unknown = MINIMAL.to_owned() + "skills = [\"kubernetes\"]\n";
     let error = parse(&unknown).unwrap_err();
     assert!(
-        error.contains("line 13") && error.contains("names unknown skill `kubernetes` (known: office, command, database)"),
+        error.contains("line 13")
+            && error.contains("names unknown skill `kubernetes` (known: office, command, database)"),
         "{error}"
     );
     let drop_office = MINIMAL.to_owned() + "skills = [\"-office\"]\n";
@@ -361,4 +362,37 @@ fn a_broken_package_or_an_unknown_skill_is_refused_with_where() {
     );
     let with_ci = text.clone() + "\n[[upstreams]]\nname = \"ci\"\nurl = \"https://ci.example.com\"\n";
     assert!(parse(&with_ci).is_ok());
+}
+
+#[test]
+fn a_database_keeps_its_password_in_the_vault_and_names_offices_that_exist() {
+    let with = |entry: &str| MINIMAL.to_owned() + "\n[[databases]]\n" + entry;
+    let good = parse(&with(
+        "name = \"shop\"\nurl = \"postgres://app@db:5432/shop\"\nsecret = \"shop_pw\"\noffices = [\"maker\"]\n",
+    ))
+    .unwrap();
+    assert_eq!(good.databases[0].secret.as_deref(), Some("shop_pw"));
+    let cases = [
+        (
+            "name = \"shop\"\nurl = \"postgres://app:hunter2@db/shop\"\n",
+            "database `shop`: keep the password out of nova.toml",
+        ),
+        (
+            "name = \"shop\"\nurl = \"mysql://app@db/shop\"\n",
+            "database `shop`: `mysql` is not a database Nova can query",
+        ),
+        (
+            "name = \"shop\"\nurl = \"sqlite:///shop.db\"\nsecret = \"x\"\n",
+            "database `shop`: a SQLite file has no password",
+        ),
+        (
+            "name = \"shop\"\nurl = \"postgres://db/shop\"\noffices = [\"ghost\"]\n",
+            "database `shop`: names unknown office `ghost`",
+        ),
+        ("name = \"shop\"\nurl = \"db/shop\"\n", "database `shop`: its url is"),
+    ];
+    for (entry, message) in cases {
+        let error = parse(&with(entry)).unwrap_err();
+        assert!(error.contains(message), "{error}");
+    }
 }

@@ -55,7 +55,9 @@ pub enum SqlRefusal {
     Invalid(String),
     /// The statement writes: a person must approve it first, asked with exactly this
     /// approval (kind [`WRITE_APPROVAL`], this action, the statement as details).
-    #[error("this statement writes to `{database}`: ask a person to approve it (kind `{WRITE_APPROVAL}`, action \"{action}\") and send it again")]
+    #[error(
+        "this statement writes to `{database}`: ask a person to approve it (kind `{WRITE_APPROVAL}`, action \"{action}\") and send it again"
+    )]
     NeedsApproval { database: String, action: String },
     #[error("the approval of this write was {0}")]
     NotApproved(String),
@@ -104,7 +106,12 @@ fn one_statement(query: &str) -> Result<&str, SqlRefusal> {
 
 impl Engine {
     /// Runs an office's query, for the run it is in: the rows, or why not.
-    pub async fn office_sql(&self, token: &str, run_id: &str, ask: SqlAsk) -> anyhow::Result<Result<SqlAnswer, SqlRefusal>> {
+    pub async fn office_sql(
+        &self,
+        token: &str,
+        run_id: &str,
+        ask: SqlAsk,
+    ) -> anyhow::Result<Result<SqlAnswer, SqlRefusal>> {
         let office = match self.authenticate_office(token).await? {
             Ok(office) => office,
             Err(error) => return Ok(Err(SqlRefusal::BadKey(error))),
@@ -183,7 +190,13 @@ impl Engine {
 
     /// Connects with the password from the vault and runs `query`: read-only unless it
     /// is an approved write.
-    async fn run_sql(&self, office: &str, database: &Database, query: &str, read_only: bool) -> anyhow::Result<SqlAnswer> {
+    async fn run_sql(
+        &self,
+        office: &str,
+        database: &Database,
+        query: &str,
+        read_only: bool,
+    ) -> anyhow::Result<SqlAnswer> {
         let mut url = database.url.clone();
         if let Some(secret) = &database.secret {
             let password = self
@@ -194,12 +207,13 @@ impl Engine {
         }
         let mut options = ConnectOptions::new(url);
         options.max_connections(1).min_connections(0).connect_timeout(Duration::from_secs(5)).sqlx_logging(false);
-        let connection = sea_orm::Database::connect(options)
-            .await
-            .map_err(|error| anyhow::anyhow!("cannot connect to `{}`: {}", database.name, without_secrets(&error.to_string())))?;
-        let answer = tokio::time::timeout(QUERY_TIMEOUT, query_on(&connection, query, read_only))
-            .await
-            .unwrap_or_else(|_| Err(anyhow::anyhow!("the query ran past {} s and was stopped", QUERY_TIMEOUT.as_secs())));
+        let connection = sea_orm::Database::connect(options).await.map_err(|error| {
+            anyhow::anyhow!("cannot connect to `{}`: {}", database.name, without_secrets(&error.to_string()))
+        })?;
+        let answer =
+            tokio::time::timeout(QUERY_TIMEOUT, query_on(&connection, query, read_only)).await.unwrap_or_else(|_| {
+                Err(anyhow::anyhow!("the query ran past {} s and was stopped", QUERY_TIMEOUT.as_secs()))
+            });
         let _ = connection.close().await;
         answer
     }
@@ -212,7 +226,12 @@ async fn query_on(connection: &DatabaseConnection, query: &str, read_only: bool)
         let transaction = connection.begin().await?;
         let result = transaction.execute_raw(statement).await?;
         transaction.commit().await?;
-        return Ok(SqlAnswer { columns: vec![], rows: vec![], truncated: false, rows_affected: Some(result.rows_affected()) });
+        return Ok(SqlAnswer {
+            columns: vec![],
+            rows: vec![],
+            truncated: false,
+            rows_affected: Some(result.rows_affected()),
+        });
     }
     match backend {
         DbBackend::Sqlite => {
@@ -261,7 +280,21 @@ fn value_at(row: &sea_orm::QueryResult, index: usize) -> Value {
             }
         )*};
     }
-    try_as!(i64, i32, i16, f64, f32, bool, String, Value, chrono::DateTime<chrono::Utc>, chrono::NaiveDateTime, chrono::NaiveDate, uuid::Uuid, Vec<u8>);
+    try_as!(
+        i64,
+        i32,
+        i16,
+        f64,
+        f32,
+        bool,
+        String,
+        Value,
+        chrono::DateTime<chrono::Utc>,
+        chrono::NaiveDateTime,
+        chrono::NaiveDate,
+        uuid::Uuid,
+        Vec<u8>
+    );
     Value::String("(a value of a type Nova cannot show: cast it to text)".to_owned())
 }
 
@@ -292,7 +325,10 @@ mod tests {
         assert!(!reads_only("DELETE FROM orders"));
         assert_eq!(one_statement("select 1;  "), Ok("select 1"));
         assert_eq!(one_statement("select ';' as semi"), Ok("select ';' as semi"));
-        assert_eq!(one_statement("select 1; drop table orders"), Err(SqlRefusal::Invalid("one statement at a time".into())));
+        assert_eq!(
+            one_statement("select 1; drop table orders"),
+            Err(SqlRefusal::Invalid("one statement at a time".into()))
+        );
         assert_eq!(one_statement(" ; "), Err(SqlRefusal::Invalid("the query is empty".into())));
     }
 
@@ -304,6 +340,9 @@ mod tests {
         );
         assert!(write_action("shop", &"x".repeat(300)).ends_with("x…"));
         assert_eq!(with_password("postgres://app@db:5432/shop", "p@ss").unwrap(), "postgres://app:p%40ss@db:5432/shop");
-        assert_eq!(without_secrets("error connecting to postgres://app:pw@db/shop"), "error connecting to postgres://…@db/shop");
+        assert_eq!(
+            without_secrets("error connecting to postgres://app:pw@db/shop"),
+            "error connecting to postgres://…@db/shop"
+        );
     }
 }
