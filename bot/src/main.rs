@@ -277,6 +277,12 @@ enum SkillCommand {
         from: String,
         to: String,
     },
+    /// Fetch the `[skills] git` repositories again (a branch moves on; a tag or commit
+    /// stays), and say which commit each is at.
+    Sync {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// One tool per operation of an OpenAPI 3.0/3.1 spec (JSON or YAML), each calling the
     /// API through an upstream so the office never holds its key.
     FromOpenapi {
@@ -575,6 +581,27 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let diff = similar::TextDiff::from_lines(&from.text, &to.text);
             let header = (format!("{}@{}", from.name, from.revision), format!("{}@{}", to.name, to.revision));
             print!("{}", diff.unified_diff().header(&header.0, &header.1));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Skill { command: SkillCommand::Sync { config } } => {
+            let path = config.unwrap_or_else(|| PathBuf::from("nova.toml"));
+            let loaded = load_config(&path)?;
+            let cache = orchestrator::config::skill_sources(&loaded.store.data_dir);
+            for source in &loaded.skill_git {
+                skills::git::forget(&source.url, &source.rev, &cache)?;
+                let (dir, commit) =
+                    skills::git::checkout(&source.url, &source.rev, &cache).map_err(anyhow::Error::msg)?;
+                let packages = skills::load_dir(&dir.join(source.path.as_deref().unwrap_or("")))?;
+                let names: Vec<&str> = packages.iter().map(|p| p.name.as_str()).collect();
+                println!(
+                    "{}@{}: commit {}, {}",
+                    source.url,
+                    source.rev,
+                    &commit[..12.min(commit.len())],
+                    names.join(", ")
+                );
+            }
+            load_config(&path)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Skill { command: SkillCommand::FromOpenapi { spec, upstream, only, name, out } } => {

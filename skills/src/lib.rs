@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub mod git;
 pub mod openapi;
 pub mod tools;
 

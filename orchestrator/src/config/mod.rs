@@ -99,6 +99,20 @@ struct RawSkills {
     /// Skills every office gets (an office drops one with `"-name"`).
     #[serde(default)]
     workspace: Vec<Spanned<String>>,
+    /// Git repositories of packages, after `dirs` (and over them).
+    #[serde(default)]
+    git: Vec<Spanned<GitSkills>>,
+}
+
+/// A git repository of skill packages, at a tag, commit or branch, the packages in
+/// `path` (the repository's root by default).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GitSkills {
+    pub url: String,
+    pub rev: String,
+    #[serde(default)]
+    pub path: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -382,6 +396,11 @@ pub struct StoreSettings {
     pub snapshots_api_url: Option<String>,
 }
 
+/// Where git repositories of skill packages are checked out.
+pub fn skill_sources(data_dir: &Path) -> PathBuf {
+    data_dir.join("skill-sources")
+}
+
 fn default_data_dir() -> PathBuf {
     PathBuf::from(".nova")
 }
@@ -583,6 +602,8 @@ pub struct Config {
     /// Where its skill packages come from (the workspace's directories, then offices'):
     /// a change there is a change of the config.
     pub skill_dirs: Vec<std::path::PathBuf>,
+    /// Git repositories of packages (checked out under [`skill_sources`]).
+    pub skill_git: Vec<GitSkills>,
     /// The text it was read from: nova.toml, with the fleet changes made while Nova runs
     /// written in (see [`edit`]).
     pub source: std::sync::Arc<str>,
@@ -758,11 +779,24 @@ struct Validator<'a> {
 
 impl Validator<'_> {
     /// The bundled skills with the workspace's package directories over them.
-    fn skill_library(&self, settings: &RawSkills, upstreams: &[&str]) -> Result<skills::Library, ConfigError> {
+    fn skill_library(
+        &self,
+        settings: &RawSkills,
+        upstreams: &[&str],
+        data_dir: &Path,
+    ) -> Result<skills::Library, ConfigError> {
         let mut library = skills::Library::bundled();
         for dir in &settings.dirs {
-            let found = self.skill_packages(dir, upstreams, "")?;
-            library.add(found);
+            library.add(self.skill_packages(Path::new(dir.get_ref()), dir.span(), upstreams, "")?);
+        }
+        for source in &settings.git {
+            let GitSkills { url, rev, path } = source.get_ref();
+            let (checkout, _) = match skills::git::checkout(url, rev, &skill_sources(data_dir)) {
+                Ok(found) => found,
+                Err(error) => return self.error(source.span(), format!("skills from git: {error}")),
+            };
+            let dir = checkout.join(path.as_deref().unwrap_or(""));
+            library.add(self.skill_packages(&dir, source.span(), upstreams, "")?);
         }
         Ok(library)
     }
@@ -770,25 +804,26 @@ impl Validator<'_> {
     /// The packages in `dir`, each of whose HTTP tools calls an upstream the workspace has.
     fn skill_packages(
         &self,
-        dir: &Spanned<String>,
+        dir: &Path,
+        span: std::ops::Range<usize>,
         upstreams: &[&str],
         whose: &str,
     ) -> Result<Vec<skills::Skill>, ConfigError> {
-        let found = match skills::load_dir(Path::new(dir.get_ref())) {
+        let found = match skills::load_dir(dir) {
             Ok(found) => found,
-            Err(error) => return self.error(dir.span(), format!("{whose}skill package {error}")),
+            Err(error) => return self.error(span, format!("{whose}skill package {error}")),
         };
         for skill in &found {
             for tool in &skill.tools {
                 if let Some(http) = tool.http.as_ref().filter(|http| !upstreams.contains(&http.upstream.as_str())) {
-                    let file = Path::new(dir.get_ref()).join(&skill.name).join(skills::tools::TOOLS_FILE);
+                    let file = dir.join(&skill.name).join(skills::tools::TOOLS_FILE);
                     let message = format!(
                         "{whose}skill package {}: tool `{}` calls the upstream `{}`, which is not in [[upstreams]]",
                         file.display(),
                         tool.name,
                         http.upstream
                     );
-                    return self.error(dir.span(), message);
+                    return self.error(span, message);
                 }
             }
         }
@@ -807,7 +842,12 @@ impl Validator<'_> {
     ) -> Result<Vec<skills::Skill>, ConfigError> {
         let mut library = workspace.clone();
         if let Some(dir) = &office.skills_dir {
-            library.add(self.skill_packages(dir, upstreams, &format!("office `{name}`: "))?);
+            library.add(self.skill_packages(
+                Path::new(dir.get_ref()),
+                dir.span(),
+                upstreams,
+                &format!("office `{name}`: "),
+            )?);
         }
         let dropped: Vec<&str> = office.skills.iter().filter_map(|s| s.get_ref().strip_prefix('-')).collect();
         if dropped.contains(&skills::OFFICE) {
@@ -924,7 +964,7 @@ impl Validator<'_> {
         }
 
         let upstream_names: Vec<&str> = raw.upstreams.iter().map(|u| u.get_ref().name.as_str()).collect();
-        let library = self.skill_library(&raw.skills, &upstream_names)?;
+        let library = self.skill_library(&raw.skills, &upstream_names, &raw.store.data_dir)?;
         let mut offices = Vec::with_capacity(raw.offices.len());
         for office in &raw.offices {
             let name = office.name.get_ref().clone();
@@ -1095,6 +1135,7 @@ impl Validator<'_> {
                 .chain(raw.offices.iter().filter_map(|o| o.skills_dir.as_ref()).map(|d| d.get_ref()))
                 .map(std::path::PathBuf::from)
                 .collect(),
+            skill_git: raw.skills.git.iter().map(|g| g.get_ref().clone()).collect(),
             source: self.text.into(),
         })
     }

@@ -396,3 +396,33 @@ fn a_database_keeps_its_password_in_the_vault_and_names_offices_that_exist() {
         assert!(error.contains(message), "{error}");
     }
 }
+
+#[test]
+fn packages_come_from_a_git_repository_at_a_tag() {
+    let root = tempfile::tempdir().unwrap();
+    let repo = root.path().join("skills-repo");
+    std::fs::create_dir_all(repo.join("packages/deploy")).unwrap();
+    std::fs::write(repo.join("packages/deploy/SKILL.md"), "---\nname: deploy\ndescription: Ship it.\n---\n").unwrap();
+    let git = |args: &[&str]| {
+        let output = std::process::Command::new("git").args(args).current_dir(&repo).output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    };
+    git(&["init", "--quiet", "--initial-branch=main"]);
+    git(&["add", "."]);
+    git(&["-c", "user.name=t", "-c", "user.email=t@t", "commit", "--quiet", "-m", "deploy"]);
+    git(&["tag", "v1"]);
+    let source = |rev: &str| {
+        MINIMAL.to_owned()
+            + &format!("\n[store]\ndata_dir = \"{}\"\n", root.path().join("data").display())
+            + &format!(
+                "\n[skills]\nworkspace = [\"deploy\"]\ngit = [{{ url = \"file://{}\", rev = \"{rev}\", path = \"packages\" }}]\n",
+                repo.display()
+            )
+    };
+    let config = parse(&source("v1")).unwrap();
+    let names: Vec<&str> = config.office("maker").unwrap().loaded_skills.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["office", "deploy"]);
+    assert_eq!(config.skill_git[0].rev, "v1");
+    let error = parse(&source("v9")).unwrap_err();
+    assert!(error.contains("skills from git: cannot fetch `v9` from file://"), "{error}");
+}
