@@ -102,17 +102,15 @@ fn problem(status: StatusCode, title: &str, detail: &str) -> Response {
 }
 
 async fn list(State(world): State<Arc<Mutex<World>>>, Query(page): Query<Vec<(String, String)>>) -> Response {
-    let number = |name: &str, default: usize| -> Result<usize, Response> {
+    let number = |name: &str, default: usize| -> Result<usize, String> {
         match page.iter().find(|(key, _)| key == name) {
             None => Ok(default),
-            Some((_, value)) => value.parse().map_err(|_| {
-                problem(StatusCode::BAD_REQUEST, "Bad Request", &format!("`{name}` must be a non-negative integer"))
-            }),
+            Some((_, value)) => value.parse().map_err(|_| format!("`{name}` must be a non-negative integer")),
         }
     };
     let (limit, offset) = match (number("limit", 10), number("offset", 0)) {
         (Ok(limit), Ok(offset)) => (limit.clamp(1, 100), offset),
-        (Err(response), _) | (_, Err(response)) => return response,
+        (Err(message), _) | (_, Err(message)) => return problem(StatusCode::BAD_REQUEST, "Bad Request", &message),
     };
     let world = world.lock().unwrap();
     let data: Vec<Value> = world.planets.iter().skip(offset).take(limit).cloned().collect();
@@ -141,7 +139,7 @@ async fn create(State(world): State<Arc<Mutex<World>>>, headers: HeaderMap, body
 
 async fn fetch(State(world): State<Arc<Mutex<World>>>, Path(id): Path<String>) -> Response {
     let world = world.lock().unwrap();
-    match world.planets.iter().find(|p| p["id"].to_string() == id) {
+    match world.planets.iter().find(|p| p["id"].as_u64() == id.parse().ok()) {
         Some(planet) => Json(planet.clone()).into_response(),
         None => problem(StatusCode::NOT_FOUND, "Not Found", &format!("No planet {id}.")),
     }
@@ -150,7 +148,7 @@ async fn fetch(State(world): State<Arc<Mutex<World>>>, Path(id): Path<String>) -
 async fn remove(State(world): State<Arc<Mutex<World>>>, Path(id): Path<String>) -> Response {
     let mut world = world.lock().unwrap();
     let before = world.planets.len();
-    world.planets.retain(|p| p["id"].to_string() != id);
+    world.planets.retain(|p| p["id"].as_u64() != id.parse().ok());
     if world.planets.len() == before {
         return problem(StatusCode::NOT_FOUND, "Not Found", &format!("No planet {id}."));
     }

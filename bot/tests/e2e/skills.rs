@@ -214,7 +214,7 @@ timeout = "2m"
 
     // The run's audit pins the package: its SKILL.md and its tools.
     let package = ::skills::load_dir(packages.path()).unwrap().remove(0);
-    assert_eq!(pinned(&nova, "astro", "galaxy").await, [package.revision.clone()]);
+    assert_eq!(pinned(&nova, "astro", "galaxy").await, std::slice::from_ref(&package.revision));
     assert!(package.pinned_text().contains("\n==> tools.json <==\n["));
     nova.finish().await;
 }
