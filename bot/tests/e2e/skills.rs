@@ -26,6 +26,25 @@ async fn pinned(nova: &Nova, office: &str, skill: &str) -> Vec<String> {
         .collect()
 }
 
+/// Nova on a workspace whose first office, `office` (with `office_lines`), runs the
+/// built-in agent against the model stand-in at `llm`; `sections` adds upstreams,
+/// databases and `[skills]`, `more` adds offices.
+async fn agent_workspace(llm: &str, sections: &str, office: &str, office_lines: &str, more: &str) -> Nova {
+    let toml = format!(
+        "[workspace]\nname = \"acme\"\n\n[[upstreams]]\nname = \"llm\"\nurl = \"{llm}\"\n{sections}\n\
+         [[offices]]\nname = \"{office}\"\n{office_lines}\n\
+         [offices.runtime]\npreset = \"nova-agent\"\nmodel = \"small-coder\"\ntimeout = \"2m\"\n{more}"
+    );
+    let parsed = orchestrator::config::Config::parse(&toml, "the story's nova.toml").unwrap();
+    Nova::start_with(|config| {
+        config.offices = parsed.offices.clone();
+        config.upstreams = parsed.upstreams.clone();
+        config.databases = parsed.databases.clone();
+        config.skill_dirs = parsed.skill_dirs.clone();
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_workspace_skill_reaches_every_office_an_office_overrides_it_and_runs_pin_what_they_had() {
     let packages = tempfile::tempdir().unwrap();
@@ -117,48 +136,17 @@ async fn a_skill_generated_from_an_openapi_spec_is_loaded_on_demand_and_calls_th
     assert!(generated.status.success(), "{}", String::from_utf8_lossy(&generated.stderr));
     assert!(printed.contains("galaxy: 8 tools through the `galaxy` upstream"), "{printed}");
 
-    let toml = format!(
-        r#"
-[workspace]
-name = "acme"
-
-[[upstreams]]
-name = "llm"
-url = "{llm}"
-
-[[upstreams]]
-name = "galaxy"
-url = "{api}"
-secret = "galaxy_token"
-
-[skills]
-dirs = ["{packages}"]
-workspace = ["galaxy"]
-
-[[offices]]
-name = "astro"
-role = "Planetary records"
-channels = ["space"]
-skills = ["logbook"]
-skills_dir = "{own}"
-
-[offices.runtime]
-preset = "nova-agent"
-model = "small-coder"
-timeout = "2m"
-"#,
-        llm = model.base_url,
-        api = galaxy.base_url,
-        packages = packages.path().display(),
-        own = own.path().display()
+    let sections = format!(
+        "[[upstreams]]\nname = \"galaxy\"\nurl = \"{}\"\nsecret = \"galaxy_token\"\n\n\
+         [skills]\ndirs = [\"{}\"]\nworkspace = [\"galaxy\"]\n",
+        galaxy.base_url,
+        packages.path().display()
     );
-    let parsed = orchestrator::config::Config::parse(&toml, "the story's nova.toml").unwrap();
-    let mut nova = Nova::start_with(|config| {
-        config.offices = parsed.offices.clone();
-        config.upstreams = parsed.upstreams.clone();
-        config.skill_dirs = parsed.skill_dirs.clone();
-    })
-    .await;
+    let office = format!(
+        "role = \"Planetary records\"\nchannels = [\"space\"]\nskills = [\"logbook\"]\nskills_dir = \"{}\"\n",
+        own.path().display()
+    );
+    let mut nova = agent_workspace(&model.base_url, &sections, "astro", &office, "").await;
     let put = json!({"scope": "platform", "name": "galaxy_token", "value": "gx-live-42"});
     assert_eq!(nova.post_json("/api/vault", &put).await.0, 204);
 
@@ -225,39 +213,9 @@ async fn an_office_asks_nova_about_the_fleet_and_makes_a_task_but_cannot_put_ano
     use testkit::openai::{FakeOpenAi, Reply};
 
     let model = FakeOpenAi::start().await.unwrap();
-    let toml = format!(
-        r#"
-[workspace]
-name = "acme"
-
-[[upstreams]]
-name = "llm"
-url = "{llm}"
-
-[[offices]]
-name = "maker"
-role = "Software engineer"
-channels = ["eng"]
-skills = ["command"]
-
-[offices.runtime]
-preset = "nova-agent"
-model = "small-coder"
-timeout = "2m"
-
-[[offices]]
-name = "writer"
-role = "Technical writer"
-channels = ["docs"]
-"#,
-        llm = model.base_url
-    );
-    let parsed = orchestrator::config::Config::parse(&toml, "the story's nova.toml").unwrap();
-    let mut nova = Nova::start_with(|config| {
-        config.offices = parsed.offices.clone();
-        config.upstreams = parsed.upstreams.clone();
-    })
-    .await;
+    let office = "role = \"Software engineer\"\nchannels = [\"eng\"]\nskills = [\"command\"]\n";
+    let writer = "\n[[offices]]\nname = \"writer\"\nrole = \"Technical writer\"\nchannels = [\"docs\"]\n";
+    let mut nova = agent_workspace(&model.base_url, "", "maker", office, writer).await;
     model.then(Reply::tool("ask_nova", json!({"text": "make a task for writer: draft the release notes for 2.4"})));
     model.then(Reply::tool("ask_nova", json!({"text": "what tasks are open?"})));
     model.then(Reply::tool("ask_nova", json!({"text": "put the writer to sleep"})));
@@ -313,40 +271,9 @@ async fn an_office_reads_a_database_through_nova_and_writes_only_what_a_person_a
 
     let model = FakeOpenAi::start().await.unwrap();
     let secret = if postgres { "secret = \"shop_password\"\n" } else { "" };
-    let toml = format!(
-        r#"
-[workspace]
-name = "acme"
-
-[[upstreams]]
-name = "llm"
-url = "{llm}"
-
-[[databases]]
-name = "shop"
-url = "{url}"
-{secret}
-[[offices]]
-name = "analyst"
-role = "Data analyst"
-channels = ["data"]
-skills = ["database"]
-
-[offices.runtime]
-preset = "nova-agent"
-model = "small-coder"
-timeout = "2m"
-"#,
-        llm = model.base_url,
-        url = shop.url
-    );
-    let parsed = orchestrator::config::Config::parse(&toml, "the story's nova.toml").unwrap();
-    let mut nova = Nova::start_with(|config| {
-        config.offices = parsed.offices.clone();
-        config.upstreams = parsed.upstreams.clone();
-        config.databases = parsed.databases.clone();
-    })
-    .await;
+    let database = format!("[[databases]]\nname = \"shop\"\nurl = \"{}\"\n{secret}", shop.url);
+    let office = "role = \"Data analyst\"\nchannels = [\"data\"]\nskills = [\"database\"]\n";
+    let mut nova = agent_workspace(&model.base_url, &database, "analyst", office, "").await;
     // Trust auth ignores it, but Nova puts it in the URL it connects with, and nowhere else.
     let put = json!({"scope": "platform", "name": "shop_password", "value": "pg-pass-7731"});
     assert_eq!(nova.post_json("/api/vault", &put).await.0, 204);
