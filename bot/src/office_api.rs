@@ -36,6 +36,7 @@ pub fn routes(engine: Arc<Engine>) -> Router {
         .route("/api/office/escalations", post(escalate))
         .route("/api/office/commands", post(command))
         .route("/api/office/sql", post(sql))
+        .route("/api/office/changes", post(submit_change))
         .with_state(engine)
 }
 
@@ -140,6 +141,33 @@ async fn sql(
                 SqlRefusal::NotYours { .. } | SqlRefusal::NotApproved(_) => StatusCode::FORBIDDEN,
                 SqlRefusal::Invalid(_) => StatusCode::BAD_REQUEST,
                 SqlRefusal::Failed(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            };
+            Err(ApiError::new(status, refusal.to_string()))
+        }
+    }
+}
+
+/// An office reports the change its session branch holds, for review in its thread.
+async fn submit_change(
+    State(engine): State<Arc<Engine>>,
+    headers: HeaderMap,
+    body: Result<Json<orchestrator::engine::reviews::ChangeAsk>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    use orchestrator::engine::reviews::ReviewRefusal;
+    let token = office_token(&headers)?;
+    let run = run_id(&headers)?;
+    let Json(ask) = body?;
+    match engine.office_submits_change(&token, &run, ask).await? {
+        Ok(review) => Ok((
+            StatusCode::CREATED,
+            Json(json!({"review": review.id, "revision": review.revision, "state": review.state, "head": review.head})),
+        )),
+        Err(refusal) => {
+            let status = match refusal {
+                ReviewRefusal::BadKey(_) => StatusCode::UNAUTHORIZED,
+                ReviewRefusal::UnknownRun(_) | ReviewRefusal::Closed(_) => StatusCode::CONFLICT,
+                ReviewRefusal::Git(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                _ => StatusCode::BAD_REQUEST,
             };
             Err(ApiError::new(status, refusal.to_string()))
         }

@@ -22,6 +22,7 @@ mod m20261203_000013_outbox_revision;
 mod m20261204_000014_fleet_changes;
 mod m20261205_000015_tasks;
 mod m20261205_000016_skill_revisions;
+mod m20261205_000017_reviews;
 
 pub struct Migrator;
 
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000014_fleet_changes::Migration),
             Box::new(m20261205_000015_tasks::Migration),
             Box::new(m20261205_000016_skill_revisions::Migration),
+            Box::new(m20261205_000017_reviews::Migration),
         ]
     }
 }

@@ -32,6 +32,57 @@ pub enum Card {
     },
     /// An office asking for a credential; "Provide" opens a private form.
     Credential { id: String, office: String, name: String, why: String, state: String, provided_by: Option<String> },
+    /// An office's change under review, edited in place as revisions and decisions come.
+    Review(Box<ReviewCard>),
+}
+
+/// What a review card shows: the change as Nova computed it from the repo, the tests
+/// the office ran, and where the review stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReviewCard {
+    pub id: i64,
+    pub office: String,
+    pub repo: String,
+    pub branch: String,
+    pub base: String,
+    pub revision: i32,
+    pub summary: String,
+    pub files: Vec<FileStat>,
+    /// The first lines of the diff (the whole diff is in the console).
+    pub excerpt: String,
+    pub tests: Vec<TestRun>,
+    /// The files that changed since the previous revision.
+    pub since_last: Option<Vec<String>>,
+    /// `open`, `changes_requested`, `merging`, `merged`, `approved`, `failed`.
+    pub state: String,
+    pub approved_by: Vec<String>,
+    pub changes_requested_by: Vec<String>,
+    pub comments: Vec<ReviewComment>,
+    pub needed: u32,
+    /// Who may approve (empty: anyone but the requester).
+    pub approvers: Vec<String>,
+    pub outcome: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileStat {
+    pub path: String,
+    pub added: u32,
+    pub removed: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestRun {
+    pub command: String,
+    pub passed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewComment {
+    pub author: String,
+    pub body: String,
+    /// `path:line`, for a line comment.
+    pub at: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -128,8 +179,76 @@ impl Card {
                     "**{office}** needs the credential **{name}**: {why}\nIt goes straight into the vault: nobody in this thread sees it, and neither does the office."
                 ),
             },
+            Card::Review(review) => review_text(review),
         }
     }
+}
+
+/// What goes back to the office when a reviewer asks for changes: every comment on the
+/// revision, and what to do next. Addressed to the office, so it reaches it in its session.
+pub fn changes_requested_prompt(review: i64, revision: i32, office: &str, comments: &[ReviewComment]) -> String {
+    let mut text = format!(
+        "@{office} changes requested on review #{review} (revision {revision}). Address every comment, commit, push \
+         the branch and report the change again (`submit_change`) for the next revision:\n"
+    );
+    for comment in comments {
+        let at = comment.at.as_deref().map(|at| format!(" on `{at}`")).unwrap_or_default();
+        text.push_str(&format!("- {}{at}: {}\n", comment.author, comment.body));
+    }
+    text.trim_end().to_owned()
+}
+
+/// A review card's text: the change, its tests, its diff's first lines, and where the
+/// review stands (who approved, who asked for changes, what is still needed).
+pub fn review_text(r: &ReviewCard) -> String {
+    let mut text = format!(
+        "**Review #{}** of **{}**'s change to `{}` (`{}` into `{}`), revision {}\n{}\n",
+        r.id,
+        r.office,
+        r.repo,
+        r.branch,
+        r.base,
+        r.revision,
+        r.summary.trim()
+    );
+    let files: Vec<String> = r.files.iter().map(|f| format!("`{}` +{} −{}", f.path, f.added, f.removed)).collect();
+    text.push_str(&format!("Files: {}\n", if files.is_empty() { "none".to_owned() } else { files.join(" · ") }));
+    if let Some(changed) = &r.since_last {
+        let changed: Vec<String> = changed.iter().map(|path| format!("`{path}`")).collect();
+        let changed = if changed.is_empty() { "nothing".to_owned() } else { changed.join(", ") };
+        text.push_str(&format!("Since revision {}: {changed}\n", r.revision - 1));
+    }
+    let tests: Vec<String> =
+        r.tests.iter().map(|t| format!("{} `{}`", if t.passed { "passed" } else { "FAILED" }, t.command)).collect();
+    text.push_str(&format!(
+        "Tests: {}\n",
+        if tests.is_empty() { "none reported".to_owned() } else { tests.join(" · ") }
+    ));
+    if !r.excerpt.trim().is_empty() {
+        text.push_str(&format!("```diff\n{}\n```\n", r.excerpt.trim_end()));
+    }
+    for comment in &r.comments {
+        let at = comment.at.as_deref().map(|at| format!(" on `{at}`")).unwrap_or_default();
+        text.push_str(&format!("> {}{at}: {}\n", comment.author, comment.body));
+    }
+    let approved = if r.approved_by.is_empty() { "nobody yet".to_owned() } else { r.approved_by.join(", ") };
+    let status = match r.state.as_str() {
+        "merged" => format!("Merged into `{}`: {}", r.base, r.outcome.as_deref().unwrap_or_default()),
+        "approved" => "Approved: nothing more runs for this repo.".to_owned(),
+        "merging" => format!("Approved; merging into `{}`…", r.base),
+        "failed" => format!("Approved, but the merge failed: {}", r.outcome.as_deref().unwrap_or("no reason given")),
+        "changes_requested" => {
+            format!("Changes requested by {}; **{}** is revising.", r.changes_requested_by.join(", "), r.office)
+        }
+        _ => {
+            let missing = r.needed.saturating_sub(r.approved_by.len() as u32);
+            let who =
+                if r.approvers.is_empty() { "anyone but the requester".to_owned() } else { r.approvers.join(", ") };
+            format!("Waiting for {missing} more approval{} ({who}).", if missing == 1 { "" } else { "s" })
+        }
+    };
+    text.push_str(&format!("Approved by: {approved}. {status}"));
+    text
 }
 
 /// `HH:MM UTC` of a unix-milliseconds time.

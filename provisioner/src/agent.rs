@@ -502,6 +502,18 @@ fn tool_definitions() -> Vec<ChatCompletionTools> {
                 &["database", "query"],
             ),
         ),
+        tool(
+            "submit_change",
+            "Put the change on your session branch up for review in this thread, once it is committed and pushed. Reviewers approve it or ask for changes; after changes, push again and submit again for the next revision.",
+            object(
+                json!({
+                    "repo": string("the repo"),
+                    "summary": string("what the change does and why"),
+                    "tests": {"type": "array", "items": {"type": "object", "properties": {"command": {"type": "string"}, "passed": {"type": "boolean"}}, "required": ["command", "passed"]}, "description": "the tests you ran and how they went"}
+                }),
+                &["repo", "summary"],
+            ),
+        ),
         tool("load_skill", "Read a skill's instructions.", object(json!({"name": string("the skill")}), &["name"])),
         tool(
             "report",
@@ -533,6 +545,7 @@ async fn call_tool(run: &Run, skill_tools: &mut SkillTools, name: &str, argument
         "load_skill" => load_skill(run, skill_tools, arguments),
         "ask_nova" => ask_nova(arguments).await,
         "sql" => sql(arguments).await,
+        "submit_change" => submit_change(arguments).await,
         "handoff" => handoff(arguments).await,
         "report" => report(arguments),
         other => match skill_tools.get(other) {
@@ -768,6 +781,21 @@ async fn sql(arguments: &Value) -> anyhow::Result<String> {
         format!("({rows} rows)")
     });
     Ok(text)
+}
+
+async fn submit_change(arguments: &Value) -> anyhow::Result<String> {
+    let change = json!({
+        "repo": text_arg(arguments, "repo")?, "summary": text_arg(arguments, "summary")?,
+        "tests": arguments.get("tests").cloned().unwrap_or(json!([]))
+    });
+    let (status, body) = crate::work::call(reqwest::Method::POST, "/changes", Some(change)).await?;
+    Ok(match body["error"].as_str() {
+        Some(error) => format!("refused (HTTP {status}): {error}"),
+        None => format!(
+            "review #{} is at revision {}: reviewers decide in the thread; changes they ask for come back to you",
+            body["review"], body["revision"]
+        ),
+    })
 }
 
 async fn handoff(arguments: &Value) -> anyhow::Result<String> {

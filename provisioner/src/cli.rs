@@ -38,6 +38,9 @@ pub enum OfficeCommand {
     /// For the agent: one SQL statement on a workspace database, run by Nova (which
     /// holds the password); a write waits for a person's approval. Prints the rows as JSON.
     Sql(crate::work::SqlArgs),
+    /// For the agent: put the change your session branch holds (pushed) up for review in
+    /// this thread; a later call after changes were asked for is its next revision.
+    SubmitChange(crate::work::ChangeArgs),
 }
 
 /// Runs the sandbox, which must start before any thread does (a user namespace needs
@@ -64,5 +67,6 @@ pub async fn run(command: OfficeCommand) -> anyhow::Result<ExitCode> {
         OfficeCommand::Escalate(args) => crate::work::escalate(args).await,
         OfficeCommand::AskNova(args) => crate::work::ask_nova(args).await,
         OfficeCommand::Sql(args) => crate::work::sql(args).await,
+        OfficeCommand::SubmitChange(args) => crate::work::submit_change(args).await,
     }
 }

@@ -172,6 +172,7 @@ async fn open_office(args: ServeArgs, token: String, compression: Option<i32>) -
         .route("/escalations", post(agent_ask))
         .route("/commands", post(agent_ask))
         .route("/sql", post(agent_ask))
+        .route("/changes", post(agent_ask))
         .route("/proxy/{upstream}/{*rest}", any(proxy))
         .with_state(office.clone());
     let agent = Router::new().nest(&format!("/{agent_key}"), agent);

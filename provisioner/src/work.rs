@@ -83,6 +83,33 @@ pub async fn sql(args: SqlArgs) -> anyhow::Result<ExitCode> {
     Ok(answered(status, &answer))
 }
 
+#[derive(Debug, Clone, clap::Args)]
+pub struct ChangeArgs {
+    /// The repo whose session branch holds the change (pushed first).
+    #[arg(long)]
+    pub repo: String,
+    /// What the change does and why.
+    #[arg(long)]
+    pub summary: String,
+    /// A test you ran and how it went: `"sh test.sh=passed"` (or `=failed`); repeatable.
+    #[arg(long = "test")]
+    pub tests: Vec<String>,
+}
+
+pub async fn submit_change(args: ChangeArgs) -> anyhow::Result<ExitCode> {
+    let tests: Vec<Value> = args
+        .tests
+        .iter()
+        .map(|test| match test.rsplit_once('=') {
+            Some((command, outcome)) => json!({"command": command, "passed": outcome == "passed"}),
+            None => json!({"command": test, "passed": true}),
+        })
+        .collect();
+    let change = json!({"repo": args.repo, "summary": args.summary, "tests": tests});
+    let (status, body) = call(reqwest::Method::POST, "/changes", Some(change)).await?;
+    Ok(answered(status, &body))
+}
+
 /// Calls the office's agent API; the HTTP status and the JSON answer.
 pub(crate) async fn call(method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<(u16, Value)> {
     let api = std::env::var("NOVA_OFFICE_API").context("NOVA_OFFICE_API is not set: run me from an office runtime")?;

@@ -160,6 +160,12 @@ pub struct PostAction {
     pub action: ActionName,
     /// For `pick`: the office chosen.
     pub office: Option<String>,
+    /// On a review card: what should change, or the comment.
+    #[serde(default)]
+    pub comment: Option<String>,
+    /// On a review card: the line a comment is about, as `path:line`.
+    #[serde(default)]
+    pub at: Option<String>,
     pub client_id: String,
 }
 
@@ -171,6 +177,10 @@ pub enum ActionName {
     Reject,
     /// On a progress card: stop its run.
     Stop,
+    /// On a review card: send it back to the office with a comment.
+    RequestChanges,
+    /// On a review card: a comment (on a line, with `at`).
+    Comment,
 }
 
 pub async fn post_action(
@@ -180,10 +190,21 @@ pub async fn post_action(
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
     let Json(post) = body?;
     check_client_id(&post.client_id)?;
-    let action = match (post.action, post.office) {
+    let action = match (post.action, post.office.clone()) {
         (ActionName::Pick, Some(office)) => CardAction::Pick { office },
         (ActionName::Pick, None) => {
             return Err(ApiError::new(StatusCode::BAD_REQUEST, "`pick` needs an `office`"));
+        }
+        (ActionName::Approve | ActionName::RequestChanges | ActionName::Comment, _)
+            if matches!(engine.card_in_thread(&post.thread_id, post.message_id).await?, Some(Card::Review(_))) =>
+        {
+            return review(&engine, &post, &person).await;
+        }
+        (ActionName::RequestChanges | ActionName::Comment, _) => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("no review card {} in this thread", post.message_id),
+            ));
         }
         (decision @ (ActionName::Approve | ActionName::Reject), _) => {
             let approve = matches!(decision, ActionName::Approve);
@@ -225,6 +246,34 @@ async fn decide(
         }
         Err(refusal @ DecisionRefusal::Unknown(_)) => Err(ApiError::new(StatusCode::NOT_FOUND, refusal.to_string())),
         Err(refusal) => Err(ApiError::new(StatusCode::CONFLICT, refusal.to_string())),
+    }
+}
+
+/// Approve, Request changes or Comment on a review card, decided at once.
+async fn review(engine: &Arc<Engine>, post: &PostAction, user: &str) -> ApiResult<(StatusCode, Json<Accepted>)> {
+    use orchestrator::engine::reviews::ReviewRefusal;
+    use orchestrator::store::Verdict;
+    let verdict = match post.action {
+        ActionName::Approve => Verdict::Approve,
+        ActionName::RequestChanges => Verdict::RequestChanges,
+        _ => Verdict::Comment,
+    };
+    let at = match post.at.as_deref().map(|at| at.rsplit_once(':')) {
+        None => None,
+        Some(Some((path, line))) if !path.is_empty() && line.parse::<i32>().is_ok_and(|l| l > 0) => {
+            Some((path, line.parse().unwrap_or(1)))
+        }
+        Some(_) => return Err(ApiError::new(StatusCode::BAD_REQUEST, "`at` is `path:line`")),
+    };
+    let comment = post.comment.as_deref().unwrap_or_default();
+    match engine.decide_review(&post.thread_id, post.message_id, user, verdict, comment, at).await? {
+        Ok(_) => Ok(Accepted::applied(&post.thread_id)),
+        Err(
+            refusal @ (ReviewRefusal::Requester(_) | ReviewRefusal::OwnChange | ReviewRefusal::NotAnApprover { .. }),
+        ) => Err(ApiError::new(StatusCode::FORBIDDEN, refusal.to_string())),
+        Err(refusal @ ReviewRefusal::Unknown(_)) => Err(ApiError::new(StatusCode::NOT_FOUND, refusal.to_string())),
+        Err(refusal @ ReviewRefusal::Closed(_)) => Err(ApiError::new(StatusCode::CONFLICT, refusal.to_string())),
+        Err(refusal) => Err(ApiError::new(StatusCode::BAD_REQUEST, refusal.to_string())),
     }
 }
 

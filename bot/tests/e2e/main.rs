@@ -8,6 +8,7 @@ mod discord;
 mod fleet;
 mod gce;
 mod harness;
+mod reviews;
 mod routing_sets;
 #[cfg(feature = "lab")]
 mod simulate;

@@ -15,7 +15,7 @@ use crate::harness::Nova;
 
 /// A remote with one commit on `main`: a coupon check that rejects valid 10-character
 /// codes, and the repo's test, which says so.
-fn payments_remote(dir: &Path) -> PathBuf {
+pub(crate) fn payments_remote(dir: &Path) -> PathBuf {
     let remote = dir.join("payments-api.git");
     let work = dir.join("seed");
     git(dir, &["init", "--quiet", "--bare", "--initial-branch=main", remote.to_str().unwrap()]);
@@ -32,7 +32,7 @@ fn payments_remote(dir: &Path) -> PathBuf {
     remote
 }
 
-fn git(dir: &Path, args: &[&str]) -> String {
+pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
     let output = Command::new("git").args(args).current_dir(dir).env("GIT_CONFIG_NOSYSTEM", "1").output().unwrap();
     assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8_lossy(&output.stdout).into_owned()
@@ -40,7 +40,7 @@ fn git(dir: &Path, args: &[&str]) -> String {
 
 /// The demo workspace with `payments-api` cloned from `remote`, and `maker` on the
 /// built-in agent, its model behind the `llm` upstream (a local server: no key).
-fn agent_workspace(config: &mut Config, remote: &Path, llm: &str, sandboxed: bool) {
+pub(crate) fn agent_workspace(config: &mut Config, remote: &Path, llm: &str, sandboxed: bool) {
     let toml = format!(
         r#"
 [workspace]
@@ -189,6 +189,7 @@ async fn the_built_in_agent_fixes_the_repo_runs_its_tests_and_pushes_its_branch_
             "escalate",
             "ask_nova",
             "sql",
+            "submit_change",
             "load_skill",
             "report"
         ]

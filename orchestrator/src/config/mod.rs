@@ -70,7 +70,42 @@ struct RawConfig {
     /// Databases offices may query through Nova (the `database` skill).
     #[serde(default)]
     databases: Vec<Spanned<Database>>,
+    /// Who reviews offices' changes, and what runs once they approve.
+    #[serde(default)]
+    reviews: Vec<Spanned<ReviewPolicy>>,
 }
+
+/// `[[reviews]]`: for changes to `repos` (none named: every repo), how many approvals
+/// are needed and from whom, and the stages that run once they are in.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewPolicy {
+    #[serde(default)]
+    pub repos: Vec<String>,
+    #[serde(default = "one")]
+    pub approvals: u32,
+    /// Roles or people who may approve (none named: anyone but the requester).
+    #[serde(default)]
+    pub approvers: Vec<String>,
+    /// What runs once approved, in order: `merge` (the branch into its base, pushed).
+    #[serde(default)]
+    pub stages: Vec<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl Default for ReviewPolicy {
+    /// A change to a repo no policy names: one approval by anyone but the requester,
+    /// and nothing runs after it.
+    fn default() -> Self {
+        Self { repos: Vec::new(), approvals: 1, approvers: Vec::new(), stages: Vec::new() }
+    }
+}
+
+/// The stages a review policy may name.
+pub const REVIEW_STAGES: &[&str] = &["merge"];
 
 /// `[[databases]]`: a database offices query through Nova (the `database` skill). Nova
 /// holds the password (`secret`, from the vault) and runs each query itself, read-only
@@ -598,6 +633,7 @@ pub struct Config {
     pub approvals: Vec<ApprovalPolicy>,
     pub upstreams: Vec<provisioner::protocol::Upstream>,
     pub databases: Vec<Database>,
+    pub reviews: Vec<ReviewPolicy>,
     pub prices: BTreeMap<String, ModelPrice>,
     /// Where its skill packages come from (the workspace's directories, then offices'):
     /// a change there is a change of the config.
@@ -610,6 +646,15 @@ pub struct Config {
 }
 
 impl Config {
+    /// The review policy for changes to `repo`: the first that names it or names none.
+    pub fn review_policy(&self, repo: &str) -> ReviewPolicy {
+        self.reviews
+            .iter()
+            .find(|policy| policy.repos.is_empty() || policy.repos.iter().any(|r| r == repo))
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// The model stage, if a model is named in `[model]` or `NOVA_ROUTER_MODEL`.
     /// `env` reads an environment variable (a parameter, so tests need not set any).
     pub fn model_settings(&self, env: impl Fn(&str) -> Option<String>) -> Option<ModelSettings> {
@@ -1097,6 +1142,21 @@ impl Validator<'_> {
             }
             databases.push(database.clone());
         }
+        let mut reviews = Vec::new();
+        for spanned in &raw.reviews {
+            let policy = spanned.get_ref();
+            let refuse = |message: String| self.error(spanned.span(), format!("[[reviews]]: {message}"));
+            if let Some(repo) = policy.repos.iter().find(|r| !repo_names.contains(*r)) {
+                return refuse(format!("names unknown repo `{repo}`"));
+            }
+            if !(1..=10).contains(&policy.approvals) {
+                return refuse(format!("`approvals` is 1 to 10, not {}", policy.approvals));
+            }
+            if let Some(stage) = policy.stages.iter().find(|s| !REVIEW_STAGES.contains(&s.as_str())) {
+                return refuse(format!("unknown stage `{stage}` (stages: {})", REVIEW_STAGES.join(", ")));
+            }
+            reviews.push(policy.clone());
+        }
         if !(0.0..=1.0).contains(&raw.router.min_confidence) {
             return self.error(0..0, "router.min_confidence must be between 0 and 1".to_owned());
         }
@@ -1126,6 +1186,7 @@ impl Validator<'_> {
             approvals,
             upstreams,
             databases,
+            reviews,
             prices: raw.prices,
             skill_dirs: raw
                 .skills

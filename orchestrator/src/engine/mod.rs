@@ -41,6 +41,7 @@ pub mod people;
 mod prewarm;
 mod reload;
 mod requests;
+pub mod reviews;
 mod runs;
 mod schedules;
 mod tasks;

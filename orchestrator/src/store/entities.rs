@@ -539,3 +539,92 @@ pub mod skill_revisions {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod reviews {
+    use sea_orm::entity::prelude::*;
+
+    /// A review of an office's change in the thread that asked for it; see the `reviews`
+    /// migration.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, serde::Serialize)]
+    #[sea_orm(table_name = "reviews")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub thread_id: String,
+        pub office: String,
+        pub repo: String,
+        pub branch: String,
+        pub base: String,
+        pub requester: String,
+        pub state: crate::store::ReviewState,
+        pub revision: i32,
+        pub head: String,
+        pub message_id: Option<i64>,
+        #[sea_orm(column_type = "Text", nullable)]
+        pub outcome: Option<String>,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod review_revisions {
+    use sea_orm::entity::prelude::*;
+
+    /// One change an office reported for review, with the diff Nova computed for it.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, serde::Serialize)]
+    #[sea_orm(table_name = "review_revisions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub review_id: i64,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub revision: i32,
+        pub head: String,
+        pub base_commit: String,
+        #[sea_orm(column_type = "Text")]
+        pub summary: String,
+        #[sea_orm(column_type = "Text")]
+        pub tests: String,
+        #[sea_orm(column_type = "Text")]
+        pub files: String,
+        #[sea_orm(column_type = "Text")]
+        pub diff: String,
+        pub run_id: String,
+        pub created_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod review_decisions {
+    use sea_orm::entity::prelude::*;
+
+    /// A person's approval, request for changes or comment on one revision.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, serde::Serialize)]
+    #[sea_orm(table_name = "review_decisions")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub review_id: i64,
+        pub revision: i32,
+        pub author: String,
+        pub verdict: crate::store::Verdict,
+        #[sea_orm(column_type = "Text")]
+        pub body: String,
+        pub path: Option<String>,
+        pub line: Option<i32>,
+        pub created_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -11,13 +11,14 @@ mod mirror;
 mod pools;
 mod recorder;
 mod recurring;
+mod reviewing;
 mod sign_in;
 mod states;
 
 pub use checkout::{Claim, NewTask, TaskAsk};
 pub use gate::Lane;
 use gate::{WriteGate, WritePermit};
-pub use states::{ClaimVia, OfficeState, PromptState, TaskState, Transition};
+pub use states::{ClaimVia, OfficeState, PromptState, ReviewState, TaskState, Transition, Verdict};
 
 pub use mirror::Unsynced;
 pub use pools::{CLAIMED, WARM};
@@ -38,9 +39,11 @@ use sea_orm::{
 
 pub use entities::{
     approvals, audit, console_tokens, credential_requests, fleet_changes, inbound, leases, messages, offices, outbox,
-    prompts, route_picks, schedules, secrets, skill_revisions, surface_posts, task_deps, tasks, threads, warm_vms,
+    prompts, review_decisions, review_revisions, reviews, route_picks, schedules, secrets, skill_revisions,
+    surface_posts, task_deps, tasks, threads, warm_vms,
 };
 pub use recurring::NewSchedule;
+pub use reviewing::NewRevision;
 
 /// Items one SQLite write transaction takes (see [`Store::write_each`]).
 const ITEMS_PER_TURN: usize = 8;

@@ -231,3 +231,59 @@ pub enum ClaimVia {
     #[sea_orm(string_value = "office")]
     Office,
 }
+
+/// Where a review is: waiting for reviewers, sent back, merging, or done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewState {
+    /// Its latest revision waits for the approvals its policy needs.
+    #[sea_orm(string_value = "open")]
+    Open,
+    /// A reviewer sent it back to the office; its next revision opens it again.
+    #[sea_orm(string_value = "changes_requested")]
+    ChangesRequested,
+    /// Approved; its stages are running (one approval got here: the rest see it taken).
+    #[sea_orm(string_value = "merging")]
+    Merging,
+    /// Approved and merged into its base.
+    #[sea_orm(string_value = "merged")]
+    Merged,
+    /// Approved, with no stage to run.
+    #[sea_orm(string_value = "approved")]
+    Approved,
+    /// Approved, but a stage failed (the outcome says why).
+    #[sea_orm(string_value = "failed")]
+    Failed,
+}
+
+impl ReviewState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::ChangesRequested => "changes_requested",
+            Self::Merging => "merging",
+            Self::Merged => "merged",
+            Self::Approved => "approved",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// Whether reviewers may still decide on it.
+    pub fn is_reviewable(self) -> bool {
+        matches!(self, Self::Open | Self::ChangesRequested)
+    }
+}
+
+/// What a reviewer said about a revision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, serde::Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    #[sea_orm(string_value = "approve")]
+    Approve,
+    #[sea_orm(string_value = "request_changes")]
+    RequestChanges,
+    #[sea_orm(string_value = "comment")]
+    Comment,
+}

@@ -1,0 +1,141 @@
+//! Reviews in threads: an office's change is reviewed where it was asked for, changes
+//! asked for go back to the office with every comment, and nothing merges until the
+//! policy's approvals are in; then it merges once.
+
+use orchestrator::config::ReviewPolicy;
+use orchestrator::texts::Card;
+use serde_json::{Value, json};
+use testkit::openai::{FakeOpenAi, Reply};
+
+use crate::harness::Nova;
+use crate::work::{agent_workspace, git, payments_remote};
+
+/// The review card in the thread, once `ready` says it is as expected.
+async fn review_card(nova: &mut Nova, thread: &str, ready: impl Fn(&str) -> bool) -> (i64, String) {
+    nova.eventually("the review card", async |nova: &Nova| {
+        nova.messages(thread)
+            .await
+            .into_iter()
+            .find(|m| matches!(m.card, Some(Card::Review(_))) && ready(&m.body))
+            .map(|m| (m.id, m.body))
+    })
+    .await
+}
+
+fn click(thread: &str, card: i64, author: &str, action: &str, comment: Option<&str>, at: Option<&str>) -> Value {
+    json!({"thread_id": thread, "message_id": card, "author": author, "action": action, "comment": comment, "at": at,
+           "client_id": uuid::Uuid::new_v4().to_string()})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_is_sent_back_with_a_line_comment_revised_and_merged_once_by_two_approvers() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = payments_remote(dir.path());
+    let model = FakeOpenAi::start().await.unwrap();
+    let mut nova = Nova::start_with(|config| {
+        agent_workspace(config, &remote, &model.base_url, false);
+        config.roles.insert("lead".into(), vec!["carol".into(), "dave".into()]);
+        config.reviews.push(ReviewPolicy {
+            repos: vec!["payments-api".into()],
+            approvals: 2,
+            approvers: vec!["lead".into()],
+            stages: vec!["merge".into()],
+        });
+    })
+    .await;
+    let push = |message: &str| {
+        Reply::tool(
+            "run",
+            json!({"command": format!("git commit --quiet -am '{message}' && git push --quiet origin HEAD")}),
+        )
+    };
+    let submit = |summary: &str| {
+        Reply::tool(
+            "submit_change",
+            json!({"repo": "payments-api", "summary": summary, "tests": [{"command": "sh test.sh", "passed": true}]}),
+        )
+    };
+    // Revision 1.
+    model.then(Reply::tool(
+        "edit_file",
+        json!({"path": "coupons.sh", "old": "[ ${#1} -eq 8 ]", "new": "[ ${#1} -ge 6 ] && [ ${#1} -le 12 ]"}),
+    ));
+    model.then(push("Accept coupon codes of 6 to 12 characters"));
+    model.then(submit("Accept coupon codes of 6 to 12 characters: SPRING25OFF was rejected."));
+    model.then(Reply::Content("The fix is up for review.".into()));
+    // Revision 2, after changes were asked for.
+    model.then(Reply::tool(
+        "edit_file",
+        json!({"path": "coupons.sh", "old": "valid() {", "new": "# Codes are 6 to 12 characters (marketing's rule).\nvalid() {"}),
+    ));
+    model.then(push("Say where the length rule comes from"));
+    model.then(submit("Accept coupon codes of 6 to 12 characters, and say where the rule comes from."));
+    model.then(Reply::Content("Revised: the rule's source is in a comment.".into()));
+
+    let thread =
+        nova.say("eng", "alice", "@maker the coupon field rejects valid codes in payments-api, please fix").await;
+    let (card, body) = review_card(&mut nova, &thread, |body| body.contains("revision 1")).await;
+    assert!(body.contains("**maker**'s change to `payments-api`"), "{body}");
+    assert!(body.contains("Files: `coupons.sh` +1 −1"), "Nova's own diff: {body}");
+    assert!(body.contains("Tests: passed `sh test.sh`"), "{body}");
+    assert!(
+        body.contains("-valid() { [ ${#1} -eq 8 ]; }\n+valid() { [ ${#1} -ge 6 ] && [ ${#1} -le 12 ]; }"),
+        "{body}"
+    );
+    assert!(body.ends_with("Approved by: nobody yet. Waiting for 2 more approvals (lead)."), "{body}");
+
+    // The person who asked for the work cannot approve it, nor can someone outside the policy.
+    let (status, refused) =
+        nova.post_json("/api/console/actions", &click(&thread, card, "alice", "approve", None, None)).await;
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (403, Some("alice asked for this work, so someone else has to review it"))
+    );
+    let (status, _) =
+        nova.post_json("/api/console/actions", &click(&thread, card, "erin", "approve", None, None)).await;
+    assert_eq!(status, 403);
+
+    // Carol asks for changes on a line; it goes back to maker, in its session.
+    let ask = click(
+        &thread,
+        card,
+        "carol",
+        "request_changes",
+        Some("say where the 6 to 12 rule comes from"),
+        Some("coupons.sh:1"),
+    );
+    assert_eq!(nova.post_json("/api/console/actions", &ask).await.0, 200);
+    let (_, body) = review_card(&mut nova, &thread, |body| body.contains("revision 2")).await;
+    assert!(body.contains("Since revision 1: `coupons.sh`"), "{body}");
+    assert!(body.contains("+# Codes are 6 to 12 characters (marketing's rule)."), "{body}");
+    let requests = model.requests();
+    let sent_back = requests[4]["messages"].to_string();
+    assert!(
+        sent_back.contains("changes requested on review #1 (revision 1)")
+            && sent_back.contains("- carol on `coupons.sh:1`: say where the 6 to 12 rule comes from"),
+        "{sent_back}"
+    );
+    assert!(sent_back.contains("The fix is up for review."), "the same session: {sent_back}");
+
+    // Carol and Dave approve at the same moment: one merge.
+    let (one, two) =
+        (click(&thread, card, "carol", "approve", None, None), click(&thread, card, "dave", "approve", None, None));
+    let (a, b) =
+        tokio::join!(nova.post_json("/api/console/actions", &one), nova.post_json("/api/console/actions", &two));
+    assert_eq!((a.0, b.0), (200, 200), "{a:?} {b:?}");
+    let (_, body) = review_card(&mut nova, &thread, |body| body.contains("Merged into `main`")).await;
+    assert!(body.contains("Approved by: carol, dave") || body.contains("Approved by: dave, carol"), "{body}");
+    let merges = git(&remote, &["log", "--merges", "--format=%an: %s", "main"]);
+    assert_eq!(merges.lines().count(), 1, "{merges}");
+    assert!(merges.starts_with("Nova: Merge review #1 (nova/"), "{merges}");
+    assert!(git(&remote, &["show", "main:coupons.sh"]).starts_with("# Codes are 6 to 12 characters"));
+
+    // A merged review takes no more decisions; every decision is in the audit trail.
+    let late = click(&thread, card, "carol", "request_changes", Some("one more thing"), None);
+    assert_eq!(nova.post_json("/api/console/actions", &late).await.0, 409);
+    let trail = nova.engine().store().audit_trail(&Default::default()).await.unwrap();
+    let count = |action: &str| trail.iter().filter(|r| r.action == action).count();
+    assert_eq!((count("review_revision"), count("review_decision"), count("review_stage")), (2, 3, 1));
+    assert!(trail.iter().filter(|r| r.action == "review_decision").all(|r| r.run_id.is_some()));
+    nova.finish().await;
+}

@@ -1,0 +1,539 @@
+//! Reviews in threads: an office reports the change its session branch holds, Nova
+//! fetches the repo and computes the diff itself (the card shows what is really there,
+//! not what the office says), and the people the repo's `[[reviews]]` policy names
+//! approve it, ask for changes or comment, on the card. Changes asked for go back to the
+//! same office in the same session with every comment; its next report is the next
+//! revision. Once the approvals are in, the policy's stages run (`merge`: the branch
+//! into its base, pushed), once, however many approve at the same moment.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use super::*;
+use crate::config::ReviewPolicy;
+use crate::store::{NewRevision, ReviewState, Verdict, review_decisions, reviews};
+use crate::texts::{FileStat, ReviewCard, ReviewComment, TestRun};
+
+/// How many diff lines the card shows; the whole diff is in the console.
+const EXCERPT_LINES: usize = 30;
+/// The most of a diff Nova keeps per revision.
+const MAX_DIFF_BYTES: usize = 1 << 20;
+/// How long one git command may take.
+const GIT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// What an office reports: the repo its session branch changed, why, and the tests it ran.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChangeAsk {
+    pub repo: String,
+    pub summary: String,
+    #[serde(default)]
+    pub tests: Vec<TestRun>,
+}
+
+/// Why a change report or a decision was refused. Callers branch on it (HTTP statuses).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ReviewRefusal {
+    #[error("{0}")]
+    BadKey(KeyError),
+    #[error("run `{0}` is not running in this office")]
+    UnknownRun(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no review #{0}")]
+    Unknown(i64),
+    #[error("{0} asked for this work, so someone else has to review it")]
+    Requester(String),
+    #[error("an office cannot review its own change")]
+    OwnChange,
+    #[error("{user} may not approve this; it needs one of: {approvers}")]
+    NotAnApprover { user: String, approvers: String },
+    #[error("this review is {0}: there is nothing left to decide")]
+    Closed(&'static str),
+    #[error("the repo said: {0}")]
+    Git(String),
+}
+
+/// The permission check, first thing in every decision: the requester and the office
+/// that made the change never approve or send it back; an approval needs one of the
+/// policy's approvers (roles or people), when it names any.
+pub fn may_review(
+    config: &Config,
+    policy: &ReviewPolicy,
+    review: &reviews::Model,
+    user: &str,
+    verdict: Verdict,
+) -> Result<(), ReviewRefusal> {
+    if !review.state.is_reviewable() {
+        return Err(ReviewRefusal::Closed(review.state.as_str()));
+    }
+    if verdict == Verdict::Comment {
+        return Ok(());
+    }
+    let identities = config.identities(user);
+    if identities.contains(&review.office) || config.office(user).is_some() {
+        return Err(ReviewRefusal::OwnChange);
+    }
+    if identities.contains(&review.requester) {
+        return Err(ReviewRefusal::Requester(user.to_owned()));
+    }
+    let allowed = policy.approvers.is_empty()
+        || policy.approvers.iter().any(|a| identities.contains(a) || config.holds_role(user, a));
+    if verdict == Verdict::Approve && !allowed {
+        return Err(ReviewRefusal::NotAnApprover { user: user.to_owned(), approvers: policy.approvers.join(", ") });
+    }
+    Ok(())
+}
+
+/// Who counts toward a revision's approvals and who holds it back: the last verdict of
+/// each person (a comment changes neither).
+fn standing(decisions: &[review_decisions::Model]) -> (Vec<String>, Vec<String>) {
+    let mut last: Vec<(String, Verdict)> = Vec::new();
+    for decision in decisions.iter().filter(|d| d.verdict != Verdict::Comment) {
+        last.retain(|(author, _)| author != &decision.author);
+        last.push((decision.author.clone(), decision.verdict));
+    }
+    let with = |verdict: Verdict| last.iter().filter(|(_, v)| *v == verdict).map(|(a, _)| a.clone()).collect();
+    (with(Verdict::Approve), with(Verdict::RequestChanges))
+}
+
+impl Engine {
+    /// An office reports the change its session branch holds in `repo`: Nova fetches the
+    /// branch, computes the diff against where it left its base, and shows (or updates)
+    /// the review card in the run's thread.
+    pub async fn office_submits_change(
+        &self,
+        token: &str,
+        run_id: &str,
+        ask: ChangeAsk,
+    ) -> anyhow::Result<Result<reviews::Model, ReviewRefusal>> {
+        let office = match self.authenticate_office(token).await? {
+            Ok(office) => office,
+            Err(error) => return Ok(Err(ReviewRefusal::BadKey(error))),
+        };
+        let Some(prompt) = self.running_prompt(&office, run_id).await? else {
+            return Ok(Err(ReviewRefusal::UnknownRun(run_id.to_owned())));
+        };
+        let config = self.config();
+        let Some(repo) = config.repo(&ask.repo).filter(|_| config.office(&office.name).is_some()) else {
+            return Ok(Err(ReviewRefusal::Invalid(format!("no repo `{}`", ask.repo))));
+        };
+        if !config.office(&office.name).is_some_and(|o| o.repos.contains(&repo.name)) {
+            return Ok(Err(ReviewRefusal::Invalid(format!("{} does not work on `{}`", office.name, repo.name))));
+        }
+        let Some(url) = repo.url.clone() else {
+            return Ok(Err(ReviewRefusal::Invalid(format!("`{}` has no url to fetch the change from", repo.name))));
+        };
+        if repo.upstream.is_some() {
+            let message =
+                format!("`{}` is reached through an upstream: Nova cannot fetch it for review yet", repo.name);
+            return Ok(Err(ReviewRefusal::Invalid(message)));
+        }
+        if ask.summary.trim().is_empty() || ask.summary.chars().count() > MAX_MESSAGE_CHARS {
+            return Ok(Err(ReviewRefusal::Invalid("say what the change does and why".to_owned())));
+        }
+        let branch = provisioner::checkout::session_branch(&session_name(&prompt.thread_id));
+        let mirror = self.review_mirror(&repo.name);
+        let diff = match compute_diff(&mirror, &url, &repo.branch, &branch).await {
+            Ok(diff) => diff,
+            Err(error) => return Ok(Err(ReviewRefusal::Git(format!("{error:#}")))),
+        };
+        let new = NewRevision {
+            thread_id: prompt.thread_id.clone(),
+            office: office.name.clone(),
+            repo: repo.name.clone(),
+            branch: branch.clone(),
+            base: repo.branch.clone(),
+            requester: prompt.author.clone(),
+            head: diff.head.clone(),
+            base_commit: diff.base_commit.clone(),
+            summary: ask.summary.trim().to_owned(),
+            tests: serde_json::to_string(&ask.tests)?,
+            files: serde_json::to_string(&diff.files)?,
+            diff: diff.text,
+            run_id: run_id.to_owned(),
+        };
+        let Some(review) = self.store.add_review_revision(new).await? else {
+            return match self.store.review_for(&prompt.thread_id, &repo.name).await? {
+                Some(review) if review.state.is_reviewable() => Ok(Ok(review)),
+                Some(review) => Ok(Err(ReviewRefusal::Closed(review.state.as_str()))),
+                None => Ok(Err(ReviewRefusal::Invalid("the change could not be recorded".to_owned()))),
+            };
+        };
+        let details = serde_json::json!({"review": review.id, "revision": review.revision, "head": review.head, "files": diff.files.len()});
+        self.record(&office.name, &office.name, Some(run_id), "review_revision", details).await;
+        self.show_review(review.id).await?;
+        Ok(Ok(review))
+    }
+
+    /// A person's decision on the review card `message_id` in `thread_id`.
+    pub async fn decide_review(
+        self: &Arc<Self>,
+        thread_id: &str,
+        message_id: i64,
+        user: &str,
+        verdict: Verdict,
+        body: &str,
+        at: Option<(&str, i32)>,
+    ) -> anyhow::Result<Result<reviews::Model, ReviewRefusal>> {
+        let Some(Card::Review(card)) = self.card_in_thread(thread_id, message_id).await? else {
+            return Ok(Err(ReviewRefusal::Unknown(message_id)));
+        };
+        let Some(review) = self.store.review(card.id).await? else {
+            return Ok(Err(ReviewRefusal::Unknown(card.id)));
+        };
+        let config = self.config();
+        let policy = config.review_policy(&review.repo);
+        if let Err(refusal) = may_review(&config, &policy, &review, user, verdict) {
+            return Ok(Err(refusal));
+        }
+        if verdict != Verdict::Approve && body.trim().is_empty() {
+            return Ok(Err(ReviewRefusal::Invalid("say what should change".to_owned())));
+        }
+        let who = config.person(user).unwrap_or(user).to_owned();
+        self.store.add_review_decision(&review, &who, verdict, body.trim(), at).await?;
+        let run_id = self.store.review_revision(review.id, review.revision).await?.map(|r| r.run_id);
+        let details = serde_json::json!({
+            "review": review.id, "revision": review.revision, "verdict": verdict, "body": body.trim(),
+            "at": at.map(|(path, line)| format!("{path}:{line}"))
+        });
+        self.record(&who, &review.office, run_id.as_deref(), "review_decision", details).await;
+        let decisions = self.store.review_decisions(review.id, review.revision).await?;
+        let (approved, held_back) = standing(&decisions);
+        match verdict {
+            Verdict::RequestChanges => {
+                self.store
+                    .move_review(review.id, review.revision, &[ReviewState::Open], ReviewState::ChangesRequested, None)
+                    .await?;
+                self.show_review(review.id).await?;
+                self.send_back(&review, &who, &decisions).await?;
+            }
+            Verdict::Approve if approved.len() as u32 >= policy.approvals && held_back.is_empty() => {
+                let from = [ReviewState::Open, ReviewState::ChangesRequested];
+                if self.store.move_review(review.id, review.revision, &from, ReviewState::Merging, None).await? {
+                    self.show_review(review.id).await?;
+                    self.run_stages(&review, &policy, &approved, run_id.as_deref()).await?;
+                }
+            }
+            Verdict::Approve | Verdict::Comment => self.show_review(review.id).await?,
+        }
+        Ok(Ok(self.store.review(review.id).await?.unwrap_or(review)))
+    }
+
+    /// Changes asked for: a message in the thread, as the reviewer, which goes to the
+    /// office that made the change, in its session, with every comment on the revision.
+    async fn send_back(
+        self: &Arc<Self>,
+        review: &reviews::Model,
+        reviewer: &str,
+        decisions: &[review_decisions::Model],
+    ) -> anyhow::Result<()> {
+        let Some(thread) = self.store.thread(&review.thread_id).await? else { return Ok(()) };
+        let text = texts::changes_requested_prompt(review.id, review.revision, &review.office, &comments(decisions));
+        let incoming = Incoming {
+            surface: thread.surface,
+            channel: thread.channel,
+            thread: ThreadRef::Existing(thread.id),
+            author: reviewer.to_owned(),
+            dedupe_key: format!("review:{}:{}:changes:{}", review.id, review.revision, decisions.len()),
+            event: InboundEvent::Message { text, context: Vec::new() },
+        };
+        if let Err(refusal) = self.accept(incoming).await? {
+            tracing::warn!(review = review.id, "changes asked for could not reach the office: {refusal}");
+        }
+        Ok(())
+    }
+
+    /// The policy's stages, in order; the review ends `merged`, `approved` (no stage) or
+    /// `failed` with why.
+    async fn run_stages(
+        &self,
+        review: &reviews::Model,
+        policy: &ReviewPolicy,
+        approved: &[String],
+        run_id: Option<&str>,
+    ) -> anyhow::Result<()> {
+        let mut outcome = (ReviewState::Approved, String::new());
+        for stage in &policy.stages {
+            if stage == "merge" {
+                let url = self.config().repo(&review.repo).and_then(|r| r.url.clone()).unwrap_or_default();
+                let mirror = self.review_mirror(&review.repo);
+                let message =
+                    format!("Merge review #{} ({}), approved by {}", review.id, review.branch, approved.join(", "));
+                outcome = match merge(&mirror, &url, &review.base, &review.head, &message).await {
+                    Ok(commit) => (ReviewState::Merged, format!("`{}`", &commit[..12.min(commit.len())])),
+                    Err(error) => (ReviewState::Failed, format!("{error:#}")),
+                };
+            }
+        }
+        let (state, text) = outcome;
+        self.store.move_review(review.id, review.revision, &[ReviewState::Merging], state, Some(&text)).await?;
+        let details = serde_json::json!({"review": review.id, "revision": review.revision, "state": state.as_str(), "outcome": text, "approved_by": approved});
+        self.record("nova", &review.office, run_id, "review_stage", details).await;
+        self.show_review(review.id).await
+    }
+
+    /// Posts the review's card, or edits it in place.
+    async fn show_review(&self, id: i64) -> anyhow::Result<()> {
+        let Some(review) = self.store.review(id).await? else { return Ok(()) };
+        let card = Card::Review(Box::new(self.review_card(&review).await?));
+        let channel = self.channel_of(&review.thread_id).await?;
+        match review.message_id {
+            Some(message_id) => {
+                let edited = self.store.edit_message(message_id, &card.fallback_text(), Some(&card.to_json())).await?;
+                self.publish_message(&channel, edited);
+            }
+            None => {
+                let run = self.store.review_revision(id, review.revision).await?.map(|r| r.run_id);
+                let message = self
+                    .store
+                    .post_message(
+                        &review.thread_id,
+                        "card",
+                        &card.fallback_text(),
+                        Some(&card.to_json()),
+                        run.as_deref(),
+                    )
+                    .await?;
+                self.store.set_review_card(id, message.id).await?;
+                self.publish_message(&channel, message);
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn review_card(&self, review: &reviews::Model) -> anyhow::Result<ReviewCard> {
+        let revision = self.store.review_revision(review.id, review.revision).await?;
+        let files: Vec<FileStat> =
+            revision.as_ref().and_then(|r| serde_json::from_str(&r.files).ok()).unwrap_or_default();
+        let since_last = match review.revision {
+            1 => None,
+            n => match self.store.review_revision(review.id, n - 1).await? {
+                Some(previous) => {
+                    let mirror = self.review_mirror(&review.repo);
+                    let changed = git(&mirror, &["diff", "--name-only", &previous.head, &review.head]).await;
+                    Some(changed.map(|out| out.lines().map(str::to_owned).collect()).unwrap_or_default())
+                }
+                None => None,
+            },
+        };
+        let decisions = self.store.review_decisions(review.id, review.revision).await?;
+        let (approved_by, changes_requested_by) = standing(&decisions);
+        let policy = self.config().review_policy(&review.repo);
+        Ok(ReviewCard {
+            id: review.id,
+            office: review.office.clone(),
+            repo: review.repo.clone(),
+            branch: review.branch.clone(),
+            base: review.base.clone(),
+            revision: review.revision,
+            summary: revision.as_ref().map(|r| r.summary.clone()).unwrap_or_default(),
+            excerpt: revision.as_ref().map(|r| excerpt(&r.diff)).unwrap_or_default(),
+            files,
+            tests: revision.as_ref().and_then(|r| serde_json::from_str(&r.tests).ok()).unwrap_or_default(),
+            since_last,
+            state: review.state.as_str().to_owned(),
+            approved_by,
+            changes_requested_by,
+            comments: comments(&decisions),
+            needed: policy.approvals,
+            approvers: policy.approvers,
+            outcome: review.outcome.clone(),
+        })
+    }
+
+    fn review_mirror(&self, repo: &str) -> PathBuf {
+        self.config().store.data_dir.join("reviews").join(format!("{repo}.git"))
+    }
+}
+
+/// The comments and the reasons for changes on a revision.
+fn comments(decisions: &[review_decisions::Model]) -> Vec<ReviewComment> {
+    decisions
+        .iter()
+        .filter(|d| !d.body.is_empty())
+        .map(|d| ReviewComment {
+            author: d.author.clone(),
+            body: d.body.clone(),
+            at: d.path.as_ref().map(|path| format!("{path}:{}", d.line.unwrap_or(0))),
+        })
+        .collect()
+}
+
+/// The first lines of a diff that say what changed: hunks, not git's headers.
+fn excerpt(diff: &str) -> String {
+    diff.lines()
+        .filter(|line| !(line.starts_with("diff --git") || line.starts_with("index ")))
+        .take(EXCERPT_LINES)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+struct Diff {
+    head: String,
+    base_commit: String,
+    files: Vec<FileStat>,
+    text: String,
+}
+
+/// Fetches the repo into Nova's mirror and computes `branch`'s change against where it
+/// left `base`.
+async fn compute_diff(mirror: &Path, url: &str, base: &str, branch: &str) -> anyhow::Result<Diff> {
+    fetch(mirror, url).await?;
+    let head = git(mirror, &["rev-parse", "--verify", &format!("refs/heads/{branch}^{{commit}}")])
+        .await
+        .with_context(|| format!("the branch `{branch}` is not on the remote: push it first"))?;
+    let base_commit = git(mirror, &["merge-base", &format!("refs/heads/{base}"), &head])
+        .await
+        .with_context(|| format!("`{branch}` shares no history with `{base}`"))?;
+    if base_commit == head {
+        anyhow::bail!("`{branch}` has no commits beyond `{base}`: commit and push the change first");
+    }
+    let numstat = git(mirror, &["diff", "--numstat", "-M", &base_commit, &head]).await?;
+    let files = numstat
+        .lines()
+        .filter_map(|line| {
+            let mut parts = line.splitn(3, '\t');
+            let (added, removed, path) = (parts.next()?, parts.next()?, parts.next()?);
+            Some(FileStat {
+                path: path.to_owned(),
+                added: added.parse().unwrap_or(0),
+                removed: removed.parse().unwrap_or(0),
+            })
+        })
+        .collect();
+    let mut text = git(mirror, &["diff", "-M", &base_commit, &head]).await?;
+    if text.len() > MAX_DIFF_BYTES {
+        let cut = (0..=MAX_DIFF_BYTES).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+        text.truncate(cut);
+        text.push_str("\n… (the diff goes on)");
+    }
+    Ok(Diff { head, base_commit, files, text })
+}
+
+async fn fetch(mirror: &Path, url: &str) -> anyhow::Result<()> {
+    if !mirror.join("HEAD").exists() {
+        std::fs::create_dir_all(mirror).with_context(|| format!("cannot create {}", mirror.display()))?;
+        git(mirror, &["init", "--quiet", "--bare"]).await?;
+    }
+    git(mirror, &["fetch", "--quiet", "--prune", "--no-tags", url, "+refs/heads/*:refs/heads/*"]).await?;
+    Ok(())
+}
+
+/// Merges `head` into `base` (a merge commit by Nova) and pushes `base`; the merge commit.
+async fn merge(mirror: &Path, url: &str, base: &str, head: &str, message: &str) -> anyhow::Result<String> {
+    fetch(mirror, url).await?;
+    let work = tempfile::Builder::new().prefix("nova-merge").tempdir()?;
+    let dir = work.path().join("tree");
+    let dir_arg = dir.to_str().context("a temporary path that is not UTF-8")?;
+    git(mirror, &["worktree", "add", "--quiet", "--detach", dir_arg, &format!("refs/heads/{base}")]).await?;
+    let merged = async {
+        let identity = ["-c", "user.name=Nova", "-c", "user.email=nova@nova.local"];
+        let mut args: Vec<&str> = identity.to_vec();
+        args.extend(["merge", "--quiet", "--no-ff", "-m", message, head]);
+        if let Err(error) = git(&dir, &args).await {
+            let _ = git(&dir, &["merge", "--abort"]).await;
+            return Err(error.context(format!("`{head}` does not merge cleanly into `{base}`")));
+        }
+        let commit = git(&dir, &["rev-parse", "HEAD"]).await?;
+        git(&dir, &["push", "--quiet", url, &format!("HEAD:refs/heads/{base}")])
+            .await
+            .with_context(|| format!("the remote refused the push to `{base}`"))?;
+        Ok(commit)
+    }
+    .await;
+    let _ = git(mirror, &["worktree", "remove", "--force", dir_arg]).await;
+    merged
+}
+
+/// Runs git without prompts or the machine's config; its trimmed stdout, or its stderr.
+async fn git(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
+    let mut command = tokio::process::Command::new("git");
+    command
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    let output = tokio::time::timeout(GIT_TIMEOUT, command.output())
+        .await
+        .map_err(|_| anyhow::anyhow!("git {} took over {} s", args.first().unwrap_or(&""), GIT_TIMEOUT.as_secs()))??;
+    if !output.status.success() {
+        anyhow::bail!("{}", String::from_utf8_lossy(&output.stderr).trim());
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim_end().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decision(author: &str, verdict: Verdict) -> review_decisions::Model {
+        review_decisions::Model {
+            id: 0,
+            review_id: 1,
+            revision: 1,
+            author: author.into(),
+            verdict,
+            body: String::new(),
+            path: None,
+            line: None,
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn each_reviewer_counts_by_their_last_verdict() {
+        let decisions = [
+            decision("carol", Verdict::RequestChanges),
+            decision("dave", Verdict::Approve),
+            decision("carol", Verdict::Comment),
+            decision("carol", Verdict::Approve),
+            decision("erin", Verdict::RequestChanges),
+        ];
+        assert_eq!(standing(&decisions), (vec!["dave".into(), "carol".into()], vec!["erin".into()]));
+    }
+
+    #[test]
+    fn the_requester_and_the_office_never_approve_and_approvers_are_the_policy_s() {
+        let config = Config::parse(
+            "[workspace]\nname = \"w\"\n[roles]\nlead = [\"carol\"]\n[[repos]]\nname = \"api\"\ndescription = \"d\"\n[[offices]]\nname = \"maker\"\nrole = \"r\"\nrepos = [\"api\"]\n",
+            "nova.toml",
+        )
+        .unwrap();
+        let review = reviews::Model {
+            id: 1,
+            thread_id: "t".into(),
+            office: "maker".into(),
+            repo: "api".into(),
+            branch: "nova/s".into(),
+            base: "main".into(),
+            requester: "alice".into(),
+            state: ReviewState::Open,
+            revision: 1,
+            head: "abc".into(),
+            message_id: None,
+            outcome: None,
+            created_at: 0,
+            updated_at: 0,
+        };
+        let leads = ReviewPolicy { approvers: vec!["lead".into()], ..ReviewPolicy::default() };
+        assert_eq!(may_review(&config, &leads, &review, "carol", Verdict::Approve), Ok(()));
+        assert_eq!(
+            may_review(&config, &leads, &review, "alice", Verdict::Approve),
+            Err(ReviewRefusal::Requester("alice".into()))
+        );
+        assert_eq!(may_review(&config, &leads, &review, "maker", Verdict::Approve), Err(ReviewRefusal::OwnChange));
+        assert_eq!(
+            may_review(&config, &leads, &review, "dave", Verdict::Approve).unwrap_err().to_string(),
+            "dave may not approve this; it needs one of: lead"
+        );
+        assert_eq!(may_review(&config, &leads, &review, "dave", Verdict::RequestChanges), Ok(()), "anyone may ask");
+        assert_eq!(may_review(&config, &leads, &review, "alice", Verdict::Comment), Ok(()), "anyone may comment");
+        let merged = reviews::Model { state: ReviewState::Merged, ..review };
+        assert_eq!(
+            may_review(&config, &leads, &merged, "carol", Verdict::Approve),
+            Err(ReviewRefusal::Closed("merged"))
+        );
+    }
+}
