@@ -1128,6 +1128,68 @@ mod tests {
         insta::assert_snapshot!(card("expired").fallback_text(), @"Nobody provided **github_token** in time; **maker** has to ask again.");
     }
 
+    fn review(state: &str) -> Card {
+        Card::Review(Box::new(ReviewCard {
+            id: 3,
+            office: "maker".into(),
+            repo: "payments-api".into(),
+            branch: "nova/s-1a2b3c".into(),
+            base: "main".into(),
+            revision: 2,
+            summary: "Accept coupon codes of 6 to 12 characters.".into(),
+            files: vec![FileStat { path: "coupons.sh".into(), added: 2, removed: 1 }],
+            excerpt: "--- a/coupons.sh\n+++ b/coupons.sh\n@@ -1 +1,2 @@\n-valid() { [ ${#1} -eq 8 ]; }\n+# 6 to 12\n+valid() { [ ${#1} -ge 6 ]; }".into(),
+            tests: vec![TestRun { command: "sh test.sh".into(), passed: true }, TestRun { command: "make lint".into(), passed: false }],
+            since_last: Some(vec!["coupons.sh".into()]),
+            state: state.into(),
+            approved_by: if state == "open" { vec!["carol".into()] } else { vec!["carol".into(), "dave".into()] },
+            changes_requested_by: if state == "changes_requested" { vec!["erin".into()] } else { vec![] },
+            comments: vec![ReviewComment { author: "erin".into(), body: "why 12?".into(), at: Some("coupons.sh:1".into()) }],
+            needed: 2,
+            approvers: vec!["lead".into()],
+            outcome: match state {
+                "merged" => Some("`9f2c1d04aa11`".into()),
+                "failed" => Some("the remote refused the push to `main`".into()),
+                _ => None,
+            },
+        }))
+    }
+
+    #[test]
+    fn review_card_texts() {
+        insta::assert_snapshot!(review("open").fallback_text(), @r#"
+            **Review #3** of **maker**'s change to `payments-api` (`nova/s-1a2b3c` into `main`), revision 2
+            Accept coupon codes of 6 to 12 characters.
+            Files: `coupons.sh` +2 −1
+            Since revision 1: `coupons.sh`
+            Tests: passed `sh test.sh` · FAILED `make lint`
+            ```diff
+            --- a/coupons.sh
+            +++ b/coupons.sh
+            @@ -1 +1,2 @@
+            -valid() { [ ${#1} -eq 8 ]; }
+            +# 6 to 12
+            +valid() { [ ${#1} -ge 6 ]; }
+            ```
+            > erin on `coupons.sh:1`: why 12?
+            Approved by: carol. Waiting for 1 more approval (lead).
+        "#);
+        let status = |state: &str| review(state).fallback_text().lines().last().unwrap().to_owned();
+        insta::assert_snapshot!(status("changes_requested"), @r#"Approved by: carol, dave. Changes requested by erin; **maker** is revising."#);
+        insta::assert_snapshot!(status("merged"), @r#"Approved by: carol, dave. Merged into `main`: `9f2c1d04aa11`"#);
+        insta::assert_snapshot!(status("failed"), @r#"Approved by: carol, dave. Approved, but the merge failed: the remote refused the push to `main`"#);
+        insta::assert_snapshot!(status("approved"), @r#"Approved by: carol, dave. Approved: nothing more runs for this repo."#);
+        let comments = [
+            ReviewComment { author: "carol".into(), body: "say why 12".into(), at: Some("coupons.sh:1".into()) },
+            ReviewComment { author: "dave".into(), body: "and add a test for 13".into(), at: None },
+        ];
+        insta::assert_snapshot!(changes_requested_prompt(3, 1, "maker", &comments), @r#"
+            @maker changes requested on review #3 (revision 1). Address every comment, commit, push the branch and report the change again (`submit_change`) for the next revision:
+            - carol on `coupons.sh:1`: say why 12
+            - dave: and add a test for 13
+        "#);
+    }
+
     #[test]
     fn cards_round_trip_as_json() {
         let card = Card::Picker {
