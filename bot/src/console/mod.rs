@@ -258,13 +258,12 @@ async fn review(engine: &Arc<Engine>, post: &PostAction, user: &str) -> ApiResul
         ActionName::RequestChanges => Verdict::RequestChanges,
         _ => Verdict::Comment,
     };
-    let at = match post.at.as_deref().map(|at| at.rsplit_once(':')) {
+    let at = match post.at.as_deref().map(orchestrator::engine::reviews::parse_at) {
         None => None,
-        Some(Some((path, line))) if !path.is_empty() && line.parse::<i32>().is_ok_and(|l| l > 0) => {
-            Some((path, line.parse().unwrap_or(1)))
-        }
-        Some(_) => return Err(ApiError::new(StatusCode::BAD_REQUEST, "`at` is `path:line`")),
+        Some(Some(at)) => Some(at),
+        Some(None) => return Err(ApiError::new(StatusCode::BAD_REQUEST, "`at` is `path:line`")),
     };
+    let at = at.as_ref().map(|(path, line)| (path.as_str(), *line));
     let comment = post.comment.as_deref().unwrap_or_default();
     match engine.decide_review(&post.thread_id, post.message_id, user, verdict, comment, at).await? {
         Ok(_) => Ok(Accepted::applied(&post.thread_id)),

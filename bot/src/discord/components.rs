@@ -14,6 +14,9 @@ const CONTENT_LIMIT: usize = 2000;
 const THREAD_NAME_LIMIT: usize = 100;
 /// The text input of the credential modal.
 pub const CREDENTIAL_INPUT: &str = "value";
+/// The text inputs of the request-changes modal.
+pub const REVIEW_COMMENT: &str = "comment";
+pub const REVIEW_AT: &str = "at";
 
 /// What a button or modal of Nova's means.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +36,11 @@ pub enum Button {
     CredentialForm(String),
     /// Stop the run of this progress card (a message in Nova's store).
     Stop(i64),
+    /// A review card (a message in Nova's store): approve it, or open the form to ask
+    /// for changes; and that form, submitted.
+    ReviewApprove(i64),
+    ReviewChanges(i64),
+    ReviewForm(i64),
 }
 
 impl Button {
@@ -45,6 +53,9 @@ impl Button {
             Self::Provide(id) => format!("nova:provide:{id}"),
             Self::CredentialForm(id) => format!("nova:credential:{id}"),
             Self::Stop(message_id) => format!("nova:stop:{message_id}"),
+            Self::ReviewApprove(message_id) => format!("nova:review-approve:{message_id}"),
+            Self::ReviewChanges(message_id) => format!("nova:review-changes:{message_id}"),
+            Self::ReviewForm(message_id) => format!("nova:review-form:{message_id}"),
         }
     }
 
@@ -67,6 +78,9 @@ impl Button {
             "provide" => Self::Provide(value),
             "credential" => Self::CredentialForm(value),
             "stop" => Self::Stop(value.parse().ok()?),
+            "review-approve" => Self::ReviewApprove(value.parse().ok()?),
+            "review-changes" => Self::ReviewChanges(value.parse().ok()?),
+            "review-form" => Self::ReviewForm(value.parse().ok()?),
             _ => return None,
         })
     }
@@ -128,6 +142,12 @@ pub fn message(message_id: i64, body: &str, card: Option<&Card>) -> (String, Vec
         Some(Card::Progress { status: RunStatus::Queued | RunStatus::Working, .. }) => {
             vec![CreateActionRow::Buttons(vec![Button::Stop(message_id).build("Stop", ButtonStyle::Danger)])]
         }
+        Some(Card::Review(review)) if review.state == "open" || review.state == "changes_requested" => {
+            vec![CreateActionRow::Buttons(vec![
+                Button::ReviewApprove(message_id).build("Approve", ButtonStyle::Success),
+                Button::ReviewChanges(message_id).build("Request changes", ButtonStyle::Secondary),
+            ])]
+        }
         // Decided cards and plain messages: no buttons left to click.
         _ => vec![],
     };
@@ -150,6 +170,18 @@ pub fn credential_modal(request_id: &str, name: &str) -> CreateModal {
         .required(true);
     CreateModal::new(Button::CredentialForm(request_id.to_owned()).custom_id(), "Provide a credential")
         .components(vec![CreateActionRow::InputText(input)])
+}
+
+/// The modal behind a review card's "Request changes": what should change, and the line
+/// it is about (optional, `path:line`).
+pub fn review_modal(message_id: i64, review: i64) -> CreateModal {
+    let comment = CreateInputText::new(InputTextStyle::Paragraph, "What should change", REVIEW_COMMENT).required(true);
+    let at = CreateInputText::new(InputTextStyle::Short, "On a line (path:line)", REVIEW_AT).required(false);
+    CreateModal::new(
+        Button::ReviewForm(message_id).custom_id(),
+        truncate(&format!("Request changes on review #{review}"), 45),
+    )
+    .components(vec![CreateActionRow::InputText(comment), CreateActionRow::InputText(at)])
 }
 
 /// The public thread a session gets: named after the request.
@@ -188,6 +220,9 @@ mod tests {
             Button::Pick { message_id: 42, office: "maker".into() },
             Button::Approve("a1".into()),
             Button::ConfirmApprove("a1".into()),
+            Button::ReviewApprove(12),
+            Button::ReviewChanges(12),
+            Button::ReviewForm(12),
             Button::Reject("a1".into()),
             Button::Provide("c1".into()),
             Button::CredentialForm("c1".into()),

@@ -23,6 +23,7 @@ use orchestrator::Engine;
 use orchestrator::engine::{
     CardAction, InboundEvent, Incoming, Prewarm, ProvideRefusal, ThreadRef, ThreadView, WarmSignal,
 };
+use orchestrator::store::Verdict;
 use orchestrator::texts::Card;
 use serenity::all::{
     ApplicationId, Channel, ChannelId, ChannelType, CreateInteractionResponse, CreateInteractionResponseMessage,
@@ -315,6 +316,25 @@ impl Discord {
             DiscordInteraction::Ping => CreateInteractionResponse::Pong,
             DiscordInteraction::Button { origin, custom_id } => self.on_button(&origin, &custom_id).await?,
             DiscordInteraction::ModalSubmit { origin, custom_id, mut values } => {
+                if let Some(Button::ReviewForm(message_id)) = Button::parse(&custom_id) {
+                    // Form values arrive sealed (the credential form's must never be
+                    // logged); a review comment is meant for the thread.
+                    let mut text = |name: &str| values.remove(name).map(|v| v.expose().to_owned());
+                    let (comment, at) =
+                        (text(components::REVIEW_COMMENT).unwrap_or_default(), text(components::REVIEW_AT));
+                    let user = origin.user.to_string();
+                    let verdict = Verdict::RequestChanges;
+                    return Ok(
+                        match self
+                            .engine
+                            .decide_review_on(SURFACE, message_id, &user, verdict, &comment, at.as_deref())
+                            .await?
+                        {
+                            Ok(_) => private("Sent back to the office with your comment."),
+                            Err(refusal) => private(&format!("Nothing changed: {refusal}.")),
+                        },
+                    );
+                }
                 let Some(Button::CredentialForm(id)) = Button::parse(&custom_id) else {
                     return Ok(private("That form is not one of Nova's."));
                 };
@@ -384,7 +404,22 @@ impl Discord {
                 }
                 _ => private(&format!("Nothing to do: {}.", ProvideRefusal::Unknown(id))),
             },
-            Button::CredentialForm(_) => private("That button is not one of Nova's."),
+            Button::CredentialForm(_) | Button::ReviewForm(_) => private("That button is not one of Nova's."),
+            Button::ReviewApprove(message_id) => {
+                match self.engine.decide_review_on(SURFACE, message_id, &user, Verdict::Approve, "", None).await? {
+                    Ok(_) => CreateInteractionResponse::Acknowledge,
+                    Err(refusal) => private(&format!("Nothing changed: {refusal}.")),
+                }
+            }
+            Button::ReviewChanges(message_id) => match self.thread_of_card(message_id).await? {
+                Some(thread) => match self.engine.card_in_thread(&thread.id, message_id).await? {
+                    Some(Card::Review(review)) => {
+                        CreateInteractionResponse::Modal(components::review_modal(message_id, review.id))
+                    }
+                    _ => private("That button is not one of Nova's."),
+                },
+                None => private("That card is no longer in a Nova thread."),
+            },
             Button::Stop(message_id) => match self.engine.stop_card(message_id, &user).await? {
                 // The thread says who stopped it once the office has.
                 Ok(()) => CreateInteractionResponse::Acknowledge,

@@ -12,6 +12,13 @@ pub const REJECT: &str = "nova_reject";
 pub const PROVIDE: &str = "nova_provide";
 /// Stop the run of a progress card; the value is the card's message id.
 pub const STOP: &str = "nova_stop";
+/// A review card's Approve and Request changes; the value is the card's message id.
+pub const REVIEW_APPROVE: &str = "nova_review_approve";
+pub const REVIEW_CHANGES: &str = "nova_review_changes";
+/// The request-changes modal: its callback id (the card's id is its metadata) and inputs.
+pub const REVIEW_VIEW: &str = "nova_review";
+pub const REVIEW_COMMENT: &str = "review_comment.value";
+pub const REVIEW_AT: &str = "review_at.value";
 /// The credential modal: its callback id and the input's block / action ids.
 pub const CREDENTIAL_VIEW: &str = "nova_credential";
 pub const CREDENTIAL_INPUT: &str = "credential.value";
@@ -94,6 +101,12 @@ pub fn blocks(message_id: i64, body: &str, card: Option<&Card>) -> Vec<Value> {
             provide["style"] = json!("primary");
             vec![section(body), json!({"type": "actions", "block_id": "nova_credential", "elements": [provide]})]
         }
+        Some(Card::Review(review)) if review.state == "open" || review.state == "changes_requested" => {
+            let mut approve = button("Approve", REVIEW_APPROVE, &message_id.to_string());
+            approve["style"] = json!("primary");
+            let changes = button("Request changes", REVIEW_CHANGES, &message_id.to_string());
+            vec![section(body), json!({"type": "actions", "block_id": "nova_review", "elements": [approve, changes]})]
+        }
         Some(Card::Progress { status: RunStatus::Queued | RunStatus::Working, .. }) => {
             let mut stop = button("Stop", STOP, &message_id.to_string());
             stop["style"] = json!("danger");
@@ -101,6 +114,34 @@ pub fn blocks(message_id: i64, body: &str, card: Option<&Card>) -> Vec<Value> {
         }
         _ => vec![section(body)],
     }
+}
+
+/// The modal behind a review card's "Request changes": what should change, and the
+/// line it is about (optional, `path:line`).
+pub fn review_modal(message_id: i64, review: i64, office: &str) -> Value {
+    let input = |id: &str, label: &str, multiline: bool, optional: bool| {
+        let (block, action) = id.split_once('.').expect("block.action");
+        json!({
+            "type": "input",
+            "block_id": block,
+            "optional": optional,
+            "label": {"type": "plain_text", "text": label},
+            "element": {"type": "plain_text_input", "action_id": action, "multiline": multiline}
+        })
+    };
+    json!({
+        "type": "modal",
+        "callback_id": REVIEW_VIEW,
+        "private_metadata": message_id.to_string(),
+        "title": {"type": "plain_text", "text": "Request changes"},
+        "submit": {"type": "plain_text", "text": "Send to the office"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            section(&format!("Review #{review}: what should **{office}** change?")),
+            input(REVIEW_COMMENT, "What should change", true, false),
+            input(REVIEW_AT, "On a line (path:line)", false, true),
+        ]
+    })
 }
 
 /// The modal behind a credential card's "Provide": one input, never echoed back.
@@ -208,6 +249,35 @@ mod tests {
         };
         insta::assert_json_snapshot!(round_trips(blocks(9, &card.fallback_text(), Some(&card))));
         let modal = credential_modal("c1", "maker", "stripe_key", "to refund the order");
+        let typed = typed_view(modal.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&typed).unwrap(), modal, "slack-morphism drops nothing");
+        insta::assert_json_snapshot!(modal);
+    }
+
+    #[test]
+    fn review_card_and_its_request_changes_modal() {
+        let card = Card::Review(Box::new(orchestrator::texts::ReviewCard {
+            id: 3,
+            office: "maker".into(),
+            repo: "payments-api".into(),
+            branch: "nova/s-1".into(),
+            base: "main".into(),
+            revision: 1,
+            summary: "Accept 6 to 12 characters.".into(),
+            files: vec![orchestrator::texts::FileStat { path: "coupons.sh".into(), added: 1, removed: 1 }],
+            excerpt: "-a\n+b".into(),
+            tests: vec![],
+            since_last: None,
+            state: "open".into(),
+            approved_by: vec![],
+            changes_requested_by: vec![],
+            comments: vec![],
+            needed: 1,
+            approvers: vec![],
+            outcome: None,
+        }));
+        insta::assert_json_snapshot!(round_trips(blocks(12, &card.fallback_text(), Some(&card))));
+        let modal = review_modal(12, 3, "maker");
         let typed = typed_view(modal.clone()).unwrap();
         assert_eq!(serde_json::to_value(&typed).unwrap(), modal, "slack-morphism drops nothing");
         insta::assert_json_snapshot!(modal);

@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context as _;
 use orchestrator::Engine;
 use orchestrator::engine::{CardAction, InboundEvent, Incoming, ProvideRefusal, ThreadRef, ThreadView, WarmSignal};
+use orchestrator::store::Verdict;
 use orchestrator::texts::Card;
 use serde_json::{Value, json};
 
@@ -230,6 +231,26 @@ impl Slack {
                 self.on_block_action(action).await?;
                 Ok(Value::Null)
             }
+            Interaction::ViewSubmission { user, callback_id, private_metadata, mut values }
+                if callback_id == blocks::REVIEW_VIEW =>
+            {
+                let (block, _) = blocks::REVIEW_COMMENT.split_once('.').expect("block.action");
+                // Form values arrive sealed (the credential form's must never be logged);
+                // a review comment is meant for the thread.
+                let comment = values.remove(blocks::REVIEW_COMMENT).map(|v| v.expose().to_owned()).unwrap_or_default();
+                let at =
+                    values.remove(blocks::REVIEW_AT).map(|v| v.expose().to_owned()).filter(|at| !at.trim().is_empty());
+                let message_id =
+                    private_metadata.parse::<i64>().map_err(|_| Rejected::BadRequest("not a card".into()))?;
+                let decided = self
+                    .engine
+                    .decide_review_on(SURFACE, message_id, &user, Verdict::RequestChanges, &comment, at.as_deref())
+                    .await?;
+                Ok(match decided {
+                    Ok(_) => json!({"response_action": "clear"}),
+                    Err(refusal) => json!({"response_action": "errors", "errors": {block: refusal}}),
+                })
+            }
             Interaction::ViewSubmission { user, callback_id, private_metadata, mut values } => {
                 if callback_id != blocks::CREDENTIAL_VIEW {
                     return Err(Rejected::BadRequest(format!("unknown view `{callback_id}`")));
@@ -282,6 +303,37 @@ impl Slack {
                 let approve = action.action_id == blocks::APPROVE;
                 if let Err(refusal) = self.engine.decide(&action.value, &action.user, approve).await? {
                     refuse(format!("Nothing changed: {refusal}."));
+                }
+            }
+            blocks::REVIEW_APPROVE => {
+                let message_id = action.value.parse::<i64>().unwrap_or_default();
+                let decided =
+                    self.engine.decide_review_on(SURFACE, message_id, &action.user, Verdict::Approve, "", None).await?;
+                if let Err(refusal) = decided {
+                    refuse(format!("Nothing changed: {refusal}."));
+                }
+            }
+            blocks::REVIEW_CHANGES => {
+                let message_id = action.value.parse::<i64>().unwrap_or_default();
+                let Some(thread) = self.thread_of_card(message_id).await? else {
+                    refuse("That card is no longer in a Nova thread.".to_owned());
+                    return Ok(());
+                };
+                let Some(Card::Review(review)) = self.engine.card_in_thread(&thread.id, message_id).await? else {
+                    refuse("That button is not one of Nova's.".to_owned());
+                    return Ok(());
+                };
+                let Some(trigger) = action.trigger_id.as_deref() else {
+                    refuse("Slack sent no trigger for the form; click Request changes again.".to_owned());
+                    return Ok(());
+                };
+                if let Err(error) =
+                    self.api.open_view(trigger, blocks::review_modal(message_id, review.id, &review.office)).await
+                {
+                    tracing::warn!("cannot open the review form: {error:#}");
+                    refuse(
+                        "I could not open the form (Slack allows 3 seconds); click Request changes again.".to_owned(),
+                    );
                 }
             }
             blocks::PROVIDE => match self.engine.credential_card(&action.value).await? {

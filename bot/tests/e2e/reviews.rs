@@ -43,34 +43,7 @@ async fn a_change_is_sent_back_with_a_line_comment_revised_and_merged_once_by_tw
         });
     })
     .await;
-    let push = |message: &str| {
-        Reply::tool(
-            "run",
-            json!({"command": format!("git commit --quiet -am '{message}' && git push --quiet origin HEAD")}),
-        )
-    };
-    let submit = |summary: &str| {
-        Reply::tool(
-            "submit_change",
-            json!({"repo": "payments-api", "summary": summary, "tests": [{"command": "sh test.sh", "passed": true}]}),
-        )
-    };
-    // Revision 1.
-    model.then(Reply::tool(
-        "edit_file",
-        json!({"path": "coupons.sh", "old": "[ ${#1} -eq 8 ]", "new": "[ ${#1} -ge 6 ] && [ ${#1} -le 12 ]"}),
-    ));
-    model.then(push("Accept coupon codes of 6 to 12 characters"));
-    model.then(submit("Accept coupon codes of 6 to 12 characters: SPRING25OFF was rejected."));
-    model.then(Reply::Content("The fix is up for review.".into()));
-    // Revision 2, after changes were asked for.
-    model.then(Reply::tool(
-        "edit_file",
-        json!({"path": "coupons.sh", "old": "valid() {", "new": "# Codes are 6 to 12 characters (marketing's rule).\nvalid() {"}),
-    ));
-    model.then(push("Say where the length rule comes from"));
-    model.then(submit("Accept coupon codes of 6 to 12 characters, and say where the rule comes from."));
-    model.then(Reply::Content("Revised: the rule's source is in a comment.".into()));
+    script_two_revisions(&model);
 
     let thread =
         nova.say("eng", "alice", "@maker the coupon field rejects valid codes in payments-api, please fix").await;
@@ -137,5 +110,104 @@ async fn a_change_is_sent_back_with_a_line_comment_revised_and_merged_once_by_tw
     let count = |action: &str| trail.iter().filter(|r| r.action == action).count();
     assert_eq!((count("review_revision"), count("review_decision"), count("review_stage")), (2, 3, 1));
     assert!(trail.iter().filter(|r| r.action == "review_decision").all(|r| r.run_id.is_some()));
+    nova.finish().await;
+}
+
+/// The office's two revisions, scripted: the fix, then what the reviewer asked for.
+fn script_two_revisions(model: &FakeOpenAi) {
+    let push = |message: &str| {
+        Reply::tool(
+            "run",
+            json!({"command": format!("git commit --quiet -am '{message}' && git push --quiet origin HEAD")}),
+        )
+    };
+    let submit = |summary: &str| {
+        Reply::tool(
+            "submit_change",
+            json!({"repo": "payments-api", "summary": summary, "tests": [{"command": "sh test.sh", "passed": true}]}),
+        )
+    };
+    model.then(Reply::tool(
+        "edit_file",
+        json!({"path": "coupons.sh", "old": "[ ${#1} -eq 8 ]", "new": "[ ${#1} -ge 6 ] && [ ${#1} -le 12 ]"}),
+    ));
+    model.then(push("Accept coupon codes of 6 to 12 characters"));
+    model.then(submit("Accept coupon codes of 6 to 12 characters."));
+    model.then(Reply::Content("The fix is up for review.".into()));
+    model.then(Reply::tool(
+        "edit_file",
+        json!({"path": "coupons.sh", "old": "valid() {", "new": "# Codes are 6 to 12 characters (marketing's rule).\nvalid() {"}),
+    ));
+    model.then(push("Say where the length rule comes from"));
+    model.then(submit("Accept coupon codes of 6 to 12 characters, and say where the rule comes from."));
+    model.then(Reply::Content("Revised.".into()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_slack_a_reviewer_asks_for_changes_in_a_form_and_the_second_revision_is_approved_and_merged() {
+    use testkit::slack::FakeSlack;
+    let dir = tempfile::tempdir().unwrap();
+    let remote = payments_remote(dir.path());
+    let model = FakeOpenAi::start().await.unwrap();
+    let slack = FakeSlack::start(&[("C_ENG", "eng")]).await.unwrap();
+    let nova = Nova::start_on_slack(&slack, false, |config| {
+        agent_workspace(config, &remote, &model.base_url, false);
+        config.reviews.push(ReviewPolicy { stages: vec!["merge".into()], ..ReviewPolicy::default() });
+    })
+    .await;
+    script_two_revisions(&model);
+    let (ts, _) = slack
+        .user_says("C_ENG", "U_ALICE", "@maker the coupon field rejects valid codes in payments-api, please fix")
+        .await;
+    let card = slack
+        .wait_for("the review card in Slack", |slack| {
+            slack.thread("C_ENG", &ts).into_iter().find(|m| m.text.contains("*Review #1*") && !m.buttons().is_empty())
+        })
+        .await;
+    assert!(card.text.contains("Files: `coupons.sh` +1 −1"), "{}", card.text);
+
+    // The requester's Approve is refused, privately.
+    assert_eq!(slack.click("U_ALICE", &card, "Approve").await, 200);
+    let refusal =
+        slack.wait_for("a private refusal", |slack| slack.ephemerals().into_iter().find(|e| e.user == "U_ALICE")).await;
+    assert_eq!(refusal.text, "Nothing changed: U_ALICE asked for this work, so someone else has to review it.");
+
+    // Bob asks for changes in the form, on a line.
+    assert_eq!(slack.click("U_BOB", &card, "Request changes").await, 200);
+    let view = slack.wait_for("the review form", |slack| slack.views().into_iter().next()).await;
+    let (status, answer) = slack
+        .submit_view(
+            "U_BOB",
+            &view.id,
+            &[("review_comment.value", "say where the rule comes from"), ("review_at.value", "coupons")],
+        )
+        .await;
+    assert_eq!(
+        (status, answer["errors"]["review_comment"].as_str()),
+        (200, Some("a line is `path:line`, like `src/app.rs:12`"))
+    );
+    let (_, answer) = slack
+        .submit_view(
+            "U_BOB",
+            &view.id,
+            &[("review_comment.value", "say where the rule comes from"), ("review_at.value", "coupons.sh:1")],
+        )
+        .await;
+    assert_eq!(answer, json!({"response_action": "clear"}));
+
+    let revised = slack
+        .wait_for("revision 2 on the card", |slack| {
+            slack.thread("C_ENG", &ts).into_iter().find(|m| m.ts == card.ts && m.text.contains("revision 2"))
+        })
+        .await;
+    assert!(revised.text.contains("Since revision 1: `coupons.sh`"), "{}", revised.text);
+    assert_eq!(slack.click("U_CAROL", &revised, "Approve").await, 200);
+    let merged = slack
+        .wait_for("the merged card", |slack| {
+            slack.thread("C_ENG", &ts).into_iter().find(|m| m.ts == card.ts && m.text.contains("Merged into `main`"))
+        })
+        .await;
+    assert!(merged.buttons().is_empty(), "a merged review has no buttons");
+    assert_eq!(git(&remote, &["log", "--merges", "--format=%s", "main"]).lines().count(), 1);
     nova.finish().await;
 }

@@ -84,6 +84,13 @@ pub fn may_review(
     Ok(())
 }
 
+/// A line a comment is about, as people write it: `path:line`.
+pub fn parse_at(at: &str) -> Option<(String, i32)> {
+    let (path, line) = at.trim().trim_matches('`').rsplit_once(':')?;
+    let line = line.parse::<i32>().ok().filter(|line| *line > 0)?;
+    (!path.is_empty() && !path.contains(char::is_whitespace)).then(|| (path.to_owned(), line))
+}
+
 /// Who counts toward a revision's approvals and who holds it back: the last verdict of
 /// each person (a comment changes neither).
 fn standing(decisions: &[review_decisions::Model]) -> (Vec<String>, Vec<String>) {
@@ -217,6 +224,29 @@ impl Engine {
             Verdict::Approve | Verdict::Comment => self.show_review(review.id).await?,
         }
         Ok(Ok(self.store.review(review.id).await?.unwrap_or(review)))
+    }
+
+    /// A decision from a platform's button or form on the review card `message_id` of a
+    /// thread on `surface`, the line as people typed it (`path:line`): `Err` says why not.
+    pub async fn decide_review_on(
+        self: &Arc<Self>,
+        surface: &str,
+        message_id: i64,
+        user: &str,
+        verdict: Verdict,
+        comment: &str,
+        at: Option<&str>,
+    ) -> anyhow::Result<Result<reviews::Model, String>> {
+        let Some(thread) = self.card_thread(surface, message_id).await? else {
+            return Ok(Err("that card is no longer in a Nova thread".to_owned()));
+        };
+        let at = match at.filter(|at| !at.trim().is_empty()).map(parse_at) {
+            None => None,
+            Some(Some(at)) => Some(at),
+            Some(None) => return Ok(Err("a line is `path:line`, like `src/app.rs:12`".to_owned())),
+        };
+        let at = at.as_ref().map(|(path, line)| (path.as_str(), *line));
+        Ok(self.decide_review(&thread.id, message_id, user, verdict, comment, at).await?.map_err(|r| r.to_string()))
     }
 
     /// Changes asked for: a message in the thread, as the reviewer, which goes to the
