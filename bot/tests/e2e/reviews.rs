@@ -211,3 +211,66 @@ async fn in_slack_a_reviewer_asks_for_changes_in_a_form_and_the_second_revision_
     assert_eq!(git(&remote, &["log", "--merges", "--format=%s", "main"]).lines().count(), 1);
     nova.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_discord_a_self_review_is_refused_changes_go_back_through_a_form_and_an_approval_merges() {
+    use bot::discord::components;
+    use testkit::discord::FakeDiscord;
+    const ENG: &str = "1100000000000000202";
+    const ALICE: &str = "1100000000000000101";
+    const BOB: &str = "1100000000000000102";
+    const CAROL: &str = "1100000000000000103";
+    let dir = tempfile::tempdir().unwrap();
+    let remote = payments_remote(dir.path());
+    let model = FakeOpenAi::start().await.unwrap();
+    let discord = FakeDiscord::start(&[(ENG, "eng")]).await.unwrap();
+    let nova = Nova::start_on_discord(&discord, |config| {
+        agent_workspace(config, &remote, &model.base_url, false);
+        config.reviews.push(ReviewPolicy { stages: vec!["merge".into()], ..ReviewPolicy::default() });
+    })
+    .await;
+    discord
+        .wait_for("the gateway session", |d| (d.gateway_connected() && !d.commands().is_empty()).then_some(()))
+        .await;
+    script_two_revisions(&model);
+    let ask = discord.say(ENG, ALICE, "@maker the coupon field rejects valid codes in payments-api, please fix");
+    let card = discord
+        .wait_for("the review card", |d| {
+            d.channel_messages(&ask)
+                .into_iter()
+                .find(|m| m.content.contains("**Review #1**") && !m.buttons().is_empty())
+        })
+        .await;
+
+    discord.click(ALICE, &card, "Approve").await;
+    let refusal = discord.wait_for("the refusal", |d| d.ephemerals(ALICE).pop()).await;
+    assert_eq!(
+        refusal.content,
+        format!("Nothing changed: {ALICE} asked for this work, so someone else has to review it.")
+    );
+
+    discord.click(BOB, &card, "Request changes").await;
+    let modal = discord.wait_for("the review form", |d| d.modals().into_iter().next()).await;
+    discord
+        .submit_modal(
+            BOB,
+            &modal,
+            &[(components::REVIEW_COMMENT, "say where the rule comes from"), (components::REVIEW_AT, "coupons.sh:1")],
+        )
+        .await;
+    let revised = discord
+        .wait_for("revision 2", |d| {
+            d.channel_messages(&ask).into_iter().find(|m| m.id == card.id && m.content.contains("revision 2"))
+        })
+        .await;
+    discord.click(CAROL, &revised, "Approve").await;
+    discord
+        .wait_for("the merged card", |d| {
+            d.channel_messages(&ask).into_iter().find(|m| m.id == card.id && m.content.contains("Merged into `main`"))
+        })
+        .await;
+    assert_eq!(git(&remote, &["log", "--merges", "--format=%s", "main"]).lines().count(), 1);
+    let comment = nova.engine().store().review_decisions(1, 1).await.unwrap();
+    assert_eq!((comment[0].path.as_deref(), comment[0].line), (Some("coupons.sh"), Some(1)));
+    nova.finish().await;
+}
