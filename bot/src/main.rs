@@ -105,6 +105,13 @@ enum Command {
         #[command(subcommand)]
         command: SkillCommand,
     },
+    /// Reviews of offices' changes: those waiting for reviewers (or every one, `--all`).
+    Reviews {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        all: bool,
+    },
     /// List approvals waiting for a person (or in another state).
     Approvals {
         #[arg(long)]
@@ -467,6 +474,30 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let evaluation = bot::ask_cmd::run(&reader, bot::cases::open(input.as_deref())?, stdout)?;
             if eval {
                 eprint!("{}", evaluation.report());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Reviews { config, all } => {
+            let (_, store) = config_and_store(config).await?;
+            let reviews: Vec<_> =
+                store.reviews(false).await?.into_iter().filter(|r| all || r.state.is_reviewable()).collect();
+            if reviews.is_empty() {
+                println!("no review is waiting");
+            }
+            for r in reviews {
+                println!(
+                    "#{:<4} {:<17} {:<12} {} ({} into {}), revision {}, head {}  (thread {}, asked by {})",
+                    r.id,
+                    r.state.as_str(),
+                    r.office,
+                    r.repo,
+                    r.branch,
+                    r.base,
+                    r.revision,
+                    &r.head[..12.min(r.head.len())],
+                    r.thread_id,
+                    r.requester
+                );
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -42,6 +42,8 @@ pub fn router(
         .route("/api/approvals", get(approvals))
         .route("/api/audit", get(audit))
         .route("/api/tasks", get(tasks).post(console::post_task))
+        .route("/api/reviews", get(reviews))
+        .route("/api/reviews/{id}", get(review))
         .route("/api/board", get(board))
         .with_state(Arc::clone(&engine))
         .merge(console::routes(Arc::clone(&engine)))
@@ -166,6 +168,55 @@ struct TasksQuery {
 }
 
 /// Tasks, open ones first (`?office=` for one office's).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReviewsQuery {
+    /// Every review, not only those waiting for reviewers.
+    #[serde(default)]
+    all: bool,
+}
+
+/// The reviews waiting for reviewers (or every one, with `?all=true`), as their cards show them.
+async fn reviews(
+    State(engine): State<Arc<Engine>>,
+    _: SignedIn,
+    query: Result<axum::extract::Query<ReviewsQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Vec<serde_json::Value>>> {
+    let axum::extract::Query(query) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let mut shown = Vec::new();
+    for review in engine.store().reviews(false).await? {
+        if query.all || review.state.is_reviewable() {
+            let card = engine.review_card(&review).await?;
+            shown.push(
+                serde_json::json!({"thread_id": review.thread_id, "message_id": review.message_id, "card": card}),
+            );
+        }
+    }
+    Ok(Json(shown))
+}
+
+/// One review with every revision's whole diff and every decision: what the card
+/// shows an excerpt of.
+async fn review(
+    State(engine): State<Arc<Engine>>,
+    _: SignedIn,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let Some(review) = engine.store().review(id).await? else {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, format!("no review #{id}")));
+    };
+    let mut revisions = Vec::new();
+    for revision in 1..=review.revision {
+        let Some(row) = engine.store().review_revision(id, revision).await? else { continue };
+        let decisions = engine.store().review_decisions(id, revision).await?;
+        revisions.push(serde_json::json!({
+            "revision": revision, "head": row.head, "base_commit": row.base_commit, "summary": row.summary,
+            "diff": row.diff, "run_id": row.run_id, "decisions": decisions
+        }));
+    }
+    Ok(Json(serde_json::json!({"review": review, "revisions": revisions})))
+}
+
 async fn tasks(
     State(engine): State<Arc<Engine>>,
     _: SignedIn,

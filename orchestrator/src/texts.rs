@@ -351,6 +351,34 @@ pub fn task_list(office: Option<&str>, tasks: &[TaskLine<'_>]) -> String {
     out
 }
 
+/// The reviews waiting for reviewers: what each is, and what it still needs.
+pub fn review_list(reviews: &[ReviewCard]) -> String {
+    if reviews.is_empty() {
+        return "No review is waiting.".to_owned();
+    }
+    let mut out = "Waiting for review:".to_owned();
+    for r in reviews {
+        let waiting = match r.state.as_str() {
+            "changes_requested" => format!("changes requested by {}", r.changes_requested_by.join(", ")),
+            _ => {
+                let missing = r.needed.saturating_sub(r.approved_by.len() as u32);
+                let who =
+                    if r.approvers.is_empty() { "anyone but the requester".to_owned() } else { r.approvers.join(", ") };
+                format!("needs {missing} more approval{} ({who})", if missing == 1 { "" } else { "s" })
+            }
+        };
+        out.push_str(&format!(
+            "\n• #{} **{}**'s change to `{}`, revision {}: {} — {waiting}",
+            r.id,
+            r.office,
+            r.repo,
+            r.revision,
+            r.summary.lines().next().unwrap_or_default()
+        ));
+    }
+    out
+}
+
 /// A person's task ask, as its thread shows it.
 pub fn task_asked(title: &str, owner: Option<&str>) -> String {
     match owner {
@@ -1183,6 +1211,16 @@ mod tests {
             ReviewComment { author: "carol".into(), body: "say why 12".into(), at: Some("coupons.sh:1".into()) },
             ReviewComment { author: "dave".into(), body: "and add a test for 13".into(), at: None },
         ];
+        let waiting = |state: &str| match review(state) {
+            Card::Review(card) => *card,
+            _ => unreachable!(),
+        };
+        insta::assert_snapshot!(review_list(&[waiting("open"), waiting("changes_requested")]), @r#"
+            Waiting for review:
+            • #3 **maker**'s change to `payments-api`, revision 2: Accept coupon codes of 6 to 12 characters. — needs 1 more approval (lead)
+            • #3 **maker**'s change to `payments-api`, revision 2: Accept coupon codes of 6 to 12 characters. — changes requested by erin
+        "#);
+        insta::assert_snapshot!(review_list(&[]), @r#"No review is waiting."#);
         insta::assert_snapshot!(changes_requested_prompt(3, 1, "maker", &comments), @r#"
             @maker changes requested on review #3 (revision 1). Address every comment, commit, push the branch and report the change again (`submit_change`) for the next revision:
             - carol on `coupons.sh:1`: say why 12

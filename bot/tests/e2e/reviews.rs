@@ -90,6 +90,23 @@ async fn a_change_is_sent_back_with_a_line_comment_revised_and_merged_once_by_tw
     );
     assert!(sent_back.contains("The fix is up for review."), "the same session: {sent_back}");
 
+    // What is waiting, in chat and over the API (with the whole diff).
+    let asked = nova.say("general", "dave", "what's waiting for my review?").await;
+    let answer = crate::stories::nova_answers(&mut nova, &asked, 1).await;
+    assert_eq!(
+        answer[0],
+        "Waiting for review:\n• #1 **maker**'s change to `payments-api`, revision 2: Accept coupon codes of 6 to 12 \
+         characters, and say where the rule comes from. — needs 2 more approvals (lead)"
+    );
+    assert!(nova.prompts(&asked).await.is_empty(), "a question about reviews is answered, not sent to an office");
+    let (status, waiting) = nova.get_json("/api/reviews").await;
+    assert_eq!((status, waiting[0]["card"]["revision"].as_i64()), (200, Some(2)));
+    let (_, whole) = nova.get_json("/api/reviews/1").await;
+    let revisions = whole["revisions"].as_array().unwrap();
+    assert_eq!(revisions.len(), 2);
+    assert!(revisions[0]["diff"].as_str().unwrap().starts_with("diff --git a/coupons.sh b/coupons.sh"));
+    assert_eq!(revisions[0]["decisions"][0]["path"], "coupons.sh");
+
     // Carol and Dave approve at the same moment: one merge.
     let (one, two) =
         (click(&thread, card, "carol", "approve", None, None), click(&thread, card, "dave", "approve", None, None));

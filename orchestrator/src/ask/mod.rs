@@ -190,6 +190,8 @@ pub enum Action {
         #[serde(skip_serializing_if = "Option::is_none")]
         office: Option<String>,
     },
+    /// Beyond the contract: the reviews waiting for reviewers ("what's waiting for my review?").
+    Reviews {},
     /// Beyond the contract: a task for `office`, titled `title` or (none) after what the
     /// thread asked for ("make this a task for maker").
     MakeTask {
@@ -237,6 +239,7 @@ impl Action {
             Self::Help {} => "help",
             Self::Schedules { .. } => "schedules",
             Self::Tasks { .. } => "tasks",
+            Self::Reviews {} => "reviews",
             Self::MakeTask { .. } => "make_task",
             Self::ChangeSchedule { .. } => "change_schedule",
         }
@@ -313,6 +316,16 @@ pub struct Reader {
 }
 
 /// Whether `word` is one of a space-separated `list`.
+/// The reviews asked about ("what's waiting for my review?", "pending reviews", "anything
+/// to review?"), not work that reviews something ("review the pricing PR").
+fn review_request(w: &[String]) -> Option<Understanding> {
+    let at = w.iter().position(|w| matches!(w.as_str(), "review" | "reviews"))?;
+    let asks = w.len() <= 8
+        && (w.len() == 1 && w[0] == "reviews"
+            || listed("what whats which any anything list show pending open is are", &w[0]) && at > 0);
+    asks.then(|| Understanding::fleet(Action::Reviews {}, SURE, "reviews"))
+}
+
 fn listed(list: &str, word: &str) -> bool {
     list.split_whitespace().any(|w| w == word)
 }
@@ -624,6 +637,9 @@ impl Reader {
             return Some(found);
         }
         if let Some(found) = self.task_request(words, &mentioned, message) {
+            return Some(found);
+        }
+        if let Some(found) = review_request(w) {
             return Some(found);
         }
 

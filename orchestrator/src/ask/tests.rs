@@ -188,3 +188,25 @@ fn tasks_are_made_for_an_office_and_listed() {
         assert_ne!(read(text)["kind"], "fleet", "{text}");
     }
 }
+
+#[test]
+fn reviews_waiting_are_asked_about_and_reviewing_something_is_work() {
+    for text in [
+        "what's waiting for my review?",
+        "reviews",
+        "any reviews for me?",
+        "pending reviews",
+        "anything to review?",
+        "what needs review",
+    ] {
+        assert_eq!(read(text), json!({"kind": "fleet", "action": "reviews", "args": {}}), "{text}");
+    }
+    for text in [
+        "review the pricing PR",
+        "@maker review my changes to the checkout",
+        "can you review the migration plan and tell me what breaks?",
+        "the code review bot posts twice on every pull request",
+    ] {
+        assert_ne!(read(text)["action"], "reviews", "{text}");
+    }
+}

@@ -34,6 +34,7 @@ pub fn office_may(office: &str, action: Action) -> Result<Action, CommandRefusal
         Action::Help {}
         | Action::Status { .. }
         | Action::Tasks { .. }
+        | Action::Reviews {}
         | Action::Schedules { .. }
         | Action::MakeTask { .. }
         | Action::Handoff { .. } => Ok(action),

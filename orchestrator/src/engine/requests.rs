@@ -69,6 +69,7 @@ impl Engine {
             Action::Audit { office, since } => self.history(office.as_deref(), since.as_deref()).await?,
             Action::Schedules { office } => self.schedule_list(office.as_deref()).await?,
             Action::Tasks { office } => self.task_list(office.as_deref()).await?,
+            Action::Reviews {} => self.review_list().await?,
             Action::CreateOffice(_)
             | Action::MakeTask { .. }
             | Action::UpdateOffice { .. }

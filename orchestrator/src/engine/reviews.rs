@@ -371,6 +371,15 @@ impl Engine {
         })
     }
 
+    /// The reviews waiting for reviewers, as chat says them.
+    pub(super) async fn review_list(&self) -> anyhow::Result<String> {
+        let mut cards = Vec::new();
+        for review in self.store.reviews(false).await?.into_iter().filter(|r| r.state.is_reviewable()) {
+            cards.push(self.review_card(&review).await?);
+        }
+        Ok(texts::review_list(&cards))
+    }
+
     fn review_mirror(&self, repo: &str) -> PathBuf {
         self.config().store.data_dir.join("reviews").join(format!("{repo}.git"))
     }
