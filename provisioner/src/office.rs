@@ -932,6 +932,10 @@ async fn proxy(
         None => None,
     };
     let url = upstream_url(&upstream.url, &rest, uri.query()).map_err(|refused| (StatusCode::BAD_REQUEST, refused))?;
+    if rest.ends_with("git-receive-pack") && method == axum::http::Method::POST {
+        let encoded = headers.get("content-encoding").is_some_and(|v| v.as_bytes() != b"identity");
+        session_branches_only(&body, encoded).map_err(|refused| (StatusCode::FORBIDDEN, refused))?;
+    }
     let method = reqwest::Method::from_bytes(method.as_str().as_bytes())
         .map_err(|_| (StatusCode::BAD_REQUEST, "bad method".to_owned()))?;
     let mut request = office.http.request(method, url).body(body);
@@ -986,6 +990,46 @@ async fn fetch_secret(office: &Office, name: &str) -> Result<String, (StatusCode
         Some(value) => Ok(value.to_owned()),
         None => Err((StatusCode::BAD_GATEWAY, format!("Nova gave no value for `{name}`"))),
     }
+}
+
+/// The refs a runtime may push: its sessions' branches. Everything else (the base
+/// branch, tags, other people's branches) reaches a repo only through a review's merge,
+/// so a runtime with the office's push credential still cannot land work unreviewed.
+const PUSHABLE: &str = "refs/heads/nova/";
+
+/// Refuses a `git push` (a smart-HTTP receive-pack request) that updates a ref outside
+/// [`PUSHABLE`]. Fails closed: a body that cannot be read is refused too.
+fn session_branches_only(body: &[u8], encoded: bool) -> Result<(), String> {
+    if encoded {
+        return Err("a compressed push cannot be checked, so it is refused".to_owned());
+    }
+    let mut rest = body;
+    let mut updates = 0;
+    loop {
+        let length = rest
+            .get(..4)
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| usize::from_str_radix(hex, 16).ok())
+            .ok_or("the push is not a git receive-pack request")?;
+        if length == 0 {
+            break;
+        }
+        let line = rest.get(4..length).ok_or("the push's command list is cut short")?;
+        let command = line.split(|b| *b == 0).next().unwrap_or_default();
+        let command = std::str::from_utf8(command).map_err(|_| "a ref name that is not UTF-8")?.trim_end();
+        let refname = command.splitn(3, ' ').nth(2).ok_or("a push command without a ref")?;
+        if !refname.starts_with(PUSHABLE) {
+            return Err(format!(
+                "an office pushes only its session branches ({PUSHABLE}…): `{refname}` changes through a review"
+            ));
+        }
+        updates += 1;
+        rest = &rest[length..];
+    }
+    if updates == 0 {
+        return Err("the push updates no ref".to_owned());
+    }
+    Ok(())
 }
 
 /// The upstream URL for a proxied path: `rest` (already percent-decoded) appended to the
@@ -1222,6 +1266,31 @@ mod tests {
         assert!(safe_relative("/etc/passwd").is_none());
         assert!(safe_relative("a/../../b").is_none());
         assert!(safe_relative("").is_none());
+    }
+
+    #[test]
+    fn a_push_through_the_proxy_may_update_session_branches_only() {
+        let pkt = |line: &str| format!("{:04x}{line}", line.len() + 4);
+        let (old, new) = ("0".repeat(40), "a".repeat(40));
+        let push = |refs: &[&str]| {
+            let mut body = String::new();
+            for (i, name) in refs.iter().enumerate() {
+                let caps = if i == 0 { "\0report-status side-band-64k" } else { "" };
+                body.push_str(&pkt(&format!("{old} {new} {name}{caps}\n")));
+            }
+            body.push_str("0000PACK...");
+            body.into_bytes()
+        };
+        assert_eq!(session_branches_only(&push(&["refs/heads/nova/s-1a2b"]), false), Ok(()));
+        assert_eq!(
+            session_branches_only(&push(&["refs/heads/nova/s-1a2b", "refs/heads/main"]), false).unwrap_err(),
+            "an office pushes only its session branches (refs/heads/nova/…): `refs/heads/main` changes through a review"
+        );
+        assert!(session_branches_only(&push(&["refs/tags/v1"]), false).is_err());
+        assert!(session_branches_only(&push(&["refs/heads/nova/s-1"]), true).is_err(), "compressed: refused");
+        assert!(session_branches_only(b"garbage", false).is_err());
+        assert!(session_branches_only(b"0000", false).is_err());
+        assert!(session_branches_only(b"00ffshort", false).is_err());
     }
 
     #[test]

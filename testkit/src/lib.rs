@@ -6,6 +6,7 @@ pub mod discord;
 pub mod galaxy;
 pub mod gce;
 pub mod gcs;
+pub mod git_http;
 pub mod openai;
 pub mod slack;
 

@@ -291,3 +291,51 @@ async fn on_discord_a_self_review_is_refused_changes_go_back_through_a_form_and_
     assert_eq!((comment[0].path.as_deref(), comment[0].line), (Some("coupons.sh"), Some(1)));
     nova.finish().await;
 }
+
+/// Nothing lands on `main` but through a review: an office's push through its proxy
+/// (which holds the host's credential) may update its session branch, and nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_office_s_push_to_main_is_refused_at_its_proxy_while_its_session_branch_goes_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = payments_remote(dir.path());
+    let host = testkit::git_http::FakeGitHost::start(dir.path().to_owned(), "ghp-live-31").await.unwrap();
+    let model = FakeOpenAi::start().await.unwrap();
+    let mut nova = Nova::start_with(|config| {
+        agent_workspace(config, &remote, &model.base_url, false);
+        config.repos[0].url = Some(format!("{}/payments-api.git", host.base_url));
+        config.repos[0].upstream = Some("githost".into());
+        config.upstreams.push(provisioner::protocol::Upstream {
+            name: "githost".into(),
+            url: host.base_url.clone(),
+            header: "Authorization".into(),
+            value: "Bearer {secret}".into(),
+            secret: Some("git_token".into()),
+        });
+    })
+    .await;
+    let put = json!({"scope": "platform", "name": "git_token", "value": "ghp-live-31"});
+    assert_eq!(nova.post_json("/api/vault", &put).await.0, 204);
+    let main_before = git(&remote, &["rev-parse", "main"]);
+    model.then(Reply::tool("edit_file", json!({"path": "coupons.sh", "old": "-eq 8", "new": "-ge 6"})));
+    model.then(Reply::tool(
+        "run",
+        json!({"command": "git commit --quiet -am 'Accept longer codes' && git push --quiet origin HEAD"}),
+    ));
+    model.then(Reply::tool("run", json!({"command": "git push --quiet origin HEAD:main"})));
+    model.then(Reply::Content("Pushed the branch; main is not mine to push.".into()));
+    let thread =
+        nova.say("eng", "alice", "@maker the coupon field rejects valid codes in payments-api, please fix").await;
+    nova.results(&thread, 1).await;
+
+    let outputs: Vec<String> = model.requests()[2..4]
+        .iter()
+        .map(|r| r["messages"].as_array().unwrap().last().unwrap()["content"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(outputs[0].starts_with("exit code 0"), "the session branch goes through: {}", outputs[0]);
+    assert!(!outputs[1].starts_with("exit code 0") && outputs[1].contains("403"), "main is refused: {}", outputs[1]);
+    let branch = format!("nova/{}", orchestrator::engine::session_name(&thread));
+    assert_eq!(git(&remote, &["log", "--format=%s", "-1", &branch]), "Accept longer codes\n");
+    assert_eq!(git(&remote, &["rev-parse", "main"]), main_before, "main is untouched");
+    assert!(!serde_json::to_string(&model.requests()).unwrap().contains("ghp-live-31"), "the token reached the model");
+    nova.finish().await;
+}
