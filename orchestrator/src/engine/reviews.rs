@@ -20,6 +20,9 @@ const EXCERPT_LINES: usize = 30;
 const MAX_DIFF_BYTES: usize = 1 << 20;
 /// How long one git command may take.
 const GIT_TIMEOUT: Duration = Duration::from_secs(120);
+/// The most revisions a review takes: each costs Nova a fetch and the reviewers a look,
+/// and an office going round in circles needs a person.
+pub const MAX_REVISIONS: i32 = 20;
 
 /// What an office reports: the repo its session branch changed, why, and the tests it ran.
 #[derive(Debug, Clone, Deserialize)]
@@ -137,6 +140,12 @@ impl Engine {
         }
         if ask.summary.trim().is_empty() || ask.summary.chars().count() > MAX_MESSAGE_CHARS {
             return Ok(Err(ReviewRefusal::Invalid("say what the change does and why".to_owned())));
+        }
+        if let Some(review) = self.store.review_for(&prompt.thread_id, &repo.name).await?
+            && review.revision >= MAX_REVISIONS
+        {
+            let message = format!("review #{} has had {MAX_REVISIONS} revisions: ask a person in the thread", review.id);
+            return Ok(Err(ReviewRefusal::Invalid(message)));
         }
         let branch = provisioner::checkout::session_branch(&session_name(&prompt.thread_id));
         let mirror = self.review_mirror(&repo.name);
