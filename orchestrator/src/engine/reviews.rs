@@ -144,7 +144,8 @@ impl Engine {
         if let Some(review) = self.store.review_for(&prompt.thread_id, &repo.name).await?
             && review.revision >= MAX_REVISIONS
         {
-            let message = format!("review #{} has had {MAX_REVISIONS} revisions: ask a person in the thread", review.id);
+            let message =
+                format!("review #{} has had {MAX_REVISIONS} revisions: ask a person in the thread", review.id);
             return Ok(Err(ReviewRefusal::Invalid(message)));
         }
         let branch = provisioner::checkout::session_branch(&session_name(&prompt.thread_id));
