@@ -37,6 +37,7 @@ pub fn routes(engine: Arc<Engine>) -> Router {
         .route("/api/office/commands", post(command))
         .route("/api/office/sql", post(sql))
         .route("/api/office/changes", post(submit_change))
+        .route("/api/office/reviews/{id}/decision", post(review_decision))
         .with_state(engine)
 }
 
@@ -167,6 +168,50 @@ async fn submit_change(
                 ReviewRefusal::BadKey(_) => StatusCode::UNAUTHORIZED,
                 ReviewRefusal::UnknownRun(_) | ReviewRefusal::Closed(_) => StatusCode::CONFLICT,
                 ReviewRefusal::Git(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            Err(ApiError::new(status, refusal.to_string()))
+        }
+    }
+}
+
+/// What a reviewer office decides about a review.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReviewDecisionAsk {
+    verdict: orchestrator::store::Verdict,
+    #[serde(default)]
+    comment: String,
+    /// `path:line`, for a line comment.
+    #[serde(default)]
+    at: Option<String>,
+}
+
+/// A reviewer office's decision: only an office the repo's review policy names.
+async fn review_decision(
+    State(engine): State<Arc<Engine>>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    body: Result<Json<ReviewDecisionAsk>, JsonRejection>,
+) -> ApiResult<Json<serde_json::Value>> {
+    use orchestrator::engine::reviews::{ReviewRefusal, parse_at};
+    let token = office_token(&headers)?;
+    let run = run_id(&headers)?;
+    let Json(ask) = body?;
+    let at = match ask.at.as_deref().filter(|at| !at.trim().is_empty()).map(parse_at) {
+        None => None,
+        Some(Some(at)) => Some(at),
+        Some(None) => return Err(ApiError::new(StatusCode::BAD_REQUEST, "`at` is `path:line`")),
+    };
+    let at = at.as_ref().map(|(path, line)| (path.as_str(), *line));
+    match engine.office_decides_review(&token, &run, id, ask.verdict, &ask.comment, at).await? {
+        Ok(review) => Ok(Json(json!({"review": review.id, "state": review.state, "revision": review.revision}))),
+        Err(refusal) => {
+            let status = match refusal {
+                ReviewRefusal::BadKey(_) => StatusCode::UNAUTHORIZED,
+                ReviewRefusal::OwnChange | ReviewRefusal::NotAReviewer(_) => StatusCode::FORBIDDEN,
+                ReviewRefusal::Unknown(_) => StatusCode::NOT_FOUND,
+                ReviewRefusal::UnknownRun(_) | ReviewRefusal::Closed(_) => StatusCode::CONFLICT,
                 _ => StatusCode::BAD_REQUEST,
             };
             Err(ApiError::new(status, refusal.to_string()))

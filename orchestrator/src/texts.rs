@@ -198,6 +198,32 @@ pub fn changes_requested_prompt(review: i64, revision: i32, office: &str, commen
     text.trim_end().to_owned()
 }
 
+/// What a reviewer office is asked: the change, its whole diff (up to a size a model
+/// reads), and how to decide.
+pub fn review_request_prompt(reviewer: &str, card: &ReviewCard, diff: &str) -> String {
+    const MAX_DIFF_CHARS: usize = 30_000;
+    let diff = match diff.char_indices().nth(MAX_DIFF_CHARS) {
+        Some((cut, _)) => format!("{}\n… (the rest is in the console)", &diff[..cut]),
+        None => diff.to_owned(),
+    };
+    let tests: Vec<String> =
+        card.tests.iter().map(|t| format!("{} `{}`", if t.passed { "passed" } else { "FAILED" }, t.command)).collect();
+    format!(
+        "@{reviewer} please review #{id} (revision {revision}): **{office}**'s change to `{repo}` (`{branch}` into \
+         `{base}`).\n{summary}\nTests: {tests}\n\n```diff\n{diff}\n```\n\nDecide with `review_decision` (review {id}): \
+         `approve`, or `request_changes` with what should change (on a line: `path:line`). Judge the diff, not the summary.",
+        id = card.id,
+        revision = card.revision,
+        office = card.office,
+        repo = card.repo,
+        branch = card.branch,
+        base = card.base,
+        summary = card.summary.trim(),
+        tests = if tests.is_empty() { "none reported".to_owned() } else { tests.join(" · ") },
+        diff = diff.trim_end()
+    )
+}
+
 /// A review card's text: the change, its tests, its diff's first lines, and where the
 /// review stands (who approved, who asked for changes, what is still needed).
 pub fn review_text(r: &ReviewCard) -> String {
@@ -1221,6 +1247,21 @@ mod tests {
             • #3 **maker**'s change to `payments-api`, revision 2: Accept coupon codes of 6 to 12 characters. — changes requested by erin
         "#);
         insta::assert_snapshot!(review_list(&[]), @r#"No review is waiting."#);
+        insta::assert_snapshot!(review_request_prompt("qa", &waiting("open"), "--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n"), @r#"
+            @qa please review #3 (revision 2): **maker**'s change to `payments-api` (`nova/s-1a2b3c` into `main`).
+            Accept coupon codes of 6 to 12 characters.
+            Tests: passed `sh test.sh` · FAILED `make lint`
+
+            ```diff
+            --- a/x
+            +++ b/x
+            @@ -1 +1 @@
+            -a
+            +b
+            ```
+
+            Decide with `review_decision` (review 3): `approve`, or `request_changes` with what should change (on a line: `path:line`). Judge the diff, not the summary.
+        "#);
         insta::assert_snapshot!(changes_requested_prompt(3, 1, "maker", &comments), @r#"
             @maker changes requested on review #3 (revision 1). Address every comment, commit, push the branch and report the change again (`submit_change`) for the next revision:
             - carol on `coupons.sh:1`: say why 12

@@ -514,6 +514,19 @@ fn tool_definitions() -> Vec<ChatCompletionTools> {
                 &["repo", "summary"],
             ),
         ),
+        tool(
+            "review_decision",
+            "As a reviewer you were asked to be: approve a review, or ask for changes (say what, and on which line as path:line), or comment.",
+            object(
+                json!({
+                    "review": {"type": "integer", "description": "the review's number"},
+                    "verdict": {"type": "string", "enum": ["approve", "request_changes", "comment"]},
+                    "comment": string("what should change, or the comment"),
+                    "at": string("the line it is about, as path:line")
+                }),
+                &["review", "verdict"],
+            ),
+        ),
         tool("load_skill", "Read a skill's instructions.", object(json!({"name": string("the skill")}), &["name"])),
         tool(
             "report",
@@ -546,6 +559,7 @@ async fn call_tool(run: &Run, skill_tools: &mut SkillTools, name: &str, argument
         "ask_nova" => ask_nova(arguments).await,
         "sql" => sql(arguments).await,
         "submit_change" => submit_change(arguments).await,
+        "review_decision" => review_decision(arguments).await,
         "handoff" => handoff(arguments).await,
         "report" => report(arguments),
         other => match skill_tools.get(other) {
@@ -781,6 +795,20 @@ async fn sql(arguments: &Value) -> anyhow::Result<String> {
         format!("({rows} rows)")
     });
     Ok(text)
+}
+
+async fn review_decision(arguments: &Value) -> anyhow::Result<String> {
+    let review = arguments["review"].as_i64().context("`review` is the review's number")?;
+    let decision = json!({
+        "verdict": text_arg(arguments, "verdict")?,
+        "comment": arguments["comment"].as_str().unwrap_or_default(),
+        "at": arguments["at"].as_str()
+    });
+    let (status, body) = crate::work::review_decision_call(review, decision).await?;
+    Ok(match body["error"].as_str() {
+        Some(error) => format!("refused (HTTP {status}): {error}"),
+        None => format!("recorded: review #{review} is {}", body["state"].as_str().unwrap_or("updated")),
+    })
 }
 
 async fn submit_change(arguments: &Value) -> anyhow::Result<String> {

@@ -41,6 +41,8 @@ pub enum OfficeCommand {
     /// For the agent: put the change your session branch holds (pushed) up for review in
     /// this thread; a later call after changes were asked for is its next revision.
     SubmitChange(crate::work::ChangeArgs),
+    /// For a reviewer office: approve a review, ask for changes, or comment.
+    ReviewDecision(crate::work::ReviewDecisionArgs),
 }
 
 /// Runs the sandbox, which must start before any thread does (a user namespace needs
@@ -68,5 +70,6 @@ pub async fn run(command: OfficeCommand) -> anyhow::Result<ExitCode> {
         OfficeCommand::AskNova(args) => crate::work::ask_nova(args).await,
         OfficeCommand::Sql(args) => crate::work::sql(args).await,
         OfficeCommand::SubmitChange(args) => crate::work::submit_change(args).await,
+        OfficeCommand::ReviewDecision(args) => crate::work::review_decision(args).await,
     }
 }

@@ -173,6 +173,7 @@ async fn open_office(args: ServeArgs, token: String, compression: Option<i32>) -
         .route("/commands", post(agent_ask))
         .route("/sql", post(agent_ask))
         .route("/changes", post(agent_ask))
+        .route("/reviews/{id}/decision", post(agent_ask))
         .route("/proxy/{upstream}/{*rest}", any(proxy))
         .with_state(office.clone());
     let agent = Router::new().nest(&format!("/{agent_key}"), agent);

@@ -96,6 +96,33 @@ pub struct ChangeArgs {
     pub tests: Vec<String>,
 }
 
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReviewDecisionArgs {
+    /// The review's number (the card and the prompt name it).
+    #[arg(long)]
+    pub review: i64,
+    /// `approve`, `request_changes` or `comment`.
+    #[arg(long)]
+    pub verdict: String,
+    /// What should change, or the comment.
+    #[arg(long, default_value = "")]
+    pub comment: String,
+    /// The line it is about: `path:line`.
+    #[arg(long)]
+    pub at: Option<String>,
+}
+
+/// A reviewer office's decision on a review it was asked to do.
+pub(crate) async fn review_decision_call(review: i64, decision: Value) -> anyhow::Result<(u16, Value)> {
+    call(reqwest::Method::POST, &format!("/reviews/{review}/decision"), Some(decision)).await
+}
+
+pub async fn review_decision(args: ReviewDecisionArgs) -> anyhow::Result<ExitCode> {
+    let decision = json!({"verdict": args.verdict, "comment": args.comment, "at": args.at});
+    let (status, body) = review_decision_call(args.review, decision).await?;
+    Ok(answered(status, &body))
+}
+
 pub async fn submit_change(args: ChangeArgs) -> anyhow::Result<ExitCode> {
     let tests: Vec<Value> = args
         .tests

@@ -40,6 +40,7 @@ async fn a_change_is_sent_back_with_a_line_comment_revised_and_merged_once_by_tw
             approvals: 2,
             approvers: vec!["lead".into()],
             stages: vec!["merge".into()],
+            reviewers: vec![],
         });
     })
     .await;
@@ -337,5 +338,69 @@ async fn an_office_s_push_to_main_is_refused_at_its_proxy_while_its_session_bran
     assert_eq!(git(&remote, &["log", "--format=%s", "-1", &branch]), "Accept longer codes\n");
     assert_eq!(git(&remote, &["rev-parse", "main"]), main_before, "main is untouched");
     assert!(!serde_json::to_string(&model.requests()).unwrap().contains("ghp-live-31"), "the token reached the model");
+    nova.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_reviewer_is_asked_with_the_diff_and_its_approval_merges_while_the_author_cannot_approve_itself() {
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let remote = payments_remote(dir.path());
+    // Each office has a model of its own, so their scripts cannot interleave.
+    let (model, reviewer_model) = (FakeOpenAi::start().await.unwrap(), FakeOpenAi::start().await.unwrap());
+    let toml = format!(
+        "[workspace]\nname = \"acme\"\n\n[[upstreams]]\nname = \"llm\"\nurl = \"{}\"\n\n[[upstreams]]\nname = \"llm-qa\"\nurl = \"{}\"\n\n\
+         [[repos]]\nname = \"payments-api\"\ndescription = \"Payments service.\"\nurl = \"{}\"\n\n\
+         [[offices]]\nname = \"maker\"\nrole = \"Software engineer\"\nrepos = [\"payments-api\"]\nchannels = [\"eng\"]\n\
+         [offices.runtime]\npreset = \"nova-agent\"\nmodel = \"small-coder\"\ntimeout = \"2m\"\nsandbox = {{ enabled = false }}\n\n\
+         [[offices]]\nname = \"qa\"\nrole = \"Code reviewer\"\n\
+         [offices.runtime]\npreset = \"nova-agent\"\nupstream = \"llm-qa\"\nmodel = \"careful-reviewer\"\ntimeout = \"2m\"\n\n\
+         [[reviews]]\nreviewers = [\"qa\"]\nstages = [\"merge\"]\n",
+        model.base_url,
+        reviewer_model.base_url,
+        remote.display()
+    );
+    let parsed = orchestrator::config::Config::parse(&toml, "the story's nova.toml").unwrap();
+    let mut nova = Nova::start_with(|config| {
+        config.repos = parsed.repos.clone();
+        config.offices = parsed.offices.clone();
+        config.upstreams = parsed.upstreams.clone();
+        config.reviews = parsed.reviews.clone();
+        for office in &mut config.offices {
+            office.set_idle_timeout(Duration::from_secs(3600));
+        }
+    })
+    .await;
+    model.then(Reply::tool(
+        "edit_file",
+        json!({"path": "coupons.sh", "old": "[ ${#1} -eq 8 ]", "new": "[ ${#1} -ge 6 ] && [ ${#1} -le 12 ]"}),
+    ));
+    model.then(Reply::tool(
+        "run",
+        json!({"command": "git commit --quiet -am 'Accept 6 to 12' && git push --quiet origin HEAD"}),
+    ));
+    model.then(Reply::tool(
+        "submit_change",
+        json!({"repo": "payments-api", "summary": "Accept coupon codes of 6 to 12 characters."}),
+    ));
+    model.then(Reply::tool("review_decision", json!({"review": 1, "verdict": "approve"})));
+    model.then(Reply::Content("Up for review.".into()));
+    reviewer_model.then(Reply::tool("review_decision", json!({"review": 1, "verdict": "approve"})));
+    reviewer_model.then(Reply::Content("Approved: the length check matches the test.".into()));
+
+    let thread =
+        nova.say("eng", "alice", "@maker the coupon field rejects valid codes in payments-api, please fix").await;
+    let (_, body) = review_card(&mut nova, &thread, |body| body.contains("Merged into `main`")).await;
+    assert!(body.contains("Approved by: qa."), "{body}");
+
+    let own =
+        model.requests()[4]["messages"].as_array().unwrap().last().unwrap()["content"].as_str().unwrap().to_owned();
+    assert_eq!(own, "refused (HTTP 403): an office cannot review its own change");
+    let asked = reviewer_model.requests()[0]["messages"].to_string();
+    assert!(asked.contains("please review #1 (revision 1)"), "{asked}");
+    assert!(asked.contains("-valid() { [ ${#1} -eq 8 ]; }"), "the reviewer reads the diff Nova computed: {asked}");
+    assert_eq!(git(&remote, &["log", "--merges", "--format=%s", "main"]).lines().count(), 1);
+    let trail = nova.engine().store().audit_trail(&Default::default()).await.unwrap();
+    assert!(trail.iter().any(|r| r.action == "review_decision" && r.actor == "qa"));
     nova.finish().await;
 }

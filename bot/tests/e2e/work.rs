@@ -190,6 +190,7 @@ async fn the_built_in_agent_fixes_the_repo_runs_its_tests_and_pushes_its_branch_
             "ask_nova",
             "sql",
             "submit_change",
+            "review_decision",
             "load_skill",
             "report"
         ]

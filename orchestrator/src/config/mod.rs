@@ -90,6 +90,10 @@ pub struct ReviewPolicy {
     /// What runs once approved, in order: `merge` (the branch into its base, pushed).
     #[serde(default)]
     pub stages: Vec<String>,
+    /// Offices asked to review every revision (an agent reviewer); an office's approval
+    /// counts like a person's.
+    #[serde(default)]
+    pub reviewers: Vec<String>,
 }
 
 fn one() -> u32 {
@@ -100,7 +104,7 @@ impl Default for ReviewPolicy {
     /// A change to a repo no policy names: one approval by anyone but the requester,
     /// and nothing runs after it.
     fn default() -> Self {
-        Self { repos: Vec::new(), approvals: 1, approvers: Vec::new(), stages: Vec::new() }
+        Self { repos: Vec::new(), approvals: 1, approvers: Vec::new(), stages: Vec::new(), reviewers: Vec::new() }
     }
 }
 
@@ -1154,6 +1158,9 @@ impl Validator<'_> {
             }
             if let Some(stage) = policy.stages.iter().find(|s| !REVIEW_STAGES.contains(&s.as_str())) {
                 return refuse(format!("unknown stage `{stage}` (stages: {})", REVIEW_STAGES.join(", ")));
+            }
+            if let Some(office) = policy.reviewers.iter().find(|o| !office_names.contains(*o)) {
+                return refuse(format!("`reviewers` names unknown office `{office}`"));
             }
             reviews.push(policy.clone());
         }

@@ -261,7 +261,15 @@ impl Engine {
                 let thread_office = thread.as_ref().and_then(|t| t.office.as_deref());
                 // Read once: the plain-language reader and the router both look at the thread.
                 let earlier = self.store.thread_messages(&row.thread_id).await?;
-                if let Some((action, rule)) = self.read_request(row, &text, &earlier, thread_office).await? {
+                // What an office says in a thread (a reviewer's request, say) is work for
+                // an office, never a fleet request: offices ask Nova through `ask-nova`,
+                // under their own permission check.
+                let from_office = self.config().office(&row.author).is_some();
+                let request = match from_office {
+                    true => None,
+                    false => self.read_request(row, &text, &earlier, thread_office).await?,
+                };
+                if let Some((action, rule)) = request {
                     let details =
                         serde_json::json!({"thread": row.thread_id, "text": text, "request": action, "read_by": rule});
                     effects.audit.push(store::AuditEntry {

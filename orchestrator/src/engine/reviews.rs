@@ -48,6 +48,8 @@ pub enum ReviewRefusal {
     Requester(String),
     #[error("an office cannot review its own change")]
     OwnChange,
+    #[error("{0} is not one of this repo's reviewers")]
+    NotAReviewer(String),
     #[error("{user} may not approve this; it needs one of: {approvers}")]
     NotAnApprover { user: String, approvers: String },
     #[error("this review is {0}: there is nothing left to decide")]
@@ -56,19 +58,33 @@ pub enum ReviewRefusal {
     Git(String),
 }
 
+/// Who decides: a person (on a card), or an office the policy asks to review.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reviewer<'a> {
+    Person(&'a str),
+    Office(&'a str),
+}
+
 /// The permission check, first thing in every decision: the requester and the office
-/// that made the change never approve or send it back; an approval needs one of the
-/// policy's approvers (roles or people), when it names any.
+/// that made the change never approve or send it back; a person's approval needs one of
+/// the policy's approvers (roles or people), when it names any; an office decides only
+/// if the policy names it a reviewer.
 pub fn may_review(
     config: &Config,
     policy: &ReviewPolicy,
     review: &reviews::Model,
-    user: &str,
+    who: Reviewer<'_>,
     verdict: Verdict,
 ) -> Result<(), ReviewRefusal> {
     if !review.state.is_reviewable() {
         return Err(ReviewRefusal::Closed(review.state.as_str()));
     }
+    let user = match who {
+        Reviewer::Office(office) if office == review.office => return Err(ReviewRefusal::OwnChange),
+        Reviewer::Office(office) if policy.reviewers.iter().any(|r| r == office) => return Ok(()),
+        Reviewer::Office(office) => return Err(ReviewRefusal::NotAReviewer(office.to_owned())),
+        Reviewer::Person(user) => user,
+    };
     if verdict == Verdict::Comment {
         return Ok(());
     }
@@ -111,7 +127,7 @@ impl Engine {
     /// branch, computes the diff against where it left its base, and shows (or updates)
     /// the review card in the run's thread.
     pub async fn office_submits_change(
-        &self,
+        self: &Arc<Self>,
         token: &str,
         run_id: &str,
         ask: ChangeAsk,
@@ -179,6 +195,7 @@ impl Engine {
         let details = serde_json::json!({"review": review.id, "revision": review.revision, "head": review.head, "files": diff.files.len()});
         self.record(&office.name, &office.name, Some(run_id), "review_revision", details).await;
         self.show_review(review.id).await?;
+        self.ask_reviewers(&review).await?;
         Ok(Ok(review))
     }
 
@@ -198,15 +215,53 @@ impl Engine {
         let Some(review) = self.store.review(card.id).await? else {
             return Ok(Err(ReviewRefusal::Unknown(card.id)));
         };
+        self.decide_on(review, Reviewer::Person(user), verdict, body, at).await
+    }
+
+    /// An office's decision on review `id`, for the run it is in: only an office the
+    /// repo's policy names a reviewer, never the one that made the change.
+    pub async fn office_decides_review(
+        self: &Arc<Self>,
+        token: &str,
+        run_id: &str,
+        id: i64,
+        verdict: Verdict,
+        body: &str,
+        at: Option<(&str, i32)>,
+    ) -> anyhow::Result<Result<reviews::Model, ReviewRefusal>> {
+        let office = match self.authenticate_office(token).await? {
+            Ok(office) => office,
+            Err(error) => return Ok(Err(ReviewRefusal::BadKey(error))),
+        };
+        if self.running_prompt(&office, run_id).await?.is_none() {
+            return Ok(Err(ReviewRefusal::UnknownRun(run_id.to_owned())));
+        }
+        let Some(review) = self.store.review(id).await? else {
+            return Ok(Err(ReviewRefusal::Unknown(id)));
+        };
+        self.decide_on(review, Reviewer::Office(&office.name), verdict, body, at).await
+    }
+
+    async fn decide_on(
+        self: &Arc<Self>,
+        review: reviews::Model,
+        who: Reviewer<'_>,
+        verdict: Verdict,
+        body: &str,
+        at: Option<(&str, i32)>,
+    ) -> anyhow::Result<Result<reviews::Model, ReviewRefusal>> {
         let config = self.config();
         let policy = config.review_policy(&review.repo);
-        if let Err(refusal) = may_review(&config, &policy, &review, user, verdict) {
+        if let Err(refusal) = may_review(&config, &policy, &review, who, verdict) {
             return Ok(Err(refusal));
         }
         if verdict != Verdict::Approve && body.trim().is_empty() {
             return Ok(Err(ReviewRefusal::Invalid("say what should change".to_owned())));
         }
-        let who = config.person(user).unwrap_or(user).to_owned();
+        let who = match who {
+            Reviewer::Person(user) => config.person(user).unwrap_or(user).to_owned(),
+            Reviewer::Office(office) => office.to_owned(),
+        };
         self.store.add_review_decision(&review, &who, verdict, body.trim(), at).await?;
         let run_id = self.store.review_revision(review.id, review.revision).await?.map(|r| r.run_id);
         let details = serde_json::json!({
@@ -234,6 +289,34 @@ impl Engine {
             Verdict::Approve | Verdict::Comment => self.show_review(review.id).await?,
         }
         Ok(Ok(self.store.review(review.id).await?.unwrap_or(review)))
+    }
+
+    /// Asks the policy's reviewer offices to review the revision, each in the thread (a
+    /// run of its own, with the change and its whole diff).
+    async fn ask_reviewers(self: &Arc<Self>, review: &reviews::Model) -> anyhow::Result<()> {
+        let reviewers = self.config().review_policy(&review.repo).reviewers;
+        if reviewers.iter().all(|r| r == &review.office) {
+            return Ok(());
+        }
+        let Some(thread) = self.store.thread(&review.thread_id).await? else { return Ok(()) };
+        let Some(revision) = self.store.review_revision(review.id, review.revision).await? else { return Ok(()) };
+        let card = self.review_card(review).await?;
+        for reviewer in reviewers.iter().filter(|r| *r != &review.office) {
+            let text = texts::review_request_prompt(reviewer, &card, &revision.diff);
+            let incoming = Incoming {
+                surface: thread.surface.clone(),
+                channel: thread.channel.clone(),
+                thread: ThreadRef::Existing(thread.id.clone()),
+                // Offices' work: the loop guard counts it.
+                author: review.office.clone(),
+                dedupe_key: format!("review:{}:{}:ask:{reviewer}", review.id, review.revision),
+                event: InboundEvent::Message { text, context: Vec::new() },
+            };
+            if let Err(refusal) = self.accept(incoming).await? {
+                tracing::warn!(review = review.id, reviewer, "the reviewer could not be asked: {refusal}");
+            }
+        }
+        Ok(())
     }
 
     /// A decision from a platform's button or form on the review card `message_id` of a
@@ -567,21 +650,43 @@ mod tests {
             updated_at: 0,
         };
         let leads = ReviewPolicy { approvers: vec!["lead".into()], ..ReviewPolicy::default() };
-        assert_eq!(may_review(&config, &leads, &review, "carol", Verdict::Approve), Ok(()));
+        assert_eq!(may_review(&config, &leads, &review, Reviewer::Person("carol"), Verdict::Approve), Ok(()));
         assert_eq!(
-            may_review(&config, &leads, &review, "alice", Verdict::Approve),
+            may_review(&config, &leads, &review, Reviewer::Person("alice"), Verdict::Approve),
             Err(ReviewRefusal::Requester("alice".into()))
         );
-        assert_eq!(may_review(&config, &leads, &review, "maker", Verdict::Approve), Err(ReviewRefusal::OwnChange));
         assert_eq!(
-            may_review(&config, &leads, &review, "dave", Verdict::Approve).unwrap_err().to_string(),
+            may_review(&config, &leads, &review, Reviewer::Person("maker"), Verdict::Approve),
+            Err(ReviewRefusal::OwnChange)
+        );
+        assert_eq!(
+            may_review(&config, &leads, &review, Reviewer::Person("dave"), Verdict::Approve).unwrap_err().to_string(),
             "dave may not approve this; it needs one of: lead"
         );
-        assert_eq!(may_review(&config, &leads, &review, "dave", Verdict::RequestChanges), Ok(()), "anyone may ask");
-        assert_eq!(may_review(&config, &leads, &review, "alice", Verdict::Comment), Ok(()), "anyone may comment");
+        assert_eq!(
+            may_review(&config, &leads, &review, Reviewer::Person("dave"), Verdict::RequestChanges),
+            Ok(()),
+            "anyone may ask"
+        );
+        assert_eq!(
+            may_review(&config, &leads, &review, Reviewer::Person("alice"), Verdict::Comment),
+            Ok(()),
+            "anyone may comment"
+        );
+        // Offices: only a reviewer the policy names, never the one that made the change.
+        let qa = ReviewPolicy { reviewers: vec!["qa".into(), "maker".into()], ..leads.clone() };
+        assert_eq!(may_review(&config, &qa, &review, Reviewer::Office("qa"), Verdict::Approve), Ok(()));
+        assert_eq!(
+            may_review(&config, &qa, &review, Reviewer::Office("maker"), Verdict::Approve),
+            Err(ReviewRefusal::OwnChange)
+        );
+        assert_eq!(
+            may_review(&config, &leads, &review, Reviewer::Office("qa"), Verdict::Comment),
+            Err(ReviewRefusal::NotAReviewer("qa".into()))
+        );
         let merged = reviews::Model { state: ReviewState::Merged, ..review };
         assert_eq!(
-            may_review(&config, &leads, &merged, "carol", Verdict::Approve),
+            may_review(&config, &leads, &merged, Reviewer::Person("carol"), Verdict::Approve),
             Err(ReviewRefusal::Closed("merged"))
         );
     }
