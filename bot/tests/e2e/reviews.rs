@@ -293,10 +293,12 @@ async fn on_discord_a_self_review_is_refused_changes_go_back_through_a_form_and_
     nova.finish().await;
 }
 
-/// Nothing lands on `main` but through a review: an office's push through its proxy
-/// (which holds the host's credential) may update its session branch, and nothing else.
+/// Nothing lands on `main` but through a review, on a host that wants a credential: an
+/// office's push through its proxy (which holds the host's token) may update its session
+/// branch and nothing else; Nova fetches the change and pushes the merge with the token
+/// from the vault; the model never sees it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_office_s_push_to_main_is_refused_at_its_proxy_while_its_session_branch_goes_through() {
+async fn on_a_hosted_repo_the_office_cannot_push_main_and_nova_merges_the_reviewed_branch_with_the_vault_s_token() {
     let dir = tempfile::tempdir().unwrap();
     let remote = payments_remote(dir.path());
     let host = testkit::git_http::FakeGitHost::start(dir.path().to_owned(), "ghp-live-31").await.unwrap();
@@ -312,6 +314,7 @@ async fn an_office_s_push_to_main_is_refused_at_its_proxy_while_its_session_bran
             value: "Bearer {secret}".into(),
             secret: Some("git_token".into()),
         });
+        config.reviews.push(ReviewPolicy { stages: vec!["merge".into()], ..ReviewPolicy::default() });
     })
     .await;
     let put = json!({"scope": "platform", "name": "git_token", "value": "ghp-live-31"});
@@ -323,6 +326,7 @@ async fn an_office_s_push_to_main_is_refused_at_its_proxy_while_its_session_bran
         json!({"command": "git commit --quiet -am 'Accept longer codes' && git push --quiet origin HEAD"}),
     ));
     model.then(Reply::tool("run", json!({"command": "git push --quiet origin HEAD:main"})));
+    model.then(Reply::tool("submit_change", json!({"repo": "payments-api", "summary": "Accept longer coupon codes."})));
     model.then(Reply::Content("Pushed the branch; main is not mine to push.".into()));
     let thread =
         nova.say("eng", "alice", "@maker the coupon field rejects valid codes in payments-api, please fix").await;
@@ -337,6 +341,16 @@ async fn an_office_s_push_to_main_is_refused_at_its_proxy_while_its_session_bran
     let branch = format!("nova/{}", orchestrator::engine::session_name(&thread));
     assert_eq!(git(&remote, &["log", "--format=%s", "-1", &branch]), "Accept longer codes\n");
     assert_eq!(git(&remote, &["rev-parse", "main"]), main_before, "main is untouched");
+
+    // Nova fetched the branch with the vault's token; the approval merges it the same way.
+    let (card, body) = review_card(&mut nova, &thread, |body| body.contains("revision 1")).await;
+    assert!(body.contains("Files: `coupons.sh` +1 −1"), "{body}");
+    assert_eq!(
+        nova.post_json("/api/console/actions", &click(&thread, card, "carol", "approve", None, None)).await.0,
+        200
+    );
+    review_card(&mut nova, &thread, |body| body.contains("Merged into `main`")).await;
+    assert!(git(&remote, &["log", "--format=%s", "-1", "main"]).starts_with("Merge review #1"));
     assert!(!serde_json::to_string(&model.requests()).unwrap().contains("ghp-live-31"), "the token reached the model");
     nova.finish().await;
 }

@@ -146,14 +146,10 @@ impl Engine {
         if !config.office(&office.name).is_some_and(|o| o.repos.contains(&repo.name)) {
             return Ok(Err(ReviewRefusal::Invalid(format!("{} does not work on `{}`", office.name, repo.name))));
         }
-        let Some(url) = repo.url.clone() else {
-            return Ok(Err(ReviewRefusal::Invalid(format!("`{}` has no url to fetch the change from", repo.name))));
+        let remote = match self.remote_of(repo, &office.name).await? {
+            Ok(remote) => remote,
+            Err(refusal) => return Ok(Err(refusal)),
         };
-        if repo.upstream.is_some() {
-            let message =
-                format!("`{}` is reached through an upstream: Nova cannot fetch it for review yet", repo.name);
-            return Ok(Err(ReviewRefusal::Invalid(message)));
-        }
         if ask.summary.trim().is_empty() || ask.summary.chars().count() > MAX_MESSAGE_CHARS {
             return Ok(Err(ReviewRefusal::Invalid("say what the change does and why".to_owned())));
         }
@@ -166,7 +162,7 @@ impl Engine {
         }
         let branch = provisioner::checkout::session_branch(&session_name(&prompt.thread_id));
         let mirror = self.review_mirror(&repo.name);
-        let diff = match compute_diff(&mirror, &url, &repo.branch, &branch).await {
+        let diff = match compute_diff(&mirror, &remote, &repo.branch, &branch).await {
             Ok(diff) => diff,
             Err(error) => return Ok(Err(ReviewRefusal::Git(format!("{error:#}")))),
         };
@@ -378,11 +374,19 @@ impl Engine {
         let mut outcome = (ReviewState::Approved, String::new());
         for stage in &policy.stages {
             if stage == "merge" {
-                let url = self.config().repo(&review.repo).and_then(|r| r.url.clone()).unwrap_or_default();
+                let config = self.config();
+                let remote = match config.repo(&review.repo) {
+                    Some(repo) => self.remote_of(repo, &review.office).await?.map_err(|r| anyhow::anyhow!("{r}")),
+                    None => Err(anyhow::anyhow!("the repo `{}` is no longer in the workspace", review.repo)),
+                };
                 let mirror = self.review_mirror(&review.repo);
                 let message =
                     format!("Merge review #{} ({}), approved by {}", review.id, review.branch, approved.join(", "));
-                outcome = match merge(&mirror, &url, &review.base, &review.head, &message).await {
+                let merged = match remote {
+                    Ok(remote) => merge(&mirror, &remote, &review.base, &review.head, &message).await,
+                    Err(error) => Err(error),
+                };
+                outcome = match merged {
                     Ok(commit) => (ReviewState::Merged, format!("`{}`", &commit[..12.min(commit.len())])),
                     Err(error) => (ReviewState::Failed, format!("{error:#}")),
                 };
@@ -473,6 +477,37 @@ impl Engine {
         Ok(texts::review_list(&cards))
     }
 
+    /// Where Nova fetches `repo` from and pushes its merges to. For a repo behind an
+    /// upstream, the upstream's header with the credential from the vault (looked up as
+    /// `office` would), which git gets in its environment: never on a command line, in
+    /// a config file, or in the office.
+    async fn remote_of(
+        &self,
+        repo: &crate::config::Repo,
+        office: &str,
+    ) -> anyhow::Result<Result<Remote, ReviewRefusal>> {
+        let Some(url) = repo.url.clone() else {
+            return Ok(Err(ReviewRefusal::Invalid(format!("`{}` has no url to fetch the change from", repo.name))));
+        };
+        let config = self.config();
+        let upstream = repo.upstream.as_ref().and_then(|name| config.upstreams.iter().find(|u| &u.name == name));
+        let header = match upstream.and_then(|u| Some((u, u.secret.as_ref()?))) {
+            None => None,
+            Some((upstream, secret)) => match self.resolve(office, secret).await? {
+                Some(value) => Some(crate::vault::SecretValue::new(format!(
+                    "{}: {}",
+                    upstream.header,
+                    upstream.value.replace("{secret}", value.expose())
+                ))),
+                None => {
+                    let message = format!("the vault has no `{secret}`, which Nova needs to fetch `{}`", repo.name);
+                    return Ok(Err(ReviewRefusal::Invalid(message)));
+                }
+            },
+        };
+        Ok(Ok(Remote { url, header }))
+    }
+
     fn review_mirror(&self, repo: &str) -> PathBuf {
         self.config().store.data_dir.join("reviews").join(format!("{repo}.git"))
     }
@@ -507,10 +542,16 @@ struct Diff {
     text: String,
 }
 
+/// A repo's URL and, behind an upstream, the header that carries its credential.
+struct Remote {
+    url: String,
+    header: Option<crate::vault::SecretValue>,
+}
+
 /// Fetches the repo into Nova's mirror and computes `branch`'s change against where it
 /// left `base`.
-async fn compute_diff(mirror: &Path, url: &str, base: &str, branch: &str) -> anyhow::Result<Diff> {
-    fetch(mirror, url).await?;
+async fn compute_diff(mirror: &Path, remote: &Remote, base: &str, branch: &str) -> anyhow::Result<Diff> {
+    fetch(mirror, remote).await?;
     let head = git(mirror, &["rev-parse", "--verify", &format!("refs/heads/{branch}^{{commit}}")])
         .await
         .with_context(|| format!("the branch `{branch}` is not on the remote: push it first"))?;
@@ -542,18 +583,19 @@ async fn compute_diff(mirror: &Path, url: &str, base: &str, branch: &str) -> any
     Ok(Diff { head, base_commit, files, text })
 }
 
-async fn fetch(mirror: &Path, url: &str) -> anyhow::Result<()> {
+async fn fetch(mirror: &Path, remote: &Remote) -> anyhow::Result<()> {
     if !mirror.join("HEAD").exists() {
         std::fs::create_dir_all(mirror).with_context(|| format!("cannot create {}", mirror.display()))?;
         git(mirror, &["init", "--quiet", "--bare"]).await?;
     }
-    git(mirror, &["fetch", "--quiet", "--prune", "--no-tags", url, "+refs/heads/*:refs/heads/*"]).await?;
+    let fetch = ["fetch", "--quiet", "--prune", "--no-tags", &remote.url, "+refs/heads/*:refs/heads/*"];
+    git_with(mirror, &fetch, remote.header.as_ref()).await?;
     Ok(())
 }
 
 /// Merges `head` into `base` (a merge commit by Nova) and pushes `base`; the merge commit.
-async fn merge(mirror: &Path, url: &str, base: &str, head: &str, message: &str) -> anyhow::Result<String> {
-    fetch(mirror, url).await?;
+async fn merge(mirror: &Path, remote: &Remote, base: &str, head: &str, message: &str) -> anyhow::Result<String> {
+    fetch(mirror, remote).await?;
     let work = tempfile::Builder::new().prefix("nova-merge").tempdir()?;
     let dir = work.path().join("tree");
     let dir_arg = dir.to_str().context("a temporary path that is not UTF-8")?;
@@ -567,7 +609,7 @@ async fn merge(mirror: &Path, url: &str, base: &str, head: &str, message: &str) 
             return Err(error.context(format!("`{head}` does not merge cleanly into `{base}`")));
         }
         let commit = git(&dir, &["rev-parse", "HEAD"]).await?;
-        git(&dir, &["push", "--quiet", url, &format!("HEAD:refs/heads/{base}")])
+        git_with(&dir, &["push", "--quiet", &remote.url, &format!("HEAD:refs/heads/{base}")], remote.header.as_ref())
             .await
             .with_context(|| format!("the remote refused the push to `{base}`"))?;
         Ok(commit)
@@ -579,6 +621,11 @@ async fn merge(mirror: &Path, url: &str, base: &str, head: &str, message: &str) 
 
 /// Runs git without prompts or the machine's config; its trimmed stdout, or its stderr.
 async fn git(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
+    git_with(dir, args, None).await
+}
+
+/// [`git`] with an HTTP header for the remote (its credential), in git's environment.
+async fn git_with(dir: &Path, args: &[&str], header: Option<&crate::vault::SecretValue>) -> anyhow::Result<String> {
     let mut command = tokio::process::Command::new("git");
     command
         .args(args)
@@ -587,6 +634,12 @@ async fn git(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .stdin(Stdio::null())
         .kill_on_drop(true);
+    if let Some(header) = header {
+        command
+            .env("GIT_CONFIG_COUNT", "1")
+            .env("GIT_CONFIG_KEY_0", "http.extraHeader")
+            .env("GIT_CONFIG_VALUE_0", header.expose());
+    }
     let output = tokio::time::timeout(GIT_TIMEOUT, command.output())
         .await
         .map_err(|_| anyhow::anyhow!("git {} took over {} s", args.first().unwrap_or(&""), GIT_TIMEOUT.as_secs()))??;
