@@ -429,7 +429,8 @@ async fn accept_run(
     if !office.accepted.lock().await.insert(run.run_id.clone()) {
         return Ok(StatusCode::OK);
     }
-    office.controls.lock().expect("controls lock").insert(run.run_id.clone(), RunControl::default());
+    let control = RunControl { session: run.session.clone(), ..RunControl::default() };
+    office.controls.lock().expect("controls lock").insert(run.run_id.clone(), control);
     office.queue.send(run).map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?;
     Ok(StatusCode::ACCEPTED)
 }
@@ -444,6 +445,8 @@ struct RunControl {
     /// Taken by whichever comes first: the queue starting the run, or a stop ending it
     /// before it started.
     claimed: Arc<std::sync::atomic::AtomicBool>,
+    /// The thread's session: its branch is the one branch the run may push.
+    session: String,
 }
 
 impl RunControl {
@@ -935,7 +938,11 @@ async fn proxy(
     let url = upstream_url(&upstream.url, &rest, uri.query()).map_err(|refused| (StatusCode::BAD_REQUEST, refused))?;
     if rest.ends_with("git-receive-pack") && method == axum::http::Method::POST {
         let encoded = headers.get("content-encoding").is_some_and(|v| v.as_bytes() != b"identity");
-        session_branches_only(&body, encoded).map_err(|refused| (StatusCode::FORBIDDEN, refused))?;
+        let controls = office.controls.lock().expect("controls lock");
+        let pushable: Vec<String> =
+            controls.values().map(|control| crate::checkout::session_branch(&control.session)).collect();
+        drop(controls);
+        session_branches_only(&body, encoded, &pushable).map_err(|refused| (StatusCode::FORBIDDEN, refused))?;
     }
     let method = reqwest::Method::from_bytes(method.as_str().as_bytes())
         .map_err(|_| (StatusCode::BAD_REQUEST, "bad method".to_owned()))?;
@@ -993,14 +1000,12 @@ async fn fetch_secret(office: &Office, name: &str) -> Result<String, (StatusCode
     }
 }
 
-/// The refs a runtime may push: its sessions' branches. Everything else (the base
-/// branch, tags, other people's branches) reaches a repo only through a review's merge,
-/// so a runtime with the office's push credential still cannot land work unreviewed.
-const PUSHABLE: &str = "refs/heads/nova/";
-
-/// Refuses a `git push` (a smart-HTTP receive-pack request) that updates a ref outside
-/// [`PUSHABLE`]. Fails closed: a body that cannot be read is refused too.
-fn session_branches_only(body: &[u8], encoded: bool) -> Result<(), String> {
+/// Refuses a `git push` (a smart-HTTP receive-pack request) that updates a ref other than
+/// the branches of the sessions this office is running (`pushable`, as `nova/s-…`).
+/// Everything else (the base branch, tags, other sessions' branches) reaches a repo only
+/// through a review's merge, so a runtime with the office's push credential still cannot
+/// land work unreviewed. Fails closed: a body that cannot be read is refused too.
+fn session_branches_only(body: &[u8], encoded: bool, pushable: &[String]) -> Result<(), String> {
     if encoded {
         return Err("a compressed push cannot be checked, so it is refused".to_owned());
     }
@@ -1019,9 +1024,10 @@ fn session_branches_only(body: &[u8], encoded: bool) -> Result<(), String> {
         let command = line.split(|b| *b == 0).next().unwrap_or_default();
         let command = std::str::from_utf8(command).map_err(|_| "a ref name that is not UTF-8")?.trim_end();
         let refname = command.splitn(3, ' ').nth(2).ok_or("a push command without a ref")?;
-        if !refname.starts_with(PUSHABLE) {
+        if !refname.strip_prefix("refs/heads/").is_some_and(|branch| pushable.iter().any(|p| p == branch)) {
             return Err(format!(
-                "an office pushes only its session branches ({PUSHABLE}…): `{refname}` changes through a review"
+                "a run pushes only its session's branch ({}): `{refname}` changes through a review",
+                pushable.join(", ")
             ));
         }
         updates += 1;
@@ -1282,16 +1288,19 @@ mod tests {
             body.push_str("0000PACK...");
             body.into_bytes()
         };
-        assert_eq!(session_branches_only(&push(&["refs/heads/nova/s-1a2b"]), false), Ok(()));
+        let mine = ["nova/s-1a2b".to_owned()];
+        let check = |body: &[u8], encoded: bool| session_branches_only(body, encoded, &mine);
+        assert_eq!(check(&push(&["refs/heads/nova/s-1a2b"]), false), Ok(()));
         assert_eq!(
-            session_branches_only(&push(&["refs/heads/nova/s-1a2b", "refs/heads/main"]), false).unwrap_err(),
-            "an office pushes only its session branches (refs/heads/nova/…): `refs/heads/main` changes through a review"
+            check(&push(&["refs/heads/nova/s-1a2b", "refs/heads/main"]), false).unwrap_err(),
+            "a run pushes only its session's branch (nova/s-1a2b): `refs/heads/main` changes through a review"
         );
-        assert!(session_branches_only(&push(&["refs/tags/v1"]), false).is_err());
-        assert!(session_branches_only(&push(&["refs/heads/nova/s-1"]), true).is_err(), "compressed: refused");
-        assert!(session_branches_only(b"garbage", false).is_err());
-        assert!(session_branches_only(b"0000", false).is_err());
-        assert!(session_branches_only(b"00ffshort", false).is_err());
+        assert!(check(&push(&["refs/heads/nova/s-other"]), false).is_err(), "another session's branch");
+        assert!(check(&push(&["refs/tags/v1"]), false).is_err());
+        assert!(check(&push(&["refs/heads/nova/s-1a2b"]), true).is_err(), "compressed: refused");
+        assert!(check(b"garbage", false).is_err());
+        assert!(check(b"0000", false).is_err());
+        assert!(check(b"00ffshort", false).is_err());
     }
 
     #[test]
