@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Office;
 use crate::router::{RepoChoice, Route};
+use crate::store::ReviewState;
 
 /// A card: a message with structured content that surfaces render with buttons.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,8 +54,7 @@ pub struct ReviewCard {
     pub tests: Vec<TestRun>,
     /// The files that changed since the previous revision.
     pub since_last: Option<Vec<String>>,
-    /// `open`, `changes_requested`, `merging`, `merged`, `approved`, `failed`.
-    pub state: String,
+    pub state: crate::store::ReviewState,
     pub approved_by: Vec<String>,
     pub changes_requested_by: Vec<String>,
     pub comments: Vec<ReviewComment>,
@@ -258,15 +258,17 @@ pub fn review_text(r: &ReviewCard) -> String {
         text.push_str(&format!("> {}{at}: {}\n", comment.author, comment.body));
     }
     let approved = if r.approved_by.is_empty() { "nobody yet".to_owned() } else { r.approved_by.join(", ") };
-    let status = match r.state.as_str() {
-        "merged" => format!("Merged into `{}`: {}", r.base, r.outcome.as_deref().unwrap_or_default()),
-        "approved" => "Approved: nothing more runs for this repo.".to_owned(),
-        "merging" => format!("Approved; merging into `{}`…", r.base),
-        "failed" => format!("Approved, but the merge failed: {}", r.outcome.as_deref().unwrap_or("no reason given")),
-        "changes_requested" => {
+    let status = match r.state {
+        ReviewState::Merged => format!("Merged into `{}`: {}", r.base, r.outcome.as_deref().unwrap_or_default()),
+        ReviewState::Approved => "Approved: nothing more runs for this repo.".to_owned(),
+        ReviewState::Merging => format!("Approved; merging into `{}`…", r.base),
+        ReviewState::Failed => {
+            format!("Approved, but the merge failed: {}", r.outcome.as_deref().unwrap_or("no reason given"))
+        }
+        ReviewState::ChangesRequested => {
             format!("Changes requested by {}; **{}** is revising.", r.changes_requested_by.join(", "), r.office)
         }
-        _ => {
+        ReviewState::Open => {
             let missing = r.needed.saturating_sub(r.approved_by.len() as u32);
             let who =
                 if r.approvers.is_empty() { "anyone but the requester".to_owned() } else { r.approvers.join(", ") };
@@ -384,8 +386,8 @@ pub fn review_list(reviews: &[ReviewCard]) -> String {
     }
     let mut out = "Waiting for review:".to_owned();
     for r in reviews {
-        let waiting = match r.state.as_str() {
-            "changes_requested" => format!("changes requested by {}", r.changes_requested_by.join(", ")),
+        let waiting = match r.state {
+            ReviewState::ChangesRequested => format!("changes requested by {}", r.changes_requested_by.join(", ")),
             _ => {
                 let missing = r.needed.saturating_sub(r.approved_by.len() as u32);
                 let who =
@@ -1182,7 +1184,7 @@ mod tests {
         insta::assert_snapshot!(card("expired").fallback_text(), @"Nobody provided **github_token** in time; **maker** has to ask again.");
     }
 
-    fn review(state: &str) -> Card {
+    fn review(state: ReviewState) -> Card {
         Card::Review(Box::new(ReviewCard {
             id: 3,
             office: "maker".into(),
@@ -1195,15 +1197,15 @@ mod tests {
             excerpt: "--- a/coupons.sh\n+++ b/coupons.sh\n@@ -1 +1,2 @@\n-valid() { [ ${#1} -eq 8 ]; }\n+# 6 to 12\n+valid() { [ ${#1} -ge 6 ]; }".into(),
             tests: vec![TestRun { command: "sh test.sh".into(), passed: true }, TestRun { command: "make lint".into(), passed: false }],
             since_last: Some(vec!["coupons.sh".into()]),
-            state: state.into(),
-            approved_by: if state == "open" { vec!["carol".into()] } else { vec!["carol".into(), "dave".into()] },
-            changes_requested_by: if state == "changes_requested" { vec!["erin".into()] } else { vec![] },
+            state,
+            approved_by: if state == ReviewState::Open { vec!["carol".into()] } else { vec!["carol".into(), "dave".into()] },
+            changes_requested_by: if state == ReviewState::ChangesRequested { vec!["erin".into()] } else { vec![] },
             comments: vec![ReviewComment { author: "erin".into(), body: "why 12?".into(), at: Some("coupons.sh:1".into()) }],
             needed: 2,
             approvers: vec!["lead".into()],
             outcome: match state {
-                "merged" => Some("`9f2c1d04aa11`".into()),
-                "failed" => Some("the remote refused the push to `main`".into()),
+                ReviewState::Merged => Some("`9f2c1d04aa11`".into()),
+                ReviewState::Failed => Some("the remote refused the push to `main`".into()),
                 _ => None,
             },
         }))
@@ -1211,7 +1213,7 @@ mod tests {
 
     #[test]
     fn review_card_texts() {
-        insta::assert_snapshot!(review("open").fallback_text(), @r#"
+        insta::assert_snapshot!(review(ReviewState::Open).fallback_text(), @r#"
             **Review #3** of **maker**'s change to `payments-api` (`nova/s-1a2b3c` into `main`), revision 2
             Accept coupon codes of 6 to 12 characters.
             Files: `coupons.sh` +2 −1
@@ -1228,26 +1230,26 @@ mod tests {
             > erin on `coupons.sh:1`: why 12?
             Approved by: carol. Waiting for 1 more approval (lead).
         "#);
-        let status = |state: &str| review(state).fallback_text().lines().last().unwrap().to_owned();
-        insta::assert_snapshot!(status("changes_requested"), @r#"Approved by: carol, dave. Changes requested by erin; **maker** is revising."#);
-        insta::assert_snapshot!(status("merged"), @r#"Approved by: carol, dave. Merged into `main`: `9f2c1d04aa11`"#);
-        insta::assert_snapshot!(status("failed"), @r#"Approved by: carol, dave. Approved, but the merge failed: the remote refused the push to `main`"#);
-        insta::assert_snapshot!(status("approved"), @r#"Approved by: carol, dave. Approved: nothing more runs for this repo."#);
+        let status = |state: ReviewState| review(state).fallback_text().lines().last().unwrap().to_owned();
+        insta::assert_snapshot!(status(ReviewState::ChangesRequested), @r#"Approved by: carol, dave. Changes requested by erin; **maker** is revising."#);
+        insta::assert_snapshot!(status(ReviewState::Merged), @r#"Approved by: carol, dave. Merged into `main`: `9f2c1d04aa11`"#);
+        insta::assert_snapshot!(status(ReviewState::Failed), @r#"Approved by: carol, dave. Approved, but the merge failed: the remote refused the push to `main`"#);
+        insta::assert_snapshot!(status(ReviewState::Approved), @r#"Approved by: carol, dave. Approved: nothing more runs for this repo."#);
         let comments = [
             ReviewComment { author: "carol".into(), body: "say why 12".into(), at: Some("coupons.sh:1".into()) },
             ReviewComment { author: "dave".into(), body: "and add a test for 13".into(), at: None },
         ];
-        let waiting = |state: &str| match review(state) {
+        let waiting = |state: ReviewState| match review(state) {
             Card::Review(card) => *card,
             _ => unreachable!(),
         };
-        insta::assert_snapshot!(review_list(&[waiting("open"), waiting("changes_requested")]), @r#"
+        insta::assert_snapshot!(review_list(&[waiting(ReviewState::Open), waiting(ReviewState::ChangesRequested)]), @r#"
             Waiting for review:
             • #3 **maker**'s change to `payments-api`, revision 2: Accept coupon codes of 6 to 12 characters. — needs 1 more approval (lead)
             • #3 **maker**'s change to `payments-api`, revision 2: Accept coupon codes of 6 to 12 characters. — changes requested by erin
         "#);
         insta::assert_snapshot!(review_list(&[]), @r#"No review is waiting."#);
-        insta::assert_snapshot!(review_request_prompt("qa", &waiting("open"), "--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n"), @r#"
+        insta::assert_snapshot!(review_request_prompt("qa", &waiting(ReviewState::Open), "--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n"), @r#"
             @qa please review #3 (revision 2): **maker**'s change to `payments-api` (`nova/s-1a2b3c` into `main`).
             Accept coupon codes of 6 to 12 characters.
             Tests: passed `sh test.sh` · FAILED `make lint`

@@ -142,7 +142,7 @@ pub fn message(message_id: i64, body: &str, card: Option<&Card>) -> (String, Vec
         Some(Card::Progress { status: RunStatus::Queued | RunStatus::Working, .. }) => {
             vec![CreateActionRow::Buttons(vec![Button::Stop(message_id).build("Stop", ButtonStyle::Danger)])]
         }
-        Some(Card::Review(review)) if review.state == "open" || review.state == "changes_requested" => {
+        Some(Card::Review(review)) if review.state.is_reviewable() => {
             vec![CreateActionRow::Buttons(vec![
                 Button::ReviewApprove(message_id).build("Approve", ButtonStyle::Success),
                 Button::ReviewChanges(message_id).build("Request changes", ButtonStyle::Secondary),

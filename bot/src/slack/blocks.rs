@@ -101,7 +101,7 @@ pub fn blocks(message_id: i64, body: &str, card: Option<&Card>) -> Vec<Value> {
             provide["style"] = json!("primary");
             vec![section(body), json!({"type": "actions", "block_id": "nova_credential", "elements": [provide]})]
         }
-        Some(Card::Review(review)) if review.state == "open" || review.state == "changes_requested" => {
+        Some(Card::Review(review)) if review.state.is_reviewable() => {
             let mut approve = button("Approve", REVIEW_APPROVE, &message_id.to_string());
             approve["style"] = json!("primary");
             let changes = button("Request changes", REVIEW_CHANGES, &message_id.to_string());
@@ -268,7 +268,7 @@ mod tests {
             excerpt: "-a\n+b".into(),
             tests: vec![],
             since_last: None,
-            state: "open".into(),
+            state: orchestrator::store::ReviewState::Open,
             approved_by: vec![],
             changes_requested_by: vec![],
             comments: vec![],

@@ -458,7 +458,7 @@ impl Engine {
             files,
             tests: revision.as_ref().and_then(|r| serde_json::from_str(&r.tests).ok()).unwrap_or_default(),
             since_last,
-            state: review.state.as_str().to_owned(),
+            state: review.state,
             approved_by,
             changes_requested_by,
             comments: comments(&decisions),
