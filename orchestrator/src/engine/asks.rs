@@ -77,6 +77,13 @@ pub enum ProvideRefusal {
     Denied(#[from] crate::approvals::ProvideDenial),
 }
 
+/// Why an office's call for one of its runs is refused before anything else: each
+/// caller's refusal type says it in its own words (`From`).
+pub enum RunRefusal {
+    BadKey(KeyError),
+    UnknownRun(String),
+}
+
 impl Engine {
     /// The office whose current service key this is, or why the key is refused.
     pub async fn authenticate_office(&self, token: &str) -> anyhow::Result<Result<offices::Model, KeyError>> {
@@ -92,6 +99,23 @@ impl Engine {
             Some(Err(error)) => Ok(Err(error)),
             // Asleep: no secret is valid until the next wake.
             None => Ok(Err(KeyError::Invalid(key.id))),
+        }
+    }
+
+    /// The office whose key `token` is and its run `run_id`, if running: what every
+    /// call an office makes for one of its runs checks first.
+    pub(super) async fn office_run<R: From<RunRefusal>>(
+        &self,
+        token: &str,
+        run_id: &str,
+    ) -> anyhow::Result<Result<(offices::Model, prompts::Model), R>> {
+        let office = match self.authenticate_office(token).await? {
+            Ok(office) => office,
+            Err(error) => return Ok(Err(RunRefusal::BadKey(error).into())),
+        };
+        match self.running_prompt(&office, run_id).await? {
+            Some(prompt) => Ok(Ok((office, prompt))),
+            None => Ok(Err(RunRefusal::UnknownRun(run_id.to_owned()).into())),
         }
     }
 

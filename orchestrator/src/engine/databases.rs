@@ -104,6 +104,15 @@ fn one_statement(query: &str) -> Result<&str, SqlRefusal> {
     if outside { Ok(query) } else { Err(SqlRefusal::Invalid("one statement at a time".to_owned())) }
 }
 
+impl From<RunRefusal> for SqlRefusal {
+    fn from(refusal: RunRefusal) -> Self {
+        match refusal {
+            RunRefusal::BadKey(error) => Self::BadKey(error),
+            RunRefusal::UnknownRun(run) => Self::UnknownRun(run),
+        }
+    }
+}
+
 impl Engine {
     /// Runs an office's query, for the run it is in: the rows, or why not.
     pub async fn office_sql(
@@ -112,13 +121,10 @@ impl Engine {
         run_id: &str,
         ask: SqlAsk,
     ) -> anyhow::Result<Result<SqlAnswer, SqlRefusal>> {
-        let office = match self.authenticate_office(token).await? {
-            Ok(office) => office,
-            Err(error) => return Ok(Err(SqlRefusal::BadKey(error))),
+        let (office, _) = match self.office_run(token, run_id).await? {
+            Ok(found) => found,
+            Err(refusal) => return Ok(Err(refusal)),
         };
-        if self.running_prompt(&office, run_id).await?.is_none() {
-            return Ok(Err(SqlRefusal::UnknownRun(run_id.to_owned())));
-        }
         let config = self.config();
         let Some(database) = config.databases.iter().find(|d| d.name == ask.database) else {
             let known = config.databases.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", ");

@@ -50,7 +50,7 @@ mod views;
 use crate::service_key::{KeyError, ServiceKey};
 
 pub use crate::store::TaskAsk;
-pub use asks::{ApprovalAsk, AskRefusal, CredentialAsk, ProvideRefusal, VaultEntry};
+pub use asks::{ApprovalAsk, AskRefusal, CredentialAsk, ProvideRefusal, RunRefusal, VaultEntry};
 pub use board::{Board, BoardOffice, WeekStats};
 pub use budgets::{Spend, period_start, spend_since};
 pub use fleet_changes::FLEET_CHANGE;

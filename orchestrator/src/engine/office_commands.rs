@@ -54,6 +54,15 @@ pub fn office_may(office: &str, action: Action) -> Result<Action, CommandRefusal
     }
 }
 
+impl From<RunRefusal> for CommandRefusal {
+    fn from(refusal: RunRefusal) -> Self {
+        match refusal {
+            RunRefusal::BadKey(error) => Self::BadKey(error),
+            RunRefusal::UnknownRun(run) => Self::UnknownRun(run),
+        }
+    }
+}
+
 impl Engine {
     /// An office's plain-language request, for the run it is in: the answer, or why not.
     /// Every request is audited (`office_command`), refused ones too.
@@ -63,12 +72,9 @@ impl Engine {
         run_id: &str,
         text: &str,
     ) -> anyhow::Result<Result<String, CommandRefusal>> {
-        let office = match self.authenticate_office(token).await? {
-            Ok(office) => office,
-            Err(error) => return Ok(Err(CommandRefusal::BadKey(error))),
-        };
-        let Some(prompt) = self.running_prompt(&office, run_id).await? else {
-            return Ok(Err(CommandRefusal::UnknownRun(run_id.to_owned())));
+        let (office, prompt) = match self.office_run(token, run_id).await? {
+            Ok(found) => found,
+            Err(refusal) => return Ok(Err(refusal)),
         };
         if text.trim().is_empty() || text.chars().count() > MAX_MESSAGE_CHARS {
             let message = format!("a request is 1–{MAX_MESSAGE_CHARS} characters");

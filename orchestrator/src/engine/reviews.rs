@@ -122,6 +122,15 @@ fn standing(decisions: &[review_decisions::Model]) -> (Vec<String>, Vec<String>)
     (with(Verdict::Approve), with(Verdict::RequestChanges))
 }
 
+impl From<RunRefusal> for ReviewRefusal {
+    fn from(refusal: RunRefusal) -> Self {
+        match refusal {
+            RunRefusal::BadKey(error) => Self::BadKey(error),
+            RunRefusal::UnknownRun(run) => Self::UnknownRun(run),
+        }
+    }
+}
+
 impl Engine {
     /// An office reports the change its session branch holds in `repo`: Nova fetches the
     /// branch, computes the diff against where it left its base, and shows (or updates)
@@ -132,12 +141,9 @@ impl Engine {
         run_id: &str,
         ask: ChangeAsk,
     ) -> anyhow::Result<Result<reviews::Model, ReviewRefusal>> {
-        let office = match self.authenticate_office(token).await? {
-            Ok(office) => office,
-            Err(error) => return Ok(Err(ReviewRefusal::BadKey(error))),
-        };
-        let Some(prompt) = self.running_prompt(&office, run_id).await? else {
-            return Ok(Err(ReviewRefusal::UnknownRun(run_id.to_owned())));
+        let (office, prompt) = match self.office_run(token, run_id).await? {
+            Ok(found) => found,
+            Err(refusal) => return Ok(Err(refusal)),
         };
         let config = self.config();
         let Some(repo) = config.repo(&ask.repo).filter(|_| config.office(&office.name).is_some()) else {
@@ -225,13 +231,10 @@ impl Engine {
         body: &str,
         at: Option<(&str, i32)>,
     ) -> anyhow::Result<Result<reviews::Model, ReviewRefusal>> {
-        let office = match self.authenticate_office(token).await? {
-            Ok(office) => office,
-            Err(error) => return Ok(Err(ReviewRefusal::BadKey(error))),
+        let (office, _) = match self.office_run(token, run_id).await? {
+            Ok(found) => found,
+            Err(refusal) => return Ok(Err(refusal)),
         };
-        if self.running_prompt(&office, run_id).await?.is_none() {
-            return Ok(Err(ReviewRefusal::UnknownRun(run_id.to_owned())));
-        }
         let Some(review) = self.store.review(id).await? else {
             return Ok(Err(ReviewRefusal::Unknown(id)));
         };

@@ -47,6 +47,15 @@ pub enum TaskRefusal {
     NotHeld(i64),
 }
 
+impl From<RunRefusal> for TaskRefusal {
+    fn from(refusal: RunRefusal) -> Self {
+        match refusal {
+            RunRefusal::BadKey(error) => Self::BadKey(error),
+            RunRefusal::UnknownRun(run) => Self::UnknownRun(run),
+        }
+    }
+}
+
 impl TaskRefusal {
     fn from_claim(id: i64, claim: Claim) -> Option<Self> {
         match claim {
@@ -156,22 +165,6 @@ impl Engine {
             ask.parent = self.store.tasks_held_by(run_id).await?.first().map(|task| task.id);
         }
         self.create_task(&prompt.thread_id, &office.name, Some(run_id), ask).await
-    }
-
-    /// The office's token and one of its running runs, or why not.
-    async fn office_run(
-        &self,
-        token: &str,
-        run_id: &str,
-    ) -> anyhow::Result<Result<(offices::Model, prompts::Model), TaskRefusal>> {
-        let office = match self.authenticate_office(token).await? {
-            Ok(office) => office,
-            Err(error) => return Ok(Err(TaskRefusal::BadKey(error))),
-        };
-        match self.running_prompt(&office, run_id).await? {
-            Some(prompt) => Ok(Ok((office, prompt))),
-            None => Ok(Err(TaskRefusal::UnknownRun(run_id.to_owned()))),
-        }
     }
 
     /// An office claims a task for the run it is in: one nobody owns, or its own.
