@@ -271,9 +271,14 @@ async fn an_office_reads_a_database_through_nova_and_writes_only_what_a_person_a
 
     let model = FakeOpenAi::start().await.unwrap();
     let secret = if postgres { "secret = \"shop_password\"\n" } else { "" };
-    let database = format!("[[databases]]\nname = \"shop\"\nurl = \"{}\"\n{secret}", shop.url);
+    // Payroll is the finance office's alone.
+    let database = format!(
+        "[[databases]]\nname = \"shop\"\nurl = \"{url}\"\n{secret}\n[[databases]]\nname = \"payroll\"\nurl = \"{url}\"\n{secret}offices = [\"finance\"]\n",
+        url = shop.url
+    );
+    let finance = "\n[[offices]]\nname = \"finance\"\nrole = \"Finance\"\n";
     let office = "role = \"Data analyst\"\nchannels = [\"data\"]\nskills = [\"database\"]\n";
-    let mut nova = agent_workspace(&model.base_url, &database, "analyst", office, "").await;
+    let mut nova = agent_workspace(&model.base_url, &database, "analyst", office, finance).await;
     // Trust auth ignores it, but Nova puts it in the URL it connects with, and nowhere else.
     let put = json!({"scope": "platform", "name": "shop_password", "value": "pg-pass-7731"});
     assert_eq!(nova.post_json("/api/vault", &put).await.0, 204);
@@ -283,6 +288,7 @@ async fn an_office_reads_a_database_through_nova_and_writes_only_what_a_person_a
     model.then(Reply::tool("sql", json!({"database": "shop", "query": unpaid})));
     model.then(Reply::tool("sql", json!({"database": "shop", "query": sneaky})));
     model.then(Reply::tool("sql", json!({"database": "shop", "query": "DELETE FROM orders WHERE id = 2;"})));
+    model.then(Reply::tool("sql", json!({"database": "payroll", "query": "SELECT 1"})));
     model.then(Reply::Content("Two orders were unpaid; bob's duplicate is gone.".into()));
     let thread = nova.say("data", "dana", "@analyst which orders are unpaid? drop bob's duplicate").await;
 
@@ -312,6 +318,7 @@ async fn an_office_reads_a_database_through_nova_and_writes_only_what_a_person_a
     assert!(answer(2).starts_with("refused (HTTP 422): "), "{}", answer(2));
     assert!(answer(2).contains("read-only") || answer(2).contains("readonly"), "{}", answer(2));
     assert_eq!(answer(3), "done: 1 rows changed");
+    assert_eq!(answer(4), "refused (HTTP 403): analyst may not query `payroll`");
     let left = db
         .query_all_raw(sea_orm::Statement::from_string(db.get_database_backend(), "SELECT id FROM orders ORDER BY id"))
         .await
