@@ -7,6 +7,7 @@ pub mod cases;
 pub mod config_watch;
 pub mod console;
 pub mod discord;
+pub mod github;
 pub mod http_error;
 pub mod metrics;
 pub mod mirror;

@@ -22,7 +22,7 @@ use crate::discord::{self, Discord};
 use crate::http_error::{ApiError, ApiResult};
 use crate::sign_in::{AllowedHosts, SignedIn};
 use crate::slack::{self, Slack};
-use crate::{console, office_api, sign_in};
+use crate::{console, github, office_api, sign_in};
 
 /// The one listener's routes: each part (console, office API, Slack, Discord) brings
 /// its own, with its own state; this only puts them together.
@@ -53,6 +53,7 @@ pub fn router(
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/metrics", get(move || render_metrics(metrics.clone())))
         .merge(for_people)
+        .merge(github::routes(Arc::clone(&engine)))
         .merge(office_api::routes(engine))
         .merge(slack::http::routes(slack))
         .merge(discord::http::routes(discord))

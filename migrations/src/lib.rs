@@ -23,6 +23,7 @@ mod m20261204_000014_fleet_changes;
 mod m20261205_000015_tasks;
 mod m20261205_000016_skill_revisions;
 mod m20261205_000017_reviews;
+mod m20261205_000018_pull_requests;
 
 pub struct Migrator;
 
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000015_tasks::Migration),
             Box::new(m20261205_000016_skill_revisions::Migration),
             Box::new(m20261205_000017_reviews::Migration),
+            Box::new(m20261205_000018_pull_requests::Migration),
         ]
     }
 }

@@ -206,7 +206,7 @@ mod tests {
         let mut config = config();
         config.people.insert(
             "alice".into(),
-            crate::config::Person { slack: Some("U_ALICE".into()), discord: Some("1101".into()) },
+            crate::config::Person { slack: Some("U_ALICE".into()), discord: Some("1101".into()), github: None },
         );
         // Alice asked in Slack; in the console she is still the requester.
         let own = approval("pending", "U_ALICE", &["alice", "carol"]);

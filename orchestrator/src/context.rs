@@ -90,7 +90,7 @@ impl Templates {
                 .flat_map(|skill| skill.workspace_files())
                 .map(|(path, content)| ContextFile { path, content }),
         );
-        Ok(Some(ContextFiles { files, upstreams: config.upstreams.clone() }))
+        Ok(Some(ContextFiles { files, upstreams: config.office_upstreams().cloned().collect() }))
     }
 }
 

@@ -8,6 +8,7 @@ pub mod config;
 pub mod context;
 pub mod engine;
 pub mod fleet;
+pub mod github;
 pub mod metrics;
 pub mod router;
 pub mod schedule;

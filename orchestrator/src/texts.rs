@@ -62,6 +62,9 @@ pub struct ReviewCard {
     /// Who may approve (empty: anyone but the requester).
     pub approvers: Vec<String>,
     pub outcome: Option<String>,
+    /// Its pull request on the code host (`owner/name#12`), where there is one.
+    #[serde(default)]
+    pub pull_request: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -206,8 +209,6 @@ pub fn review_request_prompt(reviewer: &str, card: &ReviewCard, diff: &str) -> S
         Some((cut, _)) => format!("{}\n… (the rest is in the console)", &diff[..cut]),
         None => diff.to_owned(),
     };
-    let tests: Vec<String> =
-        card.tests.iter().map(|t| format!("{} `{}`", if t.passed { "passed" } else { "FAILED" }, t.command)).collect();
     format!(
         "@{reviewer} please review #{id} (revision {revision}): **{office}**'s change to `{repo}` (`{branch}` into \
          `{base}`).\n{summary}\nTests: {tests}\n\n```diff\n{diff}\n```\n\nDecide with `review_decision` (review {id}): \
@@ -219,9 +220,16 @@ pub fn review_request_prompt(reviewer: &str, card: &ReviewCard, diff: &str) -> S
         branch = card.branch,
         base = card.base,
         summary = card.summary.trim(),
-        tests = if tests.is_empty() { "none reported".to_owned() } else { tests.join(" · ") },
+        tests = tests_line(&card.tests),
         diff = diff.trim_end()
     )
+}
+
+/// The tests an office says it ran, with their outcome, on one line.
+fn tests_line(tests: &[TestRun]) -> String {
+    let tests: Vec<String> =
+        tests.iter().map(|t| format!("{} `{}`", if t.passed { "passed" } else { "FAILED" }, t.command)).collect();
+    if tests.is_empty() { "none reported".to_owned() } else { tests.join(" · ") }
 }
 
 /// A review card's text: the change, its tests, its diff's first lines, and where the
@@ -244,12 +252,10 @@ pub fn review_text(r: &ReviewCard) -> String {
         let changed = if changed.is_empty() { "nothing".to_owned() } else { changed.join(", ") };
         text.push_str(&format!("Since revision {}: {changed}\n", r.revision - 1));
     }
-    let tests: Vec<String> =
-        r.tests.iter().map(|t| format!("{} `{}`", if t.passed { "passed" } else { "FAILED" }, t.command)).collect();
-    text.push_str(&format!(
-        "Tests: {}\n",
-        if tests.is_empty() { "none reported".to_owned() } else { tests.join(" · ") }
-    ));
+    text.push_str(&format!("Tests: {}\n", tests_line(&r.tests)));
+    if let Some(pull_request) = &r.pull_request {
+        text.push_str(&format!("Pull request: {pull_request} (reviews there count here)\n"));
+    }
     if !r.excerpt.trim().is_empty() {
         text.push_str(&format!("```diff\n{}\n```\n", r.excerpt.trim_end()));
     }
@@ -260,7 +266,10 @@ pub fn review_text(r: &ReviewCard) -> String {
     let approved = if r.approved_by.is_empty() { "nobody yet".to_owned() } else { r.approved_by.join(", ") };
     let status = match r.state {
         ReviewState::Merged => format!("Merged into `{}`: {}", r.base, r.outcome.as_deref().unwrap_or_default()),
-        ReviewState::Approved => "Approved: nothing more runs for this repo.".to_owned(),
+        ReviewState::Approved => match &r.outcome {
+            Some(outcome) if !outcome.is_empty() => format!("Approved: {outcome}"),
+            _ => "Approved: nothing more runs for this repo.".to_owned(),
+        },
         ReviewState::Merging => format!("Approved; merging into `{}`…", r.base),
         ReviewState::Failed => {
             format!("Approved, but the merge failed: {}", r.outcome.as_deref().unwrap_or("no reason given"))
@@ -277,6 +286,52 @@ pub fn review_text(r: &ReviewCard) -> String {
     };
     text.push_str(&format!("Approved by: {approved}. {status}"));
     text
+}
+
+/// Marks what Nova writes on a code host, so that the webhook telling Nova about it is
+/// not taken for a person's review.
+pub const CODE_HOST_MARK: &str = "<!-- nova -->";
+
+/// A pull request's title: the summary's first line, short.
+pub fn pull_request_title(card: &ReviewCard) -> String {
+    let first = card.summary.trim().lines().next().unwrap_or_default().trim_end_matches('.');
+    let mut title: String = first.chars().take(72).collect();
+    if title.chars().count() < first.chars().count() {
+        title.push('…');
+    }
+    if title.is_empty() { format!("{}'s change to {}", card.office, card.repo) } else { title }
+}
+
+/// A pull request's description: the change, its tests, and that the review happens in
+/// the thread and here alike.
+pub fn pull_request_body(card: &ReviewCard) -> String {
+    let who = if card.approvers.is_empty() { "anyone but the requester".to_owned() } else { card.approvers.join(", ") };
+    format!(
+        "{summary}\n\nTests: {tests}\n\n---\nNova review #{id}, revision {revision}: **{office}**'s change. It needs \
+         {needed} approval{s} ({who}); reviews here and in the chat thread both count.\n\
+         {CODE_HOST_MARK}",
+        summary = card.summary.trim(),
+        tests = tests_line(&card.tests),
+        id = card.id,
+        revision = card.revision,
+        office = card.office,
+        needed = card.needed,
+        s = if card.needed == 1 { "" } else { "s" },
+    )
+}
+
+/// A decision made in chat, as Nova leaves it on the pull request.
+pub fn mirrored_decision(author: &str, verdict: crate::store::Verdict, body: &str, at: Option<&str>) -> String {
+    use crate::store::Verdict;
+    let what = match verdict {
+        Verdict::Approve => "approved",
+        Verdict::RequestChanges => "asked for changes",
+        Verdict::Comment => "commented",
+    };
+    let at = at.map(|at| format!(" on `{at}`")).unwrap_or_default();
+    let body = body.trim();
+    let said = if body.is_empty() { ".".to_owned() } else { format!(": {body}") };
+    format!("**{author}** {what}{at} in the chat thread{said}\n\n{CODE_HOST_MARK}")
 }
 
 /// `HH:MM UTC` of a unix-milliseconds time.
@@ -1208,7 +1263,40 @@ mod tests {
                 ReviewState::Failed => Some("the remote refused the push to `main`".into()),
                 _ => None,
             },
+            pull_request: None,
         }))
+    }
+
+    #[test]
+    fn a_review_on_github_shows_its_pull_request_and_decisions_made_in_chat_are_mirrored_there() {
+        let Card::Review(mut card) = review(ReviewState::Open) else { unreachable!() };
+        card.pull_request = Some("acme/payments-api#7".into());
+        let text = Card::Review(card.clone()).fallback_text();
+        insta::assert_snapshot!(text.lines().find(|l| l.starts_with("Pull request")).unwrap(), @"Pull request: acme/payments-api#7 (reviews there count here)");
+        insta::assert_snapshot!(pull_request_title(&card), @"Accept coupon codes of 6 to 12 characters");
+        insta::assert_snapshot!(pull_request_body(&card), @r#"
+            Accept coupon codes of 6 to 12 characters.
+
+            Tests: passed `sh test.sh` · FAILED `make lint`
+
+            ---
+            Nova review #3, revision 2: **maker**'s change. It needs 2 approvals (lead); reviews here and in the chat thread both count.
+            <!-- nova -->
+            "#);
+        insta::assert_snapshot!(mirrored_decision("carol", crate::store::Verdict::Approve, "", None), @r#"
+            **carol** approved in the chat thread.
+
+            <!-- nova -->
+            "#);
+        insta::assert_snapshot!(mirrored_decision("erin", crate::store::Verdict::RequestChanges, "why 12?", Some("coupons.sh:1")), @r#"
+            **erin** asked for changes on `coupons.sh:1` in the chat thread: why 12?
+
+            <!-- nova -->
+            "#);
+        card.state = ReviewState::Approved;
+        card.outcome = Some("pull request acme/payments-api#7 waits to be merged on GitHub.".into());
+        let text = Card::Review(card).fallback_text();
+        insta::assert_snapshot!(text.lines().last().unwrap(), @"Approved by: carol. Approved: pull request acme/payments-api#7 waits to be merged on GitHub.");
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod galaxy;
 pub mod gce;
 pub mod gcs;
 pub mod git_http;
+pub mod github;
 pub mod openai;
 pub mod slack;
 

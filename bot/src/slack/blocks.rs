@@ -275,6 +275,7 @@ mod tests {
             needed: 1,
             approvers: vec![],
             outcome: None,
+            pull_request: None,
         }));
         insta::assert_json_snapshot!(round_trips(blocks(12, &card.fallback_text(), Some(&card))));
         let modal = review_modal(12, 3, "maker");

@@ -418,3 +418,193 @@ async fn an_agent_reviewer_is_asked_with_the_diff_and_its_approval_merges_while_
     assert!(trail.iter().any(|r| r.action == "review_decision" && r.actor == "qa"));
     nova.finish().await;
 }
+
+/// A repo on GitHub: the review gets a pull request; a decision in the thread shows on
+/// it; reviews left on GitHub (a line comment, an approval) count in the thread under the
+/// same policy and check (the requester's approval there does not count); a forged
+/// delivery changes nothing and one GitHub makes twice counts once; the approvals merge
+/// the pull request through GitHub at the reviewed head.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_github_reviews_left_on_the_pull_request_count_in_the_thread_and_the_approvals_merge_it_there() {
+    use hmac::Mac as _;
+    let dir = tempfile::tempdir().unwrap();
+    let remote = payments_remote(dir.path());
+    let github = testkit::github::FakeGitHub::start().await.unwrap();
+    let (carol, alice) = (github.add_user("carol-gh"), github.add_user("alice-gh"));
+    let model = FakeOpenAi::start().await.unwrap();
+    let (mut nova, nova_token) = on_github(&github, &remote, &model, vec!["merge".into()]).await;
+
+    let thread =
+        nova.say("eng", "alice", "@maker the coupon field rejects valid codes in payments-api, please fix").await;
+    let (card, body) = review_card(&mut nova, &thread, |body| body.contains("Pull request: acme/payments-api#1")).await;
+    assert!(body.contains("Waiting for 2 more approvals"), "{body}");
+    let pull = github.pulls().pop().unwrap();
+    let branch = format!("nova/{}", orchestrator::engine::session_name(&thread));
+    assert_eq!((pull.author.as_str(), pull.head.as_str(), pull.base.as_str()), ("nova-bot", branch.as_str(), "main"));
+    assert_eq!(pull.title, "Accept longer coupon codes");
+    assert!(pull.body.contains("Nova review #1, revision 1"), "{}", pull.body);
+
+    // Dave approves in the thread: the pull request says so.
+    let approve = click(&thread, card, "dave", "approve", None, None);
+    assert_eq!(nova.post_json("/api/console/actions", &approve).await.0, 200);
+    let mirrored = github.wait_for("dave's approval", |g| g.reviews(1).into_iter().next()).await;
+    assert_eq!((mirrored.author.as_str(), mirrored.state.as_str()), ("nova-bot", "COMMENTED"));
+    assert!(mirrored.body.starts_with("**dave** approved in the chat thread."), "{}", mirrored.body);
+
+    // On GitHub: the requester's approval does not count; carol's line comment shows on the card.
+    let client = reqwest::Client::new();
+    let review_on_github = |token: &str, body: Value| {
+        client
+            .post(format!("{}/repos/acme/payments-api/pulls/1/reviews", github.api_url))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+    };
+    assert_eq!(review_on_github(&alice, json!({"event": "APPROVE"})).await.unwrap().status(), 200);
+    let comment = json!({"event": "COMMENT", "comments": [{"path": "coupons.sh", "line": 1, "body": "name the rule"}]});
+    assert_eq!(review_on_github(&carol, comment).await.unwrap().status(), 200);
+    let (_, body) =
+        review_card(&mut nova, &thread, |body| body.contains("> carol on `coupons.sh:1`: name the rule")).await;
+    assert!(body.contains("Approved by: dave. Waiting for 1 more approval"), "alice's approval does not count: {body}");
+
+    // A forged delivery changes nothing.
+    let forged = json!({"action": "submitted", "repository": {"full_name": "acme/payments-api"},
+        "pull_request": {"number": 1}, "sender": {"login": "carol-gh"},
+        "review": {"id": 999, "user": {"login": "carol-gh"}, "state": "APPROVED", "commit_id": pull_head(&remote, &branch)}});
+    let response = client
+        .post(nova.url("/github/webhook"))
+        .header("x-github-event", "pull_request_review")
+        .header("x-hub-signature-256", "sha256=00")
+        .json(&forged)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+
+    // Carol approves on GitHub: two approvals, and the pull request is merged there, once,
+    // at the head that was reviewed.
+    assert_eq!(review_on_github(&carol, json!({"event": "APPROVE"})).await.unwrap().status(), 200);
+    let (_, body) = review_card(&mut nova, &thread, |body| body.contains("Merged into `main`")).await;
+    assert!(body.contains("on GitHub"), "{body}");
+    let merged = github.pulls().pop().unwrap();
+    assert!(merged.merged, "{merged:?}");
+    assert_eq!(git(&remote, &["rev-parse", "main"]).trim(), merged.merge_commit.unwrap());
+    assert!(git(&remote, &["log", "--format=%s", "-1", "main"]).starts_with("Merge review #1"));
+
+    // The same approval delivered again (GitHub redelivers) is counted once.
+    let carol_approval =
+        github.reviews(1).into_iter().find(|r| r.author == "carol-gh" && r.state == "APPROVED").unwrap();
+    let again = json!({"action": "submitted", "repository": {"full_name": "acme/payments-api"},
+        "pull_request": {"number": 1}, "sender": {"login": "carol-gh"},
+        "review": {"id": carol_approval.id, "user": {"login": "carol-gh"}, "state": "APPROVED", "commit_id": carol_approval.commit_id}})
+    .to_string();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"whsec-7f3a").unwrap();
+    mac.update(again.as_bytes());
+    let response = client
+        .post(nova.url("/github/webhook"))
+        .header("x-github-event", "pull_request_review")
+        .header("x-hub-signature-256", format!("sha256={}", hex::encode(mac.finalize().into_bytes())))
+        .header("content-type", "application/json")
+        .body(again)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let trail = nova.engine().store().audit_trail(&Default::default()).await.unwrap();
+    let decisions: Vec<&str> =
+        trail.iter().filter(|r| r.action == "review_decision").map(|r| r.actor.as_str()).collect();
+    assert_eq!(decisions.len(), 3, "dave, carol's comment, carol's approval: {decisions:?}");
+    assert!(github.deliveries().iter().all(|d| d.status < 300), "{:?}", github.deliveries());
+    assert!(!serde_json::to_string(&model.requests()).unwrap().contains(&nova_token), "the token reached the model");
+    nova.finish().await;
+}
+
+/// The payments workspace with its repo on GitHub (`acme/payments-api`, served from
+/// `remote`): Nova's token and the webhook secret in the vault, the webhook pointing at
+/// Nova, carol and alice known by their GitHub logins, two approvals and `stages`; the
+/// office scripted to push one change and report it. Returns Nova and its GitHub token.
+async fn on_github(
+    github: &testkit::github::FakeGitHub,
+    remote: &std::path::Path,
+    model: &FakeOpenAi,
+    stages: Vec<String>,
+) -> (Nova, String) {
+    use orchestrator::config::{GithubSettings, Person};
+    github.add_repo("acme/payments-api", remote.to_owned());
+    let nova_token = github.add_user("nova-bot");
+    let nova = Nova::start_with(|config| {
+        agent_workspace(config, remote, &model.base_url, false);
+        config.upstreams.push(provisioner::protocol::Upstream {
+            name: "github".into(),
+            url: github.api_url.clone(),
+            header: "Authorization".into(),
+            value: "Bearer {secret}".into(),
+            secret: Some("github_token".into()),
+        });
+        config.github =
+            Some(GithubSettings { upstream: "github".into(), webhook_secret: Some("github_webhook".into()) });
+        config.repos[0].github = Some("acme/payments-api".into());
+        for (name, login) in
+            [("alice", Some("alice-gh")), ("carol", Some("carol-gh")), ("dave", None), ("operator", None)]
+        {
+            config.people.insert(name.into(), Person { github: login.map(str::to_owned), ..Person::default() });
+        }
+        config.reviews.push(ReviewPolicy { approvals: 2, stages, ..ReviewPolicy::default() });
+    })
+    .await;
+    for (name, value) in [("github_token", nova_token.as_str()), ("github_webhook", "whsec-7f3a")] {
+        let put = json!({"scope": "platform", "name": name, "value": value});
+        assert_eq!(nova.post_json("/api/vault", &put).await.0, 204);
+    }
+    github.add_webhook(&nova.url("/github/webhook"), "whsec-7f3a");
+    model.then(Reply::tool("edit_file", json!({"path": "coupons.sh", "old": "-eq 8", "new": "-ge 6"})));
+    model.then(Reply::tool(
+        "run",
+        json!({"command": "git commit --quiet -am 'Accept longer codes' && git push --quiet origin HEAD"}),
+    ));
+    model.then(Reply::tool("submit_change", json!({"repo": "payments-api", "summary": "Accept longer coupon codes."})));
+    model.then(Reply::Content("Up for review.".into()));
+    (nova, nova_token)
+}
+
+/// GitHub out of requests when the review opens: the review goes on in chat (the card
+/// has no pull request, the audit trail says why), and once the rate limit is back the
+/// approvals open the pull request, which the `pr` stage leaves approved for GitHub.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_github_s_rate_limit_spent_the_review_goes_on_in_chat_and_the_pr_stage_opens_the_pull_request_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = payments_remote(dir.path());
+    let github = testkit::github::FakeGitHub::start().await.unwrap();
+    let model = FakeOpenAi::start().await.unwrap();
+    let (mut nova, _) = on_github(&github, &remote, &model, vec!["pr".into()]).await;
+    github.set_rate_limit_remaining(0);
+
+    let thread =
+        nova.say("eng", "alice", "@maker the coupon field rejects valid codes in payments-api, please fix").await;
+    let (card, body) = review_card(&mut nova, &thread, |body| body.contains("revision 1")).await;
+    assert!(!body.contains("Pull request:"), "{body}");
+    let failed = nova
+        .eventually("the failure in the audit trail", async |nova: &Nova| {
+            let trail = nova.engine().store().audit_trail(&Default::default()).await.unwrap();
+            trail.into_iter().find(|r| r.action == "code_host_failed")
+        })
+        .await;
+    assert!(failed.details.contains("rate limit is spent"), "{}", failed.details);
+    assert!(github.pulls().is_empty());
+
+    github.set_rate_limit_remaining(100);
+    for person in ["carol", "dave"] {
+        let approve = click(&thread, card, person, "approve", None, None);
+        assert_eq!(nova.post_json("/api/console/actions", &approve).await.0, 200);
+    }
+    let (_, body) = review_card(&mut nova, &thread, |body| body.contains("waits to be merged on GitHub")).await;
+    assert!(body.contains("Pull request: acme/payments-api#1"), "{body}");
+    assert!(body.ends_with("Approved: pull request acme/payments-api#1 waits to be merged on GitHub."), "{body}");
+    let pull = github.pulls().pop().unwrap();
+    assert_eq!((pull.state, pull.merged), ("open", false), "`pr` leaves the merge to GitHub");
+    nova.finish().await;
+}
+
+fn pull_head(remote: &std::path::Path, branch: &str) -> String {
+    git(remote, &["rev-parse", branch]).trim().to_owned()
+}

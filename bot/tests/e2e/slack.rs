@@ -455,7 +455,7 @@ async fn a_burst_across_channels_is_answered_while_one_office_is_busy() {
 async fn nova_login_in_slack_signs_that_person_in_to_the_console() {
     let slack = FakeSlack::start(CHANNELS).await.unwrap();
     let nova = Nova::start_on_slack(&slack, false, |config| {
-        let alice = orchestrator::config::Person { slack: Some("U_ALICE".into()), discord: None };
+        let alice = orchestrator::config::Person { slack: Some("U_ALICE".into()), ..Default::default() };
         config.people.insert("alice".into(), alice);
     })
     .await;

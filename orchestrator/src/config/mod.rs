@@ -73,6 +73,20 @@ struct RawConfig {
     /// Who reviews offices' changes, and what runs once they approve.
     #[serde(default)]
     reviews: Vec<Spanned<ReviewPolicy>>,
+    /// GitHub as the code host of the repos that name a `github` repository.
+    github: Option<Spanned<GithubSettings>>,
+}
+
+/// `[github]`: how Nova reaches GitHub for the repos that name a `github` repository:
+/// their reviews get a pull request, and reviews are mirrored both ways.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GithubSettings {
+    /// The upstream for GitHub's API: its URL and the token's vault secret. Nova calls it
+    /// with the token; offices never see it.
+    pub upstream: String,
+    /// The vault secret GitHub signs webhook deliveries to `/github/webhook` with.
+    pub webhook_secret: Option<String>,
 }
 
 /// `[[reviews]]`: for changes to `repos` (none named: every repo), how many approvals
@@ -87,7 +101,9 @@ pub struct ReviewPolicy {
     /// Roles or people who may approve (none named: anyone but the requester).
     #[serde(default)]
     pub approvers: Vec<String>,
-    /// What runs once approved, in order: `merge` (the branch into its base, pushed).
+    /// What runs once approved, in order: `pr` (leave the approved pull request for
+    /// GitHub to merge), `merge` (through GitHub's pull request for a repo on GitHub,
+    /// else the branch into its base, pushed).
     #[serde(default)]
     pub stages: Vec<String>,
     /// Offices asked to review every revision (an agent reviewer); an office's approval
@@ -109,7 +125,7 @@ impl Default for ReviewPolicy {
 }
 
 /// The stages a review policy may name.
-pub const REVIEW_STAGES: &[&str] = &["merge"];
+pub const REVIEW_STAGES: &[&str] = &["pr", "merge"];
 
 /// `[[databases]]`: a database offices query through Nova (the `database` skill). Nova
 /// holds the password (`secret`, from the vault) and runs each query itself, read-only
@@ -189,6 +205,8 @@ struct RawRepo {
     branch: Option<String>,
     /// The upstream git goes through, for a repo that needs a credential.
     upstream: Option<Spanned<String>>,
+    /// Its repository on GitHub, `owner/name` (see `[github]`).
+    github: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -253,6 +271,8 @@ pub struct Repo {
     pub branch: String,
     /// The upstream whose proxy git goes through (it adds the credential).
     pub upstream: Option<String>,
+    /// Its repository on GitHub (`owner/name`): reviews of it get a pull request there.
+    pub github: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -405,6 +425,8 @@ pub struct Person {
     pub slack: Option<String>,
     /// Their Discord user id.
     pub discord: Option<String>,
+    /// Their GitHub login: their reviews on a pull request count as theirs.
+    pub github: Option<String>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -638,6 +660,7 @@ pub struct Config {
     pub upstreams: Vec<provisioner::protocol::Upstream>,
     pub databases: Vec<Database>,
     pub reviews: Vec<ReviewPolicy>,
+    pub github: Option<GithubSettings>,
     pub prices: BTreeMap<String, ModelPrice>,
     /// Where its skill packages come from (the workspace's directories, then offices'):
     /// a change there is a change of the config.
@@ -696,8 +719,8 @@ impl Config {
     /// The person a user is, by name or by a chat id `[people]` gives them.
     pub fn person(&self, user: &str) -> Option<&str> {
         self.people.iter().find_map(|(name, person)| {
-            let known =
-                name == user || person.slack.as_deref() == Some(user) || person.discord.as_deref() == Some(user);
+            let known = name == user
+                || [&person.slack, &person.discord, &person.github].iter().any(|id| id.as_deref() == Some(user));
             known.then_some(name.as_str())
         })
     }
@@ -709,7 +732,8 @@ impl Config {
         let mut names = vec![user.to_owned()];
         if let Some(name) = self.person(user) {
             let person = &self.people[name];
-            for alias in [Some(name.to_owned()), person.slack.clone(), person.discord.clone()].into_iter().flatten() {
+            let aliases = [Some(name.to_owned()), person.slack.clone(), person.discord.clone(), person.github.clone()];
+            for alias in aliases.into_iter().flatten() {
                 if !names.contains(&alias) {
                     names.push(alias);
                 }
@@ -722,6 +746,13 @@ impl Config {
     pub fn holds_role(&self, user: &str, role: &str) -> bool {
         let members = self.roles.get(role).map(Vec::as_slice).unwrap_or_default();
         self.identities(user).iter().any(|identity| members.contains(identity))
+    }
+
+    /// The upstreams offices reach through their proxy: all but GitHub's API, which
+    /// Nova alone calls (with it an office could merge its own pull request).
+    pub fn office_upstreams(&self) -> impl Iterator<Item = &provisioner::protocol::Upstream> {
+        let nova_only = self.github.as_ref().map(|github| github.upstream.as_str());
+        self.upstreams.iter().filter(move |upstream| Some(upstream.name.as_str()) != nova_only)
     }
 
     pub fn office(&self, name: &str) -> Option<&Office> {
@@ -991,7 +1022,36 @@ impl Validator<'_> {
                     Some(upstream) => Some(upstream.get_ref().clone()),
                     None => None,
                 },
+                github: match &repo.github {
+                    Some(github) if raw.github.is_none() => {
+                        let message = format!("repo `{name}` names a GitHub repository but there is no [github] table");
+                        return self.error(github.span(), message);
+                    }
+                    Some(github) if !is_github_repo(github.get_ref()) => {
+                        let message = format!("repo `{name}`: github is `owner/name`, not `{}`", github.get_ref());
+                        return self.error(github.span(), message);
+                    }
+                    Some(github) => Some(github.get_ref().clone()),
+                    None => None,
+                },
             });
+        }
+        if let Some(github) = &raw.github {
+            let upstream = raw.upstreams.iter().find(|u| u.get_ref().name == github.get_ref().upstream);
+            match upstream {
+                None => {
+                    let message = format!("[github] names unknown upstream `{}`", github.get_ref().upstream);
+                    return self.error(github.span(), message);
+                }
+                Some(upstream) if upstream.get_ref().secret.is_none() => {
+                    let message = format!(
+                        "[github]: upstream `{}` needs a `secret` (the vault secret holding GitHub's token)",
+                        upstream.get_ref().name
+                    );
+                    return self.error(github.span(), message);
+                }
+                Some(_) => {}
+            }
         }
 
         let mut office_names = HashSet::new();
@@ -1162,6 +1222,15 @@ impl Validator<'_> {
             if let Some(office) = policy.reviewers.iter().find(|o| !office_names.contains(*o)) {
                 return refuse(format!("`reviewers` names unknown office `{office}`"));
             }
+            let covered = |repo: &&Repo| policy.repos.is_empty() || policy.repos.contains(&repo.name);
+            if policy.stages.iter().any(|s| s == "pr")
+                && let Some(repo) = repos.iter().filter(covered).find(|repo| repo.github.is_none())
+            {
+                return refuse(format!(
+                    "stage `pr` needs a pull request, and repo `{}` names no `github` repository",
+                    repo.name
+                ));
+            }
             reviews.push(policy.clone());
         }
         if !(0.0..=1.0).contains(&raw.router.min_confidence) {
@@ -1194,6 +1263,7 @@ impl Validator<'_> {
             upstreams,
             databases,
             reviews,
+            github: raw.github.map(Spanned::into_inner),
             prices: raw.prices,
             skill_dirs: raw
                 .skills
@@ -1237,3 +1307,9 @@ fn normalize_channels(channels: &[String]) -> Vec<String> {
 pub mod edit;
 #[cfg(test)]
 mod tests;
+
+/// GitHub's `owner/name`: two names of letters, digits, `-`, `_` and `.`.
+fn is_github_repo(full_name: &str) -> bool {
+    let part = |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    full_name.split_once('/').is_some_and(|(owner, name)| part(owner) && part(name))
+}

@@ -426,3 +426,25 @@ fn packages_come_from_a_git_repository_at_a_tag() {
     let error = parse(&source("v9")).unwrap_err();
     assert!(error.contains("skills from git: cannot fetch `v9` from file://"), "{error}");
 }
+
+#[test]
+fn a_repo_on_github_needs_the_github_table_an_upstream_with_a_token_and_owner_slash_name() {
+    let on_github = MINIMAL.replace("description = \"The API\"", "description = \"The API\"\ngithub = \"acme/api\"");
+    let upstream = "\n[[upstreams]]\nname = \"gh\"\nurl = \"https://api.github.com\"\nsecret = \"github_token\"\n";
+    let table = "\n[github]\nupstream = \"gh\"\nwebhook_secret = \"github_webhook\"\n";
+    let config = parse(&format!("{on_github}{upstream}{table}")).unwrap();
+    assert_eq!(config.repos[0].github.as_deref(), Some("acme/api"));
+    assert_eq!(config.office_upstreams().count(), 0, "GitHub's API is Nova's alone, never an office's");
+    let person = format!("{on_github}{upstream}{table}\n[people.carol]\ngithub = \"carol-gh\"\n");
+    assert_eq!(parse(&person).unwrap().identities("carol-gh"), ["carol-gh", "carol"]);
+
+    insta::assert_snapshot!(parse(&format!("{on_github}{upstream}")).unwrap_err(), @"nova.toml, line 8: repo `api` names a GitHub repository but there is no [github] table");
+    let bad = on_github.replace("acme/api", "acme");
+    insta::assert_snapshot!(parse(&format!("{bad}{upstream}{table}")).unwrap_err(), @"nova.toml, line 8: repo `api`: github is `owner/name`, not `acme`");
+    insta::assert_snapshot!(parse(&format!("{on_github}{table}")).unwrap_err(), @"nova.toml, line 15: [github] names unknown upstream `gh`");
+    let no_token = upstream.replace("secret = \"github_token\"\n", "");
+    insta::assert_snapshot!(parse(&format!("{on_github}{no_token}{table}")).unwrap_err(), @"nova.toml, line 19: [github]: upstream `gh` needs a `secret` (the vault secret holding GitHub's token)");
+    let pr_stage = "\n[[reviews]]\nstages = [\"pr\"]\n";
+    assert!(parse(&format!("{on_github}{upstream}{table}{pr_stage}")).is_ok());
+    insta::assert_snapshot!(parse(&format!("{MINIMAL}{pr_stage}")).unwrap_err(), @"nova.toml, line 14: [[reviews]]: stage `pr` needs a pull request, and repo `api` names no `github` repository");
+}

@@ -496,7 +496,7 @@ impl Engine {
             Ok(office) => office,
             Err(error) => return Ok(Err(AskRefusal::BadKey(error))),
         };
-        if !self.config().upstreams.iter().any(|upstream| upstream.secret.as_deref() == Some(name)) {
+        if !self.config().office_upstreams().any(|upstream| upstream.secret.as_deref() == Some(name)) {
             return Ok(Err(AskRefusal::NotAnUpstreamSecret(name.to_owned())));
         }
         Ok(Ok(self.resolve(&office.name, name).await?))

@@ -30,6 +30,7 @@ use tokio::task::JoinSet;
 mod asks;
 mod board;
 pub mod budgets;
+pub mod code_host;
 pub mod compute;
 pub mod databases;
 mod fleet_changes;

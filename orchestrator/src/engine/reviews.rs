@@ -65,6 +65,14 @@ pub enum Reviewer<'a> {
     Office(&'a str),
 }
 
+/// Where a decision was made: in Nova (a card, a form, an office's call), or on the
+/// code host, with the host's id for it (a delivery made twice counts once).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Nova,
+    CodeHost(String),
+}
+
 /// The permission check, first thing in every decision: the requester and the office
 /// that made the change never approve or send it back; a person's approval needs one of
 /// the policy's approvers (roles or people), when it names any; an office decides only
@@ -197,6 +205,7 @@ impl Engine {
         let details = serde_json::json!({"review": review.id, "revision": review.revision, "head": review.head, "files": diff.files.len()});
         self.record(&office.name, &office.name, Some(run_id), "review_revision", details).await;
         self.show_review(review.id).await?;
+        self.sync_pull_request(&review).await?;
         self.ask_reviewers(&review).await?;
         Ok(Ok(review))
     }
@@ -217,7 +226,7 @@ impl Engine {
         let Some(review) = self.store.review(card.id).await? else {
             return Ok(Err(ReviewRefusal::Unknown(card.id)));
         };
-        self.decide_on(review, Reviewer::Person(user), verdict, body, at).await
+        self.decide_on(review, Reviewer::Person(user), verdict, body, at, Source::Nova).await
     }
 
     /// An office's decision on review `id`, for the run it is in: only an office the
@@ -238,16 +247,17 @@ impl Engine {
         let Some(review) = self.store.review(id).await? else {
             return Ok(Err(ReviewRefusal::Unknown(id)));
         };
-        self.decide_on(review, Reviewer::Office(&office.name), verdict, body, at).await
+        self.decide_on(review, Reviewer::Office(&office.name), verdict, body, at, Source::Nova).await
     }
 
-    async fn decide_on(
+    pub(super) async fn decide_on(
         self: &Arc<Self>,
         review: reviews::Model,
         who: Reviewer<'_>,
         verdict: Verdict,
         body: &str,
         at: Option<(&str, i32)>,
+        source: Source,
     ) -> anyhow::Result<Result<reviews::Model, ReviewRefusal>> {
         let config = self.config();
         let policy = config.review_policy(&review.repo);
@@ -261,11 +271,20 @@ impl Engine {
             Reviewer::Person(user) => config.person(user).unwrap_or(user).to_owned(),
             Reviewer::Office(office) => office.to_owned(),
         };
-        self.store.add_review_decision(&review, &who, verdict, body.trim(), at).await?;
+        let external_id = match &source {
+            Source::Nova => None,
+            Source::CodeHost(id) => Some(id.as_str()),
+        };
+        if self.store.add_review_decision(&review, &who, verdict, body.trim(), at, external_id).await?.is_none() {
+            return Ok(Ok(review));
+        }
+        if source == Source::Nova {
+            self.mirror_decision(&review, &who, verdict, body, at).await?;
+        }
         let run_id = self.store.review_revision(review.id, review.revision).await?.map(|r| r.run_id);
         let details = serde_json::json!({
             "review": review.id, "revision": review.revision, "verdict": verdict, "body": body.trim(),
-            "at": at.map(|(path, line)| format!("{path}:{line}"))
+            "at": at.map(|(path, line)| format!("{path}:{line}")), "from": external_id
         });
         self.record(&who, &review.office, run_id.as_deref(), "review_decision", details).await;
         let decisions = self.store.review_decisions(review.id, review.revision).await?;
@@ -365,8 +384,10 @@ impl Engine {
         Ok(())
     }
 
-    /// The policy's stages, in order; the review ends `merged`, `approved` (no stage) or
-    /// `failed` with why.
+    /// The policy's stages, in order, until one fails: `pr` (the pull request, opened if
+    /// GitHub could not be reached before, is left approved for GitHub to merge), `merge`
+    /// (through GitHub for a repo there, else the branch into its base, pushed). The
+    /// review ends `merged`, `approved` or `failed` with why.
     async fn run_stages(
         &self,
         review: &reviews::Model,
@@ -375,16 +396,33 @@ impl Engine {
         run_id: Option<&str>,
     ) -> anyhow::Result<()> {
         let mut outcome = (ReviewState::Approved, String::new());
+        let on_github = self.config().repo(&review.repo).is_some_and(|repo| repo.github.is_some());
+        let message = format!("Merge review #{} ({}), approved by {}", review.id, review.branch, approved.join(", "));
         for stage in &policy.stages {
-            if stage == "merge" {
+            if stage == "pr" {
+                outcome = match self.sync_pull_request(review).await? {
+                    Some(number) => {
+                        let github =
+                            self.config().repo(&review.repo).and_then(|r| r.github.clone()).unwrap_or_default();
+                        (ReviewState::Approved, format!("pull request {github}#{number} waits to be merged on GitHub."))
+                    }
+                    None => (
+                        ReviewState::Failed,
+                        "the pull request could not be opened (the audit trail says why)".to_owned(),
+                    ),
+                };
+            } else if stage == "merge" && on_github {
+                outcome = match self.merge_pull_request(review, &message).await? {
+                    Ok(commit) => (ReviewState::Merged, format!("`{}` on GitHub", &commit[..12.min(commit.len())])),
+                    Err(why) => (ReviewState::Failed, why),
+                };
+            } else if stage == "merge" {
                 let config = self.config();
                 let remote = match config.repo(&review.repo) {
                     Some(repo) => self.remote_of(repo, &review.office).await?.map_err(|r| anyhow::anyhow!("{r}")),
                     None => Err(anyhow::anyhow!("the repo `{}` is no longer in the workspace", review.repo)),
                 };
                 let mirror = self.review_mirror(&review.repo);
-                let message =
-                    format!("Merge review #{} ({}), approved by {}", review.id, review.branch, approved.join(", "));
                 let merged = match remote {
                     Ok(remote) => merge(&mirror, &remote, &review.base, &review.head, &message).await,
                     Err(error) => Err(error),
@@ -393,6 +431,9 @@ impl Engine {
                     Ok(commit) => (ReviewState::Merged, format!("`{}`", &commit[..12.min(commit.len())])),
                     Err(error) => (ReviewState::Failed, format!("{error:#}")),
                 };
+            }
+            if outcome.0 == ReviewState::Failed {
+                break;
             }
         }
         let (state, text) = outcome;
@@ -403,7 +444,7 @@ impl Engine {
     }
 
     /// Posts the review's card, or edits it in place.
-    async fn show_review(&self, id: i64) -> anyhow::Result<()> {
+    pub(super) async fn show_review(&self, id: i64) -> anyhow::Result<()> {
         let Some(review) = self.store.review(id).await? else { return Ok(()) };
         let card = Card::Review(Box::new(self.review_card(&review).await?));
         let channel = self.channel_of(&review.thread_id).await?;
@@ -468,6 +509,10 @@ impl Engine {
             needed: policy.approvals,
             approvers: policy.approvers,
             outcome: review.outcome.clone(),
+            pull_request: review.pull_request.and_then(|number| {
+                let github = self.config().repo(&review.repo)?.github.clone()?;
+                Some(format!("{github}#{number}"))
+            }),
         })
     }
 
@@ -667,6 +712,7 @@ mod tests {
             path: None,
             line: None,
             created_at: 0,
+            external_id: None,
         }
     }
 
@@ -704,6 +750,7 @@ mod tests {
             outcome: None,
             created_at: 0,
             updated_at: 0,
+            pull_request: None,
         };
         let leads = ReviewPolicy { approvers: vec!["lead".into()], ..ReviewPolicy::default() };
         assert_eq!(may_review(&config, &leads, &review, Reviewer::Person("carol"), Verdict::Approve), Ok(()));

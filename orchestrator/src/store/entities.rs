@@ -564,6 +564,8 @@ pub mod reviews {
         pub outcome: Option<String>,
         pub created_at: i64,
         pub updated_at: i64,
+        /// Its pull request, for a repo on GitHub.
+        pub pull_request: Option<i64>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -621,6 +623,9 @@ pub mod review_decisions {
         pub path: Option<String>,
         pub line: Option<i32>,
         pub created_at: i64,
+        /// GitHub's id for a decision that came from there.
+        #[serde(skip)]
+        pub external_id: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -66,6 +66,7 @@ impl Store {
                     outcome: Set(None),
                     created_at: Set(now),
                     updated_at: Set(now),
+                    pull_request: Set(None),
                 };
                 reviews::Entity::insert(row).exec_with_returning(&*self.writer(Lane::Background).await).await?
             }
@@ -143,6 +144,8 @@ impl Store {
         Ok(update.exec(&*self.writer(Lane::Background).await).await?.rows_affected == 1)
     }
 
+    /// Records a decision; `None` when one with the same `external_id` (GitHub's id for
+    /// it) is already recorded: a delivery made twice counts once.
     pub async fn add_review_decision(
         &self,
         review: &reviews::Model,
@@ -150,8 +153,17 @@ impl Store {
         verdict: Verdict,
         body: &str,
         at: Option<(&str, i32)>,
-    ) -> anyhow::Result<review_decisions::Model> {
-        Ok(review_decisions::Entity::insert(review_decisions::ActiveModel {
+        external_id: Option<&str>,
+    ) -> anyhow::Result<Option<review_decisions::Model>> {
+        let recorded = |external_id: &str| {
+            review_decisions::Entity::find().filter(review_decisions::Column::ExternalId.eq(external_id)).one(self.db())
+        };
+        if let Some(external_id) = external_id
+            && recorded(external_id).await?.is_some()
+        {
+            return Ok(None);
+        }
+        let inserted = review_decisions::Entity::insert(review_decisions::ActiveModel {
             id: NotSet,
             review_id: Set(review.id),
             revision: Set(review.revision),
@@ -161,9 +173,35 @@ impl Store {
             path: Set(at.map(|(path, _)| path.to_owned())),
             line: Set(at.map(|(_, line)| line)),
             created_at: Set(now_ms()),
+            external_id: Set(external_id.map(str::to_owned)),
         })
         .exec_with_returning(&*self.writer(Lane::Background).await)
-        .await?)
+        .await;
+        match (inserted, external_id) {
+            (Ok(decision), _) => Ok(Some(decision)),
+            // The same delivery, recorded by another request in between (the unique index).
+            (Err(_), Some(external_id)) if recorded(external_id).await?.is_some() => Ok(None),
+            (Err(error), _) => Err(error.into()),
+        }
+    }
+
+    /// Notes the pull request a review has on its repo's code host.
+    pub async fn set_review_pull_request(&self, id: i64, number: i64) -> anyhow::Result<()> {
+        reviews::Entity::update_many()
+            .col_expr(reviews::Column::PullRequest, Expr::value(number))
+            .filter(reviews::Column::Id.eq(id))
+            .exec(&*self.writer(Lane::Background).await)
+            .await?;
+        Ok(())
+    }
+
+    /// The review whose pull request is `number` on `repo`'s code host.
+    pub async fn review_by_pull_request(&self, repo: &str, number: i64) -> anyhow::Result<Option<reviews::Model>> {
+        Ok(reviews::Entity::find()
+            .filter(reviews::Column::Repo.eq(repo))
+            .filter(reviews::Column::PullRequest.eq(number))
+            .one(self.db())
+            .await?)
     }
 
     /// The decisions on one revision, oldest first.
