@@ -451,6 +451,14 @@ async fn on_github_reviews_left_on_the_pull_request_count_in_the_thread_and_the_
     assert_eq!((mirrored.author.as_str(), mirrored.state.as_str()), ("nova-bot", "COMMENTED"));
     assert!(mirrored.body.starts_with("**dave** approved in the chat thread."), "{}", mirrored.body);
 
+    // Dave's reply quoting a line is a line comment, here and on GitHub, not work for maker.
+    let prompts = nova.prompts(&thread).await.len();
+    nova.reply(&thread, "dave", "`coupons.sh:1`: does 6 still reject the old 5-character codes?").await;
+    review_card(&mut nova, &thread, |body| body.contains("> dave on `coupons.sh:1`: `coupons.sh:1`: does 6")).await;
+    let on_the_line = github.wait_for("dave's line comment", |g| g.comments(1).into_iter().next()).await;
+    assert_eq!((on_the_line.path.as_str(), on_the_line.line), ("coupons.sh", 1));
+    assert_eq!(nova.prompts(&thread).await.len(), prompts, "a comment on the change is not a prompt");
+
     // On GitHub: the requester's approval does not count; carol's line comment shows on the card.
     let client = reqwest::Client::new();
     let review_on_github = |token: &str, body: Value| {
@@ -513,7 +521,7 @@ async fn on_github_reviews_left_on_the_pull_request_count_in_the_thread_and_the_
     let trail = nova.engine().store().audit_trail(&Default::default()).await.unwrap();
     let decisions: Vec<&str> =
         trail.iter().filter(|r| r.action == "review_decision").map(|r| r.actor.as_str()).collect();
-    assert_eq!(decisions.len(), 3, "dave, carol's comment, carol's approval: {decisions:?}");
+    assert_eq!(decisions.len(), 4, "dave's approval and line, carol's comment and approval: {decisions:?}");
     assert!(github.deliveries().iter().all(|d| d.status < 300), "{:?}", github.deliveries());
     assert!(!serde_json::to_string(&model.requests()).unwrap().contains(&nova_token), "the token reached the model");
     nova.finish().await;

@@ -165,6 +165,7 @@ impl Engine {
         let mut stops = Vec::new();
         let mut requests = Vec::new();
         let mut new_tasks = Vec::new();
+        let mut line_comments = Vec::new();
         let mut made_schedules = false;
         for (row, plan) in planned {
             match plan {
@@ -173,6 +174,7 @@ impl Engine {
                     stops.extend(effects.stop_run.take());
                     new_tasks
                         .extend(effects.new_task.take().map(|ask| (row.thread_id.clone(), row.author.clone(), ask)));
+                    line_comments.extend(effects.line_comment.take().map(|comment| (row.author.clone(), comment)));
                     requests.extend(effects.fleet_request.take().map(|action| FleetRequest {
                         thread_id: row.thread_id.clone(),
                         author: row.author.clone(),
@@ -206,6 +208,12 @@ impl Engine {
         for (thread_id, author, ask) in new_tasks {
             if let Err(refusal) = self.create_task(&thread_id, &author, None, ask).await? {
                 self.post(&thread_id, "text", &texts::task_refused(&refusal.to_string()), None, None).await?;
+            }
+        }
+        // Line comments quoted in a thread, recorded on their review once the reply is.
+        for (author, comment) in line_comments {
+            if let Err(refusal) = self.comment_on_line(&author, comment).await? {
+                tracing::info!("a quoted line comment was not recorded: {refusal}");
             }
         }
         // Requests that act (wake, sleep, stop an office) are carried out once recorded,
@@ -265,6 +273,16 @@ impl Engine {
                 // an office, never a fleet request: offices ask Nova through `ask-nova`,
                 // under their own permission check.
                 let from_office = self.config().office(&row.author).is_some();
+                // A person's reply quoting a line of the change under review comments on it
+                // (addressed to an office, it is work for that office).
+                let addressed = self.live().router.addresses_an_office(&text);
+                if !from_office
+                    && !addressed
+                    && let Some(comment) = self.quoted_line(&row.thread_id, &text).await?
+                {
+                    effects.line_comment = Some(comment);
+                    return Ok(effects);
+                }
                 let request = match from_office {
                     true => None,
                     false => self.read_request(row, &text, &earlier, thread_office).await?,

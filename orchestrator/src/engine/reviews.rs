@@ -11,7 +11,7 @@ use std::process::Stdio;
 
 use super::*;
 use crate::config::ReviewPolicy;
-use crate::store::{NewRevision, ReviewState, Verdict, review_decisions, reviews};
+use crate::store::{LineComment, NewRevision, ReviewState, Verdict, review_decisions, reviews};
 use crate::texts::{FileStat, ReviewCard, ReviewComment, TestRun};
 
 /// How many diff lines the card shows; the whole diff is in the console.
@@ -116,6 +116,11 @@ pub fn parse_at(at: &str) -> Option<(String, i32)> {
     let (path, line) = at.trim().trim_matches('`').rsplit_once(':')?;
     let line = line.parse::<i32>().ok().filter(|line| *line > 0)?;
     (!path.is_empty() && !path.contains(char::is_whitespace)).then(|| (path.to_owned(), line))
+}
+
+/// Every `path:line` a message quotes, however it is quoted or punctuated.
+fn quoted_lines(text: &str) -> impl Iterator<Item = (String, i32)> + '_ {
+    text.split_whitespace().map(|word| word.trim_matches(|c: char| "`'\"()[],;:.!?".contains(c))).filter_map(parse_at)
 }
 
 /// Who counts toward a revision's approvals and who holds it back: the last verdict of
@@ -358,6 +363,33 @@ impl Engine {
         };
         let at = at.as_ref().map(|(path, line)| (path.as_str(), *line));
         Ok(self.decide_review(&thread.id, message_id, user, verdict, comment, at).await?.map_err(|r| r.to_string()))
+    }
+
+    /// The line of a change under review in `thread_id` that `text` quotes (`path:line`,
+    /// with a path the revision changed), with the text as the comment.
+    pub(super) async fn quoted_line(&self, thread_id: &str, text: &str) -> anyhow::Result<Option<LineComment>> {
+        for review in self.store.reviewable_in_thread(thread_id).await? {
+            let Some(revision) = self.store.review_revision(review.id, review.revision).await? else { continue };
+            let files: Vec<FileStat> = serde_json::from_str(&revision.files).unwrap_or_default();
+            let quoted = quoted_lines(text).find(|(path, _)| files.iter().any(|file| &file.path == path));
+            if let Some((path, line)) = quoted {
+                return Ok(Some(LineComment { review: review.id, path, line, body: text.trim().to_owned() }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Records a quoted line comment on its review, as `author`'s comment.
+    pub(super) async fn comment_on_line(
+        self: &Arc<Self>,
+        author: &str,
+        comment: LineComment,
+    ) -> anyhow::Result<Result<reviews::Model, ReviewRefusal>> {
+        let Some(review) = self.store.review(comment.review).await? else {
+            return Ok(Err(ReviewRefusal::Unknown(comment.review)));
+        };
+        let at = Some((comment.path.as_str(), comment.line));
+        self.decide_on(review, Reviewer::Person(author), Verdict::Comment, &comment.body, at, Source::Nova).await
     }
 
     /// Changes asked for: a message in the thread, as the reviewer, which goes to the
@@ -714,6 +746,18 @@ mod tests {
             created_at: 0,
             external_id: None,
         }
+    }
+
+    #[test]
+    fn lines_are_found_however_people_quote_them() {
+        let found = |text: &str| quoted_lines(text).collect::<Vec<_>>();
+        assert_eq!(found("`coupons.sh:1`: why 6?"), [("coupons.sh".to_owned(), 1)]);
+        assert_eq!(
+            found("see src/app.rs:12, and (lib/x.py:3)."),
+            [("src/app.rs".to_owned(), 12), ("lib/x.py".to_owned(), 3)]
+        );
+        assert!(found("meet at 10:30? it's in ratio 3:2 or app.rs:0").iter().all(|(path, _)| path != "app.rs"));
+        assert!(found("no lines here").is_empty());
     }
 
     #[test]

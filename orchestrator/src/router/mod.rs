@@ -527,6 +527,11 @@ impl Router {
         }
     }
 
+    /// Whether `text` names an office with `@` (it is addressed to that office).
+    pub fn addresses_an_office(&self, text: &str) -> bool {
+        self.mentioned_office(text).is_some()
+    }
+
     fn mentioned_office(&self, text: &str) -> Option<usize> {
         text.split_whitespace()
             .filter_map(|w| w.strip_prefix('@'))

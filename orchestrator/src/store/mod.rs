@@ -1239,6 +1239,18 @@ pub struct InboundEffects {
     /// A task a person asked for. Not written: the engine makes it (checked, numbered,
     /// said in the thread) once the rest is.
     pub new_task: Option<TaskAsk>,
+    /// A reply quoting a line of a change under review. Not written: the engine records
+    /// it on the review (through the reviewers' permission check) once the rest is.
+    pub line_comment: Option<LineComment>,
+}
+
+/// A person's reply in a thread that quotes `path:line` of the change under review there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineComment {
+    pub review: i64,
+    pub path: String,
+    pub line: i32,
+    pub body: String,
 }
 
 /// Where a reply names the schedule its message made (numbered only once written).

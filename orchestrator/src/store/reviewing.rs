@@ -195,6 +195,16 @@ impl Store {
         Ok(())
     }
 
+    /// The reviews of changes asked for in a thread that still take decisions.
+    pub async fn reviewable_in_thread(&self, thread_id: &str) -> anyhow::Result<Vec<reviews::Model>> {
+        let open = reviews::Entity::find()
+            .filter(reviews::Column::ThreadId.eq(thread_id))
+            .order_by_asc(reviews::Column::Id)
+            .all(self.db())
+            .await?;
+        Ok(open.into_iter().filter(|review| review.state.is_reviewable()).collect())
+    }
+
     /// The review whose pull request is `number` on `repo`'s code host.
     pub async fn review_by_pull_request(&self, repo: &str, number: i64) -> anyhow::Result<Option<reviews::Model>> {
         Ok(reviews::Entity::find()
