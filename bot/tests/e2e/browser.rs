@@ -79,6 +79,21 @@ async fn shows(browser: &fantoccini::Client, xpath: &str) {
         .unwrap_or_else(|e| panic!("the page never showed {xpath}: {e}"));
 }
 
+/// The element `css` names once it is laid out and displayed: a click on one the page
+/// has not shown yet fails as "not interactable".
+async fn displayed(browser: &fantoccini::Client, css: &str) -> fantoccini::elements::Element {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(element) = browser.find(Locator::Css(css)).await
+            && element.is_displayed().await.unwrap_or(false)
+        {
+            return element;
+        }
+        assert!(std::time::Instant::now() < deadline, "the page never displayed {css}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Signs in as `name` by opening a login link (what `nova login` prints), then opens `page`.
 async fn sign_in(browser: &fantoccini::Client, nova: &Nova, name: &str, page: &str) {
     let (_, token) = nova.engine().issue_login_link(Some(name)).await.unwrap().unwrap();
@@ -209,7 +224,7 @@ async fn an_operator_asks_for_a_new_office_from_the_board_form() {
     let profile = tempfile::tempdir().unwrap();
     let browser = browser(port, &profile).await;
     sign_in(&browser, &nova, "alice", "/#board").await;
-    browser.find(Locator::Css("#fleet-change summary")).await.unwrap().click().await.unwrap();
+    displayed(&browser, "#fleet-change summary").await.click().await.unwrap();
     // Only the fields the action takes show.
     let repo = browser.find(Locator::Id("fleet-repo")).await.unwrap();
     assert!(!repo.is_displayed().await.unwrap(), "a new office has no repo field");

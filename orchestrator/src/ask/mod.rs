@@ -647,7 +647,13 @@ impl Reader {
         // does the export fail every monday?").
         let question = message.text.trim_end().ends_with('?')
             || w.first().is_some_and(|f| listed("why what how when is are does did do can could", f));
-        if let Some((every, span)) = when::every(w).filter(|_| !question) {
+        // Nor is what has been happening: "her broadband has dropped every evening".
+        let narrated = |span: &std::ops::Range<usize>| {
+            let before = &w[span.start.saturating_sub(2)..span.start];
+            matches!(before, [aux, verb] if listed("has have had was were is are been keeps kept", aux)
+                && (verb.ends_with("ed") || verb.ends_with("en")))
+        };
+        if let Some((every, span)) = when::every(w).filter(|(_, span)| !question && !narrated(span)) {
             let office = mentioned
                 .iter()
                 .find(|(_, at)| !span.contains(at))

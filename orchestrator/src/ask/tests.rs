@@ -144,11 +144,15 @@ fn schedules_are_listed_paused_resumed_and_removed() {
         "delete the schedule endpoint from the public API",
         "fix the schedule page layout on mobile",
         "the shift schedule export drops the last row",
+        // What has been happening, however regularly, is a report, not a schedule.
+        "the analyst says the nightly job has failed every night this week, help me answer",
+        "signups were dropped every monday since the release",
     ] {
         assert_ne!(read(text)["kind"], "fleet", "{text}");
     }
     // Making one is still `schedule`.
     assert_eq!(read("every monday at 9 have the analyst post last week's signups")["action"], "schedule");
+    assert_eq!(read("every friday at 5 have the writer post what was merged this week")["action"], "schedule");
 }
 
 #[test]
