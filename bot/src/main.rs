@@ -153,11 +153,29 @@ enum Command {
         #[arg(long, required_unless_present = "generate")]
         trace: Option<PathBuf>,
         /// Write a synthetic day to standard output instead: `discord` (typing precedes
-        /// prompts) or `slack` (no typing signals).
+        /// prompts) or `slack` (no typing signals), like the shipped days; or a day of
+        /// another shape: `skewed`, `quiet`, `busy`, `global`, `untyped`, `storm`, each
+        /// changed by the flags below.
         #[arg(long)]
         generate: Option<String>,
-        #[arg(long, default_value_t = 100)]
-        offices: usize,
+        /// Popularity skew (Zipf exponent; 0: every office as busy) of a shaped day.
+        #[arg(long)]
+        skew: Option<f64>,
+        /// The share of prompts typing announces, 0 to 1, in a shaped day.
+        #[arg(long)]
+        typing_share: Option<f64>,
+        /// Where people work, as hours after the trace's start (`0,6`), in a shaped day.
+        #[arg(long, value_delimiter = ',')]
+        regions: Vec<f64>,
+        /// An incident in a shaped day: `OFFICES/SECONDS` (`20/120`), or `none`.
+        #[arg(long)]
+        incident: Option<String>,
+        /// Sessions per office per day, on average, in a shaped day.
+        #[arg(long)]
+        sessions: Option<f64>,
+        /// Offices in the generated day (default: 100, or the shape's).
+        #[arg(long)]
+        offices: Option<usize>,
         #[arg(long, default_value_t = 24.0)]
         hours: f64,
         #[arg(long, default_value_t = 1)]
@@ -690,8 +708,42 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             Ok(if checks.iter().all(|c| c.outcome.is_ok()) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         #[cfg(feature = "lab")]
-        Command::Simulate { generate: Some(kind), offices, hours, seed, .. } => {
-            let (header, events) = bot::simulate::generate(&kind, offices, hours, seed)?;
+        Command::Simulate {
+            generate: Some(kind),
+            offices,
+            hours,
+            seed,
+            skew,
+            typing_share,
+            regions,
+            incident,
+            sessions,
+            ..
+        } => {
+            let (header, events) = match kind.as_str() {
+                "discord" | "slack" => bot::simulate::generate(&kind, offices.unwrap_or(100), hours, seed)?,
+                shape => {
+                    let mut shape = bot::simulate::DayShape::named(shape, seed)?;
+                    shape.hours = hours;
+                    shape.offices = offices.unwrap_or(shape.offices);
+                    shape.skew = skew.unwrap_or(shape.skew);
+                    shape.typing_share = typing_share.unwrap_or(shape.typing_share);
+                    shape.sessions = sessions.unwrap_or(shape.sessions);
+                    if !regions.is_empty() {
+                        shape.regions = regions;
+                    }
+                    shape.incident = match incident.as_deref() {
+                        None => shape.incident,
+                        Some("none") => None,
+                        Some(spec) => {
+                            let parsed =
+                                spec.split_once('/').and_then(|(n, s)| Some((n.parse().ok()?, s.parse().ok()?)));
+                            Some(parsed.context("--incident is OFFICES/SECONDS, like 20/120, or none")?)
+                        }
+                    };
+                    bot::simulate::generate_shape(&shape)?
+                }
+            };
             bot::simulate::write_trace(&header, &events, &mut std::io::stdout().lock())?;
             Ok(ExitCode::SUCCESS)
         }

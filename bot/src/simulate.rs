@@ -71,7 +71,13 @@ pub struct Policy {
     pub snapshot: (Duration, Duration),
     /// GCE's per-minute write quota the stand-in enforces.
     pub writes_per_minute: u32,
+    /// What an office's snapshot weighs in object storage (priced, not simulated).
+    pub snapshot_gb: f64,
 }
+
+/// Object storage (GCS standard, one region), per GB and month.
+pub const STORAGE_USD_PER_GB_MONTH: f64 = 0.020;
+const HOURS_PER_MONTH: f64 = 730.0;
 
 /// What `nova serve` does with a default `[provisioner]`.
 impl Default for Policy {
@@ -86,6 +92,7 @@ impl Default for Policy {
             restore: (Duration::from_secs(3), Duration::from_secs(8)),
             snapshot: (Duration::from_secs(5), Duration::from_secs(15)),
             writes_per_minute: 600,
+            snapshot_gb: 2.0,
         }
     }
 }
@@ -141,6 +148,119 @@ pub fn generate(kind: &str, offices: usize, hours: f64, seed: u64) -> anyhow::Re
     events.retain(|e| e.t < day);
     events.sort_by(|a, b| a.t.total_cmp(&b.t));
     Ok((Header { kind: kind.to_owned(), hours, offices: specs }, events))
+}
+
+/// The shape of a day, for days unlike the shipped ones: how unevenly offices are used,
+/// where their people are, how often typing announces a prompt, and an incident.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DayShape {
+    pub offices: usize,
+    pub hours: f64,
+    /// Sessions per office per 24 h on average.
+    pub sessions: f64,
+    /// Zipf exponent of popularity: 0, every office as busy as the next; above 1, a few
+    /// busy all day and most used once or twice.
+    pub skew: f64,
+    /// The regions offices' people work in, as hours after the trace's start of day
+    /// (0 and 6: two regions six hours apart). Each office belongs to one.
+    pub regions: Vec<f64>,
+    /// The share of prompts a typing signal announces.
+    pub typing_share: f64,
+    /// An incident: this many offices each get a prompt within this many seconds.
+    pub incident: Option<(usize, f64)>,
+    pub seed: u64,
+}
+
+impl DayShape {
+    /// A named shape: `skewed` (the day #21 was found on: 120 offices, a few busy all day,
+    /// two regions six hours apart, half the prompts typed, an incident on 20 offices in
+    /// two minutes), `quiet` (many offices, each used about once), `busy` (every office
+    /// used all day), `global` (three regions eight hours apart), `untyped` (Slack-like:
+    /// no typing), `storm` (an incident on 40 offices in one minute).
+    pub fn named(name: &str, seed: u64) -> anyhow::Result<Self> {
+        let base = Self {
+            offices: 120,
+            hours: 24.0,
+            sessions: 3.0,
+            skew: 1.1,
+            regions: vec![0.0, 6.0],
+            typing_share: 0.5,
+            incident: Some((20, 120.0)),
+            seed,
+        };
+        Ok(match name {
+            "skewed" => base,
+            "quiet" => Self { offices: 200, sessions: 1.0, skew: 0.3, incident: None, ..base },
+            "busy" => Self { offices: 40, sessions: 8.0, skew: 0.2, regions: vec![0.0], incident: None, ..base },
+            "global" => Self { regions: vec![0.0, 8.0, 16.0], typing_share: 0.7, ..base },
+            "untyped" => Self { typing_share: 0.0, ..base },
+            "storm" => Self { offices: 80, skew: 0.8, regions: vec![0.0], incident: Some((40, 60.0)), ..base },
+            other => anyhow::bail!(
+                "unknown day `{other}`: use discord, slack, skewed, quiet, busy, global, untyped or storm"
+            ),
+        })
+    }
+}
+
+/// A day of the given shape. Sessions are spread over each region's working hours, an
+/// office's share of them falling with its popularity rank.
+pub fn generate_shape(shape: &DayShape) -> anyhow::Result<(Header, Vec<Event>)> {
+    anyhow::ensure!(shape.offices > 0 && shape.hours > 0.0, "a day needs offices and hours");
+    anyhow::ensure!((0.0..=1.0).contains(&shape.typing_share), "the typing share is between 0 and 1");
+    anyhow::ensure!(!shape.regions.is_empty(), "a day needs at least one region");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(shape.seed);
+    let tiers = [1u8, 2, 2, 2, 3, 3, 4, 5, 6, 8];
+    let specs: Vec<OfficeSpec> = (0..shape.offices)
+        .map(|i| OfficeSpec { name: format!("office-{i:03}"), tier: tiers[rng.random_range(0..tiers.len())] })
+        .collect();
+    let day = shape.hours * 3600.0;
+    let scale = shape.hours / 24.0;
+    // Popularity by rank (Zipf), normalised so the fleet has `sessions` per office on average.
+    let weights: Vec<f64> = (1..=shape.offices).map(|rank| 1.0 / (rank as f64).powf(shape.skew)).collect();
+    let total: f64 = weights.iter().sum();
+    let mut events = Vec::new();
+    let mut session = |office: &OfficeSpec, start: f64, prompts: usize, rng: &mut rand::rngs::StdRng| {
+        let user = format!("u{}", rng.random_range(0..60));
+        let mut t = start;
+        for _ in 0..prompts {
+            let work = lognormal(rng, 60.0, 300.0);
+            if rng.random::<f64>() < shape.typing_share {
+                let lead = lognormal(rng, 12.0, 40.0).max(3.0);
+                let typing = Event {
+                    t: (t - lead).max(0.0),
+                    kind: EventKind::Typing,
+                    office: office.name.clone(),
+                    user: user.clone(),
+                    work: 0.0,
+                };
+                events.push(typing);
+            }
+            events.push(Event { t, kind: EventKind::Prompt, office: office.name.clone(), user: user.clone(), work });
+            t += work + lognormal(rng, 90.0, 600.0);
+        }
+    };
+    for (rank, office) in specs.iter().enumerate() {
+        let region = shape.regions[rank % shape.regions.len()];
+        let mean = shape.sessions * scale * shape.offices as f64 * weights[rank] / total;
+        for _ in 0..poisson(&mut rng, mean) {
+            // Working hours: 08:00 to 18:00 in the office's region.
+            let start = (rng.random_range(8.0..18.0) + region) % 24.0 * 3600.0 * scale;
+            let prompts = 1 + geometric(&mut rng, 0.3);
+            session(office, start, prompts, &mut rng);
+        }
+    }
+    if let Some((count, window)) = shape.incident {
+        let at = rng.random_range(day * 0.3..day * 0.7);
+        let mut hit: Vec<usize> = (0..specs.len()).collect();
+        for i in 0..count.min(specs.len()) {
+            let j = rng.random_range(i..hit.len());
+            hit.swap(i, j);
+            session(&specs[hit[i]], at + rng.random_range(0.0..window), 1 + geometric(&mut rng, 0.5), &mut rng);
+        }
+    }
+    events.retain(|e| e.t < day);
+    events.sort_by(|a, b| a.t.total_cmp(&b.t));
+    Ok((Header { kind: format!("generated (seed {})", shape.seed), hours: shape.hours, offices: specs }, events))
 }
 
 fn poisson(rng: &mut rand::rngs::StdRng, mean: f64) -> usize {
@@ -555,6 +675,8 @@ pub struct Report {
     /// What the machines cost, per office (and [`WARM_POOL`] for pool VMs never claimed).
     pub dollars: BTreeMap<String, f64>,
     pub dollars_by_tier: BTreeMap<u8, f64>,
+    /// Keeping every office's snapshot in object storage for the trace's hours.
+    pub storage_dollars: f64,
     pub always_on_hours: f64,
     pub pool_waste_hours: f64,
     pub calls_per_minute_mean: f64,
@@ -635,6 +757,14 @@ impl std::fmt::Display for Report {
         let tiers: Vec<String> =
             self.dollars_by_tier.iter().map(|(tier, usd)| format!("tier {tier} ${usd:.2}")).collect();
         writeln!(f, "  by tier:              {}", tiers.join(", "))?;
+        writeln!(
+            f,
+            "  snapshot storage:     ${:.2} ({} offices × {} GB); all in ${:.2}",
+            self.storage_dollars,
+            self.offices,
+            self.policy.snapshot_gb,
+            total + self.storage_dollars
+        )?;
         writeln!(
             f,
             "  API writes per minute: mean {:.1}, max {} (quota {})",
@@ -819,6 +949,8 @@ pub async fn run(header: Header, events: Vec<Event>, factor: f64, policy: Policy
         vm_hours,
         dollars,
         dollars_by_tier,
+        storage_dollars: header.offices.len() as f64 * policy.snapshot_gb * STORAGE_USD_PER_GB_MONTH * header.hours
+            / HOURS_PER_MONTH,
         always_on_hours: header.offices.len() as f64 * header.hours,
         pool_waste_hours,
         calls_per_minute_mean: writes.len() as f64 / minutes,

@@ -1,7 +1,7 @@
 //! An operator tries a pool policy before spending a cent: `nova simulate` runs the
 //! real GCE provisioner against the stand-in over a short Discord-like morning.
 
-use bot::simulate::{Policy, generate, run};
+use bot::simulate::{Event, EventKind, Policy, generate, run};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_simulated_morning_answers_every_prompt_without_a_duplicate_vm() {
@@ -21,4 +21,65 @@ async fn a_simulated_morning_answers_every_prompt_without_a_duplicate_vm() {
     let ready = (report.ready_at_submit * prompts as f64).round() as usize;
     assert_eq!(ready + explained, prompts, "{report}");
     assert!(report.calls_per_minute_max as u32 <= report.quota_per_minute, "{report}");
+}
+
+/// Days unlike the shipped ones have the shape asked for: a few offices busy and most
+/// used once or twice, people in two regions, about the typing share asked for, and an
+/// incident that reaches its offices within its window.
+#[test]
+fn a_shaped_day_is_skewed_spread_over_regions_partly_typed_and_has_its_incident() {
+    use bot::simulate::{DayShape, generate_shape};
+    let shape = DayShape::named("skewed", 7).unwrap();
+    let (header, events) = generate_shape(&shape).unwrap();
+    assert_eq!(header.offices.len(), 120);
+    let prompts: Vec<&Event> = events.iter().filter(|e| e.kind == EventKind::Prompt).collect();
+    let mut per_office: Vec<usize> =
+        header.offices.iter().map(|o| prompts.iter().filter(|p| p.office == o.name).count()).collect();
+    per_office.sort_unstable_by(|a, b| b.cmp(a));
+    let median = per_office[per_office.len() / 2];
+    assert!(per_office[0] >= 10 * median.max(1), "skewed: {per_office:?}");
+    let typed = events.iter().filter(|e| e.kind == EventKind::Typing).count() as f64 / prompts.len() as f64;
+    assert!((0.4..0.6).contains(&typed), "about half typed: {typed}");
+    // The second region's working day ends six hours after the first's.
+    let late = prompts.iter().filter(|p| p.t > 19.0 * 3600.0 && p.t < 24.0 * 3600.0).count();
+    assert!(late > prompts.len() / 10, "the second region works later: {late} of {}", prompts.len());
+    // The incident: some two minutes in which 20 offices get a prompt.
+    let widest = prompts
+        .iter()
+        .map(|first| {
+            let window = prompts.iter().filter(|p| p.t >= first.t && p.t < first.t + 120.0);
+            window.map(|p| p.office.as_str()).collect::<std::collections::HashSet<_>>().len()
+        })
+        .max()
+        .unwrap();
+    assert!(widest >= 20, "the incident reaches 20 offices in two minutes: {widest}");
+    // Unshaped, the same day is even: no office stands out.
+    let even = DayShape { skew: 0.0, incident: None, ..shape.clone() };
+    let (_, events) = generate_shape(&even).unwrap();
+    let busiest = header.offices.iter().map(|o| events.iter().filter(|e| e.office == o.name).count()).max().unwrap();
+    assert!(busiest < per_office[0] / 3, "{busiest} vs {}", per_office[0]);
+    // Nonsense is refused with why.
+    let wrong = DayShape { typing_share: 1.5, ..shape };
+    assert_eq!(generate_shape(&wrong).unwrap_err().to_string(), "the typing share is between 0 and 1");
+    assert!(DayShape::named("weekend", 1).unwrap_err().to_string().starts_with("unknown day `weekend`"));
+}
+
+/// The real provisioner on short days of every shape: whatever the shape, no office
+/// gets two VMs, no wake fails, and every prompt not ready at submit is explained.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_short_days_of_every_shape_the_mechanics_hold() {
+    use bot::simulate::{DayShape, generate_shape};
+    for name in ["skewed", "busy", "storm"] {
+        let shape = DayShape { offices: 24, hours: 1.0, ..DayShape::named(name, 3).unwrap() };
+        let (header, events) = generate_shape(&shape).unwrap();
+        let prompts = events.iter().filter(|e| e.kind == EventKind::Prompt).count();
+        let report = run(header, events, 0.002, Policy::default()).await.unwrap();
+        eprintln!("{name}: {report}");
+        assert_eq!((report.prompts, report.duplicates, report.wake_failures), (prompts, 0, 0), "{name}: {report}");
+        let missed = report.missed;
+        let explained = missed.prewarm_restoring + missed.asleep + missed.behind_another_wake + missed.going_to_sleep;
+        let ready = (report.ready_at_submit * prompts as f64).round() as usize;
+        assert_eq!(ready + explained, prompts, "{name}: {report}");
+        assert!(report.storage_dollars > 0.0, "{name}: snapshots are priced");
+    }
 }
