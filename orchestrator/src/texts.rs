@@ -434,6 +434,11 @@ pub fn task_list(office: Option<&str>, tasks: &[TaskLine<'_>]) -> String {
     out
 }
 
+/// Said in the thread when a review left on the code host does not count here.
+pub fn code_host_review_refused(login: &str, host: &str, why: &str) -> String {
+    format!("{login}'s review on {host} does not count toward review policy: {why}.")
+}
+
 /// The reviews waiting for reviewers: what each is, and what it still needs.
 pub fn review_list(reviews: &[ReviewCard]) -> String {
     if reviews.is_empty() {
@@ -1297,6 +1302,7 @@ mod tests {
         card.outcome = Some("pull request acme/payments-api#7 waits to be merged on GitHub.".into());
         let text = Card::Review(card).fallback_text();
         insta::assert_snapshot!(text.lines().last().unwrap(), @"Approved by: carol. Approved: pull request acme/payments-api#7 waits to be merged on GitHub.");
+        insta::assert_snapshot!(code_host_review_refused("alice-gh", "GitHub", "alice-gh asked for this work, so someone else has to review it"), @"alice-gh's review on GitHub does not count toward review policy: alice-gh asked for this work, so someone else has to review it.");
     }
 
     #[test]

@@ -474,6 +474,12 @@ async fn on_github_reviews_left_on_the_pull_request_count_in_the_thread_and_the_
     let (_, body) =
         review_card(&mut nova, &thread, |body| body.contains("> carol on `coupons.sh:1`: name the rule")).await;
     assert!(body.contains("Approved by: dave. Waiting for 1 more approval"), "alice's approval does not count: {body}");
+    let told = "alice-gh's review on GitHub does not count toward review policy: alice-gh asked for this work, so \
+                someone else has to review it.";
+    nova.eventually("the thread told why alice's approval does not count", async |nova: &Nova| {
+        nova.messages(&thread).await.into_iter().find(|m| m.from_nova && m.body == told)
+    })
+    .await;
 
     // A forged delivery changes nothing.
     let forged = json!({"action": "submitted", "repository": {"full_name": "acme/payments-api"},

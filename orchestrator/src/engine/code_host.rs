@@ -162,7 +162,11 @@ impl Engine {
             return Ok(false);
         };
         let Some(review) = self.store.review_by_pull_request(&repo.name, number).await? else { return Ok(false) };
-        let review_id = review.id;
+        let (review_id, thread_id) = (review.id, review.thread_id.clone());
+        let author = match &event {
+            CodeHostEvent::Review { login, .. } | CodeHostEvent::LineComment { login, .. } => login.clone(),
+            CodeHostEvent::Merged { login, .. } => login.clone(),
+        };
         let decided = match event {
             CodeHostEvent::Review { body, .. } | CodeHostEvent::LineComment { body, .. }
                 if body.contains(CODE_HOST_MARK) =>
@@ -198,8 +202,11 @@ impl Engine {
                 return Ok(true);
             }
         };
+        // Said in the thread: GitHub shows the review as given, so people need to know.
         if let Err(refusal) = decided {
             tracing::info!(review = review_id, "a review on GitHub does not count here: {refusal}");
+            let text = texts::code_host_review_refused(&author, "GitHub", &refusal.to_string());
+            self.post(&thread_id, "text", &text, None, None).await?;
         }
         Ok(true)
     }
