@@ -2,7 +2,7 @@
 //! asked for go back to the office with every comment, and nothing merges until the
 //! policy's approvals are in; then it merges once.
 
-use orchestrator::config::ReviewPolicy;
+use orchestrator::config::{ReviewPolicy, ReviewStage};
 use orchestrator::texts::Card;
 use serde_json::{Value, json};
 use testkit::openai::{FakeOpenAi, Reply};
@@ -39,7 +39,7 @@ async fn a_change_is_sent_back_with_a_line_comment_revised_and_merged_once_by_tw
             repos: vec!["payments-api".into()],
             approvals: 2,
             approvers: vec!["lead".into()],
-            stages: vec!["merge".into()],
+            stages: vec![ReviewStage::Merge],
             reviewers: vec![],
         });
     })
@@ -170,7 +170,7 @@ async fn in_slack_a_reviewer_asks_for_changes_in_a_form_and_the_second_revision_
     let slack = FakeSlack::start(&[("C_ENG", "eng")]).await.unwrap();
     let nova = Nova::start_on_slack(&slack, false, |config| {
         agent_workspace(config, &remote, &model.base_url, false);
-        config.reviews.push(ReviewPolicy { stages: vec!["merge".into()], ..ReviewPolicy::default() });
+        config.reviews.push(ReviewPolicy { stages: vec![ReviewStage::Merge], ..ReviewPolicy::default() });
     })
     .await;
     script_two_revisions(&model);
@@ -244,7 +244,7 @@ async fn on_discord_a_self_review_is_refused_changes_go_back_through_a_form_and_
     let discord = FakeDiscord::start(&[(ENG, "eng")]).await.unwrap();
     let nova = Nova::start_on_discord(&discord, |config| {
         agent_workspace(config, &remote, &model.base_url, false);
-        config.reviews.push(ReviewPolicy { stages: vec!["merge".into()], ..ReviewPolicy::default() });
+        config.reviews.push(ReviewPolicy { stages: vec![ReviewStage::Merge], ..ReviewPolicy::default() });
     })
     .await;
     discord
@@ -314,7 +314,7 @@ async fn on_a_hosted_repo_the_office_cannot_push_main_and_nova_merges_the_review
             value: "Bearer {secret}".into(),
             secret: Some("git_token".into()),
         });
-        config.reviews.push(ReviewPolicy { stages: vec!["merge".into()], ..ReviewPolicy::default() });
+        config.reviews.push(ReviewPolicy { stages: vec![ReviewStage::Merge], ..ReviewPolicy::default() });
     })
     .await;
     let put = json!({"scope": "platform", "name": "git_token", "value": "ghp-live-31"});
@@ -432,7 +432,7 @@ async fn on_github_reviews_left_on_the_pull_request_count_in_the_thread_and_the_
     let github = testkit::github::FakeGitHub::start().await.unwrap();
     let (carol, alice) = (github.add_user("carol-gh"), github.add_user("alice-gh"));
     let model = FakeOpenAi::start().await.unwrap();
-    let (mut nova, nova_token) = on_github(&github, &remote, &model, vec!["merge".into()]).await;
+    let (mut nova, nova_token) = on_github(&github, &remote, &model, vec![ReviewStage::Merge]).await;
 
     let thread =
         nova.say("eng", "alice", "@maker the coupon field rejects valid codes in payments-api, please fix").await;
@@ -541,7 +541,7 @@ async fn on_github(
     github: &testkit::github::FakeGitHub,
     remote: &std::path::Path,
     model: &FakeOpenAi,
-    stages: Vec<String>,
+    stages: Vec<ReviewStage>,
 ) -> (Nova, String) {
     use orchestrator::config::{GithubSettings, Person};
     github.add_repo("acme/payments-api", remote.to_owned());
@@ -590,7 +590,7 @@ async fn with_github_s_rate_limit_spent_the_review_goes_on_in_chat_and_the_pr_st
     let remote = payments_remote(dir.path());
     let github = testkit::github::FakeGitHub::start().await.unwrap();
     let model = FakeOpenAi::start().await.unwrap();
-    let (mut nova, _) = on_github(&github, &remote, &model, vec!["pr".into()]).await;
+    let (mut nova, _) = on_github(&github, &remote, &model, vec![ReviewStage::Pr]).await;
     github.set_rate_limit_remaining(0);
 
     let thread =

@@ -105,7 +105,7 @@ pub struct ReviewPolicy {
     /// GitHub to merge), `merge` (through GitHub's pull request for a repo on GitHub,
     /// else the branch into its base, pushed).
     #[serde(default)]
-    pub stages: Vec<String>,
+    pub stages: Vec<ReviewStage>,
     /// Offices asked to review every revision (an agent reviewer); an office's approval
     /// counts like a person's.
     #[serde(default)]
@@ -124,8 +124,17 @@ impl Default for ReviewPolicy {
     }
 }
 
-/// The stages a review policy may name.
-pub const REVIEW_STAGES: &[&str] = &["pr", "merge"];
+/// What runs once a review's approvals are in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReviewStage {
+    /// Leave the approved pull request for GitHub to merge (opening it if GitHub could
+    /// not be reached before).
+    Pr,
+    /// Merge: through the pull request for a repo on GitHub, else the branch into its
+    /// base, pushed.
+    Merge,
+}
 
 /// `[[databases]]`: a database offices query through Nova (the `database` skill). Nova
 /// holds the password (`secret`, from the vault) and runs each query itself, read-only
@@ -1216,14 +1225,11 @@ impl Validator<'_> {
             if !(1..=10).contains(&policy.approvals) {
                 return refuse(format!("`approvals` is 1 to 10, not {}", policy.approvals));
             }
-            if let Some(stage) = policy.stages.iter().find(|s| !REVIEW_STAGES.contains(&s.as_str())) {
-                return refuse(format!("unknown stage `{stage}` (stages: {})", REVIEW_STAGES.join(", ")));
-            }
             if let Some(office) = policy.reviewers.iter().find(|o| !office_names.contains(*o)) {
                 return refuse(format!("`reviewers` names unknown office `{office}`"));
             }
             let covered = |repo: &&Repo| policy.repos.is_empty() || policy.repos.contains(&repo.name);
-            if policy.stages.iter().any(|s| s == "pr")
+            if policy.stages.contains(&ReviewStage::Pr)
                 && let Some(repo) = repos.iter().filter(covered).find(|repo| repo.github.is_none())
             {
                 return refuse(format!(

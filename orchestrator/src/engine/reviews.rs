@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use super::*;
-use crate::config::ReviewPolicy;
+use crate::config::{ReviewPolicy, ReviewStage};
 use crate::store::{LineComment, NewRevision, ReviewState, Verdict, review_decisions, reviews};
 use crate::texts::{FileStat, ReviewCard, ReviewComment, TestRun};
 
@@ -431,7 +431,7 @@ impl Engine {
         let on_github = self.config().repo(&review.repo).is_some_and(|repo| repo.github.is_some());
         let message = format!("Merge review #{} ({}), approved by {}", review.id, review.branch, approved.join(", "));
         for stage in &policy.stages {
-            if stage == "pr" {
+            if *stage == ReviewStage::Pr {
                 outcome = match self.sync_pull_request(review).await? {
                     Some(number) => {
                         let github =
@@ -443,12 +443,12 @@ impl Engine {
                         "the pull request could not be opened (the audit trail says why)".to_owned(),
                     ),
                 };
-            } else if stage == "merge" && on_github {
+            } else if *stage == ReviewStage::Merge && on_github {
                 outcome = match self.merge_pull_request(review, &message).await? {
                     Ok(commit) => (ReviewState::Merged, format!("`{}` on GitHub", &commit[..12.min(commit.len())])),
                     Err(why) => (ReviewState::Failed, why),
                 };
-            } else if stage == "merge" {
+            } else if *stage == ReviewStage::Merge {
                 let config = self.config();
                 let remote = match config.repo(&review.repo) {
                     Some(repo) => self.remote_of(repo, &review.office).await?.map_err(|r| anyhow::anyhow!("{r}")),
