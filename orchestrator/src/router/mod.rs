@@ -127,6 +127,8 @@ mod weights {
     pub const UNKNOWN: f32 = 1.0;
     /// Softmax temperature over office scores.
     pub const TEMPERATURE: f32 = 0.6;
+    /// What a statement about a clear subject counts as a bug report (`fix`).
+    pub const REPORTED_FAULT: f32 = 1.0;
     /// A repo needs this much evidence to be named.
     pub const REPO_EVIDENCE: f32 = 1.5;
 }
@@ -423,6 +425,11 @@ impl Router {
             }
         }
         let strongest_repo = repo_scores.iter().copied().fold(0.0f32, f32::max);
+        if self.reports_on_a_subject(text, &concepts, strongest_repo)
+            && let Some(fix) = lexicon.concept_id("fix")
+        {
+            concepts[fix] = concepts[fix].max(weights::REPORTED_FAULT);
+        }
         if concepts.iter().sum::<f32>() < weights::DEFAULT_CODE_WORK && strongest_repo >= weights::REPO_EVIDENCE {
             for concept in ["build", "fix"].iter().filter_map(|c| lexicon.concept_id(c)) {
                 concepts[concept] = concepts[concept].max(weights::DEFAULT_CODE_WORK);
@@ -465,6 +472,18 @@ impl Router {
             }
         }
         scores
+    }
+
+    /// Whether the message is a statement about a clear subject that asks for no kind of
+    /// work ("the invoice PDF shows last month's tariff name", "miles haven't posted since
+    /// the 12th"): neither a question nor a request, which is how most bug reports read.
+    fn reports_on_a_subject(&self, text: &Tokens, concepts: &[f32], strongest_repo: f32) -> bool {
+        let lexicon = &*LEXICON_TABLE;
+        let requests_work = self.lead_word(text).is_some_and(|lead| {
+            text::is_request_verb(lead) || lexicon.concepts(std::slice::from_ref(lead)).iter().any(|&c| c > 0.0)
+        });
+        let clear_kind_of_work = concepts.iter().any(|&c| c >= 1.0);
+        !text.asks && !requests_work && !clear_kind_of_work && strongest_repo >= 2.0 * weights::REPO_EVIDENCE
     }
 
     /// The message's first word after courtesies and an office's name: its verb, when

@@ -134,3 +134,55 @@ fn confidence_summary_of_the_demo_story() {
     assert!(route.confidence > 0.9, "{}", route.confidence);
     assert_eq!(route.alternatives[0], "maker");
 }
+
+/// A lending library: one engineer for the catalogue, a librarian for the public.
+const LIBRARY: &str = r#"
+[workspace]
+name = "library"
+
+[[repos]]
+name = "catalogue"
+description = "Catalogue and loans: holds, renewals, overdue notices and fines."
+hints = ["holds", "overdue notice", "fines"]
+
+[[offices]]
+name = "dev"
+role = "Software engineer: features and bug fixes in the catalogue."
+repos = ["catalogue"]
+
+[[offices]]
+name = "librarian"
+role = "Librarian: answers readers' questions and recommends books."
+repos = []
+"#;
+
+fn library() -> Router {
+    Router::new(&Config::parse(LIBRARY, "library").unwrap())
+}
+
+fn reads_as_a_report(router: &Router, text: &str) -> bool {
+    let tokens = Tokens::new(text);
+    let repo_scores = router.repo_scores(&tokens, &[], "general", router.named_repo(text));
+    let strongest = repo_scores.iter().copied().fold(0.0f32, f32::max);
+    router.reports_on_a_subject(&tokens, &LEXICON_TABLE.concepts(&tokens.all), strongest)
+}
+
+#[test]
+fn a_statement_about_a_clear_subject_reads_as_a_bug_report() {
+    let router = library();
+    assert!(reads_as_a_report(&router, "overdue notices went out with the old fines"));
+    assert_eq!(route_in(&router, "general", &[], "overdue notices went out with the old fines"), "catalogue / dev");
+    // Not a report: a question, a request, a clear kind of work, or no clear subject.
+    assert!(!reads_as_a_report(&router, "why did overdue notices go out with the old fines?"));
+    assert!(!reads_as_a_report(&router, "raise the fines for overdue holds to 50p"));
+    assert!(!reads_as_a_report(&router, "write a post about overdue fines"));
+    assert!(!reads_as_a_report(&router, "the reading room is lovely this morning"));
+}
+
+#[test]
+fn questions_are_told_from_statements() {
+    assert!(Tokens::new("what was churn last quarter").asks);
+    assert!(Tokens::new("is anyone on the refund bug").asks);
+    assert!(Tokens::new("the export fails, any idea?").asks);
+    assert!(!Tokens::new("the export fails for large files").asks);
+}

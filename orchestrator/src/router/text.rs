@@ -109,20 +109,46 @@ pub fn words(text: &str) -> Vec<String> {
     normalized.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_owned).collect()
 }
 
+/// Words that open a question: "what is our churn", "can someone look", "is anyone on it".
+const QUESTION_OPENERS: &[&str] = &[
+    "what", "how", "who", "whom", "whose", "which", "when", "where", "why", "is", "are", "was", "were", "can", "could",
+    "do", "does", "did", "should", "would", "will", "has", "have", "any", "anyone", "anybody",
+];
+
+/// Verbs that open a request in any trade ("raise the quota", "file the rate change",
+/// "send the pack"), stemmed: a message that starts with one asks for something, it
+/// does not report how something behaves. The lexicon's own triggers count as well.
+const REQUEST_VERBS: &[&str] = &[
+    "arrang", "ask", "assign", "book", "cancel", "chang", "check", "clean", "close", "collect", "confirm", "copi",
+    "decreas", "delet", "disabl", "email", "extend", "file", "find", "finish", "get", "give", "grant", "increas",
+    "invit", "lower", "mark", "move", "order", "organ", "pay", "prepar", "print", "pull", "push", "put", "rais",
+    "reduc", "remind", "renam", "reset", "resend", "revok", "run", "schedul", "send", "set", "sort", "start", "stop",
+    "submit", "switch", "tidi", "turn", "updat", "upload",
+];
+
+/// Whether a stemmed word is one of the verbs that open a request.
+pub fn is_request_verb(stem: &str) -> bool {
+    REQUEST_VERBS.contains(&stem)
+}
+
 /// Stemmed tokens of a text: all of them (for phrases) and the content words.
 #[derive(Debug, Default, Clone)]
 pub struct Tokens {
     pub all: Vec<String>,
     pub content: Vec<String>,
+    /// The text is a question (a `?`, or a question word first), not a statement.
+    pub asks: bool,
 }
 
 impl Tokens {
     pub fn new(text: &str) -> Self {
-        let all: Vec<String> = words(text).iter().map(|w| stem(w)).collect();
+        let words = words(text);
+        let asks = text.contains('?') || words.first().is_some_and(|w| QUESTION_OPENERS.contains(&w.as_str()));
+        let all: Vec<String> = words.iter().map(|w| stem(w)).collect();
         let mut content: Vec<String> = all.iter().filter(|s| s.len() > 1 && !is_stopword(s)).cloned().collect();
         content.sort();
         content.dedup();
-        Self { all, content }
+        Self { all, content, asks }
     }
 }
 
