@@ -152,6 +152,12 @@ const CATALOGUE: &[Described] = &[
         "SQLite: how long a write held the database, by lane.",
         &[],
     ),
+    (
+        "nova_store_checkpoint_seconds",
+        Kind::Histogram(Unit::Seconds),
+        "SQLite: how long a checkpoint of the write-ahead log took (apart from the writers).",
+        &[],
+    ),
 ];
 
 /// The process-wide Prometheus recorder, installed and described once.

@@ -4,6 +4,7 @@
 
 mod asks;
 mod checkout;
+mod checkpoint;
 pub mod entities;
 mod fleet;
 mod gate;
@@ -24,6 +25,7 @@ pub use mirror::Unsynced;
 pub use pools::{CLAIMED, WARM};
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -74,6 +76,8 @@ pub struct Store {
     gate: WriteGate,
     /// SQLite: commits inbound events that arrive together in few transactions.
     recorder: Option<recorder::Recorder>,
+    /// SQLite: checkpoints the write-ahead log apart from the writers.
+    checkpointer: Option<Arc<checkpoint::Checkpointer>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -119,26 +123,33 @@ impl Store {
             .sqlx_logging(false)
             .max_connections(if sqlite { 8 } else { 16 })
             .acquire_timeout(Duration::from_secs(10))
-            // A SQLite connection is a file handle that cannot go stale: no ping before
-            // each use (it doubled the cost of every query).
-            .test_before_acquire(!sqlite)
+            // No ping before each use: on SQLite it doubled the cost of every query, on
+            // Postgres it was a round trip per query on a machine that, under a burst,
+            // is short of CPU. sqlx still pings a connection as it goes back to the pool
+            // and drops it if that fails; one that went stale while idle (the server
+            // restarted) fails its next query once, and the caller retries as for any
+            // error (an unacknowledged event is delivered again, loops try next tick).
+            .test_before_acquire(false)
             // Per connection, so every pooled connection gets them: WAL lets readers work
             // while a writer commits; NORMAL syncs at checkpoints rather than at every
             // commit (still durable across a process crash); the busy timeout makes
-            // concurrent writers wait for each other instead of failing.
+            // concurrent writers wait for each other instead of failing; checkpoints are
+            // Nova's own (see [`checkpoint`]).
             .map_sqlx_sqlite_opts(|sqlite| {
                 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
                 sqlite
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(10))
+                    .pragma("wal_autocheckpoint", "0")
             });
         let db = Database::connect(options)
             .await
             .with_context(|| format!("cannot connect to the database at {}", redact_url(url)))?;
         Migrator::up(&db, None).await.context("cannot run database migrations")?;
         let gate = if sqlite { WriteGate::serialized() } else { WriteGate::open() };
-        let store = Self { db, gate, recorder: None };
+        let checkpointer = sqlite.then(|| Arc::new(checkpoint::Checkpointer::start(db.clone())));
+        let store = Self { db, gate, recorder: None, checkpointer };
         // Group commit pays where writers queue for one lock; Postgres takes concurrent
         // acknowledgements at once, and a batch would only make each wait for the rest.
         let recorder = sqlite.then(|| recorder::Recorder::start(store.clone()));
@@ -152,6 +163,9 @@ impl Store {
 
     /// Waits for this writer's turn (see [`gate`]); hold the result only while writing.
     pub(crate) async fn writer(&self, lane: Lane) -> Writer<'_> {
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.note_write();
+        }
         Writer { _permit: self.gate.enter(lane).await, db: &self.db }
     }
 
@@ -1343,6 +1357,39 @@ mod tests {
         assert_eq!(parse_since("2h", 10_000_000), Ok(10_000_000 - 7_200_000));
         assert_eq!(parse_since("2026-11-21T00:00:00Z", 0), Ok(1_795_219_200_000));
         assert!(parse_since("yesterday", 0).unwrap_err().contains("neither a duration"));
+    }
+
+    /// No commit checkpoints the log (an acknowledgement would wait for it); the
+    /// checkpointer copies it into the database file a tick after writes.
+    #[tokio::test]
+    async fn sqlite_logs_are_checkpointed_apart_from_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("nova.db");
+        let store = Store::connect(&format!("sqlite://{}?mode=rwc", file.display())).await.unwrap();
+        let backend = store.db().get_database_backend();
+        let row = store.db().query_one_raw(sea_orm::Statement::from_string(backend, "PRAGMA wal_autocheckpoint")).await;
+        let pages: i32 = row.unwrap().unwrap().try_get("", "wal_autocheckpoint").unwrap();
+        assert_eq!(pages, 0, "SQLite checkpoints inside commits");
+        store.db().execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)").await.unwrap();
+        let before = std::fs::metadata(&file).unwrap().len();
+        let new = NewInbound {
+            dedupe_key: "test:1".into(),
+            surface: "console".into(),
+            channel: "eng".into(),
+            thread_id: "t1".into(),
+            author: "alice".into(),
+            kind: InboundKind::Message,
+            text: "x".repeat(20_000),
+            body: "{}".into(),
+            context: vec![],
+        };
+        store.record_inbound(new).await.unwrap();
+        // The checkpointer ticks every second; a loaded machine gets thirty.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::fs::metadata(&file).unwrap().len() == before {
+            assert!(std::time::Instant::now() < deadline, "the checkpointer never ran");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     #[test]
