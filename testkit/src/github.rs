@@ -86,6 +86,8 @@ struct Hub {
     remaining: u64,
     hooks: Vec<(String, String)>,
     deliveries: Vec<Delivery>,
+    /// Bumped after every answered request and every delivery: what tests wait on.
+    changed: tokio::sync::watch::Sender<u64>,
 }
 
 pub struct FakeGitHub {
@@ -106,7 +108,8 @@ impl FakeGitHub {
             .route("/repos/{owner}/{name}/pulls/{number}/reviews", post(create_review).get(list_reviews))
             .route("/repos/{owner}/{name}/pulls/{number}/comments", get(list_comments))
             .route("/repos/{owner}/{name}/pulls/{number}/merge", put(merge_pull))
-            .with_state(Arc::clone(&hub));
+            .with_state(Arc::clone(&hub))
+            .layer(axum::middleware::map_response_with_state(Arc::clone(&hub), changed_after));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let api_url = format!("http://{}", listener.local_addr()?);
         tokio::spawn(async move {
@@ -153,18 +156,17 @@ impl FakeGitHub {
         self.hub.lock().unwrap().deliveries.clone()
     }
 
-    /// Polls `check` until it returns something (GitHub delivers webhooks on its own
-    /// time); panics with what it waited for after 30 s.
+    /// Waits until `check` returns something (GitHub delivers webhooks on its own time).
     pub async fn wait_for<T>(&self, what: &str, check: impl Fn(&Self) -> Option<T>) -> T {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        loop {
-            if let Some(found) = check(self) {
-                return found;
-            }
-            assert!(std::time::Instant::now() < deadline, "GitHub never saw {what}");
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+        let changed = self.hub.lock().unwrap().changed.subscribe();
+        crate::wait_until(changed, what, || check(self)).await
     }
+}
+
+/// Every answered request may have changed what a test waits for.
+async fn changed_after(State(hub): State<Arc<Mutex<Hub>>>, response: Response) -> Response {
+    hub.lock().unwrap().changed.send_modify(|n| *n += 1);
+    response
 }
 
 type Answer = Result<Response, Refusal>;
@@ -536,7 +538,9 @@ fn deliver(hub: &Arc<Mutex<Hub>>, event: &str, mut payload: Value, pull: &PullRe
                 .send()
                 .await;
             let status = sent.map(|r| r.status().as_u16()).unwrap_or(0);
-            hub.lock().unwrap().deliveries.push(Delivery { event, action, status });
+            let mut hub = hub.lock().unwrap();
+            hub.deliveries.push(Delivery { event, action, status });
+            hub.changed.send_modify(|n| *n += 1);
         });
     }
 }

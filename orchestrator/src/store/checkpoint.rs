@@ -19,6 +19,9 @@ const EVERY: Duration = Duration::from_secs(1);
 /// Runs while any clone of its [`super::Store`] lives.
 pub(super) struct Checkpointer {
     written: Arc<AtomicBool>,
+    /// How many checkpoints have run: what a test waits on.
+    #[cfg_attr(not(test), expect(dead_code, reason = "read by the tests"))]
+    done: tokio::sync::watch::Receiver<u64>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -26,6 +29,7 @@ impl Checkpointer {
     pub(super) fn start(db: DatabaseConnection) -> Self {
         let written = Arc::new(AtomicBool::new(false));
         let seen = Arc::clone(&written);
+        let (count, done) = tokio::sync::watch::channel(0);
         let task = tokio::spawn(async move {
             let mut ticks = tokio::time::interval(EVERY);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -37,13 +41,20 @@ impl Checkpointer {
                 let started = std::time::Instant::now();
                 match db.execute_unprepared("PRAGMA wal_checkpoint(PASSIVE)").await {
                     Ok(_) => {
-                        metrics::histogram!("nova_store_checkpoint_seconds").record(started.elapsed().as_secs_f64())
+                        metrics::histogram!("nova_store_checkpoint_seconds").record(started.elapsed().as_secs_f64());
+                        count.send_modify(|n| *n += 1);
                     }
                     Err(error) => tracing::warn!("cannot checkpoint the database's log: {error}"),
                 }
             }
         });
-        Self { written, task }
+        Self { written, done, task }
+    }
+
+    /// Changes each time a checkpoint has run.
+    #[cfg(test)]
+    pub(super) fn checkpoints(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.done.clone()
     }
 
     /// Something was (or is about to be) written: the next tick checkpoints.
