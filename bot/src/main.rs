@@ -164,6 +164,10 @@ enum Command {
         /// The share of prompts typing announces, 0 to 1, in a shaped day.
         #[arg(long)]
         typing_share: Option<f64>,
+        /// The share of the other prompts that chatter where Nova listens announces, 0 to 1,
+        /// in a shaped day.
+        #[arg(long)]
+        chatter_share: Option<f64>,
         /// Where people work, as hours after the trace's start (`0,6`), in a shaped day.
         #[arg(long, value_delimiter = ',')]
         regions: Vec<f64>,
@@ -715,6 +719,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             seed,
             skew,
             typing_share,
+            chatter_share,
             regions,
             incident,
             sessions,
@@ -728,6 +733,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     shape.offices = offices.unwrap_or(shape.offices);
                     shape.skew = skew.unwrap_or(shape.skew);
                     shape.typing_share = typing_share.unwrap_or(shape.typing_share);
+                    shape.chatter_share = chatter_share.unwrap_or(shape.chatter_share);
                     shape.sessions = sessions.unwrap_or(shape.sessions);
                     if !regions.is_empty() {
                         shape.regions = regions;

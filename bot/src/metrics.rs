@@ -30,7 +30,12 @@ const CATALOGUE: &[Described] = &[
         "Prewarms by outcome: hit (a prompt came), expired (none came), miss (a prompt found its office asleep).",
         &[("outcome", "hit"), ("outcome", "expired"), ("outcome", "miss")],
     ),
-    ("nova_prewarm_signals_total", Kind::Counter, "Typing and early signals, by what Nova did with them.", &[]),
+    (
+        "nova_prewarm_signals_total",
+        Kind::Counter,
+        "Warm signals by source (typing and early signals, or chatter about an office's work) and what Nova did with them.",
+        &[],
+    ),
     (
         "nova_prewarm_wasted_ms_total",
         Kind::Counter,
@@ -83,7 +88,7 @@ const CATALOGUE: &[Described] = &[
     (
         "nova_slack_early_signals_total",
         Kind::Counter,
-        "Slack events that announce a prompt (assistant threads, app home), by kind.",
+        "Slack events that announce a prompt (assistant threads, app home, chatter where Nova listens), by kind.",
         &[],
     ),
     (

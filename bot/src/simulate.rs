@@ -5,8 +5,9 @@
 //! quota, and duplicate VMs (which must be zero).
 //!
 //! A trace is JSON lines: a header `{"kind", "hours", "offices": [{"name", "tier"}]}`,
-//! then events `{"t": seconds, "type": "typing" | "prompt", "office", "user", "work":
-//! seconds}` in time order. `nova simulate --generate discord|slack` writes one.
+//! then events `{"t": seconds, "type": "typing" | "chatter" | "prompt", "office", "user",
+//! "work": seconds}` in time order. `chatter` is a person talking about the office's work
+//! where Nova listens without being addressed (Nova routes the words to that office). `nova simulate --generate discord|slack` writes one.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::BufRead as _;
@@ -54,7 +55,16 @@ pub struct Event {
 #[serde(rename_all = "lowercase")]
 pub enum EventKind {
     Typing,
+    Chatter,
     Prompt,
+}
+
+/// What announced a prompt: its person typing to the office, or talking about the
+/// office's work, since their last prompt there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Announced {
+    Typing,
+    Chatter,
 }
 
 /// Policy knobs, in GCE time (the simulator scales them).
@@ -166,6 +176,10 @@ pub struct DayShape {
     pub regions: Vec<f64>,
     /// The share of prompts a typing signal announces.
     pub typing_share: f64,
+    /// The share of the other prompts that chatter announces: their person talks about
+    /// the problem where Nova listens first. As many chatter episodes again lead to no
+    /// prompt at all (talk that never becomes a request).
+    pub chatter_share: f64,
     /// An incident: this many offices each get a prompt within this many seconds.
     pub incident: Option<(usize, f64)>,
     pub seed: u64,
@@ -176,7 +190,8 @@ impl DayShape {
     /// two regions six hours apart, half the prompts typed, an incident on 20 offices in
     /// two minutes), `quiet` (many offices, each used about once), `busy` (every office
     /// used all day), `global` (three regions eight hours apart), `untyped` (Slack-like:
-    /// no typing), `storm` (an incident on 40 offices in one minute).
+    /// no typing), `chatty` (no typing, but half the prompts follow talk about the
+    /// problem where Nova listens), `storm` (an incident on 40 offices in one minute).
     pub fn named(name: &str, seed: u64) -> anyhow::Result<Self> {
         let base = Self {
             offices: 120,
@@ -185,6 +200,7 @@ impl DayShape {
             skew: 1.1,
             regions: vec![0.0, 6.0],
             typing_share: 0.5,
+            chatter_share: 0.0,
             incident: Some((20, 120.0)),
             seed,
         };
@@ -194,9 +210,10 @@ impl DayShape {
             "busy" => Self { offices: 40, sessions: 8.0, skew: 0.2, regions: vec![0.0], incident: None, ..base },
             "global" => Self { regions: vec![0.0, 8.0, 16.0], typing_share: 0.7, ..base },
             "untyped" => Self { typing_share: 0.0, ..base },
+            "chatty" => Self { typing_share: 0.0, chatter_share: 0.5, ..base },
             "storm" => Self { offices: 80, skew: 0.8, regions: vec![0.0], incident: Some((40, 60.0)), ..base },
             other => anyhow::bail!(
-                "unknown day `{other}`: use discord, slack, skewed, quiet, busy, global, untyped or storm"
+                "unknown day `{other}`: use discord, slack, skewed, quiet, busy, global, untyped, chatty or storm"
             ),
         })
     }
@@ -207,6 +224,7 @@ impl DayShape {
 pub fn generate_shape(shape: &DayShape) -> anyhow::Result<(Header, Vec<Event>)> {
     anyhow::ensure!(shape.offices > 0 && shape.hours > 0.0, "a day needs offices and hours");
     anyhow::ensure!((0.0..=1.0).contains(&shape.typing_share), "the typing share is between 0 and 1");
+    anyhow::ensure!((0.0..=1.0).contains(&shape.chatter_share), "the chatter share is between 0 and 1");
     anyhow::ensure!(!shape.regions.is_empty(), "a day needs at least one region");
     let mut rng = rand::rngs::StdRng::seed_from_u64(shape.seed);
     let tiers = [1u8, 2, 2, 2, 3, 3, 4, 5, 6, 8];
@@ -234,6 +252,28 @@ pub fn generate_shape(shape: &DayShape) -> anyhow::Result<(Header, Vec<Event>)> 
                     work: 0.0,
                 };
                 events.push(typing);
+            } else if rng.random::<f64>() < shape.chatter_share {
+                // A few messages about the problem in the minutes before the request.
+                for _ in 0..1 + geometric(rng, 0.5) {
+                    let lead = lognormal(rng, 45.0, 240.0).max(3.0);
+                    let chatter = Event {
+                        t: (t - lead).max(0.0),
+                        kind: EventKind::Chatter,
+                        office: office.name.clone(),
+                        user: user.clone(),
+                        work: 0.0,
+                    };
+                    events.push(chatter);
+                }
+                // And talk, the same part of the day, that never becomes a request.
+                let idle_talk = Event {
+                    t: (start + rng.random_range(-3.0..3.0) * 3600.0 * shape.hours / 24.0).clamp(0.0, day),
+                    kind: EventKind::Chatter,
+                    office: office.name.clone(),
+                    user: format!("u{}", rng.random_range(0..60)),
+                    work: 0.0,
+                };
+                events.push(idle_talk);
             }
             events.push(Event { t, kind: EventKind::Prompt, office: office.name.clone(), user: user.clone(), work });
             t += work + lognormal(rng, 90.0, 600.0);
@@ -345,6 +385,9 @@ struct Tally {
     /// Of the prompts a typing signal announced: how many, and how many found their office ready.
     typed: usize,
     ready_typed: usize,
+    /// Of the others: how many chatter announced, and how many of those found it ready.
+    chattered: usize,
+    ready_chattered: usize,
     /// Decision latency per wake: signal handled → VM claimed or first GCE call, real ms.
     overhead_ms: Vec<f64>,
     prewarms: usize,
@@ -481,7 +524,8 @@ impl Sim {
         Some(rx)
     }
 
-    async fn on_typing(self: &Arc<Self>, office: &str, user: &str) {
+    /// Typing or chatter: the engine treats both as a warm signal for the office.
+    async fn on_signal(self: &Arc<Self>, office: &str, user: &str) {
         let key = (user.to_owned(), office.to_owned());
         self.fleet.signalled(self.tiers[office]);
         if let Some(Office::Up { announced, .. }) = self.offices.lock().unwrap().get_mut(office) {
@@ -531,10 +575,14 @@ impl Sim {
         }
     }
 
-    async fn on_prompt(self: &Arc<Self>, office: &str, work: f64, typed: bool) {
+    async fn on_prompt(self: &Arc<Self>, office: &str, work: f64, announced: Option<Announced>) {
         let submitted = Instant::now();
-        if typed {
-            self.tally.lock().unwrap().typed += 1;
+        let typed = announced == Some(Announced::Typing);
+        let chattered = announced == Some(Announced::Chatter);
+        {
+            let mut tally = self.tally.lock().unwrap();
+            tally.typed += usize::from(typed);
+            tally.chattered += usize::from(chattered);
         }
         let ready = {
             let mut offices = self.offices.lock().unwrap();
@@ -549,6 +597,7 @@ impl Sim {
                     }
                     tally.ready_at_submit += 1;
                     tally.ready_typed += usize::from(typed);
+                    tally.ready_chattered += usize::from(chattered);
                     tally.waits.push(0.0);
                     return;
                 }
@@ -668,6 +717,9 @@ pub struct Report {
     pub typed_prompts: usize,
     pub ready_typed: f64,
     pub ready_untyped: f64,
+    /// Prompts chatter (and no typing) announced: how many, and the share found ready.
+    pub chatter_prompts: usize,
+    pub ready_chatter: f64,
     pub wait_p50: f64,
     pub wait_p95: f64,
     pub wait_p99: f64,
@@ -695,6 +747,19 @@ pub struct Report {
     pub real_seconds: f64,
     /// What was simulated, so a printed report says which policy its figures are for.
     pub policy: Policy,
+}
+
+impl Report {
+    /// The share of prompts nothing announced (no typing, no chatter) that found their office ready.
+    pub fn ready_unannounced(&self) -> f64 {
+        let untyped = (self.prompts - self.typed_prompts) as f64;
+        let chattered = self.chatter_prompts as f64;
+        let unannounced = untyped - chattered;
+        if unannounced <= 0.0 {
+            return 0.0;
+        }
+        (self.ready_untyped * untyped - self.ready_chatter * chattered) / unannounced
+    }
 }
 
 impl std::fmt::Display for Report {
@@ -725,6 +790,16 @@ impl std::fmt::Display for Report {
             self.ready_untyped * 100.0,
             self.prompts - self.typed_prompts
         )?;
+        if self.chatter_prompts > 0 {
+            writeln!(
+                f,
+                "  of the untyped:       {:.1}% of {} announced by chatter; {:.1}% of {} by nothing",
+                self.ready_chatter * 100.0,
+                self.chatter_prompts,
+                self.ready_unannounced() * 100.0,
+                self.prompts - self.typed_prompts - self.chatter_prompts
+            )?;
+        }
         let missed = &self.missed;
         writeln!(
             f,
@@ -785,23 +860,24 @@ impl std::fmt::Display for Report {
     }
 }
 
-/// The prompts (by index) that their person's typing to the same office announced:
-/// a typing signal since that person's last prompt there.
-fn announced(events: &[Event]) -> std::collections::HashSet<usize> {
-    let mut typing: std::collections::HashSet<(&str, &str)> = std::collections::HashSet::new();
-    let mut typed = std::collections::HashSet::new();
+/// The prompts (by index) that their person announced, and how: a signal from them for
+/// the same office since their last prompt there (typing wins over chatter).
+fn announced(events: &[Event]) -> HashMap<usize, Announced> {
+    let mut signals: HashMap<(&str, &str), Announced> = HashMap::new();
+    let mut announced = HashMap::new();
     for (at, event) in events.iter().enumerate() {
         let key = (event.office.as_str(), event.user.as_str());
         match event.kind {
-            EventKind::Typing => drop(typing.insert(key)),
+            EventKind::Typing => drop(signals.insert(key, Announced::Typing)),
+            EventKind::Chatter => drop(signals.entry(key).or_insert(Announced::Chatter)),
             EventKind::Prompt => {
-                if typing.remove(&key) {
-                    typed.insert(at);
+                if let Some(how) = signals.remove(&key) {
+                    announced.insert(at, how);
                 }
             }
         }
     }
-    typed
+    announced
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -873,12 +949,12 @@ pub async fn run(header: Header, events: Vec<Event>, factor: f64, policy: Policy
     };
     let origin = tokio::time::Instant::now();
     let prompts = events.iter().filter(|e| e.kind == EventKind::Prompt).count();
-    let typed = announced(&events);
+    let announced = announced(&events);
     for (at, event) in events.iter().enumerate() {
         tokio::time::sleep_until(origin + Duration::from_secs_f64(event.t * factor)).await;
         match event.kind {
-            EventKind::Typing => sim.on_typing(&event.office, &event.user).await,
-            EventKind::Prompt => sim.on_prompt(&event.office, event.work, typed.contains(&at)).await,
+            EventKind::Typing | EventKind::Chatter => sim.on_signal(&event.office, &event.user).await,
+            EventKind::Prompt => sim.on_prompt(&event.office, event.work, announced.get(&at).copied()).await,
         }
     }
     tokio::time::sleep_until(origin + Duration::from_secs_f64(header.hours * 3600.0 * factor)).await;
@@ -943,6 +1019,8 @@ pub async fn run(header: Header, events: Vec<Event>, factor: f64, policy: Policy
         typed_prompts: tally.typed,
         ready_typed: tally.ready_typed as f64 / tally.typed.max(1) as f64,
         ready_untyped: (tally.ready_at_submit - tally.ready_typed) as f64 / (prompts - tally.typed).max(1) as f64,
+        chatter_prompts: tally.chattered,
+        ready_chatter: tally.ready_chattered as f64 / tally.chattered.max(1) as f64,
         wait_p50: percentile(&waits, 0.50),
         wait_p95: percentile(&waits, 0.95),
         wait_p99: percentile(&waits, 0.99),
@@ -989,7 +1067,7 @@ mod tests {
     }
 
     #[test]
-    fn a_prompt_is_announced_by_its_person_typing_to_the_same_office_since_their_last_prompt() {
+    fn a_prompt_is_announced_by_its_person_typing_or_talking_about_the_office_since_their_last_prompt() {
         let event = |t: f64, kind: EventKind, office: &str, user: &str| Event {
             t,
             kind,
@@ -1005,9 +1083,20 @@ mod tests {
             event(500.0, EventKind::Prompt, "maker", "u1"),
             event(900.0, EventKind::Typing, "writer", "u2"),
             event(1500.0, EventKind::Prompt, "writer", "u2"),
+            event(1600.0, EventKind::Chatter, "maker", "u3"),
+            event(1610.0, EventKind::Typing, "maker", "u3"),
+            event(1620.0, EventKind::Prompt, "maker", "u3"),
+            event(1700.0, EventKind::Chatter, "analyst", "u3"),
+            event(1800.0, EventKind::Prompt, "analyst", "u3"),
+            event(1900.0, EventKind::Chatter, "analyst", "u1"),
+            event(2000.0, EventKind::Prompt, "analyst", "u2"),
         ];
-        // The second maker prompt of u1 had no typing of its own.
-        assert_eq!(announced(&events), [1, 6].into_iter().collect());
+        // The second maker prompt of u1 had no signal of its own; u3 talked, then typed
+        // to the maker (typing counts); their talk about the analyst's work announced
+        // their prompt there; u1's talk does not announce u2's prompt.
+        let expected =
+            [(1, Announced::Typing), (6, Announced::Typing), (9, Announced::Typing), (11, Announced::Chatter)];
+        assert_eq!(announced(&events), expected.into_iter().collect());
         let (_, discord) = generate("discord", 10, 24.0, 1).unwrap();
         let prompts = discord.iter().filter(|e| e.kind == EventKind::Prompt).count();
         assert_eq!(announced(&discord).len(), prompts, "every discord prompt is typed first");

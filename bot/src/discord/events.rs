@@ -57,6 +57,9 @@ pub enum Disposition {
     Start,
     /// Another message in a session.
     FollowUp,
+    /// A person talking where Nova listens but was not addressed (an unbound channel, a
+    /// thread that is no session): not a prompt, but a hint of who may be asked soon.
+    Chatter,
 }
 
 /// `session`: the message's thread (or DM) is already a Nova session. `bound`: the
@@ -79,9 +82,9 @@ pub fn disposition(message: &DiscordMessage, place: Place, nova: UserId, session
         _ if session => Disposition::FollowUp,
         Place::Dm => Disposition::Start,
         Place::Thread { .. } if mentioned => Disposition::Start,
-        Place::Thread { .. } => Disposition::Ignore("a thread that is not a Nova session"),
+        Place::Thread { .. } => Disposition::Chatter,
         Place::Channel if mentioned || bound => Disposition::Start,
-        Place::Channel => Disposition::Ignore("not addressed to Nova in an unbound channel"),
+        Place::Channel => Disposition::Chatter,
     }
 }
 
@@ -264,15 +267,9 @@ mod tests {
         let table = [
             (message("<@2> fix the cart"), Place::Channel, false, false, Disposition::Start),
             (message("fix the cart"), Place::Channel, false, true, Disposition::Start),
-            (
-                message("lunch?"),
-                Place::Channel,
-                false,
-                false,
-                Disposition::Ignore("not addressed to Nova in an unbound channel"),
-            ),
+            (message("lunch?"), Place::Channel, false, false, Disposition::Chatter),
             (message("and the tests too"), thread, true, false, Disposition::FollowUp),
-            (message("chatting"), thread, false, true, Disposition::Ignore("a thread that is not a Nova session")),
+            (message("chatting"), thread, false, true, Disposition::Chatter),
             (message("<@2> summarise this"), thread, false, false, Disposition::Start),
             (message("hi"), Place::Dm, false, false, Disposition::Start),
             (message("more"), Place::Dm, true, false, Disposition::FollowUp),

@@ -44,6 +44,8 @@ const DEFER_AFTER: Duration = Duration::from_millis(2_000);
 const CATCH_UP_WINDOW: Duration = Duration::from_secs(24 * 3600);
 /// At most this many channels per server are read to catch up (API calls are paced).
 const CATCH_UP_CHANNELS: usize = 100;
+/// Chatter older than this (read while catching up) says nothing about who is asked next.
+const CHATTER_FRESH: Duration = Duration::from_secs(60);
 
 pub struct Discord {
     engine: Arc<Engine>,
@@ -171,6 +173,10 @@ impl Discord {
                 tracing::debug!(message = %message.id, why, "not a prompt for Nova");
                 return Ok(false);
             }
+            Disposition::Chatter => {
+                self.on_chatter(&message, channel_name, me);
+                return Ok(false);
+            }
             Disposition::Start | Disposition::FollowUp => {}
         }
         let context = match place {
@@ -286,6 +292,31 @@ impl Discord {
         }
     }
 
+    /// People talking about an office's work where Nova listens: warm up the office the
+    /// words route to. Only as it happens: history read while catching up after a
+    /// reconnect announces nothing. In the background, so the gateway is not held up.
+    fn on_chatter(&self, message: &DiscordMessage, channel: String, me: UserId) {
+        let written_ms = message.id.created_at().unix_timestamp() * 1000;
+        if orchestrator::store::now_ms() - written_ms > CHATTER_FRESH.as_millis() as i64 {
+            return;
+        }
+        let signal = WarmSignal {
+            surface: SURFACE.to_owned(),
+            channel,
+            user: message.author.to_string(),
+            // Not a session thread (that would be a follow-up): the words name the office.
+            thread: None,
+            chatter: Some(events::prompt_text(&message.content, me)),
+        };
+        let engine = Arc::clone(&self.engine);
+        tokio::spawn(async move {
+            match engine.prewarm(signal).await {
+                Ok(outcome) => tracing::debug!(?outcome, "Discord chatter"),
+                Err(error) => tracing::warn!("cannot act on Discord chatter: {error:#}"),
+            }
+        });
+    }
+
     /// TYPING_START: someone is about to write; warm up the office they will likely need.
     pub async fn on_typing(&self, channel: ChannelId, user: UserId) -> anyhow::Result<Prewarm> {
         let (name, place) = self.place(channel).await?;
@@ -294,7 +325,8 @@ impl Discord {
             Place::Dm => Some(ThreadKey::Dm { channel }.id()),
             Place::Channel => None,
         };
-        let signal = WarmSignal { surface: SURFACE.to_owned(), channel: name, user: user.to_string(), thread };
+        let signal =
+            WarmSignal { surface: SURFACE.to_owned(), channel: name, user: user.to_string(), thread, chatter: None };
         let outcome = self.engine.prewarm(signal).await?;
         tracing::debug!(?outcome, %channel, %user, "typing signal");
         Ok(outcome)

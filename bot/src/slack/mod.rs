@@ -120,7 +120,7 @@ impl Slack {
                         metrics::counter!("nova_slack_early_signals_total", "kind" => kind.clone()).increment(1);
                         tracing::debug!(kind, ?user, ?channel, "someone may be about to ask");
                         if let (Some(user), Some(channel)) = (user, channel) {
-                            self.warm_up(user, &channel).await;
+                            self.warm_up(user, &channel, None).await;
                         }
                     }
                     SlackEvent::Ignored(kind) => tracing::debug!(kind, event_id, "ignoring a Slack event"),
@@ -142,7 +142,7 @@ impl Slack {
         // Only messages that could start a session need the channel's binding.
         let quick = payloads::disposition(&message, bot_user, known, false);
         let disposition = match quick {
-            Disposition::Ignore(_) if message.thread_ts.is_none() && message.bot_id.is_none() => {
+            Disposition::Chatter if message.thread_ts.is_none() => {
                 let (name, _) = self.channel(&message.channel).await?;
                 payloads::disposition(&message, bot_user, known, self.engine.config().channels().contains(&name))
             }
@@ -151,6 +151,14 @@ impl Slack {
         let fetch_context = match disposition {
             Disposition::Ignore(why) => {
                 tracing::debug!(event_id, why, "not a prompt for Nova");
+                return Ok(());
+            }
+            Disposition::Chatter => {
+                if let Some(user) = message.user.clone() {
+                    metrics::counter!("nova_slack_early_signals_total", "kind" => "chatter").increment(1);
+                    let words = payloads::prompt_text(&message.text, bot_user);
+                    self.warm_up(user, &message.channel, Some(words)).await;
+                }
                 return Ok(());
             }
             Disposition::Start { fetch_context } => fetch_context,
@@ -179,16 +187,17 @@ impl Slack {
         Ok(())
     }
 
-    /// Slack sends no typing events; an assistant thread opening is the nearest thing.
+    /// Slack sends no typing events; an assistant thread opening, or people talking
+    /// about an office's work where Nova listens (`chatter`), is the nearest thing.
     /// The prewarm runs in the background: the acknowledgement must not wait for it.
-    async fn warm_up(&self, user: String, channel: &str) {
+    async fn warm_up(&self, user: String, channel: &str, chatter: Option<String>) {
         let name = match self.channel(channel).await {
             Ok((name, _)) => name,
             Err(error) => return tracing::debug!("no warm-up: {error:#}"),
         };
         let engine = Arc::clone(&self.engine);
         tokio::spawn(async move {
-            let signal = WarmSignal { surface: SURFACE.to_owned(), channel: name, user, thread: None };
+            let signal = WarmSignal { surface: SURFACE.to_owned(), channel: name, user, thread: None, chatter };
             match engine.prewarm(signal).await {
                 Ok(outcome) => tracing::debug!(?outcome, "Slack early signal"),
                 Err(error) => tracing::warn!("cannot act on a Slack early signal: {error:#}"),

@@ -150,6 +150,9 @@ pub enum Disposition {
     },
     /// A message in a thread that already is a session.
     FollowUp,
+    /// A person talking where Nova listens but was not addressed (an unbound channel, a
+    /// thread that is no session): not a prompt, but a hint of who may be asked soon.
+    Chatter,
 }
 
 /// Subtypes that are still a person writing; every other subtype (edits, deletions,
@@ -180,12 +183,12 @@ pub fn disposition(message: &SlackMessage, bot_user: Option<&str>, known_thread:
         } else if mentioned || direct {
             Disposition::Start { fetch_context: true }
         } else {
-            Disposition::Ignore("a thread Nova is not part of")
+            Disposition::Chatter
         }
     } else if mentioned || direct || bound {
         Disposition::Start { fetch_context: false }
     } else {
-        Disposition::Ignore("an unbound channel without a mention")
+        Disposition::Chatter
     }
 }
 

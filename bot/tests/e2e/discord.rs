@@ -172,6 +172,22 @@ async fn typing_in_a_bound_channel_prewarms_the_office_and_the_message_finds_it_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn talk_about_a_bug_in_an_unbound_channel_warms_up_the_maker_and_nova_stays_quiet() {
+    let discord = FakeDiscord::start(CHANNELS).await.unwrap();
+    let mut nova = connected(&discord, |_| {}).await;
+    let posted_before = discord.messages().len();
+    discord.say(RANDOM, BOB, "the checkout page throws a 500 when I apply a coupon, anyone seen this?");
+    nova.office_reaches("maker", "idle").await;
+    assert!(nova.office("maker").await.prewarm_until.is_some(), "up on chatter alone");
+    let prewarm = audit(&nova, "prewarm").await;
+    assert_eq!((prewarm.len(), prewarm[0].actor.as_str()), (1, BOB));
+    assert!(!prewarm[0].details.contains("coupon"), "the words are not kept: {}", prewarm[0].details);
+    assert_eq!(discord.messages().len(), posted_before + 1, "Nova answered nothing and opened no thread");
+    assert!(nova.engine().store().threads_in_channel("discord", "random").await.unwrap().is_empty());
+    nova.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_office_woken_without_warning_stays_up_while_one_whose_people_type_first_sleeps() {
     let discord = FakeDiscord::start(CHANNELS).await.unwrap();
     let mut nova = connected(&discord, |config| {
@@ -224,6 +240,7 @@ async fn typing_without_a_message_lets_the_prewarm_expire_and_returns_the_capaci
         channel: channel.into(),
         user: user.into(),
         thread: None,
+        chatter: None,
     };
     let again = nova.engine().prewarm(signal("eng", ALICE)).await.unwrap();
     assert_eq!(again, Prewarm::RateLimited { office: "maker".into() });

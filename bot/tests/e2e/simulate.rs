@@ -64,12 +64,39 @@ fn a_shaped_day_is_skewed_spread_over_regions_partly_typed_and_has_its_incident(
     assert!(DayShape::named("weekend", 1).unwrap_err().to_string().starts_with("unknown day `weekend`"));
 }
 
+/// A Slack-like day where people talk about a problem before they ask: no typing, chatter
+/// before about half the prompts, and as much talk again that never becomes a request.
+#[test]
+fn a_chatty_day_talks_before_half_its_prompts_and_as_much_again_for_nothing() {
+    use bot::simulate::{DayShape, generate_shape};
+    let (_, events) = generate_shape(&DayShape::named("chatty", 5).unwrap()).unwrap();
+    assert!(events.iter().all(|e| e.kind != EventKind::Typing), "no typing on this day");
+    let prompts: Vec<&Event> = events.iter().filter(|e| e.kind == EventKind::Prompt).collect();
+    // A prompt chatter announced: its person talked about that office's work since
+    // their previous prompt there.
+    let mut talked = std::collections::HashSet::new();
+    let mut announced = 0;
+    for event in &events {
+        let key = (event.office.as_str(), event.user.as_str());
+        match event.kind {
+            EventKind::Chatter => drop(talked.insert(key)),
+            _ => announced += usize::from(talked.remove(&key)),
+        }
+    }
+    let talked_first = announced as f64 / prompts.len() as f64;
+    assert!((0.4..0.6).contains(&talked_first), "about half announced by chatter: {talked_first}");
+    let chatter = events.iter().filter(|e| e.kind == EventKind::Chatter).count();
+    assert!(chatter as f64 > 1.5 * talked_first * prompts.len() as f64, "talk for nothing too: {chatter}");
+    let wrong = DayShape { chatter_share: -0.1, ..DayShape::named("chatty", 5).unwrap() };
+    assert_eq!(generate_shape(&wrong).unwrap_err().to_string(), "the chatter share is between 0 and 1");
+}
+
 /// The real provisioner on short days of every shape: whatever the shape, no office
 /// gets two VMs, no wake fails, and every prompt not ready at submit is explained.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_short_days_of_every_shape_the_mechanics_hold() {
     use bot::simulate::{DayShape, generate_shape};
-    for name in ["skewed", "busy", "storm"] {
+    for name in ["skewed", "busy", "storm", "chatty"] {
         let shape = DayShape { offices: 24, hours: 1.0, ..DayShape::named(name, 3).unwrap() };
         let (header, events) = generate_shape(&shape).unwrap();
         let prompts = events.iter().filter(|e| e.kind == EventKind::Prompt).count();

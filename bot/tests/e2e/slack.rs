@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use bot::slack::api::Content;
 use bot::slack::thread_key::ThreadKey;
+use orchestrator::engine::{Prewarm, WarmSignal};
 use serde_json::json;
 use testkit::slack::{FakeSlack, Posted, now_secs};
 
@@ -377,6 +378,40 @@ async fn an_assistant_thread_opening_in_a_bound_channel_warms_its_office_up() {
     nova.office_reaches("maker", "idle").await;
     let office = nova.office("maker").await;
     assert!(office.prewarm_until.is_some(), "up on the signal alone, until its prewarm runs out");
+    nova.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_talking_about_a_problem_where_nova_listens_warm_up_the_office_that_fixes_it() {
+    let slack = FakeSlack::start(CHANNELS).await.unwrap();
+    let mut nova = Nova::start_on_slack(&slack, false, |_| {}).await;
+    // #random is bound to nothing: this is not a prompt, and Nova does not answer it...
+    let (_, statuses) = slack
+        .user_says("C_RANDOM", "U_ALICE", "the checkout page throws a 500 when I apply a coupon, anyone seen this?")
+        .await;
+    assert_eq!(statuses, vec![200]);
+    // ...but the maker, who fixes checkout bugs, is woken before anyone asks it.
+    nova.office_reaches("maker", "idle").await;
+    let maker = nova.office("maker").await;
+    assert!(maker.prewarm_until.is_some(), "up on chatter alone, until its prewarm runs out");
+    assert!(nova.engine().store().threads_in_channel("slack", "random").await.unwrap().is_empty(), "no session");
+    assert!(slack.messages().iter().all(|m| !m.from_bot), "Nova said nothing");
+    let prewarms = nova.engine().store().audit_trail(&Default::default()).await.unwrap();
+    let prewarm = prewarms.iter().find(|r| r.action == "prewarm").expect("the prewarm is audited");
+    assert!(!prewarm.details.contains("coupon"), "the chatter's words are not kept: {}", prewarm.details);
+
+    // Small talk names no office and wakes nothing.
+    let small_talk = WarmSignal {
+        surface: "slack".into(),
+        channel: "random".into(),
+        user: "U_BOB".into(),
+        thread: None,
+        chatter: Some("lunch anyone?".into()),
+    };
+    assert_eq!(nova.engine().prewarm(small_talk).await.unwrap(), Prewarm::NoLikelyOffice);
+    for office in ["operator", "analyst", "writer"] {
+        assert_eq!(nova.office(office).await.state.as_str(), "asleep", "{office}");
+    }
     nova.finish().await;
 }
 

@@ -1,5 +1,5 @@
-//! Predictive warm-up: someone is typing, so wake the office their message will most
-//! likely go to before they send it.
+//! Predictive warm-up: someone is typing, or talking in a channel about work an office
+//! does, so wake the office their message will most likely go to before they send it.
 //!
 //! A prewarm is *soft*: it is rate-limited per person and office, capped in number,
 //! and the office goes back to sleep at `prewarm_until` unless a prompt arrives first
@@ -26,6 +26,10 @@ pub struct WarmSignal {
     pub user: String,
     /// The session thread they are typing in, if any: its office is the likely one.
     pub thread: Option<String>,
+    /// What they said where Nova listens but was not addressed (a channel without a
+    /// binding, a thread that is no session): people talk about a problem before they
+    /// ask for help with it. Only routed, to name the office; never stored or logged.
+    pub chatter: Option<String>,
 }
 
 /// What a warm signal did.
@@ -56,7 +60,8 @@ impl Engine {
             return Ok(Prewarm::NoLikelyOffice);
         }
         let Some(office) = self.likely_office(&signal).await? else {
-            metrics::counter!("nova_prewarm_signals_total", "outcome" => "no_office").increment(1);
+            let source = if signal.chatter.is_some() { "chatter" } else { "typing" };
+            metrics::counter!("nova_prewarm_signals_total", "outcome" => "no_office", "source" => source).increment(1);
             return Ok(Prewarm::NoLikelyOffice);
         };
         // Its people give warning: the office need not stay up for unannounced prompts,
@@ -103,7 +108,8 @@ impl Engine {
             Prewarm::RateLimited { .. } | Prewarm::NoLikelyOffice => "skipped",
             Prewarm::OverBudget { .. } => "over_budget",
         };
-        metrics::counter!("nova_prewarm_signals_total", "outcome" => label).increment(1);
+        let source = if signal.chatter.is_some() { "chatter" } else { "typing" };
+        metrics::counter!("nova_prewarm_signals_total", "outcome" => label, "source" => source).increment(1);
         Ok(outcome)
     }
 
@@ -134,7 +140,8 @@ impl Engine {
     }
 
     /// The office a message typed here would most likely be routed to: the session's
-    /// office in a session thread, else what the router makes of the channel alone.
+    /// office in a session thread, else what the router makes of the chatter's words and
+    /// the channel. Chatter that names no office clearly (small talk) wakes nothing.
     async fn likely_office(&self, signal: &WarmSignal) -> anyhow::Result<Option<String>> {
         if let Some(thread) = &signal.thread
             && let Some(office) = self.store.thread(thread).await?.and_then(|t| t.office)
@@ -145,7 +152,7 @@ impl Engine {
         let request = RouteRequest {
             channel: &signal.channel,
             thread: &[],
-            text: "",
+            text: signal.chatter.as_deref().unwrap_or(""),
             thread_office: None,
             thread_repo: None,
             channel_picks: &picks,

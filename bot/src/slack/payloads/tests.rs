@@ -69,7 +69,7 @@ fn reads_messages_mentions_and_early_signals() {
 fn who_nova_listens_to() {
     let bot = Some("UNOVA");
     let top = message(json!({}));
-    assert_eq!(disposition(&top, bot, false, false), Disposition::Ignore("an unbound channel without a mention"));
+    assert_eq!(disposition(&top, bot, false, false), Disposition::Chatter);
     assert_eq!(disposition(&top, bot, false, true), Disposition::Start { fetch_context: false });
     let mention = message(json!({"text": "<@UNOVA> fix it"}));
     assert_eq!(disposition(&mention, bot, false, false), Disposition::Start { fetch_context: false });
@@ -77,7 +77,7 @@ fn who_nova_listens_to() {
     assert_eq!(disposition(&dm, bot, false, false), Disposition::Start { fetch_context: false });
     let reply = message(json!({"thread_ts": "9.0"}));
     assert_eq!(disposition(&reply, bot, true, false), Disposition::FollowUp);
-    assert_eq!(disposition(&reply, bot, false, true), Disposition::Ignore("a thread Nova is not part of"));
+    assert_eq!(disposition(&reply, bot, false, true), Disposition::Chatter);
     let mention_in_thread = message(json!({"thread_ts": "9.0", "text": "<@UNOVA> take this"}));
     assert_eq!(disposition(&mention_in_thread, bot, false, false), Disposition::Start { fetch_context: true });
     // A thread's root message carries thread_ts == ts once it has replies.
