@@ -252,7 +252,8 @@ pub fn generate_shape(shape: &DayShape) -> anyhow::Result<(Header, Vec<Event>)> 
                     work: 0.0,
                 };
                 events.push(typing);
-            } else if rng.random::<f64>() < shape.chatter_share {
+            } else if shape.chatter_share > 0.0 && rng.random::<f64>() < shape.chatter_share {
+                // (No draw on days without chatter: they stay the days they were.)
                 // A few messages about the problem in the minutes before the request.
                 for _ in 0..1 + geometric(rng, 0.5) {
                     let lead = lognormal(rng, 45.0, 240.0).max(3.0);
@@ -913,6 +914,7 @@ pub async fn run(header: Header, events: Vec<Event>, factor: f64, policy: Policy
     let mut pool = policy.pool.clone();
     pool.ttl = scale(pool.ttl);
     pool.demand_window = scale(pool.demand_window);
+    pool.burst_span = scale(pool.burst_span);
     pool.pass_interval = scale(pool.pass_interval);
     let mut used: Vec<&'static Tier> = header.offices.iter().filter_map(|o| tiers::tier(o.tier)).collect();
     used.sort_by_key(|t| t.number);

@@ -35,8 +35,13 @@ pub struct PoolSettings {
     pub without_signals: bool,
     /// Creations (and retirements of an old image) started per pass, per tier.
     pub refill_per_pass: usize,
-    /// Demand is the number of wakes in this window.
+    /// Demand is read from the wakes in this window …
     pub demand_window: Duration,
+    /// … as the most wakes of a tier within any span this long: about twice what a
+    /// replacement VM takes to boot and pass its health check. A pool only has to cover
+    /// the wakes that come before the VMs claimed from it are replaced, not every wake
+    /// of the window (a tier woken once a minute needs one or two warm VMs, not 15).
+    pub burst_span: Duration,
     /// How often the reconciler runs when nothing wakes it.
     pub pass_interval: Duration,
 }
@@ -50,6 +55,7 @@ impl Default for PoolSettings {
             without_signals: false,
             refill_per_pass: 2,
             demand_window: Duration::from_secs(15 * 60),
+            burst_span: Duration::from_secs(2 * 60),
             pass_interval: Duration::from_secs(10),
         }
     }
@@ -322,8 +328,8 @@ impl Fleet {
         while demand.front().is_some_and(|(at, _)| at.elapsed() > window) {
             demand.pop_front();
         }
-        let recent = demand.iter().filter(|(_, t)| *t == tier).count();
-        recent.clamp(self.settings.floor, self.settings.ceiling)
+        let wakes = demand.iter().filter(|(_, t)| *t == tier).map(|(at, _)| *at);
+        busiest_span(wakes, self.settings.burst_span).clamp(self.settings.floor, self.settings.ceiling)
     }
 
     /// One pass, if this replica holds the pools' lease.
@@ -423,5 +429,37 @@ impl Fleet {
             }
             Err(error) => tracing::warn!(vm = %name, "cannot add a VM to the pool: {error}"),
         }
+    }
+}
+
+/// The most of these instants (in time order) that fall within any one `span`.
+fn busiest_span(times: impl Iterator<Item = Instant>, span: Duration) -> usize {
+    let mut window = VecDeque::new();
+    let mut most = 0;
+    for at in times {
+        window.push_back(at);
+        while window.front().is_some_and(|first| at.duration_since(*first) >= span) {
+            window.pop_front();
+        }
+        most = most.max(window.len());
+    }
+    most
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demand_is_the_busiest_span_not_the_whole_window() {
+        let start = Instant::now();
+        let at = |seconds: u64| start + Duration::from_secs(seconds);
+        let span = Duration::from_secs(120);
+        // One wake a minute for a quarter hour: two at most within two minutes.
+        assert_eq!(busiest_span((0..15).map(|m| at(m * 60)), span), 2);
+        // An incident: five wakes within a minute, among others spread out.
+        let incident = [0, 300, 600, 610, 620, 640, 655, 900];
+        assert_eq!(busiest_span(incident.into_iter().map(at), span), 5);
+        assert_eq!(busiest_span(std::iter::empty(), span), 0);
     }
 }
