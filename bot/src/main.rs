@@ -187,6 +187,8 @@ enum Command {
         /// Real seconds per simulated second (0.002: a day in about three minutes).
         #[arg(long, default_value_t = 0.002)]
         time_factor: f64,
+        #[command(flatten)]
+        tuning: Box<TuneArgs>,
         /// An office with nothing to do sleeps after this (default: nova.toml's default) …
         #[arg(long, value_parser = humantime::parse_duration)]
         idle_timeout: Option<std::time::Duration>,
@@ -208,6 +210,25 @@ enum Command {
         #[arg(long, value_parser = humantime::parse_duration)]
         pool_ttl: Option<std::time::Duration>,
     },
+}
+
+/// `nova simulate --tune`: what a policy must achieve.
+#[cfg(feature = "lab")]
+#[derive(clap::Args, Debug)]
+struct TuneArgs {
+    /// Look for the cheapest policy that meets the targets on the trace, one knob at a
+    /// time from the policy the other flags give (about a dozen runs of the trace).
+    #[arg(long)]
+    tune: bool,
+    /// With --tune: the share of typed prompts that must find their office ready …
+    #[arg(long, default_value_t = 0.97)]
+    target_typed: f64,
+    /// … of the others …
+    #[arg(long, default_value_t = 0.85)]
+    target_untyped: f64,
+    /// … and the most VM-hours, as a share of always-on.
+    #[arg(long, default_value_t = 0.20)]
+    max_vm_share: f64,
 }
 
 #[derive(Subcommand)]
@@ -764,8 +785,10 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             pool_floor,
             pool_ceiling,
             pool_ttl,
+            tuning,
             ..
         } => {
+            let TuneArgs { tune, target_typed, target_untyped, max_vm_share } = *tuning;
             let trace = trace.context("--trace FILE or --generate KIND")?;
             if !(time_factor > 0.0 && time_factor <= 1.0) {
                 anyhow::bail!("--time-factor must be in (0, 1]");
@@ -781,6 +804,26 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             policy.pool.floor = pool_floor.unwrap_or(policy.pool.floor);
             policy.pool.ceiling = pool_ceiling.unwrap_or(policy.pool.ceiling).max(policy.pool.floor);
             policy.pool.ttl = pool_ttl.unwrap_or(policy.pool.ttl);
+            if tune {
+                let targets =
+                    bot::simulate::Targets { typed: target_typed, untyped: target_untyped, vm_share: max_vm_share };
+                for (name, share) in [
+                    ("--target-typed", target_typed),
+                    ("--target-untyped", target_untyped),
+                    ("--max-vm-share", max_vm_share),
+                ] {
+                    anyhow::ensure!((0.0..=1.0).contains(&share), "{name} is a share, between 0 and 1");
+                }
+                let knobs = bot::simulate::knobs();
+                let best = bot::simulate::tune(&header, &events, time_factor, policy, targets, &knobs, |report| {
+                    eprintln!("tried {}", bot::simulate::summary(report, &targets));
+                })
+                .await?;
+                println!("{best}");
+                println!("\nbest: {}", bot::simulate::summary(&best, &targets));
+                print!("{}", bot::simulate::provisioner_toml(&best.policy));
+                return Ok(ExitCode::SUCCESS);
+            }
             let report = bot::simulate::run(header, events, time_factor, policy).await?;
             println!("{report}");
             Ok(ExitCode::SUCCESS)

@@ -1051,6 +1051,169 @@ pub async fn run(header: Header, events: Vec<Event>, factor: f64, policy: Policy
     })
 }
 
+// ---- tuning ------------------------------------------------------------------------
+
+/// What a policy has to achieve on a trace (the goal of #21 by default).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Targets {
+    /// Ready at submit, for prompts typing announced …
+    pub typed: f64,
+    /// … and for the others.
+    pub untyped: f64,
+    /// VM-hours at most this share of always-on.
+    pub vm_share: f64,
+}
+
+impl Default for Targets {
+    fn default() -> Self {
+        Self { typed: 0.97, untyped: 0.85, vm_share: 0.20 }
+    }
+}
+
+impl Targets {
+    /// How far a report falls short of the targets, summed over them (0: met). A kind
+    /// of prompt the trace does not have cannot fall short; a duplicate VM never passes.
+    pub fn shortfall(&self, report: &Report) -> f64 {
+        if report.duplicates > 0 {
+            return f64::INFINITY;
+        }
+        let untyped = report.prompts - report.typed_prompts;
+        let typed = if report.typed_prompts > 0 { (self.typed - report.ready_typed).max(0.0) } else { 0.0 };
+        let untyped = if untyped > 0 { (self.untyped - report.ready_untyped).max(0.0) } else { 0.0 };
+        let vm_share = (report.vm_hours / report.always_on_hours - self.vm_share).max(0.0);
+        typed + untyped + vm_share
+    }
+}
+
+impl Report {
+    /// Machines and snapshot storage, in dollars.
+    pub fn total_dollars(&self) -> f64 {
+        self.dollars.values().sum::<f64>() + self.storage_dollars
+    }
+}
+
+/// A knob `--tune` turns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Knob {
+    IdleTimeout,
+    IdleTimeoutWithoutSignals,
+    PoolFloor,
+    PrewarmTtl,
+}
+
+/// The knobs `--tune` turns, and the settings it tries for each, around the defaults.
+pub fn knobs() -> Vec<(Knob, Vec<f64>)> {
+    vec![
+        (Knob::IdleTimeoutWithoutSignals, vec![45.0 * 60.0, 90.0 * 60.0, 150.0 * 60.0, 240.0 * 60.0]),
+        (Knob::IdleTimeout, vec![15.0 * 60.0, 30.0 * 60.0, 45.0 * 60.0, 60.0 * 60.0]),
+        (Knob::PoolFloor, vec![0.0, 1.0, 2.0]),
+        (Knob::PrewarmTtl, vec![60.0, 90.0, 180.0]),
+    ]
+}
+
+impl Knob {
+    /// The policy with this knob set (durations in seconds, the floor in VMs).
+    fn set(self, policy: &Policy, value: f64) -> Policy {
+        let mut policy = policy.clone();
+        match self {
+            Knob::IdleTimeout => policy.idle_timeout = Duration::from_secs_f64(value),
+            Knob::IdleTimeoutWithoutSignals => policy.idle_timeout_without_signals = Duration::from_secs_f64(value),
+            Knob::PoolFloor => {
+                policy.pool.floor = value as usize;
+                policy.pool.ceiling = policy.pool.ceiling.max(policy.pool.floor);
+            }
+            Knob::PrewarmTtl => policy.prewarm_ttl = Duration::from_secs_f64(value),
+        }
+        policy
+    }
+
+    fn get(self, policy: &Policy) -> f64 {
+        match self {
+            Knob::IdleTimeout => policy.idle_timeout.as_secs_f64(),
+            Knob::IdleTimeoutWithoutSignals => policy.idle_timeout_without_signals.as_secs_f64(),
+            Knob::PoolFloor => policy.pool.floor as f64,
+            Knob::PrewarmTtl => policy.prewarm_ttl.as_secs_f64(),
+        }
+    }
+}
+
+/// Whether `a` beats `b`: meeting the targets first, then the smaller shortfall, then
+/// the cheaper.
+fn beats(a: &Report, b: &Report, targets: &Targets) -> bool {
+    let (short_a, short_b) = (targets.shortfall(a), targets.shortfall(b));
+    if (short_a - short_b).abs() > 1e-3 {
+        return short_a < short_b;
+    }
+    a.total_dollars() < b.total_dollars()
+}
+
+/// Looks for the cheapest policy that meets `targets` on a trace, one knob at a time
+/// from `start` (each setting of a knob is tried with the best of the others so far),
+/// running every candidate through the full simulation. Returns the best policy's
+/// report; `tried` hears of every run as it ends.
+pub async fn tune(
+    header: &Header,
+    events: &[Event],
+    factor: f64,
+    start: Policy,
+    targets: Targets,
+    knobs: &[(Knob, Vec<f64>)],
+    mut tried: impl FnMut(&Report),
+) -> anyhow::Result<Report> {
+    let mut best = run(header.clone(), events.to_vec(), factor, start).await?;
+    tried(&best);
+    for (knob, settings) in knobs {
+        let current = best.policy.clone();
+        for &setting in settings {
+            if (knob.get(&current) - setting).abs() < f64::EPSILON {
+                continue;
+            }
+            let report = run(header.clone(), events.to_vec(), factor, knob.set(&current, setting)).await?;
+            tried(&report);
+            if beats(&report, &best, &targets) {
+                best = report;
+            }
+        }
+    }
+    Ok(best)
+}
+
+/// One line per tried policy: its knobs, what it achieved, what it costs.
+pub fn summary(report: &Report, targets: &Targets) -> String {
+    let policy = &report.policy;
+    let shortfall = targets.shortfall(report);
+    format!(
+        "idle {} / unannounced {} / pool floor {} / prewarm {}: typed {:.1}%, untyped {:.1}%, VM-hours {:.1}% of always-on, ${:.2}{}",
+        humantime::format_duration(policy.idle_timeout),
+        humantime::format_duration(policy.idle_timeout_without_signals),
+        policy.pool.floor,
+        humantime::format_duration(policy.prewarm_ttl),
+        report.ready_typed * 100.0,
+        report.ready_untyped * 100.0,
+        100.0 * report.vm_hours / report.always_on_hours,
+        report.total_dollars(),
+        if shortfall == 0.0 {
+            " (meets the targets)".to_owned()
+        } else {
+            format!(" (short by {:.1} points)", shortfall * 100.0)
+        }
+    )
+}
+
+/// A policy as the `[provisioner]` lines that select it.
+pub fn provisioner_toml(policy: &Policy) -> String {
+    format!(
+        "[provisioner]\nidle_timeout = \"{}\"\nidle_timeout_without_signals = \"{}\"\nprewarm_ttl = \"{}\"\nmax_prewarms = {}\npool_floor = {}\npool_ceiling = {}\npool_ttl = \"{}\"\n",
+        humantime::format_duration(policy.idle_timeout),
+        humantime::format_duration(policy.idle_timeout_without_signals),
+        humantime::format_duration(policy.prewarm_ttl),
+        policy.max_prewarms,
+        policy.pool.floor,
+        policy.pool.ceiling,
+        humantime::format_duration(policy.pool.ttl),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -110,3 +110,55 @@ async fn on_short_days_of_every_shape_the_mechanics_hold() {
         assert!(report.storage_dollars > 0.0, "{name}: snapshots are priced");
     }
 }
+
+/// An operator asks the simulator for the cheapest policy that meets their targets on
+/// their own trace: every candidate runs the full simulation, the answer is the best of
+/// them by the rules it states, and it comes as `[provisioner]` lines Nova reads back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tuning_finds_the_best_policy_it_tried_and_says_it_as_config() {
+    use bot::simulate::{DayShape, Knob, Targets, generate_shape, provisioner_toml, tune};
+    let shape = DayShape { offices: 16, hours: 0.5, ..DayShape::named("untyped", 4).unwrap() };
+    let (header, events) = generate_shape(&shape).unwrap();
+    // A loose target the trace can meet, so that cost decides among those that meet it.
+    let targets = Targets { typed: 0.0, untyped: 0.3, vm_share: 1.0 };
+    let knobs = [(Knob::IdleTimeoutWithoutSignals, vec![60.0, 300.0]), (Knob::PoolFloor, vec![0.0, 2.0])];
+    let mut tried = Vec::new();
+    let best = tune(&header, &events, 0.002, Policy::default(), targets, &knobs, |report| tried.push(report.clone()))
+        .await
+        .unwrap();
+    assert_eq!(tried.len(), 1 + 2 + 2, "the start, then each other setting of each knob");
+    assert!(tried.iter().all(|r| r.duplicates == 0));
+    let meeting: Vec<_> = tried.iter().filter(|r| targets.shortfall(r) == 0.0).collect();
+    assert!(!meeting.is_empty(), "{tried:#?}");
+    // The answer meets the targets and no policy tried that meets them is cheaper.
+    assert_eq!(targets.shortfall(&best), 0.0);
+    for report in &meeting {
+        assert!(
+            best.total_dollars() <= report.total_dollars() + 1e-9,
+            "{} vs {}",
+            best.total_dollars(),
+            report.total_dollars()
+        );
+    }
+    // A few minutes' wait for unannounced offices is cheaper than an hour and a half.
+    assert!(best.policy.idle_timeout_without_signals < std::time::Duration::from_secs(5400), "{best}");
+
+    // The answer as config: Nova reads it back as the same policy.
+    let lines = provisioner_toml(&best.policy);
+    let text = orchestrator::config::DEMO_TOML.replace(
+        "idle_timeout = \"30s\"\nidle_timeout_without_signals = \"30s\"\n",
+        lines.strip_prefix("[provisioner]\n").unwrap(),
+    );
+    let config = orchestrator::config::Config::parse(&text, "tuned").unwrap();
+    let read = &config.provisioner;
+    assert_eq!(
+        (read.idle_timeout, read.idle_timeout_without_signals, read.prewarm_ttl, read.pool_floor, read.pool_ttl),
+        (
+            best.policy.idle_timeout,
+            best.policy.idle_timeout_without_signals,
+            best.policy.prewarm_ttl,
+            best.policy.pool.floor,
+            best.policy.pool.ttl
+        )
+    );
+}
