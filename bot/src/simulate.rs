@@ -51,6 +51,13 @@ pub struct Event {
     pub work: f64,
 }
 
+impl Event {
+    /// A typing or chatter signal at `t` (never before the trace starts).
+    fn signal(kind: EventKind, t: f64, office: &str, user: &str) -> Self {
+        Self { t: t.max(0.0), kind, office: office.to_owned(), user: user.to_owned(), work: 0.0 }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EventKind {
@@ -136,13 +143,7 @@ pub fn generate(kind: &str, offices: usize, hours: f64, seed: u64) -> anyhow::Re
                 let work = lognormal(&mut rng, 60.0, 300.0);
                 if typing {
                     let lead = lognormal(&mut rng, 12.0, 40.0).max(3.0);
-                    events.push(Event {
-                        t: (t - lead).max(0.0),
-                        kind: EventKind::Typing,
-                        office: office.name.clone(),
-                        user: user.clone(),
-                        work: 0.0,
-                    });
+                    events.push(Event::signal(EventKind::Typing, t - lead, &office.name, &user));
                 }
                 events.push(Event {
                     t,
@@ -244,37 +245,18 @@ pub fn generate_shape(shape: &DayShape) -> anyhow::Result<(Header, Vec<Event>)> 
             let work = lognormal(rng, 60.0, 300.0);
             if rng.random::<f64>() < shape.typing_share {
                 let lead = lognormal(rng, 12.0, 40.0).max(3.0);
-                let typing = Event {
-                    t: (t - lead).max(0.0),
-                    kind: EventKind::Typing,
-                    office: office.name.clone(),
-                    user: user.clone(),
-                    work: 0.0,
-                };
-                events.push(typing);
+                events.push(Event::signal(EventKind::Typing, t - lead, &office.name, &user));
             } else if shape.chatter_share > 0.0 && rng.random::<f64>() < shape.chatter_share {
                 // (No draw on days without chatter: they stay the days they were.)
                 // A few messages about the problem in the minutes before the request.
                 for _ in 0..1 + geometric(rng, 0.5) {
                     let lead = lognormal(rng, 45.0, 240.0).max(3.0);
-                    let chatter = Event {
-                        t: (t - lead).max(0.0),
-                        kind: EventKind::Chatter,
-                        office: office.name.clone(),
-                        user: user.clone(),
-                        work: 0.0,
-                    };
-                    events.push(chatter);
+                    events.push(Event::signal(EventKind::Chatter, t - lead, &office.name, &user));
                 }
                 // And talk, the same part of the day, that never becomes a request.
-                let idle_talk = Event {
-                    t: (start + rng.random_range(-3.0..3.0) * 3600.0 * shape.hours / 24.0).clamp(0.0, day),
-                    kind: EventKind::Chatter,
-                    office: office.name.clone(),
-                    user: format!("u{}", rng.random_range(0..60)),
-                    work: 0.0,
-                };
-                events.push(idle_talk);
+                let at = (start + rng.random_range(-3.0..3.0) * 3600.0 * shape.hours / 24.0).min(day);
+                let someone = format!("u{}", rng.random_range(0..60));
+                events.push(Event::signal(EventKind::Chatter, at, &office.name, &someone));
             }
             events.push(Event { t, kind: EventKind::Prompt, office: office.name.clone(), user: user.clone(), work });
             t += work + lognormal(rng, 90.0, 600.0);

@@ -32,6 +32,7 @@ fn pools(floor: usize) -> PoolSettings {
         without_signals: false,
         refill_per_pass: 2,
         demand_window: Duration::from_secs(60),
+        burst_span: Duration::from_secs(60),
         pass_interval: Duration::from_millis(50),
     }
 }
