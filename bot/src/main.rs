@@ -154,7 +154,7 @@ enum Command {
         trace: Option<PathBuf>,
         /// Write a synthetic day to standard output instead: `discord` (typing precedes
         /// prompts) or `slack` (no typing signals), like the shipped days; or a day of
-        /// another shape: `skewed`, `quiet`, `busy`, `global`, `untyped`, `storm`, each
+        /// another shape: `skewed`, `quiet`, `busy`, `global`, `untyped`, `chatty`, `storm`, each
         /// changed by the flags below.
         #[arg(long)]
         generate: Option<String>,

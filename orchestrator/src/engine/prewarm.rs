@@ -59,8 +59,8 @@ impl Engine {
         if settings.max_prewarms == 0 {
             return Ok(Prewarm::NoLikelyOffice);
         }
+        let source = if signal.chatter.is_some() { "chatter" } else { "typing" };
         let Some(office) = self.likely_office(&signal).await? else {
-            let source = if signal.chatter.is_some() { "chatter" } else { "typing" };
             metrics::counter!("nova_prewarm_signals_total", "outcome" => "no_office", "source" => source).increment(1);
             return Ok(Prewarm::NoLikelyOffice);
         };
@@ -108,7 +108,6 @@ impl Engine {
             Prewarm::RateLimited { .. } | Prewarm::NoLikelyOffice => "skipped",
             Prewarm::OverBudget { .. } => "over_budget",
         };
-        let source = if signal.chatter.is_some() { "chatter" } else { "typing" };
         metrics::counter!("nova_prewarm_signals_total", "outcome" => label, "source" => source).increment(1);
         Ok(outcome)
     }
