@@ -138,7 +138,9 @@ impl Slack {
         let bot_user = self.bot_user().await;
         let root = message.thread_ts.clone().unwrap_or_else(|| message.ts.clone());
         let key = ThreadKey::new(&message.channel, &root);
-        let known = self.engine.is_session(SURFACE, &key.id()).await?;
+        // A message that is not in a thread starts one of its own: no session can know
+        // it yet (a redelivery is caught by its dedupe key), so no read before the ack.
+        let known = message.thread_ts.is_some() && self.engine.is_session(SURFACE, &key.id()).await?;
         // Only messages that could start a session need the channel's binding.
         let quick = payloads::disposition(&message, bot_user, known, false);
         let disposition = match quick {

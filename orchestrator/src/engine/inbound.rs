@@ -152,9 +152,13 @@ impl Engine {
         // A thread's later event waits for the next round: it is routed in the light of
         // the earlier one (its office, its replies).
         let round: Vec<_> = pending.into_iter().filter(|row| threads.insert(row.thread_id.clone())).collect();
+        if round.is_empty() {
+            return Ok(0);
+        }
+        let reads = &self.store.read_for_routing(&round).await?;
         let planned: Vec<(store::inbound::Model, anyhow::Result<InboundEffects>)> = futures::stream::iter(round)
             .map(|row| async move {
-                let plan = self.plan_inbound(&row).await;
+                let plan = self.plan_inbound(&row, reads).await;
                 (row, plan)
             })
             .buffered(ROUTE_CONCURRENCY)
@@ -259,16 +263,20 @@ impl Engine {
 
     /// Works out what an inbound event changes (routing it, or applying a click); reads
     /// only, so that a round's events are planned concurrently and written together.
-    pub(super) async fn plan_inbound(&self, row: &store::inbound::Model) -> anyhow::Result<InboundEffects> {
+    pub(super) async fn plan_inbound(
+        &self,
+        row: &store::inbound::Model,
+        reads: &store::RoutingReads,
+    ) -> anyhow::Result<InboundEffects> {
         let event: InboundEvent = serde_json::from_str(&row.body).context("inbound body is not an event")?;
-        let thread = self.store.thread(&row.thread_id).await?;
+        let thread = reads.thread(&row.thread_id);
         let mut effects = InboundEffects::default();
         match event {
             InboundEvent::Message { text, .. } => {
                 // Plain language about the fleet is answered, not routed to an office.
                 let thread_office = thread.as_ref().and_then(|t| t.office.as_deref());
                 // Read once: the plain-language reader and the router both look at the thread.
-                let earlier = self.store.thread_messages(&row.thread_id).await?;
+                let earlier = reads.thread_messages(&row.thread_id);
                 // What an office says in a thread (a reviewer's request, say) is work for
                 // an office, never a fleet request: offices ask Nova through `ask-nova`,
                 // under their own permission check.
@@ -341,7 +349,7 @@ impl Engine {
                 }
                 let history: Vec<String> =
                     earlier.into_iter().filter(|m| !m.from_nova && m.body != text).map(|m| m.body).collect();
-                let picks = self.store.channel_picks(&row.surface, &row.channel).await?;
+                let picks = reads.channel_picks(&row.surface, &row.channel);
                 let request = RouteRequest {
                     channel: &row.channel,
                     thread: &history,

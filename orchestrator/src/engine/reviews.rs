@@ -76,7 +76,9 @@ pub enum Source {
 /// The permission check, first thing in every decision: the requester and the office
 /// that made the change never approve or send it back; a person's approval needs one of
 /// the policy's approvers (roles or people), when it names any; an office decides only
-/// if the policy names it a reviewer.
+/// if the policy names it a reviewer. Who may decide is checked before whether anything
+/// is left to decide, so the answer to a decider does not depend on a race with the
+/// other reviewers (the author asking after the merge began still hears "your own").
 pub fn may_review(
     config: &Config,
     policy: &ReviewPolicy,
@@ -84,9 +86,21 @@ pub fn may_review(
     who: Reviewer<'_>,
     verdict: Verdict,
 ) -> Result<(), ReviewRefusal> {
+    may_decide(config, policy, review, who, verdict)?;
     if !review.state.is_reviewable() {
         return Err(ReviewRefusal::Closed(review.state.as_str()));
     }
+    Ok(())
+}
+
+/// Whether `who` may give `verdict` on `review` at all, whatever its state.
+fn may_decide(
+    config: &Config,
+    policy: &ReviewPolicy,
+    review: &reviews::Model,
+    who: Reviewer<'_>,
+    verdict: Verdict,
+) -> Result<(), ReviewRefusal> {
     let user = match who {
         Reviewer::Office(office) if office == review.office => return Err(ReviewRefusal::OwnChange),
         Reviewer::Office(office) if policy.reviewers.iter().any(|r| r == office) => return Ok(()),
@@ -368,6 +382,10 @@ impl Engine {
     /// The line of a change under review in `thread_id` that `text` quotes (`path:line`,
     /// with a path the revision changed), with the text as the comment.
     pub(super) async fn quoted_line(&self, thread_id: &str, text: &str) -> anyhow::Result<Option<LineComment>> {
+        // Most messages quote no line: no need to ask the store about reviews.
+        if quoted_lines(text).next().is_none() {
+            return Ok(None);
+        }
         for review in self.store.reviewable_in_thread(thread_id).await? {
             let Some(revision) = self.store.review_revision(review.id, review.revision).await? else { continue };
             let files: Vec<FileStat> = serde_json::from_str(&revision.files).unwrap_or_default();
@@ -835,6 +853,16 @@ mod tests {
         assert_eq!(
             may_review(&config, &leads, &merged, Reviewer::Person("carol"), Verdict::Approve),
             Err(ReviewRefusal::Closed("merged"))
+        );
+        // Who may decide comes first: the author hears "your own" even once the merge began.
+        let merging = reviews::Model { state: ReviewState::Merging, ..merged };
+        assert_eq!(
+            may_review(&config, &qa, &merging, Reviewer::Office("maker"), Verdict::Approve),
+            Err(ReviewRefusal::OwnChange)
+        );
+        assert_eq!(
+            may_review(&config, &qa, &merging, Reviewer::Office("qa"), Verdict::Approve),
+            Err(ReviewRefusal::Closed("merging"))
         );
     }
 }

@@ -24,6 +24,7 @@ pub use states::{ClaimVia, OfficeState, PromptState, ReviewState, TaskState, Tra
 pub use mirror::Unsynced;
 pub use pools::{CLAIMED, WARM};
 
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,6 +52,8 @@ pub use reviewing::NewRevision;
 const ITEMS_PER_TURN: usize = 8;
 /// Transactions [`Store::write_each`] runs at once on Postgres.
 const PARALLEL_WRITES: usize = 16;
+/// A thread's title: the start of its first message.
+const THREAD_TITLE_CHARS: usize = 120;
 
 /// Creates the data dir (or keeps it) readable by Nova's user only: it holds the
 /// database, the master key and every office's workspace.
@@ -176,12 +179,22 @@ impl Store {
     pub async fn record_inbound(&self, new: NewInbound) -> anyhow::Result<Recorded> {
         match &self.recorder {
             Some(recorder) => recorder.record(new).await,
-            None => self
-                .write_each(Lane::Ack, &[new], |txn, new| Box::pin(record_one(txn, new)))
-                .await
-                .pop()
-                .expect("one result per item"),
+            None if self.db.get_database_backend() == sea_orm::DbBackend::Postgres => {
+                match recorder::record_in_one_statement(&*self.writer(Lane::Ack).await, &new).await? {
+                    Some(recorded) => Ok(recorded),
+                    None => self.record_in_a_transaction(new).await,
+                }
+            }
+            None => self.record_in_a_transaction(new).await,
         }
+    }
+
+    /// [`Store::record_inbound`] as a transaction of its own (duplicates, joined threads).
+    async fn record_in_a_transaction(&self, new: NewInbound) -> anyhow::Result<Recorded> {
+        self.write_each(Lane::Ack, &[new], |txn, new| Box::pin(record_one(txn, new)))
+            .await
+            .pop()
+            .expect("one result per item")
     }
 
     pub async fn pending_inbound(&self, limit: u64) -> anyhow::Result<Vec<inbound::Model>> {
@@ -261,6 +274,37 @@ impl Store {
             .limit(limit)
             .all(&self.db)
             .await?)
+    }
+
+    /// What routing a round of inbound events reads, in three queries for the whole
+    /// round rather than three per event: under a burst each query is a trip to the
+    /// database's thread and back, and those trips, not the queries, were Nova's CPU.
+    pub async fn read_for_routing(&self, events: &[inbound::Model]) -> anyhow::Result<RoutingReads> {
+        let thread_ids: HashSet<&str> = events.iter().map(|e| e.thread_id.as_str()).collect();
+        let channels: HashSet<&str> = events.iter().map(|e| e.channel.as_str()).collect();
+        let threads =
+            threads::Entity::find().filter(threads::Column::Id.is_in(thread_ids.iter().copied())).all(&self.db).await?;
+        let messages = messages::Entity::find()
+            .filter(messages::Column::ThreadId.is_in(thread_ids.iter().copied()))
+            .order_by_asc(messages::Column::Id)
+            .all(&self.db)
+            .await?;
+        let picks = route_picks::Entity::find()
+            .filter(route_picks::Column::Channel.is_in(channels.iter().copied()))
+            .all(&self.db)
+            .await?;
+        let mut reads = RoutingReads {
+            threads: threads.into_iter().map(|t| (t.id.clone(), t)).collect(),
+            ..RoutingReads::default()
+        };
+        for message in messages {
+            reads.messages.entry(message.thread_id.clone()).or_default().push(message);
+        }
+        for pick in picks {
+            let count = pick.count.clamp(0, u32::MAX as i64) as u32;
+            reads.picks.entry((pick.surface, pick.channel)).or_default().push((pick.office, count));
+        }
+        Ok(reads)
     }
 
     pub async fn thread_messages(&self, thread_id: &str) -> anyhow::Result<Vec<messages::Model>> {
@@ -1007,7 +1051,7 @@ async fn record_one(txn: &DatabaseTransaction, new: &NewInbound) -> anyhow::Resu
             id: Set(new.thread_id.clone()),
             surface: Set(new.surface.clone()),
             channel: Set(new.channel.clone()),
-            title: Set(new.text.chars().take(120).collect()),
+            title: Set(new.text.chars().take(THREAD_TITLE_CHARS).collect()),
             repo: Set(None),
             office: Set(None),
             confidence: Set(None),
@@ -1216,6 +1260,30 @@ pub struct NewInbound {
     /// Earlier messages of a platform thread Nova joins midway (author, text), oldest
     /// first: shown before the person's message and read by the router.
     pub context: Vec<(String, String)>,
+}
+
+/// See [`Store::read_for_routing`].
+#[derive(Debug, Default)]
+pub struct RoutingReads {
+    threads: HashMap<String, threads::Model>,
+    /// Each thread's messages, oldest first.
+    messages: HashMap<String, Vec<messages::Model>>,
+    /// Past picker choices by (surface, channel): office and how often.
+    picks: HashMap<(String, String), Vec<(String, u32)>>,
+}
+
+impl RoutingReads {
+    pub fn thread(&self, id: &str) -> Option<threads::Model> {
+        self.threads.get(id).cloned()
+    }
+
+    pub fn thread_messages(&self, id: &str) -> Vec<messages::Model> {
+        self.messages.get(id).cloned().unwrap_or_default()
+    }
+
+    pub fn channel_picks(&self, surface: &str, channel: &str) -> Vec<(String, u32)> {
+        self.picks.get(&(surface.to_owned(), channel.to_owned())).cloned().unwrap_or_default()
+    }
 }
 
 #[derive(Debug)]
