@@ -11,7 +11,16 @@ impl Engine {
     pub(super) async fn office_loop(self: Arc<Self>) {
         let mut last_lease_renewal = Instant::now();
         let mut last_gauges: Option<Instant> = None;
+        let mut last_deadlines: Option<Instant> = None;
         loop {
+            let pass = Instant::now();
+            // Deadlines are read once a tick, not at every nudge.
+            if last_deadlines.is_none_or(|at| at.elapsed() >= TICK) {
+                if let Err(error) = self.expire_asks().await {
+                    tracing::error!("cannot expire approvals and credential requests: {error:#}");
+                }
+                last_deadlines = Some(pass);
+            }
             if let Err(error) = self.step().await {
                 tracing::error!("engine step failed: {error:#}");
             }
@@ -32,7 +41,13 @@ impl Engine {
                 last_gauges = Some(Instant::now());
             }
             let _ = tokio::time::timeout(TICK, self.work.notified()).await;
+            tokio::time::sleep_until((pass + PASS_GAP).into()).await;
         }
+    }
+
+    async fn expire_asks(&self) -> anyhow::Result<()> {
+        self.expire_approvals().await?;
+        self.expire_credential_requests().await
     }
 
     /// One pass over the offices that have something to do: those up (or failed), and
@@ -40,8 +55,6 @@ impl Engine {
     /// nothing, however many there are. Each office is driven in a task of its own, so
     /// one office dispatching a long queue holds up no other.
     pub(super) async fn step(self: &Arc<Self>) -> anyhow::Result<()> {
-        self.expire_approvals().await?;
-        self.expire_credential_requests().await?;
         let mut tasks = self.tasks.lock().await;
         // Finished tasks are reaped here, so the set holds only what runs.
         while let Some(finished) = tasks.try_join_next() {

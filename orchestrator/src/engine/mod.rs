@@ -83,6 +83,10 @@ const FAILED_RETRY: Duration = Duration::from_secs(30);
 const TICK: Duration = Duration::from_secs(1);
 /// The routing loop's: this replica's events wake it at once; this is for other replicas'.
 const INBOUND_TICK: Duration = Duration::from_secs(1);
+/// The least time between two passes of the office loop. Every routing round nudges it;
+/// under a burst that was a pass (and its reads) per message or two. A prompt waits at
+/// most this long more for its dispatch, next to a run's seconds.
+const PASS_GAP: Duration = Duration::from_millis(20);
 /// How often the gauges (offices by state, queue, backlog age) are read from the store.
 const GAUGES: Duration = Duration::from_secs(5);
 /// Inbound events read per routing round.

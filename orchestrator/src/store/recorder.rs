@@ -5,10 +5,12 @@
 
 use tokio::sync::{mpsc, oneshot};
 
-use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
+use anyhow::Context as _;
+use futures::future::BoxFuture;
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement, Value};
 
 use super::gate::Lane;
-use super::{InboundKind, NewInbound, Recorded, Store, inbound, messages, record_one};
+use super::{ITEMS_PER_TURN, InboundKind, NewInbound, Recorded, Store, inbound, messages, record_one};
 
 /// The most events taken from the queue at once (written a few per transaction).
 const BATCH: usize = 256;
@@ -32,7 +34,7 @@ impl Recorder {
             let mut batch = Vec::with_capacity(BATCH);
             while jobs.recv_many(&mut batch, BATCH).await > 0 {
                 let (events, replies): (Vec<NewInbound>, Vec<_>) = std::mem::take(&mut batch).into_iter().unzip();
-                let written = store.write_each(Lane::Ack, &events, |txn, new| Box::pin(record_one(txn, new))).await;
+                let written = record_on_sqlite(&store, &events).await;
                 for (reply, recorded) in replies.into_iter().zip(written) {
                     let _ = reply.send(recorded);
                 }
@@ -45,6 +47,148 @@ impl Recorder {
         let (done, result) = oneshot::channel();
         self.queue.send((new, done)).await.map_err(|_| anyhow::anyhow!("the inbound recorder stopped"))?;
         result.await.map_err(|_| anyhow::anyhow!("the inbound recorder stopped"))?
+    }
+}
+
+/// Writes a batch on SQLite a few events per transaction; each transaction sends the
+/// events' inserts as one multi-statement query (see [`record_together`]). A chunk that
+/// fails is written again one event at a time, so one bad event fails only itself.
+async fn record_on_sqlite(store: &Store, events: &[NewInbound]) -> Vec<anyhow::Result<Recorded>> {
+    let mut results = Vec::with_capacity(events.len());
+    for chunk in events.chunks(ITEMS_PER_TURN) {
+        match store.write_together(Lane::Ack, std::slice::from_ref(&chunk), &record_chunk).await {
+            Ok(mut written) => results.extend(written.pop().expect("one chunk, one result").into_iter().map(Ok)),
+            Err(error) => {
+                tracing::warn!(events = chunk.len(), "recording events together failed, one by one now: {error:#}");
+                results.extend(store.write_each(Lane::Ack, chunk, |txn, new| Box::pin(record_one(txn, new))).await);
+            }
+        }
+    }
+    results
+}
+
+fn record_chunk<'t>(
+    txn: &'t DatabaseTransaction,
+    chunk: &'t &[NewInbound],
+) -> BoxFuture<'t, anyhow::Result<Vec<Recorded>>> {
+    Box::pin(record_together(txn, chunk))
+}
+
+/// Records events in one round trip to SQLite's connection thread: their inserts go as
+/// one multi-statement query, run there one after the other, instead of a trip there and
+/// back per insert (under a burst each trip waited for a CPU, and those waits were most
+/// of an acknowledgement). Per event: the inbound row (nothing if its dedupe key is
+/// taken); then, for a message, the message the thread shows, only if that inbound row
+/// was new (`changes()` is the previous insert's count); then its thread, created or
+/// touched only if the message was written. Events bringing earlier messages of their
+/// platform thread are recorded after, as before.
+async fn record_together(txn: &DatabaseTransaction, events: &[NewInbound]) -> anyhow::Result<Vec<Recorded>> {
+    const EVENT: &str = "\
+        INSERT INTO inbound (dedupe_key, surface, channel, thread_id, author, kind, body, received_at) \
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, ? AS item, 0 AS what; \
+        INSERT INTO messages (thread_id, author, from_nova, kind, body, created_at, updated_at, revision) \
+        SELECT ?, ?, 0, 'text', ?, ?, ?, 0 WHERE changes() = 1 AND ? RETURNING id, ? AS item, 1 AS what; \
+        INSERT INTO threads (id, surface, channel, title, created_at, updated_at) \
+        SELECT ?, ?, ?, ?, ?, ? WHERE changes() = 1 AND ? \
+        ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at;";
+    let now = super::now_ms();
+    let simple: Vec<usize> = (0..events.len()).filter(|&i| events[i].context.is_empty()).collect();
+    let mut inbound_ids: Vec<Option<i64>> = vec![None; events.len()];
+    let mut message_ids: Vec<Option<i64>> = vec![None; events.len()];
+    if !simple.is_empty() {
+        let mut values: Vec<Value> = Vec::with_capacity(simple.len() * 24);
+        for &i in &simple {
+            let new = &events[i];
+            let item = i as i64;
+            let is_message = new.kind == InboundKind::Message;
+            let title: String = new.text.chars().take(super::THREAD_TITLE_CHARS).collect();
+            values.extend([
+                new.dedupe_key.clone().into(),
+                new.surface.clone().into(),
+                new.channel.clone().into(),
+                new.thread_id.clone().into(),
+                new.author.clone().into(),
+                new.kind.as_str().into(),
+                new.body.clone().into(),
+                now.into(),
+                item.into(),
+                new.thread_id.clone().into(),
+                new.author.clone().into(),
+                new.text.clone().into(),
+                now.into(),
+                now.into(),
+                is_message.into(),
+                item.into(),
+                new.thread_id.clone().into(),
+                new.surface.clone().into(),
+                new.channel.clone().into(),
+                title.into(),
+                now.into(),
+                now.into(),
+                is_message.into(),
+            ]);
+        }
+        let sql = EVENT.repeat(simple.len());
+        for row in txn.query_all_raw(Statement::from_sql_and_values(DbBackend::Sqlite, sql, values)).await? {
+            let (id, item, what): (i64, i64, i64) =
+                (row.try_get("", "id")?, row.try_get("", "item")?, row.try_get("", "what")?);
+            let item = usize::try_from(item).ok().filter(|&i| i < events.len()).context("a row for no event")?;
+            match what {
+                0 => inbound_ids[item] = Some(id),
+                _ => message_ids[item] = Some(id),
+            }
+        }
+    }
+    let mut recorded = Vec::with_capacity(events.len());
+    for (i, new) in events.iter().enumerate() {
+        if !new.context.is_empty() {
+            recorded.push(record_one(txn, new).await?);
+            continue;
+        }
+        let Some(id) = inbound_ids[i] else {
+            // The dedupe key was taken: the first delivery is the answer.
+            recorded.push(record_one(txn, new).await?);
+            continue;
+        };
+        recorded.push(Recorded {
+            inbound: inbound_row(new, id, now),
+            message: message_ids[i].map(|id| person_message(new, id, now)),
+            duplicate: false,
+        });
+    }
+    Ok(recorded)
+}
+
+/// The inbound row as written, with the id the database gave it.
+fn inbound_row(new: &NewInbound, id: i64, now: i64) -> inbound::Model {
+    inbound::Model {
+        id,
+        dedupe_key: new.dedupe_key.clone(),
+        surface: new.surface.clone(),
+        channel: new.channel.clone(),
+        thread_id: new.thread_id.clone(),
+        author: new.author.clone(),
+        kind: new.kind.as_str().to_owned(),
+        body: new.body.clone(),
+        received_at: now,
+        processed_at: None,
+    }
+}
+
+/// The person's message as its thread shows it, with the id the database gave it.
+fn person_message(new: &NewInbound, id: i64, now: i64) -> messages::Model {
+    messages::Model {
+        id,
+        thread_id: new.thread_id.clone(),
+        author: new.author.clone(),
+        from_nova: false,
+        kind: "text".to_owned(),
+        body: new.text.clone(),
+        card: None,
+        run_id: None,
+        created_at: now,
+        updated_at: now,
+        revision: 0,
     }
 }
 
@@ -96,31 +240,10 @@ pub(super) async fn record_in_one_statement(
     ];
     let statement = Statement::from_sql_and_values(DbBackend::Postgres, RECORD, values);
     let Some(row) = db.query_one_raw(statement).await? else { return Ok(None) };
-    let inbound = inbound::Model {
-        id: row.try_get("", "inbound_id")?,
-        dedupe_key: new.dedupe_key.clone(),
-        surface: new.surface.clone(),
-        channel: new.channel.clone(),
-        thread_id: new.thread_id.clone(),
-        author: new.author.clone(),
-        kind: new.kind.as_str().to_owned(),
-        body: new.body.clone(),
-        received_at: now,
-        processed_at: None,
-    };
     let message_id: Option<i64> = row.try_get("", "message_id")?;
-    let message = message_id.map(|id| messages::Model {
-        id,
-        thread_id: new.thread_id.clone(),
-        author: new.author.clone(),
-        from_nova: false,
-        kind: "text".to_owned(),
-        body: new.text.clone(),
-        card: None,
-        run_id: None,
-        created_at: now,
-        updated_at: now,
-        revision: 0,
-    });
-    Ok(Some(Recorded { inbound, message, duplicate: false }))
+    Ok(Some(Recorded {
+        inbound: inbound_row(new, row.try_get("", "inbound_id")?, now),
+        message: message_id.map(|id| person_message(new, id, now)),
+        duplicate: false,
+    }))
 }
