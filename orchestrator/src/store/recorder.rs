@@ -247,3 +247,82 @@ pub(super) async fn record_in_one_statement(
         duplicate: false,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(key: &str, thread: &str, kind: InboundKind, text: &str, context: &[(&str, &str)]) -> NewInbound {
+        NewInbound {
+            dedupe_key: key.to_owned(),
+            surface: "slack".to_owned(),
+            channel: "eng".to_owned(),
+            thread_id: thread.to_owned(),
+            author: "alice".to_owned(),
+            kind,
+            text: text.to_owned(),
+            body: format!("{{\"event\":\"{key}\"}}"),
+            context: context.iter().map(|(a, t)| (a.to_string(), t.to_string())).collect(),
+        }
+    }
+
+    async fn bodies(store: &Store, thread: &str) -> Vec<String> {
+        store.thread_messages(thread).await.unwrap().into_iter().map(|m| m.body).collect()
+    }
+
+    /// The whole path, on the test's store (Postgres when `NOVA_TEST_POSTGRES_URL` is set):
+    /// each event once, with its thread and message; a redelivery changes nothing.
+    #[tokio::test]
+    async fn each_event_is_recorded_once_with_its_thread_and_message() {
+        let database = testkit::TestDatabase::new().await.unwrap();
+        let store = Store::connect(&database.url).await.unwrap();
+        let (first, click, joined) = tokio::join!(
+            store.record_inbound(event("m1", "t1", InboundKind::Message, "checkout fails", &[])),
+            store.record_inbound(event("c1", "t1", InboundKind::Action, "", &[])),
+            store.record_inbound(event("m2", "t2", InboundKind::Message, "me too", &[("bob", "it broke at 9")])),
+        );
+        let (first, click, joined) = (first.unwrap(), click.unwrap(), joined.unwrap());
+        assert!(!first.duplicate && !click.duplicate && !joined.duplicate);
+        assert_eq!(first.message.as_ref().map(|m| m.body.as_str()), Some("checkout fails"));
+        assert_eq!(click.message, None, "a click shows nothing in the thread");
+        assert_eq!(bodies(&store, "t1").await, ["checkout fails"]);
+        assert_eq!(bodies(&store, "t2").await, ["it broke at 9", "me too"], "earlier messages first");
+        assert_eq!(store.thread("t1").await.unwrap().unwrap().title, "checkout fails");
+
+        let again = store.record_inbound(event("m1", "t1", InboundKind::Message, "checkout fails", &[])).await;
+        let again = again.unwrap();
+        assert!(again.duplicate);
+        assert_eq!(again.inbound, first.inbound, "the first delivery is the answer");
+        assert_eq!(bodies(&store, "t1").await, ["checkout fails"], "a redelivery adds nothing");
+        let mut pending: Vec<String> =
+            store.pending_inbound(10).await.unwrap().into_iter().map(|row| row.dedupe_key).collect();
+        pending.sort();
+        assert_eq!(pending, ["c1", "m1", "m2"], "concurrent events, each once (in any order)");
+        database.cleanup().await.unwrap();
+    }
+
+    /// SQLite's multi-statement batch itself: a key delivered twice within one batch is
+    /// written once, and a reply lands in the thread it follows.
+    #[tokio::test]
+    async fn a_batch_on_sqlite_writes_each_event_once_even_when_it_comes_twice_in_it() {
+        let database = testkit::TestDatabase::sqlite().unwrap();
+        let store = Store::connect(&database.url).await.unwrap();
+        let batch = [
+            event("m1", "t1", InboundKind::Message, "checkout fails", &[]),
+            event("m1", "t1", InboundKind::Message, "checkout fails", &[]),
+            event("c1", "t1", InboundKind::Action, "", &[]),
+            event("m2", "t1", InboundKind::Message, "since the deploy", &[]),
+            event("m3", "t2", InboundKind::Message, "me too", &[("bob", "it broke at 9")]),
+        ];
+        let written = store.write_together(Lane::Ack, &[batch.as_slice()], &record_chunk).await.unwrap().pop().unwrap();
+        let duplicates: Vec<bool> = written.iter().map(|r| r.duplicate).collect();
+        assert_eq!(duplicates, [false, true, false, false, false]);
+        assert_eq!(written[1].inbound, written[0].inbound);
+        assert_eq!(written[1].message, None);
+        assert_eq!(written[3].message.as_ref().map(|m| m.thread_id.as_str()), Some("t1"));
+        assert_eq!(bodies(&store, "t1").await, ["checkout fails", "since the deploy"]);
+        assert_eq!(bodies(&store, "t2").await, ["it broke at 9", "me too"]);
+        assert_eq!(store.thread("t1").await.unwrap().unwrap().title, "checkout fails", "a reply keeps the title");
+        assert_eq!(store.pending_inbound(10).await.unwrap().len(), 4);
+    }
+}
