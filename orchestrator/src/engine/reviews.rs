@@ -86,41 +86,34 @@ pub fn may_review(
     who: Reviewer<'_>,
     verdict: Verdict,
 ) -> Result<(), ReviewRefusal> {
-    may_decide(config, policy, review, who, verdict)?;
+    // Whether `who` may give `verdict` at all, whatever the review's state.
+    let may_decide = || {
+        let user = match who {
+            Reviewer::Office(office) if office == review.office => return Err(ReviewRefusal::OwnChange),
+            Reviewer::Office(office) if policy.reviewers.iter().any(|r| r == office) => return Ok(()),
+            Reviewer::Office(office) => return Err(ReviewRefusal::NotAReviewer(office.to_owned())),
+            Reviewer::Person(user) => user,
+        };
+        if verdict == Verdict::Comment {
+            return Ok(());
+        }
+        let identities = config.identities(user);
+        if identities.contains(&review.office) || config.office(user).is_some() {
+            return Err(ReviewRefusal::OwnChange);
+        }
+        if identities.contains(&review.requester) {
+            return Err(ReviewRefusal::Requester(user.to_owned()));
+        }
+        let allowed = policy.approvers.is_empty()
+            || policy.approvers.iter().any(|a| identities.contains(a) || config.holds_role(user, a));
+        if verdict == Verdict::Approve && !allowed {
+            return Err(ReviewRefusal::NotAnApprover { user: user.to_owned(), approvers: policy.approvers.join(", ") });
+        }
+        Ok(())
+    };
+    may_decide()?;
     if !review.state.is_reviewable() {
         return Err(ReviewRefusal::Closed(review.state.as_str()));
-    }
-    Ok(())
-}
-
-/// Whether `who` may give `verdict` on `review` at all, whatever its state.
-fn may_decide(
-    config: &Config,
-    policy: &ReviewPolicy,
-    review: &reviews::Model,
-    who: Reviewer<'_>,
-    verdict: Verdict,
-) -> Result<(), ReviewRefusal> {
-    let user = match who {
-        Reviewer::Office(office) if office == review.office => return Err(ReviewRefusal::OwnChange),
-        Reviewer::Office(office) if policy.reviewers.iter().any(|r| r == office) => return Ok(()),
-        Reviewer::Office(office) => return Err(ReviewRefusal::NotAReviewer(office.to_owned())),
-        Reviewer::Person(user) => user,
-    };
-    if verdict == Verdict::Comment {
-        return Ok(());
-    }
-    let identities = config.identities(user);
-    if identities.contains(&review.office) || config.office(user).is_some() {
-        return Err(ReviewRefusal::OwnChange);
-    }
-    if identities.contains(&review.requester) {
-        return Err(ReviewRefusal::Requester(user.to_owned()));
-    }
-    let allowed = policy.approvers.is_empty()
-        || policy.approvers.iter().any(|a| identities.contains(a) || config.holds_role(user, a));
-    if verdict == Verdict::Approve && !allowed {
-        return Err(ReviewRefusal::NotAnApprover { user: user.to_owned(), approvers: policy.approvers.join(", ") });
     }
     Ok(())
 }

@@ -83,52 +83,29 @@ fn record_chunk<'t>(
 /// touched only if the message was written. Events bringing earlier messages of their
 /// platform thread are recorded after, as before.
 async fn record_together(txn: &DatabaseTransaction, events: &[NewInbound]) -> anyhow::Result<Vec<Recorded>> {
+    // `$n` names the n-th of all the query's values (sqlx binds SQLite's `$n` that way):
+    // event k's are shifted by 12k. `$12` is the event's place in the batch.
     const EVENT: &str = "\
         INSERT INTO inbound (dedupe_key, surface, channel, thread_id, author, kind, body, received_at) \
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, ? AS item, 0 AS what; \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, $12 AS item, 0 AS what; \
         INSERT INTO messages (thread_id, author, from_nova, kind, body, created_at, updated_at, revision) \
-        SELECT ?, ?, 0, 'text', ?, ?, ?, 0 WHERE changes() = 1 AND ? RETURNING id, ? AS item, 1 AS what; \
+        SELECT $4, $5, 0, 'text', $11, $8, $8, 0 WHERE changes() = 1 AND $10 RETURNING id, $12 AS item, 1 AS what; \
         INSERT INTO threads (id, surface, channel, title, created_at, updated_at) \
-        SELECT ?, ?, ?, ?, ?, ? WHERE changes() = 1 AND ? \
+        SELECT $4, $2, $3, $9, $8, $8 WHERE changes() = 1 AND $10 \
         ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at;";
+    const VALUES_PER_EVENT: usize = 12;
     let now = super::now_ms();
     let simple: Vec<usize> = (0..events.len()).filter(|&i| events[i].context.is_empty()).collect();
     let mut inbound_ids: Vec<Option<i64>> = vec![None; events.len()];
     let mut message_ids: Vec<Option<i64>> = vec![None; events.len()];
     if !simple.is_empty() {
-        let mut values: Vec<Value> = Vec::with_capacity(simple.len() * 24);
-        for &i in &simple {
-            let new = &events[i];
-            let item = i as i64;
-            let is_message = new.kind == InboundKind::Message;
-            let title: String = new.text.chars().take(super::THREAD_TITLE_CHARS).collect();
-            values.extend([
-                new.dedupe_key.clone().into(),
-                new.surface.clone().into(),
-                new.channel.clone().into(),
-                new.thread_id.clone().into(),
-                new.author.clone().into(),
-                new.kind.as_str().into(),
-                new.body.clone().into(),
-                now.into(),
-                item.into(),
-                new.thread_id.clone().into(),
-                new.author.clone().into(),
-                new.text.clone().into(),
-                now.into(),
-                now.into(),
-                is_message.into(),
-                item.into(),
-                new.thread_id.clone().into(),
-                new.surface.clone().into(),
-                new.channel.clone().into(),
-                title.into(),
-                now.into(),
-                now.into(),
-                is_message.into(),
-            ]);
+        let mut sql = String::new();
+        let mut values: Vec<Value> = Vec::with_capacity(simple.len() * VALUES_PER_EVENT);
+        for (k, &i) in simple.iter().enumerate() {
+            sql.push_str(&shift_parameters(EVENT, k * VALUES_PER_EVENT));
+            values.extend(event_values(&events[i], now));
+            values.push((i as i64).into());
         }
-        let sql = EVENT.repeat(simple.len());
         for row in txn.query_all_raw(Statement::from_sql_and_values(DbBackend::Sqlite, sql, values)).await? {
             let (id, item, what): (i64, i64, i64) =
                 (row.try_get("", "id")?, row.try_get("", "item")?, row.try_get("", "what")?);
@@ -157,6 +134,44 @@ async fn record_together(txn: &DatabaseTransaction, events: &[NewInbound]) -> an
         });
     }
     Ok(recorded)
+}
+
+/// An event's values as both stores' statements number them: `$1` dedupe key, `$2`
+/// surface, `$3` channel, `$4` thread, `$5` author, `$6` kind, `$7` body, `$8` now, `$9`
+/// the thread's title, `$10` whether it is a message, `$11` its text.
+fn event_values(new: &NewInbound, now: i64) -> Vec<Value> {
+    let title: String = new.text.chars().take(super::THREAD_TITLE_CHARS).collect();
+    vec![
+        new.dedupe_key.clone().into(),
+        new.surface.clone().into(),
+        new.channel.clone().into(),
+        new.thread_id.clone().into(),
+        new.author.clone().into(),
+        new.kind.as_str().into(),
+        new.body.clone().into(),
+        now.into(),
+        title.into(),
+        (new.kind == InboundKind::Message).into(),
+        new.text.clone().into(),
+    ]
+}
+
+/// `sql` with every `$n` made `$(n + by)`.
+fn shift_parameters(sql: &str, by: usize) -> String {
+    let mut shifted = String::with_capacity(sql.len() + 16);
+    let mut rest = sql;
+    while let Some(at) = rest.find('$') {
+        shifted.push_str(&rest[..=at]);
+        rest = &rest[at + 1..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        match rest[..digits].parse::<usize>() {
+            Ok(n) => shifted.push_str(&(n + by).to_string()),
+            Err(_) => shifted.push_str(&rest[..digits]),
+        }
+        rest = &rest[digits..];
+    }
+    shifted.push_str(rest);
+    shifted
 }
 
 /// The inbound row as written, with the id the database gave it.
@@ -223,21 +238,7 @@ pub(super) async fn record_in_one_statement(
         ) \
         SELECT new_inbound.id AS inbound_id, (SELECT id FROM new_message) AS message_id FROM new_inbound";
     let now = super::now_ms();
-    let is_message = new.kind == InboundKind::Message;
-    let title: String = new.text.chars().take(super::THREAD_TITLE_CHARS).collect();
-    let values: [Value; 11] = [
-        new.dedupe_key.clone().into(),
-        new.surface.clone().into(),
-        new.channel.clone().into(),
-        new.thread_id.clone().into(),
-        new.author.clone().into(),
-        new.kind.as_str().into(),
-        new.body.clone().into(),
-        now.into(),
-        title.into(),
-        is_message.into(),
-        new.text.clone().into(),
-    ];
+    let values = event_values(new, now);
     let statement = Statement::from_sql_and_values(DbBackend::Postgres, RECORD, values);
     let Some(row) = db.query_one_raw(statement).await? else { return Ok(None) };
     let message_id: Option<i64> = row.try_get("", "message_id")?;
@@ -303,6 +304,12 @@ mod tests {
 
     /// SQLite's multi-statement batch itself: a key delivered twice within one batch is
     /// written once, and a reply lands in the thread it follows.
+    #[test]
+    fn parameters_are_shifted_by_number() {
+        assert_eq!(shift_parameters("VALUES ($1, $12) AS item, $", 24), "VALUES ($25, $36) AS item, $");
+        assert_eq!(shift_parameters("no values", 12), "no values");
+    }
+
     #[tokio::test]
     async fn a_batch_on_sqlite_writes_each_event_once_even_when_it_comes_twice_in_it() {
         let database = testkit::TestDatabase::sqlite().unwrap();
