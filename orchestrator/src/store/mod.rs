@@ -315,8 +315,8 @@ impl Store {
             reads.messages.entry(message.thread_id.clone()).or_default().push(message);
         }
         for pick in picks {
-            let count = pick.count.clamp(0, u32::MAX as i64) as u32;
-            reads.picks.entry((pick.surface, pick.channel)).or_default().push((pick.office, count));
+            let key = (pick.surface.clone(), pick.channel.clone());
+            reads.picks.entry(key).or_default().push(office_and_count(pick));
         }
         Ok(reads)
     }
@@ -484,7 +484,7 @@ impl Store {
             .filter(route_picks::Column::Channel.eq(channel))
             .all(&self.db)
             .await?;
-        Ok(rows.into_iter().map(|r| (r.office, r.count.clamp(0, u32::MAX as i64) as u32)).collect())
+        Ok(rows.into_iter().map(office_and_count).collect())
     }
 
     /// The newest prompt a person (anyone not in `offices`) gave in a thread.
@@ -1081,6 +1081,11 @@ async fn record_one(txn: &DatabaseTransaction, new: &NewInbound) -> anyhow::Resu
         message = Some(insert_message(txn, &new.thread_id, &new.author, false, "text", &new.text, None, None).await?);
     }
     Ok(Recorded { inbound: row, message, duplicate: false })
+}
+
+/// A past picker choice as routing weighs it: the office and how often it was picked.
+fn office_and_count(pick: route_picks::Model) -> (String, u32) {
+    (pick.office, pick.count.clamp(0, u32::MAX as i64) as u32)
 }
 
 async fn insert_audit(db: &impl ConnectionTrait, entry: AuditEntry) -> anyhow::Result<()> {

@@ -118,12 +118,9 @@ async fn record_together(txn: &DatabaseTransaction, events: &[NewInbound]) -> an
     }
     let mut recorded = Vec::with_capacity(events.len());
     for (i, new) in events.iter().enumerate() {
-        if !new.context.is_empty() {
-            recorded.push(record_one(txn, new).await?);
-            continue;
-        }
         let Some(id) = inbound_ids[i] else {
-            // The dedupe key was taken: the first delivery is the answer.
+            // Not in the query (it brings earlier messages), or its dedupe key was taken
+            // (the first delivery is the answer): the one-event path does either.
             recorded.push(record_one(txn, new).await?);
             continue;
         };
