@@ -173,11 +173,13 @@ async fn burst_on(
     use testkit::slack::{BOT_USER, FakeSlack};
     let total = (rate * seconds) as usize;
     let ids: Vec<(String, String)> = (0..channels).map(|c| (format!("C{c:03}"), format!("burst-{c}"))).collect();
-    // Slack and the people sending are other machines: on threads of their own here,
-    // so that their work is not counted as Nova's and Nova's does not slow them.
-    let outside = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    // Slack and the people sending are other machines: each on a thread of its own here,
+    // so that their work is not counted as Nova's and Nova's does not slow them, and
+    // Slack taking Nova's posts does not delay the people's requests or their timing.
+    let outside = || tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build();
+    let (slack_side, people) = (outside()?, outside()?);
     let named_ids = ids.clone();
-    let slack = outside
+    let slack = slack_side
         .spawn(async move {
             let named: Vec<(&str, &str)> = named_ids.iter().map(|(id, name)| (id.as_str(), name.as_str())).collect();
             FakeSlack::start(&named).await
@@ -208,7 +210,7 @@ async fn burst_on(
     let (roots, bodies): (Vec<String>, Vec<Vec<u8>>) = events.into_iter().unzip();
     let timeline = timeline.then(|| tokio::spawn(print_timeline(running.engine.store().clone())));
     let secret = slack.signing_secret.clone();
-    let acked = outside.spawn(async move { load(&client, &url, &secret, bodies, rate).await }).await??;
+    let acked = people.spawn(async move { load(&client, &url, &secret, bodies, rate).await }).await??;
     let burst_end = Instant::now();
     let store = running.engine.store().clone();
     let deadline = burst_end + Duration::from_secs(60);
@@ -240,7 +242,8 @@ async fn burst_on(
         timeline.abort();
     }
     running.stop().await;
-    outside.shutdown_background();
+    slack_side.shutdown_background();
+    people.shutdown_background();
     Ok(BurstFigures {
         acks: acked.into_iter().map(|(latency, _)| latency).collect(),
         first_answers,

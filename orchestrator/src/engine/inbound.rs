@@ -393,7 +393,7 @@ impl Engine {
                             // An office the budget keeps from this work is not woken: its
                             // thread is told why instead.
                             let asleep =
-                                self.store.office(office).await?.is_none_or(|o| o.state == OfficeState::Asleep)
+                                reads.office(&self.store, office).await?.is_none_or(|o| o.state == OfficeState::Asleep)
                                     && self.budget_would_start(office, &text).await?;
                             effects.replies.push(Reply {
                                 thread_id: row.thread_id.clone(),

@@ -6,8 +6,13 @@
 //! The outbox names the messages to look at, so a pass costs what is pending, not the
 //! size of the history.
 
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use std::collections::HashSet;
+
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QueryResult, QuerySelect, Statement,
+    TransactionTrait, Value,
+};
 
 use super::{Lane, Store, messages, now_ms, outbox, surface_posts};
 
@@ -61,54 +66,64 @@ impl Store {
     }
 
     /// Claims the first posts of messages for `hold_ms`, so that of several mirrors
-    /// (replicas) exactly one posts each; returns the ids this call claimed.
+    /// (replicas) exactly one posts each; returns the ids this call claimed. A pass's
+    /// claims are two statements (new claims, then claims whose holder died or gave up),
+    /// not one or two per message.
     pub async fn claim_posts(&self, message_ids: &[i64], surface: &str, hold_ms: i64) -> anyhow::Result<Vec<i64>> {
-        let now = now_ms();
-        let surface = surface.to_owned();
-        let claims = self
-            .write_each(Lane::Route, message_ids, |txn, &message_id| {
-                let surface = surface.clone();
-                Box::pin(async move {
-                    let inserted = surface_posts::Entity::insert(surface_posts::ActiveModel {
-                        message_id: Set(message_id),
-                        surface: Set(surface),
-                        external_id: Set(None),
-                        synced_revision: Set(-1),
-                        claimed_until: Set(Some(now + hold_ms)),
-                        attempts: Set(0),
-                        last_error: Set(None),
-                        updated_at: Set(now),
-                    })
-                    .on_conflict(OnConflict::column(surface_posts::Column::MessageId).do_nothing().to_owned())
-                    .exec_without_returning(txn)
-                    .await?;
-                    if inserted == 1 {
-                        return Ok(true);
-                    }
-                    // A claim whose holder died (or gave up) expires; take it over.
-                    let taken = surface_posts::Entity::update_many()
-                        .col_expr(surface_posts::Column::ClaimedUntil, Expr::value(now + hold_ms))
-                        .col_expr(surface_posts::Column::UpdatedAt, Expr::value(now))
-                        .filter(surface_posts::Column::MessageId.eq(message_id))
-                        .filter(surface_posts::Column::ExternalId.is_null())
-                        .filter(
-                            surface_posts::Column::ClaimedUntil
-                                .is_null()
-                                .or(surface_posts::Column::ClaimedUntil.lt(now)),
-                        )
-                        .exec(txn)
-                        .await?;
-                    Ok(taken.rows_affected == 1)
-                })
-            })
-            .await;
-        let mut claimed = Vec::new();
-        for (&message_id, claim) in message_ids.iter().zip(claims) {
-            if claim? {
-                claimed.push(message_id);
-            }
+        if message_ids.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(claimed)
+        let now = now_ms();
+        let until = now + hold_ms;
+        let writer = self.writer(Lane::Route).await;
+        let txn = writer.begin().await?;
+        let mut claimed = HashSet::new();
+        for chunk in message_ids.chunks(ROWS_PER_STATEMENT) {
+            let mut insert = Query::insert();
+            insert.into_table(surface_posts::Entity).columns([
+                surface_posts::Column::MessageId,
+                surface_posts::Column::Surface,
+                surface_posts::Column::SyncedRevision,
+                surface_posts::Column::ClaimedUntil,
+                surface_posts::Column::Attempts,
+                surface_posts::Column::UpdatedAt,
+            ]);
+            for &message_id in chunk {
+                insert.values_panic([
+                    message_id.into(),
+                    surface.into(),
+                    (-1i64).into(),
+                    until.into(),
+                    0i32.into(),
+                    now.into(),
+                ]);
+            }
+            insert
+                .on_conflict(OnConflict::column(surface_posts::Column::MessageId).do_nothing().to_owned())
+                .returning_col(surface_posts::Column::MessageId);
+            claimed.extend(claimed_ids(txn.query_all(&insert).await?)?);
+            let held: Vec<i64> = chunk.iter().copied().filter(|id| !claimed.contains(id)).collect();
+            if held.is_empty() {
+                continue;
+            }
+            // A claim whose holder died (or gave up) expires; take it over.
+            let take_over = Query::update()
+                .table(surface_posts::Entity)
+                .value(surface_posts::Column::ClaimedUntil, until)
+                .value(surface_posts::Column::UpdatedAt, now)
+                .and_where(Expr::col(surface_posts::Column::MessageId).is_in(held))
+                .and_where(Expr::col(surface_posts::Column::ExternalId).is_null())
+                .and_where(
+                    Expr::col(surface_posts::Column::ClaimedUntil)
+                        .is_null()
+                        .or(Expr::col(surface_posts::Column::ClaimedUntil).lt(now)),
+                )
+                .returning_col(surface_posts::Column::MessageId)
+                .to_owned();
+            claimed.extend(claimed_ids(txn.query_all(&take_over).await?)?);
+        }
+        txn.commit().await?;
+        Ok(message_ids.iter().copied().filter(|id| claimed.contains(id)).collect())
     }
 
     /// Gives back claims this mirror took but did not use (a message behind one that
@@ -128,27 +143,43 @@ impl Store {
     }
 
     /// Records that the platform shows each `(message, external id, revision)`, and
-    /// takes what is fully shown off the outbox.
+    /// takes what is fully shown off the outbox: two statements for a whole pass.
     pub async fn mark_synced(&self, synced: &[(i64, String, i64)]) -> anyhow::Result<()> {
-        let marked = self
-            .write_each(Lane::Route, synced, |txn, (message_id, external_id, revision)| {
-                Box::pin(async move {
-                    surface_posts::Entity::update_many()
-                        .col_expr(surface_posts::Column::ExternalId, Expr::value(external_id))
-                        .col_expr(surface_posts::Column::SyncedRevision, Expr::value(*revision))
-                        .col_expr(surface_posts::Column::ClaimedUntil, Expr::value(Option::<i64>::None))
-                        .col_expr(surface_posts::Column::Attempts, Expr::value(0))
-                        .col_expr(surface_posts::Column::LastError, Expr::value(Option::<String>::None))
-                        .col_expr(surface_posts::Column::UpdatedAt, Expr::value(now_ms()))
-                        .filter(surface_posts::Column::MessageId.eq(*message_id))
-                        .filter(surface_posts::Column::SyncedRevision.lt(*revision))
-                        .exec(txn)
-                        .await?;
-                    dequeue(txn, *message_id, *revision).await
-                })
-            })
-            .await;
-        marked.into_iter().collect()
+        if synced.is_empty() {
+            return Ok(());
+        }
+        let backend = self.db.get_database_backend();
+        let writer = self.writer(Lane::Route).await;
+        let txn = writer.begin().await?;
+        for chunk in synced.chunks(ROWS_PER_STATEMENT) {
+            let shown = values_list(chunk.len(), &["CAST($ AS BIGINT)", "$", "CAST($ AS BIGINT)"], 1);
+            let now_parameter = chunk.len() * 3 + 1;
+            let mut values: Vec<Value> = Vec::with_capacity(now_parameter);
+            for (message_id, external_id, revision) in chunk {
+                values.extend([(*message_id).into(), external_id.clone().into(), (*revision).into()]);
+            }
+            values.push(now_ms().into());
+            let mark = format!(
+                "WITH shown (message_id, external_id, revision) AS (VALUES {shown}) \
+                 UPDATE surface_posts SET external_id = shown.external_id, synced_revision = shown.revision, \
+                 claimed_until = NULL, attempts = 0, last_error = NULL, updated_at = ${now_parameter} \
+                 FROM shown WHERE surface_posts.message_id = shown.message_id \
+                 AND surface_posts.synced_revision < shown.revision"
+            );
+            txn.execute_raw(Statement::from_sql_and_values(backend, mark, values)).await?;
+            let shown = values_list(chunk.len(), &["CAST($ AS BIGINT)", "CAST($ AS BIGINT)"], 1);
+            let values: Vec<Value> =
+                chunk.iter().flat_map(|(message_id, _, revision)| [(*message_id).into(), (*revision).into()]).collect();
+            // See [`dequeue`]: a newer edit keeps its row.
+            let take_off = format!(
+                "WITH shown (message_id, revision) AS (VALUES {shown}) \
+                 DELETE FROM outbox WHERE EXISTS (SELECT 1 FROM shown \
+                 WHERE shown.message_id = outbox.message_id AND outbox.revision <= shown.revision)"
+            );
+            txn.execute_raw(Statement::from_sql_and_values(backend, take_off, values)).await?;
+        }
+        txn.commit().await?;
+        Ok(())
     }
 
     /// Records a failed attempt; the message is retried no sooner than `retry_in_ms`.
@@ -205,6 +236,34 @@ impl Store {
     }
 }
 
+/// Rows per multi-row statement: well under both stores' limits on bound values.
+const ROWS_PER_STATEMENT: usize = 200;
+
+/// The message ids a `RETURNING message_id` statement gave back.
+fn claimed_ids(rows: Vec<QueryResult>) -> anyhow::Result<Vec<i64>> {
+    Ok(rows.into_iter().map(|row| row.try_get::<i64>("", "message_id")).collect::<Result<_, _>>()?)
+}
+
+/// `rows` tuples for a `VALUES` list, each of `row`'s templates with its `$` numbered in
+/// order from `first`: `values_list(2, &["$", "$"], 1)` is `($1, $2), ($3, $4)`.
+fn values_list(rows: usize, row: &[&str], first: usize) -> String {
+    let mut next = first;
+    let tuples: Vec<String> = (0..rows)
+        .map(|_| {
+            let items: Vec<String> = row
+                .iter()
+                .map(|template| {
+                    let item = template.replace('$', &format!("${next}"));
+                    next += 1;
+                    item
+                })
+                .collect();
+            format!("({})", items.join(", "))
+        })
+        .collect();
+    tuples.join(", ")
+}
+
 /// Takes a message off the outbox if the platform shows `revision` and no newer edit
 /// came since. The check is on the outbox row itself (an edit sets its revision), so on
 /// Postgres a concurrent edit either commits first and the row stays, or waits for this
@@ -216,4 +275,73 @@ async fn dequeue(db: &impl ConnectionTrait, message_id: i64, revision: i64) -> a
         .exec(db)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{InboundKind, NewInbound};
+
+    /// On the test's store (Postgres when `NOVA_TEST_POSTGRES_URL` is set): of two
+    /// mirrors one claims each first post; a claim run out is taken over; a message
+    /// edited after it was sent stays on the outbox with its post, the rest come off.
+    #[tokio::test]
+    async fn mirrors_claim_each_post_once_and_an_edit_after_sending_stays_queued() {
+        let database = testkit::TestDatabase::new().await.unwrap();
+        let store = Store::connect(&database.url).await.unwrap();
+        store
+            .record_inbound(NewInbound {
+                dedupe_key: "slack:C1:1.0".to_owned(),
+                surface: "slack".to_owned(),
+                channel: "eng".to_owned(),
+                thread_id: "t1".to_owned(),
+                author: "alice".to_owned(),
+                kind: InboundKind::Message,
+                text: "checkout fails".to_owned(),
+                body: "{}".to_owned(),
+                context: Vec::new(),
+            })
+            .await
+            .unwrap();
+        let mut ids = Vec::new();
+        for body in ["Routing to maker", "Fixed it", "Also this"] {
+            ids.push(store.post_message("t1", "text", body, None, None).await.unwrap().id);
+        }
+        let pending: Vec<i64> =
+            store.unsynced_messages("slack", 10).await.unwrap().iter().map(|u| u.message.id).collect();
+        assert_eq!(pending, ids);
+
+        let first_two = &ids[..2];
+        let (a, b) =
+            tokio::join!(store.claim_posts(first_two, "slack", 60_000), store.claim_posts(first_two, "slack", 60_000));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        let mut both: Vec<i64> = a.iter().chain(&b).copied().collect();
+        both.sort();
+        assert_eq!(both, first_two, "each claimed by exactly one mirror");
+        // A claim that ran out (its holder died) is another mirror's to take.
+        assert_eq!(store.claim_posts(&ids[2..], "slack", -1).await.unwrap(), [ids[2]]);
+        assert_eq!(store.claim_posts(&ids[2..], "slack", 60_000).await.unwrap(), [ids[2]]);
+        assert_eq!(store.claim_posts(&ids[2..], "slack", 60_000).await.unwrap(), Vec::<i64>::new());
+
+        // The second message is edited while its first revision is being sent.
+        store.edit_message(ids[1], "Fixed it (edited)", None).await.unwrap();
+        let sent: Vec<(i64, String, i64)> = ids.iter().map(|&id| (id, format!("ts-{id}"), 0)).collect();
+        store.mark_synced(&sent).await.unwrap();
+        let left = store.unsynced_messages("slack", 10).await.unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].message.id, ids[1]);
+        assert_eq!(left[0].message.revision, 1);
+        let post = left[0].post.as_ref().unwrap();
+        assert_eq!((post.external_id.as_deref(), post.synced_revision), (Some(format!("ts-{}", ids[1]).as_str()), 0));
+        assert_eq!(post.claimed_until, None, "a post shown is no longer claimed");
+        store.mark_synced(&[(ids[1], format!("ts-{}", ids[1]), 1)]).await.unwrap();
+        assert!(store.unsynced_messages("slack", 10).await.unwrap().is_empty());
+        database.cleanup().await.unwrap();
+    }
+
+    #[test]
+    fn values_lists_number_their_parameters_in_order() {
+        assert_eq!(values_list(2, &["$", "$"], 1), "($1, $2), ($3, $4)");
+        assert_eq!(values_list(1, &["CAST($ AS BIGINT)", "$"], 5), "(CAST($5 AS BIGINT), $6)");
+    }
 }

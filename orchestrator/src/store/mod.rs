@@ -81,9 +81,10 @@ pub struct Store {
     recorder: Option<recorder::Recorder>,
     /// SQLite: checkpoints the write-ahead log apart from the writers.
     checkpointer: Option<Arc<checkpoint::Checkpointer>>,
-    /// Postgres: connections for acknowledgements only, so that a platform waiting for
-    /// one never queues for a connection behind routing, runs and mirrors.
-    acks: Option<DatabaseConnection>,
+    /// Connections for acknowledgements only, opened at start, so that a platform
+    /// waiting for one never queues for a connection behind routing, runs and mirrors
+    /// (on SQLite the ack lane's writes go through it; see [`Store::writer`]).
+    acks: DatabaseConnection,
 }
 
 impl std::fmt::Debug for Store {
@@ -156,16 +157,12 @@ impl Store {
             .await
             .with_context(|| format!("cannot connect to the database at {}", redact_url(url)))?;
         Migrator::up(&db, None).await.context("cannot run database migrations")?;
-        let acks = match sqlite {
-            true => None,
-            false => {
-                options.max_connections(4).min_connections(4);
-                let acks = Database::connect(options).await.with_context(|| {
-                    format!("cannot connect to the database at {} for acknowledgements", redact_url(url))
-                })?;
-                Some(acks)
-            }
-        };
+        // SQLite writes one at a time: one connection; Postgres takes acks at once.
+        let ack_connections = if sqlite { 1 } else { 4 };
+        options.max_connections(ack_connections).min_connections(ack_connections);
+        let acks = Database::connect(options)
+            .await
+            .with_context(|| format!("cannot connect to the database at {} for acknowledgements", redact_url(url)))?;
         let gate = if sqlite { WriteGate::serialized() } else { WriteGate::open() };
         let checkpointer = sqlite.then(|| Arc::new(checkpoint::Checkpointer::start(db.clone())));
         let store = Self { db, gate, recorder: None, checkpointer, acks };
@@ -185,7 +182,8 @@ impl Store {
         if let Some(checkpointer) = &self.checkpointer {
             checkpointer.note_write();
         }
-        Writer { _permit: self.gate.enter(lane).await, db: &self.db }
+        let db = if lane == Lane::Ack { &self.acks } else { &self.db };
+        Writer { _permit: self.gate.enter(lane).await, db }
     }
 
     /// Writes an inbound message, its thread (if new) and the message as the thread
@@ -195,11 +193,10 @@ impl Store {
     pub async fn record_inbound(&self, new: NewInbound) -> anyhow::Result<Recorded> {
         match &self.recorder {
             Some(recorder) => recorder.record(new).await,
-            None if let Some(acks) = &self.acks => match recorder::record_in_one_statement(acks, &new).await? {
+            None => match recorder::record_in_one_statement(&self.acks, &new).await? {
                 Some(recorded) => Ok(recorded),
                 None => self.record_in_a_transaction(new).await,
             },
-            None => self.record_in_a_transaction(new).await,
         }
     }
 
@@ -1289,6 +1286,9 @@ pub struct RoutingReads {
     messages: HashMap<String, Vec<messages::Model>>,
     /// Past picker choices by (surface, channel): office and how often.
     picks: HashMap<(String, String), Vec<(String, u32)>>,
+    /// Office rows read so far this round: a burst's events mostly go to a few offices,
+    /// and each office is read once per round, not once per event.
+    offices: tokio::sync::Mutex<HashMap<String, Option<offices::Model>>>,
 }
 
 impl RoutingReads {
@@ -1302,6 +1302,18 @@ impl RoutingReads {
 
     pub fn channel_picks(&self, surface: &str, channel: &str) -> Vec<(String, u32)> {
         self.picks.get(&(surface.to_owned(), channel.to_owned())).cloned().unwrap_or_default()
+    }
+
+    /// The office's row as of its first read this round (a state a few milliseconds old
+    /// says only whether the routing reply mentions a wake).
+    pub async fn office(&self, store: &Store, name: &str) -> anyhow::Result<Option<offices::Model>> {
+        let mut offices = self.offices.lock().await;
+        if let Some(known) = offices.get(name) {
+            return Ok(known.clone());
+        }
+        let row = store.office(name).await?;
+        offices.insert(name.to_owned(), row.clone());
+        Ok(row)
     }
 }
 
