@@ -351,7 +351,7 @@ const VAGUE: &str = "\
     somebodi nobodi whatev lmk idk guy team folk quick real asap sort matter happen deal said mention \
     befor earlier todo task job request ask hey hi hello thank thx ty yeah yep nope yo sup ok okay k hm \
     uh um huh wow oop sorri pleas tomorrow morn tonight anyth everyth one two anyon everyon know get \
-    going goe went gone tri figur out finish start continu proceed news cheer";
+    going goe went gone tri figur out finish start continu proceed news cheer talk chat sec minut moment";
 
 /// Short replies that accept what was just offered.
 const AGREEMENT: &str = "\
@@ -845,6 +845,7 @@ impl Reader {
                 "everything|all|anything OFFICE did|has|have|changed|touched|ran",
                 "who asked|requested|started|triggered|approved|ran|deployed|stopped|woke",
                 "who touched|used|changed|messaged|pinged|called|poked|talked|spoke|worked ?to|with|on OFFICE",
+                "who did what",
             ],
             &slots,
         );
@@ -902,6 +903,7 @@ impl Reader {
         let help = any(
             &[
                 "what can|do you|nova do|understand|know",
+                "what can|does this|the bot|assistant do|understand",
                 "what can|should i|we ask|say|type",
                 "what can|should|do i|we ask|tell you|nova",
                 "what * commands",
@@ -912,6 +914,8 @@ impl Reader {
             ],
             &slots,
         );
+        // "what can you do about the failing export?" is work.
+        let help = help.filter(|(span, _)| !w.get(span.end).is_some_and(|next| listed("about with on", next)));
         if help.is_some() || matches!(w.as_slice(), [h] if h == "help" || h == "commands") {
             return Some(Understanding::fleet(Action::Help {}, SURE, "help"));
         }
@@ -921,7 +925,7 @@ impl Reader {
             &[
                 "what|who is|are OFFICE doing|up|working|busy|on",
                 "what is on OFFICE plate",
-                "is|are OFFICE awake|up|busy|running|asleep|free|idle|working|doing|available|online|sleeping|around|on|done|finished|stuck",
+                "is|are OFFICE awake|up|busy|running|asleep|free|idle|working|doing|available|online|sleeping|around|on|done|finished|stuck|tied|occupied|swamped|slammed|engaged",
                 "status ?of|for ?the OFFICE",
                 "OFFICE status",
                 "how is|are OFFICE doing|getting|going",
@@ -1128,11 +1132,31 @@ impl Reader {
             at += 1;
         }
         let name = w.get(at)?.trim_matches(|c| c == '"' || c == '\'' || c == '`').to_owned();
-        if name.is_empty() || name.starts_with("http") || listed(STOPWORD_NAMES, &name) {
-            return None;
-        }
         let url =
             words.pieces.iter().find(|p| p.starts_with("http")).map(|p| p.trim_end_matches([',', '.', ')']).to_owned());
+        let described = |range: std::ops::Range<usize>| {
+            let text = words.original(|i| range.contains(&i) && !w[i].starts_with("http"));
+            let text = text.trim_matches(|c: char| "(),.:".contains(c) || c.is_whitespace()).to_owned();
+            (!text.is_empty()).then_some(text)
+        };
+        if name.is_empty() || name.starts_with("http") || listed(STOPWORD_NAMES, &name) {
+            // "a new repo for the newsletter service, newsletter-api": the name is the
+            // first word after that is written like a repository's (a slug), and what
+            // comes before it describes the repo.
+            let (slug_at, slug) = w.iter().enumerate().skip(at).find_map(|(i, word)| {
+                let word = word.trim_matches(|c: char| !c.is_alphanumeric() && c != '-' && c != '_');
+                let slug =
+                    word.contains(['-', '_']) && word.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '_');
+                (slug && !self.repos.iter().any(|r| r == word)).then(|| (i, word.to_owned()))
+            })?;
+            let skip = w[at..slug_at].iter().take_while(|w| listed(STOPWORD_NAMES, w)).count();
+            return Some(NewRepo {
+                name: slug,
+                description: described(at + skip..slug_at),
+                url,
+                channels: w.iter().filter_map(|w| w.strip_prefix('#')).map(str::to_owned).collect(),
+            });
+        }
         let mut start = at + 1;
         while w.get(start).is_some_and(|w| {
             matches!(w.as_str(), "for" | "the" | "that" | "which" | "it" | "is" | "a" | "an" | "with" | "holds" | "has")
@@ -1140,10 +1164,7 @@ impl Reader {
         }) {
             start += 1;
         }
-        let description = words
-            .original(|i| i >= start && !w[i].starts_with("http"))
-            .trim_matches(|c: char| c == '(' || c == ')' || c == ',' || c == '.' || c == ':' || c.is_whitespace())
-            .to_owned();
+        let description = described(start..w.len()).unwrap_or_default();
         Some(NewRepo {
             name,
             description: (!description.is_empty()).then_some(description),

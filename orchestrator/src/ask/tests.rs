@@ -214,3 +214,33 @@ fn reviews_waiting_are_asked_about_and_reviewing_something_is_work() {
         assert_ne!(read(text)["action"], "reviews", "{text}");
     }
 }
+
+#[test]
+fn more_ways_to_ask_about_the_fleet() {
+    for text in ["is maker tied up right now?", "is the analyst swamped?"] {
+        assert_eq!(read(text)["action"], "status", "{text}");
+    }
+    assert_eq!(
+        read("who did what on the operator office in the last 6 hours?"),
+        json!({"kind": "fleet", "action": "audit", "args": {"office": "operator", "since": "6h"}})
+    );
+    for text in ["what can this bot do?", "what does the assistant understand?"] {
+        assert_eq!(read(text)["action"], "help", "{text}");
+    }
+    for text in ["can we talk?", "got a sec?", "do you have a minute?"] {
+        assert_eq!(read(text)["kind"], "unknown", "{text}");
+    }
+    // Bugs that mention busy or the bot stay work.
+    assert_eq!(read("the checkout page shows the cart as tied to the wrong account")["kind"], "work");
+    assert_eq!(read("what can this bot do about the failing nightly export?")["kind"], "work");
+}
+
+#[test]
+fn a_new_repo_named_later_in_the_message_is_found_by_its_slug() {
+    assert_eq!(
+        read("we have a new repo for the newsletter service, newsletter-api, please add it"),
+        json!({"kind": "fleet", "action": "add_repo", "args": {"name": "newsletter-api", "description": "newsletter service"}})
+    );
+    // Without a slug-like word there is no name to take.
+    assert_ne!(read("we have a new repo for the newsletter service, please add it")["action"], "add_repo");
+}
