@@ -1131,7 +1131,7 @@ impl Reader {
         while w.get(at).is_some_and(|w| matches!(w.as_str(), "named" | "called" | "name" | "for")) {
             at += 1;
         }
-        let name = w.get(at)?.trim_matches(|c| c == '"' || c == '\'' || c == '`').to_owned();
+        let first = w.get(at)?.trim_matches(|c| c == '"' || c == '\'' || c == '`').to_owned();
         let url =
             words.pieces.iter().find(|p| p.starts_with("http")).map(|p| p.trim_end_matches([',', '.', ')']).to_owned());
         let described = |range: std::ops::Range<usize>| {
@@ -1139,7 +1139,7 @@ impl Reader {
             let text = text.trim_matches(|c: char| "(),.:".contains(c) || c.is_whitespace()).to_owned();
             (!text.is_empty()).then_some(text)
         };
-        if name.is_empty() || name.starts_with("http") || listed(STOPWORD_NAMES, &name) {
+        let (name, description) = if first.is_empty() || first.starts_with("http") || listed(STOPWORD_NAMES, &first) {
             // "a new repo for the newsletter service, newsletter-api": the name is the
             // first word after that is written like a repository's (a slug), and what
             // comes before it describes the repo.
@@ -1150,24 +1150,22 @@ impl Reader {
                 (slug && !self.repos.iter().any(|r| r == word)).then(|| (i, word.to_owned()))
             })?;
             let skip = w[at..slug_at].iter().take_while(|w| listed(STOPWORD_NAMES, w)).count();
-            return Some(NewRepo {
-                name: slug,
-                description: described(at + skip..slug_at),
-                url,
-                channels: w.iter().filter_map(|w| w.strip_prefix('#')).map(str::to_owned).collect(),
-            });
-        }
-        let mut start = at + 1;
-        while w.get(start).is_some_and(|w| {
-            matches!(w.as_str(), "for" | "the" | "that" | "which" | "it" | "is" | "a" | "an" | "with" | "holds" | "has")
-                && !w.is_empty()
-        }) {
-            start += 1;
-        }
-        let description = described(start..w.len()).unwrap_or_default();
+            (slug, described(at + skip..slug_at))
+        } else {
+            let mut start = at + 1;
+            while w.get(start).is_some_and(|w| {
+                matches!(
+                    w.as_str(),
+                    "for" | "the" | "that" | "which" | "it" | "is" | "a" | "an" | "with" | "holds" | "has"
+                ) && !w.is_empty()
+            }) {
+                start += 1;
+            }
+            (first, described(start..w.len()))
+        };
         Some(NewRepo {
             name,
-            description: (!description.is_empty()).then_some(description),
+            description,
             url,
             channels: w.iter().filter_map(|w| w.strip_prefix('#')).map(str::to_owned).collect(),
         })

@@ -14,6 +14,7 @@ use sea_orm::{
     TransactionTrait, Value,
 };
 
+use super::recorder::shift_parameters;
 use super::{Lane, Store, messages, now_ms, outbox, surface_posts};
 
 /// A message the platform does not show in its latest revision, with where it is.
@@ -55,7 +56,7 @@ impl Store {
                 && post.synced_revision >= message.revision
             {
                 // Shown already (the row outlived a race with a concurrent edit).
-                dequeue(&*self.writer(Lane::Background).await, message.id, message.revision).await?;
+                dequeue(&*self.writer(Lane::Background).await, &[(message.id, message.revision)]).await?;
                 continue;
             }
             let held = post.as_ref().is_some_and(|p| p.claimed_until.is_some_and(|until| until >= now));
@@ -148,11 +149,10 @@ impl Store {
         if synced.is_empty() {
             return Ok(());
         }
-        let backend = self.db.get_database_backend();
         let writer = self.writer(Lane::Route).await;
         let txn = writer.begin().await?;
         for chunk in synced.chunks(ROWS_PER_STATEMENT) {
-            let shown = values_list(chunk.len(), &["CAST($ AS BIGINT)", "$", "CAST($ AS BIGINT)"], 1);
+            let shown = numbered_rows("(CAST($1 AS BIGINT), $2, CAST($3 AS BIGINT))", 3, chunk.len());
             let now_parameter = chunk.len() * 3 + 1;
             let mut values: Vec<Value> = Vec::with_capacity(now_parameter);
             for (message_id, external_id, revision) in chunk {
@@ -166,17 +166,10 @@ impl Store {
                  FROM shown WHERE surface_posts.message_id = shown.message_id \
                  AND surface_posts.synced_revision < shown.revision"
             );
-            txn.execute_raw(Statement::from_sql_and_values(backend, mark, values)).await?;
-            let shown = values_list(chunk.len(), &["CAST($ AS BIGINT)", "CAST($ AS BIGINT)"], 1);
-            let values: Vec<Value> =
-                chunk.iter().flat_map(|(message_id, _, revision)| [(*message_id).into(), (*revision).into()]).collect();
-            // See [`dequeue`]: a newer edit keeps its row.
-            let take_off = format!(
-                "WITH shown (message_id, revision) AS (VALUES {shown}) \
-                 DELETE FROM outbox WHERE EXISTS (SELECT 1 FROM shown \
-                 WHERE shown.message_id = outbox.message_id AND outbox.revision <= shown.revision)"
-            );
-            txn.execute_raw(Statement::from_sql_and_values(backend, take_off, values)).await?;
+            txn.execute_raw(Statement::from_sql_and_values(txn.get_database_backend(), mark, values)).await?;
+            let shown: Vec<(i64, i64)> =
+                chunk.iter().map(|(message_id, _, revision)| (*message_id, *revision)).collect();
+            dequeue(&txn, &shown).await?;
         }
         txn.commit().await?;
         Ok(())
@@ -213,7 +206,7 @@ impl Store {
             .await?;
         if gave_up {
             tracing::error!(message = message_id, attempts, "giving up mirroring a message: {error}");
-            dequeue(&*self.writer(Lane::Background).await, message_id, revision).await?;
+            dequeue(&*self.writer(Lane::Background).await, &[(message_id, revision)]).await?;
         }
         Ok(())
     }
@@ -244,36 +237,26 @@ fn claimed_ids(rows: Vec<QueryResult>) -> anyhow::Result<Vec<i64>> {
     Ok(rows.into_iter().map(|row| row.try_get::<i64>("", "message_id")).collect::<Result<_, _>>()?)
 }
 
-/// `rows` tuples for a `VALUES` list, each of `row`'s templates with its `$` numbered in
-/// order from `first`: `values_list(2, &["$", "$"], 1)` is `($1, $2), ($3, $4)`.
-fn values_list(rows: usize, row: &[&str], first: usize) -> String {
-    let mut next = first;
-    let tuples: Vec<String> = (0..rows)
-        .map(|_| {
-            let items: Vec<String> = row
-                .iter()
-                .map(|template| {
-                    let item = template.replace('$', &format!("${next}"));
-                    next += 1;
-                    item
-                })
-                .collect();
-            format!("({})", items.join(", "))
-        })
-        .collect();
-    tuples.join(", ")
+/// `rows` copies of `row` (whose values are `$1` to `$width`) for a `VALUES` list, each
+/// numbered after the one before: `numbered_rows("($1, $2)", 2, 2)` is `($1, $2), ($3, $4)`.
+fn numbered_rows(row: &str, width: usize, rows: usize) -> String {
+    (0..rows).map(|k| shift_parameters(row, k * width)).collect::<Vec<_>>().join(", ")
 }
 
-/// Takes a message off the outbox if the platform shows `revision` and no newer edit
-/// came since. The check is on the outbox row itself (an edit sets its revision), so on
-/// Postgres a concurrent edit either commits first and the row stays, or waits for this
-/// delete and queues the message again.
-async fn dequeue(db: &impl ConnectionTrait, message_id: i64, revision: i64) -> anyhow::Result<()> {
-    outbox::Entity::delete_many()
-        .filter(outbox::Column::MessageId.eq(message_id))
-        .filter(outbox::Column::Revision.lte(revision))
-        .exec(db)
-        .await?;
+/// Takes each `(message, revision)` off the outbox if the platform shows that revision
+/// and no newer edit came since. The check is on the outbox row itself (an edit sets its
+/// revision), so on Postgres a concurrent edit either commits first and the row stays,
+/// or waits for this delete and queues the message again.
+async fn dequeue(db: &impl ConnectionTrait, shown: &[(i64, i64)]) -> anyhow::Result<()> {
+    let rows = numbered_rows("(CAST($1 AS BIGINT), CAST($2 AS BIGINT))", 2, shown.len());
+    let values: Vec<Value> =
+        shown.iter().flat_map(|&(message_id, revision)| [message_id.into(), revision.into()]).collect();
+    let take_off = format!(
+        "WITH shown (message_id, revision) AS (VALUES {rows}) \
+         DELETE FROM outbox WHERE EXISTS (SELECT 1 FROM shown \
+         WHERE shown.message_id = outbox.message_id AND outbox.revision <= shown.revision)"
+    );
+    db.execute_raw(Statement::from_sql_and_values(db.get_database_backend(), take_off, values)).await?;
     Ok(())
 }
 
@@ -341,7 +324,10 @@ mod tests {
 
     #[test]
     fn values_lists_number_their_parameters_in_order() {
-        assert_eq!(values_list(2, &["$", "$"], 1), "($1, $2), ($3, $4)");
-        assert_eq!(values_list(1, &["CAST($ AS BIGINT)", "$"], 5), "(CAST($5 AS BIGINT), $6)");
+        assert_eq!(numbered_rows("($1, $2)", 2, 2), "($1, $2), ($3, $4)");
+        assert_eq!(
+            numbered_rows("(CAST($1 AS BIGINT), $2)", 2, 3),
+            "(CAST($1 AS BIGINT), $2), (CAST($3 AS BIGINT), $4), (CAST($5 AS BIGINT), $6)"
+        );
     }
 }

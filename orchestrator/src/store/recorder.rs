@@ -154,7 +154,7 @@ fn event_values(new: &NewInbound, now: i64) -> Vec<Value> {
 }
 
 /// `sql` with every `$n` made `$(n + by)`.
-fn shift_parameters(sql: &str, by: usize) -> String {
+pub(super) fn shift_parameters(sql: &str, by: usize) -> String {
     let mut shifted = String::with_capacity(sql.len() + 16);
     let mut rest = sql;
     while let Some(at) = rest.find('$') {
