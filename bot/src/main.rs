@@ -189,27 +189,39 @@ enum Command {
         time_factor: f64,
         #[command(flatten)]
         tuning: Box<TuneArgs>,
-        /// An office with nothing to do sleeps after this (default: nova.toml's default) …
-        #[arg(long, value_parser = humantime::parse_duration)]
-        idle_timeout: Option<std::time::Duration>,
-        /// … or after this, if a prompt woke it with no typing signal first.
-        #[arg(long, value_parser = humantime::parse_duration)]
-        idle_timeout_without_signals: Option<std::time::Duration>,
-        /// A typing signal keeps an office up this long waiting for the prompt.
-        #[arg(long, value_parser = humantime::parse_duration)]
-        prewarm_ttl: Option<std::time::Duration>,
-        /// At most this many offices up on typing alone (0: no prewarming).
-        #[arg(long)]
-        max_prewarms: Option<usize>,
-        /// Warm VMs per tier in use, at least and at most (following demand between).
-        #[arg(long)]
-        pool_floor: Option<usize>,
-        #[arg(long)]
-        pool_ceiling: Option<usize>,
-        /// A warm VM unclaimed this long is deleted; a tier with no wake this long keeps no pool.
-        #[arg(long, value_parser = humantime::parse_duration)]
-        pool_ttl: Option<std::time::Duration>,
+        #[command(flatten)]
+        policy: Box<PolicyArgs>,
     },
+}
+
+/// `nova simulate`: the policy to try, where it differs from a default `[provisioner]`.
+#[cfg(feature = "lab")]
+#[derive(clap::Args, Debug)]
+struct PolicyArgs {
+    /// An office with nothing to do sleeps after this (default: nova.toml's default) …
+    #[arg(long, value_parser = humantime::parse_duration)]
+    idle_timeout: Option<std::time::Duration>,
+    /// … or after this, if a prompt woke it with no typing signal first.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    idle_timeout_without_signals: Option<std::time::Duration>,
+    /// Offices whose sessions lately began more often than once in this long stay up
+    /// between them (0s: never past their idle timeout).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    return_interval: Option<std::time::Duration>,
+    /// A typing signal keeps an office up this long waiting for the prompt.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    prewarm_ttl: Option<std::time::Duration>,
+    /// At most this many offices up on typing alone (0: no prewarming).
+    #[arg(long)]
+    max_prewarms: Option<usize>,
+    /// Warm VMs per tier in use, at least and at most (following demand between).
+    #[arg(long)]
+    pool_floor: Option<usize>,
+    #[arg(long)]
+    pool_ceiling: Option<usize>,
+    /// A warm VM unclaimed this long is deleted; a tier with no wake this long keeps no pool.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pool_ttl: Option<std::time::Duration>,
 }
 
 /// `nova simulate --tune`: what a policy must achieve.
@@ -217,7 +229,7 @@ enum Command {
 #[derive(clap::Args, Debug)]
 struct TuneArgs {
     /// Look for the cheapest policy that meets the targets on the trace, one knob at a
-    /// time from the policy the other flags give (about a dozen runs of the trace).
+    /// time from the policy the other flags give (about fifteen runs of the trace).
     #[arg(long)]
     tune: bool,
     /// With --tune: the share of typed prompts that must find their office ready …
@@ -775,19 +787,17 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         #[cfg(feature = "lab")]
-        Command::Simulate {
-            trace,
-            time_factor,
-            idle_timeout,
-            idle_timeout_without_signals,
-            prewarm_ttl,
-            max_prewarms,
-            pool_floor,
-            pool_ceiling,
-            pool_ttl,
-            tuning,
-            ..
-        } => {
+        Command::Simulate { trace, time_factor, policy: policy_args, tuning, .. } => {
+            let PolicyArgs {
+                idle_timeout,
+                idle_timeout_without_signals,
+                return_interval,
+                prewarm_ttl,
+                max_prewarms,
+                pool_floor,
+                pool_ceiling,
+                pool_ttl,
+            } = *policy_args;
             let TuneArgs { tune, target_typed, target_untyped, max_vm_share } = *tuning;
             let trace = trace.context("--trace FILE or --generate KIND")?;
             if !(time_factor > 0.0 && time_factor <= 1.0) {
@@ -799,6 +809,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             policy.idle_timeout = idle_timeout.unwrap_or(policy.idle_timeout);
             policy.idle_timeout_without_signals =
                 idle_timeout_without_signals.unwrap_or(policy.idle_timeout_without_signals);
+            policy.return_interval = return_interval.unwrap_or(policy.return_interval);
             policy.prewarm_ttl = prewarm_ttl.unwrap_or(policy.prewarm_ttl);
             policy.max_prewarms = max_prewarms.unwrap_or(policy.max_prewarms);
             policy.pool.floor = pool_floor.unwrap_or(policy.pool.floor);

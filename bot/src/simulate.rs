@@ -81,6 +81,9 @@ pub struct Policy {
     pub idle_timeout_without_signals: Duration,
     pub prewarm_ttl: Duration,
     pub max_prewarms: usize,
+    /// Offices whose sessions lately began more often than once in this long stay up
+    /// between them ([`orchestrator::demand`]).
+    pub return_interval: Duration,
     pub pool: PoolSettings,
     /// Restoring a snapshot on a fresh or claimed VM (median, p95).
     pub restore: (Duration, Duration),
@@ -105,6 +108,7 @@ impl Default for Policy {
             idle_timeout_without_signals: settings.idle_timeout_without_signals,
             prewarm_ttl: settings.prewarm_ttl,
             max_prewarms: settings.max_prewarms,
+            return_interval: settings.return_interval,
             pool: PoolSettings::from(&settings),
             restore: (Duration::from_secs(3), Duration::from_secs(8)),
             snapshot: (Duration::from_secs(5), Duration::from_secs(15)),
@@ -411,11 +415,20 @@ struct Sim {
     tally: Mutex<Tally>,
     rng: Mutex<rand::rngs::StdRng>,
     recent_signals: Mutex<HashMap<(String, String), Instant>>,
+    /// When the trace started, in real time.
+    origin: Instant,
+    /// Per office: when its prompts came, trace milliseconds, ascending.
+    prompt_times: Mutex<HashMap<String, Vec<i64>>>,
 }
 
 impl Sim {
     fn scaled(&self, d: Duration) -> Duration {
         d.mul_f64(self.factor)
+    }
+
+    /// Trace milliseconds at `at`.
+    fn trace_ms(&self, at: Instant) -> i64 {
+        (at.saturating_duration_since(self.origin).as_secs_f64() / self.factor * 1000.0) as i64
     }
 
     fn draw(&self, (median, p95): (Duration, Duration)) -> Duration {
@@ -560,6 +573,7 @@ impl Sim {
 
     async fn on_prompt(self: &Arc<Self>, office: &str, work: f64, announced: Option<Announced>) {
         let submitted = Instant::now();
+        self.prompt_times.lock().unwrap().entry(office.to_owned()).or_default().push(self.trace_ms(submitted));
         let typed = announced == Some(Announced::Typing);
         let chattered = announced == Some(Announced::Chatter);
         {
@@ -649,6 +663,7 @@ impl Sim {
         let now = Instant::now();
         let mut going = Vec::new();
         {
+            let prompt_times = self.prompt_times.lock().unwrap();
             let mut offices = self.offices.lock().unwrap();
             for (name, office) in offices.iter_mut() {
                 if let Office::Up { vm, busy_until, last_active, prewarm_until, announced } = office {
@@ -658,8 +673,15 @@ impl Sim {
                         self.policy.idle_timeout_without_signals
                     });
                     let expired = prewarm_until.is_some_and(|until| now >= until);
-                    let idled =
-                        prewarm_until.is_none() && now >= *busy_until && now.duration_since(*last_active) >= idle;
+                    let idled = prewarm_until.is_none()
+                        && now >= *busy_until
+                        && now.duration_since(*last_active) >= idle
+                        && orchestrator::demand::keep_up_until(
+                            prompt_times.get(name).map_or(&[], Vec::as_slice),
+                            self.trace_ms(*last_active),
+                            self.policy.return_interval,
+                        )
+                        .is_none_or(|until| self.trace_ms(now) >= until);
                     if (expired && now >= *busy_until) || idled {
                         if expired {
                             self.tally.lock().unwrap().prewarm_expired += 1;
@@ -727,6 +749,9 @@ pub struct Report {
     pub fresh_wakes: usize,
     pub wake_failures: usize,
     pub missed: Missed,
+    /// Prompts nothing announced that were their office's first of the trace: no policy
+    /// short of keeping every office up from the start has them ready.
+    pub out_of_reach: usize,
     pub real_seconds: f64,
     /// What was simulated, so a printed report says which policy its figures are for.
     pub policy: Policy,
@@ -755,9 +780,10 @@ impl std::fmt::Display for Report {
         let policy = &self.policy;
         writeln!(
             f,
-            "  policy:               idle timeout {} ({} if woken unannounced), pool {}–{} VMs per tier (TTL {}), prewarm up to {} offices for {}",
+            "  policy:               idle timeout {} ({} if woken unannounced; longer for sessions more often than once in {}), pool {}–{} VMs per tier (TTL {}), prewarm up to {} offices for {}",
             humantime::format_duration(policy.idle_timeout),
             humantime::format_duration(policy.idle_timeout_without_signals),
+            humantime::format_duration(policy.return_interval),
             policy.pool.floor,
             policy.pool.ceiling,
             humantime::format_duration(policy.pool.ttl),
@@ -789,6 +815,15 @@ impl std::fmt::Display for Report {
             "  not ready because:    {} prewarm still restoring, {} asleep with no signal, {} waking for an earlier prompt, {} going to sleep",
             missed.prewarm_restoring, missed.asleep, missed.behind_another_wake, missed.going_to_sleep
         )?;
+        let untyped = self.prompts - self.typed_prompts;
+        if untyped > 0 {
+            writeln!(
+                f,
+                "  out of reach:         {} unannounced prompts were their office's first of the trace (untyped ready {:.1}% at most)",
+                self.out_of_reach,
+                100.0 * (1.0 - self.out_of_reach as f64 / untyped as f64)
+            )?;
+        }
         writeln!(
             f,
             "  time to ready:        p50 {:.1} s  p95 {:.1} s  p99 {:.1} s",
@@ -841,6 +876,18 @@ impl std::fmt::Display for Report {
         writeln!(f, "  orchestration p99:    {:.1} ms (signal → VM claimed or first GCE call)", self.overhead_p99_ms)?;
         write!(f, "  duplicate VMs:        {}", self.duplicates)
     }
+}
+
+/// Prompts nothing announced that were the first their office got.
+fn out_of_reach(events: &[Event], announced: &HashMap<usize, Announced>) -> usize {
+    let mut seen = std::collections::HashSet::new();
+    events
+        .iter()
+        .enumerate()
+        .filter(|(at, event)| {
+            event.kind == EventKind::Prompt && seen.insert(event.office.as_str()) && !announced.contains_key(at)
+        })
+        .count()
 }
 
 /// The prompts (by index) that their person announced, and how: a signal from them for
@@ -910,6 +957,7 @@ pub async fn run(header: Header, events: Vec<Event>, factor: f64, policy: Policy
             Ok((o.name.clone(), tiers::tier(o.tier).with_context(|| format!("office {} has tier {}", o.name, o.tier))?))
         })
         .collect::<anyhow::Result<HashMap<_, _>>>()?;
+    let origin = tokio::time::Instant::now();
     let sim = Arc::new(Sim {
         fleet,
         store,
@@ -921,6 +969,8 @@ pub async fn run(header: Header, events: Vec<Event>, factor: f64, policy: Policy
         tally: Mutex::new(Tally::default()),
         rng: Mutex::new(rand::rngs::StdRng::seed_from_u64(11)),
         recent_signals: Mutex::new(HashMap::new()),
+        origin: origin.into_std(),
+        prompt_times: Mutex::new(HashMap::new()),
     });
     let sweeper = {
         let sim = Arc::clone(&sim);
@@ -931,7 +981,6 @@ pub async fn run(header: Header, events: Vec<Event>, factor: f64, policy: Policy
             }
         })
     };
-    let origin = tokio::time::Instant::now();
     let prompts = events.iter().filter(|e| e.kind == EventKind::Prompt).count();
     let announced = announced(&events);
     for (at, event) in events.iter().enumerate() {
@@ -1027,6 +1076,7 @@ pub async fn run(header: Header, events: Vec<Event>, factor: f64, policy: Policy
         wakes: tally.wakes,
         fresh_wakes: tally.fresh_wakes,
         missed: tally.missed,
+        out_of_reach: out_of_reach(&events, &announced),
         wake_failures: tally.wake_failures,
         real_seconds: started.elapsed().as_secs_f64(),
         policy: policy.clone(),
@@ -1079,6 +1129,7 @@ impl Report {
 pub enum Knob {
     IdleTimeout,
     IdleTimeoutWithoutSignals,
+    ReturnInterval,
     PoolFloor,
     PrewarmTtl,
 }
@@ -1088,6 +1139,7 @@ pub fn knobs() -> Vec<(Knob, Vec<f64>)> {
     vec![
         (Knob::IdleTimeoutWithoutSignals, vec![45.0 * 60.0, 90.0 * 60.0, 150.0 * 60.0, 240.0 * 60.0]),
         (Knob::IdleTimeout, vec![15.0 * 60.0, 30.0 * 60.0, 45.0 * 60.0, 60.0 * 60.0]),
+        (Knob::ReturnInterval, vec![0.0, 3.0 * 3600.0, 5.0 * 3600.0, 8.0 * 3600.0]),
         (Knob::PoolFloor, vec![0.0, 1.0, 2.0]),
         (Knob::PrewarmTtl, vec![60.0, 90.0, 180.0]),
     ]
@@ -1100,6 +1152,7 @@ impl Knob {
         match self {
             Knob::IdleTimeout => policy.idle_timeout = Duration::from_secs_f64(value),
             Knob::IdleTimeoutWithoutSignals => policy.idle_timeout_without_signals = Duration::from_secs_f64(value),
+            Knob::ReturnInterval => policy.return_interval = Duration::from_secs_f64(value),
             Knob::PoolFloor => {
                 policy.pool.floor = value as usize;
                 policy.pool.ceiling = policy.pool.ceiling.max(policy.pool.floor);
@@ -1113,6 +1166,7 @@ impl Knob {
         match self {
             Knob::IdleTimeout => policy.idle_timeout.as_secs_f64(),
             Knob::IdleTimeoutWithoutSignals => policy.idle_timeout_without_signals.as_secs_f64(),
+            Knob::ReturnInterval => policy.return_interval.as_secs_f64(),
             Knob::PoolFloor => policy.pool.floor as f64,
             Knob::PrewarmTtl => policy.prewarm_ttl.as_secs_f64(),
         }
@@ -1165,9 +1219,10 @@ pub fn summary(report: &Report, targets: &Targets) -> String {
     let policy = &report.policy;
     let shortfall = targets.shortfall(report);
     format!(
-        "idle {} / unannounced {} / pool floor {} / prewarm {}: typed {:.1}%, untyped {:.1}%, VM-hours {:.1}% of always-on, ${:.2}{}",
+        "idle {} / unannounced {} / returning {} / pool floor {} / prewarm {}: typed {:.1}%, untyped {:.1}%, VM-hours {:.1}% of always-on, ${:.2}{}",
         humantime::format_duration(policy.idle_timeout),
         humantime::format_duration(policy.idle_timeout_without_signals),
+        humantime::format_duration(policy.return_interval),
         policy.pool.floor,
         humantime::format_duration(policy.prewarm_ttl),
         report.ready_typed * 100.0,
@@ -1185,9 +1240,10 @@ pub fn summary(report: &Report, targets: &Targets) -> String {
 /// A policy as the `[provisioner]` lines that select it.
 pub fn provisioner_toml(policy: &Policy) -> String {
     format!(
-        "[provisioner]\nidle_timeout = \"{}\"\nidle_timeout_without_signals = \"{}\"\nprewarm_ttl = \"{}\"\nmax_prewarms = {}\npool_floor = {}\npool_ceiling = {}\npool_ttl = \"{}\"\n",
+        "[provisioner]\nidle_timeout = \"{}\"\nidle_timeout_without_signals = \"{}\"\nreturn_interval = \"{}\"\nprewarm_ttl = \"{}\"\nmax_prewarms = {}\npool_floor = {}\npool_ceiling = {}\npool_ttl = \"{}\"\n",
         humantime::format_duration(policy.idle_timeout),
         humantime::format_duration(policy.idle_timeout_without_signals),
+        humantime::format_duration(policy.return_interval),
         humantime::format_duration(policy.prewarm_ttl),
         policy.max_prewarms,
         policy.pool.floor,
@@ -1244,6 +1300,8 @@ mod tests {
         let expected =
             [(1, Announced::Typing), (6, Announced::Typing), (9, Announced::Typing), (11, Announced::Chatter)];
         assert_eq!(announced(&events), expected.into_iter().collect());
+        // The maker's and the analyst's first prompts were announced; the writer's was not.
+        assert_eq!(out_of_reach(&events, &announced(&events)), 1);
         let (_, discord) = generate("discord", 10, 24.0, 1).unwrap();
         let prompts = discord.iter().filter(|e| e.kind == EventKind::Prompt).count();
         assert_eq!(announced(&discord).len(), prompts, "every discord prompt is typed first");

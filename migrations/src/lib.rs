@@ -24,6 +24,7 @@ mod m20261205_000015_tasks;
 mod m20261205_000016_skill_revisions;
 mod m20261205_000017_reviews;
 mod m20261205_000018_pull_requests;
+mod m20261206_000019_prompt_times;
 
 pub struct Migrator;
 
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000016_skill_revisions::Migration),
             Box::new(m20261205_000017_reviews::Migration),
             Box::new(m20261205_000018_pull_requests::Migration),
+            Box::new(m20261206_000019_prompt_times::Migration),
         ]
     }
 }

@@ -6,6 +6,7 @@ pub mod ask;
 pub mod commands;
 pub mod config;
 pub mod context;
+pub mod demand;
 pub mod engine;
 pub mod fleet;
 pub mod github;

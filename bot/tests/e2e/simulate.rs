@@ -111,6 +111,43 @@ async fn on_short_days_of_every_shape_the_mechanics_hold() {
     }
 }
 
+/// An office its people keep coming back to stays up between their sessions, so the
+/// person who comes back after two hours finds it ready; an office used once sleeps on
+/// its idle timeout. With `return_interval = 0s`, both sleep and the person waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_office_people_keep_coming_back_to_stays_up_between_sessions() {
+    use bot::simulate::Header;
+    let header = Header {
+        kind: "regulars".to_owned(),
+        hours: 4.5,
+        offices: ["regular", "once"].map(|name| bot::simulate::OfficeSpec { name: name.to_owned(), tier: 2 }).into(),
+    };
+    let prompt = |minutes: f64, office: &str| Event {
+        t: minutes * 60.0,
+        kind: EventKind::Prompt,
+        office: office.to_owned(),
+        user: "ana".to_owned(),
+        work: 60.0,
+    };
+    // A session every 40 minutes for two hours, then two hours of nothing: longer than
+    // either idle timeout (30 min, 90 min unannounced).
+    let mut events: Vec<Event> = [0.0, 40.0, 80.0, 120.0].iter().map(|&m| prompt(m, "regular")).collect();
+    events.push(prompt(5.0, "once"));
+    events.push(prompt(240.0, "regular"));
+    events.sort_by(|a, b| a.t.total_cmp(&b.t));
+
+    let report = run(header.clone(), events.clone(), 0.0005, Policy::default()).await.unwrap();
+    eprintln!("{report}");
+    // Each office's first prompt woke it; the return after two hours found it up.
+    assert_eq!(report.missed.asleep, 2, "{report}");
+    assert_eq!(report.duplicates, 0);
+
+    let off = Policy { return_interval: std::time::Duration::ZERO, ..Policy::default() };
+    let report_off = run(header, events, 0.0005, off).await.unwrap();
+    assert_eq!(report_off.missed.asleep, 3, "{report_off}");
+    assert!(report_off.vm_hours < report.vm_hours, "staying up costs VM-hours: {report_off}");
+}
+
 /// An operator asks the simulator for the cheapest policy that meets their targets on
 /// their own trace: every candidate runs the full simulation, the answer is the best of
 /// them by the rules it states, and it comes as `[provisioner]` lines Nova reads back.
@@ -152,10 +189,18 @@ async fn tuning_finds_the_best_policy_it_tried_and_says_it_as_config() {
     let config = orchestrator::config::Config::parse(&text, "tuned").unwrap();
     let read = &config.provisioner;
     assert_eq!(
-        (read.idle_timeout, read.idle_timeout_without_signals, read.prewarm_ttl, read.pool_floor, read.pool_ttl),
+        (
+            read.idle_timeout,
+            read.idle_timeout_without_signals,
+            read.return_interval,
+            read.prewarm_ttl,
+            read.pool_floor,
+            read.pool_ttl
+        ),
         (
             best.policy.idle_timeout,
             best.policy.idle_timeout_without_signals,
+            best.policy.return_interval,
             best.policy.prewarm_ttl,
             best.policy.pool.floor,
             best.policy.pool.ttl

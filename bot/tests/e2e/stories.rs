@@ -745,3 +745,54 @@ async fn what_the_reader_is_unsure_of_goes_to_the_model_and_only_that() {
     assert!(nova.prompts(&thread).await.is_empty(), "a fleet request is not routed as work");
     nova.finish().await;
 }
+
+/// Maker's people have come back to it every forty minutes all morning: once idle, it
+/// stays up for them past its idle timeout (and the audit trail says until when), while
+/// the writer, asked once, sleeps as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_office_its_people_keep_coming_back_to_stays_up_between_sessions() {
+    use orchestrator::store::AuditFilter;
+    use sea_orm::ConnectionTrait as _;
+
+    let mut nova = Nova::start_with(|config| {
+        for office in &mut config.offices {
+            office.set_idle_timeout(Duration::from_millis(200));
+        }
+    })
+    .await;
+    // This morning's sessions: three prompts, then dated forty, eighty and 120 minutes ago.
+    let mut earlier = Vec::new();
+    for n in 1..=3 {
+        earlier.push(nova.say("eng", "alice", &format!("@maker tidy module {n}")).await);
+    }
+    for thread in &earlier {
+        nova.results(thread, 1).await;
+    }
+    nova.office_reaches("maker", "asleep").await;
+    let db = nova.engine().store().db();
+    for (thread, minutes) in earlier.iter().zip([120, 80, 40]) {
+        let sql =
+            format!("UPDATE prompts SET created_at = created_at - {} WHERE thread_id = '{thread}'", minutes * 60_000);
+        db.execute_unprepared(&sql).await.unwrap();
+    }
+
+    // Alice is back: the office wakes for her, and once idle it stays up.
+    let thread = nova.say("eng", "alice", "@maker one more: tidy module 4").await;
+    nova.results(&thread, 1).await;
+    let stays = nova
+        .eventually("maker kept up for its regulars", async |nova: &Nova| {
+            let trail = nova.engine().store().audit_trail(&AuditFilter::default()).await.unwrap();
+            trail.into_iter().find(|row| row.action == "stays_up" && row.office.as_deref() == Some("maker"))
+        })
+        .await;
+    let details: serde_json::Value = serde_json::from_str(&stays.details).unwrap();
+    let hours = (details["until"].as_i64().unwrap() - stays.at) as f64 / 3_600_000.0;
+    assert!((1.5..4.0).contains(&hours), "kept up for {hours:.2} h");
+
+    // The writer, asked once after that, idles out and sleeps; maker is still up.
+    let once = nova.say("docs", "bob", "@writer proofread the changelog").await;
+    nova.results(&once, 1).await;
+    nova.office_reaches("writer", "asleep").await;
+    assert_eq!(nova.office("maker").await.state.as_str(), "idle");
+    nova.finish().await;
+}

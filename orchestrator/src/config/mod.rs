@@ -511,6 +511,12 @@ pub struct ProvisionerSettings {
     /// stays up longer rather than make that person wait for a wake.
     #[serde(default = "default_idle_timeout_without_signals", with = "humantime_serde")]
     pub idle_timeout_without_signals: Duration,
+    /// An office whose sessions have lately begun more often than once in this long
+    /// stays up between them past its idle timeout, while that rate (fading over two
+    /// hours) holds: its people are likely back soon, so a wake for them is worth
+    /// saving. `0s` turns this off (see `orchestrator::demand`).
+    #[serde(default = "default_return_interval", with = "humantime_serde")]
+    pub return_interval: Duration,
     /// How long a wake may take before the office is marked failed; unset, it follows
     /// the backend (see [`ProvisionerSettings::wake_timeout`]).
     #[serde(default, with = "humantime_serde")]
@@ -554,6 +560,9 @@ fn default_idle_timeout() -> Duration {
 fn default_idle_timeout_without_signals() -> Duration {
     Duration::from_secs(90 * 60)
 }
+fn default_return_interval() -> Duration {
+    Duration::from_secs(5 * 3600)
+}
 fn default_zstd_level() -> i32 {
     3
 }
@@ -594,6 +603,7 @@ impl Default for ProvisionerSettings {
             backend: default_backend(),
             idle_timeout: default_idle_timeout(),
             idle_timeout_without_signals: default_idle_timeout_without_signals(),
+            return_interval: default_return_interval(),
             wake_timeout: None,
             snapshot_compression: default_zstd_level(),
             prewarm_ttl: default_prewarm_ttl(),
@@ -825,10 +835,17 @@ impl Config {
         }
         let _ = writeln!(
             out,
-            "provisioner: {:?} backend, idle timeout {} ({} when prompts come unannounced), data dir {}",
+            "provisioner: {:?} backend, idle timeout {} ({} when prompts come unannounced{}), data dir {}",
             self.provisioner.backend,
             humantime::format_duration(self.provisioner.idle_timeout),
             humantime::format_duration(self.provisioner.idle_timeout_without_signals),
+            match self.provisioner.return_interval {
+                interval if interval.is_zero() => String::new(),
+                interval => format!(
+                    "; longer while sessions begin more often than once in {}",
+                    humantime::format_duration(interval)
+                ),
+            },
             self.store.data_dir.display()
         );
         let snapshots =

@@ -164,7 +164,7 @@ fn summary_lists_what_would_run() {
     workspace w: 1 repos, 1 offices
       repo   api              channels: -
       office maker            tier 2 repos: api; channels: -; runtime: none (prompts are answered with setup instructions); skills: office@REV
-    provisioner: Local backend, idle timeout 30m (1h 30m when prompts come unannounced), data dir .nova
+    provisioner: Local backend, idle timeout 30m (1h 30m when prompts come unannounced; longer while sessions begin more often than once in 5h), data dir .nova
     snapshots: .nova/snapshots; prewarm on typing: up to 4 offices for 1m 30s
     listen: 127.0.0.1:8080
     ");

@@ -175,7 +175,12 @@ impl Engine {
                     OfficeState::Idle if !busy && office.prewarm_until.is_some_and(|until| now >= until) => {
                         self.prewarm_expired(&office).await?;
                     }
-                    OfficeState::Idle if !busy && office.prewarm_until.is_none() && idle_for >= idle_timeout => {
+                    OfficeState::Idle
+                        if !busy
+                            && office.prewarm_until.is_none()
+                            && idle_for >= idle_timeout
+                            && !self.people_coming_back(&office, now).await? =>
+                    {
                         self.begin_sleep(&office).await?;
                     }
                     _ => {}
@@ -192,6 +197,31 @@ impl Engine {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Whether an office idle past its timeout stays up because its people have lately
+    /// been coming back often ([`crate::demand`]). Its prompt times are read once per
+    /// idle spell, not at every pass.
+    async fn people_coming_back(&self, office: &offices::Model, now: i64) -> anyhow::Result<bool> {
+        let since = office.last_active_at;
+        let memo = self.returning.lock().expect("returning lock").get(&office.name).copied();
+        let until = match memo {
+            Some((idle_since, until)) if idle_since == since => until,
+            _ => {
+                let interval = self.config().provisioner.return_interval;
+                let from = since - crate::demand::LOOKBACK.as_millis() as i64;
+                let times = self.store.prompt_times(&office.name, from, since).await?;
+                let until = crate::demand::keep_up_until(&times, since, interval);
+                self.returning.lock().expect("returning lock").insert(office.name.clone(), (since, until));
+                if let Some(until) = until {
+                    // Why an office is up past its idle timeout, for whoever pays for it.
+                    let details = serde_json::json!({"generation": office.generation, "until": until});
+                    self.record("nova", &office.name, None, "stays_up", details).await;
+                }
+                until
+            }
+        };
+        Ok(until.is_some_and(|until| now < until))
     }
 
     /// An office taken out of the fleet (retired, or gone from nova.toml) gets no new
@@ -402,6 +432,7 @@ impl Engine {
         if self.set_state(office, OfficeChange::new(Transition::IdleOut)).await? {
             // The next wake says anew whether its prompt was announced.
             self.unannounced.lock().expect("unannounced lock").remove(&office.name);
+            self.returning.lock().expect("returning lock").remove(&office.name);
             self.spawn_sleep(office.name.clone(), office.generation).await;
         }
         Ok(())

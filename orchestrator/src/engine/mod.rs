@@ -290,6 +290,9 @@ pub struct Engine {
     /// Offices this replica woke for a prompt no signal announced, and that have heard
     /// none since: they idle out after `idle_timeout_without_signals`.
     unannounced: StdMutex<HashSet<String>>,
+    /// Per office idle past its timeout: since when (its `last_active_at`), and until
+    /// when its people's return rate keeps it up, read once per idle spell.
+    returning: StdMutex<HashMap<String, (i64, Option<i64>)>>,
     /// Runs whose thread was told their office is over budget (each is told once).
     budget_told: StdMutex<HashSet<String>>,
     /// When this engine was made: recovery leaves alone what this process changed since
@@ -333,6 +336,7 @@ impl Engine {
             tasks: tokio::sync::Mutex::new(JoinSet::new()),
             warm_signals: StdMutex::new(HashMap::new()),
             unannounced: StdMutex::new(HashSet::new()),
+            returning: StdMutex::new(HashMap::new()),
             budget_told: StdMutex::new(HashSet::new()),
             started_ms: now_ms(),
         }))

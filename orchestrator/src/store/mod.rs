@@ -541,6 +541,20 @@ impl Store {
             .await?)
     }
 
+    /// When an office's prompts came, oldest first, from `since_ms` to `until_ms`: how
+    /// often its people come back ([`crate::demand`]).
+    pub async fn prompt_times(&self, office: &str, since_ms: i64, until_ms: i64) -> anyhow::Result<Vec<i64>> {
+        Ok(prompts::Entity::find()
+            .select_only()
+            .column(prompts::Column::CreatedAt)
+            .filter(prompts::Column::Office.eq(office))
+            .filter(prompts::Column::CreatedAt.between(since_ms, until_ms))
+            .order_by_asc(prompts::Column::CreatedAt)
+            .into_tuple()
+            .all(&self.db)
+            .await?)
+    }
+
     /// A thread's prompts, oldest first.
     pub async fn thread_prompts(&self, thread_id: &str) -> anyhow::Result<Vec<prompts::Model>> {
         Ok(prompts::Entity::find()
