@@ -16,8 +16,9 @@ const BAR: f64 = 0.85;
 /// certificate is not a policy renewal), and bug reports just under the confidence bar;
 /// the utility's (written blind in session 6) and the telecom's (session 9) are the same
 /// kinds (testdata/routing/README.md), as are the newsroom's (session 13), where the
-/// subject itself is writing ("articles", "posts").
-const BELOW_BAR: &[(&str, f64)] = &[("insurer", 0.80), ("newsroom", 0.79), ("telecom", 0.72), ("utility", 0.72)];
+/// subject itself is writing ("articles", "posts"). Defect phrasings ("stopped
+/// arriving", "even when", session 14) raised the newsroom and the utility.
+const BELOW_BAR: &[(&str, f64)] = &[("insurer", 0.80), ("newsroom", 0.83), ("telecom", 0.72), ("utility", 0.81)];
 
 fn sets() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
