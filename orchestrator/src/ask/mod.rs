@@ -724,6 +724,17 @@ impl Reader {
                 "retire_office",
             ));
         }
+        // "the support office can go, we moved reader help to a vendor": let go. Not "can go
+        // ahead" (a go-ahead), "can go to sleep" or "can go idle" (a sleep).
+        const GO_SOMEWHERE: &[&str] = &[
+            "ahead", "to", "back", "on", "home", "idle", "quiet", "dark", "down", "offline", "through", "live", "out",
+        ];
+        if let Some((found, office)) = find("OFFICE ?office can|may go", &names_only)
+            && let Some(office) = named(office)
+            && !w.get(found.end).is_some_and(|next| GO_SOMEWHERE.contains(&next.as_str()))
+        {
+            return Some(Understanding::fleet(Action::RetireOffice { office }, LIKELY, "retire_office: it can go"));
+        }
         if for_good
             && words.has_any(&["remove", "retire", "delete", "shut", "need", "kill", "drop"])
             && let Some(office) = first_named.clone()

@@ -35,6 +35,16 @@ fn sleep_and_wake_in_many_words() {
 }
 
 #[test]
+fn an_office_that_can_go_is_retired_but_one_that_can_go_ahead_or_to_sleep_is_not() {
+    for text in ["the analyst office can go, we moved reporting to the vendor", "writer can go"] {
+        assert_eq!(read(text)["action"], "retire_office", "{text}");
+    }
+    assert_eq!(read("the analyst can go to sleep")["action"], "sleep");
+    assert_ne!(read("maker can go ahead with the migration")["action"], "retire_office");
+    assert_ne!(read("it can go")["action"], "retire_office", "a pronoun retires nothing");
+}
+
+#[test]
 fn stop_means_this_thread_unless_an_office_is_named() {
     let progress = [("U1", "@maker migrate the cart"), ("office:maker", "Started: 3/14 done.")];
     for text in ["stop", "stop it", "cancel that", "abort, we changed our minds"] {
