@@ -17,8 +17,9 @@ const BAR: f64 = 0.85;
 /// the utility's (written blind in session 6) and the telecom's (session 9) are the same
 /// kinds (testdata/routing/README.md), as are the newsroom's (session 13), where the
 /// subject itself is writing ("articles", "posts"). Defect phrasings ("stopped
-/// arriving", "even when", session 14) raised the newsroom and the utility.
-const BELOW_BAR: &[(&str, f64)] = &[("insurer", 0.80), ("newsroom", 0.83), ("telecom", 0.72), ("utility", 0.81)];
+/// arriving", "even when") and a question's opening ("how many", "what share") raised
+/// the newsroom and the telecom, and took the utility over the bar (session 14).
+const BELOW_BAR: &[(&str, f64)] = &[("insurer", 0.80), ("newsroom", 0.83), ("telecom", 0.77)];
 
 fn sets() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");

@@ -419,6 +419,14 @@ impl Router {
                 *total += weights::LEAD_VERB * extra;
             }
         }
+        // So does a question's opening ("how many customers used …"): it says what kind
+        // of answer is wanted; the words after it name what it is about.
+        if text.asks {
+            let opening = &text.all[..text.all.len().min(2)];
+            for (total, extra) in concepts.iter_mut().zip(lexicon.concepts(opening)) {
+                *total += weights::LEAD_VERB * extra;
+            }
+        }
         for tokens in context {
             for (total, extra) in concepts.iter_mut().zip(lexicon.concepts(&tokens.all)) {
                 *total += weights::CONTEXT * extra;

@@ -186,3 +186,9 @@ fn questions_are_told_from_statements() {
     assert!(Tokens::new("the export fails, any idea?").asks);
     assert!(!Tokens::new("the export fails for large files").asks);
 }
+
+#[test]
+fn a_questions_opening_says_what_kind_of_answer_is_wanted() {
+    // "support tickets" are the support assistant's words; "how many" asks the analyst.
+    assert_eq!(route("general", "how many support tickets mention the coupon field?"), "none / analyst");
+}

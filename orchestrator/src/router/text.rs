@@ -305,6 +305,26 @@ mod tests {
     }
 
     #[test]
+    fn defects_are_described_without_defect_words() {
+        for text in [
+            "the live blog stops updating after 200 posts",
+            "meter reads stopped arriving at 3am",
+            "estimates are generated even when we have a real read",
+            "the invoice still shows last month's tariff",
+            "exports no longer include the header",
+        ] {
+            let fix = concepts(text).into_iter().find(|(c, _)| c == "fix").map_or(0.0, |(_, w)| w);
+            assert!(fix >= 0.6, "{text}: {:?}", concepts(text));
+        }
+    }
+
+    #[test]
+    fn shares_and_spikes_are_questions_for_the_numbers() {
+        assert_eq!(concepts("what share of prepay customers are in debt")[0], ("analyze".to_owned(), 1.2));
+        assert!(concepts("trial cancellations jumped this week").iter().any(|(c, _)| c == "analyze"));
+    }
+
+    #[test]
     fn phrases_win_over_their_words() {
         assert_eq!(concepts("site reliability engineer"), [("operate".to_owned(), 1.0)]);
         assert_eq!(concepts("draft the release notes"), [("write".to_owned(), 1.7)]);
