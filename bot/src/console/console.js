@@ -424,9 +424,16 @@ async function start() {
   connect();
   $('board-link').addEventListener('click', () => openBoard());
   const [channel, thread] = location.hash.slice(1).split('/');
-  if (channel === 'board') { view.channel = workspace.channels[0]; await openBoard(); return; }
-  await openChannel(workspace.channels.includes(channel) ? channel : workspace.channels[0]);
-  if (thread) await openThread(thread, '');
+  if (channel === 'board') {
+    view.channel = workspace.channels[0];
+    await openBoard();
+  } else {
+    await openChannel(workspace.channels.includes(channel) ? channel : workspace.channels[0]);
+    if (thread) await openThread(thread, '');
+  }
+  // Until here the page still moves to what the address said when it loaded: a test (or
+  // a script) that navigates meanwhile would have its address replaced.
+  document.body.dataset.ready = 'true';
 }
 
 start().catch((error) => showError('error', error.message));

@@ -70,13 +70,18 @@ async fn browser(port: u16, profile: &tempfile::TempDir) -> fantoccini::Client {
 
 /// Waits until the page shows `xpath` (the browser polls; the test does not sleep).
 async fn shows(browser: &fantoccini::Client, xpath: &str) {
-    browser
+    let found = browser
         .wait()
         .at_most(Duration::from_secs(60))
         .every(Duration::from_millis(50))
         .for_element(Locator::XPath(xpath))
-        .await
-        .unwrap_or_else(|e| panic!("the page never showed {xpath}: {e}"));
+        .await;
+    if let Err(error) = found {
+        // What it showed instead, and where it was.
+        let address = browser.current_url().await.map(|url| url.to_string()).unwrap_or_default();
+        let page = browser.source().await.unwrap_or_default();
+        panic!("the page never showed {xpath}: {error}\nat {address}:\n{page}");
+    }
 }
 
 /// The element `css` names once it is laid out and displayed: a click on one the page
@@ -98,9 +103,13 @@ async fn displayed(browser: &fantoccini::Client, css: &str) -> fantoccini::eleme
 async fn sign_in(browser: &fantoccini::Client, nova: &Nova, name: &str, page: &str) {
     let (_, token) = nova.engine().issue_login_link(Some(name)).await.unwrap().unwrap();
     browser.goto(&nova.url(&format!("/login?token={token}"))).await.unwrap();
-    // The link lands on `/`; from there a `#channel` is a same-page jump: load it anew.
+    // The link lands on `/`, which opens its first channel and writes it into the
+    // address: wait until it has, or it overwrites the address set next.
+    shows(browser, "//body[@data-ready='true']").await;
+    // From there a `#channel` is a same-page jump: load it anew.
     browser.goto(&nova.url(page)).await.unwrap();
     browser.refresh().await.unwrap();
+    shows(browser, "//body[@data-ready='true']").await;
     shows(browser, &format!("//strong[@id='me' and text()='{name}']")).await;
 }
 
