@@ -434,6 +434,24 @@ async function start() {
   // Until here the page still moves to what the address said when it loaded: a test (or
   // a script) that navigates meanwhile would have its address replaced.
   document.body.dataset.ready = 'true';
+  // A thread or channel link followed in this tab (pasted, or from chat) opens it here.
+  window.addEventListener('hashchange', () => follow(workspace.channels));
+}
+
+async function follow(channels) {
+  const [channel, thread] = location.hash.slice(1).split('/');
+  if (channel === 'board') {
+    if (!view.board) await openBoard();
+    return;
+  }
+  if (!channels.includes(channel)) return;
+  if (thread) {
+    if (thread === view.thread) return;
+    if (channel !== view.channel) await openChannel(channel);
+    await openThread(thread, '');
+  } else if (channel !== view.channel || view.thread || view.board) {
+    await openChannel(channel);
+  }
 }
 
 start().catch((error) => showError('error', error.message));

@@ -137,6 +137,14 @@ async fn a_person_posts_in_the_console_and_watches_the_office_work() {
         let png = browser.screenshot().await.unwrap();
         std::fs::write(std::path::Path::new(&dir).join("console.png"), png).unwrap();
     }
+
+    // A link to another channel, then back to the thread, followed in the same tab.
+    let thread = nova.engine().threads_in_channel("console", "payments").await.unwrap().remove(0).id;
+    browser.goto(&nova.url("/#eng")).await.unwrap();
+    shows(&browser, "//div[@id='thread-view' and @hidden]").await;
+    shows(&browser, "//h2[@id='channel-title' and text()='#eng']").await;
+    browser.goto(&nova.url(&format!("/#payments/{thread}"))).await.unwrap();
+    shows(&browser, "//div[@id='thread-view' and not(@hidden)]//li[contains(@class,'result')]").await;
     browser.close().await.unwrap();
     nova.finish().await;
 }
