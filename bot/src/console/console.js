@@ -359,7 +359,7 @@ async function openThread(id, title) {
   $('thread-view').hidden = false;
   $('thread-title').textContent = title || '';
   $('messages').innerHTML = '';
-  for (const message of await api(`/api/threads/${id}/messages`)) renderMessage(message);
+  for (const message of await api(`/api/threads/${encodeURIComponent(id)}/messages`)) renderMessage(message);
 }
 
 async function send(textarea, threadId, errorId) {

@@ -415,22 +415,15 @@ impl Router {
         // An imperative's verb ("write the API docs for the quote endpoint") says what
         // kind of work is asked for; the words after it may name another's subject.
         if let Some(lead) = self.lead_word(text) {
-            for (total, extra) in concepts.iter_mut().zip(lexicon.concepts(std::slice::from_ref(lead))) {
-                *total += weights::LEAD_VERB * extra;
-            }
+            add_concepts(&mut concepts, std::slice::from_ref(lead), weights::LEAD_VERB);
         }
         // So does a question's opening ("how many customers used …"): it says what kind
         // of answer is wanted; the words after it name what it is about.
         if text.asks {
-            let opening = &text.all[..text.all.len().min(2)];
-            for (total, extra) in concepts.iter_mut().zip(lexicon.concepts(opening)) {
-                *total += weights::LEAD_VERB * extra;
-            }
+            add_concepts(&mut concepts, &text.all[..text.all.len().min(2)], weights::LEAD_VERB);
         }
         for tokens in context {
-            for (total, extra) in concepts.iter_mut().zip(lexicon.concepts(&tokens.all)) {
-                *total += weights::CONTEXT * extra;
-            }
+            add_concepts(&mut concepts, &tokens.all, weights::CONTEXT);
         }
         let strongest_repo = repo_scores.iter().copied().fold(0.0f32, f32::max);
         if self.reports_on_a_subject(text, &concepts, strongest_repo)
@@ -519,9 +512,7 @@ impl Router {
         let lexicon = &*LEXICON_TABLE;
         let mut concepts = lexicon.concepts(&text.all);
         for tokens in context {
-            for (total, extra) in concepts.iter_mut().zip(lexicon.concepts(&tokens.all)) {
-                *total += weights::CONTEXT * extra;
-            }
+            add_concepts(&mut concepts, &tokens.all, weights::CONTEXT);
         }
         let change: f32 = CHANGE_CONCEPTS.iter().filter_map(|c| lexicon.concept_id(c)).map(|c| concepts[c]).sum();
         let other: f32 = concepts.iter().sum::<f32>() - change;
@@ -577,6 +568,13 @@ impl Router {
             .iter()
             .position(|name| words.iter().any(|w| w.strip_prefix("repo:") == Some(name.as_str())))
             .or_else(|| self.repo_names.iter().position(|name| words.contains(&name.as_str())))
+    }
+}
+
+/// Adds the kinds of work `tokens` signal, scaled by `factor`, to `concepts`.
+fn add_concepts(concepts: &mut [f32], tokens: &[String], factor: f32) {
+    for (total, extra) in concepts.iter_mut().zip(LEXICON_TABLE.concepts(tokens)) {
+        *total += factor * extra;
     }
 }
 
