@@ -748,7 +748,7 @@ async fn what_the_reader_is_unsure_of_goes_to_the_model_and_only_that() {
 
 /// Maker's people have come back to it every forty minutes all morning: once idle, it
 /// stays up for them past its idle timeout (and the audit trail says until when), while
-/// the writer, asked once, sleeps as usual.
+/// the writer, asked once, sleeps as usual; with its budget spent, maker sleeps too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_office_its_people_keep_coming_back_to_stays_up_between_sessions() {
     use orchestrator::store::AuditFilter;
@@ -758,6 +758,7 @@ async fn an_office_its_people_keep_coming_back_to_stays_up_between_sessions() {
         for office in &mut config.offices {
             office.set_idle_timeout(Duration::from_millis(200));
         }
+        config.offices.iter_mut().find(|o| o.name == "maker").unwrap().budget_usd = Some(20.0);
     })
     .await;
     // This morning's sessions: three prompts, then dated forty, eighty and 120 minutes ago.
@@ -794,5 +795,16 @@ async fn an_office_its_people_keep_coming_back_to_stays_up_between_sessions() {
     nova.results(&once, 1).await;
     nova.office_reaches("writer", "asleep").await;
     assert_eq!(nova.office("maker").await.state.as_str(), "idle");
+
+    // Once maker's budget is spent, nothing keeps it up: it sleeps.
+    let usage = orchestrator::store::AuditEntry {
+        actor: "maker".to_owned(),
+        office: Some("maker".to_owned()),
+        run_id: None,
+        action: "usage",
+        details: serde_json::json!({"model": "m", "input_tokens": 1000, "output_tokens": 200, "cost_usd": 25.0}),
+    };
+    nova.engine().store().audit(usage).await.unwrap();
+    nova.office_reaches("maker", "asleep").await;
     nova.finish().await;
 }

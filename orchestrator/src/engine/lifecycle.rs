@@ -200,8 +200,8 @@ impl Engine {
     }
 
     /// Whether an office idle past its timeout stays up because its people have lately
-    /// been coming back often ([`crate::demand`]). Its prompt times are read once per
-    /// idle spell, not at every pass.
+    /// been coming back often ([`crate::demand`]) and it has budget left. Its prompt
+    /// times are read once per idle spell, not at every pass.
     async fn people_coming_back(&self, office: &offices::Model, now: i64) -> anyhow::Result<bool> {
         let since = office.last_active_at;
         let memo = self.returning.lock().expect("returning lock").get(&office.name).copied();
@@ -221,7 +221,11 @@ impl Engine {
                 until
             }
         };
-        Ok(until.is_some_and(|until| now < until))
+        if !until.is_some_and(|until| now < until) {
+            return Ok(false);
+        }
+        // Its budget spent, it is not kept up for what may come, as no prewarm wakes it.
+        Ok(self.over_budget(&office.name).await?.is_none())
     }
 
     /// An office taken out of the fleet (retired, or gone from nova.toml) gets no new
