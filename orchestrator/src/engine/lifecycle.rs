@@ -221,7 +221,7 @@ impl Engine {
                 until
             }
         };
-        if !until.is_some_and(|until| now < until) {
+        if until.is_none_or(|until| now >= until) {
             return Ok(false);
         }
         // Its budget spent, it is not kept up for what may come, as no prewarm wakes it.
