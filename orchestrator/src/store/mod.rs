@@ -2,6 +2,7 @@
 //! last process stopped. SQLite by default, Postgres for several replicas; the same
 //! conditional updates (`… WHERE state = ? AND generation = ?`) are the fence on both.
 
+mod applying;
 mod asks;
 mod checkout;
 mod checkpoint;
@@ -410,7 +411,41 @@ impl Store {
         &self,
         batch: Vec<(i64, InboundEffects)>,
     ) -> Vec<anyhow::Result<Option<Vec<messages::Model>>>> {
-        self.write_each(Lane::Route, &batch, |txn, (id, effects)| Box::pin(apply_one_inbound(txn, *id, effects))).await
+        self.write_chunked(Lane::Route, &batch, |txn, chunk| Box::pin(applying::apply_together(txn, chunk))).await
+    }
+
+    /// [`Store::write_each`] for a `write` that takes a whole chunk of items at once
+    /// (multi-row statements): [`ITEMS_PER_TURN`] items a transaction on both stores.
+    async fn write_chunked<T: Sync, R: Send>(
+        &self,
+        lane: Lane,
+        items: &[T],
+        write: impl for<'t> Fn(&'t DatabaseTransaction, &'t [T]) -> BoxFuture<'t, anyhow::Result<Vec<R>>> + Sync,
+    ) -> Vec<anyhow::Result<R>> {
+        let write = &write;
+        let chunks: Vec<BoxFuture<'_, Vec<anyhow::Result<R>>>> = items
+            .chunks(ITEMS_PER_TURN)
+            .map(|chunk| -> BoxFuture<'_, _> {
+                Box::pin(async move {
+                    match self.write_chunk_in_one(lane, chunk, write).await {
+                        Ok(written) => written.into_iter().map(Ok).collect(),
+                        Err(error) if chunk.len() == 1 => vec![Err(error)],
+                        Err(error) => {
+                            tracing::warn!(items = chunk.len(), "a shared write failed, one by one now: {error:#}");
+                            let mut results = Vec::with_capacity(chunk.len());
+                            for one in chunk.chunks(1) {
+                                let written = self.write_chunk_in_one(lane, one, write).await;
+                                results.push(written.and_then(|mut w| w.pop().context("no result")));
+                            }
+                            results
+                        }
+                    }
+                })
+            })
+            .collect();
+        let at_once = if self.gate.is_serialized() { 1 } else { PARALLEL_WRITES };
+        let written: Vec<Vec<anyhow::Result<R>>> = futures::stream::iter(chunks).buffered(at_once).collect().await;
+        written.into_iter().flatten().collect()
     }
 
     /// Writes each item with `write`, a few items per transaction: fewer commits (and on
@@ -433,6 +468,20 @@ impl Store {
         let at_once = if self.gate.is_serialized() { 1 } else { PARALLEL_WRITES };
         let written: Vec<Vec<anyhow::Result<R>>> = futures::stream::iter(chunks).buffered(at_once).collect().await;
         written.into_iter().flatten().collect()
+    }
+
+    /// One chunk of [`Store::write_chunked`], in a transaction of its own.
+    async fn write_chunk_in_one<T: Sync, R: Send>(
+        &self,
+        lane: Lane,
+        chunk: &[T],
+        write: &(impl for<'t> Fn(&'t DatabaseTransaction, &'t [T]) -> BoxFuture<'t, anyhow::Result<Vec<R>>> + Sync),
+    ) -> anyhow::Result<Vec<R>> {
+        let writer = self.writer(lane).await;
+        let txn = writer.begin().await?;
+        let written = write(&txn, chunk).await?;
+        txn.commit().await?;
+        Ok(written)
     }
 
     /// One chunk of [`Store::write_each`]: together, or one by one if that fails.
