@@ -66,6 +66,8 @@ pub const GENERIC_WORDS: &[&str] = &[
     "views",
     "history",
     "status",
+    "update",
+    "updates",
     "time",
     "times",
     "date",
