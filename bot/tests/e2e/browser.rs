@@ -106,9 +106,11 @@ async fn sign_in(browser: &fantoccini::Client, nova: &Nova, name: &str, page: &s
     // The link lands on `/`, which opens its first channel and writes it into the
     // address: wait until it has, or it overwrites the address set next.
     shows(browser, "//body[@data-ready='true']").await;
-    // From there a `#channel` is a same-page jump: load it anew.
-    browser.goto(&nova.url(page)).await.unwrap();
-    browser.refresh().await.unwrap();
+    // From there a `#channel` alone is a same-page jump, which the page follows while a
+    // reload could catch the address half-way (the channel written, the thread not yet):
+    // a query makes it a new page, loaded with the whole address from the start.
+    let fresh = page.replacen("/#", "/?fresh#", 1);
+    browser.goto(&nova.url(&fresh)).await.unwrap();
     shows(browser, "//body[@data-ready='true']").await;
     shows(browser, &format!("//strong[@id='me' and text()='{name}']")).await;
 }
