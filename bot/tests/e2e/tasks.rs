@@ -233,6 +233,13 @@ async fn an_office_makes_a_task_for_another_and_cannot_take_it_itself() {
     let task = task_titled(&mut nova, "announce the fix", "done").await;
     assert_eq!((task["created_by"].as_str(), task["thread_id"].as_str()), (Some("maker"), Some(thread.as_str())));
     assert_eq!(task["result"], "did: Task #1: announce the fix");
+    // writer may finish before maker's script has written what it was told: wait for
+    // maker's own result before reading it.
+    nova.eventually("maker's result", async |nova: &Nova| {
+        let messages = nova.messages(&thread).await;
+        messages.iter().any(|m| m.kind == "result" && m.body.contains("fixed; writer announces it")).then_some(())
+    })
+    .await;
     let workspace = nova.data_dir.path().join("offices/maker/workspace");
     let claim = std::fs::read_to_string(workspace.join("claim.txt")).unwrap();
     assert!(claim.contains("task #1 is for writer"), "{claim}");
