@@ -8,10 +8,10 @@
 use std::collections::HashSet;
 
 use sea_orm::ActiveValue::{NotSet, Set};
-use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait, OnConflict, Query};
+use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait, Query};
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait};
 
-use super::{InboundEffects, apply_one_inbound, audit, inbound, messages, now_ms, outbox, prompts, threads};
+use super::{InboundEffects, apply_one_inbound, audit, inbound, messages, now_ms, prompts, queue_for_mirror, threads};
 
 /// What each event of a chunk posted or edited; `None` for an event another worker
 /// applied first (it changes nothing).
@@ -137,35 +137,6 @@ async fn route_threads(txn: &DatabaseTransaction, mine: &[&InboundEffects], now:
         .and_where(threads::Column::Id.is_in(routes.iter().map(|route| route.thread_id.clone())))
         .to_owned();
     txn.execute(&update).await?;
-    Ok(())
-}
-
-/// Puts Nova's new messages in the outbox of their threads' platforms (none for the
-/// console), as [`super::queue_for_mirror`] does for one.
-async fn queue_for_mirror(txn: &DatabaseTransaction, ids: impl Iterator<Item = i64>) -> anyhow::Result<()> {
-    let ids: Vec<i64> = ids.collect();
-    if ids.is_empty() {
-        return Ok(());
-    }
-    let surfaces = Query::select()
-        .column((messages::Entity, messages::Column::Id))
-        .column((threads::Entity, threads::Column::Surface))
-        .column((messages::Entity, messages::Column::Revision))
-        .from(messages::Entity)
-        .inner_join(
-            threads::Entity,
-            Expr::col((threads::Entity, threads::Column::Id)).equals((messages::Entity, messages::Column::ThreadId)),
-        )
-        .and_where(Expr::col((messages::Entity, messages::Column::Id)).is_in(ids))
-        .and_where(Expr::col((threads::Entity, threads::Column::Surface)).ne("console"))
-        .to_owned();
-    let queue = Query::insert()
-        .into_table(outbox::Entity)
-        .columns([outbox::Column::MessageId, outbox::Column::Surface, outbox::Column::Revision])
-        .select_from(surfaces)?
-        .on_conflict(OnConflict::column(outbox::Column::MessageId).update_column(outbox::Column::Revision).to_owned())
-        .to_owned();
-    txn.execute(&queue).await?;
     Ok(())
 }
 

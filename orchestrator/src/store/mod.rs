@@ -1001,7 +1001,7 @@ async fn apply_one_inbound(
             return Ok(Some(posted));
         }
         let card = messages::Entity::find_by_id(resolution.message_id).one(txn).await?.context("card vanished")?;
-        queue_for_mirror(txn, card.id, &card.thread_id).await?;
+        queue_for_mirror(txn, [card.id]).await?;
         posted.push(card);
     }
     if let Some(route) = &effects.thread_route {
@@ -1190,34 +1190,38 @@ async fn insert_message(
     };
     let message = messages::Entity::insert(model).exec_with_returning(db).await?;
     if from_nova {
-        queue_for_mirror(db, message.id, thread_id).await?;
+        queue_for_mirror(db, [message.id]).await?;
     }
     Ok(message)
 }
 
-/// Puts a Nova message in the outbox of its thread's platform (none for the console).
-/// Called after the message's change is written: a mirror that finished the previous
-/// revision meanwhile then finds the row again.
-async fn queue_for_mirror(db: &impl ConnectionTrait, message_id: i64, thread_id: &str) -> anyhow::Result<()> {
-    let revision = Query::select()
-        .column(messages::Column::Revision)
+/// Puts Nova's messages in the outbox of their threads' platforms (none for the
+/// console), in one statement however many. Called after the messages' change is
+/// written: a mirror that finished the previous revision meanwhile then finds the row
+/// again.
+async fn queue_for_mirror(db: &impl ConnectionTrait, ids: impl IntoIterator<Item = i64>) -> anyhow::Result<()> {
+    let ids: Vec<i64> = ids.into_iter().collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let surfaces = Query::select()
+        .column((messages::Entity, messages::Column::Id))
+        .column((threads::Entity, threads::Column::Surface))
+        .column((messages::Entity, messages::Column::Revision))
         .from(messages::Entity)
-        .and_where(Expr::col(messages::Column::Id).eq(message_id))
-        .to_owned();
-    let surface_of_thread = Query::select()
-        .expr(Expr::val(message_id))
-        .column(threads::Column::Surface)
-        .expr(revision)
-        .from(threads::Entity)
-        .and_where(Expr::col(threads::Column::Id).eq(thread_id))
-        .and_where(Expr::col(threads::Column::Surface).ne("console"))
+        .inner_join(
+            threads::Entity,
+            Expr::col((threads::Entity, threads::Column::Id)).equals((messages::Entity, messages::Column::ThreadId)),
+        )
+        .and_where(Expr::col((messages::Entity, messages::Column::Id)).is_in(ids))
+        .and_where(Expr::col((threads::Entity, threads::Column::Surface)).ne("console"))
         .to_owned();
     // A row already queued takes the new revision (and its lock): a mirror taking the
     // row off for an older revision then leaves it (see `mirror::dequeue`).
     let queue = Query::insert()
         .into_table(outbox::Entity)
         .columns([outbox::Column::MessageId, outbox::Column::Surface, outbox::Column::Revision])
-        .select_from(surface_of_thread)?
+        .select_from(surfaces)?
         .on_conflict(OnConflict::column(outbox::Column::MessageId).update_column(outbox::Column::Revision).to_owned())
         .to_owned();
     db.execute(&queue).await?;
@@ -1240,7 +1244,7 @@ async fn update_message(
         .await?;
     let edited = messages::Entity::find_by_id(id).one(db).await?.context("edited message vanished")?;
     if edited.from_nova {
-        queue_for_mirror(db, id, &edited.thread_id).await?;
+        queue_for_mirror(db, [id]).await?;
     }
     Ok(edited)
 }
