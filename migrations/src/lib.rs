@@ -25,6 +25,7 @@ mod m20261205_000016_skill_revisions;
 mod m20261205_000017_reviews;
 mod m20261205_000018_pull_requests;
 mod m20261206_000019_prompt_times;
+mod m20261206_000020_thread_lookups;
 
 pub struct Migrator;
 
@@ -51,6 +52,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000017_reviews::Migration),
             Box::new(m20261205_000018_pull_requests::Migration),
             Box::new(m20261206_000019_prompt_times::Migration),
+            Box::new(m20261206_000020_thread_lookups::Migration),
         ]
     }
 }

@@ -132,7 +132,7 @@ impl Engine {
         let now = now_ms();
         let lease_expired = office.lease_until.is_none_or(|until| until < now);
         let mine = office.lease_owner.as_deref() == Some(self.replica.as_str());
-        let held = self.store.count_prompts(&office.name, &[PromptState::Held]).await? > 0;
+        let held = self.store.has_prompts(&office.name, &[PromptState::Held]).await?;
         let retry_due = now - office.state_changed_at > FAILED_RETRY.as_millis() as i64;
         match office.state {
             OfficeState::Asleep if held => {
@@ -159,8 +159,7 @@ impl Engine {
                 }
                 self.dispatch_held(&office).await?;
                 let office = self.store.office(&office.name).await?.context("office row vanished")?;
-                let busy =
-                    self.store.count_prompts(&office.name, &[PromptState::Held, PromptState::Dispatched]).await? > 0;
+                let busy = self.store.has_prompts(&office.name, &[PromptState::Held, PromptState::Dispatched]).await?;
                 let idle_for = Duration::from_millis((now - office.last_active_at).max(0) as u64);
                 let idle_timeout = if self.unannounced.lock().expect("unannounced lock").contains(&office.name) {
                     config.idle_timeout_without_signals
@@ -233,7 +232,7 @@ impl Engine {
     /// stopped) rather than wait out an idle timeout it no longer has.
     async fn wind_down(self: &Arc<Self>, office: &offices::Model) -> anyhow::Result<()> {
         let mine = office.lease_owner.as_deref() == Some(self.replica.as_str());
-        if !mine || self.store.count_prompts(&office.name, &[PromptState::Dispatched]).await? > 0 {
+        if !mine || self.store.has_prompts(&office.name, &[PromptState::Dispatched]).await? {
             return Ok(());
         }
         match office.state {

@@ -257,4 +257,29 @@ mod tests {
         assert_eq!(store.pending_inbound(10).await.unwrap().len(), 0);
         database.cleanup().await.unwrap();
     }
+
+    /// The engine's "who has work waiting" reads: the offices with held prompts (one
+    /// index seek per office, not a read of every prompt), and whether one office has any.
+    #[tokio::test]
+    async fn offices_with_work_waiting_are_found_without_counting_it() {
+        let database = testkit::TestDatabase::new().await.unwrap();
+        let store = Store::connect(&database.url).await.unwrap();
+        assert!(store.offices_with_held_prompts().await.unwrap().is_empty());
+        let mut events = Vec::new();
+        for (i, office) in ["writer", "maker", "maker", "maker", "analyst"].into_iter().enumerate() {
+            let thread = format!("t{i}");
+            let id = receive(&store, &format!("e{i}"), "console", &thread).await;
+            events.push((id, routed(&thread, office, &format!("r{i}"))));
+        }
+        store.apply_inbound(events).await;
+        let analysts = store.prompt_by_run("r4").await.unwrap().unwrap();
+        assert!(store.move_prompt(analysts.id, PromptState::Held, PromptState::Dispatched).await.unwrap());
+
+        assert_eq!(store.offices_with_held_prompts().await.unwrap(), ["maker", "writer"]);
+        assert!(store.has_prompts("maker", &[PromptState::Held]).await.unwrap());
+        assert!(!store.has_prompts("analyst", &[PromptState::Held]).await.unwrap());
+        assert!(store.has_prompts("analyst", &[PromptState::Held, PromptState::Dispatched]).await.unwrap());
+        assert!(!store.has_prompts("nobody", &[PromptState::Held, PromptState::Dispatched]).await.unwrap());
+        database.cleanup().await.unwrap();
+    }
 }

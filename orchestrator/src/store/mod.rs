@@ -38,7 +38,7 @@ use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
 };
 
 pub use entities::{
@@ -53,6 +53,15 @@ pub use reviewing::NewRevision;
 const ITEMS_PER_TURN: usize = 8;
 /// Transactions [`Store::write_each`] runs at once on Postgres.
 const PARALLEL_WRITES: usize = 16;
+/// Items one Postgres transaction of multi-row statements takes ([`Store::write_chunked`]).
+/// No gate for an acknowledgement to wait at, so a chunk can be large: each statement
+/// costs Postgres a parse, a plan and a round trip whatever its rows, and a burst's
+/// rounds written in chunks of eight as sixteen transactions at once kept a dozen
+/// backends busy on two cores while acknowledgements queued for the CPU.
+const ITEMS_PER_POSTGRES_CHUNK: usize = 64;
+/// Chunk transactions [`Store::write_chunked`] runs at once on Postgres: a full round
+/// (`ROUTE_BATCH`) in one go, without a backend per core and more.
+const PARALLEL_POSTGRES_CHUNKS: usize = 4;
 /// A thread's title: the start of its first message.
 const THREAD_TITLE_CHARS: usize = 120;
 
@@ -415,7 +424,8 @@ impl Store {
     }
 
     /// [`Store::write_each`] for a `write` that takes a whole chunk of items at once
-    /// (multi-row statements): [`ITEMS_PER_TURN`] items a transaction on both stores.
+    /// (multi-row statements): [`ITEMS_PER_TURN`] items a transaction on SQLite (the
+    /// gate's turn stays short), [`ITEMS_PER_POSTGRES_CHUNK`] on Postgres.
     async fn write_chunked<T: Sync, R: Send>(
         &self,
         lane: Lane,
@@ -423,8 +433,13 @@ impl Store {
         write: impl for<'t> Fn(&'t DatabaseTransaction, &'t [T]) -> BoxFuture<'t, anyhow::Result<Vec<R>>> + Sync,
     ) -> Vec<anyhow::Result<R>> {
         let write = &write;
+        let (per_chunk, at_once) = if self.gate.is_serialized() {
+            (ITEMS_PER_TURN, 1)
+        } else {
+            (ITEMS_PER_POSTGRES_CHUNK, PARALLEL_POSTGRES_CHUNKS)
+        };
         let chunks: Vec<BoxFuture<'_, Vec<anyhow::Result<R>>>> = items
-            .chunks(ITEMS_PER_TURN)
+            .chunks(per_chunk)
             .map(|chunk| -> BoxFuture<'_, _> {
                 Box::pin(async move {
                     match self.write_chunk_in_one(lane, chunk, write).await {
@@ -443,7 +458,6 @@ impl Store {
                 })
             })
             .collect();
-        let at_once = if self.gate.is_serialized() { 1 } else { PARALLEL_WRITES };
         let written: Vec<Vec<anyhow::Result<R>>> = futures::stream::iter(chunks).buffered(at_once).collect().await;
         written.into_iter().flatten().collect()
     }
@@ -644,17 +658,25 @@ impl Store {
         Ok(prompts::Entity::find().filter(prompts::Column::RunId.eq(run_id)).one(&self.db).await?)
     }
 
-    /// Offices that have prompts waiting for them to wake.
+    /// Offices that have prompts waiting for them to wake. A `DISTINCT` read every held
+    /// prompt, and under a burst thousands wait for one office: the engine asked this on
+    /// every step, and on Postgres it took a millisecond of the database's CPU each time.
+    /// Instead one seek in the `(state, office)` index per office that has any (a loose
+    /// index scan), however many prompts each has.
     pub async fn offices_with_held_prompts(&self) -> anyhow::Result<Vec<String>> {
-        let rows: Vec<String> = prompts::Entity::find()
-            .select_only()
-            .column(prompts::Column::Office)
-            .filter(prompts::Column::State.eq(PromptState::Held.as_str()))
-            .distinct()
-            .into_tuple()
-            .all(&self.db)
-            .await?;
-        Ok(rows)
+        const HELD_OFFICES: &str = "WITH RECURSIVE held (office) AS ( \
+               SELECT MIN(office) FROM prompts WHERE state = $1 \
+               UNION ALL \
+               SELECT (SELECT MIN(office) FROM prompts WHERE state = $1 AND office > held.office) \
+               FROM held WHERE held.office IS NOT NULL) \
+             SELECT office FROM held WHERE office IS NOT NULL";
+        let statement = Statement::from_sql_and_values(
+            self.db.get_database_backend(),
+            HELD_OFFICES,
+            [PromptState::Held.as_str().into()],
+        );
+        let rows = self.db.query_all_raw(statement).await?;
+        Ok(rows.iter().map(|row| row.try_get("", "office")).collect::<Result<_, _>>()?)
     }
 
     /// Moves a prompt between states if it is still in `from`; `true` if this call did.
@@ -731,6 +753,21 @@ impl Store {
             }
         }
         Ok(requeued)
+    }
+
+    /// Whether `office` has any prompt in `states`: one index entry read, where counting
+    /// them reads every one (thousands for an office a burst queued behind).
+    pub async fn has_prompts(&self, office: &str, states: &[PromptState]) -> anyhow::Result<bool> {
+        let first: Option<i64> = prompts::Entity::find()
+            .select_only()
+            .column(prompts::Column::Id)
+            .filter(prompts::Column::Office.eq(office))
+            .filter(prompts::Column::State.is_in(states.iter().map(|s| s.as_str())))
+            .limit(1)
+            .into_tuple()
+            .one(&self.db)
+            .await?;
+        Ok(first.is_some())
     }
 
     pub async fn count_prompts(&self, office: &str, states: &[PromptState]) -> anyhow::Result<u64> {
