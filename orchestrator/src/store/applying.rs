@@ -37,23 +37,10 @@ pub(super) async fn apply_together(
     let mine: Vec<&InboundEffects> =
         chunk.iter().filter(|(id, _)| claimed.contains(id)).map(|(_, effects)| effects).collect();
     route_threads(txn, &mine, now).await?;
-    let new_prompts = chunk.iter().filter(|(id, _)| claimed.contains(id)).filter_map(|(id, effects)| {
-        let prompt = effects.prompt.as_ref()?;
-        Some(prompts::ActiveModel {
-            id: NotSet,
-            thread_id: Set(prompt.thread_id.clone()),
-            office: Set(prompt.office.clone()),
-            author: Set(prompt.author.clone()),
-            text: Set(prompt.text.clone()),
-            state: Set(prompt.state),
-            run_id: Set(prompt.run_id.clone()),
-            inbound_id: Set(*id),
-            created_at: Set(now),
-            dispatched_at: Set(None),
-            finished_at: Set(None),
-            handoff_from: Set(prompt.handoff_from.clone()),
-        })
-    });
+    let new_prompts = chunk
+        .iter()
+        .filter(|(id, _)| claimed.contains(id))
+        .filter_map(|(id, effects)| Some(effects.prompt.as_ref()?.row(*id, now)));
     prompts::Entity::insert_many(new_prompts).exec_without_returning(txn).await?;
     let audit_rows = mine.iter().flat_map(|effects| &effects.audit).map(|entry| audit::ActiveModel {
         id: NotSet,

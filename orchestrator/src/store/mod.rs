@@ -1052,22 +1052,7 @@ async fn apply_one_inbound(
             .await?;
     }
     if let Some(prompt) = &effects.prompt {
-        prompts::Entity::insert(prompts::ActiveModel {
-            id: NotSet,
-            thread_id: Set(prompt.thread_id.clone()),
-            office: Set(prompt.office.clone()),
-            author: Set(prompt.author.clone()),
-            text: Set(prompt.text.clone()),
-            state: Set(prompt.state),
-            run_id: Set(prompt.run_id.clone()),
-            inbound_id: Set(id),
-            created_at: Set(now),
-            dispatched_at: Set(None),
-            finished_at: Set(None),
-            handoff_from: Set(prompt.handoff_from.clone()),
-        })
-        .exec_without_returning(txn)
-        .await?;
+        prompts::Entity::insert(prompt.row(id, now)).exec_without_returning(txn).await?;
     }
     if let Some((surface, channel, office)) = &effects.record_pick {
         route_picks::Entity::insert(route_picks::ActiveModel {
@@ -1501,6 +1486,26 @@ pub struct NewPrompt {
     pub state: PromptState,
     /// A handoff: the run it came from, whose office gets the result.
     pub handoff_from: Option<String>,
+}
+
+impl NewPrompt {
+    /// The row that queues this prompt for the inbound event `inbound_id`.
+    fn row(&self, inbound_id: i64, now: i64) -> prompts::ActiveModel {
+        prompts::ActiveModel {
+            id: NotSet,
+            thread_id: Set(self.thread_id.clone()),
+            office: Set(self.office.clone()),
+            author: Set(self.author.clone()),
+            text: Set(self.text.clone()),
+            state: Set(self.state),
+            run_id: Set(self.run_id.clone()),
+            inbound_id: Set(inbound_id),
+            created_at: Set(now),
+            dispatched_at: Set(None),
+            finished_at: Set(None),
+            handoff_from: Set(self.handoff_from.clone()),
+        }
+    }
 }
 
 #[derive(Debug)]
