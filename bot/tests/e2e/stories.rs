@@ -52,6 +52,54 @@ async fn a_newcomer_asks_in_payments_and_an_office_does_the_work_sleeps_and_reme
     nova.finish().await;
 }
 
+/// An office woken ahead of work that never came (here `/nova wake`; a prewarm no
+/// prompt followed is the same) sleeps on the snapshot it was restored from: nothing
+/// ran, so nothing new is stored. Its work is all there at the next wake, and the
+/// next sleep after a run stores a snapshot again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_office_woken_for_nothing_sleeps_without_a_new_snapshot_and_keeps_its_work() {
+    let mut nova = Nova::start_with(|config| {
+        for office in &mut config.offices {
+            office.set_idle_timeout(Duration::from_millis(200));
+        }
+    })
+    .await;
+    let snapshots = nova.data_dir.path().join("snapshots/offices/maker");
+    let workspace = nova.data_dir.path().join("offices/maker/workspace");
+    let asleep_at = async |nova: &mut Nova, generation: i64| {
+        nova.eventually("maker asleep without a workspace", async |nova: &Nova| {
+            let office = nova.office("maker").await;
+            (office.state.as_str() == "asleep" && office.generation == generation && !workspace.exists())
+                .then_some(office)
+        })
+        .await
+    };
+
+    let thread = nova.say("payments", "alice", "the coupon field rejects valid codes, please fix").await;
+    nova.results(&thread, 1).await;
+    let first = asleep_at(&mut nova, 1).await;
+    let first_key = first.snapshot_key.clone().expect("a snapshot of the first run's work");
+
+    // Woken with nothing to do, it idles out and sleeps on that same snapshot.
+    assert_eq!(nova.engine().wake_office("maker", "bob").await.unwrap(), Some(2));
+    let second = asleep_at(&mut nova, 2).await;
+    assert_eq!(second.snapshot_key.as_deref(), Some(first_key.as_str()), "the snapshot it was restored from");
+    assert!(!snapshots.join("000000000002.tar.zst").exists(), "no snapshot stored for a wake that ran nothing");
+    assert_eq!(audited(&nova, "slept_unchanged").await, 1);
+    assert_eq!(audited(&nova, "snapshot").await, 1, "only the first run's");
+
+    // The work of the first run is all there, and a run makes the next sleep store one.
+    nova.reply(&thread, "bob", "also check that gift cards still work").await;
+    let messages = nova.results(&thread, 2).await;
+    let last = messages.iter().rev().find(|m| m.kind == "result").unwrap();
+    assert!(last.body.contains("this workspace now holds 2 note(s)"), "{}", last.body);
+    let third = asleep_at(&mut nova, 3).await;
+    assert!(snapshots.join("000000000003.tar.zst").exists(), "a wake that ran work is snapshotted");
+    assert_ne!(third.snapshot_key, Some(first_key));
+    assert_eq!(audited(&nova, "slept_unchanged").await, 1);
+    nova.finish().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_50_prompts_wakes_one_office_and_delivers_all_in_order() {
     let mut nova = Nova::start().await;

@@ -57,6 +57,9 @@ pub struct Started {
     /// The snapshot taken of an earlier generation's VM on the way (see
     /// [`Compute::start`]): the workspace the office now holds.
     pub rescued: Option<SnapshotInfo>,
+    /// The snapshot the workspace now equals, if it was restored from one (not kept on
+    /// disk from before, nor new): until something runs there, sleeping needs no new one.
+    pub restored_from: Option<String>,
 }
 
 pub struct GceCompute {
@@ -100,6 +103,7 @@ impl GceCompute {
             None => None,
         };
         let snapshot = rescued.as_ref().map(|info| info.key.as_str()).or(snapshot);
+        let restored_from = snapshot.map(str::to_owned);
         let (vm, source) = self.fleet.place(&spec.office, spec.generation, tier).await?;
         let placement = Placement {
             vm: vm.name.clone(),
@@ -118,7 +122,7 @@ impl GceCompute {
         }
         let endpoint = vm.agent_url.clone();
         self.vms.lock().expect("vms lock").insert(spec.office.clone(), (vm, Instant::now()));
-        Ok(Started { endpoint, placement: Some(placement), rescued })
+        Ok(Started { endpoint, placement: Some(placement), rescued, restored_from })
     }
 
     /// The VM of an earlier generation whose snapshot was never recorded (it failed, or
@@ -386,12 +390,19 @@ impl Compute {
                 // it is removed only once its snapshot is recorded. One left by a
                 // snapshot that failed holds work no snapshot has, so it is kept.
                 let workspace = backend.workspace(&spec.office);
-                if let Some(key) = snapshot.filter(|_| !workspace.exists()) {
+                let restored_from = snapshot.filter(|_| !workspace.exists());
+                if let Some(key) = restored_from {
                     // An incompatible snapshot fails the wake (the thread is told why)
                     // rather than being restored blindly.
                     snapshots.restore(key, &spec.office, &workspace).await?;
                 }
-                Ok(Started { endpoint: backend.start(spec, timeout).await?, placement: None, rescued: None })
+                let endpoint = backend.start(spec, timeout).await?;
+                Ok(Started {
+                    endpoint,
+                    placement: None,
+                    rescued: None,
+                    restored_from: restored_from.map(str::to_owned),
+                })
             }
             Self::Gce(gce) => tokio::time::timeout(timeout, gce.start(spec, tier, snapshot, stranded))
                 .await
@@ -414,6 +425,17 @@ impl Compute {
             }
             Self::Gce(gce) => gce.snapshot(office, generation, daemon).await,
         }
+    }
+
+    /// The office goes to sleep on the snapshot it was restored from (nothing ran since):
+    /// its process stops and its machine and disk go, with no new snapshot.
+    pub async fn discard(&self, office: &str) {
+        if let Self::Local { backend, .. } = self
+            && let Err(error) = backend.stop(office, Duration::from_secs(5)).await
+        {
+            tracing::warn!(office, "cannot stop the office process: {error:#}");
+        }
+        self.release(office).await;
     }
 
     /// The office is asleep (its snapshot recorded): its machine and disk go.

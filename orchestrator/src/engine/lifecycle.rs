@@ -299,7 +299,7 @@ impl Engine {
             self.record("nova", name, None, "snapshot_rescued", details).await;
         }
         let rescued = started.rescued.map(|info| (info.key, info.bytes as i64));
-        let endpoint = started.endpoint;
+        let (endpoint, unchanged_since) = (started.endpoint, started.restored_from);
         if let Some(placement) = started.placement {
             self.record("nova", name, None, "placed", serde_json::json!(placement)).await;
         }
@@ -324,8 +324,13 @@ impl Engine {
         }
         let details = serde_json::json!({"generation": generation, "skills": skills});
         self.record("nova", name, None, "skills_loaded", details).await;
-        let attached =
-            Attached { generation, endpoint: endpoint.clone(), token: token.clone(), skills: Arc::new(skills) };
+        let attached = Attached {
+            generation,
+            endpoint: endpoint.clone(),
+            token: token.clone(),
+            skills: Arc::new(skills),
+            unchanged_since,
+        };
         self.attached.lock().expect("attached lock").insert(name.to_owned(), attached);
         let mut change = OfficeChange::new(Transition::Ready);
         change.snapshot = rescued;
@@ -400,7 +405,6 @@ impl Engine {
         }
     }
 
-    /// `idle → snapshotting`; the snapshot itself runs in the background.
     /// A person asks for an office to start now (`/nova wake`). Returns the new
     /// generation, or `None` if the office is not asleep (or another wake won).
     pub async fn wake_office(self: &Arc<Self>, name: &str, by: &str) -> anyhow::Result<Option<i64>> {
@@ -431,6 +435,7 @@ impl Engine {
         Ok(true)
     }
 
+    /// `idle → snapshotting`; the snapshot itself runs in the background.
     pub(super) async fn begin_sleep(self: &Arc<Self>, office: &offices::Model) -> anyhow::Result<()> {
         if self.set_state(office, OfficeChange::new(Transition::IdleOut)).await? {
             // The next wake says anew whether its prompt was announced.
@@ -461,6 +466,14 @@ impl Engine {
     /// then lets go of the workspace: nothing is deleted before the snapshot is stored.
     pub(super) async fn sleep(&self, name: &str, generation: i64) -> anyhow::Result<()> {
         let attached = self.attached.lock().expect("attached lock").remove(name);
+        let row = self.store.office(name).await?.context("office row vanished")?;
+        if let Some(attached) = &attached
+            && attached.generation == generation
+            && attached.unchanged_since.is_some()
+            && attached.unchanged_since == row.snapshot_key
+        {
+            return self.sleep_unchanged(row, generation).await;
+        }
         let daemon = attached.as_ref().map(|a| (a.endpoint.as_str(), a.token.as_str()));
         let info = self.compute.snapshot(name, generation, daemon).await?;
         metrics::histogram!("nova_snapshot_seconds").record(info.elapsed.as_secs_f64());
@@ -483,11 +496,29 @@ impl Engine {
         Ok(())
     }
 
-    /// The office's process is gone or broken. Its workspace holds the newest state of
-    /// its work, so it is snapshotted (not discarded) before the office sleeps; the
-    /// prompts it was running go back to the queue and run again on the next wake.
-    /// The office's machine went while it was up: its interrupted prompts run again,
-    /// from the workspace if it survived (snapshotted first), else from the last snapshot.
+    /// [`Engine::sleep`] for an office that ran nothing since its workspace was restored
+    /// from its current snapshot: the machine goes without storing a copy of it (minutes
+    /// of a VM's time and gigabytes written, for every prewarm that no prompt followed).
+    async fn sleep_unchanged(&self, row: offices::Model, generation: i64) -> anyhow::Result<()> {
+        let name = row.name.as_str();
+        let mut change = OfficeChange::new(Transition::Slept);
+        change.endpoint = Some(None);
+        change.token_hash = Some(None);
+        change.lease_until = Some(None);
+        if row.generation != generation || !self.store.transition(name, generation, change).await? {
+            bail!("a newer generation took over while it went to sleep; keeping its state");
+        }
+        let details = serde_json::json!({"generation": generation, "key": row.snapshot_key});
+        self.record("nova", name, None, "slept_unchanged", details).await;
+        self.compute.discard(name).await;
+        self.publish_office(name).await;
+        Ok(())
+    }
+
+    /// The office's process or machine went while it was up: its interrupted prompts
+    /// go back to the queue and run again on the next wake, from the workspace if it
+    /// survived (snapshotted, not discarded, before the office sleeps), else from the
+    /// last snapshot.
     pub(super) async fn office_lost(
         self: &Arc<Self>,
         office: &offices::Model,

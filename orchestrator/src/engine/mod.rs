@@ -220,6 +220,10 @@ struct Attached {
     token: String,
     /// The skills handed over at this wake (name → revision): what its runs use.
     skills: Arc<std::collections::BTreeMap<String, String>>,
+    /// The snapshot the workspace was restored from at this wake, until a run is sent
+    /// there: an office woken ahead of a prompt that never came (a prewarm, `/nova
+    /// wake`) sleeps on it again instead of storing an identical one.
+    unchanged_since: Option<String>,
 }
 
 /// The config and what is built from it, swapped whole when nova.toml changes or a

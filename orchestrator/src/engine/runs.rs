@@ -77,11 +77,12 @@ impl Engine {
             return Ok(());
         }
         let attached = {
-            let attached = self.attached.lock().expect("attached lock");
-            attached
-                .get(&office.name)
-                .filter(|a| a.generation == office.generation)
-                .map(|a| (a.endpoint.clone(), a.token.clone(), Arc::clone(&a.skills)))
+            let mut attached = self.attached.lock().expect("attached lock");
+            attached.get_mut(&office.name).filter(|a| a.generation == office.generation).map(|a| {
+                // Work goes there: from now on its workspace is its own, snapshotted on sleep.
+                a.unchanged_since = None;
+                (a.endpoint.clone(), a.token.clone(), Arc::clone(&a.skills))
+            })
         };
         let Some((endpoint, token, skills)) = attached else {
             return Ok(());
