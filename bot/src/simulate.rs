@@ -686,16 +686,20 @@ impl Sim {
                         if expired {
                             self.tally.lock().unwrap().prewarm_expired += 1;
                         }
-                        going.push((name.clone(), vm.clone()));
+                        // A prewarm no prompt followed ran nothing: it sleeps on the
+                        // snapshot it was restored from, without storing a new one.
+                        going.push((name.clone(), vm.clone(), !expired));
                         *office = Office::Sleeping;
                     }
                 }
             }
         }
-        for (name, vm) in going {
+        for (name, vm, snapshot) in going {
             let sim = Arc::clone(self);
             tokio::spawn(async move {
-                tokio::time::sleep(sim.draw(sim.policy.snapshot)).await;
+                if snapshot {
+                    tokio::time::sleep(sim.draw(sim.policy.snapshot)).await;
+                }
                 if let Err(error) = sim.fleet.release(&vm).await {
                     tracing::warn!(vm = %vm.name, "cannot delete: {error:#}");
                 }
@@ -865,7 +869,7 @@ impl std::fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "  prewarms:             {} ({} hit, {} expired; {} signals dropped at capacity)",
+            "  prewarms:             {} ({} hit, {} expired and slept on their snapshot; {} signals dropped at capacity)",
             self.prewarms, self.prewarm_hits, self.prewarm_expired, self.prewarms_at_capacity
         )?;
         writeln!(

@@ -148,6 +148,38 @@ async fn an_office_people_keep_coming_back_to_stays_up_between_sessions() {
     assert!(report_off.vm_hours < report.vm_hours, "staying up costs VM-hours: {report_off}");
 }
 
+/// Someone types to an office and never sends anything, three times: each prewarm
+/// expires, and the office sleeps on the snapshot it was restored from. However slow a
+/// snapshot is, those sleeps cost nothing more: nothing ran, nothing new is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prewarm_no_prompt_followed_sleeps_without_a_snapshot() {
+    use bot::simulate::Header;
+    use std::time::Duration;
+    let header = Header {
+        kind: "watched".to_owned(),
+        hours: 1.0,
+        offices: vec![bot::simulate::OfficeSpec { name: "watched".to_owned(), tier: 2 }],
+    };
+    let events: Vec<Event> = [5.0, 25.0, 45.0]
+        .iter()
+        .map(|&minutes| Event {
+            t: minutes * 60.0,
+            kind: EventKind::Typing,
+            office: "watched".to_owned(),
+            user: "ana".to_owned(),
+            work: 0.0,
+        })
+        .collect();
+    let quick = run(header.clone(), events.clone(), 0.0005, Policy::default()).await.unwrap();
+    let slow_snapshots =
+        Policy { snapshot: (Duration::from_secs(1200), Duration::from_secs(2400)), ..Policy::default() };
+    let slow = run(header, events, 0.0005, slow_snapshots).await.unwrap();
+    assert_eq!((quick.prewarms, quick.prewarm_expired), (3, 3), "{quick}");
+    assert_eq!(slow.prewarm_expired, 3, "{slow}");
+    // Three 20-minute snapshots would be an hour of VM time more.
+    assert!((slow.vm_hours - quick.vm_hours).abs() < 0.1, "{quick}\n{slow}");
+}
+
 /// An operator asks the simulator for the cheapest policy that meets their targets on
 /// their own trace: every candidate runs the full simulation, the answer is the best of
 /// them by the rules it states, and it comes as `[provisioner]` lines Nova reads back.

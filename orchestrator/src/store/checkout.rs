@@ -215,13 +215,15 @@ impl Store {
         }
     }
 
-    /// Why `office` may not claim `task` as it stands, if it may not.
+    /// Why `office` may not claim `task` as it stands, if it may not. Another office's
+    /// task is refused as such first: that reason does not depend on how far its owner
+    /// has got with it.
     async fn claim_refused(&self, task: &tasks::Model, office: &str) -> anyhow::Result<Option<Claim>> {
-        if task.state.is_closed() {
-            return Ok(Some(Claim::Closed(task.state)));
-        }
         if let Some(owner) = task.owner.as_deref().filter(|owner| *owner != office) {
             return Ok(Some(Claim::NotYours { owner: owner.to_owned() }));
+        }
+        if task.state.is_closed() {
+            return Ok(Some(Claim::Closed(task.state)));
         }
         if task.state == TaskState::Claimed {
             return Ok(Some(Claim::Held {
@@ -321,5 +323,43 @@ impl Store {
                 .collect()
         };
         Ok(due.into_iter().filter(|task| task.holder_run.as_ref().is_none_or(|run| !alive.contains(run))).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An office asking for another office's task is told whose it is, however far
+    /// the owner has got with it; the owner is told it is closed.
+    #[tokio::test]
+    async fn another_office_s_task_is_refused_as_theirs_even_once_it_is_done() {
+        let database = testkit::TestDatabase::new().await.unwrap();
+        let store = Store::connect(&database.url).await.unwrap();
+        let task = store
+            .create_task(NewTask {
+                title: "announce the fix".to_owned(),
+                body: String::new(),
+                owner: Some("writer".to_owned()),
+                priority: 0,
+                parent_id: None,
+                depends_on: Vec::new(),
+                thread_id: "t1".to_owned(),
+                created_by: "maker".to_owned(),
+                created_run: Some("r0".to_owned()),
+            })
+            .await
+            .unwrap();
+        let lease = now_ms() + 60_000;
+        let not_yours = Claim::NotYours { owner: "writer".to_owned() };
+        assert_eq!(store.claim_task(task.id, "maker", "r1", ClaimVia::Office, lease).await.unwrap(), not_yours);
+        let claimed = store.claim_task(task.id, "writer", "r2", ClaimVia::Office, lease).await.unwrap();
+        assert!(matches!(claimed, Claim::Claimed(_)), "{claimed:?}");
+        store.finish_task(task.id, "r2", TaskState::Done, "announced").await.unwrap().expect("finished");
+
+        assert_eq!(store.claim_task(task.id, "maker", "r3", ClaimVia::Office, lease).await.unwrap(), not_yours);
+        let again = store.claim_task(task.id, "writer", "r4", ClaimVia::Office, lease).await.unwrap();
+        assert_eq!(again, Claim::Closed(TaskState::Done));
+        database.cleanup().await.unwrap();
     }
 }
