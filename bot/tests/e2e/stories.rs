@@ -69,8 +69,10 @@ async fn an_office_woken_for_nothing_sleeps_without_a_new_snapshot_and_keeps_its
     let asleep_at = async |nova: &mut Nova, generation: i64| {
         nova.eventually("maker asleep without a workspace", async |nova: &Nova| {
             let office = nova.office("maker").await;
-            (office.state.as_str() == "asleep" && office.generation == generation && !workspace.exists())
-                .then_some(office)
+            (office.state == orchestrator::store::OfficeState::Asleep
+                && office.generation == generation
+                && !workspace.exists())
+            .then_some(office)
         })
         .await
     };

@@ -466,13 +466,14 @@ impl Engine {
     /// then lets go of the workspace: nothing is deleted before the snapshot is stored.
     pub(super) async fn sleep(&self, name: &str, generation: i64) -> anyhow::Result<()> {
         let attached = self.attached.lock().expect("attached lock").remove(name);
-        let row = self.store.office(name).await?.context("office row vanished")?;
         if let Some(attached) = &attached
             && attached.generation == generation
-            && attached.unchanged_since.is_some()
-            && attached.unchanged_since == row.snapshot_key
+            && let Some(restored_from) = &attached.unchanged_since
         {
-            return self.sleep_unchanged(row, generation).await;
+            let row = self.store.office(name).await?.context("office row vanished")?;
+            if row.snapshot_key.as_ref() == Some(restored_from) {
+                return self.sleep_unchanged(row, generation).await;
+            }
         }
         let daemon = attached.as_ref().map(|a| (a.endpoint.as_str(), a.token.as_str()));
         let info = self.compute.snapshot(name, generation, daemon).await?;
