@@ -13,13 +13,12 @@ const BAR: f64 = 0.85;
 /// Sets written blind that the router does not clear yet, with the figure it reached:
 /// a ratchet (a change that loses ground on them fails) until they reach [`BAR`].
 /// The insurer's misses: a subject word that is another repo's hint ("renew" a TLS
-/// certificate is not a policy renewal), and bug reports just under the confidence bar;
-/// the utility's (written blind in session 6) and the telecom's (session 9) are the same
-/// kinds (testdata/routing/README.md), as are the newsroom's (session 13), where the
-/// subject itself is writing ("articles", "posts"). Defect phrasings ("stopped
-/// arriving", "even when") and a question's opening ("how many", "what share") raised
-/// the newsroom and the telecom, and took the utility over the bar (session 14).
-const BELOW_BAR: &[(&str, f64)] = &[("insurer", 0.80), ("newsroom", 0.83), ("telecom", 0.77)];
+/// certificate is not a policy renewal), a report whose words are the analyst's and
+/// operations' ("renewal notices went out with last year's premium"), and a data
+/// deletion request read as documentation work. The newsroom and the telecom cleared the
+/// bar in session 18, when a statement's subject words stopped counting as the kind of
+/// work asked for ("articles" at a publisher, "customers" of the customer app).
+const BELOW_BAR: &[(&str, f64)] = &[("insurer", 0.80)];
 
 fn sets() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");

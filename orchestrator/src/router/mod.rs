@@ -426,10 +426,28 @@ impl Router {
             add_concepts(&mut concepts, &tokens.all, weights::CONTEXT);
         }
         let strongest_repo = repo_scores.iter().copied().fold(0.0f32, f32::max);
-        if self.reports_on_a_subject(text, &concepts, strongest_repo)
-            && let Some(fix) = lexicon.concept_id("fix")
-        {
-            concepts[fix] = concepts[fix].max(weights::REPORTED_FAULT);
+        // In a statement about a clear subject, the subject's own words ("tickets" at a
+        // ticket seller, "articles" at a publisher, "customers" of the customer app) say
+        // what it is about, not what work is asked for: the kinds of work are read from
+        // the other words, and a statement that names none is a bug report. Of the
+        // subject's words, those of engineering kinds still count: "the CDN" points at
+        // whoever operates it.
+        if self.states_about_a_subject(text, strongest_repo) {
+            let mut asked_of_the_subject = lexicon.concepts(&self.without_subject_words(text));
+            for tokens in context {
+                add_concepts(&mut asked_of_the_subject, &tokens.all, weights::CONTEXT);
+            }
+            let code: Vec<usize> = CODE_CONCEPTS.iter().filter_map(|c| lexicon.concept_id(c)).collect();
+            for (concept, said) in concepts.iter_mut().enumerate() {
+                if !code.contains(&concept) {
+                    *said = asked_of_the_subject[concept];
+                }
+            }
+            if !names_a_kind_of_work(&asked_of_the_subject)
+                && let Some(fix) = lexicon.concept_id("fix")
+            {
+                concepts[fix] = concepts[fix].max(weights::REPORTED_FAULT);
+            }
         }
         if concepts.iter().sum::<f32>() < weights::DEFAULT_CODE_WORK && strongest_repo >= weights::REPO_EVIDENCE {
             for concept in ["build", "fix"].iter().filter_map(|c| lexicon.concept_id(c)) {
@@ -478,23 +496,47 @@ impl Router {
     /// Whether the message is a statement about a clear subject that asks for no kind of
     /// work ("the invoice PDF shows last month's tariff name", "miles haven't posted since
     /// the 12th"): neither a question nor a request, which is how most bug reports read.
-    fn reports_on_a_subject(&self, text: &Tokens, concepts: &[f32], strongest_repo: f32) -> bool {
+    #[cfg(test)]
+    fn reports_on_a_subject(&self, text: &Tokens, strongest_repo: f32) -> bool {
+        self.states_about_a_subject(text, strongest_repo)
+            && !names_a_kind_of_work(&LEXICON_TABLE.concepts(&self.without_subject_words(text)))
+    }
+
+    /// Whether the message states something about a clear subject: it neither asks a
+    /// question nor opens with a request.
+    fn states_about_a_subject(&self, text: &Tokens, strongest_repo: f32) -> bool {
         let lexicon = &*LEXICON_TABLE;
-        let requests_work = self.lead_word(text).is_some_and(|lead| {
-            text::is_request_verb(lead) || lexicon.concepts(std::slice::from_ref(lead)).iter().any(|&c| c > 0.0)
+        let requests_work = self.lead_position(text).is_some_and(|at| {
+            let word = &text.all[at];
+            // A subject word first is the subject ("customers on the 50GB bundle are
+            // charged…"), unless what follows is its object ("publish the live blog").
+            let subject_first = self.repo_words.contains_key(word)
+                && !text.all.get(at + 1).is_some_and(|next| text::is_determiner(next));
+            text::is_request_verb(word)
+                || (!subject_first && lexicon.concepts(std::slice::from_ref(word)).iter().any(|&c| c > 0.0))
         });
-        let clear_kind_of_work = concepts.iter().any(|&c| c >= 1.0);
-        !text.asks && !requests_work && !clear_kind_of_work && strongest_repo >= 2.0 * weights::REPO_EVIDENCE
+        !text.asks && !requests_work && strongest_repo >= 2.0 * weights::REPO_EVIDENCE
+    }
+
+    /// The message's words with those of the repos' names, descriptions and hints
+    /// blanked (kept in place, so that no phrase forms across a gap).
+    fn without_subject_words(&self, text: &Tokens) -> Vec<String> {
+        text.all.iter().map(|w| if self.repo_words.contains_key(w) { String::new() } else { w.clone() }).collect()
     }
 
     /// The message's first word after courtesies and an office's name: its verb, when
     /// the message is an imperative.
     fn lead_word<'t>(&self, text: &'t Tokens) -> Option<&'t String> {
+        self.lead_position(text).map(|at| &text.all[at])
+    }
+
+    /// Where [`Self::lead_word`] stands in the message.
+    fn lead_position(&self, text: &Tokens) -> Option<usize> {
         const COURTESIES: &[&str] = &[
             "pleas", "pls", "can", "could", "would", "you", "nova", "hey", "hi", "ok", "so", "kind", "just", "also",
             "quick", "now",
         ];
-        text.all.iter().find(|w| !COURTESIES.contains(&w.as_str()) && !self.offices.iter().any(|o| o.name == **w))
+        text.all.iter().position(|w| !COURTESIES.contains(&w.as_str()) && !self.offices.iter().any(|o| o.name == *w))
     }
 
     /// The top office's share against the next two and "none of them".
@@ -569,6 +611,11 @@ impl Router {
             .position(|name| words.iter().any(|w| w.strip_prefix("repo:") == Some(name.as_str())))
             .or_else(|| self.repo_names.iter().position(|name| words.contains(&name.as_str())))
     }
+}
+
+/// Whether some kind of work is signalled clearly, not only in passing.
+fn names_a_kind_of_work(concepts: &[f32]) -> bool {
+    concepts.iter().any(|&c| c >= 1.0)
 }
 
 /// Adds the kinds of work `tokens` signal, scaled by `factor`, to `concepts`.

@@ -164,7 +164,7 @@ fn reads_as_a_report(router: &Router, text: &str) -> bool {
     let tokens = Tokens::new(text);
     let repo_scores = router.repo_scores(&tokens, &[], "general", router.named_repo(text));
     let strongest = repo_scores.iter().copied().fold(0.0f32, f32::max);
-    router.reports_on_a_subject(&tokens, &LEXICON_TABLE.concepts(&tokens.all), strongest)
+    router.reports_on_a_subject(&tokens, strongest)
 }
 
 #[test]
@@ -191,4 +191,58 @@ fn questions_are_told_from_statements() {
 fn a_questions_opening_says_what_kind_of_answer_is_wanted() {
     // "support tickets" are the support assistant's words; "how many" asks the analyst.
     assert_eq!(route("general", "how many support tickets mention the coupon field?"), "none / analyst");
+}
+
+const TICKETS: &str = r#"
+[workspace]
+name = "tickets"
+
+[[repos]]
+name = "resale"
+description = "Resale of tickets between fans: listings, transfers and payouts to sellers."
+hints = ["resale", "payout", "transfer"]
+
+[[repos]]
+name = "infra"
+description = "Clusters, the CDN and monitoring."
+hints = ["cdn", "kubernetes"]
+
+[[offices]]
+name = "engineer"
+role = "Software engineer: builds and fixes resale."
+repos = ["resale"]
+
+[[offices]]
+name = "sre"
+role = "Site reliability engineer: runs the clusters and the CDN, handles outages."
+repos = ["infra"]
+
+[[offices]]
+name = "fan-support"
+role = "Support assistant: answers fans about tickets and refunds, drafts replies."
+repos = []
+"#;
+
+#[test]
+fn a_subject_word_that_is_also_a_kind_of_work_does_not_stop_a_report() {
+    let router = Router::new(&Config::parse(TICKETS, "tickets").unwrap());
+    // "tickets" is support's word in general, and this company's subject.
+    let report = "sellers haven't received payouts for resold tickets since the 3rd";
+    assert!(reads_as_a_report(&router, report));
+    assert_eq!(route_in(&router, "general", &[], report), "resale / engineer");
+    // A subject word first is the subject, not a request for its kind of work; and in a
+    // statement it says nothing of whose work this is.
+    let vanished = "tickets transferred to a friend vanish from the seller's payouts";
+    assert_eq!(route_in(&router, "general", &[], vanished), "resale / engineer");
+    // Of the subject's words, those of engineering kinds still say whose it is.
+    assert_eq!(
+        route_in(&router, "general", &[], "the CDN and the clusters serve stale pages after every price change"),
+        "infra / sre"
+    );
+    // Still work of their kind: a request, or a subject word taking an object.
+    assert!(!reads_as_a_report(&router, "answer the fan whose resale tickets never arrived"));
+    assert_eq!(
+        route_in(&router, "general", &[], "a fan asks why her resale payout is late, draft a reply"),
+        "none / fan-support"
+    );
 }

@@ -126,6 +126,16 @@ const REQUEST_VERBS: &[&str] = &[
     "submit", "switch", "tidi", "turn", "updat", "upload",
 ];
 
+/// Words that open a noun's phrase ("the", "our", "this"): after a message's first
+/// word, they show it is a verb taking an object ("publish the live blog").
+const DETERMINERS: &[&str] =
+    &["the", "a", "an", "our", "my", "your", "their", "this", "that", "these", "those", "all", "it", "them", "some"];
+
+/// Whether a stemmed word opens a noun's phrase.
+pub fn is_determiner(word: &str) -> bool {
+    DETERMINERS.iter().any(|determiner| stem(determiner) == word)
+}
+
 /// Whether a stemmed word is one of the verbs that open a request.
 pub fn is_request_verb(stem: &str) -> bool {
     REQUEST_VERBS.contains(&stem)
