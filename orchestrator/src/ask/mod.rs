@@ -351,7 +351,9 @@ const VAGUE: &str = "\
     somebodi nobodi whatev lmk idk guy team folk quick real asap sort matter happen deal said mention \
     befor earlier todo task job request ask hey hi hello thank thx ty yeah yep nope yo sup ok okay k hm \
     uh um huh wow oop sorri pleas tomorrow morn tonight anyth everyth one two anyon everyon know get \
-    going goe went gone tri figur out finish start continu proceed news cheer talk chat sec minut moment";
+    going goe went gone tri figur out finish start continu proceed news cheer talk chat sec minut moment \
+    brilliant awesom amaz excel love sweet legend superb wonder neat fab ta appreci kudo bravo good well \
+    note gotcha got";
 
 /// Short replies that accept what was just offered.
 const AGREEMENT: &str = "\
@@ -937,6 +939,7 @@ impl Reader {
                 "what|who is|are OFFICE doing|up|working|busy|on",
                 "what is on OFFICE plate",
                 "is|are OFFICE awake|up|busy|running|asleep|free|idle|working|doing|available|online|sleeping|around|on|done|finished|stuck|tied|occupied|swamped|slammed|engaged",
+                "has|have OFFICE finished|done|completed|wrapped|started",
                 "status ?of|for ?the OFFICE",
                 "OFFICE status",
                 "how is|are OFFICE doing|getting|going",
@@ -953,12 +956,16 @@ impl Reader {
                 "who is|are busy|working|awake|running|on|free|idle|up|asleep",
                 "which|what offices|agents|ones|bots * awake|running|busy|up|asleep|working|doing|idle|on",
                 "is|are anyone|anybody|someone|somebody * on|working|looking|handling|doing|busy",
+                "is|are anyone|anybody|someone|somebody ?still awake|up|around|running|free|idle|asleep|online|available",
+                "are any offices|agents|bots ?still awake|up|running|free|idle|asleep|online|available",
                 "anyone|anybody|someone|somebody ?already|currently|yet on|working|looking|handling|dealing|checking",
                 "what is everyone|everybody doing|working|up",
                 "fleet|office|offices status",
             ],
             &slots,
         );
+        // "is anyone up for fixing the flaky test?" asks for work.
+        let fleet_status = fleet_status.filter(|(span, _)| !w.get(span.end).is_some_and(|next| listed("for to", next)));
         if fleet_status.is_some() || matches!(w.as_slice(), [s] if s == "status") {
             return Some(Understanding::fleet(Action::Status { office: None }, SURE, "status of the fleet"));
         }

@@ -254,3 +254,22 @@ fn a_new_repo_named_later_in_the_message_is_found_by_its_slug() {
     // Without a slug-like word there is no name to take.
     assert_ne!(read("we have a new repo for the newsletter service, please add it")["action"], "add_repo");
 }
+
+#[test]
+fn whether_anyone_is_up_or_an_office_has_finished_is_a_status_question() {
+    for text in ["is anybody awake?", "is anyone still up", "are any agents running?"] {
+        assert_eq!(read(text), json!({"kind": "fleet", "action": "status", "args": {}}), "{text}");
+    }
+    for text in ["has the analyst finished the signup numbers yet?", "has anlyst done the export?"] {
+        assert_eq!(read(text), json!({"kind": "fleet", "action": "status", "args": {"office": "analyst"}}), "{text}");
+    }
+    assert_eq!(read("is anyone up for fixing the flaky checkout test?")["kind"], "work");
+}
+
+#[test]
+fn praise_and_thanks_say_nothing_to_act_on() {
+    for text in ["brilliant, thanks", "awesome!", "amazing work", "lovely, cheers", "noted", "good stuff", "got it"] {
+        assert_eq!(read(text)["kind"], "unknown", "{text}");
+    }
+    assert_eq!(read("the refund page looks good but the totals are wrong")["kind"], "work");
+}
