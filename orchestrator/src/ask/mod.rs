@@ -353,7 +353,7 @@ const VAGUE: &str = "\
     uh um huh wow oop sorri pleas tomorrow morn tonight anyth everyth one two anyon everyon know get \
     going goe went gone tri figur out finish start continu proceed news cheer talk chat sec minut moment \
     brilliant awesom amaz excel love sweet legend superb wonder neat fab ta appreci kudo bravo good well \
-    note gotcha got";
+    note gotcha got anyway anyhow btw";
 
 /// Short replies that accept what was just offered.
 const AGREEMENT: &str = "\
@@ -370,7 +370,7 @@ const STOP_FILLER: &str = "\
     change our minds mind nevermind never wait no nope actually hold on up there whatever is running \
     going thing current working you are doing just ok okay hey nova sorry not needed anymore after \
     longer a mistake wrong one stop kill cancel abort halt terminate interrupt already enough too much \
-    thanks forget about";
+    thanks forget about whoa woah oh oops ah argh damn";
 
 /// A message with this many words or fewer that only agrees.
 const SHORT_REPLY: usize = 6;
@@ -940,6 +940,7 @@ impl Reader {
                 "what is on OFFICE plate",
                 "is|are OFFICE awake|up|busy|running|asleep|free|idle|working|doing|available|online|sleeping|around|on|done|finished|stuck|tied|occupied|swamped|slammed|engaged",
                 "has|have OFFICE finished|done|completed|wrapped|started",
+                "did OFFICE finish|complete|start|wrap",
                 "status ?of|for ?the OFFICE",
                 "OFFICE status",
                 "how is|are OFFICE doing|getting|going",
@@ -955,6 +956,7 @@ impl Reader {
             &[
                 "who is|are busy|working|awake|running|on|free|idle|up|asleep",
                 "which|what offices|agents|ones|bots * awake|running|busy|up|asleep|working|doing|idle|on",
+                "which|what of our|the offices|agents|bots * awake|running|busy|up|asleep|working|doing|idle|on",
                 "is|are anyone|anybody|someone|somebody * on|working|looking|handling|doing|busy",
                 "is|are anyone|anybody|someone|somebody ?still awake|up|around|running|free|idle|asleep|online|available",
                 "are any offices|agents|bots ?still awake|up|running|free|idle|asleep|online|available",

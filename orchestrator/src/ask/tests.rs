@@ -47,7 +47,7 @@ fn an_office_that_can_go_is_retired_but_one_that_can_go_ahead_or_to_sleep_is_not
 #[test]
 fn stop_means_this_thread_unless_an_office_is_named() {
     let progress = [("U1", "@maker migrate the cart"), ("office:maker", "Started: 3/14 done.")];
-    for text in ["stop", "stop it", "cancel that", "abort, we changed our minds"] {
+    for text in ["stop", "stop it", "cancel that", "abort, we changed our minds", "whoa, stop stop"] {
         assert_eq!(read_in(&progress, text), json!({"kind": "fleet", "action": "stop", "args": {}}), "{text}");
     }
     assert_eq!(
@@ -257,10 +257,12 @@ fn a_new_repo_named_later_in_the_message_is_found_by_its_slug() {
 
 #[test]
 fn whether_anyone_is_up_or_an_office_has_finished_is_a_status_question() {
-    for text in ["is anybody awake?", "is anyone still up", "are any agents running?"] {
+    for text in ["is anybody awake?", "is anyone still up", "are any agents running?", "which of our agents are up?"] {
         assert_eq!(read(text), json!({"kind": "fleet", "action": "status", "args": {}}), "{text}");
     }
-    for text in ["has the analyst finished the signup numbers yet?", "has anlyst done the export?"] {
+    for text in
+        ["has the analyst finished the signup numbers yet?", "has anlyst done the export?", "did the analyst finish?"]
+    {
         assert_eq!(read(text), json!({"kind": "fleet", "action": "status", "args": {"office": "analyst"}}), "{text}");
     }
     assert_eq!(read("is anyone up for fixing the flaky checkout test?")["kind"], "work");
@@ -268,8 +270,25 @@ fn whether_anyone_is_up_or_an_office_has_finished_is_a_status_question() {
 
 #[test]
 fn praise_and_thanks_say_nothing_to_act_on() {
-    for text in ["brilliant, thanks", "awesome!", "amazing work", "lovely, cheers", "noted", "good stuff", "got it"] {
+    for text in [
+        "brilliant, thanks",
+        "awesome!",
+        "amazing work",
+        "lovely, cheers",
+        "noted",
+        "good stuff",
+        "got it",
+        "so anyway",
+    ] {
         assert_eq!(read(text)["kind"], "unknown", "{text}");
     }
     assert_eq!(read("the refund page looks good but the totals are wrong")["kind"], "work");
+}
+
+#[test]
+fn a_schedule_once_a_month_is_kept_as_cron() {
+    assert_eq!(
+        read("on the first of every month at 7am have the analyst send the revenue summary"),
+        json!({"kind": "fleet", "action": "schedule", "args": {"office": "analyst", "every": "0 7 1 * *", "prompt": "send the revenue summary"}})
+    );
 }

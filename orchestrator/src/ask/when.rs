@@ -103,6 +103,16 @@ pub fn every(words: &[String]) -> Option<(String, Range<usize>)> {
     if let Some(cron) = cron(words) {
         return Some(cron);
     }
+    // Both said: the later one is a correction ("on the 1st of every month… no wait,
+    // every monday").
+    match (monthly(words), days_or_interval(words)) {
+        (Some(month), Some(other)) => Some(if month.1.start > other.1.start { month } else { other }),
+        (month, other) => month.or(other),
+    }
+}
+
+/// Days and a time ("weekday 09:00", "monday 09:00", "daily 06:00") or an interval.
+fn days_or_interval(words: &[String]) -> Option<(String, Range<usize>)> {
     for start in 0..words.len() {
         let word = words[start].as_str();
         let next = words.get(start + 1).map(String::as_str);
@@ -193,6 +203,82 @@ pub fn every(words: &[String]) -> Option<(String, Range<usize>)> {
         return Some((value, begin..end));
     }
     None
+}
+
+/// Once a month, as cron (the contract's other forms have no months): "on the first of
+/// every month at 7am" → `0 7 1 * *`, "every month on the 15th", "monthly" (the 1st).
+fn monthly(words: &[String]) -> Option<(String, Range<usize>)> {
+    let month_at = words.iter().position(|w| w == "month" || w == "monthly")?;
+    let is = |at: usize, options: &[&str]| words.get(at).is_some_and(|w| options.contains(&w.as_str()));
+    let (mut begin, mut end, mut day) = (month_at, month_at + 1, None);
+    if words[month_at] == "month" {
+        // "every month", "each month", "of every month", "of the month".
+        if month_at == 0 || !is(month_at - 1, &["every", "each", "the"]) {
+            return None;
+        }
+        begin = month_at - 1;
+        if begin >= 1 && is(begin - 1, &["of"]) {
+            // "[on] [the] first [day] of every month"
+            let mut at = begin - 1;
+            if at >= 1 && is(at - 1, &["day"]) {
+                at -= 1;
+            }
+            day = Some(ordinal(words.get(at.checked_sub(1)?)?)?);
+            begin = at - 1;
+            while begin >= 1 && is(begin - 1, &["on", "the"]) {
+                begin -= 1;
+            }
+        } else if words[begin] == "the" {
+            return None;
+        }
+    }
+    if day.is_none() {
+        // "every month on the 15th", "monthly on the 1st".
+        let mut at = end;
+        while is(at, &["on", "the"]) {
+            at += 1;
+        }
+        if let Some(found) = words.get(at).and_then(|w| ordinal(w)) {
+            day = Some(found);
+            end = at + 1;
+        }
+    }
+    let mut time = None;
+    if is(end, &["at"])
+        && let Some((t, n)) = clock(words, end + 1)
+    {
+        time = Some(t);
+        end += 1 + n;
+    } else if begin >= 2
+        && is(begin - 2, &["at"])
+        && let Some((t, n)) = clock(words, begin - 1).filter(|(_, n)| *n == 1)
+    {
+        time = Some(t);
+        begin -= 1 + n;
+    }
+    // "a monthly budget", "the monthly report": an adjective, unless a day or a time
+    // says when.
+    if words[month_at] == "monthly" && day.is_none() && time.is_none() {
+        return None;
+    }
+    let time = time.unwrap_or_else(|| "09:00".into());
+    let (hour, minute) = time.split_once(':')?;
+    let (hour, minute): (u32, u32) = (hour.parse().ok()?, minute.parse().ok()?);
+    Some((format!("{minute} {hour} {} * *", day.unwrap_or(1)), begin..end))
+}
+
+/// A day of the month written as an ordinal: "first", "1st", "15th".
+fn ordinal(word: &str) -> Option<u32> {
+    const WORDS: [&str; 10] =
+        ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth"];
+    let day = match WORDS.iter().position(|w| *w == word) {
+        Some(index) => index as u32 + 1,
+        None => {
+            let digits = word.strip_suffix("st").or(word.strip_suffix("nd")).or(word.strip_suffix("rd"));
+            digits.or(word.strip_suffix("th"))?.parse().ok()?
+        }
+    };
+    (1..=28).contains(&day).then_some(day)
 }
 
 fn has_time(words: &[String], end: usize) -> bool {
@@ -328,6 +414,24 @@ mod tests {
         assert_eq!(period(&words("cost us today")), Some(Period::Day));
         assert_eq!(period(&words("burn through this week")), Some(Period::Week));
         assert_eq!(period(&words("how much has maker spent")), None);
+    }
+
+    #[test]
+    fn once_a_month_is_cron() {
+        assert_eq!(every_of("on the first of every month at 7am send the arrears").as_deref(), Some("0 7 1 * *"));
+        assert_eq!(every_of("every month on the 15th at 16:30 post the report").as_deref(), Some("30 16 15 * *"));
+        assert_eq!(every_of("monthly on the 1st post the spend").as_deref(), Some("0 9 1 * *"));
+        assert_eq!(every_of("every month post the spend").as_deref(), Some("0 9 1 * *"));
+        assert_eq!(every_of("at 8 on the 2nd day of each month post it").as_deref(), Some("0 8 2 * *"));
+        // A correction: the later one.
+        assert_eq!(
+            every_of("on the first of every month no wait every monday at 10:00").as_deref(),
+            Some("monday 10:00")
+        );
+        // Not a schedule: a month named as a period, "monthly" as an adjective, a day past the 28th.
+        assert_eq!(every_of("what did we spend this month"), None);
+        assert_eq!(every_of("give insights a $150 monthly budget"), None);
+        assert_eq!(every_of("post it on the 31st of every month"), None);
     }
 
     #[test]
