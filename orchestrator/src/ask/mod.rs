@@ -353,7 +353,7 @@ const VAGUE: &str = "\
     uh um huh wow oop sorri pleas tomorrow morn tonight anyth everyth one two anyon everyon know get \
     going goe went gone tri figur out finish start continu proceed news cheer talk chat sec minut moment \
     brilliant awesom amaz excel love sweet legend superb wonder neat fab ta appreci kudo bravo good well \
-    note gotcha got anyway anyhow btw";
+    note gotcha got anyway anyhow btw perfect pls";
 
 /// Short replies that accept what was just offered.
 const AGREEMENT: &str = "\
@@ -820,9 +820,16 @@ impl Reader {
                 "start|boot|spin|warm|fire|power ?up OFFICE",
                 "get|bring|turn|start|boot|spin|warm|fire|power OFFICE up|online|ready|going|running|on|back",
                 "turn on OFFICE",
+                "need|want OFFICE online|up|awake|ready",
             ],
             &slots,
         );
+        // "wake everyone up": which offices? Nova asks rather than wake the whole fleet.
+        if any(&["wake|waken|awaken|start|boot|spin|warm ?up everyone|everybody|all ?offices|agents ?up"], &slots)
+            .is_some()
+        {
+            return Some(Understanding::unknown(LIKELY, "wake everyone"));
+        }
         if let Some((span, Some(Some(office)))) = awake {
             // "start maker on the refund bug" is work for maker.
             let rest = Tokens::new(&words.original(|i| i >= span.end)).content;
@@ -938,7 +945,10 @@ impl Reader {
             &[
                 "what|who is|are OFFICE doing|up|working|busy|on",
                 "what is on OFFICE plate",
-                "is|are OFFICE awake|up|busy|running|asleep|free|idle|working|doing|available|online|sleeping|around|on|done|finished|stuck|tied|occupied|swamped|slammed|engaged",
+                "is|are OFFICE awake|up|busy|running|asleep|free|idle|working|doing|available|online|sleeping|around|on|done|finished|stuck|tied|occupied|swamped|slammed|engaged|still",
+                "OFFICE ?are you there|around|up|awake",
+                "what is in|on OFFICE queue|backlog",
+                "OFFICE queue|backlog",
                 "has|have OFFICE finished|done|completed|wrapped|started",
                 "did OFFICE finish|complete|start|wrap",
                 "status ?of|for ?the OFFICE",
@@ -968,7 +978,10 @@ impl Reader {
         );
         // "is anyone up for fixing the flaky test?" asks for work.
         let fleet_status = fleet_status.filter(|(span, _)| !w.get(span.end).is_some_and(|next| listed("for to", next)));
-        if fleet_status.is_some() || matches!(w.as_slice(), [s] if s == "status") {
+        // "status", "status pls", "status update?": the word and courtesies.
+        let only_status = w.iter().any(|word| word == "status")
+            && Tokens::new(&words.original(|_| true)).content.iter().all(|c| c == "status" || listed(VAGUE, c));
+        if fleet_status.is_some() || only_status {
             return Some(Understanding::fleet(Action::Status { office: None }, SURE, "status of the fleet"));
         }
         None

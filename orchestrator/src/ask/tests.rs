@@ -292,3 +292,23 @@ fn a_schedule_once_a_month_is_kept_as_cron() {
         json!({"kind": "fleet", "action": "schedule", "args": {"office": "analyst", "every": "0 7 1 * *", "prompt": "send the revenue summary"}})
     );
 }
+
+#[test]
+fn terse_status_questions_and_wake_calls_are_understood() {
+    for text in ["status pls", "status update?", "what's the status?"] {
+        assert_eq!(read(text), json!({"kind": "fleet", "action": "status", "args": {}}), "{text}");
+    }
+    for text in
+        ["analyst, you there?", "what's in the analyst's queue?", "is the analyst still crunching that funnel thing?"]
+    {
+        assert_eq!(read(text), json!({"kind": "fleet", "action": "status", "args": {"office": "analyst"}}), "{text}");
+    }
+    assert_eq!(read("what's the status of the refund bug?")["kind"], "work");
+    assert_eq!(
+        read("need operator online asap, checkout is down"),
+        json!({"kind": "fleet", "action": "wake", "args": {"office": "operator"}})
+    );
+    // Which offices? Nova asks.
+    assert_eq!(read("wake everyone up, the launch is in an hour")["kind"], "unknown");
+    assert_eq!(read("perfect, ty")["kind"], "unknown");
+}
