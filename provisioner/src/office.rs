@@ -348,7 +348,8 @@ async fn snapshot(
     Ok((headers, counts, body).into_response())
 }
 
-/// Nova hands a newly assigned office its workspace: the body is the snapshot archive.
+/// Nova hands a newly assigned office its workspace: the body is the snapshot archive,
+/// unpacked as it arrives (no copy on disk first; unpacking overlaps the transfer).
 /// Only before the office's first run, so a late retry cannot roll back its work.
 async fn restore(
     State(daemon): State<Arc<Daemon>>,
@@ -356,7 +357,6 @@ async fn restore(
     body: axum::body::Body,
 ) -> Result<StatusCode, (StatusCode, String)> {
     use futures::StreamExt as _;
-    use std::io::{Seek, SeekFrom, Write as _};
     let office = daemon.office()?;
     authorized(office, &headers).map_err(|s| (s, "bad token".to_owned()))?;
     if office.compression.is_none() {
@@ -365,25 +365,39 @@ async fn restore(
     if !office.accepted.lock().await.is_empty() {
         return Err((StatusCode::CONFLICT, "the office has started working: its workspace is newer".to_owned()));
     }
-    let internal = |error: anyhow::Error| (StatusCode::INTERNAL_SERVER_ERROR, format!("{error:#}"));
-    let mut archive = tempfile::tempfile().map_err(|e| internal(e.into()))?;
-    let (mut received, limit) = (0u64, crate::snapshot::DEFAULT_MAX_BYTES);
-    let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| (StatusCode::BAD_REQUEST, format!("the archive did not arrive whole: {e}")))?;
-        received += chunk.len() as u64;
-        if received > limit {
-            return Err((StatusCode::PAYLOAD_TOO_LARGE, format!("a snapshot may hold at most {limit} bytes")));
-        }
-        archive.write_all(&chunk).map_err(|e| internal(e.into()))?;
-    }
-    archive.seek(SeekFrom::Start(0)).map_err(|e| internal(e.into()))?;
+    let limit = crate::snapshot::DEFAULT_MAX_BYTES;
+    // Why the body stopped, when it is the transfer's fault rather than the archive's.
+    let cut_short: Arc<std::sync::Mutex<Option<(StatusCode, String)>>> = Arc::default();
+    let noted = Arc::clone(&cut_short);
+    let mut received = 0u64;
+    let chunks = body.into_data_stream().map(move |chunk| {
+        let refusal = match chunk {
+            Err(error) => (StatusCode::BAD_REQUEST, format!("the archive did not arrive whole: {error}")),
+            Ok(chunk) => {
+                received += chunk.len() as u64;
+                if received <= limit {
+                    return Ok(chunk);
+                }
+                (StatusCode::PAYLOAD_TOO_LARGE, format!("a snapshot may hold at most {limit} bytes"))
+            }
+        };
+        let error = std::io::Error::other(refusal.1.clone());
+        *noted.lock().expect("restore refusal lock") = Some(refusal);
+        Err(error)
+    });
+    let archive = crate::snapshot::Arriving::new(chunks);
     let (workspace, name) = (office.args.workspace.clone(), office.args.office.clone());
-    tokio::task::spawn_blocking(move || crate::snapshot::unarchive(archive, &name, &workspace, limit))
+    let unpacked = tokio::task::spawn_blocking(move || crate::snapshot::unarchive(archive, &name, &workspace, limit))
         .await
-        .map_err(|error| (StatusCode::INTERNAL_SERVER_ERROR, format!("restore task failed: {error}")))?
-        .map_err(|error| (StatusCode::UNPROCESSABLE_ENTITY, format!("{error:#}")))?;
-    Ok(StatusCode::NO_CONTENT)
+        .map_err(|error| (StatusCode::INTERNAL_SERVER_ERROR, format!("restore task failed: {error}")))?;
+    match unpacked {
+        Ok(_) => Ok(StatusCode::NO_CONTENT),
+        Err(error) => Err(cut_short
+            .lock()
+            .expect("restore refusal lock")
+            .take()
+            .unwrap_or_else(|| (StatusCode::UNPROCESSABLE_ENTITY, format!("{error:#}")))),
+    }
 }
 
 async fn write_context(

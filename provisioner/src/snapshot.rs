@@ -171,19 +171,24 @@ impl Snapshots {
     }
 
     /// Replaces `workspace` with the snapshot's contents and returns its manifest (see
-    /// [`unarchive`]); a failed restore leaves the old workspace as it was.
+    /// [`unarchive`]); a failed restore leaves the old workspace as it was. The archive
+    /// is unpacked as it arrives: no copy on disk first, and unpacking overlaps the
+    /// download.
     pub async fn restore(&self, key: &str, office: &str, workspace: &Path) -> anyhow::Result<Manifest> {
-        let archive = self.fetch(key).await?;
+        use futures::TryStreamExt as _;
+        let archive = Arriving::new(self.stream(key).await?.map_err(std::io::Error::other));
         let (workspace, office, max_bytes) = (workspace.to_owned(), office.to_owned(), self.max_bytes);
         tokio::task::spawn_blocking(move || unarchive(archive, &office, &workspace, max_bytes))
             .await
             .context("restore task panicked")?
     }
 
-    /// Downloads a snapshot into a temporary file (rewound), refusing one over the cap.
-    pub async fn fetch(&self, key: &str) -> anyhow::Result<std::fs::File> {
-        use futures::StreamExt as _;
-        use std::io::{Seek, SeekFrom, Write as _};
+    /// A snapshot's bytes as they arrive from object storage, refusing one over the cap
+    /// before any of it is read.
+    pub async fn stream(
+        &self,
+        key: &str,
+    ) -> anyhow::Result<futures::stream::BoxStream<'static, object_store::Result<bytes::Bytes>>> {
         let fetched =
             self.store.get(&ObjectPath::from(key)).await.with_context(|| format!("cannot fetch snapshot {key}"))?;
         if fetched.meta.size > self.max_bytes {
@@ -193,13 +198,68 @@ impl Snapshots {
                 self.max_bytes
             );
         }
-        let mut archive = tempfile::tempfile().context("cannot create a temporary file for the snapshot")?;
-        let mut stream = fetched.into_stream();
-        while let Some(chunk) = stream.next().await {
-            archive.write_all(&chunk.with_context(|| format!("cannot read snapshot {key}"))?)?;
+        Ok(fetched.into_stream())
+    }
+}
+
+/// Bytes still arriving, read on a blocking thread (to unpack an archive while it
+/// downloads). A task gathers the stream's chunks into pieces of about [`PIECE`] bytes,
+/// so the reader waits for the stream once a piece: a local store yields 8 KiB chunks,
+/// and handing each over to the reader cost more than overlapping saved.
+pub struct Arriving {
+    pieces: tokio::sync::mpsc::Receiver<std::io::Result<bytes::Bytes>>,
+    current: bytes::Bytes,
+}
+
+/// See [`Arriving`].
+const PIECE: usize = 1 << 20;
+
+impl Arriving {
+    /// Starts taking `chunks` on the current runtime; read from a blocking thread.
+    pub fn new<S>(chunks: S) -> Self
+    where
+        S: futures::Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static,
+    {
+        use futures::StreamExt as _;
+        let (sender, pieces) = tokio::sync::mpsc::channel(4);
+        tokio::spawn(async move {
+            let mut chunks = std::pin::pin!(chunks);
+            let mut piece = bytes::BytesMut::new();
+            loop {
+                let (send, last) = match chunks.next().await {
+                    Some(Ok(chunk)) => {
+                        piece.extend_from_slice(&chunk);
+                        if piece.len() < PIECE {
+                            continue;
+                        }
+                        (Ok(piece.split().freeze()), false)
+                    }
+                    Some(Err(error)) => (Err(error), true),
+                    None if piece.is_empty() => return,
+                    None => (Ok(piece.split().freeze()), true),
+                };
+                // The reader gone (it failed, or stopped reading) ends the download too.
+                if sender.send(send).await.is_err() || last {
+                    return;
+                }
+            }
+        });
+        Self { pieces, current: bytes::Bytes::new() }
+    }
+}
+
+impl Read for Arriving {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.pieces.blocking_recv() {
+                Some(Ok(piece)) => self.current = piece,
+                Some(Err(error)) => return Err(error),
+                None => return Ok(0),
+            }
         }
-        archive.seek(SeekFrom::Start(0))?;
-        Ok(archive)
+        let taken = buf.len().min(self.current.len());
+        buf[..taken].copy_from_slice(&self.current.split_to(taken));
+        Ok(taken)
     }
 }
 
@@ -238,7 +298,7 @@ pub fn archive(workspace: &Path, office: &str, generation: i64, level: i32, max_
 /// is unpacked beside the workspace first, so a failed restore leaves the old workspace
 /// as it was. An archive of another office, one written by a runtime this one cannot
 /// read, or one holding more than `max_bytes` is refused. Blocking.
-pub fn unarchive(archive: std::fs::File, office: &str, workspace: &Path, max_bytes: u64) -> anyhow::Result<Manifest> {
+pub fn unarchive(archive: impl Read, office: &str, workspace: &Path, max_bytes: u64) -> anyhow::Result<Manifest> {
     let check = |manifest: &Manifest| -> anyhow::Result<()> {
         if manifest.office != office {
             bail!("snapshot {} belongs to office `{}`, not `{office}`", manifest.generation, manifest.office);
@@ -497,6 +557,29 @@ mod tests {
         store.put(&ObjectPath::from("bad"), PutPayload::from_static(b"not zstd")).await.unwrap();
         let snapshots = Snapshots::new(store, 3);
         assert!(snapshots.restore("bad", "maker", &workspace).await.is_err());
+        assert!(workspace.join("keep.txt").exists());
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_cut_short_is_refused_and_changes_nothing() {
+        // Unpacked as it streams in: an archive that ends early fails before the
+        // workspace is touched, whatever it had unpacked by then.
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("source");
+        std::fs::create_dir_all(&source).unwrap();
+        for i in 0..20 {
+            std::fs::write(source.join(format!("file{i}.txt")), format!("{i}").repeat(50_000)).unwrap();
+        }
+        let store = Arc::new(object_store::memory::InMemory::new());
+        let snapshots = Snapshots::new(store.clone(), 3);
+        let info = snapshots.save("maker", 1, &source).await.unwrap();
+        let whole = store.get(&ObjectPath::from(info.key.as_str())).await.unwrap().bytes().await.unwrap();
+        store.put(&ObjectPath::from("cut"), PutPayload::from(whole.slice(..whole.len() * 2 / 3))).await.unwrap();
+        let workspace = dir.path().join("ws");
+        std::fs::create_dir_all(&workspace).unwrap();
+        std::fs::write(workspace.join("keep.txt"), "x").unwrap();
+        assert!(snapshots.restore("cut", "maker", &workspace).await.is_err());
+        assert_eq!(std::fs::read_dir(&workspace).unwrap().count(), 1, "only what was there");
         assert!(workspace.join("keep.txt").exists());
     }
 

@@ -99,6 +99,10 @@ async fn a_pool_vm_takes_an_office_only_from_nova_restores_it_and_snapshots_it()
     assert_eq!(foreign.status(), 422);
     assert!(foreign.text().await.unwrap().contains("belongs to office `analyst`"));
     assert!(!vm.workspace.join("notes").exists(), "a refused archive changes nothing");
+    // Unpacked as it arrives: one that ends early is refused, and nothing of it stays.
+    let cut = restore(OFFICE_TOKEN, previous[..previous.len() / 2].to_vec()).await.unwrap();
+    assert_eq!(cut.status(), 422);
+    assert!(!vm.workspace.join("notes").exists(), "a cut archive changes nothing");
     assert_eq!(restore(OFFICE_TOKEN, previous.clone()).await.unwrap().status(), 204);
     assert_eq!(std::fs::read_to_string(vm.workspace.join("notes/plan.md")).unwrap(), "ship it");
 

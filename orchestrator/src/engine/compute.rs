@@ -253,8 +253,8 @@ impl GceCompute {
         let response = self.post_assigned(&vm.name, &url, Some(&assignment)).await?;
         succeeded(response, &format!("VM {} did not take the office", vm.name)).await?;
         if let Some(key) = snapshot {
-            let archive = tokio::fs::File::from_std(self.snapshots.fetch(key).await?);
-            let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(archive));
+            // Streamed from object storage to the VM, which unpacks it as it arrives.
+            let body = reqwest::Body::wrap_stream(self.snapshots.stream(key).await?);
             let response = self
                 .http
                 .post(format!("{}/restore", vm.agent_url))
