@@ -1331,3 +1331,56 @@ mod tests {
         assert!(error.contains(":1: not a trace header"), "{error}");
     }
 }
+
+#[cfg(test)]
+mod report_text {
+    use super::*;
+
+    /// What `nova simulate` prints, from fixed figures (a run's own vary with its random
+    /// restore times, so the text is pinned here rather than from a run).
+    #[test]
+    fn the_report_reads_the_same_for_the_same_figures() {
+        let report = Report {
+            kind: "generated (seed 1)".to_owned(),
+            offices: 120,
+            hours: 24.0,
+            prompts: 1000,
+            ready_at_submit: 0.9,
+            typed_prompts: 500,
+            ready_typed: 0.97,
+            ready_untyped: 0.83,
+            chatter_prompts: 100,
+            ready_chatter: 0.95,
+            wait_p50: 0.0,
+            wait_p95: 6.5,
+            wait_p99: 61.0,
+            vm_hours: 400.0,
+            dollars: BTreeMap::from([
+                ("office-001".to_owned(), 1.5),
+                ("office-002".to_owned(), 1.25),
+                (WARM_POOL.to_owned(), 3.0),
+            ]),
+            dollars_by_tier: BTreeMap::from([(2, 1.25), (4, 4.5)]),
+            storage_dollars: 0.16,
+            always_on_hours: 2880.0,
+            pool_waste_hours: 40.0,
+            calls_per_minute_mean: 0.5,
+            calls_per_minute_max: 14,
+            quota_per_minute: 600,
+            duplicates: 0,
+            overhead_p99_ms: 2.5,
+            prewarms: 480,
+            prewarm_hits: 460,
+            prewarm_expired: 20,
+            prewarms_at_capacity: 3,
+            wakes: 300,
+            fresh_wakes: 12,
+            wake_failures: 0,
+            missed: Missed { prewarm_restoring: 15, behind_another_wake: 4, asleep: 80, going_to_sleep: 1 },
+            out_of_reach: 40,
+            real_seconds: 170.0,
+            policy: Policy::default(),
+        };
+        insta::assert_snapshot!(report.to_string());
+    }
+}
