@@ -353,7 +353,7 @@ const VAGUE: &str = "\
     uh um huh wow oop sorri pleas tomorrow morn tonight anyth everyth one two anyon everyon know get \
     going goe went gone tri figur out finish start continu proceed news cheer talk chat sec minut moment \
     brilliant awesom amaz excel love sweet legend superb wonder neat fab ta appreci kudo bravo good well \
-    note gotcha got anyway anyhow btw perfect pls";
+    note gotcha got anyway anyhow btw perfect pls veri much marvel splendid fantast terrif";
 
 /// Short replies that accept what was just offered.
 const AGREEMENT: &str = "\
@@ -362,7 +362,7 @@ const AGREEMENT: &str = "\
     definitely of course thanks thank you alright cool 👍 yes, so make happen one";
 
 /// Verbs that stop work.
-const STOP_VERBS: &str = "stop|kill|cancel|abort|halt|terminate|interrupt";
+const STOP_VERBS: &str = "stop|kill|cancel|abort|halt|terminate|interrupt|scrap|ditch|nix";
 
 /// Words that may follow a stop verb and still mean "stop this thread's work".
 const STOP_FILLER: &str = "\
@@ -370,7 +370,7 @@ const STOP_FILLER: &str = "\
     change our minds mind nevermind never wait no nope actually hold on up there whatever is running \
     going thing current working you are doing just ok okay hey nova sorry not needed anymore after \
     longer a mistake wrong one stop kill cancel abort halt terminate interrupt already enough too much \
-    thanks forget about whoa woah oh oops ah argh damn";
+    thanks forget about whoa woah oh oops ah argh damn off nah scrap ditch nix";
 
 /// A message with this many words or fewer that only agrees.
 const SHORT_REPLY: usize = 6;
@@ -647,8 +647,13 @@ impl Reader {
 
         // A schedule: a recurrence and something to do (a question is not one: "why
         // does the export fail every monday?").
-        let question = message.text.trim_end().ends_with('?')
-            || w.first().is_some_and(|f| listed("why what how when is are does did do can could", f));
+        // "…, could revenue send round the pickup report?" is a request put politely.
+        let polite_request =
+            any(&["could|can|would|will OFFICE", "could|can|would|will you have|get|ask|tell OFFICE"], &names_only)
+                .is_some_and(|(_, office)| office.flatten().is_some());
+        let question = !polite_request
+            && (message.text.trim_end().ends_with('?')
+                || w.first().is_some_and(|f| listed("why what how when is are does did do can could", f)));
         // Nor is what has been happening: "her broadband has dropped every evening".
         let narrated = |span: &std::ops::Range<usize>| {
             let before = &w[span.start.saturating_sub(2)..span.start];
@@ -760,9 +765,35 @@ impl Reader {
             let to = self.offices[to].name.clone();
             return Some(Understanding::fleet(Action::Handoff { from, to, prompt: None }, SURE, "handoff"));
         }
+        // "this is more of a marketing job, can you pass it over to them?": the one office
+        // the message names, other than the thread's.
+        let others: Vec<usize> = mentioned.iter().map(|m| m.0).filter(|&o| Some(o) != context.thread_office).collect();
+        if let [to] = others.as_slice()
+            && find("hand|pass|give|send|move|transfer ?it|this|that|everything ?over|off|across to them", &names_only)
+                .is_some()
+        {
+            let from = context.thread_office.map(|f| self.offices[f].name.clone());
+            let to = self.offices[*to].name.clone();
+            return Some(Understanding::fleet(Action::Handoff { from, to, prompt: None }, LIKELY, "handoff to them"));
+        }
 
         // Stopping work: an office's, or this thread's.
-        if words.lower.iter().any(|w| STOP_VERBS.split('|').any(|v| v == w)) {
+        let held = find("hold|back off", &slots).is_some();
+        if held || words.lower.iter().any(|w| STOP_VERBS.split('|').any(|v| v == w)) {
+            // "tell marketing to stop whatever it's doing": an office told to stop, with
+            // nothing after the stop that would be work ("… to stop the newsletter").
+            let first_clause = words.clause_end.iter().position(|&end| end).map_or(w.len(), |i| i + 1);
+            if let Some((span, office)) = find(&format!("tell|ask|get|have|make OFFICE ?to {STOP_VERBS}"), &names_only)
+                && let Some(office) = named(office)
+                && span.end <= first_clause
+                && w[span.end..first_clause].iter().all(|w| listed(STOP_FILLER, w))
+            {
+                return Some(Understanding::fleet(
+                    Action::Stop { office: Some(office) },
+                    SURE,
+                    "an office told to stop",
+                ));
+            }
             let office_pattern = [
                 &format!("{STOP_VERBS} whatever|everything|what|all ?that|which ?of OFFICE"),
                 &format!("{STOP_VERBS} ?the OFFICE"),
@@ -774,7 +805,6 @@ impl Reader {
             }
             // "stop", "stop it", or a stop with its reason after: "please stop, the
             // registrar froze the catalog".
-            let first_clause = words.clause_end.iter().position(|&end| end).map_or(w.len(), |i| i + 1);
             let only_stop = |words: &[String]| {
                 words.iter().all(|w| listed(STOP_FILLER, w) || self.office_at(std::slice::from_ref(w), 0).is_some())
             };
@@ -797,7 +827,8 @@ impl Reader {
                 "put|send|let OFFICE ?back ?to sleep|bed|rest",
                 "sleep|hibernate|park|suspend|snooze OFFICE",
                 "OFFICE ?can|should|may|could ?go ?back to sleep|bed",
-                "OFFICE can|should|may|could sleep|rest",
+                "OFFICE can|should|may|could sleep|rest|nap",
+                "OFFICE can|should|may|could take|have|get ?a nap|rest|breather",
                 "shut|power|turn|spin|wind|scale OFFICE down|off",
                 "shut|power|turn|spin|wind|scale down|off OFFICE",
             ],
@@ -818,7 +849,7 @@ impl Reader {
                 "wake|waken|awaken ?up OFFICE",
                 "wake OFFICE up",
                 "start|boot|spin|warm|fire|power ?up OFFICE",
-                "get|bring|turn|start|boot|spin|warm|fire|power OFFICE up|online|ready|going|running|on|back",
+                "get|bring|turn|start|boot|spin|warm|fire|power|poke|nudge|kick|shake|jolt OFFICE up|online|ready|going|running|on|back|awake",
                 "turn on OFFICE",
                 "need|want OFFICE online|up|awake|ready",
             ],
@@ -846,7 +877,22 @@ impl Reader {
         let about_fleet = !mentioned.is_empty()
             || words.has_any(&["fleet", "offices", "agents", "bots", "nova", "office", "agent", "everyone", "each"])
             || find("you|all|everything|everybody|overall|total|whole", &slots).is_some();
-        let about_business = words.has_prefix(&BUSINESS.split_whitespace().collect::<Vec<_>>());
+        // Words of the business, not an office named after one: "what has marketing cost us"
+        // asks about the office, "what did the marketing campaign cost" about the business.
+        const AFTER_AN_OFFICE: &[&str] = &[
+            "cost", "spen", "burn", "bill", "charg", "run", "us", "has", "have", "is", "was", "did", "so", "this",
+            "last", "in", "over", "office", "agent", "bot",
+        ];
+        let names_the_office = |i: usize| {
+            mentioned.iter().any(|&(_, at)| {
+                let taken = self.office_at(w, at).map_or(1, |(_, taken)| taken);
+                at == i && w.get(at + taken).is_none_or(|next| AFTER_AN_OFFICE.iter().any(|p| next.starts_with(p)))
+            })
+        };
+        let about_business = w
+            .iter()
+            .enumerate()
+            .any(|(i, word)| !names_the_office(i) && BUSINESS.split_whitespace().any(|b| word.starts_with(b)));
         // A cost question, not a statement about a budget ("the grant budget needs …").
         let asks = message.text.trim_end().ends_with('?')
             || w.first().is_some_and(|f| listed("how what show tell give list which who", f));
@@ -861,6 +907,7 @@ impl Reader {
             &[
                 "what|anything ?else did|has|have OFFICE * do|done|doing|change|changed|work|touch|touched|ship|shipped|run|ran",
                 "what OFFICE * did|has|done|changed|worked|shipped",
+                "what has|is OFFICE been up|doing|working",
                 "audit|history|log|logs|activity|timeline|record|records ?trail of|for * OFFICE",
                 "everything|all|anything OFFICE did|has|have|changed|touched|ran",
                 "who asked|requested|started|triggered|approved|ran|deployed|stopped|woke",
@@ -944,6 +991,7 @@ impl Reader {
         let status = any(
             &[
                 "what|who is|are OFFICE doing|up|working|busy|on",
+                "what OFFICE is|are * doing|working|busy|up",
                 "what is on OFFICE plate",
                 "is|are OFFICE awake|up|busy|running|asleep|free|idle|working|doing|available|online|sleeping|around|on|done|finished|stuck|tied|occupied|swamped|slammed|engaged|still",
                 "OFFICE ?are you there|around|up|awake",
@@ -972,10 +1020,17 @@ impl Reader {
                 "are any offices|agents|bots ?still awake|up|running|free|idle|asleep|online|available",
                 "anyone|anybody|someone|somebody ?already|currently|yet on|working|looking|handling|dealing|checking",
                 "what is everyone|everybody doing|working|up",
+                "how is|are ?the everyone|everybody|offices|agents|bots|fleet * doing|getting|going",
                 "fleet|office|offices status",
             ],
             &slots,
         );
+        // "anybody idle?", "any agents running right now?": at the start, with nothing after
+        // but when. ("anyone free?", "anyone around?" are people asking people.)
+        let fleet_status = fleet_status.or_else(|| {
+            find("anyone|anybody|someone|somebody|any ?offices|agents ?still idle|awake|asleep|running", &slots)
+                .filter(|(span, _)| span.start == 0 && self.nothing_else(words, span.clone(), &mentioned))
+        });
         // "is anyone up for fixing the flaky test?" asks for work.
         let fleet_status = fleet_status.filter(|(span, _)| !w.get(span.end).is_some_and(|next| listed("for to", next)));
         // "status", "status pls", "status update?": the word and courtesies.
@@ -1210,9 +1265,16 @@ impl Reader {
             .into_iter()
             .filter(|w| !listed(VAGUE, w) && !self.offices.iter().any(|o| o.name.to_lowercase() == *w))
             .collect();
-        // Fleet words with no rule to act on them: a model should have a look.
+        // Fleet words with no rule to act on them, or an office named (not addressed) beside
+        // a word about its state, work or cost: a model should have a look.
         let fleetish = words
-            .has_any(&["sleep", "wake", "awake", "office", "offices", "agent", "agents", "fleet", "tier", "budget"]);
+            .has_any(&["sleep", "wake", "awake", "office", "offices", "agent", "agents", "fleet", "tier", "budget"])
+            || (context.addressed.is_none()
+                && !self.offices_in(&words.lower).is_empty()
+                && words.has_prefix(&[
+                    "stop", "cost", "spen", "doing", "busy", "working", "pass", "hand", "queue", "status", "every",
+                    "schedul", "retir", "paus", "hold",
+                ]));
         let confidence = if fleetish { 0.5 } else { LIKELY };
         if !content.is_empty() {
             return Understanding::work(confidence, "says what to work on");
@@ -1249,7 +1311,7 @@ const BUSINESS: &str = "revenu sale aws cloud fuel payroll supplier vendor custo
 /// Stems that only say when.
 const TIME_WORDS: &str = "\
     last past hour minut day week month yesterday today sinc ago previous night morn earlier recent \
-    recently meanwhil while fleet offic nova agent";
+    recently meanwhil while fleet offic nova agent rn atm";
 
 /// `tier 4`, `tier-4`, `t4`.
 fn tier(words: &[String]) -> Option<u8> {

@@ -312,3 +312,63 @@ fn terse_status_questions_and_wake_calls_are_understood() {
     assert_eq!(read("wake everyone up, the launch is in an hour")["kind"], "unknown");
     assert_eq!(read("perfect, ty")["kind"], "unknown");
 }
+
+#[test]
+fn polite_and_chatty_ways_of_asking_about_the_fleet() {
+    let status = |args: Value| json!({"kind": "fleet", "action": "status", "args": args});
+    assert_eq!(read("Could you tell me what maker is currently working on?"), status(json!({"office": "maker"})));
+    assert_eq!(read("How is everyone getting on today?"), status(json!({})));
+    assert_eq!(read("anybody idle rn?"), status(json!({})));
+    for text in ["anyone free?", "anyone around?", "anyone free to look at the checkout bug?"] {
+        assert_ne!(read(text)["kind"], "fleet", "people asking people: {text}");
+    }
+    assert_eq!(read("what's analyst been up to since yesterday")["action"], "audit");
+    assert_eq!(read("what can u do")["action"], "help");
+    assert_eq!(read("the analyst can take a nap, the report is out")["action"], "sleep");
+    assert_eq!(read("can someone poke operator awake?")["action"], "wake");
+    assert_eq!(read("Thanks very much, that's lovely.")["kind"], "unknown");
+}
+
+#[test]
+fn stops_in_more_words() {
+    let progress = [("U1", "@maker migrate the cart"), ("office:maker", "Started: 3/14 done.")];
+    for text in ["Please hold off on that, the requirements have changed.", "nah scrap that, we use the other vendor"] {
+        assert_eq!(read_in(&progress, text), json!({"kind": "fleet", "action": "stop", "args": {}}), "{text}");
+    }
+    assert_eq!(
+        read("Tell writer to stop whatever it's doing, the launch is on hold."),
+        json!({"kind": "fleet", "action": "stop", "args": {"office": "writer"}})
+    );
+    assert_eq!(read("tell writer to stop sending the newsletter to churned users")["kind"], "work");
+    assert_eq!(read("hold off on deploying until friday")["kind"], "work");
+}
+
+#[test]
+fn a_polite_schedule_and_a_handoff_to_them() {
+    let understood = read("Every Monday at 8am, could analyst send round the weekend signups?");
+    assert_eq!(
+        (understood["action"].clone(), understood["args"]["every"].clone()),
+        (json!("schedule"), json!("monday 08:00"))
+    );
+    assert_ne!(read("why does the export fail every monday?")["action"], "schedule");
+    let thread = [("U1", "the spring banner still says March"), ("nova", "Routing to **maker**.")];
+    assert_eq!(
+        read_in(&thread, "Actually, this is more of a writer job. Can you pass it over to them?"),
+        json!({"kind": "fleet", "action": "handoff", "args": {"from": "maker", "to": "writer"}})
+    );
+}
+
+#[test]
+fn an_office_named_after_a_line_of_business_is_still_an_office() {
+    let config = Config::parse(
+        "[workspace]\nname = \"inn\"\n[[repos]]\nname = \"site\"\ndescription = \"The website.\"\n[[offices]]\nname = \"marketing\"\nrole = \"Marketing: campaigns and posts.\"\nrepos = [\"site\"]\n",
+        "test",
+    )
+    .unwrap();
+    let read = |text| Reader::new(&config).understand(&Message { channel: "general", text, thread: &[] }).to_json();
+    assert_eq!(
+        read("What has marketing cost us so far this month?"),
+        json!({"kind": "fleet", "action": "spend", "args": {"office": "marketing", "period": "month"}})
+    );
+    assert_eq!(read("what did the marketing campaign cost per signup?")["kind"], "work");
+}

@@ -19,6 +19,11 @@ pub struct Words {
 const CONTRACTIONS: &[(&str, &[&str])] = &[
     ("can't", &["can", "not"]),
     ("cannot", &["can", "not"]),
+    // Chat shorthand.
+    ("u", &["you"]),
+    ("ur", &["your"]),
+    ("rn", &["right", "now"]),
+    ("atm", &["at", "the", "moment"]),
     ("won't", &["will", "not"]),
     ("let's", &["let", "us"]),
     ("what's", &["what", "is"]),
