@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use orchestrator::config::Config;
 use orchestrator::router::Router;
+use orchestrator::store::ApprovalState;
 
 #[derive(Parser)]
 #[command(name = "nova", version, about = "Run a fleet of AI agents from chat")]
@@ -118,7 +119,7 @@ enum Command {
         config: Option<PathBuf>,
         /// pending (default), approved, rejected or expired.
         #[arg(long, default_value = "pending")]
-        state: String,
+        state: ApprovalState,
     },
     /// The vault: `rotate` re-seals every secret under the newest NOVA_MASTER_KEY.
     Vault {
@@ -558,7 +559,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         }
         Command::Approvals { config, state } => {
             let (_, store) = config_and_store(config).await?;
-            let approvals = store.approvals_in_state(&state).await?;
+            let approvals = store.approvals_in_state(state).await?;
             if approvals.is_empty() {
                 println!("no {state} approvals");
             }

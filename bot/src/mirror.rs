@@ -14,7 +14,7 @@ use std::time::Duration;
 use futures::StreamExt as _;
 use orchestrator::Engine;
 use orchestrator::engine::Update;
-use orchestrator::store::{Unsynced, messages, now_ms};
+use orchestrator::store::{MessageKind, Surface, Unsynced, messages, now_ms};
 use orchestrator::texts::Card;
 
 /// How long one mirror may hold a first post before another may take it over.
@@ -33,7 +33,7 @@ const TICK: Duration = Duration::from_millis(250);
 /// How one platform shows Nova's messages.
 pub trait Writer: Send + Sync + 'static {
     /// The `surface` of this platform's threads in the store.
-    const SURFACE: &'static str;
+    const SURFACE: Surface;
 
     /// Posts a new message in the thread; returns the platform's id for it.
     fn post(
@@ -75,8 +75,8 @@ pub async fn run<W: Writer>(engine: Arc<Engine>, writer: Arc<W>, edit_interval: 
             sync(&pass_engine, pass_writer.as_ref(), edit_interval).await
         });
         match pass.await {
-            Ok(Err(error)) => tracing::error!(surface = W::SURFACE, "mirror step failed: {error:#}"),
-            Err(error) => tracing::error!(surface = W::SURFACE, "mirror step panicked: {error}"),
+            Ok(Err(error)) => tracing::error!(surface = W::SURFACE.as_str(), "mirror step failed: {error:#}"),
+            Err(error) => tracing::error!(surface = W::SURFACE.as_str(), "mirror step panicked: {error}"),
             Ok(Ok(())) => {}
         }
         // Any change to one of Nova's messages may be one for the platform (people's own
@@ -174,7 +174,7 @@ async fn sync_thread<W: Writer>(
             Some(_) if held => continue, // an edit waiting for its retry
             Some((external_id, last_sent)) => {
                 let due = last_sent + edit_interval.as_millis() as i64;
-                if message.kind == "progress" && now_ms() < due {
+                if message.kind == MessageKind::Progress && now_ms() < due {
                     continue; // coalesced into the next edit
                 }
                 match writer.edit(&thread, &external_id, &message, card.as_ref()).await {
@@ -193,7 +193,7 @@ async fn failed<W: Writer>(
     revision: i64,
     error: &anyhow::Error,
 ) -> anyhow::Result<()> {
-    tracing::warn!(surface = W::SURFACE, message = message_id, "the platform refused a message: {error:#}");
-    metrics::counter!("nova_mirror_failures_total", "surface" => W::SURFACE).increment(1);
+    tracing::warn!(surface = W::SURFACE.as_str(), message = message_id, "the platform refused a message: {error:#}");
+    metrics::counter!("nova_mirror_failures_total", "surface" => W::SURFACE.as_str()).increment(1);
     engine.store().mark_sync_failed(message_id, revision, &format!("{error:#}"), RETRY_MS, GIVE_UP_AFTER).await
 }

@@ -293,7 +293,10 @@ pub async fn ask_approval(
     let run = run_id(&headers)?;
     let Json(ask) = body?;
     let approval = engine.ask_approval(&token, &run, ask).await?.map_err(refused)?;
-    Ok((StatusCode::CREATED, Json(AskState { id: approval.id, state: approval.state, by: approval.decided_by })))
+    Ok((
+        StatusCode::CREATED,
+        Json(AskState { id: approval.id, state: approval.state.as_str().to_owned(), by: approval.decided_by }),
+    ))
 }
 
 pub async fn approval(
@@ -303,7 +306,7 @@ pub async fn approval(
 ) -> ApiResult<Json<AskState>> {
     let token = office_token(&headers)?;
     let approval = engine.approval_for_office(&token, &id).await?.map_err(refused)?;
-    Ok(Json(AskState { id: approval.id, state: approval.state, by: approval.decided_by }))
+    Ok(Json(AskState { id: approval.id, state: approval.state.as_str().to_owned(), by: approval.decided_by }))
 }
 
 pub async fn ask_credential(
@@ -315,7 +318,10 @@ pub async fn ask_credential(
     let run = run_id(&headers)?;
     let Json(ask) = body?;
     let request = engine.ask_credential(&token, &run, ask).await?.map_err(refused)?;
-    Ok((StatusCode::CREATED, Json(AskState { id: request.id, state: request.state, by: request.provided_by })))
+    Ok((
+        StatusCode::CREATED,
+        Json(AskState { id: request.id, state: request.state.as_str().to_owned(), by: request.provided_by }),
+    ))
 }
 
 pub async fn credential(
@@ -325,7 +331,7 @@ pub async fn credential(
 ) -> ApiResult<Json<AskState>> {
     let token = office_token(&headers)?;
     let request = engine.credential_for_office(&token, &id).await?.map_err(refused)?;
-    Ok(Json(AskState { id: request.id, state: request.state, by: request.provided_by }))
+    Ok(Json(AskState { id: request.id, state: request.state.as_str().to_owned(), by: request.provided_by }))
 }
 
 /// An office hands work to another; its outcome comes back to this session later.

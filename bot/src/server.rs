@@ -13,6 +13,7 @@ use futures::Stream;
 use metrics_exporter_prometheus::PrometheusHandle;
 use orchestrator::Engine;
 use orchestrator::engine::MessageView;
+use orchestrator::store::ApprovalState;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio_stream::StreamExt as _;
@@ -244,9 +245,9 @@ async fn approvals(
     query: Result<axum::extract::Query<ApprovalsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Vec<orchestrator::store::approvals::Model>>> {
     let axum::extract::Query(query) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
-    let wanted = query.state.unwrap_or_else(|| "pending".to_owned());
-    if !["pending", "approved", "rejected", "expired"].contains(&wanted.as_str()) {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, format!("unknown state `{wanted}`")));
-    }
-    Ok(Json(engine.approvals_in_state(&wanted).await?))
+    let wanted = match query.state.as_deref() {
+        None => ApprovalState::Pending,
+        Some(name) => name.parse().map_err(|error: String| ApiError::new(StatusCode::BAD_REQUEST, error))?,
+    };
+    Ok(Json(engine.approvals_in_state(wanted).await?))
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::config::{Config, DEFAULT_APPROVAL_EXPIRY};
-use crate::store::approvals;
+use crate::store::{ApprovalState, approvals};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Requirement {
@@ -44,7 +44,7 @@ pub fn requirement(config: &Config, kind: &str, amount_usd: Option<f64>) -> Requ
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecisionRefusal {
     #[error("this approval was already {state} by {by}")]
-    AlreadyDecided { state: String, by: String },
+    AlreadyDecided { state: &'static str, by: String },
     #[error("this approval expired")]
     Expired,
     #[error("{0} asked for this work, so someone else has to approve it")]
@@ -60,13 +60,13 @@ pub enum DecisionRefusal {
 /// Discord or the console, they are the same person.
 pub fn may_decide(approval: &approvals::Model, identities: &[String], now_ms: i64) -> Result<(), DecisionRefusal> {
     let user = identities.first().map(String::as_str).unwrap_or_default();
-    match approval.state.as_str() {
-        "pending" if approval.expires_at <= now_ms => return Err(DecisionRefusal::Expired),
-        "pending" => {}
-        "expired" => return Err(DecisionRefusal::Expired),
-        state => {
+    match approval.state {
+        ApprovalState::Pending if approval.expires_at <= now_ms => return Err(DecisionRefusal::Expired),
+        ApprovalState::Pending => {}
+        ApprovalState::Expired => return Err(DecisionRefusal::Expired),
+        state @ (ApprovalState::Approved | ApprovalState::Rejected) => {
             return Err(DecisionRefusal::AlreadyDecided {
-                state: state.to_owned(),
+                state: state.as_str(),
                 by: approval.decided_by.clone().unwrap_or_else(|| "someone".to_owned()),
             });
         }
@@ -150,7 +150,7 @@ mod tests {
         config
     }
 
-    fn approval(state: &str, requester: &str, approvers: &[&str]) -> approvals::Model {
+    fn approval(state: ApprovalState, requester: &str, approvers: &[&str]) -> approvals::Model {
         approvals::Model {
             id: "a1".into(),
             office: "maker".into(),
@@ -163,9 +163,9 @@ mod tests {
             details: String::new(),
             risk: "high".into(),
             approvers: serde_json::to_string(approvers).unwrap(),
-            state: state.into(),
+            state,
             expires_at: 1_000,
-            decided_by: (state != "pending").then(|| "carol".into()),
+            decided_by: (state != ApprovalState::Pending).then(|| "carol".into()),
             decided_at: None,
             created_at: 0,
         }
@@ -188,12 +188,12 @@ mod tests {
 
     #[test]
     fn only_an_approver_who_did_not_ask_may_decide() {
-        let pending = approval("pending", "bob", &["alice", "carol"]);
+        let pending = approval(ApprovalState::Pending, "bob", &["alice", "carol"]);
         assert_eq!(may_decide(&pending, &ids("alice"), 0), Ok(()));
         insta::assert_snapshot!(may_decide(&pending, &ids("mallory"), 0).unwrap_err(), @"mallory may not decide this; it needs one of: alice, carol");
-        let own = approval("pending", "alice", &["alice", "carol"]);
+        let own = approval(ApprovalState::Pending, "alice", &["alice", "carol"]);
         insta::assert_snapshot!(may_decide(&own, &ids("alice"), 0).unwrap_err(), @"alice asked for this work, so someone else has to approve it");
-        let open = approval("pending", "bob", &[]);
+        let open = approval(ApprovalState::Pending, "bob", &[]);
         assert_eq!(may_decide(&open, &ids("anyone"), 0), Ok(()));
     }
 
@@ -209,10 +209,10 @@ mod tests {
             crate::config::Person { slack: Some("U_ALICE".into()), discord: Some("1101".into()), github: None },
         );
         // Alice asked in Slack; in the console she is still the requester.
-        let own = approval("pending", "U_ALICE", &["alice", "carol"]);
+        let own = approval(ApprovalState::Pending, "U_ALICE", &["alice", "carol"]);
         assert!(matches!(may_decide(&own, &config.identities("alice"), 0), Err(DecisionRefusal::Requester(_))));
         // The dba role names her by name; her Discord click counts.
-        let pending = approval("pending", "bob", &["alice", "carol"]);
+        let pending = approval(ApprovalState::Pending, "bob", &["alice", "carol"]);
         assert_eq!(may_decide(&pending, &config.identities("1101"), 0), Ok(()));
         assert!(config.holds_role("U_ALICE", "dba"));
         assert!(!config.holds_role("U_MALLORY", "dba"));
@@ -228,7 +228,7 @@ mod tests {
             name: "github_token".into(),
             why: "to push".into(),
             scope: scope.into(),
-            state: "pending".into(),
+            state: crate::store::CredentialState::Pending,
             provided_by: None,
             provided_at: None,
             created_at,
@@ -261,8 +261,14 @@ mod tests {
 
     #[test]
     fn decided_and_expired_approvals_stay_decided() {
-        insta::assert_snapshot!(may_decide(&approval("approved", "bob", &[]), &ids("alice"), 0).unwrap_err(), @"this approval was already approved by carol");
-        assert_eq!(may_decide(&approval("pending", "bob", &[]), &ids("alice"), 5_000), Err(DecisionRefusal::Expired));
-        assert_eq!(may_decide(&approval("expired", "bob", &[]), &ids("alice"), 0), Err(DecisionRefusal::Expired));
+        insta::assert_snapshot!(may_decide(&approval(ApprovalState::Approved, "bob", &[]), &ids("alice"), 0).unwrap_err(), @"this approval was already approved by carol");
+        assert_eq!(
+            may_decide(&approval(ApprovalState::Pending, "bob", &[]), &ids("alice"), 5_000),
+            Err(DecisionRefusal::Expired)
+        );
+        assert_eq!(
+            may_decide(&approval(ApprovalState::Expired, "bob", &[]), &ids("alice"), 0),
+            Err(DecisionRefusal::Expired)
+        );
     }
 }

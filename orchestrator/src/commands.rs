@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::engine::Engine;
-use crate::store::{OfficeState, PromptState};
+use crate::store::{ApprovalState, OfficeState, PromptState};
 
 /// The role that may wake and put offices to sleep. Without it in `[roles]`, anyone may.
 pub const OPERATOR_ROLE: &str = "operator";
@@ -204,7 +204,7 @@ pub async fn fleet_status(engine: &Engine) -> anyhow::Result<String> {
 
 /// What waits for a person's decision.
 pub async fn pending_approvals(engine: &Engine) -> anyhow::Result<String> {
-    let pending = engine.approvals_in_state("pending").await?;
+    let pending = engine.approvals_in_state(ApprovalState::Pending).await?;
     if pending.is_empty() {
         return Ok("Nothing waits for a decision.".to_owned());
     }

@@ -2,7 +2,7 @@
 //! something seems slow. Counters and histograms are recorded where things happen; the
 //! names and descriptions of all of them are listed in one place by the `nova` binary.
 
-use crate::store::{OfficeState, PromptState, Store, now_ms};
+use crate::store::{OfficeState, PromptState, Store, Surface, now_ms};
 
 /// Offices by state, prompts waiting and running, the age of the oldest event not yet
 /// routed, and the messages each chat platform has yet to show. Every state is set, at zero too, so a dashboard never sees gaps.
@@ -18,9 +18,9 @@ pub async fn refresh(store: &Store) -> anyhow::Result<()> {
     metrics::gauge!("nova_runs_in_flight").set(count(PromptState::Dispatched) as f64);
     let oldest = store.oldest_pending_inbound().await?.map_or(0.0, |at| (now_ms() - at).max(0) as f64 / 1000.0);
     metrics::gauge!("nova_inbound_oldest_pending_seconds").set(oldest);
-    for surface in ["slack", "discord"] {
-        let waiting = outbox.iter().find(|(s, _)| s == surface).map_or(0, |(_, n)| *n);
-        metrics::gauge!("nova_mirror_backlog", "surface" => surface).set(waiting as f64);
+    for surface in [Surface::Slack, Surface::Discord] {
+        let waiting = outbox.iter().find(|(s, _)| *s == surface).map_or(0, |(_, n)| *n);
+        metrics::gauge!("nova_mirror_backlog", "surface" => surface.as_str()).set(waiting as f64);
     }
     Ok(())
 }

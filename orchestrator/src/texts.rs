@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Office;
 use crate::router::{RepoChoice, Route};
-use crate::store::ReviewState;
+use crate::store::{ApprovalState, CredentialState, ReviewState};
 
 /// A card: a message with structured content that surfaces render with buttons.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,12 +27,19 @@ pub enum Card {
         /// Empty: anyone but the requester.
         approvers: Vec<String>,
         expires_at: i64,
-        state: String,
+        state: ApprovalState,
         decided_by: Option<String>,
         decided_at: Option<i64>,
     },
     /// An office asking for a credential; "Provide" opens a private form.
-    Credential { id: String, office: String, name: String, why: String, state: String, provided_by: Option<String> },
+    Credential {
+        id: String,
+        office: String,
+        name: String,
+        why: String,
+        state: CredentialState,
+        provided_by: Option<String>,
+    },
     /// An office's change under review, edited in place as revisions and decisions come.
     Review(Box<ReviewCard>),
 }
@@ -150,14 +157,18 @@ impl Card {
             } => {
                 let by = decided_by.as_deref().unwrap_or("someone");
                 let at = decided_at.map(clock).unwrap_or_default();
-                match state.as_str() {
-                    "approved" => format!("Approved by {by} at {at}: **{action}** (asked by **{office}**)."),
-                    "rejected" => format!("Rejected by {by} at {at}: **{action}** (asked by **{office}**)."),
-                    "expired" => format!(
+                match state {
+                    ApprovalState::Approved => {
+                        format!("Approved by {by} at {at}: **{action}** (asked by **{office}**).")
+                    }
+                    ApprovalState::Rejected => {
+                        format!("Rejected by {by} at {at}: **{action}** (asked by **{office}**).")
+                    }
+                    ApprovalState::Expired => format!(
                         "Expired at {} without a decision: **{action}** (asked by **{office}**).",
                         clock(*expires_at)
                     ),
-                    _ => {
+                    ApprovalState::Pending => {
                         let who = if approvers.is_empty() {
                             "anyone but the requester".to_owned()
                         } else {
@@ -172,13 +183,15 @@ impl Card {
                     }
                 }
             }
-            Card::Credential { office, name, why, state, provided_by, .. } => match state.as_str() {
-                "provided" => format!(
+            Card::Credential { office, name, why, state, provided_by, .. } => match state {
+                CredentialState::Provided => format!(
                     "**{name}** was provided by {} and stored in the vault; **{office}** can use it now.",
                     provided_by.as_deref().unwrap_or("someone")
                 ),
-                "expired" => format!("Nobody provided **{name}** in time; **{office}** has to ask again."),
-                _ => format!(
+                CredentialState::Expired => {
+                    format!("Nobody provided **{name}** in time; **{office}** has to ask again.")
+                }
+                CredentialState::Pending => format!(
                     "**{office}** needs the credential **{name}**: {why}\nIt goes straight into the vault: nobody in this thread sees it, and neither does the office."
                 ),
             },
@@ -1153,7 +1166,7 @@ mod tests {
         insta::assert_snapshot!(task_recovered(3, "rotate the keys", "maker"), @"Task #3 *rotate the keys* is open again: **maker** held it for a run that is gone.");
     }
 
-    fn approval(state: &str) -> Card {
+    fn approval(state: ApprovalState) -> Card {
         Card::Approval {
             id: "a1".into(),
             office: "maker".into(),
@@ -1163,8 +1176,8 @@ mod tests {
             risk: "high".into(),
             approvers: vec!["alice".into(), "carol".into()],
             expires_at: 1_763_762_400_000,
-            state: state.into(),
-            decided_by: (state != "pending" && state != "expired").then(|| "carol".into()),
+            state,
+            decided_by: matches!(state, ApprovalState::Approved | ApprovalState::Rejected).then(|| "carol".into()),
             decided_at: Some(1_763_760_600_000),
         }
     }
@@ -1216,32 +1229,32 @@ mod tests {
 
     #[test]
     fn approval_card_texts() {
-        insta::assert_snapshot!(approval("pending").fallback_text(), @r"
+        insta::assert_snapshot!(approval(ApprovalState::Pending).fallback_text(), @r"
         **maker** asks for approval to **drop the table legacy_orders** (destructive, risk: high).
         > It has had no reads in 90 days.
         Who may decide: alice, carol. Expires at 22:00 UTC.
         ");
-        insta::assert_snapshot!(approval("approved").fallback_text(), @"Approved by carol at 21:30 UTC: **drop the table legacy_orders** (asked by **maker**).");
-        insta::assert_snapshot!(approval("rejected").fallback_text(), @"Rejected by carol at 21:30 UTC: **drop the table legacy_orders** (asked by **maker**).");
-        insta::assert_snapshot!(approval("expired").fallback_text(), @"Expired at 22:00 UTC without a decision: **drop the table legacy_orders** (asked by **maker**).");
+        insta::assert_snapshot!(approval(ApprovalState::Approved).fallback_text(), @"Approved by carol at 21:30 UTC: **drop the table legacy_orders** (asked by **maker**).");
+        insta::assert_snapshot!(approval(ApprovalState::Rejected).fallback_text(), @"Rejected by carol at 21:30 UTC: **drop the table legacy_orders** (asked by **maker**).");
+        insta::assert_snapshot!(approval(ApprovalState::Expired).fallback_text(), @"Expired at 22:00 UTC without a decision: **drop the table legacy_orders** (asked by **maker**).");
     }
 
     #[test]
     fn credential_card_texts() {
-        let card = |state: &str| Card::Credential {
+        let card = |state: CredentialState| Card::Credential {
             id: "c1".into(),
             office: "maker".into(),
             name: "github_token".into(),
             why: "to open the pull request".into(),
-            state: state.into(),
-            provided_by: (state == "provided").then(|| "alice".into()),
+            state,
+            provided_by: (state == CredentialState::Provided).then(|| "alice".into()),
         };
-        insta::assert_snapshot!(card("pending").fallback_text(), @r"
+        insta::assert_snapshot!(card(CredentialState::Pending).fallback_text(), @r"
         **maker** needs the credential **github_token**: to open the pull request
         It goes straight into the vault: nobody in this thread sees it, and neither does the office.
         ");
-        insta::assert_snapshot!(card("provided").fallback_text(), @"**github_token** was provided by alice and stored in the vault; **maker** can use it now.");
-        insta::assert_snapshot!(card("expired").fallback_text(), @"Nobody provided **github_token** in time; **maker** has to ask again.");
+        insta::assert_snapshot!(card(CredentialState::Provided).fallback_text(), @"**github_token** was provided by alice and stored in the vault; **maker** can use it now.");
+        insta::assert_snapshot!(card(CredentialState::Expired).fallback_text(), @"Nobody provided **github_token** in time; **maker** has to ask again.");
     }
 
     fn review(state: ReviewState) -> Card {

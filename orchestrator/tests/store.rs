@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orchestrator::store::{
-    InboundEffects, InboundKind, NewInbound, NewPrompt, OfficeChange, PromptState, Store, Transition,
+    InboundEffects, InboundKind, NewInbound, NewPrompt, OfficeChange, PromptState, Store, Surface, Transition,
 };
 use testkit::TestDatabase;
 
@@ -16,7 +16,7 @@ async fn store() -> (Store, TestDatabase) {
 fn message(key: &str, thread: &str) -> NewInbound {
     NewInbound {
         dedupe_key: key.to_owned(),
-        surface: "console".to_owned(),
+        surface: Surface::Console,
         channel: "eng".to_owned(),
         thread_id: thread.to_owned(),
         author: "alice".to_owned(),
@@ -171,15 +171,15 @@ async fn picks_are_counted_per_channel_and_office() {
     for (key, office) in [("p1", "writer"), ("p2", "writer"), ("p3", "analyst")] {
         let recorded = store.record_inbound(message(key, key)).await.unwrap();
         let effects = InboundEffects {
-            record_pick: Some(("console".into(), "general".into(), office.into())),
+            record_pick: Some((Surface::Console, "general".into(), office.into())),
             ..Default::default()
         };
         store.apply_inbound(vec![(recorded.inbound.id, effects)]).await.remove(0).unwrap();
     }
-    let mut picks = store.channel_picks("console", "general").await.unwrap();
+    let mut picks = store.channel_picks(Surface::Console, "general").await.unwrap();
     picks.sort();
     assert_eq!(picks, [("analyst".to_owned(), 1), ("writer".to_owned(), 2)]);
-    assert!(store.channel_picks("console", "eng").await.unwrap().is_empty());
+    assert!(store.channel_picks(Surface::Console, "eng").await.unwrap().is_empty());
     db.cleanup().await.unwrap();
 }
 

@@ -11,6 +11,7 @@ use anyhow::{Context as _, bail};
 use orchestrator::Update;
 use orchestrator::config::Config;
 use orchestrator::engine::{InboundEvent, Incoming, ThreadRef};
+use orchestrator::store::Surface;
 use orchestrator::texts::{Card, RunStatus};
 use provisioner::snapshot::Snapshots;
 use rand::RngCore;
@@ -88,7 +89,7 @@ async fn post(engine: &orchestrator::Engine, thread: Option<String>, text: &str)
     let started = Instant::now();
     let recorded = engine
         .accept(Incoming {
-            surface: "console".to_owned(),
+            surface: Surface::Console,
             channel: "eng".to_owned(),
             thread: thread.map_or(ThreadRef::New, ThreadRef::Existing),
             author: "bench".to_owned(),

@@ -14,6 +14,7 @@ use orchestrator::approvals::DecisionRefusal;
 use orchestrator::engine::{
     CardAction, InboundEvent, Incoming, ProvideRefusal, Refusal, StopRefusal, ThreadRef, ThreadView,
 };
+use orchestrator::store::Surface;
 use orchestrator::texts::Card;
 use serde::{Deserialize, Serialize};
 
@@ -91,7 +92,7 @@ pub async fn post_message(
 /// What a signed-in person posted in a console channel (`#general` or `general`).
 fn posted_in(channel: &str, thread: ThreadRef, person: String, client_id: String, event: InboundEvent) -> Incoming {
     Incoming {
-        surface: "console".to_owned(),
+        surface: Surface::Console,
         channel: channel.trim().trim_start_matches('#').to_lowercase(),
         thread,
         author: person,
@@ -217,7 +218,7 @@ pub async fn post_action(
         .await?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("unknown thread `{}`", post.thread_id)))?;
     let incoming = Incoming {
-        surface: "console".to_owned(),
+        surface: Surface::Console,
         channel: thread.channel,
         thread: ThreadRef::Existing(post.thread_id),
         author: person,
@@ -370,7 +371,7 @@ pub async fn threads(
     if !engine.config().channels().contains(&channel) {
         return Err(ApiError::new(StatusCode::NOT_FOUND, format!("unknown channel `{channel}`")));
     }
-    Ok(Json(engine.threads_in_channel("console", &channel).await?))
+    Ok(Json(engine.threads_in_channel(Surface::Console, &channel).await?))
 }
 
 /// What the vault holds (names, scopes, who stored them; never a value).

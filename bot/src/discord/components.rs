@@ -2,6 +2,7 @@
 //! it natively) and components built with serenity's builders. Custom ids carry what
 //! a click needs, and [`Button::parse`] reads them back.
 
+use orchestrator::store::{ApprovalState, CredentialState};
 use orchestrator::texts::{Card, RunStatus};
 use serenity::all::{
     ButtonStyle, CommandOptionType, CreateActionRow, CreateButton, CreateCommand, CreateCommandOption, CreateInputText,
@@ -132,11 +133,11 @@ pub fn message(message_id: i64, body: &str, card: Option<&Card>) -> (String, Vec
             let roles: Vec<String> = options.iter().map(|o| format!("**{}** — {}", o.office, o.role)).collect();
             return (content(&format!("{text}\n{}", roles.join("\n"))), vec![CreateActionRow::Buttons(buttons)]);
         }
-        Some(Card::Approval { id, state, .. }) if state == "pending" => vec![CreateActionRow::Buttons(vec![
+        Some(Card::Approval { id, state: ApprovalState::Pending, .. }) => vec![CreateActionRow::Buttons(vec![
             Button::Approve(id.clone()).build("Approve…", ButtonStyle::Success),
             Button::Reject(id.clone()).build("Reject", ButtonStyle::Danger),
         ])],
-        Some(Card::Credential { id, state, .. }) if state == "pending" => {
+        Some(Card::Credential { id, state: CredentialState::Pending, .. }) => {
             vec![CreateActionRow::Buttons(vec![Button::Provide(id.clone()).build("Provide", ButtonStyle::Primary)])]
         }
         Some(Card::Progress { status: RunStatus::Queued | RunStatus::Working, .. }) => {
@@ -261,13 +262,13 @@ mod tests {
             risk: "high".into(),
             approvers: vec![],
             expires_at: 1_700_000_000_000,
-            state: "pending".into(),
+            state: ApprovalState::Pending,
             decided_by: None,
             decided_at: None,
         };
         insta::assert_json_snapshot!("approval_pending", json(message(8, "", Some(&card))));
         if let Card::Approval { state, decided_by, decided_at, .. } = &mut card {
-            *state = "approved".into();
+            *state = ApprovalState::Approved;
             *decided_by = Some("carol".into());
             *decided_at = Some(1_700_000_060_000);
         }
@@ -288,7 +289,7 @@ mod tests {
             office: "maker".into(),
             name: "STRIPE_KEY".into(),
             why: "to test refunds".into(),
-            state: "pending".into(),
+            state: CredentialState::Pending,
             provided_by: None,
         };
         insta::assert_json_snapshot!("credential_card", json(message(9, "", Some(&card))));

@@ -23,7 +23,7 @@ use orchestrator::Engine;
 use orchestrator::engine::{
     CardAction, InboundEvent, Incoming, Prewarm, ProvideRefusal, ThreadRef, ThreadView, WarmSignal,
 };
-use orchestrator::store::Verdict;
+use orchestrator::store::{ApprovalState, CredentialState, Surface, Verdict};
 use orchestrator::texts::Card;
 use serenity::all::{
     ApplicationId, Channel, ChannelId, ChannelType, CreateInteractionResponse, CreateInteractionResponseMessage,
@@ -36,7 +36,7 @@ use events::{DiscordInteraction, DiscordMessage, Disposition, Origin, Place, Thr
 use settings::DiscordSettings;
 
 /// The `surface` of Discord threads in the store.
-pub const SURFACE: &str = "discord";
+pub const SURFACE: Surface = Surface::Discord;
 /// Discord wants a first answer to an interaction within 3 s; work that may take
 /// longer is deferred after this and the answer edited in.
 const DEFER_AFTER: Duration = Duration::from_millis(2_000);
@@ -185,7 +185,7 @@ impl Discord {
             _ => Vec::new(),
         };
         let incoming = Incoming {
-            surface: SURFACE.to_owned(),
+            surface: SURFACE,
             channel: channel_name,
             thread: if session { ThreadRef::Existing(key.id()) } else { ThreadRef::NewWithId(key.id()) },
             author: message.author.to_string(),
@@ -301,7 +301,7 @@ impl Discord {
             return;
         }
         let signal = WarmSignal {
-            surface: SURFACE.to_owned(),
+            surface: SURFACE,
             channel,
             user: message.author.to_string(),
             // Not a session thread (that would be a follow-up): the words name the office.
@@ -325,8 +325,7 @@ impl Discord {
             Place::Dm => Some(ThreadKey::Dm { channel }.id()),
             Place::Channel => None,
         };
-        let signal =
-            WarmSignal { surface: SURFACE.to_owned(), channel: name, user: user.to_string(), thread, chatter: None };
+        let signal = WarmSignal { surface: SURFACE, channel: name, user: user.to_string(), thread, chatter: None };
         let outcome = self.engine.prewarm(signal).await?;
         tracing::debug!(?outcome, %channel, %user, "typing signal");
         Ok(outcome)
@@ -400,7 +399,7 @@ impl Discord {
                     return Ok(private("That card is no longer in a Nova thread."));
                 };
                 let incoming = Incoming {
-                    surface: SURFACE.to_owned(),
+                    surface: SURFACE,
                     channel: thread.channel,
                     thread: ThreadRef::Existing(thread.id),
                     author: user,
@@ -414,7 +413,7 @@ impl Discord {
                 }
             }
             Button::Approve(id) => match self.engine.approval_card(&id).await? {
-                Some(Card::Approval { state, office, kind, action, .. }) if state == "pending" => {
+                Some(Card::Approval { state: ApprovalState::Pending, office, kind, action, .. }) => {
                     let consequence = orchestrator::texts::approval_consequence(&office, &kind, &action);
                     let (content, rows) = components::confirm_approval(&id, &consequence);
                     CreateInteractionResponse::Message(
@@ -427,7 +426,7 @@ impl Discord {
             Button::ConfirmApprove(id) => self.decide(&id, &user, true, true).await?,
             Button::Reject(id) => self.decide(&id, &user, false, false).await?,
             Button::Provide(id) => match self.engine.credential_card(&id).await? {
-                Some(Card::Credential { state, name, .. }) if state == "pending" => {
+                Some(Card::Credential { state: CredentialState::Pending, name, .. }) => {
                     CreateInteractionResponse::Modal(components::credential_modal(&id, &name))
                 }
                 Some(Card::Credential { name, provided_by, .. }) => {

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
 use orchestrator::Engine;
-use orchestrator::store::messages;
+use orchestrator::store::{Surface, messages};
 use orchestrator::texts::Card;
 use serenity::all::{AutoArchiveDuration, CreateMessage, CreateThread, EditMessage, MessageId, Nonce};
 
@@ -57,7 +57,7 @@ fn key(thread_id: &str) -> anyhow::Result<ThreadKey> {
 }
 
 impl Writer for DiscordWriter {
-    const SURFACE: &'static str = super::SURFACE;
+    const SURFACE: Surface = super::SURFACE;
 
     async fn post(&self, thread_id: &str, message: &messages::Model, card: Option<&Card>) -> anyhow::Result<String> {
         let key = key(thread_id)?;

@@ -1,6 +1,7 @@
 //! Nova's messages and cards as Slack Block Kit. Built as JSON (what Slack documents
 //! and what the snapshots show), then handed to slack-morphism's typed models.
 
+use orchestrator::store::{ApprovalState, CredentialState};
 use orchestrator::texts::{Card, RunStatus};
 use serde_json::{Value, json};
 use slack_morphism::prelude::{SlackBlock, SlackView};
@@ -83,7 +84,7 @@ pub fn blocks(message_id: i64, body: &str, card: Option<&Card>) -> Vec<Value> {
                 json!({"type": "actions", "block_id": "nova_picker", "elements": buttons}),
             ]
         }
-        Some(Card::Approval { id, action, office, kind, state, .. }) if state == "pending" => {
+        Some(Card::Approval { id, action, office, kind, state: ApprovalState::Pending, .. }) => {
             let mut approve = button("Approve", APPROVE, id);
             approve["style"] = json!("primary");
             approve["confirm"] = json!({
@@ -96,7 +97,7 @@ pub fn blocks(message_id: i64, body: &str, card: Option<&Card>) -> Vec<Value> {
             reject["style"] = json!("danger");
             vec![section(body), json!({"type": "actions", "block_id": "nova_approval", "elements": [approve, reject]})]
         }
-        Some(Card::Credential { id, state, .. }) if state == "pending" => {
+        Some(Card::Credential { id, state: CredentialState::Pending, .. }) => {
             let mut provide = button("Provide", PROVIDE, id);
             provide["style"] = json!("primary");
             vec![section(body), json!({"type": "actions", "block_id": "nova_credential", "elements": [provide]})]
@@ -230,7 +231,7 @@ mod tests {
             risk: "high".into(),
             approvers: vec!["dba".into()],
             expires_at: 1_800_000_000_000,
-            state: "pending".into(),
+            state: ApprovalState::Pending,
             decided_by: None,
             decided_at: None,
         };
@@ -244,7 +245,7 @@ mod tests {
             office: "maker".into(),
             name: "stripe_key".into(),
             why: "to refund the order".into(),
-            state: "pending".into(),
+            state: CredentialState::Pending,
             provided_by: None,
         };
         insta::assert_json_snapshot!(round_trips(blocks(9, &card.fallback_text(), Some(&card))));
@@ -312,7 +313,7 @@ mod tests {
             office: "maker".into(),
             name: "stripe_key".into(),
             why: "x".into(),
-            state: "provided".into(),
+            state: CredentialState::Provided,
             provided_by: Some("U1".into()),
         };
         let blocks = blocks(9, &card.fallback_text(), Some(&card));

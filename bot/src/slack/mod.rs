@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context as _;
 use orchestrator::Engine;
 use orchestrator::engine::{CardAction, InboundEvent, Incoming, ProvideRefusal, ThreadRef, ThreadView, WarmSignal};
-use orchestrator::store::Verdict;
+use orchestrator::store::{CredentialState, Surface, Verdict};
 use orchestrator::texts::Card;
 use serde_json::{Value, json};
 
@@ -30,7 +30,7 @@ use settings::SlackSettings;
 use thread_key::ThreadKey;
 
 /// The `surface` of Slack threads in the store.
-pub const SURFACE: &str = "slack";
+pub const SURFACE: Surface = Surface::Slack;
 
 /// Why a Slack request was refused; the HTTP layer maps these to statuses.
 #[derive(Debug, thiserror::Error)]
@@ -170,7 +170,7 @@ impl Slack {
         let context = if fetch_context { self.thread_context(&message, &root).await } else { Vec::new() };
         let author = message.user.clone().context("a prompt without an author")?;
         let incoming = Incoming {
-            surface: SURFACE.to_owned(),
+            surface: SURFACE,
             channel: channel_name,
             thread: if known { ThreadRef::Existing(key.id()) } else { ThreadRef::NewWithId(key.id()) },
             author: author.clone(),
@@ -199,7 +199,7 @@ impl Slack {
         };
         let engine = Arc::clone(&self.engine);
         tokio::spawn(async move {
-            let signal = WarmSignal { surface: SURFACE.to_owned(), channel: name, user, thread: None, chatter };
+            let signal = WarmSignal { surface: SURFACE, channel: name, user, thread: None, chatter };
             match engine.prewarm(signal).await {
                 Ok(outcome) => tracing::debug!(?outcome, "Slack early signal"),
                 Err(error) => tracing::warn!("cannot act on a Slack early signal: {error:#}"),
@@ -299,7 +299,7 @@ impl Slack {
                     return Ok(());
                 };
                 let incoming = Incoming {
-                    surface: SURFACE.to_owned(),
+                    surface: SURFACE,
                     channel: thread.channel,
                     thread: ThreadRef::Existing(thread.id),
                     author: action.user.clone(),
@@ -348,7 +348,7 @@ impl Slack {
                 }
             }
             blocks::PROVIDE => match self.engine.credential_card(&action.value).await? {
-                Some(Card::Credential { id, office, name, why, state, .. }) if state == "pending" => {
+                Some(Card::Credential { id, office, name, why, state: CredentialState::Pending, .. }) => {
                     let Some(trigger) = action.trigger_id.as_deref() else {
                         refuse("Slack sent no trigger for the form; click Provide again.".to_owned());
                         return Ok(());

@@ -1,7 +1,7 @@
 //! How Slack shows Nova's messages (see [`crate::mirror`]): each thread is a Slack
 //! thread, cards are Block Kit.
 
-use orchestrator::store::messages;
+use orchestrator::store::{Surface, messages};
 use orchestrator::texts::Card;
 
 use super::api::{Content, SlackApi};
@@ -13,7 +13,7 @@ fn key(thread_id: &str) -> anyhow::Result<ThreadKey> {
 }
 
 impl Writer for SlackApi {
-    const SURFACE: &'static str = super::SURFACE;
+    const SURFACE: Surface = super::SURFACE;
 
     async fn post(&self, thread_id: &str, message: &messages::Model, card: Option<&Card>) -> anyhow::Result<String> {
         let key = key(thread_id)?;

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use orchestrator::config::{ApprovalPolicy, Config};
+use orchestrator::store::MessageKind;
 use orchestrator::texts::Card;
 use serde_json::json;
 
@@ -60,7 +61,7 @@ async fn an_office_asks_before_dropping_a_table_and_only_an_approver_can_say_yes
     assert_eq!(status, 200);
 
     let messages = nova.results(&thread, 1).await;
-    assert_eq!(messages.iter().find(|m| m.kind == "result").unwrap().body, "dropped legacy_orders");
+    assert_eq!(messages.iter().find(|m| m.kind == MessageKind::Result).unwrap().body, "dropped legacy_orders");
     let card = messages.iter().find(|m| m.id == card.id).unwrap();
     assert!(card.body.starts_with("Approved by carol at "), "{}", card.body);
     let Some(Card::Approval { state, decided_by, .. }) = &card.card else { panic!() };
@@ -103,7 +104,7 @@ async fn two_approvers_clicking_at_once_make_one_decision() {
     statuses.sort();
     assert_eq!(statuses, [200, 409], "exactly one click decides: {approve:?} {reject:?}");
     let messages = nova.results(&thread, 1).await;
-    let result = &messages.iter().find(|m| m.kind == "result").unwrap().body;
+    let result = &messages.iter().find(|m| m.kind == MessageKind::Result).unwrap().body;
     if approve.0 == 200 {
         assert_eq!(result, "dropped legacy_orders");
         assert_eq!(reject.1["error"], "this approval was already approved by carol");
@@ -119,7 +120,10 @@ async fn an_approval_nobody_decides_expires_and_the_office_is_told() {
     let mut nova = Nova::start_with(with_approvals(Duration::from_millis(300))).await;
     let thread = nova.say("eng", "alice", "@maker drop the legacy_orders table").await;
     let messages = nova.results(&thread, 1).await;
-    assert_eq!(messages.iter().find(|m| m.kind == "result").unwrap().body, "did not drop legacy_orders (exit 4)");
+    assert_eq!(
+        messages.iter().find(|m| m.kind == MessageKind::Result).unwrap().body,
+        "did not drop legacy_orders (exit 4)"
+    );
     let card = messages.iter().find(|m| matches!(m.card, Some(Card::Approval { .. }))).unwrap();
     assert!(card.body.starts_with("Expired at "), "{}", card.body);
     let (status, refusal) = nova.click(&thread, card.id, "carol", "approve").await;
@@ -232,7 +236,7 @@ async fn a_credential_is_provided_privately_and_used_through_the_proxy_without_t
     assert_eq!((status, again["error"].as_str().unwrap()), (409, "`llm_key` was already provided by alice"));
 
     let messages = nova.results(&thread, 1).await;
-    let progress = messages.iter().find(|m| m.kind == "progress").unwrap();
+    let progress = messages.iter().find(|m| m.kind == MessageKind::Progress).unwrap();
     assert!(progress.body.contains("> llm: 200 OK"), "{}", progress.body);
     assert!(progress.body.contains("> evil: 403 Forbidden"), "{}", progress.body);
     assert_eq!(*seen.lock().unwrap(), [format!("Bearer {secret}")], "the upstream got the key, once");
@@ -325,7 +329,7 @@ async fn a_decision_survives_the_office_being_lost_while_it_waits() {
     let (status, _) = nova.click(&thread, card.id, "carol", "approve").await;
     assert_eq!(status, 200);
     let messages = nova.results(&thread, 1).await;
-    let result = &messages.iter().find(|m| m.kind == "result").unwrap().body;
+    let result = &messages.iter().find(|m| m.kind == MessageKind::Result).unwrap().body;
     assert_eq!(result, "answers: approved by carol approved by carol ", "the re-run found the same decision");
     let cards = messages.iter().filter(|m| matches!(m.card, Some(Card::Approval { .. }))).count();
     assert_eq!(cards, 1, "no second approval card");

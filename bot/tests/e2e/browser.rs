@@ -7,6 +7,7 @@ use fantoccini::{ClientBuilder, Locator};
 use tokio::io::AsyncBufReadExt;
 
 use crate::harness::Nova;
+use orchestrator::store::Surface;
 
 /// Starts chromedriver on a free port, or returns `None` (failing under CI, where the
 /// browser must be installed) when it is missing.
@@ -141,7 +142,7 @@ async fn a_person_posts_in_the_console_and_watches_the_office_work() {
     }
 
     // A link to another channel, then back to the thread, followed in the same tab.
-    let thread = nova.engine().threads_in_channel("console", "payments").await.unwrap().remove(0).id;
+    let thread = nova.engine().threads_in_channel(Surface::Console, "payments").await.unwrap().remove(0).id;
     browser.goto(&nova.url("/#eng")).await.unwrap();
     shows(&browser, "//div[@id='thread-view' and @hidden]").await;
     shows(&browser, "//h2[@id='channel-title' and text()='#eng']").await;
@@ -166,7 +167,7 @@ async fn an_approver_approves_in_the_console_after_confirming() {
         std::fs::write(std::path::Path::new(&dir).join("approval.png"), png).unwrap();
     }
 
-    let thread = nova.engine().threads_in_channel("console", "eng").await.unwrap().remove(0).id;
+    let thread = nova.engine().threads_in_channel(Surface::Console, "eng").await.unwrap().remove(0).id;
     sign_in(&browser, &nova, "carol", &format!("/#eng/{thread}")).await;
     shows(&browser, "//li[contains(@class,'card')]//button[@data-action='approve']").await;
     browser.find(Locator::XPath("//button[@data-action='approve']")).await.unwrap().click().await.unwrap();

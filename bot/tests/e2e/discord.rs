@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use bot::discord::components;
 use bot::discord::events::ThreadKey;
 use orchestrator::engine::{Prewarm, WarmSignal};
-use orchestrator::store::AuditFilter;
+use orchestrator::store::{AuditFilter, MessageKind, Surface};
 use serde_json::{Value, json};
 use testkit::discord::{DM_CHANNEL, Delivery, FakeDiscord, Posted, intents, now_secs};
 
@@ -57,7 +57,7 @@ async fn mirrored(nova: &Nova, discord: &FakeDiscord, session: &str, results: us
     let what = format!("Discord to show {results} result(s) of {session}");
     crate::harness::until_explained(nova, discord, discord.changes(), &what, async |nova, discord| {
         let messages = nova.messages(session).await;
-        if messages.iter().filter(|m| m.kind == "result").count() < results {
+        if messages.iter().filter(|m| m.kind == MessageKind::Result).count() < results {
             return Err("Nova has not the results yet".to_owned());
         }
         let expected: Vec<String> = messages
@@ -114,7 +114,7 @@ async fn a_mention_opens_a_thread_where_progress_is_edited_and_a_colleague_follo
     assert_eq!(authors, [ALICE, BOB]);
     // Discord sent every one of Nova's posts back over the gateway; none became a prompt.
     assert_eq!(nova.prompts(&session).await.len(), 2);
-    assert_eq!(nova.engine().store().threads_in_channel("discord", "random").await.unwrap().len(), 1);
+    assert_eq!(nova.engine().store().threads_in_channel(Surface::Discord, "random").await.unwrap().len(), 1);
     assert_eq!(discord.threads().len(), 1, "one thread per session");
     nova.finish().await;
 }
@@ -183,7 +183,7 @@ async fn talk_about_a_bug_in_an_unbound_channel_warms_up_the_maker_and_nova_stay
     assert_eq!((prewarm.len(), prewarm[0].actor.as_str()), (1, BOB));
     assert!(!prewarm[0].details.contains("coupon"), "the words are not kept: {}", prewarm[0].details);
     assert_eq!(discord.messages().len(), posted_before + 1, "Nova answered nothing and opened no thread");
-    assert!(nova.engine().store().threads_in_channel("discord", "random").await.unwrap().is_empty());
+    assert!(nova.engine().store().threads_in_channel(Surface::Discord, "random").await.unwrap().is_empty());
     nova.finish().await;
 }
 
@@ -236,7 +236,7 @@ async fn typing_without_a_message_lets_the_prewarm_expire_and_returns_the_capaci
     // What the engine makes of more signals meanwhile: the same person again is rate
     // limited, and the one prewarm place is taken, so #data's office stays asleep.
     let signal = |channel: &str, user: &str| WarmSignal {
-        surface: "discord".into(),
+        surface: Surface::Discord,
         channel: channel.into(),
         user: user.into(),
         thread: None,

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use orchestrator::config::Config;
+use orchestrator::store::{ApprovalState, MessageKind};
 use serde_json::json;
 
 use crate::harness::Nova;
@@ -264,11 +265,11 @@ async fn an_office_cannot_ask_for_a_fleet_change_or_a_loop_guard_approval() {
     })
     .await;
     let thread = nova.say("eng", "alice", "@maker tidy up the README").await;
-    let result = nova.results(&thread, 1).await.into_iter().find(|m| m.kind == "result").unwrap().body;
+    let result = nova.results(&thread, 1).await.into_iter().find(|m| m.kind == MessageKind::Result).unwrap().body;
     // Neither a fleet change nor Nova's loop pause can be asked for by an office.
     assert!(result.starts_with("asked, exit ") && !result.contains(" 0"), "{result}");
-    assert!(nova.engine().approvals_in_state("pending").await.unwrap().is_empty(), "no card was shown");
-    assert!(nova.messages(&thread).await.iter().all(|m| m.card.is_none() || m.kind != "card"));
+    assert!(nova.engine().approvals_in_state(ApprovalState::Pending).await.unwrap().is_empty(), "no card was shown");
+    assert!(nova.messages(&thread).await.iter().all(|m| m.card.is_none() || m.kind != MessageKind::Card));
     nova.finish().await;
 }
 
@@ -299,7 +300,7 @@ async fn past_80_percent_only_urgent_work_runs_and_a_spent_workspace_budget_stop
     );
     assert_eq!(nova.office("writer").await.state.as_str(), "asleep", "not woken for work it may not start");
     let urgent = nova.say("docs", "dave", "@writer urgent: the status page says we are down, fix its wording").await;
-    assert_eq!(nova.results(&urgent, 1).await.iter().filter(|m| m.kind == "result").count(), 1);
+    assert_eq!(nova.results(&urgent, 1).await.iter().filter(|m| m.kind == MessageKind::Result).count(), 1);
     assert_eq!(nova.prompts(&post).await[0].state, orchestrator::store::PromptState::Held, "still waiting");
     assert_eq!(audited(&nova, "budget_warning").await, 1);
 

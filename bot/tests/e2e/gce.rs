@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::harness::{BUCKET, Cloud, Nova, ZONES, until};
+use orchestrator::store::MessageKind;
 
 /// Where each wake of `office` ran, oldest first, from the audit trail.
 async fn placements(nova: &Nova, office: &str) -> Vec<Value> {
@@ -228,7 +229,7 @@ async fn a_hostile_runtime_on_a_vm_gets_nothing_either() {
     let cloud = Cloud::start().await;
     let mut nova = Nova::start_on_gce(&cloud, |config| crate::trust::hostile(config, 0)).await;
     let thread = nova.say("eng", "alice", "@maker fix the cart totals").await;
-    let result = nova.results(&thread, 1).await.into_iter().find(|m| m.kind == "result").unwrap().body;
+    let result = nova.results(&thread, 1).await.into_iter().find(|m| m.kind == MessageKind::Result).unwrap().body;
     let attacks = crate::trust::outcomes(&result);
     assert_eq!(attacks.len(), crate::trust::ATTACKS, "{result}");
     let got: Vec<_> = attacks.iter().filter(|(_, outcome)| outcome != "refused").collect();

@@ -12,7 +12,7 @@ use orchestrator::Engine;
 use orchestrator::config::Config;
 use orchestrator::engine::GceSetup;
 use orchestrator::engine::{MessageView, Update};
-use orchestrator::store::{offices, prompts};
+use orchestrator::store::{MessageKind, offices, prompts};
 use orchestrator::texts::Card;
 use provisioner::gce::GceSettings;
 use serde_json::{Value, json};
@@ -402,7 +402,7 @@ impl Nova {
     pub async fn results(&mut self, thread: &str, count: usize) -> Vec<MessageView> {
         self.eventually(&format!("{count} result(s) in the thread"), async |nova: &Self| {
             let messages = nova.messages(thread).await;
-            (messages.iter().filter(|m| m.kind == "result").count() >= count).then_some(messages)
+            (messages.iter().filter(|m| m.kind == MessageKind::Result).count() >= count).then_some(messages)
         })
         .await
     }

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use crate::harness::Nova;
 use crate::stories::workspace_file;
+use orchestrator::store::MessageKind;
 
 fn package(dir: &Path, name: &str, body: &str) {
     std::fs::create_dir_all(dir.join(name)).unwrap();
@@ -159,7 +160,7 @@ async fn a_skill_generated_from_an_openapi_spec_is_loaded_on_demand_and_calls_th
     model.then(Reply::tool("log_entry", json!({"entry": "Added Hoth"})));
     model.then(Reply::Content("Hoth is in the galaxy now, as planet 3 of 3.".into()));
     let thread = nova.say("space", "dana", "@astro add Hoth, the ice planet, to the galaxy").await;
-    let result = nova.results(&thread, 1).await.into_iter().find(|m| m.kind == "result").unwrap();
+    let result = nova.results(&thread, 1).await.into_iter().find(|m| m.kind == MessageKind::Result).unwrap();
     assert_eq!(result.body, "Hoth is in the galaxy now, as planet 3 of 3.");
 
     // The skill cost one line until it was loaded; then its tools were there to call.
@@ -222,7 +223,7 @@ async fn an_office_asks_nova_about_the_fleet_and_makes_a_task_but_cannot_put_ano
     model.then(Reply::tool("ask_nova", json!({"text": "lorem ipsum dolor"})));
     model.then(Reply::Content("The writer has the release notes as task #1.".into()));
     let thread = nova.say("eng", "erin", "@maker get the release notes going").await;
-    let result = nova.results(&thread, 1).await.into_iter().find(|m| m.kind == "result").unwrap();
+    let result = nova.results(&thread, 1).await.into_iter().find(|m| m.kind == MessageKind::Result).unwrap();
     assert_eq!(result.body, "The writer has the release notes as task #1.");
 
     let answers: Vec<String> = model.requests()[1..]
@@ -300,7 +301,7 @@ async fn an_office_reads_a_database_through_nova_and_writes_only_what_a_person_a
     assert!(card.body.contains("write to the `shop` database: DELETE FROM orders WHERE id = 2"), "{}", card.body);
     let click = json!({"thread_id": thread, "message_id": card.id, "author": "carol", "action": "approve", "client_id": uuid::Uuid::new_v4().to_string()});
     assert_eq!(nova.post_json("/api/console/actions", &click).await.0, 200);
-    let result = nova.results(&thread, 1).await.into_iter().find(|m| m.kind == "result").unwrap();
+    let result = nova.results(&thread, 1).await.into_iter().find(|m| m.kind == MessageKind::Result).unwrap();
     assert_eq!(result.body, "Two orders were unpaid; bob's duplicate is gone.");
 
     let requests = model.requests();

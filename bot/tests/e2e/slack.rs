@@ -6,6 +6,7 @@ use std::time::Duration;
 use bot::slack::api::Content;
 use bot::slack::thread_key::ThreadKey;
 use orchestrator::engine::{Prewarm, WarmSignal};
+use orchestrator::store::{MessageKind, Surface};
 use serde_json::json;
 use testkit::slack::{FakeSlack, Posted, now_secs};
 
@@ -31,7 +32,7 @@ async fn mirrored(nova: &Nova, slack: &FakeSlack, thread_id: &str, results: usiz
     let what = format!("Slack to show {results} result(s) of {thread_id}");
     crate::harness::until_explained(nova, slack, slack.changes(), &what, async |nova, slack| {
         let messages = nova.messages(thread_id).await;
-        if messages.iter().filter(|m| m.kind == "result").count() < results {
+        if messages.iter().filter(|m| m.kind == MessageKind::Result).count() < results {
             return Err("Nova has not the results yet".to_owned());
         }
         let expected: Vec<String> = messages
@@ -91,7 +92,7 @@ async fn a_mention_is_routed_worked_on_and_answered_in_its_thread_and_a_colleagu
     let echoes = slack.echo_statuses();
     assert!(echoes.len() >= 4 && echoes.iter().all(|s| *s == 200), "{echoes:?}");
     assert_eq!(nova.prompts(&thread).await.len(), 2);
-    assert_eq!(nova.engine().store().threads_in_channel("slack", "random").await.unwrap().len(), 1);
+    assert_eq!(nova.engine().store().threads_in_channel(Surface::Slack, "random").await.unwrap().len(), 1);
     let _ = nova.office_reaches("maker", "idle").await;
     nova.finish().await;
 }
@@ -122,8 +123,13 @@ async fn a_mention_inside_an_existing_thread_brings_the_earlier_messages_along()
     assert_eq!(statuses, [200, 200]);
     let thread = thread_id("C_RANDOM", &root);
     mirrored(&nova, &slack, &thread, 1).await;
-    let context: Vec<(String, String)> =
-        nova.messages(&thread).await.into_iter().filter(|m| m.kind == "context").map(|m| (m.author, m.body)).collect();
+    let context: Vec<(String, String)> = nova
+        .messages(&thread)
+        .await
+        .into_iter()
+        .filter(|m| m.kind == MessageKind::Context)
+        .map(|m| (m.author, m.body))
+        .collect();
     assert_eq!(
         context,
         [
@@ -171,7 +177,7 @@ async fn forged_replayed_and_altered_requests_get_401_and_change_nothing() {
     let (status, _) = slack.command("U_MALLORY", "C_ENG", "wake maker").await;
     assert_eq!(status, 200, "the genuine command path works, so the refusals above were the signatures");
     let store = nova.engine().store();
-    assert!(store.threads_in_channel("slack", "eng").await.unwrap().is_empty());
+    assert!(store.threads_in_channel(Surface::Slack, "eng").await.unwrap().is_empty());
     assert!(store.pending_inbound(10).await.unwrap().is_empty());
     assert!(
         store
@@ -394,7 +400,7 @@ async fn people_talking_about_a_problem_where_nova_listens_warm_up_the_office_th
     nova.office_reaches("maker", "idle").await;
     let maker = nova.office("maker").await;
     assert!(maker.prewarm_until.is_some(), "up on chatter alone, until its prewarm runs out");
-    assert!(nova.engine().store().threads_in_channel("slack", "random").await.unwrap().is_empty(), "no session");
+    assert!(nova.engine().store().threads_in_channel(Surface::Slack, "random").await.unwrap().is_empty(), "no session");
     assert!(slack.messages().iter().all(|m| !m.from_bot), "Nova said nothing");
     let prewarms = nova.engine().store().audit_trail(&Default::default()).await.unwrap();
     let prewarm = prewarms.iter().find(|r| r.action == "prewarm").expect("the prewarm is audited");
@@ -402,7 +408,7 @@ async fn people_talking_about_a_problem_where_nova_listens_warm_up_the_office_th
 
     // Small talk names no office and wakes nothing.
     let small_talk = WarmSignal {
-        surface: "slack".into(),
+        surface: Surface::Slack,
         channel: "random".into(),
         user: "U_BOB".into(),
         thread: None,
@@ -460,7 +466,7 @@ async fn a_burst_across_channels_is_answered_while_one_office_is_busy() {
         let all_answered = sent.iter().all(|(ts, _)| answered.contains_key(ts));
         let mut writer_done = true;
         for (thread, office) in &threads {
-            if *office == "writer" && !nova.messages(thread).await.iter().any(|m| m.kind == "result") {
+            if *office == "writer" && !nova.messages(thread).await.iter().any(|m| m.kind == MessageKind::Result) {
                 writer_done = false;
             }
         }
@@ -478,7 +484,7 @@ async fn a_burst_across_channels_is_answered_while_one_office_is_busy() {
     for (thread, office) in &threads {
         if *office == "maker" {
             until(&nova, &slack, "the maker's queue to be worked off", async |nova, _| {
-                nova.messages(thread).await.iter().any(|m| m.kind == "result").then_some(())
+                nova.messages(thread).await.iter().any(|m| m.kind == MessageKind::Result).then_some(())
             })
             .await;
         }

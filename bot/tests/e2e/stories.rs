@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::harness::{Nova, transcript};
+use orchestrator::store::{MessageKind, Surface};
 
 /// Runs snapshot assertions with the per-run note names replaced.
 fn redact_runs(assertions: impl FnOnce()) {
@@ -42,7 +43,7 @@ async fn a_newcomer_asks_in_payments_and_an_office_does_the_work_sleeps_and_reme
     // A second person follows up in the same thread: the office wakes with its workspace.
     nova.reply(&thread, "bob", "also check that gift cards still work").await;
     let messages = nova.results(&thread, 2).await;
-    let last = messages.iter().rev().find(|m| m.kind == "result").unwrap();
+    let last = messages.iter().rev().find(|m| m.kind == MessageKind::Result).unwrap();
     assert!(last.body.contains("this workspace now holds 2 note(s)"), "{}", last.body);
     let notes = messages.iter().filter(|m| m.body.contains("has no url in nova.toml")).count();
     assert_eq!(notes, 1, "the repo's missing url is said once a session");
@@ -93,7 +94,7 @@ async fn an_office_woken_for_nothing_sleeps_without_a_new_snapshot_and_keeps_its
     // The work of the first run is all there, and a run makes the next sleep store one.
     nova.reply(&thread, "bob", "also check that gift cards still work").await;
     let messages = nova.results(&thread, 2).await;
-    let last = messages.iter().rev().find(|m| m.kind == "result").unwrap();
+    let last = messages.iter().rev().find(|m| m.kind == MessageKind::Result).unwrap();
     assert!(last.body.contains("this workspace now holds 2 note(s)"), "{}", last.body);
     let third = asleep_at(&mut nova, 3).await;
     assert!(snapshots.join("000000000003.tar.zst").exists(), "a wake that ran work is snapshotted");
@@ -139,7 +140,7 @@ async fn a_burst_of_50_prompts_wakes_one_office_and_delivers_all_in_order() {
         assert_eq!(texts, expected);
         let finished: Vec<i64> = prompts.iter().map(|p| p.finished_at.unwrap()).collect();
         assert!(finished.is_sorted(), "thread {t} ran in order: {finished:?}");
-        let results = nova.messages(thread).await.into_iter().filter(|m| m.kind == "result").count();
+        let results = nova.messages(thread).await.into_iter().filter(|m| m.kind == MessageKind::Result).count();
         assert_eq!(results, 10);
     }
     nova.finish().await;
@@ -287,7 +288,7 @@ async fn an_unclear_message_gets_a_picker_and_a_click_routes_the_thread() {
     let thread = nova.say("general", "alice", "can someone look at this?").await;
     let card = nova
         .eventually("a picker card", async |nova: &Nova| {
-            nova.messages(&thread).await.into_iter().find(|m| m.kind == "card")
+            nova.messages(&thread).await.into_iter().find(|m| m.kind == MessageKind::Card)
         })
         .await;
     insta::assert_json_snapshot!(card.card, @r#"
@@ -323,7 +324,7 @@ async fn an_unclear_message_gets_a_picker_and_a_click_routes_the_thread() {
     let card = messages.iter().find(|m| m.id == card.id).unwrap();
     assert_eq!(card.body, "bob picked **support**; this thread now goes there.");
     assert_eq!(nova.engine().store().thread(&thread).await.unwrap().unwrap().office.as_deref(), Some("support"));
-    let picks = nova.engine().store().channel_picks("console", "general").await.unwrap();
+    let picks = nova.engine().store().channel_picks(Surface::Console, "general").await.unwrap();
     assert_eq!(picks, [("support".to_owned(), 1)], "the pick informs later routing in #general");
 
     let (status, answer) = nova.click_pick(&thread, card.id, "carol", "maker").await;
@@ -364,7 +365,7 @@ async fn a_failing_runtime_is_reported_in_the_thread() {
     **maker** could not finish this: the runtime exited with exit status: 3:
     no such file: cart.ts
     ");
-    let progress = nova.messages(&thread).await.into_iter().find(|m| m.kind == "progress").unwrap();
+    let progress = nova.messages(&thread).await.into_iter().find(|m| m.kind == MessageKind::Progress).unwrap();
     assert_eq!(
         progress.body,
         "**maker** stopped with an error.\n\n> storefront has no url in nova.toml: working without a checkout\n> looking"
@@ -464,7 +465,7 @@ async fn with_a_model_configured_an_unclear_message_is_routed_without_asking() {
     let thread = nova.say("general", "alice", "the numbers look off").await;
     let messages = nova.results(&thread, 1).await;
     assert_eq!(messages[1].body, "Routing to **analyst**. It is asleep; waking it up.");
-    assert!(messages.iter().all(|m| m.kind != "card"), "no picker was needed");
+    assert!(messages.iter().all(|m| m.kind != MessageKind::Card), "no picker was needed");
     assert_eq!(fake.requests().len(), 1);
 
     // A clear message never reaches the model.
@@ -548,7 +549,7 @@ async fn a_snapshot_that_fails_never_brings_back_an_older_workspace() {
     .await;
     let last_result = async |nova: &mut Nova, thread: &str| {
         let messages = nova.results(thread, 1).await;
-        messages.iter().rev().find(|m| m.kind == "result").unwrap().body.clone()
+        messages.iter().rev().find(|m| m.kind == MessageKind::Result).unwrap().body.clone()
     };
     let first = nova.say("eng", "alice", "@maker one").await;
     assert_eq!(last_result(&mut nova, &first).await, "log: one ");
@@ -674,7 +675,10 @@ async fn a_schedule_made_in_plain_words_runs_on_its_days_never_stacks_and_pauses
     let mut now = orchestrator::store::now_ms() + 7 * day;
     assert_eq!(nova.engine().run_due_schedules(now).await.unwrap(), 1);
     nova.eventually("the analyst working on the tick", async |nova: &Nova| {
-        nova.messages(&thread).await.into_iter().find(|m| m.kind == "progress" && m.body.contains("counting signups"))
+        nova.messages(&thread)
+            .await
+            .into_iter()
+            .find(|m| m.kind == MessageKind::Progress && m.body.contains("counting signups"))
     })
     .await;
 

@@ -3,7 +3,7 @@
 //! when their office dies, and sent up the chain of command when they keep failing.
 
 use orchestrator::config::Config;
-use orchestrator::store::TaskState;
+use orchestrator::store::{MessageKind, TaskState};
 use serde_json::{Value, json};
 
 use crate::harness::Nova;
@@ -37,7 +37,7 @@ async fn task_titled(nova: &mut Nova, title: &str, state: &str) -> Value {
 }
 
 fn said_by_nova(messages: &[orchestrator::engine::MessageView]) -> Vec<String> {
-    messages.iter().filter(|m| m.author == "nova" && m.kind == "text").map(|m| m.body.clone()).collect()
+    messages.iter().filter(|m| m.author == "nova" && m.kind == MessageKind::Text).map(|m| m.body.clone()).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -130,7 +130,7 @@ async fn of_two_offices_claiming_one_task_one_wins_and_the_other_hears_who_holds
     let writer = nova.say("marketing", "bob", "@writer take task 1").await;
     let mut results = Vec::new();
     for thread in [&maker, &writer] {
-        results.push(nova.results(thread, 1).await.into_iter().find(|m| m.kind == "result").unwrap().body);
+        results.push(nova.results(thread, 1).await.into_iter().find(|m| m.kind == MessageKind::Result).unwrap().body);
     }
     let task = task_titled(&mut nova, "write the launch post", "done").await;
     let winner = task["holder"].as_str().unwrap().to_owned();
@@ -161,7 +161,7 @@ async fn a_task_whose_office_dies_mid_work_is_finished_once() {
     })
     .await;
     assert_eq!(audited(&nova, "task_finished").await, 1);
-    let results: Vec<_> = nova.messages(&thread).await.into_iter().filter(|m| m.kind == "result").collect();
+    let results: Vec<_> = nova.messages(&thread).await.into_iter().filter(|m| m.kind == MessageKind::Result).collect();
     assert_eq!(results.len(), 1, "{results:?}");
     assert_eq!(nova.office("maker").await.generation, 2, "woken once more after the loss");
     let stored = nova.engine().store().task(1).await.unwrap().unwrap();
@@ -183,7 +183,7 @@ async fn a_task_that_keeps_failing_goes_up_to_the_manager_with_its_history() {
         .eventually("the manager's answer and the escalation said", async |nova: &Nova| {
             let messages = nova.messages(&thread).await;
             let escalated = messages.iter().any(|m| m.body.contains("it goes up to **maker**"));
-            (escalated && messages.iter().any(|m| m.kind == "result")).then_some(messages)
+            (escalated && messages.iter().any(|m| m.kind == MessageKind::Result)).then_some(messages)
         })
         .await;
     let said = said_by_nova(&messages);
@@ -202,7 +202,7 @@ async fn a_task_that_keeps_failing_goes_up_to_the_manager_with_its_history() {
     let escalation = prompts.last().unwrap();
     assert_eq!((escalation.office.as_str(), escalation.author.as_str()), ("maker", "operator"));
     assert!(escalation.text.contains("The task:\nTask #1: roll out 2.4 to staging"), "{}", escalation.text);
-    let result = messages.iter().find(|m| m.kind == "result").unwrap();
+    let result = messages.iter().find(|m| m.kind == MessageKind::Result).unwrap();
     assert!(
         result
             .body
@@ -237,7 +237,10 @@ async fn an_office_makes_a_task_for_another_and_cannot_take_it_itself() {
     // maker's own result before reading it.
     nova.eventually("maker's result", async |nova: &Nova| {
         let messages = nova.messages(&thread).await;
-        messages.iter().any(|m| m.kind == "result" && m.body.contains("fixed; writer announces it")).then_some(())
+        messages
+            .iter()
+            .any(|m| m.kind == MessageKind::Result && m.body.contains("fixed; writer announces it"))
+            .then_some(())
     })
     .await;
     let workspace = nova.data_dir.path().join("offices/maker/workspace");
@@ -280,7 +283,7 @@ async fn an_office_that_keeps_giving_itself_work_is_paused_until_a_person_lets_i
 
     // A person's prompt still runs while the loop waits.
     let other = nova.say("eng", "carol", "@maker what is the cart's schema version?").await;
-    assert_eq!(nova.results(&other, 1).await.iter().filter(|m| m.kind == "result").count(), 1);
+    assert_eq!(nova.results(&other, 1).await.iter().filter(|m| m.kind == MessageKind::Result).count(), 1);
     let waiting = nova.prompts(&thread).await.into_iter().last().unwrap();
     assert_eq!((waiting.author.as_str(), waiting.state), ("maker", orchestrator::store::PromptState::Held));
 
@@ -343,7 +346,8 @@ async fn an_office_escalates_to_its_manager_at_most_three_times_a_run() {
     .await;
     let thread = nova.say("ops", "alice", "@operator roll out 2.4 to staging").await;
     let messages = nova.results(&thread, 4).await;
-    let results: Vec<&str> = messages.iter().filter(|m| m.kind == "result").map(|m| m.body.as_str()).collect();
+    let results: Vec<&str> =
+        messages.iter().filter(|m| m.kind == MessageKind::Result).map(|m| m.body.as_str()).collect();
     assert!(results.contains(&"escalated until 4"), "{results:#?}");
     let prompts = nova.prompts(&thread).await;
     assert_eq!(prompts.iter().filter(|p| p.office == "maker").count(), 3, "three escalations reached maker");

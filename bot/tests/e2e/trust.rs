@@ -4,6 +4,7 @@
 use serde_json::json;
 
 use crate::harness::Nova;
+use orchestrator::store::MessageKind;
 
 /// A runtime that tries what a hostile agent would, and reports each attempt as
 /// `name=GOT` or `name=refused` in its result.
@@ -99,14 +100,14 @@ async fn a_hostile_runtime_gets_nothing_from_its_sandbox() {
     nova.results(&writer, 1).await;
 
     let thread = nova.say("eng", "alice", "@maker fix the flaky test").await;
-    let result = nova.results(&thread, 1).await.into_iter().find(|m| m.kind == "result").unwrap().body;
+    let result = nova.results(&thread, 1).await.into_iter().find(|m| m.kind == MessageKind::Result).unwrap().body;
     let attacks = outcomes(&result);
     assert_eq!(attacks.len(), ATTACKS, "{result}");
     let got: Vec<&(String, String)> = attacks.iter().filter(|(_, outcome)| outcome != "refused").collect();
     assert!(got.is_empty(), "the sandboxed runtime got {got:?}");
 
     let unconfined = nova.say("data", "alice", "@analyst count the orders").await;
-    let result = nova.results(&unconfined, 1).await.into_iter().find(|m| m.kind == "result").unwrap().body;
+    let result = nova.results(&unconfined, 1).await.into_iter().find(|m| m.kind == MessageKind::Result).unwrap().body;
     let attacks = outcomes(&result);
     for attack in
         ["daemon_environ", "daemon_memory", "data_dir", "other_workspaces", "loopback_ports", "upstream_secret"]
@@ -231,7 +232,7 @@ async fn a_credential_nobody_provides_expires_and_the_office_is_told() {
     let thread = nova.say("eng", "alice", "@maker summarize the bugs with the model").await;
     let messages = nova.results(&thread, 1).await;
     assert!(messages.iter().any(|m| m.body == "request-credential exited 4"), "{messages:?}");
-    let card = messages.iter().find(|m| m.kind == "card").unwrap();
+    let card = messages.iter().find(|m| m.kind == MessageKind::Card).unwrap();
     assert_eq!(card.body, "Nobody provided **llm_key** in time; **maker** has to ask again.");
     let id = match &card.card {
         Some(orchestrator::texts::Card::Credential { id, .. }) => id.clone(),

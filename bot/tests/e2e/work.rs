@@ -7,6 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use orchestrator::config::{ApprovalPolicy, Config};
+use orchestrator::store::MessageKind;
 use orchestrator::texts::{Card, RunStatus};
 use serde_json::{Value, json};
 use testkit::openai::{FakeOpenAi, Reply};
@@ -147,7 +148,7 @@ async fn the_built_in_agent_fixes_the_repo_runs_its_tests_and_pushes_its_branch_
     assert_eq!(nova.post_json("/api/console/actions", &click).await.0, 200);
 
     let messages = nova.results(&thread, 1).await;
-    let result = messages.iter().find(|m| m.kind == "result").unwrap();
+    let result = messages.iter().find(|m| m.kind == MessageKind::Result).unwrap();
     assert_eq!(result.body, "Coupon codes of 6 to 12 characters pass now; test.sh passes; pushed the branch.");
 
     // The branch is on the remote, with the fix.
@@ -197,7 +198,7 @@ async fn the_built_in_agent_fixes_the_repo_runs_its_tests_and_pushes_its_branch_
     );
 
     // The progress card ticked its objectives; the run's usage is in the audit trail.
-    let progress = messages.iter().find(|m| m.kind == "progress").unwrap();
+    let progress = messages.iter().find(|m| m.kind == MessageKind::Progress).unwrap();
     let Some(Card::Progress { status, objectives, .. }) = &progress.card else { panic!("{progress:?}") };
     assert_eq!(*status, RunStatus::Done);
     assert_eq!(objectives.len(), 3);
@@ -232,7 +233,10 @@ async fn a_colleague_s_follow_up_continues_the_session_after_the_office_slept() 
     model.then(Reply::Content("Expired codes are refused too.".into()));
     nova.reply(&thread, "bob", "also handle expired codes").await;
     let messages = nova.results(&thread, 2).await;
-    assert_eq!(messages.iter().rfind(|m| m.kind == "result").unwrap().body, "Expired codes are refused too.");
+    assert_eq!(
+        messages.iter().rfind(|m| m.kind == MessageKind::Result).unwrap().body,
+        "Expired codes are refused too."
+    );
 
     let requests = model.requests();
     let follow_up = conversation(requests.last().unwrap());
@@ -393,8 +397,8 @@ async fn an_office_hands_work_to_another_and_continues_from_its_outcome() {
     .await;
     let thread = nova.say("eng", "alice", "@maker fix the coupon field and ship it").await;
     let messages = nova.results(&thread, 3).await;
-    let texts: Vec<(String, String)> =
-        messages.iter().filter(|m| m.kind != "progress").map(|m| (m.kind.clone(), m.body.clone())).collect();
+    let texts: Vec<(MessageKind, String)> =
+        messages.iter().filter(|m| m.kind != MessageKind::Progress).map(|m| (m.kind, m.body.clone())).collect();
     let shown: Vec<&str> = texts.iter().map(|(_, body)| body.as_str()).collect();
     assert!(
         shown.contains(&"**maker** hands work to **writer**: write the release notes for the coupon fix"),
@@ -405,7 +409,7 @@ async fn an_office_hands_work_to_another_and_continues_from_its_outcome() {
         "{shown:#?}"
     );
     let mut results: Vec<&str> =
-        texts.iter().filter(|(kind, _)| kind == "result").map(|(_, body)| body.as_str()).collect();
+        texts.iter().filter(|(kind, _)| *kind == MessageKind::Result).map(|(_, body)| body.as_str()).collect();
     // Maker's first run and the writer's run overlap: either may end first. Maker's
     // second run needs the writer's outcome, so it is last.
     results[..2].sort();
@@ -456,7 +460,7 @@ async fn an_office_with_concurrency_works_on_two_sessions_at_once_in_worktrees_o
     let mut places = Vec::new();
     for thread in [&first, &second] {
         let messages = nova.results(thread, 1).await;
-        let result = messages.iter().find(|m| m.kind == "result").map(|m| m.body.clone());
+        let result = messages.iter().find(|m| m.kind == MessageKind::Result).map(|m| m.body.clone());
         places.push(result.unwrap_or_else(|| panic!("{}", crate::harness::transcript(&messages))));
     }
     let expected: Vec<String> = [&first, &second]

@@ -8,7 +8,9 @@ use serde::Deserialize;
 use super::Engine;
 use crate::approvals::{DecisionRefusal, Requirement, may_decide, requirement};
 use crate::service_key::{KeyError, ServiceKey};
-use crate::store::{PromptState, approvals, credential_requests, now_ms, offices, prompts};
+use crate::store::{
+    ApprovalState, CredentialState, MessageKind, PromptState, approvals, credential_requests, now_ms, offices, prompts,
+};
 use crate::texts::Card;
 use crate::vault::{Scope, SecretValue};
 
@@ -163,8 +165,10 @@ impl Engine {
         }
         let now = now_ms();
         let (people, expires, state, decided_by) = match requirement(&self.config(), &ask.kind, ask.amount_usd) {
-            Requirement::NotNeeded => (vec![], std::time::Duration::ZERO, "approved", Some("policy".to_owned())),
-            Requirement::Needed { people, expires } => (people, expires, "pending", None),
+            Requirement::NotNeeded => {
+                (vec![], std::time::Duration::ZERO, ApprovalState::Approved, Some("policy".to_owned()))
+            }
+            Requirement::Needed { people, expires } => (people, expires, ApprovalState::Pending, None),
         };
         let approval = approvals::Model {
             id: uuid::Uuid::new_v4().to_string(),
@@ -178,16 +182,16 @@ impl Engine {
             details: ask.details.clone(),
             risk: ask.risk.clone(),
             approvers: serde_json::to_string(&people)?,
-            state: state.to_owned(),
+            state,
             expires_at: now + expires.as_millis() as i64,
             decided_at: decided_by.as_ref().map(|_| now),
             decided_by,
             created_at: now,
         };
         self.store.insert_approval(approval.clone()).await?;
-        let details = serde_json::json!({"approval": approval.id, "kind": ask.kind, "action": ask.action, "risk": ask.risk, "state": state});
+        let details = serde_json::json!({"approval": approval.id, "kind": ask.kind, "action": ask.action, "risk": ask.risk, "state": state.as_str()});
         self.record(&office.name, &office.name, Some(run_id), "approval_requested", details).await;
-        if state == "pending" {
+        if state == ApprovalState::Pending {
             self.show_approval(&approval, Some(run_id)).await?;
         }
         Ok(Ok(self.store.approval(&approval.id).await?.unwrap_or(approval)))
@@ -227,7 +231,7 @@ impl Engine {
         if let Err(refusal) = may_decide(&approval, &identities, now_ms()) {
             return Ok(Err(refusal));
         }
-        let state = if approve { "approved" } else { "rejected" };
+        let state = if approve { ApprovalState::Approved } else { ApprovalState::Rejected };
         if !self.store.decide_approval(id, state, user).await? {
             let now = self.store.approval(id).await?.unwrap_or(approval);
             return Ok(Err(may_decide(&now, &identities, now_ms()).err().unwrap_or(DecisionRefusal::Expired)));
@@ -275,7 +279,7 @@ impl Engine {
         Ok(self.store.credential_request(id).await?.as_ref().map(credential_card))
     }
 
-    pub async fn approvals_in_state(&self, state: &str) -> anyhow::Result<Vec<approvals::Model>> {
+    pub async fn approvals_in_state(&self, state: ApprovalState) -> anyhow::Result<Vec<approvals::Model>> {
         self.store.approvals_in_state(state).await
     }
 
@@ -342,7 +346,7 @@ impl Engine {
             name: ask.name.clone(),
             why: ask.why.clone(),
             scope: scope.to_owned(),
-            state: if known { "provided" } else { "pending" }.to_owned(),
+            state: if known { CredentialState::Provided } else { CredentialState::Pending },
             provided_by: known.then(|| "vault".to_owned()),
             provided_at: known.then_some(now),
             created_at: now,
@@ -356,7 +360,9 @@ impl Engine {
             let message = self.post_card(&request.thread_id, &card, run_id).await?;
             self.store.set_credential_card(&request.id, message).await?;
             // As with approvals: a value provided before the card's id was recorded.
-            if let Some(now) = self.store.credential_request(&request.id).await?.filter(|r| r.state != "pending") {
+            if let Some(now) =
+                self.store.credential_request(&request.id).await?.filter(|r| r.state != CredentialState::Pending)
+            {
                 self.refresh_credential_card(&now).await?;
             }
         }
@@ -386,10 +392,10 @@ impl Engine {
         let Some(request) = self.store.credential_request(id).await? else {
             return Ok(Err(ProvideRefusal::Unknown(id.to_owned())));
         };
-        if request.state == "expired" {
+        if request.state == CredentialState::Expired {
             return Ok(Err(crate::approvals::ProvideDenial::Expired.into()));
         }
-        if request.state != "pending" {
+        if request.state != CredentialState::Pending {
             let by = request.provided_by.clone().unwrap_or_else(|| "someone".to_owned());
             return Ok(Err(ProvideRefusal::AlreadyProvided { name: request.name, by }));
         }
@@ -509,12 +515,12 @@ impl Engine {
         let card = approval_card(approval);
         let message = self
             .store
-            .post_message(&approval.thread_id, "card", &card.fallback_text(), Some(&card.to_json()), run_id)
+            .post_message(&approval.thread_id, MessageKind::Card, &card.fallback_text(), Some(&card.to_json()), run_id)
             .await?;
         self.store.set_approval_card(&approval.id, message.id).await?;
         let channel = self.channel_of(&approval.thread_id).await?;
         self.publish_message(&channel, message);
-        if let Some(now) = self.store.approval(&approval.id).await?.filter(|a| a.state != "pending") {
+        if let Some(now) = self.store.approval(&approval.id).await?.filter(|a| a.state != ApprovalState::Pending) {
             self.refresh_approval_card(&now).await?;
         }
         Ok(())
@@ -523,7 +529,7 @@ impl Engine {
     async fn post_card(&self, thread_id: &str, card: &Card, run_id: &str) -> anyhow::Result<i64> {
         let message = self
             .store
-            .post_message(thread_id, "card", &card.fallback_text(), Some(&card.to_json()), Some(run_id))
+            .post_message(thread_id, MessageKind::Card, &card.fallback_text(), Some(&card.to_json()), Some(run_id))
             .await?;
         let id = message.id;
         let channel = self.channel_of(thread_id).await?;
@@ -548,7 +554,7 @@ pub(super) fn approval_card(approval: &approvals::Model) -> Card {
         risk: approval.risk.clone(),
         approvers: serde_json::from_str(&approval.approvers).unwrap_or_default(),
         expires_at: approval.expires_at,
-        state: approval.state.clone(),
+        state: approval.state,
         decided_by: approval.decided_by.clone(),
         decided_at: approval.decided_at,
     }
@@ -560,7 +566,7 @@ fn credential_card(request: &credential_requests::Model) -> Card {
         office: request.office.clone(),
         name: request.name.clone(),
         why: request.why.clone(),
-        state: request.state.clone(),
+        state: request.state,
         provided_by: request.provided_by.clone(),
     }
 }

@@ -103,7 +103,7 @@ impl Engine {
         let week_since = now - 7 * 86_400_000;
         let week_spend = self.spend_since(week_since).await?;
         let all_tasks = self.store.tasks(None).await?;
-        let pending: Vec<approvals::Model> = self.store.approvals_in_state("pending").await?;
+        let pending: Vec<approvals::Model> = self.store.approvals_in_state(ApprovalState::Pending).await?;
         let mut offices = Vec::with_capacity(config.offices.len());
         for office in &config.offices {
             let row = self.store.office(&office.name).await?;

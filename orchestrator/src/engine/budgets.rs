@@ -261,7 +261,7 @@ impl Engine {
                 ("budget_stop", texts::over_budget(office, &whose, spent, budget))
             };
             self.record("nova", office, Some(&prompt.run_id), action, details).await;
-            self.post(&prompt.thread_id, "text", &text, None, None).await?;
+            self.post(&prompt.thread_id, MessageKind::Text, &text, None, None).await?;
             if !critical_only && matches!(scope, BudgetScope::Office(_)) {
                 self.offer_budget_raise(&prompt.thread_id, office, budget).await?;
             }

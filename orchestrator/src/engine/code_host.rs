@@ -206,7 +206,7 @@ impl Engine {
         if let Err(refusal) = decided {
             tracing::info!(review = review_id, "a review on GitHub does not count here: {refusal}");
             let text = texts::code_host_review_refused(&author, "GitHub", &refusal.to_string());
-            self.post(&thread_id, "text", &text, None, None).await?;
+            self.post(&thread_id, MessageKind::Text, &text, None, None).await?;
         }
         Ok(true)
     }

@@ -60,7 +60,7 @@ pub enum SqlRefusal {
     )]
     NeedsApproval { database: String, action: String },
     #[error("the approval of this write was {0}")]
-    NotApproved(String),
+    NotApproved(ApprovalState),
     #[error("this approved write has run once already; a new one needs a new approval")]
     AlreadyRun,
     /// The database refused or failed the query: its own message.
@@ -183,7 +183,7 @@ impl Engine {
         if approval.details.trim() != query {
             return Ok(Err(SqlRefusal::NeedsApproval { database: database.to_owned(), action }));
         }
-        if approval.state != "approved" {
+        if approval.state != ApprovalState::Approved {
             return Ok(Err(SqlRefusal::NotApproved(approval.state)));
         }
         let filter = store::AuditFilter { run_id: Some(run_id.to_owned()), ..Default::default() };

@@ -91,7 +91,7 @@ impl Engine {
             details,
             risk: "medium".to_owned(),
             approvers: serde_json::to_string(&approvers)?,
-            state: "pending".to_owned(),
+            state: ApprovalState::Pending,
             expires_at: now + expires.as_millis() as i64,
             decided_by: None,
             decided_at: None,
@@ -108,7 +108,7 @@ impl Engine {
     /// double it, so one click lets its waiting work run. Once while such a card waits.
     pub(super) async fn offer_budget_raise(&self, thread_id: &str, office: &str, budget: f64) -> anyhow::Result<()> {
         let offered = self.store.approvals_of_kind(office, FLEET_CHANGE, None, 0).await?;
-        if offered.iter().any(|a| a.state == "pending" && a.requester == "nova") {
+        if offered.iter().any(|a| a.state == ApprovalState::Pending && a.requester == "nova") {
             return Ok(());
         }
         let changes =
@@ -124,7 +124,7 @@ impl Engine {
     /// A fleet change's approval was decided: approved, it is now in force (said in its
     /// thread, with who asked and who approved in the audit trail).
     pub(super) async fn fleet_change_decided(&self, approval: &approvals::Model) -> anyhow::Result<()> {
-        if approval.state != "approved" {
+        if approval.state != ApprovalState::Approved {
             return Ok(());
         }
         let Some(row) = self.store.fleet_change_for(&approval.id).await? else {
@@ -143,7 +143,7 @@ impl Engine {
                 takes(&self.config(), &action).err().unwrap_or_else(|| "the fleet changed meanwhile".to_owned());
             texts::fleet_change_left_out(&what, &reason)
         };
-        self.post(&approval.thread_id, "text", &answer, None, None).await
+        self.post(&approval.thread_id, MessageKind::Text, &answer, None, None).await
     }
 
     /// Audits a step of a fleet change under its id (the run ID of the audit trail),

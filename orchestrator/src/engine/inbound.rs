@@ -62,7 +62,7 @@ impl Engine {
                 Some(thread) if thread.channel == incoming.channel && thread.surface == incoming.surface => {}
                 _ => return Ok(Err(Refusal::UnknownThread(thread_id.to_owned()))),
             }
-        } else if incoming.surface == "console" && !self.config().channels().contains(&incoming.channel) {
+        } else if incoming.surface == Surface::Console && !self.config().channels().contains(&incoming.channel) {
             return Ok(Err(Refusal::UnknownChannel(incoming.channel.clone())));
         }
         match &incoming.event {
@@ -211,7 +211,8 @@ impl Engine {
         // Tasks asked for, made once the ask is recorded (a retry finds it processed).
         for (thread_id, author, ask) in new_tasks {
             if let Err(refusal) = self.create_task(&thread_id, &author, None, ask).await? {
-                self.post(&thread_id, "text", &texts::task_refused(&refusal.to_string()), None, None).await?;
+                self.post(&thread_id, MessageKind::Text, &texts::task_refused(&refusal.to_string()), None, None)
+                    .await?;
             }
         }
         // Line comments quoted in a thread, recorded on their review once the reply is.
@@ -254,7 +255,7 @@ impl Engine {
         };
         effects.replies.extend(reply.map(|body| Reply {
             thread_id: row.thread_id.clone(),
-            kind: "text",
+            kind: MessageKind::Text,
             body,
             card: None,
         }));
@@ -329,7 +330,7 @@ impl Engine {
                                 }
                                 None => effects.replies.push(Reply {
                                     thread_id: row.thread_id.clone(),
-                                    kind: "text",
+                                    kind: MessageKind::Text,
                                     body: texts::task_refused("say what the task is, or ask in the thread it is about"),
                                     card: None,
                                 }),
@@ -338,7 +339,7 @@ impl Engine {
                         action => match self.answer(&action).await? {
                             Some(body) => effects.replies.push(Reply {
                                 thread_id: row.thread_id.clone(),
-                                kind: "text",
+                                kind: MessageKind::Text,
                                 body,
                                 card: None,
                             }),
@@ -349,7 +350,7 @@ impl Engine {
                 }
                 let history: Vec<String> =
                     earlier.into_iter().filter(|m| !m.from_nova && m.body != text).map(|m| m.body).collect();
-                let picks = reads.channel_picks(&row.surface, &row.channel);
+                let picks = reads.channel_picks(row.surface, &row.channel);
                 let request = RouteRequest {
                     channel: &row.channel,
                     thread: &history,
@@ -397,7 +398,7 @@ impl Engine {
                                     && self.budget_would_start(office, &text).await?;
                             effects.replies.push(Reply {
                                 thread_id: row.thread_id.clone(),
-                                kind: "text",
+                                kind: MessageKind::Text,
                                 body: texts::routed(&route, asleep),
                                 card: None,
                             });
@@ -427,7 +428,7 @@ impl Engine {
                         let card = Card::picker(&options);
                         effects.replies.push(Reply {
                             thread_id: row.thread_id.clone(),
-                            kind: "card",
+                            kind: MessageKind::Card,
                             body: card.fallback_text(),
                             card: Some(card.to_json()),
                         });
@@ -461,7 +462,12 @@ impl Engine {
                 } else {
                     texts::handed_off(&row.author, &to, &text)
                 };
-                effects.replies.push(Reply { thread_id: row.thread_id.clone(), kind: "text", body, card: None });
+                effects.replies.push(Reply {
+                    thread_id: row.thread_id.clone(),
+                    kind: MessageKind::Text,
+                    body,
+                    card: None,
+                });
                 let run_id = uuid::Uuid::new_v4().to_string();
                 effects.audit.push(store::AuditEntry {
                     actor: row.author.clone(),
@@ -484,7 +490,12 @@ impl Engine {
             InboundEvent::Task { task, run_id } => self.plan_task_run(row, task, run_id, &mut effects).await?,
             InboundEvent::Escalation { from_run, to, reason, prompt } => {
                 let body = texts::escalated(&row.author, &to, &reason);
-                effects.replies.push(Reply { thread_id: row.thread_id.clone(), kind: "text", body, card: None });
+                effects.replies.push(Reply {
+                    thread_id: row.thread_id.clone(),
+                    kind: MessageKind::Text,
+                    body,
+                    card: None,
+                });
                 let run_id = uuid::Uuid::new_v4().to_string();
                 effects.audit.push(store::AuditEntry {
                     actor: row.author.clone(),
@@ -526,7 +537,7 @@ impl Engine {
                     office: Some(office.clone()),
                     confidence: 1.0,
                 });
-                effects.record_pick = Some((row.surface.clone(), row.channel.clone(), office.clone()));
+                effects.record_pick = Some((row.surface, row.channel.clone(), office.clone()));
                 effects.audit.push(store::AuditEntry {
                     actor: row.author.clone(),
                     office: Some(office.clone()),

@@ -104,7 +104,8 @@ impl Engine {
         let state = office.state;
         let requeued = self.store.requeue_dispatched(&office.name).await?;
         for prompt in requeued {
-            self.post(&prompt.thread_id, "text", &texts::rerun(&office.name, "Nova restarted"), None, None).await?;
+            self.post(&prompt.thread_id, MessageKind::Text, &texts::rerun(&office.name, "Nova restarted"), None, None)
+                .await?;
         }
         match state {
             OfficeState::Waking => {
@@ -393,7 +394,8 @@ impl Engine {
                 let mut told = std::collections::HashSet::new();
                 for prompt in self.store.prompts_in_state(name, PromptState::Held).await? {
                     if told.insert(prompt.thread_id.clone()) {
-                        self.post(&prompt.thread_id, "text", &texts::wake_failed(name, reason), None, None).await?;
+                        self.post(&prompt.thread_id, MessageKind::Text, &texts::wake_failed(name, reason), None, None)
+                            .await?;
                     }
                 }
             }
@@ -545,7 +547,7 @@ impl Engine {
         }
         let text = if lost.workspace_kept { texts::rerun } else { texts::rerun_from_snapshot };
         for prompt in self.store.requeue_dispatched(&office.name).await? {
-            self.post(&prompt.thread_id, "text", &text(&office.name, reason), None, None).await?;
+            self.post(&prompt.thread_id, MessageKind::Text, &text(&office.name, reason), None, None).await?;
         }
         if lost.workspace_kept {
             self.spawn_sleep(office.name.clone(), office.generation).await;

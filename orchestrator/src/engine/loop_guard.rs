@@ -58,13 +58,14 @@ impl Engine {
         let offices: Vec<String> = self.config().offices.iter().map(|o| o.name.clone()).collect();
         let last_person = self.store.last_prompt_by_person(thread, &offices).await?.map_or(0, |p| p.created_at);
         let pauses = self.store.approvals_of_kind(office, LOOP_GUARD, Some(thread), last_person).await?;
-        let resumed_at = pauses.iter().filter(|a| a.state == "approved").filter_map(|a| a.decided_at).max();
+        let resumed_at =
+            pauses.iter().filter(|a| a.state == ApprovalState::Approved).filter_map(|a| a.decided_at).max();
         let since = resumed_at.unwrap_or(last_person).max(last_person);
         let self_driven = self.store.runs_from_offices(office, thread, &offices, since).await?;
         if self_driven < MAX_SELF_DRIVEN_RUNS {
             return Ok(false);
         }
-        if !pauses.iter().any(|a| a.state == "pending" && a.created_at >= since) {
+        if !pauses.iter().any(|a| a.state == ApprovalState::Pending && a.created_at >= since) {
             self.pause_for_loop(office, waiting, self_driven).await?;
         }
         Ok(true)
@@ -90,7 +91,7 @@ impl Engine {
             details: texts::loop_guard_details(office, &waiting.author),
             risk: "medium".to_owned(),
             approvers: serde_json::to_string(&approvers)?,
-            state: "pending".to_owned(),
+            state: ApprovalState::Pending,
             // Left alone, the work simply waits: the card need not expire soon.
             expires_at: now + 7 * 86_400_000,
             decided_by: None,
@@ -105,7 +106,7 @@ impl Engine {
 
     /// A pause was decided: approved, the office's waiting work goes on.
     pub(super) async fn loop_guard_decided(&self, approval: &approvals::Model) -> anyhow::Result<()> {
-        if approval.state == "approved" {
+        if approval.state == ApprovalState::Approved {
             let by = approval.decided_by.clone().unwrap_or_default();
             self.record(&by, &approval.office, Some(&approval.run_id), "loop_resumed", serde_json::json!({})).await;
             self.work.notify_one();

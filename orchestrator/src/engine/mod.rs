@@ -67,8 +67,8 @@ use crate::config::Config;
 use crate::context::Templates;
 use crate::router::{RouteRequest, Router};
 use crate::store::{
-    self, InboundEffects, InboundKind, NewInbound, NewPrompt, OfficeChange, OfficeState, PromptState, Recorded, Reply,
-    Store, ThreadRoute, Transition, messages, now_ms, offices, prompts,
+    self, ApprovalState, InboundEffects, InboundKind, MessageKind, NewInbound, NewPrompt, OfficeChange, OfficeState,
+    PromptState, Recorded, Reply, Store, Surface, ThreadRoute, Transition, messages, now_ms, offices, prompts,
 };
 use crate::texts::{self, Card, RunStatus};
 
@@ -204,7 +204,7 @@ impl ThreadRef {
 
 /// A person's message or click, as a surface hands it to [`Engine::accept`].
 pub struct Incoming {
-    pub surface: String,
+    pub surface: Surface,
     pub channel: String,
     pub thread: ThreadRef,
     pub author: String,
@@ -435,7 +435,7 @@ impl Engine {
     async fn post(
         &self,
         thread_id: &str,
-        kind: &str,
+        kind: MessageKind,
         body: &str,
         card: Option<&Card>,
         run_id: Option<&str>,

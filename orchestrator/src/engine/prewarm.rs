@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::Engine;
 use crate::router::RouteRequest;
-use crate::store::{OfficeState, now_ms, offices};
+use crate::store::{OfficeState, Surface, now_ms, offices};
 
 /// Discord repeats a typing signal about every 10 s while someone types; one prewarm
 /// (or extension) per person and office in this window is plenty.
@@ -20,7 +20,7 @@ const SIGNAL_INTERVAL: Duration = Duration::from_secs(8);
 /// Someone is about to write in `channel` (or in the session `thread`).
 #[derive(Debug, Clone)]
 pub struct WarmSignal {
-    pub surface: String,
+    pub surface: Surface,
     /// The channel's name, as channel bindings in nova.toml use it.
     pub channel: String,
     pub user: String,
@@ -147,7 +147,7 @@ impl Engine {
         {
             return Ok(Some(office));
         }
-        let picks = self.store.channel_picks(&signal.surface, &signal.channel).await?;
+        let picks = self.store.channel_picks(signal.surface, &signal.channel).await?;
         let request = RouteRequest {
             channel: &signal.channel,
             thread: &[],

@@ -28,7 +28,7 @@ impl Engine {
     ) -> anyhow::Result<Option<(Action, &'static str)>> {
         let earlier: Vec<Said> = thread
             .iter()
-            .filter(|m| m.kind != "context" || !m.from_nova)
+            .filter(|m| m.kind != MessageKind::Context || !m.from_nova)
             .filter(|m| !(m.author == row.author && m.body == text && !m.from_nova))
             .map(|m| Said {
                 speaker: match (m.from_nova, m.run_id.is_some(), thread_office) {
@@ -106,7 +106,7 @@ impl Engine {
             },
             other => bail!("not a request that acts on an office: {other:?}"),
         };
-        self.post(&thread_id, "text", &answer, None, None).await
+        self.post(&thread_id, MessageKind::Text, &answer, None, None).await
     }
 
     /// One office: its state, the runs it is on (who asked, for how long, how far
@@ -228,7 +228,7 @@ impl Engine {
         effects: &mut InboundEffects,
     ) -> anyhow::Result<()> {
         let mut reply = |body: String| {
-            effects.replies.push(Reply { thread_id: row.thread_id.clone(), kind: "text", body, card: None });
+            effects.replies.push(Reply { thread_id: row.thread_id.clone(), kind: MessageKind::Text, body, card: None });
         };
         if self.config().office(to).is_none() {
             reply(texts::no_such_office(&self.config(), to));

@@ -334,7 +334,7 @@ impl Engine {
         for reviewer in reviewers.iter().filter(|r| *r != &review.office) {
             let text = texts::review_request_prompt(reviewer, &card, &revision.diff);
             let incoming = Incoming {
-                surface: thread.surface.clone(),
+                surface: thread.surface,
                 channel: thread.channel.clone(),
                 thread: ThreadRef::Existing(thread.id.clone()),
                 // Offices' work: the loop guard counts it.
@@ -353,7 +353,7 @@ impl Engine {
     /// thread on `surface`, the line as people typed it (`path:line`): `Err` says why not.
     pub async fn decide_review_on(
         self: &Arc<Self>,
-        surface: &str,
+        surface: Surface,
         message_id: i64,
         user: &str,
         verdict: Verdict,
@@ -502,7 +502,7 @@ impl Engine {
                     .store
                     .post_message(
                         &review.thread_id,
-                        "card",
+                        MessageKind::Card,
                         &card.fallback_text(),
                         Some(&card.to_json()),
                         run.as_deref(),

@@ -99,7 +99,7 @@ impl Engine {
             let Some(runtime) = &config.runtime else {
                 if self.store.move_prompt(prompt.id, PromptState::Held, PromptState::Failed).await? {
                     let said = texts::no_runtime(&office.name);
-                    self.post(&prompt.thread_id, "text", &said, None, None).await?;
+                    self.post(&prompt.thread_id, MessageKind::Text, &said, None, None).await?;
                     self.tasks_after_run(&office.name, &prompt, PromptState::Failed, &said).await?;
                 }
                 continue;
@@ -188,13 +188,13 @@ impl Engine {
             if message.created_at > prompt.created_at && !is_prompt {
                 break;
             }
-            let (author, role) = match (message.from_nova, message.kind.as_str()) {
+            let (author, role) = match (message.from_nova, message.kind) {
                 (false, _) => (message.author.clone(), Speaker::Person),
-                (true, "result") => match message.run_id.as_ref().and_then(|run| runs.get(run)) {
+                (true, MessageKind::Result) => match message.run_id.as_ref().and_then(|run| runs.get(run)) {
                     Some(office) => (office.clone(), Speaker::Office),
                     None => ("nova".to_owned(), Speaker::Nova),
                 },
-                (true, "text") => ("nova".to_owned(), Speaker::Nova),
+                (true, MessageKind::Text) => ("nova".to_owned(), Speaker::Nova),
                 _ => continue,
             };
             let author = match role {
@@ -229,7 +229,7 @@ impl Engine {
                 let details = serde_json::json!({"thread": prompt.thread_id, "by": by, "started": false});
                 self.record(user, &prompt.office, Some(run_id), "run_stopped", details).await;
                 let said = texts::stopped_before_start(&prompt.office, &by);
-                self.post(&prompt.thread_id, "text", &said, None, None).await?;
+                self.post(&prompt.thread_id, MessageKind::Text, &said, None, None).await?;
                 self.tasks_after_run(&prompt.office, &prompt, PromptState::Stopped, &said).await?;
                 Ok(Ok(()))
             }
@@ -356,7 +356,8 @@ impl Engine {
 
     /// A stop from a progress card's button: the card's run.
     pub async fn stop_card(&self, message_id: i64, user: &str) -> anyhow::Result<Result<(), StopRefusal>> {
-        let run = self.store.message(message_id).await?.filter(|m| m.kind == "progress").and_then(|m| m.run_id);
+        let run =
+            self.store.message(message_id).await?.filter(|m| m.kind == MessageKind::Progress).and_then(|m| m.run_id);
         match run {
             Some(run) => self.stop_run(&run, user).await,
             None => Ok(Err(StopRefusal::Unknown)),
@@ -440,7 +441,7 @@ impl Engine {
             }
             RunEvent::Result { text } => {
                 let audit = ("result", serde_json::json!({"chars": text.chars().count()}));
-                Some((PromptState::Done, RunStatus::Done, "result", text, audit))
+                Some((PromptState::Done, RunStatus::Done, MessageKind::Result, text, audit))
             }
             RunEvent::Usage { model, input_tokens, output_tokens, cost_usd } => {
                 let details = serde_json::json!({
@@ -454,14 +455,14 @@ impl Engine {
             RunEvent::Stopped { by } => {
                 let text = texts::run_stopped(office, &by);
                 let details = serde_json::json!({"thread": prompt.thread_id, "by": by, "started": true});
-                Some((PromptState::Stopped, RunStatus::Stopped, "text", text, ("run_stopped", details)))
+                Some((PromptState::Stopped, RunStatus::Stopped, MessageKind::Text, text, ("run_stopped", details)))
             }
             RunEvent::Failed { error } => {
                 let text = texts::run_failed(office, &error);
                 Some((
                     PromptState::Failed,
                     RunStatus::Failed,
-                    "text",
+                    MessageKind::Text,
                     text,
                     ("run_failed", serde_json::json!({"error": error})),
                 ))

@@ -38,7 +38,7 @@ impl Engine {
         effects: &mut InboundEffects,
     ) -> anyhow::Result<()> {
         let mut reply = |body: String| {
-            effects.replies.push(Reply { thread_id: row.thread_id.clone(), kind: "text", body, card: None });
+            effects.replies.push(Reply { thread_id: row.thread_id.clone(), kind: MessageKind::Text, body, card: None });
         };
         if let Err(refusal) = crate::commands::may_operate(&self.config(), &row.author) {
             reply(texts::schedule_refused(refusal.trim_end_matches('.')));
@@ -230,7 +230,7 @@ impl Engine {
         });
         effects.replies.push(Reply {
             thread_id: row.thread_id.clone(),
-            kind: "text",
+            kind: MessageKind::Text,
             body: texts::schedule_tick(id, &schedule.office, &when, &schedule.prompt),
             card: None,
         });

@@ -141,7 +141,7 @@ impl Engine {
         let waiting = self.store.ready_tasks().await?.iter().all(|ready| ready.id != task.id) && task.owner.is_some();
         let waits_for = if waiting { ask.depends_on.clone() } else { Vec::new() };
         let said = texts::task_created(task.id, &task.title, task.owner.as_deref(), &waits_for);
-        self.post(thread_id, "text", &said, None, None).await?;
+        self.post(thread_id, MessageKind::Text, &said, None, None).await?;
         self.tasks_changed.notify_one();
         Ok(Ok(task))
     }
@@ -186,7 +186,14 @@ impl Engine {
         let Claim::Claimed(task) = claim else { unreachable!("a refusal is returned above") };
         let details = serde_json::json!({"task": id, "via": ClaimVia::Office, "generation": task.generation});
         self.record(&office.name, &office.name, Some(run_id), "task_claimed", details).await;
-        self.post(&task.thread_id, "text", &texts::task_taken(id, &task.title, &office.name, 1, 1), None, None).await?;
+        self.post(
+            &task.thread_id,
+            MessageKind::Text,
+            &texts::task_taken(id, &task.title, &office.name, 1, 1),
+            None,
+            None,
+        )
+        .await?;
         Ok(Ok(*task))
     }
 
@@ -267,7 +274,7 @@ impl Engine {
             .thread_messages(thread_id)
             .await?
             .into_iter()
-            .filter(|m| m.kind == "text" || m.kind == "result")
+            .filter(|m| matches!(m.kind, MessageKind::Text | MessageKind::Result))
             .map(|m| format!("{}: {}", if m.from_nova { "nova" } else { m.author.as_str() }, m.body))
             .collect();
         let keep = lines.len().saturating_sub(20);
@@ -382,7 +389,7 @@ impl Engine {
         });
         effects.replies.push(Reply {
             thread_id: row.thread_id.clone(),
-            kind: "text",
+            kind: MessageKind::Text,
             body: texts::task_taken(id, &task.title, &office, task.attempts, MAX_TASK_ATTEMPTS),
             card: None,
         });
@@ -425,7 +432,7 @@ impl Engine {
                 PromptState::Failed if handed_out => {
                     if self.store.release_task(&task, TaskState::Open, Some(said)).await?.is_some() {
                         let text = texts::task_retried(task.id, &task.title, office, task.attempts, MAX_TASK_ATTEMPTS);
-                        self.post(&task.thread_id, "text", &text, None, None).await?;
+                        self.post(&task.thread_id, MessageKind::Text, &text, None, None).await?;
                         self.record(
                             "nova",
                             office,
@@ -439,7 +446,7 @@ impl Engine {
                 PromptState::Stopped => {
                     if self.store.release_task(&task, TaskState::Cancelled, Some(said)).await?.is_some() {
                         let text = texts::task_cancelled(task.id, &task.title, office);
-                        self.post(&task.thread_id, "text", &text, None, None).await?;
+                        self.post(&task.thread_id, MessageKind::Text, &text, None, None).await?;
                         self.record(
                             "nova",
                             office,
@@ -453,7 +460,7 @@ impl Engine {
                 _ => {
                     if self.store.release_task(&task, TaskState::Open, None).await?.is_some() {
                         let text = texts::task_reopened(task.id, &task.title, office);
-                        self.post(&task.thread_id, "text", &text, None, None).await?;
+                        self.post(&task.thread_id, MessageKind::Text, &text, None, None).await?;
                         self.record(
                             "nova",
                             office,
@@ -493,10 +500,17 @@ impl Engine {
                     }
                     None => texts::task_needs_a_person(task.id, &task.title, office, task.attempts),
                 };
-                self.post(&task.thread_id, "text", &text, None, None).await?;
+                self.post(&task.thread_id, MessageKind::Text, &text, None, None).await?;
             }
             _ => {
-                self.post(&task.thread_id, "text", &texts::task_done(task.id, &task.title, office), None, None).await?;
+                self.post(
+                    &task.thread_id,
+                    MessageKind::Text,
+                    &texts::task_done(task.id, &task.title, office),
+                    None,
+                    None,
+                )
+                .await?;
             }
         }
         self.tasks_changed.notify_one();
@@ -537,7 +551,7 @@ impl Engine {
                     serde_json::json!({"task": task.id, "run": task.holder_run, "generation": reopened.generation});
                 self.record("nova", &holder, task.holder_run.as_deref(), "task_recovered", details).await;
                 let text = texts::task_recovered(task.id, &task.title, &holder);
-                self.post(&task.thread_id, "text", &text, None, None).await?;
+                self.post(&task.thread_id, MessageKind::Text, &text, None, None).await?;
             }
         }
         if recovered > 0 {

@@ -17,7 +17,7 @@ pub struct MessageView {
     pub thread_id: String,
     pub author: String,
     pub from_nova: bool,
-    pub kind: String,
+    pub kind: MessageKind,
     pub body: String,
     pub card: Option<Card>,
     pub run_id: Option<String>,
@@ -119,7 +119,7 @@ impl Engine {
     }
 
     /// Whether `thread_id` is a session Nova has on `surface` (its replies then join it).
-    pub async fn is_session(&self, surface: &str, thread_id: &str) -> anyhow::Result<bool> {
+    pub async fn is_session(&self, surface: Surface, thread_id: &str) -> anyhow::Result<bool> {
         Ok(self.store.thread(thread_id).await?.is_some_and(|t| t.surface == surface))
     }
 
@@ -136,17 +136,17 @@ impl Engine {
     }
 
     /// A channel's sessions on `surface`, most recently active first.
-    pub async fn threads_in_channel(&self, surface: &str, channel: &str) -> anyhow::Result<Vec<ThreadView>> {
+    pub async fn threads_in_channel(&self, surface: Surface, channel: &str) -> anyhow::Result<Vec<ThreadView>> {
         Ok(self.store.threads_in_channel(surface, channel).await?.into_iter().map(ThreadView::from).collect())
     }
 
     /// `surface`'s sessions active since `since` (unix ms), most recent first.
-    pub async fn sessions_since(&self, surface: &str, since: i64, limit: u64) -> anyhow::Result<Vec<ThreadView>> {
+    pub async fn sessions_since(&self, surface: Surface, since: i64, limit: u64) -> anyhow::Result<Vec<ThreadView>> {
         Ok(self.store.active_threads(surface, since, limit).await?.into_iter().map(ThreadView::from).collect())
     }
 
     /// The session on `surface` that a card (one of Nova's messages) is in.
-    pub async fn card_thread(&self, surface: &str, message_id: i64) -> anyhow::Result<Option<ThreadView>> {
+    pub async fn card_thread(&self, surface: Surface, message_id: i64) -> anyhow::Result<Option<ThreadView>> {
         let Some(message) = self.store.message(message_id).await? else {
             return Ok(None);
         };
@@ -160,7 +160,7 @@ impl Engine {
     }
 
     /// The dedupe key of the newest event recorded from `surface`, if any.
-    pub async fn latest_event_key(&self, surface: &str) -> anyhow::Result<Option<String>> {
+    pub async fn latest_event_key(&self, surface: Surface) -> anyhow::Result<Option<String>> {
         self.store.latest_inbound_key(surface).await
     }
 

@@ -131,13 +131,15 @@ async fn route_threads(txn: &DatabaseTransaction, mine: &[&InboundEffects], now:
 mod tests {
     use sea_orm::{EntityTrait, QueryFilter, QueryOrder};
 
-    use super::super::{AuditEntry, InboundKind, NewInbound, NewPrompt, PromptState, Reply, Store, ThreadRoute};
+    use super::super::{
+        AuditEntry, InboundKind, MessageKind, NewInbound, NewPrompt, PromptState, Reply, Store, Surface, ThreadRoute,
+    };
     use super::*;
 
-    async fn receive(store: &Store, key: &str, surface: &str, thread: &str) -> i64 {
+    async fn receive(store: &Store, key: &str, surface: Surface, thread: &str) -> i64 {
         let new = NewInbound {
             dedupe_key: key.to_owned(),
-            surface: surface.to_owned(),
+            surface,
             channel: "eng".to_owned(),
             thread_id: thread.to_owned(),
             author: "alice".to_owned(),
@@ -168,7 +170,7 @@ mod tests {
             }),
             replies: vec![Reply {
                 thread_id: thread.to_owned(),
-                kind: "text",
+                kind: MessageKind::Text,
                 body: format!("Routing to {office}"),
                 card: None,
             }],
@@ -191,10 +193,10 @@ mod tests {
     async fn a_chunk_written_together_reads_as_its_events_one_after_the_other() {
         let database = testkit::TestDatabase::new().await.unwrap();
         let store = Store::connect(&database.url).await.unwrap();
-        let first = receive(&store, "e1", "slack", "t1").await;
-        let follow_up = receive(&store, "e2", "slack", "t1").await;
-        let elsewhere = receive(&store, "e3", "console", "t2").await;
-        let taken = receive(&store, "e4", "slack", "t3").await;
+        let first = receive(&store, "e1", Surface::Slack, "t1").await;
+        let follow_up = receive(&store, "e2", Surface::Slack, "t1").await;
+        let elsewhere = receive(&store, "e3", Surface::Console, "t2").await;
+        let taken = receive(&store, "e4", Surface::Slack, "t3").await;
         let applied_first = store.apply_inbound(vec![(taken, routed("t3", "maker", "r0"))]).await;
         assert!(applied_first[0].as_ref().unwrap().is_some());
 
@@ -236,11 +238,7 @@ mod tests {
         assert_eq!(queued, expected, "each claimed event's prompt, in order");
         let routes = audit::Entity::find().filter(audit::Column::Action.eq("route")).all(store.db()).await.unwrap();
         assert_eq!(routes.len(), 4);
-        assert_eq!(
-            store.outbox_by_surface().await.unwrap(),
-            [("slack".to_owned(), 3)],
-            "console threads are not mirrored"
-        );
+        assert_eq!(store.outbox_by_surface().await.unwrap(), [(Surface::Slack, 3)], "console threads are not mirrored");
         assert_eq!(store.pending_inbound(10).await.unwrap().len(), 0);
         database.cleanup().await.unwrap();
     }
@@ -255,7 +253,7 @@ mod tests {
         let mut events = Vec::new();
         for (i, office) in ["writer", "maker", "maker", "maker", "analyst"].into_iter().enumerate() {
             let thread = format!("t{i}");
-            let id = receive(&store, &format!("e{i}"), "console", &thread).await;
+            let id = receive(&store, &format!("e{i}"), Surface::Console, &thread).await;
             events.push((id, routed(&thread, office, &format!("r{i}"))));
         }
         store.apply_inbound(events).await;

@@ -4,7 +4,7 @@
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
-use super::{Lane, Store, approvals, credential_requests, now_ms, offices, secrets};
+use super::{ApprovalState, CredentialState, Lane, Store, approvals, credential_requests, now_ms, offices, secrets};
 
 impl Store {
     pub async fn office_by_service_key(&self, id: &str) -> anyhow::Result<Option<offices::Model>> {
@@ -43,7 +43,7 @@ impl Store {
             .filter(approvals::Column::RunId.eq(run_id))
             .filter(approvals::Column::Kind.eq(kind))
             .filter(approvals::Column::Action.eq(action))
-            .filter(approvals::Column::State.ne("expired"))
+            .filter(approvals::Column::State.ne(ApprovalState::Expired))
             .one(self.db())
             .await?)
     }
@@ -75,14 +75,14 @@ impl Store {
 
     /// `pending → approved|rejected`, only while pending and unexpired; `true` if this
     /// call decided it.
-    pub async fn decide_approval(&self, id: &str, state: &str, by: &str) -> anyhow::Result<bool> {
+    pub async fn decide_approval(&self, id: &str, state: ApprovalState, by: &str) -> anyhow::Result<bool> {
         let now = now_ms();
         let result = approvals::Entity::update_many()
-            .col_expr(approvals::Column::State, Expr::value(state))
+            .col_expr(approvals::Column::State, Expr::value(state.as_str()))
             .col_expr(approvals::Column::DecidedBy, Expr::value(by))
             .col_expr(approvals::Column::DecidedAt, Expr::value(now))
             .filter(approvals::Column::Id.eq(id))
-            .filter(approvals::Column::State.eq("pending"))
+            .filter(approvals::Column::State.eq(ApprovalState::Pending))
             .filter(approvals::Column::ExpiresAt.gt(now))
             .exec(&*self.writer(Lane::Background).await)
             .await?;
@@ -93,20 +93,20 @@ impl Store {
     pub async fn expire_approvals(&self) -> anyhow::Result<Vec<approvals::Model>> {
         let now = now_ms();
         let due = approvals::Entity::find()
-            .filter(approvals::Column::State.eq("pending"))
+            .filter(approvals::Column::State.eq(ApprovalState::Pending))
             .filter(approvals::Column::ExpiresAt.lte(now))
             .all(self.db())
             .await?;
         let mut expired = Vec::new();
         for approval in due {
             let moved = approvals::Entity::update_many()
-                .col_expr(approvals::Column::State, Expr::value("expired"))
+                .col_expr(approvals::Column::State, Expr::value(ApprovalState::Expired.as_str()))
                 .filter(approvals::Column::Id.eq(&approval.id))
-                .filter(approvals::Column::State.eq("pending"))
+                .filter(approvals::Column::State.eq(ApprovalState::Pending))
                 .exec(&*self.writer(Lane::Background).await)
                 .await?;
             if moved.rows_affected == 1 {
-                expired.push(approvals::Model { state: "expired".to_owned(), ..approval });
+                expired.push(approvals::Model { state: ApprovalState::Expired, ..approval });
             }
         }
         Ok(expired)
@@ -131,7 +131,7 @@ impl Store {
             .await?)
     }
 
-    pub async fn approvals_in_state(&self, state: &str) -> anyhow::Result<Vec<approvals::Model>> {
+    pub async fn approvals_in_state(&self, state: ApprovalState) -> anyhow::Result<Vec<approvals::Model>> {
         Ok(approvals::Entity::find()
             .filter(approvals::Column::State.eq(state))
             .order_by_asc(approvals::Column::CreatedAt)
@@ -162,11 +162,11 @@ impl Store {
     /// `pending → provided`; `true` if this call did it.
     pub async fn mark_credential_provided(&self, id: &str, by: &str) -> anyhow::Result<bool> {
         let result = credential_requests::Entity::update_many()
-            .col_expr(credential_requests::Column::State, Expr::value("provided"))
+            .col_expr(credential_requests::Column::State, Expr::value(CredentialState::Provided.as_str()))
             .col_expr(credential_requests::Column::ProvidedBy, Expr::value(by))
             .col_expr(credential_requests::Column::ProvidedAt, Expr::value(now_ms()))
             .filter(credential_requests::Column::Id.eq(id))
-            .filter(credential_requests::Column::State.eq("pending"))
+            .filter(credential_requests::Column::State.eq(CredentialState::Pending))
             .exec(&*self.writer(Lane::Background).await)
             .await?;
         Ok(result.rows_affected == 1)
@@ -179,20 +179,20 @@ impl Store {
         created_before: i64,
     ) -> anyhow::Result<Vec<credential_requests::Model>> {
         let due = credential_requests::Entity::find()
-            .filter(credential_requests::Column::State.eq("pending"))
+            .filter(credential_requests::Column::State.eq(CredentialState::Pending))
             .filter(credential_requests::Column::CreatedAt.lte(created_before))
             .all(self.db())
             .await?;
         let mut expired = Vec::new();
         for mut request in due {
             let moved = credential_requests::Entity::update_many()
-                .col_expr(credential_requests::Column::State, Expr::value("expired"))
+                .col_expr(credential_requests::Column::State, Expr::value(CredentialState::Expired.as_str()))
                 .filter(credential_requests::Column::Id.eq(&request.id))
-                .filter(credential_requests::Column::State.eq("pending"))
+                .filter(credential_requests::Column::State.eq(CredentialState::Pending))
                 .exec(&*self.writer(Lane::Background).await)
                 .await?;
             if moved.rows_affected == 1 {
-                request.state = "expired".to_owned();
+                request.state = CredentialState::Expired;
                 expired.push(request);
             }
         }

@@ -11,11 +11,11 @@ pub mod inbound {
         pub id: i64,
         #[sea_orm(unique)]
         pub dedupe_key: String,
-        pub surface: String,
+        pub surface: crate::store::Surface,
         pub channel: String,
         pub thread_id: String,
         pub author: String,
-        pub kind: String,
+        pub kind: crate::store::InboundKind,
         #[sea_orm(column_type = "Text")]
         pub body: String,
         pub received_at: i64,
@@ -37,7 +37,7 @@ pub mod threads {
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub id: String,
-        pub surface: String,
+        pub surface: crate::store::Surface,
         pub channel: String,
         #[sea_orm(column_type = "Text")]
         pub title: String,
@@ -66,7 +66,7 @@ pub mod messages {
         pub thread_id: String,
         pub author: String,
         pub from_nova: bool,
-        pub kind: String,
+        pub kind: crate::store::MessageKind,
         #[sea_orm(column_type = "Text")]
         pub body: String,
         #[sea_orm(column_type = "Text", nullable)]
@@ -161,7 +161,7 @@ pub mod route_picks {
     #[sea_orm(table_name = "route_picks")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
-        pub surface: String,
+        pub surface: crate::store::Surface,
         #[sea_orm(primary_key, auto_increment = false)]
         pub channel: String,
         #[sea_orm(primary_key, auto_increment = false)]
@@ -248,7 +248,7 @@ pub mod approvals {
         /// JSON list of the people who may decide (empty: anyone but the requester).
         #[sea_orm(column_type = "Text")]
         pub approvers: String,
-        pub state: String,
+        pub state: crate::store::ApprovalState,
         pub expires_at: i64,
         pub decided_by: Option<String>,
         pub decided_at: Option<i64>,
@@ -279,7 +279,7 @@ pub mod credential_requests {
         pub why: String,
         /// `office` or `workspace`: where the provided value is stored.
         pub scope: String,
-        pub state: String,
+        pub state: crate::store::CredentialState,
         pub provided_by: Option<String>,
         pub provided_at: Option<i64>,
         pub created_at: i64,
@@ -300,7 +300,7 @@ pub mod surface_posts {
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub message_id: i64,
-        pub surface: String,
+        pub surface: crate::store::Surface,
         /// The platform's id of the message (Slack `ts`); `None` until it is posted.
         pub external_id: Option<String>,
         /// The message revision the platform shows; -1 before the first post.
@@ -328,7 +328,7 @@ pub mod outbox {
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub message_id: i64,
-        pub surface: String,
+        pub surface: crate::store::Surface,
         /// The message's revision when it was last queued: sending that revision (or a
         /// later one) takes the row off.
         pub revision: i64,

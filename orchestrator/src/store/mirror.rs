@@ -15,7 +15,7 @@ use sea_orm::{
 };
 
 use super::recorder::shift_parameters;
-use super::{Lane, Store, messages, now_ms, outbox, surface_posts};
+use super::{Lane, Store, Surface, messages, now_ms, outbox, surface_posts};
 
 /// A message the platform does not show in its latest revision, with where it is.
 #[derive(Debug, Clone)]
@@ -32,7 +32,7 @@ impl Store {
     /// latest revision, oldest first, read from the outbox. Messages claimed by a mirror
     /// (or waiting to be retried) come marked `held`: they are not to be sent now, but
     /// they still keep their place in their thread's order.
-    pub async fn unsynced_messages(&self, surface: &str, limit: u64) -> anyhow::Result<Vec<Unsynced>> {
+    pub async fn unsynced_messages(&self, surface: Surface, limit: u64) -> anyhow::Result<Vec<Unsynced>> {
         let queued: Vec<i64> = outbox::Entity::find()
             .select_only()
             .column(outbox::Column::MessageId)
@@ -70,7 +70,7 @@ impl Store {
     /// (replicas) exactly one posts each; returns the ids this call claimed. A pass's
     /// claims are two statements (new claims, then claims whose holder died or gave up),
     /// not one or two per message.
-    pub async fn claim_posts(&self, message_ids: &[i64], surface: &str, hold_ms: i64) -> anyhow::Result<Vec<i64>> {
+    pub async fn claim_posts(&self, message_ids: &[i64], surface: Surface, hold_ms: i64) -> anyhow::Result<Vec<i64>> {
         if message_ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -92,7 +92,7 @@ impl Store {
             for &message_id in chunk {
                 insert.values_panic([
                     message_id.into(),
-                    surface.into(),
+                    surface.as_str().into(),
                     (-1i64).into(),
                     until.into(),
                     0i32.into(),
@@ -214,7 +214,7 @@ impl Store {
     /// The Nova message a platform message is, by the platform's id.
     pub async fn message_by_external_id(
         &self,
-        surface: &str,
+        surface: Surface,
         external_id: &str,
     ) -> anyhow::Result<Option<messages::Model>> {
         let Some(post) = surface_posts::Entity::find()
@@ -263,7 +263,7 @@ async fn dequeue(db: &impl ConnectionTrait, shown: &[(i64, i64)]) -> anyhow::Res
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{InboundKind, NewInbound};
+    use crate::store::{InboundKind, MessageKind, NewInbound};
 
     /// On the test's store (Postgres when `NOVA_TEST_POSTGRES_URL` is set): of two
     /// mirrors one claims each first post; a claim run out is taken over; a message
@@ -275,7 +275,7 @@ mod tests {
         store
             .record_inbound(NewInbound {
                 dedupe_key: "slack:C1:1.0".to_owned(),
-                surface: "slack".to_owned(),
+                surface: Surface::Slack,
                 channel: "eng".to_owned(),
                 thread_id: "t1".to_owned(),
                 author: "alice".to_owned(),
@@ -288,29 +288,31 @@ mod tests {
             .unwrap();
         let mut ids = Vec::new();
         for body in ["Routing to maker", "Fixed it", "Also this"] {
-            ids.push(store.post_message("t1", "text", body, None, None).await.unwrap().id);
+            ids.push(store.post_message("t1", MessageKind::Text, body, None, None).await.unwrap().id);
         }
         let pending: Vec<i64> =
-            store.unsynced_messages("slack", 10).await.unwrap().iter().map(|u| u.message.id).collect();
+            store.unsynced_messages(Surface::Slack, 10).await.unwrap().iter().map(|u| u.message.id).collect();
         assert_eq!(pending, ids);
 
         let first_two = &ids[..2];
-        let (a, b) =
-            tokio::join!(store.claim_posts(first_two, "slack", 60_000), store.claim_posts(first_two, "slack", 60_000));
+        let (a, b) = tokio::join!(
+            store.claim_posts(first_two, Surface::Slack, 60_000),
+            store.claim_posts(first_two, Surface::Slack, 60_000)
+        );
         let (a, b) = (a.unwrap(), b.unwrap());
         let mut both: Vec<i64> = a.iter().chain(&b).copied().collect();
         both.sort();
         assert_eq!(both, first_two, "each claimed by exactly one mirror");
         // A claim that ran out (its holder died) is another mirror's to take.
-        assert_eq!(store.claim_posts(&ids[2..], "slack", -1).await.unwrap(), [ids[2]]);
-        assert_eq!(store.claim_posts(&ids[2..], "slack", 60_000).await.unwrap(), [ids[2]]);
-        assert_eq!(store.claim_posts(&ids[2..], "slack", 60_000).await.unwrap(), Vec::<i64>::new());
+        assert_eq!(store.claim_posts(&ids[2..], Surface::Slack, -1).await.unwrap(), [ids[2]]);
+        assert_eq!(store.claim_posts(&ids[2..], Surface::Slack, 60_000).await.unwrap(), [ids[2]]);
+        assert_eq!(store.claim_posts(&ids[2..], Surface::Slack, 60_000).await.unwrap(), Vec::<i64>::new());
 
         // The second message is edited while its first revision is being sent.
         store.edit_message(ids[1], "Fixed it (edited)", None).await.unwrap();
         let sent: Vec<(i64, String, i64)> = ids.iter().map(|&id| (id, format!("ts-{id}"), 0)).collect();
         store.mark_synced(&sent).await.unwrap();
-        let left = store.unsynced_messages("slack", 10).await.unwrap();
+        let left = store.unsynced_messages(Surface::Slack, 10).await.unwrap();
         assert_eq!(left.len(), 1);
         assert_eq!(left[0].message.id, ids[1]);
         assert_eq!(left[0].message.revision, 1);
@@ -318,7 +320,7 @@ mod tests {
         assert_eq!((post.external_id.as_deref(), post.synced_revision), (Some(format!("ts-{}", ids[1]).as_str()), 0));
         assert_eq!(post.claimed_until, None, "a post shown is no longer claimed");
         store.mark_synced(&[(ids[1], format!("ts-{}", ids[1]), 1)]).await.unwrap();
-        assert!(store.unsynced_messages("slack", 10).await.unwrap().is_empty());
+        assert!(store.unsynced_messages(Surface::Slack, 10).await.unwrap().is_empty());
         database.cleanup().await.unwrap();
     }
 

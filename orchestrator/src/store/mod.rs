@@ -20,7 +20,10 @@ mod states;
 pub use checkout::{Claim, NewTask, TaskAsk};
 pub use gate::Lane;
 use gate::{WriteGate, WritePermit};
-pub use states::{ClaimVia, OfficeState, PromptState, ReviewState, TaskState, Transition, Verdict};
+pub use states::{
+    ApprovalState, ClaimVia, CredentialState, InboundKind, MessageKind, OfficeState, PromptState, ReviewState, Surface,
+    TaskState, Transition, Verdict,
+};
 
 pub use mirror::Unsynced;
 pub use pools::{CLAIMED, WARM};
@@ -266,7 +269,7 @@ impl Store {
         Ok(threads::Entity::find_by_id(id.to_owned()).one(&self.db).await?)
     }
 
-    pub async fn threads_in_channel(&self, surface: &str, channel: &str) -> anyhow::Result<Vec<threads::Model>> {
+    pub async fn threads_in_channel(&self, surface: Surface, channel: &str) -> anyhow::Result<Vec<threads::Model>> {
         Ok(threads::Entity::find()
             .filter(threads::Column::Surface.eq(surface))
             .filter(threads::Column::Channel.eq(channel))
@@ -277,7 +280,7 @@ impl Store {
     }
 
     /// The dedupe key of the newest event recorded from `surface`, if any.
-    pub async fn latest_inbound_key(&self, surface: &str) -> anyhow::Result<Option<String>> {
+    pub async fn latest_inbound_key(&self, surface: Surface) -> anyhow::Result<Option<String>> {
         let newest = inbound::Entity::find()
             .filter(inbound::Column::Surface.eq(surface))
             .order_by_desc(inbound::Column::Id)
@@ -287,7 +290,12 @@ impl Store {
     }
 
     /// A surface's sessions active since `since` (unix ms), most recent first.
-    pub async fn active_threads(&self, surface: &str, since: i64, limit: u64) -> anyhow::Result<Vec<threads::Model>> {
+    pub async fn active_threads(
+        &self,
+        surface: Surface,
+        since: i64,
+        limit: u64,
+    ) -> anyhow::Result<Vec<threads::Model>> {
         Ok(threads::Entity::find()
             .filter(threads::Column::Surface.eq(surface))
             .filter(threads::Column::UpdatedAt.gte(since))
@@ -322,7 +330,7 @@ impl Store {
             reads.messages.entry(message.thread_id.clone()).or_default().push(message);
         }
         for pick in picks {
-            let key = (pick.surface.clone(), pick.channel.clone());
+            let key = (pick.surface, pick.channel.clone());
             reads.picks.entry(key).or_default().push(office_and_count(pick));
         }
         Ok(reads)
@@ -343,7 +351,7 @@ impl Store {
     pub async fn post_message(
         &self,
         thread_id: &str,
-        kind: &str,
+        kind: MessageKind,
         body: &str,
         card: Option<&str>,
         run_id: Option<&str>,
@@ -365,7 +373,7 @@ impl Store {
         prompt: &prompts::Model,
         to: PromptState,
         progress: (i64, &str, &str),
-        reply: (&str, &str),
+        reply: (MessageKind, &str),
     ) -> anyhow::Result<Option<(messages::Model, messages::Model)>> {
         let writer = self.writer(Lane::Background).await;
         let txn = writer.begin().await?;
@@ -391,7 +399,7 @@ impl Store {
     pub async fn progress_message(&self, run_id: &str) -> anyhow::Result<Option<messages::Model>> {
         Ok(messages::Entity::find()
             .filter(messages::Column::RunId.eq(run_id))
-            .filter(messages::Column::Kind.eq("progress"))
+            .filter(messages::Column::Kind.eq(MessageKind::Progress))
             .one(&self.db)
             .await?)
     }
@@ -404,7 +412,7 @@ impl Store {
             .and_where(Expr::col(prompts::Column::Office).eq(office))
             .to_owned();
         Ok(messages::Entity::find()
-            .filter(messages::Column::Kind.eq("result"))
+            .filter(messages::Column::Kind.eq(MessageKind::Result))
             .filter(messages::Column::RunId.in_subquery(runs))
             .order_by_desc(messages::Column::Id)
             .one(&self.db)
@@ -538,7 +546,7 @@ impl Store {
     }
 
     /// Offices people picked in this channel, with how often.
-    pub async fn channel_picks(&self, surface: &str, channel: &str) -> anyhow::Result<Vec<(String, u32)>> {
+    pub async fn channel_picks(&self, surface: Surface, channel: &str) -> anyhow::Result<Vec<(String, u32)>> {
         let rows = route_picks::Entity::find()
             .filter(route_picks::Column::Surface.eq(surface))
             .filter(route_picks::Column::Channel.eq(channel))
@@ -720,7 +728,7 @@ impl Store {
         }
         let existing = messages::Entity::find()
             .filter(messages::Column::RunId.eq(&prompt.run_id))
-            .filter(messages::Column::Kind.eq("progress"))
+            .filter(messages::Column::Kind.eq(MessageKind::Progress))
             .one(&txn)
             .await?;
         let message = match existing {
@@ -731,7 +739,7 @@ impl Store {
                     &prompt.thread_id,
                     "nova",
                     true,
-                    "progress",
+                    MessageKind::Progress,
                     fallback,
                     Some(card),
                     Some(&prompt.run_id),
@@ -881,7 +889,7 @@ impl Store {
     }
 
     /// Nova messages each platform does not show in their latest revision yet.
-    pub async fn outbox_by_surface(&self) -> anyhow::Result<Vec<(String, i64)>> {
+    pub async fn outbox_by_surface(&self) -> anyhow::Result<Vec<(Surface, i64)>> {
         Ok(outbox::Entity::find()
             .select_only()
             .column(outbox::Column::Surface)
@@ -1056,7 +1064,7 @@ async fn apply_one_inbound(
     }
     if let Some((surface, channel, office)) = &effects.record_pick {
         route_picks::Entity::insert(route_picks::ActiveModel {
-            surface: Set(surface.clone()),
+            surface: Set(*surface),
             channel: Set(channel.clone()),
             office: Set(office.clone()),
             count: Set(1),
@@ -1116,11 +1124,11 @@ async fn record_one(txn: &DatabaseTransaction, new: &NewInbound) -> anyhow::Resu
     let inserted = inbound::Entity::insert(inbound::ActiveModel {
         id: NotSet,
         dedupe_key: Set(new.dedupe_key.clone()),
-        surface: Set(new.surface.clone()),
+        surface: Set(new.surface),
         channel: Set(new.channel.clone()),
         thread_id: Set(new.thread_id.clone()),
         author: Set(new.author.clone()),
-        kind: Set(new.kind.as_str().to_owned()),
+        kind: Set(new.kind),
         body: Set(new.body.clone()),
         received_at: Set(now),
         processed_at: Set(None),
@@ -1145,7 +1153,7 @@ async fn record_one(txn: &DatabaseTransaction, new: &NewInbound) -> anyhow::Resu
     if new.kind == InboundKind::Message {
         threads::Entity::insert(threads::ActiveModel {
             id: Set(new.thread_id.clone()),
-            surface: Set(new.surface.clone()),
+            surface: Set(new.surface),
             channel: Set(new.channel.clone()),
             title: Set(new.text.chars().take(THREAD_TITLE_CHARS).collect()),
             repo: Set(None),
@@ -1158,9 +1166,11 @@ async fn record_one(txn: &DatabaseTransaction, new: &NewInbound) -> anyhow::Resu
         .exec_without_returning(txn)
         .await?;
         for (author, text) in &new.context {
-            insert_message(txn, &new.thread_id, author, false, "context", text, None, None).await?;
+            insert_message(txn, &new.thread_id, author, false, MessageKind::Context, text, None, None).await?;
         }
-        message = Some(insert_message(txn, &new.thread_id, &new.author, false, "text", &new.text, None, None).await?);
+        message = Some(
+            insert_message(txn, &new.thread_id, &new.author, false, MessageKind::Text, &new.text, None, None).await?,
+        );
     }
     Ok(Recorded { inbound: row, message, duplicate: false })
 }
@@ -1191,7 +1201,7 @@ async fn insert_message(
     thread_id: &str,
     author: &str,
     from_nova: bool,
-    kind: &str,
+    kind: MessageKind,
     body: &str,
     card: Option<&str>,
     run_id: Option<&str>,
@@ -1202,7 +1212,7 @@ async fn insert_message(
         thread_id: Set(thread_id.to_owned()),
         author: Set(author.to_owned()),
         from_nova: Set(from_nova),
-        kind: Set(kind.to_owned()),
+        kind: Set(kind),
         body: Set(body.to_owned()),
         card: Set(card.map(str::to_owned)),
         run_id: Set(run_id.map(str::to_owned)),
@@ -1236,7 +1246,7 @@ async fn queue_for_mirror(db: &impl ConnectionTrait, ids: impl IntoIterator<Item
             Expr::col((threads::Entity, threads::Column::Id)).equals((messages::Entity, messages::Column::ThreadId)),
         )
         .and_where(Expr::col((messages::Entity, messages::Column::Id)).is_in(ids))
-        .and_where(Expr::col((threads::Entity, threads::Column::Surface)).ne("console"))
+        .and_where(Expr::col((threads::Entity, threads::Column::Surface)).ne(Surface::Console.as_str()))
         .to_owned();
     // A row already queued takes the new revision (and its lock): a mirror taking the
     // row off for an older revision then leaves it (see `mirror::dequeue`).
@@ -1335,25 +1345,10 @@ pub struct AuditFilter {
     pub limit: Option<u64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InboundKind {
-    Message,
-    Action,
-}
-
-impl InboundKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Message => "message",
-            Self::Action => "action",
-        }
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct NewInbound {
     pub dedupe_key: String,
-    pub surface: String,
+    pub surface: Surface,
     pub channel: String,
     pub thread_id: String,
     pub author: String,
@@ -1374,7 +1369,7 @@ pub struct RoutingReads {
     /// Each thread's messages, oldest first.
     messages: HashMap<String, Vec<messages::Model>>,
     /// Past picker choices by (surface, channel): office and how often.
-    picks: HashMap<(String, String), Vec<(String, u32)>>,
+    picks: HashMap<(Surface, String), Vec<(String, u32)>>,
     /// Office rows read so far this round: a burst's events mostly go to a few offices,
     /// and each office is read once per round, not once per event.
     offices: tokio::sync::Mutex<HashMap<String, Option<offices::Model>>>,
@@ -1389,8 +1384,8 @@ impl RoutingReads {
         self.messages.get(id).cloned().unwrap_or_default()
     }
 
-    pub fn channel_picks(&self, surface: &str, channel: &str) -> Vec<(String, u32)> {
-        self.picks.get(&(surface.to_owned(), channel.to_owned())).cloned().unwrap_or_default()
+    pub fn channel_picks(&self, surface: Surface, channel: &str) -> Vec<(String, u32)> {
+        self.picks.get(&(surface, channel.to_owned())).cloned().unwrap_or_default()
     }
 
     /// The office's row as of its first read this round (a state a few milliseconds old
@@ -1421,7 +1416,7 @@ pub struct InboundEffects {
     /// `(thread, office)`: the thread's prompts waiting for a route go to this office.
     pub assign_unrouted: Option<(String, String)>,
     /// `(surface, channel, office)`: a person picked this office in this channel.
-    pub record_pick: Option<(String, String, String)>,
+    pub record_pick: Option<(Surface, String, String)>,
     /// A card answered by this event: applied only if the card is still unanswered,
     /// and if it is not, none of the other effects apply either.
     pub resolve_card: Option<CardResolution>,
@@ -1511,7 +1506,7 @@ impl NewPrompt {
 #[derive(Debug)]
 pub struct Reply {
     pub thread_id: String,
-    pub kind: &'static str,
+    pub kind: MessageKind,
     pub body: String,
     pub card: Option<String>,
 }
@@ -1582,7 +1577,7 @@ mod tests {
         let before = std::fs::metadata(&file).unwrap().len();
         let new = NewInbound {
             dedupe_key: "test:1".into(),
-            surface: "console".into(),
+            surface: Surface::Console,
             channel: "eng".into(),
             thread_id: "t1".into(),
             author: "alice".into(),

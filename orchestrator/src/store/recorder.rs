@@ -10,7 +10,7 @@ use futures::future::BoxFuture;
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement, Value};
 
 use super::gate::Lane;
-use super::{ITEMS_PER_TURN, InboundKind, NewInbound, Recorded, Store, inbound, messages, record_one};
+use super::{ITEMS_PER_TURN, InboundKind, MessageKind, NewInbound, Recorded, Store, inbound, messages, record_one};
 
 /// The most events taken from the queue at once (written a few per transaction).
 const BATCH: usize = 256;
@@ -140,7 +140,7 @@ fn event_values(new: &NewInbound, now: i64) -> Vec<Value> {
     let title: String = new.text.chars().take(super::THREAD_TITLE_CHARS).collect();
     vec![
         new.dedupe_key.clone().into(),
-        new.surface.clone().into(),
+        new.surface.as_str().into(),
         new.channel.clone().into(),
         new.thread_id.clone().into(),
         new.author.clone().into(),
@@ -176,11 +176,11 @@ fn inbound_row(new: &NewInbound, id: i64, now: i64) -> inbound::Model {
     inbound::Model {
         id,
         dedupe_key: new.dedupe_key.clone(),
-        surface: new.surface.clone(),
+        surface: new.surface,
         channel: new.channel.clone(),
         thread_id: new.thread_id.clone(),
         author: new.author.clone(),
-        kind: new.kind.as_str().to_owned(),
+        kind: new.kind,
         body: new.body.clone(),
         received_at: now,
         processed_at: None,
@@ -194,7 +194,7 @@ fn person_message(new: &NewInbound, id: i64, now: i64) -> messages::Model {
         thread_id: new.thread_id.clone(),
         author: new.author.clone(),
         from_nova: false,
-        kind: "text".to_owned(),
+        kind: MessageKind::Text,
         body: new.text.clone(),
         card: None,
         run_id: None,
@@ -249,11 +249,12 @@ pub(super) async fn record_in_one_statement(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Surface;
 
     fn event(key: &str, thread: &str, kind: InboundKind, text: &str, context: &[(&str, &str)]) -> NewInbound {
         NewInbound {
             dedupe_key: key.to_owned(),
-            surface: "slack".to_owned(),
+            surface: Surface::Slack,
             channel: "eng".to_owned(),
             thread_id: thread.to_owned(),
             author: "alice".to_owned(),

@@ -287,3 +287,165 @@ pub enum Verdict {
     #[sea_orm(string_value = "comment")]
     Comment,
 }
+
+/// Where people talk to Nova. A thread, an inbound event and a mirrored post each belong
+/// to one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, serde::Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "lowercase")]
+pub enum Surface {
+    #[sea_orm(string_value = "slack")]
+    Slack,
+    #[sea_orm(string_value = "discord")]
+    Discord,
+    /// Nova's own web console (and `/api`): no platform to mirror to.
+    #[sea_orm(string_value = "console")]
+    Console,
+}
+
+impl Surface {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Slack => "slack",
+            Self::Discord => "discord",
+            Self::Console => "console",
+        }
+    }
+}
+
+impl std::fmt::Display for Surface {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a platform event is: something a person said, or a click on a card.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "lowercase")]
+pub enum InboundKind {
+    #[sea_orm(string_value = "message")]
+    Message,
+    #[sea_orm(string_value = "action")]
+    Action,
+}
+
+impl InboundKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Message => "message",
+            Self::Action => "action",
+        }
+    }
+}
+
+/// What a thread's message is, which decides how surfaces show it and what an office
+/// is told of the thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "lowercase")]
+pub enum MessageKind {
+    /// A person's words, or Nova's plain reply.
+    #[sea_orm(string_value = "text")]
+    Text,
+    /// An earlier message of a platform thread Nova joined midway.
+    #[sea_orm(string_value = "context")]
+    Context,
+    /// A run's progress, edited in place while it runs (surfaces throttle its edits).
+    #[sea_orm(string_value = "progress")]
+    Progress,
+    /// What a run said when it finished.
+    #[sea_orm(string_value = "result")]
+    Result,
+    /// An approval, credential-request, picker or review card.
+    #[sea_orm(string_value = "card")]
+    Card,
+}
+
+impl MessageKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Text => "text",
+            Self::Context => "context",
+            Self::Progress => "progress",
+            Self::Result => "result",
+            Self::Card => "card",
+        }
+    }
+}
+
+impl std::fmt::Display for MessageKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where an office's request for approval is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, serde::Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "lowercase")]
+pub enum ApprovalState {
+    /// Waiting for someone who may decide, until it expires.
+    #[sea_orm(string_value = "pending")]
+    Pending,
+    #[sea_orm(string_value = "approved")]
+    Approved,
+    #[sea_orm(string_value = "rejected")]
+    Rejected,
+    /// Nobody decided in time: the office has to ask again.
+    #[sea_orm(string_value = "expired")]
+    Expired,
+}
+
+impl ApprovalState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Approved => "approved",
+            Self::Rejected => "rejected",
+            Self::Expired => "expired",
+        }
+    }
+}
+
+impl std::str::FromStr for ApprovalState {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        use sea_orm::Iterable as _;
+        Self::iter()
+            .find(|state| state.as_str() == name)
+            .ok_or_else(|| format!("unknown state `{name}`: pending, approved, rejected or expired"))
+    }
+}
+
+impl std::fmt::Display for ApprovalState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where an office's request for a credential is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, serde::Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "lowercase")]
+pub enum CredentialState {
+    /// Waiting for someone to provide the value, until it expires.
+    #[sea_orm(string_value = "pending")]
+    Pending,
+    /// Stored in the vault.
+    #[sea_orm(string_value = "provided")]
+    Provided,
+    #[sea_orm(string_value = "expired")]
+    Expired,
+}
+
+impl CredentialState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Provided => "provided",
+            Self::Expired => "expired",
+        }
+    }
+}
