@@ -353,7 +353,7 @@ const VAGUE: &str = "\
     uh um huh wow oop sorri pleas tomorrow morn tonight anyth everyth one two anyon everyon know get \
     going goe went gone tri figur out finish start continu proceed news cheer talk chat sec minut moment \
     brilliant awesom amaz excel love sweet legend superb wonder neat fab ta appreci kudo bravo good well \
-    note gotcha got anyway anyhow btw perfect pls veri much marvel splendid fantast terrif";
+    note gotcha got anyway anyhow btw perfect pls veri much marvel splendid fantast terrif afternoon even";
 
 /// Short replies that accept what was just offered.
 const AGREEMENT: &str = "\
@@ -411,7 +411,7 @@ impl Slots<'_> {
         };
         let (office, taken) = found?;
         at += taken;
-        if words.get(at).is_some_and(|w| matches!(w.as_str(), "office" | "agent" | "bot")) {
+        if words.get(at).is_some_and(|w| matches!(w.as_str(), "office" | "agent" | "bot" | "assistant")) {
             at += 1;
         }
         Some((office, at - i))
@@ -678,10 +678,12 @@ impl Reader {
 
         // A new office.
         let indefinite_office =
-            find("a|an|another|new ?new * office|agent|offices|agents", &names_only).filter(|(span, _)| {
-                // "a writer office" names an existing office, not a new one.
-                !mentioned.iter().any(|(_, at)| span.contains(at))
-            });
+            find("a|an|another|new ?new * office|agent|assistant|offices|agents|assistants", &names_only).filter(
+                |(span, _)| {
+                    // "a writer office" names an existing office, not a new one.
+                    !mentioned.iter().any(|(_, at)| span.contains(at))
+                },
+            );
         if let Some((span, _)) = indefinite_office
             && (w.iter().take(span.start).any(|w| listed(CREATE_VERBS, w)) || w[span.start] == "new")
         {
@@ -777,6 +779,24 @@ impl Reader {
             return Some(Understanding::fleet(Action::Handoff { from, to, prompt: None }, LIKELY, "handoff to them"));
         }
 
+        // "This is for comms, not developer. Please transfer.": work that belongs to
+        // another office than the thread's, with a word that moves it or says whose it is not.
+        if let Some(current) = context.thread_office
+            && let Some((_, Some(Some(to)))) = any(
+                &[
+                    "this|that|it is ?more ?of for OFFICE",
+                    "this|that|it is ?more ?of a|an OFFICE job|task|thing|question|one|matter",
+                ],
+                &names_only,
+            )
+            && to != current
+            && (words.has_any(&["not", "transfer", "move", "reassign", "hand", "pass", "give", "send", "forward"]))
+        {
+            let from = Some(self.offices[current].name.clone());
+            let to = self.offices[to].name.clone();
+            return Some(Understanding::fleet(Action::Handoff { from, to, prompt: None }, LIKELY, "handoff: not ours"));
+        }
+
         // Stopping work: an office's, or this thread's.
         let held = find("hold|back off", &slots).is_some();
         if held || words.lower.iter().any(|w| STOP_VERBS.split('|').any(|v| v == w)) {
@@ -829,8 +849,8 @@ impl Reader {
                 "OFFICE ?can|should|may|could ?go ?back to sleep|bed",
                 "OFFICE can|should|may|could sleep|rest|nap",
                 "OFFICE can|should|may|could take|have|get ?a nap|rest|breather",
-                "shut|power|turn|spin|wind|scale OFFICE down|off",
-                "shut|power|turn|spin|wind|scale down|off OFFICE",
+                "shut|power|turn|spin|wind|scale|switch OFFICE down|off",
+                "shut|power|turn|spin|wind|scale|switch down|off OFFICE",
             ],
             &slots,
         );
@@ -849,8 +869,8 @@ impl Reader {
                 "wake|waken|awaken ?up OFFICE",
                 "wake OFFICE up",
                 "start|boot|spin|warm|fire|power ?up OFFICE",
-                "get|bring|turn|start|boot|spin|warm|fire|power|poke|nudge|kick|shake|jolt OFFICE up|online|ready|going|running|on|back|awake",
-                "turn on OFFICE",
+                "get|bring|turn|start|boot|spin|warm|fire|power|poke|nudge|kick|shake|jolt|make|switch OFFICE up|online|ready|going|running|on|back|awake",
+                "turn|switch on OFFICE",
                 "need|want OFFICE online|up|awake|ready",
             ],
             &slots,
@@ -975,6 +995,7 @@ impl Reader {
                 "what can|should|do i|we ask|tell you|nova",
                 "what * commands",
                 "how ?do|can|should i|we talk|speak|use|work ?to|with you|nova|this",
+                "how to talk|speak|use|work ?to|with you|nova|this",
                 "what kind|kinds|sort|sorts of things|stuff|requests|commands",
                 "how does nova|this work",
                 "nova help|commands",
@@ -1000,6 +1021,7 @@ impl Reader {
                 "has|have OFFICE finished|done|completed|wrapped|started",
                 "did OFFICE finish|complete|start|wrap",
                 "status ?of|for ?the OFFICE",
+                "OFFICE is|are * working|busy ?on|with what",
                 "OFFICE status",
                 "how is|are OFFICE doing|getting|going",
                 "what is going on with OFFICE",
@@ -1013,15 +1035,16 @@ impl Reader {
         let fleet_status = any(
             &[
                 "who is|are busy|working|awake|running|on|free|idle|up|asleep",
-                "which|what offices|agents|ones|bots * awake|running|busy|up|asleep|working|doing|idle|on",
-                "which|what of our|the offices|agents|bots * awake|running|busy|up|asleep|working|doing|idle|on",
+                "which|what offices|agents|ones|bots|assistants * awake|running|busy|up|asleep|working|doing|idle|on|active",
+                "which|what of our|the offices|agents|bots|assistants * awake|running|busy|up|asleep|working|doing|idle|on|active",
                 "is|are anyone|anybody|someone|somebody * on|working|looking|handling|doing|busy",
                 "is|are anyone|anybody|someone|somebody ?still awake|up|around|running|free|idle|asleep|online|available",
-                "are any offices|agents|bots ?still awake|up|running|free|idle|asleep|online|available",
+                "are any offices|agents|bots|assistants ?still awake|up|running|free|idle|asleep|online|available|active",
                 "anyone|anybody|someone|somebody ?already|currently|yet on|working|looking|handling|dealing|checking",
                 "what is everyone|everybody doing|working|up",
                 "how is|are ?the everyone|everybody|offices|agents|bots|fleet * doing|getting|going",
                 "fleet|office|offices status",
+                "status of|for all|every|the ?the offices|agents|bots|assistants|fleet",
             ],
             &slots,
         );
@@ -1155,7 +1178,9 @@ impl Reader {
         let fill = |w: &[String], i: usize| slots.fill(w, i);
         let find = |pattern: &str| Pattern::new(pattern).find(w, &fill);
         // The name: "called scout", "named intake", or "a localization office".
-        let called = find("called|named|call|name ?it").and_then(|(s, _)| w.get(s.end).map(|n| (n.clone(), s.end + 1)));
+        let called = find("called|named|call|name ?it")
+            .or_else(|| find("with ?the|a name"))
+            .and_then(|(s, _)| w.get(s.end).map(|n| (n.clone(), s.end + 1)));
         let before_office = (span.start + 1..span.end - 1)
             .filter(|&i| !matches!(w[i].as_str(), "new" | "dedicated" | "separate" | "second" | "small" | "little"))
             .collect::<Vec<_>>();
@@ -1317,7 +1342,9 @@ const TIME_WORDS: &str = "\
 fn tier(words: &[String]) -> Option<u8> {
     words.iter().enumerate().find_map(|(i, w)| {
         let n = if w == "tier" {
-            words.get(i + 1)?.parse::<u8>().ok()?
+            // "tier 4", or "tier of developer to 4".
+            let to = (i + 1..words.len().min(i + 6)).find(|&j| words[j] == "to").map_or(i + 1, |j| j + 1);
+            words.get(i + 1)?.parse::<u8>().ok().or_else(|| words.get(to)?.parse::<u8>().ok())?
         } else {
             w.strip_prefix("tier-").and_then(|n| n.parse().ok())?
         };

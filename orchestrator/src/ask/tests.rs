@@ -372,3 +372,39 @@ fn an_office_named_after_a_line_of_business_is_still_an_office() {
     );
     assert_eq!(read("what did the marketing campaign cost per signup?")["kind"], "work");
 }
+
+#[test]
+fn terse_second_language_phrasings_and_assistants_for_offices() {
+    assert_eq!(read("maker is working on what now?")["args"]["office"], "maker");
+    assert_eq!(
+        read("Which assistants are active at this moment?"),
+        json!({"kind": "fleet", "action": "status", "args": {}})
+    );
+    assert_eq!(read("What is the status of all assistants?")["action"], "status");
+    assert_eq!(read("Please switch off the writer assistant until Monday.")["action"], "sleep");
+    assert_eq!(read("Please make analyst ready, board meeting in one hour.")["action"], "wake");
+    assert_eq!(read("How to use this bot?")["action"], "help");
+    assert_eq!(read("Good afternoon.")["kind"], "unknown");
+    assert_eq!(
+        read("Change tier of maker to 5."),
+        json!({"kind": "fleet", "action": "update_office", "args": {"office": "maker", "changes": {"tier": 5}}})
+    );
+    let created = read("Create new assistant with name translator, for translate notices to Spanish, under writer.");
+    assert_eq!(
+        (created["action"].clone(), created["args"]["name"].clone()),
+        (json!("create_office"), json!("translator"))
+    );
+    assert_eq!(created["args"]["reports_to"], "writer");
+    let scheduled = read("Every first day of month at 9:00, analyst make the churn report.");
+    assert_eq!(scheduled["args"]["every"], "0 9 1 * *");
+}
+
+#[test]
+fn work_that_is_not_the_thread_offices_is_handed_on() {
+    let thread = [("U1", "we need text for the new recycling page"), ("nova", "Routing to **maker**.")];
+    assert_eq!(
+        read_in(&thread, "This is for writer, not maker. Please transfer."),
+        json!({"kind": "fleet", "action": "handoff", "args": {"from": "maker", "to": "writer"}})
+    );
+    assert_eq!(read_in(&thread, "this is for writer to review later")["kind"], "work", "no word moves it");
+}

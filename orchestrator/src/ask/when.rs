@@ -212,6 +212,16 @@ fn monthly(words: &[String]) -> Option<(String, Range<usize>)> {
     let is = |at: usize, options: &[&str]| words.get(at).is_some_and(|w| options.contains(&w.as_str()));
     let (mut begin, mut end, mut day) = (month_at, month_at + 1, None);
     if words[month_at] == "month" {
+        // "every first day of month": the ordinal after "every", the month bare.
+        if month_at >= 3 && is(month_at - 1, &["of"]) {
+            let ordinal_at = if is(month_at - 2, &["day"]) { month_at - 3 } else { month_at - 2 };
+            if let Some(found) = ordinal(&words[ordinal_at])
+                && ordinal_at >= 1
+                && is(ordinal_at - 1, &["every", "each"])
+            {
+                return monthly_at(words, ordinal_at - 1, month_at + 1, Some(found), month_at);
+            }
+        }
         // "every month", "each month", "of every month", "of the month".
         if month_at == 0 || !is(month_at - 1, &["every", "each", "the"]) {
             return None;
@@ -243,6 +253,19 @@ fn monthly(words: &[String]) -> Option<(String, Range<usize>)> {
             end = at + 1;
         }
     }
+    monthly_at(words, begin, end, day, month_at)
+}
+
+/// The cron text of a monthly schedule found at `begin..end`, with the time said after
+/// it or just before it (09:00 if none).
+fn monthly_at(
+    words: &[String],
+    mut begin: usize,
+    mut end: usize,
+    day: Option<u32>,
+    month_at: usize,
+) -> Option<(String, Range<usize>)> {
+    let is = |at: usize, options: &[&str]| words.get(at).is_some_and(|w| options.contains(&w.as_str()));
     let mut time = None;
     if is(end, &["at"])
         && let Some((t, n)) = clock(words, end + 1)
