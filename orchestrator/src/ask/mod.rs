@@ -491,10 +491,17 @@ impl Reader {
 
     /// The office a message is addressed to with `@name`, if any.
     fn addressed(&self, text: &str) -> Option<usize> {
-        text.split_whitespace()
+        let office = |w: &str| self.offices.iter().position(|o| o.name.to_lowercase() == w.to_lowercase());
+        let mentioned = text
+            .split_whitespace()
             .filter_map(|w| w.strip_prefix('@'))
-            .map(|w| w.trim_end_matches(|c: char| !c.is_alphanumeric()).to_lowercase())
-            .find_map(|w| self.offices.iter().position(|o| o.name.to_lowercase() == w))
+            .find_map(|w| office(w.trim_end_matches(|c: char| !c.is_alphanumeric())));
+        // "risk: can you pull …", "ops, stop what you're doing": spoken to by name first.
+        let named_first = || {
+            let first = text.split_whitespace().next()?;
+            office(first.strip_suffix(':').or_else(|| first.strip_suffix(','))?)
+        };
+        mentioned.or_else(named_first)
     }
 
     /// The last office that spoke in the thread, or was named in it.
@@ -779,6 +786,21 @@ impl Reader {
             return Some(Understanding::fleet(Action::Handoff { from, to, prompt: None }, LIKELY, "handoff to them"));
         }
 
+        // "can legal take this one instead?" in a thread another office has.
+        if let Some(current) = context.thread_office
+            && let Some((_, Some(Some(to)))) =
+                find("can|could|would|will OFFICE take|handle|own|pick|grab it|this|that|over", &names_only)
+            && to != current
+        {
+            let from = Some(self.offices[current].name.clone());
+            let to = self.offices[to].name.clone();
+            return Some(Understanding::fleet(
+                Action::Handoff { from, to, prompt: None },
+                LIKELY,
+                "handoff: can it take",
+            ));
+        }
+
         // "This is for comms, not developer. Please transfer.": work that belongs to
         // another office than the thread's, with a word that moves it or says whose it is not.
         if let Some(current) = context.thread_office
@@ -812,6 +834,16 @@ impl Reader {
                     Action::Stop { office: Some(office) },
                     SURE,
                     "an office told to stop",
+                ));
+            }
+            if let Some((_, office)) =
+                find(&format!("{STOP_VERBS} what|whatever OFFICE is|are doing|running|working"), &slots)
+                && let Some(office) = named(office)
+            {
+                return Some(Understanding::fleet(
+                    Action::Stop { office: Some(office) },
+                    SURE,
+                    "stop what it is doing",
                 ));
             }
             let office_pattern = [
@@ -892,7 +924,8 @@ impl Reader {
         }
 
         // Costs.
-        let money = words.has_prefix(&["spend", "spent", "cost", "burn", "bill", "budget", "expens", "charg"])
+        let money = words.has_prefix(&["spend", "spent", "cost", "burn", "bill", "budget", "expens"])
+            || words.has_any(&["charge", "charges", "charged", "charging"])
             || find("how much|what * we|you|it|they|office * pay|paid|owe", &slots).is_some();
         let about_fleet = !mentioned.is_empty()
             || words.has_any(&["fleet", "offices", "agents", "bots", "nova", "office", "agent", "everyone", "each"])
@@ -1029,6 +1062,11 @@ impl Reader {
             ],
             &slots,
         );
+        // "ops awake?", "eng still busy?": the office and its state, nothing else.
+        let status = status.or_else(|| {
+            find("OFFICE ?still awake|up|busy|free|idle|asleep|around|there|online|running|done", &names_only)
+                .filter(|(span, _)| span.start == 0 && self.nothing_else(words, span.clone(), &mentioned))
+        });
         if let Some((_, office)) = status.filter(|(_, o)| o.is_some()) {
             return Some(Understanding::fleet(Action::Status { office: named(office) }, SURE, "status of an office"));
         }
@@ -1041,7 +1079,7 @@ impl Reader {
                 "is|are anyone|anybody|someone|somebody ?still awake|up|around|running|free|idle|asleep|online|available",
                 "are any offices|agents|bots|assistants ?still awake|up|running|free|idle|asleep|online|available|active",
                 "anyone|anybody|someone|somebody ?already|currently|yet on|working|looking|handling|dealing|checking",
-                "what is everyone|everybody doing|working|up",
+                "what is everyone|everybody doing|working|up|busy",
                 "how is|are ?the everyone|everybody|offices|agents|bots|fleet * doing|getting|going",
                 "fleet|office|offices status",
                 "status of|for all|every|the ?the offices|agents|bots|assistants|fleet",
@@ -1364,7 +1402,15 @@ fn money(words: &[String]) -> Option<f64> {
     };
     words.iter().enumerate().find_map(|(i, w)| {
         if let Some(amount) = w.strip_prefix('$') {
-            return parse(amount);
+            // "$1,500/month" reaches here as "$1" and "500/month".
+            let thousands = words
+                .get(i + 1)
+                .filter(|n| amount.len() <= 3 && n.len() >= 3 && n.as_bytes()[..3].iter().all(u8::is_ascii_digit))
+                .filter(|n| n.len() == 3 || n.as_bytes()[3] == b'/');
+            return match thousands {
+                Some(rest) => parse(&format!("{amount}{rest}")),
+                None => parse(amount),
+            };
         }
         let next = words.get(i + 1)?;
         if matches!(next.as_str(), "dollars" | "dollar" | "usd" | "bucks") {

@@ -408,3 +408,33 @@ fn work_that_is_not_the_thread_offices_is_handed_on() {
     );
     assert_eq!(read_in(&thread, "this is for writer to review later")["kind"], "work", "no word moves it");
 }
+
+#[test]
+fn an_office_spoken_to_by_name_first() {
+    assert_eq!(read("analyst: can you pull chargeback rates by merchant for Q3?")["kind"], "work");
+    assert_eq!(
+        read("operator, stop what you're doing"),
+        json!({"kind": "fleet", "action": "stop", "args": {"office": "operator"}})
+    );
+    assert_eq!(read("operator awake?"), json!({"kind": "fleet", "action": "status", "args": {"office": "operator"}}));
+    assert_eq!(read("operator awake and the deploy done? then ship the fix")["kind"], "work");
+    assert_eq!(read("quick check – what's everybody busy with?")["action"], "status");
+}
+
+#[test]
+fn an_office_asked_to_take_over_a_thread() {
+    let thread = [("U1", "customer 4412 is furious, draft a response"), ("office:writer", "Drafting a reply now.")];
+    assert_eq!(
+        read_in(&thread, "can maker take this one instead? it's turning into a bug"),
+        json!({"kind": "fleet", "action": "handoff", "args": {"from": "writer", "to": "maker"}})
+    );
+    assert_eq!(read("can maker take a look at the flaky checkout test?")["kind"], "work");
+}
+
+#[test]
+fn amounts_with_thousands_separators() {
+    assert_eq!(
+        read("raise maker's budget to $1,500/month"),
+        json!({"kind": "fleet", "action": "update_office", "args": {"office": "maker", "changes": {"budget_usd": 1500.0}}})
+    );
+}
