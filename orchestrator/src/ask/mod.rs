@@ -687,8 +687,9 @@ impl Reader {
         let indefinite_office =
             find("a|an|another|new ?new * office|agent|assistant|offices|agents|assistants", &names_only).filter(
                 |(span, _)| {
-                    // "a writer office" names an existing office, not a new one.
-                    !mentioned.iter().any(|(_, at)| span.contains(at))
+                    // "a writer office" names an existing office, not a new one; "another agent"
+                    // asks for a new one even where an office is named `agent`.
+                    !mentioned.iter().any(|(_, at)| span.contains(at) && *at + 1 != span.end)
                 },
             );
         if let Some((span, _)) = indefinite_office
@@ -837,7 +838,7 @@ impl Reader {
                 ));
             }
             if let Some((_, office)) =
-                find(&format!("{STOP_VERBS} what|whatever OFFICE is|are doing|running|working"), &slots)
+                find(&format!("{STOP_VERBS} what|whatever OFFICE ?is|are doing|running|working"), &slots)
                 && let Some(office) = named(office)
             {
                 return Some(Understanding::fleet(
@@ -862,6 +863,16 @@ impl Reader {
             };
             if only_stop(w) || (context.in_thread && only_stop(&w[..first_clause])) {
                 return Some(Understanding::fleet(Action::Stop { office: None }, SURE, "stop this thread"));
+            }
+            // "stop stop wrong ticket": the stop first, then its reason, with no comma.
+            let is_stop = |w: &String| STOP_VERBS.split('|').any(|v| v == w);
+            let leading = w.iter().take_while(|w| is_stop(w) || listed("whoa woah oh oops no nope hey ok", w)).count();
+            if context.in_thread
+                && w[..leading].iter().any(is_stop)
+                && w.get(leading)
+                    .is_some_and(|next| listed("wrong not no we i wait mistake nevermind sorry actually", next))
+            {
+                return Some(Understanding::fleet(Action::Stop { office: None }, LIKELY, "stop, then why"));
             }
         }
 
@@ -924,8 +935,8 @@ impl Reader {
         }
 
         // Costs.
-        let money = words.has_prefix(&["spend", "spent", "cost", "burn", "bill", "budget", "expens"])
-            || words.has_any(&["charge", "charges", "charged", "charging"])
+        let money = words.has_prefix(&["spend", "spent", "cost", "burn", "budget", "expens"])
+            || words.has_any(&["charge", "charges", "charged", "charging", "bill", "bills", "billed"])
             || find("how much|what * we|you|it|they|office * pay|paid|owe", &slots).is_some();
         let about_fleet = !mentioned.is_empty()
             || words.has_any(&["fleet", "offices", "agents", "bots", "nova", "office", "agent", "everyone", "each"])
@@ -948,7 +959,7 @@ impl Reader {
             .any(|(i, word)| !names_the_office(i) && BUSINESS.split_whitespace().any(|b| word.starts_with(b)));
         // A cost question, not a statement about a budget ("the grant budget needs …").
         let asks = message.text.trim_end().ends_with('?')
-            || w.first().is_some_and(|f| listed("how what show tell give list which who", f));
+            || w.first().is_some_and(|f| listed("how what show tell give list which who total overall", f));
         if money && about_fleet && asks && !about_business {
             let office = mentioned.first().map(|f| self.offices[f.0].name.clone());
             let period = when::period(w);
@@ -1062,17 +1073,23 @@ impl Reader {
             ],
             &slots,
         );
-        // "ops awake?", "eng still busy?": the office and its state, nothing else.
-        let status = status.or_else(|| {
-            find("OFFICE ?still awake|up|busy|free|idle|asleep|around|there|online|running|done", &names_only)
-                .filter(|(span, _)| span.start == 0 && self.nothing_else(words, span.clone(), &mentioned))
-        });
+        // "ops awake?", "eng still busy?": the office and its state, nothing else; "dev
+        // still on the billing bug?": the office first, asked whether it still is on it.
+        let status = status
+            .or_else(|| {
+                find("OFFICE ?still awake|up|busy|free|idle|asleep|around|there|online|running|done", &names_only)
+                    .filter(|(span, _)| span.start == 0 && self.nothing_else(words, span.clone(), &mentioned))
+            })
+            .or_else(|| {
+                find("OFFICE still on|working|busy|stuck|doing", &names_only)
+                    .filter(|(span, _)| span.start == 0 && message.text.trim_end().ends_with('?'))
+            });
         if let Some((_, office)) = status.filter(|(_, o)| o.is_some()) {
             return Some(Understanding::fleet(Action::Status { office: named(office) }, SURE, "status of an office"));
         }
         let fleet_status = any(
             &[
-                "who is|are busy|working|awake|running|on|free|idle|up|asleep",
+                "who ?all is|are busy|working|awake|running|on|free|idle|up|asleep",
                 "which|what offices|agents|ones|bots|assistants * awake|running|busy|up|asleep|working|doing|idle|on|active",
                 "which|what of our|the offices|agents|bots|assistants * awake|running|busy|up|asleep|working|doing|idle|on|active",
                 "is|are anyone|anybody|someone|somebody * on|working|looking|handling|doing|busy",
@@ -1400,24 +1417,38 @@ fn money(words: &[String]) -> Option<f64> {
         };
         digits.parse::<f64>().ok().map(|v| v * scale)
     };
-    words.iter().enumerate().find_map(|(i, w)| {
-        if let Some(amount) = w.strip_prefix('$') {
-            // "$1,500/month" reaches here as "$1" and "500/month".
-            let thousands = words
-                .get(i + 1)
-                .filter(|n| amount.len() <= 3 && n.len() >= 3 && n.as_bytes()[..3].iter().all(u8::is_ascii_digit))
-                .filter(|n| n.len() == 3 || n.as_bytes()[3] == b'/');
-            return match thousands {
-                Some(rest) => parse(&format!("{amount}{rest}")),
-                None => parse(amount),
-            };
-        }
-        let next = words.get(i + 1)?;
-        if matches!(next.as_str(), "dollars" | "dollar" | "usd" | "bucks") {
-            return parse(w);
-        }
-        None
-    })
+    words
+        .iter()
+        .enumerate()
+        .find_map(|(i, w)| {
+            if let Some(amount) = w.strip_prefix('$') {
+                // "$1,500/month" reaches here as "$1" and "500/month".
+                let thousands = words
+                    .get(i + 1)
+                    .filter(|n| amount.len() <= 3 && n.len() >= 3 && n.as_bytes()[..3].iter().all(u8::is_ascii_digit))
+                    .filter(|n| n.len() == 3 || n.as_bytes()[3] == b'/');
+                return match thousands {
+                    Some(rest) => parse(&format!("{amount}{rest}")),
+                    None => parse(amount),
+                };
+            }
+            let next = words.get(i + 1)?;
+            if matches!(next.as_str(), "dollars" | "dollar" | "usd" | "bucks") {
+                return parse(w);
+            }
+            None
+        })
+        .or_else(|| {
+            // A bare amount said as a budget: "budget 800 a month", "800/month", "a budget of 800".
+            words.iter().enumerate().find_map(|(i, w)| {
+                let monthly = w.ends_with("/month") || w.ends_with("/mo");
+                let then_month = matches!(words.get(i + 1).map(String::as_str), Some("a" | "per"))
+                    && words.get(i + 2).is_some_and(|m| m.starts_with("month") || m == "mo");
+                let after_budget = (i >= 1 && words[i - 1] == "budget")
+                    || (i >= 2 && words[i - 2] == "budget" && matches!(words[i - 1].as_str(), "of" | "to" | "at"));
+                (monthly || then_month || after_budget).then(|| parse(w)).flatten()
+            })
+        })
 }
 
 /// What a schedule asks for: the message without its recurrence, its office and the

@@ -438,3 +438,47 @@ fn amounts_with_thousands_separators() {
         json!({"kind": "fleet", "action": "update_office", "args": {"office": "maker", "changes": {"budget_usd": 1500.0}}})
     );
 }
+
+#[test]
+fn typed_on_a_phone() {
+    assert_eq!(
+        read("whats operator doing"),
+        json!({"kind": "fleet", "action": "status", "args": {"office": "operator"}})
+    );
+    assert_eq!(read("who all is working rn")["action"], "status");
+    assert_eq!(
+        read("maker still on the billing bug?"),
+        json!({"kind": "fleet", "action": "status", "args": {"office": "maker"}})
+    );
+    assert_eq!(read("maker still on the billing bug, add a test for it")["kind"], "work");
+    assert_eq!(read("operator stop whatever your doing")["args"]["office"], "operator");
+    assert_eq!(read("total spend across everything this week")["action"], "spend");
+    let progress = [("U1", "@maker migrate the cart"), ("office:maker", "Started: 3/14 done.")];
+    assert_eq!(read_in(&progress, "stop stop wrong ticket"), json!({"kind": "fleet", "action": "stop", "args": {}}));
+    assert_ne!(read_in(&progress, "stop the deploy of the old cart")["action"], "stop");
+    let scheduled = read("daily at 0600 operator posts overnight alarm summary");
+    assert_eq!(
+        (scheduled["action"].clone(), scheduled["args"]["every"].clone()),
+        (json!("schedule"), json!("daily 06:00"))
+    );
+    assert_eq!(
+        read("give operator more budget 800 a month"),
+        json!({"kind": "fleet", "action": "update_office", "args": {"office": "operator", "changes": {"budget_usd": 800.0}}})
+    );
+}
+
+#[test]
+fn another_agent_is_new_even_where_an_office_is_named_agent() {
+    let config = Config::parse(
+        "[workspace]\nname = \"tel\"\n[[repos]]\nname = \"app\"\ndescription = \"The app.\"\n[[offices]]\nname = \"dev\"\nrole = \"Engineer.\"\nrepos = [\"app\"]\n[[offices]]\nname = \"agent\"\nrole = \"Support.\"\nrepos = []\n",
+        "test",
+    )
+    .unwrap();
+    let read = |text| Reader::new(&config).understand(&Message { channel: "general", text, thread: &[] }).to_json();
+    let created = read("set up another agent called porting for number transfers, under dev");
+    assert_eq!(
+        (created["action"].clone(), created["args"]["name"].clone()),
+        (json!("create_office"), json!("porting"))
+    );
+    assert_eq!(read("is the agent busy"), json!({"kind": "fleet", "action": "status", "args": {"office": "agent"}}));
+}

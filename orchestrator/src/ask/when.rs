@@ -41,6 +41,8 @@ pub fn clock(words: &[String], at: usize) -> Option<(String, usize)> {
         Some((h, m)) if m.len() == 2 => (h.parse::<u32>().ok()?, m.parse::<u32>().ok()?),
         Some(_) => return None,
         None if !digits.is_empty() && digits.len() <= 2 => (digits.parse::<u32>().ok()?, 0),
+        // "0600", "1730": a 24-hour time without its colon.
+        None if digits.len() == 4 && meridiem.is_none() => (digits[..2].parse().ok()?, digits[2..].parse().ok()?),
         None => return None,
     };
     // A bare number is a time only when it reads as one ("at 9"), which the caller
