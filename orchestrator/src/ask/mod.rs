@@ -353,7 +353,7 @@ const VAGUE: &str = "\
     uh um huh wow oop sorri pleas tomorrow morn tonight anyth everyth one two anyon everyon know get \
     going goe went gone tri figur out finish start continu proceed news cheer talk chat sec minut moment \
     brilliant awesom amaz excel love sweet legend superb wonder neat fab ta appreci kudo bravo good well \
-    note gotcha got anyway anyhow btw perfect pls veri much marvel splendid fantast terrif afternoon even";
+    note gotcha got anyway anyhow btw perfect pls veri much marvel splendid fantast terrif afternoon even ack";
 
 /// Short replies that accept what was just offered.
 const AGREEMENT: &str = "\
@@ -724,7 +724,7 @@ impl Reader {
         // An office retired for good.
         let retire = any(
             &[
-                "retire|decommission|delete|remove|disband|deprovision|destroy|dismantle OFFICE",
+                "retire|decommission|decom|decomm|sunset|offboard|delete|remove|disband|deprovision|destroy|dismantle OFFICE",
                 "get rid of OFFICE",
                 "OFFICE * retired|decommissioned|deleted|removed",
             ],
@@ -785,6 +785,18 @@ impl Reader {
             let from = context.thread_office.map(|f| self.offices[f].name.clone());
             let to = self.offices[*to].name.clone();
             return Some(Understanding::fleet(Action::Handoff { from, to, prompt: None }, LIKELY, "handoff to them"));
+        }
+
+        // "-> docs, this is a datasheet fix": an arrow to another office than the thread's.
+        if let Some(current) = context.thread_office
+            && message.text.trim_start().starts_with(['-', '→', '=', '>'])
+            && let Some((span, Some(Some(to)))) = find("OFFICE", &names_only)
+            && span.start == 0
+            && to != current
+        {
+            let from = Some(self.offices[current].name.clone());
+            let to = self.offices[to].name.clone();
+            return Some(Understanding::fleet(Action::Handoff { from, to, prompt: None }, LIKELY, "handoff: an arrow"));
         }
 
         // "can legal take this one instead?" in a thread another office has.
@@ -897,6 +909,10 @@ impl Reader {
             ],
             &slots,
         );
+        // "ops -> sleep", "ops: sleep": the office and the word, nothing else.
+        let asleep = asleep.or_else(|| {
+            find("OFFICE ?to sleep|bed|nap|off", &names_only).filter(|(span, _)| span.start == 0 && span.end == w.len())
+        });
         if let Some((_, Some(Some(office)))) = asleep {
             let office = self.offices[office].name.clone();
             return Some(Understanding::fleet(Action::Sleep { office }, SURE, "sleep"));
@@ -959,7 +975,9 @@ impl Reader {
             .any(|(i, word)| !names_the_office(i) && BUSINESS.split_whitespace().any(|b| word.starts_with(b)));
         // A cost question, not a statement about a budget ("the grant budget needs …").
         let asks = message.text.trim_end().ends_with('?')
-            || w.first().is_some_and(|f| listed("how what show tell give list which who total overall", f));
+            || w.first().is_some_and(|f| {
+                listed("how what show tell give list which who total overall cost costs spend spending breakdown", f)
+            });
         if money && about_fleet && asks && !about_business {
             let office = mentioned.first().map(|f| self.offices[f.0].name.clone());
             let period = when::period(w);
@@ -1070,6 +1088,8 @@ impl Reader {
                 "how is|are OFFICE doing|getting|going",
                 "what is going on with OFFICE",
                 "where is|are OFFICE at|with",
+                "eta|progress|news on|from|for OFFICE",
+                "any ?update|updates from OFFICE",
             ],
             &slots,
         );
@@ -1161,27 +1181,30 @@ impl Reader {
             }
         }
         let subject_or_first = subject.or_else(|| mentioned.first().map(|f| f.0)).or(slots.pronoun);
+        let office_then_tier =
+            mentioned.first().is_some_and(|&(_, at)| at == 0 && w.get(1).is_some_and(|t| t.starts_with("tier")));
         if let Some(tier) = tier(w)
-            && words.has_any(&[
-                "bump",
-                "move",
-                "upgrade",
-                "downgrade",
-                "set",
-                "put",
-                "change",
-                "make",
-                "give",
-                "raise",
-                "lower",
-                "increase",
-                "reduce",
-                "drop",
-                "switch",
-                "to",
-                "on",
-                "at",
-            ])
+            && (office_then_tier
+                || words.has_any(&[
+                    "bump",
+                    "move",
+                    "upgrade",
+                    "downgrade",
+                    "set",
+                    "put",
+                    "change",
+                    "make",
+                    "give",
+                    "raise",
+                    "lower",
+                    "increase",
+                    "reduce",
+                    "drop",
+                    "switch",
+                    "to",
+                    "on",
+                    "at",
+                ]))
         {
             changes.tier = Some(tier);
         }
@@ -1235,7 +1258,14 @@ impl Reader {
         // The name: "called scout", "named intake", or "a localization office".
         let called = find("called|named|call|name ?it")
             .or_else(|| find("with ?the|a name"))
-            .and_then(|(s, _)| w.get(s.end).map(|n| (n.clone(), s.end + 1)));
+            .and_then(|(s, _)| w.get(s.end).map(|n| (n.clone(), s.end + 1)))
+            // "new office: warranty-bot, handles …": the name right after the colon.
+            .or_else(|| {
+                let next = w.get(span.end)?;
+                (words.pieces[words.origin[span.end - 1]].ends_with(':')
+                    && next.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '_'))
+                .then(|| (next.clone(), span.end + 1))
+            });
         let before_office = (span.start + 1..span.end - 1)
             .filter(|&i| !matches!(w[i].as_str(), "new" | "dedicated" | "separate" | "second" | "small" | "little"))
             .collect::<Vec<_>>();

@@ -482,3 +482,24 @@ fn another_agent_is_new_even_where_an_office_is_named_agent() {
     );
     assert_eq!(read("is the agent busy"), json!({"kind": "fleet", "action": "status", "args": {"office": "agent"}}));
 }
+
+#[test]
+fn engineers_shorthand() {
+    assert_eq!(read("operator -> sleep"), json!({"kind": "fleet", "action": "sleep", "args": {"office": "operator"}}));
+    assert_eq!(read("cost breakdown per office for this month")["action"], "spend");
+    assert_eq!(read("decom writer, docs moved to the agency")["action"], "retire_office");
+    assert_eq!(read("maker tier 6 pls")["args"]["changes"]["tier"], 6);
+    assert_eq!(read("ack")["kind"], "unknown");
+    assert_eq!(read("ETA on analyst's churn report?")["args"]["office"], "analyst");
+    let created = read("new office: warranty-bot, handles warranty claims from dealers, reports to maker");
+    assert_eq!(
+        (created["action"].clone(), created["args"]["name"].clone()),
+        (json!("create_office"), json!("warranty-bot"))
+    );
+    let thread = [("U1", "the datasheet has the wrong flow curve"), ("nova", "Routing to **maker**.")];
+    assert_eq!(
+        read_in(&thread, "-> writer, this is a datasheet fix not code"),
+        json!({"kind": "fleet", "action": "handoff", "args": {"from": "maker", "to": "writer"}})
+    );
+    assert_eq!(read("maker sleep schedule for the night shift is wrong in the rota app")["kind"], "work");
+}
