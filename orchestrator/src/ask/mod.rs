@@ -353,7 +353,7 @@ const VAGUE: &str = "\
     uh um huh wow oop sorri pleas tomorrow morn tonight anyth everyth one two anyon everyon know get \
     going goe went gone tri figur out finish start continu proceed news cheer talk chat sec minut moment \
     brilliant awesom amaz excel love sweet legend superb wonder neat fab ta appreci kudo bravo good well \
-    note gotcha got anyway anyhow btw perfect pls veri much marvel splendid fantast terrif afternoon even ack";
+    note gotcha got anyway anyhow btw perfect pls veri much marvel splendid fantast terrif afternoon even ack channel";
 
 /// Short replies that accept what was just offered.
 const AGREEMENT: &str = "\
@@ -820,7 +820,7 @@ impl Reader {
             && let Some((_, Some(Some(to)))) = any(
                 &[
                     "this|that|it is ?more ?of for OFFICE",
-                    "this|that|it is ?more ?of a|an OFFICE job|task|thing|question|one|matter",
+                    "this|that|it is ?really|more|rather|actually ?of a|an OFFICE job|task|thing|question|one|matter",
                 ],
                 &names_only,
             )
@@ -830,6 +830,15 @@ impl Reader {
             let from = Some(self.offices[current].name.clone());
             let to = self.offices[to].name.clone();
             return Some(Understanding::fleet(Action::Handoff { from, to, prompt: None }, LIKELY, "handoff: not ours"));
+        }
+
+        // "Please don't continue with that, the sponsor changed the spec." in a working thread.
+        if context.in_thread
+            && context.thread_office.is_some()
+            && find("do not continue|proceed ?with ?it|that|this", &slots).is_some()
+            && mentioned.iter().all(|m| Some(m.0) == context.thread_office)
+        {
+            return Some(Understanding::fleet(Action::Stop { office: None }, LIKELY, "do not continue"));
         }
 
         // Stopping work: an office's, or this thread's.
@@ -903,6 +912,7 @@ impl Reader {
                 "sleep|hibernate|park|suspend|snooze OFFICE",
                 "OFFICE ?can|should|may|could ?go ?back to sleep|bed",
                 "OFFICE can|should|may|could sleep|rest|nap",
+                "OFFICE can|should|may|could be put|sent ?back to sleep|bed|rest",
                 "OFFICE can|should|may|could take|have|get ?a nap|rest|breather",
                 "shut|power|turn|spin|wind|scale|switch OFFICE down|off",
                 "shut|power|turn|spin|wind|scale|switch down|off OFFICE",
@@ -930,7 +940,7 @@ impl Reader {
                 "start|boot|spin|warm|fire|power ?up OFFICE",
                 "get|bring|turn|start|boot|spin|warm|fire|power|poke|nudge|kick|shake|jolt|make|switch OFFICE up|online|ready|going|running|on|back|awake",
                 "turn|switch on OFFICE",
-                "need|want OFFICE online|up|awake|ready",
+                "need|want|like OFFICE online|up|awake|ready",
             ],
             &slots,
         );
@@ -955,7 +965,19 @@ impl Reader {
             || words.has_any(&["charge", "charges", "charged", "charging", "bill", "bills", "billed"])
             || find("how much|what * we|you|it|they|office * pay|paid|owe", &slots).is_some();
         let about_fleet = !mentioned.is_empty()
-            || words.has_any(&["fleet", "offices", "agents", "bots", "nova", "office", "agent", "everyone", "each"])
+            || words.has_any(&[
+                "fleet",
+                "offices",
+                "agents",
+                "bots",
+                "nova",
+                "office",
+                "agent",
+                "everyone",
+                "each",
+                "ai",
+                "assistants",
+            ])
             || find("you|all|everything|everybody|overall|total|whole", &slots).is_some();
         // Words of the business, not an office named after one: "what has marketing cost us"
         // asks about the office, "what did the marketing campaign cost" about the business.
@@ -1054,6 +1076,7 @@ impl Reader {
                 "what can|do you|nova do|understand|know",
                 "what can|does this|the bot|assistant do|understand",
                 "what can|should i|we ask|say|type",
+                "what i|we can|should ask|say|type|tell",
                 "what can|should|do i|we ask|tell you|nova",
                 "what * commands",
                 "how ?do|can|should i|we talk|speak|use|work ?to|with you|nova|this",
@@ -1081,6 +1104,7 @@ impl Reader {
                 "what is in|on OFFICE queue|backlog",
                 "OFFICE queue|backlog",
                 "has|have OFFICE finished|done|completed|wrapped|started",
+                "whether|if OFFICE ?has|is|was finished|done|completed|wrapped|started",
                 "did OFFICE finish|complete|start|wrap",
                 "status ?of|for ?the OFFICE",
                 "OFFICE is|are * working|busy ?on|with what",
@@ -1115,11 +1139,12 @@ impl Reader {
                 "is|are anyone|anybody|someone|somebody * on|working|looking|handling|doing|busy",
                 "is|are anyone|anybody|someone|somebody ?still awake|up|around|running|free|idle|asleep|online|available",
                 "are any offices|agents|bots|assistants ?still awake|up|running|free|idle|asleep|online|available|active",
+                "is|are any|none of the|our offices|agents|bots|assistants * awake|up|running|busy|working|idle|asleep",
                 "anyone|anybody|someone|somebody ?already|currently|yet on|working|looking|handling|dealing|checking",
                 "what is everyone|everybody doing|working|up|busy",
                 "how is|are ?the everyone|everybody|offices|agents|bots|fleet * doing|getting|going",
                 "fleet|office|offices status",
-                "status of|for all|every|the ?the offices|agents|bots|assistants|fleet",
+                "status|state of|for all|every|the ?the offices|agents|bots|assistants|fleet",
             ],
             &slots,
         );

@@ -503,3 +503,30 @@ fn engineers_shorthand() {
     );
     assert_eq!(read("maker sleep schedule for the night shift is wrong in the rota app")["kind"], "work");
 }
+
+#[test]
+fn context_first_then_the_ask() {
+    assert_eq!(
+        read("Before the standup: could somebody tell me whether analyst finished the churn tables overnight?")["args"]
+            ["office"],
+        "analyst"
+    );
+    assert_eq!(read("Quick one — are any of the offices still running jobs from yesterday?")["action"], "status");
+    assert_eq!(read("The sprint is over. writer can be put to sleep until further notice.")["action"], "sleep");
+    assert_eq!(read("We have an audit tomorrow, so I'd like operator awake and ready first thing.")["action"], "wake");
+    assert_eq!(read("I'm new to the team. Is there a list of what I can ask Nova?")["action"], "help");
+    assert_eq!(read("Sorry, wrong channel.")["kind"], "unknown");
+    assert_eq!(read("What's the state of the fleet this morning?")["action"], "status");
+    assert_eq!(read("Are we on track with the AI budget this month?")["action"], "spend");
+    let progress = [("U1", "@maker migrate the cart"), ("office:maker", "Started: 3/14 done.")];
+    assert_eq!(
+        read_in(&progress, "Hang on. Please don't continue with that, the sponsor changed the spec."),
+        json!({"kind": "fleet", "action": "stop", "args": {}})
+    );
+    assert_eq!(read("don't continue the export past row 10,000")["kind"], "work");
+    let thread = [("U1", "the patient sheet has a typo"), ("nova", "Routing to **maker**.")];
+    assert_eq!(
+        read_in(&thread, "Thanks, but this is really a writer task. Could you hand it over?")["args"]["to"],
+        "writer"
+    );
+}
