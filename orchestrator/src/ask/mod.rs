@@ -361,8 +361,11 @@ const AGREEMENT: &str = "\
     proceed confirm confirmed absolutely right now let us lets then and approve approved agreed \
     definitely of course thanks thank you alright cool 👍 yes, so make happen one";
 
+/// Words that only thank or acknowledge.
+const COURTESY: &str = "thanks thank you thx ty cheers great nice cool perfect brilliant awesome lovely noted 👍";
+
 /// Verbs that stop work.
-const STOP_VERBS: &str = "stop|kill|cancel|abort|halt|terminate|interrupt|scrap|ditch|nix";
+const STOP_VERBS: &str = "stop|kill|cancel|abort|halt|terminate|interrupt|scrap|ditch|nix|pause";
 
 /// Words that may follow a stop verb and still mean "stop this thread's work".
 const STOP_FILLER: &str = "\
@@ -370,7 +373,7 @@ const STOP_FILLER: &str = "\
     change our minds mind nevermind never wait no nope actually hold on up there whatever is running \
     going thing current working you are doing just ok okay hey nova sorry not needed anymore after \
     longer a mistake wrong one stop kill cancel abort halt terminate interrupt already enough too much \
-    thanks forget about whoa woah oh oops ah argh damn off nah scrap ditch nix";
+    thanks forget about whoa woah oh oops ah argh damn off nah scrap ditch nix pause for";
 
 /// A message with this many words or fewer that only agrees.
 const SHORT_REPLY: usize = 6;
@@ -526,7 +529,7 @@ impl Reader {
         let context = Context { addressed, thread_office, in_thread: !message.thread.is_empty() };
 
         if words.len() <= SHORT_REPLY && words.lower.iter().all(|w| listed(AGREEMENT, w)) {
-            return self.agreement(message.thread);
+            return self.agreement(&words, message.thread);
         }
         if let Some(found) = self.read(&words, &context, message) {
             return found;
@@ -602,7 +605,7 @@ impl Reader {
     }
 
     /// "yes", "do it": what the last message of the thread offered.
-    fn agreement(&self, thread: &[Said]) -> Understanding {
+    fn agreement(&self, words: &Words, thread: &[Said]) -> Understanding {
         let Some(last) = thread.last() else {
             return Understanding::unknown(SURE, "agreement without a thread");
         };
@@ -620,6 +623,10 @@ impl Reader {
                     }
                 }
                 Understanding::unknown(LIKELY, "agreement to nothing Nova offered")
+            }
+            // Thanks for work an office reports, with nothing asked: nothing to act on.
+            Speaker::Office(_) if !last.text.contains('?') && words.lower.iter().all(|w| listed(COURTESY, w)) => {
+                Understanding::unknown(LIKELY, "thanks, nothing was offered")
             }
             // An office offered more work ("shall I open a PR?"), or a person's ask.
             _ => Understanding::work(SURE, "agreement to an office's offer"),

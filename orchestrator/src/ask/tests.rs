@@ -530,3 +530,14 @@ fn context_first_then_the_ask() {
         "writer"
     );
 }
+
+#[test]
+fn replies_in_a_thread_an_office_works_in() {
+    let running = [("U1", "@operator rotate the staging certificates"), ("office:operator", "Rotating certificates…")];
+    assert_eq!(read_in(&running, "thanks!")["kind"], "unknown", "nothing was offered, nothing to run");
+    assert_eq!(read_in(&running, "pause that for now"), json!({"kind": "fleet", "action": "stop", "args": {}}));
+    let offer = [("U1", "@maker fix the rounding"), ("office:maker", "Found it. Shall I open a PR?")];
+    assert_eq!(read_in(&offer, "thanks, go ahead")["kind"], "work");
+    assert_eq!(read_in(&offer, "yes please")["kind"], "work");
+    assert_eq!(read("add a pause button to the audio player")["kind"], "work");
+}
