@@ -353,7 +353,7 @@ const VAGUE: &str = "\
     uh um huh wow oop sorri pleas tomorrow morn tonight anyth everyth one two anyon everyon know get \
     going goe went gone tri figur out finish start continu proceed news cheer talk chat sec minut moment \
     brilliant awesom amaz excel love sweet legend superb wonder neat fab ta appreci kudo bravo good well \
-    note gotcha got anyway anyhow btw perfect pls veri much marvel splendid fantast terrif afternoon even ack channel";
+    note gotcha got anyway anyhow btw perfect pls veri much marvel splendid fantast terrif afternoon even ack channel brb afk gtg omw";
 
 /// Short replies that accept what was just offered.
 const AGREEMENT: &str = "\
@@ -530,6 +530,12 @@ impl Reader {
 
         if words.len() <= SHORT_REPLY && words.lower.iter().all(|w| listed(AGREEMENT, w)) {
             return self.agreement(&words, message.thread);
+        }
+        // "nope, leave it running": Nova's offer declined; nothing to do.
+        if message.thread.last().is_some_and(|last| matches!(last.speaker, Speaker::Nova) && last.text.contains('?'))
+            && words.lower.first().is_some_and(|w| listed("no nope nah", w))
+        {
+            return Understanding::unknown(LIKELY, "Nova's offer declined");
         }
         if let Some(found) = self.read(&words, &context, message) {
             return found;
@@ -944,6 +950,7 @@ impl Reader {
             &[
                 "wake|waken|awaken ?up OFFICE",
                 "wake OFFICE up",
+                "OFFICE wake|wakey ?up",
                 "start|boot|spin|warm|fire|power ?up OFFICE",
                 "get|bring|turn|start|boot|spin|warm|fire|power|poke|nudge|kick|shake|jolt|make|switch OFFICE up|online|ready|going|running|on|back|awake",
                 "turn|switch on OFFICE",
@@ -1083,6 +1090,7 @@ impl Reader {
                 "what can|do you|nova do|understand|know",
                 "what can|does this|the bot|assistant do|understand",
                 "what can|should i|we ask|say|type",
+                "what can i|we do with you|nova|this",
                 "what i|we can|should ask|say|type|tell",
                 "what can|should|do i|we ask|tell you|nova",
                 "what * commands",
@@ -1145,6 +1153,7 @@ impl Reader {
                 "which|what of our|the offices|agents|bots|assistants * awake|running|busy|up|asleep|working|doing|idle|on|active",
                 "is|are anyone|anybody|someone|somebody * on|working|looking|handling|doing|busy",
                 "is|are anyone|anybody|someone|somebody ?still awake|up|around|running|free|idle|asleep|online|available",
+                "is|are everyone|everybody ?still awake|asleep|idle|busy",
                 "are any offices|agents|bots|assistants ?still awake|up|running|free|idle|asleep|online|available|active",
                 "is|are any|none of the|our offices|agents|bots|assistants * awake|up|running|busy|working|idle|asleep",
                 "anyone|anybody|someone|somebody ?already|currently|yet on|working|looking|handling|dealing|checking",
@@ -1250,7 +1259,9 @@ impl Reader {
             changes.budget_usd = Some(budget);
         }
         // "keep the writer up for an hour when it goes idle", "an idle timeout of 2h".
-        if words.has_prefix(&["idle", "inactiv", "quiet"])
+        // "… stay awake for 3h after its last job" says how long it idles, too.
+        let stays_up = find("stay|stays|keep|kept awake|up|on|running for").is_some();
+        if (words.has_prefix(&["idle", "inactiv", "quiet"]) || stays_up)
             && let Some((duration, _)) = (0..w.len()).find_map(|i| when::duration(w, i))
         {
             changes.idle_timeout = Some(duration);

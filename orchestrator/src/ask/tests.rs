@@ -541,3 +541,18 @@ fn replies_in_a_thread_an_office_works_in() {
     assert_eq!(read_in(&offer, "yes please")["kind"], "work");
     assert_eq!(read("add a pause button to the audio player")["kind"], "work");
 }
+
+#[test]
+fn a_week_of_one_workspace() {
+    assert_eq!(read("is everybody asleep?")["action"], "status");
+    assert_eq!(read("operator wake up!! checkout is down")["action"], "wake");
+    assert_eq!(
+        read("analyst should stay awake for 3h after its last job"),
+        json!({"kind": "fleet", "action": "update_office", "args": {"office": "analyst", "changes": {"idle_timeout": "3h"}}})
+    );
+    assert_eq!(read("hi! what can I do with nova?")["action"], "help");
+    assert_eq!(read("brb")["kind"], "unknown");
+    let offer = [("nova", "**writer** has been idle for 90 minutes. Put it to sleep?")];
+    assert_eq!(read_in(&offer, "nope, leave it running, the spring copy is coming")["kind"], "unknown");
+    assert_eq!(read_in(&offer, "yep")["action"], "sleep");
+}
