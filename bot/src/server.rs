@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use futures::Stream;
 use metrics_exporter_prometheus::PrometheusHandle;
 use orchestrator::Engine;
-use orchestrator::engine::MessageView;
+use orchestrator::engine::{MessageView, ReviewCardView, ReviewDetail, TaskView};
 use orchestrator::store::ApprovalState;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -149,18 +149,9 @@ struct ApprovalsQuery {
     state: Option<String>,
 }
 
-/// Approvals in a state (`pending` by default): what waits for a person.
 /// The fleet at a glance: offices in their chain of command, tasks, the week's figures.
 async fn board(State(engine): State<Arc<Engine>>, _: SignedIn) -> ApiResult<Json<orchestrator::engine::Board>> {
     Ok(Json(engine.board().await?))
-}
-
-/// A task as the console and `/api` show it: with what it waits for.
-#[derive(Serialize)]
-struct TaskView {
-    #[serde(flatten)]
-    task: orchestrator::store::tasks::Model,
-    depends_on: Vec<i64>,
 }
 
 #[derive(Deserialize)]
@@ -183,40 +174,18 @@ async fn reviews(
     State(engine): State<Arc<Engine>>,
     _: SignedIn,
     query: Result<axum::extract::Query<ReviewsQuery>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult<Json<Vec<serde_json::Value>>> {
+) -> ApiResult<Json<Vec<ReviewCardView>>> {
     let axum::extract::Query(query) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
-    let mut shown = Vec::new();
-    for review in engine.store().reviews(false).await? {
-        if query.all || review.state.is_reviewable() {
-            let card = engine.review_card(&review).await?;
-            shown.push(
-                serde_json::json!({"thread_id": review.thread_id, "message_id": review.message_id, "card": card}),
-            );
-        }
-    }
-    Ok(Json(shown))
+    Ok(Json(engine.review_cards(query.all).await?))
 }
 
 /// One review with every revision's whole diff and every decision: what the card
 /// shows an excerpt of.
-async fn review(
-    State(engine): State<Arc<Engine>>,
-    _: SignedIn,
-    Path(id): Path<i64>,
-) -> ApiResult<Json<serde_json::Value>> {
-    let Some(review) = engine.store().review(id).await? else {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, format!("no review #{id}")));
-    };
-    let mut revisions = Vec::new();
-    for revision in 1..=review.revision {
-        let Some(row) = engine.store().review_revision(id, revision).await? else { continue };
-        let decisions = engine.store().review_decisions(id, revision).await?;
-        revisions.push(serde_json::json!({
-            "revision": revision, "head": row.head, "base_commit": row.base_commit, "summary": row.summary,
-            "diff": row.diff, "run_id": row.run_id, "decisions": decisions
-        }));
+async fn review(State(engine): State<Arc<Engine>>, _: SignedIn, Path(id): Path<i64>) -> ApiResult<Json<ReviewDetail>> {
+    match engine.review_detail(id).await? {
+        Some(detail) => Ok(Json(detail)),
+        None => Err(ApiError::new(StatusCode::NOT_FOUND, format!("no review #{id}"))),
     }
-    Ok(Json(serde_json::json!({"review": review, "revisions": revisions})))
 }
 
 async fn tasks(
@@ -228,17 +197,10 @@ async fn tasks(
     if let Some(office) = query.office.as_deref().filter(|office| engine.config().office(office).is_none()) {
         return Err(ApiError::new(StatusCode::NOT_FOUND, format!("unknown office `{office}`")));
     }
-    let tasks = engine.store().tasks(query.office.as_deref()).await?;
-    let ids: Vec<i64> = tasks.iter().map(|task| task.id).collect();
-    let mut deps = engine.store().task_dependencies(&ids).await?;
-    Ok(Json(
-        tasks
-            .into_iter()
-            .map(|task| TaskView { depends_on: deps.remove(&task.id).unwrap_or_default(), task })
-            .collect(),
-    ))
+    Ok(Json(engine.task_views(query.office.as_deref()).await?))
 }
 
+/// Approvals in a state (`pending` by default): what waits for a person.
 async fn approvals(
     State(engine): State<Arc<Engine>>,
     _: SignedIn,

@@ -2,6 +2,7 @@
 //! and the updates that announce their changes.
 
 use super::*;
+use crate::texts::ReviewCard;
 
 /// A change the console (and later other surfaces) shows live.
 #[derive(Debug, Clone, Serialize)]
@@ -168,4 +169,83 @@ impl Engine {
     pub async fn audit_trail(&self, filter: &store::AuditFilter) -> anyhow::Result<Vec<store::audit::Model>> {
         self.store.audit_trail(filter).await
     }
+
+    /// The reviews waiting for reviewers (or every one), as their cards show them.
+    pub async fn review_cards(&self, all: bool) -> anyhow::Result<Vec<ReviewCardView>> {
+        let mut shown = Vec::new();
+        for review in self.store.reviews(false).await? {
+            if all || review.state.is_reviewable() {
+                let card = self.review_card(&review).await?;
+                shown.push(ReviewCardView { thread_id: review.thread_id, message_id: review.message_id, card });
+            }
+        }
+        Ok(shown)
+    }
+
+    /// One review with every revision's whole diff and every decision (what its card
+    /// shows an excerpt of); `None` for a review Nova does not have.
+    pub async fn review_detail(&self, id: i64) -> anyhow::Result<Option<ReviewDetail>> {
+        let Some(review) = self.store.review(id).await? else {
+            return Ok(None);
+        };
+        let mut revisions = Vec::new();
+        for revision in 1..=review.revision {
+            let Some(row) = self.store.review_revision(id, revision).await? else { continue };
+            let decisions = self.store.review_decisions(id, revision).await?;
+            revisions.push(RevisionView {
+                revision,
+                head: row.head,
+                base_commit: row.base_commit,
+                summary: row.summary,
+                diff: row.diff,
+                run_id: row.run_id,
+                decisions,
+            });
+        }
+        Ok(Some(ReviewDetail { review, revisions }))
+    }
+
+    /// Tasks (an office's, or all), each with the tasks it waits for.
+    pub async fn task_views(&self, office: Option<&str>) -> anyhow::Result<Vec<TaskView>> {
+        let tasks = self.store.tasks(office).await?;
+        let ids: Vec<i64> = tasks.iter().map(|task| task.id).collect();
+        let mut deps = self.store.task_dependencies(&ids).await?;
+        Ok(tasks
+            .into_iter()
+            .map(|task| TaskView { depends_on: deps.remove(&task.id).unwrap_or_default(), task })
+            .collect())
+    }
+}
+
+/// A review as the console lists it: its card and where the card is.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReviewCardView {
+    pub thread_id: String,
+    pub message_id: Option<i64>,
+    pub card: ReviewCard,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReviewDetail {
+    pub review: store::reviews::Model,
+    pub revisions: Vec<RevisionView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RevisionView {
+    pub revision: i32,
+    pub head: String,
+    pub base_commit: String,
+    pub summary: String,
+    pub diff: String,
+    pub run_id: String,
+    pub decisions: Vec<store::review_decisions::Model>,
+}
+
+/// A task as the console and `/api` show it: with what it waits for.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskView {
+    #[serde(flatten)]
+    pub task: store::tasks::Model,
+    pub depends_on: Vec<i64>,
 }
