@@ -353,7 +353,7 @@ const VAGUE: &str = "\
     uh um huh wow oop sorri pleas tomorrow morn tonight anyth everyth one two anyon everyon know get \
     going goe went gone tri figur out finish start continu proceed news cheer talk chat sec minut moment \
     brilliant awesom amaz excel love sweet legend superb wonder neat fab ta appreci kudo bravo good well \
-    note gotcha got anyway anyhow btw perfect pls veri much marvel splendid fantast terrif afternoon even ack channel brb afk gtg omw";
+    note gotcha got anyway anyhow btw perfect pls veri much marvel splendid fantast terrif afternoon even ack channel brb afk gtg omw ugh meh sigh";
 
 /// Short replies that accept what was just offered.
 const AGREEMENT: &str = "\
@@ -533,7 +533,7 @@ impl Reader {
         }
         // "nope, leave it running": Nova's offer declined; nothing to do.
         if message.thread.last().is_some_and(|last| matches!(last.speaker, Speaker::Nova) && last.text.contains('?'))
-            && words.lower.first().is_some_and(|w| listed("no nope nah", w))
+            && words.lower.first().is_some_and(|w| listed("no nope nah not later leave keep", w))
         {
             return Understanding::unknown(LIKELY, "Nova's offer declined");
         }
@@ -898,6 +898,25 @@ impl Reader {
             if only_stop(w) || (context.in_thread && only_stop(&w[..first_clause])) {
                 return Some(Understanding::fleet(Action::Stop { office: None }, SURE, "stop this thread"));
             }
+            // "STOP THE DEPLOY" where the thread is about deploying: the work in hand.
+            let in_hand = |noun: &str| {
+                message.thread.iter().any(|said| {
+                    Words::new(&said.text).lower.iter().any(|word| {
+                        let shared = word.chars().zip(noun.chars()).take_while(|(a, b)| a == b).count();
+                        shared >= noun.chars().count().min(5)
+                    })
+                })
+            };
+            if context.in_thread
+                && let [verb, rest @ ..] = &w[..first_clause]
+                && STOP_VERBS.split('|').any(|v| v == verb)
+                && let [noun] | [_, noun] = rest
+                && (rest.len() == 1 || rest.first().is_some_and(|d| listed("the that this", d)))
+                && noun.chars().count() >= 4
+                && in_hand(noun)
+            {
+                return Some(Understanding::fleet(Action::Stop { office: None }, LIKELY, "stop the work in hand"));
+            }
             // "stop stop wrong ticket": the stop first, then its reason, with no comma.
             let is_stop = |w: &String| STOP_VERBS.split('|').any(|v| v == w);
             let leading = w.iter().take_while(|w| is_stop(w) || listed("whoa woah oh oops no nope hey ok", w)).count();
@@ -926,6 +945,7 @@ impl Reader {
                 "OFFICE ?can|should|may|could ?go ?back to sleep|bed",
                 "OFFICE can|should|may|could sleep|rest|nap",
                 "OFFICE can|should|may|could be put|sent ?back to sleep|bed|rest",
+                "OFFICE can|should|may|could stand|step down",
                 "OFFICE can|should|may|could take|have|get ?a nap|rest|breather",
                 "shut|power|turn|spin|wind|scale|switch OFFICE down|off",
                 "shut|power|turn|spin|wind|scale|switch down|off OFFICE",
@@ -1014,7 +1034,10 @@ impl Reader {
             || w.first().is_some_and(|f| {
                 listed("how what show tell give list which who total overall cost costs spend spending breakdown", f)
             });
-        if money && about_fleet && asks && !about_business {
+        // "are we over budget this month?": the fleet's budget, nothing else named.
+        let over_budget = find("over|under|within|on ?the budget", &slots)
+            .is_some_and(|(span, _)| self.nothing_else(words, span, &mentioned));
+        if money && (about_fleet || over_budget) && asks && !about_business {
             let office = mentioned.first().map(|f| self.offices[f.0].name.clone());
             let period = when::period(w);
             return Some(Understanding::fleet(Action::Spend { office, period }, SURE, "spend"));
@@ -1028,7 +1051,7 @@ impl Reader {
                 "what has|is OFFICE been up|doing|working",
                 "audit|history|log|logs|activity|timeline|record|records ?trail of|for * OFFICE",
                 "everything|all|anything OFFICE did|has|have|changed|touched|ran",
-                "who asked|requested|started|triggered|approved|ran|deployed|stopped|woke",
+                "who asked|requested|started|restarted|triggered|approved|ran|deployed|stopped|woke|reverted|rolled|killed|paused",
                 "who touched|used|changed|messaged|pinged|called|poked|talked|spoke|worked ?to|with|on OFFICE",
                 "who did what",
             ],
@@ -1091,6 +1114,7 @@ impl Reader {
                 "what can|does this|the bot|assistant do|understand",
                 "what can|should i|we ask|say|type",
                 "what can i|we do with you|nova|this",
+                "how do|can|should i|we get|make|ask * bot|bots|office|offices|agent|agents|assistant|assistants|nova to",
                 "what i|we can|should ask|say|type|tell",
                 "what can|should|do i|we ask|tell you|nova",
                 "what * commands",
@@ -1157,6 +1181,9 @@ impl Reader {
                 "are any offices|agents|bots|assistants ?still awake|up|running|free|idle|asleep|online|available|active",
                 "is|are any|none of the|our offices|agents|bots|assistants * awake|up|running|busy|working|idle|asleep",
                 "anyone|anybody|someone|somebody ?already|currently|yet on|working|looking|handling|dealing|checking",
+                "anyone|anybody|someone|somebody from the|our fleet|offices|agents|bots|assistants on|working|looking",
+                "who is|are ?already|currently looking|working|on at|on|into this|it|that",
+                "what|which offices|agents|bots|assistants * have|exist|there",
                 "what is everyone|everybody doing|working|up|busy",
                 "how is|are ?the everyone|everybody|offices|agents|bots|fleet * doing|getting|going",
                 "fleet|office|offices status",

@@ -556,3 +556,22 @@ fn a_week_of_one_workspace() {
     assert_eq!(read_in(&offer, "nope, leave it running, the spring copy is coming")["kind"], "unknown");
     assert_eq!(read_in(&offer, "yep")["action"], "sleep");
 }
+
+#[test]
+fn an_outage_war_room_and_newcomers() {
+    let deploying =
+        [("U1", "@maker deploy the storefront 4.12"), ("office:maker", "Deploying storefront 4.12: 3 of 12 pods…")];
+    assert_eq!(read_in(&deploying, "STOP THE DEPLOY"), json!({"kind": "fleet", "action": "stop", "args": {}}));
+    assert_ne!(read_in(&deploying, "stop the deploy of the old cart")["action"], "stop");
+    assert_eq!(read("who's looking at this?")["action"], "status");
+    assert_eq!(read("anyone from the fleet on the checkout outage?")["action"], "status");
+    assert_eq!(read("incident's over, operator can stand down")["action"], "sleep");
+    assert_eq!(read("sorry, new here — how do I get one of the bots to do something?")["action"], "help");
+    assert_eq!(read("what offices do we have?")["action"], "status");
+    assert_eq!(read("ugh")["kind"], "unknown");
+    assert_eq!(read("are we over budget this month?")["action"], "spend");
+    assert_eq!(read("are we over budget on the kitchen refit?")["kind"], "work");
+    assert_eq!(read("who restarted the checkout pods?")["action"], "audit");
+    let offer = [("nova", "**analyst** has been idle for 2 hours. Put it to sleep?")];
+    assert_eq!(read_in(&offer, "not now")["kind"], "unknown");
+}
