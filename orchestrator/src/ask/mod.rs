@@ -402,7 +402,20 @@ impl Slots<'_> {
         while words.get(at).is_some_and(|w| matches!(w.as_str(), "the" | "our" | "that" | "this" | "my")) {
             at += 1;
         }
+        let pronoun_word = |w: Option<&String>| {
+            w.is_some_and(|w| matches!(w.as_str(), "it" | "them" | "you" | "your" | "him" | "her" | "yourself"))
+        };
         let found = match self.reader.office_at(words, at) {
+            // An office named `it`: "… please remove it" after naming another office is
+            // that other office.
+            Some((office, 1))
+                if self.pronouns
+                    && at == i
+                    && pronoun_word(words.get(at))
+                    && self.pronoun.is_some_and(|p| p != office) =>
+            {
+                Some((self.pronoun, 1))
+            }
             Some((office, taken)) => Some((Some(office), taken)),
             None if self.pronouns && at == i => match words.get(at).map(String::as_str) {
                 Some("it" | "them" | "you" | "your" | "him" | "her" | "yourself") if self.pronoun.is_some() => {
@@ -529,6 +542,18 @@ impl Reader {
         let context = Context { addressed, thread_office, in_thread: !message.thread.is_empty() };
 
         if words.len() <= SHORT_REPLY && words.lower.iter().all(|w| listed(AGREEMENT, w)) {
+            return self.agreement(&words, message.thread);
+        }
+        // "yes, the grant deadline has passed": Nova's offer accepted, then why.
+        let first_clause = words.clause_end.iter().position(|&end| end).map_or(words.len(), |i| i + 1);
+        if first_clause < words.len()
+            && first_clause <= SHORT_REPLY
+            && words.lower[..first_clause].iter().all(|w| listed(AGREEMENT, w))
+            && message
+                .thread
+                .last()
+                .is_some_and(|last| matches!(last.speaker, Speaker::Nova) && last.text.contains('?'))
+        {
             return self.agreement(&words, message.thread);
         }
         // "nope, leave it running": Nova's offer declined; nothing to do.
@@ -812,6 +837,21 @@ impl Reader {
             return Some(Understanding::fleet(Action::Handoff { from, to, prompt: None }, LIKELY, "handoff: an arrow"));
         }
 
+        // "actually developer should look at this" in a thread another office has.
+        if let Some(current) = context.thread_office
+            && let Some((_, Some(Some(to)))) =
+                find("OFFICE should|can|could|must|will look|check into|at it|this|that", &names_only)
+            && to != current
+        {
+            let from = Some(self.offices[current].name.clone());
+            let to = self.offices[to].name.clone();
+            return Some(Understanding::fleet(
+                Action::Handoff { from, to, prompt: None },
+                LIKELY,
+                "handoff: should look",
+            ));
+        }
+
         // "can legal take this one instead?" in a thread another office has.
         if let Some(current) = context.thread_office
             && let Some((_, Some(Some(to)))) =
@@ -882,6 +922,7 @@ impl Reader {
                 ));
             }
             let office_pattern = [
+                &format!("OFFICE can|should|may|could|must {STOP_VERBS} that|it|this|the|what|whatever|everything|now"),
                 &format!("{STOP_VERBS} whatever|everything|what|all ?that|which ?of OFFICE"),
                 &format!("{STOP_VERBS} ?the OFFICE"),
                 &format!("{STOP_VERBS} ?it|the * of OFFICE"),
@@ -1122,6 +1163,7 @@ impl Reader {
                 "how to talk|speak|use|work ?to|with you|nova|this",
                 "what kind|kinds|sort|sorts of things|stuff|requests|commands",
                 "how does nova|this work",
+                "what is nova|this ?bot for",
                 "nova help|commands",
             ],
             &slots,
@@ -1191,6 +1233,11 @@ impl Reader {
             ],
             &slots,
         );
+        // "is anything running overnight?": nothing named, only when.
+        let fleet_status = fleet_status.or_else(|| {
+            find("is|are anything|something ?still running|going|happening", &slots)
+                .filter(|(span, _)| self.nothing_else(words, span.clone(), &mentioned))
+        });
         // "anybody idle?", "any agents running right now?": at the start, with nothing after
         // but when. ("anyone free?", "anyone around?" are people asking people.)
         let fleet_status = fleet_status.or_else(|| {
@@ -1491,7 +1538,7 @@ const BUSINESS: &str = "revenu sale aws cloud fuel payroll supplier vendor custo
 /// Stems that only say when.
 const TIME_WORDS: &str = "\
     last past hour minut day week month yesterday today sinc ago previous night morn earlier recent \
-    recently meanwhil while fleet offic nova agent rn atm";
+    recently meanwhil while fleet offic nova agent rn atm overnight";
 
 /// `tier 4`, `tier-4`, `t4`.
 fn tier(words: &[String]) -> Option<u8> {

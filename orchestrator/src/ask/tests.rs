@@ -575,3 +575,39 @@ fn an_outage_war_room_and_newcomers() {
     let offer = [("nova", "**analyst** has been idle for 2 hours. Put it to sleep?")];
     assert_eq!(read_in(&offer, "not now")["kind"], "unknown");
 }
+
+#[test]
+fn a_museums_staff() {
+    assert_eq!(read("is anything running overnight?")["action"], "status");
+    assert_eq!(read("is anything running on port 8080?")["kind"], "work");
+    let offer = [("nova", "**writer** has been idle for 4 hours. Put it to sleep?")];
+    assert_eq!(
+        read_in(&offer, "yes, the launch is over"),
+        json!({"kind": "fleet", "action": "sleep", "args": {"office": "writer"}})
+    );
+    assert_eq!(read("Hello! I've just joined. What is Nova for?")["action"], "help");
+    assert_eq!(
+        read("analyst can stop that report, we have the numbers"),
+        json!({"kind": "fleet", "action": "stop", "args": {"office": "analyst"}})
+    );
+    let thread = [("U1", "a visitor wants a refund"), ("nova", "Routing to **writer**.")];
+    assert_eq!(
+        read_in(&thread, "actually maker should look at this, the booking let them book a closed day")["args"]["to"],
+        "maker"
+    );
+}
+
+#[test]
+fn an_office_named_it_and_the_pronoun_it() {
+    let config = Config::parse(
+        "[workspace]\nname = \"museum\"\n[[repos]]\nname = \"infra\"\ndescription = \"Infrastructure.\"\n[[offices]]\nname = \"it\"\nrole = \"IT.\"\nrepos = [\"infra\"]\n[[offices]]\nname = \"fundraising\"\nrole = \"Grants.\"\nrepos = []\n",
+        "test",
+    )
+    .unwrap();
+    let read = |text| Reader::new(&config).understand(&Message { channel: "general", text, thread: &[] }).to_json();
+    assert_eq!(
+        read("fundraising isn't needed any more, please remove it"),
+        json!({"kind": "fleet", "action": "retire_office", "args": {"office": "fundraising"}})
+    );
+    assert_eq!(read("please get it up, the Wi-Fi is out")["args"]["office"], "it");
+}
