@@ -764,7 +764,11 @@ async fn execute(
         // Its own process group: a stop or a timeout ends whatever it started too.
         .process_group(0)
         .kill_on_drop(true);
-    let mut child = command.spawn().with_context(|| format!("cannot start the runtime `{program}`"))?;
+    let mut child = command.spawn().with_context(|| match sandbox.enabled {
+        // What failed to start is the wrapper (this executable), not yet the runtime.
+        true => format!("cannot start the sandbox for the runtime `{program}` ({})", exe.display()),
+        false => format!("cannot start the runtime `{program}`"),
+    })?;
     let leader = child.id();
     let _registered = RuntimeGroup::register(leader);
     let stdout = child.stdout.take().context("runtime stdout not captured")?;
