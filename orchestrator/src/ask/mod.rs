@@ -353,7 +353,7 @@ const VAGUE: &str = "\
     uh um huh wow oop sorri pleas tomorrow morn tonight anyth everyth one two anyon everyon know get \
     going goe went gone tri figur out finish start continu proceed news cheer talk chat sec minut moment \
     brilliant awesom amaz excel love sweet legend superb wonder neat fab ta appreci kudo bravo good well \
-    note gotcha got anyway anyhow btw perfect pls veri much marvel splendid fantast terrif afternoon even ack channel brb afk gtg omw ugh meh sigh";
+    note gotcha got anyway anyhow btw perfect pls veri much marvel splendid fantast terrif afternoon even ack channel brb afk gtg omw ugh meh sigh apolog disregard ignor messag";
 
 /// Short replies that accept what was just offered.
 const AGREEMENT: &str = "\
@@ -1222,6 +1222,7 @@ impl Reader {
                 "is|are everyone|everybody ?still awake|asleep|idle|busy",
                 "are any offices|agents|bots|assistants ?still awake|up|running|free|idle|asleep|online|available|active",
                 "is|are any|none of the|our offices|agents|bots|assistants * awake|up|running|busy|working|idle|asleep",
+                "is|are all ?the|our offices|agents|bots|assistants * awake|up|running|busy|working|idle|asleep",
                 "anyone|anybody|someone|somebody ?already|currently|yet on|working|looking|handling|dealing|checking",
                 "anyone|anybody|someone|somebody from the|our fleet|offices|agents|bots|assistants on|working|looking",
                 "who is|are ?already|currently looking|working|on at|on|into this|it|that",

@@ -611,3 +611,18 @@ fn an_office_named_it_and_the_pronoun_it() {
     );
     assert_eq!(read("please get it up, the Wi-Fi is out")["args"]["office"], "it");
 }
+
+#[test]
+fn lawyers_and_legal_work_in_fleet_words() {
+    assert_eq!(read("are all the assistants idle this afternoon?")["action"], "status");
+    assert_eq!(read("Apologies, disregard my last message.")["kind"], "unknown");
+    assert_eq!(read("ignore the failing checkout test and ship the fix")["kind"], "work");
+    for text in [
+        "please approve the engagement letter for Pemberton before it goes out",
+        "audit our precedent bank for clauses that still refer to LIBOR",
+        "retire the old engagement letter template and use the 2026 one",
+        "please stop the engagement letter from being sent to the client",
+    ] {
+        assert_eq!(read(text)["kind"], "work", "{text}");
+    }
+}
