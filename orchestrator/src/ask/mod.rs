@@ -353,7 +353,8 @@ const VAGUE: &str = "\
     uh um huh wow oop sorri pleas tomorrow morn tonight anyth everyth one two anyon everyon know get \
     going goe went gone tri figur out finish start continu proceed news cheer talk chat sec minut moment \
     brilliant awesom amaz excel love sweet legend superb wonder neat fab ta appreci kudo bravo good well \
-    note gotcha got anyway anyhow btw perfect pls veri much marvel splendid fantast terrif afternoon even ack channel brb afk gtg omw ugh meh sigh apolog disregard ignor messag";
+    note gotcha got anyway anyhow btw perfect pls veri much marvel splendid fantast terrif afternoon even ack channel brb afk gtg omw ugh meh sigh apolog disregard ignor messag never \
+    mind nevermind";
 
 /// Short replies that accept what was just offered.
 const AGREEMENT: &str = "\
@@ -837,10 +838,16 @@ impl Reader {
             return Some(Understanding::fleet(Action::Handoff { from, to, prompt: None }, LIKELY, "handoff: an arrow"));
         }
 
-        // "actually developer should look at this" in a thread another office has.
+        // "actually developer should look at this", "can legal take this one instead?": in a
+        // thread another office has, the office named takes it over.
         if let Some(current) = context.thread_office
-            && let Some((_, Some(Some(to)))) =
-                find("OFFICE should|can|could|must|will look|check into|at it|this|that", &names_only)
+            && let Some((_, Some(Some(to)))) = any(
+                &[
+                    "OFFICE should|can|could|must|will look|check into|at it|this|that",
+                    "can|could|would|will OFFICE take|handle|own|pick|grab it|this|that|over",
+                ],
+                &names_only,
+            )
             && to != current
         {
             let from = Some(self.offices[current].name.clone());
@@ -848,22 +855,7 @@ impl Reader {
             return Some(Understanding::fleet(
                 Action::Handoff { from, to, prompt: None },
                 LIKELY,
-                "handoff: should look",
-            ));
-        }
-
-        // "can legal take this one instead?" in a thread another office has.
-        if let Some(current) = context.thread_office
-            && let Some((_, Some(Some(to)))) =
-                find("can|could|would|will OFFICE take|handle|own|pick|grab it|this|that|over", &names_only)
-            && to != current
-        {
-            let from = Some(self.offices[current].name.clone());
-            let to = self.offices[to].name.clone();
-            return Some(Understanding::fleet(
-                Action::Handoff { from, to, prompt: None },
-                LIKELY,
-                "handoff: can it take",
+                "handoff: it takes it",
             ));
         }
 
@@ -1091,6 +1083,7 @@ impl Reader {
                 "what OFFICE * did|has|done|changed|worked|shipped",
                 "what has|is OFFICE been up|doing|working",
                 "audit|history|log|logs|activity|timeline|record|records ?trail of|for * OFFICE",
+                "OFFICE activity|history|log|logs|timeline",
                 "everything|all|anything OFFICE did|has|have|changed|touched|ran",
                 "who asked|requested|started|restarted|triggered|approved|ran|deployed|stopped|woke|reverted|rolled|killed|paused",
                 "who touched|used|changed|messaged|pinged|called|poked|talked|spoke|worked ?to|with|on OFFICE",
@@ -1163,6 +1156,7 @@ impl Reader {
                 "how to talk|speak|use|work ?to|with you|nova|this",
                 "what kind|kinds|sort|sorts of things|stuff|requests|commands",
                 "how does nova|this work",
+                "how does|do this|the ?nova bot|thing|tool|assistant work",
                 "what is nova|this ?bot for",
                 "nova help|commands",
             ],

@@ -8,6 +8,17 @@ fn read(text: &str) -> Value {
     reader().understand(&Message { channel: "general", text, thread: &[] }).to_json()
 }
 
+/// A reader of a workspace with these offices (and one repo): for office names the demo
+/// has not got, like a line of business, a pronoun or a fleet word.
+fn reader_of(offices: &[&str]) -> impl Fn(&str) -> Value {
+    let mut toml = "[workspace]\nname = \"test\"\n[[repos]]\nname = \"app\"\ndescription = \"The app.\"\n".to_owned();
+    for office in offices {
+        toml.push_str(&format!("[[offices]]\nname = \"{office}\"\nrole = \"Works on the app.\"\nrepos = [\"app\"]\n"));
+    }
+    let reader = Reader::new(&Config::parse(&toml, "test").unwrap());
+    move |text| reader.understand(&Message { channel: "general", text, thread: &[] }).to_json()
+}
+
 fn read_in(thread: &[(&str, &str)], text: &str) -> Value {
     let thread: Vec<Said> = thread
         .iter()
@@ -360,12 +371,7 @@ fn a_polite_schedule_and_a_handoff_to_them() {
 
 #[test]
 fn an_office_named_after_a_line_of_business_is_still_an_office() {
-    let config = Config::parse(
-        "[workspace]\nname = \"inn\"\n[[repos]]\nname = \"site\"\ndescription = \"The website.\"\n[[offices]]\nname = \"marketing\"\nrole = \"Marketing: campaigns and posts.\"\nrepos = [\"site\"]\n",
-        "test",
-    )
-    .unwrap();
-    let read = |text| Reader::new(&config).understand(&Message { channel: "general", text, thread: &[] }).to_json();
+    let read = reader_of(&["marketing"]);
     assert_eq!(
         read("What has marketing cost us so far this month?"),
         json!({"kind": "fleet", "action": "spend", "args": {"office": "marketing", "period": "month"}})
@@ -469,12 +475,7 @@ fn typed_on_a_phone() {
 
 #[test]
 fn another_agent_is_new_even_where_an_office_is_named_agent() {
-    let config = Config::parse(
-        "[workspace]\nname = \"tel\"\n[[repos]]\nname = \"app\"\ndescription = \"The app.\"\n[[offices]]\nname = \"dev\"\nrole = \"Engineer.\"\nrepos = [\"app\"]\n[[offices]]\nname = \"agent\"\nrole = \"Support.\"\nrepos = []\n",
-        "test",
-    )
-    .unwrap();
-    let read = |text| Reader::new(&config).understand(&Message { channel: "general", text, thread: &[] }).to_json();
+    let read = reader_of(&["dev", "agent"]);
     let created = read("set up another agent called porting for number transfers, under dev");
     assert_eq!(
         (created["action"].clone(), created["args"]["name"].clone()),
@@ -599,12 +600,7 @@ fn a_museums_staff() {
 
 #[test]
 fn an_office_named_it_and_the_pronoun_it() {
-    let config = Config::parse(
-        "[workspace]\nname = \"museum\"\n[[repos]]\nname = \"infra\"\ndescription = \"Infrastructure.\"\n[[offices]]\nname = \"it\"\nrole = \"IT.\"\nrepos = [\"infra\"]\n[[offices]]\nname = \"fundraising\"\nrole = \"Grants.\"\nrepos = []\n",
-        "test",
-    )
-    .unwrap();
-    let read = |text| Reader::new(&config).understand(&Message { channel: "general", text, thread: &[] }).to_json();
+    let read = reader_of(&["it", "fundraising"]);
     assert_eq!(
         read("fundraising isn't needed any more, please remove it"),
         json!({"kind": "fleet", "action": "retire_office", "args": {"office": "fundraising"}})
@@ -623,6 +619,19 @@ fn lawyers_and_legal_work_in_fleet_words() {
         "retire the old engagement letter template and use the 2026 one",
         "please stop the engagement letter from being sent to the client",
     ] {
+        assert_eq!(read(text)["kind"], "work", "{text}");
+    }
+}
+
+#[test]
+fn compliance_words_that_are_fleet_words() {
+    assert_eq!(read("show analyst's activity for the past week")["action"], "audit");
+    assert_eq!(read("how does this nova thing work?")["action"], "help");
+    assert_eq!(read("how does the checkout work?")["kind"], "work");
+    assert_eq!(read("never mind")["kind"], "unknown");
+    for text in
+        ["collect audit evidence for the SOC 2 access controls", "review who has admin access to the AWS account"]
+    {
         assert_eq!(read(text)["kind"], "work", "{text}");
     }
 }
