@@ -176,8 +176,11 @@ async fn a_prewarm_no_prompt_followed_sleeps_without_a_snapshot() {
     let slow = run(header, events, 0.0005, slow_snapshots).await.unwrap();
     assert_eq!((quick.prewarms, quick.prewarm_expired), (3, 3), "{quick}");
     assert_eq!(slow.prewarm_expired, 3, "{slow}");
-    // Three 20-minute snapshots would be an hour of VM time more.
-    assert!((slow.vm_hours - quick.vm_hours).abs() < 0.1, "{quick}\n{slow}");
+    // Three 20-minute snapshots would be an hour of the office's VM time more. The warm
+    // pool's unclaimed VMs are left out: how many the pool boots in an hour depends on
+    // when its refills land against the scaled clock, which a loaded machine shifts.
+    let office_hours = |report: &bot::simulate::Report| report.vm_hours - report.pool_waste_hours;
+    assert!((office_hours(&slow) - office_hours(&quick)).abs() < 0.1, "{quick}\n{slow}");
 }
 
 /// An operator asks the simulator for the cheapest policy that meets their targets on
