@@ -798,7 +798,12 @@ impl Reader {
             return Some(Understanding::fleet(Action::RetireOffice { office }, LIKELY, "retire_office for good"));
         }
 
-        // Work handed to another office.
+        // Work handed to another office (`from`, the thread's, when it has one).
+        let handoff = |from: Option<usize>, to: usize, confidence: f32, rule: &'static str| {
+            let from = from.map(|f| self.offices[f].name.clone());
+            let to = self.offices[to].name.clone();
+            Some(Understanding::fleet(Action::Handoff { from, to, prompt: None }, confidence, rule))
+        };
         if let Some((_, Some(Some(to)))) = any(
             &[
                 "hand|pass|give|send|move|transfer|reassign|assign|forward|route|escalate ?it|this|that|these|everything ?one|over|off ?over|off ?back to OFFICE",
@@ -810,9 +815,7 @@ impl Reader {
             ],
             &names_only,
         ) {
-            let from = context.thread_office.filter(|&f| f != to).map(|f| self.offices[f].name.clone());
-            let to = self.offices[to].name.clone();
-            return Some(Understanding::fleet(Action::Handoff { from, to, prompt: None }, SURE, "handoff"));
+            return handoff(context.thread_office.filter(|&f| f != to), to, SURE, "handoff");
         }
         // "this is more of a marketing job, can you pass it over to them?": the one office
         // the message names, other than the thread's.
@@ -821,9 +824,7 @@ impl Reader {
             && find("hand|pass|give|send|move|transfer ?it|this|that|everything ?over|off|across to them", &names_only)
                 .is_some()
         {
-            let from = context.thread_office.map(|f| self.offices[f].name.clone());
-            let to = self.offices[*to].name.clone();
-            return Some(Understanding::fleet(Action::Handoff { from, to, prompt: None }, LIKELY, "handoff to them"));
+            return handoff(context.thread_office, *to, LIKELY, "handoff to them");
         }
 
         // "-> docs, this is a datasheet fix": an arrow to another office than the thread's.
@@ -833,9 +834,7 @@ impl Reader {
             && span.start == 0
             && to != current
         {
-            let from = Some(self.offices[current].name.clone());
-            let to = self.offices[to].name.clone();
-            return Some(Understanding::fleet(Action::Handoff { from, to, prompt: None }, LIKELY, "handoff: an arrow"));
+            return handoff(Some(current), to, LIKELY, "handoff: an arrow");
         }
 
         // "actually developer should look at this", "can legal take this one instead?": in a
@@ -850,13 +849,7 @@ impl Reader {
             )
             && to != current
         {
-            let from = Some(self.offices[current].name.clone());
-            let to = self.offices[to].name.clone();
-            return Some(Understanding::fleet(
-                Action::Handoff { from, to, prompt: None },
-                LIKELY,
-                "handoff: it takes it",
-            ));
+            return handoff(Some(current), to, LIKELY, "handoff: it takes it");
         }
 
         // "This is for comms, not developer. Please transfer.": work that belongs to
@@ -872,9 +865,7 @@ impl Reader {
             && to != current
             && (words.has_any(&["not", "transfer", "move", "reassign", "hand", "pass", "give", "send", "forward"]))
         {
-            let from = Some(self.offices[current].name.clone());
-            let to = self.offices[to].name.clone();
-            return Some(Understanding::fleet(Action::Handoff { from, to, prompt: None }, LIKELY, "handoff: not ours"));
+            return handoff(Some(current), to, LIKELY, "handoff: not ours");
         }
 
         // "Please don't continue with that, the sponsor changed the spec." in a working thread.
