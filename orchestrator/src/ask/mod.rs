@@ -13,6 +13,7 @@
 //! unsure.
 
 pub mod model;
+mod vote;
 pub mod when;
 pub mod words;
 
@@ -354,13 +355,13 @@ const VAGUE: &str = "\
     going goe went gone tri figur out finish start continu proceed news cheer talk chat sec minut moment \
     brilliant awesom amaz excel love sweet legend superb wonder neat fab ta appreci kudo bravo good well \
     note gotcha got anyway anyhow btw perfect pls veri much marvel splendid fantast terrif afternoon even ack channel brb afk gtg omw ugh meh sigh apolog disregard ignor messag never \
-    mind nevermind";
+    mind nevermind sure right place";
 
 /// Short replies that accept what was just offered.
 const AGREEMENT: &str = "\
     yes yep yeah yup y sure ok okay k do it that go ahead please pls for sounds good great fine perfect \
     proceed confirm confirmed absolutely right now let us lets then and approve approved agreed \
-    definitely of course thanks thank you alright cool 👍 yes, so make happen one";
+    definitely of course thanks thank you alright cool 👍 yes, so make happen one on";
 
 /// Words that only thank or acknowledge.
 const COURTESY: &str = "thanks thank you thx ty cheers great nice cool perfect brilliant awesome lovely noted 👍";
@@ -564,6 +565,9 @@ impl Reader {
             return Understanding::unknown(LIKELY, "Nova's offer declined");
         }
         if let Some(found) = self.read(&words, &context, message) {
+            return found;
+        }
+        if let Some(found) = self.vote(&words, &context, message.text) {
             return found;
         }
         self.work_or_unknown(&words, &context, message)
@@ -843,6 +847,7 @@ impl Reader {
             && let Some((_, Some(Some(to)))) = any(
                 &[
                     "OFFICE should|can|could|must|will look|check into|at it|this|that",
+                    "OFFICE should|can|could|will do|take|handle it|this|that|the",
                     "can|could|would|will OFFICE take|handle|own|pick|grab it|this|that|over",
                 ],
                 &names_only,
@@ -875,6 +880,34 @@ impl Reader {
             && mentioned.iter().all(|m| Some(m.0) == context.thread_office)
         {
             return Some(Understanding::fleet(Action::Stop { office: None }, LIKELY, "do not continue"));
+        }
+        // "hold on, don't push anything, we're in a code freeze", "Wait, do not do this,
+        // GDPR!": in a working thread, a clause that forbids what is under way, with no
+        // object of its own ("don't include VAT in the totals" is a correction, and work),
+        // and not as the answer to the office's own question ("Shall I open a PR?").
+        let office_asked = message
+            .thread
+            .last()
+            .is_some_and(|last| matches!(last.speaker, Speaker::Office(_)) && last.text.contains('?'));
+        if context.thread_office.is_some()
+            && !office_asked
+            && mentioned.iter().all(|m| Some(m.0) == context.thread_office)
+            && words.clauses().any(|clause| {
+                let clause = &w[clause];
+                let lead =
+                    clause.iter().take_while(|w| listed("hold hang on wait whoa woah no nope please pls", w)).count();
+                let clause = &clause[lead..];
+                let negation = match clause {
+                    [d, n, ..] if d == "do" && n == "not" => 2,
+                    [n, ..] if n == "never" => 1,
+                    _ => return false,
+                };
+                // The verb, then what it would act on, then nothing but when.
+                clause.get(negation + 1).is_some_and(|object| listed("anything this that it", object))
+                    && clause.iter().skip(negation + 2).all(|w| listed("yet now please pls for the moment", w))
+            })
+        {
+            return Some(Understanding::fleet(Action::Stop { office: None }, LIKELY, "do not do that"));
         }
 
         // Stopping work: an office's, or this thread's.
@@ -916,11 +949,18 @@ impl Reader {
             }
             // "stop", "stop it", or a stop with its reason after: "please stop, the
             // registrar froze the catalog".
+            let is_stop = |w: &String| STOP_VERBS.split('|').any(|v| v == w);
             let only_stop = |words: &[String]| {
                 words.iter().all(|w| listed(STOP_FILLER, w) || self.office_at(std::slice::from_ref(w), 0).is_some())
             };
-            if only_stop(w) || (context.in_thread && only_stop(&w[..first_clause])) {
-                return Some(Understanding::fleet(Action::Stop { office: None }, SURE, "stop this thread"));
+            // "hang on, wrong plot, kill that": in a thread, any clause that is only a stop.
+            let a_clause_stops =
+                || words.clauses().any(|clause| w[clause.clone()].iter().any(is_stop) && only_stop(&w[clause]));
+            if only_stop(w) || (context.in_thread && (only_stop(&w[..first_clause]) || a_clause_stops())) {
+                // "coach stop": the office named, unless it is the thread's own.
+                let office = mentioned.iter().map(|m| m.0).find(|&o| Some(o) != context.thread_office);
+                let office = office.map(|o| self.offices[o].name.clone());
+                return Some(Understanding::fleet(Action::Stop { office }, SURE, "stop this thread"));
             }
             // "STOP THE DEPLOY" where the thread is about deploying: the work in hand.
             let in_hand = |noun: &str| {
@@ -942,7 +982,6 @@ impl Reader {
                 return Some(Understanding::fleet(Action::Stop { office: None }, LIKELY, "stop the work in hand"));
             }
             // "stop stop wrong ticket": the stop first, then its reason, with no comma.
-            let is_stop = |w: &String| STOP_VERBS.split('|').any(|v| v == w);
             let leading = w.iter().take_while(|w| is_stop(w) || listed("whoa woah oh oops no nope hey ok", w)).count();
             if context.in_thread
                 && w[..leading].iter().any(is_stop)
@@ -1320,7 +1359,8 @@ impl Reader {
         }
         // "keep the writer up for an hour when it goes idle", "an idle timeout of 2h".
         // "… stay awake for 3h after its last job" says how long it idles, too.
-        let stays_up = find("stay|stays|keep|kept awake|up|on|running for").is_some();
+        let stays_up = find("stay|stays|keep|kept awake|up|on|running for").is_some()
+            || find("keep|kept OFFICE awake|up|on|running for").is_some();
         if (words.has_prefix(&["idle", "inactiv", "quiet"]) || stays_up)
             && let Some((duration, _)) = (0..w.len()).find_map(|i| when::duration(w, i))
         {
@@ -1372,6 +1412,12 @@ impl Reader {
         let before_office = (span.start + 1..span.end - 1)
             .filter(|&i| !matches!(w[i].as_str(), "new" | "dedicated" | "separate" | "second" | "small" | "little"))
             .collect::<Vec<_>>();
+        // "new office 'nutrition' for meal plans": a quoted word right after "office".
+        let quoted = words.origin.get(span.end).map(|&piece| words.pieces[piece].as_str()).filter(|piece| {
+            let piece = piece.trim_end_matches([',', '.', ':']);
+            piece.len() > 2 && ['\'', '"', '`'].iter().any(|&quote| piece.starts_with(quote) && piece.ends_with(quote))
+        });
+        let called = called.or_else(|| quoted.map(|_| (w[span.end].clone(), span.end + 1)));
         let name = called
             .as_ref()
             .map(|(n, _)| n.trim_matches(|c| c == '"' || c == '\'' || c == '`').to_owned())
@@ -1409,7 +1455,14 @@ impl Reader {
                 .map_or(w.len(), |i| i + 1);
             words.original(|i| i >= start && i < end).trim_end_matches([',', '.', ';', ':']).to_owned()
         });
-        let role = role.filter(|r| !r.is_empty()).or_else(|| name.clone()).unwrap_or_else(|| words.original(|_| true));
+        let role = role.filter(|r| !r.is_empty());
+        // "an office for procurement": one word for what it does names it too.
+        let name = name.or_else(|| {
+            role.as_ref()
+                .filter(|r| !r.contains(' ') && r.chars().all(|c| c.is_alphanumeric() || c == '-'))
+                .map(|r| r.to_lowercase())
+        });
+        let role = role.or_else(|| name.clone()).unwrap_or_else(|| words.original(|_| true));
         let reports_to = find("report|reports|reporting|answer|answers to OFFICE")
             .or_else(|| find("under|beneath OFFICE"))
             .or_else(|| find("managed|supervised by OFFICE"))

@@ -635,3 +635,89 @@ fn compliance_words_that_are_fleet_words() {
         assert_eq!(read(text)["kind"], "work", "{text}");
     }
 }
+
+#[test]
+fn words_beside_one_office_vote_when_no_rule_reads_them() {
+    let cases = [
+        ("analyst's been quiet all morning - is it actually doing anything?", "status", json!({"office": "analyst"})),
+        ("maker stuck?", "status", json!({"office": "maker"})),
+        ("which offices are sleeping now?", "status", json!({})),
+        ("everyone asleep?", "status", json!({})),
+        ("writer still replying to the refund emails?", "status", json!({"office": "writer"})),
+        ("how much money has the analyst used this month?", "spend", json!({"office": "analyst", "period": "month"})),
+        ("what got done across the offices yesterday?", "audit", json!({"since": "1d"})),
+        ("writer → sleep pls", "sleep", json!({"office": "writer"})),
+        ("writer can knock off for the day", "sleep", json!({"office": "writer"})),
+        ("I need maker available now, the checkout page is down", "wake", json!({"office": "maker"})),
+    ];
+    for (text, action, args) in cases {
+        let read = read(text);
+        assert_eq!((read["kind"].as_str(), read["action"].as_str()), (Some("fleet"), Some(action)), "{text}");
+        for (key, value) in args.as_object().unwrap() {
+            assert_eq!(&read["args"][key], value, "{text}: {key}");
+        }
+        let understood = reader().understand(&Message { channel: "general", text, thread: &[] });
+        assert!(understood.confidence < UNSURE, "{text}: a vote is for the model to check");
+    }
+}
+
+#[test]
+fn a_vote_leaves_work_that_names_an_office_to_the_router() {
+    for text in [
+        // Too many things to work on beside the office's name.
+        "analyst, why are sleep tracker signups stuck below target in the spring campaign?",
+        "is anyone else seeing the dashboard stuck?",
+        "@writer how much money did the spring campaign raise this month?",
+        "two offices on the third floor lost power, is the badge reader still working?",
+    ] {
+        assert_ne!(read(text)["kind"], "fleet", "{text}");
+    }
+}
+
+#[test]
+fn a_working_thread_stops_on_a_clause_that_forbids_or_stops_it() {
+    let working = [("U1", "@maker export all customers to csv"), ("office:maker", "Exporting 48,000 records…")];
+    for text in [
+        "Wait, do not do this, GDPR!",
+        "hold on, don't push anything, we're in a code freeze",
+        "hang on, wrong plot, kill that",
+    ] {
+        assert_eq!(read_in(&working, text), json!({"kind": "fleet", "action": "stop", "args": {}}), "{text}");
+    }
+    // A correction names what to leave out; an answer to the office's question is work too.
+    assert_eq!(read_in(&working, "don't include the VAT in the totals")["kind"], "work");
+    let asking = [("U1", "@maker fix the rounding"), ("office:maker", "Found it. Shall I open a PR?")];
+    assert_eq!(read_in(&asking, "actually no, don't open it yet")["kind"], "work");
+}
+
+#[test]
+fn an_office_named_before_stop_is_the_one_stopped() {
+    assert_eq!(read("writer stop"), json!({"kind": "fleet", "action": "stop", "args": {"office": "writer"}}));
+    let working = [("U1", "@maker migrate the cart"), ("office:maker", "Started: 3/14 done.")];
+    assert_eq!(read_in(&working, "maker stop"), json!({"kind": "fleet", "action": "stop", "args": {}}));
+}
+
+#[test]
+fn a_new_office_is_named_by_quotes_or_by_its_one_word_job() {
+    let read_name = |text: &str| read(text)["args"]["name"].clone();
+    assert_eq!(read_name("new office 'nutrition' for meal plans, reports to writer"), "nutrition");
+    assert_eq!(read_name("we need an office for procurement, reporting to analyst, tier 3"), "procurement");
+    assert_eq!(read_name("we need an office for AML reviews"), Value::Null);
+}
+
+#[test]
+fn another_office_that_can_do_it_takes_the_thread() {
+    let working = [("U1", "@maker write an email about the outage"), ("office:maker", "On it.")];
+    assert_eq!(
+        read_in(&working, "actually writer can do the email, pass it on"),
+        json!({"kind": "fleet", "action": "handoff", "args": {"from": "maker", "to": "writer"}})
+    );
+}
+
+#[test]
+fn keep_an_office_awake_for_a_while_sets_its_idle_timeout() {
+    assert_eq!(
+        read("keep analyst awake for 2 hours after it finishes, reports are due tomorrow"),
+        json!({"kind": "fleet", "action": "update_office", "args": {"office": "analyst", "changes": {"idle_timeout": "2h"}}})
+    );
+}

@@ -107,6 +107,16 @@ impl Words {
         self.lower.iter().any(|w| prefixes.iter().any(|p| w.starts_with(p)))
     }
 
+    /// Each clause's words: "hang on, wrong plot, kill that" is three.
+    pub fn clauses(&self) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+        let mut start = 0;
+        (0..self.len()).filter(|&i| self.clause_end[i] || i + 1 == self.len()).map(move |i| {
+            let clause = start..i + 1;
+            start = i + 1;
+            clause
+        })
+    }
+
     /// The original text of words `range`, as the person wrote it.
     pub fn original(&self, keep: impl Fn(usize) -> bool) -> String {
         let mut pieces: Vec<usize> = Vec::new();
@@ -255,6 +265,13 @@ mod tests {
             ]
         );
         assert_eq!(words.original(|i| i >= 10), "at 08:30 for fax-gateway.");
+    }
+
+    #[test]
+    fn clauses_end_at_commas_and_stops() {
+        let words = Words::new("hang on, wrong plot. kill that");
+        assert_eq!(words.clauses().collect::<Vec<_>>(), [0..2, 2..4, 4..6]);
+        assert_eq!(Words::new("stop").clauses().collect::<Vec<_>>(), [0..1]);
     }
 
     #[test]
