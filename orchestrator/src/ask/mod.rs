@@ -355,19 +355,19 @@ const VAGUE: &str = "\
     going goe went gone tri figur out finish start continu proceed news cheer talk chat sec minut moment \
     brilliant awesom amaz excel love sweet legend superb wonder neat fab ta appreci kudo bravo good well \
     note gotcha got anyway anyhow btw perfect pls veri much marvel splendid fantast terrif afternoon even ack channel brb afk gtg omw ugh meh sigh apolog disregard ignor messag never \
-    mind nevermind sure right place";
+    mind nevermind sure right place wrong window haha hah hehe lmao test testing";
 
 /// Short replies that accept what was just offered.
 const AGREEMENT: &str = "\
     yes yep yeah yup y sure ok okay k do it that go ahead please pls for sounds good great fine perfect \
     proceed confirm confirmed absolutely right now let us lets then and approve approved agreed \
-    definitely of course thanks thank you alright cool 👍 yes, so make happen one on";
+    definitely of course thanks thank you alright cool 👍 yes, so make happen one on thing";
 
 /// Words that only thank or acknowledge.
 const COURTESY: &str = "thanks thank you thx ty cheers great nice cool perfect brilliant awesome lovely noted 👍";
 
 /// Verbs that stop work.
-const STOP_VERBS: &str = "stop|kill|cancel|abort|halt|terminate|interrupt|scrap|ditch|nix|pause";
+const STOP_VERBS: &str = "stop|kill|cancel|abort|halt|terminate|interrupt|scrap|scratch|ditch|nix|pause";
 
 /// Words that may follow a stop verb and still mean "stop this thread's work".
 const STOP_FILLER: &str = "\
@@ -375,7 +375,7 @@ const STOP_FILLER: &str = "\
     change our minds mind nevermind never wait no nope actually hold on up there whatever is running \
     going thing current working you are doing just ok okay hey nova sorry not needed anymore after \
     longer a mistake wrong one stop kill cancel abort halt terminate interrupt already enough too much \
-    thanks forget about whoa woah oh oops ah argh damn off nah scrap ditch nix pause for";
+    thanks forget about whoa woah oh oops ah argh damn off nah scrap scratch ditch nix pause for";
 
 /// A message with this many words or fewer that only agrees.
 const SHORT_REPLY: usize = 6;
@@ -744,7 +744,7 @@ impl Reader {
 
         // A new repository.
         if let Some((span, _)) = find(
-            "add|register|connect|track|create|onboard|import|new|set ?up ?a|an|the|another ?new repo|repository|repos|repositories",
+            "add|register|connect|track|create|onboard|import|new|set|hook|plug|link|wire ?up|in ?a|an|the|another ?new repo|repository|repos|repositories",
             &names_only,
         ) && let Some(repo) = self.new_repo(words, span.end)
         {
@@ -831,6 +831,22 @@ impl Reader {
             return handoff(context.thread_office, *to, LIKELY, "handoff to them");
         }
 
+        // "iris is better at this kind of question, send it her way", "wrong office - this
+        // should go to growth": in another office's thread, one office named and the work
+        // moved.
+        if let (Some(current), [to]) = (context.thread_office, others.as_slice())
+            && any(
+                &[
+                    "hand|pass|give|send|move|transfer|forward|reassign|route it|this|that",
+                    "should|can|could|must go|goes ?over to",
+                ],
+                &names_only,
+            )
+            .is_some()
+        {
+            return handoff(Some(current), *to, LIKELY, "handoff: moved to the one named");
+        }
+
         // "-> docs, this is a datasheet fix": an arrow to another office than the thread's.
         if let Some(current) = context.thread_office
             && message.text.trim_start().starts_with(['-', '→', '=', '>'])
@@ -912,7 +928,9 @@ impl Reader {
 
         // Stopping work: an office's, or this thread's.
         let held = find("hold|back off", &slots).is_some();
-        if held || words.lower.iter().any(|w| STOP_VERBS.split('|').any(|v| v == w)) {
+        // "ada, drop everything you're doing" stops too.
+        let drops = find("drop|quit everything|whatever", &slots).is_some();
+        if held || drops || words.lower.iter().any(|w| STOP_VERBS.split('|').any(|v| v == w)) {
             // "tell marketing to stop whatever it's doing": an office told to stop, with
             // nothing after the stop that would be work ("… to stop the newsletter").
             let first_clause = words.clause_end.iter().position(|&end| end).map_or(w.len(), |i| i + 1);
@@ -938,7 +956,10 @@ impl Reader {
                 ));
             }
             let office_pattern = [
-                &format!("OFFICE can|should|may|could|must {STOP_VERBS} that|it|this|the|what|whatever|everything|now"),
+                &format!(
+                    "OFFICE can|should|may|could|must|needs|has|have|ought ?to {STOP_VERBS} that|it|this|the|what|whatever|everything|now|right|immediately|asap"
+                ),
+                &"OFFICE drop|quit everything|whatever|what".to_owned(),
                 &format!("{STOP_VERBS} whatever|everything|what|all ?that|which ?of OFFICE"),
                 &format!("{STOP_VERBS} ?the OFFICE"),
                 &format!("{STOP_VERBS} ?it|the * of OFFICE"),
@@ -1010,6 +1031,7 @@ impl Reader {
                 "OFFICE can|should|may|could be put|sent ?back to sleep|bed|rest",
                 "OFFICE can|should|may|could stand|step down",
                 "OFFICE can|should|may|could take|have|get ?a nap|rest|breather",
+                "OFFICE can|should|may|could call it a day|night",
                 "shut|power|turn|spin|wind|scale|switch OFFICE down|off",
                 "shut|power|turn|spin|wind|scale|switch down|off OFFICE",
             ],
@@ -1118,6 +1140,8 @@ impl Reader {
                 "who asked|requested|started|restarted|triggered|approved|ran|deployed|stopped|woke|reverted|rolled|killed|paused",
                 "who touched|used|changed|messaged|pinged|called|poked|talked|spoke|worked ?to|with|on OFFICE",
                 "who did what",
+                "did|has|have OFFICE change|touch|deploy|ship|break|do|run anything|something",
+                "who is|has|have ?been giving|sending|telling|asking|instructing|messaging * OFFICE|bots|offices|agents|assistants",
             ],
             &slots,
         );
@@ -1144,6 +1168,7 @@ impl Reader {
                 "waiting|wait|waits ?on|for me|my|us",
                 "needs|need my|our ok|okay|decision|go-ahead|input|answer",
                 "pending|open|outstanding decisions|requests|asks",
+                "for someone|somebody|anyone|anybody|me|us to say yes|ok|okay|go",
             ],
             &slots,
         );
@@ -1187,7 +1212,7 @@ impl Reader {
                 "what kind|kinds|sort|sorts of things|stuff|requests|commands",
                 "how does nova|this work",
                 "how does|do this|the ?nova bot|thing|tool|assistant work",
-                "what is nova|this ?bot for",
+                "what is nova|this ?bot ?good|useful for",
                 "nova help|commands",
             ],
             &slots,
@@ -1359,7 +1384,7 @@ impl Reader {
         }
         // "keep the writer up for an hour when it goes idle", "an idle timeout of 2h".
         // "… stay awake for 3h after its last job" says how long it idles, too.
-        let stays_up = find("stay|stays|keep|kept awake|up|on|running for").is_some()
+        let stays_up = find("stay|stays|keep|kept awake|up|on|running ?for").is_some()
             || find("keep|kept OFFICE awake|up|on|running for").is_some();
         if (words.has_prefix(&["idle", "inactiv", "quiet"]) || stays_up)
             && let Some((duration, _)) = (0..w.len()).find_map(|i| when::duration(w, i))

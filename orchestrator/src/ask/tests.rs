@@ -639,7 +639,7 @@ fn compliance_words_that_are_fleet_words() {
 #[test]
 fn words_beside_one_office_vote_when_no_rule_reads_them() {
     let cases = [
-        ("analyst's been quiet all morning - is it actually doing anything?", "status", json!({"office": "analyst"})),
+        ("analyst's been quiet all morning, anything?", "status", json!({"office": "analyst"})),
         ("maker stuck?", "status", json!({"office": "maker"})),
         ("which offices are sleeping now?", "status", json!({})),
         ("everyone asleep?", "status", json!({})),
@@ -719,5 +719,35 @@ fn keep_an_office_awake_for_a_while_sets_its_idle_timeout() {
     assert_eq!(
         read("keep analyst awake for 2 hours after it finishes, reports are due tomorrow"),
         json!({"kind": "fleet", "action": "update_office", "args": {"office": "analyst", "changes": {"idle_timeout": "2h"}}})
+    );
+}
+
+#[test]
+fn phrasings_from_the_solar_and_podcast_sets() {
+    let fleet = |text: &str, action: &str, office: Option<&str>| {
+        let read = read(text);
+        assert_eq!(read["action"], action, "{text}");
+        assert_eq!(read["args"]["office"].as_str(), office, "{text}");
+    };
+    fleet("analyst can call it a day", "sleep", Some("analyst"));
+    fleet("what's nova good for?", "help", None);
+    fleet("maker, drop everything you're doing", "stop", Some("maker"));
+    fleet("maker needs to stop right now, it's deploying during the live show", "stop", Some("maker"));
+    fleet("did operator change anything since yesterday? the player is acting weird", "audit", Some("operator"));
+    fleet("who's been giving the bots instructions today?", "audit", None);
+    fleet("is anything blocked waiting for someone to say yes?", "approvals", None);
+    fleet("we're sunsetting writer, marketing hired a copywriter", "retire_office", Some("writer"));
+    assert_eq!(read("please hook up the repo monitoring-portal")["args"]["name"], "monitoring-portal");
+    assert_eq!(read("let analyst stay up 30 min after its last job")["args"]["changes"]["idle_timeout"], "30m");
+    for text in ["haha ok", "testing 1 2 3", "one sec, wrong window"] {
+        assert_eq!(read(text)["kind"], "unknown", "{text}");
+    }
+    let offer = [("nova", "**writer** has been idle for 90 minutes. Put it to sleep?")];
+    assert_eq!(read_in(&offer, "sure thing")["action"], "sleep");
+    let working = [("U1", "@writer write the permit FAQ page"), ("office:writer", "Drafting the permit FAQ…")];
+    assert_eq!(read_in(&working, "scratch that, legal wants to write it")["action"], "stop");
+    assert_eq!(
+        read_in(&working, "wrong office - this should go to analyst"),
+        json!({"kind": "fleet", "action": "handoff", "args": {"from": "writer", "to": "analyst"}})
     );
 }

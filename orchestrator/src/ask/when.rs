@@ -167,6 +167,11 @@ fn days_or_interval(words: &[String]) -> Option<(String, Range<usize>)> {
             _ => continue,
         };
         let Some(days) = days else { continue };
+        // "every monday morning at 10": the part of the day, then the time.
+        let part = words.get(end).map(String::as_str).filter(|w| listed_part(w));
+        if part.is_some() {
+            end += 1;
+        }
         // A time of day, after or before: "at 9", "9am every monday", "in the morning".
         let mut time = None;
         if words.get(end).is_some_and(|w| w == "at") {
@@ -191,10 +196,19 @@ fn days_or_interval(words: &[String]) -> Option<(String, Range<usize>)> {
         if time.is_none() && matches!(word, "daily" | "nightly") {
             continue;
         }
-        let time = time.unwrap_or_else(|| match word {
-            "nightly" => "00:00".into(),
-            _ if next == Some("night") => "21:00".into(),
-            _ if next == Some("evening") => "18:00".into(),
+        // "every monday evening at 6" is 18:00.
+        let time = time.map(|t: String| match (part, t.split_once(':')) {
+            (Some("afternoon" | "evening" | "night"), Some((hour, minute))) => match hour.parse::<u8>() {
+                Ok(hour) if hour < 12 => format!("{:02}:{minute}", hour + 12),
+                _ => t,
+            },
+            _ => t,
+        });
+        let time = time.unwrap_or_else(|| match part.or(next) {
+            _ if word == "nightly" => "00:00".into(),
+            Some("night") => "21:00".into(),
+            Some("evening") => "18:00".into(),
+            Some("afternoon") => "14:00".into(),
             _ => "09:00".into(),
         });
         let value = if days == "daily" && word == "every" && next == Some("day") && !has_time(words, end) {
@@ -205,6 +219,11 @@ fn days_or_interval(words: &[String]) -> Option<(String, Range<usize>)> {
         return Some((value, begin..end));
     }
     None
+}
+
+/// A part of the day said after the days: "every monday morning".
+fn listed_part(word: &str) -> bool {
+    matches!(word, "morning" | "mornings" | "afternoon" | "afternoons" | "evening" | "evenings" | "night" | "nights")
 }
 
 /// Once a month, as cron (the contract's other forms have no months): "on the first of
@@ -403,6 +422,9 @@ mod tests {
         assert_eq!(every_of("every day at 08:30 have econ").as_deref(), Some("daily 08:30"));
         assert_eq!(every_of("daily at 6 pm").as_deref(), Some("daily 18:00"));
         assert_eq!(every_of("on mondays at noon").as_deref(), Some("monday 12:00"));
+        assert_eq!(every_of("every monday morning at 10 have growth post").as_deref(), Some("monday 10:00"));
+        assert_eq!(every_of("every friday evening at 6 send").as_deref(), Some("friday 18:00"));
+        assert_eq!(every_of("every tuesday afternoon send").as_deref(), Some("tuesday 14:00"));
         assert_eq!(every_of("at 9am every weekday").as_deref(), Some("weekday 09:00"));
         assert_eq!(every_of("every 30 minutes check").as_deref(), Some("30m"));
         assert_eq!(every_of("every hour").as_deref(), Some("1h"));

@@ -202,17 +202,43 @@ impl<'p> Pattern<'p> {
             }
             literal => {
                 let word = words.get(i)?;
-                literal_matches(literal, word).then(|| self.at(words, i + 1, p + 1, filled, slot)).flatten()
+                if literal_matches(literal, word) {
+                    return self.at(words, i + 1, p + 1, filled, slot);
+                }
+                // "what can I actually ask you?": an aside inside a phrase is passed over.
+                (p > 0 && ASIDES.contains(&word.as_str())).then(|| self.at(words, i + 1, p, filled, slot)).flatten()
             }
         }
     }
 }
 
+/// Adverbs people put inside a phrase without changing what it asks.
+const ASIDES: &[&str] =
+    &["actually", "really", "just", "even", "exactly", "currently", "kindly", "maybe", "possibly", "quickly"];
+
 fn literal_matches(literal: &str, word: &str) -> bool {
     literal.split('|').any(|alt| match alt.strip_suffix('…') {
         Some(prefix) => word.starts_with(prefix),
-        None => alt == word,
+        None => alt == word || inflected(alt, word),
     })
+}
+
+/// Whether `word` is `base` with a regular ending: "sunsetting" and "sunsets" are
+/// "sunset", "retiring" is "retire". Not the past ("approved", "stopped"): what was done
+/// is history or a statement, not the request the pattern reads.
+fn inflected(base: &str, word: &str) -> bool {
+    if base.len() < 3 || !base.chars().all(|c| c.is_ascii_lowercase()) {
+        return false;
+    }
+    if word.strip_prefix(base).is_some_and(|rest| matches!(rest, "s" | "es" | "ing")) {
+        return true;
+    }
+    // A final e dropped ("retiring"), or a final consonant doubled ("stopping").
+    let dropped = base.strip_suffix('e').and_then(|stem| word.strip_prefix(stem)).is_some_and(|rest| rest == "ing");
+    let last = base.chars().last().unwrap_or('e');
+    let doubled = !"aeiouwy".contains(last)
+        && word.strip_prefix(base).and_then(|rest| rest.strip_prefix(last)).is_some_and(|rest| rest == "ing");
+    dropped || doubled
 }
 
 /// Damerau–Levenshtein distance, for misspelled office names ("opertor").
@@ -271,7 +297,7 @@ mod tests {
     fn clauses_end_at_commas_and_stops() {
         let words = Words::new("hang on, wrong plot. kill that");
         assert_eq!(words.clauses().collect::<Vec<_>>(), [0..2, 2..4, 4..6]);
-        assert_eq!(Words::new("stop").clauses().collect::<Vec<_>>(), [0..1]);
+        assert_eq!(Words::new("stop").clauses().count(), 1);
     }
 
     #[test]
@@ -288,6 +314,21 @@ mod tests {
         assert_eq!((span, office), (1..6, Some("analyst")));
         assert!(Pattern::new("put OFFICE to sleep").find(&words.lower, &slot).is_none());
         assert!(Pattern::new("approv…").find(&Words::new("any approvals?").lower, &slot).is_some());
+    }
+
+    #[test]
+    fn a_pattern_takes_regular_endings_and_passes_over_asides() {
+        let slot = |_: &[String], _: usize| None::<((), usize)>;
+        let matches = |pattern: &str, text: &str| Pattern::new(pattern).find(&Words::new(text).lower, &slot).is_some();
+        assert!(matches("we are sunset", "we are sunsetting"));
+        assert!(matches("retire it", "retiring it"));
+        assert!(matches("stop it", "stopping it"));
+        assert!(!matches("approve it", "approved it"), "the past is not the request");
+        assert!(matches("hook up", "hooks up"));
+        assert!(matches("what can i ask you", "what can I actually ask you"));
+        assert!(!matches("stop it", "stopper it"));
+        assert!(!matches("is it", "isis it"), "short words are matched as written");
+        assert!(!matches("actually stop", "stop"), "an aside the pattern asks for is not passed over");
     }
 
     #[test]
