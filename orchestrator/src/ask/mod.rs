@@ -355,7 +355,8 @@ const VAGUE: &str = "\
     going goe went gone tri figur out finish start continu proceed news cheer talk chat sec minut moment \
     brilliant awesom amaz excel love sweet legend superb wonder neat fab ta appreci kudo bravo good well \
     note gotcha got anyway anyhow btw perfect pls veri much marvel splendid fantast terrif afternoon even ack channel brb afk gtg omw ugh meh sigh apolog disregard ignor messag never \
-    mind nevermind sure right place wrong window haha hah hehe lmao test testing";
+    mind nevermind sure right place wrong window haha hah hehe lmao test testing post happi monday tuesday \
+    wednesday thursday friday saturday sunday weekend";
 
 /// Short replies that accept what was just offered.
 const AGREEMENT: &str = "\
@@ -796,7 +797,19 @@ impl Reader {
             return Some(Understanding::fleet(Action::RetireOffice { office }, LIKELY, "retire_office: it can go"));
         }
         if for_good
-            && words.has_any(&["remove", "retire", "delete", "shut", "need", "kill", "drop"])
+            && words.has_any(&[
+                "remove",
+                "retire",
+                "delete",
+                "shut",
+                "need",
+                "kill",
+                "drop",
+                "close",
+                "closed",
+                "surplus",
+                "redundant",
+            ])
             && let Some(office) = first_named.clone()
         {
             return Some(Understanding::fleet(Action::RetireOffice { office }, LIKELY, "retire_office for good"));
@@ -957,7 +970,7 @@ impl Reader {
             }
             let office_pattern = [
                 &format!(
-                    "OFFICE can|should|may|could|must|needs|has|have|ought ?to {STOP_VERBS} that|it|this|the|what|whatever|everything|now|right|immediately|asap"
+                    "OFFICE can|should|may|could|must|needs|has|have|ought|is|are ?to {STOP_VERBS} that|it|this|the|what|whatever|everything|now|right|immediately|asap"
                 ),
                 &"OFFICE drop|quit everything|whatever|what".to_owned(),
                 &format!("{STOP_VERBS} whatever|everything|what|all ?that|which ?of OFFICE"),
@@ -1006,8 +1019,9 @@ impl Reader {
             let leading = w.iter().take_while(|w| is_stop(w) || listed("whoa woah oh oops no nope hey ok", w)).count();
             if context.in_thread
                 && w[..leading].iter().any(is_stop)
-                && w.get(leading)
-                    .is_some_and(|next| listed("wrong not no we i wait mistake nevermind sorry actually", next))
+                && w.get(leading).is_some_and(|next| {
+                    listed("wrong not no we i wait mistake nevermind sorry actually its it that there", next)
+                })
             {
                 return Some(Understanding::fleet(Action::Stop { office: None }, LIKELY, "stop, then why"));
             }
@@ -1118,7 +1132,8 @@ impl Reader {
         let asks = message.text.trim_end().ends_with('?')
             || w.first().is_some_and(|f| {
                 listed("how what show tell give list which who total overall cost costs spend spending breakdown", f)
-            });
+            })
+            || indirect_question(w);
         // "are we over budget this month?": the fleet's budget, nothing else named.
         let over_budget = find("over|under|within|on ?the budget", &slots)
             .is_some_and(|(span, _)| self.nothing_else(words, span, &mentioned));
@@ -1137,11 +1152,12 @@ impl Reader {
                 "audit|history|log|logs|activity|timeline|record|records ?trail of|for * OFFICE",
                 "OFFICE activity|history|log|logs|timeline",
                 "everything|all|anything OFFICE did|has|have|changed|touched|ran",
-                "who asked|requested|started|restarted|triggered|approved|ran|deployed|stopped|woke|reverted|rolled|killed|paused",
+                "who asked|requested|started|restarted|triggered|approved|ran|deployed|stopped|woke|reverted|rolled|killed|paused|told|messaged|pinged",
                 "who touched|used|changed|messaged|pinged|called|poked|talked|spoke|worked ?to|with|on OFFICE",
                 "who did what",
                 "did|has|have OFFICE change|touch|deploy|ship|break|do|run anything|something",
-                "who is|has|have ?been giving|sending|telling|asking|instructing|messaging * OFFICE|bots|offices|agents|assistants",
+                "who is|has|have ?been giving|sending|telling|asking|messaging * OFFICE",
+                "who is|has|have ?been giving|sending|telling|asking|messaging * bots|offices|agents|assistants",
             ],
             &slots,
         );
@@ -1207,7 +1223,8 @@ impl Reader {
                 "what i|we can|should ask|say|type|tell",
                 "what can|should|do i|we ask|tell you|nova",
                 "what * commands",
-                "how ?do|can|should i|we talk|speak|use|work ?to|with you|nova|this",
+                "how ?do|can|should i|we talk|speak|use|work|ask|command ?to|with you|nova|this",
+                "is|are there a|any guide|guides|manual|tutorial|docs|instructions",
                 "how to talk|speak|use|work ?to|with you|nova|this",
                 "what kind|kinds|sort|sorts of things|stuff|requests|commands",
                 "how does nova|this work",
@@ -1234,7 +1251,7 @@ impl Reader {
                 "what is in|on OFFICE queue|backlog",
                 "OFFICE queue|backlog",
                 "has|have OFFICE finished|done|completed|wrapped|started",
-                "whether|if OFFICE ?has|is|was finished|done|completed|wrapped|started",
+                "whether|if OFFICE ?has|is|was finished|done|completed|wrapped|started|busy|working|free|idle|awake|asleep|available|running",
                 "did OFFICE finish|complete|start|wrap",
                 "status ?of|for ?the OFFICE",
                 "OFFICE is|are * working|busy ?on|with what",
@@ -1591,7 +1608,7 @@ struct Context {
 /// Verbs that, before "an office", ask for a new one.
 const CREATE_VERBS: &str = "\
     create set setup spin add make start stand need want open hire build get launch provision bring new \
-    like could can should let";
+    like could can should let require requires additional extra";
 
 /// Words after "add the repo" that are not its name.
 const STOPWORD_NAMES: &str = "to for the a an and that this it in of";
@@ -1603,6 +1620,13 @@ const BUSINESS: &str = "revenu sale aws cloud fuel payroll supplier vendor custo
 const TIME_WORDS: &str = "\
     last past hour minut day week month yesterday today sinc ago previous night morn earlier recent \
     recently meanwhil while fleet offic nova agent rn atm overnight";
+
+/// "I should like to know what …", "let me know whether …", "I wonder if …": a question
+/// asked as a statement.
+fn indirect_question(w: &[String]) -> bool {
+    let said = |pattern: &str| Pattern::new(pattern).find(w, &|_: &[String], _| None::<((), usize)>).is_some();
+    said("like|want|need to know") || said("let me know") || said("i wonder|wondered|wondering") || said("tell me")
+}
 
 /// `tier 4`, `tier-4`, `t4`.
 fn tier(words: &[String]) -> Option<u8> {

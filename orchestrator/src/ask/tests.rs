@@ -751,3 +751,43 @@ fn phrasings_from_the_solar_and_podcast_sets() {
         json!({"kind": "fleet", "action": "handoff", "args": {"from": "writer", "to": "analyst"}})
     );
 }
+
+#[test]
+fn formal_and_hurried_phrasings_from_the_accounting_and_schools_sets() {
+    let fleet = |text: &str, action: &str, office: Option<&str>| {
+        let read = read(text);
+        assert_eq!(read["action"], action, "{text}");
+        assert_eq!(read["args"]["office"].as_str(), office, "{text}");
+    };
+    fleet("Would you let me know whether the analyst is occupied at present?", "status", Some("analyst"));
+    fleet("I should like to know what the writer has cost us so far this month.", "spend", Some("writer"));
+    fleet("Is there anything awaiting my authorisation?", "approvals", None);
+    fleet("Which of the offices are presently engaged?", "status", None);
+    fleet("Maker is to cease whatever it is working on at once.", "stop", Some("maker"));
+    fleet("What is our total expenditure on the offices this week?", "spend", None);
+    fleet("Who has been instructing the analyst since Monday?", "audit", Some("analyst"));
+    fleet("who told writer to send that email last night?", "audit", Some("writer"));
+    fleet("whats maker workin on atm", "status", Some("maker"));
+    fleet("I do not understand how to instruct Nova. Is there a guide?", "help", None);
+    fleet(
+        "the operator office is surplus to requirements and may be closed down permanently",
+        "retire_office",
+        Some("operator"),
+    );
+    let created = read(
+        "We require an additional office to handle payroll queries; please name it payroll and have it report to maker.",
+    );
+    assert_eq!(
+        (created["action"].as_str(), created["args"]["name"].as_str()),
+        (Some("create_office"), Some("payroll"))
+    );
+    assert_eq!(
+        read("can analyst stay awake an extra hour after it's idle, reporting is due")["args"]["changes"]["idle_timeout"],
+        "1h"
+    );
+    for text in ["happy friday everyone 🎉", "My apologies, I posted in the wrong place."] {
+        assert_eq!(read(text)["kind"], "unknown", "{text}");
+    }
+    let working = [("U1", "@writer email every parent about early dismissal friday"), ("office:writer", "Sending…")];
+    assert_eq!(read_in(&working, "STOP its thursday not friday")["action"], "stop");
+}

@@ -113,6 +113,7 @@ impl Reader {
         let clause_asks = words.pieces[words.origin[end - 1]].trim_end().ends_with('?');
         let question = text.trim_end().ends_with('?')
             || clause_asks
+            || super::indirect_question(w)
             || w.get(start).is_some_and(|f| listed("what how who which is are has have did does do any anything", f));
         // A request may give its reason in another clause ("…, the donate page is down");
         // a question with more after it asks more ("operator awake? then ship the fix").

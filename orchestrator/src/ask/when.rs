@@ -96,8 +96,12 @@ pub fn duration(words: &[String], at: usize) -> Option<(String, usize)> {
         return words.get(at + 2).filter(|w| unit(w).is_some_and(|(u, _)| u == "h")).map(|_| ("30m".into(), 3));
     }
     let n = number(word)?;
-    let (unit, times) = unit(words.get(at + 1)?)?;
-    Some((format!("{}{unit}", n * times), 2))
+    // "an extra hour", "two more hours".
+    let more = usize::from(
+        words.get(at + 1).is_some_and(|w| matches!(w.as_str(), "extra" | "more" | "additional" | "further")),
+    );
+    let (unit, times) = unit(words.get(at + 1 + more)?)?;
+    Some((format!("{}{unit}", n * times), 2 + more))
 }
 
 /// How often: the contract's `every` value and the words it spans.

@@ -74,7 +74,7 @@ impl Words {
                 let ends = part.ends_with(|c: char| ",;!?()".contains(c))
                     || (part.ends_with(['.', ':']) && !part.starts_with("http"));
                 for word in split_word(part.trim_end_matches(|c: char| ",;!?()[]{}\"<>`|".contains(c))) {
-                    words.lower.push(word);
+                    words.lower.push(plain(word));
                     words.origin.push(index);
                     words.clause_end.push(false);
                 }
@@ -126,6 +126,37 @@ impl Words {
             }
         }
         pieces.iter().map(|&p| self.pieces[p].as_str()).collect::<Vec<_>>().join(" ")
+    }
+}
+
+/// Formal and clipped words as the rules spell them, so that every rule reads "is the
+/// taxman occupied?" as it reads "is the taxman busy?", and "workin" as "working".
+const PLAIN: &[(&str, &str)] = &[
+    ("occupied", "busy"),
+    ("engaged", "busy"),
+    ("preoccupied", "busy"),
+    ("awaiting", "waiting"),
+    ("authorisation", "approval"),
+    ("authorization", "approval"),
+    ("authorise", "approve"),
+    ("authorize", "approve"),
+    ("cease", "stop"),
+    ("discontinue", "stop"),
+    ("expenditure", "spend"),
+    ("outlay", "spend"),
+    ("presently", "now"),
+    ("workin", "working"),
+    ("doin", "doing"),
+    ("runnin", "running"),
+    ("instruct", "ask"),
+    ("instructing", "asking"),
+    ("instructed", "asked"),
+];
+
+fn plain(word: String) -> String {
+    match PLAIN.iter().find(|(said, _)| *said == word) {
+        Some((_, plain)) => (*plain).to_owned(),
+        None => word,
     }
 }
 
@@ -291,6 +322,15 @@ mod tests {
             ]
         );
         assert_eq!(words.original(|i| i >= 10), "at 08:30 for fax-gateway.");
+    }
+
+    #[test]
+    fn formal_and_clipped_words_read_plain() {
+        assert_eq!(
+            Words::new("Is taxman occupied, or still workin?").lower,
+            ["is", "taxman", "busy", "or", "still", "working"]
+        );
+        assert_eq!(Words::new("Is taxman occupied?").original(|_| true), "Is taxman occupied?");
     }
 
     #[test]
