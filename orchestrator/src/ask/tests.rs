@@ -649,6 +649,10 @@ fn words_beside_one_office_vote_when_no_rule_reads_them() {
         ("writer → sleep pls", "sleep", json!({"office": "writer"})),
         ("writer can knock off for the day", "sleep", json!({"office": "writer"})),
         ("I need maker available now, the checkout page is down", "wake", json!({"office": "maker"})),
+        ("analyst flat out?", "status", json!({"office": "analyst"})),
+        ("how much has the writer racked up this week?", "spend", json!({"office": "writer", "period": "week"})),
+        ("writer can clock off now", "sleep", json!({"office": "writer"})),
+        ("operator should pull the plug right now", "stop", json!({"office": "operator"})),
     ];
     for (text, action, args) in cases {
         let read = read(text);

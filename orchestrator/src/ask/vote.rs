@@ -23,24 +23,55 @@ const VOTED: f32 = 0.55;
 /// Words that stand for the whole fleet.
 const FLEET: &str = "offices agents bots assistants fleet everyone everybody";
 
-/// Stems that ask about a state ("quiet", "stuck", "sleeping"), in a question.
-const STATE: &str = "\
-    do busi work stuck quiet progress asleep awak sleep idl run activ onlin aliv finish done status state \
-    up frozen hung";
+/// The cue words, by what they ask; a phrase's words are matched as written or by stem.
+/// Stems that ask about a state ("quiet", "stuck", "sleeping") count in a question; a
+/// sleep or stop in a request; a deed only with a time ("since yesterday").
+const CUES: &[(Cue, &str)] = &[
+    (Cue::State, "do busi work stuck quiet progress asleep awak sleep idl run activ onlin aliv finish done"),
+    (Cue::State, "status state up frozen hung free around silent"),
+    (Cue::State, "tied up|heads down|flat out|in the middle of|getting on|get on"),
+    (Cue::Money, "money cost spend spent budget dollar expens pricey bill charg cash tab"),
+    (Cue::Money, "run up|set us back|racked up|rack up"),
+    (Cue::Deeds, "did done chang happen ship work got touch"),
+    (Cue::Deeds, "been up to|get up to|got up to"),
+    (Cue::Sleep, "sleep nap rest bed snooz hibern bedtim doze"),
+    (
+        Cue::Sleep,
+        "knock off|clock off|log off|call it a day|call it a night|go home|take a break|power down|wind down|stand down",
+    ),
+    (Cue::Wake, "wake awak woken rous"),
+    (Cue::Wake, "fire up|power up|spin up|boot up|warm up"),
+    (Cue::Ready, "onlin avail readi up"),
+    (Cue::Need, "need want get bring have"),
+    (Cue::Stop, "stop halt abort cancel kill quit"),
+    (Cue::Stop, "knock it off|cut it out|pull the plug|call it off|drop everything|drop it"),
+];
 
-/// Stems that ask what an office cost.
-const MONEY: &str = "money cost spend spent budget dollar expens pricey bill charg cash";
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cue {
+    State,
+    Money,
+    Deeds,
+    Sleep,
+    Wake,
+    Ready,
+    Need,
+    Stop,
+}
 
-/// Stems that ask what an office did, with a time ("since yesterday", "last week").
-const DEEDS: &str = "did done chang happen ship work got";
-
-/// Stems that send an office to sleep, said as a request.
-const SLEEP: &str = "sleep nap rest bed snooz hibern bedtim";
-
-/// Stems that wake an office: sure by themselves, or with a verb of need.
-const WAKE: &str = "wake awak woken";
-const READY: &str = "onlin avail readi up";
-const NEED: &str = "need want get bring have";
+/// The phrases of every cue, longest first, each as its words.
+fn phrases() -> Vec<(Cue, Vec<&'static str>)> {
+    let mut phrases: Vec<(Cue, Vec<&str>)> = CUES
+        .iter()
+        .flat_map(|&(cue, list)| {
+            let phrases: Vec<&str> =
+                if list.contains('|') { list.split('|').collect() } else { list.split(' ').collect() };
+            phrases.into_iter().map(move |phrase| (cue, phrase.split(' ').collect()))
+        })
+        .collect();
+    phrases.sort_by_key(|(_, words)| std::cmp::Reverse(words.len()));
+    phrases
+}
 
 /// Stems that only say how, when or how politely.
 const FILLER: &str = "\
@@ -72,43 +103,35 @@ impl Reader {
             .flat_map(|&(_, at)| at..at + self.office_at(w, at).map_or(1, |(_, taken)| taken))
             .collect();
 
+        let phrases = phrases();
         let mut tally = Tally::default();
-        for i in (start..end).filter(|i| !office_words.contains(i)) {
-            let word = &w[i];
-            let stem = stem(word);
-            let cue = |list: &str| listed(list, &stem) || listed(list, word);
-            let mut counted = false;
-            if cue(STATE) || (word.ends_with("ing") && i > 0 && w[i - 1] == "still") {
-                tally.state = true;
-                counted = true;
+        let mut i = start;
+        while i < end {
+            if office_words.contains(&i) {
+                i += 1;
+                continue;
             }
-            if cue(MONEY) || word.starts_with(['$', '£', '€']) {
-                tally.money = true;
-                counted = true;
+            let said = |at: usize, word: &str| {
+                w.get(at).filter(|_| at < end).is_some_and(|said| said == word || stem(said) == word)
+            };
+            // The longest phrase said here, and every cue a phrase of its length gives
+            // ("up" is a state in a question and ready after "need").
+            let found: Vec<&(Cue, Vec<&str>)> = phrases
+                .iter()
+                .filter(|(_, phrase)| phrase.iter().enumerate().all(|(k, word)| said(i + k, word)))
+                .collect();
+            if let Some(longest) = found.first().map(|(_, phrase)| phrase.len()) {
+                tally.cues.extend(found.iter().filter(|(_, phrase)| phrase.len() == longest).map(|(cue, _)| *cue));
+                i += longest;
+                continue;
             }
-            if cue(DEEDS) {
-                tally.deeds = true;
-                counted = true;
-            }
-            if cue(SLEEP) || (word == "knock" && w.get(i + 1).is_some_and(|next| next == "off")) {
-                tally.sleep = true;
-                counted = true;
-            }
-            if cue(WAKE) {
-                tally.wake = true;
-                counted = true;
-            }
-            if cue(READY) {
-                tally.ready = true;
-                counted = true;
-            }
-            if cue(NEED) {
-                tally.need = true;
-                counted = true;
-            }
-            if !counted && !filler(word) {
+            // "still replying …?": an office still at something.
+            if w[i].ends_with("ing") && i > 0 && w[i - 1] == "still" || w[i].starts_with(['$', '£', '€']) {
+                tally.cues.push(if w[i].ends_with("ing") { Cue::State } else { Cue::Money });
+            } else if !filler(&w[i]) {
                 tally.content += 1;
             }
+            i += 1;
         }
         let clause_asks = words.pieces[words.origin[end - 1]].trim_end().ends_with('?');
         let question = text.trim_end().ends_with('?')
@@ -128,15 +151,20 @@ impl Reader {
         }
 
         let name = office.map(|o| self.offices[o].name.clone());
-        let action = if tally.money && question {
+        let has = |cue: Cue| tally.cues.contains(&cue);
+        let action = if has(Cue::Money) && question {
             Action::Spend { office: name, period: when::period(w) }
-        } else if tally.deeds && question && when::since(w).is_some() {
+        } else if has(Cue::Deeds) && question && when::since(w).is_some() {
             Action::Audit { office: name, since: when::since(w) }
-        } else if tally.state && question {
+        } else if has(Cue::State) && question {
             Action::Status { office: name }
-        } else if !question && tally.sleep {
+        } else if question {
+            return None;
+        } else if has(Cue::Stop) && name.is_some() {
+            Action::Stop { office: name }
+        } else if has(Cue::Sleep) {
             Action::Sleep { office: name? }
-        } else if !question && (tally.wake || (tally.ready && tally.need)) {
+        } else if has(Cue::Wake) || (has(Cue::Ready) && has(Cue::Need)) {
             Action::Wake { office: name? }
         } else {
             return None;
@@ -156,15 +184,9 @@ fn filler(word: &str) -> bool {
         || !word.chars().any(char::is_alphabetic)
 }
 
-/// Which kinds of cue a clause has, and how many words it has that are none.
+/// The cues a clause has, and how many words it has that are none.
 #[derive(Default)]
 struct Tally {
-    state: bool,
-    money: bool,
-    deeds: bool,
-    sleep: bool,
-    wake: bool,
-    ready: bool,
-    need: bool,
+    cues: Vec<Cue>,
     content: usize,
 }
