@@ -356,13 +356,14 @@ const VAGUE: &str = "\
     brilliant awesom amaz excel love sweet legend superb wonder neat fab ta appreci kudo bravo good well \
     note gotcha got anyway anyhow btw perfect pls veri much marvel splendid fantast terrif afternoon even ack channel brb afk gtg omw ugh meh sigh apolog disregard ignor messag never \
     mind nevermind sure right place wrong window haha hah hehe lmao test testing post happi monday tuesday \
-    wednesday thursday friday saturday sunday weekend";
+    wednesday thursday friday saturday sunday weekend gm gn mb";
 
 /// Short replies that accept what was just offered.
 const AGREEMENT: &str = "\
     yes yep yeah yup y sure ok okay k do it that go ahead please pls for sounds good great fine perfect \
     proceed confirm confirmed absolutely right now let us lets then and approve approved agreed \
-    definitely of course thanks thank you alright cool 👍 yes, so make happen one on thing";
+    definitely of course thanks thank you alright cool 👍 yes, so make happen one on thing the needful bet aight \
+    kk sgtm yessir word";
 
 /// Words that only thank or acknowledge.
 const COURTESY: &str = "thanks thank you thx ty cheers great nice cool perfect brilliant awesome lovely noted 👍";
@@ -376,7 +377,7 @@ const STOP_FILLER: &str = "\
     change our minds mind nevermind never wait no nope actually hold on up there whatever is running \
     going thing current working you are doing just ok okay hey nova sorry not needed anymore after \
     longer a mistake wrong one stop kill cancel abort halt terminate interrupt already enough too much \
-    thanks forget about whoa woah oh oops ah argh damn off nah scrap scratch ditch nix pause for";
+    thanks forget about whoa woah oh oops ah argh damn off nah scrap scratch ditch nix pause for hold";
 
 /// A message with this many words or fewer that only agrees.
 const SHORT_REPLY: usize = 6;
@@ -789,6 +790,7 @@ impl Reader {
         // ahead" (a go-ahead), "can go to sleep" or "can go idle" (a sleep).
         const GO_SOMEWHERE: &[&str] = &[
             "ahead", "to", "back", "on", "home", "idle", "quiet", "dark", "down", "offline", "through", "live", "out",
+            "nap", "sleep", "rest", "bed",
         ];
         if let Some((found, office)) = find("OFFICE ?office can|may go", &names_only)
             && let Some(office) = named(office)
@@ -940,7 +942,10 @@ impl Reader {
         }
 
         // Stopping work: an office's, or this thread's.
-        let held = find("hold|back off", &slots).is_some();
+        // "No no, hold it. Only for Block A" too.
+        let held_it =
+            |clause: &[String]| clause.windows(2).any(|pair| pair[0] == "hold" && listed("it that on up", &pair[1]));
+        let held = find("hold|back off", &slots).is_some() || (context.thread_office.is_some() && held_it(w));
         // "ada, drop everything you're doing" stops too.
         let drops = find("drop|quit everything|whatever", &slots).is_some();
         if held || drops || words.lower.iter().any(|w| STOP_VERBS.split('|').any(|v| v == w)) {
@@ -988,8 +993,12 @@ impl Reader {
                 words.iter().all(|w| listed(STOP_FILLER, w) || self.office_at(std::slice::from_ref(w), 0).is_some())
             };
             // "hang on, wrong plot, kill that": in a thread, any clause that is only a stop.
-            let a_clause_stops =
-                || words.clauses().any(|clause| w[clause.clone()].iter().any(is_stop) && only_stop(&w[clause]));
+            let a_clause_stops = || {
+                words.clauses().any(|clause| {
+                    let clause = &w[clause];
+                    (clause.iter().any(is_stop) || held_it(clause)) && only_stop(clause)
+                })
+            };
             if only_stop(w) || (context.in_thread && (only_stop(&w[..first_clause]) || a_clause_stops())) {
                 // "coach stop": the office named, unless it is the thread's own.
                 let office = mentioned.iter().map(|m| m.0).find(|&o| Some(o) != context.thread_office);
@@ -1017,11 +1026,12 @@ impl Reader {
             }
             // "stop stop wrong ticket": the stop first, then its reason, with no comma.
             let leading = w.iter().take_while(|w| is_stop(w) || listed("whoa woah oh oops no nope hey ok", w)).count();
+            // "abort abort listing got delayed": a stop said twice needs no reason.
             if context.in_thread
                 && w[..leading].iter().any(is_stop)
-                && w.get(leading).is_some_and(|next| {
+                && (w.get(leading).is_some_and(|next| {
                     listed("wrong not no we i wait mistake nevermind sorry actually its it that there", next)
-                })
+                }) || w[..leading].iter().filter(|w| is_stop(w)).count() >= 2)
             {
                 return Some(Understanding::fleet(Action::Stop { office: None }, LIKELY, "stop, then why"));
             }
@@ -1046,6 +1056,8 @@ impl Reader {
                 "OFFICE can|should|may|could stand|step down",
                 "OFFICE can|should|may|could take|have|get ?a nap|rest|breather",
                 "OFFICE can|should|may|could call it a day|night",
+                "OFFICE can|should|may|could go nap|sleep|rest|bed",
+                "OFFICE can|should|may|could be shut|switched|turned|powered down|off",
                 "shut|power|turn|spin|wind|scale|switch OFFICE down|off",
                 "shut|power|turn|spin|wind|scale|switch down|off OFFICE",
             ],
@@ -1130,8 +1142,8 @@ impl Reader {
             .any(|(i, word)| !names_the_office(i) && BUSINESS.split_whitespace().any(|b| word.starts_with(b)));
         // A cost question, not a statement about a budget ("the grant budget needs …").
         let asks = message.text.trim_end().ends_with('?')
-            || w.first().is_some_and(|f| {
-                listed("how what show tell give list which who total overall cost costs spend spending breakdown", f)
+            || w.iter().find(|f| !listed("please pls kindly can could would you", f)).is_some_and(|f| {
+                listed("how what show tell give list which who total overall cost costs spend spending breakdown share send", f)
             })
             || indirect_question(w);
         // "are we over budget this month?": the fleet's budget, nothing else named.
@@ -1155,6 +1167,7 @@ impl Reader {
                 "who asked|requested|started|restarted|triggered|approved|ran|deployed|stopped|woke|reverted|rolled|killed|paused|told|messaged|pinged",
                 "who touched|used|changed|messaged|pinged|called|poked|talked|spoke|worked ?to|with|on OFFICE",
                 "who did what",
+                "who gave|sent * to OFFICE",
                 "did|has|have OFFICE change|touch|deploy|ship|break|do|run anything|something",
                 "who is|has|have ?been giving|sending|telling|asking|messaging * OFFICE",
                 "who is|has|have ?been giving|sending|telling|asking|messaging * bots|offices|agents|assistants",
@@ -1253,6 +1266,7 @@ impl Reader {
                 "has|have OFFICE finished|done|completed|wrapped|started",
                 "whether|if OFFICE ?has|is|was finished|done|completed|wrapped|started|busy|working|free|idle|awake|asleep|available|running",
                 "did OFFICE finish|complete|start|wrap",
+                "OFFICE has|have completed|finished|done|wrapped * or not",
                 "status ?of|for ?the OFFICE",
                 "OFFICE is|are * working|busy ?on|with what",
                 "OFFICE status",
@@ -1383,6 +1397,9 @@ impl Reader {
                     "reduce",
                     "drop",
                     "switch",
+                    "need",
+                    "needs",
+                    "should",
                     "to",
                     "on",
                     "at",

@@ -795,3 +795,30 @@ fn formal_and_hurried_phrasings_from_the_accounting_and_schools_sets() {
     let working = [("U1", "@writer email every parent about early dismissal friday"), ("office:writer", "Sending…")];
     assert_eq!(read_in(&working, "STOP its thursday not friday")["action"], "stop");
 }
+
+#[test]
+fn phrasings_from_the_facilities_and_exchange_sets() {
+    let fleet = |text: &str, action: &str, office: Option<&str>| {
+        let read = read(text);
+        assert_eq!(read["action"], action, "{text}");
+        assert_eq!(read["args"]["office"].as_str(), office, "{text}");
+    };
+    fleet("Please share the spend of analyst office for this month", "spend", Some("analyst"));
+    fleet("writer office can be shut down for today, no more visits", "sleep", Some("writer"));
+    fleet("writer can go nap, no listings till monday", "sleep", Some("writer"));
+    fleet("Who gave instructions to analyst yesterday?", "audit", Some("analyst"));
+    fleet("Maker has completed the chiller report or not?", "status", Some("maker"));
+    assert_eq!(read("maker needs tier 7, it's slow af")["args"]["changes"]["tier"], 7);
+    for text in ["gm", "mb wrong channel"] {
+        assert_eq!(read(text)["kind"], "unknown", "{text}");
+    }
+    let offer = [("nova", "**writer** has been idle for 2 hours. Put it to sleep?")];
+    for text in ["bet", "Yes please do the needful"] {
+        assert_eq!(read_in(&offer, text)["action"], "sleep", "{text}");
+    }
+    let working = [("U1", "@writer tweet the listing"), ("office:writer", "Posting the listing tweet…")];
+    for text in ["nooo abort abort listing got delayed", "No no, hold it. Only for Block A"] {
+        assert_eq!(read_in(&working, text)["action"], "stop", "{text}");
+    }
+    assert_eq!(read("Energy meter readings are coming double in the report")["kind"], "work");
+}

@@ -154,10 +154,26 @@ const PLAIN: &[(&str, &str)] = &[
 ];
 
 fn plain(word: String) -> String {
+    let word = unheld(&word);
     match PLAIN.iter().find(|(said, _)| *said == word) {
         Some((_, plain)) => (*plain).to_owned(),
         None => word,
     }
+}
+
+/// "nooo", "stoppp", "pleeease": a letter held three times or more is one ("no", "stop",
+/// "please"); doubled letters stay.
+fn unheld(word: &str) -> String {
+    let chars: Vec<char> = word.chars().collect();
+    let mut plain = String::with_capacity(word.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let run = chars[i..].iter().take_while(|&&c| c == chars[i]).count();
+        let keep = if run >= 3 && chars[i].is_alphabetic() { 1 } else { run };
+        plain.extend(std::iter::repeat_n(chars[i], keep));
+        i += run;
+    }
+    plain
 }
 
 /// One piece of text between separators, as words: punctuation trimmed, contractions
@@ -331,6 +347,7 @@ mod tests {
             ["is", "taxman", "busy", "or", "still", "working"]
         );
         assert_eq!(Words::new("Is taxman occupied?").original(|_| true), "Is taxman occupied?");
+        assert_eq!(Words::new("nooo stoppp pleeease, all good").lower, ["no", "stop", "please", "all", "good"]);
     }
 
     #[test]
