@@ -356,7 +356,8 @@ const VAGUE: &str = "\
     brilliant awesom amaz excel love sweet legend superb wonder neat fab ta appreci kudo bravo good well \
     note gotcha got anyway anyhow btw perfect pls veri much marvel splendid fantast terrif afternoon even ack channel brb afk gtg omw ugh meh sigh apolog disregard ignor messag never \
     mind nevermind sure right place wrong window haha hah hehe lmao test testing post happi monday tuesday \
-    wednesday thursday friday saturday sunday weekend gm gn mb";
+    wednesday thursday friday saturday sunday weekend gm gn mb togeth anoth bye cya meant husband wife boss \
+    friend colleagu";
 
 /// Short replies that accept what was just offered.
 const AGREEMENT: &str = "\
@@ -753,6 +754,11 @@ impl Reader {
             return Some(Understanding::fleet(Action::AddRepo(repo), SURE, "add_repo"));
         }
 
+        if let Some((span, _)) = find("take|include up|on|in ?a|an|the|another ?new repo|repository", &names_only)
+            && let Some(repo) = self.new_repo(words, span.end)
+        {
+            return Some(Understanding::fleet(Action::AddRepo(repo), SURE, "add_repo"));
+        }
         if let Some((span, _)) = find(
             "add|register|connect|track|onboard|import * as|is ?a|an|the|another ?new repo|repository",
             &names_only,
@@ -825,7 +831,7 @@ impl Reader {
         };
         if let Some((_, Some(Some(to)))) = any(
             &[
-                "hand|pass|give|send|move|transfer|reassign|assign|forward|route|escalate ?it|this|that|these|everything ?one|over|off ?over|off ?back to OFFICE",
+                "hand|pass|give|send|move|transfer|reassign|assign|forward|route|escalate ?it|this|that|these|everything ?one|over|off|further|along|across|on ?over|off ?back to OFFICE",
                 "hand|pass ?it|this|that ?over|off to OFFICE",
                 "handoff|hand-off to OFFICE",
                 "let|have|get OFFICE take|handle|pick|own|run|finish|continue it|this|that|over|from|the",
@@ -1168,6 +1174,8 @@ impl Reader {
                 "who touched|used|changed|messaged|pinged|called|poked|talked|spoke|worked ?to|with|on OFFICE",
                 "who did what",
                 "who gave|sent * to OFFICE",
+                "what has|have made|done OFFICE",
+                "who has|have given|told|asked ?the OFFICE",
                 "did|has|have OFFICE change|touch|deploy|ship|break|do|run anything|something",
                 "who is|has|have ?been giving|sending|telling|asking|messaging * OFFICE",
                 "who is|has|have ?been giving|sending|telling|asking|messaging * bots|offices|agents|assistants",
@@ -1229,6 +1237,7 @@ impl Reader {
         let help = any(
             &[
                 "what can|do you|nova do|understand|know",
+                "what nova|you ?can understand|understands|knows",
                 "what can|does this|the bot|assistant do|understand",
                 "what can|should i|we ask|say|type",
                 "what can i|we do with you|nova|this",
@@ -1258,6 +1267,7 @@ impl Reader {
             &[
                 "what|who is|are OFFICE doing|up|working|busy|on",
                 "what OFFICE is|are * doing|working|busy|up",
+                "what makes|does OFFICE ?make|do ?at ?the moment|now|currently|right",
                 "what is on OFFICE plate",
                 "is|are OFFICE awake|up|busy|running|asleep|free|idle|working|doing|available|online|sleeping|around|on|done|finished|stuck|tied|occupied|swamped|slammed|engaged|still",
                 "OFFICE ?are you there|around|up|awake",

@@ -822,3 +822,26 @@ fn phrasings_from_the_facilities_and_exchange_sets() {
     }
     assert_eq!(read("Energy meter readings are coming double in the report")["kind"], "work");
 }
+
+#[test]
+fn phrasings_from_the_warehouse_and_vets_sets() {
+    let fleet = |text: &str, action: &str, office: Option<&str>| {
+        let read = read(text);
+        assert_eq!(read["action"], action, "{text}");
+        assert_eq!(read["args"]["office"].as_str(), office, "{text}");
+    };
+    fleet("What makes the analyst at the moment?", "status", Some("analyst"));
+    fleet("What has made the operator in the last 24 hours?", "audit", Some("operator"));
+    fleet("Who has given the maker the order to reset the counts?", "audit", Some("maker"));
+    fleet("Where I can find what Nova understands?", "help", None);
+    assert_eq!(read("Please take up the repository ups-rates in Nova")["args"]["name"], "ups-rates");
+    assert_eq!(read("give analyst a budget of thirty dollars a month")["args"]["changes"]["budget_usd"], 30.0);
+    assert_eq!(read("move maker up to tier four")["args"]["changes"]["tier"], 4);
+    for text in
+        ["Hello together", "Sorry, was for another chat", "okay thanks bye", "sorry that was meant for my husband"]
+    {
+        assert_eq!(read(text)["kind"], "unknown", "{text}");
+    }
+    let working = [("U1", "@maker write the SOP for returns"), ("office:maker", "Writing the SOP…")];
+    assert_eq!(read_in(&working, "This is better for writer, please give it further to writer.")["action"], "handoff");
+}

@@ -83,7 +83,62 @@ impl Words {
                 }
             }
         }
+        words.numbers_as_digits();
         words
+    }
+
+    /// "tier four", "thirty dollars", "twenty five minutes": numbers said in words as
+    /// digits, so every rule that reads an amount, a tier or a time reads them. "one"
+    /// stays a word ("this one", "one office").
+    fn numbers_as_digits(&mut self) {
+        const UNITS: [&str; 12] =
+            ["", "", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven"];
+        const TEENS: [&str; 8] =
+            ["twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"];
+        const TENS: [&str; 8] = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"];
+        let single = |word: &str| -> Option<(u32, bool)> {
+            if let Some(n) = UNITS.iter().position(|u| !u.is_empty() && *u == word) {
+                return Some((n as u32, false));
+            }
+            if let Some(n) = TEENS.iter().position(|t| *t == word) {
+                return Some((12 + n as u32, false));
+            }
+            TENS.iter().position(|t| *t == word).map(|n| (20 + 10 * n as u32, true))
+        };
+        // "twenty-five" is one word.
+        let value = |word: &str| match word.split_once('-') {
+            Some((tens, unit)) => match (single(tens), single(unit)) {
+                (Some((tens, true)), Some((unit, false))) if unit < 10 => Some((tens + unit, false)),
+                _ => None,
+            },
+            None => single(word),
+        };
+        let mut i = 0;
+        while i < self.lower.len() {
+            let Some((mut n, tens)) = value(&self.lower[i]) else {
+                i += 1;
+                continue;
+            };
+            let mut taken = 1;
+            // "twenty five".
+            if tens
+                && !self.clause_end[i]
+                && let Some((unit, false)) = self.lower.get(i + 1).and_then(|w| value(w))
+                && unit < 10
+            {
+                n += unit;
+                taken = 2;
+            }
+            if self.lower.get(i + taken).is_some_and(|w| w == "hundred") && !self.clause_end[i + taken - 1] {
+                n *= 100;
+                taken += 1;
+            }
+            self.lower.splice(i..i + taken, [n.to_string()]);
+            self.origin.drain(i + 1..i + taken);
+            let ends = self.clause_end.drain(i..i + taken).any(|end| end);
+            self.clause_end.insert(i, ends);
+            i += 1;
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -122,7 +177,12 @@ impl Words {
         let mut pieces: Vec<usize> = Vec::new();
         for (word, &piece) in self.origin.iter().enumerate() {
             if keep(word) && pieces.last() != Some(&piece) {
-                pieces.push(piece);
+                // A number said in two words ("twenty five") is one word with two pieces.
+                let said_from = match (pieces.last(), word.checked_sub(1).is_some_and(&keep)) {
+                    (Some(&last), true) => last + 1,
+                    _ => piece,
+                };
+                pieces.extend(said_from..=piece);
             }
         }
         pieces.iter().map(|&p| self.pieces[p].as_str()).collect::<Vec<_>>().join(" ")
@@ -348,6 +408,11 @@ mod tests {
         );
         assert_eq!(Words::new("Is taxman occupied?").original(|_| true), "Is taxman occupied?");
         assert_eq!(Words::new("nooo stoppp pleeease, all good").lower, ["no", "stop", "please", "all", "good"]);
+        let said = Words::new("tier four, thirty dollars, twenty five minutes, two hundred, this one");
+        assert_eq!(said.lower, ["tier", "4", "30", "dollars", "25", "minutes", "200", "this", "one"]);
+        assert_eq!(said.clause_end, [false, true, false, true, false, true, true, false, false]);
+        assert_eq!(said.original(|i| (4..6).contains(&i)), "twenty five minutes,");
+        assert_eq!(Words::new("every twenty-five minutes").lower, ["every", "25", "minutes"]);
     }
 
     #[test]
