@@ -357,7 +357,7 @@ const VAGUE: &str = "\
     note gotcha got anyway anyhow btw perfect pls veri much marvel splendid fantast terrif afternoon even ack channel brb afk gtg omw ugh meh sigh apolog disregard ignor messag never \
     mind nevermind sure right place wrong window haha hah hehe lmao test testing post happi monday tuesday \
     wednesday thursday friday saturday sunday weekend gm gn mb togeth anoth bye cya meant husband wife boss \
-    friend colleagu";
+    friend colleagu nvm pop say easter christma";
 
 /// Short replies that accept what was just offered.
 const AGREEMENT: &str = "\
@@ -736,6 +736,8 @@ impl Reader {
                     // "a writer office" names an existing office, not a new one; "another agent"
                     // asks for a new one even where an office is named `agent`.
                     !mentioned.iter().any(|(_, at)| span.contains(at) && *at + 1 != span.end)
+                    // "I'm new to the head office team" is no new office.
+                        && !w[span.clone()].iter().any(|w| listed("to the of in at for with from our my your their", w))
                 },
             );
         if let Some((span, _)) = indefinite_office
@@ -754,6 +756,13 @@ impl Reader {
             return Some(Understanding::fleet(Action::AddRepo(repo), SURE, "add_repo"));
         }
 
+        // "The repo is called plant-quiz; please add it."
+        if let Some((span, _)) = find("repo|repository is|was called|named", &names_only)
+            && words.has_any(&["add", "register", "connect", "track", "onboard", "import", "include"])
+            && let Some(repo) = self.new_repo(words, span.end)
+        {
+            return Some(Understanding::fleet(Action::AddRepo(repo), SURE, "add_repo"));
+        }
         if let Some((span, _)) = find("take|include up|on|in ?a|an|the|another ?new repo|repository", &names_only)
             && let Some(repo) = self.new_repo(words, span.end)
         {
@@ -877,6 +886,15 @@ impl Reader {
         {
             return handoff(Some(current), to, LIKELY, "handoff: an arrow");
         }
+        // "app bug -> eng": the arrow last, pointing at another office.
+        if let Some(current) = context.thread_office
+            && let [.., arrow, last] = words.pieces.as_slice()
+            && matches!(arrow.as_str(), "->" | "→" | "=>" | ">>")
+            && let Some((to, _)) = self.office_at(std::slice::from_ref(&Words::new(last).lower.concat()), 0)
+            && to != current
+        {
+            return handoff(Some(current), to, LIKELY, "handoff: an arrow");
+        }
 
         // "actually developer should look at this", "can legal take this one instead?": in a
         // thread another office has, the office named takes it over.
@@ -971,13 +989,13 @@ impl Reader {
             }
             if let Some((_, office)) =
                 find(&format!("{STOP_VERBS} what|whatever OFFICE ?is|are doing|running|working"), &slots)
-                && let Some(office) = named(office)
+                && let Some(office) = office.flatten()
             {
-                return Some(Understanding::fleet(
-                    Action::Stop { office: Some(office) },
-                    SURE,
-                    "stop what it is doing",
-                ));
+                // "Please stop what you're doing" in the office's own thread: this thread's work.
+                let unnamed_thread_office =
+                    Some(office) == context.thread_office && !mentioned.iter().any(|m| m.0 == office);
+                let office = (!unnamed_thread_office).then(|| self.offices[office].name.clone());
+                return Some(Understanding::fleet(Action::Stop { office }, SURE, "stop what it is doing"));
             }
             let office_pattern = [
                 &format!(
@@ -1057,6 +1075,7 @@ impl Reader {
                 "put|send|let OFFICE ?back ?to sleep|bed|rest",
                 "sleep|hibernate|park|suspend|snooze OFFICE",
                 "OFFICE ?can|should|may|could ?go ?back to sleep|bed",
+                "OFFICE might|may|could as well go ?back to sleep|bed",
                 "OFFICE can|should|may|could sleep|rest|nap",
                 "OFFICE can|should|may|could be put|sent ?back to sleep|bed|rest",
                 "OFFICE can|should|may|could stand|step down",
@@ -1151,7 +1170,8 @@ impl Reader {
             || w.iter().find(|f| !listed("please pls kindly can could would you", f)).is_some_and(|f| {
                 listed("how what show tell give list which who total overall cost costs spend spending breakdown share send", f)
             })
-            || indirect_question(w);
+            || indirect_question(w)
+            || find("need|want ?the|a total|figure|figures|breakdown", &slots).is_some();
         // "are we over budget this month?": the fleet's budget, nothing else named.
         let over_budget = find("over|under|within|on ?the budget", &slots)
             .is_some_and(|(span, _)| self.nothing_else(words, span, &mentioned));
@@ -1184,7 +1204,10 @@ impl Reader {
         );
         let happened = any(&["what|anything ?has|have ?been happened|happening|changed|done", "what went on"], &slots)
             .filter(|(span, _)| self.nothing_else(words, span.clone(), &mentioned));
-        if let Some((_, office)) = history.or(happened) {
+        // "Someone asked buyer to cancel the tulip order. Who was it?"
+        let someone = find("someone|somebody asked|told|instructed|got|had OFFICE", &names_only)
+            .filter(|_| find("who was|did|is it|that", &slots).is_some());
+        if let Some((_, office)) = history.or(happened).or(someone) {
             let office = named(office).or_else(|| first_named.clone());
             return Some(Understanding::fleet(Action::Audit { office, since: when::since(w) }, SURE, "audit"));
         }
@@ -1243,7 +1266,8 @@ impl Reader {
                 "what can i|we do with you|nova|this",
                 "how do|can|should i|we get|make|ask * bot|bots|office|offices|agent|agents|assistant|assistants|nova to",
                 "what i|we can|should ask|say|type|tell",
-                "what can|should|do i|we ask|tell you|nova",
+                "what can|should|do i|we ask|tell you|nova|it",
+                "where do|should|can i|we start with|using ?you|nova|it",
                 "what * commands",
                 "how ?do|can|should i|we talk|speak|use|work|ask|command ?to|with you|nova|this",
                 "is|are there a|any guide|guides|manual|tutorial|docs|instructions",
@@ -1294,11 +1318,18 @@ impl Reader {
             .or_else(|| {
                 find("OFFICE ?still awake|up|busy|free|idle|asleep|around|there|online|running|done", &names_only)
                     .filter(|(span, _)| span.start == 0 && self.nothing_else(words, span.clone(), &mentioned))
+                    // "roster up pls" asks for it: a wake.
+                    .filter(|_| message.text.contains('?') || !words.has_any(&["please", "pls", "plz"]))
             })
             .or_else(|| {
                 find("OFFICE still on|working|busy|stuck|doing", &names_only)
                     .filter(|(span, _)| span.start == 0 && message.text.trim_end().ends_with('?'))
             });
+        // "eng?": the office's name, asked.
+        let status = status.or_else(|| {
+            find("OFFICE", &names_only)
+                .filter(|(span, _)| span.start == 0 && span.end == w.len() && message.text.trim_end().ends_with('?'))
+        });
         if let Some((_, office)) = status.filter(|(_, o)| o.is_some()) {
             return Some(Understanding::fleet(Action::Status { office: named(office) }, SURE, "status of an office"));
         }
@@ -1471,12 +1502,18 @@ impl Reader {
         let called = find("called|named|call|name ?it")
             .or_else(|| find("with ?the|a name"))
             .and_then(|(s, _)| w.get(s.end).map(|n| (n.clone(), s.end + 1)))
-            // "new office: warranty-bot, handles …": the name right after the colon.
+            // "new office: warranty-bot, handles …": the name right after the colon; "new
+            // office freight, cargo bookings" or "new office freight for …": a name, then a
+            // comma or what it is for.
             .or_else(|| {
                 let next = w.get(span.end)?;
-                (words.pieces[words.origin[span.end - 1]].ends_with(':')
-                    && next.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '_'))
-                .then(|| (next.clone(), span.end + 1))
+                let slug = next.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '_');
+                let after_colon = words.pieces[words.origin[span.end - 1]].ends_with(':');
+                let then_what_for = words.clause_end[span.end]
+                    || w.get(span.end + 1).is_some_and(|w| listed("for that which who to handling", w));
+                let a_name = !listed("for that which who to the a an called named with", next)
+                    && self.office_at(w, span.end).is_none();
+                (slug && (after_colon || (a_name && then_what_for))).then(|| (next.clone(), span.end + 1))
             });
         let before_office = (span.start + 1..span.end - 1)
             .filter(|&i| !matches!(w[i].as_str(), "new" | "dedicated" | "separate" | "second" | "small" | "little"))
@@ -1595,6 +1632,15 @@ impl Reader {
     }
 
     fn work_or_unknown(&self, words: &Words, context: &Context, message: &Message<'_>) -> Understanding {
+        // "please ignore my last message, it was meant for the Bristol team".
+        let no_slot = |_: &[String], _: usize| None::<((), usize)>;
+        if Pattern::new("ignore|disregard ?my|that|the|this ?last|previous message|msg|post|one")
+            .find(&words.lower, &no_slot)
+            .is_some()
+            && context.addressed.is_none()
+        {
+            return Understanding::unknown(LIKELY, "a message taken back");
+        }
         let content: Vec<String> = Tokens::new(&words.original(|_| true))
             .content
             .into_iter()

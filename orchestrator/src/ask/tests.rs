@@ -845,3 +845,37 @@ fn phrasings_from_the_warehouse_and_vets_sets() {
     let working = [("U1", "@maker write the SOP for returns"), ("office:maker", "Writing the SOP…")];
     assert_eq!(read_in(&working, "This is better for writer, please give it further to writer.")["action"], "handoff");
 }
+
+#[test]
+fn phrasings_from_the_ferries_and_gardens_sets() {
+    let fleet = |text: &str, action: &str, office: Option<&str>| {
+        let read = read(text);
+        assert_eq!(read["action"], action, "{text}");
+        assert_eq!(read["args"]["office"].as_str(), office, "{text}");
+    };
+    fleet("maker?", "status", Some("maker"));
+    fleet("analyst spend wk", "spend", Some("analyst"));
+    fleet("writer up pls", "wake", Some("writer"));
+    fleet("writer up?", "status", Some("writer"));
+    fleet("maker log 6h", "audit", Some("maker"));
+    fleet("there is nothing else for writer this week, so it might as well go to sleep.", "sleep", Some("writer"));
+    fleet("Someone asked analyst to cancel the tulip order. Who was it?", "audit", Some("analyst"));
+    fleet("For the board pack I need the total we've spent on all the offices so far this month.", "spend", None);
+    assert_eq!(read("analyst: daily 0700 on-time report")["args"]["every"], "daily 07:00");
+    assert_eq!(read("new office freight, cargo bookings, under maker, tier 2")["args"]["name"], "freight");
+    assert_eq!(
+        read("The repo is called plant-quiz; please add it so maker can work on it.")["args"]["name"],
+        "plant-quiz"
+    );
+    let help = read("I'm new to the head office team and was told to use Nova. Where do I start, what can I ask it?");
+    assert_eq!(help["action"], "help");
+    for text in ["nvm", "Sorry everyone, please ignore my last message, it was meant for the Bristol team."] {
+        assert_eq!(read(text)["kind"], "unknown", "{text}");
+    }
+    let working = [("U1", "@maker give every member a voucher"), ("office:maker", "Issuing vouchers…")];
+    assert_eq!(read_in(&working, "This was never signed off. Please stop what you're doing.")["args"], json!({}));
+    assert_eq!(
+        read_in(&working, "app bug -> writer"),
+        json!({"kind": "fleet", "action": "handoff", "args": {"from": "maker", "to": "writer"}})
+    );
+}

@@ -77,7 +77,7 @@ fn phrases() -> Vec<(Cue, Vec<&'static str>)> {
 const FILLER: &str = "\
     actual realli right now current pls pleas plz just quick kind sort bit lot all day morn afternoon \
     even tonight today yesterday week month hour minut last past sinc much mani whole whether across among \
-    between";
+    between wk mo yr hr hrs min mins";
 
 impl Reader {
     /// What the words beside one office (or the fleet) ask, when no rule read them.
@@ -152,6 +152,14 @@ impl Reader {
 
         let name = office.map(|o| self.offices[o].name.clone());
         let has = |cue: Cue| tally.cues.contains(&cue);
+        // "numbers spend wk": an office and a cost, state or history with nothing else
+        // asks as surely as a question mark.
+        // "roster up pls" is a request, though.
+        let polite = words.has_any(&["please", "pls", "plz"]);
+        let question = question
+            || (tally.content == 0
+                && !polite
+                && ![Cue::Sleep, Cue::Wake, Cue::Stop, Cue::Need].iter().any(|&c| has(c)));
         let action = if has(Cue::Money) && question {
             Action::Spend { office: name, period: when::period(w) }
         } else if has(Cue::Deeds) && question && when::since(w).is_some() {
@@ -164,7 +172,7 @@ impl Reader {
             Action::Stop { office: name }
         } else if has(Cue::Sleep) {
             Action::Sleep { office: name? }
-        } else if has(Cue::Wake) || (has(Cue::Ready) && has(Cue::Need)) {
+        } else if has(Cue::Wake) || (has(Cue::Ready) && (has(Cue::Need) || polite)) {
             Action::Wake { office: name? }
         } else {
             return None;

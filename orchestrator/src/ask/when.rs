@@ -335,7 +335,15 @@ fn has_time(words: &[String], end: usize) -> bool {
 
 /// A word that is a time on its own (`9am`, `16:00`), unlike a bare number.
 fn is_clockish(word: Option<&String>) -> bool {
-    word.is_some_and(|w| w.contains(':') || w.ends_with("am") || w.ends_with("pm") || w == "noon" || w == "midnight")
+    // "0700" too: four digits, a 24-hour time.
+    word.is_some_and(|w| {
+        w.contains(':')
+            || w.ends_with("am")
+            || w.ends_with("pm")
+            || w == "noon"
+            || w == "midnight"
+            || (w.len() == 4 && w.chars().all(|c| c.is_ascii_digit()) && w[..2] < *"24" && w[2..] < *"60")
+    })
 }
 
 /// Five cron fields in a row, kept as the person wrote them.
@@ -381,6 +389,8 @@ pub fn since(words: &[String]) -> Option<String> {
             }
             ("this", Some("week")) => return Some("7d".into()),
             ("this", Some("morning")) | ("today", _) => return Some("1d".into()),
+            // "eng log 6h": a bare span is how far back.
+            (word, _) if compact_duration(word).is_some() => return compact_duration(word),
             _ => {}
         }
     }
