@@ -357,7 +357,7 @@ const VAGUE: &str = "\
     note gotcha got anyway anyhow btw perfect pls veri much marvel splendid fantast terrif afternoon even ack channel brb afk gtg omw ugh meh sigh apolog disregard ignor messag never \
     mind nevermind sure right place wrong window haha hah hehe lmao test testing post happi monday tuesday \
     wednesday thursday friday saturday sunday weekend gm gn mb togeth anoth bye cya meant husband wife boss \
-    friend colleagu nvm pop say easter christma";
+    friend colleagu nvm pop say easter christma let hope rest";
 
 /// Short replies that accept what was just offered.
 const AGREEMENT: &str = "\
@@ -869,6 +869,7 @@ impl Reader {
                 &[
                     "hand|pass|give|send|move|transfer|forward|reassign|route it|this|that",
                     "should|can|could|must go|goes ?over to",
+                    "should|can|could|would it|this|that go|move ?over to",
                 ],
                 &names_only,
             )
@@ -1111,6 +1112,7 @@ impl Reader {
                 "get|bring|turn|start|boot|spin|warm|fire|power|poke|nudge|kick|shake|jolt|make|switch OFFICE up|online|ready|going|running|on|back|awake",
                 "turn|switch on OFFICE",
                 "need|want|like OFFICE online|up|awake|ready",
+                "have OFFICE up|online|ready|awake",
             ],
             &slots,
         );
@@ -1132,6 +1134,7 @@ impl Reader {
 
         // Costs.
         let money = words.has_prefix(&["spend", "spent", "cost", "burn", "budget", "expens"])
+            || find("the damage", &slots).is_some()
             || words.has_any(&["charge", "charges", "charged", "charging", "bill", "bills", "billed"])
             || find("how much|what * we|you|it|they|office * pay|paid|owe", &slots).is_some();
         let about_fleet = !mentioned.is_empty()
@@ -1226,7 +1229,10 @@ impl Reader {
                 "sign ?off|offs",
                 "sign-off…|signoff…",
                 "waiting|wait|waits ?on|for me|my|us",
-                "needs|need my|our ok|okay|decision|go-ahead|input|answer",
+                "needs|need my|our ok|okay|decision|go-ahead|input|answer|thumbs|nod|blessing",
+                "am i blocking anything|anyone|anybody",
+                "are we blocking anything|anyone|anybody",
+                "waiting * decision|decisions|approval|sign-off|answer|input from|by me|us",
                 "pending|open|outstanding decisions|requests|asks",
                 "for someone|somebody|anyone|anybody|me|us to say yes|ok|okay|go",
             ],
@@ -1261,13 +1267,15 @@ impl Reader {
             &[
                 "what can|do you|nova do|understand|know",
                 "what nova|you ?can understand|understands|knows",
+                "explain what|how nova|this ?bot * do|does|works",
+                "what nova * do|does",
                 "what can|does this|the bot|assistant do|understand",
                 "what can|should i|we ask|say|type",
                 "what can i|we do with you|nova|this",
                 "how do|can|should i|we get|make|ask * bot|bots|office|offices|agent|agents|assistant|assistants|nova to",
                 "what i|we can|should ask|say|type|tell",
                 "what can|should|do i|we ask|tell you|nova|it",
-                "where do|should|can i|we start with|using ?you|nova|it",
+                "where do|should|can i|we start with|using you|nova",
                 "what * commands",
                 "how ?do|can|should i|we talk|speak|use|work|ask|command ?to|with you|nova|this",
                 "is|are there a|any guide|guides|manual|tutorial|docs|instructions",
@@ -1298,6 +1306,7 @@ impl Reader {
                 "what is in|on OFFICE queue|backlog",
                 "OFFICE queue|backlog",
                 "has|have OFFICE finished|done|completed|wrapped|started",
+                "has|have OFFICE had a|the|any chance|time to finish|complete|start|look",
                 "whether|if OFFICE ?has|is|was finished|done|completed|wrapped|started|busy|working|free|idle|awake|asleep|available|running",
                 "did OFFICE finish|complete|start|wrap",
                 "OFFICE has|have completed|finished|done|wrapped * or not",
@@ -1441,6 +1450,10 @@ impl Reader {
                     "need",
                     "needs",
                     "should",
+                    "goes",
+                    "go",
+                    "moved",
+                    "onto",
                     "to",
                     "on",
                     "at",
@@ -1634,14 +1647,16 @@ impl Reader {
     fn work_or_unknown(&self, words: &Words, context: &Context, message: &Message<'_>) -> Understanding {
         // "please ignore my last message, it was meant for the Bristol team".
         let no_slot = |_: &[String], _: usize| None::<((), usize)>;
-        if Pattern::new("ignore|disregard ?my|that|the|this ?last|previous message|msg|post|one")
-            .find(&words.lower, &no_slot)
-            .is_some()
+        let taken_back = |pattern: &str| Pattern::new(pattern).find(&words.lower, &no_slot).is_some();
+        if (taken_back("ignore|disregard ?my|that|the|this ?last|previous message|msg|post|one")
+            || taken_back("posted|sent|wrote ?that|this|it in error")
+            || taken_back("posted|sent|wrote ?that|this|it by mistake"))
             && context.addressed.is_none()
         {
             return Understanding::unknown(LIKELY, "a message taken back");
         }
-        let content: Vec<String> = Tokens::new(&words.original(|_| true))
+        // Read from the plain words ("lmaooo" is "lmao", "thirty" is "30").
+        let content: Vec<String> = Tokens::new(&words.lower.join(" "))
             .content
             .into_iter()
             .filter(|w| !listed(VAGUE, w) && !self.offices.iter().any(|o| o.name.to_lowercase() == *w))
@@ -1698,7 +1713,10 @@ const TIME_WORDS: &str = "\
 /// asked as a statement.
 fn indirect_question(w: &[String]) -> bool {
     let said = |pattern: &str| Pattern::new(pattern).find(w, &|_: &[String], _| None::<((), usize)>).is_some();
-    said("like|want|need to know") || said("let me know") || said("i wonder|wondered|wondering") || said("tell me")
+    said("like|want|need|interested|curious to know")
+        || said("let me know")
+        || said("i wonder|wondered|wondering")
+        || said("tell me")
 }
 
 /// `tier 4`, `tier-4`, `t4`.

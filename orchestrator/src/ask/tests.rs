@@ -879,3 +879,46 @@ fn phrasings_from_the_ferries_and_gardens_sets() {
         json!({"kind": "fleet", "action": "handoff", "args": {"from": "maker", "to": "writer"}})
     );
 }
+
+#[test]
+fn phrasings_from_the_festival_and_architects_sets() {
+    let fleet = |text: &str, action: &str, office: Option<&str>| {
+        let read = read(text);
+        assert_eq!(read["action"], action, "{text}");
+        assert_eq!(read["args"]["office"].as_str(), office, "{text}");
+    };
+    fleet("am i blocking anything? anything need my thumbs up?", "approvals", None);
+    fleet("am i blocking anyone?", "approvals", None);
+    fleet("where do I start with nova?", "help", None);
+    fleet("Is there anything awaiting a decision from me?", "approvals", None);
+    fleet("can someone explain what nova actually does 🤔", "help", None);
+    fleet("Is there somewhere I can read about what Nova is able to do?", "help", None);
+    fleet("whats the damage on AI this month", "spend", None);
+    fleet("I'd be interested to know what the offices have cost us in total this week.", "spend", None);
+    fleet(
+        "I don't think writer will be needed again today, so it can probably be put to bed.",
+        "sleep",
+        Some("writer"),
+    );
+    fleet("Would it be possible to have analyst up and running before the 9am review?", "wake", Some("analyst"));
+    fleet("Has analyst had a chance to finish the heritage statement yet?", "status", Some("analyst"));
+    assert_eq!(read("what did maker get done overnight?")["args"]["since"], "12h");
+    assert_eq!(read("maker goes tier 6 for festival week")["args"]["changes"]["tier"], 6);
+    assert_eq!(read("Perhaps maker could be moved onto tier 4?")["args"]["changes"]["tier"], 4);
+    for text in [
+        "LETS GOOOO 🎉🎉🎉",
+        "lmaooo wrong chat",
+        "Morning all, hope everyone had a restful weekend.",
+        "Apologies, posted that in error.",
+    ] {
+        assert_eq!(read(text)["kind"], "unknown", "{text}");
+    }
+    let working = [("U1", "@maker draft the statement for Mill Lane"), ("office:maker", "Starting the statement…")];
+    assert_eq!(
+        read_in(
+            &working,
+            "On reflection I think writer would be better placed to do this. Could it go to them instead?"
+        )["action"],
+        "handoff"
+    );
+}

@@ -362,6 +362,7 @@ fn cron(words: &[String]) -> Option<(String, Range<usize>)> {
 
 /// How far back: `since yesterday` → `1d`, `in the last 2 hours` → `2h`.
 pub fn since(words: &[String]) -> Option<String> {
+    let mut overnight = false;
     for (i, word) in words.iter().enumerate() {
         let next = words.get(i + 1).map(String::as_str);
         match (word.as_str(), next) {
@@ -389,12 +390,14 @@ pub fn since(words: &[String]) -> Option<String> {
             }
             ("this", Some("week")) => return Some("7d".into()),
             ("this", Some("morning")) | ("today", _) => return Some("1d".into()),
+            // Unless a span is also said ("overnight … since yesterday").
+            ("overnight", _) => overnight = true,
             // "eng log 6h": a bare span is how far back.
             (word, _) if compact_duration(word).is_some() => return compact_duration(word),
             _ => {}
         }
     }
-    None
+    overnight.then(|| "12h".into())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -320,8 +320,24 @@ impl<'p> Pattern<'p> {
 }
 
 /// Adverbs people put inside a phrase without changing what it asks.
-const ASIDES: &[&str] =
-    &["actually", "really", "just", "even", "exactly", "currently", "kindly", "maybe", "possibly", "quickly"];
+const ASIDES: &[&str] = &[
+    "actually",
+    "really",
+    "just",
+    "even",
+    "exactly",
+    "currently",
+    "kindly",
+    "maybe",
+    "possibly",
+    "quickly",
+    "probably",
+    "perhaps",
+    "certainly",
+    "surely",
+    "definitely",
+    "also",
+];
 
 fn literal_matches(literal: &str, word: &str) -> bool {
     literal.split('|').any(|alt| match alt.strip_suffix('…') {
