@@ -312,6 +312,9 @@ struct OfficeName {
 pub struct Reader {
     offices: Vec<OfficeName>,
     repos: Vec<String>,
+    /// The stems the config's descriptions, hints and roles use: what this workspace
+    /// works on.
+    vocabulary: std::collections::HashSet<String>,
     /// channel → offices bound to it
     channel_offices: Vec<(String, usize)>,
 }
@@ -455,7 +458,21 @@ impl Reader {
             .enumerate()
             .flat_map(|(i, o)| o.channels.iter().map(move |c| (c.trim_start_matches('#').to_lowercase(), i)))
             .collect();
-        Self { offices, repos: config.repos.iter().map(|r| r.name.to_lowercase()).collect(), channel_offices }
+        let described = std::iter::once(config.workspace.description.clone())
+            .chain(
+                config
+                    .repos
+                    .iter()
+                    .flat_map(|r| [r.name.replace(['-', '_'], " "), r.description.clone(), r.hints.join(" ")]),
+            )
+            .chain(config.offices.iter().map(|o| o.role.clone()));
+        let vocabulary = described.flat_map(|text| Tokens::new(&text).content).collect();
+        Self {
+            offices,
+            repos: config.repos.iter().map(|r| r.name.to_lowercase()).collect(),
+            vocabulary,
+            channel_offices,
+        }
     }
 
     pub fn office_name(&self, index: usize) -> &str {
@@ -1672,6 +1689,24 @@ impl Reader {
                     "schedul", "retir", "paus", "hold",
                 ]));
         let confidence = if fleetish { 0.5 } else { LIKELY };
+        // "congrats on the launch team!", "brb grabbing coffee": two words or fewer, none of
+        // them anything this workspace works on nor any kind of work Nova knows.
+        let unheard = |stem: &String| {
+            !self.vocabulary.contains(stem)
+                && crate::router::text::LEXICON_TABLE.concepts(std::slice::from_ref(stem)).iter().all(|&c| c <= 0.0)
+        };
+        if !content.is_empty()
+            && content.len() <= 2
+            && context.addressed.is_none()
+            && !context.in_thread
+            && !fleetish
+            && self.offices_in(&words.lower).is_empty()
+            // "what's our best selling dessert this month?" asks for figures: work.
+            && !words.lower.first().is_some_and(|f| listed("what which how why when where", f))
+            && content.iter().all(unheard)
+        {
+            return Understanding::unknown(LIKELY, "nothing this workspace works on");
+        }
         if !content.is_empty() {
             return Understanding::work(confidence, "says what to work on");
         }

@@ -922,3 +922,17 @@ fn phrasings_from_the_festival_and_architects_sets() {
         "handoff"
     );
 }
+
+#[test]
+fn a_few_words_of_nothing_this_workspace_works_on_are_small_talk() {
+    for text in ["congrats on the launch team!", "happy birthday Sam 🎂", "see you all tomorrow", "brb grabbing coffee"]
+    {
+        assert_eq!(read(text)["kind"], "unknown", "{text}");
+    }
+    // Words of the workspace's own work, a question for figures, or a thread keep it work.
+    for text in ["the cart page is slow", "what's our best selling dessert this month?", "refunds are failing"] {
+        assert_eq!(read(text)["kind"], "work", "{text}");
+    }
+    let thread = [("U1", "@maker fix the coupon rounding"), ("office:maker", "Done, see the PR.")];
+    assert_eq!(read_in(&thread, "grabbing coffee, then review")["kind"], "work");
+}
