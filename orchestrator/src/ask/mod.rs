@@ -1322,7 +1322,7 @@ impl Reader {
                 "OFFICE ?are you there|around|up|awake",
                 "what is in|on OFFICE queue|backlog",
                 "OFFICE queue|backlog",
-                "has|have OFFICE finished|done|completed|wrapped|started",
+                "has|have OFFICE finished|done|completed|wrapped|started|fixed|sorted|solved|resolved|shipped|sent|written|delivered",
                 "has|have OFFICE had a|the|any chance|time to finish|complete|start|look",
                 "whether|if OFFICE ?has|is|was finished|done|completed|wrapped|started|busy|working|free|idle|awake|asleep|available|running",
                 "did OFFICE finish|complete|start|wrap",

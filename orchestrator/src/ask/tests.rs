@@ -902,6 +902,7 @@ fn phrasings_from_the_festival_and_architects_sets() {
     );
     fleet("Would it be possible to have analyst up and running before the 9am review?", "wake", Some("analyst"));
     fleet("Has analyst had a chance to finish the heritage statement yet?", "status", Some("analyst"));
+    fleet("has maker fixed the stand 14 thing yet?", "status", Some("maker"));
     assert_eq!(read("what did maker get done overnight?")["args"]["since"], "12h");
     assert_eq!(read("maker goes tier 6 for festival week")["args"]["changes"]["tier"], 6);
     assert_eq!(read("Perhaps maker could be moved onto tier 4?")["args"]["changes"]["tier"], 4);
