@@ -17,10 +17,8 @@ const BAR: f64 = 0.85;
 /// operations' ("renewal notices went out with last year's premium"), and a data
 /// deletion request read as documentation work. The newsroom and the telecom cleared the
 /// bar in session 18, when a statement's subject words stopped counting as the kind of
-/// work asked for ("articles" at a publisher, "customers" of the customer app). The
-/// bike-share operator's (session 20): a side word read as a kind of work ("the
-/// pay-as-you-go rate" as analysis) outweighing the repo the message is clearly about.
-const BELOW_BAR: &[(&str, f64)] = &[("insurer", 0.80), ("bikeshare", 0.818)];
+/// work asked for ("articles" at a publisher, "customers" of the customer app).
+const BELOW_BAR: &[(&str, f64)] = &[("insurer", 0.80)];
 
 fn sets() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");

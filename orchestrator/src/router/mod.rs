@@ -433,7 +433,14 @@ impl Router {
         // subject's words, those of engineering kinds still count: "the CDN" points at
         // whoever operates it.
         if self.states_about_a_subject(text, strongest_repo) {
-            let mut asked_of_the_subject = lexicon.concepts(&self.without_subject_words(text));
+            // Nor does when it happened ("were charged the wrong rate yesterday", "removed
+            // last month"): in a statement that dates the fault, not a period to analyse.
+            let asked: Vec<String> = self
+                .without_subject_words(text)
+                .into_iter()
+                .map(|w| if text::is_time_word(&w) { String::new() } else { w })
+                .collect();
+            let mut asked_of_the_subject = lexicon.concepts(&asked);
             for tokens in context {
                 add_concepts(&mut asked_of_the_subject, &tokens.all, weights::CONTEXT);
             }

@@ -246,3 +246,12 @@ fn a_subject_word_that_is_also_a_kind_of_work_does_not_stop_a_report() {
         "none / fan-support"
     );
 }
+
+#[test]
+fn a_fault_dated_in_a_statement_is_not_a_request_for_analysis() {
+    // "yesterday" and "last month" say when it went wrong; the payments repo is the subject.
+    assert_eq!(route("general", "customers were charged the coupon rate twice yesterday"), "payments-api / maker");
+    assert_eq!(route("general", "refund emails went out with the wrong amount last month"), "payments-api / maker");
+    // A question about a period still asks for analysis.
+    assert_eq!(route("general", "how many refunds did we issue last month?"), "none / analyst");
+}

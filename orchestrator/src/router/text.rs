@@ -82,6 +82,59 @@ pub fn stem(word: &str) -> String {
     }
 }
 
+/// Words that say when: "yesterday", "last month", "on Tuesday", "in March", as written
+/// or as stemmed.
+pub fn is_time_word(word: &str) -> bool {
+    const WHEN: &[&str] = &[
+        "yesterday",
+        "today",
+        "tonight",
+        "tomorrow",
+        "morning",
+        "afternoon",
+        "evening",
+        "night",
+        "overnight",
+        "last",
+        "this",
+        "past",
+        "week",
+        "weeks",
+        "month",
+        "months",
+        "year",
+        "years",
+        "quarter",
+        "weekend",
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+        "daily",
+        "weekly",
+        "monthly",
+        "since",
+        "ago",
+    ];
+    // Tokens are stems ("morn", "januari"): either spelling counts.
+    WHEN.iter().any(|when| *when == word || stem(when) == word)
+}
+
 pub fn is_stopword(stem: &str) -> bool {
     STOPWORDS.contains(&stem)
 }
