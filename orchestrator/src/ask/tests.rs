@@ -19,6 +19,13 @@ fn reader_of(offices: &[&str]) -> impl Fn(&str) -> Value {
     move |text| reader.understand(&Message { channel: "general", text, thread: &[] }).to_json()
 }
 
+/// Asserts that `text` reads as the fleet `action` on `office` (none: no office).
+fn fleet_action(text: &str, action: &str, office: Option<&str>) {
+    let read = read(text);
+    assert_eq!(read["action"], action, "{text}");
+    assert_eq!(read["args"]["office"].as_str(), office, "{text}");
+}
+
 fn read_in(thread: &[(&str, &str)], text: &str) -> Value {
     let thread: Vec<Said> = thread
         .iter()
@@ -728,19 +735,14 @@ fn keep_an_office_awake_for_a_while_sets_its_idle_timeout() {
 
 #[test]
 fn phrasings_from_the_solar_and_podcast_sets() {
-    let fleet = |text: &str, action: &str, office: Option<&str>| {
-        let read = read(text);
-        assert_eq!(read["action"], action, "{text}");
-        assert_eq!(read["args"]["office"].as_str(), office, "{text}");
-    };
-    fleet("analyst can call it a day", "sleep", Some("analyst"));
-    fleet("what's nova good for?", "help", None);
-    fleet("maker, drop everything you're doing", "stop", Some("maker"));
-    fleet("maker needs to stop right now, it's deploying during the live show", "stop", Some("maker"));
-    fleet("did operator change anything since yesterday? the player is acting weird", "audit", Some("operator"));
-    fleet("who's been giving the bots instructions today?", "audit", None);
-    fleet("is anything blocked waiting for someone to say yes?", "approvals", None);
-    fleet("we're sunsetting writer, marketing hired a copywriter", "retire_office", Some("writer"));
+    fleet_action("analyst can call it a day", "sleep", Some("analyst"));
+    fleet_action("what's nova good for?", "help", None);
+    fleet_action("maker, drop everything you're doing", "stop", Some("maker"));
+    fleet_action("maker needs to stop right now, it's deploying during the live show", "stop", Some("maker"));
+    fleet_action("did operator change anything since yesterday? the player is acting weird", "audit", Some("operator"));
+    fleet_action("who's been giving the bots instructions today?", "audit", None);
+    fleet_action("is anything blocked waiting for someone to say yes?", "approvals", None);
+    fleet_action("we're sunsetting writer, marketing hired a copywriter", "retire_office", Some("writer"));
     assert_eq!(read("please hook up the repo monitoring-portal")["args"]["name"], "monitoring-portal");
     assert_eq!(read("let analyst stay up 30 min after its last job")["args"]["changes"]["idle_timeout"], "30m");
     for text in ["haha ok", "testing 1 2 3", "one sec, wrong window"] {
@@ -758,22 +760,17 @@ fn phrasings_from_the_solar_and_podcast_sets() {
 
 #[test]
 fn formal_and_hurried_phrasings_from_the_accounting_and_schools_sets() {
-    let fleet = |text: &str, action: &str, office: Option<&str>| {
-        let read = read(text);
-        assert_eq!(read["action"], action, "{text}");
-        assert_eq!(read["args"]["office"].as_str(), office, "{text}");
-    };
-    fleet("Would you let me know whether the analyst is occupied at present?", "status", Some("analyst"));
-    fleet("I should like to know what the writer has cost us so far this month.", "spend", Some("writer"));
-    fleet("Is there anything awaiting my authorisation?", "approvals", None);
-    fleet("Which of the offices are presently engaged?", "status", None);
-    fleet("Maker is to cease whatever it is working on at once.", "stop", Some("maker"));
-    fleet("What is our total expenditure on the offices this week?", "spend", None);
-    fleet("Who has been instructing the analyst since Monday?", "audit", Some("analyst"));
-    fleet("who told writer to send that email last night?", "audit", Some("writer"));
-    fleet("whats maker workin on atm", "status", Some("maker"));
-    fleet("I do not understand how to instruct Nova. Is there a guide?", "help", None);
-    fleet(
+    fleet_action("Would you let me know whether the analyst is occupied at present?", "status", Some("analyst"));
+    fleet_action("I should like to know what the writer has cost us so far this month.", "spend", Some("writer"));
+    fleet_action("Is there anything awaiting my authorisation?", "approvals", None);
+    fleet_action("Which of the offices are presently engaged?", "status", None);
+    fleet_action("Maker is to cease whatever it is working on at once.", "stop", Some("maker"));
+    fleet_action("What is our total expenditure on the offices this week?", "spend", None);
+    fleet_action("Who has been instructing the analyst since Monday?", "audit", Some("analyst"));
+    fleet_action("who told writer to send that email last night?", "audit", Some("writer"));
+    fleet_action("whats maker workin on atm", "status", Some("maker"));
+    fleet_action("I do not understand how to instruct Nova. Is there a guide?", "help", None);
+    fleet_action(
         "the operator office is surplus to requirements and may be closed down permanently",
         "retire_office",
         Some("operator"),
@@ -798,16 +795,11 @@ fn formal_and_hurried_phrasings_from_the_accounting_and_schools_sets() {
 
 #[test]
 fn phrasings_from_the_facilities_and_exchange_sets() {
-    let fleet = |text: &str, action: &str, office: Option<&str>| {
-        let read = read(text);
-        assert_eq!(read["action"], action, "{text}");
-        assert_eq!(read["args"]["office"].as_str(), office, "{text}");
-    };
-    fleet("Please share the spend of analyst office for this month", "spend", Some("analyst"));
-    fleet("writer office can be shut down for today, no more visits", "sleep", Some("writer"));
-    fleet("writer can go nap, no listings till monday", "sleep", Some("writer"));
-    fleet("Who gave instructions to analyst yesterday?", "audit", Some("analyst"));
-    fleet("Maker has completed the chiller report or not?", "status", Some("maker"));
+    fleet_action("Please share the spend of analyst office for this month", "spend", Some("analyst"));
+    fleet_action("writer office can be shut down for today, no more visits", "sleep", Some("writer"));
+    fleet_action("writer can go nap, no listings till monday", "sleep", Some("writer"));
+    fleet_action("Who gave instructions to analyst yesterday?", "audit", Some("analyst"));
+    fleet_action("Maker has completed the chiller report or not?", "status", Some("maker"));
     assert_eq!(read("maker needs tier 7, it's slow af")["args"]["changes"]["tier"], 7);
     for text in ["gm", "mb wrong channel"] {
         assert_eq!(read(text)["kind"], "unknown", "{text}");
@@ -825,15 +817,10 @@ fn phrasings_from_the_facilities_and_exchange_sets() {
 
 #[test]
 fn phrasings_from_the_warehouse_and_vets_sets() {
-    let fleet = |text: &str, action: &str, office: Option<&str>| {
-        let read = read(text);
-        assert_eq!(read["action"], action, "{text}");
-        assert_eq!(read["args"]["office"].as_str(), office, "{text}");
-    };
-    fleet("What makes the analyst at the moment?", "status", Some("analyst"));
-    fleet("What has made the operator in the last 24 hours?", "audit", Some("operator"));
-    fleet("Who has given the maker the order to reset the counts?", "audit", Some("maker"));
-    fleet("Where I can find what Nova understands?", "help", None);
+    fleet_action("What makes the analyst at the moment?", "status", Some("analyst"));
+    fleet_action("What has made the operator in the last 24 hours?", "audit", Some("operator"));
+    fleet_action("Who has given the maker the order to reset the counts?", "audit", Some("maker"));
+    fleet_action("Where I can find what Nova understands?", "help", None);
     assert_eq!(read("Please take up the repository ups-rates in Nova")["args"]["name"], "ups-rates");
     assert_eq!(read("give analyst a budget of thirty dollars a month")["args"]["changes"]["budget_usd"], 30.0);
     assert_eq!(read("move maker up to tier four")["args"]["changes"]["tier"], 4);
@@ -848,19 +835,22 @@ fn phrasings_from_the_warehouse_and_vets_sets() {
 
 #[test]
 fn phrasings_from_the_ferries_and_gardens_sets() {
-    let fleet = |text: &str, action: &str, office: Option<&str>| {
-        let read = read(text);
-        assert_eq!(read["action"], action, "{text}");
-        assert_eq!(read["args"]["office"].as_str(), office, "{text}");
-    };
-    fleet("maker?", "status", Some("maker"));
-    fleet("analyst spend wk", "spend", Some("analyst"));
-    fleet("writer up pls", "wake", Some("writer"));
-    fleet("writer up?", "status", Some("writer"));
-    fleet("maker log 6h", "audit", Some("maker"));
-    fleet("there is nothing else for writer this week, so it might as well go to sleep.", "sleep", Some("writer"));
-    fleet("Someone asked analyst to cancel the tulip order. Who was it?", "audit", Some("analyst"));
-    fleet("For the board pack I need the total we've spent on all the offices so far this month.", "spend", None);
+    fleet_action("maker?", "status", Some("maker"));
+    fleet_action("analyst spend wk", "spend", Some("analyst"));
+    fleet_action("writer up pls", "wake", Some("writer"));
+    fleet_action("writer up?", "status", Some("writer"));
+    fleet_action("maker log 6h", "audit", Some("maker"));
+    fleet_action(
+        "there is nothing else for writer this week, so it might as well go to sleep.",
+        "sleep",
+        Some("writer"),
+    );
+    fleet_action("Someone asked analyst to cancel the tulip order. Who was it?", "audit", Some("analyst"));
+    fleet_action(
+        "For the board pack I need the total we've spent on all the offices so far this month.",
+        "spend",
+        None,
+    );
     assert_eq!(read("analyst: daily 0700 on-time report")["args"]["every"], "daily 07:00");
     assert_eq!(read("new office freight, cargo bookings, under maker, tier 2")["args"]["name"], "freight");
     assert_eq!(
@@ -882,27 +872,22 @@ fn phrasings_from_the_ferries_and_gardens_sets() {
 
 #[test]
 fn phrasings_from_the_festival_and_architects_sets() {
-    let fleet = |text: &str, action: &str, office: Option<&str>| {
-        let read = read(text);
-        assert_eq!(read["action"], action, "{text}");
-        assert_eq!(read["args"]["office"].as_str(), office, "{text}");
-    };
-    fleet("am i blocking anything? anything need my thumbs up?", "approvals", None);
-    fleet("am i blocking anyone?", "approvals", None);
-    fleet("where do I start with nova?", "help", None);
-    fleet("Is there anything awaiting a decision from me?", "approvals", None);
-    fleet("can someone explain what nova actually does 🤔", "help", None);
-    fleet("Is there somewhere I can read about what Nova is able to do?", "help", None);
-    fleet("whats the damage on AI this month", "spend", None);
-    fleet("I'd be interested to know what the offices have cost us in total this week.", "spend", None);
-    fleet(
+    fleet_action("am i blocking anything? anything need my thumbs up?", "approvals", None);
+    fleet_action("am i blocking anyone?", "approvals", None);
+    fleet_action("where do I start with nova?", "help", None);
+    fleet_action("Is there anything awaiting a decision from me?", "approvals", None);
+    fleet_action("can someone explain what nova actually does 🤔", "help", None);
+    fleet_action("Is there somewhere I can read about what Nova is able to do?", "help", None);
+    fleet_action("whats the damage on AI this month", "spend", None);
+    fleet_action("I'd be interested to know what the offices have cost us in total this week.", "spend", None);
+    fleet_action(
         "I don't think writer will be needed again today, so it can probably be put to bed.",
         "sleep",
         Some("writer"),
     );
-    fleet("Would it be possible to have analyst up and running before the 9am review?", "wake", Some("analyst"));
-    fleet("Has analyst had a chance to finish the heritage statement yet?", "status", Some("analyst"));
-    fleet("has maker fixed the stand 14 thing yet?", "status", Some("maker"));
+    fleet_action("Would it be possible to have analyst up and running before the 9am review?", "wake", Some("analyst"));
+    fleet_action("Has analyst had a chance to finish the heritage statement yet?", "status", Some("analyst"));
+    fleet_action("has maker fixed the stand 14 thing yet?", "status", Some("maker"));
     assert_eq!(read("what did maker get done overnight?")["args"]["since"], "12h");
     assert_eq!(read("maker goes tier 6 for festival week")["args"]["changes"]["tier"], 6);
     assert_eq!(read("Perhaps maker could be moved onto tier 4?")["args"]["changes"]["tier"], 4);
