@@ -731,12 +731,14 @@ impl Reader {
                 && (verb.ends_with("ed") || verb.ends_with("en")))
         };
         if let Some((every, span)) = when::every(w).filter(|(_, span)| !question && !narrated(span)) {
-            let office = mentioned
+            let named_office = mentioned.iter().find(|(_, at)| !span.contains(at)).map(|f| f.0).or(context.addressed);
+            // "hygienist slots on Saturdays don't show up": days said in passing, with no
+            // office named and no "every", tell when a fault shows, not when to work.
+            let said_how_often = w[span.clone()]
                 .iter()
-                .find(|(_, at)| !span.contains(at))
-                .map(|f| f.0)
-                .or(context.addressed)
-                .or_else(|| self.channel_office(message.channel));
+                .any(|w| listed("every each daily weekly nightly hourly monthly weekday weekdays", w))
+                || w[span.clone()].iter().any(|w| w.contains('*'));
+            let office = named_office.or_else(|| self.channel_office(message.channel).filter(|_| said_how_often));
             if let Some(office) = office {
                 let prompt = schedule_prompt(words, &span, self, office);
                 if !prompt.is_empty() {

@@ -922,3 +922,21 @@ fn a_few_words_of_nothing_this_workspace_works_on_are_small_talk() {
     let thread = [("U1", "@maker fix the coupon rounding"), ("office:maker", "Done, see the PR.")];
     assert_eq!(read_in(&thread, "grabbing coffee, then review")["kind"], "work");
 }
+
+#[test]
+fn days_said_in_passing_in_a_bound_channel_are_no_schedule() {
+    let reader = Reader::new(&Config::demo());
+    let read_in_channel =
+        |channel: &str, text: &str| reader.understand(&Message { channel, text, thread: &[] }).to_json();
+    let (channel, office) = Config::demo()
+        .offices
+        .iter()
+        .find_map(|o| o.channels.first().map(|c| (c.clone(), o.name.clone())))
+        .expect("a bound channel");
+    assert_eq!(read_in_channel(&channel, "coupon codes on Saturdays don't apply at checkout")["kind"], "work");
+    let scheduled = read_in_channel(&channel, "every saturday at 9 check the coupon codes");
+    assert_eq!(
+        (scheduled["action"].as_str(), scheduled["args"]["office"].as_str()),
+        (Some("schedule"), Some(office.as_str()))
+    );
+}
