@@ -705,6 +705,16 @@ impl Reader {
         let named = |office: Option<Option<usize>>| office.flatten().map(|i| self.offices[i].name.clone());
         let first_named = mentioned.first().map(|f| self.offices[f.0].name.clone());
 
+        // "a member wants to know who is on the front desk tonight": someone else's
+        // question, passed on, is work for whoever answers people.
+        let relayed = Pattern::new(
+            "member|members|customer|customers|client|clients|patient|patients|user|users|guest|guests|rider|riders|he|she|they|someone \
+             wants|want|wanted|asks|asked|asking|would ?like ?to know|knowing",
+        )
+        .find(w, &|_: &[String], _| None::<((), usize)>);
+        if relayed.is_some() && mentioned.is_empty() {
+            return Some(Understanding::work(LIKELY, "someone else's question, passed on"));
+        }
         if let Some(found) = self.schedule_request(w, &mentioned) {
             return Some(found);
         }
@@ -741,7 +751,14 @@ impl Reader {
             let office = named_office.or_else(|| self.channel_office(message.channel).filter(|_| said_how_often));
             if let Some(office) = office {
                 let prompt = schedule_prompt(words, &span, self, office);
-                if !prompt.is_empty() {
+                // "every Monday the spin class waitlist resets", "the club network goes down
+                // every Sunday at 3am": with no office named, what recurs must be asked for
+                // (a verb first), not described (a subject first).
+                let described = named_office.is_none()
+                    && Words::new(&prompt).lower.first().is_none_or(|first| {
+                        listed("the a an this that these those our my their its his her some it they we he she", first)
+                    });
+                if !prompt.is_empty() && !described {
                     let office = self.offices[office].name.clone();
                     return Some(Understanding::fleet(Action::Schedule { office, every, prompt }, SURE, "schedule"));
                 }
@@ -1224,6 +1241,15 @@ impl Reader {
             ],
             &slots,
         );
+        // "members who paused their membership are still being charged": "who" after a
+        // noun starts a relative clause, not a question about the fleet.
+        let relative_who = |span: &std::ops::Range<usize>| {
+            w[span.start] == "who"
+                && span.start > 0
+                && !words.clause_end[span.start - 1]
+                && !listed(WHO_LEAD_INS, &w[span.start - 1])
+        };
+        let history = history.filter(|(span, _)| !relative_who(span));
         let happened = any(&["what|anything ?has|have ?been happened|happening|changed|done", "what went on"], &slots)
             .filter(|(span, _)| self.nothing_else(words, span.clone(), &mentioned));
         // "Someone asked buyer to cancel the tulip order. Who was it?"
@@ -1331,7 +1357,6 @@ impl Reader {
                 "OFFICE has|have completed|finished|done|wrapped * or not",
                 "status ?of|for ?the OFFICE",
                 "OFFICE is|are * working|busy ?on|with what",
-                "OFFICE status",
                 "how is|are OFFICE doing|getting|going",
                 "what is going on with OFFICE",
                 "where is|are OFFICE at|with",
@@ -1353,6 +1378,10 @@ impl Reader {
                 find("OFFICE still on|working|busy|stuck|doing", &names_only)
                     .filter(|(span, _)| span.start == 0 && message.text.trim_end().ends_with('?'))
             });
+        // "coach status?", but not "the coach status page shows …".
+        let status = status.or_else(|| {
+            find("OFFICE status", &names_only).filter(|(span, _)| self.nothing_else(words, span.clone(), &mentioned))
+        });
         // "eng?": the office's name, asked.
         let status = status.or_else(|| {
             find("OFFICE", &names_only)
@@ -1395,7 +1424,10 @@ impl Reader {
                 .filter(|(span, _)| span.start == 0 && self.nothing_else(words, span.clone(), &mentioned))
         });
         // "is anyone up for fixing the flaky test?" asks for work.
-        let fleet_status = fleet_status.filter(|(span, _)| !w.get(span.end).is_some_and(|next| listed("for to", next)));
+        // "is anyone up for fixing the flaky test?" asks for work; "who is on the front desk"
+        // asks about people.
+        let fleet_status = fleet_status
+            .filter(|(span, _)| !w.get(span.end).is_some_and(|next| listed("for to", next)) && !relative_who(span));
         // "status", "status pls", "status update?": the word and courtesies.
         let only_status = w.iter().any(|word| word == "status")
             && Tokens::new(&words.original(|_| true)).content.iter().all(|c| c == "status" || listed(VAGUE, c));
@@ -1729,6 +1761,11 @@ struct Context {
     thread_office: Option<usize>,
     in_thread: bool,
 }
+
+/// Words after which "who …" asks a question ("so who stopped it?", "do you know who
+/// paused the analyst?") rather than describing the noun before it.
+const WHO_LEAD_INS: &str = "so and but ok okay hey nova quick question q know wondering wonder me us tell out see check \
+    find asking curious guys all";
 
 /// Verbs that, before "an office", ask for a new one.
 const CREATE_VERBS: &str = "\

@@ -940,3 +940,31 @@ fn days_said_in_passing_in_a_bound_channel_are_no_schedule() {
         (Some("schedule"), Some(office.as_str()))
     );
 }
+
+#[test]
+fn work_that_sounds_like_the_fleet_stays_work() {
+    let reader = Reader::new(&Config::demo());
+    let (channel, _) = Config::demo()
+        .offices
+        .iter()
+        .find_map(|o| o.channels.first().map(|c| (c.clone(), o.name.clone())))
+        .expect("a bound channel");
+    for text in [
+        "members who paused their membership are still being charged",
+        "every Monday the spin class waitlist resets to empty",
+        "the club network goes down every Sunday at 3am",
+        "the analyst status page shows classes as cancelled when they aren't",
+        "a member wants to know who is on the front desk at Camden tonight",
+    ] {
+        let read = reader.understand(&Message { channel: &channel, text, thread: &[] }).to_json();
+        assert_eq!(read["kind"], "work", "{text}");
+    }
+    // Requests with their reason, or what to stop, still read as requests.
+    fleet_action("writer you've earned a rest, go to sleep 😴", "sleep", Some("writer"));
+    fleet_action("maker STOP pushing to the app, we're live", "stop", Some("maker"));
+    fleet_action("analyst needs to be awake for the 2pm edit", "wake", Some("analyst"));
+    // The questions they are near still read as the fleet's.
+    fleet_action("so who paused the analyst?", "audit", Some("analyst"));
+    fleet_action("analyst status?", "status", Some("analyst"));
+    fleet_action("is anyone on the refund bug?", "status", None);
+}

@@ -6,8 +6,9 @@
 //! state, a cost, a history, a sleep or a wake.
 //!
 //! Fenced twice, so that work stays work: a message that gives an office something to
-//! do names things to work on, and more than [`MAX_CONTENT`] such words (none at all
-//! beside "everyone" or "the offices") leave it to the router; and a vote is never sure,
+//! do names things to work on, and more than [`MAX_CONTENT`] such words in a question
+//! (none at all in a request, or beside "everyone" or "the offices") leave it to the
+//! router; and a vote is never sure,
 //! so a configured model checks it, and an office's own request is never carried out on one.
 
 use super::words::Words;
@@ -77,7 +78,7 @@ fn phrases() -> Vec<(Cue, Vec<&'static str>)> {
 const FILLER: &str = "\
     actual realli right now current pls pleas plz just quick kind sort bit lot all day morn afternoon \
     even tonight today yesterday week month hour minut last past sinc much mani whole whether across among \
-    between wk mo yr hr hrs min mins";
+    between wk mo yr hr hrs min mins should could would will shall must may might can";
 
 impl Reader {
     /// What the words beside one office (or the fleet) ask, when no rule read them.
@@ -104,35 +105,7 @@ impl Reader {
             .collect();
 
         let phrases = phrases();
-        let mut tally = Tally::default();
-        let mut i = start;
-        while i < end {
-            if office_words.contains(&i) {
-                i += 1;
-                continue;
-            }
-            let said = |at: usize, word: &str| {
-                w.get(at).filter(|_| at < end).is_some_and(|said| said == word || stem(said) == word)
-            };
-            // The longest phrase said here, and every cue a phrase of its length gives
-            // ("up" is a state in a question and ready after "need").
-            let found: Vec<&(Cue, Vec<&str>)> = phrases
-                .iter()
-                .filter(|(_, phrase)| phrase.iter().enumerate().all(|(k, word)| said(i + k, word)))
-                .collect();
-            if let Some(longest) = found.first().map(|(_, phrase)| phrase.len()) {
-                tally.cues.extend(found.iter().filter(|(_, phrase)| phrase.len() == longest).map(|(cue, _)| *cue));
-                i += longest;
-                continue;
-            }
-            // "still replying …?": an office still at something.
-            if w[i].ends_with("ing") && i > 0 && w[i - 1] == "still" || w[i].starts_with(['$', '£', '€']) {
-                tally.cues.push(if w[i].ends_with("ing") { Cue::State } else { Cue::Money });
-            } else if !filler(&w[i]) {
-                tally.content += 1;
-            }
-            i += 1;
-        }
+        let tally = self.tally(words, start..end, &office_words, &phrases);
         let clause_asks = words.pieces[words.origin[end - 1]].trim_end().ends_with('?');
         let question = text.trim_end().ends_with('?')
             || clause_asks
@@ -168,14 +141,28 @@ impl Reader {
             Action::Status { office: name }
         } else if question {
             return None;
-        } else if has(Cue::Stop) && name.is_some() {
-            Action::Stop { office: name }
-        } else if has(Cue::Sleep) {
-            Action::Sleep { office: name? }
-        } else if has(Cue::Wake) || (has(Cue::Ready) && (has(Cue::Need) || polite)) {
-            Action::Wake { office: name? }
         } else {
-            return None;
+            // A request is a clause that says nothing but what to do with the office, and
+            // why ("cutter needs to be awake for the 2pm edit", "socials you've earned a
+            // rest, go to sleep"); a clause with more describes something ("the coach
+            // status page shows classes as cancelled").
+            let name = name?;
+            let requested = words.clauses().find_map(|clause| {
+                let tally = self.tally(words, clause, &office_words, &phrases);
+                let has = |cue: Cue| tally.cues.contains(&cue);
+                if tally.before_a_reason > 0 {
+                    None
+                } else if has(Cue::Stop) {
+                    Some(Action::Stop { office: Some(name.clone()) })
+                } else if has(Cue::Sleep) {
+                    Some(Action::Sleep { office: name.clone() })
+                } else if has(Cue::Wake) || (has(Cue::Ready) && (has(Cue::Need) || polite)) {
+                    Some(Action::Wake { office: name.clone() })
+                } else {
+                    None
+                }
+            });
+            requested?
         };
         Some(Understanding::fleet(action, VOTED, "the words beside an office"))
     }
@@ -197,4 +184,60 @@ fn filler(word: &str) -> bool {
 struct Tally {
     cues: Vec<Cue>,
     content: usize,
+    /// Content words before a reason ("… for the 2pm edit", "… because …").
+    before_a_reason: usize,
+}
+
+/// Words after which a request says why or when, not what.
+const REASONS: &str = "for before so because as until till since when while after";
+
+impl Reader {
+    /// The cues and content words of `clause`, the office's own words left out.
+    fn tally(
+        &self,
+        words: &Words,
+        clause: std::ops::Range<usize>,
+        office_words: &[usize],
+        phrases: &[(Cue, Vec<&str>)],
+    ) -> Tally {
+        let w = &words.lower;
+        let end = clause.end;
+        let mut tally = Tally::default();
+        let mut reason_given = false;
+        let mut i = clause.start;
+        while i < end {
+            if office_words.contains(&i) {
+                i += 1;
+                continue;
+            }
+            let said = |at: usize, word: &str| {
+                w.get(at).filter(|_| at < end).is_some_and(|said| said == word || stem(said) == word)
+            };
+            // The longest phrase said here, and every cue a phrase of its length gives
+            // ("up" is a state in a question and ready after "need").
+            let found: Vec<&(Cue, Vec<&str>)> = phrases
+                .iter()
+                .filter(|(_, phrase)| phrase.iter().enumerate().all(|(k, word)| said(i + k, word)))
+                .collect();
+            if let Some(longest) = found.first().map(|(_, phrase)| phrase.len()) {
+                tally.cues.extend(found.iter().filter(|(_, phrase)| phrase.len() == longest).map(|(cue, _)| *cue));
+                i += longest;
+                continue;
+            }
+            // "STOP pushing to the app": what is to stop comes after it, like a reason.
+            let stopping = i > clause.start && w[i].ends_with("ing") && tally.cues.last() == Some(&Cue::Stop);
+            reason_given |= listed(REASONS, &w[i]) || stopping;
+            // "still replying …?": an office still at something.
+            if w[i].ends_with("ing") && i > 0 && w[i - 1] == "still" || w[i].starts_with(['$', '£', '€']) {
+                tally.cues.push(if w[i].ends_with("ing") { Cue::State } else { Cue::Money });
+            } else if !filler(&w[i]) {
+                tally.content += 1;
+                if !reason_given {
+                    tally.before_a_reason += 1;
+                }
+            }
+            i += 1;
+        }
+        tally
+    }
 }

@@ -61,6 +61,14 @@ impl Words {
         let normalized = text.replace(['’', '‘'], "'").replace(['“', '”'], "\"");
         let mut words = Self::default();
         for piece in normalized.split_whitespace() {
+            // "quick roll call - who's up?": a dash standing alone ends a clause.
+            if matches!(piece, "-" | "–" | "—" | "--") {
+                if let Some(last) = words.clause_end.last_mut() {
+                    *last = true;
+                }
+                words.pieces.push(piece.to_owned());
+                continue;
+            }
             let index = words.pieces.len();
             words.pieces.push(piece.to_owned());
             // Markdown emphasis ("**docs** has been idle", as Nova writes), but not cron's
@@ -436,6 +444,7 @@ mod tests {
         let words = Words::new("hang on, wrong plot. kill that");
         assert_eq!(words.clauses().collect::<Vec<_>>(), [0..2, 2..4, 4..6]);
         assert_eq!(Words::new("stop").clauses().count(), 1);
+        assert_eq!(Words::new("quick roll call - who's up?").clauses().count(), 2);
     }
 
     #[test]
