@@ -708,7 +708,7 @@ impl Reader {
         // "a member wants to know who is on the front desk tonight": someone else's
         // question, passed on, is work for whoever answers people.
         let relayed = Pattern::new(
-            "member|members|customer|customers|client|clients|patient|patients|user|users|guest|guests|rider|riders|he|she|they|someone \
+            "member|members|customer|customers|client|clients|patient|patients|user|users|guest|guests|rider|riders|visitor|visitors|parent|parents|student|students|donor|donors|caller|resident|residents|passenger|passengers|tenant|tenants|owner|owners|he|she|they|someone \
              wants|want|wanted|asks|asked|asking|would ?like ?to know|knowing",
         )
         .find(w, &|_: &[String], _| None::<((), usize)>);
@@ -758,6 +758,19 @@ impl Reader {
                     && Words::new(&prompt).lower.first().is_none_or(|first| {
                         listed("the a an this that these those our my their its his her some it they we he she", first)
                     });
+                // "it keeps going down every night around 2am": a fault that recurs, unless
+                // someone asks for something about it ("have it check …").
+                let asked_for = context.addressed.is_some()
+                    || polite_request
+                    || find("have|get|ask|tell|make|let OFFICE", &names_only).is_some()
+                    || words.has_any(&["please", "pls"]);
+                let a_fault = Words::new(&prompt).lower.iter().any(|word| {
+                    listed(
+                        "down crashes crashed fails failed breaks broke broken errors hangs freezes drops resets",
+                        word,
+                    )
+                });
+                let described = described || (a_fault && !asked_for);
                 if !prompt.is_empty() && !described {
                     let office = self.offices[office].name.clone();
                     return Some(Understanding::fleet(Action::Schedule { office, every, prompt }, SURE, "schedule"));
@@ -1173,7 +1186,8 @@ impl Reader {
             || find("the damage", &slots).is_some()
             || words.has_any(&["charge", "charges", "charged", "charging", "bill", "bills", "billed"])
             || find("how much|what * we|you|it|they|office * pay|paid|owe", &slots).is_some();
-        let about_fleet = !mentioned.is_empty()
+        // "the audience survey" is the business's, not the office's.
+        let about_fleet = mentioned.iter().any(|&(_, at)| !self.modifies(w, at))
             || words.has_any(&[
                 "fleet",
                 "offices",
@@ -1446,6 +1460,16 @@ impl Reader {
             .content
             .iter()
             .all(|w| listed(TIME_WORDS, w) || w.chars().all(|c| c.is_ascii_digit()) || listed(VAGUE, w))
+    }
+
+    /// Whether the office named at `at` is only a word describing the next one, a thing
+    /// the workspace works on: "the audience survey", "the curator notes".
+    fn modifies(&self, w: &[String], at: usize) -> bool {
+        let taken = self.office_at(w, at).map_or(1, |(_, taken)| taken);
+        w.get(at + taken).is_some_and(|next| {
+            let stem = crate::router::text::stem(next);
+            self.vocabulary.contains(&stem) && !listed("cost spend spent budget bill charg", &stem)
+        })
     }
 
     fn channel_office(&self, channel: &str) -> Option<usize> {

@@ -968,3 +968,14 @@ fn work_that_sounds_like_the_fleet_stays_work() {
     fleet_action("analyst status?", "status", Some("analyst"));
     fleet_action("is anyone on the refund bug?", "status", None);
 }
+
+#[test]
+fn an_office_named_like_a_word_of_the_business_is_not_the_office() {
+    let museum = reader_of(&["it", "audience"]);
+    // The reader_of workspace's vocabulary is the offices' roles: "Works on the app".
+    assert_eq!(museum("how much did the audience app cost to run last year?")["kind"], "work");
+    assert_eq!(museum("how much has audience cost us this month?")["action"], "spend");
+    assert_eq!(museum("it keeps going down every night around 2am")["kind"], "work");
+    assert_eq!(museum("every night at 2 have it check the backups")["action"], "schedule");
+    assert_eq!(museum("a visitor wants to know who approved photography in the gallery")["kind"], "work");
+}

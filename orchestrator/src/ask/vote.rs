@@ -87,7 +87,9 @@ impl Reader {
             return None;
         }
         let w = &words.lower;
-        let mentioned = self.offices_in(w);
+        // "the audience survey" names no office.
+        let mentioned: Vec<(usize, usize)> =
+            self.offices_in(w).into_iter().filter(|&(_, at)| !self.modifies(w, at)).collect();
         let office = match mentioned.as_slice() {
             [] => None,
             [(first, _), rest @ ..] if rest.iter().all(|(o, _)| o == first) => Some(*first),
