@@ -927,20 +927,19 @@ impl Reader {
             return handoff(Some(current), *to, LIKELY, "handoff: moved to the one named");
         }
 
-        // "-> docs, this is a datasheet fix": an arrow to another office than the thread's.
+        // "-> docs, this is a datasheet fix", "app bug -> eng": an arrow to another office
+        // than the thread's, first or last.
+        let arrow_first = find("OFFICE", &names_only)
+            .filter(|(span, _)| span.start == 0 && message.text.trim_start().starts_with(['-', '→', '=', '>']))
+            .and_then(|(_, to)| to.flatten());
+        let arrow_last = match words.pieces.as_slice() {
+            [.., arrow, last] if matches!(arrow.as_str(), "->" | "→" | "=>" | ">>") => {
+                self.office_at(std::slice::from_ref(&Words::new(last).lower.concat()), 0).map(|(to, _)| to)
+            }
+            _ => None,
+        };
         if let Some(current) = context.thread_office
-            && message.text.trim_start().starts_with(['-', '→', '=', '>'])
-            && let Some((span, Some(Some(to)))) = find("OFFICE", &names_only)
-            && span.start == 0
-            && to != current
-        {
-            return handoff(Some(current), to, LIKELY, "handoff: an arrow");
-        }
-        // "app bug -> eng": the arrow last, pointing at another office.
-        if let Some(current) = context.thread_office
-            && let [.., arrow, last] = words.pieces.as_slice()
-            && matches!(arrow.as_str(), "->" | "→" | "=>" | ">>")
-            && let Some((to, _)) = self.office_at(std::slice::from_ref(&Words::new(last).lower.concat()), 0)
+            && let Some(to) = arrow_first.or(arrow_last)
             && to != current
         {
             return handoff(Some(current), to, LIKELY, "handoff: an arrow");

@@ -11,6 +11,8 @@
 //! router; and a vote is never sure,
 //! so a configured model checks it, and an office's own request is never carried out on one.
 
+use std::sync::LazyLock;
+
 use super::words::Words;
 use super::{Action, Context, Reader, Understanding, VAGUE, listed, when};
 use crate::router::text::{is_stopword, stem};
@@ -60,8 +62,8 @@ enum Cue {
     Stop,
 }
 
-/// The phrases of every cue, longest first, each as its words.
-fn phrases() -> Vec<(Cue, Vec<&'static str>)> {
+/// The phrases of every cue, longest first, each as its words; split once.
+static PHRASES: LazyLock<Vec<(Cue, Vec<&'static str>)>> = LazyLock::new(|| {
     let mut phrases: Vec<(Cue, Vec<&str>)> = CUES
         .iter()
         .flat_map(|&(cue, list)| {
@@ -72,7 +74,7 @@ fn phrases() -> Vec<(Cue, Vec<&'static str>)> {
         .collect();
     phrases.sort_by_key(|(_, words)| std::cmp::Reverse(words.len()));
     phrases
-}
+});
 
 /// Stems that only say how, when or how politely.
 const FILLER: &str = "\
@@ -106,8 +108,8 @@ impl Reader {
             .flat_map(|&(_, at)| at..at + self.office_at(w, at).map_or(1, |(_, taken)| taken))
             .collect();
 
-        let phrases = phrases();
-        let tally = self.tally(words, start..end, &office_words, &phrases);
+        let phrases = &*PHRASES;
+        let tally = self.tally(words, start..end, &office_words, phrases);
         let clause_asks = words.pieces[words.origin[end - 1]].trim_end().ends_with('?');
         let question = text.trim_end().ends_with('?')
             || clause_asks
@@ -150,7 +152,7 @@ impl Reader {
             // status page shows classes as cancelled").
             let name = name?;
             let requested = words.clauses().find_map(|clause| {
-                let tally = self.tally(words, clause, &office_words, &phrases);
+                let tally = self.tally(words, clause, &office_words, phrases);
                 let has = |cue: Cue| tally.cues.contains(&cue);
                 if tally.before_a_reason > 0 {
                     None

@@ -82,57 +82,60 @@ pub fn stem(word: &str) -> String {
     }
 }
 
-/// Words that say when: "yesterday", "last month", "on Tuesday", "in March", as written
-/// or as stemmed.
+/// Words that say when: "yesterday", "last month", "on Tuesday", "in March".
+const WHEN: &[&str] = &[
+    "yesterday",
+    "today",
+    "tonight",
+    "tomorrow",
+    "morning",
+    "afternoon",
+    "evening",
+    "night",
+    "overnight",
+    "last",
+    "this",
+    "past",
+    "week",
+    "weeks",
+    "month",
+    "months",
+    "year",
+    "years",
+    "quarter",
+    "weekend",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+    "daily",
+    "weekly",
+    "monthly",
+    "since",
+    "ago",
+];
+
+/// [`WHEN`] as written and as stemmed ("morn", "januari"): tokens are stems.
+static WHEN_WORDS: LazyLock<Vec<String>> =
+    LazyLock::new(|| WHEN.iter().flat_map(|when| [(*when).to_owned(), stem(when)]).collect());
+
 pub fn is_time_word(word: &str) -> bool {
-    const WHEN: &[&str] = &[
-        "yesterday",
-        "today",
-        "tonight",
-        "tomorrow",
-        "morning",
-        "afternoon",
-        "evening",
-        "night",
-        "overnight",
-        "last",
-        "this",
-        "past",
-        "week",
-        "weeks",
-        "month",
-        "months",
-        "year",
-        "years",
-        "quarter",
-        "weekend",
-        "monday",
-        "tuesday",
-        "wednesday",
-        "thursday",
-        "friday",
-        "saturday",
-        "sunday",
-        "january",
-        "february",
-        "march",
-        "april",
-        "may",
-        "june",
-        "july",
-        "august",
-        "september",
-        "october",
-        "november",
-        "december",
-        "daily",
-        "weekly",
-        "monthly",
-        "since",
-        "ago",
-    ];
-    // Tokens are stems ("morn", "januari"): either spelling counts.
-    WHEN.iter().any(|when| *when == word || stem(when) == word)
+    WHEN_WORDS.iter().any(|when| when == word)
 }
 
 pub fn is_stopword(stem: &str) -> bool {
