@@ -155,8 +155,8 @@ enum Command {
         trace: Option<PathBuf>,
         /// Write a synthetic day to standard output instead: `discord` (typing precedes
         /// prompts) or `slack` (no typing signals), like the shipped days; or a day of
-        /// another shape: `skewed`, `quiet`, `busy`, `global`, `untyped`, `chatty`, `storm`, each
-        /// changed by the flags below.
+        /// another shape: `skewed`, `quiet`, `busy`, `global`, `untyped`, `chatty`, `storm`,
+        /// `routine`, each changed by the flags below.
         #[arg(long)]
         generate: Option<String>,
         /// Popularity skew (Zipf exponent; 0: every office as busy) of a shaped day.
@@ -178,6 +178,14 @@ enum Command {
         /// Sessions per office per day, on average, in a shaped day.
         #[arg(long)]
         sessions: Option<f64>,
+        /// Days of the fleet's past before a shaped day (its prompts, at negative times),
+        /// for the policy to read offices' habits from.
+        #[arg(long)]
+        history_days: Option<usize>,
+        /// The share of sessions that begin at their office's habitual times, 0 to 1, in a
+        /// shaped day.
+        #[arg(long)]
+        habit: Option<f64>,
         /// Offices in the generated day (default: 100, or the shape's).
         #[arg(long)]
         offices: Option<usize>,
@@ -209,6 +217,10 @@ struct PolicyArgs {
     /// between them (0s: never past their idle timeout).
     #[arg(long, value_parser = humantime::parse_duration)]
     return_interval: Option<std::time::Duration>,
+    /// Offices asleep are woken ahead of times their sessions began on at least this
+    /// share of comparable earlier days (0: never).
+    #[arg(long)]
+    habit_share: Option<f64>,
     /// A typing signal keeps an office up this long waiting for the prompt.
     #[arg(long, value_parser = humantime::parse_duration)]
     prewarm_ttl: Option<std::time::Duration>,
@@ -230,7 +242,7 @@ struct PolicyArgs {
 #[derive(clap::Args, Debug)]
 struct TuneArgs {
     /// Look for the cheapest policy that meets the targets on the trace, one knob at a
-    /// time from the policy the other flags give (about fifteen runs of the trace).
+    /// time from the policy the other flags give (about eighteen runs of the trace).
     #[arg(long)]
     tune: bool,
     /// With --tune: the share of typed prompts that must find their office ready …
@@ -757,6 +769,8 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             regions,
             incident,
             sessions,
+            history_days,
+            habit,
             ..
         } => {
             let (header, events) = match kind.as_str() {
@@ -769,6 +783,8 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     shape.typing_share = typing_share.unwrap_or(shape.typing_share);
                     shape.chatter_share = chatter_share.unwrap_or(shape.chatter_share);
                     shape.sessions = sessions.unwrap_or(shape.sessions);
+                    shape.history_days = history_days.unwrap_or(shape.history_days);
+                    shape.habit = habit.unwrap_or(shape.habit);
                     if !regions.is_empty() {
                         shape.regions = regions;
                     }
@@ -793,6 +809,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 idle_timeout,
                 idle_timeout_without_signals,
                 return_interval,
+                habit_share,
                 prewarm_ttl,
                 max_prewarms,
                 pool_floor,
@@ -811,6 +828,8 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             policy.idle_timeout_without_signals =
                 idle_timeout_without_signals.unwrap_or(policy.idle_timeout_without_signals);
             policy.return_interval = return_interval.unwrap_or(policy.return_interval);
+            policy.habit_share = habit_share.unwrap_or(policy.habit_share);
+            anyhow::ensure!((0.0..=1.0).contains(&policy.habit_share), "--habit-share is a share, between 0 and 1");
             policy.prewarm_ttl = prewarm_ttl.unwrap_or(policy.prewarm_ttl);
             policy.max_prewarms = max_prewarms.unwrap_or(policy.max_prewarms);
             policy.pool.floor = pool_floor.unwrap_or(policy.pool.floor);

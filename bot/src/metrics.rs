@@ -39,8 +39,14 @@ const CATALOGUE: &[Described] = &[
     (
         "nova_prewarm_wasted_ms_total",
         Kind::Counter,
-        "Office time spent up for prewarms no prompt followed, in milliseconds.",
+        "Office time spent up for prewarms (a signal's or a habit's) no prompt followed, in milliseconds.",
         &[],
+    ),
+    (
+        "nova_habit_wakes_total",
+        Kind::Counter,
+        "Wakes ahead of offices' habits by outcome: woken, hit (a prompt came), expired (none came).",
+        &[("outcome", "woken"), ("outcome", "hit"), ("outcome", "expired")],
     ),
     (
         "nova_pool_claims_total",

@@ -84,6 +84,8 @@ pub struct Policy {
     /// Offices whose sessions lately began more often than once in this long stay up
     /// between them ([`orchestrator::demand`]).
     pub return_interval: Duration,
+    /// Offices asleep are woken ahead of their habits ([`orchestrator::demand::next_habitual_wake`]).
+    pub habit_share: f64,
     pub pool: PoolSettings,
     /// Restoring a snapshot on a fresh or claimed VM (median, p95).
     pub restore: (Duration, Duration),
@@ -109,6 +111,7 @@ impl Default for Policy {
             prewarm_ttl: settings.prewarm_ttl,
             max_prewarms: settings.max_prewarms,
             return_interval: settings.return_interval,
+            habit_share: settings.habit_share,
             pool: PoolSettings::from(&settings),
             restore: (Duration::from_secs(3), Duration::from_secs(8)),
             snapshot: (Duration::from_secs(5), Duration::from_secs(15)),
@@ -187,6 +190,14 @@ pub struct DayShape {
     pub chatter_share: f64,
     /// An incident: this many offices each get a prompt within this many seconds.
     pub incident: Option<(usize, f64)>,
+    /// Days of the fleet's past before the day, as prompts at negative times, for a
+    /// policy that reads offices' history ([`orchestrator::demand::next_habitual_wake`]).
+    /// The day is a Wednesday; at weekends offices get a tenth of their sessions.
+    pub history_days: usize,
+    /// The share of sessions that begin at one of their office's habitual times (each
+    /// office has one or two, in working hours: someone who starts with it at nine),
+    /// give or take twenty minutes; the rest begin at random in working hours.
+    pub habit: f64,
     pub seed: u64,
 }
 
@@ -196,7 +207,9 @@ impl DayShape {
     /// two minutes), `quiet` (many offices, each used about once), `busy` (every office
     /// used all day), `global` (three regions eight hours apart), `untyped` (Slack-like:
     /// no typing), `chatty` (no typing, but half the prompts follow talk about the
-    /// problem where Nova listens), `storm` (an incident on 40 offices in one minute).
+    /// problem where Nova listens), `storm` (an incident on 40 offices in one minute),
+    /// `routine` (the Slack-like fleet with two weeks of history, half its sessions
+    /// habits).
     pub fn named(name: &str, seed: u64) -> anyhow::Result<Self> {
         let base = Self {
             offices: 120,
@@ -207,6 +220,8 @@ impl DayShape {
             typing_share: 0.5,
             chatter_share: 0.0,
             incident: Some((20, 120.0)),
+            history_days: 0,
+            habit: 0.0,
             seed,
         };
         Ok(match name {
@@ -217,20 +232,48 @@ impl DayShape {
             "untyped" => Self { typing_share: 0.0, ..base },
             "chatty" => Self { typing_share: 0.0, chatter_share: 0.5, ..base },
             "storm" => Self { offices: 80, skew: 0.8, regions: vec![0.0], incident: Some((40, 60.0)), ..base },
+            // The Slack-like shipped day's fleet after two weeks of work, half of whose
+            // sessions are its people's habits.
+            "routine" => Self {
+                offices: 100,
+                skew: 0.0,
+                regions: vec![0.0],
+                typing_share: 0.0,
+                incident: None,
+                history_days: 14,
+                habit: 0.5,
+                ..base
+            },
             other => anyhow::bail!(
-                "unknown day `{other}`: use discord, slack, skewed, quiet, busy, global, untyped, chatty or storm"
+                "unknown day `{other}`: use discord, slack, skewed, quiet, busy, global, untyped, chatty, storm or routine"
             ),
         })
     }
 }
 
+/// Records a signal of the day itself; the days before keep only their prompts.
+fn signal(events: &mut Vec<Event>, past: bool, event: Event) {
+    if !past {
+        events.push(event);
+    }
+}
+
+/// The day's weekday when a shaped day has history: a Wednesday (Monday is 0).
+const DAY_WEEKDAY: i64 = 2;
+
+/// At weekends offices get this share of their weekday sessions.
+const WEEKEND_SESSIONS: f64 = 0.1;
+
 /// A day of the given shape. Sessions are spread over each region's working hours, an
-/// office's share of them falling with its popularity rank.
+/// office's share of them falling with its popularity rank; with `history_days`, the
+/// days before it are drawn alike (prompts only, at negative times, and no incident).
 pub fn generate_shape(shape: &DayShape) -> anyhow::Result<(Header, Vec<Event>)> {
     anyhow::ensure!(shape.offices > 0 && shape.hours > 0.0, "a day needs offices and hours");
     anyhow::ensure!((0.0..=1.0).contains(&shape.typing_share), "the typing share is between 0 and 1");
     anyhow::ensure!((0.0..=1.0).contains(&shape.chatter_share), "the chatter share is between 0 and 1");
+    anyhow::ensure!((0.0..=1.0).contains(&shape.habit), "the habit share is between 0 and 1");
     anyhow::ensure!(!shape.regions.is_empty(), "a day needs at least one region");
+    anyhow::ensure!(shape.history_days == 0 || shape.hours == 24.0, "history needs 24-hour days");
     let mut rng = rand::rngs::StdRng::seed_from_u64(shape.seed);
     let tiers = [1u8, 2, 2, 2, 3, 3, 4, 5, 6, 8];
     let specs: Vec<OfficeSpec> = (0..shape.offices)
@@ -241,39 +284,79 @@ pub fn generate_shape(shape: &DayShape) -> anyhow::Result<(Header, Vec<Event>)> 
     // Popularity by rank (Zipf), normalised so the fleet has `sessions` per office on average.
     let weights: Vec<f64> = (1..=shape.offices).map(|rank| 1.0 / (rank as f64).powf(shape.skew)).collect();
     let total: f64 = weights.iter().sum();
+    // Each office's habitual hours (local), drawn apart from the rest so that a day
+    // without habits stays the day it was.
+    let habits: Vec<Vec<f64>> = if shape.habit > 0.0 {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(shape.seed ^ 0x4841_4249_5453);
+        (0..shape.offices)
+            .map(|_| {
+                let mut hours = vec![rng.random_range(8.5..11.0)];
+                if rng.random::<f64>() < 0.5 {
+                    hours.push(rng.random_range(13.0..16.0));
+                }
+                hours
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    // When a session begins, hours into the office's local working day.
+    let start_hour = |rank: usize, rng: &mut rand::rngs::StdRng| {
+        if shape.habit > 0.0 && rng.random::<f64>() < shape.habit {
+            let hours = &habits[rank];
+            hours[rng.random_range(0..hours.len())] + standard_normal(rng) / 3.0
+        } else {
+            rng.random_range(8.0..18.0)
+        }
+    };
     let mut events = Vec::new();
     let mut session = |office: &OfficeSpec, start: f64, prompts: usize, rng: &mut rand::rngs::StdRng| {
         let user = format!("u{}", rng.random_range(0..60));
         let mut t = start;
+        // The days before are their prompts (what the store would hold), no signals.
+        let past = start < 0.0;
         for _ in 0..prompts {
             let work = lognormal(rng, 60.0, 300.0);
             if rng.random::<f64>() < shape.typing_share {
                 let lead = lognormal(rng, 12.0, 40.0).max(3.0);
-                events.push(Event::signal(EventKind::Typing, t - lead, &office.name, &user));
+                signal(&mut events, past, Event::signal(EventKind::Typing, t - lead, &office.name, &user));
             } else if shape.chatter_share > 0.0 && rng.random::<f64>() < shape.chatter_share {
                 // (No draw on days without chatter: they stay the days they were.)
                 // A few messages about the problem in the minutes before the request.
                 for _ in 0..1 + geometric(rng, 0.5) {
                     let lead = lognormal(rng, 45.0, 240.0).max(3.0);
-                    events.push(Event::signal(EventKind::Chatter, t - lead, &office.name, &user));
+                    signal(&mut events, past, Event::signal(EventKind::Chatter, t - lead, &office.name, &user));
                 }
                 // And talk, the same part of the day, that never becomes a request.
                 let at = (start + rng.random_range(-3.0..3.0) * 3600.0 * shape.hours / 24.0).min(day);
                 let someone = format!("u{}", rng.random_range(0..60));
-                events.push(Event::signal(EventKind::Chatter, at, &office.name, &someone));
+                signal(&mut events, past, Event::signal(EventKind::Chatter, at, &office.name, &someone));
             }
             events.push(Event { t, kind: EventKind::Prompt, office: office.name.clone(), user: user.clone(), work });
             t += work + lognormal(rng, 90.0, 600.0);
         }
     };
-    for (rank, office) in specs.iter().enumerate() {
-        let region = shape.regions[rank % shape.regions.len()];
-        let mean = shape.sessions * scale * shape.offices as f64 * weights[rank] / total;
-        for _ in 0..poisson(&mut rng, mean) {
-            // Working hours: 08:00 to 18:00 in the office's region.
-            let start = (rng.random_range(8.0..18.0) + region) % 24.0 * 3600.0 * scale;
-            let prompts = 1 + geometric(&mut rng, 0.3);
-            session(office, start, prompts, &mut rng);
+    // The days before (each from a generator of its own), then the day itself.
+    for before in (0..=shape.history_days as i64).rev() {
+        let mut history_rng;
+        let (rng, weekday_share) = if before == 0 {
+            (&mut rng, 1.0)
+        } else {
+            history_rng =
+                rand::rngs::StdRng::seed_from_u64(shape.seed.wrapping_mul(1_000_003).wrapping_add(before as u64));
+            let weekday = (DAY_WEEKDAY - before).rem_euclid(7);
+            (&mut history_rng, if weekday >= 5 { WEEKEND_SESSIONS } else { 1.0 })
+        };
+        let midnight = -(before as f64) * day;
+        for (rank, office) in specs.iter().enumerate() {
+            let region = shape.regions[rank % shape.regions.len()];
+            let mean = weekday_share * shape.sessions * scale * shape.offices as f64 * weights[rank] / total;
+            for _ in 0..poisson(rng, mean) {
+                // Working hours: 08:00 to 18:00 in the office's region.
+                let start = midnight + (start_hour(rank, rng) + region).rem_euclid(24.0) * 3600.0 * scale;
+                let prompts = 1 + geometric(rng, 0.3);
+                session(office, start, prompts, rng);
+            }
         }
     }
     if let Some((count, window)) = shape.incident {
@@ -313,9 +396,13 @@ fn geometric(rng: &mut rand::rngs::StdRng, p: f64) -> usize {
 /// A log-normal draw with this median and 95th percentile.
 fn lognormal(rng: &mut rand::rngs::StdRng, median: f64, p95: f64) -> f64 {
     let sigma = (p95 / median).ln() / 1.645;
+    median * (sigma * standard_normal(rng)).exp()
+}
+
+/// A draw from the standard normal distribution (Box–Muller).
+fn standard_normal(rng: &mut rand::rngs::StdRng) -> f64 {
     let (u1, u2): (f64, f64) = (rng.random_range(f64::EPSILON..1.0), rng.random());
-    let z = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
-    median * (sigma * z).exp()
+    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
 }
 
 pub fn write_trace(header: &Header, events: &[Event], out: &mut impl std::io::Write) -> anyhow::Result<()> {
@@ -346,20 +433,34 @@ pub fn read_trace(path: &std::path::Path) -> anyhow::Result<(Header, Vec<Event>)
 
 // ---- the simulation ----------------------------------------------------------------
 
+/// Why an office is being woken.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum WakeFor {
+    /// A prompt waits for it.
+    Prompt,
+    /// A typing or chatter signal: a prompt may follow within the prewarm TTL.
+    Signal,
+    /// Its habits: a session may begin before this (trace ms).
+    Habit { until_ms: i64 },
+}
+
 #[derive(Debug, Clone)]
 enum Office {
     Asleep,
     Waking {
         ready: watch::Receiver<bool>,
-        prewarm: bool,
+        why: WakeFor,
     },
     Up {
         vm: Vm,
         busy_until: Instant,
         last_active: Instant,
+        /// Woken ahead of a prompt (a signal or a habit): back to sleep then unless one came.
         prewarm_until: Option<Instant>,
         /// A signal woke it or has come since: it sleeps after the shorter idle timeout.
         announced: bool,
+        /// Its habits woke it (not counted against `max_prewarms`).
+        foreseen: bool,
     },
     Sleeping,
 }
@@ -381,6 +482,10 @@ struct Tally {
     prewarm_hits: usize,
     prewarm_expired: usize,
     prewarms_at_capacity: usize,
+    /// Wakes ahead of offices' habits, those a prompt found up, those that went unused.
+    foreseen: usize,
+    foreseen_hits: usize,
+    foreseen_expired: usize,
     /// Pool VMs claimed, and the office each went to.
     pool_claims: HashMap<String, String>,
     live: HashMap<String, usize>,
@@ -396,12 +501,21 @@ struct Tally {
 pub struct Missed {
     /// A typing signal had started a wake that was still claiming and restoring.
     pub prewarm_restoring: usize,
+    /// Its habits had started a wake that was still restoring.
+    pub foreseen_restoring: usize,
     /// Waking for an earlier prompt, not for a signal.
     pub behind_another_wake: usize,
     /// Asleep, with no signal before the prompt (or one the rate limit dropped).
     pub asleep: usize,
     /// Snapshotting on its way to sleep.
     pub going_to_sleep: usize,
+}
+
+impl Missed {
+    /// Every prompt not ready at submit, each counted under one reason.
+    pub fn total(&self) -> usize {
+        self.prewarm_restoring + self.foreseen_restoring + self.behind_another_wake + self.asleep + self.going_to_sleep
+    }
 }
 
 struct Sim {
@@ -417,8 +531,11 @@ struct Sim {
     recent_signals: Mutex<HashMap<(String, String), Instant>>,
     /// When the trace started, in real time.
     origin: Instant,
-    /// Per office: when its prompts came, trace milliseconds, ascending.
+    /// Per office: when its prompts came, trace milliseconds, ascending (the trace's
+    /// history first, at negative times).
     prompt_times: Mutex<HashMap<String, Vec<i64>>>,
+    /// Per office asleep: the wake its habits foresee.
+    foreseen: Mutex<HashMap<String, orchestrator::demand::ForeseenWake>>,
 }
 
 impl Sim {
@@ -442,16 +559,52 @@ impl Sim {
         let change = OfficeChange::new(Transition::RecoverWaking);
         let _ = self.store.transition(office, generation, change).await;
         self.offices.lock().unwrap().insert(office.to_owned(), Office::Asleep);
+        self.foresee(office);
+    }
+
+    /// Plans the office's next wake from its habits, as the engine does when it sleeps.
+    fn foresee(&self, office: &str) {
+        let now = self.trace_ms(Instant::now());
+        let wake = {
+            let prompt_times = self.prompt_times.lock().unwrap();
+            let times = prompt_times.get(office).map_or(&[][..], Vec::as_slice);
+            orchestrator::demand::next_habitual_wake(times, now, self.policy.habit_share)
+        };
+        let mut foreseen = self.foreseen.lock().unwrap();
+        match wake {
+            Some(wake) => drop(foreseen.insert(office.to_owned(), wake)),
+            None => drop(foreseen.remove(office)),
+        }
+    }
+
+    /// Wakes the offices whose foreseen wake is due and which still sleep.
+    async fn wake_foreseen(self: &Arc<Self>) {
+        let now = self.trace_ms(Instant::now());
+        let due: Vec<(String, i64)> = {
+            let mut foreseen = self.foreseen.lock().unwrap();
+            let due: Vec<(String, i64)> =
+                foreseen.iter().filter(|(_, wake)| wake.at <= now).map(|(o, wake)| (o.clone(), wake.until)).collect();
+            for (office, _) in &due {
+                foreseen.remove(office);
+            }
+            due
+        };
+        for (office, until_ms) in due {
+            let asleep = matches!(self.offices.lock().unwrap().get(&office), Some(Office::Asleep) | None);
+            if asleep && until_ms > now {
+                self.wake(&office, WakeFor::Habit { until_ms }).await;
+            }
+        }
     }
 
     /// Starts waking an office if it sleeps; returns a receiver that turns true when it is up.
-    async fn wake(self: &Arc<Self>, office: &str, prewarm: bool) -> Option<watch::Receiver<bool>> {
+    async fn wake(self: &Arc<Self>, office: &str, why: WakeFor) -> Option<watch::Receiver<bool>> {
         let (tx, rx) = watch::channel(false);
         {
             let mut offices = self.offices.lock().unwrap();
             match offices.get(office) {
                 Some(Office::Asleep) | None => {
-                    offices.insert(office.to_owned(), Office::Waking { ready: rx.clone(), prewarm });
+                    offices.insert(office.to_owned(), Office::Waking { ready: rx.clone(), why });
                 }
                 Some(Office::Waking { ready, .. }) => return Some(ready.clone()),
                 _ => return None,
@@ -498,16 +651,29 @@ impl Sim {
                     if *live > 1 {
                         tally.duplicates += 1;
                     }
-                    if prewarm {
-                        tally.prewarms += 1;
-                    }
-                    drop(tally);
                     let now = Instant::now();
-                    let prewarm_until = prewarm.then(|| now + sim.scaled(sim.policy.prewarm_ttl));
-                    sim.offices.lock().unwrap().insert(
-                        office.clone(),
-                        Office::Up { vm, busy_until: now, last_active: now, prewarm_until, announced: prewarm },
-                    );
+                    let prewarm_until = match why {
+                        WakeFor::Prompt => None,
+                        WakeFor::Signal => {
+                            tally.prewarms += 1;
+                            Some(now + sim.scaled(sim.policy.prewarm_ttl))
+                        }
+                        WakeFor::Habit { until_ms } => {
+                            tally.foreseen += 1;
+                            let left = (until_ms - sim.trace_ms(now)).max(0) as f64 / 1000.0;
+                            Some(now + sim.scaled(Duration::from_secs_f64(left)))
+                        }
+                    };
+                    drop(tally);
+                    let office_now = Office::Up {
+                        vm,
+                        busy_until: now,
+                        last_active: now,
+                        prewarm_until,
+                        announced: why == WakeFor::Signal,
+                        foreseen: matches!(why, WakeFor::Habit { .. }),
+                    };
+                    sim.offices.lock().unwrap().insert(office.clone(), office_now);
                 }
                 Err(error) => {
                     tracing::warn!(office, "wake failed: {error}");
@@ -540,8 +706,9 @@ impl Sim {
                 // Up already: someone typing keeps it from idling out.
                 Some(Office::Up { last_active, prewarm_until, .. }) => {
                     *last_active = Instant::now();
-                    if prewarm_until.is_some() {
-                        *prewarm_until = Some(Instant::now() + self.scaled(self.policy.prewarm_ttl));
+                    // (Never shortened: a wake ahead of a habit may be good for longer.)
+                    if let Some(until) = prewarm_until {
+                        *until = (*until).max(Instant::now() + self.scaled(self.policy.prewarm_ttl));
                     }
                     false
                 }
@@ -553,7 +720,8 @@ impl Sim {
                         .filter(|o| {
                             matches!(
                                 o,
-                                Office::Waking { prewarm: true, .. } | Office::Up { prewarm_until: Some(_), .. }
+                                Office::Waking { why: WakeFor::Signal, .. }
+                                    | Office::Up { prewarm_until: Some(_), foreseen: false, .. }
                             )
                         })
                         .count();
@@ -567,7 +735,7 @@ impl Sim {
             }
         };
         if asleep {
-            self.wake(office, true).await;
+            self.wake(office, WakeFor::Signal).await;
         }
     }
 
@@ -584,13 +752,17 @@ impl Sim {
         let ready = {
             let mut offices = self.offices.lock().unwrap();
             match offices.get_mut(office) {
-                Some(Office::Up { busy_until, last_active, prewarm_until, .. }) => {
+                Some(Office::Up { busy_until, last_active, prewarm_until, foreseen, .. }) => {
                     let now = Instant::now();
                     *busy_until = (*busy_until).max(now) + self.scaled(Duration::from_secs_f64(work));
                     *last_active = now;
                     let mut tally = self.tally.lock().unwrap();
                     if prewarm_until.take().is_some() {
-                        tally.prewarm_hits += 1;
+                        if std::mem::take(foreseen) {
+                            tally.foreseen_hits += 1;
+                        } else {
+                            tally.prewarm_hits += 1;
+                        }
                     }
                     tally.ready_at_submit += 1;
                     tally.ready_typed += usize::from(typed);
@@ -598,12 +770,12 @@ impl Sim {
                     tally.waits.push(0.0);
                     return;
                 }
-                Some(Office::Waking { ready, prewarm }) => {
+                Some(Office::Waking { ready, why }) => {
                     let mut tally = self.tally.lock().unwrap();
-                    if *prewarm {
-                        tally.missed.prewarm_restoring += 1;
-                    } else {
-                        tally.missed.behind_another_wake += 1;
+                    match why {
+                        WakeFor::Signal => tally.missed.prewarm_restoring += 1,
+                        WakeFor::Habit { .. } => tally.missed.foreseen_restoring += 1,
+                        WakeFor::Prompt => tally.missed.behind_another_wake += 1,
                     }
                     Some(ready.clone())
                 }
@@ -619,7 +791,7 @@ impl Sim {
         };
         let ready = match ready {
             Some(ready) => Some(ready),
-            None => self.wake(office, false).await,
+            None => self.wake(office, WakeFor::Prompt).await,
         };
         let sim = Arc::clone(self);
         let office = office.to_owned();
@@ -636,7 +808,7 @@ impl Sim {
                         let _ = ready.wait_for(|up| *up).await;
                     }
                     Some(Office::Asleep) | None => {
-                        if let Some(mut ready) = sim.wake(&office, false).await {
+                        if let Some(mut ready) = sim.wake(&office, WakeFor::Prompt).await {
                             let _ = ready.wait_for(|up| *up).await;
                         }
                     }
@@ -645,13 +817,18 @@ impl Sim {
             }
             let waited = submitted.elapsed().as_secs_f64() / sim.factor;
             let mut offices = sim.offices.lock().unwrap();
-            if let Some(Office::Up { busy_until, last_active, prewarm_until, .. }) = offices.get_mut(&office) {
+            if let Some(Office::Up { busy_until, last_active, prewarm_until, foreseen, .. }) = offices.get_mut(&office)
+            {
                 let now = Instant::now();
                 *busy_until = (*busy_until).max(now) + sim.scaled(Duration::from_secs_f64(work));
                 *last_active = now;
                 let mut tally = sim.tally.lock().unwrap();
                 if prewarm_until.take().is_some() {
-                    tally.prewarm_hits += 1;
+                    if std::mem::take(foreseen) {
+                        tally.foreseen_hits += 1;
+                    } else {
+                        tally.prewarm_hits += 1;
+                    }
                 }
                 tally.waits.push(waited);
             }
@@ -666,7 +843,7 @@ impl Sim {
             let prompt_times = self.prompt_times.lock().unwrap();
             let mut offices = self.offices.lock().unwrap();
             for (name, office) in offices.iter_mut() {
-                if let Office::Up { vm, busy_until, last_active, prewarm_until, announced } = office {
+                if let Office::Up { vm, busy_until, last_active, prewarm_until, announced, foreseen } = office {
                     let idle = self.scaled(if *announced {
                         self.policy.idle_timeout
                     } else {
@@ -684,7 +861,12 @@ impl Sim {
                         .is_none_or(|until| self.trace_ms(now) >= until);
                     if (expired && now >= *busy_until) || idled {
                         if expired {
-                            self.tally.lock().unwrap().prewarm_expired += 1;
+                            let mut tally = self.tally.lock().unwrap();
+                            if *foreseen {
+                                tally.foreseen_expired += 1;
+                            } else {
+                                tally.prewarm_expired += 1;
+                            }
                         }
                         // A prewarm no prompt followed ran nothing: it sleeps on the
                         // snapshot it was restored from, without storing a new one.
@@ -749,12 +931,17 @@ pub struct Report {
     pub prewarm_hits: usize,
     pub prewarm_expired: usize,
     pub prewarms_at_capacity: usize,
+    /// Wakes ahead of offices' habits: how many, how many a prompt found up, how many went unused.
+    pub foreseen: usize,
+    pub foreseen_hits: usize,
+    pub foreseen_expired: usize,
     pub wakes: usize,
     pub fresh_wakes: usize,
     pub wake_failures: usize,
     pub missed: Missed,
     /// Prompts nothing announced that were their office's first of the trace: no policy
-    /// short of keeping every office up from the start has them ready.
+    /// short of keeping every office up from the start has them ready, but for one that
+    /// knows its offices' habits from the days before (a trace with history).
     pub out_of_reach: usize,
     pub real_seconds: f64,
     /// What was simulated, so a printed report says which policy its figures are for.
@@ -784,10 +971,11 @@ impl std::fmt::Display for Report {
         let policy = &self.policy;
         writeln!(
             f,
-            "  policy:               idle timeout {} ({} if woken unannounced; longer for sessions more often than once in {}), pool {}–{} VMs per tier (TTL {}), prewarm up to {} offices for {}",
+            "  policy:               idle timeout {} ({} if woken unannounced; longer for sessions more often than once in {}), woken ahead of habits kept on {:.0}% of days, pool {}–{} VMs per tier (TTL {}), prewarm up to {} offices for {}",
             humantime::format_duration(policy.idle_timeout),
             humantime::format_duration(policy.idle_timeout_without_signals),
             humantime::format_duration(policy.return_interval),
+            policy.habit_share * 100.0,
             policy.pool.floor,
             policy.pool.ceiling,
             humantime::format_duration(policy.pool.ttl),
@@ -816,14 +1004,18 @@ impl std::fmt::Display for Report {
         let missed = &self.missed;
         writeln!(
             f,
-            "  not ready because:    {} prewarm still restoring, {} asleep with no signal, {} waking for an earlier prompt, {} going to sleep",
-            missed.prewarm_restoring, missed.asleep, missed.behind_another_wake, missed.going_to_sleep
+            "  not ready because:    {} prewarm still restoring, {} woken for a habit still restoring, {} asleep with no signal, {} waking for an earlier prompt, {} going to sleep",
+            missed.prewarm_restoring,
+            missed.foreseen_restoring,
+            missed.asleep,
+            missed.behind_another_wake,
+            missed.going_to_sleep
         )?;
         let untyped = self.prompts - self.typed_prompts;
         if untyped > 0 {
             writeln!(
                 f,
-                "  out of reach:         {} unannounced prompts were their office's first of the trace (untyped ready {:.1}% at most)",
+                "  first of the day:     {} unannounced prompts were their office's first of the trace (untyped ready {:.1}% at most, but for habits)",
                 self.out_of_reach,
                 100.0 * (1.0 - self.out_of_reach as f64 / untyped as f64)
             )?;
@@ -871,6 +1063,11 @@ impl std::fmt::Display for Report {
             f,
             "  prewarms:             {} ({} hit, {} expired and slept on their snapshot; {} signals dropped at capacity)",
             self.prewarms, self.prewarm_hits, self.prewarm_expired, self.prewarms_at_capacity
+        )?;
+        writeln!(
+            f,
+            "  habits:               {} offices woken ahead of a habit ({} found up by a prompt, {} slept unused)",
+            self.foreseen, self.foreseen_hits, self.foreseen_expired
         )?;
         writeln!(
             f,
@@ -922,8 +1119,15 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// Runs a trace at `factor` (0.002: a simulated day takes about three minutes).
-pub async fn run(header: Header, events: Vec<Event>, factor: f64, policy: Policy) -> anyhow::Result<Report> {
+pub async fn run(header: Header, mut events: Vec<Event>, factor: f64, policy: Policy) -> anyhow::Result<Report> {
     let started = Instant::now();
+    // The fleet's past (events before the trace starts): the prompt times the store
+    // would hold, read by the policy, not played.
+    let mut prompt_times: HashMap<String, Vec<i64>> = HashMap::new();
+    let past = events.partition_point(|e| e.t < 0.0);
+    for event in events.drain(..past).filter(|e| e.kind == EventKind::Prompt) {
+        prompt_times.entry(event.office).or_default().push((event.t * 1000.0) as i64);
+    }
     let gce = FakeGce::start(GceOptions {
         time_factor: factor,
         writes_per_minute: policy.writes_per_minute,
@@ -974,14 +1178,19 @@ pub async fn run(header: Header, events: Vec<Event>, factor: f64, policy: Policy
         rng: Mutex::new(rand::rngs::StdRng::seed_from_u64(11)),
         recent_signals: Mutex::new(HashMap::new()),
         origin: origin.into_std(),
-        prompt_times: Mutex::new(HashMap::new()),
+        prompt_times: Mutex::new(prompt_times),
+        foreseen: Mutex::new(HashMap::new()),
     });
+    for office in &header.offices {
+        sim.foresee(&office.name);
+    }
     let sweeper = {
         let sim = Arc::clone(&sim);
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(sim.scaled(Duration::from_secs(5))).await;
                 sim.sweep().await;
+                sim.wake_foreseen().await;
             }
         })
     };
@@ -1077,6 +1286,9 @@ pub async fn run(header: Header, events: Vec<Event>, factor: f64, policy: Policy
         prewarm_hits: tally.prewarm_hits,
         prewarm_expired: tally.prewarm_expired,
         prewarms_at_capacity: tally.prewarms_at_capacity,
+        foreseen: tally.foreseen,
+        foreseen_hits: tally.foreseen_hits,
+        foreseen_expired: tally.foreseen_expired,
         wakes: tally.wakes,
         fresh_wakes: tally.fresh_wakes,
         missed: tally.missed,
@@ -1134,6 +1346,7 @@ pub enum Knob {
     IdleTimeout,
     IdleTimeoutWithoutSignals,
     ReturnInterval,
+    HabitShare,
     PoolFloor,
     PrewarmTtl,
 }
@@ -1144,6 +1357,7 @@ pub fn knobs() -> Vec<(Knob, Vec<f64>)> {
         (Knob::IdleTimeoutWithoutSignals, vec![45.0 * 60.0, 90.0 * 60.0, 150.0 * 60.0, 240.0 * 60.0]),
         (Knob::IdleTimeout, vec![15.0 * 60.0, 30.0 * 60.0, 45.0 * 60.0, 60.0 * 60.0]),
         (Knob::ReturnInterval, vec![0.0, 3.0 * 3600.0, 5.0 * 3600.0, 8.0 * 3600.0]),
+        (Knob::HabitShare, vec![0.0, 0.3, 0.5, 0.7]),
         (Knob::PoolFloor, vec![0.0, 1.0, 2.0]),
         (Knob::PrewarmTtl, vec![60.0, 90.0, 180.0]),
     ]
@@ -1157,6 +1371,7 @@ impl Knob {
             Knob::IdleTimeout => policy.idle_timeout = Duration::from_secs_f64(value),
             Knob::IdleTimeoutWithoutSignals => policy.idle_timeout_without_signals = Duration::from_secs_f64(value),
             Knob::ReturnInterval => policy.return_interval = Duration::from_secs_f64(value),
+            Knob::HabitShare => policy.habit_share = value,
             Knob::PoolFloor => {
                 policy.pool.floor = value as usize;
                 policy.pool.ceiling = policy.pool.ceiling.max(policy.pool.floor);
@@ -1171,6 +1386,7 @@ impl Knob {
             Knob::IdleTimeout => policy.idle_timeout.as_secs_f64(),
             Knob::IdleTimeoutWithoutSignals => policy.idle_timeout_without_signals.as_secs_f64(),
             Knob::ReturnInterval => policy.return_interval.as_secs_f64(),
+            Knob::HabitShare => policy.habit_share,
             Knob::PoolFloor => policy.pool.floor as f64,
             Knob::PrewarmTtl => policy.prewarm_ttl.as_secs_f64(),
         }
@@ -1223,10 +1439,11 @@ pub fn summary(report: &Report, targets: &Targets) -> String {
     let policy = &report.policy;
     let shortfall = targets.shortfall(report);
     format!(
-        "idle {} / unannounced {} / returning {} / pool floor {} / prewarm {}: typed {:.1}%, untyped {:.1}%, VM-hours {:.1}% of always-on, ${:.2}{}",
+        "idle {} / unannounced {} / returning {} / habits {:.0}% / pool floor {} / prewarm {}: typed {:.1}%, untyped {:.1}%, VM-hours {:.1}% of always-on, ${:.2}{}",
         humantime::format_duration(policy.idle_timeout),
         humantime::format_duration(policy.idle_timeout_without_signals),
         humantime::format_duration(policy.return_interval),
+        policy.habit_share * 100.0,
         policy.pool.floor,
         humantime::format_duration(policy.prewarm_ttl),
         report.ready_typed * 100.0,
@@ -1244,10 +1461,11 @@ pub fn summary(report: &Report, targets: &Targets) -> String {
 /// A policy as the `[provisioner]` lines that select it.
 pub fn provisioner_toml(policy: &Policy) -> String {
     format!(
-        "[provisioner]\nidle_timeout = \"{}\"\nidle_timeout_without_signals = \"{}\"\nreturn_interval = \"{}\"\nprewarm_ttl = \"{}\"\nmax_prewarms = {}\npool_floor = {}\npool_ceiling = {}\npool_ttl = \"{}\"\n",
+        "[provisioner]\nidle_timeout = \"{}\"\nidle_timeout_without_signals = \"{}\"\nreturn_interval = \"{}\"\nhabit_share = {}\nprewarm_ttl = \"{}\"\nmax_prewarms = {}\npool_floor = {}\npool_ceiling = {}\npool_ttl = \"{}\"\n",
         humantime::format_duration(policy.idle_timeout),
         humantime::format_duration(policy.idle_timeout_without_signals),
         humantime::format_duration(policy.return_interval),
+        policy.habit_share,
         humantime::format_duration(policy.prewarm_ttl),
         policy.max_prewarms,
         policy.pool.floor,
@@ -1373,10 +1591,19 @@ mod report_text {
             prewarm_hits: 460,
             prewarm_expired: 20,
             prewarms_at_capacity: 3,
+            foreseen: 30,
+            foreseen_hits: 24,
+            foreseen_expired: 6,
             wakes: 300,
             fresh_wakes: 12,
             wake_failures: 0,
-            missed: Missed { prewarm_restoring: 15, behind_another_wake: 4, asleep: 80, going_to_sleep: 1 },
+            missed: Missed {
+                prewarm_restoring: 15,
+                foreseen_restoring: 2,
+                behind_another_wake: 4,
+                asleep: 80,
+                going_to_sleep: 1,
+            },
             out_of_reach: 40,
             real_seconds: 170.0,
             policy: Policy::default(),

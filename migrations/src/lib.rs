@@ -26,6 +26,7 @@ mod m20261205_000017_reviews;
 mod m20261205_000018_pull_requests;
 mod m20261206_000019_prompt_times;
 mod m20261206_000020_thread_lookups;
+mod m20261206_000021_habit_wakes;
 
 pub struct Migrator;
 
@@ -53,6 +54,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000018_pull_requests::Migration),
             Box::new(m20261206_000019_prompt_times::Migration),
             Box::new(m20261206_000020_thread_lookups::Migration),
+            Box::new(m20261206_000021_habit_wakes::Migration),
         ]
     }
 }

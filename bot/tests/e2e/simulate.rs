@@ -16,8 +16,7 @@ async fn a_simulated_morning_answers_every_prompt_without_a_duplicate_vm() {
     // Typing precedes every prompt: most people find their office up.
     assert!(report.ready_at_submit >= 0.5, "{report}");
     // Every prompt not ready at submit is explained, once.
-    let missed = report.missed;
-    let explained = missed.prewarm_restoring + missed.asleep + missed.behind_another_wake + missed.going_to_sleep;
+    let explained = report.missed.total();
     let ready = (report.ready_at_submit * prompts as f64).round() as usize;
     assert_eq!(ready + explained, prompts, "{report}");
     assert!(report.calls_per_minute_max as u32 <= report.quota_per_minute, "{report}");
@@ -103,8 +102,7 @@ async fn on_short_days_of_every_shape_the_mechanics_hold() {
         let report = run(header, events, 0.002, Policy::default()).await.unwrap();
         eprintln!("{name}: {report}");
         assert_eq!((report.prompts, report.duplicates, report.wake_failures), (prompts, 0, 0), "{name}: {report}");
-        let missed = report.missed;
-        let explained = missed.prewarm_restoring + missed.asleep + missed.behind_another_wake + missed.going_to_sleep;
+        let explained = report.missed.total();
         let ready = (report.ready_at_submit * prompts as f64).round() as usize;
         assert_eq!(ready + explained, prompts, "{name}: {report}");
         assert!(report.storage_dollars > 0.0, "{name}: snapshots are priced");
@@ -146,6 +144,97 @@ async fn an_office_people_keep_coming_back_to_stays_up_between_sessions() {
     let report_off = run(header, events, 0.0005, off).await.unwrap();
     assert_eq!(report_off.missed.asleep, 3, "{report_off}");
     assert!(report_off.vm_hours < report.vm_hours, "staying up costs VM-hours: {report_off}");
+}
+
+/// Ana starts with her office at about one o'clock every day, and nothing she does
+/// announces it; Bo uses his at a different hour each day. With their week behind them
+/// (the trace's history), Nova wakes Ana's office ahead of her and she finds it up; Bo
+/// waits, as both do with habits turned off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_office_used_at_the_same_time_every_day_is_up_before_its_person_comes() {
+    use bot::simulate::Header;
+    let header = Header {
+        kind: "habits".to_owned(),
+        hours: 1.5,
+        offices: ["ana", "bo"].map(|name| bot::simulate::OfficeSpec { name: name.to_owned(), tier: 2 }).into(),
+    };
+    let prompt = |t: f64, office: &str| Event {
+        t,
+        kind: EventKind::Prompt,
+        office: office.to_owned(),
+        user: office.to_owned(),
+        work: 60.0,
+    };
+    const DAY: f64 = 24.0 * 3600.0;
+    let mut events = Vec::new();
+    for (day, (minutes, hour)) in
+        (1..=7).zip([(-6.0, 9.0), (3.0, 14.0), (0.0, 4.0), (8.0, 20.0), (-2.0, 11.0), (5.0, 17.0), (1.0, 7.0)])
+    {
+        events.push(prompt(-day as f64 * DAY + 3600.0 + minutes * 60.0, "ana"));
+        events.push(prompt(-day as f64 * DAY + hour * 3600.0, "bo"));
+    }
+    events.push(prompt(3600.0 + 4.0 * 60.0, "ana"));
+    events.push(prompt(3600.0 + 4.0 * 60.0, "bo"));
+    events.sort_by(|a, b| a.t.total_cmp(&b.t));
+
+    let report = run(header.clone(), events.clone(), 0.0005, Policy::default()).await.unwrap();
+    eprintln!("{report}");
+    assert_eq!(report.prompts, 2, "the history is read, not played: {report}");
+    assert_eq!((report.foreseen, report.foreseen_hits), (1, 1), "{report}");
+    assert_eq!(report.missed.asleep, 1, "Bo's office slept: {report}");
+    assert_eq!(report.duplicates, 0);
+
+    let off = Policy { habit_share: 0.0, ..Policy::default() };
+    let report_off = run(header, events, 0.0005, off).await.unwrap();
+    assert_eq!((report_off.foreseen, report_off.missed.asleep), (0, 2), "{report_off}");
+}
+
+/// A shaped day with history: its past is prompts only, at negative times, two weeks of
+/// them with quiet weekends; with habits, most offices' past shows one Nova foresees,
+/// and without, few do.
+#[test]
+fn a_day_with_history_has_its_past_as_prompts_and_its_habits_show_in_it() {
+    use bot::simulate::{DayShape, generate_shape};
+    use orchestrator::demand::next_habitual_wake;
+    let shape = DayShape::named("routine", 3).unwrap();
+    let (header, events) = generate_shape(&shape).unwrap();
+    let past: Vec<&Event> = events.iter().filter(|e| e.t < 0.0).collect();
+    assert!(past.iter().all(|e| e.kind == EventKind::Prompt), "no signals in the past");
+    assert!(past.first().unwrap().t >= -14.0 * 86400.0 && past.first().unwrap().t < -13.0 * 86400.0);
+    // The day is a Wednesday: three and four days before are the weekend.
+    let on = |day: f64| past.iter().filter(|e| e.t >= -day * 86400.0 && e.t < (1.0 - day) * 86400.0).count();
+    assert!(
+        on(3.0) + on(4.0) < (on(1.0) + on(2.0)) / 4,
+        "quiet weekends: {} {} vs {} {}",
+        on(3.0),
+        on(4.0),
+        on(1.0),
+        on(2.0)
+    );
+    let foreseen = |events: &[Event]| {
+        header
+            .offices
+            .iter()
+            .filter(|office| {
+                let times: Vec<i64> = events
+                    .iter()
+                    .filter(|e| e.t < 0.0 && e.office == office.name)
+                    .map(|e| (e.t * 1000.0) as i64)
+                    .collect();
+                next_habitual_wake(&times, 0, 0.5).is_some()
+            })
+            .count()
+    };
+    let with_habits = foreseen(&events);
+    let (_, random) = generate_shape(&DayShape { habit: 0.0, ..shape.clone() }).unwrap();
+    let without = foreseen(&random);
+    eprintln!("offices with a habit foreseen: {with_habits} with habits, {without} without");
+    assert!(
+        with_habits >= 30 && with_habits >= 3 * without.max(1),
+        "foreseen with habits {with_habits}, without {without}"
+    );
+    let wrong = DayShape { history_days: 3, hours: 12.0, ..shape };
+    assert_eq!(generate_shape(&wrong).unwrap_err().to_string(), "history needs 24-hour days");
 }
 
 /// Someone types to an office and never sends anything, three times: each prewarm
@@ -228,6 +317,7 @@ async fn tuning_finds_the_best_policy_it_tried_and_says_it_as_config() {
             read.idle_timeout,
             read.idle_timeout_without_signals,
             read.return_interval,
+            read.habit_share,
             read.prewarm_ttl,
             read.pool_floor,
             read.pool_ttl
@@ -236,6 +326,7 @@ async fn tuning_finds_the_best_policy_it_tried_and_says_it_as_config() {
             best.policy.idle_timeout,
             best.policy.idle_timeout_without_signals,
             best.policy.return_interval,
+            best.policy.habit_share,
             best.policy.prewarm_ttl,
             best.policy.pool.floor,
             best.policy.pool.ttl

@@ -800,6 +800,82 @@ async fn what_the_reader_is_unsure_of_goes_to_the_model_and_only_that() {
     nova.finish().await;
 }
 
+/// Carol starts with the analyst at about this time every day: for a week the
+/// analyst's first session began within minutes of it. Nothing she does announces it,
+/// so Nova wakes the analyst ahead of her from its history, and her prompt finds it up.
+/// The writer, used at a different hour each day, is not woken on a guess.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_office_used_at_the_same_time_every_day_is_up_before_its_person_comes() {
+    use orchestrator::store::AuditFilter;
+    use sea_orm::ConnectionTrait as _;
+
+    let mut nova = Nova::start_with(|config| {
+        for office in &mut config.offices {
+            office.set_idle_timeout(Duration::from_millis(200));
+        }
+    })
+    .await;
+    let mut sessions = Vec::new();
+    for day in 1..=6 {
+        sessions.push(("analyst", day, nova.say("eng", "carol", &format!("@analyst signups for day {day}")).await));
+        sessions.push(("writer", day, nova.say("docs", "dan", &format!("@writer draft note {day}")).await));
+    }
+    for (_, _, thread) in &sessions {
+        nova.results(thread, 1).await;
+    }
+    nova.office_reaches("analyst", "asleep").await;
+    nova.office_reaches("writer", "asleep").await;
+    // Those were the past six days: the analyst's sessions two minutes from now's time
+    // of day, the writer's at other hours each day.
+    const DAY_MS: i64 = 24 * 3600 * 1000;
+    let now = orchestrator::store::now_ms();
+    let db = nova.engine().store().db();
+    for (office, day, thread) in &sessions {
+        let at = match *office {
+            "analyst" => now + 2 * 60_000 - day * DAY_MS,
+            _ => now - day * DAY_MS + [5, 9, 2, 11, 7, 4][*day as usize - 1] * 3600 * 1000,
+        };
+        db.execute_unprepared(&format!("UPDATE prompts SET created_at = {at} WHERE thread_id = '{thread}'"))
+            .await
+            .unwrap();
+    }
+    // Plans are made as offices fall asleep, and anew when Nova starts.
+    nova.restart(|_| {}).await;
+
+    let woken = nova
+        .eventually("the analyst woken ahead of carol", async |nova: &Nova| {
+            let trail = nova.engine().store().audit_trail(&AuditFilter::default()).await.unwrap();
+            trail.into_iter().find(|row| row.action == "habit_wake")
+        })
+        .await;
+    assert_eq!(woken.office.as_deref(), Some("analyst"));
+    let details: serde_json::Value = serde_json::from_str(&woken.details).unwrap();
+    let until_minutes = (details["until"].as_i64().unwrap() - woken.at) as f64 / 60_000.0;
+    assert!((2.0..20.0).contains(&until_minutes), "waits for her until ten minutes past her time: {until_minutes:.1}");
+    let up = nova.office_reaches("analyst", "idle").await;
+    assert!(up.prewarm_habit && up.prewarm_until.is_some(), "{up:?}");
+
+    // Carol comes: the analyst is up, and the audit trail says the habit paid off.
+    let thread = nova.say("eng", "carol", "@analyst signups for today").await;
+    nova.results(&thread, 1).await;
+    let hit = nova
+        .eventually("the habit wake's hit", async |nova: &Nova| {
+            let trail = nova.engine().store().audit_trail(&AuditFilter::default()).await.unwrap();
+            trail.into_iter().find(|row| row.action == "prewarm_hit" && row.office.as_deref() == Some("analyst"))
+        })
+        .await;
+    assert!(hit.details.contains(r#""source":"habit""#), "{}", hit.details);
+    let trail = nova.engine().store().audit_trail(&AuditFilter::default()).await.unwrap();
+    assert!(
+        !trail.iter().any(|row| row.action == "wake" && row.office.as_deref() == Some("analyst") && row.at > woken.at),
+        "her prompt needed no wake of its own"
+    );
+    // The writer was planned at the same start and is still asleep, never woken on a guess.
+    assert_eq!(nova.office("writer").await.state.as_str(), "asleep");
+    assert!(!trail.iter().any(|row| row.action == "habit_wake" && row.office.as_deref() == Some("writer")));
+    nova.finish().await;
+}
+
 /// Maker's people have come back to it every forty minutes all morning: once idle, it
 /// stays up for them past its idle timeout (and the audit trail says until when), while
 /// the writer, asked once, sleeps as usual; with its budget spent, maker sleeps too.

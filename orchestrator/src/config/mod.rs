@@ -517,6 +517,13 @@ pub struct ProvisionerSettings {
     /// saving. `0s` turns this off (see `orchestrator::demand`).
     #[serde(default = "default_return_interval", with = "humantime_serde")]
     pub return_interval: Duration,
+    /// An office asleep is woken a few minutes before a time its sessions began on at
+    /// least this share of comparable earlier days (its people start with it around
+    /// nine on most weekdays, say), and sleeps again an hour later if nobody came.
+    /// Read from its own last two weeks of prompts; `0` turns this off (see
+    /// `orchestrator::demand::next_habitual_wake`).
+    #[serde(default = "default_habit_share")]
+    pub habit_share: f64,
     /// How long a wake may take before the office is marked failed; unset, it follows
     /// the backend (see [`ProvisionerSettings::wake_timeout`]).
     #[serde(default, with = "humantime_serde")]
@@ -563,6 +570,9 @@ fn default_idle_timeout_without_signals() -> Duration {
 fn default_return_interval() -> Duration {
     Duration::from_secs(5 * 3600)
 }
+fn default_habit_share() -> f64 {
+    0.5
+}
 fn default_zstd_level() -> i32 {
     3
 }
@@ -604,6 +614,7 @@ impl Default for ProvisionerSettings {
             idle_timeout: default_idle_timeout(),
             idle_timeout_without_signals: default_idle_timeout_without_signals(),
             return_interval: default_return_interval(),
+            habit_share: default_habit_share(),
             wake_timeout: None,
             snapshot_compression: default_zstd_level(),
             prewarm_ttl: default_prewarm_ttl(),
@@ -854,7 +865,11 @@ impl Config {
             0 => "off".to_owned(),
             n => format!("up to {n} offices for {}", humantime::format_duration(self.provisioner.prewarm_ttl)),
         };
-        let _ = writeln!(out, "snapshots: {snapshots}; prewarm on typing: {prewarm}");
+        let habits = match self.provisioner.habit_share {
+            share if share <= 0.0 => "off".to_owned(),
+            share => format!("woken for those kept on {:.0}% of days", share * 100.0),
+        };
+        let _ = writeln!(out, "snapshots: {snapshots}; prewarm on typing: {prewarm}; habits: {habits}");
         if self.provisioner.backend == Backend::Gce {
             let images = match self.provisioner.image_cadence {
                 cadence if cadence.is_zero() => "never rebuilt".to_owned(),
@@ -1017,6 +1032,13 @@ impl Validator<'_> {
                 "[provisioner] backend = \"gce\" needs [store] snapshots = \"gs://bucket/prefix\": an office's VM \
                            is deleted when it sleeps, so its workspace must live in Cloud Storage"
                     .to_owned();
+            return Err(ConfigError::Parse { origin: self.origin.to_owned(), message });
+        }
+        if !(0.0..=1.0).contains(&raw.provisioner.habit_share) {
+            let message = format!(
+                "[provisioner] habit_share is a share of days, from 0 (off) to 1, not {}",
+                raw.provisioner.habit_share
+            );
             return Err(ConfigError::Parse { origin: self.origin.to_owned(), message });
         }
         if raw.provisioner.pool_floor > raw.provisioner.pool_ceiling {

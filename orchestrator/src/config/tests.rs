@@ -165,7 +165,7 @@ fn summary_lists_what_would_run() {
       repo   api              channels: -
       office maker            tier 2 repos: api; channels: -; runtime: none (prompts are answered with setup instructions); skills: office@REV
     provisioner: Local backend, idle timeout 30m (1h 30m when prompts come unannounced; longer while sessions begin more often than once in 5h), data dir .nova
-    snapshots: .nova/snapshots; prewarm on typing: up to 4 offices for 1m 30s
+    snapshots: .nova/snapshots; prewarm on typing: up to 4 offices for 1m 30s; habits: woken for those kept on 50% of days
     listen: 127.0.0.1:8080
     ");
 }

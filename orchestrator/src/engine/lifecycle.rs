@@ -19,6 +19,9 @@ impl Engine {
                 if let Err(error) = self.expire_asks().await {
                     tracing::error!("cannot expire approvals and credential requests: {error:#}");
                 }
+                if let Err(error) = self.wake_for_habits().await {
+                    tracing::warn!("cannot wake offices ahead of their habits: {error:#}");
+                }
                 last_deadlines = Some(pass);
             }
             if let Err(error) = self.step().await {
@@ -452,7 +455,13 @@ impl Engine {
         let engine = Arc::clone(self);
         self.publish_office(&name).await;
         self.tasks.lock().await.spawn(async move {
-            if let Err(error) = engine.sleep(&name, generation).await {
+            let slept = engine.sleep(&name, generation).await;
+            if slept.is_ok()
+                && let Err(error) = engine.plan_habit_wake(&name).await
+            {
+                tracing::warn!(office = %name, "cannot plan a wake ahead of its habits: {error:#}");
+            }
+            if let Err(error) = slept {
                 tracing::error!(office = %name, "cannot put the office to sleep: {error:#}");
                 let mut change = OfficeChange::new(Transition::SnapshotFailed);
                 change.failure = Some(Some(format!("snapshot failed: {error:#}")));

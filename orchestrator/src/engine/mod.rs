@@ -34,6 +34,7 @@ pub mod code_host;
 pub mod compute;
 pub mod databases;
 mod fleet_changes;
+mod habits;
 mod inbound;
 mod lifecycle;
 mod loop_guard;
@@ -297,6 +298,8 @@ pub struct Engine {
     /// Per office idle past its timeout: since when (its `last_active_at`), and until
     /// when its people's return rate keeps it up, read once per idle spell.
     returning: StdMutex<HashMap<String, (i64, Option<i64>)>>,
+    /// Each office's next wake ahead of its habits (planned when it falls asleep).
+    habit_plans: StdMutex<habits::HabitPlans>,
     /// Runs whose thread was told their office is over budget (each is told once).
     budget_told: StdMutex<HashSet<String>>,
     /// When this engine was made: recovery leaves alone what this process changed since
@@ -341,6 +344,7 @@ impl Engine {
             warm_signals: StdMutex::new(HashMap::new()),
             unannounced: StdMutex::new(HashSet::new()),
             returning: StdMutex::new(HashMap::new()),
+            habit_plans: StdMutex::new(habits::HabitPlans::default()),
             budget_told: StdMutex::new(HashSet::new()),
             started_ms: now_ms(),
         }))
@@ -373,6 +377,15 @@ impl Engine {
     pub async fn run(self: Arc<Self>) {
         if let Err(error) = self.recover().await {
             tracing::error!("recovery after restart failed: {error:#}");
+        }
+        {
+            // One read of each sleeping office's history: not worth holding up the start.
+            let engine = Arc::clone(&self);
+            self.tasks.lock().await.spawn(async move {
+                if let Err(error) = engine.plan_habit_wakes().await {
+                    tracing::warn!("cannot plan wakes ahead of offices' habits: {error:#}");
+                }
+            });
         }
         if let Some(fleet) = self.compute.fleet() {
             // Pools, the orphan sweep and image builds live as long as the engine loop.

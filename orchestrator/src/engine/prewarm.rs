@@ -91,6 +91,8 @@ impl Engine {
                 }
             }
             OfficeState::Waking | OfficeState::Ready | OfficeState::Idle if row.prewarm_until.is_some() => {
+                // (Never shortened: a wake ahead of a habit may be good for longer.)
+                let until = until.max(row.prewarm_until.unwrap_or(until));
                 self.store.set_prewarm(&office, row.generation, Some((row.prewarmed_at.unwrap_or(now), until))).await?;
                 Prewarm::Extended { office }
             }
@@ -172,15 +174,21 @@ impl Engine {
         }
     }
 
-    /// A prompt reached a prewarmed office: the warm-up paid off.
+    /// A prompt reached a prewarmed office: the warm-up (a signal's or a habit's) paid off.
     pub(super) async fn prewarm_hit(&self, office: &offices::Model) -> anyhow::Result<()> {
         let Some(at) = office.prewarmed_at else {
             return Ok(());
         };
         self.store.set_prewarm(&office.name, office.generation, None).await?;
         let lead_ms = now_ms() - at;
-        metrics::counter!("nova_prewarm_total", "outcome" => "hit").increment(1);
-        let details = serde_json::json!({"generation": office.generation, "since_signal_ms": lead_ms});
+        let source = if office.prewarm_habit { "habit" } else { "signal" };
+        if office.prewarm_habit {
+            metrics::counter!("nova_habit_wakes_total", "outcome" => "hit").increment(1);
+        } else {
+            metrics::counter!("nova_prewarm_total", "outcome" => "hit").increment(1);
+        }
+        let details =
+            serde_json::json!({"generation": office.generation, "since_signal_ms": lead_ms, "source": source});
         self.record("nova", &office.name, None, "prewarm_hit", details).await;
         Ok(())
     }
@@ -188,9 +196,14 @@ impl Engine {
     /// No prompt followed in time: the office goes back to sleep and frees its place.
     pub(super) async fn prewarm_expired(self: &Arc<Self>, office: &offices::Model) -> anyhow::Result<()> {
         let up_ms = office.prewarmed_at.map(|at| now_ms() - at).unwrap_or(0);
-        metrics::counter!("nova_prewarm_total", "outcome" => "expired").increment(1);
+        let source = if office.prewarm_habit { "habit" } else { "signal" };
+        if office.prewarm_habit {
+            metrics::counter!("nova_habit_wakes_total", "outcome" => "expired").increment(1);
+        } else {
+            metrics::counter!("nova_prewarm_total", "outcome" => "expired").increment(1);
+        }
         metrics::counter!("nova_prewarm_wasted_ms_total").increment(up_ms.max(0) as u64);
-        let details = serde_json::json!({"generation": office.generation, "up_ms": up_ms});
+        let details = serde_json::json!({"generation": office.generation, "up_ms": up_ms, "source": source});
         self.record("nova", &office.name, None, "prewarm_expired", details).await;
         self.begin_sleep(office).await?;
         self.store.set_prewarm(&office.name, office.generation, None).await

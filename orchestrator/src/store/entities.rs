@@ -145,6 +145,9 @@ pub mod offices {
         pub prewarm_until: Option<i64>,
         /// When the typing signal behind the current prewarm arrived.
         pub prewarmed_at: Option<i64>,
+        /// The current prewarm is the office's habits', not a signal's
+        /// ([`crate::demand::next_habitual_wake`]).
+        pub prewarm_habit: bool,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -807,6 +807,7 @@ impl Store {
                 service_key_id: Set(Some(format!("{:016x}", rand::random::<u64>()))),
                 prewarm_until: Set(None),
                 prewarmed_at: Set(None),
+                prewarm_habit: Set(false),
             })
             .on_conflict(OnConflict::column(offices::Column::Name).do_nothing().to_owned())
             .exec_without_returning(&*self.writer(Lane::Background).await)
@@ -928,6 +929,7 @@ impl Store {
             // A new generation starts as a real wake; a prewarm marks itself afterwards.
             .col_expr(offices::Column::PrewarmUntil, Expr::value(Option::<i64>::None))
             .col_expr(offices::Column::PrewarmedAt, Expr::value(Option::<i64>::None))
+            .col_expr(offices::Column::PrewarmHabit, Expr::value(false))
             .col_expr(offices::Column::StateChangedAt, Expr::value(now))
             .filter(offices::Column::Name.eq(&office.name))
             .filter(offices::Column::State.eq(office.state))
@@ -984,9 +986,13 @@ impl Store {
     /// Marks (`Some((signal_at, until))`) or unmarks a generation as up on a typing
     /// signal alone; a newer generation is left alone.
     pub async fn set_prewarm(&self, name: &str, generation: i64, prewarm: Option<(i64, i64)>) -> anyhow::Result<()> {
-        offices::Entity::update_many()
+        let mut update = offices::Entity::update_many()
             .col_expr(offices::Column::PrewarmedAt, Expr::value(prewarm.map(|(at, _)| at)))
-            .col_expr(offices::Column::PrewarmUntil, Expr::value(prewarm.map(|(_, until)| until)))
+            .col_expr(offices::Column::PrewarmUntil, Expr::value(prewarm.map(|(_, until)| until)));
+        if prewarm.is_none() {
+            update = update.col_expr(offices::Column::PrewarmHabit, Expr::value(false));
+        }
+        update
             .filter(offices::Column::Name.eq(name))
             .filter(offices::Column::Generation.eq(generation))
             .exec(&*self.writer(Lane::Background).await)
@@ -994,11 +1000,26 @@ impl Store {
         Ok(())
     }
 
-    /// Offices up (or waking) on a typing signal alone whose prewarm has not run out.
+    /// A wake ahead of the office's habits: up from `at` until `until` unless a prompt comes.
+    pub async fn set_habit_wake(&self, name: &str, generation: i64, at: i64, until: i64) -> anyhow::Result<()> {
+        offices::Entity::update_many()
+            .col_expr(offices::Column::PrewarmedAt, Expr::value(at))
+            .col_expr(offices::Column::PrewarmUntil, Expr::value(until))
+            .col_expr(offices::Column::PrewarmHabit, Expr::value(true))
+            .filter(offices::Column::Name.eq(name))
+            .filter(offices::Column::Generation.eq(generation))
+            .exec(&*self.writer(Lane::Background).await)
+            .await?;
+        Ok(())
+    }
+
+    /// Offices up (or waking) on a typing signal alone whose prewarm has not run out
+    /// (those up ahead of their habits do not count: typing's cap is for typing).
     pub async fn count_prewarmed(&self, now: i64) -> anyhow::Result<u64> {
         use sea_orm::PaginatorTrait;
         Ok(offices::Entity::find()
             .filter(offices::Column::PrewarmUntil.gt(now))
+            .filter(offices::Column::PrewarmHabit.eq(false))
             .filter(offices::Column::State.ne(OfficeState::Asleep.as_str()))
             .count(&self.db)
             .await?)
