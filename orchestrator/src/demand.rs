@@ -77,7 +77,7 @@ pub const COLD_GAP: Duration = Duration::from_secs(3600);
 /// A habit must be this unlikely to arise by chance, were the office's sessions to begin
 /// at random over its working day: an office used a few times a day at random hours has,
 /// among its many windows, some that reached the share by luck.
-const SIGNIFICANCE: f64 = 0.002;
+const SIGNIFICANCE: f64 = 0.02;
 
 /// The shortest working day chance is measured against (an office whose every session
 /// begins at nine has a one-hour day of its own, which would make no habit remarkable).
