@@ -90,23 +90,32 @@ impl Engine {
 
     /// Wakes the offices whose habit is due and that still sleep; looks again at those
     /// due a look.
-    pub(super) async fn wake_for_habits(self: &Arc<Self>) -> anyhow::Result<()> {
+    pub(super) async fn wake_for_habits(self: &Arc<Self>) {
         let now = now_ms();
         let due = self.habit_plans.lock().expect("habit plans lock").take_due(now);
         for (office, planned) in due {
-            let Planned::Wake { until } = planned else {
-                self.plan_habit_wake(&office).await?;
-                continue;
+            let outcome = match planned {
+                Planned::LookAgain => self.plan_habit_wake(&office).await,
+                Planned::Wake { until } => match self.wake_for_habit(&office, now, until).await {
+                    // Up already (planned anew when it sleeps), or not to be woken now:
+                    // the habit after this one.
+                    Ok(false) => {
+                        self.look_again(&office, until);
+                        Ok(())
+                    }
+                    woken => woken.map(drop),
+                },
             };
-            let woken = self.wake_for_habit(&office, now, until).await?;
-            if !woken {
-                // Up already (planned anew when it sleeps), or not to be woken now: the
-                // habit after this one.
-                let mut plans = self.habit_plans.lock().expect("habit plans lock");
-                plans.set(&office, until, Planned::LookAgain);
+            if let Err(error) = outcome {
+                // One office's failure holds up no other; this one is looked at later.
+                tracing::warn!(office, "cannot wake it ahead of its habits: {error:#}");
+                self.look_again(&office, now + LOOK_AGAIN.as_millis() as i64);
             }
         }
-        Ok(())
+    }
+
+    fn look_again(&self, office: &str, at: i64) {
+        self.habit_plans.lock().expect("habit plans lock").set(office, at, Planned::LookAgain);
     }
 
     async fn wake_for_habit(self: &Arc<Self>, office: &str, now: i64, until: i64) -> anyhow::Result<bool> {

@@ -19,9 +19,7 @@ impl Engine {
                 if let Err(error) = self.expire_asks().await {
                     tracing::error!("cannot expire approvals and credential requests: {error:#}");
                 }
-                if let Err(error) = self.wake_for_habits().await {
-                    tracing::warn!("cannot wake offices ahead of their habits: {error:#}");
-                }
+                self.wake_for_habits().await;
                 last_deadlines = Some(pass);
             }
             if let Err(error) = self.step().await {
