@@ -496,6 +496,20 @@ struct Tally {
     missed: Missed,
 }
 
+impl Tally {
+    /// A prompt reached an office up ahead of it: the prewarm (a signal's or a habit's)
+    /// paid off, and the office is up for real work from now on.
+    fn prompt_found(&mut self, prewarm_until: &mut Option<Instant>, foreseen: &mut bool) {
+        if prewarm_until.take().is_some() {
+            if std::mem::take(foreseen) {
+                self.foreseen_hits += 1;
+            } else {
+                self.prewarm_hits += 1;
+            }
+        }
+    }
+}
+
 /// Why prompts were not ready at submit: what their office was doing when they came.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Missed {
@@ -757,13 +771,7 @@ impl Sim {
                     *busy_until = (*busy_until).max(now) + self.scaled(Duration::from_secs_f64(work));
                     *last_active = now;
                     let mut tally = self.tally.lock().unwrap();
-                    if prewarm_until.take().is_some() {
-                        if std::mem::take(foreseen) {
-                            tally.foreseen_hits += 1;
-                        } else {
-                            tally.prewarm_hits += 1;
-                        }
-                    }
+                    tally.prompt_found(prewarm_until, foreseen);
                     tally.ready_at_submit += 1;
                     tally.ready_typed += usize::from(typed);
                     tally.ready_chattered += usize::from(chattered);
@@ -823,13 +831,7 @@ impl Sim {
                 *busy_until = (*busy_until).max(now) + sim.scaled(Duration::from_secs_f64(work));
                 *last_active = now;
                 let mut tally = sim.tally.lock().unwrap();
-                if prewarm_until.take().is_some() {
-                    if std::mem::take(foreseen) {
-                        tally.foreseen_hits += 1;
-                    } else {
-                        tally.prewarm_hits += 1;
-                    }
-                }
+                tally.prompt_found(prewarm_until, foreseen);
                 tally.waits.push(waited);
             }
         });

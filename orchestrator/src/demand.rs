@@ -88,6 +88,10 @@ const MIN_HISTORY_DAYS: usize = 3;
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
+/// [`HABIT_HISTORY_DAYS`] in milliseconds: how far back callers read prompt times for
+/// [`next_habitual_wake`].
+pub const HABIT_HISTORY_MS: i64 = HABIT_HISTORY_DAYS * DAY_MS;
+
 /// A wake an office's own history foresees: up at `at` (ms), back to sleep at `until`
 /// unless a prompt comes first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,7 +119,7 @@ pub fn next_habitual_wake(prompts_ms: &[i64], now_ms: i64, share: f64) -> Option
     if share <= 0.0 {
         return None;
     }
-    let from = now_ms - HABIT_HISTORY_DAYS * DAY_MS;
+    let from = now_ms - HABIT_HISTORY_MS;
     let prompts: Vec<i64> = prompts_ms.iter().copied().filter(|&at| at >= from && at < now_ms).collect();
     let first = *prompts.first()?;
     // Whole days since the first prompt seen (the day it fell in counts).

@@ -68,8 +68,7 @@ impl Engine {
     pub(super) async fn plan_habit_wake(&self, office: &str) -> anyhow::Result<()> {
         let now = now_ms();
         let share = self.config().provisioner.habit_share;
-        let history = demand::HABIT_HISTORY_DAYS * 24 * 3600 * 1000;
-        let times = self.store.prompt_times(office, now - history, now).await?;
+        let times = self.store.prompt_times(office, now - demand::HABIT_HISTORY_MS, now).await?;
         let mut plans = self.habit_plans.lock().expect("habit plans lock");
         match demand::next_habitual_wake(&times, now, share) {
             Some(ForeseenWake { at, until }) => plans.set(office, at, Planned::Wake { until }),
