@@ -1403,6 +1403,12 @@ impl Reader {
         if let Some((_, office)) = status.filter(|(_, o)| o.is_some()) {
             return Some(Understanding::fleet(Action::Status { office: named(office) }, SURE, "status of an office"));
         }
+        if let Some(office) = context.thread_office
+            && asks_how_far_along(words, message)
+        {
+            let office = Some(self.offices[office].name.clone());
+            return Some(Understanding::fleet(Action::Status { office }, SURE, "how far the thread's office has got"));
+        }
         let fleet_status = any(
             &[
                 "who ?all is|are busy|working|awake|running|on|free|idle|up|asleep",
@@ -1439,8 +1445,16 @@ impl Reader {
         // "is anyone up for fixing the flaky test?" asks for work.
         // "is anyone up for fixing the flaky test?" asks for work; "who is on the front desk"
         // asks about people.
-        let fleet_status = fleet_status
-            .filter(|(span, _)| !w.get(span.end).is_some_and(|next| listed("for to", next)) && !relative_who(span));
+        // "who's working the late shift?", "who's on the door tonight?" ask about people's
+        // posts and rotas.
+        let a_post = |span: &std::ops::Range<usize>| {
+            w.iter().skip(span.end).find(|next| !listed("the a this that", next)).is_some_and(|next| {
+                listed("shift shifts door doors desk rota rotas late early night nights weekend call duty till tills counter floor bar gate box", next)
+            })
+        };
+        let fleet_status = fleet_status.filter(|(span, _)| {
+            !w.get(span.end).is_some_and(|next| listed("for to", next)) && !relative_who(span) && !a_post(span)
+        });
         // "status", "status pls", "status update?": the word and courtesies.
         let only_status = w.iter().any(|word| word == "status")
             && Tokens::new(&words.original(|_| true)).content.iter().all(|c| c == "status" || listed(VAGUE, c));
@@ -1674,15 +1688,23 @@ impl Reader {
 
     fn new_repo(&self, words: &Words, after: usize) -> Option<NewRepo> {
         let w = &words.lower;
+        // "new repo pls: signage", "add a repo called signage please": a courtesy is
+        // neither the name nor part of the description.
+        let courtesy = |word: &str| listed(PLEASE, word.trim_matches(|c: char| !c.is_alphanumeric()));
         let mut at = after;
-        while w.get(at).is_some_and(|w| matches!(w.as_str(), "named" | "called" | "name" | "for")) {
+        let skipped = |w: &String| {
+            matches!(w.as_str(), "named" | "called" | "name" | "for")
+                || courtesy(w)
+                || !w.chars().any(char::is_alphanumeric)
+        };
+        while w.get(at).is_some_and(skipped) {
             at += 1;
         }
         let first = w.get(at)?.trim_matches(|c| c == '"' || c == '\'' || c == '`').to_owned();
         let url =
             words.pieces.iter().find(|p| p.starts_with("http")).map(|p| p.trim_end_matches([',', '.', ')']).to_owned());
         let described = |range: std::ops::Range<usize>| {
-            let text = words.original(|i| range.contains(&i) && !w[i].starts_with("http"));
+            let text = words.original(|i| range.contains(&i) && !w[i].starts_with("http") && !courtesy(&w[i]));
             let text = text.trim_matches(|c: char| "(),.:".contains(c) || c.is_whitespace()).to_owned();
             (!text.is_empty()).then_some(text)
         };
@@ -1797,6 +1819,28 @@ const CREATE_VERBS: &str = "\
 
 /// Words after "add the repo" that are not its name.
 const STOPWORD_NAMES: &str = "to for the a an and that this it in of";
+
+/// In an office's working thread, a question that asks only how far the work has got
+/// ("any eta?", "how much longer?", "nearly done?", "how long has it been at it?"):
+/// every word is one of progress, time or small talk, and one of them asks after it.
+fn asks_how_far_along(words: &Words, message: &Message<'_>) -> bool {
+    const CUES: &str = "eta progress updat news long longer far along done finish readi near nearli almost close";
+    const ALSO: &str = "take left remain still go run work wrap complet there be get will";
+    let tokens = Tokens::new(&words.original(|_| true));
+    let asked = tokens.asks || words.lower.first().is_some_and(|first| listed("any eta progress", first));
+    // ("still" is a stopword, so not among the content words.)
+    let cued = tokens.content.iter().any(|c| listed(CUES, c)) || words.has_any(&["still"]);
+    asked
+        && cued
+        && !message.text.contains('@')
+        && tokens
+            .content
+            .iter()
+            .all(|c| listed(CUES, c) || listed(ALSO, c) || listed(TIME_WORDS, c) || listed(VAGUE, c))
+}
+
+/// Ways to say please.
+const PLEASE: &str = "please pls plz plss pleas ples";
 
 /// Subjects of a cost question that are the business's, not the fleet's.
 const BUSINESS: &str = "revenu sale aws cloud fuel payroll supplier vendor customer refund shipping ads marketing infrastructur price order invoice tax salar margin";

@@ -979,3 +979,56 @@ fn an_office_named_like_a_word_of_the_business_is_not_the_office() {
     assert_eq!(museum("every night at 2 have it check the backups")["action"], "schedule");
     assert_eq!(museum("a visitor wants to know who approved photography in the gallery")["kind"], "work");
 }
+
+#[test]
+fn in_a_working_thread_asking_how_far_along_is_its_offices_status() {
+    let progress = [("U1", "@maker migrate the cart"), ("office:maker", "Started: 3/14 done.")];
+    for text in [
+        "any eta?",
+        "eta?",
+        "progress?",
+        "any updates?",
+        "how much longer?",
+        "how long will this take?",
+        "how long has it been at it?",
+        "nearly done?",
+        "still going?",
+        "when will it be done?",
+    ] {
+        assert_eq!(
+            read_in(&progress, text),
+            json!({"kind": "fleet", "action": "status", "args": {"office": "maker"}}),
+            "{text}"
+        );
+    }
+    // About something else, or outside a working thread: not the office's progress.
+    for text in ["any eta on the refund export?", "how long does a cart migration take on prod?"] {
+        assert_ne!(read_in(&progress, text)["action"], "status", "{text}");
+    }
+    for text in ["any eta?", "how much longer?"] {
+        assert_ne!(read(text)["action"], "status", "{text}");
+    }
+}
+
+#[test]
+fn who_works_a_shift_or_a_post_is_a_question_about_people() {
+    for text in
+        ["who's working the late shift at leeds tonight?", "who's on the door tonight?", "who is on call this weekend?"]
+    {
+        assert_ne!(read(text)["kind"], "fleet", "{text}");
+    }
+    for text in ["who's working?", "who is working on the coupon bug?", "who is busy right now?"] {
+        assert_eq!(read(text)["action"], "status", "{text}");
+    }
+}
+
+#[test]
+fn please_is_no_part_of_a_new_repos_name_or_description() {
+    for text in ["new repo pls: signage", "new repo please - signage", "add a repo called signage pls"] {
+        assert_eq!(read(text), json!({"kind": "fleet", "action": "add_repo", "args": {"name": "signage"}}), "{text}");
+    }
+    assert_eq!(
+        read("new repo pls: signage, the foyer screens' content")["args"],
+        json!({"name": "signage", "description": "foyer screens' content"})
+    );
+}

@@ -33,6 +33,9 @@ planning: roadmap, spec, specification, prd, requirements, prioritize, prioritis
 /// needs to know which repo, and says `unknown` rather than `none` when it cannot tell.
 pub const CODE_CONCEPTS: &[&str] = &["build", "fix", "operate", "qa", "security"];
 
+/// Kinds of work on a repository's own code, done by whoever keeps that repository.
+pub const OWNED_CONCEPTS: &[&str] = &["build", "fix"];
+
 /// Kinds of work that change what a repository holds (code, articles, designs). An
 /// office that can work without a repo names one only for these: replying on a forum
 /// changes nothing in the forum's repo.

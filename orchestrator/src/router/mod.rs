@@ -13,7 +13,7 @@ pub mod text;
 use std::collections::HashMap;
 
 use crate::config::Config;
-use lexicon::{CHANGE_CONCEPTS, CODE_CONCEPTS, GENERIC_WORDS};
+use lexicon::{CHANGE_CONCEPTS, CODE_CONCEPTS, GENERIC_WORDS, OWNED_CONCEPTS};
 use text::{LEXICON_TABLE, Tokens};
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -461,10 +461,69 @@ impl Router {
                 concepts[concept] = concepts[concept].max(weights::DEFAULT_CODE_WORK);
             }
         }
+        // Changing a repo's code ("fix", "build") is work for whoever keeps that repo.
+        // When the subject is clear, an office takes such work in proportion to how much
+        // of the subject it serves (one that serves none of it is no candidate), and the
+        // subject's keepers by how strongly their roles say this kind of work, against
+        // each other: "Web and app engineer" needs to say "fixes bugs" only if another
+        // keeper does. Where no keeper's role says it, the keepers' roles that say the
+        // other kind of code work (a "Backend engineer" who builds also fixes) take it,
+        // and where none says either (an SRE office keeping the CI), the engineering
+        // keepers. Operating, testing and securing cross repos and keep to the role's
+        // words.
+        let owned: Vec<usize> = OWNED_CONCEPTS.iter().filter_map(|c| lexicon.concept_id(c)).collect();
+        let subject_clear = strongest_repo >= 2.0 * weights::REPO_EVIDENCE;
+        let keeps: Vec<f32> = self
+            .offices
+            .iter()
+            .map(|office| {
+                let served = office.repos.iter().map(|&r| repo_scores[r]).fold(0.0f32, f32::max);
+                if strongest_repo > 0.0 { served / strongest_repo } else { 0.0 }
+            })
+            .collect();
+        let strongest_keeper = |says: &dyn Fn(&OfficeProfile) -> f32| {
+            self.offices
+                .iter()
+                .zip(&keeps)
+                .filter(|(_, keeps)| **keeps >= 1.0)
+                .map(|(o, _)| says(o))
+                .fold(0.0, f32::max)
+        };
+        let code_work = |office: &OfficeProfile| owned.iter().map(|&c| office.concepts[c]).fold(0.0f32, f32::max);
+        // Per owned kind of work, each office's share of it.
+        let shares: Vec<(usize, Vec<f32>)> = owned
+            .iter()
+            .map(|&concept| {
+                let this_kind = |office: &OfficeProfile| office.concepts[concept];
+                let says: &dyn Fn(&OfficeProfile) -> f32 =
+                    if strongest_keeper(&this_kind) > 0.0 { &this_kind } else { &code_work };
+                let strongest = strongest_keeper(says);
+                let share = |office: &OfficeProfile| match () {
+                    _ if strongest > 0.0 => (says(office) / strongest).min(1.0),
+                    _ if office.needs_repo => 1.0,
+                    _ => 0.0,
+                };
+                (concept, self.offices.iter().map(share).collect())
+            })
+            .collect();
         let kind_of_work: Vec<f32> = self
             .offices
             .iter()
-            .map(|office| office.concepts.iter().zip(&concepts).map(|(role, message)| role * message).sum())
+            .enumerate()
+            .map(|(index, office)| {
+                office
+                    .concepts
+                    .iter()
+                    .zip(&concepts)
+                    .enumerate()
+                    .map(|(concept, (&role, message))| match shares.iter().find(|(c, _)| *c == concept) {
+                        Some((_, share)) if subject_clear && !office.repos.is_empty() => {
+                            share[index] * keeps[index] * message
+                        }
+                        _ => role * message,
+                    })
+                    .sum()
+            })
             .collect();
         let mut scores = kind_of_work.clone();
         let mut add_role_words = |tokens: &Tokens, factor: f32| {
@@ -516,11 +575,13 @@ impl Router {
         let requests_work = self.lead_position(text).is_some_and(|at| {
             let word = &text.all[at];
             // A subject word first is the subject ("customers on the 50GB bundle are
-            // charged…"), unless what follows is its object ("publish the live blog").
+            // charged…", "booking fees charged twice"), unless what follows is its object
+            // ("publish the live blog", "book the room").
             let subject_first = self.repo_words.contains_key(word)
                 && !text.all.get(at + 1).is_some_and(|next| text::is_determiner(next));
-            text::is_request_verb(word)
-                || (!subject_first && lexicon.concepts(std::slice::from_ref(word)).iter().any(|&c| c > 0.0))
+            !subject_first
+                && (text::is_request_verb(word)
+                    || lexicon.concepts(std::slice::from_ref(word)).iter().any(|&c| c > 0.0))
         });
         !text.asks && !requests_work && strongest_repo >= 2.0 * weights::REPO_EVIDENCE
     }

@@ -255,3 +255,73 @@ fn a_fault_dated_in_a_statement_is_not_a_request_for_analysis() {
     // A question about a period still asks for analysis.
     assert_eq!(route("general", "how many refunds did we issue last month?"), "none / analyst");
 }
+
+/// Terse roles, as people write them: one engineer per subject, the platform kept by an
+/// SRE office whose role says nothing of fixing, and a backend kept by two offices.
+const KEEPERS: &str = r#"
+[workspace]
+name = "keepers"
+
+[[repos]]
+name = "shop"
+description = "The web shop: basket, checkout and order history."
+hints = ["basket", "checkout"]
+
+[[repos]]
+name = "sensors"
+description = "Sensor gateways and the alerts they raise."
+hints = ["gateway", "sensor"]
+
+[[repos]]
+name = "platform"
+description = "CI runners, databases and single sign-on."
+hints = ["ci", "runner", "sso"]
+
+[[repos]]
+name = "api"
+description = "The orders API and its webhooks."
+hints = ["orders api", "webhook"]
+
+[[offices]]
+name = "web"
+role = "Web developer."
+repos = ["shop"]
+
+[[offices]]
+name = "devices"
+role = "Embedded engineer."
+repos = ["sensors"]
+
+[[offices]]
+name = "ops"
+role = "SRE: cloud, CI, databases, on-call."
+repos = ["platform", "api"]
+
+[[offices]]
+name = "backend"
+role = "Backend engineer."
+repos = ["api"]
+
+[[offices]]
+name = "numbers"
+role = "Analyst: sales and stock figures."
+repos = []
+"#;
+
+#[test]
+fn code_work_on_a_clear_subject_goes_to_whoever_keeps_it() {
+    let router = Router::new(&Config::parse(KEEPERS, "keepers").unwrap());
+    let route = |text: &str| route_in(&router, "general", &[], text);
+    // An engineer who keeps the subject takes its faults, though "Web developer" says
+    // nothing of fixing; an engineer elsewhere is no candidate.
+    assert_eq!(route("the basket empties itself when people go back to checkout"), "shop / web");
+    assert_eq!(route("sensor gateways drop their readings every night"), "sensors / devices");
+    // The CI's only keeper fixes it, though its role speaks of operating.
+    assert_eq!(route("CI runners fail every build since this morning"), "platform / ops");
+    // Of two keepers, the one whose role changes code: a builder also fixes.
+    assert_eq!(route("webhooks from the orders API arrive without the order id"), "api / backend");
+    // Operating still goes by the role's words, whoever keeps the subject.
+    assert_eq!(route("roll back the orders API to yesterday's release"), "api / ops");
+    // No clear subject: nothing changes for code work.
+    assert_eq!(route("how many baskets were abandoned last week?"), "none / numbers");
+}
