@@ -1160,6 +1160,7 @@ impl Reader {
                 "get|bring|turn|start|boot|spin|warm|fire|power|poke|nudge|kick|shake|jolt|make|switch OFFICE up|online|ready|going|running|on|back|awake",
                 "turn|switch on OFFICE",
                 "need|want|like OFFICE online|up|awake|ready",
+                "need|want|like OFFICE spun|started|booted|warmed|fired|powered|woken ?up",
                 "have OFFICE up|online|ready|awake",
             ],
             &slots,
@@ -1368,7 +1369,7 @@ impl Reader {
                 "whether|if OFFICE ?has|is|was finished|done|completed|wrapped|started|busy|working|free|idle|awake|asleep|available|running",
                 "did OFFICE finish|complete|start|wrap",
                 "OFFICE has|have completed|finished|done|wrapped * or not",
-                "status ?of|for ?the OFFICE",
+                "status ?of|for|on ?the OFFICE",
                 "OFFICE is|are * working|busy ?on|with what",
                 "how is|are OFFICE doing|getting|going",
                 "what is going on with OFFICE",
@@ -1503,7 +1504,7 @@ impl Reader {
         let mut changes = OfficeChanges::default();
         let mut subject: Option<usize> = None;
         // "support should report to the writer", "move coder under qa".
-        if let Some((span, Some(Some(manager)))) = find("report|reports|reporting|answer|answers to OFFICE")
+        if let Some((span, Some(Some(manager)))) = find("report|reports|reporting|answer|answers to|into OFFICE")
             .or_else(|| find("under|beneath|below OFFICE"))
             .or_else(|| find("managed|supervised|overseen by OFFICE"))
         {
@@ -1670,7 +1671,7 @@ impl Reader {
                 .map(|r| r.to_lowercase())
         });
         let role = role.or_else(|| name.clone()).unwrap_or_else(|| words.original(|_| true));
-        let reports_to = find("report|reports|reporting|answer|answers to OFFICE")
+        let reports_to = find("report|reports|reporting|answer|answers to|into OFFICE")
             .or_else(|| find("under|beneath OFFICE"))
             .or_else(|| find("managed|supervised by OFFICE"))
             .and_then(|(_, o)| o.flatten())
@@ -1823,6 +1824,8 @@ const STOPWORD_NAMES: &str = "to for the a an and that this it in of";
 /// In an office's working thread, a question that asks only how far the work has got
 /// ("any eta?", "how much longer?", "nearly done?", "how long has it been at it?"):
 /// every word is one of progress, time or small talk, and one of them asks after it.
+/// Not a question in the present or past ("how long does it take?"): that is for the
+/// office.
 fn asks_how_far_along(words: &Words, message: &Message<'_>) -> bool {
     const CUES: &str = "eta progress updat news long longer far along done finish readi near nearli almost close";
     const ALSO: &str = "take left remain still go run work wrap complet there be get will";
@@ -1830,8 +1833,12 @@ fn asks_how_far_along(words: &Words, message: &Message<'_>) -> bool {
     let asked = tokens.asks || words.lower.first().is_some_and(|first| listed("any eta progress", first));
     // ("still" is a stopword, so not among the content words.)
     let cued = tokens.content.iter().any(|c| listed(CUES, c)) || words.has_any(&["still"]);
+    // "how long does it take?", "how long did the last one take?" ask the office about
+    // the work itself, which it answers.
+    let about_the_work = words.has_any(&["does", "do", "did"]);
     asked
         && cued
+        && !about_the_work
         && !message.text.contains('@')
         && tokens
             .content

@@ -1002,7 +1002,9 @@ fn in_a_working_thread_asking_how_far_along_is_its_offices_status() {
         );
     }
     // About something else, or outside a working thread: not the office's progress.
-    for text in ["any eta on the refund export?", "how long does a cart migration take on prod?"] {
+    for text in
+        ["any eta on the refund export?", "how long does a cart migration take on prod?", "and how long does it take?"]
+    {
         assert_ne!(read_in(&progress, text)["action"], "status", "{text}");
     }
     for text in ["any eta?", "how much longer?"] {
@@ -1031,4 +1033,16 @@ fn please_is_no_part_of_a_new_repos_name_or_description() {
         read("new repo pls: signage, the foyer screens' content")["args"],
         json!({"name": "signage", "description": "foyer screens' content"})
     );
+}
+
+#[test]
+fn sales_floor_wording_for_status_wake_and_reporting_lines() {
+    fleet_action("can we get a status on maker? need the cart fix EOD", "status", Some("maker"));
+    fleet_action("need operator spun up, the sale starts tonight", "wake", Some("operator"));
+    assert_eq!(
+        read("spin up a new office for client onboarding, reporting into writer")["args"]["reports_to"],
+        "writer"
+    );
+    // A wake said that way with work after it is the work.
+    assert_eq!(read("need maker started on the coupon bug")["kind"], "work");
 }

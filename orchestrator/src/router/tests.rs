@@ -325,3 +325,15 @@ fn code_work_on_a_clear_subject_goes_to_whoever_keeps_it() {
     // No clear subject: nothing changes for code work.
     assert_eq!(route("how many baskets were abandoned last week?"), "none / numbers");
 }
+
+#[test]
+fn a_question_passed_on_is_for_whoever_answers_people() {
+    // The shop's words make it the engineer's subject; someone asking, in the channel
+    // where people's questions come, makes it support's.
+    for text in [
+        "a shop wants to know why their refund email shows the wrong amount",
+        "a shop is asking why their refund email shows the wrong amount",
+    ] {
+        assert_eq!(route("support", text), "none / support", "{text}");
+    }
+}
