@@ -18,10 +18,7 @@ const BAR: f64 = 0.85;
 /// deletion request read as documentation work. The newsroom and the telecom cleared the
 /// bar in session 18, when a statement's subject words stopped counting as the kind of
 /// work asked for ("articles" at a publisher, "customers" of the customer app).
-/// The staffing agency was written blind in session 22: a deploy that is stuck read as
-/// the app's fault, a bug report whose words are all other offices' role words, a
-/// question for the numbers and a thread's follow-up each just under the bar.
-const BELOW_BAR: &[(&str, f64)] = &[("insurer", 0.80), ("staffing", 0.818)];
+const BELOW_BAR: &[(&str, f64)] = &[("insurer", 0.80)];
 
 fn sets() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");

@@ -796,11 +796,22 @@ impl Reader {
             return Some(Understanding::fleet(Action::CreateOffice(office), SURE, "create_office"));
         }
 
-        // A new repository.
+        // A new repository. A verb after an article or a preposition is no request: "CI
+        // is failing on the tracking repo" names the repo `tracking`.
+        let describes = |span: &std::ops::Range<usize>| {
+            w[span.start] != "new"
+                && span.start.checked_sub(1).is_some_and(|before| {
+                    listed(
+                        "the a an this that these those our their my your its on in of for to from at with by into",
+                        &w[before],
+                    )
+                })
+        };
         if let Some((span, _)) = find(
             "add|register|connect|track|create|onboard|import|new|set|hook|plug|link|wire ?up|in ?a|an|the|another ?new repo|repository|repos|repositories",
             &names_only,
-        ) && let Some(repo) = self.new_repo(words, span.end)
+        ) && !describes(&span)
+            && let Some(repo) = self.new_repo(words, span.end)
         {
             return Some(Understanding::fleet(Action::AddRepo(repo), SURE, "add_repo"));
         }
@@ -1432,6 +1443,12 @@ impl Reader {
             ],
             &slots,
         );
+        // "somebody is working on the blank displays?": a question in a statement's order
+        // (asked, not told: the question mark says so).
+        let fleet_status = fleet_status.or_else(|| {
+            find("anyone|anybody|someone|somebody is|are ?already|currently|still on|working|looking|handling|dealing|checking", &slots)
+                .filter(|(span, _)| span.start == 0 && message.text.trim_end().ends_with('?'))
+        });
         // "is anything running overnight?": nothing named, only when.
         let fleet_status = fleet_status.or_else(|| {
             find("is|are anything|something ?still running|going|happening", &slots)
@@ -1702,6 +1719,10 @@ impl Reader {
             at += 1;
         }
         let first = w.get(at)?.trim_matches(|c| c == '"' || c == '\'' || c == '`').to_owned();
+        // "… repo since the upgrade": a word like "since" names nothing.
+        if crate::router::text::is_stopword(&crate::router::text::stem(&first)) && !listed(STOPWORD_NAMES, &first) {
+            return None;
+        }
         let url =
             words.pieces.iter().find(|p| p.starts_with("http")).map(|p| p.trim_end_matches([',', '.', ')']).to_owned());
         let described = |range: std::ops::Range<usize>| {

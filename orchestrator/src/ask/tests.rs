@@ -1046,3 +1046,20 @@ fn sales_floor_wording_for_status_wake_and_reporting_lines() {
     // A wake said that way with work after it is the work.
     assert_eq!(read("need maker started on the coupon bug")["kind"], "work");
 }
+
+#[test]
+fn a_question_in_a_statements_order_is_still_asked() {
+    assert_eq!(
+        read("somebody is working on the blank displays problem?"),
+        json!({"kind": "fleet", "action": "status", "args": {}})
+    );
+    assert_ne!(read("somebody is working on the blank displays problem, fyi")["kind"], "fleet");
+}
+
+#[test]
+fn a_repo_named_after_a_verb_is_no_request_to_add_one() {
+    for text in ["CI is failing on the tracking repo since the upgrade", "the tracking repo has no README"] {
+        assert_eq!(read(text)["kind"], "work", "{text}");
+    }
+    assert_eq!(read("track the repo payroll-bridge too")["action"], "add_repo");
+}

@@ -293,7 +293,7 @@ impl Router {
             };
         }
 
-        let context: Vec<Tokens> = request.thread.iter().map(|m| Tokens::new(m)).collect();
+        let (text, context) = self.reading(request, text);
         let repo_scores = self.repo_scores(&text, &context, &channel, named_repo);
         let office_scores = self.office_scores(&text, &context, &channel, &repo_scores, request.channel_picks);
 
@@ -343,8 +343,7 @@ impl Router {
     /// Why a message routes where it does: the work it signals and every score.
     pub fn explain(&self, request: &RouteRequest<'_>) -> Explanation {
         let channel = request.channel.trim_start_matches('#').to_lowercase();
-        let text = Tokens::new(request.text);
-        let context: Vec<Tokens> = request.thread.iter().map(|m| Tokens::new(m)).collect();
+        let (text, context) = self.reading(request, Tokens::new(request.text));
         let repo_scores = self.repo_scores(&text, &context, &channel, self.named_repo(request.text));
         let office_scores = self.office_scores(&text, &context, &channel, &repo_scores, request.channel_picks);
         let lexicon = &*LEXICON_TABLE;
@@ -358,6 +357,26 @@ impl Router {
             concepts: sorted(&mut lexicon.concepts.iter().cloned().zip(lexicon.concepts(&text.all))),
             offices: sorted(&mut self.offices.iter().map(|o| o.name.clone()).zip(office_scores)),
             repos: sorted(&mut self.repo_names.iter().cloned().zip(repo_scores)),
+        }
+    }
+
+    /// The message and its thread as the scorer reads them. A follow-up that says
+    /// nothing of its own ("seeing this too, can you take it?") asks for what the thread
+    /// opened with: the thread's first message is then read as the request, and the rest
+    /// (this message too) as its context.
+    fn reading(&self, request: &RouteRequest<'_>, text: Tokens) -> (Tokens, Vec<Tokens>) {
+        let Some((opening, rest)) = request.thread.split_first() else {
+            return (text, Vec::new());
+        };
+        let mut own_subject = vec![0.0f32; self.repo_names.len()];
+        self.add_repo_evidence(&mut own_subject, &text, 1.0);
+        let says_little = own_subject.iter().all(|&s| s < weights::REPO_EVIDENCE)
+            && !names_a_kind_of_work(&LEXICON_TABLE.concepts(&text.all));
+        if says_little {
+            let context = rest.iter().map(|m| Tokens::new(m)).chain(std::iter::once(text)).collect();
+            (Tokens::new(opening), context)
+        } else {
+            (text, request.thread.iter().map(|m| Tokens::new(m)).collect())
         }
     }
 

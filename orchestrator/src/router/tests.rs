@@ -337,3 +337,14 @@ fn a_question_passed_on_is_for_whoever_answers_people() {
         assert_eq!(route("support", text), "none / support", "{text}");
     }
 }
+
+#[test]
+fn a_follow_up_that_says_nothing_asks_for_what_the_thread_opened_with() {
+    let router = Router::new(&Config::parse(KEEPERS, "keepers").unwrap());
+    let opening = ["the basket empties itself when people go back to checkout"];
+    for text in ["got this report again today, can you take it?", "seeing this too, can someone pick it up?"] {
+        assert_eq!(route_in(&router, "general", &opening, text), "shop / web", "{text}");
+    }
+    // A follow-up with a subject of its own is read for itself.
+    assert_eq!(route_in(&router, "general", &opening, "also the CI runners fail every build"), "platform / ops");
+}
