@@ -348,3 +348,18 @@ fn a_follow_up_that_says_nothing_asks_for_what_the_thread_opened_with() {
     // A follow-up with a subject of its own is read for itself.
     assert_eq!(route_in(&router, "general", &opening, "also the CI runners fail every build"), "platform / ops");
 }
+
+#[test]
+fn a_pass_that_expires_is_the_apps_fault_and_a_certificate_that_expires_is_operations() {
+    let router = Router::new(&Config::parse(KEEPERS, "keepers").unwrap());
+    let route = |text: &str| route_in(&router, "general", &[], text);
+    // "expired" and "renewed" said of the business's own things are no operations words.
+    assert_eq!(route("the basket shows as expired for people who renewed yesterday at checkout"), "shop / web");
+    // Said with a certificate they still are.
+    assert_eq!(route("the TLS certificate for single sign-on expires on Friday, renew it"), "platform / ops");
+}
+
+#[test]
+fn a_word_is_one_word_however_it_is_hyphenated() {
+    assert_eq!(text::words("Wi-Fi and e-mail"), text::words("wifi and email"));
+}

@@ -159,6 +159,9 @@ pub fn words(text: &str) -> Vec<String> {
         ("'m", " am"),
         ("'d", " would"),
         ("'s", ""),
+        // One word however it is spelled: "Wi-Fi" and "wifi", "e-mail" and "email".
+        ("wi-fi", "wifi"),
+        ("e-mail", "email"),
     ] {
         normalized = normalized.replace(from, to);
     }
