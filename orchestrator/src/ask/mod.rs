@@ -315,6 +315,8 @@ pub struct Reader {
     /// The stems the config's descriptions, hints and roles use: what this workspace
     /// works on.
     vocabulary: std::collections::HashSet<String>,
+    /// The stems of the repos' names and hints: the things the workspace keeps.
+    subjects: std::collections::HashSet<String>,
     /// channel → offices bound to it
     channel_offices: Vec<(String, usize)>,
 }
@@ -467,10 +469,17 @@ impl Reader {
             )
             .chain(config.offices.iter().map(|o| o.role.clone()));
         let vocabulary = described.flat_map(|text| Tokens::new(&text).content).collect();
+        let subjects = config
+            .repos
+            .iter()
+            .flat_map(|r| std::iter::once(r.name.replace(['-', '_'], " ")).chain(r.hints.iter().cloned()))
+            .flat_map(|text| Tokens::new(&text).content)
+            .collect();
         Self {
             offices,
             repos: config.repos.iter().map(|r| r.name.to_lowercase()).collect(),
             vocabulary,
+            subjects,
             channel_offices,
         }
     }
@@ -754,10 +763,21 @@ impl Reader {
                 // "every Monday the spin class waitlist resets", "the club network goes down
                 // every Sunday at 3am": with no office named, what recurs must be asked for
                 // (a verb first), not described (a subject first).
+                // A thing the workspace keeps first (a repo's name or hint), without an
+                // object after it, is a subject too ("locker PIN pads … reset every night").
+                let prompt_words = Words::new(&prompt).lower;
+                let subject_first = prompt_words.first().is_some_and(|first| {
+                    self.subjects.contains(&crate::router::text::stem(first))
+                        && !prompt_words.get(1).is_some_and(|next| crate::router::text::is_determiner(next))
+                });
                 let described = named_office.is_none()
-                    && Words::new(&prompt).lower.first().is_none_or(|first| {
-                        listed("the a an this that these those our my their its his her some it they we he she", first)
-                    });
+                    && (subject_first
+                        || prompt_words.first().is_none_or(|first| {
+                            listed(
+                                "the a an this that these those our my their its his her some it they we he she",
+                                first,
+                            )
+                        }));
                 // "it keeps going down every night around 2am": a fault that recurs, unless
                 // someone asks for something about it ("have it check …").
                 let asked_for = context.addressed.is_some()

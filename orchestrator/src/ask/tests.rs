@@ -1063,3 +1063,13 @@ fn a_repo_named_after_a_verb_is_no_request_to_add_one() {
     }
     assert_eq!(read("track the repo payroll-bridge too")["action"], "add_repo");
 }
+
+#[test]
+fn a_thing_the_workspace_keeps_that_recurs_is_described_not_scheduled() {
+    let toml = "[workspace]\nname = \"gym\"\n[[repos]]\nname = \"club-systems\"\ndescription = \"Doors and lockers.\"\nhints = [\"locker\", \"turnstile\"]\nchannels = [\"club-it\"]\n[[offices]]\nname = \"club-it\"\nrole = \"Club IT.\"\nrepos = [\"club-systems\"]\nchannels = [\"club-it\"]\n";
+    let reader = Reader::new(&Config::parse(toml, "gym").unwrap());
+    let read = |text: &str| reader.understand(&Message { channel: "club-it", text, thread: &[] }).to_json();
+    assert_eq!(read("locker PIN pads in the women's changing room reset every night")["kind"], "work");
+    // Asked for, in the office's channel, it is a schedule.
+    assert_eq!(read("check the turnstiles every night at 11pm")["action"], "schedule");
+}
