@@ -324,8 +324,10 @@ impl Router {
         } else {
             // An office that can work without a repo names one only for work that
             // changes what the repo holds, and only on clear evidence of which.
+            // A fault reported in it ("search ranks sold-out listings first") is such work.
             let clear = office.repos.iter().any(|&r| repo_scores[r] >= 2.0 * weights::REPO_EVIDENCE);
-            if clear && self.changes_things(&text, &context) {
+            let strongest_repo = repo_scores.iter().copied().fold(0.0f32, f32::max);
+            if clear && (self.changes_things(&text, &context) || self.reports_on_a_subject(&text, strongest_repo)) {
                 self.decide_repo(top, &repo_scores)
             } else {
                 self.fallback_repo(top)
@@ -581,7 +583,6 @@ impl Router {
     /// Whether the message is a statement about a clear subject that asks for no kind of
     /// work ("the invoice PDF shows last month's tariff name", "miles haven't posted since
     /// the 12th"): neither a question nor a request, which is how most bug reports read.
-    #[cfg(test)]
     fn reports_on_a_subject(&self, text: &Tokens, strongest_repo: f32) -> bool {
         self.states_about_a_subject(text, strongest_repo)
             && !names_a_kind_of_work(&LEXICON_TABLE.concepts(&self.without_subject_words(text)))

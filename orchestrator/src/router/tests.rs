@@ -363,3 +363,22 @@ fn a_pass_that_expires_is_the_apps_fault_and_a_certificate_that_expires_is_opera
 fn a_word_is_one_word_however_it_is_hyphenated() {
     assert_eq!(text::words("Wi-Fi and e-mail"), text::words("wifi and email"));
 }
+
+#[test]
+fn a_fault_reported_to_an_office_that_keeps_one_repo_among_other_work_names_that_repo() {
+    // The marketplace's ML office: its role reads as analysis and research as much as
+    // code, so it names a repo only for work that changes it, and a fault reported is.
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/routing/crafts/workspace.toml");
+    let router = Router::new(&Config::load(&path).unwrap());
+    for text in [
+        "search for 'ceramic mug' ranks sold-out listings first",
+        "recommendations on the home page feed show the same five shops to everyone",
+    ] {
+        assert_eq!(route_in(&router, "general", &[], text), "discovery / ml", "{text}");
+    }
+    // A question for it is still answered without a repo.
+    assert_eq!(
+        route_in(&router, "discovery", &[], "which recommendations get the most clicks?").split(" / ").next(),
+        Some("none")
+    );
+}
