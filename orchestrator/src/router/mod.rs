@@ -492,57 +492,51 @@ impl Router {
         // and where none says either (an SRE office keeping the CI), the engineering
         // keepers. Operating, testing and securing cross repos and keep to the role's
         // words.
-        let owned: Vec<usize> = OWNED_CONCEPTS.iter().filter_map(|c| lexicon.concept_id(c)).collect();
-        let subject_clear = strongest_repo >= 2.0 * weights::REPO_EVIDENCE;
-        let keeps: Vec<f32> = self
-            .offices
-            .iter()
-            .map(|office| {
-                let served = office.repos.iter().map(|&r| repo_scores[r]).fold(0.0f32, f32::max);
-                if strongest_repo > 0.0 { served / strongest_repo } else { 0.0 }
-            })
-            .collect();
-        let strongest_keeper = |says: &dyn Fn(&OfficeProfile) -> f32| {
-            self.offices
+        // Per owned kind of work, what each office takes of it (only on a clear subject).
+        let mut owned_shares: Vec<(usize, Vec<f32>)> = Vec::new();
+        if strongest_repo >= 2.0 * weights::REPO_EVIDENCE {
+            let keeps: Vec<f32> = self
+                .offices
                 .iter()
-                .zip(&keeps)
-                .filter(|(_, keeps)| **keeps >= 1.0)
-                .map(|(o, _)| says(o))
-                .fold(0.0, f32::max)
-        };
-        let code_work = |office: &OfficeProfile| owned.iter().map(|&c| office.concepts[c]).fold(0.0f32, f32::max);
-        // Per owned kind of work, each office's share of it.
-        let shares: Vec<(usize, Vec<f32>)> = owned
-            .iter()
-            .map(|&concept| {
+                .map(|office| office.repos.iter().map(|&r| repo_scores[r]).fold(0.0f32, f32::max) / strongest_repo)
+                .collect();
+            let strongest_keeper = |says: &dyn Fn(&OfficeProfile) -> f32| {
+                self.offices.iter().zip(&keeps).filter(|(_, k)| **k >= 1.0).map(|(o, _)| says(o)).fold(0.0, f32::max)
+            };
+            let owned: Vec<usize> = OWNED_CONCEPTS.iter().filter_map(|c| lexicon.concept_id(c)).collect();
+            let code_work = |office: &OfficeProfile| owned.iter().map(|&c| office.concepts[c]).fold(0.0f32, f32::max);
+            for &concept in &owned {
                 let this_kind = |office: &OfficeProfile| office.concepts[concept];
                 let says: &dyn Fn(&OfficeProfile) -> f32 =
                     if strongest_keeper(&this_kind) > 0.0 { &this_kind } else { &code_work };
                 let strongest = strongest_keeper(says);
-                let share = |office: &OfficeProfile| match () {
-                    _ if strongest > 0.0 => (says(office) / strongest).min(1.0),
-                    _ if office.needs_repo => 1.0,
-                    _ => 0.0,
+                let share = |office: &OfficeProfile| {
+                    if strongest > 0.0 {
+                        (says(office) / strongest).min(1.0)
+                    } else if office.needs_repo {
+                        1.0
+                    } else {
+                        0.0
+                    }
                 };
-                (concept, self.offices.iter().map(share).collect())
-            })
-            .collect();
+                owned_shares.push((concept, self.offices.iter().zip(&keeps).map(|(o, k)| share(o) * k).collect()));
+            }
+        }
         let kind_of_work: Vec<f32> = self
             .offices
             .iter()
             .enumerate()
             .map(|(index, office)| {
+                let taken = |concept: usize, role: f32| match owned_shares.iter().find(|(c, _)| *c == concept) {
+                    Some((_, shares)) if !office.repos.is_empty() => shares[index],
+                    _ => role,
+                };
                 office
                     .concepts
                     .iter()
                     .zip(&concepts)
                     .enumerate()
-                    .map(|(concept, (&role, message))| match shares.iter().find(|(c, _)| *c == concept) {
-                        Some((_, share)) if subject_clear && !office.repos.is_empty() => {
-                            share[index] * keeps[index] * message
-                        }
-                        _ => role * message,
-                    })
+                    .map(|(c, (&role, message))| taken(c, role) * message)
                     .sum()
             })
             .collect();
