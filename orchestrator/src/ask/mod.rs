@@ -873,7 +873,10 @@ impl Reader {
         let for_good = words.has_any(&["permanently", "anymore", "forever"])
             || find("for good", &slots).is_some()
             || find("any more|longer", &slots).is_some()
-            || find("no longer need|needs|use", &slots).is_some();
+            || find("no longer need|needs|use", &slots).is_some()
+            // "the discord mods do that now", "we outsourced it": its work has gone elsewhere.
+            || find("do|does|handle|handles|own|owns|cover|covers|run|runs that|this|it now|instead", &slots).is_some()
+            || words.has_any(&["outsourced"]);
         if let Some((_, office)) = retire.filter(|(_, o)| o.flatten().is_some()) {
             return Some(Understanding::fleet(
                 Action::RetireOffice { office: named(office).unwrap_or_default() },
@@ -1232,7 +1235,10 @@ impl Reader {
                 "ai",
                 "assistants",
             ])
-            || find("you|all|everything|everybody|overall|total|whole", &slots).is_some();
+            || find("you|all|everything|everybody|overall|total|whole", &slots).is_some()
+            // "what's the monthly bill looking like?": a bill of nothing named is Nova's.
+            || find("the|our ?daily|weekly|monthly bill|tab|damage", &slots)
+                .is_some_and(|(span, _)| self.nothing_else(words, span, &mentioned));
         // Words of the business, not an office named after one: "what has marketing cost us"
         // asks about the office, "what did the marketing campaign cost" about the business.
         const AFTER_AN_OFFICE: &[&str] = &[
@@ -1268,7 +1274,7 @@ impl Reader {
         // History.
         let history = any(
             &[
-                "what|anything ?else did|has|have OFFICE * do|done|doing|change|changed|work|touch|touched|ship|shipped|run|ran",
+                "what|anything ?else did|has|have OFFICE * do|done|doing|change|changed|work|touch|touched|ship|shipped|run|ran|push|pushed|merge|merged|commit|committed|deploy|deployed|fix|fixed",
                 "what OFFICE * did|has|done|changed|worked|shipped",
                 "what has|is OFFICE been up|doing|working",
                 "audit|history|log|logs|activity|timeline|record|records ?trail of|for * OFFICE",

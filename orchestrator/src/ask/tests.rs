@@ -1073,3 +1073,22 @@ fn a_thing_the_workspace_keeps_that_recurs_is_described_not_scheduled() {
     // Asked for, in the office's channel, it is a schedule.
     assert_eq!(read("check the turnstiles every night at 11pm")["action"], "schedule");
 }
+
+#[test]
+fn chat_shorthand_bills_and_what_an_office_pushed() {
+    fleet_action("any1 on the refund bug?", "status", None);
+    assert_eq!(read("what's the monthly bill looking like")["action"], "spend");
+    assert_eq!(read("what's the monthly bill looking like")["args"]["period"], "month");
+    // A bill of something named is the business's.
+    assert_eq!(read("what's the monthly AWS bill for the storefront looking like")["kind"], "work");
+    let pushed = read("what did maker push in the last 2 days");
+    assert_eq!(pushed["action"], "audit");
+    assert_eq!(pushed["args"]["since"], "2d");
+}
+
+#[test]
+fn an_office_whose_work_has_gone_elsewhere_is_retired_not_stopped() {
+    fleet_action("kill the writer office, the agency does that now", "retire_office", Some("writer"));
+    // Killing what it runs is still a stop.
+    fleet_action("kill whatever writer is running", "stop", Some("writer"));
+}

@@ -131,6 +131,9 @@ mod weights {
     pub const REPORTED_FAULT: f32 = 1.0;
     /// A repo needs this much evidence to be named.
     pub const REPO_EVIDENCE: f32 = 1.5;
+    /// A word that signals operations this strongly names an operation ("backups",
+    /// "cluster"), not only a setting where one happens ("server", "queue").
+    pub const OPERATION_WORD: f32 = 0.6;
 }
 
 struct OfficeProfile {
@@ -476,6 +479,15 @@ impl Router {
             {
                 concepts[fix] = concepts[fix].max(weights::REPORTED_FAULT);
             }
+            // A fault of an operation ("the deploy of the route planner has been stuck
+            // for an hour", "last night's backups failed") is the operators' to mend, not
+            // a fault in the subject's code: what the statement is about is an operation.
+            if let (Some(fix), Some(operate)) = (lexicon.concept_id("fix"), lexicon.concept_id("operate"))
+                && self.opens_on_an_operation(text)
+            {
+                concepts[operate] += concepts[fix];
+                concepts[fix] = 0.0;
+            }
         }
         if concepts.iter().sum::<f32>() < weights::DEFAULT_CODE_WORK && strongest_repo >= weights::REPO_EVIDENCE {
             for concept in ["build", "fix"].iter().filter_map(|c| lexicon.concept_id(c)) {
@@ -598,6 +610,19 @@ impl Router {
                     || lexicon.concepts(std::slice::from_ref(word)).iter().any(|&c| c > 0.0))
         });
         !text.asks && !requests_work && strongest_repo >= 2.0 * weights::REPO_EVIDENCE
+    }
+
+    /// Whether a statement's first word of substance (past articles and when it
+    /// happened) is an operation or a piece of running infrastructure ("deploy",
+    /// "backups", "cluster"), rather than a thing a repo keeps.
+    fn opens_on_an_operation(&self, text: &Tokens) -> bool {
+        let lexicon = &*LEXICON_TABLE;
+        let Some(first) = text.all.iter().find(|w| !text::is_stopword(w) && !text::is_time_word(w)) else {
+            return false;
+        };
+        let operate = lexicon.concept_id("operate");
+        !self.repo_words.contains_key(first)
+            && operate.is_some_and(|c| lexicon.concepts(std::slice::from_ref(first))[c] >= weights::OPERATION_WORD)
     }
 
     /// The message's words with those of the repos' names, descriptions and hints

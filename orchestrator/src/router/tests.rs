@@ -382,3 +382,53 @@ fn a_fault_reported_to_an_office_that_keeps_one_repo_among_other_work_names_that
         Some("none")
     );
 }
+
+fn router_of(set: &str) -> Router {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../testdata/routing/{set}/workspace.toml"));
+    Router::new(&Config::load(&path).unwrap())
+}
+
+#[test]
+fn a_fault_of_an_operation_is_the_operators_and_a_fault_of_the_subject_its_makers() {
+    let router = router_of("waste");
+    let route = |text: &str| route_in(&router, "general", &[], text);
+    assert_eq!(route("the deploy of the route planner has been stuck at 50% for an hour"), "routes / platform");
+    assert_eq!(route("last night's backups of the resident portal failed"), "portal / platform");
+    // The same subject's own fault is its developer's.
+    assert_eq!(route("the route planner gives two crews the same stop"), "routes / dev");
+    // Moving a service between regions is operations, whoever builds it.
+    assert_eq!(route("move the telematics ingestion to the new region"), "telematics / platform");
+}
+
+#[test]
+fn an_operators_patching_is_no_code_work_but_patching_servers_is_operations() {
+    // "IT operations: servers, branch networks, backups, patching, deploys" keeps every
+    // repo: it applies vendors' patches, so the developers still take the faults.
+    let router = router_of("libraries");
+    let route = |text: &str| route_in(&router, "general", &[], text);
+    assert_eq!(route("renewals fail for borrowers with more than 10 loans"), "catalogue / web-dev");
+    assert_eq!(route("the kiosk at Westgate branch freezes after scanning a DVD"), "selfcheck / devices");
+    assert_eq!(route("patch the catalogue servers this weekend"), "catalogue / it-ops");
+}
+
+#[test]
+fn a_branch_of_a_business_is_no_git_branch_and_copies_of_a_book_are_no_text() {
+    let concepts = |text: &str| {
+        let lexicon = &*LEXICON_TABLE;
+        let scores = lexicon.concepts(&Tokens::new(text).all);
+        lexicon.concepts.iter().cloned().zip(scores).filter(|(_, s)| *s > 0.0).map(|(c, _)| c).collect::<Vec<_>>()
+    };
+    assert!(concepts("visits at the Westgate branch").is_empty());
+    assert_eq!(concepts("merge the feature branch"), ["build"]);
+    assert!(concepts("we have 12 copies").is_empty());
+    assert_eq!(concepts("update the copy on the banner"), ["write", "design"]);
+}
+
+#[test]
+fn patch_notes_are_writing_and_a_button_is_the_interfaces() {
+    let router = router_of("games");
+    let route = |text: &str| route_in(&router, "general", &[], text);
+    assert_eq!(route("write patch notes for 1.14"), "none / community");
+    assert_eq!(route("add a replay button to the end-of-match screen"), "client / gameplay");
+}

@@ -52,6 +52,10 @@ const STEM_EXCEPTIONS: &[(&str, &str)] = &[
     ("settings", "setting"),
     ("reporting", "reporting"),
     ("testing", "testing"),
+    // Applying vendors' patches is operations; "patch the bug" is a fix.
+    ("patching", "patching"),
+    // Copies of a book or a disc, not a text's copy.
+    ("copies", "copies"),
     ("daily", "daily"),
     ("weekly", "weekly"),
     ("monthly", "monthly"),
