@@ -329,8 +329,7 @@ impl Router {
             // changes what the repo holds, and only on clear evidence of which.
             // A fault reported in it ("search ranks sold-out listings first") is such work.
             let clear = office.repos.iter().any(|&r| repo_scores[r] >= 2.0 * weights::REPO_EVIDENCE);
-            let strongest_repo = repo_scores.iter().copied().fold(0.0f32, f32::max);
-            if clear && (self.changes_things(&text, &context) || self.reports_on_a_subject(&text, strongest_repo)) {
+            if clear && (self.changes_things(&text, &context) || self.reports_on_a_subject(&text, &repo_scores)) {
                 self.decide_repo(top, &repo_scores)
             } else {
                 self.fallback_repo(top)
@@ -456,7 +455,7 @@ impl Router {
         // the other words, and a statement that names none is a bug report. Of the
         // subject's words, those of engineering kinds still count: "the CDN" points at
         // whoever operates it.
-        if self.states_about_a_subject(text, strongest_repo) {
+        if self.states_about_a_subject(text, repo_scores) {
             // Nor does when it happened ("were charged the wrong rate yesterday", "removed
             // last month"): in a statement that dates the fault, not a period to analyse.
             let asked: Vec<String> = self
@@ -482,8 +481,11 @@ impl Router {
             // A fault of an operation ("the deploy of the route planner has been stuck
             // for an hour", "last night's backups failed") is the operators' to mend, not
             // a fault in the subject's code: what the statement is about is an operation.
+            // So is a fault said in operations' words at least as much as in a defect's
+            // ("the portal is down, people get a blank page").
             if let (Some(fix), Some(operate)) = (lexicon.concept_id("fix"), lexicon.concept_id("operate"))
-                && self.opens_on_an_operation(text)
+                && (self.opens_on_an_operation(text, repo_scores)
+                    || (asked_of_the_subject[operate] > 0.0 && asked_of_the_subject[operate] >= concepts[fix]))
             {
                 concepts[operate] += concepts[fix];
                 concepts[fix] = 0.0;
@@ -506,7 +508,7 @@ impl Router {
         // words.
         // Per owned kind of work, what each office takes of it (only on a clear subject).
         let mut owned_shares: Vec<(usize, Vec<f32>)> = Vec::new();
-        if strongest_repo >= 2.0 * weights::REPO_EVIDENCE {
+        if subject_is_clear(repo_scores) {
             let keeps: Vec<f32> = self
                 .offices
                 .iter()
@@ -589,14 +591,14 @@ impl Router {
     /// Whether the message is a statement about a clear subject that asks for no kind of
     /// work ("the invoice PDF shows last month's tariff name", "miles haven't posted since
     /// the 12th"): neither a question nor a request, which is how most bug reports read.
-    fn reports_on_a_subject(&self, text: &Tokens, strongest_repo: f32) -> bool {
-        self.states_about_a_subject(text, strongest_repo)
+    fn reports_on_a_subject(&self, text: &Tokens, repo_scores: &[f32]) -> bool {
+        self.states_about_a_subject(text, repo_scores)
             && !names_a_kind_of_work(&LEXICON_TABLE.concepts(&self.without_subject_words(text)))
     }
 
     /// Whether the message states something about a clear subject: it neither asks a
     /// question nor opens with a request.
-    fn states_about_a_subject(&self, text: &Tokens, strongest_repo: f32) -> bool {
+    fn states_about_a_subject(&self, text: &Tokens, repo_scores: &[f32]) -> bool {
         let lexicon = &*LEXICON_TABLE;
         let requests_work = self.lead_position(text).is_some_and(|at| {
             let word = &text.all[at];
@@ -609,19 +611,23 @@ impl Router {
                 && (text::is_request_verb(word)
                     || lexicon.concepts(std::slice::from_ref(word)).iter().any(|&c| c > 0.0))
         });
-        !text.asks && !requests_work && strongest_repo >= 2.0 * weights::REPO_EVIDENCE
+        !text.asks && !requests_work && subject_is_clear(repo_scores)
     }
 
     /// Whether a statement's first word of substance (past articles and when it
     /// happened) is an operation or a piece of running infrastructure ("deploy",
-    /// "backups", "cluster"), rather than a thing a repo keeps.
-    fn opens_on_an_operation(&self, text: &Tokens) -> bool {
+    /// "backups", "cluster"), rather than a thing the subject's repo keeps ("alerts" of
+    /// a repo of sensor gateways and the alerts they raise).
+    fn opens_on_an_operation(&self, text: &Tokens, repo_scores: &[f32]) -> bool {
         let lexicon = &*LEXICON_TABLE;
         let Some(first) = text.all.iter().find(|w| !text::is_stopword(w) && !text::is_time_word(w)) else {
             return false;
         };
+        let subject = (0..repo_scores.len()).max_by(|&a, &b| repo_scores[a].total_cmp(&repo_scores[b]));
+        let the_subjects_own =
+            self.repo_words.get(first).is_some_and(|hits| hits.iter().any(|(r, _)| Some(*r) == subject));
         let operate = lexicon.concept_id("operate");
-        !self.repo_words.contains_key(first)
+        !the_subjects_own
             && operate.is_some_and(|c| lexicon.concepts(std::slice::from_ref(first))[c] >= weights::OPERATION_WORD)
     }
 
@@ -718,6 +724,23 @@ impl Router {
             .position(|name| words.iter().any(|w| w.strip_prefix("repo:") == Some(name.as_str())))
             .or_else(|| self.repo_names.iter().position(|name| words.contains(&name.as_str())))
     }
+}
+
+/// Whether one repo is clearly what the message is about: strong evidence for it, or a
+/// hint's worth and twice any other's (a hint that another repo's description mentions
+/// in passing: "matchmaking" of the game services, beside "matchmaking screens"). A word
+/// of one description alone ("free" of "free tickets") makes no subject clear.
+fn subject_is_clear(repo_scores: &[f32]) -> bool {
+    let (mut strongest, mut runner_up) = (0.0f32, 0.0f32);
+    for &score in repo_scores {
+        if score > strongest {
+            runner_up = strongest;
+            strongest = score;
+        } else if score > runner_up {
+            runner_up = score;
+        }
+    }
+    strongest >= 2.0 * weights::REPO_EVIDENCE || (strongest >= weights::REPO_HINT_WORD && strongest >= 2.0 * runner_up)
 }
 
 /// Whether some kind of work is signalled clearly, not only in passing.

@@ -163,8 +163,7 @@ fn library() -> Router {
 fn reads_as_a_report(router: &Router, text: &str) -> bool {
     let tokens = Tokens::new(text);
     let repo_scores = router.repo_scores(&tokens, &[], "general", router.named_repo(text));
-    let strongest = repo_scores.iter().copied().fold(0.0f32, f32::max);
-    router.reports_on_a_subject(&tokens, strongest)
+    router.reports_on_a_subject(&tokens, &repo_scores)
 }
 
 #[test]
@@ -397,6 +396,8 @@ fn a_fault_of_an_operation_is_the_operators_and_a_fault_of_the_subject_its_maker
     assert_eq!(route("last night's backups of the resident portal failed"), "portal / platform");
     // The same subject's own fault is its developer's.
     assert_eq!(route("the route planner gives two crews the same stop"), "routes / dev");
+    // An outage stated with its symptoms is the operators' too.
+    assert_eq!(route("the resident portal is down, residents get a blank page"), "portal / platform");
     // Moving a service between regions is operations, whoever builds it.
     assert_eq!(route("move the telematics ingestion to the new region"), "telematics / platform");
 }
@@ -431,4 +432,13 @@ fn patch_notes_are_writing_and_a_button_is_the_interfaces() {
     let route = |text: &str| route_in(&router, "general", &[], text);
     assert_eq!(route("write patch notes for 1.14"), "none / community");
     assert_eq!(route("add a replay button to the end-of-match screen"), "client / gameplay");
+}
+
+#[test]
+fn telling_someone_is_answering_people_and_to_summarise_is_to_write_a_summary() {
+    assert_eq!(
+        route("support", "a customer left a parcel at the wrong address, tell him what to do"),
+        "none / support"
+    );
+    assert_eq!(text::stem("summarise"), text::stem("summaries"));
 }

@@ -56,6 +56,13 @@ const STEM_EXCEPTIONS: &[(&str, &str)] = &[
     ("patching", "patching"),
     // Copies of a book or a disc, not a text's copy.
     ("copies", "copies"),
+    // To summarise is to write a summary: one stem for the verb and the noun.
+    ("summarise", "summari"),
+    ("summarize", "summari"),
+    ("summarised", "summari"),
+    ("summarized", "summari"),
+    ("summarising", "summari"),
+    ("summarizing", "summari"),
     ("daily", "daily"),
     ("weekly", "weekly"),
     ("monthly", "monthly"),
