@@ -364,23 +364,29 @@ impl Router {
         }
     }
 
-    /// The message and its thread as the scorer reads them. A follow-up that says
-    /// nothing of its own ("seeing this too, can you take it?") asks for what the thread
-    /// opened with: the thread's first message is then read as the request, and the rest
-    /// (this message too) as its context.
+    /// The message and its thread as the scorer reads them. A follow-up that names no
+    /// subject of its own is about what the thread opened with. If it says nothing else
+    /// either ("seeing this too, can you take it?"), the thread's first message is read
+    /// as the request and the rest (this message too) as its context; if it asks for a
+    /// kind of work ("still wrong today, can someone fix it?"), the two are read as one
+    /// request, the follow-up first (its verb is the request's).
     fn reading(&self, request: &RouteRequest<'_>, text: Tokens) -> (Tokens, Vec<Tokens>) {
         let Some((opening, rest)) = request.thread.split_first() else {
             return (text, Vec::new());
         };
         let mut own_subject = vec![0.0f32; self.repo_names.len()];
         self.add_repo_evidence(&mut own_subject, &text, 1.0);
-        let says_little = own_subject.iter().all(|&s| s < weights::REPO_EVIDENCE)
-            && !names_a_kind_of_work(&LEXICON_TABLE.concepts(&text.all));
-        if says_little {
-            let context = rest.iter().map(|m| Tokens::new(m)).chain(std::iter::once(text)).collect();
-            (Tokens::new(opening), context)
+        if own_subject.iter().any(|&s| s >= weights::REPO_EVIDENCE) {
+            return (text, request.thread.iter().map(|m| Tokens::new(m)).collect());
+        }
+        let context: Vec<Tokens> = rest.iter().map(|m| Tokens::new(m)).collect();
+        if names_a_kind_of_work(&LEXICON_TABLE.concepts(&text.all)) {
+            // "still showing today, can someone fix it?": the kind of work is the
+            // follow-up's, what it is about the opening's; read as one request.
+            (Tokens::new(&format!("{} {opening}", request.text)), context)
         } else {
-            (text, request.thread.iter().map(|m| Tokens::new(m)).collect())
+            let context = context.into_iter().chain(std::iter::once(text)).collect();
+            (Tokens::new(opening), context)
         }
     }
 

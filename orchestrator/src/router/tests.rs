@@ -442,3 +442,29 @@ fn telling_someone_is_answering_people_and_to_summarise_is_to_write_a_summary() 
     );
     assert_eq!(text::stem("summarise"), text::stem("summaries"));
 }
+
+#[test]
+fn an_operators_security_patches_are_no_code_work() {
+    // "IT and infrastructure: servers, network, cloud, deploys, security patches" keeps
+    // every repo; the app's own faults are still its developer's.
+    let router = router_of("ski");
+    let route = |text: &str| route_in(&router, "general", &[], text);
+    assert_eq!(route("webcam feeds in the app are frozen"), "snow-app / mobile");
+    assert_eq!(route("the checkout times out when the basket has more than 6 passes"), "shop / web");
+    assert_eq!(route("apply the security patches to the gate controllers"), "lift-access / it");
+}
+
+#[test]
+fn a_follow_up_that_asks_for_work_on_the_threads_subject_is_read_with_its_opening() {
+    let router = router_of("ski");
+    let opening = ["lift status in the app says every lift is closed"];
+    assert_eq!(route_in(&router, "general", &opening, "still showing today, can someone fix it?"), "snow-app / mobile");
+}
+
+#[test]
+fn a_failing_ci_is_the_operators_and_a_leaflet_is_writing() {
+    let router = router_of("vets");
+    let route = |text: &str| route_in(&router, "general", &[], text);
+    assert_eq!(route("CI has been failing on the pms repo since the Azure change"), "pms / ops");
+    assert_eq!(route("a leaflet on kennel cough for the waiting rooms"), "none / vet-writer");
+}
