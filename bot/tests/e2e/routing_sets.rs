@@ -13,12 +13,13 @@ const BAR: f64 = 0.85;
 /// Sets written blind that the router does not clear yet, with the figure it reached:
 /// a ratchet (a change that loses ground on them fails) until they reach [`BAR`].
 /// The insurer's misses: a subject word that is another repo's hint ("renew" a TLS
-/// certificate is not a policy renewal), a report whose words are the analyst's and
-/// operations' ("renewal notices went out with last year's premium"), and a data
-/// deletion request read as documentation work. The newsroom and the telecom cleared the
+/// certificate is not a policy renewal), a cloud bill read as the billing system's, and a
+/// data deletion request read as documentation work. ("Renewal notices went out with last
+/// year's premium" came right in session 23, when a keeper's claim on fixing began to
+/// count by how much of its role is changing code.) The newsroom and the telecom cleared the
 /// bar in session 18, when a statement's subject words stopped counting as the kind of
 /// work asked for ("articles" at a publisher, "customers" of the customer app).
-const BELOW_BAR: &[(&str, f64)] = &[("insurer", 0.80)];
+const BELOW_BAR: &[(&str, f64)] = &[("insurer", 0.84)];
 
 fn sets() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");

@@ -142,6 +142,10 @@ struct OfficeProfile {
     concepts: Vec<f32>,
     /// Its work happens in a repository (engineering, operations…).
     needs_repo: bool,
+    /// How much of what its role says is changing code (building and fixing), 0 to 1:
+    /// all of "Software engineer: builds and fixes the EDC", little of "IT operations:
+    /// servers, upgrades, patching, backups, deploys".
+    changes_code: f32,
 }
 
 /// The config, analysed once, so that routing a message is a few hash lookups.
@@ -214,18 +218,23 @@ impl Router {
 
         // Offices: the kinds of work their roles describe, and their role words.
         let code: Vec<usize> = CODE_CONCEPTS.iter().filter_map(|c| lexicon.concept_id(c)).collect();
+        let owned: Vec<usize> = OWNED_CONCEPTS.iter().filter_map(|c| lexicon.concept_id(c)).collect();
         let mut offices = Vec::new();
         let mut role_vocabularies: Vec<Vec<String>> = Vec::new();
         for office in &config.offices {
             let description = format!("{} {}", office.name, office.role);
             let tokens = Tokens::new(&description);
-            let concepts: Vec<f32> = lexicon.concepts(&tokens.all).into_iter().map(|c| c.min(1.0)).collect();
+            let said = lexicon.concepts(&tokens.all);
+            let said_in_all: f32 = said.iter().sum();
+            let said_of_code: f32 = owned.iter().map(|&c| said[c]).sum();
+            let concepts: Vec<f32> = said.into_iter().map(|c| c.min(1.0)).collect();
             let total: f32 = concepts.iter().sum();
             let in_code: f32 = code.iter().map(|&c| concepts[c]).sum();
             offices.push(OfficeProfile {
                 name: office.name.clone(),
                 repos: office.repos.iter().filter_map(|r| repo_index(r)).collect(),
                 needs_repo: total == 0.0 || in_code >= 0.5 * total,
+                changes_code: if said_in_all > 0.0 { said_of_code / said_in_all } else { 0.0 },
                 concepts,
             });
             role_vocabularies.push(tokens.content);
@@ -526,7 +535,7 @@ impl Router {
             let owned: Vec<usize> = OWNED_CONCEPTS.iter().filter_map(|c| lexicon.concept_id(c)).collect();
             let code_work = |office: &OfficeProfile| owned.iter().map(|&c| office.concepts[c]).fold(0.0f32, f32::max);
             for &concept in &owned {
-                let this_kind = |office: &OfficeProfile| office.concepts[concept];
+                let this_kind = |office: &OfficeProfile| office.concepts[concept] * office.changes_code;
                 let says: &dyn Fn(&OfficeProfile) -> f32 =
                     if strongest_keeper(&this_kind) > 0.0 { &this_kind } else { &code_work };
                 let strongest = strongest_keeper(says);

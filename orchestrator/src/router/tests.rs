@@ -468,3 +468,19 @@ fn a_failing_ci_is_the_operators_and_a_leaflet_is_writing() {
     assert_eq!(route("CI has been failing on the pms repo since the Azure change"), "pms / ops");
     assert_eq!(route("a leaflet on kennel cough for the waiting rooms"), "none / vet-writer");
 }
+
+#[test]
+fn of_two_keepers_the_one_whose_role_is_mostly_changing_code_fixes_the_code() {
+    // "Validation and QA engineer: writes and runs test scripts, checks audit trails,
+    // prepares GxP release packages" says fixing as loudly as "Software engineer: builds
+    // and fixes the EDC" ("engineer"), but it is a small part of what it says.
+    let router = router_of("trials");
+    let text = "the edit check on systolic pressure fires for values that are within range";
+    assert_eq!(route_in(&router, "edc-dev", &[], text), "edc / dev");
+    // The insurer's coder against on-call, both keeping the policy system.
+    let router = router_of("insurer");
+    assert_eq!(
+        route_in(&router, "policy", &[], "renewal notices went out with last year's premium"),
+        "policy-admin / coder"
+    );
+}
