@@ -864,7 +864,7 @@ impl Reader {
         // An office retired for good.
         let retire = any(
             &[
-                "retire|decommission|decom|decomm|sunset|offboard|delete|remove|disband|deprovision|destroy|dismantle OFFICE",
+                "retire|decommission|decom|decomm|sunset|offboard|delete|remove|disband|deprovision|destroy|dismantle|bin|axe OFFICE",
                 "get rid of OFFICE",
                 "OFFICE * retired|decommissioned|deleted|removed",
             ],
@@ -875,7 +875,7 @@ impl Reader {
             || find("any more|longer", &slots).is_some()
             || find("no longer need|needs|use", &slots).is_some()
             // "the discord mods do that now", "we outsourced it": its work has gone elsewhere.
-            || find("do|does|handle|handles|own|owns|cover|covers|run|runs that|this|it now|instead", &slots).is_some()
+            || find("do|does|doing|handle|handles|handling|own|owns|owning|cover|covers|covering|run|runs|running ?all that|this|it now|instead", &slots).is_some()
             || words.has_any(&["outsourced"]);
         if let Some((_, office)) = retire.filter(|(_, o)| o.flatten().is_some()) {
             return Some(Understanding::fleet(
@@ -923,7 +923,7 @@ impl Reader {
         };
         if let Some((_, Some(Some(to)))) = any(
             &[
-                "hand|pass|give|send|move|transfer|reassign|assign|forward|route|escalate ?it|this|that|these|everything ?one|over|off|further|along|across|on ?over|off ?back to OFFICE",
+                "hand|pass|give|send|move|transfer|reassign|assign|forward|route|escalate|flick|chuck|throw|toss|punt|bounce|kick|shift ?it|this|that|these|everything ?one|over|off|further|along|across|on ?over|off ?back to OFFICE",
                 "hand|pass ?it|this|that ?over|off to OFFICE",
                 "handoff|hand-off to OFFICE",
                 "let|have|get OFFICE take|handle|pick|own|run|finish|continue it|this|that|over|from|the",
@@ -950,7 +950,7 @@ impl Reader {
         if let (Some(current), [to]) = (context.thread_office, others.as_slice())
             && any(
                 &[
-                    "hand|pass|give|send|move|transfer|forward|reassign|route it|this|that",
+                    "hand|pass|give|send|move|transfer|forward|reassign|route|flick|chuck|throw|toss|punt|bounce|kick|shift it|this|that",
                     "should|can|could|must go|goes ?over to",
                     "should|can|could|would it|this|that go|move ?over to",
                 ],
@@ -1458,7 +1458,7 @@ impl Reader {
                 "are any offices|agents|bots|assistants ?still awake|up|running|free|idle|asleep|online|available|active",
                 "is|are any|none of the|our offices|agents|bots|assistants * awake|up|running|busy|working|idle|asleep",
                 "is|are all ?the|our offices|agents|bots|assistants * awake|up|running|busy|working|idle|asleep",
-                "anyone|anybody|someone|somebody ?already|currently|yet on|working|looking|handling|dealing|checking",
+                "anyone|anybody|someone|somebody ?already|currently|yet on|onto|working|looking|handling|dealing|checking",
                 "anyone|anybody|someone|somebody from the|our fleet|offices|agents|bots|assistants on|working|looking",
                 "who is|are ?already|currently looking|working|on at|on|into this|it|that",
                 "what|which offices|agents|bots|assistants * have|exist|there",
@@ -1472,7 +1472,7 @@ impl Reader {
         // "somebody is working on the blank displays?": a question in a statement's order
         // (asked, not told: the question mark says so).
         let fleet_status = fleet_status.or_else(|| {
-            find("anyone|anybody|someone|somebody is|are ?already|currently|still on|working|looking|handling|dealing|checking", &slots)
+            find("anyone|anybody|someone|somebody is|are ?already|currently|still on|onto|working|looking|handling|dealing|checking", &slots)
                 .filter(|(span, _)| span.start == 0 && message.text.trim_end().ends_with('?'))
         });
         // "is anything running overnight?": nothing named, only when.

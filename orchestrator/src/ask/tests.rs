@@ -1092,3 +1092,15 @@ fn an_office_whose_work_has_gone_elsewhere_is_retired_not_stopped() {
     // Killing what it runs is still a stop.
     fleet_action("kill whatever writer is running", "stop", Some("writer"));
 }
+
+#[test]
+fn australian_casual_reads_like_any_other_wording() {
+    fleet_action("reckon anyone's onto the refund bug?", "status", None);
+    fleet_action("bin the writer office, the agency's doing all that now", "retire_office", Some("writer"));
+    assert_eq!(read("what can ya do?")["action"], "help");
+    let thread =
+        [("U1", "@maker the refund email shows the wrong total"), ("office:maker", "Looking at the email template…")];
+    let moved = read_in(&thread, "nah mate that's copy, flick it to writer");
+    assert_eq!(moved["action"], "handoff");
+    assert_eq!(moved["args"]["to"], "writer");
+}

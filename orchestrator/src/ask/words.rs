@@ -38,6 +38,7 @@ const CONTRACTIONS: &[(&str, &[&str])] = &[
     ("im", &["i", "am"]),
     ("ive", &["i", "have"]),
     ("u", &["you"]),
+    ("ya", &["you"]),
     ("ur", &["your"]),
     ("rn", &["right", "now"]),
     ("atm", &["at", "the", "moment"]),
