@@ -1386,7 +1386,8 @@ impl Reader {
         );
         // "what can you do about the failing export?" is work.
         let help = help.filter(|(span, _)| !w.get(span.end).is_some_and(|next| listed("about with on", next)));
-        if help.is_some() || matches!(w.as_slice(), [h] if h == "help" || h == "commands") {
+        let bare: Vec<&String> = w.iter().filter(|word| !listed("please pls kindly nova", word)).collect();
+        if help.is_some() || matches!(bare.as_slice(), [h] if *h == "help" || *h == "commands") {
             return Some(Understanding::fleet(Action::Help {}, SURE, "help"));
         }
 

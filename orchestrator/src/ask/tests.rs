@@ -1104,3 +1104,17 @@ fn australian_casual_reads_like_any_other_wording() {
     assert_eq!(moved["action"], "handoff");
     assert_eq!(moved["args"]["to"], "writer");
 }
+
+#[test]
+fn text_speak_reads_like_any_other_wording() {
+    fleet_action("wat is maker doin", "status", Some("maker"));
+    fleet_action("pls put operator 2 sleep", "sleep", Some("operator"));
+    assert_eq!(read("anythin waitin 4 my approval")["action"], "approvals");
+    assert_eq!(read("how much has analyst cost 2day")["args"]["period"], "day");
+    assert_eq!(read("help pls")["action"], "help");
+    let tier = read("operator 2 tier 5 pls");
+    assert_eq!(tier["args"]["changes"]["tier"], 5);
+    // A 2 or a 4 that counts stays a number.
+    assert_eq!(read("what did maker do in the last 2 days")["args"]["since"], "2d");
+    assert_eq!(read("move analyst to tier 4")["args"]["changes"]["tier"], 4);
+}

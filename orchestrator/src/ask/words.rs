@@ -42,6 +42,51 @@ const CONTRACTIONS: &[(&str, &[&str])] = &[
     ("ur", &["your"]),
     ("rn", &["right", "now"]),
     ("atm", &["at", "the", "moment"]),
+    // Text speak.
+    ("wat", &["what"]),
+    ("wats", &["what", "is"]),
+    ("2day", &["today"]),
+    ("2nite", &["tonight"]),
+    ("2moro", &["tomorrow"]),
+    ("2morrow", &["tomorrow"]),
+    ("tmrw", &["tomorrow"]),
+    ("tmr", &["tomorrow"]),
+    ("b4", &["before"]),
+    ("wk", &["week"]),
+    ("wks", &["weeks"]),
+    ("mnth", &["month"]),
+    ("mth", &["month"]),
+    ("r", &["are"]),
+    ("n", &["and"]),
+    ("giv", &["give"]),
+    ("hav", &["have"]),
+    ("plz", &["please"]),
+    ("msg", &["message"]),
+    ("ppl", &["people"]),
+    ("thru", &["through"]),
+    // Dropped g's: "what's dev doin", "anyone lookin at it".
+    ("doin", &["doing"]),
+    ("goin", &["going"]),
+    ("lookin", &["looking"]),
+    ("waitin", &["waiting"]),
+    ("comin", &["coming"]),
+    ("runnin", &["running"]),
+    ("gettin", &["getting"]),
+    ("nothin", &["nothing"]),
+    ("anythin", &["anything"]),
+    ("somethin", &["something"]),
+    ("workin", &["working"]),
+    ("talkin", &["talking"]),
+    ("tryin", &["trying"]),
+    ("makin", &["making"]),
+    ("takin", &["taking"]),
+    ("showin", &["showing"]),
+    ("costin", &["costing"]),
+    ("sortin", &["sorting"]),
+    ("fixin", &["fixing"]),
+    ("sendin", &["sending"]),
+    ("spendin", &["spending"]),
+    ("burnin", &["burning"]),
     ("any1", &["anyone"]),
     ("some1", &["someone"]),
     ("every1", &["everyone"]),
@@ -97,7 +142,34 @@ impl Words {
             }
         }
         words.numbers_as_digits();
+        words.text_speak_numbers();
         words
+    }
+
+    /// "put infrastructure 2 sleep", "waiting 4 my approval", "budget 2 500": a 2 or a 4
+    /// standing for "to" or "for" between words. Not a 2 or a 4 that counts or names
+    /// something ("tier 2", "pier 4 is down", "the last 2 days", "4 offices").
+    fn text_speak_numbers(&mut self) {
+        const TAKES_A_NUMBER: &str = "tier level top last first next every at by the a of x step phase version v \
+            pier gate stand terminal floor room round bug issue ticket pr build line page day week month in on \
+            than about around only just over under between and or is are was were to from with for";
+        const COUNTED: &str = "h hr hrs hour hours m min mins minute minutes d day days week weeks month months \
+            am pm gb tb mb k x dollars usd offices agents bots people times runs prs bugs items o'clock";
+        for i in 1..self.lower.len().saturating_sub(1) {
+            let word = match self.lower[i].as_str() {
+                "2" => "to",
+                "4" => "for",
+                _ => continue,
+            };
+            let (previous, next) = (&self.lower[i - 1], &self.lower[i + 1]);
+            let next_is_number = next.chars().next().is_some_and(|c| c.is_ascii_digit() || c == '$');
+            let counts = !previous.chars().all(char::is_alphabetic)
+                || TAKES_A_NUMBER.split_whitespace().any(|w| w == previous)
+                || (!next_is_number && COUNTED.split_whitespace().any(|w| w == next));
+            if !counts {
+                self.lower[i] = word.to_owned();
+            }
+        }
     }
 
     /// "tier four", "thirty dollars", "twenty five minutes": numbers said in words as
@@ -488,5 +560,14 @@ mod tests {
         assert_eq!(edit_distance("opertor", "operator"), 1);
         assert_eq!(edit_distance("anaylst", "analyst"), 1);
         assert_eq!(edit_distance("writer", "waiter"), 1);
+    }
+
+    #[test]
+    fn a_two_or_four_between_words_is_to_or_for_unless_it_counts() {
+        assert_eq!(Words::new("put dev 2 sleep").lower, ["put", "dev", "to", "sleep"]);
+        assert_eq!(Words::new("waiting 4 my approval").lower, ["waiting", "for", "my", "approval"]);
+        assert_eq!(Words::new("budget 2 500").lower, ["budget", "to", "500"]);
+        assert_eq!(Words::new("pier 4 is down").lower, ["pier", "4", "is", "down"]);
+        assert_eq!(Words::new("keep it up 2 hours").lower, ["keep", "it", "up", "2", "hours"]);
     }
 }
