@@ -389,12 +389,22 @@ impl Router {
             return (text, request.thread.iter().map(|m| Tokens::new(m)).collect());
         }
         let context: Vec<Tokens> = rest.iter().map(|m| Tokens::new(m)).collect();
-        if names_a_kind_of_work(&LEXICON_TABLE.concepts(&text.all)) {
+        // "third customer reporting this today": more of the same is no kind of work.
+        let own_words: Vec<String> = (0..text.all.len())
+            .map(|at| {
+                let word = &text.all[at];
+                let more_of_the_same = text::names_people_affected(&text.all, at)
+                    || matches!(word.as_str(), "report" | "reporting" | "reported");
+                if more_of_the_same { String::new() } else { word.clone() }
+            })
+            .collect();
+        if names_a_kind_of_work(&LEXICON_TABLE.concepts(&own_words)) {
             // "still showing today, can someone fix it?": the kind of work is the
             // follow-up's, what it is about the opening's; read as one request.
             (Tokens::new(&format!("{} {opening}", request.text)), context)
         } else {
-            let context = context.into_iter().chain(std::iter::once(text)).collect();
+            let follow_up = Tokens::from_stems(own_words, text.asks);
+            let context = context.into_iter().chain(std::iter::once(follow_up)).collect();
             (Tokens::new(opening), context)
         }
     }
@@ -473,10 +483,15 @@ impl Router {
         if self.states_about_a_subject(text, repo_scores) {
             // Nor does when it happened ("were charged the wrong rate yesterday", "removed
             // last month"): in a statement that dates the fault, not a period to analyse.
+            // Nor do the people it happened to ("… when customers sign in"): a report
+            // names who is affected, and only passing on what they said asks for an answer.
             let asked: Vec<String> = self
                 .without_subject_words(text)
                 .into_iter()
-                .map(|w| if text::is_time_word(&w) { String::new() } else { w })
+                .enumerate()
+                .map(|(at, w)| {
+                    if text::is_time_word(&w) || text::names_people_affected(&text.all, at) { String::new() } else { w }
+                })
                 .collect();
             let mut asked_of_the_subject = lexicon.concepts(&asked);
             for tokens in context {

@@ -484,3 +484,26 @@ fn of_two_keepers_the_one_whose_role_is_mostly_changing_code_fixes_the_code() {
         "policy-admin / coder"
     );
 }
+
+#[test]
+fn the_people_a_fault_happens_to_are_no_request_to_answer_them() {
+    let router = router_of("furniture");
+    let route = |text: &str| route_in(&router, "general", &[], text);
+    assert_eq!(route("the basket empties itself when customers sign in"), "web-shop / ecommerce");
+    // Passing on what someone said still asks for an answer.
+    assert_eq!(
+        route("a customer says her sofa arrived with a torn arm, reply and arrange a return"),
+        "none / customer-service"
+    );
+    let all = Tokens::new("members are asking why customers are charged twice").all;
+    assert!(!text::names_people_affected(&all, 0), "members are asking");
+    assert!(text::names_people_affected(&all, 4), "customers are charged");
+}
+
+#[test]
+fn more_reports_of_the_same_ask_for_what_the_thread_opened_with() {
+    let router = router_of("payroll");
+    let opening = ["pension contributions are calculated on gross pay instead of qualifying earnings"];
+    let text = "third customer reporting this, can you take it?";
+    assert_eq!(route_in(&router, "general", &opening, text), "payroll-engine / payroll-dev");
+}

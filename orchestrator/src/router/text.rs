@@ -149,6 +149,49 @@ pub fn is_time_word(word: &str) -> bool {
     WHEN_WORDS.iter().any(|when| when == word)
 }
 
+/// The people a business serves, as a report names them: "customers are charged twice",
+/// "members can't book". Who a fault affects, not a request to answer them.
+const PEOPLE: &[&str] = &[
+    "customer",
+    "user",
+    "client",
+    "member",
+    "player",
+    "employee",
+    "guest",
+    "passenger",
+    "patient",
+    "tenant",
+    "rider",
+    "learner",
+    "student",
+    "resident",
+    "people",
+    "person",
+    "shopper",
+    "buyer",
+    "seller",
+    "subscriber",
+    "visitor",
+    "caller",
+];
+
+/// Verbs by which a message passes on what someone said: "a customer says …", "members
+/// are asking why …".
+const RELAYING: &[&str] = &["say", "said", "ask", "want", "wrote", "write", "call", "complain", "email", "messag"];
+
+static PEOPLE_STEMS: LazyLock<Vec<String>> = LazyLock::new(|| PEOPLE.iter().map(|p| stem(p)).collect());
+static RELAYING_STEMS: LazyLock<Vec<String>> = LazyLock::new(|| RELAYING.iter().map(|r| stem(r)).collect());
+
+/// Whether the stemmed word at `at` names the people a business serves without passing
+/// on what they said: "customers" in "customers are charged twice", not in "a customer
+/// says she was charged twice" or "members are asking why".
+pub fn names_people_affected(all: &[String], at: usize) -> bool {
+    let relays = |i: usize| all.get(i).is_some_and(|w| RELAYING_STEMS.contains(w));
+    let auxiliary = all.get(at + 1).is_some_and(|w| matches!(w.as_str(), "is" | "are" | "was" | "were" | "keep"));
+    PEOPLE_STEMS.contains(&all[at]) && !relays(at + 1) && !(auxiliary && relays(at + 2))
+}
+
 pub fn is_stopword(stem: &str) -> bool {
     STOPWORDS.contains(&stem)
 }
@@ -224,7 +267,11 @@ impl Tokens {
     pub fn new(text: &str) -> Self {
         let words = words(text);
         let asks = text.contains('?') || words.first().is_some_and(|w| QUESTION_OPENERS.contains(&w.as_str()));
-        let all: Vec<String> = words.iter().map(|w| stem(w)).collect();
+        Self::from_stems(words.iter().map(|w| stem(w)).collect(), asks)
+    }
+
+    /// Tokens of words already stemmed (a blank stands for a word left out).
+    pub fn from_stems(all: Vec<String>, asks: bool) -> Self {
         let mut content: Vec<String> = all.iter().filter(|s| s.len() > 1 && !is_stopword(s)).cloned().collect();
         content.sort();
         content.dedup();
