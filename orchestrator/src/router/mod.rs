@@ -441,6 +441,16 @@ impl Router {
                 }
             }
         }
+        // A config's one word written as two ("pub/sub" for `pubsub`, "sign up" for
+        // `signup`).
+        for pair in tokens.all.windows(2) {
+            let joined = format!("{}{}", pair[0], pair[1]);
+            if !tokens.content.contains(&joined) {
+                for &(repo, weight) in self.repo_words.get(&joined).map_or(&[][..], Vec::as_slice) {
+                    scores[repo] += factor * weight;
+                }
+            }
+        }
         for (i, word) in tokens.all.iter().enumerate() {
             for (repo, phrase) in self.repo_phrases.get(word).map_or(&[][..], Vec::as_slice) {
                 if tokens.all[i..].starts_with(phrase) {
@@ -749,10 +759,16 @@ impl Router {
             .split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_' || c == '.' || c == ':'))
             .map(|w| w.trim_matches(|c: char| c == '.' || c == ':'))
             .collect();
+        // A repo named like a common word ("it" for the IT team's repo) is named only as
+        // `repo:it`: "it's broken" names no repo.
         self.repo_names
             .iter()
             .position(|name| words.iter().any(|w| w.strip_prefix("repo:") == Some(name.as_str())))
-            .or_else(|| self.repo_names.iter().position(|name| words.contains(&name.as_str())))
+            .or_else(|| {
+                self.repo_names
+                    .iter()
+                    .position(|name| !text::is_stopword(&text::stem(name)) && words.contains(&name.as_str()))
+            })
     }
 }
 

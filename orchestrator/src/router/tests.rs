@@ -507,3 +507,26 @@ fn more_reports_of_the_same_ask_for_what_the_thread_opened_with() {
     let text = "third customer reporting this, can you take it?";
     assert_eq!(route_in(&router, "general", &opening, text), "payroll-engine / payroll-dev");
 }
+
+#[test]
+fn an_engineers_title_fixes_and_one_word_written_as_two_is_that_word() {
+    let router = router_of("lockers");
+    let route = |text: &str| route_in(&router, "general", &[], text);
+    // "Backend engineer" fixes what it builds, so a security engineer who keeps the same
+    // repo does not take its faults.
+    assert_eq!(route("DPD tracking events stopped arriving at 3am"), "hermes / integrations");
+    assert_eq!(route("review who still has admin access to the production cluster"), "ground / security");
+    assert_eq!(route("locker utilisation by city for November"), "none / ops-analyst");
+    let pubsub = route("the Pub/Sub backlog keeps growing on the tracking topic");
+    assert_eq!(pubsub.split(" / ").next(), Some("ground"));
+}
+
+#[test]
+fn an_it_desks_software_upgrades_are_no_feature_work() {
+    let router = router_of("dealers");
+    let route = |text: &str| route_in(&router, "general", &[], text);
+    assert_eq!(route("add electric range to the search filters"), "stock-site / web-team");
+    // The IT repo is named `it`: the pronoun names no repo, `repo:it` does.
+    assert_eq!(route("it's broken"), "unknown / unknown");
+    assert_eq!(route("repo:it the phones at the Leeds dealership are down"), "it / it-desk");
+}
