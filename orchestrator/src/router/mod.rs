@@ -224,7 +224,16 @@ impl Router {
         for office in &config.offices {
             let description = format!("{} {}", office.name, office.role);
             let tokens = Tokens::new(&description);
-            let said = lexicon.concepts(&tokens.all);
+            // "Developer for the customer website": people named before a thing the
+            // workspace keeps say whose thing it is, not that the office answers them.
+            let read: Vec<String> = (0..tokens.all.len())
+                .map(|at| {
+                    let whose = text::is_people_word(&tokens.all[at])
+                        && tokens.all.get(at + 1).is_some_and(|next| repo_words.contains_key(next));
+                    if whose { String::new() } else { tokens.all[at].clone() }
+                })
+                .collect();
+            let said = lexicon.concepts(&read);
             let said_in_all: f32 = said.iter().sum();
             let said_of_code: f32 = owned.iter().map(|&c| said[c]).sum();
             let concepts: Vec<f32> = said.into_iter().map(|c| c.min(1.0)).collect();
@@ -389,12 +398,13 @@ impl Router {
             return (text, request.thread.iter().map(|m| Tokens::new(m)).collect());
         }
         let context: Vec<Tokens> = rest.iter().map(|m| Tokens::new(m)).collect();
-        // "third customer reporting this today": more of the same is no kind of work.
+        // "third customer reporting this today", "more complaints today": more of the
+        // same is no kind of work.
         let own_words: Vec<String> = (0..text.all.len())
             .map(|at| {
                 let word = &text.all[at];
                 let more_of_the_same = text::names_people_affected(&text.all, at)
-                    || matches!(word.as_str(), "report" | "reporting" | "reported");
+                    || matches!(word.as_str(), "report" | "reporting" | "reported" | "complaint" | "ticket");
                 if more_of_the_same { String::new() } else { word.clone() }
             })
             .collect();

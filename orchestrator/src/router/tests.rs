@@ -530,3 +530,13 @@ fn an_it_desks_software_upgrades_are_no_feature_work() {
     assert_eq!(route("it's broken"), "unknown / unknown");
     assert_eq!(route("repo:it the phones at the Leeds dealership are down"), "it / it-desk");
 }
+
+#[test]
+fn a_role_that_names_whose_thing_it_keeps_does_not_answer_them_and_more_complaints_are_more_reports() {
+    let router = router_of("water");
+    // "Developer for the customer website" keeps the customers' site; it does not
+    // answer customers.
+    let opening = ["direct debit customers get a second bill every month"];
+    let route = route_in(&router, "general", &opening, "more complaints today, can someone take it?");
+    assert!(["customer-portal / digital", "billing / billing-dev"].contains(&route.as_str()), "{route}");
+}

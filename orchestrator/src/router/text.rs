@@ -183,13 +183,18 @@ const RELAYING: &[&str] = &["say", "said", "ask", "want", "wrote", "write", "cal
 static PEOPLE_STEMS: LazyLock<Vec<String>> = LazyLock::new(|| PEOPLE.iter().map(|p| stem(p)).collect());
 static RELAYING_STEMS: LazyLock<Vec<String>> = LazyLock::new(|| RELAYING.iter().map(|r| stem(r)).collect());
 
+/// Whether a stemmed word names the people a business serves ("customers", "members").
+pub fn is_people_word(word: &str) -> bool {
+    PEOPLE_STEMS.iter().any(|p| p == word)
+}
+
 /// Whether the stemmed word at `at` names the people a business serves without passing
 /// on what they said: "customers" in "customers are charged twice", not in "a customer
 /// says she was charged twice" or "members are asking why".
 pub fn names_people_affected(all: &[String], at: usize) -> bool {
     let relays = |i: usize| all.get(i).is_some_and(|w| RELAYING_STEMS.contains(w));
     let auxiliary = all.get(at + 1).is_some_and(|w| matches!(w.as_str(), "is" | "are" | "was" | "were" | "keep"));
-    PEOPLE_STEMS.contains(&all[at]) && !relays(at + 1) && !(auxiliary && relays(at + 2))
+    is_people_word(&all[at]) && !relays(at + 1) && !(auxiliary && relays(at + 2))
 }
 
 pub fn is_stopword(stem: &str) -> bool {
