@@ -367,8 +367,7 @@ fn a_word_is_one_word_however_it_is_hyphenated() {
 fn a_fault_reported_to_an_office_that_keeps_one_repo_among_other_work_names_that_repo() {
     // The marketplace's ML office: its role reads as analysis and research as much as
     // code, so it names a repo only for work that changes it, and a fault reported is.
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/routing/crafts/workspace.toml");
-    let router = Router::new(&Config::load(&path).unwrap());
+    let router = router_of("crafts");
     for text in [
         "search for 'ceramic mug' ranks sold-out listings first",
         "recommendations on the home page feed show the same five shops to everyone",
