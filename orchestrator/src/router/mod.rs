@@ -131,6 +131,8 @@ mod weights {
     pub const REPORTED_FAULT: f32 = 1.0;
     /// A repo needs this much evidence to be named.
     pub const REPO_EVIDENCE: f32 = 1.5;
+    /// A statement's opening words (its grammatical subject) count this much again.
+    pub const SUBJECT_OPENING: f32 = 0.5;
     /// A word that signals operations this strongly names an operation ("backups",
     /// "cluster"), not only a setting where one happens ("server", "queue").
     pub const OPERATION_WORD: f32 = 0.6;
@@ -422,6 +424,22 @@ impl Router {
     fn repo_scores(&self, text: &Tokens, context: &[Tokens], channel: &str, named: Option<usize>) -> Vec<f32> {
         let mut scores = vec![0.0f32; self.repo_names.len()];
         self.add_repo_evidence(&mut scores, text, 1.0);
+        // A statement's grammatical subject, the words it opens with up to its first
+        // word that is not the workspace's, says what it is about ("the course editor
+        // crashes when a lesson has more than 40 exercises").
+        let opens_with_a_verb = self.lead_word(text).is_some_and(|w| {
+            text::is_request_verb(w) || LEXICON_TABLE.concepts(std::slice::from_ref(w)).iter().any(|&c| c > 0.0)
+        });
+        if !text.asks && !opens_with_a_verb {
+            let opening: Vec<String> = text
+                .all
+                .iter()
+                .skip_while(|w| text::is_stopword(w))
+                .take_while(|w| self.repo_words.contains_key(*w) || text::is_stopword(w))
+                .cloned()
+                .collect();
+            self.add_repo_evidence(&mut scores, &Tokens::from_stems(opening, false), weights::SUBJECT_OPENING);
+        }
         for tokens in context {
             self.add_repo_evidence(&mut scores, tokens, weights::CONTEXT);
         }

@@ -539,3 +539,12 @@ fn a_role_that_names_whose_thing_it_keeps_does_not_answer_them_and_more_complain
     let route = route_in(&router, "general", &opening, "more complaints today, can someone take it?");
     assert!(["customer-portal / digital", "billing / billing-dev"].contains(&route.as_str()), "{route}");
 }
+
+#[test]
+fn a_statements_opening_words_say_what_it_is_about() {
+    // The lesson engine's hints ("lesson", "exercise") outnumber the CMS's, but the
+    // statement is about the course editor.
+    let router = router_of("languages");
+    let route = route_in(&router, "general", &[], "the course editor crashes when a lesson has more than 40 exercises");
+    assert_eq!(route.split(" / ").next(), Some("content-cms"));
+}
