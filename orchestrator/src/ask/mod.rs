@@ -1276,7 +1276,7 @@ impl Reader {
             &[
                 "what|anything ?else did|has|have OFFICE * do|done|doing|change|changed|work|touch|touched|ship|shipped|run|ran|push|pushed|merge|merged|commit|committed|deploy|deployed|fix|fixed",
                 "what OFFICE * did|has|done|changed|worked|shipped",
-                "what has|is OFFICE been up|doing|working",
+                "what has|is OFFICE been up|doing|working|at",
                 "audit|history|log|logs|activity|timeline|record|records ?trail of|for * OFFICE",
                 "OFFICE activity|history|log|logs|timeline",
                 "everything|all|anything OFFICE did|has|have|changed|touched|ran",
@@ -1410,6 +1410,7 @@ impl Reader {
                 "status ?of|for|on ?the OFFICE",
                 "OFFICE is|are * working|busy ?on|with what",
                 "how is|are OFFICE doing|getting|going",
+                "what is the craic|story|word|news|deal with|on OFFICE",
                 "what is going on with OFFICE",
                 "where is|are OFFICE at|with",
                 "eta|progress|news on|from|for OFFICE",
@@ -1453,7 +1454,7 @@ impl Reader {
                 "who ?all is|are busy|working|awake|running|on|free|idle|up|asleep",
                 "which|what offices|agents|ones|bots|assistants * awake|running|busy|up|asleep|working|doing|idle|on|active",
                 "which|what of our|the offices|agents|bots|assistants * awake|running|busy|up|asleep|working|doing|idle|on|active",
-                "is|are anyone|anybody|someone|somebody * on|working|looking|handling|doing|busy",
+                "is|are anyone|anybody|someone|somebody * on|at|working|looking|handling|doing|busy",
                 "is|are anyone|anybody|someone|somebody ?still awake|up|around|running|free|idle|asleep|online|available",
                 "is|are everyone|everybody ?still awake|asleep|idle|busy",
                 "are any offices|agents|bots|assistants ?still awake|up|running|free|idle|asleep|online|available|active",
@@ -1966,8 +1967,10 @@ fn money(words: &[String]) -> Option<f64> {
                 let monthly = w.ends_with("/month") || w.ends_with("/mo");
                 let then_month = matches!(words.get(i + 1).map(String::as_str), Some("a" | "per"))
                     && words.get(i + 2).is_some_and(|m| m.starts_with("month") || m == "mo");
-                let after_budget = (i >= 1 && words[i - 1] == "budget")
-                    || (i >= 2 && words[i - 2] == "budget" && matches!(words[i - 1].as_str(), "of" | "to" | "at"));
+                // "budget 800", "a budget of 800", "budget up to 800".
+                let between =
+                    |n: usize| words[i - n..i].iter().all(|b| matches!(b.as_str(), "of" | "to" | "at" | "up"));
+                let after_budget = (1..=3).any(|n| i >= n && words[i - n] == "budget" && between(n - 1));
                 (monthly || then_month || after_budget).then(|| parse(w)).flatten()
             })
         })

@@ -1118,3 +1118,16 @@ fn text_speak_reads_like_any_other_wording() {
     assert_eq!(read("what did maker do in the last 2 days")["args"]["since"], "2d");
     assert_eq!(read("move analyst to tier 4")["args"]["changes"]["tier"], 4);
 }
+
+#[test]
+fn irish_and_scottish_informal_english_reads_like_any_other_wording() {
+    fleet_action("what's the craic with maker?", "status", Some("maker"));
+    fleet_action("is anybody at the refund bug at all?", "status", None);
+    let audit = read("what's operator been at since yesterday?");
+    assert_eq!(audit["action"], "audit");
+    assert_eq!(audit["args"]["since"], "1d");
+    assert_eq!(read("bump maker's budget up to 700")["args"]["changes"]["budget_usd"], 700.0);
+    // "half four" is half past four in the afternoon, not a "4" typed for "for".
+    let schedule = read("every friday at half four have analyst send the weekly margin report");
+    assert_eq!(schedule["args"]["every"], "friday 16:30");
+}

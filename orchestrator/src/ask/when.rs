@@ -23,6 +23,14 @@ pub fn clock(words: &[String], at: usize) -> Option<(String, usize)> {
         "midnight" => return Some(("00:00".into(), 1)),
         _ => {}
     }
+    // "half four": half past four, in the afternoon when the hour is one a working day
+    // has only then (1 to 6).
+    if word == "half"
+        && let Some(hour) = words.get(at + 1).and_then(|h| h.parse::<u32>().ok()).filter(|h| (1..=12).contains(h))
+    {
+        let hour = if hour <= 6 { hour + 12 } else { hour };
+        return Some((format!("{hour:02}:30"), 2));
+    }
     let (digits, suffix) = match word.find(|c: char| !(c.is_ascii_digit() || c == ':')) {
         Some(split) => word.split_at(split),
         None => (word, ""),

@@ -152,13 +152,15 @@ impl Words {
     fn text_speak_numbers(&mut self) {
         const TAKES_A_NUMBER: &str = "tier level top last first next every at by the a of x step phase version v \
             pier gate stand terminal floor room round bug issue ticket pr build line page day week month in on \
-            than about around only just over under between and or is are was were to from with for";
+            than about around only just over under between and or is are was were to from with for half quarter past";
         const COUNTED: &str = "h hr hrs hour hours m min mins minute minutes d day days week weeks month months \
             am pm gb tb mb k x dollars usd offices agents bots people times runs prs bugs items o'clock";
         for i in 1..self.lower.len().saturating_sub(1) {
-            let word = match self.lower[i].as_str() {
-                "2" => "to",
-                "4" => "for",
+            // Only a 2 or a 4 typed as such: "half four" is a time.
+            let typed = self.pieces[self.origin[i]].trim_matches(|c: char| !c.is_alphanumeric());
+            let word = match (self.lower[i].as_str(), typed) {
+                ("2", "2") => "to",
+                ("4", "4") => "for",
                 _ => continue,
             };
             let (previous, next) = (&self.lower[i - 1], &self.lower[i + 1]);
