@@ -341,7 +341,7 @@ fn listed(list: &str, word: &str) -> bool {
 fn common_word(word: &str) -> bool {
     let stem = crate::router::text::stem(word);
     crate::router::text::is_stopword(&stem)
-        || crate::router::text::LEXICON_TABLE.concepts(std::slice::from_ref(&stem)).iter().any(|&c| c > 0.0)
+        || crate::router::text::LEXICON_TABLE.signals_work(&stem)
         || listed(COMMON, word)
 }
 
@@ -1820,10 +1820,8 @@ impl Reader {
         let confidence = if fleetish { 0.5 } else { LIKELY };
         // "congrats on the launch team!", "brb grabbing coffee": two words or fewer, none of
         // them anything this workspace works on nor any kind of work Nova knows.
-        let unheard = |stem: &String| {
-            !self.vocabulary.contains(stem)
-                && crate::router::text::LEXICON_TABLE.concepts(std::slice::from_ref(stem)).iter().all(|&c| c <= 0.0)
-        };
+        let unheard =
+            |stem: &String| !self.vocabulary.contains(stem) && !crate::router::text::LEXICON_TABLE.signals_work(stem);
         if !content.is_empty()
             && content.len() <= 2
             && context.addressed.is_none()

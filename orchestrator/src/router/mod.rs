@@ -427,9 +427,7 @@ impl Router {
         // A statement's grammatical subject, the words it opens with up to its first
         // word that is not the workspace's, says what it is about ("the course editor
         // crashes when a lesson has more than 40 exercises").
-        let opens_with_a_verb = self.lead_word(text).is_some_and(|w| {
-            text::is_request_verb(w) || LEXICON_TABLE.concepts(std::slice::from_ref(w)).iter().any(|&c| c > 0.0)
-        });
+        let opens_with_a_verb = self.lead_word(text).is_some_and(|w| text::opens_a_request(w));
         if !text.asks && !opens_with_a_verb {
             let opening: Vec<String> = text
                 .all
@@ -667,7 +665,6 @@ impl Router {
     /// Whether the message states something about a clear subject: it neither asks a
     /// question nor opens with a request.
     fn states_about_a_subject(&self, text: &Tokens, repo_scores: &[f32]) -> bool {
-        let lexicon = &*LEXICON_TABLE;
         let requests_work = self.lead_position(text).is_some_and(|at| {
             let word = &text.all[at];
             // A subject word first is the subject ("customers on the 50GB bundle are
@@ -675,9 +672,7 @@ impl Router {
             // ("publish the live blog", "book the room").
             let subject_first = self.repo_words.contains_key(word)
                 && !text.all.get(at + 1).is_some_and(|next| text::is_determiner(next));
-            !subject_first
-                && (text::is_request_verb(word)
-                    || lexicon.concepts(std::slice::from_ref(word)).iter().any(|&c| c > 0.0))
+            !subject_first && text::opens_a_request(word)
         });
         !text.asks && !requests_work && subject_is_clear(repo_scores)
     }

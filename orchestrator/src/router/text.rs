@@ -259,6 +259,12 @@ pub fn is_request_verb(stem: &str) -> bool {
     REQUEST_VERBS.contains(&stem)
 }
 
+/// Whether a message's first word makes it a request: a request verb, or a word of work
+/// ("fix the …", "deploy …", "write …").
+pub fn opens_a_request(stem: &str) -> bool {
+    is_request_verb(stem) || LEXICON_TABLE.signals_work(stem)
+}
+
 /// Stemmed tokens of a text: all of them (for phrases) and the content words.
 #[derive(Debug, Default, Clone)]
 pub struct Tokens {
@@ -369,6 +375,11 @@ impl Lexicon {
 
     pub fn concept_id(&self, name: &str) -> Option<usize> {
         self.concepts.iter().position(|c| c == name)
+    }
+
+    /// Whether a stemmed word alone signals any kind of work ("fix", "deploy", "reply").
+    pub fn signals_work(&self, stem: &str) -> bool {
+        self.concepts(std::slice::from_ref(&stem.to_owned())).iter().any(|&c| c > 0.0)
     }
 
     pub fn synonyms(&self, stem: &str) -> &[String] {
