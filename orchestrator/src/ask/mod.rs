@@ -987,6 +987,8 @@ impl Reader {
                     "OFFICE should|can|could|must|will look|check into|at it|this|that",
                     "OFFICE should|can|could|will do|take|handle it|this|that|the",
                     "can|could|would|will OFFICE take|handle|own|pick|grab it|this|that|over",
+                    // "let's loop in webdev and have them own it".
+                    "OFFICE and have|let|get them own|take|handle|run it|this|that|over",
                 ],
                 &names_only,
             )
@@ -1362,6 +1364,8 @@ impl Reader {
         let help = any(
             &[
                 "what can|do you|nova do|understand|know",
+                "what can you|nova take on|handle",
+                "what is in scope for|with you|nova",
                 "what nova|you ?can understand|understands|knows",
                 "explain what|how nova|this ?bot * do|does|works",
                 "what nova * do|does",
@@ -1498,8 +1502,21 @@ impl Reader {
                 listed("shift shifts door doors desk rota rotas late early night nights weekend call duty till tills counter floor bar gate box", next)
             })
         };
+        // "still wrong this morning, anyone on it?": a fault reported first, then a plea
+        // for someone to take it, is work for whoever mends it.
+        let reported_first = |span: &std::ops::Range<usize>| {
+            w[..span.start].iter().any(|word| {
+                listed(
+                    "wrong broken broke down failing failed fails crashing crashed crashes error errors stuck missing",
+                    word,
+                )
+            })
+        };
         let fleet_status = fleet_status.filter(|(span, _)| {
-            !w.get(span.end).is_some_and(|next| listed("for to", next)) && !relative_who(span) && !a_post(span)
+            !w.get(span.end).is_some_and(|next| listed("for to", next))
+                && !relative_who(span)
+                && !a_post(span)
+                && !reported_first(span)
         });
         // "status", "status pls", "status update?": the word and courtesies.
         let only_status = w.iter().any(|word| word == "status")

@@ -1131,3 +1131,31 @@ fn irish_and_scottish_informal_english_reads_like_any_other_wording() {
     let schedule = read("every friday at half four have analyst send the weekly margin report");
     assert_eq!(schedule["args"]["every"], "friday 16:30");
 }
+
+#[test]
+fn managers_jargon_reads_like_any_other_wording() {
+    fleet_action("quick pulse check on maker, where are we at?", "status", Some("maker"));
+    fleet_action("who's heads down on what right now?", "status", None);
+    fleet_action("what's our run rate on operator this month?", "spend", Some("operator"));
+    let audit = read("can I get a readout of everything analyst actioned in the last 48 hours?");
+    assert_eq!(audit["action"], "audit");
+    assert_eq!(audit["args"]["since"], "48h");
+    assert_eq!(read("what's in scope for you? what can you take on?")["action"], "help");
+    let working = [("UA", "@maker migrate every customer to the new pricing"), ("office:maker", "Updating 4,200…")];
+    assert_eq!(read_in(&working, "hard stop on this, legal hasn't signed off")["action"], "stop");
+    let moved = read_in(&working, "actually this is a copy thing, let's loop in writer and have them own it");
+    assert_eq!(moved["action"], "handoff");
+    assert_eq!(moved["args"]["to"], "writer");
+    // Spend said as a run rate, with no office named, is the business's.
+    assert_eq!(read("what's our run rate on subscriptions this quarter?")["kind"], "work");
+    // An idiom is one clause: "heads, down" is none.
+    assert_eq!(Words::new("heads, down").lower, ["heads", "down"]);
+}
+
+#[test]
+fn a_fault_reported_before_asking_whether_anyone_is_on_it_is_work() {
+    assert_eq!(read("is anyone on the refund bug?")["action"], "status");
+    assert_eq!(read("the export is failing again, is anyone on it?")["kind"], "work");
+    let reported = [("UA", "the coupon field rejects valid codes")];
+    assert_eq!(read_in(&reported, "still wrong this morning, anyone on it?")["kind"], "work");
+}

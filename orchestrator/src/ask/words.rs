@@ -141,9 +141,36 @@ impl Words {
                 }
             }
         }
+        words.idioms_as_plain_words();
         words.numbers_as_digits();
         words.text_speak_numbers();
         words
+    }
+
+    /// "who's heads down on what?", "a pulse check on webdev", "hard stop on this": office
+    /// idioms as the words the rules spell ("busy", "status check", "stop").
+    fn idioms_as_plain_words(&mut self) {
+        let mut i = 0;
+        while i < self.lower.len() {
+            let found = IDIOMS.iter().find(|(said, _)| {
+                let said: Vec<&str> = said.split(' ').collect();
+                self.lower.get(i..i + said.len()).is_some_and(|here| here.iter().zip(&said).all(|(w, s)| w == s))
+                    // One clause: "heads, down" is no idiom.
+                    && !self.clause_end[i..i + said.len() - 1].iter().any(|&end| end)
+            });
+            let Some((said, plain)) = found else {
+                i += 1;
+                continue;
+            };
+            let taken = said.split(' ').count();
+            let plain: Vec<String> = plain.split(' ').map(str::to_owned).collect();
+            let origin = self.origin[i];
+            let ends = self.clause_end[i + taken - 1];
+            self.lower.splice(i..i + taken, plain.iter().cloned());
+            self.origin.splice(i..i + taken, std::iter::repeat_n(origin, plain.len()));
+            self.clause_end.splice(i..i + taken, (0..plain.len()).map(|at| ends && at + 1 == plain.len()));
+            i += plain.len();
+        }
     }
 
     /// "put infrastructure 2 sleep", "waiting 4 my approval", "budget 2 500": a 2 or a 4
@@ -276,6 +303,16 @@ impl Words {
     }
 }
 
+/// Office idioms, as the words the rules spell: managers' jargon says the same things.
+const IDIOMS: &[(&str, &str)] = &[
+    ("heads down", "busy"),
+    ("pulse check", "status check"),
+    ("temperature check", "status check"),
+    ("hard stop", "stop"),
+    ("run rate", "spend"),
+    ("burn rate", "spend"),
+];
+
 /// Formal and clipped words as the rules spell them, so that every rule reads "is the
 /// taxman occupied?" as it reads "is the taxman busy?", and "workin" as "working".
 const PLAIN: &[(&str, &str)] = &[
@@ -298,6 +335,9 @@ const PLAIN: &[(&str, &str)] = &[
     ("instruct", "ask"),
     ("instructing", "asking"),
     ("instructed", "asked"),
+    ("actioned", "did"),
+    ("readout", "rundown"),
+    ("read-out", "rundown"),
 ];
 
 fn plain(word: String) -> String {

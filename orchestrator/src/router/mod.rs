@@ -165,6 +165,18 @@ pub struct Router {
     min_confidence: f32,
 }
 
+/// A role's clauses without what they answer about, each with whether it had any: what
+/// follows "about" ("answers boaters about berths, arrivals and invoices") names topics,
+/// not kinds of work.
+fn role_clauses(role: &str) -> Vec<(&str, bool)> {
+    role.split(['.', ';'])
+        .map(|clause| match clause.split_once(" about ") {
+            Some((doing, _)) => (doing, true),
+            None => (clause, false),
+        })
+        .collect()
+}
+
 /// ln(1 + n / df): rarer words say more.
 fn idf(n: usize, df: usize) -> f32 {
     (1.0 + n as f32 / df.max(1) as f32).ln()
@@ -228,14 +240,36 @@ impl Router {
             let tokens = Tokens::new(&description);
             // "Developer for the customer website": people named before a thing the
             // workspace keeps say whose thing it is, not that the office answers them.
-            let read: Vec<String> = (0..tokens.all.len())
-                .map(|at| {
-                    let whose = text::is_people_word(&tokens.all[at])
-                        && tokens.all.get(at + 1).is_some_and(|next| repo_words.contains_key(next));
-                    if whose { String::new() } else { tokens.all[at].clone() }
-                })
-                .collect();
-            let said = lexicon.concepts(&read);
+            // "Replies to customers about late or wrong orders and invoices": what an
+            // office answers about are its topics, not kinds of work it does (it neither
+            // fixes the wrong orders nor keeps the invoices).
+            let clauses = role_clauses(&office.role);
+            let answers_about = clauses.iter().any(|(_, about)| *about);
+            let mut read: Vec<String> = Vec::new();
+            for (doing, about) in std::iter::once((office.name.as_str(), answers_about)).chain(clauses) {
+                let tokens = Tokens::new(doing).all;
+                read.push(String::new());
+                read.extend((0..tokens.len()).map(|at| {
+                    let word = &tokens[at];
+                    // Who it answers ("visitor-care answers visitor emails about …") are
+                    // its audience.
+                    let audience = about && text::is_people_word(word);
+                    let whose = text::is_people_word(word)
+                        && tokens.get(at + 1).is_some_and(|next| repo_words.contains_key(next));
+                    if audience || whose { String::new() } else { word.clone() }
+                }));
+            }
+            let mut said = lexicon.concepts(&read);
+            // Answering people about things is what a support office does, however it is
+            // worded ("answers boaters about berths"), unless its role says more strongly
+            // that it does something else ("Analyst: answers questions about volumes").
+            if answers_about
+                && let Some(support) = lexicon.concept_id("support")
+                && said[support] > 0.0
+                && said.iter().all(|&other| other <= said[support])
+            {
+                said[support] = said[support].max(1.0);
+            }
             let said_in_all: f32 = said.iter().sum();
             let said_of_code: f32 = owned.iter().map(|&c| said[c]).sum();
             let concepts: Vec<f32> = said.into_iter().map(|c| c.min(1.0)).collect();

@@ -548,3 +548,25 @@ fn a_statements_opening_words_say_what_it_is_about() {
     let route = route_in(&router, "general", &[], "the course editor crashes when a lesson has more than 40 exercises");
     assert_eq!(route.split(" / ").next(), Some("content-cms"));
 }
+
+#[test]
+fn what_a_support_office_answers_about_are_its_topics_not_its_work() {
+    // "Harbour office assistant: answers boaters about berths, arrivals, invoices and lost
+    // gate fobs" answers people (support), and neither keeps the invoices nor fixes them.
+    let router = router_of("marina");
+    let route = |text: &str| route_in(&router, "general", &[], text);
+    assert_eq!(route("berth fee invoices have the wrong VAT rate for liveaboards"), "berths / booking-dev");
+    assert_eq!(
+        route("a boater on B14 says he was invoiced twice for October, can you reply to him"),
+        "none / harbour-office"
+    );
+    // A marketing office's regatta programme is no program to write.
+    assert_eq!(
+        route("add a way to join the waiting list for an annual contract from the website"),
+        "berths / booking-dev"
+    );
+    assert_ne!(text::stem("programme"), text::stem("programmer"));
+    // An analyst who "answers questions about clinic volume" is still an analyst.
+    let (doing, about) = role_clauses("Analyst: answers questions about clinic volume and no-shows.")[0];
+    assert_eq!((doing, about), ("Analyst: answers questions", true));
+}

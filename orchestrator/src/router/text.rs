@@ -54,6 +54,9 @@ const STEM_EXCEPTIONS: &[(&str, &str)] = &[
     ("testing", "testing"),
     // Applying vendors' patches is operations; "patch the bug" is a fix.
     ("patching", "patching"),
+    // A regatta or a TV programme, not a programmer's program.
+    ("programme", "programme"),
+    ("programmes", "programme"),
     // Copies of a book or a disc, not a text's copy.
     ("copies", "copies"),
     // To summarise is to write a summary: one stem for the verb and the noun.
