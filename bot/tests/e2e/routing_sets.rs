@@ -27,14 +27,13 @@ const BAR: f64 = 0.85;
 /// doors, and "notifications are sent twice when a parcel is delivered" read as support's
 /// (its role's "parcels").
 ///
-/// The heating engineers (written blind in session 24: 77.3%): "quotes on the website show
-/// prices without VAT" (no office clears the bar), "a homeowner wants to know when the
-/// engineer will arrive" (the booking site's hint "homeowner" against the scheduling
-/// assistant), access for new engineers read as the developers', "update our data
-/// retention policy for job photos" read as the job app's, and "reorders for boiler pumps
-/// fire before the warehouse count is in" shared with the analyst, whose role's "first-time
-/// fix rate" reads as fixing.
-const BELOW_BAR: &[(&str, f64)] = &[("insurer", 0.84), ("lockers", 0.81), ("hvac", 0.77)];
+/// The heating engineers (written blind in session 24: 77.3%, 81.8% once someone's words
+/// passed on read as asking for an answer): "quotes on the website show prices without
+/// VAT" (no office clears the bar), access for new engineers read as the developers',
+/// "update our data retention policy for job photos" read as the job app's, and "reorders
+/// for boiler pumps fire before the warehouse count is in" shared with the analyst, whose
+/// role's "first-time fix rate" reads as fixing.
+const BELOW_BAR: &[(&str, f64)] = &[("insurer", 0.84), ("lockers", 0.81), ("hvac", 0.81)];
 
 fn sets() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");

@@ -564,6 +564,14 @@ impl Router {
                 })
                 .collect();
             let mut asked_of_the_subject = lexicon.concepts(&asked);
+            // "a customer says her son reacted to the croissant": someone's words, passed
+            // on, ask for an answer, whatever they are about ("customer" may be the
+            // subject's own word).
+            if text::relays_what_someone_said(&text.all)
+                && let Some(support) = lexicon.concept_id("support")
+            {
+                asked_of_the_subject[support] = asked_of_the_subject[support].max(1.0);
+            }
             for tokens in context {
                 add_concepts(&mut asked_of_the_subject, &tokens.all, weights::CONTEXT);
             }

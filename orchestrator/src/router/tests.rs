@@ -570,3 +570,20 @@ fn what_a_support_office_answers_about_are_its_topics_not_its_work() {
     let (doing, about) = role_clauses("Analyst: answers questions about clinic volume and no-shows.")[0];
     assert_eq!((doing, about), ("Analyst: answers questions", true));
 }
+
+#[test]
+fn someones_words_passed_on_ask_for_an_answer_whatever_they_are_about() {
+    // "customer" is the customer website's own word; the message still asks for a reply.
+    let router = router_of("water");
+    let text = "a customer says her water has been brown for two days, reply to her";
+    assert_eq!(route_in(&router, "general", &[], text), "none / contact-centre");
+    let router = router_of("bakery");
+    let text = "a customer says her son reacted to the almond croissant, we need to reply today";
+    assert_eq!(route_in(&router, "general", &[], text), "none / customer-team");
+    let said = |text: &str| text::relays_what_someone_said(&Tokens::new(text).all);
+    assert!(said("a homeowner wants to know when the engineer will arrive"));
+    assert!(said("a boater on B14 says he was invoiced twice"));
+    // A popup is no person, and customers charged twice said nothing.
+    assert!(!said("a popup says the session expired"));
+    assert!(!said("customers are charged twice"));
+}

@@ -200,6 +200,35 @@ pub fn names_people_affected(all: &[String], at: usize) -> bool {
     is_people_word(&all[at]) && !relays(at + 1) && !(auxiliary && relays(at + 2))
 }
 
+/// Whether a message opens by passing on what someone said: "a customer says her son
+/// reacted to the croissant …", "a homeowner wants to know when …", "a boater on B14 says
+/// he was invoiced twice". Someone named with an article, and within the next few words a
+/// verb of saying: any, for the people a business serves; one only people use ("says
+/// she", "wants to know", "is asking", "complained") for anyone else ("a popup says …" is
+/// no person).
+pub fn relays_what_someone_said(all: &[String]) -> bool {
+    let Some((article, rest)) = all.split_first() else { return false };
+    if !matches!(article.as_str(), "a" | "an" | "one" | "anoth" | "another") {
+        return false;
+    }
+    let Some(who) = rest.first() else { return false };
+    let said = |i: usize| -> bool {
+        let word = |j: usize| rest.get(j).map_or("", String::as_str);
+        match word(i) {
+            "say" | "said" => matches!(word(i + 1), "he" | "she" | "they" | "her" | "his" | "their" | "that"),
+            "want" | "wanted" => word(i + 1) == "to" && word(i + 2) == "know",
+            "ask" | "asked" | "complain" | "complained" | "call" | "called" | "rang" | "email" | "emailed" => true,
+            _ => false,
+        }
+    };
+    let within = 1..rest.len().min(5);
+    if is_people_word(who) {
+        within.clone().any(|i| RELAYING_STEMS.contains(&rest[i]) || said(i))
+    } else {
+        within.into_iter().any(said)
+    }
+}
+
 pub fn is_stopword(stem: &str) -> bool {
     STOPWORDS.contains(&stem)
 }
