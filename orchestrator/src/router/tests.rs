@@ -581,6 +581,9 @@ fn someones_words_passed_on_ask_for_an_answer_whatever_they_are_about() {
     let text = "a customer says her son reacted to the almond croissant, we need to reply today";
     assert_eq!(route_in(&router, "general", &[], text), "none / customer-team");
     let said = |text: &str| text::relays_what_someone_said(&Tokens::new(text).all);
+    let router = router_of("nursery");
+    let occupancy = "what's occupancy in the toddler rooms across all sites this term?";
+    assert_eq!(route_in(&router, "general", &[], occupancy), "none / ops-insight");
     assert!(said("a homeowner wants to know when the engineer will arrive"));
     assert!(said("a boater on B14 says he was invoiced twice"));
     // A popup is no person, and customers charged twice said nothing.
