@@ -1159,3 +1159,18 @@ fn a_fault_reported_before_asking_whether_anyone_is_on_it_is_work() {
     let reported = [("UA", "the coupon field rejects valid codes")];
     assert_eq!(read_in(&reported, "still wrong this morning, anyone on it?")["kind"], "work");
 }
+
+#[test]
+fn cue_words_typed_in_a_hurry_read_as_the_words_meant() {
+    let working = [("UA", "@maker refund every booking for the cancelled matinee"), ("office:maker", "Refunding 412…")];
+    assert_eq!(read_in(&working, "stpo stop stop thats the wrong date")["action"], "stop");
+    assert_eq!(read("whats the total spedn this week")["args"]["period"], "week");
+    assert_eq!(read("add a repo calld touring-app")["args"]["name"], "touring-app");
+    assert_eq!(read("evry monday at 10 have analyst post last weeks signups")["args"]["every"], "monday 10:00");
+    // Only a slip from one cue, and never a word of its own: "sleep" is no slip of "asleep".
+    assert_eq!(Words::new("sleep").lower, ["sleep"]);
+    assert_eq!(Words::new("stop spedn wroking").lower, ["stop", "spend", "working"]);
+    assert_eq!(Words::new("shop").lower, ["shop"]);
+    // Nor a real word one letter from a cue ("pending", "sending" are no "spending").
+    assert_eq!(Words::new("pending reviews, sending").lower, ["pending", "reviews", "sending"]);
+}

@@ -335,6 +335,7 @@ const PLAIN: &[(&str, &str)] = &[
     ("instruct", "ask"),
     ("instructing", "asking"),
     ("instructed", "asked"),
+    ("evry", "every"),
     ("actioned", "did"),
     ("readout", "rundown"),
     ("read-out", "rundown"),
@@ -344,7 +345,45 @@ fn plain(word: String) -> String {
     let word = unheld(&word);
     match PLAIN.iter().find(|(said, _)| *said == word) {
         Some((_, plain)) => (*plain).to_owned(),
-        None => word,
+        None => retyped(&word).map_or(word, str::to_owned),
+    }
+}
+
+/// The words the rules turn on most, for [`retyped`].
+const CUES: &[&str] = &[
+    "stop approval approvals approve retire schedule status spend spent every called named doing working yesterday",
+    "sleep asleep awake what whats which help office offices cancel costing waiting",
+];
+
+/// A cue word typed in a hurry: two neighbouring letters swapped ("stpo", "spedn",
+/// "wroking") or, from five letters, one left out ("calld", "yesterdy"). Only a word
+/// that is no word the router knows, and that is one slip from exactly one cue.
+fn retyped(word: &str) -> Option<&'static str> {
+    use crate::router::text::{LEXICON_TABLE, is_stopword, stem};
+    let cues = || CUES.iter().flat_map(|line| line.split(' '));
+    if word.len() < 4 || !word.chars().all(|c| c.is_ascii_lowercase()) || cues().any(|cue| cue == word) {
+        return None;
+    }
+    let known = stem(word);
+    if is_stopword(&known) || LEXICON_TABLE.signals_work(&known) {
+        return None;
+    }
+    let swapped = |cue: &str| {
+        let (a, b) = (cue.as_bytes(), word.as_bytes());
+        a.len() == b.len() && {
+            let differ: Vec<usize> = (0..a.len()).filter(|&i| a[i] != b[i]).collect();
+            matches!(differ.as_slice(), [i, j] if *j == i + 1 && a[*i] == b[*j] && a[*j] == b[*i])
+        }
+    };
+    let missing_one = |cue: &str| {
+        word.len() >= 5
+            && cue.len() == word.len() + 1
+            && (0..cue.len()).any(|i| cue[..i] == word[..i] && cue[i + 1..] == word[i..])
+    };
+    let mut near = cues().filter(|cue| swapped(cue) || missing_one(cue));
+    match (near.next(), near.next()) {
+        (Some(cue), None) => Some(cue),
+        _ => None,
     }
 }
 
