@@ -40,7 +40,13 @@ const BAR: f64 = 0.85;
 /// channel) clear no bar, "the tablet goes to sleep" is read as the tablets' office's, and
 /// "two more parents upset about this" in a thread about payment reminders is read as
 /// about the app named for parents.
-const BELOW_BAR: &[(&str, f64)] = &[("insurer", 0.84), ("lockers", 0.81), ("hvac", 0.81), ("nursery", 0.77)];
+///
+/// The laundry (written blind at the very end of session 24, after all its changes:
+/// 81.8%, as the router of the session's start): three clear faults in the customer app
+/// whose office does not clear the bar, a disk filling on an unnamed database, and "a
+/// customer says we lost her silk blouse, can you reply" (the app is `customer-app`).
+const BELOW_BAR: &[(&str, f64)] =
+    &[("insurer", 0.84), ("lockers", 0.81), ("hvac", 0.81), ("nursery", 0.77), ("laundry", 0.81)];
 
 fn sets() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
