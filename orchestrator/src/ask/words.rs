@@ -152,17 +152,18 @@ impl Words {
     fn idioms_as_plain_words(&mut self) {
         let mut i = 0;
         while i < self.lower.len() {
-            let found = IDIOMS.iter().find(|(said, _)| {
+            let found = IDIOMS.iter().find_map(|(said, plain)| {
                 let said: Vec<&str> = said.split(' ').collect();
-                self.lower.get(i..i + said.len()).is_some_and(|here| here.iter().zip(&said).all(|(w, s)| w == s))
-                    // One clause: "heads, down" is no idiom.
-                    && !self.clause_end[i..i + said.len() - 1].iter().any(|&end| end)
+                let here = self.lower.get(i..i + said.len())?;
+                // One clause: "heads, down" is no idiom.
+                (here.iter().zip(&said).all(|(w, s)| w == s)
+                    && !self.clause_end[i..i + said.len() - 1].iter().any(|&end| end))
+                .then_some((said.len(), plain))
             });
-            let Some((said, plain)) = found else {
+            let Some((taken, plain)) = found else {
                 i += 1;
                 continue;
             };
-            let taken = said.split(' ').count();
             let plain: Vec<String> = plain.split(' ').map(str::to_owned).collect();
             let origin = self.origin[i];
             let ends = self.clause_end[i + taken - 1];
@@ -350,22 +351,15 @@ fn plain(word: String) -> String {
 }
 
 /// The words the rules turn on most, for [`retyped`].
-const CUES: &[&str] = &[
-    "stop approval approvals approve retire schedule status spend spent every called named doing working yesterday",
-    "sleep asleep awake what whats which help office offices cancel costing waiting",
-];
+const CUES: &str = "stop approval approvals approve retire schedule status spend spent every called named doing \
+    working yesterday sleep asleep awake what whats which help office offices cancel costing waiting";
 
 /// A cue word typed in a hurry: two neighbouring letters swapped ("stpo", "spedn",
 /// "wroking") or, from five letters, one left out ("calld", "yesterdy"). Only a word
 /// that is no word the router knows, and that is one slip from exactly one cue.
 fn retyped(word: &str) -> Option<&'static str> {
     use crate::router::text::{LEXICON_TABLE, is_stopword, stem};
-    let cues = || CUES.iter().flat_map(|line| line.split(' '));
-    if word.len() < 4 || !word.chars().all(|c| c.is_ascii_lowercase()) || cues().any(|cue| cue == word) {
-        return None;
-    }
-    let known = stem(word);
-    if is_stopword(&known) || LEXICON_TABLE.signals_work(&known) {
+    if word.len() < 4 || !word.chars().all(|c| c.is_ascii_lowercase()) || CUES.split_whitespace().any(|c| c == word) {
         return None;
     }
     let swapped = |cue: &str| {
@@ -380,11 +374,14 @@ fn retyped(word: &str) -> Option<&'static str> {
             && cue.len() == word.len() + 1
             && (0..cue.len()).any(|i| cue[..i] == word[..i] && cue[i + 1..] == word[i..])
     };
-    let mut near = cues().filter(|cue| swapped(cue) || missing_one(cue));
-    match (near.next(), near.next()) {
-        (Some(cue), None) => Some(cue),
-        _ => None,
-    }
+    let mut near = CUES.split_whitespace().filter(|cue| swapped(cue) || missing_one(cue));
+    let cue = match (near.next(), near.next()) {
+        (Some(cue), None) => cue,
+        _ => return None,
+    };
+    // Checked last, as most words are one slip from no cue at all.
+    let known = stem(word);
+    (!is_stopword(&known) && !LEXICON_TABLE.signals_work(&known)).then_some(cue)
 }
 
 /// "nooo", "stoppp", "pleeease": a letter held three times or more is one ("no", "stop",
