@@ -201,8 +201,8 @@ mod tests {
         let mut out = Vec::new();
         let evaluation = run(&router, None, input.as_bytes(), &mut out, false).await.unwrap();
         insta::assert_snapshot!(String::from_utf8(out).unwrap(), @r#"
-        {"id":"a","repo":"payments-api","office":"maker","confidence":0.971}
-        {"id":"b","repo":"unknown","office":"unknown","confidence":0.121}
+        {"id":"a","repo":"payments-api","office":"maker","confidence":0.999}
+        {"id":"b","repo":"unknown","office":"unknown","confidence":0.024}
         "#);
         assert_eq!((evaluation.cases, evaluation.both_right), (2, 2));
     }

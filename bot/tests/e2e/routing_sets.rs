@@ -41,12 +41,7 @@ const BAR: f64 = 0.85;
 /// "two more parents upset about this" in a thread about payment reminders is read as
 /// about the app named for parents.
 ///
-/// The laundry (written blind at the very end of session 24, after all its changes:
-/// 81.8%, as the router of the session's start): three clear faults in the customer app
-/// whose office does not clear the bar, a disk filling on an unnamed database, and "a
-/// customer says we lost her silk blouse, can you reply" (the app is `customer-app`).
-const BELOW_BAR: &[(&str, f64)] =
-    &[("insurer", 0.84), ("lockers", 0.81), ("hvac", 0.81), ("nursery", 0.77), ("laundry", 0.81)];
+const BELOW_BAR: &[(&str, f64)] = &[("insurer", 0.84), ("lockers", 0.81), ("hvac", 0.81), ("nursery", 0.77)];
 
 fn sets() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -89,9 +84,17 @@ fn content_free_messages_are_unknown_in_every_workspace() {
     for set in sets() {
         let Ok(config) = Config::load(&set.join("workspace.toml")) else { continue };
         let router = Router::new(&config);
-        for text in
-            ["can someone look at this?", "it's broken", "any update?", "thanks", "ping", "?", "hello there", "ok cool"]
-        {
+        for text in [
+            "can someone look at this?",
+            "it's broken",
+            "any update?",
+            "thanks",
+            "ping",
+            "?",
+            "hello there",
+            "ok cool",
+            "bump",
+        ] {
             let route =
                 router.route(&orchestrator::router::RouteRequest { channel: "general", text, ..Default::default() });
             assert_eq!(route.office, None, "{}: {text:?} routed to {:?}", set.display(), route.office);

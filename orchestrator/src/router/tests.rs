@@ -590,3 +590,26 @@ fn someones_words_passed_on_ask_for_an_answer_whatever_they_are_about() {
     assert!(!said("a popup says the session expired"));
     assert!(!said("customers are charged twice"));
 }
+
+#[test]
+fn someone_passed_on_with_a_request_to_reply_is_for_the_desk_named_for_them() {
+    // "Patient support: …" is a support desk, though the lexicon reads "support" alone as
+    // support for a feature; "patient" is also the patient app's name. Passing on what a
+    // patient said asks for an answer even when the message also asks for a reply.
+    let router = router_of("pharmacy");
+    let route = |text: &str| route_in(&router, "general", &[], text);
+    assert_eq!(route("a patient says his inhaler never arrived, can someone reply to him"), "none / patient-support");
+    // The patients' own fault is still the app's.
+    assert_eq!(
+        route("repeat prescription reminders are sent for medicines that were stopped"),
+        "patient-app / app-team"
+    );
+}
+
+#[test]
+fn a_lone_bump_is_chatter_and_bumping_a_version_is_code_work() {
+    let router = router_of("laundry");
+    let route = |text: &str| route_in(&router, "general", &[], text);
+    assert_eq!(route("bump"), "unknown / unknown");
+    assert_eq!(route("bump the barcode library to version 5 in the plant system"), "plant-system / ops-eng");
+}
