@@ -35,13 +35,13 @@ const BAR: f64 = 0.85;
 /// role's "first-time fix rate" reads as fixing.
 ///
 /// The day nurseries (written blind in session 24: 72.7%, 77.3% once "occupancy" read as
-/// analysis): an IT office that keeps every repo asks which repo the nursery's Wi-Fi
-/// outage is in, a password reset and a staff-training question (in an engineering
-/// channel) clear no bar, "the tablet goes to sleep" is read as the tablets' office's, and
-/// "two more parents upset about this" in a thread about payment reminders is read as
-/// about the app named for parents.
+/// analysis, 81.8% in session 25 once an IT office stopped asking which repo the Wi-Fi is
+/// in): a password reset and a staff-training question (in an engineering channel) clear
+/// no bar, "the tablet goes to sleep" is read as the tablets' office's, and "two more
+/// parents upset about this" in a thread about payment reminders is read as about the app
+/// named for parents.
 ///
-const BELOW_BAR: &[(&str, f64)] = &[("insurer", 0.84), ("lockers", 0.81), ("hvac", 0.81), ("nursery", 0.77)];
+const BELOW_BAR: &[(&str, f64)] = &[("insurer", 0.84), ("lockers", 0.81), ("hvac", 0.81), ("nursery", 0.81)];
 
 fn sets() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");

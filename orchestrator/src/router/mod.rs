@@ -400,7 +400,14 @@ impl Router {
         };
         let office = &self.offices[top];
         let repo = if office.needs_repo {
-            self.decide_repo(top, &repo_scores)
+            // An office that keeps several repos but also networks, devices and accounts
+            // asks which repo only for work on one: the Wi-Fi or a password is in none.
+            match self.decide_repo(top, &repo_scores) {
+                RepoChoice::Unknown if text::names_the_estate(&text.all) && !self.changes_things(&text, &context) => {
+                    RepoChoice::None
+                }
+                choice => choice,
+            }
         } else {
             // An office that can work without a repo names one only for work that
             // changes what the repo holds, and only on clear evidence of which.

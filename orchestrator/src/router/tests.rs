@@ -613,3 +613,15 @@ fn a_lone_bump_is_chatter_and_bumping_a_version_is_code_work() {
     assert_eq!(route("bump"), "unknown / unknown");
     assert_eq!(route("bump the barcode library to version 5 in the plant system"), "plant-system / ops-eng");
 }
+
+#[test]
+fn an_it_office_asks_which_repo_only_for_work_on_one() {
+    // "IT: hosting, deploys, venue Wi-Fi, tills, staff accounts, backups." keeps every repo.
+    let router = router_of("venues");
+    let route = |text: &str| route_in(&router, "general", &[], text);
+    assert_eq!(route("the Wi-Fi in the Orangery drops out during speeches"), "none / it");
+    assert_eq!(route("set up staff accounts for the three new coordinators"), "none / it");
+    // A deploy is work on a repo: which one, if the message does not say.
+    assert_eq!(route("deploy the fix tonight"), "unknown / it");
+    assert_eq!(route("roll out the new website tonight"), "website / it");
+}

@@ -152,6 +152,33 @@ pub fn is_time_word(word: &str) -> bool {
     WHEN_WORDS.iter().any(|when| when == word)
 }
 
+/// What an IT office looks after besides repositories: networks, devices and people's
+/// accounts.
+const ESTATE: &[&str] = &[
+    "wifi",
+    "network",
+    "broadband",
+    "router",
+    "laptop",
+    "printer",
+    "till",
+    "phone",
+    "radio",
+    "headset",
+    "account",
+    "password",
+    "vpn",
+    "mailbox",
+];
+
+static ESTATE_STEMS: LazyLock<Vec<String>> = LazyLock::new(|| ESTATE.iter().map(|e| stem(e)).collect());
+
+/// Whether a message names things that live in no repository ("the Wi-Fi in the
+/// Orangery drops out", "set up staff accounts", "reset the manager's password").
+pub fn names_the_estate(all: &[String]) -> bool {
+    all.iter().any(|word| ESTATE_STEMS.contains(word))
+}
+
 /// The people a business serves, as a report names them: "customers are charged twice",
 /// "members can't book". Who a fault affects, not a request to answer them.
 const PEOPLE: &[&str] = &[
