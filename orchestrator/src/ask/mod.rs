@@ -336,6 +336,11 @@ fn listed(list: &str, word: &str) -> bool {
     list.split_whitespace().any(|w| w == word)
 }
 
+/// A word that is also a pronoun or another word with no content ("it", "me").
+fn is_pronoun(word: &str) -> bool {
+    crate::router::text::is_stopword(&crate::router::text::stem(word))
+}
+
 /// Words that never name an office, however close their spelling (`coder` is one
 /// letter from `order`).
 fn common_word(word: &str) -> bool {
@@ -492,8 +497,24 @@ impl Reader {
     fn office_at(&self, words: &[String], at: usize) -> Option<(usize, usize)> {
         let word = words.get(at)?.trim_start_matches('@');
         let word = word.strip_suffix("'s").unwrap_or(word).trim_end_matches('\'');
+        let named = |word: &str| self.offices.iter().position(|o| o.name.to_lowercase() == word);
+        // "it-office", "data-agent": a name and what it is, written as one word.
+        let word = match ["-office", "-agent"].iter().find_map(|suffix| word.strip_suffix(suffix)) {
+            Some(name) if named(word).is_none() && named(name).is_some() => name,
+            _ => word,
+        };
         // Whole names first: "guest-services", then "guest services".
-        if let Some(i) = self.offices.iter().position(|o| o.name.to_lowercase() == word) {
+        if let Some(i) = named(word) {
+            // An office named like a pronoun ("it") is that office where the word reads as
+            // a name ("@it", "it-office", "the it office") or where no other office is
+            // named ("it awake?"). "Would it be possible for bi to …" and "… events-team,
+            // if it's not too much trouble" are about the other office.
+            let marked = words[at] != word
+                || words.get(at + 1).is_some_and(|w| matches!(w.as_str(), "office" | "agent" | "team"))
+                || (at > 0 && matches!(words[at - 1].as_str(), "the" | "our"));
+            if is_pronoun(word) && !marked && self.names_another_office(words, at) {
+                return None;
+            }
             return Some((i, 1));
         }
         if let Some(i) = self.offices.iter().position(|o| {
@@ -518,6 +539,17 @@ impl Reader {
             (Some((i, _)), None) => Some((i, 1)),
             _ => None,
         }
+    }
+
+    /// Whether `words` name an office elsewhere than at `at`, leaving out words that are
+    /// pronouns (an office named `it` says nothing about the other "it"s).
+    fn names_another_office(&self, words: &[String], at: usize) -> bool {
+        (0..words.len()).any(|other| {
+            let bare = words[other].trim_start_matches('@');
+            other != at
+                && !is_pronoun(bare.strip_suffix("'s").unwrap_or(bare))
+                && self.office_at(words, other).is_some()
+        })
     }
 
     /// Every office named in `words`, in order, with where.
@@ -737,9 +769,17 @@ impl Reader {
         // A schedule: a recurrence and something to do (a question is not one: "why
         // does the export fail every monday?").
         // "…, could revenue send round the pickup report?" is a request put politely.
-        let polite_request =
-            any(&["could|can|would|will OFFICE", "could|can|would|will you have|get|ask|tell OFFICE"], &names_only)
-                .is_some_and(|(_, office)| office.flatten().is_some());
+        // So is "would it be possible for bi to post …?" and "would you mind asking …".
+        let polite_request = any(
+            &[
+                "could|can|would|will OFFICE",
+                "could|can|would|will you have|get|ask|tell OFFICE",
+                "possible for OFFICE to",
+                "mind asking|getting|having|telling OFFICE",
+            ],
+            &names_only,
+        )
+        .is_some_and(|(_, office)| office.flatten().is_some());
         let question = !polite_request
             && (message.text.trim_end().ends_with('?')
                 || w.first().is_some_and(|f| listed("why what how when is are does did do can could", f)));
@@ -921,17 +961,21 @@ impl Reader {
             let to = self.offices[to].name.clone();
             Some(Understanding::fleet(Action::Handoff { from, to, prompt: None }, confidence, rule))
         };
-        if let Some((_, Some(Some(to)))) = any(
-            &[
-                "hand|pass|give|send|move|transfer|reassign|assign|forward|route|escalate|flick|chuck|throw|toss|punt|bounce|kick|shift ?it|this|that|these|everything ?one|over|off|further|along|across|on ?over|off ?back to OFFICE",
-                "hand|pass ?it|this|that ?over|off to OFFICE",
-                "handoff|hand-off to OFFICE",
-                "let|have|get OFFICE take|handle|pick|own|run|finish|continue it|this|that|over|from|the",
-                "OFFICE should|can|will|could|must take|handle|pick|own it|this|that|over",
-                "over to OFFICE",
-            ],
-            &names_only,
-        ) {
+        // Out of a thread there is no work to move: "send the brochure copy over to
+        // marketing to write" asks marketing for work.
+        if context.in_thread
+            && let Some((_, Some(Some(to)))) = any(
+                &[
+                    "hand|pass|give|send|move|transfer|reassign|assign|forward|route|escalate|flick|chuck|throw|toss|punt|bounce|kick|shift ?it|this|that|these|everything ?one|over|off|further|along|across|on ?over|off ?back to OFFICE",
+                    "hand|pass ?it|this|that ?over|off to OFFICE",
+                    "handoff|hand-off to OFFICE",
+                    "let|have|get OFFICE take|handle|pick|own|run|finish|continue it|this|that|over|from|the",
+                    "OFFICE should|can|will|could|must take|handle|pick|own it|this|that|over",
+                    "over to OFFICE",
+                ],
+                &names_only,
+            )
+        {
             return handoff(context.thread_office.filter(|&f| f != to), to, SURE, "handoff");
         }
         // "this is more of a marketing job, can you pass it over to them?": the one office
@@ -1921,13 +1965,14 @@ const TIME_WORDS: &str = "\
     last past hour minut day week month yesterday today sinc ago previous night morn earlier recent \
     recently meanwhil while fleet offic nova agent rn atm overnight";
 
-/// "I should like to know what …", "let me know whether …", "I wonder if …": a question
-/// asked as a statement.
+/// "I should like to know what …", "let me know whether …", "I wonder if …", "just
+/// wondering how much …": a question asked as a statement.
 fn indirect_question(w: &[String]) -> bool {
     let said = |pattern: &str| Pattern::new(pattern).find(w, &|_: &[String], _| None::<((), usize)>).is_some();
     said("like|want|need|interested|curious to know")
         || said("let me know")
         || said("i wonder|wondered|wondering")
+        || said("just|was|were|am|only wondering")
         || said("tell me")
 }
 

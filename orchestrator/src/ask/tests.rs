@@ -1174,3 +1174,29 @@ fn cue_words_typed_in_a_hurry_read_as_the_words_meant() {
     // Nor a real word one letter from a cue ("pending", "sending" are no "spending").
     assert_eq!(Words::new("pending reviews, sending").lower, ["pending", "reviews", "sending"]);
 }
+
+#[test]
+fn an_office_named_it_is_not_every_it_in_a_message_that_names_another() {
+    let read = reader_of(&["it", "bi", "marketing"]);
+    let office = |text: &str| read(text)["args"]["office"].clone();
+    assert_eq!(office("Would it be possible for bi to post the bookings every Monday at 8am?"), "bi");
+    assert_eq!(office("Would it be all right to move marketing up to tier 3? It's been slow"), "marketing");
+    assert_eq!(office("how much has marketing cost us this month, if it's not too much trouble"), "marketing");
+    // Named as a name, or with no other office named, it is the office.
+    assert_eq!(office("Could you have it-office check the backups every night at 2?"), "it");
+    assert_eq!(office("it awake?"), "it");
+    assert_eq!(office("what has the it office done since yesterday?"), "it");
+}
+
+#[test]
+fn a_polite_question_asked_as_a_statement_is_still_a_question() {
+    assert_eq!(read("Just wondering how much the maker office has cost us so far this month")["action"], "spend");
+    assert_eq!(read("I was wondering what the analyst is up to")["action"], "status");
+}
+
+#[test]
+fn sending_work_over_to_an_office_outside_a_thread_is_work_for_it() {
+    assert_eq!(read("could you send the release notes over to writer to tidy up?")["kind"], "work");
+    let thread = [("U1", "@maker draft the launch email"), ("office:maker", "Drafting…")];
+    assert_eq!(read_in(&thread, "could you send this over to writer?")["action"], "handoff");
+}
