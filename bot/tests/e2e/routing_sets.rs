@@ -27,13 +27,6 @@ const BAR: f64 = 0.85;
 /// doors, and "notifications are sent twice when a parcel is delivered" read as support's
 /// (its role's "parcels").
 ///
-/// The heating engineers (written blind in session 24: 77.3%, 81.8% once someone's words
-/// passed on read as asking for an answer): "quotes on the website show prices without
-/// VAT" (no office clears the bar), access for new engineers read as the developers',
-/// "update our data retention policy for job photos" read as the job app's, and "reorders
-/// for boiler pumps fire before the warehouse count is in" shared with the analyst, whose
-/// role's "first-time fix rate" reads as fixing.
-///
 /// The day nurseries (written blind in session 24: 72.7%, 77.3% once "occupancy" read as
 /// analysis, 81.8% in session 25 once an IT office stopped asking which repo the Wi-Fi is
 /// in): a password reset and a staff-training question (in an engineering channel) clear
@@ -41,7 +34,7 @@ const BAR: f64 = 0.85;
 /// parents upset about this" in a thread about payment reminders is read as about the app
 /// named for parents.
 ///
-const BELOW_BAR: &[(&str, f64)] = &[("insurer", 0.84), ("lockers", 0.81), ("hvac", 0.81), ("nursery", 0.81)];
+const BELOW_BAR: &[(&str, f64)] = &[("insurer", 0.84), ("lockers", 0.81), ("nursery", 0.81)];
 
 fn sets() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");

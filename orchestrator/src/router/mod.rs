@@ -161,6 +161,13 @@ struct OfficeProfile {
     changes_code: f32,
 }
 
+impl OfficeProfile {
+    /// Whether this kind of work is what its role says most strongly (one of them).
+    fn mainly_does(&self, concept: usize) -> bool {
+        self.concepts[concept] > 0.0 && self.concepts.iter().all(|&other| other <= self.concepts[concept])
+    }
+}
+
 /// The config, analysed once, so that routing a message is a few hash lookups.
 pub struct Router {
     repo_names: Vec<String>,
@@ -602,6 +609,14 @@ impl Router {
                 })
                 .collect();
             let mut asked_of_the_subject = lexicon.concepts(&asked);
+            // Nor is a kind of work that is no office's main work: it is what the report is
+            // about ("quotes on the website show prices without VAT" where no office is
+            // mainly finance's), not work anyone here is asked for.
+            for (concept, said) in asked_of_the_subject.iter_mut().enumerate() {
+                if !self.offices.iter().any(|office| office.mainly_does(concept)) {
+                    *said = 0.0;
+                }
+            }
             if let Some(support) = support {
                 asked_of_the_subject[support] = asked_of_the_subject[support].max(1.0);
             }

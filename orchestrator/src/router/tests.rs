@@ -625,3 +625,19 @@ fn an_it_office_asks_which_repo_only_for_work_on_one() {
     assert_eq!(route("deploy the fix tonight"), "unknown / it");
     assert_eq!(route("roll out the new website tonight"), "website / it");
 }
+
+#[test]
+fn in_a_report_a_kind_of_work_no_office_mainly_does_is_what_the_report_is_about() {
+    // No heating engineers' office is mainly finance's: VAT is what the fault is about.
+    let router = router_of("hvac");
+    assert_eq!(
+        route_in(&router, "general", &[], "quotes on the website show prices without VAT"),
+        "booking-site / web-dev"
+    );
+    // No car rental office is mainly legal's: the rental agreement is where photos go.
+    let router = router_of("carhire");
+    assert_eq!(
+        route_in(&router, "branch-tech", &[], "damage photos taken at return don't attach to the rental agreement"),
+        "counter / developer"
+    );
+}
