@@ -641,3 +641,22 @@ fn in_a_report_a_kind_of_work_no_office_mainly_does_is_what_the_report_is_about(
         "counter / developer"
     );
 }
+
+#[test]
+fn policies_procedures_and_data_protection_are_compliance_work() {
+    let router = router_of("hvac");
+    assert_eq!(
+        route_in(&router, "general", &[], "update our data retention policy for job photos"),
+        "none / compliance"
+    );
+    let router = router_of("lettings");
+    assert_eq!(
+        route_in(&router, "general", &[], "what right-to-rent checks are required for a tenant with a share code?"),
+        "none / compliance"
+    );
+    let router = router_of("pharmacy");
+    assert_eq!(
+        route_in(&router, "general", &[], "update the SOP for handling returned medicines"),
+        "none / regulatory"
+    );
+}
