@@ -868,7 +868,7 @@ impl Reader {
                 })
         };
         if let Some((span, _)) = find(
-            "add|register|connect|track|create|onboard|import|new|set|hook|plug|link|wire ?up|in ?a|an|the|another ?new repo|repository|repos|repositories",
+            "add|register|connect|track|create|onboard|import|new|set|hook|plug|link|wire ?please|pls|kindly ?up|in ?a|an|the|another ?new repo|repository|repos|repositories",
             &names_only,
         ) && !describes(&span)
             && let Some(repo) = self.new_repo(words, span.end)
@@ -1116,9 +1116,10 @@ impl Reader {
                     "an office told to stop",
                 ));
             }
-            if let Some((_, office)) =
-                find(&format!("{STOP_VERBS} what|whatever OFFICE ?is|are doing|running|working"), &slots)
-                && let Some(office) = office.flatten()
+            if let Some((_, office)) = find(
+                &format!("{STOP_VERBS} ?please|pls ?all what|whatever OFFICE ?is|are doing|running|working"),
+                &slots,
+            ) && let Some(office) = office.flatten()
             {
                 // "Please stop what you're doing" in the office's own thread: this thread's work.
                 let unnamed_thread_office =
@@ -1196,6 +1197,16 @@ impl Reader {
             && let Some(found) = self.update(words, &slots, &mentioned)
         {
             return Some(found);
+        }
+
+        // "is sleeping the analyst or is working?": a state asked after in another
+        // language's word order is a question about the office, not an order.
+        if let Some((span, Some(Some(office)))) =
+            find("is|are sleeping|asleep|working|awake|busy|running|idle|free OFFICE", &slots)
+            && span.start == 0
+        {
+            let office = Some(self.offices[office].name.clone());
+            return Some(Understanding::fleet(Action::Status { office }, SURE, "status of an office, asked inverted"));
         }
 
         // Sleep and wake.
@@ -1418,6 +1429,8 @@ impl Reader {
                 "what can i|we do with you|nova|this",
                 "how do|can|should i|we get|make|ask * bot|bots|office|offices|agent|agents|assistant|assistants|nova to",
                 "what i|we can|should ask|say|type|tell",
+                "what things|stuff i|we can|should ask|say|type|tell",
+                "what things|stuff can|should i|we ask|say|type|tell",
                 "what can|should|do i|we ask|tell you|nova|it",
                 "where do|should|can i|we start with|using you|nova",
                 "what * commands",

@@ -1200,3 +1200,20 @@ fn sending_work_over_to_an_office_outside_a_thread_is_work_for_it() {
     let thread = [("U1", "@maker draft the launch email"), ("office:maker", "Drafting…")];
     assert_eq!(read_in(&thread, "could you send this over to writer?")["action"], "handoff");
 }
+
+#[test]
+fn english_as_a_second_language_reads_like_any_other_wording() {
+    assert_eq!(
+        read("is sleeping the analyst or is working?"),
+        json!({"kind": "fleet", "action": "status", "args": {"office": "analyst"}})
+    );
+    assert_eq!(read("stop please all what maker is doing, it makes wrong changes")["args"]["office"], "maker");
+    assert_eq!(read("stop please all what maker is doing, it makes wrong changes")["action"], "stop");
+    assert_eq!(read("what things I can ask to you?")["action"], "help");
+    assert_eq!(
+        read("add please the repository donations-site for the online donations")["args"]["name"],
+        "donations-site"
+    );
+    // The order is still an order.
+    assert_eq!(read("sleep the analyst")["action"], "sleep");
+}
