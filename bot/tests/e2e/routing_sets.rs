@@ -20,13 +20,6 @@ const BAR: f64 = 0.85;
 /// bar in session 18, when a statement's subject words stopped counting as the kind of
 /// work asked for ("articles" at a publisher, "customers" of the customer app).
 ///
-/// The parcel lockers (written blind in session 23: 68.2%, 81.8% after that session's
-/// general changes): a fault in the infrastructure repo ("the Pub/Sub backlog keeps
-/// growing") goes to the security office that keeps it beside SRE, a repo tie between
-/// return labels and the app's returns, "an open storage bucket" read as the lockers'
-/// doors, and "notifications are sent twice when a parcel is delivered" read as support's
-/// (its role's "parcels").
-///
 /// The day nurseries (written blind in session 24: 72.7%, 77.3% once "occupancy" read as
 /// analysis, 81.8% in session 25 once an IT office stopped asking which repo the Wi-Fi is
 /// in): a password reset and a staff-training question (in an engineering channel) clear
@@ -34,7 +27,10 @@ const BAR: f64 = 0.85;
 /// parents upset about this" in a thread about payment reminders is read as about the app
 /// named for parents.
 ///
-const BELOW_BAR: &[(&str, f64)] = &[("insurer", 0.84), ("lockers", 0.81), ("nursery", 0.81)];
+/// The laundry, the heating engineers and the parcel lockers cleared the bar in session 25
+/// (a sharper confidence; a kind of work no office mainly does read as what a report is
+/// about; who a support desk answers no longer read as its work).
+const BELOW_BAR: &[(&str, f64)] = &[("insurer", 0.84), ("nursery", 0.81)];
 
 fn sets() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");

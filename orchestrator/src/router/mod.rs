@@ -267,7 +267,13 @@ impl Router {
             for (doing, about) in std::iter::once((office.name.as_str(), answers_about)).chain(clauses) {
                 let tokens = Tokens::new(doing).all;
                 read.push(String::new());
-                read.extend((0..tokens.len()).map(|at| {
+                // "answers people who can't collect or return parcels": what follows "who"
+                // after the people it answers describes them, not its work (it fixes
+                // nothing that "can't").
+                let described_from = (1..tokens.len())
+                    .find(|&at| matches!(tokens[at].as_str(), "who" | "whose") && text::is_people_word(&tokens[at - 1]))
+                    .unwrap_or(tokens.len());
+                read.extend((0..described_from).map(|at| {
                     let word = &tokens[at];
                     // Who it answers ("visitor-care answers visitor emails about …") are
                     // its audience.

@@ -660,3 +660,14 @@ fn policies_procedures_and_data_protection_are_compliance_work() {
         "none / regulatory"
     );
 }
+
+#[test]
+fn who_the_people_a_desk_answers_are_is_not_its_work() {
+    // "Customer support: answers people who can't collect or return parcels" fixes
+    // nothing that "can't": a duplicate notification is the app's engineer's.
+    let router = router_of("lockers");
+    assert_eq!(
+        route_in(&router, "general", &[], "notifications are sent twice when a parcel is delivered"),
+        "pocket / app"
+    );
+}
