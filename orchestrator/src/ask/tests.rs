@@ -1217,3 +1217,13 @@ fn english_as_a_second_language_reads_like_any_other_wording() {
     // The order is still an order.
     assert_eq!(read("sleep the analyst")["action"], "sleep");
 }
+
+#[test]
+fn a_short_office_name_with_a_letter_left_out_is_that_office() {
+    let read = reader_of(&["press", "data", "apps"]);
+    assert_eq!(read("how much has pres spent this month")["args"]["office"], "press");
+    assert_eq!(read("retire the dta office")["args"]["office"], "data");
+    // A word the workspace uses is itself ("app" is the repo's), and emoji are no slip.
+    assert_ne!(read("sleep app")["action"], "sleep");
+    assert_eq!(read("👀 wake dta")["args"]["office"], "data");
+}
