@@ -536,10 +536,10 @@ impl Reader {
                 return None;
             }
             let missing_one = |name: &str| {
-                name.is_ascii()
-                    && (4..=5).contains(&name.len())
+                (4..=5).contains(&name.len())
                     && name.len() == word.len() + 1
-                    && (1..name.len()).any(|i| name[..i] == word[..i] && name[i + 1..] == word[i..])
+                    && name.chars().next() == word.chars().next()
+                    && edit_distance(name, word) == 1
             };
             let mut near = self.offices.iter().enumerate().filter(|(_, o)| missing_one(&o.name.to_lowercase()));
             return match (near.next(), near.next()) {
