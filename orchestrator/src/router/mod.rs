@@ -483,7 +483,10 @@ impl Router {
             .map(|at| {
                 let word = &text.all[at];
                 let more_of_the_same = text::names_people_affected(&text.all, at)
-                    || matches!(word.as_str(), "report" | "reporting" | "reported" | "complaint" | "ticket");
+                    || matches!(
+                        word.as_str(),
+                        "report" | "reporting" | "reported" | "complaint" | "complain" | "ticket"
+                    );
                 if more_of_the_same { String::new() } else { word.clone() }
             })
             .collect();

@@ -671,3 +671,21 @@ fn who_the_people_a_desk_answers_are_is_not_its_work() {
         "pocket / app"
     );
 }
+
+#[test]
+fn paying_out_is_finance_selling_is_sales_and_shipping_a_fix_is_a_deploy() {
+    let router = router_of("funeral");
+    let route = |text: &str| route_in(&router, "general", &[], text);
+    assert_eq!(route("how much did we pay out in disbursements last quarter?"), "none / accounts");
+    // One more family complaining is one more report of the thread's fault.
+    let opening = ["condolence messages are posted twice when someone presses back"];
+    assert_eq!(
+        route_in(&router, "general", &opening, "another family complained today, please sort it"),
+        "tributes / web"
+    );
+    let router = router_of("winery");
+    // "Trade sales: quotes and orders …" sells; the analyst answers the question.
+    let churn = "how many members cancelled their club membership since the price rise?";
+    assert_eq!(route_in(&router, "winery-dev", &[], churn), "none / analyst");
+    assert_eq!(route_in(&router, "general", &[], "ship the cellar door fix before the weekend"), "cellar-door / ops");
+}
