@@ -419,6 +419,9 @@ impl Router {
                 RepoChoice::Unknown if text::names_the_estate(&text.all) && !self.changes_things(&text, &context) => {
                     RepoChoice::None
                 }
+                // A fault in estate no repo keeps ("the printer at the Hove branch won't
+                // print order of service sheets") is in none, whatever else it names.
+                RepoChoice::Named(_) if self.opens_on_the_estate(&text) => RepoChoice::None,
                 choice => choice,
             }
         } else {
@@ -656,6 +659,12 @@ impl Router {
                 concepts[fix] = 0.0;
             }
         }
+        if let (Some(fix), Some(operate)) = (lexicon.concept_id("fix"), lexicon.concept_id("operate"))
+            && self.opens_on_the_estate(text)
+        {
+            concepts[operate] += concepts[fix];
+            concepts[fix] = 0.0;
+        }
         if concepts.iter().sum::<f32>() < weights::DEFAULT_CODE_WORK && strongest_repo >= weights::REPO_EVIDENCE {
             for concept in ["build", "fix"].iter().filter_map(|c| lexicon.concept_id(c)) {
                 concepts[concept] = concepts[concept].max(weights::DEFAULT_CODE_WORK);
@@ -791,6 +800,29 @@ impl Router {
         let operate = lexicon.concept_id("operate");
         !the_subjects_own
             && operate.is_some_and(|c| lexicon.concepts(std::slice::from_ref(first))[c] >= weights::OPERATION_WORD)
+    }
+
+    /// Whether a statement opens on a device or a network no repo keeps ("the printer at
+    /// the Hove branch won't print", "card readers in the tasting room keep dropping
+    /// off"): its fault is the operators' to mend, not a fault in code.
+    fn opens_on_the_estate(&self, text: &Tokens) -> bool {
+        let opening: Vec<usize> = (0..text.all.len())
+            .filter(|&at| !text::is_stopword(&text.all[at]) && !text::is_time_word(&text.all[at]))
+            .take(2)
+            .collect();
+        let requests_work = self.lead_word(text).is_some_and(|w| text::opens_a_request(w));
+        !text.asks
+            && !requests_work
+            && text::device_positions(&text.all)
+                .into_iter()
+                .any(|at| opening.contains(&at) && !self.a_repo_keeps(&text.all[at]))
+    }
+
+    /// Whether a repo's description or hints name this thing, or a word for it ("the
+    /// resort network" keeps the Wi-Fi).
+    fn a_repo_keeps(&self, word: &str) -> bool {
+        self.repo_words.contains_key(word)
+            || LEXICON_TABLE.synonyms(word).iter().any(|synonym| self.repo_words.contains_key(synonym.as_str()))
     }
 
     /// The message's words with those of the repos' names, descriptions and hints

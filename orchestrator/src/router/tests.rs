@@ -689,3 +689,26 @@ fn paying_out_is_finance_selling_is_sales_and_shipping_a_fix_is_a_deploy() {
     assert_eq!(route_in(&router, "winery-dev", &[], churn), "none / analyst");
     assert_eq!(route_in(&router, "general", &[], "ship the cellar door fix before the weekend"), "cellar-door / ops");
 }
+
+#[test]
+fn a_fault_in_a_device_no_repo_keeps_is_the_operators_and_in_no_repo() {
+    let router = router_of("funeral");
+    assert_eq!(
+        route_in(&router, "general", &[], "the printer at the Hove branch won't print order of service sheets"),
+        "none / it-desk"
+    );
+    let router = router_of("winery");
+    assert_eq!(
+        route_in(&router, "general", &[], "card readers in the tasting room keep dropping off the network"),
+        "none / ops"
+    );
+    // A login that fails is a sign-in's fault, and a phone number is no phone.
+    let router = router_of("harvest");
+    assert_eq!(
+        route_in(&router, "general", &[], "SSO login fails for everyone at the Lincoln office"),
+        "platform / ops"
+    );
+    let router = router_of("freight");
+    let field = "add a phone number field to the quote request form";
+    assert_eq!(route_in(&router, "engineering", &[], field), "www / builder");
+}

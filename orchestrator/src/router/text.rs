@@ -169,14 +169,43 @@ const ESTATE: &[&str] = &[
     "password",
     "vpn",
     "mailbox",
+    "login",
+    "tablet",
+    "card reader",
+    "card machine",
+    "card terminal",
 ];
 
-static ESTATE_STEMS: LazyLock<Vec<String>> = LazyLock::new(|| ESTATE.iter().map(|e| stem(e)).collect());
+/// Each estate thing as stems: one word, or two ("card reader").
+static ESTATE_STEMS: LazyLock<Vec<Vec<String>>> =
+    LazyLock::new(|| ESTATE.iter().map(|e| e.split(' ').map(stem).collect()).collect());
 
-/// Whether a message names things that live in no repository ("the Wi-Fi in the
-/// Orangery drops out", "set up staff accounts", "reset the manager's password").
+/// Where the message names things that live in no repository ("the Wi-Fi in the
+/// Orangery drops out", "set up staff accounts", "card readers keep dropping off"): the
+/// position of each such thing's last word.
+pub fn estate_positions(all: &[String]) -> Vec<usize> {
+    (0..all.len()).filter(|&at| ESTATE_STEMS.iter().any(|thing| all[..=at].ends_with(thing))).collect()
+}
+
+/// Whether a message names things that live in no repository.
 pub fn names_the_estate(all: &[String]) -> bool {
-    all.iter().any(|word| ESTATE_STEMS.contains(word))
+    !estate_positions(all).is_empty()
+}
+
+/// The estate's people's accounts: a login or a password that fails may be a fault in an
+/// app's sign-in, where a printer that fails is the printer's.
+const ACCOUNTS: &[&str] = &["account", "password", "mailbox", "login"];
+
+/// Where the message names a device or a network ("the printer", "card readers"), not
+/// the "phone" of a phone number.
+pub fn device_positions(all: &[String]) -> Vec<usize> {
+    estate_positions(all)
+        .into_iter()
+        .filter(|&at| {
+            !ACCOUNTS.iter().any(|account| stem(account) == all[at])
+                && all.get(at + 1).is_none_or(|next| next != "number")
+        })
+        .collect()
 }
 
 /// The people a business serves, as a report names them: "customers are charged twice",
