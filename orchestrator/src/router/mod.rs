@@ -599,6 +599,14 @@ impl Router {
         let support = lexicon.concept_id("support").filter(|_| text::relays_what_someone_said(&text.all));
         if let Some(support) = support {
             concepts[support] = concepts[support].max(1.0);
+            // "… says her case arrived with two broken bottles, please reply and arrange a
+            // replacement": what they said broke is what to answer them about; the work
+            // asked for is the answer.
+            if text::asks_for_a_reply(&text.all) {
+                for concept in OWNED_CONCEPTS.iter().filter_map(|c| lexicon.concept_id(c)) {
+                    concepts[concept] = 0.0;
+                }
+            }
         }
         let strongest_repo = repo_scores.iter().copied().fold(0.0f32, f32::max);
         // In a statement about a clear subject, the subject's own words ("tickets" at a

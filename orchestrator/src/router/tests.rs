@@ -712,3 +712,16 @@ fn a_fault_in_a_device_no_repo_keeps_is_the_operators_and_in_no_repo() {
     let field = "add a phone number field to the quote request form";
     assert_eq!(route_in(&router, "engineering", &[], field), "www / builder");
 }
+
+#[test]
+fn a_fault_someone_reported_with_a_request_to_answer_them_is_for_the_desk() {
+    let router = router_of("winery");
+    let text = "a member in Bristol says her autumn case arrived with two broken bottles, please reply and arrange a replacement";
+    assert_eq!(route_in(&router, "general", &[], text), "none / members");
+    let router = router_of("telecom");
+    let text = "a customer says her broadband has dropped every evening for a week and wants to cancel, help me answer";
+    assert_eq!(route_in(&router, "support", &[], text), "none / agent");
+    let asks = |text: &str| text::asks_for_a_reply(&Tokens::new(text).all);
+    assert!(asks("please get back to him today") && asks("let them know it's sorted") && asks("tell her we're sorry"));
+    assert!(!asks("the customer says the app crashes, can someone fix it"));
+}

@@ -286,6 +286,19 @@ pub fn relays_what_someone_said(all: &[String]) -> bool {
     }
 }
 
+/// Whether a message asks someone to answer a person: "please reply", "get back to
+/// him", "let her know", "tell them".
+pub fn asks_for_a_reply(all: &[String]) -> bool {
+    static REPLY: LazyLock<[String; 3]> = LazyLock::new(|| ["reply", "respond", "answer"].map(stem));
+    let to_them = |at: usize| all.get(at).is_some_and(|w| matches!(w.as_str(), "him" | "her" | "them"));
+    (0..all.len()).any(|at| {
+        REPLY.contains(&all[at])
+            || (all[at] == "back" && at > 0 && all[at - 1] == "get" && all.get(at + 1).is_some_and(|w| w == "to"))
+            || (all[at] == "let" && to_them(at + 1) && all.get(at + 2).is_some_and(|w| w == "know"))
+            || (all[at] == "tell" && to_them(at + 1))
+    })
+}
+
 pub fn is_stopword(stem: &str) -> bool {
     STOPWORDS.contains(&stem)
 }
