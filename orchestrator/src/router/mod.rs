@@ -422,6 +422,9 @@ impl Router {
                 // A fault in estate no repo keeps ("the printer at the Hove branch won't
                 // print order of service sheets") is in none, whatever else it names.
                 RepoChoice::Named(_) if self.opens_on_the_estate(&text) => RepoChoice::None,
+                // So is a laptop or a login someone needs ("the new arranger in Brighton
+                // needs a laptop"), whoever the repos' words say they are.
+                RepoChoice::Named(_) if self.provides_estate_no_repo_keeps(&text) => RepoChoice::None,
                 choice => choice,
             }
         } else {
@@ -673,6 +676,16 @@ impl Router {
             concepts[operate] += concepts[fix];
             concepts[fix] = 0.0;
         }
+        // Needing a laptop or a login is asking for one to be set up, not for a feature,
+        // nor a report of a fault in the repo the people who need it work on.
+        if let Some(operate) = lexicon.concept_id("operate")
+            && !text::needed_estate(&text.all).is_empty()
+        {
+            for concept in OWNED_CONCEPTS.iter().filter_map(|c| lexicon.concept_id(c)) {
+                concepts[operate] += concepts[concept];
+                concepts[concept] = 0.0;
+            }
+        }
         if concepts.iter().sum::<f32>() < weights::DEFAULT_CODE_WORK && strongest_repo >= weights::REPO_EVIDENCE {
             for concept in ["build", "fix"].iter().filter_map(|c| lexicon.concept_id(c)) {
                 concepts[concept] = concepts[concept].max(weights::DEFAULT_CODE_WORK);
@@ -824,6 +837,13 @@ impl Router {
             && text::device_positions(&text.all)
                 .into_iter()
                 .any(|at| opening.contains(&at) && !self.a_repo_keeps(&text.all[at]))
+    }
+
+    /// Whether the message asks for devices or logins for people ("needs a laptop and an
+    /// email account", "tablets need a new login each") that no repo keeps.
+    fn provides_estate_no_repo_keeps(&self, text: &Tokens) -> bool {
+        let things = text::needed_estate(&text.all);
+        !things.is_empty() && things.iter().all(|&at| !self.a_repo_keeps(&text.all[at]))
     }
 
     /// Whether a repo's description or hints name this thing, or a word for it ("the

@@ -725,3 +725,19 @@ fn a_fault_someone_reported_with_a_request_to_answer_them_is_for_the_desk() {
     assert!(asks("please get back to him today") && asks("let them know it's sorted") && asks("tell her we're sorry"));
     assert!(!asks("the customer says the app crashes, can someone fix it"));
 }
+
+#[test]
+fn a_laptop_or_a_login_someone_needs_is_set_up_by_it_in_no_repo() {
+    let router = router_of("funeral");
+    let text = "the new arranger in Brighton needs a laptop and an email account";
+    assert_eq!(route_in(&router, "general", &[], text), "none / it-desk");
+    let router = router_of("winery");
+    assert_eq!(route_in(&router, "general", &[], "the harvest team's tablets need a new login each"), "none / ops");
+    // Where a repo keeps the laptops, it is that repo's.
+    let router = router_of("dealers");
+    let text = "the new starter in Sheffield needs a laptop and an M365 account";
+    assert_eq!(route_in(&router, "general", &[], text), "it / it-desk");
+    let needed = |text: &str| !text::needed_estate(&Tokens::new(text).all).is_empty();
+    assert!(needed("new starters need laptops and logins by Monday"));
+    assert!(!needed("members want to reset their password in the app"));
+}

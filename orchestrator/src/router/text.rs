@@ -192,6 +192,17 @@ pub fn names_the_estate(all: &[String]) -> bool {
     !estate_positions(all).is_empty()
 }
 
+/// The estate things a message says someone needs ("needs a laptop and an email
+/// account", "tablets need a new login each"): their positions, within a few words after
+/// "need" or "want" said of a thing ("want to reset their password in the app" asks for
+/// a feature).
+pub fn needed_estate(all: &[String]) -> Vec<usize> {
+    let needs: Vec<usize> = (0..all.len())
+        .filter(|&at| matches!(all[at].as_str(), "need" | "want") && all.get(at + 1).is_none_or(|next| next != "to"))
+        .collect();
+    estate_positions(all).into_iter().filter(|&at| needs.iter().any(|&need| need < at && at <= need + 7)).collect()
+}
+
 /// The estate's people's accounts: a login or a password that fails may be a fault in an
 /// app's sign-in, where a printer that fails is the printer's.
 const ACCOUNTS: &[&str] = &["account", "password", "mailbox", "login"];
