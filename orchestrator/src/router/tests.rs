@@ -741,3 +741,10 @@ fn a_laptop_or_a_login_someone_needs_is_set_up_by_it_in_no_repo() {
     assert!(needed("new starters need laptops and logins by Monday"));
     assert!(!needed("members want to reset their password in the app"));
 }
+
+#[test]
+fn resetting_a_password_is_operations_work() {
+    let router = router_of("nursery");
+    let text = "reset the password for the Elm Road manager's account";
+    assert_eq!(route_in(&router, "general", &[], text), "none / tech");
+}
