@@ -748,3 +748,16 @@ fn resetting_a_password_is_operations_work() {
     let text = "reset the password for the Elm Road manager's account";
     assert_eq!(route_in(&router, "general", &[], text), "none / tech");
 }
+
+#[test]
+fn what_an_analysts_title_lists_is_what_it_analyses() {
+    // "Performance analyst: repair times, arrears levels, complaint volumes,
+    // satisfaction" answers no tenant.
+    let router = router_of("housing");
+    let text = "a tenant on Mill Lane says nobody turned up for her boiler repair yesterday, can you get back to her";
+    assert_eq!(route_in(&router, "general", &[], text), "none / contact-centre");
+    assert_eq!(
+        route_in(&router, "general", &[], "which estates have the highest arrears compared with last year?"),
+        "none / performance"
+    );
+}

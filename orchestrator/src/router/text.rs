@@ -297,6 +297,23 @@ pub fn relays_what_someone_said(all: &[String]) -> bool {
     }
 }
 
+/// The words with what a question counts blanked: in "how many support tickets mention
+/// the coupon field?" or "how many complaints did we get about damp?", the tickets and
+/// the complaints are what is counted, not support work asked for.
+pub fn without_what_is_counted(all: &[String]) -> Vec<String> {
+    static COUNTING: LazyLock<[[String; 2]; 2]> =
+        LazyLock::new(|| [["how", "many"].map(stem), ["number", "of"].map(stem)]);
+    let mut words = all.to_vec();
+    for at in 0..all.len() {
+        if COUNTING.iter().any(|counting| all[at..].starts_with(counting)) {
+            for word in words.iter_mut().skip(at + 2).take(2) {
+                word.clear();
+            }
+        }
+    }
+    words
+}
+
 /// Whether a message asks someone to answer a person: "please reply", "get back to
 /// him", "let her know", "tell them".
 pub fn asks_for_a_reply(all: &[String]) -> bool {
