@@ -761,3 +761,13 @@ fn what_an_analysts_title_lists_is_what_it_analyses() {
         "none / performance"
     );
 }
+
+#[test]
+fn releasing_a_fix_is_a_deploy_and_how_full_is_a_measure() {
+    let router = router_of("housing");
+    let text = "release the rents fix tonight after the direct debit run";
+    assert_eq!(route_in(&router, "general", &[], text), "rents / ict");
+    let router = router_of("golf");
+    let text = "how full was the tee sheet on weekday mornings in October?";
+    assert_eq!(route_in(&router, "general", &[], text), "none / analytics");
+}
