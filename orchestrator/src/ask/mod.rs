@@ -870,8 +870,14 @@ impl Reader {
                         && !w[span.clone()].iter().any(|w| listed("to the of in at for with from our my your their", w))
                 },
             );
+        // "new agent for invoices" asks for one; "the new assistant pro needs a laptop"
+        // names someone who has started.
+        let someone_new = |span: &std::ops::Range<usize>| {
+            span.start.checked_sub(1).is_some_and(|before| listed("the our this that", &w[before]))
+        };
         if let Some((span, _)) = indefinite_office
-            && (w.iter().take(span.start).any(|w| listed(CREATE_VERBS, w)) || w[span.start] == "new")
+            && (w.iter().take(span.start).any(|w| listed(CREATE_VERBS, w))
+                || (w[span.start] == "new" && !someone_new(&span)))
         {
             let office = self.new_office(words, span, &names_only);
             return Some(Understanding::fleet(Action::CreateOffice(office), SURE, "create_office"));

@@ -1227,3 +1227,9 @@ fn a_short_office_name_with_a_letter_left_out_is_that_office() {
     assert_ne!(read("sleep app")["action"], "sleep");
     assert_eq!(read("👀 wake dta")["args"]["office"], "data");
 }
+
+#[test]
+fn someone_new_who_needs_things_is_no_new_office() {
+    assert_eq!(read("the new assistant pro needs a laptop and an email address")["kind"], "work");
+    assert_eq!(read("new assistant for warranty claims please")["action"], "create_office");
+}
