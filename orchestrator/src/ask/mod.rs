@@ -509,10 +509,15 @@ impl Reader {
             // a name ("@it", "it-office", "the it office") or where no other office is
             // named ("it awake?"). "Would it be possible for bi to …" and "… events-team,
             // if it's not too much trouble" are about the other office.
-            let marked = words[at] != word
+            // "it's the club's centenary" is "it is": no name, unlike "@it" or "it-office".
+            let unmarked = words[at].strip_suffix("'s").unwrap_or(&words[at]);
+            let marked = unmarked != word
                 || words.get(at + 1).is_some_and(|w| matches!(w.as_str(), "office" | "agent" | "team"))
                 || (at > 0 && matches!(words[at - 1].as_str(), "the" | "our"));
-            if is_pronoun(word) && !marked && self.names_another_office(words, at) {
+            // Nor is "it is the club's centenary": a pronoun saying what something is.
+            let says_what_it_is = words.get(at + 1).is_some_and(|w| matches!(w.as_str(), "is" | "was"))
+                && words.get(at + 2).is_some_and(|w| crate::router::text::is_determiner(w));
+            if is_pronoun(word) && !marked && (self.names_another_office(words, at) || says_what_it_is) {
                 return None;
             }
             return Some((i, 1));
@@ -2081,6 +2086,14 @@ fn money(words: &[String]) -> Option<f64> {
 fn schedule_prompt(words: &Words, span: &std::ops::Range<usize>, reader: &Reader, office: usize) -> String {
     let w = &words.lower;
     let mut drop: Vec<bool> = (0..w.len()).map(|i| span.contains(&i)).collect();
+    // "we lost a week of scores last year, so every night at 1 have it check …": what
+    // comes before "so" is why, not what to do.
+    if let Some(so) = (0..span.start).rev().find(|&i| w[i] == "so")
+        && (so + 1 == span.start
+            || w.get(so + 1).is_some_and(|next| listed("please have get ask can could would", next)))
+    {
+        drop[..=so].iter_mut().for_each(|d| *d = true);
+    }
     for i in 0..w.len() {
         if reader.office_at(w, i).is_some_and(|(o, _)| o == office) {
             drop[i] = true;

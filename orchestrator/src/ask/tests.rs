@@ -1233,3 +1233,23 @@ fn someone_new_who_needs_things_is_no_new_office() {
     assert_eq!(read("the new assistant pro needs a laptop and an email address")["kind"], "work");
     assert_eq!(read("new assistant for warranty claims please")["action"], "create_office");
 }
+
+#[test]
+fn the_background_before_so_is_why_not_when_or_what() {
+    let read = reader_of(&["analytics", "it"]);
+    let scheduled = read(
+        "the committee wants to see bookings every week, so every friday at 4pm have analytics post the weekend's tee sheet",
+    );
+    assert_eq!(
+        (scheduled["args"]["every"].clone(), scheduled["args"]["prompt"].clone()),
+        (json!("friday 16:00"), json!("post the weekend's tee sheet"))
+    );
+    let scheduled = read("we lost a week of scores last year, so every night at 1 have it check that the backups ran");
+    assert_eq!(scheduled["args"]["prompt"], "check that the backups ran");
+    // "it is the …" says what something is; "it awake?" asks after the office.
+    assert_eq!(
+        read("it's the club's centenary next year, so could someone write a short history of the club")["kind"],
+        "work"
+    );
+    assert_eq!(read("it awake?")["args"]["office"], "it");
+}

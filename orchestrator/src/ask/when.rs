@@ -119,10 +119,31 @@ pub fn every(words: &[String]) -> Option<(String, Range<usize>)> {
     }
     // Both said: the later one is a correction ("on the 1st of every month… no wait,
     // every monday").
-    match (monthly(words), days_or_interval(words)) {
+    match (monthly(words), days_or_at_a_time(words)) {
         (Some(month), Some(other)) => Some(if month.1.start > other.1.start { month } else { other }),
         (month, other) => month.or(other),
     }
+}
+
+/// The first recurrence that names days or a time, else the first interval: in "they
+/// want to see bookings every week, so every friday at 4pm post the tee sheet", the
+/// background's "every week" says why, the request's "every friday at 4pm" says when.
+fn days_or_at_a_time(words: &[String]) -> Option<(String, Range<usize>)> {
+    let first = days_or_interval(words)?;
+    let is_interval = |every: &str| every.starts_with(|c: char| c.is_ascii_digit()) && !every.contains(' ');
+    if !is_interval(&first.0) {
+        return Some(first);
+    }
+    let mut from = first.1.end;
+    while from < words.len() {
+        let Some((every, span)) = days_or_interval(&words[from..]) else { break };
+        let span = span.start + from..span.end + from;
+        if !is_interval(&every) {
+            return Some((every, span));
+        }
+        from = span.end;
+    }
+    Some(first)
 }
 
 /// Days and a time ("weekday 09:00", "monday 09:00", "daily 06:00") or an interval.
