@@ -440,7 +440,7 @@ impl Router {
                 }
                 // A fault in estate no repo keeps ("the printer at the Hove branch won't
                 // print order of service sheets") is in none, whatever else it names.
-                RepoChoice::Named(_) if self.opens_on_the_estate(&text) => RepoChoice::None,
+                RepoChoice::Named(_) | RepoChoice::Unknown if self.opens_on_the_estate(&text) => RepoChoice::None,
                 // So is a laptop or a login someone needs ("the new arranger in Brighton
                 // needs a laptop"), whoever the repos' words say they are.
                 RepoChoice::Named(_) if self.provides_estate_no_repo_keeps(&text) => RepoChoice::None,
@@ -850,7 +850,13 @@ impl Router {
             .filter(|&at| !text::is_stopword(&text.all[at]) && !text::is_time_word(&text.all[at]))
             .take(2)
             .collect();
-        let requests_work = self.lead_word(text).is_some_and(|w| text::opens_a_request(w));
+        // "fix the printer" asks for work; "engineers' tablets won't connect" opens on the
+        // people whose tablets they are, not on a verb.
+        let requests_work = self.lead_position(text).is_some_and(|at| {
+            let lead = &text.all[at];
+            text::is_request_verb(lead)
+                || (text::opens_a_request(lead) && text.all.get(at + 1).is_some_and(|next| text::is_determiner(next)))
+        });
         !text.asks
             && !requests_work
             && text::device_positions(&text.all)

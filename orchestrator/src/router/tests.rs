@@ -771,3 +771,16 @@ fn releasing_a_fix_is_a_deploy_and_how_full_is_a_measure() {
     let text = "how full was the tee sheet on weekday mornings in October?";
     assert_eq!(route_in(&router, "general", &[], text), "none / analytics");
 }
+
+#[test]
+fn whose_devices_they_are_which_people_a_question_counts_and_whom_to_let_know() {
+    let router = router_of("firesafety");
+    let route = |text: &str| route_in(&router, "general", &[], text);
+    // Opening on the engineers whose tablets they are is no request for engineering.
+    assert_eq!(route("engineers' tablets in the south team won't connect to the van hotspots"), "none / it-support");
+    assert_eq!(route("which engineers did the most visits in November?"), "none / ops-reporting");
+    assert_eq!(
+        route_in(&router, "service", &[], "let the care home know their engineer is running an hour late"),
+        "none / service-desk"
+    );
+}

@@ -304,6 +304,12 @@ pub fn without_what_is_counted(all: &[String]) -> Vec<String> {
     static COUNTING: LazyLock<[[String; 2]; 2]> =
         LazyLock::new(|| [["how", "many"].map(stem), ["number", "of"].map(stem)]);
     let mut words = all.to_vec();
+    // "which engineers did the most visits in November?": the engineers are counted.
+    if all.first().is_some_and(|w| w == "which")
+        && let Some(counted) = words.get_mut(1)
+    {
+        counted.clear();
+    }
     for at in 0..all.len() {
         if COUNTING.iter().any(|counting| all[at..].starts_with(counting)) {
             for word in words.iter_mut().skip(at + 2).take(2) {
@@ -322,7 +328,7 @@ pub fn asks_for_a_reply(all: &[String]) -> bool {
     (0..all.len()).any(|at| {
         REPLY.contains(&all[at])
             || (all[at] == "back" && at > 0 && all[at - 1] == "get" && all.get(at + 1).is_some_and(|w| w == "to"))
-            || (all[at] == "let" && to_them(at + 1) && all.get(at + 2).is_some_and(|w| w == "know"))
+            || (all[at] == "let" && all.iter().skip(at + 2).take(3).any(|w| w == "know"))
             || (all[at] == "tell" && to_them(at + 1))
     })
 }
