@@ -13,6 +13,7 @@
 //! unsure.
 
 pub mod model;
+mod taken_back;
 mod vote;
 pub mod when;
 pub mod words;
@@ -621,10 +622,11 @@ impl Reader {
 
     /// Reads one message.
     pub fn understand(&self, message: &Message<'_>) -> Understanding {
-        let text = strip_address_to_nova(message.text);
+        let meant = taken_back::as_meant(strip_address_to_nova(message.text));
+        let text = meant.as_str();
         let words = Words::new(text);
         if words.is_empty() {
-            return Understanding::unknown(SURE, "empty");
+            return Understanding::unknown(SURE, "empty, or only what it takes back");
         }
         let addressed = self.addressed(text);
         let thread_office = self.thread_office(message.thread);
@@ -1569,6 +1571,18 @@ impl Reader {
         let fleet_status = fleet_status.or_else(|| {
             find("anyone|anybody|someone|somebody is|are ?already|currently|still on|onto|working|looking|handling|dealing|checking", &slots)
                 .filter(|(span, _)| span.start == 0 && message.text.trim_end().ends_with('?'))
+        });
+        // "nobody's working on the click and collect bug, are they?": the same question,
+        // asked the other way round.
+        let fleet_status = fleet_status.or_else(|| {
+            any(
+                &[
+                    "nobody|nobody's|noone ?is|'s ?already|currently|still on|onto|working|looking|handling|dealing|checking",
+                    "no one ?is|'s ?already|currently|still on|onto|working|looking|handling|dealing|checking",
+                ],
+                &slots,
+            )
+            .filter(|(span, _)| span.start == 0 && message.text.trim_end().ends_with('?'))
         });
         // "is anything running overnight?": nothing named, only when.
         let fleet_status = fleet_status.or_else(|| {

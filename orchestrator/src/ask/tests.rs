@@ -1253,3 +1253,15 @@ fn the_background_before_so_is_why_not_when_or_what() {
     );
     assert_eq!(read("it awake?")["args"]["office"], "it");
 }
+
+#[test]
+fn a_request_taken_back_is_never_carried_out() {
+    let read = reader_of(&["editorial", "buying-insight", "web"]);
+    assert_eq!(read("don't wake editorial")["kind"], "unknown");
+    assert_eq!(
+        read("don't wake editorial, wake buying-insight instead"),
+        json!({"kind": "fleet", "action": "wake", "args": {"office": "buying-insight"}})
+    );
+    assert_eq!(read("put web on tier 3, no, tier 4")["args"]["changes"]["tier"], 4);
+    assert_eq!(read("nobody's working on the click and collect bug, are they?")["action"], "status");
+}
