@@ -3,6 +3,8 @@
 //! 80 dollars a month, no wait, make it 100". Read before anything else, so that a
 //! request said and then withdrawn is never carried out.
 
+use super::listed;
+
 /// Verbs of fleet requests: "don't" before one withdraws that request.
 const FLEET_VERBS: &str =
     "wake start restart sleep put stop kill retire remove delete create set add give hand move schedule turn shut";
@@ -107,10 +109,6 @@ fn without_withdrawn(pieces: Vec<Piece<'_>>) -> Vec<Piece<'_>> {
         start = end;
     }
     pieces.into_iter().zip(keep).filter(|(_, keep)| *keep).map(|(p, _)| p).collect()
-}
-
-fn listed(list: &str, word: &str) -> bool {
-    list.split_whitespace().any(|w| w == word)
 }
 
 #[cfg(test)]
