@@ -1265,3 +1265,11 @@ fn a_request_taken_back_is_never_carried_out() {
     assert_eq!(read("put web on tier 3, no, tier 4")["args"]["changes"]["tier"], 4);
     assert_eq!(read("nobody's working on the click and collect bug, are they?")["action"], "status");
 }
+
+#[test]
+fn work_asked_of_an_office_is_no_question_about_it() {
+    // Session 25's leftover: "finish" beside an office read as asking how far it had got.
+    assert_eq!(read("could you send the release notes over to writer to finish?")["kind"], "work");
+    assert_eq!(read("could you ask writer to finish the release notes?")["kind"], "work");
+    assert_eq!(read("writer finished?")["action"], "status");
+}

@@ -97,6 +97,17 @@ impl Reader {
             [(first, _), rest @ ..] if rest.iter().all(|(o, _)| o == first) => Some(*first),
             _ => return None,
         };
+        // "could you ask writer to finish the release notes?", "send the notes over to
+        // writer to finish?": work asked of the office, not a question about it.
+        let asks_the_office = mentioned.iter().any(|&(_, at)| {
+            let taken = self.office_at(w, at).map_or(1, |(_, taken)| taken);
+            let before = at.checked_sub(1).map(|i| w[i].as_str());
+            w.get(at + taken).is_some_and(|after| after == "to")
+                && before.is_some_and(|before| listed("ask have get tell to", before))
+        });
+        if asks_the_office {
+            return None;
+        }
         let fleet_at = w.iter().position(|word| listed(FLEET, word));
         let anchor = mentioned.first().map(|&(_, at)| at).or(fleet_at)?;
 
