@@ -83,6 +83,8 @@ fn content_free_messages_are_unknown_in_every_workspace() {
             "hello there",
             "ok cool",
             "bump",
+            "can you check?",
+            "could you check this please",
         ] {
             let route =
                 router.route(&orchestrator::router::RouteRequest { channel: "general", text, ..Default::default() });

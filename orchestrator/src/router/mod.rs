@@ -528,7 +528,19 @@ impl Router {
 
     fn repo_scores(&self, text: &Tokens, context: &[Tokens], channel: &str, named: Option<usize>) -> Vec<f32> {
         let mut scores = vec![0.0f32; self.repo_names.len()];
-        self.add_repo_evidence(&mut scores, text, 1.0);
+        // "can you check?", "could you check this please": a request's verb with nothing
+        // to do it to names no subject, even where a hint says "DBS check".
+        let verb = self
+            .lead_position(text)
+            .filter(|&at| text::is_request_verb(&text.all[at]) && text.content.iter().all(|c| *c == text.all[at]));
+        match verb {
+            Some(at) => {
+                let mut all = text.all.clone();
+                all[at].clear();
+                self.add_repo_evidence(&mut scores, &Tokens::from_stems(all, text.asks), 1.0);
+            }
+            None => self.add_repo_evidence(&mut scores, text, 1.0),
+        }
         // A statement's grammatical subject, the words it opens with up to its first
         // word that is not the workspace's, says what it is about ("the course editor
         // crashes when a lesson has more than 40 exercises").
