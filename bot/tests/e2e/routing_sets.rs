@@ -11,26 +11,16 @@ use orchestrator::router::Router;
 const BAR: f64 = 0.85;
 
 /// Sets written blind that the router does not clear yet, with the figure it reached:
-/// a ratchet (a change that loses ground on them fails) until they reach [`BAR`].
-/// The insurer's misses: a subject word that is another repo's hint ("renew" a TLS
-/// certificate is not a policy renewal), a cloud bill read as the billing system's, and a
-/// data deletion request read as documentation work. ("Renewal notices went out with last
-/// year's premium" came right in session 23, when a keeper's claim on fixing began to
-/// count by how much of its role is changing code.) The newsroom and the telecom cleared the
-/// bar in session 18, when a statement's subject words stopped counting as the kind of
-/// work asked for ("articles" at a publisher, "customers" of the customer app).
+/// a ratchet (a change that loses ground on them fails) until they reach [`BAR`]. None
+/// today.
 ///
-/// The day nurseries (written blind in session 24: 72.7%, 77.3% once "occupancy" read as
-/// analysis, 81.8% in session 25 once an IT office stopped asking which repo the Wi-Fi is
-/// in): a password reset and a staff-training question (in an engineering channel) clear
-/// no bar, "the tablet goes to sleep" is read as the tablets' office's, and "two more
-/// parents upset about this" in a thread about payment reminders is read as about the app
-/// named for parents.
-///
-/// The laundry, the heating engineers and the parcel lockers cleared the bar in session 25
-/// (a sharper confidence; a kind of work no office mainly does read as what a report is
-/// about; who a support desk answers no longer read as its work).
-const BELOW_BAR: &[(&str, f64)] = &[("insurer", 0.84)];
+/// The last to leave: the day nurseries in session 26 (a password reset is operations
+/// work), and the insurer in session 26 too, when "cancellations are not refunding …"
+/// stopped reading as the verb "cancel" (a subject word first is the subject unless its
+/// object follows). Still missed there: "renew" a TLS certificate read as a policy
+/// renewal, a cloud bill as the billing system's, and a data deletion request as
+/// documentation work.
+const BELOW_BAR: &[(&str, f64)] = &[];
 
 fn sets() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");

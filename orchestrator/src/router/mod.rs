@@ -544,7 +544,15 @@ impl Router {
         // A statement's grammatical subject, the words it opens with up to its first
         // word that is not the workspace's, says what it is about ("the course editor
         // crashes when a lesson has more than 40 exercises").
-        let opens_with_a_verb = self.lead_word(text).is_some_and(|w| text::opens_a_request(w));
+        // A request verb's stem first is the subject when no object follows it
+        // ("cancellations are not refunding …" at a repo whose hint is "cancellation").
+        let opens_with_a_verb = self.lead_position(text).is_some_and(|at| {
+            let word = &text.all[at];
+            let a_subject = text::is_request_verb(word)
+                && self.repo_words.contains_key(word)
+                && !text.all.get(at + 1).is_some_and(|next| text::is_determiner(next));
+            text::opens_a_request(word) && !a_subject
+        });
         if !text.asks && !opens_with_a_verb {
             let opening: Vec<String> = text
                 .all

@@ -784,3 +784,10 @@ fn whose_devices_they_are_which_people_a_question_counts_and_whom_to_let_know() 
         "none / service-desk"
     );
 }
+
+#[test]
+fn a_subject_word_first_is_the_subject_unless_its_object_follows() {
+    let router = router_of("insurer");
+    let text = "cancellations are not refunding the unused premium pro rata";
+    assert_eq!(route_in(&router, "general", &[], text), "policy-admin / coder");
+}
