@@ -71,7 +71,7 @@ fn correction_at_end(pieces: &[Piece<'_>]) -> Option<(usize, String)> {
         match number_in(word) {
             Some(number) if value.is_none() => value = Some(number),
             Some(_) => return None,
-            None if listed("no wait actually sorry rather i mean make it that tier to dollars usd a month", word) => {}
+            None if listed(CORRECTIONS, word) || listed("i make it that tier to dollars usd a month", word) => {}
             None => return None,
         }
     }

@@ -199,6 +199,17 @@ fn role_clauses(role: &str) -> Vec<(&str, bool)> {
         .collect()
 }
 
+/// What a message says of these kinds of work is operations' work: a fault in an
+/// operation or a device is the operators' to mend, a laptop someone needs theirs to set up.
+fn operators_work(concepts: &mut [f32], kinds: &[&str]) {
+    let lexicon = &*LEXICON_TABLE;
+    let Some(operate) = lexicon.concept_id("operate") else { return };
+    for kind in kinds.iter().filter_map(|c| lexicon.concept_id(c)) {
+        concepts[operate] += concepts[kind];
+        concepts[kind] = 0.0;
+    }
+}
+
 /// ln(1 + n / df): rarer words say more.
 fn idf(n: usize, df: usize) -> f32 {
     (1.0 + n as f32 / df.max(1) as f32).ln()
@@ -705,25 +716,16 @@ impl Router {
                 && (self.opens_on_an_operation(text, repo_scores)
                     || (asked_of_the_subject[operate] > 0.0 && asked_of_the_subject[operate] >= concepts[fix]))
             {
-                concepts[operate] += concepts[fix];
-                concepts[fix] = 0.0;
+                operators_work(&mut concepts, &["fix"]);
             }
         }
-        if let (Some(fix), Some(operate)) = (lexicon.concept_id("fix"), lexicon.concept_id("operate"))
-            && self.opens_on_the_estate(text)
-        {
-            concepts[operate] += concepts[fix];
-            concepts[fix] = 0.0;
+        if self.opens_on_the_estate(text) {
+            operators_work(&mut concepts, &["fix"]);
         }
         // Needing a laptop or a login is asking for one to be set up, not for a feature,
         // nor a report of a fault in the repo the people who need it work on.
-        if let Some(operate) = lexicon.concept_id("operate")
-            && !text::needed_estate(&text.all).is_empty()
-        {
-            for concept in OWNED_CONCEPTS.iter().filter_map(|c| lexicon.concept_id(c)) {
-                concepts[operate] += concepts[concept];
-                concepts[concept] = 0.0;
-            }
+        if !text::needed_estate(&text.all).is_empty() {
+            operators_work(&mut concepts, OWNED_CONCEPTS);
         }
         if concepts.iter().sum::<f32>() < weights::DEFAULT_CODE_WORK && strongest_repo >= weights::REPO_EVIDENCE {
             for concept in ["build", "fix"].iter().filter_map(|c| lexicon.concept_id(c)) {

@@ -205,17 +205,14 @@ pub fn needed_estate(all: &[String]) -> Vec<usize> {
 
 /// The estate's people's accounts: a login or a password that fails may be a fault in an
 /// app's sign-in, where a printer that fails is the printer's.
-const ACCOUNTS: &[&str] = &["account", "password", "mailbox", "login"];
+static ACCOUNTS: LazyLock<[String; 4]> = LazyLock::new(|| ["account", "password", "mailbox", "login"].map(stem));
 
 /// Where the message names a device or a network ("the printer", "card readers"), not
 /// the "phone" of a phone number.
 pub fn device_positions(all: &[String]) -> Vec<usize> {
     estate_positions(all)
         .into_iter()
-        .filter(|&at| {
-            !ACCOUNTS.iter().any(|account| stem(account) == all[at])
-                && all.get(at + 1).is_none_or(|next| next != "number")
-        })
+        .filter(|&at| !ACCOUNTS.contains(&all[at]) && all.get(at + 1).is_none_or(|next| next != "number"))
         .collect()
 }
 
