@@ -143,17 +143,28 @@ impl Evaluation {
     }
 }
 
-/// Reads cases, writes one JSON answer per line to `out`; returns the evaluation.
-pub fn run(reader: &Reader, input: impl BufRead, mut out: impl Write) -> anyhow::Result<Evaluation> {
+/// Reads cases, writes one JSON answer per line to `out`; returns the evaluation. With
+/// `explain`, each answer also says which rule decided it and how sure it is (the
+/// contract's fields come first, so a reader of the contract ignores the rest).
+pub fn run(reader: &Reader, input: impl BufRead, mut out: impl Write, explain: bool) -> anyhow::Result<Evaluation> {
     let mut evaluation = Evaluation::default();
     for case in crate::cases::read::<Case>(input, "a case") {
         let case = case?;
         let understanding = answer(reader, &case);
         let printed = understanding.to_json();
         // The id first, then the contract's fields in its order, for people reading.
+        let explained = if explain {
+            format!(
+                ",\"rule\":{},\"confidence\":{}",
+                Value::from(understanding.rule),
+                Value::from((f64::from(understanding.confidence) * 1000.0).round() / 1000.0)
+            )
+        } else {
+            String::new()
+        };
         writeln!(
             out,
-            "{{\"id\":{},\"kind\":{},\"action\":{},\"args\":{}}}",
+            "{{\"id\":{},\"kind\":{},\"action\":{},\"args\":{}{explained}}}",
             Value::from(case.id.as_str()),
             printed["kind"],
             printed["action"],
@@ -202,7 +213,7 @@ mod tests {
 {"id":"b","channel":"general","author":"U1","thread":[],"text":"hmm","expect":{"kind":"work","action":null,"args":{}}}
 "#;
         let mut out = Vec::new();
-        let evaluation = run(&reader, input.as_bytes(), &mut out).unwrap();
+        let evaluation = run(&reader, input.as_bytes(), &mut out, false).unwrap();
         insta::assert_snapshot!(String::from_utf8(out).unwrap(), @r#"
         {"id":"a","kind":"fleet","action":"sleep","args":{"office":"analyst"}}
         {"id":"b","kind":"unknown","action":null,"args":{}}
@@ -221,9 +232,23 @@ mod tests {
     }
 
     #[test]
+    fn explain_adds_the_deciding_rule_after_the_contracts_fields() {
+        let reader = Reader::new(&Config::demo());
+        let input = r#"{"id":"a","channel":"ops","author":"U1","thread":[],"text":"sleep analyst"}
+{"id":"b","channel":"general","author":"U1","thread":[],"text":"hmm"}
+"#;
+        let mut out = Vec::new();
+        run(&reader, input.as_bytes(), &mut out, true).unwrap();
+        insta::assert_snapshot!(String::from_utf8(out).unwrap(), @r#"
+        {"id":"a","kind":"fleet","action":"sleep","args":{"office":"analyst"},"rule":"sleep","confidence":0.9}
+        {"id":"b","kind":"unknown","action":null,"args":{},"rule":"says nothing to act on","confidence":0.7}
+        "#);
+    }
+
+    #[test]
     fn a_malformed_case_names_its_line() {
         let reader = Reader::new(&Config::demo());
-        let err = run(&reader, "\n{\"id\": 1}\n".as_bytes(), Vec::new()).unwrap_err();
+        let err = run(&reader, "\n{\"id\": 1}\n".as_bytes(), Vec::new(), false).unwrap_err();
         assert_eq!(err.to_string(), "input line 2: not a case");
     }
 }

@@ -61,6 +61,9 @@ enum Command {
         /// Score each answer against the case's `expect` and print accuracy (to stderr).
         #[arg(long)]
         eval: bool,
+        /// Add to each answer the rule that decided it and how sure it is.
+        #[arg(long)]
+        explain: bool,
     },
     /// Print the live fleet as a config file: nova.toml with the fleet changes made
     /// while Nova ran (from chat, the console, /api) written in. Valid for `--config`.
@@ -535,11 +538,11 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Ask { config, input, eval } => {
+        Command::Ask { config, input, eval, explain } => {
             let config = load_config(&config)?;
             let reader = orchestrator::ask::Reader::new(&config);
             let stdout = std::io::stdout().lock();
-            let evaluation = bot::ask_cmd::run(&reader, bot::cases::open(input.as_deref())?, stdout)?;
+            let evaluation = bot::ask_cmd::run(&reader, bot::cases::open(input.as_deref())?, stdout, explain)?;
             if eval {
                 eprint!("{}", evaluation.report());
             }

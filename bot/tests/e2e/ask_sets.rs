@@ -36,7 +36,7 @@ fn every_plain_language_set_clears_the_bar() {
         let config = Config::load(&workspace).unwrap_or_else(|e| panic!("{}: {e}", workspace.display()));
         let cases = std::fs::File::open(set.join("cases.jsonl")).unwrap();
         let evaluation =
-            bot::ask_cmd::run(&Reader::new(&config), std::io::BufReader::new(cases), std::io::sink()).unwrap();
+            bot::ask_cmd::run(&Reader::new(&config), std::io::BufReader::new(cases), std::io::sink(), false).unwrap();
         report.push_str(&format!(
             "{}: {:.1}% ({} cases)\n",
             set.display(),
