@@ -1285,7 +1285,7 @@ impl Reader {
                 "get|bring|turn|start|boot|spin|warm|fire|power|poke|nudge|kick|shake|jolt|make|switch OFFICE up|online|ready|going|running|on|back|awake",
                 "turn|switch on OFFICE",
                 "need|want|like OFFICE online|up|awake|ready",
-                "need|want|like OFFICE spun|started|booted|warmed|fired|powered|woken ?up",
+                "need|want|like|get|have OFFICE spun|started|booted|warmed|fired|powered|woken ?up",
                 "have OFFICE up|online|ready|awake",
             ],
             &slots,
@@ -1453,6 +1453,8 @@ impl Reader {
         let help = any(
             &[
                 "what can|do you|nova do|understand|know",
+                // "remind me what you can do", "tell me what nova understands".
+                "what you|nova can|could do|handle|understand",
                 "what can you|nova take on|handle",
                 "what is in scope for|with you|nova",
                 "what nova|you ?can understand|understands|knows",

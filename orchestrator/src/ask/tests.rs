@@ -1273,3 +1273,18 @@ fn work_asked_of_an_office_is_no_question_about_it() {
     assert_eq!(read("could you ask writer to finish the release notes?")["kind"], "work");
     assert_eq!(read("writer finished?")["action"], "status");
 }
+
+#[test]
+fn a_wake_asked_for_through_someone_and_help_asked_as_an_embedded_question() {
+    fleet_action(
+        "would it be possible to get the analyst woken up before the 10 o'clock call",
+        "wake",
+        Some("analyst"),
+    );
+    fleet_action("is it possible to have writer started before standup?", "wake", Some("writer"));
+    assert_eq!(read("get maker started on the refund bug")["kind"], "work");
+    for text in ["can you remind me what you can do?", "tell me what nova can handle"] {
+        assert_eq!(read(text)["action"], "help", "{text}");
+    }
+    assert_eq!(read("tell me what you can do about the failing export")["kind"], "work");
+}

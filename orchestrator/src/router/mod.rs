@@ -454,7 +454,9 @@ impl Router {
                 RepoChoice::Named(_) | RepoChoice::Unknown if self.opens_on_the_estate(&text) => RepoChoice::None,
                 // So is a laptop or a login someone needs ("the new arranger in Brighton
                 // needs a laptop"), whoever the repos' words say they are.
-                RepoChoice::Named(_) if self.provides_estate_no_repo_keeps(&text) => RepoChoice::None,
+                RepoChoice::Named(_) | RepoChoice::Unknown if self.provides_estate_no_repo_keeps(&text) => {
+                    RepoChoice::None
+                }
                 choice => choice,
             }
         } else {

@@ -791,3 +791,14 @@ fn a_subject_word_first_is_the_subject_unless_its_object_follows() {
     let text = "cancellations are not refunding the unused premium pro rata";
     assert_eq!(route_in(&router, "general", &[], text), "policy-admin / coder");
 }
+
+#[test]
+fn a_camera_or_a_pc_is_estate_a_login_someone_needs_is_in_no_repo_and_deploying_a_fix_is_a_deploy() {
+    let router = router_of("opticians");
+    let route = |text: &str| route_in(&router, "general", &[], text);
+    assert_eq!(route("the retinal camera in the York store won't connect to the PC"), "none / it");
+    assert_eq!(route("the new optometrist in Exeter needs an account and a till login"), "none / it");
+    assert_eq!(route("deploy the lab order fix tonight after the stores close"), "lab-orders / it");
+    // What the camera takes is the records' own: a fault in it is still the developer's.
+    assert_eq!(route("retinal images are saved against the wrong patient"), "patient-records / web");
+}
