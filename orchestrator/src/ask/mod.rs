@@ -817,7 +817,14 @@ impl Reader {
             matches!(before, [aux, verb] if listed("has have had was were is are been keeps kept", aux)
                 && (verb.ends_with("ed") || verb.ends_with("en")))
         };
-        if let Some((every, span)) = when::every(w).filter(|(_, span)| !question && !narrated(span)) {
+        // Nor is a rate: "put the budget of tech to 150 dollars each month".
+        let a_rate = |span: &std::ops::Range<usize>| {
+            span.start.checked_sub(1).is_some_and(|before| {
+                matches!(w[before].as_str(), "dollars" | "dollar" | "usd" | "bucks" | "euros" | "pounds")
+                    || w[before].starts_with(['$', '€', '£'])
+            })
+        };
+        if let Some((every, span)) = when::every(w).filter(|(_, span)| !question && !narrated(span) && !a_rate(span)) {
             let named_office = mentioned.iter().find(|(_, at)| !span.contains(at)).map(|f| f.0).or(context.addressed);
             // "hygienist slots on Saturdays don't show up": days said in passing, with no
             // office named and no "every", tell when a fault shows, not when to work.
@@ -1471,6 +1478,8 @@ impl Reader {
                 "where do|should|can i|we start with|using you|nova",
                 "what * commands",
                 "how ?do|can|should i|we talk|speak|use|work|ask|command ?to|with you|nova|this",
+                // The question in a statement's order: "how I can use this bot?".
+                "how i|we can|could|should talk|speak|use|work|ask|command ?to|with you|nova|this",
                 "is|are there a|any guide|guides|manual|tutorial|docs|instructions",
                 "how to talk|speak|use|work ?to|with you|nova|this",
                 "what kind|kinds|sort|sorts of things|stuff|requests|commands",
@@ -2091,7 +2100,11 @@ fn money(words: &[String]) -> Option<f64> {
                 // "budget 800", "a budget of 800", "budget up to 800".
                 let between =
                     |n: usize| words[i - n..i].iter().all(|b| matches!(b.as_str(), "of" | "to" | "at" | "up"));
-                let after_budget = (1..=3).any(|n| i >= n && words[i - n] == "budget" && between(n - 1));
+                let after_budget = (1..=3).any(|n| i >= n && words[i - n] == "budget" && between(n - 1))
+                    // "the budget of tech to 150", "the budget for the tech office at 150".
+                    || (i >= 2
+                        && matches!(words[i - 1].as_str(), "to" | "at")
+                        && (2..=6).any(|n| i >= n && words[i - n] == "budget"));
                 (monthly || then_month || after_budget).then(|| parse(w)).flatten()
             })
         })

@@ -1288,3 +1288,22 @@ fn a_wake_asked_for_through_someone_and_help_asked_as_an_embedded_question() {
     }
     assert_eq!(read("tell me what you can do about the failing export")["kind"], "work");
 }
+
+#[test]
+fn second_language_english() {
+    let read = reader_of(&["tech", "numbers", "social"]);
+    assert_eq!(
+        read("please to add new repo loyalty-points"),
+        json!({"kind": "fleet", "action": "add_repo", "args": {"name": "loyalty-points"}})
+    );
+    assert_eq!(read("how I can use this bot?")["action"], "help");
+    let audit = read("what tech was doing from yesterday?");
+    assert_eq!((audit["action"].as_str(), audit["args"]["since"].as_str()), (Some("audit"), Some("1d")));
+    let schedule = read("each monday in 8 morning numbers must post the takings of last week");
+    assert_eq!(schedule["args"]["every"], "monday 08:00");
+    // An amount each month is a budget, not a schedule.
+    let budget = read("put the budget of tech to 150 dollars each month");
+    assert_eq!(budget["action"], "update_office");
+    assert_eq!(budget["args"]["changes"]["budget_usd"], 150.0);
+    assert_eq!(read("change the budget of tech to 150")["args"]["changes"]["budget_usd"], 150.0);
+}

@@ -150,7 +150,11 @@ impl Reader {
                 && ![Cue::Sleep, Cue::Wake, Cue::Stop, Cue::Need].iter().any(|&c| has(c)));
         let action = if has(Cue::Money) && question {
             Action::Spend { office: name, period: when::period(w) }
-        } else if has(Cue::Deeds) && question && when::since(w).is_some() {
+        } else if question
+            && when::since(w).is_some()
+            // "what was tech doing from yesterday?": what it was at since then is its history.
+            && (has(Cue::Deeds) || (has(Cue::State) && words.has_any(&["was", "were", "been"]) && words.has_any(&["doing", "working"])))
+        {
             Action::Audit { office: name, since: when::since(w) }
         } else if has(Cue::State) && question {
             Action::Status { office: name }

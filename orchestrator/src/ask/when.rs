@@ -200,10 +200,14 @@ fn days_or_interval(words: &[String]) -> Option<(String, Range<usize>)> {
             _ => continue,
         };
         let Some(days) = days else { continue };
-        // "every monday morning at 10": the part of the day, then the time.
-        let part = words.get(end).map(String::as_str).filter(|w| listed_part(w));
+        // "every monday morning at 10", "every monday in the morning at 8": the part of
+        // the day, then the time.
+        let mut part = words.get(end).map(String::as_str).filter(|w| listed_part(w));
         if part.is_some() {
             end += 1;
+        } else if let Some(said) = part_said_with_in(words, end) {
+            part = Some(said);
+            end += 3;
         }
         // A time of day, after or before: "at 9", "9am every monday", "in the morning".
         let mut time = None;
@@ -215,7 +219,29 @@ fn days_or_interval(words: &[String]) -> Option<(String, Range<usize>)> {
         } else if let Some((t, n)) = clock(words, end).filter(|_| is_clockish(words.get(end))) {
             time = Some(t);
             end += n;
+        } else if part.is_none() {
+            // "each monday in 8 morning", "every day 6 evening": a bare hour said with
+            // the part of the day it is in.
+            let skip = usize::from(words.get(end).is_some_and(|w| w == "in"));
+            if let Some((t, 1)) = clock(words, end + skip)
+                && let Some(said) = words.get(end + skip + 1).map(String::as_str).filter(|w| listed_part(w))
+            {
+                time = Some(t);
+                part = Some(said);
+                end += skip + 2;
+            }
         }
+        // "at 8 in the morning", "at 6 evening": the part of the day after the time.
+        if time.is_some() && part.is_none() {
+            if let Some(said) = part_said_with_in(words, end) {
+                part = Some(said);
+                end += 3;
+            } else if let Some(said) = words.get(end).map(String::as_str).filter(|w| listed_part(w)) {
+                part = Some(said);
+                end += 1;
+            }
+        }
+        let part = part.map(|said| said.trim_end_matches('s'));
         let mut begin = start;
         if time.is_none()
             && start >= 2
@@ -257,6 +283,12 @@ fn days_or_interval(words: &[String]) -> Option<(String, Range<usize>)> {
 /// A part of the day said after the days: "every monday morning".
 fn listed_part(word: &str) -> bool {
     matches!(word, "morning" | "mornings" | "afternoon" | "afternoons" | "evening" | "evenings" | "night" | "nights")
+}
+
+/// "in the morning", "in the evening" at `words[at..]`: the part of the day.
+fn part_said_with_in(words: &[String], at: usize) -> Option<&str> {
+    let said = words.get(at + 2).map(String::as_str).filter(|w| listed_part(w))?;
+    (words[at] == "in" && words[at + 1] == "the").then_some(said)
 }
 
 /// Once a month, as cron (the contract's other forms have no months): "on the first of
@@ -470,6 +502,11 @@ mod tests {
         assert_eq!(every_of("on mondays at noon").as_deref(), Some("monday 12:00"));
         assert_eq!(every_of("every monday morning at 10 have growth post").as_deref(), Some("monday 10:00"));
         assert_eq!(every_of("every friday evening at 6 send").as_deref(), Some("friday 18:00"));
+        assert_eq!(every_of("every monday in the morning at 8 post").as_deref(), Some("monday 08:00"));
+        assert_eq!(every_of("every day at 6 in the evening post").as_deref(), Some("daily 18:00"));
+        assert_eq!(every_of("every day at 6 evening post").as_deref(), Some("daily 18:00"));
+        assert_eq!(every_of("each monday in 8 morning post").as_deref(), Some("monday 08:00"));
+        assert_eq!(every_of("every friday 5 afternoon post").as_deref(), Some("friday 17:00"));
         assert_eq!(every_of("every tuesday afternoon send").as_deref(), Some("tuesday 14:00"));
         assert_eq!(every_of("at 9am every weekday").as_deref(), Some("weekday 09:00"));
         assert_eq!(every_of("every 30 minutes check").as_deref(), Some("30m"));

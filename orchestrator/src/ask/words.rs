@@ -142,6 +142,7 @@ impl Words {
             }
         }
         words.idioms_as_plain_words();
+        words.please_to_as_please();
         words.numbers_as_digits();
         words.text_speak_numbers();
         words
@@ -171,6 +172,22 @@ impl Words {
             self.origin.splice(i..i + taken, std::iter::repeat_n(origin, plain.len()));
             self.clause_end.splice(i..i + taken, (0..plain.len()).map(|at| ends && at + 1 == plain.len()));
             i += plain.len();
+        }
+    }
+
+    /// "please to add the repo …", "kindly to wake …": a request opened as in other
+    /// languages ("bitte", "merci de", "por favor"), read as "please add", "kindly wake".
+    /// Only where the clause opens with it: "send it please to maker" keeps its "to".
+    fn please_to_as_please(&mut self) {
+        let mut i = 0;
+        while i + 2 < self.lower.len() {
+            let opens_a_clause = i == 0 || self.clause_end[i - 1];
+            if opens_a_clause && matches!(self.lower[i].as_str(), "please" | "kindly") && self.lower[i + 1] == "to" {
+                self.lower.remove(i + 1);
+                self.origin.remove(i + 1);
+                self.clause_end.remove(i + 1);
+            }
+            i += 1;
         }
     }
 
@@ -647,5 +664,8 @@ mod tests {
         assert_eq!(Words::new("budget 2 500").lower, ["budget", "to", "500"]);
         assert_eq!(Words::new("pier 4 is down").lower, ["pier", "4", "is", "down"]);
         assert_eq!(Words::new("keep it up 2 hours").lower, ["keep", "it", "up", "2", "hours"]);
+        assert_eq!(Words::new("please to add the repo").lower, ["please", "add", "the", "repo"]);
+        assert_eq!(Words::new("ok, kindly to wake tech").lower, ["ok", "kindly", "wake", "tech"]);
+        assert_eq!(Words::new("send it please to maker").lower, ["send", "it", "please", "to", "maker"]);
     }
 }

@@ -144,6 +144,11 @@ mod weights {
     pub const TEMPERATURE: f32 = 0.3;
     /// What a statement about a clear subject counts as a bug report (`fix`).
     pub const REPORTED_FAULT: f32 = 1.0;
+    /// What a laptop or a login someone needs, kept by no repo, counts as operations'
+    /// work: the most a kind of work can count, so that an IT office whose role does not
+    /// list the thing ("needs a laptop" where the role says "tablets, Wi-Fi, logins")
+    /// still beats "none of them" (at 1.0 it did not).
+    pub const NEEDED_ESTATE: f32 = 2.0;
     /// A repo needs this much evidence to be named.
     pub const REPO_EVIDENCE: f32 = 1.5;
     /// A statement's opening words (its grammatical subject) count this much again.
@@ -726,8 +731,15 @@ impl Router {
         }
         // Needing a laptop or a login is asking for one to be set up, not for a feature,
         // nor a report of a fault in the repo the people who need it work on.
+        // It is operations' work however it is worded ("needs a laptop" names no kind of
+        // work).
         if !text::needed_estate(&text.all).is_empty() {
             operators_work(&mut concepts, OWNED_CONCEPTS);
+            if self.provides_estate_no_repo_keeps(text)
+                && let Some(operate) = LEXICON_TABLE.concept_id("operate")
+            {
+                concepts[operate] = concepts[operate].max(weights::NEEDED_ESTATE);
+            }
         }
         if concepts.iter().sum::<f32>() < weights::DEFAULT_CODE_WORK && strongest_repo >= weights::REPO_EVIDENCE {
             for concept in ["build", "fix"].iter().filter_map(|c| lexicon.concept_id(c)) {

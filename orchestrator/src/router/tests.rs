@@ -802,3 +802,13 @@ fn a_camera_or_a_pc_is_estate_a_login_someone_needs_is_in_no_repo_and_deploying_
     // What the camera takes is the records' own: a fault in it is still the developer's.
     assert_eq!(route("retinal images are saved against the wrong patient"), "patient-records / web");
 }
+
+#[test]
+fn rolling_out_a_build_is_a_deploy_and_a_laptop_someone_needs_is_for_it() {
+    let router = router_of("salon");
+    let route = |text: &str| route_in(&router, "general", &[], text);
+    assert_eq!(route("roll out the new till build to all salons tonight"), "pos / tech");
+    assert_eq!(route("the new junior at Camden needs a login for the booking system and the till"), "none / tech");
+    // The IT role names no laptops: needing one is still operations' work, clearly.
+    assert_eq!(route("the new junior at Camden needs a laptop"), "none / tech");
+}

@@ -485,7 +485,7 @@ impl Lexicon {
             let found = tokens
                 .iter()
                 .enumerate()
-                .any(|(i, token)| token == first && tokens[i + 1..].iter().take(4).skip(1).any(|t| t == last));
+                .any(|(i, token)| token == first && tokens[i + 1..].iter().take(5).skip(1).any(|t| t == last));
             if found {
                 scores[*concept] += weight;
             }
