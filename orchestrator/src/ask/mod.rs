@@ -389,7 +389,7 @@ const STOP_FILLER: &str = "\
     change our minds mind nevermind never wait no nope actually hold on up there whatever is running \
     going thing current working you are doing just ok okay hey nova sorry not needed anymore after \
     longer a mistake wrong one stop kill cancel abort halt terminate interrupt already enough too much \
-    thanks forget about whoa woah oh oops ah argh damn off nah scrap scratch ditch nix pause for hold";
+    thanks forget about whoa woah oh oops ah argh damn off nah scrap scratch ditch nix pause for hold leave";
 
 /// A message with this many words or fewer that only agrees.
 const SHORT_REPLY: usize = 6;
@@ -1140,9 +1140,14 @@ impl Reader {
         let held_it =
             |clause: &[String]| clause.windows(2).any(|pair| pair[0] == "hold" && listed("it that on up", &pair[1]));
         let held = find("hold|back off", &slots).is_some() || (context.thread_office.is_some() && held_it(w));
+        // "actually leave it, we're dropping that coffee": work in hand, left or forgotten.
+        let left_it = |clause: &[String]| {
+            context.thread_office.is_some()
+                && clause.windows(2).any(|pair| listed("leave forget", &pair[0]) && listed("it that this", &pair[1]))
+        };
         // "ada, drop everything you're doing" stops too.
         let drops = find("drop|quit everything|whatever", &slots).is_some();
-        if held || drops || words.lower.iter().any(|w| STOP_VERBS.split('|').any(|v| v == w)) {
+        if held || drops || left_it(w) || words.lower.iter().any(|w| STOP_VERBS.split('|').any(|v| v == w)) {
             // "tell marketing to stop whatever it's doing": an office told to stop, with
             // nothing after the stop that would be work ("… to stop the newsletter").
             let first_clause = words.clause_end.iter().position(|&end| end).map_or(w.len(), |i| i + 1);
@@ -1191,7 +1196,7 @@ impl Reader {
             let a_clause_stops = || {
                 words.clauses().any(|clause| {
                     let clause = &w[clause];
-                    (clause.iter().any(is_stop) || held_it(clause)) && only_stop(clause)
+                    (clause.iter().any(is_stop) || held_it(clause) || left_it(clause)) && only_stop(clause)
                 })
             };
             if only_stop(w) || (context.in_thread && (only_stop(&w[..first_clause]) || a_clause_stops())) {
@@ -1367,6 +1372,25 @@ impl Reader {
             let office = mentioned.first().map(|f| self.offices[f.0].name.clone());
             let period = when::period(w);
             return Some(Understanding::fleet(Action::Spend { office, period }, SURE, "spend"));
+        }
+        // "how much has this cost so far?" in an office's thread: what that office's work
+        // has cost ("how much does it cost to ship to Canada?" asks a price: work).
+        let this_work_cost = any(
+            &[
+                "how much has|did|is this|it|that ?run|job|work|task cost|costed|costing|spent|burned|burnt|used",
+                "what has|did this|it|that ?run|job|work|task cost",
+            ],
+            &names_only,
+        );
+        if let (Some(office), Some(_)) = (context.thread_office, this_work_cost)
+            && mentioned.is_empty()
+        {
+            let office = Some(self.offices[office].name.clone());
+            return Some(Understanding::fleet(
+                Action::Spend { office, period: None },
+                LIKELY,
+                "what this thread's work cost",
+            ));
         }
 
         // History.
@@ -1566,6 +1590,8 @@ impl Reader {
                 "are any offices|agents|bots|assistants ?still awake|up|running|free|idle|asleep|online|available|active",
                 "is|are any|none of the|our offices|agents|bots|assistants * awake|up|running|busy|working|idle|asleep",
                 "is|are all ?the|our offices|agents|bots|assistants * awake|up|running|busy|working|idle|asleep",
+                // "none of the offices are awake, are they?", "all the agents are asleep?"
+                "none|all ?of the|our offices|agents|bots|assistants is|are ?still awake|up|running|busy|working|idle|asleep",
                 "anyone|anybody|someone|somebody ?already|currently|yet on|onto|working|looking|handling|dealing|checking",
                 "anyone|anybody|someone|somebody from the|our fleet|offices|agents|bots|assistants on|working|looking",
                 "who is|are ?already|currently looking|working|on at|on|into this|it|that",

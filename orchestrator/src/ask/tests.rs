@@ -1307,3 +1307,24 @@ fn second_language_english() {
     assert_eq!(budget["args"]["changes"]["budget_usd"], 150.0);
     assert_eq!(read("change the budget of tech to 150")["args"]["changes"]["budget_usd"], 150.0);
 }
+
+#[test]
+fn whether_none_or_all_of_the_offices_are_up_asked_as_a_statement() {
+    for text in ["none of the offices are awake, are they?", "all the agents are asleep?"] {
+        assert_eq!(read(text), json!({"kind": "fleet", "action": "status", "args": {}}), "{text}");
+    }
+}
+
+#[test]
+fn in_an_offices_thread_leaving_it_stops_and_what_this_cost_is_its_spend() {
+    let thread = [("U1", "write tasting notes for the Kenyan"), ("office:writer", "Drafting them now.")];
+    let left = read_in(&thread, "actually leave it, we're dropping that coffee");
+    assert_eq!(left, json!({"kind": "fleet", "action": "stop", "args": {}}));
+    assert_eq!(read_in(&thread, "forget it")["action"], "stop");
+    // Leaving something as it is, is work.
+    assert_eq!(read_in(&thread, "leave the intro as it is and shorten the rest")["kind"], "work");
+    let cost = read_in(&thread, "how much has this cost so far?");
+    assert_eq!(cost, json!({"kind": "fleet", "action": "spend", "args": {"office": "writer"}}));
+    // A price asked in the thread is work.
+    assert_eq!(read_in(&thread, "how much does it cost to ship to Canada?")["kind"], "work");
+}

@@ -812,3 +812,17 @@ fn rolling_out_a_build_is_a_deploy_and_a_laptop_someone_needs_is_for_it() {
     // The IT role names no laptops: needing one is still operations' work, clearly.
     assert_eq!(route("the new junior at Camden needs a laptop"), "none / tech");
 }
+
+#[test]
+fn a_service_that_has_been_down_is_an_outage_and_van_trackers_are_estate() {
+    let router = router_of("removals");
+    let route = |text: &str| route_in(&router, "general", &[], text);
+    assert_eq!(route("the quote tool has been down since 9"), "quote-tool / it-ops");
+    assert_eq!(route("the van trackers stopped reporting their location this morning"), "none / it-ops");
+    // A tracker a repo keeps is that repo's ("the workout tracker" of a gym's app).
+    let gyms = router_of("gyms");
+    assert_eq!(
+        route_in(&gyms, "general", &[], "the workout tracker loses sets logged offline").split(" / ").next(),
+        Some("member-app")
+    );
+}

@@ -175,6 +175,7 @@ const ESTATE: &[&str] = &[
     "computer",
     "camera",
     "scanner",
+    "tracker",
     "card reader",
     "card machine",
     "card terminal",
