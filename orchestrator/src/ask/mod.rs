@@ -389,7 +389,8 @@ const STOP_FILLER: &str = "\
     change our minds mind nevermind never wait no nope actually hold on up there whatever is running \
     going thing current working you are doing just ok okay hey nova sorry not needed anymore after \
     longer a mistake wrong one stop kill cancel abort halt terminate interrupt already enough too much \
-    thanks forget about whoa woah oh oops ah argh damn off nah scrap scratch ditch nix pause for hold leave";
+    thanks forget about whoa woah oh oops ah argh damn off nah scrap scratch ditch nix pause for hold leave \
+    and apologies disregard ignore request";
 
 /// A message with this many words or fewer that only agrees.
 const SHORT_REPLY: usize = 6;
@@ -1181,6 +1182,8 @@ impl Reader {
                 &format!("{STOP_VERBS} whatever|everything|what|all ?that|which ?of OFFICE"),
                 &format!("{STOP_VERBS} ?the OFFICE"),
                 &format!("{STOP_VERBS} ?it|the * of OFFICE"),
+                // "terminate the work currently being carried out by the systems office"
+                &format!("{STOP_VERBS} the work|job|run|task|tasks * ?out by ?the OFFICE"),
             ];
             let patterns: Vec<&str> = office_pattern.iter().map(|s| s.as_str()).collect();
             if let Some((_, office)) = any(&patterns, &names_only) {
@@ -1259,6 +1262,8 @@ impl Reader {
         let asleep = any(
             &[
                 "put|send|let OFFICE ?back ?to sleep|bed|rest",
+                // "arrange for the marketing office to be put to sleep"
+                "OFFICE ?to be|is|gets|get put|sent ?back to sleep|bed|rest",
                 "sleep|hibernate|park|suspend|snooze OFFICE",
                 "OFFICE ?can|should|may|could ?go ?back to sleep|bed",
                 "OFFICE might|may|could as well go ?back to sleep|bed",
@@ -1423,6 +1428,14 @@ impl Reader {
                 && !listed(WHO_LEAD_INS, &w[span.start - 1])
         };
         let history = history.filter(|(span, _)| !relative_who(span));
+        // "a summary of the actions taken by engineering-dev over the past 24 hours": what
+        // an office did, over a time or as an account ("review the changes made by maker
+        // to the checkout" is work).
+        let taken_by =
+            find("actions|changes|work|things ?taken|done|made|carried ?out by OFFICE", &names_only).filter(|_| {
+                when::since(w).is_some() || words.has_prefix(&["summar", "overview", "account", "report", "list"])
+            });
+        let history = history.or(taken_by);
         let happened = any(&["what|anything ?has|have ?been happened|happening|changed|done", "what went on"], &slots)
             .filter(|(span, _)| self.nothing_else(words, span.clone(), &mentioned));
         // "Someone asked buyer to cancel the tulip order. Who was it?"
@@ -1486,6 +1499,9 @@ impl Reader {
                 "what can|do you|nova do|understand|know",
                 // "remind me what you can do", "tell me what nova understands".
                 "what you|nova can|could do|handle|understand",
+                // "outline the requests you are able to handle", "what you are able to do".
+                "requests|tasks|things|commands you|nova are|is able to|can|could handle|do|take|understand",
+                "what you|nova are|is able to do|handle|understand",
                 "what can you|nova take on|handle",
                 "what is in scope for|with you|nova",
                 "what nova|you ?can understand|understands|knows",

@@ -1328,3 +1328,21 @@ fn in_an_offices_thread_leaving_it_stops_and_what_this_cost_is_its_spend() {
     // A price asked in the thread is work.
     assert_eq!(read_in(&thread, "how much does it cost to ship to Canada?")["kind"], "work");
 }
+
+#[test]
+fn formal_wording() {
+    fleet_action(
+        "Dear Nova, please arrange for the analyst office to be put to sleep for the remainder of the day. Kind regards, Greg",
+        "sleep",
+        Some("analyst"),
+    );
+    fleet_action("Please terminate the work currently being carried out by the writer office.", "stop", Some("writer"));
+    let audit = read("Please provide a summary of the actions taken by maker over the past 24 hours.");
+    assert_eq!((audit["action"].as_str(), audit["args"]["since"].as_str()), (Some("audit"), Some("24h")));
+    // Changes made by an office, to be worked on, are work.
+    assert_eq!(read("review the changes made by maker to the checkout")["kind"], "work");
+    assert_eq!(read("Could you please outline the requests you are able to handle?")["action"], "help");
+    let thread = [("U1", "please update the fireworks page"), ("office:writer", "Updating the fireworks page.")];
+    let stop = read_in(&thread, "Apologies, please disregard that request and stop the work; the dates have changed.");
+    assert_eq!(stop, json!({"kind": "fleet", "action": "stop", "args": {}}));
+}

@@ -826,3 +826,10 @@ fn a_service_that_has_been_down_is_an_outage_and_van_trackers_are_estate() {
         Some("member-app")
     );
 }
+
+#[test]
+fn turnstiles_are_estate() {
+    let router = router_of("themepark");
+    let text = "the turnstiles at the north gate are rejecting valid tickets";
+    assert_eq!(route_in(&router, "general", &[], text), "none / systems");
+}

@@ -176,6 +176,7 @@ const ESTATE: &[&str] = &[
     "camera",
     "scanner",
     "tracker",
+    "turnstile",
     "card reader",
     "card machine",
     "card terminal",
