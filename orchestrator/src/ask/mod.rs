@@ -1075,6 +1075,10 @@ impl Reader {
                     "can|could|would|will OFFICE take|handle|own|pick|grab it|this|that|over",
                     // "let's loop in webdev and have them own it".
                     "OFFICE and have|let|get them own|take|handle|run it|this|that|over",
+                    // "I would prefer guest-services to handle this", "could this be passed
+                    // to guest-services instead?"
+                    "prefer|rather OFFICE ?to take|handle|own|do it|this|that|over",
+                    "it|this|that be|is passed|handed|given|moved|sent|transferred|reassigned ?over to OFFICE",
                 ],
                 &names_only,
             )
@@ -1304,6 +1308,8 @@ impl Reader {
                 "need|want|like OFFICE online|up|awake|ready",
                 "need|want|like|get|have OFFICE spun|started|booted|warmed|fired|powered|woken ?up",
                 "have OFFICE up|online|ready|awake",
+                // "arrange for the digital office to be woken up"
+                "OFFICE ?to be|get|gets woken|started|booted|spun|warmed|fired|powered ?up",
             ],
             &slots,
         );

@@ -1346,3 +1346,13 @@ fn formal_wording() {
     let stop = read_in(&thread, "Apologies, please disregard that request and stop the work; the dates have changed.");
     assert_eq!(stop, json!({"kind": "fleet", "action": "stop", "args": {}}));
 }
+
+#[test]
+fn a_wake_and_a_handoff_asked_for_in_the_passive_or_as_a_preference() {
+    fleet_action("Please arrange for the analyst office to be woken up.", "wake", Some("analyst"));
+    let thread = [("U1", "please draft a reply to the school"), ("office:maker", "Drafting the reply now.")];
+    for text in ["I would prefer writer to handle this", "Could this be passed to writer instead?"] {
+        let read = read_in(&thread, text);
+        assert_eq!((read["action"].as_str(), read["args"]["to"].as_str()), (Some("handoff"), Some("writer")), "{text}");
+    }
+}
