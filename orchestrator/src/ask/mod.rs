@@ -890,8 +890,15 @@ impl Reader {
         let someone_new = |span: &std::ops::Range<usize>| {
             span.start.checked_sub(1).is_some_and(|before| listed("the our this that", &w[before]))
         };
+        // "the board has asked for a new office called valuations": asked or wished for.
+        let asked_for = |span: &std::ops::Range<usize>| {
+            span.start >= 2
+                && w[span.start - 1] == "for"
+                && listed("asked ask asks requested request wish wished", &w[span.start - 2])
+        };
         if let Some((span, _)) = indefinite_office
             && (w.iter().take(span.start).any(|w| listed(CREATE_VERBS, w))
+                || asked_for(&span)
                 || (w[span.start] == "new" && !someone_new(&span)))
         {
             let office = self.new_office(words, span, &names_only);
@@ -1152,7 +1159,13 @@ impl Reader {
         };
         // "ada, drop everything you're doing" stops too.
         let drops = find("drop|quit everything|whatever", &slots).is_some();
-        if held || drops || left_it(w) || words.lower.iter().any(|w| STOP_VERBS.split('|').any(|v| v == w)) {
+        let wants_stopped = words.has_any(&["stopped", "halted", "cancelled", "canceled", "killed", "ended"]);
+        if held
+            || drops
+            || left_it(w)
+            || wants_stopped
+            || words.lower.iter().any(|w| STOP_VERBS.split('|').any(|v| v == w))
+        {
             // "tell marketing to stop whatever it's doing": an office told to stop, with
             // nothing after the stop that would be work ("… to stop the newsletter").
             let first_clause = words.clause_end.iter().position(|&end| end).map_or(w.len(), |i| i + 1);
@@ -1188,6 +1201,8 @@ impl Reader {
                 &format!("{STOP_VERBS} ?it|the * of OFFICE"),
                 // "terminate the work currently being carried out by the systems office"
                 &format!("{STOP_VERBS} the work|job|run|task|tasks * ?out by ?the OFFICE"),
+                // "the head of sales wants whatever infra is doing stopped right now"
+                &"want|wants|wanted|need|needs|like whatever|what OFFICE is|are doing|running stopped|halted|cancelled|canceled|killed|ended".to_owned(),
             ];
             let patterns: Vec<&str> = office_pattern.iter().map(|s| s.as_str()).collect();
             if let Some((_, office)) = any(&patterns, &names_only) {
@@ -1556,7 +1571,7 @@ impl Reader {
                 "OFFICE queue|backlog",
                 "has|have OFFICE finished|done|completed|wrapped|started|fixed|sorted|solved|resolved|shipped|sent|written|delivered",
                 "has|have OFFICE had a|the|any chance|time to finish|complete|start|look",
-                "whether|if OFFICE ?has|is|was finished|done|completed|wrapped|started|busy|working|free|idle|awake|asleep|available|running",
+                "whether|if OFFICE ?has|is|was ?still finished|done|completed|wrapped|started|busy|working|free|idle|awake|asleep|available|running",
                 "did OFFICE finish|complete|start|wrap",
                 "OFFICE has|have completed|finished|done|wrapped * or not",
                 "status ?of|for|on ?the OFFICE",

@@ -1356,3 +1356,17 @@ fn a_wake_and_a_handoff_asked_for_in_the_passive_or_as_a_preference() {
         assert_eq!((read["action"].as_str(), read["args"]["to"].as_str()), (Some("handoff"), Some("writer")), "{text}");
     }
 }
+
+#[test]
+fn requests_passed_on_for_someone_else() {
+    fleet_action("Sam asked me to check whether maker is still working on the increments", "status", Some("maker"));
+    fleet_action("the head of sales wants whatever operator is doing stopped right now", "stop", Some("operator"));
+    let created = read("the board has asked for a new office called valuations, reporting to writer");
+    assert_eq!(created["action"], "create_office");
+    assert_eq!(
+        (created["args"]["name"].as_str(), created["args"]["reports_to"].as_str()),
+        (Some("valuations"), Some("writer"))
+    );
+    // What failed and stopped is no request to stop anything.
+    assert_eq!(read("the nightly export stopped at 3am")["kind"], "work");
+}

@@ -833,3 +833,11 @@ fn turnstiles_are_estate() {
     let text = "the turnstiles at the north gate are rejecting valid tickets";
     assert_eq!(route_in(&router, "general", &[], text), "none / systems");
 }
+
+#[test]
+fn a_spreadsheet_something_came_from_is_no_request_for_figures() {
+    let router = router_of("auctions");
+    let thread = ["estimates show as zero on lots imported from the consignment spreadsheet"];
+    let text = "seeing it on the watches sale too, can someone have a look";
+    assert_eq!(route_in(&router, "general", &thread, text), "catalogue / platform");
+}
