@@ -1873,10 +1873,13 @@ impl Reader {
                     .then(|| before_office.iter().map(|&i| w[i].as_str()).collect::<Vec<_>>().join("-"))
             });
         // The role: what follows "for", "that", "to", up to the end of the clause.
+        // Not the "to" of "…, reporting to client-services": that says whom it answers to.
         let connector = |i: &usize| {
             w.get(*i).is_some_and(|w| {
                 matches!(w.as_str(), "for" | "that" | "which" | "who" | "to" | "handling" | "doing" | "owning")
-            })
+            }) && !(w[*i] == "to"
+                && i.checked_sub(1)
+                    .is_some_and(|before| listed("report reports reporting answer answers answering", &w[before])))
         };
         let role_start = [Some(span.end), called.as_ref().map(|(_, end)| *end)]
             .into_iter()

@@ -1367,6 +1367,7 @@ fn requests_passed_on_for_someone_else() {
         (created["args"]["name"].as_str(), created["args"]["reports_to"].as_str()),
         (Some("valuations"), Some("writer"))
     );
+    assert_ne!(created["args"]["role"], "writer", "whom it reports to is no role");
     // What failed and stopped is no request to stop anything.
     assert_eq!(read("the nightly export stopped at 3am")["kind"], "work");
 }
