@@ -1371,3 +1371,28 @@ fn requests_passed_on_for_someone_else() {
     // What failed and stopped is no request to stop anything.
     assert_eq!(read("the nightly export stopped at 3am")["kind"], "work");
 }
+
+/// Work read from words where fleet requests hide is read unsurely, so that a configured
+/// model has a look (these phrasings were all read as work, surely, on sets written blind).
+#[test]
+fn work_read_beside_words_of_the_fleet_is_unsure() {
+    let reader = reader();
+    let unsure = |text: &str, thread: &[Said]| {
+        let read = reader.understand(&Message { channel: "general", text, thread });
+        read.confidence < UNSURE
+    };
+    for text in [
+        "writer, being woken up by then would help",
+        "please see to a new repo for the loyalty points",
+        "a list of what you are able to do, with examples, for the wiki page",
+        "a summary of the actions of maker, please",
+    ] {
+        assert!(unsure(text, &[]), "{text}");
+    }
+    let thread = [
+        Said { speaker: Speaker::parse("U1"), text: "write the newsletter".into() },
+        Said { speaker: Speaker::parse("office:writer"), text: "Starting.".into() },
+    ];
+    assert!(unsure("we're dropping that coffee, leave the newsletter", &thread));
+    assert!(!unsure("the checkout rejects cards from Canadian banks", &[]));
+}
