@@ -395,6 +395,18 @@ const STOP_FILLER: &str = "\
 /// A message with this many words or fewer that only agrees.
 const SHORT_REPLY: usize = 6;
 
+/// A message's quoted lines ("> …", as Slack sends them "&gt; …") and the rest, when it
+/// has both.
+fn split_quote(text: &str) -> Option<(String, String)> {
+    fn quote(line: &str) -> Option<&str> {
+        let line = line.trim_start();
+        line.strip_prefix("&gt;").or_else(|| line.strip_prefix('>')).map(str::trim)
+    }
+    let quoted: Vec<&str> = text.lines().filter_map(quote).collect();
+    let rest: Vec<&str> = text.lines().filter(|line| quote(line).is_none() && !line.trim().is_empty()).collect();
+    (!quoted.is_empty() && !rest.is_empty()).then(|| (quoted.join("\n"), rest.join("\n")))
+}
+
 /// Confidence of a rule that matched a whole pattern.
 const SURE: f32 = 0.9;
 /// Confidence of a rule that matched on weaker evidence.
@@ -623,6 +635,13 @@ impl Reader {
 
     /// Reads one message.
     pub fn understand(&self, message: &Message<'_>) -> Understanding {
+        // "> analyst has been idle for 3 hours\nyep, put it to sleep": what a message
+        // quotes is what it answers, like an earlier message of the thread, not its ask.
+        if let Some((quoted, rest)) = split_quote(message.text) {
+            let mut thread = message.thread.to_vec();
+            thread.push(Said { speaker: Speaker::Person(String::new()), text: quoted });
+            return self.understand(&Message { text: &rest, thread: &thread, ..*message });
+        }
         let meant = taken_back::as_meant(strip_address_to_nova(message.text));
         let text = meant.as_str();
         let words = Words::new(text);

@@ -1396,3 +1396,14 @@ fn work_read_beside_words_of_the_fleet_is_unsure() {
     assert!(unsure("we're dropping that coffee, leave the newsletter", &thread));
     assert!(!unsure("the checkout rejects cards from Canadian banks", &[]));
 }
+
+#[test]
+fn a_quoted_line_is_what_the_message_answers_not_its_request() {
+    assert_eq!(
+        read("> analyst has been idle for 3 hours\nyep, put it to sleep"),
+        json!({"kind": "fleet", "action": "sleep", "args": {"office": "analyst"}})
+    );
+    assert_eq!(read("&gt; maker is still running\nstop maker")["action"], "stop");
+    // A quote of a fault with an ask about it is work.
+    assert_eq!(read("> on-time delivery for Korean dropped to 71%\nwhy? can someone dig in")["kind"], "work");
+}

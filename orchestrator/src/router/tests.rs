@@ -841,3 +841,11 @@ fn a_spreadsheet_something_came_from_is_no_request_for_figures() {
     let text = "seeing it on the watches sale too, can someone have a look";
     assert_eq!(route_in(&router, "general", &thread, text), "catalogue / platform");
 }
+
+#[test]
+fn a_percentage_shown_is_a_feature_and_what_percentage_is_a_question() {
+    let router = router_of("translation");
+    let route = |text: &str| route_in(&router, "general", &[], text);
+    assert_eq!(route("translation memory matches should be shown with their match percentage"), "tms / core-dev");
+    assert_eq!(route("what percentage of Japanese jobs were delivered late in November?"), "none / analyst");
+}
