@@ -407,6 +407,9 @@ fn split_quote(text: &str) -> Option<(String, String)> {
     (!quoted.is_empty() && !rest.is_empty()).then(|| (quoted.join("\n"), rest.join("\n")))
 }
 
+/// What people call an office, said after its name: "the firmware agent", "the IT bot".
+const FLEET_NOUNS: &str = "office agent team bot ai assistant worker";
+
 /// Confidence of a rule that matched a whole pattern.
 const SURE: f32 = 0.9;
 /// Confidence of a rule that matched on weaker evidence.
@@ -526,7 +529,7 @@ impl Reader {
             // "it's the club's centenary" is "it is": no name, unlike "@it" or "it-office".
             let unmarked = words[at].strip_suffix("'s").unwrap_or(&words[at]);
             let marked = unmarked != word
-                || words.get(at + 1).is_some_and(|w| matches!(w.as_str(), "office" | "agent" | "team"))
+                || words.get(at + 1).is_some_and(|w| listed(FLEET_NOUNS, w))
                 || (at > 0 && matches!(words[at - 1].as_str(), "the" | "our"));
             // Nor is "it is the club's centenary": a pronoun saying what something is.
             let says_what_it_is = words.get(at + 1).is_some_and(|w| matches!(w.as_str(), "is" | "was"))
@@ -544,6 +547,17 @@ impl Reader {
             }
         }) {
             return Some((i, self.offices[i].words.len()));
+        }
+        // "the firmware agent", "the cloud bot": the first part of one office's name
+        // (`firmware-dev`, `cloud-dev`) said with what the offices are called.
+        if words.get(at + 1).is_some_and(|next| listed(FLEET_NOUNS, next)) {
+            let mut first_part =
+                self.offices.iter().enumerate().filter(|(_, o)| o.name.to_lowercase().split('-').next() == Some(word));
+            if let (Some((i, office)), None) = (first_part.next(), first_part.next())
+                && office.name.contains('-')
+            {
+                return Some((i, 1));
+            }
         }
         if common_word(word) {
             return None;
@@ -902,6 +916,10 @@ impl Reader {
                     !mentioned.iter().any(|(_, at)| span.contains(at) && *at + 1 != span.end)
                     // "I'm new to the head office team" is no new office.
                         && !w[span.clone()].iter().any(|w| listed("to the of in at for with from our my your their", w))
+                    // "can an agent look into why sync fails?" asks any office for work.
+                        && !w.get(span.end).is_some_and(|next| {
+                            listed("look check take handle investigate fix help review dig find pick sort have see", next)
+                        })
                 },
             );
         // "new agent for invoices" asks for one; "the new assistant pro needs a laptop"
@@ -1537,6 +1555,8 @@ impl Reader {
         let help = any(
             &[
                 "what can|do you|nova do|understand|know",
+                // "what can you bots actually do?"
+                "what can|do you ?all|guys bots|agents|assistants ?all ?actually|really do|handle",
                 // "remind me what you can do", "tell me what nova understands".
                 "what you|nova can|could do|handle|understand",
                 // "outline the requests you are able to handle", "what you are able to do".
@@ -2022,6 +2042,8 @@ impl Reader {
             .content
             .into_iter()
             .filter(|w| !listed(VAGUE, w) && !self.offices.iter().any(|o| o.name.to_lowercase() == *w))
+            // "good bot": what the offices are called says nothing to work on either.
+            .filter(|w| !FLEET_NOUNS.split(' ').any(|noun| crate::router::text::stem(noun) == **w))
             .collect();
         // Fleet words with no rule to act on them, or an office named (not addressed) beside
         // a word about its state, work or cost: a model should have a look.

@@ -1407,3 +1407,19 @@ fn a_quoted_line_is_what_the_message_answers_not_its_request() {
     // A quote of a fault with an ask about it is work.
     assert_eq!(read("> on-time delivery for Korean dropped to 71%\nwhy? can someone dig in")["kind"], "work");
 }
+
+#[test]
+fn offices_called_bots_agents_and_ais() {
+    let read = reader_of(&["firmware-dev", "cloud-dev", "it", "data"]);
+    let office = |text: &str| read(text)["args"]["office"].as_str().map(str::to_owned);
+    assert_eq!(read("fire up the firmware AI, we have field reports coming in")["action"], "wake");
+    assert_eq!(office("fire up the firmware AI, we have field reports coming in").as_deref(), Some("firmware-dev"));
+    assert_eq!(office("how much has the cloud agent burned through this week?").as_deref(), Some("cloud-dev"));
+    assert_eq!(office("let the cloud agent idle for 45 minutes before it goes to sleep").as_deref(), Some("cloud-dev"));
+    assert_eq!(office("kill whatever the IT worker is running").as_deref(), Some("it"));
+    assert_eq!(read("what can you bots actually do?")["action"], "help");
+    assert_eq!(read("which AIs are running at the moment?")["action"], "status");
+    assert_eq!(read("good bot")["kind"], "unknown");
+    // An agent asked to look into something is asked for work, not made.
+    assert_eq!(read("can an agent look into why Android sync fails more than iOS?")["kind"], "work");
+}

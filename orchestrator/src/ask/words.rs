@@ -334,6 +334,8 @@ const IDIOMS: &[(&str, &str)] = &[
 /// Formal and clipped words as the rules spell them, so that every rule reads "is the
 /// taxman occupied?" as it reads "is the taxman busy?", and "workin" as "working".
 const PLAIN: &[(&str, &str)] = &[
+    // "which AIs are running?": the offices, as people who call them AIs say it.
+    ("ais", "agents"),
     ("occupied", "busy"),
     ("engaged", "busy"),
     ("preoccupied", "busy"),

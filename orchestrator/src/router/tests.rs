@@ -849,3 +849,10 @@ fn a_percentage_shown_is_a_feature_and_what_percentage_is_a_question() {
     assert_eq!(route("translation memory matches should be shown with their match percentage"), "tms / core-dev");
     assert_eq!(route("what percentage of Japanese jobs were delivered late in November?"), "none / analyst");
 }
+
+#[test]
+fn telling_someone_by_their_title_is_a_reply() {
+    let router = router_of("medtech");
+    let text = "tell Mrs Alvarez her replacement monitor ships tomorrow";
+    assert_eq!(route_in(&router, "support", &[], text), "none / support");
+}
