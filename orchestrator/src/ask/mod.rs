@@ -1666,6 +1666,8 @@ impl Reader {
                 "are any offices|agents|bots|assistants ?still awake|up|running|free|idle|asleep|online|available|active",
                 "is|are any|none of the|our offices|agents|bots|assistants * awake|up|running|busy|working|idle|asleep",
                 "is|are all ?the|our offices|agents|bots|assistants * awake|up|running|busy|working|idle|asleep",
+                // "atlas, compass, beacon - which of you are awake?"
+                "which|who of you ?all|lot|guys is|are ?still awake|up|running|busy|free|idle|asleep|working|around",
                 // "none of the offices are awake, are they?", "all the agents are asleep?"
                 "none|all ?of the|our offices|agents|bots|assistants is|are ?still awake|up|running|busy|working|idle|asleep",
                 "anyone|anybody|someone|somebody ?already|currently|yet on|onto|working|looking|handling|dealing|checking",

@@ -1423,3 +1423,15 @@ fn offices_called_bots_agents_and_ais() {
     // An agent asked to look into something is asked for work, not made.
     assert_eq!(read("can an agent look into why Android sync fails more than iOS?")["kind"], "work");
 }
+
+#[test]
+fn offices_with_english_words_for_names() {
+    let read = reader_of(&["atlas", "compass", "beacon", "echo", "sage", "quill"]);
+    assert_eq!(
+        read("atlas, compass, beacon - which of you are awake?"),
+        json!({"kind": "fleet", "action": "status", "args": {}})
+    );
+    assert_eq!(read("nice work atlas")["kind"], "unknown");
+    assert_eq!(read("good job quill!")["kind"], "unknown");
+    assert_eq!(read("the compass icon on the map view is misaligned on mobile")["kind"], "work");
+}

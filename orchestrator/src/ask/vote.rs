@@ -108,6 +108,13 @@ impl Reader {
         if asks_the_office {
             return None;
         }
+        // "nice work atlas", "good job quill!": praise for an office, nothing to act on.
+        let praise =
+            super::words::Pattern::new("nice|good|great|brilliant|excellent|awesome|lovely|superb work|job|one|stuff")
+                .find(w, &|_: &[String], _| None::<((), usize)>);
+        if praise.is_some() && w.len() <= 5 {
+            return Some(Understanding::unknown(super::LIKELY, "praise for an office"));
+        }
         let fleet_at = w.iter().position(|word| listed(FLEET, word));
         let anchor = mentioned.first().map(|&(_, at)| at).or(fleet_at)?;
 

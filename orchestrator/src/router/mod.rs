@@ -293,7 +293,30 @@ impl Router {
                 let described_from = (1..tokens.len())
                     .find(|&at| matches!(tokens[at].as_str(), "who" | "whose") && text::is_people_word(&tokens[at - 1]))
                     .unwrap_or(tokens.len());
+                // "builds and fixes matching, recommendations and job alerts": a repo's
+                // hint phrase ("job alert") in the role is the thing worked on, not the
+                // operations its words would say (alerting). (Other kinds stay: "checks
+                // audit trails" is auditing, as a message about the audit trail is.)
+                let operate = lexicon.concept_id("operate");
+                let says_operations = |phrase: &[String]| {
+                    let said = lexicon.concepts(phrase);
+                    operate.is_some_and(|o| said[o] > 0.0 && said.iter().all(|&other| other <= said[o]))
+                };
+                let in_a_hint: Vec<bool> = {
+                    let mut covered = vec![false; tokens.len()];
+                    for at in 0..tokens.len() {
+                        for (_, phrase) in repo_phrases.get(&tokens[at]).into_iter().flatten() {
+                            if tokens[at..].starts_with(phrase) && says_operations(phrase) {
+                                covered[at..at + phrase.len()].iter_mut().for_each(|c| *c = true);
+                            }
+                        }
+                    }
+                    covered
+                };
                 read.extend((0..described_from).map(|at| {
+                    if in_a_hint[at] {
+                        return String::new();
+                    }
                     let word = &tokens[at];
                     // Who it answers ("visitor-care answers visitor emails about …") are
                     // its audience.

@@ -856,3 +856,11 @@ fn telling_someone_by_their_title_is_a_reply() {
     let text = "tell Mrs Alvarez her replacement monitor ships tomorrow";
     assert_eq!(route_in(&router, "support", &[], text), "none / support");
 }
+
+#[test]
+fn a_hint_phrase_in_a_developers_role_names_a_thing_not_operations() {
+    // The matching developer "builds and fixes … job alerts": alerting is not its work.
+    let router = router_of("jobboard");
+    let text = "deploy the screening fix to the employer portal after 6";
+    assert_eq!(route_in(&router, "general", &[], text), "employer-portal / beacon");
+}
