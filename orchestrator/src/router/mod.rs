@@ -10,7 +10,7 @@ pub mod lexicon;
 pub mod model;
 pub mod text;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::config::Config;
 use lexicon::{CHANGE_CONCEPTS, CODE_CONCEPTS, GENERIC_WORDS, OWNED_CONCEPTS};
@@ -268,6 +268,11 @@ impl Router {
             }
         }
 
+        let description_pairs: HashSet<Vec<String>> = config
+            .repos
+            .iter()
+            .flat_map(|repo| Tokens::new(&repo.description).all.windows(2).map(<[String]>::to_vec).collect::<Vec<_>>())
+            .collect();
         // Offices: the kinds of work their roles describe, and their role words.
         let code: Vec<usize> = CODE_CONCEPTS.iter().filter_map(|c| lexicon.concept_id(c)).collect();
         let owned: Vec<usize> = OWNED_CONCEPTS.iter().filter_map(|c| lexicon.concept_id(c)).collect();
@@ -304,6 +309,13 @@ impl Router {
                 };
                 let in_a_hint: Vec<bool> = {
                     let mut covered = vec![false; tokens.len()];
+                    // So is two words of a repo's description, together ("the monitor
+                    // firmware" of "Monitor firmware: measurement, …").
+                    for at in 0..tokens.len().saturating_sub(1) {
+                        if description_pairs.contains(&tokens[at..at + 2]) && says_operations(&tokens[at..at + 2]) {
+                            covered[at..at + 2].iter_mut().for_each(|c| *c = true);
+                        }
+                    }
                     for at in 0..tokens.len() {
                         for (_, phrase) in repo_phrases.get(&tokens[at]).into_iter().flatten() {
                             if tokens[at..].starts_with(phrase) && says_operations(phrase) {

@@ -864,3 +864,12 @@ fn a_hint_phrase_in_a_developers_role_names_a_thing_not_operations() {
     let text = "deploy the screening fix to the employer portal after 6";
     assert_eq!(route_in(&router, "general", &[], text), "employer-portal / beacon");
 }
+
+#[test]
+fn two_words_of_a_repos_description_in_a_role_name_a_thing_not_operations() {
+    // The firmware developer "builds and fixes the monitor firmware": a blood pressure
+    // monitor, not monitoring.
+    let router = router_of("medtech");
+    let text = "ship the clinician sharing fix to production tonight";
+    assert_eq!(route_in(&router, "general", &[], text), "device-cloud / it");
+}
