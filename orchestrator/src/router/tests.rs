@@ -828,10 +828,13 @@ fn a_service_that_has_been_down_is_an_outage_and_van_trackers_are_estate() {
 }
 
 #[test]
-fn turnstiles_are_estate() {
+fn turnstiles_and_satellite_links_are_estate() {
     let router = router_of("themepark");
     let text = "the turnstiles at the north gate are rejecting valid tickets";
     assert_eq!(route_in(&router, "general", &[], text), "none / systems");
+    let router = router_of("seafood");
+    let text = "the satellite link on the Morning Star keeps dropping out";
+    assert_eq!(route_in(&router, "general", &[], text), "none / ops");
 }
 
 #[test]

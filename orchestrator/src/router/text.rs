@@ -177,6 +177,7 @@ const ESTATE: &[&str] = &[
     "scanner",
     "tracker",
     "turnstile",
+    "satellite",
     "card reader",
     "card machine",
     "card terminal",
