@@ -247,6 +247,21 @@ impl Action {
         }
     }
 
+    /// Whether the action does something to the fleet (rather than reading it).
+    pub fn acts(&self) -> bool {
+        !matches!(
+            self,
+            Self::Status { .. }
+                | Self::Approvals {}
+                | Self::Audit { .. }
+                | Self::Spend { .. }
+                | Self::Help {}
+                | Self::Schedules { .. }
+                | Self::Tasks { .. }
+                | Self::Reviews {}
+        )
+    }
+
     /// Whether the action changes the fleet's config (see [`crate::config::edit`]).
     pub fn changes_config(&self) -> bool {
         matches!(self, Self::CreateOffice(_) | Self::UpdateOffice { .. } | Self::RetireOffice { .. } | Self::AddRepo(_))
@@ -687,13 +702,54 @@ impl Reader {
         {
             return Understanding::unknown(LIKELY, "Nova's offer declined");
         }
+        // "we might retire trade-desk next spring", "what happens if I stop boat-dev?",
+        // "when analyst wakes up it should look at the prices first": a change to the
+        // fleet said as a plan, a condition or a hypothesis is not asked for now.
+        let asked_now =
+            |found: &Understanding| !(found.action.as_ref().is_some_and(Action::acts) && self.not_asked_now(&words));
         if let Some(found) = self.read(&words, &context, message) {
-            return found;
+            if asked_now(&found) {
+                return found;
+            }
+            return self.work_or_unknown(&words, &context, message);
         }
-        if let Some(found) = self.vote(&words, &context, message.text) {
+        if let Some(found) = self.vote(&words, &context, message.text).filter(|found| asked_now(found)) {
             return found;
         }
         self.work_or_unknown(&words, &context, message)
+    }
+
+    /// Whether the message says what might, would or will happen rather than asking for
+    /// it: a hypothesis ("what happens if …", "if the analyst goes to sleep, …"), a plan
+    /// ("we might …", "we'll probably want …", "thinking of …") or a condition on an
+    /// office ("when analyst wakes up …", "once the season ends …"). Not a request put
+    /// politely ("if you could wake …", "if possible, …", "when you get a chance").
+    fn not_asked_now(&self, words: &Words) -> bool {
+        let w = &words.lower;
+        let no_slot = |_: &[String], _: usize| None::<((), usize)>;
+        let said = |pattern: &str| Pattern::new(pattern).find(w, &no_slot).is_some();
+        let conditional = w.first().is_some_and(|first| listed("if once", first))
+            && !w.get(1).is_some_and(|second| listed("you u nova possible needed necessary so", second));
+        let fill = |w: &[String], i: usize| Slots { reader: self, pronoun: None, pronouns: false }.fill(w, i);
+        // ("… when it goes idle" is part of an idle timeout, so not "goes" or "is".)
+        let on_an_office = Pattern::new("when|once OFFICE wakes|comes|finishes|starts")
+            .find(w, &fill)
+            .is_some_and(|(_, office)| office.flatten().is_some());
+        // A plan is the clause that holds the fleet verb: in "I might need it late, so keep
+        // it up for two hours" the request is the other clause. "Thinking about it, …"
+        // says only that the writer reconsidered.
+        let planned = words.clauses().any(|clause| {
+            let c = &w[clause];
+            let here = |pattern: &str| Pattern::new(pattern).find(c, &no_slot);
+            let thinking = here("thinking|think of|about")
+                .is_some_and(|(span, _)| !c.get(span.end).is_some_and(|next| listed("it this that", next)));
+            c.iter().any(|word| listed(taken_back::FLEET_VERBS, word))
+                && (here("we|i|they|we'll|i'll|they'll|we're|i'm ?will|would|are|am probably|maybe|perhaps|might|may")
+                    .is_some()
+                    || thinking
+                    || here("considering|planning|plan|plans to|on").is_some())
+        });
+        conditional || on_an_office || planned || said("what happens|would|will ?happen if") || said("what if")
     }
 
     /// The schedules there are ("what's scheduled?", "list the schedules"), or one

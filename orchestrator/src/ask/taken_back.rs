@@ -6,7 +6,7 @@
 use super::listed;
 
 /// Verbs of fleet requests: "don't" before one withdraws that request.
-const FLEET_VERBS: &str =
+pub(super) const FLEET_VERBS: &str =
     "wake start restart sleep put stop kill retire remove delete create set add give hand move schedule turn shut";
 
 /// Words that open a correction of the value just said: "…, no wait, make it 100".
@@ -100,7 +100,11 @@ fn without_withdrawn(pieces: Vec<Piece<'_>>) -> Vec<Piece<'_>> {
         let end = (start..pieces.len()).find(|&i| pieces[i].ends_clause).map_or(pieces.len(), |i| i + 1);
         let words: Vec<&str> = pieces[start..end].iter().map(|p| p.word.as_str()).collect();
         let verb = match words.as_slice() {
+            // "don't anyone stop ops": the same, said to everyone.
+            ["don't" | "dont", "anyone" | "anybody", verb, ..] => Some(*verb),
             ["don't" | "dont" | "never", verb, ..] | ["do", "not", verb, ..] => Some(*verb),
+            // "nobody stop ops today, it's mid-migration": a request forbidden to all.
+            ["nobody" | "noone", verb, ..] | ["no", "one", verb, ..] => Some(*verb),
             _ => None,
         };
         if verb.is_some_and(|verb| listed(FLEET_VERBS, verb)) {
@@ -132,6 +136,7 @@ mod tests {
     fn a_request_said_not_to_be_done_is_taken_out() {
         assert_eq!(as_meant("don't wake editorial, wake buying-insight instead"), "wake buying-insight instead");
         assert_eq!(as_meant("don't put the analyst to sleep"), "");
+        assert_eq!(as_meant("nobody stop ops today, it's mid-migration"), "it's mid-migration");
         assert_eq!(
             as_meant("set up a new office called events-desk, not under web but under customer-service"),
             "set up a new office called events-desk, under customer-service"

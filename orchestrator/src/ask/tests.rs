@@ -1435,3 +1435,27 @@ fn offices_with_english_words_for_names() {
     assert_eq!(read("good job quill!")["kind"], "unknown");
     assert_eq!(read("the compass icon on the map view is misaligned on mobile")["kind"], "work");
 }
+
+/// A change to the fleet said as a plan, a condition, a hypothesis or a prohibition is
+/// not carried out; the same change asked for is.
+#[test]
+fn plans_conditions_and_prohibitions_change_nothing() {
+    for text in [
+        "we might retire writer next spring when the new CRM lands",
+        "what happens if I stop maker halfway through a release?",
+        "once the season ends we'll probably want a new office for the quota appeals",
+        "nobody stop operator today, it's mid-migration",
+        "when analyst wakes up it should look at the haddock prices first",
+        "thinking of putting the analyst to sleep over christmas",
+    ] {
+        assert_ne!(read(text)["kind"], "fleet", "{text}");
+    }
+    fleet_action("stop maker, it's deploying to the wrong boat", "stop", Some("maker"));
+    fleet_action("if you could wake the analyst before 10 that would be great", "wake", Some("analyst"));
+    fleet_action("Thinking about it, put the analyst to sleep", "sleep", Some("analyst"));
+    fleet_action(
+        "I might need it late, so keep writer up for two hours after it goes idle",
+        "update_office",
+        Some("writer"),
+    );
+}
