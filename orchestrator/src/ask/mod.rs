@@ -425,6 +425,10 @@ fn split_quote(text: &str) -> Option<(String, String)> {
 /// What people call an office, said after its name: "the firmware agent", "the IT bot".
 const FLEET_NOUNS: &str = "office agent team bot ai assistant worker";
 
+/// [`FLEET_NOUNS`] as the router stems them ("assistants" is `assist`), made once.
+static FLEET_NOUN_STEMS: std::sync::LazyLock<Vec<String>> =
+    std::sync::LazyLock::new(|| FLEET_NOUNS.split(' ').map(crate::router::text::stem).collect());
+
 /// Confidence of a rule that matched a whole pattern.
 const SURE: f32 = 0.9;
 /// Confidence of a rule that matched on weaker evidence.
@@ -726,8 +730,7 @@ impl Reader {
     /// politely ("if you could wake …", "if possible, …", "when you get a chance").
     fn not_asked_now(&self, words: &Words) -> bool {
         let w = &words.lower;
-        let no_slot = |_: &[String], _: usize| None::<((), usize)>;
-        let said = |pattern: &str| Pattern::new(pattern).find(w, &no_slot).is_some();
+        let said = |pattern: &str| Pattern::new(pattern).span_in(w).is_some();
         let conditional = w.first().is_some_and(|first| listed("if once", first))
             && !w.get(1).is_some_and(|second| listed("you u nova possible needed necessary so", second));
         let fill = |w: &[String], i: usize| Slots { reader: self, pronoun: None, pronouns: false }.fill(w, i);
@@ -740,9 +743,9 @@ impl Reader {
         // says only that the writer reconsidered.
         let planned = words.clauses().any(|clause| {
             let c = &w[clause];
-            let here = |pattern: &str| Pattern::new(pattern).find(c, &no_slot);
+            let here = |pattern: &str| Pattern::new(pattern).span_in(c);
             let thinking = here("thinking|think of|about")
-                .is_some_and(|(span, _)| !c.get(span.end).is_some_and(|next| listed("it this that", next)));
+                .is_some_and(|span| !c.get(span.end).is_some_and(|next| listed("it this that", next)));
             c.iter().any(|word| listed(taken_back::FLEET_VERBS, word))
                 && (here("we|i|they|we'll|i'll|they'll|we're|i'm ?will|would|are|am probably|maybe|perhaps|might|may")
                     .is_some()
@@ -870,7 +873,7 @@ impl Reader {
             "member|members|customer|customers|client|clients|patient|patients|user|users|guest|guests|rider|riders|visitor|visitors|parent|parents|student|students|donor|donors|caller|resident|residents|passenger|passengers|tenant|tenants|owner|owners|he|she|they|someone \
              wants|want|wanted|asks|asked|asking|would ?like ?to know|knowing",
         )
-        .find(w, &|_: &[String], _| None::<((), usize)>);
+        .span_in(w);
         if relayed.is_some() && mentioned.is_empty() {
             return Some(Understanding::work(LIKELY, "someone else's question, passed on"));
         }
@@ -2086,8 +2089,7 @@ impl Reader {
 
     fn work_or_unknown(&self, words: &Words, context: &Context, message: &Message<'_>) -> Understanding {
         // "please ignore my last message, it was meant for the Bristol team".
-        let no_slot = |_: &[String], _: usize| None::<((), usize)>;
-        let taken_back = |pattern: &str| Pattern::new(pattern).find(&words.lower, &no_slot).is_some();
+        let taken_back = |pattern: &str| Pattern::new(pattern).span_in(&words.lower).is_some();
         if (taken_back("ignore|disregard ?my|that|the|this ?last|previous message|msg|post|one")
             || taken_back("posted|sent|wrote ?that|this|it in error")
             || taken_back("posted|sent|wrote ?that|this|it by mistake"))
@@ -2101,7 +2103,7 @@ impl Reader {
             .into_iter()
             .filter(|w| !listed(VAGUE, w) && !self.offices.iter().any(|o| o.name.to_lowercase() == *w))
             // "good bot": what the offices are called says nothing to work on either.
-            .filter(|w| !FLEET_NOUNS.split(' ').any(|noun| crate::router::text::stem(noun) == **w))
+            .filter(|w| !FLEET_NOUN_STEMS.contains(w))
             .collect();
         // Fleet words with no rule to act on them, or an office named (not addressed) beside
         // a word about its state, work or cost: a model should have a look.
@@ -2146,7 +2148,7 @@ impl Reader {
                     "cost",
                     "spen",
                 ]))
-            || Pattern::new("you|nova can|could|are|is ?able ?to do|handle").find(&words.lower, &no_slot).is_some();
+            || Pattern::new("you|nova can|could|are|is ?able ?to do|handle").span_in(&words.lower).is_some();
         let confidence = if fleetish { 0.5 } else { LIKELY };
         // "congrats on the launch team!", "brb grabbing coffee": two words or fewer, none of
         // them anything this workspace works on nor any kind of work Nova knows.
@@ -2237,7 +2239,7 @@ const TIME_WORDS: &str = "\
 /// "I should like to know what …", "let me know whether …", "I wonder if …", "just
 /// wondering how much …": a question asked as a statement.
 fn indirect_question(w: &[String]) -> bool {
-    let said = |pattern: &str| Pattern::new(pattern).find(w, &|_: &[String], _| None::<((), usize)>).is_some();
+    let said = |pattern: &str| Pattern::new(pattern).span_in(w).is_some();
     said("like|want|need|interested|curious to know")
         || said("let me know")
         || said("i wonder|wondered|wondering")

@@ -111,7 +111,7 @@ impl Reader {
         // "nice work atlas", "good job quill!": praise for an office, nothing to act on.
         let praise =
             super::words::Pattern::new("nice|good|great|brilliant|excellent|awesome|lovely|superb work|job|one|stuff")
-                .find(w, &|_: &[String], _| None::<((), usize)>);
+                .span_in(w);
         if praise.is_some() && w.len() <= 5 {
             return Some(Understanding::unknown(super::LIKELY, "praise for an office"));
         }

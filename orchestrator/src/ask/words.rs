@@ -457,6 +457,11 @@ impl<'p> Pattern<'p> {
         Self(text.split(' ').collect())
     }
 
+    /// The first match anywhere in `words` of a pattern without a slot: its span.
+    pub fn span_in(&self, words: &[String]) -> Option<std::ops::Range<usize>> {
+        self.find(words, &|_: &[String], _| None::<((), usize)>).map(|(span, _)| span)
+    }
+
     /// The first match anywhere in `words`: its span and what the slot matched.
     pub fn find<S: Copy>(&self, words: &[String], slot: Slot<'_, S>) -> Option<(std::ops::Range<usize>, Option<S>)> {
         (0..words.len())

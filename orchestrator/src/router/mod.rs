@@ -273,6 +273,12 @@ impl Router {
             .iter()
             .flat_map(|repo| Tokens::new(&repo.description).all.windows(2).map(<[String]>::to_vec).collect::<Vec<_>>())
             .collect();
+        // Whether a repo's phrase said in a role reads, most of all, as operations.
+        let operate = lexicon.concept_id("operate");
+        let says_operations = |phrase: &[String]| {
+            let said = lexicon.concepts(phrase);
+            operate.is_some_and(|o| said[o] > 0.0 && said.iter().all(|&other| other <= said[o]))
+        };
         // Offices: the kinds of work their roles describe, and their role words.
         let code: Vec<usize> = CODE_CONCEPTS.iter().filter_map(|c| lexicon.concept_id(c)).collect();
         let owned: Vec<usize> = OWNED_CONCEPTS.iter().filter_map(|c| lexicon.concept_id(c)).collect();
@@ -302,11 +308,6 @@ impl Router {
                 // hint phrase ("job alert") in the role is the thing worked on, not the
                 // operations its words would say (alerting). (Other kinds stay: "checks
                 // audit trails" is auditing, as a message about the audit trail is.)
-                let operate = lexicon.concept_id("operate");
-                let says_operations = |phrase: &[String]| {
-                    let said = lexicon.concepts(phrase);
-                    operate.is_some_and(|o| said[o] > 0.0 && said.iter().all(|&other| other <= said[o]))
-                };
                 let in_a_hint: Vec<bool> = {
                     let mut covered = vec![false; tokens.len()];
                     // So is two words of a repo's description, together ("the monitor
