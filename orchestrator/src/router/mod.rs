@@ -98,6 +98,9 @@ mod weights {
     pub const ANALYSED_TOPIC: f32 = 0.25;
     /// An office bound to the message's channel: a prior that text can overrule.
     pub const OFFICE_CHANNEL: f32 = 1.5;
+    /// The same, for a question that clearly asks for figures when the office does
+    /// little analysis.
+    pub const OFFICE_CHANNEL_OTHER_WORK: f32 = 0.75;
     /// The first word's kind of work counts this much again.
     pub const LEAD_VERB: f32 = 0.5;
     /// A repo bound to the message's channel.
@@ -183,6 +186,8 @@ pub struct Router {
     offices: Vec<OfficeProfile>,
     /// stem → (repo, weight × idf)
     repo_words: HashMap<String, Vec<(usize, f32)>>,
+    /// Stems found only in repos that some office mainly builds or fixes.
+    app_words: HashSet<String>,
     /// first stem of a multi-word hint → (repo, the hint's stems)
     repo_phrases: HashMap<String, Vec<(usize, Vec<String>)>>,
     /// stem → (office, idf)
@@ -420,9 +425,24 @@ impl Router {
                 repo_channels.entry(channel.clone()).or_default().push(index);
             }
         }
+        // Words only of repos that offices build ("alerts" of a security team's alert
+        // console): there, a word that would signal operations is what the app is about.
+        let built: Vec<bool> = (0..repo_names.len())
+            .map(|repo| {
+                offices.iter().any(|office| {
+                    office.repos.contains(&repo) && owned.iter().any(|&concept| office.mainly_does(concept))
+                })
+            })
+            .collect();
+        let app_words = repo_words
+            .iter()
+            .filter(|(_, repos)| repos.iter().all(|&(repo, _)| built[repo]))
+            .map(|(word, _)| word.clone())
+            .collect();
         Self {
             repo_names,
             offices,
+            app_words,
             repo_words,
             repo_phrases,
             role_words,
@@ -684,6 +704,9 @@ impl Router {
         // of answer is wanted; the words after it name what it is about.
         if text.asks {
             add_concepts(&mut concepts, &text.all[..text.all.len().min(2)], weights::LEAD_VERB);
+            if let Some(analyze) = lexicon.concept_id("analyze") {
+                concepts[analyze] *= 1.5;
+            }
         }
         for tokens in context {
             add_concepts(&mut concepts, &tokens.all, weights::CONTEXT);
@@ -744,6 +767,17 @@ impl Router {
                 if !code.contains(&concept) {
                     *said = asked_of_the_subject[concept];
                 }
+            }
+            // Only where the subject is operated, though: "the triage queue shows closed
+            // alerts" of an alert console its developers build is about the app's alerts.
+            if let Some(operate) = lexicon.concept_id("operate") {
+                let counted = text::without_what_is_counted(&text.all);
+                let outside_apps: Vec<String> = counted
+                    .iter()
+                    .map(|w| if self.app_words.contains(w) { String::new() } else { w.clone() })
+                    .collect();
+                let of_apps = lexicon.concepts(&counted)[operate] - lexicon.concepts(&outside_apps)[operate];
+                concepts[operate] = (concepts[operate] - of_apps.max(0.0)).max(0.0);
             }
             if !names_a_kind_of_work(&asked_of_the_subject)
                 && let Some(fix) = lexicon.concept_id("fix")
@@ -852,8 +886,24 @@ impl Router {
         for tokens in context {
             add_role_words(tokens, weights::CONTEXT);
         }
+        // The channel is a prior for the work people usually bring there. A question
+        // that clearly asks for figures ("which accounts booked fewer jobs this month
+        // than last?") where the channel's office does little analysis, next to an
+        // office that does it, is brought to the channel, not to that office. (Other
+        // kinds of work are not read this way: "customer" signals support as strongly,
+        // and documentation asked in a developers' channel is often theirs to write.)
+        let asked_elsewhere = lexicon.concept_id("analyze").filter(|&analyze| text.asks && concepts[analyze] >= 1.0);
         for &office in self.office_channels.get(channel).map_or(&[][..], Vec::as_slice) {
-            scores[office] += weights::OFFICE_CHANNEL;
+            let does_little_of = |concept: usize| {
+                let most = self.offices.iter().map(|o| o.concepts[concept]).fold(0.0f32, f32::max);
+                self.offices[office].concepts[concept] < 0.5 * most
+            };
+            let prior = if asked_elsewhere.is_some_and(does_little_of) {
+                weights::OFFICE_CHANNEL_OTHER_WORK
+            } else {
+                weights::OFFICE_CHANNEL
+            };
+            scores[office] += prior;
         }
         let message_has_work = kind_of_work.iter().any(|&k| k > 0.0);
         if strongest_repo >= weights::REPO_EVIDENCE {

@@ -37,6 +37,10 @@ fn channels_are_priors_that_text_overrules() {
     assert_eq!(route("eng", "how many orders used a coupon in October?"), "none / analyst");
     assert_eq!(route("mobile", "refund emails show the wrong amount"), "payments-api / maker");
     assert_eq!(route("web", "how many visitors used the search box yesterday?"), "none / analyst");
+    // A ranking asked where the engineers work, of what the engineers' repos record.
+    assert_eq!(route("eng", "which products sold best in the storefront last week?"), "none / analyst");
+    // A report of a fault there stays with them.
+    assert_eq!(route("eng", "the storefront shows the wrong best sellers"), "storefront / maker");
 }
 
 #[test]
@@ -875,4 +879,40 @@ fn two_words_of_a_repos_description_in_a_role_name_a_thing_not_operations() {
     let router = router_of("medtech");
     let text = "ship the clinician sharing fix to production tonight";
     assert_eq!(route_in(&router, "general", &[], text), "device-cloud / it");
+}
+
+const SECURITY: &str = r#"
+[workspace]
+name = "security"
+
+[[repos]]
+name = "alert-console"
+description = "Alert console for the security operations centre: alert triage queue, detection rules, escalations."
+hints = ["alert", "triage", "detection rule"]
+
+[[repos]]
+name = "platform"
+description = "Hosting: the cluster, the CDN, backups and monitoring."
+hints = ["cluster", "cdn", "backup"]
+
+[[offices]]
+name = "console-dev"
+role = "Developer for the alert console."
+repos = ["alert-console"]
+
+[[offices]]
+name = "sre"
+role = "Site reliability: hosting, deploys, backups, incidents."
+repos = ["alert-console", "platform"]
+"#;
+
+#[test]
+fn operations_words_that_name_what_an_app_is_about_are_its_subject() {
+    let router = Router::new(&Config::parse(SECURITY, "security").unwrap());
+    let route = |text: &str| route_in(&router, "general", &[], text);
+    // The console's alerts are what its developers build, not alerts to operate.
+    assert_eq!(route("the triage queue shows closed alerts again after a refresh"), "alert-console / console-dev");
+    // Operations words of what is operated still point at its operators.
+    assert_eq!(route("the CDN is serving stale pages after a deploy"), "platform / sre");
+    assert_eq!(route("the alert console has been down for 20 minutes"), "alert-console / sre");
 }

@@ -435,7 +435,8 @@ pub struct Lexicon {
     pub concepts: Vec<String>,
     phrases: HashMap<Vec<String>, Vec<(usize, f32)>>,
     /// `(first, last, concept, weight)`: "roll * back".
-    gapped: Vec<(String, String, usize, f32)>,
+    /// `first * last` triggers: the stems before and after the gap, the concept, the weight.
+    gapped: Vec<(Vec<String>, Vec<String>, usize, f32)>,
     longest: usize,
     synonyms: HashMap<String, Vec<String>>,
 }
@@ -457,7 +458,8 @@ impl Lexicon {
                     None => (trigger, 1.0),
                 };
                 if let Some((first, last)) = words_part.split_once('*') {
-                    gapped.push((stem(first.trim()), stem(last.trim()), id, weight));
+                    let stems = |part: &str| words(part).iter().map(|w| stem(w)).collect::<Vec<_>>();
+                    gapped.push((stems(first), stems(last), id, weight));
                     continue;
                 }
                 let key: Vec<String> = words(words_part).iter().map(|w| stem(w)).collect();
@@ -485,10 +487,11 @@ impl Lexicon {
     pub fn concepts(&self, tokens: &[String]) -> Vec<f32> {
         let mut scores = vec![0.0f32; self.concepts.len()];
         for (first, last, concept, weight) in &self.gapped {
-            let found = tokens
-                .iter()
-                .enumerate()
-                .any(|(i, token)| token == first && tokens[i + 1..].iter().take(5).skip(1).any(|t| t == last));
+            // One to four words between the two parts.
+            let found = (0..tokens.len()).filter(|&i| tokens[i..].starts_with(first)).any(|i| {
+                let after = i + first.len();
+                (1..=4).any(|gap| tokens.get(after + gap..).is_some_and(|rest| rest.starts_with(last)))
+            });
             if found {
                 scores[*concept] += weight;
             }
@@ -605,6 +608,30 @@ mod tests {
     fn shares_and_spikes_are_questions_for_the_numbers() {
         assert_eq!(concepts("what share of prepay customers are in debt")[0], ("analyze".to_owned(), 1.2));
         assert!(concepts("trial cancellations jumped this week").iter().any(|(c, _)| c == "analyze"));
+    }
+
+    #[test]
+    fn rankings_and_changes_over_time_are_questions_for_the_numbers() {
+        for text in [
+            "which shirts sold best after the cup run",
+            "which farms' volumes dropped most since the heatwave",
+            "which fishmongers ordered less this autumn than last",
+            "how did cheese yield per litre change since we switched suppliers",
+        ] {
+            let analyze = concepts(text).into_iter().find(|(c, _)| c == "analyze").map_or(0.0, |(_, w)| w);
+            assert!(analyze >= 1.0, "{text}: {:?}", concepts(text));
+        }
+    }
+
+    #[test]
+    fn either_side_of_a_gap_may_be_several_words() {
+        assert!(
+            concepts("get the tracking link fix out").iter().any(|(c, w)| c == "operate" && *w >= 1.0),
+            "{:?}",
+            concepts("get the tracking link fix out")
+        );
+        assert!(concepts("how did the weather change").iter().any(|(c, _)| c == "analyze"));
+        assert!(concepts("how did the weather today").iter().all(|(c, _)| c != "analyze"));
     }
 
     #[test]
