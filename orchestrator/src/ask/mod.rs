@@ -1117,6 +1117,10 @@ impl Reader {
                     "let|have|get OFFICE take|handle|pick|own|run|finish|continue it|this|that|over|from|the",
                     "OFFICE should|can|will|could|must take|handle|pick|own it|this|that|over",
                     "over to OFFICE",
+                    // "let IT have a look instead", "maybe ops should look into it"
+                    "let|have|get OFFICE have|take a look|go|stab|crack",
+                    "OFFICE should|can|could|might have|take a look|go|stab|crack",
+                    "OFFICE should|can|could|might look at|into it|this|that",
                 ],
                 &names_only,
             )
@@ -1301,8 +1305,29 @@ impl Reader {
                 &"want|wants|wanted|need|needs|like whatever|what OFFICE is|are doing|running stopped|halted|cancelled|canceled|killed|ended".to_owned(),
             ];
             let patterns: Vec<&str> = office_pattern.iter().map(|s| s.as_str()).collect();
-            if let Some((_, office)) = any(&patterns, &names_only) {
+            // "actually don't, kill it" under another office's work: the "it" is that work,
+            // though an office is named `it` (written so, it is "IT").
+            let a_pronoun_at = |at: usize| {
+                context.thread_office.is_some() && is_pronoun(&w[at]) && words.typed(at).chars().any(char::is_lowercase)
+            };
+            if let Some((span, office)) = any(&patterns, &names_only)
+                && !(span.clone().any(a_pronoun_at) && office.flatten() != context.thread_office)
+            {
                 return Some(Understanding::fleet(Action::Stop { office: named(office) }, SURE, "stop an office"));
+            }
+            // "sre is deleting old backups, stop it now": an office said to be at
+            // something, and a clause that is only a stop.
+            if !context.in_thread
+                && words.clauses().any(|clause| {
+                    let clause = &w[clause];
+                    clause.iter().any(|w| STOP_VERBS.split('|').any(|v| v == w))
+                        && clause.iter().all(|w| listed(STOP_FILLER, w))
+                })
+                && let Some((span, Some(Some(office)))) = find("OFFICE is|are|was|were", &names_only)
+                && w.get(span.end).is_some_and(|doing| doing.ends_with("ing"))
+            {
+                let office = Some(self.offices[office].name.clone());
+                return Some(Understanding::fleet(Action::Stop { office }, LIKELY, "stop an office at something"));
             }
             // "stop", "stop it", or a stop with its reason after: "please stop, the
             // registrar froze the catalog".
@@ -1319,7 +1344,11 @@ impl Reader {
             };
             if only_stop(w) || (context.in_thread && (only_stop(&w[..first_clause]) || a_clause_stops())) {
                 // "coach stop": the office named, unless it is the thread's own.
-                let office = mentioned.iter().map(|m| m.0).find(|&o| Some(o) != context.thread_office);
+                let office = mentioned
+                    .iter()
+                    .filter(|m| !a_pronoun_at(m.1))
+                    .map(|m| m.0)
+                    .find(|&o| Some(o) != context.thread_office);
                 let office = office.map(|o| self.offices[o].name.clone());
                 return Some(Understanding::fleet(Action::Stop { office }, SURE, "stop this thread"));
             }
@@ -1341,6 +1370,14 @@ impl Reader {
                 && in_hand(noun)
             {
                 return Some(Understanding::fleet(Action::Stop { office: None }, LIKELY, "stop the work in hand"));
+            }
+            // "STOP the line is running": a stop shouted first, under work in hand.
+            if context.thread_office.is_some()
+                && w.first().is_some_and(is_stop)
+                && words.typed(0).chars().filter(|c| c.is_alphabetic()).all(|c| c.is_uppercase())
+                && words.typed(0).chars().filter(|c| c.is_alphabetic()).count() >= 4
+            {
+                return Some(Understanding::fleet(Action::Stop { office: None }, LIKELY, "stop, shouted"));
             }
             // "stop stop wrong ticket": the stop first, then its reason, with no comma.
             let leading = w.iter().take_while(|w| is_stop(w) || listed("whoa woah oh oops no nope hey ok", w)).count();
@@ -1402,7 +1439,13 @@ impl Reader {
             let office = self.offices[office].name.clone();
             return Some(Understanding::fleet(Action::Sleep { office }, SURE, "sleep"));
         }
-        if let Some((_, Some(Some(office)))) = find("OFFICE still|stays|keeps * running|awake|up|on|going", &slots)
+        let left_on = find("OFFICE still|stays|keeps * running|awake|up|on|going", &slots).or_else(|| {
+            // "numbers has been on all weekend doing nothing, that's money down the drain";
+            // not "… has been running a lot, what's that costing?", a question of spend.
+            find("OFFICE has|have|had been * running|awake|up|on|going|idle|sitting", &slots)
+                .filter(|_| !message.text.contains('?'))
+        });
+        if let Some((_, Some(Some(office)))) = left_on
             && words.has_prefix(&["cost", "idle", "nothing", "wast", "burn", "money", "queue", "spend", "pric"])
         {
             let office = self.offices[office].name.clone();

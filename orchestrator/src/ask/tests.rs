@@ -616,6 +616,41 @@ fn an_office_named_it_and_the_pronoun_it() {
 }
 
 #[test]
+fn in_another_offices_thread_it_is_that_work_and_it_is_the_office() {
+    let config = Config::parse(
+        "[workspace]\nname = \"test\"\n[[repos]]\nname = \"app\"\ndescription = \"The app.\"\n\
+         [[offices]]\nname = \"it\"\nrole = \"IT.\"\nrepos = [\"app\"]\n\
+         [[offices]]\nname = \"shop\"\nrole = \"Works on the shop.\"\nrepos = [\"app\"]\n",
+        "test",
+    )
+    .unwrap();
+    let reader = Reader::new(&config);
+    let thread = [
+        Said { speaker: Speaker::parse("U1"), text: "the shop is slow since this morning".into() },
+        Said { speaker: Speaker::parse("office:shop"), text: "Profiling the listing queries.".into() },
+    ];
+    let read = |text: &str| reader.understand(&Message { channel: "general", text, thread: &thread }).to_json();
+    assert_eq!(read("actually don't, kill it"), json!({"kind": "fleet", "action": "stop", "args": {}}));
+    assert_eq!(read("it's probably the server, let IT have a look instead")["args"]["to"], "it");
+    assert_eq!(read("maybe IT should look into it")["action"], "handoff");
+    // A stop shouted first, with its reason after.
+    assert_eq!(read("STOP the line is running"), json!({"kind": "fleet", "action": "stop", "args": {}}));
+    assert_eq!(read("stop the line is running")["kind"], "work");
+}
+
+#[test]
+fn an_office_at_something_and_a_stop() {
+    fleet_action("operator is deleting old backups, stop it now", "stop", Some("operator"));
+    fleet_action("wkae maker", "wake", Some("maker"));
+    fleet_action(
+        "analyst has been on all weekend doing nothing, that's money down the drain",
+        "sleep",
+        Some("analyst"),
+    );
+    assert_eq!(read("analyst has been running a lot lately, what's that costing this month?")["action"], "spend");
+}
+
+#[test]
 fn lawyers_and_legal_work_in_fleet_words() {
     assert_eq!(read("are all the assistants idle this afternoon?")["action"], "status");
     assert_eq!(read("Apologies, disregard my last message.")["kind"], "unknown");

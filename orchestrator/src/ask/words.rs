@@ -141,11 +141,39 @@ impl Words {
                 }
             }
         }
+        words.swapped_letters_in_fleet_verbs();
         words.idioms_as_plain_words();
         words.please_to_as_please();
         words.numbers_as_digits();
         words.text_speak_numbers();
         words
+    }
+
+    /// "wkae mobile", "stpo it": a fleet verb typed with two letters swapped. None of
+    /// these slips is an English word, where one letter changed often is ("make", "steep").
+    fn swapped_letters_in_fleet_verbs(&mut self) {
+        const VERBS: &[&str] = &["wake", "sleep", "stop", "retire", "pause", "resume", "status"];
+        for word in &mut self.lower {
+            let chars: Vec<char> = word.chars().collect();
+            let swapped_from = VERBS.iter().find(|verb| {
+                let verb: Vec<char> = verb.chars().collect();
+                verb.len() == chars.len()
+                    && verb != chars
+                    && (0..chars.len() - 1).any(|at| {
+                        let mut swapped = verb.clone();
+                        swapped.swap(at, at + 1);
+                        swapped == chars
+                    })
+            });
+            if let Some(verb) = swapped_from {
+                *word = (*verb).to_owned();
+            }
+        }
+    }
+
+    /// The word at `at` as it was typed (its whole piece: "STOP", "IT,").
+    pub fn typed(&self, at: usize) -> &str {
+        self.origin.get(at).and_then(|&piece| self.pieces.get(piece)).map_or("", String::as_str)
     }
 
     /// "who's heads down on what?", "a pulse check on webdev", "hard stop on this": office
