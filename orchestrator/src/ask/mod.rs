@@ -407,6 +407,9 @@ const STOP_FILLER: &str = "\
     thanks forget about whoa woah oh oops ah argh damn off nah scrap scratch ditch nix pause for hold leave \
     and apologies disregard ignore request";
 
+/// How Nova's offers open ("Want me to stop it?").
+const OFFER_LEAD_INS: &[&str] = &["do you want me to", "would you like me to", "want me to", "shall i", "should i"];
+
 /// A message with this many words or fewer that only agrees.
 const SHORT_REPLY: usize = 6;
 
@@ -688,6 +691,22 @@ impl Reader {
         if words.len() <= SHORT_REPLY && words.lower.iter().all(|w| listed(AGREEMENT, w)) {
             return self.agreement(&words, message.thread);
         }
+        // "yeah kill it" after Nova offered to stop an office: the offer, accepted in its
+        // own words.
+        let last_is_novas_offer =
+            message.thread.last().is_some_and(|last| matches!(last.speaker, Speaker::Nova) && last.text.contains('?'));
+        let agreed = words.lower.iter().take_while(|w| listed(AGREEMENT, w)).count();
+        if last_is_novas_offer && words.len() <= SHORT_REPLY && (1..words.len()).contains(&agreed) {
+            let offer = self.agreement(&words, message.thread);
+            let rest: Vec<&str> = words.lower[agreed..].iter().map(String::as_str).collect();
+            let rest = rest.join(" ");
+            let said = self.read(&Words::new(&rest), &context, &Message { text: &rest, ..*message });
+            if let (Some(offered), Some(said)) = (&offer.action, said.and_then(|s| s.action))
+                && offered.name() == said.name()
+            {
+                return offer;
+            }
+        }
         // "yes, the grant deadline has passed": Nova's offer accepted, then why.
         let first_clause = words.clause_end.iter().position(|&end| end).map_or(words.len(), |i| i + 1);
         if first_clause < words.len()
@@ -833,11 +852,25 @@ impl Reader {
                     last.text.split_inclusive(['.', '!', '\n']).filter(|s| s.trim_end().ends_with('?')).collect();
                 let offered = self.offices_in(&Words::new(&last.text).lower).first().map(|f| f.0);
                 for proposal in proposals.iter().rev() {
-                    let words = Words::new(proposal.trim());
+                    // "Want me to stop it?": what is offered is what follows the offer.
+                    let mut words = Words::new(proposal.trim());
+                    let lead_in = OFFER_LEAD_INS.iter().map(|lead| lead.split(' ').collect::<Vec<_>>()).find(|lead| {
+                        words.len() > lead.len() && words.lower.iter().zip(lead).all(|(word, lead)| word == lead)
+                    });
+                    if let Some(lead_in) = lead_in {
+                        words = Words::new(&words.lower[lead_in.len()..].join(" "));
+                    }
                     let context = Context { addressed: None, thread_office: offered, in_thread: true };
                     let message = Message { channel: "", text: proposal, thread: &[] };
                     if let Some(found) = self.read(&words, &context, &message).filter(|u| u.kind == Kind::Fleet) {
-                        return Understanding { rule: "agreement to Nova's offer", ..found };
+                        // Stopping "it", offered about an office, stops that office's work.
+                        let action = match found.action {
+                            Some(Action::Stop { office: None }) => {
+                                Some(Action::Stop { office: offered.map(|o| self.offices[o].name.clone()) })
+                            }
+                            other => other,
+                        };
+                        return Understanding { rule: "agreement to Nova's offer", action, ..found };
                     }
                 }
                 Understanding::unknown(LIKELY, "agreement to nothing Nova offered")
@@ -954,7 +987,8 @@ impl Reader {
                     || words.has_any(&["please", "pls"]);
                 let a_fault = Words::new(&prompt).lower.iter().any(|word| {
                     listed(
-                        "down crashes crashed fails failed breaks broke broken errors hangs freezes drops resets",
+                        "down crashes crashed fails failed breaks broke broken errors hangs freezes drops resets \
+                         spikes spiked lags lagged stalls stalled slows dips",
                         word,
                     )
                 });
@@ -1433,7 +1467,10 @@ impl Reader {
         );
         // "ops -> sleep", "ops: sleep": the office and the word, nothing else.
         let asleep = asleep.or_else(|| {
-            find("OFFICE ?to sleep|bed|nap|off", &names_only).filter(|(span, _)| span.start == 0 && span.end == w.len())
+            // "hse-writer off pls": a courtesy after it changes nothing.
+            find("OFFICE ?to sleep|bed|nap|off", &names_only).filter(|(span, _)| {
+                span.start == 0 && w[span.end..].iter().all(|rest| listed("please pls plz thanks thx now", rest))
+            })
         });
         if let Some((_, Some(Some(office)))) = asleep {
             let office = self.offices[office].name.clone();
@@ -1569,6 +1606,8 @@ impl Reader {
                 "everything|all|anything OFFICE did|has|have|changed|touched|ran",
                 "who asked|requested|started|restarted|triggered|approved|ran|deployed|stopped|woke|reverted|rolled|killed|paused|told|messaged|pinged",
                 "who touched|used|changed|messaged|pinged|called|poked|talked|spoke|worked ?to|with|on OFFICE",
+                // "who's been poking at platform since last night?"
+                "who is|has|have ?been poking|messing|fiddling|tinkering|meddling ?around ?at|with ?the OFFICE",
                 "who did what",
                 "who gave|sent * to OFFICE",
                 "what has|have made|done OFFICE",
@@ -1689,6 +1728,8 @@ impl Reader {
                 "how does|do this|the ?nova bot|thing|tool|assistant work",
                 "what is nova|this ?bot ?good|useful for",
                 "nova help|commands",
+                // "what are all the things I can ask nova?"
+                "what|which are ?all ?the things|stuff|commands i|we|people can ask|tell|say|use",
             ],
             &slots,
         );
@@ -1702,7 +1743,7 @@ impl Reader {
         // What offices are doing.
         let status = any(
             &[
-                "what|who is|are OFFICE doing|up|working|busy|on",
+                "what|who is|are OFFICE doing|up|working|busy|on|cooking",
                 "what OFFICE is|are * doing|working|busy|up",
                 "what makes|does OFFICE ?make|do ?at ?the moment|now|currently|right",
                 "what is on OFFICE plate",
@@ -1759,7 +1800,7 @@ impl Reader {
         }
         let fleet_status = any(
             &[
-                "who ?all is|are busy|working|awake|running|on|free|idle|up|asleep",
+                "who ?all is|are busy|working|awake|running|on|free|idle|up|asleep|online|active",
                 "which|what offices|agents|ones|bots|assistants * awake|running|busy|up|asleep|working|doing|idle|on|active",
                 "which|what of our|the offices|agents|bots|assistants * awake|running|busy|up|asleep|working|doing|idle|on|active",
                 "is|are anyone|anybody|someone|somebody * on|at|working|looking|handling|doing|busy",
@@ -1966,6 +2007,21 @@ impl Reader {
         let channels: Vec<String> = w.iter().filter_map(|w| w.strip_prefix('#')).map(str::to_owned).collect();
         if !channels.is_empty() && words.has_any(&["listen", "watch", "bind", "join", "channels", "bound"]) {
             changes.channels = Some(channels);
+        }
+        // "add social to its channels", "add ops-alerts and night-desk to runner's channels".
+        if changes.channels.is_none()
+            && let Some(add) = w.iter().position(|word| word == "add")
+            && let Some(to) = w[add..].iter().position(|word| word == "to").map(|at| add + at)
+            && w[to + 1..].iter().take(2).any(|word| matches!(word.as_str(), "channels" | "channel"))
+        {
+            let named: Vec<String> = w[add + 1..to]
+                .iter()
+                .filter(|word| !listed("the a an and channel", word))
+                .map(|word| word.trim_start_matches('#').to_owned())
+                .collect();
+            if !named.is_empty() {
+                changes.channels = Some(named);
+            }
         }
         if changes.is_empty() {
             return None;

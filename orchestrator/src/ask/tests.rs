@@ -639,6 +639,43 @@ fn in_another_offices_thread_it_is_that_work_and_it_is_the_office() {
 }
 
 #[test]
+fn slang_emoji_and_site_shorthand() {
+    fleet_action("yo whats maker cooking rn", "status", Some("maker"));
+    assert_eq!(read("who's online")["action"], "status");
+    fleet_action("writer off pls", "sleep", Some("writer"));
+    fleet_action("rise and shine analyst ☀️ inbox is full", "wake", Some("analyst"));
+    fleet_action("who's been poking at operator since last night? 🕵️", "audit", Some("operator"));
+    assert_eq!(read("what are all the things I can ask nova? 🙋")["action"], "help");
+    let thread = [("U1", "@maker rebuild the checkout"), ("office:maker", "Rebuilding: 2 of 6 steps done.")];
+    assert_eq!(read_in(&thread, "nvm cancel that, they want the old one")["action"], "stop");
+    // A fault that recurs, described, with a request to look at it once.
+    let in_ops = |text: &str| reader().understand(&Message { channel: "ops", text, thread: &[] }).to_json();
+    assert_eq!(in_ops("ping to the EU servers spikes every night around 9, look into it")["kind"], "work");
+    assert_eq!(in_ops("check ping to the EU servers every night at 9")["action"], "schedule");
+}
+
+#[test]
+fn an_offer_accepted_in_its_own_words() {
+    let thread = [
+        ("U1", "analyst still going?"),
+        ("nova", "analyst is running \"weekly cohorts\" (started 48 min ago). Want me to stop it?"),
+    ];
+    assert_eq!(
+        read_in(&thread, "yeah kill it"),
+        json!({"kind": "fleet", "action": "stop", "args": {"office": "analyst"}})
+    );
+    assert_eq!(read_in(&thread, "yes")["args"]["office"], "analyst");
+}
+
+#[test]
+fn channels_added_by_name() {
+    assert_eq!(
+        read("can writer also look after the social channel? add social to its channels"),
+        json!({"kind": "fleet", "action": "update_office", "args": {"office": "writer", "changes": {"channels": ["social"]}}})
+    );
+}
+
+#[test]
 fn an_office_at_something_and_a_stop() {
     fleet_action("operator is deleting old backups, stop it now", "stop", Some("operator"));
     fleet_action("wkae maker", "wake", Some("maker"));

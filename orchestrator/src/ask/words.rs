@@ -357,6 +357,7 @@ const IDIOMS: &[(&str, &str)] = &[
     ("hard stop", "stop"),
     ("run rate", "spend"),
     ("burn rate", "spend"),
+    ("rise and shine", "wake up"),
 ];
 
 /// Formal and clipped words as the rules spell them, so that every rule reads "is the
@@ -384,6 +385,7 @@ const PLAIN: &[(&str, &str)] = &[
     ("instructing", "asking"),
     ("instructed", "asked"),
     ("evry", "every"),
+    ("nvm", "nevermind"),
     ("actioned", "did"),
     ("readout", "rundown"),
     ("read-out", "rundown"),
