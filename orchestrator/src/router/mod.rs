@@ -92,7 +92,7 @@ pub struct RouteRequest<'a> {
 /// say how sure to be were measured by cross-validation (tuned on half the sets, scored
 /// on the other half and on sets no tuning saw; `testdata/routing/README.md`).
 mod weights {
-    /// What an analyst's title lists ("complaint volumes") counts this much of other work
+    /// What an analyst's or a writer's title lists ("complaint volumes") counts this much of other work
     /// (a quarter: 0 and 0.5 were each worse on the sets, and 0 lost an operations
     /// analyst's "failed deliveries").
     pub const ANALYSED_TOPIC: f32 = 0.25;
@@ -359,13 +359,26 @@ impl Router {
             let mut said = lexicon.concepts(&read);
             // "Performance analyst: repair times, complaint volumes, satisfaction": what an
             // analyst's title lists is what it analyses, not other work it does (it answers
-            // no complaints).
-            if let (Some((title, _)), Some(analyze)) = (office.role.split_once(':'), lexicon.concept_id("analyze")) {
+            // no complaints). A writer's lists what it writes: "Writer: safety alerts, the
+            // monthly HSE report" neither operates alerts nor analyses figures (though its
+            // "proposals" are still what sales asks of it).
+            let (analyze, operate) = (lexicon.concept_id("analyze"), lexicon.concept_id("operate"));
+            if let Some((title, _)) = office.role.split_once(':') {
                 let titled = lexicon.concepts(&Tokens::new(title).all);
-                if titled[analyze] > 0.0 && titled.iter().all(|&other| other <= titled[analyze]) {
+                let title_says = |kind: Option<usize>| {
+                    kind.is_some_and(|kind| titled[kind] > 0.0 && titled.iter().all(|&other| other <= titled[kind]))
+                };
+                let damped: Vec<usize> = if title_says(analyze) {
+                    (0..said.len()).filter(|&concept| Some(concept) != analyze).collect()
+                } else if title_says(lexicon.concept_id("write")) {
+                    [analyze, operate].into_iter().flatten().collect()
+                } else {
+                    Vec::new()
+                };
+                if !damped.is_empty() {
                     let named = lexicon.concepts(&Tokens::new(&office.name).all);
                     for (concept, said) in said.iter_mut().enumerate() {
-                        if concept != analyze {
+                        if damped.contains(&concept) {
                             *said = titled[concept].max(named[concept])
                                 + weights::ANALYSED_TOPIC * (*said - titled[concept].max(named[concept])).max(0.0);
                         }

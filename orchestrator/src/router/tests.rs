@@ -916,3 +916,44 @@ fn operations_words_that_name_what_an_app_is_about_are_its_subject() {
     assert_eq!(route("the CDN is serving stale pages after a deploy"), "platform / sre");
     assert_eq!(route("the alert console has been down for 20 minutes"), "alert-console / sre");
 }
+
+const REPORTS: &str = r#"
+[workspace]
+name = "reports"
+
+[[repos]]
+name = "dispatch"
+description = "Truck dispatch: assignments, queues at the shovels, cycle times."
+
+[[offices]]
+name = "dev"
+role = "Developer for dispatch."
+repos = ["dispatch"]
+channels = ["dev"]
+
+[[offices]]
+name = "hse-writer"
+role = "Writer: safety alerts, incident summaries, the monthly HSE report."
+repos = []
+
+[[offices]]
+name = "analysis"
+role = "Analyst: throughput, truck productivity, cost per tonne."
+repos = []
+
+[[offices]]
+name = "tester"
+role = "QA engineer: writes and runs test scripts."
+repos = ["dispatch"]
+"#;
+
+#[test]
+fn a_writers_reports_are_written_and_a_testers_scripts_are_tests() {
+    let router = Router::new(&Config::parse(REPORTS, "reports").unwrap());
+    let route = |channel: &str, text: &str| route_in(&router, channel, &[], text);
+    // The writer's "monthly report" is a document it writes, not figures it analyses.
+    assert_eq!(route("dev", "which trucks had the longest queue times this month?"), "none / analysis");
+    assert_eq!(route("general", "write up the incident summary for Tuesday's rollover"), "none / hse-writer");
+    // "writes and runs test scripts" is testing, not writing.
+    assert_eq!(route("general", "write the newsletter for the drivers"), "none / hse-writer");
+}
