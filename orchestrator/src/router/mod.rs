@@ -96,6 +96,9 @@ mod weights {
     /// (a quarter: 0 and 0.5 were each worse on the sets, and 0 lost an operations
     /// analyst's "failed deliveries").
     pub const ANALYSED_TOPIC: f32 = 0.25;
+    /// Someone's words passed on with a request to answer them ("some kid says his hoodie
+    /// never showed up, can someone get back to him") signal support this strongly.
+    pub const RELAYED_FOR_AN_ANSWER: f32 = 1.5;
     /// An office bound to the message's channel: a prior that text can overrule.
     pub const OFFICE_CHANNEL: f32 = 1.5;
     /// The same, for a question that clearly asks for figures when the office does
@@ -738,6 +741,8 @@ impl Router {
                 for concept in OWNED_CONCEPTS.iter().filter_map(|c| lexicon.concept_id(c)) {
                     concepts[concept] = 0.0;
                 }
+                // Passed on and asked to be answered: as clear a request as support gets.
+                concepts[support] = concepts[support].max(weights::RELAYED_FOR_AN_ANSWER);
             }
         }
         let strongest_repo = repo_scores.iter().copied().fold(0.0f32, f32::max);
@@ -770,7 +775,7 @@ impl Router {
                 }
             }
             if let Some(support) = support {
-                asked_of_the_subject[support] = asked_of_the_subject[support].max(1.0);
+                asked_of_the_subject[support] = asked_of_the_subject[support].max(concepts[support]);
             }
             for tokens in context {
                 add_concepts(&mut asked_of_the_subject, &tokens.all, weights::CONTEXT);
@@ -1003,7 +1008,11 @@ impl Router {
     /// email account", "tablets need a new login each") that no repo keeps.
     fn provides_estate_no_repo_keeps(&self, text: &Tokens) -> bool {
         let things = text::needed_estate(&text.all);
-        !things.is_empty() && things.iter().all(|&at| !self.a_repo_keeps(&text.all[at]))
+        // "needs a pc and accounts": a device no repo keeps is enough (the accounts may be
+        // the app's word for its fans' accounts).
+        let unkept = |at: &usize| !self.a_repo_keeps(&text.all[*at]);
+        (!things.is_empty() && things.iter().all(unkept))
+            || text::device_positions(&text.all).iter().any(|at| things.contains(at) && unkept(at))
     }
 
     /// Whether a repo's description or hints name this thing, or a word for it ("the

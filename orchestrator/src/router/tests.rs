@@ -957,3 +957,49 @@ fn a_writers_reports_are_written_and_a_testers_scripts_are_tests() {
     // "writes and runs test scripts" is testing, not writing.
     assert_eq!(route("general", "write the newsletter for the drivers"), "none / hse-writer");
 }
+
+const ESPORTS: &str = r#"
+[workspace]
+name = "esports"
+
+[[repos]]
+name = "team-site"
+description = "Team site: rosters, merch drops and the store, fan accounts."
+hints = ["merch", "drop", "store"]
+
+[[offices]]
+name = "webdev"
+role = "Developer for the team site."
+repos = ["team-site"]
+channels = ["web"]
+
+[[offices]]
+name = "netops"
+role = "Operations: hosting, deploys, the gaming house network and PCs, staff accounts."
+repos = ["team-site"]
+
+[[offices]]
+name = "community"
+role = "Community: answers fans about merch orders, giveaways and bans."
+repos = []
+
+[[offices]]
+name = "stats"
+role = "Analyst: viewership, merch sales."
+repos = []
+"#;
+
+#[test]
+fn requests_read_through_what_the_workspace_keeps() {
+    let router = Router::new(&Config::parse(ESPORTS, "esports").unwrap());
+    let route = |channel: &str, text: &str| route_in(&router, channel, &[], text);
+    // Someone's words passed on for an answer, though they name the store's drop.
+    assert_eq!(
+        route("general", "some kid says his hoodie from the drop never showed up, can someone get back to him"),
+        "none / community"
+    );
+    // A PC no repo keeps, beside the accounts the site also calls accounts.
+    assert_eq!(route("general", "new coach starts monday, needs a pc and accounts"), "none / netops");
+    // How often, in the developers' channel, is a figure.
+    assert_eq!(route("web", "which items do fans return most often?"), "none / stats");
+}

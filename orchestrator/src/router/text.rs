@@ -279,7 +279,7 @@ pub fn names_people_affected(all: &[String], at: usize) -> bool {
 /// no person).
 pub fn relays_what_someone_said(all: &[String]) -> bool {
     let Some((article, rest)) = all.split_first() else { return false };
-    if !matches!(article.as_str(), "a" | "an" | "one" | "anoth") {
+    if !matches!(article.as_str(), "a" | "an" | "one" | "anoth" | "some") {
         return false;
     }
     let Some(who) = rest.first() else { return false };
