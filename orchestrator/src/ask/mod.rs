@@ -383,7 +383,7 @@ const VAGUE: &str = "\
     note gotcha got anyway anyhow btw perfect pls veri much marvel splendid fantast terrif afternoon even ack channel brb afk gtg omw ugh meh sigh apolog disregard ignor messag never \
     mind nevermind sure right place wrong window haha hah hehe lmao test testing post happi monday tuesday \
     wednesday thursday friday saturday sunday weekend gm gn mb togeth anoth bye cya meant husband wife boss \
-    friend colleagu nvm pop say easter christma let hope rest";
+    friend colleagu nvm pop say easter christma let hope rest previou email";
 
 /// Short replies that accept what was just offered.
 const AGREEMENT: &str = "\
@@ -454,6 +454,12 @@ impl Slots<'_> {
     fn fill(&self, words: &[String], i: usize) -> Option<(Option<usize>, usize)> {
         let mut at = i;
         while words.get(at).is_some_and(|w| matches!(w.as_str(), "the" | "our" | "that" | "this" | "my")) {
+            at += 1;
+        }
+        // "delete office franchise-reports": the word for an office before its name.
+        if words.get(at).is_some_and(|w| matches!(w.as_str(), "office" | "agent" | "bot"))
+            && self.reader.office_at(words, at + 1).is_some()
+        {
             at += 1;
         }
         let pronoun_word = |w: Option<&String>| {
@@ -1122,6 +1128,7 @@ impl Reader {
                 "delete",
                 "shut",
                 "need",
+                "needed",
                 "kill",
                 "drop",
                 "close",
@@ -2433,6 +2440,8 @@ fn schedule_prompt(words: &Words, span: &std::ops::Range<usize>, reader: &Reader
                     w[before - 1].as_str(),
                     "the" | "our" | "have" | "ask" | "get" | "tell" | "let" | "make" | "for" | "@"
                 )
+                // "could the audience office post …": the question's modal goes with it.
+                || (before == 1 && listed("could can would will", &w[0]))
             {
                 before -= 1;
                 drop[before] = true;

@@ -676,6 +676,16 @@ fn channels_added_by_name() {
 }
 
 #[test]
+fn polite_and_second_language_phrasings_of_the_third_round() {
+    fleet_action("delete office analyst, we use excel now", "retire_office", Some("analyst"));
+    fleet_action("writer isn't needed any more, the agency writes everything now", "retire_office", Some("writer"));
+    assert_eq!(read("As per my earlier message.")["kind"], "unknown");
+    let read = read("Could the analyst post the previous day's orders every morning at half past seven?");
+    assert_eq!(read["args"]["every"], "daily 07:30");
+    assert_eq!(read["args"]["prompt"], "post the previous day's orders");
+}
+
+#[test]
 fn an_office_at_something_and_a_stop() {
     fleet_action("operator is deleting old backups, stop it now", "stop", Some("operator"));
     fleet_action("wkae maker", "wake", Some("maker"));

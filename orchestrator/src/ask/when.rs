@@ -23,13 +23,21 @@ pub fn clock(words: &[String], at: usize) -> Option<(String, usize)> {
         "midnight" => return Some(("00:00".into(), 1)),
         _ => {}
     }
-    // "half four": half past four, in the afternoon when the hour is one a working day
-    // has only then (1 to 6).
-    if word == "half"
-        && let Some(hour) = words.get(at + 1).and_then(|h| h.parse::<u32>().ok()).filter(|h| (1..=12).contains(h))
-    {
-        let hour = if hour <= 6 { hour + 12 } else { hour };
-        return Some((format!("{hour:02}:30"), 2));
+    // "half four", "half past seven", "quarter past 9", "quarter to 8": in the afternoon
+    // when the hour is one a working day has only then (1 to 6).
+    let past_or_to = words.get(at + 1).map(String::as_str).filter(|w| matches!(*w, "past" | "to"));
+    let hour_at = at + 1 + usize::from(past_or_to.is_some());
+    let hour = words.get(hour_at).and_then(|h| h.parse::<u32>().ok()).filter(|h| (1..=12).contains(h));
+    let minutes = match (word, past_or_to) {
+        ("half", None | Some("past")) => Some(30),
+        ("quarter", Some("past")) => Some(15),
+        ("quarter", Some("to")) => Some(45),
+        _ => None,
+    };
+    if let (Some(hour), Some(minute)) = (hour, minutes) {
+        let hour = if minute == 45 { hour - 1 } else { hour };
+        let hour = if (1..=6).contains(&hour) || (hour == 0 && minute == 45) { hour + 12 } else { hour };
+        return Some((format!("{hour:02}:{minute:02}"), hour_at + 1 - at));
     }
     let (digits, suffix) = match word.find(|c: char| !(c.is_ascii_digit() || c == ':')) {
         Some(split) => word.split_at(split),
@@ -256,6 +264,7 @@ fn days_or_interval(words: &[String]) -> Option<(String, Range<usize>)> {
             continue;
         }
         // "every monday evening at 6" is 18:00.
+        let said_a_time = time.is_some();
         let time = time.map(|t: String| match (part, t.split_once(':')) {
             (Some("afternoon" | "evening" | "night"), Some((hour, minute))) => match hour.parse::<u8>() {
                 Ok(hour) if hour < 12 => format!("{:02}:{minute}", hour + 12),
@@ -270,11 +279,12 @@ fn days_or_interval(words: &[String]) -> Option<(String, Range<usize>)> {
             Some("afternoon") => "14:00".into(),
             _ => "09:00".into(),
         });
-        let value = if days == "daily" && word == "every" && next == Some("day") && !has_time(words, end) {
-            "1d".to_owned()
-        } else {
-            format!("{days} {time}")
-        };
+        let value =
+            if days == "daily" && word == "every" && next == Some("day") && !said_a_time && !has_time(words, end) {
+                "1d".to_owned()
+            } else {
+                format!("{days} {time}")
+            };
         return Some((value, begin..end));
     }
     None
@@ -508,6 +518,11 @@ mod tests {
         assert_eq!(every_of("each monday in 8 morning post").as_deref(), Some("monday 08:00"));
         assert_eq!(every_of("every friday 5 afternoon post").as_deref(), Some("friday 17:00"));
         assert_eq!(every_of("every tuesday afternoon send").as_deref(), Some("tuesday 14:00"));
+        assert_eq!(every_of("every morning at half past 7 post").as_deref(), Some("daily 07:30"));
+        assert_eq!(every_of("every friday at quarter past 4 send").as_deref(), Some("friday 16:15"));
+        assert_eq!(every_of("every monday at quarter to 9 send").as_deref(), Some("monday 08:45"));
+        assert_eq!(every_of("every day 8 morning send").as_deref(), Some("daily 08:00"));
+        assert_eq!(every_of("every day send the figures").as_deref(), Some("1d"));
         assert_eq!(every_of("at 9am every weekday").as_deref(), Some("weekday 09:00"));
         assert_eq!(every_of("every 30 minutes check").as_deref(), Some("30m"));
         assert_eq!(every_of("every hour").as_deref(), Some("1h"));

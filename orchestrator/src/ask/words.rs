@@ -358,6 +358,8 @@ const IDIOMS: &[(&str, &str)] = &[
     ("run rate", "spend"),
     ("burn rate", "spend"),
     ("rise and shine", "wake up"),
+    // "as per my earlier message": as it said.
+    ("as per", "as"),
 ];
 
 /// Formal and clipped words as the rules spell them, so that every rule reads "is the

@@ -736,9 +736,10 @@ impl Router {
             concepts[support] = concepts[support].max(1.0);
             // "… says her case arrived with two broken bottles, please reply and arrange a
             // replacement": what they said broke is what to answer them about; the work
-            // asked for is the answer.
+            // asked for is the answer. So is what they said was down or wrong with their
+            // certificate ("certificate" is also the operators' word for TLS).
             if text::asks_for_a_reply(&text.all) {
-                for concept in OWNED_CONCEPTS.iter().filter_map(|c| lexicon.concept_id(c)) {
+                for concept in OWNED_CONCEPTS.iter().chain(&["operate"]).filter_map(|c| lexicon.concept_id(c)) {
                     concepts[concept] = 0.0;
                 }
                 // Passed on and asked to be answered: as clear a request as support gets.
@@ -986,8 +987,13 @@ impl Router {
     /// the Hove branch won't print", "card readers in the tasting room keep dropping
     /// off"): its fault is the operators' to mend, not a fault in code.
     fn opens_on_the_estate(&self, text: &Tokens) -> bool {
+        // The first two words that say what ("the studio 2 computer": a number only tells
+        // which one).
         let opening: Vec<usize> = (0..text.all.len())
-            .filter(|&at| !text::is_stopword(&text.all[at]) && !text::is_time_word(&text.all[at]))
+            .filter(|&at| {
+                let word = &text.all[at];
+                !text::is_stopword(word) && !text::is_time_word(word) && !word.chars().all(|c| c.is_ascii_digit())
+            })
             .take(2)
             .collect();
         // "fix the printer" asks for work; "engineers' tablets won't connect" opens on the

@@ -1003,3 +1003,12 @@ fn requests_read_through_what_the_workspace_keeps() {
     // How often, in the developers' channel, is a figure.
     assert_eq!(route("web", "which items do fans return most often?"), "none / stats");
 }
+
+#[test]
+fn a_numbered_device_opens_the_message_as_a_device() {
+    let radio = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/routing/radio/workspace.toml");
+    let router = Router::new(&Config::load(&radio).unwrap());
+    // "studio 2": the number says which computer; the computer is in no repo.
+    let text = "The studio 2 computer keeps restarting in the middle of the drive-time show.";
+    assert_eq!(route_in(&router, "general", &[], text), "none / broadcast-eng");
+}
