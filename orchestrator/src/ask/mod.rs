@@ -1467,6 +1467,8 @@ impl Reader {
                 "OFFICE can|should|may|could call it a day|night",
                 "OFFICE can|should|may|could go nap|sleep|rest|bed",
                 "OFFICE can|should|may|could be shut|switched|turned|powered down|off",
+                // "bids doesn't need to be awake, tender season is over"
+                "OFFICE does|do|did not need ?to be|stay awake|up|on|running",
                 "shut|power|turn|spin|wind|scale|switch OFFICE down|off",
                 "shut|power|turn|spin|wind|scale|switch down|off OFFICE",
             ],
@@ -1734,6 +1736,7 @@ impl Reader {
                 "how does nova|this work",
                 "how does|do this|the ?nova bot|thing|tool|assistant work",
                 "what is nova|this ?bot ?good|useful for",
+                "what can|could you help ?me|us with",
                 "nova help|commands",
                 // "what are all the things I can ask nova?"
                 "what|which are ?all ?the things|stuff|commands i|we|people can ask|tell|say|use",

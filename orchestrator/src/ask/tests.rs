@@ -686,6 +686,13 @@ fn polite_and_second_language_phrasings_of_the_third_round() {
 }
 
 #[test]
+fn an_office_that_need_not_be_awake_and_what_nova_helps_with() {
+    fleet_action("writer doesn't need to be awake, the campaign is over", "sleep", Some("writer"));
+    assert_eq!(read("what can you help with?")["action"], "help");
+    assert_eq!(read("what can you help with on the checkout page?")["kind"], "work");
+}
+
+#[test]
 fn an_office_at_something_and_a_stop() {
     fleet_action("operator is deleting old backups, stop it now", "stop", Some("operator"));
     fleet_action("wkae maker", "wake", Some("maker"));

@@ -817,6 +817,13 @@ impl Router {
         }
         if self.opens_on_the_estate(text) {
             operators_work(&mut concepts, &["fix"]);
+            // "the camera at site 3 entrance is offline": a statement that opens on a
+            // device no repo keeps reports a fault of it, in whatever words.
+            if !names_a_kind_of_work(&concepts)
+                && let Some(operate) = lexicon.concept_id("operate")
+            {
+                concepts[operate] = weights::REPORTED_FAULT;
+            }
         }
         // Needing a laptop or a login is asking for one to be set up, not for a feature,
         // nor a report of a fault in the repo the people who need it work on.

@@ -177,6 +177,7 @@ const ESTATE: &[&str] = &[
     "scanner",
     "tracker",
     "turnstile",
+    "webcam",
     "satellite",
     "card reader",
     "card machine",
