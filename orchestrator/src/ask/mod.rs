@@ -1158,15 +1158,26 @@ impl Reader {
                     "let|have|get OFFICE take|handle|pick|own|run|finish|continue it|this|that|over|from|the",
                     "OFFICE should|can|will|could|must take|handle|pick|own it|this|that|over",
                     "over to OFFICE",
-                    // "let IT have a look instead", "maybe ops should look into it"
+                ],
+                &names_only,
+            )
+        {
+            return handoff(context.thread_office.filter(|&f| f != to), to, SURE, "handoff");
+        }
+        // "let IT have a look instead", "maybe ops should look into it": another office
+        // than the thread's (its own office taking a look is more work for it).
+        if context.in_thread
+            && let Some((_, Some(Some(to)))) = any(
+                &[
                     "let|have|get OFFICE have|take a look|go|stab|crack",
                     "OFFICE should|can|could|might have|take a look|go|stab|crack",
                     "OFFICE should|can|could|might look at|into it|this|that",
                 ],
                 &names_only,
             )
+            && context.thread_office.is_some_and(|from| from != to)
         {
-            return handoff(context.thread_office.filter(|&f| f != to), to, SURE, "handoff");
+            return handoff(context.thread_office, to, SURE, "handoff: another office to look");
         }
         // "this is more of a marketing job, can you pass it over to them?": the one office
         // the message names, other than the thread's.
@@ -1485,11 +1496,13 @@ impl Reader {
             let office = self.offices[office].name.clone();
             return Some(Understanding::fleet(Action::Sleep { office }, SURE, "sleep"));
         }
+        // "numbers has been on all weekend doing nothing, that's money down the drain", with
+        // what it costs said; not "… has been running a lot, what's that costing?", a
+        // question of spend, nor "… has been on the refund bug all day and found nothing".
         let left_on = find("OFFICE still|stays|keeps * running|awake|up|on|going", &slots).or_else(|| {
-            // "numbers has been on all weekend doing nothing, that's money down the drain";
-            // not "… has been running a lot, what's that costing?", a question of spend.
-            find("OFFICE has|have|had been * running|awake|up|on|going|idle|sitting", &slots)
-                .filter(|_| !message.text.contains('?'))
+            find("OFFICE has|have|had been * running|awake|up|on|going|idle|sitting", &slots).filter(|_| {
+                !message.text.contains('?') && words.has_prefix(&["cost", "wast", "burn", "money", "spend", "pric"])
+            })
         });
         if let Some((_, Some(Some(office)))) = left_on
             && words.has_prefix(&["cost", "idle", "nothing", "wast", "burn", "money", "queue", "spend", "pric"])
@@ -1739,11 +1752,16 @@ impl Reader {
                 "what can|could you help ?me|us with",
                 "nova help|commands",
                 // "what are all the things I can ask nova?"
-                "what|which are ?all ?the things|stuff|commands i|we|people can ask|tell|say|use",
+                "what|which are ?all ?the things|stuff|commands i|we|people can ask nova|you",
             ],
             &slots,
         );
         // "what can you do about the failing export?" is work.
+        // "what are all the things I can ask?", with nothing asked about after it.
+        let help = help.or_else(|| {
+            find("what|which are ?all ?the things|stuff|commands i|we|people can ask", &slots)
+                .filter(|(span, _)| span.end == w.len())
+        });
         let help = help.filter(|(span, _)| !w.get(span.end).is_some_and(|next| listed("about with on", next)));
         let bare: Vec<&String> = w.iter().filter(|word| !listed("please pls kindly nova", word)).collect();
         if help.is_some() || matches!(bare.as_slice(), [h] if *h == "help" || *h == "commands") {
@@ -2018,11 +2036,13 @@ impl Reader {
         if !channels.is_empty() && words.has_any(&["listen", "watch", "bind", "join", "channels", "bound"]) {
             changes.channels = Some(channels);
         }
-        // "add social to its channels", "add ops-alerts and night-desk to runner's channels".
+        // "add social to its channels", "add ops-alerts and night-desk to runner's channels":
+        // the office's own channels, not "the channel" a post goes to.
         if changes.channels.is_none()
             && let Some(add) = w.iter().position(|word| word == "add")
             && let Some(to) = w[add..].iter().position(|word| word == "to").map(|at| add + at)
-            && w[to + 1..].iter().take(2).any(|word| matches!(word.as_str(), "channels" | "channel"))
+            && w.get(to + 1).is_some_and(|owner| listed("its their", owner) || self.office_at(w, to + 1).is_some())
+            && w.get(to + 2).is_some_and(|word| matches!(word.as_str(), "channels" | "channel"))
         {
             let named: Vec<String> = w[add + 1..to]
                 .iter()

@@ -633,6 +633,8 @@ fn in_another_offices_thread_it_is_that_work_and_it_is_the_office() {
     assert_eq!(read("actually don't, kill it"), json!({"kind": "fleet", "action": "stop", "args": {}}));
     assert_eq!(read("it's probably the server, let IT have a look instead")["args"]["to"], "it");
     assert_eq!(read("maybe IT should look into it")["action"], "handoff");
+    // The thread's own office taking a look is more work for it.
+    assert_eq!(read("let shop have a look at the images too")["kind"], "work");
     // A stop shouted first, with its reason after.
     assert_eq!(read("STOP the line is running"), json!({"kind": "fleet", "action": "stop", "args": {}}));
     assert_eq!(read("stop the line is running")["kind"], "work");
@@ -690,6 +692,9 @@ fn an_office_that_need_not_be_awake_and_what_nova_helps_with() {
     fleet_action("writer doesn't need to be awake, the campaign is over", "sleep", Some("writer"));
     assert_eq!(read("what can you help with?")["action"], "help");
     assert_eq!(read("what can you help with on the checkout page?")["kind"], "work");
+    assert_eq!(read("what are the things we can use to clean the vats?")["kind"], "work");
+    assert_eq!(read("what are all the things I can ask?")["action"], "help");
+    assert_eq!(read("ask writer to add the release notes to the channel")["action"], serde_json::Value::Null);
 }
 
 #[test]
@@ -702,6 +707,7 @@ fn an_office_at_something_and_a_stop() {
         Some("analyst"),
     );
     assert_eq!(read("analyst has been running a lot lately, what's that costing this month?")["action"], "spend");
+    assert_eq!(read("maker has been on the refund bug all day and found nothing")["kind"], "work");
 }
 
 #[test]
