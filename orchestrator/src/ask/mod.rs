@@ -1828,7 +1828,7 @@ impl Reader {
         }
         let fleet_status = any(
             &[
-                "who ?all is|are busy|working|awake|running|on|free|idle|up|asleep|online|active",
+                "who ?all is|are busy|working|awake|running|on|free|idle|up|asleep",
                 "which|what offices|agents|ones|bots|assistants * awake|running|busy|up|asleep|working|doing|idle|on|active",
                 "which|what of our|the offices|agents|bots|assistants * awake|running|busy|up|asleep|working|doing|idle|on|active",
                 "is|are anyone|anybody|someone|somebody * on|at|working|looking|handling|doing|busy",
@@ -1852,6 +1852,12 @@ impl Reader {
             ],
             &slots,
         );
+        // "who's online?", "who's active right now": nothing after it ("who's online in
+        // the app?" asks about the app's users).
+        let fleet_status = fleet_status.or_else(|| {
+            find("who ?all is|are online|active", &slots)
+                .filter(|(span, _)| self.nothing_else(words, span.clone(), &mentioned))
+        });
         // "somebody is working on the blank displays?": a question in a statement's order
         // (asked, not told: the question mark says so).
         let fleet_status = fleet_status.or_else(|| {

@@ -644,6 +644,7 @@ fn in_another_offices_thread_it_is_that_work_and_it_is_the_office() {
 fn slang_emoji_and_site_shorthand() {
     fleet_action("yo whats maker cooking rn", "status", Some("maker"));
     assert_eq!(read("who's online")["action"], "status");
+    assert_eq!(read("who's online in the app right now?")["kind"], "work");
     fleet_action("writer off pls", "sleep", Some("writer"));
     fleet_action("rise and shine analyst ☀️ inbox is full", "wake", Some("analyst"));
     fleet_action("who's been poking at operator since last night? 🕵️", "audit", Some("operator"));
