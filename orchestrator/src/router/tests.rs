@@ -1015,4 +1015,5 @@ fn a_device_opens_the_message_whatever_is_said_of_it() {
     let carwash = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/routing/carwash/workspace.toml");
     let router = Router::new(&Config::load(&carwash).unwrap());
     assert_eq!(route_in(&router, "general", &[], "the webcam at site 3 is offline"), "none / it-support");
+    assert_eq!(route_in(&router, "general", &[], "the dashcam at site 5 is offline"), "none / it-support");
 }

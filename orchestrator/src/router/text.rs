@@ -177,7 +177,6 @@ const ESTATE: &[&str] = &[
     "scanner",
     "tracker",
     "turnstile",
-    "webcam",
     "satellite",
     "card reader",
     "card machine",
@@ -192,7 +191,14 @@ static ESTATE_STEMS: LazyLock<Vec<Vec<String>>> =
 /// Orangery drops out", "set up staff accounts", "card readers keep dropping off"): the
 /// position of each such thing's last word.
 pub fn estate_positions(all: &[String]) -> Vec<usize> {
-    (0..all.len()).filter(|&at| ESTATE_STEMS.iter().any(|thing| all[..=at].ends_with(thing))).collect()
+    (0..all.len())
+        .filter(|&at| ESTATE_STEMS.iter().any(|thing| all[..=at].ends_with(thing)) || a_kind_of_camera(&all[at]))
+        .collect()
+}
+
+/// "webcam", "dashcam", "bodycam": a camera named by where it is.
+fn a_kind_of_camera(word: &str) -> bool {
+    word.len() >= 6 && word.ends_with("cam")
 }
 
 /// Whether a message names things that live in no repository.
