@@ -1312,12 +1312,8 @@ impl Reader {
         // "ada, drop everything you're doing" stops too.
         let drops = find("drop|quit everything|whatever", &slots).is_some();
         let wants_stopped = words.has_any(&["stopped", "halted", "cancelled", "canceled", "killed", "ended"]);
-        if held
-            || drops
-            || left_it(w)
-            || wants_stopped
-            || words.lower.iter().any(|w| STOP_VERBS.split('|').any(|v| v == w))
-        {
+        let is_stop = |w: &String| STOP_VERBS.split('|').any(|v| v == w);
+        if held || drops || left_it(w) || wants_stopped || w.iter().any(is_stop) {
             // "tell marketing to stop whatever it's doing": an office told to stop, with
             // nothing after the stop that would be work ("… to stop the newsletter").
             let first_clause = words.clause_end.iter().position(|&end| end).map_or(w.len(), |i| i + 1);
@@ -1372,8 +1368,7 @@ impl Reader {
             if !context.in_thread
                 && words.clauses().any(|clause| {
                     let clause = &w[clause];
-                    clause.iter().any(|w| STOP_VERBS.split('|').any(|v| v == w))
-                        && clause.iter().all(|w| listed(STOP_FILLER, w))
+                    clause.iter().any(is_stop) && clause.iter().all(|w| listed(STOP_FILLER, w))
                 })
                 && let Some((span, Some(Some(office)))) = find("OFFICE is|are|was|were", &names_only)
                 && w.get(span.end).is_some_and(|doing| doing.ends_with("ing"))
@@ -1383,7 +1378,6 @@ impl Reader {
             }
             // "stop", "stop it", or a stop with its reason after: "please stop, the
             // registrar froze the catalog".
-            let is_stop = |w: &String| STOP_VERBS.split('|').any(|v| v == w);
             let only_stop = |words: &[String]| {
                 words.iter().all(|w| listed(STOP_FILLER, w) || self.office_at(std::slice::from_ref(w), 0).is_some())
             };
@@ -1415,7 +1409,7 @@ impl Reader {
             };
             if context.in_thread
                 && let [verb, rest @ ..] = &w[..first_clause]
-                && STOP_VERBS.split('|').any(|v| v == verb)
+                && is_stop(verb)
                 && let [noun] | [_, noun] = rest
                 && (rest.len() == 1 || rest.first().is_some_and(|d| listed("the that this", d)))
                 && noun.chars().count() >= 4
@@ -1424,11 +1418,11 @@ impl Reader {
                 return Some(Understanding::fleet(Action::Stop { office: None }, LIKELY, "stop the work in hand"));
             }
             // "STOP the line is running": a stop shouted first, under work in hand.
-            if context.thread_office.is_some()
-                && w.first().is_some_and(is_stop)
-                && words.typed(0).chars().filter(|c| c.is_alphabetic()).all(|c| c.is_uppercase())
-                && words.typed(0).chars().filter(|c| c.is_alphabetic()).count() >= 4
-            {
+            let shouted = |typed: &str| {
+                let letters: Vec<char> = typed.chars().filter(|c| c.is_alphabetic()).collect();
+                letters.len() >= 4 && letters.iter().all(|c| c.is_uppercase())
+            };
+            if context.thread_office.is_some() && w.first().is_some_and(is_stop) && shouted(words.typed(0)) {
                 return Some(Understanding::fleet(Action::Stop { office: None }, LIKELY, "stop, shouted"));
             }
             // "stop stop wrong ticket": the stop first, then its reason, with no comma.

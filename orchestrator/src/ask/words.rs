@@ -154,6 +154,9 @@ impl Words {
     fn swapped_letters_in_fleet_verbs(&mut self) {
         const VERBS: &[&str] = &["wake", "sleep", "stop", "retire", "pause", "resume", "status"];
         for word in &mut self.lower {
+            if !VERBS.iter().any(|verb| verb.len() == word.len()) {
+                continue;
+            }
             let chars: Vec<char> = word.chars().collect();
             let swapped_from = VERBS.iter().find(|verb| {
                 let verb: Vec<char> = verb.chars().collect();

@@ -710,7 +710,9 @@ impl Router {
         picks: &[(String, u32)],
     ) -> Vec<f32> {
         let lexicon = &*LEXICON_TABLE;
-        let mut concepts = lexicon.concepts(&text::without_what_is_counted(&text.all));
+        let counted = text::without_what_is_counted(&text.all);
+        let mut concepts = lexicon.concepts(&counted);
+        let operations_said = lexicon.concept_id("operate").map(|operate| concepts[operate]);
         // An imperative's verb ("write the API docs for the quote endpoint") says what
         // kind of work is asked for; the words after it may name another's subject.
         if let Some(lead) = self.lead_word(text) {
@@ -789,13 +791,12 @@ impl Router {
             }
             // Only where the subject is operated, though: "the triage queue shows closed
             // alerts" of an alert console its developers build is about the app's alerts.
-            if let Some(operate) = lexicon.concept_id("operate") {
-                let counted = text::without_what_is_counted(&text.all);
+            if let (Some(operate), Some(said)) = (lexicon.concept_id("operate"), operations_said) {
                 let outside_apps: Vec<String> = counted
                     .iter()
                     .map(|w| if self.app_words.contains(w) { String::new() } else { w.clone() })
                     .collect();
-                let of_apps = lexicon.concepts(&counted)[operate] - lexicon.concepts(&outside_apps)[operate];
+                let of_apps = said - lexicon.concepts(&outside_apps)[operate];
                 concepts[operate] = (concepts[operate] - of_apps.max(0.0)).max(0.0);
             }
             if !names_a_kind_of_work(&asked_of_the_subject)

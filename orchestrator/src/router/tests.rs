@@ -1006,14 +1006,12 @@ fn requests_read_through_what_the_workspace_keeps() {
 
 #[test]
 fn a_device_opens_the_message_whatever_is_said_of_it() {
-    let radio = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/routing/radio/workspace.toml");
-    let router = Router::new(&Config::load(&radio).unwrap());
+    let router = router_of("radio");
     // "studio 2": the number says which computer; the computer is in no repo.
     let text = "The studio 2 computer keeps restarting in the middle of the drive-time show.";
     assert_eq!(route_in(&router, "general", &[], text), "none / broadcast-eng");
     // A device no repo keeps, said to be in some state, is reported faulty in any words.
-    let carwash = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/routing/carwash/workspace.toml");
-    let router = Router::new(&Config::load(&carwash).unwrap());
+    let router = router_of("carwash");
     assert_eq!(route_in(&router, "general", &[], "the webcam at site 3 is offline"), "none / it-support");
     assert_eq!(route_in(&router, "general", &[], "the dashcam at site 5 is offline"), "none / it-support");
 }
