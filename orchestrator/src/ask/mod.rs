@@ -320,6 +320,10 @@ impl Understanding {
 /// An office name as people write it.
 struct OfficeName {
     name: String,
+    /// The name as read in lowercased words, kept so a lookup does not lower it again.
+    lower: String,
+    /// Whether the name is also a pronoun or another word with no content (`it`).
+    pronoun: bool,
     /// `guest-services` is also `guest services`.
     words: Vec<String>,
 }
@@ -349,7 +353,16 @@ fn review_request(w: &[String]) -> Option<Understanding> {
 }
 
 fn listed(list: &str, word: &str) -> bool {
-    list.split_whitespace().any(|w| w == word)
+    // Found as text first, then checked to stand alone: a substring search, not a split
+    // of the whole list for every word read (the reader asks this thousands of times a
+    // message).
+    let alone = |before: &str, after: &str| {
+        before.chars().next_back().is_none_or(char::is_whitespace)
+            && after.chars().next().is_none_or(char::is_whitespace)
+    };
+    !word.is_empty()
+        && !word.contains(char::is_whitespace)
+        && list.match_indices(word).any(|(at, _)| alone(&list[..at], &list[at + word.len()..]))
 }
 
 /// A word that is also a pronoun or another word with no content ("it", "me").
@@ -501,6 +514,8 @@ impl Reader {
             .iter()
             .map(|o| OfficeName {
                 name: o.name.clone(),
+                lower: o.name.to_lowercase(),
+                pronoun: is_pronoun(&o.name.to_lowercase()),
                 words: o.name.to_lowercase().split(['-', '_', ' ']).map(str::to_owned).collect(),
             })
             .collect();
@@ -542,7 +557,7 @@ impl Reader {
     fn office_at(&self, words: &[String], at: usize) -> Option<(usize, usize)> {
         let word = words.get(at)?.trim_start_matches('@');
         let word = word.strip_suffix("'s").unwrap_or(word).trim_end_matches('\'');
-        let named = |word: &str| self.offices.iter().position(|o| o.name.to_lowercase() == word);
+        let named = |word: &str| self.offices.iter().position(|o| o.lower == word);
         // "it-office", "data-agent": a name and what it is, written as one word.
         let word = match ["-office", "-agent"].iter().find_map(|suffix| word.strip_suffix(suffix)) {
             Some(name) if named(word).is_none() && named(name).is_some() => name,
@@ -562,7 +577,7 @@ impl Reader {
             // Nor is "it is the club's centenary": a pronoun saying what something is.
             let says_what_it_is = words.get(at + 1).is_some_and(|w| matches!(w.as_str(), "is" | "was"))
                 && words.get(at + 2).is_some_and(|w| crate::router::text::is_determiner(w));
-            if is_pronoun(word) && !marked && (self.names_another_office(words, at) || says_what_it_is) {
+            if self.offices[i].pronoun && !marked && (self.names_another_office(words, at) || says_what_it_is) {
                 return None;
             }
             return Some((i, 1));
@@ -580,47 +595,37 @@ impl Reader {
         // (`firmware-dev`, `cloud-dev`) said with what the offices are called.
         if words.get(at + 1).is_some_and(|next| listed(FLEET_NOUNS, next)) {
             let mut first_part =
-                self.offices.iter().enumerate().filter(|(_, o)| o.name.to_lowercase().split('-').next() == Some(word));
+                self.offices.iter().enumerate().filter(|(_, o)| o.lower.split('-').next() == Some(word));
             if let (Some((i, office)), None) = (first_part.next(), first_part.next())
                 && office.name.contains('-')
             {
                 return Some((i, 1));
             }
         }
-        if common_word(word) {
-            return None;
-        }
-        // A short name with a letter left out ("pres" for `press`, "dta" for `data`), when
-        // the word is nothing the workspace says and the slip fits one office only.
-        if (3..5).contains(&word.len()) && word.chars().all(|c| c.is_ascii_lowercase()) {
-            if self.vocabulary.contains(&crate::router::text::stem(word)) {
-                return None;
-            }
-            let missing_one = |name: &str| {
+        // A slip of one office's name, when the slip fits that office only: a short name
+        // with a letter left out ("pres" for `press`, "dta" for `data`), or a misspelling
+        // (one edit for names of five letters or more, two from eight). Looked for before
+        // what the word means, as most words are near no name at all: then it must be no
+        // common word and, short, nothing the workspace says.
+        let short = (3..5).contains(&word.len()) && word.chars().all(|c| c.is_ascii_lowercase());
+        let near_name = |name: &str| {
+            let same_start = name.chars().next() == word.chars().next();
+            if short {
                 (4..=5).contains(&name.len())
                     && name.len() == word.len() + 1
-                    && name.chars().next() == word.chars().next()
+                    && same_start
                     && edit_distance(name, word) == 1
-            };
-            let mut near = self.offices.iter().enumerate().filter(|(_, o)| missing_one(&o.name.to_lowercase()));
-            return match (near.next(), near.next()) {
-                (Some((i, _)), None) => Some((i, 1)),
-                _ => None,
-            };
-        }
-        // A misspelling: one edit for names of five letters or more, two from eight.
-        if word.len() < 5 {
+            } else {
+                let allowed = if name.len() >= 8 { 2 } else { 1 };
+                word.len() >= 5 && name.len() >= 5 && same_start && edit_distance(name, word) <= allowed
+            }
+        };
+        let mut near = self.offices.iter().enumerate().filter(|(_, o)| near_name(&o.lower));
+        let (Some((office, _)), None) = (near.next(), near.next()) else { return None };
+        if common_word(word) || (short && self.vocabulary.contains(&crate::router::text::stem(word))) {
             return None;
         }
-        let mut near = self.offices.iter().enumerate().filter(|(_, o)| {
-            let name = o.name.to_lowercase();
-            let allowed = if name.len() >= 8 { 2 } else { 1 };
-            name.len() >= 5 && name.chars().next() == word.chars().next() && edit_distance(&name, word) <= allowed
-        });
-        match (near.next(), near.next()) {
-            (Some((i, _)), None) => Some((i, 1)),
-            _ => None,
-        }
+        Some((office, 1))
     }
 
     /// Whether `words` name an office elsewhere than at `at`, leaving out words that are
@@ -652,7 +657,7 @@ impl Reader {
 
     /// The office a message is addressed to with `@name`, if any.
     fn addressed(&self, text: &str) -> Option<usize> {
-        let office = |w: &str| self.offices.iter().position(|o| o.name.to_lowercase() == w.to_lowercase());
+        let office = |w: &str| self.offices.iter().position(|o| o.lower == w.to_lowercase());
         let mentioned = text
             .split_whitespace()
             .filter_map(|w| w.strip_prefix('@'))
@@ -2230,7 +2235,7 @@ impl Reader {
         let content: Vec<String> = Tokens::new(&words.lower.join(" "))
             .content
             .into_iter()
-            .filter(|w| !listed(VAGUE, w) && !self.offices.iter().any(|o| o.name.to_lowercase() == *w))
+            .filter(|w| !listed(VAGUE, w) && !self.offices.iter().any(|o| o.lower == *w))
             // "good bot": what the offices are called says nothing to work on either.
             .filter(|w| !FLEET_NOUN_STEMS.contains(w))
             .collect();

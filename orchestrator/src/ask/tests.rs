@@ -1555,3 +1555,14 @@ fn plans_conditions_and_prohibitions_change_nothing() {
         Some("writer"),
     );
 }
+
+#[test]
+fn a_listed_word_stands_alone_in_the_list() {
+    assert!(listed("fix check look", "fix"));
+    assert!(listed("fix check look", "look"));
+    assert!(listed("fix\ncheck  look", "check"));
+    assert!(!listed("fix check look", "ix"), "part of a listed word is not listed");
+    assert!(!listed("fix check look", "fix check"), "nor are two of them");
+    assert!(!listed("fixes check", "fix"));
+    assert!(!listed("fix check", ""));
+}

@@ -485,11 +485,13 @@ pub type Slot<'s, S> = &'s dyn Fn(&[String], usize) -> Option<(S, usize)>;
 /// A pattern over words, one element per space: a literal (`sleep`), alternatives
 /// (`put|send`), a prefix (`approv…`), `*` (up to three words of anything), `?x`
 /// (an optional literal), or `OFFICE` (a slot the caller's matcher fills).
-pub struct Pattern<'p>(Vec<&'p str>);
+pub struct Pattern<'p>(&'p str);
 
 impl<'p> Pattern<'p> {
+    /// Read as it is matched, an element at a time: a message meets hundreds of patterns,
+    /// most of which fail on their first word.
     pub fn new(text: &'p str) -> Self {
-        Self(text.split(' ').collect())
+        Self(text)
     }
 
     /// The first match anywhere in `words` of a pattern without a slot: its span.
@@ -500,42 +502,50 @@ impl<'p> Pattern<'p> {
     /// The first match anywhere in `words`: its span and what the slot matched.
     pub fn find<S: Copy>(&self, words: &[String], slot: Slot<'_, S>) -> Option<(std::ops::Range<usize>, Option<S>)> {
         (0..words.len())
-            .find_map(|start| self.at(words, start, 0, None, slot).map(|(end, filled)| (start..end, filled)))
+            .find_map(|start| self.at(words, start, Some(self.0), None, slot).map(|(end, filled)| (start..end, filled)))
     }
 
+    /// Matches the elements left (`rest`, `None` when there are none) at `words[i..]`.
     fn at<S: Copy>(
         &self,
         words: &[String],
         i: usize,
-        p: usize,
+        rest: Option<&'p str>,
         filled: Option<S>,
         slot: Slot<'_, S>,
     ) -> Option<(usize, Option<S>)> {
-        let Some(&element) = self.0.get(p) else { return Some((i, filled)) };
+        let Some(rest) = rest else { return Some((i, filled)) };
+        let (element, next) = match rest.split_once(' ') {
+            Some((element, next)) => (element, Some(next)),
+            None => (rest, None),
+        };
         match element {
             "*" => (0..=3).find_map(|gap| {
-                (i + gap <= words.len()).then(|| self.at(words, i + gap, p + 1, filled, slot)).flatten()
+                (i + gap <= words.len()).then(|| self.at(words, i + gap, next, filled, slot)).flatten()
             }),
             "OFFICE" => {
                 let (value, taken) = slot(words, i)?;
-                self.at(words, i + taken, p + 1, Some(value), slot)
+                self.at(words, i + taken, next, Some(value), slot)
             }
             optional if optional.starts_with('?') => {
                 let literal = &optional[1..];
                 if words.get(i).is_some_and(|w| literal_matches(literal, w))
-                    && let Some(found) = self.at(words, i + 1, p + 1, filled, slot)
+                    && let Some(found) = self.at(words, i + 1, next, filled, slot)
                 {
                     return Some(found);
                 }
-                self.at(words, i, p + 1, filled, slot)
+                self.at(words, i, next, filled, slot)
             }
             literal => {
                 let word = words.get(i)?;
                 if literal_matches(literal, word) {
-                    return self.at(words, i + 1, p + 1, filled, slot);
+                    return self.at(words, i + 1, next, filled, slot);
                 }
                 // "what can I actually ask you?": an aside inside a phrase is passed over.
-                (p > 0 && ASIDES.contains(&word.as_str())).then(|| self.at(words, i + 1, p, filled, slot)).flatten()
+                let inside = rest.len() < self.0.len();
+                (inside && ASIDES.contains(&word.as_str()))
+                    .then(|| self.at(words, i + 1, Some(rest), filled, slot))
+                    .flatten()
             }
         }
     }
@@ -562,9 +572,19 @@ const ASIDES: &[&str] = &[
 ];
 
 fn literal_matches(literal: &str, word: &str) -> bool {
-    literal.split('|').any(|alt| match alt.strip_suffix('…') {
-        Some(prefix) => word.starts_with(prefix),
-        None => alt == word || inflected(alt, word),
+    let first = word.as_bytes().first();
+    literal.split('|').any(|alt| {
+        let prefix = alt.strip_suffix('…');
+        // Every way to match (the same word, a prefix, an ending added) starts the word
+        // with the alternative's first letter: a cheap test that passes over most.
+        let lead = prefix.unwrap_or(alt).as_bytes().first();
+        if lead.is_some() && lead != first {
+            return false;
+        }
+        match prefix {
+            Some(prefix) => word.starts_with(prefix),
+            None => alt == word || inflected(alt, word),
+        }
     })
 }
 
@@ -690,6 +710,17 @@ mod tests {
         assert!(!matches("stop it", "stopper it"));
         assert!(!matches("is it", "isis it"), "short words are matched as written");
         assert!(!matches("actually stop", "stop"), "an aside the pattern asks for is not passed over");
+    }
+
+    #[test]
+    fn alternatives_match_whole_words_prefixes_and_endings_only() {
+        assert!(literal_matches("put|send", "send"));
+        assert!(literal_matches("approv…|okay", "approving"));
+        assert!(literal_matches("…", "anything"), "an empty prefix takes every word");
+        assert!(literal_matches("stop|halt", "halting"));
+        assert!(!literal_matches("stop|halt", "shalt"), "a word that only contains one is not it");
+        assert!(!literal_matches("put|send", "resend"));
+        assert!(!literal_matches("put|send", ""));
     }
 
     #[test]
