@@ -79,6 +79,10 @@ struct BurstFigures {
     backlog_cleared: Option<Duration>,
     answered_all: Option<Duration>,
     runs_done: usize,
+    /// CPU time the whole process (Nova, the Slack stand-in and the people sending) used
+    /// from the first mention to the last ack, and how long that was.
+    burst_cpu: Duration,
+    burst_wall: Duration,
 }
 
 /// A burst of signed Slack `app_mention`s (`@maker fix bug N`) at `rate` per second for
@@ -111,6 +115,13 @@ pub async fn burst(
         println!("  ack → first answer:       {}", summary(&mut figures.first_answers));
         let after =
             |d: Option<Duration>| d.map_or("not within 60 s".to_owned(), |d| format!("{:.2} s", d.as_secs_f64()));
+        println!(
+            "  CPU during the burst:     {:.1} s in {:.1} s ({:.0}% of a core, {:.2} ms a mention; this process: Nova, the Slack stand-in and the people sending)",
+            figures.burst_cpu.as_secs_f64(),
+            figures.burst_wall.as_secs_f64(),
+            figures.burst_cpu.as_secs_f64() / figures.burst_wall.as_secs_f64() * 100.0,
+            figures.burst_cpu.as_secs_f64() * 1000.0 / total as f64,
+        );
         if name == "SQLite" {
             let rendered = crate::metrics::handle().render();
             for (what, metric) in
@@ -210,8 +221,10 @@ async fn burst_on(
     let (roots, bodies): (Vec<String>, Vec<Vec<u8>>) = events.into_iter().unzip();
     let timeline = timeline.then(|| tokio::spawn(print_timeline(running.engine.store().clone())));
     let secret = slack.signing_secret.clone();
+    let (cpu_before, burst_start) = (process_cpu()?, Instant::now());
     let acked = people.spawn(async move { load(&client, &url, &secret, bodies, rate).await }).await??;
     let burst_end = Instant::now();
+    let burst_cpu = process_cpu()?.saturating_sub(cpu_before);
     let store = running.engine.store().clone();
     let deadline = burst_end + Duration::from_secs(60);
     let mut backlog_cleared = None;
@@ -251,6 +264,8 @@ async fn burst_on(
         backlog_cleared,
         answered_all,
         runs_done,
+        burst_cpu,
+        burst_wall: burst_end - burst_start,
     })
 }
 
