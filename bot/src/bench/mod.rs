@@ -294,22 +294,44 @@ pub fn route(repos: usize, offices: usize, rounds: usize) {
             samples.push(one.elapsed());
         }
     }
-    let total = started.elapsed();
-    let count = samples.len();
-    let mut micros: Vec<Duration> = samples;
-    micros.sort();
-    let at = |p: f64| micros[((count as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1e6;
+    let routed = started.elapsed();
+    // Every message is also read for a fleet request ("wake maker", "who is busy?") before
+    // it is routed: the same messages through the plain-language reader.
+    let reader = orchestrator::ask::Reader::new(&config);
+    let mut read_samples = Vec::with_capacity(messages.len() * rounds);
+    let started = Instant::now();
+    for _ in 0..rounds {
+        for (message, channel) in messages.iter().zip(&channels) {
+            let one = Instant::now();
+            std::hint::black_box(reader.understand(&orchestrator::ask::Message {
+                channel,
+                text: message,
+                thread: &[],
+            }));
+            read_samples.push(one.elapsed());
+        }
+    }
+    let read = started.elapsed();
     println!(
         "workspace: {repos} repos × {offices} offices (router built in {:.1} ms)",
         build_time.as_secs_f64() * 1000.0
     );
-    println!(
-        "offline route, one core: n={count} p50={:.1} µs p99={:.1} µs max={:.1} µs, throughput {:.0} messages/s",
+    println!("offline route, one core: {}", per_message(samples, routed));
+    println!("plain-language read, one core: {}", per_message(read_samples, read));
+}
+
+/// Latency percentiles in µs and throughput, for work timed one message at a time.
+fn per_message(mut samples: Vec<Duration>, total: Duration) -> String {
+    samples.sort();
+    let count = samples.len();
+    let at = |p: f64| percentile(&samples, p).as_secs_f64() * 1e6;
+    format!(
+        "n={count} p50={:.1} µs p99={:.1} µs max={:.1} µs, throughput {:.0} messages/s",
         at(0.5),
         at(0.99),
         at(1.0),
         count as f64 / total.as_secs_f64()
-    );
+    )
 }
 
 /// The `p` percentile of sorted samples.

@@ -583,11 +583,10 @@ impl Reader {
             return Some((i, 1));
         }
         if let Some(i) = self.offices.iter().position(|o| {
-            o.words.len() > 1 && words.len() >= at + o.words.len() && {
-                let mut spelled = words[at..at + o.words.len()].to_vec();
-                spelled[0] = word.to_owned();
-                spelled == o.words
-            }
+            o.words.len() > 1
+                && words.len() >= at + o.words.len()
+                && o.words[0] == word
+                && o.words[1..] == words[at + 1..at + o.words.len()]
         }) {
             return Some((i, self.offices[i].words.len()));
         }
