@@ -284,44 +284,40 @@ pub fn route(repos: usize, offices: usize, rounds: usize) {
     let router = orchestrator::router::Router::new(&config);
     let build_time = built.elapsed();
     let channels: Vec<String> = (0..messages.len()).map(|i| format!("team-{}", i % (repos + 20))).collect();
-    let mut samples = Vec::with_capacity(messages.len() * rounds);
-    let started = Instant::now();
-    for _ in 0..rounds {
-        for (message, channel) in messages.iter().zip(&channels) {
-            let request = orchestrator::router::RouteRequest { channel, text: message, ..Default::default() };
-            let one = Instant::now();
-            std::hint::black_box(router.route(&request));
-            samples.push(one.elapsed());
-        }
-    }
-    let routed = started.elapsed();
+    let routed = per_message(&messages, &channels, rounds, |message, channel| {
+        std::hint::black_box(router.route(&orchestrator::router::RouteRequest {
+            channel,
+            text: message,
+            ..Default::default()
+        }));
+    });
     // Every message is also read for a fleet request ("wake maker", "who is busy?") before
     // it is routed: the same messages through the plain-language reader.
     let reader = orchestrator::ask::Reader::new(&config);
-    let mut read_samples = Vec::with_capacity(messages.len() * rounds);
-    let started = Instant::now();
-    for _ in 0..rounds {
-        for (message, channel) in messages.iter().zip(&channels) {
-            let one = Instant::now();
-            std::hint::black_box(reader.understand(&orchestrator::ask::Message {
-                channel,
-                text: message,
-                thread: &[],
-            }));
-            read_samples.push(one.elapsed());
-        }
-    }
-    let read = started.elapsed();
+    let read = per_message(&messages, &channels, rounds, |message, channel| {
+        std::hint::black_box(reader.understand(&orchestrator::ask::Message { channel, text: message, thread: &[] }));
+    });
     println!(
         "workspace: {repos} repos × {offices} offices (router built in {:.1} ms)",
         build_time.as_secs_f64() * 1000.0
     );
-    println!("offline route, one core: {}", per_message(samples, routed));
-    println!("plain-language read, one core: {}", per_message(read_samples, read));
+    println!("offline route, one core: {routed}");
+    println!("plain-language read, one core: {read}");
 }
 
-/// Latency percentiles in µs and throughput, for work timed one message at a time.
-fn per_message(mut samples: Vec<Duration>, total: Duration) -> String {
+/// Runs `work` on every message `rounds` times, timing each call: latency percentiles in
+/// µs and throughput.
+fn per_message(messages: &[String], channels: &[String], rounds: usize, work: impl Fn(&str, &str)) -> String {
+    let mut samples = Vec::with_capacity(messages.len() * rounds);
+    let started = Instant::now();
+    for _ in 0..rounds {
+        for (message, channel) in messages.iter().zip(channels) {
+            let one = Instant::now();
+            work(message, channel);
+            samples.push(one.elapsed());
+        }
+    }
+    let total = started.elapsed();
     samples.sort();
     let count = samples.len();
     let at = |p: f64| percentile(&samples, p).as_secs_f64() * 1e6;

@@ -512,11 +512,14 @@ impl Reader {
         let offices = config
             .offices
             .iter()
-            .map(|o| OfficeName {
-                name: o.name.clone(),
-                lower: o.name.to_lowercase(),
-                pronoun: is_pronoun(&o.name.to_lowercase()),
-                words: o.name.to_lowercase().split(['-', '_', ' ']).map(str::to_owned).collect(),
+            .map(|o| {
+                let lower = o.name.to_lowercase();
+                OfficeName {
+                    name: o.name.clone(),
+                    pronoun: is_pronoun(&lower),
+                    words: lower.split(['-', '_', ' ']).map(str::to_owned).collect(),
+                    lower,
+                }
             })
             .collect();
         let channel_offices = config
