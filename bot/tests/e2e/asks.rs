@@ -275,8 +275,13 @@ async fn a_credential_is_provided_privately_and_used_through_the_proxy_without_t
     assert!(environment.contains("NOVA_PROXY=http://127.0.0.1:"), "the agent ran with the proxy in its environment");
     places.push(("the agent's environment".into(), environment));
     for entry in walk(nova.data_dir.path()) {
-        places
-            .push((entry.display().to_string(), String::from_utf8_lossy(&std::fs::read(&entry).unwrap()).into_owned()));
+        // A file can go between the listing and the read (SQLite's shared-memory file, a
+        // run's scratch file): what is gone holds nothing any more.
+        let bytes = match std::fs::read(&entry) {
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+            read => read.unwrap(),
+        };
+        places.push((entry.display().to_string(), String::from_utf8_lossy(&bytes).into_owned()));
     }
     if let Some(path) = nova.database_url().strip_prefix("sqlite://").and_then(|p| p.split('?').next()) {
         // WAL mode: recent writes are in the -wal file until a checkpoint.
