@@ -78,7 +78,8 @@ enum Command {
         config: Option<PathBuf>,
         #[arg(long)]
         office: Option<String>,
-        /// day, week or month (the last 1, 7 or 30 days).
+        /// day or week (the last 1 or 7 days), month or year (the calendar month or year so
+        /// far, UTC), last-month or last-year.
         #[arg(long, default_value = "month", value_parser = parse_period)]
         period: orchestrator::ask::when::Period,
     },
@@ -411,7 +412,10 @@ fn parse_period(text: &str) -> Result<orchestrator::ask::when::Period, String> {
         "day" => Ok(Period::Day),
         "week" => Ok(Period::Week),
         "month" => Ok(Period::Month),
-        other => Err(format!("`{other}` is not a period: use day, week or month")),
+        "last-month" => Ok(Period::LastMonth),
+        "year" => Ok(Period::Year),
+        "last-year" => Ok(Period::LastYear),
+        other => Err(format!("`{other}` is not a period: use day, week, month, last-month, year or last-year")),
     }
 }
 
@@ -668,8 +672,8 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let (file, store) = config_and_store(config).await?;
             let live = orchestrator::engine::live_fleet(&store, &file).await?.config;
             let now = orchestrator::store::now_ms();
-            let since = orchestrator::engine::period_start(period, now);
-            let mut by_office = orchestrator::engine::spend_since(&store, &live, since).await?;
+            let span = orchestrator::engine::period_span(period, now);
+            let mut by_office = orchestrator::engine::spend_between(&store, &live, span).await?;
             if let Some(office) = &office {
                 by_office.retain(|name, _| name == office);
             }

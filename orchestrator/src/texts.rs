@@ -693,8 +693,12 @@ pub fn spend(
         Period::Day => "in the last day",
         Period::Week => "in the last 7 days",
         Period::Month => "this month",
+        Period::LastMonth => "last month",
+        Period::Year => "this year",
+        Period::LastYear => "last year",
     };
-    let total: f64 = by_office.values().map(crate::engine::Spend::total).sum();
+    // Not `sum()`: an empty one is -0.0, which prints as "$-0.00".
+    let total = by_office.values().map(crate::engine::Spend::total).fold(0.0, |sum, usd| sum + usd);
     let subject = office.map_or_else(|| "The fleet".to_owned(), |o| format!("**{o}**"));
     let mut out = format!("{subject} spent ${total:.2} {window}.");
     for (name, spend) in by_office {
@@ -993,6 +997,30 @@ mod tests {
 
     fn route(repo: RepoChoice) -> Route {
         Route { repo, office: Some("maker".into()), confidence: 0.8, alternatives: vec![], stage: Stage::Scorer }
+    }
+
+    #[test]
+    fn spend_texts_name_their_period() {
+        use crate::ask::when::Period;
+        let maker = crate::engine::Spend {
+            model_usd: 3.25,
+            machine_usd: 1.5,
+            storage_usd: 0.0,
+            awake_hours: 12.0,
+            runs_reporting: 7,
+            tokens: 120_000,
+        };
+        let by_office = std::collections::BTreeMap::from([("maker".to_owned(), maker)]);
+        let budget = |name: &str| (name == "maker").then_some(40.0);
+        insta::assert_snapshot!(spend(None, Period::Year, &by_office, budget), @r"
+        The fleet spent $4.75 this year.
+        • **maker**: $4.75 (models $3.25 over 7 run(s), 120000 tokens; machine $1.50 for 12.0 h awake), budget $40/month
+        (Models at what runtimes report, else at `[prices]`; machines at their tier's hourly price; snapshots at $0.02 per GB-month.)
+        ");
+        insta::assert_snapshot!(spend(Some("maker"), Period::LastMonth, &Default::default(), budget), @r"
+        **maker** spent $0.00 last month. No office used a model or a machine then.
+        (Models at what runtimes report, else at `[prices]`; machines at their tier's hourly price; snapshots at $0.02 per GB-month.)
+        ");
     }
 
     #[test]

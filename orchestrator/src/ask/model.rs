@@ -81,7 +81,7 @@ fn tools(offices: &[String]) -> Vec<ChatCompletionTools> {
         tool(
             "spend",
             "Costs and budget.",
-            json!({"office": office, "period": {"type": "string", "enum": ["day", "week", "month"]}}),
+            json!({"office": office, "period": {"type": "string", "enum": ["day", "week", "month", "last_month", "year", "last_year"]}}),
             &[],
         ),
         tool(

@@ -101,6 +101,11 @@ fn questions_about_the_business_are_work_and_about_the_fleet_are_not() {
         read("what did the analyst burn through this week?"),
         json!({"kind": "fleet", "action": "spend", "args": {"office": "analyst", "period": "week"}})
     );
+    assert_eq!(
+        read("for the annual accounts, what have all the offices cost us this year?"),
+        json!({"kind": "fleet", "action": "spend", "args": {"period": "year"}})
+    );
+    assert_eq!(read("what did the analyst cost us last month?")["args"]["period"], "last_month");
     assert_eq!(read("what happened to last night's refund batch?")["kind"], "work");
     assert_eq!(
         read("what happened in the last 30 minutes?"),

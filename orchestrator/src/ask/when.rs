@@ -472,21 +472,43 @@ pub fn since(words: &[String]) -> Option<String> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum Period {
+    /// The last 24 hours.
     Day,
+    /// The last 7 days.
     Week,
+    /// The calendar month so far (UTC), the period budgets are kept in.
     Month,
+    /// The calendar month before this one.
+    LastMonth,
+    /// The calendar year so far.
+    Year,
+    /// The calendar year before this one.
+    LastYear,
 }
 
 /// Which accounting period a cost question means, if it says.
 pub fn period(words: &[String]) -> Option<Period> {
-    words.iter().enumerate().find_map(|(i, w)| match w.as_str() {
-        "today" | "daily" | "yesterday" => Some(Period::Day),
-        "week" | "weekly" | "wk" => Some(Period::Week),
-        "month" | "monthly" | "mtd" => Some(Period::Month),
-        "day" if i > 0 && matches!(words[i - 1].as_str(), "a" | "per" | "this" | "the" | "each") => Some(Period::Day),
-        _ => None,
+    words.iter().enumerate().find_map(|(i, w)| {
+        let before = |i: usize| i.checked_sub(1).map(|b| words[b].as_str());
+        // "last month" is the month before this one; "the last month" runs up to now,
+        // and the month so far is the nearest period to it.
+        let gone = match before(i) {
+            Some("previous" | "prior") => true,
+            Some("last" | "past") => i < 2 || before(i - 1) != Some("the"),
+            _ => false,
+        };
+        match w.trim_end_matches(['?', '.', '!', ',', '\'']) {
+            "today" | "daily" | "yesterday" => Some(Period::Day),
+            "week" | "weekly" | "wk" => Some(Period::Week),
+            "month" if gone => Some(Period::LastMonth),
+            "month" | "monthly" | "mtd" => Some(Period::Month),
+            "year" if gone => Some(Period::LastYear),
+            "year" | "yearly" | "annual" | "annually" | "ytd" => Some(Period::Year),
+            "day" if matches!(before(i), Some("a" | "per" | "this" | "the" | "each")) => Some(Period::Day),
+            _ => None,
+        }
     })
 }
 
@@ -559,6 +581,12 @@ mod tests {
         assert_eq!(period(&words("cost us today")), Some(Period::Day));
         assert_eq!(period(&words("burn through this week")), Some(Period::Week));
         assert_eq!(period(&words("how much has maker spent")), None);
+        assert_eq!(period(&words("what have the offices cost us this year?")), Some(Period::Year));
+        assert_eq!(period(&words("the annual spend on agents")), Some(Period::Year));
+        assert_eq!(period(&words("spend ytd")), Some(Period::Year));
+        assert_eq!(period(&words("what did we spend last month")), Some(Period::LastMonth));
+        assert_eq!(period(&words("cost over the previous year")), Some(Period::LastYear));
+        assert_eq!(period(&words("over the last month")), Some(Period::Month));
     }
 
     #[test]

@@ -136,7 +136,8 @@ impl Engine {
         Ok(Board {
             workspace: config.workspace.name.clone(),
             budget_usd: config.workspace.budget,
-            spent_month_usd: month.values().map(budgets::Spend::total).sum(),
+            // Not `sum()`: an empty one is -0.0, which prints as "$-0.00".
+            spent_month_usd: month.values().map(budgets::Spend::total).fold(0.0, |sum, usd| sum + usd),
             offices,
             tasks,
             week,

@@ -154,28 +154,53 @@ pub fn spend_from_audit(
     spend
 }
 
-/// When a spend period began: a day or a week back, or the calendar month's start.
-pub fn period_start(period: crate::ask::when::Period, now: i64) -> i64 {
+/// The span a spend period covers: a day or a week back to now, the calendar month or
+/// year so far, or the whole month or year before it (UTC).
+pub fn period_span(period: crate::ask::when::Period, now: i64) -> std::ops::Range<i64> {
     use crate::ask::when::Period;
     match period {
-        Period::Day => now - 86_400_000,
-        Period::Week => now - 7 * 86_400_000,
-        Period::Month => month_start(now),
+        Period::Day => now - 86_400_000..now,
+        Period::Week => now - 7 * 86_400_000..now,
+        Period::Month => month_start(now)..now,
+        Period::LastMonth => month_start(month_start(now) - 1)..month_start(now),
+        Period::Year => year_start(now)..now,
+        Period::LastYear => year_start(year_start(now) - 1)..year_start(now),
     }
+}
+
+/// The first millisecond of `now_ms`'s calendar year (UTC).
+fn year_start(now_ms: i64) -> i64 {
+    let now = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(now_ms).unwrap_or_default();
+    let first = chrono::NaiveDate::from_ymd_opt(now.year(), 1, 1).unwrap_or_default();
+    first.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc().timestamp_millis()
 }
 
 /// Spend per office between `since` and now, as `nova spend`, the orchestrator and the
 /// budgets all read it.
 pub async fn spend_since(store: &Store, config: &Config, since: i64) -> anyhow::Result<BTreeMap<String, Spend>> {
+    spend_between(store, config, since..now_ms()).await
+}
+
+/// Spend per office in `span` (a period that ended, as "last month", or one that runs).
+pub async fn spend_between(
+    store: &Store,
+    config: &Config,
+    span: std::ops::Range<i64>,
+) -> anyhow::Result<BTreeMap<String, Spend>> {
     // An office awake when the span began woke before it: look back far enough to see that.
-    let rows =
-        store.audit_rows(&["usage", "wake", "snapshot", "office_lost", "wake_failed"], since - 7 * 86_400_000).await?;
-    Ok(spend_from_audit(config, &rows, since, now_ms()))
+    let rows = store
+        .audit_rows(&["usage", "wake", "snapshot", "office_lost", "wake_failed"], span.start - 7 * 86_400_000)
+        .await?;
+    Ok(spend_from_audit(config, &rows, span.start, span.end))
 }
 
 impl Engine {
     pub async fn spend_since(&self, since: i64) -> anyhow::Result<BTreeMap<String, Spend>> {
         spend_since(&self.store, &self.config(), since).await
+    }
+
+    pub async fn spend_in(&self, period: crate::ask::when::Period) -> anyhow::Result<BTreeMap<String, Spend>> {
+        spend_between(&self.store, &self.config(), period_span(period, now_ms())).await
     }
 
     /// Where `office` stands against its budget and the workspace's this month.
@@ -282,6 +307,18 @@ mod tests {
     }
 
     #[test]
+    fn periods_span_calendar_months_and_years() {
+        use crate::ask::when::Period;
+        let ms = |text: &str| chrono::DateTime::parse_from_rfc3339(text).unwrap().timestamp_millis();
+        let now = ms("2026-01-05T07:40:00Z");
+        assert_eq!(period_span(Period::Month, now), ms("2026-01-01T00:00:00Z")..now);
+        assert_eq!(period_span(Period::LastMonth, now), ms("2025-12-01T00:00:00Z")..ms("2026-01-01T00:00:00Z"));
+        assert_eq!(period_span(Period::Year, now), ms("2026-01-01T00:00:00Z")..now);
+        assert_eq!(period_span(Period::LastYear, now), ms("2025-01-01T00:00:00Z")..ms("2026-01-01T00:00:00Z"));
+        assert_eq!(period_span(Period::Week, now), now - 7 * 86_400_000..now);
+    }
+
+    #[test]
     fn critical_work_says_so() {
         assert!(is_critical("URGENT: checkout is down"));
         assert!(is_critical("this is critical, roll back now"));
@@ -335,5 +372,24 @@ mod tests {
         // 730 GB stored for the last 2 hours of the span: 1460 GB-hours, 2 GB-months.
         assert!((maker.storage_usd - 2.0 * SNAPSHOT_USD_PER_GB_MONTH).abs() < 1e-9, "{maker:?}");
         assert_eq!(spend["writer"].model_usd, 0.0);
+    }
+
+    #[test]
+    fn a_period_that_ended_counts_nothing_after_its_end() {
+        let config = Config::demo();
+        let hour = 3_600_000;
+        let usage = |at: i64| row("maker", "usage", at, serde_json::json!({"cost_usd": 1.0}));
+        let rows = [
+            row("maker", "wake", hour, serde_json::json!({})),
+            usage(2 * hour),
+            // After the span: what this month spent, not last month.
+            usage(5 * hour),
+            row("maker", "snapshot", 6 * hour, serde_json::json!({"bytes": 0})),
+            row("writer", "wake", 7 * hour, serde_json::json!({})),
+        ];
+        let spend = spend_from_audit(&config, &rows, 0, 4 * hour);
+        assert!((spend["maker"].model_usd - 1.0).abs() < 1e-9, "{:?}", spend["maker"]);
+        assert!((spend["maker"].awake_hours - 3.0).abs() < 1e-9, "{:?}", spend["maker"]);
+        assert!(spend.get("writer").is_none_or(|writer| writer.total() == 0.0), "{spend:?}");
     }
 }

@@ -54,7 +54,7 @@ use crate::service_key::{KeyError, ServiceKey};
 pub use crate::store::TaskAsk;
 pub use asks::{ApprovalAsk, AskRefusal, CredentialAsk, ProvideRefusal, RunRefusal, VaultEntry};
 pub use board::{Board, BoardOffice, WeekStats};
-pub use budgets::{Spend, period_start, spend_since};
+pub use budgets::{Spend, period_span, spend_between, spend_since};
 pub use fleet_changes::FLEET_CHANGE;
 pub use loop_guard::{LOOP_GUARD, MAX_SELF_DRIVEN_RUNS};
 pub use prewarm::{Prewarm, WarmSignal};

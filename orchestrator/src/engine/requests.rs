@@ -181,7 +181,7 @@ impl Engine {
             return Ok(texts::no_such_office(&self.config(), office));
         }
         let period = period.unwrap_or(Period::Month);
-        let mut by_office = self.spend_since(budgets::period_start(period, now_ms())).await?;
+        let mut by_office = self.spend_in(period).await?;
         if let Some(office) = office {
             by_office.retain(|name, _| name == office);
         }
