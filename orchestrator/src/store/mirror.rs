@@ -14,6 +14,7 @@ use sea_orm::{
     TransactionTrait, Value,
 };
 
+use super::recorder::shift_parameters;
 use super::{Lane, Store, Surface, messages, now_ms, outbox, surface_posts};
 
 /// A message the platform does not show in its latest revision, with where it is.
@@ -242,24 +243,6 @@ fn numbered_rows(row: &str, width: usize, rows: usize) -> String {
     (0..rows).map(|k| shift_parameters(row, k * width)).collect::<Vec<_>>().join(", ")
 }
 
-/// `sql` with every `$n` made `$(n + by)`.
-fn shift_parameters(sql: &str, by: usize) -> String {
-    let mut shifted = String::with_capacity(sql.len() + 16);
-    let mut rest = sql;
-    while let Some(at) = rest.find('$') {
-        shifted.push_str(&rest[..=at]);
-        rest = &rest[at + 1..];
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        match rest[..digits].parse::<usize>() {
-            Ok(n) => shifted.push_str(&(n + by).to_string()),
-            Err(_) => shifted.push_str(&rest[..digits]),
-        }
-        rest = &rest[digits..];
-    }
-    shifted.push_str(rest);
-    shifted
-}
-
 /// Takes each `(message, revision)` off the outbox if the platform shows that revision
 /// and no newer edit came since. The check is on the outbox row itself (an edit sets its
 /// revision), so on Postgres a concurrent edit either commits first and the row stays,
@@ -281,12 +264,6 @@ async fn dequeue(db: &impl ConnectionTrait, shown: &[(i64, i64)]) -> anyhow::Res
 mod tests {
     use super::*;
     use crate::store::{InboundKind, MessageKind, NewInbound};
-
-    #[test]
-    fn parameters_are_shifted_by_number() {
-        assert_eq!(shift_parameters("VALUES ($1, $12) AS item, $", 24), "VALUES ($25, $36) AS item, $");
-        assert_eq!(shift_parameters("no values", 12), "no values");
-    }
 
     /// On the test's store (Postgres when `NOVA_TEST_POSTGRES_URL` is set): of two
     /// mirrors one claims each first post; a claim run out is taken over; a message

@@ -181,10 +181,7 @@ impl Store {
         let store = Self { db, gate, recorder: None, checkpointer, acks };
         // Group commit pays where writers queue for one lock; Postgres takes concurrent
         // acknowledgements at once, and a batch would only make each wait for the rest.
-        let recorder = match sqlite {
-            true => Some(recorder::Recorder::start(store.clone(), recorder::AckConnection::open(url)?)),
-            false => None,
-        };
+        let recorder = sqlite.then(|| recorder::Recorder::start(store.clone()));
         Ok(Self { recorder, ..store })
     }
 
@@ -195,16 +192,11 @@ impl Store {
 
     /// Waits for this writer's turn (see [`gate`]); hold the result only while writing.
     pub(crate) async fn writer(&self, lane: Lane) -> Writer<'_> {
-        let db = if lane == Lane::Ack { &self.acks } else { &self.db };
-        Writer { _permit: self.turn(lane).await, db }
-    }
-
-    /// A writer's turn at the [`WriteGate`], for one with a connection of its own.
-    async fn turn(&self, lane: Lane) -> WritePermit {
         if let Some(checkpointer) = &self.checkpointer {
             checkpointer.note_write();
         }
-        self.gate.enter(lane).await
+        let db = if lane == Lane::Ack { &self.acks } else { &self.db };
+        Writer { _permit: self.gate.enter(lane).await, db }
     }
 
     /// Writes an inbound message, its thread (if new) and the message as the thread
@@ -216,14 +208,14 @@ impl Store {
             Some(recorder) => recorder.record(new).await,
             None => match recorder::record_in_one_statement(&self.acks, &new).await? {
                 Some(recorded) => Ok(recorded),
-                None => self.record_in_a_transaction(&new).await,
+                None => self.record_in_a_transaction(new).await,
             },
         }
     }
 
     /// [`Store::record_inbound`] as a transaction of its own (duplicates, joined threads).
-    async fn record_in_a_transaction(&self, new: &NewInbound) -> anyhow::Result<Recorded> {
-        self.write_each(Lane::Ack, std::slice::from_ref(new), |txn, new| Box::pin(record_one(txn, new)))
+    async fn record_in_a_transaction(&self, new: NewInbound) -> anyhow::Result<Recorded> {
+        self.write_each(Lane::Ack, &[new], |txn, new| Box::pin(record_one(txn, new)))
             .await
             .pop()
             .expect("one result per item")

@@ -6,8 +6,8 @@
 use tokio::sync::{mpsc, oneshot};
 
 use anyhow::Context as _;
-use rusqlite::OptionalExtension as _;
-use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
+use futures::future::BoxFuture;
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement, Value};
 
 use super::gate::Lane;
 use super::{ITEMS_PER_TURN, InboundKind, MessageKind, NewInbound, Recorded, Store, inbound, messages, record_one};
@@ -26,7 +26,7 @@ pub(super) struct Recorder {
 
 impl Recorder {
     /// Starts the writer task; it ends when the last [`Recorder`] is dropped.
-    pub(super) fn start(store: Store, connection: AckConnection) -> Self {
+    pub(super) fn start(store: Store) -> Self {
         let (queue, mut jobs) = mpsc::channel::<Job>(QUEUE);
         // The task must not keep the store's recorder (and so itself) alive.
         let store = Store { recorder: None, ..store };
@@ -34,7 +34,7 @@ impl Recorder {
             let mut batch = Vec::with_capacity(BATCH);
             while jobs.recv_many(&mut batch, BATCH).await > 0 {
                 let (events, replies): (Vec<NewInbound>, Vec<_>) = std::mem::take(&mut batch).into_iter().unzip();
-                let written = record_on_sqlite(&store, &connection, &events).await;
+                let written = record_on_sqlite(&store, &events).await;
                 for (reply, recorded) in replies.into_iter().zip(written) {
                     let _ = reply.send(recorded);
                 }
@@ -50,30 +50,14 @@ impl Recorder {
     }
 }
 
-/// Writes a batch on SQLite a few events per transaction, on the acknowledgements' own
-/// connection (see [`AckConnection`]). What that leaves out (events that bring earlier
-/// messages of their platform thread, dedupe keys already taken) and a chunk that fails
-/// are written one event at a time through the store, so one bad event fails only itself.
-async fn record_on_sqlite(
-    store: &Store,
-    connection: &AckConnection,
-    events: &[NewInbound],
-) -> Vec<anyhow::Result<Recorded>> {
+/// Writes a batch on SQLite a few events per transaction; each transaction sends the
+/// events' inserts as one multi-statement query (see [`record_together`]). A chunk that
+/// fails is written again one event at a time, so one bad event fails only itself.
+async fn record_on_sqlite(store: &Store, events: &[NewInbound]) -> Vec<anyhow::Result<Recorded>> {
     let mut results = Vec::with_capacity(events.len());
     for chunk in events.chunks(ITEMS_PER_TURN) {
-        let written = {
-            let _turn = store.turn(Lane::Ack).await;
-            connection.record(chunk)
-        };
-        match written {
-            Ok(written) => {
-                for (new, recorded) in chunk.iter().zip(written) {
-                    results.push(match recorded {
-                        Some(recorded) => Ok(recorded),
-                        None => store.record_in_a_transaction(new).await,
-                    });
-                }
-            }
+        match store.write_together(Lane::Ack, std::slice::from_ref(&chunk), &record_chunk).await {
+            Ok(mut written) => results.extend(written.pop().expect("one chunk, one result").into_iter().map(Ok)),
             Err(error) => {
                 tracing::warn!(events = chunk.len(), "recording events together failed, one by one now: {error:#}");
                 results.extend(store.write_each(Lane::Ack, chunk, |txn, new| Box::pin(record_one(txn, new))).await);
@@ -83,91 +67,70 @@ async fn record_on_sqlite(
     results
 }
 
-/// SQLite: the connection inbound events are recorded on, used on the recorder's own
-/// thread. Through sqlx every statement is a trip to the connection's thread and back
-/// (two thread switches; three trips for a transaction), and under a burst each trip
-/// waited for a CPU behind the engine's work, while the ack held the write gate: 1.5 ms
-/// at p99 to insert three rows. Here a chunk's transaction runs without leaving the
-/// thread, in tens of microseconds (the log is synced at checkpoints, not commits).
-pub(super) struct AckConnection(std::sync::Mutex<rusqlite::Connection>);
+fn record_chunk<'t>(
+    txn: &'t DatabaseTransaction,
+    chunk: &'t &[NewInbound],
+) -> BoxFuture<'t, anyhow::Result<Vec<Recorded>>> {
+    Box::pin(record_together(txn, chunk))
+}
 
-impl AckConnection {
-    /// Opens the database at `url`, whose schema is already up to date, with the
-    /// settings every pooled connection has (see [`Store::connect`]).
-    pub(super) fn open(url: &str) -> anyhow::Result<Self> {
-        let options: sea_orm::sqlx::sqlite::SqliteConnectOptions = url.parse()?;
-        let path = options.get_filename();
-        let connection = rusqlite::Connection::open_with_flags(
-            path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .with_context(|| format!("cannot open {} for acknowledgements", path.display()))?;
-        connection.busy_timeout(std::time::Duration::from_secs(10))?;
-        connection.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
-             PRAGMA wal_autocheckpoint = 0;",
-        )?;
-        Ok(Self(std::sync::Mutex::new(connection)))
-    }
-
-    /// Records `events` in one transaction. Per event: the inbound row, unless its dedupe
-    /// key is taken; for a message, the message its thread shows, and the thread, created
-    /// or touched. `None` for an event this leaves to [`record_one`]: one that brings
-    /// earlier messages of its platform thread, or whose key was taken (the first
-    /// delivery is the answer).
-    fn record(&self, events: &[NewInbound]) -> anyhow::Result<Vec<Option<Recorded>>> {
-        const INBOUND: &str = "\
-            INSERT INTO inbound (dedupe_key, surface, channel, thread_id, author, kind, body, received_at) \
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id";
-        const MESSAGE: &str = "\
-            INSERT INTO messages (thread_id, author, from_nova, kind, body, created_at, updated_at, revision) \
-            VALUES (?1, ?2, 0, 'text', ?3, ?4, ?4, 0) RETURNING id";
-        const THREAD: &str = "\
-            INSERT INTO threads (id, surface, channel, title, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5) \
-            ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at";
-        let mut connection = self.0.lock().expect("the acknowledgements' connection");
-        let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let now = super::now_ms();
-        let mut recorded = Vec::with_capacity(events.len());
-        {
-            let mut inbound = transaction.prepare_cached(INBOUND)?;
-            let mut message = transaction.prepare_cached(MESSAGE)?;
-            let mut thread = transaction.prepare_cached(THREAD)?;
-            for new in events {
-                if !new.context.is_empty() {
-                    recorded.push(None);
-                    continue;
-                }
-                let values = rusqlite::params![
-                    new.dedupe_key,
-                    new.surface.as_str(),
-                    new.channel,
-                    new.thread_id,
-                    new.author,
-                    new.kind.as_str(),
-                    new.body,
-                    now
-                ];
-                let Some(id) = inbound.query_row(values, |row| row.get::<_, i64>(0)).optional()? else {
-                    recorded.push(None);
-                    continue;
-                };
-                let shown = if new.kind == InboundKind::Message {
-                    let id = message.query_row(rusqlite::params![new.thread_id, new.author, new.text, now], |row| {
-                        row.get::<_, i64>(0)
-                    })?;
-                    let title: String = new.text.chars().take(super::THREAD_TITLE_CHARS).collect();
-                    thread.execute(rusqlite::params![new.thread_id, new.surface.as_str(), new.channel, title, now])?;
-                    Some(person_message(new, id, now))
-                } else {
-                    None
-                };
-                recorded.push(Some(Recorded { inbound: inbound_row(new, id, now), message: shown, duplicate: false }));
+/// Records events in one round trip to SQLite's connection thread: their inserts go as
+/// one multi-statement query, run there one after the other, instead of a trip there and
+/// back per insert (under a burst each trip waited for a CPU, and those waits were most
+/// of an acknowledgement). Per event: the inbound row (nothing if its dedupe key is
+/// taken); then, for a message, the message the thread shows, only if that inbound row
+/// was new (`changes()` is the previous insert's count); then its thread, created or
+/// touched only if the message was written. Events bringing earlier messages of their
+/// platform thread are recorded after, as before.
+async fn record_together(txn: &DatabaseTransaction, events: &[NewInbound]) -> anyhow::Result<Vec<Recorded>> {
+    // `$n` names the n-th of all the query's values (sqlx binds SQLite's `$n` that way):
+    // event k's are shifted by 12k. `$12` is the event's place in the batch.
+    const EVENT: &str = "\
+        INSERT INTO inbound (dedupe_key, surface, channel, thread_id, author, kind, body, received_at) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, $12 AS item, 0 AS what; \
+        INSERT INTO messages (thread_id, author, from_nova, kind, body, created_at, updated_at, revision) \
+        SELECT $4, $5, 0, 'text', $11, $8, $8, 0 WHERE changes() = 1 AND $10 RETURNING id, $12 AS item, 1 AS what; \
+        INSERT INTO threads (id, surface, channel, title, created_at, updated_at) \
+        SELECT $4, $2, $3, $9, $8, $8 WHERE changes() = 1 AND $10 \
+        ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at;";
+    const VALUES_PER_EVENT: usize = 12;
+    let now = super::now_ms();
+    let simple: Vec<usize> = (0..events.len()).filter(|&i| events[i].context.is_empty()).collect();
+    let mut inbound_ids: Vec<Option<i64>> = vec![None; events.len()];
+    let mut message_ids: Vec<Option<i64>> = vec![None; events.len()];
+    if !simple.is_empty() {
+        let mut sql = String::new();
+        let mut values: Vec<Value> = Vec::with_capacity(simple.len() * VALUES_PER_EVENT);
+        for (k, &i) in simple.iter().enumerate() {
+            sql.push_str(&shift_parameters(EVENT, k * VALUES_PER_EVENT));
+            values.extend(event_values(&events[i], now));
+            values.push((i as i64).into());
+        }
+        for row in txn.query_all_raw(Statement::from_sql_and_values(DbBackend::Sqlite, sql, values)).await? {
+            let (id, item, what): (i64, i64, i64) =
+                (row.try_get("", "id")?, row.try_get("", "item")?, row.try_get("", "what")?);
+            let item = usize::try_from(item).ok().filter(|&i| i < events.len()).context("a row for no event")?;
+            match what {
+                0 => inbound_ids[item] = Some(id),
+                _ => message_ids[item] = Some(id),
             }
         }
-        transaction.commit()?;
-        Ok(recorded)
     }
+    let mut recorded = Vec::with_capacity(events.len());
+    for (i, new) in events.iter().enumerate() {
+        let Some(id) = inbound_ids[i] else {
+            // Not in the query (it brings earlier messages), or its dedupe key was taken
+            // (the first delivery is the answer): the one-event path does either.
+            recorded.push(record_one(txn, new).await?);
+            continue;
+        };
+        recorded.push(Recorded {
+            inbound: inbound_row(new, id, now),
+            message: message_ids[i].map(|id| person_message(new, id, now)),
+            duplicate: false,
+        });
+    }
+    Ok(recorded)
 }
 
 /// An event's values as both stores' statements number them: `$1` dedupe key, `$2`
@@ -188,6 +151,24 @@ fn event_values(new: &NewInbound, now: i64) -> Vec<Value> {
         (new.kind == InboundKind::Message).into(),
         new.text.clone().into(),
     ]
+}
+
+/// `sql` with every `$n` made `$(n + by)`.
+pub(super) fn shift_parameters(sql: &str, by: usize) -> String {
+    let mut shifted = String::with_capacity(sql.len() + 16);
+    let mut rest = sql;
+    while let Some(at) = rest.find('$') {
+        shifted.push_str(&rest[..=at]);
+        rest = &rest[at + 1..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        match rest[..digits].parse::<usize>() {
+            Ok(n) => shifted.push_str(&(n + by).to_string()),
+            Err(_) => shifted.push_str(&rest[..digits]),
+        }
+        rest = &rest[digits..];
+    }
+    shifted.push_str(rest);
+    shifted
 }
 
 /// The inbound row as written, with the id the database gave it.
@@ -319,13 +300,18 @@ mod tests {
         database.cleanup().await.unwrap();
     }
 
-    /// SQLite's own path: a key delivered twice within one batch is written once, and a
-    /// reply lands in the thread it follows.
+    /// SQLite's multi-statement batch itself: a key delivered twice within one batch is
+    /// written once, and a reply lands in the thread it follows.
+    #[test]
+    fn parameters_are_shifted_by_number() {
+        assert_eq!(shift_parameters("VALUES ($1, $12) AS item, $", 24), "VALUES ($25, $36) AS item, $");
+        assert_eq!(shift_parameters("no values", 12), "no values");
+    }
+
     #[tokio::test]
     async fn a_batch_on_sqlite_writes_each_event_once_even_when_it_comes_twice_in_it() {
         let database = testkit::TestDatabase::sqlite().unwrap();
         let store = Store::connect(&database.url).await.unwrap();
-        let connection = AckConnection::open(&database.url).unwrap();
         let batch = [
             event("m1", "t1", InboundKind::Message, "checkout fails", &[]),
             event("m1", "t1", InboundKind::Message, "checkout fails", &[]),
@@ -333,8 +319,7 @@ mod tests {
             event("m2", "t1", InboundKind::Message, "since the deploy", &[]),
             event("m3", "t2", InboundKind::Message, "me too", &[("bob", "it broke at 9")]),
         ];
-        let written: Vec<Recorded> =
-            record_on_sqlite(&store, &connection, &batch).await.into_iter().map(Result::unwrap).collect();
+        let written = store.write_together(Lane::Ack, &[batch.as_slice()], &record_chunk).await.unwrap().pop().unwrap();
         let duplicates: Vec<bool> = written.iter().map(|r| r.duplicate).collect();
         assert_eq!(duplicates, [false, true, false, false, false]);
         assert_eq!(written[1].inbound, written[0].inbound);
@@ -344,29 +329,5 @@ mod tests {
         assert_eq!(bodies(&store, "t2").await, ["it broke at 9", "me too"]);
         assert_eq!(store.thread("t1").await.unwrap().unwrap().title, "checkout fails", "a reply keeps the title");
         assert_eq!(store.pending_inbound(10).await.unwrap().len(), 4);
-    }
-
-    /// A chunk that fails is written again event by event: the bad event fails alone.
-    #[tokio::test]
-    async fn on_sqlite_one_bad_event_fails_only_itself() {
-        let database = testkit::TestDatabase::sqlite().unwrap();
-        let store = Store::connect(&database.url).await.unwrap();
-        let connection = AckConnection::open(&database.url).unwrap();
-        store
-            .db()
-            .execute_unprepared(
-                "CREATE TRIGGER no_bad_words BEFORE INSERT ON inbound WHEN NEW.body = 'bad' \
-             BEGIN SELECT RAISE(ABORT, 'refused'); END",
-            )
-            .await
-            .unwrap();
-        let mut bad = event("m2", "t2", InboundKind::Message, "bad", &[]);
-        bad.body = "bad".to_owned();
-        let batch = [event("m1", "t1", InboundKind::Message, "checkout fails", &[]), bad];
-        let written = record_on_sqlite(&store, &connection, &batch).await;
-        assert!(written[0].as_ref().is_ok_and(|r| !r.duplicate), "{:?}", written[0]);
-        assert!(written[1].is_err());
-        assert_eq!(bodies(&store, "t1").await, ["checkout fails"]);
-        assert!(bodies(&store, "t2").await.is_empty());
     }
 }
