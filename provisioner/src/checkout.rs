@@ -84,6 +84,7 @@ pub async fn prepare(
 
     let branch = session_branch(session);
     if isolated {
+        prune_idle_worktrees(workspace, &dir, &repo.name, session, WORKTREE_IDLE).await;
         return worktree(workspace, &dir, repo, session, &branch).await.map(Some);
     }
     let current = git(&dir, &["symbolic-ref", "--quiet", "--short", "HEAD"]).await.unwrap_or_default();
@@ -140,6 +141,45 @@ async fn worktree(
         )?;
     }
     Ok(Checkout { dir, branch: branch.to_owned() })
+}
+
+/// How long a session's worktree may go unused before it is taken away (if nothing in
+/// it is uncommitted): its branch stays in the clone, and the session gets a new
+/// worktree on it if it comes back.
+const WORKTREE_IDLE: Duration = Duration::from_secs(7 * 86_400);
+
+/// Removes the worktrees of `repo` that no session but `keep` has used for `idle`
+/// (git last touched their index, at a checkout, a commit or a status). Without this
+/// an office with `concurrency` kept a checkout for every session it ever worked on, in
+/// its disk and in every snapshot. `git worktree remove` refuses a worktree with changes
+/// that are not committed, and those stay: nothing anyone wrote is lost.
+async fn prune_idle_worktrees(workspace: &Path, clone: &Path, repo: &str, keep: &str, idle: Duration) {
+    let Ok(sessions) = std::fs::read_dir(workspace.join("worktrees")) else { return };
+    for session in sessions.flatten() {
+        let dir = session.path().join(repo);
+        if session.file_name() == keep || !dir.join(".git").exists() {
+            continue;
+        }
+        let index = match git(&dir, &["rev-parse", "--git-path", "index"]).await {
+            Ok(index) => dir.join(index.trim()),
+            Err(error) => {
+                tracing::warn!(worktree = %dir.display(), "cannot read the worktree: {error:#}");
+                continue;
+            }
+        };
+        let used = std::fs::metadata(&index).and_then(|meta| meta.modified()).ok();
+        if used.is_none_or(|used| used.elapsed().is_ok_and(|unused| unused < idle)) {
+            continue;
+        }
+        match git(clone, &["worktree", "remove", &dir.display().to_string()]).await {
+            Ok(_) => {
+                tracing::info!(worktree = %dir.display(), "removed a worktree no session has used for a week");
+                // The session's folder, once it holds no other repo's worktree.
+                let _ = std::fs::remove_dir(session.path());
+            }
+            Err(error) => tracing::info!(worktree = %dir.display(), "kept an idle worktree: {error:#}"),
+        }
+    }
 }
 
 /// Runs git in `dir` with a clean environment (no terminal prompts, no user config);
@@ -296,6 +336,39 @@ mod tests {
         assert_eq!(git_in(&b.dir, &["symbolic-ref", "--short", "HEAD"]), "nova/s-4");
         let again = prepare(&workspace, &scratch, &repo, "s-3", "maker", None, true).await.unwrap().unwrap();
         assert_eq!(again.dir, a.dir);
+    }
+
+    #[tokio::test]
+    async fn a_worktree_unused_for_a_week_goes_unless_it_holds_uncommitted_work() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = remote(dir.path());
+        let (workspace, scratch) = (dir.path().join("ws"), dir.path().join("ws.tmp"));
+        std::fs::create_dir_all(&scratch).unwrap();
+        let session = |name: &'static str| prepare(&workspace, &scratch, &repo, name, "maker", None, true);
+        let done = session("s-done").await.unwrap().unwrap();
+        std::fs::write(done.dir.join("NOTES"), "done\n").unwrap();
+        git_in(&done.dir, &["add", "NOTES"]);
+        git_in(&done.dir, &["commit", "--quiet", "-m", "notes"]);
+        let unfinished = session("s-unfinished").await.unwrap().unwrap();
+        std::fs::write(unfinished.dir.join("draft.txt"), "half a thought\n").unwrap();
+        let recent = session("s-recent").await.unwrap().unwrap();
+        // Eight days without a git command, for two of them.
+        let long_ago = std::time::SystemTime::now() - Duration::from_secs(8 * 86_400);
+        for worktree in [&done, &unfinished] {
+            let index = worktree.dir.join(git_in(&worktree.dir, &["rev-parse", "--git-path", "index"]));
+            std::fs::File::options().write(true).open(index).unwrap().set_modified(long_ago).unwrap();
+        }
+
+        session("s-new").await.unwrap().unwrap();
+        assert!(!workspace.join("worktrees/s-done").exists(), "an idle, committed worktree is removed");
+        let clone = workspace.join("repos/shop");
+        assert_eq!(git_in(&clone, &["log", "-1", "--format=%s", "nova/s-done"]), "notes", "its branch stays");
+        assert!(unfinished.dir.join("draft.txt").exists(), "uncommitted work is never removed");
+        assert!(recent.dir.exists());
+
+        // The session comes back: a worktree on its branch again, with its work.
+        let back = session("s-done").await.unwrap().unwrap();
+        assert_eq!(std::fs::read_to_string(back.dir.join("NOTES")).unwrap(), "done\n");
     }
 
     #[tokio::test]
