@@ -43,6 +43,15 @@ pub trait Writer: Send + Sync + 'static {
         card: Option<&Card>,
     ) -> impl Future<Output = anyhow::Result<String>> + Send;
 
+    /// A post of `message` that an earlier attempt made and never recorded (a mirror
+    /// stopped between the post and its bookkeeping: a crash), if the platform shows
+    /// one. Asked before a first post is tried again, so a restart does not post twice.
+    fn find_post(
+        &self,
+        thread_id: &str,
+        message: &messages::Model,
+    ) -> impl Future<Output = anyhow::Result<Option<String>>> + Send;
+
     /// Replaces the content of a message posted earlier.
     fn edit(
         &self,
@@ -155,6 +164,7 @@ async fn sync_thread<W: Writer>(
     for Unsynced { message, post, held } in items {
         let card = message.card.as_deref().and_then(Card::from_json);
         let (message_id, revision) = (message.id, message.revision);
+        let tried_before = post.is_some();
         match post.and_then(|p| p.external_id.map(|id: String| (id, p.updated_at))) {
             None => {
                 if !claimed.contains(&message_id) {
@@ -162,7 +172,7 @@ async fn sync_thread<W: Writer>(
                     // later first posts wait for it.
                     break;
                 }
-                match writer.post(&thread, &message, card.as_ref()).await {
+                match first_post(writer, &thread, &message, card.as_ref(), tried_before).await {
                     Ok(external_id) => sent.push(Sent::Shown { message_id, external_id, revision }),
                     Err(error) => {
                         sent.push(Sent::Refused { message_id, revision, error });
@@ -185,6 +195,33 @@ async fn sync_thread<W: Writer>(
         }
     }
     sent
+}
+
+/// Posts a message the platform has not shown yet. One tried before may be there
+/// already, from an attempt whose outcome was never recorded: then that post is
+/// brought up to date instead of a second one posted. If the platform cannot be asked,
+/// it is posted again: a message shown twice is better than one never shown.
+async fn first_post<W: Writer>(
+    writer: &W,
+    thread: &str,
+    message: &messages::Model,
+    card: Option<&Card>,
+    tried_before: bool,
+) -> anyhow::Result<String> {
+    let earlier = match tried_before {
+        true => writer.find_post(thread, message).await.unwrap_or_else(|error| {
+            tracing::warn!(message = message.id, "cannot look for an earlier post of it; posting: {error:#}");
+            None
+        }),
+        false => None,
+    };
+    match earlier {
+        Some(external_id) => {
+            writer.edit(thread, &external_id, message, card).await?;
+            Ok(external_id)
+        }
+        None => writer.post(thread, message, card).await,
+    }
 }
 
 async fn failed<W: Writer>(

@@ -102,6 +102,8 @@ struct Workspace {
     triggers: HashMap<String, (String, Instant)>,
     calls: Vec<Call>,
     rate_limits: VecDeque<u64>,
+    /// Posts to make whose answers are then lost (see [`FakeSlack::lose_post_answers`]).
+    lost_post_answers: usize,
     clock: u64,
     socket: Option<mpsc::UnboundedSender<String>>,
     socket_acks: Vec<Value>,
@@ -111,9 +113,12 @@ struct Workspace {
 }
 
 impl Workspace {
+    /// A message timestamp as Slack makes them: the time in microseconds, `seconds.micros`,
+    /// unique and increasing within the workspace.
     fn next_ts(&mut self) -> String {
-        self.clock += 1;
-        format!("1700000000.{:06}", self.clock)
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        self.clock = (self.clock + 1).max(now.as_micros() as u64);
+        format!("{}.{:06}", self.clock / 1_000_000, self.clock % 1_000_000)
     }
 }
 
@@ -260,6 +265,13 @@ impl FakeSlack {
     /// The next `count` write calls answer 429 with `Retry-After: retry_after_secs`.
     pub fn rate_limit(&self, count: usize, retry_after_secs: u64) {
         self.shared.change(|w| w.rate_limits.extend(std::iter::repeat_n(retry_after_secs, count)));
+    }
+
+    /// The next `count` posts are made, but their answers are lost: Slack answers 500
+    /// after posting, as when it times out on its side. The caller sees a failure though
+    /// the message is in the channel.
+    pub fn lose_post_answers(&self, count: usize) {
+        self.shared.change(|w| w.lost_post_answers += count);
     }
 
     // ---- what people do -------------------------------------------------------------
@@ -576,7 +588,14 @@ async fn api(
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default()
         .to_owned();
-    let (outcome, response) = answer(&shared, &method, &token, &params);
+    let (outcome, mut response) = answer(&shared, &method, &token, &params);
+    if method == "chat.postMessage" && outcome == "ok" {
+        let mut w = shared.workspace.lock().unwrap();
+        if w.lost_post_answers > 0 {
+            w.lost_post_answers -= 1;
+            response = (StatusCode::INTERNAL_SERVER_ERROR, "upstream request timeout").into_response();
+        }
+    }
     if method == "chat.postMessage"
         && outcome == "ok"
         && shared.echo_own_posts.load(std::sync::atomic::Ordering::SeqCst)
@@ -639,13 +658,26 @@ fn answer(shared: &Shared, method: &str, token: &str, params: &Value) -> (String
             let mut thread: Vec<&Posted> =
                 w.messages.iter().filter(|m| m.channel == channel && m.root() == ts).collect();
             thread.sort_by(|a, b| a.ts.cmp(&b.ts));
+            // `oldest` (inclusive with `inclusive`) and `limit`, as Slack reads them; the
+            // thread's root always comes first. Timestamps of one width compare as text.
+            let oldest = text("oldest");
+            let inclusive = text("inclusive").is_some_and(|value| value == "true" || value == "1");
+            let limit = text("limit").and_then(|limit| limit.parse().ok()).unwrap_or(1000);
+            let after_oldest = |m: &&&Posted| {
+                m.ts == ts || oldest.as_ref().is_none_or(|oldest| m.ts > *oldest || (inclusive && m.ts == *oldest))
+            };
             if thread.is_empty() {
                 Err("thread_not_found")
             } else {
                 let messages: Vec<Value> = thread
                     .iter()
+                    .filter(after_oldest)
+                    .take(limit)
                     .map(|m| {
                         let mut v = json!({"type": "message", "ts": m.ts, "text": m.text, "thread_ts": m.root()});
+                        if !m.blocks.is_null() {
+                            v["blocks"] = m.blocks.clone();
+                        }
                         if m.from_bot {
                             v["bot_id"] = json!(BOT_ID);
                         }

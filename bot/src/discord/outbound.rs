@@ -74,6 +74,11 @@ impl Writer for DiscordWriter {
         Ok(posted.id.to_string())
     }
 
+    /// Never needed: posting again gets the first post back (the nonce, above).
+    async fn find_post(&self, _thread_id: &str, _message: &messages::Model) -> anyhow::Result<Option<String>> {
+        Ok(None)
+    }
+
     async fn edit(
         &self,
         thread_id: &str,

@@ -155,6 +155,28 @@ impl SlackApi {
             .collect())
     }
 
+    /// The `ts` of a message in a thread that carries the block `block_id`, posted at
+    /// `oldest` or later (a Slack timestamp), if the thread shows one.
+    pub async fn find_post(
+        &self,
+        channel: &str,
+        thread_ts: &str,
+        block_id: &str,
+        oldest: &str,
+    ) -> Result<Option<String>, CallError> {
+        let request = SlackApiConversationsRepliesRequest::new(channel.into(), thread_ts.into())
+            .with_oldest(oldest.into())
+            .with_inclusive(true)
+            .with_limit(200);
+        let session = self.bot();
+        let answer = self.call("conversations.replies", || session.conversations_replies(&request)).await?;
+        Ok(answer.messages.into_iter().find_map(|m| {
+            let blocks = serde_json::to_value(&m.content.blocks).unwrap_or_default();
+            let carries = blocks.as_array().into_iter().flatten().any(|block| block["block_id"] == block_id);
+            (m.sender.bot_id.is_some() && carries).then_some(m.origin.ts.0)
+        }))
+    }
+
     /// Posts in a thread and returns the message's `ts`.
     pub async fn post(&self, channel: &str, thread_ts: &str, content: Content) -> Result<String, CallError> {
         let request =

@@ -61,8 +61,21 @@ fn button(text: &str, action_id: &str, value: &str) -> Value {
     json!({"type": "button", "text": {"type": "plain_text", "text": text}, "action_id": action_id, "value": value})
 }
 
-/// The blocks of a Nova message: its text, and the buttons its card needs.
+/// The `block_id` of a Nova message's first block: how a mirror that took over a post
+/// finds the one an earlier attempt made (see [`crate::mirror::Writer::find_post`]).
+pub fn message_block_id(message_id: i64) -> String {
+    format!("nova_message_{message_id}")
+}
+
+/// The blocks of a Nova message: its text (carrying [`message_block_id`]), and the
+/// buttons its card needs.
 pub fn blocks(message_id: i64, body: &str, card: Option<&Card>) -> Vec<Value> {
+    let mut blocks = card_blocks(message_id, body, card);
+    blocks[0]["block_id"] = json!(message_block_id(message_id));
+    blocks
+}
+
+fn card_blocks(message_id: i64, body: &str, card: Option<&Card>) -> Vec<Value> {
     match card {
         Some(Card::Picker { options, resolved: None }) => {
             let buttons: Vec<Value> = options

@@ -21,6 +21,15 @@ impl Writer for SlackApi {
         Ok(SlackApi::post(self, &key.channel, &key.thread_ts, content).await?)
     }
 
+    /// Looks in the thread for a post carrying the message's block id, from a little
+    /// before the message was written (clocks differ by seconds at most).
+    async fn find_post(&self, thread_id: &str, message: &messages::Model) -> anyhow::Result<Option<String>> {
+        let key = key(thread_id)?;
+        let oldest = format!("{}.000000", (message.created_at / 1000 - 60).max(0));
+        let block_id = super::blocks::message_block_id(message.id);
+        Ok(SlackApi::find_post(self, &key.channel, &key.thread_ts, &block_id, &oldest).await?)
+    }
+
     async fn edit(
         &self,
         thread_id: &str,

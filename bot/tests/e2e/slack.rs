@@ -369,6 +369,27 @@ async fn socket_mode_serves_installs_without_a_public_url_and_survives_reconnect
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_slack_made_though_its_answer_was_lost_is_not_posted_again() {
+    let slack = FakeSlack::start(CHANNELS).await.unwrap();
+    let nova = Nova::start_on_slack(&slack, false, crate::harness::paced_steps).await;
+    // Slack takes Nova's first answer but the answer to the post is lost: to Nova it
+    // failed, and it tries again, as a mirror does after a crash between a post and its
+    // bookkeeping.
+    slack.lose_post_answers(1);
+    let (ts, _) = slack.user_says("C_RANDOM", "U_ALICE", "<@UNOVA> the coupon field rejects valid codes").await;
+    let thread = thread_id("C_RANDOM", &ts);
+    let shown = mirrored(&nova, &slack, &thread, 1).await;
+    let routing = nova.messages(&thread).await.into_iter().find(|m| m.from_nova).unwrap();
+    assert!(shown[0].text.starts_with("Routing to"), "{}", transcript(&shown));
+    let carrying = |m: &&Posted| m.blocks[0]["block_id"] == format!("nova_message_{}", routing.id);
+    assert_eq!(shown.iter().filter(carrying).count(), 1, "one post of it:\n{}", transcript(&shown));
+    let calls: Vec<String> =
+        slack.calls().into_iter().map(|call| format!("{} {}", call.method, call.outcome)).collect();
+    assert!(calls.contains(&"conversations.replies ok".to_owned()), "Nova looked before posting again: {calls:?}");
+    nova.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_assistant_thread_opening_in_a_bound_channel_warms_its_office_up() {
     let slack = FakeSlack::start(CHANNELS).await.unwrap();
     let mut nova = Nova::start_on_slack(&slack, false, |_| {}).await;
