@@ -73,7 +73,10 @@ pub async fn prepare(
         git(&repos, &["-c", &include, "clone", "--quiet", "--no-checkout", url, &repo.name]).await?;
         git(&dir, &["config", "include.path", &git_config.display().to_string()]).await?;
     } else {
+        // The runtime could write this clone's config since the last run.
+        scrub_config(&dir).await?;
         git(&dir, &["config", "include.path", &git_config.display().to_string()]).await?;
+        git(&dir, &["config", "remote.origin.url", url]).await?;
         git(&dir, &["fetch", "--quiet", "--prune", "origin"]).await?;
     }
     for (key, value) in [("user.name", office.to_owned()), ("user.email", format!("{office}@offices.nova"))] {
@@ -182,10 +185,64 @@ async fn prune_idle_worktrees(workspace: &Path, clone: &Path, repo: &str, keep: 
     }
 }
 
-/// Runs git in `dir` with a clean environment (no terminal prompts, no user config);
-/// its stdout, or its stderr as the error.
+/// Settings every git the daemon runs is given on its command line, where they win over
+/// any config file. The workspace is the runtime's to write, clones' `.git` included,
+/// and the daemon runs git there with rights the sandbox denies the runtime: no hook,
+/// file-system monitor, credential helper, askpass, ssh command or upload-pack program
+/// the runtime wrote may run through it.
+const TRUSTED_SETTINGS: [&str; 14] = [
+    "-c",
+    "core.hooksPath=/dev/null",
+    "-c",
+    "core.fsmonitor=false",
+    "-c",
+    "credential.helper=",
+    "-c",
+    "core.askPass=",
+    "-c",
+    "core.sshCommand=ssh",
+    "-c",
+    "remote.origin.uploadpack=git-upload-pack",
+    "-c",
+    "protocol.ext.allow=never",
+];
+
+/// Whether a config key found in a clone's own config can make git run a program or
+/// read settings from elsewhere, by a name no command-line setting can cover: filters
+/// and diff and merge drivers are named by whoever writes them, an include can bring in
+/// any file, a URL rewrite sends a fetch elsewhere, and per-worktree config files are
+/// more of the same.
+fn untrusted_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["filter.", "include.", "includeif.", "url.", "diff.", "merge.", "extensions.worktreeconfig", "core.worktree"]
+        .iter()
+        .any(|prefix| key.starts_with(prefix))
+        || [".uploadpack", ".receivepack", ".vcs", "proxy", "program", "editor", "pager", "command"]
+            .iter()
+            .any(|suffix| key.ends_with(suffix))
+}
+
+/// Takes out of a clone's own config every key [`untrusted_key`] names (the daemon
+/// writes its own include again after). Reading config runs nothing.
+async fn scrub_config(clone: &Path) -> anyhow::Result<()> {
+    let keys = git(clone, &["config", "--local", "--name-only", "--list"]).await?;
+    let mut removed: Vec<&str> = keys.lines().filter(|key| untrusted_key(key)).collect();
+    removed.sort_unstable();
+    removed.dedup();
+    for key in &removed {
+        git(clone, &["config", "--local", "--unset-all", key]).await?;
+    }
+    if !removed.is_empty() {
+        tracing::warn!(clone = %clone.display(), ?removed, "took settings the runtime wrote out of a clone's config");
+    }
+    Ok(())
+}
+
+/// Runs git in `dir` with a clean environment (no terminal prompts, no user config) and
+/// [`TRUSTED_SETTINGS`]; its stdout, or its stderr as the error.
 async fn git(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
     let run = tokio::process::Command::new("git")
+        .args(TRUSTED_SETTINGS)
         .args(args)
         .current_dir(dir)
         .env_clear()
@@ -336,6 +393,50 @@ mod tests {
         assert_eq!(git_in(&b.dir, &["symbolic-ref", "--short", "HEAD"]), "nova/s-4");
         let again = prepare(&workspace, &scratch, &repo, "s-3", "maker", None, true).await.unwrap().unwrap();
         assert_eq!(again.dir, a.dir);
+    }
+
+    /// A hostile runtime writes hooks, a file-system monitor, a filter driver (with the
+    /// attributes that call it), an include of its own and a credential helper into the
+    /// clone, each of which would run a program as the daemon; none runs, and the next
+    /// checkouts (in the clone and in worktrees) still work.
+    #[tokio::test]
+    async fn nothing_the_runtime_writes_into_a_clone_runs_as_the_daemon() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = remote(dir.path());
+        let (workspace, scratch) = (dir.path().join("ws"), dir.path().join("ws.tmp"));
+        std::fs::create_dir_all(&scratch).unwrap();
+        let first = prepare(&workspace, &scratch, &repo, "s-1", "maker", None, false).await.unwrap().unwrap();
+        let clone = first.dir.clone();
+        let ran = dir.path().join("ran");
+        let program = format!("sh -c 'echo $0 >> {}'", ran.display());
+        let hooks = clone.join(".git/hooks");
+        for hook in ["post-checkout", "reference-transaction", "pre-auto-gc"] {
+            std::fs::write(hooks.join(hook), format!("#!/bin/sh\necho {hook} >> {}\n", ran.display())).unwrap();
+            std::fs::set_permissions(hooks.join(hook), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        }
+        std::fs::write(dir.path().join("more.config"), format!("[filter \"x\"]\n\tsmudge = {program} included\n"))
+            .unwrap();
+        let more = dir.path().join("more.config").display().to_string();
+        for (key, value) in [
+            ("core.fsmonitor", format!("{program} fsmonitor")),
+            ("filter.lfs.smudge", format!("{program} smudge")),
+            ("filter.lfs.clean", format!("{program} clean")),
+            ("credential.helper", format!("!{program} credential")),
+            ("core.sshCommand", format!("{program} ssh")),
+            ("include.path", more),
+        ] {
+            git_in(&clone, &["config", "--add", key, &value]);
+        }
+        std::fs::write(clone.join(".git/info/attributes"), "* filter=lfs\nREADME filter=x\n").unwrap();
+        std::fs::write(clone.join("README"), "s-1 changed this\n").unwrap();
+
+        let second = prepare(&workspace, &scratch, &repo, "s-2", "maker", None, false).await.unwrap().unwrap();
+        assert_eq!(std::fs::read_to_string(second.dir.join("README")).unwrap(), "v1\n");
+        let side = prepare(&workspace, &scratch, &repo, "s-3", "maker", None, true).await.unwrap().unwrap();
+        assert_eq!(std::fs::read_to_string(side.dir.join("README")).unwrap(), "v1\n");
+        assert!(!ran.exists(), "ran as the daemon: {}", std::fs::read_to_string(&ran).unwrap_or_default());
+        let config = git_in(&clone, &["config", "--local", "--list"]);
+        assert!(!config.contains("filter.") && !config.contains("more.config"), "{config}");
     }
 
     #[tokio::test]
