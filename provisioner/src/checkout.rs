@@ -151,26 +151,31 @@ async fn worktree(
 /// worktree on it if it comes back.
 const WORKTREE_IDLE: Duration = Duration::from_secs(7 * 86_400);
 
-/// Removes the worktrees of `repo` that no session but `keep` has used for `idle`
-/// (git last touched their index, at a checkout, a commit or a status). Without this
-/// an office with `concurrency` kept a checkout for every session it ever worked on, in
-/// its disk and in every snapshot. `git worktree remove` refuses a worktree with changes
-/// that are not committed, and those stay: nothing anyone wrote is lost.
+/// Removes the worktrees of `clone` that no session but `keep` has used for `idle` (git
+/// last touched their index, at a checkout, a commit or a status), read from the clone's
+/// own list of worktrees without a git process each. Without this an office with
+/// `concurrency` kept a checkout for every session it ever worked on, in its disk and in
+/// every snapshot. `git worktree remove` refuses a worktree with changes that are not
+/// committed, and those stay: nothing anyone wrote is lost. Only worktrees where Nova
+/// makes them (`worktrees/{session}/{repo}`) are candidates, whatever the list says.
 async fn prune_idle_worktrees(workspace: &Path, clone: &Path, repo: &str, keep: &str, idle: Duration) {
-    let Ok(sessions) = std::fs::read_dir(workspace.join("worktrees")) else { return };
-    for session in sessions.flatten() {
-        let dir = session.path().join(repo);
-        if session.file_name() == keep || !dir.join(".git").exists() {
+    let Ok(listed) = std::fs::read_dir(clone.join(".git").join("worktrees")) else { return };
+    // Git records real paths, links resolved.
+    let sessions = workspace.join("worktrees");
+    let sessions = std::fs::canonicalize(&sessions).unwrap_or(sessions);
+    for admin in listed.flatten() {
+        // `gitdir` names the worktree's `.git` file.
+        let Ok(gitdir) = std::fs::read_to_string(admin.path().join("gitdir")) else { continue };
+        let Some(dir) = Path::new(gitdir.trim()).parent() else { continue };
+        let Some(session) = dir.parent().filter(|session| session.parent() == Some(sessions.as_path())) else {
+            continue;
+        };
+        if dir.file_name() != Some(std::ffi::OsStr::new(repo))
+            || session.file_name() == Some(std::ffi::OsStr::new(keep))
+        {
             continue;
         }
-        let index = match git(&dir, &["rev-parse", "--git-path", "index"]).await {
-            Ok(index) => dir.join(index.trim()),
-            Err(error) => {
-                tracing::warn!(worktree = %dir.display(), "cannot read the worktree: {error:#}");
-                continue;
-            }
-        };
-        let used = std::fs::metadata(&index).and_then(|meta| meta.modified()).ok();
+        let used = std::fs::metadata(admin.path().join("index")).and_then(|meta| meta.modified()).ok();
         if used.is_none_or(|used| used.elapsed().is_ok_and(|unused| unused < idle)) {
             continue;
         }
@@ -178,7 +183,7 @@ async fn prune_idle_worktrees(workspace: &Path, clone: &Path, repo: &str, keep: 
             Ok(_) => {
                 tracing::info!(worktree = %dir.display(), "removed a worktree no session has used for a week");
                 // The session's folder, once it holds no other repo's worktree.
-                let _ = std::fs::remove_dir(session.path());
+                let _ = std::fs::remove_dir(session);
             }
             Err(error) => tracing::info!(worktree = %dir.display(), "kept an idle worktree: {error:#}"),
         }
