@@ -5,6 +5,7 @@ use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use orchestrator::engine::TaskRefusal;
 use serde_json::json;
 
 /// An error as a client sees it: a status and one clear sentence, never a chain.
@@ -29,6 +30,21 @@ impl From<anyhow::Error> for ApiError {
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         Self::new(StatusCode::BAD_REQUEST, format!("malformed request: {}", rejection.body_text()))
+    }
+}
+
+/// A task request refused, as the office API and people's API answer it.
+impl From<TaskRefusal> for ApiError {
+    fn from(refusal: TaskRefusal) -> Self {
+        let status = match refusal {
+            TaskRefusal::BadKey(_) => StatusCode::UNAUTHORIZED,
+            TaskRefusal::UnknownRun(_) | TaskRefusal::Held { .. } | TaskRefusal::Blocked { .. } => StatusCode::CONFLICT,
+            TaskRefusal::Closed { .. } | TaskRefusal::NotHeld(_) => StatusCode::CONFLICT,
+            TaskRefusal::Invalid(_) => StatusCode::BAD_REQUEST,
+            TaskRefusal::NotFound(_) => StatusCode::NOT_FOUND,
+            TaskRefusal::NotYours { .. } | TaskRefusal::NotAllowed { .. } => StatusCode::FORBIDDEN,
+        };
+        Self::new(status, refusal.to_string())
     }
 }
 

@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use orchestrator::Engine;
 use orchestrator::engine::{
-    ApprovalAsk, AskRefusal, CredentialAsk, EscalationAsk, EventRefusal, HandoffAsk, TaskAsk, TaskOutcome, TaskRefusal,
+    ApprovalAsk, AskRefusal, CredentialAsk, EscalationAsk, EventRefusal, HandoffAsk, TaskAsk, TaskOutcome,
 };
 use orchestrator::store::tasks;
 use provisioner::protocol::EventEnvelope;
@@ -66,18 +66,6 @@ fn refused(refusal: AskRefusal) -> ApiError {
         AskRefusal::Invalid(_) => StatusCode::BAD_REQUEST,
         AskRefusal::NotFound => StatusCode::NOT_FOUND,
         AskRefusal::NotAnUpstreamSecret(_) => StatusCode::FORBIDDEN,
-    };
-    ApiError::new(status, refusal.to_string())
-}
-
-fn task_refused(refusal: TaskRefusal) -> ApiError {
-    let status = match refusal {
-        TaskRefusal::BadKey(_) => StatusCode::UNAUTHORIZED,
-        TaskRefusal::UnknownRun(_) | TaskRefusal::Held { .. } | TaskRefusal::Blocked { .. } => StatusCode::CONFLICT,
-        TaskRefusal::Closed { .. } | TaskRefusal::NotHeld(_) => StatusCode::CONFLICT,
-        TaskRefusal::Invalid(_) => StatusCode::BAD_REQUEST,
-        TaskRefusal::NotFound(_) => StatusCode::NOT_FOUND,
-        TaskRefusal::NotYours { .. } => StatusCode::FORBIDDEN,
     };
     ApiError::new(status, refusal.to_string())
 }
@@ -222,7 +210,7 @@ async fn review_decision(
 /// The tasks this office may take: open ones for it or for anyone, and those it holds.
 async fn office_tasks(State(engine): State<Arc<Engine>>, headers: HeaderMap) -> ApiResult<Json<Vec<tasks::Model>>> {
     let token = office_token(&headers)?;
-    Ok(Json(engine.office_tasks(&token).await?.map_err(task_refused)?))
+    Ok(Json(engine.office_tasks(&token).await??))
 }
 
 /// An office makes a task: for another office (a sub-task), or for any.
@@ -234,7 +222,7 @@ async fn create_task(
     let token = office_token(&headers)?;
     let run = run_id(&headers)?;
     let Json(ask) = body?;
-    let task = engine.office_creates_task(&token, &run, ask).await?.map_err(task_refused)?;
+    let task = engine.office_creates_task(&token, &run, ask).await??;
     Ok((StatusCode::CREATED, Json(task)))
 }
 
@@ -247,7 +235,7 @@ async fn claim_task(
 ) -> ApiResult<Json<tasks::Model>> {
     let token = office_token(&headers)?;
     let run = run_id(&headers)?;
-    Ok(Json(engine.office_claims_task(&token, &run, id).await?.map_err(task_refused)?))
+    Ok(Json(engine.office_claims_task(&token, &run, id).await??))
 }
 
 async fn finish_task(
@@ -259,7 +247,7 @@ async fn finish_task(
     let token = office_token(&headers)?;
     let run = run_id(&headers)?;
     let Json(outcome) = body?;
-    Ok(Json(engine.office_finishes_task(&token, &run, id, outcome).await?.map_err(task_refused)?))
+    Ok(Json(engine.office_finishes_task(&token, &run, id, outcome).await??))
 }
 
 /// An office asks the office it reports to for help.
@@ -271,7 +259,7 @@ async fn escalate(
     let token = office_token(&headers)?;
     let run = run_id(&headers)?;
     let Json(ask) = body?;
-    let to = engine.office_escalates(&token, &run, ask).await?.map_err(task_refused)?;
+    let to = engine.office_escalates(&token, &run, ask).await??;
     Ok((StatusCode::CREATED, Json(json!({"to": to}))))
 }
 

@@ -43,6 +43,8 @@ pub fn router(
         .route("/api/approvals", get(approvals))
         .route("/api/audit", get(audit))
         .route("/api/tasks", get(tasks).post(console::post_task))
+        .route("/api/tasks/{id}/cancel", axum::routing::post(console::cancel_task))
+        .route("/api/tasks/{id}/assign", axum::routing::post(console::assign_task))
         .route("/api/reviews", get(reviews))
         .route("/api/reviews/{id}", get(review))
         .route("/api/board", get(board))

@@ -1035,7 +1035,8 @@ impl std::fmt::Display for Report {
             100.0 * self.vm_hours / self.always_on_hours
         )?;
         writeln!(f, "  pool waste:           {:.1} VM-hours never claimed", self.pool_waste_hours)?;
-        let total: f64 = self.dollars.values().sum();
+        // From 0.0: an empty `sum()` of f64 is -0.0, printed "$-0.00".
+        let total = self.dollars.values().fold(0.0, |total, usd| total + usd);
         let mut by_office: Vec<(&String, &f64)> = self.dollars.iter().filter(|(o, _)| *o != WARM_POOL).collect();
         by_office.sort_by(|a, b| b.1.total_cmp(a.1));
         let top: Vec<String> = by_office.iter().take(5).map(|(o, usd)| format!("{o} ${usd:.2}")).collect();
@@ -1224,7 +1225,7 @@ pub async fn run(header: Header, mut events: Vec<Event>, factor: f64, policy: Po
         to.unwrap_or(end).min(end).saturating_duration_since(from).as_secs_f64() / factor / 3600.0
     };
     let instances = sim.gce.all_instances();
-    let vm_hours: f64 = instances.iter().map(|i| hours_of(i.created, i.deleted_at)).sum();
+    let vm_hours = instances.iter().map(|i| hours_of(i.created, i.deleted_at)).fold(0.0, |total, hours| total + hours);
     let pool_waste_hours: f64 = instances
         .iter()
         .filter(|i| i.name.starts_with("nova-pool-") && !tally.pool_claims.contains_key(&i.name))
@@ -1338,7 +1339,7 @@ impl Targets {
 impl Report {
     /// Machines and snapshot storage, in dollars.
     pub fn total_dollars(&self) -> f64 {
-        self.dollars.values().sum::<f64>() + self.storage_dollars
+        self.dollars.values().fold(self.storage_dollars, |total, usd| total + usd)
     }
 }
 

@@ -566,6 +566,51 @@ pub fn task_cancelled(id: i64, title: &str, office: &str) -> String {
     format!("Task {} is cancelled: **{office}**'s run on it was stopped.", task_label(id, title))
 }
 
+/// A person cancelled a task: the run on it (if one was) stops, and the tasks that
+/// waited for it are named, since they now wait until someone gives it out again.
+pub fn task_cancelled_by(id: i64, title: &str, by: &str, stopping: Option<&str>, waiting: &[i64]) -> String {
+    let mut text = format!("Task {} is cancelled by {by}.", task_label(id, title));
+    if let Some(office) = stopping {
+        text.push_str(&format!(" **{office}**'s run on it is stopping."));
+    }
+    if !waiting.is_empty() {
+        let ids: Vec<String> = waiting.iter().map(|id| format!("#{id}")).collect();
+        let (them, wait) = if ids.len() == 1 { ("it", "waits") } else { ("them", "wait") };
+        text.push_str(&format!(
+            " {} {wait} for it and will not start: give #{id} to an office again, or cancel {them} too.",
+            ids.join(", ")
+        ));
+    }
+    text
+}
+
+/// A person gave a task to an office (or back to its own, to try again).
+pub fn task_assigned(
+    id: i64,
+    title: &str,
+    office: &str,
+    by: &str,
+    was: crate::store::TaskState,
+    stopping: Option<&str>,
+) -> String {
+    use crate::store::TaskState;
+    let mut text = format!("Task {} is for **{office}** now ({by} gave it).", task_label(id, title));
+    if let Some(holder) = stopping {
+        text.push_str(&format!(" **{holder}**'s run on it is stopping."));
+    }
+    match was {
+        TaskState::Failed => text.push_str(" It had failed; it is open again, with its attempts counted afresh."),
+        TaskState::Cancelled => text.push_str(" It was cancelled; it is open again."),
+        TaskState::Open | TaskState::Claimed | TaskState::Done => {}
+    }
+    text
+}
+
+/// Why a person's change to a task changed nothing.
+pub fn task_unchanged(why: &str) -> String {
+    format!("Nothing changed: {why}.")
+}
+
 pub fn task_reopened(id: i64, title: &str, office: &str) -> String {
     format!("Task {} is open again: **{office}**'s run ended without finishing it.", task_label(id, title))
 }
@@ -600,6 +645,7 @@ pub fn plain_language_help() -> String {
      • decisions and history: “anything waiting on me?”, “what did operator do in the last 2 hours?”\n\
      • costs: “how much has maker spent this week?”\n\
      • schedules: “every weekday at 9 have the analyst post yesterday's signups”, “what's scheduled?”, “pause schedule 2”\n\
+     • tasks: “make this a task for maker”, “what tasks are open?”, “cancel task 4”, “give task 4 to writer”, “retry task 4”\n\
      Slash commands do the same: `/nova help`."
         .to_owned()
 }
@@ -1157,7 +1203,13 @@ mod tests {
     }
 
     #[test]
+    fn plain_language_help_names_what_people_can_ask() {
+        insta::assert_snapshot!(plain_language_help());
+    }
+
+    #[test]
     fn task_texts() {
+        use crate::store::TaskState;
         insta::assert_snapshot!(task_list(Some("maker"), &[]), @"No tasks for **maker** are open, and none closed in the last day.");
         insta::assert_snapshot!(task_asked("rotate the keys", Some("maker")), @"New task for **maker**: rotate the keys");
         insta::assert_snapshot!(task_asked("rotate the keys", None), @"New task for any office: rotate the keys");
@@ -1190,6 +1242,14 @@ mod tests {
             ");
         insta::assert_snapshot!(escalated("maker", "lead", "task #3 failed 3 times"), @"**maker** escalates to **lead**: task #3 failed 3 times");
         insta::assert_snapshot!(task_cancelled(3, "rotate the keys", "maker"), @"Task #3 *rotate the keys* is cancelled: **maker**'s run on it was stopped.");
+        insta::assert_snapshot!(task_cancelled_by(3, "rotate the keys", "Ann", None, &[]), @"Task #3 *rotate the keys* is cancelled by Ann.");
+        insta::assert_snapshot!(task_cancelled_by(3, "rotate the keys", "Ann", Some("maker"), &[4]), @"Task #3 *rotate the keys* is cancelled by Ann. **maker**'s run on it is stopping. #4 waits for it and will not start: give #3 to an office again, or cancel it too.");
+        insta::assert_snapshot!(task_cancelled_by(3, "rotate the keys", "Ann", None, &[4, 5]), @"Task #3 *rotate the keys* is cancelled by Ann. #4, #5 wait for it and will not start: give #3 to an office again, or cancel them too.");
+        insta::assert_snapshot!(task_assigned(3, "rotate the keys", "writer", "Ann", TaskState::Open, None), @"Task #3 *rotate the keys* is for **writer** now (Ann gave it).");
+        insta::assert_snapshot!(task_assigned(3, "rotate the keys", "writer", "Ann", TaskState::Claimed, Some("maker")), @"Task #3 *rotate the keys* is for **writer** now (Ann gave it). **maker**'s run on it is stopping.");
+        insta::assert_snapshot!(task_assigned(3, "rotate the keys", "maker", "Ann", TaskState::Failed, None), @"Task #3 *rotate the keys* is for **maker** now (Ann gave it). It had failed; it is open again, with its attempts counted afresh.");
+        insta::assert_snapshot!(task_assigned(3, "rotate the keys", "writer", "Ann", TaskState::Cancelled, None), @"Task #3 *rotate the keys* is for **writer** now (Ann gave it). It was cancelled; it is open again.");
+        insta::assert_snapshot!(task_unchanged("task #3 is done"), @"Nothing changed: task #3 is done.");
         insta::assert_snapshot!(task_reopened(3, "rotate the keys", "maker"), @"Task #3 *rotate the keys* is open again: **maker**'s run ended without finishing it.");
         insta::assert_snapshot!(task_recovered(3, "rotate the keys", "maker"), @"Task #3 *rotate the keys* is open again: **maker** held it for a run that is gone.");
     }

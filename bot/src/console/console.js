@@ -257,10 +257,11 @@ async function refreshBoard() {
   const board = await api('/api/board');
   $('board-spend').textContent = `· ${dollars(board.spent_month_usd)}${board.budget_usd != null ? ` of ${dollars(board.budget_usd)}` : ''} spent this month`;
   $('org').innerHTML = orgTree(board.offices, null);
+  const offices = board.offices.map((o) => o.name);
   $('tasks').querySelector('tbody').innerHTML = board.tasks.map((t) => `<tr data-task="${t.id}" data-state="${t.state}">`
     + `<td>${t.id}</td><td>${escapeHtml(t.title)}</td><td>${escapeHtml(t.owner || 'any')}</td><td>${t.state}</td>`
-    + `<td>${escapeHtml(t.holder || '')}</td><td>${t.attempts}</td></tr>`).join('')
-    || '<tr><td colspan="6" class="meta">No tasks yet.</td></tr>';
+    + `<td>${escapeHtml(t.holder || '')}</td><td>${t.attempts}</td><td>${taskControls(t, offices)}</td></tr>`).join('')
+    || '<tr><td colspan="7" class="meta">No tasks yet.</td></tr>';
   const most = Math.max(1, ...board.week.map((w) => w.results));
   $('week').querySelector('tbody').innerHTML = board.week.map((w) => `<tr data-office="${escapeHtml(w.office)}">`
     + `<td>${escapeHtml(w.office)}</td><td>${w.sessions}</td><td>${w.people}</td>`
@@ -268,6 +269,29 @@ async function refreshBoard() {
     + `<td>${duration(w.first_response_ms)}</td><td>${duration(w.result_ms)}</td><td>${w.tasks_done}</td>`
     + `<td>${dollars(w.cost_usd)}</td><td>${w.cost_per_result_usd == null ? '–' : dollars(w.cost_per_result_usd)}</td></tr>`).join('');
 }
+
+// What a person may do with a task that is not done: give it to an office (its own
+// again is a retry) or cancel it. Nova checks who may; a refusal shows under the table.
+function taskControls(task, offices) {
+  if (task.state === 'done') return '';
+  const options = offices.map((name) => `<option${name === task.owner ? ' selected' : ''}>${escapeHtml(name)}</option>`).join('');
+  const cancel = task.state === 'cancelled' ? '' : ' <button type="button" data-change="cancel">Cancel</button>';
+  return `<select aria-label="Give task ${task.id} to">${options}</select> <button type="button" data-change="assign">Give</button>${cancel}`;
+}
+
+$('tasks').addEventListener('click', async (event) => {
+  const button = event.target.closest('button[data-change]');
+  if (!button) return;
+  const row = button.closest('tr');
+  showError('tasks-error', '');
+  try {
+    if (button.dataset.change === 'cancel') await api(`/api/tasks/${row.dataset.task}/cancel`, {});
+    else await api(`/api/tasks/${row.dataset.task}/assign`, { office: row.querySelector('select').value });
+    await refreshBoard();
+  } catch (error) {
+    showError('tasks-error', error.message);
+  }
+});
 
 // The fleet change form: the fields the chosen action takes, posted as the contract's
 // `{"action", "args"}` to /api/fleet; the thread it opens shows the approval card.

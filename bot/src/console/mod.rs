@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use orchestrator::Engine;
 use orchestrator::approvals::DecisionRefusal;
 use orchestrator::engine::{
-    CardAction, InboundEvent, Incoming, ProvideRefusal, Refusal, StopRefusal, ThreadRef, ThreadView,
+    CardAction, InboundEvent, Incoming, ProvideRefusal, Refusal, StopRefusal, TaskChanged, ThreadRef, ThreadView,
 };
 use orchestrator::store::Surface;
 use orchestrator::texts::Card;
@@ -151,6 +151,37 @@ pub async fn post_task(
     let thread = post.thread_id.map_or(ThreadRef::New, ThreadRef::Existing);
     let event = InboundEvent::NewTask { task: post.task };
     accept(&engine, posted_in(&post.channel, thread, person, post.client_id, event)).await
+}
+
+/// Cancels a task: `POST /api/tasks/{id}/cancel`, by its creator or an operator. The
+/// run Nova handed it to stops; its thread says so. Answers the task as it now is.
+pub async fn cancel_task(
+    State(engine): State<Arc<Engine>>,
+    SignedIn(person): SignedIn,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<TaskChanged>> {
+    Ok(Json(engine.cancel_task(&person, id).await??))
+}
+
+/// `{"office"}`: the office a task is for from now; none, its owner again.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssignTask {
+    #[serde(default)]
+    pub office: Option<String>,
+}
+
+/// Gives a task to an office, or to its owner again (a retry): `POST
+/// /api/tasks/{id}/assign`, by its creator or an operator. Open again with its
+/// attempts afresh; a run still on it stops.
+pub async fn assign_task(
+    State(engine): State<Arc<Engine>>,
+    SignedIn(person): SignedIn,
+    Path(id): Path<i64>,
+    body: Result<Json<AssignTask>, JsonRejection>,
+) -> ApiResult<Json<TaskChanged>> {
+    let Json(assign) = body?;
+    Ok(Json(engine.assign_task(&person, id, assign.office.as_deref()).await??))
 }
 
 #[derive(Debug, Deserialize)]

@@ -225,9 +225,23 @@ async fn the_board_shows_the_chain_of_command_and_a_task_moving_live() {
         std::fs::write(std::path::Path::new(&dir).join("board.png"), png).unwrap();
     }
 
+    // A second task waits for the first; from the board it is cancelled, then given
+    // back to maker, and runs once the first is done.
+    let follow_up = serde_json::json!({"title": "drop the old cart table", "owner": "maker", "depends_on": [1]});
+    let (status, _) =
+        nova.post_json("/api/tasks", &serde_json::json!({"task": follow_up, "client_id": "board-2"})).await;
+    assert_eq!(status, 202);
+    shows(&browser, "//table[@id='tasks']//tr[@data-task='2' and @data-state='open']").await;
+    displayed(&browser, "tr[data-task='2'] button[data-change='cancel']").await.click().await.unwrap();
+    shows(&browser, "//table[@id='tasks']//tr[@data-task='2' and @data-state='cancelled']").await;
+    displayed(&browser, "tr[data-task='2'] button[data-change='assign']").await.click().await.unwrap();
+    shows(&browser, "//table[@id='tasks']//tr[@data-task='2' and @data-state='open']").await;
+
     std::fs::write(nova.data_dir.path().join("offices/maker/workspace/go"), "").unwrap();
     shows(&browser, "//table[@id='tasks']//tr[@data-task='1' and @data-state='done']").await;
-    shows(&browser, "//table[@id='week']//tr[@data-office='maker']/td[4][contains(., '1')]").await;
+    shows(&browser, "//table[@id='tasks']//tr[@data-task='2' and @data-state='done']").await;
+    // Two results this week: one for each task.
+    shows(&browser, "//table[@id='week']//tr[@data-office='maker']/td[4][contains(., '2')]").await;
     let held = browser.find_all(Locator::XPath("//div[@data-office='maker']//div[@class='task']")).await.unwrap();
     assert!(held.is_empty(), "a done task is no longer held");
     browser.close().await.unwrap();

@@ -356,3 +356,96 @@ async fn an_office_escalates_to_its_manager_at_most_three_times_a_run() {
     assert!(refused.contains("a run may escalate at most 3 times"), "{refused}");
     nova.finish().await;
 }
+
+/// Asks for a task through `/api/tasks` as `person`; the thread it is in.
+async fn ask_task_as(nova: &Nova, person: &str, task: Value) -> String {
+    let body = json!({"author": person, "task": task, "client_id": uuid::Uuid::new_v4().to_string()});
+    let (status, accepted) = nova.post_json("/api/tasks", &body).await;
+    assert_eq!(status, 202, "{accepted}");
+    accepted["thread_id"].as_str().unwrap().to_owned()
+}
+
+/// Waits until `thread` has a message from Nova starting with `start`; its body.
+async fn nova_says(nova: &mut Nova, thread: &str, start: &str) -> String {
+    nova.eventually(&format!("“{start}…” in the thread"), async |nova: &Nova| {
+        nova.messages(thread).await.into_iter().find(|m| m.from_nova && m.body.starts_with(start)).map(|m| m.body)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_gives_a_stuck_task_to_another_office_and_cancels_one_nobody_needs() {
+    let mut nova = Nova::start_with(|config| {
+        // maker takes its tasks and never finishes while this story runs.
+        script(config, "maker", "sleep 600");
+        script(config, "writer", ANSWERS_THE_FIRST_LINE);
+        config.roles.insert("operator".into(), vec!["olga".into()]);
+    })
+    .await;
+    let pricing = ask_task_as(&nova, "alice", json!({"title": "update the pricing page", "owner": "maker"})).await;
+    task_titled(&mut nova, "update the pricing page", "claimed").await;
+    let stuck = nova
+        .eventually("maker working on task 1", async |nova: &Nova| {
+            nova.prompts(&pricing).await.into_iter().find(|p| p.state == orchestrator::store::PromptState::Dispatched)
+        })
+        .await;
+
+    // Someone who neither asked for it nor operates the fleet changes nothing.
+    let dave = nova.say("general", "dave", "give task 1 to writer").await;
+    let refused = crate::stories::nova_answers(&mut nova, &dave, 1).await;
+    insta::assert_snapshot!(refused[0], @"Nothing changed: only alice (who asked for task #1) or an operator may change it.");
+    let (status, _) = nova.post_json("/api/tasks/1/cancel", &json!({"author": "dave"})).await;
+    assert_eq!(status, 403);
+    assert_eq!(nova.engine().store().task(1).await.unwrap().unwrap().state, TaskState::Claimed);
+
+    // The person who asked for it gives it to the writer, from another channel.
+    let alice = nova.say("general", "alice", "please reassign task #1 to the writer, maker is stuck").await;
+    let given = nova_says(&mut nova, &pricing, "Task #1 *update the pricing page* is for **writer** now").await;
+    insta::assert_snapshot!(given, @"Task #1 *update the pricing page* is for **writer** now (alice gave it). **maker**'s run on it is stopping.");
+    assert_eq!(crate::stories::nova_answers(&mut nova, &alice, 1).await, vec![given]);
+    let done = task_titled(&mut nova, "update the pricing page", "done").await;
+    assert_eq!((done["owner"].as_str(), done["holder"].as_str()), (Some("writer"), Some("writer")));
+    assert_eq!(done["result"], "did: Task #1: update the pricing page");
+    assert_eq!(done["attempts"], 1, "counted afresh for the writer");
+    nova.eventually("maker's run on it stopped", async |nova: &Nova| {
+        let prompt = nova.engine().store().prompt_by_run(&stuck.run_id).await.unwrap()?;
+        (prompt.state == orchestrator::store::PromptState::Stopped).then_some(())
+    })
+    .await;
+
+    // A task nobody needs any more is cancelled in its thread; what waited for it is named.
+    let translate = ask_task_as(&nova, "alice", json!({"title": "translate the page", "owner": "maker"})).await;
+    task_titled(&mut nova, "translate the page", "claimed").await;
+    ask_task_as(&nova, "olga", json!({"title": "announce the prices", "owner": "writer", "depends_on": [2]})).await;
+    nova.reply(&translate, "olga", "cancel task 2, we dropped that market").await;
+    let cancelled = nova_says(&mut nova, &translate, "Task #2 *translate the page* is cancelled").await;
+    insta::assert_snapshot!(cancelled, @"Task #2 *translate the page* is cancelled by olga. **maker**'s run on it is stopping. #3 waits for it and will not start: give #2 to an office again, or cancel it too.");
+    let task = task_titled(&mut nova, "translate the page", "cancelled").await;
+    assert_eq!(task["result"], "cancelled by olga");
+    assert_eq!(nova.engine().store().task(3).await.unwrap().unwrap().state, TaskState::Open, "#3 still waits");
+
+    // What cannot change says why, and changes nothing.
+    let again = nova.say("general", "olga", "cancel task 2").await;
+    insta::assert_snapshot!(crate::stories::nova_answers(&mut nova, &again, 1).await[0], @"Nothing changed: task #2 is cancelled.");
+    for (path, body, status) in [
+        ("/api/tasks/1/cancel", json!({"author": "olga"}), 409),
+        ("/api/tasks/99/cancel", json!({"author": "olga"}), 404),
+        ("/api/tasks/2/assign", json!({"author": "olga", "office": "nobody"}), 400),
+        ("/api/tasks/2/assign", json!({"author": "olga", "offices": "writer"}), 400),
+    ] {
+        let (got, error) = nova.post_json(path, &body).await;
+        assert_eq!(got, status, "{path} {body}: {error}");
+    }
+    assert_eq!(nova.engine().store().task(2).await.unwrap().unwrap().state, TaskState::Cancelled);
+
+    // Given out again through the API, it runs, and what waited for it follows.
+    let (status, changed) =
+        nova.post_json("/api/tasks/2/assign", &json!({"author": "alice", "office": "writer"})).await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(changed["task"]["state"], "open");
+    task_titled(&mut nova, "translate the page", "done").await;
+    task_titled(&mut nova, "announce the prices", "done").await;
+    assert_eq!(audited(&nova, "task_assigned").await, 2);
+    assert_eq!(audited(&nova, "task_cancelled").await, 1);
+    nova.finish().await;
+}

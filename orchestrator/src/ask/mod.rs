@@ -210,6 +210,17 @@ pub enum Action {
         office: Option<String>,
         change: ScheduleChange,
     },
+    /// Beyond the contract: cancel task `id` ("cancel task 4"); a run on it stops.
+    CancelTask {
+        id: i64,
+    },
+    /// Beyond the contract: give task `id` to `office` ("give task 4 to writer"), or
+    /// (none) to its owner again ("retry task 4"), open with its attempts afresh.
+    AssignTask {
+        id: i64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        office: Option<String>,
+    },
 }
 
 /// What becomes of a schedule.
@@ -244,6 +255,8 @@ impl Action {
             Self::Reviews {} => "reviews",
             Self::MakeTask { .. } => "make_task",
             Self::ChangeSchedule { .. } => "change_schedule",
+            Self::CancelTask { .. } => "cancel_task",
+            Self::AssignTask { .. } => "assign_task",
         }
     }
 
@@ -814,6 +827,60 @@ impl Reader {
         asks.then(|| Understanding::fleet(Action::Schedules { office }, SURE, "schedules"))
     }
 
+    /// A task, by its number, cancelled ("cancel task 4"), given to an office ("give
+    /// task #4 to writer") or tried again by its own ("retry task 4"). What follows the
+    /// number in its clause may name the office, but no other place: "close task 4 in
+    /// the tracker" and "remove task 9 from the board" are work on someone else's tasks.
+    fn task_change(&self, words: &Words) -> Option<Understanding> {
+        enum Verb {
+            Cancel,
+            Give,
+            Retry,
+        }
+        let w = &words.lower;
+        let at = (0..w.len()).find(|&i| w[i] == "task")?;
+        let number_at = if w.get(at + 1).is_some_and(|w| listed("number no", w)) { at + 2 } else { at + 1 };
+        // As written or as read: "task 2" is not text speak for "to", "task four" is 4.
+        let number = |word: &str| word.trim_start_matches('#').trim_end_matches(['.', ',', '?', '!', ':']).parse().ok();
+        let id: i64 = number(w.get(number_at)?).or_else(|| number(&words.pieces[words.origin[number_at]]))?;
+        if w[..at].iter().any(|w| listed("not never", w)) {
+            return None;
+        }
+        let verb = w[..at].iter().rev().find_map(|word| {
+            if listed("cancel drop abandon scrap kill withdraw delete remove close stop abort nix", word) {
+                Some(Verb::Cancel)
+            } else if listed("give assign reassign hand move transfer pass send route switch", word) {
+                Some(Verb::Give)
+            } else if listed("retry reopen restart rerun redo requeue", word) {
+                Some(Verb::Retry)
+            } else {
+                None
+            }
+        })?;
+        let clause_end = (number_at..w.len()).find(|&i| words.clause_end[i]).map_or(w.len(), |i| i + 1);
+        let mut office = None;
+        let mut i = number_at + 1;
+        while i < clause_end {
+            if listed("in from on at of inside within into via under", &w[i]) {
+                return None;
+            }
+            match self.office_at(w, i).filter(|_| office.is_none()) {
+                Some((found, taken)) => {
+                    office = Some(self.offices[found].name.clone());
+                    i += taken;
+                }
+                None => i += 1,
+            }
+        }
+        let action = match verb {
+            Verb::Cancel => Action::CancelTask { id },
+            Verb::Give => Action::AssignTask { id, office: Some(office?) },
+            Verb::Retry => Action::AssignTask { id, office },
+        };
+        let rule = if matches!(action, Action::CancelTask { .. }) { "cancel_task" } else { "assign_task" };
+        Some(Understanding::fleet(action, SURE, rule))
+    }
+
     /// A task made for an office ("make this a task for maker", "create a task for the
     /// writer: update the pricing page"), or the tasks listed ("what tasks are open?").
     fn task_request(
@@ -924,6 +991,9 @@ impl Reader {
             return Some(Understanding::work(LIKELY, "someone else's question, passed on"));
         }
         if let Some(found) = self.schedule_request(w, &mentioned) {
+            return Some(found);
+        }
+        if let Some(found) = self.task_change(words) {
             return Some(found);
         }
         if let Some(found) = self.task_request(words, &mentioned, message) {

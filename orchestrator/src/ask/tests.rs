@@ -227,6 +227,58 @@ fn tasks_are_made_for_an_office_and_listed() {
 }
 
 #[test]
+fn tasks_are_cancelled_given_to_an_office_and_tried_again_by_number() {
+    for text in [
+        "cancel task 4",
+        "please cancel task #4",
+        "can you drop task 4? the client pulled out",
+        "scrap task no 4.",
+        "cancel task four, not needed any more",
+        "cancel task 4, we dropped that market",
+    ] {
+        assert_eq!(read(text), json!({"kind": "fleet", "action": "cancel_task", "args": {"id": 4}}), "{text}");
+    }
+    for text in [
+        "give task 4 to writer",
+        "reassign task #4 to the writer please",
+        "hand task 4 over to @writer",
+        "move task 4 to writer, maker is swamped",
+        "assign task number 4 to the writer office",
+    ] {
+        assert_eq!(
+            read(text),
+            json!({"kind": "fleet", "action": "assign_task", "args": {"id": 4, "office": "writer"}}),
+            "{text}"
+        );
+    }
+    for text in ["retry task 4", "reopen task #4 please", "restart task 4 again"] {
+        assert_eq!(read(text), json!({"kind": "fleet", "action": "assign_task", "args": {"id": 4}}), "{text}");
+    }
+    assert_eq!(
+        read("cancel task 2"),
+        json!({"kind": "fleet", "action": "cancel_task", "args": {"id": 2}}),
+        "not text speak for “to”"
+    );
+    assert_eq!(
+        read("rerun task 4 for analyst"),
+        json!({"kind": "fleet", "action": "assign_task", "args": {"id": 4, "office": "analyst"}})
+    );
+    // Someone else's tasks, a task said without a number, a change not asked for, and a
+    // give with no office are not read as changes to Nova's tasks.
+    for text in [
+        "close task 123 in the tracker once the fix ships",
+        "remove task 9 from the sprint board",
+        "kill the task runner on staging",
+        "don't cancel task 4",
+        "give task 4 to the new hire",
+        "why was task 4 cancelled?",
+    ] {
+        let read = read(text);
+        assert!(!matches!(read["action"].as_str(), Some("cancel_task" | "assign_task")), "{text}: {read}");
+    }
+}
+
+#[test]
 fn reviews_waiting_are_asked_about_and_reviewing_something_is_work() {
     for text in [
         "what's waiting for my review?",

@@ -61,7 +61,7 @@ pub use prewarm::{Prewarm, WarmSignal};
 pub use reload::{FleetChanges, LiveFleet, live_fleet};
 pub use runs::EventRefusal;
 pub use runs::{HandoffAsk, MAX_HANDOFFS_PER_RUN, StopRefusal, may_stop, session_name};
-pub use tasks::{EscalationAsk, MAX_TASK_ATTEMPTS, MAX_TASKS_PER_RUN, TaskOutcome, TaskRefusal};
+pub use tasks::{EscalationAsk, MAX_TASK_ATTEMPTS, MAX_TASKS_PER_RUN, TaskChanged, TaskOutcome, TaskRefusal};
 pub use views::{MessageView, OfficeView, ReviewCardView, ReviewDetail, RevisionView, TaskView, ThreadView, Update};
 
 use crate::config::Config;

@@ -48,6 +48,9 @@ pub fn office_may(office: &str, action: Action) -> Result<Action, CommandRefusal
         Action::Wake { .. } | Action::Sleep { .. } => Err(NotForOffices("wake or put offices to sleep")),
         Action::Stop { .. } => Err(NotForOffices("stop runs")),
         Action::Schedule { .. } | Action::ChangeSchedule { .. } => Err(NotForOffices("schedule work")),
+        // An office ends the tasks it holds through the task API; taking work from
+        // others or handing it out is for people.
+        Action::CancelTask { .. } | Action::AssignTask { .. } => Err(NotForOffices("cancel or give out tasks")),
         Action::CreateOffice(_) | Action::UpdateOffice { .. } | Action::RetireOffice { .. } | Action::AddRepo(_) => {
             Err(NotForOffices("change the fleet"))
         }

@@ -5,6 +5,7 @@
 
 use super::*;
 
+use super::tasks::{TaskChanged, TaskRefusal};
 use crate::ask::{Action, Kind, Message, Said, Speaker};
 
 /// A fleet request read from a message, carried out once the message is recorded.
@@ -80,7 +81,9 @@ impl Engine {
             | Action::Stop { .. }
             | Action::Handoff { .. }
             | Action::Schedule { .. }
-            | Action::ChangeSchedule { .. } => return Ok(None),
+            | Action::ChangeSchedule { .. }
+            | Action::CancelTask { .. }
+            | Action::AssignTask { .. } => return Ok(None),
         }))
     }
 
@@ -100,6 +103,18 @@ impl Engine {
             Action::ChangeSchedule { id, office, change } => {
                 self.change_schedule(&author, id, office.as_deref(), change).await?
             }
+            Action::CancelTask { id } => {
+                match Self::task_change_answer(&thread_id, self.cancel_task(&author, id).await?) {
+                    Some(answer) => answer,
+                    None => return Ok(()),
+                }
+            }
+            Action::AssignTask { id, office } => {
+                match Self::task_change_answer(&thread_id, self.assign_task(&author, id, office.as_deref()).await?) {
+                    Some(answer) => answer,
+                    None => return Ok(()),
+                }
+            }
             change if change.changes_config() => match self.request_fleet_change(&thread_id, &author, change).await? {
                 Some(answer) => answer,
                 None => return Ok(()),
@@ -107,6 +122,15 @@ impl Engine {
             other => bail!("not a request that acts on an office: {other:?}"),
         };
         self.post(&thread_id, MessageKind::Text, &answer, None, None).await
+    }
+
+    /// What the asker is told of a change to a task: why not, or what the task's
+    /// thread was told, when that is another thread; `None` when it is this one.
+    fn task_change_answer(asked_in: &str, changed: Result<TaskChanged, TaskRefusal>) -> Option<String> {
+        match changed {
+            Err(refusal) => Some(texts::task_unchanged(&refusal.to_string())),
+            Ok(changed) => (changed.task.thread_id != asked_in).then_some(changed.said),
+        }
     }
 
     /// One office: its state, the runs it is on (who asked, for how long, how far

@@ -8,7 +8,7 @@
 //! arrived, so three events that make work ready for a sleeping office wake it once.
 
 use super::*;
-use crate::store::{Claim, ClaimVia, NewTask, TaskAsk, TaskState, tasks};
+use crate::store::{Claim, ClaimVia, NewTask, TaskAsk, TaskSettled, TaskState, tasks};
 
 /// Runs a task gets before it goes up the chain of command.
 pub const MAX_TASK_ATTEMPTS: i32 = 3;
@@ -45,6 +45,9 @@ pub enum TaskRefusal {
     Closed { id: i64, state: TaskState },
     #[error("this run does not hold task #{0}")]
     NotHeld(i64),
+    /// A person may not cancel or assign this task.
+    #[error("only {creator} (who asked for task #{id}) or an operator may change it")]
+    NotAllowed { id: i64, creator: String },
 }
 
 impl From<RunRefusal> for TaskRefusal {
@@ -67,6 +70,17 @@ impl TaskRefusal {
             Claim::NotFound => Some(Self::NotFound(id)),
         }
     }
+}
+
+/// How many times a person's change is tried again when the task moved at the same
+/// moment (a hand-out, a run ending): each try reads the task afresh.
+const SETTLE_TRIES: usize = 3;
+
+/// A person's change to a task, carried out: the task now, and what its thread was told.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskChanged {
+    pub task: tasks::Model,
+    pub said: String,
 }
 
 /// How an office ends a task it claimed.
@@ -311,6 +325,134 @@ impl Engine {
             tracing::warn!(office, manager, "an escalation was refused: {refusal}");
         }
         Ok(())
+    }
+
+    /// A person cancels a task: it closes whatever state it is in (but done), the run
+    /// Nova handed it to stops, and its thread says so, naming the tasks that wait for it.
+    pub async fn cancel_task(&self, user: &str, id: i64) -> anyhow::Result<Result<TaskChanged, TaskRefusal>> {
+        let by = self.config().person(user).unwrap_or(user).to_owned();
+        let why = format!("cancelled by {by}");
+        let (before, cancelled) = match self
+            .settle(user, id, |task| match task.state {
+                TaskState::Cancelled => Err(TaskRefusal::Closed { id, state: task.state }),
+                _ => Ok(TaskSettled::Cancelled { why: why.clone() }),
+            })
+            .await?
+        {
+            Ok(settled) => settled,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        let stopping = self.stop_task_run(&before, user).await?;
+        let waiting: Vec<i64> = self.store.tasks_waiting_for(id).await?.iter().map(|task| task.id).collect();
+        let details =
+            serde_json::json!({"task": id, "was": before.state.as_str(), "run": before.holder_run, "waiting": waiting});
+        self.record(
+            user,
+            before.owner.as_deref().unwrap_or(""),
+            before.holder_run.as_deref(),
+            "task_cancelled",
+            details,
+        )
+        .await;
+        let said = texts::task_cancelled_by(id, &before.title, &by, stopping.as_deref(), &waiting);
+        self.post(&before.thread_id, MessageKind::Text, &said, None, None).await?;
+        self.tasks_changed.notify_one();
+        Ok(Ok(TaskChanged { task: cancelled, said }))
+    }
+
+    /// A person gives a task to an office (`None`: to its owner again): it is open for
+    /// that office with its attempts counted afresh, whatever became of it (but done),
+    /// and a run still on it stops. How a failed, cancelled or orphaned task (its office
+    /// retired) gets going again.
+    pub async fn assign_task(
+        &self,
+        user: &str,
+        id: i64,
+        office: Option<&str>,
+    ) -> anyhow::Result<Result<TaskChanged, TaskRefusal>> {
+        if let Some(office) = office
+            && self.config().office(office).is_none()
+        {
+            return Ok(Err(TaskRefusal::Invalid(format!("there is no office `{office}`"))));
+        }
+        let config = self.config();
+        let (before, assigned) = match self
+            .settle(user, id, |task| {
+                let to = office.or(task.owner.as_deref()).ok_or_else(|| {
+                    TaskRefusal::Invalid(format!("task #{id} is for any office: say which office it is for"))
+                })?;
+                if config.office(to).is_none() {
+                    return Err(TaskRefusal::Invalid(format!(
+                        "there is no office `{to}` any more: say which office it is for"
+                    )));
+                }
+                if task.state == TaskState::Open && task.owner.as_deref() == Some(to) {
+                    return Err(TaskRefusal::Invalid(format!("task #{id} is already open for {to}")));
+                }
+                Ok(TaskSettled::AssignedTo(to.to_owned()))
+            })
+            .await?
+        {
+            Ok(settled) => settled,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        let stopping = self.stop_task_run(&before, user).await?;
+        let to = assigned.owner.clone().unwrap_or_default();
+        let details = serde_json::json!({
+            "task": id, "to": to, "from": before.owner, "was": before.state.as_str(), "run": before.holder_run
+        });
+        self.record(user, &to, before.holder_run.as_deref(), "task_assigned", details).await;
+        let by = config.person(user).unwrap_or(user);
+        let said = texts::task_assigned(id, &before.title, &to, by, before.state, stopping.as_deref());
+        self.post(&before.thread_id, MessageKind::Text, &said, None, None).await?;
+        self.tasks_changed.notify_one();
+        Ok(Ok(TaskChanged { task: assigned, said }))
+    }
+
+    /// Checks that `user` may change task `id` and carries out `change` of it (which
+    /// may refuse, seeing the task as it is), read afresh if the task moved meanwhile.
+    /// Returns the task before and after.
+    async fn settle(
+        &self,
+        user: &str,
+        id: i64,
+        change: impl Fn(&tasks::Model) -> Result<TaskSettled, TaskRefusal>,
+    ) -> anyhow::Result<Result<(tasks::Model, tasks::Model), TaskRefusal>> {
+        for _ in 0..SETTLE_TRIES {
+            let Some(task) = self.store.task(id).await? else { return Ok(Err(TaskRefusal::NotFound(id))) };
+            if runs::may_stop(&self.config(), &task.created_by, user).is_err() {
+                let creator = self.config().person(&task.created_by).unwrap_or(&task.created_by).to_owned();
+                return Ok(Err(TaskRefusal::NotAllowed { id, creator }));
+            }
+            if task.state == TaskState::Done {
+                return Ok(Err(TaskRefusal::Closed { id, state: task.state }));
+            }
+            let settled = match change(&task) {
+                Ok(settled) => settled,
+                Err(refusal) => return Ok(Err(refusal)),
+            };
+            if let Some(after) = self.store.settle_task(&task, settled).await? {
+                return Ok(Ok((task, after)));
+            }
+        }
+        anyhow::bail!("task #{id} kept changing while {user} tried to change it")
+    }
+
+    /// Stops the run Nova handed a task to, now that the task is taken from it; `Some`
+    /// office when one was on it. A run that claimed the task itself was asked for
+    /// something else, and goes on: its answer about the task changes nothing now.
+    async fn stop_task_run(&self, task: &tasks::Model, user: &str) -> anyhow::Result<Option<String>> {
+        let (Some(run), Some(ClaimVia::Dispatch)) = (&task.holder_run, task.claimed_via) else {
+            return Ok(None);
+        };
+        match self.stop_run(run, user).await? {
+            Ok(()) => Ok(task.holder.clone()),
+            // Not queued yet (the hand-out finds its claim gone), or already over.
+            Err(refusal) => {
+                tracing::info!(task = task.id, run, "a cancelled or reassigned task's run was not stopped: {refusal}");
+                Ok(None)
+            }
+        }
     }
 
     /// Hands out what is ready and takes back what lapsed, whenever tasks change and on

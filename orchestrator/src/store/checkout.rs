@@ -64,6 +64,16 @@ pub enum Claim {
     NotFound,
 }
 
+/// What a person made of a task (see [`Store::settle_task`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskSettled {
+    Cancelled {
+        why: String,
+    },
+    /// Open again for this office.
+    AssignedTo(String),
+}
+
 impl Store {
     /// Records a task and its dependencies together.
     pub async fn create_task(&self, task: NewTask) -> anyhow::Result<tasks::Model> {
@@ -278,27 +288,66 @@ impl Store {
         to: TaskState,
         why: Option<&str>,
     ) -> anyhow::Result<Option<tasks::Model>> {
-        let mut update = tasks::Entity::update_many()
-            .col_expr(tasks::Column::State, Expr::value(to.as_str()))
-            .col_expr(tasks::Column::Holder, Expr::value(Option::<String>::None))
-            .col_expr(tasks::Column::HolderRun, Expr::value(Option::<String>::None))
-            .col_expr(tasks::Column::ClaimedVia, Expr::value(Option::<String>::None))
-            .col_expr(tasks::Column::LeaseUntil, Expr::value(Option::<i64>::None))
-            .col_expr(tasks::Column::Generation, Expr::value(task.generation + 1))
-            .col_expr(tasks::Column::UpdatedAt, Expr::value(now_ms()));
+        let mut update = without_claim(task).col_expr(tasks::Column::State, Expr::value(to.as_str()));
         if let Some(why) = why {
             update = update.col_expr(tasks::Column::Result, Expr::value(why));
         }
-        let released = update
+        self.update_task(task, update.filter(tasks::Column::State.eq(TaskState::Claimed))).await
+    }
+
+    /// A person's say over a task as they saw it (`task.generation`): cancelled with
+    /// why, or open again for an office with its attempts counted afresh. Whoever holds
+    /// it loses the claim, so an answer from that run changes nothing. A done task keeps
+    /// its result. `None` if the task moved on meanwhile or is done.
+    pub async fn settle_task(&self, task: &tasks::Model, settled: TaskSettled) -> anyhow::Result<Option<tasks::Model>> {
+        let update = match settled {
+            TaskSettled::Cancelled { why } => without_claim(task)
+                .col_expr(tasks::Column::State, Expr::value(TaskState::Cancelled.as_str()))
+                .col_expr(tasks::Column::Result, Expr::value(why)),
+            TaskSettled::AssignedTo(office) => without_claim(task)
+                .col_expr(tasks::Column::State, Expr::value(TaskState::Open.as_str()))
+                .col_expr(tasks::Column::Owner, Expr::value(office))
+                .col_expr(tasks::Column::Attempts, Expr::value(0)),
+        };
+        self.update_task(task, update.filter(tasks::Column::State.ne(TaskState::Done))).await
+    }
+
+    /// Carries out `update` of `task` if the task is still at the generation it was read
+    /// at: the task now, or `None` if it moved on (or `update`'s own filter did not hold).
+    async fn update_task(
+        &self,
+        task: &tasks::Model,
+        update: sea_orm::UpdateMany<tasks::Entity>,
+    ) -> anyhow::Result<Option<tasks::Model>> {
+        let updated = update
             .filter(tasks::Column::Id.eq(task.id))
-            .filter(tasks::Column::State.eq(TaskState::Claimed))
             .filter(tasks::Column::Generation.eq(task.generation))
             .exec(&*self.writer(Lane::Background).await)
             .await?;
-        if released.rows_affected == 0 {
+        if updated.rows_affected == 0 {
             return Ok(None);
         }
         self.task(task.id).await
+    }
+
+    /// The tasks not closed yet that wait for task `id`.
+    pub async fn tasks_waiting_for(&self, id: i64) -> anyhow::Result<Vec<tasks::Model>> {
+        let waiting: Vec<i64> = task_deps::Entity::find()
+            .filter(task_deps::Column::DependsOn.eq(id))
+            .all(self.db())
+            .await?
+            .into_iter()
+            .map(|row| row.task_id)
+            .collect();
+        if waiting.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = tasks::Entity::find()
+            .filter(tasks::Column::Id.is_in(waiting))
+            .order_by_asc(tasks::Column::Id)
+            .all(self.db())
+            .await?;
+        Ok(rows.into_iter().filter(|task| !task.state.is_closed()).collect())
     }
 
     /// Claims whose lease has passed and whose run is not alive (held or running):
@@ -324,6 +373,18 @@ impl Store {
         };
         Ok(due.into_iter().filter(|task| task.holder_run.as_ref().is_none_or(|run| !alive.contains(run))).collect())
     }
+}
+
+/// An update of `task` that takes its claim away under a new generation, so an answer
+/// from the run that held it changes nothing.
+fn without_claim(task: &tasks::Model) -> sea_orm::UpdateMany<tasks::Entity> {
+    tasks::Entity::update_many()
+        .col_expr(tasks::Column::Holder, Expr::value(Option::<String>::None))
+        .col_expr(tasks::Column::HolderRun, Expr::value(Option::<String>::None))
+        .col_expr(tasks::Column::ClaimedVia, Expr::value(Option::<String>::None))
+        .col_expr(tasks::Column::LeaseUntil, Expr::value(Option::<i64>::None))
+        .col_expr(tasks::Column::Generation, Expr::value(task.generation + 1))
+        .col_expr(tasks::Column::UpdatedAt, Expr::value(now_ms()))
 }
 
 #[cfg(test)]
@@ -360,6 +421,50 @@ mod tests {
         assert_eq!(store.claim_task(task.id, "maker", "r3", ClaimVia::Office, lease).await.unwrap(), not_yours);
         let again = store.claim_task(task.id, "writer", "r4", ClaimVia::Office, lease).await.unwrap();
         assert_eq!(again, Claim::Closed(TaskState::Done));
+        database.cleanup().await.unwrap();
+    }
+
+    /// A person's change takes the claim away: the run that held the task cannot finish
+    /// it any more, a change made on a stale read changes nothing, and done stays done.
+    #[tokio::test]
+    async fn a_task_given_to_another_office_is_no_longer_the_old_run_s_to_finish() {
+        let database = testkit::TestDatabase::new().await.unwrap();
+        let store = Store::connect(&database.url).await.unwrap();
+        let task = store
+            .create_task(NewTask {
+                title: "update the pricing page".to_owned(),
+                body: String::new(),
+                owner: Some("maker".to_owned()),
+                priority: 0,
+                parent_id: None,
+                depends_on: Vec::new(),
+                thread_id: "t1".to_owned(),
+                created_by: "alice".to_owned(),
+                created_run: None,
+            })
+            .await
+            .unwrap();
+        let lease = now_ms() + 60_000;
+        let Claim::Claimed(held) = store.claim_task(task.id, "maker", "r1", ClaimVia::Dispatch, lease).await.unwrap()
+        else {
+            panic!("maker claims its task");
+        };
+        let given = store.settle_task(&held, TaskSettled::AssignedTo("writer".to_owned())).await.unwrap().unwrap();
+        assert_eq!(
+            (given.state, given.owner.as_deref(), given.holder_run.as_deref()),
+            (TaskState::Open, Some("writer"), None)
+        );
+        assert_eq!(given.attempts, 0);
+        assert_eq!(store.finish_task(task.id, "r1", TaskState::Done, "done anyway").await.unwrap(), None);
+        let stale = TaskSettled::Cancelled { why: "on an old read".to_owned() };
+        assert_eq!(store.settle_task(&held, stale).await.unwrap(), None);
+
+        let claimed = store.claim_task(task.id, "writer", "r2", ClaimVia::Dispatch, lease).await.unwrap();
+        assert!(matches!(claimed, Claim::Claimed(_)), "{claimed:?}");
+        let done = store.finish_task(task.id, "r2", TaskState::Done, "updated").await.unwrap().unwrap();
+        let late = TaskSettled::Cancelled { why: "too late".to_owned() };
+        assert_eq!(store.settle_task(&done, late).await.unwrap(), None);
+        assert_eq!(store.task(task.id).await.unwrap().unwrap().result.as_deref(), Some("updated"));
         database.cleanup().await.unwrap();
     }
 }

@@ -17,7 +17,7 @@ mod reviewing;
 mod sign_in;
 mod states;
 
-pub use checkout::{Claim, NewTask, TaskAsk};
+pub use checkout::{Claim, NewTask, TaskAsk, TaskSettled};
 pub use gate::Lane;
 use gate::{WriteGate, WritePermit};
 pub use states::{
