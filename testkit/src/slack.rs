@@ -658,20 +658,26 @@ fn answer(shared: &Shared, method: &str, token: &str, params: &Value) -> (String
             let mut thread: Vec<&Posted> =
                 w.messages.iter().filter(|m| m.channel == channel && m.root() == ts).collect();
             thread.sort_by(|a, b| a.ts.cmp(&b.ts));
-            // `oldest` (inclusive with `inclusive`) and `limit`, as Slack reads them; the
-            // thread's root always comes first. Timestamps of one width compare as text.
+            // `oldest` (inclusive with `inclusive`), `limit` and `cursor`, as Slack reads
+            // them; the thread's root comes first. Timestamps of one width compare as text.
+            // A cursor (opaque to clients) names where the next page starts.
             let oldest = text("oldest");
+            let from = text("cursor").and_then(|cursor| cursor.strip_prefix("next_ts:").map(str::to_owned));
             let inclusive = text("inclusive").is_some_and(|value| value == "true" || value == "1");
             let limit = text("limit").and_then(|limit| limit.parse().ok()).unwrap_or(1000);
             let after_oldest = |m: &&&Posted| {
                 m.ts == ts || oldest.as_ref().is_none_or(|oldest| m.ts > *oldest || (inclusive && m.ts == *oldest))
             };
+            let on_page = |m: &&&Posted| from.as_ref().is_none_or(|from| m.ts >= *from);
             if thread.is_empty() {
                 Err("thread_not_found")
+            } else if text("cursor").is_some() && from.is_none() {
+                Err("invalid_cursor")
             } else {
-                let messages: Vec<Value> = thread
+                let shown: Vec<&&Posted> = thread.iter().filter(after_oldest).filter(on_page).collect();
+                let next = shown.get(limit).map(|m| format!("next_ts:{}", m.ts));
+                let messages: Vec<Value> = shown
                     .iter()
-                    .filter(after_oldest)
                     .take(limit)
                     .map(|m| {
                         let mut v = json!({"type": "message", "ts": m.ts, "text": m.text, "thread_ts": m.root()});
@@ -685,7 +691,11 @@ fn answer(shared: &Shared, method: &str, token: &str, params: &Value) -> (String
                         v
                     })
                     .collect();
-                Ok(json!({ "messages": messages, "has_more": false }))
+                let has_more = next.is_some();
+                Ok(json!({
+                    "messages": messages, "has_more": has_more,
+                    "response_metadata": {"next_cursor": next.unwrap_or_default()},
+                }))
             }
         }
         "chat.postMessage" => {

@@ -18,6 +18,9 @@ use super::settings::SlackSettings;
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
 /// A call rate-limited this many times in a row fails (and is retried by its caller later).
 const MAX_RATE_LIMITED: u32 = 20;
+/// Pages of 200 replies `find_post` reads at most: a post Slack made is looked for among
+/// the replies from a minute before Nova wrote it, and no thread grows by 2,000 in that.
+const FIND_POST_PAGES: usize = 10;
 
 pub struct SlackApi {
     client: SlackHyperClient,
@@ -156,7 +159,7 @@ impl SlackApi {
     }
 
     /// The `ts` of a message in a thread that carries the block `block_id`, posted at
-    /// `oldest` or later (a Slack timestamp), if the thread shows one.
+    /// `oldest` or later (a Slack timestamp), if the thread shows one, page after page.
     pub async fn find_post(
         &self,
         channel: &str,
@@ -164,17 +167,24 @@ impl SlackApi {
         block_id: &str,
         oldest: &str,
     ) -> Result<Option<String>, CallError> {
-        let request = SlackApiConversationsRepliesRequest::new(channel.into(), thread_ts.into())
+        let mut request = SlackApiConversationsRepliesRequest::new(channel.into(), thread_ts.into())
             .with_oldest(oldest.into())
             .with_inclusive(true)
             .with_limit(200);
         let session = self.bot();
-        let answer = self.call("conversations.replies", || session.conversations_replies(&request)).await?;
-        Ok(answer.messages.into_iter().find_map(|m| {
-            let blocks = serde_json::to_value(&m.content.blocks).unwrap_or_default();
-            let carries = blocks.as_array().into_iter().flatten().any(|block| block["block_id"] == block_id);
-            (m.sender.bot_id.is_some() && carries).then_some(m.origin.ts.0)
-        }))
+        for _ in 0..FIND_POST_PAGES {
+            let answer = self.call("conversations.replies", || session.conversations_replies(&request)).await?;
+            let found = answer.messages.into_iter().find_map(|m| {
+                let blocks = serde_json::to_value(&m.content.blocks).unwrap_or_default();
+                let carries = blocks.as_array().into_iter().flatten().any(|block| block["block_id"] == block_id);
+                (m.sender.bot_id.is_some() && carries).then_some(m.origin.ts.0)
+            });
+            match answer.response_metadata.and_then(|metadata| metadata.next_cursor) {
+                Some(cursor) if found.is_none() => request = request.with_cursor(cursor),
+                _ => return Ok(found),
+            }
+        }
+        Ok(None)
     }
 
     /// Posts in a thread and returns the message's `ts`.

@@ -390,6 +390,31 @@ async fn a_post_slack_made_though_its_answer_was_lost_is_not_posted_again() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_post_is_found_among_hundreds_of_replies_and_not_posted_again() {
+    let slack = FakeSlack::start(CHANNELS).await.unwrap();
+    let nova = Nova::start_on_slack(&slack, false, crate::harness::paced_steps).await;
+    // A busy thread: 450 replies land between the mention and Nova's first post, whose
+    // answer is lost, so Nova looks for the post beyond the first pages of replies.
+    slack.lose_post_answers(1);
+    let ts = slack.add_message("C_RANDOM", None, "U_ALICE", "<@UNOVA> the coupon field rejects valid codes");
+    for n in 0..450 {
+        slack.add_message("C_RANDOM", Some(&ts), "U_BOB", &format!("+1, seen it too ({n})"));
+    }
+    for event in slack.events_for("C_RANDOM", &ts) {
+        assert_eq!(slack.deliver_event(&event).await, 200);
+    }
+    let thread = thread_id("C_RANDOM", &ts);
+    let shown = mirrored(&nova, &slack, &thread, 1).await;
+    let routing = nova.messages(&thread).await.into_iter().find(|m| m.from_nova).unwrap();
+    let carrying = |m: &&Posted| m.blocks[0]["block_id"] == format!("nova_message_{}", routing.id);
+    assert_eq!(shown.iter().filter(carrying).count(), 1, "one post of it:\n{}", transcript(&shown));
+    assert_eq!(slack.thread("C_RANDOM", &ts).len(), 1 + 450 + shown.len(), "the mention, the replies, Nova's posts");
+    let lookups = slack.calls().into_iter().filter(|call| call.method == "conversations.replies").count();
+    assert!(lookups >= 3, "Nova read the thread page after page: {lookups} lookups");
+    nova.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_assistant_thread_opening_in_a_bound_channel_warms_its_office_up() {
     let slack = FakeSlack::start(CHANNELS).await.unwrap();
     let mut nova = Nova::start_on_slack(&slack, false, |_| {}).await;
