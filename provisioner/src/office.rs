@@ -128,7 +128,11 @@ pub async fn pool(args: PoolArgs) -> anyhow::Result<()> {
 }
 
 /// Starts the office's run queue and its agent API (loopback only).
-async fn open_office(args: ServeArgs, token: String, compression: Option<i32>) -> anyhow::Result<Arc<Office>> {
+async fn open_office(mut args: ServeArgs, token: String, compression: Option<i32>) -> anyhow::Result<Arc<Office>> {
+    // Absolute: runtimes run in the workspace (or a checkout), where a relative path to
+    // the office's commands, given as `nova serve`'s `./.nova` is, leads nowhere.
+    args.workspace = std::path::absolute(&args.workspace)
+        .with_context(|| format!("cannot make {} absolute", args.workspace.display()))?;
     std::fs::create_dir_all(&args.workspace).with_context(|| format!("cannot create {}", args.workspace.display()))?;
     let (queue, runs) = mpsc::unbounded_channel();
     let agent_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("cannot open the agent API")?;

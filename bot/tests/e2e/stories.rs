@@ -14,6 +14,25 @@ fn redact_runs(assertions: impl FnOnce()) {
     settings.bind(assertions);
 }
 
+/// `nova serve`'s own data dir is `./.nova`, relative to where it runs, while an
+/// office's runtime runs in its workspace: it still finds the office's commands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offices_work_when_the_data_dir_is_relative_to_where_nova_runs() {
+    let mut nova = Nova::start_with(|config| {
+        let here = std::env::current_dir().unwrap();
+        let up = "../".repeat(here.components().count() - 1);
+        let absolute = config.store.data_dir.display().to_string();
+        config.store.data_dir = format!("{up}{}", absolute.trim_start_matches('/')).into();
+        assert!(config.store.data_dir.is_relative() && config.store.data_dir.exists());
+    })
+    .await;
+    let thread = nova.say("payments", "alice", "the coupon field rejects valid codes, please fix").await;
+    let messages = nova.results(&thread, 1).await;
+    let result = messages.iter().find(|m| m.kind == MessageKind::Result).unwrap();
+    assert!(result.body.starts_with("Example runtime: I saved your request"), "{}", transcript(&messages));
+    nova.finish().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_newcomer_asks_in_payments_and_an_office_does_the_work_sleeps_and_remembers() {
     let mut nova = Nova::start_with(|config| {

@@ -26,13 +26,16 @@ pub enum LoginRefusal {
 }
 
 /// Who a login link signs in: `wanted` if given (a person in `[people]`, when any are
-/// configured), else the only person configured, else `fallback` (the host's user).
+/// configured), else the only person configured, else `fallback` (the host's user), as
+/// `{fallback}-person` where an office has that name: what an author named like an
+/// office says is read as that office's words, never as a person's request.
 pub fn login_person(config: &Config, wanted: Option<&str>, fallback: &str) -> Result<String, LoginRefusal> {
     let known = || config.people.keys().cloned().collect::<Vec<_>>().join(", ");
     let name = match wanted.map(str::trim) {
         Some(name) if config.people.is_empty() || config.people.contains_key(name) => name.to_owned(),
         Some(name) => return Err(LoginRefusal::UnknownPerson { name: name.to_owned(), known: known() }),
         None => match config.people.len() {
+            0 if config.office(fallback).is_some() => format!("{fallback}-person"),
             0 => fallback.to_owned(),
             1 => known(),
             _ => return Err(LoginRefusal::WhoSignsIn(known())),
@@ -46,7 +49,10 @@ pub fn login_person(config: &Config, wanted: Option<&str>, fallback: &str) -> Re
 
 /// Who runs Nova on this host: whom a login link signs in when no one is named.
 pub fn host_user() -> String {
-    std::env::var("USER").ok().filter(|user| !user.trim().is_empty()).unwrap_or_else(|| "operator".to_owned())
+    ["USER", "LOGNAME"]
+        .into_iter()
+        .find_map(|name| std::env::var(name).ok().filter(|user| !user.trim().is_empty()))
+        .unwrap_or_else(|| "admin".to_owned())
 }
 
 /// The URL people reach Nova at, as a config says before Nova runs (`nova login`):
@@ -139,6 +145,8 @@ mod tests {
         insta::assert_snapshot!(login_person(&config, None, "ada").unwrap_err(), @"say who signs in with --as: one of alice, bob");
         insta::assert_snapshot!(login_person(&config, Some("mallory"), "ada").unwrap_err(), @"`mallory` is not in [people]; name one of: alice, bob");
         assert_eq!(login_person(&Config::demo(), Some(" "), "ada"), Err(LoginRefusal::BadName));
+        // A host user named like one of the demo's offices is not taken for that office.
+        assert_eq!(login_person(&Config::demo(), None, "operator"), Ok("operator-person".to_owned()));
     }
 
     #[test]
