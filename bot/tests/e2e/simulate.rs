@@ -143,7 +143,10 @@ async fn an_office_people_keep_coming_back_to_stays_up_between_sessions() {
     let off = Policy { return_interval: std::time::Duration::ZERO, ..Policy::default() };
     let report_off = run(header, events, 0.0005, off).await.unwrap();
     assert_eq!(report_off.missed.asleep, 3, "{report_off}");
-    assert!(report_off.vm_hours < report.vm_hours, "staying up costs VM-hours: {report_off}");
+    // The offices' own VM-hours: how many pool VMs boot and go unclaimed depends on when
+    // a wake finds the pool empty, which varies with the machine's load.
+    let offices_hours = |report: &bot::simulate::Report| report.vm_hours - report.pool_waste_hours;
+    assert!(offices_hours(&report_off) < offices_hours(&report), "staying up costs VM-hours: {report_off}");
 }
 
 /// Ana starts with her office at about one o'clock every day, and nothing she does
