@@ -370,11 +370,6 @@ impl Engine {
         id: i64,
         office: Option<&str>,
     ) -> anyhow::Result<Result<TaskChanged, TaskRefusal>> {
-        if let Some(office) = office
-            && self.config().office(office).is_none()
-        {
-            return Ok(Err(TaskRefusal::Invalid(format!("there is no office `{office}`"))));
-        }
         let config = self.config();
         let (before, assigned) = match self
             .settle(user, id, |task| {
@@ -382,9 +377,9 @@ impl Engine {
                     TaskRefusal::Invalid(format!("task #{id} is for any office: say which office it is for"))
                 })?;
                 if config.office(to).is_none() {
-                    return Err(TaskRefusal::Invalid(format!(
-                        "there is no office `{to}` any more: say which office it is for"
-                    )));
+                    // Named by the person, or the task's own office, retired since.
+                    let retired = if office.is_none() { " any more: say which office it is for" } else { "" };
+                    return Err(TaskRefusal::Invalid(format!("there is no office `{to}`{retired}")));
                 }
                 if task.state == TaskState::Open && task.owner.as_deref() == Some(to) {
                     return Err(TaskRefusal::Invalid(format!("task #{id} is already open for {to}")));
@@ -418,10 +413,11 @@ impl Engine {
         id: i64,
         change: impl Fn(&tasks::Model) -> Result<TaskSettled, TaskRefusal>,
     ) -> anyhow::Result<Result<(tasks::Model, tasks::Model), TaskRefusal>> {
+        let config = self.config();
         for _ in 0..SETTLE_TRIES {
             let Some(task) = self.store.task(id).await? else { return Ok(Err(TaskRefusal::NotFound(id))) };
-            if runs::may_stop(&self.config(), &task.created_by, user).is_err() {
-                let creator = self.config().person(&task.created_by).unwrap_or(&task.created_by).to_owned();
+            if runs::may_stop(&config, &task.created_by, user).is_err() {
+                let creator = config.person(&task.created_by).unwrap_or(&task.created_by).to_owned();
                 return Ok(Err(TaskRefusal::NotAllowed { id, creator }));
             }
             if task.state == TaskState::Done {

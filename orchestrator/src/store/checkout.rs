@@ -391,26 +391,29 @@ fn without_claim(task: &tasks::Model) -> sea_orm::UpdateMany<tasks::Entity> {
 mod tests {
     use super::*;
 
+    /// A task for `owner` in thread `t1`, asked for by `by`.
+    fn task_for(owner: &str, title: &str, by: &str) -> NewTask {
+        NewTask {
+            title: title.to_owned(),
+            body: String::new(),
+            owner: Some(owner.to_owned()),
+            priority: 0,
+            parent_id: None,
+            depends_on: Vec::new(),
+            thread_id: "t1".to_owned(),
+            created_by: by.to_owned(),
+            created_run: None,
+        }
+    }
+
     /// An office asking for another office's task is told whose it is, however far
     /// the owner has got with it; the owner is told it is closed.
     #[tokio::test]
     async fn another_office_s_task_is_refused_as_theirs_even_once_it_is_done() {
         let database = testkit::TestDatabase::new().await.unwrap();
         let store = Store::connect(&database.url).await.unwrap();
-        let task = store
-            .create_task(NewTask {
-                title: "announce the fix".to_owned(),
-                body: String::new(),
-                owner: Some("writer".to_owned()),
-                priority: 0,
-                parent_id: None,
-                depends_on: Vec::new(),
-                thread_id: "t1".to_owned(),
-                created_by: "maker".to_owned(),
-                created_run: Some("r0".to_owned()),
-            })
-            .await
-            .unwrap();
+        let asked = NewTask { created_run: Some("r0".to_owned()), ..task_for("writer", "announce the fix", "maker") };
+        let task = store.create_task(asked).await.unwrap();
         let lease = now_ms() + 60_000;
         let not_yours = Claim::NotYours { owner: "writer".to_owned() };
         assert_eq!(store.claim_task(task.id, "maker", "r1", ClaimVia::Office, lease).await.unwrap(), not_yours);
@@ -430,20 +433,7 @@ mod tests {
     async fn a_task_given_to_another_office_is_no_longer_the_old_run_s_to_finish() {
         let database = testkit::TestDatabase::new().await.unwrap();
         let store = Store::connect(&database.url).await.unwrap();
-        let task = store
-            .create_task(NewTask {
-                title: "update the pricing page".to_owned(),
-                body: String::new(),
-                owner: Some("maker".to_owned()),
-                priority: 0,
-                parent_id: None,
-                depends_on: Vec::new(),
-                thread_id: "t1".to_owned(),
-                created_by: "alice".to_owned(),
-                created_run: None,
-            })
-            .await
-            .unwrap();
+        let task = store.create_task(task_for("maker", "update the pricing page", "alice")).await.unwrap();
         let lease = now_ms() + 60_000;
         let Claim::Claimed(held) = store.claim_task(task.id, "maker", "r1", ClaimVia::Dispatch, lease).await.unwrap()
         else {
