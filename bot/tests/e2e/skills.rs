@@ -220,6 +220,7 @@ async fn an_office_asks_nova_about_the_fleet_and_makes_a_task_but_cannot_put_ano
     model.then(Reply::tool("ask_nova", json!({"text": "make a task for writer: draft the release notes for 2.4"})));
     model.then(Reply::tool("ask_nova", json!({"text": "what tasks are open?"})));
     model.then(Reply::tool("ask_nova", json!({"text": "put the writer to sleep"})));
+    model.then(Reply::tool("ask_nova", json!({"text": "cancel task 1"})));
     model.then(Reply::tool("ask_nova", json!({"text": "lorem ipsum dolor"})));
     model.then(Reply::Content("The writer has the release notes as task #1.".into()));
     let thread = nova.say("eng", "erin", "@maker get the release notes going").await;
@@ -239,14 +240,20 @@ async fn an_office_asks_nova_about_the_fleet_and_makes_a_task_but_cannot_put_ano
         answers[2],
         "refused (HTTP 403): an office may not wake or put offices to sleep: ask a person in the thread"
     );
-    assert!(answers[3].starts_with("refused (HTTP 422): Nova did not read that"), "{}", answers[3]);
+    // A runtime cannot take a task away from the office it gave it to.
+    assert_eq!(
+        answers[3],
+        "refused (HTTP 403): an office may not cancel or give out tasks: ask a person in the thread"
+    );
+    assert!(answers[4].starts_with("refused (HTTP 422): Nova did not read that"), "{}", answers[4]);
     let tasks = nova.engine().store().tasks(Some("writer")).await.unwrap();
     assert_eq!((tasks.len(), tasks[0].created_by.as_str()), (1, "maker"));
+    assert_ne!(tasks[0].state, orchestrator::store::TaskState::Cancelled);
 
     // Every request is audited with the run, the refused ones with why.
     let trail = nova.engine().store().audit_trail(&Default::default()).await.unwrap();
     let commands: Vec<_> = trail.iter().filter(|r| r.action == "office_command").collect();
-    assert_eq!(commands.len(), 4);
+    assert_eq!(commands.len(), 5);
     assert!(commands.iter().all(|r| r.actor == "maker" && r.run_id.is_some()));
     assert!(commands.iter().any(|r| r.details.contains("may not wake or put offices to sleep")));
     nova.finish().await;

@@ -173,6 +173,9 @@ mod tests {
             (Action::Sleep { office: "writer".into() }, "wake or put offices to sleep"),
             (Action::Stop { office: None }, "stop runs"),
             (Action::RetireOffice { office: "writer".into() }, "change the fleet"),
+            // A runtime cannot take another office's task away, or hand out its own.
+            (Action::CancelTask { id: 1 }, "cancel or give out tasks"),
+            (Action::AssignTask { id: 1, office: Some("maker".into()) }, "cancel or give out tasks"),
         ];
         for (action, what) in refused {
             assert_eq!(office_may("maker", action), Err(CommandRefusal::NotForOffices(what)));
