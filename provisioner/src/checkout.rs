@@ -74,7 +74,7 @@ pub async fn prepare(
         git(&dir, &["config", "include.path", &git_config.display().to_string()]).await?;
     } else {
         // The runtime could write this clone's config since the last run.
-        scrub_config(&dir).await?;
+        scrub_config(&dir, &git_config.display().to_string()).await?;
         git(&dir, &["config", "include.path", &git_config.display().to_string()]).await?;
         git(&dir, &["config", "remote.origin.url", url]).await?;
         git(&dir, &["fetch", "--quiet", "--prune", "origin"]).await?;
@@ -212,33 +212,81 @@ const TRUSTED_SETTINGS: [&str; 14] = [
     "protocol.ext.allow=never",
 ];
 
-/// Whether a config key found in a clone's own config can make git run a program or
-/// read settings from elsewhere, by a name no command-line setting can cover: filters
-/// and diff and merge drivers are named by whoever writes them, an include can bring in
-/// any file, a URL rewrite sends a fetch elsewhere, and per-worktree config files are
-/// more of the same.
-fn untrusted_key(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    ["filter.", "include.", "includeif.", "url.", "diff.", "merge.", "extensions.worktreeconfig", "core.worktree"]
-        .iter()
-        .any(|prefix| key.starts_with(prefix))
-        || [".uploadpack", ".receivepack", ".vcs", "proxy", "program", "editor", "pager", "command"]
-            .iter()
-            .any(|suffix| key.ends_with(suffix))
+/// Whether a key found in a clone's own config may stay there: what git itself writes
+/// in a clone, and everyday settings that name no program, file or address. Everything
+/// else goes, whatever its name: a list of what is dangerous (filters, includes, URL
+/// rewrites, `…program`, `…command`) missed what nobody thought of, like
+/// `http.cookieFile` with `http.saveCookies`, which has the daemon write a file where
+/// the runtime says, or `http.sslVerify = false` for the daemon's fetches.
+fn trusted_key(key: &str) -> bool {
+    let (section, rest) = key.split_once('.').unwrap_or((key, ""));
+    // A subsection (a remote's or a branch's name) may itself hold dots.
+    let (scoped, variable) = match rest.rsplit_once('.') {
+        Some((_, variable)) => (true, variable),
+        None => (false, rest),
+    };
+    let allowed: &[&str] = match (section.to_ascii_lowercase().as_str(), scoped) {
+        ("core", false) => &[
+            "repositoryformatversion",
+            "filemode",
+            "bare",
+            "logallrefupdates",
+            "ignorecase",
+            "precomposeunicode",
+            "symlinks",
+            "autocrlf",
+            "eol",
+            "safecrlf",
+            "quotepath",
+            "sparsecheckout",
+            "sparsecheckoutcone",
+            "untrackedcache",
+            "abbrev",
+            "whitespace",
+        ],
+        ("extensions", false) => {
+            &["objectformat", "refstorage", "partialclone", "preciousobjects", "relativeworktrees"]
+        }
+        ("remote", true) => &["url", "fetch", "tagopt", "prune", "prunetags", "promisor", "partialclonefilter"],
+        ("branch", true) => &["remote", "merge", "rebase", "description"],
+        ("user", false) => &["name", "email"],
+        ("pull", false) => &["rebase", "ff"],
+        ("push", false) => &["default", "autosetupremote"],
+        ("fetch", false) => &["prune", "prunetags"],
+        ("rebase", false) => &["autosquash", "autostash"],
+        ("merge", false) => &["ff", "conflictstyle"],
+        ("rerere", false) => &["enabled", "autoupdate"],
+        ("init", false) => &["defaultbranch"],
+        ("index", false) => &["sparse", "version"],
+        _ => &[],
+    };
+    allowed.contains(&variable.to_ascii_lowercase().as_str())
 }
 
-/// Takes out of a clone's own config every key [`untrusted_key`] names (the daemon
-/// writes its own include again after). Reading config runs nothing.
-async fn scrub_config(clone: &Path) -> anyhow::Result<()> {
-    let keys = git(clone, &["config", "--local", "--name-only", "--list"]).await?;
-    let mut removed: Vec<&str> = keys.lines().filter(|key| untrusted_key(key)).collect();
+/// Takes out of a clone's own config every key [`trusted_key`] does not keep (the
+/// daemon writes its own include, `own_include`, and the repo's URL again after), and
+/// warns of what the runtime put there. Reading config runs nothing.
+async fn scrub_config(clone: &Path, own_include: &str) -> anyhow::Result<()> {
+    // NUL-separated entries, each the key, then a newline and the value if it has one.
+    let listed = git(clone, &["config", "--local", "--null", "--list"]).await?;
+    let entries = listed.split('\0').filter(|entry| !entry.is_empty()).map(|entry| match entry.split_once('\n') {
+        Some((key, value)) => (key, Some(value)),
+        None => (entry, None),
+    });
+    let untrusted: Vec<(&str, Option<&str>)> = entries.filter(|(key, _)| !trusted_key(key)).collect();
+    let mut removed: Vec<&str> = untrusted.iter().map(|(key, _)| *key).collect();
     removed.sort_unstable();
     removed.dedup();
     for key in &removed {
         git(clone, &["config", "--local", "--unset-all", key]).await?;
     }
-    if !removed.is_empty() {
-        tracing::warn!(clone = %clone.display(), ?removed, "took settings the runtime wrote out of a clone's config");
+    let foreign: Vec<&str> = untrusted
+        .iter()
+        .filter(|(key, value)| !(*key == "include.path" && *value == Some(own_include)))
+        .map(|(key, _)| *key)
+        .collect();
+    if !foreign.is_empty() {
+        tracing::warn!(clone = %clone.display(), removed = ?foreign, "took settings the runtime wrote out of a clone's config");
     }
     Ok(())
 }
@@ -429,6 +477,14 @@ mod tests {
             ("credential.helper", format!("!{program} credential")),
             ("core.sshCommand", format!("{program} ssh")),
             ("include.path", more),
+            // No program, but the daemon writing a file where the runtime says, and
+            // fetching without checking whom it talks to.
+            ("http.cookieFile", dir.path().join("written-by-the-daemon").display().to_string()),
+            ("http.saveCookies", "true".to_owned()),
+            ("http.sslVerify", "false".to_owned()),
+            ("credential.https://example.com.helper", format!("!{program} scoped-credential")),
+            // The runtime's everyday settings stay.
+            ("pull.rebase", "true".to_owned()),
         ] {
             git_in(&clone, &["config", "--add", key, &value]);
         }
@@ -441,7 +497,57 @@ mod tests {
         assert_eq!(std::fs::read_to_string(side.dir.join("README")).unwrap(), "v1\n");
         assert!(!ran.exists(), "ran as the daemon: {}", std::fs::read_to_string(&ran).unwrap_or_default());
         let config = git_in(&clone, &["config", "--local", "--list"]);
-        assert!(!config.contains("filter.") && !config.contains("more.config"), "{config}");
+        for planted in ["filter.", "more.config", "http.", "credential.", "fsmonitor", "sshcommand"] {
+            assert!(!config.contains(planted), "{planted} is still there: {config}");
+        }
+        for kept in ["pull.rebase=true", "remote.origin.fetch=", "user.name=maker", "include.path="] {
+            assert!(config.contains(kept), "{kept} was taken out: {config}");
+        }
+    }
+
+    #[test]
+    fn a_clone_keeps_what_git_writes_and_loses_whatever_names_a_program_file_or_address() {
+        let kept = [
+            "core.repositoryformatversion",
+            "core.logallrefupdates",
+            "remote.origin.url",
+            "remote.my.fork.fetch",
+            "branch.Feature.With.Dots.merge",
+            "extensions.objectformat",
+            "user.email",
+            "Pull.Rebase",
+        ];
+        let removed = [
+            "core.fsmonitor",
+            "core.hookspath",
+            "core.worktree",
+            "core.attributesfile",
+            "core.alternaterefscommand",
+            "diff.external",
+            "diff.x.textconv",
+            "merge.x.driver",
+            "filter.lfs.smudge",
+            "include.path",
+            "includeif.gitdir:/x.path",
+            "url.https://evil/.insteadof",
+            "remote.origin.pushurl",
+            "remote.origin.uploadpack",
+            "remote.origin.proxy",
+            "http.cookiefile",
+            "http.https://github.com.sslverify",
+            "credential.helper",
+            "submodule.x.update",
+            "extensions.worktreeconfig",
+            "gpg.program",
+            "user",
+            "",
+        ];
+        for key in kept {
+            assert!(trusted_key(key), "{key} should stay");
+        }
+        for key in removed {
+            assert!(!trusted_key(key), "{key} should go");
+        }
     }
 
     #[tokio::test]

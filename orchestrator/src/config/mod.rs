@@ -1120,6 +1120,12 @@ impl Validator<'_> {
             }
         }
 
+        // What an author named like an office says is read as that office's words.
+        if let Some(name) = raw.people.keys().find(|name| office_names.contains(*name)) {
+            let message = format!("[people.{name}]: `{name}` is an office's name; give the person another");
+            return Err(ConfigError::Parse { origin: self.origin.to_owned(), message });
+        }
+
         let upstream_names: Vec<&str> = raw.upstreams.iter().map(|u| u.get_ref().name.as_str()).collect();
         let library = self.skill_library(&raw.skills, &upstream_names, &raw.store.data_dir)?;
         let mut offices = Vec::with_capacity(raw.offices.len());

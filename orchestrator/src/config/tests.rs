@@ -102,6 +102,8 @@ fn people_are_known_by_name_and_chat_ids() {
     assert!(config.holds_role("U1", "dba"));
     let typo = format!("{MINIMAL}\n[people.alice]\nslak = \"U1\"\n");
     assert!(parse(&typo).unwrap_err().contains("unknown field `slak`"));
+    let office_named = format!("{MINIMAL}\n[people.maker]\nslack = \"U1\"\n");
+    insta::assert_snapshot!(parse(&office_named).unwrap_err(), @"nova.toml: [people.maker]: `maker` is an office's name; give the person another");
 }
 
 #[test]

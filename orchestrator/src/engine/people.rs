@@ -23,6 +23,10 @@ pub enum LoginRefusal {
     WhoSignsIn(String),
     #[error("a name is 1–64 characters")]
     BadName,
+    /// What an author named like an office says is read as that office's words (never
+    /// as a person's request), so no person signs in under an office's name.
+    #[error("`{0}` is an office's name: a person signs in under a name of their own")]
+    OfficeName(String),
 }
 
 /// Who a login link signs in: `wanted` if given (a person in `[people]`, when any are
@@ -43,6 +47,9 @@ pub fn login_person(config: &Config, wanted: Option<&str>, fallback: &str) -> Re
     };
     if name.is_empty() || name.chars().count() > 64 {
         return Err(LoginRefusal::BadName);
+    }
+    if config.office(&name).is_some() {
+        return Err(LoginRefusal::OfficeName(name));
     }
     Ok(name)
 }
@@ -147,6 +154,8 @@ mod tests {
         assert_eq!(login_person(&Config::demo(), Some(" "), "ada"), Err(LoginRefusal::BadName));
         // A host user named like one of the demo's offices is not taken for that office.
         assert_eq!(login_person(&Config::demo(), None, "operator"), Ok("operator-person".to_owned()));
+        // Nor does anyone sign in as an office by naming it.
+        insta::assert_snapshot!(login_person(&Config::demo(), Some("maker"), "ada").unwrap_err(), @"`maker` is an office's name: a person signs in under a name of their own");
     }
 
     #[test]
