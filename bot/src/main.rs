@@ -672,7 +672,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let (file, store) = config_and_store(config).await?;
             let live = orchestrator::engine::live_fleet(&store, &file).await?.config;
             let now = orchestrator::store::now_ms();
-            let span = orchestrator::engine::period_span(period, now);
+            let span = orchestrator::engine::period_span(period, now, live.workspace.time_zone);
             let mut by_office = orchestrator::engine::spend_between(&store, &live, span).await?;
             if let Some(office) = &office {
                 by_office.retain(|name, _| name == office);

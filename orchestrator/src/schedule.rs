@@ -1,9 +1,13 @@
 //! When a schedule runs: the `every` of a schedule (the forms of the orchestration
 //! contract: an interval `"30m"`, days and a time `"daily 06:00"`, `"weekday 09:00"`,
 //! `"monday 09:00"`, or five-field cron) and its next time after a moment. Times of day
-//! are UTC, and Nova says so when it confirms a schedule.
+//! are the workspace's (`[workspace] time_zone`, UTC unless set), and Nova names the zone
+//! when it confirms a schedule.
 
-use chrono::{DateTime, Datelike, Duration, NaiveTime, TimeZone, Timelike, Utc, Weekday};
+use chrono::{
+    DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike, Utc, Weekday,
+};
+use chrono_tz::Tz;
 
 /// The shortest interval a schedule may have: a tighter loop is a runaway, not a plan.
 pub const SHORTEST_INTERVAL_MINUTES: i64 = 5;
@@ -71,26 +75,31 @@ impl Cadence {
         }
     }
 
-    /// The first time strictly after `after` (for an interval: `after` plus the interval).
-    pub fn next_after(&self, after: DateTime<Utc>) -> DateTime<Utc> {
+    /// The first time strictly after `after` (for an interval: `after` plus the interval),
+    /// times of day read on `zone`'s clock.
+    pub fn next_after(&self, after: DateTime<Utc>, zone: Tz) -> DateTime<Utc> {
         match self {
             Self::Interval { minutes } => after + Duration::minutes(*minutes),
             Self::Days { days, at } => {
-                let mut day = after.date_naive();
+                let mut day = after.with_timezone(&zone).date_naive();
                 loop {
-                    let candidate = Utc.from_utc_datetime(&day.and_time(*at));
-                    if candidate > after && days[day.weekday().num_days_from_monday() as usize] {
-                        return candidate;
+                    if days[day.weekday().num_days_from_monday() as usize] {
+                        let candidate = in_zone(zone, day.and_time(*at));
+                        if candidate > after {
+                            return candidate;
+                        }
                     }
                     day = day.succ_opt().expect("dates this side of year 262143");
                 }
             }
-            Self::Cron(cron) => cron.next_after(after),
+            Self::Cron(cron) => cron.next_after(after, zone),
         }
     }
 
-    /// In words, for the confirmation and the list: "every 30 minutes", "weekdays at 09:00 UTC".
-    pub fn describe(&self) -> String {
+    /// In words, for the confirmation and the list: "every 30 minutes", "weekdays at
+    /// 09:00 UTC", "Mondays at 09:00 Europe/Paris".
+    pub fn describe(&self, zone: Tz) -> String {
+        let zone = zone.name();
         match self {
             Self::Interval { minutes } if minutes % (24 * 60) == 0 => plural(minutes / (24 * 60), "day"),
             Self::Interval { minutes } if minutes % 60 == 0 => plural(minutes / 60, "hour"),
@@ -98,18 +107,32 @@ impl Cadence {
             Self::Days { days, at } => {
                 let at = at.format("%H:%M");
                 match days {
-                    [true, true, true, true, true, true, true] => format!("every day at {at} UTC"),
-                    [true, true, true, true, true, false, false] => format!("weekdays at {at} UTC"),
+                    [true, true, true, true, true, true, true] => format!("every day at {at} {zone}"),
+                    [true, true, true, true, true, false, false] => format!("weekdays at {at} {zone}"),
                     _ => {
                         const NAMES: [&str; 7] =
                             ["Mondays", "Tuesdays", "Wednesdays", "Thursdays", "Fridays", "Saturdays", "Sundays"];
                         let names: Vec<&str> = (0..7).filter(|&i| days[i]).map(|i| NAMES[i]).collect();
-                        format!("{} at {at} UTC", names.join(", "))
+                        format!("{} at {at} {zone}", names.join(", "))
                     }
                 }
             }
-            Self::Cron(cron) => format!("on cron `{}` (UTC)", cron.text),
+            Self::Cron(cron) => format!("on cron `{}` ({zone})", cron.text),
         }
+    }
+}
+
+/// The moment a time on `zone`'s clock names: when clocks go back and it comes twice,
+/// the first; when clocks go forward over it, the moment they go forward to (a 02:30
+/// schedule runs at 03:00 that night, not a day late).
+fn in_zone(zone: Tz, local: NaiveDateTime) -> DateTime<Utc> {
+    match zone.from_local_datetime(&local) {
+        LocalResult::Single(at) | LocalResult::Ambiguous(at, _) => at.with_timezone(&Utc),
+        // Skipped: the first quarter hour after it that the clock shows (no zone skips
+        // more than a few hours).
+        LocalResult::None => (1..=4 * 24)
+            .find_map(|quarter| zone.from_local_datetime(&(local + Duration::minutes(15 * quarter))).earliest())
+            .map_or(DateTime::<Utc>::MAX_UTC, |at| at.with_timezone(&Utc)),
     }
 }
 
@@ -152,31 +175,37 @@ impl Cron {
         })
     }
 
-    fn day_matches(&self, at: DateTime<Utc>) -> bool {
-        let month_day = self.month_days[at.day() as usize];
-        let week_day = self.week_days[at.weekday().num_days_from_sunday() as usize];
+    fn day_matches(&self, day: NaiveDate) -> bool {
+        let month_day = self.month_days[day.day() as usize];
+        let week_day = self.week_days[day.weekday().num_days_from_sunday() as usize];
         match (self.month_days_restricted, self.week_days_restricted) {
             (true, true) => month_day || week_day,
             _ => month_day && week_day,
         }
     }
 
-    /// Walks forward: whole days that cannot match are skipped, then hours, then minutes.
-    fn next_after(&self, after: DateTime<Utc>) -> DateTime<Utc> {
-        let mut at =
-            (after + Duration::minutes(1)).with_second(0).and_then(|t| t.with_nanosecond(0)).expect("whole minutes");
+    /// Walks `zone`'s clock forward: whole days that cannot match are skipped, then
+    /// hours, then minutes.
+    fn next_after(&self, after: DateTime<Utc>, zone: Tz) -> DateTime<Utc> {
+        let start = after.with_timezone(&zone).naive_local() + Duration::minutes(1);
+        let mut at = start.with_second(0).and_then(|t| t.with_nanosecond(0)).expect("whole minutes");
         // Five years cover every valid combination (29 February on a given weekday included).
-        let give_up = after + Duration::days(5 * 366);
+        let give_up = start + Duration::days(5 * 366);
         while at < give_up {
-            if !self.months[at.month() as usize] || !self.day_matches(at) {
-                let next_day = at.date_naive().succ_opt().expect("dates this side of year 262143");
-                at = Utc.from_utc_datetime(&next_day.and_time(NaiveTime::MIN));
+            if !self.months[at.month() as usize] || !self.day_matches(at.date()) {
+                at = at.date().succ_opt().expect("dates this side of year 262143").and_time(NaiveTime::MIN);
             } else if !self.hours[at.hour() as usize] {
                 at = (at + Duration::hours(1)).with_minute(0).expect("minute 0 exists");
             } else if !self.minutes[at.minute() as usize] {
                 at += Duration::minutes(1);
             } else {
-                return at;
+                // The clock shows an hour twice when it goes back: its second time is
+                // before `after` here, and the walk goes on.
+                let moment = in_zone(zone, at);
+                if moment > after {
+                    return moment;
+                }
+                at += Duration::minutes(1);
             }
         }
         // A field set that never matches (31 February): never, in practice.
@@ -230,7 +259,12 @@ mod tests {
     }
 
     fn next(every: &str, after: &str) -> String {
-        Cadence::parse(every).unwrap().next_after(at(after)).to_rfc3339()
+        Cadence::parse(every).unwrap().next_after(at(after), Tz::UTC).to_rfc3339()
+    }
+
+    /// The next run on `zone`'s clock, as that clock shows it.
+    fn next_in(zone: Tz, every: &str, after: &str) -> String {
+        Cadence::parse(every).unwrap().next_after(at(after), zone).with_timezone(&zone).to_rfc3339()
     }
 
     #[test]
@@ -278,7 +312,7 @@ mod tests {
 
     #[test]
     fn in_words() {
-        let describe = |every: &str| Cadence::parse(every).unwrap().describe();
+        let describe = |every: &str| Cadence::parse(every).unwrap().describe(Tz::UTC);
         assert_eq!(describe("30m"), "every 30 minutes");
         assert_eq!(describe("1h"), "every hour");
         assert_eq!(describe("2d"), "every 2 days");
@@ -286,5 +320,43 @@ mod tests {
         assert_eq!(describe("weekday 09:00"), "weekdays at 09:00 UTC");
         assert_eq!(describe("monday 09:00"), "Mondays at 09:00 UTC");
         assert_eq!(describe("0 9 * * 1-5"), "on cron `0 9 * * 1-5` (UTC)");
+        let in_paris = |every: &str| Cadence::parse(every).unwrap().describe(Tz::Europe__Paris);
+        assert_eq!(in_paris("weekday 09:00"), "weekdays at 09:00 Europe/Paris");
+        assert_eq!(in_paris("0 9 * * 1-5"), "on cron `0 9 * * 1-5` (Europe/Paris)");
+        assert_eq!(in_paris("30m"), "every 30 minutes");
+    }
+
+    #[test]
+    fn times_of_day_are_on_the_workspace_s_clock() {
+        let new_york = Tz::America__New_York;
+        // 2026-12-04 is a Friday; New York is 5 hours behind UTC in December.
+        assert_eq!(next_in(new_york, "weekday 09:00", "2026-12-04T15:00:00Z"), "2026-12-07T09:00:00-05:00");
+        assert_eq!(next_in(new_york, "weekday 09:00", "2026-12-04T13:59:00Z"), "2026-12-04T09:00:00-05:00");
+        assert_eq!(next_in(new_york, "0 9 * * 1-5", "2026-12-04T15:00:00Z"), "2026-12-07T09:00:00-05:00");
+        // 22:00 on Friday in New York is already Saturday in UTC: the days are New York's.
+        assert_eq!(next_in(new_york, "daily 23:30", "2026-12-05T03:00:00Z"), "2026-12-04T23:30:00-05:00");
+        assert_eq!(next_in(new_york, "0 23 * * 5", "2026-12-05T03:00:00Z"), "2026-12-04T23:00:00-05:00");
+        assert_eq!(next_in(new_york, "friday 21:00", "2026-12-05T03:00:00Z"), "2026-12-11T21:00:00-05:00");
+        // An interval is a length of time, whatever the clock says.
+        assert_eq!(next_in(new_york, "2h", "2026-12-04T15:00:00Z"), "2026-12-04T12:00:00-05:00");
+        // Across the change to summer time (8 March 2026) 09:00 stays 09:00 on the clock.
+        assert_eq!(next_in(new_york, "daily 09:00", "2026-03-07T15:00:00Z"), "2026-03-08T09:00:00-04:00");
+        assert_eq!(next_in(Tz::Asia__Kolkata, "daily 09:00", "2026-12-04T04:00:00Z"), "2026-12-05T09:00:00+05:30");
+    }
+
+    #[test]
+    fn a_time_the_clock_skips_or_shows_twice_runs_once() {
+        let new_york = Tz::America__New_York;
+        // 8 March 2026: 02:00 becomes 03:00; a 02:30 schedule runs as the clock jumps.
+        assert_eq!(next_in(new_york, "daily 02:30", "2026-03-08T06:00:00Z"), "2026-03-08T03:00:00-04:00");
+        assert_eq!(next_in(new_york, "30 2 * * *", "2026-03-08T06:00:00Z"), "2026-03-08T03:00:00-04:00");
+        // And the next night at 02:30 again.
+        assert_eq!(next_in(new_york, "daily 02:30", "2026-03-08T07:00:00Z"), "2026-03-09T02:30:00-04:00");
+        // 1 November 2026: 02:00 goes back to 01:00; 01:30 comes twice and runs the first time only.
+        let first = next_in(new_york, "daily 01:30", "2026-11-01T04:00:00Z");
+        assert_eq!(first, "2026-11-01T01:30:00-04:00");
+        let after_first = at(&first).with_timezone(&Utc).to_rfc3339();
+        assert_eq!(next_in(new_york, "daily 01:30", &after_first), "2026-11-02T01:30:00-05:00");
+        assert_eq!(next_in(new_york, "30 1 * * *", &after_first), "2026-11-02T01:30:00-05:00");
     }
 }

@@ -736,6 +736,33 @@ async fn a_schedule_made_in_plain_words_runs_on_its_days_never_stacks_and_pauses
     nova.finish().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schedule_runs_at_nine_on_the_team_s_clock_not_at_nine_utc() {
+    let new_york = chrono_tz::Tz::America__New_York;
+    let mut nova = Nova::start_with(|config| {
+        config.roles.insert("operator".into(), vec!["alice".into()]);
+        config.workspace.time_zone = new_york;
+    })
+    .await;
+    let thread = nova.say("general", "alice", "every weekday at 9 have the analyst post yesterday's signups").await;
+    let answer = nova_answers(&mut nova, &thread, 1).await;
+    let schedule = nova.engine().store().schedule(1).await.unwrap().expect("schedule #1");
+    use chrono::Datelike as _;
+    let next = chrono::DateTime::from_timestamp_millis(schedule.next_at).unwrap().with_timezone(&new_york);
+    assert_eq!(next.format("%H:%M").to_string(), "09:00", "{next}");
+    assert!(next.weekday().num_days_from_monday() < 5, "{next}");
+    // The thread names the clock, and the first run as that clock shows it.
+    let first = next.format("%a %-d %b %H:%M %Z").to_string();
+    let said = format!("“post yesterday's signups” weekdays at 09:00 America/New_York, first on {first}. ");
+    assert!(answer[0].contains(&said), "{}", answer[0]);
+    assert!(first.ends_with("09:00 EST") || first.ends_with("09:00 EDT"), "{first}");
+    // Nothing is due at nine UTC that day; at nine in New York the tick comes.
+    let nine_utc = next.date_naive().and_hms_opt(9, 0, 0).unwrap().and_utc().timestamp_millis();
+    assert_eq!(nova.engine().run_due_schedules(nine_utc).await.unwrap(), 0);
+    assert_eq!(nova.engine().run_due_schedules(schedule.next_at).await.unwrap(), 1);
+    nova.finish().await;
+}
+
 /// A workspace file with these offices (each `(name, channel)` answers "<name> did it").
 pub(crate) fn workspace_file(offices: &[(&str, &str)], extra: &str) -> String {
     let mut toml = String::from(

@@ -478,7 +478,7 @@ pub enum Period {
     Day,
     /// The last 7 days.
     Week,
-    /// The calendar month so far (UTC), the period budgets are kept in.
+    /// The calendar month so far (on the workspace's clock), the period budgets are kept in.
     Month,
     /// The calendar month before this one.
     LastMonth,

@@ -189,6 +189,24 @@ pub struct Workspace {
     /// time); none: no limit beyond each office's own.
     #[serde(default)]
     pub budget: Option<f64>,
+    /// Where the team's clock is (a tz database name, `Europe/Paris`): schedules' times
+    /// of day and calendar months (budgets, "this month") are read in it. UTC unless set.
+    #[serde(default = "utc", deserialize_with = "time_zone")]
+    pub time_zone: chrono_tz::Tz,
+}
+
+fn utc() -> chrono_tz::Tz {
+    chrono_tz::Tz::UTC
+}
+
+/// A tz database name, or an error that says what one looks like.
+fn time_zone<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<chrono_tz::Tz, D::Error> {
+    let name = String::deserialize(deserializer)?;
+    name.trim().parse().map_err(|_| {
+        serde::de::Error::custom(format!(
+            "`{name}` is not a time zone: name one from the tz database, like `Europe/Paris`, `America/New_York` or `UTC`"
+        ))
+    })
 }
 
 /// What a model costs, in USD per million tokens: how usage a runtime reports without a

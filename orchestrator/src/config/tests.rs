@@ -27,6 +27,21 @@ fn minimal_config_gets_defaults() {
     assert_eq!(config.provisioner.backend, Backend::Local);
     assert_eq!(config.server.listen.to_string(), "127.0.0.1:8080");
     assert!(config.offices[0].runtime.is_none());
+    assert_eq!(config.workspace.time_zone, chrono_tz::Tz::UTC);
+}
+
+#[test]
+fn the_workspace_s_time_zone_is_a_tz_database_name() {
+    let with = |zone: &str| MINIMAL.replace("name = \"w\"", &format!("name = \"w\"\ntime_zone = \"{zone}\""));
+    assert_eq!(parse(&with("Europe/Paris")).unwrap().workspace.time_zone, chrono_tz::Tz::Europe__Paris);
+    assert_eq!(parse(&with("UTC")).unwrap().workspace.time_zone, chrono_tz::Tz::UTC);
+    insta::assert_snapshot!(parse(&with("Pacific/Nowhere")).unwrap_err(), @r#"
+    nova.toml: TOML parse error at line 4, column 13
+      |
+    4 | time_zone = "Pacific/Nowhere"
+      |             ^^^^^^^^^^^^^^^^^
+    `Pacific/Nowhere` is not a time zone: name one from the tz database, like `Europe/Paris`, `America/New_York` or `UTC`
+    "#);
 }
 
 #[test]

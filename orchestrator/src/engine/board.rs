@@ -99,7 +99,7 @@ impl Engine {
     pub async fn board(&self) -> anyhow::Result<Board> {
         let config = self.config();
         let now = now_ms();
-        let month = self.spend_since(budgets::month_start(now)).await?;
+        let month = self.spend_since(budgets::month_start(now, config.workspace.time_zone)).await?;
         let week_since = now - 7 * 86_400_000;
         let week_spend = self.spend_since(week_since).await?;
         let all_tasks = self.store.tasks(None).await?;

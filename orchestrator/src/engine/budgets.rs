@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 
 use chrono::Datelike as _;
+use chrono_tz::Tz;
 
 use super::*;
 use crate::config::Config;
@@ -65,11 +66,26 @@ pub enum BudgetScope {
     Workspace,
 }
 
-/// Midnight UTC on the first of `now`'s month, in milliseconds.
-pub fn month_start(now_ms: i64) -> i64 {
-    let now = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(now_ms).unwrap_or_default();
-    let first = now.date_naive().with_day(1).unwrap_or_default();
-    first.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc().timestamp_millis()
+/// Midnight on `zone`'s clock on the first of `now`'s month there, in milliseconds.
+pub fn month_start(now_ms: i64, zone: Tz) -> i64 {
+    let today = local_date(now_ms, zone);
+    midnight(today.with_day(1).unwrap_or(today), zone)
+}
+
+/// The date `zone`'s clock shows at `at_ms`.
+fn local_date(at_ms: i64, zone: Tz) -> chrono::NaiveDate {
+    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(at_ms).unwrap_or_default().with_timezone(&zone).date_naive()
+}
+
+/// The first moment of `day` on `zone`'s clock (a day whose midnight the clock skips
+/// starts when it shows the day first).
+fn midnight(day: chrono::NaiveDate, zone: Tz) -> i64 {
+    use chrono::TimeZone as _;
+    let first = (0..=24 * 4).find_map(|quarter| {
+        let at = day.and_hms_opt(0, 0, 0).unwrap_or_default() + chrono::Duration::minutes(15 * quarter);
+        zone.from_local_datetime(&at).earliest()
+    });
+    first.map_or(0, |at| at.timestamp_millis())
 }
 
 /// Whether a prompt asks for work that runs even near a budget's end.
@@ -155,24 +171,23 @@ pub fn spend_from_audit(
 }
 
 /// The span a spend period covers: a day or a week back to now, the calendar month or
-/// year so far, or the whole month or year before it (UTC).
-pub fn period_span(period: crate::ask::when::Period, now: i64) -> std::ops::Range<i64> {
+/// year so far, or the whole month or year before it (calendar ones on `zone`'s clock).
+pub fn period_span(period: crate::ask::when::Period, now: i64, zone: Tz) -> std::ops::Range<i64> {
     use crate::ask::when::Period;
     match period {
         Period::Day => now - 86_400_000..now,
         Period::Week => now - 7 * 86_400_000..now,
-        Period::Month => month_start(now)..now,
-        Period::LastMonth => month_start(month_start(now) - 1)..month_start(now),
-        Period::Year => year_start(now)..now,
-        Period::LastYear => year_start(year_start(now) - 1)..year_start(now),
+        Period::Month => month_start(now, zone)..now,
+        Period::LastMonth => month_start(month_start(now, zone) - 1, zone)..month_start(now, zone),
+        Period::Year => year_start(now, zone)..now,
+        Period::LastYear => year_start(year_start(now, zone) - 1, zone)..year_start(now, zone),
     }
 }
 
-/// The first millisecond of `now_ms`'s calendar year (UTC).
-fn year_start(now_ms: i64) -> i64 {
-    let now = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(now_ms).unwrap_or_default();
-    let first = chrono::NaiveDate::from_ymd_opt(now.year(), 1, 1).unwrap_or_default();
-    first.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc().timestamp_millis()
+/// The first moment of `now_ms`'s calendar year on `zone`'s clock.
+fn year_start(now_ms: i64, zone: Tz) -> i64 {
+    let today = local_date(now_ms, zone);
+    midnight(today.with_ordinal(1).unwrap_or(today), zone)
 }
 
 /// Spend per office between `since` and now, as `nova spend`, the orchestrator and the
@@ -200,7 +215,8 @@ impl Engine {
     }
 
     pub async fn spend_in(&self, period: crate::ask::when::Period) -> anyhow::Result<BTreeMap<String, Spend>> {
-        spend_between(&self.store, &self.config(), period_span(period, now_ms())).await
+        let config = self.config();
+        spend_between(&self.store, &config, period_span(period, now_ms(), config.workspace.time_zone)).await
     }
 
     /// Where `office` stands against its budget and the workspace's this month.
@@ -211,7 +227,7 @@ impl Engine {
         if office_budget.is_none() && workspace_budget.is_none() {
             return Ok(BudgetState::Within);
         }
-        let spend = self.spend_since(month_start(now_ms())).await?;
+        let spend = self.spend_since(month_start(now_ms(), config.workspace.time_zone)).await?;
         let mut state = BudgetState::Within;
         let checks = [
             office_budget.map(|budget| {
@@ -302,8 +318,8 @@ mod tests {
     #[test]
     fn a_month_starts_at_midnight_utc_on_the_first() {
         // 2026-12-05T07:40:00Z
-        assert_eq!(month_start(1_796_456_400_000), 1_796_083_200_000);
-        assert_eq!(month_start(1_796_083_200_000), 1_796_083_200_000);
+        assert_eq!(month_start(1_796_456_400_000, Tz::UTC), 1_796_083_200_000);
+        assert_eq!(month_start(1_796_083_200_000, Tz::UTC), 1_796_083_200_000);
     }
 
     #[test]
@@ -311,11 +327,36 @@ mod tests {
         use crate::ask::when::Period;
         let ms = |text: &str| chrono::DateTime::parse_from_rfc3339(text).unwrap().timestamp_millis();
         let now = ms("2026-01-05T07:40:00Z");
-        assert_eq!(period_span(Period::Month, now), ms("2026-01-01T00:00:00Z")..now);
-        assert_eq!(period_span(Period::LastMonth, now), ms("2025-12-01T00:00:00Z")..ms("2026-01-01T00:00:00Z"));
-        assert_eq!(period_span(Period::Year, now), ms("2026-01-01T00:00:00Z")..now);
-        assert_eq!(period_span(Period::LastYear, now), ms("2025-01-01T00:00:00Z")..ms("2026-01-01T00:00:00Z"));
-        assert_eq!(period_span(Period::Week, now), now - 7 * 86_400_000..now);
+        let span = |period| period_span(period, now, Tz::UTC);
+        assert_eq!(span(Period::Month), ms("2026-01-01T00:00:00Z")..now);
+        assert_eq!(span(Period::LastMonth), ms("2025-12-01T00:00:00Z")..ms("2026-01-01T00:00:00Z"));
+        assert_eq!(span(Period::Year), ms("2026-01-01T00:00:00Z")..now);
+        assert_eq!(span(Period::LastYear), ms("2025-01-01T00:00:00Z")..ms("2026-01-01T00:00:00Z"));
+        assert_eq!(span(Period::Week), now - 7 * 86_400_000..now);
+    }
+
+    #[test]
+    fn calendar_months_and_years_are_the_workspace_s() {
+        use crate::ask::when::Period;
+        let ms = |text: &str| chrono::DateTime::parse_from_rfc3339(text).unwrap().timestamp_millis();
+        // 1 January 06:00 in Tokyo is still 31 December in UTC: Tokyo's team is in the new year.
+        let tokyo = Tz::Asia__Tokyo;
+        let now = ms("2026-01-01T06:00:00+09:00");
+        assert_eq!(period_span(Period::Month, now, tokyo), ms("2026-01-01T00:00:00+09:00")..now);
+        assert_eq!(period_span(Period::Year, now, tokyo), ms("2026-01-01T00:00:00+09:00")..now);
+        assert_eq!(
+            period_span(Period::LastMonth, now, tokyo),
+            ms("2025-12-01T00:00:00+09:00")..ms("2026-01-01T00:00:00+09:00")
+        );
+        // The budget's month in Los Angeles starts eight hours after UTC's.
+        let los_angeles = Tz::America__Los_Angeles;
+        let now = ms("2026-12-01T05:00:00Z");
+        assert_eq!(month_start(now, los_angeles), ms("2026-11-01T00:00:00-07:00"));
+        assert_eq!(month_start(ms("2026-12-01T09:00:00Z"), los_angeles), ms("2026-12-01T00:00:00-08:00"));
+        // A day whose midnight the clock skips (Santiago, 6 September 2026) starts at 01:00.
+        let santiago = Tz::America__Santiago;
+        let first = chrono::NaiveDate::from_ymd_opt(2026, 9, 6).unwrap();
+        assert_eq!(midnight(first, santiago), ms("2026-09-06T01:00:00-03:00"));
     }
 
     #[test]

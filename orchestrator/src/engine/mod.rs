@@ -359,6 +359,11 @@ impl Engine {
         Arc::clone(&self.live().config)
     }
 
+    /// The workspace's clock: schedules' times of day and calendar months are on it.
+    pub fn zone(&self) -> chrono_tz::Tz {
+        self.config().workspace.time_zone
+    }
+
     pub fn store(&self) -> &Store {
         &self.store
     }

@@ -159,7 +159,7 @@ impl Engine {
             });
         }
         let last_result = self.store.last_result(office).await?.map(|m| (now - m.created_at, m.body));
-        let month = self.spend_since(budgets::month_start(now)).await?;
+        let month = self.spend_since(budgets::month_start(now, self.zone())).await?;
         let spent = month.get(office).map_or(0.0, budgets::Spend::total);
         let status = texts::OfficeStatus {
             office,

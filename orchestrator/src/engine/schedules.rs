@@ -20,10 +20,11 @@ const SCHEDULE_TICK: Duration = Duration::from_secs(30);
 /// Ticks taken in one pass; more wait for the next.
 const TICKS_AT_ONCE: u64 = 100;
 
-/// A moment in the form the thread shows it: "Mon 7 Dec 09:00 UTC".
-fn when_in_words(at_ms: i64) -> String {
+/// A moment in the form the thread shows it, on `zone`'s clock: "Mon 7 Dec 09:00 UTC",
+/// "Mon 7 Dec 09:00 CET".
+fn when_in_words(at_ms: i64, zone: chrono_tz::Tz) -> String {
     DateTime::<Utc>::from_timestamp_millis(at_ms)
-        .map_or_else(String::new, |at| at.format("%a %-d %b %H:%M UTC").to_string())
+        .map_or_else(String::new, |at| at.with_timezone(&zone).format("%a %-d %b %H:%M %Z").to_string())
 }
 
 impl Engine {
@@ -55,7 +56,7 @@ impl Engine {
                 return Ok(());
             }
         };
-        let next_at = cadence.next_after(Utc::now()).timestamp_millis();
+        let next_at = cadence.next_after(Utc::now(), self.zone()).timestamp_millis();
         effects.new_schedule = Some(NewSchedule {
             office: office.to_owned(),
             every: every.to_owned(),
@@ -71,7 +72,13 @@ impl Engine {
             action: "schedule_made",
             details: serde_json::json!({"thread": row.thread_id, "every": every, "prompt": prompt}),
         });
-        reply(texts::schedule_made(SCHEDULE_ID, office, &cadence.describe(), prompt, &when_in_words(next_at)));
+        reply(texts::schedule_made(
+            SCHEDULE_ID,
+            office,
+            &cadence.describe(self.zone()),
+            prompt,
+            &when_in_words(next_at, self.zone()),
+        ));
         Ok(())
     }
 
@@ -83,10 +90,10 @@ impl Engine {
             .map(|s| texts::ScheduleLine {
                 id: s.id,
                 office: &s.office,
-                when: Cadence::parse(&s.every).map_or_else(|_| s.every.clone(), |c| c.describe()),
+                when: Cadence::parse(&s.every).map_or_else(|_| s.every.clone(), |c| c.describe(self.zone())),
                 prompt: &s.prompt,
                 paused: s.paused,
-                next: when_in_words(s.next_at),
+                next: when_in_words(s.next_at, self.zone()),
             })
             .collect();
         Ok(texts::schedules(&lines, office))
@@ -130,7 +137,7 @@ impl Engine {
             }
             ScheduleChange::Resume => {
                 // Ticks missed while paused are not made up: it runs at its next time from now.
-                let next_at = Cadence::parse(&schedule.every)?.next_after(Utc::now()).timestamp_millis();
+                let next_at = Cadence::parse(&schedule.every)?.next_after(Utc::now(), self.zone()).timestamp_millis();
                 self.store.set_schedule_paused(schedule.id, false, next_at).await?;
                 self.schedules_changed.notify_one();
                 next_at
@@ -139,7 +146,7 @@ impl Engine {
         let details = serde_json::json!({"schedule": schedule.id, "change": change});
         self.record(user, &schedule.office, None, "schedule_changed", details).await;
         let who = self.config().person(user).unwrap_or(user).to_owned();
-        Ok(texts::schedule_changed(schedule.id, &schedule.office, change, &who, &when_in_words(next_at)))
+        Ok(texts::schedule_changed(schedule.id, &schedule.office, change, &who, &when_in_words(next_at, self.zone())))
     }
 
     /// Takes every tick due at `now` (the scheduler's clock, or a test's). Returns how
@@ -158,7 +165,7 @@ impl Engine {
             };
             // Missed ticks (Nova was down) are one tick, not a burst: the next is counted from now.
             let from = DateTime::<Utc>::from_timestamp_millis(now.max(schedule.next_at)).unwrap_or_else(Utc::now);
-            let next_at = cadence.next_after(from).timestamp_millis();
+            let next_at = cadence.next_after(from, self.zone()).timestamp_millis();
             if self.record_tick(&schedule).await? {
                 taken += 1;
             }
@@ -220,7 +227,7 @@ impl Engine {
             return Ok(());
         }
         let run_id = uuid::Uuid::new_v4().to_string();
-        let when = Cadence::parse(&schedule.every).map_or_else(|_| schedule.every.clone(), |c| c.describe());
+        let when = Cadence::parse(&schedule.every).map_or_else(|_| schedule.every.clone(), |c| c.describe(self.zone()));
         effects.audit.push(store::AuditEntry {
             actor: row.author.clone(),
             office: Some(schedule.office.clone()),
