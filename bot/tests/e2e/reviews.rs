@@ -559,7 +559,7 @@ async fn on_github(
             Some(GithubSettings { upstream: "github".into(), webhook_secret: Some("github_webhook".into()) });
         config.repos[0].github = Some("acme/payments-api".into());
         for (name, login) in
-            [("alice", Some("alice-gh")), ("carol", Some("carol-gh")), ("dave", None), ("operator", None)]
+            [("alice", Some("alice-gh")), ("carol", Some("carol-gh")), ("dave", None), (crate::harness::OPERATOR, None)]
         {
             config.people.insert(name.into(), Person { github: login.map(str::to_owned), ..Person::default() });
         }

@@ -271,7 +271,7 @@ wait
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_author_or_an_operator_stops_a_long_run_and_the_office_goes_on_with_its_queue() {
     let mut nova = Nova::start_with(|config| {
-        config.roles.insert("operator".into(), vec!["olga".into(), "operator".into()]);
+        config.roles.insert("operator".into(), vec!["olga".into(), crate::harness::OPERATOR.into()]);
         config.offices[0].runtime.as_mut().unwrap().command = vec!["sh".into(), "-c".into(), LONG_RUN.into()];
     })
     .await;
