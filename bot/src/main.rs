@@ -410,12 +410,16 @@ fn parse_period(text: &str) -> Result<orchestrator::ask::when::Period, String> {
     use orchestrator::ask::when::Period;
     match text {
         "day" => Ok(Period::Day),
+        "today" => Ok(Period::Today),
+        "yesterday" => Ok(Period::Yesterday),
         "week" => Ok(Period::Week),
         "month" => Ok(Period::Month),
         "last-month" => Ok(Period::LastMonth),
         "year" => Ok(Period::Year),
         "last-year" => Ok(Period::LastYear),
-        other => Err(format!("`{other}` is not a period: use day, week, month, last-month, year or last-year")),
+        other => Err(format!(
+            "`{other}` is not a period: use day (the last 24 hours), today, yesterday, week, month, last-month, year or last-year"
+        )),
     }
 }
 

@@ -737,6 +737,8 @@ pub fn spend(
     use crate::ask::when::Period;
     let window = match period {
         Period::Day => "in the last day",
+        Period::Today => "today",
+        Period::Yesterday => "yesterday",
         Period::Week => "in the last 7 days",
         Period::Month => "this month",
         Period::LastMonth => "last month",
@@ -1067,6 +1069,10 @@ mod tests {
         **maker** spent $0.00 last month. No office used a model or a machine then.
         (Models at what runtimes report, else at `[prices]`; machines at their tier's hourly price; snapshots at $0.02 per GB-month.)
         ");
+        let first_line = |period| spend(None, period, &by_office, budget).lines().next().unwrap().to_owned();
+        insta::assert_snapshot!(first_line(Period::Yesterday), @"The fleet spent $4.75 yesterday.");
+        insta::assert_snapshot!(first_line(Period::Today), @"The fleet spent $4.75 today.");
+        insta::assert_snapshot!(first_line(Period::Day), @"The fleet spent $4.75 in the last day.");
     }
 
     #[test]

@@ -474,8 +474,15 @@ pub fn since(words: &[String]) -> Option<String> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Period {
-    /// The last 24 hours.
+    /// The last 24 hours ("a day", "daily").
     Day,
+    /// Since midnight on the workspace's clock. The contract has one `day` for today
+    /// and yesterday alike; Nova tells them apart to answer with the right day.
+    #[serde(rename(serialize = "day"))]
+    Today,
+    /// The day before today, midnight to midnight on the workspace's clock.
+    #[serde(rename(serialize = "day"))]
+    Yesterday,
     /// The last 7 days.
     Week,
     /// The calendar month so far (on the workspace's clock), the period budgets are kept in.
@@ -500,7 +507,9 @@ pub fn period(words: &[String]) -> Option<Period> {
             _ => false,
         };
         match w.trim_end_matches(['?', '.', '!', ',', '\'']) {
-            "today" | "daily" | "yesterday" => Some(Period::Day),
+            "today" | "tonight" => Some(Period::Today),
+            "yesterday" => Some(Period::Yesterday),
+            "daily" => Some(Period::Day),
             "week" | "weekly" | "wk" => Some(Period::Week),
             "month" if gone => Some(Period::LastMonth),
             "month" | "monthly" | "mtd" => Some(Period::Month),
@@ -578,7 +587,15 @@ mod tests {
     #[test]
     fn periods() {
         assert_eq!(period(&words("so far this month")), Some(Period::Month));
-        assert_eq!(period(&words("cost us today")), Some(Period::Day));
+        assert_eq!(period(&words("cost us today")), Some(Period::Today));
+        assert_eq!(period(&words("how much did platform spend yesterday")), Some(Period::Yesterday));
+        assert_eq!(period(&words("what's the whole lot costing us a day?")), Some(Period::Day));
+        assert_eq!(period(&words("daily spend")), Some(Period::Day));
+        // The contract has one `day` for all three.
+        for period in [Period::Day, Period::Today, Period::Yesterday] {
+            assert_eq!(serde_json::to_value(period).unwrap(), "day");
+        }
+        assert_eq!(serde_json::from_value::<Period>("day".into()).unwrap(), Period::Day);
         assert_eq!(period(&words("burn through this week")), Some(Period::Week));
         assert_eq!(period(&words("how much has maker spent")), None);
         assert_eq!(period(&words("what have the offices cost us this year?")), Some(Period::Year));

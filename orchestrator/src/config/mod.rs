@@ -832,10 +832,11 @@ impl Config {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "workspace {}: {} repos, {} offices",
+            "workspace {}: {} repos, {} offices; clock {} (schedules' times of day, calendar months)",
             self.workspace.name,
             self.repos.len(),
-            self.offices.len()
+            self.offices.len(),
+            self.workspace.time_zone.name()
         );
         for repo in &self.repos {
             let _ = writeln!(out, "  repo   {:<16} channels: {}", repo.name, list_or_dash(&repo.channels));

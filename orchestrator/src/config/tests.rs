@@ -178,7 +178,7 @@ fn summary_lists_what_would_run() {
     // The bundled skill's revision changes with its text: not this test's business.
     let office_skill = skills::Library::bundled().get(skills::OFFICE).unwrap().revision.clone();
     insta::assert_snapshot!(parse(MINIMAL).unwrap().summary().replace(&office_skill, "REV"), @r"
-    workspace w: 1 repos, 1 offices
+    workspace w: 1 repos, 1 offices; clock UTC (schedules' times of day, calendar months)
       repo   api              channels: -
       office maker            tier 2 repos: api; channels: -; runtime: none (prompts are answered with setup instructions); skills: office@REV
     provisioner: Local backend, idle timeout 30m (1h 30m when prompts come unannounced; longer while sessions begin more often than once in 5h), data dir .nova

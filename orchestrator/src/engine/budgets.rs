@@ -170,12 +170,18 @@ pub fn spend_from_audit(
     spend
 }
 
-/// The span a spend period covers: a day or a week back to now, the calendar month or
-/// year so far, or the whole month or year before it (calendar ones on `zone`'s clock).
+/// The span a spend period covers: a day or a week back to now, today or yesterday, the
+/// calendar month or year so far, or the whole month or year before it (calendar ones
+/// on `zone`'s clock).
 pub fn period_span(period: crate::ask::when::Period, now: i64, zone: Tz) -> std::ops::Range<i64> {
     use crate::ask::when::Period;
     match period {
         Period::Day => now - 86_400_000..now,
+        Period::Today => midnight(local_date(now, zone), zone)..now,
+        Period::Yesterday => {
+            let today = local_date(now, zone);
+            midnight(today.pred_opt().unwrap_or(today), zone)..midnight(today, zone)
+        }
         Period::Week => now - 7 * 86_400_000..now,
         Period::Month => month_start(now, zone)..now,
         Period::LastMonth => month_start(month_start(now, zone) - 1, zone)..month_start(now, zone),
@@ -353,6 +359,14 @@ mod tests {
         let now = ms("2026-12-01T05:00:00Z");
         assert_eq!(month_start(now, los_angeles), ms("2026-11-01T00:00:00-07:00"));
         assert_eq!(month_start(ms("2026-12-01T09:00:00Z"), los_angeles), ms("2026-12-01T00:00:00-08:00"));
+        // Today and yesterday are the team's days: at 01:00 in Tokyo, today is an hour old.
+        let now = ms("2026-12-08T01:00:00+09:00");
+        assert_eq!(period_span(Period::Today, now, tokyo), ms("2026-12-08T00:00:00+09:00")..now);
+        assert_eq!(
+            period_span(Period::Yesterday, now, tokyo),
+            ms("2026-12-07T00:00:00+09:00")..ms("2026-12-08T00:00:00+09:00")
+        );
+        assert_eq!(period_span(Period::Day, now, tokyo), now - 86_400_000..now);
         // A day whose midnight the clock skips (Santiago, 6 September 2026) starts at 01:00.
         let santiago = Tz::America__Santiago;
         let first = chrono::NaiveDate::from_ymd_opt(2026, 9, 6).unwrap();
