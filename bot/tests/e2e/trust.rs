@@ -151,6 +151,16 @@ async fn the_console_answers_only_people_signed_in_under_its_own_name() {
     assert_eq!(first.status(), 303);
     let again = no_redirects.get(nova.url(&format!("/login?token={token}"))).send().await.unwrap();
     assert_eq!(again.status(), 401, "a used link signs nobody in");
+    // A session or link under an office's name (issued before an office took the name)
+    // signs nobody in.
+    let store = nova.engine().store().clone();
+    let office_session = store.open_console_session("maker", std::time::Duration::from_secs(3600)).await.unwrap();
+    let as_office =
+        anonymous.get(nova.url("/api/me")).header("cookie", format!("nova_session={office_session}")).send().await;
+    assert_eq!(as_office.unwrap().status(), 401);
+    let office_link = store.issue_login_link("maker", std::time::Duration::from_secs(900)).await.unwrap();
+    let opened = no_redirects.get(nova.url(&format!("/login?token={office_link}"))).send().await.unwrap();
+    assert_eq!(opened.status(), 401);
 
     // The person is who the session says, whatever the body claims.
     let (status, me) = nova.get_json("/api/me").await;

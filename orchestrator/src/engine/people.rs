@@ -112,6 +112,9 @@ impl Engine {
         let Some(person) = self.store.redeem_login_link(link).await? else {
             return Ok(None);
         };
+        if self.named_like_an_office(&person) {
+            return Ok(None);
+        }
         let token = self.store.open_console_session(&person, SESSION_TTL).await?;
         self.record_global(&person, "signed_in", serde_json::json!({})).await;
         Ok(Some(Session { person, token }))
@@ -119,7 +122,15 @@ impl Engine {
 
     /// The person a session belongs to, while it lasts.
     pub async fn signed_in(&self, session: &str) -> anyhow::Result<Option<String>> {
-        self.store.console_session(session).await
+        let person = self.store.console_session(session).await?;
+        Ok(person.filter(|person| !self.named_like_an_office(person)))
+    }
+
+    /// A link or session issued before an office took that name (or before names like
+    /// offices' were refused) no longer signs anyone in: what its holder said would be
+    /// read as the office's words.
+    fn named_like_an_office(&self, person: &str) -> bool {
+        self.config().office(person).is_some()
     }
 
     pub async fn sign_out(&self, session: &str) -> anyhow::Result<()> {
