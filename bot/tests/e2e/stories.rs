@@ -763,6 +763,38 @@ async fn a_schedule_runs_at_nine_on_the_team_s_clock_not_at_nine_utc() {
     nova.finish().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setting_the_team_s_time_zone_moves_the_schedules_made_before_it() {
+    use chrono::DateTime;
+    let new_york = chrono_tz::Tz::America__New_York;
+    let file = workspace_file(&[("analyst", "data"), ("writer", "docs")], "");
+    let mut nova = Nova::start_from_file(&file).await;
+    let thread = nova.say("data", "alice", "every weekday at 9 have the analyst post yesterday's signups").await;
+    nova_answers(&mut nova, &thread, 1).await;
+    let docs = nova.say("docs", "alice", "every 2h have the writer check the docs build").await;
+    nova_answers(&mut nova, &docs, 1).await;
+    let store = nova.engine().store().clone();
+    let at_nine = store.schedule(1).await.unwrap().unwrap().next_at;
+    let every_two_hours = store.schedule(2).await.unwrap().unwrap().next_at;
+    assert_eq!(DateTime::from_timestamp_millis(at_nine).unwrap().format("%H:%M").to_string(), "09:00");
+
+    nova.rewrite_config(&file.replace("name = \"acme\"", "name = \"acme\"\ntime_zone = \"America/New_York\""));
+    let moved = nova
+        .eventually("the schedule moved to nine in New York", async |nova: &Nova| {
+            let next_at = nova.engine().store().schedule(1).await.unwrap()?.next_at;
+            let there = DateTime::from_timestamp_millis(next_at)?.with_timezone(&new_york);
+            (there.format("%H:%M").to_string() == "09:00").then_some(next_at)
+        })
+        .await;
+    assert_ne!(moved, at_nine);
+    assert_eq!(store.schedule(2).await.unwrap().unwrap().next_at, every_two_hours, "an interval keeps its time");
+    assert_eq!(audited(&nova, "schedules_retimed").await, 1);
+    nova.reply(&thread, "alice", "what's scheduled?").await;
+    let answer = nova_answers(&mut nova, &thread, 2).await;
+    assert!(answer[1].contains("weekdays at 09:00 America/New_York"), "{}", answer[1]);
+    nova.finish().await;
+}
+
 /// A workspace file with these offices (each `(name, channel)` answers "<name> did it").
 pub(crate) fn workspace_file(offices: &[(&str, &str)], extra: &str) -> String {
     let mut toml = String::from(

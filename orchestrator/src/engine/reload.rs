@@ -112,9 +112,15 @@ impl Engine {
             return Ok(Err(refusal));
         }
         let base = Arc::clone(&file.source);
+        let zone_before = self.zone();
         let fleet = live_fleet(&self.store, &file).await?;
         let changes = self.swap_fleet(fleet, base).await?;
         self.record_global("nova", "config_reloaded", serde_json::to_value(&changes)?).await;
+        if self.zone() != zone_before {
+            let moved = self.retime_schedules().await?;
+            let details = serde_json::json!({"from": zone_before.name(), "to": self.zone().name(), "schedules": moved});
+            self.record_global("nova", "schedules_retimed", details).await;
+        }
         Ok(Ok(changes))
     }
 

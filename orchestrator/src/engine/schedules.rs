@@ -149,6 +149,31 @@ impl Engine {
         Ok(texts::schedule_changed(schedule.id, &schedule.office, change, &who, &when_in_words(next_at, self.zone())))
     }
 
+    /// The workspace's clock changed: every schedule with a time of day runs next at
+    /// that time on the new clock (an interval, or a paused schedule, which is timed
+    /// afresh when resumed, keeps its next run). Returns how many moved.
+    pub(super) async fn retime_schedules(&self) -> anyhow::Result<usize> {
+        let now = Utc::now();
+        let mut moved = 0;
+        for schedule in self.store.schedules(None).await? {
+            let Ok(cadence) = Cadence::parse(&schedule.every) else { continue };
+            if schedule.paused || matches!(cadence, Cadence::Interval { .. }) {
+                continue;
+            }
+            let next_at = cadence.next_after(now, self.zone()).timestamp_millis();
+            // Conditional on the run it replaces: a tick taken meanwhile wins.
+            if next_at != schedule.next_at
+                && self.store.advance_schedule(schedule.id, schedule.next_at, next_at).await?
+            {
+                moved += 1;
+            }
+        }
+        if moved > 0 {
+            self.schedules_changed.notify_one();
+        }
+        Ok(moved)
+    }
+
     /// Takes every tick due at `now` (the scheduler's clock, or a test's). Returns how
     /// many ticks were recorded.
     pub async fn run_due_schedules(&self, now: i64) -> anyhow::Result<usize> {
