@@ -27,6 +27,7 @@ mod m20261205_000018_pull_requests;
 mod m20261206_000019_prompt_times;
 mod m20261206_000020_thread_lookups;
 mod m20261206_000021_habit_wakes;
+mod m20261208_000022_schedule_zones;
 
 pub struct Migrator;
 
@@ -55,6 +56,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000019_prompt_times::Migration),
             Box::new(m20261206_000020_thread_lookups::Migration),
             Box::new(m20261206_000021_habit_wakes::Migration),
+            Box::new(m20261208_000022_schedule_zones::Migration),
         ]
     }
 }

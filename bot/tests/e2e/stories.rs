@@ -773,9 +773,21 @@ async fn setting_the_team_s_time_zone_moves_the_schedules_made_before_it() {
     nova_answers(&mut nova, &thread, 1).await;
     let docs = nova.say("docs", "alice", "every 2h have the writer check the docs build").await;
     nova_answers(&mut nova, &docs, 1).await;
+    // Said on a clock of its own, a schedule stays on it.
+    let pacific = nova.say("docs", "alice", "every day at 7am PT have the writer post the changelog").await;
+    let answer = nova_answers(&mut nova, &pacific, 1).await;
+    assert!(
+        answer[0].contains("“post the changelog” every day at 07:00 America/Los_Angeles, first on "),
+        "{}",
+        answer[0]
+    );
     let store = nova.engine().store().clone();
     let at_nine = store.schedule(1).await.unwrap().unwrap().next_at;
     let every_two_hours = store.schedule(2).await.unwrap().unwrap().next_at;
+    let at_seven_pacific = store.schedule(3).await.unwrap().unwrap().next_at;
+    let los_angeles = chrono_tz::Tz::America__Los_Angeles;
+    let seven = DateTime::from_timestamp_millis(at_seven_pacific).unwrap().with_timezone(&los_angeles);
+    assert_eq!(seven.format("%H:%M").to_string(), "07:00");
     assert_eq!(DateTime::from_timestamp_millis(at_nine).unwrap().format("%H:%M").to_string(), "09:00");
 
     nova.rewrite_config(&file.replace("name = \"acme\"", "name = \"acme\"\ntime_zone = \"America/New_York\""));
@@ -788,6 +800,7 @@ async fn setting_the_team_s_time_zone_moves_the_schedules_made_before_it() {
         .await;
     assert_ne!(moved, at_nine);
     assert_eq!(store.schedule(2).await.unwrap().unwrap().next_at, every_two_hours, "an interval keeps its time");
+    assert_eq!(store.schedule(3).await.unwrap().unwrap().next_at, at_seven_pacific, "Pacific stays Pacific");
     assert_eq!(audited(&nova, "schedules_retimed").await, 1);
     nova.reply(&thread, "alice", "what's scheduled?").await;
     let answer = nova_answers(&mut nova, &thread, 2).await;

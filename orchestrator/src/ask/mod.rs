@@ -173,6 +173,10 @@ pub enum Action {
         office: String,
         every: String,
         prompt: String,
+        /// The clock the person named for its times ("at 9am Pacific"), a tz database
+        /// name; none: the workspace's. Not in the contract, which scores what it lists.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        time_zone: Option<String>,
     },
     Handoff {
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -1034,6 +1038,10 @@ impl Reader {
             })
         };
         if let Some((every, span)) = when::every(w).filter(|(_, span)| !question && !narrated(span) && !a_rate(span)) {
+            // "at 9am Pacific": the clock goes with the time, not into what to do.
+            let clock = when::zone_at(w, span.end);
+            let span = span.start..span.end + clock.map_or(0, |(_, len)| len);
+            let time_zone = clock.map(|(zone, _)| zone.name().to_owned());
             let named_office = mentioned.iter().find(|(_, at)| !span.contains(at)).map(|f| f.0).or(context.addressed);
             // "hygienist slots on Saturdays don't show up": days said in passing, with no
             // office named and no "every", tell when a fault shows, not when to work.
@@ -1078,7 +1086,11 @@ impl Reader {
                 let described = described || (a_fault && !asked_for);
                 if !prompt.is_empty() && !described {
                     let office = self.offices[office].name.clone();
-                    return Some(Understanding::fleet(Action::Schedule { office, every, prompt }, SURE, "schedule"));
+                    return Some(Understanding::fleet(
+                        Action::Schedule { office, every, prompt, time_zone },
+                        SURE,
+                        "schedule",
+                    ));
                 }
             }
         }

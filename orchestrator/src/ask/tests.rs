@@ -141,6 +141,37 @@ fn changes_to_the_fleet_carry_their_arguments() {
 }
 
 #[test]
+fn a_schedule_said_on_another_clock_keeps_it_and_the_clock_stays_out_of_the_prompt() {
+    let schedule = |text: &str| {
+        let read = read(text);
+        assert_eq!(read["action"], "schedule", "{text}");
+        let args = &read["args"];
+        (args["every"].clone(), args["prompt"].clone(), args["time_zone"].clone())
+    };
+    assert_eq!(
+        schedule("every weekday at 9am Pacific have the analyst post yesterday's signups"),
+        (json!("weekday 09:00"), json!("post yesterday's signups"), json!("America/Los_Angeles"))
+    );
+    assert_eq!(
+        schedule("every monday at 9 London time have the writer post the newsletter"),
+        (json!("monday 09:00"), json!("post the newsletter"), json!("Europe/London"))
+    );
+    assert_eq!(
+        schedule("every day at 6 PST have maker check the nightly build"),
+        (json!("daily 06:00"), json!("check the nightly build"), json!("America/Los_Angeles"))
+    );
+    assert_eq!(
+        schedule("every day at 14:00 UTC have maker check the nightly build"),
+        (json!("daily 14:00"), json!("check the nightly build"), json!("UTC"))
+    );
+    // No clock named: the workspace's, and no `time_zone` at all.
+    assert_eq!(
+        schedule("every day at 6 have maker check the nightly build"),
+        (json!("daily 06:00"), json!("check the nightly build"), Value::Null)
+    );
+}
+
+#[test]
 fn content_free_messages_are_unknown() {
     for text in ["hmm", "any thoughts?", "fix it", "can you take care of that?", "same as last time please", "ok"] {
         assert_eq!(read(text)["kind"], "unknown", "{text}");

@@ -431,6 +431,48 @@ fn cron(words: &[String]) -> Option<(String, Range<usize>)> {
     })
 }
 
+/// Clocks people name after a time, each word with its tz database zone.
+/// Abbreviations and US zone names as people write them; a few cities and countries.
+const ZONES: &[(&str, chrono_tz::Tz)] = {
+    use chrono_tz::Tz;
+    &[
+        ("utc gmt", Tz::UTC),
+        ("pt pst pdt pacific", Tz::America__Los_Angeles),
+        ("mt mst mdt mountain", Tz::America__Denver),
+        ("ct cst cdt central", Tz::America__Chicago),
+        ("et est edt eastern nyc", Tz::America__New_York),
+        ("bst uk london british", Tz::Europe__London),
+        ("cet cest paris", Tz::Europe__Paris),
+        ("berlin german germany", Tz::Europe__Berlin),
+        ("amsterdam dutch", Tz::Europe__Amsterdam),
+        ("madrid spain", Tz::Europe__Madrid),
+        ("ist india", Tz::Asia__Kolkata),
+        ("sgt singapore", Tz::Asia__Singapore),
+        ("jst tokyo japan", Tz::Asia__Tokyo),
+        ("aest aedt sydney", Tz::Australia__Sydney),
+        ("nzst nzdt auckland", Tz::Pacific__Auckland),
+    ]
+};
+
+/// A clock named right after a time ("at 9am PT", "at 17:00 UK time", "at 9 Pacific"):
+/// its zone and how many words say it. A zone's name in full ("Pacific", "London") is
+/// taken only where a clock is plainly meant (with "time", or ending the clause), so
+/// "every day at 6 central ops posts …" keeps its words.
+pub fn zone_at(words: &[String], at: usize) -> Option<(chrono_tz::Tz, usize)> {
+    let said = words.get(at)?;
+    let word = said.trim_start_matches('(').trim_end_matches([')', '.', ',', '!', '?', ';', ':']);
+    let zone = ZONES.iter().find(|(names, _)| names.split(' ').any(|name| name == word)).map(|(_, zone)| *zone)?;
+    let ends_clause = said.ends_with([')', '.', ',', '!', '?', ';', ':']);
+    let then = words.get(at + 1).map(|w| w.trim_end_matches([')', '.', ',', '!', '?', ';', ':']));
+    if then == Some("time") {
+        return Some((zone, 2));
+    }
+    let abbreviated = word.len() <= 4 && !matches!(word, "uk" | "nyc");
+    let clause_ends =
+        ends_clause || then.is_none_or(|next| super::listed("have get ask tell let make please and so then", next));
+    (abbreviated || clause_ends).then_some((zone, 1))
+}
+
 /// How far back: `since yesterday` → `1d`, `in the last 2 hours` → `2h`.
 pub fn since(words: &[String]) -> Option<String> {
     let mut overnight = false;
@@ -582,6 +624,23 @@ mod tests {
         assert_eq!(since(&words("the past hour")).as_deref(), Some("1h"));
         assert_eq!(since(&words("last week")).as_deref(), Some("7d"));
         assert_eq!(since(&words("what happened")), None);
+    }
+
+    #[test]
+    fn clocks_named_after_a_time() {
+        use chrono_tz::Tz;
+        let zone = |text: &str, at: usize| zone_at(&words(text), at);
+        assert_eq!(zone("at 9am PT have", 2), None, "the words as written; the reader lowercases them");
+        assert_eq!(zone("at 9am pt have", 2), Some((Tz::America__Los_Angeles, 1)));
+        assert_eq!(zone("at 9am pacific have the analyst", 2), Some((Tz::America__Los_Angeles, 1)));
+        assert_eq!(zone("at 17:00 uk time, ask", 2), Some((Tz::Europe__London, 2)));
+        assert_eq!(zone("at 9 (utc) post", 2), Some((Tz::UTC, 1)));
+        assert_eq!(zone("at 9 london time post", 2), Some((Tz::Europe__London, 2)));
+        assert_eq!(zone("at 9 est.", 2), Some((Tz::America__New_York, 1)));
+        // A zone's name in full goes on into what to do: not a clock.
+        assert_eq!(zone("at 6 central ops posts the report", 2), None);
+        assert_eq!(zone("at 9 eastern region sales", 2), None);
+        assert_eq!(zone("at 9 post the report", 2), None);
     }
 
     #[test]

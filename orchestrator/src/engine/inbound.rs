@@ -309,8 +309,8 @@ impl Engine {
                     match action {
                         Action::Stop { office: None } => self.plan_stop(row, &mut effects).await?,
                         Action::Handoff { to, .. } => self.plan_handoff(row, &to, &mut effects).await?,
-                        Action::Schedule { office, every, prompt } => {
-                            self.plan_schedule(row, &office, &every, &prompt, &mut effects)?
+                        Action::Schedule { office, every, prompt, time_zone } => {
+                            self.plan_schedule(row, &office, &every, &prompt, time_zone.as_deref(), &mut effects)?
                         }
                         Action::MakeTask { office, title } => {
                             // "this": what the thread first asked for, with what was said after it.

@@ -36,6 +36,7 @@ impl Engine {
         office: &str,
         every: &str,
         prompt: &str,
+        time_zone: Option<&str>,
         effects: &mut InboundEffects,
     ) -> anyhow::Result<()> {
         let mut reply = |body: String| {
@@ -56,7 +57,16 @@ impl Engine {
                 return Ok(());
             }
         };
-        let next_at = cadence.next_after(Utc::now(), self.zone()).timestamp_millis();
+        let zone = match time_zone.map(str::parse::<chrono_tz::Tz>) {
+            None => self.zone(),
+            Some(Ok(zone)) => zone,
+            Some(Err(_)) => {
+                let name = time_zone.unwrap_or_default();
+                reply(texts::schedule_refused(&format!("`{name}` is not a time zone")));
+                return Ok(());
+            }
+        };
+        let next_at = cadence.next_after(Utc::now(), zone).timestamp_millis();
         effects.new_schedule = Some(NewSchedule {
             office: office.to_owned(),
             every: every.to_owned(),
@@ -64,20 +74,21 @@ impl Engine {
             thread_id: row.thread_id.clone(),
             created_by: row.author.clone(),
             next_at,
+            time_zone: time_zone.map(|_| zone.name().to_owned()),
         });
         effects.audit.push(store::AuditEntry {
             actor: row.author.clone(),
             office: Some(office.to_owned()),
             run_id: None,
             action: "schedule_made",
-            details: serde_json::json!({"thread": row.thread_id, "every": every, "prompt": prompt}),
+            details: serde_json::json!({"thread": row.thread_id, "every": every, "prompt": prompt, "time_zone": zone.name()}),
         });
         reply(texts::schedule_made(
             SCHEDULE_ID,
             office,
-            &cadence.describe(self.zone()),
+            &cadence.describe(zone),
             prompt,
-            &when_in_words(next_at, self.zone()),
+            &when_in_words(next_at, zone),
         ));
         Ok(())
     }
@@ -90,10 +101,10 @@ impl Engine {
             .map(|s| texts::ScheduleLine {
                 id: s.id,
                 office: &s.office,
-                when: Cadence::parse(&s.every).map_or_else(|_| s.every.clone(), |c| c.describe(self.zone())),
+                when: Cadence::parse(&s.every).map_or_else(|_| s.every.clone(), |c| c.describe(self.zone_of(s))),
                 prompt: &s.prompt,
                 paused: s.paused,
-                next: when_in_words(s.next_at, self.zone()),
+                next: when_in_words(s.next_at, self.zone_of(s)),
             })
             .collect();
         Ok(texts::schedules(&lines, office))
@@ -137,7 +148,8 @@ impl Engine {
             }
             ScheduleChange::Resume => {
                 // Ticks missed while paused are not made up: it runs at its next time from now.
-                let next_at = Cadence::parse(&schedule.every)?.next_after(Utc::now(), self.zone()).timestamp_millis();
+                let next_at =
+                    Cadence::parse(&schedule.every)?.next_after(Utc::now(), self.zone_of(&schedule)).timestamp_millis();
                 self.store.set_schedule_paused(schedule.id, false, next_at).await?;
                 self.schedules_changed.notify_one();
                 next_at
@@ -146,18 +158,32 @@ impl Engine {
         let details = serde_json::json!({"schedule": schedule.id, "change": change});
         self.record(user, &schedule.office, None, "schedule_changed", details).await;
         let who = self.config().person(user).unwrap_or(user).to_owned();
-        Ok(texts::schedule_changed(schedule.id, &schedule.office, change, &who, &when_in_words(next_at, self.zone())))
+        Ok(texts::schedule_changed(
+            schedule.id,
+            &schedule.office,
+            change,
+            &who,
+            &when_in_words(next_at, self.zone_of(&schedule)),
+        ))
     }
 
-    /// The workspace's clock changed: every schedule with a time of day runs next at
-    /// that time on the new clock (an interval, or a paused schedule, which is timed
-    /// afresh when resumed, keeps its next run). Returns how many moved.
+    /// The clock `schedule`'s times of day are on: its own, when it was said in one,
+    /// else the workspace's.
+    fn zone_of(&self, schedule: &schedules::Model) -> chrono_tz::Tz {
+        schedule.time_zone.as_deref().and_then(|zone| zone.parse().ok()).unwrap_or_else(|| self.zone())
+    }
+
+    /// The workspace's clock changed: every schedule with a time of day on it runs next
+    /// at that time on the new clock (an interval, a schedule on a clock of its own, or a
+    /// paused one, which is timed afresh when resumed, keeps its next run). Returns how
+    /// many moved.
     pub(super) async fn retime_schedules(&self) -> anyhow::Result<usize> {
         let now = Utc::now();
         let mut moved = 0;
         for schedule in self.store.schedules(None).await? {
             let Ok(cadence) = Cadence::parse(&schedule.every) else { continue };
-            if schedule.paused || matches!(cadence, Cadence::Interval { .. }) {
+            // A schedule said on a clock of its own stays on it.
+            if schedule.paused || schedule.time_zone.is_some() || matches!(cadence, Cadence::Interval { .. }) {
                 continue;
             }
             let next_at = cadence.next_after(now, self.zone()).timestamp_millis();
@@ -190,7 +216,7 @@ impl Engine {
             };
             // Missed ticks (Nova was down) are one tick, not a burst: the next is counted from now.
             let from = DateTime::<Utc>::from_timestamp_millis(now.max(schedule.next_at)).unwrap_or_else(Utc::now);
-            let next_at = cadence.next_after(from, self.zone()).timestamp_millis();
+            let next_at = cadence.next_after(from, self.zone_of(&schedule)).timestamp_millis();
             if self.record_tick(&schedule).await? {
                 taken += 1;
             }
@@ -252,7 +278,8 @@ impl Engine {
             return Ok(());
         }
         let run_id = uuid::Uuid::new_v4().to_string();
-        let when = Cadence::parse(&schedule.every).map_or_else(|_| schedule.every.clone(), |c| c.describe(self.zone()));
+        let when = Cadence::parse(&schedule.every)
+            .map_or_else(|_| schedule.every.clone(), |c| c.describe(self.zone_of(&schedule)));
         effects.audit.push(store::AuditEntry {
             actor: row.author.clone(),
             office: Some(schedule.office.clone()),

@@ -431,6 +431,9 @@ pub mod schedules {
         pub paused: bool,
         /// The run of its last tick: while that run is still going, a tick is skipped.
         pub last_run_id: Option<String>,
+        /// The clock its times of day are on, when it was said in a zone of its own (a tz
+        /// database name); none: the workspace's.
+        pub time_zone: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -17,6 +17,8 @@ pub struct NewSchedule {
     pub thread_id: String,
     pub created_by: String,
     pub next_at: i64,
+    /// The clock it was said on, when not the workspace's (a tz database name).
+    pub time_zone: Option<String>,
 }
 
 impl Store {
@@ -99,6 +101,7 @@ pub(super) async fn create(txn: &impl sea_orm::ConnectionTrait, new: &NewSchedul
         next_at: Set(new.next_at),
         paused: Set(false),
         last_run_id: Set(None),
+        time_zone: Set(new.time_zone.clone()),
     })
     .exec(txn)
     .await?;
