@@ -30,6 +30,10 @@ pub enum Card {
         state: ApprovalState,
         decided_by: Option<String>,
         decided_at: Option<i64>,
+        /// The clock its times are shown on: the workspace's (a tz database name); none,
+        /// as on cards made before there was one: UTC.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        time_zone: Option<String>,
     },
     /// An office asking for a credential; "Provide" opens a private form.
     Credential {
@@ -153,10 +157,12 @@ impl Card {
                 state,
                 decided_by,
                 decided_at,
+                time_zone,
                 ..
             } => {
                 let by = decided_by.as_deref().unwrap_or("someone");
-                let at = decided_at.map(clock).unwrap_or_default();
+                let zone = time_zone.as_deref();
+                let at = decided_at.map(|at| clock(at, zone)).unwrap_or_default();
                 match state {
                     ApprovalState::Approved => {
                         format!("Approved by {by} at {at}: **{action}** (asked by **{office}**).")
@@ -166,7 +172,7 @@ impl Card {
                     }
                     ApprovalState::Expired => format!(
                         "Expired at {} without a decision: **{action}** (asked by **{office}**).",
-                        clock(*expires_at)
+                        clock(*expires_at, zone)
                     ),
                     ApprovalState::Pending => {
                         let who = if approvers.is_empty() {
@@ -178,7 +184,7 @@ impl Card {
                             if details.trim().is_empty() { String::new() } else { format!("\n> {}", details.trim()) };
                         format!(
                             "**{office}** asks for approval to **{action}** ({kind}, risk: {risk}).{details}\nWho may decide: {who}. Expires at {}.",
-                            clock(*expires_at)
+                            clock(*expires_at, zone)
                         )
                     }
                 }
@@ -347,9 +353,13 @@ pub fn mirrored_decision(author: &str, verdict: crate::store::Verdict, body: &st
     format!("**{author}** {what}{at} in the chat thread{said}\n\n{CODE_HOST_MARK}")
 }
 
-/// `HH:MM UTC` of a unix-milliseconds time.
-fn clock(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms).map(|t| t.format("%H:%M UTC").to_string()).unwrap_or_default()
+/// `HH:MM` and the zone's abbreviation of a unix-milliseconds time, on `zone`'s clock
+/// (a tz database name; UTC when none or unknown): "22:00 UTC", "17:00 EST".
+fn clock(ms: i64, zone: Option<&str>) -> String {
+    let zone: chrono_tz::Tz = zone.and_then(|zone| zone.parse().ok()).unwrap_or(chrono_tz::Tz::UTC);
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.with_timezone(&zone).format("%H:%M %Z").to_string())
+        .unwrap_or_default()
 }
 
 pub fn routed(route: &Route, office_asleep: bool) -> String {
@@ -1273,6 +1283,7 @@ mod tests {
             state,
             decided_by: matches!(state, ApprovalState::Approved | ApprovalState::Rejected).then(|| "carol".into()),
             decided_at: Some(1_763_760_600_000),
+            time_zone: None,
         }
     }
 
@@ -1331,6 +1342,23 @@ mod tests {
         insta::assert_snapshot!(approval(ApprovalState::Approved).fallback_text(), @"Approved by carol at 21:30 UTC: **drop the table legacy_orders** (asked by **maker**).");
         insta::assert_snapshot!(approval(ApprovalState::Rejected).fallback_text(), @"Rejected by carol at 21:30 UTC: **drop the table legacy_orders** (asked by **maker**).");
         insta::assert_snapshot!(approval(ApprovalState::Expired).fallback_text(), @"Expired at 22:00 UTC without a decision: **drop the table legacy_orders** (asked by **maker**).");
+        // On the workspace's clock.
+        let in_new_york = |state| {
+            let mut card = approval(state);
+            if let Card::Approval { time_zone, .. } = &mut card {
+                *time_zone = Some("America/New_York".into());
+            }
+            card
+        };
+        let pending = in_new_york(ApprovalState::Pending).fallback_text();
+        insta::assert_snapshot!(pending.lines().last().unwrap(), @"Who may decide: alice, carol. Expires at 17:00 EST.");
+        insta::assert_snapshot!(in_new_york(ApprovalState::Approved).fallback_text(), @"Approved by carol at 16:30 EST: **drop the table legacy_orders** (asked by **maker**).");
+        // A card stored before cards had a clock reads as before.
+        let mut stored = serde_json::to_value(approval(ApprovalState::Expired)).unwrap();
+        assert!(stored.get("time_zone").is_none());
+        stored["time_zone"] = serde_json::Value::Null;
+        let stored: Card = serde_json::from_value(stored).unwrap();
+        assert!(stored.fallback_text().starts_with("Expired at 22:00 UTC"));
     }
 
     #[test]

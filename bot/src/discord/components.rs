@@ -265,6 +265,7 @@ mod tests {
             state: ApprovalState::Pending,
             decided_by: None,
             decided_at: None,
+            time_zone: None,
         };
         insta::assert_json_snapshot!("approval_pending", json(message(8, "", Some(&card))));
         if let Card::Approval { state, decided_by, decided_at, .. } = &mut card {

@@ -247,6 +247,7 @@ mod tests {
             state: ApprovalState::Pending,
             decided_by: None,
             decided_at: None,
+            time_zone: None,
         };
         insta::assert_json_snapshot!(round_trips(blocks(8, &card.fallback_text(), Some(&card))));
     }

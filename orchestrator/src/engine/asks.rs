@@ -271,7 +271,7 @@ impl Engine {
 
     /// An approval as its card shows it (state, office, action), for a surface's buttons.
     pub async fn approval_card(&self, id: &str) -> anyhow::Result<Option<Card>> {
-        Ok(self.store.approval(id).await?.as_ref().map(approval_card))
+        Ok(self.store.approval(id).await?.as_ref().map(|approval| approval_card(approval, self.zone())))
     }
 
     /// A credential request as its card shows it, for a surface's Provide button.
@@ -295,7 +295,7 @@ impl Engine {
 
     pub(super) async fn refresh_approval_card(&self, approval: &approvals::Model) -> anyhow::Result<()> {
         if let Some(message_id) = approval.message_id {
-            let card = approval_card(approval);
+            let card = approval_card(approval, self.zone());
             let edited = self.store.edit_message(message_id, &card.fallback_text(), Some(&card.to_json())).await?;
             let channel = self.channel_of(&approval.thread_id).await?;
             self.publish_message(&channel, edited);
@@ -512,7 +512,7 @@ impl Engine {
     /// if any). Someone may decide between the card showing and its id being recorded:
     /// that decision found no card to update, so it shows here.
     pub(super) async fn show_approval(&self, approval: &approvals::Model, run_id: Option<&str>) -> anyhow::Result<()> {
-        let card = approval_card(approval);
+        let card = approval_card(approval, self.zone());
         let message = self
             .store
             .post_message(&approval.thread_id, MessageKind::Card, &card.fallback_text(), Some(&card.to_json()), run_id)
@@ -543,7 +543,8 @@ pub fn is_asked_by_nova(kind: &str) -> bool {
     kind == super::FLEET_CHANGE || kind == super::LOOP_GUARD
 }
 
-pub(super) fn approval_card(approval: &approvals::Model) -> Card {
+/// An approval's card, its times on `zone`'s clock (the workspace's).
+pub(super) fn approval_card(approval: &approvals::Model, zone: chrono_tz::Tz) -> Card {
     Card::Approval {
         id: approval.id.clone(),
         // The card names who asks: the office, or the person or Nova asking for the rest.
@@ -557,6 +558,7 @@ pub(super) fn approval_card(approval: &approvals::Model) -> Card {
         state: approval.state,
         decided_by: approval.decided_by.clone(),
         decided_at: approval.decided_at,
+        time_zone: Some(zone.name().to_owned()),
     }
 }
 
