@@ -124,8 +124,9 @@ impl Cadence {
 
 /// The moment a time on `zone`'s clock names: when clocks go back and it comes twice,
 /// the first; when clocks go forward over it, the moment they go forward to (a 02:30
-/// schedule runs at 03:00 that night, not a day late).
-fn in_zone(zone: Tz, local: NaiveDateTime) -> DateTime<Utc> {
+/// schedule runs at 03:00 that night, not a day late; a day whose midnight is skipped
+/// starts when the clock first shows it).
+pub(crate) fn in_zone(zone: Tz, local: NaiveDateTime) -> DateTime<Utc> {
     match zone.from_local_datetime(&local) {
         LocalResult::Single(at) | LocalResult::Ambiguous(at, _) => at.with_timezone(&Utc),
         // Skipped: the first quarter hour after it that the clock shows (no zone skips

@@ -459,11 +459,12 @@ const ZONES: &[(&str, chrono_tz::Tz)] = {
 /// taken only where a clock is plainly meant (with "time", or ending the clause), so
 /// "every day at 6 central ops posts …" keeps its words.
 pub fn zone_at(words: &[String], at: usize) -> Option<(chrono_tz::Tz, usize)> {
+    const CLAUSE_END: [char; 7] = [')', '.', ',', '!', '?', ';', ':'];
     let said = words.get(at)?;
-    let word = said.trim_start_matches('(').trim_end_matches([')', '.', ',', '!', '?', ';', ':']);
+    let word = said.trim_start_matches('(').trim_end_matches(CLAUSE_END);
     let zone = ZONES.iter().find(|(names, _)| names.split(' ').any(|name| name == word)).map(|(_, zone)| *zone)?;
-    let ends_clause = said.ends_with([')', '.', ',', '!', '?', ';', ':']);
-    let then = words.get(at + 1).map(|w| w.trim_end_matches([')', '.', ',', '!', '?', ';', ':']));
+    let ends_clause = said.ends_with(CLAUSE_END);
+    let then = words.get(at + 1).map(|w| w.trim_end_matches(CLAUSE_END));
     if then == Some("time") {
         return Some((zone, 2));
     }

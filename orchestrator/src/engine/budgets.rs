@@ -77,15 +77,9 @@ fn local_date(at_ms: i64, zone: Tz) -> chrono::NaiveDate {
     chrono::DateTime::<chrono::Utc>::from_timestamp_millis(at_ms).unwrap_or_default().with_timezone(&zone).date_naive()
 }
 
-/// The first moment of `day` on `zone`'s clock (a day whose midnight the clock skips
-/// starts when it shows the day first).
+/// The first moment of `day` on `zone`'s clock.
 fn midnight(day: chrono::NaiveDate, zone: Tz) -> i64 {
-    use chrono::TimeZone as _;
-    let first = (0..=24 * 4).find_map(|quarter| {
-        let at = day.and_hms_opt(0, 0, 0).unwrap_or_default() + chrono::Duration::minutes(15 * quarter);
-        zone.from_local_datetime(&at).earliest()
-    });
-    first.map_or(0, |at| at.timestamp_millis())
+    crate::schedule::in_zone(zone, day.and_time(chrono::NaiveTime::MIN)).timestamp_millis()
 }
 
 /// Whether a prompt asks for work that runs even near a budget's end.
