@@ -244,10 +244,10 @@ fn trusted_key(key: &str) -> bool {
             "abbrev",
             "whitespace",
         ],
-        ("extensions", false) => {
-            &["objectformat", "refstorage", "partialclone", "preciousobjects", "relativeworktrees"]
-        }
-        ("remote", true) => &["url", "fetch", "tagopt", "prune", "prunetags", "promisor", "partialclonefilter"],
+        ("extensions", false) => &["objectformat", "refstorage", "preciousobjects", "relativeworktrees"],
+        // Not `promisor` (nor `extensions.partialclone`): the daemon's clones are whole,
+        // and a promisor remote the runtime names is fetched from, unasked, at checkout.
+        ("remote", true) => &["url", "fetch", "tagopt", "prune", "prunetags"],
         ("branch", true) => &["remote", "merge", "rebase", "description"],
         ("user", false) => &["name", "email"],
         ("pull", false) => &["rebase", "ff"],
@@ -538,6 +538,8 @@ mod tests {
             "credential.helper",
             "submodule.x.update",
             "extensions.worktreeconfig",
+            "extensions.partialclone",
+            "remote.evil.promisor",
             "gpg.program",
             "user",
             "",
